@@ -1,0 +1,5 @@
+export * from './validate.js'
+export * from './transaction.js'
+export * from './topics.js'
+export * from './messages.js'
+export * from './clock.js'

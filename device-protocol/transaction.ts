@@ -1,0 +1,124 @@
+// The signed transaction envelope a kiosk sends to the gateway.
+//
+// A kiosk signs the RFC 8785 canonical JSON of the transaction body with its
+// Ed25519 key. Each body names the hash of the kiosk's previous envelope in
+// `prev`, so the gateway can tell a gap, a reorder or a rewritten history from
+// a plain resend. All money is integer cents.
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import canonicalize from 'canonicalize'
+import Type, { type Static } from 'typebox'
+import { createValidator } from './validate.js'
+
+/** `prev` of a kiosk's first transaction. */
+export const GENESIS_HASH = '0'.repeat(64)
+
+/** Upper bound of one transaction's amount (100,000.00): keeps sums far from 2^53. */
+export const MAX_AMOUNT_CENTS = 10_000_000
+export const MAX_LINES = 100
+
+export const TRANSACTION_TYPES = ['sale', 'topup_cash'] as const
+export type TransactionType = (typeof TRANSACTION_TYPES)[number]
+
+export const KioskId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' })
+export const TagUid = Type.String({ pattern: '^[0-9A-F]{8,20}$', description: '4, 7 or 10 byte UID, upper-case hex' })
+export const Cents = Type.Integer({ minimum: 0, maximum: MAX_AMOUNT_CENTS })
+export const Uuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' })
+export const Hash = Type.String({ pattern: '^[0-9a-f]{64}$' })
+
+export const Tag = Type.Object(
+  {
+    uid: TagUid,
+    type: Type.String({ minLength: 1, maxLength: 32 }),
+  },
+  { additionalProperties: false },
+)
+
+export const Line = Type.Object(
+  {
+    product: Type.String({ minLength: 1, maxLength: 64 }),
+    qty: Type.Integer({ minimum: 1, maximum: 1000 }),
+    unitPrice: Cents,
+  },
+  { additionalProperties: false },
+)
+export type Line = Static<typeof Line>
+
+export const Transaction = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Uuid,
+    kiosk: KioskId,
+    seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    prev: Hash,
+    type: Type.Union(TRANSACTION_TYPES.map((t) => Type.Literal(t))),
+    tag: Tag,
+    lines: Type.Array(Line, { maxItems: MAX_LINES }),
+    amount: Cents,
+    /** Kiosk clock, Unix milliseconds. */
+    at: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type Transaction = Static<typeof Transaction>
+
+export const Envelope = Type.Object(
+  {
+    tx: Transaction,
+    /** Ed25519 signature over canonicalBytes(tx), base64. */
+    sig: Type.String({ pattern: '^[A-Za-z0-9+/]{86}==$' }),
+  },
+  { additionalProperties: false },
+)
+export type Envelope = Static<typeof Envelope>
+
+export const validateEnvelope = createValidator(Envelope)
+
+/** RFC 8785 (JCS) bytes of a JSON value: the bytes that are signed and hashed. */
+export function canonicalBytes(value: unknown): Buffer {
+  const text = canonicalize(value)
+  if (text === undefined) throw new TypeError('value has no canonical JSON form')
+  return Buffer.from(text, 'utf8')
+}
+
+/** Hash of an envelope, the `prev` of the kiosk's next transaction: SHA-256 hex of its canonical bytes. */
+export function envelopeHash(envelope: Envelope): string {
+  return createHash('sha256').update(canonicalBytes(envelope)).digest('hex')
+}
+
+export function signTransaction(tx: Transaction, privateKey: KeyObject): Envelope {
+  return { tx, sig: sign(null, canonicalBytes(tx), privateKey).toString('base64') }
+}
+
+export function verifyEnvelope(envelope: Envelope, publicKey: KeyObject): boolean {
+  return verify(null, canonicalBytes(envelope.tx), publicKey, Buffer.from(envelope.sig, 'base64'))
+}
+
+/** Same check on libuv's thread pool, so that verifies spread over the cores. */
+export function verifyEnvelopeAsync(envelope: Envelope, publicKey: KeyObject): Promise<boolean> {
+  const data = canonicalBytes(envelope.tx)
+  return new Promise((resolve) => {
+    verify(null, data, publicKey, Buffer.from(envelope.sig, 'base64'), (err, ok) => resolve(!err && ok))
+  })
+}
+
+/** A kiosk public key is exchanged as the 32 raw bytes, base64url (the JWK `x`). */
+export function publicKeyFromBase64Url(x: string): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
+}
+
+export function publicKeyToBase64Url(key: KeyObject): string {
+  const jwk = key.export({ format: 'jwk' })
+  if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new TypeError('not an Ed25519 key')
+  return jwk.x
+}
+
+export function privateKeyFromPem(pem: string): KeyObject {
+  const key = createPrivateKey(pem)
+  if (key.asymmetricKeyType !== 'ed25519') throw new TypeError('not an Ed25519 private key')
+  return key
+}
+
+/** Sum of lines in cents; the gateway refuses a sale whose amount differs. */
+export function linesTotal(lines: readonly Line[]): number {
+  return lines.reduce((sum, l) => sum + l.qty * l.unitPrice, 0)
+}

@@ -1,0 +1,148 @@
+// `npm run bench`: signed sales end to end (kiosks sign, broker, ingest,
+// ledger commit, answer), and in the same run the ceilings this machine puts
+// on them: raw Ed25519 verifies/s and raw QoS 1 round trips/s of the embedded
+// broker. Prints readable lines, then one JSON object as the last line.
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import pino from 'pino'
+import { publicKeyToBase64Url, systemClock } from '../device-protocol/index.js'
+import { createGateway } from '../gateway/app.js'
+import { DEFAULT_CONFIG } from '../gateway/config.js'
+import type { EventSetup } from '../gateway/event-setup.js'
+import { createFleetKiosk, type FleetKiosk } from './kiosk-fleet.js'
+import { measureAsyncVerifiesPerSec, measureBrokerRoundTripsPerSec, measureVerifiesPerSec } from './limits.js'
+import { percentile } from './stats.js'
+
+const { values: args } = parseArgs({
+  options: {
+    kiosks: { type: 'string', default: '8' },
+    window: { type: 'string', default: '32' },
+    wristbands: { type: 'string', default: '64' },
+    seconds: { type: 'string', default: '5' },
+    help: { type: 'boolean', default: false },
+  },
+})
+if (args.help) {
+  console.log(`usage: npm run bench -- [--kiosks N] [--window N] [--wristbands N] [--seconds S]
+  --kiosks      simulated kiosks publishing at once (default 8)
+  --window      transactions each kiosk keeps in flight (default 32)
+  --wristbands  guests (default 64)
+  --seconds     length of the measured sales phase (default 5)`)
+  process.exit(0)
+}
+const kioskCount = Number(args.kiosks)
+const window = Number(args.window)
+const wristbandCount = Number(args.wristbands)
+const durationMs = Number(args.seconds) * 1000
+const BEER_CENTS = 450
+const TOPUP_CENTS = 5_000_000
+
+async function endToEnd(): Promise<{
+  salesPerSec: number
+  sales: number
+  latencies: number[]
+  invariantViolations: number
+  ledgerBalanced: boolean
+}> {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-bench-'))
+  const kioskKeys = Array.from({ length: kioskCount }, () => generateKeyPairSync('ed25519'))
+  const setup: EventSetup = {
+    event: { name: 'bench', currency: 'EUR' },
+    booths: [{ id: 'bar', name: 'Bar' }],
+    products: [{ id: 'beer', name: 'Beer', price: BEER_CENTS, booth: 'bar' }],
+    kiosks: kioskKeys.map((key, i) => ({
+      id: `bench-${i + 1}`,
+      booth: 'bar',
+      token: randomBytes(24).toString('base64url'),
+      publicKey: publicKeyToBase64Url(key.publicKey),
+      saleAllowed: true,
+      topupAllowed: true,
+    })),
+    wristbands: Array.from({ length: wristbandCount }, (_, i) => ({
+      uid: (0x04000000 + i).toString(16).toUpperCase().padStart(14, '0'),
+      pin: String(100000 + i),
+    })),
+  }
+  const eventFile = join(dir, 'event.json')
+  writeFileSync(eventFile, JSON.stringify(setup))
+  const gateway = await createGateway({
+    config: { ...DEFAULT_CONFIG, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, dataDir: dir, eventFile, logLevel: 'warn' },
+    logger: pino({ level: 'warn' }),
+  })
+  await gateway.start()
+  const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`
+  const fleet: FleetKiosk[] = setup.kiosks.map((k, i) =>
+    createFleetKiosk({ kioskId: k.id, token: k.token, privateKey: kioskKeys[i]!.privateKey, mqttUrl, clock: systemClock }),
+  )
+  try {
+    await Promise.all(fleet.map((k) => k.connect()))
+    // Warm-up, not measured: every guest gets money.
+    await Promise.all(setup.wristbands.map((w, i) => fleet[i % kioskCount]!.send('topup_cash', w.uid, [], TOPUP_CENTS)))
+
+    const latencies: number[] = []
+    let sales = 0
+    const start = performance.now()
+    const lane = async (kiosk: FleetKiosk, lane: number): Promise<void> => {
+      let n = lane
+      while (performance.now() - start < durationMs) {
+        const uid = setup.wristbands[n++ % wristbandCount]!.uid
+        const { result, latencyMs } = await kiosk.send('sale', uid, [{ product: 'beer', qty: 1, unitPrice: BEER_CENTS }], BEER_CENTS)
+        if (result.status !== 'accepted') throw new Error(`sale refused: ${result.reason}`)
+        latencies.push(latencyMs)
+        sales += 1
+      }
+    }
+    await Promise.all(fleet.flatMap((kiosk, k) => Array.from({ length: window }, (_, w) => lane(kiosk, k * window + w))))
+    const elapsedMs = performance.now() - start
+    const violations = gateway.ledger.checkInvariants()
+    for (const v of violations) console.error(`invariant violated: ${v}`)
+    return {
+      salesPerSec: Math.round((sales * 1000) / elapsedMs),
+      sales,
+      latencies,
+      invariantViolations: violations.length,
+      ledgerBalanced: gateway.ledger.sumOfAllBalances() === 0,
+    }
+  } finally {
+    await Promise.all(fleet.map((k) => k.close()))
+    await gateway.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const verifiesPerSec = measureVerifiesPerSec(1500)
+console.log(`limit: Ed25519 verifies/s, one core, synchronous: ${verifiesPerSec}`)
+const asyncVerifiesPerSec = await measureAsyncVerifiesPerSec(1500)
+console.log(`limit: Ed25519 verifies/s, thread pool: ${asyncVerifiesPerSec}`)
+const roundTripsPerSec = await measureBrokerRoundTripsPerSec(3000, kioskCount * window)
+console.log(`limit: broker QoS 1 request/answer round trips/s (${kioskCount * window} in flight): ${roundTripsPerSec}`)
+const e2e = await endToEnd()
+const latencyMs = {
+  p50: percentile(e2e.latencies, 50),
+  p99: percentile(e2e.latencies, 99),
+  max: percentile(e2e.latencies, 100),
+}
+console.log(
+  `end to end: ${e2e.salesPerSec} sales/s (${e2e.sales} sales, ${kioskCount} kiosks x ${window} in flight), ` +
+    `latency ms p50 ${latencyMs.p50} p99 ${latencyMs.p99} max ${latencyMs.max}`,
+)
+console.log(
+  JSON.stringify({
+    e2eSalesPerSec: e2e.salesPerSec,
+    latencyMs,
+    limits: {
+      ed25519VerifiesPerSec: verifiesPerSec,
+      ed25519AsyncVerifiesPerSec: asyncVerifiesPerSec,
+      brokerQos1RoundTripsPerSec: roundTripsPerSec,
+    },
+    sales: e2e.sales,
+    kiosks: kioskCount,
+    inFlight: kioskCount * window,
+    ledgerBalanced: e2e.ledgerBalanced,
+    invariantViolations: e2e.invariantViolations,
+    targetSalesPerSec: 1000,
+  }),
+)

@@ -1,0 +1,122 @@
+// A load generator that plays many kiosks at the protocol level: each one
+// signs transactions with its own key and hash chain, publishes them QoS 1 and
+// matches the gateway's replies. It has no outbox and no reader: it is for
+// benchmarks and load tests, where the real kiosk daemon would measure itself
+// instead of the gateway. The demo uses real kiosk daemons.
+import type { KeyObject } from 'node:crypto'
+import mqtt, { type MqttClient } from 'mqtt'
+import { v7 as uuidv7 } from 'uuid'
+import {
+  envelopeHash,
+  GENESIS_HASH,
+  signTransaction,
+  topics,
+  validateReply,
+  parseJson,
+  type Clock,
+  type Envelope,
+  type Line,
+  type TransactionType,
+  type TxResult,
+} from '../device-protocol/index.js'
+
+export interface FleetKioskOptions {
+  kioskId: string
+  token: string
+  privateKey: KeyObject
+  mqttUrl: string
+  clock: Clock
+  /** Where the chain starts (a restarted simulator continues an existing kiosk). */
+  nextSeq?: number
+  lastHash?: string
+}
+
+export interface SendOutcome {
+  result: TxResult
+  latencyMs: number
+}
+
+export interface FleetKiosk {
+  readonly kioskId: string
+  connect(): Promise<void>
+  send(type: TransactionType, tagUid: string, lines: Line[], amount: number): Promise<SendOutcome>
+  inFlight(): number
+  close(): Promise<void>
+}
+
+interface Pending {
+  envelope: Envelope
+  sentAtMs: number
+  resolve(outcome: SendOutcome): void
+}
+
+export function createFleetKiosk(options: FleetKioskOptions): FleetKiosk {
+  const { kioskId, clock } = options
+  let nextSeq = options.nextSeq ?? 1
+  let lastHash = options.lastHash ?? GENESIS_HASH
+  const pendingById = new Map<string, Pending>()
+  let client: MqttClient | undefined
+
+  function publish(envelope: Envelope): void {
+    client?.publish(topics.kioskTx(kioskId), JSON.stringify(envelope), { qos: 1 })
+  }
+
+  function onReply(payload: Buffer): void {
+    const parsed = parseJson(payload, validateReply)
+    if (!parsed.ok) return
+    const reply = parsed.value
+    if (reply.kind === 'resend') {
+      // The gateway saw a gap: send everything still unanswered from there, in order.
+      const again = [...pendingById.values()].filter((p) => p.envelope.tx.seq >= reply.fromSeq)
+      again.sort((a, b) => a.envelope.tx.seq - b.envelope.tx.seq)
+      for (const p of again) publish(p.envelope)
+      return
+    }
+    const pending = pendingById.get(reply.id)
+    if (!pending) return
+    pendingById.delete(reply.id)
+    pending.resolve({ result: reply, latencyMs: clock.now() - pending.sentAtMs })
+  }
+
+  return {
+    kioskId,
+    async connect() {
+      client = await mqtt.connectAsync(options.mqttUrl, {
+        clientId: `fleet-${kioskId}`,
+        username: kioskId,
+        password: options.token,
+        clean: true,
+        reconnectPeriod: 500,
+      })
+      client.on('message', (topic, payload) => {
+        if (topic === topics.kioskReply(kioskId)) onReply(payload)
+      })
+      await client.subscribeAsync(topics.kioskReply(kioskId), { qos: 1 })
+    },
+    send(type, tagUid, lines, amount) {
+      const tx = {
+        v: 1 as const,
+        id: uuidv7(),
+        kiosk: kioskId,
+        seq: nextSeq,
+        prev: lastHash,
+        type,
+        tag: { uid: tagUid, type: 'ntag215' },
+        lines,
+        amount,
+        at: clock.now(),
+      }
+      const envelope = signTransaction(tx, options.privateKey)
+      nextSeq += 1
+      lastHash = envelopeHash(envelope)
+      return new Promise<SendOutcome>((resolve) => {
+        pendingById.set(tx.id, { envelope, sentAtMs: clock.now(), resolve })
+        publish(envelope)
+      })
+    },
+    inFlight: () => pendingById.size,
+    async close() {
+      await client?.endAsync()
+    },
+  }
+}

@@ -33,7 +33,7 @@ export const TxResult = Type.Object(
     status: Type.Union([Type.Literal('accepted'), Type.Literal('rejected')]),
     /** The guest's balance after the booking, cents. */
     balance: Type.Optional(Type.Integer()),
-    reason: Type.Optional(Type.Union(REJECT_REASONS.map((r) => Type.Literal(r)))),
+    reason: Type.Optional(Type.Enum(REJECT_REASONS)),
   },
   { additionalProperties: false },
 )

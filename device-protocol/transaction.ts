@@ -50,7 +50,7 @@ export const Transaction = Type.Object(
     kiosk: KioskId,
     seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     prev: Hash,
-    type: Type.Union(TRANSACTION_TYPES.map((t) => Type.Literal(t))),
+    type: Type.Enum(TRANSACTION_TYPES),
     tag: Tag,
     lines: Type.Array(Line, { maxItems: MAX_LINES }),
     amount: Cents,

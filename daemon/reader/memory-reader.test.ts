@@ -1,0 +1,59 @@
+import t from 'tap'
+import { createMemoryReader } from './memory-reader.js'
+import type { ReaderStatus, TagInfo } from './reader.js'
+
+t.test('open connects; present and remove emit tag and tagGone with an upper-case uid', async (t) => {
+  const reader = createMemoryReader()
+  const statuses: ReaderStatus[] = []
+  const tags: TagInfo[] = []
+  const gone: string[] = []
+  reader.on('status', (s: ReaderStatus) => statuses.push(s))
+  reader.on('tag', (tag: TagInfo) => tags.push(tag))
+  reader.on('tagGone', (uid: string) => gone.push(uid))
+  t.equal(reader.kind, 'memory')
+  t.equal(reader.status().connected, false)
+  await reader.open()
+  t.match(statuses, [{ kind: 'memory', connected: true, device: { model: 'memory' } }])
+  reader.present('04a1b2c3d4e5f6', 'ntag215')
+  t.same(reader.currentTag, { uid: '04A1B2C3D4E5F6', type: 'ntag215' })
+  reader.present('DEADBEEF', 'mifare-classic') // the first tag leaves first
+  reader.remove()
+  reader.remove()
+  t.same(tags, [
+    { uid: '04A1B2C3D4E5F6', type: 'ntag215' },
+    { uid: 'DEADBEEF', type: 'mifare-classic' },
+  ])
+  t.same(gone, ['04A1B2C3D4E5F6', 'DEADBEEF'])
+  t.equal(reader.currentTag, null)
+  await reader.close()
+  t.equal(reader.status().connected, false)
+})
+
+t.test('feedback is logged; it can be made to fail; a closed reader refuses it', async (t) => {
+  const reader = createMemoryReader({ connected: true })
+  await reader.feedback({ led: 'green', beep: 'short', durationMs: 1500 })
+  reader.failFeedbackWith = new Error('reader did not acknowledge feedback within 1000 ms')
+  await t.rejects(reader.feedback({ led: 'red', beep: 'error', durationMs: 1500 }), /did not acknowledge/)
+  t.same(reader.feedbackLog, [
+    { led: 'green', beep: 'short', durationMs: 1500 },
+    { led: 'red', beep: 'error', durationMs: 1500 },
+  ])
+  await reader.close()
+  await t.rejects(reader.feedback({ led: 'off', beep: 'none', durationMs: 0 }), /not connected/)
+  t.equal(reader.feedbackLog.length, 2)
+})
+
+t.test('bad uids and a disconnected reader are refused', async (t) => {
+  const reader = createMemoryReader()
+  t.throws(() => reader.present('DEADBEEF', 'ntag215'), /not connected/)
+  await reader.open()
+  t.throws(() => reader.present('xyz', 'ntag215'), RangeError)
+  t.throws(() => reader.present('010203', 'ntag215'), RangeError)
+  t.equal(reader.currentTag, null)
+  reader.present('DEADBEEF', 'ntag215')
+  const gone: string[] = []
+  reader.on('tagGone', (uid: string) => gone.push(uid))
+  reader.setConnected(false)
+  t.equal(reader.currentTag, null, 'unplugging clears the field')
+  t.same(gone, [], 'no tagGone from a reader that is gone')
+})

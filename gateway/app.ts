@@ -1,0 +1,253 @@
+// The gateway daemon wired together: ledger (SQLite) + ingest + embedded MQTT
+// broker + HTTP API. This module only connects the parts and owns their
+// lifecycle; each part does its one job in its own module.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type Database from 'better-sqlite3'
+import type { Logger } from 'pino'
+import { systemClock, topics, type Clock, type GatewayState } from '../device-protocol/index.js'
+import { createBroker, type Broker, type Principal } from './broker.js'
+import type { GatewayConfig } from './config.js'
+import { loadEventSetup } from './event-setup.js'
+import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
+import { createIngest } from './ingest.js'
+import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js'
+
+/** MQTT usernames of operators start with this; kiosk ids cannot contain ':'. */
+export const OPERATOR_USERNAME_PREFIX = 'operator:'
+
+export const DB_FILE_NAME = 'gateway.sqlite'
+
+export interface GatewayDeps {
+  config: GatewayConfig
+  logger: Logger
+  clock?: Clock
+  /** More HTTP APIs on the gateway's server (the portal-api goes here). */
+  httpPlugins?: readonly MountedPlugin[]
+}
+
+export interface GatewayCounters {
+  txSubmitted: number
+  /** Transactions that arrived while stopping: not processed; the kiosk sends them again (it keeps them until a reply). */
+  txDroppedWhileStopping: number
+  ingestSubmitErrors: number
+  publishErrors: number
+  configPublishErrors: number
+}
+
+export interface Gateway {
+  readonly ledger: Ledger
+  /** Broker and HTTP listening, retained configs and `gateway/state` online published. */
+  start(): Promise<void>
+  /** Graceful: stop accepting, drain ingest, publish offline, close broker, HTTP and DB. Idempotent. */
+  stop(): Promise<void>
+  /** The bound addresses (real ports when 0 was configured); null before start(). */
+  readonly mqttAddress: { host: string; port: number } | null
+  readonly httpAddress: { host: string; port: number } | null
+  /** (Re)publishes the retained `kiosk/{id}/config` of the given kiosks, or all. */
+  publishKioskConfigs(kioskIds?: readonly string[]): Promise<void>
+  stats(): StatsReply
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/** Numbers only, integers: what the stats schema promises. */
+function integerCounters(value: unknown): Record<string, number> {
+  const out: Record<string, number> = {}
+  if (typeof value !== 'object' || value === null) return out
+  for (const [key, v] of Object.entries(value)) if (typeof v === 'number' && Number.isFinite(v)) out[key] = Math.trunc(v)
+  return out
+}
+
+const EVENT_KIND = /^[a-z0-9_-]{1,32}$/
+
+export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { config } = deps
+  const log = deps.logger
+  const clock = deps.clock ?? systemClock
+
+  // Validate the set-up before creating anything on disk: a typo must not leave a half-made data dir.
+  const setup = loadEventSetup(config.eventFile)
+  mkdirSync(config.dataDir, { recursive: true })
+  const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
+  let ledger: Ledger
+  try {
+    ledger = createLedger({ db, clock, logger: log.child({ component: 'ledger' }) })
+    const summary = ledger.importEventSetup(setup)
+    log.info({ event: setup.event.name, ...summary, configChanged: summary.configChanged.length }, 'event set-up imported')
+  } catch (err) {
+    db.close()
+    throw err
+  }
+
+  const counts: GatewayCounters = { txSubmitted: 0, txDroppedWhileStopping: 0, ingestSubmitErrors: 0, publishErrors: 0, configPublishErrors: 0 }
+  let stopping = false
+  const pendingPublishes = new Set<Promise<void>>()
+  // Assigned right below; publish() is only called once the broker exists.
+  let broker: Broker
+
+  /** Publishes and never rejects: a failed publish is counted and logged, the caller goes on. */
+  function publish(topic: string, payload: unknown, options: { qos: 0 | 1; retain?: boolean }): Promise<void> {
+    const p = broker.publish(topic, JSON.stringify(payload), options).catch((err: unknown) => {
+      counts.publishErrors++
+      log.error({ err, topic }, 'mqtt publish failed')
+    })
+    pendingPublishes.add(p)
+    void p.finally(() => pendingPublishes.delete(p))
+    return p
+  }
+
+  const ingest = createIngest({
+    ledger,
+    logger: log.child({ component: 'ingest' }),
+    clock,
+    maxBatch: config.maxBatch,
+    publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
+    publishEvent: (kind, payload) => {
+      if (!EVENT_KIND.test(kind)) {
+        log.error({ kind: String(kind).slice(0, 64) }, 'event kind is not a topic level; not published')
+        return Promise.resolve()
+      }
+      // Booked events are many and informational: QoS 0. Alerts must arrive: QoS 1.
+      return publish(topics.event(kind), payload, { qos: kind === 'booked' ? 0 : 1 })
+    },
+  })
+
+  const operators = new Map(config.operators.map((op) => [op.name, sha256(op.token)]))
+  function authenticate(username: string | undefined, password: string | undefined): Principal | null {
+    if (username === undefined || password === undefined) return null
+    if (username.startsWith(OPERATOR_USERNAME_PREFIX)) {
+      const name = username.slice(OPERATOR_USERNAME_PREFIX.length)
+      const expected = operators.get(name)
+      // Hash first so the comparison is constant-time whatever the lengths.
+      return expected && timingSafeEqual(sha256(password), expected) ? { role: 'operator', name } : null
+    }
+    return ledger.kioskAuth(username, password) ? { role: 'kiosk', kioskId: username } : null
+  }
+
+  const brokerReady = createBroker({
+    authenticate,
+    logger: log.child({ component: 'broker' }),
+    maxPacketBytes: config.maxPacketBytes,
+    onKioskTx(kioskId, payload) {
+      if (stopping) {
+        counts.txDroppedWhileStopping++
+        return
+      }
+      try {
+        counts.txSubmitted++
+        ingest.submit(kioskId, payload)
+      } catch (err) {
+        counts.ingestSubmitErrors++
+        log.error({ err, kioskId }, 'ingest refused a message')
+      }
+    },
+  })
+  try {
+    broker = await brokerReady
+  } catch (err) {
+    db.close()
+    throw err
+  }
+
+  function dbHealthy(): boolean {
+    try {
+      return db.open && db.prepare('SELECT 1 AS one').get() !== undefined
+    } catch {
+      return false
+    }
+  }
+
+  function stats(): StatsReply {
+    const ledgerStats = ledger.stats()
+    return {
+      ledger: ledgerStats,
+      ingest: integerCounters(ingest.counters()),
+      broker: integerCounters(broker.counters()),
+      gateway: integerCounters(counts),
+    }
+  }
+
+  const http: HttpServer = createHttpServer({
+    logger: log,
+    adminToken: config.adminToken,
+    health: () => ({ mqtt: broker.address() !== null && !stopping, db: dbHealthy() }),
+    kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),
+    enrollKiosk: (kioskId, key) => ledger.enrollKiosk(kioskId, key),
+    stats,
+    plugins: deps.httpPlugins,
+  })
+
+  async function publishKioskConfigs(kioskIds: readonly string[] = ledger.kioskIds()): Promise<void> {
+    await Promise.all(
+      kioskIds.map((kioskId) => {
+        try {
+          return publish(topics.kioskConfig(kioskId), ledger.kioskConfig(kioskId), { qos: 1, retain: true })
+        } catch (err) {
+          counts.configPublishErrors++
+          log.error({ err, kioskId }, 'kiosk config not published')
+          return Promise.resolve()
+        }
+      }),
+    )
+  }
+
+  function gatewayState(status: GatewayState['status']): GatewayState {
+    return { status, at: clock.now() }
+  }
+
+  let started = false
+  let stopped: Promise<void> | null = null
+
+  async function stop(): Promise<void> {
+    stopped ??= (async () => {
+      stopping = true
+      log.info('gateway stopping')
+      broker.stopAccepting()
+      // Let ingest finish what it has: those kiosks get their replies before the broker closes.
+      try {
+        await ingest.drain()
+      } catch (err) {
+        log.error({ err }, 'ingest drain failed')
+      }
+      if (started) await publish(topics.gatewayState, gatewayState('offline'), { qos: 1, retain: true })
+      await Promise.allSettled([...pendingPublishes])
+      await broker.close()
+      await http.close()
+      db.close()
+      log.info('gateway stopped')
+    })()
+    return stopped
+  }
+
+  return {
+    ledger,
+    get mqttAddress() {
+      return broker.address()
+    },
+    get httpAddress() {
+      return http.address()
+    },
+    publishKioskConfigs,
+    stats,
+    async start() {
+      if (started || stopping) throw new Error('gateway already started or stopped')
+      started = true
+      try {
+        // Retained before the listener opens: the first kiosk to connect already finds its config.
+        await publishKioskConfigs()
+        await publish(topics.gatewayState, gatewayState('online'), { qos: 1, retain: true })
+        const mqtt = await broker.listen(config.mqtt.host, config.mqtt.port)
+        const httpAddress = await http.listen(config.http.host, config.http.port)
+        log.info({ mqtt, http: httpAddress }, 'gateway started')
+      } catch (err) {
+        await stop()
+        throw err
+      }
+    },
+    stop,
+  }
+}

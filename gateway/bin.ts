@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// wristpay-gateway: the gateway daemon's command line. Configuration comes from
+// defaults < config file < WRISTPAY_GATEWAY_* environment < these flags.
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { createGateway, type Gateway } from './app.js'
+import { ConfigError, loadConfig, type ConfigLayer } from './config.js'
+import { createLogger } from './logger.js'
+
+export const USAGE = `Usage: wristpay-gateway [options]
+
+The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
+
+Options:
+  --config FILE      JSON config file (also WRISTPAY_GATEWAY_CONFIG)
+  --data-dir DIR     folder of the ledger database (default data/gateway)
+  --event FILE       event set-up to import (default gateway/fixtures/demo-event.json)
+  --mqtt-port PORT   MQTT listener port, 0 picks a free one (default 1883)
+  --http-port PORT   HTTP listener port, 0 picks a free one (default 8080)
+  -h, --help         show this help
+
+Environment: WRISTPAY_GATEWAY_MQTT_HOST, _MQTT_PORT, _HTTP_HOST, _HTTP_PORT,
+_DATA_DIR, _EVENT_FILE, _ADMIN_TOKEN, _OPERATORS (name:token,...), _LOG_LEVEL,
+_MAX_PACKET_BYTES, _MAX_BATCH.
+Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
+`
+
+export type CliCommand = { kind: 'help' } | { kind: 'run'; configFile?: string; overrides: ConfigLayer }
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+function parsePort(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag} must be a port number (0-65535), got ${JSON.stringify(value)}`)
+  return Number(value)
+}
+
+/** Parses the arguments (without node and the script). Throws UsageError. */
+export function parseCli(args: readonly string[]): CliCommand {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string' },
+        'data-dir': { type: 'string' },
+        event: { type: 'string' },
+        'mqtt-port': { type: 'string' },
+        'http-port': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }))
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  if (values.help) return { kind: 'help' }
+  const overrides: ConfigLayer = {}
+  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir']
+  if (values.event !== undefined) overrides.eventFile = values.event
+  const mqttPort = parsePort('--mqtt-port', values['mqtt-port'])
+  if (mqttPort !== undefined) overrides.mqtt = { port: mqttPort }
+  const httpPort = parsePort('--http-port', values['http-port'])
+  if (httpPort !== undefined) overrides.http = { port: httpPort }
+  return { kind: 'run', configFile: values.config, overrides }
+}
+
+/** Runs the daemon until a signal; resolves with the process exit code. */
+export async function main(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let command: CliCommand
+  try {
+    command = parseCli(args)
+  } catch (err) {
+    process.stderr.write(`wristpay-gateway: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  let config
+  try {
+    config = loadConfig({ file: command.configFile, env, overrides: command.overrides })
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`wristpay-gateway: ${err.message}\n`)
+    return 2
+  }
+
+  const logger = createLogger({ level: config.logLevel })
+  let gateway: Gateway
+  try {
+    gateway = await createGateway({ config, logger })
+    await gateway.start()
+  } catch (err) {
+    logger.fatal({ err }, 'gateway could not start')
+    process.stderr.write(`wristpay-gateway: ${(err as Error).message}\n`)
+    return 1
+  }
+  const mqtt = gateway.mqttAddress!
+  const http = gateway.httpAddress!
+  logger.info({ mqtt, http }, `listening: mqtt://${mqtt.host}:${mqtt.port} http://${http.host}:${http.port}`)
+
+  return new Promise<number>((resolve) => {
+    let signalled = false
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        // A second Ctrl-C means "now": the ledger is safe (every booking is its own SQLite commit).
+        logger.warn({ signal }, 'second signal: exiting without a clean stop')
+        process.exit(130)
+      }
+      signalled = true
+      logger.info({ signal }, 'stopping')
+      gateway.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err }, 'stop failed')
+          resolve(1)
+        },
+      )
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1]
+  if (!script) return false
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code
+      // Anything still holding the event loop after a clean stop is a bug; do not hang the service manager.
+      setTimeout(() => process.exit(code), 2000).unref()
+    },
+    (err: unknown) => {
+      process.stderr.write(`wristpay-gateway: ${(err as Error)?.stack ?? String(err)}\n`)
+      process.exit(1)
+    },
+  )
+}

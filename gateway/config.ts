@@ -1,0 +1,212 @@
+// Gateway configuration: defaults that run the demo on one machine, overridden
+// by an optional JSON file, then by environment variables, then by explicit
+// overrides (the CLI flags). The merged value is validated once with a TypeBox
+// schema so that every later module can trust it.
+import { readFileSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import Type, { type Static } from 'typebox'
+import { createValidator } from '../device-protocol/index.js'
+
+const Host = Type.String({ minLength: 1, maxLength: 255 })
+const Port = Type.Integer({ minimum: 0, maximum: 65535, description: '0 picks a free port' })
+
+export const OperatorAccount = Type.Object(
+  {
+    /** The MQTT username is `operator:{name}`, so that no operator name can collide with a kiosk id. */
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+    token: Type.String({ minLength: 12, maxLength: 256 }),
+  },
+  { additionalProperties: false },
+)
+export type OperatorAccount = Static<typeof OperatorAccount>
+
+// Spelled out: TypeBox infers `never` for a union built with .map().
+const LogLevel = Type.Union([
+  Type.Literal('fatal'),
+  Type.Literal('error'),
+  Type.Literal('warn'),
+  Type.Literal('info'),
+  Type.Literal('debug'),
+  Type.Literal('trace'),
+  Type.Literal('silent'),
+])
+
+export const GatewayConfig = Type.Object(
+  {
+    mqtt: Type.Object({ host: Host, port: Port }, { additionalProperties: false }),
+    http: Type.Object({ host: Host, port: Port }, { additionalProperties: false }),
+    /** Holds the SQLite ledger (gateway.sqlite). */
+    dataDir: Type.String({ minLength: 1 }),
+    /** The event set-up (booths, kiosks, products, tags) imported at start. */
+    eventFile: Type.String({ minLength: 1 }),
+    /** Bearer token of the admin HTTP API; without one the admin API answers 503. */
+    adminToken: Type.Optional(Type.String({ minLength: 16, maxLength: 256 })),
+    operators: Type.Array(OperatorAccount, { maxItems: 100 }),
+    /** Largest MQTT packet accepted from a client, bytes. */
+    maxPacketBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 }),
+    /** Largest number of envelopes ingest commits in one SQLite transaction; ingest's default when absent. */
+    maxBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    logLevel: LogLevel,
+  },
+  { additionalProperties: false },
+)
+export type GatewayConfig = Static<typeof GatewayConfig>
+
+const validateConfig = createValidator(GatewayConfig)
+
+export const DEFAULT_CONFIG: GatewayConfig = {
+  mqtt: { host: '127.0.0.1', port: 1883 },
+  http: { host: '127.0.0.1', port: 8080 },
+  dataDir: 'data/gateway',
+  eventFile: 'gateway/fixtures/demo-event.json',
+  operators: [],
+  // 64 KiB of payload plus room for the fixed header and the topic.
+  maxPacketBytes: 64 * 1024 + 512,
+  logLevel: 'info',
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** A partial config as it comes from a file, the environment or the CLI: nested objects may be partial too. */
+export type ConfigLayer = Partial<Omit<GatewayConfig, 'mqtt' | 'http'>> & {
+  mqtt?: Partial<GatewayConfig['mqtt']>
+  http?: Partial<GatewayConfig['http']>
+}
+
+export const ENV_PREFIX = 'WRISTPAY_GATEWAY_'
+
+function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[ENV_PREFIX + name]
+  if (raw === undefined || raw === '') return undefined
+  // Number('') and Number(' 12 ') would pass silently; require plain digits.
+  if (!/^\d{1,5}$/.test(raw)) throw new ConfigError(`${ENV_PREFIX}${name} must be a port number, got ${JSON.stringify(raw)}`)
+  return Number(raw)
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[ENV_PREFIX + name]
+  if (raw === undefined || raw === '') return undefined
+  if (!/^\d{1,9}$/.test(raw)) throw new ConfigError(`${ENV_PREFIX}${name} must be a positive integer`)
+  return Number(raw)
+}
+
+function envString(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[ENV_PREFIX + name]
+  return raw === undefined || raw === '' ? undefined : raw
+}
+
+/** `name:token,name2:token2`; the token is never echoed in an error. */
+export function parseOperatorsEnv(raw: string): OperatorAccount[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((entry, i) => {
+      const colon = entry.indexOf(':')
+      if (colon <= 0 || colon === entry.length - 1) {
+        throw new ConfigError(`${ENV_PREFIX}OPERATORS entry ${i + 1} must look like name:token`)
+      }
+      return { name: entry.slice(0, colon), token: entry.slice(colon + 1) }
+    })
+}
+
+/** Reads the WRISTPAY_GATEWAY_* variables into a config layer (paths stay as given: relative to the cwd). */
+export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
+  const layer: ConfigLayer = {}
+  const mqttHost = envString(env, 'MQTT_HOST')
+  const mqttPort = envPort(env, 'MQTT_PORT')
+  if (mqttHost !== undefined || mqttPort !== undefined) layer.mqtt = { host: mqttHost, port: mqttPort }
+  const httpHost = envString(env, 'HTTP_HOST')
+  const httpPort = envPort(env, 'HTTP_PORT')
+  if (httpHost !== undefined || httpPort !== undefined) layer.http = { host: httpHost, port: httpPort }
+  const dataDir = envString(env, 'DATA_DIR')
+  if (dataDir !== undefined) layer.dataDir = dataDir
+  const eventFile = envString(env, 'EVENT_FILE')
+  if (eventFile !== undefined) layer.eventFile = eventFile
+  const adminToken = envString(env, 'ADMIN_TOKEN')
+  if (adminToken !== undefined) layer.adminToken = adminToken
+  const operators = envString(env, 'OPERATORS')
+  if (operators !== undefined) layer.operators = parseOperatorsEnv(operators)
+  const maxPacketBytes = envInt(env, 'MAX_PACKET_BYTES')
+  if (maxPacketBytes !== undefined) layer.maxPacketBytes = maxPacketBytes
+  const maxBatch = envInt(env, 'MAX_BATCH')
+  if (maxBatch !== undefined) layer.maxBatch = maxBatch
+  const logLevel = envString(env, 'LOG_LEVEL')
+  if (logLevel !== undefined) layer.logLevel = logLevel as GatewayConfig['logLevel']
+  return layer
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Reads a JSON config file; relative paths inside it are taken relative to the file's folder. */
+export function readConfigFile(path: string): ConfigLayer {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`)
+  }
+  if (!isPlainObject(value)) throw new ConfigError(`config file ${path} must hold a JSON object`)
+  const base = dirname(resolve(path))
+  const layer = { ...value } as Record<string, unknown>
+  for (const key of ['dataDir', 'eventFile'] as const) {
+    const p = layer[key]
+    if (typeof p === 'string' && p.length > 0 && !isAbsolute(p)) layer[key] = resolve(base, p)
+  }
+  return layer as ConfigLayer
+}
+
+function dropUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/** Merges layers over the defaults (later wins; nested mqtt/http merge per key) and validates the result. */
+export function resolveConfig(...layers: readonly ConfigLayer[]): GatewayConfig {
+  let merged: Record<string, unknown> = structuredClone(DEFAULT_CONFIG)
+  for (const layer of layers) {
+    if (!isPlainObject(layer)) throw new ConfigError('a config layer must be an object')
+    const { mqtt, http, ...rest } = layer
+    merged = { ...merged, ...dropUndefined(rest) }
+    for (const [key, part] of [['mqtt', mqtt], ['http', http]] as const) {
+      if (part === undefined) continue
+      merged[key] = isPlainObject(part) ? { ...(merged[key] as object), ...dropUndefined(part) } : part
+    }
+  }
+  const checked = validateConfig(merged)
+  if (!checked.ok) throw new ConfigError(`invalid gateway config: ${checked.error}`)
+  const names = new Set<string>()
+  for (const op of checked.value.operators) {
+    if (names.has(op.name)) throw new ConfigError(`invalid gateway config: operator ${op.name} is listed twice`)
+    names.add(op.name)
+  }
+  return checked.value
+}
+
+export interface LoadConfigOptions {
+  /** A JSON config file; WRISTPAY_GATEWAY_CONFIG when not given. */
+  file?: string
+  env?: NodeJS.ProcessEnv
+  /** Highest precedence, e.g. the CLI flags. */
+  overrides?: ConfigLayer
+}
+
+/** Defaults < config file < environment < overrides. Throws ConfigError with a readable message. */
+export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
+  const env = options.env ?? process.env
+  const file = options.file ?? envString(env, 'CONFIG')
+  const layers: ConfigLayer[] = []
+  if (file !== undefined) layers.push(readConfigFile(file))
+  layers.push(configFromEnv(env))
+  if (options.overrides) layers.push(options.overrides)
+  return resolveConfig(...layers)
+}

@@ -1,0 +1,222 @@
+// The gateway's HTTP API (fastify): a health check for monitoring and the admin
+// API behind a bearer token. Every route carries TypeBox request and response
+// schemas, so requests are validated before a handler runs and the OpenAPI
+// document can later be generated from the same schemas. Other APIs (the
+// customer portal) mount as fastify plugins through `plugins`.
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
+import Type, { type Static } from 'typebox'
+import type { Logger } from 'pino'
+import { KioskId } from '../device-protocol/index.js'
+
+// ---------------------------------------------------------------------------
+// Schemas (exported: the OpenAPI generator and clients use them).
+
+export const ErrorBody = Type.Object(
+  {
+    /** A stable machine-readable code, e.g. `unauthorized`, `unknown_kiosk`. */
+    type: Type.String(),
+    /** The request id, also in the gateway log, to find the matching log lines. */
+    id: Type.String(),
+    message: Type.String(),
+  },
+  { additionalProperties: false },
+)
+export type ErrorBody = Static<typeof ErrorBody>
+
+export const HealthBody = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+    mqtt: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+    db: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  },
+  { additionalProperties: false },
+)
+export type HealthBody = Static<typeof HealthBody>
+
+export const KioskParams = Type.Object({ id: KioskId }, { additionalProperties: false })
+
+export const EnrollKioskBody = Type.Object(
+  {
+    /** The kiosk's raw 32-byte Ed25519 public key, base64url without padding (the JWK `x`). */
+    publicKey: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+  },
+  { additionalProperties: false },
+)
+export type EnrollKioskBody = Static<typeof EnrollKioskBody>
+
+export const EnrollKioskReply = Type.Object(
+  { kiosk: KioskId, enrolled: Type.Literal(true) },
+  { additionalProperties: false },
+)
+
+const Counters = Type.Record(Type.String(), Type.Integer())
+
+export const StatsReply = Type.Object(
+  {
+    ledger: Type.Object({
+      accepted: Type.Integer(),
+      rejected: Type.Integer(),
+      rejectedByReason: Counters,
+      revenueByBooth: Counters,
+      cashByKiosk: Counters,
+      customerBalances: Type.Integer(),
+    }),
+    ingest: Counters,
+    broker: Counters,
+    /** The app's own wiring counters (drops while stopping, publish errors). */
+    gateway: Counters,
+  },
+  { additionalProperties: false },
+)
+export type StatsReply = Static<typeof StatsReply>
+
+// ---------------------------------------------------------------------------
+
+/** What the HTTP layer needs from the rest of the gateway; the app wires the real ones. */
+export interface HttpDeps {
+  logger: Logger
+  /** Bearer token of /admin; undefined disables the admin API (503). */
+  adminToken?: string
+  health(): { mqtt: boolean; db: boolean }
+  kioskExists(kioskId: string): boolean
+  /** Throws when the key is not a usable Ed25519 public key. */
+  enrollKiosk(kioskId: string, publicKeyBase64Url: string): void
+  stats(): StatsReply
+  /**
+   * Further APIs mounted on the same server, each an encapsulated fastify
+   * plugin under its prefix: this is where the portal-api goes
+   * (`{ plugin: portalApi, prefix: '/portal', options: { data } }`).
+   */
+  plugins?: readonly MountedPlugin[]
+  /** Largest request body, bytes. */
+  bodyLimitBytes?: number
+}
+
+export interface MountedPlugin {
+  plugin: FastifyPluginAsync<any>
+  prefix: string
+  options?: Record<string, unknown>
+}
+
+export interface HttpServer {
+  /** The fastify instance (routes are registered; ready after listen). */
+  app: FastifyInstance
+  listen(host: string, port: number): Promise<{ host: string; port: number }>
+  address(): { host: string; port: number } | null
+  close(): Promise<void>
+}
+
+/** An error with an HTTP status and a stable `type`, answered as ErrorBody. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly type: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/** Constant-time: both sides are hashed to equal lengths first. */
+function tokenEquals(presented: string, expected: string): boolean {
+  return timingSafeEqual(sha256(presented), sha256(expected))
+}
+
+function sendError(reply: FastifyReply, request: FastifyRequest, statusCode: number, type: string, message: string) {
+  return reply.code(statusCode).send({ type, id: String(request.id), message } satisfies ErrorBody)
+}
+
+const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody }
+
+export function createHttpServer(deps: HttpDeps): HttpServer {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes ?? 64 * 1024,
+    genReqId: () => randomUUID(),
+    // Reject unknown properties instead of silently dropping them (fastify's default strips them).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // fastify's request log serializer omits headers, so the Authorization header never reaches the log.
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof HttpError) return sendError(reply, request, error.statusCode, error.type, error.message)
+    if (error.validation) return sendError(reply, request, 400, 'invalid_request', error.message)
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      // fastify's own client errors (bad JSON, wrong content type, body too large) carry a code.
+      const type = (error.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()
+      return sendError(reply, request, status, type, error.message)
+    }
+    request.log.error({ err: error }, 'request failed')
+    return sendError(reply, request, 500, 'internal', 'internal error')
+  })
+  app.setNotFoundHandler((request, reply) => sendError(reply, request, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`))
+
+  app.get('/healthz', { schema: { response: { 200: HealthBody, 503: HealthBody } } }, async (_request, reply) => {
+    let health: { mqtt: boolean; db: boolean }
+    try {
+      health = deps.health()
+    } catch {
+      health = { mqtt: false, db: false }
+    }
+    const ok = health.mqtt && health.db
+    const body: HealthBody = { status: ok ? 'ok' : 'degraded', mqtt: health.mqtt ? 'up' : 'down', db: health.db ? 'up' : 'down' }
+    return reply.code(ok ? 200 : 503).send(body)
+  })
+
+  const admin: FastifyPluginAsync = async (scope) => {
+    scope.addHook('onRequest', async (request) => {
+      if (deps.adminToken === undefined) throw new HttpError(503, 'admin_disabled', 'the admin API is disabled: no admin token is configured')
+      const header = request.headers.authorization
+      const match = typeof header === 'string' ? /^Bearer ([^\s]+)$/.exec(header) : null
+      if (!match || !tokenEquals(match[1]!, deps.adminToken)) {
+        throw new HttpError(401, 'unauthorized', 'a valid admin bearer token is required')
+      }
+    })
+
+    scope.put<{ Params: Static<typeof KioskParams>; Body: EnrollKioskBody }>(
+      '/kiosks/:id/public-key',
+      { schema: { params: KioskParams, body: EnrollKioskBody, response: { 200: EnrollKioskReply, ...errorResponses } } },
+      async (request) => {
+        const { id } = request.params
+        if (!deps.kioskExists(id)) throw new HttpError(404, 'unknown_kiosk', `kiosk '${id}' is not in the event set-up`)
+        try {
+          deps.enrollKiosk(id, request.body.publicKey)
+        } catch (err) {
+          // The kiosk exists (checked above), so a refusal here is about the key.
+          throw new HttpError(400, 'invalid_public_key', (err as Error).message)
+        }
+        request.log.info({ kioskId: id }, 'kiosk public key enrolled')
+        return { kiosk: id, enrolled: true as const }
+      },
+    )
+
+    scope.get('/stats', { schema: { response: { 200: StatsReply, ...errorResponses } } }, async () => deps.stats())
+  }
+  app.register(admin, { prefix: '/admin' })
+
+  for (const mounted of deps.plugins ?? []) app.register(mounted.plugin, { ...mounted.options, prefix: mounted.prefix })
+
+  let bound: { host: string; port: number } | null = null
+  let closing: Promise<void> | null = null
+  return {
+    app,
+    async listen(host, port) {
+      await app.listen({ host, port })
+      const addr = app.server.address() as AddressInfo
+      bound = { host: addr.address, port: addr.port }
+      return bound
+    },
+    address: () => bound,
+    close() {
+      closing ??= app.close()
+      return closing
+    },
+  }
+}

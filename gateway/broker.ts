@@ -314,6 +314,9 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
 
   const sockets = new Set<Socket>()
   const server: Server = createServer((socket) => {
+    // Replies are small and latency-bound: without this, Nagle holds one back
+    // until the kiosk's delayed ACK (~40 ms) whenever a packet is unacknowledged.
+    socket.setNoDelay(true)
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {}) // aedes reports errors through the client; avoid an unhandled 'error'.

@@ -1,0 +1,144 @@
+// The event set-up file: what an organiser writes before the gates open
+// (booths, catalog, kiosks with their MQTT tokens, wristbands with PINs).
+// It is validated as a whole before anything reaches the ledger, so a typo
+// never half-imports an event.
+import { readFileSync, statSync } from 'node:fs'
+import Type, { type Static } from 'typebox'
+import { Cents, KioskId, TagUid, createValidator, publicKeyFromBase64Url } from '../device-protocol/index.js'
+
+/** A set-up file bigger than this is refused before it is read (tens of thousands of wristbands fit). */
+export const MAX_EVENT_SETUP_BYTES = 32 * 1024 * 1024
+
+const BoothId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' })
+const ProductId = Type.String({ minLength: 1, maxLength: 64 })
+const Name = Type.String({ minLength: 1, maxLength: 128 })
+
+export const EventSetupSchema = Type.Object(
+  {
+    event: Type.Object(
+      {
+        name: Name,
+        /** ISO 4217 code; all amounts are minor units of it. */
+        currency: Type.String({ pattern: '^[A-Z]{3}$' }),
+      },
+      { additionalProperties: false },
+    ),
+    booths: Type.Array(Type.Object({ id: BoothId, name: Name }, { additionalProperties: false }), { maxItems: 10_000 }),
+    products: Type.Array(
+      Type.Object({ id: ProductId, name: Name, price: Cents, booth: BoothId }, { additionalProperties: false }),
+      { maxItems: 100_000 },
+    ),
+    kiosks: Type.Array(
+      Type.Object(
+        {
+          id: KioskId,
+          booth: BoothId,
+          /** MQTT password of the kiosk; a high-entropy secret, stored only as a hash. */
+          token: Type.String({ minLength: 16, maxLength: 256 }),
+          /** Raw Ed25519 public key, base64url; missing until the kiosk is enrolled. */
+          publicKey: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
+          saleAllowed: Type.Boolean(),
+          topupAllowed: Type.Boolean(),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 10_000 },
+    ),
+    wristbands: Type.Array(
+      Type.Object(
+        {
+          uid: TagUid,
+          /** Guest PIN for the portal; stored only as a scrypt hash. */
+          pin: Type.String({ pattern: '^[0-9]{4,8}$' }),
+          blocked: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 1_000_000 },
+    ),
+  },
+  { additionalProperties: false },
+)
+export type EventSetup = Static<typeof EventSetupSchema>
+
+const validateEventSetup = createValidator(EventSetupSchema)
+
+export class EventSetupError extends Error {
+  override name = 'EventSetupError'
+}
+
+/** Validates a parsed set-up value: schema first, then cross references. Throws EventSetupError. */
+export function parseEventSetup(value: unknown): EventSetup {
+  const checked = validateEventSetup(value)
+  if (!checked.ok) throw new EventSetupError(`invalid event set-up: ${checked.error}`)
+  const setup = checked.value
+  const problems: string[] = []
+
+  const booths = new Set<string>()
+  setup.booths.forEach((b, i) => {
+    if (booths.has(b.id)) problems.push(`/booths/${i} duplicate booth id '${b.id}'`)
+    booths.add(b.id)
+  })
+  const products = new Set<string>()
+  setup.products.forEach((p, i) => {
+    if (!booths.has(p.booth)) problems.push(`/products/${i} booth '${p.booth}' is not in booths`)
+    const key = `${p.booth}\u0000${p.id}`
+    if (products.has(key)) problems.push(`/products/${i} duplicate product '${p.id}' at booth '${p.booth}'`)
+    products.add(key)
+  })
+  const kiosks = new Set<string>()
+  const tokens = new Set<string>()
+  setup.kiosks.forEach((k, i) => {
+    if (!booths.has(k.booth)) problems.push(`/kiosks/${i} booth '${k.booth}' is not in booths`)
+    if (kiosks.has(k.id)) problems.push(`/kiosks/${i} duplicate kiosk id '${k.id}'`)
+    kiosks.add(k.id)
+    // Never echo the token itself in an error.
+    if (tokens.has(k.token)) problems.push(`/kiosks/${i} token is shared with another kiosk`)
+    tokens.add(k.token)
+    if (k.publicKey !== undefined) {
+      try {
+        publicKeyFromBase64Url(k.publicKey)
+      } catch {
+        problems.push(`/kiosks/${i} publicKey is not an Ed25519 public key`)
+      }
+    }
+  })
+  const uids = new Set<string>()
+  setup.wristbands.forEach((w, i) => {
+    if (uids.has(w.uid)) problems.push(`/wristbands/${i} duplicate uid '${w.uid}'`)
+    uids.add(w.uid)
+  })
+
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 5).join('; ')
+    const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''
+    throw new EventSetupError(`invalid event set-up: ${shown}${more}`)
+  }
+  return setup
+}
+
+/** Reads and validates a set-up file. Throws EventSetupError naming the file. */
+export function loadEventSetup(path: string): EventSetup {
+  let text: string
+  try {
+    const size = statSync(path).size
+    if (size > MAX_EVENT_SETUP_BYTES) throw new EventSetupError(`${path}: ${size} bytes exceeds ${MAX_EVENT_SETUP_BYTES}`)
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    if (err instanceof EventSetupError) throw err
+    throw new EventSetupError(`${path}: cannot read event set-up (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    // V8's message quotes a snippet of the text, which may hold a token or PIN: keep only the position.
+    const position = /position (\d+)/.exec((err as Error).message)?.[1]
+    throw new EventSetupError(`${path}: not valid JSON${position === undefined ? '' : ` (at position ${position})`}`)
+  }
+  try {
+    return parseEventSetup(value)
+  } catch (err) {
+    throw new EventSetupError(`${path}: ${(err as Error).message}`)
+  }
+}

@@ -1,0 +1,333 @@
+// Transaction ingest: MQTT payloads from kiosks -> validated, signature-checked
+// envelopes -> the ledger in batches -> replies and operator events.
+//
+// Order matters: a kiosk's envelopes must reach the ledger in the order they
+// arrived, although their signature checks finish in any order on the thread
+// pool. So every message takes its place in one FIFO at arrival and the flusher
+// only ever takes settled entries from the head. Replies go out only after the
+// SQLite commit that made them true.
+import type { KeyObject } from 'node:crypto'
+import type { Logger } from 'pino'
+import {
+  MAX_PAYLOAD_BYTES,
+  parseJson,
+  validateEnvelope,
+  verifyEnvelopeAsync,
+  type AlertEvent,
+  type BookedEvent,
+  type Clock,
+  type Envelope,
+  type RejectReason,
+  type ReplyMessage,
+  type TxResult,
+} from '../device-protocol/index.js'
+import type { Ledger, Outcome } from './ledger/index.js'
+
+export type EventKind = 'booked' | 'alert'
+
+export interface IngestDeps {
+  ledger: Pick<Ledger, 'applyBatch' | 'kioskPublicKey'>
+  logger: Logger
+  clock: Clock
+  /** Publishes on the kiosk's reply topic. May return a promise; a failure is logged, never thrown. */
+  publishReply(kioskId: string, message: ReplyMessage): void | Promise<unknown>
+  publishEvent(kind: EventKind, payload: BookedEvent | AlertEvent): void | Promise<unknown>
+  /** Most envelopes per SQLite transaction. */
+  maxBatch?: number
+  /** Messages waiting for verification or commit above which new ones are dropped (the kiosk sends again). */
+  maxQueued?: number
+  /** A kiosk that still has not filled a gap after this long is asked again. */
+  resendRepeatMs?: number
+  /** Signature check; tests replace it to control when checks finish. */
+  verify?: (envelope: Envelope, publicKey: KeyObject) => Promise<boolean>
+}
+
+export interface IngestCounters {
+  received: number
+  /** Not JSON, or not an envelope. */
+  malformed: number
+  /** tx.kiosk differs from the kiosk that published it. */
+  kioskMismatch: number
+  unknownKiosk: number
+  badSignature: number
+  /** New transactions the ledger accepted. */
+  accepted: number
+  /** Every refusal answered (before or by the ledger), replays not included. */
+  rejected: number
+  replays: number
+  gaps: number
+  resendRequests: number
+  /** SQLite transactions committed. */
+  batches: number
+  /** Batches whose commit failed: nothing answered, the kiosks send again. */
+  commitErrors: number
+  /** Dropped because the queue was full. */
+  dropped: number
+  publishErrors: number
+}
+
+export interface Ingest {
+  /** Never throws. `kioskIdFromTopic` is the kiosk the broker authenticated for this topic. */
+  submit(kioskIdFromTopic: string, payload: Uint8Array | string): void
+  /** Resolves once everything submitted so far has been committed and answered. */
+  drain(): Promise<void>
+  counters(): IngestCounters
+}
+
+type Entry =
+  /** Refused before the ledger: the reply is known at arrival. */
+  | { kind: 'reply'; kioskId: string; reply: TxResult }
+  | { kind: 'verify'; kioskId: string; envelope: Envelope; settled: boolean; ok: boolean }
+
+const KIOSK_ID = /^[a-z0-9][a-z0-9-]{0,31}$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** A kiosk id fit for a log line or an alert, whatever the topic held. */
+function printableKiosk(kioskId: string): string {
+  return KIOSK_ID.test(kioskId) ? kioskId : JSON.stringify(kioskId.slice(0, 40))
+}
+
+/**
+ * From a payload that failed validation, the id and seq to address a refusal
+ * to, if both are plainly there. Only own properties of plain parsed JSON are read.
+ */
+function salvageIdSeq(payload: Uint8Array | string): { id: string; seq: number } | undefined {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength
+  if (size > MAX_PAYLOAD_BYTES) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'))
+  } catch {
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null || !Object.hasOwn(value, 'tx')) return undefined
+  const tx: unknown = (value as { tx: unknown }).tx
+  if (typeof tx !== 'object' || tx === null || !Object.hasOwn(tx, 'id') || !Object.hasOwn(tx, 'seq')) return undefined
+  const { id, seq } = tx as { id: unknown; seq: unknown }
+  if (typeof id !== 'string' || !UUID.test(id)) return undefined
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return undefined
+  return { id, seq }
+}
+
+const refusal = (id: string, seq: number, reason: RejectReason): TxResult => ({ kind: 'result', id, seq, status: 'rejected', reason })
+
+export function createIngest(deps: IngestDeps): Ingest {
+  const { ledger, logger, clock } = deps
+  const maxBatch = Math.max(1, deps.maxBatch ?? 512)
+  const maxQueued = Math.max(1, deps.maxQueued ?? 50_000)
+  const resendRepeatMs = deps.resendRepeatMs ?? 10_000
+  const verify = deps.verify ?? verifyEnvelopeAsync
+
+  const counters: IngestCounters = {
+    received: 0,
+    malformed: 0,
+    kioskMismatch: 0,
+    unknownKiosk: 0,
+    badSignature: 0,
+    accepted: 0,
+    rejected: 0,
+    replays: 0,
+    gaps: 0,
+    resendRequests: 0,
+    batches: 0,
+    commitErrors: 0,
+    dropped: 0,
+    publishErrors: 0,
+  }
+  const queue: Entry[] = []
+  let flushScheduled = false
+  let drainWaiters: Array<() => void> = []
+  /** Last resend request per kiosk, so a burst past one gap asks once. */
+  const resendAsked = new Map<string, { fromSeq: number; atMs: number }>()
+
+  function guarded(what: string, kioskId: string, send: () => void | Promise<unknown>): void {
+    const fail = (err: unknown) => {
+      counters.publishErrors++
+      logger.error({ err, kiosk: printableKiosk(kioskId) }, `publishing ${what} failed`)
+    }
+    try {
+      const pending = send()
+      if (pending instanceof Promise) pending.catch(fail)
+    } catch (err) {
+      fail(err)
+    }
+  }
+
+  const reply = (kioskId: string, message: ReplyMessage) => guarded('reply', kioskId, () => deps.publishReply(kioskId, message))
+
+  function alert(kind: string, message: string, kioskId?: string): void {
+    const event: AlertEvent = { kind, message: message.slice(0, 1024), at: clock.now() }
+    if (kioskId !== undefined && KIOSK_ID.test(kioskId)) event.kiosk = kioskId
+    guarded('alert', kioskId ?? '', () => deps.publishEvent('alert', event))
+  }
+
+  function scheduleFlush(): void {
+    if (flushScheduled) return
+    flushScheduled = true
+    // setImmediate, not a microtask: lets the messages and verifications of this
+    // turn of the event loop arrive first, so they share one commit.
+    setImmediate(flush)
+  }
+
+  function enqueue(entry: Entry): void {
+    queue.push(entry)
+    if (entry.kind === 'reply' || entry.settled) scheduleFlush()
+  }
+
+  function submit(kioskIdFromTopic: string, payload: Uint8Array | string): void {
+    try {
+      counters.received++
+      const kiosk = printableKiosk(kioskIdFromTopic)
+      if (queue.length >= maxQueued) {
+        counters.dropped++
+        logger.warn({ kiosk, queued: queue.length }, 'ingest queue full; message dropped, the kiosk will send it again')
+        return
+      }
+      const parsed = parseJson(payload, validateEnvelope)
+      if (!parsed.ok) {
+        counters.malformed++
+        logger.warn({ kiosk, reason: parsed.error.slice(0, 200) }, 'malformed transaction envelope')
+        const address = salvageIdSeq(payload)
+        if (address !== undefined) {
+          counters.rejected++
+          enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(address.id, address.seq, 'invalid_transaction') })
+        }
+        return
+      }
+      const envelope = parsed.value
+      const { tx } = envelope
+      if (tx.kiosk !== kioskIdFromTopic) {
+        counters.kioskMismatch++
+        counters.rejected++
+        logger.warn({ kiosk, claimed: tx.kiosk, id: tx.id }, 'envelope names another kiosk than the one that published it')
+        alert('kiosk_mismatch', `kiosk ${kiosk} published a transaction of kiosk ${tx.kiosk} (id ${tx.id})`, kioskIdFromTopic)
+        enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'invalid_transaction') })
+        return
+      }
+      const key = ledger.kioskPublicKey(tx.kiosk)
+      if (key === undefined) {
+        counters.unknownKiosk++
+        counters.rejected++
+        logger.warn({ kiosk, id: tx.id }, 'transaction from an unknown or not enrolled kiosk')
+        enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'unknown_kiosk') })
+        return
+      }
+      const entry: Entry = { kind: 'verify', kioskId: kioskIdFromTopic, envelope, settled: false, ok: false }
+      enqueue(entry)
+      const settle = (ok: boolean) => {
+        entry.ok = ok
+        entry.settled = true
+        scheduleFlush()
+      }
+      verify(envelope, key).then(settle, (err: unknown) => {
+        logger.error({ err, kiosk }, 'signature check failed to run')
+        settle(false)
+      })
+    } catch (err) {
+      // Defensive: nothing above should throw, and a daemon must never die of one message.
+      logger.error({ err, kiosk: printableKiosk(String(kioskIdFromTopic)) }, 'ingest submit failed')
+    }
+  }
+
+  function takeSettledBatch(): Entry[] {
+    let n = 0
+    while (n < queue.length && n < maxBatch) {
+      const entry = queue[n]!
+      if (entry.kind === 'verify' && !entry.settled) break
+      n++
+    }
+    return queue.splice(0, n)
+  }
+
+  function shouldAskResend(kioskId: string, fromSeq: number): boolean {
+    const now = clock.now()
+    const asked = resendAsked.get(kioskId)
+    if (asked !== undefined && asked.fromSeq === fromSeq && now - asked.atMs < resendRepeatMs) return false
+    resendAsked.set(kioskId, { fromSeq, atMs: now })
+    return true
+  }
+
+  function answer(entry: Extract<Entry, { kind: 'verify' }>, outcome: Outcome): void {
+    const { kioskId, envelope } = entry
+    const { tx } = envelope
+    if (outcome.kind === 'gap') {
+      counters.gaps++
+      if (shouldAskResend(outcome.kioskId, outcome.fromSeq)) {
+        counters.resendRequests++
+        logger.warn({ kiosk: kioskId, expected: outcome.fromSeq, got: tx.seq }, 'sequence gap; asking the kiosk to send again')
+        reply(kioskId, { kind: 'resend', fromSeq: outcome.fromSeq })
+        alert('gap', `kiosk ${kioskId} sent seq ${tx.seq} while seq ${outcome.fromSeq} is missing; resend requested`, kioskId)
+      }
+      return
+    }
+    const { result } = outcome
+    if (outcome.replay) counters.replays++
+    else if (result.status === 'accepted') counters.accepted++
+    else counters.rejected++
+    reply(kioskId, result)
+    if (!outcome.recorded) return
+    // The kiosk's cursor moved: a later gap at the same seq is a new one.
+    resendAsked.delete(kioskId)
+    const booked: BookedEvent = { id: tx.id, kiosk: tx.kiosk, seq: tx.seq, type: tx.type, amount: tx.amount, status: result.status, at: clock.now() }
+    if (result.reason !== undefined) booked.reason = result.reason
+    guarded('booked event', kioskId, () => deps.publishEvent('booked', booked))
+    if (result.reason === 'chain_mismatch') {
+      logger.warn({ kiosk: kioskId, id: tx.id, seq: tx.seq }, 'hash chain broken')
+      alert('chain_mismatch', `kiosk ${kioskId} seq ${tx.seq}: prev is not the hash of its previous transaction`, kioskId)
+    }
+  }
+
+  function flush(): void {
+    flushScheduled = false
+    const batch = takeSettledBatch()
+    if (batch.length > 0) commitAndAnswer(batch)
+    if (queue.length > 0) {
+      // More already settled (over maxBatch): go on after letting I/O run; otherwise a settle reschedules.
+      const head = queue[0]!
+      if (head.kind === 'reply' || head.settled) scheduleFlush()
+      return
+    }
+    const waiters = drainWaiters
+    drainWaiters = []
+    for (const resolve of waiters) resolve()
+  }
+
+  function commitAndAnswer(batch: Entry[]): void {
+    const toLedger = batch.filter((e): e is Extract<Entry, { kind: 'verify' }> => e.kind === 'verify' && e.ok)
+    let outcomes: Outcome[] | undefined
+    if (toLedger.length > 0) {
+      try {
+        outcomes = ledger.applyBatch(toLedger.map((e) => ({ envelope: e.envelope })))
+        counters.batches++
+      } catch (err) {
+        // Rolled back as a whole. No answers: each kiosk keeps the envelope in its outbox and sends it again.
+        counters.commitErrors++
+        logger.error({ err, size: toLedger.length }, 'ledger commit failed; batch not answered')
+        alert('commit_failed', `a batch of ${toLedger.length} transactions could not be committed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+      }
+    }
+    let next = 0
+    for (const entry of batch) {
+      if (entry.kind === 'reply') {
+        reply(entry.kioskId, entry.reply)
+      } else if (!entry.ok) {
+        counters.badSignature++
+        counters.rejected++
+        const { tx } = entry.envelope
+        logger.warn({ kiosk: entry.kioskId, id: tx.id, seq: tx.seq }, 'bad signature')
+        reply(entry.kioskId, refusal(tx.id, tx.seq, 'bad_signature'))
+        alert('bad_signature', `kiosk ${entry.kioskId} seq ${tx.seq} (id ${tx.id}): signature does not verify`, entry.kioskId)
+      } else {
+        const outcome = outcomes?.[next++]
+        if (outcome !== undefined) answer(entry, outcome)
+      }
+    }
+  }
+
+  function drain(): Promise<void> {
+    if (queue.length === 0 && !flushScheduled) return Promise.resolve()
+    return new Promise((resolve) => drainWaiters.push(resolve))
+  }
+
+  return { submit, drain, counters: () => ({ ...counters }) }
+}

@@ -1,0 +1,21 @@
+// Opening the ledger's SQLite file with the settings money needs.
+import Database from 'better-sqlite3'
+
+/**
+ * WAL so readers (HTTP, portal) never block the writer; synchronous=FULL so a
+ * committed booking survives a power cut (the kiosk is told "accepted" only
+ * after the commit); foreign keys on so a posting can never name a missing account.
+ */
+export function configureLedgerConnection(db: Database.Database): void {
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = FULL')
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+}
+
+/** Opens (creating if needed) a ledger database file; ':memory:' for tests. */
+export function openLedgerDatabase(path: string): Database.Database {
+  const db = new Database(path)
+  configureLedgerConnection(db)
+  return db
+}

@@ -1,0 +1,5 @@
+export * from './types.js'
+export * from './ledger.js'
+export * from './db.js'
+export { decide, type Decision, type DecisionInputs, type KioskFacts, type WristbandFacts } from './rules.js'
+export { hashPin, hashToken, pinMatches, tokenMatches } from './secrets.js'

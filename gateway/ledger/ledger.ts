@@ -1,0 +1,539 @@
+// The gateway's double-entry ledger on SQLite: a deterministic state machine
+// that takes signature-verified envelopes in arrival order and answers each
+// with a named result. Every decision and its postings are written in the same
+// SQLite transaction as the kiosk's sequence cursor, so a crash can never book
+// without advancing the cursor or the reverse.
+import { createHash, type KeyObject } from 'node:crypto'
+import type Database from 'better-sqlite3'
+import type { Logger } from 'pino'
+import {
+  GENESIS_HASH,
+  canonicalBytes,
+  publicKeyFromBase64Url,
+  validateEnvelope,
+  type Clock,
+  type Envelope,
+  type KioskConfig,
+  type RejectReason,
+  type TxResult,
+} from '../../device-protocol/index.js'
+import type { EventSetup } from '../event-setup.js'
+import { configureLedgerConnection } from './db.js'
+import { decide, type Decision } from './rules.js'
+import { migrate } from './schema.js'
+import { DEFAULT_PIN_SCRYPT_N, hashPin, pinMatches, tokenMatches, hashToken } from './secrets.js'
+import {
+  accountIds,
+  type KioskCursor,
+  type LedgerStats,
+  type Outcome,
+  type TransactionRecord,
+  type VerifiedEnvelope,
+} from './types.js'
+
+export interface LedgerDeps {
+  db: Database.Database
+  clock: Clock
+  logger: Logger
+  /** scrypt cost of new PIN hashes; tests lower it, production keeps the default. */
+  pinScryptN?: number
+}
+
+export interface ImportSummary {
+  booths: number
+  products: number
+  kiosks: number
+  wristbands: number
+  /** Kiosks whose config (catalog, flags, booth) changed: their retained config topic needs publishing. */
+  configChanged: string[]
+}
+
+export interface Ledger {
+  /** Idempotent upsert of an event set-up. Throws (and changes nothing) if it conflicts with recorded history. */
+  importEventSetup(setup: EventSetup): ImportSummary
+  /** Sets (or replaces) a kiosk's Ed25519 public key. Throws on an unknown kiosk or a malformed key. */
+  enrollKiosk(kioskId: string, publicKeyBase64Url: string): void
+  /** MQTT authentication of a kiosk: constant-time comparison of token hashes. */
+  kioskAuth(kioskId: string, token: string): boolean
+  kioskPublicKey(kioskId: string): KeyObject | undefined
+  /** The retained config message of a kiosk. Throws on an unknown kiosk. */
+  kioskConfig(kioskId: string): KioskConfig
+  kioskIds(): string[]
+  kioskCursor(kioskId: string): KioskCursor | undefined
+  verifyPin(uid: string, pin: string): boolean
+  /** Blocks or unblocks a wristband (lost, stolen). Throws on an unknown uid. */
+  setWristbandBlocked(uid: string, blocked: boolean): void
+  /** Processes verified envelopes in order, all in one SQLite transaction. */
+  applyBatch(items: readonly VerifiedEnvelope[]): Outcome[]
+  balanceOf(uid: string): number | undefined
+  transaction(id: string): TransactionRecord | undefined
+  sumOfAllBalances(): number
+  stats(): LedgerStats
+  /** Violations of the ledger invariants, empty when all hold. */
+  checkInvariants(): string[]
+  event(): { name: string; currency: string } | undefined
+}
+
+interface KioskRow {
+  id: string
+  booth: string
+  token_hash: string
+  public_key: string | null
+  sale_allowed: number
+  topup_allowed: number
+  next_seq: number
+  last_hash: string
+  config_version: number
+  config_hash: string
+}
+
+interface TxRow {
+  id: string
+  kiosk: string
+  seq: number
+  type: string
+  tag: string
+  amount: number
+  status: 'accepted' | 'rejected'
+  reason: string | null
+  balance_after: number | null
+  hash: string
+  envelope: string
+  booked_at: number
+}
+
+const MAX_VIOLATIONS_PER_CHECK = 20
+
+export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYPT_N }: LedgerDeps): Ledger {
+  configureLedgerConnection(db)
+  migrate(db)
+
+  const q = {
+    meta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
+    setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+    txCount: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM transactions`),
+    upsertBooth: db.prepare(`INSERT INTO booths (id, name) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name`),
+    ensureAccount: db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING`),
+    deleteProducts: db.prepare(`DELETE FROM products`),
+    insertProduct: db.prepare(`INSERT INTO products (booth, id, name, price) VALUES (?, ?, ?, ?)`),
+    upsertKiosk: db.prepare(`
+      INSERT INTO kiosks (id, booth, token_hash, public_key, sale_allowed, topup_allowed, last_hash)
+      VALUES (@id, @booth, @tokenHash, @publicKey, @saleAllowed, @topupAllowed, @genesis)
+      ON CONFLICT(id) DO UPDATE SET
+        booth = excluded.booth,
+        token_hash = excluded.token_hash,
+        public_key = COALESCE(excluded.public_key, kiosks.public_key),
+        sale_allowed = excluded.sale_allowed,
+        topup_allowed = excluded.topup_allowed`),
+    kiosk: db.prepare<[string], KioskRow>(`SELECT * FROM kiosks WHERE id = ?`),
+    kiosks: db.prepare<[], KioskRow>(`SELECT * FROM kiosks ORDER BY id`),
+    setKioskKey: db.prepare(`UPDATE kiosks SET public_key = ? WHERE id = ?`),
+    setKioskConfigVersion: db.prepare(`UPDATE kiosks SET config_version = ?, config_hash = ? WHERE id = ?`),
+    advanceKiosk: db.prepare(`UPDATE kiosks SET next_seq = ?, last_hash = ? WHERE id = ? AND next_seq = ?`),
+    boothProducts: db.prepare<[string], { id: string; name: string; price: number }>(
+      `SELECT id, name, price FROM products WHERE booth = ? ORDER BY id`,
+    ),
+    price: db.prepare<[string, string], { price: number }>(`SELECT price FROM products WHERE booth = ? AND id = ?`),
+    wristbandPin: db.prepare<[string], { pin_hash: string }>(`SELECT pin_hash FROM wristbands WHERE uid = ?`),
+    upsertWristband: db.prepare(`
+      INSERT INTO wristbands (uid, pin_hash, blocked, account) VALUES (@uid, @pinHash, COALESCE(@blocked, 0), @account)
+      ON CONFLICT(uid) DO UPDATE SET pin_hash = excluded.pin_hash, blocked = COALESCE(@blocked, wristbands.blocked)`),
+    setBlocked: db.prepare(`UPDATE wristbands SET blocked = ? WHERE uid = ?`),
+    wristband: db.prepare<[string], { blocked: number; balance: number }>(
+      `SELECT w.blocked, a.balance FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.uid = ?`,
+    ),
+    txById: db.prepare<[string], TxRow>(`SELECT * FROM transactions WHERE id = ?`),
+    insertTx: db.prepare(`
+      INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at)
+      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt)`),
+    insertPosting: db.prepare(`INSERT INTO postings (tx_id, account, amount) VALUES (?, ?, ?)`),
+    addToBalance: db.prepare(`UPDATE accounts SET balance = balance + ? WHERE id = ?`),
+    postingsOf: db.prepare<[string], { account: string; amount: number }>(
+      `SELECT account, amount FROM postings WHERE tx_id = ? ORDER BY id`,
+    ),
+    balance: db.prepare<[string], { balance: number }>(`SELECT balance FROM accounts WHERE id = ?`),
+    sumBalances: db.prepare<[], { total: number | null }>(`SELECT SUM(balance) AS total FROM accounts`),
+    countsByStatus: db.prepare<[], { status: string; reason: string | null; n: number }>(
+      `SELECT status, reason, COUNT(*) AS n FROM transactions GROUP BY status, reason`,
+    ),
+    accountBalances: db.prepare<[], { kind: string; ref: string; balance: number }>(`SELECT kind, ref, balance FROM accounts ORDER BY id`),
+  }
+
+  const keyCache = new Map<string, KeyObject>()
+
+  function event(): { name: string; currency: string } | undefined {
+    const name = q.meta.get('event_name')?.value
+    const currency = q.meta.get('currency')?.value
+    return name === undefined || currency === undefined ? undefined : { name, currency }
+  }
+
+  function buildConfig(kiosk: KioskRow, version: number): KioskConfig {
+    return {
+      kiosk: kiosk.id,
+      booth: kiosk.booth,
+      version,
+      products: q.boothProducts.all(kiosk.booth).map((p) => ({ id: p.id, name: p.name, price: p.price })),
+      topupAllowed: kiosk.topup_allowed === 1,
+      saleAllowed: kiosk.sale_allowed === 1,
+    }
+  }
+
+  /** Bumps the config version of every kiosk whose config content changed; returns their ids. */
+  function refreshConfigVersions(): string[] {
+    const changed: string[] = []
+    for (const kiosk of q.kiosks.all()) {
+      const { version: _ignored, ...content } = buildConfig(kiosk, 0)
+      const hash = createHash('sha256').update(canonicalBytes(content)).digest('hex')
+      if (hash !== kiosk.config_hash) {
+        q.setKioskConfigVersion.run(kiosk.config_version + 1, hash, kiosk.id)
+        changed.push(kiosk.id)
+      }
+    }
+    return changed
+  }
+
+  const importTx = db.transaction((setup: EventSetup, pinHashes: Map<string, string>): ImportSummary => {
+    const current = event()
+    if (current !== undefined && current.currency !== setup.event.currency && q.txCount.get()!.n > 0)
+      throw new Error(`event currency is ${current.currency} with transactions recorded; refusing to change it to ${setup.event.currency}`)
+    q.setMeta.run('event_name', setup.event.name)
+    q.setMeta.run('currency', setup.event.currency)
+    for (const booth of setup.booths) {
+      q.upsertBooth.run(booth.id, booth.name)
+      q.ensureAccount.run(accountIds.revenue(booth.id), 'revenue', booth.id)
+    }
+    // The catalog is replaced as a whole: products live only in the set-up, history keeps each sale's lines.
+    q.deleteProducts.run()
+    for (const p of setup.products) q.insertProduct.run(p.booth, p.id, p.name, p.price)
+    for (const k of setup.kiosks) {
+      q.upsertKiosk.run({
+        id: k.id,
+        booth: k.booth,
+        tokenHash: hashToken(k.token),
+        // A kiosk enrolled since the file was written keeps its key when the file names none.
+        publicKey: k.publicKey ?? null,
+        saleAllowed: k.saleAllowed ? 1 : 0,
+        topupAllowed: k.topupAllowed ? 1 : 0,
+        genesis: GENESIS_HASH,
+      })
+      q.ensureAccount.run(accountIds.cash(k.id), 'cash', k.id)
+    }
+    for (const w of setup.wristbands) {
+      const account = accountIds.customer(w.uid)
+      q.ensureAccount.run(account, 'customer', w.uid)
+      q.upsertWristband.run({
+        uid: w.uid,
+        pinHash: pinHashes.get(w.uid)!,
+        // Omitted: keep what an operator set since.
+        blocked: w.blocked === undefined ? null : w.blocked ? 1 : 0,
+        account,
+      })
+    }
+    const configChanged = refreshConfigVersions()
+    return {
+      booths: setup.booths.length,
+      products: setup.products.length,
+      kiosks: setup.kiosks.length,
+      wristbands: setup.wristbands.length,
+      configChanged,
+    }
+  })
+
+  function importEventSetup(setup: EventSetup): ImportSummary {
+    // scrypt is slow on purpose: hash outside the write transaction, and keep a
+    // stored hash whose PIN did not change so a re-import does not churn.
+    const pinHashes = new Map<string, string>()
+    for (const w of setup.wristbands) {
+      const stored = q.wristbandPin.get(w.uid)?.pin_hash
+      pinHashes.set(w.uid, stored !== undefined && pinMatches(w.pin, stored) ? stored : hashPin(w.pin, pinScryptN))
+    }
+    const summary = importTx.immediate(setup, pinHashes)
+    keyCache.clear()
+    logger.info(
+      { booths: summary.booths, products: summary.products, kiosks: summary.kiosks, wristbands: summary.wristbands },
+      'event set-up imported',
+    )
+    return summary
+  }
+
+  function enrollKiosk(kioskId: string, publicKeyBase64Url: string): void {
+    if (q.kiosk.get(kioskId) === undefined) throw new Error(`unknown kiosk '${kioskId}'`)
+    let key: KeyObject
+    try {
+      key = publicKeyFromBase64Url(publicKeyBase64Url)
+    } catch {
+      throw new Error(`kiosk '${kioskId}': public key is not a base64url Ed25519 key`)
+    }
+    if (key.asymmetricKeyType !== 'ed25519') throw new Error(`kiosk '${kioskId}': public key is not Ed25519`)
+    q.setKioskKey.run(publicKeyBase64Url, kioskId)
+    keyCache.set(kioskId, key)
+    logger.info({ kiosk: kioskId }, 'kiosk enrolled')
+  }
+
+  function kioskAuth(kioskId: string, token: string): boolean {
+    const row = q.kiosk.get(kioskId)
+    // Unknown kiosk: compare against a hash that cannot match, so both paths cost the same.
+    return tokenMatches(token, row?.token_hash ?? '0'.repeat(64)) && row !== undefined
+  }
+
+  function kioskPublicKey(kioskId: string): KeyObject | undefined {
+    const cached = keyCache.get(kioskId)
+    if (cached !== undefined) return cached
+    const encoded = q.kiosk.get(kioskId)?.public_key
+    if (encoded == null) return undefined
+    try {
+      const key = publicKeyFromBase64Url(encoded)
+      keyCache.set(kioskId, key)
+      return key
+    } catch {
+      logger.error({ kiosk: kioskId }, 'stored public key of kiosk is unusable')
+      return undefined
+    }
+  }
+
+  function kioskConfig(kioskId: string): KioskConfig {
+    const kiosk = q.kiosk.get(kioskId)
+    if (kiosk === undefined) throw new Error(`unknown kiosk '${kioskId}'`)
+    return buildConfig(kiosk, kiosk.config_version)
+  }
+
+  function kioskCursor(kioskId: string): KioskCursor | undefined {
+    const kiosk = q.kiosk.get(kioskId)
+    return kiosk === undefined ? undefined : { nextSeq: kiosk.next_seq, lastHash: kiosk.last_hash }
+  }
+
+  function verifyPin(uid: string, pin: string): boolean {
+    const stored = q.wristbandPin.get(uid)?.pin_hash
+    return stored !== undefined && pinMatches(pin, stored)
+  }
+
+  function setWristbandBlocked(uid: string, blocked: boolean): void {
+    const changes = q.setBlocked.run(blocked ? 1 : 0, uid).changes
+    if (changes === 0) throw new Error(`unknown wristband '${uid}'`)
+    logger.info({ uid, blocked }, 'wristband block changed')
+  }
+
+  function resultOf(row: TxRow): TxResult {
+    const result: TxResult = { kind: 'result', id: row.id, seq: row.seq, status: row.status }
+    if (row.balance_after !== null) result.balance = row.balance_after
+    if (row.reason !== null) result.reason = row.reason as RejectReason
+    return result
+  }
+
+  /** A refusal that is not recorded: the kiosk's cursor does not move. */
+  function unrecorded(envelope: Envelope, reason: RejectReason): Outcome {
+    return {
+      kind: 'result',
+      result: { kind: 'result', id: envelope.tx.id, seq: envelope.tx.seq, status: 'rejected', reason },
+      booked: false,
+      recorded: false,
+      replay: false,
+    }
+  }
+
+  function applyOne({ envelope }: VerifiedEnvelope): Outcome {
+    // The ledger is the last line before money moves: re-check the shape even though ingest did.
+    if (!validateEnvelope(envelope).ok) return unrecorded(envelope, 'invalid_transaction')
+    const { tx } = envelope
+    // Same bytes as envelopeHash(envelope), computed once: they are hashed and stored.
+    const canonical = canonicalBytes(envelope)
+    const hash = createHash('sha256').update(canonical).digest('hex')
+
+    const existing = q.txById.get(tx.id)
+    if (existing !== undefined) {
+      if (existing.kiosk !== tx.kiosk) {
+        // Another kiosk's id: never hand out that kiosk's answer (it holds a guest's balance).
+        logger.warn({ kiosk: tx.kiosk, id: tx.id, owner: existing.kiosk }, 'transaction id already used by another kiosk')
+        return unrecorded(envelope, 'invalid_transaction')
+      }
+      if (existing.hash !== hash)
+        logger.warn({ kiosk: tx.kiosk, id: tx.id, seq: tx.seq }, 'resent transaction id with different content; answering with the first outcome')
+      return { kind: 'result', result: resultOf(existing), booked: false, recorded: false, replay: true }
+    }
+
+    const kiosk = q.kiosk.get(tx.kiosk)
+    if (kiosk === undefined) return unrecorded(envelope, 'unknown_kiosk')
+    if (tx.seq < kiosk.next_seq) return unrecorded(envelope, 'seq_conflict')
+    if (tx.seq > kiosk.next_seq) return { kind: 'gap', kioskId: kiosk.id, fromSeq: kiosk.next_seq }
+
+    let decision: Decision
+    if (tx.prev !== kiosk.last_hash) {
+      // Recorded, and the chain continues from this envelope: the kiosk's history
+      // is what it signed, and an operator is alerted to look at the break.
+      decision = { status: 'rejected', reason: 'chain_mismatch' }
+    } else {
+      const band = q.wristband.get(tx.tag.uid)
+      decision = decide({
+        tx,
+        kiosk: { id: kiosk.id, booth: kiosk.booth, saleAllowed: kiosk.sale_allowed === 1, topupAllowed: kiosk.topup_allowed === 1 },
+        wristband: band === undefined ? undefined : { blocked: band.blocked === 1, balance: band.balance },
+        priceOf: (booth, product) => q.price.get(booth, product)?.price,
+      })
+    }
+
+    const balanceAfter = decision.status === 'accepted' ? decision.balanceAfter : decision.balance
+    const row: TxRow = {
+      id: tx.id,
+      kiosk: kiosk.id,
+      seq: tx.seq,
+      type: tx.type,
+      tag: tx.tag.uid,
+      amount: tx.amount,
+      status: decision.status,
+      reason: decision.status === 'rejected' ? decision.reason : null,
+      balance_after: balanceAfter ?? null,
+      hash,
+      envelope: canonical.toString('utf8'),
+      booked_at: clock.now(),
+    }
+    q.insertTx.run({
+      id: row.id,
+      kiosk: row.kiosk,
+      seq: row.seq,
+      type: row.type,
+      tag: row.tag,
+      amount: row.amount,
+      status: row.status,
+      reason: row.reason,
+      balanceAfter: row.balance_after,
+      hash: row.hash,
+      envelope: row.envelope,
+      bookedAt: row.booked_at,
+    })
+    if (decision.status === 'accepted') {
+      const sum = decision.postings.reduce((s, p) => s + p.amount, 0)
+      // Unreachable by construction; throwing rolls the whole batch back rather than book unbalanced.
+      if (sum !== 0) throw new Error(`unbalanced postings for ${tx.id}`)
+      for (const p of decision.postings) {
+        q.insertPosting.run(tx.id, p.account, p.amount)
+        q.addToBalance.run(p.amount, p.account)
+      }
+    }
+    const moved = q.advanceKiosk.run(tx.seq + 1, hash, kiosk.id, tx.seq).changes
+    if (moved !== 1) throw new Error(`kiosk ${kiosk.id} cursor moved under us at seq ${tx.seq}`)
+    return { kind: 'result', result: resultOf(row), booked: decision.status === 'accepted', recorded: true, replay: false }
+  }
+
+  const applyBatchTx = db.transaction((items: readonly VerifiedEnvelope[]) => items.map(applyOne))
+
+  function applyBatch(items: readonly VerifiedEnvelope[]): Outcome[] {
+    if (items.length === 0) return []
+    // IMMEDIATE: take the write lock up front so a reader connection never makes the upgrade fail midway.
+    return applyBatchTx.immediate(items)
+  }
+
+  function balanceOf(uid: string): number | undefined {
+    return q.balance.get(accountIds.customer(uid))?.balance
+  }
+
+  function transaction(id: string): TransactionRecord | undefined {
+    const row = q.txById.get(id)
+    if (row === undefined) return undefined
+    const record: TransactionRecord = {
+      id: row.id,
+      kiosk: row.kiosk,
+      seq: row.seq,
+      type: row.type,
+      tag: row.tag,
+      amount: row.amount,
+      status: row.status,
+      hash: row.hash,
+      envelope: JSON.parse(row.envelope) as Envelope,
+      bookedAt: row.booked_at,
+      postings: q.postingsOf.all(row.id),
+    }
+    if (row.reason !== null) record.reason = row.reason as RejectReason
+    if (row.balance_after !== null) record.balanceAfter = row.balance_after
+    return record
+  }
+
+  function sumOfAllBalances(): number {
+    return q.sumBalances.get()?.total ?? 0
+  }
+
+  function stats(): LedgerStats {
+    const byStatus = q.countsByStatus.all()
+    const result: LedgerStats = { accepted: 0, rejected: 0, rejectedByReason: {}, revenueByBooth: {}, cashByKiosk: {}, customerBalances: 0 }
+    for (const r of byStatus) {
+      if (r.status === 'accepted') result.accepted += r.n
+      else {
+        result.rejected += r.n
+        result.rejectedByReason[r.reason ?? 'unknown'] = r.n
+      }
+    }
+    const accounts = q.accountBalances.all()
+    for (const a of accounts) {
+      if (a.kind === 'revenue') result.revenueByBooth[a.ref] = a.balance
+      // The cash account is the contra side of cash top-ups: cash taken in is its negated balance.
+      else if (a.kind === 'cash') result.cashByKiosk[a.ref] = -a.balance
+      else result.customerBalances += a.balance
+    }
+    return result
+  }
+
+  function checkInvariants(): string[] {
+    const violations: string[] = []
+    const lim = MAX_VIOLATIONS_PER_CHECK
+    for (const r of db
+      .prepare<[], { tx_id: string; s: number }>(`SELECT tx_id, SUM(amount) AS s FROM postings GROUP BY tx_id HAVING s != 0 LIMIT ${lim}`)
+      .all())
+      violations.push(`postings of ${r.tx_id} sum to ${r.s}, not 0`)
+    for (const r of db
+      .prepare<[], { id: string; balance: number; s: number }>(
+        `SELECT a.id, a.balance, COALESCE(SUM(p.amount), 0) AS s FROM accounts a LEFT JOIN postings p ON p.account = a.id
+         GROUP BY a.id HAVING a.balance != s LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`account ${r.id} has balance ${r.balance} but its postings sum to ${r.s}`)
+    const total = sumOfAllBalances()
+    if (total !== 0) violations.push(`sum of all balances is ${total}, not 0`)
+    for (const r of db
+      .prepare<[], { id: string; balance: number }>(`SELECT id, balance FROM accounts WHERE kind = 'customer' AND balance < 0 LIMIT ${lim}`)
+      .all())
+      violations.push(`customer account ${r.id} is negative (${r.balance})`)
+    for (const r of db
+      .prepare<[], { id: string; status: string; c: number }>(
+        `SELECT t.id, t.status, COUNT(p.id) AS c FROM transactions t LEFT JOIN postings p ON p.tx_id = t.id GROUP BY t.id
+         HAVING (t.status = 'accepted' AND c < 2) OR (t.status = 'rejected' AND c > 0) LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`${r.status} transaction ${r.id} has ${r.c} postings`)
+    for (const r of db
+      .prepare<[], { id: string; next_seq: number; last_hash: string; n: number; mn: number | null; mx: number | null; tail: string | null }>(
+        `SELECT k.id, k.next_seq, k.last_hash, COUNT(t.id) AS n, MIN(t.seq) AS mn, MAX(t.seq) AS mx,
+                (SELECT hash FROM transactions WHERE kiosk = k.id ORDER BY seq DESC LIMIT 1) AS tail
+         FROM kiosks k LEFT JOIN transactions t ON t.kiosk = k.id GROUP BY k.id`,
+      )
+      .all()) {
+      if (r.n !== r.next_seq - 1 || (r.n > 0 && (r.mn !== 1 || r.mx !== r.n)))
+        violations.push(`kiosk ${r.id}: ${r.n} transactions with seq ${r.mn ?? '-'}..${r.mx ?? '-'} but next seq ${r.next_seq}`)
+      if (r.last_hash !== (r.tail ?? GENESIS_HASH)) violations.push(`kiosk ${r.id}: last hash is not the hash of its last transaction`)
+    }
+    for (const r of db.prepare<[], { id: string; hash: string; envelope: string }>(`SELECT id, hash, envelope FROM transactions`).iterate()) {
+      if (createHash('sha256').update(r.envelope, 'utf8').digest('hex') !== r.hash) {
+        violations.push(`transaction ${r.id}: stored envelope does not match its hash`)
+        if (violations.length > 4 * lim) break
+      }
+    }
+    return violations
+  }
+
+  return {
+    importEventSetup,
+    enrollKiosk,
+    kioskAuth,
+    kioskPublicKey,
+    kioskConfig,
+    kioskIds: () => q.kiosks.all().map((k) => k.id),
+    kioskCursor,
+    verifyPin,
+    setWristbandBlocked,
+    applyBatch,
+    balanceOf,
+    transaction,
+    sumOfAllBalances,
+    stats,
+    checkInvariants,
+    event,
+  }
+}

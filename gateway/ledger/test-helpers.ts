@@ -1,0 +1,150 @@
+// Helpers for tests of the ledger and ingest: kiosk keys, a kiosk that signs
+// chained envelopes, and a small event set-up. Test code only.
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
+import pino from 'pino'
+import {
+  GENESIS_HASH,
+  envelopeHash,
+  publicKeyToBase64Url,
+  signTransaction,
+  type Clock,
+  type Envelope,
+  type Line,
+  type Transaction,
+  type TransactionType,
+} from '../../device-protocol/index.js'
+import type { EventSetup } from '../event-setup.js'
+import { openLedgerDatabase } from './db.js'
+import { createLedger, type Ledger } from './ledger.js'
+
+export const silentLogger = pino({ level: 'silent' })
+
+export function fixedClock(startMs = 1_750_000_000_000): Clock & { advance(ms: number): void } {
+  let now = startMs
+  return { now: () => now, advance: (ms) => void (now += ms) }
+}
+
+export interface KioskKeys {
+  privateKey: KeyObject
+  publicKey: KeyObject
+  publicKeyBase64Url: string
+}
+
+export function makeKioskKeys(): KioskKeys {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  return { privateKey, publicKey, publicKeyBase64Url: publicKeyToBase64Url(publicKey) }
+}
+
+export interface TxIntent {
+  type: TransactionType
+  uid: string
+  lines?: Line[]
+  amount: number
+  id?: string
+}
+
+/**
+ * A kiosk as the gateway sees it: counts seq up, chains `prev` to its own
+ * previous envelope, signs. `history[seq - 1]` is the envelope of that seq.
+ */
+export class SigningKiosk {
+  readonly history: Envelope[] = []
+  readonly keys: KioskKeys
+
+  constructor(
+    readonly id: string,
+    keys?: KioskKeys,
+    private readonly atMs = 1_750_000_000_000,
+  ) {
+    this.keys = keys ?? makeKioskKeys()
+  }
+
+  get lastHash(): string {
+    const last = this.history.at(-1)
+    return last === undefined ? GENESIS_HASH : envelopeHash(last)
+  }
+
+  /** Builds and signs the next transaction of the chain. */
+  next(intent: TxIntent, override: Partial<Transaction> = {}): Envelope {
+    const tx: Transaction = {
+      v: 1,
+      id: intent.id ?? randomUUID(),
+      kiosk: this.id,
+      seq: this.history.length + 1,
+      prev: this.lastHash,
+      type: intent.type,
+      tag: { uid: intent.uid, type: 'ntag215' },
+      lines: intent.lines ?? [],
+      amount: intent.amount,
+      at: this.atMs + this.history.length,
+      ...override,
+    }
+    const envelope = signTransaction(tx, this.keys.privateKey)
+    this.history.push(envelope)
+    return envelope
+  }
+
+  /** Signs an envelope outside the chain (a conflicting or forged one); history is unchanged. */
+  sign(tx: Transaction): Envelope {
+    return signTransaction(tx, this.keys.privateKey)
+  }
+
+  sale(uid: string, lines: Line[], override: Partial<Transaction> = {}): Envelope {
+    const amount = lines.reduce((s, l) => s + l.qty * l.unitPrice, 0)
+    return this.next({ type: 'sale', uid, lines, amount }, override)
+  }
+
+  topup(uid: string, amount: number, override: Partial<Transaction> = {}): Envelope {
+    return this.next({ type: 'topup_cash', uid, amount }, override)
+  }
+}
+
+export const UID = { alice: '04A1B2C3D4E5F6', bob: '04B0B0B0B0B0B0', blocked: '04BADBADBADBAD', stranger: '04FFFFFFFFFFFF' } as const
+
+/** bar sells beer and water, food sells fries; bar-1 sells only, cash-1 tops up only, food-1 does both. */
+export function testSetup(keys: Partial<Record<string, KioskKeys>> = {}): EventSetup {
+  const kiosk = (id: string, booth: string, saleAllowed: boolean, topupAllowed: boolean) => {
+    const key = keys[id]?.publicKeyBase64Url
+    return { id, booth, token: `token-of-${id}-0123456789abcdef`, saleAllowed, topupAllowed, ...(key ? { publicKey: key } : {}) }
+  }
+  return {
+    event: { name: 'Test Fest', currency: 'EUR' },
+    booths: [
+      { id: 'bar', name: 'Bar' },
+      { id: 'food', name: 'Food' },
+      { id: 'cashdesk', name: 'Cash desk' },
+    ],
+    products: [
+      { id: 'beer', name: 'Beer', price: 450, booth: 'bar' },
+      { id: 'water', name: 'Water', price: 200, booth: 'bar' },
+      { id: 'fries', name: 'Fries', price: 350, booth: 'food' },
+      { id: 'tap-water', name: 'Tap water', price: 0, booth: 'food' },
+    ],
+    kiosks: [kiosk('bar-1', 'bar', true, false), kiosk('cash-1', 'cashdesk', false, true), kiosk('food-1', 'food', true, true)],
+    wristbands: [
+      { uid: UID.alice, pin: '1234' },
+      { uid: UID.bob, pin: '9876' },
+      { uid: UID.blocked, pin: '0000', blocked: true },
+    ],
+  }
+}
+
+export interface TestWorld {
+  db: ReturnType<typeof openLedgerDatabase>
+  ledger: Ledger
+  kiosks: { bar: SigningKiosk; cash: SigningKiosk; food: SigningKiosk }
+  clock: ReturnType<typeof fixedClock>
+  close(): void
+}
+
+/** A ledger on `path` (default in memory) with testSetup imported and the three kiosks enrolled. */
+export function makeWorld(path = ':memory:'): TestWorld {
+  const db = openLedgerDatabase(path)
+  const clock = fixedClock()
+  const ledger = createLedger({ db, clock, logger: silentLogger, pinScryptN: 1024 })
+  const kiosks = { bar: new SigningKiosk('bar-1'), cash: new SigningKiosk('cash-1'), food: new SigningKiosk('food-1') }
+  ledger.importEventSetup(testSetup({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys, 'food-1': kiosks.food.keys }))
+  return { db, ledger, kiosks, clock, close: () => db.close() }
+}
+
+export const verified = (envelope: Envelope) => ({ envelope })

@@ -1,0 +1,296 @@
+// `npm start`: the demo. A gateway (embedded broker, ledger, HTTP) and real
+// kiosk daemons whose serial NFC readers are simulated in-process (serialport's
+// mock binding, speaking the reader firmware protocol), with simulated cashiers
+// and guests: sales at the bar and the food stand, top-ups at the top-up
+// station. A status line every second; Ctrl-C stops cleanly; --duration stops
+// by itself. Either way the last line is one JSON summary.
+import { randomInt } from 'node:crypto'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import pino, { type Logger } from 'pino'
+import { systemClock } from '../device-protocol/index.js'
+import { createGateway, type Gateway } from '../gateway/app.js'
+import { DEFAULT_CONFIG } from '../gateway/config.js'
+import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
+import { DEFAULTS as KIOSK_DEFAULTS, type KioskDaemonConfig } from '../daemon/config.js'
+import type { Outcome, SaleLine } from '../daemon/kiosk.js'
+import { createSerialReader } from '../daemon/reader/serial-reader.js'
+import { demoEventSetup, demoKiosks, type DemoKiosk } from './demo-event.js'
+import { createMockReaderLink, type MockReaderLink } from './reader-firmware.js'
+import { percentile } from './stats.js'
+
+const USAGE = `usage: npm start -- [options]
+
+Runs a gateway and simulated kiosks selling to simulated guests.
+
+  --duration SECONDS  stop by itself after SECONDS and print a JSON summary (default: run until Ctrl-C)
+  --kiosks N          number of kiosks (default 3: a bar, a food stand, a top-up station)
+  --guests N          number of guests with wristbands (default 40)
+  --mqtt-port PORT    MQTT broker port on 127.0.0.1 (default 1883; 0 picks a free one)
+  --http-port PORT    HTTP port on 127.0.0.1 (default 8080; 0 picks a free one)
+  --data-dir DIR      where the ledger, kiosk outboxes and the log go (default data/demo; wiped at start)
+  --help              this text`
+
+interface DemoOptions {
+  durationS?: number
+  kiosks: number
+  guests: number
+  mqttPort: number
+  httpPort: number
+  dataDir: string
+}
+
+function parseOptions(argv: string[]): DemoOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      kiosks: { type: 'string', default: '3' },
+      guests: { type: 'string', default: '40' },
+      'mqtt-port': { type: 'string', default: '1883' },
+      'http-port': { type: 'string', default: '8080' },
+      'data-dir': { type: 'string', default: 'data/demo' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  })
+  if (values.help) return 'help'
+  const int = (name: string, raw: string, min: number, max: number): number => {
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`)
+    return n
+  }
+  return {
+    durationS: values.duration === undefined ? undefined : int('duration', values.duration, 1, 86_400),
+    kiosks: int('kiosks', values.kiosks, 1, 50),
+    guests: int('guests', values.guests, 1, 5_000),
+    mqttPort: int('mqtt-port', values['mqtt-port'], 0, 65_535),
+    httpPort: int('http-port', values['http-port'], 0, 65_535),
+    dataDir: resolve(values['data-dir']),
+  }
+}
+
+interface Guest {
+  uid: string
+  /** What the guest last saw on a kiosk screen: decides whether they go to top up. */
+  knownBalance: number
+}
+
+interface KioskRuntime {
+  spec: DemoKiosk
+  daemon: KioskDaemon
+  readerLink: MockReaderLink
+  products: Array<{ id: string; price: number }>
+}
+
+interface Recorded {
+  outcome: Outcome
+  kioskId: string
+  atMs: number
+  latencyMs: number
+}
+
+const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
+const pick = <T>(items: readonly T[]): T => items[randomInt(0, items.length)]!
+
+export async function runDemo(options: DemoOptions, out: (line: string) => void = console.log): Promise<Record<string, unknown>> {
+  rmSync(options.dataDir, { recursive: true, force: true })
+  mkdirSync(options.dataDir, { recursive: true })
+  // Logs go to a file: the terminal shows the status line.
+  const logFile = join(options.dataDir, 'demo.log')
+  const logger: Logger = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: false, mkdir: true }))
+
+  const specs = demoKiosks(options.kiosks)
+  const setup = demoEventSetup(specs, options.guests)
+  const eventFile = join(options.dataDir, 'event.json')
+  writeFileSync(eventFile, JSON.stringify(setup, null, 2), { mode: 0o600 })
+
+  const gateway: Gateway = await createGateway({
+    config: {
+      ...DEFAULT_CONFIG,
+      mqtt: { host: '127.0.0.1', port: options.mqttPort },
+      http: { host: '127.0.0.1', port: options.httpPort },
+      dataDir: join(options.dataDir, 'gateway'),
+      eventFile,
+    },
+    logger: logger.child({ service: 'gateway' }),
+    clock: systemClock,
+  })
+  const runtimes: KioskRuntime[] = []
+  let stopping = false
+  const recorded: Recorded[] = []
+  const errors: string[] = []
+  try {
+    await gateway.start()
+    const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`
+
+    for (const spec of specs) {
+      const kioskLogger = logger.child({ service: 'kiosk', kiosk: spec.id })
+      const readerLink = createMockReaderLink({ path: `/dev/ttyWRISTPAY-${spec.id}`, model: 'wristpay-r1', firmware: '1.0.0', serial: `SIM-${spec.id}` })
+      const reader = createSerialReader({ path: readerLink.path, binding: readerLink.binding, logger: kioskLogger, ackTimeoutMs: 500, reconnectDelayMs: 500 })
+      const config: KioskDaemonConfig = {
+        ...KIOSK_DEFAULTS,
+        kioskId: spec.id,
+        token: spec.token,
+        mqttUrl,
+        dataDir: join(options.dataDir, `kiosk-${spec.id}`),
+        reader: { kind: 'memory' },
+        apiPort: 0,
+        stateIntervalMs: 5_000,
+        feedbackDurationMs: 300,
+        tapTimeoutMs: 10_000,
+      }
+      const daemon = await createKioskDaemon({ config, logger: kioskLogger, clock: systemClock, reader })
+      // Enrollment: the gateway learns the key the kiosk made on its first start.
+      gateway.ledger.enrollKiosk(spec.id, daemon.publicKeyBase64Url)
+      await daemon.start()
+      const products = setup.products.filter((p) => p.booth === spec.role).map((p) => ({ id: p.id, price: p.price }))
+      runtimes.push({ spec, daemon, readerLink, products })
+    }
+
+    const guests: Guest[] = setup.wristbands.map((w) => ({ uid: w.uid, knownBalance: 0 }))
+    const startMs = performance.now()
+
+    const cashier = async (k: KioskRuntime): Promise<void> => {
+      // Wait for the retained config (catalog) before ringing anything up.
+      for (let i = 0; i < 100 && !stopping && !k.daemon.status().config; i++) await sleep(50)
+      while (!stopping) {
+        let guest: Guest
+        let operation: Promise<Outcome>
+        if (k.spec.role === 'topup') {
+          const low = guests.filter((g) => g.knownBalance < 1_500)
+          guest = pick(low.length > 0 ? low : guests)
+          operation = k.daemon.kiosk.topUp(pick([1_000, 2_000, 2_000, 5_000]))
+        } else {
+          // Most guests who come to buy have money on their wristband; some find out they don't.
+          const funded = guests.filter((g) => g.knownBalance >= 1_000)
+          guest = pick(funded.length > 0 && randomInt(0, 10) > 0 ? funded : guests)
+          const lines: SaleLine[] = Array.from({ length: randomInt(1, 3) }, () => ({ product: pick(k.products).id, qty: randomInt(1, 3) }))
+          operation = k.daemon.kiosk.sale(lines)
+        }
+        // The guest holds out the wristband a moment after the cashier rang up.
+        await sleep(randomInt(20, 80))
+        const tappedMs = performance.now()
+        k.readerLink.firmware.present(guest.uid, 'ntag215')
+        try {
+          const outcome = await operation
+          recorded.push({ outcome, kioskId: k.spec.id, atMs: performance.now(), latencyMs: performance.now() - tappedMs })
+          if (outcome.balance !== undefined) guest.knownBalance = outcome.balance
+        } catch (err) {
+          errors.push(`${k.spec.id}: ${(err as Error).message}`)
+          logger.warn({ err, kiosk: k.spec.id }, 'demo operation failed')
+        } finally {
+          k.readerLink.firmware.remove()
+        }
+        await sleep(randomInt(50, 250))
+      }
+    }
+
+    const statusLine = (): string => {
+      const now = performance.now()
+      const lastSecond = recorded.filter((r) => now - r.atMs <= 1_000).length
+      const recent = recorded.filter((r) => now - r.atMs <= 10_000).map((r) => r.latencyMs)
+      const accepted = recorded.filter((r) => r.outcome.status === 'accepted').length
+      const rejected = recorded.filter((r) => r.outcome.status === 'rejected').length
+      const outbox = runtimes.reduce((sum, r) => sum + r.daemon.outbox.depth(), 0)
+      const online = runtimes.filter((r) => r.daemon.status().connected).length
+      return (
+        `${((now - startMs) / 1000).toFixed(0).padStart(4)}s  ${lastSecond} tx/s  accepted ${accepted}  rejected ${rejected}  ` +
+        `latency p50 ${percentile(recent, 50)} ms p99 ${percentile(recent, 99)} ms  outbox ${outbox}  kiosks online ${online}/${runtimes.length}`
+      )
+    }
+
+    out(`wristpay demo: gateway mqtt://127.0.0.1:${gateway.mqttAddress!.port} http://127.0.0.1:${gateway.httpAddress!.port}/healthz`)
+    out(`kiosks: ${runtimes.map((r) => r.spec.id).join(', ')}; ${guests.length} guests; log: ${logFile}`)
+    out(options.durationS ? `running for ${options.durationS} s` : 'press Ctrl-C to stop')
+
+    const loops = runtimes.map((k) => cashier(k))
+    const ticker = setInterval(() => out(statusLine()), 1_000)
+    await new Promise<void>((done) => {
+      const finish = () => {
+        process.off('SIGINT', finish)
+        process.off('SIGTERM', finish)
+        done()
+      }
+      process.once('SIGINT', finish)
+      process.once('SIGTERM', finish)
+      if (options.durationS) setTimeout(finish, options.durationS * 1_000).unref()
+    })
+    stopping = true
+    clearInterval(ticker)
+    out('stopping: finishing open sales and emptying the outboxes ...')
+    await Promise.all(loops)
+    // Every transaction a kiosk still holds is answered before the summary is taken.
+    for (let i = 0; i < 200 && runtimes.some((r) => r.daemon.outbox.depth() > 0); i++) await sleep(50)
+    for (const r of runtimes) await r.daemon.stop()
+
+    return summarise(gateway, runtimes, recorded, errors)
+  } finally {
+    stopping = true
+    for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
+    await gateway.stop()
+    logger.flush()
+  }
+}
+
+function summarise(gateway: Gateway, runtimes: KioskRuntime[], recorded: Recorded[], errors: string[]): Record<string, unknown> {
+  const ledger = gateway.ledger
+  const stats = ledger.stats()
+  const shownAccepted = recorded.filter((r) => r.outcome.status === 'accepted')
+  // Accepted on a kiosk screen but not accepted in the ledger: money that went missing.
+  const lost = shownAccepted.filter((r) => ledger.transaction(r.outcome.id)?.status !== 'accepted').length
+  // Answers that came after the kiosk had shown "pending".
+  const pending = recorded.filter((r) => r.outcome.status === 'pending')
+  const lateAccepted = pending.filter((r) => runtimes.find((k) => k.spec.id === r.kioskId)?.daemon.outbox.answered(r.outcome.id)?.status === 'accepted').length
+  // Every transaction the kiosks created has one id; the ledger must hold no more than that.
+  const created = new Set(recorded.map((r) => r.outcome.id)).size
+  const duplicates = Math.max(0, stats.accepted + stats.rejected - created)
+  const violations = ledger.checkInvariants()
+  const latencies = recorded.map((r) => r.latencyMs)
+  return {
+    transactions: recorded.length,
+    accepted: shownAccepted.length,
+    rejected: recorded.filter((r) => r.outcome.status === 'rejected').length,
+    pending: pending.length,
+    lateAccepted,
+    lost,
+    duplicates,
+    ledgerBalanced: ledger.sumOfAllBalances() === 0 && violations.length === 0,
+    invariantViolations: violations,
+    ledger: { accepted: stats.accepted, rejected: stats.rejected, rejectedByReason: stats.rejectedByReason },
+    revenueByBooth: stats.revenueByBooth,
+    cashByKiosk: stats.cashByKiosk,
+    customerBalances: stats.customerBalances,
+    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
+    errors: errors.length,
+  }
+}
+
+async function main(): Promise<number> {
+  let options: DemoOptions | 'help'
+  try {
+    options = parseOptions(process.argv.slice(2))
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  if (options === 'help') {
+    console.log(USAGE)
+    return 0
+  }
+  const summary = await runDemo(options)
+  console.log(JSON.stringify(summary))
+  return summary.lost === 0 && summary.duplicates === 0 && summary.ledgerBalanced ? 0 : 1
+}
+
+// Run only as a program, not when a test imports runDemo.
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('simulators/demo.ts')) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`demo failed: ${(err as Error)?.stack ?? String(err)}`)
+      process.exit(1)
+    },
+  )
+}

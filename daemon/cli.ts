@@ -1,0 +1,116 @@
+// The kiosk daemon's command line (bin.ts runs it; tests call it directly).
+import { parseArgs } from 'node:util'
+import { pino } from 'pino'
+import { systemClock } from '../device-protocol/index.js'
+import { ConfigError, loadConfig, redactConfig, type KioskConfigFile } from './config.js'
+import { InsecureKeyFileError, KeyFileError, loadOrCreateKeys } from './keys.js'
+import { createKioskDaemon } from './app.js'
+
+export const USAGE = `Usage: wristpay-kiosk [options]
+
+Runs a wristpay kiosk: reads wristbands, signs transactions, keeps them in a
+durable outbox and sends them to the gateway over MQTT.
+
+Options:
+  --config <file>       JSON config file (or $WRISTPAY_KIOSK_CONFIG)
+  --kiosk-id <id>       kiosk id, e.g. bar-1 ($WRISTPAY_KIOSK_ID)
+  --data-dir <dir>      key, outbox and config (default ./data/kiosk-{id}, $WRISTPAY_DATA_DIR)
+  --mqtt-url <url>      gateway broker (default mqtt://127.0.0.1:1883, $WRISTPAY_MQTT_URL)
+  --reader <spec>       serial:/dev/ttyUSB0@115200 (default) ($WRISTPAY_READER)
+  --api-port <port>     local HTTP API on 127.0.0.1 (default 8090, 0 = any free port, $WRISTPAY_API_PORT)
+  --print-public-key    create the key pair if needed, print the public key (base64url) for enrollment, exit
+  --help                this text
+
+The MQTT token comes from $WRISTPAY_KIOSK_TOKEN or "token" in the config file.
+`
+
+export interface CliOptions {
+  help: boolean
+  printPublicKey: boolean
+  configFile?: string
+  overrides: KioskConfigFile
+}
+
+/** Parses argv (without node and script); throws a TypeError with a readable message on bad flags. */
+export function parseCli(argv: string[]): CliOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      config: { type: 'string' },
+      'kiosk-id': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'mqtt-url': { type: 'string' },
+      reader: { type: 'string' },
+      'api-port': { type: 'string' },
+      'print-public-key': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  const overrides: KioskConfigFile = {}
+  if (values['kiosk-id'] !== undefined) overrides.kioskId = values['kiosk-id']
+  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir']
+  if (values['mqtt-url'] !== undefined) overrides.mqttUrl = values['mqtt-url']
+  if (values.reader !== undefined) overrides.reader = values.reader
+  if (values['api-port'] !== undefined) {
+    if (!/^\d{1,5}$/.test(values['api-port'])) throw new ConfigError(`--api-port must be a port number, got ${JSON.stringify(values['api-port'].slice(0, 20))}`)
+    overrides.apiPort = Number(values['api-port'])
+  }
+  const cli: CliOptions = { help: values.help === true, printPublicKey: values['print-public-key'] === true, overrides }
+  if (values.config !== undefined) cli.configFile = values.config
+  return cli
+}
+
+/** Runs the daemon until SIGINT/SIGTERM; resolves with the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let cli: CliOptions
+  try {
+    cli = parseCli(argv)
+  } catch (err) {
+    process.stderr.write(`wristpay-kiosk: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  if (cli.help) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  const logger = pino({ name: 'wristpay-kiosk', level: process.env.LOG_LEVEL ?? 'info' })
+  try {
+    const loadOptions = cli.configFile === undefined ? { overrides: cli.overrides } : { overrides: cli.overrides, file: cli.configFile }
+    const config = loadConfig(loadOptions)
+    if (cli.printPublicKey) {
+      const keys = loadOrCreateKeys({ dataDir: config.dataDir, onInsecure: config.repairKeyPermissions ? 'repair' : 'refuse' })
+      process.stdout.write(`${keys.publicKeyBase64Url}\n`)
+      return 0
+    }
+    logger.info({ config: redactConfig(config) }, 'starting')
+    const daemon = await createKioskDaemon({ config, logger, clock: systemClock })
+    await daemon.start()
+    await new Promise<void>((resolve) => {
+      let signals = 0
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals += 1
+        if (signals > 1) {
+          logger.warn({ signal }, 'second signal: exiting now')
+          process.exit(1)
+        }
+        logger.info({ signal }, 'stopping')
+        daemon.stop().then(resolve, (err: Error) => {
+          logger.error({ err: err.message }, 'stop failed')
+          resolve()
+        })
+      }
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
+    })
+    return 0
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof InsecureKeyFileError || err instanceof KeyFileError) {
+      process.stderr.write(`wristpay-kiosk: ${err.message}\n`)
+      return 2
+    }
+    logger.fatal({ err }, 'kiosk daemon failed')
+    return 1
+  }
+}

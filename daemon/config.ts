@@ -1,0 +1,194 @@
+// Kiosk daemon configuration: defaults < JSON config file < environment <
+// command line. The defaults run the demo on one machine. Bad values are a
+// ConfigError naming the setting, before anything starts.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Type, { type Static } from 'typebox'
+import { KioskId, createValidator } from '../device-protocol/index.js'
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+export type ReaderSpec =
+  | { kind: 'serial'; path: string; baudRate: number }
+  /** An in-process reader (daemon/reader/memory-reader.ts) the embedding program drives (demo, simulators). */
+  | { kind: 'memory' }
+
+export interface KioskDaemonConfig {
+  kioskId: string
+  /** MQTT password from enrollment. A secret: never log it (see redactConfig). */
+  token?: string
+  mqttUrl: string
+  dataDir: string
+  reader: ReaderSpec
+  /** Local HTTP API port on 127.0.0.1; 0 picks a free one. */
+  apiPort: number
+  outboxMaxEntries: number
+  replyTimeoutMs: number
+  tapTimeoutMs: number
+  /** Period of the state message (it is also sent on every change). */
+  stateIntervalMs: number
+  feedbackDurationMs: number
+  reconnectInitialDelayMs: number
+  reconnectMaxDelayMs: number
+  /** Tighten a key file/data dir readable by others instead of refusing to start. */
+  repairKeyPermissions: boolean
+  serialAckTimeoutMs: number
+  serialReconnectDelayMs: number
+}
+
+/** What a config file (and the overrides) may set; all optional. */
+export const KioskConfigFile = Type.Object(
+  {
+    kioskId: Type.Optional(KioskId),
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+    mqttUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    dataDir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    reader: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    apiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    outboxMaxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    replyTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
+    tapTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
+    stateIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+    feedbackDurationMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+    reconnectInitialDelayMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
+    reconnectMaxDelayMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
+    repairKeyPermissions: Type.Optional(Type.Boolean()),
+    serialAckTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
+    serialReconnectDelayMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
+  },
+  { additionalProperties: false },
+)
+export type KioskConfigFile = Static<typeof KioskConfigFile>
+const validateConfigFile = createValidator(KioskConfigFile)
+
+export const DEFAULTS = {
+  mqttUrl: 'mqtt://127.0.0.1:1883',
+  reader: 'serial:/dev/ttyUSB0@115200',
+  apiPort: 8090,
+  outboxMaxEntries: 1000,
+  replyTimeoutMs: 5_000,
+  tapTimeoutMs: 30_000,
+  stateIntervalMs: 30_000,
+  feedbackDurationMs: 1_500,
+  reconnectInitialDelayMs: 500,
+  reconnectMaxDelayMs: 30_000,
+  repairKeyPermissions: false,
+  serialAckTimeoutMs: 1_000,
+  serialReconnectDelayMs: 2_000,
+} as const
+
+/** Environment variable of each setting that has one. */
+export const ENV_VARS = {
+  kioskId: 'WRISTPAY_KIOSK_ID',
+  token: 'WRISTPAY_KIOSK_TOKEN',
+  mqttUrl: 'WRISTPAY_MQTT_URL',
+  dataDir: 'WRISTPAY_DATA_DIR',
+  reader: 'WRISTPAY_READER',
+  apiPort: 'WRISTPAY_API_PORT',
+  outboxMaxEntries: 'WRISTPAY_OUTBOX_MAX',
+  replyTimeoutMs: 'WRISTPAY_REPLY_TIMEOUT_MS',
+  tapTimeoutMs: 'WRISTPAY_TAP_TIMEOUT_MS',
+} as const satisfies Partial<Record<keyof KioskConfigFile, string>>
+export const CONFIG_FILE_ENV = 'WRISTPAY_KIOSK_CONFIG'
+
+const NUMERIC_KEYS = new Set<string>(['apiPort', 'outboxMaxEntries', 'replyTimeoutMs', 'tapTimeoutMs'])
+
+/** `serial:/dev/ttyUSB0@115200` (baud rate optional, default 115200) or `memory`. */
+export function parseReaderSpec(spec: string): ReaderSpec {
+  if (spec === 'memory') return { kind: 'memory' }
+  const serial = /^serial:([^@]+)(?:@(\d{1,7}))?$/.exec(spec)
+  if (serial) {
+    const baudRate = serial[2] === undefined ? 115200 : Number(serial[2])
+    if (baudRate < 50) throw new ConfigError(`reader: baud rate ${baudRate} is too low`)
+    return { kind: 'serial', path: serial[1]!, baudRate }
+  }
+  throw new ConfigError(`reader: ${JSON.stringify(spec.slice(0, 100))} is not a reader spec; use serial:/dev/ttyUSB0@115200 or memory`)
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const values: Record<string, unknown> = {}
+  for (const [key, name] of Object.entries(ENV_VARS)) {
+    const raw = env[name]
+    if (raw === undefined || raw === '') continue
+    if (NUMERIC_KEYS.has(key)) {
+      if (!/^\d{1,9}$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw.slice(0, 40))}`)
+      values[key] = Number(raw)
+    } else values[key] = raw
+  }
+  return values
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: ${(err as Error).message}`)
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new ConfigError(`config file ${path} is not valid JSON`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`config file ${path} must hold a JSON object`)
+  return value as Record<string, unknown>
+}
+
+function checkLayer(layer: Record<string, unknown>, source: string): KioskConfigFile {
+  const checked = validateConfigFile(layer)
+  if (!checked.ok) throw new ConfigError(`${source}: ${checked.error}`)
+  return checked.value
+}
+
+export interface LoadConfigOptions {
+  /** Path of a JSON config file; defaults to $WRISTPAY_KIOSK_CONFIG when set. */
+  file?: string
+  env?: NodeJS.ProcessEnv
+  /** Highest precedence (command-line flags). */
+  overrides?: KioskConfigFile
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): KioskDaemonConfig {
+  const env = options.env ?? process.env
+  const filePath = options.file ?? (env[CONFIG_FILE_ENV] || undefined)
+  const file = filePath ? checkLayer(readConfigFile(filePath), `config file ${filePath}`) : {}
+  const fromEnvironment = checkLayer(fromEnv(env), 'environment')
+  const overrides = checkLayer(dropUndefined({ ...options.overrides }), 'command line')
+  const merged: KioskConfigFile = { ...file, ...fromEnvironment, ...overrides }
+
+  const kioskId = merged.kioskId
+  if (!kioskId) throw new ConfigError(`no kiosk id: set ${ENV_VARS.kioskId}, --kiosk-id or kioskId in the config file`)
+  const config: KioskDaemonConfig = {
+    kioskId,
+    mqttUrl: merged.mqttUrl ?? DEFAULTS.mqttUrl,
+    dataDir: merged.dataDir ?? join('data', `kiosk-${kioskId}`),
+    reader: parseReaderSpec(merged.reader ?? DEFAULTS.reader),
+    apiPort: merged.apiPort ?? DEFAULTS.apiPort,
+    outboxMaxEntries: merged.outboxMaxEntries ?? DEFAULTS.outboxMaxEntries,
+    replyTimeoutMs: merged.replyTimeoutMs ?? DEFAULTS.replyTimeoutMs,
+    tapTimeoutMs: merged.tapTimeoutMs ?? DEFAULTS.tapTimeoutMs,
+    stateIntervalMs: merged.stateIntervalMs ?? DEFAULTS.stateIntervalMs,
+    feedbackDurationMs: merged.feedbackDurationMs ?? DEFAULTS.feedbackDurationMs,
+    reconnectInitialDelayMs: merged.reconnectInitialDelayMs ?? DEFAULTS.reconnectInitialDelayMs,
+    reconnectMaxDelayMs: merged.reconnectMaxDelayMs ?? DEFAULTS.reconnectMaxDelayMs,
+    repairKeyPermissions: merged.repairKeyPermissions ?? DEFAULTS.repairKeyPermissions,
+    serialAckTimeoutMs: merged.serialAckTimeoutMs ?? DEFAULTS.serialAckTimeoutMs,
+    serialReconnectDelayMs: merged.serialReconnectDelayMs ?? DEFAULTS.serialReconnectDelayMs,
+  }
+  if (merged.token !== undefined) config.token = merged.token
+  if (!/^(mqtts?|wss?|tcp|tls):\/\/./.test(config.mqttUrl)) throw new ConfigError(`mqttUrl ${JSON.stringify(config.mqttUrl.slice(0, 100))} must start with mqtt://, mqtts://, ws:// or wss://`)
+  if (config.reconnectMaxDelayMs < config.reconnectInitialDelayMs) throw new ConfigError('reconnectMaxDelayMs must not be below reconnectInitialDelayMs')
+  return config
+}
+
+function dropUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/** The config as it may be logged: the token replaced. */
+export function redactConfig(config: KioskDaemonConfig): Omit<KioskDaemonConfig, 'token'> & { token?: string } {
+  return config.token === undefined ? { ...config } : { ...config, token: '[redacted]' }
+}

@@ -1,0 +1,110 @@
+import t from 'tap'
+import { pino } from 'pino'
+import { KioskError, type Outcome, type SaleLine } from './kiosk.js'
+import { createLocalApi } from './local-api.js'
+
+const logger = pino({ level: 'silent' })
+const ID = '01890000-0000-7000-8000-000000000001'
+
+async function startApi(t: { teardown(fn: () => unknown): void }) {
+  const calls: Array<['sale', SaleLine[]] | ['topup', number]> = []
+  let next: () => Outcome = () => ({ status: 'accepted', id: ID, seq: 1, amount: 450, balance: 550 })
+  const kiosk = {
+    async sale(lines: readonly SaleLine[]) {
+      calls.push(['sale', [...lines]])
+      return next()
+    },
+    async topUp(amount: number) {
+      calls.push(['topup', amount])
+      return next()
+    },
+  }
+  const api = createLocalApi({ kiosk, state: () => ({ kiosk: 'bar-1', connected: true }), logger, port: 0 })
+  const { host, port } = await api.start()
+  t.teardown(() => api.stop())
+  const base = `http://${host}:${port}`
+  const post = async (path: string, body: string, contentType = 'application/json') => {
+    const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': contentType }, body })
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+  }
+  return { calls, post, base, setNext: (fn: () => Outcome) => (next = fn), host }
+}
+
+t.test('listens on loopback; sale, topup and state work', async (t) => {
+  const { calls, post, base, host, setNext } = await startApi(t)
+  t.equal(host, '127.0.0.1')
+  const sale = await post('/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1 }] }))
+  t.same(sale, { status: 200, body: { status: 'accepted', id: ID, seq: 1, amount: 450, balance: 550 } })
+  setNext(() => ({ status: 'pending', id: ID, seq: 2, amount: 1000 }))
+  const topup = await post('/topup', JSON.stringify({ amount: 1000 }))
+  t.equal(topup.status, 202, 'pending is "accepted for processing", not a final answer')
+  t.same(calls, [['sale', [{ product: 'beer', qty: 1 }]], ['topup', 1000]])
+  const state = await fetch(`${base}/state`)
+  t.same(await state.json(), { kiosk: 'bar-1', connected: true })
+})
+
+t.test('bad bodies get 400 {type, id, message} and never reach the kiosk', async (t) => {
+  const { calls, post } = await startApi(t)
+  const bad: Array<[string, string]> = [
+    ['/sale', '{"lines": [{"product": "beer", "qty": 1}'],
+    ['/sale', ''],
+    ['/sale', '[]'],
+    ['/sale', JSON.stringify({})],
+    ['/sale', JSON.stringify({ lines: 'beer' })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: '2' }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1.5 }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 0 }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: '', qty: 1 }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1, unitPrice: 0 }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1 }], amount: 1 })],
+    ['/sale', JSON.stringify({ lines: Array.from({ length: 101 }, () => ({ product: 'beer', qty: 1 })) })],
+    ['/sale', '{"__proto__": {"lines": []}}'],
+    ['/topup', JSON.stringify({ amount: '1000' })],
+    ['/topup', JSON.stringify({ amount: -1 })],
+    ['/topup', JSON.stringify({ amount: 10.5 })],
+    ['/topup', JSON.stringify({ amount: 1e300 })],
+    ['/topup', JSON.stringify({ amount: 0 })],
+    ['/topup', JSON.stringify({ amount: 100, tag: 'x' })],
+  ]
+  for (const [path, body] of bad) {
+    const res = await post(path, body)
+    t.equal(res.status, 400, `${path} ${body.slice(0, 60)}`)
+    t.match(res.body, { type: 'bad_request', id: String, message: String })
+    t.same(Object.keys(res.body).sort(), ['id', 'message', 'type'])
+  }
+  const wrongType = await post('/sale', 'lines=beer', 'application/x-www-form-urlencoded')
+  t.equal(wrongType.status, 415)
+  t.match(wrongType.body, { type: 'bad_request' })
+  const huge = await post('/sale', JSON.stringify({ lines: [{ product: 'x'.repeat(100_000), qty: 1 }] }))
+  t.equal(huge.status, 413)
+  const notFound = await post('/refund', '{}')
+  t.match(notFound, { status: 404, body: { type: 'not_found' } })
+  t.same(calls, [], 'the kiosk saw none of it')
+})
+
+t.test('kiosk refusals map to clear HTTP errors; unexpected failures are 500 without details', async (t) => {
+  const { post, setNext } = await startApi(t)
+  const cases: Array<[KioskError, number]> = [
+    [new KioskError('unknown_product', 'unknown product "wine"'), 400],
+    [new KioskError('empty_cart', 'the cart is empty'), 400],
+    [new KioskError('busy', 'another operation is in progress'), 409],
+    [new KioskError('topup_not_allowed', 'no'), 403],
+    [new KioskError('outbox_full', 'outbox full'), 503],
+    [new KioskError('tap_timeout', 'no wristband'), 408],
+  ]
+  for (const [err, status] of cases) {
+    setNext(() => {
+      throw err
+    })
+    const res = await post('/sale', JSON.stringify({ lines: [] }))
+    t.equal(res.status, status, err.type)
+    t.match(res.body, { type: err.type, message: err.message, id: String })
+  }
+  setNext(() => {
+    throw new Error('SQLITE_IOERR secret path /var/lib/x')
+  })
+  const res = await post('/topup', JSON.stringify({ amount: 100 }))
+  t.equal(res.status, 500)
+  t.equal(res.body.type, 'internal')
+  t.notMatch(String(res.body.message), /SQLITE|secret/)
+})

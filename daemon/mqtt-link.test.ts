@@ -1,0 +1,156 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { generateKeyPairSync } from 'node:crypto'
+import { v7 as uuidv7 } from 'uuid'
+import { pino } from 'pino'
+import { signTransaction, topics, type KioskConfig, type ReplyMessage } from '../device-protocol/index.js'
+import { createOutbox } from './outbox.js'
+import { createMqttLink, reconnectDelayMs } from './mqtt-link.js'
+import { startTestBroker } from './testing/broker.js'
+import { startResponder } from './testing/responder.js'
+import { startObserver } from './testing/observer.js'
+import { waitUntil } from './testing/wait.js'
+
+const logger = pino({ level: 'silent' })
+const clock = { now: () => Date.now() }
+const KIOSK = 'bar-1'
+const credentials = { [KIOSK]: 'kiosk-token', gateway: 'gateway-secret' }
+const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+const fastBackoff = { initialDelayMs: 10, maxDelayMs: 50 }
+
+function fillOutbox(path: string, count: number) {
+  const outbox = createOutbox({ path, maxEntries: 100, clock })
+  for (let i = 0; i < count; i++) {
+    outbox.append((seq, prev) =>
+      signTransaction({ v: 1, id: uuidv7(), kiosk: KIOSK, seq, prev, type: 'topup_cash', tag: { uid: '04A1B2C3', type: 'ntag215' }, lines: [], amount: 500, at: clock.now() }, privateKey),
+    )
+  }
+  return outbox
+}
+
+t.test('reconnect delay doubles per attempt, is capped and jittered within ±20%', async (t) => {
+  const opts = { initialDelayMs: 500, maxDelayMs: 30_000 }
+  t.same([0, 1, 2, 3].map((a) => reconnectDelayMs(a, opts)), [500, 1000, 2000, 4000])
+  t.equal(reconnectDelayMs(20, opts), 30_000)
+  t.equal(reconnectDelayMs(1000, opts), 30_000, 'no overflow on long outages')
+  t.equal(reconnectDelayMs(0, opts, 0), 400)
+  t.ok(reconnectDelayMs(0, opts, 1) < 600)
+  t.equal(reconnectDelayMs(-3, opts), 500)
+})
+
+t.test('on connect: subscribes, announces online (retained) and resends pending entries in seq order', async (t) => {
+  const broker = await startTestBroker(credentials)
+  t.teardown(() => broker.stop())
+  const responder = await startResponder({ url: broker.url, username: 'gateway', password: credentials.gateway, publicKey })
+  t.teardown(() => responder.stop())
+  const observer = await startObserver(broker.url, 'gateway', credentials.gateway, topics.kioskState(KIOSK))
+  t.teardown(() => observer.stop())
+
+  const outbox = fillOutbox(join(t.testdir(), 'o.sqlite'), 3)
+  t.teardown(() => outbox.close())
+  const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: fastBackoff, stateDetails: () => ({ outboxDepth: outbox.depth() }) })
+  const replies: ReplyMessage[] = []
+  link.onReply((r) => {
+    replies.push(r)
+    if (r.kind === 'result') outbox.markAnswered(r.id, r)
+  })
+  link.start()
+  t.teardown(() => link.stop())
+
+  await waitUntil(() => replies.length === 3, 'three replies')
+  t.same(responder.received.map((e) => e.tx.seq), [1, 2, 3], 'sent in seq order')
+  t.same(responder.problems, [])
+  t.equal(outbox.depth(), 0)
+  await waitUntil(() => observer.json(topics.kioskState(KIOSK)).length > 0, 'a state message')
+  t.match(observer.json(topics.kioskState(KIOSK))[0], { kiosk: KIOSK, status: 'online' })
+  // Someone who subscribes later still gets it: it is retained.
+  const late = await startObserver(broker.url, 'gateway', credentials.gateway, topics.kioskState(KIOSK))
+  t.teardown(() => late.stop())
+  await waitUntil(() => late.messages.length > 0, 'the retained state')
+  t.match(late.messages[0], { retain: true })
+  t.match(JSON.parse(late.messages[0]!.payload), { kiosk: KIOSK, status: 'online' })
+  t.equal(link.isReady(), true)
+})
+
+t.test('malformed replies and configs are counted and ignored; valid ones still arrive', async (t) => {
+  const broker = await startTestBroker(credentials)
+  t.teardown(() => broker.stop())
+  const responder = await startResponder({ url: broker.url, username: 'gateway', password: credentials.gateway })
+  t.teardown(() => responder.stop())
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 10, clock })
+  t.teardown(() => outbox.close())
+  const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: fastBackoff })
+  const replies: ReplyMessage[] = []
+  const configs: KioskConfig[] = []
+  link.onReply((r) => replies.push(r))
+  link.onConfig((c) => configs.push(c))
+  link.start()
+  t.teardown(() => link.stop())
+  await waitUntil(() => link.isReady(), 'link ready')
+
+  const reply = topics.kioskReply(KIOSK)
+  const config = topics.kioskConfig(KIOSK)
+  const hostileReplies = [
+    'not json {',
+    '',
+    'null',
+    '[]',
+    JSON.stringify({ kind: 'result', id: 'x', seq: 1, status: 'accepted' }),
+    JSON.stringify({ kind: 'result', id: '01890000-0000-7000-8000-000000000000', seq: 0, status: 'accepted' }),
+    JSON.stringify({ kind: 'result', id: '01890000-0000-7000-8000-000000000000', seq: 1, status: 'maybe' }),
+    JSON.stringify({ kind: 'resend', fromSeq: -1 }),
+    JSON.stringify({ kind: 'resend', fromSeq: 1, extra: true }),
+    JSON.stringify({ kind: 'result', __proto__: { status: 'accepted' } }),
+    Buffer.alloc(70 * 1024, 0x20),
+  ]
+  for (const payload of hostileReplies) await responder.publishRaw(reply, payload)
+  const validConfig: KioskConfig = { kiosk: KIOSK, booth: 'Bar', version: 1, products: [{ id: 'beer', name: 'Beer', price: 450 }], topupAllowed: false, saleAllowed: true }
+  const hostileConfigs = ['{', JSON.stringify({ ...validConfig, version: -1 }), JSON.stringify({ ...validConfig, kiosk: 'bar-2' }), JSON.stringify({ ...validConfig, products: [{ id: 'beer', name: 'Beer', price: 4.5 }] })]
+  for (const payload of hostileConfigs) await responder.publishRaw(config, payload)
+  await responder.publishRaw(reply, JSON.stringify({ kind: 'resend', fromSeq: 4 }))
+  await responder.publishRaw(config, JSON.stringify(validConfig))
+
+  await waitUntil(() => replies.length === 1 && configs.length === 1, 'the valid reply and config')
+  t.same(replies, [{ kind: 'resend', fromSeq: 4 }])
+  t.same(configs, [validConfig])
+  t.equal(link.counters().malformedReplies, hostileReplies.length)
+  t.equal(link.counters().malformedConfigs, hostileConfigs.length)
+  t.equal(link.isReady(), true, 'still connected')
+})
+
+t.test('a lost connection leaves the retained will "lost"; the link comes back online; stop says "offline"', async (t) => {
+  const broker = await startTestBroker(credentials)
+  t.teardown(() => broker.stop())
+  const observer = await startObserver(broker.url, 'gateway', credentials.gateway, topics.kioskState(KIOSK))
+  t.teardown(() => observer.stop())
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 10, clock })
+  t.teardown(() => outbox.close())
+  const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: fastBackoff })
+  link.start()
+  await waitUntil(() => link.isReady(), 'link ready')
+  const statuses = () => observer.json(topics.kioskState(KIOSK)).map((s) => (s as { status: string }).status)
+  await waitUntil(() => statuses().includes('online'), 'online')
+
+  t.ok(broker.dropClient(`kiosk-${KIOSK}`), 'connection cut')
+  await waitUntil(() => statuses().includes('lost'), 'the will')
+  await waitUntil(() => link.isReady() && statuses().lastIndexOf('online') > statuses().indexOf('lost'), 'online again')
+  t.ok(link.counters().reconnectAttempts >= 1)
+  t.ok(link.counters().connects >= 2)
+
+  await link.stop()
+  await waitUntil(() => statuses().at(-1) === 'offline', 'offline')
+  t.equal(link.isReady(), false)
+})
+
+t.test('refused credentials: never ready, retries with backoff, no crash', async (t) => {
+  const broker = await startTestBroker(credentials)
+  t.teardown(() => broker.stop())
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 10, clock })
+  t.teardown(() => outbox.close())
+  const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: 'wrong', logger, clock, outbox, backoff: fastBackoff })
+  link.start()
+  await waitUntil(() => link.counters().reconnectAttempts >= 3, 'three retries')
+  t.equal(link.isReady(), false)
+  t.equal(link.counters().connects, 0)
+  await link.stop()
+})

@@ -1,0 +1,134 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPairSync } from 'node:crypto'
+import { v7 as uuidv7 } from 'uuid'
+import { GENESIS_HASH, envelopeHash, signTransaction, type Envelope } from '../device-protocol/index.js'
+import { OutboxFullError, createOutbox } from './outbox.js'
+
+const { privateKey } = generateKeyPairSync('ed25519')
+const clock = { now: () => 1_700_000_000_000 }
+
+function builder(amount = 250) {
+  return (seq: number, prev: string): Envelope =>
+    signTransaction(
+      { v: 1, id: uuidv7(), kiosk: 'bar-1', seq, prev, type: 'sale', tag: { uid: '04A1B2C3', type: 'ntag215' }, lines: [{ product: 'beer', qty: 1, unitPrice: amount }], amount, at: clock.now() },
+      privateKey,
+    )
+}
+
+t.test('append numbers from 1 and chains each envelope to the previous one', async (t) => {
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 10, clock })
+  t.teardown(() => outbox.close())
+  const a = outbox.append(builder())
+  const b = outbox.append(builder())
+  t.equal(a.seq, 1)
+  t.equal(a.envelope.tx.prev, GENESIS_HASH)
+  t.equal(b.seq, 2)
+  t.equal(b.envelope.tx.prev, envelopeHash(a.envelope))
+  t.same(outbox.head(), { nextSeq: 3, prev: envelopeHash(b.envelope) })
+  t.equal(outbox.depth(), 2)
+  t.same(outbox.pending().map((e) => e.seq), [1, 2])
+  t.same(outbox.pending({ fromSeq: 2 }).map((e) => e.seq), [2])
+})
+
+t.test('entries, seq and prev survive close and reopen with no gap', async (t) => {
+  const path = join(t.testdir(), 'o.sqlite')
+  const first = createOutbox({ path, maxEntries: 10, clock })
+  const one = first.append(builder())
+  const two = first.append(builder())
+  first.markAnswered(one.id, { status: 'accepted', balance: 750 })
+  first.close()
+
+  const reopened = createOutbox({ path, maxEntries: 10, clock })
+  t.teardown(() => reopened.close())
+  t.same(reopened.pending().map((e) => e.id), [two.id], 'the unanswered entry is still there')
+  t.same(reopened.pending()[0]!.envelope, two.envelope, 'byte for byte the same envelope')
+  t.match(reopened.answered(one.id), { status: 'accepted', balance: 750, seq: 1 })
+  const three = reopened.append(builder())
+  t.equal(three.seq, 3)
+  t.equal(three.envelope.tx.prev, envelopeHash(two.envelope))
+})
+
+t.test('a full outbox refuses new entries and changes nothing', async (t) => {
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 2, clock })
+  t.teardown(() => outbox.close())
+  const a = outbox.append(builder())
+  outbox.append(builder())
+  t.equal(outbox.isFull(), true)
+  let built = 0
+  t.throws(
+    () =>
+      outbox.append((seq, prev) => {
+        built += 1
+        return builder()(seq, prev)
+      }),
+    OutboxFullError,
+  )
+  t.equal(built, 0, 'nothing is signed for a refused append')
+  t.equal(outbox.head().nextSeq, 3)
+  outbox.markAnswered(a.id, { status: 'rejected', reason: 'insufficient_balance' })
+  t.equal(outbox.append(builder()).seq, 3, 'an answer frees a place')
+})
+
+t.test('a builder that ignores the head or throws leaves the outbox unchanged', async (t) => {
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 5, clock })
+  t.teardown(() => outbox.close())
+  t.throws(() => outbox.append((seq, prev) => builder()(seq + 1, prev)), /expected 1/)
+  t.throws(() => outbox.append(() => { throw new Error('signing failed') }), /signing failed/)
+  t.equal(outbox.depth(), 0)
+  t.same(outbox.head(), { nextSeq: 1, prev: GENESIS_HASH })
+})
+
+t.test('markAnswered records once: duplicates keep the first answer, unknown ids change nothing', async (t) => {
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 5, clock })
+  t.teardown(() => outbox.close())
+  const a = outbox.append(builder())
+  t.match(outbox.markAnswered(a.id, { status: 'accepted', balance: 10 }), { outcome: 'recorded', entry: { seq: 1 } })
+  t.match(outbox.markAnswered(a.id, { status: 'rejected', reason: 'unknown_tag' }), { outcome: 'duplicate', record: { status: 'accepted' } })
+  t.same(outbox.markAnswered('01890000-0000-7000-8000-000000000000', { status: 'accepted' }), { outcome: 'unknown' })
+  t.equal(outbox.depth(), 0)
+  t.match(outbox.answered(a.id), { status: 'accepted', balance: 10 })
+})
+
+t.test('the answered history is bounded, oldest first out', async (t) => {
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 50, clock, historySize: 3 })
+  t.teardown(() => outbox.close())
+  const ids: string[] = []
+  for (let i = 0; i < 5; i++) {
+    const e = outbox.append(builder())
+    outbox.markAnswered(e.id, { status: 'accepted' })
+    ids.push(e.id)
+  }
+  t.same(ids.map((id) => outbox.answered(id) !== undefined), [false, false, true, true, true])
+  t.equal(outbox.head().nextSeq, 6, 'pruning never touches the chain head')
+})
+
+t.test('an outbox of another kiosk is refused', async (t) => {
+  const path = join(t.testdir(), 'o.sqlite')
+  createOutbox({ path, maxEntries: 5, clock, kioskId: 'bar-1' }).close()
+  t.throws(() => createOutbox({ path, maxEntries: 5, clock, kioskId: 'bar-2' }), /belongs to kiosk bar-1/)
+})
+
+t.test('bad limits are refused', async (t) => {
+  const path = join(t.testdir(), 'o.sqlite')
+  t.throws(() => createOutbox({ path, maxEntries: 0, clock }), RangeError)
+  t.throws(() => createOutbox({ path, maxEntries: 1.5, clock }), RangeError)
+})
+
+t.test('a process killed right after appending loses nothing, and the next seq follows', async (t) => {
+  const path = join(t.testdir(), 'o.sqlite')
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(new URL('./testing/outbox-crash-child.ts', import.meta.url)), path, '3'], { encoding: 'utf8' })
+  t.equal(child.signal, 'SIGKILL', 'the child died without closing the database')
+  const ids = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as string[]
+  t.equal(ids.length, 3)
+  const outbox = createOutbox({ path, maxEntries: 10, clock })
+  t.teardown(() => outbox.close())
+  const pending = outbox.pending()
+  t.same(pending.map((e) => e.id), ids)
+  t.same(pending.map((e) => e.seq), [1, 2, 3])
+  const next = outbox.append(builder())
+  t.equal(next.seq, 4)
+  t.equal(next.envelope.tx.prev, envelopeHash(pending[2]!.envelope))
+})

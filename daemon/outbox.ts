@@ -1,0 +1,229 @@
+// The kiosk's durable outbox (SQLite, WAL, synchronous=FULL).
+//
+// Every signed transaction is on disk before it is published, and stays until
+// the gateway answered it; after a crash the pending ones are sent again. The
+// chain head (next seq, hash of the last envelope) lives in the same database
+// and moves in the same SQLite transaction as the insert, so a restart can
+// neither skip a seq nor reuse one, and `prev` is always the hash of the
+// envelope that really came before.
+import Database from 'better-sqlite3'
+import type { Clock, Envelope, TxResult } from '../device-protocol/index.js'
+import { GENESIS_HASH, envelopeHash } from '../device-protocol/index.js'
+
+export class OutboxFullError extends Error {
+  override readonly name = 'OutboxFullError'
+  constructor(readonly maxEntries: number) {
+    super(`outbox full: ${maxEntries} transactions are waiting for the gateway; no new sales until it answers`)
+  }
+}
+
+export interface OutboxEntry {
+  seq: number
+  id: string
+  envelope: Envelope
+  /** Clock time of the append, Unix ms. */
+  createdAt: number
+}
+
+export interface AnsweredRecord {
+  id: string
+  seq: number
+  status: 'accepted' | 'rejected'
+  balance?: number
+  reason?: string
+  answeredAt: number
+}
+
+export type MarkAnsweredResult =
+  | { outcome: 'recorded'; entry: OutboxEntry; record: AnsweredRecord }
+  /** Already answered earlier: the first answer stands, `record` is it. */
+  | { outcome: 'duplicate'; record: AnsweredRecord }
+  /** Not in the outbox and not in the (bounded) history. */
+  | { outcome: 'unknown' }
+
+export interface ChainHead {
+  nextSeq: number
+  prev: string
+}
+
+export interface Outbox {
+  /**
+   * Reads the chain head, lets `buildTx` build and sign the envelope for that
+   * seq/prev, stores it and advances the head, all in one SQLite transaction.
+   * Throws OutboxFullError (nothing changes) when maxEntries are unanswered.
+   */
+  append(buildTx: (seq: number, prev: string) => Envelope): OutboxEntry
+  markAnswered(id: string, result: Pick<TxResult, 'status' | 'balance' | 'reason'>): MarkAnsweredResult
+  /** Unanswered entries in seq order, optionally from `fromSeq` on. */
+  pending(options?: { fromSeq?: number; limit?: number }): OutboxEntry[]
+  /** One unanswered entry by id. */
+  get(id: string): OutboxEntry | undefined
+  depth(): number
+  isFull(): boolean
+  head(): ChainHead
+  /** The recorded answer of a transaction, while it is within the history bound. */
+  answered(id: string): AnsweredRecord | undefined
+  readonly maxEntries: number
+  close(): void
+}
+
+export interface OutboxOptions {
+  path: string
+  /** Unanswered entries allowed before new sales are refused. */
+  maxEntries: number
+  clock: Clock
+  /** Answered results kept for the UI and audits (oldest dropped first). */
+  historySize?: number
+  /** When given, the database is bound to this kiosk: opening it for another kiosk fails. */
+  kioskId?: string
+}
+
+const SCHEMA_VERSION = 1
+
+interface EntryRow {
+  seq: number
+  id: string
+  envelope: string
+  created_at: number
+}
+
+interface AnsweredRow {
+  id: string
+  seq: number
+  status: 'accepted' | 'rejected'
+  balance: number | null
+  reason: string | null
+  answered_at: number
+}
+
+function toEntry(row: EntryRow): OutboxEntry {
+  return { seq: row.seq, id: row.id, envelope: JSON.parse(row.envelope) as Envelope, createdAt: row.created_at }
+}
+
+function toRecord(row: AnsweredRow): AnsweredRecord {
+  const record: AnsweredRecord = { id: row.id, seq: row.seq, status: row.status, answeredAt: row.answered_at }
+  if (row.balance !== null) record.balance = row.balance
+  if (row.reason !== null) record.reason = row.reason
+  return record
+}
+
+export function createOutbox(options: OutboxOptions): Outbox {
+  const { path, maxEntries, clock } = options
+  const historySize = options.historySize ?? 10_000
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`)
+  if (!Number.isInteger(historySize) || historySize < 0) throw new RangeError(`historySize must be a non-negative integer, got ${historySize}`)
+
+  const db = new Database(path)
+  try {
+    db.pragma('journal_mode = WAL')
+    // FULL: a committed append has been fsynced, so it survives a power cut
+    // that happens right after the transaction was published.
+    db.pragma('synchronous = FULL')
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS chain (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        next_seq INTEGER NOT NULL CHECK (next_seq >= 1),
+        last_hash TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS pending (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        envelope TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS answered (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        seq INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+        balance INTEGER,
+        reason TEXT,
+        answered_at INTEGER NOT NULL
+      );
+    `)
+    const version = db.pragma('user_version', { simple: true }) as number
+    if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    else if (version !== SCHEMA_VERSION) throw new Error(`outbox ${path} has schema version ${version}, this daemon knows ${SCHEMA_VERSION}`)
+    db.prepare('INSERT OR IGNORE INTO chain (one, next_seq, last_hash) VALUES (1, 1, ?)').run(GENESIS_HASH)
+    if (options.kioskId !== undefined) {
+      db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('kiosk', options.kioskId)
+      const bound = (db.prepare('SELECT value FROM meta WHERE key = ?').get('kiosk') as { value: string }).value
+      if (bound !== options.kioskId) throw new Error(`outbox ${path} belongs to kiosk ${bound}, not ${options.kioskId}`)
+    }
+  } catch (err) {
+    db.close()
+    throw err
+  }
+
+  const selectHead = db.prepare('SELECT next_seq AS nextSeq, last_hash AS prev FROM chain WHERE one = 1')
+  const updateHead = db.prepare('UPDATE chain SET next_seq = ?, last_hash = ? WHERE one = 1')
+  const countPending = db.prepare('SELECT count(*) AS n FROM pending')
+  const insertPending = db.prepare('INSERT INTO pending (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)')
+  const selectPendingById = db.prepare('SELECT seq, id, envelope, created_at FROM pending WHERE id = ?')
+  const selectPendingFrom = db.prepare('SELECT seq, id, envelope, created_at FROM pending WHERE seq >= ? ORDER BY seq LIMIT ?')
+  const deletePending = db.prepare('DELETE FROM pending WHERE id = ?')
+  const insertAnswered = db.prepare('INSERT INTO answered (id, seq, status, balance, reason, answered_at) VALUES (?, ?, ?, ?, ?, ?)')
+  const selectAnswered = db.prepare('SELECT id, seq, status, balance, reason, answered_at FROM answered WHERE id = ?')
+  const pruneAnswered = db.prepare('DELETE FROM answered WHERE n <= (SELECT max(n) FROM answered) - ?')
+
+  const depth = (): number => (countPending.get() as { n: number }).n
+  const head = (): ChainHead => selectHead.get() as ChainHead
+
+  const appendTx = db.transaction((buildTx: (seq: number, prev: string) => Envelope): OutboxEntry => {
+    if (depth() >= maxEntries) throw new OutboxFullError(maxEntries)
+    const { nextSeq, prev } = head()
+    const envelope = buildTx(nextSeq, prev)
+    // The builder must use the head it was given, or the chain would break at the gateway.
+    if (envelope.tx.seq !== nextSeq || envelope.tx.prev !== prev) {
+      throw new Error(`outbox append: built transaction has seq ${envelope.tx.seq}/prev ${envelope.tx.prev}, expected ${nextSeq}/${prev}`)
+    }
+    const createdAt = clock.now()
+    insertPending.run(nextSeq, envelope.tx.id, JSON.stringify(envelope), createdAt)
+    updateHead.run(nextSeq + 1, envelopeHash(envelope))
+    return { seq: nextSeq, id: envelope.tx.id, envelope, createdAt }
+  })
+
+  const markTx = db.transaction((id: string, result: Pick<TxResult, 'status' | 'balance' | 'reason'>): MarkAnsweredResult => {
+    const row = selectPendingById.get(id) as EntryRow | undefined
+    if (!row) {
+      const earlier = selectAnswered.get(id) as AnsweredRow | undefined
+      return earlier ? { outcome: 'duplicate', record: toRecord(earlier) } : { outcome: 'unknown' }
+    }
+    const answeredAt = clock.now()
+    deletePending.run(id)
+    insertAnswered.run(id, row.seq, result.status, result.balance ?? null, result.reason ?? null, answeredAt)
+    pruneAnswered.run(historySize)
+    const record = toRecord({ id, seq: row.seq, status: result.status, balance: result.balance ?? null, reason: result.reason ?? null, answered_at: answeredAt })
+    return { outcome: 'recorded', entry: toEntry(row), record }
+  })
+
+  let closed = false
+  return {
+    maxEntries,
+    // immediate: take the write lock before reading the head, so two writers can never read the same head.
+    append: (buildTx) => appendTx.immediate(buildTx),
+    markAnswered: (id, result) => markTx.immediate(id, result),
+    pending(opts = {}) {
+      const fromSeq = opts.fromSeq ?? 1
+      const limit = opts.limit ?? -1 // SQLite: a negative LIMIT means no limit
+      return (selectPendingFrom.all(fromSeq, limit) as EntryRow[]).map(toEntry)
+    },
+    get(id) {
+      const row = selectPendingById.get(id) as EntryRow | undefined
+      return row ? toEntry(row) : undefined
+    },
+    depth,
+    isFull: () => depth() >= maxEntries,
+    head,
+    answered(id) {
+      const row = selectAnswered.get(id) as AnsweredRow | undefined
+      return row ? toRecord(row) : undefined
+    },
+    close() {
+      if (closed) return
+      closed = true
+      db.close()
+    },
+  }
+}

@@ -206,6 +206,10 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
   async function onConnect(): Promise<void> {
     const c = client
     if (!c) return
+    // A transaction is one small packet that waits for an answer: send it at once
+    // instead of letting Nagle hold it for the broker's delayed ACK.
+    const socket = (c as unknown as { stream?: { setNoDelay?: (noDelay: boolean) => void } }).stream
+    socket?.setNoDelay?.(true)
     const mine = ++connection
     attempt = 0
     counters.connects += 1

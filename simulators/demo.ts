@@ -13,10 +13,10 @@ import { systemClock } from '../device-protocol/index.js'
 import { createGateway, type Gateway } from '../gateway/app.js'
 import { DEFAULT_CONFIG } from '../gateway/config.js'
 import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
-import { DEFAULTS as KIOSK_DEFAULTS, type KioskDaemonConfig } from '../daemon/config.js'
 import type { Outcome, SaleLine } from '../daemon/kiosk.js'
 import { createSerialReader } from '../daemon/reader/serial-reader.js'
 import { demoEventSetup, demoKiosks, type DemoKiosk } from './demo-event.js'
+import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
 import { createMockReaderLink, type MockReaderLink } from './reader-firmware.js'
 import { percentile } from './stats.js'
 
@@ -129,18 +129,13 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       const kioskLogger = logger.child({ service: 'kiosk', kiosk: spec.id })
       const readerLink = createMockReaderLink({ path: `/dev/ttyWRISTPAY-${spec.id}`, model: 'wristpay-r1', firmware: '1.0.0', serial: `SIM-${spec.id}` })
       const reader = createSerialReader({ path: readerLink.path, binding: readerLink.binding, logger: kioskLogger, ackTimeoutMs: 500, reconnectDelayMs: 500 })
-      const config: KioskDaemonConfig = {
-        ...KIOSK_DEFAULTS,
+      const config = kioskDaemonConfig({
         kioskId: spec.id,
         token: spec.token,
         mqttUrl,
         dataDir: join(options.dataDir, `kiosk-${spec.id}`),
-        reader: { kind: 'memory' },
-        apiPort: 0,
-        stateIntervalMs: 5_000,
-        feedbackDurationMs: 300,
-        tapTimeoutMs: 10_000,
-      }
+        overrides: { stateIntervalMs: 5_000, feedbackDurationMs: 300, tapTimeoutMs: 10_000 },
+      })
       const daemon = await createKioskDaemon({ config, logger: kioskLogger, clock: systemClock, reader })
       // Enrollment: the gateway learns the key the kiosk made on its first start.
       gateway.ledger.enrollKiosk(spec.id, daemon.publicKeyBase64Url)
@@ -170,18 +165,16 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
           operation = k.daemon.kiosk.sale(lines)
         }
         // The guest holds out the wristband a moment after the cashier rang up.
-        await sleep(randomInt(20, 80))
-        const tappedMs = performance.now()
-        k.readerLink.firmware.present(guest.uid, 'ntag215')
+        const tapDelayMs = randomInt(20, 80)
+        const startedMs = performance.now()
         try {
-          const outcome = await operation
-          recorded.push({ outcome, kioskId: k.spec.id, atMs: performance.now(), latencyMs: performance.now() - tappedMs })
+          const outcome = await tapAndAwait(operation, k.readerLink.firmware, guest.uid, tapDelayMs)
+          const nowMs = performance.now()
+          recorded.push({ outcome, kioskId: k.spec.id, atMs: nowMs, latencyMs: nowMs - startedMs - tapDelayMs })
           if (outcome.balance !== undefined) guest.knownBalance = outcome.balance
         } catch (err) {
           errors.push(`${k.spec.id}: ${(err as Error).message}`)
           logger.warn({ err, kiosk: k.spec.id }, 'demo operation failed')
-        } finally {
-          k.readerLink.firmware.remove()
         }
         await sleep(randomInt(50, 250))
       }

@@ -20,6 +20,7 @@ import { createMemoryReader, type MemoryReader } from '../daemon/reader/memory-r
 import { DB_FILE_NAME } from '../gateway/app.js'
 import type { EventSetup } from '../gateway/event-setup.js'
 import { createLedger } from '../gateway/ledger/index.js'
+import { waitUntil } from '../daemon/testing/wait.js'
 import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
@@ -70,12 +71,6 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((done) => child.once('exit', () => done()))
 }
 
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  for (let waited = 0; !check(); waited += 50) {
-    if (waited >= timeoutMs) throw new Error(`timed out waiting for: ${what}`)
-    await new Promise((done) => setTimeout(done, 50))
-  }
-}
 
 t.test('SIGKILL of the gateway loses and doubles nothing', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-crash-'))
@@ -127,7 +122,7 @@ t.test('SIGKILL of the gateway loses and doubles nothing', async (t) => {
 
   gateway = await startGatewayProcess(gatewayArgs)
   for (const d of daemons) await d.start()
-  await until('kiosks connected with config', () => daemons.every((d) => d.status().connected && d.status().config !== null), 20_000)
+  await waitUntil(() => daemons.every((d) => d.status().connected && d.status().config !== null), 'kiosks connected with config', 400, 50)
 
   const outcomes: Outcome[] = []
   let phase: 'up' | 'down' | 'restarted' | 'done' = 'up'
@@ -145,19 +140,19 @@ t.test('SIGKILL of the gateway loses and doubles nothing', async (t) => {
   }
   const loops = daemons.map((_, i) => cashier(i))
 
-  await until('some sales booked', () => outcomes.filter((o) => o.status === 'accepted').length >= 20, 30_000)
+  await waitUntil(() => outcomes.filter((o) => o.status === 'accepted').length >= 20, 'some sales booked', 600, 50)
   gateway.kill('SIGKILL')
   await exited(gateway)
   phase = 'down'
-  await until('kiosks hold unanswered transactions', () => opsWhileDown >= 6 && daemons.every((d) => d.outbox.depth() > 0), 30_000)
+  await waitUntil(() => opsWhileDown >= 6 && daemons.every((d) => d.outbox.depth() > 0), 'kiosks hold unanswered transactions', 600, 50)
   t.ok(daemons.every((d) => d.outbox.depth() > 0), 'both kiosks have unanswered transactions while the gateway is dead')
 
   gateway = await startGatewayProcess(gatewayArgs)
   phase = 'restarted'
-  await until('more sales after the restart', () => outcomes.filter((o) => o.status === 'accepted').length >= 40, 30_000)
+  await waitUntil(() => outcomes.filter((o) => o.status === 'accepted').length >= 40, 'more sales after the restart', 600, 50)
   phase = 'done'
   await Promise.all(loops)
-  await until('outboxes empty', () => daemons.every((d) => d.outbox.depth() === 0), 30_000)
+  await waitUntil(() => daemons.every((d) => d.outbox.depth() === 0), 'outboxes empty', 600, 50)
   t.same(daemons.map((d) => d.outbox.depth()), [0, 0], 'every kiosk ends with an empty outbox')
 
   // What each kiosk finally knows of each transaction: its answer, or the late answer to a pending one.

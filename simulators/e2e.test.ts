@@ -27,6 +27,7 @@ import type { EventSetup } from '../gateway/event-setup.js'
 import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
 import { createMemoryReader } from '../daemon/reader/memory-reader.js'
 import { createSerialReader } from '../daemon/reader/serial-reader.js'
+import { waitUntil } from '../daemon/testing/wait.js'
 import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
 import { createMockReaderLink } from './reader-firmware.js'
 
@@ -35,12 +36,6 @@ const GUEST = '04A1B2C3D4E5F6'
 const POOR_GUEST = '04A1B2C3D4E5F7'
 const token = () => randomBytes(24).toString('base64url')
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  for (let waited = 0; !check(); waited += 20) {
-    if (waited >= timeoutMs) throw new Error(`timed out waiting for: ${what}`)
-    await new Promise((done) => setTimeout(done, 20))
-  }
-}
 
 t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-e2e-'))
@@ -103,8 +98,8 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
   gateway.ledger.enrollKiosk('topup-1', topup.publicKeyBase64Url)
   await bar.start()
   await topup.start()
-  await until('both kiosks connected with their config', () => [bar, topup].every((d) => d.status().connected && d.status().config !== null))
-  await until('the serial reader is connected', () => bar.reader.status().connected)
+  await waitUntil(() => [bar, topup].every((d) => d.status().connected && d.status().config !== null), 'both kiosks connected with their config', 500, 20)
+  await waitUntil(() => bar.reader.status().connected, 'the serial reader is connected', 500, 20)
 
   const ledgerCount = () => {
     const s = gateway.ledger.stats()
@@ -125,7 +120,7 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
     t.equal(gateway.ledger.balanceOf(GUEST), 4_100)
     t.equal(gateway.ledger.stats().revenueByBooth.bar, 900)
     t.equal(gateway.ledger.transaction(outcome.id)?.status, 'accepted')
-    await until('the reader got green feedback', () => readerLink.firmware.feedbackLog.some((f) => f.led === 'green'))
+    await waitUntil(() => readerLink.firmware.feedbackLog.some((f) => f.led === 'green'), 'the reader got green feedback', 500, 20)
     t.equal(bar.outbox.depth(), 0)
   })
 
@@ -135,7 +130,7 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
     t.match(outcome, { status: 'rejected', reason: 'insufficient_balance' })
     t.equal(gateway.ledger.balanceOf(POOR_GUEST), before.guest)
     t.equal(gateway.ledger.stats().revenueByBooth.bar, before.revenue)
-    await until('the reader got red feedback', () => readerLink.firmware.feedbackLog.some((f) => f.led === 'red'))
+    await waitUntil(() => readerLink.firmware.feedbackLog.some((f) => f.led === 'red'), 'the reader got red feedback', 500, 20)
   })
 
   await t.test('the same transaction sent again is booked once and answered with the first outcome', async (t) => {
@@ -147,7 +142,7 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
     const replaysBefore = gateway.stats().ingest.replays ?? 0
     // The kiosk's own link sends it again, as after a restart with the entry still in its outbox.
     for (let i = 0; i < 3; i++) bar.link.publishTx(envelope)
-    await until('three replays answered', () => (gateway.stats().ingest.replays ?? 0) >= replaysBefore + 3)
+    await waitUntil(() => (gateway.stats().ingest.replays ?? 0) >= replaysBefore + 3, 'three replays answered', 500, 20)
     t.equal(ledgerCount(), count, 'no new transaction')
     t.equal(gateway.ledger.balanceOf(GUEST), balance, 'no second debit')
     t.equal(gateway.ledger.checkInvariants().length, 0)
@@ -184,7 +179,7 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
     const balance = gateway.ledger.balanceOf(GUEST)
     const forged = forgedSale('rogue-1', 1)
     await rogue.publishAsync(topics.kioskTx('rogue-1'), JSON.stringify(forged), { qos: 1 })
-    await until('the forged sale is answered', () => replies.length > 0)
+    await waitUntil(() => replies.length > 0, 'the forged sale is answered', 500, 20)
     t.match(replies[0], { kind: 'result', id: forged.tx.id, status: 'rejected', reason: 'bad_signature' })
     t.equal(ledgerCount(), count)
     t.equal(gateway.ledger.balanceOf(GUEST), balance)
@@ -213,7 +208,7 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
     for (const payload of ['{', 'null', '{"tx":1,"sig":2}', Buffer.from([0xff, 0x00, 0x13]), JSON.stringify({ tx: { __proto__: { admin: true } } })]) {
       await rogue.publishAsync(topics.kioskTx('rogue-1'), payload, { qos: 1 })
     }
-    await until('five malformed payloads counted', () => (gateway.stats().ingest.malformed ?? 0) >= malformedBefore + 5)
+    await waitUntil(() => (gateway.stats().ingest.malformed ?? 0) >= malformedBefore + 5, 'five malformed payloads counted', 500, 20)
     await rogue.endAsync()
     const outcome = await tapAndAwait(bar.kiosk.sale([{ product: 'beer', qty: 1 }]), readerLink.firmware, GUEST)
     t.equal(outcome.status, 'accepted', 'the next sale is booked as usual')
@@ -223,10 +218,10 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
     const before = bar.reader.status().counters
     readerLink.firmware.sendRaw(Buffer.from([0x00, 0x13, 0x37, 0xff, 0x00, 0x05, 0x01, 0x02, 0x03, 0x04, 0x00]))
     readerLink.firmware.sendRaw(randomBytes(300))
-    await until('the reader counted the garbage', () => {
+    await waitUntil(() => {
       const now = bar.reader.status().counters
       return (now.crcErrors ?? 0) + (now.malformed ?? 0) + (now.discardedBytes ?? 0) + (now.oversize ?? 0) > (before.crcErrors ?? 0) + (before.malformed ?? 0) + (before.discardedBytes ?? 0) + (before.oversize ?? 0)
-    })
+    }, 'the reader counted the garbage', 500, 20)
     const outcome = await tapAndAwait(bar.kiosk.sale([{ product: 'beer', qty: 1 }]), readerLink.firmware, GUEST)
     t.match(outcome, { status: 'accepted' })
   })

@@ -23,8 +23,20 @@ export interface GatewayDeps {
   config: GatewayConfig
   logger: Logger
   clock?: Clock
-  /** More HTTP APIs on the gateway's server (the portal-api goes here). */
-  httpPlugins?: readonly MountedPlugin[]
+  /**
+   * More HTTP APIs on the gateway's server (the portal-api goes here): a list,
+   * or a function that builds it from the gateway's parts (ledger, database).
+   */
+  httpPlugins?: readonly MountedPlugin[] | ((parts: GatewayParts) => readonly MountedPlugin[])
+}
+
+/** What an HTTP plugin of the gateway may build on. */
+export interface GatewayParts {
+  ledger: Ledger
+  db: Database.Database
+  config: GatewayConfig
+  clock: Clock
+  logger: Logger
 }
 
 export interface GatewayCounters {
@@ -178,7 +190,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),
     enrollKiosk: (kioskId, key) => ledger.enrollKiosk(kioskId, key),
     stats,
-    plugins: deps.httpPlugins,
+    plugins: typeof deps.httpPlugins === 'function' ? deps.httpPlugins({ ledger, db, config, clock, logger: log }) : deps.httpPlugins,
   })
 
   async function publishKioskConfigs(kioskIds: readonly string[] = ledger.kioskIds()): Promise<void> {

@@ -40,7 +40,7 @@ const EVENT = {
     { id: 'bar-1', booth: 'bar', token: KIOSK_TOKENS['bar-1'], saleAllowed: true, topupAllowed: false },
     { id: 'cash-1', booth: 'cashier', token: KIOSK_TOKENS['cash-1'], saleAllowed: false, topupAllowed: true },
   ],
-  wristbands: [{ uid: UID, pin: '1234' }],
+  wristbands: [{ uid: UID, pin: 'APPTEST234' }],
 }
 
 interface Harness {

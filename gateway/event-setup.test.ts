@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { validateKioskConfig } from '../device-protocol/index.js'
-import { EventSetupError, loadEventSetup, parseEventSetup, type EventSetup } from './event-setup.js'
+import { EventSetupError, loadEventSetup, parseEventSetup, randomPin, type EventSetup } from './event-setup.js'
 import { createLedger, openLedgerDatabase } from './ledger/index.js'
 import { fixedClock, silentLogger, testSetup } from './ledger/test-helpers.js'
 
@@ -16,7 +16,7 @@ t.test('the demo event loads and imports', async (t) => {
   t.ok(setup.wristbands.length >= 10)
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
-  const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger, pinScryptN: 1024 })
+  const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
   const summary = ledger.importEventSetup(setup)
   t.same(summary.configChanged.sort(), setup.kiosks.map((k) => k.id).sort())
   for (const k of setup.kiosks) {
@@ -24,6 +24,17 @@ t.test('the demo event loads and imports', async (t) => {
     t.ok(ledger.kioskAuth(k.id, k.token))
   }
   t.same(ledger.checkInvariants(), [])
+  for (const w of setup.wristbands) {
+    t.equal(ledger.findWristbandByPin(w.pin.toLowerCase()), w.uid, `wristband ${w.uid} is found by its PIN`)
+    t.equal(ledger.wristband(w.uid)?.blocked, w.blocked ?? false)
+  }
+})
+
+t.test('randomPin makes PINs a set-up accepts', async (t) => {
+  const setup = testSetup()
+  for (const w of setup.wristbands) w.pin = randomPin()
+  setup.wristbands[0]!.pin = setup.wristbands[0]!.pin.toLowerCase()
+  t.doesNotThrow(() => parseEventSetup(setup))
 })
 
 t.test('the test set-up is valid', async (t) => {
@@ -45,14 +56,24 @@ const mutations: Mutation[] = [
   ['flag missing', (s) => delete (s.kiosks[0] as Partial<EventSetup['kiosks'][number]>).saleAllowed, /saleAllowed|kiosks\/0/],
   ['public key of the wrong length', (s) => (s.kiosks[0]!.publicKey = 'abc'), /kiosks\/0\/publicKey/],
   ['lower-case uid', (s) => (s.wristbands[0]!.uid = '04a1b2c3d4e5f6'), /wristbands\/0\/uid/],
-  ['PIN with letters', (s) => (s.wristbands[0]!.pin = '12ab'), /wristbands\/0\/pin/],
+  ['PIN of digits only, too short', (s) => (s.wristbands[0]!.pin = '2345'), /wristbands\/0\/pin/],
+  ['PIN with a look-alike O', (s) => (s.wristbands[0]!.pin = 'ABCDEFGO'), /wristbands\/0\/pin/],
+  ['PIN with a look-alike I', (s) => (s.wristbands[0]!.pin = 'ABCDEFGI'), /wristbands\/0\/pin/],
+  ['PIN with a 0', (s) => (s.wristbands[0]!.pin = 'ABCDEFG0'), /wristbands\/0\/pin/],
+  ['PIN with a 1', (s) => (s.wristbands[0]!.pin = 'ABCDEFG1'), /wristbands\/0\/pin/],
+  ['PIN of 7 characters', (s) => (s.wristbands[0]!.pin = 'ABCDEFG'), /wristbands\/0\/pin/],
+  ['PIN of 33 characters', (s) => (s.wristbands[0]!.pin = 'A'.repeat(33)), /wristbands\/0\/pin/],
+  ['PIN with a hyphen', (s) => (s.wristbands[0]!.pin = 'ABCD-EFGH'), /wristbands\/0\/pin/],
+  ['PIN as a number', (s) => ((s.wristbands[0] as Record<string, unknown>).pin = 23456789), /wristbands\/0\/pin/],
+  ['duplicate PIN', (s) => (s.wristbands[1]!.pin = s.wristbands[0]!.pin), /wristbands\/1 PIN is the same as another wristband's/],
+  ['duplicate PIN in another letter case', (s) => (s.wristbands[1]!.pin = s.wristbands[0]!.pin.toLowerCase()), /wristbands\/1 PIN is the same/],
   ['product at an unknown booth', (s) => (s.products[0]!.booth = 'nowhere'), /products\/0 booth 'nowhere' is not in booths/],
   ['kiosk at an unknown booth', (s) => (s.kiosks[0]!.booth = 'nowhere'), /kiosks\/0 booth 'nowhere' is not in booths/],
   ['duplicate booth', (s) => s.booths.push({ ...s.booths[0]! }), /duplicate booth id 'bar'/],
   ['duplicate product at a booth', (s) => s.products.push({ ...s.products[0]! }), /duplicate product 'beer' at booth 'bar'/],
   ['duplicate kiosk', (s) => s.kiosks.push({ ...s.kiosks[0]!, token: 'another-token-0123456789' }), /duplicate kiosk id 'bar-1'/],
   ['shared token', (s) => (s.kiosks[1]!.token = s.kiosks[0]!.token), /kiosks\/1 token is shared/],
-  ['duplicate wristband', (s) => s.wristbands.push({ ...s.wristbands[0]!, pin: '5555' }), /duplicate uid/],
+  ['duplicate wristband', (s) => s.wristbands.push({ ...s.wristbands[0]!, pin: 'QTHERPN555' }), /duplicate uid/],
 ]
 
 t.test('invalid set-ups are refused with the place of the error', async (t) => {
@@ -65,7 +86,7 @@ t.test('invalid set-ups are refused with the place of the error', async (t) => {
     } catch (err) {
       t.type(err, EventSetupError, `${name}: an EventSetupError`)
       const message = (err as Error).message
-      t.notOk(/token-of-|1234|9876/.test(message), `${name}: no secret in the message`)
+      t.notOk(/token-of-|ALCE2345AB|BBQ9876ZZZ|BLCKD22222/i.test(message), `${name}: no secret in the message`)
     }
   }
   for (const value of [null, [], 'setup', 42, {}]) t.throws(() => parseEventSetup(value), EventSetupError)

@@ -1,10 +1,14 @@
 // The event set-up file: what an organiser writes before the gates open
-// (booths, catalog, kiosks with their MQTT tokens, wristbands with PINs).
+// (booths, catalog, kiosks with their MQTT tokens, wristbands with portal PINs).
 // It is validated as a whole before anything reaches the ledger, so a typo
 // never half-imports an event.
 import { readFileSync, statSync } from 'node:fs'
 import Type, { type Static } from 'typebox'
 import { Cents, KioskId, TagUid, createValidator, publicKeyFromBase64Url } from '../device-protocol/index.js'
+import { PIN_PATTERN, normalisePin, randomPin } from './ledger/pins.js'
+
+/** A random portal PIN in the set-up's format (10 symbols of A-Z and 2-9 without I and O: 50 bits). */
+export { randomPin }
 
 /** A set-up file bigger than this is refused before it is read (tens of thousands of wristbands fit). */
 export const MAX_EVENT_SETUP_BYTES = 32 * 1024 * 1024
@@ -48,8 +52,12 @@ export const EventSetupSchema = Type.Object(
       Type.Object(
         {
           uid: TagUid,
-          /** Guest PIN for the portal; stored only as a scrypt hash. */
-          pin: Type.String({ pattern: '^[0-9]{4,8}$' }),
+          /**
+           * Guest PIN for the portal, the only secret a guest logs in with: 8-32
+           * characters of A-Z and 2-9 without the look-alikes I and O (at least 40
+           * bits), compared case-insensitively, unique. Stored only as a keyed hash.
+           */
+          pin: Type.String({ pattern: PIN_PATTERN }),
           blocked: Type.Optional(Type.Boolean()),
         },
         { additionalProperties: false },
@@ -104,9 +112,14 @@ export function parseEventSetup(value: unknown): EventSetup {
     }
   })
   const uids = new Set<string>()
+  const pins = new Set<string>()
   setup.wristbands.forEach((w, i) => {
     if (uids.has(w.uid)) problems.push(`/wristbands/${i} duplicate uid '${w.uid}'`)
     uids.add(w.uid)
+    // The portal finds a wristband by its PIN alone, so two may not share one (in any letter case). Never echo the PIN.
+    const pin = normalisePin(w.pin)
+    if (pin !== undefined && pins.has(pin)) problems.push(`/wristbands/${i} PIN is the same as another wristband's`)
+    if (pin !== undefined) pins.add(pin)
   })
 
   if (problems.length > 0) {

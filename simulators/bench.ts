@@ -11,7 +11,7 @@ import pino from 'pino'
 import { publicKeyToBase64Url, systemClock } from '../device-protocol/index.js'
 import { createGateway } from '../gateway/app.js'
 import { DEFAULT_CONFIG } from '../gateway/config.js'
-import type { EventSetup } from '../gateway/event-setup.js'
+import { randomPin, type EventSetup } from '../gateway/event-setup.js'
 import { createFleetKiosk, type FleetKiosk } from './kiosk-fleet.js'
 import { measureAsyncVerifiesPerSec, measureBrokerRoundTripsPerSec, measureVerifiesPerSec } from './limits.js'
 import { percentile } from './stats.js'
@@ -63,7 +63,7 @@ async function endToEnd(): Promise<{
     })),
     wristbands: Array.from({ length: wristbandCount }, (_, i) => ({
       uid: (0x04000000 + i).toString(16).toUpperCase().padStart(14, '0'),
-      pin: String(100000 + i),
+      pin: randomPin(),
     })),
   }
   const eventFile = join(dir, 'event.json')

@@ -114,7 +114,7 @@ t.test('SIGKILL of the gateway loses and doubles nothing', async (t) => {
     booths: [{ id: 'bar', name: 'Bar' }],
     products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
     kiosks: kioskIds.map((id, i) => ({ id, booth: 'bar', token: tokens[i]!, publicKey: daemons[i]!.publicKeyBase64Url, saleAllowed: true, topupAllowed: true })),
-    wristbands: GUESTS.map((uid, i) => ({ uid, pin: `1234567${i}` })),
+    wristbands: GUESTS.map((uid, i) => ({ uid, pin: `CRASHKEY${'ABCDEFGH'[i]}` })),
   }
   const eventFile = join(dir, 'event.json')
   writeFileSync(eventFile, JSON.stringify(setup))

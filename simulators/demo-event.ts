@@ -1,7 +1,7 @@
 // The demo's event: a bar, a food stand and a top-up station, kiosks for
 // them, and guests with wristbands. Tokens are made fresh for every run.
-import { randomBytes, randomInt } from 'node:crypto'
-import type { EventSetup } from '../gateway/event-setup.js'
+import { randomBytes } from 'node:crypto'
+import { randomPin, type EventSetup } from '../gateway/event-setup.js'
 
 export type KioskRole = 'bar' | 'food' | 'topup'
 
@@ -57,7 +57,7 @@ export function demoEventSetup(kiosks: readonly DemoKiosk[], guestCount: number)
     })),
     wristbands: Array.from({ length: guestCount }, () => ({
       uid: randomTagUid(),
-      pin: String(randomInt(0, 100_000_000)).padStart(8, '0'),
+      pin: randomPin(),
     })),
   }
 }

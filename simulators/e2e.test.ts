@@ -55,8 +55,8 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
       { id: 'rogue-1', booth: 'bar', token: tokens.rogue, publicKey: publicKeyToBase64Url(rogueKey.publicKey), saleAllowed: true, topupAllowed: true },
     ],
     wristbands: [
-      { uid: GUEST, pin: '12345678' },
-      { uid: POOR_GUEST, pin: '87654321' },
+      { uid: GUEST, pin: 'GUEST2345' },
+      { uid: POOR_GUEST, pin: 'PRGUEST789' },
     ],
   }
   const eventFile = join(dir, 'event.json')

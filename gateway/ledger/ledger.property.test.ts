@@ -1,13 +1,16 @@
 // Property test: random sequences of sales, top-ups, resends, out-of-order
-// sends, rival transactions and broken chains, run against the ledger and
-// against a small in-memory model of the rules. After every step the ledger
-// must agree with the model and keep its invariants.
+// sends, rival transactions and broken chains, mixed with external bookings
+// (online top-ups from a clearing account, prepayments, transfers from prepaid
+// money, payouts, their replays and conflicting reuses of a ref), run against
+// the ledger and against a small in-memory model of the rules. After every
+// step the ledger must agree with the model and keep its invariants.
 import { randomUUID } from 'node:crypto'
 import fc from 'fast-check'
 import t from 'tap'
 import { GENESIS_HASH, envelopeHash, type Envelope, type Line } from '../../device-protocol/index.js'
+import { LedgerRefusalError } from './errors.js'
 import { SigningKiosk, UID, makeWorld, verified, type TestWorld } from './test-helpers.js'
-import type { Outcome } from './types.js'
+import { accountIds, type ExternalBookingInput, type Outcome } from './types.js'
 
 const TAGS = [UID.alice, UID.bob, UID.blocked, UID.stranger] as const
 const KIOSKS = [
@@ -35,6 +38,11 @@ type Action =
   | { t: 'recover'; kiosk: number }
   | { t: 'rival'; kiosk: number; pick: number }
   | { t: 'toggleBlock' }
+  | { t: 'external'; op: 'topup' | 'prepay' | 'transfer' | 'payout'; tag: number; user: number; amount: number }
+  | { t: 'externalAgain'; pick: number; conflict: boolean }
+
+const USERS = ['user-1', 'user-2'] as const
+const EXTERNAL_ACCOUNTS = [accountIds.clearing('sumup'), accountIds.clearing('stripe'), accountIds.payout(), ...USERS.map(accountIds.prepaid)]
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   {
@@ -56,6 +64,17 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('recover' as const), kiosk: fc.nat(2) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('rival' as const), kiosk: fc.nat(2), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ t: 'toggleBlock' as const }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('external' as const),
+      op: fc.constantFrom('topup' as const, 'prepay' as const, 'transfer' as const, 'payout' as const),
+      tag: fc.oneof({ weight: 6, arbitrary: fc.nat(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: 3 }) }),
+      user: fc.nat(1),
+      amount: fc.integer({ min: 1, max: 3000 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('externalAgain' as const), pick: fc.nat(), conflict: fc.boolean() }) },
 )
 
 /** What the generator meant an envelope to be; the model decides from this, not from the ledger's code. */
@@ -77,6 +96,35 @@ class Model {
   cursors = new Map<string, { next: number; last: string }>(KIOSKS.map((k) => [k.id, { next: 1, last: GENESIS_HASH }]))
   recorded = new Map<string, Omit<Extract<ModelOutcome, { kind: 'result' }>, 'replay'> & { kiosk: string }>()
   accepted = 0
+  /** Booked external refs: their content key and the ledger's booking id (learnt when booked). */
+  externalByRef = new Map<string, { key: string; id: string }>()
+  externalBooked = 0
+  /** Accepted orders per wristband (kiosk transactions and external bookings). */
+  orders = new Map<string, number>()
+
+  countOrder(uid: string): void {
+    this.orders.set(uid, (this.orders.get(uid) ?? 0) + 1)
+  }
+
+  /** The model of bookExternal, for the bookings this test makes: 'booked', 'replay' or a refusal code. */
+  processExternal(input: ExternalBookingInput): string {
+    const key = JSON.stringify([input.kind, input.customerUid ?? null, [...input.postings].sort((a, b) => a.account.localeCompare(b.account))])
+    const seen = this.externalByRef.get(input.ref)
+    if (seen) return seen.key === key ? 'replay' : 'ref_conflict'
+    const uid = input.customerUid
+    if (uid !== undefined) {
+      if (!this.known.has(uid)) return 'unknown_tag'
+      if (this.blocked.has(uid) && (input.kind === 'topup_online' || input.kind === 'prepaid_transfer')) return 'tag_blocked'
+    }
+    for (const p of input.postings)
+      if (p.amount < 0 && (p.account.startsWith('customer:') || p.account.startsWith('prepaid:')) && this.bal(p.account) + p.amount < 0)
+        return 'insufficient_balance'
+    for (const p of input.postings) this.add(p.account, p.amount)
+    this.externalBooked++
+    if (uid !== undefined) this.countOrder(uid)
+    this.externalByRef.set(input.ref, { key, id: '' })
+    return 'booked'
+  }
 
   bal(account: string): number {
     return this.balances.get(account) ?? 0
@@ -130,7 +178,10 @@ class Model {
       ...(balance === undefined ? {} : { balance }),
       ...(reason === undefined ? {} : { reason }),
     }
-    if (reason === undefined) this.accepted++
+    if (reason === undefined) {
+      this.accepted++
+      this.countOrder(meta.uid)
+    }
     this.recorded.set(tx.id, { ...outcome, kiosk: tx.kiosk })
     this.cursors.set(tx.kiosk, { next: tx.seq + 1, last: envelopeHash(e) })
     return { ...outcome, replay: false }
@@ -154,6 +205,29 @@ function run(actions: Action[]): void {
     const model = new Model()
     const metas = new Map<string, Meta>()
     const sims: Sim[] = KIOSKS.map((k) => ({ kiosk: world.kiosks[k.key], held: [] }))
+    for (const account of EXTERNAL_ACCOUNTS) {
+      const [kind, ref] = account.split(':') as ['clearing' | 'prepaid' | 'payout', string]
+      world.ledger.ensureAccount(kind, ref)
+    }
+    const externalSent: ExternalBookingInput[] = []
+
+    const book = (input: ExternalBookingInput, label: string) => {
+      let got: string
+      let id = ''
+      try {
+        const result = world.ledger.bookExternal(input)
+        got = result.status
+        id = result.id
+      } catch (err) {
+        if (!(err instanceof LedgerRefusalError)) throw err
+        got = err.code
+      }
+      const want = model.processExternal(input)
+      if (got !== want) throw new Error(`${label}: ledger answered ${got}, model ${want}`)
+      const known = model.externalByRef.get(input.ref)
+      if (want === 'booked') known!.id = id
+      if (want === 'replay' && known!.id !== id) throw new Error(`${label}: replay answered booking ${id}, first was ${known!.id}`)
+    }
 
     const send = (envelopes: Envelope[], label: string) => {
       if (envelopes.length === 0) return
@@ -209,6 +283,26 @@ function run(actions: Action[]): void {
         const rival = sims[a.kiosk]!.kiosk.sign({ ...original.tx, id: randomUUID(), type: 'topup_cash', tag: { uid: UID.alice, type: 'ntag215' }, lines: [], amount: 1 })
         metas.set(rival.tx.id, { kind: 'topup', uid: UID.alice, amount: 1, fault: 'none' })
         send([rival], label)
+      } else if (a.t === 'external') {
+        const uid = TAGS[a.tag]!
+        const customer = accountIds.customer(uid)
+        const prepaid = accountIds.prepaid(USERS[a.user]!)
+        const ref = `ext:${externalSent.length}`
+        const input: ExternalBookingInput =
+          a.op === 'topup'
+            ? { ref, kind: 'topup_online', customerUid: uid, postings: [{ account: accountIds.clearing('sumup'), amount: -a.amount }, { account: customer, amount: a.amount }] }
+            : a.op === 'prepay'
+              ? { ref, kind: 'prepayment', postings: [{ account: accountIds.clearing('stripe'), amount: -a.amount }, { account: prepaid, amount: a.amount }] }
+              : a.op === 'transfer'
+                ? { ref, kind: 'prepaid_transfer', customerUid: uid, postings: [{ account: prepaid, amount: -a.amount }, { account: customer, amount: a.amount }] }
+                : { ref, kind: 'payout', customerUid: uid, postings: [{ account: customer, amount: -a.amount }, { account: accountIds.payout(), amount: a.amount }] }
+        externalSent.push(input)
+        book(input, label)
+      } else if (a.t === 'externalAgain') {
+        if (externalSent.length === 0) continue
+        const earlier = externalSent[a.pick % externalSent.length]!
+        const again = a.conflict ? { ...earlier, postings: earlier.postings.map((p) => ({ account: p.account, amount: p.amount < 0 ? p.amount - 1 : p.amount + 1 })) } : earlier
+        book(again, label)
       } else {
         const blocked = model.blocked.has(UID.bob)
         world.ledger.setWristbandBlocked(UID.bob, !blocked)
@@ -219,15 +313,22 @@ function run(actions: Action[]): void {
       const violations = world.ledger.checkInvariants()
       if (violations.length > 0) throw new Error(`${label}: invariants broken: ${violations.join('; ')}`)
       if (world.ledger.sumOfAllBalances() !== 0) throw new Error(`${label}: balances do not sum to 0`)
-      for (const uid of [UID.alice, UID.bob, UID.blocked])
+      for (const uid of [UID.alice, UID.bob, UID.blocked]) {
         if (world.ledger.balanceOf(uid) !== model.bal(`customer:${uid}`))
           throw new Error(`${label}: balance of ${uid} is ${world.ledger.balanceOf(uid)}, model ${model.bal(`customer:${uid}`)}`)
+        const orders = world.ledger.customerOrders(uid)
+        if (orders.length !== (model.orders.get(uid) ?? 0)) throw new Error(`${label}: ${uid} has ${orders.length} orders, model ${model.orders.get(uid) ?? 0}`)
+      }
+      for (const account of EXTERNAL_ACCOUNTS)
+        if (world.ledger.accountBalance(account) !== model.bal(account))
+          throw new Error(`${label}: ${account} holds ${world.ledger.accountBalance(account)}, model ${model.bal(account)}`)
       const stats = world.ledger.stats()
       for (const booth of ['bar', 'food', 'cashdesk'])
         if ((stats.revenueByBooth[booth] ?? 0) !== model.bal(`revenue:${booth}`)) throw new Error(`${label}: revenue of ${booth} differs`)
       for (const k of KIOSKS)
         if ((stats.cashByKiosk[k.id] ?? 0) !== -model.bal(`cash:${k.id}`)) throw new Error(`${label}: cash of ${k.id} differs`)
       if (stats.accepted !== model.accepted) throw new Error(`${label}: ${stats.accepted} accepted, model ${model.accepted}`)
+      if (stats.externalBookings !== model.externalBooked) throw new Error(`${label}: ${stats.externalBookings} external bookings, model ${model.externalBooked}`)
       const doubled = world.db.prepare(`SELECT tx_id FROM postings GROUP BY tx_id HAVING COUNT(*) != 2`).all()
       if (doubled.length > 0) throw new Error(`${label}: a transaction was booked more than once: ${JSON.stringify(doubled)}`)
       for (const k of KIOSKS) {
@@ -261,6 +362,27 @@ t.test('a known history: held top-up, gap, recovery, then a sale', async (t) => 
       { t: 'new', kiosk: 0, kind: 'sale', tag: 0, fault: 'chain', qty: 1, product: 1, amount: 0, hold: false },
       { t: 'rival', kiosk: 0, pick: 0 },
       { t: 'resend', kiosk: 1, pick: 0 },
+    ]),
+  )
+})
+
+t.test('a known history of external bookings: prepay, transfer, spend, payout, replays', async (t) => {
+  t.doesNotThrow(() =>
+    run([
+      { t: 'external', op: 'prepay', tag: 0, user: 0, amount: 1000 },
+      { t: 'external', op: 'transfer', tag: 1, user: 0, amount: 1001 },
+      { t: 'external', op: 'transfer', tag: 1, user: 0, amount: 1000 },
+      { t: 'externalAgain', pick: 2, conflict: false },
+      { t: 'externalAgain', pick: 2, conflict: true },
+      { t: 'externalAgain', pick: 1, conflict: false },
+      { t: 'new', kiosk: 0, kind: 'sale', tag: 1, fault: 'none', qty: 1, product: 0, amount: 0, hold: false },
+      { t: 'external', op: 'payout', tag: 1, user: 0, amount: 551 },
+      { t: 'external', op: 'payout', tag: 1, user: 0, amount: 550 },
+      { t: 'toggleBlock' },
+      { t: 'external', op: 'topup', tag: 1, user: 0, amount: 10 },
+      { t: 'external', op: 'topup', tag: 3, user: 0, amount: 10 },
+      { t: 'external', op: 'topup', tag: 2, user: 0, amount: 10 },
+      { t: 'external', op: 'payout', tag: 2, user: 0, amount: 1 },
     ]),
   )
 })

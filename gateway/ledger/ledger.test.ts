@@ -5,7 +5,7 @@ import t from 'tap'
 import { GENESIS_HASH, envelopeHash, type Envelope, type TxResult } from '../../device-protocol/index.js'
 import { openLedgerDatabase } from './db.js'
 import { createLedger } from './ledger.js'
-import { SigningKiosk, UID, fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, verified, type TestWorld } from './test-helpers.js'
+import { PIN, SigningKiosk, UID, fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, verified, type TestWorld } from './test-helpers.js'
 import type { Outcome } from './types.js'
 
 function resultOf(outcome: Outcome | undefined): TxResult & { booked: boolean; recorded: boolean; replay: boolean } {
@@ -263,15 +263,17 @@ t.test('event set-up import', async (t) => {
     const token = setup.kiosks[0]!.token
     const dump = JSON.stringify([w.db.prepare('SELECT * FROM kiosks').all(), w.db.prepare('SELECT * FROM wristbands').all()])
     t.notOk(dump.includes(token), 'token not stored in plain')
-    t.notOk(dump.includes('"1234"') || dump.includes('9876'), 'PINs not stored in plain')
+    for (const pin of Object.values(PIN)) t.notOk(dump.toUpperCase().includes(pin), 'PINs not stored in plain')
     t.equal(w.ledger.kioskAuth('bar-1', token), true)
     t.equal(w.ledger.kioskAuth('bar-1', token + 'x'), false)
     t.equal(w.ledger.kioskAuth('bar-1', ''), false)
     t.equal(w.ledger.kioskAuth('cash-1', token), false, "another kiosk's token")
     t.equal(w.ledger.kioskAuth('nobody', token), false)
-    t.equal(w.ledger.verifyPin(UID.alice, '1234'), true)
-    t.equal(w.ledger.verifyPin(UID.alice, '1235'), false)
-    t.equal(w.ledger.verifyPin(UID.stranger, '1234'), false)
+    t.equal(w.ledger.verifyPin(UID.alice, PIN.alice), true)
+    t.equal(w.ledger.verifyPin(UID.alice, PIN.alice.toLowerCase()), true, 'case-insensitive')
+    t.equal(w.ledger.verifyPin(UID.alice, 'ALCE2345AC'), false)
+    t.equal(w.ledger.verifyPin(UID.alice, PIN.bob), false, "another guest's PIN")
+    t.equal(w.ledger.verifyPin(UID.stranger, PIN.alice), false)
   })
 
   t.test('is idempotent and bumps config versions only on change', async (t) => {
@@ -295,19 +297,19 @@ t.test('event set-up import', async (t) => {
     t.same(w.ledger.kioskConfig('bar-1'), before)
     t.equal(w.ledger.balanceOf(UID.alice), 1000, 'balances survive a re-import')
     t.ok(w.ledger.kioskPublicKey('bar-1'), 'an enrolled key survives a re-import without keys')
-    t.equal(w.ledger.verifyPin(UID.alice, '1234'), true)
+    t.equal(w.ledger.verifyPin(UID.alice, PIN.alice), true)
 
     const changed = testSetup()
     changed.products[0]!.price = 500
     changed.kiosks[2]!.topupAllowed = false
-    changed.wristbands[0]!.pin = '4321'
+    changed.wristbands[0]!.pin = 'NEWPAN2345'
     const summary = w.ledger.importEventSetup(changed)
     t.same(summary.configChanged.sort(), ['bar-1', 'food-1'])
     t.equal(w.ledger.kioskConfig('bar-1').version, 2)
     t.equal(w.ledger.kioskConfig('cash-1').version, 1)
     t.equal(w.ledger.kioskConfig('bar-1').products[0]?.price, 500)
-    t.equal(w.ledger.verifyPin(UID.alice, '4321'), true)
-    t.equal(w.ledger.verifyPin(UID.alice, '1234'), false)
+    t.equal(w.ledger.verifyPin(UID.alice, 'NEWPAN2345'), true)
+    t.equal(w.ledger.verifyPin(UID.alice, PIN.alice), false)
     const sale = w.kiosks.bar.sale(UID.alice, [beer])
     t.match(resultOf(apply(w, sale)[0]), { status: 'rejected', reason: 'price_mismatch' }, 'the old price is refused')
   })
@@ -339,7 +341,7 @@ t.test('event set-up import', async (t) => {
 t.test('kiosk enrollment', async (t) => {
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
-  const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger, pinScryptN: 1024 })
+  const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
   ledger.importEventSetup(testSetup())
   t.equal(ledger.kioskPublicKey('bar-1'), undefined, 'no key before enrollment')
   t.throws(() => ledger.enrollKiosk('bar-1', 'not-a-key'), /not a base64url Ed25519 key/)

@@ -3,7 +3,7 @@
 // with a named result. Every decision and its postings are written in the same
 // SQLite transaction as the kiosk's sequence cursor, so a crash can never book
 // without advancing the cursor or the reverse.
-import { createHash, type KeyObject } from 'node:crypto'
+import { createHash, randomUUID, type KeyObject } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import {
@@ -19,12 +19,22 @@ import {
 } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
 import { configureLedgerConnection } from './db.js'
+import { createExternalBookings } from './external.js'
+import { createOrderReads } from './orders.js'
+import { MIN_PIN_SECRET_BYTES, generatePinSecret, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
 import { decide, type Decision } from './rules.js'
 import { migrate } from './schema.js'
-import { DEFAULT_PIN_SCRYPT_N, hashPin, pinMatches, tokenMatches, hashToken } from './secrets.js'
+import { tokenMatches, hashToken } from './secrets.js'
 import {
   accountIds,
+  type CustomerOrder,
+  type ExternalAccountKind,
+  type ExternalBookingInput,
+  type ExternalBookingRecord,
+  type ExternalBookingResult,
   type KioskCursor,
+  type Receipt,
+  type WristbandInfo,
   type LedgerStats,
   type Outcome,
   type TransactionRecord,
@@ -35,8 +45,13 @@ export interface LedgerDeps {
   db: Database.Database
   clock: Clock
   logger: Logger
-  /** scrypt cost of new PIN hashes; tests lower it, production keeps the default. */
-  pinScryptN?: number
+  /**
+   * Key of the PIN lookups (HMAC-SHA256), at least 16 bytes; keep it outside
+   * the database in production (a leaked database alone then reveals no PIN).
+   * Without it the ledger generates one and keeps it in the database's meta
+   * table, so restarts keep working.
+   */
+  pinSecret?: Buffer
 }
 
 export interface ImportSummary {
@@ -60,12 +75,31 @@ export interface Ledger {
   kioskConfig(kioskId: string): KioskConfig
   kioskIds(): string[]
   kioskCursor(kioskId: string): KioskCursor | undefined
+  /** Whether `pin` is the wristband's PIN (case-insensitive; spaces and hyphens ignored). */
   verifyPin(uid: string, pin: string): boolean
+  /** The uid of the wristband with this PIN, blocked or not; undefined for a malformed or unknown PIN. */
+  findWristbandByPin(pin: string): string | undefined
+  wristband(uid: string): WristbandInfo | undefined
   /** Blocks or unblocks a wristband (lost, stolen). Throws on an unknown uid. */
   setWristbandBlocked(uid: string, blocked: boolean): void
   /** Processes verified envelopes in order, all in one SQLite transaction. */
   applyBatch(items: readonly VerifiedEnvelope[]): Outcome[]
   balanceOf(uid: string): number | undefined
+  /** Balance of any account by id, undefined if there is no such account. */
+  accountBalance(accountId: string): number | undefined
+  /** Opens a clearing, prepaid, donation or payout account if missing; returns its id. Throws LedgerRefusalError('invalid_account'). */
+  ensureAccount(kind: ExternalAccountKind, ref: string): string
+  /**
+   * Books money that does not come from a kiosk, exactly once per `ref`, in one
+   * SQLite transaction. Throws LedgerRefusalError (nothing booked) on a refusal.
+   */
+  bookExternal(input: ExternalBookingInput): ExternalBookingResult
+  externalBooking(id: string): ExternalBookingRecord | undefined
+  externalBookingByRef(ref: string): ExternalBookingRecord | undefined
+  /** A wristband's accepted kiosk transactions and external bookings, newest first. */
+  customerOrders(uid: string): CustomerOrder[]
+  /** An order by its random receipt id, with the wristband it belongs to. */
+  receipt(receiptId: string): Receipt | undefined
   transaction(id: string): TransactionRecord | undefined
   sumOfAllBalances(): number
   stats(): LedgerStats
@@ -100,13 +134,52 @@ interface TxRow {
   hash: string
   envelope: string
   booked_at: number
+  booth: string
+  receipt_id: string | null
 }
 
 const MAX_VIOLATIONS_PER_CHECK = 20
 
-export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYPT_N }: LedgerDeps): Ledger {
+/**
+ * The key of the PIN lookups: the configured one, else the one kept in the
+ * database (generated on first use). Refuses a key other than the one the
+ * stored lookups were made with, which would lock every guest out.
+ */
+function resolvePinSecret(db: Database.Database, configured: Buffer | undefined): Buffer {
+  if (configured !== undefined && (!Buffer.isBuffer(configured) || configured.length < MIN_PIN_SECRET_BYTES))
+    throw new Error(`pinSecret must be a Buffer of at least ${MIN_PIN_SECRET_BYTES} bytes`)
+  const get = (key: string) => (db.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string } | undefined)?.value
+  const set = (key: string, value: string) =>
+    db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value)
+  return db.transaction((): Buffer => {
+    const hasWristbands = db.prepare(`SELECT 1 FROM wristbands LIMIT 1`).get() !== undefined
+    const storedFingerprint = get('pin_secret_fingerprint')
+    const stored = get('pin_secret')
+    let secret: Buffer
+    if (configured !== undefined) {
+      secret = configured
+    } else {
+      if (stored === undefined && storedFingerprint !== undefined && hasWristbands)
+        throw new Error('the PINs of this ledger were stored with a configured pinSecret: configure it again')
+      secret = stored === undefined ? generatePinSecret() : Buffer.from(stored, 'base64')
+    }
+    const fingerprint = pinSecretFingerprint(secret)
+    if (storedFingerprint !== undefined && storedFingerprint !== fingerprint && hasWristbands)
+      throw new Error('pinSecret differs from the one the stored PINs were made with: no guest could log in')
+    // A configured secret never lands in the database; a generated one must, or a restart would lose every PIN.
+    if (configured !== undefined) db.prepare(`DELETE FROM meta WHERE key = 'pin_secret'`).run()
+    else if (stored === undefined) set('pin_secret', secret.toString('base64'))
+    set('pin_secret_fingerprint', fingerprint)
+    return secret
+  }).immediate()
+}
+
+export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret }: LedgerDeps): Ledger {
   configureLedgerConnection(db)
   migrate(db)
+  const pinSecret = resolvePinSecret(db, configuredPinSecret)
+  const external = createExternalBookings({ db, clock, logger })
+  const orders = createOrderReads(db)
 
   const q = {
     meta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
@@ -134,18 +207,22 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
       `SELECT id, name, price FROM products WHERE booth = ? ORDER BY id`,
     ),
     price: db.prepare<[string, string], { price: number }>(`SELECT price FROM products WHERE booth = ? AND id = ?`),
-    wristbandPin: db.prepare<[string], { pin_hash: string }>(`SELECT pin_hash FROM wristbands WHERE uid = ?`),
+    wristbandPin: db.prepare<[string], { pin_lookup: string }>(`SELECT pin_lookup FROM wristbands WHERE uid = ?`),
+    wristbandByPin: db.prepare<[string], { uid: string }>(`SELECT uid FROM wristbands WHERE pin_lookup = ?`),
+    // A PIN moving between wristbands in one import would hit the UNIQUE index midway: park changed ones first.
+    parkPin: db.prepare(`UPDATE wristbands SET pin_lookup = 'moving:' || uid WHERE uid = ? AND pin_lookup != ?`),
     upsertWristband: db.prepare(`
-      INSERT INTO wristbands (uid, pin_hash, blocked, account) VALUES (@uid, @pinHash, COALESCE(@blocked, 0), @account)
-      ON CONFLICT(uid) DO UPDATE SET pin_hash = excluded.pin_hash, blocked = COALESCE(@blocked, wristbands.blocked)`),
+      INSERT INTO wristbands (uid, pin_lookup, blocked, account) VALUES (@uid, @pinLookup, COALESCE(@blocked, 0), @account)
+      ON CONFLICT(uid) DO UPDATE SET pin_lookup = excluded.pin_lookup, blocked = COALESCE(@blocked, wristbands.blocked)`),
     setBlocked: db.prepare(`UPDATE wristbands SET blocked = ? WHERE uid = ?`),
-    wristband: db.prepare<[string], { blocked: number; balance: number }>(
-      `SELECT w.blocked, a.balance FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.uid = ?`,
+    wristband: db.prepare<[string], { uid: string; blocked: number; balance: number; account: string }>(
+      `SELECT w.uid, w.blocked, a.balance, w.account FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.uid = ?`,
     ),
+    externalExists: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM external_bookings WHERE id = ?`),
     txById: db.prepare<[string], TxRow>(`SELECT * FROM transactions WHERE id = ?`),
     insertTx: db.prepare(`
-      INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at)
-      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt)`),
+      INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id)
+      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt, @booth, @receiptId)`),
     insertPosting: db.prepare(`INSERT INTO postings (tx_id, account, amount) VALUES (?, ?, ?)`),
     addToBalance: db.prepare(`UPDATE accounts SET balance = balance + ? WHERE id = ?`),
     postingsOf: db.prepare<[string], { account: string; amount: number }>(
@@ -156,6 +233,7 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
     countsByStatus: db.prepare<[], { status: string; reason: string | null; n: number }>(
       `SELECT status, reason, COUNT(*) AS n FROM transactions GROUP BY status, reason`,
     ),
+    externalCount: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM external_bookings`),
     accountBalances: db.prepare<[], { kind: string; ref: string; balance: number }>(`SELECT kind, ref, balance FROM accounts ORDER BY id`),
   }
 
@@ -192,7 +270,7 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
     return changed
   }
 
-  const importTx = db.transaction((setup: EventSetup, pinHashes: Map<string, string>): ImportSummary => {
+  const importTx = db.transaction((setup: EventSetup, pinLookups: Map<string, string>): ImportSummary => {
     const current = event()
     if (current !== undefined && current.currency !== setup.event.currency && q.txCount.get()!.n > 0)
       throw new Error(`event currency is ${current.currency} with transactions recorded; refusing to change it to ${setup.event.currency}`)
@@ -218,16 +296,24 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
       })
       q.ensureAccount.run(accountIds.cash(k.id), 'cash', k.id)
     }
+    for (const w of setup.wristbands) q.parkPin.run(w.uid, pinLookups.get(w.uid)!)
     for (const w of setup.wristbands) {
       const account = accountIds.customer(w.uid)
       q.ensureAccount.run(account, 'customer', w.uid)
-      q.upsertWristband.run({
-        uid: w.uid,
-        pinHash: pinHashes.get(w.uid)!,
-        // Omitted: keep what an operator set since.
-        blocked: w.blocked === undefined ? null : w.blocked ? 1 : 0,
-        account,
-      })
+      try {
+        q.upsertWristband.run({
+          uid: w.uid,
+          pinLookup: pinLookups.get(w.uid)!,
+          // Omitted: keep what an operator set since.
+          blocked: w.blocked === undefined ? null : w.blocked ? 1 : 0,
+          account,
+        })
+      } catch (err) {
+        // Within one set-up parseEventSetup refuses duplicates; this is a wristband imported earlier and not in this file.
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+          throw new Error(`wristband ${w.uid}: its PIN is already the PIN of another wristband in the ledger`)
+        throw err
+      }
     }
     const configChanged = refreshConfigVersions()
     return {
@@ -240,14 +326,14 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
   })
 
   function importEventSetup(setup: EventSetup): ImportSummary {
-    // scrypt is slow on purpose: hash outside the write transaction, and keep a
-    // stored hash whose PIN did not change so a re-import does not churn.
-    const pinHashes = new Map<string, string>()
-    for (const w of setup.wristbands) {
-      const stored = q.wristbandPin.get(w.uid)?.pin_hash
-      pinHashes.set(w.uid, stored !== undefined && pinMatches(w.pin, stored) ? stored : hashPin(w.pin, pinScryptN))
+    // The set-up was validated by parseEventSetup; a PIN that does not normalise here is refused all the same.
+    const pinLookups = new Map<string, string>()
+    for (const [i, w] of setup.wristbands.entries()) {
+      const lookup = pinLookup(pinSecret, w.pin)
+      if (lookup === undefined) throw new Error(`/wristbands/${i} PIN is not 8-32 characters of A-Z and 2-9 without I and O`)
+      pinLookups.set(w.uid, lookup)
     }
-    const summary = importTx.immediate(setup, pinHashes)
+    const summary = importTx.immediate(setup, pinLookups)
     keyCache.clear()
     logger.info(
       { booths: summary.booths, products: summary.products, kiosks: summary.kiosks, wristbands: summary.wristbands },
@@ -303,8 +389,22 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
   }
 
   function verifyPin(uid: string, pin: string): boolean {
-    const stored = q.wristbandPin.get(uid)?.pin_hash
-    return stored !== undefined && pinMatches(pin, stored)
+    if (typeof uid !== 'string') return false
+    const presented = pinLookup(pinSecret, pin)
+    const stored = q.wristbandPin.get(uid)?.pin_lookup
+    return presented !== undefined && stored !== undefined && lookupsEqual(presented, stored)
+  }
+
+  function findWristbandByPin(pin: string): string | undefined {
+    // The index is keyed by an HMAC the caller cannot choose, so the lookup's timing tells nothing about other PINs.
+    const lookup = pinLookup(pinSecret, pin)
+    return lookup === undefined ? undefined : q.wristbandByPin.get(lookup)?.uid
+  }
+
+  function wristband(uid: string): WristbandInfo | undefined {
+    if (typeof uid !== 'string') return undefined
+    const row = q.wristband.get(uid)
+    return row === undefined ? undefined : { uid: row.uid, blocked: row.blocked === 1, balance: row.balance, account: row.account }
   }
 
   function setWristbandBlocked(uid: string, blocked: boolean): void {
@@ -339,6 +439,11 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
     const canonical = canonicalBytes(envelope)
     const hash = createHash('sha256').update(canonical).digest('hex')
 
+    if (q.externalExists.get(tx.id) !== undefined) {
+      // Postings of kiosk transactions and external bookings share tx_id: an id may belong to one of them only.
+      logger.warn({ kiosk: tx.kiosk, id: tx.id }, 'transaction id is the id of an external booking')
+      return unrecorded(envelope, 'invalid_transaction')
+    }
     const existing = q.txById.get(tx.id)
     if (existing !== undefined) {
       if (existing.kiosk !== tx.kiosk) {
@@ -385,6 +490,9 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
       hash,
       envelope: canonical.toString('utf8'),
       booked_at: clock.now(),
+      booth: kiosk.booth,
+      // Random, never derived from the transaction: knowing one receipt tells nothing about another.
+      receipt_id: decision.status === 'accepted' ? randomUUID() : null,
     }
     q.insertTx.run({
       id: row.id,
@@ -399,6 +507,8 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
       hash: row.hash,
       envelope: row.envelope,
       bookedAt: row.booked_at,
+      booth: row.booth,
+      receiptId: row.receipt_id,
     })
     if (decision.status === 'accepted') {
       const sum = decision.postings.reduce((s, p) => s + p.amount, 0)
@@ -440,8 +550,10 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
       hash: row.hash,
       envelope: JSON.parse(row.envelope) as Envelope,
       bookedAt: row.booked_at,
+      booth: row.booth,
       postings: q.postingsOf.all(row.id),
     }
+    if (row.receipt_id !== null) record.receiptId = row.receipt_id
     if (row.reason !== null) record.reason = row.reason as RejectReason
     if (row.balance_after !== null) record.balanceAfter = row.balance_after
     return record
@@ -453,7 +565,16 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
 
   function stats(): LedgerStats {
     const byStatus = q.countsByStatus.all()
-    const result: LedgerStats = { accepted: 0, rejected: 0, rejectedByReason: {}, revenueByBooth: {}, cashByKiosk: {}, customerBalances: 0 }
+    const result: LedgerStats = {
+      accepted: 0,
+      rejected: 0,
+      rejectedByReason: {},
+      revenueByBooth: {},
+      cashByKiosk: {},
+      customerBalances: 0,
+      balancesByKind: {},
+      externalBookings: q.externalCount.get()!.n,
+    }
     for (const r of byStatus) {
       if (r.status === 'accepted') result.accepted += r.n
       else {
@@ -463,10 +584,11 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
     }
     const accounts = q.accountBalances.all()
     for (const a of accounts) {
+      result.balancesByKind[a.kind] = (result.balancesByKind[a.kind] ?? 0) + a.balance
       if (a.kind === 'revenue') result.revenueByBooth[a.ref] = a.balance
       // The cash account is the contra side of cash top-ups: cash taken in is its negated balance.
       else if (a.kind === 'cash') result.cashByKiosk[a.ref] = -a.balance
-      else result.customerBalances += a.balance
+      else if (a.kind === 'customer') result.customerBalances += a.balance
     }
     return result
   }
@@ -488,9 +610,36 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
     const total = sumOfAllBalances()
     if (total !== 0) violations.push(`sum of all balances is ${total}, not 0`)
     for (const r of db
-      .prepare<[], { id: string; balance: number }>(`SELECT id, balance FROM accounts WHERE kind = 'customer' AND balance < 0 LIMIT ${lim}`)
+      .prepare<[], { id: string; kind: string; balance: number }>(
+        `SELECT id, kind, balance FROM accounts WHERE kind IN ('customer', 'prepaid') AND balance < 0 LIMIT ${lim}`,
+      )
       .all())
-      violations.push(`customer account ${r.id} is negative (${r.balance})`)
+      violations.push(`${r.kind} account ${r.id} is negative (${r.balance})`)
+    for (const r of db
+      .prepare<[], { tx_id: string; n: number }>(
+        `SELECT p.tx_id, COUNT(*) AS n FROM postings p
+         WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = p.tx_id)
+           AND NOT EXISTS (SELECT 1 FROM external_bookings e WHERE e.id = p.tx_id)
+         GROUP BY p.tx_id LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`${r.n} postings of ${r.tx_id}, which is neither a kiosk transaction nor an external booking`)
+    for (const r of db
+      .prepare<[], { id: string }>(`SELECT t.id FROM transactions t JOIN external_bookings e ON e.id = t.id LIMIT ${lim}`)
+      .all())
+      violations.push(`${r.id} is both a kiosk transaction and an external booking`)
+    for (const r of db
+      .prepare<[], { id: string; amount: number; c: number; pos: number }>(
+        `SELECT e.id, e.amount, COUNT(p.id) AS c, COALESCE(SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END), 0) AS pos
+         FROM external_bookings e LEFT JOIN postings p ON p.tx_id = e.id GROUP BY e.id
+         HAVING c < 2 OR pos != e.amount LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`external booking ${r.id} has ${r.c} postings moving ${r.pos}, recorded amount ${r.amount}`)
+    for (const r of db
+      .prepare<[], { id: string }>(`SELECT t.id FROM transactions t JOIN external_bookings e ON e.receipt_id = t.receipt_id LIMIT ${lim}`)
+      .all())
+      violations.push(`receipt id of ${r.id} is also an external booking's`)
     for (const r of db
       .prepare<[], { id: string; status: string; c: number }>(
         `SELECT t.id, t.status, COUNT(p.id) AS c FROM transactions t LEFT JOIN postings p ON p.tx_id = t.id GROUP BY t.id
@@ -527,9 +676,18 @@ export function createLedger({ db, clock, logger, pinScryptN = DEFAULT_PIN_SCRYP
     kioskIds: () => q.kiosks.all().map((k) => k.id),
     kioskCursor,
     verifyPin,
+    findWristbandByPin,
+    wristband,
     setWristbandBlocked,
     applyBatch,
     balanceOf,
+    accountBalance: (accountId) => (typeof accountId === 'string' ? q.balance.get(accountId)?.balance : undefined),
+    ensureAccount: external.ensureAccount,
+    bookExternal: external.bookExternal,
+    externalBooking: external.externalBooking,
+    externalBookingByRef: external.externalBookingByRef,
+    customerOrders: orders.customerOrders,
+    receipt: orders.receipt,
     transaction,
     sumOfAllBalances,
     stats,

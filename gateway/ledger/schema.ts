@@ -1,6 +1,9 @@
 // The ledger's SQLite schema. Money is INTEGER cents; the transactions table
 // keeps every recorded envelope (accepted or rejected) so the kiosk chains can
-// be re-verified and any answer repeated exactly.
+// be re-verified and any answer repeated exactly. Money that does not come
+// from a kiosk (online top-ups, card payments, prepayments, payouts,
+// donations) is an external booking; postings belong to a kiosk transaction
+// or to an external booking (checkInvariants checks which).
 import type Database from 'better-sqlite3'
 
 export const SCHEMA_VERSION = 1
@@ -26,7 +29,7 @@ CREATE TABLE IF NOT EXISTS products (
 
 CREATE TABLE IF NOT EXISTS accounts (
   id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL CHECK (kind IN ('customer', 'revenue', 'cash')),
+  kind TEXT NOT NULL CHECK (kind IN ('customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout')),
   ref TEXT NOT NULL,
   balance INTEGER NOT NULL DEFAULT 0
 ) STRICT;
@@ -46,7 +49,8 @@ CREATE TABLE IF NOT EXISTS kiosks (
 
 CREATE TABLE IF NOT EXISTS wristbands (
   uid TEXT PRIMARY KEY,
-  pin_hash TEXT NOT NULL,
+  -- HMAC-SHA256(pin secret, normalised PIN), hex: the portal finds a wristband by its PIN alone.
+  pin_lookup TEXT NOT NULL UNIQUE,
   blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
   account TEXT NOT NULL UNIQUE REFERENCES accounts(id)
 ) STRICT;
@@ -64,13 +68,34 @@ CREATE TABLE IF NOT EXISTS transactions (
   hash TEXT NOT NULL,
   envelope TEXT NOT NULL,
   booked_at INTEGER NOT NULL,
+  -- The kiosk's booth when the transaction was booked (a re-import may move the kiosk).
+  booth TEXT NOT NULL,
+  -- Random and unguessable; the public receipt link of an accepted transaction.
+  receipt_id TEXT UNIQUE,
   UNIQUE (kiosk, seq),
-  CHECK ((status = 'accepted') = (reason IS NULL))
+  CHECK ((status = 'accepted') = (reason IS NULL)),
+  CHECK ((status = 'accepted') = (receipt_id IS NOT NULL))
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS external_bookings (
+  id TEXT PRIMARY KEY,
+  -- The caller's idempotency key ('stripe:pi_123'): a ref is booked at most once.
+  ref TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('topup_online', 'topup_card', 'prepayment', 'prepaid_transfer', 'card_payment', 'payout', 'donation', 'refund')),
+  -- Sum of the positive postings.
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  customer TEXT REFERENCES wristbands(uid),
+  meta TEXT NOT NULL,
+  -- SHA-256 of kind, customer and postings: tells a replay from a conflicting reuse of the ref.
+  content_hash TEXT NOT NULL,
+  receipt_id TEXT NOT NULL UNIQUE,
+  booked_at INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS postings (
   id INTEGER PRIMARY KEY,
-  tx_id TEXT NOT NULL REFERENCES transactions(id),
+  -- id of a kiosk transaction or of an external booking (no foreign key: it may be either).
+  tx_id TEXT NOT NULL,
   account TEXT NOT NULL REFERENCES accounts(id),
   amount INTEGER NOT NULL
 ) STRICT;
@@ -78,6 +103,7 @@ CREATE TABLE IF NOT EXISTS postings (
 CREATE INDEX IF NOT EXISTS postings_by_tx ON postings(tx_id);
 CREATE INDEX IF NOT EXISTS postings_by_account ON postings(account);
 CREATE INDEX IF NOT EXISTS transactions_by_tag ON transactions(tag);
+CREATE INDEX IF NOT EXISTS external_bookings_by_customer ON external_bookings(customer);
 `
 
 /** Creates the schema if missing; refuses a database written by a newer schema. */

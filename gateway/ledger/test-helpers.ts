@@ -100,6 +100,8 @@ export class SigningKiosk {
 }
 
 export const UID = { alice: '04A1B2C3D4E5F6', bob: '04B0B0B0B0B0B0', blocked: '04BADBADBADBAD', stranger: '04FFFFFFFFFFFF' } as const
+/** Portal PINs of testSetup's wristbands. */
+export const PIN = { alice: 'ALCE2345AB', bob: 'BBQ9876ZZZ', blocked: 'BLCKD22222' } as const
 
 /** bar sells beer and water, food sells fries; bar-1 sells only, cash-1 tops up only, food-1 does both. */
 export function testSetup(keys: Partial<Record<string, KioskKeys>> = {}): EventSetup {
@@ -122,9 +124,9 @@ export function testSetup(keys: Partial<Record<string, KioskKeys>> = {}): EventS
     ],
     kiosks: [kiosk('bar-1', 'bar', true, false), kiosk('cash-1', 'cashdesk', false, true), kiosk('food-1', 'food', true, true)],
     wristbands: [
-      { uid: UID.alice, pin: '1234' },
-      { uid: UID.bob, pin: '9876' },
-      { uid: UID.blocked, pin: '0000', blocked: true },
+      { uid: UID.alice, pin: PIN.alice },
+      { uid: UID.bob, pin: PIN.bob },
+      { uid: UID.blocked, pin: PIN.blocked, blocked: true },
     ],
   }
 }
@@ -141,7 +143,7 @@ export interface TestWorld {
 export function makeWorld(path = ':memory:'): TestWorld {
   const db = openLedgerDatabase(path)
   const clock = fixedClock()
-  const ledger = createLedger({ db, clock, logger: silentLogger, pinScryptN: 1024 })
+  const ledger = createLedger({ db, clock, logger: silentLogger })
   const kiosks = { bar: new SigningKiosk('bar-1'), cash: new SigningKiosk('cash-1'), food: new SigningKiosk('food-1') }
   ledger.importEventSetup(testSetup({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys, 'food-1': kiosks.food.keys }))
   return { db, ledger, kiosks, clock, close: () => db.close() }

@@ -54,6 +54,10 @@ export interface TransactionRecord {
   hash: string
   envelope: Envelope
   bookedAt: number
+  /** The kiosk's booth when it was booked. */
+  booth: string
+  /** Accepted transactions only. */
+  receiptId?: string
   postings: PostingRecord[]
 }
 
@@ -67,11 +71,110 @@ export interface LedgerStats {
   cashByKiosk: Record<string, number>
   /** Cents held on all wristbands together. */
   customerBalances: number
+  /** Sum of the balances per account kind (customer, revenue, cash, clearing, prepaid, donation, payout). */
+  balancesByKind: Record<string, number>
+  externalBookings: number
 }
 
-/** Account ids; one customer account per wristband, a revenue account per booth, a cash account per kiosk. */
+/** Kinds of account an external booking may open with ensureAccount (customer, revenue and cash come from the set-up). */
+export type ExternalAccountKind = 'clearing' | 'prepaid' | 'donation' | 'payout'
+export type AccountKind = 'customer' | 'revenue' | 'cash' | ExternalAccountKind
+export const EXTERNAL_ACCOUNT_KINDS: readonly ExternalAccountKind[] = ['clearing', 'prepaid', 'donation', 'payout']
+
+/**
+ * Account ids: one customer account per wristband, a revenue account per
+ * booth, a cash account per kiosk; a clearing account per payment provider
+ * (money the provider holds for us), a prepaid account per user who paid
+ * before the event, the event's donation account and the payout (bank) account.
+ */
 export const accountIds = {
   customer: (uid: string) => `customer:${uid}`,
   revenue: (boothId: string) => `revenue:${boothId}`,
   cash: (kioskId: string) => `cash:${kioskId}`,
+  clearing: (provider: string) => `clearing:${provider}`,
+  prepaid: (userId: string) => `prepaid:${userId}`,
+  donation: (ref = 'event') => `donation:${ref}`,
+  payout: (ref = 'bank') => `payout:${ref}`,
 } as const
+
+export const EXTERNAL_BOOKING_KINDS = [
+  'topup_online',
+  'topup_card',
+  'prepayment',
+  'prepaid_transfer',
+  'card_payment',
+  'payout',
+  'donation',
+  'refund',
+] as const
+export type ExternalBookingKind = (typeof EXTERNAL_BOOKING_KINDS)[number]
+
+export type BookingMetaValue = string | number | boolean | null
+
+export interface ExternalBookingInput {
+  /** Idempotency key from outside, e.g. 'sumup:chk_123', 'stripe:pi_123', 'users:cuid_abc'. */
+  ref: string
+  kind: ExternalBookingKind
+  /** Integer cents, summing to 0, each account at most once and existing. */
+  postings: Array<{ account: string; amount: number }>
+  /** The wristband concerned, if any (its orders list shows the booking). Taken from a customer posting when omitted. */
+  customerUid?: string
+  /** Not part of the idempotency comparison (a webhook and a poll may describe the same payment differently). */
+  meta?: Record<string, BookingMetaValue>
+}
+
+export interface ExternalBookingResult {
+  /** 'replay': the ref was booked before with the same content; this is the first result, nothing changed. */
+  status: 'booked' | 'replay'
+  id: string
+  receiptId: string
+  bookedAt: number
+}
+
+export interface ExternalBookingRecord {
+  id: string
+  ref: string
+  kind: ExternalBookingKind
+  amount: number
+  customerUid: string | null
+  meta: Record<string, BookingMetaValue>
+  receiptId: string
+  bookedAt: number
+  postings: PostingRecord[]
+}
+
+export interface WristbandInfo {
+  uid: string
+  blocked: boolean
+  /** Cents. */
+  balance: number
+  /** The wristband's customer account id. */
+  account: string
+}
+
+export interface OrderLine {
+  product: string
+  /** The product's name at the transaction's booth (its id if it left the catalog since). */
+  name: string
+  qty: number
+  unitPrice: number
+}
+
+export interface CustomerOrder {
+  /** The kiosk transaction's or the external booking's id. */
+  id: string
+  /** Random and unguessable: the public receipt link. */
+  receiptId: string
+  /** 'sale' | 'topup_cash' | an external booking kind. */
+  kind: string
+  /** Cents, positive: the sale's or top-up's amount, or the sum of an external booking's positive postings. */
+  amount: number
+  bookedAt: number
+  kiosk?: string
+  booth?: string
+  lines: OrderLine[]
+}
+
+export interface Receipt extends CustomerOrder {
+  customerUid: string | null
+}

@@ -1,0 +1,105 @@
+// What the portal shows a guest: their accepted kiosk transactions and
+// external bookings as orders with line items, and single receipts found by
+// their random receipt id. Read-only.
+import type Database from 'better-sqlite3'
+import type { Envelope } from '../../device-protocol/index.js'
+import type { CustomerOrder, OrderLine, Receipt } from './types.js'
+
+export interface OrderReads {
+  /** Accepted orders of a wristband, newest first. */
+  customerOrders(uid: string): CustomerOrder[]
+  receipt(receiptId: string): Receipt | undefined
+}
+
+interface TxOrderRow {
+  id: string
+  receipt_id: string
+  type: string
+  tag: string
+  amount: number
+  booked_at: number
+  kiosk: string
+  booth: string
+  envelope: string
+  seq: number
+}
+
+interface ExternalOrderRow {
+  id: string
+  receipt_id: string
+  kind: string
+  amount: number
+  booked_at: number
+  customer: string | null
+  seq: number
+}
+
+const RECEIPT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+/** A guest's orders are bounded by what a festival allows; this keeps a runaway list from a bad import finite. */
+export const MAX_ORDERS_LISTED = 10_000
+
+export function createOrderReads(db: Database.Database): OrderReads {
+  const txColumns = `id, receipt_id, type, tag, amount, booked_at, kiosk, booth, envelope, rowid AS seq`
+  const extColumns = `id, receipt_id, kind, amount, booked_at, customer, rowid AS seq`
+  const q = {
+    txOfTag: db.prepare<[string], TxOrderRow>(
+      `SELECT ${txColumns} FROM transactions WHERE tag = ? AND status = 'accepted' ORDER BY booked_at DESC, rowid DESC LIMIT ${MAX_ORDERS_LISTED}`,
+    ),
+    extOfCustomer: db.prepare<[string], ExternalOrderRow>(
+      `SELECT ${extColumns} FROM external_bookings WHERE customer = ? ORDER BY booked_at DESC, rowid DESC LIMIT ${MAX_ORDERS_LISTED}`,
+    ),
+    txByReceipt: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE receipt_id = ?`),
+    extByReceipt: db.prepare<[string], ExternalOrderRow>(`SELECT ${extColumns} FROM external_bookings WHERE receipt_id = ?`),
+    productName: db.prepare<[string, string], { name: string }>(`SELECT name FROM products WHERE booth = ? AND id = ?`),
+  }
+
+  function linesOf(row: TxOrderRow): OrderLine[] {
+    const envelope = JSON.parse(row.envelope) as Envelope
+    return envelope.tx.lines.map((line) => ({
+      product: line.product,
+      name: q.productName.get(row.booth, line.product)?.name ?? line.product,
+      qty: line.qty,
+      unitPrice: line.unitPrice,
+    }))
+  }
+
+  function fromTx(row: TxOrderRow): CustomerOrder {
+    return {
+      id: row.id,
+      receiptId: row.receipt_id,
+      kind: row.type,
+      amount: row.amount,
+      bookedAt: row.booked_at,
+      kiosk: row.kiosk,
+      booth: row.booth,
+      lines: linesOf(row),
+    }
+  }
+
+  function fromExternal(row: ExternalOrderRow): CustomerOrder {
+    return { id: row.id, receiptId: row.receipt_id, kind: row.kind, amount: row.amount, bookedAt: row.booked_at, lines: [] }
+  }
+
+  function customerOrders(uid: string): CustomerOrder[] {
+    if (typeof uid !== 'string' || uid.length === 0) return []
+    const kioskOrders = q.txOfTag.all(uid).map((row) => ({ order: fromTx(row), seq: row.seq, external: 0 }))
+    const externalOrders = q.extOfCustomer.all(uid).map((row) => ({ order: fromExternal(row), seq: row.seq, external: 1 }))
+    // Newest first; equal times keep the order of insertion (newest first), external bookings before kiosk ones.
+    return [...kioskOrders, ...externalOrders]
+      .sort((a, b) => b.order.bookedAt - a.order.bookedAt || b.external - a.external || b.seq - a.seq)
+      .slice(0, MAX_ORDERS_LISTED)
+      .map((entry) => entry.order)
+  }
+
+  function receipt(receiptId: string): Receipt | undefined {
+    // Only well-formed ids reach the database; the comparison is an exact match on a random UUID.
+    if (typeof receiptId !== 'string' || !RECEIPT_ID.test(receiptId)) return undefined
+    const tx = q.txByReceipt.get(receiptId)
+    if (tx !== undefined) return { ...fromTx(tx), customerUid: tx.tag }
+    const ext = q.extByReceipt.get(receiptId)
+    if (ext !== undefined) return { ...fromExternal(ext), customerUid: ext.customer }
+    return undefined
+  }
+
+  return { customerOrders, receipt }
+}

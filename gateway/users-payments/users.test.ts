@@ -1,0 +1,223 @@
+// Users, login and tokens of the users and payments API over real HTTP.
+import { SignJWT } from 'jose'
+import t from 'tap'
+import { JWT_SECRET, startHarness } from './testing/harness.js'
+
+const PASSWORD = 'correct horse battery'
+
+t.test('register, login and the seed status codes', async (t) => {
+  const h = await startHarness(t)
+  const reg = await h.api('POST', '/user/register', { userName: 'Alan Turing', email: 'ATuring@Example.org', password: PASSWORD })
+  t.equal(reg.status, 201)
+  t.type(reg.body.access_token, 'string')
+  t.same(Object.keys(reg.body), ['access_token'])
+
+  const login = await h.api('POST', '/user/login', { email: 'aturing@example.org', password: PASSWORD })
+  t.equal(login.status, 201, 'email matched case-insensitively')
+  t.type(login.body.access_token, 'string')
+
+  const me = await h.api('GET', '/user', undefined, login.body.access_token)
+  t.equal(me.status, 200)
+  t.equal(me.body.length, 1)
+  t.match(me.body[0], { userName: 'Alan Turing', email: 'aturing@example.org', userId: /^[0-9a-f]{24}$/ })
+  t.notOk('customerId' in me.body[0], 'no Stripe customer before the first payment (as the seed says)')
+
+  const wrong = await h.api('POST', '/user/login', { email: 'aturing@example.org', password: 'wrong password' })
+  t.equal(wrong.status, 401)
+  t.match(wrong.body, { type: 'invalid_credentials', id: String, message: String })
+  const unknown = await h.api('POST', '/user/login', { email: 'nobody@example.org', password: PASSWORD })
+  t.equal(unknown.status, 401)
+  t.equal(unknown.body.type, 'invalid_credentials', 'unknown email answers like a wrong password')
+
+  const dup = await h.api('POST', '/user/register', { userName: 'Other', email: 'aturing@EXAMPLE.org', password: PASSWORD })
+  t.equal(dup.status, 409)
+  t.equal(dup.body.type, 'email_taken')
+})
+
+t.test('passwords are stored as salted scrypt hashes, never in clear', async (t) => {
+  const h = await startHarness(t)
+  const a = await h.register('a@example.org')
+  const b = await h.register('b@example.org')
+  const hashA = h.store.userById(a.userId)!.passwordHash
+  const hashB = h.store.userById(b.userId)!.passwordHash
+  t.match(hashA, /^scrypt\$/)
+  t.notOk(hashA.includes(PASSWORD))
+  t.not(hashA, hashB, 'same password, different salt')
+})
+
+t.test('hostile bodies get a clear 400 and create nothing', async (t) => {
+  const h = await startHarness(t)
+  const bad: Array<[string, unknown]> = [
+    ['missing password', { userName: 'x', email: 'x@example.org' }],
+    ['extra field', { userName: 'x', email: 'x@example.org', password: PASSWORD, role: 'admin' }],
+    ['password too short', { userName: 'x', email: 'x@example.org', password: 'short' }],
+    ['password too long', { userName: 'x', email: 'x@example.org', password: 'p'.repeat(129) }],
+    ['not an email', { userName: 'x', email: 'not-an-email', password: PASSWORD }],
+    ['blank name', { userName: '   ', email: 'x@example.org', password: PASSWORD }],
+    ['number as name', { userName: 42, email: 'x@example.org', password: PASSWORD }],
+    ['array body', [{ userName: 'x', email: 'x@example.org', password: PASSWORD }]],
+    ['null body', null],
+    ['broken JSON', '{"userName": "x", '],
+  ]
+  for (const [name, body] of bad) {
+    const res = await h.api('POST', '/user/register', body)
+    t.equal(res.status, 400, name)
+    t.match(res.body, { type: String, id: String, message: String }, `${name}: error body`)
+  }
+  const proto = await h.api('POST', '/user/register', '{"userName":"x","email":"x@example.org","password":"correct horse","__proto__":{"admin":true}}')
+  t.equal(proto.status, 400, '__proto__ key refused')
+  t.equal((h.world.db.prepare('SELECT COUNT(*) AS n FROM users_api_users').get() as { n: number }).n, 0, 'no user created')
+  const login = await h.api('POST', '/user/login', { email: 'x@example.org' })
+  t.equal(login.status, 400)
+})
+
+t.test('bearer tokens: missing, forged, expired, other audience, alg none', async (t) => {
+  const h = await startHarness(t, { tokenTtlSeconds: 60 })
+  const { token } = await h.register('a@example.org')
+  const me = await h.api('GET', '/user', undefined, token)
+  t.equal(me.status, 200)
+  const userId = me.body[0].userId
+
+  t.equal((await h.api('GET', '/user')).status, 401, 'no token')
+  t.equal((await h.api('GET', '/user', undefined, 'garbage')).status, 401, 'garbage token')
+  t.equal((await h.api('GET', '/user', undefined, undefined, { authorization: `Basic ${token}` })).status, 401, 'not bearer')
+
+  const now = Math.floor(h.world.clock.now() / 1000)
+  const forged = await new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId)
+    .setIssuer('wristpay')
+    .setAudience('wristpay-users-api')
+    .setIssuedAt(now)
+    .setExpirationTime(now + 60)
+    .sign(new TextEncoder().encode('another-secret-of-32-bytes-at-least-!!'))
+  t.equal((await h.api('GET', '/user', undefined, forged)).status, 401, 'signed with another key')
+
+  const otherAudience = await new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId)
+    .setIssuer('wristpay')
+    .setAudience('wristpay-portal')
+    .setIssuedAt(now)
+    .setExpirationTime(now + 60)
+    .sign(new TextEncoder().encode(JWT_SECRET))
+  t.equal((await h.api('GET', '/user', undefined, otherAudience)).status, 401, 'token for another API')
+
+  const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')
+  const payload = Buffer.from(JSON.stringify({ sub: userId, iss: 'wristpay', aud: 'wristpay-users-api', exp: now + 60 })).toString('base64url')
+  t.equal((await h.api('GET', '/user', undefined, `${header}.${payload}.`)).status, 401, 'alg none')
+
+  h.world.clock.advance(61_000)
+  const expired = await h.api('GET', '/user', undefined, token)
+  t.equal(expired.status, 401, 'expired')
+  t.equal(expired.body.type, 'unauthorized')
+})
+
+t.test('an unauthenticated request is refused before its body is looked at', async (t) => {
+  const h = await startHarness(t)
+  const res = await h.api('POST', '/payment', { cuid: 'not valid at all!' })
+  t.equal(res.status, 401)
+})
+
+t.test('a user reads and changes only their own account', async (t) => {
+  const h = await startHarness(t)
+  const a = await h.register('a@example.org')
+  const b = await h.register('b@example.org')
+
+  const own = await h.api('GET', `/user/${a.userId}`, undefined, a.token)
+  t.equal(own.status, 200)
+  t.equal(own.body.email, 'a@example.org')
+
+  for (const [method, body] of [
+    ['GET', undefined],
+    ['PATCH', { userName: 'Mallory' }],
+    ['DELETE', undefined],
+  ] as const) {
+    const res = await h.api(method, `/user/${b.userId}`, body, a.token)
+    t.equal(res.status, 403, `${method} another user`)
+    t.equal(res.body.type, 'forbidden')
+  }
+  const nonexistent = await h.api('GET', '/user/000000000000000000000000', undefined, a.token)
+  t.equal(nonexistent.status, 403, 'an unknown id answers like another user (no probing)')
+  const list = await h.api('GET', '/user', undefined, a.token)
+  t.same(
+    list.body.map((u: { userId: string }) => u.userId),
+    [a.userId],
+    'GET /user lists only the caller',
+  )
+  const bAfter = await h.api('GET', `/user/${b.userId}`, undefined, b.token)
+  t.equal(bAfter.body.userName, 'b', 'b unchanged')
+})
+
+t.test('PATCH /user/{id}: name and email; customerId cannot be taken over', async (t) => {
+  const h = await startHarness(t)
+  const a = await h.register('a@example.org')
+  await h.register('b@example.org')
+
+  const renamed = await h.api('PATCH', `/user/${a.userId}`, { userName: 'Ada', email: 'Ada@Example.org' }, a.token)
+  t.equal(renamed.status, 200)
+  t.match(renamed.body, { userId: a.userId, userName: 'Ada', email: 'ada@example.org' })
+  t.equal((await h.api('POST', '/user/login', { email: 'ada@example.org', password: PASSWORD })).status, 201, 'login with the new email')
+
+  const taken = await h.api('PATCH', `/user/${a.userId}`, { email: 'b@example.org' }, a.token)
+  t.equal(taken.status, 409)
+  t.equal(taken.body.type, 'email_taken')
+
+  const takeover = await h.api('PATCH', `/user/${a.userId}`, { customerId: 'cus_someoneElse123' }, a.token)
+  t.equal(takeover.status, 403)
+  t.equal(takeover.body.type, 'customer_id_immutable')
+
+  await h.prepay(a.token, 'cuid-for-customer-01')
+  const withCustomer = await h.api('GET', `/user/${a.userId}`, undefined, a.token)
+  t.match(withCustomer.body.customerId, /^cus_/)
+  const sameCustomer = await h.api('PATCH', `/user/${a.userId}`, { customerId: withCustomer.body.customerId, userName: 'Ada L' }, a.token)
+  t.equal(sameCustomer.status, 200, 'its own customer id is accepted unchanged')
+  t.equal(sameCustomer.body.userName, 'Ada L')
+
+  const hostile = await h.api('PATCH', `/user/${a.userId}`, { email: 'x@example.org', isAdmin: true }, a.token)
+  t.equal(hostile.status, 400)
+  t.equal((await h.api('GET', `/user/${a.userId}`, undefined, a.token)).body.email, 'ada@example.org', 'unchanged by the refused request')
+})
+
+t.test('POST /user creates another account that can log in', async (t) => {
+  const h = await startHarness(t)
+  const a = await h.register('a@example.org')
+  const created = await h.api('POST', '/user', { userName: 'Grace', email: 'grace@example.org', password: PASSWORD }, a.token)
+  t.equal(created.status, 201)
+  t.match(created.body, { userName: 'Grace', email: 'grace@example.org', userId: /^[0-9a-f]{24}$/ })
+  t.not(created.body.userId, a.userId)
+  t.equal((await h.api('POST', '/user/login', { email: 'grace@example.org', password: PASSWORD })).status, 201)
+  t.equal((await h.api('POST', '/user', { userName: 'G', email: 'grace@example.org', password: PASSWORD }, a.token)).status, 409)
+  t.equal((await h.api('POST', '/user', { userName: 'G', email: 'g2@example.org', password: PASSWORD })).status, 401, 'needs a token')
+})
+
+t.test('DELETE /user/{id}: refused while money is prepaid; afterwards the token stops working', async (t) => {
+  const h = await startHarness(t)
+  const rich = await h.register('rich@example.org')
+  await h.prepay(rich.token, 'cuid-rich-000001', 1500)
+  const refused = await h.api('DELETE', `/user/${rich.userId}`, undefined, rich.token)
+  t.equal(refused.status, 409)
+  t.equal(refused.body.type, 'balance_not_zero')
+  t.equal((await h.api('GET', '/user', undefined, rich.token)).status, 200, 'still there')
+
+  const poor = await h.register('poor@example.org')
+  const open = await h.api('POST', '/payment', { cuid: 'cuid-open-0000001' }, poor.token)
+  t.equal(open.status, 201)
+  const deleted = await h.api('DELETE', `/user/${poor.userId}`, undefined, poor.token)
+  t.equal(deleted.status, 200)
+  t.equal(deleted.body.userId, poor.userId)
+  t.equal((h.sim.control.object(open.body.id) as unknown as { status: string }).status, 'canceled', 'its open payment intent was canceled')
+  t.equal((await h.api('GET', '/user', undefined, poor.token)).status, 401, 'token of a deleted user is refused')
+  t.equal((await h.api('POST', '/user/login', { email: 'poor@example.org', password: PASSWORD })).status, 401)
+  t.equal((await h.api('POST', '/user/register', { userName: 'again', email: 'poor@example.org', password: PASSWORD })).status, 201, 'email free again')
+  t.same(h.world.ledger.checkInvariants(), [])
+})
+
+t.test('login and register are rate limited per client', async (t) => {
+  const h = await startHarness(t, { authRateLimit: { max: 3, timeWindowMs: 60_000 } })
+  const statuses: number[] = []
+  for (let i = 0; i < 5; i++) statuses.push((await h.api('POST', '/user/login', { email: 'x@example.org', password: 'guess' + i })).status)
+  t.same(statuses, [401, 401, 401, 429, 429])
+  const limited = await h.api('POST', '/user/login', { email: 'x@example.org', password: 'guess' })
+  t.match(limited.body, { type: 'rate_limited', id: String, message: String })
+})

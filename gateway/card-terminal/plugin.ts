@@ -1,0 +1,265 @@
+// The card-terminal payments API of the seed ("Mariana Tek Stripe Integration
+// API", card-terminal-payments-api.txt) as a fastify plugin. Paths start with
+// /api/stripe/v1/, so the gateway mounts it with prefix ''.
+//
+// Callers are kiosks and operators: `Authorization: Bearer <token>` is checked
+// by the injected `auth` function (the gateway wires it to kiosk API tokens
+// and operator tokens). A kiosk's location is its booth.
+//
+// Errors: the seed answers invalid requests with 422; bodies are the gateway's
+// `{type, id, message}`.
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type Stripe from 'stripe'
+import type { Logger } from 'pino'
+import type { Clock } from '../../device-protocol/index.js'
+import { ErrorBody, HttpError } from '../http.js'
+import { parseAmountCents } from './money.js'
+import { createCardPayments, type CardPayments } from './payments.js'
+import * as S from './schemas.js'
+import type { CardTerminalStore } from './store.js'
+import { createStoredCards } from './stored-cards.js'
+import { createStripeLocations, type VenueAddress } from './stripe-locations.js'
+import { describeStripeError, providerFailure } from './stripe-errors.js'
+import { createTerminalRegistry } from './terminals.js'
+import { principalKey, type Authenticate, type CardLedger, type CardPrincipal, type LocationDirectory } from './types.js'
+
+export interface CardTerminalOptions {
+  store: CardTerminalStore
+  ledger: CardLedger
+  stripe: Stripe
+  /** Bearer token -> kiosk or operator; null refuses (401). */
+  auth: Authenticate
+  locations: LocationDirectory
+  clock: Clock
+  logger: Logger
+  /** ISO 4217 of the event, e.g. 'EUR'. */
+  currency: string
+  /** Stripe publishable key handed to front ends (pk_...): not a secret. */
+  publishableKey: string
+  /** Address of the Stripe Terminal locations created for booths. */
+  venue: VenueAddress
+  /** Open card payments older than this are cancelled and their balance part refunded. */
+  openTimeoutMs?: number
+}
+
+export interface CardTerminalApi {
+  /** Mount with prefix ''. */
+  plugin: FastifyPluginAsync
+  payments: CardPayments
+}
+
+const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 502: ErrorBody }
+
+/** Ids arrive as strings or numbers (see schemas.ts); inside they are strings. */
+const idOf = (value: string | number): string => String(value)
+const userOf = (value: string | number): string => String(value).toUpperCase()
+
+function amountOf(text: string, field: string): number {
+  const cents = parseAmountCents(text)
+  if (cents === undefined) throw new HttpError(422, 'invalid_amount', `${field} must be a decimal amount with at most two decimals, at most 1000000.00`)
+  return cents
+}
+
+function sendError(reply: FastifyReply, request: FastifyRequest, statusCode: number, type: string, message: string) {
+  return reply.code(statusCode).send({ type, id: String(request.id), message } satisfies ErrorBody)
+}
+
+export function createCardTerminalApi(options: CardTerminalOptions): CardTerminalApi {
+  const log = options.logger
+  const stripeLocations = createStripeLocations({ store: options.store, stripe: options.stripe, venue: options.venue, logger: log })
+  const payments = createCardPayments({
+    store: options.store,
+    ledger: options.ledger,
+    stripe: options.stripe,
+    clock: options.clock,
+    logger: log,
+    currency: options.currency,
+    openTimeoutMs: options.openTimeoutMs,
+  })
+  const terminals = createTerminalRegistry({
+    store: options.store,
+    stripe: options.stripe,
+    locations: options.locations,
+    stripeLocations,
+    clock: options.clock,
+    logger: log,
+  })
+  const cards = createStoredCards({ store: options.store, ledger: options.ledger, stripe: options.stripe, clock: options.clock, logger: log })
+  const publishableKey = options.publishableKey
+
+  const principals = new WeakMap<FastifyRequest, CardPrincipal>()
+  const principalOf = (request: FastifyRequest): CardPrincipal => principals.get(request)!
+
+  /** The location a cart pays into: the cart's own, else the calling kiosk's booth. */
+  function locationForCart(principal: CardPrincipal, cart: string | undefined): string | undefined {
+    const known = cart === undefined ? undefined : payments.cartLocation(principalKey(principal), cart)
+    if (known !== undefined) return known
+    return principal.role === 'kiosk' ? options.locations.ofKiosk(principal.id) : undefined
+  }
+
+  function kioskLocation(principal: CardPrincipal): string {
+    if (principal.role !== 'kiosk') throw new HttpError(403, 'kiosk_only', 'only a kiosk takes card payments (its booth is where the money goes)')
+    const location = options.locations.ofKiosk(principal.id)
+    if (location === undefined) throw new HttpError(403, 'unknown_kiosk', `kiosk ${principal.id} has no location`)
+    return location
+  }
+
+  const plugin: FastifyPluginAsync = async (scope) => {
+    scope.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error instanceof HttpError) return sendError(reply, request, error.statusCode, error.type, error.message)
+      if (error.validation) return sendError(reply, request, 422, 'invalid_request', error.message)
+      const status = error.statusCode ?? 500
+      if (status >= 400 && status < 500) {
+        const type = (error.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()
+        return sendError(reply, request, status, type, error.message)
+      }
+      request.log.error({ err: error }, 'card-terminal request failed')
+      return sendError(reply, request, 500, 'internal', 'internal error')
+    })
+
+    scope.addHook('onRequest', async (request) => {
+      const header = request.headers.authorization
+      const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(header) : null
+      const principal = match ? options.auth(match[1]!) : null
+      if (principal === null) throw new HttpError(401, 'unauthorized', 'a valid kiosk or operator bearer token is required')
+      principals.set(request, principal)
+    })
+
+    const configuration = async (request: FastifyRequest, cart: string | number | undefined) => {
+      const principal = principalOf(request)
+      const body: { stripe_publishable_api_key: string; stripe_location_id?: string } = { stripe_publishable_api_key: publishableKey }
+      if (cart !== undefined) {
+        const location = locationForCart(principal, idOf(cart))
+        if (location !== undefined) body.stripe_location_id = await stripeLocations.ensure(location)
+      }
+      return body
+    }
+    scope.get<{ Querystring: S.ConfigurationRequest }>(
+      '/api/stripe/v1/configuration/',
+      { schema: { querystring: S.ConfigurationRequest, response: { 200: S.ConfigurationResponse, ...errors } } },
+      // A query string carries text only: a numeric cart arrives as a string, which is what we use anyway.
+      async (request) => configuration(request, request.query?.cart),
+    )
+    scope.post<{ Body: S.ConfigurationRequest | undefined }>(
+      '/api/stripe/v1/configuration/',
+      { schema: { body: optionalBody(S.ConfigurationRequest), response: { 200: S.ConfigurationResponse, ...errors } } },
+      async (request) => configuration(request, request.body?.cart),
+    )
+
+    scope.post<{ Body: S.SetupIntentRequest }>(
+      '/api/stripe/v1/setup_intent/',
+      { schema: { body: S.SetupIntentRequest, response: { 200: S.SetupIntentResponse, ...errors } } },
+      async (request) => {
+        const { setupIntentId, clientSecret } = await cards.createSetupIntent(userOf(request.body.user), request.body.colletion_method ?? 'manual')
+        return { stripe_setup_intent_id: setupIntentId, stripe_publishable_api_key: publishableKey, client_secret: clientSecret }
+      },
+    )
+
+    scope.post<{ Body: S.StorePaymentMethodRequest }>(
+      '/api/stripe/v1/store_payment_method/',
+      { schema: { body: S.StorePaymentMethodRequest, response: { 200: S.StorePaymentMethodResponse, ...errors } } },
+      async (request) => {
+        const b = request.body
+        const stored = await cards.storePaymentMethod({
+          user: userOf(b.user),
+          partner: idOf(b.partner),
+          paymentMethod: b.payment_method,
+          postalCode: String(b.postal_code),
+          ...(b.name !== undefined ? { name: b.name } : {}),
+        })
+        return { payment_method: stored.paymentMethod, bankcard: stored.bankcard }
+      },
+    )
+
+    scope.post<{ Body: S.PaymentIntentRequest }>(
+      '/api/stripe/v1/payment_intent/',
+      { schema: { body: S.PaymentIntentRequest, response: { 200: S.PaymentIntentResponse, ...errors } } },
+      async (request) => {
+        const principal = principalOf(request)
+        const location = kioskLocation(principal)
+        const b = request.body
+        const cardCents = amountOf(b.amount, 'amount')
+        if (cardCents === 0) throw new HttpError(422, 'invalid_amount', 'amount (the part paid by card) must be above 0')
+        const balanceCents = b.account_balance_payment_amount === undefined ? 0 : amountOf(b.account_balance_payment_amount, 'account_balance_payment_amount')
+        const answer = await payments.createPaymentIntent({
+          owner: principalKey(principal),
+          location,
+          cart: idOf(b.cart),
+          cardCents,
+          balanceCents,
+          ...(b.user !== undefined ? { wristband: userOf(b.user) } : {}),
+          paymentType: b.payment_type ?? 'card',
+        })
+        return { stripe_payment_intent_id: answer.paymentIntentId, stripe_publishable_api_key: publishableKey, client_secret: answer.clientSecret }
+      },
+    )
+
+    scope.post<{ Body: S.PaymentStatusRequest }>(
+      '/api/stripe/v1/payment_status/',
+      { schema: { body: S.PaymentStatusRequest, response: { 200: S.PaymentStatusResponse, ...errors } } },
+      async (request) => payments.paymentStatus(principalKey(principalOf(request)), idOf(request.body.cart)),
+    )
+
+    scope.post<{ Body: S.ConnectionTokenRequest }>(
+      '/api/stripe/v1/connection_token/',
+      { schema: { body: S.ConnectionTokenRequest, response: { 200: S.ConnectionTokenResponse, ...errors } } },
+      async (request) => {
+        const location = locationForCart(principalOf(request), idOf(request.body.cart))
+        const stripeLocation = location === undefined ? undefined : await stripeLocations.ensure(location)
+        try {
+          const token = await options.stripe.terminal.connectionTokens.create(stripeLocation === undefined ? {} : { location: stripeLocation })
+          return { stripe_connection_token: token.secret }
+        } catch (err) {
+          log.warn({ ...describeStripeError(err) }, 'connection token not created')
+          throw providerFailure('connection token', err)
+        }
+      },
+    )
+
+    scope.post<{ Body: S.RegisterTerminalRequest }>(
+      '/api/stripe/v1/register_terminal/',
+      { schema: { body: S.RegisterTerminalRequest, response: { 204: { type: 'null' }, ...errors } } },
+      async (request, reply) => {
+        const b = request.body
+        await terminals.register(principalOf(request), { location: idOf(b.location), registrationCode: b.registration_code, label: b.label })
+        return reply.code(204).send()
+      },
+    )
+
+    scope.post<{ Body: S.TerminalListRequest }>(
+      '/api/stripe/v1/terminal_readers/',
+      { schema: { body: S.TerminalListRequest, response: { 200: S.TerminalListResponse, ...errors } } },
+      async (request) => terminals.list(principalOf(request), idOf(request.body.location)),
+    )
+
+    scope.post<{ Body: S.UpdateTerminalRequest }>(
+      '/api/stripe/v1/update_terminal/',
+      { schema: { body: S.UpdateTerminalRequest, response: { 204: { type: 'null' }, ...errors } } },
+      async (request, reply) => {
+        await terminals.update(principalOf(request), request.body.terminal_id, request.body.label)
+        return reply.code(204).send()
+      },
+    )
+
+    scope.post<{ Body: S.DeregisterTerminalRequest }>(
+      '/api/stripe/v1/deregister_terminal/',
+      { schema: { body: S.DeregisterTerminalRequest, response: { 204: { type: 'null' }, ...errors } } },
+      async (request, reply) => {
+        await terminals.deregister(principalOf(request), request.body.terminal_id)
+        return reply.code(204).send()
+      },
+    )
+  }
+
+  return { plugin, payments }
+}
+
+/** The seed marks every body "Required: false"; configuration's has no required field, so no body is fine too. */
+function optionalBody<T extends object>(schema: T): object {
+  return { anyOf: [schema, { type: 'null' }] }
+}
+
+/** The plugin form: `{ plugin: cardTerminalPlugin, prefix: '', options: CardTerminalOptions }`. */
+export const cardTerminalPlugin: FastifyPluginAsync<CardTerminalOptions> = async (scope, options) => {
+  await scope.register(createCardTerminalApi(options).plugin)
+}

@@ -1,0 +1,427 @@
+// The customer portal's data access on the gateway: the PortalBackend of
+// portal-api implemented on the ledger (wristbands, balances, orders,
+// receipts) and on a few tables of its own in the same SQLite file (sessions,
+// payout details, checkouts, blobs). The ledger stays the only writer of
+// money; this module only records what the guest tells us for the payout run.
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import type Database from 'better-sqlite3'
+import type { Logger } from 'pino'
+import type { Clock } from '../device-protocol/index.js'
+import {
+  PortalError,
+  checkCustomerInfo,
+  portalApi,
+  type CheckoutStatus,
+  type CustomerInfoUpdate,
+  type LoginRateLimit,
+  type PortalBackend,
+  type PortalBlob,
+  type PortalConfig,
+  type PortalCustomer,
+  type PortalOrder,
+  type PortalOrderLine,
+  type PortalOrderType,
+  type PortalPaymentMethod,
+  type TopupService,
+} from '../portal-api/index.js'
+import type { CustomerOrder, Ledger } from './ledger/index.js'
+import type { MountedPlugin } from './http.js'
+
+/** What the portal reads from the ledger; the real Ledger has all of it. */
+export type PortalLedger = Pick<Ledger, 'findWristbandByPin' | 'wristband' | 'customerOrders' | 'receipt' | 'event'>
+
+/** The event's portal settings; everything but the contact and the countries has a default. */
+export interface PortalEventConfig {
+  /** Upper-case ISO 3166 alpha-2 codes of IBANs accepted for payouts; null accepts any valid IBAN. */
+  allowedCountryCodes: string[] | null
+  contactEmail: string
+  /** Defaults to the event name of the set-up. */
+  eventName?: string
+  nodeId?: number
+  testMode?: boolean
+  testModeMessage?: string
+  dataPrivacyUrl?: string
+  aboutPageUrl?: string
+  payoutEnabled?: boolean
+  topupEnabled?: boolean
+  translationTexts?: Record<string, Record<string, string>>
+  bonLogoBlobId?: string | null
+  feedbackUrl?: string | null
+  bon?: Partial<PortalConfig['bon']>
+  /** The tax contained in sale prices (prices are gross), for receipts. Default: none. */
+  salesTax?: { name: string; rateBasisPoints: number; id?: number }
+  minTopupCents?: number
+  maxTopupCents?: number
+}
+
+export interface PortalBackendDeps {
+  db: Database.Database
+  ledger: PortalLedger
+  clock: Clock
+  logger: Logger
+  eventConfig: PortalEventConfig
+  topups: TopupService
+}
+
+export interface GatewayPortalBackend extends PortalBackend {
+  /** Stores a blob (the receipt logo) under a UUID; replaces an existing one. */
+  putBlob(id: string, blob: PortalBlob): void
+  /** Deletes sessions that expired before `beforeMs`; returns how many. */
+  purgeSessions(beforeMs: number): number
+}
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS portal_meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+
+-- One row per wristband seen by the portal: a stable integer id (the seed's ids
+-- are integers) and the payout details the guest registered.
+CREATE TABLE IF NOT EXISTS portal_customers (
+  id INTEGER PRIMARY KEY,
+  uid TEXT NOT NULL UNIQUE,
+  iban TEXT,
+  account_name TEXT,
+  email TEXT,
+  donation_cents INTEGER NOT NULL DEFAULT 0 CHECK (donation_cents >= 0),
+  donate_all INTEGER NOT NULL DEFAULT 0 CHECK (donate_all IN (0, 1)),
+  has_entered_info INTEGER NOT NULL DEFAULT 0 CHECK (has_entered_info IN (0, 1)),
+  updated_at INTEGER
+) STRICT;
+
+-- A token is valid only while its session row is: logout sets revoked_at.
+CREATE TABLE IF NOT EXISTS portal_sessions (
+  jti TEXT PRIMARY KEY,
+  uid TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS portal_sessions_by_expiry ON portal_sessions(expires_at);
+
+-- Online top-ups started from the portal: order_uuid is the guest's handle, the
+-- row says whose it is, so nobody can poll another guest's checkout.
+CREATE TABLE IF NOT EXISTS portal_checkouts (
+  order_uuid TEXT PRIMARY KEY,
+  uid TEXT NOT NULL,
+  checkout_id TEXT NOT NULL UNIQUE,
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS portal_blobs (
+  id TEXT PRIMARY KEY,
+  content_type TEXT NOT NULL,
+  data BLOB NOT NULL
+) STRICT;
+`
+
+/** Creates the portal's tables if missing. Idempotent. */
+export function migratePortal(db: Database.Database): void {
+  db.exec(DDL)
+}
+
+/**
+ * The HS256 key of portal tokens: the configured one, else one generated once
+ * and kept in the database, so sessions survive a restart.
+ */
+export function portalAuthSecret(db: Database.Database, configured?: Uint8Array): Uint8Array {
+  if (configured !== undefined) return configured
+  migratePortal(db)
+  return db
+    .transaction(() => {
+      const row = db.prepare(`SELECT value FROM portal_meta WHERE key = 'auth_secret'`).get() as { value: string } | undefined
+      if (row !== undefined) return new Uint8Array(Buffer.from(row.value, 'base64'))
+      const secret = randomBytes(32)
+      db.prepare(`INSERT INTO portal_meta (key, value) VALUES ('auth_secret', ?)`).run(secret.toString('base64'))
+      return new Uint8Array(secret)
+    })
+    .immediate()
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const NO_TAX = { name: 'none', rateBasisPoints: 0, id: 0 }
+
+/** How each ledger kind shows in the seed's terms, and the line shown when it has no product lines. */
+const KIND_VIEW: Record<string, { orderType: PortalOrderType; paymentMethod: PortalPaymentMethod; label: string }> = {
+  sale: { orderType: 'sale', paymentMethod: 'tag', label: 'Sale' },
+  topup_cash: { orderType: 'top_up', paymentMethod: 'cash', label: 'Top-up (cash)' },
+  topup_online: { orderType: 'top_up', paymentMethod: 'sumup_online', label: 'Top-up (online)' },
+  topup_card: { orderType: 'top_up', paymentMethod: 'sumup', label: 'Top-up (card)' },
+  prepaid_transfer: { orderType: 'top_up', paymentMethod: 'sumup_online', label: 'Top-up (prepaid)' },
+  card_payment: { orderType: 'sale', paymentMethod: 'tag', label: 'Card terminal payment' },
+  payout: { orderType: 'pay_out', paymentMethod: 'tag', label: 'Payout' },
+  donation: { orderType: 'money_transfer', paymentMethod: 'tag', label: 'Donation' },
+  refund: { orderType: 'cancel_sale', paymentMethod: 'tag', label: 'Refund' },
+}
+const OTHER_KIND = { orderType: 'money_transfer', paymentMethod: 'tag', label: 'Booking' } as const
+
+const integerId = (text: string) => createHash('sha256').update(text, 'utf8').digest().readUIntBE(0, 6)
+
+/** A stable integer id for a product of a booth (the seed's product ids are integers): 48 bits of a hash. */
+export function productIntegerId(booth: string, product: string): number {
+  return integerId(`product\u0000${booth}\u0000${product}`)
+}
+
+/**
+ * A stable integer id of an order (the seed's order ids are integers): 48 bits
+ * of a hash of its receipt id. Not a position in a list, which would shift when
+ * two orders share a millisecond; not a counter, which would tell guests how
+ * busy the event is. It reveals nothing of the receipt id.
+ */
+export function orderIntegerId(receiptId: string): number {
+  return integerId(`order\u0000${receiptId}`)
+}
+
+interface CustomerRow {
+  id: number
+  uid: string
+  iban: string | null
+  account_name: string | null
+  email: string | null
+  donation_cents: number
+  donate_all: number
+  has_entered_info: number
+}
+
+export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBackend {
+  const { db, ledger, clock, topups } = deps
+  const log = deps.logger.child({ component: 'portal-backend' })
+  const ev = deps.eventConfig
+  migratePortal(db)
+
+  const q = {
+    ensureCustomer: db.prepare(`INSERT INTO portal_customers (uid) VALUES (?) ON CONFLICT(uid) DO NOTHING`),
+    customer: db.prepare<[string], CustomerRow>(`SELECT * FROM portal_customers WHERE uid = ?`),
+    setInfo: db.prepare(`
+      UPDATE portal_customers SET iban = @iban, account_name = @accountName, email = @email, donation_cents = @donationCents,
+        donate_all = 0, has_entered_info = 1, updated_at = @now WHERE uid = @uid`),
+    setDonateAll: db.prepare(`UPDATE portal_customers SET donate_all = 1, has_entered_info = 1, updated_at = ? WHERE uid = ?`),
+    insertSession: db.prepare(`INSERT INTO portal_sessions (jti, uid, created_at, expires_at) VALUES (?, ?, ?, ?)`),
+    session: db.prepare<[string], { uid: string; expires_at: number; revoked_at: number | null }>(
+      `SELECT uid, expires_at, revoked_at FROM portal_sessions WHERE jti = ?`,
+    ),
+    revokeSession: db.prepare(`UPDATE portal_sessions SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL`),
+    purgeSessions: db.prepare(`DELETE FROM portal_sessions WHERE expires_at < ?`),
+    insertCheckout: db.prepare(`INSERT INTO portal_checkouts (order_uuid, uid, checkout_id, amount, created_at) VALUES (?, ?, ?, ?, ?)`),
+    checkoutByOrder: db.prepare<[string], { uid: string; checkout_id: string }>(`SELECT uid, checkout_id FROM portal_checkouts WHERE order_uuid = ?`),
+    checkoutById: db.prepare<[string], { uid: string; checkout_id: string }>(`SELECT uid, checkout_id FROM portal_checkouts WHERE checkout_id = ?`),
+    blob: db.prepare<[string], { content_type: string; data: Buffer }>(`SELECT content_type, data FROM portal_blobs WHERE id = ?`),
+    putBlob: db.prepare(`INSERT INTO portal_blobs (id, content_type, data) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET content_type = excluded.content_type, data = excluded.data`),
+  }
+
+  function customerRow(uid: string): CustomerRow {
+    q.ensureCustomer.run(uid)
+    return q.customer.get(uid)!
+  }
+
+  function config(): PortalConfig {
+    const event = ledger.event()
+    const eventName = ev.eventName ?? event?.name ?? 'wristpay'
+    return {
+      nodeId: ev.nodeId ?? 1,
+      testMode: ev.testMode ?? false,
+      testModeMessage: ev.testModeMessage ?? '',
+      eventName,
+      dataPrivacyUrl: ev.dataPrivacyUrl ?? '',
+      contactEmail: ev.contactEmail,
+      aboutPageUrl: ev.aboutPageUrl ?? '',
+      payoutEnabled: ev.payoutEnabled ?? true,
+      currency: event?.currency ?? 'EUR',
+      topupEnabled: ev.topupEnabled ?? true,
+      allowedCountryCodes: ev.allowedCountryCodes === null ? null : ev.allowedCountryCodes.map((c) => c.toUpperCase()),
+      translationTexts: ev.translationTexts ?? {},
+      bonLogoBlobId: ev.bonLogoBlobId ?? null,
+      feedbackUrl: ev.feedbackUrl ?? null,
+      bon: { title: ev.bon?.title ?? eventName, issuer: ev.bon?.issuer ?? eventName, address: ev.bon?.address ?? '', ustId: ev.bon?.ustId ?? '' },
+      minTopupCents: ev.minTopupCents ?? 100,
+      maxTopupCents: ev.maxTopupCents ?? 50_000,
+    }
+  }
+
+  function customer(uid: string): PortalCustomer | undefined {
+    const band = ledger.wristband(uid)
+    if (band === undefined) return undefined
+    const row = customerRow(uid)
+    return {
+      id: row.id,
+      uid: band.uid,
+      balanceCents: band.balance,
+      blocked: band.blocked,
+      iban: row.iban,
+      accountName: row.account_name,
+      email: row.email,
+      donationCents: row.donation_cents,
+      donateAll: row.donate_all === 1,
+      hasEnteredInfo: row.has_entered_info === 1,
+    }
+  }
+
+  function toPortalOrder(order: CustomerOrder): PortalOrder {
+    const view = KIND_VIEW[order.kind] ?? OTHER_KIND
+    const tax = view.orderType === 'sale' && order.kind === 'sale' ? { ...NO_TAX, ...ev.salesTax } : NO_TAX
+    const lines: PortalOrderLine[] =
+      order.lines.length > 0
+        ? order.lines.map((line, i) => ({
+            itemId: i + 1,
+            productId: productIntegerId(order.booth ?? '', line.product),
+            productName: line.name,
+            quantity: line.qty,
+            unitPriceCents: line.unitPrice,
+            taxRateBasisPoints: tax.rateBasisPoints,
+            taxName: tax.name,
+            taxRateId: tax.id ?? 0,
+          }))
+        : // A top-up, payout or donation has no products: one line so the receipt adds up.
+          [{ itemId: 1, productId: productIntegerId('', `kind:${order.kind}`), productName: view.label, quantity: 1, unitPriceCents: order.amount, taxRateBasisPoints: 0, taxName: NO_TAX.name, taxRateId: NO_TAX.id }]
+    return {
+      id: orderIntegerId(order.receiptId),
+      receiptId: order.receiptId,
+      orderType: view.orderType,
+      paymentMethod: view.paymentMethod,
+      totalCents: order.amount,
+      bookedAtMs: order.bookedAt,
+      lines,
+    }
+  }
+
+  /** The guest's orders, newest first. */
+  function orders(uid: string): PortalOrder[] {
+    return ledger.customerOrders(uid).map(toPortalOrder)
+  }
+
+  /** Wraps a payment provider failure: the guest gets a clear 502, the log gets the cause. */
+  async function viaProvider<T>(what: string, uid: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (err) {
+      if (err instanceof PortalError) throw err
+      log.error({ err, uid }, `online top-up: ${what} failed`)
+      throw new PortalError(502, 'payment_provider_error', 'the payment provider could not be reached; please try again')
+    }
+  }
+
+  const updateInfoTx = db.transaction((uid: string, info: CustomerInfoUpdate, nowMs: number) => {
+    const band = ledger.wristband(uid)
+    if (band === undefined) throw new PortalError(404, 'unknown_customer', 'no such customer')
+    // Read in the same transaction as the write: the balance the check saw is the one stored against.
+    if (info.donationCents > band.balance)
+      throw new PortalError(422, 'donation_exceeds_balance', `donation is more than the balance of ${band.balance / 100}`, 'donation')
+    customerRow(uid)
+    q.setInfo.run({ uid, iban: info.iban, accountName: info.accountName, email: info.email, donationCents: info.donationCents, now: nowMs })
+  })
+
+  return {
+    findWristbandByPin: (pin) => ledger.findWristbandByPin(pin),
+
+    createSession(session) {
+      q.insertSession.run(session.jti, session.uid, session.createdAtMs, session.expiresAtMs)
+      // Keep the table small: sessions expired a day ago can go (a revoked one stays revoked by expiry anyway).
+      q.purgeSessions.run(clock.now() - 24 * 60 * 60_000)
+    },
+    sessionActive(jti, uid, nowMs) {
+      const s = q.session.get(jti)
+      return s !== undefined && s.uid === uid && s.revoked_at === null && s.expires_at > nowMs
+    },
+    revokeSession(jti, nowMs) {
+      q.revokeSession.run(nowMs, jti)
+    },
+    purgeSessions: (beforeMs) => q.purgeSessions.run(beforeMs).changes,
+
+    customer,
+    orders,
+
+    updateCustomerInfo(uid, info) {
+      // Checked again here (the plugin did too): nothing unchecked reaches the payout table, whoever calls.
+      const checked = checkCustomerInfo(info, config().allowedCountryCodes)
+      if (!checked.ok) {
+        const first = checked.problems[0]!
+        throw new PortalError(422, first.type, first.msg, first.field)
+      }
+      updateInfoTx.immediate(uid, checked.value, clock.now())
+    },
+
+    donateAll(uid) {
+      if (ledger.wristband(uid) === undefined) throw new PortalError(404, 'unknown_customer', 'no such customer')
+      // Recorded for the payout run, not booked now: the wristband keeps working until the event ends.
+      customerRow(uid)
+      q.setDonateAll.run(clock.now(), uid)
+    },
+
+    // Payouts are run by a later part of the gateway; until then nobody is in a run.
+    payoutInfo: () => ({ inPayoutRun: false, payoutDateMs: null }),
+    payoutTransactions: () => [],
+
+    config,
+
+    receipt(receiptId) {
+      if (!UUID.test(receiptId)) return undefined
+      const found = ledger.receipt(receiptId)
+      if (found === undefined || found.customerUid === null) return undefined
+      const uid = found.customerUid
+      return { order: toPortalOrder(found), customer: { id: customerRow(uid).id, uid } }
+    },
+
+    blob(id) {
+      const row = UUID.test(id) ? q.blob.get(id) : undefined
+      return row === undefined ? undefined : { contentType: row.content_type, data: new Uint8Array(row.data) }
+    },
+    putBlob(id, blob) {
+      if (!UUID.test(id)) throw new Error('blob id must be a lower-case UUID')
+      q.putBlob.run(id, blob.contentType, Buffer.from(blob.data))
+    },
+
+    async createCheckout(uid, amountCents) {
+      const band = ledger.wristband(uid)
+      if (band === undefined) throw new PortalError(404, 'unknown_customer', 'no such customer')
+      if (band.blocked) throw new PortalError(403, 'wristband_blocked', 'this wristband is blocked')
+      if (!Number.isSafeInteger(amountCents) || amountCents <= 0) throw new PortalError(422, 'invalid_amount', 'amount must be positive', 'amount')
+      const created = await viaProvider('create checkout', uid, () => topups.createCheckout({ uid, amountCents }))
+      const orderUuid = randomUUID()
+      q.insertCheckout.run(orderUuid, uid, created.checkoutId, amountCents, clock.now())
+      return created.redirectUrl === undefined
+        ? { orderUuid, checkoutId: created.checkoutId }
+        : { orderUuid, checkoutId: created.checkoutId, redirectUrl: created.redirectUrl }
+    },
+
+    async checkCheckout(uid, ref): Promise<{ status: CheckoutStatus }> {
+      const row = 'orderUuid' in ref ? q.checkoutByOrder.get(ref.orderUuid) : q.checkoutById.get(ref.checkoutId)
+      // Another guest's checkout answers exactly like a missing one.
+      if (row === undefined || row.uid !== uid) throw new PortalError(404, 'unknown_checkout', 'no such checkout')
+      const { status } = await viaProvider('check checkout', uid, () => topups.checkCheckout({ uid, checkoutId: row.checkout_id }))
+      return { status }
+    },
+  }
+}
+
+export interface PortalMountOptions {
+  eventConfig: PortalEventConfig
+  topups: TopupService
+  /** Default '/api'. */
+  prefix?: string
+  /** Default: a key generated once and kept in the database. */
+  authSecret?: Uint8Array
+  tokenTtlS?: number
+  rateLimit?: Partial<LoginRateLimit>
+}
+
+/** The portal API as one of the gateway's HTTP plugins (for createGateway's `httpPlugins`). */
+export function portalMount(
+  parts: { ledger: PortalLedger; db: Database.Database; clock: Clock; logger: Logger },
+  options: PortalMountOptions,
+): MountedPlugin {
+  const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups })
+  return {
+    plugin: portalApi,
+    prefix: options.prefix ?? '/api',
+    options: {
+      backend,
+      authSecret: portalAuthSecret(parts.db, options.authSecret),
+      clock: parts.clock,
+      logger: parts.logger,
+      ...(options.tokenTtlS === undefined ? {} : { tokenTtlS: options.tokenTtlS }),
+      ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+    },
+  }
+}

@@ -1,0 +1,8 @@
+// The customer portal API: a fastify plugin the gateway mounts, and the
+// data-access interface the gateway implements for it.
+export * from './backend.js'
+export * from './plugin.js'
+export { checkCustomerInfo, type CustomerInfoInput, type FieldProblem } from './customer-info.js'
+export { amountFromCents, centsFromAmount } from './money.js'
+export { createPortalTokens, type PortalTokens } from './tokens.js'
+export { uidAsInteger } from './views.js'

@@ -1,0 +1,395 @@
+// The customer portal API as a fastify plugin: every operation of
+// customer-portal-openapi.json (same paths, methods, field names and types),
+// mounted by the gateway under a prefix (default /api). Requests and responses
+// go through the TypeBox schemas in schemas.ts; money is integer cents in the
+// backend and a two-decimal number here. Every authenticated route checks the
+// token's signature and expiry and that its session is still open, and then
+// only ever asks the backend about the uid inside the token.
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import type { Logger } from 'pino'
+import type { Static } from 'typebox'
+import type { Clock } from '../device-protocol/index.js'
+import { PortalError, type PortalBackend } from './backend.js'
+import { checkCustomerInfo } from './customer-info.js'
+import { centsFromAmount } from './money.js'
+import {
+  BlobParams,
+  BonJson,
+  BonParams,
+  CheckCheckoutPayload,
+  CheckCheckoutResponse,
+  ConfigQuery,
+  CreateCheckoutPayload,
+  CreateCheckoutResponse,
+  Customer,
+  CustomerBank,
+  CustomerPortalApiConfig,
+  LoginPayload,
+  LoginResponse,
+  OrdersWithBon,
+  PayoutInfo,
+  PayoutTransactions,
+  PortalErrorBody,
+} from './schemas.js'
+import { createPortalTokens, type TokenClaims } from './tokens.js'
+import { bonView, configView, customerView, orderView, payoutInfoView, payoutTransactionView } from './views.js'
+
+export const DEFAULT_PORTAL_PREFIX = '/api'
+export const DEFAULT_TOKEN_TTL_S = 12 * 60 * 60
+
+export interface LoginRateLimit {
+  /** Login attempts per client IP per window. */
+  perIpMax: number
+  perIpWindowMs: number
+  /** Login attempts per PIN prefix (whoever sends them) per window. */
+  perPinPrefixMax: number
+  perPinPrefixWindowMs: number
+  pinPrefixLength: number
+}
+
+/**
+ * 10 per minute per IP stops one client from sweeping; 20 per hour per
+ * 3-character prefix caps what many clients together can try, whatever their
+ * addresses: PINs are at least 8 characters of a 32-symbol alphabet (40+ bits),
+ * so there are 32,768 prefixes, at most 655,360 guesses an hour against the
+ * whole event, each with a chance of about wristbands / 2^40 to hit.
+ */
+export const DEFAULT_LOGIN_RATE_LIMIT: LoginRateLimit = {
+  perIpMax: 10,
+  perIpWindowMs: 60_000,
+  perPinPrefixMax: 20,
+  perPinPrefixWindowMs: 60 * 60_000,
+  pinPrefixLength: 3,
+}
+
+export interface PortalApiOptions {
+  backend: PortalBackend
+  /** HS256 key of the bearer tokens, at least 32 random bytes; keep it across restarts or all guests log in again. */
+  authSecret: Uint8Array
+  clock: Clock
+  logger: Logger
+  tokenTtlS?: number
+  rateLimit?: Partial<LoginRateLimit>
+}
+
+const errorResponses = {
+  400: PortalErrorBody,
+  401: PortalErrorBody,
+  403: PortalErrorBody,
+  404: PortalErrorBody,
+  422: PortalErrorBody,
+  429: PortalErrorBody,
+  500: PortalErrorBody,
+  502: PortalErrorBody,
+  503: PortalErrorBody,
+}
+const bearer = [{ OAuth2PasswordBearer: [] }]
+
+/** fastify's names of request parts, in the seed's `loc` words. */
+const LOCATION: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' }
+
+interface ValidationIssue {
+  instancePath?: string
+  keyword?: string
+  message?: string
+  params?: Record<string, unknown>
+}
+
+function validationDetail(error: FastifyError) {
+  const where = LOCATION[error.validationContext ?? 'body'] ?? 'body'
+  return (error.validation as ValidationIssue[]).map((issue) => {
+    const path = (issue.instancePath ?? '').split('/').filter((p) => p !== '')
+    const missing = issue.params?.missingProperty
+    if (typeof missing === 'string') path.push(missing)
+    return { loc: [where, ...path.map((p) => (/^\d+$/.test(p) ? Number(p) : p))], msg: issue.message ?? 'invalid', type: issue.keyword ?? 'invalid' }
+  })
+}
+
+function sendError(request: FastifyRequest, reply: FastifyReply, status: number, type: string, message: string, detail?: unknown[]) {
+  const body: PortalErrorBody = { type, id: String(request.id), message }
+  if (detail !== undefined) body.detail = detail as PortalErrorBody['detail']
+  if (status === 401) reply.header('www-authenticate', 'Bearer')
+  return reply.code(status).send(body)
+}
+
+/** A 422 about one body field, shaped like the seed's HTTPValidationError too. */
+function fieldError(field: string, type: string, message: string): PortalError {
+  return new PortalError(422, type, message, field)
+}
+
+function amountToCents(field: string, amount: number): number {
+  const result = centsFromAmount(amount)
+  if (!result.ok) throw fieldError(field, 'invalid_amount', `${field}: ${result.reason}`)
+  return result.cents
+}
+
+/** The first characters of a PIN as the ledger compares it (case and grouping ignored). */
+export function pinPrefix(pin: string, length: number): string {
+  return pin.replace(/[\s-]/g, '').toUpperCase().slice(0, length)
+}
+
+export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: FastifyInstance, options: PortalApiOptions) => {
+  const { backend, clock } = options
+  const log = options.logger.child({ component: 'portal-api' })
+  const limits: LoginRateLimit = { ...DEFAULT_LOGIN_RATE_LIMIT, ...options.rateLimit }
+  const tokens = createPortalTokens({ secret: options.authSecret, clock, ttlS: options.tokenTtlS ?? DEFAULT_TOKEN_TTL_S })
+  // Who a request is authenticated as; a WeakMap so the request type stays untouched.
+  const authOf = new WeakMap<FastifyRequest, TokenClaims>()
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof PortalError) {
+      const detail = error.statusCode === 422 ? [{ loc: ['body', ...(error.field ? [error.field] : [])], msg: error.message, type: error.type }] : undefined
+      return sendError(request, reply, error.statusCode, error.type, error.message, detail)
+    }
+    if (error.validation) return sendError(request, reply, 422, 'validation_error', error.message, validationDetail(error))
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      // fastify's own client errors (bad JSON, wrong content type, body too large). Their
+      // messages never quote the body (V8's JSON.parse message would: a PIN, an IBAN); a test checks.
+      const type = (error.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()
+      return sendError(request, reply, status, type, error.message)
+    }
+    request.log.error({ err: error }, 'portal request failed')
+    return sendError(request, reply, 500, 'internal', 'internal error')
+  })
+
+  // Answers about a guest must not sit in shared caches.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.url.includes('/blob/')) reply.header('cache-control', 'no-store')
+  })
+
+  await app.register(rateLimit, {
+    global: false,
+    // Counters live in an LRU: big enough that junk keys cannot push real ones out quickly.
+    cache: 100_000,
+    errorResponseBuilder: (_request, context) =>
+      new PortalError(429, 'rate_limited', `too many login attempts, retry in ${context.after}`),
+  })
+  const pinPrefixLimiter = app.createRateLimit({
+    max: limits.perPinPrefixMax,
+    timeWindow: limits.perPinPrefixWindowMs,
+    keyGenerator: (request) => `pin-prefix:${pinPrefix((request.body as LoginPayload).pin, limits.pinPrefixLength)}`,
+  })
+
+  async function authenticate(request: FastifyRequest): Promise<void> {
+    const header = request.headers.authorization
+    const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i.exec(header) : null
+    if (!match) throw new PortalError(401, 'unauthorized', 'a bearer token is required')
+    const verified = await tokens.verify(match[1]!)
+    if (!verified.ok) throw new PortalError(401, verified.reason === 'expired' ? 'token_expired' : 'unauthorized', verified.reason === 'expired' ? 'the token has expired; log in again' : 'the token is not valid')
+    const { uid, jti } = verified.claims
+    if (!(await backend.sessionActive(jti, uid, clock.now()))) throw new PortalError(401, 'session_ended', 'the session has ended; log in again')
+    const customer = await backend.customer(uid)
+    if (customer === undefined) throw new PortalError(401, 'unauthorized', 'the wristband of this session is unknown')
+    if (customer.blocked) throw new PortalError(403, 'wristband_blocked', 'this wristband is blocked; please ask at the info point')
+    authOf.set(request, verified.claims)
+  }
+
+  function auth(request: FastifyRequest): TokenClaims {
+    const claims = authOf.get(request)
+    // Unreachable when a route has the onRequest hook; a guard against a route that forgot it.
+    if (claims === undefined) throw new PortalError(401, 'unauthorized', 'not authenticated')
+    return claims
+  }
+
+  async function knownCustomer(uid: string) {
+    const customer = await backend.customer(uid)
+    if (customer === undefined) throw new PortalError(404, 'unknown_customer', 'no such customer')
+    return customer
+  }
+
+  // -------------------------------------------------------------------------
+  // auth
+
+  app.post<{ Body: LoginPayload }>(
+    '/auth/login',
+    {
+      schema: { tags: ['auth'], summary: 'customer login with wristband hardware tag and pin', operationId: 'login', body: LoginPayload, response: { 200: LoginResponse, ...errorResponses } },
+      config: {
+        // Counted on arrival (onRequest), before the body is even parsed: every attempt counts.
+        rateLimit: { max: limits.perIpMax, timeWindow: limits.perIpWindowMs },
+      },
+      preHandler: async (request) => {
+        const result = await pinPrefixLimiter(request)
+        if (!result.isAllowed && result.isExceeded) {
+          log.warn({ ip: request.ip }, 'portal login: per PIN-prefix limit reached')
+          throw new PortalError(429, 'rate_limited', `too many login attempts, retry in ${result.ttlInSeconds} s`)
+        }
+      },
+    },
+    async (request) => {
+      const uid = await backend.findWristbandByPin(request.body.pin)
+      if (uid === undefined) {
+        log.info({ ip: request.ip }, 'portal login refused: unknown PIN')
+        throw new PortalError(401, 'invalid_pin', 'this PIN is not known')
+      }
+      const customer = await knownCustomer(uid)
+      if (customer.blocked) throw new PortalError(403, 'wristband_blocked', 'this wristband is blocked; please ask at the info point')
+      const issued = await tokens.issue(uid)
+      await backend.createSession({ jti: issued.jti, uid, createdAtMs: issued.issuedAtMs, expiresAtMs: issued.expiresAtMs })
+      log.info({ uid }, 'portal login')
+      const config = await backend.config()
+      return { customer: customerView(customer, config.nodeId), access_token: issued.token, grant_type: 'bearer' }
+    },
+  )
+
+  app.post(
+    '/auth/logout',
+    { schema: { tags: ['auth'], summary: 'sign out of the current session', operationId: 'logout', security: bearer, response: { 204: { type: 'null' }, ...errorResponses } }, onRequest: authenticate },
+    async (request, reply) => {
+      await backend.revokeSession(auth(request).jti, clock.now())
+      return reply.code(204).send()
+    },
+  )
+
+  // -------------------------------------------------------------------------
+  // base
+
+  app.get(
+    '/customer',
+    { schema: { tags: ['base'], summary: 'Obtain customer', operationId: 'get_customer', security: bearer, response: { 200: Customer, ...errorResponses } }, onRequest: authenticate },
+    async (request) => {
+      const customer = await knownCustomer(auth(request).uid)
+      return customerView(customer, (await backend.config()).nodeId)
+    },
+  )
+
+  app.get(
+    '/orders_with_bon',
+    { schema: { tags: ['base'], summary: 'Obtain customer orders', operationId: 'get_orders', security: bearer, response: { 200: OrdersWithBon, ...errorResponses } }, onRequest: authenticate },
+    async (request) => {
+      const customer = await knownCustomer(auth(request).uid)
+      const { nodeId } = await backend.config()
+      return (await backend.orders(customer.uid)).map((o) => orderView(o, customer, nodeId))
+    },
+  )
+
+  app.post<{ Body: CustomerBank }>(
+    '/customer_info',
+    {
+      schema: { tags: ['base'], summary: 'set iban, account name and email', operationId: 'update_customer_info', security: bearer, body: CustomerBank, response: { 204: { type: 'null' }, ...errorResponses } },
+      onRequest: authenticate,
+    },
+    async (request, reply) => {
+      const { uid } = auth(request)
+      const body = request.body
+      const donationCents = amountToCents('donation', body.donation ?? 0)
+      const config = await backend.config()
+      const checked = checkCustomerInfo({ iban: body.iban, accountName: body.account_name, email: body.email, donationCents }, config.allowedCountryCodes)
+      if (!checked.ok) {
+        const first = checked.problems[0]!
+        return sendError(
+          request,
+          reply,
+          422,
+          first.type,
+          checked.problems.map((p) => p.msg).join('; '),
+          checked.problems.map((p) => ({ loc: ['body', p.field], msg: p.msg, type: p.type })),
+        )
+      }
+      await backend.updateCustomerInfo(uid, checked.value)
+      log.info({ uid }, 'payout details registered')
+      return reply.code(204).send()
+    },
+  )
+
+  app.post(
+    '/customer_all_donation',
+    {
+      schema: { tags: ['base'], summary: 'shortcut to declare that customer wants to donate all of the remaining balance', operationId: 'update_customer_info_donate_all', security: bearer, response: { 204: { type: 'null' }, ...errorResponses } },
+      onRequest: authenticate,
+    },
+    async (request, reply) => {
+      const { uid } = auth(request)
+      await backend.donateAll(uid)
+      log.info({ uid }, 'donate all registered')
+      return reply.code(204).send()
+    },
+  )
+
+  app.get(
+    '/payout_info',
+    { schema: { tags: ['base'], summary: 'info about current state of payout', operationId: 'payout_info', security: bearer, response: { 200: PayoutInfo, ...errorResponses } }, onRequest: authenticate },
+    async (request) => payoutInfoView(await backend.payoutInfo(auth(request).uid)),
+  )
+
+  app.get(
+    '/get_payout_transactions',
+    {
+      schema: { tags: ['base'], summary: 'transactions booked for payout if payout already happened', operationId: 'get_payout_transactions', security: bearer, response: { 200: PayoutTransactions, ...errorResponses } },
+      onRequest: authenticate,
+    },
+    async (request) => (await backend.payoutTransactions(auth(request).uid)).map(payoutTransactionView),
+  )
+
+  app.get<{ Querystring: Static<typeof ConfigQuery> }>(
+    '/config',
+    { schema: { tags: ['base'], summary: 'get customer customer portal config', operationId: 'get_customer_config', querystring: ConfigQuery, response: { 200: CustomerPortalApiConfig, ...errorResponses } } },
+    // One event per gateway: base_url (which portal is asking) does not change the answer.
+    async () => configView(await backend.config()),
+  )
+
+  app.get<{ Params: Static<typeof BonParams> }>(
+    '/bon/:order_uuid',
+    { schema: { tags: ['base'], summary: 'Retrieve a bon', operationId: 'get_bon', params: BonParams, response: { 200: BonJson, ...errorResponses } } },
+    async (request) => {
+      // Public by design: the random receipt id is the secret. Malformed and unknown ids get the same 404.
+      const id = request.params.order_uuid.toLowerCase()
+      const receipt = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) ? await backend.receipt(id) : undefined
+      if (receipt === undefined) throw new PortalError(404, 'not_found', 'no such receipt')
+      return bonView(receipt, await backend.config())
+    },
+  )
+
+  app.get<{ Params: Static<typeof BlobParams> }>(
+    '/blob/:blob_id',
+    { schema: { tags: ['base'], summary: 'Get Blob', operationId: 'get_blob', params: BlobParams, response: errorResponses } },
+    async (request, reply) => {
+      const blob = await backend.blob(request.params.blob_id.toLowerCase())
+      if (blob === undefined) throw new PortalError(404, 'not_found', 'no such blob')
+      // Stored content is served as data only: no sniffing, no scripts even for SVG.
+      return reply
+        .header('content-type', blob.contentType)
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+        .send(Buffer.from(blob.data))
+    },
+  )
+
+  // -------------------------------------------------------------------------
+  // sumup (online top-up)
+
+  app.post<{ Body: CreateCheckoutPayload }>(
+    '/sumup/create-checkout',
+    {
+      schema: { tags: ['sumup'], summary: 'initiate customer checkout', operationId: 'create_checkout', security: bearer, body: CreateCheckoutPayload, response: { 200: CreateCheckoutResponse, ...errorResponses } },
+      onRequest: authenticate,
+    },
+    async (request) => {
+      const { uid } = auth(request)
+      const config = await backend.config()
+      if (!config.topupEnabled) throw new PortalError(403, 'topup_disabled', 'online top-up is not enabled for this event')
+      const amountCents = amountToCents('amount', request.body.amount)
+      if (amountCents < config.minTopupCents || amountCents > config.maxTopupCents)
+        throw fieldError('amount', 'invalid_amount', `amount must be between ${config.minTopupCents / 100} and ${config.maxTopupCents / 100}`)
+      const created = await backend.createCheckout(uid, amountCents)
+      log.info({ uid, amountCents, orderUuid: created.orderUuid }, 'online top-up checkout created')
+      return { checkout_id: created.checkoutId, order_uuid: created.orderUuid, ...(created.redirectUrl === undefined ? {} : { redirect_url: created.redirectUrl }) }
+    },
+  )
+
+  app.post<{ Body: CheckCheckoutPayload }>(
+    '/sumup/check-checkout',
+    {
+      schema: { tags: ['sumup'], summary: 'after payment check checkout state', operationId: 'check_checkout', security: bearer, body: CheckCheckoutPayload, response: { 200: CheckCheckoutResponse, ...errorResponses } },
+      onRequest: authenticate,
+    },
+    async (request) => {
+      const { uid } = auth(request)
+      const body = request.body
+      const ref = 'order_uuid' in body ? { orderUuid: body.order_uuid.toLowerCase() } : { checkoutId: body.checkout_id }
+      return backend.checkCheckout(uid, ref)
+    },
+  )
+}

@@ -1,0 +1,61 @@
+// The interface every online payment adapter (SumUp-style hosted checkout, Stripe, ...) implements.
+// Money crosses this interface as integer cents; each adapter converts at its own API's edge.
+
+export type CheckoutStatus = 'pending' | 'paid' | 'failed'
+
+export interface CreateCheckoutInput {
+  /** Our own checkout id; the provider echoes it back so that a checkout can be matched to it. */
+  reference: string
+  amountCents: number
+  /** ISO 4217, upper case, e.g. 'EUR'. */
+  currency: string
+  description: string
+  /** Where the provider sends the guest's browser after paying or declining. */
+  returnUrl: string
+}
+
+export interface ProviderCheckout {
+  status: CheckoutStatus
+  amountCents: number
+  currency: string
+  reference: string
+}
+
+export interface PaymentProvider {
+  readonly name: string // 'sumup' | 'stripe'
+  createCheckout(input: CreateCheckoutInput): Promise<{ providerCheckoutId: string; redirectUrl: string }>
+  getCheckout(providerCheckoutId: string): Promise<ProviderCheckout>
+  /**
+   * Verifies a webhook (signature and freshness) and says which checkout it concerns; throws
+   * WebhookVerificationError (forged, stale, malformed) or WebhookIgnoredError (genuine, but not about a checkout).
+   */
+  parseWebhook(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): Promise<{ providerCheckoutId: string }>
+}
+
+/** A webhook that is forged, stale or malformed. The HTTP layer answers it with 400 and books nothing. */
+export class WebhookVerificationError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'WebhookVerificationError'
+  }
+}
+
+/**
+ * A genuine webhook (signature checked, if the provider signs) about something that is not a checkout
+ * status change, e.g. an event type we do not use. The HTTP layer acknowledges it (200) and books nothing,
+ * so the provider does not keep retrying it.
+ */
+export class WebhookIgnoredError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'WebhookIgnoredError'
+  }
+}
+
+/** The provider could not be reached or answered with something we cannot trust (5xx, timeout, bad body). */
+export class ProviderError extends Error {
+  constructor(message: string, readonly providerStatus?: number) {
+    super(message)
+    this.name = 'ProviderError'
+  }
+}

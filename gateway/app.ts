@@ -2,11 +2,12 @@
 // broker + HTTP API. This module only connects the parts and owns their
 // lifecycle; each part does its one job in its own module.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import { systemClock, topics, type Clock, type GatewayState } from '../device-protocol/index.js'
+import { createGatewayApis } from './apis.js'
 import { createBroker, type Broker, type Principal } from './broker.js'
 import type { GatewayConfig } from './config.js'
 import { loadEventSetup } from './event-setup.js'
@@ -18,6 +19,7 @@ import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js
 export const OPERATOR_USERNAME_PREFIX = 'operator:'
 
 export const DB_FILE_NAME = 'gateway.sqlite'
+export const GATEWAY_VERSION = '0.1.0'
 
 export interface GatewayDeps {
   config: GatewayConfig
@@ -87,7 +89,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
   let ledger: Ledger
   try {
-    ledger = createLedger({ db, clock, logger: log.child({ component: 'ledger' }) })
+    const pinSecret = config.pinSecretFile ? readFileSync(config.pinSecretFile) : undefined
+    ledger = createLedger({ db, clock, logger: log.child({ component: 'ledger' }), ...(pinSecret ? { pinSecret } : {}) })
     const summary = ledger.importEventSetup(setup)
     log.info({ event: setup.event.name, ...summary, configChanged: summary.configChanged.length }, 'event set-up imported')
   } catch (err) {
@@ -183,6 +186,19 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
   }
 
+  const parts: GatewayParts = { ledger, db, config, clock, logger: log }
+  // How guests' browsers reach us (payment return URLs); with port 0 known only after listen.
+  const publicBaseUrl = () => {
+    if (config.portal.publicBaseUrl) return config.portal.publicBaseUrl
+    const bound = http.address()
+    return `http://${config.http.host}:${bound?.port ?? config.http.port}`
+  }
+  const apis = createGatewayApis(parts, {
+    publicBaseUrl,
+    alert: ({ kind, message }) => void publish(topics.event('alert'), { kind, message: message.slice(0, 1024), at: clock.now() }, { qos: 1 }),
+  })
+  const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
+
   const http: HttpServer = createHttpServer({
     logger: log,
     adminToken: config.adminToken,
@@ -190,7 +206,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),
     enrollKiosk: (kioskId, key) => ledger.enrollKiosk(kioskId, key),
     stats,
-    plugins: typeof deps.httpPlugins === 'function' ? deps.httpPlugins({ ledger, db, config, clock, logger: log }) : deps.httpPlugins,
+    plugins: [...apis.plugins, ...extraPlugins],
+    docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
   })
 
   async function publishKioskConfigs(kioskIds: readonly string[] = ledger.kioskIds()): Promise<void> {
@@ -229,6 +246,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       await Promise.allSettled([...pendingPublishes])
       await broker.close()
       await http.close()
+      await apis.stop()
       db.close()
       log.info('gateway stopped')
     })()
@@ -254,6 +272,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         await publish(topics.gatewayState, gatewayState('online'), { qos: 1, retain: true })
         const mqtt = await broker.listen(config.mqtt.host, config.mqtt.port)
         const httpAddress = await http.listen(config.http.host, config.http.port)
+        apis.start()
         log.info({ mqtt, http: httpAddress }, 'gateway started')
       } catch (err) {
         await stop()

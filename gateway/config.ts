@@ -31,6 +31,63 @@ const LogLevel = Type.Union([
   Type.Literal('silent'),
 ])
 
+const Url = Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 })
+const Secret = Type.String({ minLength: 8, maxLength: 512 })
+
+export const PortalConfig = Type.Object(
+  {
+    /** Where the customer portal API is mounted (its page is at /portal/). */
+    prefix: Type.String({ pattern: '^/[a-z0-9_/-]*[a-z0-9_-]$' }),
+    /** How guests' browsers reach the gateway, for payment return URLs; default http://{http.host}:{http.port}. */
+    publicBaseUrl: Type.Optional(Url),
+    /** Countries whose IBANs are accepted for payouts. */
+    allowedCountryCodes: Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), { maxItems: 100 }),
+    contactEmail: Type.String({ maxLength: 256 }),
+    dataPrivacyUrl: Type.Optional(Url),
+    aboutPageUrl: Type.Optional(Url),
+    /** Shown on the portal: payments go to simulated providers, no real money moves. */
+    testModeMessage: Type.Optional(Type.String({ maxLength: 512 })),
+    /** The sales tax shown on receipts (gross prices include it). */
+    salesTax: Type.Optional(
+      Type.Object({ name: Type.String({ minLength: 1, maxLength: 32 }), rateBasisPoints: Type.Integer({ minimum: 0, maximum: 10_000 }) }, { additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const PaymentsConfig = Type.Object(
+  {
+    /** The provider the portal's online top-up uses. */
+    defaultProvider: Type.Optional(Type.Union([Type.Literal('sumup'), Type.Literal('stripe')])),
+    minTopupCents: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
+    maxTopupCents: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
+    sumup: Type.Optional(
+      Type.Object(
+        { baseUrl: Url, apiKey: Secret, merchantCode: Type.String({ minLength: 1, maxLength: 64 }), webhookSecret: Type.Optional(Secret) },
+        { additionalProperties: false },
+      ),
+    ),
+    stripe: Type.Optional(
+      Type.Object(
+        { baseUrl: Type.Optional(Url), secretKey: Secret, publishableKey: Secret, webhookSecret: Secret },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Address of the venue, for Stripe Terminal locations (one per booth). */
+    venue: Type.Object(
+      {
+        line1: Type.String({ minLength: 1, maxLength: 256 }),
+        city: Type.String({ minLength: 1, maxLength: 128 }),
+        postal_code: Type.String({ minLength: 1, maxLength: 32 }),
+        country: Type.String({ pattern: '^[A-Z]{2}$' }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+export type PaymentsConfig = Static<typeof PaymentsConfig>
+
 export const GatewayConfig = Type.Object(
   {
     mqtt: Type.Object({ host: Host, port: Port }, { additionalProperties: false }),
@@ -47,6 +104,10 @@ export const GatewayConfig = Type.Object(
     /** Largest number of envelopes ingest commits in one SQLite transaction; ingest's default when absent. */
     maxBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     logLevel: LogLevel,
+    portal: PortalConfig,
+    payments: PaymentsConfig,
+    /** File holding the secret that keys the PIN lookup hashes; without it the secret is kept in the database. */
+    pinSecretFile: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
 )
@@ -63,6 +124,16 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   // 64 KiB of payload plus room for the fixed header and the topic.
   maxPacketBytes: 64 * 1024 + 512,
   logLevel: 'info',
+  portal: {
+    prefix: '/api',
+    allowedCountryCodes: ['AT', 'BE', 'CH', 'DE', 'DK', 'ES', 'FR', 'IT', 'LU', 'NL'],
+    contactEmail: 'help@example.org',
+  },
+  payments: {
+    minTopupCents: 100,
+    maxTopupCents: 50_000,
+    venue: { line1: 'Festival grounds', city: 'Munich', postal_code: '80331', country: 'DE' },
+  },
 }
 
 export class ConfigError extends Error {
@@ -70,9 +141,11 @@ export class ConfigError extends Error {
 }
 
 /** A partial config as it comes from a file, the environment or the CLI: nested objects may be partial too. */
-export type ConfigLayer = Partial<Omit<GatewayConfig, 'mqtt' | 'http'>> & {
+export type ConfigLayer = Partial<Omit<GatewayConfig, 'mqtt' | 'http' | 'portal' | 'payments'>> & {
   mqtt?: Partial<GatewayConfig['mqtt']>
   http?: Partial<GatewayConfig['http']>
+  portal?: Partial<GatewayConfig['portal']>
+  payments?: Partial<GatewayConfig['payments']>
 }
 
 export const ENV_PREFIX = 'WRISTPAY_GATEWAY_'
@@ -135,6 +208,31 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
   if (maxBatch !== undefined) layer.maxBatch = maxBatch
   const logLevel = envString(env, 'LOG_LEVEL')
   if (logLevel !== undefined) layer.logLevel = logLevel as GatewayConfig['logLevel']
+  const publicBaseUrl = envString(env, 'PUBLIC_BASE_URL')
+  if (publicBaseUrl !== undefined) layer.portal = { publicBaseUrl }
+  const pinSecretFile = envString(env, 'PIN_SECRET_FILE')
+  if (pinSecretFile !== undefined) layer.pinSecretFile = pinSecretFile
+  // Payment provider credentials are secrets: the environment is the usual place for them.
+  const payments: Partial<PaymentsConfig> = {}
+  const sumupKey = envString(env, 'SUMUP_API_KEY')
+  if (sumupKey !== undefined) {
+    payments.sumup = {
+      apiKey: sumupKey,
+      baseUrl: envString(env, 'SUMUP_BASE_URL') ?? 'https://api.sumup.com',
+      merchantCode: envString(env, 'SUMUP_MERCHANT_CODE') ?? '',
+      webhookSecret: envString(env, 'SUMUP_WEBHOOK_SECRET'),
+    }
+  }
+  const stripeKey = envString(env, 'STRIPE_SECRET_KEY')
+  if (stripeKey !== undefined) {
+    payments.stripe = {
+      secretKey: stripeKey,
+      publishableKey: envString(env, 'STRIPE_PUBLISHABLE_KEY') ?? '',
+      webhookSecret: envString(env, 'STRIPE_WEBHOOK_SECRET') ?? '',
+      baseUrl: envString(env, 'STRIPE_BASE_URL'),
+    }
+  }
+  if (Object.keys(payments).length > 0) layer.payments = payments
   return layer
 }
 
@@ -175,9 +273,9 @@ export function resolveConfig(...layers: readonly ConfigLayer[]): GatewayConfig 
   let merged: Record<string, unknown> = structuredClone(DEFAULT_CONFIG)
   for (const layer of layers) {
     if (!isPlainObject(layer)) throw new ConfigError('a config layer must be an object')
-    const { mqtt, http, ...rest } = layer
+    const { mqtt, http, portal, payments, ...rest } = layer
     merged = { ...merged, ...dropUndefined(rest) }
-    for (const [key, part] of [['mqtt', mqtt], ['http', http]] as const) {
+    for (const [key, part] of [['mqtt', mqtt], ['http', http], ['portal', portal], ['payments', payments]] as const) {
       if (part === undefined) continue
       merged[key] = isPlainObject(part) ? { ...(merged[key] as object), ...dropUndefined(part) } : part
     }

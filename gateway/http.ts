@@ -9,6 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import Type, { type Static } from 'typebox'
 import type { Logger } from 'pino'
 import { KioskId } from '../device-protocol/index.js'
+import { registerDocs, type DocsOptions } from './docs.js'
 
 // ---------------------------------------------------------------------------
 // Schemas (exported: the OpenAPI generator and clients use them).
@@ -90,6 +91,8 @@ export interface HttpDeps {
    * (`{ plugin: portalApi, prefix: '/portal', options: { data } }`).
    */
   plugins?: readonly MountedPlugin[]
+  /** OpenAPI documentation of every route at /docs; none when absent. */
+  docs?: DocsOptions
   /** Largest request body, bytes. */
   bodyLimitBytes?: number
 }
@@ -158,16 +161,21 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   })
   app.setNotFoundHandler((request, reply) => sendError(reply, request, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`))
 
-  app.get('/healthz', { schema: { response: { 200: HealthBody, 503: HealthBody } } }, async (_request, reply) => {
-    let health: { mqtt: boolean; db: boolean }
-    try {
-      health = deps.health()
-    } catch {
-      health = { mqtt: false, db: false }
-    }
-    const ok = health.mqtt && health.db
-    const body: HealthBody = { status: ok ? 'ok' : 'degraded', mqtt: health.mqtt ? 'up' : 'down', db: health.db ? 'up' : 'down' }
-    return reply.code(ok ? 200 : 503).send(body)
+  // Docs first: @fastify/swagger sees only routes registered after it, in plugins.
+  if (deps.docs) registerDocs(app, deps.docs)
+
+  app.register(async (scope) => {
+    scope.get('/healthz', { schema: { response: { 200: HealthBody, 503: HealthBody } } }, async (_request, reply) => {
+      let health: { mqtt: boolean; db: boolean }
+      try {
+        health = deps.health()
+      } catch {
+        health = { mqtt: false, db: false }
+      }
+      const ok = health.mqtt && health.db
+      const body: HealthBody = { status: ok ? 'ok' : 'degraded', mqtt: health.mqtt ? 'up' : 'down', db: health.db ? 'up' : 'down' }
+      return reply.code(ok ? 200 : 503).send(body)
+    })
   })
 
   const admin: FastifyPluginAsync = async (scope) => {

@@ -14,6 +14,17 @@ export const REDACTED_PATHS = [
   '*.pin',
   'req.headers.authorization',
   'config.operators',
+  'iban',
+  '*.iban',
+  'access_token',
+  '*.access_token',
+  'apiKey',
+  '*.apiKey',
+  'secretKey',
+  '*.secretKey',
+  'webhookSecret',
+  '*.webhookSecret',
+  'config.payments',
 ]
 
 export function createLogger(options: { level: string; destination?: DestinationStream }): Logger {

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino, { type Logger } from 'pino'
 import { systemClock } from '../device-protocol/index.js'
+import { PORTAL_PAGE_PREFIX } from '../gateway/apis.js'
 import { createGateway, type Gateway } from '../gateway/app.js'
 import { DEFAULT_CONFIG } from '../gateway/config.js'
 import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
@@ -17,6 +18,7 @@ import type { Outcome, SaleLine } from '../daemon/kiosk.js'
 import { createSerialReader } from '../daemon/reader/serial-reader.js'
 import { demoEventSetup, demoKiosks, type DemoKiosk } from './demo-event.js'
 import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
+import { startPaymentSimulators } from './payment-sims.js'
 import { createMockReaderLink, type MockReaderLink } from './reader-firmware.js'
 import { percentile } from './stats.js'
 
@@ -106,23 +108,35 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   const eventFile = join(options.dataDir, 'event.json')
   writeFileSync(eventFile, JSON.stringify(setup, null, 2), { mode: 0o600 })
 
-  const gateway: Gateway = await createGateway({
-    config: {
-      ...DEFAULT_CONFIG,
-      mqtt: { host: '127.0.0.1', port: options.mqttPort },
-      http: { host: '127.0.0.1', port: options.httpPort },
-      dataDir: join(options.dataDir, 'gateway'),
-      eventFile,
-    },
-    logger: logger.child({ service: 'gateway' }),
-    clock: systemClock,
-  })
+  // Online payments go to simulated providers on loopback.
+  const paymentSims = await startPaymentSimulators()
+  let gateway: Gateway
+  try {
+    gateway = await createGateway({
+      config: {
+        ...DEFAULT_CONFIG,
+        mqtt: { host: '127.0.0.1', port: options.mqttPort },
+        http: { host: '127.0.0.1', port: options.httpPort },
+        dataDir: join(options.dataDir, 'gateway'),
+        eventFile,
+        portal: { ...DEFAULT_CONFIG.portal, testModeMessage: 'Demo: payments go to a simulated provider; no real money moves.', salesTax: { name: 'VAT', rateBasisPoints: 1900 } },
+        payments: { ...DEFAULT_CONFIG.payments, ...paymentSims.payments },
+      },
+      logger: logger.child({ service: 'gateway' }),
+      clock: systemClock,
+    })
+  } catch (err) {
+    await paymentSims.close()
+    throw err
+  }
   const runtimes: KioskRuntime[] = []
   let stopping = false
   const recorded: Recorded[] = []
   const errors: string[] = []
   try {
     await gateway.start()
+    const httpBase = `http://127.0.0.1:${gateway.httpAddress!.port}`
+    paymentSims.connect(httpBase)
     const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`
 
     for (const spec of specs) {
@@ -194,7 +208,10 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       )
     }
 
-    out(`wristpay demo: gateway mqtt://127.0.0.1:${gateway.mqttAddress!.port} http://127.0.0.1:${gateway.httpAddress!.port}/healthz`)
+    out(`wristpay demo: gateway mqtt://127.0.0.1:${gateway.mqttAddress!.port} ${httpBase}/healthz`)
+    out(`guest portal: ${httpBase}${PORTAL_PAGE_PREFIX}/   API docs: ${httpBase}/docs`)
+    // PINs go to the terminal only, never to the log file.
+    out(`demo PINs: ${setup.wristbands.slice(0, 3).map((w) => w.pin).join('  ')} (online top-ups pay at a simulated provider)`)
     out(`kiosks: ${runtimes.map((r) => r.spec.id).join(', ')}; ${guests.length} guests; log: ${logFile}`)
     out(options.durationS ? `running for ${options.durationS} s` : 'press Ctrl-C to stop')
 
@@ -223,6 +240,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     stopping = true
     for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
     await gateway.stop()
+    await paymentSims.close()
     logger.flush()
   }
 }

@@ -106,7 +106,7 @@ export interface OnlineTopupsDeps {
   clock: Clock
   logger: Logger
   /** Where the provider sends the guest's browser back; `checkout_id={our id}` is added to its query. */
-  returnUrlBase: string
+  returnUrlBase: string | (() => string)
   minAmountCents?: number
   maxAmountCents?: number
   /** Checkouts a wristband may have open (creating or pending) from the last hour; stops flooding the provider. */
@@ -226,7 +226,9 @@ export function createOnlineTopups(deps: OnlineTopupsDeps): OnlineTopups {
   for (const [key, provider] of Object.entries(providers))
     // Rows and webhook routes name the provider by key; the ledger ref and clearing account by name.
     if (provider.name !== key || !PROVIDER_NAME.test(key)) throw new Error(`provider '${key}' must be registered under its own name`)
-  const returnUrlBase = new URL(deps.returnUrlBase)
+  // A function when the address is known only once the gateway listens (port 0).
+  const returnUrlBase = (): URL => new URL(typeof deps.returnUrlBase === 'function' ? deps.returnUrlBase() : deps.returnUrlBase)
+  if (typeof deps.returnUrlBase === 'string') returnUrlBase() // a malformed URL fails at start, not at the first top-up
 
   migrateOnlineTopups(db)
   const q = {
@@ -371,7 +373,7 @@ export function createOnlineTopups(deps: OnlineTopupsDeps): OnlineTopups {
     const provider = providerOf(deps.defaultProvider)
     const checkoutId = randomUUID()
     q.insert.run({ id: checkoutId, provider: provider.name, uid, amount: amountCents, currency, now })
-    const returnUrl = new URL(returnUrlBase)
+    const returnUrl = returnUrlBase()
     returnUrl.searchParams.set('checkout_id', checkoutId)
     let created: { providerCheckoutId: string; redirectUrl: string }
     try {

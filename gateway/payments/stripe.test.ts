@@ -5,7 +5,7 @@ import { pino } from 'pino'
 import Stripe from 'stripe'
 import { createStripeClient } from './stripe-client.js'
 import { createStripeProvider, IgnoredWebhookEventError } from './stripe.js'
-import { ProviderError, WebhookVerificationError, type CreateCheckoutInput } from './provider.js'
+import { ProviderError, WebhookIgnoredError, WebhookVerificationError, type CreateCheckoutInput } from './provider.js'
 import { startSimWithClient } from '../../simulators/stripe-sim/testing/sim-client.js'
 import { startWebhookReceiver } from '../../simulators/stripe-sim/testing/webhook-receiver.js'
 import { signPayload } from '../../simulators/stripe-sim/index.js'
@@ -139,7 +139,8 @@ t.test('parseWebhook accepts what Stripe signed, once or twice, and names the se
   const other = receiver.received.find((r) => r.body.includes('"payment_intent.succeeded"'))!
   await t.rejects(provider.parseWebhook(other.body, other.headers), IgnoredWebhookEventError)
   const ignored = await provider.parseWebhook(other.body, other.headers).catch((e) => e)
-  t.ok(ignored instanceof WebhookVerificationError, 'it is also a WebhookVerificationError')
+  t.ok(ignored instanceof WebhookIgnoredError, 'it is a WebhookIgnoredError: the route acknowledges it, Stripe stops re-sending')
+  t.notOk(ignored instanceof WebhookVerificationError, 'not a verification failure')
   t.equal(ignored.eventType, 'payment_intent.succeeded')
   t.notOk(lines.join('').includes(WEBHOOK_SECRET), 'the webhook secret is never logged')
 })

@@ -15,6 +15,7 @@ import type Stripe from 'stripe'
 import type { Logger } from 'pino'
 import {
   ProviderError,
+  WebhookIgnoredError,
   WebhookVerificationError,
   type CheckoutStatus,
   type CreateCheckoutInput,
@@ -37,12 +38,11 @@ export const STRIPE_CHECKOUT_EVENT_TYPES = [
 ] as const
 
 /**
- * An authentic Stripe event of a type this adapter does not act on. It is a
- * WebhookVerificationError (the interface knows no other outcome), so callers
- * that do nothing special answer 400; a caller may instead answer 2xx for it
- * so that Stripe stops re-sending an event we will never need.
+ * An authentic Stripe event of a type this adapter does not act on: a
+ * WebhookIgnoredError, which the webhook route acknowledges with 2xx so that
+ * Stripe stops re-sending an event we will never need.
  */
-export class IgnoredWebhookEventError extends WebhookVerificationError {
+export class IgnoredWebhookEventError extends WebhookIgnoredError {
   constructor(readonly eventType: string) {
     super(`stripe event type ${eventType} is not a checkout payment event`)
     this.name = 'IgnoredWebhookEventError'

@@ -37,7 +37,7 @@ export interface SumUpProviderOptions {
   /** The API's origin; the simulator's URL in tests and the demo. */
   baseUrl?: string
   /** SumUp's `return_url`: where SumUp posts status-change webhooks. Without it we rely on polling alone. */
-  webhookUrl?: string
+  webhookUrl?: string | (() => string)
   /**
    * SumUp does not sign its webhooks. When a proxy (or the simulator) adds an HMAC-SHA256 of the raw
    * body with a shared secret, set it here and unsigned or wrongly signed webhooks are refused.
@@ -146,7 +146,7 @@ export function createSumUpProvider(options: SumUpProviderOptions): PaymentProvi
         merchant_code: options.merchantCode,
         description: input.description,
         redirect_url: input.returnUrl,
-        ...(options.webhookUrl === undefined ? {} : { return_url: options.webhookUrl }),
+        ...(options.webhookUrl === undefined ? {} : { return_url: typeof options.webhookUrl === 'function' ? options.webhookUrl() : options.webhookUrl }),
         hosted_checkout: { enabled: true },
       }
       const body = checkoutBody(await call('POST', '/v0.1/checkouts', request))

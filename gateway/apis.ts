@@ -1,0 +1,198 @@
+// The gateway's HTTP APIs beyond health and admin, built from the gateway's
+// parts (ledger, database) and its config: the customer portal (API and page),
+// online top-ups with their provider webhooks, the users/payments API and the
+// card-terminal API. Each lives in its own module; this one only connects them
+// and owns the background work they need (reconciling open payments).
+import { randomBytes } from 'node:crypto'
+import type Database from 'better-sqlite3'
+import type Stripe from 'stripe'
+import { PortalError, type TopupService } from '../portal-api/backend.js'
+import { portalWeb } from '../portal-api/web-plugin.js'
+import type { GatewayParts } from './app.js'
+import { createBearerAuth, createCardTerminalApi, createCardTerminalStore, locationsFromLedger } from './card-terminal/index.js'
+import type { MountedPlugin } from './http.js'
+import { createOnlineTopups, OnlineTopupError, type OnlineTopups } from './payments/online-topups.js'
+import type { PaymentProvider } from './payments/provider.js'
+import { createStripeClient } from './payments/stripe-client.js'
+import { createStripeProvider } from './payments/stripe.js'
+import { createSumUpProvider } from './payments/sumup.js'
+import { portalMount } from './portal-backend.js'
+import { createPaymentsService, createUsersStore, usersPaymentsPlugin } from './users-payments/plugin.js'
+
+/** Open online payments are checked with their provider this often (a guest who closed the browser still gets the money). */
+const RECONCILE_INTERVAL_MS = 30_000
+/** Card payments left open (a terminal that never answered) are settled this often. */
+const CARD_SWEEP_INTERVAL_MS = 60_000
+export const USERS_API_PREFIX = '/users-api'
+export const PORTAL_PAGE_PREFIX = '/portal'
+
+export interface GatewayApis {
+  plugins: MountedPlugin[]
+  /** Starts the background reconciliation. */
+  start(): void
+  /** Stops it and waits for a run in progress. */
+  stop(): Promise<void>
+}
+
+/** A secret kept in the gateway's database, made on first use: tokens stay valid across restarts. */
+function storedSecret(db: Database.Database, name: string): Buffer {
+  db.exec('CREATE TABLE IF NOT EXISTS gateway_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT')
+  const row = db.prepare<[string], { value: Buffer }>('SELECT value FROM gateway_secrets WHERE name = ?').get(name)
+  if (row) return row.value
+  const value = randomBytes(32)
+  db.prepare('INSERT INTO gateway_secrets (name, value) VALUES (?, ?)').run(name, value)
+  return value
+}
+
+/** The portal sees refusals of the top-up service as its own errors, with the same status codes. */
+function asPortalTopups(topups: OnlineTopups | undefined): TopupService {
+  const unavailable = () => new PortalError(503, 'topup_unavailable', 'online top-up is not available at this event')
+  const translate = (err: unknown): never => {
+    if (err instanceof OnlineTopupError) {
+      const status = ([400, 404, 403, 409, 422, 429, 503] as const).find((s) => s === err.statusCode) ?? 502
+      throw new PortalError(status === 400 ? 422 : status, err.code, err.message)
+    }
+    throw err
+  }
+  return {
+    async createCheckout(input) {
+      if (!topups) throw unavailable()
+      return topups.createCheckout(input).catch(translate)
+    },
+    async checkCheckout(input) {
+      if (!topups) throw unavailable()
+      return topups.checkCheckout(input).catch(translate)
+    },
+  }
+}
+
+export interface GatewayApisOptions {
+  /** How guests' browsers and providers reach the gateway; a function because port 0 is known only after listen. */
+  publicBaseUrl: () => string
+  /** Something an operator must look at (a payment the provider reported differently, ...): published on events/alert. */
+  alert?: (alert: { kind: string; message: string }) => void
+}
+
+export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptions): GatewayApis {
+  const { ledger, db, config, clock } = parts
+  const logger = parts.logger
+  const currency = ledger.event()?.currency ?? 'EUR'
+  const payments = config.payments
+
+  const stripe: Stripe | undefined = payments.stripe
+    ? createStripeClient({ apiKey: payments.stripe.secretKey, ...(payments.stripe.baseUrl ? { baseUrl: payments.stripe.baseUrl } : {}) })
+    : undefined
+  const providers: Record<string, PaymentProvider> = {}
+  if (payments.sumup) {
+    providers.sumup = createSumUpProvider({
+      apiKey: payments.sumup.apiKey,
+      merchantCode: payments.sumup.merchantCode,
+      baseUrl: payments.sumup.baseUrl,
+      webhookUrl: () => `${options.publicBaseUrl()}/payments/webhooks/sumup`,
+      ...(payments.sumup.webhookSecret ? { webhookSecret: payments.sumup.webhookSecret } : {}),
+      logger: logger.child({ component: 'sumup' }),
+    })
+  }
+  if (stripe && payments.stripe) {
+    providers.stripe = createStripeProvider({ stripe, webhookSecret: payments.stripe.webhookSecret, logger: logger.child({ component: 'stripe' }) })
+  }
+  const defaultProvider = payments.defaultProvider ?? Object.keys(providers)[0]
+  const topups: OnlineTopups | undefined =
+    defaultProvider && providers[defaultProvider]
+      ? createOnlineTopups({
+          db,
+          ledger,
+          providers,
+          defaultProvider,
+          currency,
+          clock,
+          logger: logger.child({ component: 'online-topups' }),
+          returnUrlBase: () => `${options.publicBaseUrl()}${PORTAL_PAGE_PREFIX}/`,
+          ...(options.alert
+            ? {
+                alert: (a) =>
+                  options.alert!({ kind: a.kind, message: `${a.reason}: ${a.provider} checkout ${a.checkoutId} of ${a.amountCents} cents for wristband ${a.uid}` }),
+              }
+            : {}),
+          minAmountCents: payments.minTopupCents,
+          maxAmountCents: payments.maxTopupCents,
+        })
+      : undefined
+
+  const plugins: MountedPlugin[] = [
+    portalMount(parts, {
+      prefix: config.portal.prefix,
+      topups: asPortalTopups(topups),
+      eventConfig: {
+        allowedCountryCodes: config.portal.allowedCountryCodes,
+        contactEmail: config.portal.contactEmail,
+        ...(ledger.event()?.name ? { eventName: ledger.event()!.name } : {}),
+        ...(config.portal.dataPrivacyUrl ? { dataPrivacyUrl: config.portal.dataPrivacyUrl } : {}),
+        ...(config.portal.aboutPageUrl ? { aboutPageUrl: config.portal.aboutPageUrl } : {}),
+        ...(config.portal.testModeMessage ? { testMode: true, testModeMessage: config.portal.testModeMessage } : {}),
+        ...(config.portal.salesTax ? { salesTax: config.portal.salesTax } : {}),
+        topupEnabled: topups !== undefined,
+        minTopupCents: payments.minTopupCents,
+        maxTopupCents: payments.maxTopupCents,
+      },
+    }),
+    { plugin: portalWeb, prefix: PORTAL_PAGE_PREFIX, options: { apiBase: config.portal.prefix } },
+  ]
+  if (topups) plugins.push({ plugin: topups.webhookPlugin, prefix: '' })
+
+  let cardSweep: (() => Promise<unknown>) | undefined
+  let usersReconcile: (() => Promise<unknown>) | undefined
+  if (stripe && payments.stripe) {
+    const usersStore = createUsersStore(db)
+    const usersLogger = logger.child({ component: 'users-api' })
+    const usersPayments = createPaymentsService({ store: usersStore, ledger, stripe, clock, logger: usersLogger, currency, minAmountCents: payments.minTopupCents, maxAmountCents: payments.maxTopupCents })
+    usersReconcile = () => usersPayments.reconcilePending()
+    plugins.push({
+      plugin: usersPaymentsPlugin,
+      prefix: USERS_API_PREFIX,
+      options: { store: usersStore, ledger, stripe, jwtSecret: storedSecret(db, 'users-api-jwt'), clock, logger: usersLogger, currency, payments: usersPayments },
+    })
+    const cardTerminal = createCardTerminalApi({
+      store: createCardTerminalStore(db),
+      ledger,
+      stripe,
+      auth: createBearerAuth({ kioskAuth: (id, token) => ledger.kioskAuth(id, token), operators: config.operators }),
+      locations: locationsFromLedger(ledger),
+      clock,
+      logger: logger.child({ component: 'card-terminal' }),
+      currency,
+      publishableKey: payments.stripe.publishableKey,
+      venue: payments.venue,
+    })
+    cardSweep = () => cardTerminal.payments.sweep()
+    // Its paths already begin with /api/stripe/v1/, as the seed has them.
+    plugins.push({ plugin: cardTerminal.plugin, prefix: '' })
+  }
+
+  let reconciling: { stop(): Promise<void> } | undefined
+  const timers: NodeJS.Timeout[] = []
+  const running = new Set<Promise<unknown>>()
+  const every = (intervalMs: number, what: string, run: () => Promise<unknown>) => {
+    const timer = setInterval(() => {
+      const p = run().catch((err: unknown) => logger.error({ err }, `${what} failed`))
+      running.add(p)
+      void p.finally(() => running.delete(p))
+    }, intervalMs)
+    timer.unref()
+    timers.push(timer)
+  }
+
+  return {
+    plugins,
+    start() {
+      if (topups) reconciling = topups.startReconciling(RECONCILE_INTERVAL_MS)
+      if (usersReconcile) every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile)
+      if (cardSweep) every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep)
+    },
+    async stop() {
+      for (const t of timers.splice(0)) clearInterval(t)
+      await reconciling?.stop()
+      await Promise.all(running)
+    },
+  }
+}

@@ -1,0 +1,43 @@
+// The payment providers of the demo and the end-to-end tests: the SumUp-style
+// hosted checkout simulator and the Stripe simulator on loopback, and the
+// gateway config that points the real adapters at them.
+import type { PaymentsConfig } from '../gateway/config.js'
+import { startStripeSim, type StripeSim } from './stripe-sim/index.js'
+import { startSumUpSim, type SumUpSim } from './sumup-sim.js'
+
+const SUMUP_API_KEY = 'sup_sk_simulated_0123456789'
+const SUMUP_MERCHANT = 'MSIM0001'
+const STRIPE_API_KEY = 'sk_test_simulated_0123456789'
+
+export interface PaymentSimulators {
+  sumup: SumUpSim
+  stripe: StripeSim
+  /** The provider part of the gateway's `payments` config. */
+  payments: Pick<PaymentsConfig, 'sumup' | 'stripe' | 'defaultProvider'>
+  /** Once the gateway listens: Stripe's webhooks go to it (SumUp's name their target per checkout). */
+  connect(gatewayHttpBase: string): void
+  close(): Promise<void>
+}
+
+export async function startPaymentSimulators(): Promise<PaymentSimulators> {
+  const sumup = await startSumUpSim({ apiKey: SUMUP_API_KEY, merchantCode: SUMUP_MERCHANT, webhookMode: 'once' })
+  const stripe = await startStripeSim({ apiKey: STRIPE_API_KEY, webhookMode: 'once' }).catch(async (err: unknown) => {
+    await sumup.close()
+    throw err
+  })
+  return {
+    sumup,
+    stripe,
+    payments: {
+      defaultProvider: 'sumup',
+      sumup: { baseUrl: sumup.baseUrl, apiKey: SUMUP_API_KEY, merchantCode: SUMUP_MERCHANT },
+      stripe: { baseUrl: stripe.baseUrl, secretKey: stripe.apiKey, publishableKey: stripe.publishableKey, webhookSecret: stripe.webhookSecret },
+    },
+    connect(gatewayHttpBase) {
+      stripe.control.setWebhookUrl(`${gatewayHttpBase}/payments/webhooks/stripe`)
+    },
+    async close() {
+      await Promise.allSettled([sumup.close(), stripe.close()])
+    },
+  }
+}

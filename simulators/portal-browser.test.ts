@@ -1,0 +1,237 @@
+// The guest portal end to end in headless Chromium (Debian's chromium driven by
+// playwright-core) against real parts: a gateway (createGateway: broker,
+// ingest, SQLite ledger, HTTP) with the portal API mounted under /api and the
+// portal page under /portal; kiosk daemons over real MQTT making the sales;
+// online top-up through the SumUp adapter against the SumUp simulator, whose
+// hosted checkout page the browser visits. The guest logs in with a PIN, sees
+// the balance, a sale happens at the bar, the page shows the new balance and
+// order after a reload, and so on.
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { systemClock } from '../device-protocol/index.js'
+import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
+import { createMemoryReader } from '../daemon/reader/memory-reader.js'
+import { waitUntil } from '../daemon/testing/wait.js'
+import { createGateway, type Gateway } from '../gateway/app.js'
+import { DEFAULT_CONFIG } from '../gateway/config.js'
+import { randomPin, type EventSetup } from '../gateway/event-setup.js'
+import { CHROMIUM_PATH, chromiumAvailable, inPage, launchHeadlessChromium } from './headless-browser.js'
+import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
+import { startPaymentSimulators } from './payment-sims.js'
+
+const silent = pino({ level: 'silent' })
+const GUEST = '04A1B2C3D4E5F6'
+const OTHER_GUEST = '04A1B2C3D4E5F7'
+const token = () => randomBytes(24).toString('base64url')
+
+const skip = chromiumAvailable() ? false : `${CHROMIUM_PATH} is missing: install Debian's chromium (apt-get install -y chromium) to run this test`
+
+t.test('the guest portal in headless Chromium against a real gateway and kiosks', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-portal-browser-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const pins = { guest: randomPin(), other: randomPin() }
+  const tokens = { bar: token(), topup: token() }
+  const setup: EventSetup = {
+    event: { name: 'Browser Fest', currency: 'EUR' },
+    booths: [
+      { id: 'bar', name: 'Bar' },
+      { id: 'topup', name: 'Top-up' },
+    ],
+    products: [
+      { id: 'beer', name: 'Beer 0.5 l', price: 450, booth: 'bar' },
+      { id: 'water', name: 'Water', price: 250, booth: 'bar' },
+    ],
+    kiosks: [
+      { id: 'bar-1', booth: 'bar', token: tokens.bar, saleAllowed: true, topupAllowed: false },
+      { id: 'topup-1', booth: 'topup', token: tokens.topup, saleAllowed: false, topupAllowed: true },
+    ],
+    wristbands: [
+      { uid: GUEST, pin: pins.guest },
+      { uid: OTHER_GUEST, pin: pins.other },
+    ],
+  }
+  const eventFile = join(dir, 'event.json')
+  writeFileSync(eventFile, JSON.stringify(setup))
+
+  // The gateway serves the portal API under /api and the page under /portal; online top-ups go to the SumUp simulator.
+  const sims = await startPaymentSimulators()
+  t.teardown(() => sims.close())
+  const gateway: Gateway = await createGateway({
+    config: {
+      ...DEFAULT_CONFIG,
+      mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      dataDir: join(dir, 'gateway'),
+      eventFile,
+      logLevel: 'silent',
+      portal: { ...DEFAULT_CONFIG.portal, allowedCountryCodes: ['DE', 'AT'], contactEmail: 'help@browserfest.example', salesTax: { name: 'VAT', rateBasisPoints: 1900 } },
+      payments: { ...DEFAULT_CONFIG.payments, ...sims.payments },
+    },
+    logger: silent,
+    clock: systemClock,
+  })
+  await gateway.start()
+  const daemons: KioskDaemon[] = []
+  t.teardown(async () => {
+    for (const d of daemons) await d.stop()
+    await gateway.stop()
+  })
+  const base = `http://127.0.0.1:${gateway.httpAddress!.port}`
+  sims.connect(base)
+  const sim = sims.sumup
+
+  const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`
+  const kiosk = async (kioskId: string, kioskToken: string) => {
+    const reader = createMemoryReader()
+    const daemon = await createKioskDaemon({
+      config: kioskDaemonConfig({ kioskId, token: kioskToken, mqttUrl, dataDir: join(dir, kioskId), overrides: { replyTimeoutMs: 5_000, tapTimeoutMs: 5_000 } }),
+      logger: silent,
+      clock: systemClock,
+      reader,
+    })
+    daemons.push(daemon)
+    gateway.ledger.enrollKiosk(kioskId, daemon.publicKeyBase64Url)
+    await daemon.start()
+    return { daemon, reader }
+  }
+  const bar = await kiosk('bar-1', tokens.bar)
+  const topupStation = await kiosk('topup-1', tokens.topup)
+  await waitUntil(() => daemons.every((d) => d.status().connected && d.status().config !== null), 'both kiosks connected with their config', 500, 20)
+
+  const cashTopUp = await tapAndAwait(topupStation.daemon.kiosk.topUp(2_000), topupStation.reader, GUEST)
+  t.match(cashTopUp, { status: 'accepted', balance: 2_000 })
+
+  const browser = await launchHeadlessChromium()
+  t.teardown(() => browser.close())
+  const page = await browser.context.newPage()
+  const pageErrors: string[] = []
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+  const screenshots = mkdtempSync(join(tmpdir(), 'wristpay-portal-shots-'))
+  t.teardown(() => {
+    if (!process.env.WRISTPAY_KEEP_SCREENSHOTS) rmSync(screenshots, { recursive: true, force: true })
+  })
+
+  const orders = page.locator('#orders > li')
+
+  await t.test('log in with the wristband PIN: balance and the top-up order show', async (t) => {
+    await page.goto(`${base}/portal`)
+    t.equal(new URL(page.url()).pathname, '/portal/', '/portal redirects to /portal/')
+    await page.getByLabel('Wristband PIN').fill(pins.other.slice(0, -1) + (pins.other.endsWith('A') ? 'B' : 'A'))
+    await page.getByRole('button', { name: 'Log in' }).click()
+    await page.getByRole('alert').waitFor()
+    t.match(await page.getByRole('alert').textContent(), /This PIN is not known/)
+
+    // PINs are compared case-insensitively; guests type them as they like.
+    await page.getByLabel('Wristband PIN').fill(pins.guest.toLowerCase())
+    await page.getByRole('button', { name: 'Log in' }).click()
+    await page.locator('#account-view').waitFor()
+    t.equal(await page.locator('#event-name').textContent(), 'Browser Fest')
+    t.equal(await page.locator('#balance').textContent(), '€20.00')
+    t.equal(await orders.count(), 1)
+    t.match(await orders.nth(0).textContent(), /Top-up\+€20\.00/)
+  })
+
+  await t.test('a sale at the bar kiosk: after a reload the page shows the new balance and the order', async (t) => {
+    const sale = await tapAndAwait(bar.daemon.kiosk.sale([{ product: 'beer', qty: 2 }, { product: 'water', qty: 1 }]), bar.reader, GUEST)
+    t.match(sale, { status: 'accepted', balance: 850, amount: 1_150 })
+    await page.reload()
+    await page.locator('#account-view').waitFor()
+    t.equal(await page.locator('#balance').textContent(), '€8.50')
+    t.equal(await orders.count(), 2)
+    t.match(await orders.nth(0).textContent(), /Purchase−€11\.50/, 'the newest order first')
+    t.match(await orders.nth(0).locator('.order-lines').textContent(), /2 × Beer 0\.5 l€9\.00.*1 × Water€2\.50/s)
+
+    // And once more without a reload: the Refresh button.
+    const second = await tapAndAwait(bar.daemon.kiosk.sale([{ product: 'water', qty: 1 }]), bar.reader, GUEST)
+    t.match(second, { status: 'accepted', balance: 600 })
+    await page.getByRole('button', { name: 'Refresh' }).click()
+    await page.locator('#balance', { hasText: '€6.00' }).waitFor()
+    t.equal(await orders.count(), 3)
+  })
+
+  await t.test('the receipt of the sale', async (t) => {
+    await orders.nth(1).getByRole('link', { name: /Receipt/ }).click()
+    await page.locator('#bon-view').waitFor()
+    await page.locator('#bon-lines tbody tr').first().waitFor()
+    t.match(await page.locator('#bon-lines tbody').textContent(), /2Beer 0\.5 l€4\.50€9\.00.*1Water€2\.50€2\.50/s)
+    t.equal(await page.locator('#bon-total').textContent(), '€11.50')
+    t.match(await page.locator('#bon-taxes').textContent(), /€1\.84/, 'the VAT contained in 11.50 at 19 %')
+    await page.getByRole('link', { name: 'Back to your account' }).click()
+    await page.locator('#account-view').waitFor()
+  })
+
+  await t.test('online top-up: the provider page, pay, back on the portal, booked once', async (t) => {
+    await page.getByLabel(/^Amount/).fill('15')
+    await page.getByRole('button', { name: 'Top up' }).click()
+    await page.waitForURL((url) => url.href.startsWith(sim.baseUrl))
+    await page.locator('#pay').click()
+    await page.locator('#topup-result.paid').waitFor({ timeout: 30_000 })
+    t.match(await page.locator('#topup-result').textContent(), /€15\.00 was received/)
+    t.equal(await page.locator('#balance').textContent(), '€21.00')
+    t.equal(gateway.ledger.balanceOf(GUEST), 2_100, 'the ledger agrees')
+    t.equal(new URL(page.url()).search, '', 'the checkout id is taken off the address')
+    t.match(await orders.nth(0).textContent(), /Top-up\+€15\.00/)
+    // A reload checks nothing again and books nothing again.
+    await page.reload()
+    await page.locator('#account-view').waitFor()
+    t.equal(await page.locator('#topup-result').isVisible(), false)
+    t.equal(gateway.ledger.balanceOf(GUEST), 2_100)
+    t.same(gateway.ledger.checkInvariants(), [])
+  })
+
+  await t.test('a declined online payment adds nothing', async (t) => {
+    await page.getByLabel(/^Amount/).fill('7.50')
+    await page.getByRole('button', { name: 'Top up' }).click()
+    await page.waitForURL((url) => url.href.startsWith(sim.baseUrl))
+    await page.locator('#decline').click()
+    await page.locator('#topup-result.failed').waitFor({ timeout: 30_000 })
+    t.equal(await page.locator('#balance').textContent(), '€21.00')
+    t.equal(gateway.ledger.balanceOf(GUEST), 2_100)
+  })
+
+  await t.test('payout registration: a refused IBAN country in plain words, then saved', async (t) => {
+    await page.getByLabel('IBAN').fill('FR14 2004 1010 0505 0001 3M02 606')
+    await page.getByLabel('Account holder').fill('Erika Mustermann')
+    await page.getByLabel('Email').fill('erika@example.org')
+    await page.getByLabel(/^Donation/).fill('1')
+    await page.getByRole('button', { name: 'Save bank details' }).click()
+    await page.getByRole('alert').waitFor()
+    t.match(await page.getByRole('alert').textContent(), /^Your bank details were not saved: /)
+    t.notMatch(await page.getByRole('alert').textContent(), /FR14/, 'the IBAN is not echoed')
+
+    await page.getByLabel('IBAN').fill('DE89 3704 0044 0532 0130 00')
+    await page.getByRole('button', { name: 'Save bank details' }).click()
+    await page.getByRole('status').filter({ hasText: 'saved' }).waitFor()
+    t.match(await page.locator('#payout-state').textContent(), /ending in 3000 \(Erika Mustermann\)\. You donate €1\.00/)
+  })
+
+  await t.test('the page looks right on a phone (screenshot)', async (t) => {
+    const file = join(screenshots, 'portal-account.png')
+    await page.screenshot({ path: file, fullPage: true })
+    if (process.env.WRISTPAY_KEEP_SCREENSHOTS) t.comment(`screenshot: ${file}`)
+    t.equal(await inPage(page, 'document.documentElement.scrollWidth <= window.innerWidth'), true, 'no sideways scrolling')
+  })
+
+  await t.test('log out ends the session on the server; another guest sees only their own account', async (t) => {
+    const oldToken = await inPage<string | null>(page, "sessionStorage.getItem('wristpay.portal.token')")
+    t.ok(oldToken)
+    await page.getByRole('button', { name: 'Log out' }).click()
+    await page.locator('#login-view').waitFor()
+    const stale = await fetch(`${base}/api/customer`, { headers: { authorization: `Bearer ${oldToken}` } })
+    t.equal(stale.status, 401, 'the old token no longer works')
+
+    await page.getByLabel('Wristband PIN').fill(pins.other)
+    await page.getByRole('button', { name: 'Log in' }).click()
+    await page.locator('#account-view').waitFor()
+    t.equal(await page.locator('#balance').textContent(), '€0.00')
+    t.equal(await orders.count(), 0)
+    t.equal(await page.locator('#orders-empty').isVisible(), true)
+    t.match(await page.locator('#payout-state').textContent(), /not entered bank details/)
+  })
+
+  t.same(pageErrors, [], 'no script errors on the page')
+})

@@ -3,6 +3,5 @@
 export * from './backend.js'
 export * from './plugin.js'
 export { checkCustomerInfo, type CustomerInfoInput, type FieldProblem } from './customer-info.js'
-export { amountFromCents, centsFromAmount } from './money.js'
 export { createPortalTokens, type PortalTokens } from './tokens.js'
 export { uidAsInteger } from './views.js'

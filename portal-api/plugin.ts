@@ -9,10 +9,9 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, F
 import rateLimit from '@fastify/rate-limit'
 import type { Logger } from 'pino'
 import type { Static } from 'typebox'
-import type { Clock } from '../device-protocol/index.js'
+import { centsFromDecimal, type Clock } from '../device-protocol/index.js'
 import { PortalError, type PortalBackend } from './backend.js'
 import { checkCustomerInfo } from './customer-info.js'
-import { centsFromAmount } from './money.js'
 import {
   BlobParams,
   BonJson,
@@ -118,8 +117,11 @@ function fieldError(field: string, type: string, message: string): PortalError {
   return new PortalError(422, type, message, field)
 }
 
+/** Largest amount a guest can send (100,000.00). */
+const MAX_PORTAL_AMOUNT_CENTS = 10_000_000
+
 function amountToCents(field: string, amount: number): number {
-  const result = centsFromAmount(amount)
+  const result = centsFromDecimal(amount, { maxCents: MAX_PORTAL_AMOUNT_CENTS })
   if (!result.ok) throw fieldError(field, 'invalid_amount', `${field}: ${result.reason}`)
   return result.cents
 }

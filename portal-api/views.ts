@@ -9,7 +9,7 @@ import type {
   PortalPayoutTransaction,
   PortalReceipt,
 } from './backend.js'
-import { amountFromCents } from './money.js'
+import { decimalFromCents as amountFromCents } from '../device-protocol/index.js'
 import type { BonJson, Customer, LineItem, OrderWithBon } from './schemas.js'
 import type { Static } from 'typebox'
 import type { CustomerPortalApiConfig, PayoutInfo, PayoutTransaction } from './schemas.js'

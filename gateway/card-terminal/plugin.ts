@@ -11,9 +11,8 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type Stripe from 'stripe'
 import type { Logger } from 'pino'
-import type { Clock } from '../../device-protocol/index.js'
+import { centsFromDecimalString, type Clock } from '../../device-protocol/index.js'
 import { ErrorBody, HttpError } from '../http.js'
-import { parseAmountCents } from './money.js'
 import { createCardPayments, type CardPayments } from './payments.js'
 import * as S from './schemas.js'
 import type { CardTerminalStore } from './store.js'
@@ -55,7 +54,7 @@ const idOf = (value: string | number): string => String(value)
 const userOf = (value: string | number): string => String(value).toUpperCase()
 
 function amountOf(text: string, field: string): number {
-  const cents = parseAmountCents(text)
+  const cents = centsFromDecimalString(text)
   if (cents === undefined) throw new HttpError(422, 'invalid_amount', `${field} must be a decimal amount with at most two decimals, at most 1000000.00`)
   return cents
 }

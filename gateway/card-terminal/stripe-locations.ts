@@ -3,7 +3,7 @@
 // registered at it and connection tokens are scoped to it.
 import type Stripe from 'stripe'
 import type { Logger } from 'pino'
-import { createKeyedLock } from './keyed-lock.js'
+import { createKeyedLock } from '../keyed-lock.js'
 import type { CardTerminalStore } from './store.js'
 import { describeStripeError, providerFailure } from './stripe-errors.js'
 

@@ -10,7 +10,7 @@
 // Money is a decimal at this edge and integer cents everywhere else.
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Logger } from 'pino'
-import { centsToDecimal, decimalToCents } from './money.js'
+import { centsFromDecimal, decimalFromCents } from '../../device-protocol/index.js'
 import {
   ProviderError,
   WebhookIgnoredError,
@@ -126,8 +126,9 @@ export function createSumUpProvider(options: SumUpProviderOptions): PaymentProvi
   function toProviderCheckout(body: SumUpCheckoutBody): ProviderCheckout {
     const status = STATUS_FROM_SUMUP[body.status]
     if (status === undefined) throw new ProviderError(`sumup checkout has an unknown status '${body.status.slice(0, 32)}'`)
-    const amountCents = decimalToCents(body.amount)
-    if (amountCents === undefined || amountCents <= 0) throw new ProviderError('sumup checkout has an unusable amount')
+    const amount = centsFromDecimal(body.amount)
+    const amountCents = amount.ok ? amount.cents : 0
+    if (amountCents <= 0) throw new ProviderError('sumup checkout has an unusable amount')
     if (typeof body.currency !== 'string' || !CURRENCY.test(body.currency)) throw new ProviderError('sumup checkout has an unusable currency')
     if (typeof body.checkout_reference !== 'string') throw new ProviderError('sumup checkout has no reference')
     return { status, amountCents, currency: body.currency, reference: body.checkout_reference }
@@ -141,7 +142,7 @@ export function createSumUpProvider(options: SumUpProviderOptions): PaymentProvi
       if (!CURRENCY.test(input.currency)) throw new RangeError('currency must be an ISO 4217 code')
       const request = {
         checkout_reference: input.reference,
-        amount: centsToDecimal(input.amountCents),
+        amount: decimalFromCents(input.amountCents),
         currency: input.currency,
         merchant_code: options.merchantCode,
         description: input.description,

@@ -11,7 +11,7 @@ import type Stripe from 'stripe'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { HttpError } from '../http.js'
-import { createKeyedLock } from './keyed-lock.js'
+import { createKeyedLock } from '../keyed-lock.js'
 import type { UsersLedger } from './ledger-port.js'
 import { type PaymentRow, type UserRow, type UsersStore } from './store.js'
 

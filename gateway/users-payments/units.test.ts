@@ -1,7 +1,7 @@
 // Small parts of the users API: password hashes, bearer tokens, the keyed lock.
 import t from 'tap'
 import { fixedClock } from '../ledger/test-helpers.js'
-import { createKeyedLock } from './keyed-lock.js'
+import { createKeyedLock } from '../keyed-lock.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import { createTokenIssuer } from './tokens.js'
 
@@ -58,5 +58,5 @@ t.test('keyed lock: one at a time per key, failures do not block the next, keys 
   t.equal(await second, 2)
   t.same(order, ['first start', 'other key', 'first end', 'second'])
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(lock.size(), 0)
+  t.equal(lock.size, 0)
 })

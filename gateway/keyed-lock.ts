@@ -1,4 +1,4 @@
-// Runs async work one at a time per key: two requests for the same cart (a
+// Runs async work one at a time per key: two requests for the same cart or cuid (a
 // retry racing its original, two polls) never interleave their Stripe calls
 // and ledger bookings. Different keys run in parallel. One gateway process owns
 // the database, so an in-process lock is enough.

@@ -59,3 +59,21 @@ export class ProviderError extends Error {
     this.name = 'ProviderError'
   }
 }
+
+/** Refuses to send a guest to a page that charges something other than what we asked for. */
+export function assertCheckoutMatches(provider: string, created: Pick<ProviderCheckout, 'amountCents' | 'currency' | 'reference'>, input: CreateCheckoutInput): void {
+  if (created.amountCents !== input.amountCents || created.currency !== input.currency || created.reference !== input.reference)
+    throw new ProviderError(`${provider} created a checkout that differs from the request (amount, currency or reference)`)
+}
+
+/** The provider's hosted payment page, which must be an http(s) URL: the guest's browser goes there. */
+export function hostedPageUrl(provider: string, raw: unknown): string {
+  let url: URL
+  try {
+    url = new URL(String(raw ?? ''))
+  } catch {
+    throw new ProviderError(`${provider} checkout has no hosted page URL`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ProviderError(`${provider} hosted page URL is not http(s)`)
+  return url.href
+}

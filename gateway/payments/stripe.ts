@@ -14,6 +14,8 @@
 import type Stripe from 'stripe'
 import type { Logger } from 'pino'
 import {
+  assertCheckoutMatches,
+  hostedPageUrl,
   ProviderError,
   WebhookIgnoredError,
   WebhookVerificationError,
@@ -157,19 +159,11 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
       }
       const created = toProviderCheckout(session)
       // Refuse to send a guest to a page that charges something other than what we asked for.
-      if (created.amountCents !== input.amountCents || created.currency !== input.currency || created.reference !== input.reference) {
-        throw new ProviderError('stripe created a checkout that differs from the request (amount, currency or reference)')
-      }
+      assertCheckoutMatches('stripe', created, input)
       if (!SESSION_ID.test(session.id)) throw new ProviderError('stripe session has an unusable id')
-      let redirectUrl: URL
-      try {
-        redirectUrl = new URL(session.url ?? '')
-      } catch {
-        throw new ProviderError('stripe session has no hosted page URL')
-      }
-      if (redirectUrl.protocol !== 'https:' && redirectUrl.protocol !== 'http:') throw new ProviderError('stripe hosted page URL is not http(s)')
+      const redirectUrl = hostedPageUrl('stripe', session.url)
       log.info({ provider: 'stripe', providerCheckoutId: session.id, reference: input.reference }, 'stripe checkout session created')
-      return { providerCheckoutId: session.id, redirectUrl: redirectUrl.href }
+      return { providerCheckoutId: session.id, redirectUrl }
     },
 
     async getCheckout(providerCheckoutId: string) {

@@ -12,6 +12,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Logger } from 'pino'
 import { centsFromDecimal, decimalFromCents } from '../../device-protocol/index.js'
 import {
+  assertCheckoutMatches,
+  hostedPageUrl,
   ProviderError,
   WebhookIgnoredError,
   WebhookVerificationError,
@@ -152,18 +154,10 @@ export function createSumUpProvider(options: SumUpProviderOptions): PaymentProvi
       }
       const body = checkoutBody(await call('POST', '/v0.1/checkouts', request))
       const created = toProviderCheckout(body)
-      // Refuse to send a guest to a page that charges something other than what we asked for.
-      if (created.amountCents !== input.amountCents || created.currency !== input.currency || created.reference !== input.reference)
-        throw new ProviderError('sumup created a checkout that differs from the request (amount, currency or reference)')
-      let redirectUrl: URL
-      try {
-        redirectUrl = new URL(String(body.hosted_checkout_url))
-      } catch {
-        throw new ProviderError('sumup checkout has no hosted checkout URL')
-      }
-      if (redirectUrl.protocol !== 'https:' && redirectUrl.protocol !== 'http:') throw new ProviderError('sumup hosted checkout URL is not http(s)')
+      assertCheckoutMatches('sumup', created, input)
+      const redirectUrl = hostedPageUrl('sumup', body.hosted_checkout_url)
       log.info({ provider: 'sumup', providerCheckoutId: body.id, reference: input.reference }, 'sumup checkout created')
-      return { providerCheckoutId: body.id, redirectUrl: redirectUrl.href }
+      return { providerCheckoutId: body.id, redirectUrl }
     },
 
     async getCheckout(providerCheckoutId: string) {

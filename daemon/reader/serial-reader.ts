@@ -6,16 +6,8 @@
 import { EventEmitter } from 'node:events'
 import { SerialPortStream } from '@serialport/stream'
 import type { Logger } from 'pino'
-import {
-  MAX_FRAME_BYTES,
-  createDeframer,
-  decodeFrame,
-  decodeReaderMessage,
-  encodeFrame,
-  encodeReaderMessage,
-  type Deframer,
-  type ReaderMessage,
-} from '../../device-protocol/index.js'
+import { MAX_FRAME_BYTES } from '../../device-protocol/index.js'
+import { createFramedReaderLink } from './framed-link.js'
 import type { Reader, ReaderDeviceInfo, ReaderFeedback, ReaderStatus } from './reader.js'
 
 /** A serialport binding: the OS one by default, MockBinding (or a wrapper of it) in tests. */
@@ -35,30 +27,27 @@ export interface SerialReaderOptions {
   maxFrameBytes?: number
 }
 
+// The framed link's counters (framed-link.ts; passing `counters` to it fails to
+// compile if one is missing here) plus the port's own, in the order the state
+// message shows.
 export const SERIAL_READER_COUNTERS = [
-  'frames', // frames with a good CRC
+  'frames',
   'crcErrors',
-  'discardedBytes', // noise, oversize and invalid-COBS bytes
-  'oversize', // frames dropped for size
-  'malformed', // bad COBS, short/version errors, malformed payloads, wrong-direction messages
-  'unknownTypes', // message types this host does not know
+  'discardedBytes',
+  'oversize',
+  'malformed',
+  'unknownTypes',
   'reconnects', // successful reopenings after the port was lost
   'openFailures',
   'errors', // port errors, write errors, listeners that threw
-  'deviceErrors', // error reports sent by the reader
+  'deviceErrors',
   'feedbackTimeouts',
-  'unmatchedAcks', // acks for no pending feedback (late, or a confused reader)
-] as const
+  'unmatchedAcks',
+] as const satisfies readonly string[]
 export type SerialReaderCounter = (typeof SERIAL_READER_COUNTERS)[number]
 
 export interface SerialReader extends Reader {
   readonly path: string
-}
-
-interface PendingAck {
-  resolve: () => void
-  reject: (err: Error) => void
-  timer: NodeJS.Timeout
 }
 
 async function defaultBinding(): Promise<SerialBinding> {
@@ -71,20 +60,14 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
   const { path, baudRate = 115_200, logger: parentLogger, ackTimeoutMs = 1_000, reconnectDelayMs = 2_000, maxFrameBytes = MAX_FRAME_BYTES } = options
   const logger = parentLogger.child({ reader: 'serial', path })
   const counters = Object.fromEntries(SERIAL_READER_COUNTERS.map((name) => [name, 0])) as Record<SerialReaderCounter, number>
-  const pending = new Map<number, PendingAck>()
 
   let wanted = false // between open() and close()
   let port: SerialPortStream | null = null
   let device: ReaderDeviceInfo | undefined
-  let deframer: Deframer = createDeframer({ maxFrameBytes })
   let reconnectTimer: NodeJS.Timeout | null = null
   let attempt: Promise<void> | null = null
   let lost = false // the port was open once and went away
   let openFailing = false // open attempts are failing; report the streak once
-  let seq = 0
-  // Each kind of line trouble is logged at warn once per connection, then at debug:
-  // a noisy line must not flood the logs.
-  const warned = new Set<string>()
 
   const reader = new EventEmitter() as SerialReader
 
@@ -101,23 +84,6 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
     }
   }
 
-  function lineTrouble(kind: string, detail: Record<string, unknown>, msg: string): void {
-    if (warned.has(kind)) {
-      logger.debug(detail, msg)
-    } else {
-      warned.add(kind)
-      logger.warn(detail, `${msg} (further ones at debug level)`)
-    }
-  }
-
-  function rejectPending(reason: string): void {
-    for (const [, ack] of pending) {
-      clearTimeout(ack.timer)
-      ack.reject(new Error(reason))
-    }
-    pending.clear()
-  }
-
   function write(bytes: Buffer): void {
     port?.write(bytes, (err) => {
       if (err) {
@@ -127,90 +93,18 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
     })
   }
 
-  function nextSeq(): number | null {
-    for (let i = 0; i < 256; i++) {
-      const candidate = seq
-      seq = (seq + 1) & 0xff
-      if (!pending.has(candidate)) return candidate
-    }
-    return null
-  }
-
-  function send(message: ReaderMessage, frameSeq: number): void {
-    write(encodeFrame({ seq: frameSeq, ...encodeReaderMessage(message) }))
-  }
-
-  function handleMessage(message: ReaderMessage): void {
-    switch (message.kind) {
-      case 'hello':
-        device = { model: message.model, firmware: message.firmware, serial: message.serial }
-        logger.info({ device }, 'reader identified')
-        safeEmit('status', status())
-        return
-      case 'tagPresent':
-        safeEmit('tag', { uid: message.uid, type: message.type })
-        return
-      case 'tagGone':
-        safeEmit('tagGone', message.uid)
-        return
-      case 'feedbackAck': {
-        const ack = pending.get(message.ackSeq)
-        if (!ack) {
-          counters.unmatchedAcks++
-          logger.debug({ ackSeq: message.ackSeq }, 'acknowledgement for no pending feedback')
-          return
-        }
-        pending.delete(message.ackSeq)
-        clearTimeout(ack.timer)
-        ack.resolve()
-        return
-      }
-      case 'error':
-        counters.deviceErrors++
-        logger.warn({ code: message.code, text: message.text }, 'the reader reported an error')
-        safeEmit('readerError', new Error(`reader reported error 0x${message.code.toString(16).padStart(2, '0')}: ${message.text}`))
-        return
-      default:
-        // identify / feedback are ours to send, not to receive.
-        counters.malformed++
-        lineTrouble('direction', { kind: message.kind }, 'host-to-reader message received from the reader')
-    }
-  }
-
-  function handleBody(body: Buffer): void {
-    const frame = decodeFrame(body, maxFrameBytes)
-    if (!frame.ok) {
-      if (frame.error === 'crc') counters.crcErrors++
-      else if (frame.error === 'oversize') counters.oversize++
-      else counters.malformed++
-      lineTrouble(`frame-${frame.error}`, { error: frame.error, detail: frame.detail }, 'bad frame from the reader dropped')
-      return
-    }
-    counters.frames++
-    const decoded = decodeReaderMessage(frame.frame.type, frame.frame.payload)
-    if (!decoded.ok) {
-      if (decoded.error === 'unknown-type') counters.unknownTypes++
-      else counters.malformed++
-      lineTrouble(`message-${decoded.error}`, { error: decoded.error, detail: decoded.detail }, 'unusable message from the reader dropped')
-      return
-    }
-    handleMessage(decoded.message)
-  }
-
-  function onData(chunk: Buffer): void {
-    try {
-      const r = deframer.push(chunk)
-      counters.discardedBytes += r.discardedBytes
-      counters.oversize += r.oversize
-      counters.malformed += r.invalid
-      if (r.discardedBytes > 0) lineTrouble('noise', { discardedBytes: r.discardedBytes }, 'bytes outside any frame discarded')
-      for (const body of r.frames) handleBody(body)
-    } catch (err) {
-      // Not expected (the codecs do not throw on input), but a reader must never take the daemon down.
-      counters.errors++
-      logger.error({ err }, 'handling bytes from the reader failed')
-    }
-  }
+  const link = createFramedReaderLink({
+    logger,
+    counters,
+    ackTimeoutMs,
+    maxFrameBytes,
+    write,
+    emit: safeEmit,
+    onDevice(info) {
+      device = info
+      safeEmit('status', status())
+    },
+  })
 
   function scheduleReconnect(): void {
     if (!wanted || reconnectTimer) return
@@ -268,16 +162,14 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
     }
     port = p
     openFailing = false
-    deframer = createDeframer({ maxFrameBytes })
-    warned.clear()
+    link.reset()
     if (lost) counters.reconnects++
-    p.on('data', onData)
+    p.on('data', (chunk: Buffer) => link.receive(chunk))
     p.on('close', (err: Error | null) => onClose(p, err))
     logger.info('reader port open')
     safeEmit('status', status())
     // The reader may have greeted before we listened: ask it who it is.
-    const s = nextSeq()
-    if (s !== null) send({ kind: 'identify' }, s)
+    link.identify()
   }
 
   function onClose(p: SerialPortStream, err: Error | null): void {
@@ -285,7 +177,7 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
     port = null
     device = undefined
     lost = true
-    rejectPending('reader disconnected')
+    link.rejectPending('reader disconnected')
     logger.warn({ err: err?.message }, 'reader port closed; reopening')
     safeEmit('readerError', new Error(`reader port ${path} closed${err ? `: ${err.message}` : ''}`))
     safeEmit('status', status())
@@ -308,7 +200,7 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
       openFailing = false
       if (reconnectTimer) clearTimeout(reconnectTimer)
       reconnectTimer = null
-      rejectPending('reader closed')
+      link.rejectPending('reader closed')
       await attempt
       const p = port
       port = null
@@ -320,23 +212,7 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
     },
     feedback(feedback: ReaderFeedback): Promise<void> {
       if (!port) return Promise.reject(new Error('reader not connected'))
-      let encoded: { type: number; payload: Buffer }
-      try {
-        encoded = encodeReaderMessage({ kind: 'feedback', led: feedback.led, beep: feedback.beep, durationMs: feedback.durationMs })
-      } catch (err) {
-        return Promise.reject(err)
-      }
-      const frameSeq = nextSeq()
-      if (frameSeq === null) return Promise.reject(new Error('256 feedback commands await acknowledgement'))
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          pending.delete(frameSeq)
-          counters.feedbackTimeouts++
-          reject(new Error(`reader did not acknowledge feedback within ${ackTimeoutMs} ms`))
-        }, ackTimeoutMs)
-        pending.set(frameSeq, { resolve, reject, timer })
-        write(encodeFrame({ seq: frameSeq, ...encoded }))
-      })
+      return link.feedback(feedback)
     },
   })
 }

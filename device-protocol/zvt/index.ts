@@ -1,0 +1,7 @@
+export * from './bcd.js'
+export * from './transport.js'
+export * from './apdu.js'
+export * from './bmp.js'
+export * from './codes.js'
+export * from './messages.js'
+export * from './vectors.js'

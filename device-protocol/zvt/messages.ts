@@ -1,0 +1,393 @@
+// ZVT application messages (the commands this project uses) ⇄ APDUs. Pure.
+//
+// ECR → terminal: registration 06 00, authorisation 06 01, reversal 06 30,
+// status enquiry 05 01, ECR abort 06 B0.
+// Terminal → ECR: intermediate status 04 FF, status information 04 0F,
+// completion 06 0F, abort 06 1E.
+// Both ways: ACK APDU 80 00 00, NAK APDU 84 xx 00 (xx = error code).
+// Every command is answered with 80 00 00 (or 84 xx 00) by the other side.
+import { decodeAmount, decodeBcd, decodeMaskedPan, decodeVarLength, encodeAmount, encodeBcd, encodeMaskedPan, encodeVarLength } from './bcd.js'
+import { decodeApdu, encodeApdu } from './apdu.js'
+import { BMP, decodeBmps, encodeBmp, type BmpField } from './bmp.js'
+
+/** The fields of a status information (04 0F) that this project reads. Card data beyond the masked PAN is not kept. */
+export interface ZvtStatusInformation {
+  resultCode?: number
+  amountCents?: number
+  /** 6 digits */
+  traceNumber?: string
+  /** hhmmss */
+  time?: string
+  /** MMDD */
+  date?: string
+  paymentType?: number
+  /** digits and '*' for masked ones */
+  maskedPan?: string
+  /** 8 digits */
+  terminalId?: string
+  additionalText?: string
+  currency?: number
+  /** 4 digits */
+  receiptNumber?: string
+  turnoverNumber?: string
+  cardType?: number
+  cardName?: string
+  /** Other BMPs the terminal sent (tag → value), kept for logs of unusual terminals. */
+  otherTags?: number[]
+  /** Set when the BMPs could not all be read; fields before the problem are kept. */
+  parseError?: string
+}
+
+export type ZvtMessage =
+  | { kind: 'registration'; password: string; configByte: number; currency?: number; serviceByte?: number }
+  | { kind: 'authorisation'; amountCents: number; currency?: number; paymentType?: number }
+  | { kind: 'reversal'; password: string; receiptNumber?: string }
+  | { kind: 'statusEnquiry'; password: string; serviceByte?: number }
+  | { kind: 'ecrAbort' }
+  | { kind: 'ack' }
+  | { kind: 'nak'; code: number }
+  | { kind: 'intermediateStatus'; status: number; timeoutS?: number }
+  | { kind: 'statusInformation'; info: ZvtStatusInformation }
+  | {
+      kind: 'completion'
+      resultCode?: number
+      statusByte?: number
+      terminalId?: string
+      /** Completion of a status enquiry: the terminal's software version and status code (0 = ready). */
+      softwareVersion?: string
+      terminalStatus?: number
+    }
+  | { kind: 'abort'; resultCode: number }
+  /** Any other command (print line 06 D1, ...): answered with ACK or NAK by the receiver, otherwise ignored. */
+  | { kind: 'other'; cls: number; instr: number; data: Buffer }
+
+export type ZvtMessageKind = ZvtMessage['kind']
+
+export type DecodeZvtResult =
+  | { ok: true; message: ZvtMessage }
+  | { ok: false; error: 'apdu' | 'malformed'; detail: string; cls?: number; instr?: number }
+
+const HEADER = {
+  registration: [0x06, 0x00],
+  authorisation: [0x06, 0x01],
+  reversal: [0x06, 0x30],
+  statusEnquiry: [0x05, 0x01],
+  ecrAbort: [0x06, 0xb0],
+  intermediateStatus: [0x04, 0xff],
+  statusInformation: [0x04, 0x0f],
+  completion: [0x06, 0x0f],
+  abort: [0x06, 0x1e],
+} as const
+
+function assertByte(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xff) throw new RangeError(`${name} must be a byte, got ${v}`)
+}
+
+function currencyBytes(currency: number): Buffer {
+  if (!Number.isInteger(currency) || currency < 0 || currency > 9999) throw new RangeError(`currency must be an ISO 4217 numeric code, got ${currency}`)
+  return encodeBcd(String(currency), 2)
+}
+
+function passwordBytes(password: string): Buffer {
+  if (!/^[0-9]{6}$/.test(password)) throw new RangeError('the terminal password must be 6 digits')
+  return encodeBcd(password, 3)
+}
+
+function encodeStatusInformation(info: ZvtStatusInformation): Buffer {
+  const parts: Buffer[] = []
+  const add = (tag: number, value: Buffer | undefined) => {
+    if (value !== undefined) parts.push(encodeBmp(tag, value))
+  }
+  if (info.resultCode !== undefined) assertByte('resultCode', info.resultCode)
+  add(BMP.resultCode, info.resultCode === undefined ? undefined : Buffer.of(info.resultCode))
+  add(BMP.amount, info.amountCents === undefined ? undefined : encodeAmount(info.amountCents))
+  add(BMP.traceNumber, info.traceNumber === undefined ? undefined : encodeBcd(info.traceNumber, 3))
+  add(BMP.time, info.time === undefined ? undefined : encodeBcd(info.time, 3))
+  add(BMP.date, info.date === undefined ? undefined : encodeBcd(info.date, 2))
+  add(BMP.paymentType, info.paymentType === undefined ? undefined : Buffer.of(info.paymentType))
+  add(BMP.maskedPan, info.maskedPan === undefined ? undefined : encodeMaskedPan(info.maskedPan))
+  add(BMP.terminalId, info.terminalId === undefined ? undefined : encodeBcd(info.terminalId, 4))
+  add(BMP.additionalText, info.additionalText === undefined ? undefined : Buffer.from(info.additionalText, 'latin1'))
+  add(BMP.currency, info.currency === undefined ? undefined : currencyBytes(info.currency))
+  add(BMP.receiptNumber, info.receiptNumber === undefined ? undefined : encodeBcd(info.receiptNumber, 2))
+  add(BMP.turnoverNumber, info.turnoverNumber === undefined ? undefined : encodeBcd(info.turnoverNumber, 3))
+  add(BMP.cardType, info.cardType === undefined ? undefined : Buffer.of(info.cardType))
+  add(BMP.cardName, info.cardName === undefined ? undefined : Buffer.from(info.cardName, 'latin1'))
+  return Buffer.concat(parts)
+}
+
+/** Encodes a message into its APDU (not yet framed). Throws RangeError on values our own code must not produce. */
+export function encodeZvtMessage(message: ZvtMessage): Buffer {
+  switch (message.kind) {
+    case 'registration': {
+      assertByte('configByte', message.configByte)
+      const parts = [passwordBytes(message.password), Buffer.of(message.configByte)]
+      if (message.currency !== undefined) parts.push(currencyBytes(message.currency))
+      if (message.serviceByte !== undefined) {
+        assertByte('serviceByte', message.serviceByte)
+        parts.push(encodeBmp(BMP.serviceByte, Buffer.of(message.serviceByte)))
+      }
+      return encodeApdu(...HEADER.registration, Buffer.concat(parts))
+    }
+    case 'authorisation': {
+      const parts = [encodeBmp(BMP.amount, encodeAmount(message.amountCents))]
+      if (message.currency !== undefined) parts.push(encodeBmp(BMP.currency, currencyBytes(message.currency)))
+      if (message.paymentType !== undefined) {
+        assertByte('paymentType', message.paymentType)
+        parts.push(encodeBmp(BMP.paymentType, Buffer.of(message.paymentType)))
+      }
+      return encodeApdu(...HEADER.authorisation, Buffer.concat(parts))
+    }
+    case 'reversal': {
+      const parts = [passwordBytes(message.password)]
+      if (message.receiptNumber !== undefined) parts.push(encodeBmp(BMP.receiptNumber, encodeBcd(message.receiptNumber, 2)))
+      return encodeApdu(...HEADER.reversal, Buffer.concat(parts))
+    }
+    case 'statusEnquiry': {
+      const parts = [passwordBytes(message.password)]
+      if (message.serviceByte !== undefined) {
+        assertByte('serviceByte', message.serviceByte)
+        parts.push(encodeBmp(BMP.serviceByte, Buffer.of(message.serviceByte)))
+      }
+      return encodeApdu(...HEADER.statusEnquiry, Buffer.concat(parts))
+    }
+    case 'ecrAbort':
+      return encodeApdu(...HEADER.ecrAbort)
+    case 'ack':
+      return encodeApdu(0x80, 0x00)
+    case 'nak':
+      assertByte('code', message.code)
+      return encodeApdu(0x84, message.code)
+    case 'intermediateStatus': {
+      assertByte('status', message.status)
+      const data = message.timeoutS === undefined ? Buffer.of(message.status) : Buffer.of(message.status, message.timeoutS)
+      if (message.timeoutS !== undefined) assertByte('timeoutS', message.timeoutS)
+      return encodeApdu(...HEADER.intermediateStatus, data)
+    }
+    case 'statusInformation':
+      return encodeApdu(...HEADER.statusInformation, encodeStatusInformation(message.info))
+    case 'completion': {
+      if (message.softwareVersion !== undefined || message.terminalStatus !== undefined) {
+        const version = Buffer.from(message.softwareVersion ?? '', 'latin1')
+        const status = message.terminalStatus ?? 0
+        assertByte('terminalStatus', status)
+        return encodeApdu(...HEADER.completion, Buffer.concat([encodeVarLength(version.length, 3), version, Buffer.of(status)]))
+      }
+      const parts: Buffer[] = []
+      if (message.resultCode !== undefined) {
+        assertByte('resultCode', message.resultCode)
+        parts.push(encodeBmp(BMP.resultCode, Buffer.of(message.resultCode)))
+      }
+      if (message.statusByte !== undefined) {
+        assertByte('statusByte', message.statusByte)
+        parts.push(encodeBmp(BMP.paymentType, Buffer.of(message.statusByte)))
+      }
+      if (message.terminalId !== undefined) parts.push(encodeBmp(BMP.terminalId, encodeBcd(message.terminalId, 4)))
+      return encodeApdu(...HEADER.completion, Buffer.concat(parts))
+    }
+    case 'abort':
+      assertByte('resultCode', message.resultCode)
+      return encodeApdu(...HEADER.abort, Buffer.of(message.resultCode))
+    case 'other':
+      return encodeApdu(message.cls, message.instr, message.data)
+  }
+}
+
+type FieldResult<T> = { ok: true; value: T } | { ok: false; detail: string }
+
+function readStatusInformation(fields: BmpField[]): FieldResult<ZvtStatusInformation> {
+  const info: ZvtStatusInformation = {}
+  const otherTags: number[] = []
+  const bcd = (f: BmpField, name: string): string => {
+    const digits = decodeBcd(f.value)
+    if (digits === null) throw new Error(`${name} is not BCD`)
+    return digits
+  }
+  try {
+    for (const f of fields) {
+      switch (f.tag) {
+        case BMP.resultCode:
+          info.resultCode = f.value[0]!
+          break
+        case BMP.amount: {
+          const amount = decodeAmount(f.value)
+          if (amount === null) throw new Error('amount is not BCD')
+          info.amountCents = amount
+          break
+        }
+        case BMP.traceNumber:
+          info.traceNumber = bcd(f, 'trace number')
+          break
+        case BMP.time:
+          info.time = bcd(f, 'time')
+          break
+        case BMP.date:
+          info.date = bcd(f, 'date')
+          break
+        case BMP.paymentType:
+          info.paymentType = f.value[0]!
+          break
+        case BMP.maskedPan: {
+          const pan = decodeMaskedPan(f.value)
+          if (pan === null) throw new Error('masked PAN holds other than digits, E and F')
+          info.maskedPan = pan
+          break
+        }
+        case BMP.terminalId:
+          info.terminalId = bcd(f, 'terminal id')
+          break
+        case BMP.additionalText:
+          info.additionalText = f.value.toString('latin1')
+          break
+        case BMP.currency:
+          info.currency = Number(bcd(f, 'currency'))
+          break
+        case BMP.receiptNumber:
+          info.receiptNumber = bcd(f, 'receipt number')
+          break
+        case BMP.turnoverNumber:
+          info.turnoverNumber = bcd(f, 'turnover number')
+          break
+        case BMP.cardType:
+          info.cardType = f.value[0]!
+          break
+        case BMP.cardName:
+          info.cardName = f.value.toString('latin1')
+          break
+        default:
+          // Expiry date, track data and the like are card data: not kept.
+          otherTags.push(f.tag)
+      }
+    }
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message }
+  }
+  if (otherTags.length > 0) info.otherTags = otherTags
+  return { ok: true, value: info }
+}
+
+function malformed(cls: number, instr: number, detail: string): DecodeZvtResult {
+  return { ok: false, error: 'malformed', detail, cls, instr }
+}
+
+function readPassword(data: Buffer): string | null {
+  return data.length >= 3 ? decodeBcd(data.subarray(0, 3)) : null
+}
+
+/** Decodes one APDU. Never throws on input. */
+export function decodeZvtMessage(bytes: Uint8Array): DecodeZvtResult {
+  const decoded = decodeApdu(bytes)
+  if (!decoded.ok) return { ok: false, error: 'apdu', detail: decoded.detail }
+  const { cls, instr, data } = decoded.apdu
+  const key = (cls << 8) | instr
+
+  if (cls === 0x80) return { ok: true, message: { kind: 'ack' } }
+  if (cls === 0x84) return { ok: true, message: { kind: 'nak', code: instr } }
+
+  switch (key) {
+    case 0x0600: {
+      const password = readPassword(data)
+      if (password === null || data.length < 4) return malformed(cls, instr, 'registration needs a 3-byte BCD password and a config byte')
+      const message: ZvtMessage = { kind: 'registration', password, configByte: data[3]! }
+      let i = 4
+      if (data.length - i >= 2 && data[i] !== BMP.serviceByte && data[i] !== BMP.tlv) {
+        const cc = decodeBcd(data.subarray(i, i + 2))
+        if (cc === null) return malformed(cls, instr, 'registration currency is not BCD')
+        message.currency = Number(cc)
+        i += 2
+      }
+      const bmps = decodeBmps(data, i)
+      if (!bmps.ok) return malformed(cls, instr, bmps.detail)
+      const service = bmps.fields.find((f) => f.tag === BMP.serviceByte)
+      if (service) message.serviceByte = service.value[0]!
+      return { ok: true, message }
+    }
+    case 0x0601: {
+      const bmps = decodeBmps(data)
+      if (!bmps.ok) return malformed(cls, instr, bmps.detail)
+      const amountField = bmps.fields.find((f) => f.tag === BMP.amount)
+      if (!amountField) return malformed(cls, instr, 'authorisation without an amount (BMP 04)')
+      const amountCents = decodeAmount(amountField.value)
+      if (amountCents === null) return malformed(cls, instr, 'amount is not BCD')
+      const message: ZvtMessage = { kind: 'authorisation', amountCents }
+      const cc = bmps.fields.find((f) => f.tag === BMP.currency)
+      if (cc) {
+        const digits = decodeBcd(cc.value)
+        if (digits === null) return malformed(cls, instr, 'currency is not BCD')
+        message.currency = Number(digits)
+      }
+      const pt = bmps.fields.find((f) => f.tag === BMP.paymentType)
+      if (pt) message.paymentType = pt.value[0]!
+      return { ok: true, message }
+    }
+    case 0x0630: {
+      const password = readPassword(data)
+      if (password === null) return malformed(cls, instr, 'reversal needs a 3-byte BCD password')
+      const bmps = decodeBmps(data, 3)
+      if (!bmps.ok) return malformed(cls, instr, bmps.detail)
+      const message: ZvtMessage = { kind: 'reversal', password }
+      const receipt = bmps.fields.find((f) => f.tag === BMP.receiptNumber)
+      if (receipt) {
+        const digits = decodeBcd(receipt.value)
+        if (digits === null) return malformed(cls, instr, 'receipt number is not BCD')
+        message.receiptNumber = digits
+      }
+      return { ok: true, message }
+    }
+    case 0x0501: {
+      const password = readPassword(data)
+      if (password === null) return malformed(cls, instr, 'status enquiry needs a 3-byte BCD password')
+      const bmps = decodeBmps(data, 3)
+      if (!bmps.ok) return malformed(cls, instr, bmps.detail)
+      const message: ZvtMessage = { kind: 'statusEnquiry', password }
+      const service = bmps.fields.find((f) => f.tag === BMP.serviceByte)
+      if (service) message.serviceByte = service.value[0]!
+      return { ok: true, message }
+    }
+    case 0x06b0:
+      return { ok: true, message: { kind: 'ecrAbort' } }
+    case 0x04ff: {
+      if (data.length < 1) return malformed(cls, instr, 'intermediate status without its status byte')
+      const message: ZvtMessage = { kind: 'intermediateStatus', status: data[0]! }
+      if (data.length >= 2) message.timeoutS = data[1]!
+      return { ok: true, message }
+    }
+    case 0x040f: {
+      const bmps = decodeBmps(data)
+      const read = readStatusInformation(bmps.fields)
+      if (!read.ok) return malformed(cls, instr, read.detail)
+      const info = read.value
+      if (!bmps.ok) info.parseError = bmps.detail
+      return { ok: true, message: { kind: 'statusInformation', info } }
+    }
+    case 0x060f: {
+      if (data.length === 0) return { ok: true, message: { kind: 'completion' } }
+      if ((data[0]! & 0xf0) === 0xf0) {
+        const length = decodeVarLength(data, 0, 3)
+        if (length === null || data.length < 3 + length + 1) return malformed(cls, instr, 'status enquiry completion: bad software version or missing terminal status')
+        return {
+          ok: true,
+          message: { kind: 'completion', softwareVersion: data.subarray(3, 3 + length).toString('latin1'), terminalStatus: data[3 + length]! },
+        }
+      }
+      const bmps = decodeBmps(data)
+      if (!bmps.ok) return malformed(cls, instr, bmps.detail)
+      const message: Extract<ZvtMessage, { kind: 'completion' }> = { kind: 'completion' }
+      for (const f of bmps.fields) {
+        if (f.tag === BMP.resultCode) message.resultCode = f.value[0]!
+        else if (f.tag === BMP.paymentType) message.statusByte = f.value[0]!
+        else if (f.tag === BMP.terminalId) {
+          const tid = decodeBcd(f.value)
+          if (tid === null) return malformed(cls, instr, 'terminal id is not BCD')
+          message.terminalId = tid
+        }
+      }
+      return { ok: true, message }
+    }
+    case 0x061e:
+      if (data.length < 1) return malformed(cls, instr, 'abort without a result code')
+      return { ok: true, message: { kind: 'abort', resultCode: data[0]! } }
+    default:
+      return { ok: true, message: { kind: 'other', cls, instr, data: Buffer.from(data) } }
+  }
+}

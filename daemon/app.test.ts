@@ -8,7 +8,7 @@ import { startTestBroker } from './testing/broker.js'
 import { startResponder } from './testing/responder.js'
 import { startObserver } from './testing/observer.js'
 import { FakeReader } from './testing/fake-reader.js'
-import type { MemoryReader } from './reader/memory-reader.js'
+import { createMemoryReader, type MemoryReader } from './reader/memory-reader.js'
 import { waitUntil } from './testing/wait.js'
 
 const logger = pino({ level: 'silent' })
@@ -139,4 +139,21 @@ t.test('reader "memory" builds the in-process reader adapter, which the flow dri
   t.match(await sale, { status: 'accepted', amount: 350 })
   t.match(responder.received[0]!.tx.tag, { uid: '04A1B2C3' })
   t.match(reader.feedbackLog, [{ led: 'green' }])
+})
+
+t.test("the state message carries the reader's counters, so operators see a flaky reader or cable", async (t) => {
+  const dataDir = join(t.testdir(), 'kiosk')
+  const broker = await startTestBroker(credentials)
+  t.teardown(() => broker.stop())
+  const observer = await startObserver(broker.url, 'gateway', credentials.gateway, topics.kioskState(KIOSK))
+  t.teardown(() => observer.stop())
+  const reader = createMemoryReader()
+  const ownStatus = reader.status.bind(reader)
+  reader.status = () => ({ ...ownStatus(), counters: { frames: 7, crcErrors: 2, discardedBytes: 13, reconnects: 1 } })
+  const daemon = await createKioskDaemon({ config: daemonConfig(dataDir, broker.url), logger, clock, reader })
+  t.teardown(() => daemon.stop())
+  await daemon.start()
+  const states = () => observer.json(topics.kioskState(KIOSK)) as Array<{ status: string; counters?: Record<string, number> }>
+  await waitUntil(() => states().some((s) => s.status === 'online'), 'online state')
+  t.match(states().find((s) => s.status === 'online')!.counters, { reader_frames: 7, reader_crcErrors: 2, reader_discardedBytes: 13, reader_reconnects: 1 })
 })

@@ -12,6 +12,8 @@ import { createMqttLink, type LinkCounters, type MqttLink, type StateDetails } f
 import { createKiosk, type Kiosk, type KioskCounters } from './kiosk.js'
 import { createLocalApi, type LocalApi } from './local-api.js'
 import type { Reader, ReaderStatus } from './reader/reader.js'
+import type { PaymentTerminal, TerminalStatus } from './terminal/terminal.js'
+import type { CardTopUpHooks } from './card-topup.js'
 
 export const OUTBOX_FILE_NAME = 'outbox.sqlite'
 export const LOCAL_CONFIG_FILE_NAME = 'kiosk-config.json'
@@ -25,6 +27,8 @@ export interface KioskDaemonStatus {
   busy: boolean
   outboxDepth: number
   reader: ReaderStatus
+  /** The card terminal, null when none is configured. */
+  terminal: TerminalStatus | null
   counters: KioskCounters & LinkCounters
   config: { version: number; booth: string; saleAllowed: boolean; topupAllowed: boolean; products: Array<{ id: string; name: string; price: number }> } | null
   publicKey: string
@@ -36,6 +40,7 @@ export interface KioskDaemon {
   readonly link: MqttLink
   readonly localConfig: LocalConfigStore
   readonly reader: Reader
+  readonly terminal: PaymentTerminal | undefined
   readonly publicKeyBase64Url: string
   /** Opens the reader, starts connecting (does not wait for the broker) and starts the local API. */
   start(): Promise<void>
@@ -54,6 +59,17 @@ export interface CreateKioskDaemonOptions {
   reader?: Reader
   /** Version string for the state message. */
   version?: string
+  /** A card terminal to use instead of the one the config names (tests, demo, simulators). */
+  terminal?: PaymentTerminal
+  /** Test seams of the card top-up flow (a crash between the terminal's answer and the outbox). */
+  cardHooks?: CardTopUpHooks
+}
+
+/** Integer counters under a prefix, as the state message's schema takes them (non-negative integers, short keys). */
+function prefixedCounters(prefix: string, values: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [key, value] of Object.entries(values)) if (Number.isSafeInteger(value) && value >= 0) out[`${prefix}${key}`.slice(0, 64)] = value
+  return out
 }
 
 async function readerFromConfig(config: KioskDaemonConfig, logger: Logger): Promise<Reader> {
@@ -62,6 +78,16 @@ async function readerFromConfig(config: KioskDaemonConfig, logger: Logger): Prom
     // Driven in-process (demo, simulators): the embedding program casts daemon.reader to MemoryReader.
     const { createMemoryReader } = await import('./reader/memory-reader.js')
     return createMemoryReader()
+  }
+  if (spec.kind === 'pcsc') {
+    // nfc-pcsc is an optional native dependency: the adapter loads it lazily, after checking pcscd runs.
+    const { createPcscReader } = await import('./reader/pcsc-reader.js')
+    return createPcscReader({ logger: logger.child({ module: 'reader' }), ...(spec.readerName ? { readerName: spec.readerName } : {}) })
+  }
+  if (spec.kind === 'ble') {
+    // noble is loaded inside the adapter, lazily: importing it throws on machines without Bluetooth.
+    const { createBleReader } = await import('./reader/ble-reader.js')
+    return createBleReader({ addresses: spec.addresses, logger: logger.child({ module: 'reader' }), ackTimeoutMs: config.serialAckTimeoutMs, reconnectDelayMs: config.serialReconnectDelayMs })
   }
   // Loaded lazily: serialport's native binding is needed only on kiosks that use it.
   const { createSerialReader } = await import('./reader/serial-reader.js')
@@ -74,6 +100,22 @@ async function readerFromConfig(config: KioskDaemonConfig, logger: Logger): Prom
   })
 }
 
+async function terminalFromConfig(config: KioskDaemonConfig, logger: Logger): Promise<PaymentTerminal | undefined> {
+  const spec = config.terminal
+  if (spec === undefined) return undefined
+  // An in-process terminal is handed in by the embedding program (demo, simulators), like the memory reader's driver.
+  if (spec.kind === 'memory') throw new ConfigError('terminal: a memory terminal must be passed to createKioskDaemon by the program that drives it')
+  // Loaded lazily: serialport's native binding is needed only on kiosks that use it.
+  const { createZvtTerminal } = await import('./terminal/zvt-terminal.js')
+  return createZvtTerminal({
+    path: spec.path,
+    baudRate: spec.baudRate,
+    password: config.terminalPassword,
+    currency: config.terminalCurrency,
+    logger: logger.child({ module: 'terminal' }),
+  })
+}
+
 export async function createKioskDaemon(options: CreateKioskDaemonOptions): Promise<KioskDaemon> {
   const { config, logger, clock } = options
   if (!config.token) throw new ConfigError(`no MQTT token for kiosk ${config.kioskId}: set WRISTPAY_KIOSK_TOKEN or token in the config file`)
@@ -82,10 +124,12 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
   const keys = loadOrCreateKeys({ dataDir: config.dataDir, logger: logger.child({ module: 'keys' }), onInsecure: config.repairKeyPermissions ? 'repair' : 'refuse' })
   const outbox = createOutbox({ path: join(config.dataDir, OUTBOX_FILE_NAME), maxEntries: config.outboxMaxEntries, clock, kioskId: config.kioskId })
   let reader: Reader
+  let terminal: PaymentTerminal | undefined
   let localConfig: LocalConfigStore
   try {
     localConfig = await createLocalConfigStore({ path: join(config.dataDir, LOCAL_CONFIG_FILE_NAME), kioskId: config.kioskId, clock, logger: logger.child({ module: 'config' }) })
     reader = options.reader ?? (await readerFromConfig(config, logger))
+    terminal = options.terminal ?? (await terminalFromConfig(config, logger))
   } catch (err) {
     outbox.close()
     throw err
@@ -115,6 +159,8 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     replyTimeoutMs: config.replyTimeoutMs,
     tapTimeoutMs: config.tapTimeoutMs,
     feedbackDurationMs: config.feedbackDurationMs,
+    ...(terminal ? { terminal } : {}),
+    ...(options.cardHooks ? { cardHooks: options.cardHooks } : {}),
   })
   kioskRef = kiosk
 
@@ -127,7 +173,9 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     const details: StateDetails = {
       outboxDepth: outbox.depth(),
       reader: `${readerStatus.kind}:${readerStatus.connected ? 'connected' : 'disconnected'}`.slice(0, 128),
-      counters: kioskRef ? { ...counters() } : {},
+      // The reader's own counters (frames, CRC errors, discarded bytes, reconnects, ...) beside the kiosk's,
+      // so that an operator sees a flaky reader or cable from the fleet view.
+      counters: { ...(kioskRef ? counters() : {}), ...prefixedCounters('reader_', readerStatus.counters), ...(terminal ? prefixedCounters('terminal_', terminal.status().counters) : {}) },
     }
     if (options.version) details.version = options.version.slice(0, 64)
     return details
@@ -141,6 +189,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       busy: kiosk.isBusy(),
       outboxDepth: outbox.depth(),
       reader: reader.status(),
+      terminal: terminal ? terminal.status() : null,
       counters: counters(),
       config: current
         ? {
@@ -189,6 +238,19 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
   reader.on('status', onReaderStatus)
   reader.on('readerError', onReaderError)
 
+  // Card payments left open by a crash are settled from the terminal's last transaction, whenever it is reachable.
+  function recoverCardPayments(): void {
+    if (stopped) return
+    kiosk.recoverCardPayments().catch((err: Error) => logger.error({ err: err.message }, 'card payment recovery failed'))
+  }
+  const onTerminalStatus = (terminalStatus: TerminalStatus) => {
+    stateChanged()
+    if (terminalStatus?.connected && kiosk.counters().cardPaymentsUnresolved > 0) recoverCardPayments()
+  }
+  const onTerminalError = (err: Error) => logger.warn({ err: err?.message }, 'card terminal error')
+  terminal?.on('status', onTerminalStatus)
+  terminal?.on('terminalError', onTerminalError)
+
   const api: LocalApi = createLocalApi({ kiosk, state: status, logger: logger.child({ module: 'api' }), port: config.apiPort })
   let apiAddress: { host: string; port: number } | undefined
   let started = false
@@ -200,6 +262,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     link,
     localConfig,
     reader,
+    terminal,
     publicKeyBase64Url: keys.publicKeyBase64Url,
     status,
     apiAddress: () => apiAddress,
@@ -212,6 +275,15 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       } catch (err) {
         // Sales are refused with 'reader_unavailable' until the adapter gets its device back.
         logger.error({ err: (err as Error).message }, 'reader did not open')
+      }
+      if (terminal) {
+        try {
+          await terminal.open()
+        } catch (err) {
+          // Card top-ups are refused with 'terminal_unavailable' until the adapter reaches its terminal.
+          logger.error({ err: (err as Error).message }, 'card terminal did not open')
+        }
+        recoverCardPayments()
       }
       link.start()
       apiAddress = await api.start()
@@ -229,6 +301,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
           ['api', () => api.stop()],
           ['mqtt', () => link.stop()],
           ['reader', () => (started ? reader.close() : undefined)],
+          ['terminal', () => (started ? terminal?.close() : undefined)],
           ['outbox', () => outbox.close()],
         ]
         for (const [name, step] of steps) {
@@ -240,6 +313,8 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
         }
         reader.off('status', onReaderStatus)
         reader.off('readerError', onReaderError)
+        terminal?.off('status', onTerminalStatus)
+        terminal?.off('terminalError', onTerminalError)
         logger.info({ kiosk: config.kioskId }, 'kiosk daemon stopped')
       })()
       return stopping

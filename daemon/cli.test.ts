@@ -19,6 +19,7 @@ t.test('parseCli maps flags to config overrides', async (t) => {
     configFile: 'k.json',
     overrides: { kioskId: 'bar-1', dataDir: '/tmp/k', mqttUrl: 'mqtt://h:1', reader: 'memory', apiPort: 0 },
   })
+  t.match(parseCli(['--reader', 'pcsc:ACR122', '--terminal', 'zvt:/dev/ttyUSB1@9600']), { overrides: { reader: 'pcsc:ACR122', terminal: 'zvt:/dev/ttyUSB1@9600' } })
   t.match(parseCli(['--help']), { help: true })
   t.match(parseCli(['--print-public-key']), { printPublicKey: true })
   t.throws(() => parseCli(['--kiosk']), /Unknown option/)

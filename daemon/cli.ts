@@ -16,7 +16,8 @@ Options:
   --kiosk-id <id>       kiosk id, e.g. bar-1 ($WRISTPAY_KIOSK_ID)
   --data-dir <dir>      key, outbox and config (default ./data/kiosk-{id}, $WRISTPAY_DATA_DIR)
   --mqtt-url <url>      gateway broker (default mqtt://127.0.0.1:1883, $WRISTPAY_MQTT_URL)
-  --reader <spec>       serial:/dev/ttyUSB0@115200 (default) ($WRISTPAY_READER)
+  --reader <spec>       serial:/dev/ttyUSB0@115200 (default), pcsc[:NAME], ble:AA:BB:CC:DD:EE:FF[,...] ($WRISTPAY_READER)
+  --terminal <spec>     card terminal: zvt:/dev/ttyUSB1@9600 or none (default) ($WRISTPAY_TERMINAL)
   --api-port <port>     local HTTP API on 127.0.0.1 (default 8090, 0 = any free port, $WRISTPAY_API_PORT)
   --print-public-key    create the key pair if needed, print the public key (base64url) for enrollment, exit
   --help                this text
@@ -43,6 +44,7 @@ export function parseCli(argv: string[]): CliOptions {
       'data-dir': { type: 'string' },
       'mqtt-url': { type: 'string' },
       reader: { type: 'string' },
+      terminal: { type: 'string' },
       'api-port': { type: 'string' },
       'print-public-key': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -53,6 +55,7 @@ export function parseCli(argv: string[]): CliOptions {
   if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir']
   if (values['mqtt-url'] !== undefined) overrides.mqttUrl = values['mqtt-url']
   if (values.reader !== undefined) overrides.reader = values.reader
+  if (values.terminal !== undefined) overrides.terminal = values.terminal
   if (values['api-port'] !== undefined) {
     if (!/^\d{1,5}$/.test(values['api-port'])) throw new ConfigError(`--api-port must be a port number, got ${JSON.stringify(values['api-port'].slice(0, 20))}`)
     overrides.apiPort = Number(values['api-port'])

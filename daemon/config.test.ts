@@ -50,11 +50,20 @@ t.test('reader specs', async (t) => {
   t.same(parseReaderSpec('serial:/dev/ttyACM0@9600'), { kind: 'serial', path: '/dev/ttyACM0', baudRate: 9600 })
   t.same(parseReaderSpec('serial:/dev/ttyUSB1'), { kind: 'serial', path: '/dev/ttyUSB1', baudRate: 115200 })
   t.same(parseReaderSpec('memory'), { kind: 'memory' })
-  for (const bad of ['', 'serial:', 'serial:/dev/x@fast', 'serial:/dev/x@10', 'pcsc']) t.throws(() => parseReaderSpec(bad), ConfigError, bad)
+  for (const bad of ['', 'serial:', 'serial:/dev/x@fast', 'serial:/dev/x@10', 'pcsc:', 'ble:']) t.throws(() => parseReaderSpec(bad), ConfigError, bad)
 })
 
 t.test('redactConfig hides the token', async (t) => {
   const config = loadConfig({ env: { WRISTPAY_KIOSK_ID: 'bar-1', WRISTPAY_KIOSK_TOKEN: 'super-secret' } })
   t.notMatch(JSON.stringify(redactConfig(config)), /super-secret/)
   t.equal(config.token, 'super-secret', 'the config itself is unchanged')
+})
+
+t.test('reader specs for PC/SC and BLE readers', async (t) => {
+  const { parseReaderSpec } = await import('./config.js')
+  t.same(parseReaderSpec('pcsc'), { kind: 'pcsc' })
+  t.same(parseReaderSpec('pcsc:ACR122'), { kind: 'pcsc', readerName: 'ACR122' })
+  t.same(parseReaderSpec('ble:aa:bb:cc:dd:ee:01, AA:BB:CC:DD:EE:02'), { kind: 'ble', addresses: ['aa:bb:cc:dd:ee:01', 'aa:bb:cc:dd:ee:02'] })
+  t.throws(() => parseReaderSpec('ble:not-an-address'), /AA:BB:CC:DD:EE:FF/)
+  t.throws(() => parseReaderSpec('nfc:/dev/x'), /pcsc:ACR122, ble:AA:BB:CC:DD:EE:FF/)
 })

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Type, { type Static } from 'typebox'
 import { KioskId, createValidator } from '../device-protocol/index.js'
+import { normaliseBleAddress } from './reader/ble-reader.js'
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
@@ -12,7 +13,17 @@ export class ConfigError extends Error {
 
 export type ReaderSpec =
   | { kind: 'serial'; path: string; baudRate: number }
+  /** USB PC/SC readers through pcscd; `readerName` matches part of the reader's name. */
+  | { kind: 'pcsc'; readerName?: string }
+  /** BLE readers with the Nordic UART Service, by address. */
+  | { kind: 'ble'; addresses: string[] }
   /** An in-process reader (daemon/reader/memory-reader.ts) the embedding program drives (demo, simulators). */
+  | { kind: 'memory' }
+
+export type TerminalSpec =
+  /** A ZVT card terminal on a serial port (ECR interface). */
+  | { kind: 'zvt'; path: string; baudRate: number }
+  /** An in-process terminal (daemon/terminal/memory-terminal.ts) the embedding program drives (demo, simulators). */
   | { kind: 'memory' }
 
 export interface KioskDaemonConfig {
@@ -22,6 +33,12 @@ export interface KioskDaemonConfig {
   mqttUrl: string
   dataDir: string
   reader: ReaderSpec
+  /** The card terminal for card top-ups; none when undefined (card top-ups are refused). */
+  terminal?: TerminalSpec
+  /** The ZVT terminal's 6-digit ECR password. A secret: never log it (see redactConfig). */
+  terminalPassword: string
+  /** ISO 4217 numeric currency of card payments (978 = EUR). */
+  terminalCurrency: number
   /** Local HTTP API port on 127.0.0.1; 0 picks a free one. */
   apiPort: number
   outboxMaxEntries: number
@@ -46,6 +63,9 @@ export const KioskConfigFile = Type.Object(
     mqttUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     dataDir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     reader: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    terminal: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    terminalPassword: Type.Optional(Type.String({ pattern: '^[0-9]{6}$' })),
+    terminalCurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 999 })),
     apiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     outboxMaxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
     replyTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
@@ -77,6 +97,9 @@ export const DEFAULTS = {
   repairKeyPermissions: false,
   serialAckTimeoutMs: 1_000,
   serialReconnectDelayMs: 2_000,
+  // The ZVT factory default; set the terminal's own in production.
+  terminalPassword: '000000',
+  terminalCurrency: 978,
 } as const
 
 /** Environment variable of each setting that has one. */
@@ -86,6 +109,8 @@ export const ENV_VARS = {
   mqttUrl: 'WRISTPAY_MQTT_URL',
   dataDir: 'WRISTPAY_DATA_DIR',
   reader: 'WRISTPAY_READER',
+  terminal: 'WRISTPAY_TERMINAL',
+  terminalPassword: 'WRISTPAY_TERMINAL_PASSWORD',
   apiPort: 'WRISTPAY_API_PORT',
   outboxMaxEntries: 'WRISTPAY_OUTBOX_MAX',
   replyTimeoutMs: 'WRISTPAY_REPLY_TIMEOUT_MS',
@@ -104,7 +129,28 @@ export function parseReaderSpec(spec: string): ReaderSpec {
     if (baudRate < 50) throw new ConfigError(`reader: baud rate ${baudRate} is too low`)
     return { kind: 'serial', path: serial[1]!, baudRate }
   }
-  throw new ConfigError(`reader: ${JSON.stringify(spec.slice(0, 100))} is not a reader spec; use serial:/dev/ttyUSB0@115200 or memory`)
+  const pcsc = /^pcsc(?::(.{1,200}))?$/.exec(spec)
+  if (pcsc) return { kind: 'pcsc', ...(pcsc[1] ? { readerName: pcsc[1] } : {}) }
+  const ble = /^ble:(.+)$/.exec(spec)
+  if (ble) {
+    const addresses = ble[1]!.split(',').map((a) => normaliseBleAddress(a.trim()))
+    if (addresses.some((a) => a === null)) throw new ConfigError(`reader: ${JSON.stringify(spec.slice(0, 100))}: BLE reader addresses look like AA:BB:CC:DD:EE:FF, comma-separated`)
+    return { kind: 'ble', addresses: addresses as string[] }
+  }
+  throw new ConfigError(`reader: ${JSON.stringify(spec.slice(0, 100))} is not a reader spec; use serial:/dev/ttyUSB0@115200, pcsc, pcsc:ACR122, ble:AA:BB:CC:DD:EE:FF or memory`)
+}
+
+/** `zvt:/dev/ttyUSB1@9600` (baud rate optional, default 9600), `memory`, or `none`. */
+export function parseTerminalSpec(spec: string): TerminalSpec | undefined {
+  if (spec === 'none') return undefined
+  if (spec === 'memory') return { kind: 'memory' }
+  const zvt = /^zvt:([^@]+)(?:@(\d{1,7}))?$/.exec(spec)
+  if (zvt) {
+    const baudRate = zvt[2] === undefined ? 9600 : Number(zvt[2])
+    if (baudRate < 50) throw new ConfigError(`terminal: baud rate ${baudRate} is too low`)
+    return { kind: 'zvt', path: zvt[1]!, baudRate }
+  }
+  throw new ConfigError(`terminal: ${JSON.stringify(spec.slice(0, 100))} is not a terminal spec; use zvt:/dev/ttyUSB1@9600, memory or none`)
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
@@ -177,8 +223,12 @@ export function loadConfig(options: LoadConfigOptions = {}): KioskDaemonConfig {
     repairKeyPermissions: merged.repairKeyPermissions ?? DEFAULTS.repairKeyPermissions,
     serialAckTimeoutMs: merged.serialAckTimeoutMs ?? DEFAULTS.serialAckTimeoutMs,
     serialReconnectDelayMs: merged.serialReconnectDelayMs ?? DEFAULTS.serialReconnectDelayMs,
+    terminalPassword: merged.terminalPassword ?? DEFAULTS.terminalPassword,
+    terminalCurrency: merged.terminalCurrency ?? DEFAULTS.terminalCurrency,
   }
   if (merged.token !== undefined) config.token = merged.token
+  const terminal = merged.terminal === undefined ? undefined : parseTerminalSpec(merged.terminal)
+  if (terminal !== undefined) config.terminal = terminal
   if (!/^(mqtts?|wss?|tcp|tls):\/\/./.test(config.mqttUrl)) throw new ConfigError(`mqttUrl ${JSON.stringify(config.mqttUrl.slice(0, 100))} must start with mqtt://, mqtts://, ws:// or wss://`)
   if (config.reconnectMaxDelayMs < config.reconnectInitialDelayMs) throw new ConfigError('reconnectMaxDelayMs must not be below reconnectInitialDelayMs')
   return config
@@ -188,7 +238,8 @@ function dropUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
-/** The config as it may be logged: the token replaced. */
+/** The config as it may be logged: the token and the terminal password replaced. */
 export function redactConfig(config: KioskDaemonConfig): Omit<KioskDaemonConfig, 'token'> & { token?: string } {
-  return config.token === undefined ? { ...config } : { ...config, token: '[redacted]' }
+  const redacted = { ...config, terminalPassword: '[redacted]' }
+  return config.token === undefined ? redacted : { ...redacted, token: '[redacted]' }
 }

@@ -7,12 +7,15 @@
 import type { KeyObject } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { Logger } from 'pino'
-import type { Clock, Envelope, Line, ReplyMessage, Transaction, TransactionType, TxResult } from '../device-protocol/index.js'
-import { MAX_AMOUNT_CENTS, MAX_LINES, linesTotal, signTransaction, validateEnvelope, TagUid } from '../device-protocol/index.js'
+import type { CardPayment, Clock, Envelope, Line, ReplyMessage, Transaction, TransactionType, TxResult } from '../device-protocol/index.js'
+import { MAX_AMOUNT_CENTS, MAX_LINES, linesTotal, signTransaction, validateEnvelope, TagSun, TagUid } from '../device-protocol/index.js'
 import { createValidator } from '../device-protocol/index.js'
 import type { Reader, ReaderFeedback, TagInfo } from './reader/reader.js'
-import type { Outbox } from './outbox.js'
+import type { Outbox, OutboxEntry } from './outbox.js'
 import { OutboxFullError } from './outbox.js'
+import type { PaymentTerminal } from './terminal/terminal.js'
+import { createCardPaymentStore } from './card-payments.js'
+import { CardResolveError, createCardTopUp, type CardCounters, type CardResolution, type CardTopUpHooks, type CardTopUpOutcome } from './card-topup.js'
 import type { MqttLink } from './mqtt-link.js'
 import type { CatalogSource } from './local-config.js'
 
@@ -30,6 +33,10 @@ export const KIOSK_ERROR_TYPES = [
   'reader_unavailable',
   'tap_timeout',
   'stopped',
+  'terminal_unavailable',
+  'card_payment_unresolved',
+  'no_unresolved_card_payment',
+  'invalid_reference',
 ] as const
 export type KioskErrorType = (typeof KIOSK_ERROR_TYPES)[number]
 
@@ -59,7 +66,7 @@ export interface Outcome {
   reason?: string
 }
 
-export interface KioskCounters {
+export interface KioskCounters extends CardCounters {
   sales: number
   topups: number
   accepted: number
@@ -74,6 +81,7 @@ export interface KioskCounters {
   refused: number
   tapTimeouts: number
   badTags: number
+  cardTopUpsRefused: number
   outboxDepth: number
 }
 
@@ -95,11 +103,23 @@ export interface KioskOptions {
   /** How long the reader LED stays lit after an answer. */
   feedbackDurationMs?: number
   newId?: () => string
+  /** The card terminal for card top-ups; without one they are refused with 'terminal_unavailable'. */
+  terminal?: PaymentTerminal
+  /** Passed to terminal.pay (the adapter's default when omitted). */
+  cardPaymentTimeoutMs?: number
+  /** Test seams of the card top-up (see CardTopUpHooks). */
+  cardHooks?: CardTopUpHooks
 }
 
 export interface Kiosk {
   sale(lines: readonly SaleLine[]): Promise<Outcome>
   topUp(amountCents: number): Promise<Outcome>
+  /** Cashier entered an amount: tap, card payment at the terminal, and on approval a signed topup_card. */
+  cardTopUp(amountCents: number): Promise<CardTopUpOutcome>
+  /** A supervisor settles the open card payment (see CardResolution). */
+  resolveCardPayment(resolution: CardResolution): Promise<CardTopUpOutcome>
+  /** Settles card payments left open by a crash, from the terminal's last transaction. Skipped while busy. */
+  recoverCardPayments(): Promise<void>
   isBusy(): boolean
   counters(): KioskCounters
   /** Called after every change of the counters or the outbox. */
@@ -116,11 +136,13 @@ const FEEDBACK: Record<'accepted' | 'rejected' | 'pending', Omit<ReaderFeedback,
 }
 
 const validateTagUid = createValidator(TagUid)
+const validateTagSun = createValidator(TagSun)
 
 interface Prepared {
   type: TransactionType
   lines: Line[]
   amount: number
+  payment?: CardPayment
 }
 
 export function createKiosk(options: KioskOptions): Kiosk {
@@ -141,6 +163,8 @@ export function createKiosk(options: KioskOptions): Kiosk {
     refused: 0,
     tapTimeouts: 0,
     badTags: 0,
+    /** Card top-ups the gateway refused after the terminal had charged the card (a refund is due). */
+    cardTopUpsRefused: 0,
   }
   const listeners: Array<() => void> = []
   /** Operations waiting for the answer to their transaction id. */
@@ -202,14 +226,17 @@ export function createKiosk(options: KioskOptions): Kiosk {
       const onTag = (tag: TagInfo) => {
         const uid = validateTagUid(tag?.uid)
         const type = tag?.type
-        if (!uid.ok || typeof type !== 'string' || type.length < 1 || type.length > 32) {
+        // A SUN message is optional; one that is there but garbled is not dropped silently (the gateway may require it).
+        const sun = tag?.sun === undefined ? undefined : validateTagSun(tag.sun)
+        if (!uid.ok || typeof type !== 'string' || type.length < 1 || type.length > 32 || (sun !== undefined && !sun.ok)) {
           // The adapter is a boundary too: a garbled UID must never end up signed.
           counts.badTags += 1
-          logger.warn({ error: uid.ok ? 'bad tag type' : uid.error }, 'unusable tag from the reader ignored')
+          const error = !uid.ok ? uid.error : sun !== undefined && !sun.ok ? 'bad SUN message' : 'bad tag type'
+          logger.warn({ error }, 'unusable tag from the reader ignored')
           return
         }
         finish()
-        resolve({ uid: uid.value, type })
+        resolve(sun === undefined ? { uid: uid.value, type } : { uid: uid.value, type, sun: { piccData: sun.value.piccData, cmac: sun.value.cmac } })
       }
       const timer = setTimeout(() => {
         finish()
@@ -253,6 +280,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
 
   function buildEnvelope(prepared: Prepared, tag: TagInfo, id: string, seq: number, prev: string): Envelope {
     const tx: Transaction = { v: 1, id, kiosk: kioskId, seq, prev, type: prepared.type, tag, lines: prepared.lines, amount: prepared.amount, at: clock.now() }
+    if (prepared.payment !== undefined) tx.payment = prepared.payment
     const envelope = signTransaction(tx, privateKey)
     const checked = validateEnvelope(envelope)
     // Never store what the gateway would refuse as malformed: that would be a bug here, so fail loudly.
@@ -260,15 +288,17 @@ export function createKiosk(options: KioskOptions): Kiosk {
     return envelope
   }
 
-  async function run(prepared: Prepared): Promise<Outcome> {
+  function requireOutboxRoomAndReader(): void {
     if (outbox.isFull()) refuse('outbox_full', `outbox full: ${outbox.maxEntries} transactions are waiting for the gateway`)
     if (!reader.status().connected) refuse('reader_unavailable', 'the wristband reader is not connected')
+  }
 
-    const tag = await waitForTag()
+  /** Signs and stores the transaction; `within` runs in the same SQLite transaction (card payment records). */
+  function appendEntry(prepared: Prepared, tag: TagInfo, within?: (entry: OutboxEntry) => void): OutboxEntry {
     const id = newId()
-    let entry
+    let entry: OutboxEntry
     try {
-      entry = outbox.append((seq, prev) => buildEnvelope(prepared, tag, id, seq, prev))
+      entry = outbox.append((seq, prev) => buildEnvelope(prepared, tag, id, seq, prev), within)
     } catch (err) {
       if (err instanceof OutboxFullError) {
         feedback('rejected')
@@ -278,11 +308,16 @@ export function createKiosk(options: KioskOptions): Kiosk {
     }
     if (prepared.type === 'sale') counts.sales += 1
     else counts.topups += 1
+    return entry
+  }
+
+  async function sendAndAwait(entry: OutboxEntry, amount: number): Promise<Outcome> {
+    const id = entry.id
     // Register before publishing: the answer may arrive before publish() returns.
     const reply = waitForReply(id)
     changed()
     const sentNow = link.publishTx(entry.envelope)
-    logger.info({ id, seq: entry.seq, type: prepared.type, amount: prepared.amount, sentNow }, 'transaction stored and sent')
+    logger.info({ id, seq: entry.seq, type: entry.envelope.tx.type, amount, sentNow }, 'transaction stored and sent')
 
     const result = await reply
     if (!result) {
@@ -290,24 +325,95 @@ export function createKiosk(options: KioskOptions): Kiosk {
       feedback('pending')
       changed()
       logger.warn({ id, seq: entry.seq }, 'no answer in time: the transaction stays in the outbox')
-      return { status: 'pending', id, seq: entry.seq, amount: prepared.amount }
+      return { status: 'pending', id, seq: entry.seq, amount }
     }
     feedback(result.status)
-    const outcome: Outcome = { status: result.status, id, seq: entry.seq, amount: prepared.amount }
+    const outcome: Outcome = { status: result.status, id, seq: entry.seq, amount }
     if (result.balance !== undefined) outcome.balance = result.balance
     if (result.reason !== undefined) outcome.reason = result.reason
     return outcome
   }
 
-  async function operate(prepare: () => Prepared): Promise<Outcome> {
+  async function run(prepared: Prepared): Promise<Outcome> {
+    requireOutboxRoomAndReader()
+    const tag = await waitForTag()
+    return sendAndAwait(appendEntry(prepared, tag), prepared.amount)
+  }
+
+  /** One operation at a time: the lock every operation (and card recovery) takes. */
+  async function exclusive<T>(operation: () => Promise<T>): Promise<T> {
     if (stopped) refuse('stopped', 'the kiosk is stopping')
     if (busy) refuse('busy', 'another operation is in progress at this kiosk')
     busy = true
     try {
-      return await run(prepare())
+      return await operation()
     } finally {
       busy = false
     }
+  }
+
+  const operate = (prepare: () => Prepared): Promise<Outcome> => exclusive(() => run(prepare()))
+
+  /** Sent without anybody waiting (recovered card payments): their answer is not a "late" one. */
+  const unwaited = new Set<string>()
+  const cardPayments = createCardPaymentStore({ db: outbox.database, clock })
+  const card = createCardTopUp({
+    kioskId,
+    terminal: options.terminal,
+    payments: cardPayments,
+    logger: logger.child({ part: 'card-topup' }),
+    newId,
+    ...(options.cardHooks ? { hooks: options.cardHooks } : {}),
+    ...(options.cardPaymentTimeoutMs === undefined ? {} : { payTimeoutMs: options.cardPaymentTimeoutMs }),
+    steps: {
+      waitForTag,
+      append: ({ tag, amount, payment }, within) => appendEntry({ type: 'topup_card', lines: [], amount, payment }, tag, within),
+      sendAndAwait,
+      sendInBackground(entry) {
+        unwaited.add(entry.id)
+        const sentNow = link.publishTx(entry.envelope)
+        logger.info({ id: entry.id, seq: entry.seq, type: entry.envelope.tx.type, sentNow }, 'transaction stored and sent')
+        changed()
+      },
+      feedback,
+      setAbort(abort) {
+        abortCurrent = abort
+      },
+      changed,
+    },
+  })
+
+  async function cardTopUp(amountCents: number): Promise<CardTopUpOutcome> {
+    return exclusive(async () => {
+      const config = requireConfig()
+      if (!config.topupAllowed) refuse('topup_not_allowed', `top-ups are not allowed at booth ${config.booth}`)
+      if (!Number.isInteger(amountCents) || amountCents < 1 || amountCents > MAX_AMOUNT_CENTS) {
+        refuse('invalid_amount', `a top-up amount must be a whole number of cents from 1 to ${MAX_AMOUNT_CENTS}`)
+      }
+      if (!card.terminalReady()) refuse('terminal_unavailable', 'no card terminal is connected to this kiosk')
+      // A payment left open must be settled first: the terminal can only tell about its last one.
+      if (card.unresolvedCount() > 0) await card.recover()
+      const unresolved = card.unresolvedCount()
+      if (unresolved > 0) refuse('card_payment_unresolved', `${unresolved} card payment(s) with unknown outcome: a supervisor must resolve it before the next card top-up`)
+      requireOutboxRoomAndReader()
+      return card.take(amountCents)
+    })
+  }
+
+  async function resolveCardPayment(resolution: CardResolution): Promise<CardTopUpOutcome> {
+    return exclusive(async () => {
+      try {
+        return await card.resolve(resolution)
+      } catch (err) {
+        if (err instanceof CardResolveError) refuse(err.type, err.message)
+        throw err
+      }
+    })
+  }
+
+  async function recoverCardPayments(): Promise<void> {
+    if (stopped || busy || card.unresolvedCount() === 0) return
+    await exclusive(() => card.recover())
   }
 
   function handleResult(result: TxResult): void {
@@ -329,8 +435,14 @@ export function createKiosk(options: KioskOptions): Kiosk {
     if (marked.entry.seq !== result.seq) logger.warn({ id: result.id, seq: marked.entry.seq, replySeq: result.seq }, 'answer names another seq than the transaction')
     if (result.status === 'accepted') counts.accepted += 1
     else counts.rejected += 1
+    if (result.status === 'rejected' && marked.entry.envelope.tx.type === 'topup_card') {
+      counts.cardTopUpsRefused += 1
+      // The card was charged and the gateway booked nothing: the guest must get the money back at the terminal.
+      logger.error({ id: result.id, seq: marked.entry.seq, reason: result.reason, amount: marked.entry.envelope.tx.amount }, 'gateway refused a paid card top-up: refund it at the terminal')
+    }
     const waiter = waiters.get(result.id)
     if (waiter) waiter(result)
+    else if (unwaited.delete(result.id)) logger.info({ id: result.id, seq: marked.entry.seq, status: result.status }, 'answer recorded')
     else {
       counts.lateAnswers += 1
       logger.info({ id: result.id, seq: marked.entry.seq, status: result.status }, 'late answer recorded')
@@ -368,9 +480,13 @@ export function createKiosk(options: KioskOptions): Kiosk {
   return {
     sale: (lines) => operate(() => prepareSale(lines)),
     topUp: (amountCents) => operate(() => prepareTopUp(amountCents)),
+    cardTopUp,
+    resolveCardPayment,
+    recoverCardPayments,
     isBusy: () => busy,
     counters: () => ({
       ...counts,
+      ...card.counters(),
       malformedReplies: link.counters?.().malformedReplies ?? 0,
       outboxDepth: outbox.depth(),
     }),

@@ -8,10 +8,11 @@ import Type from 'typebox'
 import type { Logger } from 'pino'
 import { MAX_AMOUNT_CENTS, MAX_LINES } from '../device-protocol/index.js'
 import type { KioskErrorType, Kiosk, Outcome, SaleLine } from './kiosk.js'
+import type { CardResolution, CardTopUpOutcome } from './card-topup.js'
 import { KioskError } from './kiosk.js'
 
 export interface LocalApiOptions {
-  kiosk: Pick<Kiosk, 'sale' | 'topUp'>
+  kiosk: Pick<Kiosk, 'sale' | 'topUp' | 'cardTopUp' | 'resolveCardPayment'>
   /** What GET /state returns. */
   state: () => unknown
   logger: Logger
@@ -54,6 +55,19 @@ const TopUpBody = Type.Object(
   { additionalProperties: false },
 )
 
+/** A terminal's identifier as a supervisor types it from the terminal's journal. */
+const TerminalReference = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' })
+
+const CardResolveBody = Type.Object(
+  {
+    outcome: Type.Union([Type.Literal('approved'), Type.Literal('declined')]),
+    receiptNumber: Type.Optional(TerminalReference),
+    traceNumber: Type.Optional(TerminalReference),
+    terminalId: Type.Optional(TerminalReference),
+  },
+  { additionalProperties: false },
+)
+
 /** HTTP status of each refusal of the kiosk flow. */
 const STATUS_OF: Record<KioskErrorType, number> = {
   busy: 409,
@@ -69,10 +83,21 @@ const STATUS_OF: Record<KioskErrorType, number> = {
   reader_unavailable: 503,
   tap_timeout: 408,
   stopped: 503,
+  terminal_unavailable: 503,
+  card_payment_unresolved: 409,
+  no_unresolved_card_payment: 409,
+  invalid_reference: 400,
 }
 
 /** accepted and rejected are final answers; pending means "not answered yet" (202). */
 const statusOfOutcome = (outcome: Outcome): number => (outcome.status === 'pending' ? 202 : 200)
+
+/**
+ * Card top-ups: accepted, rejected, declined and aborted are final (200);
+ * pending (no gateway answer yet) and unresolved (the terminal could not tell
+ * whether the card was charged; a supervisor must resolve it) are 202.
+ */
+const statusOfCardOutcome = (outcome: CardTopUpOutcome): number => (outcome.status === 'pending' || outcome.status === 'unresolved' ? 202 : 200)
 
 export function createLocalApi(options: LocalApiOptions): LocalApi {
   const { kiosk, state, logger } = options
@@ -117,6 +142,18 @@ export function createLocalApi(options: LocalApiOptions): LocalApi {
   app.post<{ Body: { amount: number } }>('/topup', { schema: { body: TopUpBody } }, async (request, reply) => {
     const outcome = await kiosk.topUp(request.body.amount)
     return reply.code(statusOfOutcome(outcome)).send(outcome)
+  })
+
+  app.post<{ Body: { amount: number } }>('/topup/card', { schema: { body: TopUpBody } }, async (request, reply) => {
+    const outcome = await kiosk.cardTopUp(request.body.amount)
+    return reply.code(statusOfCardOutcome(outcome)).send(outcome)
+  })
+
+  // For a supervisor: settles a card payment whose outcome the terminal could not tell (see the terminal's journal).
+  app.post<{ Body: CardResolution }>('/topup/card/resolve', { schema: { body: CardResolveBody } }, async (request, reply) => {
+    const outcome = await kiosk.resolveCardPayment(request.body)
+    request.log.warn({ outcome: request.body.outcome, cardPayment: outcome.cardPaymentId }, 'card payment resolved by a supervisor')
+    return reply.code(statusOfCardOutcome(outcome)).send(outcome)
   })
 
   app.get('/state', async () => state())

@@ -51,8 +51,10 @@ export interface Outbox {
    * Reads the chain head, lets `buildTx` build and sign the envelope for that
    * seq/prev, stores it and advances the head, all in one SQLite transaction.
    * Throws OutboxFullError (nothing changes) when maxEntries are unanswered.
+   * `within` runs in the same SQLite transaction after the insert (a card
+   * payment record closed together with its append); if it throws, nothing is stored.
    */
-  append(buildTx: (seq: number, prev: string) => Envelope): OutboxEntry
+  append(buildTx: (seq: number, prev: string) => Envelope, within?: (entry: OutboxEntry) => void): OutboxEntry
   markAnswered(id: string, result: Pick<TxResult, 'status' | 'balance' | 'reason'>): MarkAnsweredResult
   /** Unanswered entries in seq order, optionally from `fromSeq` on. */
   pending(options?: { fromSeq?: number; limit?: number }): OutboxEntry[]
@@ -64,6 +66,8 @@ export interface Outbox {
   /** The recorded answer of a transaction, while it is within the history bound. */
   answered(id: string): AnsweredRecord | undefined
   readonly maxEntries: number
+  /** The SQLite connection, for stores whose writes must commit together with an append (daemon/card-payments.ts). */
+  readonly database: Database.Database
   close(): void
 }
 
@@ -170,7 +174,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const depth = (): number => (countPending.get() as { n: number }).n
   const head = (): ChainHead => selectHead.get() as ChainHead
 
-  const appendTx = db.transaction((buildTx: (seq: number, prev: string) => Envelope): OutboxEntry => {
+  const appendTx = db.transaction((buildTx: (seq: number, prev: string) => Envelope, within?: (entry: OutboxEntry) => void): OutboxEntry => {
     if (depth() >= maxEntries) throw new OutboxFullError(maxEntries)
     const { nextSeq, prev } = head()
     const envelope = buildTx(nextSeq, prev)
@@ -181,7 +185,9 @@ export function createOutbox(options: OutboxOptions): Outbox {
     const createdAt = clock.now()
     insertPending.run(nextSeq, envelope.tx.id, JSON.stringify(envelope), createdAt)
     updateHead.run(nextSeq + 1, envelopeHash(envelope))
-    return { seq: nextSeq, id: envelope.tx.id, envelope, createdAt }
+    const entry = { seq: nextSeq, id: envelope.tx.id, envelope, createdAt }
+    within?.(entry)
+    return entry
   })
 
   const markTx = db.transaction((id: string, result: Pick<TxResult, 'status' | 'balance' | 'reason'>): MarkAnsweredResult => {
@@ -202,7 +208,8 @@ export function createOutbox(options: OutboxOptions): Outbox {
   return {
     maxEntries,
     // immediate: take the write lock before reading the head, so two writers can never read the same head.
-    append: (buildTx) => appendTx.immediate(buildTx),
+    append: (buildTx, within) => appendTx.immediate(buildTx, within),
+    database: db,
     markAnswered: (id, result) => markTx.immediate(id, result),
     pending(opts = {}) {
       const fromSeq = opts.fromSeq ?? 1

@@ -22,6 +22,10 @@ export const REJECT_REASONS = [
   'insufficient_balance',
   'topup_not_allowed',
   'sale_not_allowed',
+  'tag_not_authentic', // the tag's SUN is missing where required, does not verify, or names another UID: a clone
+  'tag_replayed', // the SUN's read counter is not above the last one seen for the tag: a recorded tap played again
+  'tag_type_not_accepted', // the event does not accept this tag type
+  'duplicate_payment', // a topup_card whose card-terminal reference was booked before
 ] as const
 export type RejectReason = (typeof REJECT_REASONS)[number]
 

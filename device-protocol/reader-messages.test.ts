@@ -90,7 +90,8 @@ t.test('decoding refuses malformed payloads with a clear error', async (t) => {
     [T.tagPresent, [4, 1, 2, 3], 'malformed', /ends inside uid/],
     [T.tagPresent, [4, 1, 2, 3, 4], 'malformed', /tag type/],
     [T.tagPresent, [4, 1, 2, 3, 4, 0xee], 'malformed', /unknown tag type code 0xee/],
-    [T.tagPresent, [4, 1, 2, 3, 4, 1, 9], 'malformed', /1 trailing bytes/],
+    // A byte after the tag type starts the optional SUN part (see the SUN test below for trailing bytes after it).
+    [T.tagPresent, [4, 1, 2, 3, 4, 1, 9], 'malformed', /unknown SUN format 0x09/],
     [T.tagGone, [7, 1, 2], 'malformed', /uid/],
     [T.hello, [3, 0x61, 0x62], 'malformed', /model/],
     [T.hello, [1, 0xff, 0, 0], 'malformed', /model is not valid UTF-8/],
@@ -120,4 +121,36 @@ t.test('decodeReaderMessage never throws on random input', async (t) => {
     { numRuns: 2000 },
   )
   t.pass('property held')
+})
+
+t.test('tagPresent carries an optional SUN message (NTAG 424 DNA)', async (t) => {
+  const sun = { piccData: 'EF963FF7828658A599F3041510671E88', cmac: '94EED9EE65337086' }
+  const m: ReaderMessage = { kind: 'tagPresent', uid: '04DE5F1EACC040', type: 'ntag424', sun }
+  const e = encodeReaderMessage(m)
+  t.equal(e.payload.length, 1 + 7 + 1 + 1 + 16 + 8, 'uid length, uid, type, sun format, PICC data, MAC')
+  t.same(decodeReaderMessage(e.type, e.payload), { ok: true, message: m })
+  const lower = encodeReaderMessage({ ...m, sun: { piccData: sun.piccData.toLowerCase(), cmac: sun.cmac.toLowerCase() } })
+  t.same(decodeReaderMessage(lower.type, lower.payload), { ok: true, message: m }, 'decoded hex is upper-case')
+  const plain = decodeReaderMessage(e.type, e.payload.subarray(0, 9))
+  t.same(plain, { ok: true, message: { kind: 'tagPresent', uid: '04DE5F1EACC040', type: 'ntag424' } }, 'without the SUN part there is no sun field')
+
+  const T = READER_MESSAGE_TYPES
+  const head = [...e.payload.subarray(0, 9)]
+  const cases: [number[], RegExp][] = [
+    [[...head, 0x02, ...e.payload.subarray(10)], /unknown SUN format 0x02/],
+    [[...head, 0x01], /ends inside sun PICC data/],
+    [[...head, 0x01, ...new Array(16).fill(0xaa), 1, 2, 3], /ends inside sun MAC/],
+    [[...e.payload, 0x00], /1 trailing bytes/],
+  ]
+  for (const [payload, detail] of cases) t.match(decodeReaderMessage(T.tagPresent, Uint8Array.from(payload)), { ok: false, error: 'malformed', detail }, String(detail))
+
+  const bad: [unknown, RegExp][] = [
+    [{ piccData: sun.piccData.slice(2), cmac: sun.cmac }, /sun.piccData/],
+    [{ piccData: sun.piccData, cmac: `${sun.cmac}00` }, /sun.cmac/],
+    [{ piccData: `ZZ${sun.piccData.slice(2)}`, cmac: sun.cmac }, /sun.piccData/],
+    [{ cmac: sun.cmac }, /sun.piccData/],
+    [null, /sun.piccData/],
+  ]
+  for (const [value, pattern] of bad)
+    t.throws(() => encodeReaderMessage({ ...m, sun: value } as ReaderMessage), { name: 'InvalidReaderMessageError', message: pattern }, JSON.stringify(value))
 })

@@ -7,7 +7,11 @@
 // followed by that many bytes of UTF-8, at most MAX_READER_STRING_BYTES, no
 // control characters):
 //   0x01 hello        reader→host  model str, firmware str, serial str
-//   0x02 tagPresent   reader→host  uidLength u8 (4|7|10), uid bytes, tagType u8
+//   0x02 tagPresent   reader→host  uidLength u8 (4|7|10), uid bytes, tagType u8,
+//                                  then, only for a tag that sent a SUN message
+//                                  (NTAG 424 DNA, see gateway/sun/ntag424.ts):
+//                                  sunFormat u8 (0x01 = AES), encrypted PICC
+//                                  data (16 bytes), SDMMAC (8 bytes)
 //   0x03 tagGone      reader→host  uidLength u8 (4|7|10), uid bytes
 //   0x04 feedbackAck  reader→host  acknowledged frame seq u8
 //   0x0F error        reader→host  code u8, text str
@@ -59,6 +63,10 @@ export const READER_ERROR_CODES = {
 } as const
 
 export const UID_LENGTHS = [4, 7, 10] as const
+/** sunFormat of a tagPresent's SUN part: AES mode, 16 bytes of encrypted PICC data and an 8-byte SDMMAC. */
+export const SUN_FORMAT_AES = 0x01
+export const SUN_PICC_DATA_BYTES = 16
+export const SUN_MAC_BYTES = 8
 export const MAX_READER_STRING_BYTES = 64
 export const MAX_FEEDBACK_DURATION_MS = 0xffff
 
@@ -74,6 +82,14 @@ export interface TagPresentMessage {
   uid: string
   /** Tag family name, as TagInfo.type. */
   type: string
+  /** The tag's SUN message (NTAG 424 DNA), upper-case hex; absent for tags without one. */
+  sun?: SunPart
+}
+export interface SunPart {
+  /** Encrypted PICC data, 32 hex digits. */
+  piccData: string
+  /** Truncated SDMMAC, 16 hex digits. */
+  cmac: string
 }
 export interface TagGoneMessage {
   kind: 'tagGone'
@@ -138,6 +154,15 @@ function uidBytes(uid: string): Buffer {
   return Buffer.concat([Buffer.of(bytes.length), bytes])
 }
 
+function sunBytes(sun: SunPart): Buffer {
+  const hexOf = (field: string, value: unknown, bytes: number): Buffer => {
+    if (typeof value !== 'string' || !new RegExp(`^[0-9A-Fa-f]{${bytes * 2}}$`).test(value))
+      throw new InvalidReaderMessageError(`sun.${field} must be ${bytes} bytes of hex`)
+    return Buffer.from(value, 'hex')
+  }
+  return Buffer.concat([Buffer.of(SUN_FORMAT_AES), hexOf('piccData', sun?.piccData, SUN_PICC_DATA_BYTES), hexOf('cmac', sun?.cmac, SUN_MAC_BYTES)])
+}
+
 function codeOf<T extends string>(field: string, names: readonly T[], value: T): number {
   const code = names.indexOf(value)
   if (code < 0) throw new InvalidReaderMessageError(`${field} must be one of ${names.join(', ')}, got ${JSON.stringify(value)}`)
@@ -157,7 +182,8 @@ export function encodeReaderMessage(message: ReaderMessage): { type: number; pay
     case 'tagPresent': {
       const code = TAG_TYPE_BY_NAME.get(message.type)
       if (code === undefined) throw new InvalidReaderMessageError(`unknown tag type ${JSON.stringify(message.type)}`)
-      return { type, payload: Buffer.concat([uidBytes(message.uid), Buffer.of(code)]) }
+      const sun = message.sun === undefined ? Buffer.alloc(0) : sunBytes(message.sun)
+      return { type, payload: Buffer.concat([uidBytes(message.uid), Buffer.of(code), sun]) }
     }
     case 'tagGone':
       return { type, payload: uidBytes(message.uid) }
@@ -231,6 +257,14 @@ class PayloadReader {
     return Buffer.from(this.take('uid', length)).toString('hex').toUpperCase()
   }
 
+  get remaining(): number {
+    return this.bytes.length - this.offset
+  }
+
+  hex(field: string, length: number): string {
+    return Buffer.from(this.take(field, length)).toString('hex').toUpperCase()
+  }
+
   end(): void {
     if (this.offset !== this.bytes.length) throw new Malformed(`${this.bytes.length - this.offset} trailing bytes`)
   }
@@ -251,7 +285,11 @@ function decodeBody(type: number, r: PayloadReader): ReaderMessage | null {
       const code = r.u8('tag type')
       const tagType = TAG_TYPE_CODES[code]
       if (tagType === undefined) throw new Malformed(`unknown tag type code 0x${code.toString(16).padStart(2, '0')}`)
-      return { kind: 'tagPresent', uid, type: tagType }
+      if (r.remaining === 0) return { kind: 'tagPresent', uid, type: tagType }
+      const format = r.u8('sun format')
+      if (format !== SUN_FORMAT_AES) throw new Malformed(`unknown SUN format 0x${format.toString(16).padStart(2, '0')}`)
+      const sun = { piccData: r.hex('sun PICC data', SUN_PICC_DATA_BYTES), cmac: r.hex('sun MAC', SUN_MAC_BYTES) }
+      return { kind: 'tagPresent', uid, type: tagType, sun }
     }
     case READER_MESSAGE_TYPES.tagGone:
       return { kind: 'tagGone', uid: r.uid() }

@@ -205,6 +205,38 @@ export const READER_VECTORS: readonly ReaderVector[] = [
     `),
   },
   {
+    name: 'tag present, NTAG424 with a SUN message (the AN12196 example)',
+    direction: 'reader-to-host',
+    seq: 8,
+    message: {
+      kind: 'tagPresent',
+      uid: '04DE5F1EACC040',
+      type: 'ntag424',
+      sun: { piccData: 'EF963FF7828658A599F3041510671E88', cmac: '94EED9EE65337086' },
+    },
+    body: hexBytes(`
+      01                      // version 1
+      08                      // seq 8
+      02                      // msgType tagPresent
+      07                      // uid length 7
+      04 DE 5F 1E AC C0 40    // uid 04DE5F1EACC040
+      07                      // tag type ntag424
+      01                      // sun format 1: AES
+      EF 96 3F F7 82 86 58 A5 // encrypted PICC data (16 bytes): with K_SDMMetaRead = 0
+      99 F3 04 15 10 67 1E 88 //   it decrypts to C7, the uid, SDMReadCtr 3D0000 (61), padding
+      94 EE D9 EE 65 33 70 86 // SDMMAC (8 bytes), K_SDMFileRead = 0, empty MAC input
+      1D E7                   // CRC 0x1DE7
+    `),
+    wire: hexBytes(`
+      00    // delimiter
+      28    // COBS: 39 data bytes, then end of frame
+      01 08 02 07 04 DE 5F 1E AC C0 40 07 01
+      EF 96 3F F7 82 86 58 A5 99 F3 04 15 10 67 1E 88
+      94 EE D9 EE 65 33 70 86 1D E7
+      00    // delimiter
+    `),
+  },
+  {
     name: 'feedback: green LED, short beep, 1500 ms',
     direction: 'host-to-reader',
     seq: 0x2a,

@@ -16,7 +16,7 @@ export const GENESIS_HASH = '0'.repeat(64)
 export const MAX_AMOUNT_CENTS = 10_000_000
 export const MAX_LINES = 100
 
-export const TRANSACTION_TYPES = ['sale', 'topup_cash'] as const
+export const TRANSACTION_TYPES = ['sale', 'topup_cash', 'topup_card'] as const
 export type TransactionType = (typeof TRANSACTION_TYPES)[number]
 
 export const KioskId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' })
@@ -25,10 +25,25 @@ export const Cents = Type.Integer({ minimum: 0, maximum: MAX_AMOUNT_CENTS })
 export const Uuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' })
 export const Hash = Type.String({ pattern: '^[0-9a-f]{64}$' })
 
+/**
+ * A secure tag's SUN message as the reader reported it (NTAG 424 DNA, AES):
+ * encrypted PICC data and truncated SDMMAC, upper-case hex. The gateway checks
+ * it (gateway/sun/) and refuses a clone or a replayed tap.
+ */
+export const TagSun = Type.Object(
+  {
+    piccData: Type.String({ pattern: '^[0-9A-F]{32}$' }),
+    cmac: Type.String({ pattern: '^[0-9A-F]{16}$' }),
+  },
+  { additionalProperties: false },
+)
+export type TagSun = Static<typeof TagSun>
+
 export const Tag = Type.Object(
   {
     uid: TagUid,
     type: Type.String({ minLength: 1, maxLength: 32 }),
+    sun: Type.Optional(TagSun),
   },
   { additionalProperties: false },
 )
@@ -43,6 +58,33 @@ export const Line = Type.Object(
 )
 export type Line = Static<typeof Line>
 
+/** A card terminal's identifiers (terminal id, receipt and trace number): digits mostly, kept generic. */
+const TerminalReference = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' })
+
+/**
+ * The card terminal's reference of the payment a `topup_card` carries (required
+ * there, forbidden on other types). terminalId + receiptNumber + traceNumber is
+ * booked at most once. maskedPan must be masked: at most the first 6 and last 4
+ * digits visible, so a full card number can never be signed into the ledger.
+ */
+export const CardPayment = Type.Object(
+  {
+    terminalId: TerminalReference,
+    receiptNumber: TerminalReference,
+    traceNumber: TerminalReference,
+    maskedPan: Type.Optional(Type.String({ minLength: 4, maxLength: 32, pattern: '^[0-9]{0,6}[*Xx]{3,}[0-9]{0,4}$' })),
+    cardType: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[\\x20-\\x7E]+$' })),
+  },
+  { additionalProperties: false },
+)
+export type CardPayment = Static<typeof CardPayment>
+
+/** The one string the gateway keeps unique per booked card payment. */
+export function cardPaymentRef(payment: Pick<CardPayment, 'terminalId' | 'receiptNumber' | 'traceNumber'>): string {
+  // JSON of an array: unambiguous whatever the parts hold.
+  return JSON.stringify([payment.terminalId, payment.receiptNumber, payment.traceNumber])
+}
+
 export const Transaction = Type.Object(
   {
     v: Type.Literal(1),
@@ -56,6 +98,8 @@ export const Transaction = Type.Object(
     amount: Cents,
     /** Kiosk clock, Unix milliseconds. */
     at: Type.Integer({ minimum: 0 }),
+    /** topup_card only: the terminal's reference of the card payment. */
+    payment: Type.Optional(CardPayment),
   },
   { additionalProperties: false },
 )

@@ -4,7 +4,7 @@
 // never half-imports an event.
 import { readFileSync, statSync } from 'node:fs'
 import Type, { type Static } from 'typebox'
-import { Cents, KioskId, TagUid, createValidator, publicKeyFromBase64Url } from '../device-protocol/index.js'
+import { Cents, KioskId, TAG_TYPES, TagUid, createValidator, publicKeyFromBase64Url } from '../device-protocol/index.js'
 import { PIN_PATTERN, normalisePin, randomPin } from './ledger/pins.js'
 
 /** A random portal PIN in the set-up's format (10 symbols of A-Z and 2-9 without I and O: 50 bits). */
@@ -16,6 +16,31 @@ export const MAX_EVENT_SETUP_BYTES = 32 * 1024 * 1024
 const BoothId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' })
 const ProductId = Type.String({ minLength: 1, maxLength: 64 })
 const Name = Type.String({ minLength: 1, maxLength: 128 })
+/** An AES-128 key of an NTAG 424 DNA, 32 hex digits. A secret: never logged, never echoed in an error. */
+const AesKeyHex = Type.String({ pattern: '^[0-9A-Fa-f]{32}$' })
+
+/**
+ * Which wristbands an event accepts for payment, and the keys to check secure
+ * ones (NTAG 424 DNA SUN messages, see gateway/sun/). Without it every tag type
+ * is accepted and SUN messages are not checked.
+ */
+export const TagPolicySchema = Type.Object(
+  {
+    /** Tag families (device-protocol TAG_TYPES) a sale may be paid with. */
+    acceptedTypes: Type.Array(Type.String({ minLength: 1, maxLength: 32 }), { minItems: 1, maxItems: 32 }),
+    /** Every sale must carry a valid SUN message with a read counter above the tag's last one. */
+    requireSun: Type.Boolean(),
+    /**
+     * SDM keys as AN12196 names them. The meta read key decrypts the PICC data
+     * and is shared by all wristbands (the UID is only known after decrypting);
+     * the file read key makes the MAC: event-wide here, or per wristband
+     * (`wristbands[].sunFileReadKey`, which wins).
+     */
+    sun: Type.Optional(Type.Object({ metaReadKey: AesKeyHex, fileReadKey: Type.Optional(AesKeyHex) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+)
+export type TagPolicy = Static<typeof TagPolicySchema>
 
 export const EventSetupSchema = Type.Object(
   {
@@ -27,6 +52,7 @@ export const EventSetupSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    tagPolicy: Type.Optional(TagPolicySchema),
     booths: Type.Array(Type.Object({ id: BoothId, name: Name }, { additionalProperties: false }), { maxItems: 10_000 }),
     products: Type.Array(
       Type.Object({ id: ProductId, name: Name, price: Cents, booth: BoothId }, { additionalProperties: false }),
@@ -59,6 +85,8 @@ export const EventSetupSchema = Type.Object(
            */
           pin: Type.String({ pattern: PIN_PATTERN }),
           blocked: Type.Optional(Type.Boolean()),
+          /** This wristband's own SDM file read key (a diversified key), instead of tagPolicy.sun.fileReadKey. */
+          sunFileReadKey: Type.Optional(AesKeyHex),
         },
         { additionalProperties: false },
       ),
@@ -122,12 +150,45 @@ export function parseEventSetup(value: unknown): EventSetup {
     if (pin !== undefined) pins.add(pin)
   })
 
+  problems.push(...tagPolicyProblems(setup))
+
   if (problems.length > 0) {
     const shown = problems.slice(0, 5).join('; ')
     const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''
     throw new EventSetupError(`invalid event set-up: ${shown}${more}`)
   }
   return setup
+}
+
+const ALL_ZERO_KEY = /^0{32}$/
+
+/** Cross checks of the tag policy and the wristbands' SUN keys. Never quotes a key. */
+function tagPolicyProblems(setup: EventSetup): string[] {
+  const problems: string[] = []
+  const policy = setup.tagPolicy
+  const seen = new Set<string>()
+  policy?.acceptedTypes.forEach((type, i) => {
+    if (!TAG_TYPES.includes(type)) problems.push(`/tagPolicy/acceptedTypes/${i} '${type}' is not a known tag type (${TAG_TYPES.join(', ')})`)
+    if (seen.has(type)) problems.push(`/tagPolicy/acceptedTypes/${i} '${type}' is listed twice`)
+    seen.add(type)
+  })
+  if (policy?.requireSun) {
+    if (!seen.has('ntag424')) problems.push(`/tagPolicy requireSun needs 'ntag424' in acceptedTypes: no other tag type sends SUN messages`)
+    if (policy.sun === undefined) problems.push(`/tagPolicy requireSun needs sun keys (metaReadKey and fileReadKey or per-wristband sunFileReadKey)`)
+    else if (policy.sun.fileReadKey === undefined) {
+      const missing = setup.wristbands.findIndex((w) => w.sunFileReadKey === undefined)
+      if (missing >= 0) problems.push(`/wristbands/${missing} has no sunFileReadKey and /tagPolicy/sun has no fileReadKey: its SUN could never be checked`)
+    }
+  }
+  // NXP ships every key as zeros: with them anyone can make a valid SUN message.
+  if (policy?.sun !== undefined && ALL_ZERO_KEY.test(policy.sun.metaReadKey)) problems.push(`/tagPolicy/sun/metaReadKey is the factory default (all zero): set the tags' own keys`)
+  if (policy?.sun?.fileReadKey !== undefined && ALL_ZERO_KEY.test(policy.sun.fileReadKey)) problems.push(`/tagPolicy/sun/fileReadKey is the factory default (all zero): set the tags' own keys`)
+  setup.wristbands.forEach((w, i) => {
+    if (w.sunFileReadKey === undefined) return
+    if (policy?.sun === undefined) problems.push(`/wristbands/${i} has a sunFileReadKey but /tagPolicy/sun has no metaReadKey to decrypt its SUN`)
+    if (ALL_ZERO_KEY.test(w.sunFileReadKey)) problems.push(`/wristbands/${i} sunFileReadKey is the factory default (all zero)`)
+  })
+  return problems
 }
 
 /** Reads and validates a set-up file. Throws EventSetupError naming the file. */

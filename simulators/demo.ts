@@ -15,11 +15,10 @@ import { createGateway, type Gateway } from '../gateway/app.js'
 import { DEFAULT_CONFIG } from '../gateway/config.js'
 import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
 import type { Outcome, SaleLine } from '../daemon/kiosk.js'
-import { createSerialReader } from '../daemon/reader/serial-reader.js'
 import { demoEventSetup, demoKiosks, type DemoKiosk } from './demo-event.js'
 import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
 import { startPaymentSimulators } from './payment-sims.js'
-import { createMockReaderLink, type MockReaderLink } from './reader-firmware.js'
+import { createSimulatedReader, lazyPcscStack, parseReaderKinds, type SimulatedReader, type SimulatedReaderKind } from './demo-readers.js'
 import { percentile } from './stats.js'
 
 const USAGE = `usage: npm start -- [options]
@@ -29,6 +28,8 @@ Runs a gateway and simulated kiosks selling to simulated guests.
   --duration SECONDS  stop by itself after SECONDS and print a JSON summary (default: run until Ctrl-C)
   --kiosks N          number of kiosks (default 3: a bar, a food stand, a top-up station)
   --guests N          number of guests with wristbands (default 40)
+  --readers LIST      reader types, given to the kiosks in turn: serial, ble, pcsc (default serial;
+                      pcsc needs pcscd and vsmartcard-vpcd, and is for one kiosk)
   --mqtt-port PORT    MQTT broker port on 127.0.0.1 (default 1883; 0 picks a free one)
   --http-port PORT    HTTP port on 127.0.0.1 (default 8080; 0 picks a free one)
   --data-dir DIR      where the ledger, kiosk outboxes and the log go (default data/demo; wiped at start)
@@ -37,6 +38,7 @@ Runs a gateway and simulated kiosks selling to simulated guests.
 interface DemoOptions {
   durationS?: number
   kiosks: number
+  readers: SimulatedReaderKind[]
   guests: number
   mqttPort: number
   httpPort: number
@@ -50,6 +52,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
       duration: { type: 'string' },
       kiosks: { type: 'string', default: '3' },
       guests: { type: 'string', default: '40' },
+      readers: { type: 'string', default: 'serial' },
       'mqtt-port': { type: 'string', default: '1883' },
       'http-port': { type: 'string', default: '8080' },
       'data-dir': { type: 'string', default: 'data/demo' },
@@ -66,6 +69,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
   return {
     durationS: values.duration === undefined ? undefined : int('duration', values.duration, 1, 86_400),
     kiosks: int('kiosks', values.kiosks, 1, 50),
+    readers: parseReaderKinds(values.readers),
     guests: int('guests', values.guests, 1, 5_000),
     mqttPort: int('mqtt-port', values['mqtt-port'], 0, 65_535),
     httpPort: int('http-port', values['http-port'], 0, 65_535),
@@ -82,7 +86,7 @@ interface Guest {
 interface KioskRuntime {
   spec: DemoKiosk
   daemon: KioskDaemon
-  readerLink: MockReaderLink
+  simulatedReader: SimulatedReader
   products: Array<{ id: string; price: number }>
 }
 
@@ -130,6 +134,8 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     throw err
   }
   const runtimes: KioskRuntime[] = []
+  const closers: Array<() => Promise<void>> = []
+  const pcscStack = lazyPcscStack()
   let stopping = false
   const recorded: Recorded[] = []
   const errors: string[] = []
@@ -141,8 +147,10 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
 
     for (const spec of specs) {
       const kioskLogger = logger.child({ service: 'kiosk', kiosk: spec.id })
-      const readerLink = createMockReaderLink({ path: `/dev/ttyWRISTPAY-${spec.id}`, model: 'wristpay-r1', firmware: '1.0.0', serial: `SIM-${spec.id}` })
-      const reader = createSerialReader({ path: readerLink.path, binding: readerLink.binding, logger: kioskLogger, ackTimeoutMs: 500, reconnectDelayMs: 500 })
+      const index = runtimes.length
+      const simulatedReader = await createSimulatedReader(options.readers[index % options.readers.length]!, { kioskId: spec.id, index, logger: kioskLogger, pcsc: pcscStack.get })
+      closers.push(() => simulatedReader.close())
+      const reader = simulatedReader.reader
       const config = kioskDaemonConfig({
         kioskId: spec.id,
         token: spec.token,
@@ -155,7 +163,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       gateway.ledger.enrollKiosk(spec.id, daemon.publicKeyBase64Url)
       await daemon.start()
       const products = setup.products.filter((p) => p.booth === spec.role).map((p) => ({ id: p.id, price: p.price }))
-      runtimes.push({ spec, daemon, readerLink, products })
+      runtimes.push({ spec, daemon, simulatedReader, products })
     }
 
     const guests: Guest[] = setup.wristbands.map((w) => ({ uid: w.uid, knownBalance: 0 }))
@@ -182,7 +190,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
         const tapDelayMs = randomInt(20, 80)
         const startedMs = performance.now()
         try {
-          const outcome = await tapAndAwait(operation, k.readerLink.firmware, guest.uid, tapDelayMs)
+          const outcome = await tapAndAwait(operation, k.simulatedReader.presenter, guest.uid, tapDelayMs)
           const nowMs = performance.now()
           recorded.push({ outcome, kioskId: k.spec.id, atMs: nowMs, latencyMs: nowMs - startedMs - tapDelayMs })
           if (outcome.balance !== undefined) guest.knownBalance = outcome.balance
@@ -212,7 +220,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     out(`guest portal: ${httpBase}${PORTAL_PAGE_PREFIX}/   API docs: ${httpBase}/docs`)
     // PINs go to the terminal only, never to the log file.
     out(`demo PINs: ${setup.wristbands.slice(0, 3).map((w) => w.pin).join('  ')} (online top-ups pay at a simulated provider)`)
-    out(`kiosks: ${runtimes.map((r) => r.spec.id).join(', ')}; ${guests.length} guests; log: ${logFile}`)
+    out(`kiosks: ${runtimes.map((r) => `${r.spec.id} (${r.simulatedReader.kind} reader)`).join(', ')}; ${guests.length} guests; log: ${logFile}`)
     out(options.durationS ? `running for ${options.durationS} s` : 'press Ctrl-C to stop')
 
     const loops = runtimes.map((k) => cashier(k))
@@ -241,6 +249,8 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
     await gateway.stop()
     await paymentSims.close()
+    for (const close of closers) await close().catch(() => undefined)
+    await pcscStack.stop()
     logger.flush()
   }
 }

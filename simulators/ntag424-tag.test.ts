@@ -1,5 +1,5 @@
 import t from 'tap'
-import { verifySun } from '../gateway/sun/ntag424.js'
+import { verifySun } from '../device-protocol/ntag424/sun.js'
 import { createSimulatedNtag424 } from './ntag424-tag.js'
 
 const ZERO = Buffer.alloc(16)

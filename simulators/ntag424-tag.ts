@@ -4,7 +4,7 @@
 // fresh SDMMAC. It uses the same crypto as the gateway's verifier, which the
 // note's own examples pin down (gateway/sun/ntag424.test.ts).
 import { randomBytes } from 'node:crypto'
-import { MAX_SDM_READ_COUNTER, encryptPiccData, sdmMac, type SunMessage } from '../gateway/sun/ntag424.js'
+import { MAX_SDM_READ_COUNTER, encryptPiccData, sdmMac, type SunMessage } from '../device-protocol/ntag424/sun.js'
 
 export interface SimulatedNtag424Options {
   /** 7-byte UID, hex. */

@@ -173,3 +173,23 @@ t.test('MockBinding link: the firmware sees what the host writes and the host re
   t.ok(link.hostOpen, 'opens again after replug')
   await new Promise<void>((resolve) => again.close(() => resolve()))
 })
+
+t.test('presentSecure: the reader reads the NTAG 424 and reports its fresh SUN message with the tag', async (t) => {
+  const { createSimulatedNtag424 } = await import('./ntag424-tag.js')
+  const { firmware, output } = firmwareWithOutput()
+  const tag = createSimulatedNtag424({ uid: '04DE5F1EACC040', metaReadKey: Buffer.alloc(16, 1), fileReadKey: Buffer.alloc(16, 2) })
+  const first = firmware.presentSecure(tag)
+  const second = firmware.presentSecure(tag)
+  t.equal(tag.counter, 2, 'each tap is a read')
+  t.not(first.cmac, second.cmac)
+  t.same(firmware.currentTag, { uid: '04DE5F1EACC040', type: 'ntag424', sun: second })
+  t.same(hostView(output()).messages, [
+    { kind: 'tagPresent', uid: '04DE5F1EACC040', type: 'ntag424', sun: first },
+    { kind: 'tagGone', uid: '04DE5F1EACC040' },
+    { kind: 'tagPresent', uid: '04DE5F1EACC040', type: 'ntag424', sun: second },
+  ])
+  // The same SUN again (a replay) is what present() with it sends; a garbled one throws and changes nothing.
+  firmware.remove()
+  t.throws(() => firmware.present('04DE5F1EACC040', 'ntag424', { piccData: 'AB', cmac: first.cmac }), /sun.piccData/)
+  t.equal(firmware.currentTag, null)
+})

@@ -21,7 +21,9 @@ import {
   type FeedbackMessage,
   type FrameInput,
   type ReaderToHostMessage,
+  type SunPart,
 } from '../device-protocol/index.js'
+import type { SimulatedNtag424 } from './ntag424-tag.js'
 
 const MockBinding = SerialPortMock.binding
 export type MockBindingInterface = typeof SerialPortMock.binding
@@ -71,14 +73,16 @@ export interface ReaderFirmware extends EventEmitter {
   readonly feedbackLog: FeedbackRecord[]
   readonly counters: ReaderFirmwareCounters
   /** The tag in the field, if any. */
-  readonly currentTag: { uid: string; type: string } | null
+  readonly currentTag: { uid: string; type: string; sun?: SunPart } | null
   misbehave: Misbehaviour
   /** Bytes from the host. */
   receive(chunk: Uint8Array): void
   /** Power-on / host-connected: sends hello. */
   connect(): void
-  /** A tag enters the field (a previous tag, if any, leaves first). */
-  present(uid: string, type: string): void
+  /** A tag enters the field (a previous tag, if any, leaves first), with the SUN message it mirrored, if any. */
+  present(uid: string, type: string, sun?: SunPart): void
+  /** A secure wristband enters the field: the reader reads it (its counter goes up) and reports its new SUN message. */
+  presentSecure(tag: SimulatedNtag424): SunPart
   /** The tag leaves the field. */
   remove(): void
   sendMessage(message: ReaderToHostMessage): void
@@ -105,7 +109,7 @@ export function createReaderFirmware(options: ReaderFirmwareOptions): ReaderFirm
   const counters: ReaderFirmwareCounters = { framesReceived: 0, crcErrors: 0, malformed: 0, discardedBytes: 0, framesSent: 0 }
   const feedbackLog: FeedbackRecord[] = []
   let seq = 0
-  let currentTag: { uid: string; type: string } | null = null
+  let currentTag: { uid: string; type: string; sun?: SunPart } | null = null
 
   const emitter = new EventEmitter() as ReaderFirmware
   emitter.misbehave = { ...options.misbehave }
@@ -195,14 +199,19 @@ export function createReaderFirmware(options: ReaderFirmwareOptions): ReaderFirm
     connect() {
       sendMessage({ kind: 'hello', ...info })
     },
-    present(uid: string, type: string) {
+    present(uid: string, type: string, sun?: SunPart) {
       const normal = normaliseUid(uid)
       if (normal === null) throw new RangeError(`uid must be 4, 7 or 10 bytes of hex, got ${JSON.stringify(uid)}`)
       if (currentTag) emitter.remove()
-      // Encode before changing state, so an unknown tag type throws without side effects.
-      const encoded = encodeReaderMessage({ kind: 'tagPresent', uid: normal, type })
-      currentTag = { uid: normal, type }
+      // Encode before changing state, so an unknown tag type or a bad SUN throws without side effects.
+      const encoded = encodeReaderMessage(sun === undefined ? { kind: 'tagPresent', uid: normal, type } : { kind: 'tagPresent', uid: normal, type, sun })
+      currentTag = sun === undefined ? { uid: normal, type } : { uid: normal, type, sun }
       sendFrame(encoded)
+    },
+    presentSecure(tag: SimulatedNtag424) {
+      const sun = tag.read()
+      emitter.present(tag.uid, tag.type, sun)
+      return sun
     },
     remove() {
       if (!currentTag) return

@@ -9,6 +9,12 @@ export interface TagInfo {
   uid: string
   /** Tag family as the reader reports it, e.g. 'ntag215', 'mifare-classic', 'ntag424'. */
   type: string
+  /**
+   * The SUN message of a secure tag (NTAG 424 DNA), upper-case hex: encrypted
+   * PICC data (32 digits) and truncated SDMMAC (16 digits). The kiosk signs it
+   * into the transaction; the gateway verifies it.
+   */
+  sun?: { piccData: string; cmac: string }
 }
 
 export type LedColour = 'off' | 'green' | 'red' | 'yellow' | 'blue'

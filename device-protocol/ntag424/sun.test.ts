@@ -11,7 +11,7 @@ import {
   truncateMac,
   verifySun,
   type SunKeys,
-} from './ntag424.js'
+} from './sun.js'
 
 const hex = (s: string) => Buffer.from(s, 'hex')
 const ZERO_KEY = Buffer.alloc(16)

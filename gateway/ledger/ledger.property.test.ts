@@ -32,7 +32,7 @@ const CATALOG: Record<string, { id: string; price: number }[]> = {
 
 type Fault = 'none' | 'price' | 'amount' | 'product' | 'chain'
 type Action =
-  | { t: 'new'; kiosk: number; kind: 'sale' | 'topup'; tag: number; fault: Fault; qty: number; product: number; amount: number; hold: boolean }
+  | { t: 'new'; kiosk: number; kind: 'sale' | 'topup' | 'card'; tag: number; fault: Fault; qty: number; product: number; amount: number; hold: boolean; ref?: number }
   | { t: 'resend'; kiosk: number; pick: number }
   | { t: 'sendHeld'; kiosk: number; reverse: boolean }
   | { t: 'recover'; kiosk: number }
@@ -42,6 +42,7 @@ type Action =
   | { t: 'externalAgain'; pick: number; conflict: boolean }
 
 const USERS = ['user-1', 'user-2'] as const
+const CARD_CLEARING = accountIds.clearing('card-terminal')
 const EXTERNAL_ACCOUNTS = [accountIds.clearing('sumup'), accountIds.clearing('stripe'), accountIds.payout(), ...USERS.map(accountIds.prepaid)]
 
 const action: fc.Arbitrary<Action> = fc.oneof(
@@ -50,13 +51,15 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     arbitrary: fc.record({
       t: fc.constant('new' as const),
       kiosk: fc.nat(2),
-      kind: fc.constantFrom('sale' as const, 'topup' as const),
+      kind: fc.constantFrom('sale' as const, 'topup' as const, 'card' as const),
       tag: fc.oneof({ weight: 6, arbitrary: fc.nat(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: 3 }) }),
       fault: fc.oneof({ weight: 8, arbitrary: fc.constant('none' as const) }, { weight: 1, arbitrary: fc.constantFrom('price' as const, 'amount' as const, 'product' as const, 'chain' as const) }),
       qty: fc.integer({ min: 1, max: 4 }),
       product: fc.nat(1),
       amount: fc.integer({ min: 1, max: 3000 }),
       hold: fc.boolean(),
+      // Card top-ups draw their terminal reference from a small pool, so the same payment is sent again.
+      ref: fc.nat(5),
     }),
   },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('resend' as const), kiosk: fc.nat(2), pick: fc.nat() }) },
@@ -79,7 +82,9 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 
 /** What the generator meant an envelope to be; the model decides from this, not from the ledger's code. */
 interface Meta {
-  kind: 'sale' | 'topup'
+  kind: 'sale' | 'topup' | 'card'
+  /** Card top-ups: the terminal reference. */
+  ref?: string
   uid: string
   amount: number
   fault: Fault
@@ -96,6 +101,8 @@ class Model {
   cursors = new Map<string, { next: number; last: string }>(KIOSKS.map((k) => [k.id, { next: 1, last: GENESIS_HASH }]))
   recorded = new Map<string, Omit<Extract<ModelOutcome, { kind: 'result' }>, 'replay'> & { kiosk: string }>()
   accepted = 0
+  /** Terminal references of booked card top-ups. */
+  cardRefs = new Set<string>()
   /** Booked external refs: their content key and the ledger's booking id (learnt when booked). */
   externalByRef = new Map<string, { key: string; id: string }>()
   externalBooked = 0
@@ -158,6 +165,17 @@ class Model {
       } else {
         this.add(customer, -meta.amount)
         this.add(`revenue:${kiosk.booth}`, meta.amount)
+        balance = this.bal(customer)
+      }
+    } else if (meta.kind === 'card') {
+      if (!kiosk.topup) reason = 'topup_not_allowed'
+      else if (this.cardRefs.has(meta.ref!)) reason = 'duplicate_payment'
+      else if (!this.known.has(meta.uid)) reason = 'unknown_tag'
+      else if (this.blocked.has(meta.uid)) reason = 'tag_blocked'
+      else {
+        this.add(CARD_CLEARING, -meta.amount)
+        this.add(customer, meta.amount)
+        this.cardRefs.add(meta.ref!)
         balance = this.bal(customer)
       }
     } else {
@@ -249,6 +267,11 @@ function run(actions: Action[]): void {
         if (a.kind === 'topup') {
           envelope = sim.kiosk.topup(uid, a.amount, override)
           meta = { kind: 'topup', uid, amount: a.amount, fault: a.fault === 'chain' ? 'chain' : 'none' }
+        } else if (a.kind === 'card') {
+          const ref = a.ref ?? 0
+          const payment = { terminalId: '52500038', receiptNumber: String(ref), traceNumber: String(ref).padStart(6, '0') }
+          envelope = sim.kiosk.next({ type: 'topup_card', uid, amount: a.amount }, { ...override, payment })
+          meta = { kind: 'card', ref: String(ref), uid, amount: a.amount, fault: a.fault === 'chain' ? 'chain' : 'none' }
         } else {
           const catalog = CATALOG[spec.booth]!
           const product = catalog[a.product % Math.max(catalog.length, 1)] ?? { id: 'beer', price: 450 }
@@ -280,7 +303,8 @@ function run(actions: Action[]): void {
         const history = sims[a.kiosk]!.kiosk.history
         if (history.length === 0) continue
         const original = history[a.pick % history.length]!
-        const rival = sims[a.kiosk]!.kiosk.sign({ ...original.tx, id: randomUUID(), type: 'topup_cash', tag: { uid: UID.alice, type: 'ntag215' }, lines: [], amount: 1 })
+        const { payment: _payment, ...originalTx } = original.tx
+        const rival = sims[a.kiosk]!.kiosk.sign({ ...originalTx, id: randomUUID(), type: 'topup_cash', tag: { uid: UID.alice, type: 'ntag215' }, lines: [], amount: 1 })
         metas.set(rival.tx.id, { kind: 'topup', uid: UID.alice, amount: 1, fault: 'none' })
         send([rival], label)
       } else if (a.t === 'external') {
@@ -319,6 +343,8 @@ function run(actions: Action[]): void {
         const orders = world.ledger.customerOrders(uid)
         if (orders.length !== (model.orders.get(uid) ?? 0)) throw new Error(`${label}: ${uid} has ${orders.length} orders, model ${model.orders.get(uid) ?? 0}`)
       }
+      if ((world.ledger.accountBalance(CARD_CLEARING) ?? 0) !== model.bal(CARD_CLEARING))
+        throw new Error(`${label}: card clearing holds ${world.ledger.accountBalance(CARD_CLEARING)}, model ${model.bal(CARD_CLEARING)}`)
       for (const account of EXTERNAL_ACCOUNTS)
         if (world.ledger.accountBalance(account) !== model.bal(account))
           throw new Error(`${label}: ${account} holds ${world.ledger.accountBalance(account)}, model ${model.bal(account)}`)

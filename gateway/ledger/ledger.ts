@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import {
   GENESIS_HASH,
   canonicalBytes,
+  cardPaymentRef,
   publicKeyFromBase64Url,
   validateEnvelope,
   type Clock,
@@ -18,11 +19,12 @@ import {
   type TxResult,
 } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
+import { createTagCheck, type TagCheckResult } from '../sun/tag-check.js'
 import { configureLedgerConnection } from './db.js'
 import { createExternalBookings } from './external.js'
 import { createOrderReads } from './orders.js'
 import { MIN_PIN_SECRET_BYTES, generatePinSecret, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
-import { decide, type Decision } from './rules.js'
+import { CARD_TERMINAL_CLEARING, decide, type Decision } from './rules.js'
 import { migrate } from './schema.js'
 import { tokenMatches, hashToken } from './secrets.js'
 import {
@@ -180,6 +182,8 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
   const pinSecret = resolvePinSecret(db, configuredPinSecret)
   const external = createExternalBookings({ db, clock, logger })
   const orders = createOrderReads(db)
+  // Tag policy and NTAG 424 SUN checks (gateway/sun/): keys in memory, counters in this database.
+  const tagCheck = createTagCheck({ db, logger })
 
   const q = {
     meta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
@@ -221,8 +225,9 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     externalExists: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM external_bookings WHERE id = ?`),
     txById: db.prepare<[string], TxRow>(`SELECT * FROM transactions WHERE id = ?`),
     insertTx: db.prepare(`
-      INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id)
-      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt, @booth, @receiptId)`),
+      INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, payment_ref)
+      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt, @booth, @receiptId, @paymentRef)`),
+    paymentRefBooked: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM transactions WHERE payment_ref = ?`),
     insertPosting: db.prepare(`INSERT INTO postings (tx_id, account, amount) VALUES (?, ?, ?)`),
     addToBalance: db.prepare(`UPDATE accounts SET balance = balance + ? WHERE id = ?`),
     postingsOf: db.prepare<[string], { account: string; amount: number }>(
@@ -316,6 +321,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       }
     }
     const configChanged = refreshConfigVersions()
+    tagCheck.storePolicy(setup)
     return {
       booths: setup.booths.length,
       products: setup.products.length,
@@ -334,6 +340,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       pinLookups.set(w.uid, lookup)
     }
     const summary = importTx.immediate(setup, pinLookups)
+    tagCheck.activate(setup)
     keyCache.clear()
     logger.info(
       { booths: summary.booths, products: summary.products, kiosks: summary.kiosks, wristbands: summary.wristbands },
@@ -462,10 +469,14 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     if (tx.seq > kiosk.next_seq) return { kind: 'gap', kioskId: kiosk.id, fromSeq: kiosk.next_seq }
 
     let decision: Decision
+    // The event's tag policy and a secure wristband's SUN (gateway/sun/tag-check.ts), on an intact chain only.
+    const tag: TagCheckResult = tx.prev === kiosk.last_hash ? tagCheck.check(tx) : { ok: true }
     if (tx.prev !== kiosk.last_hash) {
       // Recorded, and the chain continues from this envelope: the kiosk's history
       // is what it signed, and an operator is alerted to look at the break.
       decision = { status: 'rejected', reason: 'chain_mismatch' }
+    } else if (!tag.ok) {
+      decision = { status: 'rejected', reason: tag.reason }
     } else {
       const band = q.wristband.get(tx.tag.uid)
       decision = decide({
@@ -473,6 +484,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
         kiosk: { id: kiosk.id, booth: kiosk.booth, saleAllowed: kiosk.sale_allowed === 1, topupAllowed: kiosk.topup_allowed === 1 },
         wristband: band === undefined ? undefined : { blocked: band.blocked === 1, balance: band.balance },
         priceOf: (booth, product) => q.price.get(booth, product)?.price,
+        cardPaymentBooked: (ref) => q.paymentRefBooked.get(ref) !== undefined,
       })
     }
 
@@ -509,8 +521,11 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       bookedAt: row.booked_at,
       booth: row.booth,
       receiptId: row.receipt_id,
+      // Only a booked card payment holds its reference (UNIQUE): a refused one must not block the real one.
+      paymentRef: decision.status === 'accepted' && tx.payment !== undefined ? cardPaymentRef(tx.payment) : null,
     })
     if (decision.status === 'accepted') {
+      if (tx.type === 'topup_card') q.ensureAccount.run(accountIds.clearing(CARD_TERMINAL_CLEARING), 'clearing', CARD_TERMINAL_CLEARING)
       const sum = decision.postings.reduce((s, p) => s + p.amount, 0)
       // Unreachable by construction; throwing rolls the whole batch back rather than book unbalanced.
       if (sum !== 0) throw new Error(`unbalanced postings for ${tx.id}`)
@@ -519,6 +534,8 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
         q.addToBalance.run(p.amount, p.account)
       }
     }
+    // The SUN was used by this recorded transaction, accepted or not: the same one is never good again.
+    if (tag.ok && tag.counter !== undefined) tagCheck.record(tx.tag.uid, tag.counter)
     const moved = q.advanceKiosk.run(tx.seq + 1, hash, kiosk.id, tx.seq).changes
     if (moved !== 1) throw new Error(`kiosk ${kiosk.id} cursor moved under us at seq ${tx.seq}`)
     return { kind: 'result', result: resultOf(row), booked: decision.status === 'accepted', recorded: true, replay: false }

@@ -109,10 +109,23 @@ CREATE INDEX IF NOT EXISTS external_bookings_by_customer ON external_bookings(cu
 /** Creates the schema if missing; refuses a database written by a newer schema. */
 export function migrate(db: Database.Database): void {
   db.exec(DDL)
+  addCardPaymentRef(db)
   const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined
   if (row === undefined) {
     db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION))
   } else if (Number(row.value) !== SCHEMA_VERSION) {
     throw new Error(`ledger database has schema version ${row.value}, this build knows ${SCHEMA_VERSION}`)
   }
+}
+
+/**
+ * Card top-ups (topup_card) name the terminal's payment; `payment_ref` holds
+ * it on the accepted row, and the UNIQUE index makes a second booking of the
+ * same card payment impossible whatever the code above it does. Additive, so
+ * databases made before it get the column in place.
+ */
+function addCardPaymentRef(db: Database.Database): void {
+  const columns = db.prepare(`SELECT name FROM pragma_table_info('transactions')`).all() as Array<{ name: string }>
+  if (!columns.some((c) => c.name === 'payment_ref')) db.exec(`ALTER TABLE transactions ADD COLUMN payment_ref TEXT`)
+  db.exec(`CREATE UNIQUE INDEX IF NOT EXISTS transactions_by_payment_ref ON transactions(payment_ref) WHERE payment_ref IS NOT NULL`)
 }

@@ -13,7 +13,7 @@ import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import type { RejectReason, Transaction } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
-import { verifySun } from './ntag424.js'
+import { verifySun } from '../../device-protocol/ntag424/sun.js'
 
 export type TagRejectReason = Extract<RejectReason, 'tag_not_authentic' | 'tag_replayed' | 'tag_type_not_accepted'>
 

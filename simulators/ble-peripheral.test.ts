@@ -2,6 +2,7 @@
 // daemon's adapter drives it: these tests pin down that it behaves like a
 // NUS peripheral where noble can see it.
 import t from 'tap'
+import { waitForEvent } from '../daemon/testing/wait.js'
 import type { EventEmitter } from 'node:events'
 import { createDeframer, decodeFrame, decodeReaderMessage, encodeFrame, encodeReaderMessage } from '../device-protocol/index.js'
 import { NUS_RX_UUID, NUS_SERVICE_UUID, NUS_TX_UUID, createNobleWithBindings, createSimulatedBleBindings } from './ble-peripheral.js'
@@ -27,24 +28,8 @@ interface Noble extends EventEmitter {
   stopScanning(): void
 }
 
-function waitFor<A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 5_000): Promise<A> {
-  return new Promise((resolve, reject) => {
-    const onEvent = (...args: unknown[]) => {
-      if (!accept(...(args as A))) return
-      cleanup()
-      resolve(args as A)
-    }
-    const timer = setTimeout(() => {
-      cleanup()
-      reject(new Error(`no matching '${event}' within ${timeoutMs} ms`))
-    }, timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      emitter.off(event, onEvent)
-    }
-    emitter.on(event, onEvent)
-  })
-}
+const waitFor = <A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 5000) =>
+  waitForEvent<A>(emitter, event, accept, timeoutMs)
 
 const A = 'AA:BB:CC:DD:EE:01'
 const B = 'AA:BB:CC:DD:EE:02'

@@ -4,6 +4,7 @@
 // network namespace when possible (see simulators/pcscd.ts), so vpcd's port is
 // never reachable from the network.
 import t from 'tap'
+import { waitForEvent } from '../testing/wait.js'
 import type { EventEmitter } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,25 +15,8 @@ import { startVpcdCard } from '../../simulators/vpcd-card.js'
 import { createPcscReader } from './pcsc-reader.js'
 import type { ReaderStatus, TagInfo } from './reader.js'
 
-function waitFor<A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 20_000): Promise<A> {
-  return new Promise((resolve, reject) => {
-    const onEvent = (...args: unknown[]) => {
-      if (!accept(...(args as A))) return
-      cleanup()
-      resolve(args as A)
-    }
-    // A hang guard, not a timing assertion: pcscd polls readers every few hundred ms.
-    const timer = setTimeout(() => {
-      cleanup()
-      reject(new Error(`no matching '${event}' within ${timeoutMs} ms`))
-    }, timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      emitter.off(event, onEvent)
-    }
-    emitter.on(event, onEvent)
-  })
-}
+const waitFor = <A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 20000) =>
+  waitForEvent<A>(emitter, event, accept, timeoutMs)
 
 const tools = pcscTools()
 const nfcPcscBuilt = await import('nfc-pcsc' as string).then(

@@ -1,6 +1,7 @@
 // Integration: the serial reader adapter with the OS serial binding, talking to
 // the simulated firmware through a real pseudo-terminal pair made by socat.
 import t from 'tap'
+import { waitForEvent } from '../testing/wait.js'
 import type { EventEmitter } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,24 +11,8 @@ import { attachFirmwareToSerialPort, socatAvailable, startPtyPair } from '../../
 import { createSerialReader } from './serial-reader.js'
 import type { ReaderStatus, TagInfo } from './reader.js'
 
-function waitFor<A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 10_000): Promise<A> {
-  return new Promise((resolve, reject) => {
-    const onEvent = (...args: unknown[]) => {
-      if (!accept(...(args as A))) return
-      cleanup()
-      resolve(args as A)
-    }
-    const timer = setTimeout(() => {
-      cleanup()
-      reject(new Error(`no matching '${event}' within ${timeoutMs} ms`))
-    }, timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      emitter.off(event, onEvent)
-    }
-    emitter.on(event, onEvent)
-  })
-}
+const waitFor = <A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 10000) =>
+  waitForEvent<A>(emitter, event, accept, timeoutMs)
 
 const identified = (s: ReaderStatus) => s.connected && s.device !== undefined
 
@@ -57,7 +42,8 @@ t.test('serial reader over a real pty pair: identify, tag, feedback, and reconne
   t.match(device.firmware.feedbackLog, [{ led: 'green', beep: 'double', durationMs: 1200 }])
 
   // The line goes away (socat dies: the pty vanishes), then comes back.
-  const down = waitFor<[ReaderStatus]>(reader, 'status', (s) => !s.connected)
+  // A generous bound: under a loaded CI machine the kernel's hang-up reaches the poller late.
+  const down = waitFor<[ReaderStatus]>(reader, 'status', (s) => !s.connected, 30_000)
   await device.close()
   await pair.stop()
   await down

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { waitForEvent } from '../testing/wait.js'
 import type { EventEmitter } from 'node:events'
 import { pino } from 'pino'
 import { READER_VECTORS, encodeFrame, encodeReaderMessage, MAX_FRAME_PAYLOAD_BYTES } from '../../device-protocol/index.js'
@@ -9,25 +10,8 @@ import type { ReaderStatus, TagInfo } from './reader.js'
 const logger = pino({ level: 'silent' })
 let portNo = 0
 
-/** Resolves with the first event whose arguments satisfy `accept`; rejects after `timeoutMs` (a bound, not a measurement). */
-function waitFor<A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 5_000): Promise<A> {
-  return new Promise((resolve, reject) => {
-    const onEvent = (...args: unknown[]) => {
-      if (!accept(...(args as A))) return
-      cleanup()
-      resolve(args as A)
-    }
-    const timer = setTimeout(() => {
-      cleanup()
-      reject(new Error(`no matching '${event}' within ${timeoutMs} ms`))
-    }, timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      emitter.off(event, onEvent)
-    }
-    emitter.on(event, onEvent)
-  })
-}
+const waitFor = <A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 5000) =>
+  waitForEvent<A>(emitter, event, accept, timeoutMs)
 
 const connectedWithDevice = (s: ReaderStatus) => s.connected && s.device !== undefined
 

@@ -4,14 +4,13 @@
 // unknown messages and hostile payloads are counted and logged; a port that
 // closes or disappears is reopened every reconnectDelayMs until close().
 import { EventEmitter } from 'node:events'
-import { SerialPortStream } from '@serialport/stream'
 import type { Logger } from 'pino'
 import { MAX_FRAME_BYTES } from '../../device-protocol/index.js'
+import { createSerialConnection, type SerialBinding } from '../serial-connection.js'
 import { createFramedReaderLink } from './framed-link.js'
 import type { Reader, ReaderDeviceInfo, ReaderFeedback, ReaderStatus } from './reader.js'
 
-/** A serialport binding: the OS one by default, MockBinding (or a wrapper of it) in tests. */
-export type SerialBinding = ConstructorParameters<typeof SerialPortStream>[0]['binding']
+export type { SerialBinding } from '../serial-connection.js'
 
 export interface SerialReaderOptions {
   /** e.g. /dev/ttyACM0 */
@@ -50,29 +49,17 @@ export interface SerialReader extends Reader {
   readonly path: string
 }
 
-async function defaultBinding(): Promise<SerialBinding> {
-  // Loaded only when needed: it pulls in the native bindings.
-  const { SerialPort } = await import('serialport')
-  return SerialPort.binding
-}
-
 export function createSerialReader(options: SerialReaderOptions): SerialReader {
   const { path, baudRate = 115_200, logger: parentLogger, ackTimeoutMs = 1_000, reconnectDelayMs = 2_000, maxFrameBytes = MAX_FRAME_BYTES } = options
   const logger = parentLogger.child({ reader: 'serial', path })
   const counters = Object.fromEntries(SERIAL_READER_COUNTERS.map((name) => [name, 0])) as Record<SerialReaderCounter, number>
 
-  let wanted = false // between open() and close()
-  let port: SerialPortStream | null = null
   let device: ReaderDeviceInfo | undefined
-  let reconnectTimer: NodeJS.Timeout | null = null
-  let attempt: Promise<void> | null = null
-  let lost = false // the port was open once and went away
-  let openFailing = false // open attempts are failing; report the streak once
 
   const reader = new EventEmitter() as SerialReader
 
   function status(): ReaderStatus {
-    return { kind: 'serial', connected: port !== null, ...(device ? { device: { ...device } } : {}), counters: { ...counters } }
+    return { kind: 'serial', connected: connection.isOpen, ...(device ? { device: { ...device } } : {}), counters: { ...counters } }
   }
 
   function safeEmit(event: string, ...args: unknown[]): void {
@@ -84,21 +71,12 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
     }
   }
 
-  function write(bytes: Buffer): void {
-    port?.write(bytes, (err) => {
-      if (err) {
-        counters.errors++
-        logger.warn({ err: err.message }, 'write to the reader failed')
-      }
-    })
-  }
-
   const link = createFramedReaderLink({
     logger,
     counters,
     ackTimeoutMs,
     maxFrameBytes,
-    write,
+    write: (bytes) => connection.write(bytes),
     emit: safeEmit,
     onDevice(info) {
       device = info
@@ -106,83 +84,28 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
     },
   })
 
-  function scheduleReconnect(): void {
-    if (!wanted || reconnectTimer) return
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null
-      startAttempt()
-    }, reconnectDelayMs)
-  }
-
-  function startAttempt(): Promise<void> {
-    if (!attempt) {
-      attempt = tryOpen().finally(() => {
-        attempt = null
-      })
-    }
-    return attempt
-  }
-
-  function closePort(p: SerialPortStream): Promise<void> {
-    return new Promise((resolve) => {
-      if (!p.isOpen) return resolve()
-      p.close(() => resolve())
-    })
-  }
-
-  async function tryOpen(): Promise<void> {
-    if (!wanted || port) return
-    let p: SerialPortStream
-    try {
-      const binding = options.binding ?? (await defaultBinding())
-      p = new SerialPortStream({ binding, path, baudRate, autoOpen: false })
-      // Registered before open: an 'error' event without a listener would crash the process.
-      p.on('error', (err: Error) => {
-        counters.errors++
-        logger.warn({ err: err.message }, 'serial port error')
-        safeEmit('readerError', err)
-      })
-      await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())))
-    } catch (err) {
-      counters.openFailures++
-      const message = err instanceof Error ? err.message : String(err)
-      if (!openFailing) {
-        openFailing = true
-        logger.warn({ err: message, retryInMs: reconnectDelayMs }, 'cannot open the reader port; retrying')
-        safeEmit('readerError', new Error(`cannot open reader port ${path}: ${message}`))
-      } else {
-        logger.debug({ err: message }, 'reader port still cannot be opened')
-      }
-      scheduleReconnect()
-      return
-    }
-    if (!wanted) {
-      await closePort(p) // close() was called while we were opening
-      return
-    }
-    port = p
-    openFailing = false
-    link.reset()
-    if (lost) counters.reconnects++
-    p.on('data', (chunk: Buffer) => link.receive(chunk))
-    p.on('close', (err: Error | null) => onClose(p, err))
-    logger.info('reader port open')
-    safeEmit('status', status())
-    // The reader may have greeted before we listened: ask it who it is.
-    link.identify()
-  }
-
-  function onClose(p: SerialPortStream, err: Error | null): void {
-    if (p !== port) return // a port we let go of on purpose
-    port = null
-    device = undefined
-    lost = true
-    link.rejectPending('reader disconnected')
-    logger.warn({ err: err?.message }, 'reader port closed; reopening')
-    safeEmit('readerError', new Error(`reader port ${path} closed${err ? `: ${err.message}` : ''}`))
-    safeEmit('status', status())
-    scheduleReconnect()
-  }
+  const connection = createSerialConnection({
+    path,
+    baudRate,
+    binding: options.binding,
+    logger,
+    reconnectDelayMs,
+    what: 'reader',
+    counters,
+    onOpen() {
+      link.reset()
+      safeEmit('status', status())
+      // The reader may have greeted before we listened: ask it who it is.
+      link.identify()
+    },
+    onData: (chunk) => link.receive(chunk),
+    onLost() {
+      device = undefined
+      link.rejectPending('reader disconnected')
+    },
+    emitError: (err) => safeEmit('readerError', err),
+    emitStatus: () => safeEmit('status', status()),
+  })
 
   return Object.assign(reader, {
     kind: 'serial' as const,
@@ -190,28 +113,17 @@ export function createSerialReader(options: SerialReaderOptions): SerialReader {
     status,
     /** Resolves after the first attempt to open the port; if it failed, attempts go on in the background (see status().connected). */
     async open() {
-      if (wanted) return
-      wanted = true
-      await startAttempt()
+      await connection.open()
     },
     async close() {
-      wanted = false
-      lost = false
-      openFailing = false
-      if (reconnectTimer) clearTimeout(reconnectTimer)
-      reconnectTimer = null
       link.rejectPending('reader closed')
-      await attempt
-      const p = port
-      port = null
-      device = undefined
-      if (p) {
-        await closePort(p)
-        safeEmit('status', status())
-      }
+      const hadPort = await connection.close(() => {
+        device = undefined
+      })
+      if (hadPort) safeEmit('status', status())
     },
     feedback(feedback: ReaderFeedback): Promise<void> {
-      if (!port) return Promise.reject(new Error('reader not connected'))
+      if (!connection.isOpen) return Promise.reject(new Error('reader not connected'))
       return link.feedback(feedback)
     },
   })

@@ -11,7 +11,6 @@
 // result code 00; 'aborted' only if the terminal is idle and its journal has no
 // new transaction; 'unknown' otherwise. It never guesses.
 import { EventEmitter } from 'node:events'
-import { SerialPortStream } from '@serialport/stream'
 import type { Logger } from 'pino'
 import {
   ZVT_MAX_AMOUNT_CENTS,
@@ -24,11 +23,11 @@ import {
   type ZvtMessage,
   type ZvtStatusInformation,
 } from '../../device-protocol/zvt/index.js'
+import { createSerialConnection, type SerialBinding } from '../serial-connection.js'
 import type { CardPaymentResult, PaymentTerminal, TerminalStatus } from './terminal.js'
 import { ZVT_LINK_COUNTERS, ZvtSendError, createZvtLink, type ZvtLink } from './zvt-link.js'
 
-/** A serialport binding: the OS one by default, MockBinding (or a wrapper of it) in tests. */
-export type SerialBinding = ConstructorParameters<typeof SerialPortStream>[0]['binding']
+export type { SerialBinding } from '../serial-connection.js'
 
 export interface ZvtTerminalOptions {
   /** e.g. /dev/ttyUSB0 */
@@ -112,11 +111,6 @@ interface Enquiry {
   garbled: boolean
 }
 
-async function defaultBinding(): Promise<SerialBinding> {
-  const { SerialPort } = await import('serialport')
-  return SerialPort.binding
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
@@ -138,15 +132,10 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
   const logger = parentLogger.child({ terminal: 'zvt', path })
   const counters = Object.fromEntries(ZVT_TERMINAL_COUNTERS.map((name) => [name, 0])) as Record<ZvtTerminalCounter, number>
 
-  let wanted = false
-  let port: SerialPortStream | null = null
+  let wanted = false // between open() and close(): registration retries stop with close()
   let registered = false
   let terminalId: string | undefined
-  let reconnectTimer: NodeJS.Timeout | null = null
-  let attempt: Promise<void> | null = null
   let registering: Promise<void> | null = null
-  let lost = false
-  let openFailing = false
   let busy = false
   let exchange: Exchange | null = null
   let unresolved: PendingPayment | null = null
@@ -158,7 +147,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
   const terminal = new EventEmitter() as ZvtTerminal
 
   function status(): TerminalStatus {
-    return { kind: 'zvt', connected: port !== null && registered, busy, ...(terminalId ? { terminalId } : {}), counters: { ...counters } }
+    return { kind: 'zvt', connected: connection.isOpen && registered, busy, ...(terminalId ? { terminalId } : {}), counters: { ...counters } }
   }
 
   function safeEmit(event: string, ...args: unknown[]): void {
@@ -179,14 +168,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
   }
 
   const link: ZvtLink = createZvtLink({
-    write(bytes) {
-      port?.write(bytes, (err) => {
-        if (err) {
-          counters.errors++
-          logger.warn({ err: err.message }, 'write to the terminal failed')
-        }
-      })
-    },
+    write: (bytes) => connection.write(bytes),
     onApdu: handleApdu,
     onTrouble: (kind, detail) => trouble(kind, detail, 'trouble on the terminal line'),
     counters,
@@ -321,8 +303,8 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
   }
 
   function waitReady(timeoutMs: number): Promise<boolean> {
-    if (port && registered) return Promise.resolve(true)
-    if (port && !registering) void register()
+    if (connection.isOpen && registered) return Promise.resolve(true)
+    if (connection.isOpen && !registering) void register()
     return new Promise((resolve) => {
       const w = () => {
         clearTimeout(timer)
@@ -330,7 +312,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       }
       const timer = setTimeout(() => {
         readyWaiters.delete(w)
-        resolve(port !== null && registered)
+        resolve(connection.isOpen && registered)
       }, Math.max(0, timeoutMs))
       readyWaiters.add(w)
     })
@@ -339,10 +321,10 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
   function register(): Promise<void> {
     if (registering) return registering
     registering = (async () => {
-      const p = port
+      const p = connection.port
       if (!p) return
       const outcome = await runExchange({ kind: 'registration', password, configByte, currency }, commandTimeoutMs).catch((err: Error) => ({ kind: 'lost' as const, reason: err.message, messages: [], garbled: false }))
-      if (port !== p) return
+      if (connection.port !== p) return
       if (outcome.kind === 'final' && outcome.final.kind === 'completion') {
         counters.registrations++
         registered = true
@@ -357,7 +339,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       logger.warn({ why, retryInMs: reconnectDelayMs }, 'registration at the terminal failed')
       safeEmit('terminalError', new Error(`registration at the terminal failed: ${why}`))
       setTimeout(() => {
-        if (port === p && !registered && wanted && !busy) void register()
+        if (connection.port === p && !registered && wanted && !busy) void register()
       }, reconnectDelayMs).unref()
     })().finally(() => {
       registering = null
@@ -365,84 +347,36 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     return registering
   }
 
-  function scheduleReconnect(): void {
-    if (!wanted || reconnectTimer) return
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null
-      void startAttempt()
-    }, reconnectDelayMs)
-  }
-
-  function startAttempt(): Promise<void> {
-    if (!attempt) attempt = tryOpen().finally(() => (attempt = null))
-    return attempt
-  }
-
-  function closePort(p: SerialPortStream): Promise<void> {
-    return new Promise((resolve) => {
-      if (!p.isOpen) return resolve()
-      p.close(() => resolve())
-    })
-  }
-
-  async function tryOpen(): Promise<void> {
-    if (!wanted || port) return
-    let p: SerialPortStream
-    try {
-      const binding = options.binding ?? (await defaultBinding())
-      p = new SerialPortStream({ binding, path, baudRate, autoOpen: false })
-      p.on('error', (err: Error) => {
-        counters.errors++
-        logger.warn({ err: err.message }, 'serial port error')
-        safeEmit('terminalError', err)
-      })
-      await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())))
-    } catch (err) {
-      counters.openFailures++
-      const message = err instanceof Error ? err.message : String(err)
-      if (!openFailing) {
-        openFailing = true
-        logger.warn({ err: message, retryInMs: reconnectDelayMs }, 'cannot open the terminal port; retrying')
-        safeEmit('terminalError', new Error(`cannot open terminal port ${path}: ${message}`))
-      }
-      scheduleReconnect()
-      return
-    }
-    if (!wanted) {
-      await closePort(p)
-      return
-    }
-    port = p
-    openFailing = false
-    warned.clear()
-    link.reset('port reopened')
-    if (lost) counters.reconnects++
-    p.on('data', (chunk: Buffer) => {
+  const connection = createSerialConnection({
+    path,
+    baudRate,
+    binding: options.binding,
+    logger,
+    reconnectDelayMs,
+    what: 'terminal',
+    counters,
+    onOpen() {
+      warned.clear()
+      link.reset('port reopened')
+      void register()
+    },
+    onData(chunk) {
       try {
         link.receive(chunk)
       } catch (err) {
         counters.errors++
         logger.error({ err }, 'handling bytes from the terminal failed')
       }
-    })
-    p.on('close', (err: Error | null) => onClose(p, err))
-    logger.info('terminal port open')
-    void register()
-  }
-
-  function onClose(p: SerialPortStream, err: Error | null): void {
-    if (p !== port) return
-    port = null
-    registered = false
-    lost = true
-    counters.connectionLosses++
-    link.reset('connection lost')
-    exchange?.lost('connection lost')
-    logger.warn({ err: err?.message }, 'terminal port closed; reopening')
-    safeEmit('terminalError', new Error(`terminal port ${path} closed${err ? `: ${err.message}` : ''}`))
-    safeEmit('status', status())
-    scheduleReconnect()
-  }
+    },
+    onLost() {
+      registered = false
+      counters.connectionLosses++
+      link.reset('connection lost')
+      exchange?.lost('connection lost')
+    },
+    emitError: (err) => safeEmit('terminalError', err),
+    emitStatus: () => safeEmit('status', status()),
+  })
 
   // ---- payments ----
 
@@ -551,23 +485,17 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     async open() {
       if (wanted) return
       wanted = true
-      await startAttempt()
-      if (port) await registering
+      await connection.open()
+      if (connection.isOpen) await registering
     },
     async close() {
       wanted = false
-      lost = false
-      openFailing = false
-      if (reconnectTimer) clearTimeout(reconnectTimer)
-      reconnectTimer = null
-      await attempt
-      const p = port
-      port = null
-      registered = false
-      link.reset('terminal closed')
-      exchange?.lost('terminal closed')
-      notifyReady()
-      if (p) await closePort(p)
+      await connection.close(() => {
+        registered = false
+        link.reset('terminal closed')
+        exchange?.lost('terminal closed')
+        notifyReady()
+      })
       safeEmit('status', status())
     },
     async pay(amountCents: number, payOptions: { timeoutMs?: number } = {}): Promise<CardPaymentResult> {
@@ -620,7 +548,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       }
     },
     async abort(): Promise<void> {
-      if (!port) return
+      if (!connection.isOpen) return
       const sent = await sendCommand({ kind: 'ecrAbort' })
       if (!sent.ok) logger.warn({ why: sent.reason }, 'ECR abort not acknowledged')
     },

@@ -4,10 +4,7 @@
 // serialport's MockBinding (in-process) or to one end of a socat pty pair.
 import { EventEmitter } from 'node:events'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-// serialport's own MockBinding (the CJS build of @serialport/binding-mock):
-// importing '@serialport/binding-mock' directly would give the ESM build,
-// another module instance with its own ports, and it ships no ESM types.
-import { SerialPortMock } from 'serialport'
+import { createMockSerialDevice, type MockBindingInterface, type MockSerialDevice } from './mock-serial-device.js'
 import {
   READER_ERROR_CODES,
   cobsEncode,
@@ -25,9 +22,7 @@ import {
 } from '../device-protocol/index.js'
 import type { SimulatedNtag424 } from './ntag424-tag.js'
 
-const MockBinding = SerialPortMock.binding
-export type MockBindingInterface = typeof SerialPortMock.binding
-export type MockPortBinding = Awaited<ReturnType<MockBindingInterface['open']>>
+export type { MockBindingInterface, MockPortBinding } from './mock-serial-device.js'
 
 export interface ReaderFirmwareInfo {
   model: string
@@ -256,77 +251,27 @@ export interface MockReaderLinkOptions extends Omit<ReaderFirmwareOptions, 'writ
  */
 export function createMockReaderLink(options: MockReaderLinkOptions): MockReaderLink {
   const { path, helloOnOpen = true, ...firmwareOptions } = options
-  MockBinding.createPort(path, { echo: false, record: true })
-  let current: MockPortBinding | null = null
-  let unplugged = false
-  let recording = Buffer.alloc(0)
-  const pendingReads = new Set<(err: Error) => void>()
-
-  const firmware = createReaderFirmware({
-    ...firmwareOptions,
-    write: (bytes) => {
-      // A device talking to nobody: its bytes are lost, as on a real line.
-      if (current?.isOpen && !unplugged) current.emitData(Buffer.from(bytes))
-    },
+  // The firmware exists before the device it writes through; `device` is set right below.
+  let device: MockSerialDevice | undefined
+  const firmware = createReaderFirmware({ ...firmwareOptions, write: (bytes) => device?.send(bytes) })
+  device = createMockSerialDevice({
+    path,
+    receive: (bytes) => firmware.receive(bytes),
+    ...(helloOnOpen ? { onOpen: () => firmware.connect() } : {}),
   })
-
-  function wrap(port: MockPortBinding): void {
-    const write = port.write.bind(port)
-    port.write = async (buffer: Buffer) => {
-      if (unplugged) throw new Error('device unplugged')
-      await write(buffer)
-      const copy = Buffer.from(buffer)
-      recording = Buffer.concat([recording, copy])
-      // Asynchronously, like a device on a wire, and never re-entering the host's write.
-      setImmediate(() => {
-        if (port.isOpen && !unplugged) firmware.receive(copy)
-      })
-    }
-    const read = port.read.bind(port)
-    port.read = (buffer: Buffer, offset: number, length: number) =>
-      new Promise((resolve, reject) => {
-        if (unplugged) return reject(new Error('device unplugged'))
-        pendingReads.add(reject)
-        read(buffer, offset, length)
-          .then(resolve, reject)
-          .finally(() => pendingReads.delete(reject))
-      })
-  }
-
-  const binding: MockBindingInterface = {
-    reset: () => MockBinding.reset(),
-    createPort: (p, opt) => MockBinding.createPort(p, opt),
-    list: () => MockBinding.list(),
-    async open(openOptions) {
-      if (unplugged) throw Object.assign(new Error(`Error: No such file or directory, cannot open ${openOptions.path}`), { code: 'ENOENT' })
-      const port = await MockBinding.open(openOptions)
-      wrap(port)
-      current = port
-      if (helloOnOpen) setImmediate(() => firmware.connect())
-      return port
-    },
-  }
-
+  const link = device
   return {
-    binding,
+    binding: link.binding,
     path,
     firmware,
     get hostOpen() {
-      return current?.isOpen ?? false
+      return link.hostOpen
     },
     get recording() {
-      return recording
+      return link.recording
     },
-    unplug() {
-      unplugged = true
-      // A read error that is not a cancellation is how serialport learns a
-      // device went away: it closes the port and emits 'close' with a DisconnectedError.
-      for (const reject of pendingReads) reject(new Error('device unplugged'))
-      pendingReads.clear()
-    },
-    replug() {
-      unplugged = false
-    },
+    unplug: () => link.unplug(),
+    replug: () => link.replug(),
   }
 }
 

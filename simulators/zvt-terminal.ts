@@ -7,7 +7,6 @@
 // transaction) answers status enquiries, which is how an ECR recovers an
 // outcome it did not hear.
 import { EventEmitter } from 'node:events'
-import { SerialPortMock } from 'serialport'
 import {
   ZVT_ACK,
   ZVT_CURRENCY_EUR,
@@ -22,9 +21,8 @@ import {
   type ZvtMessage,
   type ZvtStatusInformation,
 } from '../device-protocol/zvt/index.js'
-import type { MockBindingInterface, MockPortBinding } from './reader-firmware.js'
+import { createMockSerialDevice, type MockBindingInterface } from './mock-serial-device.js'
 
-const MockBinding = SerialPortMock.binding
 
 export type ZvtPaymentBehaviour =
   /** Approves, after sending these intermediate status codes (e.g. 0x0A insert card). */
@@ -518,68 +516,25 @@ export interface MockZvtTerminalLinkOptions extends ZvtTerminalSimulatorOptions 
 /** A simulated terminal behind serialport's MockBinding (see createMockReaderLink, which this mirrors). */
 export function createMockZvtTerminalLink(options: MockZvtTerminalLinkOptions): MockZvtTerminalLink {
   const { path, replugAfterMs = 20, ...terminalOptions } = options
-  MockBinding.createPort(path, { echo: false, record: true })
-  let current: MockPortBinding | null = null
-  let unplugged = false
-  let recording = Buffer.alloc(0)
-  const pendingReads = new Set<(err: Error) => void>()
   const terminal = createZvtTerminalSimulator(terminalOptions)
-
-  function wrap(port: MockPortBinding): void {
-    const write = port.write.bind(port)
-    port.write = async (buffer: Buffer) => {
-      if (unplugged) throw new Error('device unplugged')
-      await write(buffer)
-      const copy = Buffer.from(buffer)
-      recording = Buffer.concat([recording, copy])
-      setImmediate(() => {
-        if (port.isOpen && !unplugged && current === port) terminal.receive(copy)
-      })
-    }
-    const read = port.read.bind(port)
-    port.read = (buffer: Buffer, offset: number, length: number) =>
-      new Promise((resolve, reject) => {
-        if (unplugged) return reject(new Error('device unplugged'))
-        pendingReads.add(reject)
-        read(buffer, offset, length)
-          .then(resolve, reject)
-          .finally(() => pendingReads.delete(reject))
-      })
-  }
-
+  const device = createMockSerialDevice({
+    path,
+    receive: (bytes) => terminal.receive(bytes),
+    onOpen: () => terminal.attach((bytes) => device.send(bytes)),
+    onUnplug: () => terminal.attach(null),
+  })
   const link: MockZvtTerminalLink = {
-    binding: {
-      reset: () => MockBinding.reset(),
-      createPort: (p, opt) => MockBinding.createPort(p, opt),
-      list: () => MockBinding.list(),
-      async open(openOptions) {
-        if (unplugged) throw Object.assign(new Error(`Error: No such file or directory, cannot open ${openOptions.path}`), { code: 'ENOENT' })
-        const port = await MockBinding.open(openOptions)
-        wrap(port)
-        current = port
-        terminal.attach((bytes) => {
-          if (current === port && port.isOpen && !unplugged) port.emitData(Buffer.from(bytes))
-        })
-        return port
-      },
-    },
+    binding: device.binding,
     path,
     terminal,
     get hostOpen() {
-      return current?.isOpen ?? false
+      return device.hostOpen
     },
     get recording() {
-      return recording
+      return device.recording
     },
-    unplug() {
-      unplugged = true
-      terminal.attach(null)
-      for (const reject of pendingReads) reject(new Error('device unplugged'))
-      pendingReads.clear()
-    },
-    replug() {
-      unplugged = false
-    },
+    unplug: () => device.unplug(),
+    replug: () => device.replug(),
   }
   terminal.dropLink = () => {
     link.unplug()

@@ -3,14 +3,13 @@
 // on them: raw Ed25519 verifies/s and raw QoS 1 round trips/s of the embedded
 // broker. Prints readable lines, then one JSON object as the last line.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
+import { startLoopbackGateway } from './kiosk-harness.js'
 import { publicKeyToBase64Url, systemClock } from '../device-protocol/index.js'
-import { createGateway } from '../gateway/app.js'
-import { DEFAULT_CONFIG } from '../gateway/config.js'
 import { randomPin, type EventSetup } from '../gateway/event-setup.js'
 import { createFleetKiosk, type FleetKiosk } from './kiosk-fleet.js'
 import { measureAsyncVerifiesPerSec, measureBrokerRoundTripsPerSec, measureVerifiesPerSec } from './limits.js'
@@ -66,13 +65,7 @@ async function endToEnd(): Promise<{
       pin: randomPin(),
     })),
   }
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(setup))
-  const gateway = await createGateway({
-    config: { ...DEFAULT_CONFIG, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, dataDir: dir, eventFile, logLevel: 'warn' },
-    logger: pino({ level: 'warn' }),
-  })
-  await gateway.start()
+  const gateway = await startLoopbackGateway({ dir, setup, logger: pino({ level: 'warn' }), config: { logLevel: 'warn' } })
   const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`
   const fleet: FleetKiosk[] = setup.kiosks.map((k, i) =>
     createFleetKiosk({ kioskId: k.id, token: k.token, privateKey: kioskKeys[i]!.privateKey, mqttUrl, clock: systemClock }),

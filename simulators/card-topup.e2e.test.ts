@@ -4,20 +4,19 @@
 // crashes, unknown outcomes, restarts or other kiosks do.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import { systemClock } from '../device-protocol/index.js'
-import { createGateway, type Gateway } from '../gateway/app.js'
-import { DEFAULT_CONFIG } from '../gateway/config.js'
+import type { Gateway } from '../gateway/app.js'
 import type { EventSetup } from '../gateway/event-setup.js'
 import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
 import type { CardTopUpHooks } from '../daemon/card-topup.js'
 import { FakeReader } from '../daemon/testing/fake-reader.js'
 import { FakeTerminal } from '../daemon/testing/fake-terminal.js'
 import { waitUntil } from '../daemon/testing/wait.js'
-import { kioskDaemonConfig } from './kiosk-harness.js'
+import { kioskDaemonConfig, startLoopbackGateway } from './kiosk-harness.js'
 
 const silent = pino({ level: 'silent' })
 const GUEST = '04A1B2C3D4E5F6'
@@ -46,14 +45,7 @@ t.test('card top-ups through the gateway: booked once, never lost', async (t) =>
       { uid: OTHER_GUEST, pin: 'THRGST2345' },
     ],
   }
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(setup))
-  const gateway: Gateway = await createGateway({
-    config: { ...DEFAULT_CONFIG, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, dataDir: join(dir, 'gateway'), eventFile, logLevel: 'silent' },
-    logger: silent,
-    clock: systemClock,
-  })
-  await gateway.start()
+  const gateway: Gateway = await startLoopbackGateway({ dir, setup, logger: silent })
   const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`
   const running = new Set<KioskDaemon>()
   t.teardown(async () => {

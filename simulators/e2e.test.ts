@@ -5,7 +5,7 @@
 // with mqtt.js over the same socket.
 import t from 'tap'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -21,14 +21,13 @@ import {
   type Envelope,
   type ReplyMessage,
 } from '../device-protocol/index.js'
-import { createGateway, type Gateway } from '../gateway/app.js'
-import { DEFAULT_CONFIG } from '../gateway/config.js'
+import type { Gateway } from '../gateway/app.js'
 import type { EventSetup } from '../gateway/event-setup.js'
 import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
 import { createMemoryReader } from '../daemon/reader/memory-reader.js'
 import { createSerialReader } from '../daemon/reader/serial-reader.js'
 import { waitUntil } from '../daemon/testing/wait.js'
-import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
+import { kioskDaemonConfig, tapAndAwait, startLoopbackGateway } from './kiosk-harness.js'
 import { createMockReaderLink } from './reader-firmware.js'
 
 const silent = pino({ level: 'silent' })
@@ -59,14 +58,7 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
       { uid: POOR_GUEST, pin: 'PRGUEST789' },
     ],
   }
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(setup))
-  const gateway: Gateway = await createGateway({
-    config: { ...DEFAULT_CONFIG, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, dataDir: join(dir, 'gateway'), eventFile, logLevel: 'silent' },
-    logger: silent,
-    clock: systemClock,
-  })
-  await gateway.start()
+  const gateway: Gateway = await startLoopbackGateway({ dir, setup, logger: silent })
   const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`
   const clients: MqttClient[] = []
   const daemons: KioskDaemon[] = []

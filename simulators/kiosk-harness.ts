@@ -1,6 +1,14 @@
-// Shared set-up of the demo and the end-to-end tests: a kiosk daemon's config
-// on embedded defaults, and the steps of one sale at a simulated kiosk.
+// Shared set-up of the demo, the end-to-end tests and the benchmark: a gateway
+// on loopback, a kiosk daemon's config on embedded defaults, and the steps of
+// one sale at a simulated kiosk.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
 import { DEFAULTS as KIOSK_DEFAULTS, type KioskDaemonConfig } from '../daemon/config.js'
+import { systemClock } from '../device-protocol/index.js'
+import { createGateway, type Gateway } from '../gateway/app.js'
+import { DEFAULT_CONFIG, type GatewayConfig } from '../gateway/config.js'
+import type { EventSetup } from '../gateway/event-setup.js'
 import type { Outcome } from '../daemon/kiosk.js'
 
 export function kioskDaemonConfig(options: {
@@ -42,4 +50,35 @@ export async function tapAndAwait(operation: Promise<Outcome>, presenter: TagPre
   } finally {
     presenter.remove()
   }
+}
+
+/**
+ * A started gateway on loopback (free ports) with its event set-up written to
+ * `dir/event.json` and its ledger in `dir/gateway`: what the end-to-end tests,
+ * the browser test and the benchmark run against.
+ */
+export async function startLoopbackGateway(options: {
+  dir: string
+  setup: EventSetup
+  logger: Logger
+  config?: Partial<GatewayConfig>
+}): Promise<Gateway> {
+  const eventFile = join(options.dir, 'event.json')
+  // The set-up holds kiosk tokens and PINs: readable by us only.
+  writeFileSync(eventFile, JSON.stringify(options.setup), { mode: 0o600 })
+  const gateway = await createGateway({
+    config: {
+      ...DEFAULT_CONFIG,
+      mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      dataDir: join(options.dir, 'gateway'),
+      eventFile,
+      logLevel: 'silent',
+      ...options.config,
+    },
+    logger: options.logger,
+    clock: systemClock,
+  })
+  await gateway.start()
+  return gateway
 }

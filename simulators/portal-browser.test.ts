@@ -8,7 +8,7 @@
 // order after a reload, and so on.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -16,11 +16,11 @@ import { systemClock } from '../device-protocol/index.js'
 import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
 import { createMemoryReader } from '../daemon/reader/memory-reader.js'
 import { waitUntil } from '../daemon/testing/wait.js'
-import { createGateway, type Gateway } from '../gateway/app.js'
+import type { Gateway } from '../gateway/app.js'
 import { DEFAULT_CONFIG } from '../gateway/config.js'
 import { randomPin, type EventSetup } from '../gateway/event-setup.js'
 import { CHROMIUM_PATH, chromiumAvailable, inPage, launchHeadlessChromium } from './headless-browser.js'
-import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
+import { kioskDaemonConfig, tapAndAwait, startLoopbackGateway } from './kiosk-harness.js'
 import { startPaymentSimulators } from './payment-sims.js'
 
 const silent = pino({ level: 'silent' })
@@ -54,27 +54,18 @@ t.test('the guest portal in headless Chromium against a real gateway and kiosks'
       { uid: OTHER_GUEST, pin: pins.other },
     ],
   }
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(setup))
-
   // The gateway serves the portal API under /api and the page under /portal; online top-ups go to the SumUp simulator.
   const sims = await startPaymentSimulators()
   t.teardown(() => sims.close())
-  const gateway: Gateway = await createGateway({
+  const gateway: Gateway = await startLoopbackGateway({
+    dir,
+    setup,
+    logger: silent,
     config: {
-      ...DEFAULT_CONFIG,
-      mqtt: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      dataDir: join(dir, 'gateway'),
-      eventFile,
-      logLevel: 'silent',
       portal: { ...DEFAULT_CONFIG.portal, allowedCountryCodes: ['DE', 'AT'], contactEmail: 'help@browserfest.example', salesTax: { name: 'VAT', rateBasisPoints: 1900 } },
       payments: { ...DEFAULT_CONFIG.payments, ...sims.payments },
     },
-    logger: silent,
-    clock: systemClock,
   })
-  await gateway.start()
   const daemons: KioskDaemon[] = []
   t.teardown(async () => {
     for (const d of daemons) await d.stop()

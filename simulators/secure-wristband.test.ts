@@ -4,19 +4,17 @@
 // message played again is refused as tag_replayed.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import { systemClock } from '../device-protocol/index.js'
-import { createGateway } from '../gateway/app.js'
-import { DEFAULT_CONFIG } from '../gateway/config.js'
 import type { EventSetup } from '../gateway/event-setup.js'
 import { createKioskDaemon } from '../daemon/app.js'
 import type { Outcome } from '../daemon/kiosk.js'
 import { createSerialReader } from '../daemon/reader/serial-reader.js'
 import { waitUntil } from '../daemon/testing/wait.js'
-import { kioskDaemonConfig } from './kiosk-harness.js'
+import { kioskDaemonConfig, startLoopbackGateway } from './kiosk-harness.js'
 import { createSimulatedNtag424 } from './ntag424-tag.js'
 import { createMockReaderLink } from './reader-firmware.js'
 
@@ -36,14 +34,7 @@ t.test('a secure wristband through the serial reader: genuine tap accepted, repl
     kiosks: [{ id: 'bar-1', booth: 'bar', token, saleAllowed: true, topupAllowed: true }],
     wristbands: [{ uid: GUEST, pin: 'SECURE2345' }],
   }
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(setup), { mode: 0o600 })
-  const gateway = await createGateway({
-    config: { ...DEFAULT_CONFIG, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, dataDir: join(dir, 'gateway'), eventFile, logLevel: 'silent' },
-    logger: silent,
-    clock: systemClock,
-  })
-  await gateway.start()
+  const gateway = await startLoopbackGateway({ dir, setup, logger: silent })
   const readerLink = createMockReaderLink({ path: '/dev/ttySUN-bar', model: 'wristpay-r1', firmware: '1.0.0', serial: 'SUN-1' })
   const serialReader = createSerialReader({ path: readerLink.path, binding: readerLink.binding, logger: silent, ackTimeoutMs: 500, reconnectDelayMs: 100 })
   const bar = await createKioskDaemon({

@@ -1,6 +1,7 @@
 export * from './validate.js'
 export * from './transaction.js'
 export * from './topics.js'
+export * from './catalog.js'
 export * from './messages.js'
 export * from './clock.js'
 export * from './frame.js'

@@ -1,7 +1,8 @@
 // Payload schemas of the MQTT topics other than the transaction envelope
 // (see transaction.ts). Every receiver validates with these before acting.
 import Type, { type Static } from 'typebox'
-import { Cents, KioskId, Uuid } from './transaction.js'
+import { Blocklist, CashRegisterRef, OfflinePolicy, Product, StaffMember, TagVariant, TillProfile, Variant } from './catalog.js'
+import { Cents, KioskId, TagUid, Uuid } from './transaction.js'
 import { createValidator } from './validate.js'
 
 /**
@@ -26,6 +27,19 @@ export const REJECT_REASONS = [
   'tag_replayed', // the SUN's read counter is not above the last one seen for the tag: a recorded tap played again
   'tag_type_not_accepted', // the event does not accept this tag type
   'duplicate_payment', // a topup_card whose card-terminal reference was booked before
+  'staff_required', // the event has staff and the transaction names none, or an unknown one
+  'staff_not_allowed', // the staff member's roles do not allow this transaction type
+  'product_restricted', // the wristband's variant may not buy a product of the cart (under-18 and alcohol)
+  'not_returnable', // a returned (negative) line of a product that is no deposit
+  'cancel_not_allowed', // not this kiosk's last sale, outside the window, already cancelled, or not a sale
+  'cashout_not_allowed', // the till profile does not allow cash-outs
+  'ticket_not_allowed', // the till profile does not allow ticket sales, or the lines are no tickets
+  'tag_already_registered', // a ticket or tag switch onto a wristband the ledger already knows
+  'tag_switch_not_allowed', // the till profile does not allow tag switches
+  'wrong_pin', // tag switch: the PIN names no wristband
+  'no_open_shift', // cash handled at a register-kept till without an open shift
+  'shift_already_open', // shift_open at a kiosk or register that has one
+  'unknown_register',
 ] as const
 export type RejectReason = (typeof REJECT_REASONS)[number]
 
@@ -38,6 +52,18 @@ export const TxResult = Type.Object(
     /** The guest's balance after the booking, cents. */
     balance: Type.Optional(Type.Integer()),
     reason: Type.Optional(Type.Enum(REJECT_REASONS)),
+    /** sale: cents taken from the balance after vouchers paid for what they cover. */
+    charged: Type.Optional(Type.Integer()),
+    vouchersUsed: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Vouchers left on the wristband. */
+    vouchers: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** ticket: the new wristband's portal PIN, shown to the guest once (derived, never stored). */
+    pin: Type.Optional(Type.String({ maxLength: 64 })),
+    /** shift_close: the cash the register should hold, and counted minus expected. */
+    expected: Type.Optional(Type.Integer()),
+    difference: Type.Optional(Type.Integer()),
+    /** An offline sale put the balance below zero: booked all the same and flagged as a debt. */
+    debt: Type.Optional(Type.Literal(true)),
   },
   { additionalProperties: false },
 )
@@ -56,7 +82,51 @@ export const ResendRequest = Type.Object(
 )
 export type ResendRequest = Static<typeof ResendRequest>
 
-export const ReplyMessage = Type.Union([TxResult, ResendRequest])
+/** One entry of a wristband's recent history, as a kiosk shows it on a balance check. */
+export const HistoryEntry = Type.Object(
+  {
+    at: Type.Integer({ minimum: 0 }),
+    type: Type.String({ maxLength: 32 }),
+    /** Signed cents: what the booking did to the balance. */
+    amount: Type.Integer(),
+    booth: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+)
+export type HistoryEntry = Static<typeof HistoryEntry>
+
+/** `kiosk/{id}/query`: a kiosk asks the gateway about a wristband (balance check, before a cash-out). */
+export const BalanceQuery = Type.Object(
+  {
+    kind: Type.Literal('balance'),
+    requestId: Uuid,
+    uid: TagUid,
+  },
+  { additionalProperties: false },
+)
+export type BalanceQuery = Static<typeof BalanceQuery>
+export const validateBalanceQuery = createValidator(BalanceQuery)
+
+/** The gateway's answer to a BalanceQuery, on the kiosk's reply topic. */
+export const BalanceAnswer = Type.Object(
+  {
+    kind: Type.Literal('balance'),
+    requestId: Uuid,
+    uid: TagUid,
+    status: Type.Union([Type.Literal('ok'), Type.Literal('unknown_tag')]),
+    balance: Type.Optional(Type.Integer()),
+    vouchers: Type.Optional(Type.Integer({ minimum: 0 })),
+    blocked: Type.Optional(Type.Boolean()),
+    variant: Type.Optional(Variant),
+    /** A debt from offline sales is open on it. */
+    debt: Type.Optional(Type.Boolean()),
+    recent: Type.Optional(Type.Array(HistoryEntry, { maxItems: 20 })),
+  },
+  { additionalProperties: false },
+)
+export type BalanceAnswer = Static<typeof BalanceAnswer>
+
+export const ReplyMessage = Type.Union([TxResult, ResendRequest, BalanceAnswer])
 export type ReplyMessage = Static<typeof ReplyMessage>
 export const validateReply = createValidator(ReplyMessage)
 
@@ -75,16 +145,6 @@ export const KioskState = Type.Object(
 export type KioskState = Static<typeof KioskState>
 export const validateKioskState = createValidator(KioskState)
 
-export const Product = Type.Object(
-  {
-    id: Type.String({ minLength: 1, maxLength: 64 }),
-    name: Type.String({ minLength: 1, maxLength: 128 }),
-    price: Cents,
-  },
-  { additionalProperties: false },
-)
-export type Product = Static<typeof Product>
-
 export const KioskConfig = Type.Object(
   {
     kiosk: KioskId,
@@ -94,10 +154,28 @@ export const KioskConfig = Type.Object(
     products: Type.Array(Product, { maxItems: 500 }),
     topupAllowed: Type.Boolean(),
     saleAllowed: Type.Boolean(),
+    /** What this till may do; without it: sale and cash/card top-up as the two flags say, nothing else. */
+    profile: Type.Optional(TillProfile),
+    /** Staff who may log in; when the list is there (even empty), every transaction needs a logged-in staff member. */
+    staff: Type.Optional(Type.Array(StaffMember, { maxItems: 5_000 })),
+    /** Cash registers a shift may be opened on at this kiosk. */
+    registers: Type.Optional(Type.Array(CashRegisterRef, { maxItems: 100 })),
+    /** Wristbands with a restricted variant (minors): the kiosk refuses their restricted products, offline too. */
+    tagVariants: Type.Optional(Type.Array(TagVariant, { maxItems: 200_000 })),
+    offline: Type.Optional(OfflinePolicy),
+    /** Blocked wristbands, signed by the gateway's key (`gatewayKey`), refused offline too. */
+    blocklist: Type.Optional(Blocklist),
+    /** The gateway's Ed25519 public key, base64url; the kiosk pins the first it sees (or its configured one). */
+    gatewayKey: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
+    /** The gateway's X25519 public key (JWK `x`) that tag-switch PINs are sealed to. */
+    pinSealKey: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
   },
   { additionalProperties: false },
 )
 export type KioskConfig = Static<typeof KioskConfig>
+
+/** The config topic carries catalogs, staff and blocklists: larger than a transaction. */
+export const MAX_CONFIG_PAYLOAD_BYTES = 4 * 1024 * 1024
 export const validateKioskConfig = createValidator(KioskConfig)
 
 export const GatewayState = Type.Object(

@@ -1,19 +1,22 @@
 // MQTT topic names of protocol v1 (DESIGN.md, "MQTT topics").
 export const TOPIC_ROOT = 'wristpay/v1'
 
-export type KioskTopicKind = 'tx' | 'reply' | 'state' | 'config'
-const KIOSK_TOPIC_KINDS: readonly KioskTopicKind[] = ['tx', 'reply', 'state', 'config']
+export type KioskTopicKind = 'tx' | 'reply' | 'state' | 'config' | 'query'
+const KIOSK_TOPIC_KINDS: readonly KioskTopicKind[] = ['tx', 'reply', 'state', 'config', 'query']
 
 export const topics = {
   kioskTx: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/tx`,
   kioskReply: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/reply`,
   kioskState: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/state`,
   kioskConfig: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/config`,
+  /** Kiosk -> gateway questions (balance checks); answered on the kiosk's reply topic. */
+  kioskQuery: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/query`,
   gatewayState: `${TOPIC_ROOT}/gateway/state`,
   event: (kind: string) => `${TOPIC_ROOT}/events/${kind}`,
   /** Subscription filters. */
   allKioskTx: `${TOPIC_ROOT}/kiosk/+/tx`,
   allKioskState: `${TOPIC_ROOT}/kiosk/+/state`,
+  allKioskQuery: `${TOPIC_ROOT}/kiosk/+/query`,
   allEvents: `${TOPIC_ROOT}/events/#`,
 } as const
 

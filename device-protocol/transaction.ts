@@ -16,7 +16,31 @@ export const GENESIS_HASH = '0'.repeat(64)
 export const MAX_AMOUNT_CENTS = 10_000_000
 export const MAX_LINES = 100
 
-export const TRANSACTION_TYPES = ['sale', 'topup_cash', 'topup_card'] as const
+/**
+ * - sale: a cart paid from the wristband (total >= 0); return: a cart whose
+ *   total is negative (deposits returned), amount is what the wristband gets.
+ * - topup_cash, topup_card: money onto the wristband (cash drawer, card terminal).
+ * - cancel: undoes the kiosk's last sale or return (`ref`), within the profile's window.
+ * - cashout: the wristband's money paid back in cash.
+ * - ticket: activates a new wristband (`tag`), lines are the ticket products,
+ *   `topup` the part of `amount` put on it; paid in cash.
+ * - tag_switch: a guest who lost a wristband proves who they are with the
+ *   portal PIN (`sealedPin`); its balance moves to `tag` and the old one is blocked.
+ * - shift_open (`amount` = opening float), shift_close (`amount` = counted cash)
+ *   of the cash register `register`.
+ */
+export const TRANSACTION_TYPES = [
+  'sale',
+  'return',
+  'topup_cash',
+  'topup_card',
+  'cancel',
+  'cashout',
+  'ticket',
+  'tag_switch',
+  'shift_open',
+  'shift_close',
+] as const
 export type TransactionType = (typeof TRANSACTION_TYPES)[number]
 
 export const KioskId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' })
@@ -48,11 +72,15 @@ export const Tag = Type.Object(
   { additionalProperties: false },
 )
 
+/**
+ * A cart line. qty is negative for returned items (a deposit back), unitPrice
+ * for a discount; neither is ever 0 for qty. The line's value is qty * unitPrice.
+ */
 export const Line = Type.Object(
   {
     product: Type.String({ minLength: 1, maxLength: 64 }),
-    qty: Type.Integer({ minimum: 1, maximum: 1000 }),
-    unitPrice: Cents,
+    qty: Type.Integer({ minimum: -1000, maximum: 1000 }),
+    unitPrice: Type.Integer({ minimum: -MAX_AMOUNT_CENTS, maximum: MAX_AMOUNT_CENTS }),
   },
   { additionalProperties: false },
 )
@@ -100,6 +128,18 @@ export const Transaction = Type.Object(
     at: Type.Integer({ minimum: 0 }),
     /** topup_card only: the terminal's reference of the card payment. */
     payment: Type.Optional(CardPayment),
+    /** The staff wristband logged in at the kiosk: who booked it. Required once the event has staff. */
+    staff: Type.Optional(TagUid),
+    /** cancel: the id of the sale or return it undoes. */
+    ref: Type.Optional(Uuid),
+    /** shift_open, shift_close: the cash register. */
+    register: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' })),
+    /** ticket: cents of `amount` that go onto the new wristband. */
+    topup: Type.Optional(Cents),
+    /** tag_switch: the guest's portal PIN, encrypted to the gateway (JWE compact, ECDH-ES with X25519). */
+    sealedPin: Type.Optional(Type.String({ minLength: 16, maxLength: 2048, pattern: '^[A-Za-z0-9_.-]+$' })),
+    /** The kiosk accepted it while the gateway was unreachable (the guest has the goods). */
+    offline: Type.Optional(Type.Literal(true)),
   },
   { additionalProperties: false },
 )

@@ -4,7 +4,21 @@
 // never half-imports an event.
 import { readFileSync, statSync } from 'node:fs'
 import Type, { type Static } from 'typebox'
-import { Cents, KioskId, TAG_TYPES, TagUid, createValidator, publicKeyFromBase64Url } from '../device-protocol/index.js'
+import {
+  Cents,
+  KioskId,
+  OfflinePolicy,
+  PIN_ROLES,
+  PRODUCT_KINDS,
+  STAFF_PIN_PATTERN,
+  STAFF_ROLES,
+  TAG_TYPES,
+  TagUid,
+  TaxRateBasisPoints,
+  Variant,
+  createValidator,
+  publicKeyFromBase64Url,
+} from '../device-protocol/index.js'
 import { PIN_PATTERN, normalisePin, randomPin } from './ledger/pins.js'
 
 /** A random portal PIN in the set-up's format (10 symbols of A-Z and 2-9 without I and O: 50 bits). */
@@ -55,9 +69,74 @@ export const EventSetupSchema = Type.Object(
     tagPolicy: Type.Optional(TagPolicySchema),
     booths: Type.Array(Type.Object({ id: BoothId, name: Name }, { additionalProperties: false }), { maxItems: 10_000 }),
     products: Type.Array(
-      Type.Object({ id: ProductId, name: Name, price: Cents, booth: BoothId }, { additionalProperties: false }),
+      Type.Object(
+        {
+          id: ProductId,
+          name: Name,
+          /** Gross cents, tax included; negative only for a discount; for a free-price product the most a line may be (0: no limit). */
+          price: Type.Integer({ minimum: -10_000_000, maximum: 10_000_000 }),
+          booth: BoothId,
+          /** item (default), deposit (returnable, its money is a liability), discount (negative price), ticket (sold with a new wristband). */
+          kind: Type.Optional(Type.Enum(PRODUCT_KINDS)),
+          /** false: the cashier types the price. */
+          fixedPrice: Type.Optional(Type.Boolean()),
+          /** Tax rate in basis points (1900 = 19 %), booked with each line item. Default 0. */
+          taxRate: Type.Optional(TaxRateBasisPoints),
+          voucherEligible: Type.Optional(Type.Boolean()),
+          /** Wristband variants that may not buy it. */
+          restrictions: Type.Optional(Type.Array(Variant, { maxItems: 16 })),
+          /** Tickets: the variant of the wristband it activates (default 'adult'). */
+          ticketVariant: Type.Optional(Variant),
+        },
+        { additionalProperties: false },
+      ),
       { maxItems: 100_000 },
     ),
+    /** What each kind of till may do; a kiosk names one, or gets sale/top-up from its two flags. */
+    tillProfiles: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' }),
+            name: Name,
+            sale: Type.Boolean(),
+            topupCash: Type.Boolean(),
+            topupCard: Type.Boolean(),
+            cashout: Type.Boolean(),
+            ticketSale: Type.Boolean(),
+            tagSwitch: Type.Boolean(),
+            cashRegister: Type.Boolean(),
+            cancelWindowMs: Type.Integer({ minimum: 0, maximum: 24 * 3_600_000 }),
+            /** The booth's products this till sells (default: all of them). */
+            products: Type.Optional(Type.Array(ProductId, { maxItems: 500 })),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 1_000 },
+      ),
+    ),
+    /** Staff wristbands: who may log in at a kiosk and what they may do. With this list, every transaction needs a logged-in staff member. */
+    staff: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            uid: TagUid,
+            name: Name,
+            roles: Type.Array(Type.Enum(STAFF_ROLES), { minItems: 1, maxItems: 3 }),
+            /** Required for roles that demand a PIN (supervisor). Stored only as a hash. */
+            pin: Type.Optional(Type.String({ pattern: STAFF_PIN_PATTERN })),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 10_000 },
+      ),
+    ),
+    /** Cash registers (drawers) a shift is opened on. */
+    cashRegisters: Type.Optional(
+      Type.Array(Type.Object({ id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' }), name: Name }, { additionalProperties: false }), { maxItems: 1_000 }),
+    ),
+    /** Whether kiosks may sell while the gateway is unreachable, and how much. Default: not at all. */
+    offline: Type.Optional(OfflinePolicy),
     kiosks: Type.Array(
       Type.Object(
         {
@@ -69,6 +148,8 @@ export const EventSetupSchema = Type.Object(
           publicKey: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
           saleAllowed: Type.Boolean(),
           topupAllowed: Type.Boolean(),
+          /** A till profile id; overrides the two flags. */
+          profile: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
         },
         { additionalProperties: false },
       ),
@@ -87,6 +168,10 @@ export const EventSetupSchema = Type.Object(
           blocked: Type.Optional(Type.Boolean()),
           /** This wristband's own SDM file read key (a diversified key), instead of tagPolicy.sun.fileReadKey. */
           sunFileReadKey: Type.Optional(AesKeyHex),
+          /** e.g. 'under16', 'under18': products restricted for it are refused. Default 'adult'. */
+          variant: Type.Optional(Variant),
+          /** Vouchers granted (crew drinks): each pays for one unit of an eligible product. */
+          vouchers: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
         },
         { additionalProperties: false },
       ),
@@ -121,11 +206,33 @@ export function parseEventSetup(value: unknown): EventSetup {
     const key = `${p.booth}\u0000${p.id}`
     if (products.has(key)) problems.push(`/products/${i} duplicate product '${p.id}' at booth '${p.booth}'`)
     products.add(key)
+    const kind = p.kind ?? 'item'
+    if (p.price < 0 && kind !== 'discount') problems.push(`/products/${i} only a discount may have a negative price`)
+    if (kind === 'discount' && (p.price >= 0 || p.fixedPrice === false)) problems.push(`/products/${i} a discount has a fixed negative price`)
+    if (kind === 'ticket' && p.fixedPrice === false) problems.push(`/products/${i} a ticket has a fixed price`)
+    if (p.ticketVariant !== undefined && kind !== 'ticket') problems.push(`/products/${i} ticketVariant is for tickets only`)
+  })
+  const profiles = new Set<string>()
+  setup.tillProfiles?.forEach((p, i) => {
+    if (profiles.has(p.id)) problems.push(`/tillProfiles/${i} duplicate profile id '${p.id}'`)
+    profiles.add(p.id)
+  })
+  const registers = new Set<string>()
+  setup.cashRegisters?.forEach((r, i) => {
+    if (registers.has(r.id)) problems.push(`/cashRegisters/${i} duplicate register id '${r.id}'`)
+    registers.add(r.id)
+  })
+  const staff = new Set<string>()
+  setup.staff?.forEach((m, i) => {
+    if (staff.has(m.uid)) problems.push(`/staff/${i} duplicate staff uid '${m.uid}'`)
+    staff.add(m.uid)
+    if (m.roles.some((r) => PIN_ROLES.includes(r)) && m.pin === undefined) problems.push(`/staff/${i} role ${m.roles.join(',')} needs a pin`)
   })
   const kiosks = new Set<string>()
   const tokens = new Set<string>()
   setup.kiosks.forEach((k, i) => {
     if (!booths.has(k.booth)) problems.push(`/kiosks/${i} booth '${k.booth}' is not in booths`)
+    if (k.profile !== undefined && !profiles.has(k.profile)) problems.push(`/kiosks/${i} profile '${k.profile}' is not in tillProfiles`)
     if (kiosks.has(k.id)) problems.push(`/kiosks/${i} duplicate kiosk id '${k.id}'`)
     kiosks.add(k.id)
     // Never echo the token itself in an error.
@@ -139,10 +246,18 @@ export function parseEventSetup(value: unknown): EventSetup {
       }
     }
   })
+  setup.tillProfiles?.forEach((p, i) => {
+    const sold = new Set(setup.kiosks.filter((k) => k.profile === p.id).map((k) => k.booth))
+    p.products?.forEach((id, j) => {
+      if (![...sold].every((booth) => products.has(`${booth}\u0000${id}`)))
+        problems.push(`/tillProfiles/${i}/products/${j} '${id}' is not a product of every booth using this profile`)
+    })
+  })
   const uids = new Set<string>()
   const pins = new Set<string>()
   setup.wristbands.forEach((w, i) => {
     if (uids.has(w.uid)) problems.push(`/wristbands/${i} duplicate uid '${w.uid}'`)
+    if (staff.has(w.uid)) problems.push(`/wristbands/${i} uid '${w.uid}' is a staff wristband`)
     uids.add(w.uid)
     // The portal finds a wristband by its PIN alone, so two may not share one (in any letter case). Never echo the PIN.
     const pin = normalisePin(w.pin)

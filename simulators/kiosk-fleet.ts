@@ -72,6 +72,8 @@ export function createFleetKiosk(options: FleetKioskOptions): FleetKiosk {
       for (const p of again) publish(p.envelope)
       return
     }
+    // The fleet asks no balance questions: such an answer is not for it.
+    if (reply.kind !== 'result') return
     const pending = pendingById.get(reply.id)
     if (!pending) return
     pendingById.delete(reply.id)

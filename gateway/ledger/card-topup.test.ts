@@ -175,7 +175,7 @@ t.test('the UNIQUE index refuses a second row with the same reference, whatever 
   const row = w.db.prepare(`SELECT * FROM transactions WHERE payment_ref = ?`).get(cardPaymentRef(ref)) as Record<string, unknown>
   t.ok(row, 'the accepted row holds the reference')
   t.throws(
-    () => w.db.prepare(`INSERT INTO transactions SELECT ?, kiosk, seq + 100, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, ?, payment_ref FROM transactions WHERE id = ?`).run('dup-id', 'other-receipt', row.id),
+    () => w.db.prepare(`INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, payment_ref) SELECT ?, kiosk, seq + 100, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, ?, payment_ref FROM transactions WHERE id = ?`).run('dup-id', 'other-receipt', row.id),
     { code: 'SQLITE_CONSTRAINT_UNIQUE' },
   )
 })

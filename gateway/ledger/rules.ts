@@ -1,28 +1,115 @@
 // The business rules of one transaction, as a pure function: given what the
-// ledger knows about the kiosk, the wristband and the catalog, decide accepted
-// (with balanced postings) or rejected (with a named reason). Sequence and
-// chain checks happen before this, in the ledger.
-import { cardPaymentRef, linesTotal, type RejectReason, type Transaction } from '../../device-protocol/index.js'
+// ledger knows about the kiosk, the wristband, the catalog, the staff and the
+// cash shifts, decide accepted (with balanced postings and what else the
+// booking changes) or rejected (with a named reason). Sequence and chain
+// checks happen before this, in the ledger; the ledger applies the decision.
+import {
+  applyVouchers,
+  cardPaymentRef,
+  linesTotal,
+  roleAllows,
+  type Line,
+  type ProductKind,
+  type RejectReason,
+  type StaffRole,
+  type Transaction,
+} from '../../device-protocol/index.js'
 import { accountIds, type PostingRecord } from './types.js'
 
 /** The clearing account of the kiosks' card terminals (ZVT): money the acquirer owes the event. */
 export const CARD_TERMINAL_CLEARING = 'card-terminal'
 
+/** What a till may do (the set-up's till profile, or derived from the kiosk's two flags). */
+export interface ProfileFacts {
+  sale: boolean
+  topupCash: boolean
+  topupCard: boolean
+  cashout: boolean
+  ticketSale: boolean
+  tagSwitch: boolean
+  cashRegister: boolean
+  cancelWindowMs: number
+  /** Product ids this till sells; undefined: all of the booth's. */
+  products?: readonly string[]
+}
+
 export interface KioskFacts {
   id: string
   booth: string
-  saleAllowed: boolean
-  topupAllowed: boolean
+  profile: ProfileFacts
 }
 
 export interface WristbandFacts {
   blocked: boolean
   /** Current balance of the guest's account, cents. */
   balance: number
+  vouchers: number
+  variant: string | null
 }
 
+export interface ProductFacts {
+  id: string
+  name: string
+  price: number
+  kind: ProductKind
+  fixedPrice: boolean
+  taxRate: number
+  voucherEligible: boolean
+  restrictions: readonly string[]
+  ticketVariant: string | null
+}
+
+export interface ShiftFacts {
+  id: string
+  register: string
+}
+
+/** A sale or return that a cancel names. */
+export interface CancelTarget {
+  id: string
+  kiosk: string
+  type: string
+  tag: string
+  amount: number
+  /** The kiosk clock of the original (its envelope's `at`). */
+  at: number
+  status: 'accepted' | 'rejected'
+  cancelled: boolean
+  /** Whether it is the last accepted sale or return of its kiosk. */
+  isLast: boolean
+  postings: readonly PostingRecord[]
+  vouchersUsed: number
+}
+
+/** A line item as booked: the product's kind and tax rate in force now. */
+export interface BookedLine extends Line {
+  name: string
+  kind: ProductKind
+  total: number
+  taxRate: number
+}
+
+/** What the ledger does besides the postings. */
+export type SideEffect =
+  | { kind: 'vouchers'; uid: string; delta: number }
+  | { kind: 'cancelled'; txId: string }
+  | { kind: 'register_wristband'; uid: string; variant: string | null; pinFrom?: string }
+  | { kind: 'replace_wristband'; oldUid: string; newUid: string }
+  | { kind: 'open_shift'; register: string; float: number }
+  | { kind: 'close_shift'; shiftId: string; counted: number; expected: number; difference: number }
+  | { kind: 'debt'; uid: string; shortfall: number }
+  | { kind: 'alert'; alert: string; message: string }
+
 export type Decision =
-  | { status: 'accepted'; postings: PostingRecord[]; balanceAfter: number }
+  | {
+      status: 'accepted'
+      postings: PostingRecord[]
+      /** The guest's balance after the booking (undefined for shift bookings). */
+      balanceAfter?: number
+      lines?: BookedLine[]
+      effects: SideEffect[]
+      extras?: { charged?: number; vouchersUsed?: number; vouchers?: number; expected?: number; difference?: number; debt?: true; newPin?: true }
+    }
   | { status: 'rejected'; reason: RejectReason; balance?: number }
 
 export interface DecisionInputs {
@@ -30,72 +117,310 @@ export interface DecisionInputs {
   kiosk: KioskFacts
   /** undefined: the tag is not a wristband of this event. */
   wristband: WristbandFacts | undefined
-  /** Price in cents of a product at a booth, undefined if the booth does not sell it. */
-  priceOf(booth: string, productId: string): number | undefined
+  /** A product of a booth's catalog, undefined if the booth does not sell it. */
+  product(booth: string, productId: string): ProductFacts | undefined
   /** Whether a card payment with this reference (cardPaymentRef) is already booked. */
   cardPaymentBooked(ref: string): boolean
+  /** undefined: the event has no staff list, so no login is required. */
+  staffRoles?: (uid: string) => readonly StaffRole[] | undefined
+  /** The open shift at this kiosk, if any. */
+  openShift(): ShiftFacts | undefined
+  registerExists(register: string): boolean
+  registerBusy(register: string): boolean
+  /** The balance of an account (the cash drawer of a register). */
+  accountBalance(account: string): number
+  cancelTarget(id: string): CancelTarget | undefined
+  /** tag_switch: the wristband whose PIN the guest gave (decrypted by ingest); undefined if none. */
+  wristbandByPin(): { uid: string; facts: WristbandFacts } | undefined
 }
 
 const reject = (reason: RejectReason, balance?: number): Decision =>
   balance === undefined ? { status: 'rejected', reason } : { status: 'rejected', reason, balance }
 
-export function decide({ tx, kiosk, wristband, priceOf, cardPaymentBooked }: DecisionInputs): Decision {
-  const customer = accountIds.customer(tx.tag.uid)
-  // A card terminal's reference belongs on card top-ups only.
-  if ((tx.type === 'topup_card') !== (tx.payment !== undefined)) return reject('invalid_transaction')
+/** Fields that belong to one transaction type only: anywhere else the transaction is malformed. */
+function misplacedField(tx: Transaction): boolean {
+  if ((tx.type === 'topup_card') !== (tx.payment !== undefined)) return true
+  if ((tx.type === 'cancel') !== (tx.ref !== undefined)) return true
+  if ((tx.type === 'shift_open' || tx.type === 'shift_close') !== (tx.register !== undefined)) return true
+  if (tx.type !== 'ticket' && tx.topup !== undefined) return true
+  if ((tx.type === 'tag_switch') !== (tx.sealedPin !== undefined)) return true
+  if (tx.offline && tx.type !== 'sale' && tx.type !== 'return') return true
+  return tx.lines.some((l) => l.qty === 0)
+}
+
+/** The drawer cash moves through: the open shift's register, or the kiosk's cash account where no register is kept. */
+function cashAccount(inputs: DecisionInputs): { account: string } | { reason: RejectReason } {
+  const { kiosk } = inputs
+  if (!kiosk.profile.cashRegister) return { account: accountIds.cash(kiosk.id) }
+  const shift = inputs.openShift()
+  return shift === undefined ? { reason: 'no_open_shift' } : { account: accountIds.register(shift.register) }
+}
+
+/** Sums postings per account (an account appears once) and drops none: zero postings stay, the pair is the record. */
+function merge(postings: PostingRecord[]): PostingRecord[] {
+  const byAccount = new Map<string, number>()
+  for (const p of postings) byAccount.set(p.account, (byAccount.get(p.account) ?? 0) + p.amount)
+  return [...byAccount].map(([account, amount]) => ({ account, amount }))
+}
+
+/** Checks the cart lines against the catalog; returns the booked lines or a refusal. */
+function priceLines(inputs: DecisionInputs, wristband: WristbandFacts, allowTickets: boolean): BookedLine[] | RejectReason {
+  const { tx, kiosk } = inputs
+  const booked: BookedLine[] = []
+  for (const line of tx.lines) {
+    const product = inputs.product(kiosk.booth, line.product)
+    if (product === undefined) return 'unknown_product'
+    if (kiosk.profile.products !== undefined && !kiosk.profile.products.includes(product.id)) return 'unknown_product'
+    if ((product.kind === 'ticket') !== allowTickets) return 'ticket_not_allowed'
+    if (line.qty < 0 && product.kind !== 'deposit') return 'not_returnable'
+    if (product.fixedPrice) {
+      if (line.unitPrice !== product.price) return 'price_mismatch'
+    } else if (line.unitPrice < 0 || (product.price > 0 && line.unitPrice > product.price)) {
+      return 'price_mismatch'
+    }
+    if (line.qty > 0 && wristband.variant !== null && product.restrictions.includes(wristband.variant)) return 'product_restricted'
+    booked.push({ ...line, name: product.name, kind: product.kind, total: line.qty * line.unitPrice, taxRate: product.taxRate })
+  }
+  return booked
+}
+
+/** The credit side of a cart: each line to its booth's revenue, deposits to the booth's deposit liability. */
+function cartCredits(booth: string, lines: readonly BookedLine[]): PostingRecord[] {
+  return lines.map((l) => ({ account: l.kind === 'deposit' ? accountIds.deposit(booth) : accountIds.revenue(booth), amount: l.total }))
+}
+
+function decideCart(inputs: DecisionInputs): Decision {
+  const { tx, kiosk, wristband } = inputs
+  if (!kiosk.profile.sale) return reject('sale_not_allowed')
+  if (tx.lines.length === 0) return reject('invalid_transaction')
+  if (wristband === undefined) return reject('unknown_tag')
+  const offline = tx.offline === true
+  const effects: SideEffect[] = []
+  // Offline, the kiosk handed out the goods on the blocklist it had: book it and tell an operator.
+  if (wristband.blocked) {
+    if (!offline) return reject('tag_blocked')
+    effects.push({ kind: 'alert', alert: 'offline_blocked', message: `offline sale ${tx.id} at ${kiosk.id} paid with blocked wristband ${tx.tag.uid}` })
+  }
+  const lines = priceLines(inputs, wristband, false)
+  if (typeof lines === 'string') return reject(lines)
+  const total = linesTotal(tx.lines)
+  if (tx.type === 'sale' ? total !== tx.amount : total !== -tx.amount || tx.amount === 0) return reject('amount_mismatch')
+
+  if (tx.type === 'return') {
+    const postings = merge([{ account: accountIds.customer(tx.tag.uid), amount: tx.amount }, ...cartCredits(kiosk.booth, lines)])
+    return { status: 'accepted', postings, balanceAfter: wristband.balance + tx.amount, lines, effects }
+  }
+  const eligible = (id: string) => inputs.product(kiosk.booth, id)?.voucherEligible === true
+  const vouchers = applyVouchers(tx.lines, eligible, wristband.vouchers)
+  const charged = tx.amount - vouchers.coveredCents
+  const balanceAfter = wristband.balance - charged
+  let debt: true | undefined
+  if (balanceAfter < 0) {
+    // The balance goes with this refusal so the cashier can tell the guest what is left.
+    if (!offline) return reject('insufficient_balance', wristband.balance)
+    debt = true
+    effects.push({ kind: 'debt', uid: tx.tag.uid, shortfall: Math.min(-balanceAfter, charged) })
+  }
+  if (vouchers.used > 0) effects.push({ kind: 'vouchers', uid: tx.tag.uid, delta: -vouchers.used })
+  const postings = merge([
+    { account: accountIds.customer(tx.tag.uid), amount: -charged },
+    ...(vouchers.coveredCents > 0 ? [{ account: accountIds.voucher(), amount: -vouchers.coveredCents }] : []),
+    ...cartCredits(kiosk.booth, lines),
+  ])
+  const extras: NonNullable<Extract<Decision, { status: 'accepted' }>['extras']> = {
+    charged,
+    vouchersUsed: vouchers.used,
+    vouchers: wristband.vouchers - vouchers.used,
+  }
+  if (debt) extras.debt = debt
+  return { status: 'accepted', postings, balanceAfter, lines, effects, extras }
+}
+
+function decideCancel(inputs: DecisionInputs): Decision {
+  const { tx, kiosk, wristband } = inputs
+  if (tx.lines.length !== 0 || tx.ref === undefined) return reject('invalid_transaction')
+  const target = inputs.cancelTarget(tx.ref)
+  if (kiosk.profile.cancelWindowMs <= 0 || target === undefined) return reject('cancel_not_allowed')
+  if (target.kiosk !== kiosk.id || target.status !== 'accepted' || target.cancelled || !target.isLast) return reject('cancel_not_allowed')
+  if (target.type !== 'sale' && target.type !== 'return') return reject('cancel_not_allowed')
+  if (tx.at - target.at > kiosk.profile.cancelWindowMs || tx.at < target.at) return reject('cancel_not_allowed')
+  if (target.tag !== tx.tag.uid || wristband === undefined) return reject('invalid_transaction')
+  if (target.amount !== tx.amount) return reject('amount_mismatch')
+  // The exact negation of what was booked: revenue, deposits and vouchers all come back.
+  const postings = target.postings.map((p) => ({ account: p.account, amount: -p.amount }))
+  const customer = postings.find((p) => p.account === accountIds.customer(tx.tag.uid))?.amount ?? 0
+  const balanceAfter = wristband.balance + customer
+  if (balanceAfter < 0 && customer < 0) return reject('insufficient_balance', wristband.balance)
+  const effects: SideEffect[] = [{ kind: 'cancelled', txId: target.id }]
+  if (target.vouchersUsed > 0) effects.push({ kind: 'vouchers', uid: tx.tag.uid, delta: target.vouchersUsed })
+  return { status: 'accepted', postings, balanceAfter, effects, extras: { vouchers: wristband.vouchers + target.vouchersUsed } }
+}
+
+function decideTopUp(inputs: DecisionInputs): Decision {
+  const { tx, kiosk, wristband } = inputs
+  const card = tx.type === 'topup_card'
+  if (!(card ? kiosk.profile.topupCard : kiosk.profile.topupCash)) return reject('topup_not_allowed')
+  if (tx.lines.length !== 0 || tx.amount <= 0) return reject('invalid_transaction')
+  // The terminal took this payment once: a second transaction naming it (any kiosk, any seq) books nothing.
+  if (card && inputs.cardPaymentBooked(cardPaymentRef(tx.payment!))) return reject('duplicate_payment')
+  if (wristband === undefined) return reject('unknown_tag')
+  if (wristband.blocked) return reject('tag_blocked')
+  const source = card ? { account: accountIds.clearing(CARD_TERMINAL_CLEARING) } : cashAccount(inputs)
+  if ('reason' in source) return reject(source.reason)
+  return {
+    status: 'accepted',
+    postings: [
+      { account: source.account, amount: -tx.amount },
+      { account: accountIds.customer(tx.tag.uid), amount: tx.amount },
+    ],
+    balanceAfter: wristband.balance + tx.amount,
+    effects: [],
+  }
+}
+
+function decideCashOut(inputs: DecisionInputs): Decision {
+  const { tx, kiosk, wristband } = inputs
+  if (!kiosk.profile.cashout) return reject('cashout_not_allowed')
+  if (tx.lines.length !== 0 || tx.amount <= 0) return reject('invalid_transaction')
+  if (wristband === undefined) return reject('unknown_tag')
+  if (wristband.blocked) return reject('tag_blocked')
+  if (wristband.balance < tx.amount) return reject('insufficient_balance', wristband.balance)
+  const drawer = cashAccount(inputs)
+  if ('reason' in drawer) return reject(drawer.reason)
+  return {
+    status: 'accepted',
+    postings: [
+      { account: accountIds.customer(tx.tag.uid), amount: -tx.amount },
+      { account: drawer.account, amount: tx.amount },
+    ],
+    balanceAfter: wristband.balance - tx.amount,
+    effects: [],
+  }
+}
+
+function decideTicket(inputs: DecisionInputs): Decision {
+  const { tx, kiosk, wristband } = inputs
+  if (!kiosk.profile.ticketSale) return reject('ticket_not_allowed')
+  if (tx.lines.length === 0 || tx.lines.some((l) => l.qty < 1)) return reject('ticket_not_allowed')
+  if (wristband !== undefined) return reject('tag_already_registered')
+  const fresh: WristbandFacts = { blocked: false, balance: 0, vouchers: 0, variant: null }
+  const lines = priceLines(inputs, fresh, true)
+  if (typeof lines === 'string') return reject(lines)
+  const topup = tx.topup ?? 0
+  const ticketsTotal = linesTotal(tx.lines)
+  if (ticketsTotal + topup !== tx.amount) return reject('amount_mismatch')
+  const drawer = cashAccount(inputs)
+  if ('reason' in drawer) return reject(drawer.reason)
+  // The first ticket decides the wristband's variant (a cart sells one ticket; more would be for the same guest).
+  const variant = inputs.product(kiosk.booth, tx.lines[0]!.product)?.ticketVariant ?? null
+  const postings = merge([
+    { account: drawer.account, amount: -tx.amount },
+    { account: accountIds.revenue(kiosk.booth), amount: ticketsTotal },
+    { account: accountIds.customer(tx.tag.uid), amount: topup },
+  ])
+  return {
+    status: 'accepted',
+    postings,
+    balanceAfter: topup,
+    lines,
+    effects: [{ kind: 'register_wristband', uid: tx.tag.uid, variant }],
+    extras: { newPin: true, vouchers: 0 },
+  }
+}
+
+function decideTagSwitch(inputs: DecisionInputs): Decision {
+  const { tx, kiosk, wristband } = inputs
+  if (!kiosk.profile.tagSwitch) return reject('tag_switch_not_allowed')
+  if (tx.lines.length !== 0 || tx.amount !== 0) return reject('invalid_transaction')
+  const old = inputs.wristbandByPin()
+  if (old === undefined) return reject('wrong_pin')
+  if (wristband !== undefined || old.uid === tx.tag.uid) return reject('tag_already_registered')
+  const balance = old.facts.balance
+  return {
+    status: 'accepted',
+    // Both postings even for an empty wristband: the move is on record either way.
+    postings: [
+      { account: accountIds.customer(old.uid), amount: -balance },
+      { account: accountIds.customer(tx.tag.uid), amount: balance },
+    ],
+    balanceAfter: balance,
+    effects: [
+      { kind: 'register_wristband', uid: tx.tag.uid, variant: old.facts.variant, pinFrom: old.uid },
+      { kind: 'replace_wristband', oldUid: old.uid, newUid: tx.tag.uid },
+      ...(old.facts.vouchers > 0
+        ? [
+            { kind: 'vouchers' as const, uid: old.uid, delta: -old.facts.vouchers },
+            { kind: 'vouchers' as const, uid: tx.tag.uid, delta: old.facts.vouchers },
+          ]
+        : []),
+    ],
+    extras: { vouchers: old.facts.vouchers },
+  }
+}
+
+function decideShift(inputs: DecisionInputs): Decision {
+  const { tx, kiosk } = inputs
+  if (tx.lines.length !== 0 || tx.register === undefined) return reject('invalid_transaction')
+  // A till that keeps no register has none to open.
+  if (!kiosk.profile.cashRegister) return reject('unknown_register')
+  if (!inputs.registerExists(tx.register)) return reject('unknown_register')
+  const drawer = accountIds.register(tx.register)
+  const open = inputs.openShift()
+  if (tx.type === 'shift_open') {
+    if (open !== undefined || inputs.registerBusy(tx.register)) return reject('shift_already_open')
+    return {
+      status: 'accepted',
+      postings: [
+        { account: drawer, amount: -tx.amount },
+        { account: accountIds.vault(), amount: tx.amount },
+      ],
+      effects: [{ kind: 'open_shift', register: tx.register, float: tx.amount }],
+    }
+  }
+  if (open === undefined || open.register !== tx.register) return reject('no_open_shift')
+  // The drawer holds cash as a negative balance (the contra side of what guests got on their wristbands).
+  const expected = -inputs.accountBalance(drawer)
+  const counted = tx.amount
+  const difference = counted - expected
+  return {
+    status: 'accepted',
+    // The drawer ends at zero: the counted cash goes to the vault, the difference to the imbalance account.
+    postings: merge([
+      { account: drawer, amount: expected },
+      { account: accountIds.vault(), amount: -counted },
+      { account: accountIds.imbalance(), amount: difference },
+    ]),
+    effects: [{ kind: 'close_shift', shiftId: open.id, counted, expected, difference }],
+    extras: { expected, difference },
+  }
+}
+
+export function decide(inputs: DecisionInputs): Decision {
+  const { tx } = inputs
+  if (misplacedField(tx)) return reject('invalid_transaction')
+  if (inputs.staffRoles !== undefined) {
+    const roles = tx.staff === undefined ? undefined : inputs.staffRoles(tx.staff)
+    if (roles === undefined) return reject('staff_required')
+    if (!roleAllows(roles, tx.type)) return reject('staff_not_allowed')
+  }
   switch (tx.type) {
-    case 'sale': {
-      if (!kiosk.saleAllowed) return reject('sale_not_allowed')
-      if (tx.lines.length === 0) return reject('invalid_transaction')
-      if (wristband === undefined) return reject('unknown_tag')
-      if (wristband.blocked) return reject('tag_blocked')
-      for (const line of tx.lines) {
-        const price = priceOf(kiosk.booth, line.product)
-        if (price === undefined) return reject('unknown_product')
-        if (price !== line.unitPrice) return reject('price_mismatch')
-      }
-      if (linesTotal(tx.lines) !== tx.amount) return reject('amount_mismatch')
-      // The balance goes with this refusal so the cashier can tell the guest what is left.
-      if (wristband.balance < tx.amount) return reject('insufficient_balance', wristband.balance)
-      return {
-        status: 'accepted',
-        postings: [
-          { account: customer, amount: -tx.amount },
-          { account: accountIds.revenue(kiosk.booth), amount: tx.amount },
-        ],
-        balanceAfter: wristband.balance - tx.amount,
-      }
-    }
-    case 'topup_cash': {
-      if (!kiosk.topupAllowed) return reject('topup_not_allowed')
-      if (tx.lines.length !== 0 || tx.amount <= 0) return reject('invalid_transaction')
-      if (wristband === undefined) return reject('unknown_tag')
-      if (wristband.blocked) return reject('tag_blocked')
-      return {
-        status: 'accepted',
-        postings: [
-          { account: accountIds.cash(kiosk.id), amount: -tx.amount },
-          { account: customer, amount: tx.amount },
-        ],
-        balanceAfter: wristband.balance + tx.amount,
-      }
-    }
-    case 'topup_card': {
-      if (!kiosk.topupAllowed) return reject('topup_not_allowed')
-      if (tx.lines.length !== 0 || tx.amount <= 0 || tx.payment === undefined) return reject('invalid_transaction')
-      // The terminal took this payment once: a second transaction naming it (any kiosk, any seq) books nothing.
-      if (cardPaymentBooked(cardPaymentRef(tx.payment))) return reject('duplicate_payment')
-      if (wristband === undefined) return reject('unknown_tag')
-      if (wristband.blocked) return reject('tag_blocked')
-      return {
-        status: 'accepted',
-        postings: [
-          { account: accountIds.clearing(CARD_TERMINAL_CLEARING), amount: -tx.amount },
-          { account: customer, amount: tx.amount },
-        ],
-        balanceAfter: wristband.balance + tx.amount,
-      }
-    }
+    case 'sale':
+    case 'return':
+      return decideCart(inputs)
+    case 'cancel':
+      return decideCancel(inputs)
+    case 'topup_cash':
+    case 'topup_card':
+      return decideTopUp(inputs)
+    case 'cashout':
+      return decideCashOut(inputs)
+    case 'ticket':
+      return decideTicket(inputs)
+    case 'tag_switch':
+      return decideTagSwitch(inputs)
+    case 'shift_open':
+    case 'shift_close':
+      return decideShift(inputs)
     default: {
       // The envelope schema admits only the types above; a new type must get rules here first.
       const unknownType: never = tx.type

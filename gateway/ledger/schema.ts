@@ -6,9 +6,13 @@
 // or to an external booking (checkInvariants checks which).
 import type Database from 'better-sqlite3'
 
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
-const DDL = `
+/** Account kinds; the accounts table CHECKs them (version 2 added the last five). */
+export const ACCOUNT_KINDS = ['customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout', 'deposit', 'voucher', 'register', 'vault', 'imbalance'] as const
+const KIND_LIST = ACCOUNT_KINDS.map((k) => `'${k}'`).join(', ')
+
+const DDL = () => `
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -19,20 +23,9 @@ CREATE TABLE IF NOT EXISTS booths (
   name TEXT NOT NULL
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS products (
-  booth TEXT NOT NULL REFERENCES booths(id),
-  id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  price INTEGER NOT NULL CHECK (price >= 0),
-  PRIMARY KEY (booth, id)
-) STRICT;
+${PRODUCTS_DDL}
 
-CREATE TABLE IF NOT EXISTS accounts (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL CHECK (kind IN ('customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout')),
-  ref TEXT NOT NULL,
-  balance INTEGER NOT NULL DEFAULT 0
-) STRICT;
+${ACCOUNTS_DDL('accounts')}
 
 CREATE TABLE IF NOT EXISTS kiosks (
   id TEXT PRIMARY KEY,
@@ -44,7 +37,8 @@ CREATE TABLE IF NOT EXISTS kiosks (
   next_seq INTEGER NOT NULL DEFAULT 1 CHECK (next_seq >= 1),
   last_hash TEXT NOT NULL,
   config_version INTEGER NOT NULL DEFAULT 0,
-  config_hash TEXT NOT NULL DEFAULT ''
+  config_hash TEXT NOT NULL DEFAULT '',
+  profile TEXT
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS wristbands (
@@ -52,7 +46,11 @@ CREATE TABLE IF NOT EXISTS wristbands (
   -- HMAC-SHA256(pin secret, normalised PIN), hex: the portal finds a wristband by its PIN alone.
   pin_lookup TEXT NOT NULL UNIQUE,
   blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
-  account TEXT NOT NULL UNIQUE REFERENCES accounts(id)
+  account TEXT NOT NULL UNIQUE REFERENCES accounts(id),
+  variant TEXT,
+  vouchers INTEGER NOT NULL DEFAULT 0 CHECK (vouchers >= 0),
+  -- Tag switch: the wristband that took over this one's balance and PIN.
+  replaced_by TEXT
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS transactions (
@@ -100,22 +98,152 @@ CREATE TABLE IF NOT EXISTS postings (
   amount INTEGER NOT NULL
 ) STRICT;
 
+ ${V2_TABLES}
+
 CREATE INDEX IF NOT EXISTS postings_by_tx ON postings(tx_id);
 CREATE INDEX IF NOT EXISTS postings_by_account ON postings(account);
 CREATE INDEX IF NOT EXISTS transactions_by_tag ON transactions(tag);
 CREATE INDEX IF NOT EXISTS external_bookings_by_customer ON external_bookings(customer);
 `
 
-/** Creates the schema if missing; refuses a database written by a newer schema. */
+/** Products are replaced as a whole at every import, so version 2 simply recreates the table. */
+const PRODUCTS_DDL = `
+CREATE TABLE IF NOT EXISTS products (
+  booth TEXT NOT NULL REFERENCES booths(id),
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  -- Gross cents; negative only for a discount.
+  price INTEGER NOT NULL,
+  kind TEXT NOT NULL DEFAULT 'item' CHECK (kind IN ('item', 'deposit', 'discount', 'ticket')),
+  fixed_price INTEGER NOT NULL DEFAULT 1 CHECK (fixed_price IN (0, 1)),
+  tax_rate INTEGER NOT NULL DEFAULT 0 CHECK (tax_rate BETWEEN 0 AND 10000),
+  voucher_eligible INTEGER NOT NULL DEFAULT 0 CHECK (voucher_eligible IN (0, 1)),
+  -- JSON array of wristband variants that may not buy it.
+  restrictions TEXT NOT NULL DEFAULT '[]',
+  ticket_variant TEXT,
+  PRIMARY KEY (booth, id)
+) STRICT;`
+
+const ACCOUNTS_DDL = (table: string) => `
+CREATE TABLE IF NOT EXISTS ${table} (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN (${KIND_LIST})),
+  ref TEXT NOT NULL,
+  balance INTEGER NOT NULL DEFAULT 0
+) STRICT;`
+
+const V2_TABLES = `
+CREATE TABLE IF NOT EXISTS till_profiles (
+  id TEXT PRIMARY KEY,
+  -- The profile as the set-up gave it (JSON): sale, topupCash, ..., products.
+  spec TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS staff (
+  uid TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  roles TEXT NOT NULL,
+  -- scrypt of the staff PIN (device-protocol staffPinHash), as the kiosk configs carry it.
+  pin_hash TEXT
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS cash_registers (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL
+) STRICT;
+
+-- One row per cash shift: opened by a shift_open transaction, closed by a shift_close.
+CREATE TABLE IF NOT EXISTS shifts (
+  id TEXT PRIMARY KEY,
+  register TEXT NOT NULL REFERENCES cash_registers(id),
+  kiosk TEXT NOT NULL REFERENCES kiosks(id),
+  staff TEXT,
+  opened_at INTEGER NOT NULL,
+  float INTEGER NOT NULL CHECK (float >= 0),
+  closed_by TEXT,
+  closed_at INTEGER,
+  counted INTEGER,
+  expected INTEGER,
+  difference INTEGER
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_shift_per_register ON shifts(register) WHERE closed_by IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_shift_per_kiosk ON shifts(kiosk) WHERE closed_by IS NULL;
+
+-- Line items of accepted sales and returns, with the tax rate in force when booked.
+CREATE TABLE IF NOT EXISTS line_items (
+  tx_id TEXT NOT NULL REFERENCES transactions(id),
+  line_no INTEGER NOT NULL,
+  product TEXT NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  qty INTEGER NOT NULL,
+  unit_price INTEGER NOT NULL,
+  total INTEGER NOT NULL,
+  tax_rate INTEGER NOT NULL,
+  tax INTEGER NOT NULL,
+  PRIMARY KEY (tx_id, line_no)
+) STRICT;
+
+-- Offline sales that took a wristband below zero: booked, and flagged here for operators.
+CREATE TABLE IF NOT EXISTS debts (
+  tx_id TEXT PRIMARY KEY REFERENCES transactions(id),
+  uid TEXT NOT NULL,
+  kiosk TEXT NOT NULL,
+  -- How far below zero the booking took the balance, cents (> 0).
+  shortfall INTEGER NOT NULL CHECK (shortfall > 0),
+  booked_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS debts_by_uid ON debts(uid);
+`
+
+/** Creates the schema if missing, upgrades version 1; refuses a database written by a newer schema. */
 export function migrate(db: Database.Database): void {
-  db.exec(DDL)
+  const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined
+  const stored = hasMeta ? (db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined) : undefined
+  if (stored !== undefined && Number(stored.value) > SCHEMA_VERSION)
+    throw new Error(`ledger database has schema version ${stored.value}, this build knows ${SCHEMA_VERSION}`)
+  if (stored !== undefined && Number(stored.value) === 1) upgradeFromVersion1(db)
+  db.exec(DDL())
   addCardPaymentRef(db)
-  const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined
-  if (row === undefined) {
-    db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION))
-  } else if (Number(row.value) !== SCHEMA_VERSION) {
-    throw new Error(`ledger database has schema version ${row.value}, this build knows ${SCHEMA_VERSION}`)
+  addTransactionColumns(db)
+  db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(SCHEMA_VERSION))
+}
+
+/**
+ * Version 1 -> 2: the accounts table's kind CHECK grows (SQLite cannot alter a
+ * CHECK: the table is rebuilt, SQLite's documented way, with foreign keys off
+ * and checked after), products are recreated (the next import fills them),
+ * kiosks and wristbands get their new columns.
+ */
+function upgradeFromVersion1(db: Database.Database): void {
+  db.pragma('foreign_keys = OFF')
+  try {
+    db.transaction(() => {
+      db.exec(ACCOUNTS_DDL('accounts_v2'))
+      db.exec(`INSERT INTO accounts_v2 (id, kind, ref, balance) SELECT id, kind, ref, balance FROM accounts`)
+      db.exec(`DROP TABLE accounts`)
+      db.exec(`ALTER TABLE accounts_v2 RENAME TO accounts`)
+      db.exec(`DROP TABLE IF EXISTS products`)
+      db.exec(PRODUCTS_DDL)
+      db.exec(`ALTER TABLE kiosks ADD COLUMN profile TEXT`)
+      db.exec(`ALTER TABLE wristbands ADD COLUMN variant TEXT`)
+      db.exec(`ALTER TABLE wristbands ADD COLUMN vouchers INTEGER NOT NULL DEFAULT 0 CHECK (vouchers >= 0)`)
+      db.exec(`ALTER TABLE wristbands ADD COLUMN replaced_by TEXT`)
+      const broken = db.pragma('foreign_key_check') as unknown[]
+      if (broken.length > 0) throw new Error(`schema upgrade left ${broken.length} broken foreign keys`)
+    }).immediate()
+  } finally {
+    db.pragma('foreign_keys = ON')
   }
+}
+
+/** A cancelled sale names the cancel that undid it: a sale is cancelled at most once. */
+function addTransactionColumns(db: Database.Database): void {
+  const columns = db.prepare(`SELECT name FROM pragma_table_info('transactions')`).all() as Array<{ name: string }>
+  if (!columns.some((c) => c.name === 'cancelled_by')) db.exec(`ALTER TABLE transactions ADD COLUMN cancelled_by TEXT`)
+  if (!columns.some((c) => c.name === 'staff')) db.exec(`ALTER TABLE transactions ADD COLUMN staff TEXT`)
+  // What an answer said besides status and balance (charged, vouchers, shift figures), so a resend gets it again.
+  if (!columns.some((c) => c.name === 'result_extras')) db.exec(`ALTER TABLE transactions ADD COLUMN result_extras TEXT`)
 }
 
 /**

@@ -8,6 +8,8 @@ import type { Envelope, RejectReason, TxResult } from '../../device-protocol/ind
  */
 export interface VerifiedEnvelope {
   envelope: Envelope
+  /** tag_switch: the guest's PIN, unsealed from `sealedPin` by ingest; never stored. */
+  pin?: string
 }
 
 export type Outcome =
@@ -20,6 +22,10 @@ export type Outcome =
       recorded: boolean
       /** The id was already recorded: `result` is its first outcome, nothing changed. */
       replay: boolean
+      /** Things an operator should see (an offline sale that made a debt, a blocked wristband used offline). */
+      alerts?: Array<{ kind: string; message: string }>
+      /** The booking changed what kiosk configs hold (blocklist, wristband variants): republish them. */
+      configsChanged?: boolean
     }
   | {
       kind: 'gap'
@@ -69,6 +75,12 @@ export interface LedgerStats {
   revenueByBooth: Record<string, number>
   /** Cents of cash taken in per kiosk (top-ups paid in cash). */
   cashByKiosk: Record<string, number>
+  /** Cents each cash register's drawer should hold now (0 after a close-out). */
+  cashByRegister: Record<string, number>
+  /** Deposits held per booth (returnable items out with guests), cents. */
+  depositsByBooth: Record<string, number>
+  /** Wristbands below zero through offline sales, and how far below in total. */
+  openDebts: { count: number; cents: number }
   /** Cents held on all wristbands together. */
   customerBalances: number
   /** Sum of the balances per account kind (customer, revenue, cash, clearing, prepaid, donation, payout). */
@@ -78,7 +90,7 @@ export interface LedgerStats {
 
 /** Kinds of account an external booking may open with ensureAccount (customer, revenue and cash come from the set-up). */
 export type ExternalAccountKind = 'clearing' | 'prepaid' | 'donation' | 'payout'
-export type AccountKind = 'customer' | 'revenue' | 'cash' | ExternalAccountKind
+export type AccountKind = 'customer' | 'revenue' | 'cash' | 'deposit' | 'voucher' | 'register' | 'vault' | 'imbalance' | ExternalAccountKind
 export const EXTERNAL_ACCOUNT_KINDS: readonly ExternalAccountKind[] = ['clearing', 'prepaid', 'donation', 'payout']
 
 /**
@@ -95,6 +107,16 @@ export const accountIds = {
   prepaid: (userId: string) => `prepaid:${userId}`,
   donation: (ref = 'event') => `donation:${ref}`,
   payout: (ref = 'bank') => `payout:${ref}`,
+  /** Deposits taken for returnable items at a booth: owed back to whoever returns them. */
+  deposit: (boothId: string) => `deposit:${boothId}`,
+  /** What vouchers paid for: the event's cost of crew drinks and the like. */
+  voucher: (ref = 'event') => `voucher:${ref}`,
+  /** A cash register's drawer (negative: cash held). */
+  register: (registerId: string) => `register:${registerId}`,
+  /** The cash office: floats go out of it, counted cash comes back. */
+  vault: (ref = 'event') => `vault:${ref}`,
+  /** Differences between counted and expected cash at shift close-outs. */
+  imbalance: (ref = 'event') => `imbalance:${ref}`,
 } as const
 
 export const EXTERNAL_BOOKING_KINDS = [

@@ -1,0 +1,181 @@
+// A kiosk's retained config message, built from the ledger: its booth's
+// catalog (filtered by its till profile), the profile, the staff who may log
+// in, the cash registers, the restricted wristbands, the offline policy and
+// the blocklist signed with the gateway's key.
+import { createHash } from 'node:crypto'
+import type Database from 'better-sqlite3'
+import { canonicalBytes, signBlocklist, type Blocklist, type KioskConfig, type OfflinePolicy, type Product, type StaffRole } from '../../device-protocol/index.js'
+import type { GatewayKeys } from './gateway-keys.js'
+import type { ProductFacts, ProfileFacts } from './rules.js'
+
+export interface KioskConfigRow {
+  id: string
+  booth: string
+  sale_allowed: number
+  topup_allowed: number
+  profile: string | null
+}
+
+interface ProductRow {
+  id: string
+  name: string
+  price: number
+  kind: ProductFacts['kind']
+  fixed_price: number
+  tax_rate: number
+  voucher_eligible: number
+  restrictions: string
+  ticket_variant: string | null
+}
+
+export interface StoredProfile extends ProfileFacts {
+  id: string
+  name: string
+}
+
+export interface KioskConfigBuilder {
+  profileOf(kiosk: KioskConfigRow): StoredProfile
+  product(booth: string, id: string): ProductFacts | undefined
+  /** undefined when the event has no staff list (no login required). */
+  staffRoles(): ((uid: string) => readonly StaffRole[] | undefined) | undefined
+  build(kiosk: KioskConfigRow, version: number): KioskConfig
+  /** Hash of a config without its version: tells whether it changed. */
+  contentHash(kiosk: KioskConfigRow): string
+}
+
+const toFacts = (row: ProductRow): ProductFacts => ({
+  id: row.id,
+  name: row.name,
+  price: row.price,
+  kind: row.kind,
+  fixedPrice: row.fixed_price === 1,
+  taxRate: row.tax_rate,
+  voucherEligible: row.voucher_eligible === 1,
+  restrictions: JSON.parse(row.restrictions) as string[],
+  ticketVariant: row.ticket_variant,
+})
+
+/** The config's product: optional fields only where they say something, so plain catalogs stay plain. */
+function toConfigProduct(p: ProductFacts): Product {
+  const product: Product = { id: p.id, name: p.name, price: p.price }
+  if (p.kind !== 'item') product.kind = p.kind
+  if (!p.fixedPrice) product.fixedPrice = false
+  if (p.taxRate !== 0) product.taxRate = p.taxRate
+  if (p.voucherEligible) product.voucherEligible = true
+  if (p.restrictions.length > 0) product.restrictions = [...p.restrictions]
+  if (p.ticketVariant !== null) product.ticketVariant = p.ticketVariant
+  return product
+}
+
+export function createKioskConfigBuilder(db: Database.Database, keys: GatewayKeys): KioskConfigBuilder {
+  const q = {
+    boothProducts: db.prepare<[string], ProductRow>(`SELECT * FROM products WHERE booth = ? ORDER BY id`),
+    product: db.prepare<[string, string], ProductRow>(`SELECT * FROM products WHERE booth = ? AND id = ?`),
+    profile: db.prepare<[string], { id: string; spec: string }>(`SELECT id, spec FROM till_profiles WHERE id = ?`),
+    staff: db.prepare<[], { uid: string; name: string; roles: string; pin_hash: string | null }>(`SELECT * FROM staff ORDER BY uid`),
+    staffByUid: db.prepare<[string], { roles: string }>(`SELECT roles FROM staff WHERE uid = ?`),
+    registers: db.prepare<[], { id: string; name: string }>(`SELECT id, name FROM cash_registers ORDER BY id`),
+    variants: db.prepare<[], { uid: string; variant: string }>(
+      `SELECT uid, variant FROM wristbands WHERE variant IS NOT NULL AND variant != 'adult' AND blocked = 0 ORDER BY uid`,
+    ),
+    blocked: db.prepare<[], { uid: string }>(`SELECT uid FROM wristbands WHERE blocked = 1 ORDER BY uid`),
+    meta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
+    setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+  }
+
+  function profileOf(kiosk: KioskConfigRow): StoredProfile {
+    const stored = kiosk.profile === null ? undefined : q.profile.get(kiosk.profile)
+    if (stored !== undefined) return JSON.parse(stored.spec) as StoredProfile
+    // A kiosk without a profile does what its two flags say, as before profiles existed.
+    const topup = kiosk.topup_allowed === 1
+    return {
+      id: 'default',
+      name: 'Default',
+      sale: kiosk.sale_allowed === 1,
+      topupCash: topup,
+      topupCard: topup,
+      cashout: false,
+      ticketSale: false,
+      tagSwitch: false,
+      cashRegister: false,
+      cancelWindowMs: 0,
+    }
+  }
+
+  function staffRoles(): ((uid: string) => readonly StaffRole[] | undefined) | undefined {
+    if (q.meta.get('staff_required')?.value !== '1') return undefined
+    return (uid) => {
+      const row = q.staffByUid.get(uid)
+      return row === undefined ? undefined : (JSON.parse(row.roles) as StaffRole[])
+    }
+  }
+
+  /** The blocklist with a version that goes up whenever its content changes. */
+  function blocklist(): Blocklist {
+    const uids = q.blocked.all().map((r) => r.uid)
+    const hash = createHash('sha256').update(uids.join(',')).digest('hex')
+    let version = Number(q.meta.get('blocklist_version')?.value ?? '0')
+    if (q.meta.get('blocklist_hash')?.value !== hash) {
+      version += 1
+      q.setMeta.run('blocklist_version', String(version))
+      q.setMeta.run('blocklist_hash', hash)
+    }
+    return signBlocklist(version, uids, keys.signingKey)
+  }
+
+  function content(kiosk: KioskConfigRow): Omit<KioskConfig, 'version'> {
+    const profile = profileOf(kiosk)
+    const products = q.boothProducts
+      .all(kiosk.booth)
+      .map(toFacts)
+      .filter((p) => profile.products === undefined || profile.products.includes(p.id))
+    const offline = q.meta.get('offline_policy')?.value
+    const config: Omit<KioskConfig, 'version'> = {
+      kiosk: kiosk.id,
+      booth: kiosk.booth,
+      products: products.map(toConfigProduct),
+      topupAllowed: profile.topupCash || profile.topupCard,
+      saleAllowed: profile.sale,
+      profile: {
+        id: profile.id,
+        name: profile.name,
+        sale: profile.sale,
+        topupCash: profile.topupCash,
+        topupCard: profile.topupCard,
+        cashout: profile.cashout,
+        ticketSale: profile.ticketSale,
+        tagSwitch: profile.tagSwitch,
+        cashRegister: profile.cashRegister,
+        cancelWindowMs: profile.cancelWindowMs,
+      },
+      registers: profile.cashRegister ? q.registers.all() : [],
+      tagVariants: q.variants.all(),
+      offline: offline === undefined ? { allowed: false, perTagCapCents: 0, kioskTotalCapCents: 0 } : (JSON.parse(offline) as OfflinePolicy),
+      blocklist: blocklist(),
+      gatewayKey: keys.signingPublicKey,
+      pinSealKey: keys.sealPublicKey,
+    }
+    if (staffRoles() !== undefined) {
+      config.staff = q.staff.all().map((m) => {
+        const member: NonNullable<KioskConfig['staff']>[number] = { uid: m.uid, name: m.name, roles: JSON.parse(m.roles) as StaffRole[] }
+        if (m.pin_hash !== null) member.pinHash = m.pin_hash
+        return member
+      })
+    }
+    return config
+  }
+
+  return {
+    profileOf,
+    product: (booth, id) => {
+      const row = q.product.get(booth, id)
+      return row === undefined ? undefined : toFacts(row)
+    },
+    staffRoles,
+    build: (kiosk, version) => {
+      const { kiosk: id, booth, ...rest } = content(kiosk)
+      return { kiosk: id, booth, version, ...rest }
+    },
+    contentHash: (kiosk) => createHash('sha256').update(canonicalBytes(content(kiosk))).digest('hex'),
+  }
+}

@@ -1,0 +1,235 @@
+// What a booking changes besides its postings (vouchers, cancelled sales,
+// wristbands activated or replaced, cash shifts, debts), and the reads the
+// tills and operators need of it: a wristband's balance view, shift reports
+// with their close-out figures, and the debts offline sales left.
+import type Database from 'better-sqlite3'
+import type { HistoryEntry, Transaction } from '../../device-protocol/index.js'
+import type { SideEffect } from './rules.js'
+import { accountIds } from './types.js'
+
+export interface EffectContext {
+  tx: Transaction
+  kioskId: string
+  now: number
+  effects: readonly SideEffect[]
+  /** The keyed lookup of a ticket's derived PIN. */
+  ticketPinLookup(): string
+}
+
+export interface AppliedEffects {
+  alerts: Array<{ kind: string; message: string }>
+  /** Blocklist or wristband variants changed: the kiosk configs must be rebuilt. */
+  configsChanged: boolean
+}
+
+/**
+ * Applies the side effects of an accepted decision, inside the ledger's SQLite
+ * transaction. 'before' runs what the postings need (a new wristband's
+ * account), 'after' the rest.
+ */
+export function applyEffects(db: Database.Database, ctx: EffectContext, phase: 'before' | 'after'): AppliedEffects {
+  const applied: AppliedEffects = { alerts: [], configsChanged: false }
+  for (const effect of ctx.effects) {
+    if ((effect.kind === 'register_wristband') !== (phase === 'before')) continue
+    switch (effect.kind) {
+      case 'register_wristband': {
+        const account = accountIds.customer(effect.uid)
+        db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES (?, 'customer', ?) ON CONFLICT(id) DO NOTHING`).run(account, effect.uid)
+        let lookup: string
+        if (effect.pinFrom !== undefined) {
+          // The guest keeps their PIN: it moves to the new wristband (the UNIQUE index wants the old one parked first).
+          lookup = (db.prepare(`SELECT pin_lookup FROM wristbands WHERE uid = ?`).get(effect.pinFrom) as { pin_lookup: string }).pin_lookup
+          db.prepare(`UPDATE wristbands SET pin_lookup = 'replaced:' || uid WHERE uid = ?`).run(effect.pinFrom)
+        } else {
+          lookup = ctx.ticketPinLookup()
+        }
+        db.prepare(`INSERT INTO wristbands (uid, pin_lookup, blocked, account, variant, vouchers) VALUES (?, ?, 0, ?, ?, 0)`).run(effect.uid, lookup, account, effect.variant)
+        if (effect.variant !== null && effect.variant !== 'adult') applied.configsChanged = true
+        break
+      }
+      case 'replace_wristband':
+        db.prepare(`UPDATE wristbands SET blocked = 1, replaced_by = ? WHERE uid = ?`).run(effect.newUid, effect.oldUid)
+        applied.configsChanged = true
+        break
+      case 'vouchers':
+        db.prepare(`UPDATE wristbands SET vouchers = vouchers + ? WHERE uid = ?`).run(effect.delta, effect.uid)
+        break
+      case 'cancelled':
+        db.prepare(`UPDATE transactions SET cancelled_by = ? WHERE id = ?`).run(ctx.tx.id, effect.txId)
+        break
+      case 'open_shift':
+        db.prepare(`INSERT INTO shifts (id, register, kiosk, staff, opened_at, float) VALUES (?, ?, ?, ?, ?, ?)`).run(
+          ctx.tx.id,
+          effect.register,
+          ctx.kioskId,
+          ctx.tx.staff ?? null,
+          ctx.now,
+          effect.float,
+        )
+        break
+      case 'close_shift':
+        db.prepare(`UPDATE shifts SET closed_by = ?, closed_at = ?, counted = ?, expected = ?, difference = ? WHERE id = ?`).run(
+          ctx.tx.id,
+          ctx.now,
+          effect.counted,
+          effect.expected,
+          effect.difference,
+          effect.shiftId,
+        )
+        if (effect.difference !== 0)
+          applied.alerts.push({ kind: 'cash_difference', message: `shift ${effect.shiftId} at ${ctx.kioskId} closed ${effect.difference} cents off (counted ${effect.counted}, expected ${effect.expected})` })
+        break
+      case 'debt':
+        db.prepare(`INSERT INTO debts (tx_id, uid, kiosk, shortfall, booked_at) VALUES (?, ?, ?, ?, ?)`).run(ctx.tx.id, effect.uid, ctx.kioskId, effect.shortfall, ctx.now)
+        applied.alerts.push({ kind: 'debt', message: `offline sale ${ctx.tx.id} at ${ctx.kioskId} took wristband ${effect.uid} ${effect.shortfall} cents below zero` })
+        break
+      case 'alert':
+        applied.alerts.push({ kind: effect.alert, message: effect.message })
+        break
+    }
+  }
+  return applied
+}
+
+export interface BalanceView {
+  uid: string
+  balance: number
+  vouchers: number
+  blocked: boolean
+  variant: string | null
+  /** The balance is below zero (offline sales): the guest must top up. */
+  debt: boolean
+  recent: HistoryEntry[]
+}
+
+export interface CashMovement {
+  count: number
+  cents: number
+}
+
+export interface ShiftReport {
+  id: string
+  register: string
+  registerName: string
+  kiosk: string
+  staff: string | null
+  staffName: string | null
+  openedAt: number
+  closedAt: number | null
+  float: number
+  cashTopups: CashMovement
+  cashouts: CashMovement
+  tickets: CashMovement
+  /** Closed: what the drawer should have held; open: what it should hold now. */
+  expected: number
+  counted: number | null
+  difference: number | null
+}
+
+export interface DebtRecord {
+  txId: string
+  uid: string
+  kiosk: string
+  shortfall: number
+  bookedAt: number
+  balanceNow: number
+  open: boolean
+}
+
+interface ShiftRow {
+  id: string
+  register: string
+  register_name: string
+  kiosk: string
+  staff: string | null
+  staff_name: string | null
+  opened_at: number
+  closed_at: number | null
+  float: number
+  counted: number | null
+  expected: number | null
+  difference: number | null
+  open_rowid: number
+  close_rowid: number | null
+}
+
+export interface OperationReads {
+  balanceView(uid: string): BalanceView | undefined
+  shiftReports(): ShiftReport[]
+  shiftReport(id: string): ShiftReport | undefined
+  debts(): DebtRecord[]
+}
+
+const RECENT_ENTRIES = 10
+const MAX_SHIFTS_LISTED = 1_000
+const MAX_DEBTS_LISTED = 10_000
+
+export function createOperationReads(db: Database.Database): OperationReads {
+  const shiftSelect = `
+    SELECT s.*, r.name AS register_name, m.name AS staff_name,
+      (SELECT rowid FROM transactions WHERE id = s.id) AS open_rowid,
+      (SELECT rowid FROM transactions WHERE id = s.closed_by) AS close_rowid
+    FROM shifts s JOIN cash_registers r ON r.id = s.register LEFT JOIN staff m ON m.uid = s.staff`
+  const q = {
+    wristband: db.prepare<[string], { uid: string; blocked: number; vouchers: number; variant: string | null; balance: number; account: string }>(
+      `SELECT w.uid, w.blocked, w.vouchers, w.variant, a.balance, w.account FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.uid = ?`,
+    ),
+    recent: db.prepare<[string], { amount: number; at: number; type: string; booth: string | null }>(`
+      SELECT p.amount, COALESCE(t.booked_at, e.booked_at) AS at, COALESCE(t.type, e.kind) AS type, t.booth
+      FROM postings p LEFT JOIN transactions t ON t.id = p.tx_id LEFT JOIN external_bookings e ON e.id = p.tx_id
+      WHERE p.account = ? ORDER BY p.id DESC LIMIT ${RECENT_ENTRIES}`),
+    shifts: db.prepare<[], ShiftRow>(`${shiftSelect} ORDER BY s.opened_at DESC, s.rowid DESC LIMIT ${MAX_SHIFTS_LISTED}`),
+    shift: db.prepare<[string], ShiftRow>(`${shiftSelect} WHERE s.id = ?`),
+    movements: db.prepare<[string, string, number, number], { type: string; n: number; cents: number }>(`
+      SELECT t.type, COUNT(*) AS n, SUM(ABS(p.amount)) AS cents FROM postings p JOIN transactions t ON t.id = p.tx_id
+      WHERE p.account = ? AND t.kiosk = ? AND t.rowid > ? AND t.rowid < ? AND t.type IN ('topup_cash', 'cashout', 'ticket')
+      GROUP BY t.type`),
+    balance: db.prepare<[string], { balance: number }>(`SELECT balance FROM accounts WHERE id = ?`),
+    debts: db.prepare<[], { tx_id: string; uid: string; kiosk: string; shortfall: number; booked_at: number; balance: number }>(`
+      SELECT d.*, a.balance FROM debts d JOIN wristbands w ON w.uid = d.uid JOIN accounts a ON a.id = w.account
+      ORDER BY d.booked_at DESC LIMIT ${MAX_DEBTS_LISTED}`),
+  }
+
+  function report(row: ShiftRow): ShiftReport {
+    const byType = new Map(q.movements.all(accountIds.register(row.register), row.kiosk, row.open_rowid, row.close_rowid ?? Number.MAX_SAFE_INTEGER).map((m) => [m.type, m]))
+    const movement = (type: string): CashMovement => ({ count: byType.get(type)?.n ?? 0, cents: byType.get(type)?.cents ?? 0 })
+    return {
+      id: row.id,
+      register: row.register,
+      registerName: row.register_name,
+      kiosk: row.kiosk,
+      staff: row.staff,
+      staffName: row.staff_name,
+      openedAt: row.opened_at,
+      closedAt: row.closed_at,
+      float: row.float,
+      cashTopups: movement('topup_cash'),
+      cashouts: movement('cashout'),
+      tickets: movement('ticket'),
+      expected: row.expected ?? -(q.balance.get(accountIds.register(row.register))?.balance ?? 0),
+      counted: row.counted,
+      difference: row.difference,
+    }
+  }
+
+  return {
+    balanceView(uid) {
+      if (typeof uid !== 'string') return undefined
+      const w = q.wristband.get(uid)
+      if (w === undefined) return undefined
+      const recent = q.recent.all(w.account).map((r) => {
+        const entry: HistoryEntry = { at: r.at, type: r.type.slice(0, 32), amount: r.amount }
+        if (r.booth !== null) entry.booth = r.booth
+        return entry
+      })
+      return { uid: w.uid, balance: w.balance, vouchers: w.vouchers, blocked: w.blocked === 1, variant: w.variant, debt: w.balance < 0, recent }
+    },
+    shiftReports: () => q.shifts.all().map(report),
+    shiftReport(id) {
+      const row = typeof id === 'string' ? q.shift.get(id) : undefined
+      return row === undefined ? undefined : report(row)
+    },
+    debts: () =>
+      q.debts.all().map((d) => ({ txId: d.tx_id, uid: d.uid, kiosk: d.kiosk, shortfall: d.shortfall, bookedAt: d.booked_at, balanceNow: d.balance, open: d.balance < 0 })),
+  }
+}

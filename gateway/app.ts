@@ -13,6 +13,8 @@ import type { GatewayConfig } from './config.js'
 import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
+import { createKioskQueries } from './kiosk-queries.js'
+import { operationsAdmin } from './operations-admin.js'
 import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js'
 
 /** MQTT usernames of operators start with this; kiosk ids cannot contain ':'. */
@@ -120,6 +122,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger: log.child({ component: 'ingest' }),
     clock,
     maxBatch: config.maxBatch,
+    unsealPin: (jwe) => ledger.unsealPin(jwe),
+    onConfigsChanged: () => void publishKioskConfigs(ledger.refreshKioskConfigs()),
     publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
     publishEvent: (kind, payload) => {
       if (!EVENT_KIND.test(kind)) {
@@ -129,6 +133,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       // Booked events are many and informational: QoS 0. Alerts must arrive: QoS 1.
       return publish(topics.event(kind), payload, { qos: kind === 'booked' ? 0 : 1 })
     },
+  })
+
+  const queries = createKioskQueries({
+    ledger,
+    clock,
+    logger: log.child({ component: 'queries' }),
+    publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
   })
 
   const operators = new Map(config.operators.map((op) => [op.name, sha256(op.token)]))
@@ -160,6 +171,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         log.error({ err, kioskId }, 'ingest refused a message')
       }
     },
+    onKioskQuery: (kioskId, payload) => {
+      if (!stopping) queries.handle(kioskId, payload)
+    },
   })
   try {
     broker = await brokerReady
@@ -182,7 +196,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       ledger: ledgerStats,
       ingest: integerCounters(ingest.counters()),
       broker: integerCounters(broker.counters()),
-      gateway: integerCounters(counts),
+      gateway: integerCounters({ ...counts, ...Object.fromEntries(Object.entries(queries.counters()).map(([k, v]) => [`queries_${k}`, v])) }),
     }
   }
 
@@ -206,6 +220,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),
     enrollKiosk: (kioskId, key) => ledger.enrollKiosk(kioskId, key),
     stats,
+    adminPlugins: [operationsAdmin({ ledger, publishKioskConfigs: (ids) => publishKioskConfigs(ids) })],
     plugins: [...apis.plugins, ...extraPlugins],
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
   })

@@ -15,6 +15,8 @@ export interface BrokerOptions {
   logger: Logger
   /** Called for every message a kiosk publishes on its own `kiosk/{id}/tx` topic. */
   onKioskTx?: (kioskId: string, payload: Buffer) => void
+  /** Called for every message a kiosk publishes on its own `kiosk/{id}/query` topic (balance checks). */
+  onKioskQuery?: (kioskId: string, payload: Buffer) => void
   /** Largest MQTT packet (remaining length) accepted from a client; the connection is closed beyond it. */
   maxPacketBytes?: number
   /** Open TCP connections at most; more are refused by the listener. */
@@ -87,7 +89,7 @@ export function filterWithin(filter: string, allowed: string): boolean {
 export function mayPublish(principal: Principal, topic: string): boolean {
   switch (principal.role) {
     case 'kiosk':
-      return topic === topics.kioskTx(principal.kioskId) || topic === topics.kioskState(principal.kioskId)
+      return topic === topics.kioskTx(principal.kioskId) || topic === topics.kioskState(principal.kioskId) || topic === topics.kioskQuery(principal.kioskId)
     case 'operator':
       return false
     case 'gateway':
@@ -256,8 +258,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       if (client === null && !packet.topic.startsWith(`${TOPIC_ROOT}/kiosk/`)) {
         return done(new Error('publish not authorized'))
       }
-      // A retained transaction would be kept by the broker for nobody: strip the flag.
-      if (principal?.role === 'kiosk' && packet.topic === topics.kioskTx(principal.kioskId)) packet.retain = false
+      // A retained transaction or question would be kept by the broker for nobody: strip the flag.
+      if (principal?.role === 'kiosk' && (packet.topic === topics.kioskTx(principal.kioskId) || packet.topic === topics.kioskQuery(principal.kioskId))) packet.retain = false
       done(null)
     },
 
@@ -280,6 +282,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
           if (packet.topic === topics.kioskTx(principal.kioskId)) {
             counts.kioskTxReceived++
             options.onKioskTx?.(principal.kioskId, Buffer.from(packet.payload))
+          } else if (packet.topic === topics.kioskQuery(principal.kioskId)) {
+            options.onKioskQuery?.(principal.kioskId, Buffer.from(packet.payload))
           } else if (packet.topic === topics.kioskState(principal.kioskId) && packet.payload.length > 0) {
             // Not blocked (a kiosk that cannot report state must still sell), but counted.
             const state = parseJson(packet.payload, validateKioskState)

@@ -8,7 +8,7 @@ import { createHttpServer, type HttpDeps, type StatsReply } from './http.js'
 const ADMIN_TOKEN = 'admin-token-0123456789'
 
 const STATS: StatsReply = {
-  ledger: { accepted: 3, rejected: 1, rejectedByReason: { insufficient_balance: 1 }, revenueByBooth: { bar: 1200 }, cashByKiosk: {}, customerBalances: 800 },
+  ledger: { accepted: 3, rejected: 1, rejectedByReason: { insufficient_balance: 1 }, revenueByBooth: { bar: 1200 }, cashByKiosk: {}, cashByRegister: { desk: 5000 }, depositsByBooth: {}, openDebts: { count: 0, cents: 0 }, customerBalances: 800 },
   ingest: { received: 4 },
   broker: { deniedPublishes: 0 },
   gateway: { publishErrors: 0 },

@@ -62,6 +62,9 @@ export const StatsReply = Type.Object(
       rejectedByReason: Counters,
       revenueByBooth: Counters,
       cashByKiosk: Counters,
+      cashByRegister: Counters,
+      depositsByBooth: Counters,
+      openDebts: Type.Object({ count: Type.Integer(), cents: Type.Integer() }),
       customerBalances: Type.Integer(),
     }),
     ingest: Counters,
@@ -91,6 +94,8 @@ export interface HttpDeps {
    * (`{ plugin: portalApi, prefix: '/portal', options: { data } }`).
    */
   plugins?: readonly MountedPlugin[]
+  /** Routes registered inside /admin, behind its bearer token (shift reports, debts, blocking). */
+  adminPlugins?: readonly FastifyPluginAsync[]
   /** OpenAPI documentation of every route at /docs; none when absent. */
   docs?: DocsOptions
   /** Largest request body, bytes. */
@@ -112,6 +117,8 @@ export interface HttpServer {
 }
 
 /** An error with an HTTP status and a stable `type`, answered as ErrorBody. */
+export { errorResponses }
+
 export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
@@ -206,6 +213,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     )
 
     scope.get('/stats', { schema: { response: { 200: StatsReply, ...errorResponses } } }, async () => deps.stats())
+    for (const plugin of deps.adminPlugins ?? []) await scope.register(plugin)
   }
   app.register(admin, { prefix: '/admin' })
 

@@ -40,6 +40,10 @@ export interface IngestDeps {
   resendRepeatMs?: number
   /** Signature check; tests replace it to control when checks finish. */
   verify?: (envelope: Envelope, publicKey: KeyObject) => Promise<boolean>
+  /** Opens a tag switch's sealed PIN (the ledger's gateway key); without it tag switches find no PIN. */
+  unsealPin?: (jwe: string) => Promise<string | undefined>
+  /** A committed batch changed what kiosk configs hold (blocklist, wristband variants). */
+  onConfigsChanged?: () => void
 }
 
 export interface IngestCounters {
@@ -77,7 +81,7 @@ export interface Ingest {
 type Entry =
   /** Refused before the ledger: the reply is known at arrival. */
   | { kind: 'reply'; kioskId: string; reply: TxResult }
-  | { kind: 'verify'; kioskId: string; envelope: Envelope; settled: boolean; ok: boolean }
+  | { kind: 'verify'; kioskId: string; envelope: Envelope; settled: boolean; ok: boolean; pin?: string }
 
 const KIOSK_ID = /^[a-z0-9][a-z0-9-]{0,31}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -135,6 +139,8 @@ export function createIngest(deps: IngestDeps): Ingest {
     publishErrors: 0,
   }
   const queue: Entry[] = []
+  /** Set while answering a batch: one of its bookings changed the kiosk configs. */
+  let configsChanged = false
   let flushScheduled = false
   let drainWaiters: Array<() => void> = []
   /** Last resend request per kiosk, so a burst past one gap asks once. */
@@ -219,10 +225,21 @@ export function createIngest(deps: IngestDeps): Ingest {
         entry.settled = true
         scheduleFlush()
       }
-      verify(envelope, key).then(settle, (err: unknown) => {
-        logger.error({ err, kiosk }, 'signature check failed to run')
-        settle(false)
-      })
+      const sealedPin = tx.sealedPin
+      const unseal = deps.unsealPin
+      verify(envelope, key)
+        .then(async (ok) => {
+          // The PIN is opened only for a genuine envelope, kept in memory for the ledger, never stored or logged.
+          if (ok && sealedPin !== undefined && unseal !== undefined) {
+            const pin = await unseal(sealedPin).catch(() => undefined)
+            if (pin !== undefined) entry.pin = pin
+          }
+          return ok
+        })
+        .then(settle, (err: unknown) => {
+          logger.error({ err, kiosk }, 'signature check failed to run')
+          settle(false)
+        })
     } catch (err) {
       // Defensive: nothing above should throw, and a daemon must never die of one message.
       logger.error({ err, kiosk: printableKiosk(String(kioskIdFromTopic)) }, 'ingest submit failed')
@@ -271,6 +288,11 @@ export function createIngest(deps: IngestDeps): Ingest {
     const booked: BookedEvent = { id: tx.id, kiosk: tx.kiosk, seq: tx.seq, type: tx.type, amount: tx.amount, status: result.status, at: clock.now() }
     if (result.reason !== undefined) booked.reason = result.reason
     guarded('booked event', kioskId, () => deps.publishEvent('booked', booked))
+    for (const notice of outcome.alerts ?? []) {
+      logger.warn({ kiosk: kioskId, id: tx.id, alert: notice.kind }, notice.message)
+      alert(notice.kind, notice.message, kioskId)
+    }
+    if (outcome.configsChanged) configsChanged = true
     if (result.reason === 'chain_mismatch') {
       logger.warn({ kiosk: kioskId, id: tx.id, seq: tx.seq }, 'hash chain broken')
       alert('chain_mismatch', `kiosk ${kioskId} seq ${tx.seq}: prev is not the hash of its previous transaction`, kioskId)
@@ -297,7 +319,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     let outcomes: Outcome[] | undefined
     if (toLedger.length > 0) {
       try {
-        outcomes = ledger.applyBatch(toLedger.map((e) => ({ envelope: e.envelope })))
+        outcomes = ledger.applyBatch(toLedger.map((e) => (e.pin === undefined ? { envelope: e.envelope } : { envelope: e.envelope, pin: e.pin })))
+        // Dropped as soon as the ledger had it.
+        for (const e of toLedger) delete e.pin
         counters.batches++
       } catch (err) {
         // Rolled back as a whole. No answers: each kiosk keeps the envelope in its outbox and sends it again.
@@ -307,6 +331,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
     }
     let next = 0
+    configsChanged = false
     for (const entry of batch) {
       if (entry.kind === 'reply') {
         reply(entry.kioskId, entry.reply)
@@ -320,6 +345,13 @@ export function createIngest(deps: IngestDeps): Ingest {
       } else {
         const outcome = outcomes?.[next++]
         if (outcome !== undefined) answer(entry, outcome)
+      }
+    }
+    if (configsChanged && deps.onConfigsChanged) {
+      try {
+        deps.onConfigsChanged()
+      } catch (err) {
+        logger.error({ err }, 'config refresh after a batch failed')
       }
     }
   }

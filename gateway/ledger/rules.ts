@@ -227,13 +227,11 @@ function decideCart(inputs: DecisionInputs): Decision {
     ...(vouchers.coveredCents > 0 ? [{ account: accountIds.voucher(), amount: -vouchers.coveredCents }] : []),
     ...cartCredits(kiosk.booth, lines),
   ])
-  const extras: NonNullable<Extract<Decision, { status: 'accepted' }>['extras']> = {
-    charged,
-    vouchersUsed: vouchers.used,
-    vouchers: wristband.vouchers - vouchers.used,
-  }
+  // Voucher figures only for a wristband that has or had vouchers: a plain sale's answer stays plain.
+  const extras: NonNullable<Extract<Decision, { status: 'accepted' }>['extras']> =
+    wristband.vouchers > 0 ? { charged, vouchersUsed: vouchers.used, vouchers: wristband.vouchers - vouchers.used } : {}
   if (debt) extras.debt = debt
-  return { status: 'accepted', postings, balanceAfter, lines, effects, extras }
+  return { status: 'accepted', postings, balanceAfter, lines, effects, ...(Object.keys(extras).length > 0 ? { extras } : {}) }
 }
 
 function decideCancel(inputs: DecisionInputs): Decision {

@@ -108,6 +108,8 @@ t.test('ACL table of DESIGN.md', async (t) => {
   const op: Principal = { role: 'operator', name: 'ops' }
   t.ok(mayPublish(k1, topics.kioskTx('k1')))
   t.ok(mayPublish(k1, topics.kioskState('k1')))
+  t.ok(mayPublish(k1, topics.kioskQuery('k1')), 'a kiosk asks about wristbands on its own query topic')
+  t.notOk(mayPublish(k1, topics.kioskQuery('k2')), 'but not on another kiosk\'s')
   t.notOk(mayPublish(k1, topics.kioskTx('k2')))
   t.notOk(mayPublish(k1, topics.kioskReply('k1')), 'a kiosk cannot forge its own replies')
   t.notOk(mayPublish(k1, topics.kioskConfig('k1')))

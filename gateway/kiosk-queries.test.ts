@@ -1,0 +1,75 @@
+import t from 'tap'
+import { validateReply, type ReplyMessage } from '../device-protocol/index.js'
+import { createKioskQueries } from './kiosk-queries.js'
+import { fixedClock, makeWorld, silentLogger, UID } from './ledger/test-helpers.js'
+
+const REQUEST = '0193aaaa-0000-7000-8000-000000000001'
+
+function harness(maxPerSecond?: number) {
+  const world = makeWorld()
+  const sent: Array<[string, ReplyMessage]> = []
+  const clock = fixedClock()
+  const queries = createKioskQueries({
+    ledger: world.ledger,
+    clock,
+    logger: silentLogger,
+    publishReply: (kioskId, message) => void sent.push([kioskId, message]),
+    ...(maxPerSecond === undefined ? {} : { maxPerSecond }),
+  })
+  return { world, sent, clock, queries }
+}
+
+t.test('a balance question is answered on the asking kiosk with balance, vouchers and recent history', async (t) => {
+  const h = harness()
+  t.teardown(h.world.close)
+  h.world.ledger.applyBatch([{ envelope: h.world.kiosks.cash.topup(UID.alice, 2000) }])
+  h.queries.handle('bar-1', JSON.stringify({ kind: 'balance', requestId: REQUEST, uid: UID.alice }))
+  t.equal(h.sent.length, 1)
+  const [kiosk, answer] = h.sent[0]!
+  t.equal(kiosk, 'bar-1')
+  t.ok(validateReply(answer).ok, 'the answer is a valid reply message')
+  t.match(answer, { kind: 'balance', requestId: REQUEST, uid: UID.alice, status: 'ok', balance: 2000, vouchers: 0, blocked: false, debt: false })
+  t.match((answer as { recent: unknown[] }).recent, [{ type: 'topup_cash', amount: 2000 }])
+  t.same(h.world.ledger.checkInvariants(), [])
+})
+
+t.test('an unknown wristband is answered unknown_tag', async (t) => {
+  const h = harness()
+  t.teardown(h.world.close)
+  h.queries.handle('bar-1', JSON.stringify({ kind: 'balance', requestId: REQUEST, uid: UID.stranger }))
+  t.match(h.sent[0]?.[1], { kind: 'balance', status: 'unknown_tag', uid: UID.stranger })
+  t.notOk('balance' in (h.sent[0]?.[1] ?? {}), 'no balance for an unknown tag')
+})
+
+t.test('malformed and hostile questions are dropped, counted, and never throw', async (t) => {
+  const h = harness()
+  t.teardown(h.world.close)
+  const hostile = [
+    'not json',
+    '{}',
+    JSON.stringify({ kind: 'balance', requestId: 'x', uid: UID.alice }),
+    JSON.stringify({ kind: 'balance', requestId: REQUEST, uid: 'lowercase-uid' }),
+    JSON.stringify({ kind: 'balance', requestId: REQUEST, uid: UID.alice, extra: 1 }),
+    JSON.stringify({ kind: 'topup', requestId: REQUEST, uid: UID.alice }),
+    '{"__proto__":{"polluted":true},"kind":"balance"}',
+    Buffer.alloc(70_000, 0x20),
+  ]
+  for (const payload of hostile) t.doesNotThrow(() => h.queries.handle('bar-1', payload))
+  t.equal(h.sent.length, 0, 'nothing answered')
+  t.equal(h.queries.counters().malformed, hostile.length)
+  t.equal(({} as Record<string, unknown>).polluted, undefined)
+})
+
+t.test('a kiosk asking more than its rate gets no more answers in that second', async (t) => {
+  const h = harness(3)
+  t.teardown(h.world.close)
+  const ask = () => h.queries.handle('bar-1', JSON.stringify({ kind: 'balance', requestId: REQUEST, uid: UID.alice }))
+  for (let i = 0; i < 5; i++) ask()
+  t.equal(h.sent.length, 3)
+  t.equal(h.queries.counters().rateLimited, 2)
+  h.queries.handle('food-1', JSON.stringify({ kind: 'balance', requestId: REQUEST, uid: UID.alice }))
+  t.equal(h.sent.length, 4, 'another kiosk has its own allowance')
+  h.clock.advance(1_000)
+  ask()
+  t.equal(h.sent.length, 5, 'the next second answers again')
+})

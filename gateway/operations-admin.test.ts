@@ -1,0 +1,73 @@
+import t, { type Test } from 'tap'
+import pino from 'pino'
+import { publicKeyFromBase64Url, verifyBlocklist } from '../device-protocol/index.js'
+import { createHttpServer } from './http.js'
+import { operationsAdmin } from './operations-admin.js'
+import { makeWorld, UID } from './ledger/test-helpers.js'
+
+const ADMIN_TOKEN = 'admin-token-0123456789'
+
+async function start(t: Test) {
+  const world = makeWorld()
+  const published: string[][] = []
+  const server = createHttpServer({
+    logger: pino({ level: 'silent' }),
+    adminToken: ADMIN_TOKEN,
+    health: () => ({ mqtt: true, db: true }),
+    kioskExists: () => false,
+    enrollKiosk: () => undefined,
+    stats: () => {
+      throw new Error('not used')
+    },
+    adminPlugins: [operationsAdmin({ ledger: world.ledger, publishKioskConfigs: async (ids) => void published.push([...ids]) })],
+  })
+  const { port } = await server.listen('127.0.0.1', 0)
+  t.teardown(async () => {
+    await server.close()
+    world.close()
+  })
+  const call = (method: string, path: string, body?: unknown, token = ADMIN_TOKEN) =>
+    fetch(`http://127.0.0.1:${port}/admin${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+  return { world, published, call }
+}
+
+t.test('blocking a wristband republishes every kiosk config with a signed blocklist naming it', async (t) => {
+  const h = await start(t)
+  const before = h.world.ledger.kioskConfig('bar-1')
+  const response = await h.call('PUT', `/wristbands/${UID.alice}/blocked`, { blocked: true })
+  t.equal(response.status, 200)
+  t.match(await response.json(), { uid: UID.alice, blocked: true, kiosksUpdated: 3 })
+  t.same(h.published, [['bar-1', 'cash-1', 'food-1']])
+  const after = h.world.ledger.kioskConfig('bar-1')
+  t.ok(after.version > before.version, 'config version went up')
+  t.ok(after.blocklist!.uids.includes(UID.alice))
+  t.ok(after.blocklist!.version > before.blocklist!.version)
+  t.ok(verifyBlocklist(after.blocklist!, publicKeyFromBase64Url(after.gatewayKey!)), 'signed by the gateway key the config names')
+  t.equal(h.world.ledger.wristband(UID.alice)?.blocked, true)
+})
+
+t.test('bad requests are refused and change nothing', async (t) => {
+  const h = await start(t)
+  t.equal((await h.call('PUT', `/wristbands/${UID.alice}/blocked`, { blocked: true }, 'wrong-token')).status, 401)
+  t.equal((await h.call('PUT', `/wristbands/${UID.stranger}/blocked`, { blocked: true })).status, 404)
+  t.equal((await h.call('PUT', `/wristbands/not-a-uid/blocked`, { blocked: true })).status, 400)
+  t.equal((await h.call('PUT', `/wristbands/${UID.alice}/blocked`, { blocked: 'yes' })).status, 400)
+  t.equal((await h.call('PUT', `/wristbands/${UID.alice}/blocked`, { blocked: true, extra: 1 })).status, 400)
+  t.equal((await h.call('GET', `/shifts/not-an-id`)).status, 400)
+  t.equal((await h.call('GET', `/shifts/01936f0e-7c00-7000-8000-000000000001`)).status, 404)
+  t.equal(h.world.ledger.wristband(UID.alice)?.blocked, false)
+  t.same(h.published, [])
+})
+
+t.test('shift and debt lists are served (empty before any shift)', async (t) => {
+  const h = await start(t)
+  const shifts = await h.call('GET', '/shifts')
+  t.equal(shifts.status, 200)
+  t.same(await shifts.json(), [])
+  const debts = await h.call('GET', '/debts')
+  t.same(await debts.json(), [])
+})

@@ -146,6 +146,11 @@ const NO_TAX = { name: 'none', rateBasisPoints: 0, id: 0 }
 /** How each ledger kind shows in the seed's terms, and the line shown when it has no product lines. */
 const KIND_VIEW: Record<string, { orderType: PortalOrderType; paymentMethod: PortalPaymentMethod; label: string }> = {
   sale: { orderType: 'sale', paymentMethod: 'tag', label: 'Sale' },
+  return: { orderType: 'sale', paymentMethod: 'tag', label: 'Deposit return' },
+  cancel: { orderType: 'cancel_sale', paymentMethod: 'tag', label: 'Sale cancelled' },
+  cashout: { orderType: 'pay_out', paymentMethod: 'cash', label: 'Cash-out' },
+  ticket: { orderType: 'ticket', paymentMethod: 'cash', label: 'Ticket' },
+  tag_switch: { orderType: 'money_transfer', paymentMethod: 'tag', label: 'Balance moved from a lost wristband' },
   topup_cash: { orderType: 'top_up', paymentMethod: 'cash', label: 'Top-up (cash)' },
   topup_online: { orderType: 'top_up', paymentMethod: 'sumup_online', label: 'Top-up (online)' },
   topup_card: { orderType: 'top_up', paymentMethod: 'sumup', label: 'Top-up (card)' },
@@ -269,9 +274,10 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
             productName: line.name,
             quantity: line.qty,
             unitPriceCents: line.unitPrice,
-            taxRateBasisPoints: tax.rateBasisPoints,
-            taxName: tax.name,
-            taxRateId: tax.id ?? 0,
+            // The rate booked with the line item where there is one; the event-wide rate for older sales.
+            ...(line.taxRate !== undefined
+              ? { taxRateBasisPoints: line.taxRate, taxName: line.taxRate === 0 ? NO_TAX.name : `${line.taxRate / 100} %`, taxRateId: line.taxRate }
+              : { taxRateBasisPoints: tax.rateBasisPoints, taxName: tax.name, taxRateId: tax.id ?? 0 }),
           }))
         : // A top-up, payout or donation has no products: one line so the receipt adds up.
           [{ itemId: 1, productId: productIntegerId('', `kind:${order.kind}`), productName: view.label, quantity: 1, unitPriceCents: order.amount, taxRateBasisPoints: 0, taxName: NO_TAX.name, taxRateId: NO_TAX.id }]
@@ -280,7 +286,8 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
       receiptId: order.receiptId,
       orderType: view.orderType,
       paymentMethod: view.paymentMethod,
-      totalCents: order.amount,
+      // A deposit return gives money back: a negative total, like its lines (qty below zero).
+      totalCents: order.kind === 'return' ? -order.amount : order.amount,
       bookedAtMs: order.bookedAt,
       lines,
     }

@@ -54,7 +54,7 @@ export interface PortalCustomer {
   hasEnteredInfo: boolean
 }
 
-export type PortalOrderType = 'sale' | 'cancel_sale' | 'top_up' | 'pay_out' | 'money_transfer'
+export type PortalOrderType = 'sale' | 'cancel_sale' | 'top_up' | 'pay_out' | 'ticket' | 'money_transfer'
 export type PortalPaymentMethod = 'cash' | 'sumup' | 'tag' | 'sumup_online'
 
 export interface PortalOrderLine {

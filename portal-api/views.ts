@@ -62,7 +62,7 @@ export function containedTaxCents(grossCents: number, rateBasisPoints: number): 
   return Math.round((grossCents * rateBasisPoints) / (10_000 + rateBasisPoints))
 }
 
-const productTypeOf = { sale: 'user_defined', cancel_sale: 'user_defined', top_up: 'topup', pay_out: 'payout', money_transfer: 'money_transfer' } as const
+const productTypeOf = { sale: 'user_defined', cancel_sale: 'user_defined', top_up: 'topup', pay_out: 'payout', ticket: 'ticket', money_transfer: 'money_transfer' } as const
 
 function lineView(order: PortalOrder, line: PortalOrderLine, nodeId: number): LineItem {
   const totalCents = line.quantity * line.unitPriceCents

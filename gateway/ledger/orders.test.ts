@@ -176,7 +176,8 @@ t.test('an order keeps the booth of its time; names come from that booth', async
   t.equal(sale.booth, 'bar')
   t.same(sale.lines, [
     { product: 'beer', name: 'Pils', qty: 2, unitPrice: 450 },
-    { product: 'water', name: 'water', qty: 1, unitPrice: 200 },
+    // Gone from the catalog: the name it was sold under, kept with the line item.
+    { product: 'water', name: 'Water', qty: 1, unitPrice: 200 },
   ])
   t.same(w.ledger.checkInvariants(), [])
 })

@@ -51,9 +51,23 @@ export function createOrderReads(db: Database.Database): OrderReads {
     txByReceipt: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE receipt_id = ?`),
     extByReceipt: db.prepare<[string], ExternalOrderRow>(`SELECT ${extColumns} FROM external_bookings WHERE receipt_id = ?`),
     productName: db.prepare<[string, string], { name: string }>(`SELECT name FROM products WHERE booth = ? AND id = ?`),
+    lineItems: db.prepare<[string], { product: string; name: string; qty: number; unit_price: number; tax_rate: number }>(
+      `SELECT product, name, qty, unit_price, tax_rate FROM line_items WHERE tx_id = ? ORDER BY line_no`,
+    ),
   }
 
   function linesOf(row: TxOrderRow): OrderLine[] {
+    // Booked line items keep the tax rate of their day (names follow the booth's catalog, as for older sales).
+    const items = q.lineItems.all(row.id)
+    if (items.length > 0)
+      return items.map((i) => ({
+        product: i.product,
+        name: q.productName.get(row.booth, i.product)?.name ?? i.name,
+        qty: i.qty,
+        unitPrice: i.unit_price,
+        // 0 is also the default of a product without a rate: the portal then shows the event-wide rate, as before line items.
+        ...(i.tax_rate > 0 ? { taxRate: i.tax_rate } : {}),
+      }))
     const envelope = JSON.parse(row.envelope) as Envelope
     return envelope.tx.lines.map((line) => ({
       product: line.product,

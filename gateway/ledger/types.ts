@@ -176,10 +176,12 @@ export interface WristbandInfo {
 
 export interface OrderLine {
   product: string
-  /** The product's name at the transaction's booth (its id if it left the catalog since). */
+  /** The product's name at the transaction's booth now (the name it was sold under if it left the catalog since). */
   name: string
   qty: number
   unitPrice: number
+  /** The tax rate in force when the line was booked, basis points (undefined for sales booked before line items). */
+  taxRate?: number
 }
 
 export interface CustomerOrder {

@@ -3,13 +3,16 @@
 // use this; each part stays testable on its own.
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Clock } from '../device-protocol/index.js'
+import type { Clock, Product, TillProfile, CashRegisterRef } from '../device-protocol/index.js'
 import { ConfigError, type KioskDaemonConfig } from './config.js'
 import { loadOrCreateKeys } from './keys.js'
 import { createOutbox, type Outbox } from './outbox.js'
 import { createLocalConfigStore, type LocalConfigStore } from './local-config.js'
 import { createMqttLink, type LinkCounters, type MqttLink, type StateDetails } from './mqtt-link.js'
-import { createKiosk, type Kiosk, type KioskCounters } from './kiosk.js'
+import { createKiosk, type Kiosk, type KioskCounters, type LastSaleInfo } from './kiosk.js'
+import { effectiveProfile } from './profile.js'
+import type { StaffSession } from './staff-session.js'
+import type { OpenShift } from './local-config.js'
 import { createLocalApi, type LocalApi } from './local-api.js'
 import type { Reader, ReaderStatus } from './reader/reader.js'
 import type { PaymentTerminal, TerminalStatus } from './terminal/terminal.js'
@@ -24,12 +27,27 @@ export interface KioskDaemonStatus {
   kiosk: string
   /** Connected to the broker and subscribed. */
   connected: boolean
+  /** The gateway is unreachable (not connected): sales go offline if the config allows it. */
+  offline: boolean
+  /** Unanswered offline sales of this kiosk: their count (returns included) and the sales' cents. */
+  offlineTotals: { count: number; kioskCents: number }
+  /** The logged-in staff member, null when nobody is. */
+  staff: StaffSession | null
+  /** The cash register shift open at this kiosk. */
+  shift: OpenShift | null
+  /** The last accepted sale or return that is not cancelled. */
+  lastSale: LastSaleInfo | null
+  /** The till profile in force (null without a config). */
+  profile: TillProfile | null
+  /** The full products of the config in force. */
+  products: Product[]
+  registers: CashRegisterRef[]
   busy: boolean
   outboxDepth: number
   reader: ReaderStatus
   /** The card terminal, null when none is configured. */
   terminal: TerminalStatus | null
-  counters: KioskCounters & LinkCounters
+  counters: KioskCounters & LinkCounters & { blocklistRejected: number; gatewayKeyMismatches: number }
   config: { version: number; booth: string; saleAllowed: boolean; topupAllowed: boolean; products: Array<{ id: string; name: string; price: number }> } | null
   publicKey: string
 }
@@ -127,7 +145,13 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
   let terminal: PaymentTerminal | undefined
   let localConfig: LocalConfigStore
   try {
-    localConfig = await createLocalConfigStore({ path: join(config.dataDir, LOCAL_CONFIG_FILE_NAME), kioskId: config.kioskId, clock, logger: logger.child({ module: 'config' }) })
+    localConfig = await createLocalConfigStore({
+      path: join(config.dataDir, LOCAL_CONFIG_FILE_NAME),
+      kioskId: config.kioskId,
+      clock,
+      logger: logger.child({ module: 'config' }),
+      ...(config.gatewayKey !== undefined ? { gatewayKey: config.gatewayKey } : {}),
+    })
     reader = options.reader ?? (await readerFromConfig(config, logger))
     terminal = options.terminal ?? (await terminalFromConfig(config, logger))
   } catch (err) {
@@ -156,6 +180,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     clock,
     logger: logger.child({ module: 'kiosk' }),
     catalog: localConfig,
+    localState: localConfig,
     replyTimeoutMs: config.replyTimeoutMs,
     tapTimeoutMs: config.tapTimeoutMs,
     feedbackDurationMs: config.feedbackDurationMs,
@@ -164,8 +189,8 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
   })
   kioskRef = kiosk
 
-  function counters(): KioskCounters & LinkCounters {
-    return { ...link.counters(), ...kiosk.counters() }
+  function counters(): KioskDaemonStatus['counters'] {
+    return { ...link.counters(), ...kiosk.counters(), ...localConfig.counters() }
   }
 
   function stateDetails(): StateDetails {
@@ -186,6 +211,14 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     return {
       kiosk: config.kioskId,
       connected: link.isReady(),
+      offline: !link.isReady(),
+      offlineTotals: kiosk.offlineTotals(),
+      staff: kiosk.session(),
+      shift: kiosk.shift(),
+      lastSale: kiosk.lastSale(),
+      profile: current ? effectiveProfile(current) : null,
+      products: current ? structuredClone(current.products) : [],
+      registers: current?.registers ? structuredClone(current.registers) : [],
       busy: kiosk.isBusy(),
       outboxDepth: outbox.depth(),
       reader: reader.status(),

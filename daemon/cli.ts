@@ -23,6 +23,8 @@ Options:
   --help                this text
 
 The MQTT token comes from $WRISTPAY_KIOSK_TOKEN or "token" in the config file.
+Blocklists must be signed by the gateway key in $WRISTPAY_GATEWAY_KEY or "gatewayKey"
+(base64url); without one the kiosk pins the first key the gateway's config offers.
 `
 
 export interface CliOptions {

@@ -53,6 +53,11 @@ export interface KioskDaemonConfig {
   repairKeyPermissions: boolean
   serialAckTimeoutMs: number
   serialReconnectDelayMs: number
+  /**
+   * The gateway's Ed25519 public key (base64url) that blocklists must be signed
+   * with. Without it the kiosk pins the first key a config from the gateway offers.
+   */
+  gatewayKey?: string
 }
 
 /** What a config file (and the overrides) may set; all optional. */
@@ -77,6 +82,7 @@ export const KioskConfigFile = Type.Object(
     repairKeyPermissions: Type.Optional(Type.Boolean()),
     serialAckTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
     serialReconnectDelayMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
+    gatewayKey: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
   },
   { additionalProperties: false },
 )
@@ -115,6 +121,7 @@ export const ENV_VARS = {
   outboxMaxEntries: 'WRISTPAY_OUTBOX_MAX',
   replyTimeoutMs: 'WRISTPAY_REPLY_TIMEOUT_MS',
   tapTimeoutMs: 'WRISTPAY_TAP_TIMEOUT_MS',
+  gatewayKey: 'WRISTPAY_GATEWAY_KEY',
 } as const satisfies Partial<Record<keyof KioskConfigFile, string>>
 export const CONFIG_FILE_ENV = 'WRISTPAY_KIOSK_CONFIG'
 
@@ -227,6 +234,7 @@ export function loadConfig(options: LoadConfigOptions = {}): KioskDaemonConfig {
     terminalCurrency: merged.terminalCurrency ?? DEFAULTS.terminalCurrency,
   }
   if (merged.token !== undefined) config.token = merged.token
+  if (merged.gatewayKey !== undefined) config.gatewayKey = merged.gatewayKey
   const terminal = merged.terminal === undefined ? undefined : parseTerminalSpec(merged.terminal)
   if (terminal !== undefined) config.terminal = terminal
   if (!/^(mqtts?|wss?|tcp|tls):\/\/./.test(config.mqttUrl)) throw new ConfigError(`mqttUrl ${JSON.stringify(config.mqttUrl.slice(0, 100))} must start with mqtt://, mqtts://, ws:// or wss://`)

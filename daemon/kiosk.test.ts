@@ -132,7 +132,8 @@ t.test('refusals before any tap: nothing is signed, stored or sent', async (t) =
   await refusal(t, kiosk.sale([]), 'empty_cart')
   await refusal(t, kiosk.sale([{ product: 'champagne', qty: 1 }]), 'unknown_product')
   await refusal(t, kiosk.sale([{ product: '__proto__', qty: 1 }]), 'unknown_product')
-  for (const qty of [0, -1, 1.5, 1001, Number.NaN]) await refusal(t, kiosk.sale([{ product: 'beer', qty }]), 'invalid_quantity')
+  for (const qty of [0, 1.5, 1001, -1001, Number.NaN]) await refusal(t, kiosk.sale([{ product: 'beer', qty }]), 'invalid_quantity')
+  await refusal(t, kiosk.sale([{ product: 'beer', qty: -1 }]), 'not_returnable')
   await refusal(t, kiosk.sale(Array.from({ length: 101 }, () => ({ product: 'beer', qty: 1 }))), 'cart_too_large')
   await refusal(t, kiosk.sale([{ product: 'beer', qty: 1000 }, ...Array.from({ length: 30 }, () => ({ product: 'beer', qty: 1000 }))]), 'cart_too_large')
   await refusal(t, kiosk.topUp(1_000), 'topup_not_allowed')
@@ -199,13 +200,17 @@ t.test('no answer in time: pending (yellow), stays in the outbox, the late answe
   t.equal(reader.feedbacks.length, 1, 'no light for a guest who left')
 })
 
-t.test('gateway outage: the sale stays pending and is resent after reconnect', async (t) => {
-  const { broker, responder, reader, outbox, link, kiosk } = await rig(t, { replyTimeoutMs: 1_000 })
+t.test('gateway outage: a sale accepted offline is resent after reconnect and booked', async (t) => {
+  const offline = { allowed: true, perTagCapCents: 5_000, kioskTotalCapCents: 50_000 }
+  const { broker, responder, reader, outbox, link, kiosk } = await rig(t, { replyTimeoutMs: 1_000, config: { ...catalog, offline } })
   await broker.stop()
   await waitUntil(() => !link.isReady(), 'link down')
   const [outcome] = await Promise.all([kiosk.sale([{ product: 'water', qty: 3 }]), reader.tapWhenReady(TAG)])
-  t.match(outcome, { status: 'pending', seq: 1 })
+  t.match(outcome, { status: 'offline', seq: 1 })
   t.same(responder.received, [])
+  // A top-up offline keeps its old behaviour: signed, pending until the gateway answers.
+  const [topup] = await Promise.all([kiosk.topUp(500), reader.tapWhenReady(TAG)])
+  t.match(topup, { status: 'pending', seq: 2 })
 
   // The gateway lets kiosks in only once it listens itself.
   broker.admit = (username) => username !== KIOSK
@@ -213,12 +218,14 @@ t.test('gateway outage: the sale stays pending and is resent after reconnect', a
   await waitUntil(() => responder.subscriptions() >= 2, 'responder back')
   broker.admit = () => true
   await waitUntil(() => outbox.depth() === 0, 'the resent sale answered')
-  t.same(responder.received.map((e) => e.tx.id), [outcome.id])
+  t.same(responder.received.map((e) => e.tx.id), [outcome.id, topup.id])
+  t.equal(responder.received[0]!.tx.offline, true, 'signed as accepted offline')
+  t.equal(responder.received[1]!.tx.offline, undefined)
   t.match(outbox.answered(outcome.id), { status: 'accepted' })
   t.same(responder.problems, [])
 
   const [next] = await Promise.all([kiosk.sale([{ product: 'beer', qty: 1 }]), reader.tapWhenReady(TAG)])
-  t.match(next, { status: 'accepted', seq: 2 }, 'the chain goes on')
+  t.match(next, { status: 'accepted', seq: 3 }, 'the chain goes on')
   t.same(responder.problems, [])
 })
 

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { pino } from 'pino'
-import { KioskError, type Outcome, type SaleLine } from './kiosk.js'
+import { KioskError, type BalanceInfo, type Outcome, type SaleLine, type TicketSale } from './kiosk.js'
+import type { StaffSession } from './staff-session.js'
 import { createLocalApi } from './local-api.js'
 import type { CardResolution, CardTopUpOutcome } from './card-topup.js'
 
@@ -9,7 +10,7 @@ const ID = '01890000-0000-7000-8000-000000000001'
 const CARD_ID = '01890000-0000-7000-8000-0000000000c1'
 
 async function startApi(t: { teardown(fn: () => unknown): void }) {
-  const calls: Array<['sale', SaleLine[]] | ['topup', number] | ['card', number] | ['resolve', CardResolution]> = []
+  const calls: Array<[string, ...unknown[]]> = []
   let next: () => Outcome = () => ({ status: 'accepted', id: ID, seq: 1, amount: 450, balance: 550 })
   let nextCard: () => CardTopUpOutcome = () => ({ status: 'accepted', id: ID, seq: 1, amount: 2000, balance: 2000, cardPaymentId: CARD_ID })
   const kiosk = {
@@ -28,6 +29,45 @@ async function startApi(t: { teardown(fn: () => unknown): void }) {
     async resolveCardPayment(resolution: CardResolution) {
       calls.push(['resolve', resolution])
       return nextCard()
+    },
+    async cashOut() {
+      calls.push(['cashout'])
+      return next()
+    },
+    async sellTicket(sale: TicketSale) {
+      calls.push(['ticket', sale])
+      return next()
+    },
+    async switchTag(pin: string) {
+      calls.push(['tag-switch', pin])
+      return next()
+    },
+    async cancelLast() {
+      calls.push(['cancel'])
+      return next()
+    },
+    async checkBalance(): Promise<BalanceInfo> {
+      calls.push(['balance'])
+      return { uid: '04A1B2C3D4E5F6', balance: 1200, vouchers: 1, blocked: false, variant: null, debt: false, recent: [] }
+    },
+    async openShift(register: string, float: number) {
+      calls.push(['shift-open', register, float])
+      return next()
+    },
+    async closeShift(counted: number) {
+      calls.push(['shift-close', counted])
+      return next()
+    },
+    async login(pin?: string): Promise<StaffSession> {
+      calls.push(pin === undefined ? ['login'] : ['login', pin])
+      return { uid: '04AABBCCDD', name: 'Sam', roles: ['cashier'], since: 1, tagType: 'ntag215' }
+    },
+    logout() {
+      calls.push(['logout'])
+    },
+    abort() {
+      calls.push(['abort'])
+      return true
     },
   }
   const api = createLocalApi({ kiosk, state: () => ({ kiosk: 'bar-1', connected: true }), logger, port: 0 })
@@ -66,7 +106,11 @@ t.test('bad bodies get 400 {type, id, message} and never reach the kiosk', async
     ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1.5 }] })],
     ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 0 }] })],
     ['/sale', JSON.stringify({ lines: [{ product: '', qty: 1 }] })],
-    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1, unitPrice: 0 }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1, unitPrice: -1 }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1, unitPrice: '100' }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1, unitPrice: 1.5 }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1, unitPrice: 10_000_001 }] })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'cup', qty: -1001 }] })],
     ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1 }], amount: 1 })],
     ['/sale', JSON.stringify({ lines: Array.from({ length: 101 }, () => ({ product: 'beer', qty: 1 })) })],
     ['/sale', '{"__proto__": {"lines": []}}'],
@@ -170,4 +214,103 @@ t.test('card top-up and supervisor resolve: final outcomes 200, pending and unre
     ['resolve', { outcome: 'approved', receiptNumber: '0042', traceNumber: '000123' }],
     ['resolve', { outcome: 'declined' }],
   ])
+})
+
+t.test('issue 5 routes: bodies go to the kiosk as typed, answers as the kiosk gives them', async (t) => {
+  const { calls, post, setNext } = await startApi(t)
+  t.equal((await post('/sale', JSON.stringify({ lines: [{ product: 'tip', qty: 1, unitPrice: 250 }, { product: 'cup', qty: -2 }] }))).status, 200)
+  t.equal((await post('/cashout', '{}')).status, 200)
+  t.equal((await post('/ticket', JSON.stringify({ lines: [{ product: 'day', qty: 1 }], topup: 1000 }))).status, 200)
+  t.equal((await post('/tag-switch', JSON.stringify({ pin: 'K7M2Q9XW4R' }))).status, 200)
+  t.equal((await post('/cancel-last', '{}')).status, 200)
+  t.same(await post('/balance', '{}'), { status: 200, body: { uid: '04A1B2C3D4E5F6', balance: 1200, vouchers: 1, blocked: false, variant: null, debt: false, recent: [] } })
+  t.equal((await post('/shift/open', JSON.stringify({ register: 'till-1', float: 0 }))).status, 200)
+  t.equal((await post('/shift/close', JSON.stringify({ counted: 10480 }))).status, 200)
+  t.match(await post('/staff/login', '{}'), { status: 200, body: { staff: { uid: '04AABBCCDD', name: 'Sam' } } })
+  t.equal((await post('/staff/login', JSON.stringify({ pin: '2468' }))).status, 200)
+  t.same(await post('/staff/logout', '{}'), { status: 200, body: { staff: null } })
+  t.same(await post('/abort', '{}'), { status: 200, body: { aborted: true } })
+  setNext(() => ({ status: 'offline', id: ID, seq: 3, amount: 450 }))
+  t.match(await post('/sale', JSON.stringify({ lines: [{ product: 'beer', qty: 1 }] })), { status: 202, body: { status: 'offline' } }, 'offline is not booked yet')
+  t.same(calls, [
+    ['sale', [{ product: 'tip', qty: 1, unitPrice: 250 }, { product: 'cup', qty: -2 }]],
+    ['cashout'],
+    ['ticket', { lines: [{ product: 'day', qty: 1 }], topup: 1000 }],
+    ['tag-switch', 'K7M2Q9XW4R'],
+    ['cancel'],
+    ['balance'],
+    ['shift-open', 'till-1', 0],
+    ['shift-close', 10480],
+    ['login'],
+    ['login', '2468'],
+    ['logout'],
+    ['abort'],
+    ['sale', [{ product: 'beer', qty: 1 }]],
+  ])
+})
+
+t.test('issue 5 routes: hostile bodies are 400 and never reach the kiosk', async (t) => {
+  const { calls, post } = await startApi(t)
+  const bad: Array<[string, string]> = [
+    ['/cashout', JSON.stringify({ amount: 100 })],
+    ['/cashout', '[]'],
+    ['/cancel-last', JSON.stringify({ ref: ID })],
+    ['/balance', JSON.stringify({ uid: '04A1B2C3D4E5F6' })],
+    ['/abort', JSON.stringify({ now: true })],
+    ['/staff/logout', 'null'],
+    ['/ticket', JSON.stringify({ lines: [{ product: 'day', qty: 1 }] })],
+    ['/ticket', JSON.stringify({ lines: [{ product: 'day', qty: -1 }], topup: 0 })],
+    ['/ticket', JSON.stringify({ lines: [{ product: 'day', qty: 1, unitPrice: 0 }], topup: 0 })],
+    ['/ticket', JSON.stringify({ lines: [{ product: 'day', qty: 1 }], topup: -5 })],
+    ['/ticket', JSON.stringify({ lines: [{ product: 'day', qty: 1 }], topup: 1e300 })],
+    ['/ticket', JSON.stringify({ lines: [{ product: 'day', qty: 1 }], topup: '100' })],
+    ['/tag-switch', '{}'],
+    ['/tag-switch', JSON.stringify({ pin: 12345678 })],
+    ['/tag-switch', JSON.stringify({ pin: 'short' })],
+    ['/tag-switch', JSON.stringify({ pin: 'K7M2Q9XW4R', tag: 'x' })],
+    ['/tag-switch', JSON.stringify({ pin: "K7M2Q9XW4R' OR 1=1" })],
+    ['/shift/open', JSON.stringify({ register: 'till-1' })],
+    ['/shift/open', JSON.stringify({ register: 'till-1', float: -1 })],
+    ['/shift/open', JSON.stringify({ register: 'till-1', float: 10.5 })],
+    ['/shift/open', JSON.stringify({ register: 'till-1', float: 10_000_001 })],
+    ['/shift/open', JSON.stringify({ register: 'Till 1', float: 0 })],
+    ['/shift/open', JSON.stringify({ register: 'till-1', float: 0, staff: 'x' })],
+    ['/shift/close', JSON.stringify({ counted: -1 })],
+    ['/shift/close', JSON.stringify({ counted: 9e15 })],
+    ['/shift/close', JSON.stringify({ counted: '100' })],
+    ['/staff/login', JSON.stringify({ pin: 1234 })],
+    ['/staff/login', JSON.stringify({ pin: '12' })],
+    ['/staff/login', JSON.stringify({ pin: '1234', uid: '04AABBCCDD' })],
+    ['/sale', JSON.stringify({ lines: [{ product: 'beer', qty: -0 }] })],
+  ]
+  for (const [path, body] of bad) {
+    const res = await post(path, body)
+    t.equal(res.status, 400, `${path} ${body.slice(0, 60)}`)
+    t.match(res.body, { type: 'bad_request', id: String, message: String })
+  }
+  t.same(calls, [], 'the kiosk saw none of it')
+})
+
+t.test('issue 5 refusals map to HTTP statuses', async (t) => {
+  const { post, setNext } = await startApi(t)
+  const cases: Array<[KioskError, number]> = [
+    [new KioskError('not_logged_in', 'log in'), 401],
+    [new KioskError('wrong_staff_pin', 'wrong'), 401],
+    [new KioskError('staff_not_allowed', 'no'), 403],
+    [new KioskError('tag_blocked', 'blocked'), 403],
+    [new KioskError('product_restricted', 'minor'), 403],
+    [new KioskError('offline_limit', 'cap'), 403],
+    [new KioskError('gateway_unreachable', 'offline'), 503],
+    [new KioskError('nothing_to_cancel', 'none'), 409],
+    [new KioskError('aborted', 'cancelled'), 409],
+    [new KioskError('price_required', 'price'), 400],
+  ]
+  for (const [err, status] of cases) {
+    setNext(() => {
+      throw err
+    })
+    const res = await post('/cancel-last', '{}')
+    t.equal(res.status, status, err.type)
+    t.match(res.body, { type: err.type, message: err.message })
+  }
 })

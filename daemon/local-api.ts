@@ -1,18 +1,26 @@
-// A small HTTP API on the loopback interface to ring up without a screen (a
-// cashier UI, a script, the demo). A sale request waits for the tap and the
-// gateway's answer and returns the outcome. Every error is `{type, id, message}`
-// with `id` the request id, which is also in the log lines of that request.
+// A small HTTP API on the loopback interface for the kiosk's touchscreen UI
+// (served under /ui/ by web-ui.ts), scripts and the demo. An operation request
+// waits for the tap and the gateway's answer and returns the outcome. Bodies
+// are taken literally (no coercion, no extra fields). Every error is
+// `{type, id, message}` with `id` the request id, which is also in the log
+// lines of that request.
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
-import Type from 'typebox'
+import Type, { type TSchema } from 'typebox'
 import type { Logger } from 'pino'
-import { MAX_AMOUNT_CENTS, MAX_LINES } from '../device-protocol/index.js'
-import type { KioskErrorType, Kiosk, Outcome, SaleLine } from './kiosk.js'
+import { MAX_AMOUNT_CENTS, MAX_LINES, STAFF_PIN_PATTERN } from '../device-protocol/index.js'
+import type { KioskErrorType, Kiosk, Outcome, SaleLine, TicketSale } from './kiosk.js'
 import type { CardResolution, CardTopUpOutcome } from './card-topup.js'
 import { KioskError } from './kiosk.js'
+import { webUiPlugin } from './web-ui.js'
+
+export type LocalApiKiosk = Pick<
+  Kiosk,
+  'sale' | 'topUp' | 'cardTopUp' | 'resolveCardPayment' | 'cashOut' | 'sellTicket' | 'switchTag' | 'cancelLast' | 'checkBalance' | 'openShift' | 'closeShift' | 'login' | 'logout' | 'abort'
+>
 
 export interface LocalApiOptions {
-  kiosk: Pick<Kiosk, 'sale' | 'topUp' | 'cardTopUp' | 'resolveCardPayment'>
+  kiosk: LocalApiKiosk
   /** What GET /state returns. */
   state: () => unknown
   logger: Logger
@@ -22,6 +30,7 @@ export interface LocalApiOptions {
 }
 
 export interface LocalApi {
+  /** Registers the plugins (the web UI), then listens. */
   start(): Promise<{ host: string; port: number }>
   stop(): Promise<void>
   readonly app: FastifyInstance
@@ -33,14 +42,22 @@ export interface ApiError {
   message: string
 }
 
+const Qty = Type.Integer({ minimum: 1, maximum: 1000 })
+/** Whole cents, never negative, never beyond what one transaction may hold. */
+const CentsBody = Type.Integer({ minimum: 0, maximum: MAX_AMOUNT_CENTS })
+const ProductId = Type.String({ minLength: 1, maxLength: 64 })
+
 const SaleBody = Type.Object(
   {
     // Empty carts pass the schema so the kiosk can refuse them with its own 'empty_cart'.
     lines: Type.Array(
       Type.Object(
         {
-          product: Type.String({ minLength: 1, maxLength: 64 }),
-          qty: Type.Integer({ minimum: 1, maximum: 1000 }),
+          product: ProductId,
+          // Negative: a returned deposit; never 0.
+          qty: Type.Union([Type.Integer({ minimum: -1000, maximum: -1 }), Qty]),
+          // Free-price products only; the kiosk refuses it on fixed-price ones.
+          unitPrice: Type.Optional(CentsBody),
         },
         { additionalProperties: false },
       ),
@@ -54,6 +71,29 @@ const TopUpBody = Type.Object(
   { amount: Type.Integer({ minimum: 1, maximum: MAX_AMOUNT_CENTS }) },
   { additionalProperties: false },
 )
+
+/** For operations that take nothing: `{}` and nothing else. */
+const EmptyBody = Type.Object({}, { additionalProperties: false })
+
+const TicketBody = Type.Object(
+  {
+    lines: Type.Array(Type.Object({ product: ProductId, qty: Qty }, { additionalProperties: false }), { maxItems: MAX_LINES }),
+    topup: CentsBody,
+  },
+  { additionalProperties: false },
+)
+
+// The kiosk checks the PIN's alphabet itself; the schema keeps out anything that cannot be one.
+const TagSwitchBody = Type.Object({ pin: Type.String({ pattern: '^[A-Za-z0-9]{8,32}$' }) }, { additionalProperties: false })
+
+const ShiftOpenBody = Type.Object(
+  { register: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' }), float: CentsBody },
+  { additionalProperties: false },
+)
+
+const ShiftCloseBody = Type.Object({ counted: CentsBody }, { additionalProperties: false })
+
+const LoginBody = Type.Object({ pin: Type.Optional(Type.String({ pattern: STAFF_PIN_PATTERN })) }, { additionalProperties: false })
 
 /** A terminal's identifier as a supervisor types it from the terminal's journal. */
 const TerminalReference = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' })
@@ -87,10 +127,38 @@ const STATUS_OF: Record<KioskErrorType, number> = {
   card_payment_unresolved: 409,
   no_unresolved_card_payment: 409,
   invalid_reference: 400,
+  not_returnable: 400,
+  price_required: 400,
+  invalid_price: 400,
+  product_restricted: 403,
+  tag_blocked: 403,
+  unknown_tag: 422,
+  not_logged_in: 401,
+  staff_not_allowed: 403,
+  wrong_staff_pin: 401,
+  unknown_staff: 403,
+  cashout_not_allowed: 403,
+  ticket_not_allowed: 403,
+  tag_switch_not_allowed: 403,
+  cancel_not_allowed: 409,
+  nothing_to_cancel: 409,
+  no_open_shift: 409,
+  shift_already_open: 409,
+  unknown_register: 400,
+  gateway_unreachable: 503,
+  offline_limit: 403,
+  nothing_to_pay_out: 409,
+  invalid_pin: 400,
+  pin_seal_unavailable: 503,
+  aborted: 409,
 }
 
-/** accepted and rejected are final answers; pending means "not answered yet" (202). */
-const statusOfOutcome = (outcome: Outcome): number => (outcome.status === 'pending' ? 202 : 200)
+/**
+ * accepted and rejected are final answers (200); pending means "not answered
+ * yet" and offline "accepted by the kiosk, not booked yet" (both 202: the body's
+ * status tells the cashier what to do).
+ */
+const statusOfOutcome = (outcome: Outcome): number => (outcome.status === 'pending' || outcome.status === 'offline' ? 202 : 200)
 
 /**
  * Card top-ups: accepted, rejected, declined and aborted are final (200);
@@ -139,6 +207,32 @@ export function createLocalApi(options: LocalApiOptions): LocalApi {
     return reply.code(statusOfOutcome(outcome)).send(outcome)
   })
 
+  /** Routes that run one kiosk operation and answer with its Outcome. */
+  const operation = <B>(path: string, body: TSchema, run: (body: B) => Promise<Outcome>) =>
+    app.post<{ Body: B }>(path, { schema: { body } }, async (request, reply) => {
+      const outcome = await run(request.body as B)
+      return reply.code(statusOfOutcome(outcome)).send(outcome)
+    })
+
+  operation('/cashout', EmptyBody, () => kiosk.cashOut())
+  operation<TicketSale>('/ticket', TicketBody, (body) => kiosk.sellTicket(body))
+  // The PIN is in the body only: never in a log line (fastify logs no bodies).
+  operation<{ pin: string }>('/tag-switch', TagSwitchBody, (body) => kiosk.switchTag(body.pin))
+  operation('/cancel-last', EmptyBody, () => kiosk.cancelLast())
+  operation<{ register: string; float: number }>('/shift/open', ShiftOpenBody, (body) => kiosk.openShift(body.register, body.float))
+  operation<{ counted: number }>('/shift/close', ShiftCloseBody, (body) => kiosk.closeShift(body.counted))
+
+  app.post('/balance', { schema: { body: EmptyBody } }, async () => kiosk.checkBalance())
+
+  app.post<{ Body: { pin?: string } }>('/staff/login', { schema: { body: LoginBody } }, async (request) => ({ staff: await kiosk.login(request.body.pin) }))
+
+  app.post('/staff/logout', { schema: { body: EmptyBody } }, async () => {
+    kiosk.logout()
+    return { staff: null }
+  })
+
+  app.post('/abort', { schema: { body: EmptyBody } }, async () => ({ aborted: kiosk.abort() }))
+
   app.post<{ Body: { amount: number } }>('/topup', { schema: { body: TopUpBody } }, async (request, reply) => {
     const outcome = await kiosk.topUp(request.body.amount)
     return reply.code(statusOfOutcome(outcome)).send(outcome)
@@ -149,7 +243,8 @@ export function createLocalApi(options: LocalApiOptions): LocalApi {
     return reply.code(statusOfCardOutcome(outcome)).send(outcome)
   })
 
-  // For a supervisor: settles a card payment whose outcome the terminal could not tell (see the terminal's journal).
+  // For a supervisor (the kiosk checks the login when the event has staff): settles a card
+  // payment whose outcome the terminal could not tell (see the terminal's journal).
   app.post<{ Body: CardResolution }>('/topup/card/resolve', { schema: { body: CardResolveBody } }, async (request, reply) => {
     const outcome = await kiosk.resolveCardPayment(request.body)
     request.log.warn({ outcome: request.body.outcome, cardPayment: outcome.cardPaymentId }, 'card payment resolved by a supervisor')
@@ -158,9 +253,13 @@ export function createLocalApi(options: LocalApiOptions): LocalApi {
 
   app.get('/state', async () => state())
 
+  // ---- Extension point: the touchscreen UI (daemon/web-ui.ts, owned by the web UI) serves /ui/. ----
+  const plugins = app.register(webUiPlugin)
+
   return {
     app,
     async start() {
+      await plugins
       await app.listen({ host, port: options.port })
       const address = app.server.address()
       const port = typeof address === 'object' && address ? address.port : options.port

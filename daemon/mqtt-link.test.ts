@@ -154,3 +154,26 @@ t.test('refused credentials: never ready, retries with backoff, no crash', async
   t.equal(link.counters().connects, 0)
   await link.stop()
 })
+
+t.test('configs larger than the 64 KiB payload limit (staff, variants, blocklists) are taken up to MAX_CONFIG_PAYLOAD_BYTES', async (t) => {
+  const { MAX_CONFIG_PAYLOAD_BYTES } = await import('../device-protocol/index.js')
+  const broker = await startTestBroker(credentials)
+  t.teardown(() => broker.stop())
+  const responder = await startResponder({ url: broker.url, username: 'gateway', password: credentials.gateway, publicKey })
+  t.teardown(() => responder.stop())
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 10, clock })
+  t.teardown(() => outbox.close())
+  const tagVariants = Array.from({ length: 6_000 }, (_, i) => ({ uid: `04${i.toString(16).toUpperCase().padStart(12, '0')}`, variant: 'under-18' }))
+  const big: KioskConfig = { kiosk: KIOSK, booth: 'Bar', version: 1, products: [], topupAllowed: false, saleAllowed: true, tagVariants }
+  const payload = JSON.stringify(big)
+  t.ok(payload.length > 64 * 1024 && payload.length < MAX_CONFIG_PAYLOAD_BYTES)
+  await responder.publishRaw(topics.kioskConfig(KIOSK), payload, true)
+  const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: fastBackoff })
+  const configs: KioskConfig[] = []
+  link.onConfig((c) => configs.push(c))
+  link.start()
+  t.teardown(() => link.stop())
+  await waitUntil(() => configs.length === 1, 'the big config')
+  t.equal(configs[0]!.tagVariants!.length, 6_000)
+  t.equal(link.counters().malformedConfigs, 0)
+})

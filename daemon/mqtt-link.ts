@@ -13,8 +13,8 @@
 // client.reconnect() with an exponential, jittered backoff instead.
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
-import type { Clock, Envelope, KioskConfig, KioskState, ReplyMessage } from '../device-protocol/index.js'
-import { parseJson, topics, validateKioskConfig, validateKioskState, validateReply } from '../device-protocol/index.js'
+import type { BalanceQuery, Clock, Envelope, KioskConfig, KioskState, ReplyMessage } from '../device-protocol/index.js'
+import { MAX_CONFIG_PAYLOAD_BYTES, parseJson, topics, validateKioskConfig, validateKioskState, validateReply } from '../device-protocol/index.js'
 import type { Outbox } from './outbox.js'
 
 export interface BackoffOptions {
@@ -45,6 +45,7 @@ export interface LinkCounters {
   malformedConfigs: number
   txPublished: number
   txResent: number
+  queriesPublished: number
   publishErrors: number
 }
 
@@ -77,6 +78,8 @@ export interface MqttLink {
    * follows the next connect. Returns whether it was handed to the client now.
    */
   publishTx(envelope: Envelope): boolean
+  /** Publishes a question to the gateway (QoS 1) when ready; it answers on the reply topic. Returns whether it went out now. */
+  publishQuery(query: BalanceQuery): boolean
   /** Publishes every unanswered outbox entry from `fromSeq` on, in seq order. Returns how many. */
   resendPending(fromSeq?: number): number
   /** Publishes the retained `online` state now (no-op while offline). */
@@ -96,8 +99,9 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
   const configTopic = topics.kioskConfig(kioskId)
   const stateTopic = topics.kioskState(kioskId)
   const txTopic = topics.kioskTx(kioskId)
+  const queryTopic = topics.kioskQuery(kioskId)
 
-  const counters: LinkCounters = { connects: 0, reconnectAttempts: 0, malformedReplies: 0, malformedConfigs: 0, txPublished: 0, txResent: 0, publishErrors: 0 }
+  const counters: LinkCounters = { connects: 0, reconnectAttempts: 0, malformedReplies: 0, malformedConfigs: 0, txPublished: 0, txResent: 0, queriesPublished: 0, publishErrors: 0 }
   const replyListeners: Array<(reply: ReplyMessage) => void> = []
   const configListeners: Array<(config: KioskConfig) => void> = []
   const readyListeners: Array<(ready: boolean) => void> = []
@@ -184,7 +188,8 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
     if (topic === configTopic) {
       // An empty retained message only clears the retained config: nothing to apply.
       if (payload.byteLength === 0) return
-      const parsed = parseJson(payload, validateKioskConfig)
+      // Catalogs, staff lists and blocklists make configs much larger than any other payload.
+      const parsed = parseJson(payload, validateKioskConfig, MAX_CONFIG_PAYLOAD_BYTES)
       if (!parsed.ok || parsed.value.kiosk !== kioskId) {
         counters.malformedConfigs += 1
         const error = parsed.ok ? `config is for kiosk ${parsed.value.kiosk}` : parsed.error
@@ -308,6 +313,14 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
       if (!ready || !client) return false
       publish(txTopic, JSON.stringify(envelope), false, `tx seq ${envelope.tx.seq}`)
       counters.txPublished += 1
+      return true
+    },
+
+    publishQuery(query) {
+      if (!ready || !client) return false
+      // Not retried after a reconnect: a question is only worth its answer while the guest waits.
+      publish(queryTopic, JSON.stringify(query), false, 'balance query')
+      counters.queriesPublished += 1
       return true
     },
 

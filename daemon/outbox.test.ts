@@ -132,3 +132,43 @@ t.test('a process killed right after appending loses nothing, and the next seq f
   t.equal(next.seq, 4)
   t.equal(next.envelope.tx.prev, envelopeHash(pending[2]!.envelope))
 })
+
+t.test('last accepted sale and offline totals come from the outbox and survive a reopen', async (t) => {
+  const { generateKeyPairSync } = await import('node:crypto')
+  const { signTransaction } = await import('../device-protocol/index.js')
+  const { v7 } = await import('uuid')
+  const key = generateKeyPairSync('ed25519').privateKey
+  const path = join(t.testdir(), 'o.sqlite')
+  const clockAt = { now: () => 1_000 }
+  let outbox = createOutbox({ path, maxEntries: 100, clock: clockAt })
+  const add = (type: 'sale' | 'return' | 'topup_cash' | 'cancel', uid: string, amount: number, extra: Record<string, unknown> = {}) =>
+    outbox.append((seq, prev) => signTransaction({ v: 1, id: v7(), kiosk: 'bar-1', seq, prev, type, tag: { uid, type: 'ntag215', sun: { piccData: 'A'.repeat(32), cmac: 'B'.repeat(16) } }, lines: [], amount, at: 100 + seq, ...extra }, key))
+  const A = '04000000000001'
+  const B = '04000000000002'
+  const s1 = add('sale', A, 500, { offline: true })
+  add('sale', A, 300, { offline: true })
+  add('sale', B, 200, { offline: true })
+  add('return', A, 400, { offline: true })
+  add('sale', A, 999)
+  t.same(outbox.offlineTotals(A), { tagCents: 800, kioskCents: 1_000, count: 4 }, 'returns and online sales are not exposure')
+  t.same(outbox.offlineTotals(), { tagCents: 0, kioskCents: 1_000, count: 4 })
+  t.equal(outbox.lastSale(), undefined)
+  outbox.markAnswered(s1.id, { status: 'accepted' })
+  outbox.close()
+
+  outbox = createOutbox({ path, maxEntries: 100, clock: clockAt })
+  t.same(outbox.offlineTotals(A), { tagCents: 300, kioskCents: 500, count: 3 }, 'answered entries no longer count')
+  t.same(outbox.lastSale(), { id: s1.id, seq: 1, type: 'sale', amount: 500, at: 101, tag: { uid: A, type: 'ntag215' }, cancelled: false })
+  const [, s2, s3, r4, s5] = [s1, ...outbox.pending()]
+  outbox.markAnswered(s5!.id, { status: 'rejected', reason: 'insufficient_balance' })
+  outbox.markAnswered(r4!.id, { status: 'accepted' })
+  t.match(outbox.lastSale(), { id: r4!.id, type: 'return', amount: 400 }, 'a rejected sale is not the last sale')
+  outbox.markAnswered(s2!.id, { status: 'accepted' })
+  t.match(outbox.lastSale(), { id: r4!.id }, 'a late answer of an earlier seq does not replace it')
+  outbox.markAnswered(s3!.id, { status: 'accepted' })
+  const cancel = add('cancel', A, 400, { ref: r4!.id })
+  outbox.markAnswered(cancel.id, { status: 'accepted' })
+  t.match(outbox.lastSale(), { id: r4!.id, cancelled: true })
+  outbox.close()
+  t.match(createOutbox({ path, maxEntries: 100, clock: clockAt }).lastSale(), { id: r4!.id, cancelled: true })
+})

@@ -41,6 +41,27 @@ export type MarkAnsweredResult =
   /** Not in the outbox and not in the (bounded) history. */
   | { outcome: 'unknown' }
 
+/** The kiosk's last accepted sale or return: what a cancel may undo. */
+export interface LastSale {
+  id: string
+  seq: number
+  type: 'sale' | 'return'
+  amount: number
+  /** `at` of the transaction, Unix ms (kiosk clock). */
+  at: number
+  tag: { uid: string; type: string }
+  /** A cancel of it was accepted. */
+  cancelled: boolean
+}
+
+/** Unanswered offline sales (returns excluded), cents. */
+export interface OfflineTotals {
+  tagCents: number
+  kioskCents: number
+  /** Unanswered offline entries (sales and returns). */
+  count: number
+}
+
 export interface ChainHead {
   nextSeq: number
   prev: string
@@ -65,6 +86,10 @@ export interface Outbox {
   head(): ChainHead
   /** The recorded answer of a transaction, while it is within the history bound. */
   answered(id: string): AnsweredRecord | undefined
+  /** The accepted sale or return with the highest seq (kept across restarts), or undefined. */
+  lastSale(): LastSale | undefined
+  /** What unanswered offline sales add up to, for the wristband `uid` and for the whole kiosk. */
+  offlineTotals(uid?: string): OfflineTotals
   readonly maxEntries: number
   /** The SQLite connection, for stores whose writes must commit together with an append (daemon/card-payments.ts). */
   readonly database: Database.Database
@@ -145,6 +170,17 @@ export function createOutbox(options: OutboxOptions): Outbox {
         reason TEXT,
         answered_at INTEGER NOT NULL
       );
+      -- Added after schema version 1 shipped; CREATE IF NOT EXISTS upgrades older files in place.
+      CREATE TABLE IF NOT EXISTS last_sale (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        tag TEXT NOT NULL,
+        cancelled INTEGER NOT NULL DEFAULT 0
+      );
     `)
     const version = db.pragma('user_version', { simple: true }) as number
     if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`)
@@ -170,6 +206,18 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const insertAnswered = db.prepare('INSERT INTO answered (id, seq, status, balance, reason, answered_at) VALUES (?, ?, ?, ?, ?, ?)')
   const selectAnswered = db.prepare('SELECT id, seq, status, balance, reason, answered_at FROM answered WHERE id = ?')
   const pruneAnswered = db.prepare('DELETE FROM answered WHERE n <= (SELECT max(n) FROM answered) - ?')
+  const selectLastSale = db.prepare('SELECT id, seq, type, amount, at, tag, cancelled FROM last_sale WHERE one = 1')
+  // Answers may come out of order (late answers): the highest seq is the last sale.
+  const upsertLastSale = db.prepare(`INSERT INTO last_sale (one, id, seq, type, amount, at, tag, cancelled) VALUES (1, ?, ?, ?, ?, ?, ?, 0)
+    ON CONFLICT (one) DO UPDATE SET id = excluded.id, seq = excluded.seq, type = excluded.type, amount = excluded.amount, at = excluded.at, tag = excluded.tag, cancelled = 0
+    WHERE excluded.seq > last_sale.seq`)
+  const cancelLastSale = db.prepare('UPDATE last_sale SET cancelled = 1 WHERE one = 1 AND id = ?')
+  // json_extract of JSON true is 1. The pending table is bounded by maxEntries, so a scan is cheap.
+  const sumOffline = db.prepare(`SELECT
+      coalesce(sum(CASE WHEN json_extract(envelope, '$.tx.type') = 'sale' THEN json_extract(envelope, '$.tx.amount') ELSE 0 END), 0) AS kioskCents,
+      coalesce(sum(CASE WHEN json_extract(envelope, '$.tx.type') = 'sale' AND json_extract(envelope, '$.tx.tag.uid') = ? THEN json_extract(envelope, '$.tx.amount') ELSE 0 END), 0) AS tagCents,
+      count(*) AS count
+    FROM pending WHERE json_extract(envelope, '$.tx.offline') = 1`)
 
   const depth = (): number => (countPending.get() as { n: number }).n
   const head = (): ChainHead => selectHead.get() as ChainHead
@@ -190,6 +238,12 @@ export function createOutbox(options: OutboxOptions): Outbox {
     return entry
   })
 
+  function trackLastSale({ tx }: Envelope): void {
+    if (tx.type === 'sale' || tx.type === 'return') {
+      upsertLastSale.run(tx.id, tx.seq, tx.type, tx.amount, tx.at, JSON.stringify({ uid: tx.tag.uid, type: tx.tag.type }))
+    } else if (tx.type === 'cancel' && tx.ref !== undefined) cancelLastSale.run(tx.ref)
+  }
+
   const markTx = db.transaction((id: string, result: Pick<TxResult, 'status' | 'balance' | 'reason'>): MarkAnsweredResult => {
     const row = selectPendingById.get(id) as EntryRow | undefined
     if (!row) {
@@ -200,6 +254,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
     deletePending.run(id)
     insertAnswered.run(id, row.seq, result.status, result.balance ?? null, result.reason ?? null, answeredAt)
     pruneAnswered.run(historySize)
+    if (result.status === 'accepted') trackLastSale(JSON.parse(row.envelope) as Envelope)
     const record = toRecord({ id, seq: row.seq, status: result.status, balance: result.balance ?? null, reason: result.reason ?? null, answered_at: answeredAt })
     return { outcome: 'recorded', entry: toEntry(row), record }
   })
@@ -226,6 +281,14 @@ export function createOutbox(options: OutboxOptions): Outbox {
     answered(id) {
       const row = selectAnswered.get(id) as AnsweredRow | undefined
       return row ? toRecord(row) : undefined
+    },
+    lastSale() {
+      const row = selectLastSale.get() as { id: string; seq: number; type: 'sale' | 'return'; amount: number; at: number; tag: string; cancelled: number } | undefined
+      if (!row) return undefined
+      return { id: row.id, seq: row.seq, type: row.type, amount: row.amount, at: row.at, tag: JSON.parse(row.tag) as LastSale['tag'], cancelled: row.cancelled === 1 }
+    },
+    offlineTotals(uid) {
+      return sumOffline.get(uid ?? null) as OfflineTotals
     },
     close() {
       if (closed) return

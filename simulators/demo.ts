@@ -1,10 +1,11 @@
 // `npm start`: the demo. A gateway (embedded broker, ledger, HTTP) and real
 // kiosk daemons whose serial NFC readers are simulated in-process (serialport's
-// mock binding, speaking the reader firmware protocol), with simulated cashiers
-// and guests: sales at the bar and the food stand, top-ups at the top-up
-// station. A status line every second; Ctrl-C stops cleanly; --duration stops
-// by itself. Either way the last line is one JSON summary.
-import { randomInt } from 'node:crypto'
+// mock binding, speaking the reader firmware protocol), with simulated staff
+// and guests (simulators/demo-tills.ts): sales with cup deposits at the bar and
+// the food stand, cash shifts with top-ups and cash-outs at the top-up station,
+// ticket sales at the entrance cash desk. A status line every second; Ctrl-C
+// stops cleanly (the cash shifts are closed first); --duration stops by
+// itself. Either way the last line is one JSON summary.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -13,12 +14,12 @@ import { systemClock } from '../device-protocol/index.js'
 import { PORTAL_PAGE_PREFIX } from '../gateway/apis.js'
 import { createGateway, type Gateway } from '../gateway/app.js'
 import { DEFAULT_CONFIG } from '../gateway/config.js'
-import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
-import type { Outcome, SaleLine } from '../daemon/kiosk.js'
-import { demoEventSetup, demoKiosks, type DemoKiosk } from './demo-event.js'
-import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
+import { createKioskDaemon } from '../daemon/app.js'
+import { demoEvent, demoKiosks, randomTagUid } from './demo-event.js'
+import { kioskDaemonConfig } from './kiosk-harness.js'
+import { closeTill, runTill, type DemoGuest, type RecordedOperation, type TillContext, type TillRuntime } from './demo-tills.js'
 import { startPaymentSimulators } from './payment-sims.js'
-import { createSimulatedReader, lazyPcscStack, parseReaderKinds, type SimulatedReader, type SimulatedReaderKind } from './demo-readers.js'
+import { createSimulatedReader, lazyPcscStack, parseReaderKinds, type SimulatedReaderKind } from './demo-readers.js'
 import { percentile } from './stats.js'
 
 const USAGE = `usage: npm start -- [options]
@@ -26,7 +27,7 @@ const USAGE = `usage: npm start -- [options]
 Runs a gateway and simulated kiosks selling to simulated guests.
 
   --duration SECONDS  stop by itself after SECONDS and print a JSON summary (default: run until Ctrl-C)
-  --kiosks N          number of kiosks (default 3: a bar, a food stand, a top-up station)
+  --kiosks N          number of kiosks (default 4: a bar, a food stand, a top-up station, a cash desk)
   --guests N          number of guests with wristbands (default 40)
   --readers LIST      reader types, given to the kiosks in turn: serial, ble, pcsc (default serial;
                       pcsc needs pcscd and vsmartcard-vpcd, and is for one kiosk)
@@ -50,7 +51,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
     args: argv,
     options: {
       duration: { type: 'string' },
-      kiosks: { type: 'string', default: '3' },
+      kiosks: { type: 'string', default: '4' },
       guests: { type: 'string', default: '40' },
       readers: { type: 'string', default: 'serial' },
       'mqtt-port': { type: 'string', default: '1883' },
@@ -77,28 +78,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
   }
 }
 
-interface Guest {
-  uid: string
-  /** What the guest last saw on a kiosk screen: decides whether they go to top up. */
-  knownBalance: number
-}
-
-interface KioskRuntime {
-  spec: DemoKiosk
-  daemon: KioskDaemon
-  simulatedReader: SimulatedReader
-  products: Array<{ id: string; price: number }>
-}
-
-interface Recorded {
-  outcome: Outcome
-  kioskId: string
-  atMs: number
-  latencyMs: number
-}
-
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
-const pick = <T>(items: readonly T[]): T => items[randomInt(0, items.length)]!
 
 export async function runDemo(options: DemoOptions, out: (line: string) => void = console.log): Promise<Record<string, unknown>> {
   rmSync(options.dataDir, { recursive: true, force: true })
@@ -108,7 +88,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   const logger: Logger = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: false, mkdir: true }))
 
   const specs = demoKiosks(options.kiosks)
-  const setup = demoEventSetup(specs, options.guests)
+  const { setup, supervisor } = demoEvent(specs, options.guests)
   const eventFile = join(options.dataDir, 'event.json')
   writeFileSync(eventFile, JSON.stringify(setup, null, 2), { mode: 0o600 })
 
@@ -133,12 +113,13 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     await paymentSims.close()
     throw err
   }
-  const runtimes: KioskRuntime[] = []
+  const runtimes: TillRuntime[] = []
   const closers: Array<() => Promise<void>> = []
   const pcscStack = lazyPcscStack()
   let stopping = false
-  const recorded: Recorded[] = []
+  const recorded: RecordedOperation[] = []
   const errors: string[] = []
+  const refusals: Record<string, number> = {}
   try {
     await gateway.start()
     const httpBase = `http://127.0.0.1:${gateway.httpAddress!.port}`
@@ -162,45 +143,21 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       // Enrollment: the gateway learns the key the kiosk made on its first start.
       gateway.ledger.enrollKiosk(spec.id, daemon.publicKeyBase64Url)
       await daemon.start()
-      const products = setup.products.filter((p) => p.booth === spec.role).map((p) => ({ id: p.id, price: p.price }))
-      runtimes.push({ spec, daemon, simulatedReader, products })
+      runtimes.push({ spec, daemon, simulatedReader })
     }
 
-    const guests: Guest[] = setup.wristbands.map((w) => ({ uid: w.uid, knownBalance: 0 }))
+    // Guests with a wristband from the pre-sale, and blank wristbands for those who buy a ticket at the gate.
+    const guests: DemoGuest[] = setup.wristbands.map((w) => ({ uid: w.uid, knownBalance: 0, cups: 0 }))
+    const ctx: TillContext = {
+      guests,
+      freshWristbands: Array.from({ length: Math.ceil(options.guests / 2) }, () => randomTagUid()),
+      recorded,
+      refusals,
+      errors,
+      logger,
+      isStopping: () => stopping,
+    }
     const startMs = performance.now()
-
-    const cashier = async (k: KioskRuntime): Promise<void> => {
-      // Wait for the retained config (catalog) before ringing anything up.
-      for (let i = 0; i < 100 && !stopping && !k.daemon.status().config; i++) await sleep(50)
-      while (!stopping) {
-        let guest: Guest
-        let operation: Promise<Outcome>
-        if (k.spec.role === 'topup') {
-          const low = guests.filter((g) => g.knownBalance < 1_500)
-          guest = pick(low.length > 0 ? low : guests)
-          operation = k.daemon.kiosk.topUp(pick([1_000, 2_000, 2_000, 5_000]))
-        } else {
-          // Most guests who come to buy have money on their wristband; some find out they don't.
-          const funded = guests.filter((g) => g.knownBalance >= 1_000)
-          guest = pick(funded.length > 0 && randomInt(0, 10) > 0 ? funded : guests)
-          const lines: SaleLine[] = Array.from({ length: randomInt(1, 3) }, () => ({ product: pick(k.products).id, qty: randomInt(1, 3) }))
-          operation = k.daemon.kiosk.sale(lines)
-        }
-        // The guest holds out the wristband a moment after the cashier rang up.
-        const tapDelayMs = randomInt(20, 80)
-        const startedMs = performance.now()
-        try {
-          const outcome = await tapAndAwait(operation, k.simulatedReader.presenter, guest.uid, tapDelayMs)
-          const nowMs = performance.now()
-          recorded.push({ outcome, kioskId: k.spec.id, atMs: nowMs, latencyMs: nowMs - startedMs - tapDelayMs })
-          if (outcome.balance !== undefined) guest.knownBalance = outcome.balance
-        } catch (err) {
-          errors.push(`${k.spec.id}: ${(err as Error).message}`)
-          logger.warn({ err, kiosk: k.spec.id }, 'demo operation failed')
-        }
-        await sleep(randomInt(50, 250))
-      }
-    }
 
     const statusLine = (): string => {
       const now = performance.now()
@@ -220,10 +177,11 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     out(`guest portal: ${httpBase}${PORTAL_PAGE_PREFIX}/   API docs: ${httpBase}/docs`)
     // PINs go to the terminal only, never to the log file.
     out(`demo PINs: ${setup.wristbands.slice(0, 3).map((w) => w.pin).join('  ')} (online top-ups pay at a simulated provider)`)
+    out(`kiosk screens: ${runtimes.map((r) => `http://127.0.0.1:${r.daemon.apiAddress()?.port}/ui/`).join('  ')}; supervisor PIN ${supervisor.pin}`)
     out(`kiosks: ${runtimes.map((r) => `${r.spec.id} (${r.simulatedReader.kind} reader)`).join(', ')}; ${guests.length} guests; log: ${logFile}`)
     out(options.durationS ? `running for ${options.durationS} s` : 'press Ctrl-C to stop')
 
-    const loops = runtimes.map((k) => cashier(k))
+    const loops = runtimes.map((k) => runTill(k, ctx))
     const ticker = setInterval(() => out(statusLine()), 1_000)
     await new Promise<void>((done) => {
       const finish = () => {
@@ -237,13 +195,15 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     })
     stopping = true
     clearInterval(ticker)
-    out('stopping: finishing open sales and emptying the outboxes ...')
+    out('stopping: finishing open sales, closing the cash shifts and emptying the outboxes ...')
     await Promise.all(loops)
+    const closeOuts = await Promise.all(runtimes.map((k) => closeTill(k, ctx, gateway.ledger)))
+    if (closeOuts.some((c) => c !== undefined && c.status !== 'accepted')) errors.push('a cash shift did not close')
     // Every transaction a kiosk still holds is answered before the summary is taken.
     for (let i = 0; i < 200 && runtimes.some((r) => r.daemon.outbox.depth() > 0); i++) await sleep(50)
     for (const r of runtimes) await r.daemon.stop()
 
-    return summarise(gateway, runtimes, recorded, errors)
+    return summarise(gateway, runtimes, recorded, errors, refusals)
   } finally {
     stopping = true
     for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
@@ -255,10 +215,11 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   }
 }
 
-function summarise(gateway: Gateway, runtimes: KioskRuntime[], recorded: Recorded[], errors: string[]): Record<string, unknown> {
+function summarise(gateway: Gateway, runtimes: TillRuntime[], recorded: RecordedOperation[], errors: string[], refusals: Record<string, number>): Record<string, unknown> {
   const ledger = gateway.ledger
   const stats = ledger.stats()
-  const shownAccepted = recorded.filter((r) => r.outcome.status === 'accepted')
+  // Accepted offline counts as shown accepted: the guest got the goods.
+  const shownAccepted = recorded.filter((r) => r.outcome.status === 'accepted' || r.outcome.status === 'offline')
   // Accepted on a kiosk screen but not accepted in the ledger: money that went missing.
   const lost = shownAccepted.filter((r) => ledger.transaction(r.outcome.id)?.status !== 'accepted').length
   // Answers that came after the kiosk had shown "pending".
@@ -281,7 +242,18 @@ function summarise(gateway: Gateway, runtimes: KioskRuntime[], recorded: Recorde
     invariantViolations: violations,
     ledger: { accepted: stats.accepted, rejected: stats.rejected, rejectedByReason: stats.rejectedByReason },
     revenueByBooth: stats.revenueByBooth,
-    cashByKiosk: stats.cashByKiosk,
+    depositsByBooth: stats.depositsByBooth,
+    // Each register's shifts: the float, cash in and out, and the close-out (counted, expected, difference).
+    cashByRegister: Object.fromEntries(
+      ledger.shiftReports().map((r) => [
+        r.register,
+        { float: r.float, cashTopups: r.cashTopups.cents, cashouts: r.cashouts.cents, tickets: r.tickets.cents, expected: r.expected, counted: r.counted, difference: r.difference, closed: r.closedAt !== null },
+      ]),
+    ),
+    vault: -(ledger.accountBalance('vault:event') ?? 0),
+    imbalance: ledger.accountBalance('imbalance:event') ?? 0,
+    openDebts: stats.openDebts,
+    refusals,
     customerBalances: stats.customerBalances,
     latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
     errors: errors.length,

@@ -42,7 +42,7 @@ export interface TagPresenter {
  * (`operation` is waiting for a tap), the guest taps after `tapDelayMs`, the
  * wristband is taken away when the answer is shown.
  */
-export async function tapAndAwait(operation: Promise<Outcome>, presenter: TagPresenter, uid: string, tapDelayMs = 10): Promise<Outcome> {
+export async function tapAndAwait<T = Outcome>(operation: Promise<T>, presenter: TagPresenter, uid: string, tapDelayMs = 10): Promise<T> {
   await new Promise((done) => setTimeout(done, tapDelayMs))
   presenter.present(uid, 'ntag215')
   try {

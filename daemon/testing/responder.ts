@@ -4,11 +4,14 @@
 // answer again; a gap gets a ResendRequest.
 import mqtt, { type MqttClient } from 'mqtt'
 import type { KeyObject } from 'node:crypto'
-import type { Envelope, ReplyMessage, TxResult } from '../../device-protocol/index.js'
-import { GENESIS_HASH, envelopeHash, parseJson, topics, validateEnvelope, verifyEnvelope } from '../../device-protocol/index.js'
+import type { BalanceAnswer, BalanceQuery, Envelope, ReplyMessage, TxResult } from '../../device-protocol/index.js'
+import { GENESIS_HASH, envelopeHash, parseJson, topics, validateBalanceQuery, validateEnvelope, verifyEnvelope } from '../../device-protocol/index.js'
 
 /** What to answer to a new in-order transaction; null = stay silent (as if the gateway were stuck). */
-export type Policy = (envelope: Envelope) => Pick<TxResult, 'status' | 'balance' | 'reason'> | null
+export type Policy = (envelope: Envelope) => Omit<TxResult, 'kind' | 'id' | 'seq'> | null
+
+/** What to answer to a balance query; null = stay silent. */
+export type QueryPolicy = (query: BalanceQuery) => Omit<BalanceAnswer, 'kind' | 'requestId' | 'uid'> | null
 
 export interface Responder {
   /** Every valid transaction received, duplicates included, in arrival order. */
@@ -18,6 +21,9 @@ export interface Responder {
   readonly problems: string[]
   readonly resendRequests: number[]
   policy: Policy
+  /** Balance queries received, in arrival order. */
+  readonly queries: BalanceQuery[]
+  queryPolicy: QueryPolicy
   /** Publishes anything on any topic (hostile payloads for tests). */
   publishRaw(topic: string, payload: string | Buffer, retain?: boolean): Promise<void>
   isConnected(): boolean
@@ -55,7 +61,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   let subscriptions = 0
   const subscribed = new Promise<void>((resolve) => {
     client.on('connect', () => {
-      client.subscribe(topics.allKioskTx, { qos: 1 }, (err) => {
+      client.subscribe([topics.allKioskTx, topics.allKioskQuery], { qos: 1 }, (err) => {
         if (err) return
         subscriptions += 1
         resolve()
@@ -70,6 +76,8 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     problems,
     resendRequests,
     policy: options.policy ?? (() => ({ status: 'accepted', balance: 0 })),
+    queries: [],
+    queryPolicy: () => ({ status: 'ok', balance: 0 }),
     async publishRaw(topic, payload, retain = false) {
       await client.publishAsync(topic, payload, { qos: 1, retain })
     },
@@ -92,7 +100,19 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     else send(kiosk, message)
   }
 
-  client.on('message', (_topic, payload) => {
+  client.on('message', (topic, payload) => {
+    if (topic.endsWith('/query')) {
+      const query = parseJson(payload, validateBalanceQuery)
+      if (!query.ok) {
+        problems.push(`invalid query: ${query.error}`)
+        return
+      }
+      responder.queries.push(query.value)
+      const answer = responder.queryPolicy(query.value)
+      const kiosk = topic.split('/')[3]!
+      if (answer) reply(kiosk, { ...answer, kind: 'balance', requestId: query.value.requestId, uid: query.value.uid })
+      return
+    }
     const parsed = parseJson(payload, validateEnvelope)
     if (!parsed.ok) {
       problems.push(`invalid envelope: ${parsed.error}`)
@@ -126,9 +146,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     if (!decision) return
     chain.expectedSeq += 1
     chain.lastHash = envelopeHash(envelope)
-    const result: TxResult = { kind: 'result', id: tx.id, seq: tx.seq, status: decision.status }
-    if (decision.balance !== undefined) result.balance = decision.balance
-    if (decision.reason !== undefined) result.reason = decision.reason
+    const result: TxResult = { ...decision, kind: 'result', id: tx.id, seq: tx.seq }
     answered.set(tx.id, result)
     reply(tx.kiosk, result)
   })

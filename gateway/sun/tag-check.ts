@@ -49,6 +49,13 @@ export interface TagCheck {
  */
 const CREDIT_TYPES: ReadonlySet<string> = new Set(['topup_cash', 'topup_card'])
 
+/**
+ * Transactions signed without a fresh tap: a cancel names the tag of the sale
+ * it undoes (checked when that sale was booked), a cash shift the logged-in
+ * staff member's wristband. There is no SUN to check.
+ */
+const UNTAPPED_TYPES: ReadonlySet<string> = new Set(['cancel', 'shift_open', 'shift_close'])
+
 const POLICY_META_KEY = 'tag_policy'
 
 interface Keys {
@@ -96,6 +103,7 @@ export function createTagCheck({ db, logger }: { db: Database.Database; logger: 
 
   function check(tx: Transaction): TagCheckResult {
     if (policy === undefined) return { ok: true } // no policy: as before tag policies existed
+    if (UNTAPPED_TYPES.has(tx.type)) return { ok: true }
     const { uid, type, sun } = tx.tag
     const credit = CREDIT_TYPES.has(tx.type)
     // A refusal of a credit is turned into "accepted, nothing to record" (see CREDIT_TYPES).

@@ -63,6 +63,17 @@ t.test('bad requests are refused and change nothing', async (t) => {
   t.same(h.published, [])
 })
 
+t.test('the gateway keys are served for kiosk installs, and they are the ones the configs name', async (t) => {
+  const h = await start(t)
+  const response = await h.call('GET', '/gateway-keys')
+  t.equal(response.status, 200)
+  const keys = (await response.json()) as { signingPublicKey: string; pinSealPublicKey: string }
+  const config = h.world.ledger.kioskConfig('bar-1')
+  t.equal(keys.signingPublicKey, config.gatewayKey)
+  t.equal(keys.pinSealPublicKey, config.pinSealKey)
+  t.equal((await h.call('GET', '/gateway-keys', undefined, 'wrong-token')).status, 401)
+})
+
 t.test('shift and debt lists are served (empty before any shift)', async (t) => {
   const h = await start(t)
   const shifts = await h.call('GET', '/shifts')

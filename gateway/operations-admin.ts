@@ -1,7 +1,7 @@
 // Admin routes for running the tills (inside /admin, behind its bearer token):
 // cash shift reports with their close-out figures, the debts offline sales
-// left, and blocking a lost wristband (which goes out to every kiosk's signed
-// blocklist at once).
+// left, blocking a lost wristband (which goes out to every kiosk's signed
+// blocklist at once), and the gateway's public keys for installing kiosks.
 import type { FastifyPluginAsync } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { TagUid } from '../device-protocol/index.js'
@@ -50,7 +50,7 @@ const WristbandParams = Type.Object({ uid: TagUid }, { additionalProperties: fal
 const BlockBody = Type.Object({ blocked: Type.Boolean() }, { additionalProperties: false })
 
 export interface OperationsAdminDeps {
-  ledger: Pick<Ledger, 'shiftReports' | 'shiftReport' | 'debts' | 'setWristbandBlocked' | 'wristband' | 'refreshKioskConfigs'>
+  ledger: Pick<Ledger, 'shiftReports' | 'shiftReport' | 'debts' | 'setWristbandBlocked' | 'wristband' | 'refreshKioskConfigs' | 'gatewayKeys'>
   /** Republishes the retained configs of these kiosks. */
   publishKioskConfigs(kioskIds: readonly string[]): Promise<void>
 }
@@ -67,6 +67,13 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
         if (report === undefined) throw new HttpError(404, 'unknown_shift', `no shift ${request.params.id}`)
         return report
       },
+    )
+
+    // For kiosk installs: WRISTPAY_GATEWAY_KEY pins this key instead of trusting the first config.
+    scope.get(
+      '/gateway-keys',
+      { schema: { response: { 200: Type.Object({ signingPublicKey: Type.String(), pinSealPublicKey: Type.String() }, { additionalProperties: false }), ...errorResponses } } },
+      async () => ({ signingPublicKey: deps.ledger.gatewayKeys.signingPublicKey, pinSealPublicKey: deps.ledger.gatewayKeys.sealPublicKey }),
     )
 
     scope.get('/debts', { schema: { response: { 200: Type.Array(DebtBody), ...errorResponses } } }, async () => deps.ledger.debts())

@@ -207,8 +207,8 @@ export function parseEventSetup(value: unknown): EventSetup {
     if (products.has(key)) problems.push(`/products/${i} duplicate product '${p.id}' at booth '${p.booth}'`)
     products.add(key)
     const kind = p.kind ?? 'item'
-    if (p.price < 0 && kind !== 'discount') problems.push(`/products/${i} only a discount may have a negative price`)
-    if (kind === 'discount' && (p.price >= 0 || p.fixedPrice === false)) problems.push(`/products/${i} a discount has a fixed negative price`)
+    if (p.price < 0 && kind !== 'discount') problems.push(`/products/${i}/price is negative: only a discount may have a negative price`)
+    if (kind === 'discount' && (p.price >= 0 || p.fixedPrice === false)) problems.push(`/products/${i}/price a discount has a fixed negative price`)
     if (kind === 'ticket' && p.fixedPrice === false) problems.push(`/products/${i} a ticket has a fixed price`)
     if (p.ticketVariant !== undefined && kind !== 'ticket') problems.push(`/products/${i} ticketVariant is for tickets only`)
   })

@@ -9,12 +9,11 @@ import {
   KioskId,
   OfflinePolicy,
   PIN_ROLES,
-  PRODUCT_KINDS,
+  Product,
   STAFF_PIN_PATTERN,
   STAFF_ROLES,
   TAG_TYPES,
   TagUid,
-  TaxRateBasisPoints,
   Variant,
   createValidator,
   publicKeyFromBase64Url,
@@ -69,27 +68,8 @@ export const EventSetupSchema = Type.Object(
     tagPolicy: Type.Optional(TagPolicySchema),
     booths: Type.Array(Type.Object({ id: BoothId, name: Name }, { additionalProperties: false }), { maxItems: 10_000 }),
     products: Type.Array(
-      Type.Object(
-        {
-          id: ProductId,
-          name: Name,
-          /** Gross cents, tax included; negative only for a discount; for a free-price product the most a line may be (0: no limit). */
-          price: Type.Integer({ minimum: -10_000_000, maximum: 10_000_000 }),
-          booth: BoothId,
-          /** item (default), deposit (returnable, its money is a liability), discount (negative price), ticket (sold with a new wristband). */
-          kind: Type.Optional(Type.Enum(PRODUCT_KINDS)),
-          /** false: the cashier types the price. */
-          fixedPrice: Type.Optional(Type.Boolean()),
-          /** Tax rate in basis points (1900 = 19 %), booked with each line item. Default 0. */
-          taxRate: Type.Optional(TaxRateBasisPoints),
-          voucherEligible: Type.Optional(Type.Boolean()),
-          /** Wristband variants that may not buy it. */
-          restrictions: Type.Optional(Type.Array(Variant, { maxItems: 16 })),
-          /** Tickets: the variant of the wristband it activates (default 'adult'). */
-          ticketVariant: Type.Optional(Variant),
-        },
-        { additionalProperties: false },
-      ),
+      // The kiosk config's product (device-protocol/catalog.ts: price, kind, tax, vouchers, restrictions) and its booth.
+      Type.Object({ ...Product.properties, booth: BoothId }, { additionalProperties: false }),
       { maxItems: 100_000 },
     ),
     /** What each kind of till may do; a kiosk names one, or gets sale/top-up from its two flags. */

@@ -49,6 +49,8 @@ export function applyEffects(db: Database.Database, ctx: EffectContext, phase: '
       }
       case 'replace_wristband':
         db.prepare(`UPDATE wristbands SET blocked = 1, replaced_by = ? WHERE uid = ?`).run(effect.newUid, effect.oldUid)
+        // A debt moves with the balance: the new wristband is below zero now, and only a debt row allows that.
+        db.prepare(`UPDATE debts SET uid = ? WHERE uid = ?`).run(effect.newUid, effect.oldUid)
         applied.configsChanged = true
         break
       case 'vouchers':

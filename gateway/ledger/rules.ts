@@ -212,19 +212,30 @@ function decideCart(inputs: DecisionInputs): Decision {
   }
   const eligible = (id: string) => inputs.product(kiosk.booth, id)?.voucherEligible === true
   const vouchers = applyVouchers(tx.lines, eligible, wristband.vouchers)
-  const charged = tx.amount - vouchers.coveredCents
+  // Vouchers pay for goods, never out money: a discount in the cart lowers what they cover (a
+  // discounted beer is worth less than its list price), so only returned deposits can make the
+  // charge negative. Without this cap a voucher plus a discount credited the guest's balance.
+  const bought = tx.lines.reduce((sum, l) => (l.qty > 0 ? sum + l.qty * l.unitPrice : sum), 0)
+  const covered = Math.min(vouchers.coveredCents, Math.max(0, bought))
+  const charged = tx.amount - covered
   const balanceAfter = wristband.balance - charged
   let debt: true | undefined
-  if (balanceAfter < 0) {
+  // A cart that takes nothing (cups back, all paid by vouchers) never makes a balance worse: allowed even in debt.
+  if (balanceAfter < 0 && charged > 0) {
     // The balance goes with this refusal so the cashier can tell the guest what is left.
     if (!offline) return reject('insufficient_balance', wristband.balance)
-    debt = true
-    effects.push({ kind: 'debt', uid: tx.tag.uid, shortfall: Math.min(-balanceAfter, charged) })
+    // Only what this sale took below zero is a new debt: an offline sale that charges nothing to a
+    // wristband already below zero adds none (a zero shortfall broke the debts CHECK and the batch).
+    const shortfall = Math.min(-balanceAfter, charged)
+    if (shortfall > 0) {
+      debt = true
+      effects.push({ kind: 'debt', uid: tx.tag.uid, shortfall })
+    }
   }
   if (vouchers.used > 0) effects.push({ kind: 'vouchers', uid: tx.tag.uid, delta: -vouchers.used })
   const postings = merge([
     { account: accountIds.customer(tx.tag.uid), amount: -charged },
-    ...(vouchers.coveredCents > 0 ? [{ account: accountIds.voucher(), amount: -vouchers.coveredCents }] : []),
+    ...(covered > 0 ? [{ account: accountIds.voucher(), amount: -covered }] : []),
     ...cartCredits(kiosk.booth, lines),
   ])
   // Voucher figures only for a wristband that has or had vouchers: a plain sale's answer stays plain.

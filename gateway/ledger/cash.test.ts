@@ -224,6 +224,7 @@ t.test('refused ticket sales', async (t) => {
   const { cash } = w.kiosks
   t.match(applyOne(w.ledger, open(cash, 'drawer-1', 0)), { status: 'accepted' })
   t.match(book(t, w, ticket(cash, OPS_UID.alice, [L.day()])), { status: 'rejected', reason: 'tag_already_registered' })
+  t.match(book(t, w, ticket(cash, STAFF.cashier, [L.day()])), { status: 'rejected', reason: 'tag_already_registered' }, 'a staff wristband is no guest wristband')
   t.match(book(t, w, ticket(cash, OPS_UID.fresh, [line('merch', 1, 1_500)])), { status: 'rejected', reason: 'ticket_not_allowed' }, 'no ticket in the cart')
   t.match(book(t, w, ticket(cash, OPS_UID.fresh, [L.day(), line('merch', 1, 1_500)])), { status: 'rejected', reason: 'ticket_not_allowed' })
   t.match(book(t, w, ticket(cash, OPS_UID.fresh, [])), { status: 'rejected', reason: 'ticket_not_allowed' })

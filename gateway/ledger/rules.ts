@@ -307,11 +307,14 @@ function decideCashOut(inputs: DecisionInputs): Decision {
   }
 }
 
+/** A staff wristband logs people in: it never becomes a guest's wristband as well. */
+const isStaffBand = (inputs: DecisionInputs, uid: string): boolean => inputs.staffRoles?.(uid) !== undefined
+
 function decideTicket(inputs: DecisionInputs): Decision {
   const { tx, kiosk, wristband } = inputs
   if (!kiosk.profile.ticketSale) return reject('ticket_not_allowed')
   if (tx.lines.length === 0 || tx.lines.some((l) => l.qty < 1)) return reject('ticket_not_allowed')
-  if (wristband !== undefined) return reject('tag_already_registered')
+  if (wristband !== undefined || isStaffBand(inputs, tx.tag.uid)) return reject('tag_already_registered')
   const fresh: WristbandFacts = { blocked: false, balance: 0, vouchers: 0, variant: null }
   const lines = priceLines(inputs, fresh, true)
   if (typeof lines === 'string') return reject(lines)
@@ -343,7 +346,7 @@ function decideTagSwitch(inputs: DecisionInputs): Decision {
   if (tx.lines.length !== 0 || tx.amount !== 0) return reject('invalid_transaction')
   const old = inputs.wristbandByPin()
   if (old === undefined) return reject('wrong_pin')
-  if (wristband !== undefined || old.uid === tx.tag.uid) return reject('tag_already_registered')
+  if (wristband !== undefined || old.uid === tx.tag.uid || isStaffBand(inputs, tx.tag.uid)) return reject('tag_already_registered')
   const balance = old.facts.balance
   return {
     status: 'accepted',

@@ -33,6 +33,8 @@ export interface KioskDaemonStatus {
   offlineTotals: { count: number; kioskCents: number }
   /** The logged-in staff member, null when nobody is. */
   staff: StaffSession | null
+  /** The config has a staff list: nothing is booked until a staff member logs in. */
+  staffRequired: boolean
   /** The cash register shift open at this kiosk. */
   shift: OpenShift | null
   /** The last accepted sale or return that is not cancelled. */
@@ -214,6 +216,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       offline: !link.isReady(),
       offlineTotals: kiosk.offlineTotals(),
       staff: kiosk.session(),
+      staffRequired: current?.staff !== undefined,
       shift: kiosk.shift(),
       lastSale: kiosk.lastSale(),
       profile: current ? effectiveProfile(current) : null,

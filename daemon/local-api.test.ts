@@ -158,7 +158,7 @@ t.test('kiosk refusals map to clear HTTP errors; unexpected failures are 500 wit
     [new KioskError('busy', 'another operation is in progress'), 409],
     [new KioskError('topup_not_allowed', 'no'), 403],
     [new KioskError('outbox_full', 'outbox full'), 503],
-    [new KioskError('tap_timeout', 'no wristband'), 408],
+    [new KioskError('tap_timeout', 'no wristband'), 504],
   ]
   for (const [err, status] of cases) {
     setNext(() => {

@@ -121,7 +121,8 @@ const STATUS_OF: Record<KioskErrorType, number> = {
   topup_not_allowed: 403,
   outbox_full: 503,
   reader_unavailable: 503,
-  tap_timeout: 408,
+  // Not 408: browsers silently re-send a POST answered 408 on a kept-alive connection, which would start a second tap wait.
+  tap_timeout: 504,
   stopped: 503,
   terminal_unavailable: 503,
   card_payment_unresolved: 409,
@@ -175,6 +176,8 @@ export function createLocalApi(options: LocalApiOptions): LocalApi {
     loggerInstance: logger as FastifyBaseLogger,
     genReqId: () => randomUUID(),
     bodyLimit: 64 * 1024,
+    // The touchscreen browser keeps its connection alive: stopping the daemon must not wait for it.
+    forceCloseConnections: true,
     ajv: {
       // Money input is taken literally: "2" is not 2, and unknown fields are an error, not dropped.
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },

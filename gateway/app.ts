@@ -220,7 +220,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),
     enrollKiosk: (kioskId, key) => ledger.enrollKiosk(kioskId, key),
     stats,
-    adminPlugins: [operationsAdmin({ ledger, publishKioskConfigs: (ids) => publishKioskConfigs(ids) })],
+    adminPlugins: [
+      operationsAdmin({ ledger, publishKioskConfigs: (ids) => publishKioskConfigs(ids), reloadEventSetup: () => ledger.importEventSetup(loadEventSetup(config.eventFile)) }),
+    ],
     plugins: [...apis.plugins, ...extraPlugins],
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
   })

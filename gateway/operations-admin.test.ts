@@ -3,11 +3,13 @@ import pino from 'pino'
 import { publicKeyFromBase64Url, verifyBlocklist } from '../device-protocol/index.js'
 import { createHttpServer } from './http.js'
 import { operationsAdmin } from './operations-admin.js'
-import { makeWorld, UID } from './ledger/test-helpers.js'
+import { makeWorld, testSetup, UID } from './ledger/test-helpers.js'
+import { EventSetupError } from './event-setup.js'
+import type { ImportSummary } from './ledger/index.js'
 
 const ADMIN_TOKEN = 'admin-token-0123456789'
 
-async function start(t: Test) {
+async function start(t: Test, reloadEventSetup?: () => ImportSummary) {
   const world = makeWorld()
   const published: string[][] = []
   const server = createHttpServer({
@@ -19,7 +21,7 @@ async function start(t: Test) {
     stats: () => {
       throw new Error('not used')
     },
-    adminPlugins: [operationsAdmin({ ledger: world.ledger, publishKioskConfigs: async (ids) => void published.push([...ids]) })],
+    adminPlugins: [operationsAdmin({ ledger: world.ledger, publishKioskConfigs: async (ids) => void published.push([...ids]), ...(reloadEventSetup ? { reloadEventSetup } : {}) })],
   })
   const { port } = await server.listen('127.0.0.1', 0)
   t.teardown(async () => {
@@ -72,6 +74,35 @@ t.test('the gateway keys are served for kiosk installs, and they are the ones th
   t.equal(keys.signingPublicKey, config.gatewayKey)
   t.equal(keys.pinSealPublicKey, config.pinSealKey)
   t.equal((await h.call('GET', '/gateway-keys', undefined, 'wrong-token')).status, 401)
+})
+
+t.test('reloading the event set-up imports it and republishes the configs that changed', async (t) => {
+  let next: () => ImportSummary = () => {
+    throw new Error('unset')
+  }
+  const h = await start(t, () => next())
+  const changed = testSetup()
+  changed.products[0]!.price = 500
+  next = () => h.world.ledger.importEventSetup(changed)
+  const response = await h.call('POST', '/event/reload')
+  t.equal(response.status, 200)
+  t.match(await response.json(), { products: 4, kiosksUpdated: 1 })
+  t.same(h.published, [['bar-1']], 'only the bar sells beer')
+  t.match(h.world.ledger.kioskConfig('bar-1').products, [{ id: 'beer', price: 500 }])
+
+  next = () => {
+    throw new EventSetupError('event.json: invalid event set-up: /products/0/price is negative')
+  }
+  const bad = await h.call('POST', '/event/reload')
+  t.equal(bad.status, 400)
+  t.match(await bad.json(), { type: 'invalid_event_setup', message: /products\/0\/price/ })
+  t.same(h.published, [['bar-1']], 'nothing published for a bad file')
+  t.equal((await h.call('POST', '/event/reload', undefined, 'wrong-token')).status, 401)
+})
+
+t.test('without an event file there is nothing to reload', async (t) => {
+  const h = await start(t)
+  t.equal((await h.call('POST', '/event/reload')).status, 404)
 })
 
 t.test('shift and debt lists are served (empty before any shift)', async (t) => {

@@ -6,7 +6,8 @@ import type { FastifyPluginAsync } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { TagUid } from '../device-protocol/index.js'
 import { HttpError, errorResponses } from './http.js'
-import type { Ledger } from './ledger/index.js'
+import { EventSetupError } from './event-setup.js'
+import type { ImportSummary, Ledger } from './ledger/index.js'
 
 const Movement = Type.Object({ count: Type.Integer(), cents: Type.Integer() }, { additionalProperties: false })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
@@ -53,6 +54,8 @@ export interface OperationsAdminDeps {
   ledger: Pick<Ledger, 'shiftReports' | 'shiftReport' | 'debts' | 'setWristbandBlocked' | 'wristband' | 'refreshKioskConfigs' | 'gatewayKeys'>
   /** Republishes the retained configs of these kiosks. */
   publishKioskConfigs(kioskIds: readonly string[]): Promise<void>
+  /** Reads the event set-up file again and imports it; throws EventSetupError (nothing imported) on a bad file. */
+  reloadEventSetup?: () => ImportSummary
 }
 
 export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
@@ -74,6 +77,34 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
       '/gateway-keys',
       { schema: { response: { 200: Type.Object({ signingPublicKey: Type.String(), pinSealPublicKey: Type.String() }, { additionalProperties: false }), ...errorResponses } } },
       async () => ({ signingPublicKey: deps.ledger.gatewayKeys.signingPublicKey, pinSealPublicKey: deps.ledger.gatewayKeys.sealPublicKey }),
+    )
+
+    // The organiser edited the event file (prices, till profiles, staff): the kiosks get it live, no restart.
+    scope.post(
+      '/event/reload',
+      {
+        schema: {
+          response: {
+            200: Type.Object({ booths: Type.Integer(), products: Type.Integer(), kiosks: Type.Integer(), wristbands: Type.Integer(), kiosksUpdated: Type.Integer() }, { additionalProperties: false }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (request) => {
+        if (deps.reloadEventSetup === undefined) throw new HttpError(404, 'not_found', 'this gateway has no event file to reload')
+        let summary: ImportSummary
+        try {
+          summary = deps.reloadEventSetup()
+        } catch (err) {
+          // The set-up's own errors name the place and never quote a secret; anything else stays in the log.
+          if (err instanceof EventSetupError) throw new HttpError(400, 'invalid_event_setup', err.message)
+          request.log.error({ err }, 'event set-up reload failed')
+          throw new HttpError(400, 'invalid_event_setup', 'the event set-up conflicts with the ledger; see the gateway log')
+        }
+        await deps.publishKioskConfigs(summary.configChanged)
+        request.log.info({ kiosks: summary.configChanged.length }, 'event set-up reloaded by an operator')
+        return { booths: summary.booths, products: summary.products, kiosks: summary.kiosks, wristbands: summary.wristbands, kiosksUpdated: summary.configChanged.length }
+      },
     )
 
     scope.get('/debts', { schema: { response: { 200: Type.Array(DebtBody), ...errorResponses } } }, async () => deps.ledger.debts())

@@ -7,7 +7,7 @@
 // with a top-up, a ticket sale onto a new wristband and the close-out.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -25,6 +25,7 @@ const NEW_GUEST = '04C0FFEEC0FFEE'
 const BARKEEP = '04BA0000000001'
 const DESK = '04DE5C00000001'
 const token = () => randomBytes(24).toString('base64url')
+const ADMIN_TOKEN = token()
 
 t.test('staff, deposits, cancel, balance check, offline sale with a flagged debt, and a cash shift with a ticket sale', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-ops-'))
@@ -112,7 +113,7 @@ t.test('staff, deposits, cancel, balance check, offline sale with a flagged debt
   t.equal(await refusal(tap(bar, bar.daemon.kiosk.sale([{ product: 'beer', qty: 1 }]), GUEST)), 'offline_limit', 'the per-wristband cap holds')
 
   // Back again on the same port and ledger: the offline sale is booked and the debt flagged.
-  gateway = await startLoopbackGateway({ dir, setup, logger: silent, config: { mqtt: { host: '127.0.0.1', port: mqttPort } } })
+  gateway = await startLoopbackGateway({ dir, setup, logger: silent, config: { mqtt: { host: '127.0.0.1', port: mqttPort }, adminToken: ADMIN_TOKEN } })
   await waitUntil(() => bar.daemon.outbox.depth() === 0, 'the offline sale reaches the gateway', 1_000, 20)
   t.equal(gateway.ledger.transaction(offline.id)?.status, 'accepted')
   t.equal(gateway.ledger.balanceOf(GUEST), -350, 'booked although it took the balance below zero')
@@ -129,6 +130,17 @@ t.test('staff, deposits, cancel, balance check, offline sale with a flagged debt
   const close = await desk.daemon.kiosk.closeShift(9_450)
   t.match(close, { status: 'accepted', expected: 9_500, difference: -50 })
   t.match(gateway.ledger.shiftReports(), [{ register: 'drawer-1', float: 5_000, expected: 9_500, counted: 9_450, difference: -50, cashTopups: { count: 1, cents: 1_000 }, tickets: { count: 1, cents: 3_500 } }])
+
+  // The organiser changes the catalog (beer 5.00, no more cups) and reloads: the bar applies it live.
+  t.equal(bar.daemon.status().staffRequired, true, 'the bar knows every transaction needs a staff login')
+  const changed: EventSetup = { ...setup, products: setup.products.filter((p) => p.id !== 'cup').map((p) => (p.id === 'beer' ? { ...p, price: 500 } : p)) }
+  writeFileSync(join(dir, 'event.json'), JSON.stringify(changed), { mode: 0o600 })
+  const versionBefore = bar.daemon.status().config!.version
+  const reload = await fetch(`http://127.0.0.1:${gateway.httpAddress!.port}/admin/event/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.match(await reload.json(), { products: 2, kiosksUpdated: 1 }, 'only the bar\'s config changed')
+  await waitUntil(() => bar.daemon.status().config!.version > versionBefore, 'the bar has the new config', 500, 20)
+  t.match(await tap(bar, bar.daemon.kiosk.sale([{ product: 'beer', qty: 1 }]), NEW_GUEST), { status: 'accepted', amount: 500, balance: 0 }, 'the new price, with no restart')
+  t.equal(await refusal(bar.daemon.kiosk.sale([{ product: 'cup', qty: 1 }])), 'unknown_product', 'a product gone from the catalog')
   t.same(gateway.ledger.checkInvariants(), [])
   t.equal(gateway.ledger.sumOfAllBalances(), 0)
 })

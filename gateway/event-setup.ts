@@ -10,6 +10,7 @@ import {
   OfflinePolicy,
   PIN_ROLES,
   Product,
+  TillProfile,
   STAFF_PIN_PATTERN,
   STAFF_ROLES,
   TAG_TYPES,
@@ -75,18 +76,11 @@ export const EventSetupSchema = Type.Object(
     /** What each kind of till may do; a kiosk names one, or gets sale/top-up from its two flags. */
     tillProfiles: Type.Optional(
       Type.Array(
+        // The kiosk config's till profile (device-protocol/catalog.ts), with a stricter id and the products it sells.
         Type.Object(
           {
+            ...TillProfile.properties,
             id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' }),
-            name: Name,
-            sale: Type.Boolean(),
-            topupCash: Type.Boolean(),
-            topupCard: Type.Boolean(),
-            cashout: Type.Boolean(),
-            ticketSale: Type.Boolean(),
-            tagSwitch: Type.Boolean(),
-            cashRegister: Type.Boolean(),
-            cancelWindowMs: Type.Integer({ minimum: 0, maximum: 24 * 3_600_000 }),
             /** The booth's products this till sells (default: all of them). */
             products: Type.Optional(Type.Array(ProductId, { maxItems: 500 })),
           },

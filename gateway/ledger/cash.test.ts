@@ -3,26 +3,12 @@
 // books counted cash to the vault and the difference to the imbalance account.
 import t, { type Test } from 'tap'
 import type { Envelope } from '../../device-protocol/index.js'
-import { L, OPS_UID, STAFF, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld, type StaffedKiosk } from './operations-fixtures.js'
+import { opsWorld as world, bookChecked as book, L, OPS_UID, STAFF, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld, type StaffedKiosk } from './operations-fixtures.js'
 import { accountIds } from './types.js'
 
 const DRAWER = accountIds.register('drawer-1')
 
-function world(t: Test, adjust?: Parameters<typeof makeOpsWorld>[0]): OpsWorld {
-  const w = makeOpsWorld(adjust)
-  t.teardown(w.close)
-  return w
-}
 
-function book(t: Test, w: OpsWorld, envelope: Envelope): Answer {
-  const a = applyOne(w.ledger, envelope)
-  t.equal(a.id, envelope.tx.id)
-  if (a.booked) t.equal(postingsSum(w.ledger, envelope.tx.id), 0, 'postings sum to zero')
-  const again = applyOne(w.ledger, envelope)
-  t.ok(again.replay)
-  t.same(resultFields(again), resultFields(a), 'a resend gets the same answer, extras included')
-  return a
-}
 
 const open = (k: StaffedKiosk, register: string, float: number) => k.next({ type: 'shift_open', uid: k.staff ?? STAFF.topup, amount: float }, { register })
 const close = (k: StaffedKiosk, register: string, counted: number) => k.next({ type: 'shift_close', uid: k.staff ?? STAFF.topup, amount: counted }, { register })

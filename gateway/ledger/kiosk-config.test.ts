@@ -2,13 +2,8 @@
 // registers, restricted wristbands, the offline policy and the signed blocklist.
 import t, { type Test } from 'tap'
 import { publicKeyFromBase64Url, validateKioskConfig, verifyBlocklist, verifyStaffPin, type KioskConfig } from '../../device-protocol/index.js'
-import { OPS_PIN, OPS_UID, STAFF, SUPERVISOR_PIN, makeOpsWorld, type OpsWorld } from './operations-fixtures.js'
+import { opsWorld as world, OPS_PIN, OPS_UID, STAFF, SUPERVISOR_PIN, makeOpsWorld, type OpsWorld } from './operations-fixtures.js'
 
-function world(t: Test, adjust?: Parameters<typeof makeOpsWorld>[0]): OpsWorld {
-  const w = makeOpsWorld(adjust)
-  t.teardown(w.close)
-  return w
-}
 
 const KIOSKS = ['bar-1', 'cash-1', 'desk-1', 'food-1']
 

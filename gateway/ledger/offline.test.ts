@@ -4,24 +4,10 @@
 // below zero.
 import t, { type Test } from 'tap'
 import type { Envelope } from '../../device-protocol/index.js'
-import { L, OPS_UID, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld } from './operations-fixtures.js'
+import { opsWorld as world, bookChecked as book, L, OPS_UID, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld } from './operations-fixtures.js'
 import { accountIds } from './types.js'
 
-function world(t: Test): OpsWorld {
-  const w = makeOpsWorld()
-  t.teardown(w.close)
-  return w
-}
 
-function book(t: Test, w: OpsWorld, envelope: Envelope): Answer {
-  const a = applyOne(w.ledger, envelope)
-  if (a.booked) t.equal(postingsSum(w.ledger, envelope.tx.id), 0, 'postings sum to zero')
-  const again = applyOne(w.ledger, envelope)
-  t.ok(again.replay)
-  t.same(resultFields(again), resultFields(a), 'a resend gets the same answer, extras included')
-  t.equal(again.alerts, undefined, 'a replay alerts nothing')
-  return a
-}
 
 t.test('an offline sale beyond the balance is booked as a debt', async (t) => {
   const w = world(t)

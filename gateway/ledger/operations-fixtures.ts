@@ -2,6 +2,7 @@
 // kinds, till profiles, staff, cash registers, offline policy, variants and
 // vouchers) built on testSetup(), and a world of signing kiosks with a staff
 // member logged in at each.
+import type { Test } from 'tap'
 import { CompactEncrypt, importJWK } from 'jose'
 import type { Envelope, Line, Transaction, TxResult } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
@@ -164,6 +165,31 @@ export function applyAll(ledger: Ledger, ...items: Array<Envelope | VerifiedEnve
 /** Applies one envelope and returns its answer. */
 export function applyOne(ledger: Ledger, item: Envelope | VerifiedEnvelope): Answer {
   return applyAll(ledger, item)[0]!
+}
+
+/** A world for one test, closed when the test ends. */
+export function opsWorld(t: Test, adjust?: Parameters<typeof makeOpsWorld>[0]): OpsWorld {
+  const w = makeOpsWorld(adjust)
+  t.teardown(w.close)
+  return w
+}
+
+/**
+ * Applies, checks the answer echoes the envelope and, when booked, that its
+ * postings sum to zero; a resend (without any unsealed PIN: it is answered from
+ * the record) must be a replay with the same answer, extras included, and no alerts.
+ */
+export function bookChecked(t: Test, w: OpsWorld, item: Envelope | VerifiedEnvelope): Answer {
+  const envelope = 'envelope' in item ? item.envelope : item
+  const a = applyOne(w.ledger, item)
+  t.equal(a.id, envelope.tx.id)
+  t.equal(a.seq, envelope.tx.seq)
+  if (a.booked) t.equal(postingsSum(w.ledger, envelope.tx.id), 0, 'postings sum to zero')
+  const again = applyOne(w.ledger, { envelope })
+  t.ok(again.replay, 'a resend is a replay')
+  t.same(resultFields(again), resultFields(a), 'a resend gets the same answer, extras included')
+  t.equal(again.alerts, undefined, 'a replay alerts nothing')
+  return a
 }
 
 /** The result fields a kiosk sees (what a resend must repeat exactly). */

@@ -3,26 +3,10 @@
 // profiles; staff roles; cancelling the last sale.
 import t, { type Test } from 'tap'
 import type { Envelope } from '../../device-protocol/index.js'
-import { CANCEL_WINDOW_MS, L, OPS_UID, STAFF, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld } from './operations-fixtures.js'
+import { opsWorld as world, bookChecked as book, CANCEL_WINDOW_MS, L, OPS_UID, STAFF, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld } from './operations-fixtures.js'
 import { accountIds } from './types.js'
 
-function world(t: Test, adjust?: Parameters<typeof makeOpsWorld>[0]): OpsWorld {
-  const w = makeOpsWorld(adjust)
-  t.teardown(w.close)
-  return w
-}
 
-/** Applies, checks the answer echoes the envelope and, when booked, that its postings sum to zero; a resend must give the same answer. */
-function book(t: Test, w: OpsWorld, envelope: Envelope): Answer {
-  const a = applyOne(w.ledger, envelope)
-  t.equal(a.id, envelope.tx.id)
-  t.equal(a.seq, envelope.tx.seq)
-  if (a.booked) t.equal(postingsSum(w.ledger, envelope.tx.id), 0, 'postings sum to zero')
-  const again = applyOne(w.ledger, envelope)
-  t.ok(again.replay, 'a resend is a replay')
-  t.same(resultFields(again), resultFields(a), 'a resend gets the same answer, extras included')
-  return a
-}
 
 interface LineItemRow {
   line_no: number

@@ -5,14 +5,9 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { publicKeyFromBase64Url, validateKioskConfig, verifyBlocklist, type Envelope } from '../../device-protocol/index.js'
-import { L, OPS_PIN, OPS_UID, STAFF, applyOne, fund, makeOpsWorld, postingsSum, resultFields, sealPin, type Answer, type OpsWorld } from './operations-fixtures.js'
+import { opsWorld as world, bookChecked as book, L, OPS_PIN, OPS_UID, STAFF, applyOne, fund, makeOpsWorld, postingsSum, resultFields, sealPin, type Answer, type OpsWorld } from './operations-fixtures.js'
 import { accountIds } from './types.js'
 
-function world(t: Test): OpsWorld {
-  const w = makeOpsWorld()
-  t.teardown(w.close)
-  return w
-}
 
 async function tagSwitch(w: OpsWorld, newUid: string, pin: string | undefined, over: Partial<Envelope['tx']> = {}) {
   const sealedPin = await sealPin(pin ?? 'NOTHING2345', w.ledger.gatewayKeys.sealPublicKey)
@@ -20,15 +15,6 @@ async function tagSwitch(w: OpsWorld, newUid: string, pin: string | undefined, o
   return { envelope, ...(pin === undefined ? {} : { pin }) }
 }
 
-function book(t: Test, w: OpsWorld, item: Awaited<ReturnType<typeof tagSwitch>>): Answer {
-  const a = applyOne(w.ledger, item)
-  if (a.booked) t.equal(postingsSum(w.ledger, item.envelope.tx.id), 0, 'postings sum to zero')
-  // A resend is answered from the record, PIN or no PIN.
-  const again = applyOne(w.ledger, { envelope: item.envelope })
-  t.ok(again.replay)
-  t.same(resultFields(again), resultFields(a), 'a resend gets the same answer, extras included')
-  return a
-}
 
 t.test('unsealPin opens a PIN sealed to the gateway and nothing else', async (t) => {
   const w = world(t)

@@ -10,7 +10,7 @@
 import type { KeyObject } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { Logger } from 'pino'
-import type { BalanceAnswer, CardPayment, Clock, Envelope, HistoryEntry, KioskConfig, Line, ReplyMessage, TillProfile, Transaction, TransactionType, TxResult } from '../device-protocol/index.js'
+import type { BalanceAnswer, CardPayment, Clock, Envelope, KioskConfig, Line, ReplyMessage, TillProfile, Transaction, TransactionType, TxResult, WristbandView } from '../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS, signTransaction, validateEnvelope, TagSun, TagUid } from '../device-protocol/index.js'
 import { createValidator } from '../device-protocol/index.js'
 import type { Reader, ReaderFeedback, TagInfo } from './reader/reader.js'
@@ -61,15 +61,7 @@ export interface Outcome {
 }
 
 /** What a balance check shows the cashier. */
-export interface BalanceInfo {
-  uid: string
-  balance: number
-  vouchers: number
-  blocked: boolean
-  variant: string | null
-  debt: boolean
-  recent: HistoryEntry[]
-}
+export type BalanceInfo = WristbandView
 
 export interface LastSaleInfo {
   id: string

@@ -95,6 +95,19 @@ export const HistoryEntry = Type.Object(
 )
 export type HistoryEntry = Static<typeof HistoryEntry>
 
+/** A wristband as a balance check shows it: the gateway builds it, the kiosk shows it (from a BalanceAnswer). */
+export interface WristbandView {
+  uid: string
+  /** Cents. */
+  balance: number
+  vouchers: number
+  blocked: boolean
+  variant: string | null
+  /** The balance is below zero (offline sales): the guest must top up. */
+  debt: boolean
+  recent: HistoryEntry[]
+}
+
 /** `kiosk/{id}/query`: a kiosk asks the gateway about a wristband (balance check, before a cash-out). */
 export const BalanceQuery = Type.Object(
   {

@@ -3,7 +3,7 @@
 // tills and operators need of it: a wristband's balance view, shift reports
 // with their close-out figures, and the debts offline sales left.
 import type Database from 'better-sqlite3'
-import type { HistoryEntry, Transaction } from '../../device-protocol/index.js'
+import type { HistoryEntry, Transaction, WristbandView } from '../../device-protocol/index.js'
 import type { SideEffect } from './rules.js'
 import { accountIds } from './types.js'
 
@@ -93,16 +93,7 @@ export function applyEffects(db: Database.Database, ctx: EffectContext, phase: '
   return applied
 }
 
-export interface BalanceView {
-  uid: string
-  balance: number
-  vouchers: number
-  blocked: boolean
-  variant: string | null
-  /** The balance is below zero (offline sales): the guest must top up. */
-  debt: boolean
-  recent: HistoryEntry[]
-}
+export type BalanceView = WristbandView
 
 export interface CashMovement {
   count: number

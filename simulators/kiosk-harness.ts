@@ -43,7 +43,17 @@ export interface TagPresenter {
  * wristband is taken away when the answer is shown.
  */
 export async function tapAndAwait<T = Outcome>(operation: Promise<T>, presenter: TagPresenter, uid: string, tapDelayMs = 10): Promise<T> {
+  // The kiosk may refuse before the tap (offline, no shift): that rejection is
+  // handled from now on, not only after the delay, else Node ends the process
+  // on an unhandled rejection. It is still thrown below.
+  let settled = false
+  operation.then(
+    () => void (settled = true),
+    () => void (settled = true),
+  )
   await new Promise((done) => setTimeout(done, tapDelayMs))
+  // A refused operation waits for no tap: the guest does not tap a screen that already said no.
+  if (settled) return operation
   presenter.present(uid, 'ntag215')
   try {
     return await operation

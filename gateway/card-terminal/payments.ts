@@ -275,13 +275,17 @@ export function createCardPayments(deps: CardPaymentsDeps): CardPayments {
 
   async function createPaymentIntent(r: PaymentIntentRequest): Promise<PaymentIntentAnswer> {
     if (r.balanceCents > 0 && r.wristband === undefined)
-      throw new HttpError(422, 'user_required', 'account_balance_payment_amount needs the wristband (user) to take it from')
+      // The seed's body has no field naming whose balance this is (the reference server knows the cart's customer); guessing
+      // a wristband could take a stranger's money, so the wristband comes only from the `user` extension.
+      throw new HttpError(422, 'user_required', 'account_balance_payment_amount needs `user` (wristpay extension): the wristband whose balance pays it')
+    // A named wristband must exist even when it pays nothing: a typo is an error, not a card-only payment.
+    if (r.wristband !== undefined && ledger.wristband(r.wristband) === undefined) throw new HttpError(422, 'unknown_user', 'no wristband with this uid')
     return lock.run(cartKey(r.owner, r.cart), async () => {
       const latest = store.latestPayment(r.owner, r.cart)
       if (latest !== undefined && latest.state !== 'failed') {
-        if (latest.state === 'succeeded') throw new HttpError(409, 'cart_paid', `cart ${r.cart} is paid already (order ${latest.order_id})`)
+        if (latest.state === 'succeeded') throw new HttpError(422, 'cart_paid', `cart ${r.cart} is paid already (order ${latest.order_id})`)
         if (!sameRequest(latest, r))
-          throw new HttpError(409, 'cart_in_progress', `cart ${r.cart} has an open payment with other amounts; wait until payment_status says Failed`)
+          throw new HttpError(422, 'cart_in_progress', `cart ${r.cart} has an open payment with other amounts; wait until payment_status says Failed`)
         // The same request again (a retry): answer with the same intent, book nothing new.
         if (latest.state === 'creating') {
           // An earlier attempt stopped midway: the balance booking is idempotent, so make sure it is there and go on.
@@ -345,7 +349,7 @@ export function createCardPayments(deps: CardPaymentsDeps): CardPayments {
   async function paymentStatus(owner: string, cart: string): Promise<CartStatus> {
     return lock.run(cartKey(owner, cart), async () => {
       const latest = store.latestPayment(owner, cart)
-      if (latest === undefined) throw new HttpError(404, 'unknown_cart', `no payment was started for cart ${cart}`)
+      if (latest === undefined) throw new HttpError(422, 'unknown_cart', `no payment was started for cart ${cart}`)
       return toStatus(await settle(latest))
     })
   }

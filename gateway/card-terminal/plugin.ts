@@ -6,13 +6,22 @@
 // by the injected `auth` function (the gateway wires it to kiosk API tokens
 // and operator tokens). A kiosk's location is its booth.
 //
-// Errors: the seed answers invalid requests with 422; bodies are the gateway's
-// `{type, id, message}`.
+// Status codes: the seed lists 401, 403 and 422 for every operation. We answer
+// those, and besides them only what they cannot express: 502 when Stripe did
+// not answer (nothing is wrong with the request), 413 and 415 for a body too
+// large or not JSON, 429 after too many wrong tokens, 500. Every operation lists its codes and its bearer
+// security in /docs. Bodies of errors are the gateway's `{type, id, message}`.
+//
+// Bodies: the seed's own samples (curl, Python) send `Content-Type:
+// application/json` with no body, its PHP samples `[]`; both read as no fields
+// (see json-body.ts): `configuration` then answers, the others 422.
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type Stripe from 'stripe'
 import type { Logger } from 'pino'
 import { centsFromDecimalString, type Clock } from '../../device-protocol/index.js'
+import { BEARER_SECURITY_SCHEME } from '../docs.js'
 import { ErrorBody, HttpError } from '../http.js'
+import { acceptEmptyJsonBody } from '../json-body.js'
 import { createCardPayments, type CardPayments } from './payments.js'
 import * as S from './schemas.js'
 import type { CardTerminalStore } from './store.js'
@@ -47,7 +56,29 @@ export interface CardTerminalApi {
   payments: CardPayments
 }
 
-const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 502: ErrorBody }
+const documentedErrors = {
+  401: { ...ErrorBody, description: 'Authorization information is missing or invalid.' },
+  403: { ...ErrorBody, description: 'The authenticated user does not have permission to perform this request.' },
+  422: { ...ErrorBody, description: 'Request is invalid.' },
+}
+const serverErrors = {
+  // Answered by the gateway's wrong-credential throttle (credential-throttle.ts) in front of this API.
+  429: { ...ErrorBody, description: 'wristpay: too many wrong tokens from this address; retry after Retry-After seconds.' },
+  500: { ...ErrorBody, description: 'wristpay: an internal error (logged with the request id).' },
+  502: { ...ErrorBody, description: 'wristpay: Stripe did not complete the request; nothing was changed, it may be sent again.' },
+}
+/** Answers of a GET (no body). */
+const errorsWithoutBody = { ...documentedErrors, ...serverErrors }
+/** Answers of a POST: also a body above the size limit, or not JSON. */
+const errors = {
+  ...errorsWithoutBody,
+  413: { ...ErrorBody, description: 'wristpay: the body is larger than the limit.' },
+  415: { ...ErrorBody, description: 'wristpay: the body is not application/json.' },
+}
+const noContent = { type: 'null', description: 'Success.' }
+const security = [{ [BEARER_SECURITY_SCHEME]: [] }]
+const TAG = 'card terminal payments'
+const op = (summary: string) => ({ security, summary, tags: [TAG] })
 
 /** Ids arrive as strings or numbers (see schemas.ts); inside they are strings. */
 const idOf = (value: string | number): string => String(value)
@@ -104,13 +135,15 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
   }
 
   const plugin: FastifyPluginAsync = async (scope) => {
+    acceptEmptyJsonBody(scope, { emptyArrayAsObject: true })
     scope.setErrorHandler((error: FastifyError, request, reply) => {
       if (error instanceof HttpError) return sendError(reply, request, error.statusCode, error.type, error.message)
       if (error.validation) return sendError(reply, request, 422, 'invalid_request', error.message)
       const status = error.statusCode ?? 500
       if (status >= 400 && status < 500) {
         const type = (error.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()
-        return sendError(reply, request, status, type, error.message)
+        // Malformed JSON and the like: "Request is invalid", as the seed answers it.
+        return sendError(reply, request, status === 400 ? 422 : status, type, error.message)
       }
       request.log.error({ err: error }, 'card-terminal request failed')
       return sendError(reply, request, 500, 'internal', 'internal error')
@@ -135,19 +168,19 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
     }
     scope.get<{ Querystring: S.ConfigurationRequest }>(
       '/api/stripe/v1/configuration/',
-      { schema: { querystring: S.ConfigurationRequest, response: { 200: S.ConfigurationResponse, ...errors } } },
+      { schema: { ...op('Get configuration values'), querystring: S.ConfigurationRequest, response: { 200: S.ConfigurationResponse, ...errorsWithoutBody } } },
       // A query string carries text only: a numeric cart arrives as a string, which is what we use anyway.
       async (request) => configuration(request, request.query?.cart),
     )
     scope.post<{ Body: S.ConfigurationRequest | undefined }>(
       '/api/stripe/v1/configuration/',
-      { schema: { body: optionalBody(S.ConfigurationRequest), response: { 200: S.ConfigurationResponse, ...errors } } },
+      { schema: { ...op('Get configuration values'), body: optionalBody(S.ConfigurationRequest), response: { 200: S.ConfigurationResponse, ...errors } } },
       async (request) => configuration(request, request.body?.cart),
     )
 
     scope.post<{ Body: S.SetupIntentRequest }>(
       '/api/stripe/v1/setup_intent/',
-      { schema: { body: S.SetupIntentRequest, response: { 200: S.SetupIntentResponse, ...errors } } },
+      { schema: { ...op('Create a setup intent'), body: S.SetupIntentRequest, response: { 200: S.SetupIntentResponse, ...errors } } },
       async (request) => {
         const { setupIntentId, clientSecret } = await cards.createSetupIntent(userOf(request.body.user), request.body.colletion_method ?? 'manual')
         return { stripe_setup_intent_id: setupIntentId, stripe_publishable_api_key: publishableKey, client_secret: clientSecret }
@@ -156,7 +189,7 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
 
     scope.post<{ Body: S.StorePaymentMethodRequest }>(
       '/api/stripe/v1/store_payment_method/',
-      { schema: { body: S.StorePaymentMethodRequest, response: { 200: S.StorePaymentMethodResponse, ...errors } } },
+      { schema: { ...op('Create a bankcard from a Stripe payment method'), body: S.StorePaymentMethodRequest, response: { 200: S.StorePaymentMethodResponse, ...errors } } },
       async (request) => {
         const b = request.body
         const stored = await cards.storePaymentMethod({
@@ -172,7 +205,16 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
 
     scope.post<{ Body: S.PaymentIntentRequest }>(
       '/api/stripe/v1/payment_intent/',
-      { schema: { body: S.PaymentIntentRequest, response: { 200: S.PaymentIntentResponse, ...errors } } },
+      {
+        schema: {
+          ...op('Create a payment intent'),
+          description:
+            'A part of the cart may be paid from a wristband balance (account_balance_payment_amount); the wristband is named by `user`, ' +
+            'a wristpay extension. Without a balance part (card only) the seed\'s body works as it is.',
+          body: S.PaymentIntentRequest,
+          response: { 200: S.PaymentIntentResponse, ...errors },
+        },
+      },
       async (request) => {
         const principal = principalOf(request)
         const location = kioskLocation(principal)
@@ -195,13 +237,13 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
 
     scope.post<{ Body: S.PaymentStatusRequest }>(
       '/api/stripe/v1/payment_status/',
-      { schema: { body: S.PaymentStatusRequest, response: { 200: S.PaymentStatusResponse, ...errors } } },
+      { schema: { ...op('Get the status of a cart'), body: S.PaymentStatusRequest, response: { 200: S.PaymentStatusResponse, ...errors } } },
       async (request) => payments.paymentStatus(principalKey(principalOf(request)), idOf(request.body.cart)),
     )
 
     scope.post<{ Body: S.ConnectionTokenRequest }>(
       '/api/stripe/v1/connection_token/',
-      { schema: { body: S.ConnectionTokenRequest, response: { 200: S.ConnectionTokenResponse, ...errors } } },
+      { schema: { ...op('Create a connection token'), body: S.ConnectionTokenRequest, response: { 200: S.ConnectionTokenResponse, ...errors } } },
       async (request) => {
         const location = locationForCart(principalOf(request), idOf(request.body.cart))
         const stripeLocation = location === undefined ? undefined : await stripeLocations.ensure(location)
@@ -217,7 +259,7 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
 
     scope.post<{ Body: S.RegisterTerminalRequest }>(
       '/api/stripe/v1/register_terminal/',
-      { schema: { body: S.RegisterTerminalRequest, response: { 204: { type: 'null' }, ...errors } } },
+      { schema: { ...op('Register a terminal reader'), body: S.RegisterTerminalRequest, response: { 204: noContent, ...errors } } },
       async (request, reply) => {
         const b = request.body
         await terminals.register(principalOf(request), { location: idOf(b.location), registrationCode: b.registration_code, label: b.label })
@@ -227,13 +269,13 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
 
     scope.post<{ Body: S.TerminalListRequest }>(
       '/api/stripe/v1/terminal_readers/',
-      { schema: { body: S.TerminalListRequest, response: { 200: S.TerminalListResponse, ...errors } } },
+      { schema: { ...op('List terminal readers'), body: S.TerminalListRequest, response: { 200: S.TerminalListResponse, ...errors } } },
       async (request) => terminals.list(principalOf(request), idOf(request.body.location)),
     )
 
     scope.post<{ Body: S.UpdateTerminalRequest }>(
       '/api/stripe/v1/update_terminal/',
-      { schema: { body: S.UpdateTerminalRequest, response: { 204: { type: 'null' }, ...errors } } },
+      { schema: { ...op('Update a terminal reader'), body: S.UpdateTerminalRequest, response: { 204: noContent, ...errors } } },
       async (request, reply) => {
         await terminals.update(principalOf(request), request.body.terminal_id, request.body.label)
         return reply.code(204).send()
@@ -242,7 +284,7 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
 
     scope.post<{ Body: S.DeregisterTerminalRequest }>(
       '/api/stripe/v1/deregister_terminal/',
-      { schema: { body: S.DeregisterTerminalRequest, response: { 204: { type: 'null' }, ...errors } } },
+      { schema: { ...op('Deregister a terminal reader'), body: S.DeregisterTerminalRequest, response: { 204: noContent, ...errors } } },
       async (request, reply) => {
         await terminals.deregister(principalOf(request), request.body.terminal_id)
         return reply.code(204).send()

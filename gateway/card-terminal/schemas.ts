@@ -13,8 +13,18 @@ export const IdString = Type.String({ minLength: 1, maxLength: 64, pattern: PRIN
 export const IdLike = Type.Union([IdString, Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })])
 /** Decimal amount with at most two decimals, e.g. "56.78". */
 export const DecimalAmount = Type.String({ maxLength: 16, pattern: '^(0|[1-9][0-9]{0,8})(\\.[0-9]{1,2})?$', description: 'decimal amount, at most two decimals, e.g. "56.78"' })
-/** A wristband uid (the seed's "user"): 4, 7 or 10 byte UID in upper-case hex. */
-export const UserId = Type.Union([Type.String({ minLength: 8, maxLength: 20, pattern: '^[0-9A-Fa-f]+$' }), Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })])
+/**
+ * The seed's "user" is a wristband: its UID in hex. Typed as the seed has it (a
+ * string, sent as a number in its own examples), so any id-like value passes
+ * the schema and one that names no wristband is answered 422 `unknown_user`.
+ * A number is read as its decimal digits (234510 is the UID "234510").
+ */
+const userIdOf = (description: string) => Type.Union([IdString, Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })], { description })
+export const UserId = userIdOf('The wristband (its UID in hex, e.g. "04A1B2C3D4E5F6"); a number is read as its decimal digits.')
+/** A location: a booth id, or the Stripe location id (tml_...) that `configuration` answers for it. */
+export const LocationId = Type.Union([IdString, Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })], {
+  description: 'The location: a booth id, or its Stripe location id (tml_...) as `configuration` answers it.',
+})
 export const Label = Type.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL })
 export const TerminalId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_]+$' })
 
@@ -63,8 +73,13 @@ export const PaymentIntentRequest = Type.Object(
     /** The part taken from the wristband's balance (needs `user`). */
     account_balance_payment_amount: Type.Optional(DecimalAmount),
     payment_type: Type.Optional(Type.Union([Type.Literal('card'), Type.Literal('terminal')])),
-    /** wristpay: the wristband whose balance pays account_balance_payment_amount. */
-    user: Type.Optional(UserId),
+    /** wristpay extension: the wristband whose balance pays account_balance_payment_amount. */
+    user: Type.Optional(
+      userIdOf(
+        'wristpay extension, not in the seed: the wristband (UID) whose balance pays account_balance_payment_amount. ' +
+          'Required when account_balance_payment_amount is above 0 (422 user_required without it); card-only payments do not need it.',
+      ),
+    ),
   },
   strict,
 )
@@ -86,13 +101,13 @@ export const ConnectionTokenResponse = Type.Object({ stripe_connection_token: Ty
 
 export const RegisterTerminalRequest = Type.Object(
   {
-    location: IdLike,
+    location: LocationId,
     registration_code: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9-]+$' }),
     label: Label,
   },
   strict,
 )
-export const TerminalListRequest = Type.Object({ location: IdLike }, strict)
+export const TerminalListRequest = Type.Object({ location: LocationId }, strict)
 export const TerminalListResponse = Type.Array(
   Type.Object({
     terminal_id: Type.Optional(Type.String()),

@@ -137,6 +137,8 @@ export interface NewPayment {
 export interface CardTerminalStore {
   // Locations
   stripeLocationOf(location: string): string | undefined
+  /** The wristpay location of a Stripe location id (tml_...), if it is one of ours. */
+  locationOfStripeLocation(stripeLocationId: string): string | undefined
   saveLocation(location: string, stripeLocationId: string): void
   // Registration codes and terminals
   /** Reserves a code (by hash) for one registration; false if it is used or being used. */
@@ -179,6 +181,7 @@ export function createCardTerminalStore(db: Database.Database): CardTerminalStor
   migrateCardTerminal(db)
   const q = {
     location: db.prepare<[string], { stripe_location_id: string }>(`SELECT stripe_location_id FROM card_locations WHERE location = ?`),
+    locationOfStripe: db.prepare<[string], { location: string }>(`SELECT location FROM card_locations WHERE stripe_location_id = ?`),
     saveLocation: db.prepare(`INSERT INTO card_locations (location, stripe_location_id) VALUES (?, ?)`),
     code: db.prepare<[string], { state: string }>(`SELECT state FROM card_registration_codes WHERE code_hash = ?`),
     reserveCode: db.prepare(`INSERT INTO card_registration_codes (code_hash, state, at) VALUES (?, 'pending', ?) ON CONFLICT(code_hash) DO NOTHING`),
@@ -224,6 +227,7 @@ export function createCardTerminalStore(db: Database.Database): CardTerminalStor
 
   return {
     stripeLocationOf: (location) => q.location.get(location)?.stripe_location_id,
+    locationOfStripeLocation: (id) => q.locationOfStripe.get(id)?.location,
     saveLocation: (location, id) => void q.saveLocation.run(location, id),
     reserveRegistrationCode: (codeHash, at) => q.reserveCode.run(codeHash, at).changes === 1,
     releaseRegistrationCode: (codeHash) => void q.releaseCode.run(codeHash),

@@ -79,7 +79,7 @@ export function createStoredCards(deps: StoredCardsDeps): StoredCards {
       const existing = store.bankcardByPaymentMethod(input.paymentMethod)
       if (existing !== undefined) {
         // The same request again answers the same bankcard; another user may not take it over.
-        if (existing.user !== input.user) throw new HttpError(409, 'payment_method_taken', 'this payment method is stored for another user')
+        if (existing.user !== input.user) throw new HttpError(422, 'payment_method_taken', 'this payment method is stored for another user')
         return { paymentMethod: existing.payment_method, bankcard: String(existing.id) }
       }
       const customer = await ensureCustomer(input.user)
@@ -92,7 +92,7 @@ export function createStoredCards(deps: StoredCardsDeps): StoredCards {
         throw providerFailure('payment method', err)
       }
       const owner = typeof pm.customer === 'string' ? pm.customer : (pm.customer?.id ?? null)
-      if (owner !== null && owner !== customer) throw new HttpError(409, 'payment_method_taken', 'this payment method belongs to another customer')
+      if (owner !== null && owner !== customer) throw new HttpError(422, 'payment_method_taken', 'this payment method belongs to another customer')
       if (pm.type !== 'card') throw new HttpError(422, 'unsupported_payment_method', `a ${pm.type} payment method cannot be stored; store the card generated from it`)
       try {
         if (owner === null) await stripe.paymentMethods.attach(pm.id, { customer })

@@ -52,7 +52,7 @@ t.test('register, list, relabel and deregister a terminal', async (t) => {
   t.same((await h.call(`${V1}/terminal_readers/`, { location: 'bar' })).body, [])
   t.equal(h.sim.control.object(id), undefined, 'deleted at Stripe')
   const again = await h.call(`${V1}/deregister_terminal/`, { terminal_id: id })
-  t.equal(again.status, 404)
+  t.equal(again.status, 422)
   t.equal(again.body.type, 'unknown_terminal')
 })
 
@@ -62,7 +62,7 @@ t.test('a registration code works once, a wrong one is refused and can be retrie
   t.equal(first.status, 204)
   // The simulator would register simulated-wpe again; the registry refuses a code used before.
   const second = await h.call(`${V1}/register_terminal/`, { location: 'bar', registration_code: 'simulated-wpe', label: 'Two' })
-  t.equal(second.status, 409)
+  t.equal(second.status, 422)
   t.equal(second.body.type, 'registration_code_used')
   t.equal(h.store.terminalsAt('bar').length, 1, 'no second terminal')
   const readersAtStripe = await h.stripe.terminal.readers.list({ location: h.store.stripeLocationOf('bar')! })
@@ -104,7 +104,7 @@ t.test('a kiosk manages only the terminals of its own location; an operator any 
   t.equal(food.body.length, 1)
   t.equal(food.body[0].label, 'Food till')
   t.equal((await h.call(`${V1}/update_terminal/`, { terminal_id: barReader, label: 'By operator' }, { token: TOKEN.operator })).status, 204)
-  t.equal((await h.call(`${V1}/update_terminal/`, { terminal_id: 'tmr_doesnotexist', label: 'x' }, { token: TOKEN.operator })).status, 404)
+  t.equal((await h.call(`${V1}/update_terminal/`, { terminal_id: 'tmr_doesnotexist', label: 'x' }, { token: TOKEN.operator })).status, 422)
 })
 
 t.test('a reader already deleted at Stripe is still deregistered here', async (t) => {
@@ -161,7 +161,7 @@ t.test('hostile terminal requests get a clear 4xx and change nothing', async (t)
     t.type(res.body.message, 'string')
   }
   const badJson = await h.call(`${V1}/register_terminal/`, undefined, { rawBody: '{"location": "bar",' })
-  t.equal(badJson.status, 400)
+  t.equal(badJson.status, 422)
   t.type(badJson.body.type, 'string')
   const huge = await h.call(`${V1}/register_terminal/`, undefined, { rawBody: JSON.stringify({ location: 'bar', registration_code: 'simulated-wpe', label: 'x'.repeat(200_000) }) })
   t.equal(huge.status, 413, 'body above the limit')
@@ -258,4 +258,42 @@ t.test('the plugin form mounts with its options, as the gateway mounts plugins',
   const refused = await fetch(`http://127.0.0.1:${port}/api/stripe/v1/configuration/`, { headers: { authorization: 'Bearer nope' } })
   t.equal(refused.status, 401)
   t.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'the rest of the gateway is untouched')
+})
+
+t.test('terminal_readers lists what Stripe has at the location, with our labels; such readers can be managed here', async (t) => {
+  const h = await startHarness(t)
+  const ours = await registerBarReader(h, 'Bar till')
+  // Paired in Stripe's dashboard, not through us.
+  const stripeLocation = h.store.stripeLocationOf('bar')!
+  const elsewhere = await h.stripe.terminal.readers.create({ registration_code: 'simulated-wpe', label: 'Dashboard label', location: stripeLocation })
+  // Relabelled at Stripe directly: for a reader registered through us, our label is the one shown.
+  await h.stripe.terminal.readers.update(ours, { label: 'changed at Stripe' })
+  const list = await h.call(`${V1}/terminal_readers/`, { location: 'bar' })
+  t.equal(list.status, 200)
+  t.same(
+    [...list.body].sort((a: { terminal_id: string }, b: { terminal_id: string }) => a.terminal_id.localeCompare(b.terminal_id)),
+    [
+      { terminal_id: ours, label: 'Bar till' },
+      { terminal_id: elsewhere.id, label: 'Dashboard label' },
+    ].sort((a, b) => a.terminal_id.localeCompare(b.terminal_id)),
+  )
+  t.same((await h.call(`${V1}/terminal_readers/`, { location: stripeLocation })).body, list.body, 'the tml_ id names the same location')
+
+  // A reader at a Stripe location of no booth of ours is not this event's.
+  const foreignLocation = await h.stripe.terminal.locations.create({ display_name: 'Other shop', address: { line1: 'x', city: 'y', postal_code: '1', country: 'DE' } })
+  const foreign = await h.stripe.terminal.readers.create({ registration_code: 'simulated-wpe', label: 'Theirs', location: foreignLocation.id })
+  t.equal((await h.call(`${V1}/update_terminal/`, { terminal_id: foreign.id, label: 'x' }, { token: TOKEN.operator })).body.type, 'unknown_terminal')
+  t.equal((h.sim.control.object(foreign.id) as unknown as { label: string }).label, 'Theirs', 'untouched')
+  t.equal((await h.call(`${V1}/terminal_readers/`, { location: foreignLocation.id }, { token: TOKEN.operator })).status, 422, 'nor is its location')
+
+  t.equal((await h.call(`${V1}/update_terminal/`, { terminal_id: elsewhere.id, label: 'x' }, { token: TOKEN.food })).status, 403, 'another kiosk may not')
+  t.equal((await h.call(`${V1}/update_terminal/`, { terminal_id: elsewhere.id, label: 'Bar right' })).status, 204)
+  t.equal((h.sim.control.object(elsewhere.id) as unknown as { label: string }).label, 'Bar right')
+  t.equal((await h.call(`${V1}/deregister_terminal/`, { terminal_id: elsewhere.id })).status, 204)
+  t.same((await h.call(`${V1}/terminal_readers/`, { location: 'bar' })).body, [{ terminal_id: ours, label: 'Bar till' }])
+
+  h.sim.control.failNextRequests(1)
+  const failing = await h.call(`${V1}/terminal_readers/`, { location: 'bar' })
+  t.equal(failing.status, 502, 'Stripe not answering is no empty list')
+  t.same((await h.call(`${V1}/terminal_readers/`, { location: 'food' }, { token: TOKEN.operator })).body, [], 'a booth without a Stripe location has no readers')
 })

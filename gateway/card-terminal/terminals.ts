@@ -1,7 +1,13 @@
 // The terminal registry: card readers registered with Stripe at a location
 // (a booth) with a one-time registration code, listed by location, relabelled
 // and deregistered. A kiosk may manage only the readers of its own booth; an
-// operator those of any booth.
+// operator those of any booth. A location is named by the booth id or by the
+// Stripe location id that `configuration` hands out for it (tml_...).
+//
+// The list is Stripe's (the seed: "Query Stripe for the terminal readers
+// registered at a given location"), so readers paired in Stripe's dashboard
+// show up too; a reader registered through us carries the label we keep.
+// Such a Stripe-only reader can be relabelled and deregistered here as well.
 import { createHash } from 'node:crypto'
 import type Stripe from 'stripe'
 import type { Logger } from 'pino'
@@ -31,81 +37,124 @@ export interface TerminalRegistry {
   list(principal: CardPrincipal, location: string): Promise<TerminalSummary[]>
   update(principal: CardPrincipal, terminalId: string, label: string): Promise<void>
   deregister(principal: CardPrincipal, terminalId: string): Promise<void>
+  /** The booth a location names (a booth id, or one of our Stripe location ids). */
+  boothOf(location: string): string
   /** Throws 422 for an unknown location and 403 when a kiosk names another booth than its own. */
-  checkLocation(principal: CardPrincipal, location: string): void
+  checkLocation(principal: CardPrincipal, booth: string): void
 }
+
+/** More readers than this at one booth is a misconfiguration, not a list to page through forever. */
+export const MAX_LISTED_READERS = 500
 
 /** Codes are stored hashed: a registration code is a short-lived credential. */
 const codeHash = (code: string) => createHash('sha256').update(code, 'utf8').digest('hex')
+
+const unknownTerminal = (terminalId: string) => new HttpError(422, 'unknown_terminal', `no terminal ${terminalId} at any location of this event`)
 
 export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegistry {
   const { store, stripe, locations, stripeLocations, clock } = deps
   const log = deps.logger
 
-  function checkLocation(principal: CardPrincipal, location: string): void {
+  function boothOf(location: string): string {
+    return (location.startsWith('tml_') ? store.locationOfStripeLocation(location) : undefined) ?? location
+  }
+
+  function checkLocation(principal: CardPrincipal, booth: string): void {
     if (principal.role === 'kiosk') {
-      if (locations.ofKiosk(principal.id) !== location)
+      if (locations.ofKiosk(principal.id) !== booth)
         throw new HttpError(403, 'other_location', `kiosk ${principal.id} may only manage terminals of its own location`)
       return
     }
-    if (!locations.exists(location)) throw new HttpError(422, 'unknown_location', `no location ${location}`)
+    if (!locations.exists(booth)) throw new HttpError(422, 'unknown_location', `no location ${booth}`)
   }
 
-  function knownTerminal(principal: CardPrincipal, terminalId: string) {
-    const terminal = store.terminal(terminalId)
-    if (terminal === undefined) throw new HttpError(404, 'unknown_terminal', `no registered terminal ${terminalId}`)
-    if (principal.role === 'kiosk' && locations.ofKiosk(principal.id) !== terminal.location)
+  /** The booth of a reader: from our registry, else from Stripe for a reader at one of our Stripe locations. */
+  async function terminalBooth(principal: CardPrincipal, terminalId: string): Promise<string> {
+    let booth = store.terminal(terminalId)?.location
+    if (booth === undefined) {
+      let reader: Stripe.Terminal.Reader | Stripe.Terminal.DeletedReader
+      try {
+        reader = await stripe.terminal.readers.retrieve(terminalId)
+      } catch (err) {
+        if (isResourceMissing(err)) throw unknownTerminal(terminalId)
+        log.warn({ terminal: terminalId, ...describeStripeError(err) }, 'terminal not retrieved')
+        throw providerFailure('terminal', err)
+      }
+      if (reader.deleted === true) throw unknownTerminal(terminalId)
+      const stripeLocation = typeof reader.location === 'string' ? reader.location : (reader.location?.id ?? null)
+      booth = stripeLocation === null ? undefined : store.locationOfStripeLocation(stripeLocation)
+      // A reader elsewhere in the Stripe account is not this event's to manage.
+      if (booth === undefined) throw unknownTerminal(terminalId)
+    }
+    if (principal.role === 'kiosk' && locations.ofKiosk(principal.id) !== booth)
       throw new HttpError(403, 'other_location', `terminal ${terminalId} belongs to another location`)
-    return terminal
+    return booth
   }
 
   async function register(principal: CardPrincipal, input: { location: string; registrationCode: string; label: string }): Promise<void> {
-    checkLocation(principal, input.location)
+    const booth = boothOf(input.location)
+    checkLocation(principal, booth)
     const hash = codeHash(input.registrationCode)
     if (!store.reserveRegistrationCode(hash, clock.now()))
-      throw new HttpError(409, 'registration_code_used', 'this registration code was used already')
+      throw new HttpError(422, 'registration_code_used', 'this registration code was used already')
     let reader: Stripe.Terminal.Reader
     try {
-      const stripeLocation = await stripeLocations.ensure(input.location)
+      const stripeLocation = await stripeLocations.ensure(booth)
       reader = await stripe.terminal.readers.create({
         registration_code: input.registrationCode,
         label: input.label,
         location: stripeLocation,
-        metadata: { wristpay_location: input.location },
+        metadata: { wristpay_location: booth },
       })
     } catch (err) {
       // Nothing was registered: the code may be tried again (once it is right).
       store.releaseRegistrationCode(hash)
       if (err instanceof HttpError) throw err
-      log.warn({ location: input.location, ...describeStripeError(err) }, 'terminal not registered')
+      log.warn({ location: booth, ...describeStripeError(err) }, 'terminal not registered')
       if (isStripeRequestRefusal(err)) throw new HttpError(422, 'invalid_registration_code', 'Stripe refused the registration code')
       throw providerFailure('register terminal', err)
     }
     if (store.terminal(reader.id) !== undefined) {
       // Stripe gave us a reader we already have: never silently move it between locations.
       store.releaseRegistrationCode(hash)
-      throw new HttpError(409, 'terminal_registered', `terminal ${reader.id} is registered already; deregister it first`)
+      throw new HttpError(422, 'terminal_registered', `terminal ${reader.id} is registered already; deregister it first`)
     }
     store.completeRegistration(hash, {
       terminal_id: reader.id,
-      location: input.location,
+      location: booth,
       label: input.label,
       registered_by: principalKey(principal),
       registered_at: clock.now(),
     })
-    log.info({ terminal: reader.id, location: input.location, by: principalKey(principal) }, 'terminal registered')
+    log.info({ terminal: reader.id, location: booth, by: principalKey(principal) }, 'terminal registered')
   }
 
   async function list(principal: CardPrincipal, location: string): Promise<TerminalSummary[]> {
-    checkLocation(principal, location)
-    return store.terminalsAt(location).map((t) => ({ terminal_id: t.terminal_id, label: t.label }))
+    const booth = boothOf(location)
+    checkLocation(principal, booth)
+    const stripeLocation = store.stripeLocationOf(booth)
+    // No Stripe location yet: nobody can have paired a reader there.
+    if (stripeLocation === undefined) return []
+    const ourLabels = new Map(store.terminalsAt(booth).map((t) => [t.terminal_id, t.label]))
+    const listed: TerminalSummary[] = []
+    try {
+      for await (const reader of stripe.terminal.readers.list({ location: stripeLocation, limit: 100 })) {
+        listed.push({ terminal_id: reader.id, label: ourLabels.get(reader.id) ?? reader.label ?? reader.serial_number })
+        if (listed.length >= MAX_LISTED_READERS) break
+      }
+    } catch (err) {
+      log.warn({ location: booth, ...describeStripeError(err) }, 'terminal readers not listed')
+      throw providerFailure('list terminals', err)
+    }
+    return listed
   }
 
   async function update(principal: CardPrincipal, terminalId: string, label: string): Promise<void> {
-    knownTerminal(principal, terminalId)
+    await terminalBooth(principal, terminalId)
     try {
       await stripe.terminal.readers.update(terminalId, { label })
     } catch (err) {
+      if (isResourceMissing(err)) throw unknownTerminal(terminalId)
       log.warn({ terminal: terminalId, ...describeStripeError(err) }, 'terminal label not updated')
       throw providerFailure('update terminal', err)
     }
@@ -114,7 +163,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
   }
 
   async function deregister(principal: CardPrincipal, terminalId: string): Promise<void> {
-    knownTerminal(principal, terminalId)
+    await terminalBooth(principal, terminalId)
     try {
       await stripe.terminal.readers.del(terminalId)
     } catch (err) {
@@ -128,5 +177,5 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
     log.info({ terminal: terminalId, by: principalKey(principal) }, 'terminal deregistered')
   }
 
-  return { register, list, update, deregister, checkLocation }
+  return { register, list, update, deregister, boothOf, checkLocation }
 }

@@ -42,7 +42,7 @@ export interface Harness {
   bookings(): number
 }
 
-export async function startHarness(t: Test, options: { initialAliceCents?: number } = {}): Promise<Harness> {
+export async function startHarness(t: Test, options: { initialAliceCents?: number; docs?: boolean } = {}): Promise<Harness> {
   const world = makeWorld()
   t.teardown(() => world.close())
   // Alice gets money on her wristband the ordinary way: a cash top-up at the cash desk.
@@ -78,6 +78,7 @@ export async function startHarness(t: Test, options: { initialAliceCents?: numbe
       throw new Error('not in this test')
     },
     plugins: [{ plugin: api.plugin, prefix: '' }],
+    ...(options.docs ? { docs: { title: 'card-terminal test', version: '0.0.0' } } : {}),
   })
   const address = await http.listen('127.0.0.1', 0)
   t.teardown(() => http.close())

@@ -1,9 +1,20 @@
 import t, { type Test } from 'tap'
-import { connect as netConnect } from 'node:net'
-import mqtt, { type MqttClient, type IClientOptions } from 'mqtt'
+import { connect as netConnect, type Socket } from 'node:net'
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt'
 import { pino } from 'pino'
-import { topics } from '../device-protocol/index.js'
-import { createBroker, createFrameSizeGuard, filterWithin, mayPublish, maySubscribe, type Broker, type Principal } from './broker.js'
+import { topics, type Clock } from '../device-protocol/index.js'
+import {
+  clientIdRefusal,
+  createBroker,
+  createFrameSizeGuard,
+  DEFAULT_BROKER_LIMITS,
+  filterWithin,
+  mayPublish,
+  maySubscribe,
+  type Broker,
+  type BrokerLimits,
+  type Principal,
+} from './broker.js'
 
 const logger = pino({ level: 'silent' })
 
@@ -24,12 +35,17 @@ interface Harness {
   received: Array<{ kioskId: string; payload: string }>
 }
 
-async function startBroker(t: Test, extra: { maxPacketBytes?: number; authenticate?: typeof authenticate } = {}): Promise<Harness> {
+async function startBroker(
+  t: Test,
+  extra: { maxPacketBytes?: number; authenticate?: typeof authenticate; limits?: Partial<BrokerLimits>; clock?: Clock } = {},
+): Promise<Harness> {
   const received: Harness['received'] = []
   const broker = await createBroker({
     authenticate: extra.authenticate ?? authenticate,
     logger,
     maxPacketBytes: extra.maxPacketBytes,
+    limits: extra.limits,
+    clock: extra.clock,
     onKioskTx: (kioskId, payload) => received.push({ kioskId, payload: payload.toString('utf8') }),
   })
   const { port } = await broker.listen('127.0.0.1', 0)
@@ -52,6 +68,39 @@ async function refusedConnect(port: number, options: IClientOptions): Promise<Er
     return err as Error & { code?: number }
   }
   throw new Error('connection was accepted')
+}
+
+/**
+ * Connects from a chosen loopback source address (Linux routes all of 127/8 to lo), so that a test
+ * can play several network peers. Resolves with the client, or rejects with the CONNACK error.
+ */
+function connectFrom(port: number, localAddress: string, options: IClientOptions): Promise<MqttClient> {
+  const client = new MqttClient(() => netConnect({ port, host: '127.0.0.1', localAddress }), {
+    protocol: 'mqtt',
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...options,
+  })
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => resolve(client))
+    client.once('error', (err) => {
+      client.end(true)
+      reject(err)
+    })
+    client.once('close', () => reject(new Error('closed before CONNACK')))
+  })
+}
+
+/** Opens a TCP connection that never sends CONNECT. */
+function idleSocket(port: number, localAddress: string): Promise<Socket> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ port, host: '127.0.0.1', localAddress })
+    socket.on('error', () => {}) // the broker may close it at any time
+    // The broker may evict it at once; either way the attempt is over for the caller.
+    socket.once('connect', () => resolve(socket))
+    socket.once('close', () => resolve(socket))
+  })
 }
 
 /** Polls a condition a bounded number of times (handlers run asynchronously after the PUBACK). */
@@ -315,4 +364,231 @@ t.test('close is idempotent and disconnects clients', async (t) => {
   await h.broker.close()
   await gone
   t.notOk(k1.connected)
+})
+
+// ---------------------------------------------------------------------------
+// Client ids (issue 9, point 1)
+
+t.test('client ids: each account owns its own, persistent sessions only there', async (t) => {
+  const k1: Principal = { role: 'kiosk', kioskId: 'k1' }
+  const bar: Principal = { role: 'kiosk', kioskId: 'bar' }
+  const op: Principal = { role: 'operator', name: 'ops' }
+  t.equal(clientIdRefusal(k1, 'kiosk-k1', false), null, 'the kiosk daemon\'s id')
+  t.equal(clientIdRefusal(k1, 'kiosk-k1/bench', false), null, 'a suffix after /')
+  t.equal(clientIdRefusal(op, 'operator-ops', false), null)
+  t.equal(clientIdRefusal(k1, 'mqttjs_1a2b3c4d', true), null, 'a random id for a clean session')
+  t.equal(clientIdRefusal(k1, 'kiosk-k2', true), 'foreign_namespace', 'another kiosk\'s id, even clean')
+  t.equal(clientIdRefusal(op, 'kiosk-k1', false), 'foreign_namespace')
+  t.equal(clientIdRefusal(k1, 'operator-ops', true), 'foreign_namespace')
+  t.equal(clientIdRefusal(k1, 'gateway', true), 'foreign_namespace')
+  t.equal(clientIdRefusal(bar, 'kiosk-bar-1', true), 'foreign_namespace', 'kiosk bar does not own kiosk bar-1\'s id')
+  t.equal(clientIdRefusal(k1, 'kiosk-k1x', true), 'foreign_namespace')
+  t.equal(clientIdRefusal(k1, 'pi-a', false), 'persistent_outside_namespace', 'nobody owns a persistent session outside the namespaces')
+})
+
+t.test('another kiosk and an operator cannot take over a kiosk\'s client id; the victim keeps its replies', async (t) => {
+  const h = await startBroker(t)
+  const watcher = await connectClient(t, h.port, { clientId: 'operator-ops/watch', username: 'operator:ops', password: 'ops-token-123' })
+  const alerts: Array<{ kind: string; message: string; kiosk?: string }> = []
+  watcher.on('message', (topic, payload) => {
+    if (topic === topics.event('alert')) alerts.push(JSON.parse(payload.toString('utf8')))
+  })
+  await watcher.subscribeAsync(topics.event('alert'), { qos: 1 })
+
+  const victim = await connectClient(t, h.port, { clientId: 'kiosk-k1', clean: false, username: 'k1', password: 'token-k1' })
+  let victimClosed = false
+  victim.on('close', () => (victimClosed = true))
+  await victim.subscribeAsync(topics.kioskReply('k1'), { qos: 1 })
+
+  const fromKiosk = await refusedConnect(h.port, { clientId: 'kiosk-k1', clean: false, username: 'k2', password: 'token-k2' })
+  t.equal(fromKiosk.code, 2, 'another kiosk: identifier rejected')
+  const fromOperator = await refusedConnect(h.port, { clientId: 'kiosk-k1', clean: false, username: 'operator:ops', password: 'ops-token-123' })
+  t.equal(fromOperator.code, 2, 'an operator: identifier rejected')
+
+  const reply = nextMessage(victim)
+  await h.broker.publish(topics.kioskReply('k1'), '{"for":"k1","n":1}', { qos: 1 })
+  t.equal((await reply).payload, '{"for":"k1","n":1}', 'the victim still receives its reply')
+  t.notOk(victimClosed, 'the victim was never kicked off')
+
+  // The victim goes away; its persistent session holds the next reply. The attacker tries again.
+  await victim.endAsync()
+  await h.broker.publish(topics.kioskReply('k1'), '{"for":"k1","n":2}', { qos: 1 })
+  const attacker = new MqttClient(() => netConnect(h.port, '127.0.0.1'), { protocol: 'mqtt', protocolVersion: 4, clientId: 'kiosk-k1', clean: false, username: 'k2', password: 'token-k2', reconnectPeriod: 0 })
+  const stolen: string[] = []
+  attacker.on('message', (_topic, payload) => stolen.push(payload.toString('utf8')))
+  const attackerError = await new Promise<Error & { code?: number }>((resolve) => attacker.once('error', resolve))
+  attacker.end(true)
+  t.equal(attackerError.code, 2)
+
+  const back = await connectClient(t, h.port, { clientId: 'kiosk-k1', clean: false, username: 'k1', password: 'token-k1' })
+  const queued = await nextMessage(back)
+  t.equal(queued.payload, '{"for":"k1","n":2}', 'the queued reply waited for the victim')
+  t.same(stolen, [], 'the attacker never received a reply')
+
+  t.equal(h.broker.counters().clientIdRefusals, 3)
+  await waitFor(() => alerts.length === 3, 'three alerts')
+  t.same(alerts.map((a) => a.kind), ['mqtt_client_id_refused', 'mqtt_client_id_refused', 'mqtt_client_id_refused'])
+  t.equal(alerts[0]!.kiosk, 'k2', 'the alert names the kiosk whose account tried it')
+  t.match(alerts[1]!.message, /operator ops .*kiosk-k1/)
+})
+
+t.test('a clean session cannot kick another account\'s live connection off a free-form id', async (t) => {
+  const h = await startBroker(t)
+  const holder = await connectClient(t, h.port, { clientId: 'pi-a', username: 'k1', password: 'token-k1' })
+  let holderClosed = false
+  holder.on('close', () => (holderClosed = true))
+  const err = await refusedConnect(h.port, { clientId: 'pi-a', username: 'k2', password: 'token-k2' })
+  t.equal(err.code, 2)
+  t.equal(h.broker.counters().clientIdRefusals, 1)
+  await holder.publishAsync(topics.kioskTx('k1'), '{"still":"here"}', { qos: 1 })
+  t.notOk(holderClosed)
+
+  // Once the holder is gone the id is free again (a clean session carries nothing over).
+  const gone = closed(holder)
+  await holder.endAsync()
+  await gone
+  await waitFor(() => h.broker.counters().connectedClients === 0, 'the holder to be gone')
+  const next = await connectClient(t, h.port, { clientId: 'pi-a', username: 'k2', password: 'token-k2' })
+  t.ok(next.connected)
+})
+
+// ---------------------------------------------------------------------------
+// Wrong credentials (issue 9, point 6)
+
+t.test('1,000 wrong passwords from one address: only 5 are checked; a kiosk elsewhere still connects', async (t) => {
+  let nowMs = 1_700_000_000_000
+  let checks = 0
+  const h = await startBroker(t, {
+    clock: { now: () => nowMs },
+    authenticate: (username, password) => {
+      checks++
+      return authenticate(username, password)
+    },
+  })
+  const codes = new Map<number | undefined, number>()
+  const ATTEMPTS = 1_000
+  const PARALLEL = 20
+  for (let i = 0; i < ATTEMPTS; i += PARALLEL) {
+    const batch = Array.from({ length: PARALLEL }, (_, j) => refusedConnect(h.port, { clientId: `guess-${i + j}`, username: 'k1', password: `guess-${i + j}` }))
+    for (const err of await Promise.all(batch)) codes.set(err.code, (codes.get(err.code) ?? 0) + 1)
+  }
+  t.equal(checks, DEFAULT_BROKER_LIMITS.loginFailuresBeforeBlock, 'the password was looked at 5 times')
+  t.same([...codes.entries()].sort(), [[4, 5], [5, 995]], '5 bad passwords, then 995 refused unchecked')
+  const counters = h.broker.counters()
+  t.equal(counters.authFailures, ATTEMPTS)
+  t.equal(counters.authThrottled, ATTEMPTS - 5)
+  t.equal(counters.loginBlocks, 1)
+
+  const elsewhere = await connectFrom(h.port, '127.0.0.2', { clientId: 'kiosk-k2', username: 'k2', password: 'token-k2' })
+  t.teardown(() => elsewhere.endAsync(true))
+  t.ok(elsewhere.connected, 'a kiosk from another address connects')
+
+  const sameAddress = await refusedConnect(h.port, { username: 'k1', password: 'token-k1' })
+  t.equal(sameAddress.code, 5, 'the right password from the blocked address waits too (the block is per address)')
+  t.equal(checks, 6, 'only the kiosk from the other address was checked')
+
+  nowMs += DEFAULT_BROKER_LIMITS.loginBlockBaseMs
+  const afterBlock = await connectClient(t, h.port, { username: 'k1', password: 'token-k1' })
+  t.ok(afterBlock.connected, 'after the first block (1 s) the address is checked again')
+
+  // A good login does not wipe the record: the next failure blocks again, twice as long.
+  t.equal((await refusedConnect(h.port, { username: 'k1', password: 'wrong' })).code, 4)
+  nowMs += DEFAULT_BROKER_LIMITS.loginBlockBaseMs
+  t.equal((await refusedConnect(h.port, { username: 'k1', password: 'token-k1' })).code, 5, 'still blocked after 1 s')
+  nowMs += DEFAULT_BROKER_LIMITS.loginBlockBaseMs
+  t.ok((await connectClient(t, h.port, { username: 'k1', password: 'token-k1' })).connected, 'free after 2 s')
+})
+
+t.test('client id takeover attempts count as failed logins of their address', async (t) => {
+  const h = await startBroker(t, { clock: { now: () => 0 } })
+  for (let i = 0; i < DEFAULT_BROKER_LIMITS.loginFailuresBeforeBlock; i++) {
+    t.equal((await refusedConnect(h.port, { clientId: 'kiosk-k1', username: 'k2', password: 'token-k2' })).code, 2)
+  }
+  t.equal((await refusedConnect(h.port, { clientId: 'kiosk-k1', username: 'k2', password: 'token-k2' })).code, 5, 'then the address is blocked')
+  t.equal(h.broker.counters().clientIdRefusals, DEFAULT_BROKER_LIMITS.loginFailuresBeforeBlock, 'which also bounds the alerts')
+})
+
+// ---------------------------------------------------------------------------
+// Connection exhaustion (issue 9, point 7)
+
+t.test('a connection that never sends CONNECT is closed after connectTimeoutMs', async (t) => {
+  const h = await startBroker(t, { limits: { connectTimeoutMs: 100 } })
+  const socket = await idleSocket(h.port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  if (!socket.closed) await new Promise((resolve) => socket.once('close', resolve))
+  t.equal(h.broker.counters().connectTimeouts, 1)
+  await waitFor(() => h.broker.counters().pendingConnections === 0, 'the broker side of the socket to close')
+})
+
+t.test('2,100 connections that never send CONNECT do not keep a kiosk out', async (t) => {
+  // Defaults: 2,000 connections, 200 kept for kiosks, 32 per address. The idle connections come
+  // from 70 loopback addresses (30 each, under the per-address share) and would stay for a
+  // minute: only making room, not the CONNECT timer, lets the kiosk in.
+  const h = await startBroker(t, { limits: { connectTimeoutMs: 60_000 } })
+  const sockets: Socket[] = []
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+  })
+  const IDLE = 2_100
+  const ADDRESSES = 70
+  for (let i = 0; i < IDLE; i += 100) {
+    const batch = Array.from({ length: 100 }, (_, j) => idleSocket(h.port, `127.0.1.${((i + j) % ADDRESSES) + 1}`))
+    sockets.push(...(await Promise.all(batch)))
+  }
+  const seen = () => {
+    const c = h.broker.counters()
+    return c.pendingConnections + c.connectionsEvicted + c.connectionsRefused
+  }
+  await waitFor(() => seen() === IDLE, 'the broker to see every idle connection')
+  const unreserved = DEFAULT_BROKER_LIMITS.maxConnections - DEFAULT_BROKER_LIMITS.reservedKioskConnections
+  t.equal(h.broker.counters().pendingConnections, unreserved, 'idle connections hold only the unreserved part (1,800)')
+  t.equal(h.broker.counters().connectionsEvicted, IDLE - unreserved, 'the 300 beyond it each made room by closing the oldest')
+  t.equal(h.broker.counters().connectionsRefused, 0)
+
+  const kiosk = await connectClient(t, h.port, { clientId: 'kiosk-k1', clean: false, username: 'k1', password: 'token-k1' })
+  await kiosk.publishAsync(topics.kioskTx('k1'), '{"sale":1}', { qos: 1 })
+  await waitFor(() => h.received.length === 1, 'the tx')
+  t.same(h.received, [{ kioskId: 'k1', payload: '{"sale":1}' }], 'the kiosk connected and sells')
+  t.equal(h.broker.counters().pendingConnections, unreserved - 1, 'its connection left the pending pool when it authenticated')
+
+  // More idle connections do not touch the authenticated kiosk.
+  for (let i = 0; i < 100; i++) sockets.push(await idleSocket(h.port, `127.0.2.${(i % 50) + 1}`))
+  await waitFor(() => seen() === IDLE + 100, 'the broker to see the next idle connections')
+  t.ok(kiosk.connected, 'the kiosk stays connected')
+  await kiosk.publishAsync(topics.kioskTx('k1'), '{"sale":2}', { qos: 1 })
+  await waitFor(() => h.received.length === 2, 'the second tx')
+})
+
+t.test('one address holds at most its share of waiting connections; a kiosk behind it still gets in', async (t) => {
+  const h = await startBroker(t, { limits: { connectTimeoutMs: 60_000 } })
+  const sockets: Socket[] = []
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+  })
+  for (let i = 0; i < 40; i++) sockets.push(await idleSocket(h.port, '127.0.0.5'))
+  await waitFor(() => h.broker.counters().pendingConnections + h.broker.counters().connectionsEvicted === 40, 'all 40')
+  t.equal(h.broker.counters().pendingConnections, DEFAULT_BROKER_LIMITS.maxConnectionsPerAddress)
+  t.equal(h.broker.counters().connectionsEvicted, 40 - DEFAULT_BROKER_LIMITS.maxConnectionsPerAddress)
+  await waitFor(() => sockets.filter((s) => s.closed).length === 40 - DEFAULT_BROKER_LIMITS.maxConnectionsPerAddress, 'the evicted ones to close')
+  t.ok(sockets.slice(0, 8).every((s) => s.closed), 'the 8 oldest were the ones closed')
+  const kiosk = await connectFrom(h.port, '127.0.0.5', { clientId: 'kiosk-k1', username: 'k1', password: 'token-k1' })
+  t.teardown(() => kiosk.endAsync(true))
+  t.ok(kiosk.connected)
+})
+
+t.test('operators cannot fill the slots that let a kiosk in', async (t) => {
+  // 10 connections, 4 kept for kiosks: operators get at most 5 (one slot short of the unreserved 6).
+  const h = await startBroker(t, { limits: { maxConnections: 10, reservedKioskConnections: 4, maxConnectionsPerAddress: 100, connectTimeoutMs: 60_000 } })
+  for (let i = 0; i < 5; i++) await connectClient(t, h.port, { clientId: `operator-ops/${i}`, username: 'operator:ops', password: 'ops-token-123' })
+  const sixth = await refusedConnect(h.port, { clientId: 'operator-ops/5', username: 'operator:ops', password: 'ops-token-123' })
+  t.equal(sixth.code, 3, 'server unavailable')
+  const sockets: Socket[] = []
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+  })
+  for (let i = 0; i < 10; i++) sockets.push(await idleSocket(h.port, '127.0.0.1'))
+  const k1 = await connectClient(t, h.port, { clientId: 'kiosk-k1', username: 'k1', password: 'token-k1' })
+  const k2 = await connectClient(t, h.port, { clientId: 'kiosk-k2', username: 'k2', password: 'token-k2' })
+  t.ok(k1.connected && k2.connected, 'both kiosks got in')
+  t.equal(h.broker.counters().connectionsRefused, 1, 'only the sixth operator was refused')
 })

@@ -5,7 +5,10 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
-import { parseJson, topics, TOPIC_ROOT, validateKioskState } from '../device-protocol/index.js'
+import { parseJson, systemClock, topics, TOPIC_ROOT, validateKioskState, type AlertEvent, type Clock } from '../device-protocol/index.js'
+import { createConnectionAdmission } from './connection-admission.js'
+import { createLoginThrottle } from './login-throttle.js'
+import { sourceAddressKey } from './source-address.js'
 
 export type Principal = { role: 'kiosk'; kioskId: string } | { role: 'operator'; name: string } | { role: 'gateway' }
 
@@ -19,10 +22,43 @@ export interface BrokerOptions {
   onKioskQuery?: (kioskId: string, payload: Buffer) => void
   /** Largest MQTT packet (remaining length) accepted from a client; the connection is closed beyond it. */
   maxPacketBytes?: number
-  /** Open TCP connections at most; more are refused by the listener. */
-  maxConnections?: number
+  /** Connection and login limits; DEFAULT_BROKER_LIMITS for what is not given. */
+  limits?: Partial<BrokerLimits>
+  /** Times login blocks and stamps alerts; the system clock by default. */
+  clock?: Clock
+}
+
+export interface BrokerLimits {
+  /** Open TCP connections at most, of every kind. */
+  maxConnections: number
+  /** Of maxConnections, this many are kept for authenticated kiosks: connections still before CONNECT and operators use only the rest. */
+  reservedKioskConnections: number
+  /** Connections before CONNECT plus operator connections from one address (IPv6: one /64); authenticated kiosks do not count. */
+  maxConnectionsPerAddress: number
   /** A client has this long after TCP connect to send CONNECT. */
-  connectTimeoutMs?: number
+  connectTimeoutMs: number
+  /** Failed logins an address may have before it is blocked. */
+  loginFailuresBeforeBlock: number
+  /** The first block; each further failure doubles it, up to loginBlockMaxMs. */
+  loginBlockBaseMs: number
+  loginBlockMaxMs: number
+  /** An address is forgotten after this long without a failure (and its block over). */
+  loginFailureMemoryMs: number
+  /** Addresses remembered for login throttling at once; the least recently failed is dropped first. */
+  loginTrackedAddresses: number
+}
+
+// Why these numbers: see the README's security section (MQTT limits).
+export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
+  maxConnections: 2000,
+  reservedKioskConnections: 200,
+  maxConnectionsPerAddress: 32,
+  connectTimeoutMs: 5_000,
+  loginFailuresBeforeBlock: 5,
+  loginBlockBaseMs: 1_000,
+  loginBlockMaxMs: 10 * 60_000,
+  loginFailureMemoryMs: 60 * 60_000,
+  loginTrackedAddresses: 10_000,
 }
 
 export interface BrokerCounters {
@@ -32,6 +68,20 @@ export interface BrokerCounters {
   deniedSubscribes: number
   oversizedPackets: number
   sessionTakeovers: number
+  /** Logins refused because the client id belongs to another account (or is persistent outside the account's own ids). */
+  clientIdRefusals: number
+  /** Logins refused unchecked because their address is blocked after failed logins (also counted in authFailures). */
+  authThrottled: number
+  /** Failed logins that started or lengthened a block of their address. */
+  loginBlocks: number
+  /** Connections before CONNECT at this moment. */
+  pendingConnections: number
+  /** New TCP connections refused because authenticated clients fill the cap, and operator logins refused that would take the last free slots. */
+  connectionsRefused: number
+  /** Connections closed before CONNECT to make room for a newer one. */
+  connectionsEvicted: number
+  /** Connections closed because CONNECT did not arrive within connectTimeoutMs. */
+  connectTimeouts: number
   kioskTxReceived: number
   kioskTxHandlerErrors: number
   invalidKioskStates: number
@@ -110,6 +160,48 @@ export function maySubscribe(principal: Principal, filter: string): boolean {
 }
 
 // ---------------------------------------------------------------------------
+// Client ids. A client id names a session: whoever connects under it kicks the
+// live connection off and, with clean=false, inherits its subscriptions and its
+// queued messages (a kiosk's replies). So every account owns its own ids:
+// `kiosk-{kioskId}` (what the kiosk daemon uses), `operator-{name}`,
+// `gateway`, each also with any `/suffix` (`/` occurs in neither kiosk ids nor
+// operator names, so no account's ids are a prefix of another's). Ids outside
+// every account's namespace (mqtt.js's random `mqttjs_…`, test tools) stay
+// allowed for clean sessions, which carry nothing over; the broker also
+// refuses them while another account holds them live (see createBroker).
+
+export type ClientIdRefusal =
+  /** The id lies in another account's namespace (`kiosk-…`, `operator-…`, `gateway…`). */
+  | 'foreign_namespace'
+  /** A persistent session (clean=false) outside the account's own namespace: nobody could own it. */
+  | 'persistent_outside_namespace'
+  /** A clean session under an id that another account holds live (decided by the broker, which knows who is connected). */
+  | 'held_by_another_account'
+
+const CLIENT_ID_NAMESPACE_PREFIXES = ['kiosk-', 'operator-', 'gateway']
+
+/** The client id an account uses by default; its namespace is this id and this id + `/…`. */
+export function ownClientId(principal: Principal): string {
+  switch (principal.role) {
+    case 'kiosk':
+      return `kiosk-${principal.kioskId}`
+    case 'operator':
+      return `operator-${principal.name}`
+    case 'gateway':
+      return 'gateway'
+  }
+}
+
+/** Why `principal` may not connect under `clientId`, or null when it may (as far as the id itself tells). */
+export function clientIdRefusal(principal: Principal, clientId: string, clean: boolean): Exclude<ClientIdRefusal, 'held_by_another_account'> | null {
+  const own = ownClientId(principal)
+  if (clientId === own || clientId.startsWith(`${own}/`)) return null
+  if (CLIENT_ID_NAMESPACE_PREFIXES.some((prefix) => clientId.startsWith(prefix))) return 'foreign_namespace'
+  if (!clean) return 'persistent_outside_namespace'
+  return null
+}
+
+// ---------------------------------------------------------------------------
 // Packet size bound. mqtt-packet (inside aedes) buffers a whole packet before
 // it parses it and has no size limit, so one client announcing a 256 MB packet
 // could exhaust the gateway's memory. This guard reads only the fixed headers
@@ -166,7 +258,7 @@ export function createFrameSizeGuard(maxPacketBytes: number): FrameSizeGuard {
 
 // ---------------------------------------------------------------------------
 
-function authError(message: string, returnCode: 3 | 4 | 5): AuthenticateError {
+function authError(message: string, returnCode: 2 | 3 | 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
 
@@ -177,16 +269,36 @@ function describe(principal: Principal | undefined): Record<string, string> {
   return { role: 'gateway' }
 }
 
-/** Usernames end up in logs: keep them short and printable. */
+/** Usernames and client ids end up in logs and alerts: keep them short and printable. */
 function loggableUsername(username: string | undefined): string | undefined {
   if (username === undefined) return undefined
   return username.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')
 }
 
+function describeAccount(principal: Principal): string {
+  if (principal.role === 'kiosk') return `kiosk ${principal.kioskId}`
+  if (principal.role === 'operator') return `operator ${principal.name}`
+  return 'the gateway account'
+}
+
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const log = options.logger
   const maxPacketBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES
+  const limits: BrokerLimits = { ...DEFAULT_BROKER_LIMITS, ...options.limits }
+  const clock = options.clock ?? systemClock
   const principals = new WeakMap<Client, Principal>()
+  // Who holds each client id right now (from a successful login until its socket closes),
+  // so that a clean session cannot kick another account's live connection off.
+  const clientIdHolders = new Map<string, { client: Client; account: string }>()
+  const throttle = createLoginThrottle({
+    failuresBeforeBlock: limits.loginFailuresBeforeBlock,
+    blockBaseMs: limits.loginBlockBaseMs,
+    blockMaxMs: limits.loginBlockMaxMs,
+    forgetAfterMs: limits.loginFailureMemoryMs,
+    maxTrackedAddresses: limits.loginTrackedAddresses,
+  })
+  const admission = createConnectionAdmission<Socket>(limits)
+  const addressOf = new WeakMap<object, string>()
   // The live session of each kiosk id: a second connection with the same kiosk
   // id (whatever its clientId) replaces the first, as aedes does for a clientId.
   const kioskSessions = new Map<string, Client>()
@@ -196,19 +308,50 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     deniedSubscribes: 0,
     oversizedPackets: 0,
     sessionTakeovers: 0,
+    clientIdRefusals: 0,
+    authThrottled: 0,
+    loginBlocks: 0,
+    connectionsRefused: 0,
+    connectionsEvicted: 0,
+    connectTimeouts: 0,
     kioskTxReceived: 0,
     kioskTxHandlerErrors: 0,
     invalidKioskStates: 0,
     clientErrors: 0,
   }
 
-  const aedes = await Aedes.createBroker({
-    connectTimeout: options.connectTimeoutMs ?? 10_000,
+  function failedLogin(address: string): void {
+    const blockedForMs = throttle.recordFailure(address, clock.now())
+    if (blockedForMs > 0) {
+      counts.loginBlocks++
+      log.warn({ address, blockedForMs }, 'mqtt logins from this address blocked after failed logins')
+    }
+  }
+
+  /** Published in-process like the gateway's own alerts, so that operators see it on events/alert. */
+  function alert(kind: string, message: string, kioskId?: string): void {
+    const event: AlertEvent = { kind, message: message.slice(0, 1024), ...(kioskId ? { kiosk: kioskId } : {}), at: clock.now() }
+    const packet: PublishPacket = { cmd: 'publish', topic: topics.event('alert'), payload: Buffer.from(JSON.stringify(event)), qos: 1, retain: false, dup: false }
+    aedes.publish(packet, (err) => {
+      if (err) log.error({ err, kind }, 'mqtt alert publish failed')
+    })
+  }
+
+  const aedes: Aedes = await Aedes.createBroker({
+    connectTimeout: limits.connectTimeoutMs,
     // A client that stops reading must not stall delivery to every other one.
     drainTimeout: 30_000,
     maxTopicLevels: 16,
 
     authenticate(client, username, password, done) {
+      const address = addressOf.get(client.conn) ?? 'unknown'
+      if (throttle.blockedForMs(address, clock.now()) > 0) {
+        // Refused before the password is looked at: a guesser learns nothing here.
+        counts.authFailures++
+        counts.authThrottled++
+        log.debug({ address, username: loggableUsername(username) }, 'mqtt connection refused: address blocked after failed logins')
+        return done(authError('not authorized', 5), false)
+      }
       let principal: Principal | null
       try {
         principal =
@@ -227,11 +370,38 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       }
       if (!principal) {
         counts.authFailures++
+        failedLogin(address)
         const anonymous = username === undefined
         log.warn({ clientId: client.id, username: loggableUsername(username), anonymous }, 'mqtt connection refused')
         return done(authError(anonymous ? 'not authorized' : 'bad username or password', anonymous ? 5 : 4), false)
       }
+      const account = ownClientId(principal)
+      const holder = clientIdHolders.get(client.id)
+      const refusal: ClientIdRefusal | null =
+        clientIdRefusal(principal, client.id, client.clean) ??
+        (holder && holder.account !== account && !holder.client.closed ? 'held_by_another_account' : null)
+      if (refusal) {
+        // A takeover attempt by an authenticated account: refused before aedes registers the
+        // client, so the holder stays connected and its stored session stays its own.
+        counts.clientIdRefusals++
+        failedLogin(address)
+        const clientId = loggableUsername(client.id)
+        log.warn({ clientId, ...describe(principal), refusal, address }, 'mqtt connection refused: client id of another account')
+        alert('mqtt_client_id_refused', `${describeAccount(principal)} tried to connect as client id ${clientId} (${refusal}); refused`, principal.role === 'kiosk' ? principal.kioskId : undefined)
+        return done(authError('identifier rejected', 2), false)
+      }
+      if (!admission.authenticated(client.conn as Socket, principal.role === 'kiosk' ? 'kiosk' : 'other')) {
+        // Operators may not take the last slots that let a kiosk's new connection in.
+        counts.connectionsRefused++
+        log.warn({ ...describe(principal), address }, 'mqtt connection refused: operator connections at their limit')
+        return done(authError('server unavailable', 3), false)
+      }
       principals.set(client, principal)
+      clientIdHolders.set(client.id, { client, account })
+      const heldId = client.id
+      client.conn.once('close', () => {
+        if (clientIdHolders.get(heldId)?.client === client) clientIdHolders.delete(heldId)
+      })
       if (principal.role === 'kiosk') {
         const previous = kioskSessions.get(principal.kioskId)
         if (previous && previous !== client && !previous.closed) {
@@ -307,6 +477,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   })
   aedes.on('connectionError', (client, err) => {
     counts.clientErrors++
+    // aedes's own text for its CONNECT timer (lib/client.js); the test of connectTimeoutMs pins it.
+    if (err.message === 'connect did not arrive in time') counts.connectTimeouts++
     log.debug({ err: err.message }, 'mqtt connection error')
   })
   aedes.on('clientDisconnect', (client) => {
@@ -318,12 +490,29 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
 
   const sockets = new Set<Socket>()
   const server: Server = createServer((socket) => {
+    socket.on('error', () => {}) // aedes reports errors through the client; avoid an unhandled 'error'.
+    const address = sourceAddressKey(socket.remoteAddress)
+    const admitted = admission.admit(socket, address)
+    if (!admitted.admitted) {
+      counts.connectionsRefused++
+      log.debug({ address, reason: admitted.reason }, 'mqtt connection refused: no room')
+      socket.destroy()
+      return
+    }
+    if (admitted.evict) {
+      counts.connectionsEvicted++
+      log.debug({ address: addressOf.get(admitted.evict) }, 'mqtt connection closed before CONNECT to make room')
+      admitted.evict.destroy()
+    }
+    addressOf.set(socket, address)
     // Replies are small and latency-bound: without this, Nagle holds one back
     // until the kiosk's delayed ACK (~40 ms) whenever a packet is unacknowledged.
     socket.setNoDelay(true)
     sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => {}) // aedes reports errors through the client; avoid an unhandled 'error'.
+    socket.on('close', () => {
+      sockets.delete(socket)
+      admission.closed(socket)
+    })
     aedes.handle(socket)
     // aedes reads with 'readable' + read(); a 'data' listener added after it does not
     // switch the socket to flowing mode but sees every chunk read(), before aedes parses it.
@@ -337,7 +526,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       }
     })
   })
-  server.maxConnections = options.maxConnections ?? 2000
+  // The admission above keeps the count; this is a backstop with room for sockets still closing.
+  server.maxConnections = limits.maxConnections + 64
   server.on('error', (err) => log.error({ err }, 'mqtt listener error'))
 
   let bound: { host: string; port: number } | null = null
@@ -366,7 +556,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       const packet: PublishPacket = { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain, dup: false }
       return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())))
     },
-    counters: () => ({ connectedClients: aedes.connectedClients ?? 0, ...counts }),
+    counters: () => ({ connectedClients: aedes.connectedClients ?? 0, pendingConnections: admission.counts().pending, ...counts }),
     close() {
       closed ??= new Promise<void>((resolve) => {
         if (server.listening) server.close()

@@ -37,6 +37,7 @@ export const REJECT_REASONS = [
   'tag_already_registered', // a ticket or tag switch onto a wristband the ledger already knows
   'tag_switch_not_allowed', // the till profile does not allow tag switches
   'wrong_pin', // tag switch: the PIN names no wristband
+  'pin_attempts_exceeded', // tag switch: too many wrong PINs from this kiosk (or event-wide): the PIN was not checked; retry later
   'no_open_shift', // cash handled at a register-kept till without an open shift
   'shift_already_open', // shift_open at a kiosk or register that has one
   'unknown_register',

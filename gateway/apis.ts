@@ -150,7 +150,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     plugins.push({
       plugin: usersPaymentsPlugin,
       prefix: USERS_API_PREFIX,
-      options: { store: usersStore, ledger, stripe, jwtSecret: storedSecret(db, 'users-api-jwt'), clock, logger: usersLogger, currency, payments: usersPayments },
+      options: { store: usersStore, ledger, stripe, jwtSecret: storedSecret(db, 'users-api-jwt'), clock, logger: usersLogger, currency, payments: usersPayments, pinAttempts: parts.pinAttempts },
     })
     const cardTerminal = createCardTerminalApi({
       store: createCardTerminalStore(db),

@@ -14,6 +14,7 @@ import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
 import { createKioskQueries } from './kiosk-queries.js'
+import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from './pin-attempts.js'
 import { operationsAdmin } from './operations-admin.js'
 import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js'
 
@@ -32,12 +33,16 @@ export interface GatewayDeps {
    * or a function that builds it from the gateway's parts (ledger, database).
    */
   httpPlugins?: readonly MountedPlugin[] | ((parts: GatewayParts) => readonly MountedPlugin[])
+  /** Limits of PIN guessing; default DEFAULT_PIN_ATTEMPT_LIMITS (tests lower them). */
+  pinAttemptLimits?: Partial<PinAttemptLimits>
 }
 
 /** What an HTTP plugin of the gateway may build on. */
 export interface GatewayParts {
   ledger: Ledger
   db: Database.Database
+  /** The one limiter of PIN guessing: portal login, wristband link and tag switch all count here. */
+  pinAttempts: GatewayPinAttempts
   config: GatewayConfig
   clock: Clock
   logger: Logger
@@ -117,12 +122,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     return p
   }
 
+  const pinAttempts = createPinAttempts({ clock, logger: log, ...(deps.pinAttemptLimits ? { limits: deps.pinAttemptLimits } : {}) })
   const ingest = createIngest({
     ledger,
     logger: log.child({ component: 'ingest' }),
     clock,
     maxBatch: config.maxBatch,
     unsealPin: (jwe) => ledger.unsealPin(jwe),
+    pinAttempts,
     onConfigsChanged: () => void publishKioskConfigs(ledger.refreshKioskConfigs()),
     publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
     publishEvent: (kind, payload) => {
@@ -196,11 +203,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       ledger: ledgerStats,
       ingest: integerCounters(ingest.counters()),
       broker: integerCounters(broker.counters()),
-      gateway: integerCounters({ ...counts, ...Object.fromEntries(Object.entries(queries.counters()).map(([k, v]) => [`queries_${k}`, v])) }),
+      gateway: integerCounters({ ...counts, ...Object.fromEntries(Object.entries(queries.counters()).map(([k, v]) => [`queries_${k}`, v])), ...Object.fromEntries(Object.entries(pinAttempts.counters()).map(([k, v]) => [`pins_${k}`, v])) }),
     }
   }
 
-  const parts: GatewayParts = { ledger, db, config, clock, logger: log }
+  const parts: GatewayParts = { ledger, db, config, clock, logger: log, pinAttempts }
   // How guests' browsers reach us (payment return URLs); with port 0 known only after listen.
   const publicBaseUrl = () => {
     if (config.portal.publicBaseUrl) return config.portal.publicBaseUrl

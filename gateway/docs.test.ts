@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import pino from 'pino'
 import { portalApi } from '../portal-api/index.js'
 import { createMemoryPortalBackend } from '../portal-api/testing/memory-backend.js'
-import { TEST_SECRET, fakeTopups, manualClock } from '../portal-api/testing/helpers.js'
+import { TEST_SECRET, fakeTopups, manualClock, recordingPinAttempts } from '../portal-api/testing/helpers.js'
 import { portalWeb } from '../portal-api/web-plugin.js'
 import { BEARER_SECURITY_SCHEME, registerDocs } from './docs.js'
 
@@ -88,7 +88,7 @@ t.test('with the portal API mounted, every operation of the seed is documented u
   t.teardown(() => app.close())
   registerDocs(app, { title: 'wristpay gateway', version: '0.1.0' })
   const backend = createMemoryPortalBackend({ guests: [], topups: fakeTopups() })
-  await app.register(portalApi, { prefix: '/api', backend, authSecret: TEST_SECRET, clock: manualClock(), logger: pino({ level: 'silent' }) })
+  await app.register(portalApi, { prefix: '/api', backend, authSecret: TEST_SECRET, clock: manualClock(), logger: pino({ level: 'silent' }), pinAttempts: recordingPinAttempts() })
   await app.register(portalWeb, { prefix: '/portal' })
   await app.ready()
   const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json()

@@ -8,6 +8,7 @@ import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/inde
 import { createIngest } from './ingest.js'
 import { createLedger, openLedgerDatabase } from './ledger/index.js'
 import { PIN, SigningKiosk, UID, fixedClock, silentLogger, testSetup } from './ledger/test-helpers.js'
+import { createPinAttempts } from './pin-attempts.js'
 
 const NEW_BAND = '04C0FFEEC0FFEE'
 
@@ -43,6 +44,7 @@ function world(t: Test, unsealSpy?: (jwe: string) => void) {
       unsealSpy?.(jwe)
       return ledger.unsealPin(jwe)
     },
+    pinAttempts: createPinAttempts({ clock, logger: silentLogger }),
     onConfigsChanged: () => void configRefreshes++,
   })
   const send = async (kioskId: string, envelope: Envelope) => {

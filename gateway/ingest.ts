@@ -21,6 +21,7 @@ import {
   type ReplyMessage,
   type TxResult,
 } from '../device-protocol/index.js'
+import type { PinAttempt, PinAttemptLimiter, PinAttemptRefusal } from '../portal-api/index.js'
 import type { Ledger, Outcome } from './ledger/index.js'
 
 export type EventKind = 'booked' | 'alert'
@@ -42,6 +43,8 @@ export interface IngestDeps {
   verify?: (envelope: Envelope, publicKey: KeyObject) => Promise<boolean>
   /** Opens a tag switch's sealed PIN (the ledger's gateway key); without it tag switches find no PIN. */
   unsealPin?: (jwe: string) => Promise<string | undefined>
+  /** The gateway's one limiter of PIN guessing; the kiosk is the source. Required with unsealPin. */
+  pinAttempts?: PinAttemptLimiter
   /** A committed batch changed what kiosk configs hold (blocklist, wristband variants). */
   onConfigsChanged?: () => void
 }
@@ -81,7 +84,18 @@ export interface Ingest {
 type Entry =
   /** Refused before the ledger: the reply is known at arrival. */
   | { kind: 'reply'; kioskId: string; reply: TxResult }
-  | { kind: 'verify'; kioskId: string; envelope: Envelope; settled: boolean; ok: boolean; pin?: string }
+  | {
+      kind: 'verify'
+      kioskId: string
+      envelope: Envelope
+      settled: boolean
+      ok: boolean
+      pin?: string
+      /** The opened PIN's attempt: counted as wrong until the ledger says otherwise. */
+      pinAttempt?: Extract<PinAttempt, { allowed: true }>
+      /** The limiter refused this kiosk: the PIN stays sealed and the ledger refuses unchecked. */
+      pinRefused?: { reason: PinAttemptRefusal; retryAfterMs: number }
+    }
 
 const KIOSK_ID = /^[a-z0-9][a-z0-9-]{0,31}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -121,6 +135,8 @@ export function createIngest(deps: IngestDeps): Ingest {
   const maxQueued = Math.max(1, deps.maxQueued ?? 50_000)
   const resendRepeatMs = deps.resendRepeatMs ?? 10_000
   const verify = deps.verify ?? verifyEnvelopeAsync
+  const pinAttempts = deps.pinAttempts
+  if (deps.unsealPin !== undefined && pinAttempts === undefined) throw new Error('unsealPin needs pinAttempts: every PIN check is limited')
 
   const counters: IngestCounters = {
     received: 0,
@@ -230,9 +246,18 @@ export function createIngest(deps: IngestDeps): Ingest {
       verify(envelope, key)
         .then(async (ok) => {
           // The PIN is opened only for a genuine envelope, kept in memory for the ledger, never stored or logged.
-          if (ok && sealedPin !== undefined && unseal !== undefined) {
-            const pin = await unseal(sealedPin).catch(() => undefined)
-            if (pin !== undefined) entry.pin = pin
+          if (ok && sealedPin !== undefined && unseal !== undefined && pinAttempts !== undefined) {
+            const attempt = pinAttempts.attempt({ kiosk: kioskIdFromTopic })
+            if (!attempt.allowed) {
+              entry.pinRefused = { reason: attempt.reason, retryAfterMs: attempt.retryAfterMs }
+            } else {
+              const pin = await unseal(sealedPin).catch(() => undefined)
+              if (pin === undefined) attempt.refund()
+              else {
+                entry.pin = pin
+                entry.pinAttempt = attempt
+              }
+            }
           }
           return ok
         })
@@ -267,6 +292,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   function answer(entry: Extract<Entry, { kind: 'verify' }>, outcome: Outcome): void {
     const { kioskId, envelope } = entry
     const { tx } = envelope
+    settlePinAttempt(entry, outcome)
     if (outcome.kind === 'gap') {
       counters.gaps++
       if (shouldAskResend(outcome.kioskId, outcome.fromSeq)) {
@@ -299,6 +325,23 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
   }
 
+  /** Only a PIN the ledger checked and found wrong stays counted; a refused kiosk is alerted. */
+  function settlePinAttempt(entry: Extract<Entry, { kind: 'verify' }>, outcome: Outcome): void {
+    const checkedWrong = outcome.kind === 'result' && outcome.recorded && outcome.result.reason === 'wrong_pin'
+    if (entry.pinAttempt !== undefined && !checkedWrong) entry.pinAttempt.refund()
+    delete entry.pinAttempt
+    const refused = entry.pinRefused
+    if (refused !== undefined && outcome.kind === 'result' && outcome.recorded && outcome.result.reason === 'pin_attempts_exceeded') {
+      const { tx } = entry.envelope
+      logger.warn({ kiosk: entry.kioskId, id: tx.id, reason: refused.reason }, 'tag switch refused unchecked: too many wrong PINs')
+      alert(
+        'pin_attempts_exceeded',
+        `kiosk ${entry.kioskId} seq ${tx.seq}: tag switch PIN not checked (${refused.reason}), retry in ${Math.ceil(refused.retryAfterMs / 1000)} s`,
+        entry.kioskId,
+      )
+    }
+  }
+
   function flush(): void {
     flushScheduled = false
     const batch = takeSettledBatch()
@@ -319,12 +362,20 @@ export function createIngest(deps: IngestDeps): Ingest {
     let outcomes: Outcome[] | undefined
     if (toLedger.length > 0) {
       try {
-        outcomes = ledger.applyBatch(toLedger.map((e) => (e.pin === undefined ? { envelope: e.envelope } : { envelope: e.envelope, pin: e.pin })))
+        outcomes = ledger.applyBatch(
+          toLedger.map((e) => ({ envelope: e.envelope, ...(e.pin === undefined ? {} : { pin: e.pin }), ...(e.pinRefused === undefined ? {} : { pinRefused: true as const }) })),
+        )
         // Dropped as soon as the ledger had it.
         for (const e of toLedger) delete e.pin
         counters.batches++
       } catch (err) {
         // Rolled back as a whole. No answers: each kiosk keeps the envelope in its outbox and sends it again.
+        // No PIN of the batch was found wrong on record: the resent envelopes count again.
+        for (const e of toLedger) {
+          e.pinAttempt?.refund()
+          delete e.pinAttempt
+          delete e.pin
+        }
         counters.commitErrors++
         logger.error({ err, size: toLedger.length }, 'ledger commit failed; batch not answered')
         alert('commit_failed', `a batch of ${toLedger.length} transactions could not be committed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)

@@ -22,6 +22,7 @@ import {
   type PortalOrderLine,
   type PortalOrderType,
   type PortalPaymentMethod,
+  type PinAttemptLimiter,
   type TopupService,
 } from '../portal-api/index.js'
 import type { CustomerOrder, Ledger } from './ledger/index.js'
@@ -415,7 +416,7 @@ export interface PortalMountOptions {
 
 /** The portal API as one of the gateway's HTTP plugins (for createGateway's `httpPlugins`). */
 export function portalMount(
-  parts: { ledger: PortalLedger; db: Database.Database; clock: Clock; logger: Logger },
+  parts: { ledger: PortalLedger; db: Database.Database; clock: Clock; logger: Logger; pinAttempts: PinAttemptLimiter },
   options: PortalMountOptions,
 ): MountedPlugin {
   const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups })
@@ -427,6 +428,7 @@ export function portalMount(
       authSecret: portalAuthSecret(parts.db, options.authSecret),
       clock: parts.clock,
       logger: parts.logger,
+      pinAttempts: parts.pinAttempts,
       ...(options.tokenTtlS === undefined ? {} : { tokenTtlS: options.tokenTtlS }),
       ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     },

@@ -2,6 +2,7 @@
 // data-access interface the gateway implements for it.
 export * from './backend.js'
 export * from './plugin.js'
+export * from './pin-attempts.js'
 export { checkCustomerInfo, type CustomerInfoInput, type FieldProblem } from './customer-info.js'
 export { createPortalTokens, type PortalTokens } from './tokens.js'
 export { uidAsInteger } from './views.js'

@@ -4,9 +4,8 @@
 import t, { type Test } from 'tap'
 import { SignJWT } from 'jose'
 import type { PortalOrder } from './backend.js'
-import { AUTHENTICATED_ROUTES, TEST_SECRET, call, fakeTopups, logCapture, login, manualClock, startPortal } from './testing/helpers.js'
+import { AUTHENTICATED_ROUTES, TEST_SECRET, call, fakeTopups, logCapture, login, manualClock, recordingPinAttempts, startPortal } from './testing/helpers.js'
 import { createMemoryPortalBackend } from './testing/memory-backend.js'
-import { pinPrefix } from './plugin.js'
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from './tokens.js'
 
 const ALICE = { uid: '04A1B2C3D4E5F6', pin: 'ALICEPIN23' }
@@ -319,18 +318,28 @@ t.test('login is rate limited per client IP', async (t) => {
   t.equal((await call(w.base, 'GET', '/config?base_url=x')).status, 200)
 })
 
-t.test('login is rate limited per PIN prefix, whatever the client address', async (t) => {
-  const w = await world(t, { rateLimit: { perPinPrefixMax: 3 } })
-  // Guesses that share Alice's prefix, each from a different address.
-  for (let i = 0; i < 3; i++) {
-    const res = await w.app.inject({ method: 'POST', url: '/api/auth/login', payload: { pin: `ali-cguess${i}` }, remoteAddress: `10.0.1.${i}` })
-    t.equal(res.statusCode, 401, `guess ${i}`)
-  }
-  const limited = await w.app.inject({ method: 'POST', url: '/api/auth/login', payload: { pin: ALICE.pin }, remoteAddress: '10.0.1.99' })
-  t.equal(limited.statusCode, 429)
-  t.equal(limited.json().type, 'rate_limited')
-  // Another prefix is not affected.
-  const bob = await w.app.inject({ method: 'POST', url: '/api/auth/login', payload: { pin: BOB.pin }, remoteAddress: '10.0.1.100' })
-  t.equal(bob.statusCode, 200)
-  t.equal(pinPrefix('ab-c d', 3), 'ABC', 'prefix as the ledger compares it')
+t.test('login asks the shared PIN limiter: a refusal is a 429 without a PIN check, only a right PIN is refunded', async (t) => {
+  const pinAttempts = recordingPinAttempts()
+  const backend = createMemoryPortalBackend({ guests: [{ ...ALICE, balanceCents: 0 }, { ...BLOCKED, balanceCents: 0, blocked: true }], topups: fakeTopups() })
+  let pinChecks = 0
+  const counted = { ...backend, findWristbandByPin: (pin: string) => (pinChecks++, backend.findWristbandByPin(pin)) }
+  const { app } = await startPortal(t, { backend: counted, clock: manualClock(), pinAttempts })
+  const login = (pin: string, remoteAddress: string) => app.inject({ method: 'POST', url: '/api/auth/login', payload: { pin }, remoteAddress })
+
+  const wrong = await login('WRONGPIN22', '10.0.2.1')
+  t.equal(wrong.json().type, 'invalid_pin')
+  t.equal(pinAttempts.refunds, 0, 'a wrong PIN stays counted')
+  t.equal((await login(ALICE.pin, '10.0.2.2')).statusCode, 200)
+  t.equal(pinAttempts.refunds, 1, 'a right PIN is refunded')
+  t.equal((await login(BLOCKED.pin, '10.0.2.3')).statusCode, 403)
+  t.equal(pinAttempts.refunds, 2, 'a right PIN of a blocked wristband is no wrong guess either')
+  t.same(pinAttempts.sources, [{ address: '10.0.2.1' }, { address: '10.0.2.2' }, { address: '10.0.2.3' }], 'the client address is the source')
+
+  pinAttempts.refuse = { reason: 'source_limit', retryAfterMs: 90_500 }
+  const checksBefore = pinChecks
+  const refused = await login(ALICE.pin, '10.0.2.1')
+  t.equal(refused.statusCode, 429)
+  t.equal(refused.json().type, 'rate_limited')
+  t.equal(refused.headers['retry-after'], '91')
+  t.equal(pinChecks, checksBefore, 'the PIN was not looked up')
 })

@@ -12,6 +12,7 @@ import type { Static } from 'typebox'
 import { centsFromDecimal, type Clock } from '../device-protocol/index.js'
 import { PortalError, type PortalBackend } from './backend.js'
 import { checkCustomerInfo } from './customer-info.js'
+import { retryAfterSeconds, type PinAttemptLimiter } from './pin-attempts.js'
 import {
   BlobParams,
   BonJson,
@@ -38,28 +39,21 @@ export const DEFAULT_PORTAL_PREFIX = '/api'
 export const DEFAULT_TOKEN_TTL_S = 12 * 60 * 60
 
 export interface LoginRateLimit {
-  /** Login attempts per client IP per window. */
+  /** Login attempts (right or wrong) per client IP (IPv6: per /64) per window. */
   perIpMax: number
   perIpWindowMs: number
-  /** Login attempts per PIN prefix (whoever sends them) per window. */
-  perPinPrefixMax: number
-  perPinPrefixWindowMs: number
-  pinPrefixLength: number
 }
 
 /**
- * 10 per minute per IP stops one client from sweeping; 20 per hour per
- * 3-character prefix caps what many clients together can try, whatever their
- * addresses: PINs are at least 8 characters of a 32-symbol alphabet (40+ bits),
- * so there are 32,768 prefixes, at most 655,360 guesses an hour against the
- * whole event, each with a chance of about wristbands / 2^40 to hit.
+ * 10 per minute per IP stops one client from hammering the route. Guessing is
+ * bounded by the `pinAttempts` limiter, which counts wrong PINs per source and
+ * event-wide and is shared with every other place that checks a PIN. Nothing
+ * is counted per PIN or PIN prefix: whoever could spend such a limit could
+ * lock that guest out.
  */
 export const DEFAULT_LOGIN_RATE_LIMIT: LoginRateLimit = {
   perIpMax: 10,
   perIpWindowMs: 60_000,
-  perPinPrefixMax: 20,
-  perPinPrefixWindowMs: 60 * 60_000,
-  pinPrefixLength: 3,
 }
 
 export interface PortalApiOptions {
@@ -70,6 +64,8 @@ export interface PortalApiOptions {
   logger: Logger
   tokenTtlS?: number
   rateLimit?: Partial<LoginRateLimit>
+  /** The gateway's one limiter of PIN guessing (shared with the other places that check PINs). */
+  pinAttempts: PinAttemptLimiter
 }
 
 const errorResponses = {
@@ -126,11 +122,6 @@ function amountToCents(field: string, amount: number): number {
   return result.cents
 }
 
-/** The first characters of a PIN as the ledger compares it (case and grouping ignored). */
-export function pinPrefix(pin: string, length: number): string {
-  return pin.replace(/[\s-]/g, '').toUpperCase().slice(0, length)
-}
-
 export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: FastifyInstance, options: PortalApiOptions) => {
   const { backend, clock } = options
   const log = options.logger.child({ component: 'portal-api' })
@@ -167,11 +158,6 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
     cache: 100_000,
     errorResponseBuilder: (_request, context) =>
       new PortalError(429, 'rate_limited', `too many login attempts, retry in ${context.after}`),
-  })
-  const pinPrefixLimiter = app.createRateLimit({
-    max: limits.perPinPrefixMax,
-    timeWindow: limits.perPinPrefixWindowMs,
-    keyGenerator: (request) => `pin-prefix:${pinPrefix((request.body as LoginPayload).pin, limits.pinPrefixLength)}`,
   })
 
   async function authenticate(request: FastifyRequest): Promise<void> {
@@ -212,20 +198,21 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
         // Counted on arrival (onRequest), before the body is even parsed: every attempt counts.
         rateLimit: { max: limits.perIpMax, timeWindow: limits.perIpWindowMs },
       },
-      preHandler: async (request) => {
-        const result = await pinPrefixLimiter(request)
-        if (!result.isAllowed && result.isExceeded) {
-          log.warn({ ip: request.ip }, 'portal login: per PIN-prefix limit reached')
-          throw new PortalError(429, 'rate_limited', `too many login attempts, retry in ${result.ttlInSeconds} s`)
-        }
-      },
     },
-    async (request) => {
+    async (request, reply) => {
+      const attempt = options.pinAttempts.attempt({ address: request.ip })
+      if (!attempt.allowed) {
+        log.warn({ ip: request.ip, reason: attempt.reason }, 'portal login: PIN not checked, too many wrong PINs')
+        reply.header('retry-after', String(retryAfterSeconds(attempt)))
+        throw new PortalError(429, 'rate_limited', `too many wrong PINs, retry in ${retryAfterSeconds(attempt)} s`)
+      }
       const uid = await backend.findWristbandByPin(request.body.pin)
       if (uid === undefined) {
         log.info({ ip: request.ip }, 'portal login refused: unknown PIN')
         throw new PortalError(401, 'invalid_pin', 'this PIN is not known')
       }
+      // The PIN was right: not a wrong guess, whatever follows.
+      attempt.refund()
       const customer = await knownCustomer(uid)
       if (customer.blocked) throw new PortalError(403, 'wristband_blocked', 'this wristband is blocked; please ask at the info point')
       const issued = await tokens.issue(uid)

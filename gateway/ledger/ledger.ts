@@ -501,7 +501,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     }
   }
 
-  function applyOne({ envelope, pin }: VerifiedEnvelope): Outcome {
+  function applyOne({ envelope, pin, pinRefused }: VerifiedEnvelope): Outcome {
     // The ledger is the last line before money moves: re-check the shape even though ingest did.
     if (!validateEnvelope(envelope).ok) return unrecorded(envelope, 'invalid_transaction')
     const { tx } = envelope
@@ -558,6 +558,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
         registerBusy: (register) => q.registerBusy.get(register) !== undefined,
         accountBalance: (account) => q.balance.get(account)?.balance ?? 0,
         cancelTarget,
+        ...(pinRefused === true ? { pinRefused: true } : {}),
         wristbandByPin: () => {
           const uid = pin === undefined ? undefined : findWristbandByPin(pin)
           const found = uid === undefined ? undefined : facts(uid)

@@ -132,6 +132,8 @@ export interface DecisionInputs {
   cancelTarget(id: string): CancelTarget | undefined
   /** tag_switch: the wristband whose PIN the guest gave (decrypted by ingest); undefined if none. */
   wristbandByPin(): { uid: string; facts: WristbandFacts } | undefined
+  /** tag_switch: too many wrong PINs from this kiosk (or event-wide); the PIN is not checked. */
+  pinRefused?: boolean
 }
 
 const reject = (reason: RejectReason, balance?: number): Decision =>
@@ -344,6 +346,7 @@ function decideTagSwitch(inputs: DecisionInputs): Decision {
   const { tx, kiosk, wristband } = inputs
   if (!kiosk.profile.tagSwitch) return reject('tag_switch_not_allowed')
   if (tx.lines.length !== 0 || tx.amount !== 0) return reject('invalid_transaction')
+  if (inputs.pinRefused === true) return reject('pin_attempts_exceeded')
   const old = inputs.wristbandByPin()
   if (old === undefined) return reject('wrong_pin')
   if (wristband !== undefined || old.uid === tx.tag.uid || isStaffBand(inputs, tx.tag.uid)) return reject('tag_already_registered')

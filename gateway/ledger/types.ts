@@ -10,6 +10,8 @@ export interface VerifiedEnvelope {
   envelope: Envelope
   /** tag_switch: the guest's PIN, unsealed from `sealedPin` by ingest; never stored. */
   pin?: string
+  /** tag_switch: the PIN limiter (gateway/pin-attempts.ts) refused this kiosk, so the PIN was not opened. */
+  pinRefused?: true
 }
 
 export type Outcome =

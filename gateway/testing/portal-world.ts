@@ -11,6 +11,7 @@ import { pino } from 'pino'
 import { fakeTopups, TEST_SECRET, type FakeTopups } from '../../portal-api/testing/helpers.js'
 import type { LoginRateLimit } from '../../portal-api/index.js'
 import { createHttpServer } from '../http.js'
+import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from '../pin-attempts.js'
 import { accountIds, type Ledger } from '../ledger/index.js'
 import { PIN, UID, makeWorld, verified, type TestWorld } from '../ledger/test-helpers.js'
 import { createPortalBackend, portalMount, type GatewayPortalBackend, type PortalEventConfig } from '../portal-backend.js'
@@ -35,6 +36,7 @@ export interface PortalWorld {
   /** Books a sale of `qty` beers (450 each) for `uid` at bar-1. */
   sellBeer(uid: string, qty: number): void
   topUpCash(uid: string, cents: number): void
+  pinAttempts: GatewayPinAttempts
 }
 
 function mustAccept(ledger: Ledger, envelope: Parameters<Ledger['applyBatch']>[0][number]['envelope']): void {
@@ -48,7 +50,7 @@ function mustAccept(ledger: Ledger, envelope: Parameters<Ledger['applyBatch']>[0
  */
 export async function startPortalWorld(
   t: Test,
-  options: { logger?: Logger; rateLimit?: Partial<LoginRateLimit>; tokenTtlS?: number; eventConfig?: PortalEventConfig } = {},
+  options: { logger?: Logger; rateLimit?: Partial<LoginRateLimit>; tokenTtlS?: number; eventConfig?: PortalEventConfig; pinAttemptLimits?: Partial<PinAttemptLimits> } = {},
 ): Promise<PortalWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-portal-'))
   const dbPath = join(dir, 'gateway.sqlite')
@@ -75,13 +77,15 @@ export async function startPortalWorld(
   topUpCash(UID.bob, 500)
   sellBeer(UID.bob, 1)
 
-  const parts = { ledger, db: world.db, clock: world.clock, logger }
+  // The gateway's real limiter; generous unless a test is about guessing.
+  const pinAttempts = createPinAttempts({ clock: world.clock, logger, limits: options.pinAttemptLimits ?? { perSourceWrongMax: 10_000 } })
+  const parts = { ledger, db: world.db, clock: world.clock, logger, pinAttempts }
   const mount = portalMount(parts, {
     eventConfig: options.eventConfig ?? EVENT_CONFIG,
     topups,
     authSecret: TEST_SECRET,
     // Generous unless a test is about the limits.
-    rateLimit: { perIpMax: 10_000, perPinPrefixMax: 10_000, ...options.rateLimit },
+    rateLimit: { perIpMax: 10_000, ...options.rateLimit },
     ...(options.tokenTtlS === undefined ? {} : { tokenTtlS: options.tokenTtlS }),
   })
   const backend = (mount.options as { backend: GatewayPortalBackend }).backend
@@ -104,7 +108,7 @@ export async function startPortalWorld(
     world.close()
     rmSync(dir, { recursive: true, force: true })
   })
-  return { world, ledger, backend, topups, base: `http://127.0.0.1:${port}/api`, dbPath, sellBeer, topUpCash }
+  return { world, ledger, backend, topups, base: `http://127.0.0.1:${port}/api`, dbPath, sellBeer, topUpCash, pinAttempts }
 }
 
 /** A second backend on the same database (as after a gateway restart). */

@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import type Stripe from 'stripe'
 import Type from 'typebox'
 import { systemClock, type Clock } from '../../device-protocol/index.js'
+import { retryAfterSeconds, type PinAttemptLimiter } from '../../portal-api/index.js'
 import { ErrorBody, HttpError } from '../http.js'
 import { accountIds } from '../ledger/index.js'
 import type { UsersLedger } from './ledger-port.js'
@@ -64,6 +65,8 @@ export interface UsersPaymentsOptions {
   authRateLimit?: RateLimitSetting
   /** Per client IP, on the wristband link (PIN checks); default 10 per minute. */
   linkRateLimit?: RateLimitSetting
+  /** The gateway's one limiter of PIN guessing (gateway/pin-attempts.ts), shared with the portal login and tag switches. */
+  pinAttempts: PinAttemptLimiter
   /** A shared payments service (e.g. one whose reconcilePending() the gateway runs periodically); built if absent. */
   payments?: PaymentsService
 }
@@ -266,8 +269,15 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
     async (request, reply) => {
       const user = requireSelf(request, request.params.id)
       const { uid, pin } = request.body
+      const attempt = options.pinAttempts.attempt({ address: request.ip })
+      if (!attempt.allowed) {
+        logger.warn({ ip: request.ip, reason: attempt.reason }, 'wristband link: PIN not checked, too many wrong PINs')
+        reply.header('retry-after', String(retryAfterSeconds(attempt)))
+        throw new HttpError(429, 'rate_limited', `too many wrong PINs; retry in ${retryAfterSeconds(attempt)} s`)
+      }
       // Unknown wristband and wrong PIN answer alike: the route does not tell which uids exist.
       if (!ledger.verifyPin(uid, pin)) throw new HttpError(403, 'wrong_pin', 'wrong wristband or PIN')
+      attempt.refund()
       try {
         const result = linkWristband({ store, ledger, clock, logger }, { userId: user.id, uid })
         return reply

@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino'
 import type { Test } from 'tap'
 import type { Clock } from '../../device-protocol/index.js'
 import type { CheckoutStatus, PortalBackend, TopupService } from '../backend.js'
+import type { PinAttemptLimiter, PinAttemptRefusal, PinCheckSource } from '../pin-attempts.js'
 import { portalApi, type LoginRateLimit } from '../plugin.js'
 
 export const TEST_SECRET = new Uint8Array(Buffer.from('portal-test-secret-0123456789abcdef-0123456789', 'utf8'))
@@ -14,6 +15,26 @@ export const TEST_SECRET = new Uint8Array(Buffer.from('portal-test-secret-012345
 export function manualClock(startMs = 1_750_000_000_000): Clock & { advance(ms: number): void } {
   let now = startMs
   return { now: () => now, advance: (ms) => void (now += ms) }
+}
+
+/** A PIN limiter that records its use; it allows everything unless told to refuse (the real one is the gateway's). */
+export interface RecordingPinAttempts extends PinAttemptLimiter {
+  sources: PinCheckSource[]
+  refunds: number
+  refuse?: { reason: PinAttemptRefusal; retryAfterMs: number }
+}
+
+export function recordingPinAttempts(): RecordingPinAttempts {
+  const fake: RecordingPinAttempts = {
+    sources: [],
+    refunds: 0,
+    attempt(source) {
+      fake.sources.push(source)
+      if (fake.refuse !== undefined) return { allowed: false, ...fake.refuse }
+      return { allowed: true, refund: () => void fake.refunds++ }
+    },
+  }
+  return fake
 }
 
 export interface FakeTopups extends TopupService {
@@ -63,7 +84,7 @@ export interface StartedPortal {
 
 export async function startPortal(
   t: Test,
-  options: { backend: PortalBackend; clock: Clock; logger?: Logger; rateLimit?: Partial<LoginRateLimit>; tokenTtlS?: number; prefix?: string },
+  options: { backend: PortalBackend; clock: Clock; logger?: Logger; rateLimit?: Partial<LoginRateLimit>; tokenTtlS?: number; prefix?: string; pinAttempts?: PinAttemptLimiter },
 ): Promise<StartedPortal> {
   const logger = options.logger ?? pino({ level: 'silent' })
   const app = Fastify({
@@ -78,7 +99,8 @@ export async function startPortal(
     clock: options.clock,
     logger,
     // Generous by default so only the rate-limit tests hit the limits.
-    rateLimit: { perIpMax: 10_000, perPinPrefixMax: 10_000, ...options.rateLimit },
+    rateLimit: { perIpMax: 10_000, ...options.rateLimit },
+    pinAttempts: options.pinAttempts ?? recordingPinAttempts(),
     ...(options.tokenTtlS === undefined ? {} : { tokenTtlS: options.tokenTtlS }),
   })
   await app.listen({ host: '127.0.0.1', port: 0 })

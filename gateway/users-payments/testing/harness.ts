@@ -4,6 +4,7 @@
 import type { Test } from 'tap'
 import { createHttpServer, type StatsReply } from '../../http.js'
 import { makeWorld, silentLogger, type TestWorld } from '../../ledger/test-helpers.js'
+import { createPinAttempts } from '../../pin-attempts.js'
 import { createStripeClient } from '../../payments/stripe-client.js'
 import { startStripeSim, type StripeSim } from '../../../simulators/stripe-sim/index.js'
 import { createPaymentsService, usersPaymentsPlugin, type PaymentsService, type UsersPaymentsOptions } from '../plugin.js'
@@ -53,6 +54,8 @@ export async function startHarness(
     passwordScryptN: 1024,
     authRateLimit: { max: 1000, timeWindowMs: 60_000 },
     linkRateLimit: { max: 1000, timeWindowMs: 60_000 },
+    // The gateway's real limiter, generous unless a test brings its own.
+    pinAttempts: createPinAttempts({ clock: world.clock, logger: silentLogger, limits: { perSourceWrongMax: 1000 } }),
     ...overrides,
   }
   const payments =

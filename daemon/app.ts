@@ -10,6 +10,7 @@ import { createOutbox, type Outbox } from './outbox.js'
 import { createLocalConfigStore, type LocalConfigStore } from './local-config.js'
 import { createMqttLink, type LinkCounters, type MqttLink, type StateDetails } from './mqtt-link.js'
 import { createKiosk, type Kiosk, type KioskCounters, type LastSaleInfo } from './kiosk.js'
+import type { ChainState } from './chain-guard.js'
 import { effectiveProfile } from './profile.js'
 import type { StaffSession } from './staff-session.js'
 import type { OpenShift } from './local-config.js'
@@ -46,6 +47,11 @@ export interface KioskDaemonStatus {
   registers: CashRegisterRef[]
   busy: boolean
   outboxDepth: number
+  /**
+   * Whether the outbox's chain matches what the gateway booked. recovery_required:
+   * every transaction is refused until a supervisor confirms (POST /recovery/confirm).
+   */
+  chain: ChainState
   reader: ReaderStatus
   /** The card terminal, null when none is configured. */
   terminal: TerminalStatus | null
@@ -205,6 +211,13 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       counters: { ...(kioskRef ? counters() : {}), ...prefixedCounters('reader_', readerStatus.counters), ...(terminal ? prefixedCounters('terminal_', terminal.status().counters) : {}) },
     }
     if (options.version) details.version = options.version.slice(0, 64)
+    // The kiosk's own alert of a damaged outbox, beside the gateway's (events/alert kiosk_chain_behind).
+    if (kioskRef) {
+      const chain = kioskRef.chainState()
+      details.chain = chain.damage
+        ? { status: chain.status, reason: chain.damage.reason, localNextSeq: chain.damage.localNextSeq, gatewayNextSeq: chain.damage.gatewayNextSeq }
+        : { status: chain.status }
+    }
     return details
   }
 
@@ -224,6 +237,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       registers: current?.registers ? structuredClone(current.registers) : [],
       busy: kiosk.isBusy(),
       outboxDepth: outbox.depth(),
+      chain: kiosk.chainState(),
       reader: reader.status(),
       terminal: terminal ? terminal.status() : null,
       counters: counters(),

@@ -50,6 +50,9 @@ export const KIOSK_ERROR_TYPES = [
   'pin_seal_unavailable',
   // The cashier cancelled the tap wait.
   'aborted',
+  // The outbox's chain against the gateway's (chain-guard.ts)
+  'chain_recovery_required',
+  'no_chain_recovery',
 ] as const
 export type KioskErrorType = (typeof KIOSK_ERROR_TYPES)[number]
 

@@ -78,6 +78,8 @@ async function rig(t: Test, options: RigOptions = {}): Promise<Rig> {
     outbox.close()
   })
   await waitUntil(() => link.isReady(), 'kiosk link ready')
+  // The gateway (here the responder) confirmed the chain: a started kiosk sells from here on.
+  await waitUntil(() => kiosk.chainState().status === 'intact', 'chain checked')
   return { broker, responder, reader, outbox, link, config, kiosk }
 }
 

@@ -28,6 +28,7 @@ import { checkOfflineSale } from './offline.js'
 import { isBlocked } from './blocklist.js'
 import { effectiveProfile } from './profile.js'
 import { normalisePortalPin, sealPin } from './pin-seal.js'
+import { createChainGuard, type ChainRecovery, type ChainState } from './chain-guard.js'
 
 export { KIOSK_ERROR_TYPES, KioskError, type KioskErrorType } from './kiosk-error.js'
 export type { SaleLine, TicketLine } from './cart.js'
@@ -111,7 +112,7 @@ export interface KioskCounters extends CardCounters {
   outboxDepth: number
 }
 
-export type KioskLink = Pick<MqttLink, 'publishTx' | 'resendPending' | 'onReply' | 'isReady' | 'publishQuery'> & Partial<Pick<MqttLink, 'counters'>>
+export type KioskLink = Pick<MqttLink, 'publishTx' | 'resendPending' | 'onReply' | 'isReady' | 'publishQuery' | 'onReadyChange' | 'setSendGate'> & Partial<Pick<MqttLink, 'counters'>>
 
 export interface KioskOptions {
   kioskId: string
@@ -175,6 +176,14 @@ export interface Kiosk {
   counters(): KioskCounters
   /** Called after every change of the counters, the outbox, the session or the shift. */
   onChange(listener: () => void): void
+  /** Whether the outbox's chain matches what the gateway booked (chain-guard.ts). */
+  chainState(): ChainState
+  /**
+   * An operator confirms a damaged outbox (chain_recovery_required): it goes on
+   * from the gateway's head and sends what it still holds. A supervisor's
+   * session is needed where the event has staff.
+   */
+  confirmChainRecovery(): Promise<ChainRecovery>
   /** Ends the operation in progress: a tap wait fails with 'stopped', a reply wait ends as pending. */
   stop(): void
 }
@@ -275,6 +284,42 @@ export function createKiosk(options: KioskOptions): Kiosk {
     }
   }
 
+  const chain = createChainGuard({
+    outbox,
+    link,
+    // Same id and content, another place in the chain: the gateway has never seen the id.
+    resign: (entry, seq, prev) => {
+      const envelope = signTransaction({ ...entry.envelope.tx, seq, prev }, privateKey)
+      const checked = validateEnvelope(envelope)
+      if (!checked.ok) throw new Error(`re-signed an invalid transaction: ${checked.error}`)
+      return envelope
+    },
+    clock,
+    logger: logger.child({ part: 'chain' }),
+    newId,
+    answerTimeoutMs: replyTimeoutMs,
+    changed: () => changed(),
+  })
+  // Nothing goes out on a chain the gateway has not confirmed: an entry ahead of its head on a rewritten chain would be booked as chain_mismatch.
+  link.setSendGate(() => chain.maySend())
+  link.onReadyChange((ready) => {
+    if (ready) chain.onReady()
+  })
+  if (link.isReady()) chain.onReady()
+
+  async function confirmChainRecovery(): Promise<ChainRecovery> {
+    return exclusive(async () => {
+      const config = catalog.current()
+      if (config) must(authorizeSupervisor(config, sessions.current()))
+      try {
+        return await chain.confirm()
+      } catch (err) {
+        if (err instanceof KioskError) refuse(err.type, err.message)
+        throw err
+      }
+    })
+  }
+
   function refuse(type: KioskErrorType, message: string): never {
     counts.refused += 1
     throw new KioskError(type, message)
@@ -321,6 +366,11 @@ export function createKiosk(options: KioskOptions): Kiosk {
   function requireOutboxRoomAndReader(): void {
     requireOutboxRoom()
     requireReader()
+  }
+
+  /** Before a transaction is signed: refused while the chain waits for an operator (or, online, for the gateway's check). */
+  async function requireChain(): Promise<void> {
+    must(await chain.check(link.isReady()))
   }
 
   /** Resolves with the next valid tag presented after the call; rejects on timeout, stop or abort. */
@@ -477,6 +527,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
 
   async function run(prepared: Prepared): Promise<Outcome> {
     requireOutboxRoomAndReader()
+    await requireChain()
     const tag = await tap()
     return sendAndAwait(appendEntry(prepared, tag), prepared.amount)
   }
@@ -500,6 +551,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
       const cart = must(priceCart(saleLines, config))
       requireOutboxRoomAndReader()
       if (!link.isReady() && !config.offline?.allowed) refuse('gateway_unreachable', 'the gateway is unreachable and this kiosk may not sell offline')
+      await requireChain()
       const tag = await tap()
       const now = configNow(config)
       const restricted = restrictedProducts(cart.lines, now, tag.uid)
@@ -550,6 +602,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
       requireShiftFor(profile, 'a cash-out')
       requireOnline('a cash-out')
       requireOutboxRoomAndReader()
+      await requireChain()
       const tag = await tap()
       const answer = await askBalance(tag.uid)
       if (answer.status === 'unknown_tag') refuseAfterTap('unknown_tag', 'the gateway does not know this wristband')
@@ -601,6 +654,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
       if (clock.now() - last.at > windowMs) refuse('cancel_not_allowed', `the last sale is older than ${windowMs} ms`)
       requireOnline('a cancel')
       requireOutboxRoom()
+      await requireChain()
       // No tap: the guest may have left. The original tag, without its SUN (a used SUN would be a replay).
       return sendAndAwait(appendEntry({ type: 'cancel', lines: [], amount: last.amount, ref: last.id, staff }, { uid: last.tag.uid, type: last.tag.type }), last.amount)
     })
@@ -652,6 +706,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
       if (!validAmount(floatCents, 0)) refuse('invalid_amount', `the opening float must be a whole number of cents from 0 to ${MAX_AMOUNT_CENTS}`)
       requireOnline('opening a shift')
       requireOutboxRoom()
+      await requireChain()
       const tag = await shiftTag()
       return sendAndAwait(appendEntry({ type: 'shift_open', lines: [], amount: floatCents, register, staff }, tag), floatCents)
     })
@@ -666,6 +721,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
       if (!validAmount(countedCents, 0)) refuse('invalid_amount', `the counted cash must be a whole number of cents from 0 to ${MAX_AMOUNT_CENTS}`)
       requireOnline('closing a shift')
       requireOutboxRoom()
+      await requireChain()
       const tag = await shiftTag()
       return sendAndAwait(appendEntry({ type: 'shift_close', lines: [], amount: countedCents, register: open.register, staff }, tag), countedCents)
     })
@@ -744,6 +800,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
       const unresolved = card.unresolvedCount()
       if (unresolved > 0) refuse('card_payment_unresolved', `${unresolved} card payment(s) with unknown outcome: a supervisor must resolve it before the next card top-up`)
       requireOutboxRoomAndReader()
+      await requireChain()
       cardStaff = staff
       try {
         return await card.take(amountCents)
@@ -780,6 +837,11 @@ export function createKiosk(options: KioskOptions): Kiosk {
   }
 
   function handleResult(result: TxResult): void {
+    // Not booked (the gateway looks ids up before seqs): not an answer to record, but a seq to move.
+    if (result.status === 'rejected' && result.reason === 'seq_conflict' && outbox.get(result.id) !== undefined) {
+      chain.onSeqConflict(result.id)
+      return
+    }
     const marked = outbox.markAnswered(result.id, result)
     if (marked.outcome === 'unknown') {
       counts.unknownReplies += 1
@@ -842,6 +904,10 @@ export function createKiosk(options: KioskOptions): Kiosk {
     }
     if (reply.kind === 'balance') {
       handleBalance(reply)
+      return
+    }
+    if (reply.kind === 'chain') {
+      chain.handleAnswer(reply)
       return
     }
     counts.resendRequests += 1
@@ -916,8 +982,11 @@ export function createKiosk(options: KioskOptions): Kiosk {
       outboxDepth: outbox.depth(),
     }),
     onChange: (listener) => void listeners.push(listener),
+    chainState: () => chain.state(),
+    confirmChainRecovery,
     stop() {
       stopped = true
+      chain.stop()
       abortCurrent?.('stopped')
     },
   }

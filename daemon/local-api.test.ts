@@ -69,6 +69,10 @@ async function startApi(t: { teardown(fn: () => unknown): void }) {
       calls.push(['abort'])
       return true
     },
+    async confirmChainRecovery() {
+      calls.push(['recovery-confirm'])
+      return { damage: { reason: 'behind' as const, localNextSeq: 1, gatewayNextSeq: 8, missing: 0, detectedAt: 1 }, gatewayNextSeq: 8, nextSeq: 8, kept: 0, resigned: [], sent: 0 }
+    },
   }
   const api = createLocalApi({ kiosk, state: () => ({ kiosk: 'bar-1', connected: true }), logger, port: 0 })
   const { host, port } = await api.start()
@@ -92,6 +96,13 @@ t.test('listens on loopback; sale, topup and state work', async (t) => {
   t.same(calls, [['sale', [{ product: 'beer', qty: 1 }]], ['topup', 1000]])
   const state = await fetch(`${base}/state`)
   t.same(await state.json(), { kiosk: 'bar-1', connected: true })
+})
+
+t.test('POST /recovery/confirm answers what the recovery did', async (t) => {
+  const { calls, post } = await startApi(t)
+  const confirmed = await post('/recovery/confirm', '{}')
+  t.match(confirmed, { status: 200, body: { damage: { reason: 'behind' }, gatewayNextSeq: 8, nextSeq: 8, resigned: [] } })
+  t.same(calls, [['recovery-confirm']])
 })
 
 t.test('bad bodies get 400 {type, id, message} and never reach the kiosk', async (t) => {
@@ -133,6 +144,8 @@ t.test('bad bodies get 400 {type, id, message} and never reach the kiosk', async
     ['/topup/card/resolve', JSON.stringify({ outcome: 'approved', traceNumber: '1"; DROP TABLE' })],
     ['/topup/card/resolve', JSON.stringify({ outcome: 'approved', terminalId: 'x'.repeat(65) })],
     ['/topup/card/resolve', JSON.stringify({ outcome: 'approved', amount: 100 })],
+    ['/recovery/confirm', JSON.stringify({ nextSeq: 1 })],
+    ['/recovery/confirm', '[]'],
   ]
   for (const [path, body] of bad) {
     const res = await post(path, body)

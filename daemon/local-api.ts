@@ -16,7 +16,7 @@ import { webUiPlugin } from './web-ui.js'
 
 export type LocalApiKiosk = Pick<
   Kiosk,
-  'sale' | 'topUp' | 'cardTopUp' | 'resolveCardPayment' | 'cashOut' | 'sellTicket' | 'switchTag' | 'cancelLast' | 'checkBalance' | 'openShift' | 'closeShift' | 'login' | 'logout' | 'abort'
+  'sale' | 'topUp' | 'cardTopUp' | 'resolveCardPayment' | 'cashOut' | 'sellTicket' | 'switchTag' | 'cancelLast' | 'checkBalance' | 'openShift' | 'closeShift' | 'login' | 'logout' | 'abort' | 'confirmChainRecovery'
 >
 
 export interface LocalApiOptions {
@@ -152,6 +152,8 @@ const STATUS_OF: Record<KioskErrorType, number> = {
   invalid_pin: 400,
   pin_seal_unavailable: 503,
   aborted: 409,
+  chain_recovery_required: 409,
+  no_chain_recovery: 409,
 }
 
 /**
@@ -252,6 +254,14 @@ export function createLocalApi(options: LocalApiOptions): LocalApi {
     const outcome = await kiosk.resolveCardPayment(request.body)
     request.log.warn({ outcome: request.body.outcome, cardPayment: outcome.cardPaymentId }, 'card payment resolved by a supervisor')
     return reply.code(statusOfCardOutcome(outcome)).send(outcome)
+  })
+
+  // For a supervisor (the kiosk checks the login when the event has staff): the outbox is behind
+  // what the gateway booked (GET /state `chain`); go on from the gateway's head and send what is left.
+  app.post('/recovery/confirm', { schema: { body: EmptyBody } }, async (request) => {
+    const recovery = await kiosk.confirmChainRecovery()
+    request.log.warn({ reason: recovery.damage.reason, gatewayNextSeq: recovery.gatewayNextSeq, resigned: recovery.resigned.length }, 'outbox chain recovery confirmed')
+    return recovery
   })
 
   app.get('/state', async () => state())

@@ -6,14 +6,15 @@
 // it subscribes to its reply and config topics, announces `online` (retained)
 // and sends every unanswered outbox entry again in seq order: the outbox, not
 // mqtt.js's in-memory queue, is what survives a crash, and the gateway answers
-// a re-sent id with its first outcome.
+// a re-sent id with its first outcome. A send gate (the kiosk's chain guard)
+// may hold every transaction back until the gateway confirmed the chain.
 //
 // mqtt.js only knows a fixed reconnectPeriod (a setInterval), so its own
 // reconnect is off (reconnectPeriod: 0) and this module schedules
 // client.reconnect() with an exponential, jittered backoff instead.
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
-import type { BalanceQuery, Clock, Envelope, KioskConfig, KioskState, ReplyMessage } from '../device-protocol/index.js'
+import type { Clock, Envelope, KioskConfig, KioskQuery, KioskState, ReplyMessage } from '../device-protocol/index.js'
 import { MAX_CONFIG_PAYLOAD_BYTES, parseJson, topics, validateKioskConfig, validateKioskState, validateReply } from '../device-protocol/index.js'
 import type { Outbox } from './outbox.js'
 
@@ -79,7 +80,12 @@ export interface MqttLink {
    */
   publishTx(envelope: Envelope): boolean
   /** Publishes a question to the gateway (QoS 1) when ready; it answers on the reply topic. Returns whether it went out now. */
-  publishQuery(query: BalanceQuery): boolean
+  publishQuery(query: KioskQuery): boolean
+  /**
+   * While `gate()` is false, transactions are not published (publishTx returns
+   * false, resendPending sends nothing): they stay in the outbox.
+   */
+  setSendGate(gate: () => boolean): void
   /** Publishes every unanswered outbox entry from `fromSeq` on, in seq order. Returns how many. */
   resendPending(fromSeq?: number): number
   /** Publishes the retained `online` state now (no-op while offline). */
@@ -113,6 +119,7 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
   let reconnectTimer: NodeJS.Timeout | undefined
   // Each connection gets a number so a slow subscribe of an old connection cannot mark a newer one ready.
   let connection = 0
+  let sendGate: () => boolean = () => true
 
   const willPayload = (): Buffer => Buffer.from(JSON.stringify({ kiosk: kioskId, status: 'lost', at: clock.now() } satisfies KioskState))
 
@@ -160,7 +167,7 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
   }
 
   function resendPending(fromSeq = 1): number {
-    if (!ready || !client) return 0
+    if (!ready || !client || !sendGate()) return 0
     const entries = outbox.pending({ fromSeq })
     for (const entry of entries) publish(txTopic, JSON.stringify(entry.envelope), false, `tx seq ${entry.seq}`)
     counters.txResent += entries.length
@@ -310,7 +317,7 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
     isReady: () => ready,
 
     publishTx(envelope) {
-      if (!ready || !client) return false
+      if (!ready || !client || !sendGate()) return false
       publish(txTopic, JSON.stringify(envelope), false, `tx seq ${envelope.tx.seq}`)
       counters.txPublished += 1
       return true
@@ -318,13 +325,16 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
 
     publishQuery(query) {
       if (!ready || !client) return false
-      // Not retried after a reconnect: a question is only worth its answer while the guest waits.
-      publish(queryTopic, JSON.stringify(query), false, 'balance query')
+      // Not retried after a reconnect: a question is only worth its answer while someone waits.
+      publish(queryTopic, JSON.stringify(query), false, `${query.kind} query`)
       counters.queriesPublished += 1
       return true
     },
 
     resendPending,
+    setSendGate(gate) {
+      sendGate = gate
+    },
     publishState,
     counters: () => ({ ...counters }),
     onReply: (listener) => void replyListeners.push(listener),

@@ -172,3 +172,56 @@ t.test('last accepted sale and offline totals come from the outbox and survive a
   outbox.close()
   t.match(createOutbox({ path, maxEntries: 100, clock: clockAt }).lastSale(), { id: r4!.id, cancelled: true })
 })
+
+t.test('a file that is no database, or a corrupt one, is refused with a clear error and left as it was', async (t) => {
+  const { writeFileSync, readFileSync, openSync, writeSync, closeSync } = await import('node:fs')
+  const garbage = join(t.testdir(), 'garbage.sqlite')
+  writeFileSync(garbage, Buffer.alloc(8192, 'not a database '))
+  t.throws(() => createOutbox({ path: garbage, maxEntries: 10, clock }), { name: 'OutboxDamagedError', message: /garbage\.sqlite is damaged .*refusing to start/ })
+  t.same(readFileSync(garbage), Buffer.alloc(8192, 'not a database '), 'the damaged file is kept for inspection')
+
+  // A real outbox with pages of entries, then a page in the middle overwritten.
+  const path = join(t.testdir(), 'o.sqlite')
+  const outbox = createOutbox({ path, maxEntries: 500, clock })
+  for (let i = 0; i < 60; i++) outbox.append(builder())
+  outbox.database.pragma('wal_checkpoint(TRUNCATE)')
+  outbox.close()
+  const fd = openSync(path, 'r+')
+  writeSync(fd, Buffer.alloc(4096, 0xa5), 0, 4096, 4096 * 3)
+  closeSync(fd)
+  t.throws(() => createOutbox({ path, maxEntries: 500, clock }), { name: 'OutboxDamagedError', message: /is damaged/ })
+})
+
+t.test('rebase goes on from the gateway head: entries ahead are kept or re-signed with the same id, the head moves, damage is cleared', async (t) => {
+  const path = join(t.testdir(), 'o.sqlite')
+  const outbox = createOutbox({ path, maxEntries: 20, clock })
+  t.teardown(() => outbox.close())
+  const entries = Array.from({ length: 5 }, () => outbox.append(builder()))
+  // Seq 3 is lost from the outbox (a deleted row); the gateway booked 1 and 2.
+  outbox.database.prepare('DELETE FROM pending WHERE seq = 3').run()
+  outbox.setChainDamage({ reason: 'entries_missing', localNextSeq: 6, gatewayNextSeq: 3, missing: 1, detectedAt: 1 })
+  const gateway = { nextSeq: 3, lastHash: envelopeHash(entries[1]!.envelope) }
+  const resign = (entry: { envelope: Envelope }, seq: number, prev: string) => signTransaction({ ...entry.envelope.tx, seq, prev }, privateKey)
+  const result = outbox.rebase(gateway, resign)
+  t.same(result.resigned, [
+    { id: entries[3]!.id, fromSeq: 4, toSeq: 3 },
+    { id: entries[4]!.id, fromSeq: 5, toSeq: 4 },
+  ])
+  const pending = outbox.pending()
+  t.same(pending.map((e) => [e.seq, e.id]), [[1, entries[0]!.id], [2, entries[1]!.id], [3, entries[3]!.id], [4, entries[4]!.id]], 'entries below the head stay as they were')
+  t.equal(pending[2]!.envelope.tx.prev, gateway.lastHash)
+  t.equal(pending[3]!.envelope.tx.prev, envelopeHash(pending[2]!.envelope))
+  t.same({ ...pending[2]!.envelope.tx, seq: 4, prev: entries[3]!.envelope.tx.prev }, entries[3]!.envelope.tx, 'same content, only seq and prev differ')
+  t.same(outbox.head(), { nextSeq: 5, prev: envelopeHash(pending[3]!.envelope) })
+  t.equal(outbox.chainDamage(), undefined)
+  t.equal(outbox.append(builder()).seq, 5)
+
+  const moved = outbox.requeue(entries[0]!.id, resign)
+  t.match(moved, { id: entries[0]!.id, seq: 6 }, 'requeue signs an entry again on the head')
+  t.equal(outbox.head().nextSeq, 7)
+  t.equal(outbox.requeue('01890000-0000-7000-8000-000000000000', resign), undefined)
+  const before = outbox.head()
+  t.throws(() => outbox.rebase({ nextSeq: 3, lastHash: 'f'.repeat(64) }, (entry, seq, prev) => signTransaction({ ...entry.envelope.tx, id: uuidv7(), seq, prev }, privateKey)), /re-sign/, 'a re-sign that changes the id is refused')
+  t.same(outbox.head(), before, 'and changes nothing')
+  t.equal(outbox.depth(), 5)
+})

@@ -6,9 +6,14 @@
 // and moves in the same SQLite transaction as the insert, so a restart can
 // neither skip a seq nor reuse one, and `prev` is always the hash of the
 // envelope that really came before.
+//
+// SQLite cannot tell an emptied or rolled-back file from a new one; the chain
+// check against the gateway (chain-guard.ts) does, and rebase() goes on from
+// the gateway's head. A file SQLite itself finds corrupt is refused at open.
 import Database from 'better-sqlite3'
 import type { Clock, Envelope, TxResult } from '../device-protocol/index.js'
 import { GENESIS_HASH, envelopeHash } from '../device-protocol/index.js'
+import { planRebase, type ChainDamageReport, type GatewayHead } from './chain-check.js'
 
 export class OutboxFullError extends Error {
   override readonly name = 'OutboxFullError'
@@ -16,6 +21,31 @@ export class OutboxFullError extends Error {
     super(`outbox full: ${maxEntries} transactions are waiting for the gateway; no new sales until it answers`)
   }
 }
+
+/** The outbox file is not a database, or SQLite finds it corrupt: the daemon must not start on it (nor start over). */
+export class OutboxDamagedError extends Error {
+  override readonly name = 'OutboxDamagedError'
+  constructor(
+    readonly path: string,
+    detail: string,
+  ) {
+    super(
+      `outbox ${path} is damaged (${detail}); refusing to start rather than begin an empty chain. ` +
+        'Keep the file for inspection, move it and its -wal/-shm files aside, then start again: ' +
+        'the kiosk checks its chain with the gateway and waits for an operator to confirm (POST /recovery/confirm)',
+    )
+  }
+}
+
+/** What rebase() did: entries signed again, from which seq to which. */
+export interface RebaseResult {
+  head: ChainHead
+  kept: number
+  resigned: Array<{ id: string; fromSeq: number; toSeq: number }>
+}
+
+/** Signs `entry`'s transaction again on another seq and prev (same id and content). */
+export type Resign = (entry: OutboxEntry, seq: number, prev: string) => Envelope
 
 export interface OutboxEntry {
   seq: number
@@ -86,6 +116,23 @@ export interface Outbox {
   head(): ChainHead
   /** The recorded answer of a transaction, while it is within the history bound. */
   answered(id: string): AnsweredRecord | undefined
+  /** Whether an answer for `seq` is recorded (within the history bound). */
+  answeredSeq(seq: number): boolean
+  /**
+   * Goes on from the gateway's head (chain-check.ts planRebase): entries below
+   * it and entries that chain from it stay, the others are signed again on the
+   * next seqs, and the head moves to the end, in one SQLite transaction.
+   * Clears the recorded damage.
+   */
+  rebase(gateway: GatewayHead, resign: Resign): RebaseResult
+  /**
+   * Signs an unanswered entry again on the head (same id) and moves the head:
+   * for an entry the gateway refused as seq_conflict, which it never booked.
+   */
+  requeue(id: string, resign: Resign): OutboxEntry | undefined
+  /** Damage found by the chain check and not yet confirmed by an operator (kept across restarts). */
+  chainDamage(): ChainDamageReport | undefined
+  setChainDamage(report: ChainDamageReport | undefined): void
   /** The accepted sale or return with the highest seq (kept across restarts), or undefined. */
   lastSale(): LastSale | undefined
   /** What unanswered offline sales add up to, for the wristband `uid` and for the whole kiosk. */
@@ -142,8 +189,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
   if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`)
   if (!Number.isInteger(historySize) || historySize < 0) throw new RangeError(`historySize must be a non-negative integer, got ${historySize}`)
 
-  const db = new Database(path)
+  let db: Database.Database
   try {
+    db = new Database(path)
+  } catch (err) {
+    throw damagedOrRethrow(path, err)
+  }
+  try {
+    // Before anything writes: a corrupt file must be refused, never half-used or started over.
+    const check = db.pragma('quick_check', { simple: true }) as string
+    if (check !== 'ok') throw new OutboxDamagedError(path, `integrity check: ${String(check).slice(0, 200)}`)
     db.pragma('journal_mode = WAL')
     // FULL: a committed append has been fsynced, so it survives a power cut
     // that happens right after the transaction was published.
@@ -193,7 +248,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
     }
   } catch (err) {
     db.close()
-    throw err
+    throw damagedOrRethrow(path, err)
   }
 
   const selectHead = db.prepare('SELECT next_seq AS nextSeq, last_hash AS prev FROM chain WHERE one = 1')
@@ -203,6 +258,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const selectPendingById = db.prepare('SELECT seq, id, envelope, created_at FROM pending WHERE id = ?')
   const selectPendingFrom = db.prepare('SELECT seq, id, envelope, created_at FROM pending WHERE seq >= ? ORDER BY seq LIMIT ?')
   const deletePending = db.prepare('DELETE FROM pending WHERE id = ?')
+  const selectAnsweredSeq = db.prepare('SELECT 1 FROM answered WHERE seq = ? LIMIT 1')
+  const selectMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
+  const deleteMeta = db.prepare('DELETE FROM meta WHERE key = ?')
+  const upsertMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
   const insertAnswered = db.prepare('INSERT INTO answered (id, seq, status, balance, reason, answered_at) VALUES (?, ?, ?, ?, ?, ?)')
   const selectAnswered = db.prepare('SELECT id, seq, status, balance, reason, answered_at FROM answered WHERE id = ?')
   const pruneAnswered = db.prepare('DELETE FROM answered WHERE n <= (SELECT max(n) FROM answered) - ?')
@@ -236,6 +295,44 @@ export function createOutbox(options: OutboxOptions): Outbox {
     const entry = { seq: nextSeq, id: envelope.tx.id, envelope, createdAt }
     within?.(entry)
     return entry
+  })
+
+  /** Signs `entry` again on (seq, prev) and stores it there; the builder must keep id and content. */
+  function storeResigned(entry: OutboxEntry, seq: number, prev: string, resign: Resign): Envelope {
+    const envelope = resign(entry, seq, prev)
+    if (envelope.tx.id !== entry.id || envelope.tx.seq !== seq || envelope.tx.prev !== prev) {
+      throw new Error(`outbox re-sign: built ${envelope.tx.id} seq ${envelope.tx.seq}, expected ${entry.id} seq ${seq} on the given prev`)
+    }
+    insertPending.run(seq, entry.id, JSON.stringify(envelope), entry.createdAt)
+    return envelope
+  }
+
+  const rebaseTx = db.transaction((gateway: GatewayHead, resign: Resign): RebaseResult => {
+    const pendingNow = (selectPendingFrom.all(1, -1) as EntryRow[]).map(toEntry)
+    const plan = planRebase(gateway, pendingNow)
+    // Delete first: the new seqs may be held by rows that move too.
+    for (const { entry } of plan.resign) deletePending.run(entry.id)
+    let prev = plan.lastKeptHash
+    const resigned: RebaseResult['resigned'] = []
+    for (const { entry, seq } of plan.resign) {
+      prev = envelopeHash(storeResigned(entry as OutboxEntry, seq, prev, resign))
+      resigned.push({ id: entry.id, fromSeq: entry.seq, toSeq: seq })
+    }
+    const head = { nextSeq: plan.nextSeq, prev }
+    updateHead.run(head.nextSeq, head.prev)
+    deleteMeta.run('chain_damage')
+    return { head, kept: plan.keep.length, resigned }
+  })
+
+  const requeueTx = db.transaction((id: string, resign: Resign): OutboxEntry | undefined => {
+    const row = selectPendingById.get(id) as EntryRow | undefined
+    if (!row) return undefined
+    const entry = toEntry(row)
+    const { nextSeq, prev } = head()
+    deletePending.run(id)
+    const envelope = storeResigned(entry, nextSeq, prev, resign)
+    updateHead.run(nextSeq + 1, envelopeHash(envelope))
+    return { seq: nextSeq, id, envelope, createdAt: entry.createdAt }
   })
 
   function trackLastSale({ tx }: Envelope): void {
@@ -282,6 +379,17 @@ export function createOutbox(options: OutboxOptions): Outbox {
       const row = selectAnswered.get(id) as AnsweredRow | undefined
       return row ? toRecord(row) : undefined
     },
+    answeredSeq: (seq) => selectAnsweredSeq.get(seq) !== undefined,
+    rebase: (gateway, resign) => rebaseTx.immediate(gateway, resign),
+    requeue: (id, resign) => requeueTx.immediate(id, resign),
+    chainDamage() {
+      const row = selectMeta.get('chain_damage') as { value: string } | undefined
+      return row === undefined ? undefined : (JSON.parse(row.value) as ChainDamageReport)
+    },
+    setChainDamage(report) {
+      if (report === undefined) deleteMeta.run('chain_damage')
+      else upsertMeta.run('chain_damage', JSON.stringify(report))
+    },
     lastSale() {
       const row = selectLastSale.get() as { id: string; seq: number; type: 'sale' | 'return'; amount: number; at: number; tag: string; cancelled: number } | undefined
       if (!row) return undefined
@@ -296,4 +404,14 @@ export function createOutbox(options: OutboxOptions): Outbox {
       db.close()
     },
   }
+}
+
+/** SQLite's own words for a file that is no database or is corrupt, as an OutboxDamagedError; anything else as it was. */
+function damagedOrRethrow(path: string, err: unknown): unknown {
+  if (err instanceof OutboxDamagedError) return err
+  const code = (err as { code?: unknown }).code
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'))) {
+    return new OutboxDamagedError(path, String((err as Error).message).slice(0, 200))
+  }
+  return err
 }

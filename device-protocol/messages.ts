@@ -2,7 +2,7 @@
 // (see transaction.ts). Every receiver validates with these before acting.
 import Type, { type Static } from 'typebox'
 import { Blocklist, CashRegisterRef, OfflinePolicy, Product, StaffMember, TagVariant, TillProfile, Variant } from './catalog.js'
-import { Cents, KioskId, TagUid, Uuid } from './transaction.js'
+import { Cents, Hash, KioskId, TagUid, Uuid } from './transaction.js'
 import { createValidator } from './validate.js'
 
 /**
@@ -41,6 +41,12 @@ export const REJECT_REASONS = [
   'no_open_shift', // cash handled at a register-kept till without an open shift
   'shift_already_open', // shift_open at a kiosk or register that has one
   'unknown_register',
+  'offline_not_allowed', // marked offline where the event's offline policy allows none, and it would not pass online
+  'offline_limit_exceeded', // marked offline beyond the offline caps as the gateway counts them, and it would not pass online
+  'deposit_not_handed_out', // pays back more deposits than the event holds (or cancels a sale whose deposits came back)
+  'return_qty_exceeded', // brings back more units of a deposit product than its maxReturnQty
+  'timestamp_in_future', // `at` is further ahead of the gateway's clock than the allowed skew
+  'timestamp_too_old', // `at` is further behind the gateway's clock than a transaction may wait in an outbox
 ] as const
 export type RejectReason = (typeof REJECT_REASONS)[number]
 
@@ -140,7 +146,41 @@ export const BalanceAnswer = Type.Object(
 )
 export type BalanceAnswer = Static<typeof BalanceAnswer>
 
-export const ReplyMessage = Type.Union([TxResult, ResendRequest, BalanceAnswer])
+/**
+ * `kiosk/{id}/query`: after every start, before it signs or resends anything,
+ * a kiosk asks where the gateway's record of its chain ends, telling where its
+ * own ends (a damaged outbox starts over or rolls back without saying so).
+ */
+export const ChainQuery = Type.Object(
+  {
+    kind: Type.Literal('chain'),
+    requestId: Uuid,
+    /** The kiosk's own head: the seq it would sign next and the hash that transaction would name as `prev`. */
+    nextSeq: Type.Integer({ minimum: 1 }),
+    prev: Hash,
+  },
+  { additionalProperties: false },
+)
+export type ChainQuery = Static<typeof ChainQuery>
+
+/** The gateway's answer to a ChainQuery: the seq it expects next from this kiosk and the hash of the last envelope it booked. */
+export const ChainAnswer = Type.Object(
+  {
+    kind: Type.Literal('chain'),
+    requestId: Uuid,
+    nextSeq: Type.Integer({ minimum: 1 }),
+    lastHash: Hash,
+  },
+  { additionalProperties: false },
+)
+export type ChainAnswer = Static<typeof ChainAnswer>
+
+/** Everything a kiosk may publish on its query topic. */
+export const KioskQuery = Type.Union([BalanceQuery, ChainQuery])
+export type KioskQuery = Static<typeof KioskQuery>
+export const validateKioskQuery = createValidator(KioskQuery)
+
+export const ReplyMessage = Type.Union([TxResult, ResendRequest, BalanceAnswer, ChainAnswer])
 export type ReplyMessage = Static<typeof ReplyMessage>
 export const validateReply = createValidator(ReplyMessage)
 
@@ -153,6 +193,18 @@ export const KioskState = Type.Object(
     outboxDepth: Type.Optional(Type.Integer({ minimum: 0 })),
     reader: Type.Optional(Type.String({ maxLength: 128 })),
     counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 }))),
+    /** Whether the kiosk's chain matches what the gateway booked (daemon/chain-guard.ts): `recovery_required` waits for an operator. */
+    chain: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Union([Type.Literal('unchecked'), Type.Literal('intact'), Type.Literal('recovery_required')]),
+          reason: Type.Optional(Type.String({ maxLength: 64 })),
+          localNextSeq: Type.Optional(Type.Integer({ minimum: 1 })),
+          gatewayNextSeq: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

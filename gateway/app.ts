@@ -2,14 +2,15 @@
 // broker + HTTP API. This module only connects the parts and owns their
 // lifecycle; each part does its one job in its own module.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
-import { systemClock, topics, type Clock, type GatewayState } from '../device-protocol/index.js'
+import { systemClock, topics, type AlertEvent, type Clock, type GatewayState } from '../device-protocol/index.js'
 import { createGatewayApis } from './apis.js'
 import { createBroker, type Broker, type Principal } from './broker.js'
 import type { GatewayConfig } from './config.js'
+import { ensurePrivateDataDir } from './data-dir.js'
 import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
@@ -92,7 +93,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   // Validate the set-up before creating anything on disk: a typo must not leave a half-made data dir.
   const setup = loadEventSetup(config.eventFile)
-  mkdirSync(config.dataDir, { recursive: true })
+  // 0700, or a refusal when it is open to others (it holds the secrets).
+  ensurePrivateDataDir(config.dataDir)
   const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
   let ledger: Ledger
   try {
@@ -147,6 +149,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     clock,
     logger: log.child({ component: 'queries' }),
     publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
+    alert: (kind, message, kioskId) => void publish(topics.event('alert'), { kind, message, kiosk: kioskId, at: clock.now() } satisfies AlertEvent, { qos: 1 }),
   })
 
   const operators = new Map(config.operators.map((op) => [op.name, sha256(op.token)]))
@@ -165,6 +168,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     authenticate,
     logger: log.child({ component: 'broker' }),
     maxPacketBytes: config.maxPacketBytes,
+    // The connection and login limits among the mqtt settings (host and port are ignored there).
+    limits: config.mqtt,
     onKioskTx(kioskId, payload) {
       if (stopping) {
         counts.txDroppedWhileStopping++
@@ -220,8 +225,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
 
+  const { host: _httpHost, port: _httpPort, ...httpLimits } = config.http
   const http: HttpServer = createHttpServer({
     logger: log,
+    limits: httpLimits,
     adminToken: config.adminToken,
     health: () => ({ mqtt: broker.address() !== null && !stopping, db: dbHealthy() }),
     kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { validateReply, type ReplyMessage } from '../device-protocol/index.js'
+import { GENESIS_HASH, envelopeHash, validateReply, type ReplyMessage } from '../device-protocol/index.js'
 import { createKioskQueries } from './kiosk-queries.js'
 import { fixedClock, makeWorld, silentLogger, UID } from './ledger/test-helpers.js'
 
@@ -72,4 +72,40 @@ t.test('a kiosk asking more than its rate gets no more answers in that second', 
   h.clock.advance(1_000)
   ask()
   t.equal(h.sent.length, 5, 'the next second answers again')
+})
+
+t.test('a chain question is answered with where the ledger ends; a kiosk behind it raises an alert', async (t) => {
+  const world = makeWorld()
+  t.teardown(world.close)
+  const sent: Array<[string, ReplyMessage]> = []
+  const alerts: Array<{ kind: string; kioskId: string }> = []
+  const queries = createKioskQueries({
+    ledger: world.ledger,
+    clock: fixedClock(),
+    logger: silentLogger,
+    publishReply: (kioskId, message) => void sent.push([kioskId, message]),
+    alert: (kind, _message, kioskId) => void alerts.push({ kind, kioskId }),
+  })
+  const ask = (nextSeq: number, prev: string) => queries.handle('cash-1', JSON.stringify({ kind: 'chain', requestId: REQUEST, nextSeq, prev }))
+  const e1 = world.kiosks.cash.topup(UID.alice, 2000)
+  const e2 = world.kiosks.cash.topup(UID.alice, 500)
+  world.ledger.applyBatch([{ envelope: e1 }, { envelope: e2 }])
+
+  ask(3, envelopeHash(e2))
+  t.same(sent.at(-1), ['cash-1', { kind: 'chain', requestId: REQUEST, nextSeq: 3, lastHash: envelopeHash(e2) }])
+  t.ok(validateReply(sent.at(-1)![1]).ok, 'the answer is a valid reply message')
+  ask(5, '0'.repeat(64))
+  t.same(alerts, [], 'a kiosk ahead of the ledger (answers still on their way) is not alerted')
+
+  ask(1, GENESIS_HASH)
+  t.match(sent.at(-1), ['cash-1', { kind: 'chain', nextSeq: 3, lastHash: envelopeHash(e2) }], 'an emptied outbox is told where to go on')
+  ask(3, envelopeHash(e1))
+  t.same(alerts, [{ kind: 'kiosk_chain_behind', kioskId: 'cash-1' }, { kind: 'kiosk_chain_behind', kioskId: 'cash-1' }], 'behind, and the same seq on another hash, are alerted')
+  t.equal(queries.counters().chainsBehind, 2)
+  t.equal(world.ledger.kioskCursor('cash-1')?.nextSeq, 3, 'a question changes nothing')
+
+  for (const hostile of [{ kind: 'chain', requestId: REQUEST, nextSeq: 0, prev: GENESIS_HASH }, { kind: 'chain', requestId: REQUEST, nextSeq: 1, prev: 'x' }, { kind: 'chain', requestId: REQUEST, nextSeq: 1 }]) {
+    t.doesNotThrow(() => queries.handle('cash-1', JSON.stringify(hostile)))
+  }
+  t.equal(queries.counters().malformed, 3)
 })

@@ -4,8 +4,8 @@
 // answer again; a gap gets a ResendRequest.
 import mqtt, { type MqttClient } from 'mqtt'
 import type { KeyObject } from 'node:crypto'
-import type { BalanceAnswer, BalanceQuery, Envelope, ReplyMessage, TxResult } from '../../device-protocol/index.js'
-import { GENESIS_HASH, envelopeHash, parseJson, topics, validateBalanceQuery, validateEnvelope, verifyEnvelope } from '../../device-protocol/index.js'
+import type { BalanceAnswer, BalanceQuery, ChainQuery, Envelope, ReplyMessage, TxResult } from '../../device-protocol/index.js'
+import { GENESIS_HASH, envelopeHash, parseJson, topics, validateEnvelope, validateKioskQuery, verifyEnvelope } from '../../device-protocol/index.js'
 
 /** What to answer to a new in-order transaction; null = stay silent (as if the gateway were stuck). */
 export type Policy = (envelope: Envelope) => Omit<TxResult, 'kind' | 'id' | 'seq'> | null
@@ -24,6 +24,8 @@ export interface Responder {
   /** Balance queries received, in arrival order. */
   readonly queries: BalanceQuery[]
   queryPolicy: QueryPolicy
+  /** Chain questions received (answered with the responder's own record of each kiosk's chain). */
+  readonly chainQueries: ChainQuery[]
   /** Publishes anything on any topic (hostile payloads for tests). */
   publishRaw(topic: string, payload: string | Buffer, retain?: boolean): Promise<void>
   isConnected(): boolean
@@ -77,6 +79,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     resendRequests,
     policy: options.policy ?? (() => ({ status: 'accepted', balance: 0 })),
     queries: [],
+    chainQueries: [],
     queryPolicy: () => ({ status: 'ok', balance: 0 }),
     async publishRaw(topic, payload, retain = false) {
       await client.publishAsync(topic, payload, { qos: 1, retain })
@@ -102,14 +105,20 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
 
   client.on('message', (topic, payload) => {
     if (topic.endsWith('/query')) {
-      const query = parseJson(payload, validateBalanceQuery)
+      const query = parseJson(payload, validateKioskQuery)
       if (!query.ok) {
         problems.push(`invalid query: ${query.error}`)
         return
       }
+      const kiosk = topic.split('/')[3]!
+      if (query.value.kind === 'chain') {
+        responder.chainQueries.push(query.value)
+        const chain = chains.get(kiosk) ?? { expectedSeq: 1, lastHash: GENESIS_HASH }
+        reply(kiosk, { kind: 'chain', requestId: query.value.requestId, nextSeq: chain.expectedSeq, lastHash: chain.lastHash })
+        return
+      }
       responder.queries.push(query.value)
       const answer = responder.queryPolicy(query.value)
-      const kiosk = topic.split('/')[3]!
       if (answer) reply(kiosk, { ...answer, kind: 'balance', requestId: query.value.requestId, uid: query.value.uid })
       return
     }

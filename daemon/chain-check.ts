@@ -1,0 +1,114 @@
+// Pure decisions about the kiosk's chain against what the gateway booked.
+//
+// A kiosk's outbox can be damaged without SQLite noticing: truncated to 0
+// bytes or its WAL deleted after a crash, it opens empty with seq 1; a damaged
+// WAL is cut at the first bad frame, an older state. Only the gateway knows
+// where the chain really ends, so after every start the kiosk asks it
+// (ChainQuery/ChainAnswer) and compares with assessChain(). When they differ,
+// planRebase() says how to go on from the gateway's head without booking
+// anything twice: entries the gateway may already hold (seq below its head)
+// stay as they are (a resent id gets its first answer), entries ahead of it
+// that still chain from it stay, and the rest are signed again, same id and
+// content, on the next free seqs (the gateway has never seen those ids).
+import { envelopeHash, type Envelope } from '../device-protocol/index.js'
+
+/** Where the gateway's record of a kiosk's chain ends (ChainAnswer). */
+export interface GatewayHead {
+  nextSeq: number
+  lastHash: string
+}
+
+/** Where the kiosk's own chain ends (the outbox's head). */
+export interface LocalHead {
+  nextSeq: number
+  prev: string
+}
+
+export interface ChainEntry {
+  seq: number
+  id: string
+  envelope: Envelope
+}
+
+/**
+ * behind: the gateway booked seqs this kiosk would sign again (emptied or
+ * rolled-back outbox). diverged: same place, other hash, or an entry ahead
+ * that does not chain from the gateway's last one (a history rewritten after
+ * a rollback). entries_missing: unanswered entries are gone from the outbox
+ * (deleted rows), so the ones after them cannot be booked where they are.
+ */
+export const CHAIN_DAMAGE = ['behind', 'diverged', 'entries_missing'] as const
+export type ChainDamage = (typeof CHAIN_DAMAGE)[number]
+
+export type ChainAssessment =
+  | { kind: 'intact' }
+  /**
+   * The gateway lacks seqs this kiosk has answers for: the gateway lost what it
+   * had answered (its own damage, alerted there), not this outbox.
+   */
+  | { kind: 'gateway_behind'; gatewayNextSeq: number }
+  | {
+      kind: 'damaged'
+      reason: ChainDamage
+      localNextSeq: number
+      gatewayNextSeq: number
+      /** Seqs this kiosk signed from the gateway's head on that are neither booked nor in the outbox: lost. */
+      missing: number
+    }
+
+/** What the chain check found, as the kiosk keeps, shows and reports it until an operator confirms. */
+export interface ChainDamageReport {
+  reason: ChainDamage | 'seq_conflict'
+  localNextSeq: number
+  gatewayNextSeq: number
+  missing: number
+  /** Kiosk clock, Unix ms. */
+  detectedAt: number
+}
+
+export interface RebasePlan {
+  /** Unanswered entries ahead of the gateway that already chain from its head: sent as they are. */
+  keep: ChainEntry[]
+  /** Entries ahead of the gateway that do not chain from its head, in order, with the seq each is signed again on. */
+  resign: Array<{ entry: ChainEntry; seq: number }>
+  /** The head after the plan: resigned entries chain from the last kept one (or the gateway's head). */
+  nextSeq: number
+  /** Hash of the last kept entry, or the gateway's last hash; resigned entries' hashes are known only once signed. */
+  lastKeptHash: string
+}
+
+/** `pending`: the outbox's unanswered entries in seq order. Entries below the gateway's head are not part of the plan. */
+export function planRebase(gateway: GatewayHead, pending: readonly ChainEntry[]): RebasePlan {
+  const keep: ChainEntry[] = []
+  const resign: RebasePlan['resign'] = []
+  let nextSeq = gateway.nextSeq
+  let lastKeptHash = gateway.lastHash
+  for (const entry of pending) {
+    if (entry.seq < gateway.nextSeq) continue
+    // Once one entry is signed again, every later one names another prev: all of them follow.
+    if (resign.length === 0 && entry.seq === nextSeq && entry.envelope.tx.prev === lastKeptHash) {
+      keep.push(entry)
+      lastKeptHash = envelopeHash(entry.envelope)
+    } else resign.push({ entry, seq: nextSeq })
+    nextSeq += 1
+  }
+  return { keep, resign, nextSeq, lastKeptHash }
+}
+
+/**
+ * `pending`: unanswered entries in seq order; `answeredLocally(seq)`: whether
+ * this kiosk recorded an answer for that seq (its bounded history).
+ */
+export function assessChain(local: LocalHead, gateway: GatewayHead, pending: readonly ChainEntry[], answeredLocally: (seq: number) => boolean): ChainAssessment {
+  const damaged = (reason: ChainDamage, missing = 0): ChainAssessment => ({ kind: 'damaged', reason, localNextSeq: local.nextSeq, gatewayNextSeq: gateway.nextSeq, missing })
+  if (local.nextSeq < gateway.nextSeq) return damaged('behind')
+  if (local.nextSeq === gateway.nextSeq) return local.prev === gateway.lastHash ? { kind: 'intact' } : damaged('diverged')
+  // Ahead: the entries from the gateway's head on must all be here and chain from it.
+  const plan = planRebase(gateway, pending)
+  if (plan.resign.length === 0 && plan.nextSeq === local.nextSeq && plan.lastKeptHash === local.prev) return { kind: 'intact' }
+  const held = new Set(pending.filter((e) => e.seq >= gateway.nextSeq).map((e) => e.seq))
+  if (!held.has(gateway.nextSeq) && answeredLocally(gateway.nextSeq)) return { kind: 'gateway_behind', gatewayNextSeq: gateway.nextSeq }
+  let missing = 0
+  for (let seq = gateway.nextSeq; seq < local.nextSeq; seq++) if (!held.has(seq)) missing += 1
+  return damaged(missing > 0 ? 'entries_missing' : 'diverged', missing)
+}

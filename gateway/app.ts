@@ -2,7 +2,7 @@
 // broker + HTTP API. This module only connects the parts and owns their
 // lifecycle; each part does its one job in its own module.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
@@ -10,7 +10,6 @@ import { systemClock, topics, type AlertEvent, type Clock, type GatewayState } f
 import { createGatewayApis } from './apis.js'
 import { createBroker, type Broker, type Principal } from './broker.js'
 import type { GatewayConfig } from './config.js'
-import { ensurePrivateDataDir } from './data-dir.js'
 import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
@@ -93,8 +92,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   // Validate the set-up before creating anything on disk: a typo must not leave a half-made data dir.
   const setup = loadEventSetup(config.eventFile)
-  // 0700, or a refusal when it is open to others (it holds the secrets).
-  ensurePrivateDataDir(config.dataDir)
+  mkdirSync(config.dataDir, { recursive: true })
   const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
   let ledger: Ledger
   try {
@@ -168,8 +166,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     authenticate,
     logger: log.child({ component: 'broker' }),
     maxPacketBytes: config.maxPacketBytes,
-    // The connection and login limits among the mqtt settings (host and port are ignored there).
-    limits: config.mqtt,
     onKioskTx(kioskId, payload) {
       if (stopping) {
         counts.txDroppedWhileStopping++
@@ -225,10 +221,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
 
-  const { host: _httpHost, port: _httpPort, ...httpLimits } = config.http
   const http: HttpServer = createHttpServer({
     logger: log,
-    limits: httpLimits,
     adminToken: config.adminToken,
     health: () => ({ mqtt: broker.address() !== null && !stopping, db: dbHealthy() }),
     kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),

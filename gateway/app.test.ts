@@ -261,6 +261,22 @@ t.test('wrong or missing credentials are refused', async (t) => {
   t.equal(h.gateway.stats().broker.authFailures, attempts.length)
 })
 
+t.test('the mqtt limits of the config reach the broker', async (t) => {
+  // One failed login blocks the address for a minute: the right token that follows waits too.
+  const h = await startGateway(t, undefined, { mqtt: { host: '127.0.0.1', port: 0, loginFailuresBeforeBlock: 1, loginBlockBaseMs: 60_000 } })
+  const attempt = (password: string) =>
+    mqtt.connectAsync(h.mqttUrl, { username: 'bar-1', password, reconnectPeriod: 0, connectTimeout: 5000 }).then(
+      async (c) => {
+        await c.endAsync(true)
+        return null
+      },
+      (e: Error & { code?: number }) => e,
+    )
+  t.equal((await attempt('wrong-token-0123456789'))?.code, 4)
+  t.equal((await attempt(KIOSK_TOKENS['bar-1']))?.code, 5, 'refused unchecked')
+  t.equal(h.gateway.stats().broker.authThrottled, 1)
+})
+
 t.test('malformed payloads are counted and never crash the gateway or touch the ledger', async (t) => {
   const h = await startGateway(t)
   const cash = new TestKiosk('cash-1')

@@ -166,6 +166,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     authenticate,
     logger: log.child({ component: 'broker' }),
     maxPacketBytes: config.maxPacketBytes,
+    // The connection and login limits among the mqtt settings (host and port are ignored there).
+    limits: config.mqtt,
     onKioskTx(kioskId, payload) {
       if (stopping) {
         counts.txDroppedWhileStopping++

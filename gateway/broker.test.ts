@@ -535,21 +535,21 @@ t.test('2,100 connections that never send CONNECT do not keep a kiosk out', asyn
     const batch = Array.from({ length: 100 }, (_, j) => idleSocket(h.port, `127.0.1.${((i + j) % ADDRESSES) + 1}`))
     sockets.push(...(await Promise.all(batch)))
   }
-  const seen = () => {
-    const c = h.broker.counters()
-    return c.pendingConnections + c.connectionsEvicted + c.connectionsRefused
-  }
-  await waitFor(() => seen() === IDLE, 'the broker to see every idle connection')
-  const unreserved = DEFAULT_BROKER_LIMITS.maxConnections - DEFAULT_BROKER_LIMITS.reservedKioskConnections
-  t.equal(h.broker.counters().pendingConnections, unreserved, 'idle connections hold only the unreserved part (1,800)')
-  t.equal(h.broker.counters().connectionsEvicted, IDLE - unreserved, 'the 300 beyond it each made room by closing the oldest')
-  t.equal(h.broker.counters().connectionsRefused, 0)
-
+  // Accepts are taken from the listen backlog in order: the kiosk comes after all 2,100.
   const kiosk = await connectClient(t, h.port, { clientId: 'kiosk-k1', clean: false, username: 'k1', password: 'token-k1' })
   await kiosk.publishAsync(topics.kioskTx('k1'), '{"sale":1}', { qos: 1 })
   await waitFor(() => h.received.length === 1, 'the tx')
   t.same(h.received, [{ kioskId: 'k1', payload: '{"sale":1}' }], 'the kiosk connected and sells')
-  t.equal(h.broker.counters().pendingConnections, unreserved - 1, 'its connection left the pending pool when it authenticated')
+
+  const seen = () => {
+    const c = h.broker.counters()
+    return c.pendingConnections + c.connectionsEvicted + c.connectionsRefused
+  }
+  const unreserved = DEFAULT_BROKER_LIMITS.maxConnections - DEFAULT_BROKER_LIMITS.reservedKioskConnections
+  t.equal(seen(), IDLE, 'the broker saw every idle connection')
+  t.equal(h.broker.counters().pendingConnections, unreserved - 1, 'idle connections hold only the unreserved part (1,800), less the slot the kiosk took and left')
+  t.equal(h.broker.counters().connectionsEvicted, IDLE - unreserved + 1, 'the 300 beyond it, and the kiosk, each made room by closing the oldest')
+  t.equal(h.broker.counters().connectionsRefused, 0)
 
   // More idle connections do not touch the authenticated kiosk.
   for (let i = 0; i < 100; i++) sockets.push(await idleSocket(h.port, `127.0.2.${(i % 50) + 1}`))
@@ -574,6 +574,16 @@ t.test('one address holds at most its share of waiting connections; a kiosk behi
   const kiosk = await connectFrom(h.port, '127.0.0.5', { clientId: 'kiosk-k1', username: 'k1', password: 'token-k1' })
   t.teardown(() => kiosk.endAsync(true))
   t.ok(kiosk.connected)
+})
+
+t.test('limits that cannot work are refused when the broker is made', async (t) => {
+  await t.rejects(createBroker({ authenticate, logger, limits: { maxConnections: 100, reservedKioskConnections: 99 } }), /reservedKioskConnections \(99\) must leave at least 2/)
+  await t.rejects(createBroker({ authenticate, logger, limits: { loginBlockBaseMs: 10_000, loginBlockMaxMs: 1_000 } }), /loginBlockBaseMs/)
+  await t.rejects(createBroker({ authenticate, logger, limits: { connectTimeoutMs: Number.NaN } }), /connectTimeoutMs must be a whole number/)
+  await t.rejects(createBroker({ authenticate, logger, limits: { maxConnectionsPerAddress: 1 } }), /maxConnectionsPerAddress must be at least 2/)
+  // A config section passes its host and port along; they are not limits.
+  const broker = await createBroker({ authenticate, logger, limits: { host: '127.0.0.1', port: 1883, connectTimeoutMs: undefined } as Partial<BrokerLimits> })
+  await broker.close()
 })
 
 t.test('operators cannot fill the slots that let a kiosk in', async (t) => {

@@ -61,6 +61,32 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
   loginTrackedAddresses: 10_000,
 }
 
+/**
+ * The defaults overlaid with the limits given (other keys, such as a config section's host and
+ * port, are ignored; undefined means the default). Throws on a value that cannot work.
+ */
+export function resolveBrokerLimits(given: Partial<BrokerLimits> = {}): BrokerLimits {
+  const limits: BrokerLimits = { ...DEFAULT_BROKER_LIMITS }
+  for (const name of Object.keys(DEFAULT_BROKER_LIMITS) as Array<keyof BrokerLimits>) {
+    const value = given[name]
+    if (value === undefined) continue
+    if (!Number.isSafeInteger(value) || value < 0) throw new Error(`invalid mqtt limits: ${name} must be a whole number ≥ 0, got ${String(value)}`)
+    limits[name] = value
+  }
+  // Operators may hold all but one of the unreserved slots; that one must exist for a kiosk to get in.
+  if (limits.maxConnections - limits.reservedKioskConnections < 2) {
+    throw new Error(`invalid mqtt limits: reservedKioskConnections (${limits.reservedKioskConnections}) must leave at least 2 of maxConnections (${limits.maxConnections})`)
+  }
+  if (limits.maxConnectionsPerAddress < 2) throw new Error('invalid mqtt limits: maxConnectionsPerAddress must be at least 2 (an operator and a newcomer)')
+  if (limits.loginFailuresBeforeBlock < 1 || limits.loginTrackedAddresses < 1 || limits.connectTimeoutMs < 1) {
+    throw new Error('invalid mqtt limits: loginFailuresBeforeBlock, loginTrackedAddresses and connectTimeoutMs must be at least 1')
+  }
+  if (limits.loginBlockBaseMs > limits.loginBlockMaxMs) {
+    throw new Error(`invalid mqtt limits: loginBlockBaseMs (${limits.loginBlockBaseMs}) must not exceed loginBlockMaxMs (${limits.loginBlockMaxMs})`)
+  }
+  return limits
+}
+
 export interface BrokerCounters {
   connectedClients: number
   authFailures: number
@@ -284,7 +310,7 @@ function describeAccount(principal: Principal): string {
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const log = options.logger
   const maxPacketBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES
-  const limits: BrokerLimits = { ...DEFAULT_BROKER_LIMITS, ...options.limits }
+  const limits = resolveBrokerLimits(options.limits)
   const clock = options.clock ?? systemClock
   const principals = new WeakMap<Client, Principal>()
   // Who holds each client id right now (from a successful login until its socket closes),

@@ -86,3 +86,12 @@ t.test('a broken config file is named in the error', async (t) => {
   t.throws(() => loadConfig({ file: array, env: {} }), /must hold a JSON object/)
   t.throws(() => loadConfig({ file: join(dir, 'missing.json'), env: {} }), /cannot read config file .*ENOENT/)
 })
+
+t.test('mqtt connection and login limits are settings, each checked', async (t) => {
+  const config = resolveConfig({ mqtt: { connectTimeoutMs: 3000, maxConnectionsPerAddress: 8 } })
+  t.same(config.mqtt, { host: '127.0.0.1', port: 1883, connectTimeoutMs: 3000, maxConnectionsPerAddress: 8 }, 'the rest stays with the broker\'s defaults')
+  t.throws(() => resolveConfig({ mqtt: { connectTimeoutMs: 0 } }), /\/mqtt\/connectTimeoutMs/)
+  t.throws(() => resolveConfig({ mqtt: { maxConnectionsPerAddress: 1 } }), /\/mqtt\/maxConnectionsPerAddress/)
+  t.throws(() => resolveConfig({ mqtt: { loginFailuresBeforeBlock: 2.5 } }), /\/mqtt\/loginFailuresBeforeBlock/)
+  t.throws(() => resolveConfig({ mqtt: { maxconnections: 5 } as never }), ConfigError, 'a misspelt key is an error, not ignored')
+})

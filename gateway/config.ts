@@ -90,7 +90,23 @@ export type PaymentsConfig = Static<typeof PaymentsConfig>
 
 export const GatewayConfig = Type.Object(
   {
-    mqtt: Type.Object({ host: Host, port: Port }, { additionalProperties: false }),
+    /** Connection and login limits default to DEFAULT_BROKER_LIMITS (broker.ts says what each one bounds). */
+    mqtt: Type.Object(
+      {
+        host: Host,
+        port: Port,
+        maxConnections: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_000_000 })),
+        reservedKioskConnections: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+        maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_000_000 })),
+        connectTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+        loginFailuresBeforeBlock: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
+        loginBlockBaseMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+        loginBlockMaxMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+        loginFailureMemoryMs: Type.Optional(Type.Integer({ minimum: 1_000, maximum: 7 * 86_400_000 })),
+        loginTrackedAddresses: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+      },
+      { additionalProperties: false },
+    ),
     http: Type.Object({ host: Host, port: Port }, { additionalProperties: false }),
     /** Holds the SQLite ledger (gateway.sqlite). */
     dataDir: Type.String({ minLength: 1 }),

@@ -69,10 +69,19 @@ export const Product = Type.Object(
     restrictions: Type.Optional(Type.Array(Variant, { maxItems: 16 })),
     /** kind 'ticket': the variant of the wristband it activates. */
     ticketVariant: Type.Optional(Variant),
+    /**
+     * kind 'deposit': the most units one transaction may bring back (default
+     * DEFAULT_MAX_RETURN_QTY). A return beyond it is refused as
+     * `return_qty_exceeded`: it bounds what one forged return can claim.
+     */
+    maxReturnQty: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
   },
   { additionalProperties: false },
 )
 export type Product = Static<typeof Product>
+
+/** Units of one deposit product a single return may bring back when the set-up names no maxReturnQty. */
+export const DEFAULT_MAX_RETURN_QTY = 50
 
 export const productKind = (p: Pick<Product, 'kind'>): ProductKind => p.kind ?? 'item'
 export const isFixedPrice = (p: Pick<Product, 'fixedPrice'>): boolean => p.fixedPrice !== false
@@ -117,10 +126,20 @@ export const OfflinePolicy = Type.Object(
     perTagCapCents: Type.Integer({ minimum: 0, maximum: MAX_PRICE_CENTS }),
     /** Most this kiosk may accept offline in total until the gateway answers again, cents. */
     kioskTotalCapCents: Type.Integer({ minimum: 0, maximum: 100 * MAX_PRICE_CENTS }),
+    /**
+     * The gateway counts both caps itself, over the offline sales it booked
+     * from the kiosk within this many milliseconds of its own clock (default
+     * DEFAULT_OFFLINE_CAP_WINDOW_MS): a kiosk can claim an outage, but it
+     * cannot make the gateway's clock run faster.
+     */
+    capWindowMs: Type.Optional(Type.Integer({ minimum: 60_000, maximum: 7 * 24 * 3_600_000 })),
   },
   { additionalProperties: false },
 )
 export type OfflinePolicy = Static<typeof OfflinePolicy>
+
+/** The window the gateway counts offline caps over when the policy names none: one hour. */
+export const DEFAULT_OFFLINE_CAP_WINDOW_MS = 3_600_000
 
 export const Blocklist = Type.Object(
   {

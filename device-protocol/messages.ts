@@ -41,6 +41,12 @@ export const REJECT_REASONS = [
   'no_open_shift', // cash handled at a register-kept till without an open shift
   'shift_already_open', // shift_open at a kiosk or register that has one
   'unknown_register',
+  'offline_not_allowed', // marked offline where the event's offline policy allows none, and it would not pass online
+  'offline_limit_exceeded', // marked offline beyond the offline caps as the gateway counts them, and it would not pass online
+  'deposit_not_handed_out', // pays back more deposits than the event holds (or cancels a sale whose deposits came back)
+  'return_qty_exceeded', // brings back more units of a deposit product than its maxReturnQty
+  'timestamp_in_future', // `at` is further ahead of the gateway's clock than the allowed skew
+  'timestamp_too_old', // `at` is further behind the gateway's clock than a transaction may wait in an outbox
 ] as const
 export type RejectReason = (typeof REJECT_REASONS)[number]
 

@@ -56,6 +56,24 @@ export const TagPolicySchema = Type.Object(
 )
 export type TagPolicy = Static<typeof TagPolicySchema>
 
+/**
+ * How far a transaction's kiosk clock (`at`) may be from the gateway's clock.
+ * Ahead: only clock skew. Behind: a transaction can be old, because an
+ * offline sale or an unanswered one waits in the kiosk's outbox until the
+ * gateway is reachable again (overnight, if the gateway was down at closing).
+ */
+export const TransactionTimeSchema = Type.Object(
+  {
+    maxAheadMs: Type.Integer({ minimum: 0, maximum: 24 * 3_600_000 }),
+    maxBehindMs: Type.Integer({ minimum: 60_000, maximum: 30 * 24 * 3_600_000 }),
+  },
+  { additionalProperties: false },
+)
+export type TransactionTime = Static<typeof TransactionTimeSchema>
+
+/** 5 minutes ahead (NTP-synced clocks differ by far less), 72 hours behind (a weekend's outbox). */
+export const DEFAULT_TRANSACTION_TIME: TransactionTime = { maxAheadMs: 5 * 60_000, maxBehindMs: 72 * 3_600_000 }
+
 export const EventSetupSchema = Type.Object(
   {
     event: Type.Object(
@@ -111,6 +129,8 @@ export const EventSetupSchema = Type.Object(
     ),
     /** Whether kiosks may sell while the gateway is unreachable, and how much. Default: not at all. */
     offline: Type.Optional(OfflinePolicy),
+    /** How far a transaction's `at` may be from the gateway's clock (default DEFAULT_TRANSACTION_TIME). */
+    transactionTime: Type.Optional(TransactionTimeSchema),
     kiosks: Type.Array(
       Type.Object(
         {
@@ -185,6 +205,7 @@ export function parseEventSetup(value: unknown): EventSetup {
     if (kind === 'discount' && (p.price >= 0 || p.fixedPrice === false)) problems.push(`/products/${i}/price a discount has a fixed negative price`)
     if (kind === 'ticket' && p.fixedPrice === false) problems.push(`/products/${i} a ticket has a fixed price`)
     if (p.ticketVariant !== undefined && kind !== 'ticket') problems.push(`/products/${i} ticketVariant is for tickets only`)
+    if (p.maxReturnQty !== undefined && kind !== 'deposit') problems.push(`/products/${i} maxReturnQty is for deposits only`)
   })
   const profiles = new Set<string>()
   setup.tillProfiles?.forEach((p, i) => {

@@ -7,6 +7,8 @@ import { createHash, randomUUID, type KeyObject } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import {
+  DEFAULT_MAX_RETURN_QTY,
+  DEFAULT_OFFLINE_CAP_WINDOW_MS,
   GENESIS_HASH,
   canonicalBytes,
   cardPaymentRef,
@@ -16,16 +18,17 @@ import {
   type Clock,
   type Envelope,
   type KioskConfig,
+  type OfflinePolicy,
   type RejectReason,
   type TxResult,
 } from '../../device-protocol/index.js'
-import type { EventSetup } from '../event-setup.js'
+import { DEFAULT_TRANSACTION_TIME, type EventSetup, type TransactionTime } from '../event-setup.js'
 import { createTagCheck, type TagCheckResult } from '../sun/tag-check.js'
 import { configureLedgerConnection } from './db.js'
 import { createExternalBookings } from './external.js'
 import { createOrderReads } from './orders.js'
 import { MIN_PIN_SECRET_BYTES, generatePinSecret, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
-import { CARD_TERMINAL_CLEARING, decide, type CancelTarget, type Decision } from './rules.js'
+import { CARD_TERMINAL_CLEARING, decide, type CancelTarget, type Decision, type OfflineRules } from './rules.js'
 import { applyEffects, createOperationReads, type BalanceView, type DebtRecord, type ShiftReport } from './operations.js'
 import { loadGatewayKeys, type GatewayKeys } from './gateway-keys.js'
 import { createKioskConfigBuilder } from './kiosk-config.js'
@@ -217,8 +220,19 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     ensureAccount: db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING`),
     deleteProducts: db.prepare(`DELETE FROM products`),
     insertProduct: db.prepare(`
-      INSERT INTO products (booth, id, name, price, kind, fixed_price, tax_rate, voucher_eligible, restrictions, ticket_variant)
-      VALUES (@booth, @id, @name, @price, @kind, @fixedPrice, @taxRate, @voucherEligible, @restrictions, @ticketVariant)`),
+      INSERT INTO products (booth, id, name, price, kind, fixed_price, tax_rate, voucher_eligible, restrictions, ticket_variant, max_return_qty)
+      VALUES (@booth, @id, @name, @price, @kind, @fixedPrice, @taxRate, @voucherEligible, @restrictions, @ticketVariant, @maxReturnQty)`),
+    maxReturnQty: db.prepare<[string, string], { max_return_qty: number | null }>(`SELECT max_return_qty FROM products WHERE booth = ? AND id = ?`),
+    depositAccounts: db.prepare<[], { account: string; balance: number }>(`SELECT id AS account, balance FROM accounts WHERE kind = 'deposit' ORDER BY id`),
+    // Offline sales the gateway booked from a kiosk since a time (its own clock): what the offline caps count.
+    offlineSpentByKiosk: db.prepare<[string, number], { cents: number }>(
+      `SELECT COALESCE(SUM(amount), 0) AS cents FROM transactions
+       WHERE kiosk = ? AND offline = 1 AND status = 'accepted' AND type = 'sale' AND booked_at > ?`,
+    ),
+    offlineSpentByTag: db.prepare<[string, number, string], { cents: number }>(
+      `SELECT COALESCE(SUM(amount), 0) AS cents FROM transactions
+       WHERE kiosk = ? AND offline = 1 AND status = 'accepted' AND type = 'sale' AND booked_at > ? AND tag = ?`,
+    ),
     upsertKiosk: db.prepare(`
       INSERT INTO kiosks (id, booth, token_hash, public_key, sale_allowed, topup_allowed, last_hash)
       VALUES (@id, @booth, @tokenHash, @publicKey, @saleAllowed, @topupAllowed, @genesis)
@@ -259,8 +273,8 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     externalExists: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM external_bookings WHERE id = ?`),
     txById: db.prepare<[string], TxRow>(`SELECT * FROM transactions WHERE id = ?`),
     insertTx: db.prepare(`
-      INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, payment_ref, staff, result_extras)
-      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt, @booth, @receiptId, @paymentRef, @staff, @resultExtras)`),
+      INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, payment_ref, staff, result_extras, offline)
+      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt, @booth, @receiptId, @paymentRef, @staff, @resultExtras, @offline)`),
     paymentRefBooked: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM transactions WHERE payment_ref = ?`),
     insertPosting: db.prepare(`INSERT INTO postings (tx_id, account, amount) VALUES (?, ?, ?)`),
     addToBalance: db.prepare(`UPDATE accounts SET balance = balance + ? WHERE id = ?`),
@@ -321,6 +335,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
         voucherEligible: p.voucherEligible ? 1 : 0,
         restrictions: JSON.stringify(p.restrictions ?? []),
         ticketVariant: p.ticketVariant ?? null,
+        maxReturnQty: p.maxReturnQty ?? null,
       })
     for (const k of setup.kiosks) {
       q.upsertKiosk.run({
@@ -490,6 +505,23 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     }
   }
 
+  /** The event's offline policy as the set-up gave it (none: no offline sales), with the cap window resolved. */
+  function offlineRules(): OfflineRules {
+    const stored = q.meta.get('offline_policy')?.value
+    const policy = stored === undefined ? undefined : (JSON.parse(stored) as OfflinePolicy)
+    return {
+      allowed: policy?.allowed ?? false,
+      perTagCapCents: policy?.perTagCapCents ?? 0,
+      kioskTotalCapCents: policy?.kioskTotalCapCents ?? 0,
+      capWindowMs: policy?.capWindowMs ?? DEFAULT_OFFLINE_CAP_WINDOW_MS,
+    }
+  }
+
+  function timeLimits(): TransactionTime {
+    const stored = q.meta.get('transaction_time')?.value
+    return stored === undefined ? DEFAULT_TRANSACTION_TIME : (JSON.parse(stored) as TransactionTime)
+  }
+
   /** A refusal that is not recorded: the kiosk's cursor does not move. */
   function unrecorded(envelope: Envelope, reason: RejectReason): Outcome {
     return {
@@ -532,6 +564,8 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     if (tx.seq > kiosk.next_seq) return { kind: 'gap', kioskId: kiosk.id, fromSeq: kiosk.next_seq }
 
     let decision: Decision
+    // One reading of the gateway's clock: the time checks, the offline cap window and booked_at agree.
+    const now = clock.now()
     // The event's tag policy and a secure wristband's SUN (gateway/sun/tag-check.ts), on an intact chain only.
     const tag: TagCheckResult = tx.prev === kiosk.last_hash ? tagCheck.check(tx) : { ok: true }
     if (tx.prev !== kiosk.last_hash) {
@@ -546,9 +580,22 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
         return band === undefined ? undefined : { blocked: band.blocked === 1, balance: band.balance, vouchers: band.vouchers, variant: band.variant }
       }
       const staffRoles = configs.staffRoles()
+      const offlinePolicy = offlineRules()
       decision = decide({
         tx,
         kiosk: { id: kiosk.id, booth: kiosk.booth, profile: configs.profileOf(kiosk) },
+        now,
+        timeLimits: timeLimits(),
+        offlinePolicy,
+        offlineSpent: () => {
+          const since = now - offlinePolicy.capWindowMs
+          return {
+            tagCents: q.offlineSpentByTag.get(kiosk.id, since, tx.tag.uid)!.cents,
+            kioskCents: q.offlineSpentByKiosk.get(kiosk.id, since)!.cents,
+          }
+        },
+        depositAccounts: () => q.depositAccounts.all(),
+        maxReturnQty: (booth, productId) => q.maxReturnQty.get(booth, productId)?.max_return_qty ?? DEFAULT_MAX_RETURN_QTY,
         wristband: facts(tx.tag.uid),
         product: configs.product,
         cardPaymentBooked: (ref) => q.paymentRefBooked.get(ref) !== undefined,
@@ -580,7 +627,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       balance_after: balanceAfter ?? null,
       hash,
       envelope: canonical.toString('utf8'),
-      booked_at: clock.now(),
+      booked_at: now,
       booth: kiosk.booth,
       // Random, never derived from the transaction: knowing one receipt tells nothing about another.
       receipt_id: decision.status === 'accepted' ? randomUUID() : null,
@@ -606,6 +653,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       paymentRef: decision.status === 'accepted' && tx.payment !== undefined ? cardPaymentRef(tx.payment) : null,
       staff: tx.staff ?? null,
       resultExtras: row.result_extras,
+      offline: tx.offline === true ? 1 : 0,
     })
     let applied: ReturnType<typeof applyEffects> = { alerts: [], configsChanged: false }
     if (decision.status === 'accepted') {
@@ -641,6 +689,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     const moved = q.advanceKiosk.run(tx.seq + 1, hash, kiosk.id, tx.seq).changes
     if (moved !== 1) throw new Error(`kiosk ${kiosk.id} cursor moved under us at seq ${tx.seq}`)
     const outcome: Outcome = { kind: 'result', result: resultOf(row), booked: decision.status === 'accepted', recorded: true, replay: false }
+    if (decision.status === 'rejected' && decision.alert !== undefined) applied.alerts.push(decision.alert)
     if (applied.alerts.length > 0) outcome.alerts = applied.alerts
     if (applied.configsChanged) outcome.configsChanged = true
     return outcome

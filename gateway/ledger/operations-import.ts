@@ -44,4 +44,7 @@ export function importOperations(db: Database.Database, setup: EventSetup): void
   }
 
   setMeta.run('offline_policy', JSON.stringify(setup.offline ?? { allowed: false, perTagCapCents: 0, kioskTotalCapCents: 0 }))
+  // Gateway-only: how far a transaction's `at` may be from the gateway's clock (the ledger's default when absent).
+  if (setup.transactionTime === undefined) db.prepare(`DELETE FROM meta WHERE key = 'transaction_time'`).run()
+  else setMeta.run('transaction_time', JSON.stringify(setup.transactionTime))
 }

@@ -140,7 +140,9 @@ t.test('a voucher never pays out money: with a discount it covers only the disco
   t.equal(w.ledger.accountBalance(accountIds.voucher()), -400)
   t.equal(w.ledger.accountBalance(accountIds.revenue('bar')), 400)
 
-  // A returned cup is paid back as ever, with the voucher paying the beer.
+  // A returned cup (one the event handed out) is paid back as ever, with the voucher paying the beer.
+  fund(w, OPS_UID.alice, 200)
+  t.match(applyOne(w.ledger, w.kiosks.bar.cart(OPS_UID.alice, [L.cup()])), { status: 'accepted', balance: 0 })
   const withCup = w.kiosks.bar.cart(OPS_UID.crew, [L.beer(), L.cup(-1)])
   t.match(book(t, w, withCup), { status: 'accepted', charged: -200, vouchersUsed: 1, vouchers: 1, balance: 1_200 })
   t.same(w.ledger.checkInvariants(), [])
@@ -271,10 +273,14 @@ t.test('cancel refusals', async (t) => {
 t.test('cancelling a return takes the deposit back, not below zero', async (t) => {
   const w = world(t)
   const { bar } = w.kiosks
+  // Alice takes three cups; Bob brings two of them back.
+  fund(w, OPS_UID.alice, 600)
+  t.match(applyOne(w.ledger, bar.cart(OPS_UID.alice, [L.cup(3)])), { status: 'accepted', balance: 0 })
   const ret = bar.cart(OPS_UID.bob, [L.cup(-2)])
   t.match(applyOne(w.ledger, ret), { status: 'accepted', balance: 400 })
+  t.equal(w.ledger.accountBalance(accountIds.deposit('bar')), 200)
   t.match(book(t, w, bar.next({ type: 'cancel', uid: OPS_UID.bob, amount: 400 }, { ref: ret.tx.id })), { status: 'accepted', balance: 0 })
-  t.equal(w.ledger.accountBalance(accountIds.deposit('bar')), 0)
+  t.equal(w.ledger.accountBalance(accountIds.deposit('bar')), 600)
 
   // Money from a return that is spent already cannot be taken back.
   const ret2 = bar.cart(OPS_UID.bob, [L.cup(-1)])

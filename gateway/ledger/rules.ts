@@ -3,6 +3,9 @@
 // cash shifts, decide accepted (with balanced postings and what else the
 // booking changes) or rejected (with a named reason). Sequence and chain
 // checks happen before this, in the ledger; the ledger applies the decision.
+// A kiosk's signature proves who sent a transaction, not that it is allowed:
+// every claim the gateway can check (time, offline caps, deposits handed out)
+// is checked here, and a claim no honest kiosk makes is refused and alerted.
 import {
   applyVouchers,
   cardPaymentRef,
@@ -59,6 +62,32 @@ export interface ProductFacts {
   ticketVariant: string | null
 }
 
+/** The event's offline policy as the gateway enforces it, its cap window resolved. */
+export interface OfflineRules {
+  allowed: boolean
+  perTagCapCents: number
+  kioskTotalCapCents: number
+  capWindowMs: number
+}
+
+/** Offline sales the gateway booked from this kiosk within the cap window: of this wristband, and in total. */
+export interface OfflineSpent {
+  tagCents: number
+  kioskCents: number
+}
+
+/** How far a transaction's `at` (the kiosk's clock) may be from the gateway's clock. */
+export interface TimeLimits {
+  maxAheadMs: number
+  maxBehindMs: number
+}
+
+/** A booth's deposit account: what it holds of deposits taken (never below zero). */
+export interface DepositAccountFacts {
+  account: string
+  balance: number
+}
+
 export interface ShiftFacts {
   id: string
   register: string
@@ -110,11 +139,27 @@ export type Decision =
       effects: SideEffect[]
       extras?: { charged?: number; vouchersUsed?: number; vouchers?: number; expected?: number; difference?: number; debt?: true; newPin?: true }
     }
-  | { status: 'rejected'; reason: RejectReason; balance?: number }
+  | {
+      status: 'rejected'
+      reason: RejectReason
+      balance?: number
+      /** A claim no honest kiosk makes (a stolen key, a broken clock): an operator must look. */
+      alert?: { kind: string; message: string }
+    }
 
 export interface DecisionInputs {
   tx: Transaction
   kiosk: KioskFacts
+  /** The gateway's clock, Unix ms (the ledger's injected clock). */
+  now: number
+  timeLimits: TimeLimits
+  offlinePolicy: OfflineRules
+  /** Offline sales booked from tx.kiosk within offlinePolicy.capWindowMs before `now` (for tx.tag and in total). */
+  offlineSpent(): OfflineSpent
+  /** Every booth's deposit account. */
+  depositAccounts(): readonly DepositAccountFacts[]
+  /** The most units of a deposit product one transaction may bring back. */
+  maxReturnQty(booth: string, productId: string): number
   /** undefined: the tag is not a wristband of this event. */
   wristband: WristbandFacts | undefined
   /** A product of a booth's catalog, undefined if the booth does not sell it. */
@@ -138,6 +183,50 @@ export interface DecisionInputs {
 
 const reject = (reason: RejectReason, balance?: number): Decision =>
   balance === undefined ? { status: 'rejected', reason } : { status: 'rejected', reason, balance }
+
+/** A refusal an operator is told about: the alert's kind is the reason. */
+const refuseAndAlert = (reason: RejectReason, message: string, balance?: number): Decision => ({
+  ...(reject(reason, balance) as Extract<Decision, { status: 'rejected' }>),
+  alert: { kind: reason, message },
+})
+
+/**
+ * The kiosk's clock against the gateway's. Ahead by more than a clock's skew
+ * is no honest stamp (a sale in 2100); behind is allowed for as long as a
+ * transaction may wait in a kiosk's outbox. Never formats `at` as a date: any
+ * integer passes the schema, and a date beyond year 275760 throws.
+ */
+function timeRefusal({ tx, kiosk, now, timeLimits }: DecisionInputs): Decision | undefined {
+  const aheadMs = tx.at - now
+  const which = `${tx.type} ${tx.id} (seq ${tx.seq}) of ${kiosk.id}`
+  if (aheadMs > timeLimits.maxAheadMs)
+    return refuseAndAlert('timestamp_in_future', `${which} is stamped ${aheadMs} ms ahead of the gateway's clock (at most ${timeLimits.maxAheadMs} allowed): check the kiosk's clock`)
+  if (-aheadMs > timeLimits.maxBehindMs)
+    return refuseAndAlert('timestamp_too_old', `${which} is stamped ${-aheadMs} ms behind the gateway's clock (at most ${timeLimits.maxBehindMs} allowed): check the kiosk's clock`)
+  return undefined
+}
+
+type OfflineVerdict = { honoured: true } | { honoured: false; reason: RejectReason; message: string }
+
+/**
+ * Whether the gateway honours a kiosk's word that it was offline: only as the
+ * event's policy allows, and for sales within the caps as the gateway counts
+ * them (its own bookings, its own clock). Returns are not capped (the kiosk
+ * does not cap them either; the deposits handed out bound them).
+ */
+function offlineVerdict(inputs: DecisionInputs): OfflineVerdict {
+  const { tx, kiosk, offlinePolicy: policy } = inputs
+  const what = `offline ${tx.type} ${tx.id} of ${tx.amount} cents at ${kiosk.id} on wristband ${tx.tag.uid}`
+  if (!policy.allowed) return { honoured: false, reason: 'offline_not_allowed', message: `${what}: the event does not allow offline sales` }
+  if (tx.type !== 'sale') return { honoured: true }
+  const spent = inputs.offlineSpent()
+  const window = `in the last ${Math.round(policy.capWindowMs / 60_000)} min`
+  if (spent.tagCents + tx.amount > policy.perTagCapCents)
+    return { honoured: false, reason: 'offline_limit_exceeded', message: `${what}: beyond the per-wristband cap of ${policy.perTagCapCents} cents (${spent.tagCents} booked offline ${window})` }
+  if (spent.kioskCents + tx.amount > policy.kioskTotalCapCents)
+    return { honoured: false, reason: 'offline_limit_exceeded', message: `${what}: beyond the kiosk cap of ${policy.kioskTotalCapCents} cents (${spent.kioskCents} booked offline ${window})` }
+  return { honoured: true }
+}
 
 /** Fields that belong to one transaction type only: anywhere else the transaction is malformed. */
 function misplacedField(tx: Transaction): boolean {
@@ -186,9 +275,51 @@ function priceLines(inputs: DecisionInputs, wristband: WristbandFacts, allowTick
   return booked
 }
 
-/** The credit side of a cart: each line to its booth's revenue, deposits to the booth's deposit liability. */
-function cartCredits(booth: string, lines: readonly BookedLine[]): PostingRecord[] {
-  return lines.map((l) => ({ account: l.kind === 'deposit' ? accountIds.deposit(booth) : accountIds.revenue(booth), amount: l.total }))
+/**
+ * The deposit side of a cart. Deposits taken go to the booth's deposit
+ * account. Deposits paid back come from the booth's own account first, then
+ * from the booths holding most (a cup bought at one bar goes back at any
+ * other), and never take an account below zero: a return of more than the
+ * event handed out is refused, and so is one of more units than the product's
+ * maxReturnQty.
+ */
+function depositPostings(inputs: DecisionInputs, lines: readonly BookedLine[]): PostingRecord[] | Decision {
+  const { tx, kiosk } = inputs
+  const deposits = lines.filter((l) => l.kind === 'deposit')
+  if (deposits.length === 0) return []
+  const which = `${tx.type} ${tx.id} at ${kiosk.id} (wristband ${tx.tag.uid})`
+  const unitsBack = new Map<string, number>()
+  for (const l of deposits) if (l.qty < 0) unitsBack.set(l.product, (unitsBack.get(l.product) ?? 0) - l.qty)
+  for (const [product, units] of unitsBack) {
+    const max = inputs.maxReturnQty(kiosk.booth, product)
+    if (units > max) return refuseAndAlert('return_qty_exceeded', `${which} brings back ${units} of '${product}'; one return may bring at most ${max}`)
+  }
+  const own = accountIds.deposit(kiosk.booth)
+  const net = deposits.reduce((sum, l) => sum + l.total, 0)
+  if (net >= 0) return [{ account: own, amount: net }]
+  let owed = -net
+  const holders = inputs
+    .depositAccounts()
+    .filter((a) => a.balance > 0)
+    .sort((a, b) => (a.account === own ? -1 : b.account === own ? 1 : b.balance - a.balance || a.account.localeCompare(b.account)))
+  const postings: PostingRecord[] = []
+  for (const holder of holders) {
+    if (owed === 0) break
+    const take = Math.min(owed, holder.balance)
+    postings.push({ account: holder.account, amount: -take })
+    owed -= take
+  }
+  if (owed > 0)
+    return refuseAndAlert('deposit_not_handed_out', `${which} pays back ${-net} cents of deposits; the event holds only ${-net - owed} cents of deposits taken`)
+  return postings
+}
+
+/** The credit side of a cart: goods to the booth's revenue, deposits as depositPostings says. */
+function cartCredits(inputs: DecisionInputs, lines: readonly BookedLine[]): PostingRecord[] | Decision {
+  const deposits = depositPostings(inputs, lines)
+  if (!Array.isArray(deposits)) return deposits
+  const revenue = lines.filter((l) => l.kind !== 'deposit').map((l) => ({ account: accountIds.revenue(inputs.kiosk.booth), amount: l.total }))
+  return [...revenue, ...deposits]
 }
 
 function decideCart(inputs: DecisionInputs): Decision {
@@ -196,20 +327,30 @@ function decideCart(inputs: DecisionInputs): Decision {
   if (!kiosk.profile.sale) return reject('sale_not_allowed')
   if (tx.lines.length === 0) return reject('invalid_transaction')
   if (wristband === undefined) return reject('unknown_tag')
-  const offline = tx.offline === true
+  // The offline claim is honoured within the policy and its caps; beyond them the
+  // cart is decided as online, so the claim gains nothing (no debt, no blocked wristband).
+  const verdict: OfflineVerdict | undefined = tx.offline === true ? offlineVerdict(inputs) : undefined
+  const offline = verdict?.honoured === true
+  const unhonoured = verdict !== undefined && !verdict.honoured ? verdict : undefined
+  /** What an online cart is refused for; named after the offline claim when the kiosk made one beyond its bounds. */
+  const refuseOnline = (reason: RejectReason, balance?: number): Decision =>
+    unhonoured === undefined ? reject(reason, balance) : refuseAndAlert(unhonoured.reason, `${unhonoured.message}; refused (${reason} online)`, balance)
   const effects: SideEffect[] = []
+  if (unhonoured !== undefined) effects.push({ kind: 'alert', alert: unhonoured.reason, message: `${unhonoured.message}; booked as an online sale would be` })
   // Offline, the kiosk handed out the goods on the blocklist it had: book it and tell an operator.
   if (wristband.blocked) {
-    if (!offline) return reject('tag_blocked')
+    if (!offline) return refuseOnline('tag_blocked')
     effects.push({ kind: 'alert', alert: 'offline_blocked', message: `offline sale ${tx.id} at ${kiosk.id} paid with blocked wristband ${tx.tag.uid}` })
   }
   const lines = priceLines(inputs, wristband, false)
   if (typeof lines === 'string') return reject(lines)
   const total = linesTotal(tx.lines)
   if (tx.type === 'sale' ? total !== tx.amount : total !== -tx.amount || tx.amount === 0) return reject('amount_mismatch')
+  const credits = cartCredits(inputs, lines)
+  if (!Array.isArray(credits)) return credits
 
   if (tx.type === 'return') {
-    const postings = merge([{ account: accountIds.customer(tx.tag.uid), amount: tx.amount }, ...cartCredits(kiosk.booth, lines)])
+    const postings = merge([{ account: accountIds.customer(tx.tag.uid), amount: tx.amount }, ...credits])
     return { status: 'accepted', postings, balanceAfter: wristband.balance + tx.amount, lines, effects }
   }
   const eligible = (id: string) => inputs.product(kiosk.booth, id)?.voucherEligible === true
@@ -225,7 +366,7 @@ function decideCart(inputs: DecisionInputs): Decision {
   // A cart that takes nothing (cups back, all paid by vouchers) never makes a balance worse: allowed even in debt.
   if (balanceAfter < 0 && charged > 0) {
     // The balance goes with this refusal so the cashier can tell the guest what is left.
-    if (!offline) return reject('insufficient_balance', wristband.balance)
+    if (!offline) return refuseOnline('insufficient_balance', wristband.balance)
     // Only what this sale took below zero is a new debt: an offline sale that charges nothing to a
     // wristband already below zero adds none (a zero shortfall broke the debts CHECK and the batch).
     const shortfall = Math.min(-balanceAfter, charged)
@@ -238,7 +379,7 @@ function decideCart(inputs: DecisionInputs): Decision {
   const postings = merge([
     { account: accountIds.customer(tx.tag.uid), amount: -charged },
     ...(covered > 0 ? [{ account: accountIds.voucher(), amount: -covered }] : []),
-    ...cartCredits(kiosk.booth, lines),
+    ...credits,
   ])
   // Voucher figures only for a wristband that has or had vouchers: a plain sale's answer stays plain.
   const extras: NonNullable<Extract<Decision, { status: 'accepted' }>['extras']> =
@@ -262,6 +403,13 @@ function decideCancel(inputs: DecisionInputs): Decision {
   const customer = postings.find((p) => p.account === accountIds.customer(tx.tag.uid))?.amount ?? 0
   const balanceAfter = wristband.balance + customer
   if (balanceAfter < 0 && customer < 0) return reject('insufficient_balance', wristband.balance)
+  // Cancelling a sale gives its deposits back to the guest: not if those cups came back already.
+  for (const p of postings) {
+    if (!p.account.startsWith(accountIds.deposit('')) || p.amount >= 0) continue
+    const held = inputs.accountBalance(p.account)
+    if (held + p.amount < 0)
+      return refuseAndAlert('deposit_not_handed_out', `cancel ${tx.id} at ${kiosk.id} would take ${-p.amount} cents from ${p.account}, which holds ${held}: the deposits came back already`)
+  }
   const effects: SideEffect[] = [{ kind: 'cancelled', txId: target.id }]
   if (target.vouchersUsed > 0) effects.push({ kind: 'vouchers', uid: tx.tag.uid, delta: target.vouchersUsed })
   return { status: 'accepted', postings, balanceAfter, effects, extras: { vouchers: wristband.vouchers + target.vouchersUsed } }
@@ -412,6 +560,8 @@ function decideShift(inputs: DecisionInputs): Decision {
 
 export function decide(inputs: DecisionInputs): Decision {
   const { tx } = inputs
+  const badTime = timeRefusal(inputs)
+  if (badTime !== undefined) return badTime
   if (misplacedField(tx)) return reject('invalid_transaction')
   // A card top-up recovered after a kiosk restart may arrive with nobody logged in: the card was charged, so it is booked.
   const unattendedCardTopUp = tx.type === 'topup_card' && tx.staff === undefined

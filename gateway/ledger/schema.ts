@@ -121,6 +121,8 @@ CREATE TABLE IF NOT EXISTS products (
   -- JSON array of wristband variants that may not buy it.
   restrictions TEXT NOT NULL DEFAULT '[]',
   ticket_variant TEXT,
+  -- Deposits: the most units one return may bring back; NULL: the default.
+  max_return_qty INTEGER CHECK (max_return_qty >= 1),
   PRIMARY KEY (booth, id)
 ) STRICT;`
 
@@ -206,6 +208,7 @@ export function migrate(db: Database.Database): void {
   db.exec(DDL())
   addCardPaymentRef(db)
   addTransactionColumns(db)
+  addOfflineCounting(db)
   db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(SCHEMA_VERSION))
 }
 
@@ -256,4 +259,24 @@ function addCardPaymentRef(db: Database.Database): void {
   const columns = db.prepare(`SELECT name FROM pragma_table_info('transactions')`).all() as Array<{ name: string }>
   if (!columns.some((c) => c.name === 'payment_ref')) db.exec(`ALTER TABLE transactions ADD COLUMN payment_ref TEXT`)
   db.exec(`CREATE UNIQUE INDEX IF NOT EXISTS transactions_by_payment_ref ON transactions(payment_ref) WHERE payment_ref IS NOT NULL`)
+}
+
+/**
+ * The gateway counts offline sales against the offline caps itself: `offline`
+ * marks a transaction the kiosk signed as offline, and the index finds a
+ * kiosk's booked offline sales by time. Added in place to older databases,
+ * filled from their stored envelopes, so the counts survive the upgrade as
+ * they survive a restart. Deposit products get their return bound.
+ */
+function addOfflineCounting(db: Database.Database): void {
+  const columns = db.prepare(`SELECT name FROM pragma_table_info('transactions')`).all() as Array<{ name: string }>
+  // One SQLite transaction: a crash between adding the column and filling it would leave old offline sales uncounted.
+  if (!columns.some((c) => c.name === 'offline'))
+    db.transaction(() => {
+      db.exec(`ALTER TABLE transactions ADD COLUMN offline INTEGER NOT NULL DEFAULT 0 CHECK (offline IN (0, 1))`)
+      db.exec(`UPDATE transactions SET offline = 1 WHERE json_extract(envelope, '$.tx.offline') = 1`)
+    }).immediate()
+  db.exec(`CREATE INDEX IF NOT EXISTS offline_sales_by_kiosk ON transactions(kiosk, booked_at) WHERE offline = 1 AND status = 'accepted' AND type = 'sale'`)
+  const productColumns = db.prepare(`SELECT name FROM pragma_table_info('products')`).all() as Array<{ name: string }>
+  if (!productColumns.some((c) => c.name === 'max_return_qty')) db.exec(`ALTER TABLE products ADD COLUMN max_return_qty INTEGER CHECK (max_return_qty >= 1)`)
 }

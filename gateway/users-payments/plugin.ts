@@ -10,7 +10,9 @@ import type Stripe from 'stripe'
 import Type from 'typebox'
 import { systemClock, type Clock } from '../../device-protocol/index.js'
 import { retryAfterSeconds, type PinAttemptLimiter } from '../../portal-api/index.js'
+import { BEARER_SECURITY_SCHEME } from '../docs.js'
 import { ErrorBody, HttpError } from '../http.js'
+import { acceptEmptyJsonBody } from '../json-body.js'
 import { accountIds } from '../ledger/index.js'
 import type { UsersLedger } from './ledger-port.js'
 import { LinkRefusedError, linkWristband } from './linking.js'
@@ -92,6 +94,31 @@ const errorResponses = {
 
 const bearer = [{ bearerAuth: [] }]
 
+/**
+ * What each status means on this API; a route lists exactly the ones it can
+ * answer (the seed lists only the success codes, so these are all ours).
+ */
+const STATUS_MEANING: Record<number, string> = {
+  400: 'The request is malformed (body, id or JSON).',
+  401: 'No valid bearer token (or wrong email or password on login).',
+  402: 'The card was declined.',
+  403: 'The caller may not access this user, or tried to change a customer id.',
+  404: 'No user or payment with this id.',
+  409: 'Conflicts with the current state (email taken, cuid reused, money still prepaid, payment canceled or processing).',
+  413: 'The body is larger than the limit.',
+  415: 'The body is not application/json.',
+  422: 'The payment provider refused the request (amount out of range, payment not confirmable).',
+  429: 'Too many requests from this client; retry later.',
+  500: 'Internal error (logged with the request id).',
+  502: 'The payment provider did not answer; nothing was changed, the request may be sent again.',
+}
+function errorsOf(...statuses: number[]): Record<number, unknown> {
+  return Object.fromEntries(statuses.map((status) => [status, { ...ErrorBody, description: STATUS_MEANING[status] }]))
+}
+/** Every route may fail internally; every route with a body may get one too large or not JSON. */
+const BODY = [400, 413, 415, 500]
+const NO_BODY = [500]
+
 function normaliseEmail(email: string): string {
   return email.trim().toLowerCase()
 }
@@ -120,6 +147,8 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
     createPaymentsService({ store, ledger, stripe: options.stripe, clock, logger, currency: options.currency, minAmountCents, maxAmountCents })
   const decoyHash = await createDecoyHash(scryptN)
   const users = new WeakMap<FastifyRequest, UserRow>()
+  // The seed's samples send Content-Type: application/json on requests without a body too.
+  acceptEmptyJsonBody(app)
 
   await app.register(rateLimit, {
     global: false,
@@ -145,17 +174,37 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
     if (user === undefined) throw new Error('route without requireUser')
     return user
   }
-  /** Users see and change only themselves; any other id, existing or not, answers the same. */
+  /**
+   * An account sees and manages itself and the accounts it created with POST
+   * /user (an organiser's sub-accounts), no others (403). Ids are 96 random
+   * bits, so answering 404 for an id that does not exist tells nothing useful.
+   */
+  function requireManaged(request: FastifyRequest, id: string): UserRow {
+    const caller = currentUser(request)
+    if (id === caller.id) return caller
+    const target = store.userById(id)
+    if (target === undefined) throw new HttpError(404, 'unknown_user', 'no user with this id')
+    if (target.createdBy !== caller.id) throw new HttpError(403, 'forbidden', 'a user can only access their own account and the accounts they created')
+    return target
+  }
+  /** Only the user themselves: moving money onto a wristband. */
   function requireSelf(request: FastifyRequest, id: string): UserRow {
     const user = currentUser(request)
     if (id !== user.id) throw new HttpError(403, 'forbidden', 'a user can only access their own account')
     return user
   }
 
-  async function createUser(body: CreateUserDto): Promise<UserRow> {
+  async function createUser(body: CreateUserDto, createdBy?: string): Promise<UserRow> {
     const passwordHash = await hashPassword(body.password, scryptN)
     try {
-      return store.insertUser({ id: store.newUserId(), userName: body.userName.trim(), email: normaliseEmail(body.email), passwordHash, createdAt: clock.now() })
+      return store.insertUser({
+        id: store.newUserId(),
+        userName: body.userName.trim(),
+        email: normaliseEmail(body.email),
+        passwordHash,
+        createdAt: clock.now(),
+        ...(createdBy !== undefined ? { createdBy } : {}),
+      })
     } catch (err) {
       if (err instanceof EmailTakenError) throw new HttpError(409, 'email_taken', 'a user with this email exists already')
       throw err
@@ -164,7 +213,7 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
 
   app.post<{ Body: CreateUserDto }>(
     '/user/register',
-    { config: limit(options.authRateLimit), schema: { body: CreateUserDto, response: { 201: AuthGrantDto, ...errorResponses } } },
+    { config: limit(options.authRateLimit), schema: { security: [], body: CreateUserDto, response: { 201: AuthGrantDto, ...errorsOf(...BODY, 409, 429) } } },
     async (request, reply) => {
       const user = await createUser(request.body)
       logger.info({ userId: user.id }, 'user registered')
@@ -174,7 +223,7 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
 
   app.post<{ Body: LoginUserDto }>(
     '/user/login',
-    { config: limit(options.authRateLimit), schema: { body: LoginUserDto, response: { 201: AuthGrantDto, ...errorResponses } } },
+    { config: limit(options.authRateLimit), schema: { security: [], body: LoginUserDto, response: { 201: AuthGrantDto, ...errorsOf(...BODY, 401, 429) } } },
     async (request, reply) => {
       const user = store.userByEmail(normaliseEmail(request.body.email))
       // Unknown email: verify against a decoy so both refusals cost the same.
@@ -186,9 +235,9 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
 
   app.post<{ Body: CreateUserDto }>(
     '/user',
-    { onRequest: requireUser, schema: { security: bearer, body: CreateUserDto, response: { 201: ReturnUserDto, ...errorResponses } } },
+    { onRequest: requireUser, schema: { security: bearer, body: CreateUserDto, response: { 201: ReturnUserDto, ...errorsOf(...BODY, 401, 409) } } },
     async (request, reply) => {
-      const user = await createUser(request.body)
+      const user = await createUser(request.body, currentUser(request).id)
       logger.info({ userId: user.id, by: currentUser(request).id }, 'user created')
       return reply.code(201).send(userDto(user))
     },
@@ -196,26 +245,31 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
 
   app.get(
     '/user',
-    { onRequest: requireUser, schema: { security: bearer, response: { 200: Type.Array(ReturnUserDto), ...errorResponses } } },
-    // Only the caller: a user never sees other users.
-    async (request) => [userDto(currentUser(request))],
+    { onRequest: requireUser, schema: { security: bearer, response: { 200: Type.Array(ReturnUserDto), ...errorsOf(...NO_BODY, 401) } } },
+    // The caller and the accounts it created; never anybody else.
+    async (request) => {
+      const caller = currentUser(request)
+      return [caller, ...store.usersCreatedBy(caller.id)].map(userDto)
+    },
   )
 
   app.get<{ Params: IdParams }>(
     '/user/:id',
-    { onRequest: requireUser, schema: { security: bearer, params: IdParams, response: { 200: ReturnUserDto, ...errorResponses } } },
-    async (request) => userDto(requireSelf(request, request.params.id)),
+    { onRequest: requireUser, schema: { security: bearer, params: IdParams, response: { 200: ReturnUserDto, ...errorsOf(...NO_BODY, 400, 401, 403, 404) } } },
+    async (request) => userDto(requireManaged(request, request.params.id)),
   )
 
   app.patch<{ Params: IdParams; Body: UpdateUserDto }>(
     '/user/:id',
     {
       onRequest: requireUser,
-      schema: { security: bearer, params: IdParams, body: UpdateUserDto, response: { 200: ReturnUserDto, ...errorResponses } },
+      schema: { security: bearer, params: IdParams, body: UpdateUserDto, response: { 200: ReturnUserDto, ...errorsOf(...BODY, 401, 403, 404, 409) } },
     },
     async (request) => {
-      const user = requireSelf(request, request.params.id)
-      const { userName, email, customerId } = request.body
+      const user = requireManaged(request, request.params.id)
+      const { userId, userName, email, customerId } = request.body
+      // A client may send back the whole user it got (the seed's ReturnUserDto): its id must be this one.
+      if (userId !== undefined && userId !== user.id) throw new HttpError(400, 'user_id_mismatch', 'userId in the body is not the id in the path')
       if (customerId !== undefined && customerId !== user.customerId)
         throw new HttpError(403, 'customer_id_immutable', 'the Stripe customer id is assigned by the server and cannot be changed')
       let updated: UserRow
@@ -240,9 +294,9 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
 
   app.delete<{ Params: IdParams }>(
     '/user/:id',
-    { onRequest: requireUser, schema: { security: bearer, params: IdParams, response: { 200: ReturnUserDto, ...errorResponses } } },
+    { onRequest: requireUser, schema: { security: bearer, params: IdParams, response: { 200: ReturnUserDto, ...errorsOf(...BODY, 401, 403, 404, 409, 502) } } },
     async (request) => {
-      const user = requireSelf(request, request.params.id)
+      const user = requireManaged(request, request.params.id)
       // Open intents are canceled (or booked if they succeeded meanwhile) so no money arrives for a deleted user.
       await payments.settleOpenPayments(user)
       const prepaid = ledger.accountBalance(accountIds.prepaid(user.id)) ?? 0
@@ -294,7 +348,7 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
 
   app.post<{ Body: CreatePaymentDto }>(
     '/payment',
-    { onRequest: requireUser, schema: { security: bearer, body: CreatePaymentDto, response: { 201: PaymentCreatedDto, ...errorResponses } } },
+    { onRequest: requireUser, schema: { security: bearer, body: CreatePaymentDto, response: { 201: PaymentCreatedDto, ...errorsOf(...BODY, 401, 409, 422, 502) } } },
     async (request, reply) => {
       const row = await payments.create(currentUser(request), { cuid: request.body.cuid, amountCents: request.body.amount ?? defaultAmountCents })
       return reply.code(201).send({ ...paymentDto(row), clientSecret: row.clientSecret ?? '' })
@@ -303,13 +357,13 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
 
   app.get(
     '/payment',
-    { onRequest: requireUser, schema: { security: bearer, response: { 200: Type.Array(ReturnPaymentDto), ...errorResponses } } },
+    { onRequest: requireUser, schema: { security: bearer, response: { 200: Type.Array(ReturnPaymentDto), ...errorsOf(...NO_BODY, 401) } } },
     async (request) => payments.list(currentUser(request)).map(paymentDto),
   )
 
   app.post<{ Body: ConfirmPaymentDto }>(
     '/payment/confirm',
-    { onRequest: requireUser, schema: { security: bearer, body: ConfirmPaymentDto, response: { 201: ReturnPaymentDto, ...errorResponses } } },
+    { onRequest: requireUser, schema: { security: bearer, body: ConfirmPaymentDto, response: { 201: ReturnPaymentDto, ...errorsOf(...BODY, 401, 402, 404, 409, 422, 502) } } },
     async (request, reply) => {
       const row = await payments.confirm(currentUser(request), request.body)
       return reply.code(201).send(paymentDto(row))
@@ -318,7 +372,7 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
 
   app.get<{ Params: IdParams }>(
     '/payment/:id',
-    { onRequest: requireUser, schema: { security: bearer, params: IdParams, response: { 200: ReturnPaymentDto, ...errorResponses } } },
+    { onRequest: requireUser, schema: { security: bearer, params: IdParams, response: { 200: ReturnPaymentDto, ...errorsOf(...NO_BODY, 400, 401, 404, 502) } } },
     async (request) => paymentDto(await payments.get(currentUser(request), request.params.id)),
   )
 }

@@ -11,7 +11,10 @@ const Email = Type.String({ pattern: EMAIL_PATTERN, minLength: 3, maxLength: 254
 const UserName = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: "The user's name." })
 /** Bounded above so that scrypt never hashes megabytes. */
 const Password = Type.String({ minLength: 8, maxLength: 128, description: "The user's password (8 to 128 characters)." })
-const CustomerId = Type.String({ pattern: '^cus_[A-Za-z0-9_]{1,250}$', description: "The user's Stripe customer id." })
+const CustomerId = Type.String({
+  pattern: '^cus_[A-Za-z0-9_]{1,250}$',
+  description: "The user's Stripe customer id. It is assigned by the server: only the user's current value is accepted (403 customer_id_immutable otherwise).",
+})
 const Cuid = Type.String({
   pattern: '^[A-Za-z0-9_-]{8,64}$',
   description:
@@ -30,6 +33,8 @@ export type LoginUserDto = Static<typeof LoginUserDto>
 
 export const UpdateUserDto = Type.Object(
   {
+    /** Accepted so that a client may send back the whole ReturnUserDto it got; must be the id of the path. */
+    userId: Type.Optional(Type.String({ maxLength: 128, description: "The user's id, as returned; if sent, it must be the id in the path." })),
     userName: Type.Optional(UserName),
     email: Type.Optional(Email),
     /** Accepted as the seed has it, but only with the user's own current value: a user cannot take over another Stripe customer. */

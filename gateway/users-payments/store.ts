@@ -16,7 +16,9 @@ CREATE TABLE IF NOT EXISTS users_api_users (
   linked_uid TEXT UNIQUE,
   linked_at INTEGER,
   created_at INTEGER NOT NULL,
-  deleted_at INTEGER
+  deleted_at INTEGER,
+  -- The account that created this one with POST /user (it may manage it); NULL when registered.
+  created_by TEXT
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS users_api_payments (
@@ -39,6 +41,8 @@ CREATE TABLE IF NOT EXISTS users_api_payments (
 
 CREATE INDEX IF NOT EXISTS users_api_payments_by_user ON users_api_payments(user_id, seq);
 `
+/** Added after the first release: databases made before get the column on open. */
+const CREATED_BY_INDEX = `CREATE INDEX IF NOT EXISTS users_api_users_by_creator ON users_api_users(created_by) WHERE created_by IS NOT NULL`
 
 /** Our status of a payment row before Stripe gave it an intent. */
 export const CREATING_STATUS = 'creating'
@@ -52,6 +56,8 @@ export interface UserRow {
   linkedUid: string | null
   linkedAt: number | null
   createdAt: number
+  /** The account that created this one with POST /user; null when the user registered. */
+  createdBy: string | null
 }
 
 export interface PaymentRow {
@@ -81,6 +87,7 @@ interface UserDbRow {
   linked_uid: string | null
   linked_at: number | null
   created_at: number
+  created_by: string | null
 }
 
 interface PaymentDbRow {
@@ -108,6 +115,7 @@ function toUser(r: UserDbRow): UserRow {
     linkedUid: r.linked_uid,
     linkedAt: r.linked_at,
     createdAt: r.created_at,
+    createdBy: r.created_by,
   }
 }
 
@@ -145,9 +153,11 @@ export interface UsersStore {
   /** A new user id: 24 hex digits (the seed's ids look like MongoDB ObjectIds). */
   newUserId(): string
   /** Throws EmailTakenError. */
-  insertUser(user: { id: string; userName: string; email: string; passwordHash: string; createdAt: number }): UserRow
+  insertUser(user: { id: string; userName: string; email: string; passwordHash: string; createdAt: number; createdBy?: string }): UserRow
   /** Live (not deleted) users only. */
   userById(id: string): UserRow | undefined
+  /** Live users created by this account with POST /user, oldest first. */
+  usersCreatedBy(creatorId: string): UserRow[]
   userByEmail(email: string): UserRow | undefined
   /** Throws EmailTakenError. */
   updateUser(id: string, changes: { userName?: string; email?: string }): UserRow
@@ -173,14 +183,18 @@ export interface UsersStore {
 
 export function migrateUsersStore(db: Database.Database): void {
   db.exec(DDL)
+  const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('users_api_users')`).all()
+  if (!columns.some((c) => c.name === 'created_by')) db.exec(`ALTER TABLE users_api_users ADD COLUMN created_by TEXT`)
+  db.exec(CREATED_BY_INDEX)
 }
 
 export function createUsersStore(db: Database.Database): UsersStore {
   migrateUsersStore(db)
   const q = {
     insertUser: db.prepare(
-      `INSERT INTO users_api_users (id, user_name, email, password_hash, created_at) VALUES (@id, @userName, @email, @passwordHash, @createdAt)`,
+      `INSERT INTO users_api_users (id, user_name, email, password_hash, created_at, created_by) VALUES (@id, @userName, @email, @passwordHash, @createdAt, @createdBy)`,
     ),
+    usersCreatedBy: db.prepare<[string], UserDbRow>(`SELECT * FROM users_api_users WHERE created_by = ? AND deleted_at IS NULL ORDER BY created_at, id`),
     userById: db.prepare<[string], UserDbRow>(`SELECT * FROM users_api_users WHERE id = ? AND deleted_at IS NULL`),
     userByEmail: db.prepare<[string], UserDbRow>(`SELECT * FROM users_api_users WHERE email = ? AND deleted_at IS NULL`),
     userByLinkedUid: db.prepare<[string], UserDbRow>(`SELECT * FROM users_api_users WHERE linked_uid = ?`),
@@ -220,7 +234,7 @@ export function createUsersStore(db: Database.Database): UsersStore {
     newUserId: () => randomBytes(12).toString('hex'),
     insertUser(user) {
       try {
-        q.insertUser.run(user)
+        q.insertUser.run({ ...user, createdBy: user.createdBy ?? null })
       } catch (err) {
         if (isUniqueViolation(err, 'email')) throw new EmailTakenError()
         throw err
@@ -231,6 +245,7 @@ export function createUsersStore(db: Database.Database): UsersStore {
       const r = q.userById.get(id)
       return r === undefined ? undefined : toUser(r)
     },
+    usersCreatedBy: (creatorId) => q.usersCreatedBy.all(creatorId).map(toUser),
     userByEmail: (email) => {
       const r = q.userByEmail.get(email)
       return r === undefined ? undefined : toUser(r)

@@ -1,6 +1,8 @@
 // Users, login and tokens of the users and payments API over real HTTP.
 import { SignJWT } from 'jose'
 import t from 'tap'
+import { openLedgerDatabase } from '../ledger/index.js'
+import { createUsersStore, migrateUsersStore } from './store.js'
 import { JWT_SECRET, startHarness } from './testing/harness.js'
 
 const PASSWORD = 'correct horse battery'
@@ -119,7 +121,7 @@ t.test('an unauthenticated request is refused before its body is looked at', asy
   t.equal(res.status, 401)
 })
 
-t.test('a user reads and changes only their own account', async (t) => {
+t.test('a user reads and changes only their own account and the accounts they created', async (t) => {
   const h = await startHarness(t)
   const a = await h.register('a@example.org')
   const b = await h.register('b@example.org')
@@ -137,8 +139,15 @@ t.test('a user reads and changes only their own account', async (t) => {
     t.equal(res.status, 403, `${method} another user`)
     t.equal(res.body.type, 'forbidden')
   }
-  const nonexistent = await h.api('GET', '/user/000000000000000000000000', undefined, a.token)
-  t.equal(nonexistent.status, 403, 'an unknown id answers like another user (no probing)')
+  for (const [method, body] of [
+    ['GET', undefined],
+    ['PATCH', { userName: 'Nobody' }],
+    ['DELETE', undefined],
+  ] as const) {
+    const nonexistent = await h.api(method, '/user/000000000000000000000000', body, a.token)
+    t.equal(nonexistent.status, 404, `${method} an id that does not exist`)
+    t.equal(nonexistent.body.type, 'unknown_user')
+  }
   const list = await h.api('GET', '/user', undefined, a.token)
   t.same(
     list.body.map((u: { userId: string }) => u.userId),
@@ -220,4 +229,77 @@ t.test('login and register are rate limited per client', async (t) => {
   t.same(statuses, [401, 401, 401, 429, 429])
   const limited = await h.api('POST', '/user/login', { email: 'x@example.org', password: 'guess' })
   t.match(limited.body, { type: 'rate_limited', id: String, message: String })
+})
+
+t.test('an account sees and manages the users it created with POST /user, and nobody else does', async (t) => {
+  const h = await startHarness(t)
+  const organiser = await h.register('organiser@example.org')
+  const stranger = await h.register('stranger@example.org')
+  const created = await h.api('POST', '/user', { userName: 'Grace', email: 'grace@example.org', password: PASSWORD }, organiser.token)
+  t.equal(created.status, 201)
+  const graceId = created.body.userId as string
+
+  const list = await h.api('GET', '/user', undefined, organiser.token)
+  t.same(list.body.map((u: { userId: string }) => u.userId), [organiser.userId, graceId], 'GET /user: the caller, then the users it created')
+  const got = await h.api('GET', `/user/${graceId}`, undefined, organiser.token)
+  t.equal(got.status, 200)
+  t.same(got.body, created.body)
+  const patched = await h.api('PATCH', `/user/${graceId}`, { userName: 'Grace Hopper' }, organiser.token)
+  t.equal(patched.status, 200)
+  t.equal(patched.body.userName, 'Grace Hopper')
+
+  for (const [method, body] of [
+    ['GET', undefined],
+    ['PATCH', { userName: 'Mallory' }],
+    ['DELETE', undefined],
+  ] as const) {
+    const res = await h.api(method, `/user/${graceId}`, body, stranger.token)
+    t.equal(res.status, 403, `${method}: a stranger may not`)
+    t.equal(res.body.type, 'forbidden')
+  }
+  t.same((await h.api('GET', '/user', undefined, stranger.token)).body.map((u: { userId: string }) => u.userId), [stranger.userId])
+
+  // Grace logs in herself: she sees herself, not her creator.
+  const graceLogin = await h.api('POST', '/user/login', { email: 'grace@example.org', password: PASSWORD })
+  const grace = graceLogin.body.access_token as string
+  t.same((await h.api('GET', '/user', undefined, grace)).body.map((u: { userId: string }) => u.userId), [graceId])
+  t.equal((await h.api('GET', `/user/${organiser.userId}`, undefined, grace)).status, 403, 'a created user does not manage its creator')
+
+  const deleted = await h.api('DELETE', `/user/${graceId}`, undefined, organiser.token)
+  t.equal(deleted.status, 200)
+  t.equal(deleted.body.userName, 'Grace Hopper')
+  t.equal((await h.api('GET', `/user/${graceId}`, undefined, organiser.token)).status, 404, 'gone')
+  t.same((await h.api('GET', '/user', undefined, organiser.token)).body.map((u: { userId: string }) => u.userId), [organiser.userId])
+  t.equal((await h.api('GET', '/user', undefined, grace)).status, 401, "the deleted user's token stops working")
+})
+
+t.test('PATCH /user/{id} takes the whole user as returned, and the document example with the own customerId', async (t) => {
+  const h = await startHarness(t)
+  const a = await h.register('a@example.org')
+  await h.prepay(a.token, 'cuid-for-customer-02')
+  const me = (await h.api('GET', `/user/${a.userId}`, undefined, a.token)).body
+  t.match(me.customerId, /^cus_/)
+  const whole = await h.api('PATCH', `/user/${a.userId}`, { ...me, userName: 'Alan Turing' }, a.token)
+  t.equal(whole.status, 200, 'the returned user sent back with a change')
+  t.same(whole.body, { ...me, userName: 'Alan Turing' })
+  const example = await h.api('PATCH', `/user/${a.userId}`, { userName: 'Alan Turing', email: 'aturing@gmail.com', customerId: me.customerId }, a.token)
+  t.equal(example.status, 200)
+  t.same(example.body, { userId: a.userId, userName: 'Alan Turing', email: 'aturing@gmail.com', customerId: me.customerId })
+  const otherId = await h.api('PATCH', `/user/${a.userId}`, { ...me, userId: '0123456789abcdef01234567' }, a.token)
+  t.equal(otherId.status, 400, 'a userId that is not the one of the path')
+  t.equal(otherId.body.type, 'user_id_mismatch')
+  t.equal((await h.api('GET', `/user/${a.userId}`, undefined, a.token)).body.email, 'aturing@gmail.com', 'unchanged by the refused request')
+})
+
+t.test('a users table from before created_by gets the column on open and keeps its rows', async (t) => {
+  const db = openLedgerDatabase(':memory:')
+  t.teardown(() => db.close())
+  db.exec(`CREATE TABLE users_api_users (id TEXT PRIMARY KEY, user_name TEXT NOT NULL, email TEXT UNIQUE, password_hash TEXT NOT NULL,
+    customer_id TEXT UNIQUE, linked_uid TEXT UNIQUE, linked_at INTEGER, created_at INTEGER NOT NULL, deleted_at INTEGER) STRICT`)
+  db.prepare(`INSERT INTO users_api_users (id, user_name, email, password_hash, created_at) VALUES ('u1', 'Old', 'old@example.org', 'x', 1)`).run()
+  const store = createUsersStore(db)
+  t.equal(store.userById('u1')?.createdBy, null, 'an old user was registered, created by nobody')
+  store.insertUser({ id: 'u2', userName: 'New', email: 'new@example.org', passwordHash: 'x', createdAt: 2, createdBy: 'u1' })
+  migrateUsersStore(db)
+  t.same(createUsersStore(db).usersCreatedBy('u1').map((u) => u.id), ['u2'], 'opening again changes nothing')
 })

@@ -25,6 +25,8 @@ export interface Harness {
   sim: StripeSim
   stripe: ReturnType<typeof createStripeClient>
   payments: PaymentsService
+  /** http://127.0.0.1:port of the server (the API is under PREFIX, the docs at /docs). */
+  origin: string
   /** A JSON request; `body` as a string is sent raw (for malformed input). */
   api(method: string, path: string, body?: unknown, token?: string, headers?: Record<string, string>): Promise<ApiReply>
   /** Registers a user and returns its id and token. */
@@ -37,6 +39,7 @@ export async function startHarness(
   t: Test,
   overrides: Partial<UsersPaymentsOptions> = {},
   stripeOptions: { maxNetworkRetries?: number } = {},
+  server: { docs?: boolean } = {},
 ): Promise<Harness> {
   const sim = await startStripeSim({ apiKey: STRIPE_KEY })
   const world = makeWorld()
@@ -78,6 +81,7 @@ export async function startHarness(
     enrollKiosk: () => undefined,
     stats: () => ({}) as StatsReply,
     plugins: [{ plugin: usersPaymentsPlugin, prefix: PREFIX, options: options as unknown as Record<string, unknown> }],
+    ...(server.docs ? { docs: { title: 'users-api test', version: '0.0.0' } } : {}),
   })
   const address = await http.listen('127.0.0.1', 0)
   t.teardown(async () => {
@@ -85,7 +89,8 @@ export async function startHarness(
     await sim.close()
     world.close()
   })
-  const base = `http://127.0.0.1:${address.port}${PREFIX}`
+  const origin = `http://127.0.0.1:${address.port}`
+  const base = `${origin}${PREFIX}`
 
   async function api(method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<ApiReply> {
     const h: Record<string, string> = { ...headers }
@@ -122,5 +127,5 @@ export async function startHarness(
     return created.body.id as string
   }
 
-  return { world, store, sim, stripe, payments, api, register, prepay }
+  return { world, store, sim, stripe, payments, origin, api, register, prepay }
 }

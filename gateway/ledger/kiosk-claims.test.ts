@@ -276,6 +276,13 @@ t.test('deposits: a cup goes back at any booth, drawn from the booths that hold 
   t.same(w.ledger.checkInvariants(), [])
 })
 
+t.test('checkInvariants reports a deposit account below zero', async (t) => {
+  const w = world(t)
+  t.same(w.ledger.checkInvariants(), [])
+  w.db.prepare(`UPDATE accounts SET balance = -200 WHERE id = ?`).run(accountIds.deposit('bar'))
+  t.ok(w.ledger.checkInvariants().includes('deposit account deposit:bar is negative (-200): more deposits paid back than taken'))
+})
+
 t.test('maxReturnQty belongs to deposits only', async (t) => {
   const setup = opsSetup()
   setup.products.find((p) => p.id === 'beer')!.maxReturnQty = 5

@@ -799,6 +799,11 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       )
       .all())
       violations.push(`${r.kind} account ${r.id} is negative (${r.balance})`)
+    // Deposits paid back never exceed deposits taken, at any booth (rules.ts depositPostings).
+    for (const r of db
+      .prepare<[], { id: string; balance: number }>(`SELECT id, balance FROM accounts WHERE kind = 'deposit' AND balance < 0 LIMIT ${lim}`)
+      .all())
+      violations.push(`deposit account ${r.id} is negative (${r.balance}): more deposits paid back than taken`)
     for (const r of db
       .prepare<[], { tx_id: string; n: number }>(
         `SELECT p.tx_id, COUNT(*) AS n FROM postings p

@@ -166,7 +166,8 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     })
     cardSweep = () => cardTerminal.payments.sweep()
     // Its paths already begin with /api/stripe/v1/, as the seed has them.
-    plugins.push({ plugin: cardTerminal.plugin, prefix: '' })
+    // Wrong kiosk or operator tokens are throttled per address, as on /admin.
+    plugins.push({ plugin: cardTerminal.plugin, prefix: '', throttleCredentials: 'card-terminal' })
   }
 
   let reconciling: { stop(): Promise<void> } | undefined

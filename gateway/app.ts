@@ -2,7 +2,7 @@
 // broker + HTTP API. This module only connects the parts and owns their
 // lifecycle; each part does its one job in its own module.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
@@ -10,6 +10,7 @@ import { systemClock, topics, type AlertEvent, type Clock, type GatewayState } f
 import { createGatewayApis } from './apis.js'
 import { createBroker, type Broker, type Principal } from './broker.js'
 import type { GatewayConfig } from './config.js'
+import { ensurePrivateDataDir } from './data-dir.js'
 import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
@@ -92,7 +93,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   // Validate the set-up before creating anything on disk: a typo must not leave a half-made data dir.
   const setup = loadEventSetup(config.eventFile)
-  mkdirSync(config.dataDir, { recursive: true })
+  // 0700, or a refusal when it is open to others (it holds the secrets).
+  ensurePrivateDataDir(config.dataDir)
   const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
   let ledger: Ledger
   try {
@@ -223,8 +225,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
 
+  const { host: _httpHost, port: _httpPort, ...httpLimits } = config.http
   const http: HttpServer = createHttpServer({
     logger: log,
+    limits: httpLimits,
     adminToken: config.adminToken,
     health: () => ({ mqtt: broker.address() !== null && !stopping, db: dbHealthy() }),
     kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
 import { createValidator } from '../device-protocol/index.js'
+import { DEFAULT_HTTP_LIMITS } from './http.js'
 
 const Host = Type.String({ minLength: 1, maxLength: 255 })
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: '0 picks a free port' })
@@ -107,7 +108,20 @@ export const GatewayConfig = Type.Object(
       },
       { additionalProperties: false },
     ),
-    http: Type.Object({ host: Host, port: Port }, { additionalProperties: false }),
+    /** Timeouts and the credential throttle default to DEFAULT_HTTP_LIMITS (http.ts says what each one bounds). */
+    http: Type.Object(
+      {
+        host: Host,
+        port: Port,
+        headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
+        requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
+        idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
+        keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
+        authFailuresMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+        authFailuresWindowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+      },
+      { additionalProperties: false },
+    ),
     /** Holds the SQLite ledger (gateway.sqlite). */
     dataDir: Type.String({ minLength: 1 }),
     /** The event set-up (booths, kiosks, products, tags) imported at start. */
@@ -298,6 +312,10 @@ export function resolveConfig(...layers: readonly ConfigLayer[]): GatewayConfig 
   }
   const checked = validateConfig(merged)
   if (!checked.ok) throw new ConfigError(`invalid gateway config: ${checked.error}`)
+  const http = { ...DEFAULT_HTTP_LIMITS, ...dropUndefined(checked.value.http) }
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    throw new ConfigError(`invalid gateway config: http.headersTimeoutMs (${http.headersTimeoutMs}) must not exceed http.requestTimeoutMs (${http.requestTimeoutMs})`)
+  }
   const names = new Set<string>()
   for (const op of checked.value.operators) {
     if (names.has(op.name)) throw new ConfigError(`invalid gateway config: operator ${op.name} is listed twice`)

@@ -9,6 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import Type, { type Static } from 'typebox'
 import type { Logger } from 'pino'
 import { KioskId } from '../device-protocol/index.js'
+import { throttleFailedCredentials } from './credential-throttle.js'
 import { registerDocs, type DocsOptions } from './docs.js'
 
 // ---------------------------------------------------------------------------
@@ -100,12 +101,82 @@ export interface HttpDeps {
   docs?: DocsOptions
   /** Largest request body, bytes. */
   bodyLimitBytes?: number
+  /** Timeouts and the wrong-credential throttle; DEFAULT_HTTP_LIMITS for what is not given. */
+  limits?: Partial<HttpLimits>
 }
 
 export interface MountedPlugin {
   plugin: FastifyPluginAsync<any>
   prefix: string
   options?: Record<string, unknown>
+  /**
+   * Set (to the API's name, for the log) when the plugin answers a wrong bearer
+   * token with 401: those are then throttled per source address as on /admin
+   * (see credential-throttle.ts).
+   */
+  throttleCredentials?: string
+}
+
+/** What a client may cost the server: time to send a request, idle time, wrong credentials. */
+export interface HttpLimits {
+  /** Time a client has to send all request headers, counted from the connection or the end of the previous request. */
+  headersTimeoutMs: number
+  /** Time a client has to send the whole request, headers and body (not the time the handler then takes). */
+  requestTimeoutMs: number
+  /**
+   * A connection with no traffic either way for this long is closed, also while a
+   * handler works: keep it above the slowest handler (a Stripe call with its retries).
+   */
+  idleTimeoutMs: number
+  /** An idle keep-alive connection is closed this long after its last response. */
+  keepAliveTimeoutMs: number
+  /** Wrong credentials (401) per source address and window on /admin and the card-terminal API, then 429. */
+  authFailuresMax: number
+  authFailuresWindowMs: number
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  // 64 KiB (the default body limit) in 30 s: a client slower than about 2 KiB/s is cut.
+  requestTimeoutMs: 30_000,
+  // Stripe: 30 s per call, up to 3 calls.
+  idleTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 5_000,
+  authFailuresMax: 20,
+  authFailuresWindowMs: 60_000,
+}
+
+const REDACTED = '[redacted]'
+const QUERY_NAME = /^[A-Za-z0-9_.\-[\]]{1,64}$/
+
+/**
+ * The URL with every query value replaced (a token or PIN sent in a query
+ * string must not reach the log); names stay when they look like names.
+ */
+export function redactQuery(url: string): string {
+  const q = url.indexOf('?')
+  if (q < 0) return url
+  const parts = url
+    .slice(q + 1)
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=')
+      if (part === '') return part
+      const name = eq < 0 ? '' : part.slice(0, eq)
+      return QUERY_NAME.test(name) ? `${name}=${REDACTED}` : REDACTED
+    })
+  return `${url.slice(0, q)}?${parts.join('&')}`
+}
+
+/** fastify's request serializer, with the query values redacted. */
+function serializeRequest(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: redactQuery(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
 }
 
 export interface HttpServer {
@@ -142,12 +213,23 @@ function sendError(reply: FastifyReply, request: FastifyRequest, statusCode: num
   return reply.code(statusCode).send({ type, id: String(request.id), message } satisfies ErrorBody)
 }
 
-const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody }
+const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 500: ErrorBody, 503: ErrorBody }
 
 export function createHttpServer(deps: HttpDeps): HttpServer {
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits }
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    loggerInstance: deps.logger.child({ component: 'http' }, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes ?? 64 * 1024,
+    // Slow clients (a body at 1 byte/s, header lines trickling in) are answered 408 and cut.
+    // node checks these deadlines every connectionsCheckingInterval (30 s by default): often enough here.
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     genReqId: () => randomUUID(),
     // Reject unknown properties instead of silently dropping them (fastify's default strips them).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
@@ -185,7 +267,11 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     })
   })
 
+  const throttle = (api: string) => ({ api, maxFailures: limits.authFailuresMax, windowMs: limits.authFailuresWindowMs, logger: deps.logger.child({ component: 'http' }) })
+
   const admin: FastifyPluginAsync = async (scope) => {
+    // Before the token check: a throttled address is answered without one.
+    await throttleFailedCredentials(scope, throttle('admin'))
     scope.addHook('onRequest', async (request) => {
       if (deps.adminToken === undefined) throw new HttpError(503, 'admin_disabled', 'the admin API is disabled: no admin token is configured')
       const header = request.headers.authorization
@@ -217,7 +303,17 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   }
   app.register(admin, { prefix: '/admin' })
 
-  for (const mounted of deps.plugins ?? []) app.register(mounted.plugin, { ...mounted.options, prefix: mounted.prefix })
+  for (const mounted of deps.plugins ?? []) {
+    if (mounted.throttleCredentials === undefined) {
+      app.register(mounted.plugin, { ...mounted.options, prefix: mounted.prefix })
+      continue
+    }
+    // A scope around the plugin, so that the throttle's hooks run before the plugin's own auth hook.
+    app.register(async (scope) => {
+      await throttleFailedCredentials(scope, throttle(mounted.throttleCredentials!))
+      await scope.register(mounted.plugin, { ...mounted.options, prefix: mounted.prefix })
+    })
+  }
 
   let bound: { host: string; port: number } | null = null
   let closing: Promise<void> | null = null

@@ -83,6 +83,7 @@ function fakeState() {
     shift: null as null | { register: string; openedAt: number; float: number },
     lastSale: null as null | { id: string; type: 'sale' | 'return'; amount: number; at: number; cancellableUntil: number },
     counters: {},
+    chain: { status: 'intact' } as { status: string; damage?: Record<string, unknown> },
   }
 }
 
@@ -248,6 +249,12 @@ async function fakeApi(): Promise<Fake> {
     return { staff: null }
   })
 
+  app.post('/recovery/confirm', async () => {
+    if (state.chain.status !== 'recovery_required') throw new FakeError(409, 'no_chain_recovery', 'nothing to confirm')
+    state.chain = { status: 'intact' }
+    return { nextSeq: 42 }
+  })
+
   app.post('/abort', async () => {
     const wait = fake.tapWait
     fake.tapWait = null
@@ -391,6 +398,19 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
     t.match(await id(page, 'result-title').textContent(), /ACCEPTED OFFLINE: hand out the goods/)
     t.equal(await id(page, 'result-balance').isVisible(), false, 'no balance is claimed')
   })
+
+  await kioskTest(
+    'a damaged outbox stops sales with a banner until a supervisor confirms the recovery',
+    (state) => void (state.chain = { status: 'recovery_required', damage: { reason: 'behind', localNextSeq: 1, gatewayNextSeq: 42, missing: 0, detectedAt: 1 } }),
+    async (t, { fake, page }) => {
+      await id(page, 'chain-banner').waitFor({ timeout: 3_000 })
+      t.match(await id(page, 'chain-banner').textContent(), /SALES STOPPED.*no\. 1, the gateway expects no\. 42.*supervisor must confirm/s)
+      await id(page, 'chain-confirm').click()
+      await id(page, 'notice').filter({ hasText: 'Recovery confirmed: selling again from no. 42' }).waitFor()
+      await id(page, 'chain-banner').waitFor({ state: 'hidden', timeout: 3_000 })
+      t.equal(fake.posts('/recovery/confirm').length, 1)
+    },
+  )
 
   await kioskTest('the offline banner comes and goes with the state', () => {}, async (t, { fake, page }) => {
     await id(page, 'screen-sale').waitFor()

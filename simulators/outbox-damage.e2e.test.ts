@@ -68,16 +68,17 @@ t.test('a damaged outbox waits for an operator, then goes on from the gateway he
   const outboxPath = (kiosk: KioskName) => join(dataDir(kiosk), OUTBOX_FILE_NAME)
   let balance = 0
 
-  async function startKiosk(kiosk: KioskName, overrides: { replyTimeoutMs?: number } = {}): Promise<{ daemon: KioskDaemon; reader: MemoryReader }> {
+  async function startKiosk(kiosk: KioskName, overrides: { replyTimeoutMs?: number; mqttUrl?: string } = {}): Promise<{ daemon: KioskDaemon; reader: MemoryReader }> {
     const reader = createMemoryReader()
     const daemon = await createKioskDaemon({
-      config: kioskDaemonConfig({ kioskId: kiosk, token: tokens[kiosk], mqttUrl, dataDir: dataDir(kiosk), overrides: { replyTimeoutMs: 10_000, tapTimeoutMs: 10_000, ...overrides } }),
+      config: kioskDaemonConfig({ kioskId: kiosk, token: tokens[kiosk], mqttUrl: overrides.mqttUrl ?? mqttUrl, dataDir: dataDir(kiosk), overrides: { replyTimeoutMs: overrides.replyTimeoutMs ?? 10_000, tapTimeoutMs: 10_000 } }),
       logger: silent,
       clock: systemClock,
       reader,
     })
     running.add(daemon)
     await daemon.start()
+    if (overrides.mqttUrl !== undefined) return { daemon, reader }
     await waitUntil(() => daemon.status().config !== null && daemon.status().chain.status !== 'unchecked', `${kiosk} configured and its chain checked`, 4_000, 5)
     return { daemon, reader }
   }
@@ -202,10 +203,20 @@ t.test('a damaged outbox waits for an operator, then goes on from the gateway he
     const fd = openSync(wal, 'r+')
     writeSync(fd, Buffer.alloc(size - Math.floor(size / 2), 0x5a), 0, size - Math.floor(size / 2), Math.floor(size / 2))
     closeSync(fd)
+    // Before it reaches the gateway again, the rolled-back kiosk takes a top-up on a seq the gateway already booked.
+    const offline = await startKiosk('crash-1', { mqttUrl: 'mqtt://127.0.0.1:1', replyTimeoutMs: 1_000 })
+    const rolledBackTo = offline.daemon.outbox.head().nextSeq
+    t.ok(rolledBackTo < 6, 'the outbox rolled back to an older state')
+    const unsent = await tapAndAwait(offline.daemon.kiosk.topUp(TOPUP), offline.reader, GUEST)
+    t.match(unsent, { status: 'pending', seq: rolledBackTo }, 'signed on a seq the gateway holds another transaction for')
+    await stopKiosk(offline.daemon)
+
     const { daemon, reader } = await startKiosk('crash-1')
-    t.ok(daemon.outbox.head().nextSeq < 6, 'the outbox rolled back to an older state')
+    // Sent again after the confirmation, answered seq_conflict (never booked), signed again on the head: booked once.
+    balance += TOPUP
     await refuseConfirmSell(t, 'crash-1', daemon, reader, 'behind')
-    t.equal(gateway.ledger.kioskCursor('crash-1')!.nextSeq, 8, 'the sale at seq 7')
+    t.match(gateway.ledger.transaction(unsent.id), { status: 'accepted', seq: 7 }, 'the unsent top-up, same id, on the gateway chain')
+    t.equal(gateway.ledger.kioskCursor('crash-1')!.nextSeq, 9, 'the top-up at seq 7, the sale at 8')
     for (const id of crashIds) t.equal(gateway.ledger.transaction(id)?.status, 'accepted')
   })
 

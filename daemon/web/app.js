@@ -106,6 +106,8 @@ const ERRORS = {
   invalid_pin: 'The PIN is not right.',
   pin_seal_unavailable: 'Tag switches are not possible right now (no gateway key).',
   card_payment_unresolved: 'A card payment is unresolved: a supervisor must settle it first.',
+  chain_recovery_required: 'Sales are stopped: the transaction store is behind the gateway. A supervisor must confirm the recovery.',
+  no_chain_recovery: 'There is no recovery to confirm.',
   stopped: 'The kiosk is shutting down.',
   bad_request: 'The kiosk refused the request.',
   internal: 'The kiosk had an internal error.',
@@ -358,6 +360,14 @@ function renderStatus() {
   const offline = isOffline()
   $('offline-banner').hidden = !offline || ui.serviceDown
   $('service-banner').hidden = !ui.serviceDown
+  // The outbox is behind what the gateway booked: nothing is sold until a supervisor confirms.
+  const damage = s?.chain?.status === 'recovery_required' ? s.chain.damage : undefined
+  $('chain-banner').hidden = damage === undefined || ui.serviceDown
+  if (damage !== undefined) {
+    const lost = Number.isInteger(damage.missing) && damage.missing > 0 ? ` ${damage.missing} unsent transaction(s) are lost from it.` : ''
+    $('chain-text').textContent = `This kiosk's transaction store is behind what the gateway booked (it would sign no. ${damage.localNextSeq}, the gateway expects no. ${damage.gatewayNextSeq}).${lost} A supervisor must confirm before selling again.`
+    $('chain-confirm').disabled = ui.working
+  }
   document.body.classList.toggle('is-offline', offline || ui.serviceDown)
   if (offline) {
     const depth = Number.isInteger(s?.outboxDepth) ? s.outboxDepth : 0
@@ -1091,6 +1101,18 @@ function resetLoginPin() {
   $('staffpin-display').textContent = ''
 }
 
+async function confirmChainRecovery() {
+  if (ui.working) return
+  try {
+    // Waits for the gateway's head: as long as an operation's answer at most.
+    const { data } = await api('POST', '/recovery/confirm', {}, OPERATION_TIMEOUT_MS)
+    showNotice(`Recovery confirmed: selling again from no. ${data?.nextSeq ?? '?'}`)
+  } catch (err) {
+    showError(err instanceof ApiError ? err : new ApiError(0, 'internal', String(err), ''))
+  }
+  pollState()
+}
+
 async function logout() {
   if (ui.working) return
   try {
@@ -1230,6 +1252,7 @@ function init() {
     render()
   })
   $('logout').addEventListener('click', logout)
+  $('chain-confirm').addEventListener('click', confirmChainRecovery)
 
   $('tap-cancel').addEventListener('click', abortTap)
   $('result-done').addEventListener('click', closeResult)

@@ -74,6 +74,25 @@ export type TransactionTime = Static<typeof TransactionTimeSchema>
 /** 5 minutes ahead (NTP-synced clocks differ by far less), 72 hours behind (a weekend's outbox). */
 export const DEFAULT_TRANSACTION_TIME: TransactionTime = { maxAheadMs: 5 * 60_000, maxBehindMs: 72 * 3_600_000 }
 
+/**
+ * One language's texts by key, Markdown. The existing portal front end shows
+ * 'faq' (FAQ page), 'agb' (terms and conditions), 'privacypolicy' and
+ * 'impressum'; other keys are passed on as they are. Everything is served to
+ * every visitor of the portal: at most 2 x 16 x 20,000 = 640,000 characters.
+ */
+const PortalTexts = Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), Type.String({ maxLength: 20_000 }), { maxProperties: 16, additionalProperties: false })
+
+/** What the guest portal shows besides balances and orders. */
+export const PortalSetupSchema = Type.Object(
+  {
+    /** Per language (the OpenAPI file's `Language`), served as `translation_texts` in GET /api/config. */
+    translationTexts: Type.Optional(Type.Object({ 'en-US': Type.Optional(PortalTexts), 'de-DE': Type.Optional(PortalTexts) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+)
+export type PortalSetup = Static<typeof PortalSetupSchema>
+export type PortalTranslationTexts = NonNullable<PortalSetup['translationTexts']>
+
 export const EventSetupSchema = Type.Object(
   {
     event: Type.Object(
@@ -85,6 +104,8 @@ export const EventSetupSchema = Type.Object(
       { additionalProperties: false },
     ),
     tagPolicy: Type.Optional(TagPolicySchema),
+    /** The guest portal's texts (FAQ, terms) per language. */
+    portal: Type.Optional(PortalSetupSchema),
     booths: Type.Array(Type.Object({ id: BoothId, name: Name }, { additionalProperties: false }), { maxItems: 10_000 }),
     products: Type.Array(
       // The kiosk config's product (device-protocol/catalog.ts: price, kind, tax, vouchers, restrictions) and its booth.

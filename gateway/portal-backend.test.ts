@@ -57,7 +57,7 @@ t.test('PINs as the ledger compares them; a blocked wristband cannot log in', as
   for (const pin of [PIN.alice, PIN.alice.toLowerCase(), `${PIN.alice.slice(0, 4)}-${PIN.alice.slice(4)}`, ` ${PIN.alice.slice(0, 5)} ${PIN.alice.slice(5)}`])
     t.equal((await call(w.base, 'POST', '/auth/login', { body: { pin } })).status, 200, pin)
   for (const pin of [PIN.alice.slice(0, -1), `${PIN.alice}A`, 'ALCE2345A0', '12345678'])
-    t.equal((await call(w.base, 'POST', '/auth/login', { body: { pin } })).status, 401, pin)
+    t.equal((await call(w.base, 'POST', '/auth/login', { body: { pin } })).status, 404, pin)
   const blocked = await call(w.base, 'POST', '/auth/login', { body: { pin: PIN.blocked } })
   t.equal(blocked.status, 403)
   t.equal(blocked.body.type, 'wristband_blocked')
@@ -219,7 +219,7 @@ t.test('top-up refused for a wristband blocked after login', async (t) => {
 
 t.test('login rate limit on the gateway: per IP', async (t) => {
   const w = await startPortalWorld(t, { rateLimit: { perIpMax: 4 } })
-  for (const pin of ['AAAA2345ZZ', 'BBBB2345ZZ', 'CCCC2345ZZ', 'DDDD2345ZZ']) t.equal((await call(w.base, 'POST', '/auth/login', { body: { pin } })).status, 401)
+  for (const pin of ['AAAA2345ZZ', 'BBBB2345ZZ', 'CCCC2345ZZ', 'DDDD2345ZZ']) t.equal((await call(w.base, 'POST', '/auth/login', { body: { pin } })).status, 404)
   const limited = await call(w.base, 'POST', '/auth/login', { body: { pin: PIN.alice } })
   t.equal(limited.status, 429)
   t.equal(limited.body.type, 'rate_limited')

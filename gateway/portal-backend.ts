@@ -29,7 +29,7 @@ import type { CustomerOrder, Ledger } from './ledger/index.js'
 import type { MountedPlugin } from './http.js'
 
 /** What the portal reads from the ledger; the real Ledger has all of it. */
-export type PortalLedger = Pick<Ledger, 'findWristbandByPin' | 'wristband' | 'customerOrders' | 'receipt' | 'event'>
+export type PortalLedger = Pick<Ledger, 'findWristbandByPin' | 'wristband' | 'customerOrders' | 'receipt' | 'event' | 'portalTexts'>
 
 /** The event's portal settings; everything but the contact and the countries has a default. */
 export interface PortalEventConfig {
@@ -45,6 +45,7 @@ export interface PortalEventConfig {
   aboutPageUrl?: string
   payoutEnabled?: boolean
   topupEnabled?: boolean
+  /** Defaults for languages the event set-up (`portal.translationTexts`, which wins) has no texts for. */
   translationTexts?: Record<string, Record<string, string>>
   bonLogoBlobId?: string | null
   feedbackUrl?: string | null
@@ -162,6 +163,12 @@ const KIND_VIEW: Record<string, { orderType: PortalOrderType; paymentMethod: Por
   refund: { orderType: 'cancel_sale', paymentMethod: 'tag', label: 'Refund' },
 }
 const OTHER_KIND = { orderType: 'money_transfer', paymentMethod: 'tag', label: 'Booking' } as const
+/**
+ * Kinds in which the guest gets money back. The reference server signs an
+ * order's total as what the guest pays in it: its pay-outs carry a negative
+ * price, so do these (a deposit return's lines are negative already).
+ */
+const GUEST_RECEIVES = new Set(['return', 'cashout', 'payout', 'refund'])
 
 const integerId = (text: string) => createHash('sha256').update(text, 'utf8').digest().readUIntBE(0, 6)
 
@@ -237,7 +244,8 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
       currency: event?.currency ?? 'EUR',
       topupEnabled: ev.topupEnabled ?? true,
       allowedCountryCodes: ev.allowedCountryCodes === null ? null : ev.allowedCountryCodes.map((c) => c.toUpperCase()),
-      translationTexts: ev.translationTexts ?? {},
+      // From the event set-up as the ledger holds it now: a reloaded set-up shows at once.
+      translationTexts: { ...ev.translationTexts, ...ledger.portalTexts() },
       bonLogoBlobId: ev.bonLogoBlobId ?? null,
       feedbackUrl: ev.feedbackUrl ?? null,
       bon: { title: ev.bon?.title ?? eventName, issuer: ev.bon?.issuer ?? eventName, address: ev.bon?.address ?? '', ustId: ev.bon?.ustId ?? '' },
@@ -265,7 +273,9 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
   }
 
   function toPortalOrder(order: CustomerOrder): PortalOrder {
+    if (order.kind === 'cancel') return toPortalCancel(order)
     const view = KIND_VIEW[order.kind] ?? OTHER_KIND
+    const sign = GUEST_RECEIVES.has(order.kind) ? -1 : 1
     const tax = view.orderType === 'sale' && order.kind === 'sale' ? { ...NO_TAX, ...ev.salesTax } : NO_TAX
     const lines: PortalOrderLine[] =
       order.lines.length > 0
@@ -281,16 +291,35 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
               : { taxRateBasisPoints: tax.rateBasisPoints, taxName: tax.name, taxRateId: tax.id ?? 0 }),
           }))
         : // A top-up, payout or donation has no products: one line so the receipt adds up.
-          [{ itemId: 1, productId: productIntegerId('', `kind:${order.kind}`), productName: view.label, quantity: 1, unitPriceCents: order.amount, taxRateBasisPoints: 0, taxName: NO_TAX.name, taxRateId: NO_TAX.id }]
+          [{ itemId: 1, productId: productIntegerId('', `kind:${order.kind}`), productName: view.label, quantity: 1, unitPriceCents: sign * order.amount, taxRateBasisPoints: 0, taxName: NO_TAX.name, taxRateId: NO_TAX.id }]
     return {
       id: orderIntegerId(order.receiptId),
       receiptId: order.receiptId,
       orderType: view.orderType,
       paymentMethod: view.paymentMethod,
-      // A deposit return gives money back: a negative total, like its lines (qty below zero).
-      totalCents: order.kind === 'return' ? -order.amount : order.amount,
+      totalCents: sign * order.amount,
       bookedAtMs: order.bookedAt,
       lines,
+    }
+  }
+
+  /**
+   * A cancel as the reference server shows one: the cancelled order's lines
+   * with their quantities negated and the negated total, so it reads as money
+   * back, not as a second charge. A cancelled deposit return comes out positive.
+   */
+  function toPortalCancel(order: CustomerOrder): PortalOrder {
+    const cancelled = order.cancels
+    const original = toPortalOrder({ ...order, kind: cancelled?.kind ?? 'sale', lines: cancelled?.lines ?? [], cancels: undefined })
+    return {
+      id: orderIntegerId(order.receiptId),
+      receiptId: order.receiptId,
+      orderType: 'cancel_sale',
+      paymentMethod: original.paymentMethod,
+      totalCents: -original.totalCents,
+      bookedAtMs: order.bookedAt,
+      lines: original.lines.map((line) => ({ ...line, quantity: -line.quantity })),
+      cancelsOrderId: cancelled === undefined ? null : orderIntegerId(cancelled.receiptId),
     }
   }
 

@@ -84,7 +84,7 @@ t.test('every operation of the OpenAPI file, success and error answers, matches 
   const plan: [string, string, number, { url: string; token?: string; body?: unknown }, string][] = [
     ['/auth/login', 'post', 200, { url: '/auth/login', body: { pin: PIN.bob, node_id: 1 } }, 'ok with node_id'],
     ['/auth/login', 'post', 200, { url: '/auth/login', body: { pin: PIN.bob.toLowerCase() } }, 'ok, lower case, no node_id'],
-    ['/auth/login', 'post', 401, { url: '/auth/login', body: { pin: 'ZZZZ2345ZZ' } }, 'unknown PIN'],
+    ['/auth/login', 'post', 404, { url: '/auth/login', body: { pin: 'ZZZZ2345ZZ' } }, 'unknown PIN'],
     ['/auth/login', 'post', 403, { url: '/auth/login', body: { pin: PIN.blocked } }, 'blocked wristband'],
     ['/auth/login', 'post', 422, { url: '/auth/login', body: { node_id: 1 } }, 'no pin'],
     ['/auth/login', 'post', 400, { url: '/auth/login', body: '{"pin":' }, 'broken JSON'],

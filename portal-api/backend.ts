@@ -78,10 +78,16 @@ export interface PortalOrder {
   receiptId: string
   orderType: PortalOrderType
   paymentMethod: PortalPaymentMethod
-  /** Always >= 0; the order type says which way the money went. */
+  /**
+   * Signed as the reference server signs it: what the guest pays in this order.
+   * Negative when the guest gets money back: a cancel (its lines negate the
+   * cancelled ones), a deposit return, a pay-out, a refund.
+   */
   totalCents: number
   bookedAtMs: number
   lines: PortalOrderLine[]
+  /** A cancel: the integer id of the order it cancels (the seed's `cancels_order`). */
+  cancelsOrderId?: number | null
 }
 
 export interface PortalReceipt {

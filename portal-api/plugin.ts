@@ -209,7 +209,8 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
       const uid = await backend.findWristbandByPin(request.body.pin)
       if (uid === undefined) {
         log.info({ ip: request.ip }, 'portal login refused: unknown PIN')
-        throw new PortalError(401, 'invalid_pin', 'this PIN is not known')
+        // 404: the status the OpenAPI file gives login for an unknown PIN (it lists 200, 404 and 422 only).
+        throw new PortalError(404, 'invalid_pin', 'this PIN is not known')
       }
       // The PIN was right: not a wrong guess, whatever follows.
       attempt.refund()

@@ -35,6 +35,11 @@ export type PortalErrorBody = Static<typeof PortalErrorBody>
 
 // ---------------------------------------------------------------------------
 // Requests
+//
+// Unknown fields of a request are ignored, as the reference server does and
+// the OpenAPI file allows (no `additionalProperties: false`): an existing
+// front end sends more than we read (`privacy_policy` with the bank data).
+// The known fields are validated all the same; handlers read only those.
 
 /**
  * PINs: letters and digits, optionally grouped with spaces or hyphens
@@ -49,7 +54,7 @@ export const LoginPayload = Type.Object(
     /** The seed requires it; we accept and ignore it (one event per gateway). */
     node_id: Type.Optional(Type.Integer({ title: 'Node Id' })),
   },
-  { additionalProperties: false, title: 'LoginPayload' },
+  { title: 'LoginPayload' },
 )
 export type LoginPayload = Static<typeof LoginPayload>
 
@@ -60,24 +65,25 @@ export const CustomerBank = Type.Object(
     email: Type.String({ maxLength: 320, title: 'Email' }),
     donation: Type.Optional(Type.Number({ title: 'Donation', default: 0 })),
   },
-  { additionalProperties: false, title: 'CustomerBank' },
+  { title: 'CustomerBank' },
 )
 export type CustomerBank = Static<typeof CustomerBank>
 
-export const CreateCheckoutPayload = Type.Object({ amount: Type.Number({ title: 'Amount' }) }, { additionalProperties: false, title: 'CreateCheckoutPayload' })
+export const CreateCheckoutPayload = Type.Object({ amount: Type.Number({ title: 'Amount' }) }, { title: 'CreateCheckoutPayload' })
 export type CreateCheckoutPayload = Static<typeof CreateCheckoutPayload>
 
-/** The OpenAPI file names the checkout by `order_uuid`; older front ends (the seed text) send `checkout_id`. Either one. */
+/**
+ * The OpenAPI file names the checkout by `order_uuid`; older front ends (the
+ * seed text) send `checkout_id`. Either one; a body with an `order_uuid` is
+ * judged by it (a malformed one is refused, not passed over for `checkout_id`).
+ */
 export const CheckCheckoutPayload = Type.Union(
-  [
-    Type.Object({ order_uuid: UuidString }, { additionalProperties: false }),
-    Type.Object({ checkout_id: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
-  ],
+  [Type.Object({ order_uuid: UuidString }), Type.Object({ checkout_id: Type.String({ minLength: 1, maxLength: 128 }) }, { not: { required: ['order_uuid'] } })],
   { title: 'CheckCheckoutPayload' },
 )
 export type CheckCheckoutPayload = Static<typeof CheckCheckoutPayload>
 
-export const ConfigQuery = Type.Object({ base_url: Type.String({ maxLength: 2048, title: 'Base Url' }) }, { additionalProperties: false })
+export const ConfigQuery = Type.Object({ base_url: Type.String({ maxLength: 2048, title: 'Base Url' }) })
 export const BonParams = Type.Object({ order_uuid: Type.String({ maxLength: 64, title: 'Order Uuid' }) }, { additionalProperties: false })
 export const BlobParams = Type.Object({ blob_id: Type.String({ format: 'uuid', title: 'Blob Id' }) }, { additionalProperties: false })
 

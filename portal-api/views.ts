@@ -57,9 +57,14 @@ export function customerView(c: PortalCustomer, nodeId: number): Customer {
   }
 }
 
-/** Tax contained in a gross amount: gross * rate / (1 + rate), rounded to the cent. */
+/**
+ * Tax contained in a gross amount: gross * rate / (1 + rate), rounded to the
+ * cent, half away from zero, so a negative amount (a cancel, a return) has
+ * exactly the negated tax of the positive one.
+ */
 export function containedTaxCents(grossCents: number, rateBasisPoints: number): number {
-  return Math.round((grossCents * rateBasisPoints) / (10_000 + rateBasisPoints))
+  const magnitude = Math.round((Math.abs(grossCents) * rateBasisPoints) / (10_000 + rateBasisPoints))
+  return grossCents < 0 && magnitude !== 0 ? -magnitude : magnitude
 }
 
 const productTypeOf = { sale: 'user_defined', cancel_sale: 'user_defined', top_up: 'topup', pay_out: 'payout', ticket: 'ticket', money_transfer: 'money_transfer' } as const
@@ -109,7 +114,7 @@ export function orderView(order: PortalOrder, customer: { id: number; uid: strin
     total_price: amountFromCents(order.totalCents),
     total_tax: amountFromCents(tax),
     total_no_tax: amountFromCents(order.totalCents - tax),
-    cancels_order: null,
+    cancels_order: order.cancelsOrderId ?? null,
     booked_at: iso(order.bookedAtMs),
     payment_method: order.paymentMethod,
     order_type: order.orderType,

@@ -75,6 +75,46 @@ export function demoKiosks(count: number): DemoKiosk[] {
   })
 }
 
+/** The portal's FAQ and terms pages (Markdown), in both of its languages. */
+const PORTAL_TEXTS: NonNullable<EventSetup['portal']> = {
+  translationTexts: {
+    'en-US': {
+      faq: [
+        '## How do I pay?',
+        'Hold your wristband to the reader at any bar or food stand. The screen shows the price and your new balance.',
+        '## How do I get money on my wristband?',
+        'With cash at the top-up station or the entrance cash desk, or online on this page.',
+        '## I lost my wristband',
+        'Come to the info point with the PIN from your wristband card: your balance moves to a new wristband.',
+        '## How do I get my money back?',
+        'Cash at the cash desk before you leave, or enter your bank account on this page for a transfer after the event.',
+      ].join('\n\n'),
+      agb: [
+        '## Terms of the wristpay demo festival',
+        'This is a demo: no real money moves. Balances are kept in euro cents; a cup deposit of 2.00 is refunded when the cup comes back.',
+        'Remaining balances are paid out after the event to the bank account you enter, less any donation you choose.',
+      ].join('\n\n'),
+    },
+    'de-DE': {
+      faq: [
+        '## Wie bezahle ich?',
+        'Halte dein Armband an das Lesegerät an einer Bar oder einem Essensstand. Der Bildschirm zeigt den Preis und dein neues Guthaben.',
+        '## Wie lade ich Geld auf mein Armband?',
+        'Bar an der Aufladestation oder an der Kasse am Eingang, oder online auf dieser Seite.',
+        '## Ich habe mein Armband verloren',
+        'Komm mit der PIN von deiner Armbandkarte zum Infopunkt: dein Guthaben zieht auf ein neues Armband um.',
+        '## Wie bekomme ich mein Geld zurück?',
+        'Bar an der Kasse, bevor du gehst, oder gib auf dieser Seite dein Bankkonto für eine Überweisung nach der Veranstaltung an.',
+      ].join('\n\n'),
+      agb: [
+        '## AGB des wristpay-Demofestivals',
+        'Dies ist eine Demo: es fließt kein echtes Geld. Guthaben werden in Euro-Cent geführt; 2,00 Becherpfand gibt es bei Rückgabe des Bechers zurück.',
+        'Restguthaben werden nach der Veranstaltung auf das angegebene Bankkonto überwiesen, abzüglich einer gewählten Spende.',
+      ].join('\n\n'),
+    },
+  },
+}
+
 export interface DemoEvent {
   setup: EventSetup
   staff: DemoStaff[]
@@ -86,6 +126,7 @@ export function demoEvent(kiosks: readonly DemoKiosk[], guestCount: number): Dem
   const supervisor: DemoStaff = { uid: randomTagUid(), name: 'Supervisor', roles: ['supervisor'], pin: String(randomInt(100_000, 1_000_000)) }
   const setup: EventSetup = {
     event: { name: 'wristpay demo festival', currency: 'EUR' },
+    portal: PORTAL_TEXTS,
     booths: [
       { id: 'bar', name: 'Main bar' },
       { id: 'food', name: 'Food stand' },

@@ -106,7 +106,7 @@ async function fakeServer(state: FakeState): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       api.post<{ Body: { pin?: unknown } }>('/auth/login', async (request, reply) => {
-        if (request.body?.pin !== PIN) return fail(reply, 401, 'invalid_pin', 'unknown pin')
+        if (request.body?.pin !== PIN) return fail(reply, 404, 'invalid_pin', 'unknown pin')
         const token = randomUUID()
         state.tokens.add(token)
         return { customer: {}, access_token: token, grant_type: 'bearer' }
@@ -269,6 +269,22 @@ t.test('the portal page against a fake portal API', { skip }, async (t) => {
     t.equal(await page.getByRole('alert').isVisible(), false, 'the error is gone')
     t.equal(await page.locator('#privacy-link').isVisible(), false, 'a javascript: link from the config is not used')
     t.equal(await page.locator('#about-link').getAttribute('href'), 'https://fake.example/about')
+  })
+
+  await portalTest(t, "signed totals as the reference server's: a cancel and a pay-out read as money back and money out, not as charges", async (t, { state, base, page }) => {
+    state.orders.push(
+      { uuid: randomUUID(), order_type: 'cancel_sale', total_cents: -500, booked_at: '2025-07-01T13:01:00Z', lines: [{ name: 'Lemonade', qty: -2, unit_cents: 250 }] },
+      { uuid: randomUUID(), order_type: 'sale', total_cents: -400, booked_at: '2025-07-01T13:02:00Z', lines: [{ name: 'Cup deposit', qty: -2, unit_cents: 200 }] },
+      { uuid: randomUUID(), order_type: 'pay_out', total_cents: -2_000, booked_at: '2025-07-01T14:00:00Z', lines: [{ name: 'Cash-out', qty: 1, unit_cents: -2_000 }] },
+    )
+    await logIn(page, base)
+    await page.locator('#account-view').waitFor()
+    const orders = page.locator('#orders > li')
+    t.equal(await orders.count(), 5)
+    t.match(await orders.nth(0).textContent(), /Payout−€20\.00/s, 'a pay-out takes money off the balance')
+    t.match(await orders.nth(1).textContent(), /Purchase\+€4\.00/s, 'a deposit return gives money back')
+    t.match(await orders.nth(2).textContent(), /Cancelled purchase\+€5\.00/s, 'a cancel gives the purchase back')
+    t.match(await orders.nth(3).textContent(), /Purchase−€5\.00/s, 'the cancelled purchase itself')
   })
 
   await portalTest(t, 'the token lives in sessionStorage: a reload stays logged in; logout forgets it and revokes it', async (t, { state, base, page }) => {

@@ -49,6 +49,7 @@ export function createOrderReads(db: Database.Database): OrderReads {
       `SELECT ${extColumns} FROM external_bookings WHERE customer = ? ORDER BY booked_at DESC, rowid DESC LIMIT ${MAX_ORDERS_LISTED}`,
     ),
     txByReceipt: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE receipt_id = ?`),
+    txById: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE id = ?`),
     extByReceipt: db.prepare<[string], ExternalOrderRow>(`SELECT ${extColumns} FROM external_bookings WHERE receipt_id = ?`),
     productName: db.prepare<[string, string], { name: string }>(`SELECT name FROM products WHERE booth = ? AND id = ?`),
     lineItems: db.prepare<[string], { product: string; name: string; qty: number; unit_price: number; tax_rate: number }>(
@@ -77,7 +78,15 @@ export function createOrderReads(db: Database.Database): OrderReads {
     }))
   }
 
+  /** What a cancel took back: the sale its envelope names (a cancel carries no lines of its own). */
+  function cancelledOrder(row: TxOrderRow): CustomerOrder['cancels'] {
+    const ref = (JSON.parse(row.envelope) as Envelope).tx.ref
+    const target = typeof ref === 'string' ? q.txById.get(ref) : undefined
+    return target === undefined ? undefined : { receiptId: target.receipt_id, kind: target.type, lines: linesOf(target) }
+  }
+
   function fromTx(row: TxOrderRow): CustomerOrder {
+    const cancels = row.type === 'cancel' ? cancelledOrder(row) : undefined
     return {
       id: row.id,
       receiptId: row.receipt_id,
@@ -87,6 +96,7 @@ export function createOrderReads(db: Database.Database): OrderReads {
       kiosk: row.kiosk,
       booth: row.booth,
       lines: linesOf(row),
+      ...(cancels === undefined ? {} : { cancels }),
     }
   }
 

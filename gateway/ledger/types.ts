@@ -199,6 +199,8 @@ export interface CustomerOrder {
   kiosk?: string
   booth?: string
   lines: OrderLine[]
+  /** A cancel only: the order it cancelled, whose lines it takes back. */
+  cancels?: { receiptId: string; kind: string; lines: OrderLine[] }
 }
 
 export interface Receipt extends CustomerOrder {

@@ -214,7 +214,8 @@ async function logIn(event) {
       $('main').focus()
       if (state.customer) void followCheckout()
     } catch (err) {
-      if (err instanceof ApiError && [400, 401, 403, 404, 422].includes(err.status)) {
+      // An unknown PIN answers 404 (as the OpenAPI file says); a blocked wristband (403) shows the server's words.
+      if (err instanceof ApiError && [400, 404, 422].includes(err.status)) {
         showError('This PIN is not known. Check the PIN on your wristband card and try again.', pinField)
       } else {
         showError(err.message, pinField)
@@ -263,8 +264,21 @@ function renderCustomer(customer) {
   renderPayoutForm(customer)
 }
 
-/** Which way the money went for the guest: orders carry totals >= 0. */
-const ORDER_TYPE_SIGN = { sale: '−', pay_out: '−', top_up: '+', cancel_sale: '+' }
+/**
+ * Which way an order moved the balance. Totals are signed as the reference
+ * server signs them, as what the guest paid in the order: a purchase is
+ * positive (the balance went down), a cancellation, deposit return or pay-out
+ * negative, a top-up positive (the balance went up).
+ */
+const BALANCE_DIRECTION = { sale: -1, cancel_sale: -1, pay_out: 1, top_up: 1 }
+
+/** "−€5.00" or "+€5.00" as the balance moved; a plain amount where the type does not say. */
+function balanceChange(order) {
+  const total = order?.total_price
+  const direction = BALANCE_DIRECTION[order?.order_type]
+  if (typeof total !== 'number' || direction === undefined || total === 0) return formatMoney(total)
+  return `${direction * total < 0 ? '−' : '+'}${formatMoney(Math.abs(total))}`
+}
 
 const ORDER_TYPE_LABELS = {
   sale: 'Purchase',
@@ -297,8 +311,7 @@ function renderOrders(orders) {
     item.dataset.orderUuid = String(order?.uuid ?? '')
     const head = element('div', 'order-head')
     head.append(element('span', 'order-type', ORDER_TYPE_LABELS[order?.order_type] ?? String(order?.order_type ?? 'Order')))
-    const sign = typeof order?.total_price === 'number' && order.total_price > 0 ? (ORDER_TYPE_SIGN[order?.order_type] ?? '') : ''
-    head.append(element('span', 'order-total', `${sign}${formatMoney(order?.total_price)}`))
+    head.append(element('span', 'order-total', balanceChange(order)))
     item.append(head)
     item.append(element('p', 'meta', formatDateTime(order?.booked_at)))
     const lines = element('ul', 'order-lines')

@@ -68,8 +68,13 @@ t.test('a data folder open to group or others is refused with what to chmod; not
     const dataDir = join(dir, `data-${open.toString(8)}`)
     mkdirSync(dataDir)
     chmodSync(dataDir, open)
+    // A gateway made despite the mode is stopped again, so that a regression fails instead of hanging.
+    const made = createGateway({ config: gatewayConfig(dir, dataDir), logger: pino({ level: 'silent' }) }).then(async (gateway) => {
+      await gateway.stop()
+      return gateway
+    })
     await t.rejects(
-      createGateway({ config: gatewayConfig(dir, dataDir), logger: pino({ level: 'silent' }) }),
+      made,
       { name: 'InsecureDataDirError', message: new RegExp(`has mode ${open.toString(8)}: .*Run: chmod 700 ${dataDir}`) },
       `mode ${open.toString(8)}`,
     )

@@ -52,6 +52,12 @@ export interface KioskDaemonStatus {
    * every transaction is refused until a supervisor confirms (POST /recovery/confirm).
    */
   chain: ChainState
+  /**
+   * Whether the gateway checks this kiosk's signatures with its key (learnt at
+   * the chain check): unknown until the gateway answered; not_enrolled or
+   * other_key refuse every transaction, and `todo` says what an operator does.
+   */
+  enrollment: { status: 'unknown' | 'enrolled' | 'not_enrolled' | 'other_key'; publicKey: string; keyFile: string; gatewayKey?: string; todo?: string }
   reader: ReaderStatus
   /** The card terminal, null when none is configured. */
   terminal: TerminalStatus | null
@@ -216,13 +222,25 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       const chain = kioskRef.chainState()
       details.chain = chain.damage
         ? { status: chain.status, reason: chain.damage.reason, localNextSeq: chain.damage.localNextSeq, gatewayNextSeq: chain.damage.gatewayNextSeq }
-        : { status: chain.status }
+        : chain.enrollment
+          ? { status: chain.status, reason: chain.enrollment.reason }
+          : { status: chain.status }
     }
     return details
   }
 
+  function enrollment(chain: ChainState): KioskDaemonStatus['enrollment'] {
+    const base = { publicKey: keys.publicKeyBase64Url, keyFile: keys.path }
+    if (chain.enrollment) {
+      const { reason, gatewayKey, todo } = chain.enrollment
+      return { status: reason, ...base, ...(gatewayKey === undefined ? {} : { gatewayKey }), todo }
+    }
+    return { status: chain.status === 'unchecked' ? 'unknown' : 'enrolled', ...base }
+  }
+
   function status(): KioskDaemonStatus {
     const current = localConfig.current()
+    const chain = kiosk.chainState()
     return {
       kiosk: config.kioskId,
       connected: link.isReady(),
@@ -237,7 +255,8 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       registers: current?.registers ? structuredClone(current.registers) : [],
       busy: kiosk.isBusy(),
       outboxDepth: outbox.depth(),
-      chain: kiosk.chainState(),
+      chain,
+      enrollment: enrollment(chain),
       reader: reader.status(),
       terminal: terminal ? terminal.status() : null,
       counters: counters(),

@@ -2,7 +2,7 @@ import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import { GENESIS_HASH, envelopeHash, signTransaction, type Envelope } from '../device-protocol/index.js'
-import { assessChain, planRebase, type ChainEntry } from './chain-check.js'
+import { assessChain, assessEnrollment, isUnrecordedRefusal, planRebase, type ChainEntry } from './chain-check.js'
 
 const { privateKey } = generateKeyPairSync('ed25519')
 
@@ -51,4 +51,30 @@ t.test('planRebase keeps what chains from the gateway head and re-signs the rest
 
   const empty = planRebase(gatewayAfter(c, 8), [])
   t.same({ keep: empty.keep, resign: empty.resign, nextSeq: empty.nextSeq, lastKeptHash: empty.lastKeptHash }, { keep: [], resign: [], nextSeq: 9, lastKeptHash: envelopeHash(c[7]!.envelope) }, 'an emptied outbox goes on from the gateway head')
+})
+
+t.test('seqs refused unrecorded (unknown_kiosk, bad_signature) are void: the kiosk re-anchors on the gateway head only when nothing else lies between', async (t) => {
+  const c = chain(4)
+  const voidUpTo = (n: number) => (seq: number) => seq <= n
+  t.same(assessChain(headAfter(c, 2), gatewayAfter(c, 0), [], never, voidUpTo(2)), { kind: 're_anchor', gatewayNextSeq: 1, voided: 2 }, 'two sales refused before enrollment, nothing booked')
+  t.same(assessChain(headAfter(c, 4), gatewayAfter(c, 0), c.slice(2), never, voidUpTo(2)), { kind: 're_anchor', gatewayNextSeq: 1, voided: 2 }, 'entries signed after them wait: they are signed again from seq 1')
+  t.same(assessChain(headAfter(c, 4), gatewayAfter(c, 2), [], never, (seq) => seq === 3 || seq === 4), { kind: 're_anchor', gatewayNextSeq: 3, voided: 2 }, 'refused after another key was enrolled, on top of booked ones')
+
+  // Never a way past a real gap.
+  t.match(assessChain(headAfter(c, 4), gatewayAfter(c, 0), [c[3]!], never, voidUpTo(2)), { kind: 'damaged', reason: 'entries_missing', missing: 1 }, 'seq 3 lost from the outbox: an operator decides, void seqs or not')
+  t.match(assessChain(headAfter(c, 4), gatewayAfter(c, 2), [], (seq) => seq === 4, (seq) => seq === 3), { kind: 'damaged', missing: 1 }, 'an answer the gateway recorded (and no longer has) is not void')
+  t.same(assessChain(headAfter(c, 2), gatewayAfter(c, 0), [], (seq) => seq <= 2, voidUpTo(2)), { kind: 'gateway_behind', gatewayNextSeq: 1 }, 'a seq with a recorded answer is the gateway\'s loss, never re-anchored over')
+  t.same(assessChain(headAfter(c, 4), gatewayAfter(c, 4), [], never, voidUpTo(4)), { kind: 'intact' }, 'void seqs below the gateway head do not matter')
+})
+
+t.test('which refusals are unrecorded, and what a chain answer says about enrollment', async (t) => {
+  t.equal(isUnrecordedRefusal({ status: 'rejected', reason: 'unknown_kiosk' }), true)
+  t.equal(isUnrecordedRefusal({ status: 'rejected', reason: 'bad_signature' }), true)
+  for (const reason of ['insufficient_balance', 'seq_conflict', 'chain_mismatch', 'invalid_transaction', undefined]) t.equal(isUnrecordedRefusal({ status: 'rejected', reason }), false, `${reason} is recorded or handled otherwise`)
+  t.equal(isUnrecordedRefusal({ status: 'accepted', reason: 'unknown_kiosk' }), false)
+  const mine = 'A'.repeat(43)
+  t.equal(assessEnrollment(mine, mine), 'enrolled')
+  t.equal(assessEnrollment(mine, null), 'not_enrolled')
+  t.equal(assessEnrollment(mine, 'B'.repeat(43)), 'other_key')
+  t.equal(assessEnrollment(mine, undefined), 'unknown', 'an older gateway does not say')
 })

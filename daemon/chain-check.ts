@@ -10,7 +10,36 @@
 // stay as they are (a resent id gets its first answer), entries ahead of it
 // that still chain from it stay, and the rest are signed again, same id and
 // content, on the next free seqs (the gateway has never seen those ids).
-import { envelopeHash, type Envelope } from '../device-protocol/index.js'
+//
+// Refusals the gateway answers without recording (unknown_kiosk: no key
+// enrolled; bad_signature: another key enrolled) do not move its cursor. An
+// entry so refused was shown as refused and is never sent again: its seq is
+// void. When the only seqs between the gateway's head and the kiosk's are void
+// or still unanswered, the kiosk re-anchors on the gateway's head by itself
+// (assessChain's 're_anchor'): nothing of it was ever booked, nothing is lost.
+// Any other difference (a seq lost from the outbox, an answer the gateway no
+// longer has) stays damage for an operator: a real gap is never skipped.
+import { envelopeHash, type Envelope, type RejectReason } from '../device-protocol/index.js'
+
+/** Refusals the gateway answers before its ledger sees the transaction: its sequence does not move (gateway/ingest.ts). */
+export const UNRECORDED_REASONS: readonly RejectReason[] = ['unknown_kiosk', 'bad_signature']
+
+export const isUnrecordedRefusal = (result: { status: string; reason?: string | undefined }): boolean =>
+  result.status === 'rejected' && (UNRECORDED_REASONS as readonly string[]).includes(result.reason ?? '')
+
+/**
+ * Whether the gateway checks this kiosk's signatures with its key, from a
+ * ChainAnswer's enrolledKey: unknown when the gateway does not say (older
+ * gateways), other_key when it holds a different one (a key printed from
+ * another data folder, or a kiosk whose key file was replaced).
+ */
+export type Enrollment = 'enrolled' | 'not_enrolled' | 'other_key' | 'unknown'
+
+export function assessEnrollment(ownKey: string, enrolledKey: string | null | undefined): Enrollment {
+  if (enrolledKey === undefined) return 'unknown'
+  if (enrolledKey === null) return 'not_enrolled'
+  return enrolledKey === ownKey ? 'enrolled' : 'other_key'
+}
 
 /** Where the gateway's record of a kiosk's chain ends (ChainAnswer). */
 export interface GatewayHead {
@@ -47,6 +76,12 @@ export type ChainAssessment =
    * had answered (its own damage, alerted there), not this outbox.
    */
   | { kind: 'gateway_behind'; gatewayNextSeq: number }
+  /**
+   * Every seq from the gateway's head to the kiosk's is void (refused
+   * unrecorded) or still unanswered: go on from the gateway's head (rebase)
+   * without an operator; `voided` seqs are given to the next transactions.
+   */
+  | { kind: 're_anchor'; gatewayNextSeq: number; voided: number }
   | {
       kind: 'damaged'
       reason: ChainDamage
@@ -97,9 +132,17 @@ export function planRebase(gateway: GatewayHead, pending: readonly ChainEntry[])
 
 /**
  * `pending`: unanswered entries in seq order; `answeredLocally(seq)`: whether
- * this kiosk recorded an answer for that seq (its bounded history).
+ * this kiosk recorded an answer the gateway recorded too for that seq (its
+ * bounded history); `voidedLocally(seq)`: whether its only recorded answer is
+ * an unrecorded refusal (UNRECORDED_REASONS).
  */
-export function assessChain(local: LocalHead, gateway: GatewayHead, pending: readonly ChainEntry[], answeredLocally: (seq: number) => boolean): ChainAssessment {
+export function assessChain(
+  local: LocalHead,
+  gateway: GatewayHead,
+  pending: readonly ChainEntry[],
+  answeredLocally: (seq: number) => boolean,
+  voidedLocally: (seq: number) => boolean = () => false,
+): ChainAssessment {
   const damaged = (reason: ChainDamage, missing = 0): ChainAssessment => ({ kind: 'damaged', reason, localNextSeq: local.nextSeq, gatewayNextSeq: gateway.nextSeq, missing })
   if (local.nextSeq < gateway.nextSeq) return damaged('behind')
   if (local.nextSeq === gateway.nextSeq) return local.prev === gateway.lastHash ? { kind: 'intact' } : damaged('diverged')
@@ -109,6 +152,14 @@ export function assessChain(local: LocalHead, gateway: GatewayHead, pending: rea
   const held = new Set(pending.filter((e) => e.seq >= gateway.nextSeq).map((e) => e.seq))
   if (!held.has(gateway.nextSeq) && answeredLocally(gateway.nextSeq)) return { kind: 'gateway_behind', gatewayNextSeq: gateway.nextSeq }
   let missing = 0
-  for (let seq = gateway.nextSeq; seq < local.nextSeq; seq++) if (!held.has(seq)) missing += 1
+  let voided = 0
+  for (let seq = gateway.nextSeq; seq < local.nextSeq; seq++) {
+    if (held.has(seq)) continue
+    if (!answeredLocally(seq) && voidedLocally(seq)) voided += 1
+    else missing += 1
+  }
+  // Only void seqs and unanswered entries: the gateway never booked any of them. One seq the
+  // gateway may hold, or that is lost here, and it is damage, whatever else was void.
+  if (missing === 0 && voided > 0) return { kind: 're_anchor', gatewayNextSeq: gateway.nextSeq, voided }
   return damaged(missing > 0 ? 'entries_missing' : 'diverged', missing)
 }

@@ -11,19 +11,44 @@
 // and everything unanswered is sent. An entry the gateway answers with
 // seq_conflict was never booked (the gateway looks ids up before seqs): it is
 // signed again on the head (Outbox.requeue), once.
+//
+// Enrollment: the answer names the key the gateway checks this kiosk's
+// signatures with. None, or another one than this kiosk's: 'not_enrolled',
+// every transaction is refused before the tap (nothing is signed that the
+// gateway would refuse unrecorded), and the kiosk asks again every
+// enrollmentRecheckMs and before each operation, so an enrollment takes effect
+// without a restart. An entry the gateway refused unrecorded anyway
+// (unknown_kiosk, bad_signature: a key changed while running, or an outbox from
+// before this check) voids its seq; the kiosk asks again, and once enrolled
+// re-anchors on the gateway's head by itself when nothing but void or
+// unanswered seqs lie between (chain-check.ts 're_anchor').
 import type { Logger } from 'pino'
 import type { ChainAnswer, Clock } from '../device-protocol/index.js'
-import { assessChain, type ChainDamageReport, type GatewayHead } from './chain-check.js'
+import { assessChain, assessEnrollment, type ChainDamageReport, type GatewayHead } from './chain-check.js'
 import { KioskError, ok, refusal, type Checked } from './kiosk-error.js'
 import type { MqttLink } from './mqtt-link.js'
 import type { Outbox, RebaseResult, Resign } from './outbox.js'
 
-export type ChainStatus = 'unchecked' | 'intact' | 'recovery_required'
+export type ChainStatus = 'unchecked' | 'intact' | 'recovery_required' | 'not_enrolled'
+
+/** Why the gateway would refuse this kiosk's signatures, and what an operator does about it. */
+export interface EnrollmentProblem {
+  /** not_enrolled: the gateway has no key for this kiosk; other_key: it has another one. */
+  reason: 'not_enrolled' | 'other_key'
+  /** This kiosk's public key (base64url): the one to enroll. */
+  publicKey: string
+  /** other_key: the key the gateway holds. */
+  gatewayKey?: string
+  /** What to do, in words. */
+  todo: string
+}
 
 export interface ChainState {
   status: ChainStatus
   /** recovery_required: what was found. */
   damage?: ChainDamageReport
+  /** not_enrolled: what the gateway said. */
+  enrollment?: EnrollmentProblem
 }
 
 /** What an operator's confirmation did. */
@@ -42,7 +67,7 @@ export interface ChainRecovery {
 }
 
 export interface ChainGuardOptions {
-  outbox: Pick<Outbox, 'head' | 'pending' | 'answeredSeq' | 'rebase' | 'requeue' | 'chainDamage' | 'setChainDamage'>
+  outbox: Pick<Outbox, 'head' | 'pending' | 'answeredSeq' | 'voidedSeq' | 'rebase' | 'requeue' | 'chainDamage' | 'setChainDamage'>
   link: Pick<MqttLink, 'publishQuery' | 'publishTx' | 'resendPending' | 'isReady'>
   /** Signs an entry's transaction again on another seq/prev (same id and content). */
   resign: Resign
@@ -51,6 +76,11 @@ export interface ChainGuardOptions {
   newId: () => string
   /** How long to wait for the gateway's answer before asking again (or giving up, for a waiting operation). */
   answerTimeoutMs: number
+  kioskId: string
+  /** This kiosk's public key, raw base64url: compared with the key the gateway says it checks. */
+  publicKey: string
+  /** While not enrolled, how often to ask the gateway again (default 10 s). */
+  enrollmentRecheckMs?: number
   /** Called after every change of the state. */
   changed: () => void
 }
@@ -74,11 +104,27 @@ export interface ChainGuard {
   confirm(): Promise<ChainRecovery>
   /** The gateway answered seq_conflict for an unanswered entry. */
   onSeqConflict(id: string): void
+  /**
+   * The gateway refused an entry without recording it (chain-check.ts
+   * UNRECORDED_REASONS; the answer is recorded, its seq is void): nothing more
+   * is sent until the gateway has said again where the chain goes on.
+   */
+  onUnrecordedRefusal(seq: number, reason: string): void
   stop(): void
 }
 
+/** What an operator does about an enrollment problem. */
+export function enrollmentTodo(kioskId: string, reason: EnrollmentProblem['reason'], publicKey: string): string {
+  const what = reason === 'not_enrolled' ? `the gateway has no public key for kiosk ${kioskId}` : `the gateway checks kiosk ${kioskId}'s signatures with another public key than the one this kiosk signs with`
+  return (
+    `${what}: enroll ${publicKey} (PUT /admin/kiosks/${kioskId}/public-key {"publicKey":"${publicKey}"} with the admin token, ` +
+    `or publicKey in the event file); the kiosk notices by itself, nothing is sold until then`
+  )
+}
+
 export function createChainGuard(options: ChainGuardOptions): ChainGuard {
-  const { outbox, link, clock, logger, newId, answerTimeoutMs, changed } = options
+  const { outbox, link, clock, logger, newId, answerTimeoutMs, changed, kioskId, publicKey } = options
+  const enrollmentRecheckMs = options.enrollmentRecheckMs ?? 10_000
   const stored = outbox.chainDamage()
   let state: ChainState = stored ? { status: 'recovery_required', damage: stored } : { status: 'unchecked' }
   /** The question waiting for its answer, and who waits for it. */
@@ -88,6 +134,10 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
   /** Entries signed again after a seq_conflict: a second one means the head is behind after all. */
   const requeued = new Set<string>()
   let lastGateway: GatewayHead | undefined
+  /** The one check in progress (start, reconnect, enrollment re-check, an unrecorded refusal). */
+  let checking: Promise<void> | undefined
+  let recheckTimer: NodeJS.Timeout | undefined
+  const needsCheck = () => state.status === 'unchecked' || state.status === 'not_enrolled'
 
   if (stored) logger.error({ ...stored }, 'the outbox is behind what the gateway booked: sales wait for an operator (POST /recovery/confirm)')
 
@@ -122,32 +172,84 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
 
   function assess(gateway: GatewayHead): ReturnType<typeof assessChain> {
     lastGateway = gateway
-    return assessChain(outbox.head(), gateway, outbox.pending(), (seq) => outbox.answeredSeq(seq))
+    return assessChain(outbox.head(), gateway, outbox.pending(), (seq) => outbox.answeredSeq(seq), (seq) => outbox.voidedSeq(seq))
   }
 
   function sendAll(): number {
     return link.resendPending()
   }
 
-  /** Asks until answered while connected and unchecked. */
-  async function checkOnce(): Promise<void> {
-    while (!stopped && state.status === 'unchecked' && link.isReady()) {
-      const answer = await ask()
-      if (!answer || stopped || state.status !== 'unchecked') continue
-      const found = assess({ nextSeq: answer.nextSeq, lastHash: answer.lastHash })
-      if (found.kind === 'damaged') {
-        damaged({ reason: found.reason, localNextSeq: found.localNextSeq, gatewayNextSeq: found.gatewayNextSeq, missing: found.missing, detectedAt: clock.now() })
-        return
-      }
-      if (found.kind === 'gateway_behind') {
-        // Not this outbox's damage: the gateway lost what it answered; it asks for a resend and alerts.
-        logger.error({ gatewayNextSeq: found.gatewayNextSeq }, 'the gateway is behind answers this kiosk recorded')
-      }
-      setState({ status: 'intact' })
-      const sent = sendAll()
-      logger.info({ nextSeq: outbox.head().nextSeq, gatewayNextSeq: answer.nextSeq, sent }, 'chain checked with the gateway')
+  function notEnrolled(reason: EnrollmentProblem['reason'], gatewayKey: string | null | undefined): void {
+    const enrollment: EnrollmentProblem = { reason, publicKey, todo: enrollmentTodo(kioskId, reason, publicKey) }
+    if (reason === 'other_key' && typeof gatewayKey === 'string') enrollment.gatewayKey = gatewayKey
+    // Once per finding, not at every re-check.
+    if (state.status !== 'not_enrolled' || state.enrollment?.reason !== reason) logger.error({ reason, publicKey, gatewayKey }, `kiosk not enrolled: ${enrollment.todo}`)
+    setState({ status: 'not_enrolled', enrollment })
+    clearTimeout(recheckTimer)
+    recheckTimer = setTimeout(() => {
+      if (!stopped && state.status === 'not_enrolled' && link.isReady()) void runCheck()
+    }, enrollmentRecheckMs)
+    recheckTimer.unref?.()
+  }
+
+  /** Acts on the gateway's answer to a check. */
+  function apply(answer: ChainAnswer): void {
+    const enrollment = assessEnrollment(publicKey, answer.enrolledKey)
+    if (enrollment === 'not_enrolled' || enrollment === 'other_key') {
+      notEnrolled(enrollment, answer.enrolledKey)
       return
     }
+    const gateway = { nextSeq: answer.nextSeq, lastHash: answer.lastHash }
+    const found = assess(gateway)
+    if (found.kind === 'damaged') {
+      damaged({ reason: found.reason, localNextSeq: found.localNextSeq, gatewayNextSeq: found.gatewayNextSeq, missing: found.missing, detectedAt: clock.now() })
+      return
+    }
+    if (found.kind === 're_anchor') {
+      // Nothing between the two heads was booked: void seqs are given to the unanswered entries and the next sales.
+      const result = outbox.rebase(gateway, options.resign)
+      logger.warn({ gatewayNextSeq: gateway.nextSeq, voided: found.voided, resigned: result.resigned.length, nextSeq: result.head.nextSeq }, 'seqs refused unrecorded (not enrolled or another key) are void: the chain goes on from the gateway\'s head')
+    }
+    if (found.kind === 'gateway_behind') {
+      // Not this outbox's damage: the gateway lost what it answered; it asks for a resend and alerts.
+      logger.error({ gatewayNextSeq: found.gatewayNextSeq }, 'the gateway is behind answers this kiosk recorded')
+    }
+    setState({ status: 'intact' })
+    const sent = sendAll()
+    logger.info({ nextSeq: outbox.head().nextSeq, gatewayNextSeq: answer.nextSeq, sent }, 'chain checked with the gateway')
+  }
+
+  /** Asks until answered while connected and a check is needed. */
+  async function checkOnce(): Promise<void> {
+    while (!stopped && needsCheck() && link.isReady()) {
+      const answer = await ask()
+      if (!answer || stopped || !needsCheck()) continue
+      apply(answer)
+      return
+    }
+  }
+
+  /** One check at a time: two would cancel each other's questions. */
+  function runCheck(): Promise<void> {
+    checking ??= checkOnce()
+      .catch((err: Error) => logger.error({ err: err.message }, 'chain check failed'))
+      .finally(() => {
+        checking = undefined
+      })
+    return checking
+  }
+
+  /** Resolves at the next change of the state, or after answerTimeoutMs. */
+  function nextState(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        checkedWaiters.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, answerTimeoutMs)
+      checkedWaiters.add(done)
+    })
   }
 
   return {
@@ -155,8 +257,7 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
     maySend: () => state.status === 'intact',
 
     onReady() {
-      if (state.status !== 'unchecked' || asking) return
-      checkOnce().catch((err: Error) => logger.error({ err: err.message }, 'chain check failed'))
+      if (needsCheck()) void runCheck()
     },
 
     handleAnswer(answer) {
@@ -168,16 +269,16 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
     },
 
     async check(online) {
-      if (state.status === 'unchecked' && online) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer)
-            checkedWaiters.delete(done)
-            resolve()
-          }
-          const timer = setTimeout(done, answerTimeoutMs)
-          checkedWaiters.add(done)
-        })
+      if (state.status === 'unchecked' && online) await nextState()
+      else if (state.status === 'not_enrolled' && online) {
+        // Enrolled since the last answer? Ask now rather than refuse on an old one.
+        const changedState = nextState()
+        void runCheck()
+        await changedState
+      }
+      if (state.status === 'not_enrolled') {
+        const e = state.enrollment
+        return refusal('not_enrolled', `this kiosk is not enrolled: ${e?.todo ?? enrollmentTodo(kioskId, 'not_enrolled', publicKey)}`)
       }
       if (state.status === 'recovery_required') {
         const d = state.damage
@@ -227,8 +328,16 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
       changed()
     },
 
+    onUnrecordedRefusal(seq, reason) {
+      logger.error({ seq, reason }, 'the gateway refused a transaction without recording it: its seq is void; asking the gateway where the chain goes on')
+      if (state.status === 'recovery_required') return
+      if (state.status === 'intact') setState({ status: 'unchecked' })
+      if (link.isReady()) void runCheck()
+    },
+
     stop() {
       stopped = true
+      clearTimeout(recheckTimer)
       asking?.settle(undefined)
       for (const waiter of [...checkedWaiters]) waiter()
     },

@@ -53,6 +53,8 @@ export const KIOSK_ERROR_TYPES = [
   // The outbox's chain against the gateway's (chain-guard.ts)
   'chain_recovery_required',
   'no_chain_recovery',
+  // The gateway has no key for this kiosk, or another one: enroll it (chain-guard.ts).
+  'not_enrolled',
 ] as const
 export type KioskErrorType = (typeof KIOSK_ERROR_TYPES)[number]
 

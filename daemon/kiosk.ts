@@ -7,11 +7,11 @@
 // One operation at a time: a kiosk has one reader and one guest in front of it.
 // The config is read from the catalog source at each step, never kept: a new
 // config from the gateway applies to the next operation.
-import type { KeyObject } from 'node:crypto'
+import { createPublicKey, type KeyObject } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { Logger } from 'pino'
 import type { BalanceAnswer, CardPayment, Clock, Envelope, KioskConfig, Line, ReplyMessage, TillProfile, Transaction, TransactionType, TxResult, WristbandView } from '../device-protocol/index.js'
-import { MAX_AMOUNT_CENTS, signTransaction, validateEnvelope, TagSun, TagUid } from '../device-protocol/index.js'
+import { MAX_AMOUNT_CENTS, publicKeyToBase64Url, signTransaction, validateEnvelope, TagSun, TagUid } from '../device-protocol/index.js'
 import { createValidator } from '../device-protocol/index.js'
 import type { Reader, ReaderFeedback, TagInfo } from './reader/reader.js'
 import type { OfflineTotals, Outbox, OutboxEntry } from './outbox.js'
@@ -29,6 +29,7 @@ import { isBlocked } from './blocklist.js'
 import { effectiveProfile } from './profile.js'
 import { normalisePortalPin, sealPin } from './pin-seal.js'
 import { createChainGuard, type ChainRecovery, type ChainState } from './chain-guard.js'
+import { isUnrecordedRefusal } from './chain-check.js'
 
 export { KIOSK_ERROR_TYPES, KioskError, type KioskErrorType } from './kiosk-error.js'
 export type { SaleLine, TicketLine } from './cart.js'
@@ -298,6 +299,8 @@ export function createKiosk(options: KioskOptions): Kiosk {
     logger: logger.child({ part: 'chain' }),
     newId,
     answerTimeoutMs: replyTimeoutMs,
+    kioskId,
+    publicKey: publicKeyToBase64Url(createPublicKey(privateKey)),
     changed: () => changed(),
   })
   // Nothing goes out on a chain the gateway has not confirmed: an entry ahead of its head on a rewritten chain would be booked as chain_mismatch.
@@ -869,6 +872,8 @@ export function createKiosk(options: KioskOptions): Kiosk {
       logger.error({ id: result.id, seq: marked.entry.seq, reason: result.reason, amount: tx.amount }, 'gateway refused a paid card top-up: refund it at the terminal')
     }
     if (result.debt) logger.warn({ id: result.id, seq: marked.entry.seq, uid: tx.tag.uid }, 'an offline sale left a debt on the wristband')
+    // Recorded as refused (the cashier sees the refusal, it is never sent again), but the gateway's cursor did not move.
+    if (isUnrecordedRefusal(result)) chain.onUnrecordedRefusal(marked.entry.seq, result.reason ?? '')
     const waiter = waiters.get(result.id)
     if (waiter) waiter(result)
     else if (unwaited.delete(result.id)) logger.info({ id: result.id, seq: marked.entry.seq, status: result.status }, 'answer recorded')

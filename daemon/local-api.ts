@@ -154,6 +154,7 @@ const STATUS_OF: Record<KioskErrorType, number> = {
   aborted: 409,
   chain_recovery_required: 409,
   no_chain_recovery: 409,
+  not_enrolled: 409,
 }
 
 /**

@@ -225,3 +225,25 @@ t.test('rebase goes on from the gateway head: entries ahead are kept or re-signe
   t.same(outbox.head(), before, 'and changes nothing')
   t.equal(outbox.depth(), 5)
 })
+
+t.test('a seq whose only answer is an unrecorded refusal is void; once re-anchored and answered again it is answered', async (t) => {
+  const outbox = createOutbox({ path: join(t.testdir(), 'o.sqlite'), maxEntries: 10, clock })
+  t.teardown(() => outbox.close())
+  const refused = outbox.append(builder())
+  const signed = outbox.append(builder())
+  const other = outbox.append(builder())
+  outbox.markAnswered(refused.id, { status: 'rejected', reason: 'unknown_kiosk' })
+  outbox.markAnswered(signed.id, { status: 'rejected', reason: 'bad_signature' })
+  outbox.markAnswered(other.id, { status: 'rejected', reason: 'insufficient_balance' })
+  t.same([1, 2, 3].map((seq) => [outbox.answeredSeq(seq), outbox.voidedSeq(seq)]), [[false, true], [false, true], [true, false]], 'the gateway holds seq 3 only')
+  t.equal(outbox.voidedSeq(4), false, 'a seq never signed is not void')
+
+  // Re-anchored on seq 1: the next transaction takes it, and its answer is one the gateway recorded.
+  outbox.rebase({ nextSeq: 1, lastHash: GENESIS_HASH }, () => {
+    throw new Error('nothing unanswered to sign again')
+  })
+  const next = outbox.append(builder())
+  t.equal(next.seq, 1)
+  outbox.markAnswered(next.id, { status: 'accepted', balance: 0 })
+  t.same([outbox.answeredSeq(1), outbox.voidedSeq(1)], [true, false])
+})

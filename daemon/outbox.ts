@@ -13,7 +13,7 @@
 import Database from 'better-sqlite3'
 import type { Clock, Envelope, TxResult } from '../device-protocol/index.js'
 import { GENESIS_HASH, envelopeHash } from '../device-protocol/index.js'
-import { planRebase, type ChainDamageReport, type GatewayHead } from './chain-check.js'
+import { UNRECORDED_REASONS, planRebase, type ChainDamageReport, type GatewayHead } from './chain-check.js'
 
 export class OutboxFullError extends Error {
   override readonly name = 'OutboxFullError'
@@ -116,8 +116,14 @@ export interface Outbox {
   head(): ChainHead
   /** The recorded answer of a transaction, while it is within the history bound. */
   answered(id: string): AnsweredRecord | undefined
-  /** Whether an answer for `seq` is recorded (within the history bound). */
+  /** Whether an answer the gateway recorded too is recorded for `seq` (within the history bound). */
   answeredSeq(seq: number): boolean
+  /**
+   * Whether `seq`'s only recorded answers are refusals the gateway did not
+   * record (chain-check.ts UNRECORDED_REASONS): the seq is void, the gateway's
+   * cursor did not pass it.
+   */
+  voidedSeq(seq: number): boolean
   /**
    * Goes on from the gateway's head (chain-check.ts planRebase): entries below
    * it and entries that chain from it stay, the others are signed again on the
@@ -258,7 +264,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const selectPendingById = db.prepare('SELECT seq, id, envelope, created_at FROM pending WHERE id = ?')
   const selectPendingFrom = db.prepare('SELECT seq, id, envelope, created_at FROM pending WHERE seq >= ? ORDER BY seq LIMIT ?')
   const deletePending = db.prepare('DELETE FROM pending WHERE id = ?')
-  const selectAnsweredSeq = db.prepare('SELECT 1 FROM answered WHERE seq = ? LIMIT 1')
+  // Reasons are our own constants, not input: inlined as SQL string literals.
+  const unrecorded = UNRECORDED_REASONS.map((r) => `'${r}'`).join(', ')
+  const selectAnsweredSeq = db.prepare(`SELECT 1 FROM answered WHERE seq = ? AND (reason IS NULL OR reason NOT IN (${unrecorded})) LIMIT 1`)
+  const selectVoidedSeq = db.prepare(`SELECT 1 FROM answered WHERE seq = ? AND reason IN (${unrecorded}) LIMIT 1`)
   const selectMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
   const deleteMeta = db.prepare('DELETE FROM meta WHERE key = ?')
   const upsertMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
@@ -380,6 +389,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       return row ? toRecord(row) : undefined
     },
     answeredSeq: (seq) => selectAnsweredSeq.get(seq) !== undefined,
+    voidedSeq: (seq) => selectVoidedSeq.get(seq) !== undefined && selectAnsweredSeq.get(seq) === undefined,
     rebase: (gateway, resign) => rebaseTx.immediate(gateway, resign),
     requeue: (id, resign) => requeueTx.immediate(id, resign),
     chainDamage() {

@@ -170,6 +170,13 @@ export const ChainAnswer = Type.Object(
     requestId: Uuid,
     nextSeq: Type.Integer({ minimum: 1 }),
     lastHash: Hash,
+    /**
+     * The Ed25519 public key (raw, base64url) the gateway checks this kiosk's
+     * signatures with, null when the kiosk is not enrolled. A kiosk whose own
+     * key differs signs nothing (everything would be refused unrecorded as
+     * bad_signature). Public, not a secret. Absent from older gateways.
+     */
+    enrolledKey: Type.Optional(Type.Union([Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }), Type.Null()])),
   },
   { additionalProperties: false },
 )
@@ -193,11 +200,11 @@ export const KioskState = Type.Object(
     outboxDepth: Type.Optional(Type.Integer({ minimum: 0 })),
     reader: Type.Optional(Type.String({ maxLength: 128 })),
     counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 }))),
-    /** Whether the kiosk's chain matches what the gateway booked (daemon/chain-guard.ts): `recovery_required` waits for an operator. */
+    /** Whether the kiosk's chain matches what the gateway booked (daemon/chain-guard.ts): `recovery_required` waits for an operator, `not_enrolled` for its key to be enrolled. */
     chain: Type.Optional(
       Type.Object(
         {
-          status: Type.Union([Type.Literal('unchecked'), Type.Literal('intact'), Type.Literal('recovery_required')]),
+          status: Type.Union([Type.Literal('unchecked'), Type.Literal('intact'), Type.Literal('recovery_required'), Type.Literal('not_enrolled')]),
           reason: Type.Optional(Type.String({ maxLength: 64 })),
           localNextSeq: Type.Optional(Type.Integer({ minimum: 1 })),
           gatewayNextSeq: Type.Optional(Type.Integer({ minimum: 1 })),

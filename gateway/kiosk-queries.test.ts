@@ -1,7 +1,9 @@
 import t from 'tap'
 import { GENESIS_HASH, envelopeHash, validateReply, type ReplyMessage } from '../device-protocol/index.js'
 import { createKioskQueries } from './kiosk-queries.js'
-import { fixedClock, makeWorld, silentLogger, UID } from './ledger/test-helpers.js'
+import { fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, UID } from './ledger/test-helpers.js'
+import { openLedgerDatabase } from './ledger/db.js'
+import { createLedger } from './ledger/ledger.js'
 
 const REQUEST = '0193aaaa-0000-7000-8000-000000000001'
 
@@ -92,7 +94,7 @@ t.test('a chain question is answered with where the ledger ends; a kiosk behind 
   world.ledger.applyBatch([{ envelope: e1 }, { envelope: e2 }])
 
   ask(3, envelopeHash(e2))
-  t.same(sent.at(-1), ['cash-1', { kind: 'chain', requestId: REQUEST, nextSeq: 3, lastHash: envelopeHash(e2) }])
+  t.same(sent.at(-1), ['cash-1', { kind: 'chain', requestId: REQUEST, nextSeq: 3, lastHash: envelopeHash(e2), enrolledKey: world.kiosks.cash.keys.publicKeyBase64Url }])
   t.ok(validateReply(sent.at(-1)![1]).ok, 'the answer is a valid reply message')
   ask(5, '0'.repeat(64))
   t.same(alerts, [], 'a kiosk ahead of the ledger (answers still on their way) is not alerted')
@@ -108,4 +110,24 @@ t.test('a chain question is answered with where the ledger ends; a kiosk behind 
     t.doesNotThrow(() => queries.handle('cash-1', JSON.stringify(hostile)))
   }
   t.equal(queries.counters().malformed, 3)
+})
+
+t.test('a chain question tells which key the gateway checks: null before enrollment, then the enrolled one', async (t) => {
+  // The kiosks log in with their tokens; none has a public key yet.
+  const db = openLedgerDatabase(':memory:')
+  t.teardown(() => db.close())
+  const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
+  ledger.importEventSetup(testSetup())
+  const sent: ReplyMessage[] = []
+  const queries = createKioskQueries({ ledger, clock: fixedClock(), logger: silentLogger, publishReply: (_kiosk, message) => void sent.push(message) })
+  const ask = () => queries.handle('bar-1', JSON.stringify({ kind: 'chain', requestId: REQUEST, nextSeq: 1, prev: GENESIS_HASH }))
+
+  ask()
+  t.same(sent.at(-1), { kind: 'chain', requestId: REQUEST, nextSeq: 1, lastHash: GENESIS_HASH, enrolledKey: null }, 'not enrolled: the kiosk is told so before it signs anything')
+  t.ok(validateReply(sent.at(-1)).ok, 'a valid reply message')
+  const keys = makeKioskKeys()
+  ledger.enrollKiosk('bar-1', keys.publicKeyBase64Url)
+  ask()
+  t.match(sent.at(-1), { kind: 'chain', nextSeq: 1, enrolledKey: keys.publicKeyBase64Url }, 'enrolled: the key the gateway checks signatures with')
+  t.equal(queries.counters().chainsBehind, 0)
 })

@@ -4,11 +4,11 @@
 // their reply topic. Read-only: a question never changes the ledger. A kiosk may ask only so often: a stuck loop on one till
 // must not load the gateway.
 import type { Logger } from 'pino'
-import { parseJson, validateKioskQuery, type BalanceAnswer, type ChainAnswer, type ChainQuery, type Clock, type ReplyMessage } from '../device-protocol/index.js'
+import { parseJson, publicKeyToBase64Url, validateKioskQuery, type BalanceAnswer, type ChainAnswer, type ChainQuery, type Clock, type ReplyMessage } from '../device-protocol/index.js'
 import type { Ledger } from './ledger/index.js'
 
 export interface KioskQueriesDeps {
-  ledger: Pick<Ledger, 'balanceView' | 'kioskCursor'>
+  ledger: Pick<Ledger, 'balanceView' | 'kioskCursor' | 'kioskPublicKey'>
   clock: Clock
   logger: Logger
   publishReply(kioskId: string, message: ReplyMessage): void | Promise<unknown>
@@ -87,14 +87,18 @@ export function createKioskQueries(deps: KioskQueriesDeps): KioskQueries {
   }
 
   function answerChain(kioskId: string, query: ChainQuery): void {
-    // The broker lets only an authenticated kiosk publish on its own query topic, so the kiosk is enrolled.
+    // The broker lets only an authenticated kiosk publish on its own query topic: the kiosk is known,
+    // but its public key may not be enrolled yet (it logs in with its token alone).
     const cursor = ledger.kioskCursor(kioskId)
     if (cursor === undefined) {
       counters.failed++
       logger.warn({ kiosk: kioskId }, 'chain question of a kiosk the ledger does not know')
       return
     }
-    const answer: ChainAnswer = { kind: 'chain', requestId: query.requestId, nextSeq: cursor.nextSeq, lastHash: cursor.lastHash }
+    // Which key the gateway checks: a kiosk not enrolled (or enrolled with another key) learns it before it signs
+    // anything, instead of from refusals that do not move the ledger's cursor while its own seqs go on.
+    const key = ledger.kioskPublicKey(kioskId)
+    const answer: ChainAnswer = { kind: 'chain', requestId: query.requestId, nextSeq: cursor.nextSeq, lastHash: cursor.lastHash, enrolledKey: key === undefined ? null : publicKeyToBase64Url(key) }
     // Behind, or the same seq on another hash: the kiosk lost or rewrote what the ledger holds. It
     // refuses to sell until an operator confirms there; the gateway tells operators too.
     if (query.nextSeq < cursor.nextSeq || (query.nextSeq === cursor.nextSeq && query.prev !== cursor.lastHash)) {

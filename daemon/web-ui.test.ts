@@ -98,7 +98,7 @@ t.test('the page loads nothing from elsewhere, has no inline script or style, ne
   t.notMatch(js, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/, 'no HTML from strings, no eval')
   t.notMatch(onDisk('style.css'), /url\(|@import/, 'the style loads nothing')
   // data-testid names the end-to-end tests drive the page by.
-  for (const id of ['offline-banner', 'tap-prompt', 'tap-cancel', 'result', 'result-balance', 'cart-pay', 'cart-total', 'error-message', 'error-type', 'login-start', 'logout', 'chain-banner', 'chain-confirm']) {
+  for (const id of ['offline-banner', 'tap-prompt', 'tap-cancel', 'result', 'result-balance', 'cart-pay', 'cart-total', 'error-message', 'error-type', 'login-start', 'logout', 'chain-banner', 'chain-confirm', 'enroll-banner', 'enroll-text']) {
     t.match(html, `data-testid="${id}"`, id)
   }
 })

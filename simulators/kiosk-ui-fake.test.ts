@@ -55,6 +55,7 @@ const STAFF: FakeStaff[] = [
 ]
 const GUEST = '04A000001C2D80'
 const POOR_GUEST = '04A000001C2D81'
+const KIOSK_KEY = 'x7Zq0n4yVbW1kS3pL9dT6uR2mF8hJ5cA0eN4gH7iK1o'
 
 function fakeState() {
   return {
@@ -84,6 +85,7 @@ function fakeState() {
     lastSale: null as null | { id: string; type: 'sale' | 'return'; amount: number; at: number; cancellableUntil: number },
     counters: {},
     chain: { status: 'intact' } as { status: string; damage?: Record<string, unknown> },
+    enrollment: { status: 'enrolled', publicKey: KIOSK_KEY, keyFile: '/var/lib/wristpay-kiosk/kiosk-ed25519.pem' } as { status: string; publicKey: string; keyFile: string; todo?: string },
   }
 }
 
@@ -94,7 +96,7 @@ interface Fake {
   balances: Map<string, number>
   requests: Array<{ method: string; url: string; body: unknown }>
   /** What the next operation's gateway answer is, instead of the normal booking. */
-  next: { status?: 'pending' | 'offline'; error?: FakeError } | null
+  next: { status?: 'pending' | 'offline' | 'rejected'; reason?: string; error?: FakeError } | null
   tapWait: TapWait | null
   /** Waits until the page waits for a tap, then taps this wristband. */
   tap(uid: string): Promise<void>
@@ -153,7 +155,7 @@ async function fakeApi(): Promise<Fake> {
     const next = fake.next
     fake.next = null
     if (next?.error) throw next.error
-    if (next?.status) return { ...outcome(amount), status: next.status }
+    if (next?.status) return { ...outcome(amount), status: next.status, ...(next.reason === undefined ? {} : { reason: next.reason }) }
     return null
   }
   const requireStaff = (roles: Role[]) => {
@@ -175,6 +177,8 @@ async function fakeApi(): Promise<Fake> {
 
   app.post<{ Body: { lines: Array<{ product: string; qty: number; unitPrice?: number }> } }>('/sale', async (request) => {
     requireStaff(['cashier', 'supervisor'])
+    // As the kiosk does: refused before the tap while the gateway does not know its key.
+    if (state.enrollment.status !== 'enrolled') throw new FakeError(409, 'not_enrolled', `this kiosk is not enrolled: ${state.enrollment.todo ?? ''}`)
     let total = 0
     for (const line of request.body.lines) {
       const p = state.products.find((x) => x.id === line.product)
@@ -374,6 +378,8 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
     t.equal(await id(page, 'result-text').textContent(), 'Not enough money on the wristband.')
     t.equal(await id(page, 'result-balance').textContent(), 'Balance 1.00')
     t.match(await id(page, 'result-code').textContent(), 'Reason insufficient_balance')
+    t.equal(await id(page, 'result-amount').textContent(), 'Nothing charged (total 4.00)', 'a refused sale never says "Charged"')
+    t.notMatch(await id(page, 'result').textContent(), /charged 4|paid/i)
     await id(page, 'result-done').click()
     t.equal(await id(page, 'cart-total').textContent(), '4.00', 'the cart is kept for another try')
   })
@@ -388,6 +394,7 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
     t.equal(await id(page, 'result-title').textContent(), 'NOT CONFIRMED')
     t.match(await id(page, 'result-text').textContent(), /Do not hand out anything/)
     t.notMatch(await id(page, 'result').textContent(), /Paid|accepted/i)
+    t.equal(await id(page, 'result-amount').textContent(), 'Total 2.00 · not charged yet', 'no answer: not "Charged"')
     await id(page, 'result-done').click()
 
     fake.next = { status: 'offline' }
@@ -397,6 +404,7 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
     t.equal(await id(page, 'result').getAttribute('data-status'), 'offline')
     t.match(await id(page, 'result-title').textContent(), /ACCEPTED OFFLINE: hand out the goods/)
     t.equal(await id(page, 'result-balance').isVisible(), false, 'no balance is claimed')
+    t.equal(await id(page, 'result-amount').textContent(), 'Total 2.00 · charged when the gateway books it')
   })
 
   await kioskTest(
@@ -411,6 +419,38 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
       t.equal(fake.posts('/recovery/confirm').length, 1)
     },
   )
+
+  await kioskTest('a kiosk that is not enrolled says so and what to do; a sale the gateway refused unrecorded charges nothing', (s) => {
+    s.enrollment = { ...s.enrollment, status: 'not_enrolled', todo: `enroll ${KIOSK_KEY} (PUT /admin/kiosks/bar-1/public-key)` }
+  }, async (t, { fake, page }) => {
+    await id(page, 'enroll-banner').waitFor()
+    t.match(await id(page, 'enroll-banner').textContent(), /NOT ENROLLED.*Kiosk bar-1 is not enrolled.*Nothing can be sold/s)
+    t.match(await id(page, 'enroll-text').textContent(), KIOSK_KEY, 'the key to enroll is on the screen')
+    t.equal(await id(page, 'status-gateway').textContent(), 'Not enrolled', 'not "Online"')
+    t.equal(await id(page, 'status-gateway').getAttribute('data-state'), 'bad')
+    await id(page, 'product-water').click()
+    await id(page, 'cart-pay').click()
+    await id(page, 'error').waitFor()
+    t.equal(await id(page, 'error-type').textContent(), 'not_enrolled')
+    t.match(await id(page, 'error-title').textContent(), /not enrolled.*operator/)
+    t.match(await id(page, 'error-message').textContent(), /PUT \/admin\/kiosks\/bar-1\/public-key/)
+    await id(page, 'error-done').click()
+
+    fake.state.enrollment = { ...fake.state.enrollment, status: 'other_key' }
+    await page.getByTestId('enroll-text').filter({ hasText: 'another key' }).waitFor({ timeout: 3_000 })
+
+    fake.state.enrollment = { status: 'enrolled', publicKey: KIOSK_KEY, keyFile: fake.state.enrollment.keyFile }
+    await id(page, 'enroll-banner').waitFor({ state: 'hidden', timeout: 3_000 })
+    t.equal(await id(page, 'status-gateway').textContent(), 'Online')
+    // An answer from before the enrollment: refused without booking.
+    fake.next = { status: 'rejected', reason: 'unknown_kiosk' }
+    await id(page, 'cart-pay').click()
+    await fake.tap(GUEST)
+    await id(page, 'result').waitFor()
+    t.equal(await id(page, 'result-title').textContent(), 'REFUSED')
+    t.match(await id(page, 'result-text').textContent(), /not enrolled.*Nothing was charged/)
+    t.equal(await id(page, 'result-amount').textContent(), 'Nothing charged (total 2.00)')
+  })
 
   await kioskTest('the offline banner comes and goes with the state', () => {}, async (t, { fake, page }) => {
     await id(page, 'screen-sale').waitFor()

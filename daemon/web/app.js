@@ -38,6 +38,9 @@ const ROLES = {
 /** Refusal reasons of the gateway and the kiosk, in plain words. */
 const REASONS = {
   insufficient_balance: 'Not enough money on the wristband.',
+  // The gateway refused without booking: nothing was charged; the kiosk stops selling until it is enrolled.
+  unknown_kiosk: 'This kiosk is not enrolled at the gateway. Nothing was charged. An operator must enroll it.',
+  bad_signature: 'The gateway does not know this kiosk\'s key. Nothing was charged. An operator must enroll this kiosk\'s key.',
   product_restricted: 'This wristband may not buy one of these products (age restriction).',
   tag_blocked: 'This wristband is blocked.',
   unknown_tag: 'This wristband is not known.',
@@ -108,6 +111,7 @@ const ERRORS = {
   card_payment_unresolved: 'A card payment is unresolved: a supervisor must settle it first.',
   chain_recovery_required: 'Sales are stopped: the transaction store is behind the gateway. A supervisor must confirm the recovery.',
   no_chain_recovery: 'There is no recovery to confirm.',
+  not_enrolled: 'This kiosk is not enrolled at the gateway: nothing can be sold until an operator enrolls it.',
   stopped: 'The kiosk is shutting down.',
   bad_request: 'The kiosk refused the request.',
   internal: 'The kiosk had an internal error.',
@@ -355,6 +359,15 @@ function setChip(id, text, state) {
   chip.dataset.state = state
 }
 
+/** The banner's words for a kiosk the gateway does not know by its key (GET /state `enrollment`). */
+function enrollmentText(kiosk, enrollment) {
+  const key = typeof enrollment.publicKey === 'string' ? enrollment.publicKey : '?'
+  const what = enrollment.status === 'other_key'
+    ? `The gateway has another key for kiosk ${kiosk ?? '?'} than the one it signs with.`
+    : `Kiosk ${kiosk ?? '?'} is not enrolled at the gateway.`
+  return `${what} Nothing can be sold. An operator must enroll its public key ${key} (see GET /state on the kiosk); the kiosk goes on by itself.`
+}
+
 function renderStatus() {
   const s = ui.state
   const offline = isOffline()
@@ -368,6 +381,11 @@ function renderStatus() {
     $('chain-text').textContent = `This kiosk's transaction store is behind what the gateway booked (it would sign no. ${damage.localNextSeq}, the gateway expects no. ${damage.gatewayNextSeq}).${lost} A supervisor must confirm before selling again.`
     $('chain-confirm').disabled = ui.working
   }
+  // Not enrolled (or another key enrolled): the gateway would refuse every sale, so the kiosk refuses them first.
+  const enrollment = s?.enrollment
+  const unenrolled = enrollment?.status === 'not_enrolled' || enrollment?.status === 'other_key'
+  $('enroll-banner').hidden = !unenrolled || ui.serviceDown
+  if (unenrolled) $('enroll-text').textContent = enrollmentText(s.kiosk, enrollment)
   document.body.classList.toggle('is-offline', offline || ui.serviceDown)
   if (offline) {
     const depth = Number.isInteger(s?.outboxDepth) ? s.outboxDepth : 0
@@ -377,7 +395,7 @@ function renderStatus() {
   $('booth-name').textContent = s.config?.booth ?? s.kiosk ?? 'wristpay'
   const p = profile()
   $('profile-name').textContent = [s.kiosk, p && p.name !== s.config?.booth ? p.name : ''].filter(Boolean).join(' · ')
-  setChip('status-gateway', ui.serviceDown ? 'Kiosk ?' : offline ? 'Offline' : 'Online', ui.serviceDown || offline ? 'bad' : 'ok')
+  setChip('status-gateway', ui.serviceDown ? 'Kiosk ?' : offline ? 'Offline' : unenrolled ? 'Not enrolled' : 'Online', ui.serviceDown || offline || unenrolled ? 'bad' : 'ok')
   const reader = s.reader ?? {}
   setChip('status-reader', reader.connected ? 'Reader ok' : 'No reader', reader.connected ? 'ok' : 'bad')
   $('status-reader').title = String(reader.kind ?? '')
@@ -935,6 +953,20 @@ function acceptedTitle(kind, o) {
   }
 }
 
+/** The amount line of a refused or unanswered operation: nothing moved (yet). */
+function notMovedText(kind, status, amount) {
+  const refused = status === 'rejected'
+  switch (kind) {
+    case 'sale': return refused ? `Nothing charged (total ${money(amount)})` : `Total ${money(amount)} · not charged yet`
+    case 'return': return refused ? 'Nothing given back' : 'Not given back yet'
+    case 'cancel': return refused ? `Nothing given back (${money(amount)})` : `${money(amount)} not given back yet`
+    case 'cashout': return refused ? `Nothing paid out (${money(amount)})` : `${money(amount)}: do not pay out yet`
+    case 'shift-open': return `Float ${money(amount)} ${refused ? 'not booked' : 'not booked yet'}`
+    case 'shift-close': return `Counted ${money(amount)} ${refused ? 'not booked' : 'not booked yet'}`
+    default: return `Amount ${money(amount)} ${refused ? 'not booked' : 'not booked yet'}`
+  }
+}
+
 function showResult(kind, o) {
   const status = typeof o.status === 'string' ? o.status : 'unknown'
   const box = $('result')
@@ -978,9 +1010,11 @@ function showResult(kind, o) {
   if (typeof o.message === 'string' && o.message) text = text ? `${text} ${o.message}` : o.message
   $('result-title').textContent = title
 
-  // The amount line: what moved.
+  // The amount line: what moved, and only money that moved is called charged, paid or given back.
   const amountText = (() => {
     if (!Number.isInteger(o.amount) || status === 'declined' || status === 'aborted') return ''
+    if (status === 'rejected' || status === 'pending') return notMovedText(kind, status, o.amount)
+    if (kind === 'sale' && status === 'offline') return `Total ${money(o.amount)} · charged when the gateway books it`
     if (kind === 'sale' && Number.isInteger(o.charged) && o.charged !== o.amount) return `Total ${money(o.amount)} · charged ${money(o.charged)}`
     if (kind === 'sale') return `Charged ${money(Number.isInteger(o.charged) ? o.charged : o.amount)}`
     if (kind === 'return') return ''

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { statSync } from 'node:fs'
+import { chmodSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseCli } from './cli.js'
+import { main, parseCli, type CliDeps } from './cli.js'
 import { KEY_FILE_NAME } from './keys.js'
 import { startTestBroker } from './testing/broker.js'
 import { waitUntil } from './testing/wait.js'
@@ -69,4 +69,59 @@ t.test('wristpay-kiosk runs until SIGTERM and then stops cleanly', async (t) => 
   child.kill('SIGTERM')
   t.equal(await exited, 0)
   t.match(out, /kiosk daemon stopped/)
+})
+
+t.test('--print-public-key prints the key the service signs with, and says which file it is', async (t) => {
+  const dir = t.testdir()
+  const serviceDataDir = join(dir, 'var-lib-wristpay-kiosk')
+  const cwd = join(dir, 'home')
+  /** main() in-process as `who`, with stdout and stderr captured. */
+  const printAs = async (who: { uid: number; userName: string }, args: string[] = [], env: NodeJS.ProcessEnv = {}) => {
+    const out: string[] = []
+    const err: string[] = []
+    const deps: Partial<CliDeps> = { ...who, cwd, env, serviceDataDir, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } }
+    const status = await main(['--kiosk-id', 'bar-1', '--print-public-key', ...args], deps)
+    return { status, key: out.join('').trim(), notice: err.join('') }
+  }
+  const root = { uid: 0, userName: 'root' }
+  const service = { uid: 998, userName: 'wristpay' }
+  const alice = { uid: 1000, userName: 'alice' }
+
+  const asRoot = await printAs(root)
+  t.equal(asRoot.status, 0, asRoot.notice)
+  t.match(asRoot.key, /^[A-Za-z0-9_-]{43}$/, 'stdout holds the key alone')
+  t.equal(statSync(join(serviceDataDir, KEY_FILE_NAME)).mode & 0o777, 0o600, 'created in the service\'s data folder, not under the working directory')
+  t.match(asRoot.notice, `kiosk bar-1: public key of ${join(serviceDataDir, KEY_FILE_NAME)} (created now), in the data folder of the wristpay-kiosk service`)
+  const asService = await printAs(service)
+  t.equal(asService.key, asRoot.key, 'the service user gets the same key')
+  t.match(asService.notice, '(existing key)')
+
+  const asAlice = await printAs(alice)
+  t.equal(asAlice.status, 0)
+  t.not(asAlice.key, asRoot.key, 'anybody else without a data folder set gets the development folder')
+  t.match(asAlice.notice, `public key of ${join(cwd, 'data', 'kiosk-bar-1', KEY_FILE_NAME)}`, 'the full path of the key file')
+  t.match(asAlice.notice, new RegExp(`WARNING: this is NOT the folder the wristpay-kiosk service signs with \\(${serviceDataDir}\\).*--data-dir ${serviceDataDir}.*WRISTPAY_DATA_DIR`, 's'))
+  const pointed = await printAs(alice, ['--data-dir', serviceDataDir])
+  t.equal(pointed.key, asRoot.key, '--data-dir points at the service\'s key')
+  t.notMatch(pointed.notice, /WARNING/)
+  const byEnv = await printAs(root, [], { WRISTPAY_DATA_DIR: join(dir, 'elsewhere') })
+  t.not(byEnv.key, asRoot.key, 'a data folder set in the environment wins, even for root')
+  t.match(byEnv.notice, `The wristpay-kiosk service uses ${serviceDataDir} unless its config says otherwise`)
+})
+
+t.test('a key file others can read is refused with the setting that repairs it (repairKeyPermissions)', async (t) => {
+  const dir = t.testdir()
+  const dataDir = join(dir, 'kiosk')
+  const quiet = { stdout: { write: () => true }, serviceDataDir: join(dir, 'service') }
+  t.equal(await main(['--kiosk-id', 'bar-1', '--data-dir', dataDir, '--print-public-key'], { ...quiet, stderr: { write: () => true } }), 0)
+  chmodSync(join(dataDir, KEY_FILE_NAME), 0o644)
+  const err: string[] = []
+  t.equal(await main(['--kiosk-id', 'bar-1', '--data-dir', dataDir, '--print-public-key'], { ...quiet, stderr: { write: (s: string) => err.push(s) } }), 2)
+  t.match(err.join(''), /mode 644: it can be read by other users.*chmod 600.*"repairKeyPermissions": true in the config file/)
+  const config = join(dir, 'kiosk.json')
+  writeFileSync(config, JSON.stringify({ repairKeyPermissions: true }))
+  t.equal(await main(['--config', config, '--kiosk-id', 'bar-1', '--data-dir', dataDir, '--print-public-key'], { ...quiet, stderr: { write: () => true } }), 0)
+  t.equal(statSync(join(dataDir, KEY_FILE_NAME)).mode & 0o777, 0o600, 'repaired')
+  const help = run(['--help'])
+  t.match(help.stdout, /repairKeyPermissions.*tightens them instead/s, '--help documents it')
 })

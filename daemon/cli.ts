@@ -1,9 +1,12 @@
 // The kiosk daemon's command line (bin.ts runs it; tests call it directly).
+import { userInfo } from 'node:os'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { systemClock } from '../device-protocol/index.js'
-import { ConfigError, loadConfig, redactConfig, type KioskConfigFile } from './config.js'
+import { ConfigError, defaultDataDir, loadConfig, redactConfig, type KioskConfigFile } from './config.js'
 import { InsecureKeyFileError, KeyFileError, loadOrCreateKeys } from './keys.js'
+import { SERVICE_DATA_DIR, SERVICE_USER, keyLocation, keyLocationNotice } from './key-location.js'
 import { createKioskDaemon } from './app.js'
 
 export const USAGE = `Usage: wristpay-kiosk [options]
@@ -14,17 +17,25 @@ durable outbox and sends them to the gateway over MQTT.
 Options:
   --config <file>       JSON config file (or $WRISTPAY_KIOSK_CONFIG)
   --kiosk-id <id>       kiosk id, e.g. bar-1 ($WRISTPAY_KIOSK_ID)
-  --data-dir <dir>      key, outbox and config (default ./data/kiosk-{id}, $WRISTPAY_DATA_DIR)
+  --data-dir <dir>      key, outbox and config (default ./data/kiosk-{id}, $WRISTPAY_DATA_DIR;
+                        the systemd unit sets ${SERVICE_DATA_DIR})
   --mqtt-url <url>      gateway broker (default mqtt://127.0.0.1:1883, $WRISTPAY_MQTT_URL)
   --reader <spec>       serial:/dev/ttyUSB0@115200 (default), pcsc[:NAME], ble:AA:BB:CC:DD:EE:FF[,...] ($WRISTPAY_READER)
   --terminal <spec>     card terminal: zvt:/dev/ttyUSB1@9600 or none (default) ($WRISTPAY_TERMINAL)
   --api-port <port>     local HTTP API on 127.0.0.1 (default 8090, 0 = any free port, $WRISTPAY_API_PORT)
-  --print-public-key    create the key pair if needed, print the public key (base64url) for enrollment, exit
+  --print-public-key    create the key pair if needed, print the public key (base64url) for enrollment, exit.
+                        Without a data folder set, as root or user ${SERVICE_USER} it uses the service's
+                        (${SERVICE_DATA_DIR}); it says on stderr which key file it used
   --help                this text
 
 The MQTT token comes from $WRISTPAY_KIOSK_TOKEN or "token" in the config file.
 Blocklists must be signed by the gateway key in $WRISTPAY_GATEWAY_KEY or "gatewayKey"
 (base64url); without one the kiosk pins the first key the gateway's config offers.
+
+The kiosk's Ed25519 key is kiosk-ed25519.pem in the data folder (file 0600,
+folder 0700). A key file or folder that group or others can read is refused at
+start; "repairKeyPermissions": true in the config file tightens them instead,
+with a warning (the key may have leaked: consider a new key and re-enrolling).
 `
 
 export interface CliOptions {
@@ -67,28 +78,72 @@ export function parseCli(argv: string[]): CliOptions {
   return cli
 }
 
+/** What main() reads from its process; tests pass their own. */
+export interface CliDeps {
+  stdout: { write(text: string): unknown }
+  stderr: { write(text: string): unknown }
+  env: NodeJS.ProcessEnv
+  cwd: string
+  uid: number
+  userName: string | undefined
+  /** The service's data folder (SERVICE_DATA_DIR). */
+  serviceDataDir: string
+}
+
+function processDeps(): CliDeps {
+  let userName: string | undefined
+  try {
+    userName = userInfo().username
+  } catch {
+    userName = undefined
+  }
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), uid: process.getuid?.() ?? -1, userName, serviceDataDir: SERVICE_DATA_DIR }
+}
+
+/** --print-public-key: the key on stdout (for scripts), which file it is and whether the service uses it on stderr. */
+function printPublicKey(config: ReturnType<typeof loadConfig>, deps: CliDeps): number {
+  const location = keyLocation({
+    configuredDataDir: config.dataDir,
+    explicit: config.dataDir !== defaultDataDir(config.kioskId),
+    uid: deps.uid,
+    userName: deps.userName,
+    serviceDataDir: deps.serviceDataDir,
+    serviceUser: SERVICE_USER,
+  })
+  const dataDir = resolve(deps.cwd, location.dataDir)
+  let keys: ReturnType<typeof loadOrCreateKeys>
+  try {
+    keys = loadOrCreateKeys({ dataDir, onInsecure: config.repairKeyPermissions ? 'repair' : 'refuse' })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'EACCES' && code !== 'EPERM') throw err
+    deps.stderr.write(`wristpay-kiosk: cannot use the data folder ${dataDir} (${code}): run as root or as the folder's owner (sudo -u ${SERVICE_USER} wristpay-kiosk ...)\n`)
+    return 2
+  }
+  deps.stdout.write(`${keys.publicKeyBase64Url}\n`)
+  deps.stderr.write(keyLocationNotice({ kioskId: config.kioskId, location, keyFile: keys.path, created: keys.created, serviceDataDir: deps.serviceDataDir }))
+  return 0
+}
+
 /** Runs the daemon until SIGINT/SIGTERM; resolves with the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Promise<number> {
+  const deps: CliDeps = { ...processDeps(), ...overrides }
   let cli: CliOptions
   try {
     cli = parseCli(argv)
   } catch (err) {
-    process.stderr.write(`wristpay-kiosk: ${(err as Error).message}\n\n${USAGE}`)
+    deps.stderr.write(`wristpay-kiosk: ${(err as Error).message}\n\n${USAGE}`)
     return 2
   }
   if (cli.help) {
-    process.stdout.write(USAGE)
+    deps.stdout.write(USAGE)
     return 0
   }
   const logger = pino({ name: 'wristpay-kiosk', level: process.env.LOG_LEVEL ?? 'info' })
   try {
-    const loadOptions = cli.configFile === undefined ? { overrides: cli.overrides } : { overrides: cli.overrides, file: cli.configFile }
+    const loadOptions = cli.configFile === undefined ? { overrides: cli.overrides, env: deps.env } : { overrides: cli.overrides, file: cli.configFile, env: deps.env }
     const config = loadConfig(loadOptions)
-    if (cli.printPublicKey) {
-      const keys = loadOrCreateKeys({ dataDir: config.dataDir, onInsecure: config.repairKeyPermissions ? 'repair' : 'refuse' })
-      process.stdout.write(`${keys.publicKeyBase64Url}\n`)
-      return 0
-    }
+    if (cli.printPublicKey) return printPublicKey(config, deps)
     logger.info({ config: redactConfig(config) }, 'starting')
     const daemon = await createKioskDaemon({ config, logger, clock: systemClock })
     await daemon.start()
@@ -112,7 +167,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   } catch (err) {
     if (err instanceof ConfigError || err instanceof InsecureKeyFileError || err instanceof KeyFileError) {
-      process.stderr.write(`wristpay-kiosk: ${err.message}\n`)
+      deps.stderr.write(`wristpay-kiosk: ${err.message}\n`)
       return 2
     }
     logger.fatal({ err }, 'kiosk daemon failed')

@@ -196,6 +196,9 @@ function checkLayer(layer: Record<string, unknown>, source: string): KioskConfig
   return checked.value
 }
 
+/** The data folder when none is set: under the working directory, for development and the demo. */
+export const defaultDataDir = (kioskId: string): string => join('data', `kiosk-${kioskId}`)
+
 export interface LoadConfigOptions {
   /** Path of a JSON config file; defaults to $WRISTPAY_KIOSK_CONFIG when set. */
   file?: string
@@ -217,7 +220,7 @@ export function loadConfig(options: LoadConfigOptions = {}): KioskDaemonConfig {
   const config: KioskDaemonConfig = {
     kioskId,
     mqttUrl: merged.mqttUrl ?? DEFAULTS.mqttUrl,
-    dataDir: merged.dataDir ?? join('data', `kiosk-${kioskId}`),
+    dataDir: merged.dataDir ?? defaultDataDir(kioskId),
     reader: parseReaderSpec(merged.reader ?? DEFAULTS.reader),
     apiPort: merged.apiPort ?? DEFAULTS.apiPort,
     outboxMaxEntries: merged.outboxMaxEntries ?? DEFAULTS.outboxMaxEntries,

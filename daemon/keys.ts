@@ -57,7 +57,7 @@ function ensurePrivateDir(dir: string, onInsecure: 'refuse' | 'repair', logger?:
     return
   }
   throw new InsecureKeyFileError(
-    `data dir ${dir} has mode ${(st.mode & 0o777).toString(8)}; it holds the kiosk's private key and must be 0700 (chmod 700 it, or start with key repair)`,
+    `data dir ${dir} has mode ${(st.mode & 0o777).toString(8)}; it holds the kiosk's private key and must be 0700 (chmod 700 it, or set "repairKeyPermissions": true in the config file)`,
   )
 }
 
@@ -99,7 +99,7 @@ function readKeyFile(path: string, onInsecure: 'refuse' | 'repair', logger?: Log
     const mode = (st.mode & 0o777).toString(8)
     if (onInsecure !== 'repair') {
       throw new InsecureKeyFileError(
-        `key file ${path} has mode ${mode}: it can be read by other users. Run chmod 600 on it (and consider re-enrolling the kiosk), or start with key repair`,
+        `key file ${path} has mode ${mode}: it can be read by other users. Run chmod 600 on it (and consider a new key and re-enrolling the kiosk), or set "repairKeyPermissions": true in the config file`,
       )
     }
     chmodSync(path, PRIVATE_MODE)

@@ -91,8 +91,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const log = deps.logger
   const clock = deps.clock ?? systemClock
 
+  // The demo's set-up is no default: a gateway without one would run an event nobody wrote.
+  const eventFile = config.eventFile
+  if (eventFile === undefined) throw new Error('no event set-up: set eventFile (--event FILE, WRISTPAY_GATEWAY_EVENT_FILE)')
   // Validate the set-up before creating anything on disk: a typo must not leave a half-made data dir.
-  const setup = loadEventSetup(config.eventFile)
+  const setup = loadEventSetup(eventFile)
   // 0700, or a refusal when it is open to others (it holds the secrets).
   ensurePrivateDataDir(config.dataDir)
   const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
@@ -101,7 +104,21 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const pinSecret = config.pinSecretFile ? readFileSync(config.pinSecretFile) : undefined
     ledger = createLedger({ db, clock, logger: log.child({ component: 'ledger' }), ...(pinSecret ? { pinSecret } : {}) })
     const summary = ledger.importEventSetup(setup)
-    log.info({ event: setup.event.name, ...summary, configChanged: summary.configChanged.length }, 'event set-up imported')
+    const { retirement } = summary
+    log.info(
+      {
+        event: setup.event.name,
+        booths: summary.booths,
+        products: summary.products,
+        kiosks: summary.kiosks,
+        wristbands: summary.wristbands,
+        configChanged: summary.configChanged.length,
+        kiosksRetired: retirement.kiosksRetired.length,
+        wristbandsRetired: retirement.wristbandsRetired,
+        keyConflicts: summary.keyChanges.filter((c) => c.change === 'conflict_admin_key_kept').length,
+      },
+      'event set-up imported',
+    )
   } catch (err) {
     db.close()
     throw err
@@ -235,7 +252,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     enrollKiosk: (kioskId, key) => ledger.enrollKiosk(kioskId, key),
     stats,
     adminPlugins: [
-      operationsAdmin({ ledger, publishKioskConfigs: (ids) => publishKioskConfigs(ids), reloadEventSetup: () => ledger.importEventSetup(loadEventSetup(config.eventFile)) }),
+      operationsAdmin({
+        ledger,
+        publishKioskConfigs: (ids) => publishKioskConfigs(ids),
+        reloadEventSetup: () => ledger.importEventSetup(loadEventSetup(eventFile)),
+        endKioskSessions,
+      }),
     ],
     plugins: [...apis.plugins, ...extraPlugins],
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
@@ -252,6 +274,24 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
           return Promise.resolve()
         }
       }),
+    )
+  }
+
+  /**
+   * Retired kiosks lose their live connection and their retained config (so
+   * nothing is left on the broker for them); a kiosk whose token changed only
+   * its connection: it logs in again with the new token or not at all.
+   */
+  async function endKioskSessions(retired: readonly string[], newToken: readonly string[] = []): Promise<void> {
+    for (const kioskId of [...retired, ...newToken]) broker.disconnectKiosk(kioskId)
+    // An empty retained message deletes the retained one (MQTT 3.1.1, 3.3.1.3); publish() would send JSON "".
+    await Promise.all(
+      retired.map((kioskId) =>
+        broker.publish(topics.kioskConfig(kioskId), Buffer.alloc(0), { qos: 1, retain: true }).catch((err: unknown) => {
+          counts.publishErrors++
+          log.error({ err, kioskId }, 'retained config of a retired kiosk not cleared')
+        }),
+      ),
     )
   }
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // wristpay-gateway: the gateway daemon's command line. Configuration comes from
 // defaults < config file < WRISTPAY_GATEWAY_* environment < these flags.
-import { realpathSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createGateway, type Gateway } from './app.js'
-import { ConfigError, loadConfig, type ConfigLayer } from './config.js'
+import { ConfigError, loadConfig, type ConfigLayer, type GatewayConfig } from './config.js'
+import { gatewayConfigReference, printableGatewayConfig } from './config-reference.js'
 import { createLogger } from './logger.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
@@ -15,9 +16,15 @@ The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
 Options:
   --config FILE      JSON config file (also WRISTPAY_GATEWAY_CONFIG)
   --data-dir DIR     folder of the ledger database (default data/gateway)
-  --event FILE       event set-up to import (default gateway/fixtures/demo-event.json)
+  --event FILE       event set-up to import (required: also WRISTPAY_GATEWAY_EVENT_FILE
+                     or "eventFile" in the config file)
+  --demo             import the demo festival instead (published tokens and PINs:
+                     never in production)
   --mqtt-port PORT   MQTT listener port, 0 picks a free one (default 1883)
   --http-port PORT   HTTP listener port, 0 picks a free one (default 8080)
+  --print-config     print the effective config (secrets masked) and exit
+  --print-config-reference
+                     print every setting (Markdown, as docs/configuration.md) and exit
   -h, --help         show this help
 
 Environment: WRISTPAY_GATEWAY_MQTT_HOST, _MQTT_PORT, _HTTP_HOST, _HTTP_PORT,
@@ -26,7 +33,10 @@ _MAX_PACKET_BYTES, _MAX_BATCH.
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 `
 
-export type CliCommand = { kind: 'help' } | { kind: 'run'; configFile?: string; overrides: ConfigLayer }
+export type CliCommand =
+  | { kind: 'help' }
+  | { kind: 'print-config-reference' }
+  | { kind: 'run' | 'print-config'; configFile?: string; overrides: ConfigLayer; demo?: true }
 
 export class UsageError extends Error {
   override name = 'UsageError'
@@ -52,6 +62,9 @@ export function parseCli(args: readonly string[]): CliCommand {
         event: { type: 'string' },
         'mqtt-port': { type: 'string' },
         'http-port': { type: 'string' },
+        demo: { type: 'boolean' },
+        'print-config': { type: 'boolean' },
+        'print-config-reference': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -59,6 +72,8 @@ export function parseCli(args: readonly string[]): CliCommand {
     throw new UsageError((err as Error).message)
   }
   if (values.help) return { kind: 'help' }
+  if (values['print-config-reference']) return { kind: 'print-config-reference' }
+  if (values.demo && values.event !== undefined) throw new UsageError('--demo and --event exclude each other')
   const overrides: ConfigLayer = {}
   if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir']
   if (values.event !== undefined) overrides.eventFile = values.event
@@ -66,7 +81,32 @@ export function parseCli(args: readonly string[]): CliCommand {
   if (mqttPort !== undefined) overrides.mqtt = { port: mqttPort }
   const httpPort = parsePort('--http-port', values['http-port'])
   if (httpPort !== undefined) overrides.http = { port: httpPort }
-  return { kind: 'run', configFile: values.config, overrides }
+  return { kind: values['print-config'] ? 'print-config' : 'run', configFile: values.config, overrides, ...(values.demo ? { demo: true as const } : {}) }
+}
+
+/**
+ * The demo festival's set-up, next to this module: gateway/fixtures/ when run
+ * from TypeScript, and the same file of the checkout when run from dist/gateway/.
+ */
+export function demoEventFile(): string {
+  const candidates = ['./fixtures/demo-event.json', '../../gateway/fixtures/demo-event.json'].map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+  return candidates.find((path) => existsSync(path)) ?? candidates[0]!
+}
+
+/**
+ * The config the daemon runs with: loaded as the header says, the demo set-up
+ * only when asked for, and no start without an event set-up (the demo's was
+ * the default once, and a production gateway imported it without a word).
+ */
+export function configForCommand(command: Extract<CliCommand, { overrides: ConfigLayer }>, env: NodeJS.ProcessEnv): GatewayConfig {
+  const overrides = command.demo ? { ...command.overrides, eventFile: demoEventFile() } : command.overrides
+  const config = loadConfig({ file: command.configFile, env, overrides })
+  if (config.eventFile === undefined && command.kind === 'run') {
+    throw new ConfigError(
+      'no event set-up: name the event file with --event FILE, WRISTPAY_GATEWAY_EVENT_FILE or "eventFile" in the config file (--demo runs the demo festival, never in production)',
+    )
+  }
+  return config
 }
 
 /** Runs the daemon until a signal; resolves with the process exit code. */
@@ -82,16 +122,25 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
     process.stdout.write(USAGE)
     return 0
   }
-  let config
+  if (command.kind === 'print-config-reference') {
+    process.stdout.write(gatewayConfigReference())
+    return 0
+  }
+  let config: GatewayConfig
   try {
-    config = loadConfig({ file: command.configFile, env, overrides: command.overrides })
+    config = configForCommand(command, env)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     process.stderr.write(`wristpay-gateway: ${err.message}\n`)
     return 2
   }
+  if (command.kind === 'print-config') {
+    process.stdout.write(`${JSON.stringify(printableGatewayConfig(config), null, 2)}\n`)
+    return 0
+  }
 
   const logger = createLogger({ level: config.logLevel })
+  if (command.demo) logger.warn({ eventFile: config.eventFile }, 'demo event set-up: its kiosk tokens and wristband PINs are published; never use --demo for a real event')
   let gateway: Gateway
   try {
     gateway = await createGateway({ config, logger })

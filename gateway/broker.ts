@@ -26,6 +26,8 @@ export interface BrokerOptions {
   limits?: Partial<BrokerLimits>
   /** Times login blocks and stamps alerts; the system clock by default. */
   clock?: Clock
+  /** Whether a remote address is this machine (isLoopbackAddress by default; tests stand in for a festival network). */
+  isLoopback?: (remoteAddress: string | undefined) => boolean
 }
 
 export interface BrokerLimits {
@@ -108,6 +110,8 @@ export interface BrokerCounters {
   connectionsEvicted: number
   /** Connections closed because CONNECT did not arrive within connectTimeoutMs. */
   connectTimeouts: number
+  /** Kiosk logins without TLS from another machine (each also logged as a warning). */
+  cleartextKioskLogins: number
   kioskTxReceived: number
   kioskTxHandlerErrors: number
   invalidKioskStates: number
@@ -129,6 +133,8 @@ export interface Broker {
   /** Publishes in-process, bypassing the ACLs (the gateway is trusted). */
   publish(topic: string, payload: Buffer | string, options: PublishOptions): Promise<void>
   counters(): BrokerCounters
+  /** Closes a kiosk's live connection (it was retired, or its token changed); false when it has none. */
+  disconnectKiosk(kioskId: string): boolean
   /** Disconnects every client and closes the listener. Idempotent. */
   close(): Promise<void>
 }
@@ -284,6 +290,23 @@ export function createFrameSizeGuard(maxPacketBytes: number): FrameSizeGuard {
 
 // ---------------------------------------------------------------------------
 
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (::ffff:127.0.0.1). */
+export function isLoopbackAddress(remoteAddress: string | undefined): boolean {
+  if (remoteAddress === undefined) return false
+  const address = remoteAddress.toLowerCase().replace(/^::ffff:/, '')
+  return address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)
+}
+
+/**
+ * A kiosk's MQTT password and its transactions cross the network in clear text
+ * when it connects without TLS from another machine: the gateway has no TLS
+ * listener, so the network itself (a private festival network, a VPN such as
+ * WireGuard, or a TLS-terminating proxy on the gateway) must protect it.
+ */
+export function isCleartextRemote(socket: { remoteAddress?: string | undefined; encrypted?: boolean }, isLoopback: (address: string | undefined) => boolean = isLoopbackAddress): boolean {
+  return socket.encrypted !== true && !isLoopback(socket.remoteAddress)
+}
+
 function authError(message: string, returnCode: 2 | 3 | 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
@@ -340,6 +363,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     connectionsRefused: 0,
     connectionsEvicted: 0,
     connectTimeouts: 0,
+    cleartextKioskLogins: 0,
     kioskTxReceived: 0,
     kioskTxHandlerErrors: 0,
     invalidKioskStates: 0,
@@ -429,6 +453,14 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         if (clientIdHolders.get(heldId)?.client === client) clientIdHolders.delete(heldId)
       })
       if (principal.role === 'kiosk') {
+        const conn = client.conn as Socket & { encrypted?: boolean }
+        if (isCleartextRemote(conn, options.isLoopback)) {
+          counts.cleartextKioskLogins++
+          log.warn(
+            { kioskId: principal.kioskId, remoteAddress: conn.remoteAddress },
+            `kiosk ${principal.kioskId} connected in clear text from ${conn.remoteAddress ?? 'an unknown address'}: its token and transactions are readable on that network; keep MQTT on a private network or a VPN`,
+          )
+        }
         const previous = kioskSessions.get(principal.kioskId)
         if (previous && previous !== client && !previous.closed) {
           counts.sessionTakeovers++
@@ -583,6 +615,13 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())))
     },
     counters: () => ({ connectedClients: aedes.connectedClients ?? 0, pendingConnections: admission.counts().pending, ...counts }),
+    disconnectKiosk(kioskId) {
+      const client = kioskSessions.get(kioskId)
+      if (client === undefined || client.closed) return false
+      log.warn({ kioskId }, 'kiosk connection closed: the kiosk was retired or its token changed')
+      client.close()
+      return true
+    },
     close() {
       closed ??= new Promise<void>((resolve) => {
         if (server.listening) server.close()

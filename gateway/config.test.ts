@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, DEFAULT_CONFIG, configFromEnv, loadConfig, parseOperatorsEnv, resolveConfig } from './config.js'
+import { ConfigError, DEFAULT_CONFIG, ENV_VARS, configFromEnv, loadConfig, parseOperatorsEnv, resolveConfig } from './config.js'
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-config-'))
@@ -10,14 +10,56 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
   return dir
 }
 
-t.test('defaults run the demo on one machine', async (t) => {
+t.test('defaults listen on this machine only and name no event set-up', async (t) => {
   const config = loadConfig({ env: {} })
   t.same(config, DEFAULT_CONFIG)
   t.same(config.mqtt, { host: '127.0.0.1', port: 1883 })
   t.same(config.http, { host: '127.0.0.1', port: 8080 })
   t.equal(config.dataDir, 'data/gateway')
-  t.equal(config.eventFile, 'gateway/fixtures/demo-event.json')
+  t.equal(config.eventFile, undefined, 'the demo festival is never a default (wristpay-gateway --demo asks for it)')
   t.equal(config.adminToken, undefined)
+})
+
+t.test('every environment variable the reference names lands on its key', async (t) => {
+  // One valid value per variable; the reference (ENV_VARS) and configFromEnv must agree.
+  const samples: Record<string, { raw: string; value: unknown }> = {
+    'mqtt.host': { raw: '10.0.0.2', value: '10.0.0.2' },
+    'mqtt.port': { raw: '1999', value: 1999 },
+    'http.host': { raw: '10.0.0.3', value: '10.0.0.3' },
+    'http.port': { raw: '9999', value: 9999 },
+    dataDir: { raw: '/var/lib/x', value: '/var/lib/x' },
+    eventFile: { raw: '/etc/wristpay/event.json', value: '/etc/wristpay/event.json' },
+    adminToken: { raw: 'admin-token-0123456789', value: 'admin-token-0123456789' },
+    operators: { raw: 'ops:operator-token-0123', value: [{ name: 'ops', token: 'operator-token-0123' }] },
+    maxPacketBytes: { raw: '4096', value: 4096 },
+    maxBatch: { raw: '64', value: 64 },
+    logLevel: { raw: 'warn', value: 'warn' },
+    'portal.publicBaseUrl': { raw: 'https://pay.example.org', value: 'https://pay.example.org' },
+    pinSecretFile: { raw: '/etc/wristpay/pin-secret', value: '/etc/wristpay/pin-secret' },
+    'payments.sumup.apiKey': { raw: 'sumup-key-0123', value: 'sumup-key-0123' },
+    'payments.sumup.baseUrl': { raw: 'https://sumup.example', value: 'https://sumup.example' },
+    'payments.sumup.merchantCode': { raw: 'M123', value: 'M123' },
+    'payments.sumup.webhookSecret': { raw: 'sumup-hook-0123', value: 'sumup-hook-0123' },
+    'payments.stripe.secretKey': { raw: 'sk_test_0123', value: 'sk_test_0123' },
+    'payments.stripe.publishableKey': { raw: 'pk_test_0123', value: 'pk_test_0123' },
+    'payments.stripe.webhookSecret': { raw: 'whsec_0123', value: 'whsec_0123' },
+    'payments.stripe.baseUrl': { raw: 'https://stripe.example', value: 'https://stripe.example' },
+  }
+  t.same(Object.keys(ENV_VARS).sort(), Object.keys(samples).sort(), 'a sample for every documented variable')
+  // The SumUp and Stripe variables only count together with their key.
+  const base = {
+    WRISTPAY_GATEWAY_SUMUP_API_KEY: 'sumup-key-0123',
+    WRISTPAY_GATEWAY_SUMUP_MERCHANT_CODE: 'M000',
+    WRISTPAY_GATEWAY_STRIPE_SECRET_KEY: 'sk_test_0123',
+    WRISTPAY_GATEWAY_STRIPE_PUBLISHABLE_KEY: 'pk_test_0000',
+    WRISTPAY_GATEWAY_STRIPE_WEBHOOK_SECRET: 'whsec_0000',
+  }
+  for (const [path, name] of Object.entries(ENV_VARS)) {
+    const variable = name.split(' ')[0]!
+    const config = loadConfig({ env: { ...base, [variable]: samples[path]!.raw } }) as unknown as Record<string, unknown>
+    const value = path.split('.').reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], config)
+    t.same(value, samples[path]!.value, `${variable} sets ${path}`)
+  }
 })
 
 t.test('file < environment < overrides; nested objects merge per key', async (t) => {

@@ -8,84 +8,101 @@ import Type, { type Static } from 'typebox'
 import { createValidator } from '../device-protocol/index.js'
 import { DEFAULT_HTTP_LIMITS } from './http.js'
 
-const Host = Type.String({ minLength: 1, maxLength: 255 })
-const Port = Type.Integer({ minimum: 0, maximum: 65535, description: '0 picks a free port' })
-
 export const OperatorAccount = Type.Object(
   {
     /** The MQTT username is `operator:{name}`, so that no operator name can collide with a kiosk id. */
-    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-    token: Type.String({ minLength: 12, maxLength: 256 }),
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'MQTT username operator:{name}' }),
+    token: Type.String({ minLength: 12, maxLength: 256, secret: true, description: 'MQTT password of the operator' }),
   },
   { additionalProperties: false },
 )
 export type OperatorAccount = Static<typeof OperatorAccount>
 
 // Spelled out: TypeBox infers `never` for a union built with .map().
-const LogLevel = Type.Union([
-  Type.Literal('fatal'),
-  Type.Literal('error'),
-  Type.Literal('warn'),
-  Type.Literal('info'),
-  Type.Literal('debug'),
-  Type.Literal('trace'),
-  Type.Literal('silent'),
-])
+const LogLevel = Type.Union(
+  [
+    Type.Literal('fatal'),
+    Type.Literal('error'),
+    Type.Literal('warn'),
+    Type.Literal('info'),
+    Type.Literal('debug'),
+    Type.Literal('trace'),
+    Type.Literal('silent'),
+  ],
+  { description: 'log level of the JSON log lines on stdout' },
+)
 
-const Url = Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 })
-const Secret = Type.String({ minLength: 8, maxLength: 512 })
+const Url = (description: string) => Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048, description })
+/** `secret: true` masks the value in --print-config and marks it in the configuration reference. */
+const Secret = (description: string) => Type.String({ minLength: 8, maxLength: 512, secret: true, description })
 
 export const PortalConfig = Type.Object(
   {
     /** Where the customer portal API is mounted (its page is at /portal/). */
-    prefix: Type.String({ pattern: '^/[a-z0-9_/-]*[a-z0-9_-]$' }),
+    prefix: Type.String({ pattern: '^/[a-z0-9_/-]*[a-z0-9_-]$', description: 'where the customer portal API is mounted (its page is at /portal/)' }),
     /** How guests' browsers reach the gateway, for payment return URLs; default http://{http.host}:{http.port}. */
-    publicBaseUrl: Type.Optional(Url),
+    publicBaseUrl: Type.Optional(Url('how browsers and payment providers reach the gateway (payment return and webhook URLs); default http://{http.host}:{http.port}')),
     /** Countries whose IBANs are accepted for payouts. */
-    allowedCountryCodes: Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), { maxItems: 100 }),
-    contactEmail: Type.String({ maxLength: 256 }),
-    dataPrivacyUrl: Type.Optional(Url),
-    aboutPageUrl: Type.Optional(Url),
+    allowedCountryCodes: Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), { maxItems: 100, description: 'countries (ISO 3166 alpha-2) whose IBANs are accepted for payouts' }),
+    contactEmail: Type.String({ maxLength: 256, description: 'the contact address the portal shows guests' }),
+    dataPrivacyUrl: Type.Optional(Url('link to the privacy policy shown on the portal')),
+    aboutPageUrl: Type.Optional(Url('link to the event page shown on the portal')),
     /** Shown on the portal: payments go to simulated providers, no real money moves. */
-    testModeMessage: Type.Optional(Type.String({ maxLength: 512 })),
+    testModeMessage: Type.Optional(Type.String({ maxLength: 512, description: 'a banner on the portal, e.g. that payments are simulated' })),
     /** The sales tax shown on receipts (gross prices include it). */
     salesTax: Type.Optional(
-      Type.Object({ name: Type.String({ minLength: 1, maxLength: 32 }), rateBasisPoints: Type.Integer({ minimum: 0, maximum: 10_000 }) }, { additionalProperties: false }),
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1, maxLength: 32, description: 'name of the tax on receipts, e.g. VAT' }),
+          rateBasisPoints: Type.Integer({ minimum: 0, maximum: 10_000, description: 'the rate in basis points (1900 = 19 %)' }),
+        },
+        { additionalProperties: false, description: 'the sales tax shown on receipts (gross prices include it)' },
+      ),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'the guest portal' },
 )
 
 export const PaymentsConfig = Type.Object(
   {
     /** The provider the portal's online top-up uses. */
-    defaultProvider: Type.Optional(Type.Union([Type.Literal('sumup'), Type.Literal('stripe')])),
-    minTopupCents: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
-    maxTopupCents: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
+    defaultProvider: Type.Optional(Type.Union([Type.Literal('sumup'), Type.Literal('stripe')], { description: "the provider the portal's online top-up uses" })),
+    minTopupCents: Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'smallest online top-up, cents' }),
+    maxTopupCents: Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'largest online top-up, cents' }),
     sumup: Type.Optional(
       Type.Object(
-        { baseUrl: Url, apiKey: Secret, merchantCode: Type.String({ minLength: 1, maxLength: 64 }), webhookSecret: Type.Optional(Secret) },
-        { additionalProperties: false },
+        {
+          baseUrl: Url('the SumUp API (default https://api.sumup.com with the environment variables)'),
+          apiKey: Secret('SumUp API key'),
+          merchantCode: Type.String({ minLength: 1, maxLength: 64, description: 'SumUp merchant code' }),
+          webhookSecret: Type.Optional(Secret('SumUp webhook secret')),
+        },
+        { additionalProperties: false, description: 'the hosted-checkout provider (SumUp); absent: not offered' },
       ),
     ),
     stripe: Type.Optional(
       Type.Object(
-        { baseUrl: Type.Optional(Url), secretKey: Secret, publishableKey: Secret, webhookSecret: Secret },
-        { additionalProperties: false },
+        {
+          baseUrl: Type.Optional(Url('the Stripe API (default Stripe itself)')),
+          secretKey: Secret('Stripe secret key'),
+          publishableKey: Type.String({ minLength: 8, maxLength: 512, description: 'Stripe publishable key (public: the browser gets it)' }),
+          webhookSecret: Secret('Stripe webhook signing secret'),
+        },
+        { additionalProperties: false, description: 'Stripe: online top-up, the users/payments API and the card-terminal API (served only when set)' },
       ),
     ),
     /** Address of the venue, for Stripe Terminal locations (one per booth). */
     venue: Type.Object(
       {
-        line1: Type.String({ minLength: 1, maxLength: 256 }),
-        city: Type.String({ minLength: 1, maxLength: 128 }),
-        postal_code: Type.String({ minLength: 1, maxLength: 32 }),
-        country: Type.String({ pattern: '^[A-Z]{2}$' }),
+        line1: Type.String({ minLength: 1, maxLength: 256, description: 'street and number' }),
+        city: Type.String({ minLength: 1, maxLength: 128, description: 'city' }),
+        postal_code: Type.String({ minLength: 1, maxLength: 32, description: 'postal code' }),
+        country: Type.String({ pattern: '^[A-Z]{2}$', description: 'country, ISO 3166 alpha-2' }),
       },
-      { additionalProperties: false },
+      { additionalProperties: false, description: 'address of the venue, for Stripe Terminal locations (one per booth)' },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'online payments' },
 )
 export type PaymentsConfig = Static<typeof PaymentsConfig>
 
@@ -94,50 +111,63 @@ export const GatewayConfig = Type.Object(
     /** Connection and login limits default to DEFAULT_BROKER_LIMITS (broker.ts says what each one bounds). */
     mqtt: Type.Object(
       {
-        host: Host,
-        port: Port,
-        maxConnections: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_000_000 })),
-        reservedKioskConnections: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
-        maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_000_000 })),
-        connectTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
-        loginFailuresBeforeBlock: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
-        loginBlockBaseMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
-        loginBlockMaxMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
-        loginFailureMemoryMs: Type.Optional(Type.Integer({ minimum: 1_000, maximum: 7 * 86_400_000 })),
-        loginTrackedAddresses: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+        host: Type.String({
+          minLength: 1,
+          maxLength: 255,
+          description:
+            "address the MQTT broker listens on: 127.0.0.1 serves this machine only; kiosks on the festival network need the gateway's address there (or 0.0.0.0). Plain MQTT, no TLS: keep it on a private network",
+        }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, description: 'MQTT port (0 picks a free one)' }),
+        maxConnections: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_000_000, description: 'open MQTT connections at most, of every kind' })),
+        reservedKioskConnections: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'of maxConnections, kept for authenticated kiosks' })),
+        maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_000_000, description: 'connections before login plus operator connections per address (IPv6: per /64); kiosks do not count' })),
+        connectTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, description: 'time a client has after TCP connect to log in' })),
+        loginFailuresBeforeBlock: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000, description: 'failed logins an address may have before it is blocked' })),
+        loginBlockBaseMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'the first block; each further failure doubles it' })),
+        loginBlockMaxMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'the longest block' })),
+        loginFailureMemoryMs: Type.Optional(Type.Integer({ minimum: 1_000, maximum: 7 * 86_400_000, description: 'an address is forgotten after this long without a failure' })),
+        loginTrackedAddresses: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'addresses remembered for login throttling at once' })),
       },
-      { additionalProperties: false },
+      { additionalProperties: false, description: 'the MQTT broker the kiosks connect to' },
     ),
     /** Timeouts and the credential throttle default to DEFAULT_HTTP_LIMITS (http.ts says what each one bounds). */
     http: Type.Object(
       {
-        host: Host,
-        port: Port,
-        headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
-        requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
-        idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
-        keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
-        authFailuresMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
-        authFailuresWindowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+        host: Type.String({ minLength: 1, maxLength: 255, description: 'address the HTTP server (portal, admin API) listens on; behind a TLS reverse proxy keep 127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, description: 'HTTP port (0 picks a free one)' }),
+        headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000, description: 'time a client has to send all request headers' })),
+        requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000, description: 'time a client has to send the whole request' })),
+        idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000, description: 'a connection without traffic for this long is closed (keep above the slowest handler)' })),
+        keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000, description: 'an idle keep-alive connection is closed this long after its last response' })),
+        authFailuresMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'wrong credentials per source address and window on /admin and the card-terminal API, then 429' })),
+        authFailuresWindowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000, description: 'the window of authFailuresMax' })),
       },
-      { additionalProperties: false },
+      { additionalProperties: false, description: 'the HTTP server' },
     ),
     /** Holds the SQLite ledger (gateway.sqlite). */
-    dataDir: Type.String({ minLength: 1 }),
-    /** The event set-up (booths, kiosks, products, tags) imported at start. */
-    eventFile: Type.String({ minLength: 1 }),
+    dataDir: Type.String({ minLength: 1, description: 'folder of the ledger database (gateway.sqlite); made 0700. Relative paths in a config file are relative to the file' }),
+    /**
+     * The event set-up (booths, kiosks, products, tags) imported at start and on
+     * POST /admin/event/reload. Required: the gateway refuses to start without
+     * one (the demo's is loaded only with --demo).
+     */
+    eventFile: Type.Optional(
+      Type.String({ minLength: 1, description: 'the event set-up imported at start and on POST /admin/event/reload. Required (the gateway refuses to start without it; --demo loads the demo festival instead)' }),
+    ),
     /** Bearer token of the admin HTTP API; without one the admin API answers 503. */
-    adminToken: Type.Optional(Type.String({ minLength: 16, maxLength: 256 })),
-    operators: Type.Array(OperatorAccount, { maxItems: 100 }),
+    adminToken: Type.Optional(Type.String({ minLength: 16, maxLength: 256, secret: true, description: 'bearer token of the admin HTTP API (/admin); without one it answers 503' })),
+    operators: Type.Array(OperatorAccount, { maxItems: 100, description: 'MQTT operator accounts: read kiosk states, gateway state and events, never publish' }),
     /** Largest MQTT packet accepted from a client, bytes. */
-    maxPacketBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 }),
+    maxPacketBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, description: 'largest MQTT packet accepted from a client, bytes; the connection is closed beyond it' }),
     /** Largest number of envelopes ingest commits in one SQLite transaction; ingest's default when absent. */
-    maxBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    maxBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'most transactions committed in one SQLite transaction (default 512)' })),
     logLevel: LogLevel,
     portal: PortalConfig,
     payments: PaymentsConfig,
     /** File holding the secret that keys the PIN lookup hashes; without it the secret is kept in the database. */
-    pinSecretFile: Type.Optional(Type.String({ minLength: 1 })),
+    pinSecretFile: Type.Optional(
+      Type.String({ minLength: 1, description: 'file (mode 0600) holding the secret that keys the PIN lookup hashes; without it the secret is generated and kept in the database' }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -149,7 +179,7 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   mqtt: { host: '127.0.0.1', port: 1883 },
   http: { host: '127.0.0.1', port: 8080 },
   dataDir: 'data/gateway',
-  eventFile: 'gateway/fixtures/demo-event.json',
+  // No event file: the gateway refuses to start without one (the demo's only with --demo).
   operators: [],
   // 64 KiB of payload plus room for the fixed header and the topic.
   maxPacketBytes: 64 * 1024 + 512,
@@ -179,6 +209,35 @@ export type ConfigLayer = Partial<Omit<GatewayConfig, 'mqtt' | 'http' | 'portal'
 }
 
 export const ENV_PREFIX = 'WRISTPAY_GATEWAY_'
+
+/**
+ * The environment variable of each setting that has one (configFromEnv reads
+ * them; config.test.ts checks each lands on its key). Secrets belong here or in
+ * a 0600 file rather than in a config file others may read.
+ */
+export const ENV_VARS: Readonly<Record<string, string>> = {
+  'mqtt.host': `${ENV_PREFIX}MQTT_HOST`,
+  'mqtt.port': `${ENV_PREFIX}MQTT_PORT`,
+  'http.host': `${ENV_PREFIX}HTTP_HOST`,
+  'http.port': `${ENV_PREFIX}HTTP_PORT`,
+  dataDir: `${ENV_PREFIX}DATA_DIR`,
+  eventFile: `${ENV_PREFIX}EVENT_FILE`,
+  adminToken: `${ENV_PREFIX}ADMIN_TOKEN`,
+  operators: `${ENV_PREFIX}OPERATORS (name:token,...)`,
+  maxPacketBytes: `${ENV_PREFIX}MAX_PACKET_BYTES`,
+  maxBatch: `${ENV_PREFIX}MAX_BATCH`,
+  logLevel: `${ENV_PREFIX}LOG_LEVEL`,
+  'portal.publicBaseUrl': `${ENV_PREFIX}PUBLIC_BASE_URL`,
+  pinSecretFile: `${ENV_PREFIX}PIN_SECRET_FILE`,
+  'payments.sumup.apiKey': `${ENV_PREFIX}SUMUP_API_KEY`,
+  'payments.sumup.baseUrl': `${ENV_PREFIX}SUMUP_BASE_URL`,
+  'payments.sumup.merchantCode': `${ENV_PREFIX}SUMUP_MERCHANT_CODE`,
+  'payments.sumup.webhookSecret': `${ENV_PREFIX}SUMUP_WEBHOOK_SECRET`,
+  'payments.stripe.secretKey': `${ENV_PREFIX}STRIPE_SECRET_KEY`,
+  'payments.stripe.publishableKey': `${ENV_PREFIX}STRIPE_PUBLISHABLE_KEY`,
+  'payments.stripe.webhookSecret': `${ENV_PREFIX}STRIPE_WEBHOOK_SECRET`,
+  'payments.stripe.baseUrl': `${ENV_PREFIX}STRIPE_BASE_URL`,
+}
 
 function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[ENV_PREFIX + name]

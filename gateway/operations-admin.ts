@@ -4,7 +4,7 @@
 // blocklist at once), and the gateway's public keys for installing kiosks.
 import type { FastifyPluginAsync } from 'fastify'
 import Type, { type Static } from 'typebox'
-import { TagUid } from '../device-protocol/index.js'
+import { KioskId, TagUid } from '../device-protocol/index.js'
 import { HttpError, errorResponses } from './http.js'
 import { EventSetupError } from './event-setup.js'
 import type { ImportSummary, Ledger } from './ledger/index.js'
@@ -49,13 +49,26 @@ export const DebtBody = Type.Object(
 const ShiftParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) }, { additionalProperties: false })
 const WristbandParams = Type.Object({ uid: TagUid }, { additionalProperties: false })
 const BlockBody = Type.Object({ blocked: Type.Boolean() }, { additionalProperties: false })
+const KioskParams = Type.Object({ id: KioskId }, { additionalProperties: false })
+const DisableBody = Type.Object({ disabled: Type.Boolean() }, { additionalProperties: false })
+const RetiredReason = Type.Union([Type.Literal('removed_from_setup'), Type.Literal('disabled_by_admin')])
+const RetiredBody = Type.Object(
+  {
+    kiosks: Type.Array(Type.Object({ id: Type.String(), reason: RetiredReason }, { additionalProperties: false })),
+    /** Each with the balance it still holds: money owed to a guest, paid out like any other. */
+    wristbands: Type.Array(Type.Object({ uid: Type.String(), reason: RetiredReason, balance: Type.Integer() }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+)
 
 export interface OperationsAdminDeps {
-  ledger: Pick<Ledger, 'shiftReports' | 'shiftReport' | 'debts' | 'setWristbandBlocked' | 'wristband' | 'refreshKioskConfigs' | 'gatewayKeys'>
+  ledger: Pick<Ledger, 'shiftReports' | 'shiftReport' | 'debts' | 'setWristbandBlocked' | 'wristband' | 'refreshKioskConfigs' | 'gatewayKeys' | 'retirement'>
   /** Republishes the retained configs of these kiosks. */
   publishKioskConfigs(kioskIds: readonly string[]): Promise<void>
   /** Reads the event set-up file again and imports it; throws EventSetupError (nothing imported) on a bad file. */
   reloadEventSetup?: () => ImportSummary
+  /** Closes the connections of retired kiosks (and clears their retained configs) and of kiosks whose token changed. */
+  endKioskSessions?: (retired: readonly string[], newToken?: readonly string[]) => Promise<void>
 }
 
 export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
@@ -85,7 +98,22 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
       {
         schema: {
           response: {
-            200: Type.Object({ booths: Type.Integer(), products: Type.Integer(), kiosks: Type.Integer(), wristbands: Type.Integer(), kiosksUpdated: Type.Integer() }, { additionalProperties: false }),
+            200: Type.Object(
+              {
+                booths: Type.Integer(),
+                products: Type.Integer(),
+                kiosks: Type.Integer(),
+                wristbands: Type.Integer(),
+                kiosksUpdated: Type.Integer(),
+                kiosksRetired: Type.Array(Type.String()),
+                wristbandsRetired: Type.Integer(),
+                /** What the wristbands retired by this reload still hold, cents (GET /admin/retired lists them). */
+                retiredBalanceCents: Type.Integer(),
+                /** Kiosks whose file key differs from the key sent through the admin API: the admin key stays (see the log). */
+                keyConflicts: Type.Array(Type.String()),
+              },
+              { additionalProperties: false },
+            ),
             ...errorResponses,
           },
         },
@@ -101,11 +129,60 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
           request.log.error({ err }, 'event set-up reload failed')
           throw new HttpError(400, 'invalid_event_setup', 'the event set-up conflicts with the ledger; see the gateway log')
         }
+        const { retirement } = summary
+        await deps.endKioskSessions?.(retirement.kiosksRetired, retirement.kiosksWithNewToken)
         await deps.publishKioskConfigs(summary.configChanged)
-        request.log.info({ kiosks: summary.configChanged.length }, 'event set-up reloaded by an operator')
-        return { booths: summary.booths, products: summary.products, kiosks: summary.kiosks, wristbands: summary.wristbands, kiosksUpdated: summary.configChanged.length }
+        request.log.info({ kiosks: summary.configChanged.length, kiosksRetired: retirement.kiosksRetired.length, wristbandsRetired: retirement.wristbandsRetired }, 'event set-up reloaded by an operator')
+        return {
+          booths: summary.booths,
+          products: summary.products,
+          kiosks: summary.kiosks,
+          wristbands: summary.wristbands,
+          kiosksUpdated: summary.configChanged.length,
+          kiosksRetired: retirement.kiosksRetired,
+          wristbandsRetired: retirement.wristbandsRetired,
+          retiredBalanceCents: retirement.retiredBalanceCents,
+          keyConflicts: summary.keyChanges.filter((c) => c.change === 'conflict_admin_key_kept').map((c) => c.kiosk),
+        }
       },
     )
+
+    // Retiring without editing the file: a kiosk stolen or broken, a wristband that must stop at once. A reload keeps it.
+    scope.put<{ Params: Static<typeof KioskParams>; Body: Static<typeof DisableBody> }>(
+      '/kiosks/:id/disabled',
+      { schema: { params: KioskParams, body: DisableBody, response: { 200: Type.Object({ kiosk: Type.String(), disabled: Type.Boolean() }, { additionalProperties: false }), ...errorResponses } } },
+      async (request) => {
+        const { id } = request.params
+        const { disabled } = request.body
+        if (!deps.ledger.retirement.setKioskDisabled(id, disabled)) throw new HttpError(404, 'unknown_kiosk', `kiosk '${id}' is not in the ledger`)
+        const reason = deps.ledger.retirement.kioskRetired(id)
+        if (!disabled && reason === 'removed_from_setup') throw new HttpError(409, 'kiosk_not_in_event_setup', `kiosk '${id}' is not in the event set-up: add it to the file and reload`)
+        if (disabled) await deps.endKioskSessions?.([id])
+        else await deps.publishKioskConfigs([id])
+        return { kiosk: id, disabled: reason !== null }
+      },
+    )
+
+    scope.put<{ Params: Static<typeof WristbandParams>; Body: Static<typeof DisableBody> }>(
+      '/wristbands/:uid/disabled',
+      { schema: { params: WristbandParams, body: DisableBody, response: { 200: Type.Object({ uid: Type.String(), disabled: Type.Boolean(), kiosksUpdated: Type.Integer() }, { additionalProperties: false }), ...errorResponses } } },
+      async (request) => {
+        const { uid } = request.params
+        const { disabled } = request.body
+        if (!deps.ledger.retirement.setWristbandDisabled(uid, disabled)) throw new HttpError(404, 'unknown_tag', `wristband ${uid} is not in the ledger`)
+        const reason = deps.ledger.retirement.wristbandRetired(uid)
+        if (!disabled && reason === 'removed_from_setup') throw new HttpError(409, 'wristband_not_in_event_setup', `wristband ${uid} is not in the event set-up: add it to the file and reload`)
+        // Its block goes onto every kiosk's blocklist (or comes off it).
+        const changed = deps.ledger.refreshKioskConfigs()
+        await deps.publishKioskConfigs(changed)
+        return { uid, disabled: reason !== null, kiosksUpdated: changed.length }
+      },
+    )
+
+    scope.get('/retired', { schema: { response: { 200: RetiredBody, ...errorResponses } } }, async () => ({
+      kiosks: deps.ledger.retirement.retiredKiosks(),
+      wristbands: deps.ledger.retirement.retiredWristbands(),
+    }))
 
     scope.get('/debts', { schema: { response: { 200: Type.Array(DebtBody), ...errorResponses } } }, async () => deps.ledger.debts())
 

@@ -25,6 +25,8 @@ import {
 import { DEFAULT_TRANSACTION_TIME, type EventSetup, type TransactionTime } from '../event-setup.js'
 import type { PortalTranslationTexts } from '../event-setup.js'
 import { createTagCheck, type TagCheckResult } from '../sun/tag-check.js'
+import { enrollKioskKeyByAdmin, importKioskKeys, logKeyChange, type KeyChange } from './kiosk-keys.js'
+import { applySetupRetirement, createRetirementControls, kiosksWithNewToken, logImportRetirement, type RetirementControls, type SetupRetirement } from './retirement.js'
 import { configureLedgerConnection } from './db.js'
 import { createExternalBookings } from './external.js'
 import { createOrderReads } from './orders.js'
@@ -73,13 +75,19 @@ export interface ImportSummary {
   wristbands: number
   /** Kiosks whose config (catalog, flags, booth) changed: their retained config topic needs publishing. */
   configChanged: string[]
+  /** What the import retired or restored (retirement.ts): retired kiosks and changed tokens lose their connection. */
+  retirement: SetupRetirement
+  /** Kiosk keys set, replaced or refused (kiosk-keys.ts: the admin API wins over the file). */
+  keyChanges: KeyChange[]
 }
 
 export interface Ledger {
   /** Idempotent upsert of an event set-up. Throws (and changes nothing) if it conflicts with recorded history. */
   importEventSetup(setup: EventSetup): ImportSummary
-  /** Sets (or replaces) a kiosk's Ed25519 public key. Throws on an unknown kiosk or a malformed key. */
+  /** Sets (or replaces) a kiosk's Ed25519 public key; it wins over the event set-up's. Throws on an unknown kiosk or a malformed key. */
   enrollKiosk(kioskId: string, publicKeyBase64Url: string): void
+  /** Retired kiosks and wristbands, and the operator's switch for them (the admin API). */
+  readonly retirement: RetirementControls
   /** MQTT authentication of a kiosk: constant-time comparison of token hashes. */
   kioskAuth(kioskId: string, token: string): boolean
   kioskPublicKey(kioskId: string): KeyObject | undefined
@@ -245,13 +253,14 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
         public_key = COALESCE(excluded.public_key, kiosks.public_key),
         sale_allowed = excluded.sale_allowed,
         topup_allowed = excluded.topup_allowed`),
-    kiosk: db.prepare<[string], KioskRow>(`SELECT * FROM kiosks WHERE id = ?`),
-    kiosks: db.prepare<[], KioskRow>(`SELECT * FROM kiosks ORDER BY id`),
-    setKioskKey: db.prepare(`UPDATE kiosks SET public_key = ? WHERE id = ?`),
+    // A retired kiosk (retirement.ts) is unknown to everything but the history.
+    kiosk: db.prepare<[string], KioskRow>(`SELECT * FROM kiosks WHERE id = ? AND retired IS NULL`),
+    kiosks: db.prepare<[], KioskRow>(`SELECT * FROM kiosks WHERE retired IS NULL ORDER BY id`),
     setKioskConfigVersion: db.prepare(`UPDATE kiosks SET config_version = ?, config_hash = ? WHERE id = ?`),
     advanceKiosk: db.prepare(`UPDATE kiosks SET next_seq = ?, last_hash = ? WHERE id = ? AND next_seq = ?`),
-    wristbandPin: db.prepare<[string], { pin_lookup: string }>(`SELECT pin_lookup FROM wristbands WHERE uid = ?`),
-    wristbandByPin: db.prepare<[string], { uid: string }>(`SELECT uid FROM wristbands WHERE pin_lookup = ?`),
+    // A retired wristband's PIN logs in nowhere; its account stays (retirement.ts).
+    wristbandPin: db.prepare<[string], { pin_lookup: string }>(`SELECT pin_lookup FROM wristbands WHERE uid = ? AND retired IS NULL`),
+    wristbandByPin: db.prepare<[string], { uid: string }>(`SELECT uid FROM wristbands WHERE pin_lookup = ? AND retired IS NULL`),
     // A PIN moving between wristbands in one import would hit the UNIQUE index midway: park changed ones first.
     parkPin: db.prepare(`UPDATE wristbands SET pin_lookup = 'moving:' || uid WHERE uid = ? AND pin_lookup != ?`),
     // Vouchers are granted once, when the wristband first comes in: a re-import must not hand out used ones again.
@@ -262,7 +271,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
         variant = excluded.variant`),
     setBlocked: db.prepare(`UPDATE wristbands SET blocked = ? WHERE uid = ?`),
     wristband: db.prepare<[string], { uid: string; blocked: number; balance: number; account: string; vouchers: number; variant: string | null }>(
-      `SELECT w.uid, w.blocked, a.balance, w.account, w.vouchers, w.variant FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.uid = ?`,
+      `SELECT w.uid, w.blocked, a.balance, w.account, w.vouchers, w.variant FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.uid = ? AND w.retired IS NULL`,
     ),
     openShift: db.prepare<[string], { id: string; register: string }>(`SELECT id, register FROM shifts WHERE kiosk = ? AND closed_by IS NULL`),
     registerExists: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM cash_registers WHERE id = ?`),
@@ -294,6 +303,21 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
   }
 
   const keyCache = new Map<string, KeyObject>()
+  const retirementControls = createRetirementControls(db)
+  const retirement: RetirementControls = {
+    ...retirementControls,
+    setKioskDisabled(kioskId, disabled) {
+      const known = retirementControls.setKioskDisabled(kioskId, disabled)
+      keyCache.delete(kioskId)
+      if (known) logger.warn({ kiosk: kioskId, disabled }, disabled ? `kiosk ${kioskId} disabled by an operator` : `kiosk ${kioskId} enabled again by an operator`)
+      return known
+    },
+    setWristbandDisabled(uid, disabled) {
+      const known = retirementControls.setWristbandDisabled(uid, disabled)
+      if (known) logger.warn({ uid, disabled, balance: q.balance.get(accountIds.customer(uid))?.balance }, disabled ? 'wristband disabled by an operator (its balance stays in its account)' : 'wristband enabled again by an operator')
+      return known
+    },
+  }
 
   function event(): { name: string; currency: string } | undefined {
     const name = q.meta.get('event_name')?.value
@@ -347,13 +371,14 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
         ticketVariant: p.ticketVariant ?? null,
         maxReturnQty: p.maxReturnQty ?? null,
       })
+    const newTokens = kiosksWithNewToken(db, setup)
     for (const k of setup.kiosks) {
       q.upsertKiosk.run({
         id: k.id,
         booth: k.booth,
         tokenHash: hashToken(k.token),
-        // A kiosk enrolled since the file was written keeps its key when the file names none.
-        publicKey: k.publicKey ?? null,
+        // Keys are set by importKioskKeys below, which knows whether an operator enrolled one since.
+        publicKey: null,
         saleAllowed: k.saleAllowed ? 1 : 0,
         topupAllowed: k.topupAllowed ? 1 : 0,
         genesis: GENESIS_HASH,
@@ -382,6 +407,8 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       }
     }
     importOperations(db, setup)
+    const retirement = applySetupRetirement(db, setup, newTokens)
+    const keyChanges = importKioskKeys(db, setup)
     const configChanged = refreshConfigVersions()
     tagCheck.storePolicy(setup)
     return {
@@ -390,6 +417,8 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       kiosks: setup.kiosks.length,
       wristbands: setup.wristbands.length,
       configChanged,
+      retirement,
+      keyChanges,
     }
   })
 
@@ -404,6 +433,8 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     const summary = importTx.immediate(setup, pinLookups)
     tagCheck.activate(setup)
     keyCache.clear()
+    logImportRetirement(logger, summary.retirement)
+    for (const change of summary.keyChanges) logKeyChange(logger, change)
     logger.info(
       { booths: summary.booths, products: summary.products, kiosks: summary.kiosks, wristbands: summary.wristbands },
       'event set-up imported',
@@ -420,9 +451,9 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       throw new Error(`kiosk '${kioskId}': public key is not a base64url Ed25519 key`)
     }
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`kiosk '${kioskId}': public key is not Ed25519`)
-    q.setKioskKey.run(publicKeyBase64Url, kioskId)
+    const change = enrollKioskKeyByAdmin(db, kioskId, publicKeyBase64Url)
     keyCache.set(kioskId, key)
-    logger.info({ kiosk: kioskId }, 'kiosk enrolled')
+    logKeyChange(logger, change)
   }
 
   function kioskAuth(kioskId: string, token: string): boolean {
@@ -893,6 +924,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     checkInvariants,
     event,
     portalTexts,
+    retirement,
     refreshKioskConfigs: () => db.transaction(refreshConfigVersions).immediate(),
     balanceView: operations.balanceView,
     shiftReports: operations.shiftReports,

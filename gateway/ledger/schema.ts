@@ -5,6 +5,7 @@
 // donations) is an external booking; postings belong to a kiosk transaction
 // or to an external booking (checkInvariants checks which).
 import type Database from 'better-sqlite3'
+import { addRetirementColumns } from './retirement.js'
 
 export const SCHEMA_VERSION = 2
 
@@ -209,6 +210,7 @@ export function migrate(db: Database.Database): void {
   addCardPaymentRef(db)
   addTransactionColumns(db)
   addOfflineCounting(db)
+  addRetirementColumns(db)
   db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(SCHEMA_VERSION))
 }
 

@@ -1,0 +1,270 @@
+// The event set-up retires what it no longer lists (issue 10, point 2): a kiosk
+// removed from the file cannot log in over MQTT any more (its live connection is
+// closed, its config and enrolment are gone), a wristband removed from it can
+// neither log in to the portal nor pay, and its balance stays in the ledger.
+// Operators can do the same without editing the file (admin API). A real
+// gateway (broker, ledger, HTTP) on loopback, driven as kiosks and guests do.
+import t, { type Test } from 'tap'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt, { type MqttClient } from 'mqtt'
+import { pino } from 'pino'
+import { v7 as uuidv7 } from 'uuid'
+import {
+  GENESIS_HASH,
+  envelopeHash,
+  publicKeyToBase64Url,
+  signTransaction,
+  topics,
+  validateReply,
+  type Envelope,
+  type Line,
+  type ReplyMessage,
+  type Transaction,
+} from '../device-protocol/index.js'
+import { createGateway, type Gateway } from './app.js'
+import { resolveConfig } from './config.js'
+
+const ADMIN_TOKEN = 'admin-token-for-tests-0123'
+const TOKENS = { 'bar-1': 'token-bar-1-0123456789', 'cash-1': 'token-cash-1-0123456789' } as const
+type KioskName = keyof typeof TOKENS
+const GUEST = { uid: '04A1B2C3D4E5F6', pin: 'APPTEST234' }
+const OTHER = { uid: '04A1B2C3D4E5F7', pin: 'APPTEST567' }
+
+function eventSetup({ cashKiosk = true, guest = true } = {}) {
+  return {
+    event: { name: 'Retire Fest', currency: 'EUR' },
+    booths: [
+      { id: 'bar', name: 'Bar' },
+      { id: 'cashier', name: 'Cashier' },
+    ],
+    products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
+    kiosks: [
+      { id: 'bar-1', booth: 'bar', token: TOKENS['bar-1'], saleAllowed: true, topupAllowed: false },
+      ...(cashKiosk ? [{ id: 'cash-1', booth: 'cashier', token: TOKENS['cash-1'], saleAllowed: false, topupAllowed: true }] : []),
+    ],
+    wristbands: [...(guest ? [GUEST] : []), OTHER],
+  }
+}
+
+interface Harness {
+  gateway: Gateway
+  eventFile: string
+  mqttUrl: string
+  httpBase: string
+}
+
+async function startGateway(t: Test): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-retire-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const eventFile = join(dir, 'event.json')
+  writeFileSync(eventFile, JSON.stringify(eventSetup()))
+  const config = resolveConfig({
+    mqtt: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    dataDir: join(dir, 'data'),
+    eventFile,
+    adminToken: ADMIN_TOKEN,
+    logLevel: 'silent',
+  })
+  const gateway = await createGateway({ config, logger: pino({ level: 'silent' }) })
+  t.teardown(() => gateway.stop())
+  await gateway.start()
+  return { gateway, eventFile, mqttUrl: `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`, httpBase: `http://127.0.0.1:${gateway.httpAddress!.port}` }
+}
+
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (condition()) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error(`gave up waiting for ${what}`)
+}
+
+async function admin(h: Harness, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${h.httpBase}/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  return { status: res.status, body: await res.json() }
+}
+
+async function portalLogin(h: Harness, pin: string): Promise<{ status: number; token?: string }> {
+  const res = await fetch(`${h.httpBase}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin }) })
+  const body = (await res.json()) as { access_token?: string }
+  return { status: res.status, ...(body.access_token === undefined ? {} : { token: body.access_token }) }
+}
+
+async function portalCustomer(h: Harness, token: string): Promise<number> {
+  return (await fetch(`${h.httpBase}/api/customer`, { headers: { authorization: `Bearer ${token}` } })).status
+}
+
+/** A kiosk as the test drives it: its key, its chain, its MQTT session and the replies it got. */
+class TestKiosk {
+  readonly privateKey: KeyObject
+  readonly publicKey: string
+  seq = 0
+  prev = GENESIS_HASH
+  replies: ReplyMessage[] = []
+  client?: MqttClient
+  closed = false
+
+  constructor(readonly id: KioskName) {
+    const pair = generateKeyPairSync('ed25519')
+    this.privateKey = pair.privateKey
+    this.publicKey = publicKeyToBase64Url(pair.publicKey)
+  }
+
+  async enroll(h: Harness): Promise<number> {
+    return (await admin(h, 'PUT', `/kiosks/${this.id}/public-key`, { publicKey: this.publicKey })).status
+  }
+
+  async connect(t: Test, h: Harness): Promise<void> {
+    const client = await mqtt.connectAsync(h.mqttUrl, { username: this.id, password: TOKENS[this.id], reconnectPeriod: 0, connectTimeout: 5000 })
+    t.teardown(() => client.endAsync(true))
+    this.client = client
+    this.closed = false
+    client.on('close', () => (this.closed = true))
+    client.on('message', (topic, payload) => {
+      if (topic !== topics.kioskReply(this.id)) return
+      const reply = validateReply(JSON.parse(payload.toString('utf8')))
+      if (reply.ok) this.replies.push(reply.value)
+    })
+    await client.subscribeAsync(topics.kioskReply(this.id), { qos: 1 })
+  }
+
+  sign(type: Transaction['type'], uid: string, amount: number, lines: Line[] = []): Envelope {
+    const tx: Transaction = { v: 1, id: uuidv7(), kiosk: this.id, seq: this.seq + 1, prev: this.prev, type, tag: { uid, type: 'ntag215' }, lines, amount, at: Date.now() }
+    const envelope = signTransaction(tx, this.privateKey)
+    this.seq = tx.seq
+    this.prev = envelopeHash(envelope)
+    return envelope
+  }
+
+  async send(envelope: Envelope): Promise<ReplyMessage> {
+    const before = this.replies.length
+    await this.client!.publishAsync(topics.kioskTx(this.id), JSON.stringify(envelope), { qos: 1 })
+    const mine = () => this.replies.slice(before).find((r) => r.kind === 'result' && r.id === envelope.tx.id)
+    await waitFor(() => mine() !== undefined, `reply to ${envelope.tx.id}`)
+    return mine()!
+  }
+}
+
+/** The CONNACK refusal of a login, or 'connected' (a login takes a live session of the kiosk over). */
+async function tryLogin(h: Harness, kioskId: KioskName): Promise<string> {
+  try {
+    const client = await mqtt.connectAsync(h.mqttUrl, { username: kioskId, password: TOKENS[kioskId], reconnectPeriod: 0, connectTimeout: 5000 })
+    await client.endAsync(true)
+    return 'connected'
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
+t.test('a kiosk and a wristband removed from the event set-up are retired by a reload; the balance stays; putting them back restores them', async (t) => {
+  const h = await startGateway(t)
+  const bar = new TestKiosk('bar-1')
+  const cash = new TestKiosk('cash-1')
+  t.equal(await bar.enroll(h), 200)
+  t.equal(await cash.enroll(h), 200)
+  await bar.connect(t, h)
+  await cash.connect(t, h)
+  t.match(await cash.send(cash.sign('topup_cash', GUEST.uid, 2000)), { status: 'accepted', balance: 2000 })
+  const session = await portalLogin(h, GUEST.pin)
+  t.equal(session.status, 200, 'the guest logs in before')
+  t.equal(await portalCustomer(h, session.token!), 200)
+
+  writeFileSync(h.eventFile, JSON.stringify(eventSetup({ cashKiosk: false, guest: false })))
+  const reload = await admin(h, 'POST', '/event/reload')
+  t.equal(reload.status, 200)
+  t.match(reload.body, { kiosksRetired: ['cash-1'], wristbandsRetired: 1, retiredBalanceCents: 2000, keyConflicts: [] })
+
+  // The retired kiosk: its live connection is closed, it cannot log in again, it is unknown to enrolment and config.
+  await waitFor(() => cash.closed, 'the retired kiosk disconnected')
+  t.match(await tryLogin(h, 'cash-1'), /Bad username or password|Not authorized/i, 'its token logs in no more')
+  t.equal(await tryLogin(h, 'bar-1'), 'connected', 'the kiosk still in the file logs in')
+  await bar.connect(t, h) // that login took the bar's session over
+  t.equal(await cash.enroll(h), 404, 'no enrolment of a retired kiosk')
+  t.throws(() => h.gateway.ledger.kioskConfig('cash-1'), /unknown kiosk/, 'no config for it')
+  t.notOk(h.gateway.ledger.kioskIds().includes('cash-1'))
+
+  // The retired wristband: no portal login, the open session ends, no payment; its money is still there.
+  t.not((await portalLogin(h, GUEST.pin)).status, 200, 'its PIN logs in no more')
+  t.not(await portalCustomer(h, session.token!), 200, 'an open portal session shows nothing any more')
+  t.match(await bar.send(bar.sign('sale', GUEST.uid, 450, [{ product: 'beer', qty: 1, unitPrice: 450 }])), { status: 'rejected' }, 'it cannot pay')
+  t.equal(h.gateway.ledger.accountBalance('customer:' + GUEST.uid), 2000, 'its balance stays in its account')
+  t.equal(h.gateway.ledger.sumOfAllBalances(), 0)
+  t.same(h.gateway.ledger.checkInvariants(), [])
+  const retired = await admin(h, 'GET', '/retired')
+  t.same(retired.body, { kiosks: [{ id: 'cash-1', reason: 'removed_from_setup' }], wristbands: [{ uid: GUEST.uid, reason: 'removed_from_setup', balance: 2000 }] })
+  t.equal((await portalLogin(h, OTHER.pin)).status, 200, 'a wristband still in the file logs in')
+
+  // A restart imports the same file: still retired.
+  writeFileSync(h.eventFile, JSON.stringify(eventSetup()))
+  const back = await admin(h, 'POST', '/event/reload')
+  t.match(back.body, { kiosksRetired: [], wristbandsRetired: 0 })
+  t.equal(await tryLogin(h, 'cash-1'), 'connected', 'back in the file: the kiosk logs in again')
+  t.equal((await portalLogin(h, GUEST.pin)).status, 200, 'and the PIN logs in again')
+  t.match(await bar.send(bar.sign('sale', GUEST.uid, 450, [{ product: 'beer', qty: 1, unitPrice: 450 }])), { status: 'accepted', balance: 1550 }, 'and the wristband pays')
+  t.same((await admin(h, 'GET', '/retired')).body, { kiosks: [], wristbands: [] })
+})
+
+t.test('operators disable a kiosk and a wristband through the admin API; a reload keeps them disabled', async (t) => {
+  const h = await startGateway(t)
+  const bar = new TestKiosk('bar-1')
+  t.equal(await bar.enroll(h), 200)
+  await bar.connect(t, h)
+
+  t.match(await admin(h, 'PUT', '/kiosks/bar-1/disabled', { disabled: true }), { status: 200, body: { kiosk: 'bar-1', disabled: true } })
+  await waitFor(() => bar.closed, 'the disabled kiosk disconnected')
+  t.match(await tryLogin(h, 'bar-1'), /Bad username or password|Not authorized/i)
+  t.match(await admin(h, 'PUT', '/wristbands/' + OTHER.uid + '/disabled', { disabled: true }), { status: 200, body: { uid: OTHER.uid, disabled: true } })
+  t.not((await portalLogin(h, OTHER.pin)).status, 200)
+
+  t.equal((await admin(h, 'POST', '/event/reload')).status, 200)
+  t.match(await tryLogin(h, 'bar-1'), /Bad username or password|Not authorized/i, 'the file still lists it, the operator disabled it: disabled')
+  t.not((await portalLogin(h, OTHER.pin)).status, 200)
+  t.same((await admin(h, 'GET', '/retired')).body, {
+    kiosks: [{ id: 'bar-1', reason: 'disabled_by_admin' }],
+    wristbands: [{ uid: OTHER.uid, reason: 'disabled_by_admin', balance: 0 }],
+  })
+
+  t.match(await admin(h, 'PUT', '/kiosks/bar-1/disabled', { disabled: false }), { status: 200, body: { disabled: false } })
+  t.equal(await tryLogin(h, 'bar-1'), 'connected')
+  t.match(await admin(h, 'PUT', '/wristbands/' + OTHER.uid + '/disabled', { disabled: false }), { status: 200, body: { disabled: false } })
+  t.equal((await portalLogin(h, OTHER.pin)).status, 200)
+
+  // Hostile and unknown input changes nothing.
+  t.equal((await admin(h, 'PUT', '/kiosks/nope-9/disabled', { disabled: true })).status, 404)
+  t.equal((await admin(h, 'PUT', '/kiosks/bar-1/disabled', { disabled: 'yes' })).status, 400)
+  t.equal((await admin(h, 'PUT', '/kiosks/..%2Fx/disabled', { disabled: true })).status, 400)
+  t.equal((await admin(h, 'PUT', '/wristbands/04FFFFFFFFFFFF/disabled', { disabled: true })).status, 404)
+  const noToken = await fetch(`${h.httpBase}/admin/kiosks/bar-1/disabled`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"disabled":true}' })
+  t.equal(noToken.status, 401)
+  t.equal(await tryLogin(h, 'bar-1'), 'connected')
+})
+
+t.test('a kiosk whose token changes in the file loses its connection; the new token logs in', async (t) => {
+  const h = await startGateway(t)
+  const bar = new TestKiosk('bar-1')
+  await bar.connect(t, h)
+  const setup = eventSetup()
+  writeFileSync(h.eventFile, JSON.stringify({ ...setup, kiosks: setup.kiosks.map((k) => (k.id === 'bar-1' ? { ...k, token: 'token-bar-1-rotated-0123' } : k)) }))
+  t.equal((await admin(h, 'POST', '/event/reload')).status, 200)
+  await waitFor(() => bar.closed, 'the kiosk with the old token disconnected')
+  t.match(await tryLogin(h, 'bar-1'), /Bad username or password|Not authorized/i, 'the old token logs in no more')
+  const client = await mqtt.connectAsync(h.mqttUrl, { username: 'bar-1', password: 'token-bar-1-rotated-0123', reconnectPeriod: 0, connectTimeout: 5000 })
+  await client.endAsync(true)
+  t.pass('the new token logs in')
+})
+
+t.test('a gateway without an event set-up refuses to start', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-retire-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const config = resolveConfig({ mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, dataDir: join(dir, 'data'), logLevel: 'silent' })
+  t.equal(config.eventFile, undefined, 'no event file by default: the demo is not a default any more')
+  await t.rejects(createGateway({ config, logger: pino({ level: 'silent' }) }), /no event set-up/)
+})

@@ -2,65 +2,110 @@
 // wristpay-sim: the simulators from the command line, for people without
 // hardware. `reader` plays our NFC reader board on a serial device (one end of
 // a socat pty pair, say) so that a real `wristpay-kiosk --reader serial:...`
-// can be driven; `demo` and `bench` run the demo and the benchmarks.
-import { randomInt } from 'node:crypto'
-import { parseArgs } from 'node:util'
-import { normaliseUid } from '../device-protocol/index.js'
+// can be driven, tapping wristbands when a person says so (reader-cli.ts) or on
+// a timer; `tap` sends a tap to a running reader; `demo` and `bench` run the
+// demo and the benchmarks.
+import { createInterface } from 'node:readline'
+import { TAG_TYPES } from '../device-protocol/index.js'
 import { attachFirmwareToSerialPort } from './reader-firmware.js'
+import { COMMANDS_HELP, DEFAULT_UID, createTapper, keyCommand, parseReaderArgs, parseTapCommand, sendControlCommand, startControlSocket, type TapCommand } from './reader-cli.js'
 
 export const USAGE = `Usage: wristpay-sim <command> [options]
 
 Commands:
-  reader --port PATH [--uids UID,UID,...] [--interval-ms N] [--hold-ms N] [--type T]
+  reader --port PATH [--uids UID,UID,...] [--interval-ms N] [--hold-ms N] [--type T] [--control SOCKET]
       Plays a wristpay NFC reader board on the serial device PATH: greets the
-      host, then every --interval-ms (default 3000) presents one of --uids
-      (upper-case hex; default a fixed demo UID) for --hold-ms (default 800) and
-      prints the LED/beep feedback the kiosk sends back. Ctrl-C stops.
-      Example, without hardware:
+      host, prints the LED/beep feedback the kiosk sends back, and presents a
+      wristband for --hold-ms (default 800) whenever you say so:
+        on a terminal: keys 1-9 tap that wristband of --uids, space or Enter the
+          next one, r removes it, q quits;
+        otherwise: lines on stdin, "tap" (the next), "tap 2" (the second of
+          --uids), "tap 04A1B2C3D4E5F6" (any UID), "tap UID ntag424", "remove";
+        from another shell: wristpay-sim tap --control SOCKET UID, once the
+          reader runs with --control SOCKET (a local UNIX socket path).
+      --uids        the wristbands to pick from (upper-case hex; default ${DEFAULT_UID})
+      --interval-ms also tap one of --uids every N ms (default 3000; 0 = only on demand)
+      --type        the tag family the reader reports with every tap, as a real board
+                    reads it from the chip: ${TAG_TYPES.join(', ')}
+                    (default ntag215). The gateway refuses types the event's
+                    tagPolicy.acceptedTypes leaves out (tag_type_not_accepted); ntag424
+                    wristbands there also need a SUN message, which only the demo's
+                    simulated secure tags send.
+      Ctrl-C stops. Example, without hardware:
         socat pty,raw,echo=0,link=/tmp/kiosk-tty pty,raw,echo=0,link=/tmp/reader-tty &
-        wristpay-sim reader --port /tmp/reader-tty --uids 04A1B2C3D4E5F6
+        wristpay-sim reader --port /tmp/reader-tty --uids 04A1B2C3D4E5F6 --interval-ms 0 --control /tmp/reader.sock &
         wristpay-kiosk --reader serial:/tmp/kiosk-tty ...
+        wristpay-sim tap --control /tmp/reader.sock 04A1B2C3D4E5F6
+  tap --control SOCKET [UID|N] [TYPE]
+      Taps a wristband at the reader listening on SOCKET (any UID, or the N-th
+      of its --uids; without one the next of them) and prints what it did.
   demo [options]     the demo (same as npm start; --help for its options)
   bench [options]    the benchmarks (same as npm run bench)
   --help             this text
 `
 
 async function runReader(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      port: { type: 'string' },
-      uids: { type: 'string', default: '04A1B2C3D4E5F6' },
-      'interval-ms': { type: 'string', default: '3000' },
-      'hold-ms': { type: 'string', default: '800' },
-      type: { type: 'string', default: 'ntag215' },
-    },
-  })
-  if (!values.port) throw new TypeError('reader needs --port PATH')
-  const uids = values.uids.split(',').map((u) => normaliseUid(u.trim()))
-  if (uids.some((u) => u === null)) throw new TypeError('--uids must be hex UIDs of 4, 7 or 10 bytes')
-  const intervalMs = Number(values['interval-ms'])
-  const holdMs = Number(values['hold-ms'])
-  if (!(intervalMs > 0 && holdMs > 0 && holdMs < intervalMs)) throw new TypeError('--hold-ms must be positive and shorter than --interval-ms')
-
-  const device = await attachFirmwareToSerialPort({ path: values.port, model: 'wristpay-sim', firmware: '1.0.0', serial: 'SIM-CLI' })
+  const options = parseReaderArgs(argv)
+  const device = await attachFirmwareToSerialPort({ path: options.port, model: 'wristpay-sim', firmware: '1.0.0', serial: 'SIM-CLI' })
   device.firmware.on('feedback', (f: { led: string; beep: string }) => console.log(`feedback: LED ${f.led}, beep ${f.beep}`))
   device.firmware.connect()
-  console.log(`reader on ${values.port}: tapping ${uids.join(', ')} every ${intervalMs} ms`)
-  const timer = setInterval(() => {
-    const uid = uids[randomInt(0, uids.length)]!
-    console.log(`tap ${uid}`)
-    device.firmware.present(uid, values.type as 'ntag215')
-    setTimeout(() => device.firmware.remove(), holdMs)
-  }, intervalMs)
-  await new Promise<void>((done) => {
+  const tapper = createTapper({ target: device.firmware, uids: options.uids, type: options.type, holdMs: options.holdMs })
+  let quit: () => void = () => {}
+  const stopped = new Promise<void>((done) => {
+    quit = done
     process.once('SIGINT', done)
     process.once('SIGTERM', done)
   })
-  clearInterval(timer)
+  const run = (command: TapCommand): string | undefined => {
+    const said = tapper.run(command)
+    if (tapper.quitting) quit()
+    return said
+  }
+  const say = (text: string | undefined) => {
+    if (text !== undefined) console.log(text)
+  }
+
+  const control = options.control === undefined ? undefined : await startControlSocket(options.control, (line) => run(parseTapCommand(line, options.uids)))
+  const timer = options.intervalMs > 0 ? setInterval(() => say(run({ kind: 'tap' })), options.intervalMs) : undefined
+  console.log(
+    `reader on ${options.port} (${options.type}): ${options.uids.map((uid, i) => `${i + 1}=${uid}`).join(', ')}` +
+      (timer ? `, a tap every ${options.intervalMs} ms` : '') +
+      (control ? `; control socket ${options.control}` : ''),
+  )
+
+  const stdin = process.stdin
+  let lines: ReturnType<typeof createInterface> | undefined
+  if (stdin.isTTY) {
+    console.log('keys: 1-9 tap that wristband, space/Enter the next, r remove, q quit')
+    stdin.setRawMode(true)
+    stdin.setEncoding('utf8')
+    stdin.on('data', (key: string) => {
+      const command = keyCommand(key, options.uids)
+      if (command) say(run(command))
+    })
+  } else {
+    console.log(COMMANDS_HELP.split('\n')[0])
+    lines = createInterface({ input: stdin })
+    lines.on('line', (line) => say(run(parseTapCommand(line, options.uids))))
+  }
+
+  await stopped
+  if (timer) clearInterval(timer)
+  tapper.stop()
+  lines?.close()
+  if (stdin.isTTY) stdin.setRawMode(false)
+  stdin.pause()
+  await control?.close()
   await device.close()
   return 0
+}
+
+async function runTap(argv: string[]): Promise<number> {
+  const control = argv[0] === '--control' ? argv[1] : undefined
+  if (control === undefined || control === '') throw new TypeError('tap needs --control SOCKET first (the --control of the running reader)')
+  const answer = await sendControlCommand(control, ['tap', ...argv.slice(2)].join(' '))
+  console.log(answer)
+  return answer.startsWith('error:') ? 2 : 0
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -68,6 +113,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'reader':
       return runReader(rest)
+    case 'tap':
+      return runTap(rest)
     case 'demo':
       process.argv = [process.argv[0]!, 'simulators/demo.ts', ...rest]
       await import('./demo.js')

@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseCli, UsageError } from './bin.js'
+import { pino } from 'pino'
+import { configForCommand, demoEventFile, parseCli, UsageError } from './bin.js'
+import { createGateway } from './app.js'
+import { ConfigError } from './config.js'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 
@@ -17,6 +20,39 @@ t.test('parseCli maps flags onto config overrides', async (t) => {
     configFile: 'g.json',
     overrides: { dataDir: 'd', eventFile: 'e.json', mqtt: { port: 0 }, http: { port: 8081 } },
   })
+})
+
+t.test('parseCli: --demo asks for the demo set-up, --print-config and --print-config-reference print and exit', async (t) => {
+  t.same(parseCli(['--demo', '--mqtt-port', '0']), { kind: 'run', configFile: undefined, overrides: { mqtt: { port: 0 } }, demo: true })
+  t.same(parseCli(['--print-config', '--config', 'g.json']), { kind: 'print-config', configFile: 'g.json', overrides: {} })
+  t.same(parseCli(['--print-config-reference']), { kind: 'print-config-reference' })
+  t.throws(() => parseCli(['--demo', '--event', 'e.json']), /--demo and --event exclude each other/)
+})
+
+t.test('without an event set-up the gateway refuses to start, naming the three ways to give one', async (t) => {
+  const run = parseCli([])
+  if (run.kind !== 'run') throw new Error('expected a run command')
+  t.throws(() => configForCommand(run, {}), ConfigError)
+  t.throws(() => configForCommand(run, {}), /no event set-up: .*--event FILE.*WRISTPAY_GATEWAY_EVENT_FILE.*"eventFile" in the config file/)
+  t.equal(configForCommand(run, { WRISTPAY_GATEWAY_EVENT_FILE: '/etc/wristpay/event.json' }).eventFile, '/etc/wristpay/event.json')
+  const print = parseCli(['--print-config'])
+  if (print.kind !== 'print-config') throw new Error('expected print-config')
+  t.equal(configForCommand(print, {}).eventFile, undefined, '--print-config shows the config even without one')
+})
+
+t.test('--demo imports the demo festival and the gateway starts with it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-bin-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const demo = parseCli(['--demo', '--data-dir', join(dir, 'data'), '--mqtt-port', '0', '--http-port', '0'])
+  if (demo.kind !== 'run') throw new Error('expected a run command')
+  const config = configForCommand(demo, { WRISTPAY_GATEWAY_LOG_LEVEL: 'silent' })
+  t.equal(config.eventFile, demoEventFile())
+  t.match(config.eventFile, /gateway\/fixtures\/demo-event\.json$/)
+  const gateway = await createGateway({ config: { ...config, mqtt: { ...config.mqtt, host: '127.0.0.1' }, http: { ...config.http, host: '127.0.0.1' } }, logger: pino({ level: 'silent' }) })
+  t.teardown(() => gateway.stop())
+  await gateway.start()
+  t.ok(gateway.ledger.kioskIds().length > 0, 'the demo kiosks are there')
+  t.equal(gateway.ledger.event()?.name !== undefined, true)
 })
 
 t.test('parseCli refuses bad arguments with a usage error', async (t) => {
@@ -35,11 +71,11 @@ interface Run {
 }
 
 /** Runs the real CLI as the docs say (node --loader ts-node/esm gateway/bin.ts); `onLine` may stop it. */
-function runCli(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
+function runCli(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void, env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'gateway/bin.ts'), ...args], {
       cwd: ROOT,
-      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true', WRISTPAY_GATEWAY_LOG_LEVEL: 'info' },
+      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true', WRISTPAY_GATEWAY_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     // Bound the run: a hung child fails the test instead of hanging it.
@@ -111,6 +147,36 @@ t.test('the daemon starts, prints its addresses, serves, and stops cleanly on SI
   t.equal(run.code, 0, run.stderr)
   t.match(run.stdout, /gateway stopped/)
   t.notMatch(run.stdout, /token-bar-1/, 'no kiosk token in the logs')
+})
+
+t.test('started with no event file, the daemon exits 2 and says how to give one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-bin-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const run = await runCli(['--data-dir', join(dir, 'data'), '--mqtt-port', '0', '--http-port', '0'])
+  t.equal(run.code, 2)
+  t.match(run.stderr, /no event set-up: name the event file with --event FILE, WRISTPAY_GATEWAY_EVENT_FILE or "eventFile" in the config file/)
+  t.notMatch(run.stdout, /listening/, 'nothing was started')
+})
+
+t.test('--print-config prints the effective config with every secret masked', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-bin-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'gateway.json')
+  writeFileSync(file, JSON.stringify({ eventFile: 'event.json', mqtt: { host: '0.0.0.0' }, operators: [{ name: 'ops', token: 'operator-token-in-file-0123' }] }))
+  const run = await runCli(['--config', file, '--print-config'], undefined, {
+    WRISTPAY_GATEWAY_ADMIN_TOKEN: 'admin-token-from-env-0123456',
+    WRISTPAY_GATEWAY_STRIPE_SECRET_KEY: 'sk_live_secret_0123',
+    WRISTPAY_GATEWAY_STRIPE_PUBLISHABLE_KEY: 'pk_live_public_0123',
+    WRISTPAY_GATEWAY_STRIPE_WEBHOOK_SECRET: 'whsec_secret_0123',
+  })
+  t.equal(run.code, 0, run.stderr)
+  const printed = JSON.parse(run.stdout)
+  t.equal(printed.eventFile, join(dir, 'event.json'), 'paths as the gateway resolves them')
+  t.equal(printed.mqtt.host, '0.0.0.0')
+  t.equal(printed.adminToken, '[secret]')
+  t.same(printed.operators, [{ name: 'ops', token: '[secret]' }])
+  t.match(printed.payments.stripe, { secretKey: '[secret]', webhookSecret: '[secret]', publishableKey: 'pk_live_public_0123' })
+  t.notMatch(run.stdout, /admin-token-from-env|operator-token-in-file|sk_live_secret|whsec_secret/, 'no secret in the output')
 })
 
 t.test('a missing event file exits 1 with a clear message', async (t) => {

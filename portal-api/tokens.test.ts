@@ -1,6 +1,6 @@
 import t from 'tap'
 import { SignJWT } from 'jose'
-import { TOKEN_AUDIENCE, TOKEN_ISSUER, createPortalTokens } from './tokens.js'
+import { TOKEN_AUDIENCE, TOKEN_ISSUER, createBearerTokens, createPortalTokens } from './tokens.js'
 import { TEST_SECRET, manualClock } from './testing/helpers.js'
 
 t.test('issue and verify; expiry by the injected clock', async (t) => {
@@ -26,4 +26,15 @@ t.test('refuses weak keys, bad ttl, other algorithms and missing claims', async 
   const noExp = await base().setProtectedHeader({ alg: 'HS256' }).setSubject('04A1B2C3').setJti('j').sign(TEST_SECRET)
   const hs512 = await base().setProtectedHeader({ alg: 'HS512' }).setSubject('04A1B2C3').setJti('j').setExpirationTime(nowS + 60).sign(TEST_SECRET)
   for (const token of [noJti, noExp, hs512, '', 'a.b.c']) t.same(await tokens.verify(token), { ok: false, reason: 'invalid' })
+})
+
+t.test('one module, many APIs: a token of another issuer or audience is refused, even with the same key', async (t) => {
+  const clock = manualClock()
+  const portal = createPortalTokens({ secret: TEST_SECRET, clock, ttlS: 60 })
+  const users = createBearerTokens({ secret: TEST_SECRET, clock, ttlS: 60, issuer: 'wristpay', audience: 'wristpay-users-api', secretName: 'jwtSecret' })
+  const otherIssuer = createBearerTokens({ secret: TEST_SECRET, clock, ttlS: 60, issuer: 'wristpay', audience: TOKEN_AUDIENCE, secretName: 'x' })
+  t.same(await portal.verify((await users.issue('04A1B2C3')).token), { ok: false, reason: 'invalid' })
+  t.same(await portal.verify((await otherIssuer.issue('04A1B2C3')).token), { ok: false, reason: 'invalid' })
+  t.same(await users.verify((await portal.issue('04A1B2C3')).token), { ok: false, reason: 'invalid' })
+  t.throws(() => createBearerTokens({ secret: 'short', clock, ttlS: 60, issuer: 'i', audience: 'a', secretName: 'jwtSecret' }), /jwtSecret must have at least 32 bytes/)
 })

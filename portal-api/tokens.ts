@@ -1,7 +1,9 @@
-// Bearer tokens of the portal: HS256 JWTs (jose) carrying the wristband uid
-// as `sub` and a random `jti` that names a server-side session, so a token can
-// be revoked (logout) before it expires. The signature proves we issued it;
-// the session row proves it is still wanted.
+// The one bearer-token module of the gateway's HTTP APIs: HS256 JWTs (jose)
+// with a subject, a random `jti`, an issuer, an audience and an expiry. It
+// lives here because both sides may import it: the gateway (users API) and the
+// portal. The portal's tokens name a server-side session by their `jti`, so a
+// token can be revoked (logout) before it expires: the signature proves we
+// issued it; the session row proves it is still wanted.
 import { randomUUID } from 'node:crypto'
 import { SignJWT, jwtVerify, errors } from 'jose'
 import type { Clock } from '../device-protocol/index.js'
@@ -18,6 +20,73 @@ export interface IssuedToken {
   expiresAtMs: number
 }
 
+export interface BearerClaims {
+  subject: string
+  jti: string
+}
+
+export type BearerVerifyResult = { ok: true; claims: BearerClaims } | { ok: false; reason: 'expired' | 'invalid' }
+
+export interface BearerTokens {
+  issue(subject: string): Promise<IssuedToken>
+  /** Refuses (never throws for) any token that is malformed, forged, expired, for another issuer or audience, or lacks sub, jti or exp. */
+  verify(token: string): Promise<BearerVerifyResult>
+}
+
+export interface BearerTokenOptions {
+  /** The HS256 key, at least MIN_SECRET_BYTES; a string is taken as its UTF-8 bytes. */
+  secret: string | Uint8Array
+  clock: Clock
+  ttlS: number
+  issuer: string
+  audience: string
+  /** How the key is called in the error of a too short one (the caller's option name). */
+  secretName: string
+}
+
+export function createBearerTokens({ secret, clock, ttlS, issuer, audience, secretName }: BearerTokenOptions): BearerTokens {
+  // A copy: a caller zeroing or reusing its buffer must not change our key.
+  const key = typeof secret === 'string' ? new TextEncoder().encode(secret) : new Uint8Array(secret)
+  if (key.byteLength < MIN_SECRET_BYTES) throw new Error(`${secretName} must have at least ${MIN_SECRET_BYTES} bytes`)
+  if (!Number.isInteger(ttlS) || ttlS < 1) throw new Error('token ttl must be a positive whole number of seconds')
+
+  return {
+    async issue(subject) {
+      const jti = randomUUID()
+      const nowS = Math.floor(clock.now() / 1000)
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(subject)
+        .setJti(jti)
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setIssuedAt(nowS)
+        .setExpirationTime(nowS + ttlS)
+        .sign(key)
+      return { token, jti, issuedAtMs: nowS * 1000, expiresAtMs: (nowS + ttlS) * 1000 }
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ['HS256'],
+          issuer,
+          audience,
+          requiredClaims: ['sub', 'jti', 'exp'],
+          currentDate: new Date(clock.now()),
+        })
+        if (typeof payload.sub !== 'string' || payload.sub.length === 0 || typeof payload.jti !== 'string') return { ok: false, reason: 'invalid' }
+        return { ok: true, claims: { subject: payload.sub, jti: payload.jti } }
+      } catch (err) {
+        // Only jose's refusals are an invalid token; anything else is a bug and must surface.
+        if (!(err instanceof errors.JOSEError)) throw err
+        return { ok: false, reason: err instanceof errors.JWTExpired ? 'expired' : 'invalid' }
+      }
+    },
+  }
+}
+
+// The portal's tokens: the wristband uid as subject.
+
 export interface TokenClaims {
   uid: string
   jti: string
@@ -31,40 +100,12 @@ export interface PortalTokens {
 }
 
 export function createPortalTokens({ secret, clock, ttlS }: { secret: Uint8Array; clock: Clock; ttlS: number }): PortalTokens {
-  if (secret.byteLength < MIN_SECRET_BYTES) throw new Error(`portal token secret must have at least ${MIN_SECRET_BYTES} bytes`)
-  if (!Number.isInteger(ttlS) || ttlS < 1) throw new Error('token ttl must be a positive whole number of seconds')
-  // A copy: a caller zeroing or reusing its buffer must not change our key.
-  const key = new Uint8Array(secret)
-
+  const tokens = createBearerTokens({ secret, clock, ttlS, issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE, secretName: 'portal token secret' })
   return {
-    async issue(uid) {
-      const jti = randomUUID()
-      const nowS = Math.floor(clock.now() / 1000)
-      const token = await new SignJWT({})
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-        .setSubject(uid)
-        .setJti(jti)
-        .setIssuer(TOKEN_ISSUER)
-        .setAudience(TOKEN_AUDIENCE)
-        .setIssuedAt(nowS)
-        .setExpirationTime(nowS + ttlS)
-        .sign(key)
-      return { token, jti, issuedAtMs: nowS * 1000, expiresAtMs: (nowS + ttlS) * 1000 }
-    },
+    issue: (uid) => tokens.issue(uid),
     async verify(token) {
-      try {
-        const { payload } = await jwtVerify(token, key, {
-          algorithms: ['HS256'],
-          issuer: TOKEN_ISSUER,
-          audience: TOKEN_AUDIENCE,
-          requiredClaims: ['sub', 'jti', 'exp'],
-          currentDate: new Date(clock.now()),
-        })
-        if (typeof payload.sub !== 'string' || typeof payload.jti !== 'string') return { ok: false, reason: 'invalid' }
-        return { ok: true, claims: { uid: payload.sub, jti: payload.jti } }
-      } catch (err) {
-        return { ok: false, reason: err instanceof errors.JWTExpired ? 'expired' : 'invalid' }
-      }
+      const verified = await tokens.verify(token)
+      return verified.ok ? { ok: true, claims: { uid: verified.claims.subject, jti: verified.claims.jti } } : verified
     },
   }
 }

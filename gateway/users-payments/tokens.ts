@@ -1,13 +1,12 @@
-// Bearer tokens of the users API: HS256 JWTs (jose) carrying the user id as
-// `sub`, with an expiry. A token of a deleted user stops working because every
-// request also looks the user up (see plugin.ts).
-import { randomUUID } from 'node:crypto'
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
+// Bearer tokens of the users API: the gateway's one JWT module
+// (portal-api/tokens.ts) with the user id as subject and this API's issuer and
+// audience. A token of a deleted user stops working because every request also
+// looks the user up (see plugin.ts).
 import type { Clock } from '../../device-protocol/index.js'
+import { createBearerTokens } from '../../portal-api/tokens.js'
 
 const ISSUER = 'wristpay'
 const AUDIENCE = 'wristpay-users-api'
-const MIN_SECRET_BYTES = 32
 
 export interface TokenIssuer {
   issue(userId: string): Promise<string>
@@ -16,37 +15,12 @@ export interface TokenIssuer {
 }
 
 export function createTokenIssuer({ secret, clock, ttlSeconds }: { secret: string | Uint8Array; clock: Clock; ttlSeconds: number }): TokenIssuer {
-  const key = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret
-  if (key.byteLength < MIN_SECRET_BYTES) throw new Error(`jwtSecret must have at least ${MIN_SECRET_BYTES} bytes`)
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new Error('token ttlSeconds must be a positive integer')
-  const nowSeconds = () => Math.floor(clock.now() / 1000)
+  const tokens = createBearerTokens({ secret, clock, ttlS: ttlSeconds, issuer: ISSUER, audience: AUDIENCE, secretName: 'jwtSecret' })
   return {
-    async issue(userId) {
-      const now = nowSeconds()
-      return new SignJWT({})
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-        .setSubject(userId)
-        .setIssuer(ISSUER)
-        .setAudience(AUDIENCE)
-        .setIssuedAt(now)
-        .setExpirationTime(now + ttlSeconds)
-        .setJti(randomUUID())
-        .sign(key)
-    },
+    issue: async (userId) => (await tokens.issue(userId)).token,
     async verify(token) {
-      try {
-        const { payload } = await jwtVerify(token, key, {
-          algorithms: ['HS256'],
-          issuer: ISSUER,
-          audience: AUDIENCE,
-          currentDate: new Date(clock.now()),
-          requiredClaims: ['sub', 'exp'],
-        })
-        return typeof payload.sub === 'string' && payload.sub.length > 0 ? payload.sub : null
-      } catch (err) {
-        if (err instanceof joseErrors.JOSEError) return null
-        throw err
-      }
+      const verified = await tokens.verify(token)
+      return verified.ok ? verified.claims.subject : null
     },
   }
 }

@@ -3,8 +3,6 @@
 // online top-ups with their provider webhooks, the users/payments API and the
 // card-terminal API. Each lives in its own module; this one only connects them
 // and owns the background work they need (reconciling open payments).
-import { randomBytes } from 'node:crypto'
-import type Database from 'better-sqlite3'
 import type Stripe from 'stripe'
 import { PortalError, type TopupService } from '../portal-api/backend.js'
 import { portalWeb } from '../portal-api/web-plugin.js'
@@ -17,6 +15,7 @@ import { createStripeClient } from './payments/stripe-client.js'
 import { createStripeProvider } from './payments/stripe.js'
 import { createSumUpProvider } from './payments/sumup.js'
 import { portalMount } from './portal-backend.js'
+import { createSecretStore } from './secret-store.js'
 import { createPaymentsService, createUsersStore, usersPaymentsPlugin } from './users-payments/plugin.js'
 
 /** Open online payments are checked with their provider this often (a guest who closed the browser still gets the money). */
@@ -32,16 +31,6 @@ export interface GatewayApis {
   start(): void
   /** Stops it and waits for a run in progress. */
   stop(): Promise<void>
-}
-
-/** A secret kept in the gateway's database, made on first use: tokens stay valid across restarts. */
-function storedSecret(db: Database.Database, name: string): Buffer {
-  db.exec('CREATE TABLE IF NOT EXISTS gateway_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT')
-  const row = db.prepare<[string], { value: Buffer }>('SELECT value FROM gateway_secrets WHERE name = ?').get(name)
-  if (row) return row.value
-  const value = randomBytes(32)
-  db.prepare('INSERT INTO gateway_secrets (name, value) VALUES (?, ?)').run(name, value)
-  return value
 }
 
 /** The portal sees refusals of the top-up service as its own errors, with the same status codes. */
@@ -150,7 +139,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     plugins.push({
       plugin: usersPaymentsPlugin,
       prefix: USERS_API_PREFIX,
-      options: { store: usersStore, ledger, stripe, jwtSecret: storedSecret(db, 'users-api-jwt'), clock, logger: usersLogger, currency, payments: usersPayments, pinAttempts: parts.pinAttempts },
+      options: { store: usersStore, ledger, stripe, jwtSecret: createSecretStore(db, 'gateway_secrets').bytes('users-api-jwt', 32), clock, logger: usersLogger, currency, payments: usersPayments, pinAttempts: parts.pinAttempts },
     })
     const cardTerminal = createCardTerminalApi({
       store: createCardTerminalStore(db),

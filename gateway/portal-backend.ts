@@ -3,7 +3,7 @@
 // receipts) and on a few tables of its own in the same SQLite file (sessions,
 // payout details, checkouts, blobs). The ledger stays the only writer of
 // money; this module only records what the guest tells us for the payout run.
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import type { Clock } from '../device-protocol/index.js'
@@ -27,6 +27,7 @@ import {
 } from '../portal-api/index.js'
 import type { CustomerOrder, Ledger } from './ledger/index.js'
 import type { MountedPlugin } from './http.js'
+import { createSecretStore } from './secret-store.js'
 
 /** What the portal reads from the ledger; the real Ledger has all of it. */
 export type PortalLedger = Pick<Ledger, 'findWristbandByPin' | 'wristband' | 'customerOrders' | 'receipt' | 'event' | 'portalTexts'>
@@ -131,15 +132,7 @@ export function migratePortal(db: Database.Database): void {
 export function portalAuthSecret(db: Database.Database, configured?: Uint8Array): Uint8Array {
   if (configured !== undefined) return configured
   migratePortal(db)
-  return db
-    .transaction(() => {
-      const row = db.prepare(`SELECT value FROM portal_meta WHERE key = 'auth_secret'`).get() as { value: string } | undefined
-      if (row !== undefined) return new Uint8Array(Buffer.from(row.value, 'base64'))
-      const secret = randomBytes(32)
-      db.prepare(`INSERT INTO portal_meta (key, value) VALUES ('auth_secret', ?)`).run(secret.toString('base64'))
-      return new Uint8Array(secret)
-    })
-    .immediate()
+  return new Uint8Array(createSecretStore(db, 'portal_meta').bytes('auth_secret', 32))
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/

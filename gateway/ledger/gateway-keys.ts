@@ -5,6 +5,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import { compactDecrypt } from 'jose'
+import { createSecretStore, type SecretStore } from '../secret-store.js'
 
 export interface GatewayKeys {
   signingKey: KeyObject
@@ -18,15 +19,12 @@ export interface GatewayKeys {
 
 const MAX_SEALED_PIN_CHARS = 64
 
-function loadOrCreate(db: Database.Database, metaKey: string, type: 'ed25519' | 'x25519'): KeyObject {
-  const row = db.prepare(`SELECT value FROM meta WHERE key = ?`).get(metaKey) as { value: string } | undefined
-  if (row !== undefined) return createPrivateKey(row.value)
-  const { privateKey } = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519')
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-  // ON CONFLICT DO NOTHING then read back: two processes racing on a new database end with one key.
-  db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`).run(metaKey, pem)
-  const stored = db.prepare(`SELECT value FROM meta WHERE key = ?`).get(metaKey) as { value: string }
-  return createPrivateKey(stored.value)
+function loadOrCreate(secrets: SecretStore, metaKey: string, type: 'ed25519' | 'x25519'): KeyObject {
+  const pem = secrets.text(metaKey, () => {
+    const { privateKey } = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519')
+    return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  })
+  return createPrivateKey(pem)
 }
 
 const publicX = (key: KeyObject): string => {
@@ -36,8 +34,9 @@ const publicX = (key: KeyObject): string => {
 }
 
 export function loadGatewayKeys(db: Database.Database): GatewayKeys {
-  const signingKey = loadOrCreate(db, 'gateway_signing_key', 'ed25519')
-  const sealKey = loadOrCreate(db, 'gateway_pin_seal_key', 'x25519')
+  const secrets = createSecretStore(db, 'meta')
+  const signingKey = loadOrCreate(secrets, 'gateway_signing_key', 'ed25519')
+  const sealKey = loadOrCreate(secrets, 'gateway_pin_seal_key', 'x25519')
   return {
     signingKey,
     signingPublicKey: publicX(signingKey),

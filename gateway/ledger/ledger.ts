@@ -30,10 +30,11 @@ import { applySetupRetirement, createRetirementControls, kiosksWithNewToken, log
 import { configureLedgerConnection } from './db.js'
 import { createExternalBookings } from './external.js'
 import { createOrderReads } from './orders.js'
-import { MIN_PIN_SECRET_BYTES, generatePinSecret, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
+import { MIN_PIN_SECRET_BYTES, PIN_SECRET_BYTES, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
 import { CARD_TERMINAL_CLEARING, decide, type CancelTarget, type Decision, type OfflineRules } from './rules.js'
 import { applyEffects, createOperationReads, type BalanceView, type DebtRecord, type ShiftReport } from './operations.js'
 import { loadGatewayKeys, type GatewayKeys } from './gateway-keys.js'
+import { createSecretStore } from '../secret-store.js'
 import { createKioskConfigBuilder } from './kiosk-config.js'
 import { importOperations } from './operations-import.js'
 import { ticketPin } from './ticket-pin.js'
@@ -188,24 +189,25 @@ function resolvePinSecret(db: Database.Database, configured: Buffer | undefined)
   const get = (key: string) => (db.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string } | undefined)?.value
   const set = (key: string, value: string) =>
     db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value)
+  const secrets = createSecretStore(db, 'meta')
+  // One transaction: a refusal below rolls back a secret generated on the way.
   return db.transaction((): Buffer => {
     const hasWristbands = db.prepare(`SELECT 1 FROM wristbands LIMIT 1`).get() !== undefined
     const storedFingerprint = get('pin_secret_fingerprint')
-    const stored = get('pin_secret')
     let secret: Buffer
     if (configured !== undefined) {
       secret = configured
     } else {
-      if (stored === undefined && storedFingerprint !== undefined && hasWristbands)
+      if (secrets.peekBytes('pin_secret') === undefined && storedFingerprint !== undefined && hasWristbands)
         throw new Error('the PINs of this ledger were stored with a configured pinSecret: configure it again')
-      secret = stored === undefined ? generatePinSecret() : Buffer.from(stored, 'base64')
+      // A generated secret must land in the database, or a restart would lose every PIN.
+      secret = secrets.bytes('pin_secret', PIN_SECRET_BYTES)
     }
     const fingerprint = pinSecretFingerprint(secret)
     if (storedFingerprint !== undefined && storedFingerprint !== fingerprint && hasWristbands)
       throw new Error('pinSecret differs from the one the stored PINs were made with: no guest could log in')
-    // A configured secret never lands in the database; a generated one must, or a restart would lose every PIN.
-    if (configured !== undefined) db.prepare(`DELETE FROM meta WHERE key = 'pin_secret'`).run()
-    else if (stored === undefined) set('pin_secret', secret.toString('base64'))
+    // A configured secret never lands in the database.
+    if (configured !== undefined) secrets.forget('pin_secret')
     set('pin_secret_fingerprint', fingerprint)
     return secret
   }).immediate()

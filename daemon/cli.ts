@@ -8,6 +8,7 @@ import { ConfigError, defaultDataDir, loadConfig, redactConfig, type KioskConfig
 import { InsecureKeyFileError, KeyFileError, loadOrCreateKeys } from './keys.js'
 import { SERVICE_DATA_DIR, SERVICE_USER, keyLocation, keyLocationNotice } from './key-location.js'
 import { createKioskDaemon } from './app.js'
+import { kioskConfigReference, printableKioskConfig } from './config-reference.js'
 
 export const USAGE = `Usage: wristpay-kiosk [options]
 
@@ -26,6 +27,9 @@ Options:
   --print-public-key    create the key pair if needed, print the public key (base64url) for enrollment, exit.
                         Without a data folder set, as root or user ${SERVICE_USER} it uses the service's
                         (${SERVICE_DATA_DIR}); it says on stderr which key file it used
+  --print-config        print the effective config (token and terminal password masked), exit
+  --print-config-reference
+                        print every setting (Markdown, as docs/configuration.md), exit
   --help                this text
 
 The MQTT token comes from $WRISTPAY_KIOSK_TOKEN or "token" in the config file.
@@ -41,6 +45,8 @@ with a warning (the key may have leaked: consider a new key and re-enrolling).
 export interface CliOptions {
   help: boolean
   printPublicKey: boolean
+  printConfig?: boolean
+  printConfigReference?: boolean
   configFile?: string
   overrides: KioskConfigFile
 }
@@ -60,6 +66,8 @@ export function parseCli(argv: string[]): CliOptions {
       terminal: { type: 'string' },
       'api-port': { type: 'string' },
       'print-public-key': { type: 'boolean', default: false },
+      'print-config': { type: 'boolean', default: false },
+      'print-config-reference': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -75,6 +83,8 @@ export function parseCli(argv: string[]): CliOptions {
   }
   const cli: CliOptions = { help: values.help === true, printPublicKey: values['print-public-key'] === true, overrides }
   if (values.config !== undefined) cli.configFile = values.config
+  if (values['print-config']) cli.printConfig = true
+  if (values['print-config-reference']) cli.printConfigReference = true
   return cli
 }
 
@@ -139,11 +149,19 @@ export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Pr
     deps.stdout.write(USAGE)
     return 0
   }
+  if (cli.printConfigReference) {
+    deps.stdout.write(kioskConfigReference())
+    return 0
+  }
   const logger = pino({ name: 'wristpay-kiosk', level: process.env.LOG_LEVEL ?? 'info' })
   try {
     const loadOptions = cli.configFile === undefined ? { overrides: cli.overrides, env: deps.env } : { overrides: cli.overrides, file: cli.configFile, env: deps.env }
     const config = loadConfig(loadOptions)
     if (cli.printPublicKey) return printPublicKey(config, deps)
+    if (cli.printConfig) {
+      deps.stdout.write(`${JSON.stringify(printableKioskConfig(config), null, 2)}\n`)
+      return 0
+    }
     logger.info({ config: redactConfig(config) }, 'starting')
     const daemon = await createKioskDaemon({ config, logger, clock: systemClock })
     await daemon.start()

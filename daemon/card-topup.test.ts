@@ -1,46 +1,21 @@
 // The kiosk's card top-up flow against a scripted terminal and a responder
 // that plays the gateway (signature, seq and chain checked). The same flow
-// against the real gateway is in simulators/card-topup.e2e.test.ts.
+// against the real gateway is in simulators/e2e/card-topup.e2e.test.ts.
 import t, { type Test } from 'tap'
-import { join } from 'node:path'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { pino } from 'pino'
 import type { KioskConfig } from '../device-protocol/index.js'
-import { createOutbox, type Outbox } from './outbox.js'
-import { createMqttLink, type MqttLink } from './mqtt-link.js'
-import { createLocalConfigStore } from './local-config.js'
-import { createKiosk, type Kiosk, type KioskErrorType } from './kiosk.js'
-import { createCardPaymentStore, type CardPaymentStore } from './card-payments.js'
+import type { KioskErrorType } from './kiosk.js'
 import type { CardTopUpHooks } from './card-topup.js'
-import { startTestBroker, type TestBroker } from './testing/broker.js'
-import { startResponder, type Responder } from './testing/responder.js'
-import { FakeReader } from './testing/fake-reader.js'
+import type { Responder } from './testing/responder.js'
 import { FakeTerminal } from './testing/fake-terminal.js'
+import { startKioskWorld, type KioskParts, type KioskWorld } from './testing/kiosk-world.js'
 import { waitUntil } from './testing/wait.js'
 
-const logger = pino({ level: 'silent' })
-const clock = { now: () => Date.now() }
 const KIOSK = 'topup-1'
-const credentials = { [KIOSK]: 'kiosk-token', gateway: 'gateway-secret' }
 const TAG = { uid: '04A1B2C3D4E5F6', type: 'ntag215' }
 const catalog: KioskConfig = { kiosk: KIOSK, booth: 'Top-up', version: 1, products: [], topupAllowed: true, saleAllowed: false }
 
-interface KioskParts {
-  reader: FakeReader
-  outbox: Outbox
-  link: MqttLink
-  kiosk: Kiosk
-  /** A second view of the card payment records (same database). */
-  records: CardPaymentStore
-  stop(): Promise<void>
-}
-
-interface Rig extends KioskParts {
-  broker: TestBroker
-  responder: Responder
+interface Rig extends Omit<KioskWorld, 'restart'> {
   terminal: FakeTerminal
-  dir: string
-  privateKey: KeyObject
   /** A kiosk process on the same data (the restart after a crash). */
   restart(options?: { hooks?: CardTopUpHooks }): Promise<KioskParts>
 }
@@ -54,53 +29,17 @@ interface RigOptions {
 }
 
 async function rig(t: Test, options: RigOptions = {}): Promise<Rig> {
-  const dir = t.testdir()
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const broker = await startTestBroker(credentials)
-  t.teardown(() => broker.stop())
-  const responder = await startResponder({ url: broker.url, username: 'gateway', password: credentials.gateway, publicKey })
-  t.teardown(() => responder.stop())
-  responder.policy = () => ({ status: 'accepted', balance: 2_000 })
   const terminal = options.terminal === null ? undefined : (options.terminal ?? new FakeTerminal())
-  await terminal?.open()
-
-  async function start(hooks: CardTopUpHooks | undefined): Promise<KioskParts> {
-    const outbox = createOutbox({ path: join(dir, 'outbox.sqlite'), maxEntries: options.maxEntries ?? 100, clock })
-    const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: { initialDelayMs: 10, maxDelayMs: 100 } })
-    const config = await createLocalConfigStore({ path: join(dir, 'config.json'), kioskId: KIOSK, clock, logger })
-    await config.apply({ ...catalog, ...options.config })
-    const reader = new FakeReader()
-    await reader.open()
-    const kiosk = createKiosk({
-      kioskId: KIOSK,
-      reader,
-      outbox,
-      link,
-      privateKey,
-      clock,
-      logger,
-      catalog: config,
-      replyTimeoutMs: options.replyTimeoutMs ?? 5_000,
-      tapTimeoutMs: 5_000,
-      ...(terminal ? { terminal } : {}),
-      ...(hooks ? { cardHooks: hooks } : {}),
-    })
-    link.start()
-    let stopped = false
-    const stop = async () => {
-      if (stopped) return
-      stopped = true
-      kiosk.stop()
-      await link.stop()
-      outbox.close()
-    }
-    t.teardown(stop)
-    await waitUntil(() => link.isReady(), 'kiosk link ready')
-    return { reader, outbox, link, kiosk, records: createCardPaymentStore({ db: outbox.database, clock }), stop }
-  }
-
-  const parts = await start(options.hooks)
-  return { ...parts, broker, responder, terminal: terminal!, dir, privateKey, restart: (o = {}) => start(o.hooks) }
+  const world = await startKioskWorld(t, {
+    kioskId: KIOSK,
+    config: { ...catalog, ...options.config },
+    replyTimeoutMs: options.replyTimeoutMs,
+    maxEntries: options.maxEntries,
+    ...(terminal ? { terminal } : {}),
+    cardHooks: options.hooks,
+  })
+  world.responder.policy = () => ({ status: 'accepted', balance: 2_000 })
+  return { ...world, terminal: terminal!, restart: (o = {}) => world.start({ cardHooks: o.hooks }) }
 }
 
 async function refusal(t: Test, promise: Promise<unknown>, type: KioskErrorType): Promise<void> {

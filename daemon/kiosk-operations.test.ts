@@ -2,23 +2,15 @@
 // offline sales with caps, cancel, balance checks, cash-out, tickets, tag
 // switches, shifts and abort, against a real broker and a playing gateway.
 import t, { type Test } from 'tap'
-import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
-import { pino } from 'pino'
 import { compactDecrypt, exportJWK, generateKeyPair } from 'jose'
 import { publicKeyToBase64Url, signBlocklist, staffPinHash, topics, type KioskConfig, type TillProfile } from '../device-protocol/index.js'
-import { createOutbox, type Outbox } from './outbox.js'
-import { createMqttLink, type MqttLink } from './mqtt-link.js'
-import { createLocalConfigStore, type LocalConfigStore } from './local-config.js'
-import { createKiosk, type Kiosk, type KioskErrorType } from './kiosk.js'
-import { startTestBroker, type TestBroker } from './testing/broker.js'
-import { startResponder, type Responder } from './testing/responder.js'
-import { FakeReader } from './testing/fake-reader.js'
+import type { Kiosk, KioskErrorType } from './kiosk.js'
+import { createManualClock, startKioskWorld, type KioskParts, type KioskWorld, type ManualClock } from './testing/kiosk-world.js'
+import type { FakeReader } from './testing/fake-reader.js'
 import { waitUntil } from './testing/wait.js'
 
-const logger = pino({ level: 'silent' })
 const KIOSK = 'bar-1'
-const credentials = { [KIOSK]: 'kiosk-token', gateway: 'gateway-secret' }
 const GUEST = { uid: '04A1B2C3D4E5F6', type: 'ntag215' }
 const OTHER_GUEST = { uid: '04A1B2C3D4E5F7', type: 'ntag215' }
 const MINOR = { uid: '04000000000016', type: 'ntag215' }
@@ -52,62 +44,17 @@ const staff = [
   { uid: BOSS.uid, name: 'Sue', roles: ['supervisor' as const], pinHash: staffPinHash(BOSS_PIN) },
 ]
 
-interface Rig {
-  broker: TestBroker
-  responder: Responder
-  reader: FakeReader
-  outbox: Outbox
-  link: MqttLink
-  config: LocalConfigStore
-  kiosk: Kiosk
-  clock: { now: () => number; advance(ms: number): void }
+interface Rig extends Omit<KioskWorld, 'restart'> {
+  clock: ManualClock
   /** Stops the kiosk and starts another on the same files (a restart). */
-  restart(waitReady?: boolean): Promise<Omit<Rig, 'restart' | 'broker' | 'responder' | 'clock'>>
+  restart(waitReady?: boolean): Promise<KioskParts>
 }
 
 async function rig(t: Test, config: Partial<KioskConfig> = {}, options: { replyTimeoutMs?: number; waitReady?: boolean } = {}): Promise<Rig> {
-  const dir = t.testdir()
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  let now = 1_700_000_000_000
-  const clock = { now: () => now, advance: (ms: number) => void (now += ms) }
-  const broker = await startTestBroker(credentials)
-  t.teardown(() => broker.stop())
-  const responder = await startResponder({ url: broker.url, username: 'gateway', password: credentials.gateway, publicKey })
-  t.teardown(() => responder.stop())
-
-  async function start(waitReady = options.waitReady !== false) {
-    const outbox = createOutbox({ path: join(dir, 'outbox.sqlite'), maxEntries: 100, clock })
-    const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: { initialDelayMs: 10, maxDelayMs: 100 } })
-    const store = await createLocalConfigStore({ path: join(dir, 'config.json'), kioskId: KIOSK, clock, logger })
-    if (!store.current()) await store.apply({ ...base, ...config })
-    const reader = new FakeReader()
-    await reader.open()
-    const kiosk = createKiosk({ kioskId: KIOSK, reader, outbox, link, privateKey, clock, logger, catalog: store, localState: store, replyTimeoutMs: options.replyTimeoutMs ?? 5_000, tapTimeoutMs: 5_000 })
-    link.start()
-    let stopped = false
-    const stop = async () => {
-      if (stopped) return
-      stopped = true
-      kiosk.stop()
-      await link.stop()
-      outbox.close()
-    }
-    t.teardown(stop)
-    if (waitReady) await waitUntil(() => link.isReady(), 'kiosk link ready')
-    return { reader, outbox, link, config: store, kiosk, stop }
-  }
-  let parts = await start()
-  return {
-    broker,
-    responder,
-    clock,
-    ...parts,
-    async restart(waitReady = true) {
-      await parts.stop()
-      parts = await start(waitReady)
-      return parts
-    },
-  }
+  const clock = createManualClock(1_700_000_000_000)
+  const waitFor = (waitReady: boolean) => (waitReady ? 'link' : 'nothing')
+  const world = await startKioskWorld(t, { kioskId: KIOSK, config: { ...base, ...config }, clock, replyTimeoutMs: options.replyTimeoutMs, waitFor: waitFor(options.waitReady !== false) })
+  return { ...world, clock, restart: (waitReady = true) => world.restart({ waitFor: waitFor(waitReady) }) }
 }
 
 async function refusal(t: Test, promise: Promise<unknown>, type: KioskErrorType): Promise<void> {

@@ -1,50 +1,18 @@
 // The kiosk passes a secure tag's SUN message from the reader into the signed
 // transaction untouched, and refuses a garbled one like any garbled tag.
 import t, { type Test } from 'tap'
-import { join } from 'node:path'
-import { generateKeyPairSync } from 'node:crypto'
-import { pino } from 'pino'
 import { verifyEnvelope, type KioskConfig } from '../device-protocol/index.js'
-import { createOutbox } from './outbox.js'
-import { createMqttLink } from './mqtt-link.js'
-import { createLocalConfigStore } from './local-config.js'
-import { createKiosk } from './kiosk.js'
-import { startTestBroker } from './testing/broker.js'
-import { startResponder } from './testing/responder.js'
-import { FakeReader } from './testing/fake-reader.js'
-import { waitUntil } from './testing/wait.js'
+import { startKioskWorld } from './testing/kiosk-world.js'
 
-const logger = pino({ level: 'silent' })
-const clock = { now: () => Date.now() }
 const KIOSK = 'bar-1'
-const credentials = { [KIOSK]: 'kiosk-token', gateway: 'gateway-secret' }
 const SUN = { piccData: 'EF963FF7828658A599F3041510671E88', cmac: '94EED9EE65337086' }
 const SECURE_TAG = { uid: '04DE5F1EACC040', type: 'ntag424', sun: SUN }
 const catalog: KioskConfig = { kiosk: KIOSK, booth: 'bar', version: 1, products: [{ id: 'beer', name: 'Beer', price: 450 }], topupAllowed: true, saleAllowed: true }
 
 async function rig(t: Test) {
-  const dir = t.testdir()
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const broker = await startTestBroker(credentials)
-  t.teardown(() => broker.stop())
-  const responder = await startResponder({ url: broker.url, username: 'gateway', password: credentials.gateway, publicKey })
-  t.teardown(() => responder.stop())
-  const outbox = createOutbox({ path: join(dir, 'outbox.sqlite'), maxEntries: 100, clock })
-  const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: { initialDelayMs: 10, maxDelayMs: 100 } })
-  const config = await createLocalConfigStore({ path: join(dir, 'config.json'), kioskId: KIOSK, clock, logger })
-  await config.apply(catalog)
-  const reader = new FakeReader()
-  await reader.open()
-  const kiosk = createKiosk({ kioskId: KIOSK, reader, outbox, link, privateKey, clock, logger, catalog: config, replyTimeoutMs: 5_000, tapTimeoutMs: 5_000 })
-  link.start()
-  t.teardown(async () => {
-    kiosk.stop()
-    await link.stop()
-    outbox.close()
-  })
-  await waitUntil(() => link.isReady(), 'kiosk link ready')
-  responder.policy = () => ({ status: 'accepted', balance: 0 })
-  return { responder, reader, kiosk, publicKey }
+  const world = await startKioskWorld(t, { kioskId: KIOSK, config: catalog })
+  world.responder.policy = () => ({ status: 'accepted', balance: 0 })
+  return world
 }
 
 t.test('a tag with a SUN message: the SUN is signed into the transaction as read', async (t) => {

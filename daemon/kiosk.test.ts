@@ -1,21 +1,11 @@
 import t, { type Test } from 'tap'
-import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
-import { pino } from 'pino'
 import { topics, verifyEnvelope, type KioskConfig } from '../device-protocol/index.js'
-import { createOutbox, type Outbox } from './outbox.js'
-import { createMqttLink, type MqttLink } from './mqtt-link.js'
-import { createLocalConfigStore, type LocalConfigStore } from './local-config.js'
-import { createKiosk, type Kiosk, type KioskErrorType } from './kiosk.js'
-import { startTestBroker, type TestBroker } from './testing/broker.js'
-import { startResponder, type Responder } from './testing/responder.js'
-import { FakeReader } from './testing/fake-reader.js'
+import type { KioskErrorType } from './kiosk.js'
+import { startKioskWorld, type KioskWorld } from './testing/kiosk-world.js'
 import { waitUntil } from './testing/wait.js'
 
-const logger = pino({ level: 'silent' })
-const clock = { now: () => Date.now() }
 const KIOSK = 'bar-1'
-const credentials = { [KIOSK]: 'kiosk-token', gateway: 'gateway-secret' }
 const TAG = { uid: '04A1B2C3D4E5F6', type: 'ntag215' }
 const catalog: KioskConfig = {
   kiosk: KIOSK,
@@ -29,16 +19,6 @@ const catalog: KioskConfig = {
   saleAllowed: true,
 }
 
-interface Rig {
-  broker: TestBroker
-  responder: Responder
-  reader: FakeReader
-  outbox: Outbox
-  link: MqttLink
-  config: LocalConfigStore
-  kiosk: Kiosk
-}
-
 interface RigOptions {
   replyTimeoutMs?: number
   tapTimeoutMs?: number
@@ -46,42 +26,8 @@ interface RigOptions {
   config?: KioskConfig | null
 }
 
-async function rig(t: Test, options: RigOptions = {}): Promise<Rig> {
-  const dir = t.testdir()
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const broker = await startTestBroker(credentials)
-  t.teardown(() => broker.stop())
-  const responder = await startResponder({ url: broker.url, username: 'gateway', password: credentials.gateway, publicKey })
-  t.teardown(() => responder.stop())
-  const outbox = createOutbox({ path: join(dir, 'outbox.sqlite'), maxEntries: options.maxEntries ?? 100, clock })
-  const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: { initialDelayMs: 10, maxDelayMs: 100 } })
-  const config = await createLocalConfigStore({ path: join(dir, 'config.json'), kioskId: KIOSK, clock, logger })
-  if (options.config !== null) await config.apply(options.config ?? catalog)
-  const reader = new FakeReader()
-  await reader.open()
-  const kiosk = createKiosk({
-    kioskId: KIOSK,
-    reader,
-    outbox,
-    link,
-    privateKey,
-    clock,
-    logger,
-    catalog: config,
-    replyTimeoutMs: options.replyTimeoutMs ?? 5_000,
-    tapTimeoutMs: options.tapTimeoutMs ?? 5_000,
-  })
-  link.start()
-  t.teardown(async () => {
-    kiosk.stop()
-    await link.stop()
-    outbox.close()
-  })
-  await waitUntil(() => link.isReady(), 'kiosk link ready')
-  // The gateway (here the responder) confirmed the chain: a started kiosk sells from here on.
-  await waitUntil(() => kiosk.chainState().status === 'intact', 'chain checked')
-  return { broker, responder, reader, outbox, link, config, kiosk }
-}
+const rig = (t: Test, options: RigOptions = {}): Promise<KioskWorld> =>
+  startKioskWorld(t, { kioskId: KIOSK, ...options, config: options.config === undefined ? catalog : options.config, waitFor: 'chain' })
 
 async function refusal(t: Test, promise: Promise<unknown>, type: KioskErrorType): Promise<void> {
   await t.rejects(promise, { name: 'KioskError', type }, type)

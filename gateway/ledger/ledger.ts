@@ -264,12 +264,15 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     wristbandPin: db.prepare<[string], { pin_lookup: string }>(`SELECT pin_lookup FROM wristbands WHERE uid = ? AND retired IS NULL`),
     wristbandByPin: db.prepare<[string], { uid: string }>(`SELECT uid FROM wristbands WHERE pin_lookup = ? AND retired IS NULL`),
     // A PIN moving between wristbands in one import would hit the UNIQUE index midway: park changed ones first.
-    parkPin: db.prepare(`UPDATE wristbands SET pin_lookup = 'moving:' || uid WHERE uid = ? AND pin_lookup != ?`),
+    parkPin: db.prepare(`UPDATE wristbands SET pin_lookup = 'moving:' || uid WHERE uid = ? AND pin_lookup != ? AND replaced_by IS NULL`),
     // Vouchers are granted once, when the wristband first comes in: a re-import must not hand out used ones again.
     upsertWristband: db.prepare(`
       INSERT INTO wristbands (uid, pin_lookup, blocked, account, variant, vouchers)
       VALUES (@uid, @pinLookup, COALESCE(@blocked, 0), @account, @variant, @vouchers)
-      ON CONFLICT(uid) DO UPDATE SET pin_lookup = excluded.pin_lookup, blocked = COALESCE(@blocked, wristbands.blocked),
+      ON CONFLICT(uid) DO UPDATE SET
+        -- A tag switch moved this wristband's PIN to its replacement and blocked it for good: the file's PIN and block do not undo that.
+        pin_lookup = CASE WHEN wristbands.replaced_by IS NULL THEN excluded.pin_lookup ELSE wristbands.pin_lookup END,
+        blocked = CASE WHEN wristbands.replaced_by IS NULL THEN COALESCE(@blocked, wristbands.blocked) ELSE 1 END,
         variant = excluded.variant`),
     setBlocked: db.prepare(`UPDATE wristbands SET blocked = ? WHERE uid = ?`),
     wristband: db.prepare<[string], { uid: string; blocked: number; balance: number; account: string; vouchers: number; variant: string | null }>(

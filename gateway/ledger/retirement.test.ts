@@ -5,6 +5,7 @@
 // retirement existed.
 import t from 'tap'
 import { addRetirementColumns } from './retirement.js'
+import { OPS_PIN, OPS_UID, bookChecked, fund, opsWorld, sealPin } from './operations-fixtures.js'
 import { PIN, UID, makeWorld, testSetup, type TestWorld } from './test-helpers.js'
 import type { EventSetup } from '../event-setup.js'
 
@@ -124,4 +125,23 @@ t.test('a database made before retirement: wristbands from the file are marked a
     { uid: UID.blocked, in_setup: 1 },
     { uid: '04C0C0C0C0C0C0', in_setup: 0 },
   ].sort((a, b) => a.uid.localeCompare(b.uid)))
+})
+
+t.test('after a tag switch the file still lists the old wristband with its PIN: a restart imports it, the PIN stays with the new one', async (t) => {
+  const w = opsWorld(t)
+  fund(w, OPS_UID.crew, 3_000)
+  const sealedPin = await sealPin(OPS_PIN.crew, w.ledger.gatewayKeys.sealPublicKey)
+  const envelope = w.kiosks.desk.next({ type: 'tag_switch', uid: OPS_UID.fresh, amount: 0 }, { sealedPin })
+  t.match(bookChecked(t, w, { envelope, pin: OPS_PIN.crew }), { status: 'accepted' })
+  const setup = { ...w.setup, wristbands: w.setup.wristbands.map((band) => (band.uid === OPS_UID.crew ? { ...band, blocked: false } : band)) }
+  t.doesNotThrow(() => w.ledger.importEventSetup(setup), 'the import (every restart) goes through')
+  t.equal(w.ledger.findWristbandByPin(OPS_PIN.crew), OPS_UID.fresh, 'the PIN finds the new wristband')
+  t.equal(w.ledger.wristband(OPS_UID.crew)?.blocked, true, 'the old one stays blocked, whatever the file says')
+  t.equal(w.ledger.balanceOf(OPS_UID.fresh), 3_000)
+  // Taken out of the file and put back: still blocked, the PIN still with the new one.
+  w.ledger.importEventSetup({ ...setup, wristbands: setup.wristbands.filter((band) => band.uid !== OPS_UID.crew) })
+  w.ledger.importEventSetup(setup)
+  t.equal(w.ledger.wristband(OPS_UID.crew)?.blocked, true)
+  t.equal(w.ledger.findWristbandByPin(OPS_PIN.crew), OPS_UID.fresh)
+  t.same(w.ledger.checkInvariants(), [])
 })

@@ -87,7 +87,10 @@ export function applySetupRetirement(db: Database.Database, setup: EventSetup, k
   const back = db
     .prepare<[string], { uid: string }>(`SELECT uid FROM wristbands WHERE retired = 'removed_from_setup' AND uid IN (SELECT value FROM json_each(?))`)
     .all(uids)
-  const restore = db.prepare(`UPDATE wristbands SET retired = NULL, blocked = COALESCE(?, blocked_before_retired, 0), blocked_before_retired = NULL WHERE uid = ?`)
+  // A wristband a tag switch replaced stays blocked whatever the file says.
+  const restore = db.prepare(
+    `UPDATE wristbands SET retired = NULL, blocked = CASE WHEN replaced_by IS NULL THEN COALESCE(?, blocked_before_retired, 0) ELSE 1 END, blocked_before_retired = NULL WHERE uid = ?`,
+  )
   for (const { uid } of back) {
     const blocked = fileBlocked.get(uid)
     restore.run(blocked === undefined ? null : blocked ? 1 : 0, uid)

@@ -29,7 +29,7 @@ Options:
                         (${SERVICE_DATA_DIR}); it says on stderr which key file it used
   --print-config        print the effective config (token and terminal password masked), exit
   --print-config-reference
-                        print every setting (Markdown, as docs/configuration.md), exit
+                        print every setting (Markdown, as CONFIGURATION.md), exit
   --help                this text
 
 The MQTT token comes from $WRISTPAY_KIOSK_TOKEN or "token" in the config file.

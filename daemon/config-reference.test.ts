@@ -1,4 +1,4 @@
-// docs/configuration.md holds the kiosk's settings as the schema generates
+// CONFIGURATION.md holds the kiosk's settings as the schema generates
 // them: this test fails when they drift. Regenerate the section with
 // WRISTPAY_UPDATE_DOCS=1 npx tap daemon/config-reference.test.ts (or paste the
 // output of wristpay-kiosk --print-config-reference).
@@ -12,14 +12,14 @@ import { main } from './cli.js'
 import { KioskConfigFile } from './config.js'
 import { kioskConfigReference } from './config-reference.js'
 
-const DOC = join(dirname(dirname(fileURLToPath(import.meta.url))), 'docs', 'configuration.md')
+const DOC = join(dirname(dirname(fileURLToPath(import.meta.url))), 'CONFIGURATION.md')
 
 function capture() {
   let text = ''
   return { write: (chunk: string) => void (text += chunk), get text() { return text } }
 }
 
-t.test('docs/configuration.md lists the kiosk settings exactly as the schema does', async (t) => {
+t.test('CONFIGURATION.md lists the kiosk settings exactly as the schema does', async (t) => {
   const generated = kioskConfigReference()
   if (process.env.WRISTPAY_UPDATE_DOCS === '1') writeFileSync(DOC, replaceGeneratedSection(readFileSync(DOC, 'utf8'), 'kiosk', generated))
   t.equal(generatedSection(readFileSync(DOC, 'utf8'), 'kiosk'), generated, 'stale: run WRISTPAY_UPDATE_DOCS=1 npx tap daemon/config-reference.test.ts')

@@ -1,5 +1,5 @@
 // The kiosk's configuration reference (--print-config-reference, and the kiosk
-// section of docs/configuration.md) and its effective config with the secrets
+// section of CONFIGURATION.md) and its effective config with the secrets
 // masked (--print-config), both read from the KioskConfigFile schema.
 import { describeConfigSchema, maskSecrets, renderConfigTable } from '../device-protocol/config-reference.js'
 import { DEFAULTS, ENV_VARS, KioskConfigFile, type KioskDaemonConfig } from './config.js'

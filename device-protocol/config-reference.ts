@@ -1,7 +1,7 @@
 // The configuration reference of a daemon, read from its config schema (TypeBox,
 // i.e. JSON Schema): every key with its type, default, environment variable,
 // whether it is a secret, and the schema's own description. The gateway and the
-// kiosk print it (--print-config-reference) and docs/configuration.md holds it,
+// kiosk print it (--print-config-reference) and CONFIGURATION.md holds it,
 // checked by a test, so the documentation cannot drift from the code.
 // Secrets are marked in the schema with the extra keyword `secret: true`: the
 // same mark masks them when the effective config is printed (maskSecrets).

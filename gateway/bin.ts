@@ -24,7 +24,7 @@ Options:
   --http-port PORT   HTTP listener port, 0 picks a free one (default 8080)
   --print-config     print the effective config (secrets masked) and exit
   --print-config-reference
-                     print every setting (Markdown, as docs/configuration.md) and exit
+                     print every setting (Markdown, as CONFIGURATION.md) and exit
   -h, --help         show this help
 
 Environment: WRISTPAY_GATEWAY_MQTT_HOST, _MQTT_PORT, _HTTP_HOST, _HTTP_PORT,

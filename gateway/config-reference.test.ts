@@ -1,4 +1,4 @@
-// docs/configuration.md holds the gateway's settings as the schema generates
+// CONFIGURATION.md holds the gateway's settings as the schema generates
 // them: this test fails when they drift. Regenerate the section with
 // WRISTPAY_UPDATE_DOCS=1 npx tap gateway/config-reference.test.ts (or paste
 // the output of wristpay-gateway --print-config-reference).
@@ -10,9 +10,9 @@ import { describeConfigSchema, generatedSection, replaceGeneratedSection } from 
 import { GatewayConfig, resolveConfig } from './config.js'
 import { gatewayConfigReference, printableGatewayConfig } from './config-reference.js'
 
-const DOC = join(dirname(dirname(fileURLToPath(import.meta.url))), 'docs', 'configuration.md')
+const DOC = join(dirname(dirname(fileURLToPath(import.meta.url))), 'CONFIGURATION.md')
 
-t.test('docs/configuration.md lists the gateway settings exactly as the schema does', async (t) => {
+t.test('CONFIGURATION.md lists the gateway settings exactly as the schema does', async (t) => {
   const generated = gatewayConfigReference()
   if (process.env.WRISTPAY_UPDATE_DOCS === '1') writeFileSync(DOC, replaceGeneratedSection(readFileSync(DOC, 'utf8'), 'gateway', generated))
   t.equal(generatedSection(readFileSync(DOC, 'utf8'), 'gateway'), generated, 'stale: run WRISTPAY_UPDATE_DOCS=1 npx tap gateway/config-reference.test.ts')

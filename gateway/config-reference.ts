@@ -1,5 +1,5 @@
 // The gateway's configuration reference (--print-config-reference, and the
-// gateway section of docs/configuration.md) and its effective config with the
+// gateway section of CONFIGURATION.md) and its effective config with the
 // secrets masked (--print-config), both read from the GatewayConfig schema.
 import { describeConfigSchema, maskSecrets, renderConfigTable } from '../device-protocol/config-reference.js'
 import { DEFAULT_BROKER_LIMITS } from './broker.js'

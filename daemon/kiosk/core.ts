@@ -3,11 +3,12 @@
 // into the outbox, chained), send and wait for the answer, and the answers
 // themselves (results, balances, chain checks, resend requests). Besides:
 // the one-operation-at-a-time lock, the refusals every operation shares, the
-// counters and the change listeners. The operations (sale.ts, topups.ts,
-// shifts.ts, tickets.ts, staff.ts) are built on this contract only.
+// counters and the change listeners. The answers are routed in answers.ts.
+// The operations (sale.ts, topups.ts, shifts.ts, tickets.ts, staff.ts) are
+// built on this contract only.
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { BalanceAnswer, CardPayment, Clock, Envelope, KioskConfig, Line, ReplyMessage, TillProfile, Transaction, TransactionType, TxResult } from '../../device-protocol/index.js'
+import type { BalanceAnswer, CardPayment, Clock, Envelope, KioskConfig, Line, TillProfile, Transaction, TransactionType } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS, publicKeyToBase64Url, signTransaction, validateEnvelope, TagSun, TagUid } from '../../device-protocol/index.js'
 import { createValidator } from '../../device-protocol/index.js'
 import type { Reader, ReaderFeedback, TagInfo } from '../reader/reader.js'
@@ -18,7 +19,7 @@ import { KioskError, type Checked, type KioskErrorType } from '../kiosk-error.js
 import { authorizeStaff, authorizeSupervisor, type StaffSessions } from '../staff-session.js'
 import { isBlocked } from '../blocklist.js'
 import { createChainGuard, type ChainRecovery, type ChainState } from '../chain-guard.js'
-import { isUnrecordedRefusal } from '../chain-check.js'
+import { createAnswers } from './answers.js'
 import type { CardCounters } from '../card-topup.js'
 import type { KioskCounters, KioskLink, Outcome } from './types.js'
 
@@ -185,12 +186,6 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
   }
   const listeners: Array<() => void> = []
   const acceptedHandlers: Array<(tx: Transaction) => Promise<void> | void> = []
-  /** Operations waiting for the answer to their transaction id. */
-  const waiters = new Map<string, (result: TxResult) => void>()
-  /** Balance checks waiting for their answer, by requestId. */
-  const queryWaiters = new Map<string, { uid: string; settle: (answer: BalanceAnswer) => void }>()
-  /** Sent without anybody waiting (recovered card payments): their answer is not a "late" one. */
-  const unwaited = new Set<string>()
   let busy = false
   let stopped = false
   let abortCurrent: ((reason: 'stopped') => void) | undefined
@@ -233,6 +228,19 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
     if (ready) chain.onReady()
   })
   if (link.isReady()) chain.onReady()
+
+  const answers = createAnswers({
+    outbox,
+    link,
+    chain,
+    logger,
+    newId,
+    replyTimeoutMs,
+    tally: (counter) => void (counts[counter] += 1),
+    changed,
+    accepted,
+    setAbort: (abort) => void (abortCurrent = abort),
+  })
 
   function refuse(type: KioskErrorType, message: string): never {
     counts.refused += 1
@@ -332,37 +340,6 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
     return tag
   }
 
-  /** Resolves with the answer, or undefined when none came in time (or the kiosk stops). */
-  function waitForReply(id: string): Promise<TxResult | undefined> {
-    return new Promise<TxResult | undefined>((resolve) => {
-      const timer = setTimeout(() => done(undefined), replyTimeoutMs)
-      const done = (result: TxResult | undefined) => {
-        clearTimeout(timer)
-        waiters.delete(id)
-        abortCurrent = undefined
-        resolve(result)
-      }
-      waiters.set(id, done)
-      abortCurrent = () => done(undefined)
-    })
-  }
-
-  function askBalance(uid: string): Promise<BalanceAnswer> {
-    const requestId = newId()
-    return new Promise<BalanceAnswer>((resolve, reject) => {
-      const done = (settle: () => void) => {
-        clearTimeout(timer)
-        queryWaiters.delete(requestId)
-        abortCurrent = undefined
-        settle()
-      }
-      const timer = setTimeout(() => done(() => reject(new KioskError('gateway_unreachable', `the gateway did not answer the balance query within ${replyTimeoutMs} ms`))), replyTimeoutMs)
-      queryWaiters.set(requestId, { uid, settle: (answer) => done(() => resolve(answer)) })
-      abortCurrent = () => done(() => reject(new KioskError('stopped', 'the kiosk is stopping')))
-      if (!link.publishQuery({ kind: 'balance', requestId, uid })) done(() => reject(new KioskError('gateway_unreachable', 'the gateway is unreachable')))
-    })
-  }
-
   function feedback(status: FeedbackKind): void {
     reader.feedback({ ...FEEDBACK[status], durationMs: feedbackDurationMs }).catch((err: Error) => {
       // The answer stands even if the LED did not light: the cashier screen shows it too.
@@ -407,7 +384,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
   async function sendAndAwait(entry: OutboxEntry, amount: number): Promise<SentOutcome> {
     const id = entry.id
     // Register before publishing: the answer may arrive before publish() returns.
-    const reply = waitForReply(id)
+    const reply = answers.waitForReply(id)
     changed()
     const sentNow = link.publishTx(entry.envelope)
     logger.info({ id, seq: entry.seq, type: entry.envelope.tx.type, amount, sentNow }, 'transaction stored and sent')
@@ -431,7 +408,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
   }
 
   function sendInBackground(entry: OutboxEntry): void {
-    unwaited.add(entry.id)
+    answers.expectUnwaited(entry.id)
     const sentNow = link.publishTx(entry.envelope)
     logger.info({ id: entry.id, seq: entry.seq, type: entry.envelope.tx.type, sentNow }, 'transaction stored and sent')
     changed()
@@ -475,104 +452,6 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
     }
   }
 
-  function handleResult(result: TxResult): void {
-    // Not booked (the gateway looks ids up before seqs): not an answer to record, but a seq to move.
-    if (result.status === 'rejected' && result.reason === 'seq_conflict' && outbox.get(result.id) !== undefined) {
-      chain.onSeqConflict(result.id)
-      return
-    }
-    const marked = outbox.markAnswered(result.id, result)
-    if (marked.outcome === 'unknown') {
-      counts.unknownReplies += 1
-      logger.warn({ id: result.id, seq: result.seq }, 'answer for a transaction this kiosk does not know')
-      changed()
-      return
-    }
-    if (marked.outcome === 'duplicate') {
-      if (marked.record.status !== result.status) {
-        counts.conflictingReplies += 1
-        logger.error({ id: result.id, first: marked.record.status, now: result.status }, 'gateway answered one transaction twice differently; the first answer stands')
-        changed()
-      }
-      return
-    }
-    const tx = marked.entry.envelope.tx
-    if (marked.entry.seq !== result.seq) logger.warn({ id: result.id, seq: marked.entry.seq, replySeq: result.seq }, 'answer names another seq than the transaction')
-    if (result.status === 'accepted') {
-      counts.accepted += 1
-      accepted(tx)
-    } else counts.rejected += 1
-    if (result.status === 'rejected' && tx.type === 'topup_card') {
-      counts.cardTopUpsRefused += 1
-      // The card was charged and the gateway booked nothing: the guest must get the money back at the terminal.
-      logger.error({ id: result.id, seq: marked.entry.seq, reason: result.reason, amount: tx.amount }, 'gateway refused a paid card top-up: refund it at the terminal')
-    }
-    if (result.debt) logger.warn({ id: result.id, seq: marked.entry.seq, uid: tx.tag.uid }, 'an offline sale left a debt on the wristband')
-    // Recorded as refused (the cashier sees the refusal, it is never sent again), but the gateway's cursor did not move.
-    if (isUnrecordedRefusal(result)) chain.onUnrecordedRefusal(marked.entry.seq, result.reason ?? '')
-    const waiter = waiters.get(result.id)
-    if (waiter) waiter(result)
-    else if (unwaited.delete(result.id)) logger.info({ id: result.id, seq: marked.entry.seq, status: result.status }, 'answer recorded')
-    else {
-      counts.lateAnswers += 1
-      logger.info({ id: result.id, seq: marked.entry.seq, status: result.status }, 'late answer recorded')
-    }
-    changed()
-  }
-
-  function handleBalance(answer: BalanceAnswer): void {
-    const waiter = queryWaiters.get(answer.requestId)
-    if (!waiter) {
-      counts.unknownReplies += 1
-      logger.info({ requestId: answer.requestId }, 'balance answer nobody waits for (late or foreign)')
-      changed()
-      return
-    }
-    if (answer.uid !== waiter.uid || (answer.status === 'ok' && answer.balance === undefined)) {
-      // Not the answer to this question: keep waiting (the timeout ends it) rather than show a wrong balance.
-      counts.badBalanceAnswers += 1
-      logger.warn({ requestId: answer.requestId, status: answer.status }, 'unusable balance answer ignored')
-      changed()
-      return
-    }
-    waiter.settle(answer)
-  }
-
-  function handleReply(reply: ReplyMessage): void {
-    if (reply.kind === 'result') {
-      handleResult(reply)
-      return
-    }
-    if (reply.kind === 'balance') {
-      handleBalance(reply)
-      return
-    }
-    if (reply.kind === 'chain') {
-      chain.handleAnswer(reply)
-      return
-    }
-    counts.resendRequests += 1
-    const { nextSeq } = outbox.head()
-    if (reply.fromSeq >= nextSeq) logger.warn({ fromSeq: reply.fromSeq, nextSeq }, 'gateway asks for transactions this kiosk never made')
-    const first = outbox.pending({ limit: 1 })[0]
-    if (first && first.seq > reply.fromSeq) {
-      // Those seqs were answered here: the gateway has lost what it had answered. Say so loudly.
-      logger.error({ fromSeq: reply.fromSeq, firstPending: first.seq }, 'gateway asks for transactions it already answered')
-    }
-    const count = link.resendPending(reply.fromSeq)
-    logger.info({ fromSeq: reply.fromSeq, count }, 'resend requested by the gateway')
-    changed()
-  }
-
-  link.onReply((reply) => {
-    try {
-      handleReply(reply)
-    } catch (err) {
-      // A database error here must not kill the daemon; the entry stays pending and is resent.
-      logger.error({ err }, 'handling a reply failed')
-    }
-  })
-
   return {
     kioskId,
     clock,
@@ -604,7 +483,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
       abortTap()
       return true
     },
-    askBalance,
+    askBalance: answers.askBalance,
     feedback,
     append,
     sendAndAwait,

@@ -10,6 +10,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { sendApiError } from '../portal-api/http-errors.js'
 
 export interface CredentialThrottleOptions {
   /** Wrong credentials answered (401) per address and window; the next ones get 429 unchecked. */
@@ -42,10 +43,8 @@ export async function throttleFailedCredentials(scope: FastifyInstance, options:
   scope.addHook('onRequest', async (request, reply) => {
     const state = await failures(request, { increment: false })
     if (state.isAllowed || state.remaining > 0) return
-    return reply
-      .code(429)
-      .header('retry-after', String(state.ttlInSeconds))
-      .send({ type: 'rate_limited', id: String(request.id), message: `too many wrong credentials from this address; retry in ${state.ttlInSeconds} s` })
+    reply.header('retry-after', String(state.ttlInSeconds))
+    return sendApiError(request, reply, { status: 429, type: 'rate_limited', message: `too many wrong credentials from this address; retry in ${state.ttlInSeconds} s` })
   })
 
   scope.addHook('onSend', async (request, reply, payload) => {

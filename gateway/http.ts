@@ -5,10 +5,11 @@
 // customer portal) mount as fastify plugins through `plugins`.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import type { Logger } from 'pino'
 import { KioskId } from '../device-protocol/index.js'
+import { apiErrorHandler, sendApiError, type ApiErrorAnswer } from '../portal-api/http-errors.js'
 import { throttleFailedCredentials } from './credential-throttle.js'
 import { registerDocs, type DocsOptions } from './docs.js'
 
@@ -209,8 +210,13 @@ function tokenEquals(presented: string, expected: string): boolean {
   return timingSafeEqual(sha256(presented), sha256(expected))
 }
 
+/** An HttpError as its answer; undefined for any other error (for apiErrorHandler's `known`). */
+export function httpErrorAnswer(error: unknown): ApiErrorAnswer | undefined {
+  return error instanceof HttpError ? { status: error.statusCode, type: error.type, message: error.message } : undefined
+}
+
 function sendError(reply: FastifyReply, request: FastifyRequest, statusCode: number, type: string, message: string) {
-  return reply.code(statusCode).send({ type, id: String(request.id), message } satisfies ErrorBody)
+  return sendApiError(request, reply, { status: statusCode, type, message })
 }
 
 const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 500: ErrorBody, 503: ErrorBody }
@@ -236,18 +242,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     // fastify's request log serializer omits headers, so the Authorization header never reaches the log.
   })
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof HttpError) return sendError(reply, request, error.statusCode, error.type, error.message)
-    if (error.validation) return sendError(reply, request, 400, 'invalid_request', error.message)
-    const status = error.statusCode ?? 500
-    if (status >= 400 && status < 500) {
-      // fastify's own client errors (bad JSON, wrong content type, body too large) carry a code.
-      const type = (error.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()
-      return sendError(reply, request, status, type, error.message)
-    }
-    request.log.error({ err: error }, 'request failed')
-    return sendError(reply, request, 500, 'internal', 'internal error')
-  })
+  app.setErrorHandler(apiErrorHandler({ known: httpErrorAnswer, validation: { status: 400, type: 'invalid_request' }, failureLog: 'request failed' }))
   app.setNotFoundHandler((request, reply) => sendError(reply, request, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`))
 
   // Docs first: @fastify/swagger sees only routes registered after it, in plugins.

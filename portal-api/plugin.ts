@@ -5,13 +5,14 @@
 // backend and a two-decimal number here. Every authenticated route checks the
 // token's signature and expiry and that its session is still open, and then
 // only ever asks the backend about the uid inside the token.
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import type { Logger } from 'pino'
 import type { Static } from 'typebox'
 import { centsFromDecimal, type Clock } from '../device-protocol/index.js'
 import { PortalError, type PortalBackend } from './backend.js'
 import { checkCustomerInfo } from './customer-info.js'
+import { apiErrorHandler, sendApiError } from './http-errors.js'
 import { retryAfterSeconds, type PinAttemptLimiter } from './pin-attempts.js'
 import {
   BlobParams,
@@ -101,13 +102,6 @@ function validationDetail(error: FastifyError) {
   })
 }
 
-function sendError(request: FastifyRequest, reply: FastifyReply, status: number, type: string, message: string, detail?: unknown[]) {
-  const body: PortalErrorBody = { type, id: String(request.id), message }
-  if (detail !== undefined) body.detail = detail as PortalErrorBody['detail']
-  if (status === 401) reply.header('www-authenticate', 'Bearer')
-  return reply.code(status).send(body)
-}
-
 /** A 422 about one body field, shaped like the seed's HTTPValidationError too. */
 function fieldError(field: string, type: string, message: string): PortalError {
   return new PortalError(422, type, message, field)
@@ -130,22 +124,18 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
   // Who a request is authenticated as; a WeakMap so the request type stays untouched.
   const authOf = new WeakMap<FastifyRequest, TokenClaims>()
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof PortalError) {
-      const detail = error.statusCode === 422 ? [{ loc: ['body', ...(error.field ? [error.field] : [])], msg: error.message, type: error.type }] : undefined
-      return sendError(request, reply, error.statusCode, error.type, error.message, detail)
-    }
-    if (error.validation) return sendError(request, reply, 422, 'validation_error', error.message, validationDetail(error))
-    const status = error.statusCode ?? 500
-    if (status >= 400 && status < 500) {
-      // fastify's own client errors (bad JSON, wrong content type, body too large). Their
-      // messages never quote the body (V8's JSON.parse message would: a PIN, an IBAN); a test checks.
-      const type = (error.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()
-      return sendError(request, reply, status, type, error.message)
-    }
-    request.log.error({ err: error }, 'portal request failed')
-    return sendError(request, reply, 500, 'internal', 'internal error')
-  })
+  app.setErrorHandler(
+    apiErrorHandler({
+      known(error) {
+        if (!(error instanceof PortalError)) return undefined
+        const detail = error.statusCode === 422 ? [{ loc: ['body', ...(error.field ? [error.field] : [])], msg: error.message, type: error.type }] : undefined
+        return { status: error.statusCode, type: error.type, message: error.message, ...(detail ? { detail } : {}) }
+      },
+      validation: { status: 422, type: 'validation_error', detail: validationDetail },
+      failureLog: 'portal request failed',
+      bearerChallenge: true,
+    }),
+  )
 
   // Answers about a guest must not sit in shared caches.
   app.addHook('onSend', async (request, reply) => {
@@ -269,14 +259,12 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
       const checked = checkCustomerInfo({ iban: body.iban, accountName: body.account_name, email: body.email, donationCents }, config.allowedCountryCodes)
       if (!checked.ok) {
         const first = checked.problems[0]!
-        return sendError(
-          request,
-          reply,
-          422,
-          first.type,
-          checked.problems.map((p) => p.msg).join('; '),
-          checked.problems.map((p) => ({ loc: ['body', p.field], msg: p.msg, type: p.type })),
-        )
+        return sendApiError(request, reply, {
+          status: 422,
+          type: first.type,
+          message: checked.problems.map((p) => p.msg).join('; '),
+          detail: checked.problems.map((p) => ({ loc: ['body', p.field], msg: p.msg, type: p.type })),
+        })
       }
       await backend.updateCustomerInfo(uid, checked.value)
       log.info({ uid }, 'payout details registered')

@@ -15,12 +15,13 @@
 // Bodies: the seed's own samples (curl, Python) send `Content-Type:
 // application/json` with no body, its PHP samples `[]`; both read as no fields
 // (see json-body.ts): `configuration` then answers, the others 422.
-import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type Stripe from 'stripe'
 import type { Logger } from 'pino'
 import { centsFromDecimalString, type Clock } from '../../device-protocol/index.js'
 import { BEARER_SECURITY_SCHEME } from '../docs.js'
-import { ErrorBody, HttpError } from '../http.js'
+import { apiErrorHandler } from '../../portal-api/http-errors.js'
+import { ErrorBody, HttpError, httpErrorAnswer } from '../http.js'
 import { acceptEmptyJsonBody } from '../json-body.js'
 import { createCardPayments, type CardPayments } from './payments.js'
 import * as S from './schemas.js'
@@ -90,10 +91,6 @@ function amountOf(text: string, field: string): number {
   return cents
 }
 
-function sendError(reply: FastifyReply, request: FastifyRequest, statusCode: number, type: string, message: string) {
-  return reply.code(statusCode).send({ type, id: String(request.id), message } satisfies ErrorBody)
-}
-
 export function createCardTerminalApi(options: CardTerminalOptions): CardTerminalApi {
   const log = options.logger
   const stripeLocations = createStripeLocations({ store: options.store, stripe: options.stripe, venue: options.venue, logger: log })
@@ -136,18 +133,15 @@ export function createCardTerminalApi(options: CardTerminalOptions): CardTermina
 
   const plugin: FastifyPluginAsync = async (scope) => {
     acceptEmptyJsonBody(scope, { emptyArrayAsObject: true })
-    scope.setErrorHandler((error: FastifyError, request, reply) => {
-      if (error instanceof HttpError) return sendError(reply, request, error.statusCode, error.type, error.message)
-      if (error.validation) return sendError(reply, request, 422, 'invalid_request', error.message)
-      const status = error.statusCode ?? 500
-      if (status >= 400 && status < 500) {
-        const type = (error.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()
+    scope.setErrorHandler(
+      apiErrorHandler({
+        known: httpErrorAnswer,
+        validation: { status: 422, type: 'invalid_request' },
         // Malformed JSON and the like: "Request is invalid", as the seed answers it.
-        return sendError(reply, request, status === 400 ? 422 : status, type, error.message)
-      }
-      request.log.error({ err: error }, 'card-terminal request failed')
-      return sendError(reply, request, 500, 'internal', 'internal error')
-    })
+        clientStatus: (status) => (status === 400 ? 422 : status),
+        failureLog: 'card-terminal request failed',
+      }),
+    )
 
     scope.addHook('onRequest', async (request) => {
       const header = request.headers.authorization

@@ -11,10 +11,11 @@
 // arrives twice, concurrently or after a crash books nothing more.
 import { randomUUID } from 'node:crypto'
 import type Database from 'better-sqlite3'
-import type { FastifyError, FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import type { Logger } from 'pino'
 import Type from 'typebox'
 import type { Clock } from '../../device-protocol/index.js'
+import { apiErrorHandler } from '../../portal-api/http-errors.js'
 import { ErrorBody } from '../http.js'
 import { LedgerRefusalError } from '../ledger/errors.js'
 import { WebhookIgnoredError, WebhookVerificationError, type PaymentProvider, type ProviderCheckout } from './provider.js'
@@ -480,12 +481,14 @@ export function createOnlineTopups(deps: OnlineTopupsDeps): OnlineTopups {
     // Webhook signatures are over the exact bytes sent: keep the body raw, whatever its content type.
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
-    scope.setErrorHandler((error: FastifyError, request, reply) => {
-      const status = error instanceof OnlineTopupError ? error.statusCode : error.validation ? 400 : (error.statusCode ?? 500)
-      const type = error instanceof OnlineTopupError ? error.code : error.validation ? 'invalid_request' : status < 500 ? 'bad_request' : 'internal'
-      if (status >= 500 && !(error instanceof OnlineTopupError)) request.log.error({ err: error }, 'webhook failed')
-      return reply.code(status).send({ type, id: String(request.id), message: status >= 500 && type === 'internal' ? 'internal error' : error.message })
-    })
+    scope.setErrorHandler(
+      apiErrorHandler({
+        known: (error) => (error instanceof OnlineTopupError ? { status: error.statusCode, type: error.code, message: error.message } : undefined),
+        validation: { status: 400, type: 'invalid_request' },
+        clientType: () => 'bad_request',
+        failureLog: 'webhook failed',
+      }),
+    )
     scope.post<{ Params: { provider: string } }>(
       '/payments/webhooks/:provider',
       {

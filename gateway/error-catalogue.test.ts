@@ -1,4 +1,4 @@
-// docs/errors.md is the catalogue of every error type the HTTP APIs answer,
+// ERRORS.md is the catalogue of every error type the HTTP APIs answer,
 // with its status. This test reads the code of the gateway and the portal and
 // fails when a type thrown with a fixed status is missing there.
 import t from 'tap'
@@ -33,7 +33,7 @@ function thrownErrors(): Set<string> {
 /** `type status` of every row of the catalogue's tables (a row may name several types and statuses). */
 function catalogued(): Set<string> {
   const listed = new Set<string>()
-  for (const line of readFileSync(join(ROOT, 'docs/errors.md'), 'utf8').split('\n')) {
+  for (const line of readFileSync(join(ROOT, 'ERRORS.md'), 'utf8').split('\n')) {
     const cells = line.split('|').map((cell) => cell.trim())
     if (cells.length < 4) continue
     const types = [...cells[1]!.matchAll(/`([a-z_.]+)`/g)].map((m) => m[1]!)
@@ -43,13 +43,13 @@ function catalogued(): Set<string> {
   return listed
 }
 
-t.test('every error type the code answers with, with its status, is in docs/errors.md', async (t) => {
+t.test('every error type the code answers with, with its status, is in ERRORS.md', async (t) => {
   const thrown = thrownErrors()
   t.ok(thrown.size > 40, `the scan finds the errors (${thrown.size})`)
   t.ok(thrown.has('admin_disabled 503') && thrown.has('invalid_webhook 400') && thrown.has('value_error.iban 422'), 'each kind of source is read')
   const listed = catalogued()
   const missing = [...thrown].filter((pair) => !listed.has(pair)).sort()
-  t.same(missing, [], 'types and statuses missing from docs/errors.md')
+  t.same(missing, [], 'types and statuses missing from ERRORS.md')
 })
 
 t.test('the handler\'s own answers are catalogued', async (t) => {

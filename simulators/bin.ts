@@ -116,12 +116,12 @@ async function main(argv: string[]): Promise<number> {
     case 'tap':
       return runTap(rest)
     case 'demo':
-      process.argv = [process.argv[0]!, 'simulators/demo.ts', ...rest]
-      await import('./demo.js')
+      process.argv = [process.argv[0]!, 'simulators/demo/demo.ts', ...rest]
+      await import('./demo/demo.js')
       return new Promise(() => {}) // demo.ts exits the process itself
     case 'bench':
-      process.argv = [process.argv[0]!, 'simulators/bench.ts', ...rest]
-      await import('./bench.js')
+      process.argv = [process.argv[0]!, 'simulators/demo/bench.ts', ...rest]
+      await import('./demo/bench.js')
       return 0
     case undefined:
     case '--help':

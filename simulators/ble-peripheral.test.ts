@@ -2,8 +2,7 @@
 // daemon's adapter drives it: these tests pin down that it behaves like a
 // NUS peripheral where noble can see it.
 import t from 'tap'
-import { waitForEvent } from '../daemon/testing/wait.js'
-import type { EventEmitter } from 'node:events'
+import { on, type EventEmitter } from 'node:events'
 import { createDeframer, decodeFrame, decodeReaderMessage, encodeFrame, encodeReaderMessage } from '../device-protocol/index.js'
 import { NUS_RX_UUID, NUS_SERVICE_UUID, NUS_TX_UUID, createNobleWithBindings, createSimulatedBleBindings } from './ble-peripheral.js'
 
@@ -28,8 +27,14 @@ interface Noble extends EventEmitter {
   stopScanning(): void
 }
 
-const waitFor = <A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 5000) =>
-  waitForEvent<A>(emitter, event, accept, timeoutMs)
+// The first `event` that `accept` takes; the timeout ends a broken test, it measures nothing.
+// (node's own events.on, not the daemon's test helper: a device simulator's tests import no daemon code.)
+async function waitFor<A extends unknown[]>(emitter: EventEmitter, event: string, accept: (...args: A) => boolean = () => true, timeoutMs = 5000): Promise<A> {
+  for await (const args of on(emitter, event, { signal: AbortSignal.timeout(timeoutMs) })) {
+    if (accept(...(args as A))) return args as A
+  }
+  throw new Error(`'${event}' ended without a match`)
+}
 
 const A = 'AA:BB:CC:DD:EE:01'
 const B = 'AA:BB:CC:DD:EE:02'

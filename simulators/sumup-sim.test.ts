@@ -3,7 +3,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { chromiumAvailable, launchHeadlessChromium } from './headless-browser.js'
+import { chromiumAvailable, launchHeadlessChromium } from './e2e/headless-browser.js'
 import { startSumUpSim } from './sumup-sim.js'
 
 const API_KEY = 'sup_sk_sim_test'

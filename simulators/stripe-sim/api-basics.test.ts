@@ -3,12 +3,11 @@
 // and idempotency keys (replay, conflict, lost answers and retries).
 import t from 'tap'
 import Stripe from 'stripe'
-import { createStripeClient } from '../../gateway/payments/stripe-client.js'
-import { ANY_MESSAGE, rawRequest, startSimWithClient } from './testing/sim-client.js'
+import { ANY_MESSAGE, rawRequest, startSimWithClient, stripeClientFor } from './testing/sim-client.js'
 
 t.test('a wrong or missing API key is refused with 401', async (t) => {
   const { sim } = await startSimWithClient(t)
-  const wrong = createStripeClient({ apiKey: 'sk_test_not_the_right_one', baseUrl: sim.baseUrl, maxNetworkRetries: 0 })
+  const wrong = stripeClientFor(sim, 'sk_test_not_the_right_one')
   await t.rejects(wrong.customers.create({ email: 'a@example.org' }), { message: ANY_MESSAGE, type: 'StripeAuthenticationError', statusCode: 401 })
   const missing = await rawRequest(sim, 'GET', '/v1/customers', { apiKey: null })
   t.equal(missing.status, 401)
@@ -83,7 +82,7 @@ t.test('a declined charge is saved under its key; a parameter error is not', asy
 
 t.test('a lost answer is retried by the package with the same key and charges once', async (t) => {
   const { sim } = await startSimWithClient(t)
-  const retrying = createStripeClient({ apiKey: sim.apiKey, baseUrl: sim.baseUrl, maxNetworkRetries: 1 })
+  const retrying = stripeClientFor(sim, sim.apiKey, 1)
   sim.control.failNextRequests(1, { when: 'after' })
   const pi = await retrying.paymentIntents.create({ amount: 2500, currency: 'eur', payment_method: 'pm_card_visa', confirm: true }, { idempotencyKey: 'lost-answer' })
   t.equal(pi.status, 'succeeded')
@@ -93,7 +92,7 @@ t.test('a lost answer is retried by the package with the same key and charges on
   t.equal(sim.control.events('payment_intent.succeeded').length, 1, 'charged once')
 
   sim.control.failNextRequests(1, { when: 'before' })
-  const noRetry = createStripeClient({ apiKey: sim.apiKey, baseUrl: sim.baseUrl, maxNetworkRetries: 0 })
+  const noRetry = stripeClientFor(sim, sim.apiKey)
   await t.rejects(noRetry.customers.create({ email: 'x@example.org' }), { message: ANY_MESSAGE, type: 'StripeAPIError', statusCode: 500 })
   t.equal((await noRetry.customers.list()).data.length, 0, 'a failure before the endpoint changed nothing')
 })

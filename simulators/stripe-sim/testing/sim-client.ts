@@ -1,11 +1,20 @@
 // Test helper: a Stripe simulator and an official `stripe` client pointed at it,
 // both stopped by the test's teardown. Retries are off so that a test sees each
 // answer as the simulator gave it.
-import type Stripe from 'stripe'
-import { createStripeClient } from '../../../gateway/payments/stripe-client.js'
+import Stripe from 'stripe'
 import { startStripeSim, type StripeSim, type StripeSimOptions } from '../server.js'
 
 export const TEST_API_KEY = 'sk_test_wristpay_sim_0001'
+
+/**
+ * The official package pointed at the simulator. Made here, not with the
+ * gateway's stripe-client, because a device simulator and its tests import
+ * nothing of ours but device-protocol (ARCHITECTURE.md).
+ */
+export function stripeClientFor(sim: Pick<StripeSim, 'baseUrl'>, apiKey: string, maxNetworkRetries = 0): Stripe {
+  const url = new URL(sim.baseUrl)
+  return new Stripe(apiKey, { protocol: 'http', host: url.hostname, port: Number(url.port), maxNetworkRetries, telemetry: false })
+}
 
 export async function startSimWithClient(
   t: { teardown(fn: () => unknown): void },
@@ -13,7 +22,7 @@ export async function startSimWithClient(
 ): Promise<{ sim: StripeSim; stripe: Stripe }> {
   const sim = await startStripeSim({ apiKey: TEST_API_KEY, ...options })
   t.teardown(() => sim.close())
-  const stripe = createStripeClient({ apiKey: TEST_API_KEY, baseUrl: sim.baseUrl, maxNetworkRetries: 0 })
+  const stripe = stripeClientFor(sim, TEST_API_KEY)
   return { sim, stripe }
 }
 

@@ -16,12 +16,12 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import mqtt from 'mqtt'
 import pino from 'pino'
-import { systemClock, topics, type AlertEvent } from '../device-protocol/index.js'
-import type { Gateway } from '../gateway/app.js'
-import type { EventSetup } from '../gateway/event-setup.js'
-import { OUTBOX_FILE_NAME, createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
-import { createMemoryReader, type MemoryReader } from '../daemon/reader/memory-reader.js'
-import { waitUntil } from '../daemon/testing/wait.js'
+import { systemClock, topics, type AlertEvent } from '../../device-protocol/index.js'
+import type { Gateway } from '../../gateway/app.js'
+import type { EventSetup } from '../../gateway/event-setup.js'
+import { OUTBOX_FILE_NAME, createKioskDaemon, type KioskDaemon } from '../../daemon/app.js'
+import { createMemoryReader, type MemoryReader } from '../../daemon/reader/memory-reader.js'
+import { waitUntil } from '../../daemon/testing/wait.js'
 import { kioskDaemonConfig, startLoopbackGateway, tapAndAwait } from './kiosk-harness.js'
 
 const silent = pino({ level: 'silent' })
@@ -152,7 +152,7 @@ t.test('a damaged outbox waits for an operator, then goes on from the gateway he
   // WAL checkpointed after the 2nd, and dies by SIGKILL. A copy of what it left
   // on disk is the second case, on the same kiosk after the first one's recovery.
   const crashed = async (kiosk: KioskName): Promise<string[]> => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../daemon/testing/kiosk-crash-child.ts', import.meta.url)), dataDir(kiosk), mqttUrl, kiosk, tokens[kiosk], '5', '2', GUEST], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../../daemon/testing/kiosk-crash-child.ts', import.meta.url)), dataDir(kiosk), mqttUrl, kiosk, tokens[kiosk], '5', '2', GUEST], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))

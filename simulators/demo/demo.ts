@@ -1,7 +1,7 @@
 // `npm start`: the demo. A gateway (embedded broker, ledger, HTTP) and real
 // kiosk daemons whose serial NFC readers are simulated in-process (serialport's
 // mock binding, speaking the reader firmware protocol), with simulated staff
-// and guests (simulators/demo-tills.ts): sales with cup deposits at the bar and
+// and guests (simulators/demo/demo-tills.ts): sales with cup deposits at the bar and
 // the food stand, cash shifts with top-ups and cash-outs at the top-up station,
 // ticket sales at the entrance cash desk. A status line every second; Ctrl-C
 // stops cleanly (the cash shifts are closed first); --duration stops by
@@ -10,13 +10,13 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino, { type Logger } from 'pino'
-import { systemClock } from '../device-protocol/index.js'
-import { PORTAL_PAGE_PREFIX } from '../gateway/apis.js'
-import { createGateway, type Gateway } from '../gateway/app.js'
-import { DEFAULT_CONFIG } from '../gateway/config.js'
-import { createKioskDaemon } from '../daemon/app.js'
+import { systemClock } from '../../device-protocol/index.js'
+import { PORTAL_PAGE_PREFIX } from '../../gateway/apis.js'
+import { createGateway, type Gateway } from '../../gateway/app.js'
+import { DEFAULT_CONFIG } from '../../gateway/config.js'
+import { createKioskDaemon } from '../../daemon/app.js'
 import { demoEvent, demoKiosks, randomTagUid } from './demo-event.js'
-import { kioskDaemonConfig } from './kiosk-harness.js'
+import { kioskDaemonConfig } from '../e2e/kiosk-harness.js'
 import { closeTill, runTill, type DemoGuest, type RecordedOperation, type TillContext, type TillRuntime } from './demo-tills.js'
 import { startPaymentSimulators } from './payment-sims.js'
 import { createSimulatedReader, lazyPcscStack, parseReaderKinds, type SimulatedReaderKind } from './demo-readers.js'
@@ -278,7 +278,7 @@ async function main(): Promise<number> {
 }
 
 // Run only as a program, not when a test imports runDemo.
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('simulators/demo.ts')) {
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('simulators/demo/demo.ts')) {
   main().then(
     (code) => process.exit(code),
     (err: unknown) => {

@@ -4,12 +4,12 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { DEFAULTS as KIOSK_DEFAULTS, type KioskDaemonConfig } from '../daemon/config.js'
-import { systemClock } from '../device-protocol/index.js'
-import { createGateway, type Gateway } from '../gateway/app.js'
-import { DEFAULT_CONFIG, type GatewayConfig } from '../gateway/config.js'
-import type { EventSetup } from '../gateway/event-setup.js'
-import type { Outcome } from '../daemon/kiosk.js'
+import { DEFAULTS as KIOSK_DEFAULTS, type KioskDaemonConfig } from '../../daemon/config.js'
+import { systemClock } from '../../device-protocol/index.js'
+import { createGateway, type Gateway } from '../../gateway/app.js'
+import { DEFAULT_CONFIG, type GatewayConfig } from '../../gateway/config.js'
+import type { EventSetup } from '../../gateway/event-setup.js'
+import type { Outcome } from '../../daemon/kiosk.js'
 
 export function kioskDaemonConfig(options: {
   kioskId: string

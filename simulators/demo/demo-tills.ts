@@ -7,12 +7,12 @@
 // counted cash.
 import { randomInt } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { KioskDaemon } from '../daemon/app.js'
-import { KioskError, type Outcome, type SaleLine } from '../daemon/kiosk.js'
-import type { Ledger } from '../gateway/ledger/index.js'
+import type { KioskDaemon } from '../../daemon/app.js'
+import { KioskError, type Outcome, type SaleLine } from '../../daemon/kiosk.js'
+import type { Ledger } from '../../gateway/ledger/index.js'
 import type { DemoKiosk } from './demo-event.js'
 import type { SimulatedReader } from './demo-readers.js'
-import { tapAndAwait } from './kiosk-harness.js'
+import { tapAndAwait } from '../e2e/kiosk-harness.js'
 
 export interface DemoGuest {
   uid: string

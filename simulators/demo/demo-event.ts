@@ -5,7 +5,7 @@
 // the two tills that take cash; guests of several variants, crew with drink
 // vouchers. Tokens and PINs are made fresh for every run.
 import { randomBytes, randomInt } from 'node:crypto'
-import { randomPin, type EventSetup } from '../gateway/event-setup.js'
+import { randomPin, type EventSetup } from '../../gateway/event-setup.js'
 
 export type KioskRole = 'bar' | 'food' | 'topup' | 'cashdesk'
 

@@ -20,15 +20,15 @@ import {
   validateReply,
   type Envelope,
   type ReplyMessage,
-} from '../device-protocol/index.js'
-import type { Gateway } from '../gateway/app.js'
-import type { EventSetup } from '../gateway/event-setup.js'
-import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
-import { createMemoryReader } from '../daemon/reader/memory-reader.js'
-import { createSerialReader } from '../daemon/reader/serial-reader.js'
-import { waitUntil } from '../daemon/testing/wait.js'
+} from '../../device-protocol/index.js'
+import type { Gateway } from '../../gateway/app.js'
+import type { EventSetup } from '../../gateway/event-setup.js'
+import { createKioskDaemon, type KioskDaemon } from '../../daemon/app.js'
+import { createMemoryReader } from '../../daemon/reader/memory-reader.js'
+import { createSerialReader } from '../../daemon/reader/serial-reader.js'
+import { waitUntil } from '../../daemon/testing/wait.js'
 import { kioskDaemonConfig, tapAndAwait, startLoopbackGateway } from './kiosk-harness.js'
-import { createMockReaderLink } from './reader-firmware.js'
+import { createMockReaderLink } from '../reader-firmware.js'
 
 const silent = pino({ level: 'silent' })
 const GUEST = '04A1B2C3D4E5F6'

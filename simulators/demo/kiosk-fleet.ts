@@ -18,7 +18,7 @@ import {
   type Line,
   type TransactionType,
   type TxResult,
-} from '../device-protocol/index.js'
+} from '../../device-protocol/index.js'
 
 export interface FleetKioskOptions {
   kioskId: string

@@ -1,9 +1,9 @@
 // The payment providers of the demo and the end-to-end tests: the SumUp-style
 // hosted checkout simulator and the Stripe simulator on loopback, and the
 // gateway config that points the real adapters at them.
-import type { PaymentsConfig } from '../gateway/config.js'
-import { startStripeSim, type StripeSim } from './stripe-sim/index.js'
-import { startSumUpSim, type SumUpSim } from './sumup-sim.js'
+import type { PaymentsConfig } from '../../gateway/config.js'
+import { startStripeSim, type StripeSim } from '../stripe-sim/index.js'
+import { startSumUpSim, type SumUpSim } from '../sumup-sim.js'
 
 const SUMUP_API_KEY = 'sup_sk_simulated_0123456789'
 const SUMUP_MERCHANT = 'MSIM0001'

@@ -3,8 +3,8 @@
 // must be counted, never become an unhandled rejection that ends the process.
 import t from 'tap'
 import { pino } from 'pino'
-import type { KioskDaemon } from '../daemon/app.js'
-import { KioskError, type Outcome } from '../daemon/kiosk.js'
+import type { KioskDaemon } from '../../daemon/app.js'
+import { KioskError, type Outcome } from '../../daemon/kiosk.js'
 import type { SimulatedReader } from './demo-readers.js'
 import { atCounter, runTill, type TillContext, type TillRuntime } from './demo-tills.js'
 

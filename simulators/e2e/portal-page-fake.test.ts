@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Page } from 'playwright-core'
-import { portalWeb } from '../portal-api/web-plugin.js'
+import { portalWeb } from '../../portal-api/web-plugin.js'
 import { CHROMIUM_PATH, chromiumAvailable, inPage, launchHeadlessChromium, type HeadlessBrowser } from './headless-browser.js'
 
 const PIN = 'K7QF-2MXD-9PLA'

@@ -2,11 +2,11 @@
 // set-up, and the portal it serves must have FAQ and terms pages to show.
 import t from 'tap'
 import { pino } from 'pino'
-import { parseEventSetup } from '../gateway/event-setup.js'
-import { createLedger, openLedgerDatabase } from '../gateway/ledger/index.js'
-import { createPortalBackend } from '../gateway/portal-backend.js'
-import { fakeTopups } from '../portal-api/testing/helpers.js'
-import { systemClock } from '../device-protocol/index.js'
+import { parseEventSetup } from '../../gateway/event-setup.js'
+import { createLedger, openLedgerDatabase } from '../../gateway/ledger/index.js'
+import { createPortalBackend } from '../../gateway/portal-backend.js'
+import { fakeTopups } from '../../portal-api/testing/helpers.js'
+import { systemClock } from '../../device-protocol/index.js'
 import { demoEvent, demoKiosks } from './demo-event.js'
 
 t.test('the demo event is a valid set-up whose portal serves FAQ and terms texts in English and German', async (t) => {

@@ -4,8 +4,8 @@
 // vsmartcard's virtual reader, with a simulated card). Each gives the kiosk
 // daemon a Reader and the simulated guest something to tap on.
 import type { Logger } from 'pino'
-import type { Reader } from '../daemon/reader/reader.js'
-import type { TagPresenter } from './kiosk-harness.js'
+import type { Reader } from '../../daemon/reader/reader.js'
+import type { TagPresenter } from '../e2e/kiosk-harness.js'
 
 export const READER_KINDS = ['serial', 'ble', 'pcsc'] as const
 export type SimulatedReaderKind = (typeof READER_KINDS)[number]
@@ -37,15 +37,15 @@ export async function createSimulatedReader(
   const { kioskId, index, logger } = options
   const device = { model: `wristpay-${kind}`, firmware: '1.0.0', serial: `SIM-${kioskId}` }
   if (kind === 'serial') {
-    const { createMockReaderLink } = await import('./reader-firmware.js')
-    const { createSerialReader } = await import('../daemon/reader/serial-reader.js')
+    const { createMockReaderLink } = await import('../reader-firmware.js')
+    const { createSerialReader } = await import('../../daemon/reader/serial-reader.js')
     const link = createMockReaderLink({ path: `/dev/ttyWRISTPAY-${kioskId}`, ...device })
     const reader = createSerialReader({ path: link.path, binding: link.binding, logger, ackTimeoutMs: 500, reconnectDelayMs: 500 })
     return { kind, reader, presenter: link.firmware, close: async () => {} }
   }
   if (kind === 'ble') {
-    const { createSimulatedBleReaderLink } = await import('./ble-peripheral.js')
-    const { createBleReader } = await import('../daemon/reader/ble-reader.js')
+    const { createSimulatedBleReaderLink } = await import('../ble-peripheral.js')
+    const { createBleReader } = await import('../../daemon/reader/ble-reader.js')
     const address = `AA:BB:CC:DD:EE:${(index + 1).toString(16).padStart(2, '0').toUpperCase()}`
     const link = createSimulatedBleReaderLink({ address, ...device })
     const reader = createBleReader({ addresses: [link.address], logger, loadNoble: link.loadNoble, ackTimeoutMs: 500, reconnectDelayMs: 500 })
@@ -55,8 +55,8 @@ export async function createSimulatedReader(
   const stack = await options.pcsc()
   if (stack.claimed) throw new Error('the demo simulates one PC/SC reader (vpcd has one virtual slot): use pcsc for one kiosk only')
   stack.claimed = true
-  const { startVpcdCard } = await import('./vpcd-card.js')
-  const { createPcscReader } = await import('../daemon/reader/pcsc-reader.js')
+  const { startVpcdCard } = await import('../vpcd-card.js')
+  const { createPcscReader } = await import('../../daemon/reader/pcsc-reader.js')
   const reader = createPcscReader({ logger, readerName: /Virtual PCD/ })
   const card = await startVpcdCard({ uid: '04000000000000', present: false, ...stack.endpoint, logger })
   return {
@@ -74,7 +74,7 @@ export function lazyPcscStack(): { get: () => Promise<PcscStack & { endpoint: { 
   return {
     get() {
       started ??= (async () => {
-        const { pcscTools, startPcscd } = await import('./pcscd.js')
+        const { pcscTools, startPcscd } = await import('../pcscd.js')
         const tools = pcscTools()
         if (!tools.pcscd || !tools.vpcdDriver) throw new Error('a PC/SC reader needs pcscd and vsmartcard-vpcd (apt-get install pcscd vsmartcard-vpcd libpcsclite-dev)')
         const handle = await startPcscd()

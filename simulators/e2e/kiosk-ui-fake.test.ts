@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Page } from 'playwright-core'
-import { webUiPlugin } from '../daemon/web-ui.js'
+import { webUiPlugin } from '../../daemon/web-ui.js'
 import { CHROMIUM_PATH, chromiumAvailable, inPage, launchHeadlessChromium } from './headless-browser.js'
 
 type Role = 'cashier' | 'topup' | 'supervisor'

@@ -13,17 +13,17 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import pino from 'pino'
-import { systemClock } from '../device-protocol/index.js'
-import { createKioskDaemon, type KioskDaemon } from '../daemon/app.js'
-import type { Outcome } from '../daemon/kiosk.js'
-import { createMemoryReader, type MemoryReader } from '../daemon/reader/memory-reader.js'
-import { DB_FILE_NAME } from '../gateway/app.js'
-import type { EventSetup } from '../gateway/event-setup.js'
-import { createLedger } from '../gateway/ledger/index.js'
-import { waitUntil } from '../daemon/testing/wait.js'
+import { systemClock } from '../../device-protocol/index.js'
+import { createKioskDaemon, type KioskDaemon } from '../../daemon/app.js'
+import type { Outcome } from '../../daemon/kiosk.js'
+import { createMemoryReader, type MemoryReader } from '../../daemon/reader/memory-reader.js'
+import { DB_FILE_NAME } from '../../gateway/app.js'
+import type { EventSetup } from '../../gateway/event-setup.js'
+import { createLedger } from '../../gateway/ledger/index.js'
+import { waitUntil } from '../../daemon/testing/wait.js'
 import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
 
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
+const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
 const silent = pino({ level: 'silent' })
 const GUESTS = ['04000000000001', '04000000000002', '04000000000003', '04000000000004']
 

@@ -72,7 +72,7 @@ t.test('card top-ups through the gateway: booked once, never lost', async (t) =>
     running.add(daemon)
     gateway.ledger.enrollKiosk(kioskId, daemon.publicKeyBase64Url)
     await daemon.start()
-    await waitUntil(() => daemon.status().connected && daemon.status().config !== null, `${kioskId} connected with its config`, 500, 20)
+    await waitUntil(() => daemon.status().connected && daemon.status().config !== null && daemon.status().chain.status === 'intact', `${kioskId} connected with its config and its chain checked`, 500, 20)
     const stop = async () => {
       await daemon.stop()
       running.delete(daemon)

@@ -90,7 +90,7 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
   gateway.ledger.enrollKiosk('topup-1', topup.publicKeyBase64Url)
   await bar.start()
   await topup.start()
-  await waitUntil(() => [bar, topup].every((d) => d.status().connected && d.status().config !== null), 'both kiosks connected with their config', 500, 20)
+  await waitUntil(() => [bar, topup].every((d) => d.status().connected && d.status().config !== null && d.status().chain.status === 'intact'), 'both kiosks connected with their config and their chain checked', 500, 20)
   await waitUntil(() => bar.reader.status().connected, 'the serial reader is connected', 500, 20)
 
   const ledgerCount = () => {

@@ -78,7 +78,7 @@ t.test('staff, deposits, cancel, balance check, offline sale with a flagged debt
   }
   const bar = await start('bar-1', tokens.bar)
   const desk = await start('desk-1', tokens.desk)
-  await waitUntil(() => [bar, desk].every((k) => k.daemon.status().connected && k.daemon.status().config !== null), 'kiosks connected with config', 500, 20)
+  await waitUntil(() => [bar, desk].every((k) => k.daemon.status().connected && k.daemon.status().config !== null && k.daemon.status().chain.status === 'intact'), 'kiosks connected with config and their chains checked', 500, 20)
   const tap = <T>(k: { reader: MemoryReader }, operation: Promise<T>, uid: string) => tapAndAwait(operation, k.reader, uid)
   /** The kiosk's refusal type, or 'none' when the operation went through. */
   const refusal = (operation: Promise<unknown>) => operation.then(() => 'none', (err: unknown) => (err instanceof KioskError ? err.type : String(err)))

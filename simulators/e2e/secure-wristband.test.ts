@@ -56,7 +56,7 @@ t.test('a secure wristband through the serial reader: genuine tap accepted, repl
   })
   gateway.ledger.enrollKiosk('bar-1', bar.publicKeyBase64Url)
   await bar.start()
-  await waitUntil(() => bar.status().connected && bar.status().config !== null, 'the kiosk connected with its config', 500, 20)
+  await waitUntil(() => bar.status().connected && bar.status().config !== null && bar.status().chain.status === 'intact', 'the kiosk connected with its config and its chain checked', 500, 20)
   await waitUntil(() => serialReader.status().connected, 'the serial reader is connected', 500, 20)
 
   const wristband = createSimulatedNtag424({ uid: GUEST, metaReadKey: META, fileReadKey: FILE, counter: 41 })

@@ -339,6 +339,8 @@ t.test('the portal page against a fake portal API', { skip }, async (t) => {
     await page.locator('#account-view').waitFor()
     await page.locator('#orders > li').nth(0).getByRole('link', { name: /Receipt/ }).click()
     await page.locator('#bon-view').waitFor()
+    // The view shows before its receipt has loaded: wait for the total, then read it.
+    await page.locator('#bon-total').filter({ hasText: '€' }).waitFor()
     t.equal(new URL(page.url()).searchParams.get('bon'), state.orders[1]!.uuid)
     t.match(await page.locator('#bon-lines tbody').textContent(), /2.*Lemonade.*€2\.50.*€5\.00/s)
     t.equal(await page.locator('#bon-total').textContent(), '€5.00')
@@ -348,6 +350,7 @@ t.test('the portal page against a fake portal API', { skip }, async (t) => {
     await inPage(page, 'sessionStorage.clear()')
     await page.reload()
     await page.locator('#bon-view').waitFor()
+    await page.locator('#bon-total').filter({ hasText: '€' }).waitFor()
     t.equal(await page.locator('#bon-total').textContent(), '€5.00')
 
     await page.goto(`${base}/portal/?bon=00000000-0000-4000-8000-000000000000`)

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
-import { configForCommand, demoEventFile, parseCli, UsageError } from './bin.js'
+import { configForCommand, demoEventFile, parseCli, UsageError, USAGE } from './bin.js'
 import { createGateway } from './app.js'
-import { ConfigError } from './config.js'
+import { ConfigError, DEFAULT_CONFIG, ENV_VARS } from './config.js'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 
@@ -185,4 +185,13 @@ t.test('a missing event file exits 1 with a clear message', async (t) => {
   const run = await runCli(['--data-dir', join(dir, 'data'), '--event', join(dir, 'missing.json'), '--mqtt-port', '0', '--http-port', '0'])
   t.equal(run.code, 1)
   t.match(run.stderr, /missing\.json: cannot read event set-up/)
+})
+
+t.test('--help names every environment variable the gateway reads, and no example contact address is a default', async (t) => {
+  const missing = Object.values(ENV_VARS).filter((name) => !USAGE.includes(name))
+  t.same(missing, [], 'every variable of ENV_VARS is in the help')
+  t.match(USAGE, /WRISTPAY_GATEWAY_PIN_SECRET_FILE/)
+  t.match(USAGE, /WRISTPAY_GATEWAY_PUBLIC_BASE_URL/)
+  t.match(USAGE, /WRISTPAY_GATEWAY_STRIPE_SECRET_KEY/)
+  t.equal(DEFAULT_CONFIG.portal.contactEmail, '', 'no contact link until the organiser names one')
 })

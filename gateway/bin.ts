@@ -5,7 +5,7 @@ import { existsSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createGateway, type Gateway } from './app.js'
-import { ConfigError, loadConfig, type ConfigLayer, type GatewayConfig } from './config.js'
+import { ConfigError, ENV_VARS, loadConfig, type ConfigLayer, type GatewayConfig } from './config.js'
 import { gatewayConfigReference, printableGatewayConfig } from './config-reference.js'
 import { createLogger } from './logger.js'
 
@@ -27,11 +27,25 @@ Options:
                      print every setting (Markdown, as CONFIGURATION.md) and exit
   -h, --help         show this help
 
-Environment: WRISTPAY_GATEWAY_MQTT_HOST, _MQTT_PORT, _HTTP_HOST, _HTTP_PORT,
-_DATA_DIR, _EVENT_FILE, _ADMIN_TOKEN, _OPERATORS (name:token,...), _LOG_LEVEL,
-_MAX_PACKET_BYTES, _MAX_BATCH.
+Environment (every setting is in CONFIGURATION.md, or --print-config-reference):
+${environmentHelp()}
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 `
+
+/** The environment variables of ENV_VARS, wrapped: the help cannot miss one. */
+function environmentHelp(): string {
+  const lines: string[] = []
+  let line = ' '
+  for (const name of Object.values(ENV_VARS)) {
+    if (line.length + name.length + 2 > 80) {
+      lines.push(line.trimEnd())
+      line = ' '
+    }
+    line += ` ${name},`
+  }
+  lines.push(line.replace(/,$/, ''))
+  return lines.join('\n')
+}
 
 export type CliCommand =
   | { kind: 'help' }

@@ -187,7 +187,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   portal: {
     prefix: '/api',
     allowedCountryCodes: ['AT', 'BE', 'CH', 'DE', 'DK', 'ES', 'FR', 'IT', 'LU', 'NL'],
-    contactEmail: 'help@example.org',
+    // No example address: a portal without a contact shows no contact link.
+    contactEmail: '',
   },
   payments: {
     minTopupCents: 100,

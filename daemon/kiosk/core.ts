@@ -6,7 +6,7 @@
 // counters and the change listeners. The answers are routed in answers.ts.
 // The operations (sale.ts, topups.ts, shifts.ts, tickets.ts, staff.ts) are
 // built on this contract only.
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createPublicKey } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { BalanceAnswer, CardPayment, Clock, Envelope, KioskConfig, Line, TillProfile, Transaction, TransactionType } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS, publicKeyToBase64Url, signTransaction, validateEnvelope, TagSun, TagUid } from '../../device-protocol/index.js'
@@ -21,7 +21,7 @@ import { isBlocked } from '../blocklist.js'
 import { createChainGuard, type ChainRecovery, type ChainState } from '../chain-guard.js'
 import { createAnswers } from './answers.js'
 import type { CardCounters } from '../card-topup.js'
-import type { KioskCounters, KioskLink, Outcome } from './types.js'
+import type { KioskCounters, KioskLink, KioskOptions, Outcome } from './types.js'
 
 export type FeedbackKind = 'accepted' | 'rejected' | 'pending' | 'offline'
 
@@ -44,21 +44,9 @@ export type CoreCounters = Omit<KioskCounters, keyof CardCounters | 'malformedRe
 
 export type SentOutcome = Outcome & { status: 'accepted' | 'rejected' | 'pending' }
 
-export interface KioskCoreOptions {
-  kioskId: string
-  reader: Reader
-  outbox: Outbox
-  link: KioskLink
-  privateKey: KeyObject
-  clock: Clock
-  logger: Logger
-  catalog: CatalogSource
-  localState: KioskLocalState
+/** The kiosk's own options, with kiosk.ts's defaults filled in, plus the staff sessions it shares with the staff module. */
+export type KioskCoreOptions = Required<Pick<KioskOptions, 'kioskId' | 'reader' | 'outbox' | 'link' | 'privateKey' | 'clock' | 'logger' | 'catalog' | 'localState' | 'newId' | 'replyTimeoutMs' | 'tapTimeoutMs' | 'feedbackDurationMs'>> & {
   sessions: StaffSessions
-  newId: () => string
-  replyTimeoutMs: number
-  tapTimeoutMs: number
-  feedbackDurationMs: number
 }
 
 /** The one contract the operations are written against. */

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { EventSetupError, loadEventSetup, parseEventSetup, type EventSetup } from './event-setup.js'
 import { createLedger, openLedgerDatabase } from './ledger/index.js'
-import { OPS_UID, STAFF, opsSetup } from './ledger/operations-fixtures.js'
-import { fixedClock, silentLogger } from './ledger/test-helpers.js'
+import { OPS_UID, STAFF, opsSetup } from './ledger/testing/operations-fixtures.js'
+import { fixedClock, silentLogger } from './ledger/testing/test-helpers.js'
 
 const clone = (s: EventSetup): EventSetup => structuredClone(s)
 

@@ -6,7 +6,7 @@ import t from 'tap'
 import { validateKioskConfig } from '../device-protocol/index.js'
 import { EventSetupError, loadEventSetup, parseEventSetup, randomPin, type EventSetup } from './event-setup.js'
 import { createLedger, openLedgerDatabase } from './ledger/index.js'
-import { fixedClock, silentLogger, testSetup } from './ledger/test-helpers.js'
+import { fixedClock, silentLogger, testSetup } from './ledger/testing/test-helpers.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 

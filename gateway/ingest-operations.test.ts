@@ -7,7 +7,7 @@ import { CompactEncrypt, importJWK } from 'jose'
 import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/index.js'
 import { createIngest } from './ingest.js'
 import { createLedger, openLedgerDatabase } from './ledger/index.js'
-import { PIN, SigningKiosk, UID, fixedClock, silentLogger, testSetup } from './ledger/test-helpers.js'
+import { PIN, SigningKiosk, UID, fixedClock, silentLogger, testSetup } from './ledger/testing/test-helpers.js'
 import { createPinAttempts } from './pin-attempts.js'
 
 const NEW_BAND = '04C0FFEEC0FFEE'

@@ -5,7 +5,7 @@ import { canonicalBytes, createValidator, AlertEvent as AlertEventSchema, Booked
 import { createIngest, type IngestDeps } from './ingest.js'
 import { createLedger } from './ledger/ledger.js'
 import { openLedgerDatabase } from './ledger/db.js'
-import { SigningKiosk, UID, fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, type TestWorld } from './ledger/test-helpers.js'
+import { SigningKiosk, UID, fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, type TestWorld } from './ledger/testing/test-helpers.js'
 
 const validateBooked = createValidator(BookedEventSchema)
 const validateAlert = createValidator(AlertEventSchema)

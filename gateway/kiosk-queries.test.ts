@@ -1,7 +1,7 @@
 import t from 'tap'
 import { GENESIS_HASH, envelopeHash, validateReply, type ReplyMessage } from '../device-protocol/index.js'
 import { createKioskQueries } from './kiosk-queries.js'
-import { fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, UID } from './ledger/test-helpers.js'
+import { fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, UID } from './ledger/testing/test-helpers.js'
 import { openLedgerDatabase } from './ledger/db.js'
 import { createLedger } from './ledger/ledger.js'
 

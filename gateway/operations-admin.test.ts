@@ -3,7 +3,7 @@ import pino from 'pino'
 import { publicKeyFromBase64Url, verifyBlocklist } from '../device-protocol/index.js'
 import { createHttpServer } from './http.js'
 import { operationsAdmin } from './operations-admin.js'
-import { makeWorld, testSetup, UID } from './ledger/test-helpers.js'
+import { makeWorld, testSetup, UID } from './ledger/testing/test-helpers.js'
 import { EventSetupError } from './event-setup.js'
 import type { ImportSummary } from './ledger/index.js'
 

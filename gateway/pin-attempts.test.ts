@@ -5,7 +5,7 @@
 import t from 'tap'
 import { pino } from 'pino'
 import type { PinAttempt, PinCheckSource } from '../portal-api/index.js'
-import { fixedClock } from './ledger/test-helpers.js'
+import { fixedClock } from './ledger/testing/test-helpers.js'
 import { DEFAULT_PIN_ATTEMPT_LIMITS, createPinAttempts, decidePinAttempt, pinSourceKey, type PinAttemptLimits } from './pin-attempts.js'
 
 const silent = pino({ level: 'silent' })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { makeWorld } from '../ledger/test-helpers.js'
+import { makeWorld } from '../ledger/testing/test-helpers.js'
 import { createBearerAuth } from './auth.js'
 
 t.test('kiosk and operator bearer tokens', async (t) => {

@@ -8,7 +8,7 @@
 // named. Every status seen must be listed for its operation in /docs/json,
 // and every operation carries its bearer security there.
 import t from 'tap'
-import { testSetup } from '../ledger/test-helpers.js'
+import { testSetup } from '../ledger/testing/test-helpers.js'
 import { TOKEN, UID, startHarness, type Harness } from './testing/harness.js'
 
 const V1 = '/api/stripe/v1'

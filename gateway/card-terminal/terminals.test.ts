@@ -1,7 +1,7 @@
 // The terminal registry, configuration and connection tokens through real HTTP
 // against the Stripe simulator.
 import t from 'tap'
-import { silentLogger } from '../ledger/test-helpers.js'
+import { silentLogger } from '../ledger/testing/test-helpers.js'
 import { TOKEN, registerBarReader, startHarness } from './testing/harness.js'
 import { locationsFromLedger } from './types.js'
 

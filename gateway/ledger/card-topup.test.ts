@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { cardPaymentRef, envelopeHash, type CardPayment, type Envelope, type TxResult } from '../../device-protocol/index.js'
 import { CARD_TERMINAL_CLEARING } from './rules.js'
-import { UID, makeWorld, verified, type TestWorld } from './test-helpers.js'
+import { UID, makeWorld, verified, type TestWorld } from './testing/test-helpers.js'
 import { accountIds, type Outcome } from './types.js'
 
 const CLEARING = accountIds.clearing(CARD_TERMINAL_CLEARING)

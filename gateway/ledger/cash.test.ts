@@ -3,7 +3,7 @@
 // books counted cash to the vault and the difference to the imbalance account.
 import t, { type Test } from 'tap'
 import type { Envelope } from '../../device-protocol/index.js'
-import { opsWorld as world, bookChecked as book, L, OPS_UID, STAFF, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld, type StaffedKiosk } from './operations-fixtures.js'
+import { opsWorld as world, bookChecked as book, L, OPS_UID, STAFF, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld, type StaffedKiosk } from './testing/operations-fixtures.js'
 import { accountIds } from './types.js'
 
 const DRAWER = accountIds.register('drawer-1')

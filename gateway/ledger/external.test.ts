@@ -2,7 +2,7 @@ import t from 'tap'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
 import { LedgerRefusalError, type LedgerRefusalCode } from './errors.js'
 import { MAX_REF_LENGTH } from './external.js'
-import { UID, makeWorld, verified, type TestWorld } from './test-helpers.js'
+import { UID, makeWorld, verified, type TestWorld } from './testing/test-helpers.js'
 import { accountIds, type ExternalBookingInput } from './types.js'
 
 const SUMUP = accountIds.clearing('sumup')

@@ -25,8 +25,8 @@ import {
   opsWorld as world,
   type Answer,
   type OpsWorld,
-} from './operations-fixtures.js'
-import { fixedClock, silentLogger } from './test-helpers.js'
+} from './testing/operations-fixtures.js'
+import { fixedClock, silentLogger } from './testing/test-helpers.js'
 import { accountIds } from './types.js'
 
 /** The caps of the issue: 2,000 cents per wristband, 20,000 per kiosk. */

@@ -2,7 +2,7 @@
 // registers, restricted wristbands, the offline policy and the signed blocklist.
 import t, { type Test } from 'tap'
 import { publicKeyFromBase64Url, validateKioskConfig, verifyBlocklist, verifyStaffPin, type KioskConfig } from '../../device-protocol/index.js'
-import { opsWorld as world, OPS_PIN, OPS_UID, STAFF, SUPERVISOR_PIN, makeOpsWorld, type OpsWorld } from './operations-fixtures.js'
+import { opsWorld as world, OPS_PIN, OPS_UID, STAFF, SUPERVISOR_PIN, makeOpsWorld, type OpsWorld } from './testing/operations-fixtures.js'
 
 
 const KIOSKS = ['bar-1', 'cash-1', 'desk-1', 'food-1']
@@ -164,7 +164,7 @@ t.test('the gateway keys survive a restart, so the pinned key stays valid', asyn
   const w = world(t)
   const { signingPublicKey, sealPublicKey } = w.ledger.gatewayKeys
   const { createLedger } = await import('./ledger.js')
-  const { silentLogger, fixedClock } = await import('./test-helpers.js')
+  const { silentLogger, fixedClock } = await import('./testing/test-helpers.js')
   const again = createLedger({ db: w.db, clock: fixedClock(), logger: silentLogger })
   t.same(again.gatewayKeys, { signingPublicKey, sealPublicKey })
   t.same(again.kioskConfig('bar-1'), w.ledger.kioskConfig('bar-1'))

@@ -7,7 +7,7 @@ import { pino } from 'pino'
 import { decideFileKey, keyFingerprint } from './kiosk-keys.js'
 import { createLedger } from './ledger.js'
 import { openLedgerDatabase } from './db.js'
-import { fixedClock, makeKioskKeys, testSetup } from './test-helpers.js'
+import { fixedClock, makeKioskKeys, testSetup } from './testing/test-helpers.js'
 import type { EventSetup } from '../event-setup.js'
 
 t.test('decideFileKey: the file enrols and replaces its own keys, never one sent through the admin API', async (t) => {

@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { GENESIS_HASH, envelopeHash, type Envelope, type Line } from '../../device-protocol/index.js'
 import { LedgerRefusalError } from './errors.js'
-import { SigningKiosk, UID, makeWorld, verified, type TestWorld } from './test-helpers.js'
+import { SigningKiosk, UID, makeWorld, verified, type TestWorld } from './testing/test-helpers.js'
 import { accountIds, type ExternalBookingInput, type Outcome } from './types.js'
 
 const TAGS = [UID.alice, UID.bob, UID.blocked, UID.stranger] as const

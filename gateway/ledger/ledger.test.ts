@@ -5,7 +5,7 @@ import t from 'tap'
 import { GENESIS_HASH, envelopeHash, type Envelope, type TxResult } from '../../device-protocol/index.js'
 import { openLedgerDatabase } from './db.js'
 import { createLedger } from './ledger.js'
-import { PIN, SigningKiosk, UID, fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, verified, type TestWorld } from './test-helpers.js'
+import { PIN, SigningKiosk, UID, fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, verified, type TestWorld } from './testing/test-helpers.js'
 import type { Outcome } from './types.js'
 
 function resultOf(outcome: Outcome | undefined): TxResult & { booked: boolean; recorded: boolean; replay: boolean } {

@@ -4,7 +4,7 @@
 // below zero.
 import t, { type Test } from 'tap'
 import type { Envelope } from '../../device-protocol/index.js'
-import { opsWorld as world, bookChecked as book, L, OPS_UID, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld } from './operations-fixtures.js'
+import { opsWorld as world, bookChecked as book, L, OPS_UID, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld } from './testing/operations-fixtures.js'
 import { accountIds } from './types.js'
 
 

@@ -3,7 +3,7 @@
 // profiles; staff roles; cancelling the last sale.
 import t, { type Test } from 'tap'
 import type { Envelope } from '../../device-protocol/index.js'
-import { opsWorld as world, bookChecked as book, CANCEL_WINDOW_MS, L, OPS_UID, STAFF, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld } from './operations-fixtures.js'
+import { opsWorld as world, bookChecked as book, CANCEL_WINDOW_MS, L, OPS_UID, STAFF, applyOne, fund, line, makeOpsWorld, postingsSum, resultFields, type Answer, type OpsWorld } from './testing/operations-fixtures.js'
 import { accountIds } from './types.js'
 
 

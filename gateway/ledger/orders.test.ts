@@ -1,5 +1,5 @@
 import t from 'tap'
-import { UID, makeWorld, testSetup, verified, type TestWorld } from './test-helpers.js'
+import { UID, makeWorld, testSetup, verified, type TestWorld } from './testing/test-helpers.js'
 import { accountIds } from './types.js'
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/

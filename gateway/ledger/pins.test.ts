@@ -7,7 +7,7 @@ import { parseEventSetup, type EventSetup } from '../event-setup.js'
 import { openLedgerDatabase } from './db.js'
 import { createLedger } from './ledger.js'
 import { MAX_PIN_LENGTH, PIN_ALPHABET, PIN_PATTERN, normalisePin, pinLookup, randomPin } from './pins.js'
-import { PIN, UID, fixedClock, makeWorld, silentLogger, testSetup } from './test-helpers.js'
+import { PIN, UID, fixedClock, makeWorld, silentLogger, testSetup } from './testing/test-helpers.js'
 
 t.test('normalisePin', async (t) => {
   const cases: Array<[unknown, string | undefined]> = [

@@ -5,8 +5,8 @@
 // retirement existed.
 import t from 'tap'
 import { addRetirementColumns } from './retirement.js'
-import { OPS_PIN, OPS_UID, bookChecked, fund, opsWorld, sealPin } from './operations-fixtures.js'
-import { PIN, UID, makeWorld, testSetup, type TestWorld } from './test-helpers.js'
+import { OPS_PIN, OPS_UID, bookChecked, fund, opsWorld, sealPin } from './testing/operations-fixtures.js'
+import { PIN, UID, makeWorld, testSetup, type TestWorld } from './testing/test-helpers.js'
 import type { EventSetup } from '../event-setup.js'
 
 function without(setup: EventSetup, uids: string[], kiosks: string[] = []): EventSetup {

@@ -9,10 +9,10 @@ import t, { type Test } from 'tap'
 import { canonicalBytes, envelopeHash, type Envelope } from '../../device-protocol/index.js'
 import { openLedgerDatabase } from './db.js'
 import { createLedger } from './ledger.js'
-import { L, OPS_UID, STAFF, StaffedKiosk, applyOne, opsSetup, postingsSum } from './operations-fixtures.js'
+import { L, OPS_UID, STAFF, StaffedKiosk, applyOne, opsSetup, postingsSum } from './testing/operations-fixtures.js'
 import { generatePinSecret, pinLookup, pinSecretFingerprint } from './pins.js'
 import { SCHEMA_VERSION } from './schema.js'
-import { PIN, SigningKiosk, UID, fixedClock, silentLogger } from './test-helpers.js'
+import { PIN, SigningKiosk, UID, fixedClock, silentLogger } from './testing/test-helpers.js'
 
 /** The version-1 DDL (gateway/ledger/schema.ts before 9b77ce9), with the payment_ref column version 1 already added. */
 const V1_DDL = `

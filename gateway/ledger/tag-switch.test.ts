@@ -5,7 +5,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { publicKeyFromBase64Url, validateKioskConfig, verifyBlocklist, type Envelope } from '../../device-protocol/index.js'
-import { opsWorld as world, bookChecked as book, L, OPS_PIN, OPS_UID, STAFF, applyOne, fund, makeOpsWorld, postingsSum, resultFields, sealPin, type Answer, type OpsWorld } from './operations-fixtures.js'
+import { opsWorld as world, bookChecked as book, L, OPS_PIN, OPS_UID, STAFF, applyOne, fund, makeOpsWorld, postingsSum, resultFields, sealPin, type Answer, type OpsWorld } from './testing/operations-fixtures.js'
 import { accountIds } from './types.js'
 
 

@@ -5,7 +5,7 @@ import t from 'tap'
 import type { EventSetup } from '../event-setup.js'
 import { createLedger } from './ledger.js'
 import { openLedgerDatabase } from './db.js'
-import { SigningKiosk, UID, fixedClock, silentLogger, testSetup, verified } from './test-helpers.js'
+import { SigningKiosk, UID, fixedClock, silentLogger, testSetup, verified } from './testing/test-helpers.js'
 
 const STAFF = '04517AFF000001'
 const SECURE = { acceptedTypes: ['ntag215', 'ntag424'], requireSun: true, sun: { metaReadKey: '11'.repeat(16), fileReadKey: '22'.repeat(16) } }

@@ -2,7 +2,7 @@
 // an error never quotes a key.
 import t from 'tap'
 import { parseEventSetup, type EventSetup } from '../event-setup.js'
-import { testSetup } from '../ledger/test-helpers.js'
+import { testSetup } from '../ledger/testing/test-helpers.js'
 
 const META = '0f1e2d3c4b5a69788796a5b4c3d2e1f0'
 const FILE = '00112233445566778899AABBCCDDEEFF'

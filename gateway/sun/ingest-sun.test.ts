@@ -5,7 +5,7 @@ import { createValidator, validateReply, type Envelope, type ReplyMessage, type 
 import { createIngest } from '../ingest.js'
 import { openLedgerDatabase } from '../ledger/db.js'
 import { createLedger } from '../ledger/ledger.js'
-import { SigningKiosk, UID, fixedClock, silentLogger, testSetup } from '../ledger/test-helpers.js'
+import { SigningKiosk, UID, fixedClock, silentLogger, testSetup } from '../ledger/testing/test-helpers.js'
 import { createSimulatedNtag424 } from '../../simulators/ntag424-tag.js'
 import { Envelope as EnvelopeSchema } from '../../device-protocol/index.js'
 

@@ -9,7 +9,7 @@ import type { Envelope, Line, TagSun } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
 import { openLedgerDatabase } from '../ledger/db.js'
 import { createLedger, type Ledger } from '../ledger/ledger.js'
-import { SigningKiosk, UID, fixedClock, makeWorld, silentLogger, testSetup, verified } from '../ledger/test-helpers.js'
+import { SigningKiosk, UID, fixedClock, makeWorld, silentLogger, testSetup, verified } from '../ledger/testing/test-helpers.js'
 import { createSimulatedNtag424, type SimulatedNtag424 } from '../../simulators/ntag424-tag.js'
 
 const META = Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e1f0', 'hex')

@@ -13,7 +13,7 @@ import type { LoginRateLimit } from '../../portal-api/index.js'
 import { createHttpServer } from '../http.js'
 import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from '../pin-attempts.js'
 import { accountIds, type Ledger } from '../ledger/index.js'
-import { PIN, UID, makeWorld, verified, type TestWorld } from '../ledger/test-helpers.js'
+import { PIN, UID, makeWorld, verified, type TestWorld } from '../ledger/testing/test-helpers.js'
 import { createPortalBackend, portalMount, type GatewayPortalBackend, type PortalEventConfig } from '../portal-backend.js'
 
 export { PIN, UID }

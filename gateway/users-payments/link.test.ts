@@ -1,7 +1,7 @@
 // POST /user/{id}/wristband over HTTP: the user proves the wristband with its
 // PIN, the prepaid balance moves onto it once, and later prepayments go there.
 import t from 'tap'
-import { PIN, UID } from '../ledger/test-helpers.js'
+import { PIN, UID } from '../ledger/testing/test-helpers.js'
 import { startHarness } from './testing/harness.js'
 
 t.test('linking moves the prepaid balance once; later payments go straight to the wristband', async (t) => {

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { makeWorld, silentLogger, UID } from '../ledger/test-helpers.js'
+import { makeWorld, silentLogger, UID } from '../ledger/testing/test-helpers.js'
 import type { UsersLedger } from './ledger-port.js'
 import { LinkRefusedError, linkWristband } from './linking.js'
 import { createUsersStore } from './store.js'

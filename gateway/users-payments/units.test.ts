@@ -1,6 +1,6 @@
 // Small parts of the users API: password hashes, bearer tokens, the keyed lock.
 import t from 'tap'
-import { fixedClock } from '../ledger/test-helpers.js'
+import { fixedClock } from '../ledger/testing/test-helpers.js'
 import { createKeyedLock } from '../keyed-lock.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import { createTokenIssuer } from './tokens.js'

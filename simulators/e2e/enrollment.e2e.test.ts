@@ -24,7 +24,7 @@ import { loadOrCreateKeys } from '../../daemon/keys.js'
 import { createOutbox } from '../../daemon/outbox.js'
 import { createMemoryReader, type MemoryReader } from '../../daemon/reader/memory-reader.js'
 import { waitUntil } from '../../daemon/testing/wait.js'
-import { makeKioskKeys } from '../../gateway/ledger/test-helpers.js'
+import { makeKioskKeys } from '../../gateway/ledger/testing/test-helpers.js'
 import { kioskDaemonConfig, startLoopbackGateway, tapAndAwait } from './kiosk-harness.js'
 
 const silent = pino({ level: 'silent' })

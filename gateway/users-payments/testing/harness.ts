@@ -3,7 +3,7 @@
 // ledger and the Stripe simulator. Test code only.
 import type { Test } from 'tap'
 import { createHttpServer, type StatsReply } from '../../http.js'
-import { makeWorld, silentLogger, type TestWorld } from '../../ledger/test-helpers.js'
+import { makeWorld, silentLogger, type TestWorld } from '../../ledger/testing/test-helpers.js'
 import { createPinAttempts } from '../../pin-attempts.js'
 import { createStripeClient } from '../../payments/stripe-client.js'
 import { startStripeSim, type StripeSim } from '../../../simulators/stripe-sim/index.js'

@@ -12,10 +12,10 @@ import {
   type Line,
   type Transaction,
   type TransactionType,
-} from '../../device-protocol/index.js'
-import type { EventSetup } from '../event-setup.js'
-import { openLedgerDatabase } from './db.js'
-import { createLedger, type Ledger } from './ledger.js'
+} from '../../../device-protocol/index.js'
+import type { EventSetup } from '../../event-setup.js'
+import { openLedgerDatabase } from '../db.js'
+import { createLedger, type Ledger } from '../ledger.js'
 
 export const silentLogger = pino({ level: 'silent' })
 

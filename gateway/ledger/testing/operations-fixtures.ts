@@ -4,12 +4,12 @@
 // member logged in at each.
 import type { Test } from 'tap'
 import { CompactEncrypt, importJWK } from 'jose'
-import type { Envelope, Line, Transaction, TxResult } from '../../device-protocol/index.js'
-import type { EventSetup } from '../event-setup.js'
-import { openLedgerDatabase } from './db.js'
-import { createLedger, type Ledger } from './ledger.js'
+import type { Envelope, Line, Transaction, TxResult } from '../../../device-protocol/index.js'
+import type { EventSetup } from '../../event-setup.js'
+import { openLedgerDatabase } from '../db.js'
+import { createLedger, type Ledger } from '../ledger.js'
 import { PIN, SigningKiosk, UID, fixedClock, silentLogger, testSetup, type KioskKeys, type TxIntent } from './test-helpers.js'
-import type { Outcome, VerifiedEnvelope } from './types.js'
+import type { Outcome, VerifiedEnvelope } from '../types.js'
 
 /** Wristbands of opsSetup besides testSetup's alice, bob and blocked. */
 export const OPS_UID = {

@@ -141,6 +141,13 @@ export const GatewayConfig = Type.Object(
         keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000, description: 'an idle keep-alive connection is closed this long after its last response' })),
         authFailuresMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'wrong credentials per source address and window on /admin and the card-terminal API, then 429' })),
         authFailuresWindowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000, description: 'the window of authFailuresMax' })),
+        trustedProxies: Type.Optional(
+          Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Fa-f.:/]+$' }), {
+            maxItems: 32,
+            description:
+              'addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client; every per-address limit then counts the client, not the proxy (none by default: the header is ignored)',
+          }),
+        ),
       },
       { additionalProperties: false, description: 'the HTTP server' },
     ),

@@ -90,6 +90,26 @@ t.test('IPv6 addresses count by their /64', async (t) => {
   t.equal((await inject('2001:db8:0:1::1', ADMIN_TOKEN)).statusCode, 200, 'the next /64 is not')
 })
 
+t.test('behind a trusted reverse proxy the client is counted, never the proxy; nobody else can name an address', async (t) => {
+  const wrong = 'wrong-token-0123456789'
+  const server = adminServer(t, { authFailuresMax: 2, trustedProxies: ['127.0.0.1'] })
+  const via = (remoteAddress: string, client: string, token: string) =>
+    server.app.inject({ method: 'GET', url: '/admin/stats', remoteAddress, headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': client } })
+  for (let i = 0; i < 2; i++) t.equal((await via('127.0.0.1', '198.51.100.1', wrong)).statusCode, 401)
+  t.equal((await via('127.0.0.1', '198.51.100.1', wrong)).statusCode, 429, 'the guesser behind the proxy is throttled')
+  t.equal((await via('127.0.0.1', '198.51.100.2', ADMIN_TOKEN)).statusCode, 200, 'another client behind the same proxy is not')
+  // A client that is not the proxy cannot escape its limit by naming other addresses.
+  for (let i = 0; i < 2; i++) t.equal((await via('192.0.2.9', `203.0.113.${i}`, wrong)).statusCode, 401)
+  t.equal((await via('192.0.2.9', '203.0.113.77', wrong)).statusCode, 429, 'X-Forwarded-For from an untrusted address is ignored')
+
+  const direct = adminServer(t, { authFailuresMax: 2 })
+  for (let i = 0; i < 2; i++) {
+    await direct.app.inject({ method: 'GET', url: '/admin/stats', remoteAddress: '192.0.2.10', headers: { authorization: `Bearer ${wrong}`, 'x-forwarded-for': `203.0.113.${i}` } })
+  }
+  const third = await direct.app.inject({ method: 'GET', url: '/admin/stats', remoteAddress: '192.0.2.10', headers: { authorization: `Bearer ${wrong}`, 'x-forwarded-for': '203.0.113.99' } })
+  t.equal(third.statusCode, 429, 'without trustedProxies the header is ignored')
+})
+
 t.test('right tokens do not count; the count starts again after the window', async (t) => {
   const server = adminServer(t, { authFailuresMax: 3, authFailuresWindowMs: 200 })
   const inject = (token: string) => server.app.inject({ method: 'GET', url: '/admin/stats', remoteAddress: '192.0.2.7', headers: { authorization: `Bearer ${token}` } })

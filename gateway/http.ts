@@ -134,6 +134,12 @@ export interface HttpLimits {
   /** Wrong credentials (401) per source address and window on /admin and the card-terminal API, then 429. */
   authFailuresMax: number
   authFailuresWindowMs: number
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
+   * Only these: a header from anybody else would let a guesser name any address
+   * and escape every per-address limit.
+   */
+  trustedProxies?: string[]
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
@@ -237,6 +243,8 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     genReqId: () => randomUUID(),
+    // request.ip (every per-address limit) is the client's only behind a proxy named here.
+    trustProxy: limits.trustedProxies && limits.trustedProxies.length > 0 ? limits.trustedProxies : false,
     // Reject unknown properties instead of silently dropping them (fastify's default strips them).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // fastify's request log serializer omits headers, so the Authorization header never reaches the log.

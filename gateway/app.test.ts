@@ -277,6 +277,16 @@ t.test('the mqtt limits of the config reach the broker', async (t) => {
   t.equal(h.gateway.stats().broker.authThrottled, 1)
 })
 
+t.test('the wrong-PIN limits of the config reach the one PIN limiter', async (t) => {
+  // One wrong PIN per source: the second login from the same address is not checked.
+  const h = await startGateway(t, undefined, { pinAttempts: { perSourceWrongMax: 1 } })
+  const login = (pin: string) =>
+    fetch(`${h.httpBase}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin }) })
+  t.equal((await login('WRONGPIN22')).status, 404, 'the first wrong PIN is checked')
+  t.equal((await login('WRONGPIN33')).status, 429, 'the second waits')
+  t.equal(h.gateway.stats().gateway.pins_refusedSourceLimit, 1, 'refused by the per-source limit')
+})
+
 t.test('malformed payloads are counted and never crash the gateway or touch the ledger', async (t) => {
   const h = await startGateway(t)
   const cash = new TestKiosk('cash-1')

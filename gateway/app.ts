@@ -141,7 +141,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     return p
   }
 
-  const pinAttempts = createPinAttempts({ clock, logger: log, ...(deps.pinAttemptLimits ? { limits: deps.pinAttemptLimits } : {}) })
+  const pinAttemptLimits = { ...config.pinAttempts, ...deps.pinAttemptLimits }
+  const pinAttempts = createPinAttempts({ clock, logger: log, limits: pinAttemptLimits })
   const ingest = createIngest({
     ledger,
     logger: log.child({ component: 'ingest' }),

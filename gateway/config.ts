@@ -171,6 +171,20 @@ export const GatewayConfig = Type.Object(
     logLevel: LogLevel,
     portal: PortalConfig,
     payments: PaymentsConfig,
+    /** Wrong-PIN limits shared by the portal login, the wristband link and the tag switch (defaults: DEFAULT_PIN_ATTEMPT_LIMITS, README "PIN guessing"). */
+    pinAttempts: Type.Optional(
+      Type.Object(
+        {
+          windowMs: Type.Optional(Type.Integer({ minimum: 60_000, maximum: 7 * 86_400_000, description: 'the window every wrong-PIN count runs over (default 1 hour)' })),
+          perSourceWrongMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'wrong PINs one source (IPv4 address, IPv6 /64, kiosk) may try per window' })),
+          eventWrongBudget: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'wrong PINs event-wide per window before sources that have failed themselves wait' })),
+          perSourceWrongMaxOnceBudgetSpent: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'once the budget is spent, a source is still checked while it has fewer wrong PINs than this' })),
+          eventWrongHardMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'wrong PINs event-wide per window after which no PIN is checked (the event-wide bound)' })),
+          maxTrackedSources: Type.Optional(Type.Integer({ minimum: 100, maximum: 10_000_000, description: 'sources remembered at once' })),
+        },
+        { additionalProperties: false, description: 'wrong-PIN limits of the portal login, the wristband link and the tag switch' },
+      ),
+    ),
     /** File holding the secret that keys the PIN lookup hashes; without it the secret is kept in the database. */
     pinSecretFile: Type.Optional(
       Type.String({ minLength: 1, description: 'file (mode 0600) holding the secret that keys the PIN lookup hashes; without it the secret is generated and kept in the database' }),

@@ -153,6 +153,11 @@ t.test('an offline claim where the event allows none is never honoured', async (
   t.same(alertKinds(a), ['offline_not_allowed'])
   t.same(w.ledger.debts(), [])
   t.equal(w.ledger.balanceOf(OPS_UID.bob), 0)
+  // A reload that allows offline sales applies to the next transaction at once.
+  const allowing = structuredClone(w.setup)
+  allowing.offline = { allowed: true, perTagCapCents: 5_000, kioskTotalCapCents: 50_000 }
+  w.ledger.importEventSetup(allowing)
+  t.match(book(t, w, w.kiosks.bar.cart(OPS_UID.bob, [L.beer()], { offline: true })), { status: 'accepted', debt: true })
   t.same(w.ledger.checkInvariants(), [])
 })
 

@@ -438,6 +438,8 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     const summary = importTx.immediate(setup, pinLookups)
     tagCheck.activate(setup)
     keyCache.clear()
+    offlineRulesCache = undefined
+    timeLimitsCache = undefined
     logImportRetirement(logger, summary.retirement)
     for (const change of summary.keyChanges) logKeyChange(logger, change)
     logger.info(
@@ -551,8 +553,14 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     }
   }
 
+  // Both are read for every transaction and change only with an import: kept parsed until then.
+  let offlineRulesCache: OfflineRules | undefined
+  let timeLimitsCache: TransactionTime | undefined
+  const offlineRules = (): OfflineRules => (offlineRulesCache ??= readOfflineRules())
+  const timeLimits = (): TransactionTime => (timeLimitsCache ??= readTimeLimits())
+
   /** The event's offline policy as the set-up gave it (none: no offline sales), with the cap window resolved. */
-  function offlineRules(): OfflineRules {
+  function readOfflineRules(): OfflineRules {
     const stored = q.meta.get('offline_policy')?.value
     const policy = stored === undefined ? undefined : (JSON.parse(stored) as OfflinePolicy)
     return {
@@ -563,7 +571,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     }
   }
 
-  function timeLimits(): TransactionTime {
+  function readTimeLimits(): TransactionTime {
     const stored = q.meta.get('transaction_time')?.value
     return stored === undefined ? DEFAULT_TRANSACTION_TIME : (JSON.parse(stored) as TransactionTime)
   }

@@ -26,6 +26,7 @@ import {
 } from '../device-protocol/index.js'
 import { createGateway, type Gateway } from './app.js'
 import { resolveConfig } from './config.js'
+import { startLoopbackGateway } from '../simulators/e2e/kiosk-harness.js'
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123'
 const TOKENS = { 'bar-1': 'token-bar-1-0123456789', 'cash-1': 'token-cash-1-0123456789' } as const
@@ -59,20 +60,9 @@ interface Harness {
 async function startGateway(t: Test): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-retire-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(eventSetup()))
-  const config = resolveConfig({
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir: join(dir, 'data'),
-    eventFile,
-    adminToken: ADMIN_TOKEN,
-    logLevel: 'silent',
-  })
-  const gateway = await createGateway({ config, logger: pino({ level: 'silent' }) })
+  const gateway = await startLoopbackGateway({ dir, setup: eventSetup(), logger: pino({ level: 'silent' }), config: { adminToken: ADMIN_TOKEN } })
   t.teardown(() => gateway.stop())
-  await gateway.start()
-  return { gateway, eventFile, mqttUrl: `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`, httpBase: `http://127.0.0.1:${gateway.httpAddress!.port}` }
+  return { gateway, eventFile: join(dir, 'event.json'), mqttUrl: `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`, httpBase: `http://127.0.0.1:${gateway.httpAddress!.port}` }
 }
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {

@@ -3,7 +3,7 @@
 // reader board, and --help explains --type.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -103,6 +103,12 @@ t.test('wristpay-sim tap through the control socket taps at the simulated reader
   t.equal(firmware.currentTag, null)
   t.match(await sendControlCommand(path, 'x'.repeat(1000)), /error: (line too long|unknown command)/, 'a long line is refused')
   await t.rejects(sendControlCommand(join(dir, 'nobody.sock'), 'tap'), { message: /no reader listens at .*--control/ })
+  t.equal(statSync(path).mode & 0o777, 0o600, 'only the user who started the reader may tap through it')
+  // A --control that names an existing file is refused, and the file is left alone.
+  const file = join(dir, 'notes.txt')
+  writeFileSync(file, 'keep me')
+  await t.rejects(startControlSocket(file, () => undefined), { message: /exists and is no socket/ })
+  t.equal(readFileSync(file, 'utf8'), 'keep me')
 })
 
 t.test('wristpay-sim --help explains on-demand taps and --type', async (t) => {

@@ -4,7 +4,7 @@
 // socket) and, when --interval-ms is above 0, on a timer as before. Parsing and
 // the commands are pure; the socket is a UNIX socket (local only).
 import { createConnection, createServer, type Server } from 'node:net'
-import { rmSync } from 'node:fs'
+import { chmodSync, lstatSync, rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { TAG_TYPES, normaliseUid } from '../device-protocol/index.js'
 
@@ -187,13 +187,25 @@ export function createTapper(options: { target: TapTarget; uids: readonly string
 /** Longest command line a control client may send. */
 const MAX_CONTROL_LINE = 256
 
+/** Removes a socket left at `path`; anything else there (a mistyped --control naming a file) is refused, never deleted. */
+function removeStaleSocket(path: string): void {
+  let stat
+  try {
+    stat = lstatSync(path)
+  } catch {
+    return
+  }
+  if (!stat.isSocket()) throw new TypeError(`--control ${path} exists and is no socket: name a new path`)
+  rmSync(path, { force: true })
+}
+
 /**
  * Listens on the UNIX socket `path` for command lines (`wristpay-sim tap`)
  * and answers each with `handle`'s text and a newline. A stale socket file
  * from an earlier run is replaced.
  */
 export async function startControlSocket(path: string, handle: (line: string) => string | undefined): Promise<{ close(): Promise<void> }> {
-  rmSync(path, { force: true })
+  removeStaleSocket(path)
   const server: Server = createServer((socket) => {
     let buffered = ''
     socket.setEncoding('utf8')
@@ -216,6 +228,8 @@ export async function startControlSocket(path: string, handle: (line: string) =>
     server.once('error', reject)
     server.listen(path, () => {
       server.off('error', reject)
+      // Whoever may connect may tap wristbands: the user who started the reader only.
+      chmodSync(path, 0o600)
       resolve()
     })
   })
@@ -223,7 +237,7 @@ export async function startControlSocket(path: string, handle: (line: string) =>
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
-          rmSync(path, { force: true })
+          removeStaleSocket(path)
           resolve()
         })
       }),

@@ -5,11 +5,11 @@
 // nothing, the same ref with other content is refused. One SQLite transaction
 // each; better-sqlite3 is synchronous, so it never interleaves with applyBatch.
 import { createHash, randomUUID } from 'node:crypto'
-import type Database from 'better-sqlite3'
 import type { Clock } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
 import type { Logger } from 'pino'
 import { LedgerRefusalError } from './errors.js'
+import type { LedgerStore, StoredExternalBooking } from './store.js'
 import {
   EXTERNAL_ACCOUNT_KINDS,
   EXTERNAL_BOOKING_KINDS,
@@ -45,18 +45,6 @@ export interface ExternalBookings {
   bookExternal(input: ExternalBookingInput): ExternalBookingResult
   externalBooking(id: string): ExternalBookingRecord | undefined
   externalBookingByRef(ref: string): ExternalBookingRecord | undefined
-}
-
-interface BookingRow {
-  id: string
-  ref: string
-  kind: ExternalBookingKind
-  amount: number
-  customer: string | null
-  meta: string
-  content_hash: string
-  receipt_id: string
-  booked_at: number
 }
 
 interface CheckedInput {
@@ -142,61 +130,56 @@ function checkInput(input: unknown): CheckedInput {
   return { ref: ref as string, kind: kind as ExternalBookingKind, postings: checked, customerUid: customer, meta: checkMeta(meta), amount: positive, contentHash }
 }
 
-export function createExternalBookings({ db, clock, logger }: { db: Database.Database; clock: Clock; logger: Logger }): ExternalBookings {
-  const q = {
-    ensureAccount: db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING`),
-    account: db.prepare<[string], { kind: string; balance: number }>(`SELECT kind, balance FROM accounts WHERE id = ?`),
-    wristband: db.prepare<[string], { blocked: number }>(`SELECT blocked FROM wristbands WHERE uid = ?`),
-    byRef: db.prepare<[string], BookingRow>(`SELECT * FROM external_bookings WHERE ref = ?`),
-    byId: db.prepare<[string], BookingRow>(`SELECT * FROM external_bookings WHERE id = ?`),
-    txExists: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM transactions WHERE id = ?`),
-    insert: db.prepare(`
-      INSERT INTO external_bookings (id, ref, kind, amount, customer, meta, content_hash, receipt_id, booked_at)
-      VALUES (@id, @ref, @kind, @amount, @customer, @meta, @contentHash, @receiptId, @bookedAt)`),
-    insertPosting: db.prepare(`INSERT INTO postings (tx_id, account, amount) VALUES (?, ?, ?)`),
-    addToBalance: db.prepare(`UPDATE accounts SET balance = balance + ? WHERE id = ?`),
-    postingsOf: db.prepare<[string], PostingRecord>(`SELECT account, amount FROM postings WHERE tx_id = ? ORDER BY id`),
-  }
+export interface ExternalBookingDeps {
+  store: LedgerStore
+  clock: Clock
+  logger: Logger
+  /** Whether the wristband is blocked; undefined when the ledger does not know it. */
+  wristbandBlocked(uid: string): boolean | undefined
+  /** A fresh random id (bookings and receipts); injected so a simulation can replay it. */
+  newId?: () => string
+}
 
+export function createExternalBookings({ store, clock, logger, wristbandBlocked, newId = randomUUID }: ExternalBookingDeps): ExternalBookings {
   function ensureAccount(kind: ExternalAccountKind, ref: string): string {
     if (!EXTERNAL_ACCOUNT_KINDS.includes(kind)) refuse('invalid_account', `account kind must be one of ${EXTERNAL_ACCOUNT_KINDS.join(', ')}`)
     if (typeof ref !== 'string' || ref.length === 0 || ref.length > MAX_REF_LENGTH || !REF_PATTERN.test(ref))
       refuse('invalid_account', `account ref must be 1..${MAX_REF_LENGTH} visible ASCII characters`)
     const id = accountIds[kind](ref)
-    q.ensureAccount.run(id, kind, ref)
+    store.ensureAccount(id, kind, ref)
     return id
   }
 
-  const resultOf = (row: BookingRow, status: ExternalBookingResult['status']): ExternalBookingResult => ({
+  const resultOf = (booking: StoredExternalBooking, status: ExternalBookingResult['status']): ExternalBookingResult => ({
     status,
-    id: row.id,
-    receiptId: row.receipt_id,
-    bookedAt: row.booked_at,
+    id: booking.id,
+    receiptId: booking.receiptId,
+    bookedAt: booking.bookedAt,
   })
 
   /** A fresh booking id that is no kiosk transaction's id either (postings share the tx_id column). */
   function newBookingId(): string {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const id = randomUUID()
-      if (q.txExists.get(id) === undefined && q.byId.get(id) === undefined) return id
+      const id = newId()
+      if (store.recorded(id) === undefined && !store.isExternalBooking(id)) return id
     }
     throw new Error('could not draw an unused booking id')
   }
 
-  const bookTx = db.transaction((booking: CheckedInput): ExternalBookingResult => {
-    const existing = q.byRef.get(booking.ref)
+  function book(booking: CheckedInput): ExternalBookingResult {
+    const existing = store.externalBookingByRef(booking.ref)
     if (existing !== undefined) {
-      if (existing.content_hash !== booking.contentHash)
+      if (existing.contentHash !== booking.contentHash)
         refuse('ref_conflict', `ref was booked before with other content (booking ${existing.id})`)
       return resultOf(existing, 'replay')
     }
     if (booking.customerUid !== null) {
-      const band = q.wristband.get(booking.customerUid)
-      if (band === undefined) refuse('unknown_tag', `wristband ${booking.customerUid} is not known`)
-      if (band!.blocked === 1 && BLOCKED_REFUSES.has(booking.kind)) refuse('tag_blocked', `wristband ${booking.customerUid} is blocked`)
+      const blocked = wristbandBlocked(booking.customerUid)
+      if (blocked === undefined) refuse('unknown_tag', `wristband ${booking.customerUid} is not known`)
+      if (blocked === true && BLOCKED_REFUSES.has(booking.kind)) refuse('tag_blocked', `wristband ${booking.customerUid} is blocked`)
     }
     for (const p of booking.postings) {
-      const account = q.account.get(p.account)
+      const account = store.account(p.account)
       if (account === undefined) return refuse('unknown_account', `account ${p.account} does not exist`)
       // Only a debit can break the floor; a credit to an account in offline debt must still go through.
       if (p.amount < 0 && NON_NEGATIVE_KINDS.has(account.kind) && account.balance + p.amount < 0)
@@ -205,63 +188,49 @@ export function createExternalBookings({ db, clock, logger }: { db: Database.Dat
           balance: account.balance,
         })
     }
-    const row: BookingRow = {
+    const stored: StoredExternalBooking = {
       id: newBookingId(),
       ref: booking.ref,
       kind: booking.kind,
       amount: booking.amount,
       customer: booking.customerUid,
       meta: JSON.stringify(booking.meta),
-      content_hash: booking.contentHash,
-      receipt_id: randomUUID(),
-      booked_at: clock.now(),
+      contentHash: booking.contentHash,
+      receiptId: newId(),
+      bookedAt: clock.now(),
     }
-    q.insert.run({
-      id: row.id,
-      ref: row.ref,
-      kind: row.kind,
-      amount: row.amount,
-      customer: row.customer,
-      meta: row.meta,
-      contentHash: row.content_hash,
-      receiptId: row.receipt_id,
-      bookedAt: row.booked_at,
-    })
-    for (const p of booking.postings) {
-      q.insertPosting.run(row.id, p.account, p.amount)
-      q.addToBalance.run(p.amount, p.account)
-    }
-    return resultOf(row, 'booked')
-  })
+    store.commitExternal(stored, booking.postings)
+    return resultOf(stored, 'booked')
+  }
 
   function bookExternal(input: ExternalBookingInput): ExternalBookingResult {
     const booking = checkInput(input)
-    // IMMEDIATE: the ref check and the balance checks see the state the booking is written on.
-    const result = bookTx.immediate(booking)
+    // One batch: the ref check and the balance checks see the state the booking is written on.
+    const result = store.batch(() => book(booking))
     if (result.status === 'booked')
       logger.info({ booking: result.id, kind: booking.kind, amount: booking.amount, customer: booking.customerUid }, 'external booking')
     return result
   }
 
-  function recordOf(row: BookingRow | undefined): ExternalBookingRecord | undefined {
-    if (row === undefined) return undefined
+  function recordOf(booking: StoredExternalBooking | undefined): ExternalBookingRecord | undefined {
+    if (booking === undefined) return undefined
     return {
-      id: row.id,
-      ref: row.ref,
-      kind: row.kind,
-      amount: row.amount,
-      customerUid: row.customer,
-      meta: JSON.parse(row.meta) as Record<string, BookingMetaValue>,
-      receiptId: row.receipt_id,
-      bookedAt: row.booked_at,
-      postings: q.postingsOf.all(row.id),
+      id: booking.id,
+      ref: booking.ref,
+      kind: booking.kind as ExternalBookingKind,
+      amount: booking.amount,
+      customerUid: booking.customer,
+      meta: JSON.parse(booking.meta) as Record<string, BookingMetaValue>,
+      receiptId: booking.receiptId,
+      bookedAt: booking.bookedAt,
+      postings: store.postingsOf(booking.id),
     }
   }
 
   return {
     ensureAccount,
     bookExternal,
-    externalBooking: (id) => recordOf(typeof id === 'string' ? q.byId.get(id) : undefined),
-    externalBookingByRef: (ref) => recordOf(typeof ref === 'string' ? q.byRef.get(ref) : undefined),
+    externalBooking: (id) => recordOf(typeof id === 'string' ? store.externalBooking(id) : undefined),
+    externalBookingByRef: (ref) => recordOf(typeof ref === 'string' ? store.externalBookingByRef(ref) : undefined),
   }
 }

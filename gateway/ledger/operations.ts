@@ -1,6 +1,6 @@
-// What a booking changes besides its postings (vouchers, cancelled sales,
-// wristbands activated or replaced, cash shifts, debts), and the reads the
-// tills and operators need of it: a wristband's balance view, shift reports
+// The registry's side of what a booking changes besides its postings
+// (vouchers, wristbands activated or replaced), and the reads the tills and
+// operators need of bookings: a wristband's balance view, shift reports
 // with their close-out figures, and the debts offline sales left.
 import type Database from 'better-sqlite3'
 import type { HistoryEntry, Transaction, WristbandView } from '../../device-protocol/index.js'
@@ -9,32 +9,23 @@ import { accountIds } from './types.js'
 
 export interface EffectContext {
   tx: Transaction
-  kioskId: string
-  now: number
   effects: readonly SideEffect[]
   /** The keyed lookup of a ticket's derived PIN. */
   ticketPinLookup(): string
 }
 
-export interface AppliedEffects {
-  alerts: Array<{ kind: string; message: string }>
-  /** Blocklist or wristband variants changed: the kiosk configs must be rebuilt. */
-  configsChanged: boolean
-}
-
 /**
- * Applies the side effects of an accepted decision, inside the ledger's SQLite
- * transaction. 'before' runs what the postings need (a new wristband's
- * account), 'after' the rest.
+ * The registry's side of an accepted decision's effects, inside the batch's
+ * SQLite transaction and before the store writes the booking: wristbands
+ * activated (tickets) or replaced (tag switch), and vouchers used or given
+ * back. The accounts of new wristbands exist already (the ledger opens them).
+ * The store writes the rest (sqlite-store.ts); core.ts derives the alerts.
  */
-export function applyEffects(db: Database.Database, ctx: EffectContext, phase: 'before' | 'after'): AppliedEffects {
-  const applied: AppliedEffects = { alerts: [], configsChanged: false }
+export function applyRegistryEffects(db: Database.Database, ctx: EffectContext): void {
   for (const effect of ctx.effects) {
-    if ((effect.kind === 'register_wristband') !== (phase === 'before')) continue
     switch (effect.kind) {
       case 'register_wristband': {
         const account = accountIds.customer(effect.uid)
-        db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES (?, 'customer', ?) ON CONFLICT(id) DO NOTHING`).run(account, effect.uid)
         let lookup: string
         if (effect.pinFrom !== undefined) {
           // The guest keeps their PIN: it moves to the new wristband (the UNIQUE index wants the old one parked first).
@@ -44,53 +35,18 @@ export function applyEffects(db: Database.Database, ctx: EffectContext, phase: '
           lookup = ctx.ticketPinLookup()
         }
         db.prepare(`INSERT INTO wristbands (uid, pin_lookup, blocked, account, variant, vouchers) VALUES (?, ?, 0, ?, ?, 0)`).run(effect.uid, lookup, account, effect.variant)
-        if (effect.variant !== null && effect.variant !== 'adult') applied.configsChanged = true
         break
       }
       case 'replace_wristband':
         db.prepare(`UPDATE wristbands SET blocked = 1, replaced_by = ? WHERE uid = ?`).run(effect.newUid, effect.oldUid)
-        // A debt moves with the balance: the new wristband is below zero now, and only a debt row allows that.
-        db.prepare(`UPDATE debts SET uid = ? WHERE uid = ?`).run(effect.newUid, effect.oldUid)
-        applied.configsChanged = true
         break
       case 'vouchers':
         db.prepare(`UPDATE wristbands SET vouchers = vouchers + ? WHERE uid = ?`).run(effect.delta, effect.uid)
         break
-      case 'cancelled':
-        db.prepare(`UPDATE transactions SET cancelled_by = ? WHERE id = ?`).run(ctx.tx.id, effect.txId)
-        break
-      case 'open_shift':
-        db.prepare(`INSERT INTO shifts (id, register, kiosk, staff, opened_at, float) VALUES (?, ?, ?, ?, ?, ?)`).run(
-          ctx.tx.id,
-          effect.register,
-          ctx.kioskId,
-          ctx.tx.staff ?? null,
-          ctx.now,
-          effect.float,
-        )
-        break
-      case 'close_shift':
-        db.prepare(`UPDATE shifts SET closed_by = ?, closed_at = ?, counted = ?, expected = ?, difference = ? WHERE id = ?`).run(
-          ctx.tx.id,
-          ctx.now,
-          effect.counted,
-          effect.expected,
-          effect.difference,
-          effect.shiftId,
-        )
-        if (effect.difference !== 0)
-          applied.alerts.push({ kind: 'cash_difference', message: `shift ${effect.shiftId} at ${ctx.kioskId} closed ${effect.difference} cents off (counted ${effect.counted}, expected ${effect.expected})` })
-        break
-      case 'debt':
-        db.prepare(`INSERT INTO debts (tx_id, uid, kiosk, shortfall, booked_at) VALUES (?, ?, ?, ?, ?)`).run(ctx.tx.id, effect.uid, ctx.kioskId, effect.shortfall, ctx.now)
-        applied.alerts.push({ kind: 'debt', message: `offline sale ${ctx.tx.id} at ${ctx.kioskId} took wristband ${effect.uid} ${effect.shortfall} cents below zero` })
-        break
-      case 'alert':
-        applied.alerts.push({ kind: effect.alert, message: effect.message })
+      default:
         break
     }
   }
-  return applied
 }
 
 export type BalanceView = WristbandView

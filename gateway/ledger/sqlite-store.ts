@@ -1,0 +1,411 @@
+// The LedgerStore (store.ts) in the gateway's SQLite file. A batch is one
+// IMMEDIATE SQLite transaction, and the connection runs with synchronous=FULL
+// (db.ts): a kiosk hears "accepted" only after the batch that booked it is on
+// disk, and a crash at any point keeps all of a batch or none of it. The
+// kiosks' chain cursors live in the registry's kiosks rows (the registry
+// enrols kiosks; the store only moves their cursors).
+import { createHash } from 'node:crypto'
+import type Database from 'better-sqlite3'
+import { GENESIS_HASH, taxOfGross, type Envelope, type RejectReason } from '../../device-protocol/index.js'
+import type { RecordedTransaction, TransactionWrite } from './core.js'
+import type { CancelTarget, SideEffect } from './rules.js'
+import type { LedgerStore, StoredExternalBooking } from './store.js'
+import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
+
+interface TxRow {
+  id: string
+  kiosk: string
+  seq: number
+  type: string
+  tag: string
+  amount: number
+  status: 'accepted' | 'rejected'
+  reason: string | null
+  balance_after: number | null
+  hash: string
+  envelope: string
+  booked_at: number
+  booth: string
+  receipt_id: string | null
+  cancelled_by: string | null
+  result_extras: string | null
+}
+
+interface ExternalRow {
+  id: string
+  ref: string
+  kind: string
+  amount: number
+  customer: string | null
+  meta: string
+  content_hash: string
+  receipt_id: string
+  booked_at: number
+}
+
+const MAX_VIOLATIONS_PER_CHECK = 20
+
+const externalOf = (row: ExternalRow | undefined): StoredExternalBooking | undefined =>
+  row === undefined
+    ? undefined
+    : {
+        id: row.id,
+        ref: row.ref,
+        kind: row.kind,
+        amount: row.amount,
+        customer: row.customer,
+        meta: row.meta,
+        contentHash: row.content_hash,
+        receiptId: row.receipt_id,
+        bookedAt: row.booked_at,
+      }
+
+/** The store over an open ledger database (db.ts opens it, the migrations give it its tables). */
+export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
+  const q = {
+    ensureAccount: db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING`),
+    account: db.prepare<[string], { kind: string; balance: number }>(`SELECT kind, balance FROM accounts WHERE id = ?`),
+    depositAccounts: db.prepare<[], { account: string; balance: number }>(`SELECT id AS account, balance FROM accounts WHERE kind = 'deposit' ORDER BY id`),
+    // Offline sales the gateway booked from a kiosk since a time (its own clock): what the offline caps count.
+    offlineSpentByKiosk: db.prepare<[string, number], { cents: number }>(
+      `SELECT COALESCE(SUM(amount), 0) AS cents FROM transactions
+       WHERE kiosk = ? AND offline = 1 AND status = 'accepted' AND type = 'sale' AND booked_at > ?`,
+    ),
+    offlineSpentByTag: db.prepare<[string, number, string], { cents: number }>(
+      `SELECT COALESCE(SUM(amount), 0) AS cents FROM transactions
+       WHERE kiosk = ? AND offline = 1 AND status = 'accepted' AND type = 'sale' AND booked_at > ? AND tag = ?`,
+    ),
+    cursor: db.prepare<[string], { next_seq: number; last_hash: string }>(`SELECT next_seq, last_hash FROM kiosks WHERE id = ?`),
+    advanceKiosk: db.prepare(`UPDATE kiosks SET next_seq = ?, last_hash = ? WHERE id = ? AND next_seq = ?`),
+    openShift: db.prepare<[string], { id: string; register: string }>(`SELECT id, register FROM shifts WHERE kiosk = ? AND closed_by IS NULL`),
+    registerBusy: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM shifts WHERE register = ? AND closed_by IS NULL`),
+    lastCartOfKiosk: db.prepare<[string], { id: string }>(
+      `SELECT id FROM transactions WHERE kiosk = ? AND status = 'accepted' AND type IN ('sale', 'return') ORDER BY seq DESC LIMIT 1`,
+    ),
+    insertLineItem: db.prepare(`
+      INSERT INTO line_items (tx_id, line_no, product, name, kind, qty, unit_price, total, tax_rate, tax)
+      VALUES (@txId, @lineNo, @product, @name, @kind, @qty, @unitPrice, @total, @taxRate, @tax)`),
+    externalExists: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM external_bookings WHERE id = ?`),
+    txById: db.prepare<[string], TxRow>(`SELECT * FROM transactions WHERE id = ?`),
+    insertTx: db.prepare(`
+      INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, payment_ref, staff, result_extras, offline)
+      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt, @booth, @receiptId, @paymentRef, @staff, @resultExtras, @offline)`),
+    paymentRefBooked: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM transactions WHERE payment_ref = ?`),
+    insertPosting: db.prepare(`INSERT INTO postings (tx_id, account, amount) VALUES (?, ?, ?)`),
+    addToBalance: db.prepare(`UPDATE accounts SET balance = balance + ? WHERE id = ?`),
+    postingsOf: db.prepare<[string], PostingRecord>(`SELECT account, amount FROM postings WHERE tx_id = ? ORDER BY id`),
+    sumBalances: db.prepare<[], { total: number | null }>(`SELECT SUM(balance) AS total FROM accounts`),
+    countsByStatus: db.prepare<[], { status: string; reason: string | null; n: number }>(
+      `SELECT status, reason, COUNT(*) AS n FROM transactions GROUP BY status, reason`,
+    ),
+    externalCount: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM external_bookings`),
+    accountBalances: db.prepare<[], { kind: string; ref: string; balance: number }>(`SELECT kind, ref, balance FROM accounts ORDER BY id`),
+    markCancelled: db.prepare(`UPDATE transactions SET cancelled_by = ? WHERE id = ?`),
+    openShiftRow: db.prepare(`INSERT INTO shifts (id, register, kiosk, staff, opened_at, float) VALUES (?, ?, ?, ?, ?, ?)`),
+    closeShift: db.prepare(`UPDATE shifts SET closed_by = ?, closed_at = ?, counted = ?, expected = ?, difference = ? WHERE id = ?`),
+    insertDebt: db.prepare(`INSERT INTO debts (tx_id, uid, kiosk, shortfall, booked_at) VALUES (?, ?, ?, ?, ?)`),
+    // A debt moves with the balance: the new wristband is below zero now, and only a debt row allows that.
+    moveDebts: db.prepare(`UPDATE debts SET uid = ? WHERE uid = ?`),
+    externalByRef: db.prepare<[string], ExternalRow>(`SELECT * FROM external_bookings WHERE ref = ?`),
+    externalById: db.prepare<[string], ExternalRow>(`SELECT * FROM external_bookings WHERE id = ?`),
+    insertExternal: db.prepare(`
+      INSERT INTO external_bookings (id, ref, kind, amount, customer, meta, content_hash, receipt_id, booked_at)
+      VALUES (@id, @ref, @kind, @amount, @customer, @meta, @contentHash, @receiptId, @bookedAt)`),
+  }
+
+  // IMMEDIATE: take the write lock up front so a reader connection never makes the upgrade fail midway.
+  const batchTx = db.transaction((fn: () => unknown) => fn())
+  function batch<T>(fn: () => T): T {
+    // Within an open transaction (a batch in a batch, or the registry's import) better-sqlite3 makes this a savepoint.
+    return batchTx.immediate(fn) as T
+  }
+
+  function postings(id: string): PostingRecord[] {
+    return q.postingsOf.all(id)
+  }
+
+  function writePostings(id: string, list: readonly PostingRecord[]): void {
+    for (const p of list) {
+      q.insertPosting.run(id, p.account, p.amount)
+      q.addToBalance.run(p.amount, p.account)
+    }
+  }
+
+  /** The store's side of an accepted booking's effects (the registry keeps wristbands and vouchers). */
+  function applyEffects(write: TransactionWrite, effects: readonly SideEffect[]): void {
+    const { tx, row } = write
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'cancelled':
+          q.markCancelled.run(tx.id, effect.txId)
+          break
+        case 'open_shift':
+          q.openShiftRow.run(tx.id, effect.register, row.kiosk, tx.staff ?? null, row.bookedAt, effect.float)
+          break
+        case 'close_shift':
+          q.closeShift.run(tx.id, row.bookedAt, effect.counted, effect.expected, effect.difference, effect.shiftId)
+          break
+        case 'debt':
+          q.insertDebt.run(tx.id, effect.uid, row.kiosk, effect.shortfall, row.bookedAt)
+          break
+        case 'replace_wristband':
+          q.moveDebts.run(effect.newUid, effect.oldUid)
+          break
+        case 'vouchers':
+        case 'register_wristband':
+        case 'alert':
+          break
+        default: {
+          const unknown: never = effect
+          void unknown
+        }
+      }
+    }
+  }
+
+  function commitTransaction(write: TransactionWrite): void {
+    const { row, decision } = write
+    q.insertTx.run({ ...row, offline: row.offline ? 1 : 0 })
+    if (decision.status === 'accepted') {
+      writePostings(row.id, decision.postings)
+      applyEffects(write, decision.effects)
+      decision.lines?.forEach((line, lineNo) =>
+        q.insertLineItem.run({
+          txId: row.id,
+          lineNo,
+          product: line.product,
+          name: line.name,
+          kind: line.kind,
+          qty: line.qty,
+          unitPrice: line.unitPrice,
+          total: line.total,
+          taxRate: line.taxRate,
+          tax: taxOfGross(line.total, line.taxRate),
+        }),
+      )
+    }
+    const moved = q.advanceKiosk.run(row.seq + 1, row.hash, row.kiosk, row.seq).changes
+    if (moved !== 1) throw new Error(`kiosk ${row.kiosk} cursor moved under us at seq ${row.seq}`)
+  }
+
+  function recorded(id: string): RecordedTransaction | undefined {
+    const row = q.txById.get(id)
+    if (row === undefined) return undefined
+    return {
+      id: row.id,
+      kiosk: row.kiosk,
+      seq: row.seq,
+      status: row.status,
+      reason: row.reason as RejectReason | null,
+      balanceAfter: row.balance_after,
+      resultExtras: row.result_extras,
+      hash: row.hash,
+    }
+  }
+
+  function cancelTarget(id: string): CancelTarget | undefined {
+    const row = q.txById.get(id)
+    if (row === undefined) return undefined
+    const envelope = JSON.parse(row.envelope) as Envelope
+    const extras = row.result_extras === null ? {} : (JSON.parse(row.result_extras) as { vouchersUsed?: number })
+    return {
+      id: row.id,
+      kiosk: row.kiosk,
+      type: row.type,
+      tag: row.tag,
+      amount: row.amount,
+      at: envelope.tx.at,
+      status: row.status,
+      cancelled: row.cancelled_by !== null,
+      isLast: q.lastCartOfKiosk.get(row.kiosk)?.id === row.id,
+      postings: postings(row.id),
+      vouchersUsed: extras.vouchersUsed ?? 0,
+    }
+  }
+
+  function transaction(id: string): TransactionRecord | undefined {
+    const row = q.txById.get(id)
+    if (row === undefined) return undefined
+    const record: TransactionRecord = {
+      id: row.id,
+      kiosk: row.kiosk,
+      seq: row.seq,
+      type: row.type,
+      tag: row.tag,
+      amount: row.amount,
+      status: row.status,
+      hash: row.hash,
+      envelope: JSON.parse(row.envelope) as Envelope,
+      bookedAt: row.booked_at,
+      booth: row.booth,
+      postings: postings(row.id),
+    }
+    if (row.receipt_id !== null) record.receiptId = row.receipt_id
+    if (row.reason !== null) record.reason = row.reason as RejectReason
+    if (row.balance_after !== null) record.balanceAfter = row.balance_after
+    return record
+  }
+
+  function sumOfAllBalances(): number {
+    return q.sumBalances.get()?.total ?? 0
+  }
+
+  function stats(): LedgerStats {
+    const result: LedgerStats = {
+      accepted: 0,
+      rejected: 0,
+      rejectedByReason: {},
+      revenueByBooth: {},
+      cashByKiosk: {},
+      cashByRegister: {},
+      depositsByBooth: {},
+      openDebts: { count: 0, cents: 0 },
+      customerBalances: 0,
+      balancesByKind: {},
+      externalBookings: q.externalCount.get()!.n,
+    }
+    for (const r of q.countsByStatus.all()) {
+      if (r.status === 'accepted') result.accepted += r.n
+      else {
+        result.rejected += r.n
+        result.rejectedByReason[r.reason ?? 'unknown'] = r.n
+      }
+    }
+    for (const a of q.accountBalances.all()) {
+      result.balancesByKind[a.kind] = (result.balancesByKind[a.kind] ?? 0) + a.balance
+      if (a.kind === 'revenue') result.revenueByBooth[a.ref] = a.balance
+      // The cash account is the contra side of cash top-ups: cash taken in is its negated balance.
+      else if (a.kind === 'cash') result.cashByKiosk[a.ref] = -a.balance
+      else if (a.kind === 'register') result.cashByRegister[a.ref] = -a.balance
+      else if (a.kind === 'deposit') result.depositsByBooth[a.ref] = a.balance
+      else if (a.kind === 'customer') {
+        result.customerBalances += a.balance
+        if (a.balance < 0) {
+          result.openDebts.count += 1
+          result.openDebts.cents -= a.balance
+        }
+      }
+    }
+    return result
+  }
+
+  function checkInvariants(): string[] {
+    const violations: string[] = []
+    const lim = MAX_VIOLATIONS_PER_CHECK
+    for (const r of db
+      .prepare<[], { tx_id: string; s: number }>(`SELECT tx_id, SUM(amount) AS s FROM postings GROUP BY tx_id HAVING s != 0 LIMIT ${lim}`)
+      .all())
+      violations.push(`postings of ${r.tx_id} sum to ${r.s}, not 0`)
+    for (const r of db
+      .prepare<[], { id: string; balance: number; s: number }>(
+        `SELECT a.id, a.balance, COALESCE(SUM(p.amount), 0) AS s FROM accounts a LEFT JOIN postings p ON p.account = a.id
+         GROUP BY a.id HAVING a.balance != s LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`account ${r.id} has balance ${r.balance} but its postings sum to ${r.s}`)
+    const total = sumOfAllBalances()
+    if (total !== 0) violations.push(`sum of all balances is ${total}, not 0`)
+    for (const r of db
+      .prepare<[], { id: string; kind: string; balance: number }>(
+        // A customer account may be below zero only through offline sales, each flagged as a debt.
+        `SELECT id, kind, balance FROM accounts a WHERE kind IN ('customer', 'prepaid') AND balance < 0
+           AND NOT (kind = 'customer' AND EXISTS (SELECT 1 FROM debts d WHERE d.uid = a.ref)) LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`${r.kind} account ${r.id} is negative (${r.balance})`)
+    // Deposits paid back never exceed deposits taken, at any booth (rules.ts depositPostings).
+    for (const r of db
+      .prepare<[], { id: string; balance: number }>(`SELECT id, balance FROM accounts WHERE kind = 'deposit' AND balance < 0 LIMIT ${lim}`)
+      .all())
+      violations.push(`deposit account ${r.id} is negative (${r.balance}): more deposits paid back than taken`)
+    for (const r of db
+      .prepare<[], { tx_id: string; n: number }>(
+        `SELECT p.tx_id, COUNT(*) AS n FROM postings p
+         WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = p.tx_id)
+           AND NOT EXISTS (SELECT 1 FROM external_bookings e WHERE e.id = p.tx_id)
+         GROUP BY p.tx_id LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`${r.n} postings of ${r.tx_id}, which is neither a kiosk transaction nor an external booking`)
+    for (const r of db
+      .prepare<[], { id: string }>(`SELECT t.id FROM transactions t JOIN external_bookings e ON e.id = t.id LIMIT ${lim}`)
+      .all())
+      violations.push(`${r.id} is both a kiosk transaction and an external booking`)
+    for (const r of db
+      .prepare<[], { id: string; amount: number; c: number; pos: number }>(
+        `SELECT e.id, e.amount, COUNT(p.id) AS c, COALESCE(SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END), 0) AS pos
+         FROM external_bookings e LEFT JOIN postings p ON p.tx_id = e.id GROUP BY e.id
+         HAVING c < 2 OR pos != e.amount LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`external booking ${r.id} has ${r.c} postings moving ${r.pos}, recorded amount ${r.amount}`)
+    for (const r of db
+      .prepare<[], { id: string }>(`SELECT t.id FROM transactions t JOIN external_bookings e ON e.receipt_id = t.receipt_id LIMIT ${lim}`)
+      .all())
+      violations.push(`receipt id of ${r.id} is also an external booking's`)
+    for (const r of db
+      .prepare<[], { id: string; status: string; c: number }>(
+        `SELECT t.id, t.status, COUNT(p.id) AS c FROM transactions t LEFT JOIN postings p ON p.tx_id = t.id GROUP BY t.id
+         HAVING (t.status = 'accepted' AND c < 2) OR (t.status = 'rejected' AND c > 0) LIMIT ${lim}`,
+      )
+      .all())
+      violations.push(`${r.status} transaction ${r.id} has ${r.c} postings`)
+    for (const r of db
+      .prepare<[], { id: string; next_seq: number; last_hash: string; n: number; mn: number | null; mx: number | null; tail: string | null }>(
+        `SELECT k.id, k.next_seq, k.last_hash, COUNT(t.id) AS n, MIN(t.seq) AS mn, MAX(t.seq) AS mx,
+                (SELECT hash FROM transactions WHERE kiosk = k.id ORDER BY seq DESC LIMIT 1) AS tail
+         FROM kiosks k LEFT JOIN transactions t ON t.kiosk = k.id GROUP BY k.id`,
+      )
+      .all()) {
+      if (r.n !== r.next_seq - 1 || (r.n > 0 && (r.mn !== 1 || r.mx !== r.n)))
+        violations.push(`kiosk ${r.id}: ${r.n} transactions with seq ${r.mn ?? '-'}..${r.mx ?? '-'} but next seq ${r.next_seq}`)
+      if (r.last_hash !== (r.tail ?? GENESIS_HASH)) violations.push(`kiosk ${r.id}: last hash is not the hash of its last transaction`)
+    }
+    for (const r of db.prepare<[], { id: string; hash: string; envelope: string }>(`SELECT id, hash, envelope FROM transactions`).iterate()) {
+      if (createHash('sha256').update(r.envelope, 'utf8').digest('hex') !== r.hash) {
+        violations.push(`transaction ${r.id}: stored envelope does not match its hash`)
+        if (violations.length > 4 * lim) break
+      }
+    }
+    return violations
+  }
+
+  return {
+    batch,
+    cursor(kioskId) {
+      const row = q.cursor.get(kioskId)
+      return row === undefined ? undefined : { nextSeq: row.next_seq, lastHash: row.last_hash }
+    },
+    recorded,
+    isExternalBooking: (id) => q.externalExists.get(id) !== undefined,
+    account: (id) => (typeof id === 'string' ? q.account.get(id) : undefined),
+    offlineSpent: (kioskId, sinceMs, uid) => ({
+      tagCents: q.offlineSpentByTag.get(kioskId, sinceMs, uid)!.cents,
+      kioskCents: q.offlineSpentByKiosk.get(kioskId, sinceMs)!.cents,
+    }),
+    depositAccounts: () => q.depositAccounts.all(),
+    cardPaymentBooked: (ref) => q.paymentRefBooked.get(ref) !== undefined,
+    openShift: (kioskId) => q.openShift.get(kioskId),
+    registerBusy: (register) => q.registerBusy.get(register) !== undefined,
+    cancelTarget,
+    ensureAccount(id: string, kind: AccountKind, ref: string) {
+      q.ensureAccount.run(id, kind, ref)
+    },
+    ensureKiosk(kioskId) {
+      // Kiosks are enrolled by the registry, whose row carries the cursor from genesis.
+      if (q.cursor.get(kioskId) === undefined) throw new Error(`kiosk ${kioskId} is not enrolled`)
+    },
+    commitTransaction,
+    commitExternal(booking, list) {
+      q.insertExternal.run(booking)
+      writePostings(booking.id, list)
+    },
+    externalBooking: (id) => externalOf(typeof id === 'string' ? q.externalById.get(id) : undefined),
+    externalBookingByRef: (ref) => externalOf(typeof ref === 'string' ? q.externalByRef.get(ref) : undefined),
+    postingsOf: postings,
+    transaction,
+    sumOfAllBalances,
+    stats,
+    checkInvariants,
+  }
+}

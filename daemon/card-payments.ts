@@ -9,6 +9,7 @@
 // a restart is a payment whose outcome this kiosk does not know yet.
 import type Database from 'better-sqlite3'
 import { cardPaymentRef, type CardPayment, type Clock } from '../device-protocol/index.js'
+import { migrateKioskDatabase } from './migrations.js'
 
 /** open: the terminal may be taking it right now (or was, when the daemon died); unresolved: asked and no answer. */
 export type CardPaymentState = 'open' | 'unresolved' | 'booked' | 'declined' | 'aborted' | 'not_charged'
@@ -87,27 +88,8 @@ function toRecord(row: Row): CardPaymentRecord {
 }
 
 export function createCardPaymentStore({ db, clock }: { db: Database.Database; clock: Clock }): CardPaymentStore {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS card_payments (
-      id TEXT PRIMARY KEY,
-      uid TEXT NOT NULL,
-      tag_type TEXT NOT NULL,
-      amount INTEGER NOT NULL CHECK (amount > 0),
-      started_at INTEGER NOT NULL,
-      state TEXT NOT NULL CHECK (state IN ('open', 'unresolved', 'booked', 'declined', 'aborted', 'not_charged')),
-      terminal_id TEXT,
-      closed_at INTEGER,
-      tx_id TEXT UNIQUE,
-      payment_ref TEXT UNIQUE,
-      payment TEXT,
-      result_code INTEGER,
-      resolution TEXT CHECK (resolution IN ('terminal', 'recovered', 'supervisor')),
-      note TEXT,
-      CHECK ((state = 'booked') = (tx_id IS NOT NULL AND payment_ref IS NOT NULL)),
-      CHECK ((state IN ('open', 'unresolved')) = (closed_at IS NULL))
-    );
-    CREATE INDEX IF NOT EXISTS card_payments_by_state ON card_payments(state);
-  `)
+  // card_payments comes from the kiosk database's migrations (daemon/migrations.ts).
+  migrateKioskDatabase(db)
   const q = {
     countOpen: db.prepare(`SELECT count(*) AS n FROM card_payments WHERE state IN ('open', 'unresolved')`),
     insert: db.prepare(`INSERT INTO card_payments (id, uid, tag_type, amount, started_at, state, terminal_id) VALUES (?, ?, ?, ?, ?, 'open', ?)`),

@@ -14,6 +14,7 @@ import Database from 'better-sqlite3'
 import type { Clock, Envelope, TxResult } from '../device-protocol/index.js'
 import { GENESIS_HASH, envelopeHash } from '../device-protocol/index.js'
 import { UNRECORDED_REASONS, planRebase, type ChainDamageReport, type GatewayHead } from './chain-check.js'
+import { migrateKioskDatabase } from './migrations.js'
 
 export class OutboxFullError extends Error {
   override readonly name = 'OutboxFullError'
@@ -160,8 +161,6 @@ export interface OutboxOptions {
   kioskId?: string
 }
 
-const SCHEMA_VERSION = 1
-
 interface EntryRow {
   seq: number
   id: string
@@ -209,43 +208,8 @@ export function createOutbox(options: OutboxOptions): Outbox {
     // FULL: a committed append has been fsynced, so it survives a power cut
     // that happens right after the transaction was published.
     db.pragma('synchronous = FULL')
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS chain (
-        one INTEGER PRIMARY KEY CHECK (one = 1),
-        next_seq INTEGER NOT NULL CHECK (next_seq >= 1),
-        last_hash TEXT NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS pending (
-        seq INTEGER PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        envelope TEXT NOT NULL,
-        created_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS answered (
-        n INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        seq INTEGER NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
-        balance INTEGER,
-        reason TEXT,
-        answered_at INTEGER NOT NULL
-      );
-      -- Added after schema version 1 shipped; CREATE IF NOT EXISTS upgrades older files in place.
-      CREATE TABLE IF NOT EXISTS last_sale (
-        one INTEGER PRIMARY KEY CHECK (one = 1),
-        id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        type TEXT NOT NULL,
-        amount INTEGER NOT NULL,
-        at INTEGER NOT NULL,
-        tag TEXT NOT NULL,
-        cancelled INTEGER NOT NULL DEFAULT 0
-      );
-    `)
-    const version = db.pragma('user_version', { simple: true }) as number
-    if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`)
-    else if (version !== SCHEMA_VERSION) throw new Error(`outbox ${path} has schema version ${version}, this daemon knows ${SCHEMA_VERSION}`)
+    // The tables (this file's and the card-payment records') come from the kiosk database's migrations.
+    migrateKioskDatabase(db, `outbox ${path}`)
     db.prepare('INSERT OR IGNORE INTO chain (one, next_seq, last_hash) VALUES (1, 1, ?)').run(GENESIS_HASH)
     if (options.kioskId !== undefined) {
       db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('kiosk', options.kioskId)

@@ -28,6 +28,7 @@ import {
 import type { CustomerOrder, Ledger } from './ledger/index.js'
 import type { MountedPlugin } from './http.js'
 import { createSecretStore } from './secret-store.js'
+import { migrateGatewayDatabase } from './migrations.js'
 
 /** What the portal reads from the ledger; the real Ledger has all of it. */
 export type PortalLedger = Pick<Ledger, 'findWristbandByPin' | 'wristband' | 'customerOrders' | 'receipt' | 'event' | 'portalTexts'>
@@ -73,65 +74,12 @@ export interface GatewayPortalBackend extends PortalBackend {
   purgeSessions(beforeMs: number): number
 }
 
-const DDL = `
-CREATE TABLE IF NOT EXISTS portal_meta (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-) STRICT;
-
--- One row per wristband seen by the portal: a stable integer id (the seed's ids
--- are integers) and the payout details the guest registered.
-CREATE TABLE IF NOT EXISTS portal_customers (
-  id INTEGER PRIMARY KEY,
-  uid TEXT NOT NULL UNIQUE,
-  iban TEXT,
-  account_name TEXT,
-  email TEXT,
-  donation_cents INTEGER NOT NULL DEFAULT 0 CHECK (donation_cents >= 0),
-  donate_all INTEGER NOT NULL DEFAULT 0 CHECK (donate_all IN (0, 1)),
-  has_entered_info INTEGER NOT NULL DEFAULT 0 CHECK (has_entered_info IN (0, 1)),
-  updated_at INTEGER
-) STRICT;
-
--- A token is valid only while its session row is: logout sets revoked_at.
-CREATE TABLE IF NOT EXISTS portal_sessions (
-  jti TEXT PRIMARY KEY,
-  uid TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  revoked_at INTEGER
-) STRICT;
-CREATE INDEX IF NOT EXISTS portal_sessions_by_expiry ON portal_sessions(expires_at);
-
--- Online top-ups started from the portal: order_uuid is the guest's handle, the
--- row says whose it is, so nobody can poll another guest's checkout.
-CREATE TABLE IF NOT EXISTS portal_checkouts (
-  order_uuid TEXT PRIMARY KEY,
-  uid TEXT NOT NULL,
-  checkout_id TEXT NOT NULL UNIQUE,
-  amount INTEGER NOT NULL CHECK (amount > 0),
-  created_at INTEGER NOT NULL
-) STRICT;
-
-CREATE TABLE IF NOT EXISTS portal_blobs (
-  id TEXT PRIMARY KEY,
-  content_type TEXT NOT NULL,
-  data BLOB NOT NULL
-) STRICT;
-`
-
-/** Creates the portal's tables if missing. Idempotent. */
-export function migratePortal(db: Database.Database): void {
-  db.exec(DDL)
-}
-
 /**
  * The HS256 key of portal tokens: the configured one, else one generated once
  * and kept in the database, so sessions survive a restart.
  */
 export function portalAuthSecret(db: Database.Database, configured?: Uint8Array): Uint8Array {
   if (configured !== undefined) return configured
-  migratePortal(db)
   return new Uint8Array(createSecretStore(db, 'portal_meta').bytes('auth_secret', 32))
 }
 
@@ -195,7 +143,8 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
   const { db, ledger, clock, topups } = deps
   const log = deps.logger.child({ component: 'portal-backend' })
   const ev = deps.eventConfig
-  migratePortal(db)
+  // The portal's tables (portal_*) come from the gateway database's migrations.
+  migrateGatewayDatabase(db)
 
   const q = {
     ensureCustomer: db.prepare(`INSERT INTO portal_customers (uid) VALUES (?) ON CONFLICT(uid) DO NOTHING`),

@@ -9,10 +9,8 @@ const dir = mkdtempSync(join(tmpdir(), 'wristpay-secrets-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
 function open(name: string): Database.Database {
-  const db = new Database(join(dir, name))
-  // The text tables are created by their owners (ledger schema, portal migration); shaped as they do.
-  db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT')
-  return db
+  // A bare file: the store brings it to the gateway database's schema (gateway/migrations.ts) itself.
+  return new Database(join(dir, name))
 }
 
 t.test('a generated secret is made once, kept across reopening, and differs per name', async (t) => {

@@ -6,14 +6,17 @@
 // module is the only code that reads or writes them.
 import { randomBytes } from 'node:crypto'
 import type Database from 'better-sqlite3'
+import { migrateGatewayDatabase } from './migrations.js'
 
-/** The tables secrets live in, their key column and how a value is kept (TEXT: bytes as base64; BLOB: raw). */
+/**
+ * The tables secrets live in, their key column and how a value is kept (TEXT:
+ * bytes as base64; BLOB: raw). All three come from the gateway database's
+ * migrations (gateway/migrations.ts): the ledger's meta, the portal's meta, gateway_secrets.
+ */
 const TABLES = {
-  /** The ledger's meta table (created by the ledger schema). */
-  meta: { keyColumn: 'key', blob: false, ddl: undefined },
-  /** The portal's meta table (created by the portal migration). */
-  portal_meta: { keyColumn: 'key', blob: false, ddl: undefined },
-  gateway_secrets: { keyColumn: 'name', blob: true, ddl: 'CREATE TABLE IF NOT EXISTS gateway_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT' },
+  meta: { keyColumn: 'key', blob: false },
+  portal_meta: { keyColumn: 'key', blob: false },
+  gateway_secrets: { keyColumn: 'name', blob: true },
 } as const
 
 export type SecretTable = keyof typeof TABLES
@@ -30,8 +33,8 @@ export interface SecretStore {
 }
 
 export function createSecretStore(db: Database.Database, table: SecretTable): SecretStore {
-  const { keyColumn, blob, ddl } = TABLES[table]
-  if (ddl !== undefined) db.exec(ddl)
+  const { keyColumn, blob } = TABLES[table]
+  migrateGatewayDatabase(db)
   const select = db.prepare<[string], { value: string | Buffer }>(`SELECT value FROM ${table} WHERE ${keyColumn} = ?`)
   // First writer wins, then everybody reads back: two processes racing on a new database end with one secret.
   const insert = db.prepare<[string, string | Buffer]>(`INSERT INTO ${table} (${keyColumn}, value) VALUES (?, ?) ON CONFLICT(${keyColumn}) DO NOTHING`)

@@ -1,16 +1,17 @@
 import t from 'tap'
 import { openLedgerDatabase } from '../ledger/index.js'
-import { CARD_TERMINAL_SCHEMA_VERSION, createCardTerminalStore, migrateCardTerminal } from './store.js'
+import { GATEWAY_SCHEMA_VERSION, migrateGatewayDatabase } from '../migrations.js'
+import { createCardTerminalStore } from './store.js'
 
-t.test('migrating again keeps the data; a newer schema is refused', async (t) => {
+t.test('migrating again keeps the data; a database from a newer build is refused', async (t) => {
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
   const store = createCardTerminalStore(db)
   store.saveLocation('bar', 'tml_1')
-  migrateCardTerminal(db)
+  migrateGatewayDatabase(db)
   t.equal(createCardTerminalStore(db).stripeLocationOf('bar'), 'tml_1')
-  db.prepare(`UPDATE card_meta SET value = ? WHERE key = 'schema_version'`).run(String(CARD_TERMINAL_SCHEMA_VERSION + 1))
-  t.throws(() => migrateCardTerminal(db), /schema version/)
+  db.prepare(`UPDATE meta SET value = ? WHERE key = 'schema_version'`).run(String(GATEWAY_SCHEMA_VERSION + 1))
+  t.throws(() => createCardTerminalStore(db), /schema version/)
 })
 
 t.test('a registration code is reserved once and used once', async (t) => {

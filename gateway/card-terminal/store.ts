@@ -2,86 +2,10 @@
 // codes, Stripe locations and customers, stored cards, and card payments
 // (one row per attempt to pay a cart). Money is INTEGER cents. The ledger owns
 // the money itself; a payment row only records which ledger refs it booked, so
-// every step can be repeated after a crash without booking twice.
+// every step can be repeated after a crash without booking twice. The tables
+// are made by the gateway database's migrations (gateway/migrations.ts).
 import type Database from 'better-sqlite3'
-
-export const CARD_TERMINAL_SCHEMA_VERSION = 1
-
-const DDL = `
-CREATE TABLE IF NOT EXISTS card_meta (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-) STRICT;
-
--- One Stripe Terminal location per wristpay location (a booth).
-CREATE TABLE IF NOT EXISTS card_locations (
-  location TEXT PRIMARY KEY,
-  stripe_location_id TEXT NOT NULL UNIQUE
-) STRICT;
-
-CREATE TABLE IF NOT EXISTS card_terminals (
-  terminal_id TEXT PRIMARY KEY,
-  location TEXT NOT NULL REFERENCES card_locations(location),
-  label TEXT NOT NULL,
-  -- The principal that registered it ('kiosk:bar-1', 'operator:anna').
-  registered_by TEXT NOT NULL,
-  registered_at INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS card_terminals_by_location ON card_terminals(location);
-
--- A registration code works once: its SHA-256 stays here after deregistration.
-CREATE TABLE IF NOT EXISTS card_registration_codes (
-  code_hash TEXT PRIMARY KEY,
-  state TEXT NOT NULL CHECK (state IN ('pending', 'used')),
-  terminal_id TEXT,
-  at INTEGER NOT NULL
-) STRICT;
-
--- A wristband (the seed's "user") and its Stripe customer, for stored cards.
-CREATE TABLE IF NOT EXISTS card_customers (
-  user TEXT PRIMARY KEY,
-  stripe_customer_id TEXT NOT NULL UNIQUE
-) STRICT;
-
--- The seed's "bankcard": a stored Stripe payment method of a user. No card data, only the id.
-CREATE TABLE IF NOT EXISTS card_bankcards (
-  id INTEGER PRIMARY KEY,
-  payment_method TEXT NOT NULL UNIQUE,
-  user TEXT NOT NULL,
-  partner TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-) STRICT;
-
--- One row per attempt to pay a cart. owner + cart name the cart (cart ids are
--- chosen by the caller, so they are scoped to it); a failed attempt may be
--- followed by a new one for the same cart.
-CREATE TABLE IF NOT EXISTS card_payments (
-  id TEXT PRIMARY KEY,
-  owner TEXT NOT NULL,
-  cart TEXT NOT NULL,
-  attempt INTEGER NOT NULL CHECK (attempt >= 1),
-  location TEXT NOT NULL,
-  currency TEXT NOT NULL,
-  card_cents INTEGER NOT NULL CHECK (card_cents > 0),
-  balance_cents INTEGER NOT NULL CHECK (balance_cents >= 0),
-  wristband TEXT,
-  payment_type TEXT NOT NULL CHECK (payment_type IN ('card', 'terminal')),
-  -- creating: balance part booked (if any), PaymentIntent not yet known;
-  -- open: PaymentIntent created, waiting for the card;
-  -- succeeded: card part booked; failed: PaymentIntent cancelled or never made, balance part refunded.
-  state TEXT NOT NULL CHECK (state IN ('creating', 'open', 'succeeded', 'failed')),
-  stripe_payment_intent_id TEXT UNIQUE,
-  order_id TEXT,
-  error TEXT,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  UNIQUE (owner, cart, attempt),
-  CHECK (balance_cents = 0 OR wristband IS NOT NULL),
-  CHECK ((state = 'succeeded') = (order_id IS NOT NULL)),
-  CHECK (state IN ('creating', 'failed') OR stripe_payment_intent_id IS NOT NULL)
-) STRICT;
-CREATE INDEX IF NOT EXISTS card_payments_unsettled ON card_payments(state) WHERE state IN ('creating', 'open');
-`
+import { migrateGatewayDatabase } from '../migrations.js'
 
 export type PaymentState = 'creating' | 'open' | 'succeeded' | 'failed'
 export type PaymentType = 'card' | 'terminal'
@@ -168,17 +92,9 @@ export interface CardTerminalStore {
   unsettledPayments(limit: number): PaymentRow[]
 }
 
-/** Creates the tables if missing; refuses a database written by a newer schema of this module. */
-export function migrateCardTerminal(db: Database.Database): void {
-  db.exec(DDL)
-  const row = db.prepare<[], { value: string }>(`SELECT value FROM card_meta WHERE key = 'schema_version'`).get()
-  if (row === undefined) db.prepare(`INSERT INTO card_meta (key, value) VALUES ('schema_version', ?)`).run(String(CARD_TERMINAL_SCHEMA_VERSION))
-  else if (Number(row.value) !== CARD_TERMINAL_SCHEMA_VERSION)
-    throw new Error(`card-terminal tables have schema version ${row.value}, this build knows ${CARD_TERMINAL_SCHEMA_VERSION}`)
-}
-
 export function createCardTerminalStore(db: Database.Database): CardTerminalStore {
-  migrateCardTerminal(db)
+  // The card_* tables come from the gateway database's migrations.
+  migrateGatewayDatabase(db)
   const q = {
     location: db.prepare<[string], { stripe_location_id: string }>(`SELECT stripe_location_id FROM card_locations WHERE location = ?`),
     locationOfStripe: db.prepare<[string], { location: string }>(`SELECT location FROM card_locations WHERE stripe_location_id = ?`),

@@ -199,6 +199,8 @@ t.test('a ledger made before offline counting counts the offline sales it alread
   // As the database was before: no offline column, no index.
   old.exec(`DROP INDEX offline_sales_by_kiosk`)
   old.exec(`ALTER TABLE transactions DROP COLUMN offline`)
+  // Such a database says schema version 2 (the column was added in place then); gateway/migrations.ts adopts it.
+  old.exec(`UPDATE meta SET value = '2' WHERE key = 'schema_version'`)
   old.close()
 
   const db = openLedgerDatabase(path)

@@ -35,7 +35,7 @@ import { createSecretStore } from '../secret-store.js'
 import { createKioskConfigBuilder } from './kiosk-config.js'
 import { importOperations } from './operations-import.js'
 import { ticketPin } from './ticket-pin.js'
-import { migrate } from './schema.js'
+import { migrateGatewayDatabase } from '../migrations.js'
 import { tokenMatches, hashToken } from './secrets.js'
 import {
   accountIds,
@@ -192,7 +192,7 @@ function resolvePinSecret(db: Database.Database, configured: Buffer | undefined)
 
 export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret }: LedgerDeps): Ledger {
   configureLedgerConnection(db)
-  migrate(db)
+  migrateGatewayDatabase(db)
   const pinSecret = resolvePinSecret(db, configuredPinSecret)
   const store = createSqliteLedgerStore(db)
   const external = createExternalBookings({

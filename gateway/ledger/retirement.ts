@@ -37,27 +37,27 @@ export interface RetiredWristband {
 }
 
 /**
- * Adds the columns of retirement and key provenance to an older database, in place:
- * wristbands imported so far are marked as the file's, except those a ticket
- * sale or a tag switch made.
+ * Migration 6 of the gateway database (gateway/migrations.ts): adds the columns
+ * of retirement and key provenance, in place (a version-2 database may have
+ * them already): wristbands imported so far are marked as the file's, except
+ * those a ticket sale or a tag switch made. The runner's transaction keeps the
+ * columns and their filling together.
  */
 export function addRetirementColumns(db: Database.Database): void {
   const kioskColumns = (db.prepare(`SELECT name FROM pragma_table_info('kiosks')`).all() as Array<{ name: string }>).map((c) => c.name)
   const bandColumns = (db.prepare(`SELECT name FROM pragma_table_info('wristbands')`).all() as Array<{ name: string }>).map((c) => c.name)
-  db.transaction(() => {
-    if (!kioskColumns.includes('retired')) db.exec(`ALTER TABLE kiosks ADD COLUMN retired TEXT CHECK (retired IN ('removed_from_setup', 'disabled_by_admin'))`)
-    if (!kioskColumns.includes('key_source')) db.exec(`ALTER TABLE kiosks ADD COLUMN key_source TEXT CHECK (key_source IN ('event_setup', 'admin'))`)
-    if (!bandColumns.includes('retired')) db.exec(`ALTER TABLE wristbands ADD COLUMN retired TEXT CHECK (retired IN ('removed_from_setup', 'disabled_by_admin'))`)
-    // What `blocked` was before retiring set it, so that a restored wristband is as it was.
-    if (!bandColumns.includes('blocked_before_retired')) db.exec(`ALTER TABLE wristbands ADD COLUMN blocked_before_retired INTEGER CHECK (blocked_before_retired IN (0, 1))`)
-    if (!bandColumns.includes('in_setup')) {
-      db.exec(`ALTER TABLE wristbands ADD COLUMN in_setup INTEGER NOT NULL DEFAULT 0 CHECK (in_setup IN (0, 1))`)
-      db.exec(`
-        UPDATE wristbands SET in_setup = 1
-        WHERE uid NOT IN (SELECT replaced_by FROM wristbands WHERE replaced_by IS NOT NULL)
-          AND uid NOT IN (SELECT tag FROM transactions WHERE type = 'ticket' AND status = 'accepted')`)
-    }
-  }).immediate()
+  if (!kioskColumns.includes('retired')) db.exec(`ALTER TABLE kiosks ADD COLUMN retired TEXT CHECK (retired IN ('removed_from_setup', 'disabled_by_admin'))`)
+  if (!kioskColumns.includes('key_source')) db.exec(`ALTER TABLE kiosks ADD COLUMN key_source TEXT CHECK (key_source IN ('event_setup', 'admin'))`)
+  if (!bandColumns.includes('retired')) db.exec(`ALTER TABLE wristbands ADD COLUMN retired TEXT CHECK (retired IN ('removed_from_setup', 'disabled_by_admin'))`)
+  // What `blocked` was before retiring set it, so that a restored wristband is as it was.
+  if (!bandColumns.includes('blocked_before_retired')) db.exec(`ALTER TABLE wristbands ADD COLUMN blocked_before_retired INTEGER CHECK (blocked_before_retired IN (0, 1))`)
+  if (!bandColumns.includes('in_setup')) {
+    db.exec(`ALTER TABLE wristbands ADD COLUMN in_setup INTEGER NOT NULL DEFAULT 0 CHECK (in_setup IN (0, 1))`)
+    db.exec(`
+      UPDATE wristbands SET in_setup = 1
+      WHERE uid NOT IN (SELECT replaced_by FROM wristbands WHERE replaced_by IS NOT NULL)
+        AND uid NOT IN (SELECT tag FROM transactions WHERE type = 'ticket' AND status = 'accepted')`)
+  }
 }
 
 /** Which kiosks of the set-up come with another token than the stored one. Call before the kiosks are upserted. */

@@ -1,6 +1,6 @@
-// Schema version 1 -> 2: a ledger written before kiosk operations keeps its
+// Schema version 1 -> latest: a ledger written before kiosk operations keeps its
 // history and takes the new account kinds, columns and tables; a database from
-// a newer build is refused.
+// a newer build is refused. (gateway/migrations.test.ts checks every step.)
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +11,7 @@ import { openLedgerDatabase } from './db.js'
 import { createLedger } from './ledger.js'
 import { L, OPS_UID, STAFF, StaffedKiosk, applyOne, opsSetup, postingsSum } from './testing/operations-fixtures.js'
 import { generatePinSecret, pinLookup, pinSecretFingerprint } from './pins.js'
-import { SCHEMA_VERSION } from './schema.js'
+import { GATEWAY_SCHEMA_VERSION } from '../migrations.js'
 import { PIN, SigningKiosk, UID, fixedClock, silentLogger } from './testing/test-helpers.js'
 
 /** The version-1 DDL (gateway/ledger/schema.ts before 9b77ce9), with the payment_ref column version 1 already added. */
@@ -132,8 +132,7 @@ t.test('a version-1 ledger is upgraded in place and keeps its history', async (t
   const db = openLedgerDatabase(v1.path)
   t.teardown(() => db.close())
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
-  t.equal(SCHEMA_VERSION, 2)
-  t.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, '2')
+  t.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, String(GATEWAY_SCHEMA_VERSION))
   t.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are on again')
   t.same(db.pragma('foreign_key_check'), [])
   t.same(ledger.checkInvariants(), [], 'the old history holds the invariants')
@@ -177,7 +176,7 @@ t.test('a version-1 ledger is upgraded in place and keeps its history', async (t
   t.match(applyOne(ledger, bar.next({ type: 'cancel', uid: OPS_UID.bob, amount: 600 }, { ref: bar.history.at(-1)!.tx.id })), { status: 'accepted', balance: 500 })
   t.same(ledger.checkInvariants(), [])
 
-  // Opening it again is a no-op: version 2 stays version 2.
+  // Opening it again is a no-op: the latest version stays.
   db.close()
   const reopened = openLedgerDatabase(v1.path)
   t.teardown(() => reopened.close())
@@ -193,22 +192,23 @@ t.test('a database from a newer schema is refused and left alone', async (t) => 
   const path = join(dir, 'ledger.db')
   const made = openLedgerDatabase(path)
   createLedger({ db: made, clock: fixedClock(), logger: silentLogger })
-  made.prepare(`UPDATE meta SET value = '3' WHERE key = 'schema_version'`).run()
+  const newer = String(GATEWAY_SCHEMA_VERSION + 1)
+  made.prepare(`UPDATE meta SET value = ? WHERE key = 'schema_version'`).run(newer)
   const tables = made.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all()
   made.close()
 
   const db = openLedgerDatabase(path)
   t.teardown(() => db.close())
-  t.throws(() => createLedger({ db, clock: fixedClock(), logger: silentLogger }), /schema version 3, this build knows 2/)
-  t.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, '3', 'not overwritten')
+  t.throws(() => createLedger({ db, clock: fixedClock(), logger: silentLogger }), new RegExp(`schema version ${newer}, this build knows ${GATEWAY_SCHEMA_VERSION}`))
+  t.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, newer, 'not overwritten')
   t.same(db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all(), tables)
 })
 
-t.test('a fresh database is created at version 2', async (t) => {
+t.test('a fresh database is created at the latest version', async (t) => {
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
-  t.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, '2')
+  t.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, String(GATEWAY_SCHEMA_VERSION))
   ledger.importEventSetup(opsSetup())
   t.same(ledger.checkInvariants(), [])
 })

@@ -4,31 +4,48 @@
 // from a kiosk (online top-ups, card payments, prepayments, payouts,
 // donations) is an external booking; postings belong to a kiosk transaction
 // or to an external booking (checkInvariants checks which).
+//
+// These are the ledger's steps of the gateway database's migrations; the list
+// in gateway/migrations.ts alone decides their order and versions. A step's
+// text is history: a database that ran it keeps what it made, so a change to
+// a table is a new step (and a new entry in that list), never an edit here.
+// A table as it is now is the sum of its steps (`.schema` in the sqlite3 shell
+// shows it; gateway/migrations.test.ts checks every path ends the same).
 import type Database from 'better-sqlite3'
-import { addRetirementColumns } from './retirement.js'
 
-export const SCHEMA_VERSION = 2
-
-/** Account kinds; the accounts table CHECKs them (version 2 added the last five). */
+/** Account kinds; the accounts table CHECKs them (migration 2 added the last five; a new kind needs a new migration rebuilding the table). */
 export const ACCOUNT_KINDS = ['customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout', 'deposit', 'voucher', 'register', 'vault', 'imbalance'] as const
-const KIND_LIST = ACCOUNT_KINDS.map((k) => `'${k}'`).join(', ')
+/** The kinds as migration 2 wrote them into the CHECK: frozen, whatever ACCOUNT_KINDS becomes. */
+const VERSION_2_KIND_LIST = `'customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout', 'deposit', 'voucher', 'register', 'vault', 'imbalance'`
 
-const DDL = () => `
-CREATE TABLE IF NOT EXISTS meta (
+/** Migration 1: the ledger as first released (schema version 1). */
+export const LEDGER_V1_DDL = `
+CREATE TABLE meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS booths (
+CREATE TABLE booths (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL
 ) STRICT;
 
-${PRODUCTS_DDL}
+CREATE TABLE products (
+  booth TEXT NOT NULL REFERENCES booths(id),
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  price INTEGER NOT NULL CHECK (price >= 0),
+  PRIMARY KEY (booth, id)
+) STRICT;
 
-${ACCOUNTS_DDL('accounts')}
+CREATE TABLE accounts (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout')),
+  ref TEXT NOT NULL,
+  balance INTEGER NOT NULL DEFAULT 0
+) STRICT;
 
-CREATE TABLE IF NOT EXISTS kiosks (
+CREATE TABLE kiosks (
   id TEXT PRIMARY KEY,
   booth TEXT NOT NULL REFERENCES booths(id),
   token_hash TEXT NOT NULL,
@@ -38,23 +55,18 @@ CREATE TABLE IF NOT EXISTS kiosks (
   next_seq INTEGER NOT NULL DEFAULT 1 CHECK (next_seq >= 1),
   last_hash TEXT NOT NULL,
   config_version INTEGER NOT NULL DEFAULT 0,
-  config_hash TEXT NOT NULL DEFAULT '',
-  profile TEXT
+  config_hash TEXT NOT NULL DEFAULT ''
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS wristbands (
+CREATE TABLE wristbands (
   uid TEXT PRIMARY KEY,
   -- HMAC-SHA256(pin secret, normalised PIN), hex: the portal finds a wristband by its PIN alone.
   pin_lookup TEXT NOT NULL UNIQUE,
   blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
-  account TEXT NOT NULL UNIQUE REFERENCES accounts(id),
-  variant TEXT,
-  vouchers INTEGER NOT NULL DEFAULT 0 CHECK (vouchers >= 0),
-  -- Tag switch: the wristband that took over this one's balance and PIN.
-  replaced_by TEXT
+  account TEXT NOT NULL UNIQUE REFERENCES accounts(id)
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS transactions (
+CREATE TABLE transactions (
   id TEXT PRIMARY KEY,
   kiosk TEXT NOT NULL REFERENCES kiosks(id),
   seq INTEGER NOT NULL CHECK (seq >= 1),
@@ -76,7 +88,7 @@ CREATE TABLE IF NOT EXISTS transactions (
   CHECK ((status = 'accepted') = (receipt_id IS NOT NULL))
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS external_bookings (
+CREATE TABLE external_bookings (
   id TEXT PRIMARY KEY,
   -- The caller's idempotency key ('stripe:pi_123'): a ref is booked at most once.
   ref TEXT NOT NULL UNIQUE,
@@ -91,7 +103,7 @@ CREATE TABLE IF NOT EXISTS external_bookings (
   booked_at INTEGER NOT NULL
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS postings (
+CREATE TABLE postings (
   id INTEGER PRIMARY KEY,
   -- id of a kiosk transaction or of an external booking (no foreign key: it may be either).
   tx_id TEXT NOT NULL,
@@ -99,17 +111,15 @@ CREATE TABLE IF NOT EXISTS postings (
   amount INTEGER NOT NULL
 ) STRICT;
 
- ${V2_TABLES}
-
-CREATE INDEX IF NOT EXISTS postings_by_tx ON postings(tx_id);
-CREATE INDEX IF NOT EXISTS postings_by_account ON postings(account);
-CREATE INDEX IF NOT EXISTS transactions_by_tag ON transactions(tag);
-CREATE INDEX IF NOT EXISTS external_bookings_by_customer ON external_bookings(customer);
+CREATE INDEX postings_by_tx ON postings(tx_id);
+CREATE INDEX postings_by_account ON postings(account);
+CREATE INDEX transactions_by_tag ON transactions(tag);
+CREATE INDEX external_bookings_by_customer ON external_bookings(customer);
 `
 
 /** Products are replaced as a whole at every import, so version 2 simply recreates the table. */
-const PRODUCTS_DDL = `
-CREATE TABLE IF NOT EXISTS products (
+const PRODUCTS_V2_DDL = `
+CREATE TABLE products (
   booth TEXT NOT NULL REFERENCES booths(id),
   id TEXT NOT NULL,
   name TEXT NOT NULL,
@@ -122,27 +132,25 @@ CREATE TABLE IF NOT EXISTS products (
   -- JSON array of wristband variants that may not buy it.
   restrictions TEXT NOT NULL DEFAULT '[]',
   ticket_variant TEXT,
-  -- Deposits: the most units one return may bring back; NULL: the default.
-  max_return_qty INTEGER CHECK (max_return_qty >= 1),
   PRIMARY KEY (booth, id)
 ) STRICT;`
 
-const ACCOUNTS_DDL = (table: string) => `
-CREATE TABLE IF NOT EXISTS ${table} (
+const ACCOUNTS_V2_DDL = `
+CREATE TABLE accounts_v2 (
   id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL CHECK (kind IN (${KIND_LIST})),
+  kind TEXT NOT NULL CHECK (kind IN (${VERSION_2_KIND_LIST})),
   ref TEXT NOT NULL,
   balance INTEGER NOT NULL DEFAULT 0
 ) STRICT;`
 
 const V2_TABLES = `
-CREATE TABLE IF NOT EXISTS till_profiles (
+CREATE TABLE till_profiles (
   id TEXT PRIMARY KEY,
   -- The profile as the set-up gave it (JSON): sale, topupCash, ..., products.
   spec TEXT NOT NULL
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS staff (
+CREATE TABLE staff (
   uid TEXT PRIMARY KEY,
   name TEXT NOT NULL,
   roles TEXT NOT NULL,
@@ -150,13 +158,13 @@ CREATE TABLE IF NOT EXISTS staff (
   pin_hash TEXT
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS cash_registers (
+CREATE TABLE cash_registers (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL
 ) STRICT;
 
 -- One row per cash shift: opened by a shift_open transaction, closed by a shift_close.
-CREATE TABLE IF NOT EXISTS shifts (
+CREATE TABLE shifts (
   id TEXT PRIMARY KEY,
   register TEXT NOT NULL REFERENCES cash_registers(id),
   kiosk TEXT NOT NULL REFERENCES kiosks(id),
@@ -169,11 +177,11 @@ CREATE TABLE IF NOT EXISTS shifts (
   expected INTEGER,
   difference INTEGER
 ) STRICT;
-CREATE UNIQUE INDEX IF NOT EXISTS one_open_shift_per_register ON shifts(register) WHERE closed_by IS NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS one_open_shift_per_kiosk ON shifts(kiosk) WHERE closed_by IS NULL;
+CREATE UNIQUE INDEX one_open_shift_per_register ON shifts(register) WHERE closed_by IS NULL;
+CREATE UNIQUE INDEX one_open_shift_per_kiosk ON shifts(kiosk) WHERE closed_by IS NULL;
 
 -- Line items of accepted sales and returns, with the tax rate in force when booked.
-CREATE TABLE IF NOT EXISTS line_items (
+CREATE TABLE line_items (
   tx_id TEXT NOT NULL REFERENCES transactions(id),
   line_no INTEGER NOT NULL,
   product TEXT NOT NULL,
@@ -188,7 +196,7 @@ CREATE TABLE IF NOT EXISTS line_items (
 ) STRICT;
 
 -- Offline sales that took a wristband below zero: booked, and flagged here for operators.
-CREATE TABLE IF NOT EXISTS debts (
+CREATE TABLE debts (
   tx_id TEXT PRIMARY KEY REFERENCES transactions(id),
   uid TEXT NOT NULL,
   kiosk TEXT NOT NULL,
@@ -196,54 +204,37 @@ CREATE TABLE IF NOT EXISTS debts (
   shortfall INTEGER NOT NULL CHECK (shortfall > 0),
   booked_at INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX IF NOT EXISTS debts_by_uid ON debts(uid);
+CREATE INDEX debts_by_uid ON debts(uid);
 `
 
-/** Creates the schema if missing, upgrades version 1; refuses a database written by a newer schema. */
-export function migrate(db: Database.Database): void {
-  const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined
-  const stored = hasMeta ? (db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined) : undefined
-  if (stored !== undefined && Number(stored.value) > SCHEMA_VERSION)
-    throw new Error(`ledger database has schema version ${stored.value}, this build knows ${SCHEMA_VERSION}`)
-  if (stored !== undefined && Number(stored.value) === 1) upgradeFromVersion1(db)
-  db.exec(DDL())
-  addCardPaymentRef(db)
-  addTransactionColumns(db)
-  addOfflineCounting(db)
-  addRetirementColumns(db)
-  db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(SCHEMA_VERSION))
+/**
+ * Migration 2, version 1 -> 2 (kiosk operations): the accounts table's kind
+ * CHECK grows (SQLite cannot alter a CHECK: the table is rebuilt, SQLite's
+ * documented way; the runner turns foreign keys off around it and checks them
+ * before the commit), products are recreated (the next import fills them),
+ * kiosks and wristbands get their new columns, and the tables of kiosk
+ * operations are made.
+ */
+export function ledgerVersion2(db: Database.Database): void {
+  db.exec(ACCOUNTS_V2_DDL)
+  db.exec(`INSERT INTO accounts_v2 (id, kind, ref, balance) SELECT id, kind, ref, balance FROM accounts`)
+  db.exec(`DROP TABLE accounts`)
+  db.exec(`ALTER TABLE accounts_v2 RENAME TO accounts`)
+  db.exec(`DROP TABLE products`)
+  db.exec(PRODUCTS_V2_DDL)
+  db.exec(`ALTER TABLE kiosks ADD COLUMN profile TEXT`)
+  db.exec(`ALTER TABLE wristbands ADD COLUMN variant TEXT`)
+  db.exec(`ALTER TABLE wristbands ADD COLUMN vouchers INTEGER NOT NULL DEFAULT 0 CHECK (vouchers >= 0)`)
+  // Tag switch: the wristband that took over this one's balance and PIN.
+  db.exec(`ALTER TABLE wristbands ADD COLUMN replaced_by TEXT`)
+  db.exec(V2_TABLES)
 }
 
 /**
- * Version 1 -> 2: the accounts table's kind CHECK grows (SQLite cannot alter a
- * CHECK: the table is rebuilt, SQLite's documented way, with foreign keys off
- * and checked after), products are recreated (the next import fills them),
- * kiosks and wristbands get their new columns.
+ * A cancelled sale names the cancel that undid it: a sale is cancelled at most once.
+ * Databases at version 2 may have these columns already (they were added in place on every open).
  */
-function upgradeFromVersion1(db: Database.Database): void {
-  db.pragma('foreign_keys = OFF')
-  try {
-    db.transaction(() => {
-      db.exec(ACCOUNTS_DDL('accounts_v2'))
-      db.exec(`INSERT INTO accounts_v2 (id, kind, ref, balance) SELECT id, kind, ref, balance FROM accounts`)
-      db.exec(`DROP TABLE accounts`)
-      db.exec(`ALTER TABLE accounts_v2 RENAME TO accounts`)
-      db.exec(`DROP TABLE IF EXISTS products`)
-      db.exec(PRODUCTS_DDL)
-      db.exec(`ALTER TABLE kiosks ADD COLUMN profile TEXT`)
-      db.exec(`ALTER TABLE wristbands ADD COLUMN variant TEXT`)
-      db.exec(`ALTER TABLE wristbands ADD COLUMN vouchers INTEGER NOT NULL DEFAULT 0 CHECK (vouchers >= 0)`)
-      db.exec(`ALTER TABLE wristbands ADD COLUMN replaced_by TEXT`)
-      const broken = db.pragma('foreign_key_check') as unknown[]
-      if (broken.length > 0) throw new Error(`schema upgrade left ${broken.length} broken foreign keys`)
-    }).immediate()
-  } finally {
-    db.pragma('foreign_keys = ON')
-  }
-}
-
-/** A cancelled sale names the cancel that undid it: a sale is cancelled at most once. */
-function addTransactionColumns(db: Database.Database): void {
+export function addTransactionColumns(db: Database.Database): void {
   const columns = db.prepare(`SELECT name FROM pragma_table_info('transactions')`).all() as Array<{ name: string }>
   if (!columns.some((c) => c.name === 'cancelled_by')) db.exec(`ALTER TABLE transactions ADD COLUMN cancelled_by TEXT`)
   if (!columns.some((c) => c.name === 'staff')) db.exec(`ALTER TABLE transactions ADD COLUMN staff TEXT`)
@@ -254,10 +245,10 @@ function addTransactionColumns(db: Database.Database): void {
 /**
  * Card top-ups (topup_card) name the terminal's payment; `payment_ref` holds
  * it on the accepted row, and the UNIQUE index makes a second booking of the
- * same card payment impossible whatever the code above it does. Additive, so
- * databases made before it get the column in place.
+ * same card payment impossible whatever the code above it does. Version-1 and
+ * version-2 databases may have it already (it was added in place on every open).
  */
-function addCardPaymentRef(db: Database.Database): void {
+export function addCardPaymentRef(db: Database.Database): void {
   const columns = db.prepare(`SELECT name FROM pragma_table_info('transactions')`).all() as Array<{ name: string }>
   if (!columns.some((c) => c.name === 'payment_ref')) db.exec(`ALTER TABLE transactions ADD COLUMN payment_ref TEXT`)
   db.exec(`CREATE UNIQUE INDEX IF NOT EXISTS transactions_by_payment_ref ON transactions(payment_ref) WHERE payment_ref IS NOT NULL`)
@@ -268,17 +259,18 @@ function addCardPaymentRef(db: Database.Database): void {
  * marks a transaction the kiosk signed as offline, and the index finds a
  * kiosk's booked offline sales by time. Added in place to older databases,
  * filled from their stored envelopes, so the counts survive the upgrade as
- * they survive a restart. Deposit products get their return bound.
+ * they survive a restart. Deposit products get their return bound (NULL: the
+ * default). Version-2 databases may have both already. The runner's
+ * transaction keeps adding the column and filling it together.
  */
-function addOfflineCounting(db: Database.Database): void {
+export function addOfflineCounting(db: Database.Database): void {
   const columns = db.prepare(`SELECT name FROM pragma_table_info('transactions')`).all() as Array<{ name: string }>
-  // One SQLite transaction: a crash between adding the column and filling it would leave old offline sales uncounted.
-  if (!columns.some((c) => c.name === 'offline'))
-    db.transaction(() => {
-      db.exec(`ALTER TABLE transactions ADD COLUMN offline INTEGER NOT NULL DEFAULT 0 CHECK (offline IN (0, 1))`)
-      db.exec(`UPDATE transactions SET offline = 1 WHERE json_extract(envelope, '$.tx.offline') = 1`)
-    }).immediate()
+  if (!columns.some((c) => c.name === 'offline')) {
+    db.exec(`ALTER TABLE transactions ADD COLUMN offline INTEGER NOT NULL DEFAULT 0 CHECK (offline IN (0, 1))`)
+    db.exec(`UPDATE transactions SET offline = 1 WHERE json_extract(envelope, '$.tx.offline') = 1`)
+  }
   db.exec(`CREATE INDEX IF NOT EXISTS offline_sales_by_kiosk ON transactions(kiosk, booked_at) WHERE offline = 1 AND status = 'accepted' AND type = 'sale'`)
   const productColumns = db.prepare(`SELECT name FROM pragma_table_info('products')`).all() as Array<{ name: string }>
+  // Deposits: the most units one return may bring back; NULL: the default.
   if (!productColumns.some((c) => c.name === 'max_return_qty')) db.exec(`ALTER TABLE products ADD COLUMN max_return_qty INTEGER CHECK (max_return_qty >= 1)`)
 }

@@ -18,6 +18,7 @@ import type { Clock } from '../../device-protocol/index.js'
 import { apiErrorHandler } from '../../portal-api/http-errors.js'
 import { ErrorBody } from '../http.js'
 import { LedgerRefusalError } from '../ledger/errors.js'
+import { migrateGatewayDatabase } from '../migrations.js'
 import { WebhookIgnoredError, WebhookVerificationError, type PaymentProvider, type ProviderCheckout } from './provider.js'
 
 /** What this module needs of the ledger (gateway/ledger's Ledger has all of it). */
@@ -152,33 +153,6 @@ interface Row {
   checked_at: number
 }
 
-const DDL = `
-CREATE TABLE IF NOT EXISTS online_topups (
-  id TEXT PRIMARY KEY,
-  provider TEXT NOT NULL,
-  provider_checkout_id TEXT,
-  uid TEXT NOT NULL,
-  amount INTEGER NOT NULL CHECK (amount > 0),
-  currency TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('creating', 'pending', 'paid', 'failed', 'attention')),
-  redirect_url TEXT,
-  booking_id TEXT,
-  attention_reason TEXT,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  checked_at INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (provider, provider_checkout_id),
-  CHECK ((status = 'paid') = (booking_id IS NOT NULL))
-) STRICT;
-CREATE INDEX IF NOT EXISTS online_topups_open ON online_topups(status, checked_at);
-CREATE INDEX IF NOT EXISTS online_topups_by_uid ON online_topups(uid, created_at);
-`
-
-/** Creates the online_topups table if missing. */
-export function migrateOnlineTopups(db: Database.Database): void {
-  db.exec(DDL)
-}
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const PROVIDER_NAME = /^[a-z0-9_-]{1,32}$/
 const HOUR_MS = 3_600_000
@@ -231,7 +205,8 @@ export function createOnlineTopups(deps: OnlineTopupsDeps): OnlineTopups {
   const returnUrlBase = (): URL => new URL(typeof deps.returnUrlBase === 'function' ? deps.returnUrlBase() : deps.returnUrlBase)
   if (typeof deps.returnUrlBase === 'string') returnUrlBase() // a malformed URL fails at start, not at the first top-up
 
-  migrateOnlineTopups(db)
+  // online_topups comes from the gateway database's migrations.
+  migrateGatewayDatabase(db)
   const q = {
     insert: db.prepare(`INSERT INTO online_topups (id, provider, uid, amount, currency, status, created_at, updated_at)
                         VALUES (@id, @provider, @uid, @amount, @currency, 'creating', @now, @now)`),

@@ -14,6 +14,7 @@ import type { Logger } from 'pino'
 import type { RejectReason, Transaction } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
 import { verifySun } from '../../device-protocol/ntag424/sun.js'
+import { migrateGatewayDatabase } from '../migrations.js'
 
 export type TagRejectReason = Extract<RejectReason, 'tag_not_authentic' | 'tag_replayed' | 'tag_type_not_accepted'>
 
@@ -64,17 +65,9 @@ interface Keys {
   perTag: Map<string, Buffer>
 }
 
-export function migrateTagCheck(db: Database.Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS tag_sun_counters (
-      uid TEXT PRIMARY KEY,
-      -- SDMReadCtr of the last SUN message used by a recorded transaction of this tag.
-      last_counter INTEGER NOT NULL CHECK (last_counter BETWEEN 0 AND 16777215)
-    ) STRICT`)
-}
-
 export function createTagCheck({ db, logger }: { db: Database.Database; logger: Logger }): TagCheck {
-  migrateTagCheck(db)
+  // tag_sun_counters (and the ledger's meta) come from the gateway database's migrations.
+  migrateGatewayDatabase(db)
   const q = {
     meta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
     setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),

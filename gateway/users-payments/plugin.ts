@@ -36,7 +36,7 @@ import { EmailTakenError, type PaymentRow, type UserRow, type UsersStore } from 
 import { createTokenIssuer } from './tokens.js'
 
 export { linkWristband, LinkRefusedError, type LinkDeps, type LinkResult } from './linking.js'
-export { createUsersStore, migrateUsersStore, type UsersStore } from './store.js'
+export { createUsersStore, type UsersStore } from './store.js'
 export { createPaymentsService, type PaymentsService } from './payments.js'
 
 export interface RateLimitSetting {

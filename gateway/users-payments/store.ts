@@ -1,48 +1,10 @@
 // The users-and-payments API's own tables, on the gateway's SQLite database (the
 // same connection as the ledger, so that marking a payment booked and booking it
-// happen in one SQLite transaction). Money is integer cents.
+// happen in one SQLite transaction). Money is integer cents. The tables are
+// made by the gateway database's migrations (gateway/migrations.ts).
 import { randomBytes } from 'node:crypto'
 import type Database from 'better-sqlite3'
-
-const DDL = `
-CREATE TABLE IF NOT EXISTS users_api_users (
-  id TEXT PRIMARY KEY,
-  user_name TEXT NOT NULL,
-  -- Lower-cased; NULL once the user is deleted, so the address can register again.
-  email TEXT UNIQUE,
-  password_hash TEXT NOT NULL,
-  customer_id TEXT UNIQUE,
-  -- The wristband this user's prepaid money went to; one user per wristband.
-  linked_uid TEXT UNIQUE,
-  linked_at INTEGER,
-  created_at INTEGER NOT NULL,
-  deleted_at INTEGER,
-  -- The account that created this one with POST /user (it may manage it); NULL when registered.
-  created_by TEXT
-) STRICT;
-
-CREATE TABLE IF NOT EXISTS users_api_payments (
-  seq INTEGER PRIMARY KEY,
-  user_id TEXT NOT NULL REFERENCES users_api_users(id),
-  cuid TEXT NOT NULL,
-  amount INTEGER NOT NULL CHECK (amount > 0),
-  currency TEXT NOT NULL,
-  -- NULL while the payment intent is being created at Stripe (written ahead of the call).
-  intent_id TEXT UNIQUE,
-  status TEXT NOT NULL,
-  payment_method TEXT,
-  client_secret TEXT,
-  booking_id TEXT,
-  booked_to TEXT,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  UNIQUE (user_id, cuid)
-) STRICT;
-
-CREATE INDEX IF NOT EXISTS users_api_payments_by_user ON users_api_payments(user_id, seq);
-`
-/** Added after the first release: databases made before get the column on open. */
-const CREATED_BY_INDEX = `CREATE INDEX IF NOT EXISTS users_api_users_by_creator ON users_api_users(created_by) WHERE created_by IS NOT NULL`
+import { migrateGatewayDatabase } from '../migrations.js'
 
 /** Our status of a payment row before Stripe gave it an intent. */
 export const CREATING_STATUS = 'creating'
@@ -181,15 +143,9 @@ export interface UsersStore {
   markPaymentBooked(intentId: string, bookingId: string, bookedTo: string, at: number): void
 }
 
-export function migrateUsersStore(db: Database.Database): void {
-  db.exec(DDL)
-  const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('users_api_users')`).all()
-  if (!columns.some((c) => c.name === 'created_by')) db.exec(`ALTER TABLE users_api_users ADD COLUMN created_by TEXT`)
-  db.exec(CREATED_BY_INDEX)
-}
-
 export function createUsersStore(db: Database.Database): UsersStore {
-  migrateUsersStore(db)
+  // users_api_* come from the gateway database's migrations.
+  migrateGatewayDatabase(db)
   const q = {
     insertUser: db.prepare(
       `INSERT INTO users_api_users (id, user_name, email, password_hash, created_at, created_by) VALUES (@id, @userName, @email, @passwordHash, @createdAt, @createdBy)`,

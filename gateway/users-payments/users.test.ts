@@ -2,7 +2,8 @@
 import { SignJWT } from 'jose'
 import t from 'tap'
 import { openLedgerDatabase } from '../ledger/index.js'
-import { createUsersStore, migrateUsersStore } from './store.js'
+import { createUsersStore } from './store.js'
+import { migrateGatewayDatabase } from '../migrations.js'
 import { JWT_SECRET, startHarness } from './testing/harness.js'
 
 const PASSWORD = 'correct horse battery'
@@ -300,6 +301,6 @@ t.test('a users table from before created_by gets the column on open and keeps i
   const store = createUsersStore(db)
   t.equal(store.userById('u1')?.createdBy, null, 'an old user was registered, created by nobody')
   store.insertUser({ id: 'u2', userName: 'New', email: 'new@example.org', passwordHash: 'x', createdAt: 2, createdBy: 'u1' })
-  migrateUsersStore(db)
+  migrateGatewayDatabase(db)
   t.same(createUsersStore(db).usersCreatedBy('u1').map((u) => u.id), ['u2'], 'opening again changes nothing')
 })

@@ -65,7 +65,7 @@ export interface GatewayApisOptions {
 export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptions): GatewayApis {
   const { ledger, db, config, clock } = parts
   const logger = parts.logger
-  const currency = ledger.event()?.currency ?? 'EUR'
+  const currency = ledger.registry.event()?.currency ?? 'EUR'
   const payments = config.payments
 
   const stripe: Stripe | undefined = payments.stripe
@@ -115,7 +115,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       eventConfig: {
         allowedCountryCodes: config.portal.allowedCountryCodes,
         contactEmail: config.portal.contactEmail,
-        ...(ledger.event()?.name ? { eventName: ledger.event()!.name } : {}),
+        ...(ledger.registry.event()?.name ? { eventName: ledger.registry.event()!.name } : {}),
         ...(config.portal.dataPrivacyUrl ? { dataPrivacyUrl: config.portal.dataPrivacyUrl } : {}),
         ...(config.portal.aboutPageUrl ? { aboutPageUrl: config.portal.aboutPageUrl } : {}),
         ...(config.portal.testModeMessage ? { testMode: true, testModeMessage: config.portal.testModeMessage } : {}),
@@ -145,7 +145,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       store: createCardTerminalStore(db),
       ledger,
       stripe,
-      auth: createBearerAuth({ kioskAuth: (id, token) => ledger.kioskAuth(id, token), operators: config.operators }),
+      auth: createBearerAuth({ kioskAuth: (id, token) => ledger.registry.kioskAuth(id, token), operators: config.operators }),
       locations: locationsFromLedger(ledger),
       clock,
       logger: logger.child({ component: 'card-terminal' }),

@@ -334,7 +334,7 @@ t.test('/healthz and the admin API over HTTP', async (t) => {
     body: JSON.stringify({ publicKey: new TestKiosk('bar-1').publicKey }),
   })
   t.equal(unknown.status, 404)
-  t.equal(h.gateway.ledger.kioskPublicKey('ghost-1'), undefined)
+  t.equal(h.gateway.ledger.registry.kioskPublicKey('ghost-1'), undefined)
 })
 
 t.test('stop publishes offline, closes everything; a restart keeps the ledger', async (t) => {
@@ -360,7 +360,7 @@ t.test('stop publishes offline, closes everything; a restart keeps the ledger', 
 
   const again = await startGateway(t, dir)
   t.equal(again.gateway.ledger.balanceOf(UID), 1500, 'balance survives the restart')
-  t.ok(again.gateway.ledger.kioskPublicKey('cash-1'), 'enrollment survives the restart')
+  t.ok(again.gateway.ledger.registry.kioskPublicKey('cash-1'), 'enrollment survives the restart')
   await cash.connect(t, again)
   t.match(await cash.send(cash.sign('topup_cash', 500)), { status: 'accepted', balance: 2000 }, 'the chain continues')
 })

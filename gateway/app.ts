@@ -103,7 +103,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   try {
     const pinSecret = config.pinSecretFile ? readFileSync(config.pinSecretFile) : undefined
     ledger = createLedger({ db, clock, logger: log.child({ component: 'ledger' }), ...(pinSecret ? { pinSecret } : {}) })
-    const summary = ledger.importEventSetup(setup)
+    const summary = ledger.registry.importEventSetup(setup)
     const { retirement } = summary
     log.info(
       {
@@ -148,9 +148,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger: log.child({ component: 'ingest' }),
     clock,
     maxBatch: config.maxBatch,
-    unsealPin: (jwe) => ledger.unsealPin(jwe),
+    unsealPin: (jwe) => ledger.registry.unsealPin(jwe),
     pinAttempts,
-    onConfigsChanged: () => void publishKioskConfigs(ledger.refreshKioskConfigs()),
+    onConfigsChanged: () => void publishKioskConfigs(ledger.registry.refreshKioskConfigs()),
     publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
     publishEvent: (kind, payload) => {
       if (!EVENT_KIND.test(kind)) {
@@ -179,7 +179,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       // Hash first so the comparison is constant-time whatever the lengths.
       return expected && timingSafeEqual(sha256(password), expected) ? { role: 'operator', name } : null
     }
-    return ledger.kioskAuth(username, password) ? { role: 'kiosk', kioskId: username } : null
+    return ledger.registry.kioskAuth(username, password) ? { role: 'kiosk', kioskId: username } : null
   }
 
   const brokerReady = createBroker({
@@ -249,14 +249,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     limits: httpLimits,
     adminToken: config.adminToken,
     health: () => ({ mqtt: broker.address() !== null && !stopping, db: dbHealthy() }),
-    kioskExists: (kioskId) => ledger.kioskIds().includes(kioskId),
-    enrollKiosk: (kioskId, key) => ledger.enrollKiosk(kioskId, key),
+    kioskExists: (kioskId) => ledger.registry.kioskIds().includes(kioskId),
+    enrollKiosk: (kioskId, key) => ledger.registry.enrollKiosk(kioskId, key),
     stats,
     adminPlugins: [
       operationsAdmin({
         ledger,
         publishKioskConfigs: (ids) => publishKioskConfigs(ids),
-        reloadEventSetup: () => ledger.importEventSetup(loadEventSetup(eventFile)),
+        reloadEventSetup: () => ledger.registry.importEventSetup(loadEventSetup(eventFile)),
         endKioskSessions,
       }),
     ],
@@ -264,11 +264,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
   })
 
-  async function publishKioskConfigs(kioskIds: readonly string[] = ledger.kioskIds()): Promise<void> {
+  async function publishKioskConfigs(kioskIds: readonly string[] = ledger.registry.kioskIds()): Promise<void> {
     await Promise.all(
       kioskIds.map((kioskId) => {
         try {
-          return publish(topics.kioskConfig(kioskId), ledger.kioskConfig(kioskId), { qos: 1, retain: true })
+          return publish(topics.kioskConfig(kioskId), ledger.registry.kioskConfig(kioskId), { qos: 1, retain: true })
         } catch (err) {
           counts.configPublishErrors++
           log.error({ err, kioskId }, 'kiosk config not published')

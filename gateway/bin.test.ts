@@ -51,8 +51,8 @@ t.test('--demo imports the demo festival and the gateway starts with it', async 
   const gateway = await createGateway({ config: { ...config, mqtt: { ...config.mqtt, host: '127.0.0.1' }, http: { ...config.http, host: '127.0.0.1' } }, logger: pino({ level: 'silent' }) })
   t.teardown(() => gateway.stop())
   await gateway.start()
-  t.ok(gateway.ledger.kioskIds().length > 0, 'the demo kiosks are there')
-  t.equal(gateway.ledger.event()?.name !== undefined, true)
+  t.ok(gateway.ledger.registry.kioskIds().length > 0, 'the demo kiosks are there')
+  t.equal(gateway.ledger.registry.event()?.name !== undefined, true)
 })
 
 t.test('parseCli refuses bad arguments with a usage error', async (t) => {

@@ -132,7 +132,7 @@ t.test('the operations set-up is valid and imports', async (t) => {
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
-  ledger.importEventSetup(parseEventSetup(clone(setup)))
+  ledger.registry.importEventSetup(parseEventSetup(clone(setup)))
   t.same(ledger.checkInvariants(), [])
 })
 
@@ -153,17 +153,17 @@ t.test('each mistake is refused with a clear message and nothing is imported', a
       const db = openLedgerDatabase(':memory:')
       t.teardown(() => db.close())
       const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
-      ledger.importEventSetup(opsSetup())
-      const before = ledger.kioskConfig('bar-1')
+      ledger.registry.importEventSetup(opsSetup())
+      const before = ledger.registry.kioskConfig('bar-1')
       let parsed: EventSetup | undefined
       try {
         parsed = parseEventSetup(setup)
       } catch {
         parsed = undefined
       }
-      if (parsed !== undefined) ledger.importEventSetup(parsed)
+      if (parsed !== undefined) ledger.registry.importEventSetup(parsed)
       t.equal(parsed, undefined)
-      t.same(ledger.kioskConfig('bar-1'), before)
+      t.same(ledger.registry.kioskConfig('bar-1'), before)
     })
   }
 })

@@ -17,15 +17,15 @@ t.test('the demo event loads and imports', async (t) => {
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
-  const summary = ledger.importEventSetup(setup)
+  const summary = ledger.registry.importEventSetup(setup)
   t.same(summary.configChanged.sort(), setup.kiosks.map((k) => k.id).sort())
   for (const k of setup.kiosks) {
-    t.ok(validateKioskConfig(ledger.kioskConfig(k.id)).ok, `config of ${k.id} is a valid KioskConfig`)
-    t.ok(ledger.kioskAuth(k.id, k.token))
+    t.ok(validateKioskConfig(ledger.registry.kioskConfig(k.id)).ok, `config of ${k.id} is a valid KioskConfig`)
+    t.ok(ledger.registry.kioskAuth(k.id, k.token))
   }
   t.same(ledger.checkInvariants(), [])
   for (const w of setup.wristbands) {
-    t.equal(ledger.findWristbandByPin(w.pin.toLowerCase()), w.uid, `wristband ${w.uid} is found by its PIN`)
+    t.equal(ledger.registry.findWristbandByPin(w.pin.toLowerCase()), w.uid, `wristband ${w.uid} is found by its PIN`)
     t.equal(ledger.wristband(w.uid)?.blocked, w.blocked ?? false)
   }
 })

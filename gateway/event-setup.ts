@@ -19,7 +19,7 @@ import {
   createValidator,
   publicKeyFromBase64Url,
 } from '../device-protocol/index.js'
-import { PIN_PATTERN, normalisePin, randomPin } from './ledger/pins.js'
+import { PIN_PATTERN, normalisePin, randomPin } from './registry/pins.js'
 
 /** A random portal PIN in the set-up's format (10 symbols of A-Z and 2-9 without I and O: 50 bits). */
 export { randomPin }

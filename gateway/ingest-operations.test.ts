@@ -29,7 +29,7 @@ function world(t: Test, unsealSpy?: (jwe: string) => void) {
   ]
   setup.kiosks = setup.kiosks.map((k) => (k.id === 'cash-1' ? { ...k, profile: 'desk' } : k))
   setup.offline = { allowed: true, perTagCapCents: 5_000, kioskTotalCapCents: 50_000 }
-  ledger.importEventSetup(setup)
+  ledger.registry.importEventSetup(setup)
   t.teardown(() => db.close())
   const replies: Array<{ kioskId: string; message: ReplyMessage }> = []
   const alerts: AlertEvent[] = []
@@ -42,7 +42,7 @@ function world(t: Test, unsealSpy?: (jwe: string) => void) {
     publishEvent: (kind, payload) => void (kind === 'alert' && alerts.push(payload as AlertEvent)),
     unsealPin: async (jwe) => {
       unsealSpy?.(jwe)
-      return ledger.unsealPin(jwe)
+      return ledger.registry.unsealPin(jwe)
     },
     pinAttempts: createPinAttempts({ clock, logger: silentLogger }),
     onConfigsChanged: () => void configRefreshes++,
@@ -57,15 +57,15 @@ function world(t: Test, unsealSpy?: (jwe: string) => void) {
 t.test('a tag switch with the sealed PIN moves the balance and sends the configs again', async (t) => {
   const w = world(t)
   await w.send('cash-1', w.desk.topup(UID.alice, 3_000))
-  const sealedPin = await seal(PIN.alice, w.ledger.gatewayKeys.sealPublicKey)
+  const sealedPin = await seal(PIN.alice, w.ledger.registry.gatewayKeys.sealPublicKey)
   await w.send('cash-1', w.desk.next({ type: 'tag_switch', uid: NEW_BAND, amount: 0 }, { sealedPin }))
   t.match(w.replies.at(-1)?.message, { kind: 'result', status: 'accepted', balance: 3_000 })
   t.equal(w.ledger.balanceOf(NEW_BAND), 3_000)
   t.equal(w.ledger.balanceOf(UID.alice), 0)
   t.equal(w.ledger.wristband(UID.alice)?.blocked, true, 'the lost wristband is blocked')
-  t.equal(w.ledger.findWristbandByPin(PIN.alice), NEW_BAND, 'the guest keeps the PIN')
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.alice), NEW_BAND, 'the guest keeps the PIN')
   t.equal(w.configRefreshes(), 1, 'configs were refreshed once for the batch')
-  t.ok(w.ledger.kioskConfig('bar-1').blocklist?.uids.includes(UID.alice), 'the blocklist names the lost wristband')
+  t.ok(w.ledger.registry.kioskConfig('bar-1').blocklist?.uids.includes(UID.alice), 'the blocklist names the lost wristband')
   const stored = w.ledger.transaction(w.desk.history.at(-1)!.tx.id)
   t.notMatch(JSON.stringify(stored), new RegExp(PIN.alice), 'the PIN is nowhere in what the ledger stored')
   t.same(w.ledger.checkInvariants(), [])
@@ -74,7 +74,7 @@ t.test('a tag switch with the sealed PIN moves the balance and sends the configs
 t.test('a wrong or unreadable sealed PIN is refused as wrong_pin and moves nothing', async (t) => {
   const w = world(t)
   await w.send('cash-1', w.desk.topup(UID.alice, 1_000))
-  const wrong = await seal('NOPE2345AB', w.ledger.gatewayKeys.sealPublicKey)
+  const wrong = await seal('NOPE2345AB', w.ledger.registry.gatewayKeys.sealPublicKey)
   await w.send('cash-1', w.desk.next({ type: 'tag_switch', uid: NEW_BAND, amount: 0 }, { sealedPin: wrong }))
   t.match(w.replies.at(-1)?.message, { status: 'rejected', reason: 'wrong_pin' })
   await w.send('cash-1', w.desk.next({ type: 'tag_switch', uid: NEW_BAND, amount: 0 }, { sealedPin: 'aaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.cccc' }))
@@ -87,7 +87,7 @@ t.test('a wrong or unreadable sealed PIN is refused as wrong_pin and moves nothi
 t.test('the PIN is not opened for an envelope whose signature fails', async (t) => {
   const opened: string[] = []
   const w = world(t, (jwe) => opened.push(jwe))
-  const sealedPin = await seal(PIN.alice, w.ledger.gatewayKeys.sealPublicKey)
+  const sealedPin = await seal(PIN.alice, w.ledger.registry.gatewayKeys.sealPublicKey)
   const forged = new SigningKiosk('cash-1').next({ type: 'tag_switch', uid: NEW_BAND, amount: 0 }, { sealedPin })
   await w.send('cash-1', forged)
   t.match(w.replies.at(-1)?.message, { status: 'rejected', reason: 'bad_signature' })

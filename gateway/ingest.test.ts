@@ -225,7 +225,7 @@ t.test("an envelope on another kiosk's topic is refused and changes nothing", as
 t.test('a kiosk that is unknown or not enrolled is refused', async (t) => {
   const db = openLedgerDatabase(':memory:')
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
-  ledger.importEventSetup(testSetup()) // no public keys
+  ledger.registry.importEventSetup(testSetup()) // no public keys
   const world: TestWorld = { db, ledger, clock: fixedClock(), kiosks: { bar: new SigningKiosk('bar-1'), cash: new SigningKiosk('cash-1'), food: new SigningKiosk('food-1') }, close: () => db.close() }
   const h = harness(t, world)
   h.send('cash-1', h.k.cash.topup(UID.alice, 100))

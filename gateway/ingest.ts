@@ -23,11 +23,12 @@ import {
 } from '../device-protocol/index.js'
 import type { PinAttempt, PinAttemptLimiter, PinAttemptRefusal } from '../portal-api/index.js'
 import type { Ledger, Outcome } from './ledger/index.js'
+import type { Registry } from './registry/index.js'
 
 export type EventKind = 'booked' | 'alert'
 
 export interface IngestDeps {
-  ledger: Pick<Ledger, 'applyBatch' | 'kioskPublicKey'>
+  ledger: Pick<Ledger, 'applyBatch'> & { registry: Pick<Registry, 'kioskPublicKey'> }
   logger: Logger
   clock: Clock
   /** Publishes on the kiosk's reply topic. May return a promise; a failure is logged, never thrown. */
@@ -226,7 +227,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'invalid_transaction') })
         return
       }
-      const key = ledger.kioskPublicKey(tx.kiosk)
+      const key = ledger.registry.kioskPublicKey(tx.kiosk)
       if (key === undefined) {
         counters.unknownKiosk++
         counters.rejected++

@@ -117,7 +117,7 @@ t.test('a chain question tells which key the gateway checks: null before enrollm
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
-  ledger.importEventSetup(testSetup())
+  ledger.registry.importEventSetup(testSetup())
   const sent: ReplyMessage[] = []
   const queries = createKioskQueries({ ledger, clock: fixedClock(), logger: silentLogger, publishReply: (_kiosk, message) => void sent.push(message) })
   const ask = () => queries.handle('bar-1', JSON.stringify({ kind: 'chain', requestId: REQUEST, nextSeq: 1, prev: GENESIS_HASH }))
@@ -126,7 +126,7 @@ t.test('a chain question tells which key the gateway checks: null before enrollm
   t.same(sent.at(-1), { kind: 'chain', requestId: REQUEST, nextSeq: 1, lastHash: GENESIS_HASH, enrolledKey: null }, 'not enrolled: the kiosk is told so before it signs anything')
   t.ok(validateReply(sent.at(-1)).ok, 'a valid reply message')
   const keys = makeKioskKeys()
-  ledger.enrollKiosk('bar-1', keys.publicKeyBase64Url)
+  ledger.registry.enrollKiosk('bar-1', keys.publicKeyBase64Url)
   ask()
   t.match(sent.at(-1), { kind: 'chain', nextSeq: 1, enrolledKey: keys.publicKeyBase64Url }, 'enrolled: the key the gateway checks signatures with')
   t.equal(queries.counters().chainsBehind, 0)

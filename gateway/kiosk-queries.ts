@@ -6,9 +6,10 @@
 import type { Logger } from 'pino'
 import { parseJson, publicKeyToBase64Url, validateKioskQuery, type BalanceAnswer, type ChainAnswer, type ChainQuery, type Clock, type ReplyMessage } from '../device-protocol/index.js'
 import type { Ledger } from './ledger/index.js'
+import type { Registry } from './registry/index.js'
 
 export interface KioskQueriesDeps {
-  ledger: Pick<Ledger, 'balanceView' | 'kioskCursor' | 'kioskPublicKey'>
+  ledger: Pick<Ledger, 'balanceView' | 'kioskCursor'> & { registry: Pick<Registry, 'kioskPublicKey'> }
   clock: Clock
   logger: Logger
   publishReply(kioskId: string, message: ReplyMessage): void | Promise<unknown>
@@ -97,7 +98,7 @@ export function createKioskQueries(deps: KioskQueriesDeps): KioskQueries {
     }
     // Which key the gateway checks: a kiosk not enrolled (or enrolled with another key) learns it before it signs
     // anything, instead of from refusals that do not move the ledger's cursor while its own seqs go on.
-    const key = ledger.kioskPublicKey(kioskId)
+    const key = ledger.registry.kioskPublicKey(kioskId)
     const answer: ChainAnswer = { kind: 'chain', requestId: query.requestId, nextSeq: cursor.nextSeq, lastHash: cursor.lastHash, enrolledKey: key === undefined ? null : publicKeyToBase64Url(key) }
     // Behind, or the same seq on another hash: the kiosk lost or rewrote what the ledger holds. It
     // refuses to sell until an operator confirms there; the gateway tells operators too.

@@ -14,7 +14,7 @@
 // migrateGatewayDatabase from here, and call it when they are made).
 import type Database from 'better-sqlite3'
 import { addCardPaymentRef, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
-import { addRetirementColumns } from './ledger/retirement.js'
+import { addRetirementColumns } from './registry/retirement.js'
 import { runMigrations, type Migration, type SchemaVersionStore } from './migration-runner.js'
 
 // gateway/sun/tag-check.ts

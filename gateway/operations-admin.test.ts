@@ -5,7 +5,7 @@ import { createHttpServer } from './http.js'
 import { operationsAdmin } from './operations-admin.js'
 import { makeWorld, testSetup, UID } from './ledger/testing/test-helpers.js'
 import { EventSetupError } from './event-setup.js'
-import type { ImportSummary } from './ledger/index.js'
+import type { ImportSummary } from './registry/index.js'
 
 const ADMIN_TOKEN = 'admin-token-0123456789'
 
@@ -39,12 +39,12 @@ async function start(t: Test, reloadEventSetup?: () => ImportSummary) {
 
 t.test('blocking a wristband republishes every kiosk config with a signed blocklist naming it', async (t) => {
   const h = await start(t)
-  const before = h.world.ledger.kioskConfig('bar-1')
+  const before = h.world.ledger.registry.kioskConfig('bar-1')
   const response = await h.call('PUT', `/wristbands/${UID.alice}/blocked`, { blocked: true })
   t.equal(response.status, 200)
   t.match(await response.json(), { uid: UID.alice, blocked: true, kiosksUpdated: 3 })
   t.same(h.published, [['bar-1', 'cash-1', 'food-1']])
-  const after = h.world.ledger.kioskConfig('bar-1')
+  const after = h.world.ledger.registry.kioskConfig('bar-1')
   t.ok(after.version > before.version, 'config version went up')
   t.ok(after.blocklist!.uids.includes(UID.alice))
   t.ok(after.blocklist!.version > before.blocklist!.version)
@@ -70,7 +70,7 @@ t.test('the gateway keys are served for kiosk installs, and they are the ones th
   const response = await h.call('GET', '/gateway-keys')
   t.equal(response.status, 200)
   const keys = (await response.json()) as { signingPublicKey: string; pinSealPublicKey: string }
-  const config = h.world.ledger.kioskConfig('bar-1')
+  const config = h.world.ledger.registry.kioskConfig('bar-1')
   t.equal(keys.signingPublicKey, config.gatewayKey)
   t.equal(keys.pinSealPublicKey, config.pinSealKey)
   t.equal((await h.call('GET', '/gateway-keys', undefined, 'wrong-token')).status, 401)
@@ -83,12 +83,12 @@ t.test('reloading the event set-up imports it and republishes the configs that c
   const h = await start(t, () => next())
   const changed = testSetup()
   changed.products[0]!.price = 500
-  next = () => h.world.ledger.importEventSetup(changed)
+  next = () => h.world.ledger.registry.importEventSetup(changed)
   const response = await h.call('POST', '/event/reload')
   t.equal(response.status, 200)
   t.match(await response.json(), { products: 4, kiosksUpdated: 1 })
   t.same(h.published, [['bar-1']], 'only the bar sells beer')
-  t.match(h.world.ledger.kioskConfig('bar-1').products, [{ id: 'beer', price: 500 }])
+  t.match(h.world.ledger.registry.kioskConfig('bar-1').products, [{ id: 'beer', price: 500 }])
 
   next = () => {
     throw new EventSetupError('event.json: invalid event set-up: /products/0/price is negative')

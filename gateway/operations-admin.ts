@@ -7,7 +7,8 @@ import Type, { type Static } from 'typebox'
 import { KioskId, TagUid } from '../device-protocol/index.js'
 import { HttpError, errorResponses } from './http.js'
 import { EventSetupError } from './event-setup.js'
-import type { ImportSummary, Ledger } from './ledger/index.js'
+import type { Ledger } from './ledger/index.js'
+import type { ImportSummary, Registry } from './registry/index.js'
 
 const Movement = Type.Object({ count: Type.Integer(), cents: Type.Integer() }, { additionalProperties: false })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
@@ -62,7 +63,7 @@ const RetiredBody = Type.Object(
 )
 
 export interface OperationsAdminDeps {
-  ledger: Pick<Ledger, 'shiftReports' | 'shiftReport' | 'debts' | 'setWristbandBlocked' | 'wristband' | 'refreshKioskConfigs' | 'gatewayKeys' | 'retirement'>
+  ledger: Pick<Ledger, 'shiftReports' | 'shiftReport' | 'debts' | 'wristband'> & { registry: Pick<Registry, 'setWristbandBlocked' | 'refreshKioskConfigs' | 'gatewayKeys' | 'retirement'> }
   /** Republishes the retained configs of these kiosks. */
   publishKioskConfigs(kioskIds: readonly string[]): Promise<void>
   /** Reads the event set-up file again and imports it; throws EventSetupError (nothing imported) on a bad file. */
@@ -89,7 +90,7 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
     scope.get(
       '/gateway-keys',
       { schema: { response: { 200: Type.Object({ signingPublicKey: Type.String(), pinSealPublicKey: Type.String() }, { additionalProperties: false }), ...errorResponses } } },
-      async () => ({ signingPublicKey: deps.ledger.gatewayKeys.signingPublicKey, pinSealPublicKey: deps.ledger.gatewayKeys.sealPublicKey }),
+      async () => ({ signingPublicKey: deps.ledger.registry.gatewayKeys.signingPublicKey, pinSealPublicKey: deps.ledger.registry.gatewayKeys.sealPublicKey }),
     )
 
     // The organiser edited the event file (prices, till profiles, staff): the kiosks get it live, no restart.
@@ -154,8 +155,8 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
       async (request) => {
         const { id } = request.params
         const { disabled } = request.body
-        if (!deps.ledger.retirement.setKioskDisabled(id, disabled)) throw new HttpError(404, 'unknown_kiosk', `kiosk '${id}' is not in the ledger`)
-        const reason = deps.ledger.retirement.kioskRetired(id)
+        if (!deps.ledger.registry.retirement.setKioskDisabled(id, disabled)) throw new HttpError(404, 'unknown_kiosk', `kiosk '${id}' is not in the ledger`)
+        const reason = deps.ledger.registry.retirement.kioskRetired(id)
         if (!disabled && reason === 'removed_from_setup') throw new HttpError(409, 'kiosk_not_in_event_setup', `kiosk '${id}' is not in the event set-up: add it to the file and reload`)
         if (disabled) await deps.endKioskSessions?.([id])
         else await deps.publishKioskConfigs([id])
@@ -169,19 +170,19 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
       async (request) => {
         const { uid } = request.params
         const { disabled } = request.body
-        if (!deps.ledger.retirement.setWristbandDisabled(uid, disabled)) throw new HttpError(404, 'unknown_tag', `wristband ${uid} is not in the ledger`)
-        const reason = deps.ledger.retirement.wristbandRetired(uid)
+        if (!deps.ledger.registry.retirement.setWristbandDisabled(uid, disabled)) throw new HttpError(404, 'unknown_tag', `wristband ${uid} is not in the ledger`)
+        const reason = deps.ledger.registry.retirement.wristbandRetired(uid)
         if (!disabled && reason === 'removed_from_setup') throw new HttpError(409, 'wristband_not_in_event_setup', `wristband ${uid} is not in the event set-up: add it to the file and reload`)
         // Its block goes onto every kiosk's blocklist (or comes off it).
-        const changed = deps.ledger.refreshKioskConfigs()
+        const changed = deps.ledger.registry.refreshKioskConfigs()
         await deps.publishKioskConfigs(changed)
         return { uid, disabled: reason !== null, kiosksUpdated: changed.length }
       },
     )
 
     scope.get('/retired', { schema: { response: { 200: RetiredBody, ...errorResponses } } }, async () => ({
-      kiosks: deps.ledger.retirement.retiredKiosks(),
-      wristbands: deps.ledger.retirement.retiredWristbands(),
+      kiosks: deps.ledger.registry.retirement.retiredKiosks(),
+      wristbands: deps.ledger.registry.retirement.retiredWristbands(),
     }))
 
     scope.get('/debts', { schema: { response: { 200: Type.Array(DebtBody), ...errorResponses } } }, async () => deps.ledger.debts())
@@ -192,9 +193,9 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
       async (request) => {
         const { uid } = request.params
         if (deps.ledger.wristband(uid) === undefined) throw new HttpError(404, 'unknown_tag', `wristband ${uid} is not in the ledger`)
-        deps.ledger.setWristbandBlocked(uid, request.body.blocked)
+        deps.ledger.registry.setWristbandBlocked(uid, request.body.blocked)
         // Every kiosk's blocklist changes: the retained configs go out now, so offline tills know too.
-        const changed = deps.ledger.refreshKioskConfigs()
+        const changed = deps.ledger.registry.refreshKioskConfigs()
         await deps.publishKioskConfigs(changed)
         request.log.info({ uid, blocked: request.body.blocked, kiosks: changed.length }, 'wristband block set by an operator')
         return { uid, blocked: request.body.blocked, kiosksUpdated: changed.length }

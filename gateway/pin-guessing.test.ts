@@ -10,7 +10,7 @@ import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/inde
 import { TEST_SECRET, fakeTopups } from '../portal-api/testing/helpers.js'
 import { createHttpServer } from './http.js'
 import { createIngest } from './ingest.js'
-import { PIN_ALPHABET } from './ledger/pins.js'
+import { PIN_ALPHABET } from './registry/pins.js'
 import { PIN, UID, fixedClock, silentLogger, testSetup } from './ledger/testing/test-helpers.js'
 import { createPinAttempts, type PinAttemptLimits } from './pin-attempts.js'
 import { portalMount } from './portal-backend.js'
@@ -39,10 +39,10 @@ async function world(t: Test, limits?: Partial<PinAttemptLimits>) {
 
   // Every PIN the ledger is asked about, by the link route and by the portal.
   const checks = { verifyPin: 0, findWristbandByPin: 0 }
-  const verifyPin = ledger.verifyPin
-  const findWristbandByPin = ledger.findWristbandByPin
-  ledger.verifyPin = (uid, pin) => (checks.verifyPin++, verifyPin(uid, pin))
-  ledger.findWristbandByPin = (pin) => (checks.findWristbandByPin++, findWristbandByPin(pin))
+  const verifyPin = ledger.registry.verifyPin
+  const findWristbandByPin = ledger.registry.findWristbandByPin
+  ledger.registry.verifyPin = (uid, pin) => (checks.verifyPin++, verifyPin(uid, pin))
+  ledger.registry.findWristbandByPin = (pin) => (checks.findWristbandByPin++, findWristbandByPin(pin))
 
   const portal = createHttpServer({
     logger: silentLogger,
@@ -72,7 +72,7 @@ async function world(t: Test, limits?: Partial<PinAttemptLimits>) {
     { id: 'desk', name: 'Info desk', sale: false, topupCash: true, topupCard: false, cashout: false, ticketSale: false, tagSwitch: true, cashRegister: false, cancelWindowMs: 0 },
   ]
   setup.kiosks = setup.kiosks.map((k) => (k.id === 'cash-1' || k.id === 'food-1' ? { ...k, profile: 'desk' } : k))
-  ledger.importEventSetup(setup)
+  ledger.registry.importEventSetup(setup)
   const replies: ReplyMessage[] = []
   const alerts: AlertEvent[] = []
   const ingest = createIngest({
@@ -81,11 +81,11 @@ async function world(t: Test, limits?: Partial<PinAttemptLimits>) {
     clock: users.world.clock,
     publishReply: (_kioskId, message) => void replies.push(message),
     publishEvent: (kind, payload) => void (kind === 'alert' && alerts.push(payload as AlertEvent)),
-    unsealPin: (jwe) => ledger.unsealPin(jwe),
+    unsealPin: (jwe) => ledger.registry.unsealPin(jwe),
     pinAttempts,
   })
   const tagSwitch = async (kiosk: 'cash' | 'food', pin: string, newUid = NEW_BAND) => {
-    const sealedPin = await seal(pin, ledger.gatewayKeys.sealPublicKey)
+    const sealedPin = await seal(pin, ledger.registry.gatewayKeys.sealPublicKey)
     const envelope: Envelope = kiosks[kiosk].next({ type: 'tag_switch', uid: newUid, amount: 0 }, { sealedPin })
     ingest.submit(envelope.tx.kiosk, Buffer.from(JSON.stringify(envelope)))
     await ingest.drain()

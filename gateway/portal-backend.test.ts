@@ -209,7 +209,7 @@ t.test('online top-up: the checkout is the guest\'s; provider failures are a cle
 t.test('top-up refused for a wristband blocked after login', async (t) => {
   const w = await startPortalWorld(t)
   const token = await login(w.base, PIN.alice)
-  w.ledger.setWristbandBlocked(UID.alice, true)
+  w.ledger.registry.setWristbandBlocked(UID.alice, true)
   const res = await call(w.base, 'POST', '/sumup/create-checkout', { token, body: { amount: 5 } })
   t.equal(res.status, 403)
   t.equal(w.topups.created.length, 0)

@@ -26,12 +26,13 @@ import {
   type TopupService,
 } from '../portal-api/index.js'
 import type { CustomerOrder, Ledger } from './ledger/index.js'
+import type { Registry } from './registry/index.js'
 import type { MountedPlugin } from './http.js'
 import { createSecretStore } from './secret-store.js'
 import { migrateGatewayDatabase } from './migrations.js'
 
 /** What the portal reads from the ledger; the real Ledger has all of it. */
-export type PortalLedger = Pick<Ledger, 'findWristbandByPin' | 'wristband' | 'customerOrders' | 'receipt' | 'event' | 'portalTexts'>
+export type PortalLedger = Pick<Ledger, 'wristband' | 'customerOrders' | 'receipt'> & { registry: Pick<Registry, 'findWristbandByPin' | 'event' | 'portalTexts'> }
 
 /** The event's portal settings; everything but the contact and the countries has a default. */
 export interface PortalEventConfig {
@@ -172,7 +173,7 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
   }
 
   function config(): PortalConfig {
-    const event = ledger.event()
+    const event = ledger.registry.event()
     const eventName = ev.eventName ?? event?.name ?? 'wristpay'
     return {
       nodeId: ev.nodeId ?? 1,
@@ -187,7 +188,7 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
       topupEnabled: ev.topupEnabled ?? true,
       allowedCountryCodes: ev.allowedCountryCodes === null ? null : ev.allowedCountryCodes.map((c) => c.toUpperCase()),
       // From the event set-up as the ledger holds it now: a reloaded set-up shows at once.
-      translationTexts: { ...ev.translationTexts, ...ledger.portalTexts() },
+      translationTexts: { ...ev.translationTexts, ...ledger.registry.portalTexts() },
       bonLogoBlobId: ev.bonLogoBlobId ?? null,
       feedbackUrl: ev.feedbackUrl ?? null,
       bon: { title: ev.bon?.title ?? eventName, issuer: ev.bon?.issuer ?? eventName, address: ev.bon?.address ?? '', ustId: ev.bon?.ustId ?? '' },
@@ -292,7 +293,7 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
   })
 
   return {
-    findWristbandByPin: (pin) => ledger.findWristbandByPin(pin),
+    findWristbandByPin: (pin) => ledger.registry.findWristbandByPin(pin),
 
     createSession(session) {
       q.insertSession.run(session.jti, session.uid, session.createdAtMs, session.expiresAtMs)

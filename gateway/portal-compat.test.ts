@@ -147,16 +147,16 @@ t.test("the FAQ and terms texts come from the event set-up, per language, in con
     'en-US': { faq: '## How do I pay?\n\nTap your wristband.', agb: '## Terms\n\nNo refunds of tips.' },
     'de-DE': { faq: '## Wie bezahle ich?\n\nArmband an den Leser halten.', agb: '## AGB\n\nTrinkgeld wird nicht erstattet.' },
   }
-  w.ledger.importEventSetup(parseEventSetup({ ...testSetup(), portal: { translationTexts: texts } }))
+  w.ledger.registry.importEventSetup(parseEventSetup({ ...testSetup(), portal: { translationTexts: texts } }))
   const served = await config()
   t.same(served.translation_texts, texts, 'served as the set-up has them')
   const validate = conformanceValidator('CustomerPortalApiConfig')
   t.ok(validate(served), `the answer matches the OpenAPI schema ${JSON.stringify(validate.errors?.slice(0, 2))}`)
 
   // A reloaded set-up replaces them at once; one without texts removes them.
-  w.ledger.importEventSetup(parseEventSetup({ ...testSetup(), portal: { translationTexts: { 'en-US': { faq: 'Ask at the info point.' } } } }))
+  w.ledger.registry.importEventSetup(parseEventSetup({ ...testSetup(), portal: { translationTexts: { 'en-US': { faq: 'Ask at the info point.' } } } }))
   t.same((await config()).translation_texts, { 'en-US': { faq: 'Ask at the info point.' } })
-  w.ledger.importEventSetup(parseEventSetup(testSetup()))
+  w.ledger.registry.importEventSetup(parseEventSetup(testSetup()))
   t.same((await config()).translation_texts, {})
 })
 

@@ -178,8 +178,8 @@ t.test('a kiosk and a wristband removed from the event set-up are retired by a r
   t.equal(await tryLogin(h, 'bar-1'), 'connected', 'the kiosk still in the file logs in')
   await bar.connect(t, h) // that login took the bar's session over
   t.equal(await cash.enroll(h), 404, 'no enrolment of a retired kiosk')
-  t.throws(() => h.gateway.ledger.kioskConfig('cash-1'), /unknown kiosk/, 'no config for it')
-  t.notOk(h.gateway.ledger.kioskIds().includes('cash-1'))
+  t.throws(() => h.gateway.ledger.registry.kioskConfig('cash-1'), /unknown kiosk/, 'no config for it')
+  t.notOk(h.gateway.ledger.registry.kioskIds().includes('cash-1'))
 
   // The retired wristband: no portal login, the open session ends, no payment; its money is still there.
   t.not((await portalLogin(h, GUEST.pin)).status, 200, 'its PIN logs in no more')

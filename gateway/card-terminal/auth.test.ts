@@ -5,7 +5,7 @@ import { createBearerAuth } from './auth.js'
 t.test('kiosk and operator bearer tokens', async (t) => {
   const world = makeWorld()
   t.teardown(() => world.close())
-  const auth = createBearerAuth({ kioskAuth: (id, token) => world.ledger.kioskAuth(id, token), operators: [{ name: 'anna', token: 'anna-secret-0123456789' }] })
+  const auth = createBearerAuth({ kioskAuth: (id, token) => world.ledger.registry.kioskAuth(id, token), operators: [{ name: 'anna', token: 'anna-secret-0123456789' }] })
   t.same(auth('bar-1:token-of-bar-1-0123456789abcdef'), { role: 'kiosk', id: 'bar-1' })
   t.same(auth('operator:anna:anna-secret-0123456789'), { role: 'operator', id: 'anna' })
   for (const bad of [

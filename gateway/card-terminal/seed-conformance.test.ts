@@ -48,7 +48,7 @@ t.test('every example request of the card-terminal document gets the documented 
   const h = await startHarness(t, { docs: true })
   // The document's numeric user id needs a wristband whose UID reads as that number.
   const setup = testSetup({ 'bar-1': h.world.kiosks.bar.keys, 'cash-1': h.world.kiosks.cash.keys, 'food-1': h.world.kiosks.food.keys })
-  h.world.ledger.importEventSetup({ ...setup, wristbands: [...setup.wristbands, { uid: NUMERIC_UID, pin: 'NUMR2345AB' }] })
+  h.world.ledger.registry.importEventSetup({ ...setup, wristbands: [...setup.wristbands, { uid: NUMERIC_UID, pin: 'NUMR2345AB' }] })
   const seen: Sent[] = []
   const send = client(h, seen)
   const pk = h.sim.publishableKey

@@ -1,6 +1,7 @@
 // What the card-terminal API needs from the rest of the gateway, as narrow
 // interfaces: the gateway passes the real ledger and functions, tests pass the same.
 import type { Ledger } from '../ledger/index.js'
+import type { Registry } from '../registry/index.js'
 
 /** Who called: the seed's `Authorization: Bearer {access-token}` is a kiosk's or an operator's API token. */
 export interface CardPrincipal {
@@ -26,17 +27,17 @@ export interface LocationDirectory {
 export type CardLedger = Pick<Ledger, 'bookExternal' | 'ensureAccount' | 'wristband' | 'externalBookingByRef' | 'accountBalance'>
 
 /** Locations from the ledger: every booth that has a kiosk. */
-export function locationsFromLedger(ledger: Pick<Ledger, 'kioskIds' | 'kioskConfig'>): LocationDirectory {
+export function locationsFromLedger(ledger: { registry: Pick<Registry, 'kioskIds' | 'kioskConfig'> }): LocationDirectory {
   const ofKiosk = (kioskId: string): string | undefined => {
     try {
-      return ledger.kioskConfig(kioskId).booth
+      return ledger.registry.kioskConfig(kioskId).booth
     } catch {
       return undefined
     }
   }
   return {
     ofKiosk,
-    exists: (location) => ledger.kioskIds().some((id) => ofKiosk(id) === location),
+    exists: (location) => ledger.registry.kioskIds().some((id) => ofKiosk(id) === location),
   }
 }
 

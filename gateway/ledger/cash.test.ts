@@ -174,8 +174,8 @@ t.test('a ticket sale activates a new wristband with a derived PIN', async (t) =
   const pin = a.pin!
   t.match(pin, /^[A-HJ-NP-Z2-9]{8,32}$/)
   t.equal(postingsSum(w.ledger, sold.tx.id), 0)
-  t.ok(w.ledger.verifyPin(OPS_UID.fresh, pin), 'the shown PIN is the wristband’s portal PIN')
-  t.equal(w.ledger.findWristbandByPin(pin.toLowerCase()), OPS_UID.fresh)
+  t.ok(w.ledger.registry.verifyPin(OPS_UID.fresh, pin), 'the shown PIN is the wristband’s portal PIN')
+  t.equal(w.ledger.registry.findWristbandByPin(pin.toLowerCase()), OPS_UID.fresh)
   const again = applyOne(w.ledger, sold)
   t.ok(again.replay)
   t.equal(again.pin, pin, 'a resend shows the same PIN')
@@ -200,8 +200,8 @@ t.test('a ticket sale activates a new wristband with a derived PIN', async (t) =
   t.equal(postingsSum(w.ledger, youth.tx.id), 0, 'a ticket without top-up books a zero posting to the wristband all the same')
   t.match(applyOne(w.ledger, w.kiosks.desk.topup(OPS_UID.fresh2, 1_000)), { status: 'accepted' })
   t.match(applyOne(w.ledger, bar.cart(OPS_UID.fresh2, [L.beer()])), { status: 'rejected', reason: 'product_restricted' })
-  t.same(w.ledger.refreshKioskConfigs().sort(), ['bar-1', 'cash-1', 'desk-1', 'food-1'])
-  t.match(w.ledger.kioskConfig('bar-1').tagVariants, [{ uid: OPS_UID.teen, variant: 'under16' }, { uid: OPS_UID.fresh2, variant: 'under16' }].sort((a, b) => a.uid.localeCompare(b.uid)))
+  t.same(w.ledger.registry.refreshKioskConfigs().sort(), ['bar-1', 'cash-1', 'desk-1', 'food-1'])
+  t.match(w.ledger.registry.kioskConfig('bar-1').tagVariants, [{ uid: OPS_UID.teen, variant: 'under16' }, { uid: OPS_UID.fresh2, variant: 'under16' }].sort((a, b) => a.uid.localeCompare(b.uid)))
   t.same(w.ledger.checkInvariants(), [])
 })
 

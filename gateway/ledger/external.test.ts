@@ -210,7 +210,7 @@ t.test('idempotency by ref', async (t) => {
     const first = w.ledger.bookExternal(payout)
     t.equal(w.ledger.balanceOf(UID.alice), 0)
     t.same(w.ledger.bookExternal(payout), { ...first, status: 'replay' })
-    w.ledger.setWristbandBlocked(UID.alice, true)
+    w.ledger.registry.setWristbandBlocked(UID.alice, true)
     t.same(w.ledger.bookExternal(payout), { ...first, status: 'replay' })
   })
 
@@ -260,7 +260,7 @@ t.test('kinds of booking', async (t) => {
 t.test('a blocked wristband can still be paid out and donate', async (t) => {
   const w = world()
   t.teardown(w.close)
-  w.ledger.setWristbandBlocked(UID.alice, true)
+  w.ledger.registry.setWristbandBlocked(UID.alice, true)
   t.equal(refusalOf(() => w.ledger.bookExternal(topup('t', UID.alice, 100))).code, 'tag_blocked')
   t.equal(w.ledger.bookExternal({ ref: 'd', kind: 'donation', postings: [p(ALICE, -1000), p(accountIds.donation(), 1000)] as ExternalBookingInput['postings'] }).status, 'booked')
   t.equal(w.ledger.bookExternal({ ref: 'p', kind: 'payout', postings: [p(ALICE, -4000), p(accountIds.payout(), 4000)] as ExternalBookingInput['postings'] }).status, 'booked')

@@ -156,7 +156,7 @@ t.test('an offline claim where the event allows none is never honoured', async (
   // A reload that allows offline sales applies to the next transaction at once.
   const allowing = structuredClone(w.setup)
   allowing.offline = { allowed: true, perTagCapCents: 5_000, kioskTotalCapCents: 50_000 }
-  w.ledger.importEventSetup(allowing)
+  w.ledger.registry.importEventSetup(allowing)
   t.match(book(t, w, w.kiosks.bar.cart(OPS_UID.bob, [L.beer()], { offline: true })), { status: 'accepted', debt: true })
   t.same(w.ledger.checkInvariants(), [])
 })
@@ -171,7 +171,7 @@ t.test('offline counts survive a restart: they are read from the booked transact
   issueCaps(setup)
   const first = openLedgerDatabase(path)
   const ledger = createLedger({ db: first, clock, logger: silentLogger })
-  ledger.importEventSetup(setup)
+  ledger.registry.importEventSetup(setup)
   t.match(applyOne(ledger, bar.cart(OPS_UID.bob, [line('tip', 1, 2_000)], { offline: true })), { status: 'accepted', balance: -2_000, debt: true })
   first.close()
 
@@ -194,7 +194,7 @@ t.test('a ledger made before offline counting counts the offline sales it alread
   issueCaps(setup)
   const old = openLedgerDatabase(path)
   const ledger = createLedger({ db: old, clock, logger: silentLogger })
-  ledger.importEventSetup(setup)
+  ledger.registry.importEventSetup(setup)
   t.match(applyOne(ledger, bar.cart(OPS_UID.bob, [line('tip', 1, 1_800)], { offline: true })), { status: 'accepted', debt: true })
   // As the database was before: no offline column, no index.
   old.exec(`DROP INDEX offline_sales_by_kiosk`)
@@ -353,7 +353,7 @@ t.test('time: the limits come from the set-up, and an already booked transaction
   // Without transactionTime in the set-up the defaults hold again.
   const setup = structuredClone(w.setup)
   delete setup.transactionTime
-  w.ledger.importEventSetup(setup)
+  w.ledger.registry.importEventSetup(setup)
   t.match(applyOne(w.ledger, w.kiosks.bar.cart(OPS_UID.alice, [L.water()], { at: w.clock.now() - 3_600_000 })), { status: 'accepted', balance: 4_600 })
   t.same(w.ledger.checkInvariants(), [])
 })

@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { GENESIS_HASH, envelopeHash, type Envelope, type Line } from '../../device-protocol/index.js'
 import { LedgerRefusalError } from './errors.js'
-import { SigningKiosk, UID, makeWorld, verified, type TestWorld } from './testing/test-helpers.js'
+import { STORE_KINDS, SigningKiosk, UID, makeWorld, verified, type StoreKind, type TestWorld } from './testing/test-helpers.js'
 import { accountIds, type ExternalBookingInput, type Outcome } from './types.js'
 
 const TAGS = [UID.alice, UID.bob, UID.blocked, UID.stranger] as const
@@ -217,8 +217,8 @@ interface Sim {
   held: Envelope[]
 }
 
-function run(actions: Action[]): void {
-  const world: TestWorld = makeWorld()
+function run(actions: Action[], store: StoreKind): void {
+  const world: TestWorld = makeWorld(':memory:', store)
   try {
     const model = new Model()
     const metas = new Map<string, Meta>()
@@ -329,7 +329,7 @@ function run(actions: Action[]): void {
         book(again, label)
       } else {
         const blocked = model.blocked.has(UID.bob)
-        world.ledger.setWristbandBlocked(UID.bob, !blocked)
+        world.ledger.registry.setWristbandBlocked(UID.bob, !blocked)
         if (blocked) model.blocked.delete(UID.bob)
         else model.blocked.add(UID.bob)
       }
@@ -368,47 +368,50 @@ function run(actions: Action[]): void {
   }
 }
 
-t.test('the ledger agrees with the model and keeps its invariants after every step', async (t) => {
-  fc.assert(
-    fc.property(fc.array(action, { minLength: 5, maxLength: 60, size: 'max' }), (actions) => {
-      run(actions)
-    }),
-    { numRuns: 100 },
-  )
-  t.pass('100 random histories')
-})
+// The same histories against both stores (store.ts): each must agree with the model on its own.
+for (const store of STORE_KINDS) {
+  t.test(`${store} store: the ledger agrees with the model and keeps its invariants after every step`, async (t) => {
+    fc.assert(
+      fc.property(fc.array(action, { minLength: 5, maxLength: 60, size: 'max' }), (actions) => {
+        run(actions, store)
+      }),
+      { numRuns: 100 },
+    )
+    t.pass('100 random histories')
+  })
 
-t.test('a known history: held top-up, gap, recovery, then a sale', async (t) => {
-  t.doesNotThrow(() =>
-    run([
-      { t: 'new', kiosk: 1, kind: 'topup', tag: 0, fault: 'none', qty: 1, product: 0, amount: 100, hold: true },
-      { t: 'new', kiosk: 1, kind: 'topup', tag: 0, fault: 'none', qty: 1, product: 0, amount: 200, hold: false },
-      { t: 'recover', kiosk: 1 },
-      { t: 'new', kiosk: 0, kind: 'sale', tag: 0, fault: 'none', qty: 1, product: 1, amount: 0, hold: false },
-      { t: 'new', kiosk: 0, kind: 'sale', tag: 0, fault: 'chain', qty: 1, product: 1, amount: 0, hold: false },
-      { t: 'rival', kiosk: 0, pick: 0 },
-      { t: 'resend', kiosk: 1, pick: 0 },
-    ]),
-  )
-})
+  t.test(`${store} store: a known history: held top-up, gap, recovery, then a sale`, async (t) => {
+    t.doesNotThrow(() =>
+      run([
+        { t: 'new', kiosk: 1, kind: 'topup', tag: 0, fault: 'none', qty: 1, product: 0, amount: 100, hold: true },
+        { t: 'new', kiosk: 1, kind: 'topup', tag: 0, fault: 'none', qty: 1, product: 0, amount: 200, hold: false },
+        { t: 'recover', kiosk: 1 },
+        { t: 'new', kiosk: 0, kind: 'sale', tag: 0, fault: 'none', qty: 1, product: 1, amount: 0, hold: false },
+        { t: 'new', kiosk: 0, kind: 'sale', tag: 0, fault: 'chain', qty: 1, product: 1, amount: 0, hold: false },
+        { t: 'rival', kiosk: 0, pick: 0 },
+        { t: 'resend', kiosk: 1, pick: 0 },
+      ], store),
+    )
+  })
 
-t.test('a known history of external bookings: prepay, transfer, spend, payout, replays', async (t) => {
-  t.doesNotThrow(() =>
-    run([
-      { t: 'external', op: 'prepay', tag: 0, user: 0, amount: 1000 },
-      { t: 'external', op: 'transfer', tag: 1, user: 0, amount: 1001 },
-      { t: 'external', op: 'transfer', tag: 1, user: 0, amount: 1000 },
-      { t: 'externalAgain', pick: 2, conflict: false },
-      { t: 'externalAgain', pick: 2, conflict: true },
-      { t: 'externalAgain', pick: 1, conflict: false },
-      { t: 'new', kiosk: 0, kind: 'sale', tag: 1, fault: 'none', qty: 1, product: 0, amount: 0, hold: false },
-      { t: 'external', op: 'payout', tag: 1, user: 0, amount: 551 },
-      { t: 'external', op: 'payout', tag: 1, user: 0, amount: 550 },
-      { t: 'toggleBlock' },
-      { t: 'external', op: 'topup', tag: 1, user: 0, amount: 10 },
-      { t: 'external', op: 'topup', tag: 3, user: 0, amount: 10 },
-      { t: 'external', op: 'topup', tag: 2, user: 0, amount: 10 },
-      { t: 'external', op: 'payout', tag: 2, user: 0, amount: 1 },
-    ]),
-  )
-})
+  t.test(`${store} store: a known history of external bookings: prepay, transfer, spend, payout, replays`, async (t) => {
+    t.doesNotThrow(() =>
+      run([
+        { t: 'external', op: 'prepay', tag: 0, user: 0, amount: 1000 },
+        { t: 'external', op: 'transfer', tag: 1, user: 0, amount: 1001 },
+        { t: 'external', op: 'transfer', tag: 1, user: 0, amount: 1000 },
+        { t: 'externalAgain', pick: 2, conflict: false },
+        { t: 'externalAgain', pick: 2, conflict: true },
+        { t: 'externalAgain', pick: 1, conflict: false },
+        { t: 'new', kiosk: 0, kind: 'sale', tag: 1, fault: 'none', qty: 1, product: 0, amount: 0, hold: false },
+        { t: 'external', op: 'payout', tag: 1, user: 0, amount: 551 },
+        { t: 'external', op: 'payout', tag: 1, user: 0, amount: 550 },
+        { t: 'toggleBlock' },
+        { t: 'external', op: 'topup', tag: 1, user: 0, amount: 10 },
+        { t: 'external', op: 'topup', tag: 3, user: 0, amount: 10 },
+        { t: 'external', op: 'topup', tag: 2, user: 0, amount: 10 },
+        { t: 'external', op: 'payout', tag: 2, user: 0, amount: 1 },
+      ], store),
+    )
+  })
+}

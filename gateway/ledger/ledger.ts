@@ -1,45 +1,30 @@
-// The gateway's double-entry ledger on SQLite: a deterministic state machine
-// that takes signature-verified envelopes in arrival order and answers each
-// with a named result. Every decision and its postings are written in the same
-// SQLite transaction as the kiosk's sequence cursor, so a crash can never book
-// without advancing the cursor or the reverse.
-import { randomUUID, type KeyObject } from 'node:crypto'
+// The gateway's double-entry ledger: a deterministic state machine that takes
+// signature-verified envelopes in arrival order and answers each with a named
+// result. The core (core.ts) decides from facts read through the registry
+// (gateway/registry/: who is who) and the store (store.ts: money and
+// history); the ledger writes what it decided through both in one store batch
+// with the kiosk's sequence cursor, so a crash can never book without
+// advancing the cursor or the reverse. createLedger puts it together on the
+// gateway's SQLite file; createLedgerOn takes any store and registry (the
+// in-memory store in tests and simulation).
+import { randomUUID } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
-import {
-  DEFAULT_MAX_RETURN_QTY,
-  DEFAULT_OFFLINE_CAP_WINDOW_MS,
-  GENESIS_HASH,
-  publicKeyFromBase64Url,
-  type Clock,
-  type KioskConfig,
-  type OfflinePolicy,
-} from '../../device-protocol/index.js'
-import { DEFAULT_TRANSACTION_TIME, type EventSetup, type TransactionTime } from '../event-setup.js'
-import type { PortalTranslationTexts } from '../event-setup.js'
-import { createTagCheck } from '../sun/tag-check.js'
-import { enrollKioskKeyByAdmin, importKioskKeys, logKeyChange, type KeyChange } from './kiosk-keys.js'
-import { applySetupRetirement, createRetirementControls, kiosksWithNewToken, logImportRetirement, type RetirementControls, type SetupRetirement } from './retirement.js'
+import type { Clock } from '../../device-protocol/index.js'
+import { migrateGatewayDatabase } from '../migrations.js'
+import { createRegistry, type Registry } from '../registry/registry.js'
+import { applyEnvelope, type TransactionWrite } from './core.js'
 import { configureLedgerConnection } from './db.js'
 import { createExternalBookings } from './external.js'
-import { createOrderReads } from './orders.js'
-import { MIN_PIN_SECRET_BYTES, PIN_SECRET_BYTES, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
-import { CARD_TERMINAL_CLEARING, type OfflineRules } from './rules.js'
-import { applyEnvelope, type TransactionWrite } from './core.js'
 import { composeLedgerFacts } from './facts.js'
+import { createOperationReads, type BalanceView, type DebtRecord, type OperationReads, type ShiftReport } from './operations.js'
+import { CARD_TERMINAL_CLEARING } from './rules.js'
 import { createSqliteLedgerStore } from './sqlite-store.js'
-import type { RegistryFacts } from './store.js'
-import { applyRegistryEffects, createOperationReads, type BalanceView, type DebtRecord, type ShiftReport } from './operations.js'
-import { loadGatewayKeys, type GatewayKeys } from './gateway-keys.js'
-import { createSecretStore } from '../secret-store.js'
-import { createKioskConfigBuilder } from './kiosk-config.js'
-import { importOperations } from './operations-import.js'
-import { ticketPin } from './ticket-pin.js'
-import { migrateGatewayDatabase } from '../migrations.js'
-import { tokenMatches, hashToken } from './secrets.js'
+import type { LedgerStore } from './store.js'
 import {
   accountIds,
   type CustomerOrder,
+  type OrderLine,
   type ExternalAccountKind,
   type ExternalBookingInput,
   type ExternalBookingRecord,
@@ -66,41 +51,12 @@ export interface LedgerDeps {
   pinSecret?: Buffer
 }
 
-export interface ImportSummary {
-  booths: number
-  products: number
-  kiosks: number
-  wristbands: number
-  /** Kiosks whose config (catalog, flags, booth) changed: their retained config topic needs publishing. */
-  configChanged: string[]
-  /** What the import retired or restored (retirement.ts): retired kiosks and changed tokens lose their connection. */
-  retirement: SetupRetirement
-  /** Kiosk keys set, replaced or refused (kiosk-keys.ts: the admin API wins over the file). */
-  keyChanges: KeyChange[]
-}
-
 export interface Ledger {
-  /** Idempotent upsert of an event set-up. Throws (and changes nothing) if it conflicts with recorded history. */
-  importEventSetup(setup: EventSetup): ImportSummary
-  /** Sets (or replaces) a kiosk's Ed25519 public key; it wins over the event set-up's. Throws on an unknown kiosk or a malformed key. */
-  enrollKiosk(kioskId: string, publicKeyBase64Url: string): void
-  /** Retired kiosks and wristbands, and the operator's switch for them (the admin API). */
-  readonly retirement: RetirementControls
-  /** MQTT authentication of a kiosk: constant-time comparison of token hashes. */
-  kioskAuth(kioskId: string, token: string): boolean
-  kioskPublicKey(kioskId: string): KeyObject | undefined
-  /** The retained config message of a kiosk. Throws on an unknown kiosk. */
-  kioskConfig(kioskId: string): KioskConfig
-  kioskIds(): string[]
+  /** Who is who: kiosks, wristbands and PINs, staff, the event set-up, the gateway's keys (gateway/registry/). */
+  readonly registry: Registry
   kioskCursor(kioskId: string): KioskCursor | undefined
-  /** Whether `pin` is the wristband's PIN (case-insensitive; spaces and hyphens ignored). */
-  verifyPin(uid: string, pin: string): boolean
-  /** The uid of the wristband with this PIN, blocked or not; undefined for a malformed or unknown PIN. */
-  findWristbandByPin(pin: string): string | undefined
   wristband(uid: string): WristbandInfo | undefined
-  /** Blocks or unblocks a wristband (lost, stolen). Throws on an unknown uid. */
-  setWristbandBlocked(uid: string, blocked: boolean): void
-  /** Processes verified envelopes in order, all in one SQLite transaction. */
+  /** Processes verified envelopes in order, all in one store batch. */
   applyBatch(items: readonly VerifiedEnvelope[]): Outcome[]
   balanceOf(uid: string): number | undefined
   /** Balance of any account by id, undefined if there is no such account. */
@@ -123,11 +79,6 @@ export interface Ledger {
   stats(): LedgerStats
   /** Violations of the ledger invariants, empty when all hold. */
   checkInvariants(): string[]
-  event(): { name: string; currency: string } | undefined
-  /** The portal's texts per language from the event set-up (`portal.translationTexts`); empty before any. */
-  portalTexts(): PortalTranslationTexts
-  /** Re-checks every kiosk's config and bumps the version of those that changed (blocklist, variants); returns their ids. */
-  refreshKioskConfigs(): string[]
   /** What a kiosk shows on a balance check; undefined for an unknown wristband. */
   balanceView(uid: string): BalanceView | undefined
   /** Cash shifts, newest first, with their close-out figures. */
@@ -135,395 +86,52 @@ export interface Ledger {
   shiftReport(id: string): ShiftReport | undefined
   /** Offline sales that took wristbands below zero, and whether each wristband is still below. */
   debts(): DebtRecord[]
-  /** The gateway's key for tag-switch PINs: ingest opens sealedPin with it before the ledger sees the envelope. */
-  unsealPin(jwe: string): Promise<string | undefined>
-  readonly gatewayKeys: Pick<GatewayKeys, 'signingPublicKey' | 'sealPublicKey'>
 }
 
-interface KioskRow {
-  id: string
-  booth: string
-  token_hash: string
-  public_key: string | null
-  sale_allowed: number
-  topup_allowed: number
-  next_seq: number
-  last_hash: string
-  config_version: number
-  config_hash: string
-  profile: string | null
+/** What the tills and operators read of bookings besides the store's own reads (SQLite queries today). */
+export type LedgerReads = OperationReads
+
+export interface LedgerParts {
+  store: LedgerStore
+  registry: Registry
+  clock: Clock
+  logger: Logger
+  reads: LedgerReads
+  /** Receipt ids; random by default, injected so a simulation can replay them. */
+  newId?: () => string
 }
 
-
-/**
- * The key of the PIN lookups: the configured one, else the one kept in the
- * database (generated on first use). Refuses a key other than the one the
- * stored lookups were made with, which would lock every guest out.
- */
-function resolvePinSecret(db: Database.Database, configured: Buffer | undefined): Buffer {
-  if (configured !== undefined && (!Buffer.isBuffer(configured) || configured.length < MIN_PIN_SECRET_BYTES))
-    throw new Error(`pinSecret must be a Buffer of at least ${MIN_PIN_SECRET_BYTES} bytes`)
-  const get = (key: string) => (db.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string } | undefined)?.value
-  const set = (key: string, value: string) =>
-    db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value)
-  const secrets = createSecretStore(db, 'meta')
-  // One transaction: a refusal below rolls back a secret generated on the way.
-  return db.transaction((): Buffer => {
-    const hasWristbands = db.prepare(`SELECT 1 FROM wristbands LIMIT 1`).get() !== undefined
-    const storedFingerprint = get('pin_secret_fingerprint')
-    let secret: Buffer
-    if (configured !== undefined) {
-      secret = configured
-    } else {
-      if (secrets.peekBytes('pin_secret') === undefined && storedFingerprint !== undefined && hasWristbands)
-        throw new Error('the PINs of this ledger were stored with a configured pinSecret: configure it again')
-      // A generated secret must land in the database, or a restart would lose every PIN.
-      secret = secrets.bytes('pin_secret', PIN_SECRET_BYTES)
-    }
-    const fingerprint = pinSecretFingerprint(secret)
-    if (storedFingerprint !== undefined && storedFingerprint !== fingerprint && hasWristbands)
-      throw new Error('pinSecret differs from the one the stored PINs were made with: no guest could log in')
-    // A configured secret never lands in the database.
-    if (configured !== undefined) secrets.forget('pin_secret')
-    set('pin_secret_fingerprint', fingerprint)
-    return secret
-  }).immediate()
-}
-
-export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret }: LedgerDeps): Ledger {
+/** The ledger on the gateway's SQLite file: the SQLite store and the registry share the database and its transactions. */
+export function createLedger({ db, clock, logger, pinSecret }: LedgerDeps): Ledger {
   configureLedgerConnection(db)
   migrateGatewayDatabase(db)
-  const pinSecret = resolvePinSecret(db, configuredPinSecret)
   const store = createSqliteLedgerStore(db)
-  const external = createExternalBookings({
-    store,
-    clock,
+  const registry = createRegistry({
+    db,
     logger,
-    wristbandBlocked: (uid) => {
-      const band = q.anyWristband.get(uid)
-      return band === undefined ? undefined : band.blocked === 1
+    ...(pinSecret === undefined ? {} : { pinSecret }),
+    openAccount: (id, kind, ref) => store.ensureAccount(id, kind, ref),
+    hasTransactions: () => {
+      const { accepted, rejected } = store.stats()
+      return accepted + rejected > 0
     },
+    balanceOf: (uid) => store.account(accountIds.customer(uid))?.balance,
   })
-  const orders = createOrderReads(db)
-  // Tag policy and NTAG 424 SUN checks (gateway/sun/): keys in memory, counters in this database.
-  const tagCheck = createTagCheck({ db, logger })
-  const keys = loadGatewayKeys(db)
-  const configs = createKioskConfigBuilder(db, keys)
-  const operations = createOperationReads(db)
+  const reads: LedgerReads = createOperationReads(db)
+  return createLedgerOn({ store, registry, clock, logger, reads })
+}
 
-  const q = {
-    meta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
-    setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
-    txCount: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM transactions`),
-    upsertBooth: db.prepare(`INSERT INTO booths (id, name) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name`),
-    ensureAccount: db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING`),
-    deleteProducts: db.prepare(`DELETE FROM products`),
-    insertProduct: db.prepare(`
-      INSERT INTO products (booth, id, name, price, kind, fixed_price, tax_rate, voucher_eligible, restrictions, ticket_variant, max_return_qty)
-      VALUES (@booth, @id, @name, @price, @kind, @fixedPrice, @taxRate, @voucherEligible, @restrictions, @ticketVariant, @maxReturnQty)`),
-    maxReturnQty: db.prepare<[string, string], { max_return_qty: number | null }>(`SELECT max_return_qty FROM products WHERE booth = ? AND id = ?`),
-    upsertKiosk: db.prepare(`
-      INSERT INTO kiosks (id, booth, token_hash, public_key, sale_allowed, topup_allowed, last_hash)
-      VALUES (@id, @booth, @tokenHash, @publicKey, @saleAllowed, @topupAllowed, @genesis)
-      ON CONFLICT(id) DO UPDATE SET
-        booth = excluded.booth,
-        token_hash = excluded.token_hash,
-        public_key = COALESCE(excluded.public_key, kiosks.public_key),
-        sale_allowed = excluded.sale_allowed,
-        topup_allowed = excluded.topup_allowed`),
-    // A retired kiosk (retirement.ts) is unknown to everything but the history.
-    kiosk: db.prepare<[string], KioskRow>(`SELECT * FROM kiosks WHERE id = ? AND retired IS NULL`),
-    kiosks: db.prepare<[], KioskRow>(`SELECT * FROM kiosks WHERE retired IS NULL ORDER BY id`),
-    setKioskConfigVersion: db.prepare(`UPDATE kiosks SET config_version = ?, config_hash = ? WHERE id = ?`),
-    // A retired wristband's PIN logs in nowhere; its account stays (retirement.ts).
-    wristbandPin: db.prepare<[string], { pin_lookup: string }>(`SELECT pin_lookup FROM wristbands WHERE uid = ? AND retired IS NULL`),
-    wristbandByPin: db.prepare<[string], { uid: string }>(`SELECT uid FROM wristbands WHERE pin_lookup = ? AND retired IS NULL`),
-    // A PIN moving between wristbands in one import would hit the UNIQUE index midway: park changed ones first.
-    parkPin: db.prepare(`UPDATE wristbands SET pin_lookup = 'moving:' || uid WHERE uid = ? AND pin_lookup != ? AND replaced_by IS NULL`),
-    // Vouchers are granted once, when the wristband first comes in: a re-import must not hand out used ones again.
-    upsertWristband: db.prepare(`
-      INSERT INTO wristbands (uid, pin_lookup, blocked, account, variant, vouchers)
-      VALUES (@uid, @pinLookup, COALESCE(@blocked, 0), @account, @variant, @vouchers)
-      ON CONFLICT(uid) DO UPDATE SET
-        -- A tag switch moved this wristband's PIN to its replacement and blocked it for good: the file's PIN and block do not undo that.
-        pin_lookup = CASE WHEN wristbands.replaced_by IS NULL THEN excluded.pin_lookup ELSE wristbands.pin_lookup END,
-        blocked = CASE WHEN wristbands.replaced_by IS NULL THEN COALESCE(@blocked, wristbands.blocked) ELSE 1 END,
-        variant = excluded.variant`),
-    setBlocked: db.prepare(`UPDATE wristbands SET blocked = ? WHERE uid = ?`),
-    wristband: db.prepare<[string], { uid: string; blocked: number; balance: number; account: string; vouchers: number; variant: string | null }>(
-      `SELECT w.uid, w.blocked, a.balance, w.account, w.vouchers, w.variant FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.uid = ? AND w.retired IS NULL`,
-    ),
-    wristbandFacts: db.prepare<[string], { blocked: number; vouchers: number; variant: string | null }>(
-      `SELECT blocked, vouchers, variant FROM wristbands WHERE uid = ? AND retired IS NULL`,
-    ),
-    // External bookings know a wristband whether retired or not (its money must still be settled).
-    anyWristband: db.prepare<[string], { blocked: number }>(`SELECT blocked FROM wristbands WHERE uid = ?`),
-    registerExists: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM cash_registers WHERE id = ?`),
-  }
-
-  const keyCache = new Map<string, KeyObject>()
-  const retirementControls = createRetirementControls(db)
-  const retirement: RetirementControls = {
-    ...retirementControls,
-    setKioskDisabled(kioskId, disabled) {
-      const known = retirementControls.setKioskDisabled(kioskId, disabled)
-      keyCache.delete(kioskId)
-      if (known) logger.warn({ kiosk: kioskId, disabled }, disabled ? `kiosk ${kioskId} disabled by an operator` : `kiosk ${kioskId} enabled again by an operator`)
-      return known
-    },
-    setWristbandDisabled(uid, disabled) {
-      const known = retirementControls.setWristbandDisabled(uid, disabled)
-      if (known) logger.warn({ uid, disabled, balance: store.account(accountIds.customer(uid))?.balance }, disabled ? 'wristband disabled by an operator (its balance stays in its account)' : 'wristband enabled again by an operator')
-      return known
-    },
-  }
-
-  function event(): { name: string; currency: string } | undefined {
-    const name = q.meta.get('event_name')?.value
-    const currency = q.meta.get('currency')?.value
-    return name === undefined || currency === undefined ? undefined : { name, currency }
-  }
-
-  function portalTexts(): PortalTranslationTexts {
-    const stored = q.meta.get('portal_translation_texts')?.value
-    return stored === undefined ? {} : (JSON.parse(stored) as PortalTranslationTexts)
-  }
-
-  /** Bumps the config version of every kiosk whose config content changed; returns their ids. */
-  function refreshConfigVersions(): string[] {
-    const changed: string[] = []
-    for (const kiosk of q.kiosks.all()) {
-      const hash = configs.contentHash(kiosk)
-      if (hash !== kiosk.config_hash) {
-        q.setKioskConfigVersion.run(kiosk.config_version + 1, hash, kiosk.id)
-        changed.push(kiosk.id)
-      }
-    }
-    return changed
-  }
-
-  const importTx = db.transaction((setup: EventSetup, pinLookups: Map<string, string>): ImportSummary => {
-    const current = event()
-    if (current !== undefined && current.currency !== setup.event.currency && q.txCount.get()!.n > 0)
-      throw new Error(`event currency is ${current.currency} with transactions recorded; refusing to change it to ${setup.event.currency}`)
-    q.setMeta.run('event_name', setup.event.name)
-    q.setMeta.run('currency', setup.event.currency)
-    // Replaced as a whole, like the catalog: texts removed from the file go from the portal too.
-    q.setMeta.run('portal_translation_texts', JSON.stringify(setup.portal?.translationTexts ?? {}))
-    for (const booth of setup.booths) {
-      q.upsertBooth.run(booth.id, booth.name)
-      q.ensureAccount.run(accountIds.revenue(booth.id), 'revenue', booth.id)
-    }
-    // The catalog is replaced as a whole: products live only in the set-up, history keeps each sale's lines.
-    q.deleteProducts.run()
-    for (const p of setup.products)
-      q.insertProduct.run({
-        booth: p.booth,
-        id: p.id,
-        name: p.name,
-        price: p.price,
-        kind: p.kind ?? 'item',
-        fixedPrice: p.fixedPrice === false ? 0 : 1,
-        taxRate: p.taxRate ?? 0,
-        voucherEligible: p.voucherEligible ? 1 : 0,
-        restrictions: JSON.stringify(p.restrictions ?? []),
-        ticketVariant: p.ticketVariant ?? null,
-        maxReturnQty: p.maxReturnQty ?? null,
-      })
-    const newTokens = kiosksWithNewToken(db, setup)
-    for (const k of setup.kiosks) {
-      q.upsertKiosk.run({
-        id: k.id,
-        booth: k.booth,
-        tokenHash: hashToken(k.token),
-        // Keys are set by importKioskKeys below, which knows whether an operator enrolled one since.
-        publicKey: null,
-        saleAllowed: k.saleAllowed ? 1 : 0,
-        topupAllowed: k.topupAllowed ? 1 : 0,
-        genesis: GENESIS_HASH,
-      })
-      q.ensureAccount.run(accountIds.cash(k.id), 'cash', k.id)
-    }
-    for (const w of setup.wristbands) q.parkPin.run(w.uid, pinLookups.get(w.uid)!)
-    for (const w of setup.wristbands) {
-      const account = accountIds.customer(w.uid)
-      q.ensureAccount.run(account, 'customer', w.uid)
-      try {
-        q.upsertWristband.run({
-          uid: w.uid,
-          pinLookup: pinLookups.get(w.uid)!,
-          // Omitted: keep what an operator set since.
-          blocked: w.blocked === undefined ? null : w.blocked ? 1 : 0,
-          account,
-          variant: w.variant ?? null,
-          vouchers: w.vouchers ?? 0,
-        })
-      } catch (err) {
-        // Within one set-up parseEventSetup refuses duplicates; this is a wristband imported earlier and not in this file.
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
-          throw new Error(`wristband ${w.uid}: its PIN is already the PIN of another wristband in the ledger`)
-        throw err
-      }
-    }
-    importOperations(db, setup)
-    const retirement = applySetupRetirement(db, setup, newTokens)
-    const keyChanges = importKioskKeys(db, setup)
-    const configChanged = refreshConfigVersions()
-    tagCheck.storePolicy(setup)
-    return {
-      booths: setup.booths.length,
-      products: setup.products.length,
-      kiosks: setup.kiosks.length,
-      wristbands: setup.wristbands.length,
-      configChanged,
-      retirement,
-      keyChanges,
-    }
-  })
-
-  function importEventSetup(setup: EventSetup): ImportSummary {
-    // The set-up was validated by parseEventSetup; a PIN that does not normalise here is refused all the same.
-    const pinLookups = new Map<string, string>()
-    for (const [i, w] of setup.wristbands.entries()) {
-      const lookup = pinLookup(pinSecret, w.pin)
-      if (lookup === undefined) throw new Error(`/wristbands/${i} PIN is not 8-32 characters of A-Z and 2-9 without I and O`)
-      pinLookups.set(w.uid, lookup)
-    }
-    const summary = importTx.immediate(setup, pinLookups)
-    tagCheck.activate(setup)
-    keyCache.clear()
-    offlineRulesCache = undefined
-    timeLimitsCache = undefined
-    logImportRetirement(logger, summary.retirement)
-    for (const change of summary.keyChanges) logKeyChange(logger, change)
-    logger.info(
-      { booths: summary.booths, products: summary.products, kiosks: summary.kiosks, wristbands: summary.wristbands },
-      'event set-up imported',
-    )
-    return summary
-  }
-
-  function enrollKiosk(kioskId: string, publicKeyBase64Url: string): void {
-    if (q.kiosk.get(kioskId) === undefined) throw new Error(`unknown kiosk '${kioskId}'`)
-    let key: KeyObject
-    try {
-      key = publicKeyFromBase64Url(publicKeyBase64Url)
-    } catch {
-      throw new Error(`kiosk '${kioskId}': public key is not a base64url Ed25519 key`)
-    }
-    if (key.asymmetricKeyType !== 'ed25519') throw new Error(`kiosk '${kioskId}': public key is not Ed25519`)
-    const change = enrollKioskKeyByAdmin(db, kioskId, publicKeyBase64Url)
-    keyCache.set(kioskId, key)
-    logKeyChange(logger, change)
-  }
-
-  function kioskAuth(kioskId: string, token: string): boolean {
-    const row = q.kiosk.get(kioskId)
-    // Unknown kiosk: compare against a hash that cannot match, so both paths cost the same.
-    return tokenMatches(token, row?.token_hash ?? '0'.repeat(64)) && row !== undefined
-  }
-
-  function kioskPublicKey(kioskId: string): KeyObject | undefined {
-    const cached = keyCache.get(kioskId)
-    if (cached !== undefined) return cached
-    const encoded = q.kiosk.get(kioskId)?.public_key
-    if (encoded == null) return undefined
-    try {
-      const key = publicKeyFromBase64Url(encoded)
-      keyCache.set(kioskId, key)
-      return key
-    } catch {
-      logger.error({ kiosk: kioskId }, 'stored public key of kiosk is unusable')
-      return undefined
-    }
-  }
-
-  function kioskConfig(kioskId: string): KioskConfig {
-    const kiosk = q.kiosk.get(kioskId)
-    if (kiosk === undefined) throw new Error(`unknown kiosk '${kioskId}'`)
-    return configs.build(kiosk, kiosk.config_version)
-  }
-
-  function kioskCursor(kioskId: string): KioskCursor | undefined {
-    const kiosk = q.kiosk.get(kioskId)
-    return kiosk === undefined ? undefined : { nextSeq: kiosk.next_seq, lastHash: kiosk.last_hash }
-  }
-
-  function verifyPin(uid: string, pin: string): boolean {
-    if (typeof uid !== 'string') return false
-    const presented = pinLookup(pinSecret, pin)
-    const stored = q.wristbandPin.get(uid)?.pin_lookup
-    return presented !== undefined && stored !== undefined && lookupsEqual(presented, stored)
-  }
-
-  function findWristbandByPin(pin: string): string | undefined {
-    // The index is keyed by an HMAC the caller cannot choose, so the lookup's timing tells nothing about other PINs.
-    const lookup = pinLookup(pinSecret, pin)
-    return lookup === undefined ? undefined : q.wristbandByPin.get(lookup)?.uid
-  }
+export function createLedgerOn({ store, registry, clock, logger, reads, newId = randomUUID }: LedgerParts): Ledger {
+  const external = createExternalBookings({ store, clock, logger, wristbandBlocked: (uid) => registry.wristbandBlocked(uid), newId })
+  const facts = composeLedgerFacts(registry, store)
 
   function wristband(uid: string): WristbandInfo | undefined {
     if (typeof uid !== 'string') return undefined
-    const row = q.wristband.get(uid)
-    return row === undefined ? undefined : { uid: row.uid, blocked: row.blocked === 1, balance: row.balance, account: row.account }
+    const band = registry.wristband(uid)
+    const account = accountIds.customer(uid)
+    const balance = store.account(account)?.balance
+    return band === undefined || balance === undefined ? undefined : { uid, blocked: band.blocked, balance, account }
   }
-
-  function setWristbandBlocked(uid: string, blocked: boolean): void {
-    const changes = q.setBlocked.run(blocked ? 1 : 0, uid).changes
-    if (changes === 0) throw new Error(`unknown wristband '${uid}'`)
-    logger.info({ uid, blocked }, 'wristband block changed')
-  }
-
-  // Both are read for every transaction and change only with an import: kept parsed until then.
-  let offlineRulesCache: OfflineRules | undefined
-  let timeLimitsCache: TransactionTime | undefined
-  const offlineRules = (): OfflineRules => (offlineRulesCache ??= readOfflineRules())
-  const timeLimits = (): TransactionTime => (timeLimitsCache ??= readTimeLimits())
-
-  /** The event's offline policy as the set-up gave it (none: no offline sales), with the cap window resolved. */
-  function readOfflineRules(): OfflineRules {
-    const stored = q.meta.get('offline_policy')?.value
-    const policy = stored === undefined ? undefined : (JSON.parse(stored) as OfflinePolicy)
-    return {
-      allowed: policy?.allowed ?? false,
-      perTagCapCents: policy?.perTagCapCents ?? 0,
-      kioskTotalCapCents: policy?.kioskTotalCapCents ?? 0,
-      capWindowMs: policy?.capWindowMs ?? DEFAULT_OFFLINE_CAP_WINDOW_MS,
-    }
-  }
-
-  function readTimeLimits(): TransactionTime {
-    const stored = q.meta.get('transaction_time')?.value
-    return stored === undefined ? DEFAULT_TRANSACTION_TIME : (JSON.parse(stored) as TransactionTime)
-  }
-
-  /** The registry's facts and its side of a booking (moving to gateway/registry/). */
-  const registryFacts: RegistryFacts = {
-    kiosk(id) {
-      const kiosk = q.kiosk.get(id)
-      return kiosk === undefined ? undefined : { id: kiosk.id, booth: kiosk.booth, profile: configs.profileOf(kiosk) }
-    },
-    wristband(uid) {
-      const band = q.wristbandFacts.get(uid)
-      return band === undefined ? undefined : { blocked: band.blocked === 1, vouchers: band.vouchers, variant: band.variant }
-    },
-    product: (booth, productId) => configs.product(booth, productId),
-    maxReturnQty: (booth, productId) => q.maxReturnQty.get(booth, productId)?.max_return_qty ?? DEFAULT_MAX_RETURN_QTY,
-    staffRoles: () => configs.staffRoles(),
-    registerExists: (register) => q.registerExists.get(register) !== undefined,
-    wristbandByPin: (pin) => findWristbandByPin(pin),
-    ticketPin: (txId) => ticketPin(pinSecret, txId),
-    checkTag: (tx) => tagCheck.check(tx),
-    timeLimits: () => timeLimits(),
-    offlineRules: () => offlineRules(),
-    applyBooking(write) {
-      const { tx, decision } = write
-      if (decision.status === 'accepted')
-        applyRegistryEffects(db, { tx, effects: decision.effects, ticketPinLookup: () => pinLookup(pinSecret, ticketPin(pinSecret, tx.id))! })
-      if (write.tagCounter !== undefined) tagCheck.record(write.tagCounter.uid, write.tagCounter.counter)
-    },
-  }
-  const facts = composeLedgerFacts(registryFacts, store)
 
   /** Writes what the core decided: accounts the postings name first, then the registry's side, then the store's. */
   function record(write: TransactionWrite): void {
@@ -534,7 +142,9 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       for (const effect of decision.effects)
         if (effect.kind === 'register_wristband') store.ensureAccount(accountIds.customer(effect.uid), 'customer', effect.uid)
     }
-    registryFacts.applyBooking(write)
+    // The registry enrolled the kiosk; a store that keeps cursors apart from it starts the chain now.
+    store.ensureKiosk(write.row.kiosk)
+    registry.applyBooking(write)
     store.commitTransaction(write)
   }
 
@@ -544,7 +154,7 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
       ...(pin === undefined ? {} : { pin }),
       ...(pinRefused === true ? { pinRefused } : {}),
       now: clock.now(),
-      newReceiptId: randomUUID,
+      newReceiptId: newId,
     })
     if ((applied.kind === 'unrecorded' || applied.kind === 'replay') && applied.note !== undefined) logger.warn(applied.note.fields, applied.note.message)
     if (applied.kind === 'recorded') record(applied.write)
@@ -556,22 +166,27 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     return store.batch(() => items.map(applyOne))
   }
 
+  /** Lines named as the booth's catalog names them now (the name booked stays where the product is gone). */
+  function withCatalogNames<T extends CustomerOrder>(order: T): T {
+    const booth = order.booth
+    if (booth === undefined) return order
+    const rename = (lines: OrderLine[]) => lines.map((line) => ({ ...line, name: registry.product(booth, line.product)?.name ?? line.name }))
+    const renamed: T = { ...order, lines: rename(order.lines) }
+    if (order.cancels !== undefined) renamed.cancels = { ...order.cancels, lines: rename(order.cancels.lines) }
+    return renamed
+  }
+
   function balanceOf(uid: string): number | undefined {
     return store.account(accountIds.customer(uid))?.balance
   }
 
   return {
-    importEventSetup,
-    enrollKiosk,
-    kioskAuth,
-    kioskPublicKey,
-    kioskConfig,
-    kioskIds: () => q.kiosks.all().map((k) => k.id),
-    kioskCursor,
-    verifyPin,
-    findWristbandByPin,
+    registry,
+    kioskCursor: (kioskId) => {
+      const kiosk = facts.kiosk(kioskId)
+      return kiosk === undefined ? undefined : { nextSeq: kiosk.nextSeq, lastHash: kiosk.lastHash }
+    },
     wristband,
-    setWristbandBlocked,
     applyBatch,
     balanceOf,
     accountBalance: (accountId) => (typeof accountId === 'string' ? store.account(accountId)?.balance : undefined),
@@ -579,21 +194,18 @@ export function createLedger({ db, clock, logger, pinSecret: configuredPinSecret
     bookExternal: external.bookExternal,
     externalBooking: external.externalBooking,
     externalBookingByRef: external.externalBookingByRef,
-    customerOrders: orders.customerOrders,
-    receipt: orders.receipt,
+    customerOrders: (uid) => store.customerOrders(uid).map(withCatalogNames),
+    receipt(receiptId) {
+      const found = store.receipt(receiptId)
+      return found === undefined ? undefined : withCatalogNames(found)
+    },
     transaction: store.transaction,
     sumOfAllBalances: store.sumOfAllBalances,
     stats: store.stats,
     checkInvariants: store.checkInvariants,
-    event,
-    portalTexts,
-    retirement,
-    refreshKioskConfigs: () => db.transaction(refreshConfigVersions).immediate(),
-    balanceView: operations.balanceView,
-    shiftReports: operations.shiftReports,
-    shiftReport: operations.shiftReport,
-    debts: operations.debts,
-    unsealPin: keys.unsealPin,
-    gatewayKeys: { signingPublicKey: keys.signingPublicKey, sealPublicKey: keys.sealPublicKey },
+    balanceView: reads.balanceView,
+    shiftReports: reads.shiftReports,
+    shiftReport: reads.shiftReport,
+    debts: reads.debts,
   }
 }

@@ -13,7 +13,8 @@ import { GENESIS_HASH, taxOfGross, type Envelope, type RejectReason } from '../.
 import type { RecordedTransaction, TransactionRow, TransactionWrite } from './core.js'
 import type { CancelTarget, DepositAccountFacts, OfflineSpent, ShiftFacts } from './rules.js'
 import type { LedgerStore, StoredExternalBooking } from './store.js'
-import type { AccountKind, KioskCursor, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
+import { MAX_ORDERS_LISTED, RECEIPT_ID } from './orders.js'
+import type { AccountKind, CustomerOrder, KioskCursor, LedgerStats, OrderLine, PostingRecord, Receipt, TransactionRecord } from './types.js'
 
 /** The accounts table's CHECK: a kind outside it is refused, as SQLite refuses it. */
 const ACCOUNT_KINDS: ReadonlySet<string> = new Set(
@@ -533,8 +534,66 @@ export function createMemoryLedgerStore(): LedgerStore {
     return violations
   }
 
+  // --- Orders (what sqlite-store.ts reads through orders.ts) ---
+  function linesOf(row: StoredTransaction): OrderLine[] {
+    const items = lineItems.get(row.id)
+    if (items !== undefined && items.length > 0)
+      return items.map((i) => ({ product: i.product, name: i.name, qty: i.qty, unitPrice: i.unitPrice, ...(i.taxRate > 0 ? { taxRate: i.taxRate } : {}) }))
+    return (JSON.parse(row.envelope) as Envelope).tx.lines.map((l) => ({ product: l.product, name: l.product, qty: l.qty, unitPrice: l.unitPrice }))
+  }
+
+  function orderOfTx(row: StoredTransaction): CustomerOrder {
+    const order: CustomerOrder = {
+      id: row.id,
+      receiptId: row.receiptId!,
+      kind: row.type,
+      amount: row.amount,
+      bookedAt: row.bookedAt,
+      kiosk: row.kiosk,
+      booth: row.booth,
+      lines: linesOf(row),
+    }
+    if (row.type === 'cancel') {
+      const ref = (JSON.parse(row.envelope) as Envelope).tx.ref
+      const target = typeof ref === 'string' ? transactions.get(ref) : undefined
+      if (target !== undefined) order.cancels = { receiptId: target.receiptId!, kind: target.type, lines: linesOf(target) }
+    }
+    return order
+  }
+
+  const orderOfExternal = (e: StoredExternalBooking): CustomerOrder => ({ id: e.id, receiptId: e.receiptId, kind: e.kind, amount: e.amount, bookedAt: e.bookedAt, lines: [] })
+
+  function customerOrders(uid: string): CustomerOrder[] {
+    if (typeof uid !== 'string' || uid.length === 0) return []
+    // The Maps keep insertion order: the index stands for SQLite's rowid (newest written first on equal times).
+    const entries: Array<{ order: CustomerOrder; seq: number; external: number }> = []
+    let seq = 0
+    for (const row of transactions.values()) {
+      seq += 1
+      if (row.tag === uid && row.status === 'accepted') entries.push({ order: orderOfTx(row), seq, external: 0 })
+    }
+    seq = 0
+    for (const e of externals.values()) {
+      seq += 1
+      if (e.customer === uid) entries.push({ order: orderOfExternal(e), seq, external: 1 })
+    }
+    return entries
+      .sort((a, b) => b.order.bookedAt - a.order.bookedAt || b.external - a.external || b.seq - a.seq)
+      .slice(0, MAX_ORDERS_LISTED)
+      .map((entry) => entry.order)
+  }
+
+  function receipt(receiptId: string): Receipt | undefined {
+    if (typeof receiptId !== 'string' || !RECEIPT_ID.test(receiptId)) return undefined
+    for (const row of transactions.values()) if (row.receiptId === receiptId) return { ...orderOfTx(row), customerUid: row.tag }
+    for (const e of externals.values()) if (e.receiptId === receiptId) return { ...orderOfExternal(e), customerUid: e.customer }
+    return undefined
+  }
+
   return {
     batch,
+    customerOrders,
+    receipt,
     cursor: (kioskId) => {
       const c = cursors.get(kioskId)
       return c === undefined ? undefined : { ...c }

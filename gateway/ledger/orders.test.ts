@@ -171,7 +171,7 @@ t.test('an order keeps the booth of its time; names come from that booth', async
   moved.products[0]!.name = 'Pils'
   // Water leaves the catalog.
   moved.products.splice(1, 1)
-  w.ledger.importEventSetup(moved)
+  w.ledger.registry.importEventSetup(moved)
   const sale = w.ledger.customerOrders(UID.alice).find((o) => o.id === h.sale.tx.id)!
   t.equal(sale.booth, 'bar')
   t.same(sale.lines, [

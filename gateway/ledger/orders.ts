@@ -1,6 +1,7 @@
-// What the portal shows a guest: their accepted kiosk transactions and
-// external bookings as orders with line items, and single receipts found by
-// their random receipt id. Read-only.
+// What the portal shows a guest, read from the SQLite store: their accepted
+// kiosk transactions and external bookings as orders with line items (names as
+// booked; the ledger shows the catalog's current names), and single receipts
+// found by their random receipt id. Read-only.
 import type Database from 'better-sqlite3'
 import type { Envelope } from '../../device-protocol/index.js'
 import type { CustomerOrder, OrderLine, Receipt } from './types.js'
@@ -34,7 +35,7 @@ interface ExternalOrderRow {
   seq: number
 }
 
-const RECEIPT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+export const RECEIPT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 /** A guest's orders are bounded by what a festival allows; this keeps a runaway list from a bad import finite. */
 export const MAX_ORDERS_LISTED = 10_000
 
@@ -51,19 +52,18 @@ export function createOrderReads(db: Database.Database): OrderReads {
     txByReceipt: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE receipt_id = ?`),
     txById: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE id = ?`),
     extByReceipt: db.prepare<[string], ExternalOrderRow>(`SELECT ${extColumns} FROM external_bookings WHERE receipt_id = ?`),
-    productName: db.prepare<[string, string], { name: string }>(`SELECT name FROM products WHERE booth = ? AND id = ?`),
     lineItems: db.prepare<[string], { product: string; name: string; qty: number; unit_price: number; tax_rate: number }>(
       `SELECT product, name, qty, unit_price, tax_rate FROM line_items WHERE tx_id = ? ORDER BY line_no`,
     ),
   }
 
   function linesOf(row: TxOrderRow): OrderLine[] {
-    // Booked line items keep the tax rate of their day (names follow the booth's catalog, as for older sales).
+    // Booked line items keep the tax rate of their day.
     const items = q.lineItems.all(row.id)
     if (items.length > 0)
       return items.map((i) => ({
         product: i.product,
-        name: q.productName.get(row.booth, i.product)?.name ?? i.name,
+        name: i.name,
         qty: i.qty,
         unitPrice: i.unit_price,
         // 0 is also the default of a product without a rate: the portal then shows the event-wide rate, as before line items.
@@ -72,7 +72,7 @@ export function createOrderReads(db: Database.Database): OrderReads {
     const envelope = JSON.parse(row.envelope) as Envelope
     return envelope.tx.lines.map((line) => ({
       product: line.product,
-      name: q.productName.get(row.booth, line.product)?.name ?? line.product,
+      name: line.product,
       qty: line.qty,
       unitPrice: line.unitPrice,
     }))

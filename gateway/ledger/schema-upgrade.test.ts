@@ -10,7 +10,7 @@ import { canonicalBytes, envelopeHash, type Envelope } from '../../device-protoc
 import { openLedgerDatabase } from './db.js'
 import { createLedger } from './ledger.js'
 import { L, OPS_UID, STAFF, StaffedKiosk, applyOne, opsSetup, postingsSum } from './testing/operations-fixtures.js'
-import { generatePinSecret, pinLookup, pinSecretFingerprint } from './pins.js'
+import { generatePinSecret, pinLookup, pinSecretFingerprint } from '../registry/pins.js'
 import { GATEWAY_SCHEMA_VERSION } from '../migrations.js'
 import { PIN, SigningKiosk, UID, fixedClock, silentLogger } from './testing/test-helpers.js'
 
@@ -140,8 +140,8 @@ t.test('a version-1 ledger is upgraded in place and keeps its history', async (t
   // History: balances, records and answers of resends.
   t.equal(ledger.balanceOf(UID.alice), 650)
   t.match(ledger.transaction(v1.sale.tx.id), { status: 'accepted', balanceAfter: 650, postings: [{ account: `customer:${UID.alice}`, amount: -350 }, { account: 'revenue:food', amount: 350 }] })
-  t.ok(ledger.verifyPin(UID.alice, PIN.alice), 'PINs still work')
-  t.equal(ledger.findWristbandByPin(PIN.bob), UID.bob)
+  t.ok(ledger.registry.verifyPin(UID.alice, PIN.alice), 'PINs still work')
+  t.equal(ledger.registry.findWristbandByPin(PIN.bob), UID.bob)
   const resent = applyOne(ledger, v1.sale)
   t.match(resent, { replay: true, status: 'accepted', balance: 650 })
   t.equal(resent.charged, undefined, 'a version-1 answer has no extras')
@@ -159,11 +159,11 @@ t.test('a version-1 ledger is upgraded in place and keeps its history', async (t
   // food-1 goes on with its chain, now with a staff member logged in.
   const food = new StaffedKiosk('food-1', STAFF.supervisor, v1.food.keys)
   food.history.push(...v1.food.history)
-  ledger.importEventSetup(opsSetup({ 'bar-1': bar.keys, 'food-1': v1.food.keys }))
+  ledger.registry.importEventSetup(opsSetup({ 'bar-1': bar.keys, 'food-1': v1.food.keys }))
   for (const id of ['deposit:bar', 'voucher:event', 'vault:event', 'imbalance:event', 'register:drawer-1'])
     t.equal(ledger.accountBalance(id), 0, `${id} exists`)
   t.equal(ledger.balanceOf(UID.alice), 650, 'the import keeps balances')
-  t.ok(ledger.verifyPin(UID.alice, PIN.alice))
+  t.ok(ledger.registry.verifyPin(UID.alice, PIN.alice))
 
   // And the new operations book on the upgraded tables.
   t.match(applyOne(ledger, food.topup(UID.alice, 1_000)), { status: 'accepted', balance: 1_650 })
@@ -209,6 +209,6 @@ t.test('a fresh database is created at the latest version', async (t) => {
   t.teardown(() => db.close())
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
   t.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, String(GATEWAY_SCHEMA_VERSION))
-  ledger.importEventSetup(opsSetup())
+  ledger.registry.importEventSetup(opsSetup())
   t.same(ledger.checkInvariants(), [])
 })

@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3'
 import { GENESIS_HASH, taxOfGross, type Envelope, type RejectReason } from '../../device-protocol/index.js'
 import type { RecordedTransaction, TransactionWrite } from './core.js'
 import type { CancelTarget, SideEffect } from './rules.js'
+import { createOrderReads } from './orders.js'
 import type { LedgerStore, StoredExternalBooking } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
 
@@ -163,8 +164,18 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
     }
   }
 
+  /** One write is atomic on its own too: a refusal midway (a cursor that moved, a reused id) leaves nothing of it. */
   function commitTransaction(write: TransactionWrite): void {
+    batch(() => writeTransaction(write))
+  }
+
+  function writeTransaction(write: TransactionWrite): void {
     const { row, decision } = write
+    if (decision.status === 'accepted') {
+      const sum = decision.postings.reduce((s, p) => s + p.amount, 0)
+      // The core never decides this; the store refuses it all the same rather than book unbalanced.
+      if (sum !== 0) throw new Error(`unbalanced postings for ${row.id}: they sum to ${sum}`)
+    }
     q.insertTx.run({ ...row, offline: row.offline ? 1 : 0 })
     if (decision.status === 'accepted') {
       writePostings(row.id, decision.postings)
@@ -370,8 +381,12 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
     return violations
   }
 
+  const orders = createOrderReads(db)
+
   return {
     batch,
+    customerOrders: orders.customerOrders,
+    receipt: orders.receipt,
     cursor(kioskId) {
       const row = q.cursor.get(kioskId)
       return row === undefined ? undefined : { nextSeq: row.next_seq, lastHash: row.last_hash }
@@ -397,8 +412,10 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
     },
     commitTransaction,
     commitExternal(booking, list) {
-      q.insertExternal.run(booking)
-      writePostings(booking.id, list)
+      batch(() => {
+        q.insertExternal.run(booking)
+        writePostings(booking.id, list)
+      })
     },
     externalBooking: (id) => externalOf(typeof id === 'string' ? q.externalById.get(id) : undefined),
     externalBookingByRef: (ref) => externalOf(typeof ref === 'string' ? q.externalByRef.get(ref) : undefined),

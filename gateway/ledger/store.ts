@@ -25,7 +25,7 @@ import type {
   ShiftFacts,
   TimeLimits,
 } from './rules.js'
-import type { AccountKind, KioskCursor, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
+import type { AccountKind, CustomerOrder, KioskCursor, LedgerStats, PostingRecord, Receipt, TransactionRecord } from './types.js'
 
 /** An external booking as the store keeps it (external.ts decides; the store writes). */
 export interface StoredExternalBooking {
@@ -88,6 +88,14 @@ export interface LedgerStore {
   externalBookingByRef(ref: string): StoredExternalBooking | undefined
   postingsOf(id: string): PostingRecord[]
   transaction(id: string): TransactionRecord | undefined
+  /**
+   * A wristband's accepted kiosk transactions (by tag) and external bookings
+   * (by customer), newest first (equal times: newest written first, external
+   * before kiosk), at most MAX_ORDERS_LISTED; line names as booked.
+   */
+  customerOrders(uid: string): CustomerOrder[]
+  /** An order by its receipt id, with the wristband it belongs to; undefined unless the id is a well-formed UUID. */
+  receipt(receiptId: string): Receipt | undefined
   sumOfAllBalances(): number
   stats(): LedgerStats
   /** Violations of the ledger's invariants (postings sum to zero, balances equal postings, chains complete, ...). */

@@ -23,7 +23,7 @@ function world(extra: (setup: EventSetup) => void = () => undefined) {
   setup.cashRegisters = [{ id: 'drawer-1', name: 'Drawer 1' }]
   setup.kiosks = setup.kiosks.map((k) => (k.id === 'bar-1' ? { ...k, profile: 'bar' } : k.id === 'cash-1' ? { ...k, profile: 'desk' } : k))
   extra(setup)
-  ledger.importEventSetup(setup)
+  ledger.registry.importEventSetup(setup)
   const apply = (envelope: Parameters<typeof verified>[0]) => {
     const outcome = ledger.applyBatch([verified(envelope)])[0]!
     if (outcome.kind !== 'result') throw new Error('gap')
@@ -40,7 +40,7 @@ t.test('a cancel and a cash shift carry no SUN and are not refused by a policy t
   const sale = w.bar.sale(UID.alice, [{ product: 'beer', qty: 1, unitPrice: 450 }])
   t.match(w.apply(sale), { status: 'accepted', balance: 1_550 })
   // From now on every tapped transaction needs a valid SUN.
-  w.ledger.importEventSetup({ ...w.setup, tagPolicy: SECURE })
+  w.ledger.registry.importEventSetup({ ...w.setup, tagPolicy: SECURE })
   t.match(w.apply(w.bar.sale(UID.alice, [{ product: 'water', qty: 1, unitPrice: 200 }])), { status: 'rejected', reason: 'tag_not_authentic' }, 'a tapped sale without SUN is refused')
   t.match(w.apply(w.bar.next({ type: 'cancel', uid: UID.alice, amount: 450 }, { ref: sale.tx.id, at: sale.tx.at + 1_000 })), { status: 'accepted', balance: 2_000 })
   t.match(w.apply(w.cash.next({ type: 'shift_close', uid: STAFF, amount: 3_000 }, { register: 'drawer-1' })), { status: 'accepted', expected: 3_000, difference: 0 })

@@ -21,7 +21,7 @@ t.test('authentic, cloned, replayed and malformed SUN messages through ingest', 
   const ledger = createLedger({ db, clock, logger: silentLogger })
   const bar = new SigningKiosk('bar-1')
   const cash = new SigningKiosk('cash-1')
-  ledger.importEventSetup({
+  ledger.registry.importEventSetup({
     ...testSetup({ 'bar-1': bar.keys, 'cash-1': cash.keys }),
     tagPolicy: { acceptedTypes: ['ntag424'], requireSun: true, sun: { metaReadKey: META.toString('hex'), fileReadKey: FILE.toString('hex') } },
   })

@@ -38,7 +38,7 @@ function world(policy: EventSetup['tagPolicy'], { path = ':memory:', bobKey = fa
   const db = openLedgerDatabase(path)
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
   const kiosks = { bar: new SigningKiosk('bar-1'), cash: new SigningKiosk('cash-1') }
-  ledger.importEventSetup(setupWith({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys }, policy, bobKey))
+  ledger.registry.importEventSetup(setupWith({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys }, policy, bobKey))
   const alice = createSimulatedNtag424({ uid: UID.alice, metaReadKey: META, fileReadKey: FILE })
   const bob = createSimulatedNtag424({ uid: UID.bob, metaReadKey: META, fileReadKey: bobKey ? BOB_KEY : FILE })
   // Money on both wristbands first: top-ups are never refused by the tag policy.
@@ -150,9 +150,9 @@ t.test('the policy survives a restart, the keys do not: without an import secure
   const resend = (tag: ReturnType<typeof secureTag>) => ledger.applyBatch([verified(w.kiosks.bar.sale(UID.alice, [beer], { tag }))])[0]
   t.match(resend(secureTag(UID.alice, w.alice.read())), { result: { status: 'rejected', reason: 'tag_not_authentic' } }, 'no keys loaded')
   t.match(resend(secureTag(UID.alice, undefined, 'ntag215')), { result: { status: 'rejected', reason: 'tag_type_not_accepted' } }, 'the stored policy holds')
-  ledger.importEventSetup(setupWith({ 'bar-1': w.kiosks.bar.keys, 'cash-1': w.kiosks.cash.keys }, STRICT))
+  ledger.registry.importEventSetup(setupWith({ 'bar-1': w.kiosks.bar.keys, 'cash-1': w.kiosks.cash.keys }, STRICT))
   t.match(resend(secureTag(UID.alice, w.alice.read())), { result: { status: 'accepted' } }, 'keys back after the import')
-  ledger.importEventSetup(setupWith({ 'bar-1': w.kiosks.bar.keys, 'cash-1': w.kiosks.cash.keys }, undefined))
+  ledger.registry.importEventSetup(setupWith({ 'bar-1': w.kiosks.bar.keys, 'cash-1': w.kiosks.cash.keys }, undefined))
   t.match(resend(secureTag(UID.alice, undefined, 'ntag215')), { result: { status: 'accepted' } }, 'a set-up without a policy removes it')
   t.same(ledger.checkInvariants(), [])
 })

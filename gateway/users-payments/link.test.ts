@@ -73,7 +73,7 @@ t.test('a payment for a user whose wristband was blocked since is kept on the pr
   const h = await startHarness(t)
   const a = await h.register('a@example.org')
   t.equal((await h.api('POST', `/user/${a.userId}/wristband`, { uid: UID.bob, pin: PIN.bob }, a.token)).status, 201)
-  h.world.ledger.setWristbandBlocked(UID.bob, true)
+  h.world.ledger.registry.setWristbandBlocked(UID.bob, true)
   await h.prepay(a.token, 'cuid-blocked-band1', 1100)
   t.equal(h.world.ledger.balanceOf(UID.bob), 0, 'the lost wristband got nothing')
   t.equal(h.world.ledger.accountBalance(`prepaid:${a.userId}`), 1100, 'the money is kept for the user')

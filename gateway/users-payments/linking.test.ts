@@ -94,7 +94,7 @@ t.test('a failed transfer leaves the user unlinked (link and money move together
     ensureAccount: (kind, ref) => world.ledger.ensureAccount(kind, ref),
     accountBalance: (id) => world.ledger.accountBalance(id),
     wristband: (uid) => world.ledger.wristband(uid),
-    verifyPin: (uid, pin) => world.ledger.verifyPin(uid, pin),
+    registry: { verifyPin: (uid, pin) => world.ledger.registry.verifyPin(uid, pin) },
     bookExternal: () => {
       throw new Error('disk full')
     },

@@ -330,7 +330,7 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
         throw new HttpError(429, 'rate_limited', `too many wrong PINs; retry in ${retryAfterSeconds(attempt)} s`)
       }
       // Unknown wristband and wrong PIN answer alike: the route does not tell which uids exist.
-      if (!ledger.verifyPin(uid, pin)) throw new HttpError(403, 'wrong_pin', 'wrong wristband or PIN')
+      if (!ledger.registry.verifyPin(uid, pin)) throw new HttpError(403, 'wrong_pin', 'wrong wristband or PIN')
       attempt.refund()
       try {
         const result = linkWristband({ store, ledger, clock, logger }, { userId: user.id, uid })

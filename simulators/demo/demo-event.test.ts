@@ -16,7 +16,7 @@ t.test('the demo event is a valid set-up whose portal serves FAQ and terms texts
   t.teardown(() => db.close())
   const logger = pino({ level: 'silent' })
   const ledger = createLedger({ db, clock: systemClock, logger })
-  ledger.importEventSetup(parsed)
+  ledger.registry.importEventSetup(parsed)
   const backend = createPortalBackend({ db, ledger, clock: systemClock, logger, eventConfig: { allowedCountryCodes: null, contactEmail: 'demo@example.org' }, topups: fakeTopups() })
   const texts = (await backend.config()).translationTexts
   t.same(Object.keys(texts).sort(), ['de-DE', 'en-US'])

@@ -141,7 +141,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       })
       const daemon = await createKioskDaemon({ config, logger: kioskLogger, clock: systemClock, reader })
       // Enrollment: the gateway learns the key the kiosk made on its first start.
-      gateway.ledger.enrollKiosk(spec.id, daemon.publicKeyBase64Url)
+      gateway.ledger.registry.enrollKiosk(spec.id, daemon.publicKeyBase64Url)
       await daemon.start()
       runtimes.push({ spec, daemon, simulatedReader })
     }

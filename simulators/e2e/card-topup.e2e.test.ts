@@ -70,7 +70,7 @@ t.test('card top-ups through the gateway: booked once, never lost', async (t) =>
       ...(cardHooks ? { cardHooks } : {}),
     })
     running.add(daemon)
-    gateway.ledger.enrollKiosk(kioskId, daemon.publicKeyBase64Url)
+    gateway.ledger.registry.enrollKiosk(kioskId, daemon.publicKeyBase64Url)
     await daemon.start()
     await waitUntil(() => daemon.status().connected && daemon.status().config !== null && daemon.status().chain.status === 'intact', `${kioskId} connected with its config and its chain checked`, 500, 20)
     const stop = async () => {

@@ -86,8 +86,8 @@ t.test('gateway and two kiosk daemons over real MQTT', async (t) => {
     reader: memoryReader,
   })
   daemons.push(bar, topup)
-  gateway.ledger.enrollKiosk('bar-1', bar.publicKeyBase64Url)
-  gateway.ledger.enrollKiosk('topup-1', topup.publicKeyBase64Url)
+  gateway.ledger.registry.enrollKiosk('bar-1', bar.publicKeyBase64Url)
+  gateway.ledger.registry.enrollKiosk('topup-1', topup.publicKeyBase64Url)
   await bar.start()
   await topup.start()
   await waitUntil(() => [bar, topup].every((d) => d.status().connected && d.status().config !== null && d.status().chain.status === 'intact'), 'both kiosks connected with their config and their chain checked', 500, 20)

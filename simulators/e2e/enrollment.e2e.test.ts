@@ -165,14 +165,14 @@ t.test('a kiosk used before enrollment sells once enrolled: refused before the t
     t.match(first, { status: 'accepted', seq: 1, balance })
 
     // Another key is enrolled while the kiosk runs on a checked chain: its next sale is refused unrecorded.
-    gateway.ledger.enrollKiosk(kiosk, wrongKey)
+    gateway.ledger.registry.enrollKiosk(kiosk, wrongKey)
     const refused = await tapAndAwait(daemon.kiosk.sale([{ product: 'beer', qty: 1 }]), reader, GUEST)
     t.match(refused, { status: 'rejected', reason: 'bad_signature', seq: 2 }, 'shown as refused: no money taken')
     await waitUntil(() => daemon.status().chain.status === 'not_enrolled', 'the kiosk asked again and learnt about the other key', 2_000, 5)
     t.match(daemon.status().enrollment, { status: 'other_key', gatewayKey: wrongKey })
     t.equal(gateway.ledger.kioskCursor(kiosk)!.nextSeq, 2, 'the gateway did not move')
 
-    gateway.ledger.enrollKiosk(kiosk, daemon.publicKeyBase64Url)
+    gateway.ledger.registry.enrollKiosk(kiosk, daemon.publicKeyBase64Url)
     const again = await tapAndAwait(daemon.kiosk.sale([{ product: 'beer', qty: 1 }]), reader, GUEST)
     balance -= 450
     t.match(again, { status: 'accepted', seq: 2, balance }, 'the void seq 2 is the next sale\'s')

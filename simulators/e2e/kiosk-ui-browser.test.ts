@@ -59,7 +59,7 @@ t.test('the kiosk screen in headless Chromium: log in, ring up a cart, tap, see 
     clock: systemClock,
     reader,
   })
-  gateway.ledger.enrollKiosk('bar-1', daemon.publicKeyBase64Url)
+  gateway.ledger.registry.enrollKiosk('bar-1', daemon.publicKeyBase64Url)
   await daemon.start()
   t.teardown(async () => {
     await daemon.stop()

@@ -72,7 +72,7 @@ t.test('staff, deposits, cancel, balance check, offline sale with a flagged debt
     const reader = createMemoryReader()
     const daemon = await createKioskDaemon({ config: kioskDaemonConfig({ kioskId, token: kioskToken, mqttUrl, dataDir: join(dir, kioskId), overrides }), logger: silent, clock: gatewayClock(), reader })
     daemons.push(daemon)
-    gateway.ledger.enrollKiosk(kioskId, daemon.publicKeyBase64Url)
+    gateway.ledger.registry.enrollKiosk(kioskId, daemon.publicKeyBase64Url)
     await daemon.start()
     return { daemon, reader }
   }
@@ -124,7 +124,7 @@ t.test('staff, deposits, cancel, balance check, offline sale with a flagged debt
   await waitUntil(() => desk.daemon.status().connected, 'the desk is back online', 500, 20)
   const ticket = await tap(desk, desk.daemon.kiosk.sellTicket({ lines: [{ product: 'ticket', qty: 1 }], topup: 500 }), NEW_GUEST)
   t.match(ticket, { status: 'accepted', amount: 3_500, balance: 500 })
-  t.ok(ticket.pin !== undefined && gateway.ledger.verifyPin(NEW_GUEST, ticket.pin), 'the PIN shown is the new wristband\'s portal PIN')
+  t.ok(ticket.pin !== undefined && gateway.ledger.registry.verifyPin(NEW_GUEST, ticket.pin), 'the PIN shown is the new wristband\'s portal PIN')
 
   // Close-out: float 50.00 + top-up 10.00 + ticket 35.00 = 95.00 expected; 94.50 counted.
   const close = await desk.daemon.kiosk.closeShift(9_450)

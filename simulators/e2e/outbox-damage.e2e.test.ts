@@ -91,7 +91,7 @@ t.test('a damaged outbox waits for an operator, then goes on from the gateway he
   /** Enrolls the kiosk's key (made on the first creation) without starting it. */
   async function enroll(kiosk: KioskName): Promise<void> {
     const daemon = await createKioskDaemon({ config: kioskDaemonConfig({ kioskId: kiosk, token: tokens[kiosk], mqttUrl, dataDir: dataDir(kiosk) }), logger: silent, clock: systemClock, reader: createMemoryReader() })
-    gateway.ledger.enrollKiosk(kiosk, daemon.publicKeyBase64Url)
+    gateway.ledger.registry.enrollKiosk(kiosk, daemon.publicKeyBase64Url)
     await daemon.stop()
   }
 

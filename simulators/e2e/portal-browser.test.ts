@@ -85,7 +85,7 @@ t.test('the guest portal in headless Chromium against a real gateway and kiosks'
       reader,
     })
     daemons.push(daemon)
-    gateway.ledger.enrollKiosk(kioskId, daemon.publicKeyBase64Url)
+    gateway.ledger.registry.enrollKiosk(kioskId, daemon.publicKeyBase64Url)
     await daemon.start()
     return { daemon, reader }
   }

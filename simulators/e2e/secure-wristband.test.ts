@@ -54,7 +54,7 @@ t.test('a secure wristband through the serial reader: genuine tap accepted, repl
     await gateway.stop()
     rmSync(dir, { recursive: true, force: true })
   })
-  gateway.ledger.enrollKiosk('bar-1', bar.publicKeyBase64Url)
+  gateway.ledger.registry.enrollKiosk('bar-1', bar.publicKeyBase64Url)
   await bar.start()
   await waitUntil(() => bar.status().connected && bar.status().config !== null && bar.status().chain.status === 'intact', 'the kiosk connected with its config and its chain checked', 500, 20)
   await waitUntil(() => serialReader.status().connected, 'the serial reader is connected', 500, 20)

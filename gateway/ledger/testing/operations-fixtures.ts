@@ -143,7 +143,7 @@ export function makeOpsWorld(adjust: (setup: EventSetup) => void = () => {}): Op
   }
   const setup = opsSetup({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys, 'food-1': kiosks.food.keys, 'desk-1': kiosks.desk.keys })
   adjust(setup)
-  ledger.importEventSetup(setup)
+  ledger.registry.importEventSetup(setup)
   return { db, ledger, setup, kiosks, clock, close: () => db.close() }
 }
 

@@ -33,11 +33,6 @@ export interface StoreUnderTest {
   close(): void
 }
 
-export interface StoreContractOptions {
-  /** Subtests (by name) a store is known to fail: run as tap todos, named in the output, not failing the run. */
-  knownGaps?: Readonly<Record<string, string>>
-}
-
 const UID = {
   alice: '04A1B2C3D4E5F6',
   bob: '04B0B0B0B0B0B0',
@@ -291,11 +286,10 @@ const stripeTopUp = (w: World, ref: string, uid: string, cents: number) => {
 const PAYMENT = { terminalId: '52500038', receiptNumber: '0042', traceNumber: '000123' }
 
 /** Runs the contract against stores made by `makeStore`, each subtest on a fresh one. */
-export function storeContract(t: Test, name: string, makeStore: () => StoreUnderTest, options: StoreContractOptions = {}): void {
+export function storeContract(t: Test, name: string, makeStore: () => StoreUnderTest): void {
   const test = (title: string, fn: (t: Test) => void | Promise<void>): void => {
-    const gap = options.knownGaps?.[title]
     // async: a subtest ends when its function returns, without a t.end() in each
-    void t.test(`${name}: ${title}`, gap === undefined ? {} : { todo: gap }, async (t) => fn(t))
+    void t.test(`${name}: ${title}`, async (t) => fn(t))
   }
 
   test('accounts and balances follow top-ups and sales', (t) => {

@@ -15,7 +15,13 @@ import {
 } from '../../../device-protocol/index.js'
 import type { EventSetup } from '../../event-setup.js'
 import { openLedgerDatabase } from '../db.js'
-import { createLedger, type Ledger } from '../ledger.js'
+import { migrateGatewayDatabase } from '../../migrations.js'
+import { createRegistry } from '../../registry/registry.js'
+import { createLedger, createLedgerOn, type Ledger } from '../ledger.js'
+import { createMemoryLedgerStore } from '../memory-store.js'
+import { createOperationReads } from '../operations.js'
+import type { LedgerStore } from '../store.js'
+import { accountIds } from '../types.js'
 
 export const silentLogger = pino({ level: 'silent' })
 
@@ -139,13 +145,39 @@ export interface TestWorld {
   close(): void
 }
 
-/** A ledger on `path` (default in memory) with testSetup imported and the three kiosks enrolled. */
-export function makeWorld(path = ':memory:'): TestWorld {
+/** Where a test world's ledger keeps its money: the gateway's SQLite store, or the in-memory store. */
+export type StoreKind = 'sqlite' | 'memory'
+export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'memory']
+
+/**
+ * A ledger over the in-memory store (memory-store.ts), with the registry on
+ * its own SQLite database: what the simulation and the store-parameterised
+ * tests run on. The registry's database holds no accounts (they are the
+ * store's), so its foreign keys to them are off; the read models (orders,
+ * shift reports) are SQLite queries and see nothing of the store here.
+ */
+export function createMemoryLedger({ db, clock, logger = silentLogger, wrapStore }: { db: ReturnType<typeof openLedgerDatabase>; clock: Clock; logger?: typeof silentLogger; wrapStore?: (store: LedgerStore) => LedgerStore }): Ledger {
+  migrateGatewayDatabase(db)
+  db.pragma('foreign_keys = OFF')
+  const memory = createMemoryLedgerStore()
+  const store = wrapStore === undefined ? memory : wrapStore(memory)
+  const registry = createRegistry({
+    db,
+    logger,
+    openAccount: (id, kind, ref) => store.ensureAccount(id, kind, ref),
+    hasTransactions: () => store.stats().accepted + store.stats().rejected > 0,
+    balanceOf: (uid) => store.account(accountIds.customer(uid))?.balance,
+  })
+  return createLedgerOn({ store, registry, clock, logger, reads: createOperationReads(db) })
+}
+
+/** A ledger on `path` (default in memory) with testSetup imported and the three kiosks enrolled; `store` says where the money is kept. */
+export function makeWorld(path = ':memory:', store: StoreKind = 'sqlite'): TestWorld {
   const db = openLedgerDatabase(path)
   const clock = fixedClock()
-  const ledger = createLedger({ db, clock, logger: silentLogger })
+  const ledger = store === 'sqlite' ? createLedger({ db, clock, logger: silentLogger }) : createMemoryLedger({ db, clock })
   const kiosks = { bar: new SigningKiosk('bar-1'), cash: new SigningKiosk('cash-1'), food: new SigningKiosk('food-1') }
-  ledger.importEventSetup(testSetup({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys, 'food-1': kiosks.food.keys }))
+  ledger.registry.importEventSetup(testSetup({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys, 'food-1': kiosks.food.keys }))
   return { db, ledger, kiosks, clock, close: () => db.close() }
 }
 

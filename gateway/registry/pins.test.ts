@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseEventSetup, type EventSetup } from '../event-setup.js'
-import { openLedgerDatabase } from './db.js'
-import { createLedger } from './ledger.js'
+import { openLedgerDatabase } from '../ledger/db.js'
+import { createLedger } from '../ledger/ledger.js'
 import { MAX_PIN_LENGTH, PIN_ALPHABET, PIN_PATTERN, normalisePin, pinLookup, randomPin } from './pins.js'
-import { PIN, UID, fixedClock, makeWorld, silentLogger, testSetup } from './testing/test-helpers.js'
+import { PIN, UID, fixedClock, makeWorld, silentLogger, testSetup } from '../ledger/testing/test-helpers.js'
 
 t.test('normalisePin', async (t) => {
   const cases: Array<[unknown, string | undefined]> = [
@@ -61,24 +61,24 @@ t.test('pinLookup is keyed and case-insensitive', async (t) => {
 t.test('findWristbandByPin and wristband', async (t) => {
   const w = makeWorld()
   t.teardown(w.close)
-  t.equal(w.ledger.findWristbandByPin(PIN.alice), UID.alice)
-  t.equal(w.ledger.findWristbandByPin(PIN.bob), UID.bob)
-  t.equal(w.ledger.findWristbandByPin(PIN.alice.toLowerCase()), UID.alice, 'case-insensitive')
-  t.equal(w.ledger.findWristbandByPin('alce-2345-ab'), UID.alice, 'grouped as printed')
-  t.equal(w.ledger.findWristbandByPin('ALCE2345AC'), undefined, 'one character off')
-  t.equal(w.ledger.findWristbandByPin('ALCE2345A'), undefined, 'a prefix')
-  t.equal(w.ledger.findWristbandByPin(`${PIN.alice}B`), undefined, 'longer')
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.alice), UID.alice)
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.bob), UID.bob)
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.alice.toLowerCase()), UID.alice, 'case-insensitive')
+  t.equal(w.ledger.registry.findWristbandByPin('alce-2345-ab'), UID.alice, 'grouped as printed')
+  t.equal(w.ledger.registry.findWristbandByPin('ALCE2345AC'), undefined, 'one character off')
+  t.equal(w.ledger.registry.findWristbandByPin('ALCE2345A'), undefined, 'a prefix')
+  t.equal(w.ledger.registry.findWristbandByPin(`${PIN.alice}B`), undefined, 'longer')
   for (const hostile of ['', '1234', "' OR 1=1 --", '%', 'x'.repeat(100_000), null, undefined, 42, {}, []])
-    t.equal(w.ledger.findWristbandByPin(hostile as string), undefined, `malformed ${typeof hostile}`)
+    t.equal(w.ledger.registry.findWristbandByPin(hostile as string), undefined, `malformed ${typeof hostile}`)
 
-  t.equal(w.ledger.findWristbandByPin(PIN.blocked), UID.blocked, 'a blocked wristband is still found')
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.blocked), UID.blocked, 'a blocked wristband is still found')
   t.same(w.ledger.wristband(UID.blocked), { uid: UID.blocked, blocked: true, balance: 0, account: `customer:${UID.blocked}` })
   w.ledger.applyBatch([{ envelope: w.kiosks.cash.topup(UID.alice, 1234) }])
   t.same(w.ledger.wristband(UID.alice), { uid: UID.alice, blocked: false, balance: 1234, account: `customer:${UID.alice}` })
   t.equal(w.ledger.wristband(UID.stranger), undefined)
   t.equal(w.ledger.wristband(7 as unknown as string), undefined)
-  t.equal(w.ledger.verifyPin(UID.alice, 7 as unknown as string), false)
-  t.equal(w.ledger.verifyPin(7 as unknown as string, PIN.alice), false)
+  t.equal(w.ledger.registry.verifyPin(UID.alice, 7 as unknown as string), false)
+  t.equal(w.ledger.registry.verifyPin(7 as unknown as string, PIN.alice), false)
 })
 
 t.test('re-imports: PINs may move between wristbands, but never be shared', async (t) => {
@@ -87,18 +87,18 @@ t.test('re-imports: PINs may move between wristbands, but never be shared', asyn
   const swapped = testSetup()
   swapped.wristbands[0]!.pin = PIN.bob
   swapped.wristbands[1]!.pin = PIN.alice
-  w.ledger.importEventSetup(parseEventSetup(swapped))
-  t.equal(w.ledger.findWristbandByPin(PIN.alice), UID.bob)
-  t.equal(w.ledger.findWristbandByPin(PIN.bob), UID.alice)
+  w.ledger.registry.importEventSetup(parseEventSetup(swapped))
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.alice), UID.bob)
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.bob), UID.alice)
 
   // A later file with only a new wristband that takes alice's PIN (alice stays in the ledger).
   const later: EventSetup = { ...testSetup(), wristbands: [{ uid: '04CAFECAFECAFE', pin: PIN.bob.toLowerCase() }] }
   const before = w.db.prepare('SELECT * FROM wristbands ORDER BY uid').all()
-  t.throws(() => w.ledger.importEventSetup(parseEventSetup(later)), /wristband 04CAFECAFECAFE: its PIN is already the PIN of another wristband/)
+  t.throws(() => w.ledger.registry.importEventSetup(parseEventSetup(later)), /wristband 04CAFECAFECAFE: its PIN is already the PIN of another wristband/)
   t.same(w.db.prepare('SELECT * FROM wristbands ORDER BY uid').all(), before, 'nothing imported')
-  t.equal(w.ledger.findWristbandByPin(PIN.bob), UID.alice)
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.bob), UID.alice)
   try {
-    w.ledger.importEventSetup(later)
+    w.ledger.registry.importEventSetup(later)
   } catch (err) {
     t.notMatch((err as Error).message, new RegExp(PIN.bob, 'i'), 'the PIN is not in the message')
   }
@@ -106,8 +106,8 @@ t.test('re-imports: PINs may move between wristbands, but never be shared', asyn
   // importEventSetup checks PINs itself too (a caller may skip parseEventSetup).
   const invalid = testSetup()
   invalid.wristbands[0]!.pin = '1234'
-  t.throws(() => w.ledger.importEventSetup(invalid), /\/wristbands\/0 PIN is not/)
-  t.equal(w.ledger.findWristbandByPin(PIN.bob), UID.alice, 'nothing changed')
+  t.throws(() => w.ledger.registry.importEventSetup(invalid), /\/wristbands\/0 PIN is not/)
+  t.equal(w.ledger.registry.findWristbandByPin(PIN.bob), UID.alice, 'nothing changed')
 })
 
 t.test('the PIN secret', async (t) => {
@@ -125,19 +125,19 @@ t.test('the PIN secret', async (t) => {
 
   t.test('a generated one is kept in the database across restarts', async (t) => {
     const first = open('generated.sqlite')
-    first.ledger.importEventSetup(testSetup())
+    first.ledger.registry.importEventSetup(testSetup())
     const stored = first.db.prepare(`SELECT pin_lookup FROM wristbands WHERE uid = ?`).get(UID.alice)
     first.db.close()
     const second = open('generated.sqlite')
     t.teardown(() => second.db.close())
-    t.equal(second.ledger.findWristbandByPin(PIN.alice), UID.alice)
+    t.equal(second.ledger.registry.findWristbandByPin(PIN.alice), UID.alice)
     t.same(second.db.prepare(`SELECT pin_lookup FROM wristbands WHERE uid = ?`).get(UID.alice), stored)
   })
 
   t.test('a configured one is used, required again and must not change', async (t) => {
     const secret = randomBytes(32)
     const first = open('configured.sqlite', secret)
-    first.ledger.importEventSetup(testSetup())
+    first.ledger.registry.importEventSetup(testSetup())
     const lookup = (first.db.prepare(`SELECT pin_lookup FROM wristbands WHERE uid = ?`).get(UID.alice) as { pin_lookup: string }).pin_lookup
     t.equal(lookup, pinLookup(secret, PIN.alice), 'the lookup is keyed by the configured secret')
     t.equal(first.db.prepare(`SELECT value FROM meta WHERE key = 'pin_secret'`).get(), undefined, 'a configured secret is not written to the database')
@@ -146,7 +146,7 @@ t.test('the PIN secret', async (t) => {
     t.throws(() => open('configured.sqlite'), /configured pinSecret: configure it again/)
     const again = open('configured.sqlite', Buffer.from(secret))
     t.teardown(() => again.db.close())
-    t.equal(again.ledger.findWristbandByPin(PIN.alice.toLowerCase()), UID.alice)
+    t.equal(again.ledger.registry.findWristbandByPin(PIN.alice.toLowerCase()), UID.alice)
   })
 
   t.test('a short or malformed one is refused', async (t) => {
@@ -156,20 +156,20 @@ t.test('the PIN secret', async (t) => {
 
   t.test('moving from a generated secret to another configured one is refused once PINs are stored', async (t) => {
     const first = open('moved.sqlite')
-    first.ledger.importEventSetup(testSetup())
+    first.ledger.registry.importEventSetup(testSetup())
     first.db.close()
     t.throws(() => open('moved.sqlite', randomBytes(32)), /pinSecret differs/)
     const again = open('moved.sqlite')
     t.teardown(() => again.db.close())
-    t.equal(again.ledger.findWristbandByPin(PIN.alice), UID.alice, 'the refused attempt changed nothing')
+    t.equal(again.ledger.registry.findWristbandByPin(PIN.alice), UID.alice, 'the refused attempt changed nothing')
   })
 
   t.test('with no wristbands yet, the secret may change', async (t) => {
     open('empty.sqlite', randomBytes(32)).db.close()
     const other = open('empty.sqlite', randomBytes(32))
     t.teardown(() => other.db.close())
-    other.ledger.importEventSetup(testSetup())
-    t.equal(other.ledger.findWristbandByPin(PIN.bob), UID.bob)
+    other.ledger.registry.importEventSetup(testSetup())
+    t.equal(other.ledger.registry.findWristbandByPin(PIN.bob), UID.bob)
   })
 })
 
@@ -187,10 +187,10 @@ t.test('50,000 wristbands import without a slow hash per PIN', async (t) => {
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
   const ledger = createLedger({ db, clock: fixedClock(), logger: silentLogger })
-  const summary = ledger.importEventSetup(parseEventSetup(setup))
+  const summary = ledger.registry.importEventSetup(parseEventSetup(setup))
   t.equal(summary.wristbands, 50_003)
   const last = wristbands.at(-1)!
-  t.equal(ledger.findWristbandByPin(last.pin.toLowerCase()), last.uid)
-  t.equal(ledger.findWristbandByPin(wristbands[0]!.pin), wristbands[0]!.uid)
+  t.equal(ledger.registry.findWristbandByPin(last.pin.toLowerCase()), last.uid)
+  t.equal(ledger.registry.findWristbandByPin(wristbands[0]!.pin), wristbands[0]!.uid)
   t.same(ledger.checkInvariants(), [])
 })

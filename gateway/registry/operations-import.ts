@@ -1,20 +1,20 @@
 // The parts of an event set-up that run the tills: till profiles, staff (PINs
 // kept only as scrypt hashes), cash registers with their drawer accounts, the
 // offline policy, and the accounts a catalog books to (deposits, vouchers,
-// the vault and the imbalance account). Runs inside the import's SQLite transaction.
+// the vault and the imbalance account, opened in the ledger's store). Runs
+// inside the import's SQLite transaction.
 import type Database from 'better-sqlite3'
 import { staffPinHash, verifyStaffPin } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
-import { accountIds } from './types.js'
+import { accountIds, type AccountKind } from '../ledger/types.js'
 
-export function importOperations(db: Database.Database, setup: EventSetup): void {
-  const ensureAccount = db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING`)
+export function importOperations(db: Database.Database, setup: EventSetup, openAccount: (id: string, kind: AccountKind, ref: string) => void): void {
   const setMeta = db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`)
 
-  for (const booth of setup.booths) ensureAccount.run(accountIds.deposit(booth.id), 'deposit', booth.id)
-  ensureAccount.run(accountIds.voucher(), 'voucher', 'event')
-  ensureAccount.run(accountIds.vault(), 'vault', 'event')
-  ensureAccount.run(accountIds.imbalance(), 'imbalance', 'event')
+  for (const booth of setup.booths) openAccount(accountIds.deposit(booth.id), 'deposit', booth.id)
+  openAccount(accountIds.voucher(), 'voucher', 'event')
+  openAccount(accountIds.vault(), 'vault', 'event')
+  openAccount(accountIds.imbalance(), 'imbalance', 'event')
 
   // Profiles are replaced as a whole, like the catalog; a kiosk's profile column names one of them.
   db.prepare(`DELETE FROM till_profiles`).run()
@@ -40,7 +40,7 @@ export function importOperations(db: Database.Database, setup: EventSetup): void
   const upsertRegister = db.prepare(`INSERT INTO cash_registers (id, name) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name`)
   for (const r of setup.cashRegisters ?? []) {
     upsertRegister.run(r.id, r.name)
-    ensureAccount.run(accountIds.register(r.id), 'register', r.id)
+    openAccount(accountIds.register(r.id), 'register', r.id)
   }
 
   setMeta.run('offline_policy', JSON.stringify(setup.offline ?? { allowed: false, perTagCapCents: 0, kioskTotalCapCents: 0 }))

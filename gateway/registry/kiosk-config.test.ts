@@ -2,24 +2,24 @@
 // registers, restricted wristbands, the offline policy and the signed blocklist.
 import t, { type Test } from 'tap'
 import { publicKeyFromBase64Url, validateKioskConfig, verifyBlocklist, verifyStaffPin, type KioskConfig } from '../../device-protocol/index.js'
-import { opsWorld as world, OPS_PIN, OPS_UID, STAFF, SUPERVISOR_PIN, makeOpsWorld, type OpsWorld } from './testing/operations-fixtures.js'
+import { opsWorld as world, OPS_PIN, OPS_UID, STAFF, SUPERVISOR_PIN, makeOpsWorld, type OpsWorld } from '../ledger/testing/operations-fixtures.js'
 
 
 const KIOSKS = ['bar-1', 'cash-1', 'desk-1', 'food-1']
 
 function configs(w: OpsWorld): Record<string, KioskConfig> {
-  return Object.fromEntries(KIOSKS.map((id) => [id, w.ledger.kioskConfig(id)]))
+  return Object.fromEntries(KIOSKS.map((id) => [id, w.ledger.registry.kioskConfig(id)]))
 }
 
 t.test('every config is valid and carries the gateway keys', async (t) => {
   const w = world(t)
-  t.same(w.ledger.kioskIds(), KIOSKS)
+  t.same(w.ledger.registry.kioskIds(), KIOSKS)
   for (const [id, config] of Object.entries(configs(w))) {
     const checked = validateKioskConfig(config)
     t.ok(checked.ok, `${id}: ${checked.ok ? 'valid' : checked.error}`)
     t.equal(config.kiosk, id)
-    t.equal(config.gatewayKey, w.ledger.gatewayKeys.signingPublicKey)
-    t.equal(config.pinSealKey, w.ledger.gatewayKeys.sealPublicKey)
+    t.equal(config.gatewayKey, w.ledger.registry.gatewayKeys.signingPublicKey)
+    t.equal(config.pinSealKey, w.ledger.registry.gatewayKeys.sealPublicKey)
     t.ok(verifyBlocklist(config.blocklist!, publicKeyFromBase64Url(config.gatewayKey!)))
   }
   t.same(w.ledger.checkInvariants(), [])
@@ -89,12 +89,12 @@ t.test('staff carry a PIN hash the kiosk can check, never the PIN', async (t) =>
   }
   // A re-import keeps the hash (and its salt): the configs do not change for nothing.
   const before = c['bar-1']!
-  t.same(w.ledger.importEventSetup(w.setup).configChanged, [])
-  t.same(w.ledger.kioskConfig('bar-1'), before)
+  t.same(w.ledger.registry.importEventSetup(w.setup).configChanged, [])
+  t.same(w.ledger.registry.kioskConfig('bar-1'), before)
   // A new PIN is a new hash and a new config version.
   w.setup.staff = w.setup.staff!.map((m) => (m.uid === STAFF.supervisor ? { ...m, pin: '11223344' } : m))
-  t.same(w.ledger.importEventSetup(w.setup).configChanged.sort(), KIOSKS)
-  const after = w.ledger.kioskConfig('bar-1')
+  t.same(w.ledger.registry.importEventSetup(w.setup).configChanged.sort(), KIOSKS)
+  const after = w.ledger.registry.kioskConfig('bar-1')
   t.equal(after.version, before.version + 1)
   const hash = after.staff!.find((m) => m.uid === STAFF.supervisor)!.pinHash!
   t.ok(verifyStaffPin('11223344', hash))
@@ -116,18 +116,18 @@ t.test('restricted wristbands and the offline policy', async (t) => {
     t.same(config.offline, { allowed: true, perTagCapCents: 5_000, kioskTotalCapCents: 50_000 })
   }
   const none = world(t, (s) => void delete s.offline)
-  t.same(none.ledger.kioskConfig('bar-1').offline, { allowed: false, perTagCapCents: 0, kioskTotalCapCents: 0 }, 'default: no offline sales')
+  t.same(none.ledger.registry.kioskConfig('bar-1').offline, { allowed: false, perTagCapCents: 0, kioskTotalCapCents: 0 }, 'default: no offline sales')
 })
 
 t.test('the blocklist version goes up when a wristband is blocked, and only then', async (t) => {
   const w = world(t)
   const before = configs(w)
   t.same(before['bar-1']!.blocklist!.uids, [OPS_UID.blocked])
-  t.same(w.ledger.refreshKioskConfigs(), [], 'nothing changed since the import')
+  t.same(w.ledger.registry.refreshKioskConfigs(), [], 'nothing changed since the import')
   t.same(configs(w), before, 'the same configs, versions included')
 
-  w.ledger.setWristbandBlocked(OPS_UID.alice, true)
-  t.same(w.ledger.refreshKioskConfigs().sort(), KIOSKS, 'every kiosk gets the new blocklist')
+  w.ledger.registry.setWristbandBlocked(OPS_UID.alice, true)
+  t.same(w.ledger.registry.refreshKioskConfigs().sort(), KIOSKS, 'every kiosk gets the new blocklist')
   const blocked = configs(w)
   for (const id of KIOSKS) {
     const config = blocked[id]!
@@ -137,35 +137,35 @@ t.test('the blocklist version goes up when a wristband is blocked, and only then
     t.ok(verifyBlocklist(config.blocklist!, publicKeyFromBase64Url(config.gatewayKey!)))
     t.ok(validateKioskConfig(config).ok)
   }
-  t.same(w.ledger.refreshKioskConfigs(), [], 'a second refresh changes nothing')
+  t.same(w.ledger.registry.refreshKioskConfigs(), [], 'a second refresh changes nothing')
   t.same(configs(w), blocked)
 
   // Blocking the restricted wristband also takes it off the variant list.
-  w.ledger.setWristbandBlocked(OPS_UID.teen, true)
-  t.same(w.ledger.refreshKioskConfigs().sort(), KIOSKS)
-  const teenBlocked = w.ledger.kioskConfig('bar-1')
+  w.ledger.registry.setWristbandBlocked(OPS_UID.teen, true)
+  t.same(w.ledger.registry.refreshKioskConfigs().sort(), KIOSKS)
+  const teenBlocked = w.ledger.registry.kioskConfig('bar-1')
   t.same(teenBlocked.tagVariants, [])
   t.equal(teenBlocked.blocklist!.version, blocked['bar-1']!.blocklist!.version + 1)
 
   // Unblocking is a change too: the version never goes back.
-  w.ledger.setWristbandBlocked(OPS_UID.teen, false)
-  w.ledger.setWristbandBlocked(OPS_UID.alice, false)
-  t.same(w.ledger.refreshKioskConfigs().sort(), KIOSKS)
-  const unblocked = w.ledger.kioskConfig('bar-1')
+  w.ledger.registry.setWristbandBlocked(OPS_UID.teen, false)
+  w.ledger.registry.setWristbandBlocked(OPS_UID.alice, false)
+  t.same(w.ledger.registry.refreshKioskConfigs().sort(), KIOSKS)
+  const unblocked = w.ledger.registry.kioskConfig('bar-1')
   t.same(unblocked.blocklist!.uids, [OPS_UID.blocked])
   t.ok(unblocked.blocklist!.version > teenBlocked.blocklist!.version)
   t.equal(unblocked.version, teenBlocked.version + 1)
   t.same(unblocked.tagVariants, [{ uid: OPS_UID.teen, variant: 'under16' }])
-  t.throws(() => w.ledger.setWristbandBlocked(OPS_UID.stranger, true), /unknown wristband/)
+  t.throws(() => w.ledger.registry.setWristbandBlocked(OPS_UID.stranger, true), /unknown wristband/)
   t.same(w.ledger.checkInvariants(), [])
 })
 
 t.test('the gateway keys survive a restart, so the pinned key stays valid', async (t) => {
   const w = world(t)
-  const { signingPublicKey, sealPublicKey } = w.ledger.gatewayKeys
-  const { createLedger } = await import('./ledger.js')
-  const { silentLogger, fixedClock } = await import('./testing/test-helpers.js')
+  const { signingPublicKey, sealPublicKey } = w.ledger.registry.gatewayKeys
+  const { createLedger } = await import('../ledger/ledger.js')
+  const { silentLogger, fixedClock } = await import('../ledger/testing/test-helpers.js')
   const again = createLedger({ db: w.db, clock: fixedClock(), logger: silentLogger })
-  t.same(again.gatewayKeys, { signingPublicKey, sealPublicKey })
-  t.same(again.kioskConfig('bar-1'), w.ledger.kioskConfig('bar-1'))
+  t.same(again.registry.gatewayKeys, { signingPublicKey, sealPublicKey })
+  t.same(again.registry.kioskConfig('bar-1'), w.ledger.registry.kioskConfig('bar-1'))
 })

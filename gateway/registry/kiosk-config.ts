@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import { canonicalBytes, signBlocklist, type Blocklist, type KioskConfig, type OfflinePolicy, type Product, type StaffRole } from '../../device-protocol/index.js'
 import type { GatewayKeys } from './gateway-keys.js'
-import type { ProductFacts, ProfileFacts } from './rules.js'
+import type { ProductFacts, ProfileFacts } from '../ledger/rules.js'
 
 export interface KioskConfigRow {
   id: string

@@ -5,9 +5,9 @@
 import t from 'tap'
 import { pino } from 'pino'
 import { decideFileKey, keyFingerprint } from './kiosk-keys.js'
-import { createLedger } from './ledger.js'
-import { openLedgerDatabase } from './db.js'
-import { fixedClock, makeKioskKeys, testSetup } from './testing/test-helpers.js'
+import { createLedger } from '../ledger/ledger.js'
+import { openLedgerDatabase } from '../ledger/db.js'
+import { fixedClock, makeKioskKeys, testSetup } from '../ledger/testing/test-helpers.js'
 import type { EventSetup } from '../event-setup.js'
 
 t.test('decideFileKey: the file enrols and replaces its own keys, never one sent through the admin API', async (t) => {
@@ -45,16 +45,16 @@ t.test('an import never silently reverts a key sent through the admin API; every
     setup.kiosks = setup.kiosks.map((k) => (k.id === 'bar-1' && key !== undefined ? { ...k, publicKey: key } : k))
     return setup
   }
-  const keyOfBar = () => ledger.kioskPublicKey('bar-1')?.export({ format: 'der', type: 'spki' }).toString('hex')
+  const keyOfBar = () => ledger.registry.kioskPublicKey('bar-1')?.export({ format: 'der', type: 'spki' }).toString('hex')
   const der = (k: ReturnType<typeof makeKioskKeys>) => k.publicKey.export({ format: 'der', type: 'spki' }).toString('hex')
   const logged = (pattern: RegExp) => lines.filter((l) => pattern.test(l.msg))
 
-  const first = ledger.importEventSetup(withKey(fileKey.publicKeyBase64Url))
+  const first = ledger.registry.importEventSetup(withKey(fileKey.publicKeyBase64Url))
   t.same(first.keyChanges, [{ kiosk: 'bar-1', change: 'enrolled', source: 'event_setup', fingerprint: keyFingerprint(fileKey.publicKeyBase64Url) }])
   t.equal(keyOfBar(), der(fileKey))
   t.equal(logged(/kiosk bar-1 enrolled/).length, 1)
 
-  ledger.enrollKiosk('bar-1', adminKey.publicKeyBase64Url)
+  ledger.registry.enrollKiosk('bar-1', adminKey.publicKeyBase64Url)
   t.equal(keyOfBar(), der(adminKey))
   const replaced = logged(/kiosk bar-1 key replaced/)
   t.equal(replaced.length, 1, 'the admin replacement is logged')
@@ -63,7 +63,7 @@ t.test('an import never silently reverts a key sent through the admin API; every
   t.equal(replaced[0]!.fingerprint, keyFingerprint(adminKey.publicKeyBase64Url))
 
   // A restart or reload with the unchanged file: the admin key stays, loudly.
-  const again = ledger.importEventSetup(withKey(fileKey.publicKeyBase64Url))
+  const again = ledger.registry.importEventSetup(withKey(fileKey.publicKeyBase64Url))
   t.equal(keyOfBar(), der(adminKey), 'the admin key is kept')
   t.match(again.keyChanges, [{ kiosk: 'bar-1', change: 'conflict_admin_key_kept', fingerprint: keyFingerprint(adminKey.publicKeyBase64Url), refusedFingerprint: keyFingerprint(fileKey.publicKeyBase64Url) }])
   const conflict = logged(/the event set-up names key/)
@@ -74,10 +74,10 @@ t.test('an import never silently reverts a key sent through the admin API; every
   t.match(conflict[0]!.msg, /PUT \/admin\/kiosks\/bar-1\/public-key/, 'it says what to do')
 
   // A file without a key, or with the admin key, changes nothing; with the admin key the file owns it again.
-  t.same(ledger.importEventSetup(withKey(undefined)).keyChanges, [])
-  t.same(ledger.importEventSetup(withKey(adminKey.publicKeyBase64Url)).keyChanges, [])
+  t.same(ledger.registry.importEventSetup(withKey(undefined)).keyChanges, [])
+  t.same(ledger.registry.importEventSetup(withKey(adminKey.publicKeyBase64Url)).keyChanges, [])
   t.equal(keyOfBar(), der(adminKey))
-  const rotated = ledger.importEventSetup(withKey(laterKey.publicKeyBase64Url))
+  const rotated = ledger.registry.importEventSetup(withKey(laterKey.publicKeyBase64Url))
   t.match(rotated.keyChanges, [{ kiosk: 'bar-1', change: 'replaced', source: 'event_setup', previousFingerprint: keyFingerprint(adminKey.publicKeyBase64Url) }])
   t.equal(keyOfBar(), der(laterKey), 'a file key replaces a key the file owns')
 

@@ -5,8 +5,8 @@
 // retirement existed.
 import t from 'tap'
 import { addRetirementColumns } from './retirement.js'
-import { OPS_PIN, OPS_UID, bookChecked, fund, opsWorld, sealPin } from './testing/operations-fixtures.js'
-import { PIN, UID, makeWorld, testSetup, type TestWorld } from './testing/test-helpers.js'
+import { OPS_PIN, OPS_UID, bookChecked, fund, opsWorld, sealPin } from '../ledger/testing/operations-fixtures.js'
+import { PIN, UID, makeWorld, testSetup, type TestWorld } from '../ledger/testing/test-helpers.js'
 import type { EventSetup } from '../event-setup.js'
 
 function without(setup: EventSetup, uids: string[], kiosks: string[] = []): EventSetup {
@@ -28,15 +28,15 @@ t.test('wristbands removed from the set-up can neither pay nor log in; their mon
   t.teardown(() => w.close())
   const { ledger } = w
   t.match(ledger.applyBatch([{ envelope: w.kiosks.cash.topup(UID.alice, 3000) }]), [{ kind: 'result', result: { status: 'accepted' } }])
-  ledger.setWristbandBlocked(UID.bob, true) // an operator blocked bob (lost)
+  ledger.registry.setWristbandBlocked(UID.bob, true) // an operator blocked bob (lost)
   soldAtTill(w, '04C0C0C0C0C0C0')
   const setup = withKeys(w)
   const total = ledger.sumOfAllBalances()
 
-  const summary = ledger.importEventSetup(without(setup, [UID.alice, UID.bob]))
+  const summary = ledger.registry.importEventSetup(without(setup, [UID.alice, UID.bob]))
   t.same(summary.retirement, { kiosksRetired: [], kiosksRestored: [], kiosksWithNewToken: [], wristbandsRetired: 2, wristbandsRestored: 0, retiredBalanceCents: 3000 })
-  t.equal(ledger.findWristbandByPin(PIN.alice), undefined, 'the PIN finds nothing')
-  t.notOk(ledger.verifyPin(UID.alice, PIN.alice))
+  t.equal(ledger.registry.findWristbandByPin(PIN.alice), undefined, 'the PIN finds nothing')
+  t.notOk(ledger.registry.verifyPin(UID.alice, PIN.alice))
   t.equal(ledger.wristband(UID.alice), undefined, 'the portal and the APIs do not know it')
   t.equal(ledger.accountBalance(`customer:${UID.alice}`), 3000, 'the money stays in its account')
   t.equal(ledger.sumOfAllBalances(), total)
@@ -44,20 +44,20 @@ t.test('wristbands removed from the set-up can neither pay nor log in; their mon
   const sale = w.kiosks.bar.sale(UID.alice, [{ product: 'beer', qty: 1, unitPrice: 450 }])
   t.match(ledger.applyBatch([{ envelope: sale }]), [{ kind: 'result', result: { status: 'rejected', reason: 'unknown_tag' } }], 'it cannot pay')
   t.equal(ledger.accountBalance(`customer:${UID.alice}`), 3000)
-  t.ok(ledger.kioskConfig('bar-1').blocklist?.uids.includes(UID.alice), 'offline kiosks refuse it too (signed blocklist)')
+  t.ok(ledger.registry.kioskConfig('bar-1').blocklist?.uids.includes(UID.alice), 'offline kiosks refuse it too (signed blocklist)')
   t.ok(ledger.wristband('04C0C0C0C0C0C0'), 'a wristband sold at a till is not retired for being absent from the file')
-  t.same(ledger.retirement.retiredWristbands(), [
+  t.same(ledger.registry.retirement.retiredWristbands(), [
     { uid: UID.alice, reason: 'removed_from_setup', balance: 3000 },
     { uid: UID.bob, reason: 'removed_from_setup', balance: 0 },
   ])
 
-  const back = ledger.importEventSetup(setup)
+  const back = ledger.registry.importEventSetup(setup)
   t.equal(back.retirement.wristbandsRestored, 2)
-  t.equal(ledger.findWristbandByPin(PIN.alice), UID.alice, 'back in the file: the PIN logs in again')
+  t.equal(ledger.registry.findWristbandByPin(PIN.alice), UID.alice, 'back in the file: the PIN logs in again')
   t.same(ledger.wristband(UID.alice), { uid: UID.alice, blocked: false, balance: 3000, account: `customer:${UID.alice}` })
   t.equal(ledger.wristband(UID.bob)?.blocked, true, "bob's block (an operator's) is kept")
-  t.notOk(ledger.kioskConfig('bar-1').blocklist?.uids.includes(UID.alice))
-  t.same(ledger.retirement.retiredWristbands(), [])
+  t.notOk(ledger.registry.kioskConfig('bar-1').blocklist?.uids.includes(UID.alice))
+  t.same(ledger.registry.retirement.retiredWristbands(), [])
 })
 
 t.test('a kiosk removed from the set-up cannot log in, sign or be enrolled; back in the file it goes on with its chain', async (t) => {
@@ -65,23 +65,23 @@ t.test('a kiosk removed from the set-up cannot log in, sign or be enrolled; back
   t.teardown(() => w.close())
   const { ledger } = w
   const setup = withKeys(w)
-  t.ok(ledger.kioskAuth('cash-1', 'token-of-cash-1-0123456789abcdef'))
+  t.ok(ledger.registry.kioskAuth('cash-1', 'token-of-cash-1-0123456789abcdef'))
   t.match(ledger.applyBatch([{ envelope: w.kiosks.cash.topup(UID.alice, 1000) }]), [{ kind: 'result', result: { status: 'accepted' } }])
 
-  const summary = ledger.importEventSetup(without(setup, [], ['cash-1']))
+  const summary = ledger.registry.importEventSetup(without(setup, [], ['cash-1']))
   t.same(summary.retirement.kiosksRetired, ['cash-1'])
-  t.notOk(ledger.kioskAuth('cash-1', 'token-of-cash-1-0123456789abcdef'), 'no MQTT login')
-  t.equal(ledger.kioskPublicKey('cash-1'), undefined)
-  t.throws(() => ledger.kioskConfig('cash-1'), /unknown kiosk/)
-  t.throws(() => ledger.enrollKiosk('cash-1', w.kiosks.cash.keys.publicKeyBase64Url), /unknown kiosk/)
-  t.notOk(ledger.kioskIds().includes('cash-1'))
+  t.notOk(ledger.registry.kioskAuth('cash-1', 'token-of-cash-1-0123456789abcdef'), 'no MQTT login')
+  t.equal(ledger.registry.kioskPublicKey('cash-1'), undefined)
+  t.throws(() => ledger.registry.kioskConfig('cash-1'), /unknown kiosk/)
+  t.throws(() => ledger.registry.enrollKiosk('cash-1', w.kiosks.cash.keys.publicKeyBase64Url), /unknown kiosk/)
+  t.notOk(ledger.registry.kioskIds().includes('cash-1'))
   const late = w.kiosks.cash.topup(UID.alice, 1000)
   t.match(ledger.applyBatch([{ envelope: late }]), [{ result: { status: 'rejected', reason: 'unknown_kiosk' } }], 'what it still sends books nothing')
   t.equal(ledger.balanceOf(UID.alice), 1000)
   t.equal(ledger.accountBalance('cash:cash-1'), -1000, 'its cash account stays')
 
-  t.same(ledger.importEventSetup(setup).retirement.kiosksRestored, ['cash-1'])
-  t.ok(ledger.kioskAuth('cash-1', 'token-of-cash-1-0123456789abcdef'))
+  t.same(ledger.registry.importEventSetup(setup).retirement.kiosksRestored, ['cash-1'])
+  t.ok(ledger.registry.kioskAuth('cash-1', 'token-of-cash-1-0123456789abcdef'))
   t.match(ledger.applyBatch([{ envelope: late }]), [{ result: { status: 'accepted', balance: 2000 } }], 'it delivers what it kept, on its own chain')
   t.same(ledger.checkInvariants(), [])
 })
@@ -91,24 +91,24 @@ t.test('an operator disables and enables; a reload keeps what the operator did, 
   t.teardown(() => w.close())
   const { ledger } = w
   const setup = withKeys(w)
-  t.ok(ledger.retirement.setKioskDisabled('bar-1', true))
-  t.ok(ledger.retirement.setWristbandDisabled(UID.alice, true))
-  t.notOk(ledger.retirement.setKioskDisabled('nope-1', true), 'unknown kiosk')
-  t.notOk(ledger.retirement.setWristbandDisabled(UID.stranger, true), 'unknown wristband')
-  ledger.importEventSetup(setup)
-  t.notOk(ledger.kioskAuth('bar-1', 'token-of-bar-1-0123456789abcdef'), 'still disabled after a reload')
-  t.equal(ledger.findWristbandByPin(PIN.alice), undefined)
-  ledger.retirement.setKioskDisabled('bar-1', false)
-  ledger.retirement.setWristbandDisabled(UID.alice, false)
-  t.ok(ledger.kioskAuth('bar-1', 'token-of-bar-1-0123456789abcdef'))
-  t.equal(ledger.findWristbandByPin(PIN.alice), UID.alice)
+  t.ok(ledger.registry.retirement.setKioskDisabled('bar-1', true))
+  t.ok(ledger.registry.retirement.setWristbandDisabled(UID.alice, true))
+  t.notOk(ledger.registry.retirement.setKioskDisabled('nope-1', true), 'unknown kiosk')
+  t.notOk(ledger.registry.retirement.setWristbandDisabled(UID.stranger, true), 'unknown wristband')
+  ledger.registry.importEventSetup(setup)
+  t.notOk(ledger.registry.kioskAuth('bar-1', 'token-of-bar-1-0123456789abcdef'), 'still disabled after a reload')
+  t.equal(ledger.registry.findWristbandByPin(PIN.alice), undefined)
+  ledger.registry.retirement.setKioskDisabled('bar-1', false)
+  ledger.registry.retirement.setWristbandDisabled(UID.alice, false)
+  t.ok(ledger.registry.kioskAuth('bar-1', 'token-of-bar-1-0123456789abcdef'))
+  t.equal(ledger.registry.findWristbandByPin(PIN.alice), UID.alice)
   t.equal(ledger.wristband(UID.alice)?.blocked, false)
 
-  ledger.importEventSetup(without(setup, [UID.bob], ['food-1']))
-  ledger.retirement.setKioskDisabled('food-1', false)
-  ledger.retirement.setWristbandDisabled(UID.bob, false)
-  t.equal(ledger.retirement.kioskRetired('food-1'), 'removed_from_setup', 'enabling does not bring back what the file removed')
-  t.equal(ledger.retirement.wristbandRetired(UID.bob), 'removed_from_setup')
+  ledger.registry.importEventSetup(without(setup, [UID.bob], ['food-1']))
+  ledger.registry.retirement.setKioskDisabled('food-1', false)
+  ledger.registry.retirement.setWristbandDisabled(UID.bob, false)
+  t.equal(ledger.registry.retirement.kioskRetired('food-1'), 'removed_from_setup', 'enabling does not bring back what the file removed')
+  t.equal(ledger.registry.retirement.wristbandRetired(UID.bob), 'removed_from_setup')
 })
 
 t.test('a database made before retirement: wristbands from the file are marked as such, those sold at a till are not', async (t) => {
@@ -130,18 +130,18 @@ t.test('a database made before retirement: wristbands from the file are marked a
 t.test('after a tag switch the file still lists the old wristband with its PIN: a restart imports it, the PIN stays with the new one', async (t) => {
   const w = opsWorld(t)
   fund(w, OPS_UID.crew, 3_000)
-  const sealedPin = await sealPin(OPS_PIN.crew, w.ledger.gatewayKeys.sealPublicKey)
+  const sealedPin = await sealPin(OPS_PIN.crew, w.ledger.registry.gatewayKeys.sealPublicKey)
   const envelope = w.kiosks.desk.next({ type: 'tag_switch', uid: OPS_UID.fresh, amount: 0 }, { sealedPin })
   t.match(bookChecked(t, w, { envelope, pin: OPS_PIN.crew }), { status: 'accepted' })
   const setup = { ...w.setup, wristbands: w.setup.wristbands.map((band) => (band.uid === OPS_UID.crew ? { ...band, blocked: false } : band)) }
-  t.doesNotThrow(() => w.ledger.importEventSetup(setup), 'the import (every restart) goes through')
-  t.equal(w.ledger.findWristbandByPin(OPS_PIN.crew), OPS_UID.fresh, 'the PIN finds the new wristband')
+  t.doesNotThrow(() => w.ledger.registry.importEventSetup(setup), 'the import (every restart) goes through')
+  t.equal(w.ledger.registry.findWristbandByPin(OPS_PIN.crew), OPS_UID.fresh, 'the PIN finds the new wristband')
   t.equal(w.ledger.wristband(OPS_UID.crew)?.blocked, true, 'the old one stays blocked, whatever the file says')
   t.equal(w.ledger.balanceOf(OPS_UID.fresh), 3_000)
   // Taken out of the file and put back: still blocked, the PIN still with the new one.
-  w.ledger.importEventSetup({ ...setup, wristbands: setup.wristbands.filter((band) => band.uid !== OPS_UID.crew) })
-  w.ledger.importEventSetup(setup)
+  w.ledger.registry.importEventSetup({ ...setup, wristbands: setup.wristbands.filter((band) => band.uid !== OPS_UID.crew) })
+  w.ledger.registry.importEventSetup(setup)
   t.equal(w.ledger.wristband(OPS_UID.crew)?.blocked, true)
-  t.equal(w.ledger.findWristbandByPin(OPS_PIN.crew), OPS_UID.fresh)
+  t.equal(w.ledger.registry.findWristbandByPin(OPS_PIN.crew), OPS_UID.fresh)
   t.same(w.ledger.checkInvariants(), [])
 })

@@ -6,7 +6,7 @@ import t from 'tap'
 import { GENESIS_HASH, REJECT_REASONS, envelopeHash, type Envelope, type RejectReason, type Transaction } from '../../device-protocol/index.js'
 import { applyEnvelope, type Applied, type ApplyInput, type KioskState, type LedgerFacts, type RecordedTransaction } from './core.js'
 import type { ProductFacts, ProfileFacts, WristbandFacts } from './rules.js'
-import { SigningKiosk } from './testing/test-helpers.js'
+import { SigningKiosk, productFacts } from './testing/test-helpers.js'
 import { accountIds } from './types.js'
 
 const GUEST = '04A1B2C3D4E5F6'
@@ -25,18 +25,7 @@ const FULL_PROFILE: ProfileFacts = {
   cancelWindowMs: 60_000,
 }
 
-const product = (id: string, price: number, over: Partial<ProductFacts> = {}): ProductFacts => ({
-  id,
-  name: id,
-  price,
-  kind: 'item',
-  fixedPrice: true,
-  taxRate: 0,
-  voucherEligible: false,
-  restrictions: [],
-  ticketVariant: null,
-  ...over,
-})
+const product = productFacts
 
 const PRODUCTS: Record<string, ProductFacts> = {
   beer: product('beer', 450, { restrictions: ['under18'] }),

@@ -9,11 +9,12 @@
 // the batch). Records in the Maps are never changed in place, only replaced,
 // so an undo is putting the old record back.
 import { createHash } from 'node:crypto'
-import { GENESIS_HASH, taxOfGross, type Envelope, type RejectReason } from '../../device-protocol/index.js'
+import { GENESIS_HASH, taxOfGross, type Envelope } from '../../device-protocol/index.js'
 import type { RecordedTransaction, TransactionRow, TransactionWrite } from './core.js'
 import type { CancelTarget, DepositAccountFacts, OfflineSpent, ShiftFacts } from './rules.js'
 import type { LedgerStore, StoredExternalBooking } from './store.js'
 import { MAX_ORDERS_LISTED, RECEIPT_ID } from './orders.js'
+import { ledgerStats, transactionRecord } from './records.js'
 import type { AccountKind, CustomerOrder, KioskCursor, LedgerStats, OrderLine, PostingRecord, Receipt, TransactionRecord } from './types.js'
 
 /** The accounts table's CHECK: a kind outside it is refused, as SQLite refuses it. */
@@ -379,25 +380,7 @@ export function createMemoryLedgerStore(): LedgerStore {
 
   function transaction(id: string): TransactionRecord | undefined {
     const row = transactions.get(id)
-    if (row === undefined) return undefined
-    const record: TransactionRecord = {
-      id: row.id,
-      kiosk: row.kiosk,
-      seq: row.seq,
-      type: row.type,
-      tag: row.tag,
-      amount: row.amount,
-      status: row.status,
-      hash: row.hash,
-      envelope: JSON.parse(row.envelope) as Envelope,
-      bookedAt: row.bookedAt,
-      booth: row.booth,
-      postings: postingsOf(row.id),
-    }
-    if (row.receiptId !== null) record.receiptId = row.receiptId
-    if (row.reason !== null) record.reason = row.reason as RejectReason
-    if (row.balanceAfter !== null) record.balanceAfter = row.balanceAfter
-    return record
+    return row === undefined ? undefined : transactionRecord(row, postingsOf(row.id))
   }
 
   function sumOfAllBalances(): number {
@@ -409,43 +392,14 @@ export function createMemoryLedgerStore(): LedgerStore {
   const sortedAccounts = (): Array<[string, Account]> => [...accounts].sort(([a], [b]) => byId(a, b))
 
   function stats(): LedgerStats {
-    const result: LedgerStats = {
-      accepted: 0,
-      rejected: 0,
-      rejectedByReason: {},
-      revenueByBooth: {},
-      cashByKiosk: {},
-      cashByRegister: {},
-      depositsByBooth: {},
-      openDebts: { count: 0, cents: 0 },
-      customerBalances: 0,
-      balancesByKind: {},
-      externalBookings: externals.size,
-    }
+    const counts = new Map<string, { status: string; reason: string | null; n: number }>()
     for (const row of transactions.values()) {
-      if (row.status === 'accepted') result.accepted += 1
-      else {
-        result.rejected += 1
-        const reason = row.reason ?? 'unknown'
-        result.rejectedByReason[reason] = (result.rejectedByReason[reason] ?? 0) + 1
-      }
+      const key = `${row.status}:${row.reason ?? ''}`
+      const entry = counts.get(key) ?? { status: row.status, reason: row.reason, n: 0 }
+      entry.n += 1
+      counts.set(key, entry)
     }
-    for (const [, a] of sortedAccounts()) {
-      result.balancesByKind[a.kind] = (result.balancesByKind[a.kind] ?? 0) + a.balance
-      if (a.kind === 'revenue') result.revenueByBooth[a.ref] = a.balance
-      // The cash account is the contra side of cash top-ups: cash taken in is its negated balance.
-      else if (a.kind === 'cash') result.cashByKiosk[a.ref] = -a.balance
-      else if (a.kind === 'register') result.cashByRegister[a.ref] = -a.balance
-      else if (a.kind === 'deposit') result.depositsByBooth[a.ref] = a.balance
-      else if (a.kind === 'customer') {
-        result.customerBalances += a.balance
-        if (a.balance < 0) {
-          result.openDebts.count += 1
-          result.openDebts.cents -= a.balance
-        }
-      }
-    }
-    return result
+    return ledgerStats(counts.values(), sortedAccounts().map(([, a]) => a), externals.size)
   }
 
   /** The checks of ledger.ts's checkInvariants, over the Maps, with its messages. */

@@ -10,6 +10,7 @@ import { GENESIS_HASH, taxOfGross, type Envelope, type RejectReason } from '../.
 import type { RecordedTransaction, TransactionWrite } from './core.js'
 import type { CancelTarget, SideEffect } from './rules.js'
 import { createOrderReads } from './orders.js'
+import { ledgerStats, transactionRecord } from './records.js'
 import type { LedgerStore, StoredExternalBooking } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
 
@@ -237,24 +238,10 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
   function transaction(id: string): TransactionRecord | undefined {
     const row = q.txById.get(id)
     if (row === undefined) return undefined
-    const record: TransactionRecord = {
-      id: row.id,
-      kiosk: row.kiosk,
-      seq: row.seq,
-      type: row.type,
-      tag: row.tag,
-      amount: row.amount,
-      status: row.status,
-      hash: row.hash,
-      envelope: JSON.parse(row.envelope) as Envelope,
-      bookedAt: row.booked_at,
-      booth: row.booth,
-      postings: postings(row.id),
-    }
-    if (row.receipt_id !== null) record.receiptId = row.receipt_id
-    if (row.reason !== null) record.reason = row.reason as RejectReason
-    if (row.balance_after !== null) record.balanceAfter = row.balance_after
-    return record
+    return transactionRecord(
+      { ...row, balanceAfter: row.balance_after, bookedAt: row.booked_at, receiptId: row.receipt_id },
+      postings(row.id),
+    )
   }
 
   function sumOfAllBalances(): number {
@@ -262,42 +249,7 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
   }
 
   function stats(): LedgerStats {
-    const result: LedgerStats = {
-      accepted: 0,
-      rejected: 0,
-      rejectedByReason: {},
-      revenueByBooth: {},
-      cashByKiosk: {},
-      cashByRegister: {},
-      depositsByBooth: {},
-      openDebts: { count: 0, cents: 0 },
-      customerBalances: 0,
-      balancesByKind: {},
-      externalBookings: q.externalCount.get()!.n,
-    }
-    for (const r of q.countsByStatus.all()) {
-      if (r.status === 'accepted') result.accepted += r.n
-      else {
-        result.rejected += r.n
-        result.rejectedByReason[r.reason ?? 'unknown'] = r.n
-      }
-    }
-    for (const a of q.accountBalances.all()) {
-      result.balancesByKind[a.kind] = (result.balancesByKind[a.kind] ?? 0) + a.balance
-      if (a.kind === 'revenue') result.revenueByBooth[a.ref] = a.balance
-      // The cash account is the contra side of cash top-ups: cash taken in is its negated balance.
-      else if (a.kind === 'cash') result.cashByKiosk[a.ref] = -a.balance
-      else if (a.kind === 'register') result.cashByRegister[a.ref] = -a.balance
-      else if (a.kind === 'deposit') result.depositsByBooth[a.ref] = a.balance
-      else if (a.kind === 'customer') {
-        result.customerBalances += a.balance
-        if (a.balance < 0) {
-          result.openDebts.count += 1
-          result.openDebts.cents -= a.balance
-        }
-      }
-    }
-    return result
+    return ledgerStats(q.countsByStatus.all(), q.accountBalances.all(), q.externalCount.get()!.n)
   }
 
   function checkInvariants(): string[] {

@@ -6,13 +6,13 @@
 // write goes to commitTransaction inside store.batch. Test code only.
 import { createHash, randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
-import { GENESIS_HASH, cardPaymentRef, envelopeHash, type Envelope, type Line, type Transaction } from '../../../device-protocol/index.js'
+import { GENESIS_HASH, cardPaymentRef, envelopeHash, type Envelope, type Line } from '../../../device-protocol/index.js'
 import { applyEnvelope, type Applied, type LedgerFacts, type TransactionWrite } from '../core.js'
 import { composeLedgerFacts } from '../facts.js'
 import { CARD_TERMINAL_CLEARING, type ProductFacts, type ProfileFacts } from '../rules.js'
 import type { LedgerStore, RegisteredKiosk, RegisteredWristband, RegistryFacts, StoredExternalBooking } from '../store.js'
 import { accountIds, type AccountKind, type PostingRecord } from '../types.js'
-import { SigningKiosk } from './test-helpers.js'
+import { SigningKiosk, productFacts } from './test-helpers.js'
 
 /**
  * What the suite's fake registry holds. A store that keeps registry rows
@@ -50,18 +50,7 @@ const water: Line = { product: 'water', qty: 1, unitPrice: 200 }
 const cup: Line = { product: 'cup', qty: 1, unitPrice: 100 }
 const snack: Line = { product: 'snack', qty: 1, unitPrice: 300 }
 
-const product = (id: string, price: number, more: Partial<ProductFacts> = {}): ProductFacts => ({
-  id,
-  name: id,
-  price,
-  kind: 'item',
-  fixedPrice: true,
-  taxRate: 0,
-  voucherEligible: false,
-  restrictions: [],
-  ticketVariant: null,
-  ...more,
-})
+const product = productFacts
 
 const PRODUCTS: Record<string, Record<string, ProductFacts>> = {
   bar: {

@@ -20,6 +20,7 @@ import { createRegistry } from '../../registry/registry.js'
 import { createLedger, createLedgerOn, type Ledger } from '../ledger.js'
 import { createMemoryLedgerStore } from '../memory-store.js'
 import { createOperationReads } from '../operations.js'
+import type { ProductFacts } from '../rules.js'
 import type { LedgerStore } from '../store.js'
 import { accountIds } from '../types.js'
 
@@ -182,3 +183,18 @@ export function makeWorld(path = ':memory:', store: StoreKind = 'sqlite'): TestW
 }
 
 export const verified = (envelope: Envelope) => ({ envelope })
+
+/** A catalog product as the rules see it: a plain fixed-price item unless `more` says otherwise. */
+export const productFacts = (id: string, price: number, more: Partial<ProductFacts> = {}): ProductFacts => ({
+  id,
+  name: id,
+  price,
+  kind: 'item',
+  fixedPrice: true,
+  taxRate: 0,
+  voucherEligible: false,
+  restrictions: [],
+  ticketVariant: null,
+  ...more,
+})
+

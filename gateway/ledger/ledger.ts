@@ -49,6 +49,8 @@ export interface LedgerDeps {
    * table, so restarts keep working.
    */
   pinSecret?: Buffer
+  /** Wraps the store: fault injection for the crash tests and the simulation (a write that fails like a power cut). */
+  wrapStore?: (store: LedgerStore) => LedgerStore
 }
 
 export interface Ledger {
@@ -102,10 +104,11 @@ export interface LedgerParts {
 }
 
 /** The ledger on the gateway's SQLite file: the SQLite store and the registry share the database and its transactions. */
-export function createLedger({ db, clock, logger, pinSecret }: LedgerDeps): Ledger {
+export function createLedger({ db, clock, logger, pinSecret, wrapStore }: LedgerDeps): Ledger {
   configureLedgerConnection(db)
   migrateGatewayDatabase(db)
-  const store = createSqliteLedgerStore(db)
+  const sqlite = createSqliteLedgerStore(db)
+  const store = wrapStore === undefined ? sqlite : wrapStore(sqlite)
   const registry = createRegistry({
     db,
     logger,

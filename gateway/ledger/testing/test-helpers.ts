@@ -161,7 +161,10 @@ export function createMemoryLedger({ db, clock, logger = silentLogger, wrapStore
   migrateGatewayDatabase(db)
   db.pragma('foreign_keys = OFF')
   const memory = createMemoryLedgerStore()
-  const store = wrapStore === undefined ? memory : wrapStore(memory)
+  // One batch spans both: the registry's side of a booking (vouchers, new wristbands, SUN counters) rolls back with the store's.
+  const registryTransaction = db.transaction((fn: () => unknown) => fn())
+  const spanning: LedgerStore = { ...memory, batch: (fn) => registryTransaction.immediate(() => memory.batch(fn)) as ReturnType<typeof fn> }
+  const store = wrapStore === undefined ? spanning : wrapStore(spanning)
   const registry = createRegistry({
     db,
     logger,
@@ -173,10 +176,11 @@ export function createMemoryLedger({ db, clock, logger = silentLogger, wrapStore
 }
 
 /** A ledger on `path` (default in memory) with testSetup imported and the three kiosks enrolled; `store` says where the money is kept. */
-export function makeWorld(path = ':memory:', store: StoreKind = 'sqlite'): TestWorld {
+export function makeWorld(path = ':memory:', store: StoreKind = 'sqlite', wrapStore?: (store: LedgerStore) => LedgerStore): TestWorld {
   const db = openLedgerDatabase(path)
   const clock = fixedClock()
-  const ledger = store === 'sqlite' ? createLedger({ db, clock, logger: silentLogger }) : createMemoryLedger({ db, clock })
+  const wrap = wrapStore === undefined ? {} : { wrapStore }
+  const ledger = store === 'sqlite' ? createLedger({ db, clock, logger: silentLogger, ...wrap }) : createMemoryLedger({ db, clock, ...wrap })
   const kiosks = { bar: new SigningKiosk('bar-1'), cash: new SigningKiosk('cash-1'), food: new SigningKiosk('food-1') }
   ledger.registry.importEventSetup(testSetup({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys, 'food-1': kiosks.food.keys }))
   return { db, ledger, kiosks, clock, close: () => db.close() }

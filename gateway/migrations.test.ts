@@ -2,12 +2,15 @@
 // every earlier version and one as the code before the list made it all reach
 // the latest version with their rows; a newer one is refused untouched; a
 // failing step leaves nothing behind.
+import { readFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import { ACCOUNT_KINDS } from './ledger/schema.js'
 import { GATEWAY_MIGRATIONS, GATEWAY_SCHEMA_VERSION, gatewaySchemaVersion, gatewayTooNewMessage, migrateGatewayDatabase } from './migrations.js'
 import { checkMigrationList, runMigrations, SchemaTooNewError, type Migration } from './migration-runner.js'
-import { GATEWAY_DB_BEFORE_MIGRATION_LIST, GATEWAY_DB_BEFORE_MIGRATION_LIST_VERSIONS } from './testing/gateway-db-before-migration-list.js'
+
+/** Today's layout before the one migration list, with its version rows: a frozen dump (SQL, read as data). */
+const GATEWAY_DB_BEFORE_MIGRATION_LIST = readFileSync(new URL('./testing/gateway-db-before-migration-list.sql', import.meta.url), 'utf8')
 
 /** A connection as the gateway opens one (foreign keys on), in memory. */
 function open(): Database.Database {
@@ -126,7 +129,6 @@ t.test('a database as the code before the migration list made it (version 2, col
 
   const db = open()
   db.exec(GATEWAY_DB_BEFORE_MIGRATION_LIST)
-  db.exec(GATEWAY_DB_BEFORE_MIGRATION_LIST_VERSIONS)
   seedLedgerRows(db)
   seedModuleRows(db)
   const before = rows(db)

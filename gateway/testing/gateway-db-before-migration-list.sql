@@ -1,8 +1,8 @@
-// The gateway database as the code before the one migration list made it
-// (commit 74c10a6, schema_version 2, every column added in place, card_meta's
-// own version 1): its sqlite_master, dumped from a fresh database of that
-// build. Frozen: it is what databases in the field look like.
-export const GATEWAY_DB_BEFORE_MIGRATION_LIST = `
+-- The gateway database as the code before the one migration list made it
+-- (commit 74c10a6, schema_version 2, every column added in place, card_meta's
+-- own version 1): its sqlite_master, dumped from a fresh database of that
+-- build, and the version rows it wrote. Frozen: it is what databases in the
+-- field look like (gateway/migrations.test.ts adopts it).
 CREATE TABLE meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -313,10 +313,6 @@ CREATE TABLE users_api_payments (
 CREATE INDEX users_api_payments_by_user ON users_api_payments(user_id, seq);
 CREATE INDEX users_api_users_by_creator ON users_api_users(created_by) WHERE created_by IS NOT NULL;
 CREATE TABLE gateway_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
-`
-
-/** The version rows that build wrote. */
-export const GATEWAY_DB_BEFORE_MIGRATION_LIST_VERSIONS = `
+-- The version rows that build wrote.
 INSERT INTO meta (key, value) VALUES ('schema_version', '2');
 INSERT INTO card_meta (key, value) VALUES ('schema_version', '1');
-`

@@ -14,7 +14,7 @@ import type { RecordedTransaction, TransactionRow, TransactionWrite } from './co
 import type { CancelTarget, DepositAccountFacts, OfflineSpent, ShiftFacts } from './rules.js'
 import type { LedgerStore, StoredExternalBooking } from './store.js'
 import { MAX_ORDERS_LISTED, RECEIPT_ID } from './orders.js'
-import { ledgerStats, transactionRecord } from './records.js'
+import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
 import type { AccountKind, CustomerOrder, KioskCursor, LedgerStats, OrderLine, PostingRecord, Receipt, TransactionRecord } from './types.js'
 
 /** The accounts table's CHECK: a kind outside it is refused, as SQLite refuses it. */
@@ -361,22 +361,9 @@ export function createMemoryLedgerStore(): LedgerStore {
   function cancelTarget(id: string): CancelTarget | undefined {
     const row = transactions.get(id)
     if (row === undefined) return undefined
-    const envelope = JSON.parse(row.envelope) as Envelope
-    const extras = row.resultExtras === null ? {} : (JSON.parse(row.resultExtras) as { vouchersUsed?: number })
-    return {
-      id: row.id,
-      kiosk: row.kiosk,
-      type: row.type,
-      tag: row.tag,
-      amount: row.amount,
-      at: envelope.tx.at,
-      status: row.status,
-      cancelled: row.cancelledBy !== null,
-      isLast: lastCart.get(row.kiosk) === row.id,
-      postings: postingsOf(row.id),
-      vouchersUsed: extras.vouchersUsed ?? 0,
-    }
+    return cancelTargetOf(row, { cancelled: row.cancelledBy !== null, isLast: lastCart.get(row.kiosk) === row.id, postings: postingsOf(row.id) })
   }
+
 
   function transaction(id: string): TransactionRecord | undefined {
     const row = transactions.get(id)

@@ -2,6 +2,7 @@
 // a transaction's record and the ledger's statistics. Pure; both stores
 // (sqlite-store.ts, memory-store.ts) use them, so they cannot drift apart.
 import type { Envelope, RejectReason } from '../../device-protocol/index.js'
+import type { CancelTarget } from './rules.js'
 import type { LedgerStats, PostingRecord, TransactionRecord } from './types.js'
 
 /** A recorded transaction as a store keeps it (the envelope as its canonical JSON). */
@@ -89,4 +90,24 @@ export function ledgerStats(
     }
   }
   return result
+}
+
+/** A recorded sale or return as a cancel sees it: `isLast` and `cancelled` are the store's to tell. */
+export function cancelTargetOf(
+  row: TransactionFields & { resultExtras: string | null },
+  state: { cancelled: boolean; isLast: boolean; postings: PostingRecord[] },
+): CancelTarget {
+  const envelope = JSON.parse(row.envelope) as Envelope
+  const extras = row.resultExtras === null ? {} : (JSON.parse(row.resultExtras) as { vouchersUsed?: number })
+  return {
+    id: row.id,
+    kiosk: row.kiosk,
+    type: row.type,
+    tag: row.tag,
+    amount: row.amount,
+    at: envelope.tx.at,
+    status: row.status,
+    ...state,
+    vouchersUsed: extras.vouchersUsed ?? 0,
+  }
 }

@@ -6,11 +6,11 @@
 // enrols kiosks; the store only moves their cursors).
 import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
-import { GENESIS_HASH, taxOfGross, type Envelope, type RejectReason } from '../../device-protocol/index.js'
+import { GENESIS_HASH, taxOfGross, type RejectReason } from '../../device-protocol/index.js'
 import type { RecordedTransaction, TransactionWrite } from './core.js'
 import type { CancelTarget, SideEffect } from './rules.js'
 import { createOrderReads } from './orders.js'
-import { ledgerStats, transactionRecord } from './records.js'
+import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
 import type { LedgerStore, StoredExternalBooking } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
 
@@ -215,33 +215,20 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
     }
   }
 
+  /** A row in the shape records.ts builds from. */
+  const fieldsOf = (row: TxRow) => ({ ...row, balanceAfter: row.balance_after, bookedAt: row.booked_at, receiptId: row.receipt_id, resultExtras: row.result_extras })
+
   function cancelTarget(id: string): CancelTarget | undefined {
     const row = q.txById.get(id)
     if (row === undefined) return undefined
-    const envelope = JSON.parse(row.envelope) as Envelope
-    const extras = row.result_extras === null ? {} : (JSON.parse(row.result_extras) as { vouchersUsed?: number })
-    return {
-      id: row.id,
-      kiosk: row.kiosk,
-      type: row.type,
-      tag: row.tag,
-      amount: row.amount,
-      at: envelope.tx.at,
-      status: row.status,
-      cancelled: row.cancelled_by !== null,
-      isLast: q.lastCartOfKiosk.get(row.kiosk)?.id === row.id,
-      postings: postings(row.id),
-      vouchersUsed: extras.vouchersUsed ?? 0,
-    }
+    return cancelTargetOf(fieldsOf(row), { cancelled: row.cancelled_by !== null, isLast: q.lastCartOfKiosk.get(row.kiosk)?.id === row.id, postings: postings(row.id) })
   }
+
 
   function transaction(id: string): TransactionRecord | undefined {
     const row = q.txById.get(id)
     if (row === undefined) return undefined
-    return transactionRecord(
-      { ...row, balanceAfter: row.balance_after, bookedAt: row.booked_at, receiptId: row.receipt_id },
-      postings(row.id),
-    )
+    return transactionRecord(fieldsOf(row), postings(row.id))
   }
 
   function sumOfAllBalances(): number {

@@ -139,3 +139,34 @@ t.test('every import in the repository keeps the folder rules', async (t) => {
   t.ok(imports.some((i) => i.from === 'simulators/bin.ts' && areaOf(i.target) === 'demo'), 'dynamic imports are read too')
   t.same(imports.map((i) => importRefusal(i.from, i.target)).filter((r) => r !== undefined), [], 'no import breaks a folder rule')
 })
+
+/**
+ * Inside the gateway: the ledger's core decides without I/O, and the registry
+ * stands apart from the ledger's implementation (it may use the ledger's
+ * interfaces and types, which it implements or fills, never the ledger itself
+ * or a store). Test code is exempt.
+ */
+const LEDGER_CORE = ['gateway/ledger/core.ts', 'gateway/ledger/rules.ts', 'gateway/ledger/facts.ts', 'gateway/ledger/records.ts']
+const REGISTRY_MAY_USE_OF_LEDGER = ['gateway/ledger/types', 'gateway/ledger/rules', 'gateway/ledger/store', 'gateway/ledger/core']
+
+function innerRefusal(from: string, target: string): string | undefined {
+  if (isTestCode(from)) return undefined
+  const module = target.replace(/\.[cm]?[jt]s$/, '')
+  if (from.startsWith('gateway/registry/') && module.startsWith('gateway/ledger/') && !REGISTRY_MAY_USE_OF_LEDGER.includes(module))
+    return `${from} imports ${target}: the registry may use only the ledger's interfaces and types (${REGISTRY_MAY_USE_OF_LEDGER.join(', ')})`
+  if (LEDGER_CORE.includes(from) && (module.startsWith('gateway/registry/') || /(sqlite|memory)-store$|\/ledger\/ledger$|\/db$|migrations$/.test(module)))
+    return `${from} imports ${target}: the ledger's core reads through interfaces, never a store, a database or the registry`
+  return undefined
+}
+
+t.test('the ledger core and the registry keep apart', async (t) => {
+  t.type(innerRefusal('gateway/registry/registry.ts', 'gateway/ledger/ledger.js'), 'string', 'the registry may not use the ledger')
+  t.type(innerRefusal('gateway/registry/registry.ts', 'gateway/ledger/sqlite-store.js'), 'string', 'nor a store')
+  t.equal(innerRefusal('gateway/registry/registry.ts', 'gateway/ledger/store.js'), undefined, 'it implements the interfaces')
+  t.type(innerRefusal('gateway/ledger/core.ts', 'gateway/ledger/sqlite-store.js'), 'string', 'the core reads no store')
+  t.type(innerRefusal('gateway/ledger/core.ts', 'gateway/registry/registry.js'), 'string', 'nor the registry')
+  t.equal(innerRefusal('gateway/ledger/ledger.ts', 'gateway/registry/registry.js'), undefined, 'the ledger puts them together')
+  const imports = repositoryImports()
+  t.ok(imports.some((i) => i.from.startsWith('gateway/registry/') && i.target.startsWith('gateway/ledger/')), 'the registry imports were read')
+  t.same(imports.map((i) => innerRefusal(i.from, i.target)).filter((r) => r !== undefined), [], 'no import crosses them')
+})

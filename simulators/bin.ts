@@ -4,10 +4,12 @@
 // a socat pty pair, say) so that a real `wristpay-kiosk --reader serial:...`
 // can be driven, tapping wristbands when a person says so (reader-cli.ts) or on
 // a timer; `tap` sends a tap to a running reader; `demo` and `bench` run the
-// demo and the benchmarks.
+// demo and the benchmarks; `bank statement` plays the bank of a payout run
+// (bank-sim/cli.ts).
 import { createInterface } from 'node:readline'
 import { TAG_TYPES } from '../device-protocol/index.js'
 import { attachFirmwareToSerialPort } from './reader-firmware.js'
+import { BANK_USAGE, runBankCommand } from './bank-sim/cli.js'
 import { COMMANDS_HELP, DEFAULT_UID, createTapper, keyCommand, parseReaderArgs, parseTapCommand, sendControlCommand, startControlSocket, type TapCommand } from './reader-cli.js'
 
 export const USAGE = `Usage: wristpay-sim <command> [options]
@@ -39,6 +41,7 @@ Commands:
   tap --control SOCKET [UID|N] [TYPE]
       Taps a wristband at the reader listening on SOCKET (any UID, or the N-th
       of its --uids; without one the next of them) and prints what it did.
+${BANK_USAGE}
   demo [options]     the demo (same as npm start; --help for its options)
   bench [options]    the benchmarks (same as npm run bench)
   --help             this text
@@ -115,6 +118,8 @@ async function main(argv: string[]): Promise<number> {
       return runReader(rest)
     case 'tap':
       return runTap(rest)
+    case 'bank':
+      return runBankCommand(rest)
     case 'demo':
       process.argv = [process.argv[0]!, 'simulators/demo/demo.ts', ...rest]
       await import('./demo/demo.js')

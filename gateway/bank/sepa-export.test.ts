@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { validateXML } from 'xmllint-wasm'
 import { XMLParser } from 'fast-xml-parser'
+import { bankStatementFromPain } from '../../simulators/bank-sim/camt053.js'
 import {
   checkPayoutFile,
   csvField,
@@ -227,4 +228,17 @@ t.test('CSV fields: quotes, commas, newlines and spreadsheet formulas', async (t
   // In a run: a name SEPA allows that a spreadsheet would compute.
   const csv = renderPayoutCsv(run({ payments: [payment({ name: '-1+1', remittance: '+Refund' })] }))
   t.match(csv, /,'-1\+1,.*,'\+Refund\r\n$/)
+})
+
+t.test('the simulated bank takes both versions and returns transfers by the end-to-end ids we sent', async (t) => {
+  for (const version of PAIN_VERSIONS) {
+    const statement = bankStatementFromPain(renderPain001(run(), version), { returnShare: 1, seed: 3 })
+    t.same(
+      statement.returned.map((r) => [r.endToEndId, r.amountCents]),
+      run().payments.map((p) => [p.endToEndId, p.amountCents]),
+      version,
+    )
+    t.equal(statement.debitedCents, 125456)
+    t.match(statement.xml, /<Nm>Zoe O&apos;Brien-Angstroem<\/Nm>/)
+  }
 })

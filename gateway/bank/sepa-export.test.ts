@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { validateXML } from 'xmllint-wasm'
 import { XMLParser } from 'fast-xml-parser'
+import { parse as parseCsv } from 'csv-parse/sync'
 import { bankStatementFromPain } from '../../simulators/bank-sim/camt053.js'
 import {
   checkPayoutFile,
@@ -241,4 +242,19 @@ t.test('the simulated bank takes both versions and returns transfers by the end-
     t.equal(statement.debitedCents, 125456)
     t.match(statement.xml, /<Nm>Zoe O&apos;Brien-Angstroem<\/Nm>/)
   }
+})
+
+t.test('a CSV reader gets back exactly the fields written, hostile ones included', async (t) => {
+  const fields = ['plain', 'a,b', 'say "hi"', 'two\nlines', 'cr\r\nlf', ' padded ', '', '"', ',,,', "'quoted'"]
+  const line = fields.map(csvField).join(',') + '\r\n'
+  t.same(parseCsv(line, { relax_column_count: false }), [fields])
+  const rows = parseCsv(renderPayoutCsv(run()), { columns: true }) as Array<Record<string, string>>
+  t.same(
+    rows.map((r) => [r['end_to_end_id'], r['name'], r['amount'], r['remittance']]),
+    [
+      ['WP-PO1-0001', 'Ada Lovelace', '19.99', 'Festival refund WP-PO1-0001'],
+      ['WP-PO1-0002', 'Juergen Gross', '0.01', 'Refund'],
+      ["WP-PO1-0003 (x'+?)", "Zoe O'Brien-Angstroem", '1234.56', 'Refund: 1,234.56'],
+    ],
+  )
 })

@@ -47,6 +47,7 @@ export const REJECT_REASONS = [
   'return_qty_exceeded', // brings back more units of a deposit product than its maxReturnQty
   'timestamp_in_future', // `at` is further ahead of the gateway's clock than the allowed skew
   'timestamp_too_old', // `at` is further behind the gateway's clock than a transaction may wait in an outbox
+  'in_payout_run', // the wristband is in an open payout run: its balance is being paid back to the guest's bank account, it cannot spend
 ] as const
 export type RejectReason = (typeof REJECT_REASONS)[number]
 

@@ -271,6 +271,15 @@ const cases: Case[] = [
   },
   { reason: 'timestamp_in_future', recorded: true, run: () => { const w = world(); const e = sale(w); return applyEnvelope(w.facts, input(e, { now: e.tx.at - 120_000 })) } },
   { reason: 'timestamp_too_old', recorded: true, run: () => { const w = world(); const e = sale(w); return applyEnvelope(w.facts, input(e, { now: e.tx.at + 7_200_000 })) } },
+  {
+    reason: 'in_payout_run',
+    recorded: true,
+    run: () => {
+      const w = world()
+      w.state.bands.get(GUEST)!.inPayoutRun = true
+      return applyEnvelope(w.facts, input(sale(w)))
+    },
+  },
 ]
 
 t.test('every result code the ledger answers has a case, and each case gets exactly its code', async (t) => {
@@ -381,4 +390,25 @@ t.test('the same facts and input give the same answer (no clock, no randomness i
   const w = world()
   const envelope = sale(w)
   t.same(applyEnvelope(w.facts, input(envelope)), applyEnvelope(w.facts, input(envelope)))
+})
+
+t.test('a wristband in a payout run cannot spend: sales, cash-outs and a tag switch from it are refused; top-ups and offline sales are booked', async (t) => {
+  const inRun = (over: Partial<LedgerFacts> = {}) => {
+    const w = world(over)
+    w.state.bands.get(GUEST)!.inPayoutRun = true
+    return w
+  }
+  const cashout = inRun()
+  t.equal(reasonOf(applyEnvelope(cashout.facts, input(cashout.kiosk.next({ type: 'cashout', uid: GUEST, amount: 100 })))), 'in_payout_run', 'cash-out')
+  const switched = inRun({ wristbandByPin: () => GUEST })
+  const switchApplied = applyEnvelope(switched.facts, input(switched.kiosk.next({ type: 'tag_switch', uid: NEW_BAND, amount: 0 }, { sealedPin: SEALED }), { pin: 'ALCE2345AB' }))
+  t.equal(reasonOf(switchApplied), 'in_payout_run', 'tag switch moving its balance away')
+  const topup = inRun()
+  t.equal(reasonOf(applyEnvelope(topup.facts, input(topup.kiosk.next({ type: 'topup_cash', uid: GUEST, amount: 100 })))), 'accepted', 'a top-up spends nothing')
+  const offline = inRun()
+  const offlineSale = applyEnvelope(offline.facts, input(sale(offline, { offline: true })))
+  t.equal(reasonOf(offlineSale), 'accepted', 'offline, the goods are gone: booked')
+  t.same(offlineSale.outcome.kind === 'result' && offlineSale.outcome.alerts?.map((a) => a.kind), ['offline_in_payout_run'], 'and alerted')
+  const free = world()
+  t.equal(reasonOf(applyEnvelope(free.facts, input(sale(free)))), 'accepted', 'a wristband in no run sells as before')
 })

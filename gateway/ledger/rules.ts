@@ -44,6 +44,8 @@ export interface KioskFacts {
 
 export interface WristbandFacts {
   blocked: boolean
+  /** In an open payout run: sales, cash-outs, a cancelled return and a tag switch from it are refused (in_payout_run). Absent: not in one. */
+  inPayoutRun?: boolean
   /** Current balance of the guest's account, cents. */
   balance: number
   vouchers: number
@@ -342,6 +344,12 @@ function decideCart(inputs: DecisionInputs): Decision {
     if (!offline) return refuseOnline('tag_blocked')
     effects.push({ kind: 'alert', alert: 'offline_blocked', message: `offline sale ${tx.id} at ${kiosk.id} paid with blocked wristband ${tx.tag.uid}` })
   }
+  // Its balance is promised to the guest's bank account. Offline, the goods are gone: book it, and the run's export
+  // refuses the payout its balance no longer covers (an operator cancels that run and makes a new one).
+  if (wristband.inPayoutRun === true && tx.type === 'sale') {
+    if (!offline) return refuseOnline('in_payout_run')
+    effects.push({ kind: 'alert', alert: 'offline_in_payout_run', message: `offline sale ${tx.id} at ${kiosk.id} paid with wristband ${tx.tag.uid}, which is in a payout run` })
+  }
   const lines = priceLines(inputs, wristband, false)
   if (typeof lines === 'string') return reject(lines)
   const total = linesTotal(tx.lines)
@@ -403,6 +411,8 @@ function decideCancel(inputs: DecisionInputs): Decision {
   const customer = postings.find((p) => p.account === accountIds.customer(tx.tag.uid))?.amount ?? 0
   const balanceAfter = wristband.balance + customer
   if (balanceAfter < 0 && customer < 0) return reject('insufficient_balance', wristband.balance)
+  // Cancelling a deposit return takes money back from the wristband: not from one whose balance is being paid out.
+  if (customer < 0 && wristband.inPayoutRun === true) return reject('in_payout_run')
   // Cancelling a sale gives its deposits back to the guest: not if those cups came back already.
   for (const p of postings) {
     if (!p.account.startsWith(accountIds.deposit('')) || p.amount >= 0) continue
@@ -443,6 +453,7 @@ function decideCashOut(inputs: DecisionInputs): Decision {
   if (tx.lines.length !== 0 || tx.amount <= 0) return reject('invalid_transaction')
   if (wristband === undefined) return reject('unknown_tag')
   if (wristband.blocked) return reject('tag_blocked')
+  if (wristband.inPayoutRun === true) return reject('in_payout_run')
   if (wristband.balance < tx.amount) return reject('insufficient_balance', wristband.balance)
   const drawer = cashAccount(inputs)
   if ('reason' in drawer) return reject(drawer.reason)
@@ -498,6 +509,8 @@ function decideTagSwitch(inputs: DecisionInputs): Decision {
   const old = inputs.wristbandByPin()
   if (old === undefined) return reject('wrong_pin')
   if (wristband !== undefined || old.uid === tx.tag.uid || isStaffBand(inputs, tx.tag.uid)) return reject('tag_already_registered')
+  // Moving the balance away would leave the run's payout uncovered.
+  if (old.facts.inPayoutRun === true) return reject('in_payout_run')
   const balance = old.facts.balance
   return {
     status: 'accepted',

@@ -112,6 +112,8 @@ export interface RegisteredKiosk {
 /** A wristband as the registry knows it (its balance is the store's). */
 export interface RegisteredWristband {
   blocked: boolean
+  /** In an open payout run (created or approved): its balance is being paid back, so it cannot spend. Absent: not in one. */
+  inPayoutRun?: boolean
   vouchers: number
   variant: string | null
 }

@@ -188,8 +188,10 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
         blocked = CASE WHEN wristbands.replaced_by IS NULL THEN COALESCE(@blocked, wristbands.blocked) ELSE 1 END,
         variant = excluded.variant`),
     setBlocked: db.prepare(`UPDATE wristbands SET blocked = ? WHERE uid = ?`),
-    wristband: db.prepare<[string], { blocked: number; vouchers: number; variant: string | null }>(
-      `SELECT blocked, vouchers, variant FROM wristbands WHERE uid = ? AND retired IS NULL`,
+    // in_payout_run: an open item of a payout run (gateway/payouts/) holds the wristband's balance for the bank.
+    wristband: db.prepare<[string], { blocked: number; vouchers: number; variant: string | null; in_payout_run: number }>(
+      `SELECT blocked, vouchers, variant, EXISTS (SELECT 1 FROM payout_run_items i WHERE i.uid = w.uid AND i.open = 1) AS in_payout_run
+         FROM wristbands w WHERE uid = ? AND retired IS NULL`,
     ),
     // External bookings know a wristband whether retired or not (its money must still be settled).
     anyWristband: db.prepare<[string], { blocked: number }>(`SELECT blocked FROM wristbands WHERE uid = ?`),
@@ -428,7 +430,8 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     },
     wristband(uid) {
       const band = q.wristband.get(uid)
-      return band === undefined ? undefined : { blocked: band.blocked === 1, vouchers: band.vouchers, variant: band.variant }
+      if (band === undefined) return undefined
+      return { blocked: band.blocked === 1, vouchers: band.vouchers, variant: band.variant, ...(band.in_payout_run === 1 ? { inPayoutRun: true } : {}) }
     },
     product: (booth, productId) => configs.product(booth, productId),
     maxReturnQty: (booth, productId) => q.maxReturnQty.get(booth, productId)?.max_return_qty ?? DEFAULT_MAX_RETURN_QTY,

@@ -17,6 +17,8 @@ import { createIngest } from './ingest.js'
 import { createKioskQueries } from './kiosk-queries.js'
 import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from './pin-attempts.js'
 import { operationsAdmin } from './operations-admin.js'
+import { createPayoutRuns } from './payouts/payout-runs.js'
+import { operatorAccountsAuth, payoutsAdmin } from './payouts/payouts-admin.js'
 import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js'
 
 /** MQTT usernames of operators start with this; kiosk ids cannot contain ':'. */
@@ -258,6 +260,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         publishKioskConfigs: (ids) => publishKioskConfigs(ids),
         reloadEventSetup: () => ledger.registry.importEventSetup(loadEventSetup(eventFile)),
         endKioskSessions,
+      }),
+      // Payout runs: four eyes, so the operator's own credentials name who acts (README "Paying guests back").
+      payoutsAdmin({
+        runs: createPayoutRuns({ db, ledger, clock, logger: log, allowedCountryCodes: () => config.portal.allowedCountryCodes }),
+        operatorAuth: operatorAccountsAuth(config.operators),
       }),
     ],
     plugins: [...apis.plugins, ...extraPlugins],

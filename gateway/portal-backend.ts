@@ -30,6 +30,7 @@ import type { Registry } from './registry/index.js'
 import type { MountedPlugin } from './http.js'
 import { createSecretStore } from './secret-store.js'
 import { migrateGatewayDatabase } from './migrations.js'
+import { createPayoutReads } from './payouts/reads.js'
 
 /** What the portal reads from the ledger; the real Ledger has all of it. */
 export type PortalLedger = Pick<Ledger, 'wristband' | 'customerOrders' | 'receipt'> & { registry: Pick<Registry, 'findWristbandByPin' | 'event' | 'portalTexts'> }
@@ -146,6 +147,8 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
   const ev = deps.eventConfig
   // The portal's tables (portal_*) come from the gateway database's migrations.
   migrateGatewayDatabase(db)
+
+  const payouts = createPayoutReads(db)
 
   const q = {
     ensureCustomer: db.prepare(`INSERT INTO portal_customers (uid) VALUES (?) ON CONFLICT(uid) DO NOTHING`),
@@ -329,9 +332,17 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
       q.setDonateAll.run(clock.now(), uid)
     },
 
-    // Payouts are run by a later part of the gateway; until then nobody is in a run.
-    payoutInfo: () => ({ inPayoutRun: false, payoutDateMs: null }),
-    payoutTransactions: () => [],
+    // Payout runs (gateway/payouts/): in one from its creation, with the run's date (the export's once paid).
+    payoutInfo: (uid) => payouts.payoutInfo(uid),
+    // The payouts booked for the guest; the id is the payout booking's order id, as in the guest's orders list.
+    payoutTransactions: (uid) =>
+      payouts.payoutTransactions(uid).map((p) => ({
+        transactionId: p.receiptId === null ? 0 : orderIntegerId(p.receiptId),
+        amountCents: p.amountCents,
+        bookedAtMs: p.bookedAtMs,
+        targetAccountName: p.accountName,
+        targetAccountType: 'sepa',
+      })),
 
     config,
 

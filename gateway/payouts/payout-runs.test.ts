@@ -1,0 +1,275 @@
+// Payout runs over the SQLite ledger: who gets into a run, the four eyes, the
+// bookings of create and export, cancel, limits, and what the tills answer a
+// wristband in a run. After every test the ledger's invariants hold.
+import t, { type Test } from 'tap'
+import { accountIds } from '../ledger/index.js'
+import { SigningKiosk, UID, fixedClock, silentLogger, testSetup, verified } from '../ledger/testing/test-helpers.js'
+import { createLedger, openLedgerDatabase, type Ledger } from '../ledger/index.js'
+import { isEndToEndId } from './end-to-end-id.js'
+import { PayoutRunError, createPayoutRuns, payoutAccountId, type PayoutRunErrorCode, type PayoutRuns } from './payout-runs.js'
+import { createPayoutReads } from './reads.js'
+
+const CAROL = '04C0C0C0C0C0C0'
+const DAVE = '04D0D0D0D0D0D0'
+const ERIN = '04E0E0E0E0E0E0'
+const IBAN_DE = 'DE89370400440532013000'
+const IBAN_AT = 'AT611904300234573201'
+const IBAN_GB = 'GB29NWBK60161331926819'
+const SUMUP = accountIds.clearing('sumup')
+
+interface World {
+  db: ReturnType<typeof openLedgerDatabase>
+  ledger: Ledger
+  runs: PayoutRuns
+  bar: SigningKiosk
+  clock: ReturnType<typeof fixedClock>
+  countries: string[] | null
+}
+
+function world(): World {
+  const db = openLedgerDatabase(':memory:')
+  const clock = fixedClock()
+  const ledger = createLedger({ db, clock, logger: silentLogger })
+  const bar = new SigningKiosk('bar-1')
+  const setup = testSetup({ 'bar-1': bar.keys })
+  setup.offline = { allowed: true, perTagCapCents: 5000, kioskTotalCapCents: 50_000 }
+  setup.wristbands.push({ uid: CAROL, pin: 'CRLA2345AB' }, { uid: DAVE, pin: 'DVEE2345AB' }, { uid: ERIN, pin: 'ERNN2345AB' })
+  ledger.registry.importEventSetup(setup)
+  ledger.ensureAccount('clearing', 'sumup')
+  const w: World = { db, ledger, bar, clock, countries: ['DE', 'AT'], runs: undefined as unknown as PayoutRuns }
+  w.runs = createPayoutRuns({ db, ledger, clock, logger: silentLogger, allowedCountryCodes: () => w.countries })
+  return w
+}
+
+function topup(w: World, uid: string, amount: number) {
+  w.ledger.bookExternal({ ref: `test-topup:${uid}:${amount}:${Math.random()}`, kind: 'topup_online', customerUid: uid, postings: [{ account: SUMUP, amount: -amount }, { account: accountIds.customer(uid), amount }] })
+}
+
+/** What the portal stores when a guest enters their payout data (written as the portal backend does). */
+function registerPayoutData(w: World, uid: string, data: { iban?: string | null; name?: string | null; email?: string | null; donation?: number; donateAll?: boolean }) {
+  w.db
+    .prepare(`INSERT INTO portal_customers (uid, iban, account_name, email, donation_cents, donate_all, has_entered_info) VALUES (?, ?, ?, ?, ?, ?, 1)`)
+    .run(uid, data.iban === undefined ? IBAN_DE : data.iban, data.name === undefined ? 'Guest Name' : data.name, data.email === undefined ? 'guest@example.org' : data.email, data.donation ?? 0, data.donateAll ? 1 : 0)
+}
+
+function refusal(t: Test, fn: () => unknown, code: PayoutRunErrorCode, what: string) {
+  try {
+    fn()
+    t.fail(`${what}: not refused`)
+  } catch (err) {
+    t.ok(err instanceof PayoutRunError, `${what}: a PayoutRunError`)
+    t.equal((err as PayoutRunError).code, code, what)
+  }
+}
+
+const balance = (w: World, uid: string) => w.ledger.balanceOf(uid)
+
+/** Alice 3000 (DE, donates 500), Bob 2000 (AT). */
+function twoGuests(): World {
+  const w = world()
+  topup(w, UID.alice, 3000)
+  topup(w, UID.bob, 2000)
+  registerPayoutData(w, UID.alice, { donation: 500 })
+  registerPayoutData(w, UID.bob, { iban: IBAN_AT, name: 'Bob B' })
+  return w
+}
+
+t.test('create: eligible guests with their amounts after donations; donations booked, nothing else; the tills refuse them', async (t) => {
+  const w = twoGuests()
+  const run = w.runs.create({ operator: 'anna' })
+  t.equal(run.state, 'created')
+  t.same(
+    run.items.map((i) => [i.uid, i.amount, i.donation, i.iban, i.payoutBooking]),
+    [
+      [UID.alice, 2500, 500, IBAN_DE, null],
+      [UID.bob, 2000, 0, IBAN_AT, null],
+    ],
+  )
+  t.equal(run.payoutCount, 2)
+  t.equal(run.payoutSum, 4500)
+  t.equal(run.donationSum, 500)
+  t.equal(balance(w, UID.alice), 2500, 'the donation left the wristband')
+  t.equal(balance(w, UID.bob), 2000, 'no payout booked yet')
+  t.equal(w.ledger.accountBalance(accountIds.donation('event')), 500)
+  t.equal(w.ledger.accountBalance(payoutAccountId), undefined, 'the payout account is not even opened')
+  t.same(run.events.map((e) => [e.action, e.operator]), [['created', 'anna']])
+  for (const item of run.items) t.ok(isEndToEndId(item.endToEndId) && item.endToEndId.length <= 35, `end-to-end id ${item.endToEndId} is SEPA-safe`)
+  t.equal(new Set(run.items.map((i) => i.endToEndId)).size, 2, 'end-to-end ids are unique')
+
+  // The till: a sale by a wristband in the run is refused with its own reason, through the ledger.
+  const [outcome] = w.ledger.applyBatch([verified(w.bar.sale(UID.alice, [{ product: 'beer', qty: 1, unitPrice: 450 }]))])
+  t.equal(outcome!.kind === 'result' && outcome!.result.reason, 'in_payout_run')
+  t.equal(balance(w, UID.alice), 2500, 'nothing spent')
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('four eyes: the creator cannot approve; approve once; export books once; cancel after export refused', async (t) => {
+  const w = twoGuests()
+  const run = w.runs.create({ operator: 'anna' })
+  refusal(t, () => w.runs.approve(run.id, 'anna'), 'approver_is_creator', 'the creator approving')
+  t.equal(w.runs.get(run.id).state, 'created', 'still waiting for a second operator')
+  refusal(t, () => w.runs.export(run.id, 'ben'), 'payout_run_not_exportable', 'export before approval')
+  const approved = w.runs.approve(run.id, 'ben')
+  t.equal(approved.state, 'approved')
+  t.equal(approved.approvedBy, 'ben')
+  refusal(t, () => w.runs.approve(run.id, 'carl'), 'payout_run_not_approvable', 'a second approval')
+
+  w.clock.advance(60_000)
+  const exported = w.runs.export(run.id, 'ben')
+  t.equal(exported.replay, false)
+  t.equal(exported.run.state, 'exported')
+  t.equal(balance(w, UID.alice), 0)
+  t.equal(balance(w, UID.bob), 0)
+  t.equal(w.ledger.accountBalance(payoutAccountId), 4500, 'customer → payout:sepa')
+  for (const item of exported.run.items) {
+    const booking = w.ledger.externalBooking(item.payoutBooking!)
+    t.equal(booking?.kind, 'payout')
+    t.equal(booking?.meta.endToEndId, item.endToEndId, 'the booking names its end-to-end id')
+  }
+
+  const again = w.runs.export(run.id, 'anna')
+  t.equal(again.replay, true, 'a second export is a replay')
+  t.equal(w.ledger.accountBalance(payoutAccountId), 4500, 'booked once')
+  t.equal(w.db.prepare(`SELECT COUNT(*) AS n FROM external_bookings WHERE kind = 'payout'`).pluck().get(), 2)
+  refusal(t, () => w.runs.cancel(run.id, 'anna'), 'payout_run_not_cancellable', 'cancel after export')
+
+  t.same(
+    w.runs.get(run.id).events.map((e) => [e.action, e.operator]),
+    [
+      ['created', 'anna'],
+      ['refused', 'anna'],
+      ['approved', 'ben'],
+      ['exported', 'ben'],
+      ['exported_again', 'anna'],
+    ],
+    'every step is logged with who did it',
+  )
+  // The till now: the wristband is out of the run (and empty).
+  const [outcome] = w.ledger.applyBatch([verified(w.bar.sale(UID.alice, [{ product: 'beer', qty: 1, unitPrice: 450 }]))])
+  t.equal(outcome!.kind === 'result' && outcome!.result.reason, 'insufficient_balance', 'after export the wristband is out of the run')
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('cancel before export: money stays, the wristbands spend again and can go into a new run; the donation is not booked twice', async (t) => {
+  const w = twoGuests()
+  const run = w.runs.create({ operator: 'anna' })
+  w.runs.approve(run.id, 'ben')
+  const cancelled = w.runs.cancel(run.id, 'anna')
+  t.equal(cancelled.state, 'cancelled')
+  t.equal(balance(w, UID.alice), 2500, 'the donation stays booked, nothing else moved')
+  t.equal(balance(w, UID.bob), 2000)
+  refusal(t, () => w.runs.export(run.id, 'ben'), 'payout_run_not_exportable', 'export of a cancelled run')
+  refusal(t, () => w.runs.cancel(run.id, 'ben'), 'payout_run_not_cancellable', 'cancel twice')
+  const [outcome] = w.ledger.applyBatch([verified(w.bar.sale(UID.bob, [{ product: 'beer', qty: 1, unitPrice: 450 }]))])
+  t.equal(outcome!.kind === 'result' && outcome!.result.status, 'accepted', 'bob spends again')
+
+  const next = w.runs.create({ operator: 'ben' })
+  t.same(next.items.map((i) => [i.uid, i.amount, i.donation]), [[UID.alice, 2500, 0], [UID.bob, 1550, 0]], 'a new run: no second donation')
+  t.equal(w.ledger.accountBalance(accountIds.donation('event')), 500)
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('who is left out: blocked, a balance of zero, an invalid IBAN, a country not accepted, no holder, no e-mail, in another open run', async (t) => {
+  const w = world()
+  w.ledger.registry.setWristbandBlocked(UID.blocked, false)
+  for (const uid of [UID.alice, UID.bob, UID.blocked, CAROL, DAVE]) topup(w, uid, 1000)
+  w.ledger.registry.setWristbandBlocked(UID.blocked, true)
+  registerPayoutData(w, UID.blocked, {}) // blocked wristband
+  registerPayoutData(w, ERIN, {}) // balance zero
+  registerPayoutData(w, UID.alice, { iban: 'DE89370400440532013001' }) // checksum wrong
+  registerPayoutData(w, UID.bob, { iban: IBAN_GB }) // country not accepted
+  registerPayoutData(w, CAROL, { name: '' })
+  registerPayoutData(w, DAVE, { email: 'not-an-address' })
+  refusal(t, () => w.runs.create({ operator: 'anna' }), 'empty_payout_run', 'nobody eligible')
+  t.same(w.runs.list(), [], 'no run was made')
+
+  w.db.prepare(`UPDATE portal_customers SET iban = ? WHERE uid = ?`).run(IBAN_DE, UID.alice)
+  const first = w.runs.create({ operator: 'anna' })
+  t.same(first.items.map((i) => i.uid), [UID.alice])
+  w.db.prepare(`UPDATE portal_customers SET email = 'dave@example.org' WHERE uid = ?`).run(DAVE)
+  const second = w.runs.create({ operator: 'anna' })
+  t.same(second.items.map((i) => i.uid), [DAVE], 'alice is in the open first run: not again')
+
+  w.countries = null
+  const third = w.runs.create({ operator: 'anna' })
+  t.same(third.items.map((i) => i.uid), [UID.bob], 'with every country accepted, a valid GB IBAN is in')
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('limits: at most maxCount payouts and maxSum cents; hostile limits and operators refused', async (t) => {
+  const w = world()
+  const guests: Array<[string, number]> = [
+    [UID.alice, 3000],
+    [UID.bob, 2000],
+    [CAROL, 1500],
+    [DAVE, 500],
+  ]
+  for (const [uid, amount] of guests) {
+    topup(w, uid, amount)
+    registerPayoutData(w, uid, {})
+  }
+  const byCount = w.runs.create({ operator: 'anna', maxCount: 2 })
+  t.same(byCount.items.map((i) => i.uid), [UID.alice, UID.bob])
+  w.runs.cancel(byCount.id, 'anna')
+  const bySum = w.runs.create({ operator: 'anna', maxSum: 4000 })
+  t.ok(bySum.payoutSum <= 4000, 'within the sum')
+  t.same(bySum.items.map((i) => i.uid), [UID.alice, DAVE], 'who does not fit is left for a later run')
+  w.runs.cancel(bySum.id, 'anna')
+
+  for (const bad of [0, -1, 1.5, Number.NaN, '10', Number.MAX_SAFE_INTEGER + 2])
+    refusal(t, () => w.runs.create({ operator: 'anna', maxCount: bad as number }), 'invalid_payout_limits', `maxCount ${String(bad)}`)
+  refusal(t, () => w.runs.create({ operator: 'anna', maxSum: -5 }), 'invalid_payout_limits', 'a negative maxSum')
+  for (const bad of ['', ' anna', 'a'.repeat(65), 'anna\n', 42, undefined])
+    refusal(t, () => w.runs.create({ operator: bad as string }), 'invalid_operator', `operator ${JSON.stringify(bad)}`)
+  refusal(t, () => w.runs.approve(99, 'ben'), 'unknown_payout_run', 'an unknown run')
+  refusal(t, () => w.runs.get(-1), 'unknown_payout_run', 'a negative id')
+  refusal(t, () => w.runs.export(Number.NaN, 'ben'), 'unknown_payout_run', 'NaN')
+  t.equal(w.runs.list().length, 2, 'refusals made no run')
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('donate all: the whole balance goes to the donation account and no payout is made', async (t) => {
+  const w = world()
+  topup(w, UID.alice, 1200)
+  topup(w, UID.bob, 800)
+  registerPayoutData(w, UID.alice, { iban: null, name: null, email: null, donateAll: true })
+  registerPayoutData(w, UID.bob, {})
+  const run = w.runs.create({ operator: 'anna' })
+  t.same(run.items.map((i) => i.uid), [UID.bob])
+  t.equal(run.donationSum, 1200)
+  t.equal(balance(w, UID.alice), 0)
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('an offline sale that came in after create: export refuses and books nothing', async (t) => {
+  const w = twoGuests()
+  const run = w.runs.create({ operator: 'anna' })
+  w.runs.approve(run.id, 'ben')
+  const [outcome] = w.ledger.applyBatch([verified(w.bar.sale(UID.bob, [{ product: 'beer', qty: 1, unitPrice: 450 }], { offline: true }))])
+  t.equal(outcome!.kind === 'result' && outcome!.result.status, 'accepted', 'offline, the goods are gone', { outcome })
+  t.same(outcome!.kind === 'result' && outcome!.alerts?.map((a) => a.kind), ['offline_in_payout_run'])
+  refusal(t, () => w.runs.export(run.id, 'ben'), 'payout_balance_changed', 'export')
+  t.equal(balance(w, UID.alice), 2500, 'alice not paid either: all or nothing')
+  t.equal(w.runs.get(run.id).state, 'approved')
+  t.equal(w.ledger.accountBalance(payoutAccountId) ?? 0, 0)
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('the portal: in a run with its date, then the payouts as booked', async (t) => {
+  const w = twoGuests()
+  const reads = createPayoutReads(w.db)
+  t.same(reads.payoutInfo(UID.alice), { inPayoutRun: false, payoutDateMs: null })
+  const run = w.runs.create({ operator: 'anna' })
+  t.same(reads.payoutInfo(UID.alice), { inPayoutRun: true, payoutDateMs: run.createdAt })
+  t.same(reads.payoutTransactions(UID.alice), [], 'nothing paid yet')
+  w.runs.approve(run.id, 'ben')
+  w.clock.advance(5000)
+  const { run: exported } = w.runs.export(run.id, 'ben')
+  t.same(reads.payoutInfo(UID.alice), { inPayoutRun: true, payoutDateMs: exported.exportedAt })
+  const [paid] = reads.payoutTransactions(UID.alice)
+  t.match(paid, { amountCents: 2500, bookedAtMs: exported.exportedAt, accountName: 'Guest Name', endToEndId: exported.items[0]!.endToEndId })
+  t.equal(paid!.receiptId, w.ledger.externalBooking(exported.items[0]!.payoutBooking!)!.receiptId)
+  t.same(reads.payoutInfo(UID.stranger), { inPayoutRun: false, payoutDateMs: null })
+  t.same(reads.payoutTransactions(42 as unknown as string), [], 'hostile uid')
+  t.same(w.ledger.checkInvariants(), [])
+})

@@ -1,0 +1,432 @@
+// Payout runs: paying every guest's remaining balance back to their bank
+// account after the event, as a finance team does it with four eyes.
+//
+// create   an operator picks the guests: payout data from the portal that
+//          passes its checks (IBAN with ibantools, a country the portal
+//          accepts, holder, e-mail), a balance above zero after their donation,
+//          not blocked, in no other open run; at most maxCount payouts and
+//          maxSum cents. Their donations are booked now (customer → donation);
+//          nothing else is. From now on their wristbands cannot spend (the
+//          registry reads the open items; the rules answer in_payout_run).
+// approve  a second operator, never the creator.
+// export   books one payout per guest (customer → payout:sepa) in the same
+//          SQLite transaction as the run's state change; a second export books
+//          nothing and returns the same payouts.
+// cancel   before export: nothing is undone (donations stay booked), the
+//          wristbands spend again.
+// Every step is a row in payout_run_events: who, when, what.
+//
+// The transactions are the gateway database's (better-sqlite3): the ledger's
+// SQLite store joins them as savepoints, so a refusal anywhere rolls back the
+// run and every booking of it. Over the in-memory store this atomicity does not
+// hold; payout runs are for the SQLite ledger.
+import type Database from 'better-sqlite3'
+import type { Logger } from 'pino'
+import type { Clock } from '../../device-protocol/index.js'
+import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
+import { checkCustomerInfo } from '../../portal-api/index.js'
+import { LedgerRefusalError, accountIds, type Ledger } from '../ledger/index.js'
+import { migrateGatewayDatabase } from '../migrations.js'
+import { endToEndId, randomSuffix } from './end-to-end-id.js'
+
+export type PayoutRunState = 'created' | 'approved' | 'exported' | 'cancelled'
+
+export type PayoutRunErrorCode =
+  /** No run with this id. */
+  | 'unknown_payout_run'
+  /** The operator who created the run tried to approve it. */
+  | 'approver_is_creator'
+  /** Approve on a run that is not `created` (approved, exported or cancelled). */
+  | 'payout_run_not_approvable'
+  /** Cancel on an exported or cancelled run. */
+  | 'payout_run_not_cancellable'
+  /** Export on a run that is not approved (or exported: that is a replay, not an error). */
+  | 'payout_run_not_exportable'
+  /** At export, a guest's balance no longer covers their payout (an offline sale came in): nothing booked. */
+  | 'payout_balance_changed'
+  /** maxCount or maxSum are not positive whole numbers within bounds. */
+  | 'invalid_payout_limits'
+  /** No operator name, or one that is not 1..64 printable characters. */
+  | 'invalid_operator'
+  /** No guest is eligible (or fits the limits) and nobody has a donation to book. */
+  | 'empty_payout_run'
+
+export class PayoutRunError extends Error {
+  override name = 'PayoutRunError'
+  constructor(
+    readonly code: PayoutRunErrorCode,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface PayoutRunSummary {
+  id: number
+  state: PayoutRunState
+  createdBy: string
+  createdAt: number
+  approvedBy: string | null
+  approvedAt: number | null
+  exportedBy: string | null
+  exportedAt: number | null
+  cancelledBy: string | null
+  cancelledAt: number | null
+  maxCount: number | null
+  maxSum: number | null
+  payoutCount: number
+  /** Cents. */
+  payoutSum: number
+  /** Cents booked to the donation account when the run was created. */
+  donationSum: number
+}
+
+export interface PayoutItem {
+  uid: string
+  endToEndId: string
+  iban: string
+  accountName: string
+  email: string
+  /** Cents to pay. */
+  amount: number
+  /** Cents donated when the run was created. */
+  donation: number
+  /** The payout booking, once exported. */
+  payoutBooking: string | null
+}
+
+export interface PayoutRunEvent {
+  action: 'created' | 'approved' | 'cancelled' | 'exported' | 'exported_again' | 'refused'
+  operator: string
+  at: number
+  detail: string | null
+}
+
+export interface PayoutRun extends PayoutRunSummary {
+  items: PayoutItem[]
+  events: PayoutRunEvent[]
+}
+
+export interface PayoutExport {
+  run: PayoutRun
+  /** False: this call booked the payouts; true: they were booked by an earlier export, nothing changed. */
+  replay: boolean
+}
+
+export interface CreateRunOptions {
+  operator: string
+  maxCount?: number
+  /** Cents. */
+  maxSum?: number
+}
+
+export interface PayoutRuns {
+  create(options: CreateRunOptions): PayoutRun
+  list(): PayoutRunSummary[]
+  get(id: number): PayoutRun
+  approve(id: number, operator: string): PayoutRun
+  cancel(id: number, operator: string): PayoutRun
+  export(id: number, operator: string): PayoutExport
+}
+
+export interface PayoutRunsDeps {
+  db: Database.Database
+  ledger: Pick<Ledger, 'wristband' | 'ensureAccount' | 'bookExternal' | 'externalBookingByRef'>
+  clock: Clock
+  logger: Logger
+  /** The portal's accepted IBAN countries (upper case); null accepts any valid IBAN. Read at each run. */
+  allowedCountryCodes(): readonly string[] | null
+  /** The random part of end-to-end ids; injected for tests. */
+  newSuffix?: () => string
+}
+
+/** The account payouts go to: money on its way to the guests' banks. */
+export const PAYOUT_ACCOUNT_REF = 'sepa'
+export const DONATION_ACCOUNT_REF = 'event'
+const MAX_OPERATOR_LENGTH = 64
+const PRINTABLE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
+
+/** A guest's donation is booked once, whatever happens to the run it came with. */
+export const donationRef = (uid: string) => `payout-donation:${uid}`
+export const payoutRef = (e2e: string) => `payout:${e2e}`
+
+interface RunRow {
+  id: number
+  state: PayoutRunState
+  created_by: string
+  created_at: number
+  approved_by: string | null
+  approved_at: number | null
+  exported_by: string | null
+  exported_at: number | null
+  cancelled_by: string | null
+  cancelled_at: number | null
+  max_count: number | null
+  max_sum: number | null
+  payout_count: number
+  payout_sum: number
+  donation_sum: number
+}
+
+interface ItemRow {
+  run_id: number
+  uid: string
+  end_to_end_id: string
+  iban: string
+  account_name: string
+  email: string
+  amount: number
+  donation: number
+  payout_booking: string | null
+}
+
+interface CandidateRow {
+  uid: string
+  iban: string | null
+  account_name: string | null
+  email: string | null
+  donation_cents: number
+  donate_all: number
+}
+
+function checkOperator(operator: unknown): string {
+  if (typeof operator !== 'string' || operator.length > MAX_OPERATOR_LENGTH || !PRINTABLE.test(operator))
+    throw new PayoutRunError('invalid_operator', `the operator must be named by 1..${MAX_OPERATOR_LENGTH} printable characters`)
+  return operator
+}
+
+function checkLimit(name: string, value: unknown): number | null {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > Number.MAX_SAFE_INTEGER)
+    throw new PayoutRunError('invalid_payout_limits', `${name} must be a whole number above zero`)
+  return value
+}
+
+const summaryOf = (row: RunRow): PayoutRunSummary => ({
+  id: row.id,
+  state: row.state,
+  createdBy: row.created_by,
+  createdAt: row.created_at,
+  approvedBy: row.approved_by,
+  approvedAt: row.approved_at,
+  exportedBy: row.exported_by,
+  exportedAt: row.exported_at,
+  cancelledBy: row.cancelled_by,
+  cancelledAt: row.cancelled_at,
+  maxCount: row.max_count,
+  maxSum: row.max_sum,
+  payoutCount: row.payout_count,
+  payoutSum: row.payout_sum,
+  donationSum: row.donation_sum,
+})
+
+export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCodes, newSuffix = randomSuffix }: PayoutRunsDeps): PayoutRuns {
+  migrateGatewayDatabase(db)
+  const log = logger.child({ component: 'payout-runs' })
+
+  const q = {
+    // Guests who told the portal anything, in the order they did; a wristband in an open run is left out.
+    candidates: db.prepare<[], CandidateRow>(`
+      SELECT c.uid, c.iban, c.account_name, c.email, c.donation_cents, c.donate_all FROM portal_customers c
+       WHERE c.has_entered_info = 1 AND NOT EXISTS (SELECT 1 FROM payout_run_items i WHERE i.uid = c.uid AND i.open = 1)
+       ORDER BY c.id`),
+    insertRun: db.prepare(`
+      INSERT INTO payout_runs (state, created_by, created_at, max_count, max_sum, payout_count, payout_sum, donation_sum)
+      VALUES ('created', @operator, @at, @maxCount, @maxSum, 0, 0, 0)`),
+    setTotals: db.prepare(`UPDATE payout_runs SET payout_count = ?, payout_sum = ?, donation_sum = ? WHERE id = ?`),
+    insertItem: db.prepare(`
+      INSERT INTO payout_run_items (run_id, uid, end_to_end_id, iban, account_name, email, amount, donation, donation_booking)
+      VALUES (@runId, @uid, @endToEndId, @iban, @accountName, @email, @amount, @donation, @donationBooking)`),
+    run: db.prepare<[number], RunRow>(`SELECT * FROM payout_runs WHERE id = ?`),
+    runs: db.prepare<[], RunRow>(`SELECT * FROM payout_runs ORDER BY id DESC`),
+    items: db.prepare<[number], ItemRow>(`SELECT * FROM payout_run_items WHERE run_id = ? ORDER BY rowid`),
+    events: db.prepare<[number], { action: PayoutRunEvent['action']; operator: string; at: number; detail: string | null }>(
+      `SELECT action, operator, at, detail FROM payout_run_events WHERE run_id = ? ORDER BY id`,
+    ),
+    insertEvent: db.prepare(`INSERT INTO payout_run_events (run_id, action, operator, at, detail) VALUES (?, ?, ?, ?, ?)`),
+    approve: db.prepare(`UPDATE payout_runs SET state = 'approved', approved_by = ?, approved_at = ? WHERE id = ? AND state = 'created'`),
+    cancel: db.prepare(`UPDATE payout_runs SET state = 'cancelled', cancelled_by = ?, cancelled_at = ? WHERE id = ? AND state IN ('created', 'approved')`),
+    exported: db.prepare(`UPDATE payout_runs SET state = 'exported', exported_by = ?, exported_at = ? WHERE id = ? AND state = 'approved'`),
+    closeItems: db.prepare(`UPDATE payout_run_items SET open = 0 WHERE run_id = ?`),
+    setPayoutBooking: db.prepare(`UPDATE payout_run_items SET payout_booking = ?, payout_receipt = ? WHERE run_id = ? AND uid = ?`),
+  }
+
+  function runRow(id: number): RunRow {
+    const row = Number.isSafeInteger(id) && id > 0 ? q.run.get(id) : undefined
+    if (row === undefined) throw new PayoutRunError('unknown_payout_run', `no payout run ${String(id).slice(0, 20)}`)
+    return row
+  }
+
+  function get(id: number): PayoutRun {
+    const row = runRow(id)
+    return {
+      ...summaryOf(row),
+      items: q.items.all(row.id).map((i) => ({
+        uid: i.uid,
+        endToEndId: i.end_to_end_id,
+        iban: i.iban,
+        accountName: i.account_name,
+        email: i.email,
+        amount: i.amount,
+        donation: i.donation,
+        payoutBooking: i.payout_booking,
+      })),
+      events: q.events.all(row.id),
+    }
+  }
+
+  const event = (runId: number, action: PayoutRunEvent['action'], operator: string, detail: string | null = null) =>
+    q.insertEvent.run(runId, action, operator, clock.now(), detail)
+
+  const createTx = db.transaction((operator: string, maxCount: number | null, maxSum: number | null): number => {
+    const now = clock.now()
+    const runId = Number(q.insertRun.run({ operator, at: now, maxCount, maxSum }).lastInsertRowid)
+    const countries = allowedCountryCodes()
+    const donationAccount = ledger.ensureAccount('donation', DONATION_ACCOUNT_REF)
+    let count = 0
+    let sum = 0
+    let donations = 0
+    for (const c of q.candidates.all()) {
+      const band = ledger.wristband(c.uid)
+      if (band === undefined || band.blocked || band.balance <= 0) continue
+      // A donation is booked once: a guest in a cancelled run donated already.
+      const donated = ledger.externalBookingByRef(donationRef(c.uid)) !== undefined
+      const donation = donated ? 0 : c.donate_all === 1 ? band.balance : Math.min(c.donation_cents, band.balance)
+      const amount = band.balance - donation
+      let item: { iban: string; accountName: string; email: string } | undefined
+      if (amount > 0) {
+        const checked = checkCustomerInfo({ iban: c.iban ?? '', accountName: c.account_name ?? '', email: c.email ?? '', donationCents: 0 }, countries)
+        // Without valid payout data nothing happens for this guest, the donation neither: they come in a later run.
+        if (!checked.ok) continue
+        if (maxCount !== null && count + 1 > maxCount) continue
+        if (maxSum !== null && sum + amount > maxSum) continue
+        item = checked.value
+      }
+      let donationBooking: string | null = null
+      if (donation > 0) {
+        donationBooking = ledger.bookExternal({
+          ref: donationRef(c.uid),
+          kind: 'donation',
+          customerUid: c.uid,
+          postings: [
+            { account: accountIds.customer(c.uid), amount: -donation },
+            { account: donationAccount, amount: donation },
+          ],
+          meta: { payoutRun: runId },
+        }).id
+        donations += donation
+      }
+      if (item === undefined) continue
+      count++
+      sum += amount
+      q.insertItem.run({ runId, uid: c.uid, endToEndId: endToEndId(runId, count, newSuffix()), ...item, amount, donation, donationBooking })
+    }
+    if (count === 0 && donations === 0) throw new PayoutRunError('empty_payout_run', 'no guest is eligible for a payout (or fits the limits), and no donation is waiting')
+    q.setTotals.run(count, sum, donations, runId)
+    event(runId, 'created', operator, JSON.stringify({ payouts: count, sum, donations, maxCount, maxSum }))
+    return runId
+  })
+
+  function create(options: CreateRunOptions): PayoutRun {
+    if (typeof options !== 'object' || options === null) throw new PayoutRunError('invalid_payout_limits', 'options must be an object')
+    const operator = checkOperator(options.operator)
+    const maxCount = checkLimit('maxCount', options.maxCount)
+    const maxSum = checkLimit('maxSum', options.maxSum)
+    if (maxSum !== null && maxSum > Number.MAX_SAFE_INTEGER - MAX_AMOUNT_CENTS) throw new PayoutRunError('invalid_payout_limits', 'maxSum is too large')
+    const id = createTx.immediate(operator, maxCount, maxSum)
+    const run = get(id)
+    log.info({ run: id, operator, payouts: run.payoutCount, sum: run.payoutSum, donations: run.donationSum }, 'payout run created')
+    return run
+  }
+
+  const approveTx = db.transaction((id: number, operator: string) => {
+    const row = runRow(id)
+    if (row.state !== 'created') throw new PayoutRunError('payout_run_not_approvable', `payout run ${id} is ${row.state}: only a created run can be approved`)
+    if (row.created_by === operator) return 'creator' as const
+    q.approve.run(operator, clock.now(), id)
+    event(id, 'approved', operator)
+    return 'approved' as const
+  })
+
+  function approve(id: number, operator: string): PayoutRun {
+    const who = checkOperator(operator)
+    if (approveTx.immediate(id, who) === 'creator') {
+      // The refusal is an operator action too: whoever reads the run sees the attempt.
+      event(id, 'refused', who, 'approve by the creator')
+      log.warn({ run: id, operator: who }, 'payout run: the creator tried to approve it')
+      throw new PayoutRunError('approver_is_creator', `payout run ${id} was created by ${who}: another operator must approve it`)
+    }
+    log.info({ run: id, operator: who }, 'payout run approved')
+    return get(id)
+  }
+
+  const cancelTx = db.transaction((id: number, operator: string) => {
+    const row = runRow(id)
+    if (row.state !== 'created' && row.state !== 'approved') throw new PayoutRunError('payout_run_not_cancellable', `payout run ${id} is ${row.state}: only a run not yet exported can be cancelled`)
+    q.cancel.run(operator, clock.now(), id)
+    q.closeItems.run(id)
+    event(id, 'cancelled', operator)
+  })
+
+  function cancel(id: number, operator: string): PayoutRun {
+    const who = checkOperator(operator)
+    cancelTx.immediate(id, who)
+    log.info({ run: id, operator: who }, 'payout run cancelled: its wristbands spend again')
+    return get(id)
+  }
+
+  const exportTx = db.transaction((id: number, operator: string): boolean => {
+    const row = runRow(id)
+    if (row.state === 'exported') {
+      event(id, 'exported_again', operator)
+      return true
+    }
+    if (row.state !== 'approved') throw new PayoutRunError('payout_run_not_exportable', `payout run ${id} is ${row.state}: only an approved run can be exported`)
+    const payoutAccount = ledger.ensureAccount('payout', PAYOUT_ACCOUNT_REF)
+    for (const item of q.items.all(id)) {
+      let booked
+      try {
+        booked = ledger.bookExternal({
+          ref: payoutRef(item.end_to_end_id),
+          kind: 'payout',
+          customerUid: item.uid,
+          postings: [
+            { account: accountIds.customer(item.uid), amount: -item.amount },
+            { account: payoutAccount, amount: item.amount },
+          ],
+          meta: { payoutRun: id, endToEndId: item.end_to_end_id },
+        })
+      } catch (err) {
+        if (err instanceof LedgerRefusalError && err.code === 'insufficient_balance')
+          throw new PayoutRunError('payout_balance_changed', `wristband ${item.uid} no longer holds its payout of ${item.amount} cents (an offline sale came in): nothing was booked; cancel this run and create a new one`)
+        throw err
+      }
+      const record = ledger.externalBookingByRef(payoutRef(item.end_to_end_id))
+      q.setPayoutBooking.run(booked.id, record?.receiptId ?? booked.receiptId, id, item.uid)
+    }
+    q.exported.run(operator, clock.now(), id)
+    q.closeItems.run(id)
+    event(id, 'exported', operator)
+    return false
+  })
+
+  function exportRun(id: number, operator: string): PayoutExport {
+    const who = checkOperator(operator)
+    const replay = exportTx.immediate(id, who)
+    const run = get(id)
+    if (!replay) log.info({ run: id, operator: who, payouts: run.payoutCount, sum: run.payoutSum }, 'payout run exported: payouts booked')
+    return { run, replay }
+  }
+
+  return {
+    create,
+    list: () => q.runs.all().map(summaryOf),
+    get,
+    approve,
+    cancel,
+    export: exportRun,
+  }
+}
+
+/** The payout account's id (payout:sepa), for reports. */
+export const payoutAccountId = accountIds.payout(PAYOUT_ACCOUNT_REF)

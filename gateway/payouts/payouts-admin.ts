@@ -1,0 +1,193 @@
+// Admin routes of payout runs (inside /admin, behind its bearer token). The
+// admin token is one for all; four eyes need to know WHO acts, so every route
+// that changes a run also needs the operator's own credentials in the
+// `Wristpay-Operator: <name>:<token>` header (an operator account of the
+// config, as for MQTT). The operator's name recorded with each step comes from
+// those credentials, never from the body.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import Type, { type Static } from 'typebox'
+import { HttpError, errorResponses } from '../http.js'
+import { PayoutRunError, type PayoutRun, type PayoutRunSummary, type PayoutRuns } from './payout-runs.js'
+
+export const OPERATOR_HEADER = 'wristpay-operator'
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
+const State = Type.Union([Type.Literal('created'), Type.Literal('approved'), Type.Literal('exported'), Type.Literal('cancelled')])
+
+const SummaryFields = {
+  id: Type.Integer(),
+  state: State,
+  createdBy: Type.String(),
+  createdAt: Type.Integer(),
+  approvedBy: Nullable(Type.String()),
+  approvedAt: Nullable(Type.Integer()),
+  exportedBy: Nullable(Type.String()),
+  exportedAt: Nullable(Type.Integer()),
+  cancelledBy: Nullable(Type.String()),
+  cancelledAt: Nullable(Type.Integer()),
+  maxCount: Nullable(Type.Integer()),
+  maxSum: Nullable(Type.Integer()),
+  payoutCount: Type.Integer(),
+  payoutSum: Type.Integer(),
+  donationSum: Type.Integer(),
+}
+export const PayoutRunSummaryBody = Type.Object(SummaryFields, { additionalProperties: false })
+export const PayoutRunBody = Type.Object(
+  {
+    ...SummaryFields,
+    items: Type.Array(
+      Type.Object(
+        {
+          uid: Type.String(),
+          endToEndId: Type.String(),
+          iban: Type.String(),
+          accountName: Type.String(),
+          email: Type.String(),
+          amount: Type.Integer(),
+          donation: Type.Integer(),
+          payoutBooking: Nullable(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    events: Type.Array(
+      Type.Object({ action: Type.String(), operator: Type.String(), at: Type.Integer(), detail: Nullable(Type.String()) }, { additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false },
+)
+const ExportBody = Type.Object(
+  {
+    run: PayoutRunBody,
+    replay: Type.Boolean(),
+    /** The SEPA file (pain.001.001.09) and the CSV, when the SEPA renderer is wired in; absent otherwise. */
+    files: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { additionalProperties: false },
+)
+
+const RunParams = Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,14}$' }) }, { additionalProperties: false })
+const CreateBody = Type.Object(
+  {
+    maxCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    /** Cents. */
+    maxSum: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 })),
+  },
+  { additionalProperties: false },
+)
+
+export interface PayoutsAdminDeps {
+  runs: PayoutRuns
+  /** Whether name and token are an operator account (constant time). */
+  operatorAuth(name: string, token: string): boolean
+  /** Renders the files of an exported run (gateway/bank/sepa-export.ts); without it the export answers the bookings only. */
+  renderFiles?: (run: PayoutRun) => Record<string, string>
+}
+
+/** operatorAuth over the config's operator accounts: hashes first, so the comparison is constant-time whatever the lengths. */
+export function operatorAccountsAuth(operators: ReadonlyArray<{ name: string; token: string }>): (name: string, token: string) => boolean {
+  const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest()
+  const byName = new Map(operators.map((op) => [op.name, sha256(op.token)]))
+  return (name, token) => {
+    const expected = byName.get(name)
+    return expected !== undefined && timingSafeEqual(sha256(token), expected)
+  }
+}
+
+/** The payout run errors as HTTP answers; each type with its status is in ERRORS.md. */
+function asHttp(err: unknown): never {
+  if (!(err instanceof PayoutRunError)) throw err
+  switch (err.code) {
+    case 'unknown_payout_run':
+      throw new HttpError(404, 'unknown_payout_run', err.message)
+    case 'approver_is_creator':
+      throw new HttpError(403, 'approver_is_creator', err.message)
+    case 'payout_run_not_approvable':
+      throw new HttpError(409, 'payout_run_not_approvable', err.message)
+    case 'payout_run_not_cancellable':
+      throw new HttpError(409, 'payout_run_not_cancellable', err.message)
+    case 'payout_run_not_exportable':
+      throw new HttpError(409, 'payout_run_not_exportable', err.message)
+    case 'payout_balance_changed':
+      throw new HttpError(409, 'payout_balance_changed', err.message)
+    case 'empty_payout_run':
+      throw new HttpError(409, 'empty_payout_run', err.message)
+    case 'invalid_payout_limits':
+      throw new HttpError(400, 'invalid_payout_limits', err.message)
+    case 'invalid_operator':
+      throw new HttpError(401, 'operator_credentials_required', err.message)
+  }
+}
+
+export function payoutsAdmin(deps: PayoutsAdminDeps): FastifyPluginAsync {
+  /** The operator behind the request, from their own credentials. */
+  function operatorOf(request: FastifyRequest): string {
+    const header = request.headers[OPERATOR_HEADER]
+    const value = typeof header === 'string' ? header : undefined
+    const colon = value?.indexOf(':') ?? -1
+    if (value === undefined || colon <= 0 || value.length > 400)
+      throw new HttpError(401, 'operator_credentials_required', `changing a payout run needs the operator's own credentials in the ${OPERATOR_HEADER} header (name:token)`)
+    const name = value.slice(0, colon)
+    if (!deps.operatorAuth(name, value.slice(colon + 1)))
+      throw new HttpError(401, 'operator_credentials_required', `the ${OPERATOR_HEADER} header names no operator account with that token`)
+    return name
+  }
+
+  const run = <T>(fn: () => T): T => {
+    try {
+      return fn()
+    } catch (err) {
+      return asHttp(err)
+    }
+  }
+
+  return async (scope) => {
+    scope.get('/payout-runs', { schema: { response: { 200: Type.Array(PayoutRunSummaryBody), ...errorResponses } } }, async (): Promise<PayoutRunSummary[]> => deps.runs.list())
+
+    scope.get<{ Params: Static<typeof RunParams> }>(
+      '/payout-runs/:id',
+      { schema: { params: RunParams, response: { 200: PayoutRunBody, ...errorResponses } } },
+      async (request) => run(() => deps.runs.get(Number(request.params.id))),
+    )
+
+    scope.post<{ Body: Static<typeof CreateBody> }>(
+      '/payout-runs',
+      { schema: { body: CreateBody, response: { 201: PayoutRunBody, ...errorResponses } } },
+      async (request, reply) => {
+        const operator = operatorOf(request)
+        const created = run(() => deps.runs.create({ operator, ...request.body }))
+        request.log.info({ run: created.id, operator }, 'payout run created by an operator')
+        return reply.code(201).send(created)
+      },
+    )
+
+    scope.post<{ Params: Static<typeof RunParams> }>(
+      '/payout-runs/:id/approve',
+      { schema: { params: RunParams, response: { 200: PayoutRunBody, ...errorResponses } } },
+      async (request) => {
+        const operator = operatorOf(request)
+        return run(() => deps.runs.approve(Number(request.params.id), operator))
+      },
+    )
+
+    scope.post<{ Params: Static<typeof RunParams> }>(
+      '/payout-runs/:id/cancel',
+      { schema: { params: RunParams, response: { 200: PayoutRunBody, ...errorResponses } } },
+      async (request) => {
+        const operator = operatorOf(request)
+        return run(() => deps.runs.cancel(Number(request.params.id), operator))
+      },
+    )
+
+    scope.post<{ Params: Static<typeof RunParams> }>(
+      '/payout-runs/:id/export',
+      { schema: { params: RunParams, response: { 200: ExportBody, ...errorResponses } } },
+      async (request) => {
+        const operator = operatorOf(request)
+        const exported = run(() => deps.runs.export(Number(request.params.id), operator))
+        return deps.renderFiles === undefined ? exported : { ...exported, files: deps.renderFiles(exported.run) }
+      },
+    )
+  }
+}

@@ -8,8 +8,10 @@ import { createGateway, type Gateway } from './app.js'
 import { ConfigError, ENV_VARS, loadConfig, type ConfigLayer, type GatewayConfig } from './config.js'
 import { gatewayConfigReference, printableGatewayConfig } from './config-reference.js'
 import { createLogger } from './logger.js'
+import { PAYOUT_USAGE, runPayoutCommand } from './payouts/payout-command.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
+       wristpay-gateway payout create|list|show|approve|cancel|export [RUN] [options]
 
 The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
 
@@ -30,7 +32,9 @@ Options:
 Environment (every setting is in CONFIGURATION.md, or --print-config-reference):
 ${environmentHelp()}
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
-`
+
+Commands (to a running gateway):
+${PAYOUT_USAGE}`
 
 /** The environment variables of ENV_VARS, wrapped: the help cannot miss one. */
 function environmentHelp(): string {
@@ -125,6 +129,8 @@ export function configForCommand(command: Extract<CliCommand, { overrides: Confi
 
 /** Runs the daemon until a signal; resolves with the process exit code. */
 export async function main(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // Subcommands talk to a running gateway; the daemon's own flags stay as they were.
+  if (args[0] === 'payout') return runPayoutCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   let command: CliCommand
   try {
     command = parseCli(args)

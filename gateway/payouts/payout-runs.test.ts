@@ -8,6 +8,7 @@ import { createLedger, openLedgerDatabase, type Ledger } from '../ledger/index.j
 import { isEndToEndId } from './end-to-end-id.js'
 import { PayoutRunError, createPayoutRuns, payoutAccountId, type PayoutRunErrorCode, type PayoutRuns } from './payout-runs.js'
 import { createPayoutReads } from './reads.js'
+import { createPayoutReturns } from './payout-returns.js'
 
 const CAROL = '04C0C0C0C0C0C0'
 const DAVE = '04D0D0D0D0D0D0'
@@ -271,5 +272,22 @@ t.test('the portal: in a run with its date, then the payouts as booked', async (
   t.equal(paid!.receiptId, w.ledger.externalBooking(exported.items[0]!.payoutBooking!)!.receiptId)
   t.same(reads.payoutInfo(UID.stranger), { inPayoutRun: false, payoutDateMs: null })
   t.same(reads.payoutTransactions(42 as unknown as string), [], 'hostile uid')
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('a returned payout: found by its end-to-end id once exported; marking it invalidates the guest\'s payout data and logs it', async (t) => {
+  const w = twoGuests()
+  const returns = createPayoutReturns({ db: w.db, clock: w.clock })
+  const run = w.runs.create({ operator: 'anna' })
+  const e2e = run.items[1]!.endToEndId
+  t.equal(returns.findPayoutByEndToEndId(e2e), undefined, 'not booked yet: nothing to return')
+  w.runs.approve(run.id, 'ben')
+  w.runs.export(run.id, 'ben')
+  t.same(returns.findPayoutByEndToEndId(e2e), { uid: UID.bob, amountCents: 2000, account: payoutAccountId })
+  for (const bad of ['', 'x'.repeat(36), 'WP R1', 42]) t.equal(returns.findPayoutByEndToEndId(bad as string), undefined, `hostile id ${JSON.stringify(bad)}`)
+  returns.markPayoutReturned(e2e, { amountCents: 2000, checksum: 'abc' })
+  t.match(w.db.prepare(`SELECT iban, has_entered_info FROM portal_customers WHERE uid = ?`).get(UID.bob), { iban: null, has_entered_info: 0 })
+  t.same(w.runs.get(run.id).events.at(-1), { action: 'returned', operator: 'bank', at: w.clock.now(), detail: JSON.stringify({ endToEndId: e2e, uid: UID.bob, amountCents: 2000, checksum: 'abc' }) })
+  t.throws(() => returns.markPayoutReturned('WP-R9-1-AAAAAAAA', { amountCents: 1, checksum: 'x' }), /no exported payout/)
   t.same(w.ledger.checkInvariants(), [])
 })

@@ -9,8 +9,10 @@ import { ConfigError, ENV_VARS, loadConfig, type ConfigLayer, type GatewayConfig
 import { gatewayConfigReference, printableGatewayConfig } from './config-reference.js'
 import { createLogger } from './logger.js'
 import { PAYOUT_USAGE, runPayoutCommand } from './payouts/payout-command.js'
+import { BANK_IMPORT_USAGE, runBankCommand } from './bank/statements/import-command.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
+       wristpay-gateway bank import FILE [options]
        wristpay-gateway payout create|list|show|approve|cancel|export [RUN] [options]
 
 The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
@@ -34,7 +36,7 @@ ${environmentHelp()}
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 
 Commands (to a running gateway):
-${PAYOUT_USAGE}`
+${BANK_IMPORT_USAGE}${PAYOUT_USAGE}`
 
 /** The environment variables of ENV_VARS, wrapped: the help cannot miss one. */
 function environmentHelp(): string {
@@ -130,6 +132,7 @@ export function configForCommand(command: Extract<CliCommand, { overrides: Confi
 /** Runs the daemon until a signal; resolves with the process exit code. */
 export async function main(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   // Subcommands talk to a running gateway; the daemon's own flags stay as they were.
+  if (args[0] === 'bank') return runBankCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'payout') return runPayoutCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   let command: CliCommand
   try {

@@ -149,8 +149,9 @@ function entryDate(entry: XmlNode): FieldResult<string> {
 
 /**
  * The party on the other side: for a credit the debtor, for a debit the
- * creditor, unless that one is our own account (a returned payout may keep the
- * original parties, where the debtor is us and the creditor is the guest).
+ * creditor, unless that one is our own account or not named at all (a
+ * returned payout may keep the original parties, where the debtor is us and
+ * the creditor is the guest).
  */
 function otherParty(detail: XmlNode, way: 'credit' | 'debit', ownIban: string | undefined): { name: string; iban?: string } {
   const parties = path(detail, 'RltdPties')
@@ -161,7 +162,9 @@ function otherParty(detail: XmlNode, way: 'credit' | 'debit', ownIban: string | 
     return { name, ...(iban !== undefined ? { iban } : {}) }
   }
   const [first, second] = way === 'credit' ? [party('Dbtr'), party('Cdtr')] : [party('Cdtr'), party('Dbtr')]
-  if (ownIban !== undefined && first.iban === ownIban && (second.name !== '' || second.iban !== undefined)) return second
+  const named = (party: { name: string; iban?: string }) => party.name !== '' || party.iban !== undefined
+  // The other role when this one is us, or when the bank named only the other (some returns do).
+  if (named(second) && ((ownIban !== undefined && first.iban === ownIban) || !named(first))) return second
   return first
 }
 

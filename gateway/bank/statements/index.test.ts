@@ -56,3 +56,26 @@ t.test('UTF-8 with a byte order mark, or Latin-1 as older bank exports are', asy
   const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), sample('statement.camt053.xml')])
   t.equal(parseStatement(withBom).transactions.length, 3)
 })
+
+t.test('the simulated bank sample statements (simulators/bank-sim/samples/) read alike in all three formats', async (t) => {
+  const simulated = (name: string) => readFileSync(new URL(`../../../simulators/bank-sim/samples/${name}`, import.meta.url))
+  const camt = parseStatement(simulated('statement.camt053.xml'))
+  const mt940 = parseStatement(simulated('statement.mt940'))
+  const csv = parseStatement(simulated('statement.csv'), { csv: { columns: { date: 'date', amount: 'amount', currency: 'currency', payer: 'payer', iban: 'iban', reference: 'reference' } } })
+  for (const parsed of [camt, mt940, csv]) {
+    t.same(parsed.problems, [], parsed.format)
+    t.same(
+      parsed.transactions.map(({ date, amount, currency, payer, iban }) => ({ date, amount, currency, payer, iban })),
+      [
+        { date: '2026-07-01', amount: '25.00', currency: 'EUR', payer: 'Maria Schmidt', iban: 'DE44500105175407324931' },
+        { date: '2026-07-02', amount: '10.00', currency: 'EUR', payer: 'Tom Becker', iban: 'DE12500105170648489890' },
+        { date: '2026-08-15', amount: '19.99', currency: 'EUR', payer: "Ada O'Lovelace", iban: 'DE02120300000000202051' },
+      ],
+      parsed.format,
+    )
+    t.match(parsed.transactions[0]!.reference, /WP-7KQ4-M2XD-9/)
+    t.equal(parsed.transactions[1]!.reference, '')
+    t.match(parsed.transactions[2]!.reference, /WP-PO-000001/)
+  }
+  for (const parsed of [camt, mt940]) t.match(parsed.transactions[2], { endToEndId: 'WP-PO-000001', returnReason: 'AC04' }, parsed.format)
+})

@@ -52,6 +52,32 @@ t.test('German ?-subfields: purpose with EREF+ and SVWZ+, IBAN, name over two su
   t.same(parsed.problems, [])
 })
 
+t.test('German ?-subfields of a returned transfer: RTRN+ gives the return reason, the remittance stops before it', async (t) => {
+  const parsed = parseMt940(
+    mt940(
+      [
+        ':61:2608150815C19,99NRTIWP-PO-000001',
+        ':86:159?00SEPA-RUECKUEBERWEISUNG?20EREF+WP-PO-000001',
+        '?21SVWZ+Festival balance refu?22nd WP-PO-000001?23RTRN+AC04',
+        "?30BYLADEM1001?31DE02120300000000202051?32Ada O'Lovelace",
+      ],
+      { closing: 'C260815EUR19,99' },
+    ),
+  )
+  t.same(parsed.transactions, [
+    {
+      date: '2026-08-15',
+      amount: '19.99',
+      currency: 'EUR',
+      payer: "Ada O'Lovelace",
+      iban: 'DE02120300000000202051',
+      reference: 'Festival balance refund WP-PO-000001',
+      endToEndId: 'WP-PO-000001',
+      returnReason: 'AC04',
+    },
+  ])
+})
+
 t.test('free-text details stay whole as the reference; without details the line reference is used unless NONREF', async (t) => {
   const parsed = parseMt940(
     mt940(['::ignored', ':61:2607050705C1,50NTRFMYREF-77', ':61:2607050705C2,50NTRFNONREF', ':86:Danke fuer WP-TOPUP-ZZZZ99', 'und Gruss'], { closing: 'C260706EUR4,00' }),

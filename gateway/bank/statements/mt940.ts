@@ -4,7 +4,7 @@
 // file (mt940js's Parser.parse throws for any bad tag). Amounts are read from
 // the tag's own text, never from mt940js's rounded floats. The :86: details go
 // through mt940js's structure detection: the German ?-subfields (?20-?29
-// purpose with the SEPA keywords EREF+ and SVWZ+, ?31 IBAN, ?32/?33 name) and
+// purpose with the SEPA keywords EREF+, SVWZ+ and RTRN+, ?31 IBAN, ?32/?33 name) and
 // the SWIFT /TAG/ style (/EREF/, /REMI/, /CNTP/ or /ORDP/, /RTRN/); free text
 // stays whole as the reference, since our transfer references may sit in it.
 import { createRequire } from 'node:module'
@@ -211,8 +211,13 @@ interface Details {
   returnReason?: string
 }
 
-/** The SEPA keywords that split the German ?20-?29 purpose text. */
-const SEPA_KEYWORDS = /(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|COAM|OAMT|IBAN|BIC)\+/g
+/**
+ * The SEPA keywords that split the German ?20-?29 purpose text. RTRN+ (the
+ * ISO return reason of a returned transfer) is what our simulated bank writes;
+ * banks that give the reason only as a numeric ?34 code leave it out, and the
+ * end-to-end id still names the returned payout.
+ */
+const SEPA_KEYWORDS = /(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|COAM|OAMT|IBAN|BIC|RTRN)\+/g
 
 function readDetails(text: string): Details {
   if (text.trim() === '') return { payer: '', reference: '' }
@@ -235,6 +240,7 @@ function germanDetails(fields: Record<string, string>): Details {
     iban: validIban(fields['31']),
     reference,
     endToEndId: endToEndId(keyed.get('EREF')),
+    ...(/^[A-Z0-9]{4}\b/.test(keyed.get('RTRN') ?? '') ? { returnReason: keyed.get('RTRN')!.slice(0, 4) } : {}),
   }
 }
 

@@ -80,6 +80,16 @@ t.test('a debit is negative and names the creditor; DBIT/CRDT only', async (t) =
   t.same(parsed.problems, [{ index: 1, message: 'credit/debit indicator "PLUS" is neither CRDT nor DBIT' }])
 })
 
+t.test('a return that names only the creditor (the guest) takes its name and IBAN', async (t) => {
+  const entry = `<Ntry><Amt Ccy="EUR">19.99</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-08-15</Dt></BookgDt>
+    <NtryDtls><TxDtls><Refs><EndToEndId>WP-PO-000001</EndToEndId></Refs>
+    <RltdPties><Cdtr><Nm>Ada Guest</Nm></Cdtr><CdtrAcct><Id><IBAN>DE02120300000000202051</IBAN></Id></CdtrAcct></RltdPties>
+    <RtrInf><Rsn><Prtry>BANK-SAYS-NO</Prtry></Rsn></RtrInf></TxDtls></NtryDtls></Ntry>`
+  t.same(parseCamt053(camt053([entry])).transactions, [
+    { date: '2026-08-15', amount: '19.99', currency: 'EUR', payer: 'Ada Guest', iban: 'DE02120300000000202051', reference: '', endToEndId: 'WP-PO-000001', returnReason: 'BANK-SAYS-NO' },
+  ])
+})
+
 t.test('a batch booking gives one transaction per detail with its own amount', async (t) => {
   const detail = (amount: string, name: string, ref: string) =>
     `<TxDtls><Refs><EndToEndId>${ref}</EndToEndId></Refs><AmtDtls><TxAmt><Amt Ccy="EUR">${amount}</Amt></TxAmt></AmtDtls>

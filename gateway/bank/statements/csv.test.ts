@@ -30,8 +30,8 @@ t.test('a statement parsed twice gives the same output', async (t) => {
   t.equal(JSON.stringify(parseCsvStatement(SAMPLE, GERMAN_MAPPING)), JSON.stringify(parseCsvStatement(SAMPLE, GERMAN_MAPPING)))
 })
 
-t.test('columns by position without a header, decimal point, ISO dates, a default currency, a comma delimiter', async (t) => {
-  const text = '2026-07-05,-5.00,Dora Gast,WP-PAYOUT,DE12500105170648489890\n2026-07-06,+7,Eva,,\n'
+t.test('columns by position without a header, decimal point, ISO dates, a default currency, a comma delimiter, cells trimmed', async (t) => {
+  const text = '2026-07-05,-5.00,Dora Gast,WP-PAYOUT,DE12500105170648489890\n 2026-07-06 , +7 ,Eva,,\n'
   const parsed = parseCsvStatement(text, { columns: { date: 1, amount: 2, payer: 3, reference: 4, iban: 5 }, headerRow: false, currency: 'CHF', delimiter: ',' })
   t.same(parsed.transactions, [
     { date: '2026-07-05', amount: '-5.00', currency: 'CHF', payer: 'Dora Gast', iban: 'DE12500105170648489890', reference: 'WP-PAYOUT' },

@@ -3,10 +3,18 @@
 // online top-ups with their provider webhooks, the users/payments API and the
 // card-terminal API. Each lives in its own module; this one only connects them
 // and owns the background work they need (reconciling open payments).
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyPluginAsync } from 'fastify'
 import type Stripe from 'stripe'
 import { PortalError, type TopupService } from '../portal-api/backend.js'
 import { portalWeb } from '../portal-api/web-plugin.js'
 import type { GatewayParts } from './app.js'
+import { bankAdmin } from './bank/bank-admin.js'
+import { bankImportApi } from './bank/bank-import-plugin.js'
+import { bankTransferDetails } from './bank/bank-transfer-details.js'
+import { createBankImportJobs, type PayoutReturns } from './bank/import-jobs.js'
+import { createImportQueue } from './bank/import-queue.js'
+import { createTransferCodes } from './bank/transfer-codes.js'
 import { createBearerAuth, createCardTerminalApi, createCardTerminalStore, locationsFromLedger } from './card-terminal/index.js'
 import type { MountedPlugin } from './http.js'
 import { createOnlineTopups, OnlineTopupError, type OnlineTopups } from './payments/online-topups.js'
@@ -27,6 +35,8 @@ export const PORTAL_PAGE_PREFIX = '/portal'
 
 export interface GatewayApis {
   plugins: MountedPlugin[]
+  /** Routes inside /admin (behind its bearer token): the bank import's operator decisions. */
+  adminPlugins: FastifyPluginAsync[]
   /** Starts the background reconciliation. */
   start(): void
   /** Stops it and waits for a run in progress. */
@@ -60,6 +70,20 @@ export interface GatewayApisOptions {
   publicBaseUrl: () => string
   /** Something an operator must look at (a payment the provider reported differently, ...): published on events/alert. */
   alert?: (alert: { kind: string; message: string }) => void
+  /** The payout module's side of a returned transfer (gateway/payouts/); without it no transfer is taken for a returned payout. */
+  payoutReturns?: PayoutReturns
+}
+
+/** The organizer and event slug of the bank import jobs API: the event's name, lower case, words joined by '-'. */
+export function slugOfEventName(name: string): string {
+  return name.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'event'
+}
+
+/** `Authorization: Token <admin token>` (constant-time); no admin token, no access. */
+function adminTokenCheck(adminToken: string | undefined): (token: string) => string | undefined {
+  const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest()
+  const expected = adminToken === undefined ? undefined : sha256(adminToken)
+  return (token) => (expected !== undefined && timingSafeEqual(sha256(token), expected) ? 'admin' : undefined)
 }
 
 export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptions): GatewayApis {
@@ -108,8 +132,13 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
         })
       : undefined
 
+  // Each wristband's transfer reference, shown with the organiser's account (event set-up portal.bankAccount).
+  const transferCodes = createTransferCodes({ db, clock })
+  const bankTransfer = bankTransferDetails({ transferCodes, bankAccount: () => ledger.registry.portalBankAccount() })
+
   const plugins: MountedPlugin[] = [
     portalMount(parts, {
+      bankTransfer,
       prefix: config.portal.prefix,
       topups: asPortalTopups(topups),
       eventConfig: {
@@ -129,6 +158,28 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
   ]
   if (topups) plugins.push({ plugin: topups.webhookPlugin, prefix: '' })
 
+  // Bank import jobs (seed 003) beside the portal under /api, for the finance team's bank tool.
+  const bankJobs = createBankImportJobs({
+    db,
+    ledger,
+    transferCodes,
+    ...(options.payoutReturns ? { payouts: options.payoutReturns } : {}),
+    clock,
+    logger: logger.child({ component: 'bank-import' }),
+    currency,
+    ...(options.alert ? { alert: options.alert } : {}),
+  })
+  const bankQueue = createImportQueue({ jobs: bankJobs, logger: logger.child({ component: 'bank-import' }) })
+  const slug = slugOfEventName(ledger.registry.event()?.name ?? 'event')
+  plugins.push({
+    plugin: bankImportApi,
+    prefix: '',
+    options: { jobs: bankJobs, queue: bankQueue, organizer: slug, event: slug, authenticate: adminTokenCheck(config.adminToken) },
+    // Wrong tokens are throttled per address, as on /admin.
+    throttleCredentials: 'bank-import',
+  })
+  const adminPlugins = [bankAdmin({ jobs: bankJobs, transferCodes, wristbandKnown: (uid) => ledger.wristband(uid) !== undefined })]
+
   let cardSweep: (() => Promise<unknown>) | undefined
   let usersReconcile: (() => Promise<unknown>) | undefined
   if (stripe && payments.stripe) {
@@ -139,7 +190,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     plugins.push({
       plugin: usersPaymentsPlugin,
       prefix: USERS_API_PREFIX,
-      options: { store: usersStore, ledger, stripe, jwtSecret: createSecretStore(db, 'gateway_secrets').bytes('users-api-jwt', 32), clock, logger: usersLogger, currency, payments: usersPayments, pinAttempts: parts.pinAttempts },
+      options: { store: usersStore, ledger, stripe, jwtSecret: createSecretStore(db, 'gateway_secrets').bytes('users-api-jwt', 32), clock, logger: usersLogger, currency, payments: usersPayments, pinAttempts: parts.pinAttempts, bankTransfer },
     })
     const cardTerminal = createCardTerminalApi({
       store: createCardTerminalStore(db),
@@ -174,7 +225,10 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
 
   return {
     plugins,
+    adminPlugins,
     start() {
+      // Jobs uploaded before a restart (or running when the gateway stopped) go on.
+      bankQueue.kick()
       if (topups) reconciling = topups.startReconciling(RECONCILE_INTERVAL_MS)
       if (usersReconcile) every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile)
       if (cardSweep) every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep)
@@ -182,6 +236,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     async stop() {
       for (const t of timers.splice(0)) clearInterval(t)
       await reconciling?.stop()
+      await bankQueue.stop()
       await Promise.all(running)
     },
   }

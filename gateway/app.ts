@@ -266,6 +266,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         runs: createPayoutRuns({ db, ledger, clock, logger: log, allowedCountryCodes: () => config.portal.allowedCountryCodes }),
         operatorAuth: operatorAccountsAuth(config.operators),
       }),
+      ...apis.adminPlugins,
     ],
     plugins: [...apis.plugins, ...extraPlugins],
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },

@@ -3,6 +3,7 @@
 // It is validated as a whole before anything reaches the ledger, so a typo
 // never half-imports an event.
 import { readFileSync, statSync } from 'node:fs'
+import { electronicFormatIBAN, isValidBIC, isValidIBAN } from 'ibantools'
 import Type, { type Static } from 'typebox'
 import {
   Cents,
@@ -87,11 +88,27 @@ export const PortalSetupSchema = Type.Object(
   {
     /** Per language (the OpenAPI file's `Language`), served as `translation_texts` in GET /api/config. */
     translationTexts: Type.Optional(Type.Object({ 'en-US': Type.Optional(PortalTexts), 'de-DE': Type.Optional(PortalTexts) }, { additionalProperties: false })),
+    /**
+     * The organiser's bank account: the portal shows it with each guest's
+     * transfer reference, for a top-up by bank transfer before the event.
+     * Without it the portal offers no bank transfer.
+     */
+    bankAccount: Type.Optional(
+      Type.Object(
+        {
+          holder: Type.String({ minLength: 1, maxLength: 70 }),
+          iban: Type.String({ minLength: 15, maxLength: 42 }),
+          bic: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9]{8}([A-Za-z0-9]{3})?$' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )
 export type PortalSetup = Static<typeof PortalSetupSchema>
 export type PortalTranslationTexts = NonNullable<PortalSetup['translationTexts']>
+export type PortalBankAccount = NonNullable<PortalSetup['bankAccount']>
 
 export const EventSetupSchema = Type.Object(
   {
@@ -282,6 +299,9 @@ export function parseEventSetup(value: unknown): EventSetup {
   })
 
   problems.push(...tagPolicyProblems(setup))
+  const bank = setup.portal?.bankAccount
+  if (bank !== undefined && !isValidIBAN(electronicFormatIBAN(bank.iban) ?? '')) problems.push('/portal/bankAccount/iban is not a valid IBAN')
+  if (bank?.bic !== undefined && !isValidBIC(bank.bic.toUpperCase())) problems.push('/portal/bankAccount/bic is not a valid BIC')
 
   if (problems.length > 0) {
     const shown = problems.slice(0, 5).join('; ')

@@ -14,6 +14,7 @@
 // migrateGatewayDatabase from here, and call it when they are made).
 import type Database from 'better-sqlite3'
 import { PAYOUT_RUNS_DDL } from './payouts/schema.js'
+import { BANK_IMPORT_DDL } from './bank/import-schema.js'
 import { addCardPaymentRef, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
 import { addRetirementColumns } from './registry/retirement.js'
 import { runMigrations, type Migration, type SchemaVersionStore } from './migration-runner.js'
@@ -237,6 +238,7 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
   { version: 11, reason: "the card-terminal API's tables; its own version record (card_meta) is retired, the version lives in meta", up: cardTerminalTables },
   { version: 12, reason: 'the users-and-payments API: users (with who created them) and their payments', up: usersApiTables },
   { version: 13, reason: 'payout runs: runs, the guests in each with their payout data and end-to-end ids, and every operator action on them', up: exec(PAYOUT_RUNS_DDL) },
+  { version: 14, reason: 'bank import jobs (seed 003) with their transactions and checksums, and the transfer codes of wristbands for bank top-ups', up: exec(BANK_IMPORT_DDL) },
 ]
 
 /** The schema version this build writes and understands. */

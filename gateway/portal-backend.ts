@@ -15,6 +15,7 @@ import {
   type CustomerInfoUpdate,
   type LoginRateLimit,
   type PortalBackend,
+  type PortalBankTransfer,
   type PortalBlob,
   type PortalConfig,
   type PortalCustomer,
@@ -67,6 +68,8 @@ export interface PortalBackendDeps {
   logger: Logger
   eventConfig: PortalEventConfig
   topups: TopupService
+  /** A guest's bank transfer details (gateway/bank/); undefined when the event takes no bank transfers. */
+  bankTransfer?: (uid: string) => PortalBankTransfer | undefined
 }
 
 export interface GatewayPortalBackend extends PortalBackend {
@@ -344,6 +347,11 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
         targetAccountType: 'sepa',
       })),
 
+    bankTransfer(uid) {
+      if (ledger.wristband(uid) === undefined) return undefined
+      return deps.bankTransfer?.(uid)
+    },
+
     config,
 
     receipt(receiptId) {
@@ -395,6 +403,7 @@ export interface PortalMountOptions {
   authSecret?: Uint8Array
   tokenTtlS?: number
   rateLimit?: Partial<LoginRateLimit>
+  bankTransfer?: (uid: string) => PortalBankTransfer | undefined
 }
 
 /** The portal API as one of the gateway's HTTP plugins (for createGateway's `httpPlugins`). */
@@ -402,7 +411,7 @@ export function portalMount(
   parts: { ledger: PortalLedger; db: Database.Database; clock: Clock; logger: Logger; pinAttempts: PinAttemptLimiter },
   options: PortalMountOptions,
 ): MountedPlugin {
-  const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups })
+  const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups, ...(options.bankTransfer ? { bankTransfer: options.bankTransfer } : {}) })
   return {
     plugin: portalApi,
     prefix: options.prefix ?? '/api',

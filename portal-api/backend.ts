@@ -95,6 +95,17 @@ export interface PortalReceipt {
   customer: { id: number; uid: string }
 }
 
+/** How a guest tops up by bank transfer before the event (a wristpay addition to the seed's API). */
+export interface PortalBankTransfer {
+  /** The guest's transfer reference with its check digits, as the bank statement carries it: `RF47ABCDEFGH`. */
+  reference: string
+  /** The same in groups of four, as people type it: `RF47 ABCD EFGH`. */
+  referenceDisplay: string
+  accountHolder: string
+  iban: string
+  bic: string | null
+}
+
 export interface PortalPayoutInfo {
   inPayoutRun: boolean
   payoutDateMs: number | null
@@ -162,6 +173,8 @@ export interface PortalBackend {
   donateAll(uid: string): Awaitable<void>
   payoutInfo(uid: string): Awaitable<PortalPayoutInfo>
   payoutTransactions(uid: string): Awaitable<PortalPayoutTransaction[]>
+  /** The guest's bank transfer details; undefined when the organiser takes no bank transfers. */
+  bankTransfer?(uid: string): Awaitable<PortalBankTransfer | undefined>
   config(): Awaitable<PortalConfig>
   /** undefined for an unknown or malformed id: the caller answers 404 either way. */
   receipt(receiptId: string): Awaitable<PortalReceipt | undefined>

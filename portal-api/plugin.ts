@@ -15,6 +15,7 @@ import { checkCustomerInfo } from './customer-info.js'
 import { apiErrorHandler, sendApiError } from './http-errors.js'
 import { retryAfterSeconds, type PinAttemptLimiter } from './pin-attempts.js'
 import {
+  BankTransfer,
   BlobParams,
   BonJson,
   BonParams,
@@ -299,6 +300,17 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
       onRequest: authenticate,
     },
     async (request) => (await backend.payoutTransactions(auth(request).uid)).map(payoutTransactionView),
+  )
+
+  // A wristpay addition (not in the seed's file): how to top up by bank transfer before the event.
+  app.get(
+    '/bank_transfer',
+    { schema: { tags: ['base'], summary: 'transfer reference and organiser account for a top-up by bank transfer', operationId: 'get_bank_transfer', security: bearer, response: { 200: BankTransfer, ...errorResponses } }, onRequest: authenticate },
+    async (request) => {
+      const found = backend.bankTransfer ? await backend.bankTransfer(auth(request).uid) : undefined
+      if (found === undefined) throw new PortalError(404, 'bank_transfer_unavailable', 'this event takes no top-ups by bank transfer')
+      return { reference: found.reference, reference_display: found.referenceDisplay, account_holder: found.accountHolder, iban: found.iban, bic: found.bic }
+    },
   )
 
   app.get<{ Querystring: Static<typeof ConfigQuery> }>(

@@ -313,3 +313,15 @@ export const CreateCheckoutResponse = Type.Object(
 )
 
 export const CheckCheckoutResponse = Type.Object({ status: SumUpCheckoutStatus }, { title: 'CheckCheckoutResponse' })
+
+/** Not in the seed's OpenAPI file: a wristpay addition for top-ups by bank transfer before the event. */
+export const BankTransfer = Type.Object(
+  {
+    reference: Type.String({ title: 'Reference' }),
+    reference_display: Type.String({ title: 'Reference Display' }),
+    account_holder: Type.String({ title: 'Account Holder' }),
+    iban: Type.String({ title: 'Iban' }),
+    bic: Nullable(Type.String({ title: 'Bic' })),
+  },
+  { title: 'BankTransfer', additionalProperties: false },
+)

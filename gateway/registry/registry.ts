@@ -17,7 +17,7 @@ import {
   type KioskConfig,
   type OfflinePolicy,
 } from '../../device-protocol/index.js'
-import { DEFAULT_TRANSACTION_TIME, type EventSetup, type PortalTranslationTexts, type TransactionTime } from '../event-setup.js'
+import { DEFAULT_TRANSACTION_TIME, type EventSetup, type PortalBankAccount, type PortalTranslationTexts, type TransactionTime } from '../event-setup.js'
 import type { OfflineRules } from '../ledger/rules.js'
 import type { RegistryFacts } from '../ledger/store.js'
 import { accountIds, type AccountKind } from '../ledger/types.js'
@@ -88,6 +88,8 @@ export interface Registry extends RegistryFacts {
   event(): { name: string; currency: string } | undefined
   /** The portal's texts per language from the event set-up (`portal.translationTexts`); empty before any. */
   portalTexts(): PortalTranslationTexts
+  /** The organiser's bank account for top-ups by transfer (`portal.bankAccount` of the event set-up); undefined without one. */
+  portalBankAccount(): PortalBankAccount | undefined
   /** Re-checks every kiosk's config and bumps the version of those that changed (blocklist, variants); returns their ids. */
   refreshKioskConfigs(): string[]
   /** The gateway's key for tag-switch PINs: ingest opens sealedPin with it before the ledger sees the envelope. */
@@ -221,6 +223,11 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     return name === undefined || currency === undefined ? undefined : { name, currency }
   }
 
+  function portalBankAccount(): PortalBankAccount | undefined {
+    const stored = q.meta.get('portal_bank_account')?.value
+    return stored === undefined ? undefined : ((JSON.parse(stored) as PortalBankAccount | null) ?? undefined)
+  }
+
   function portalTexts(): PortalTranslationTexts {
     const stored = q.meta.get('portal_translation_texts')?.value
     return stored === undefined ? {} : (JSON.parse(stored) as PortalTranslationTexts)
@@ -247,6 +254,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     q.setMeta.run('currency', setup.event.currency)
     // Replaced as a whole, like the catalog: texts removed from the file go from the portal too.
     q.setMeta.run('portal_translation_texts', JSON.stringify(setup.portal?.translationTexts ?? {}))
+    q.setMeta.run('portal_bank_account', JSON.stringify(setup.portal?.bankAccount ?? null))
     for (const booth of setup.booths) {
       q.upsertBooth.run(booth.id, booth.name)
       openAccount(accountIds.revenue(booth.id), 'revenue', booth.id)
@@ -464,6 +472,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     setWristbandBlocked,
     event,
     portalTexts,
+    portalBankAccount,
     refreshKioskConfigs: () => db.transaction(refreshConfigVersions).immediate(),
     unsealPin: keys.unsealPin,
     gatewayKeys: { signingPublicKey: keys.signingPublicKey, sealPublicKey: keys.sealPublicKey },

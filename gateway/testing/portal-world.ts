@@ -9,7 +9,7 @@ import type { Test } from 'tap'
 import type { Logger } from 'pino'
 import { pino } from 'pino'
 import { fakeTopups, TEST_SECRET, type FakeTopups } from '../../portal-api/testing/helpers.js'
-import type { LoginRateLimit } from '../../portal-api/index.js'
+import type { LoginRateLimit, PortalBankTransfer } from '../../portal-api/index.js'
 import { createHttpServer } from '../http.js'
 import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from '../pin-attempts.js'
 import { accountIds, type Ledger } from '../ledger/index.js'
@@ -50,7 +50,15 @@ function mustAccept(ledger: Ledger, envelope: Parameters<Ledger['applyBatch']>[0
  */
 export async function startPortalWorld(
   t: Test,
-  options: { logger?: Logger; rateLimit?: Partial<LoginRateLimit>; tokenTtlS?: number; eventConfig?: PortalEventConfig; pinAttemptLimits?: Partial<PinAttemptLimits> } = {},
+  options: {
+    logger?: Logger
+    rateLimit?: Partial<LoginRateLimit>
+    tokenTtlS?: number
+    eventConfig?: PortalEventConfig
+    pinAttemptLimits?: Partial<PinAttemptLimits>
+    /** The bank transfer details of a guest; built on the world's ledger and database. */
+    bankTransfer?: (world: TestWorld) => (uid: string) => PortalBankTransfer | undefined
+  } = {},
 ): Promise<PortalWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-portal-'))
   const dbPath = join(dir, 'gateway.sqlite')
@@ -87,6 +95,7 @@ export async function startPortalWorld(
     // Generous unless a test is about the limits.
     rateLimit: { perIpMax: 10_000, ...options.rateLimit },
     ...(options.tokenTtlS === undefined ? {} : { tokenTtlS: options.tokenTtlS }),
+    ...(options.bankTransfer === undefined ? {} : { bankTransfer: options.bankTransfer(world) }),
   })
   const backend = (mount.options as { backend: GatewayPortalBackend }).backend
   // The gateway's own HTTP server, mounting the portal as the app will.

@@ -71,7 +71,15 @@ export interface UsersPaymentsOptions {
   pinAttempts: PinAttemptLimiter
   /** A shared payments service (e.g. one whose reconcilePending() the gateway runs periodically); built if absent. */
   payments?: PaymentsService
+  /** A wristband's transfer reference with the organiser's account (gateway/bank/); undefined when the event takes no bank transfers. */
+  bankTransfer?: (uid: string) => { reference: string; referenceDisplay: string; accountHolder: string; iban: string; bic: string | null } | undefined
 }
+
+/** Not in the seed: a wristpay addition, as the portal's GET /api/bank_transfer. */
+const BankTransferDto = Type.Object(
+  { reference: Type.String(), referenceDisplay: Type.String(), accountHolder: Type.String(), iban: Type.String(), bic: Type.Union([Type.String(), Type.Null()]) },
+  { additionalProperties: false },
+)
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 3600
 export const DEFAULT_AMOUNT_CENTS = 2000
@@ -257,6 +265,20 @@ export const usersPaymentsPlugin: FastifyPluginAsync<UsersPaymentsOptions> = asy
     '/user/:id',
     { onRequest: requireUser, schema: { security: bearer, params: IdParams, response: { 200: ReturnUserDto, ...errorsOf(...NO_BODY, 400, 401, 403, 404) } } },
     async (request) => userDto(requireManaged(request, request.params.id)),
+  )
+
+  // A pre-registered guest tops up by bank transfer to the wristband linked to their account (a wristpay addition).
+  app.get<{ Params: IdParams }>(
+    '/user/:id/bank-transfer',
+    { onRequest: requireUser, schema: { security: bearer, params: IdParams, response: { 200: BankTransferDto, ...errorsOf(...NO_BODY, 400, 401, 403, 404, 409) } } },
+    async (request) => {
+      const user = requireSelf(request, request.params.id)
+      if (options.bankTransfer === undefined) throw new HttpError(404, 'bank_transfer_unavailable', 'this event takes no top-ups by bank transfer')
+      if (user.linkedUid === null) throw new HttpError(409, 'wristband_not_linked', 'link a wristband first: a bank transfer tops up a wristband')
+      const details = options.bankTransfer(user.linkedUid)
+      if (details === undefined) throw new HttpError(404, 'bank_transfer_unavailable', 'this event takes no top-ups by bank transfer')
+      return details
+    },
   )
 
   app.patch<{ Params: IdParams; Body: UpdateUserDto }>(

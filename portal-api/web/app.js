@@ -251,8 +251,24 @@ async function loadAccount() {
     if (isSessionEnded(err)) return sessionEnded()
     throw err
   }
-  // Payout details are extra: the account shows without them.
+  // Payout details and bank transfer details are extra: the account shows without them.
   await loadPayout().catch(() => undefined)
+  await loadBankTransfer().catch(() => undefined)
+}
+
+/** The guest's transfer reference and the organiser's account; the section stays hidden when the event takes no transfers (404). */
+async function loadBankTransfer() {
+  $('bank-transfer-section').hidden = true
+  const details = await api('GET', '/bank_transfer')
+  if (typeof details?.reference_display !== 'string' || typeof details?.iban !== 'string') return
+  $('bank-transfer-holder').textContent = String(details.account_holder ?? '')
+  $('bank-transfer-iban').textContent = details.iban
+  const bic = typeof details.bic === 'string' ? details.bic : ''
+  $('bank-transfer-bic').textContent = bic
+  $('bank-transfer-bic').hidden = bic === ''
+  $('bank-transfer-bic-label').hidden = bic === ''
+  $('bank-transfer-reference').textContent = details.reference_display
+  $('bank-transfer-section').hidden = false
 }
 
 function renderCustomer(customer) {

@@ -101,6 +101,8 @@ export function createCardPayments(deps: CardPaymentsDeps): CardPayments {
         return new HttpError(422, 'unknown_user', 'no wristband with this uid')
       case 'tag_blocked':
         return new HttpError(422, 'user_blocked', 'the wristband is blocked')
+      case 'in_payout_run':
+        return new HttpError(422, 'user_in_payout_run', 'the wristband is in a payout run: its balance is being paid back to the guest')
       default:
         return new HttpError(422, err.code, err.message)
     }

@@ -11,6 +11,8 @@ export type LedgerRefusalCode =
   | 'unknown_account'
   | 'unknown_tag'
   | 'tag_blocked'
+  /** Money would leave a wristband in an open payout run other than by the run's own donation and payout bookings. */
+  | 'in_payout_run'
   /** A customer or prepaid account would go below 0. */
   | 'insufficient_balance'
   /** Malformed input other than amounts: ref, kind, meta, an account twice, a customer account that is not customerUid's. */

@@ -37,6 +37,8 @@ const REF_PATTERN = /^[\x21-\x7e]+$/
  * refunds stay possible so a blocked wristband's money can still be settled.
  */
 const BLOCKED_REFUSES: ReadonlySet<ExternalBookingKind> = new Set(['topup_online', 'topup_card', 'prepaid_transfer', 'card_payment'])
+/** The only kinds that may take money off a wristband in an open payout run: the run's own bookings (gateway/payouts/). */
+const PAYOUT_RUN_ALLOWS: ReadonlySet<ExternalBookingKind> = new Set(['payout', 'donation'])
 /** Account kinds whose balance may never go below 0. */
 const NON_NEGATIVE_KINDS: ReadonlySet<string> = new Set(['customer', 'prepaid'])
 
@@ -136,11 +138,13 @@ export interface ExternalBookingDeps {
   logger: Logger
   /** Whether the wristband is blocked; undefined when the ledger does not know it. */
   wristbandBlocked(uid: string): boolean | undefined
+  /** Whether the wristband is in an open payout run (its balance is promised to the guest's bank account). */
+  wristbandInPayoutRun?: (uid: string) => boolean
   /** A fresh random id (bookings and receipts); injected so a simulation can replay it. */
   newId?: () => string
 }
 
-export function createExternalBookings({ store, clock, logger, wristbandBlocked, newId = randomUUID }: ExternalBookingDeps): ExternalBookings {
+export function createExternalBookings({ store, clock, logger, wristbandBlocked, wristbandInPayoutRun, newId = randomUUID }: ExternalBookingDeps): ExternalBookings {
   function ensureAccount(kind: ExternalAccountKind, ref: string): string {
     if (!EXTERNAL_ACCOUNT_KINDS.includes(kind)) refuse('invalid_account', `account kind must be one of ${EXTERNAL_ACCOUNT_KINDS.join(', ')}`)
     if (typeof ref !== 'string' || ref.length === 0 || ref.length > MAX_REF_LENGTH || !REF_PATTERN.test(ref))
@@ -177,6 +181,9 @@ export function createExternalBookings({ store, clock, logger, wristbandBlocked,
       const blocked = wristbandBlocked(booking.customerUid)
       if (blocked === undefined) refuse('unknown_tag', `wristband ${booking.customerUid} is not known`)
       if (blocked === true && BLOCKED_REFUSES.has(booking.kind)) refuse('tag_blocked', `wristband ${booking.customerUid} is blocked`)
+      const debitsCustomer = booking.postings.some((p) => p.amount < 0 && p.account === accountIds.customer(booking.customerUid!))
+      if (debitsCustomer && !PAYOUT_RUN_ALLOWS.has(booking.kind) && wristbandInPayoutRun?.(booking.customerUid) === true)
+        refuse('in_payout_run', `wristband ${booking.customerUid} is in a payout run: its balance is being paid back`)
     }
     for (const p of booking.postings) {
       const account = store.account(p.account)

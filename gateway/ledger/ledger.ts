@@ -125,7 +125,14 @@ export function createLedger({ db, clock, logger, pinSecret, wrapStore }: Ledger
 }
 
 export function createLedgerOn({ store, registry, clock, logger, reads, newId = randomUUID }: LedgerParts): Ledger {
-  const external = createExternalBookings({ store, clock, logger, wristbandBlocked: (uid) => registry.wristbandBlocked(uid), newId })
+  const external = createExternalBookings({
+    store,
+    clock,
+    logger,
+    wristbandBlocked: (uid) => registry.wristbandBlocked(uid),
+    wristbandInPayoutRun: (uid) => registry.wristband(uid)?.inPayoutRun === true,
+    newId,
+  })
   const facts = composeLedgerFacts(registry, store)
 
   function wristband(uid: string): WristbandInfo | undefined {

@@ -2,7 +2,7 @@
 // bookings of create and export, cancel, limits, and what the tills answer a
 // wristband in a run. After every test the ledger's invariants hold.
 import t, { type Test } from 'tap'
-import { accountIds } from '../ledger/index.js'
+import { accountIds, type LedgerRefusalError } from '../ledger/index.js'
 import { SigningKiosk, UID, fixedClock, silentLogger, testSetup, verified } from '../ledger/testing/test-helpers.js'
 import { createLedger, openLedgerDatabase, type Ledger } from '../ledger/index.js'
 import { isEndToEndId } from './end-to-end-id.js'
@@ -289,5 +289,26 @@ t.test('a returned payout: found by its end-to-end id once exported; marking it 
   t.match(w.db.prepare(`SELECT iban, has_entered_info FROM portal_customers WHERE uid = ?`).get(UID.bob), { iban: null, has_entered_info: 0 })
   t.same(w.runs.get(run.id).events.at(-1), { action: 'returned', operator: 'bank', at: w.clock.now(), detail: JSON.stringify({ endToEndId: e2e, uid: UID.bob, amountCents: 2000, checksum: 'abc' }) })
   t.throws(() => returns.markPayoutReturned('WP-R9-1-AAAAAAAA', { amountCents: 1, checksum: 'x' }), /no exported payout/)
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('money cannot leave a wristband in an open run by an external booking either, except by the run\'s own bookings', async (t) => {
+  const w = twoGuests()
+  const run = w.runs.create({ operator: 'anna' })
+  const hold = w.ledger.ensureAccount('clearing', 'card-hold')
+  const spend = (kind: 'card_payment' | 'refund', ref: string) => () =>
+    w.ledger.bookExternal({ ref, kind, customerUid: UID.bob, postings: [{ account: accountIds.customer(UID.bob), amount: -100 }, { account: hold, amount: 100 }] })
+  for (const kind of ['card_payment', 'refund'] as const) {
+    try {
+      spend(kind, `test:${kind}`)()
+      t.fail(`${kind} booked`)
+    } catch (err) {
+      t.equal((err as LedgerRefusalError).code, 'in_payout_run', `${kind} refused`)
+    }
+  }
+  topup(w, UID.bob, 500)
+  t.equal(balance(w, UID.bob), 2500, 'money may still come onto it')
+  w.runs.cancel(run.id, 'ben')
+  t.equal(spend('card_payment', 'test:after-cancel')().status, 'booked', 'after cancel it spends again')
   t.same(w.ledger.checkInvariants(), [])
 })

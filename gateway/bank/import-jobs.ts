@@ -89,7 +89,7 @@ export interface BankImportJobs {
   list(filter: { event?: string; state?: string; offset: number; limit: number }): { count: number; jobs: JobView[] }
   /** Ids of the jobs not finished yet, oldest first (after a restart too). */
   openJobs(): number[]
-  /** Decides the job's next undecided transaction; false when none was left (the job is then completed). */
+  /** Decides the job's next undecided transactions (up to DECISIONS_PER_COMMIT); false when none was left (the job is then completed). */
   processNext(jobId: number): boolean
   matchByOperator(jobId: number, idx: number, uid: string, operator: string): TransactionView
   discardByOperator(jobId: number, idx: number, comment: string, operator: string): TransactionView
@@ -139,6 +139,9 @@ function endToEndCandidates(row: TransactionRow): string[] {
   return [...new Set(all.filter((w) => w.length > 0))].slice(0, 50)
 }
 
+/** Transactions decided per SQLite commit: one disk sync for many, and the write lock held only briefly. */
+export const DECISIONS_PER_COMMIT = 25
+
 const refusalCode = (err: unknown) => (err instanceof LedgerRefusalError ? err.code : undefined)
 
 export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
@@ -155,7 +158,8 @@ export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
     open: db.prepare<[], { id: number }>(`SELECT id FROM bank_import_jobs WHERE state IN ('pending', 'running') ORDER BY id`),
     txs: db.prepare<[number], TransactionRow>(`SELECT * FROM bank_import_transactions WHERE job_id = ? ORDER BY idx`),
     tx: db.prepare<[number, number], TransactionRow>(`SELECT * FROM bank_import_transactions WHERE job_id = ? AND idx = ?`),
-    nextUndecided: db.prepare<[number], TransactionRow>(`SELECT * FROM bank_import_transactions WHERE job_id = ? AND state = 'imported' ORDER BY idx LIMIT 1`),
+    // From where the last one was found: transactions are decided in order, so a job is read once, not once per transaction.
+    nextUndecided: db.prepare<[number, number], TransactionRow>(`SELECT * FROM bank_import_transactions WHERE job_id = ? AND idx >= ? AND state = 'imported' ORDER BY idx LIMIT 1`),
     claimant: db.prepare<[string], { job_id: number; idx: number }>(`SELECT job_id, idx FROM bank_import_checksums WHERE checksum = ?`),
     claim: db.prepare<[string, number, number]>(`INSERT INTO bank_import_checksums (checksum, job_id, idx) VALUES (?, ?, ?)`),
     decide: db.prepare(
@@ -286,35 +290,57 @@ export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
     return { decision: { state: 'nomatch', message: '' } }
   }
 
-  const decideInTransaction = db.transaction((jobId: number, idx: number) => {
-    const row = q.tx.get(jobId, idx)
-    if (row === undefined || row.state !== 'imported') return undefined
+  /** One transaction's decision; inside a batch it is a savepoint, so a failure takes back only its own part. */
+  const decideOne = db.transaction((row: TransactionRow) => {
     const outcome = decide(row)
     write(row, outcome.decision, 'import')
     return outcome
   })
 
+  /**
+   * Up to DECISIONS_PER_COMMIT undecided transactions in one IMMEDIATE SQLite
+   * transaction (one disk sync for all of them): a stop before the commit
+   * leaves all of them undecided and unbooked, after it all decided and booked.
+   */
+  const decideBatch = db.transaction((jobId: number) => {
+    const alerts: Array<{ idx: number; alert: string }> = []
+    let last: number | undefined
+    for (let n = 0; n < DECISIONS_PER_COMMIT; n++) {
+      const row = q.nextUndecided.get(jobId, last === undefined ? (searchFrom.get(jobId) ?? 0) : last + 1)
+      if (row === undefined) break
+      last = row.idx
+      try {
+        const outcome = decideOne(row)
+        if (outcome.alert) alerts.push({ idx: row.idx, alert: outcome.alert })
+      } catch (err) {
+        // Nothing of this decision is left (its savepoint rolled back, the checksum is not claimed);
+        // the transaction is marked, never retried in a loop, and an operator can still match or discard it.
+        logger.error({ err, job: jobId, idx: row.idx }, 'bank transaction could not be decided')
+        write(row, { state: 'error', message: 'internal error while matching (see the gateway log)' }, 'import')
+      }
+    }
+    return { last, alerts }
+  })
+
+  /** Per job, the index before which every transaction is decided (in this process; after a restart the search starts at 0 once). */
+  const searchFrom = new Map<number, number>()
+
   function processNext(jobId: number): boolean {
     const job = q.job.get(jobId)
     if (job === undefined || (job.state !== 'pending' && job.state !== 'running')) return false
     if (job.state === 'pending') q.setJobState.run('running', jobId)
-    const row = q.nextUndecided.get(jobId)
-    if (row === undefined) {
+    const { last, alerts } = decideBatch.immediate(jobId)
+    if (last === undefined) {
+      searchFrom.delete(jobId)
       q.setJobState.run('completed', jobId)
       logger.info({ job: jobId }, 'bank import job completed')
       return false
     }
-    try {
-      const outcome = decideInTransaction.immediate(jobId, row.idx)
-      if (outcome?.alert) {
-        logger.warn({ job: jobId, idx: row.idx }, outcome.alert)
-        deps.alert?.({ kind: 'payout_returned', message: outcome.alert })
-      }
-    } catch (err) {
-      // Nothing of the decision is left (its SQLite transaction rolled back, the checksum is not claimed);
-      // the transaction is marked, never retried in a loop, and an operator can still match or discard it.
-      logger.error({ err, job: jobId, idx: row.idx }, 'bank transaction could not be decided')
-      write(row, { state: 'error', message: 'internal error while matching (see the gateway log)' }, 'import')
+    searchFrom.set(jobId, last + 1)
+    // After the commit: an operator hears of a returned payout only once it is booked.
+    for (const { idx, alert } of alerts) {
+      logger.warn({ job: jobId, idx }, alert)
+      deps.alert?.({ kind: 'payout_returned', message: alert })
     }
     return true
   }

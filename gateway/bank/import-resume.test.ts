@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import t from 'tap'
 import { makeWorld, UID } from '../ledger/testing/test-helpers.js'
-import { createBankImportJobs, type BankLedger } from './import-jobs.js'
+import { createBankImportJobs, DECISIONS_PER_COMMIT, type BankLedger } from './import-jobs.js'
 import { createImportQueue } from './import-queue.js'
 import { createTransferCodes } from './transfer-codes.js'
 
@@ -30,9 +30,16 @@ t.test('a job stopped half-way goes on after a restart, booking each transfer on
   let g = open(path)
   const alice = g.codes.referenceOf(UID.alice).display
   const bob = g.codes.referenceOf(UID.bob).display
-  const id = g.jobs.create({ event: null, transactions: [tx('10.00', alice), tx('20.00', bob), tx('5.00', alice, '2026-07-02'), tx('7.00', 'nobody')], createdBy: 'admin' })
-  t.ok(g.jobs.processNext(id), 'the first transaction is decided')
+  // Twice as many as one commit decides; every fourth names nobody.
+  const transactions = Array.from({ length: 2 * DECISIONS_PER_COMMIT }, (_, i) => tx(`${i + 1}.00`, i % 4 === 3 ? 'nobody' : i % 2 === 0 ? alice : bob))
+  const expected = { alice: 0, bob: 0 }
+  transactions.forEach((x, i) => {
+    if (i % 4 !== 3) expected[i % 2 === 0 ? 'alice' : 'bob'] += (i + 1) * 100
+  })
+  const id = g.jobs.create({ event: null, transactions, createdBy: 'admin' })
+  t.ok(g.jobs.processNext(id), 'the first transactions are decided')
   t.equal(g.jobs.job(id)!.state, 'running')
+  t.equal(g.jobs.job(id)!.transactions.filter((x) => x.state === 'imported').length, DECISIONS_PER_COMMIT, 'half are still undecided')
   g.world.close() // the gateway stops here, with the job running
 
   g = open(path)
@@ -41,9 +48,9 @@ t.test('a job stopped half-way goes on after a restart, booking each transfer on
   await g.queue.drained()
   const job = g.jobs.job(id)!
   t.equal(job.state, 'completed')
-  t.same(job.transactions.map((x) => x.state), ['valid', 'valid', 'valid', 'nomatch'])
-  t.equal(g.world.ledger.balanceOf(UID.alice), 1500)
-  t.equal(g.world.ledger.balanceOf(UID.bob), 2000)
+  t.same(job.transactions.map((x) => x.state), transactions.map((_, i) => (i % 4 === 3 ? 'nomatch' : 'valid')))
+  t.equal(g.world.ledger.balanceOf(UID.alice), expected.alice)
+  t.equal(g.world.ledger.balanceOf(UID.bob), expected.bob)
   t.same(g.world.ledger.checkInvariants(), [])
   await g.queue.stop()
   g.world.close()

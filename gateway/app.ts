@@ -19,6 +19,8 @@ import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } fro
 import { operationsAdmin } from './operations-admin.js'
 import { createPayoutRuns } from './payouts/payout-runs.js'
 import { operatorAccountsAuth, payoutsAdmin } from './payouts/payouts-admin.js'
+import { renderPayoutFiles } from './payouts/payout-files.js'
+import { createPayoutReturns } from './payouts/payout-returns.js'
 import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js'
 
 /** MQTT usernames of operators start with this; kiosk ids cannot contain ':'. */
@@ -242,6 +244,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const apis = createGatewayApis(parts, {
     publicBaseUrl,
     alert: ({ kind, message }) => void publish(topics.event('alert'), { kind, message: message.slice(0, 1024), at: clock.now() }, { qos: 1 }),
+    // A returned transfer finds its payout and invalidates the guest's payout data (gateway/payouts/).
+    payoutReturns: createPayoutReturns({ db, clock }),
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
 
@@ -265,6 +269,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       payoutsAdmin({
         runs: createPayoutRuns({ db, ledger, clock, logger: log, allowedCountryCodes: () => config.portal.allowedCountryCodes }),
         operatorAuth: operatorAccountsAuth(config.operators),
+        // The bank files need the organiser's account (portal.bankAccount of the event set-up); without it the export answers the bookings only.
+        renderFiles: (run) => {
+          const account = ledger.registry.portalBankAccount()
+          if (account === undefined) return {}
+          return renderPayoutFiles(run, { debtor: { holder: account.holder, iban: account.iban, ...(account.bic === undefined ? {} : { bic: account.bic }) }, eventName: ledger.registry.event()?.name ?? 'wristpay' })
+        },
       }),
       ...apis.adminPlugins,
     ],

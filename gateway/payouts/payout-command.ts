@@ -22,7 +22,8 @@ export const PAYOUT_USAGE = `  payout create [--max-count N] [--max-sum EUROS]
       than the one who created). The operator is named by ${OPERATOR_ENV}=name:token
       (an operator account of the config); the gateway by its config (or --url)
       with its adminToken (config or WRISTPAY_GATEWAY_ADMIN_TOKEN). export books
-      the payouts and writes the run with its payouts as JSON to FILE (or stdout).
+      the payouts and writes the run with its payouts and the bank files
+      (pain.001.001.09, .03, CSV; needs portal.bankAccount) as JSON to FILE (or stdout).
 `
 
 const ACTIONS = ['create', 'list', 'show', 'approve', 'cancel', 'export'] as const
@@ -192,7 +193,7 @@ export async function runPayoutCommand(args: readonly string[], env: NodeJS.Proc
   }
   if (command.action === 'export') {
     const exported = answer.json as { run: RunJson; replay: boolean }
-    // TODO(issue 13): the pain.001 and CSV files come with the answer once the SEPA renderer is wired in (PayoutsAdminDeps.renderFiles).
+    // The answer carries the bank files (pain.001.001.09, .03 and the CSV, under `files`) when the event set-up names the organiser's account.
     const text = `${JSON.stringify(answer.json, null, 2)}\n`
     if (command.out !== undefined) writeFileSync(command.out, text, { mode: 0o600 })
     else io.stdout(text)

@@ -29,6 +29,7 @@ t.test('portal, CLI, four eyes, export and the portal again on one gateway', asy
       products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
       kiosks: [{ id: 'bar-1', booth: 'bar', token: 'token-bar-1-0123456789', saleAllowed: true, topupAllowed: false }],
       wristbands: [{ uid: UID, pin: PIN }],
+      portal: { bankAccount: { holder: 'Test Fest e.V.', iban: 'DE02120300000000202051', bic: 'BYLADEM1001' } },
     }),
   )
   const config = resolveConfig({
@@ -73,7 +74,11 @@ t.test('portal, CLI, four eyes, export and the portal again on one gateway', asy
   t.equal((await portal('GET', '/payout_info', token)).body.in_payout_run, true)
   t.match(await cli('anna:anna-token-0123456789', 'approve', '1'), { code: 1, stderr: /approver_is_creator/ })
   t.match(await cli('ben:ben-token-0123456789', 'approve', '1'), { code: 0 })
-  t.match(await cli('anna:anna-token-0123456789', 'export', '1'), { code: 0, stderr: /1 payouts booked/ })
+  const exported = await cli('anna:anna-token-0123456789', 'export', '1')
+  t.match(exported, { code: 0, stderr: /1 payouts booked/ })
+  const files = JSON.parse(exported.stdout).files as Record<string, string>
+  t.same(Object.keys(files).sort(), ['payout-run-1.csv', 'payout-run-1.pain.001.001.03.xml', 'payout-run-1.pain.001.001.09.xml'], 'the bank files come with the export')
+  t.match(files['payout-run-1.pain.001.001.09.xml'], '<InstdAmt Ccy="EUR">15.00</InstdAmt>')
   t.equal(ledger.balanceOf(UID), 0)
   t.equal(ledger.accountBalance(accountIds.payout('sepa')), 1500)
   t.equal(ledger.accountBalance(accountIds.donation('event')), 300)

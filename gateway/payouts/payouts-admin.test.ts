@@ -114,3 +114,42 @@ t.test('hostile requests: no or wrong operator credentials, a name in the body, 
   t.equal(h.world.ledger.balanceOf(UID.alice), 3000)
   t.same(h.world.ledger.checkInvariants(), [])
 })
+
+t.test('bank files that cannot be written do not hide that the payouts are booked', async (t) => {
+  const world = makeWorld()
+  world.ledger.ensureAccount('clearing', 'sumup')
+  world.ledger.bookExternal({ ref: 'setup:alice', kind: 'topup_online', postings: [{ account: accountIds.clearing('sumup'), amount: -700 }, { account: accountIds.customer(UID.alice), amount: 700 }] })
+  world.db.prepare(`INSERT INTO portal_customers (uid, iban, account_name, email, has_entered_info) VALUES (?, 'DE89370400440532013000', 'Guest', 'g@example.org', 1)`).run(UID.alice)
+  const runs = createPayoutRuns({ db: world.db, ledger: world.ledger, clock: world.clock, logger: silentLogger, allowedCountryCodes: () => null })
+  const server = createHttpServer({
+    logger: silentLogger,
+    adminToken: ADMIN_TOKEN,
+    health: () => ({ mqtt: true, db: true }),
+    kioskExists: () => false,
+    enrollKiosk: () => undefined,
+    stats: () => {
+      throw new Error('not used')
+    },
+    adminPlugins: [
+      payoutsAdmin({
+        runs,
+        operatorAuth: operatorAccountsAuth([{ name: 'anna', token: 'anna-token-0123456789' }, { name: 'ben', token: 'ben-token-0123456789' }]),
+        renderFiles: () => {
+          throw new Error('payments[0].name: no Latin spelling')
+        },
+      }),
+    ],
+  })
+  const { port } = await server.listen('127.0.0.1', 0)
+  t.teardown(async () => {
+    await server.close()
+    world.close()
+  })
+  runs.create({ operator: 'anna' })
+  runs.approve(1, 'ben')
+  const response = await fetch(`http://127.0.0.1:${port}/admin/payout-runs/1/export`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, [OPERATOR_HEADER]: ANNA } })
+  t.equal(response.status, 200)
+  t.match(await response.json(), { replay: false, run: { state: 'exported' }, filesError: /no Latin spelling/ })
+  t.equal(world.ledger.accountBalance(accountIds.payout('sepa')), 700)
+  t.same(world.ledger.checkInvariants(), [])
+})

@@ -63,6 +63,8 @@ const ExportBody = Type.Object(
     replay: Type.Boolean(),
     /** The SEPA file (pain.001.001.09) and the CSV, when the SEPA renderer is wired in; absent otherwise. */
     files: Type.Optional(Type.Record(Type.String(), Type.String())),
+    /** Why the files could not be written (a name the SEPA character set cannot spell): the payouts are booked all the same. */
+    filesError: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 )
@@ -186,7 +188,14 @@ export function payoutsAdmin(deps: PayoutsAdminDeps): FastifyPluginAsync {
       async (request) => {
         const operator = operatorOf(request)
         const exported = run(() => deps.runs.export(Number(request.params.id), operator))
-        return deps.renderFiles === undefined ? exported : { ...exported, files: deps.renderFiles(exported.run) }
+        if (deps.renderFiles === undefined) return exported
+        // The payouts are booked by now: a file that cannot be written must not hide that (export again after fixing the data).
+        try {
+          return { ...exported, files: deps.renderFiles(exported.run) }
+        } catch (err) {
+          request.log.error({ err, run: exported.run.id }, 'payout run exported, but its bank files could not be written')
+          return { ...exported, filesError: (err as Error).message.slice(0, 500) }
+        }
       },
     )
   }

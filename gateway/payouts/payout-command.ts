@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type GatewayConfig } from '../config.js'
 import { OPERATOR_HEADER } from './payouts-admin.js'
+import { jsonHttpTransport, type JsonTransport } from '../json-http-client.js'
 
 export const OPERATOR_ENV = 'WRISTPAY_OPERATOR'
 
@@ -89,30 +90,11 @@ export function parsePayoutArgs(args: readonly string[]): PayoutCommand {
 }
 
 /** How the command reaches the admin API: a real HTTP client, or app.inject in tests. */
-export type AdminTransport = (request: { method: 'GET' | 'POST'; path: string; body?: unknown }) => Promise<{ status: number; json: unknown }>
+export type AdminTransport = JsonTransport
 
 export function adminHttpTransport(baseUrl: string, adminToken: string, operator: string): AdminTransport {
-  return async ({ method, path, body }) => {
-    const response = await fetch(new URL(`/admin${path}`, baseUrl), {
-      method,
-      headers: {
-        authorization: `Bearer ${adminToken}`,
-        [OPERATOR_HEADER]: operator,
-        accept: 'application/json',
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(60_000),
-    })
-    const text = await response.text()
-    let json: unknown
-    try {
-      json = JSON.parse(text)
-    } catch {
-      json = { message: text.slice(0, 200) }
-    }
-    return { status: response.status, json }
-  }
+  const transport = jsonHttpTransport(baseUrl, { authorization: `Bearer ${adminToken}`, [OPERATOR_HEADER]: operator }, 60_000)
+  return (request) => transport({ ...request, path: `/admin${request.path}` })
 }
 
 export interface PayoutCommandIo {

@@ -11,6 +11,7 @@ import { slugOfEventName } from '../../apis.js'
 import { ConfigError, loadConfig, type GatewayConfig } from '../../config.js'
 import { EventSetupError, loadEventSetup } from '../../event-setup.js'
 import { STATEMENT_FORMATS, CSV_DATE_FORMATS, checkStatementSize, parseStatement, StatementFormatError, type CsvColumnMapping, type CsvDateFormat, type CsvStatementOptions, type ParsedStatement, type StatementFormat, type StatementTransaction } from './index.js'
+import { jsonHttpTransport, type JsonTransport } from '../../json-http-client.js'
 
 export const BANK_IMPORT_USAGE = `  bank import FILE [--format camt053|mt940|csv] [--csv-columns MAPPING] [CSV options]
                    [--config FILE] [--url URL] [--organizer SLUG] [--wait-seconds N]
@@ -171,25 +172,10 @@ export function jobTransactionsOf(parsed: ParsedStatement): JobTransaction[] {
 }
 
 /** How the command reaches the API: a real HTTP client, or app.inject in tests. */
-export type ApiTransport = (request: { method: 'GET' | 'POST'; path: string; body?: unknown }) => Promise<{ status: number; json: unknown }>
+export type ApiTransport = JsonTransport
 
 export function httpTransport(baseUrl: string, token: string): ApiTransport {
-  return async ({ method, path, body }) => {
-    const response = await fetch(new URL(path, baseUrl), {
-      method,
-      headers: { authorization: `Token ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(30_000),
-    })
-    const text = await response.text()
-    let json: unknown
-    try {
-      json = JSON.parse(text)
-    } catch {
-      json = { message: text.slice(0, 200) }
-    }
-    return { status: response.status, json }
-  }
+  return jsonHttpTransport(baseUrl, { authorization: `Token ${token}` }, 30_000)
 }
 
 export interface JobResult {

@@ -57,3 +57,19 @@ t.test('bad uids and a disconnected reader are refused', async (t) => {
   t.equal(reader.currentTag, null, 'unplugging clears the field')
   t.same(gone, [], 'no tagGone from a reader that is gone')
 })
+
+t.test('awaitingTag tells whether someone waits for the next tag (a tag is reported once, as it arrives)', async (t) => {
+  const reader = createMemoryReader()
+  await reader.open()
+  t.equal(reader.awaitingTag(), false, 'nobody waits')
+  const seen: string[] = []
+  const onTag = (tag: { uid: string }) => seen.push(tag.uid)
+  reader.on('tag', onTag)
+  t.equal(reader.awaitingTag(), true, 'a listener waits')
+  reader.present('04A1B2C3D4E5F6', 'ntag215')
+  reader.off('tag', onTag)
+  t.equal(reader.awaitingTag(), false)
+  reader.remove()
+  reader.present('04B0B0B0B0B0B0', 'ntag215')
+  t.same(seen, ['04A1B2C3D4E5F6'], 'a tag presented while nobody waits is not seen later')
+})

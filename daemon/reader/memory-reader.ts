@@ -13,6 +13,8 @@ export interface MemoryReader extends Reader {
   present(uid: string, type: string): void
   /** The tag leaves the field. */
   remove(): void
+  /** Whether someone waits for the next tag (the kiosk, while it waits for a tap): a tag is reported once, as it arrives. */
+  awaitingTag(): boolean
   /** Plugs or unplugs the simulated reader (emits 'status'). */
   setConnected(connected: boolean): void
   /** While set, feedback() rejects with this error (as a serial reader does on an ack timeout). */
@@ -64,6 +66,7 @@ export function createMemoryReader(options: MemoryReaderOptions = {}): MemoryRea
       counters.feedbacks++
       if (reader.failFeedbackWith) throw reader.failFeedbackWith
     },
+    awaitingTag: () => reader.listenerCount('tag') > 0,
     present(uid: string, type: string) {
       const normal = normaliseUid(uid)
       if (normal === null) throw new RangeError(`uid must be 4, 7 or 10 bytes of hex, got ${JSON.stringify(uid)}`)

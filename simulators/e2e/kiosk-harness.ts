@@ -35,7 +35,12 @@ export function kioskDaemonConfig(options: {
 export interface TagPresenter {
   present(uid: string, type: string): void
   remove(): void
+  /** Whether the kiosk waits for a tap now (a memory reader can tell); presenters that cannot tell tap after the delay. */
+  awaitingTag?(): boolean
 }
+
+/** How long tapAndAwait waits for the kiosk to listen for a tap before it taps anyway. */
+const LISTEN_WAIT_MS = 10_000
 
 /**
  * One operation as it happens at a counter: the cashier has rung it up
@@ -52,6 +57,11 @@ export async function tapAndAwait<T = Outcome>(operation: Promise<T>, presenter:
     () => void (settled = true),
   )
   await new Promise((done) => setTimeout(done, tapDelayMs))
+  // A reader reports a tag once, when it arrives: on a busy machine the kiosk may
+  // not be listening yet after tapDelayMs, and a tap before that is never seen.
+  // Where the presenter can tell (a memory reader), the guest taps when the kiosk listens.
+  const listening = () => presenter.awaitingTag === undefined || presenter.awaitingTag()
+  for (let waitedMs = 0; !settled && !listening() && waitedMs < LISTEN_WAIT_MS; waitedMs += 2) await new Promise((done) => setTimeout(done, 2))
   // A refused operation waits for no tap: the guest does not tap a screen that already said no.
   if (settled) return operation
   presenter.present(uid, 'ntag215')

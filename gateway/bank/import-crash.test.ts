@@ -1,65 +1,24 @@
 // The gateway process is killed with SIGKILL in the middle of a bank import
 // job and started again on the same data: the job goes on by itself, and
 // every transfer is booked exactly once (none lost, none twice).
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import pino from 'pino'
 import t from 'tap'
 import { systemClock } from '../../device-protocol/index.js'
 import { DB_FILE_NAME } from '../app.js'
 import { createLedger, openLedgerDatabase } from '../ledger/index.js'
+import { exited, freePort, startGatewayProcess } from '../testing/gateway-process.js'
 
-const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
 const TOKEN = 'crash-test-admin-token-0123456789'
 const GUESTS = ['04000000000011', '04000000000012', '04000000000013', '04000000000014', '04000000000015']
 const TRANSFERS = 1_000
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
-}
 
-function startGateway(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'gateway/bin.ts'), ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRISTPAY_GATEWAY_LOG_LEVEL: 'info', WRISTPAY_GATEWAY_ADMIN_TOKEN: TOKEN },
-  })
-  return new Promise((resolve, reject) => {
-    let output = ''
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`gateway did not start within 60 s:\n${output}`))
-    }, 60_000)
-    const onData = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-8_000)
-      if (output.includes('listening: mqtt://')) {
-        clearTimeout(timer)
-        child.stdout!.off('data', onData)
-        child.stdout!.resume()
-        resolve(child)
-      }
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8_000)))
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`gateway exited early (${code ?? signal}):\n${output}`))
-    })
-  })
-}
+const startGateway = (args: string[]) => startGatewayProcess(args, { WRISTPAY_GATEWAY_ADMIN_TOKEN: TOKEN })
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((done) => child.once('exit', () => done()))
-}
 
 t.test('SIGKILL in the middle of a bank import job: it resumes, each transfer booked once', { timeout: 170_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-bank-crash-'))

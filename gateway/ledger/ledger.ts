@@ -134,6 +134,8 @@ export function createLedgerOn({ store, registry, clock, logger, reads, newId = 
     newId,
   })
   const facts = composeLedgerFacts(registry, store)
+  /** Kiosks whose chain the store was told to start (store.ensureKiosk). */
+  const chainsStarted = new Set<string>()
 
   function wristband(uid: string): WristbandInfo | undefined {
     if (typeof uid !== 'string') return undefined
@@ -152,8 +154,13 @@ export function createLedgerOn({ store, registry, clock, logger, reads, newId = 
       for (const effect of decision.effects)
         if (effect.kind === 'register_wristband') store.ensureAccount(accountIds.customer(effect.uid), 'customer', effect.uid)
     }
-    // The registry enrolled the kiosk; a store that keeps cursors apart from it starts the chain now.
-    store.ensureKiosk(write.row.kiosk)
+    // The registry enrolled the kiosk; a store that keeps cursors apart from it starts the chain
+    // now. Once per kiosk, not a query on every transaction; a batch that fails forgets them all
+    // (its ensureKiosk was rolled back with it).
+    if (!chainsStarted.has(write.row.kiosk)) {
+      store.ensureKiosk(write.row.kiosk)
+      chainsStarted.add(write.row.kiosk)
+    }
     registry.applyBooking(write)
     store.commitTransaction(write)
   }
@@ -173,7 +180,12 @@ export function createLedgerOn({ store, registry, clock, logger, reads, newId = 
 
   function applyBatch(items: readonly VerifiedEnvelope[]): Outcome[] {
     if (items.length === 0) return []
-    return store.batch(() => items.map(applyOne))
+    try {
+      return store.batch(() => items.map(applyOne))
+    } catch (err) {
+      chainsStarted.clear()
+      throw err
+    }
   }
 
   /** Lines named as the booth's catalog names them now (the name booked stays where the product is gone). */

@@ -4,13 +4,11 @@
 // kiosks made is in the ledger exactly once, every one a kiosk showed as
 // accepted is accepted there, and both outboxes are empty.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import pino from 'pino'
 import { systemClock } from '../../device-protocol/index.js'
@@ -21,55 +19,14 @@ import { DB_FILE_NAME } from '../../gateway/app.js'
 import type { EventSetup } from '../../gateway/event-setup.js'
 import { createLedger } from '../../gateway/ledger/index.js'
 import { waitUntil } from '../../daemon/testing/wait.js'
+import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
 import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
 
-const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
 const silent = pino({ level: 'silent' })
 const GUESTS = ['04000000000001', '04000000000002', '04000000000003', '04000000000004']
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
-}
 
-/** The real gateway executable in its own process; resolves once it listens. */
-function startGatewayProcess(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'gateway/bin.ts'), ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRISTPAY_GATEWAY_LOG_LEVEL: 'info' },
-  })
-  return new Promise((resolve, reject) => {
-    let output = ''
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`gateway did not start within 60 s:\n${output}`))
-    }, 60_000)
-    const onData = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-8_000)
-      if (output.includes('listening: mqtt://')) {
-        clearTimeout(timer)
-        child.stdout!.off('data', onData)
-        child.stdout!.resume()
-        resolve(child)
-      }
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8_000)))
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`gateway exited early (${code ?? signal}):\n${output}`))
-    })
-  })
-}
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((done) => child.once('exit', () => done()))
-}
 
 
 t.test('SIGKILL of the gateway loses and doubles nothing', async (t) => {

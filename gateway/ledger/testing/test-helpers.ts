@@ -169,7 +169,10 @@ export function createMemoryLedger({ db, clock, logger = silentLogger, wrapStore
     db,
     logger,
     openAccount: (id, kind, ref) => store.ensureAccount(id, kind, ref),
-    hasTransactions: () => store.stats().accepted + store.stats().rejected > 0,
+    hasTransactions: () => {
+      const { accepted, rejected } = store.stats()
+      return accepted + rejected > 0
+    },
     balanceOf: (uid) => store.account(accountIds.customer(uid))?.balance,
   })
   return createLedgerOn({ store, registry, clock, logger, reads: createOperationReads(db) })

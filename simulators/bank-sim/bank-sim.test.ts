@@ -101,6 +101,32 @@ t.test('deterministic given the seed; the share is exact', async (t) => {
   t.same([overdrawn.Amt['#text'], overdrawn.CdtDbtInd], ['189.54', 'DBIT'])
 })
 
+t.test('incoming credits (a guest\'s bank top-up) are booked as received transfers with their reference, in the balances and totals', async (t) => {
+  const credits = [
+    { amountCents: 2500, payer: 'Maria Schmidt', iban: 'DE44500105175407324931', reference: 'RF18 5390 0754 7034' },
+    { amountCents: 1000, payer: 'Tom Becker', iban: 'DE12500105170648489890', reference: 'Festival', date: '2026-08-20' },
+  ]
+  const statement = statementForOrder(order(), { returnShare: 0.5, seed: 7, credits })
+  t.equal(statement.creditedCents, 3500)
+  const returnedCents = statement.returned.reduce((sum, r) => sum + r.amountCents, 0)
+  t.equal(statement.closingBalanceCents, statement.openingBalanceCents - statement.debitedCents + returnedCents + 3500)
+  const stmt = readStatement(statement.xml)
+  const received = (stmt.Ntry as any[]).filter((e) => e.BkTxCd.Domn.Fmly.Cd === 'RCDT')
+  t.same(
+    received.map((e) => [e.CdtDbtInd, e.Amt['#text'], e.BookgDt.Dt, e.NtryDtls.TxDtls.RltdPties.Dbtr.Nm, e.NtryDtls.TxDtls.RltdPties.DbtrAcct.Id.IBAN, e.NtryDtls.TxDtls.RmtInf.Ustrd, e.NtryDtls.TxDtls.Refs.EndToEndId]),
+    [
+      ['CRDT', '25.00', '2026-08-12', 'Maria Schmidt', 'DE44500105175407324931', 'RF18 5390 0754 7034', 'NOTPROVIDED'],
+      ['CRDT', '10.00', '2026-08-20', 'Tom Becker', 'DE12500105170648489890', 'Festival', 'NOTPROVIDED'],
+    ],
+  )
+  t.same([stmt.TxsSummry.TtlCdtNtries.NbOfNtries, stmt.TxsSummry.TtlCdtNtries.Sum], ['4', ((returnedCents + 3500) / 100).toFixed(2)])
+  t.equal(stmt.Bal[1].Dt.Dt, '2026-08-20', 'the statement runs to its last entry')
+  t.equal(stmt.Bal[1].Amt['#text'], (statement.closingBalanceCents / 100).toFixed(2))
+  for (const bad of [[{ ...credits[0]!, amountCents: 0 }], [{ ...credits[0]!, amountCents: 1.5 }], [{ ...credits[0]!, date: '20.08.2026' }], [{ ...credits[0]!, reference: 7 }], 'x']) {
+    t.throws(() => statementForOrder(order(), { credits: bad as never }), StatementOptionsError, JSON.stringify(bad))
+  }
+})
+
 t.test('bad options are refused', async (t) => {
   for (const options of [{ returnShare: -0.1 }, { returnShare: 1.5 }, { returnShare: Number.NaN }, { seed: -1 }, { seed: 1.5 }, { returnDelayDays: -1 }, { returnDelayDays: 61 }, { openingBalanceCents: 1.5 }]) {
     t.throws(() => statementForOrder(order(), options), StatementOptionsError, JSON.stringify(options))

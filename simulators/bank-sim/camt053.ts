@@ -5,6 +5,8 @@
 // original end-to-end id, the bank transaction code PMNT/ICDT/RRTN and an ISO
 // return reason (AC04 closed account, ...). Which transfers come back and why
 // depends only on the seed, so a demo or a test can replay a payout cycle.
+// Other incoming transfers of the same period (a guest's bank top-up with
+// their transfer reference) can be booked in the same statement.
 // Pure: no clock, no I/O; the XML is built with fast-xml-parser's builder.
 import { XMLBuilder } from 'fast-xml-parser'
 import { decimalStringFromCents } from '../../device-protocol/money.js'
@@ -19,6 +21,21 @@ export interface StatementOptions {
   returnDelayDays?: number
   /** The account's balance before the payouts, cents. Default: the sum of the transfers (the account ends at the returned sum). */
   openingBalanceCents?: number
+  /** Other transfers that came into the account in the same period (a guest's bank top-up), booked as received credit transfers. */
+  credits?: readonly IncomingCredit[]
+}
+
+/** A transfer someone else sent to the account. */
+export interface IncomingCredit {
+  amountCents: number
+  /** Who sent it. */
+  payer: string
+  /** The payer's account. */
+  iban: string
+  /** The remittance text the payer typed (a guest's transfer reference). */
+  reference: string
+  /** Booking date, YYYY-MM-DD; default the execution date of the order. */
+  date?: string
 }
 
 export interface ReturnedTransfer {
@@ -39,6 +56,8 @@ export interface SimulatedStatement {
   closingBalanceCents: number
   /** Every transfer, as booked out. */
   debitedCents: number
+  /** The incoming credits (options.credits), as booked in. */
+  creditedCents: number
   returned: ReturnedTransfer[]
 }
 
@@ -75,7 +94,20 @@ function addDays(date: string, days: number): string {
   return new Date(ms).toISOString().slice(0, 10)
 }
 
-function checkOptions(options: StatementOptions): Required<StatementOptions> & { openingBalanceCents: number | undefined } {
+const DATE = /^\d{4}-\d{2}-\d{2}$/
+
+function checkCredits(credits: readonly IncomingCredit[] | undefined): readonly IncomingCredit[] {
+  if (credits === undefined) return []
+  if (!Array.isArray(credits)) throw new StatementOptionsError('credits must be a list')
+  for (const credit of credits) {
+    if (!Number.isSafeInteger(credit?.amountCents) || credit.amountCents <= 0) throw new StatementOptionsError('a credit needs a positive amount in cents')
+    if (typeof credit.payer !== 'string' || typeof credit.iban !== 'string' || typeof credit.reference !== 'string') throw new StatementOptionsError('a credit needs a payer, an IBAN and a reference')
+    if (credit.date !== undefined && !(DATE.test(credit.date) && !Number.isNaN(Date.parse(`${credit.date}T00:00:00Z`)))) throw new StatementOptionsError('a credit\'s date must be YYYY-MM-DD')
+  }
+  return credits
+}
+
+function checkOptions(options: StatementOptions): Omit<Required<StatementOptions>, 'credits'> & { openingBalanceCents: number | undefined; credits: readonly IncomingCredit[] } {
   const returnShare = options.returnShare ?? 0
   if (typeof returnShare !== 'number' || !(returnShare >= 0 && returnShare <= 1)) throw new StatementOptionsError('the share of returns must be a number from 0 to 1')
   const seed = options.seed ?? 1
@@ -84,7 +116,7 @@ function checkOptions(options: StatementOptions): Required<StatementOptions> & {
   if (!Number.isSafeInteger(returnDelayDays) || returnDelayDays < 0 || returnDelayDays > 60) throw new StatementOptionsError('the return delay must be 0 to 60 days')
   const opening = options.openingBalanceCents
   if (opening !== undefined && !Number.isSafeInteger(opening)) throw new StatementOptionsError('the opening balance must be integer cents')
-  return { returnShare, seed, returnDelayDays, openingBalanceCents: opening as number }
+  return { returnShare, seed, returnDelayDays, openingBalanceCents: opening as number, credits: checkCredits(options.credits) }
 }
 
 /** Which transfers come back: round(share × count) of them, picked by a seeded shuffle, in file order, each with a reason. */
@@ -102,7 +134,8 @@ export function chooseReturns(transfers: readonly Pain001Transfer[], returnShare
 
 const amount = (cents: number, currency: string) => ({ '@_Ccy': currency, '#text': decimalStringFromCents(cents) })
 const iban = (value: string) => ({ Id: { IBAN: value } })
-const transactionCode = (subFamily: 'ESCT' | 'RRTN') => ({ Domn: { Cd: 'PMNT', Fmly: { Cd: 'ICDT', SubFmlyCd: subFamily } } })
+/** Issued credit transfers (ICDT) and their returns, or a received one (RCDT). */
+const transactionCode = (subFamily: 'ESCT' | 'RRTN', family: 'ICDT' | 'RCDT' = 'ICDT') => ({ Domn: { Cd: 'PMNT', Fmly: { Cd: family, SubFmlyCd: subFamily } } })
 const balance = (code: 'OPBD' | 'CLBD', cents: number, currency: string, date: string) => ({
   Tp: { CdOrPrtry: { Cd: code } },
   Amt: amount(Math.abs(cents), currency),
@@ -112,7 +145,7 @@ const balance = (code: 'OPBD' | 'CLBD', cents: number, currency: string, date: s
 
 /** The statement for an executed pain.001 order. */
 export function statementForOrder(order: Pain001Order, options: StatementOptions = {}): SimulatedStatement {
-  const { returnShare, seed, returnDelayDays, openingBalanceCents } = checkOptions(options)
+  const { returnShare, seed, returnDelayDays, openingBalanceCents, credits } = checkOptions(options)
   const currency = order.transfers[0]!.currency
   if (order.transfers.some((t) => t.currency !== currency)) throw new StatementOptionsError('the transfers are in more than one currency; the account has one')
   const returns = chooseReturns(order.transfers, returnShare, seed)
@@ -124,8 +157,9 @@ export function statementForOrder(order: Pain001Order, options: StatementOptions
     .filter((t) => returns.has(t.endToEndId))
     .map((t) => ({ endToEndId: t.endToEndId, amountCents: t.amountCents, reason: returns.get(t.endToEndId)!, date: returnedOn }))
   const returnedCents = returned.reduce((sum, r) => sum + r.amountCents, 0)
+  const creditedCents = credits.reduce((sum, c) => sum + c.amountCents, 0)
   const opening = openingBalanceCents ?? debitedCents
-  const closing = opening - debitedCents + returnedCents
+  const closing = opening - debitedCents + returnedCents + creditedCents
 
   let reference = 0
   const nextReference = () => `SIM${seed}-${String(++reference).padStart(6, '0')}`
@@ -148,6 +182,27 @@ export function statementForOrder(order: Pain001Order, options: StatementOptions
             RltdPties: { Dbtr: debtorParty, DbtrAcct: iban(order.debtor.iban), Cdtr: { Nm: t.name }, CdtrAcct: iban(t.iban) },
             ...(t.bic ? { RltdAgts: { CdtrAgt: { FinInstnId: { BIC: t.bic } } } } : {}),
             ...(t.remittance ? { RmtInf: { Ustrd: t.remittance } } : {}),
+          },
+        },
+      }
+    }),
+    ...credits.map((c) => {
+      const ref = nextReference()
+      const on = c.date ?? bookedOn
+      return {
+        Amt: amount(c.amountCents, currency),
+        CdtDbtInd: 'CRDT',
+        Sts: 'BOOK',
+        BookgDt: { Dt: on },
+        ValDt: { Dt: on },
+        AcctSvcrRef: ref,
+        BkTxCd: transactionCode('ESCT', 'RCDT'),
+        NtryDtls: {
+          TxDtls: {
+            Refs: { AcctSvcrRef: ref, EndToEndId: 'NOTPROVIDED' },
+            AmtDtls: { TxAmt: { Amt: amount(c.amountCents, currency) } },
+            RltdPties: { Dbtr: { Nm: c.payer }, DbtrAcct: iban(c.iban), Cdtr: debtorParty, CdtrAcct: iban(order.debtor.iban) },
+            RmtInf: { Ustrd: c.reference },
           },
         },
       }
@@ -179,7 +234,7 @@ export function statementForOrder(order: Pain001Order, options: StatementOptions
       }),
   ]
 
-  const lastDate = returned.length > 0 ? returnedOn : bookedOn
+  const lastDate = [bookedOn, ...(returned.length > 0 ? [returnedOn] : []), ...credits.map((c) => c.date ?? bookedOn)].sort().at(-1)!
   const createdAt = `${addDays(lastDate, 1)}T06:00:00`
   const statementId = `S${seed}-${order.messageId}`.slice(0, 35)
   const document = {
@@ -204,11 +259,11 @@ export function statementForOrder(order: Pain001Order, options: StatementOptions
           TxsSummry: {
             TtlNtries: {
               NbOfNtries: entries.length,
-              Sum: decimalStringFromCents(debitedCents + returnedCents),
-              TtlNetNtryAmt: decimalStringFromCents(Math.abs(returnedCents - debitedCents)),
-              CdtDbtInd: returnedCents - debitedCents < 0 ? 'DBIT' : 'CRDT',
+              Sum: decimalStringFromCents(debitedCents + returnedCents + creditedCents),
+              TtlNetNtryAmt: decimalStringFromCents(Math.abs(returnedCents + creditedCents - debitedCents)),
+              CdtDbtInd: returnedCents + creditedCents - debitedCents < 0 ? 'DBIT' : 'CRDT',
             },
-            TtlCdtNtries: { NbOfNtries: returned.length, Sum: decimalStringFromCents(returnedCents) },
+            TtlCdtNtries: { NbOfNtries: returned.length + credits.length, Sum: decimalStringFromCents(returnedCents + creditedCents) },
             TtlDbtNtries: { NbOfNtries: order.transfers.length, Sum: decimalStringFromCents(debitedCents) },
           },
           Ntry: entries,
@@ -217,7 +272,7 @@ export function statementForOrder(order: Pain001Order, options: StatementOptions
     },
   }
   const xml = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', format: true, indentBy: '  ', suppressEmptyNode: true }).build(document) as string
-  return { xml, account: order.debtor.iban, currency, openingBalanceCents: opening, closingBalanceCents: closing, debitedCents, returned }
+  return { xml, account: order.debtor.iban, currency, openingBalanceCents: opening, closingBalanceCents: closing, debitedCents, creditedCents, returned }
 }
 
 /** A pain.001 file in, the CAMT.053 statement of its execution out. */

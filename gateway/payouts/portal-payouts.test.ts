@@ -7,6 +7,7 @@ import { call, login } from '../../portal-api/testing/helpers.js'
 import { orderIntegerId } from '../portal-backend.js'
 import { PIN, startPortalWorld } from '../testing/portal-world.js'
 import { silentLogger } from '../ledger/testing/test-helpers.js'
+import { createPayoutReturns } from './payout-returns.js'
 import { createPayoutRuns } from './payout-runs.js'
 
 t.test('payout_info and get_payout_transactions follow the run', async (t) => {
@@ -40,5 +41,23 @@ t.test('payout_info and get_payout_transactions follow the run', async (t) => {
   t.same(Object.keys(paid[0]).sort(), ['amount', 'booked_at', 'target_account_name', 'target_account_type', 'transaction_id'], 'exactly the OpenAPI fields')
   t.same((await call(w.base, 'GET', '/payout_info', { token })).body, { in_payout_run: true, payout_date: new Date(exported.exportedAt!).toISOString() })
   t.same((await call(w.base, 'GET', '/get_payout_transactions', { token: bobToken })).body, [], "another guest sees none of alice's")
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('a payout the bank sent back is no payout: the guest is in no run and the portal asks for new data', async (t) => {
+  const w = await startPortalWorld(t)
+  const token = await login(w.base, PIN.alice)
+  t.equal((await call(w.base, 'POST', '/customer_info', { token, body: { iban: 'DE89370400440532013000', account_name: 'Alice Example', email: 'alice@example.org' } })).status, 204)
+  const runs = createPayoutRuns({ db: w.world.db, ledger: w.ledger, clock: w.world.clock, logger: silentLogger, allowedCountryCodes: () => ['DE'] })
+  const run = runs.create({ operator: 'anna' })
+  runs.approve(run.id, 'ben')
+  const { run: exported } = runs.export(run.id, 'ben')
+  t.equal((await call(w.base, 'GET', '/get_payout_transactions', { token })).body.length, 1)
+
+  // The bank import books the money back (not needed for what the portal reads) and marks the payout returned.
+  createPayoutReturns({ db: w.world.db, clock: w.world.clock }).markPayoutReturned(exported.items[0]!.endToEndId, { amountCents: exported.items[0]!.amount, checksum: 'c0ffee' })
+  t.same((await call(w.base, 'GET', '/payout_info', { token })).body, { in_payout_run: false, payout_date: null }, 'the portal page unlocks the payout form')
+  t.same((await call(w.base, 'GET', '/get_payout_transactions', { token })).body, [], 'no payout reached the guest')
+  t.match((await call(w.base, 'GET', '/customer', { token })).body, { iban: null, has_entered_info: false })
   t.same(w.ledger.checkInvariants(), [])
 })

@@ -25,14 +25,15 @@ export interface PayoutReads {
 
 export function createPayoutReads(db: Database.Database): PayoutReads {
   const q = {
-    // The newest run the guest is in that is open or paid; a cancelled run is as if it never was.
+    // The newest run the guest is in that is open or paid; a cancelled run is as if it never was, and so is a
+    // payout the bank sent back: the money is on the wristband again and the portal must ask for new payout data.
     latest: db.prepare<[string], { state: string; created_at: number; exported_at: number | null }>(`
       SELECT r.state, r.created_at, r.exported_at FROM payout_run_items i JOIN payout_runs r ON r.id = i.run_id
-       WHERE i.uid = ? AND r.state IN ('created', 'approved', 'exported') ORDER BY r.id DESC LIMIT 1`),
+       WHERE i.uid = ? AND r.state IN ('created', 'approved', 'exported') AND i.returned_at IS NULL ORDER BY r.id DESC LIMIT 1`),
     paid: db.prepare<[string], { amount: number; exported_at: number; account_name: string; end_to_end_id: string; receipt_id: string | null }>(`
       SELECT i.amount, r.exported_at, i.account_name, i.end_to_end_id, i.payout_receipt AS receipt_id
         FROM payout_run_items i JOIN payout_runs r ON r.id = i.run_id
-       WHERE i.uid = ? AND r.state = 'exported' ORDER BY r.id DESC`),
+       WHERE i.uid = ? AND r.state = 'exported' AND i.returned_at IS NULL ORDER BY r.id DESC`),
   }
   return {
     payoutInfo(uid) {

@@ -1,0 +1,250 @@
+// A whole payout cycle against a running gateway, over its real HTTP APIs, as
+// the guests and the finance team would run it after the event: guests enter
+// their bank account (or donate) on the portal; operator A creates a payout
+// run, A's own approval is refused, operator B approves, the run is exported as
+// pain.001.001.09; the simulated bank executes it and sends back a CAMT.053
+// statement with a seeded share of returned transfers and the bank top-ups of
+// the period; the statement goes in as a bank import job, exactly as
+// `wristpay-gateway bank import FILE` sends it; then the same statement again,
+// which must book nothing. The demo (demo.ts) and the end-to-end test
+// (simulators/e2e/payout-cycle.test.ts) share it.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { composeIBAN, isValidIBAN } from 'ibantools'
+import { centsFromDecimalString } from '../../device-protocol/money.js'
+import { jobTransactionsOf, readStatementFile, submitStatementJob, httpTransport, type JobResult } from '../../gateway/bank/statements/import-command.js'
+import type { PayoutRun } from '../../gateway/payouts/payout-runs.js'
+import { OPERATOR_HEADER } from '../../gateway/payouts/payouts-admin.js'
+import { bankStatementFromPain, type IncomingCredit, type SimulatedStatement } from '../bank-sim/camt053.js'
+
+/** A made-up German IBAN with valid check digits (bank code 37040044, account `n`): never a real customer's. */
+export function demoIban(n: number): string {
+  const iban = composeIBAN({ countryCode: 'DE', bban: `37040044${String(n).padStart(10, '0')}` })
+  if (iban === null || !isValidIBAN(iban)) throw new Error(`no IBAN for account ${n}`)
+  return iban
+}
+
+export interface HttpAnswer<T = any> {
+  status: number
+  body: T
+}
+
+async function call<T = any>(base: string, method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: unknown): Promise<HttpAnswer<T>> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(30_000),
+  })
+  const text = await response.text()
+  return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as T }
+}
+
+/** A guest logged in to the portal API (as the portal page does it): one login, then the session token. */
+export interface PortalGuest {
+  uid: string
+  get<T = any>(path: string): Promise<HttpAnswer<T>>
+  post<T = any>(path: string, body?: unknown): Promise<HttpAnswer<T>>
+}
+
+export async function portalLogin(base: string, pin: string, prefix = '/api'): Promise<PortalGuest> {
+  const login = await call(base, 'POST', `${prefix}/auth/login`, {}, { pin })
+  if (login.status !== 200) throw new Error(`portal login refused (${login.status}): ${JSON.stringify(login.body)}`)
+  const auth = { authorization: `Bearer ${login.body.access_token as string}` }
+  return {
+    uid: String(login.body.customer.user_tag_uid_hex),
+    get: (path) => call(base, 'GET', `${prefix}${path}`, auth),
+    post: (path, body) => call(base, 'POST', `${prefix}${path}`, auth, body),
+  }
+}
+
+/** What a guest enters on the portal's payout form: their account and an optional partial donation; or "donate everything". */
+export type PayoutData = { iban: string; accountName: string; email: string; donationCents?: number } | 'donate_all'
+
+/** Registers the guest's payout data as the portal page does (POST /customer_info or /customer_all_donation). */
+export async function registerPayoutData(guest: PortalGuest, data: PayoutData): Promise<void> {
+  const answer =
+    data === 'donate_all'
+      ? await guest.post('/customer_all_donation')
+      : await guest.post('/customer_info', { iban: data.iban, account_name: data.accountName, email: data.email, donation: (data.donationCents ?? 0) / 100 })
+  if (answer.status !== 204) throw new Error(`the portal refused the payout data of ${guest.uid} (${answer.status}): ${JSON.stringify(answer.body)}`)
+}
+
+export interface Operator {
+  name: string
+  token: string
+}
+
+/** A bank top-up a guest sends during the period of the statement, with the transfer reference their portal page shows. */
+export interface BankTopup {
+  guest: PortalGuest
+  amountCents: number
+  payer: string
+  iban: string
+}
+
+export type PayoutCycleStep = 'created' | 'creator_refused' | 'approved' | 'exported' | 'imported' | 'reimported'
+
+export interface PayoutCycleOptions {
+  baseUrl: string
+  adminToken: string
+  /** The operator who creates and exports the run. */
+  creator: Operator
+  /** The second pair of eyes. */
+  approver: Operator
+  /** The bank import jobs API's organizer slug (slugOfEventName of the event). */
+  organizer: string
+  /** Where the pain.001 and the statement are written. */
+  dir: string
+  /** Share of the transfers the simulated bank returns, and its seed. */
+  returnShare: number
+  seed: number
+  topups?: readonly BankTopup[]
+  /** Called after every step that may move money, for the caller's checks. */
+  afterStep?: (step: PayoutCycleStep, cycle: Partial<PayoutCycle>) => void | Promise<void>
+}
+
+export interface PayoutCycle {
+  created: PayoutRun
+  /** The answer to the creator's own approval (403 approver_is_creator). */
+  creatorApproval: HttpAnswer
+  approved: PayoutRun
+  exported: PayoutRun
+  painPath: string
+  statement: SimulatedStatement
+  statementPath: string
+  /** The transfer references the guests' portal pages showed, by uid. */
+  topupReferences: Record<string, string>
+  job: JobResult
+  reimport: JobResult
+}
+
+export class PayoutCycleError extends Error {
+  override name = 'PayoutCycleError'
+}
+
+/** Runs the cycle; throws PayoutCycleError when a step answers other than it should. */
+export async function runPayoutCycle(options: PayoutCycleOptions): Promise<PayoutCycle> {
+  const { baseUrl, adminToken, creator, approver, dir } = options
+  const cycle: Partial<PayoutCycle> = {}
+  const step = async (name: PayoutCycleStep) => options.afterStep?.(name, cycle)
+  const admin = (operator: Operator, path: string, body?: unknown) =>
+    call(baseUrl, 'POST', `/admin${path}`, { authorization: `Bearer ${adminToken}`, [OPERATOR_HEADER]: `${operator.name}:${operator.token}` }, body)
+  const expect = (answer: HttpAnswer, status: number, what: string) => {
+    if (answer.status !== status) throw new PayoutCycleError(`${what}: expected ${status}, got ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`)
+    return answer.body
+  }
+
+  const created = expect(await admin(creator, '/payout-runs', {}), 201, 'create the payout run') as PayoutRun
+  cycle.created = created
+  await step('created')
+  cycle.creatorApproval = await admin(creator, `/payout-runs/${created.id}/approve`)
+  if (cycle.creatorApproval.status !== 403 || cycle.creatorApproval.body?.type !== 'approver_is_creator')
+    throw new PayoutCycleError(`the creator's own approval was not refused: ${cycle.creatorApproval.status}`)
+  await step('creator_refused')
+  cycle.approved = expect(await admin(approver, `/payout-runs/${created.id}/approve`), 200, 'approve the run') as PayoutRun
+  await step('approved')
+  const exported = expect(await admin(creator, `/payout-runs/${created.id}/export`), 200, 'export the run') as { run: PayoutRun; replay: boolean; files?: Record<string, string>; filesError?: string }
+  cycle.exported = exported.run
+  const painName = Object.keys(exported.files ?? {}).find((name) => name.endsWith('.pain.001.001.09.xml'))
+  if (painName === undefined) throw new PayoutCycleError(`the export wrote no pain.001.001.09 file${exported.filesError ? `: ${exported.filesError}` : ' (is portal.bankAccount set?)'}`)
+  cycle.painPath = join(dir, painName)
+  writeFileSync(cycle.painPath, exported.files![painName]!, { mode: 0o600 })
+  await step('exported')
+
+  // The guests' bank top-ups carry the reference their portal page shows them.
+  const credits: IncomingCredit[] = []
+  cycle.topupReferences = {}
+  for (const topup of options.topups ?? []) {
+    const shown = expect(await topup.guest.get('/bank_transfer'), 200, `the transfer reference of ${topup.guest.uid}`) as { reference_display: string }
+    cycle.topupReferences[topup.guest.uid] = shown.reference_display
+    credits.push({ amountCents: topup.amountCents, payer: topup.payer, iban: topup.iban, reference: `Festival top-up ${shown.reference_display}` })
+  }
+  // The simulated bank executes the order and sends the statement, returns and top-ups in it.
+  cycle.statement = bankStatementFromPain(exported.files![painName]!, { returnShare: options.returnShare, seed: options.seed, credits })
+  cycle.statementPath = join(dir, `statement-run-${created.id}.camt053.xml`)
+  writeFileSync(cycle.statementPath, cycle.statement.xml, { mode: 0o600 })
+
+  // What `wristpay-gateway bank import FILE` does: read the file, send it as a job, wait for it.
+  const importStatement = async (): Promise<JobResult> => {
+    const transactions = jobTransactionsOf(readStatementFile(cycle.statementPath!, {}))
+    const { job, finished } = await submitStatementJob({ transport: httpTransport(baseUrl, adminToken), organizer: options.organizer, transactions, waitMs: 60_000, pollMs: 20 })
+    if (!finished || job.state !== 'completed') throw new PayoutCycleError(`bank import job ${job.id} ended ${job.state}`)
+    return job
+  }
+  cycle.job = await importStatement()
+  await step('imported')
+  cycle.reimport = await importStatement()
+  await step('reimported')
+  return cycle as PayoutCycle
+}
+
+export interface PayoutRunSummary {
+  id: number
+  count: number
+  sumCents: number
+  donationsCents: number
+  createdBy: string
+  approvedBy: string | null
+  creatorApprovalRefused: boolean
+  exported: boolean
+  file: string
+}
+
+export interface BankRoundTripSummary {
+  /** Transfers the bank booked out (the statement's debits). */
+  payouts: number
+  /** Of them, returned by the guests' banks, and their sum. */
+  returned: number
+  returnedCents: number
+  /** Bank top-ups booked to wristbands, and their sum. */
+  topups: number
+  topupCents: number
+  /** The statement's entries and what the import made of them. */
+  entries: number
+  states: Record<string, number>
+  /** The same statement imported again: entries found `already`, and entries that booked anything. */
+  reimportAlready: number
+  reimportBooked: number
+  /** The ledger after the round trip: every booking balanced, all balances sum to zero, every touched guest holds what they should. */
+  ledgerBalanced: boolean
+}
+
+const sumCents = (txs: JobResult['transactions']) => txs.reduce((sum, tx) => sum + (centsFromDecimalString(tx.amount, Number.MAX_SAFE_INTEGER) ?? Number.NaN), 0)
+const countStates = (job: JobResult) => job.transactions.reduce<Record<string, number>>((counts, tx) => ({ ...counts, [tx.state]: (counts[tx.state] ?? 0) + 1 }), {})
+
+/** The two summary parts of a cycle; `ledgerBalanced` is what the caller found checking the ledger. */
+export function summarisePayoutCycle(cycle: PayoutCycle, ledgerBalanced: boolean): { payoutRun: PayoutRunSummary; bankRoundTrip: BankRoundTripSummary } {
+  const run = cycle.exported
+  const returnedIds = new Set(cycle.statement.returned.map((r) => r.endToEndId))
+  const booked = cycle.job.transactions.filter((tx) => tx.state === 'valid')
+  const topups = booked.filter((tx) => tx.order !== null && !returnedIds.has(tx.order))
+  const returned = booked.filter((tx) => tx.order !== null && returnedIds.has(tx.order))
+  const states = countStates(cycle.job)
+  const again = countStates(cycle.reimport)
+  return {
+    payoutRun: {
+      id: run.id,
+      count: run.payoutCount,
+      sumCents: run.payoutSum,
+      donationsCents: run.donationSum,
+      createdBy: run.createdBy,
+      approvedBy: run.approvedBy,
+      creatorApprovalRefused: cycle.creatorApproval.status === 403,
+      exported: run.state === 'exported',
+      file: cycle.painPath,
+    },
+    bankRoundTrip: {
+      payouts: cycle.job.transactions.filter((tx) => tx.amount.startsWith('-')).length,
+      returned: returned.length,
+      returnedCents: sumCents(returned),
+      topups: topups.length,
+      topupCents: sumCents(topups),
+      entries: cycle.job.transactions.length,
+      states,
+      reimportAlready: again.already ?? 0,
+      reimportBooked: again.valid ?? 0,
+      ledgerBalanced,
+    },
+  }
+}

@@ -30,6 +30,49 @@ export interface PaymentProvider {
    * WebhookVerificationError (forged, stale, malformed) or WebhookIgnoredError (genuine, but not about a checkout).
    */
   parseWebhook(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): Promise<{ providerCheckoutId: string }>
+  /** Refunds to the card the guest paid a checkout with; an adapter whose provider cannot refund leaves it out. */
+  readonly refunds?: CardRefunds
+}
+
+export type ProviderRefundStatus = 'pending' | 'succeeded' | 'refused'
+
+/** A refund as the provider reports it; amounts in integer cents, in the checkout's currency. */
+export interface ProviderRefund {
+  /** The provider's own id of the refund. */
+  id: string
+  amountCents: number
+  status: ProviderRefundStatus
+  /** Why the provider refused it, in words a guest may read (no card data). */
+  reason?: string
+}
+
+export interface CardRefundInput {
+  /** The checkout the guest paid; the adapter finds the provider's payment behind it itself. */
+  providerCheckoutId: string
+  amountCents: number
+  /** ISO 4217, upper case: the checkout's currency. */
+  currency: string
+  /** Ours, one per attempt: an adapter passes it as the provider's idempotency key where there is one. */
+  requestId: string
+}
+
+/**
+ * The refund capability of a provider. refund() throws RefundRefusedError when the provider
+ * says no and refunded nothing; any other error (timeout, 5xx) leaves the outcome unknown,
+ * and the caller asks refundsOf() before it sends again, never the other way round.
+ */
+export interface CardRefunds {
+  refund(input: CardRefundInput): Promise<ProviderRefund>
+  /** Every refund the provider holds for this checkout's payment, whoever made it. */
+  refundsOf(providerCheckoutId: string): Promise<ProviderRefund[]>
+}
+
+/** The provider refused a refund outright (nothing refunded): the caller puts the money back on the wristband. */
+export class RefundRefusedError extends Error {
+  constructor(readonly reason: string) {
+    super(`refund refused: ${reason}`)
+    this.name = 'RefundRefusedError'
+  }
 }
 
 /** A webhook that is forged, stale or malformed. The HTTP layer answers it with 400 and books nothing. */

@@ -2,19 +2,20 @@
 // the operator comes from WRISTPAY_OPERATOR, four eyes hold across two
 // operators' shells, hostile arguments are usage errors that send nothing.
 import t, { type Test } from 'tap'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHttpServer } from '../http.js'
 import { accountIds } from '../ledger/index.js'
 import { UID, makeWorld, silentLogger } from '../ledger/testing/test-helpers.js'
 import { centsOfEuros, parsePayoutArgs, runPayoutCommand, PayoutUsageError } from './payout-command.js'
-import { createPayoutRuns } from './payout-runs.js'
+import { renderPayoutFiles } from './payout-files.js'
+import { createPayoutRuns, type RenderPayoutFiles } from './payout-runs.js'
 import { operatorAccountsAuth, payoutsAdmin } from './payouts-admin.js'
 
 const ADMIN_TOKEN = 'admin-token-0123456789'
 
-async function start(t: Test) {
+async function start(t: Test, renderFiles?: RenderPayoutFiles) {
   const world = makeWorld()
   world.ledger.ensureAccount('clearing', 'sumup')
   world.ledger.bookExternal({ ref: 'setup:alice', kind: 'topup_online', postings: [{ account: accountIds.clearing('sumup'), amount: -2550 }, { account: accountIds.customer(UID.alice), amount: 2550 }] })
@@ -29,7 +30,7 @@ async function start(t: Test) {
     stats: () => {
       throw new Error('not used')
     },
-    adminPlugins: [payoutsAdmin({ runs, operatorAuth: operatorAccountsAuth([{ name: 'anna', token: 'anna-token-0123456789' }, { name: 'ben', token: 'ben-token-0123456789' }]) })],
+    adminPlugins: [payoutsAdmin({ runs, operatorAuth: operatorAccountsAuth([{ name: 'anna', token: 'anna-token-0123456789' }, { name: 'ben', token: 'ben-token-0123456789' }]), ...(renderFiles ? { renderFiles } : {}) })],
   })
   const { port } = await server.listen('127.0.0.1', 0)
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-payout-cli-'))
@@ -86,4 +87,36 @@ t.test('hostile arguments and environments are refused before anything is sent',
   t.equal(centsOfEuros('1500'), 150_000)
   t.throws(() => centsOfEuros('0.00'), PayoutUsageError)
   t.same(parsePayoutArgs(['create', '--max-count', '10']), { action: 'create', maxCount: 10 })
+})
+
+t.test('create names who it left out; an export whose files cannot be written books nothing and writes no file', async (t) => {
+  const h = await start(t, (run) => renderPayoutFiles(run, { debtor: { holder: 'Test Fest e.V.', iban: 'DE02120300000000202051' }, eventName: 'Test Fest' }))
+  const anna = 'anna:anna-token-0123456789'
+  const ben = 'ben:ben-token-0123456789'
+  h.world.ledger.bookExternal({ ref: 'setup:bob', kind: 'topup_online', postings: [{ account: accountIds.clearing('sumup'), amount: -1000 }, { account: accountIds.customer(UID.bob), amount: 1000 }] })
+  h.world.db.prepare(`INSERT INTO portal_customers (uid, iban, account_name, email, has_entered_info) VALUES (?, 'DE89370400440532013000', 'Ἀλέξανδρος', 'b@example.org', 1)`).run(UID.bob)
+
+  // A run made without the creation check (as by a gateway before it) holds Bob's name.
+  const unchecked = createPayoutRuns({ db: h.world.db, ledger: h.world.ledger, clock: h.world.clock, logger: silentLogger, allowedCountryCodes: () => null, payeeProblem: () => null })
+  const old = unchecked.create({ operator: 'anna' })
+  t.equal((await h.as(ben, 'approve', String(old.id))).code, 0)
+  const out = join(h.dir, 'run-old.json')
+  const refused = await h.as(ben, 'export', String(old.id), '--out', out)
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, `409 payout_files_unrenderable`)
+  t.match(refused.stderr, `wristband ${UID.bob}`)
+  t.notOk(existsSync(out), 'no file written')
+  t.equal(h.world.ledger.accountBalance(accountIds.payout('sepa')) ?? 0, 0, 'nothing booked')
+  t.equal((await h.as(ben, 'cancel', String(old.id))).code, 0)
+
+  const created = await h.as(anna, 'create')
+  t.equal(created.code, 0, created.stderr)
+  t.match(created.stdout, /^run 2: created, 1 payouts, 25\.50 EUR/)
+  t.match(created.stdout, new RegExp(`\\n  left out ${UID.bob}: the account holder name: has a character SEPA does not allow \\(U\\+1F08\\)\\n`))
+  t.equal((await h.as(ben, 'approve', '2')).code, 0)
+  const exported = await h.as(ben, 'export', '2', '--out', out)
+  t.equal(exported.code, 0, exported.stderr)
+  t.match(Object.keys(JSON.parse(readFileSync(out, 'utf8')).files), ['payout-run-2.pain.001.001.09.xml', 'payout-run-2.pain.001.001.03.xml', 'payout-run-2.csv'])
+  t.equal(h.world.ledger.balanceOf(UID.bob), 1000)
+  t.same(h.world.ledger.checkInvariants(), [])
 })

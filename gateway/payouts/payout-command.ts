@@ -22,9 +22,12 @@ export const PAYOUT_USAGE = `  payout create [--max-count N] [--max-sum EUROS]
       Payout runs of the running gateway (four eyes: another operator approves
       than the one who created). The operator is named by ${OPERATOR_ENV}=name:token
       (an operator account of the config); the gateway by its config (or --url)
-      with its adminToken (config or WRISTPAY_GATEWAY_ADMIN_TOKEN). export books
-      the payouts and writes the run with its payouts and the bank files
-      (pain.001.001.09, .03, CSV; needs portal.bankAccount) as JSON to FILE (or stdout).
+      with its adminToken (config or WRISTPAY_GATEWAY_ADMIN_TOKEN). create names
+      the guests it left out because the bank files cannot carry their payout
+      data. export books the payouts and writes the run with its payouts and the
+      bank files (pain.001.001.09, .03, CSV; needs portal.bankAccount) as JSON to
+      FILE (or stdout); if the files cannot be written it books nothing, writes
+      nothing and names the payouts at fault.
 `
 
 const ACTIONS = ['create', 'list', 'show', 'approve', 'cancel', 'export'] as const
@@ -187,5 +190,9 @@ export async function runPayoutCommand(args: readonly string[], env: NodeJS.Proc
     return 0
   }
   io.stdout(runLine(answer.json as RunJson))
+  if (command.action === 'create') {
+    // Guests with a balance whose payout data the bank files cannot carry: they wait until it is corrected.
+    for (const guest of (answer.json as { skipped?: Array<{ uid: string; reason: string }> }).skipped ?? []) io.stdout(`  left out ${guest.uid}: ${guest.reason}\n`)
+  }
   return 0
 }

@@ -8,7 +8,7 @@ import { validateXML } from 'xmllint-wasm'
 import { accountIds } from '../ledger/index.js'
 import { UID, makeWorld, silentLogger } from '../ledger/testing/test-helpers.js'
 import { createPayoutRuns } from './payout-runs.js'
-import { renderPayoutFiles } from './payout-files.js'
+import { payeeProblem, renderPayoutFiles } from './payout-files.js'
 
 const XSD_DIR = join(import.meta.dirname, '..', 'bank', 'testing')
 const DEBTOR = { holder: 'Test Fest e.V.', iban: 'DE02120300000000202051', bic: 'BYLADEM1001' }
@@ -40,4 +40,13 @@ t.test('an exported run becomes valid pain.001.001.09 and .03 files and a CSV', 
   t.equal(csv.length, 4, 'header, two payouts, final line end')
   t.match(csv[1], `${run.items[0]!.endToEndId},Joerg Mueller,DE89370400440532013000,,25.50,EUR`)
   t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('payeeProblem: what the renderer would refuse in a guest\'s payout data, asked before a run is made', async (t) => {
+  t.equal(payeeProblem({ accountName: 'Jörg Müller-Łukasz', iban: 'de89 3704 0044 0532 0130 00' }), null, 'transliterated names and IBANs in print form pass')
+  t.equal(payeeProblem({ accountName: 'Guest', iban: 'DE89370400440532013001' }), 'the IBAN is not valid')
+  t.match(payeeProblem({ accountName: '李雷', iban: 'DE89370400440532013000' }), /character SEPA does not allow \(U\+674E\)/)
+  t.match(payeeProblem({ accountName: 'a&b', iban: 'DE89370400440532013000' }), /U\+0026/)
+  t.match(payeeProblem({ accountName: '   ', iban: 'DE89370400440532013000' }), /is empty/)
+  t.match(payeeProblem({ accountName: 'ß'.repeat(36), iban: 'DE89370400440532013000' }), /longer than 70/)
 })

@@ -2,7 +2,8 @@
 // transfers (pain.001.001.09 and .03) and a CSV, written by gateway/bank/
 // sepa-export.ts. This module only says what a run's payments are: who, which
 // IBAN, how much, which end-to-end id and what the guest reads on the statement.
-import { renderPain001, renderPayoutCsv, type PayoutFile } from '../bank/sepa-export.js'
+import { electronicFormatIBAN, isValidIBAN } from 'ibantools'
+import { SepaExportError, renderPain001, renderPayoutCsv, toSepaText, type PayoutFile } from '../bank/sepa-export.js'
 import type { PayoutRun } from './payout-runs.js'
 
 export interface PayoutDebtor {
@@ -18,6 +19,30 @@ export interface PayoutFileOptions {
   eventName: string
   /** 'YYYY-MM-DD'; the day the run was exported when absent. */
   executionDate?: string
+}
+
+/** The longest name a pain.001 file carries (Cdtr/Nm). */
+const PAYEE_NAME_MAX = 70
+
+/**
+ * Why a guest's payout data cannot go into the bank files, or null when it
+ * can: the holder name through the renderer's own transliteration
+ * (toSepaText: a name with no Latin spelling, or longer than 70 characters
+ * after it, is refused) and the IBAN as the renderer checks it. Payout items
+ * carry no BIC (the portal does not ask for one), so there is none to check.
+ * The payout runs ask this when a run is made, so that an export never meets
+ * a guest it cannot write.
+ */
+export function payeeProblem(payee: { accountName: string; iban: string }): string | null {
+  const iban = electronicFormatIBAN(payee.iban)
+  if (iban === null || !isValidIBAN(iban)) return 'the IBAN is not valid'
+  try {
+    toSepaText(payee.accountName, 'the account holder name', PAYEE_NAME_MAX)
+  } catch (err) {
+    if (err instanceof SepaExportError) return err.message
+    throw err
+  }
+  return null
 }
 
 /** The run's payments as sepa-export takes them; refuses a run that is not exported (its money is not booked). */

@@ -9,6 +9,7 @@ import { isEndToEndId } from './end-to-end-id.js'
 import { PayoutRunError, createPayoutRuns, payoutAccountId, type PayoutRunErrorCode, type PayoutRuns } from './payout-runs.js'
 import { createPayoutReads } from './reads.js'
 import { createPayoutReturns } from './payout-returns.js'
+import { renderPayoutFiles } from './payout-files.js'
 
 const CAROL = '04C0C0C0C0C0C0'
 const DAVE = '04D0D0D0D0D0D0'
@@ -310,5 +311,112 @@ t.test('money cannot leave a wristband in an open run by an external booking eit
   t.equal(balance(w, UID.bob), 2500, 'money may still come onto it')
   w.runs.cancel(run.id, 'ben')
   t.equal(spend('card_payment', 'test:after-cancel')().status, 'booked', 'after cancel it spends again')
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+const ORGANISER = { holder: 'Test Fest e.V.', iban: 'DE02120300000000202051', bic: 'BYLADEM1001' }
+const renderFiles = (run: Parameters<typeof renderPayoutFiles>[0]) => renderPayoutFiles(run, { debtor: ORGANISER, eventName: 'Test Fest' })
+
+/** What the ledger holds, to compare before and after a refused export. */
+function ledgerState(w: World) {
+  return {
+    balances: [UID.alice, UID.bob, CAROL].map((uid) => balance(w, uid)),
+    payout: w.ledger.accountBalance(payoutAccountId) ?? 0,
+    bookings: w.db.prepare('SELECT COUNT(*) AS n FROM external_bookings').get(),
+    postings: w.db.prepare('SELECT COUNT(*) AS n FROM postings').get(),
+  }
+}
+
+t.test('create leaves out guests whose payout data the bank files cannot carry, and says why', async (t) => {
+  const w = twoGuests()
+  topup(w, CAROL, 1500)
+  topup(w, DAVE, 900)
+  // Both pass the portal's checks: a name in a script SEPA cannot spell, and one of 70 characters that becomes 72 once transliterated.
+  registerPayoutData(w, CAROL, { name: '王小明', donation: 300 })
+  registerPayoutData(w, DAVE, { name: 'Ä'.repeat(35) + ' ' + 'Ö'.repeat(34) })
+  const run = w.runs.create({ operator: 'anna' })
+  t.same(run.items.map((i) => i.uid), [UID.alice, UID.bob], 'the two left out')
+  t.match(run.skipped, [
+    { uid: CAROL, reason: /account holder name.*character SEPA does not allow \(U\+738B\)/ },
+    { uid: DAVE, reason: /account holder name.*longer than 70/ },
+  ])
+  t.equal(run.skipped.length, 2)
+  t.equal(balance(w, CAROL), 1500, 'nothing happens to a guest left out: no donation booked either')
+  t.equal(run.donationSum, 500)
+  t.match(JSON.parse(run.events[0]!.detail!), { skipped: [{ uid: CAROL }, { uid: DAVE }] }, 'the run keeps who was left out')
+  const [sale] = w.ledger.applyBatch([verified(w.bar.sale(CAROL, [{ product: 'beer', qty: 1, unitPrice: 450 }]))])
+  t.equal(sale!.kind === 'result' && sale!.result.status, 'accepted', 'a guest left out can still spend')
+
+  // A guest whose data the portal would refuse now (the country is no longer accepted) is named too.
+  w.runs.cancel(run.id, 'ben')
+  w.countries = ['DE']
+  const second = w.runs.create({ operator: 'anna' })
+  t.same(second.items.map((i) => i.uid), [UID.alice])
+  t.match(second.skipped, [{ uid: UID.bob, reason: /country is not accepted/ }, { uid: CAROL }, { uid: DAVE }])
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('export renders the files inside its transaction: a name that cannot be rendered books nothing, and the run stays approved', async (t) => {
+  const w = twoGuests()
+  topup(w, CAROL, 1500)
+  registerPayoutData(w, CAROL, { name: 'Zoë 🎪' })
+  // A run made without the creation check (as by a gateway before it): the name is frozen in the run.
+  const unchecked = createPayoutRuns({ db: w.db, ledger: w.ledger, clock: w.clock, logger: silentLogger, allowedCountryCodes: () => w.countries, payeeProblem: () => null })
+  const run = unchecked.create({ operator: 'anna' })
+  t.same(run.items.map((i) => i.uid), [UID.alice, UID.bob, CAROL])
+  w.runs.approve(run.id, 'ben')
+  const before = ledgerState(w)
+  try {
+    w.runs.export(run.id, 'ben', renderFiles)
+    t.fail('exported')
+  } catch (err) {
+    t.ok(err instanceof PayoutRunError)
+    const refused = err as PayoutRunError
+    t.equal(refused.code, 'payout_files_unrenderable')
+    const carol = run.items.find((i) => i.uid === CAROL)!
+    t.same(refused.payouts, [{ uid: CAROL, endToEndId: carol.endToEndId, reason: 'the account holder name: has a character SEPA does not allow (U+1F3AA)' }])
+    t.match(refused.message, `wristband ${CAROL} (end-to-end id ${carol.endToEndId})`)
+    t.match(refused.message, /nothing was booked/)
+  }
+  t.same(ledgerState(w), before, 'nothing booked: the ledger is as it was')
+  const after = w.runs.get(run.id)
+  t.equal(after.state, 'approved', 'the run stays approved')
+  t.same(after.items.map((i) => i.payoutBooking), [null, null, null])
+  t.match(after.events.at(-1), { action: 'refused', operator: 'ben', detail: /^export: the bank files cannot be written/ })
+
+  // The way out: cancel, and a new run leaves the guest out and says why; it exports with its files.
+  w.runs.cancel(run.id, 'ben')
+  const next = w.runs.create({ operator: 'anna' })
+  t.match(next.skipped, [{ uid: CAROL, reason: /U\+1F3AA/ }])
+  w.runs.approve(next.id, 'ben')
+  const exported = w.runs.export(next.id, 'ben', renderFiles)
+  t.equal(exported.replay, false)
+  t.same(Object.keys(exported.files ?? {}).sort(), [`payout-run-${next.id}.csv`, `payout-run-${next.id}.pain.001.001.03.xml`, `payout-run-${next.id}.pain.001.001.09.xml`])
+  t.equal(w.ledger.accountBalance(payoutAccountId), 4500)
+  w.clock.advance(3_600_000)
+  const again = w.runs.export(next.id, 'anna', renderFiles)
+  t.equal(again.replay, true)
+  t.same(again.files, exported.files, 'a replay returns the same files')
+  t.equal(w.ledger.accountBalance(payoutAccountId), 4500, 'and books nothing')
+  t.equal(balance(w, CAROL), 1500)
+  t.same(w.ledger.checkInvariants(), [])
+})
+
+t.test('an export whose renderer fails outside any payout (the organiser\'s account) books nothing and says what the renderer said', async (t) => {
+  const w = twoGuests()
+  const run = w.runs.create({ operator: 'anna' })
+  w.runs.approve(run.id, 'ben')
+  const before = ledgerState(w)
+  const badAccount = (r: Parameters<typeof renderPayoutFiles>[0]) => renderPayoutFiles(r, { debtor: { ...ORGANISER, iban: 'DE00000000000000000000' }, eventName: 'Test Fest' })
+  try {
+    w.runs.export(run.id, 'ben', badAccount)
+    t.fail('exported')
+  } catch (err) {
+    t.equal((err as PayoutRunError).code, 'payout_files_unrenderable')
+    t.same((err as PayoutRunError).payouts, [], 'no payout is at fault')
+    t.match((err as PayoutRunError).message, /debtor\.iban: is not a valid IBAN/)
+  }
+  t.same(ledgerState(w), before)
+  t.equal(w.runs.get(run.id).state, 'approved')
   t.same(w.ledger.checkInvariants(), [])
 })

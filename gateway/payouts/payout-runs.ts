@@ -5,13 +5,20 @@
 //          passes its checks (IBAN with ibantools, a country the portal
 //          accepts, holder, e-mail), a balance above zero after their donation,
 //          not blocked, in no other open run; at most maxCount payouts and
-//          maxSum cents. Their donations are booked now (customer → donation);
+//          maxSum cents. A guest whose payout data the bank files cannot carry
+//          (a holder name with no Latin spelling, ...: payeeProblem, the
+//          renderer's own conversion) is left out and named in `skipped` with
+//          the reason, as is one whose data no longer passes the portal's
+//          checks. Their donations are booked now (customer → donation);
 //          nothing else is. From now on their wristbands cannot spend (the
 //          registry reads the open items; the rules answer in_payout_run).
 // approve  a second operator, never the creator.
-// export   books one payout per guest (customer → payout:sepa) in the same
-//          SQLite transaction as the run's state change; a second export books
-//          nothing and returns the same payouts.
+// export   books one payout per guest (customer → payout:sepa) and renders
+//          the bank files in the same SQLite transaction as the run's state
+//          change: files that cannot be rendered roll it all back (nothing
+//          booked, the run stays approved) and the error names the payouts at
+//          fault. A second export books nothing and returns the same payouts
+//          and files.
 // cancel   before export: nothing is undone (donations stay booked), the
 //          wristbands spend again.
 // Every step is a row in payout_run_events: who, when, what.
@@ -28,6 +35,7 @@ import { checkCustomerInfo } from '../../portal-api/index.js'
 import { LedgerRefusalError, accountIds, type Ledger } from '../ledger/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { endToEndId, randomSuffix } from './end-to-end-id.js'
+import { payeeProblem as bankFilePayeeProblem } from './payout-files.js'
 
 export type PayoutRunState = 'created' | 'approved' | 'exported' | 'cancelled'
 
@@ -50,12 +58,23 @@ export type PayoutRunErrorCode =
   | 'invalid_operator'
   /** No guest is eligible (or fits the limits) and nobody has a donation to book. */
   | 'empty_payout_run'
+  /** At export, the bank files cannot be rendered (a holder name SEPA cannot spell, ...): nothing booked, the run stays approved. */
+  | 'payout_files_unrenderable'
+
+/** A payout the bank files cannot carry, and why. */
+export interface PayoutAtFault {
+  uid: string
+  endToEndId: string
+  reason: string
+}
 
 export class PayoutRunError extends Error {
   override name = 'PayoutRunError'
   constructor(
     readonly code: PayoutRunErrorCode,
     message: string,
+    /** payout_files_unrenderable: the payouts at fault, when the renderer's error names some. */
+    readonly payouts: readonly PayoutAtFault[] = [],
   ) {
     super(message)
   }
@@ -111,6 +130,22 @@ export interface PayoutExport {
   run: PayoutRun
   /** False: this call booked the payouts; true: they were booked by an earlier export, nothing changed. */
   replay: boolean
+  /** The bank files by name, when export was given a renderer. */
+  files?: Record<string, string>
+}
+
+/** The bank files of an exported run, by file name (payout-files.ts renderPayoutFiles with the organiser's account); throws when they cannot be written. */
+export type RenderPayoutFiles = (run: PayoutRun) => Record<string, string>
+
+/** A guest with a balance to pay back whom a new run left out, and why. */
+export interface SkippedGuest {
+  uid: string
+  reason: string
+}
+
+export interface CreatedPayoutRun extends PayoutRun {
+  /** Guests left out because their payout data cannot be paid to (no limits, no zero balances: only data). */
+  skipped: SkippedGuest[]
 }
 
 export interface CreateRunOptions {
@@ -121,12 +156,13 @@ export interface CreateRunOptions {
 }
 
 export interface PayoutRuns {
-  create(options: CreateRunOptions): PayoutRun
+  create(options: CreateRunOptions): CreatedPayoutRun
   list(): PayoutRunSummary[]
   get(id: number): PayoutRun
   approve(id: number, operator: string): PayoutRun
   cancel(id: number, operator: string): PayoutRun
-  export(id: number, operator: string): PayoutExport
+  /** With renderFiles, the files are rendered inside the export's transaction: if they cannot be, nothing is booked. */
+  export(id: number, operator: string, renderFiles?: RenderPayoutFiles): PayoutExport
 }
 
 export interface PayoutRunsDeps {
@@ -138,6 +174,8 @@ export interface PayoutRunsDeps {
   allowedCountryCodes(): readonly string[] | null
   /** The random part of end-to-end ids; injected for tests. */
   newSuffix?: () => string
+  /** Why a payee cannot go into the bank files (null: it can); the renderer's own check by default (payout-files.ts). */
+  payeeProblem?: (payee: { accountName: string; iban: string }) => string | null
 }
 
 /** The account payouts go to: money on its way to the guests' banks. */
@@ -220,7 +258,30 @@ const summaryOf = (row: RunRow): PayoutRunSummary => ({
   donationSum: row.donation_sum,
 })
 
-export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCodes, newSuffix = randomSuffix }: PayoutRunsDeps): PayoutRuns {
+/** At most this many payouts are named in an error's message (all of them in its `payouts`). */
+const NAMED_PAYOUTS_MAX = 10
+
+/** The export's refusal when the files cannot be rendered: the payouts at fault by their own check, else the one the renderer's error points at. */
+function unrenderable(err: unknown, items: readonly ItemRow[], problemOf: (item: ItemRow) => string | null, replay: boolean): PayoutRunError {
+  const rendererMessage = (err instanceof Error ? err.message : String(err)).slice(0, 300)
+  let payouts: PayoutAtFault[] = items.flatMap((item) => {
+    const reason = problemOf(item)
+    return reason === null ? [] : [{ uid: item.uid, endToEndId: item.end_to_end_id, reason }]
+  })
+  // sepa-export names a payment by its place in the file, which is the run's item order (payout-files.ts).
+  const place = /^payments\[(\d+)\]\.\S+: (.*)$/s.exec(rendererMessage)
+  const item = place === null ? undefined : items[Number(place[1])]
+  if (payouts.length === 0 && item !== undefined) payouts = [{ uid: item.uid, endToEndId: item.end_to_end_id, reason: rendererMessage }]
+  const named = payouts.slice(0, NAMED_PAYOUTS_MAX).map((p) => `wristband ${p.uid} (end-to-end id ${p.endToEndId}): ${p.reason}`)
+  if (payouts.length > NAMED_PAYOUTS_MAX) named.push(`and ${payouts.length - NAMED_PAYOUTS_MAX} more`)
+  const what = named.length > 0 ? named.join('; ') : rendererMessage
+  const message = replay
+    ? `the bank files of this exported run cannot be written again (its payouts stay booked): ${what}. Fix the organiser's account or the event's name in the event set-up`
+    : `the bank files cannot be written, so nothing was booked and the run stays approved: ${what}. Cancel this run and create a new one (it leaves out guests whose payout data the files cannot carry), or fix the organiser's account`
+  return new PayoutRunError('payout_files_unrenderable', message, payouts)
+}
+
+export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCodes, newSuffix = randomSuffix, payeeProblem = bankFilePayeeProblem }: PayoutRunsDeps): PayoutRuns {
   migrateGatewayDatabase(db)
   const log = logger.child({ component: 'payout-runs' })
 
@@ -278,7 +339,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
   const event = (runId: number, action: PayoutRunEvent['action'], operator: string, detail: string | null = null) =>
     q.insertEvent.run(runId, action, operator, clock.now(), detail)
 
-  const createTx = db.transaction((operator: string, maxCount: number | null, maxSum: number | null): number => {
+  const createTx = db.transaction((operator: string, maxCount: number | null, maxSum: number | null, skipped: SkippedGuest[]): number => {
     const now = clock.now()
     const runId = Number(q.insertRun.run({ operator, at: now, maxCount, maxSum }).lastInsertRowid)
     const countries = allowedCountryCodes()
@@ -297,7 +358,16 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
       if (amount > 0) {
         const checked = checkCustomerInfo({ iban: c.iban ?? '', accountName: c.account_name ?? '', email: c.email ?? '', donationCents: 0 }, countries)
         // Without valid payout data nothing happens for this guest, the donation neither: they come in a later run.
-        if (!checked.ok) continue
+        if (!checked.ok) {
+          skipped.push({ uid: c.uid, reason: checked.problems.map((p) => p.msg).join('; ') })
+          continue
+        }
+        // Nor when the bank files could not carry it: better left out now than an export that cannot be written.
+        const problem = payeeProblem(checked.value)
+        if (problem !== null) {
+          skipped.push({ uid: c.uid, reason: problem })
+          continue
+        }
         if (maxCount !== null && count + 1 > maxCount) continue
         if (maxSum !== null && sum + amount > maxSum) continue
         item = checked.value
@@ -323,20 +393,22 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     }
     if (count === 0 && donations === 0) throw new PayoutRunError('empty_payout_run', 'no guest is eligible for a payout (or fits the limits), and no donation is waiting')
     q.setTotals.run(count, sum, donations, runId)
-    event(runId, 'created', operator, JSON.stringify({ payouts: count, sum, donations, maxCount, maxSum }))
+    event(runId, 'created', operator, JSON.stringify({ payouts: count, sum, donations, maxCount, maxSum, ...(skipped.length > 0 ? { skipped } : {}) }))
     return runId
   })
 
-  function create(options: CreateRunOptions): PayoutRun {
+  function create(options: CreateRunOptions): CreatedPayoutRun {
     if (typeof options !== 'object' || options === null) throw new PayoutRunError('invalid_payout_limits', 'options must be an object')
     const operator = checkOperator(options.operator)
     const maxCount = checkLimit('maxCount', options.maxCount)
     const maxSum = checkLimit('maxSum', options.maxSum)
     if (maxSum !== null && maxSum > Number.MAX_SAFE_INTEGER - MAX_AMOUNT_CENTS) throw new PayoutRunError('invalid_payout_limits', 'maxSum is too large')
-    const id = createTx.immediate(operator, maxCount, maxSum)
+    const skipped: SkippedGuest[] = []
+    const id = createTx.immediate(operator, maxCount, maxSum, skipped)
     const run = get(id)
-    log.info({ run: id, operator, payouts: run.payoutCount, sum: run.payoutSum, donations: run.donationSum }, 'payout run created')
-    return run
+    log.info({ run: id, operator, payouts: run.payoutCount, sum: run.payoutSum, donations: run.donationSum, skipped: skipped.length }, 'payout run created')
+    if (skipped.length > 0) log.warn({ run: id, skipped }, 'payout run: guests left out, their payout data cannot be paid to')
+    return { ...run, skipped }
   }
 
   const approveTx = db.transaction((id: number, operator: string) => {
@@ -375,11 +447,22 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     return get(id)
   }
 
-  const exportTx = db.transaction((id: number, operator: string): boolean => {
+  /** The run's files, rendered inside the export's transaction; a failure becomes the refusal that rolls it back. */
+  function renderInside(id: number, render: RenderPayoutFiles, replay: boolean): Record<string, string> {
+    const run = get(id)
+    try {
+      return render(run)
+    } catch (err) {
+      throw unrenderable(err, q.items.all(id), (item) => payeeProblem({ accountName: item.account_name, iban: item.iban }), replay)
+    }
+  }
+
+  const exportTx = db.transaction((id: number, operator: string, render: RenderPayoutFiles | undefined): { replay: boolean; files?: Record<string, string> } => {
     const row = runRow(id)
     if (row.state === 'exported') {
       event(id, 'exported_again', operator)
-      return true
+      // The same run renders the same files: its items and export time are frozen.
+      return { replay: true, ...(render === undefined ? {} : { files: renderInside(id, render, true) }) }
     }
     if (row.state !== 'approved') throw new PayoutRunError('payout_run_not_exportable', `payout run ${id} is ${row.state}: only an approved run can be exported`)
     const payoutAccount = ledger.ensureAccount('payout', PAYOUT_ACCOUNT_REF)
@@ -407,15 +490,26 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     q.exported.run(operator, clock.now(), id)
     q.closeItems.run(id)
     event(id, 'exported', operator)
-    return false
+    // Last, before the commit: files that cannot be written take back every booking above.
+    return { replay: false, ...(render === undefined ? {} : { files: renderInside(id, render, false) }) }
   })
 
-  function exportRun(id: number, operator: string): PayoutExport {
+  function exportRun(id: number, operator: string, renderFiles?: RenderPayoutFiles): PayoutExport {
     const who = checkOperator(operator)
-    const replay = exportTx.immediate(id, who)
+    let outcome
+    try {
+      outcome = exportTx.immediate(id, who, renderFiles)
+    } catch (err) {
+      if (err instanceof PayoutRunError && err.code === 'payout_files_unrenderable') {
+        // The refusal is an operator action too (after the rollback, so it stays).
+        event(id, 'refused', who, `export: ${err.message}`.slice(0, 2000))
+        log.error({ run: id, operator: who, payouts: err.payouts }, 'payout run not exported: its bank files cannot be written; nothing booked')
+      }
+      throw err
+    }
     const run = get(id)
-    if (!replay) log.info({ run: id, operator: who, payouts: run.payoutCount, sum: run.payoutSum }, 'payout run exported: payouts booked')
-    return { run, replay }
+    if (!outcome.replay) log.info({ run: id, operator: who, payouts: run.payoutCount, sum: run.payoutSum }, 'payout run exported: payouts booked')
+    return { run, ...outcome }
   }
 
   return {

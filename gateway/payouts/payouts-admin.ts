@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { HttpError, errorResponses } from '../http.js'
-import { PayoutRunError, type PayoutRun, type PayoutRunSummary, type PayoutRuns } from './payout-runs.js'
+import { PayoutRunError, type CreatedPayoutRun, type PayoutRun, type PayoutRunSummary, type PayoutRuns } from './payout-runs.js'
 
 export const OPERATOR_HEADER = 'wristpay-operator'
 
@@ -57,14 +57,20 @@ export const PayoutRunBody = Type.Object(
   },
   { additionalProperties: false },
 )
+/** A new run, with the guests it left out because the bank files could not carry their payout data. */
+export const CreatedPayoutRunBody = Type.Object(
+  {
+    ...PayoutRunBody.properties,
+    skipped: Type.Array(Type.Object({ uid: Type.String(), reason: Type.String() }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+)
 const ExportBody = Type.Object(
   {
     run: PayoutRunBody,
     replay: Type.Boolean(),
-    /** The SEPA file (pain.001.001.09) and the CSV, when the SEPA renderer is wired in; absent otherwise. */
+    /** The SEPA files (pain.001.001.09, .03) and the CSV, when the SEPA renderer is wired in; absent otherwise. Rendered in the export's transaction: no files, no bookings. */
     files: Type.Optional(Type.Record(Type.String(), Type.String())),
-    /** Why the files could not be written (a name the SEPA character set cannot spell): the payouts are booked all the same. */
-    filesError: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 )
@@ -83,7 +89,7 @@ export interface PayoutsAdminDeps {
   runs: PayoutRuns
   /** Whether name and token are an operator account (constant time). */
   operatorAuth(name: string, token: string): boolean
-  /** Renders the files of an exported run (gateway/bank/sepa-export.ts); without it the export answers the bookings only. */
+  /** Renders the files of an exported run (payout-files.ts), inside the export's transaction; without it the export answers the bookings only. */
   renderFiles?: (run: PayoutRun) => Record<string, string>
 }
 
@@ -115,6 +121,8 @@ function asHttp(err: unknown): never {
       throw new HttpError(409, 'payout_balance_changed', err.message)
     case 'empty_payout_run':
       throw new HttpError(409, 'empty_payout_run', err.message)
+    case 'payout_files_unrenderable':
+      throw new HttpError(409, 'payout_files_unrenderable', err.message)
     case 'invalid_payout_limits':
       throw new HttpError(400, 'invalid_payout_limits', err.message)
     case 'invalid_operator':
@@ -155,10 +163,10 @@ export function payoutsAdmin(deps: PayoutsAdminDeps): FastifyPluginAsync {
 
     scope.post<{ Body: Static<typeof CreateBody> }>(
       '/payout-runs',
-      { schema: { body: CreateBody, response: { 201: PayoutRunBody, ...errorResponses } } },
+      { schema: { body: CreateBody, response: { 201: CreatedPayoutRunBody, ...errorResponses } } },
       async (request, reply) => {
         const operator = operatorOf(request)
-        const created = run(() => deps.runs.create({ operator, ...request.body }))
+        const created: CreatedPayoutRun = run(() => deps.runs.create({ operator, ...request.body }))
         request.log.info({ run: created.id, operator }, 'payout run created by an operator')
         return reply.code(201).send(created)
       },
@@ -187,15 +195,8 @@ export function payoutsAdmin(deps: PayoutsAdminDeps): FastifyPluginAsync {
       { schema: { params: RunParams, response: { 200: ExportBody, ...errorResponses } } },
       async (request) => {
         const operator = operatorOf(request)
-        const exported = run(() => deps.runs.export(Number(request.params.id), operator))
-        if (deps.renderFiles === undefined) return exported
-        // The payouts are booked by now: a file that cannot be written must not hide that (export again after fixing the data).
-        try {
-          return { ...exported, files: deps.renderFiles(exported.run) }
-        } catch (err) {
-          request.log.error({ err, run: exported.run.id }, 'payout run exported, but its bank files could not be written')
-          return { ...exported, filesError: (err as Error).message.slice(0, 500) }
-        }
+        // The files are rendered inside the export: if they cannot be written, nothing is booked (payout_files_unrenderable names the payouts).
+        return run(() => deps.runs.export(Number(request.params.id), operator, deps.renderFiles))
       },
     )
   }

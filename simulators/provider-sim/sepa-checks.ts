@@ -1,7 +1,7 @@
 // SEPA checks: does this account holder own this IBAN? Create with an IBAN
 // and a person's (or company's) name, answered with the check's id only;
 // retrieve gives `status` and a name score from 0 to 1 (1: the name matches
-// the account holder). The simulator matches every name unless told to
+// the account holder; null while pending). The simulator matches every name unless told to
 // answer mismatch for the next checks, and answers at once unless told to
 // keep the next checks pending.
 import { badRequest, conflict } from './errors.js'
@@ -12,6 +12,8 @@ import { bodyFields, optDate, optString, required, type Fields } from './validat
 export interface CheckPolicy {
   mismatchNext: number
   pendingNext: number
+  /** The score each pending check will show when it completes. */
+  pendingScores: Map<string, number>
 }
 
 /** A mismatching name scores below this; the gateway should treat a lower score as "does not match". */
@@ -43,9 +45,13 @@ export function getCheck(ctx: SimContext, id: string | undefined): SepaCheck {
   return byId(ctx.state.checks, 'chck', 'sepa check', id)
 }
 
-export function completeCheck(ctx: SimContext, id: string): SepaCheck {
+export function completeCheck(ctx: SimContext, policy: CheckPolicy, id: string): SepaCheck {
   const check = getCheck(ctx, id)
   if (check.status !== 'pending') throw conflict('The check is complete already')
+  const score = policy.pendingScores.get(check.id) ?? 1
+  policy.pendingScores.delete(check.id)
+  if (check.person) check.person.score_name = score
+  if (check.company) check.company.score_name = score
   check.status = 'succeeded'
   ctx.emit('sepa_check.succeeded', check)
   return check
@@ -67,9 +73,12 @@ export function sepaCheckRoutes(policy: CheckPolicy): Route[] {
         if (mismatch) policy.mismatchNext -= 1
         const pending = policy.pendingNext > 0
         if (pending) policy.pendingNext -= 1
-        const score = mismatch ? MISMATCH_SCORE : 1
+        const id = ctx.newId('chck')
+        const final = mismatch ? MISMATCH_SCORE : 1
+        if (pending) policy.pendingScores.set(id, final)
+        const score = pending ? null : final
         const check: SepaCheck = {
-          id: ctx.newId('chck'),
+          id,
           created: ctx.nowSeconds(),
           person: person === undefined ? null : { name: person, score_name: score },
           company: company === undefined ? null : { name: company, score_name: score },

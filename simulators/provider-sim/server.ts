@@ -127,7 +127,7 @@ export function createProviderSim(options: ProviderSimOptions): ProviderSim {
   const webhooks = createWebhookSender({ url: options.webhookUrl })
   const faults = createFaults(options.timeoutHangMs ?? 30_000)
   const refundPolicy: RefundPolicy = { refuseNext: 0 }
-  const checkPolicy: CheckPolicy = { mismatchNext: 0, pendingNext: 0 }
+  const checkPolicy: CheckPolicy = { mismatchNext: 0, pendingNext: 0, pendingScores: new Map() }
   const requestLog: RequestLogEntry[] = []
   let baseUrl = ''
 
@@ -163,7 +163,7 @@ export function createProviderSim(options: ProviderSimOptions): ProviderSim {
     pendingNextChecks(count) {
       checkPolicy.pendingNext = count
     },
-    completeCheck: (checkId) => structuredClone(completeCheck(ctx, checkId)),
+    completeCheck: (checkId) => structuredClone(completeCheck(ctx, checkPolicy, checkId)),
     refuseNextRefunds(count) {
       refundPolicy.refuseNext = count
     },

@@ -148,8 +148,9 @@ export interface Payout {
 export interface SepaCheck {
   id: string
   created: number
-  person: { name: string; score_name: number } | null
-  company: { name: string; score_name: number } | null
+  /** score_name: 0..1, 1 when the name matches the account holder; null while the check is pending. */
+  person: { name: string; score_name: number | null } | null
+  company: { name: string; score_name: number | null } | null
   check_type: 'person' | 'company'
   status: 'pending' | 'succeeded'
 }

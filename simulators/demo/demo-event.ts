@@ -126,7 +126,8 @@ export function demoEvent(kiosks: readonly DemoKiosk[], guestCount: number): Dem
   const supervisor: DemoStaff = { uid: randomTagUid(), name: 'Supervisor', roles: ['supervisor'], pin: String(randomInt(100_000, 1_000_000)) }
   const setup: EventSetup = {
     event: { name: 'wristpay demo festival', currency: 'EUR' },
-    portal: PORTAL_TEXTS,
+    // A made-up account of the organiser: the portal shows it for bank top-ups, and payout files send from it.
+    portal: { ...PORTAL_TEXTS, bankAccount: { holder: 'wristpay demo festival e.V.', iban: 'DE02120300000000202051', bic: 'BYLADEM1001' } },
     booths: [
       { id: 'bar', name: 'Main bar' },
       { id: 'food', name: 'Food stand' },

@@ -11,8 +11,9 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { composeIBAN, isValidIBAN } from 'ibantools'
-import { centsFromDecimalString } from '../../device-protocol/money.js'
+import { centsFromDecimalString, decimalStringFromCents } from '../../device-protocol/money.js'
 import { jobTransactionsOf, readStatementFile, submitStatementJob, httpTransport, type JobResult } from '../../gateway/bank/statements/import-command.js'
+import type { Ledger } from '../../gateway/ledger/index.js'
 import type { PayoutRun } from '../../gateway/payouts/payout-runs.js'
 import { OPERATOR_HEADER } from '../../gateway/payouts/payouts-admin.js'
 import { bankStatementFromPain, type IncomingCredit, type SimulatedStatement } from '../bank-sim/camt053.js'
@@ -247,4 +248,109 @@ export function summarisePayoutCycle(cycle: PayoutCycle, ledgerBalanced: boolean
       ledgerBalanced,
     },
   }
+}
+
+/** The demo's bank: a quarter of the payouts come back, chosen by this seed; one guest tops up by bank transfer. */
+export const DEMO_RETURN_SHARE = 0.25
+export const DEMO_BANK_SEED = 13
+export const DEMO_BANK_TOPUP_CENTS = 2_000
+/** The portal allows 10 logins a minute from one address: the demo's guests stay below that. */
+const MAX_DEMO_REGISTRATIONS = 6
+
+export interface DemoPayoutsOptions {
+  baseUrl: string
+  adminToken: string
+  creator: Operator
+  approver: Operator
+  organizer: string
+  dir: string
+  /** The pre-sale guests (they know their PIN). */
+  wristbands: ReadonlyArray<{ uid: string; pin: string }>
+  ledger: Pick<Ledger, 'balanceOf' | 'checkInvariants' | 'sumOfAllBalances'>
+  currency: string
+}
+
+export interface DemoPayouts {
+  payoutRun: PayoutRunSummary | { count: 0; exported: false; skipped: string }
+  bankRoundTrip?: BankRoundTripSummary
+  /** One human line for each. */
+  lines: string[]
+}
+
+/**
+ * Whether the demo's payout cycle went as it must: the run exported with four
+ * eyes, a debit per payout, the seeded share returned, the top-up booked, the
+ * ledger balanced with every touched guest right, and the second import of the
+ * statement booking nothing. A demo whose guests hold no money has no cycle to judge.
+ */
+export function demoPayoutsSound(payoutRun: DemoPayouts['payoutRun'], trip: BankRoundTripSummary | undefined): boolean {
+  if ('skipped' in payoutRun) return trip === undefined
+  return (
+    trip !== undefined &&
+    payoutRun.exported &&
+    payoutRun.creatorApprovalRefused &&
+    trip.ledgerBalanced &&
+    trip.payouts === payoutRun.count &&
+    trip.returned === Math.round(DEMO_RETURN_SHARE * payoutRun.count) &&
+    trip.topups === 1 &&
+    trip.topupCents === DEMO_BANK_TOPUP_CENTS &&
+    trip.entries === trip.payouts + trip.returned + trip.topups &&
+    trip.reimportAlready === trip.entries &&
+    trip.reimportBooked === 0
+  )
+}
+
+/**
+ * The demo's end: every other pre-sale guest who still holds money enters a
+ * made-up bank account on the portal (the first of them donates everything,
+ * the second one euro), another guest sends a bank top-up, and the payout
+ * cycle runs. Each touched guest's balance is checked against what they held,
+ * donated, were paid, got back and sent.
+ */
+export async function runDemoPayouts(options: DemoPayoutsOptions): Promise<DemoPayouts> {
+  const { ledger } = options
+  const holding = options.wristbands.filter((w) => (ledger.balanceOf(w.uid) ?? 0) > 0)
+  const registering = holding.filter((_, i) => i % 2 === 0).slice(0, MAX_DEMO_REGISTRATIONS)
+  const topupGuest = options.wristbands.find((w) => !registering.includes(w))
+  if (registering.length === 0 || topupGuest === undefined) {
+    const skipped = 'no guest with a PIN holds money at the end'
+    return { payoutRun: { count: 0, exported: false, skipped }, lines: [`payout run: none (${skipped})`] }
+  }
+
+  const before = new Map<string, number>()
+  const donations = new Map<string, number>()
+  for (const [i, w] of registering.entries()) {
+    const guest = await portalLogin(options.baseUrl, w.pin)
+    const balance = ledger.balanceOf(w.uid) ?? 0
+    before.set(w.uid, balance)
+    const allIn = i === 0 && registering.length > 2
+    donations.set(w.uid, allIn ? balance : i === 1 ? Math.min(100, balance) : 0)
+    await registerPayoutData(guest, allIn ? 'donate_all' : { iban: demoIban(100_000 + i), accountName: `Demo Guest ${i + 1}`, email: `guest${i + 1}@demo.example`, donationCents: i === 1 ? 100 : 0 })
+  }
+  const topupPortal = await portalLogin(options.baseUrl, topupGuest.pin)
+  const topupBefore = ledger.balanceOf(topupGuest.uid) ?? 0
+
+  const cycle = await runPayoutCycle({
+    ...options,
+    returnShare: DEMO_RETURN_SHARE,
+    seed: DEMO_BANK_SEED,
+    topups: [{ guest: topupPortal, amountCents: DEMO_BANK_TOPUP_CENTS, payer: 'Demo Guest Abroad', iban: demoIban(999_999) }],
+  })
+
+  // What each touched guest must hold now: their donation and payout gone, a returned payout back, the top-up in.
+  const returnedUids = new Set(cycle.statement.returned.map((r) => cycle.exported.items.find((i) => i.endToEndId === r.endToEndId)!.uid))
+  const expected = new Map([...before].map(([uid, balance]) => [uid, returnedUids.has(uid) ? balance - donations.get(uid)! : 0]))
+  expected.set(topupGuest.uid, topupBefore + DEMO_BANK_TOPUP_CENTS)
+  const guestsRight = [...expected].every(([uid, cents]) => (ledger.balanceOf(uid) ?? 0) === cents)
+  const balanced = ledger.checkInvariants().length === 0 && ledger.sumOfAllBalances() === 0 && guestsRight
+  const { payoutRun, bankRoundTrip: trip } = summarisePayoutCycle(cycle, balanced)
+
+  const money = (cents: number) => `${decimalStringFromCents(cents)} ${options.currency}`
+  const lines = [
+    `payout run ${payoutRun.id}: ${payoutRun.count} payouts, ${money(payoutRun.sumCents)}, donations ${money(payoutRun.donationsCents)}; created by ${payoutRun.createdBy}, ` +
+      `${payoutRun.creatorApprovalRefused ? 'who may not approve it, ' : ''}approved by ${payoutRun.approvedBy}; ${payoutRun.exported ? `exported to ${payoutRun.file}` : 'NOT exported'}`,
+    `bank statement: ${trip.payouts} payouts out, ${trip.returned} returned (${money(trip.returnedCents)} back on the wristbands, payout data marked invalid), ` +
+      `${trip.topups} bank top-up (${money(trip.topupCents)}); imported again: ${trip.reimportAlready} of ${trip.entries} already, ${trip.reimportBooked} booked; ledger ${trip.ledgerBalanced ? 'balanced' : 'NOT balanced'}`,
+  ]
+  return { payoutRun, bankRoundTrip: trip, lines }
 }

@@ -2,9 +2,14 @@
 // tickets and cash shifts from several kiosks, lose and double nothing, and
 // keep the ledger balanced.
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import Database from 'better-sqlite3'
+import { centsFromDecimalString } from '../../device-protocol/money.js'
+import { parseStatement } from '../../gateway/bank/statements/index.js'
+import { parsePain001 } from '../bank-sim/pain001.js'
+import { DEMO_BANK_TOPUP_CENTS, DEMO_RETURN_SHARE, type BankRoundTripSummary, type PayoutRunSummary } from './demo-payouts.js'
 import { runDemo } from './demo.js'
 
 t.test('a short demo run: booths sell, the top-up station and the cash desk run cash shifts, nothing is lost', async (t) => {
@@ -29,6 +34,40 @@ t.test('a short demo run: booths sell, the top-up station and the cash desk run 
   t.equal(summary.imbalance, -50, 'and the difference went to the imbalance account')
   t.ok(lines.some((l) => /bar-1 \(serial reader\), food-1 \(ble reader\), topup-1 \(serial reader\), cashdesk-1 \(ble reader\)/.test(l)), 'the kiosks got the reader kinds asked for, in turn')
   t.ok(lines.some((l) => /tx\/s .* accepted \d+ .* latency p50 .* outbox \d+ .* kiosks online 4\/4/.test(l)), 'a status line was printed')
+
+  // After the event: the payout run of the guests who registered a bank account, and the bank statement's round trip,
+  // checked against the files the demo wrote and the gateway's database.
+  t.same(Object.keys(summary).slice(-2), ['payoutRun', 'bankRoundTrip'], 'the summary ends with the payout run and the bank round trip')
+  const run = summary.payoutRun as PayoutRunSummary
+  const trip = summary.bankRoundTrip as BankRoundTripSummary
+  t.match(run, { exported: true, creatorApprovalRefused: true, createdBy: 'ops-anna', approvedBy: 'ops-ben' })
+  const pain = parsePain001(readFileSync(run.file, 'utf8'))
+  t.ok(run.count > 0, 'guests were paid back')
+  t.equal(run.count, pain.transfers.length, 'one transfer per payout in the bank file')
+  t.equal(run.sumCents, pain.transfers.reduce((sum, tx) => sum + tx.amountCents, 0), 'the sum the bank file sends')
+  const db = new Database(join(dataDir, 'gateway', 'gateway.sqlite'), { readonly: true })
+  const accountBalance = (id: string) => db.prepare<[string], { balance: number }>('SELECT balance FROM accounts WHERE id = ?').get(id)?.balance ?? 0
+  t.equal(run.donationsCents, accountBalance('donation:event'), 'the donations the ledger holds')
+  const statement = parseStatement(readFileSync(join(dirname(run.file), `statement-run-${run.id}.camt053.xml`)))
+  const cents = (txs: typeof statement.transactions) => txs.reduce((sum, tx) => sum + centsFromDecimalString(tx.amount.replace(/^-/, ''))!, 0)
+  const returned = statement.transactions.filter((tx) => tx.returnReason !== undefined)
+  const topups = statement.transactions.filter((tx) => !tx.amount.startsWith('-') && tx.returnReason === undefined)
+  t.match(trip, {
+    payouts: run.count,
+    returned: Math.round(DEMO_RETURN_SHARE * run.count),
+    topups: 1,
+    topupCents: DEMO_BANK_TOPUP_CENTS,
+    entries: statement.transactions.length,
+    reimportAlready: statement.transactions.length,
+    reimportBooked: 0,
+    ledgerBalanced: true,
+  })
+  t.same([trip.returned, trip.returnedCents, trip.topups, trip.topupCents], [returned.length, cents(returned), topups.length, cents(topups)], 'what the bank statement says')
+  t.equal(accountBalance('payout:sepa'), run.sumCents - trip.returnedCents, 'paid out and not come back')
+  t.equal(accountBalance('clearing:bank'), -trip.topupCents, 'the bank top-up reached a wristband once')
+  db.close()
+  t.ok(lines.some((l) => l.startsWith(`payout run ${run.id}: ${run.count} payouts`)), 'a line on the payout run')
+  t.ok(lines.some((l) => l.startsWith(`bank statement: ${trip.payouts} payouts out, ${trip.returned} returned`)), 'a line on the bank round trip')
 })
 
 t.test('an unknown reader kind is refused with a clear message', async (t) => {

@@ -6,12 +6,13 @@
 // ticket sales at the entrance cash desk. A status line every second; Ctrl-C
 // stops cleanly (the cash shifts are closed first); --duration stops by
 // itself. Either way the last line is one JSON summary.
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino, { type Logger } from 'pino'
 import { systemClock } from '../../device-protocol/index.js'
-import { PORTAL_PAGE_PREFIX } from '../../gateway/apis.js'
+import { PORTAL_PAGE_PREFIX, slugOfEventName } from '../../gateway/apis.js'
 import { createGateway, type Gateway } from '../../gateway/app.js'
 import { DEFAULT_CONFIG } from '../../gateway/config.js'
 import { createKioskDaemon } from '../../daemon/app.js'
@@ -20,6 +21,7 @@ import { kioskDaemonConfig } from '../e2e/kiosk-harness.js'
 import { closeTill, runTill, type DemoGuest, type RecordedOperation, type TillContext, type TillRuntime } from './demo-tills.js'
 import { startPaymentSimulators } from './payment-sims.js'
 import { createSimulatedReader, lazyPcscStack, parseReaderKinds, type SimulatedReaderKind } from './demo-readers.js'
+import { demoPayoutsSound, runDemoPayouts, type BankRoundTripSummary, type DemoPayouts } from './demo-payouts.js'
 import { percentile } from './stats.js'
 
 const USAGE = `usage: npm start -- [options]
@@ -92,6 +94,10 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   const eventFile = join(options.dataDir, 'event.json')
   writeFileSync(eventFile, JSON.stringify(setup, null, 2), { mode: 0o600 })
 
+  // The finance team: two operators, so that a payout run has four eyes (made fresh for every run, like the PINs).
+  const adminToken = randomBytes(24).toString('base64url')
+  const [creator, approver] = ['ops-anna', 'ops-ben'].map((name) => ({ name, token: randomBytes(24).toString('base64url') })) as [{ name: string; token: string }, { name: string; token: string }]
+
   // Online payments go to simulated providers on loopback.
   const paymentSims = await startPaymentSimulators()
   let gateway: Gateway
@@ -103,6 +109,8 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
         http: { host: '127.0.0.1', port: options.httpPort },
         dataDir: join(options.dataDir, 'gateway'),
         eventFile,
+        adminToken,
+        operators: [creator, approver],
         portal: { ...DEFAULT_CONFIG.portal, testModeMessage: 'Demo: payments go to a simulated provider; no real money moves.', salesTax: { name: 'VAT', rateBasisPoints: 1900 } },
         payments: { ...DEFAULT_CONFIG.payments, ...paymentSims.payments },
       },
@@ -203,7 +211,26 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     for (let i = 0; i < 200 && runtimes.some((r) => r.daemon.outbox.depth() > 0); i++) await sleep(50)
     for (const r of runtimes) await r.daemon.stop()
 
-    return summarise(gateway, runtimes, recorded, errors, refusals)
+    const summary = summarise(gateway, runtimes, recorded, errors, refusals)
+
+    // After the event: guests who registered a bank account are paid back, and the bank's statement comes in.
+    out('paying guests back: a payout run, the bank files, the bank statement ...')
+    const bankDir = join(options.dataDir, 'bank')
+    mkdirSync(bankDir, { recursive: true, mode: 0o700 })
+    const payouts = await runDemoPayouts({
+      baseUrl: httpBase,
+      adminToken,
+      creator,
+      approver,
+      organizer: slugOfEventName(setup.event.name),
+      dir: bankDir,
+      wristbands: setup.wristbands.map((w) => ({ uid: w.uid, pin: w.pin! })),
+      ledger: gateway.ledger,
+      currency: setup.event.currency,
+    })
+    for (const line of payouts.lines) out(line)
+    // The summary ends with the payout run and the bank statement's round trip.
+    return { ...summary, payoutRun: payouts.payoutRun, ...(payouts.bankRoundTrip ? { bankRoundTrip: payouts.bankRoundTrip } : {}) }
   } finally {
     stopping = true
     for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
@@ -274,7 +301,8 @@ async function main(): Promise<number> {
   }
   const summary = await runDemo(options)
   console.log(JSON.stringify(summary))
-  return summary.lost === 0 && summary.duplicates === 0 && summary.ledgerBalanced ? 0 : 1
+  const payoutsSound = demoPayoutsSound(summary.payoutRun as DemoPayouts['payoutRun'], summary.bankRoundTrip as BankRoundTripSummary | undefined)
+  return summary.lost === 0 && summary.duplicates === 0 && summary.ledgerBalanced && payoutsSound ? 0 : 1
 }
 
 // Run only as a program, not when a test imports runDemo.

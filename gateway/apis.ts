@@ -19,6 +19,9 @@ import { createBearerAuth, createCardTerminalApi, createCardTerminalStore, locat
 import type { MountedPlugin } from './http.js'
 import { createOnlineTopups, OnlineTopupError, type OnlineTopups } from './payments/online-topups.js'
 import type { PaymentProvider } from './payments/provider.js'
+import { cardRefundsAdmin, portalCardRefunds } from './payments/refund-http.js'
+import { createCardRefunds, type CardRefundService } from './payments/refunds.js'
+import { operatorAccountsAuth } from './payouts/payouts-admin.js'
 import { createStripeClient } from './payments/stripe-client.js'
 import { createStripeProvider } from './payments/stripe.js'
 import { createSumUpProvider } from './payments/sumup.js'
@@ -28,6 +31,8 @@ import { createPaymentsService, createUsersStore, usersPaymentsPlugin } from './
 
 /** Open online payments are checked with their provider this often (a guest who closed the browser still gets the money). */
 const RECONCILE_INTERVAL_MS = 30_000
+/** Refunds to the card left open (sent and pending, or of unknown outcome) are looked at this often. */
+const REFUND_RECOVERY_INTERVAL_MS = 60_000
 /** Card payments left open (a terminal that never answered) are settled this often. */
 const CARD_SWEEP_INTERVAL_MS = 60_000
 export const USERS_API_PREFIX = '/users-api'
@@ -132,6 +137,19 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
         })
       : undefined
 
+  // Refunds to the card, when a configured provider can refund (README "Refunds to the card").
+  const cardRefunds: CardRefundService | undefined = Object.values(providers).some((p) => p.refunds !== undefined)
+    ? createCardRefunds({
+        db,
+        ledger,
+        providers,
+        currency,
+        clock,
+        logger,
+        ...(options.alert ? { alert: (a) => options.alert!({ kind: a.kind, message: `${a.reason}: ${a.provider} refund part ${a.partId} of ${a.amountCents} cents for wristband ${a.uid}` }) } : {}),
+      })
+    : undefined
+
   // Each wristband's transfer reference, shown with the organiser's account (event set-up portal.bankAccount).
   const transferCodes = createTransferCodes({ db, clock })
   const bankTransfer = bankTransferDetails({ transferCodes, bankAccount: () => ledger.registry.portalBankAccount() })
@@ -139,6 +157,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
   const plugins: MountedPlugin[] = [
     portalMount(parts, {
       bankTransfer,
+      ...(cardRefunds ? { cardRefunds: portalCardRefunds(cardRefunds) } : {}),
       prefix: config.portal.prefix,
       topups: asPortalTopups(topups),
       eventConfig: {
@@ -179,6 +198,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     throttleCredentials: 'bank-import',
   })
   const adminPlugins = [bankAdmin({ jobs: bankJobs, transferCodes, wristbandKnown: (uid) => ledger.wristband(uid) !== undefined })]
+  if (cardRefunds) adminPlugins.push(cardRefundsAdmin({ refunds: cardRefunds, operatorAuth: operatorAccountsAuth(config.operators) }))
 
   let cardSweep: (() => Promise<unknown>) | undefined
   let usersReconcile: (() => Promise<unknown>) | undefined
@@ -211,6 +231,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
   }
 
   let reconciling: { stop(): Promise<void> } | undefined
+  let refundRecovery: { stop(): Promise<void> } | undefined
   const timers: NodeJS.Timeout[] = []
   const running = new Set<Promise<unknown>>()
   const every = (intervalMs: number, what: string, run: () => Promise<unknown>) => {
@@ -230,12 +251,15 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       // Jobs uploaded before a restart (or running when the gateway stopped) go on.
       bankQueue.kick()
       if (topups) reconciling = topups.startReconciling(RECONCILE_INTERVAL_MS)
+      // Parts a stop or crash left open are settled now, then every interval.
+      if (cardRefunds) refundRecovery = cardRefunds.startRecovering(REFUND_RECOVERY_INTERVAL_MS)
       if (usersReconcile) every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile)
       if (cardSweep) every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep)
     },
     async stop() {
       for (const t of timers.splice(0)) clearInterval(t)
       await reconciling?.stop()
+      await refundRecovery?.stop()
       await bankQueue.stop()
       await Promise.all(running)
     },

@@ -11,6 +11,7 @@ import {
   PortalError,
   checkCustomerInfo,
   portalApi,
+  type CardRefundPortalService,
   type CheckoutStatus,
   type CustomerInfoUpdate,
   type LoginRateLimit,
@@ -70,6 +71,8 @@ export interface PortalBackendDeps {
   topups: TopupService
   /** A guest's bank transfer details (gateway/bank/); undefined when the event takes no bank transfers. */
   bankTransfer?: (uid: string) => PortalBankTransfer | undefined
+  /** Refunds to the card (gateway/payments/refund-http.ts); absent when no provider of the event can refund. */
+  cardRefunds?: CardRefundPortalService
 }
 
 export interface GatewayPortalBackend extends PortalBackend {
@@ -352,6 +355,8 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
       return deps.bankTransfer?.(uid)
     },
 
+    ...(deps.cardRefunds ? { cardRefunds: deps.cardRefunds } : {}),
+
     config,
 
     receipt(receiptId) {
@@ -404,6 +409,7 @@ export interface PortalMountOptions {
   tokenTtlS?: number
   rateLimit?: Partial<LoginRateLimit>
   bankTransfer?: (uid: string) => PortalBankTransfer | undefined
+  cardRefunds?: CardRefundPortalService
 }
 
 /** The portal API as one of the gateway's HTTP plugins (for createGateway's `httpPlugins`). */
@@ -411,7 +417,7 @@ export function portalMount(
   parts: { ledger: PortalLedger; db: Database.Database; clock: Clock; logger: Logger; pinAttempts: PinAttemptLimiter },
   options: PortalMountOptions,
 ): MountedPlugin {
-  const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups, ...(options.bankTransfer ? { bankTransfer: options.bankTransfer } : {}) })
+  const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups, ...(options.bankTransfer ? { bankTransfer: options.bankTransfer } : {}), ...(options.cardRefunds ? { cardRefunds: options.cardRefunds } : {}) })
   return {
     plugin: portalApi,
     prefix: options.prefix ?? '/api',

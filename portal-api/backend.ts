@@ -106,6 +106,31 @@ export interface PortalBankTransfer {
   bic: string | null
 }
 
+/** A refund of the guest's balance to the card(s) they topped up with online (a wristpay addition). */
+export interface PortalCardRefund {
+  id: string
+  amountCents: number
+  /** pending while the provider has not finished every part. */
+  state: 'pending' | 'refunded' | 'partly_refused' | 'refused'
+  createdAtMs: number
+  /** One per card payment the money goes back to. */
+  parts: Array<{ amountCents: number; state: 'pending' | 'refunded' | 'refused'; reason: string | null }>
+}
+
+export interface PortalCardRefunds {
+  /** What a refund to the card could take now, cents. */
+  refundableCents: number
+  /** Newest first. */
+  refunds: PortalCardRefund[]
+}
+
+/** Refunds to the card (implemented in gateway/payments/; refusals are PortalErrors). */
+export interface CardRefundPortalService {
+  list(uid: string): Awaitable<PortalCardRefunds>
+  /** The whole refundable amount when amountCents is undefined. */
+  request(uid: string, amountCents: number | undefined): Promise<PortalCardRefund>
+}
+
 export interface PortalPayoutInfo {
   inPayoutRun: boolean
   payoutDateMs: number | null
@@ -175,6 +200,8 @@ export interface PortalBackend {
   payoutTransactions(uid: string): Awaitable<PortalPayoutTransaction[]>
   /** The guest's bank transfer details; undefined when the organiser takes no bank transfers. */
   bankTransfer?(uid: string): Awaitable<PortalBankTransfer | undefined>
+  /** Refunds to the card; absent when no payment provider of the event can refund. */
+  cardRefunds?: CardRefundPortalService
   config(): Awaitable<PortalConfig>
   /** undefined for an unknown or malformed id: the caller answers 404 either way. */
   receipt(receiptId: string): Awaitable<PortalReceipt | undefined>

@@ -10,13 +10,16 @@ import rateLimit from '@fastify/rate-limit'
 import type { Logger } from 'pino'
 import type { Static } from 'typebox'
 import { centsFromDecimal, type Clock } from '../device-protocol/index.js'
-import { PortalError, type PortalBackend } from './backend.js'
+import { PortalError, type PortalBackend, type PortalCardRefund } from './backend.js'
 import { checkCustomerInfo } from './customer-info.js'
 import { apiErrorHandler, sendApiError } from './http-errors.js'
 import { retryAfterSeconds, type PinAttemptLimiter } from './pin-attempts.js'
 import {
   BankTransfer,
   BlobParams,
+  CardRefundPayload,
+  CardRefunds,
+  CardRefund,
   BonJson,
   BonParams,
   CheckCheckoutPayload,
@@ -107,6 +110,20 @@ function validationDetail(error: FastifyError) {
 function fieldError(field: string, type: string, message: string): PortalError {
   return new PortalError(422, type, message, field)
 }
+
+/**
+ * Refund requests a client IP may make per minute: each one calls the payment provider, so a
+ * loop must not hammer it; a guest needs one or two (IPv6: per address, fastify's default key).
+ */
+export const CARD_REFUND_RATE_LIMIT = { max: 20, timeWindow: 60_000 }
+
+const cardRefundView = (r: PortalCardRefund) => ({
+  id: r.id,
+  amount: r.amountCents / 100,
+  state: r.state,
+  created_at: new Date(r.createdAtMs).toISOString(),
+  parts: r.parts.map((p) => ({ amount: p.amountCents / 100, state: p.state, reason: p.reason })),
+})
 
 /** Largest amount a guest can send (100,000.00). */
 const MAX_PORTAL_AMOUNT_CENTS = 10_000_000
@@ -310,6 +327,46 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
       const found = backend.bankTransfer ? await backend.bankTransfer(auth(request).uid) : undefined
       if (found === undefined) throw new PortalError(404, 'bank_transfer_unavailable', 'this event takes no top-ups by bank transfer')
       return { reference: found.reference, reference_display: found.referenceDisplay, account_holder: found.accountHolder, iban: found.iban, bic: found.bic }
+    },
+  )
+
+  // A wristpay addition (not in the seed's file): the balance back to the card(s) the guest topped up with online.
+  function cardRefunds() {
+    if (backend.cardRefunds === undefined) throw new PortalError(404, 'card_refund_unavailable', 'refunds to the card are not offered at this event')
+    return backend.cardRefunds
+  }
+
+  app.get(
+    '/customer/card_refund',
+    { schema: { tags: ['base'], summary: 'what can go back to the card, and the refunds asked for', operationId: 'get_card_refunds', security: bearer, response: { 200: CardRefunds, ...errorResponses } }, onRequest: authenticate },
+    async (request) => {
+      const listed = await cardRefunds().list(auth(request).uid)
+      return { refundable: listed.refundableCents / 100, refunds: listed.refunds.map(cardRefundView) }
+    },
+  )
+
+  app.post<{ Body: CardRefundPayload }>(
+    '/customer/card_refund',
+    {
+      schema: {
+        tags: ['base'],
+        summary: 'refund the balance (or `amount` of it) to the card(s) topped up with online',
+        operationId: 'create_card_refund',
+        security: bearer,
+        body: CardRefundPayload,
+        response: { 201: CardRefund, ...errorResponses, 409: PortalErrorBody },
+      },
+      onRequest: authenticate,
+      config: { rateLimit: CARD_REFUND_RATE_LIMIT },
+    },
+    async (request, reply) => {
+      const { uid } = auth(request)
+      const service = cardRefunds()
+      const amountCents = request.body.amount === undefined ? undefined : amountToCents('amount', request.body.amount)
+      if (amountCents === 0) throw fieldError('amount', 'invalid_amount', 'amount must be above zero')
+      const made = await service.request(uid, amountCents)
+      log.info({ uid, refund: made.id, amountCents: made.amountCents, state: made.state }, 'refund to the card asked for')
+      return reply.code(201).send(cardRefundView(made))
     },
   )
 

@@ -325,3 +325,29 @@ export const BankTransfer = Type.Object(
   },
   { title: 'BankTransfer', additionalProperties: false },
 )
+
+/**
+ * Not in the seed's OpenAPI file: a wristpay addition, the guest's balance back to the card(s) they
+ * topped up with online. Unknown fields are refused here, unlike the seed's bodies: a misspelt
+ * `amount` must not become a refund of the whole balance.
+ */
+export const CardRefundPayload = Type.Object({ amount: Type.Optional(Type.Number({ title: 'Amount' })) }, { title: 'CardRefundPayload', additionalProperties: false })
+export type CardRefundPayload = Static<typeof CardRefundPayload>
+
+const CardRefundState = Type.Union([Type.Literal('pending'), Type.Literal('refunded'), Type.Literal('partly_refused'), Type.Literal('refused')])
+export const CardRefund = Type.Object(
+  {
+    id: Type.String(),
+    amount: Type.Number({ title: 'Amount' }),
+    state: CardRefundState,
+    created_at: DateTime,
+    parts: Type.Array(
+      Type.Object(
+        { amount: Type.Number(), state: Type.Union([Type.Literal('pending'), Type.Literal('refunded'), Type.Literal('refused')]), reason: Nullable(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { title: 'CardRefund', additionalProperties: false },
+)
+export const CardRefunds = Type.Object({ refundable: Type.Number({ title: 'Refundable' }), refunds: Type.Array(CardRefund) }, { title: 'CardRefunds', additionalProperties: false })

@@ -84,6 +84,8 @@ export interface ProviderSimControls {
   clearFaults(): void
   /** Resolves when every hung request so far has ended and been carried out. */
   faultsSettled(): Promise<void>
+  /** Ends every hanging request now (closing its connection; a `before` one is carried out now). */
+  endTimeouts(): Promise<void>
   requests(): RequestLogEntry[]
 }
 
@@ -171,6 +173,10 @@ export function createProviderSim(options: ProviderSimOptions): ProviderSim {
     failNext: (path, opts) => faults.add('error', path, opts),
     clearFaults: () => faults.clear(),
     faultsSettled: () => faults.settled(),
+    async endTimeouts() {
+      faults.releaseAll()
+      await faults.settled()
+    },
     requests: () => [...requestLog],
   }
 
@@ -179,6 +185,11 @@ export function createProviderSim(options: ProviderSimOptions): ProviderSim {
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // The router's own refusals (an over-long or undecodable path) with the provider's error body too.
+    frameworkErrors(error, _request, reply: FastifyReply) {
+      const statusCode = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+      void reply.code(statusCode).send({ error: statusCode === 414 ? 'The path is too long' : 'Bad request path' })
+    },
   })
   // Keep every body as text and decide per route: the API takes JSON only, the hosted page's forms are ignored.
   app.removeAllContentTypeParsers()

@@ -24,6 +24,8 @@ import { createCardRefunds, type CardRefundService } from './payments/refunds.js
 import { operatorAccountsAuth } from './payouts/payouts-admin.js'
 import { createStripeClient } from './payments/stripe-client.js'
 import { createStripeProvider } from './payments/stripe.js'
+import { createStancerClient } from './payments/stancer-client.js'
+import { createStancerProvider } from './payments/stancer.js'
 import { createSumUpProvider } from './payments/sumup.js'
 import { portalMount } from './portal-backend.js'
 import { createSecretStore } from './secret-store.js'
@@ -113,6 +115,11 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
   }
   if (stripe && payments.stripe) {
     providers.stripe = createStripeProvider({ stripe, webhookSecret: payments.stripe.webhookSecret, logger: logger.child({ component: 'stripe' }) })
+  }
+  if (payments.stancer) {
+    // Its webhooks are unsigned hints (the provider's dashboard points them at /payments/webhooks/stancer): every status is asked of the provider.
+    const client = createStancerClient({ secretKey: payments.stancer.secretKey, ...(payments.stancer.baseUrl ? { baseUrl: payments.stancer.baseUrl } : {}) })
+    providers.stancer = createStancerProvider({ client, logger: logger.child({ component: 'stancer' }) })
   }
   const defaultProvider = payments.defaultProvider ?? Object.keys(providers)[0]
   const topups: OnlineTopups | undefined =

@@ -39,6 +39,7 @@ t.test('printableGatewayConfig masks every secret and keeps the rest', async (t)
       venue: { line1: 'x', city: 'y', postal_code: '1', country: 'DE' },
       sumup: { baseUrl: 'https://sumup.example', apiKey: 'sumup-api-key-0123', merchantCode: 'M1', webhookSecret: 'sumup-hook-0123' },
       stripe: { secretKey: 'sk_test_0123456', publishableKey: 'pk_test_0123456', webhookSecret: 'whsec_0123456' },
+      stancer: { baseUrl: 'https://stancer.example', secretKey: 'stest_stancer_0123456' },
     },
   })
   const printed = printableGatewayConfig(config) as Record<string, any>
@@ -47,5 +48,6 @@ t.test('printableGatewayConfig masks every secret and keeps the rest', async (t)
   t.same(printed.operators, [{ name: 'ops', token: '[secret]' }])
   t.same(printed.payments.sumup, { baseUrl: 'https://sumup.example', apiKey: '[secret]', merchantCode: 'M1', webhookSecret: '[secret]' })
   t.same(printed.payments.stripe, { secretKey: '[secret]', publishableKey: 'pk_test_0123456', webhookSecret: '[secret]' })
-  t.notMatch(JSON.stringify(printed), /admin-token-0123|operator-token-0123|sumup-api-key|sumup-hook|sk_test|whsec/)
+  t.same(printed.payments.stancer, { baseUrl: 'https://stancer.example', secretKey: '[secret]' })
+  t.notMatch(JSON.stringify(printed), /admin-token-0123|operator-token-0123|sumup-api-key|sumup-hook|sk_test|whsec|stest_stancer/)
 })

@@ -44,6 +44,8 @@ t.test('every environment variable the reference names lands on its key', async 
     'payments.stripe.publishableKey': { raw: 'pk_test_0123', value: 'pk_test_0123' },
     'payments.stripe.webhookSecret': { raw: 'whsec_0123', value: 'whsec_0123' },
     'payments.stripe.baseUrl': { raw: 'https://stripe.example', value: 'https://stripe.example' },
+    'payments.stancer.secretKey': { raw: 'stest_0123456789', value: 'stest_0123456789' },
+    'payments.stancer.baseUrl': { raw: 'https://stancer.example', value: 'https://stancer.example' },
   }
   t.same(Object.keys(ENV_VARS).sort(), Object.keys(samples).sort(), 'a sample for every documented variable')
   // The SumUp and Stripe variables only count together with their key.
@@ -53,6 +55,7 @@ t.test('every environment variable the reference names lands on its key', async 
     WRISTPAY_GATEWAY_STRIPE_SECRET_KEY: 'sk_test_0123',
     WRISTPAY_GATEWAY_STRIPE_PUBLISHABLE_KEY: 'pk_test_0000',
     WRISTPAY_GATEWAY_STRIPE_WEBHOOK_SECRET: 'whsec_0000',
+    WRISTPAY_GATEWAY_STANCER_SECRET_KEY: 'stest_0000000000',
   }
   for (const [path, name] of Object.entries(ENV_VARS)) {
     const variable = name.split(' ')[0]!

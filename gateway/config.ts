@@ -66,7 +66,11 @@ export const PortalConfig = Type.Object(
 export const PaymentsConfig = Type.Object(
   {
     /** The provider the portal's online top-up uses. */
-    defaultProvider: Type.Optional(Type.Union([Type.Literal('sumup'), Type.Literal('stripe')], { description: "the provider the portal's online top-up uses" })),
+    defaultProvider: Type.Optional(
+      Type.Union([Type.Literal('sumup'), Type.Literal('stripe'), Type.Literal('stancer')], {
+        description: "the provider the portal's online top-up uses; default: the first configured of sumup, stripe, stancer",
+      }),
+    ),
     minTopupCents: Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'smallest online top-up, cents' }),
     maxTopupCents: Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'largest online top-up, cents' }),
     sumup: Type.Optional(
@@ -89,6 +93,15 @@ export const PaymentsConfig = Type.Object(
           webhookSecret: Secret('Stripe webhook signing secret'),
         },
         { additionalProperties: false, description: 'Stripe: online top-up, the users/payments API and the card-terminal API (served only when set)' },
+      ),
+    ),
+    stancer: Type.Optional(
+      Type.Object(
+        {
+          baseUrl: Type.Optional(Url('the Stancer API (default https://api.stancer.com)')),
+          secretKey: Secret('Stancer secret API key (sent as the Basic user; webhooks are unsigned, so there is no webhook secret)'),
+        },
+        { additionalProperties: false, description: 'Stancer (API v2): online top-up with its hosted payment page, and refunds to the card; absent: not offered' },
       ),
     ),
     /** Address of the venue, for Stripe Terminal locations (one per booth). */
@@ -259,6 +272,8 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   'payments.stripe.publishableKey': `${ENV_PREFIX}STRIPE_PUBLISHABLE_KEY`,
   'payments.stripe.webhookSecret': `${ENV_PREFIX}STRIPE_WEBHOOK_SECRET`,
   'payments.stripe.baseUrl': `${ENV_PREFIX}STRIPE_BASE_URL`,
+  'payments.stancer.secretKey': `${ENV_PREFIX}STANCER_SECRET_KEY`,
+  'payments.stancer.baseUrl': `${ENV_PREFIX}STANCER_BASE_URL`,
 }
 
 function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
@@ -343,6 +358,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
       baseUrl: envString(env, 'STRIPE_BASE_URL'),
     }
   }
+  const stancerKey = envString(env, 'STANCER_SECRET_KEY')
+  if (stancerKey !== undefined) payments.stancer = { secretKey: stancerKey, baseUrl: envString(env, 'STANCER_BASE_URL') }
   if (Object.keys(payments).length > 0) layer.payments = payments
   return layer
 }

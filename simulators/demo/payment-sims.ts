@@ -1,17 +1,22 @@
 // The payment providers of the demo and the end-to-end tests: the SumUp-style
 // hosted checkout simulator and the Stripe simulator on loopback, and the
-// gateway config that points the real adapters at them.
+// gateway config that points the real adapters at them. The payments
+// provider simulator (seed 004) runs beside them; no gateway config names it yet.
 import type { PaymentsConfig } from '../../gateway/config.js'
+import { createProviderSim, type ProviderSim } from '../provider-sim/index.js'
 import { startStripeSim, type StripeSim } from '../stripe-sim/index.js'
 import { startSumUpSim, type SumUpSim } from '../sumup-sim.js'
 
 const SUMUP_API_KEY = 'sup_sk_simulated_0123456789'
 const SUMUP_MERCHANT = 'MSIM0001'
 const STRIPE_API_KEY = 'sk_test_simulated_0123456789'
+const PROVIDER_SECRET_KEY = 'stest_simulated_0123456789'
 
 export interface PaymentSimulators {
   sumup: SumUpSim
   stripe: StripeSim
+  /** The payments provider simulator (secret key PROVIDER_SECRET_KEY); not wired into the gateway yet. */
+  provider: ProviderSim
   /** The provider part of the gateway's `payments` config. */
   payments: Pick<PaymentsConfig, 'sumup' | 'stripe' | 'defaultProvider'>
   /** Once the gateway listens: Stripe's webhooks go to it (SumUp's name their target per checkout). */
@@ -25,9 +30,15 @@ export async function startPaymentSimulators(): Promise<PaymentSimulators> {
     await sumup.close()
     throw err
   })
+  const provider = createProviderSim({ secretKey: PROVIDER_SECRET_KEY })
+  await provider.listen().catch(async (err: unknown) => {
+    await Promise.allSettled([sumup.close(), stripe.close()])
+    throw err
+  })
   return {
     sumup,
     stripe,
+    provider,
     payments: {
       defaultProvider: 'sumup',
       sumup: { baseUrl: sumup.baseUrl, apiKey: SUMUP_API_KEY, merchantCode: SUMUP_MERCHANT },
@@ -37,7 +48,7 @@ export async function startPaymentSimulators(): Promise<PaymentSimulators> {
       stripe.control.setWebhookUrl(`${gatewayHttpBase}/payments/webhooks/stripe`)
     },
     async close() {
-      await Promise.allSettled([sumup.close(), stripe.close()])
+      await Promise.allSettled([sumup.close(), stripe.close(), provider.close()])
     },
   }
 }

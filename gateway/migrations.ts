@@ -16,6 +16,7 @@ import type Database from 'better-sqlite3'
 import { PAYOUT_RUNS_DDL } from './payouts/schema.js'
 import { BANK_IMPORT_DDL } from './bank/import-schema.js'
 import { CARD_REFUNDS_DDL } from './payments/refund-schema.js'
+import { DISPUTES_DDL } from './payments/disputes-schema.js'
 import { addCardPaymentRef, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
 import { addRetirementColumns } from './registry/retirement.js'
 import { runMigrations, type Migration, type SchemaVersionStore } from './migration-runner.js'
@@ -241,6 +242,7 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
   { version: 13, reason: 'payout runs: runs, the guests in each with their payout data and end-to-end ids, and every operator action on them', up: exec(PAYOUT_RUNS_DDL) },
   { version: 14, reason: 'bank import jobs (seed 003) with their transactions and checksums, and the transfer codes of wristbands for bank top-ups', up: exec(BANK_IMPORT_DDL) },
   { version: 15, reason: 'refunds to the card: the requests of guests and operators and their parts, one per online top-up the money goes back to', up: exec(CARD_REFUNDS_DDL) },
+  { version: 16, reason: 'disputes (chargebacks) on online top-ups: each dispute once, its booking, debt and block, and where polling the provider goes on from', up: exec(DISPUTES_DDL) },
 ]
 
 /** The schema version this build writes and understands. */

@@ -1,5 +1,5 @@
 // The guest portal page: log in with the wristband PIN, balance, orders with
-// receipts, online top-up, payout registration, donate all, log out. Talks only
+// receipts, online top-up, refund to the card, payout registration, donate all, log out. Talks only
 // to the portal API (customer-portal-openapi.json) on the same origin; money
 // arrives there as numbers with two decimals and is handled here as integer
 // cents wherever it is computed with. Every text from the server is put in the
@@ -20,6 +20,8 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
 const state = {
   config: /** @type {any} */ (null),
   customer: /** @type {any} */ (null),
+  /** What can go back to the card now (two-decimal amount). */
+  cardRefundable: 0,
   currency: 'EUR',
 }
 
@@ -254,6 +256,52 @@ async function loadAccount() {
   // Payout details and bank transfer details are extra: the account shows without them.
   await loadPayout().catch(() => undefined)
   await loadBankTransfer().catch(() => undefined)
+  await loadCardRefunds().catch(() => undefined)
+}
+
+const CARD_REFUND_STATES = { pending: 'on its way', refunded: 'refunded', partly_refused: 'partly refused', refused: 'refused' }
+
+/** What can go back to the card and the refunds asked for; the section stays hidden when the event offers none (404). */
+async function loadCardRefunds() {
+  $('card-refund-section').hidden = true
+  const listed = await api('GET', '/customer/card_refund')
+  if (typeof listed?.refundable !== 'number' || !Array.isArray(listed.refunds)) return
+  state.cardRefundable = listed.refundable
+  $('card-refund-max').textContent = formatMoney(listed.refundable)
+  $('card-refund-form').hidden = listed.refundable <= 0
+  $('card-refund-hint').hidden = listed.refundable <= 0
+  const list = $('card-refunds')
+  list.replaceChildren()
+  for (const refund of listed.refunds) {
+    const item = element('li', '', `${formatDateTime(refund.created_at)}: ${formatMoney(refund.amount)} ${CARD_REFUND_STATES[refund.state] ?? ''}`)
+    // A refused part's money is back on the wristband; the provider's reason says why.
+    for (const part of Array.isArray(refund.parts) ? refund.parts : [])
+      if (part?.state === 'refused') item.append(element('p', 'meta', `${formatMoney(part.amount)} could not go back to the card and is on your wristband again: ${String(part.reason ?? '')}`))
+    list.append(item)
+  }
+  $('card-refund-section').hidden = listed.refundable <= 0 && listed.refunds.length === 0
+}
+
+async function askCardRefund(event) {
+  event.preventDefault()
+  clearMessages()
+  const input = /** @type {HTMLInputElement} */ ($('card-refund-amount'))
+  const cents = input.value.trim() === '' ? undefined : parseAmountCents(input.value)
+  if (cents === null || cents === 0) return showError('Please enter an amount like 5 or 2.50, or leave it empty for all of it.', input)
+  if (cents !== undefined && cents > amountToCents(state.cardRefundable ?? 0)) return showError(`At most ${formatMoney(state.cardRefundable)} can go back to your card.`, input)
+  const button = /** @type {HTMLButtonElement} */ ($('card-refund-form').querySelector('button[type="submit"]'))
+  await busy(button, async () => {
+    try {
+      const made = await api('POST', '/customer/card_refund', cents === undefined ? {} : { amount: centsToAmount(cents) })
+      input.value = ''
+      await loadAccount()
+      if (made?.state === 'refused') showError('Your card refund was refused; the money is on your wristband again (the reason is below).')
+      else showNotice(`${formatMoney(made?.amount)} ${made?.state === 'refunded' ? 'went back to your card.' : 'is on its way to your card.'}`)
+    } catch (err) {
+      if (isSessionEnded(err)) return sessionEnded()
+      showError(`Nothing was refunded: ${err.message}`)
+    }
+  })
 }
 
 /** The guest's transfer reference and the organiser's account; the section stays hidden when the event takes no transfers (404). */
@@ -647,6 +695,7 @@ async function start() {
   $('topup-form').addEventListener('submit', startTopUp)
   $('topup-check-again').addEventListener('click', () => void followCheckout())
   $('payout-form').addEventListener('submit', savePayout)
+  $('card-refund-form').addEventListener('submit', askCardRefund)
   $('donate-all').addEventListener('click', () => toggleDonateAllConfirm($('donate-all-confirm').hidden))
   $('donate-all-no').addEventListener('click', () => toggleDonateAllConfirm(false))
   $('donate-all-yes').addEventListener('click', donateAll)

@@ -81,7 +81,7 @@ export interface GatewayApisOptions {
   payoutReturns?: PayoutReturns
 }
 
-/** The organizer and event slug of the bank import jobs API: the event's name, lower case, words joined by '-'. */
+/** The organizer and event slug of the bank import jobs API unless the config names them (bank.organizerSlug, bank.eventSlug): the event's name, lower case, words joined by '-'. */
 export function slugOfEventName(name: string): string {
   return name.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'event'
 }
@@ -196,11 +196,13 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     ...(options.alert ? { alert: options.alert } : {}),
   })
   const bankQueue = createImportQueue({ jobs: bankJobs, logger: logger.child({ component: 'bank-import' }) })
-  const slug = slugOfEventName(ledger.registry.event()?.name ?? 'event')
+  const derivedSlug = slugOfEventName(ledger.registry.event()?.name ?? 'event')
+  const organizer = config.bank?.organizerSlug ?? derivedSlug
+  const event = config.bank?.eventSlug ?? derivedSlug
   plugins.push({
     plugin: bankImportApi,
     prefix: '',
-    options: { jobs: bankJobs, queue: bankQueue, organizer: slug, event: slug, authenticate: adminTokenCheck(config.adminToken) },
+    options: { jobs: bankJobs, queue: bankQueue, organizer, event, authenticate: adminTokenCheck(config.adminToken) },
     // Wrong tokens are throttled per address, as on /admin.
     throttleCredentials: 'bank-import',
   })

@@ -46,6 +46,8 @@ t.test('every environment variable the reference names lands on its key', async 
     'payments.stripe.baseUrl': { raw: 'https://stripe.example', value: 'https://stripe.example' },
     'payments.stancer.secretKey': { raw: 'stest_0123456789', value: 'stest_0123456789' },
     'payments.stancer.baseUrl': { raw: 'https://stancer.example', value: 'https://stancer.example' },
+    'bank.organizerSlug': { raw: 'festival-org', value: 'festival-org' },
+    'bank.eventSlug': { raw: 'summer-2026', value: 'summer-2026' },
   }
   t.same(Object.keys(ENV_VARS).sort(), Object.keys(samples).sort(), 'a sample for every documented variable')
   // The SumUp and Stripe variables only count together with their key.
@@ -139,4 +141,25 @@ t.test('mqtt connection and login limits are settings, each checked', async (t) 
   t.throws(() => resolveConfig({ mqtt: { maxConnectionsPerAddress: 1 } }), /\/mqtt\/maxConnectionsPerAddress/)
   t.throws(() => resolveConfig({ mqtt: { loginFailuresBeforeBlock: 2.5 } }), /\/mqtt\/loginFailuresBeforeBlock/)
   t.throws(() => resolveConfig({ mqtt: { maxconnections: 5 } as never }), ConfigError, 'a misspelt key is an error, not ignored')
+})
+
+t.test('the bank import slugs: absent by default (derived from the event), set from file or environment, refused unless 1..50 of a-z 0-9 -', async (t) => {
+  t.equal(loadConfig({ env: {} }).bank, undefined, 'the gateway derives them from the event name')
+  const dir = tempDir(t)
+  const file = join(dir, 'gateway.json')
+  writeFileSync(file, JSON.stringify({ bank: { organizerSlug: 'festival-org', eventSlug: 'summer-2026' } }))
+  t.same(loadConfig({ file, env: {} }).bank, { organizerSlug: 'festival-org', eventSlug: 'summer-2026' })
+  t.same(loadConfig({ file, env: { WRISTPAY_GATEWAY_BANK_EVENT_SLUG: 'summer-27' } }).bank, { organizerSlug: 'festival-org', eventSlug: 'summer-27' }, 'the environment wins per key')
+  t.same(resolveConfig({ bank: { organizerSlug: 'a' } }).bank, { organizerSlug: 'a' })
+  t.same(resolveConfig({ bank: { eventSlug: 'x'.repeat(50) } }).bank, { eventSlug: 'x'.repeat(50) })
+  for (const slug of ['Test-Fest', 'test fest', 'test_fest', 'über', '', 'x'.repeat(51), 'a/b', 42]) {
+    writeFileSync(file, JSON.stringify({ bank: { organizerSlug: slug } }))
+    t.throws(
+      () => loadConfig({ file, env: {} }),
+      { name: 'ConfigError', message: /^invalid gateway config: bank\.organizerSlug must be 1 to 50 lower-case letters, digits and '-' .*WRISTPAY_GATEWAY_BANK_ORGANIZER_SLUG/ },
+      `organizerSlug ${JSON.stringify(slug)} refused`,
+    )
+  }
+  t.throws(() => loadConfig({ env: { WRISTPAY_GATEWAY_BANK_EVENT_SLUG: 'Summer 2026' } }), { name: 'ConfigError', message: /bank\.eventSlug must be 1 to 50 .*got "Summer 2026"/ })
+  t.throws(() => resolveConfig({ bank: { organizerSlug: 'ok', other: 'x' } } as never), /invalid gateway config: \/bank/, 'no unknown keys')
 })

@@ -63,6 +63,21 @@ export const PortalConfig = Type.Object(
   { additionalProperties: false, description: 'the guest portal' },
 )
 
+/** A slug of the bank import jobs API's paths: lower-case letters, digits and '-', as pretix's slugs. */
+export const BANK_SLUG_PATTERN = '^[a-z0-9-]{1,50}$'
+const Slug = (description: string) => Type.String({ minLength: 1, maxLength: 50, pattern: BANK_SLUG_PATTERN, description })
+
+export const BankConfig = Type.Object(
+  {
+    organizerSlug: Type.Optional(
+      Slug("the organizer in the bank import jobs API's paths (/api/v1/organizers/{organizer}/bankimportjobs/): 1 to 50 lower-case letters, digits and '-'; default: the event's name in lower case, words joined by '-'"),
+    ),
+    eventSlug: Type.Optional(Slug("the event slug a bank import job may name (its `event` field): 1 to 50 lower-case letters, digits and '-'; default: the event's name in lower case, words joined by '-'")),
+  },
+  { additionalProperties: false, description: "the bank import jobs API (pretix's), where bank tools send statements" },
+)
+export type BankConfig = Static<typeof BankConfig>
+
 export const PaymentsConfig = Type.Object(
   {
     /** The provider the portal's online top-up uses. */
@@ -184,6 +199,8 @@ export const GatewayConfig = Type.Object(
     logLevel: LogLevel,
     portal: PortalConfig,
     payments: PaymentsConfig,
+    /** The slugs of the bank import jobs API; derived from the event's name when absent (gateway/apis.ts bankImportSlugs). */
+    bank: Type.Optional(BankConfig),
     /** Wrong-PIN limits shared by the portal login, the wristband link and the tag switch (defaults: DEFAULT_PIN_ATTEMPT_LIMITS, README "PIN guessing"). */
     pinAttempts: Type.Optional(
       Type.Object(
@@ -236,11 +253,12 @@ export class ConfigError extends Error {
 }
 
 /** A partial config as it comes from a file, the environment or the CLI: nested objects may be partial too. */
-export type ConfigLayer = Partial<Omit<GatewayConfig, 'mqtt' | 'http' | 'portal' | 'payments'>> & {
+export type ConfigLayer = Partial<Omit<GatewayConfig, 'mqtt' | 'http' | 'portal' | 'payments' | 'bank'>> & {
   mqtt?: Partial<GatewayConfig['mqtt']>
   http?: Partial<GatewayConfig['http']>
   portal?: Partial<GatewayConfig['portal']>
   payments?: Partial<GatewayConfig['payments']>
+  bank?: Partial<BankConfig>
 }
 
 export const ENV_PREFIX = 'WRISTPAY_GATEWAY_'
@@ -274,6 +292,8 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   'payments.stripe.baseUrl': `${ENV_PREFIX}STRIPE_BASE_URL`,
   'payments.stancer.secretKey': `${ENV_PREFIX}STANCER_SECRET_KEY`,
   'payments.stancer.baseUrl': `${ENV_PREFIX}STANCER_BASE_URL`,
+  'bank.organizerSlug': `${ENV_PREFIX}BANK_ORGANIZER_SLUG`,
+  'bank.eventSlug': `${ENV_PREFIX}BANK_EVENT_SLUG`,
 }
 
 function envPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
@@ -361,6 +381,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
   const stancerKey = envString(env, 'STANCER_SECRET_KEY')
   if (stancerKey !== undefined) payments.stancer = { secretKey: stancerKey, baseUrl: envString(env, 'STANCER_BASE_URL') }
   if (Object.keys(payments).length > 0) layer.payments = payments
+  const organizerSlug = envString(env, 'BANK_ORGANIZER_SLUG')
+  const eventSlug = envString(env, 'BANK_EVENT_SLUG')
+  if (organizerSlug !== undefined || eventSlug !== undefined) layer.bank = { organizerSlug, eventSlug }
   return layer
 }
 
@@ -396,18 +419,31 @@ function dropUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
+/** The bank slugs end up in URLs that bank tools are configured with: say plainly what a slug may be (the schema's own message names only the pattern). */
+function checkBankSlugs(bank: unknown): void {
+  if (!isPlainObject(bank)) return
+  for (const key of ['organizerSlug', 'eventSlug'] as const) {
+    const slug = bank[key]
+    if (slug === undefined || (typeof slug === 'string' && new RegExp(BANK_SLUG_PATTERN).test(slug))) continue
+    throw new ConfigError(
+      `invalid gateway config: bank.${key} must be 1 to 50 lower-case letters, digits and '-' (it is part of the bank import jobs API's paths), got ${JSON.stringify(slug)?.slice(0, 80)} (from the config file or ${ENV_VARS[`bank.${key}`]})`,
+    )
+  }
+}
+
 /** Merges layers over the defaults (later wins; nested mqtt/http merge per key) and validates the result. */
 export function resolveConfig(...layers: readonly ConfigLayer[]): GatewayConfig {
   let merged: Record<string, unknown> = structuredClone(DEFAULT_CONFIG)
   for (const layer of layers) {
     if (!isPlainObject(layer)) throw new ConfigError('a config layer must be an object')
-    const { mqtt, http, portal, payments, ...rest } = layer
+    const { mqtt, http, portal, payments, bank, ...rest } = layer
     merged = { ...merged, ...dropUndefined(rest) }
-    for (const [key, part] of [['mqtt', mqtt], ['http', http], ['portal', portal], ['payments', payments]] as const) {
+    for (const [key, part] of [['mqtt', mqtt], ['http', http], ['portal', portal], ['payments', payments], ['bank', bank]] as const) {
       if (part === undefined) continue
       merged[key] = isPlainObject(part) ? { ...(merged[key] as object), ...dropUndefined(part) } : part
     }
   }
+  checkBankSlugs(merged.bank)
   const checked = validateConfig(merged)
   if (!checked.ok) throw new ConfigError(`invalid gateway config: ${checked.error}`)
   const http = { ...DEFAULT_HTTP_LIMITS, ...dropUndefined(checked.value.http) }

@@ -19,8 +19,9 @@ export const BANK_IMPORT_USAGE = `  bank import FILE [--format camt053|mt940|csv
       the format is detected when not given) to the running gateway as a bank
       import job, waits for it and prints the result of every transaction.
       The gateway is http://<http.host>:<http.port> of the config (or --url), with
-      its adminToken (config or WRISTPAY_GATEWAY_ADMIN_TOKEN); the organizer slug
-      is the event's name in lower case with dashes (or --organizer).
+      its adminToken (config or WRISTPAY_GATEWAY_ADMIN_TOKEN); the organizer and
+      event slugs are the config's bank.organizerSlug and bank.eventSlug, else the
+      event's name in lower case with dashes (--organizer overrides the organizer).
       --csv-columns   field=column pairs joined by commas; fields date, amount,
                       payer, reference (needed), currency, iban, endToEndId,
                       returnReason; a column is a header name or a position from 1,
@@ -192,6 +193,8 @@ export class BankImportError extends Error {
 export async function submitStatementJob(options: {
   transport: ApiTransport
   organizer: string
+  /** The event slug the job names (null: none); the organizer's slug when absent. */
+  event?: string | null
   transactions: JobTransaction[]
   waitMs: number
   pollMs?: number
@@ -202,7 +205,7 @@ export async function submitStatementJob(options: {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
   const now = options.now ?? Date.now
   const path = `/api/v1/organizers/${encodeURIComponent(organizer)}/bankimportjobs/`
-  const created = await transport({ method: 'POST', path, body: { event: organizer, transactions } })
+  const created = await transport({ method: 'POST', path, body: { event: options.event === undefined ? organizer : options.event, transactions } })
   if (created.status !== 201) throw new BankImportError(`the gateway refused the job (${created.status}): ${messageOf(created.json)}`)
   const id = (created.json as { id: number }).id
   const deadline = now() + options.waitMs
@@ -271,11 +274,22 @@ export async function runBankCommand(args: readonly string[], env: NodeJS.Proces
   }
   let config: GatewayConfig
   let organizer: string
+  let event: string | null
   try {
     config = loadConfig({ file: command.configFile, env, overrides: {} })
-    if (command.organizer !== undefined) organizer = command.organizer
-    else if (config.eventFile !== undefined) organizer = slugOfEventName(loadEventSetup(config.eventFile).event.name)
-    else throw new ConfigError('no organizer: give --organizer SLUG, or the event file in the config (its event name gives the slug)')
+    // The slugs the gateway serves (gateway/apis.ts): the config's, else the event's name as a slug.
+    const bank = config.bank ?? {}
+    const derived = () => (config.eventFile === undefined ? undefined : slugOfEventName(loadEventSetup(config.eventFile).event.name))
+    if (command.organizer !== undefined) {
+      organizer = command.organizer
+      event = bank.eventSlug ?? command.organizer
+    } else {
+      const fromEvent = bank.organizerSlug !== undefined && bank.eventSlug !== undefined ? undefined : derived()
+      const configured = bank.organizerSlug ?? fromEvent
+      if (configured === undefined) throw new ConfigError('no organizer: give --organizer SLUG, bank.organizerSlug in the config, or the event file in the config (its event name gives the slug)')
+      organizer = configured
+      event = bank.eventSlug ?? fromEvent ?? null
+    }
     if (config.adminToken === undefined) throw new ConfigError('no admin token: set "adminToken" in the config file or WRISTPAY_GATEWAY_ADMIN_TOKEN')
   } catch (err) {
     if (!(err instanceof ConfigError) && !(err instanceof EventSetupError)) throw err
@@ -300,7 +314,7 @@ export async function runBankCommand(args: readonly string[], env: NodeJS.Proces
   const baseUrl = command.url ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${config.http.port}`
   const transport = (io.transport ?? httpTransport)(baseUrl, config.adminToken)
   try {
-    const { job, finished } = await submitStatementJob({ transport, organizer, transactions: sent, waitMs: command.waitMs })
+    const { job, finished } = await submitStatementJob({ transport, organizer, event, transactions: sent, waitMs: command.waitMs })
     io.stdout(formatJobReport(parsed, job, finished))
     return job.state === 'completed' ? 0 : 1
   } catch (err) {

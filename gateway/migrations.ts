@@ -17,6 +17,7 @@ import { PAYOUT_RUNS_DDL } from './payouts/schema.js'
 import { BANK_IMPORT_DDL } from './bank/import-schema.js'
 import { CARD_REFUNDS_DDL } from './payments/refund-schema.js'
 import { DISPUTES_DDL } from './payments/disputes-schema.js'
+import { SEPA_CHECKS_DDL } from './payments/sepa-check-schema.js'
 import { addCardPaymentRef, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
 import { addRetirementColumns } from './registry/retirement.js'
 import { runMigrations, type Migration, type SchemaVersionStore } from './migration-runner.js'
@@ -243,6 +244,7 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
   { version: 14, reason: 'bank import jobs (seed 003) with their transactions and checksums, and the transfer codes of wristbands for bank top-ups', up: exec(BANK_IMPORT_DDL) },
   { version: 15, reason: 'refunds to the card: the requests of guests and operators and their parts, one per online top-up the money goes back to', up: exec(CARD_REFUNDS_DDL) },
   { version: 16, reason: 'disputes (chargebacks) on online top-ups: each dispute once, its booking, debt and block, and where polling the provider goes on from', up: exec(DISPUTES_DDL) },
+  { version: 17, reason: 'SEPA checks of payout data (does the holder name match the IBAN?) per guest, and the check state of each payout run item', up: exec(SEPA_CHECKS_DDL) },
 ]
 
 /** The schema version this build writes and understands. */

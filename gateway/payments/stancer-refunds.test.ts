@@ -89,6 +89,25 @@ t.test('a refund the card\'s bank refuses puts the money back and says why', asy
   t.match(asked, { state: 'refused', parts: [{ state: 'refused', reason: STANCER_REFUND_NOT_HONORED }] })
   t.equal(w.balance(UID.alice), start + 1500, 'the money is back on the wristband')
   t.same(w.refundsAt(intent).map((r) => r.status), ['not_honored'])
+  t.equal(w.refunds.get(asked.id)!.parts[0]!.providerRefundId, w.refundsAt(intent)[0]!.id, 'the refused refund is linked to its part')
+  w.assertSound(t)
+})
+
+t.test('a refused refund is never taken for a later refund of the same amount whose outcome is unknown', async (t) => {
+  const w = await refundWorld(t)
+  const start = w.balance(UID.alice)
+  const intent = await w.topUp(UID.alice, 1000)
+  w.sim.controls.refuseNextRefunds(1)
+  const first = await w.refunds.request({ uid: UID.alice, amountCents: 400, by: operator })
+  t.equal(first.state, 'refused')
+  w.sim.controls.timeoutNext('/v2/refunds', { method: 'POST', when: 'after', hangMs: 60_000 })
+  const second = await w.refunds.request({ uid: UID.alice, amountCents: 400, by: operator })
+  t.match(second, { parts: [{ state: 'sending' }] })
+  await w.refunds.recover()
+  const made = w.refundsAt(intent).find((r) => r.status === 'to_refund')!
+  t.match(w.refunds.get(second.id), { state: 'pending', parts: [{ state: 'sent', providerRefundId: made.id }] }, 'the refund the provider made is adopted, not the refused one')
+  t.equal(w.balance(UID.alice), start + 600, 'the 400 went to the card once; nothing came back twice')
+  t.equal(w.refundsAt(intent).length, 2)
   w.assertSound(t)
 })
 

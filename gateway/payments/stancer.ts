@@ -16,7 +16,8 @@
 //                     webhook therefore books nothing; at worst it costs one GET.
 //   refunds        -> POST /v2/refunds {payment: the intent's payment, amount}; the payment's refunds
 //                     (GET /v2/payments/{id}/refunds) for refundsOf. to_refund / refund_sent -> pending,
-//                     refunded -> succeeded, not_honored / failed -> refused.
+//                     refunded -> succeeded, not_honored / failed -> refused (answered with its id and a
+//                     reason); a 409 (nothing refundable left, not paid) is a RefundRefusedError.
 import type { Logger } from 'pino'
 import {
   assertCheckoutMatches,
@@ -179,7 +180,9 @@ export function createStancerProvider(options: StancerProviderOptions): PaymentP
       }
       const reported = toProviderRefund(made)
       log.info({ provider: 'stancer', providerCheckoutId, providerRefund: made.id, status: made.status, amount: amountCents }, 'stancer refund made')
-      if (reported.status === 'refused') throw new RefundRefusedError(STANCER_REFUND_NOT_HONORED)
+      // A refund the card's bank did not honour is answered as a refused refund WITH its id, not thrown:
+      // the caller links the id to its part, so that this refused refund, which stays in the payment's
+      // list, is never taken later for another part's refund of the same amount whose outcome is unknown.
       return reported
     },
 

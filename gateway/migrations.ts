@@ -17,6 +17,7 @@ import { PAYOUT_RUNS_DDL } from './payouts/schema.js'
 import { BANK_IMPORT_DDL } from './bank/import-schema.js'
 import { CARD_REFUNDS_DDL } from './payments/refund-schema.js'
 import { DISPUTES_DDL } from './payments/disputes-schema.js'
+import { RECONCILIATION_DDL } from './payments/reconciliation-schema.js'
 import { SEPA_CHECKS_DDL } from './payments/sepa-check-schema.js'
 import { addCardPaymentRef, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
 import { addRetirementColumns } from './registry/retirement.js'
@@ -245,6 +246,7 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
   { version: 15, reason: 'refunds to the card: the requests of guests and operators and their parts, one per online top-up the money goes back to', up: exec(CARD_REFUNDS_DDL) },
   { version: 16, reason: 'disputes (chargebacks) on online top-ups: each dispute once, its booking, debt and block, and where polling the provider goes on from', up: exec(DISPUTES_DDL) },
   { version: 17, reason: 'SEPA checks of payout data (does the holder name match the IBAN?) per guest, and the check state of each payout run item', up: exec(SEPA_CHECKS_DDL) },
+  { version: 18, reason: 'provider payout reconciliation: each booked provider payout with what it contained, and the latest reconciliation report per provider', up: exec(RECONCILIATION_DDL) },
 ]
 
 /** The schema version this build writes and understands. */

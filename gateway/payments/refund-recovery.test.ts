@@ -126,3 +126,20 @@ t.test('a refund someone made outside wristpay, of another amount, is not adopte
   t.equal(w.balance(UID.alice), 700)
   w.assertSound(t)
 })
+
+t.test('a provider that can no longer refund (its configuration changed): the part waits and an operator is alerted', async (t) => {
+  const w = await startRefundWorld(t)
+  await w.topUpOnline(UID.alice, 1000)
+  w.provider.failNext('error_before_recording')
+  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 400, by: guest })
+  const capability = w.provider.refunds
+  Object.assign(w.provider, { refunds: undefined })
+  await w.refunds.recover()
+  t.equal(w.refunds.get(asked.id)!.parts[0]!.state, 'sending', 'still of unknown outcome, not given up')
+  t.match(w.alerts, [{ kind: 'card_refund_attention', reason: 'provider_cannot_refund', partId: asked.parts[0]!.id, amountCents: 400 }])
+  Object.assign(w.provider, { refunds: capability })
+  await w.refunds.recover()
+  t.equal(w.refunds.get(asked.id)!.state, 'refunded')
+  t.equal(w.provider.refundCalls.length, 2)
+  w.assertSound(t)
+})

@@ -145,3 +145,38 @@ t.test('a file that is no MT940 statement is refused as a whole', async (t) => {
   t.throws(() => parseMt940('date;amount\n2026-07-05;1.00\n'), { name: 'StatementFormatError', message: /not an MT940 statement/ })
   t.throws(() => parseMt940(''), { name: 'StatementFormatError' })
 })
+
+t.test('German ?34 gives the return reason of a returned transfer, as camt.053 RtrInf/Rsn does', async (t) => {
+  // Made-up lines in the German banks' layout: GVC 159 (a returned transfer), EREF+ and SVWZ+ in the purpose, the reason in ?34.
+  const returned = (reason: string, purpose = '?20EREF+WP-PO-000007?21SVWZ+Festival balance refu?22nd WP-PO-000007') => [
+    ':61:2608150815C19,99NRTINONREF',
+    `:86:159?00SEPA-RUECKUEBERWEISUNG${purpose}`,
+    `?30BYLADEM1001?31DE02120300000000202051?32Ada Beispiel${reason}`,
+  ]
+  const parse = (lines: string[], closing: string) => parseMt940(mt940(lines, { closing }))
+
+  const iso = parse([...returned('?34AC04'), ...returned('?34MD07')], 'C260815EUR39,98')
+  t.same(iso.problems, [])
+  t.same(
+    iso.transactions.map((tx) => [tx.endToEndId, tx.reference, tx.payer, tx.returnReason]),
+    [
+      ['WP-PO-000007', 'Festival balance refund WP-PO-000007', 'Ada Beispiel', 'AC04'],
+      ['WP-PO-000007', 'Festival balance refund WP-PO-000007', 'Ada Beispiel', 'MD07'],
+    ],
+    'an ISO code in ?34 is the return reason; EREF+ and SVWZ+ read as before',
+  )
+  t.equal(
+    parse(returned('?34MS03', '?20EREF+WP-PO-000007?21SVWZ+refund?22RTRN+AC01'), 'C260815EUR19,99').transactions[0]!.returnReason,
+    'AC01',
+    'RTRN+ in the purpose comes first',
+  )
+  // The banks' numeric codes (912, 997, ...) also qualify ordinary bookings: no return reason is guessed from them.
+  for (const value of ['?34912', '?34997', '?34000', '?34ac04', '?34AC04X', '?34', '?34 12', '']) {
+    const [tx] = parse(returned(value), 'C260815EUR19,99').transactions
+    t.equal(tx!.returnReason, undefined, `no return reason from ${JSON.stringify(value)}`)
+    t.equal(tx!.endToEndId, 'WP-PO-000007')
+  }
+  // An ordinary top-up whose ?34 qualifies the booking (997) is no return.
+  const topup = parse([':61:2607050705C25,00NTRFNONREF', ':86:166?00SEPA-UEBERWEISUNG?20SVWZ+WP-TOPUP-K7Q2M4?32Anna Beispiel?34997'], 'C260706EUR25,00')
+  t.same(topup.transactions, [{ date: '2026-07-05', amount: '25.00', currency: 'EUR', payer: 'Anna Beispiel', reference: 'WP-TOPUP-K7Q2M4' }])
+})

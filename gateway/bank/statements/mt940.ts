@@ -4,7 +4,8 @@
 // file (mt940js's Parser.parse throws for any bad tag). Amounts are read from
 // the tag's own text, never from mt940js's rounded floats. The :86: details go
 // through mt940js's structure detection: the German ?-subfields (?20-?29
-// purpose with the SEPA keywords EREF+, SVWZ+ and RTRN+, ?31 IBAN, ?32/?33 name) and
+// purpose with the SEPA keywords EREF+, SVWZ+ and RTRN+, ?31 IBAN, ?32/?33 name,
+// ?34 the return reason) and
 // the SWIFT /TAG/ style (/EREF/, /REMI/, /CNTP/ or /ORDP/, /RTRN/); free text
 // stays whole as the reference, since our transfer references may sit in it.
 import { createRequire } from 'node:module'
@@ -214,8 +215,8 @@ interface Details {
 /**
  * The SEPA keywords that split the German ?20-?29 purpose text. RTRN+ (the
  * ISO return reason of a returned transfer) is what our simulated bank writes;
- * banks that give the reason only as a numeric ?34 code leave it out, and the
- * end-to-end id still names the returned payout.
+ * some German banks give the ISO reason in ?34 instead (returnReasonOf34), and
+ * the end-to-end id names the returned payout either way.
  */
 const SEPA_KEYWORDS = /(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|COAM|OAMT|IBAN|BIC|RTRN)\+/g
 
@@ -225,6 +226,21 @@ function readDetails(text: string): Details {
   if (structure !== undefined && Object.keys(structure).some((key) => /^\d\d$/.test(key))) return germanDetails(structure)
   if (structure !== undefined && Object.keys(structure).some((key) => /^[A-Z]{2,4}$/.test(key))) return swiftDetails(structure)
   return { payer: '', reference: cleanText(text) }
+}
+
+/** An ISO 20022 return reason code as it stands in ?34 or after RTRN+: AC01, AC04, MD07, but also NARR, FOCR. */
+const ISO_RETURN_REASON = /^[A-Z][A-Z0-9]{3}$/
+/**
+ * ?34 (the German "Textschlüsselergänzung") of a returned transfer holds its
+ * reason. An ISO code there (AC04, MD07, ...) is taken as camt.053 takes
+ * RtrInf/Rsn/Cd. The banks' own three-digit codes are not: the same field
+ * qualifies ordinary bookings too (997, 000, ...), and which number means
+ * which return reason is the banks' table, not ours to guess; the end-to-end
+ * id finds the returned payout without it.
+ */
+function returnReasonOf34(value: string | undefined): string | undefined {
+  const code = cleanText(value)
+  return ISO_RETURN_REASON.test(code) ? code : undefined
 }
 
 function germanDetails(fields: Record<string, string>): Details {
@@ -240,9 +256,11 @@ function germanDetails(fields: Record<string, string>): Details {
     iban: validIban(fields['31']),
     reference,
     endToEndId: endToEndId(keyed.get('EREF')),
-    ...(/^[A-Z0-9]{4}\b/.test(keyed.get('RTRN') ?? '') ? { returnReason: keyed.get('RTRN')!.slice(0, 4) } : {}),
+    ...optionalReturnReason(/^[A-Z0-9]{4}\b/.test(keyed.get('RTRN') ?? '') ? keyed.get('RTRN')!.slice(0, 4) : returnReasonOf34(fields['34'])),
   }
 }
+
+const optionalReturnReason = (reason: string | undefined): { returnReason?: string } => (reason === undefined ? {} : { returnReason: reason })
 
 function swiftDetails(fields: Record<string, string>): Details {
   const value = (key: string) => (fields[key] === undefined ? undefined : fields[key]!.replace(/\/+$/, ''))

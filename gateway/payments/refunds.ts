@@ -248,7 +248,8 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
     open: db.prepare<[number], PartRow>(`SELECT * FROM card_refund_parts WHERE state IN ('booked', 'sending', 'sent') ORDER BY updated_at, rowid LIMIT ?`),
     setSending: db.prepare(`UPDATE card_refund_parts SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'booked'`),
     backToBooked: db.prepare(`UPDATE card_refund_parts SET state = 'booked', updated_at = ? WHERE id = ? AND state = 'sending'`),
-    setReported: db.prepare(`UPDATE card_refund_parts SET state = ?, provider_refund_id = ?, updated_at = ? WHERE id = ?`),
+    // Only a part in flight or pending takes news: a finished one stays as it ended.
+    setReported: db.prepare(`UPDATE card_refund_parts SET state = ?, provider_refund_id = ?, updated_at = ? WHERE id = ? AND state IN ('sending', 'sent')`),
     setRefused: db.prepare(`UPDATE card_refund_parts SET state = 'refused', provider_refund_id = COALESCE(?, provider_refund_id), reason = ?, reversal_booking = ?, updated_at = ? WHERE id = ?`),
     touch: db.prepare(`UPDATE card_refund_parts SET updated_at = ? WHERE id = ?`),
   }

@@ -86,6 +86,28 @@ t.test('a returned payout goes back to the guest, marks the payout and alerts; o
   t.ok(w.logs.some((l) => l.includes('came back')), 'logged')
 })
 
+t.test('a debit naming an exported payout with its amount is that payout leaving: valid, nothing booked; another amount or payout is nomatch', async (t) => {
+  const w = await bankWorld(t)
+  const payout = w.world.ledger.ensureAccount('payout', 'sepa')
+  w.world.ledger.bookExternal({ ref: 'prep:alice', kind: 'prepayment', postings: [{ account: w.world.ledger.ensureAccount('clearing', 'test'), amount: -3000 }, { account: `customer:${UID.alice}`, amount: 3000 }] })
+  w.world.ledger.bookExternal({ ref: 'payout:alice', kind: 'payout', postings: [{ account: `customer:${UID.alice}`, amount: -3000 }, { account: payout, amount: 3000 }] })
+  const before = w.balance(UID.alice)
+  w.payouts.payouts.set('WP-RUN1-0001', { uid: UID.alice, amountCents: 3000 })
+  const job = await w.run([
+    tx('-30.00', 'SEPA-UEBERWEISUNG EREF: WP-RUN1-0001', { payer: 'Alice Guest' }),
+    tx('-29.00', 'EREF WP-RUN1-0001', { date: '2026-07-02' }),
+    tx('-30.00', 'EREF WP-RUN9-0009', { date: '2026-07-03' }),
+  ])
+  t.same(job.transactions.map((x: any) => x.state), ['valid', 'nomatch', 'nomatch'])
+  t.match(job.transactions[0], { order: 'WP-RUN1-0001', message: /payout WP-RUN1-0001 left the account/, payer: '', reference: '' })
+  t.match(job.transactions[1].message, /amount differs/)
+  t.equal(w.balance(UID.alice), before, 'the payout was booked at export: the debit books nothing')
+  t.equal(w.account(payout), 3000)
+  t.same(w.payouts.returned, [], 'a payout leaving is not a return')
+  t.equal(w.alerts.length, 0)
+  t.same(w.world.ledger.checkInvariants(), [])
+})
+
 t.test('an operator matches a nomatch transaction to a wristband or discards it', async (t) => {
   const w = await bankWorld(t)
   const job = await w.run([tx('12.00', 'for my band please'), tx('13.00', 'not for us'), tx('1e3', 'bad'), tx('-4.00', 'a debit')])

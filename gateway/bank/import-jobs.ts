@@ -265,6 +265,25 @@ export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
     }
   }
 
+  /**
+   * A debit is money leaving the organiser's account. Our own payouts do: one
+   * naming an exported payout by its end-to-end id, for exactly its amount, is
+   * that payout leaving (booked at export already, so nothing is booked now) and
+   * is `valid`, so the finance team does not discard every payout by hand. Any
+   * other debit is not ours to explain: `nomatch`.
+   */
+  function decideDebit(row: TransactionRow): Decision {
+    if (payouts) {
+      for (const candidate of endToEndCandidates(row)) {
+        const payout = payouts.findPayoutByEndToEndId(candidate)
+        if (payout === undefined) continue
+        if (payout.amountCents !== -row.amount_cents!) return { state: 'nomatch', message: `names payout ${candidate} but the amount differs from what was paid out` }
+        return { state: 'valid', message: `payout ${candidate} left the account`, order: candidate, uid: payout.uid, forget: true }
+      }
+    }
+    return { state: 'nomatch', message: 'a debit is not matched' }
+  }
+
   /** The decision for one undecided transaction, with its booking; runs inside the transaction's SQLite transaction. */
   function decide(row: TransactionRow): { decision: Decision; alert?: string } {
     if (row.problem !== null) return { decision: { state: 'invalid', message: row.problem } }
@@ -273,7 +292,7 @@ export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
       return { decision: { state: 'already', message: `the same transaction is in job ${claimant.job_id}`, forget: true } }
     if (!claimant) q.claim.run(row.checksum, row.job_id, row.idx)
     const amount = row.amount_cents!
-    if (amount < 0) return { decision: { state: 'nomatch', message: 'a debit is not matched' } }
+    if (amount < 0) return { decision: decideDebit(row) }
 
     if (payouts) {
       for (const candidate of endToEndCandidates(row)) {

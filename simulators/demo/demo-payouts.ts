@@ -195,6 +195,8 @@ export interface PayoutRunSummary {
 export interface BankRoundTripSummary {
   /** Transfers the bank booked out (the statement's debits). */
   payouts: number
+  /** Of them, debits the import recognised as our exported payouts (by end-to-end id and amount). */
+  payoutsConfirmed: number
   /** Of them, returned by the guests' banks, and their sum. */
   returned: number
   returnedCents: number
@@ -218,7 +220,9 @@ const countStates = (job: JobResult) => job.transactions.reduce<Record<string, n
 export function summarisePayoutCycle(cycle: PayoutCycle, ledgerBalanced: boolean): { payoutRun: PayoutRunSummary; bankRoundTrip: BankRoundTripSummary } {
   const run = cycle.exported
   const returnedIds = new Set(cycle.statement.returned.map((r) => r.endToEndId))
-  const booked = cycle.job.transactions.filter((tx) => tx.state === 'valid')
+  const debits = cycle.job.transactions.filter((tx) => tx.amount.startsWith('-'))
+  // Debits are our payouts leaving the account (confirmed, nothing booked); the credits booked are returns and top-ups.
+  const booked = cycle.job.transactions.filter((tx) => tx.state === 'valid' && !tx.amount.startsWith('-'))
   const topups = booked.filter((tx) => tx.order !== null && !returnedIds.has(tx.order))
   const returned = booked.filter((tx) => tx.order !== null && returnedIds.has(tx.order))
   const states = countStates(cycle.job)
@@ -236,7 +240,8 @@ export function summarisePayoutCycle(cycle: PayoutCycle, ledgerBalanced: boolean
       file: cycle.painPath,
     },
     bankRoundTrip: {
-      payouts: cycle.job.transactions.filter((tx) => tx.amount.startsWith('-')).length,
+      payouts: debits.length,
+      payoutsConfirmed: debits.filter((tx) => tx.state === 'valid').length,
       returned: returned.length,
       returnedCents: sumCents(returned),
       topups: topups.length,
@@ -291,6 +296,7 @@ export function demoPayoutsSound(payoutRun: DemoPayouts['payoutRun'], trip: Bank
     payoutRun.creatorApprovalRefused &&
     trip.ledgerBalanced &&
     trip.payouts === payoutRun.count &&
+    trip.payoutsConfirmed === trip.payouts &&
     trip.returned === Math.round(DEMO_RETURN_SHARE * payoutRun.count) &&
     trip.topups === 1 &&
     trip.topupCents === DEMO_BANK_TOPUP_CENTS &&

@@ -54,6 +54,7 @@ t.test('a short demo run: booths sell, the top-up station and the cash desk run 
   const topups = statement.transactions.filter((tx) => !tx.amount.startsWith('-') && tx.returnReason === undefined)
   t.match(trip, {
     payouts: run.count,
+    payoutsConfirmed: run.count,
     returned: Math.round(DEMO_RETURN_SHARE * run.count),
     topups: 1,
     topupCents: DEMO_BANK_TOPUP_CENTS,

@@ -173,16 +173,23 @@ t.test('a payout run from the portal to the bank statement and back, balanced af
     },
   })
 
-  // What the import decided: the debits of the payouts are left for the finance team, returns and the top-up are booked.
+  // What the import decided: the debits are our payouts leaving (nothing booked), returns and the top-up are booked.
   const job = cycle.job
   const states = job.transactions.map((tx) => tx.state)
   t.equal(states.length, PAID.length + returnedUids.length + 1, 'a debit per payout, a credit per return, the top-up')
+  const debits = job.transactions.filter((tx) => tx.amount.startsWith('-'))
+  t.equal(debits.length, PAID.length)
   t.same(
-    job.transactions.filter((tx) => tx.state === 'valid').map((tx) => tx.order).sort(),
+    debits.map((tx) => [tx.state, tx.order]).sort(),
+    cycle.exported!.items.map((i) => ['valid', i.endToEndId]).sort(),
+    'each debit is confirmed as the payout it names',
+  )
+  t.same(
+    job.transactions.filter((tx) => tx.state === 'valid' && !tx.amount.startsWith('-')).map((tx) => tx.order).sort(),
     [...cycle.statement.returned.map((r) => r.endToEndId), cycle.topupReferences[TOPUP_GUEST.uid]!.replace(/\s+/g, '')].sort(),
     'each return names its payout, the top-up its wristband',
   )
-  t.equal(states.filter((s) => s === 'nomatch').length, PAID.length, 'the payouts going out are not matched to anything')
+  t.equal(states.filter((s) => s === 'nomatch').length, 0, 'nothing is left for the finance team to explain')
   t.ok(job.transactions.filter((tx) => tx.state === 'valid').every((tx) => tx.payer === '' && tx.reference === ''), 'payer and reference forgotten once matched')
   t.same(
     cycle.reimport.transactions.map((tx) => tx.state),
@@ -216,6 +223,7 @@ t.test('a payout run from the portal to the bank statement and back, balanced af
     { ...summary.bankRoundTrip, states: undefined },
     {
       payouts: PAID.length,
+      payoutsConfirmed: PAID.length,
       returned: returnedUids.length,
       returnedCents: returnedUids.reduce((sum, u) => sum + payoutOf(GUESTS.find((g) => g.uid === u)!), 0),
       topups: 1,

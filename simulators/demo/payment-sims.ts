@@ -1,7 +1,8 @@
 // The payment providers of the demo and the end-to-end tests: the SumUp-style
 // hosted checkout simulator and the Stripe simulator on loopback, and the
 // gateway config that points the real adapters at them. The payments
-// provider simulator (seed 004) runs beside them; no gateway config names it yet.
+// provider simulator (seed 004) runs beside them as the `stancer` provider
+// (configured, with refunds to the card); SumUp stays the portal's default.
 import type { PaymentsConfig } from '../../gateway/config.js'
 import { createProviderSim, type ProviderSim } from '../provider-sim/index.js'
 import { startStripeSim, type StripeSim } from '../stripe-sim/index.js'
@@ -15,11 +16,11 @@ const PROVIDER_SECRET_KEY = 'stest_simulated_0123456789'
 export interface PaymentSimulators {
   sumup: SumUpSim
   stripe: StripeSim
-  /** The payments provider simulator (secret key PROVIDER_SECRET_KEY); not wired into the gateway yet. */
+  /** The payments provider simulator (secret key PROVIDER_SECRET_KEY), the gateway's `stancer` provider. */
   provider: ProviderSim
   /** The provider part of the gateway's `payments` config. */
-  payments: Pick<PaymentsConfig, 'sumup' | 'stripe' | 'defaultProvider'>
-  /** Once the gateway listens: Stripe's webhooks go to it (SumUp's name their target per checkout). */
+  payments: Pick<PaymentsConfig, 'sumup' | 'stripe' | 'stancer' | 'defaultProvider'>
+  /** Once the gateway listens: Stripe's and the payments provider's webhooks go to it (SumUp's name their target per checkout). */
   connect(gatewayHttpBase: string): void
   close(): Promise<void>
 }
@@ -43,9 +44,11 @@ export async function startPaymentSimulators(): Promise<PaymentSimulators> {
       defaultProvider: 'sumup',
       sumup: { baseUrl: sumup.baseUrl, apiKey: SUMUP_API_KEY, merchantCode: SUMUP_MERCHANT },
       stripe: { baseUrl: stripe.baseUrl, secretKey: stripe.apiKey, publishableKey: stripe.publishableKey, webhookSecret: stripe.webhookSecret },
+      stancer: { baseUrl: provider.baseUrl, secretKey: PROVIDER_SECRET_KEY },
     },
     connect(gatewayHttpBase) {
       stripe.control.setWebhookUrl(`${gatewayHttpBase}/payments/webhooks/stripe`)
+      provider.controls.setWebhookUrl(`${gatewayHttpBase}/payments/webhooks/stancer`)
     },
     async close() {
       await Promise.allSettled([sumup.close(), stripe.close(), provider.close()])

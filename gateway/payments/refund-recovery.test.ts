@@ -143,3 +143,19 @@ t.test('a provider that can no longer refund (its configuration changed): the pa
   t.equal(w.provider.refundCalls.length, 2)
   w.assertSound(t)
 })
+
+t.test('of two unlinked refunds of the same amount, the one that went through is adopted, not a refused one', async (t) => {
+  const w = await startRefundWorld(t)
+  const checkout = await w.topUpOnline(UID.alice, 1000)
+  // Made outside wristpay and refused by the card's bank.
+  w.provider.failNext('pending')
+  const outside = await w.provider.refunds!.refund({ providerCheckoutId: checkout, amountCents: 300, currency: 'EUR', requestId: 'dashboard' })
+  w.provider.settle(outside.id, 'refused', 'not honoured')
+  w.provider.failNext('timeout_after_recording')
+  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 300, by: guest })
+  await w.refunds.recover()
+  const ours = w.provider.refundsHeld(checkout)[1]!
+  t.match(w.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: ours.id }] })
+  t.equal(w.balance(UID.alice), 700, 'not booked back: the card got it')
+  w.assertSound(t)
+})

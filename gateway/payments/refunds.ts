@@ -393,7 +393,10 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
     }
     const linked = new Set(q.linkedOfPayment.all(part.provider, part.provider_checkout_id).map((r) => r.provider_refund_id))
     const unlinked = listed.filter((r) => !linked.has(r.id))
-    const found = unlinked.find((r) => r.amountCents === part.amount)
+    // One that went through comes first: a refused one of the same amount (made outside wristpay) must
+    // not make us book the money back while the provider is refunding it to the card.
+    const sameAmount = unlinked.filter((r) => r.amountCents === part.amount)
+    const found = sameAmount.find((r) => r.status !== 'refused') ?? sameAmount[0]
     if (found !== undefined) {
       log.info({ part: part.id, providerRefund: found.id }, 'card refund of unknown outcome found at the provider: adopted, not sent again')
       applyReported(part, found)

@@ -158,12 +158,29 @@ t.test('answers we cannot trust are ProviderErrors, never a crash', async (t) =>
     ['an array', (res) => json(res, 200, [payment])],
     ['null', (res) => json(res, 200, null)],
     ['a cut-off body', (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' }).end('{"id":')],
+    ['a body larger than 1 MiB, sent without a length', (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write(`{"pad":"`)
+      for (let i = 0; i < 20; i += 1) res.write('x'.repeat(64 * 1024))
+      res.end('"}')
+    }],
+    ['a length over 1 MiB', (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 * 1024 * 1024) }).end('{}')],
   ]
   for (const [name, respond] of cases) {
     answer = respond
     const err = await client.getPayment(ID('paym')).catch((e: unknown) => e)
     t.type(err, ProviderError, name)
   }
+  // An answer that never ends is cut off at 1 MiB (not read until the timeout, nor into memory).
+  answer = (res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    let open = true
+    res.on('close', () => { open = false })
+    const more = () => { while (open && res.write('x'.repeat(64 * 1024))) { /* until the socket is full */ } if (open) res.once('drain', more) }
+    more()
+  }
+  await t.rejects(client.getPayment(ID('paym')), /too large/, 'an endless answer')
+
   answer = (res) => json(res, 200, payment)
   const one = await client.getPayment(ID('paym'))
   t.equal(one.amount, 1000, 'the same answer with good values is taken')

@@ -431,12 +431,28 @@ export function createStancerClient(options: StancerClientOptions): StancerClien
     return `${method} ${path.split('?')[0]!.replace(/\/[a-z]+_[A-Za-z0-9]{24}/g, '/{id}')}`
   }
 
+  /** The body as text, read no further than MAX_BODY_BYTES: an endless answer must not fill our memory. */
   async function readBody(res: Response, what: string): Promise<string> {
-    const declared = Number(res.headers.get('content-length') ?? '0')
-    if (declared > MAX_BODY_BYTES) throw new ProviderError(`stancer ${what}: answer too large`, res.status)
-    const text = await res.text()
-    if (text.length > MAX_BODY_BYTES) throw new ProviderError(`stancer ${what}: answer too large`, res.status)
-    return text
+    const tooLarge = () => new ProviderError(`stancer ${what}: answer too large`, res.status)
+    if (Number(res.headers.get('content-length') ?? '0') > MAX_BODY_BYTES) {
+      await res.body?.cancel()
+      throw tooLarge()
+    }
+    if (res.body === null) return ''
+    const reader = res.body.getReader()
+    const chunks: Uint8Array[] = []
+    let size = 0
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > MAX_BODY_BYTES) {
+        await reader.cancel()
+        throw tooLarge()
+      }
+      chunks.push(value)
+    }
+    return Buffer.concat(chunks).toString('utf8')
   }
 
   async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {

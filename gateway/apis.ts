@@ -17,6 +17,8 @@ import { createImportQueue } from './bank/import-queue.js'
 import { createTransferCodes } from './bank/transfer-codes.js'
 import { createBearerAuth, createCardTerminalApi, createCardTerminalStore, locationsFromLedger } from './card-terminal/index.js'
 import type { MountedPlugin } from './http.js'
+import { disputesAdmin } from './payments/disputes-admin.js'
+import { createDisputeService, type DisputeService } from './payments/disputes.js'
 import { createOnlineTopups, OnlineTopupError, type OnlineTopups } from './payments/online-topups.js'
 import type { PaymentProvider } from './payments/provider.js'
 import { cardRefundsAdmin, portalCardRefunds } from './payments/refund-http.js'
@@ -35,6 +37,8 @@ import { createPaymentsService, createUsersStore, usersPaymentsPlugin } from './
 const RECONCILE_INTERVAL_MS = 30_000
 /** Refunds to the card left open (sent and pending, or of unknown outcome) are looked at this often. */
 const REFUND_RECOVERY_INTERVAL_MS = 60_000
+/** The provider's disputes are listed (and open ones asked about) at start and this often; webhooks usually come first. */
+const DISPUTE_POLL_INTERVAL_MS = 5 * 60_000
 /** Card payments left open (a terminal that never answered) are settled this often. */
 const CARD_SWEEP_INTERVAL_MS = 60_000
 export const USERS_API_PREFIX = '/users-api'
@@ -79,6 +83,8 @@ export interface GatewayApisOptions {
   alert?: (alert: { kind: string; message: string }) => void
   /** The payout module's side of a returned transfer (gateway/payouts/); without it no transfer is taken for a returned payout. */
   payoutReturns?: PayoutReturns
+  /** Republishes the retained configs of these kiosks (a dispute's block goes onto every kiosk's signed blocklist at once). */
+  publishKioskConfigs?: (kioskIds: readonly string[]) => Promise<void>
 }
 
 /** The organizer and event slug of the bank import jobs API unless the config names them (bank.organizerSlug, bank.eventSlug): the event's name, lower case, words joined by '-'. */
@@ -120,6 +126,21 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     // Its webhooks are unsigned hints (the provider's dashboard points them at /payments/webhooks/stancer): every status is asked of the provider.
     const client = createStancerClient({ secretKey: payments.stancer.secretKey, ...(payments.stancer.baseUrl ? { baseUrl: payments.stancer.baseUrl } : {}) })
     providers.stancer = createStancerProvider({ client, logger: logger.child({ component: 'stancer' }) })
+  }
+  // Disputes on stancer top-ups (gateway/payments/disputes.ts): its webhooks are hints for them too, and a poller lists them.
+  let disputes: DisputeService | undefined
+  if (providers.stancer && payments.stancer) {
+    disputes = createDisputeService({
+      db,
+      ledger,
+      client: createStancerClient({ secretKey: payments.stancer.secretKey, ...(payments.stancer.baseUrl ? { baseUrl: payments.stancer.baseUrl } : {}) }),
+      provider: 'stancer',
+      clock,
+      logger,
+      ...(options.publishKioskConfigs ? { publishKioskConfigs: options.publishKioskConfigs } : {}),
+      ...(options.alert ? { alert: (a) => options.alert!({ kind: a.kind, message: a.message }) } : {}),
+    })
+    providers.stancer = disputes.withWebhookHints(providers.stancer)
   }
   const defaultProvider = payments.defaultProvider ?? Object.keys(providers)[0]
   const topups: OnlineTopups | undefined =
@@ -207,6 +228,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     throttleCredentials: 'bank-import',
   })
   const adminPlugins = [bankAdmin({ jobs: bankJobs, transferCodes, wristbandKnown: (uid) => ledger.wristband(uid) !== undefined })]
+  if (disputes) adminPlugins.push(disputesAdmin({ disputes }))
   if (cardRefunds) adminPlugins.push(cardRefundsAdmin({ refunds: cardRefunds, operatorAuth: operatorAccountsAuth(config.operators) }))
 
   let cardSweep: (() => Promise<unknown>) | undefined
@@ -241,6 +263,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
 
   let reconciling: { stop(): Promise<void> } | undefined
   let refundRecovery: { stop(): Promise<void> } | undefined
+  let disputePolling: { stop(): Promise<void> } | undefined
   const timers: NodeJS.Timeout[] = []
   const running = new Set<Promise<unknown>>()
   const every = (intervalMs: number, what: string, run: () => Promise<unknown>) => {
@@ -262,6 +285,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       if (topups) reconciling = topups.startReconciling(RECONCILE_INTERVAL_MS)
       // Parts a stop or crash left open are settled now, then every interval.
       if (cardRefunds) refundRecovery = cardRefunds.startRecovering(REFUND_RECOVERY_INTERVAL_MS)
+      if (disputes) disputePolling = disputes.startPolling(DISPUTE_POLL_INTERVAL_MS)
       if (usersReconcile) every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile)
       if (cardSweep) every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep)
     },
@@ -269,6 +293,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       for (const t of timers.splice(0)) clearInterval(t)
       await reconciling?.stop()
       await refundRecovery?.stop()
+      await disputePolling?.stop()
       await bankQueue.stop()
       await Promise.all(running)
     },

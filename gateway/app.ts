@@ -246,6 +246,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     alert: ({ kind, message }) => void publish(topics.event('alert'), { kind, message: message.slice(0, 1024), at: clock.now() }, { qos: 1 }),
     // A returned transfer finds its payout and invalidates the guest's payout data (gateway/payouts/).
     payoutReturns: createPayoutReturns({ db, clock }),
+    publishKioskConfigs: (ids) => publishKioskConfigs(ids),
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
 

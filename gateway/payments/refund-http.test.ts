@@ -10,7 +10,7 @@ import { PIN, UID } from '../ledger/testing/test-helpers.js'
 import { createPinAttempts } from '../pin-attempts.js'
 import { operatorAccountsAuth } from '../payouts/payouts-admin.js'
 import { portalMount } from '../portal-backend.js'
-import { EVENT_CONFIG } from '../testing/portal-world.js'
+import { EVENT_CONFIG, startPortalWorld } from '../testing/portal-world.js'
 import { cardRefundsAdmin, portalCardRefunds } from './refund-http.js'
 import { startRefundWorld, type RefundWorld } from './testing/refund-world.js'
 
@@ -166,4 +166,13 @@ t.test('an operator refunds a wristband with their own credentials, blocked or n
   t.match(listed, { status: 200, body: { balanceCents: 300, refundableCents: 300, refunds: [{ id: made.body.id }] } })
   t.equal((await admin('GET', `/wristbands/${UID.stranger}/card-refund`)).status, 404)
   w.assertSound(t)
+})
+
+t.test('an event whose providers cannot refund answers card_refund_unavailable, and books nothing', async (t) => {
+  const pw = await startPortalWorld(t)
+  const alice = await login(pw.base, PIN.alice)
+  const before = pw.ledger.balanceOf(UID.alice)
+  t.match(await call(pw.base, 'GET', '/customer/card_refund', { token: alice }), { status: 404, body: { type: 'card_refund_unavailable' } })
+  t.match(await call(pw.base, 'POST', '/customer/card_refund', { token: alice, body: {} }), { status: 404, body: { type: 'card_refund_unavailable' } })
+  t.equal(pw.ledger.balanceOf(UID.alice), before)
 })

@@ -22,6 +22,8 @@ import { createDisputeService, type DisputeService } from './payments/disputes.j
 import { createOnlineTopups, OnlineTopupError, type OnlineTopups } from './payments/online-topups.js'
 import type { PaymentProvider } from './payments/provider.js'
 import { cardRefundsAdmin, portalCardRefunds } from './payments/refund-http.js'
+import { createReconciliation } from './payments/reconciliation.js'
+import { reconciliationAdmin } from './payments/reconciliation-admin.js'
 import { createCardRefunds, type CardRefundService } from './payments/refunds.js'
 import { operatorAccountsAuth } from './payouts/payouts-admin.js'
 import { createStripeClient } from './payments/stripe-client.js'
@@ -230,6 +232,20 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
   const adminPlugins = [bankAdmin({ jobs: bankJobs, transferCodes, wristbandKnown: (uid) => ledger.wristband(uid) !== undefined })]
   if (disputes) adminPlugins.push(disputesAdmin({ disputes }))
   if (cardRefunds) adminPlugins.push(cardRefundsAdmin({ refunds: cardRefunds, operatorAuth: operatorAccountsAuth(config.operators) }))
+  // Provider payout reconciliation (README "Reading the reconciliation report"): on demand, POST /admin/reconciliation/run or `wristpay-gateway reconcile provider`.
+  if (payments.stancer) {
+    const reconciliation = createReconciliation({
+      db,
+      ledger,
+      client: createStancerClient({ secretKey: payments.stancer.secretKey, ...(payments.stancer.baseUrl ? { baseUrl: payments.stancer.baseUrl } : {}) }),
+      provider: 'stancer',
+      currency,
+      clock,
+      logger,
+      ...(options.alert ? { alert: (a) => options.alert!({ kind: a.kind, message: a.message }) } : {}),
+    })
+    adminPlugins.push(reconciliationAdmin({ reconciliation }))
+  }
 
   let cardSweep: (() => Promise<unknown>) | undefined
   let usersReconcile: (() => Promise<unknown>) | undefined

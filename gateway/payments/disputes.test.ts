@@ -325,3 +325,27 @@ t.test('unknown ids do not reach the provider as paths', async (t) => {
   t.match(w.logs.join(''), /dispute hint not followed now/)
   t.equal((await api(w.sim, 'GET', `/v2/disputes/${fakeId('dspt')}`)).status, 404, 'the simulator does not know the made-up id')
 })
+
+t.test('a dispute that comes before we confirmed its top-up is matched once the top-up is paid', async (t) => {
+  const w = await disputeWorld(t)
+  w.world.clock.advance(60_000)
+  // The guest pays, but neither the webhook nor the guest's poll tells us yet.
+  w.sim.controls.setWebhookMode('none')
+  const topups = createOnlineTopups({ db: w.world.db, ledger: w.world.ledger, providers: { stancer: createStancerProvider({ client: createStancerClient({ secretKey: TEST_SECRET_KEY, baseUrl: w.sim.baseUrl }), logger: pino({ level: 'silent' }) }) }, defaultProvider: 'stancer', currency: 'EUR', clock: w.world.clock, logger: pino({ level: 'silent' }), returnUrlBase: 'http://127.0.0.1:9/portal/' })
+  const { checkoutId, providerCheckoutId } = await topups.createCheckout({ uid: UID.alice, amountCents: 1_200 })
+  w.sim.controls.payIntent(providerCheckoutId, 'paid')
+  const raised = w.sim.controls.raiseDispute(w.sim.state.paymentIntents.get(providerCheckoutId)!.payment!)
+  t.match(await w.disputes.poll(), { listed: 1 })
+  t.match(w.disputes.get(raised.id), { state: 'unmatched', unmatchedReason: 'topup_not_paid' })
+  t.same(w.disputeBookings(), [])
+
+  t.same(await topups.checkCheckout({ uid: UID.alice, checkoutId }), { status: 'PAID' })
+  t.equal(w.balance(UID.alice), 1_200)
+  await w.disputes.poll()
+  t.match(w.disputes.get(raised.id), { state: 'open', topupId: checkoutId, uid: UID.alice, bookedCents: 1_200, blocksWristband: true })
+  t.equal(w.balance(UID.alice), 0)
+  t.equal(w.blocked(UID.alice), true)
+  await w.disputes.poll()
+  t.equal(w.disputeBookings().length, 1, 'once')
+  w.assertSound(t)
+})

@@ -13,7 +13,9 @@
 // online top-ups of this provider, and the dispute's payment must be that
 // top-up's payment intent's payment (asked of the provider). Anything else is
 // stored as `unmatched`, alerted and listed for an operator; it books and
-// blocks nothing and is never thrown at whoever delivered it.
+// blocks nothing and is never thrown at whoever delivered it. One whose top-up
+// we had not confirmed as paid yet (topup_not_paid) is matched again by every
+// poll, and takes effect once the top-up is booked.
 //
 // Effect of a matched dispute, in ONE SQLite transaction with its row:
 //  - the wristband is blocked as an operator's block is (registry
@@ -248,7 +250,7 @@ export function createDisputeService(deps: DisputeServiceDeps): DisputeService {
       INSERT INTO disputes (provider, id, payment, order_id, topup_id, uid, amount, currency, state, unmatched_reason, provider_status,
                             reason_code, type, provider_created, created_at, updated_at, checked_at)
       VALUES (@provider, @id, @payment, @orderId, @topupId, @uid, @amount, @currency, @state, @unmatchedReason, @providerStatus,
-              @reasonCode, @type, @providerCreated, @now, @now, @now)`),
+              @reasonCode, @type, @providerCreated, @createdAt, @now, @now)`),
     setEffect: db.prepare(`UPDATE disputes SET booked = ?, debt = ?, booking_id = ?, blocks_wristband = ? WHERE provider = ? AND id = ?`),
     setState: db.prepare(`UPDATE disputes SET state = ?, provider_status = ?, updated_at = ?, checked_at = ? WHERE provider = ? AND id = ?`),
     setReversal: db.prepare(`UPDATE disputes SET reversal_booking_id = ? WHERE provider = ? AND id = ?`),
@@ -266,7 +268,12 @@ export function createDisputeService(deps: DisputeServiceDeps): DisputeService {
     // A retired wristband is blocked while retired; restoring it sets `blocked` from blocked_before_retired.
     blockUnderRetirement: db.prepare(`UPDATE wristbands SET blocked_before_retired = ? WHERE uid = ? AND retired IS NOT NULL`),
     ofPayment: db.prepare<[string, string], Row>(`SELECT * FROM disputes WHERE provider = ? AND payment = ? AND state = 'open'`),
-    openToCheck: db.prepare<[string, number], Row>(`SELECT * FROM disputes WHERE provider = ? AND state = 'open' ORDER BY checked_at, created_at LIMIT ?`),
+    // Open ones may be resolved; one that came before we knew its top-up was paid may match now.
+    openToCheck: db.prepare<[string, number], Row>(
+      `SELECT * FROM disputes WHERE provider = ? AND (state = 'open' OR (state = 'unmatched' AND unmatched_reason = 'topup_not_paid'))
+        ORDER BY checked_at, created_at LIMIT ?`,
+    ),
+    forget: db.prepare(`DELETE FROM disputes WHERE provider = ? AND id = ?`),
     pollMark: db.prepare<[string], { created_since: number }>(`SELECT created_since FROM dispute_polls WHERE provider = ?`),
     setPollMark: db.prepare(`INSERT INTO dispute_polls (provider, created_since, polled_at) VALUES (?, ?, ?)
                              ON CONFLICT(provider) DO UPDATE SET created_since = excluded.created_since, polled_at = excluded.polled_at`),
@@ -379,7 +386,10 @@ export function createDisputeService(deps: DisputeServiceDeps): DisputeService {
   const recordTx = db.transaction((dispute: StancerDispute, matched: Match): Outcome => {
     const now = clock.now()
     const existing = q.row.get(provider, dispute.id)
-    if (existing !== undefined) return resolve(existing, dispute, now)
+    // It came before we had confirmed its top-up as paid (the top-up was pending): matched now, it is recorded as new.
+    if (existing !== undefined && awaitsTopup(existing) && !('reason' in matched)) q.forget.run(provider, dispute.id)
+    else if (existing !== undefined) return resolve(existing, dispute, now)
+    const createdAt = existing?.created_at ?? now
     const state = reportedState(dispute)
     let unmatched = 'reason' in matched ? matched.reason : null
     const topup = matched.topup
@@ -399,6 +409,7 @@ export function createDisputeService(deps: DisputeServiceDeps): DisputeService {
       reasonCode: dispute.response,
       type: dispute.type,
       providerCreated: dispute.created,
+      createdAt,
       now,
     })
     if (unmatched !== null) return { row: q.row.get(provider, dispute.id)!, changed: true, alerts: ['unmatched'], kiosksChanged: [] }
@@ -445,12 +456,18 @@ export function createDisputeService(deps: DisputeServiceDeps): DisputeService {
   /** One dispute at a time per id: a webhook and a poll seeing it together do the work once. */
   const recording = new Map<string, Promise<Outcome>>()
 
+  function awaitsTopup(row: Row): boolean {
+    return row.state === 'unmatched' && row.unmatched_reason === 'topup_not_paid'
+  }
+
   async function record(dispute: StancerDispute): Promise<Outcome> {
     const running = recording.get(dispute.id)
     if (running !== undefined) await running.catch(() => {})
     const work = (async () => {
       // A dispute we have needs no provider call: matching is done once, when it is first seen.
-      const matched: Match = q.row.get(provider, dispute.id) === undefined ? await match(dispute) : { reason: 'unknown_order' }
+      // (except one whose top-up was not paid yet when it came: it is matched again until it is).
+      const known = q.row.get(provider, dispute.id)
+      const matched: Match = known === undefined || awaitsTopup(known) ? await match(dispute) : { reason: 'unknown_order' }
       const outcome = recordTx.immediate(dispute, matched)
       for (const reason of outcome.alerts) raiseAlert(outcome.row, reason)
       if (outcome.kiosksChanged.length > 0 && deps.publishKioskConfigs !== undefined) {

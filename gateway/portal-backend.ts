@@ -12,6 +12,7 @@ import {
   checkCustomerInfo,
   portalApi,
   type CardRefundPortalService,
+  type PayoutCheckPortalService,
   type CheckoutStatus,
   type CustomerInfoUpdate,
   type LoginRateLimit,
@@ -73,6 +74,8 @@ export interface PortalBackendDeps {
   bankTransfer?: (uid: string) => PortalBankTransfer | undefined
   /** Refunds to the card (gateway/payments/refund-http.ts); absent when no provider of the event can refund. */
   cardRefunds?: CardRefundPortalService
+  /** SEPA checks of payout data (gateway/payments/sepa-checks.ts); absent when the event has none. */
+  payoutCheck?: PayoutCheckPortalService
 }
 
 export interface GatewayPortalBackend extends PortalBackend {
@@ -109,7 +112,7 @@ const KIND_VIEW: Record<string, { orderType: PortalOrderType; paymentMethod: Por
   card_payment: { orderType: 'sale', paymentMethod: 'tag', label: 'Card terminal payment' },
   payout: { orderType: 'pay_out', paymentMethod: 'tag', label: 'Payout' },
   donation: { orderType: 'money_transfer', paymentMethod: 'tag', label: 'Donation' },
-  refund: { orderType: 'cancel_sale', paymentMethod: 'tag', label: 'Refund' },
+  refund: { orderType: 'cancel_sale', paymentMethod: 'tag', label: 'Money back on the wristband' },
 }
 const OTHER_KIND = { orderType: 'money_transfer', paymentMethod: 'tag', label: 'Booking' } as const
 /**
@@ -118,6 +121,16 @@ const OTHER_KIND = { orderType: 'money_transfer', paymentMethod: 'tag', label: '
  * price, so do these (a deposit return's lines are negative already).
  */
 const GUEST_RECEIVES = new Set(['return', 'cashout', 'payout', 'refund'])
+/**
+ * Refunds go both ways. One that puts money back on the wristband (a card
+ * terminal payment undone, a card refund the bank refused, a payout the bank
+ * returned) is a cancelled sale in the seed's terms: a negative total that adds
+ * to the balance. One that takes money off the wristband to a card (a refund to
+ * the card, a chargeback) is a pay-out: a negative total that takes from it.
+ * Shown as a cancelled sale it would read as money coming back.
+ */
+const PAID_BACK_TO_CARD = { orderType: 'pay_out', paymentMethod: 'tag', label: 'Paid back to the card' } as const
+const takesMoneyToCard = (order: CustomerOrder) => order.kind === 'refund' && order.customerDelta !== undefined && order.customerDelta < 0
 
 const integerId = (text: string) => createHash('sha256').update(text, 'utf8').digest().readUIntBE(0, 6)
 
@@ -226,7 +239,7 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
 
   function toPortalOrder(order: CustomerOrder): PortalOrder {
     if (order.kind === 'cancel') return toPortalCancel(order)
-    const view = KIND_VIEW[order.kind] ?? OTHER_KIND
+    const view = takesMoneyToCard(order) ? PAID_BACK_TO_CARD : (KIND_VIEW[order.kind] ?? OTHER_KIND)
     const sign = GUEST_RECEIVES.has(order.kind) ? -1 : 1
     const tax = view.orderType === 'sale' && order.kind === 'sale' ? { ...NO_TAX, ...ev.salesTax } : NO_TAX
     const lines: PortalOrderLine[] =
@@ -329,6 +342,14 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
         throw new PortalError(422, first.type, first.msg, first.field)
       }
       updateInfoTx.immediate(uid, checked.value, clock.now())
+      // After the commit, and never in the way of the save: the check runs in the background.
+      if (deps.payoutCheck) {
+        try {
+          deps.payoutCheck.saved(uid)
+        } catch (err) {
+          log.error({ err, uid }, 'payout data saved, but its SEPA check could not be queued (it is queued at the next start)')
+        }
+      }
     },
 
     donateAll(uid) {
@@ -356,6 +377,7 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
     },
 
     ...(deps.cardRefunds ? { cardRefunds: deps.cardRefunds } : {}),
+    ...(deps.payoutCheck ? { payoutCheck: deps.payoutCheck } : {}),
 
     config,
 
@@ -410,6 +432,7 @@ export interface PortalMountOptions {
   rateLimit?: Partial<LoginRateLimit>
   bankTransfer?: (uid: string) => PortalBankTransfer | undefined
   cardRefunds?: CardRefundPortalService
+  payoutCheck?: PayoutCheckPortalService
 }
 
 /** The portal API as one of the gateway's HTTP plugins (for createGateway's `httpPlugins`). */
@@ -417,7 +440,7 @@ export function portalMount(
   parts: { ledger: PortalLedger; db: Database.Database; clock: Clock; logger: Logger; pinAttempts: PinAttemptLimiter },
   options: PortalMountOptions,
 ): MountedPlugin {
-  const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups, ...(options.bankTransfer ? { bankTransfer: options.bankTransfer } : {}), ...(options.cardRefunds ? { cardRefunds: options.cardRefunds } : {}) })
+  const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups, ...(options.bankTransfer ? { bankTransfer: options.bankTransfer } : {}), ...(options.cardRefunds ? { cardRefunds: options.cardRefunds } : {}), ...(options.payoutCheck ? { payoutCheck: options.payoutCheck } : {}) })
   return {
     plugin: portalApi,
     prefix: options.prefix ?? '/api',

@@ -131,6 +131,17 @@ export interface CardRefundPortalService {
   request(uid: string, amountCents: number | undefined): Promise<PortalCardRefund>
 }
 
+/** What the SEPA check of the guest's payout data says, in the guest's terms. */
+export type PortalPayoutCheckState = 'checking' | 'ok' | 'needs_correction'
+
+/** SEPA checks of payout data (implemented in gateway/payments/sepa-checks.ts). */
+export interface PayoutCheckPortalService {
+  /** After the guest's payout data was saved: starts a check in the background. Must not wait for the provider. */
+  saved(uid: string): void
+  /** The check of the guest's current payout data; undefined when they have none. */
+  status(uid: string): Awaitable<{ state: PortalPayoutCheckState } | undefined>
+}
+
 export interface PortalPayoutInfo {
   inPayoutRun: boolean
   payoutDateMs: number | null
@@ -202,6 +213,8 @@ export interface PortalBackend {
   bankTransfer?(uid: string): Awaitable<PortalBankTransfer | undefined>
   /** Refunds to the card; absent when no payment provider of the event can refund. */
   cardRefunds?: CardRefundPortalService
+  /** Whether the holder name matches the IBAN (the provider's SEPA check); absent when the event has no such check. */
+  payoutCheck?: PayoutCheckPortalService
   config(): Awaitable<PortalConfig>
   /** undefined for an unknown or malformed id: the caller answers 404 either way. */
   receipt(receiptId: string): Awaitable<PortalReceipt | undefined>

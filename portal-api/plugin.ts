@@ -18,6 +18,7 @@ import {
   BankTransfer,
   BlobParams,
   CardRefundPayload,
+  PayoutCheck,
   CardRefunds,
   CardRefund,
   BonJson,
@@ -39,6 +40,14 @@ import {
 } from './schemas.js'
 import { createPortalTokens, type TokenClaims } from './tokens.js'
 import { bonView, configView, customerView, orderView, payoutInfoView, payoutTransactionView } from './views.js'
+
+/** What the portal page shows for each state of the SEPA check. */
+const PAYOUT_CHECK_MESSAGES = {
+  none: 'No payout account entered yet.',
+  checking: 'Your bank account is being checked.',
+  ok: 'Your bank account was checked: the account holder matches the IBAN.',
+  needs_correction: 'The bank says the account holder does not match this IBAN. Please correct the account holder name or the IBAN, or we cannot pay you back.',
+} as const
 
 export const DEFAULT_PORTAL_PREFIX = '/api'
 export const DEFAULT_TOKEN_TTL_S = 12 * 60 * 60
@@ -327,6 +336,18 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
       const found = backend.bankTransfer ? await backend.bankTransfer(auth(request).uid) : undefined
       if (found === undefined) throw new PortalError(404, 'bank_transfer_unavailable', 'this event takes no top-ups by bank transfer')
       return { reference: found.reference, reference_display: found.referenceDisplay, account_holder: found.accountHolder, iban: found.iban, bic: found.bic }
+    },
+  )
+
+  // A wristpay addition (not in the seed's file): whether the provider's SEPA check found the holder name to match the IBAN.
+  app.get(
+    '/customer/payout_check',
+    { schema: { tags: ['base'], summary: 'whether the payout account holder matches the IBAN (SEPA check)', operationId: 'get_payout_check', security: bearer, response: { 200: PayoutCheck, ...errorResponses } }, onRequest: authenticate },
+    async (request) => {
+      if (backend.payoutCheck === undefined) throw new PortalError(404, 'payout_check_unavailable', 'payout data is not checked at this event')
+      const found = await backend.payoutCheck.status(auth(request).uid)
+      const state = found?.state ?? 'none'
+      return { state, message: PAYOUT_CHECK_MESSAGES[state] }
     },
   )
 

@@ -327,6 +327,19 @@ export const BankTransfer = Type.Object(
 )
 
 /**
+ * Not in the seed's OpenAPI file: a wristpay addition, what the SEPA check of the guest's payout data
+ * says. `none`: no payout data; `checking`: not answered yet; `ok`: the holder name matches the IBAN;
+ * `needs_correction`: it does not, the guest should correct the name or the IBAN.
+ */
+export const PayoutCheck = Type.Object(
+  {
+    state: Type.Union([Type.Literal('none'), Type.Literal('checking'), Type.Literal('ok'), Type.Literal('needs_correction')], { title: 'State' }),
+    message: Type.String({ title: 'Message' }),
+  },
+  { title: 'PayoutCheck', additionalProperties: false },
+)
+
+/**
  * Not in the seed's OpenAPI file: a wristpay addition, the guest's balance back to the card(s) they
  * topped up with online. Unknown fields are refused here, unlike the seed's bodies: a misspelt
  * `amount` must not become a refund of the whole balance.

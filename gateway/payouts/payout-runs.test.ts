@@ -420,3 +420,48 @@ t.test('an export whose renderer fails outside any payout (the organiser\'s acco
   t.equal(w.runs.get(run.id).state, 'approved')
   t.same(w.ledger.checkInvariants(), [])
 })
+
+t.test('SEPA checks: a mismatch is left out with its reason, a check not answered is flagged (or left out with requireSepaCheck)', async (t) => {
+  const w = world()
+  topup(w, UID.alice, 3000)
+  topup(w, UID.bob, 2000)
+  topup(w, CAROL, 1000)
+  topup(w, ERIN, 700)
+  registerPayoutData(w, UID.alice, { name: 'Alice Wrong', donation: 500 })
+  registerPayoutData(w, UID.bob, { iban: IBAN_AT, name: 'Bob B' })
+  registerPayoutData(w, CAROL, { name: 'Carol C' })
+  registerPayoutData(w, ERIN, { name: 'Erin E' })
+  // Erin's data has no check yet (undefined): as good as queued.
+  const states: Record<string, string | undefined> = { [UID.alice]: 'mismatch', [UID.bob]: 'pending', [CAROL]: 'matched' }
+  const asked: Array<[string, string, string]> = []
+  const runs = createPayoutRuns({
+    db: w.db,
+    ledger: w.ledger,
+    clock: w.clock,
+    logger: silentLogger,
+    allowedCountryCodes: () => w.countries,
+    sepaCheck: (uid, payee) => {
+      asked.push([uid, payee.iban, payee.accountName])
+      const state = states[uid]
+      return state === undefined ? undefined : { state }
+    },
+  })
+
+  const strict = runs.create({ operator: 'anna', requireSepaCheck: true })
+  t.same(strict.skipped, [
+    { uid: UID.alice, reason: 'the SEPA check found that the account holder name does not match the IBAN; the portal asks the guest to correct it' },
+    { uid: UID.bob, reason: 'the SEPA check is not answered yet (pending) and this run requires one' },
+    { uid: ERIN, reason: 'the SEPA check is not answered yet (queued) and this run requires one' },
+  ])
+  t.same(strict.items.map((i) => [i.uid, i.sepaCheck]), [[CAROL, 'matched']])
+  t.same(asked[0], [UID.alice, IBAN_DE, 'Alice Wrong'], 'asked about the data the run would pay to')
+  runs.cancel(strict.id, 'anna')
+  t.equal(balance(w, UID.alice), 3000, "a guest left out donates nothing yet")
+
+  const run = runs.create({ operator: 'anna' })
+  t.same(run.items.map((i) => [i.uid, i.sepaCheck, i.amount]), [[UID.bob, 'pending', 2000], [CAROL, 'matched', 1000], [ERIN, 'queued', 700]])
+  t.same(run.skipped.map((s) => s.uid), [UID.alice])
+  t.same(runs.get(run.id).items.map((i) => i.sepaCheck), ['pending', 'matched', 'queued'], 'kept with the run')
+  t.same(w.ledger.checkInvariants(), [])
+  t.equal(w.ledger.sumOfAllBalances(), 0)
+})

@@ -9,7 +9,12 @@
 //          (a holder name with no Latin spelling, ...: payeeProblem, the
 //          renderer's own conversion) is left out and named in `skipped` with
 //          the reason, as is one whose data no longer passes the portal's
-//          checks. Their donations are booked now (customer → donation);
+//          checks. When the event checks payout data with the provider's
+//          SEPA check, a guest whose check found the holder name not to
+//          match the IBAN is left out too (skipped, the portal asks them to
+//          correct it); one whose check is not answered yet is in the run,
+//          its item flagged with the check's state, unless the run is made
+//          with requireSepaCheck. Their donations are booked now (customer → donation);
 //          nothing else is. From now on their wristbands cannot spend (the
 //          registry reads the open items; the rules answer in_payout_run).
 // approve  a second operator, never the creator.
@@ -112,6 +117,8 @@ export interface PayoutItem {
   donation: number
   /** The payout booking, once exported. */
   payoutBooking: string | null
+  /** The guest's SEPA check when the run was made (matched, or not answered yet: queued, pending, unknown); absent when the event has no SEPA check. */
+  sepaCheck?: string
 }
 
 export interface PayoutRunEvent {
@@ -153,6 +160,8 @@ export interface CreateRunOptions {
   maxCount?: number
   /** Cents. */
   maxSum?: number
+  /** Leave out guests whose SEPA check is not answered yet, too (by default they are in, flagged). */
+  requireSepaCheck?: boolean
 }
 
 export interface PayoutRuns {
@@ -176,6 +185,11 @@ export interface PayoutRunsDeps {
   newSuffix?: () => string
   /** Why a payee cannot go into the bank files (null: it can); the renderer's own check by default (payout-files.ts). */
   payeeProblem?: (payee: { accountName: string; iban: string }) => string | null
+  /**
+   * The state of the guest's SEPA check for exactly this payout data (gateway/payments/sepa-checks.ts
+   * sepaCheckOf; undefined: none yet). Absent when the event has no SEPA check: nobody is checked or flagged.
+   */
+  sepaCheck?: (uid: string, payee: { accountName: string; iban: string }) => { state: string } | undefined
 }
 
 /** The account payouts go to: money on its way to the guests' banks. */
@@ -216,6 +230,7 @@ interface ItemRow {
   amount: number
   donation: number
   payout_booking: string | null
+  sepa_check: string | null
 }
 
 interface CandidateRow {
@@ -281,7 +296,7 @@ function unrenderable(err: unknown, items: readonly ItemRow[], problemOf: (item:
   return new PayoutRunError('payout_files_unrenderable', message, payouts)
 }
 
-export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCodes, newSuffix = randomSuffix, payeeProblem = bankFilePayeeProblem }: PayoutRunsDeps): PayoutRuns {
+export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCodes, newSuffix = randomSuffix, payeeProblem = bankFilePayeeProblem, sepaCheck }: PayoutRunsDeps): PayoutRuns {
   migrateGatewayDatabase(db)
   const log = logger.child({ component: 'payout-runs' })
 
@@ -296,8 +311,8 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
       VALUES ('created', @operator, @at, @maxCount, @maxSum, 0, 0, 0)`),
     setTotals: db.prepare(`UPDATE payout_runs SET payout_count = ?, payout_sum = ?, donation_sum = ? WHERE id = ?`),
     insertItem: db.prepare(`
-      INSERT INTO payout_run_items (run_id, uid, end_to_end_id, iban, account_name, email, amount, donation, donation_booking)
-      VALUES (@runId, @uid, @endToEndId, @iban, @accountName, @email, @amount, @donation, @donationBooking)`),
+      INSERT INTO payout_run_items (run_id, uid, end_to_end_id, iban, account_name, email, amount, donation, donation_booking, sepa_check)
+      VALUES (@runId, @uid, @endToEndId, @iban, @accountName, @email, @amount, @donation, @donationBooking, @sepaCheck)`),
     run: db.prepare<[number], RunRow>(`SELECT * FROM payout_runs WHERE id = ?`),
     runs: db.prepare<[], RunRow>(`SELECT * FROM payout_runs ORDER BY id DESC`),
     items: db.prepare<[number], ItemRow>(`SELECT * FROM payout_run_items WHERE run_id = ? ORDER BY rowid`),
@@ -331,6 +346,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
         amount: i.amount,
         donation: i.donation,
         payoutBooking: i.payout_booking,
+        ...(i.sepa_check === null ? {} : { sepaCheck: i.sepa_check }),
       })),
       events: q.events.all(row.id),
     }
@@ -339,7 +355,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
   const event = (runId: number, action: PayoutRunEvent['action'], operator: string, detail: string | null = null) =>
     q.insertEvent.run(runId, action, operator, clock.now(), detail)
 
-  const createTx = db.transaction((operator: string, maxCount: number | null, maxSum: number | null, skipped: SkippedGuest[]): number => {
+  const createTx = db.transaction((operator: string, maxCount: number | null, maxSum: number | null, requireSepaCheck: boolean, skipped: SkippedGuest[]): number => {
     const now = clock.now()
     const runId = Number(q.insertRun.run({ operator, at: now, maxCount, maxSum }).lastInsertRowid)
     const countries = allowedCountryCodes()
@@ -355,6 +371,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
       const donation = donated ? 0 : c.donate_all === 1 ? band.balance : Math.min(c.donation_cents, band.balance)
       const amount = band.balance - donation
       let item: { iban: string; accountName: string; email: string } | undefined
+      let sepaState: string | null = null
       if (amount > 0) {
         const checked = checkCustomerInfo({ iban: c.iban ?? '', accountName: c.account_name ?? '', email: c.email ?? '', donationCents: 0 }, countries)
         // Without valid payout data nothing happens for this guest, the donation neither: they come in a later run.
@@ -367,6 +384,18 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
         if (problem !== null) {
           skipped.push({ uid: c.uid, reason: problem })
           continue
+        }
+        // The provider's SEPA check: a name that does not match the IBAN would pay a stranger (or come back).
+        if (sepaCheck !== undefined) {
+          sepaState = sepaCheck(c.uid, checked.value)?.state ?? 'queued'
+          if (sepaState === 'mismatch') {
+            skipped.push({ uid: c.uid, reason: 'the SEPA check found that the account holder name does not match the IBAN; the portal asks the guest to correct it' })
+            continue
+          }
+          if (requireSepaCheck && sepaState !== 'matched') {
+            skipped.push({ uid: c.uid, reason: `the SEPA check is not answered yet (${sepaState}) and this run requires one` })
+            continue
+          }
         }
         if (maxCount !== null && count + 1 > maxCount) continue
         if (maxSum !== null && sum + amount > maxSum) continue
@@ -389,7 +418,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
       if (item === undefined) continue
       count++
       sum += amount
-      q.insertItem.run({ runId, uid: c.uid, endToEndId: endToEndId(runId, count, newSuffix()), ...item, amount, donation, donationBooking })
+      q.insertItem.run({ runId, uid: c.uid, endToEndId: endToEndId(runId, count, newSuffix()), ...item, amount, donation, donationBooking, sepaCheck: sepaState })
     }
     if (count === 0 && donations === 0) throw new PayoutRunError('empty_payout_run', 'no guest is eligible for a payout (or fits the limits), and no donation is waiting')
     q.setTotals.run(count, sum, donations, runId)
@@ -404,7 +433,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     const maxSum = checkLimit('maxSum', options.maxSum)
     if (maxSum !== null && maxSum > Number.MAX_SAFE_INTEGER - MAX_AMOUNT_CENTS) throw new PayoutRunError('invalid_payout_limits', 'maxSum is too large')
     const skipped: SkippedGuest[] = []
-    const id = createTx.immediate(operator, maxCount, maxSum, skipped)
+    const id = createTx.immediate(operator, maxCount, maxSum, options.requireSepaCheck === true, skipped)
     const run = get(id)
     log.info({ run: id, operator, payouts: run.payoutCount, sum: run.payoutSum, donations: run.donationSum, skipped: skipped.length }, 'payout run created')
     if (skipped.length > 0) log.warn({ run: id, skipped }, 'payout run: guests left out, their payout data cannot be paid to')

@@ -47,6 +47,8 @@ export const PayoutRunBody = Type.Object(
           amount: Type.Integer(),
           donation: Type.Integer(),
           payoutBooking: Nullable(Type.String()),
+          /** The guest's SEPA check when the run was made; absent when the event has none. */
+          sepaCheck: Type.Optional(Type.String()),
         },
         { additionalProperties: false },
       ),
@@ -81,6 +83,8 @@ const CreateBody = Type.Object(
     maxCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
     /** Cents. */
     maxSum: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 })),
+    /** Leave out guests whose SEPA check is not answered yet (by default they are in, flagged). */
+    requireSepaCheck: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )

@@ -9,7 +9,7 @@ import type { Test } from 'tap'
 import type { Logger } from 'pino'
 import { pino } from 'pino'
 import { fakeTopups, TEST_SECRET, type FakeTopups } from '../../portal-api/testing/helpers.js'
-import type { LoginRateLimit, PortalBankTransfer } from '../../portal-api/index.js'
+import type { LoginRateLimit, PayoutCheckPortalService, PortalBankTransfer } from '../../portal-api/index.js'
 import { createHttpServer } from '../http.js'
 import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from '../pin-attempts.js'
 import { accountIds, type Ledger } from '../ledger/index.js'
@@ -58,6 +58,8 @@ export async function startPortalWorld(
     pinAttemptLimits?: Partial<PinAttemptLimits>
     /** The bank transfer details of a guest; built on the world's ledger and database. */
     bankTransfer?: (world: TestWorld) => (uid: string) => PortalBankTransfer | undefined
+    /** SEPA checks of payout data; built on the world's database. */
+    payoutCheck?: (world: TestWorld) => PayoutCheckPortalService
   } = {},
 ): Promise<PortalWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-portal-'))
@@ -96,6 +98,7 @@ export async function startPortalWorld(
     rateLimit: { perIpMax: 10_000, ...options.rateLimit },
     ...(options.tokenTtlS === undefined ? {} : { tokenTtlS: options.tokenTtlS }),
     ...(options.bankTransfer === undefined ? {} : { bankTransfer: options.bankTransfer(world) }),
+    ...(options.payoutCheck === undefined ? {} : { payoutCheck: options.payoutCheck(world) }),
   })
   const backend = (mount.options as { backend: GatewayPortalBackend }).backend
   // The gateway's own HTTP server, mounting the portal as the app will.

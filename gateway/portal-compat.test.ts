@@ -138,6 +138,29 @@ t.test("cancels and pay-outs carry the reference server's signs: a cancel negate
   t.equal(fromOrders, w.ledger.balanceOf(OPS_UID.alice), 'the signed totals add up to the balance')
 })
 
+t.test('a refund to the card is a pay-out, its money coming back (refused by the bank, a payout returned) a negative cancelled sale: the signed totals add up to the balance', async (t) => {
+  const w = opsWorld(t)
+  fund(w, OPS_UID.alice, 5_000)
+  const clearing = w.ledger.ensureAccount('clearing', 'stancer')
+  const book = (ref: string, toCustomer: number) =>
+    w.ledger.bookExternal({ ref, kind: 'refund', customerUid: OPS_UID.alice, postings: [{ account: `customer:${OPS_UID.alice}`, amount: toCustomer }, { account: clearing, amount: -toCustomer }] })
+  book('card-refund:1', -3_000)
+  book('card-refund-back:1', 3_000)
+  book('card-refund:2', -1_200)
+
+  const backend = createPortalBackend({ db: w.db, ledger: w.ledger, clock: w.clock, logger: pino({ level: 'silent' }), eventConfig: EVENT_CONFIG, topups: fakeTopups() })
+  const customer = (await backend.customer(OPS_UID.alice))!
+  const orders = (await backend.orders(OPS_UID.alice)).map((o) => orderView(o, customer, 1))
+  const byBooking = (id: string) => orders.find((o) => o.uuid === w.ledger.externalBookingByRef(id)!.receiptId)!
+  t.match(byBooking('card-refund:1'), { order_type: 'pay_out', total_price: -30 })
+  t.match(byBooking('card-refund-back:1'), { order_type: 'cancel_sale', total_price: -30 })
+  t.match(byBooking('card-refund:2'), { order_type: 'pay_out', total_price: -12 })
+  const balanceEffect = { top_up: 1, pay_out: 1, sale: -1, cancel_sale: -1 } as Record<string, number>
+  const fromOrders = orders.reduce((s, o) => s + Math.round(o.total_price * 100) * (balanceEffect[o.order_type] ?? 0), 0)
+  t.equal(w.ledger.balanceOf(OPS_UID.alice), 5_000 - 1_200)
+  t.equal(fromOrders, w.ledger.balanceOf(OPS_UID.alice), 'the signed totals add up to the balance')
+})
+
 t.test("the FAQ and terms texts come from the event set-up, per language, in config's translation_texts", async (t) => {
   const w = await startPortalWorld(t)
   const config = async () => (await call(w.base, 'GET', '/config?base_url=https%3A%2F%2Fportal.example')).body

@@ -502,7 +502,15 @@ export function createMemoryLedgerStore(): LedgerStore {
     return order
   }
 
-  const orderOfExternal = (e: StoredExternalBooking): CustomerOrder => ({ id: e.id, receiptId: e.receiptId, kind: e.kind, amount: e.amount, bookedAt: e.bookedAt, lines: [] })
+  const orderOfExternal = (e: StoredExternalBooking): CustomerOrder => ({
+    id: e.id,
+    receiptId: e.receiptId,
+    kind: e.kind,
+    amount: e.amount,
+    bookedAt: e.bookedAt,
+    lines: [],
+    customerDelta: (postings.get(e.id) ?? []).filter((p) => p.account === `customer:${e.customer}`).reduce((sum, p) => sum + p.amount, 0),
+  })
 
   function customerOrders(uid: string): CustomerOrder[] {
     if (typeof uid !== 'string' || uid.length === 0) return []

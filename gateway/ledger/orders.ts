@@ -32,6 +32,7 @@ interface ExternalOrderRow {
   amount: number
   booked_at: number
   customer: string | null
+  customer_delta: number
   seq: number
 }
 
@@ -41,7 +42,9 @@ export const MAX_ORDERS_LISTED = 10_000
 
 export function createOrderReads(db: Database.Database): OrderReads {
   const txColumns = `id, receipt_id, type, tag, amount, booked_at, kiosk, booth, envelope, rowid AS seq`
-  const extColumns = `id, receipt_id, kind, amount, booked_at, customer, rowid AS seq`
+  // customer_delta: what the booking did to the guest's balance (a refund takes money off, its reversal puts it back).
+  const extColumns = `id, receipt_id, kind, amount, booked_at, customer, rowid AS seq,
+    (SELECT COALESCE(SUM(p.amount), 0) FROM postings p WHERE p.tx_id = external_bookings.id AND p.account = 'customer:' || external_bookings.customer) AS customer_delta`
   const q = {
     txOfTag: db.prepare<[string], TxOrderRow>(
       `SELECT ${txColumns} FROM transactions WHERE tag = ? AND status = 'accepted' ORDER BY booked_at DESC, rowid DESC LIMIT ${MAX_ORDERS_LISTED}`,
@@ -101,7 +104,7 @@ export function createOrderReads(db: Database.Database): OrderReads {
   }
 
   function fromExternal(row: ExternalOrderRow): CustomerOrder {
-    return { id: row.id, receiptId: row.receipt_id, kind: row.kind, amount: row.amount, bookedAt: row.booked_at, lines: [] }
+    return { id: row.id, receiptId: row.receipt_id, kind: row.kind, amount: row.amount, bookedAt: row.booked_at, lines: [], customerDelta: row.customer_delta }
   }
 
   function customerOrders(uid: string): CustomerOrder[] {

@@ -201,6 +201,8 @@ export interface CustomerOrder {
   lines: OrderLine[]
   /** A cancel only: the order it cancelled, whose lines it takes back. */
   cancels?: { receiptId: string; kind: string; lines: OrderLine[] }
+  /** An external booking only: what it changed on the guest's balance, cents (negative: money off the wristband). */
+  customerDelta?: number
 }
 
 export interface Receipt extends CustomerOrder {

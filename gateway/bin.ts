@@ -10,10 +10,12 @@ import { gatewayConfigReference, printableGatewayConfig } from './config-referen
 import { createLogger } from './logger.js'
 import { PAYOUT_USAGE, runPayoutCommand } from './payouts/payout-command.js'
 import { BANK_IMPORT_USAGE, runBankCommand } from './bank/statements/import-command.js'
+import { RECONCILE_USAGE, runReconcileCommand } from './payments/reconciliation-command.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway bank import FILE [options]
        wristpay-gateway payout create|list|show|approve|cancel|export [RUN] [options]
+       wristpay-gateway reconcile provider [options]
 
 The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
 
@@ -36,7 +38,7 @@ ${environmentHelp()}
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 
 Commands (to a running gateway):
-${BANK_IMPORT_USAGE}${PAYOUT_USAGE}`
+${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${RECONCILE_USAGE}`
 
 /** The environment variables of ENV_VARS, wrapped: the help cannot miss one. */
 function environmentHelp(): string {
@@ -134,6 +136,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   // Subcommands talk to a running gateway; the daemon's own flags stay as they were.
   if (args[0] === 'bank') return runBankCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'payout') return runPayoutCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
+  if (args[0] === 'reconcile') return runReconcileCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   let command: CliCommand
   try {
     command = parseCli(args)

@@ -18,6 +18,7 @@ import { call, login } from '../../portal-api/testing/helpers.js'
 import { createGateway, type GatewayParts } from '../app.js'
 import { resolveConfig } from '../config.js'
 import { createDisputeService } from './disputes.js'
+import { runReconcileCommand } from './reconciliation-command.js'
 import { ProviderError } from './provider.js'
 import { createReconciliation, FEES_ACCOUNT_REF, payoutRef, type ReconciliationAlert, type ReconciliationClient } from './reconciliation.js'
 import { createStancerClient, type StancerPage } from './stancer-client.js'
@@ -71,6 +72,7 @@ async function world(t: Test) {
   return {
     sim,
     gateway,
+    httpBase,
     db,
     ledger,
     logs,
@@ -359,5 +361,34 @@ t.test('an answer that cannot be trusted fails the run before anything is booked
   await t.rejects(reconciliation.run(), ProviderError)
   t.equal(reconciliation.latest(), undefined, 'no report')
   t.equal(w.bookingCount(), bookings, 'nothing booked')
+  w.assertSound(t)
+})
+
+t.test('wristpay-gateway reconcile provider runs it on the gateway over HTTP and prints the summary', async (t) => {
+  const w = await world(t)
+  await w.topUp(0, 20)
+  const [payout] = w.sim.controls.settleNow()
+  const out: string[] = []
+  const err: string[] = []
+  const io = { stdout: (text: string) => void out.push(text), stderr: (text: string) => void err.push(text) }
+  const env = { WRISTPAY_GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN }
+  t.equal(await runReconcileCommand(['provider', '--show', '--url', w.httpBase], env, io), 1, 'no report yet: refused')
+  t.match(err.join(''), /404 no_reconciliation_report/)
+  t.equal(await runReconcileCommand(['provider', '--url', w.httpBase], env, io), 0, 'clean: exit code 0')
+  const text = out.join('')
+  t.match(text, /^stancer: 1 payouts, 1 items matched, 1 payouts booked now .*: clean$/m)
+  t.match(text, new RegExp(`payout ${payout!.id} \\d{4}-\\d{2}-\\d{2} paid: payments 20\\.00 \\(1/1 matched\\)`))
+  t.ok(w.ledger.externalBookingByRef(payoutRef('stancer', payout!.id)), 'the gateway booked it')
+
+  // A payment the ledger lacks: the report lists it and the exit code says so.
+  const created = await api(w.sim, 'POST', '/v2/payment_intents', { json: { amount: 300, currency: 'eur', order_id: 'not-ours-2', threeds: 'none' } })
+  w.sim.controls.payIntent(created.body.id, 'paid')
+  w.sim.controls.settleNow()
+  out.length = 0
+  t.equal(await runReconcileCommand(['provider', '--since', '--url', w.httpBase], env, io), 3)
+  t.match(out.join(''), /missing in the ledger: payment paym_\w{24} of 3\.00 in payout pout_\w{24} \(unknown_order\)/)
+  out.length = 0
+  t.equal(await runReconcileCommand(['provider', '--show', '--json', '--url', w.httpBase], env, io), 3)
+  t.match(JSON.parse(out.join('')), { clean: false, mode: 'since' })
   w.assertSound(t)
 })

@@ -26,8 +26,11 @@ export function requestFingerprint(method: string, path: string, rawBody: string
 export function isSavedOutcome(statusCode: number, code: string | undefined): boolean {
   if (statusCode < 300 || statusCode === 402) return true
   if (statusCode !== 400 || code === undefined) return false
-  return code.endsWith('_unexpected_state') || code.startsWith('terminal_reader_')
+  return code.endsWith('_unexpected_state') || code.startsWith('terminal_reader_') || REFUND_REFUSALS.has(code)
 }
+
+/** A refund the payment's state refuses (nothing left, too much, not paid): the endpoint ran. */
+const REFUND_REFUSALS = new Set(['charge_already_refunded', 'amount_too_large', 'charge_not_refundable'])
 
 export function createIdempotencyStore() {
   const entries = new Map<string, Entry>()

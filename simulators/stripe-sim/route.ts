@@ -52,6 +52,7 @@ export function lookupById(ctx: SimContext, id: string): StripeObject | undefine
     case 'cus_': return s.customers.get(id)
     case 'pm_': return s.paymentMethods.get(id)
     case 'pi_': return s.paymentIntents.get(id)
+    case 're_': return s.refunds.get(id)
     case 'seti_': return s.setupIntents.get(id)
     case 'cs_': return s.checkoutSessions.get(id)
     case 'tml_': return s.locations.get(id)

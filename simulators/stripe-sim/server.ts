@@ -15,10 +15,11 @@ import { parseFormBody, parseQueryString, type FormObject } from './form.js'
 import { createIdempotencyStore, isSavedOutcome, requestFingerprint } from './idempotency.js'
 import { paymentIntentRoutes } from './payment-intents.js'
 import { paymentMethodRoutes } from './payment-methods.js'
+import { createRefundBehaviour, getRefund, refundRoutes, settleRefund } from './refunds.js'
 import type { Route } from './route.js'
 import { lookupById } from './route.js'
 import { setupIntentRoutes } from './setup-intents.js'
-import { createState, newId, type CheckoutSession, type SimContext, type StripeEvent, type StripeObject, type TerminalReader } from './state.js'
+import { createState, newId, type CheckoutSession, type Refund, type RefundFailureReason, type SimContext, type StripeEvent, type StripeObject, type TerminalReader } from './state.js'
 import { getReader, presentCard, type PresentedCard } from './terminal.js'
 import { terminalRoutes } from './terminal.js'
 import { createWebhookSender, type WebhookDelivery, type WebhookMode } from './webhooks.js'
@@ -46,6 +47,13 @@ export interface RequestLogEntry {
   replayed: boolean
 }
 
+/** Which requests an injected fault hits: all, or only those of this method and/or exact path. */
+export interface FaultTarget {
+  method?: 'GET' | 'POST' | 'DELETE'
+  /** The URL path without its query, e.g. `/v1/refunds`. */
+  path?: string
+}
+
 export interface StripeSimControl {
   setWebhookUrl(url: string | undefined): void
   /** How each new event is delivered: once (default), twice (a duplicate), none (lost). */
@@ -71,7 +79,19 @@ export interface StripeSimControl {
    * (nothing happens), or `after` it ran (the result is saved under the
    * idempotency key but the answer is lost: a retry with the same key replays it).
    */
-  failNextRequests(count: number, options?: { when?: 'before' | 'after'; statusCode?: number }): void
+  failNextRequests(count: number, options?: { when?: 'before' | 'after'; statusCode?: number } & FaultTarget): void
+  /**
+   * The next `count` matching API requests get no answer until `hangMs` has passed or the
+   * simulator closes (a client timeout): `before` the endpoint runs (nothing happens until
+   * the hang ends), or `after` it ran (the result is saved under the idempotency key).
+   */
+  hangNextRequests(count: number, options?: { when?: 'before' | 'after'; hangMs?: number } & FaultTarget): void
+  /** New refunds stay `pending` until settleRefund() (true), or succeed at once as card refunds do in test mode (false, the default). */
+  holdRefunds(hold: boolean): void
+  /** The next `count` refunds made fail at the card's bank with `failureReason` (status `failed`). */
+  failNextRefunds(count: number, failureReason?: RefundFailureReason): void
+  /** A pending refund is paid out, fails (with its reason) or is canceled. */
+  settleRefund(refundId: string, outcome: 'succeeded' | 'failed' | 'canceled', failureReason?: RefundFailureReason): Refund
   requests(): RequestLogEntry[]
   /** A copy of any stored object by id. */
   object(id: string): StripeObject | undefined
@@ -108,7 +128,32 @@ export async function startStripeSim(options: StripeSimOptions): Promise<StripeS
   const idempotency = createIdempotencyStore()
   const webhooks = createWebhookSender({ secret: webhookSecret, url: options.webhookUrl, mode: options.webhookMode, nowSeconds })
   const requestLog: RequestLogEntry[] = []
-  let failures: { remaining: number; when: 'before' | 'after'; statusCode: number } = { remaining: 0, when: 'before', statusCode: 500 }
+  let failures: { remaining: number; when: 'before' | 'after'; statusCode: number } & FaultTarget = { remaining: 0, when: 'before', statusCode: 500 }
+  let hangs: { remaining: number; when: 'before' | 'after'; hangMs: number } & FaultTarget = { remaining: 0, when: 'before', hangMs: 0 }
+  const hanging = new Set<() => void>()
+  const refundBehaviour = createRefundBehaviour()
+  const hits = (target: FaultTarget, method: string, path: string) =>
+    (target.method === undefined || target.method === method) && (target.path === undefined || target.path === path)
+  /** Takes one injected 500 if the next one is due here. */
+  function failsHere(when: 'before' | 'after', method: string, path: string): boolean {
+    if (failures.remaining <= 0 || failures.when !== when || !hits(failures, method, path)) return false
+    failures.remaining -= 1
+    return true
+  }
+  /** Holds the answer back if an injected hang is due here; resolves when it ends (or the simulator closes). */
+  async function hangHere(when: 'before' | 'after', method: string, path: string): Promise<void> {
+    if (hangs.remaining <= 0 || hangs.when !== when || !hits(hangs, method, path)) return
+    hangs.remaining -= 1
+    await new Promise<void>((resolve) => {
+      const release = () => {
+        clearTimeout(timer)
+        hanging.delete(release)
+        resolve()
+      }
+      const timer = setTimeout(release, hangs.hangMs)
+      hanging.add(release)
+    })
+  }
   let baseUrl = ''
 
   const ctx: SimContext = {
@@ -182,8 +227,8 @@ export async function startStripeSim(options: StripeSimOptions): Promise<StripeS
               message: `Invalid request: the body must be application/x-www-form-urlencoded (got ${contentType.slice(0, 60)}).`,
             })
           }
-          if (failures.remaining > 0 && failures.when === 'before') {
-            failures.remaining -= 1
+          await hangHere('before', route.method, path)
+          if (failsHere('before', route.method, path)) {
             log(failures.statusCode)
             return reply.code(failures.statusCode).send({ error: { type: 'api_error', message: 'An unknown error occurred (injected by the simulator).' } })
           }
@@ -213,8 +258,8 @@ export async function startStripeSim(options: StripeSimOptions): Promise<StripeS
             idempotency.save(idempotencyKey, fingerprint, { statusCode, body })
             if (idempotencyKey) reply.header('idempotency-key', idempotencyKey)
           }
-          if (failures.remaining > 0 && failures.when === 'after') {
-            failures.remaining -= 1
+          await hangHere('after', route.method, path)
+          if (failsHere('after', route.method, path)) {
             log(failures.statusCode)
             return reply.code(failures.statusCode).send({ error: { type: 'api_error', message: 'An unknown error occurred (injected by the simulator).' } })
           }
@@ -234,7 +279,7 @@ export async function startStripeSim(options: StripeSimOptions): Promise<StripeS
     })
   }
 
-  for (const route of [...customerRoutes, ...paymentMethodRoutes, ...setupIntentRoutes, ...paymentIntentRoutes, ...checkoutRoutes, ...terminalRoutes, ...eventRoutes]) {
+  for (const route of [...customerRoutes, ...paymentMethodRoutes, ...setupIntentRoutes, ...paymentIntentRoutes, ...checkoutRoutes, ...refundRoutes(refundBehaviour), ...terminalRoutes, ...eventRoutes]) {
     register(route)
   }
 
@@ -329,8 +374,19 @@ export async function startStripeSim(options: StripeSimOptions): Promise<StripeS
         getReader(ctx, readerId).status = status
       }),
     failNextRequests(count, opts = {}) {
-      failures = { remaining: count, when: opts.when ?? 'before', statusCode: opts.statusCode ?? 500 }
+      failures = { remaining: count, when: opts.when ?? 'before', statusCode: opts.statusCode ?? 500, method: opts.method, path: opts.path }
     },
+    hangNextRequests(count, opts = {}) {
+      // Default: until the simulator closes (setTimeout's own limit is about 24.8 days).
+      hangs = { remaining: count, when: opts.when ?? 'before', hangMs: opts.hangMs ?? 2 ** 31 - 1, method: opts.method, path: opts.path }
+    },
+    holdRefunds(hold) {
+      refundBehaviour.hold = hold
+    },
+    failNextRefunds(count, failureReason = 'declined') {
+      refundBehaviour.failures.push(...Array.from({ length: count }, () => failureReason))
+    },
+    settleRefund: (refundId, outcome, failureReason) => unwrap(() => structuredClone(settleRefund(ctx, getRefund(ctx, refundId), outcome, failureReason))),
     requests: () => [...requestLog],
     object(id) {
       const found = lookupById(ctx, id) ?? state.events.get(id)
@@ -345,6 +401,7 @@ export async function startStripeSim(options: StripeSimOptions): Promise<StripeS
     webhookSecret,
     control,
     async close() {
+      for (const release of [...hanging]) release()
       await webhooks.flush()
       await app.close()
     },

@@ -116,6 +116,30 @@ export interface TerminalReader extends StripeObject {
   [key: string]: unknown
 }
 
+export type RefundStatus = 'pending' | 'requires_action' | 'succeeded' | 'failed' | 'canceled'
+export type RefundFailureReason =
+  | 'lost_or_stolen_card'
+  | 'expired_or_canceled_card'
+  | 'charge_for_pending_refund_disputed'
+  | 'insufficient_funds'
+  | 'declined'
+  | 'merchant_request'
+  | 'unknown'
+
+export interface Refund extends StripeObject {
+  object: 'refund'
+  created: number
+  amount: number
+  charge: string | null
+  currency: string
+  metadata: Metadata
+  payment_intent: string
+  reason: 'duplicate' | 'fraudulent' | 'requested_by_customer' | null
+  status: RefundStatus
+  failure_reason?: RefundFailureReason
+  [key: string]: unknown
+}
+
 export interface StripeEvent extends StripeObject {
   object: 'event'
   type: string
@@ -128,6 +152,7 @@ export interface SimState {
   deletedCustomers: Set<string>
   paymentMethods: Map<string, PaymentMethod>
   paymentIntents: Map<string, PaymentIntent>
+  refunds: Map<string, Refund>
   setupIntents: Map<string, SetupIntent>
   checkoutSessions: Map<string, CheckoutSession>
   locations: Map<string, TerminalLocation>
@@ -147,6 +172,7 @@ export function createState(): SimState {
     deletedCustomers: new Set(),
     paymentMethods: new Map(),
     paymentIntents: new Map(),
+    refunds: new Map(),
     setupIntents: new Map(),
     checkoutSessions: new Map(),
     locations: new Map(),

@@ -15,6 +15,7 @@ import { makeWorld, UID, verified } from '../ledger/testing/test-helpers.js'
 import { disputesAdmin } from './disputes-admin.js'
 import { createDisputeService, disputeRef, disputeWonRef, type DisputeAlert } from './disputes.js'
 import { createOnlineTopups } from './online-topups.js'
+import { createCardRefunds } from './refunds.js'
 import { createStancerClient } from './stancer-client.js'
 import { createStancerProvider } from './stancer.js'
 
@@ -63,6 +64,8 @@ async function disputeWorld(t: Test, options: { simClock?: () => number } = {}) 
     sim,
     world,
     disputes,
+    stancer,
+    logger,
     alerts,
     published,
     logs,
@@ -347,5 +350,29 @@ t.test('a dispute that comes before we confirmed its top-up is matched once the 
   t.equal(w.blocked(UID.alice), true)
   await w.disputes.poll()
   t.equal(w.disputeBookings().length, 1, 'once')
+  w.assertSound(t)
+})
+
+t.test('a disputed top-up cannot also be refunded to the card: the chargeback already gave that money back', async (t) => {
+  const w = await disputeWorld(t)
+  const older = await w.topUp(UID.alice, 3_000)
+  const newer = await w.topUp(UID.alice, 3_000)
+  const refunds = createCardRefunds({ db: w.world.db, ledger: w.world.ledger, providers: { stancer: w.stancer }, currency: 'EUR', clock: w.world.clock, logger: w.logger })
+  t.equal(refunds.refundable(UID.alice).maxCents, 6_000, 'before the dispute both top-ups can go back')
+
+  const raised = w.sim.controls.raiseDispute(newer.payment, { amount: 2_000 })
+  await w.sim.controls.flushWebhooks()
+  t.match(w.disputes.get(raised.id), { state: 'open', bookedCents: 2_000 })
+  t.same(
+    refunds.refundable(UID.alice).topups.map((x) => [x.topupId, x.remainingCents]),
+    [[newer.checkoutId, 1_000], [older.checkoutId, 3_000]],
+    'the disputed top-up has only what the dispute did not take',
+  )
+  t.equal(refunds.refundable(UID.alice).maxCents, 4_000, 'and the balance after the dispute caps it')
+
+  // An operator refunds the blocked wristband: the money goes to what the dispute left, never to the disputed part.
+  const refund = await refunds.request({ uid: UID.alice, by: { via: 'operator', operator: 'ops' } })
+  t.same(refund.parts.map((p) => [p.topupId, p.amountCents]), [[newer.checkoutId, 1_000], [older.checkoutId, 3_000]])
+  t.equal(w.balance(UID.alice), 0)
   w.assertSound(t)
 })

@@ -223,10 +223,12 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
   const refundingProviders = () => Object.keys(providers).filter((name) => capable(name) !== undefined)
 
   const q = {
-    // What each paid top-up of the guest has left: its amount less every part not refused.
+    // What each paid top-up of the guest has left: its amount less every part not refused, and less what a
+    // dispute (open or lost) took back through the card network: refunding that too would pay it twice.
     topups: db.prepare<[string, string], TopupRow>(`
       SELECT t.id, t.provider, t.provider_checkout_id, t.amount, t.created_at,
-             COALESCE((SELECT SUM(p.amount) FROM card_refund_parts p WHERE p.topup_id = t.id AND p.state <> 'refused'), 0) AS taken
+             COALESCE((SELECT SUM(p.amount) FROM card_refund_parts p WHERE p.topup_id = t.id AND p.state <> 'refused'), 0)
+             + COALESCE((SELECT SUM(d.amount) FROM disputes d WHERE d.topup_id = t.id AND d.state IN ('open', 'lost')), 0) AS taken
         FROM online_topups t
        WHERE t.uid = ? AND t.status = 'paid' AND t.currency = ? AND t.provider_checkout_id IS NOT NULL
        ORDER BY t.created_at DESC, t.rowid DESC`),

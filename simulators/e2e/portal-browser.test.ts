@@ -5,10 +5,12 @@
 // online top-up through the SumUp adapter against the SumUp simulator, whose
 // hosted checkout page the browser visits. The guest logs in with a PIN, sees
 // the balance, a sale happens at the bar, the page shows the new balance and
-// order after a reload, and so on.
+// order after a reload, and so on. A second event in the same file takes bank
+// transfers (portal.bankAccount) and tops up online through the payments
+// provider simulator (the stancer provider), which can refund to the card.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -19,6 +21,8 @@ import { waitUntil } from '../../daemon/testing/wait.js'
 import type { Gateway } from '../../gateway/app.js'
 import { DEFAULT_CONFIG } from '../../gateway/config.js'
 import { randomPin, type EventSetup } from '../../gateway/event-setup.js'
+import { creditorReference, isValidCreditorReference } from '../../gateway/bank/transfer-reference.js'
+import { STANCER_REFUND_NOT_HONORED } from '../../gateway/payments/stancer.js'
 import { CHROMIUM_PATH, chromiumAvailable, inPage, launchHeadlessChromium } from './headless-browser.js'
 import { kioskDaemonConfig, tapAndAwait, startLoopbackGateway } from './kiosk-harness.js'
 import { startPaymentSimulators } from '../demo/payment-sims.js'
@@ -222,6 +226,109 @@ t.test('the guest portal in headless Chromium against a real gateway and kiosks'
     t.equal(await orders.count(), 0)
     t.equal(await page.locator('#orders-empty').isVisible(), true)
     t.match(await page.locator('#payout-state').textContent(), /not entered bank details/)
+  })
+
+  await t.test('an event without an organiser account shows no bank transfer; no online top-up by card, no refund to the card', async (t) => {
+    const sessionToken = await inPage<string | null>(page, "sessionStorage.getItem('wristpay.portal.token')")
+    const answer = await fetch(`${base}/api/bank_transfer`, { headers: { authorization: `Bearer ${sessionToken}` } })
+    t.equal(answer.status, 404, 'the event takes no bank transfers')
+    t.equal(await page.getByRole('region', { name: 'Top up by bank transfer' }).count(), 0)
+    t.equal(await page.locator('#bank-transfer-section').isHidden(), true)
+    // The SumUp top-ups of this event cannot go back to the card (only the stancer provider refunds).
+    t.equal(await page.getByRole('region', { name: 'Refund to my card' }).count(), 0)
+  })
+
+  // The second event: the organiser's account in the set-up and online top-ups through the payments
+  // provider simulator, whose webhooks now go to this gateway (the first event's top-ups used SumUp).
+  const REFUND_GUEST = '04D1B2C3D4E5F6'
+  const refundPin = randomPin()
+  const bankAccount = { holder: 'Refund Fest e.V.', iban: 'de02 1203 0000 0000 2020 51', bic: 'byladem1001' }
+  const refundDir = join(dir, 'refund-fest')
+  mkdirSync(refundDir)
+  const refundGateway: Gateway = await startLoopbackGateway({
+    dir: refundDir,
+    setup: {
+      event: { name: 'Refund Fest', currency: 'EUR' },
+      booths: [{ id: 'bar', name: 'Bar' }],
+      products: [{ id: 'beer', name: 'Beer 0.5 l', price: 450, booth: 'bar' }],
+      kiosks: [],
+      wristbands: [{ uid: REFUND_GUEST, pin: refundPin }],
+      portal: { bankAccount },
+    },
+    logger: silent,
+    config: { payments: { ...DEFAULT_CONFIG.payments, ...sims.payments, defaultProvider: 'stancer' } },
+  })
+  t.teardown(() => refundGateway.stop())
+  const refundBase = `http://127.0.0.1:${refundGateway.httpAddress!.port}`
+  sims.provider.controls.setWebhookUrl(`${refundBase}/payments/webhooks/stancer`)
+  const refundPage = await browser.context.newPage()
+  refundPage.on('pageerror', (err) => pageErrors.push(err.message))
+  const refundSection = refundPage.getByRole('region', { name: 'Refund to my card' })
+  const refundItems = refundPage.locator('#card-refunds > li')
+
+  await t.test('bank transfer before the event: the organiser\'s account and the guest\'s own reference', async (t) => {
+    await refundPage.goto(`${refundBase}/portal`)
+    await refundPage.getByLabel('Wristband PIN').fill(refundPin)
+    await refundPage.getByRole('button', { name: 'Log in' }).click()
+    await refundPage.locator('#account-view').waitFor()
+    const section = refundPage.getByRole('region', { name: 'Top up by bank transfer' })
+    await section.waitFor()
+    t.same(await section.getByRole('term').allTextContents(), ['Account holder', 'IBAN', 'BIC', 'Reference'])
+    const [holder, iban, bic, reference] = await section.getByRole('definition').allTextContents()
+    t.equal(holder, 'Refund Fest e.V.')
+    t.equal(iban, 'DE02 1203 0000 0000 2020 51', 'in groups of four, upper case')
+    t.equal(bic, 'BYLADEM1001')
+    // ISO 11649: RF, two check digits, the body; grouped in fours as people type it.
+    t.match(reference, /^RF\d{2}( [A-Z0-9]{1,4})+$/)
+    const compact = reference!.replace(/ /g, '')
+    t.ok(isValidCreditorReference(compact), 'the check digits hold')
+    t.equal(creditorReference(compact.slice(4)), compact, 'the check digits are the ones the body gives')
+    const sessionToken = await inPage<string | null>(refundPage, "sessionStorage.getItem('wristpay.portal.token')")
+    const answer = await fetch(`${refundBase}/api/bank_transfer`, { headers: { authorization: `Bearer ${sessionToken}` } })
+    t.equal(((await answer.json()) as { reference: string }).reference, compact, 'the guest\'s own reference, as the API gives it')
+    // Nothing topped up online yet: nothing can go back to a card, and the section is not shown.
+    const refundable = await fetch(`${refundBase}/api/customer/card_refund`, { headers: { authorization: `Bearer ${sessionToken}` } })
+    t.same(await refundable.json(), { refundable: 0, refunds: [] })
+    t.equal(await refundSection.count(), 0)
+  })
+
+  await t.test('refund to the card: top up through the provider, see what can go back, ask for part of it', async (t) => {
+    await refundPage.getByLabel(/^Amount/).fill('30')
+    await refundPage.getByRole('button', { name: 'Top up' }).click()
+    await refundPage.waitForURL((url) => url.href.startsWith(sims.provider.baseUrl))
+    await refundPage.getByRole('button', { name: 'Pay', exact: true }).click()
+    await refundPage.locator('#topup-result.paid').waitFor({ timeout: 30_000 })
+    t.equal(await refundPage.locator('#balance').textContent(), '€30.00')
+    await refundSection.waitFor()
+    t.match(await refundSection.textContent(), /Now up to €30\.00 can/)
+    t.equal(await refundItems.count(), 0)
+
+    await refundPage.getByLabel(/^Refund amount/).fill('12.50')
+    await refundPage.getByRole('button', { name: 'Refund to my card' }).click()
+    await refundPage.getByRole('status').filter({ hasText: '€12.50 is on its way to your card.' }).waitFor()
+    t.equal(await refundPage.locator('#balance').textContent(), '€17.50', 'the balance drops by the refund')
+    t.equal(refundGateway.ledger.balanceOf(REFUND_GUEST), 1_750, 'the ledger agrees')
+    t.equal(await refundItems.count(), 1)
+    t.match(await refundItems.nth(0).textContent(), /€12\.50 on its way/)
+    t.match(await refundSection.textContent(), /Now up to €17\.50 can/)
+    t.equal(await refundPage.getByLabel(/^Refund amount/).inputValue(), '', 'the amount field is cleared')
+  })
+
+  await t.test('a refund the card\'s bank refuses: the page says why and the money is back on the wristband', async (t) => {
+    sims.provider.controls.refuseNextRefunds(1)
+    await refundPage.getByLabel(/^Refund amount/).fill('5')
+    await refundPage.getByRole('button', { name: 'Refund to my card' }).click()
+    await refundPage.getByRole('alert').filter({ hasText: 'refused' }).waitFor()
+    t.match(await refundPage.getByRole('alert').textContent(), /Your card refund was refused; the money is on your wristband again/)
+    await refundItems.nth(1).waitFor()
+    const refused = refundItems.filter({ hasText: '€5.00 refused' })
+    t.equal(await refused.count(), 1)
+    t.match(await refused.textContent(), `€5.00 could not go back to the card and is on your wristband again: ${STANCER_REFUND_NOT_HONORED}`)
+    t.match(await refundItems.filter({ hasText: '€12.50' }).textContent(), /on its way/, 'the first refund is still listed')
+    t.equal(await refundPage.locator('#balance').textContent(), '€17.50', 'the balance is back')
+    t.equal(refundGateway.ledger.balanceOf(REFUND_GUEST), 1_750)
+    t.match(await refundSection.textContent(), /Now up to €17\.50 can/)
+    t.same(refundGateway.ledger.checkInvariants(), [])
   })
 
   t.same(pageErrors, [], 'no script errors on the page')

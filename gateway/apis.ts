@@ -30,6 +30,7 @@ import { createStripeClient } from './payments/stripe-client.js'
 import { createStripeProvider } from './payments/stripe.js'
 import { createStancerClient } from './payments/stancer-client.js'
 import { createStancerProvider } from './payments/stancer.js'
+import { createSepaChecks, portalPayoutCheck, type SepaChecks } from './payments/sepa-checks.js'
 import { createSumUpProvider } from './payments/sumup.js'
 import { portalMount } from './portal-backend.js'
 import { createSecretStore } from './secret-store.js'
@@ -43,6 +44,8 @@ const REFUND_RECOVERY_INTERVAL_MS = 60_000
 const DISPUTE_POLL_INTERVAL_MS = 5 * 60_000
 /** Card payments left open (a terminal that never answered) are settled this often. */
 const CARD_SWEEP_INTERVAL_MS = 60_000
+/** SEPA checks of payout data that are due (queued, pending at the provider, or unknown after a failure) are looked at this often. */
+const SEPA_CHECK_INTERVAL_MS = 60_000
 export const USERS_API_PREFIX = '/users-api'
 export const PORTAL_PAGE_PREFIX = '/portal'
 
@@ -124,10 +127,13 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
   if (stripe && payments.stripe) {
     providers.stripe = createStripeProvider({ stripe, webhookSecret: payments.stripe.webhookSecret, logger: logger.child({ component: 'stripe' }) })
   }
+  let sepaChecks: SepaChecks | undefined
   if (payments.stancer) {
     // Its webhooks are unsigned hints (the provider's dashboard points them at /payments/webhooks/stancer): every status is asked of the provider.
     const client = createStancerClient({ secretKey: payments.stancer.secretKey, ...(payments.stancer.baseUrl ? { baseUrl: payments.stancer.baseUrl } : {}) })
     providers.stancer = createStancerProvider({ client, logger: logger.child({ component: 'stancer' }) })
+    // The provider's SEPA check of the guests' payout data (README "SEPA check of payout data"): only with this provider.
+    sepaChecks = createSepaChecks({ db, client, clock, logger })
   }
   // Disputes on stancer top-ups (gateway/payments/disputes.ts): its webhooks are hints for them too, and a poller lists them.
   let disputes: DisputeService | undefined
@@ -188,6 +194,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     portalMount(parts, {
       bankTransfer,
       ...(cardRefunds ? { cardRefunds: portalCardRefunds(cardRefunds) } : {}),
+      ...(sepaChecks ? { payoutCheck: portalPayoutCheck(sepaChecks) } : {}),
       prefix: config.portal.prefix,
       topups: asPortalTopups(topups),
       eventConfig: {
@@ -279,6 +286,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
 
   let reconciling: { stop(): Promise<void> } | undefined
   let refundRecovery: { stop(): Promise<void> } | undefined
+  let sepaCheckWorker: { stop(): Promise<void> } | undefined
   let disputePolling: { stop(): Promise<void> } | undefined
   const timers: NodeJS.Timeout[] = []
   const running = new Set<Promise<unknown>>()
@@ -301,6 +309,8 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       if (topups) reconciling = topups.startReconciling(RECONCILE_INTERVAL_MS)
       // Parts a stop or crash left open are settled now, then every interval.
       if (cardRefunds) refundRecovery = cardRefunds.startRecovering(REFUND_RECOVERY_INTERVAL_MS)
+      // Checks due after a stop or crash, and payout data saved before the checks were configured, are asked now, then every interval.
+      if (sepaChecks) sepaCheckWorker = sepaChecks.start(SEPA_CHECK_INTERVAL_MS)
       if (disputes) disputePolling = disputes.startPolling(DISPUTE_POLL_INTERVAL_MS)
       if (usersReconcile) every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile)
       if (cardSweep) every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep)
@@ -309,6 +319,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       for (const t of timers.splice(0)) clearInterval(t)
       await reconciling?.stop()
       await refundRecovery?.stop()
+      await sepaCheckWorker?.stop()
       await disputePolling?.stop()
       await bankQueue.stop()
       await Promise.all(running)

@@ -18,6 +18,7 @@ import { createKioskQueries } from './kiosk-queries.js'
 import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from './pin-attempts.js'
 import { operationsAdmin } from './operations-admin.js'
 import { createPayoutRuns } from './payouts/payout-runs.js'
+import { sepaCheckOf } from './payments/sepa-checks.js'
 import { operatorAccountsAuth, payoutsAdmin } from './payouts/payouts-admin.js'
 import { renderPayoutFiles } from './payouts/payout-files.js'
 import { createPayoutReturns } from './payouts/payout-returns.js'
@@ -268,7 +269,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }),
       // Payout runs: four eyes, so the operator's own credentials name who acts (README "Paying guests back").
       payoutsAdmin({
-        runs: createPayoutRuns({ db, ledger, clock, logger: log, allowedCountryCodes: () => config.portal.allowedCountryCodes }),
+        runs: createPayoutRuns({
+          db,
+          ledger,
+          clock,
+          logger: log,
+          allowedCountryCodes: () => config.portal.allowedCountryCodes,
+          // The provider's SEPA checks exist only with the stancer provider: without it nobody is checked or flagged.
+          ...(config.payments.stancer ? { sepaCheck: sepaCheckOf(db) } : {}),
+        }),
         operatorAuth: operatorAccountsAuth(config.operators),
         // The bank files need the organiser's account (portal.bankAccount of the event set-up); without it the export answers the bookings only.
         renderFiles: (run) => {

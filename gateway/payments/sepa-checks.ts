@@ -86,8 +86,10 @@ export function payeeFingerprint(payee: SepaPayee): string {
 
 /** Reads a check's state for the payout runs and the portal without a provider client (the table only). */
 export function sepaCheckOf(db: Database.Database): (uid: string, payee: SepaPayee) => SepaCheckStatus | undefined {
-  const get = db.prepare<[string], CheckRow>(`SELECT * FROM sepa_checks WHERE uid = ?`)
+  // Prepared at the first read: the caller may build this before the database is migrated.
+  let get: Database.Statement<[string], CheckRow> | undefined
   return (uid, payee) => {
+    get ??= db.prepare<[string], CheckRow>(`SELECT * FROM sepa_checks WHERE uid = ?`)
     const row = get.get(uid)
     return row === undefined || row.fingerprint !== payeeFingerprint(payee) ? undefined : statusOf(row)
   }

@@ -437,7 +437,8 @@ function renderPayoutForm(customer) {
 }
 
 async function loadPayout() {
-  const [info, transactions] = await Promise.allSettled([api('GET', '/payout_info'), api('GET', '/get_payout_transactions')])
+  const [info, transactions, check] = await Promise.allSettled([api('GET', '/payout_info'), api('GET', '/get_payout_transactions'), api('GET', '/customer/payout_check')])
+  renderPayoutCheck(check.status === 'fulfilled' ? check.value : undefined)
   const list = $('payout-transactions')
   list.replaceChildren()
   if (transactions.status === 'fulfilled' && Array.isArray(transactions.value)) {
@@ -451,6 +452,15 @@ async function loadPayout() {
     const when = info.value.payout_date ? ` on ${formatDateTime(info.value.payout_date)}` : ''
     $('payout-state').textContent += ` Your payout is being prepared${when}; the details can no longer be changed.`
   }
+}
+
+/** What the bank's check of the holder name says (a 404: the event does not check; nothing shown). */
+function renderPayoutCheck(check) {
+  const line = $('payout-check')
+  const shown = !state.customer?.donate_all && typeof check?.message === 'string' && check.state !== 'none'
+  line.hidden = !shown
+  line.textContent = shown ? check.message : ''
+  line.classList.toggle('error', shown && check.state === 'needs_correction')
 }
 
 /** A light check for typing mistakes; the server checks the IBAN for real. */

@@ -33,6 +33,8 @@ interface FakeState {
   requests: Array<{ method: string; url: string; body: unknown }>
   failCustomerWith?: number
   inPayoutRun: boolean
+  /** GET /customer/payout_check's answer; undefined: 404 (the event does not check payout data). */
+  payoutCheck?: { state: string; message: string }
 }
 
 const amount = (cents: number) => cents / 100
@@ -146,6 +148,11 @@ async function fakeServer(state: FakeState): Promise<FastifyInstance> {
       api.get('/payout_info', async (request, reply) => {
         if (!authed(request, reply)) return reply
         return { in_payout_run: state.inPayoutRun, payout_date: state.inPayoutRun ? '2025-08-01T00:00:00Z' : null }
+      })
+      api.get('/customer/payout_check', async (request, reply) => {
+        if (!authed(request, reply)) return reply
+        if (state.payoutCheck === undefined) return fail(reply, 404, 'payout_check_unavailable', 'payout data is not checked at this event')
+        return state.payoutCheck
       })
       api.get('/get_payout_transactions', async (request, reply) => {
         if (!authed(request, reply)) return reply
@@ -452,6 +459,18 @@ t.test('the portal page against a fake portal API', { skip }, async (t) => {
     await page.getByRole('status').filter({ hasText: 'Thank you' }).waitFor()
     t.equal(state.customerInfo.donateAll, true)
     t.match(await page.locator('#payout-state').textContent(), /donate all of your remaining balance/)
+  })
+
+  await portalTest(t, 'the bank found the holder name not to match the IBAN: the payout section asks the guest to correct it', async (t, { state, base, page }) => {
+    state.customerInfo = { iban: 'DE89370400440532013000', account_name: 'Erika Mustermann', email: 'erika@example.org', donationCents: 0, donateAll: false }
+    state.payoutCheck = { state: 'needs_correction', message: 'The bank says the account holder does not match this IBAN. Please correct the account holder name or the IBAN, or we cannot pay you back.' }
+    await logIn(page, base)
+    await page.locator('#account-view').waitFor()
+    const line = page.locator('#payout-check')
+    await line.waitFor()
+    t.match(await line.textContent(), /does not match this IBAN\. Please correct/)
+    t.match(await line.getAttribute('class'), /error/)
+    t.equal(await line.getAttribute('role'), 'status')
   })
 
   await portalTest(t, 'in a payout run the bank details can no longer be changed', async (t, { state, base, page }) => {

@@ -210,3 +210,17 @@ t.test('a failing step rolls back: nothing half-applied, the version stays at th
   t.notOk(tableNames(partly).includes('half_made'))
   t.ok(tableNames(partly).includes('debts'), 'step 2 is there, whole')
 })
+
+t.test('migration 19 lets the accounts table take expense accounts and keeps every account and posting', async (t) => {
+  const db = open()
+  runUpTo(db, 18)
+  seedLedgerRows(db)
+  t.throws(() => db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES ('expense:fees:stancer', 'expense', 'fees:stancer')`).run(), /CHECK constraint failed/, 'refused before')
+  const before = rows(db)
+  migrateGatewayDatabase(db)
+  sameRows(t, db, before)
+  db.prepare(`INSERT INTO accounts (id, kind, ref) VALUES ('expense:fees:stancer', 'expense', 'fees:stancer')`).run()
+  t.same(db.prepare(`SELECT kind, balance FROM accounts WHERE id = 'expense:fees:stancer'`).get(), { kind: 'expense', balance: 0 })
+  t.same(db.pragma('foreign_key_check'), [], 'postings still point at their accounts')
+  t.equal(db.pragma('foreign_keys', { simple: true }), 1)
+})

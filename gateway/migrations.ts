@@ -16,10 +16,11 @@ import type Database from 'better-sqlite3'
 import { PAYOUT_RUNS_DDL } from './payouts/schema.js'
 import { BANK_IMPORT_DDL } from './bank/import-schema.js'
 import { CARD_REFUNDS_DDL } from './payments/refund-schema.js'
+import { REFUND_RUNS_DDL } from './payments/refund-run-schema.js'
 import { DISPUTES_DDL } from './payments/disputes-schema.js'
 import { RECONCILIATION_DDL } from './payments/reconciliation-schema.js'
 import { SEPA_CHECKS_DDL } from './payments/sepa-check-schema.js'
-import { addCardPaymentRef, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
+import { addCardPaymentRef, addExpenseAccountKind, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
 import { addRetirementColumns } from './registry/retirement.js'
 import { runMigrations, type Migration, type SchemaVersionStore } from './migration-runner.js'
 
@@ -247,6 +248,13 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
   { version: 16, reason: 'disputes (chargebacks) on online top-ups: each dispute once, its booking, debt and block, and where polling the provider goes on from', up: exec(DISPUTES_DDL) },
   { version: 17, reason: 'SEPA checks of payout data (does the holder name match the IBAN?) per guest, and the check state of each payout run item', up: exec(SEPA_CHECKS_DDL) },
   { version: 18, reason: 'provider payout reconciliation: each booked provider payout with what it contained, and the latest reconciliation report per provider', up: exec(RECONCILIATION_DDL) },
+  {
+    version: 19,
+    reason: "a new account kind, expense (what the event pays others: the payment provider's fees); the accounts table is rebuilt for its CHECK",
+    up: addExpenseAccountKind,
+    rebuildsTables: true,
+  },
+  { version: 20, reason: 'refund runs: the balances of guests without payout data back to their cards after the event, with four eyes, their items and every operator action', up: exec(REFUND_RUNS_DDL) },
 ]
 
 /** The schema version this build writes and understands. */

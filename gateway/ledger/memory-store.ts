@@ -32,6 +32,7 @@ const ACCOUNT_KINDS: ReadonlySet<string> = new Set(
     register: true,
     vault: true,
     imbalance: true,
+    expense: true,
   } satisfies Record<AccountKind, true>),
 )
 

@@ -13,10 +13,12 @@
 // shows it; gateway/migrations.test.ts checks every path ends the same).
 import type Database from 'better-sqlite3'
 
-/** Account kinds; the accounts table CHECKs them (migration 2 added the last five; a new kind needs a new migration rebuilding the table). */
-export const ACCOUNT_KINDS = ['customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout', 'deposit', 'voucher', 'register', 'vault', 'imbalance'] as const
+/** Account kinds; the accounts table CHECKs them (migration 2 added deposit to imbalance, migration 19 expense; a new kind needs a new migration rebuilding the table). */
+export const ACCOUNT_KINDS = ['customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout', 'deposit', 'voucher', 'register', 'vault', 'imbalance', 'expense'] as const
 /** The kinds as migration 2 wrote them into the CHECK: frozen, whatever ACCOUNT_KINDS becomes. */
 const VERSION_2_KIND_LIST = `'customer', 'revenue', 'cash', 'clearing', 'prepaid', 'donation', 'payout', 'deposit', 'voucher', 'register', 'vault', 'imbalance'`
+/** The kinds as migration 19 wrote them into the CHECK: frozen too. */
+const VERSION_19_KIND_LIST = `${VERSION_2_KIND_LIST}, 'expense'`
 
 /** Migration 1: the ledger as first released (schema version 1). */
 export const LEDGER_V1_DDL = `
@@ -273,4 +275,24 @@ export function addOfflineCounting(db: Database.Database): void {
   const productColumns = db.prepare(`SELECT name FROM pragma_table_info('products')`).all() as Array<{ name: string }>
   // Deposits: the most units one return may bring back; NULL: the default.
   if (!productColumns.some((c) => c.name === 'max_return_qty')) db.exec(`ALTER TABLE products ADD COLUMN max_return_qty INTEGER CHECK (max_return_qty >= 1)`)
+}
+
+/**
+ * Migration 19: the accounts table's kind CHECK gains 'expense' (what the event
+ * pays to others, such as the payment provider's fees on its payouts). SQLite
+ * cannot alter a CHECK, so the table is rebuilt as migration 2 rebuilt it (the
+ * runner turns foreign keys off around it and checks them before the commit);
+ * every account keeps its id, kind, ref and balance.
+ */
+export function addExpenseAccountKind(db: Database.Database): void {
+  db.exec(`
+CREATE TABLE accounts_v19 (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN (${VERSION_19_KIND_LIST})),
+  ref TEXT NOT NULL,
+  balance INTEGER NOT NULL DEFAULT 0
+) STRICT;`)
+  db.exec(`INSERT INTO accounts_v19 (id, kind, ref, balance) SELECT id, kind, ref, balance FROM accounts`)
+  db.exec(`DROP TABLE accounts`)
+  db.exec(`ALTER TABLE accounts_v19 RENAME TO accounts`)
 }

@@ -91,9 +91,9 @@ export interface LedgerStats {
 }
 
 /** Kinds of account an external booking may open with ensureAccount (customer, revenue and cash come from the set-up). */
-export type ExternalAccountKind = 'clearing' | 'prepaid' | 'donation' | 'payout'
+export type ExternalAccountKind = 'clearing' | 'prepaid' | 'donation' | 'payout' | 'expense'
 export type AccountKind = 'customer' | 'revenue' | 'cash' | 'deposit' | 'voucher' | 'register' | 'vault' | 'imbalance' | ExternalAccountKind
-export const EXTERNAL_ACCOUNT_KINDS: readonly ExternalAccountKind[] = ['clearing', 'prepaid', 'donation', 'payout']
+export const EXTERNAL_ACCOUNT_KINDS: readonly ExternalAccountKind[] = ['clearing', 'prepaid', 'donation', 'payout', 'expense']
 
 /**
  * Account ids: one customer account per wristband, a revenue account per
@@ -119,6 +119,8 @@ export const accountIds = {
   vault: (ref = 'event') => `vault:${ref}`,
   /** Differences between counted and expected cash at shift close-outs. */
   imbalance: (ref = 'event') => `imbalance:${ref}`,
+  /** What the event pays to others (negative: paid), e.g. `expense:fees:stancer`, the payment provider's fees. */
+  expense: (ref: string) => `expense:${ref}`,
 } as const
 
 export const EXTERNAL_BOOKING_KINDS = [

@@ -165,7 +165,7 @@ t.test('a clean reconciliation: every item matched, the payout booked once, clea
   t.ok(report.matched.every((m: { ref: string }) => w.ledger.externalBookingByRef(m.ref) !== undefined), 'every matched item names a booking of the ledger')
   t.ok(payout!.fees > 0, 'the simulator charged fees')
   t.equal(w.balanceOf('clearing:stancer'), 0, 'the settled items leave clearing:stancer at zero')
-  t.equal(w.balanceOf(`clearing:${FEES_ACCOUNT_REF('stancer')}`), -feesOf(payout!), 'the fees are booked')
+  t.equal(w.balanceOf(`expense:${FEES_ACCOUNT_REF('stancer')}`), -feesOf(payout!), 'the fees are booked')
   t.equal(w.balanceOf('clearing:bank'), -net, 'the net reached the bank side')
   t.match(w.ledger.externalBookingByRef(payoutRef('stancer', payout!.id)), { kind: 'payout' })
   t.same(w.alerts, [], 'no alert for a clean run')

@@ -24,12 +24,8 @@
 // clearing:{provider} at zero; what is left there is what the provider still
 // holds (not yet paid out) or a dispute's open debt.
 //
-// The fees account: the ledger has no 'expense' account kind (ACCOUNT_KINDS in
-// gateway/ledger/schema.ts; adding one rebuilds the accounts table and changes
-// the ledger's kind lists). Until that migration exists the fees are booked to
-// a clearing-kind account with its own ref, `clearing:fees:{provider}` (ensureAccount
-// opens only external kinds): its balance is minus the fees paid to the provider,
-// which is never confused with the provider's own clearing account.
+// The fees (with their VAT) go to an expense account, `expense:fees:{provider}`
+// (migration 19 added the kind): its balance is minus what the provider kept.
 //
 // Money is integer cents; the provider's API uses integer cents too.
 import type Database from 'better-sqlite3'
@@ -152,7 +148,7 @@ export interface Reconciliation {
 }
 
 export const payoutRef = (provider: string, payoutId: string) => `provider-payout:${provider}:${payoutId}`
-/** See the header: a clearing-kind account standing for the expense, until there is an 'expense' kind. */
+/** The expense account's ref: `expense:fees:{provider}`. */
 export const FEES_ACCOUNT_REF = (provider: string) => `fees:${provider}`
 /** Where the bank statement import sees money arrive (gateway/bank/import-jobs.ts). */
 export const BANK_CLEARING_REF = 'bank'
@@ -347,7 +343,7 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
     const postings = [
       { account: ledger.ensureAccount('clearing', provider), amount: settled },
       { account: ledger.ensureAccount('clearing', BANK_CLEARING_REF), amount: -net },
-      { account: ledger.ensureAccount('clearing', FEES_ACCOUNT_REF(provider)), amount: -fees },
+      { account: ledger.ensureAccount('expense', FEES_ACCOUNT_REF(provider)), amount: -fees },
     ].filter((posting) => posting.amount !== 0)
     const booking =
       postings.length === 0

@@ -9,6 +9,7 @@
 //                     for checkout.session.completed / async_payment_succeeded / async_payment_failed /
 //                     expired. A webhook only says WHICH checkout changed: the caller books after
 //                     getCheckout() confirms it, so a duplicate or replayed event books nothing twice.
+//   refunds        -> refunds to the card through the session's payment intent (stripe-refunds.ts).
 //
 // Stripe amounts are integer minor units, as ours: no conversion. Currencies are lower case at Stripe.
 import type Stripe from 'stripe'
@@ -24,6 +25,7 @@ import {
   type PaymentProvider,
   type ProviderCheckout,
 } from './provider.js'
+import { createStripeRefunds } from './stripe-refunds.js'
 
 /** Stripe's own default tolerance for webhook timestamps (replay protection). */
 export const STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
@@ -117,6 +119,7 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
 
   return {
     name: 'stripe',
+    refunds: createStripeRefunds({ stripe, logger: log }),
 
     async createCheckout(input: CreateCheckoutInput) {
       if (!Number.isSafeInteger(input.amountCents) || input.amountCents <= 0) throw new RangeError('amountCents must be a positive integer')

@@ -226,6 +226,26 @@ t.test('a top-up in the ledger the provider never paid out is missing at the pro
   w.assertSound(t)
 })
 
+t.test('a refund sent to the provider that no payout contains is missing at the provider', async (t) => {
+  const w = await world(t)
+  await w.topUp(0, 20)
+  await w.refund(0, 5)
+  const part = w.db.prepare(`SELECT id, provider_refund_id FROM card_refund_parts`).get() as { id: string; provider_refund_id: string }
+  t.match(part.provider_refund_id, /^refd_/)
+  // The provider holds the refund back from its payouts (as if it were still pending with the card network) ...
+  w.sim.state.payoutOf.set(part.provider_refund_id, 'held-back')
+  // ... and asked for well before the newest payment it paid out.
+  w.db.prepare(`UPDATE card_refund_parts SET created_at = created_at - 3600000 WHERE id = ?`).run(part.id)
+  const [payout] = w.sim.controls.settleNow()
+  t.equal(payout!.refunds.count, 0)
+  const report = await w.reconciliation.run()
+  t.same(report.missingAtProvider, [{ kind: 'refund', id: part.id, providerId: part.provider_refund_id, uid: GUESTS[0]!.uid, amount: 500 }])
+  t.equal(report.payouts[0]!.matched.payments, 1)
+  t.equal(w.balanceOf('clearing:stancer'), 500, 'clearing holds the refund the provider has not taken yet')
+  t.equal(w.alerts.length, 1)
+  w.assertSound(t)
+})
+
 t.test('an amount difference between a payment and its top-up is reported', async (t) => {
   const w = await world(t)
   // Our top-up says 9.99, the provider took 10.00 for the same order.

@@ -181,6 +181,15 @@ t.test('a clean reconciliation: every item matched, the payout booked once, clea
   t.same(again.body.booked, { payouts: 0, net: 0, fees: 0 })
   t.equal(w.bookingCount(), bookings, 'running twice books nothing more')
   t.equal(w.balanceOf('clearing:bank'), -net)
+  t.equal(again.body.clean, true)
+
+  // The provider rewrites the booked payout's fees: reported, nothing booked again.
+  const feesBooked = feesOf(payout!)
+  w.sim.state.payouts.get(payout!.id)!.fees += 7
+  const rewritten = await w.admin('POST', '/reconciliation/run')
+  t.match(rewritten.body.amountDifferences, [{ kind: 'payout', id: payout!.id, provider: net - 7, ledger: net, what: /changed after it was booked/ }])
+  t.equal(w.bookingCount(), bookings)
+  t.equal(w.balanceOf(`expense:${FEES_ACCOUNT_REF('stancer')}`), -feesBooked, 'the fees booked stay as they were')
   w.assertSound(t)
 })
 

@@ -199,7 +199,7 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
   const writeReport = db.prepare(
     `INSERT INTO reconciliation_reports (provider, report, created_at) VALUES (?, ?, ?) ON CONFLICT(provider) DO UPDATE SET report = excluded.report, created_at = excluded.created_at`,
   )
-  const payoutRow = db.prepare<[string, string], { id: string }>(`SELECT id FROM provider_payouts WHERE provider = ? AND id = ?`)
+  const payoutRow = db.prepare<[string, string], { id: string; net: number; fees: number; fees_vat: number }>(`SELECT id, net, fees, fees_vat FROM provider_payouts WHERE provider = ? AND id = ?`)
   const insertPayout = db.prepare(
     `INSERT INTO provider_payouts (provider, id, currency, status, date, payments, refunds, disputes, fees, fees_vat, net, booking_id, booked_at)
      VALUES (@provider, @id, @currency, @status, @date, @payments, @refunds, @disputes, @fees, @fees_vat, @net, @booking_id, @booked_at)`,
@@ -399,8 +399,14 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
       const net = p.payments.amount - p.refunds.amount - p.disputes.amount - p.fees - p.fees_vat
       const { counts, items } = matchPayout(f, report)
       let booking: PayoutLine['booking']
-      if (payoutRow.get(provider, p.id) !== undefined) booking = 'already'
-      else if (p.status !== 'paid') booking = 'not_paid'
+      const bookedBefore = payoutRow.get(provider, p.id)
+      if (bookedBefore !== undefined) {
+        booking = 'already'
+        // The provider now says other amounts than those we booked: what was booked stays, an operator looks.
+        if (bookedBefore.net !== net || bookedBefore.fees + bookedBefore.fees_vat !== p.fees + p.fees_vat) {
+          report.amountDifferences.push({ kind: 'payout', id: p.id, payoutId: p.id, provider: net, ledger: bookedBefore.net, what: 'the payout changed after it was booked (net, or fees)' })
+        }
+      }      else if (p.status !== 'paid') booking = 'not_paid'
       else if (p.currency !== currency) {
         booking = 'refused'
         report.amountDifferences.push({ kind: 'payout', id: p.id, payoutId: p.id, provider: net, ledger: 0, what: `currency ${p.currency}, the event's is ${currency}: not booked` })

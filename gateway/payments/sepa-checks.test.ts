@@ -257,6 +257,7 @@ t.test('hostile provider answers never crash and never make a check succeed', as
     ['a score as text', { read: checkAnswer({ person: { name: 'x', score_name: '1' } }) }],
     ['a company answer to a person check', { read: checkAnswer({ person: null, company: { name: 'x', score_name: 1 } }) }],
     ['a status we do not know', { read: checkAnswer({ status: 'matched' }) }],
+    ['an error quoting the IBAN and the name', { create: (res) => json(res, 400, { error: `no account ${IBAN} for ${NAME}` }) }],
   ]
   for (const [what, answers] of cases) {
     await t.test(what, async (t) => {
@@ -265,6 +266,8 @@ t.test('hostile provider answers never crash and never make a check succeed', as
       await cw.checks.runDue()
       t.match(row(cw), { state: 'unknown', attempts: 1 }, 'unknown, to be tried again')
       t.equal((await portalCheck(cw)).state, 'checking')
+      const lastError = String(row(cw)!.last_error)
+      t.notOk(lastError.includes(IBAN) || lastError.includes(NAME), 'the recorded reason names neither')
       noPersonalData(t, cw)
     })
   }
@@ -293,4 +296,40 @@ t.test('without SEPA checks the portal route answers payout_check_unavailable an
   t.same(w.world.db.prepare(`SELECT count(*) AS n FROM sepa_checks`).get(), { n: 0 })
   t.same(w.ledger.checkInvariants(), [])
   t.equal(w.ledger.sumOfAllBalances(), 0)
+})
+
+t.test('data changed without the portal is checked as it is now, never under the old check', async (t) => {
+  const sim = await startSim(t)
+  const cw = await checkWorld(t, simClient(sim))
+  t.equal(await save(cw), 204)
+  await cw.checks.runDue()
+  const first = row(cw)!
+  cw.w.world.db.prepare(`UPDATE portal_customers SET iban = ? WHERE uid = ?`).run('DE44500105175407324931', UID.alice)
+  t.equal(sepaCheckOf(cw.w.world.db)(UID.alice, { iban: 'DE44500105175407324931', accountName: NAME }), undefined, 'the old match does not apply to the new IBAN')
+  t.equal((await portalCheck(cw)).state, 'checking')
+  t.equal(cw.checks.queueUnchecked(), 1)
+  await cw.checks.runDue()
+  t.match(row(cw), { state: 'matched' })
+  t.not(row(cw)!.fingerprint, first.fingerprint)
+  t.equal(checkRequests(sim).filter((r) => r.method === 'POST').length, 2)
+})
+
+t.test('a pending check whose data changed without the portal is dropped for a check of the data as it is now', async (t) => {
+  const sim = await startSim(t)
+  const cw = await checkWorld(t, simClient(sim))
+  sim.controls.pendingNextChecks(1)
+  t.equal(await save(cw), 204)
+  await cw.checks.runDue()
+  const pending = row(cw)!
+  t.equal(pending.state, 'pending')
+  sim.controls.completeCheck(pending.check_id as string)
+  cw.w.world.db.prepare(`UPDATE portal_customers SET iban = ? WHERE uid = ?`).run('DE44500105175407324931', UID.alice)
+  cw.w.world.clock.advance(SEPA_CHECK_MAX_RETRY_MS)
+  await cw.checks.runDue()
+  const restarted = row(cw)!
+  t.not(restarted.fingerprint, pending.fingerprint, 'the old check is not read for the new data')
+  t.not(restarted.check_id, pending.check_id)
+  await cw.checks.runDue()
+  t.match(row(cw), { state: 'matched' })
+  t.equal(checkRequests(sim).filter((r) => r.method === 'POST').length, 2, 'a new check for the new data')
 })

@@ -191,8 +191,10 @@ export function createSepaChecks(deps: SepaChecksDeps): SepaChecks {
     return queued
   })
 
-  function fail(row: CheckRow, checkId: string | null, err: unknown, what: string): void {
-    const reason = `${what}: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300)
+  function fail(row: CheckRow, payee: SepaPayee, checkId: string | null, err: unknown, what: string): void {
+    // The provider's words may quote what we sent: the IBAN and the name never go into the row or the log.
+    const said = (err instanceof Error ? err.message : String(err)).split(payee.iban).join(maskIban(payee.iban)).split(payee.accountName).join('(name)')
+    const reason = `${what}: ${said}`.slice(0, 300)
     const next = clock.now() + pauseAfter(row.attempts)
     q.failed.run(checkId, next, reason, row.uid, row.fingerprint)
     log.warn({ uid: row.uid, check: checkId, attempts: row.attempts + 1, reason }, 'SEPA check: the provider could not answer; it stays unknown and is tried again')
@@ -205,15 +207,19 @@ export function createSepaChecks(deps: SepaChecksDeps): SepaChecks {
       q.drop.run(row.uid, row.fingerprint)
       return
     }
-    // The data changed after this row was read: requested() made a new row, the next pass takes it.
-    if (payeeFingerprint({ iban: payee.iban, accountName: payee.account_name }) !== row.fingerprint) return
+    const current = { iban: payee.iban, accountName: payee.account_name }
+    // The data changed after this row was read (requested() made a new row, or is about to): a check of the data as it is now.
+    if (payeeFingerprint(current) !== row.fingerprint) {
+      q.restart.run({ uid: row.uid, fingerprint: payeeFingerprint(current), now: clock.now() })
+      return
+    }
     let checkId = row.check_id
     if (checkId === null) {
       try {
         // A create whose answer is lost makes a second check next time: an extra check costs a fee, a missing one a wrong payout.
         checkId = (await client.createSepaCheck({ iban: payee.iban.replace(/\s+/g, '').toUpperCase(), person: { name: payee.account_name } })).id
       } catch (err) {
-        fail(row, null, err, 'create')
+        fail(row, current, null, err, 'create')
         return
       }
       q.created.run(checkId, clock.now(), row.uid, row.fingerprint)
@@ -224,11 +230,11 @@ export function createSepaChecks(deps: SepaChecksDeps): SepaChecks {
       reading = readCheck(await client.getSepaCheck(checkId))
     } catch (err) {
       // A 404 for our own id: the provider lost it; the next attempt creates a new one.
-      fail(row, err instanceof ProviderError && err.providerStatus === 404 ? null : checkId, err, 'read')
+      fail(row, current, err instanceof ProviderError && err.providerStatus === 404 ? null : checkId, err, 'read')
       return
     }
     if (reading.kind === 'untrusted') {
-      fail(row, checkId, new Error(reading.reason), 'read')
+      fail(row, current, checkId, new Error(reading.reason), 'read')
       return
     }
     if (reading.kind === 'pending') {

@@ -25,6 +25,8 @@ import { cardRefundsAdmin, portalCardRefunds } from './payments/refund-http.js'
 import { createReconciliation } from './payments/reconciliation.js'
 import { reconciliationAdmin } from './payments/reconciliation-admin.js'
 import { createCardRefunds, type CardRefundService } from './payments/refunds.js'
+import { createRefundRuns } from './payments/refund-runs.js'
+import { refundRunsAdmin } from './payments/refund-runs-admin.js'
 import { operatorAccountsAuth } from './payouts/payouts-admin.js'
 import { createStripeClient } from './payments/stripe-client.js'
 import { createStripeProvider } from './payments/stripe.js'
@@ -238,7 +240,22 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
   })
   const adminPlugins = [bankAdmin({ jobs: bankJobs, transferCodes, wristbandKnown: (uid) => ledger.wristband(uid) !== undefined })]
   if (disputes) adminPlugins.push(disputesAdmin({ disputes }))
-  if (cardRefunds) adminPlugins.push(cardRefundsAdmin({ refunds: cardRefunds, operatorAuth: operatorAccountsAuth(config.operators) }))
+  if (cardRefunds) {
+    const operatorAuth = operatorAccountsAuth(config.operators)
+    adminPlugins.push(cardRefundsAdmin({ refunds: cardRefunds, operatorAuth }))
+    // Refund runs after the event (README "Refund runs"): four eyes as the payout runs; execute books the refunds and the recovery runs send them.
+    const refundRuns = createRefundRuns({
+      db,
+      ledger,
+      refunds: cardRefunds,
+      clock,
+      logger,
+      allowedCountryCodes: () => config.portal.allowedCountryCodes,
+      // The first parts go out now rather than at the next recovery run; the rest follow run by run.
+      afterExecute: () => void cardRefunds.recover().catch((err: unknown) => logger.error({ err }, 'card refund recovery after a refund run failed')),
+    })
+    adminPlugins.push(refundRunsAdmin({ runs: refundRuns, operatorAuth }))
+  }
   // Provider payout reconciliation (README "Reading the reconciliation report"): on demand, POST /admin/reconciliation/run or `wristpay-gateway reconcile provider`.
   if (payments.stancer) {
     const reconciliation = createReconciliation({

@@ -11,10 +11,12 @@ import { createLogger } from './logger.js'
 import { PAYOUT_USAGE, runPayoutCommand } from './payouts/payout-command.js'
 import { BANK_IMPORT_USAGE, runBankCommand } from './bank/statements/import-command.js'
 import { RECONCILE_USAGE, runReconcileCommand } from './payments/reconciliation-command.js'
+import { REFUND_RUN_USAGE, runRefundRunCommand } from './payments/refund-run-command.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway bank import FILE [options]
        wristpay-gateway payout create|list|show|approve|cancel|export [RUN] [options]
+       wristpay-gateway refund-run create|list|show|approve|cancel|execute [RUN] [options]
        wristpay-gateway reconcile provider [options]
 
 The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
@@ -38,7 +40,7 @@ ${environmentHelp()}
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 
 Commands (to a running gateway):
-${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${RECONCILE_USAGE}`
+${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${REFUND_RUN_USAGE}${RECONCILE_USAGE}`
 
 /** The environment variables of ENV_VARS, wrapped: the help cannot miss one. */
 function environmentHelp(): string {
@@ -136,6 +138,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   // Subcommands talk to a running gateway; the daemon's own flags stay as they were.
   if (args[0] === 'bank') return runBankCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'payout') return runPayoutCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
+  if (args[0] === 'refund-run') return runRefundRunCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'reconcile') return runReconcileCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   let command: CliCommand
   try {

@@ -63,6 +63,8 @@ function adminError(err: unknown): never {
       throw new HttpError(403, 'wristband_blocked', err.message)
     case 'in_payout_run':
       throw new HttpError(409, 'refund_in_payout_run', err.message)
+    case 'in_refund_run':
+      throw new HttpError(409, 'refund_in_refund_run', `${err.message}; cancel the run to refund this wristband by hand`)
     case 'nothing_refundable':
       throw new HttpError(409, 'nothing_refundable', err.message)
     case 'refund_too_large':
@@ -127,6 +129,8 @@ function portalError(err: unknown): never {
       throw new PortalError(403, 'wristband_blocked', 'this wristband is blocked; please ask at the info point')
     case 'in_payout_run':
       throw new PortalError(409, 'refund_in_payout_run', 'your balance is being paid to the bank account you registered; it cannot go to your card as well')
+    case 'in_refund_run':
+      throw new PortalError(409, 'refund_in_refund_run', 'your balance is already on its way back to the card you topped up with; you need not ask for it')
     case 'nothing_refundable':
       throw new PortalError(409, 'nothing_refundable', 'nothing can go back to a card: there is no balance, or it was not topped up online')
     case 'refund_too_large':

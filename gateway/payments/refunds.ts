@@ -50,6 +50,8 @@ export type CardRefundErrorCode =
   | 'wristband_blocked'
   /** The wristband is in an open payout run: the run pays this money out. */
   | 'in_payout_run'
+  /** The wristband is in an open refund run (refund-runs.ts): the run sends this money back to the card. */
+  | 'in_refund_run'
   /** No balance, or no paid online top-up through a provider that can refund is left. */
   | 'nothing_refundable'
   /** More than the balance or than what can go back to the cards. */
@@ -124,6 +126,12 @@ export interface CardRefundService {
   refundable(uid: string): Refundable
   /** Books the request and calls the provider for each part; refusals throw CardRefundError, nothing booked. */
   request(input: { uid: string; amountCents?: number; by: RefundRequester }): Promise<RefundRequestView>
+  /**
+   * Books the request and its parts like request() but calls no provider: the parts stay 'booked'
+   * for recover() to send (a refund run of thousands of guests holds no HTTP request open). Inside
+   * a caller's transaction it joins it (a savepoint); refusals throw CardRefundError, nothing booked.
+   */
+  book(input: { uid: string; amountCents?: number; by: RefundRequester }): RefundRequestView
   /** The wristband's requests, newest first. */
   list(uid: string): RefundRequestView[]
   get(id: string): RefundRequestView | undefined
@@ -254,6 +262,8 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
     setReported: db.prepare(`UPDATE card_refund_parts SET state = ?, provider_refund_id = ?, updated_at = ? WHERE id = ? AND state IN ('sending', 'sent')`),
     setRefused: db.prepare(`UPDATE card_refund_parts SET state = 'refused', provider_refund_id = COALESCE(?, provider_refund_id), reason = ?, reversal_booking = ?, updated_at = ? WHERE id = ?`),
     touch: db.prepare(`UPDATE card_refund_parts SET updated_at = ? WHERE id = ?`),
+    // An open item of a refund run (refund-runs.ts) holds the wristband's balance for that run.
+    inRefundRun: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM card_refund_run_items WHERE uid = ? AND open = 1`),
   }
 
   function raiseAlert(part: PartRow, reason: string): void {
@@ -311,6 +321,9 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
     const band = ledger.wristband(uid)
     if (band === undefined) throw new CardRefundError('unknown_tag', 'unknown wristband')
     if (band.blocked && by.via !== 'operator') throw new CardRefundError('wristband_blocked', 'this wristband is blocked; please ask at the info point')
+    // Before the payout run's check: the registry counts an open refund run as a payout run too (the kiosks refuse the same way).
+    if (q.inRefundRun.get(uid) !== undefined)
+      throw new CardRefundError('in_refund_run', 'this balance is in a refund run that sends it back to the card it was topped up with')
     if (ledger.registry.wristband(uid)?.inPayoutRun === true)
       throw new CardRefundError('in_payout_run', 'this balance is being paid to the bank account registered for it')
     const { maxCents, topups } = refundable(uid)
@@ -478,7 +491,8 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
     return lock.run(paymentKey(part), () => (q.part.get(partId)?.state === 'sent' ? pollLocked(partId) : sendLocked(partId)))
   }
 
-  async function request({ uid, amountCents, by }: { uid: string; amountCents?: number; by: RefundRequester }): Promise<RefundRequestView> {
+  /** The request booked (request() and book() alike); its id. */
+  function bookRequest({ uid, amountCents, by }: { uid: string; amountCents?: number; by: RefundRequester }): string {
     if (amountCents !== undefined && (typeof amountCents !== 'number' || !Number.isSafeInteger(amountCents) || amountCents <= 0))
       throw new CardRefundError('invalid_amount', 'amount must be a whole number of cents above zero')
     if (typeof uid !== 'string') throw new CardRefundError('unknown_tag', 'unknown wristband')
@@ -490,8 +504,18 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
       if (err instanceof LedgerRefusalError && err.code === 'in_payout_run') throw new CardRefundError('in_payout_run', 'this balance is being paid to the bank account registered for it')
       throw err
     }
+    const amount = q.request.get(id)!.amount
+    log.info({ refund: id, uid, amount, by: by.via === 'operator' ? `operator:${by.operator}` : 'guest' }, 'card refund booked')
+    return id
+  }
+
+  function book(input: { uid: string; amountCents?: number; by: RefundRequester }): RefundRequestView {
+    return view(q.request.get(bookRequest(input))!)
+  }
+
+  async function request(input: { uid: string; amountCents?: number; by: RefundRequester }): Promise<RefundRequestView> {
+    const id = bookRequest(input)
     const made = view(q.request.get(id)!)
-    log.info({ refund: id, uid, amount: made.amountCents, parts: made.parts.length, by: by.via === 'operator' ? `operator:${by.operator}` : 'guest' }, 'card refund booked')
     // Sent now, one payment after another; whatever stays open the recovery runs finish.
     for (const part of made.parts) {
       try {
@@ -537,6 +561,7 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
   return {
     refundable,
     request,
+    book,
     list: (uid) => (typeof uid === 'string' ? q.requestsOf.all(uid).map(view) : []),
     get: (id) => {
       const row = typeof id === 'string' ? q.request.get(id) : undefined

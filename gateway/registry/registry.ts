@@ -190,9 +190,13 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
         blocked = CASE WHEN wristbands.replaced_by IS NULL THEN COALESCE(@blocked, wristbands.blocked) ELSE 1 END,
         variant = excluded.variant`),
     setBlocked: db.prepare(`UPDATE wristbands SET blocked = ? WHERE uid = ?`),
-    // in_payout_run: an open item of a payout run (gateway/payouts/) holds the wristband's balance for the bank.
+    // in_payout_run: an open item of a payout run (gateway/payouts/) holds the wristband's balance for the bank,
+    // or one of a refund run (gateway/payments/refund-runs.ts) for the card: either way the balance is being paid
+    // back to the guest, so the rules refuse the same (in_payout_run) and the kiosks need no new reason.
     wristband: db.prepare<[string], { blocked: number; vouchers: number; variant: string | null; in_payout_run: number }>(
-      `SELECT blocked, vouchers, variant, EXISTS (SELECT 1 FROM payout_run_items i WHERE i.uid = w.uid AND i.open = 1) AS in_payout_run
+      `SELECT blocked, vouchers, variant,
+              EXISTS (SELECT 1 FROM payout_run_items i WHERE i.uid = w.uid AND i.open = 1)
+              OR EXISTS (SELECT 1 FROM card_refund_run_items r WHERE r.uid = w.uid AND r.open = 1) AS in_payout_run
          FROM wristbands w WHERE uid = ? AND retired IS NULL`,
     ),
     // External bookings know a wristband whether retired or not (its money must still be settled).

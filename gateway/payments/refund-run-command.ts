@@ -1,0 +1,176 @@
+// `wristpay-gateway refund-run create|list|show|approve|cancel|execute`: the
+// refund runs through the running gateway's admin API, as `payout` does for
+// payout runs (gateway/payouts/payout-command.ts): every step goes through the
+// one process that writes the ledger, and who acts is the operator whose
+// credentials are in WRISTPAY_OPERATOR (name:token), never an argument.
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig, type GatewayConfig } from '../config.js'
+import { adminHttpTransport, centsOfEuros, OPERATOR_ENV, PayoutUsageError, type AdminTransport } from '../payouts/payout-command.js'
+
+export const REFUND_RUN_USAGE = `  refund-run create [--max-count N] [--max-sum EUROS]
+  refund-run list
+  refund-run show RUN
+  refund-run approve RUN
+  refund-run cancel RUN
+  refund-run execute RUN
+                   [--config FILE] [--url URL]
+      Refund runs of the running gateway: after the event, the balance of every
+      guest who topped up online and registered no payout data goes back to the
+      card (four eyes: another operator approves than the one who created). The
+      run's wristbands cannot spend until it is executed or cancelled. execute
+      books the refunds and returns at once; the gateway sends them to the
+      provider in the background (show RUN tells how far it has come, and lists
+      refused ones, whose money is back on the wristband). The operator is named
+      by ${OPERATOR_ENV}=name:token, the gateway by its config (or --url).
+`
+
+const ACTIONS = ['create', 'list', 'show', 'approve', 'cancel', 'execute'] as const
+type Action = (typeof ACTIONS)[number]
+
+export interface RefundRunCommand {
+  action: Action
+  runId?: number
+  maxCount?: number
+  /** Cents. */
+  maxSum?: number
+  configFile?: string
+  url?: string
+}
+
+export class RefundRunUsageError extends Error {
+  override name = 'RefundRunUsageError'
+}
+
+export function parseRefundRunArgs(args: readonly string[]): RefundRunCommand {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: true,
+      options: { 'max-count': { type: 'string' }, 'max-sum': { type: 'string' }, config: { type: 'string' }, url: { type: 'string' } },
+    })
+  } catch (err) {
+    throw new RefundRunUsageError((err as Error).message)
+  }
+  const [action, run, ...rest] = parsed.positionals
+  if (action === undefined || !(ACTIONS as readonly string[]).includes(action)) throw new RefundRunUsageError(`the action must be one of ${ACTIONS.join(', ')}`)
+  const command: RefundRunCommand = { action: action as Action }
+  const needsRun = action !== 'create' && action !== 'list'
+  if (rest.length > 0 || (!needsRun && run !== undefined)) throw new RefundRunUsageError('too many arguments')
+  if (needsRun) {
+    if (run === undefined || !/^[1-9]\d{0,14}$/.test(run)) throw new RefundRunUsageError(`${action} needs the run's number`)
+    command.runId = Number(run)
+  }
+  const { values } = parsed
+  if (action !== 'create' && (values['max-count'] !== undefined || values['max-sum'] !== undefined)) throw new RefundRunUsageError('--max-count and --max-sum belong to create')
+  if (values['max-count'] !== undefined) {
+    if (!/^[1-9]\d{0,5}$/.test(values['max-count'])) throw new RefundRunUsageError('--max-count must be a whole number from 1 to 999999')
+    command.maxCount = Number(values['max-count'])
+  }
+  if (values['max-sum'] !== undefined) {
+    try {
+      command.maxSum = centsOfEuros(values['max-sum'])
+    } catch (err) {
+      if (err instanceof PayoutUsageError) throw new RefundRunUsageError(err.message)
+      throw err
+    }
+  }
+  if (values.config !== undefined) command.configFile = values.config
+  if (values.url !== undefined) command.url = values.url
+  return command
+}
+
+export interface RefundRunCommandIo {
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+  transport?: (baseUrl: string, adminToken: string, operator: string) => AdminTransport
+}
+
+const euros = (cents: number) => `${Math.trunc(cents / 100)}.${String(Math.abs(cents) % 100).padStart(2, '0')}`
+
+interface RunJson {
+  id: number
+  state: string
+  createdBy: string
+  approvedBy: string | null
+  executedBy: string | null
+  itemCount: number
+  itemSum: number
+  bookedCount: number
+  bookedSum: number
+}
+
+function runLine(run: RunJson): string {
+  const booked = run.state === 'executed' ? `, ${run.bookedCount} booked for ${euros(run.bookedSum)} EUR` : ''
+  return `run ${run.id}: ${run.state}, ${run.itemCount} refunds, ${euros(run.itemSum)} EUR${booked}; created by ${run.createdBy}${run.approvedBy ? `, approved by ${run.approvedBy}` : ''}${run.executedBy ? `, executed by ${run.executedBy}` : ''}\n`
+}
+
+/** Runs `refund-run ...` (the arguments after it); resolves with the exit code: 0 done, 1 refused or unreachable, 2 usage or config. */
+export async function runRefundRunCommand(args: readonly string[], env: NodeJS.ProcessEnv, io: RefundRunCommandIo): Promise<number> {
+  let command: RefundRunCommand
+  try {
+    command = parseRefundRunArgs(args)
+  } catch (err) {
+    if (!(err instanceof RefundRunUsageError)) throw err
+    io.stderr(`wristpay-gateway: ${err.message}\n\nUsage:\n${REFUND_RUN_USAGE}`)
+    return 2
+  }
+  let config: GatewayConfig
+  const operator = env[OPERATOR_ENV]
+  try {
+    config = loadConfig({ file: command.configFile, env, overrides: {} })
+    if (config.adminToken === undefined) throw new ConfigError('no admin token: set "adminToken" in the config file or WRISTPAY_GATEWAY_ADMIN_TOKEN')
+    if (operator === undefined || !/^[^:\s]+:\S+$/.test(operator)) throw new ConfigError(`no operator: set ${OPERATOR_ENV}=name:token (an operator account of the gateway's config)`)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    io.stderr(`wristpay-gateway: ${err.message}\n`)
+    return 2
+  }
+  const listenHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
+  const baseUrl = command.url ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${config.http.port}`
+  const transport = (io.transport ?? adminHttpTransport)(baseUrl, config.adminToken, operator)
+  const request = (() => {
+    switch (command.action) {
+      case 'create':
+        return { method: 'POST' as const, path: '/refund-runs', body: { ...(command.maxCount ? { maxCount: command.maxCount } : {}), ...(command.maxSum ? { maxSum: command.maxSum } : {}) } }
+      case 'list':
+        return { method: 'GET' as const, path: '/refund-runs' }
+      case 'show':
+        return { method: 'GET' as const, path: `/refund-runs/${command.runId}` }
+      default:
+        return { method: 'POST' as const, path: `/refund-runs/${command.runId}/${command.action}` }
+    }
+  })()
+  let answer: { status: number; json: unknown }
+  try {
+    answer = await transport(request)
+  } catch (err) {
+    io.stderr(`wristpay-gateway: the gateway at ${baseUrl} cannot be reached: ${(err as Error).message}\n`)
+    return 1
+  }
+  if (answer.status >= 400) {
+    const body = answer.json as { type?: string; message?: string }
+    io.stderr(`wristpay-gateway: refused (${answer.status} ${body.type ?? 'error'}): ${body.message ?? ''}\n`)
+    return 1
+  }
+  if (command.action === 'list') {
+    for (const run of answer.json as RunJson[]) io.stdout(runLine(run))
+    if ((answer.json as RunJson[]).length === 0) io.stdout('no refund runs\n')
+    return 0
+  }
+  if (command.action === 'show') {
+    io.stdout(`${JSON.stringify(answer.json, null, 2)}\n`)
+    return 0
+  }
+  if (command.action === 'execute') {
+    const executed = answer.json as { run: RunJson & { items: Array<{ uid: string; note: string | null }> }; replay: boolean }
+    io.stdout(runLine(executed.run))
+    // Guests refunded less than planned, or not at all, and why: the finance team looks at them.
+    for (const item of executed.run.items) if (item.note !== null) io.stdout(`  ${item.uid}: ${item.note}\n`)
+    io.stderr(executed.replay ? `run ${executed.run.id} was executed before: nothing booked now\n` : `run ${executed.run.id} executed: the gateway sends the refunds now\n`)
+    return 0
+  }
+  io.stdout(runLine(answer.json as RunJson))
+  return 0
+}

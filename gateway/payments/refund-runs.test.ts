@@ -3,9 +3,8 @@
 // that execution books each item once and leaves the sending to the refund
 // service's recovery loop. The ledger holds after every test.
 import t, { type Test } from 'tap'
-import { UID, testSetup, verified } from '../ledger/testing/test-helpers.js'
+import { UID, silentLogger, testSetup, verified } from '../ledger/testing/test-helpers.js'
 import { createPayoutRuns } from '../payouts/payout-runs.js'
-import { silentLogger } from '../ledger/testing/test-helpers.js'
 import { createRefundRuns, RefundRunError, type RefundRuns } from './refund-runs.js'
 import { startRefundWorld, type RefundWorld } from './testing/refund-world.js'
 
@@ -203,5 +202,22 @@ t.test('a guest whose balance changed since creation is refunded what still fits
   t.match(item(MORE.carol), { amount: 600, booked: null, note: /blocked/ })
   t.match(done.run, { bookedCount: 1, bookedSum: 550, progress: { notBooked: 2, pending: 1 } })
   t.same([w.balance(UID.alice), w.balance(MORE.carol)], [0, 600])
+  w.assertSound(t)
+})
+
+t.test('a guest who registers payout data while in a refund run and lands in a payout run too is paid once', async (t) => {
+  const w = await start(t)
+  await w.topUpOnline(UID.alice, 1000)
+  await w.topUpOnline(UID.bob, 800)
+  const run = w.runs.create({ operator: 'anna' })
+  w.runs.approve(run.id, 'ben')
+  // Alice saves payout data on the portal afterwards; a payout run takes her (it knows nothing of refund runs).
+  registerPayoutData(w, UID.alice, VALID_IBAN)
+  const payoutRuns = createPayoutRuns({ db: w.world.db, ledger: w.world.ledger, clock: w.world.clock, logger: silentLogger, allowedCountryCodes: () => ['DE'] })
+  t.same(payoutRuns.create({ operator: 'anna' }).items.map((i) => i.uid), [UID.alice])
+  const done = w.runs.execute(run.id, 'anna')
+  t.match(done.run.items.find((i) => i.uid === UID.alice), { booked: null, refundId: null, note: /in_payout_run/ })
+  t.match(done.run.items.find((i) => i.uid === UID.bob), { booked: 800 })
+  t.equal(w.balance(UID.alice), 1000, 'left for the payout run')
   w.assertSound(t)
 })

@@ -348,10 +348,15 @@ t.test('hostile but well-formed answers are reported, never thrown, and book onl
     payout(2, { refunds: { amount: 300, count: 1 }, disputes: { amount: 100, count: 1 }, payments: { amount: 9999, count: 1 } }),
     // In dollars: reported, never booked.
     payout(3, { currency: 'usd', payments: { amount: 0, count: 0 }, fees: 0 }),
+    // Listed, but its items are unknown to the provider itself.
+    payout(4),
   ]
   const hostile: ReconciliationClient = {
     listPayouts: async () => page(payouts),
-    listPayoutPayments: async (payoutId) => page(payoutId === id('pout', 3) ? [] : [payment]),
+    listPayoutPayments: async (payoutId) => {
+      if (payoutId === id('pout', 4)) throw new ProviderError('stancer GET /v2/payouts/{id}/payments answered 404: not found', 404)
+      return page(payoutId === id('pout', 3) ? [] : [payment])
+    },
     listPayoutRefunds: async (payoutId) => page(payoutId === id('pout', 2) ? [{ id: id('refd', 9), payment: payment.id, amount: 300, currency: 'eur', status: 'refunded', created: null }] : []),
     listPayoutDisputes: async (payoutId) =>
       page(payoutId === id('pout', 2) ? [{ id: id('dspt', 9), payment: payment.id, amount: 100, currency: 'eur', order_id: null, response: '45', type: null, created: null, status: 'lost' }] : []),
@@ -359,11 +364,12 @@ t.test('hostile but well-formed answers are reported, never thrown, and book onl
   const alerts: ReconciliationAlert[] = []
   const reconciliation = createReconciliation({ db: w.db, ledger: w.ledger, client: hostile, provider: 'stancer', currency: 'EUR', clock: { now: () => Date.now() }, logger: pino({ level: 'silent' }), alert: (a) => alerts.push(a) })
   const report = await reconciliation.run()
-  t.same(report.payouts.map((p) => p.booking), ['booked', 'booked', 'refused'])
+  t.same(report.payouts.map((p) => p.booking), ['booked', 'booked', 'refused', 'refused'])
   t.match(report.amountDifferences, [
     { kind: 'payment', id: payment.id, payoutId: id('pout', 2), what: `also in payout ${id('pout', 1)}` },
     { kind: 'payout', id: id('pout', 2), what: /^payments: / },
     { kind: 'payout', id: id('pout', 3), what: /^currency usd/ },
+    { kind: 'payout', id: id('pout', 4), what: /^its items cannot be read \(stancer GET .* 404/ },
   ])
   t.match(report.missingInLedger, [
     { kind: 'refund', id: id('refd', 9), reason: 'unknown_refund' },
@@ -371,6 +377,7 @@ t.test('hostile but well-formed answers are reported, never thrown, and book onl
   ])
   t.equal(alerts.length, 1)
   t.equal(w.ledger.externalBookingByRef(payoutRef('stancer', id('pout', 3))), undefined, 'the dollar payout is not booked')
+  t.equal(w.ledger.externalBookingByRef(payoutRef('stancer', id('pout', 4))), undefined, 'nor the one whose items are unknown')
   w.assertSound(t)
 })
 

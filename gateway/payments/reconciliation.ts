@@ -158,6 +158,8 @@ interface FetchedPayout {
   payments: StancerPayment[]
   refunds: StancerRefund[]
   disputes: StancerDispute[]
+  /** The provider listed the payout but answered 404 for its items: reported, never booked. */
+  unknown?: string
 }
 
 interface TopupRow {
@@ -247,12 +249,18 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
     for (const payout of payouts) {
       if (seen.has(payout.id)) continue // a page boundary that moved: the same payout listed twice
       seen.add(payout.id)
-      fetched.push({
-        payout,
-        payments: (await list((q) => client.listPayoutPayments(payout.id, q))) as StancerPayment[],
-        refunds: (await list((q) => client.listPayoutRefunds(payout.id, q))) as StancerRefund[],
-        disputes: (await list((q) => client.listPayoutDisputes(payout.id, q))) as StancerDispute[],
-      })
+      try {
+        fetched.push({
+          payout,
+          payments: (await list((q) => client.listPayoutPayments(payout.id, q))) as StancerPayment[],
+          refunds: (await list((q) => client.listPayoutRefunds(payout.id, q))) as StancerRefund[],
+          disputes: (await list((q) => client.listPayoutDisputes(payout.id, q))) as StancerDispute[],
+        })
+      } catch (err) {
+        // An id the provider lists but does not know is reported; any other failure ends the run.
+        if (!(err instanceof ProviderError && err.providerStatus === 404)) throw err
+        fetched.push({ payout, payments: [], refunds: [], disputes: [], unknown: err.message.slice(0, 200) })
+      }
     }
     return fetched
   }
@@ -397,10 +405,13 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
     for (const f of fetched) {
       const p = f.payout
       const net = p.payments.amount - p.refunds.amount - p.disputes.amount - p.fees - p.fees_vat
-      const { counts, items } = matchPayout(f, report)
+      const { counts, items } = f.unknown === undefined ? matchPayout(f, report) : { counts: { payments: 0, refunds: 0, disputes: 0 }, items: [] }
       let booking: PayoutLine['booking']
       const bookedBefore = payoutRow.get(provider, p.id)
-      if (bookedBefore !== undefined) {
+      if (f.unknown !== undefined) {
+        booking = 'refused'
+        report.amountDifferences.push({ kind: 'payout', id: p.id, payoutId: p.id, provider: net, ledger: 0, what: `its items cannot be read (${f.unknown}): not booked` })
+      } else if (bookedBefore !== undefined) {
         booking = 'already'
         // The provider now says other amounts than those we booked: what was booked stays, an operator looks.
         if (bookedBefore.net !== net || bookedBefore.fees + bookedBefore.fees_vat !== p.fees + p.fees_vat) {

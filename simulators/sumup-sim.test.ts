@@ -59,6 +59,27 @@ t.test('the API refuses what SumUp refuses, in SumUp error shape', async (t) => 
   await t.rejects(s.control.decline(checkout.id), /not PENDING/)
 })
 
+t.test('refunds of a paid checkout\'s transaction: 204, events on the transaction, 409 beyond what is left', async (t) => {
+  const { s, api } = await sim(t)
+  const checkout = (await (await api('POST', '/v0.1/checkouts', valid)).json()) as { id: string }
+  await s.control.pay(checkout.id)
+  const txn = s.control.checkout(checkout.id)!.transactions[0]!.id
+  t.equal((await api('POST', '/v0.1/me/refund/nope', { amount: 1 })).status, 404)
+  t.match(await (await api('POST', `/v0.1/me/refund/${txn}`, { amount: 1.005 })).json(), { error_code: 'INVALID', param: 'amount' })
+  const partial = await api('POST', `/v0.1/me/refund/${txn}`, { amount: 4.5 })
+  t.equal(partial.status, 204)
+  t.equal(await partial.text(), '', 'no body: SumUp names no refund')
+  s.control.failNextRefunds(1)
+  t.equal((await api('POST', `/v0.1/me/refund/${txn}`, { amount: 6 })).status, 204)
+  const tooMuch = await api('POST', `/v0.1/me/refund/${txn}`, { amount: 6.01 })
+  t.equal(tooMuch.status, 409, 'a failed refund gives its amount back, but no more than is left')
+  t.match(await tooMuch.json(), { error_code: 'CONFLICT' })
+  const transaction = (await (await api('GET', `/v0.1/me/transactions?id=${txn}`)).json()) as { status: string; events: Array<{ type: string; amount: number; status: string }> }
+  t.match(transaction, { status: 'REFUNDED', events: [{ type: 'REFUND', amount: 4.5, status: 'REFUNDED' }, { type: 'REFUND', amount: 6, status: 'FAILED' }] })
+  t.equal((await api('GET', '/v0.1/me/transactions?id=nope')).status, 404)
+  t.equal((await api('POST', `/v0.1/me/refund/${txn}`, { amount: 4.5 }, 'wrong')).status, 401)
+})
+
 t.test('a hanging request is released when the simulator closes', async (t) => {
   const s = await startSumUpSim({ apiKey: API_KEY })
   s.control.failNext(1, 'hang')

@@ -5,6 +5,11 @@
 // `return_url`. Tests and the demo drive it through `control`: pay, decline or
 // expire a checkout, deliver webhooks once, twice, late or never, report a
 // tampered amount, fail API requests (5xx, hang until the client gives up).
+// Refunds as SumUp's API has them: POST /v0.1/me/refund/{txn_id} (optional
+// decimal `amount`, 204 without a body: SumUp gives no refund id and takes
+// no idempotency key) and GET /v0.1/me/transactions?id={txn_id}, whose
+// `events` carry each REFUND with its numeric id and status (PENDING,
+// REFUNDED, FAILED). More than is left to refund is a 409.
 import { createHmac, randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
@@ -42,6 +47,18 @@ export type WebhookMode = 'once' | 'twice' | 'never'
 
 /** How the next API requests fail: '5xx' answers 503, 'hang' never answers (the client times out). */
 export type FailureKind = '5xx' | 'hang'
+
+export type SumUpSimRefundStatus = 'PENDING' | 'REFUNDED' | 'FAILED'
+
+export interface SumUpSimRefundEvent {
+  id: number
+  transaction_id: string
+  type: 'REFUND'
+  status: SumUpSimRefundStatus
+  /** Decimal, as SumUp's amounts. */
+  amount: number
+  timestamp: string
+}
 
 export interface SumUpSimOptions {
   apiKey: string
@@ -83,6 +100,17 @@ export interface SumUpSimControl {
   tamper(id: string, reported: { amount?: number; currency?: string; checkout_reference?: string }): void
   /** Waits until every webhook delivery started so far has finished. */
   idle(): Promise<void>
+  /** New refunds stay PENDING until settleRefund() (true), or are REFUNDED at once (false, the default). */
+  holdRefunds(hold: boolean): void
+  /** The next `count` refunds are recorded FAILED (the card's bank refused them). */
+  failNextRefunds(count: number): void
+  /** The next `count` refund requests answer 503 before anything is done. */
+  failNextRefundRequests(count: number): void
+  /** The next `count` refund requests are carried out, then never answered (the client times out). */
+  loseNextRefundAnswers(count: number): void
+  settleRefund(eventId: number, status: 'REFUNDED' | 'FAILED'): void
+  /** The refund events of a transaction (the checkout's successful one). */
+  refunds(transactionId: string): SumUpSimRefundEvent[]
   readonly deliveries: readonly WebhookDelivery[]
   /** API requests seen (authorised or not), by route. */
   readonly requestCounts: Record<string, number>
@@ -99,6 +127,10 @@ const CURRENCIES = new Set(['BRL', 'CHF', 'CLP', 'COP', 'CZK', 'DKK', 'EUR', 'GB
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function isHttpUrl(value: unknown): value is string {
@@ -127,6 +159,9 @@ export async function startSumUpSim(options: SumUpSimOptions): Promise<SumUpSim>
   let failures: { count: number; kind: FailureKind } = { count: 0, kind: '5xx' }
   let down = false
   let baseUrl = ''
+  const refundEvents: SumUpSimRefundEvent[] = []
+  let nextEventId = 9_000_000_001
+  const refundFaults = { hold: false, fail: 0, loseAnswers: 0, unavailable: 0 }
 
   // forceCloseConnections: close() must not wait for keep-alive sockets (fastify keeps them 72 s).
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, forceCloseConnections: true })
@@ -216,6 +251,70 @@ export async function startSumUpSim(options: SumUpSimOptions): Promise<SumUpSim>
     const checkout = checkouts.get(request.params.id)
     if (checkout === undefined) return sumUpError(reply, 404, 'NOT_FOUND', 'Resource not found')
     return publicView(checkout)
+  })
+
+  /** A checkout's successful transaction by its id. */
+  function transaction(id: string): { checkout: SumUpSimCheckout; txn: SumUpSimCheckout['transactions'][number] } | undefined {
+    for (const checkout of checkouts.values()) {
+      const txn = checkout.transactions.find((t) => t.id === id && t.status === 'SUCCESSFUL')
+      if (txn !== undefined) return { checkout, txn }
+    }
+    return undefined
+  }
+  const cents = (amount: number) => Math.round(amount * 100)
+
+  app.post<{ Params: { txn: string } }>('/v0.1/me/refund/:txn', async (request, reply) => {
+    if (await gate('refund', request, reply)) return reply
+    if (refundFaults.unavailable > 0) {
+      refundFaults.unavailable--
+      return sumUpError(reply, 503, 'INTERNAL_ERROR', 'simulated failure')
+    }
+    const found = transaction(request.params.txn)
+    if (found === undefined) return sumUpError(reply, 404, 'NOT_FOUND', 'Resource not found')
+    const body = request.body
+    const asked = isRecord(body) ? body.amount : undefined
+    if (body !== undefined && body !== null && body !== '' && !isRecord(body)) return sumUpError(reply, 400, 'INVALID', 'body must be a JSON object')
+    if (asked !== undefined && (typeof asked !== 'number' || !(asked > 0) || !/^\d+(\.\d{1,2})?$/.test(String(asked))))
+      return sumUpError(reply, 400, 'INVALID', 'invalid amount', 'amount')
+    const taken = refundEvents.filter((e) => e.transaction_id === found.txn.id && e.status !== 'FAILED').reduce((sum, e) => sum + cents(e.amount), 0)
+    const left = cents(found.txn.amount) - taken
+    const amount = asked === undefined ? left : cents(asked)
+    if (left <= 0 || amount > left) return sumUpError(reply, 409, 'CONFLICT', 'The amount exceeds what is left to refund on this transaction')
+    let status: SumUpSimRefundStatus = refundFaults.hold ? 'PENDING' : 'REFUNDED'
+    if (refundFaults.fail > 0) {
+      refundFaults.fail--
+      status = 'FAILED'
+    }
+    refundEvents.push({ id: nextEventId++, transaction_id: found.txn.id, type: 'REFUND', status, amount: amount / 100, timestamp: new Date().toISOString() })
+    if (refundFaults.loseAnswers > 0) {
+      refundFaults.loseAnswers--
+      // Done, but the answer is lost: hold the request until the client gives up or the simulator closes.
+      await new Promise<void>((resolve) => {
+        hanging.add(resolve)
+        request.raw.socket.once('close', resolve)
+      })
+      reply.hijack()
+      request.raw.socket?.destroy()
+      return reply
+    }
+    return reply.code(204).send()
+  })
+
+  app.get<{ Querystring: { id?: string } }>('/v0.1/me/transactions', async (request, reply) => {
+    if (await gate('transaction', request, reply)) return reply
+    const found = typeof request.query.id === 'string' ? transaction(request.query.id) : undefined
+    if (found === undefined) return sumUpError(reply, 404, 'NOT_FOUND', 'Resource not found')
+    const events = refundEvents.filter((e) => e.transaction_id === found.txn.id)
+    const refunded = events.some((e) => e.status !== 'FAILED')
+    return {
+      id: found.txn.id,
+      amount: found.txn.amount,
+      currency: found.txn.currency,
+      status: refunded ? 'REFUNDED' : 'SUCCESSFUL',
+      simple_status: refunded ? 'REFUNDED' : 'SUCCESSFUL',
+      timestamp: found.txn.timestamp,
+      events: structuredClone(events),
+    }
   })
 
   function page(title: string, inner: string): string {
@@ -339,6 +438,24 @@ button{font-size:1.1rem;padding:.6rem 1.2rem;margin-right:.5rem}</style></head><
       // Bounded: each round waits for what was in flight; deliveries do not start new ones.
       for (let i = 0; i < 10 && inFlight.size > 0; i++) await Promise.allSettled([...inFlight])
     },
+    holdRefunds: (hold) => {
+      refundFaults.hold = hold
+    },
+    failNextRefunds: (count) => {
+      refundFaults.fail = count
+    },
+    failNextRefundRequests: (count) => {
+      refundFaults.unavailable = count
+    },
+    loseNextRefundAnswers: (count) => {
+      refundFaults.loseAnswers = count
+    },
+    settleRefund: (eventId, status) => {
+      const event = refundEvents.find((e) => e.id === eventId)
+      if (event === undefined || event.status !== 'PENDING') throw new Error(`no pending refund ${eventId}`)
+      event.status = status
+    },
+    refunds: (transactionId) => structuredClone(refundEvents.filter((e) => e.transaction_id === transactionId)),
     deliveries,
     requestCounts,
   }

@@ -4,6 +4,7 @@
 //                          redirect_url, return_url?, hosted_checkout: {enabled: true}}
 //        -> {id, status: PENDING|PAID|FAILED|EXPIRED, amount, currency, checkout_reference, hosted_checkout_url}
 //   GET  /v0.1/checkouts/{id}
+//   refunds: POST /v0.1/me/refund/{txn_id} and GET /v0.1/me/transactions?id= (sumup-refunds.ts)
 //
 // In SumUp's API `redirect_url` is where the guest's browser goes back after the hosted page, and
 // `return_url` is where SumUp posts its webhook ({event_type: 'CHECKOUT_STATUS_CHANGED', id}).
@@ -22,6 +23,7 @@ import {
   type PaymentProvider,
   type ProviderCheckout,
 } from './provider.js'
+import { createSumUpRefunds } from './sumup-refunds.js'
 
 export const SUMUP_DEFAULT_BASE_URL = 'https://api.sumup.com'
 /** Header carrying the optional shared-secret HMAC of a webhook body (hex, optionally prefixed `sha256=`). */
@@ -87,6 +89,7 @@ export function createSumUpProvider(options: SumUpProviderOptions): PaymentProvi
   const timeoutMs = options.timeoutMs ?? 10_000
   const log = options.logger
 
+  /** The parsed JSON answer; undefined for a 204 (SumUp's refund answers without a body). */
   async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
     let res: Response
     try {
@@ -105,6 +108,7 @@ export function createSumUpProvider(options: SumUpProviderOptions): PaymentProvi
       // Timeouts and refused connections: the outcome at the provider is unknown, so the caller keeps polling.
       throw new ProviderError(`sumup ${method} ${path.split('/').slice(0, 3).join('/')} failed: ${(err as Error).name}`)
     }
+    if (res.status === 204) return undefined
     let parsed: unknown
     try {
       parsed = await res.json()
@@ -138,6 +142,7 @@ export function createSumUpProvider(options: SumUpProviderOptions): PaymentProvi
 
   return {
     name: 'sumup',
+    refunds: createSumUpRefunds({ call, logger: log }),
 
     async createCheckout(input: CreateCheckoutInput) {
       if (!Number.isSafeInteger(input.amountCents) || input.amountCents <= 0) throw new RangeError('amountCents must be a positive integer')

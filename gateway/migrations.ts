@@ -19,7 +19,7 @@ import { CARD_REFUNDS_DDL } from './payments/refund-schema.js'
 import { REFUND_RUNS_DDL } from './payments/refund-run-schema.js'
 import { DISPUTES_DDL } from './payments/disputes-schema.js'
 import { RECONCILIATION_DDL } from './payments/reconciliation-schema.js'
-import { SEPA_CHECKS_DDL } from './payments/sepa-check-schema.js'
+import { addSepaChecks } from './payments/sepa-check-schema.js'
 import { addCardPaymentRef, addExpenseAccountKind, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
 import { addRetirementColumns } from './registry/retirement.js'
 import { runMigrations, type Migration, type SchemaVersionStore } from './migration-runner.js'
@@ -246,7 +246,7 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
   { version: 14, reason: 'bank import jobs (seed 003) with their transactions and checksums, and the transfer codes of wristbands for bank top-ups', up: exec(BANK_IMPORT_DDL) },
   { version: 15, reason: 'refunds to the card: the requests of guests and operators and their parts, one per online top-up the money goes back to', up: exec(CARD_REFUNDS_DDL) },
   { version: 16, reason: 'disputes (chargebacks) on online top-ups: each dispute once, its booking, debt and block, and where polling the provider goes on from', up: exec(DISPUTES_DDL) },
-  { version: 17, reason: 'SEPA checks of payout data (does the holder name match the IBAN?) per guest, and the check state of each payout run item', up: exec(SEPA_CHECKS_DDL) },
+  { version: 17, reason: 'SEPA checks of payout data (does the holder name match the IBAN?) per guest, and the check state of each payout run item', up: addSepaChecks },
   { version: 18, reason: 'provider payout reconciliation: each booked provider payout with what it contained, and the latest reconciliation report per provider', up: exec(RECONCILIATION_DDL) },
   {
     version: 19,

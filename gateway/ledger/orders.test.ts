@@ -51,7 +51,7 @@ t.test("a guest's orders: accepted ones, newest first, with named lines", async 
   const orders = w.ledger.customerOrders(UID.alice)
   const start = 1_750_000_000_000
   t.same(orders, [
-    { id: h.online.id, receiptId: h.online.receiptId, kind: 'topup_online', amount: 1500, bookedAt: start + 4000, lines: [] },
+    { id: h.online.id, receiptId: h.online.receiptId, kind: 'topup_online', amount: 1500, bookedAt: start + 4000, lines: [], customerDelta: 1500 },
     {
       id: h.sale.tx.id,
       receiptId: w.ledger.transaction(h.sale.tx.id)!.receiptId,
@@ -108,6 +108,7 @@ t.test('receipts', async (t) => {
     amount: 1500,
     bookedAt: h.online.bookedAt,
     lines: [],
+    customerDelta: 1500,
     customerUid: UID.alice,
   })
   const anonymous = w.ledger.bookExternal({

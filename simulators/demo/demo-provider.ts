@@ -311,9 +311,12 @@ export async function runDemoProvider(options: DemoProviderOptions): Promise<{ p
   const balanced = ledger.checkInvariants().length === 0 && ledger.sumOfAllBalances() === 0 && guestsRight
   const summary = summariseProviderCycle(cycle, disputes, balanced)
   const money = (cents: number) => `${decimalStringFromCents(cents)} ${options.currency}`
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+  const refunds = cycle.guests.filter((g) => g.refund !== undefined)
+  const refused = refunds.filter((g) => g.refund!.state === 'refused').length
   const line =
-    `card side (stancer): ${plans.length} online top-ups, 1 refund to the card, 1 refused by the card's bank, ${summary.disputes.open} dispute open; ` +
-    `${summary.payouts} payout reconciled: ${summary.matched.payments} payments and ${summary.matched.refunds} refunds matched, ` +
+    `card side (stancer): ${plural(plans.length, 'online top-up')}, ${plural(refunds.length - refused, 'refund')} to the card, ${refused} refused by the card's bank, ${summary.disputes.open} dispute open; ` +
+    `${summary.payouts} payout reconciled: ${plural(summary.matched.payments, 'payment')} and ${plural(summary.matched.refunds, 'refund')} matched, ` +
     `${summary.missingInLedger} missing in the ledger, ${summary.missingAtProvider} missing at the provider, ${summary.amountDifferences} differences, ` +
     `fees ${money(summary.feesCents)}, net ${money(summary.netCents)}; run again: ${summary.rerunBooked} booked; ledger ${summary.ledgerBalanced ? 'balanced' : 'NOT balanced'}`
   return { providerReconciliation: summary, line }

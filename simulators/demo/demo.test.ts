@@ -10,6 +10,7 @@ import { centsFromDecimalString } from '../../device-protocol/money.js'
 import { parseStatement } from '../../gateway/bank/statements/index.js'
 import { parsePain001 } from '../bank-sim/pain001.js'
 import { DEMO_BANK_TOPUP_CENTS, DEMO_RETURN_SHARE, type BankRoundTripSummary, type PayoutRunSummary } from './demo-payouts.js'
+import { demoProviderSound, DEMO_CARD_GUESTS, type ProviderReconciliationSummary } from './demo-provider.js'
 import { runDemo } from './demo.js'
 
 t.test('a short demo run: booths sell, the top-up station and the cash desk run cash shifts, nothing is lost', async (t) => {
@@ -37,7 +38,7 @@ t.test('a short demo run: booths sell, the top-up station and the cash desk run 
 
   // After the event: the payout run of the guests who registered a bank account, and the bank statement's round trip,
   // checked against the files the demo wrote and the gateway's database.
-  t.same(Object.keys(summary).slice(-2), ['payoutRun', 'bankRoundTrip'], 'the summary ends with the payout run and the bank round trip')
+  t.same(Object.keys(summary).slice(-3), ['payoutRun', 'bankRoundTrip', 'providerReconciliation'], 'the summary ends with the payout run, the bank round trip and the provider reconciliation')
   const run = summary.payoutRun as PayoutRunSummary
   const trip = summary.bankRoundTrip as BankRoundTripSummary
   t.match(run, { exported: true, creatorApprovalRefused: true, createdBy: 'ops-anna', approvedBy: 'ops-ben' })
@@ -65,10 +66,36 @@ t.test('a short demo run: booths sell, the top-up station and the cash desk run 
   })
   t.same([trip.returned, trip.returnedCents, trip.topups, trip.topupCents], [returned.length, cents(returned), topups.length, cents(topups)], 'what the bank statement says')
   t.equal(accountBalance('payout:sepa'), run.sumCents - trip.returnedCents, 'paid out and not come back')
-  t.equal(accountBalance('clearing:bank'), -trip.topupCents, 'the bank top-up reached a wristband once')
+  const card = summary.providerReconciliation as ProviderReconciliationSummary
+  t.equal(accountBalance('clearing:bank'), -trip.topupCents - card.netCents, 'the bank top-up reached a wristband once; the provider\'s payout reached the bank')
+
+  // The card side: its summary against the gateway's database (provider payouts, disputes, top-ups, refunds, the stored report).
+  const one = <T>(sql: string) => db.prepare(sql).get() as T
+  const payouts = one<{ n: number; fees: number; net: number }>(`SELECT count(*) AS n, total(fees + fees_vat) AS fees, total(net) AS net FROM provider_payouts WHERE provider = 'stancer' AND booking_id IS NOT NULL`)
+  t.equal(card.payouts, payouts.n, 'every payout the provider made is booked, once')
+  t.equal(card.feesCents, payouts.fees, 'the fees of the booked payouts')
+  t.equal(card.feesCents, -accountBalance('expense:fees:stancer'), 'booked to expense:fees:stancer')
+  t.equal(card.netCents, payouts.net)
+  t.equal(card.matched.payments, one<{ n: number }>(`SELECT count(*) AS n FROM online_topups WHERE provider = 'stancer' AND status = 'paid'`).n, 'every online top-up matched to a payment')
+  t.equal(card.matched.refunds, one<{ n: number }>(`SELECT count(*) AS n FROM card_refund_parts WHERE provider = 'stancer' AND state IN ('sent', 'succeeded')`).n, 'every refund the provider took matched')
+  t.equal(one<{ n: number }>(`SELECT count(*) AS n FROM card_refund_parts WHERE provider = 'stancer' AND state = 'refused'`).n, 1, 'one refund refused by the card\'s bank')
+  const disputes = one<{ open: number; amount: number }>(`SELECT total(state = 'open') AS open, total(amount) AS amount FROM disputes WHERE provider = 'stancer'`)
+  t.same(card.disputes, { open: disputes.open, lost: 0, amountCents: disputes.amount }, 'the dispute, open')
+  const report = JSON.parse(one<{ report: string }>(`SELECT report FROM reconciliation_reports WHERE provider = 'stancer'`).report) as { clean: boolean; missingInLedger: unknown[]; missingAtProvider: unknown[]; amountDifferences: unknown[] }
+  t.same(
+    [card.clean, card.missingInLedger, card.missingAtProvider, card.amountDifferences],
+    [report.clean, report.missingInLedger.length, report.missingAtProvider.length, report.amountDifferences.length],
+    'the stored report',
+  )
+  t.match(card, { clean: true, missingInLedger: 0, missingAtProvider: 0, amountDifferences: 0, rerunBooked: 0, ledgerBalanced: true, disputes: { open: 1 } })
+  t.ok(card.matched.payments >= DEMO_CARD_GUESTS && card.feesCents > 0)
+  t.equal(demoProviderSound(card), true, 'sound: the exit code stays 0')
+  // The open dispute's booking is all clearing:stancer holds once the provider paid out everything else.
+  t.equal(accountBalance('clearing:stancer'), one<{ booked: number }>(`SELECT total(booked) AS booked FROM disputes WHERE provider = 'stancer' AND state = 'open'`).booked)
   db.close()
   t.ok(lines.some((l) => l.startsWith(`payout run ${run.id}: ${run.count} payouts`)), 'a line on the payout run')
   t.ok(lines.some((l) => l.startsWith(`bank statement: ${trip.payouts} payouts out, ${trip.returned} returned`)), 'a line on the bank round trip')
+  t.ok(lines.some((l) => l.startsWith(`card side (stancer): ${DEMO_CARD_GUESTS} online top-ups, 1 refund to the card, 1 refused by the card's bank, 1 dispute open`) && l.includes(`${card.payouts} payout reconciled`)), 'a line on the card side')
 })
 
 t.test('an unknown reader kind is refused with a clear message', async (t) => {

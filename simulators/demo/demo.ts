@@ -22,6 +22,7 @@ import { closeTill, runTill, type DemoGuest, type RecordedOperation, type TillCo
 import { startPaymentSimulators } from './payment-sims.js'
 import { createSimulatedReader, lazyPcscStack, parseReaderKinds, type SimulatedReaderKind } from './demo-readers.js'
 import { demoPayoutsSound, runDemoPayouts, type BankRoundTripSummary, type DemoPayouts } from './demo-payouts.js'
+import { demoProviderSound, runDemoProvider, type ProviderReconciliationSummary } from './demo-provider.js'
 import { percentile } from './stats.js'
 
 const USAGE = `usage: npm start -- [options]
@@ -98,8 +99,9 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   const adminToken = randomBytes(24).toString('base64url')
   const [creator, approver] = ['ops-anna', 'ops-ben'].map((name) => ({ name, token: randomBytes(24).toString('base64url') })) as [{ name: string; token: string }, { name: string; token: string }]
 
-  // Online payments go to simulated providers on loopback.
-  const paymentSims = await startPaymentSimulators()
+  // Online payments go to simulated providers on loopback; the portal tops up through the payments provider
+  // simulator (stancer), which also refunds to the card, raises disputes and pays out for the card side below.
+  const paymentSims = await startPaymentSimulators({ defaultProvider: 'stancer' })
   let gateway: Gateway
   try {
     gateway = await createGateway({
@@ -229,8 +231,25 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       currency: setup.event.currency,
     })
     for (const line of payouts.lines) out(line)
-    // The summary ends with the payout run and the bank statement's round trip.
-    return { ...summary, payoutRun: payouts.payoutRun, ...(payouts.bankRoundTrip ? { bankRoundTrip: payouts.bankRoundTrip } : {}) }
+
+    // The card side: online top-ups through the provider, a refund to the card, one refused, a dispute; the provider pays out and is reconciled.
+    out('card side: online top-ups, refunds to the card, a dispute, the provider\'s payout reconciled ...')
+    const card = await runDemoProvider({
+      baseUrl: httpBase,
+      adminToken,
+      sim: paymentSims.provider,
+      wristbands: setup.wristbands.map((w) => ({ uid: w.uid, pin: w.pin! })),
+      ledger: gateway.ledger,
+      currency: setup.event.currency,
+    })
+    out(card.line)
+    // The summary ends with the payout run, the bank statement's round trip and the provider's payouts reconciled.
+    return {
+      ...summary,
+      payoutRun: payouts.payoutRun,
+      ...(payouts.bankRoundTrip ? { bankRoundTrip: payouts.bankRoundTrip } : {}),
+      providerReconciliation: card.providerReconciliation,
+    }
   } finally {
     stopping = true
     for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
@@ -302,7 +321,8 @@ async function main(): Promise<number> {
   const summary = await runDemo(options)
   console.log(JSON.stringify(summary))
   const payoutsSound = demoPayoutsSound(summary.payoutRun as DemoPayouts['payoutRun'], summary.bankRoundTrip as BankRoundTripSummary | undefined)
-  return summary.lost === 0 && summary.duplicates === 0 && summary.ledgerBalanced && payoutsSound ? 0 : 1
+  const cardSideSound = demoProviderSound(summary.providerReconciliation as ProviderReconciliationSummary | { skipped: string })
+  return summary.lost === 0 && summary.duplicates === 0 && summary.ledgerBalanced && payoutsSound && cardSideSound ? 0 : 1
 }
 
 // Run only as a program, not when a test imports runDemo.

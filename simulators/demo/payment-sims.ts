@@ -2,7 +2,8 @@
 // hosted checkout simulator and the Stripe simulator on loopback, and the
 // gateway config that points the real adapters at them. The payments
 // provider simulator (seed 004) runs beside them as the `stancer` provider
-// (configured, with refunds to the card); SumUp stays the portal's default.
+// (configured, with refunds to the card); SumUp is the portal's default unless
+// the caller asks for stancer (the demo does, for its card side).
 import type { PaymentsConfig } from '../../gateway/config.js'
 import { createProviderSim, type ProviderSim } from '../provider-sim/index.js'
 import { startStripeSim, type StripeSim } from '../stripe-sim/index.js'
@@ -25,7 +26,8 @@ export interface PaymentSimulators {
   close(): Promise<void>
 }
 
-export async function startPaymentSimulators(): Promise<PaymentSimulators> {
+/** defaultProvider: the portal's online top-up provider (SumUp unless told; the demo's card side needs stancer). */
+export async function startPaymentSimulators(options: { defaultProvider?: 'sumup' | 'stancer' } = {}): Promise<PaymentSimulators> {
   const sumup = await startSumUpSim({ apiKey: SUMUP_API_KEY, merchantCode: SUMUP_MERCHANT, webhookMode: 'once' })
   const stripe = await startStripeSim({ apiKey: STRIPE_API_KEY, webhookMode: 'once' }).catch(async (err: unknown) => {
     await sumup.close()
@@ -41,7 +43,7 @@ export async function startPaymentSimulators(): Promise<PaymentSimulators> {
     stripe,
     provider,
     payments: {
-      defaultProvider: 'sumup',
+      defaultProvider: options.defaultProvider ?? 'sumup',
       sumup: { baseUrl: sumup.baseUrl, apiKey: SUMUP_API_KEY, merchantCode: SUMUP_MERCHANT },
       stripe: { baseUrl: stripe.baseUrl, secretKey: stripe.apiKey, publishableKey: stripe.publishableKey, webhookSecret: stripe.webhookSecret },
       stancer: { baseUrl: provider.baseUrl, secretKey: PROVIDER_SECRET_KEY },

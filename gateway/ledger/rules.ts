@@ -44,7 +44,7 @@ export interface KioskFacts {
 
 export interface WristbandFacts {
   blocked: boolean
-  /** In an open payout run: sales, cash-outs, a cancelled return and a tag switch from it are refused (in_payout_run). Absent: not in one. */
+  /** In an open payout run, or an open refund run item (its balance goes back to the card): sales, cash-outs, a cancelled return and a tag switch from it are refused (in_payout_run). Absent: in neither. */
   inPayoutRun?: boolean
   /** Current balance of the guest's account, cents. */
   balance: number

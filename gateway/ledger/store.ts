@@ -112,7 +112,7 @@ export interface RegisteredKiosk {
 /** A wristband as the registry knows it (its balance is the store's). */
 export interface RegisteredWristband {
   blocked: boolean
-  /** In an open payout run (created or approved): its balance is being paid back, so it cannot spend. Absent: not in one. */
+  /** In an open payout run or an open refund run item (created or approved): its balance is being paid back, to the bank account or the card, so it cannot spend. Absent: in neither. */
   inPayoutRun?: boolean
   vouchers: number
   variant: string | null

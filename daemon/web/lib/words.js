@@ -9,7 +9,7 @@ export const REASONS = {
   bad_signature: 'The gateway does not know this kiosk\'s key. Nothing was charged. An operator must enroll this kiosk\'s key.',
   product_restricted: 'This wristband may not buy one of these products (age restriction).',
   tag_blocked: 'This wristband is blocked.',
-  in_payout_run: 'This wristband\'s balance is being paid back to the guest\'s bank account: it cannot pay any more.',
+  in_payout_run: 'This wristband\'s balance is being paid back to the guest: it cannot pay any more.',
   unknown_tag: 'This wristband is not known.',
   unknown_product: 'A product is not known to the gateway.',
   price_mismatch: 'A price does not match the gateway\'s catalog.',

@@ -296,6 +296,36 @@ t.test('a lost dispute taken from a payout is matched to the dispute\'s booking'
   w.assertSound(t)
 })
 
+t.test('an open dispute is listed apart without making the report unclean; once lost and paid out it is matched and no longer open', async (t) => {
+  const w = await world(t)
+  const { paymentId } = await w.topUp(0, 20)
+  w.sim.controls.settleNow()
+  const client = createStancerClient({ secretKey: TEST_SECRET_KEY, baseUrl: w.sim.baseUrl })
+  const disputes = createDisputeService({ db: w.db, ledger: w.ledger, client, provider: 'stancer', clock: { now: () => Date.now() }, logger: pino({ level: 'silent' }) })
+  const raised = w.sim.controls.raiseDispute(paymentId)
+  await disputes.recordDispute(await client.getDispute(raised.id))
+
+  const open = await w.reconciliation.run()
+  t.equal(open.clean, true, 'an open dispute is in no payout yet: no mismatch')
+  t.same(open.missingInLedger, [])
+  t.equal(open.openDisputes.length, 1)
+  t.match(open.openDisputes[0], { id: raised.id, wristband: GUESTS[0]!.uid, amountCents: 2000, bookedCents: 2000, openDebtCents: 0, since: Number })
+  t.equal(open.matched.filter((m) => m.kind === 'dispute').length, 0)
+  const out: string[] = []
+  const io = { stdout: (text: string) => void out.push(text), stderr: () => undefined }
+  t.equal(await runReconcileCommand(['provider', '--show', '--url', w.httpBase], { WRISTPAY_GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN }, io), 0, 'clean: exit code 0')
+  t.match(out.join(''), new RegExp(`^  open dispute: ${raised.id} on wristband ${GUESTS[0]!.uid} of 20\\.00 since \\d{4}-\\d{2}-\\d{2}T.*: 20\\.00 booked off the balance, 0\\.00 open debt$`, 'm'))
+
+  w.sim.controls.resolveDispute(raised.id, 'lost')
+  await disputes.recordDispute(await client.getDispute(raised.id))
+  const [second] = w.sim.controls.settleNow()
+  const lost = await w.reconciliation.run({ mode: 'since' })
+  t.equal(lost.clean, true)
+  t.same(lost.openDisputes, [], 'lost: no longer open')
+  t.match(lost.matched.find((m) => m.kind === 'dispute'), { id: raised.id, payoutId: second!.id })
+  w.assertSound(t)
+})
+
 t.test('a 500 mid-run books nothing and leaves the previous report; the next run books once', async (t) => {
   const w = await world(t)
   await w.topUp(0, 10)

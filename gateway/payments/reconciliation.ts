@@ -98,6 +98,19 @@ export interface AmountDifference {
   what: string
 }
 
+/** A dispute still open at the provider: in no payout yet, so listed apart (it does not make the report unclean). */
+export interface OpenDispute {
+  id: string
+  /** The disputed top-up's wristband (null when the dispute's row has none). */
+  wristband: string | null
+  /** Integer cents: disputed, taken off the balance, and the rest the balance did not cover. */
+  amountCents: number
+  bookedCents: number
+  openDebtCents: number
+  /** When we first saw it (ms). */
+  since: number
+}
+
 export interface ReconciliationReport {
   provider: string
   ranAt: number
@@ -111,6 +124,8 @@ export interface ReconciliationReport {
   missingInLedger: MissingInLedger[]
   missingAtProvider: MissingAtProvider[]
   amountDifferences: AmountDifference[]
+  /** Disputes open when the run ended (reports stored before this list existed lack it). Not a mismatch: `clean` ignores it. */
+  openDisputes: OpenDispute[]
   /** Sums of what this run booked (cents). */
   booked: { payouts: number; net: number; fees: number }
   clean: boolean
@@ -234,6 +249,17 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
     // The disputes table comes with its own migration step; read it only where it exists.
     if (!tableExists(db, 'disputes')) return undefined
     return db.prepare<[string, string], DisputeRow>(`SELECT id, amount, state, booking_id, debt FROM disputes WHERE provider = ? AND id = ?`).get(provider, id)
+  }
+
+  /** The open disputes, oldest first: an operator reading only the report sees them (README "Reading the reconciliation report"). */
+  function openDisputes(): OpenDispute[] {
+    if (!tableExists(db, 'disputes')) return []
+    return db
+      .prepare<[string], { id: string; uid: string | null; amount: number; booked: number; debt: number; created_at: number }>(
+        `SELECT id, uid, amount, booked, debt, created_at FROM disputes WHERE provider = ? AND state = 'open' ORDER BY created_at, id LIMIT 1000`,
+      )
+      .all(provider)
+      .map((d) => ({ id: d.id, wristband: d.uid, amountCents: d.amount, bookedCents: d.booked, openDebtCents: d.debt, since: d.created_at }))
   }
 
   function latest(): ReconciliationReport | undefined {
@@ -397,6 +423,7 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
       missingInLedger: [],
       missingAtProvider: [],
       amountDifferences: [],
+      openDisputes: [],
       booked: { payouts: 0, net: 0, fees: 0 },
       clean: true,
     }
@@ -467,9 +494,11 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
         report.missingAtProvider.push({ kind: 'refund', id: r.id, providerId: r.provider_refund_id, uid: r.uid, amount: r.amount })
       }
     }
+    // After the payouts: a dispute lost and taken from one is no longer open.
+    report.openDisputes = openDisputes()
     report.clean = report.missingInLedger.length === 0 && report.missingAtProvider.length === 0 && report.amountDifferences.length === 0
     writeReport.run(provider, JSON.stringify(report), report.ranAt)
-    log.info({ payouts: report.payouts.length, booked: report.booked, matched: report.matched.length, clean: report.clean }, 'provider payouts reconciled')
+    log.info({ payouts: report.payouts.length, booked: report.booked, matched: report.matched.length, openDisputes: report.openDisputes.length, clean: report.clean }, 'provider payouts reconciled')
     if (!report.clean) {
       deps.alert?.({
         kind: 'provider_reconciliation',

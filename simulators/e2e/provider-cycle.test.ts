@@ -14,8 +14,9 @@
 // "Clean except for the dispute", exactly: every report says clean (every
 // payment and refund of every payout matched, nothing missing in the ledger or
 // at the provider, no amount difference). While the dispute is open the
-// provider has not taken it from a payout, so it is in no report: it is listed
-// open at GET /admin/disputes and is the only thing clearing:stancer holds
+// provider has not taken it from a payout, so it matches no payout item: the
+// report lists it apart among its open disputes (without making it unclean),
+// it is listed open at GET /admin/disputes and is the only thing clearing:stancer holds
 // after the payout (its booked cents). Once lost, the next payout takes it and
 // the report matches it as a dispute item with the guest's open debt.
 import t from 'tap'
@@ -217,7 +218,8 @@ t.test('the card side: top-ups, sales, refunds, a dispute, the payouts reconcile
             c.guests!.flatMap((g) => g.topups.map((x) => `stancer:${x.intentId}`)).sort(),
             'each payment matched to its top-up booking',
           )
-          t.equal(r.matched.filter((m) => m.kind === 'dispute').length, 0, 'the open dispute is in no payout yet, so not in the report')
+          t.equal(r.matched.filter((m) => m.kind === 'dispute').length, 0, 'the open dispute is in no payout yet, so matches no item')
+          t.match(r.openDisputes, [{ id: c.dispute!.id, wristband: DISPUTED.uid, amountCents: c.dispute!.amountCents, bookedCents: disputeBooked, openDebtCents: c.dispute!.amountCents - disputeBooked }], 'the report lists it as open, and is clean all the same')
           t.match(await disputesListed(), [{ id: c.dispute!.id, state: 'open' }], 'it is listed open at GET /admin/disputes')
           accounts.clearing += p.payments.amount - p.refunds.amount
           accounts.fees -= fees
@@ -242,6 +244,7 @@ t.test('the card side: top-ups, sales, refunds, a dispute, the payouts reconcile
           t.equal(r.clean, true)
           t.same([r.missingInLedger, r.missingAtProvider, r.amountDifferences], [[], [], []])
           t.match(r.matched.filter((m) => m.kind === 'dispute'), [{ id: c.dispute!.id, amount, openDebt: amount - disputeBooked }], 'the dispute matched to its booking, with the open debt')
+          t.same(r.openDisputes, [], 'lost and taken: no longer open')
           t.same(r.booked, { payouts: 1, net: -amount, fees: 0 }, 'only the new payout is booked')
           accounts.clearing -= amount
           accounts.bank += amount

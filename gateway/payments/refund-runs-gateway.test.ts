@@ -68,9 +68,11 @@ t.test('two operators run a refund run on the gateway; the refunds reach the pro
     json(method, `/admin${path}`, body, { authorization: `Bearer ${ADMIN_TOKEN}`, ...(operator ? { 'wristpay-operator': operator } : {}) })
 
   // Both guests top up on the portal; the second registers an IBAN: a payout run pays them, not this one.
+  const auths: Array<Record<string, string>> = []
   for (const [i, guest] of GUESTS.entries()) {
     const login = await json('POST', '/api/auth/login', { pin: guest.pin })
     const auth = { authorization: `Bearer ${login.body.access_token}` }
+    auths.push(auth)
     const checkout = await json('POST', '/api/sumup/create-checkout', { amount: 20 + i }, auth)
     t.equal(checkout.status, 200)
     const intent = [...sim.state.paymentIntents.values()].find((p) => p.order_id === checkout.body.checkout_id)!
@@ -83,6 +85,9 @@ t.test('two operators run a refund run on the gateway; the refunds reach the pro
   const created = await admin('POST', '/refund-runs', ANNA, {})
   t.equal(created.status, 201)
   t.match(created.body, { state: 'created', itemCount: 1, itemSum: 2000, items: [{ uid: GUESTS[0]!.uid, amount: 2000 }] })
+  // The portal shows the guest in the run as in a payout run (their balance is being paid back; the page locks the payout form).
+  t.match((await json('GET', '/api/payout_info', undefined, auths[0])).body, { in_payout_run: true, payout_date: new Date(created.body.createdAt).toISOString() })
+  t.match((await json('GET', '/api/payout_info', undefined, auths[1])).body, { in_payout_run: false, payout_date: null })
   t.equal((await admin('POST', `/refund-runs/${created.body.id}/approve`, ANNA)).body.type, 'approver_is_creator')
   t.equal((await admin('POST', `/refund-runs/${created.body.id}/approve`, BEN)).status, 200)
   const executed = await admin('POST', `/refund-runs/${created.body.id}/execute`, ANNA)

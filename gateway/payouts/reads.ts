@@ -34,11 +34,18 @@ export function createPayoutReads(db: Database.Database): PayoutReads {
       SELECT i.amount, r.exported_at, i.account_name, i.end_to_end_id, i.payout_receipt AS receipt_id
         FROM payout_run_items i JOIN payout_runs r ON r.id = i.run_id
        WHERE i.uid = ? AND r.state = 'exported' AND i.returned_at IS NULL ORDER BY r.id DESC`),
+    // An open refund run pays the balance back to the guest's card: for the portal that is a payout run too
+    // (its page then locks the payout form: bank data entered now would pay nobody).
+    openRefundRun: db.prepare<[string], { created_at: number }>(`
+      SELECT r.created_at FROM card_refund_run_items i JOIN card_refund_runs r ON r.id = i.run_id WHERE i.uid = ? AND i.open = 1`),
   }
   return {
     payoutInfo(uid) {
       const row = typeof uid === 'string' ? q.latest.get(uid) : undefined
-      if (row === undefined) return { inPayoutRun: false, payoutDateMs: null }
+      if (row === undefined) {
+        const refundRun = typeof uid === 'string' ? q.openRefundRun.get(uid) : undefined
+        return refundRun === undefined ? { inPayoutRun: false, payoutDateMs: null } : { inPayoutRun: true, payoutDateMs: refundRun.created_at }
+      }
       return { inPayoutRun: true, payoutDateMs: row.state === 'exported' ? row.exported_at : row.created_at }
     },
     payoutTransactions(uid) {

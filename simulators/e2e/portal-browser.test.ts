@@ -234,7 +234,7 @@ t.test('the guest portal in headless Chromium against a real gateway and kiosks'
     t.equal(answer.status, 404, 'the event takes no bank transfers')
     t.equal(await page.getByRole('region', { name: 'Top up by bank transfer' }).count(), 0)
     t.equal(await page.locator('#bank-transfer-section').isHidden(), true)
-    // The SumUp top-ups of this event cannot go back to the card (only the stancer provider refunds).
+    // Nothing of this guest's can go back to a card (no balance left on SumUp top-ups): the section stays hidden.
     t.equal(await page.getByRole('region', { name: 'Refund to my card' }).count(), 0)
   })
 

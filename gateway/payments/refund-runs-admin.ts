@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { HttpError, errorResponses } from '../http.js'
-import { OPERATOR_HEADER } from '../payouts/payouts-admin.js'
+import { OPERATOR_HEADER, operatorOfRequest } from '../four-eyes/operator-credentials.js'
 import { RefundRunError, type RefundRun, type RefundRunSummary, type RefundRuns } from './refund-runs.js'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
@@ -74,7 +74,7 @@ const CreateBody = Type.Object(
 
 export interface RefundRunsAdminDeps {
   runs: RefundRuns
-  /** Whether name and token are an operator account (constant time): payouts-admin.ts operatorAccountsAuth. */
+  /** Whether name and token are an operator account (constant time): four-eyes/operator-credentials.ts operatorAccountsAuth. */
   operatorAuth(name: string, token: string): boolean
 }
 
@@ -103,14 +103,8 @@ function asHttp(err: unknown): never {
 
 export function refundRunsAdmin(deps: RefundRunsAdminDeps): FastifyPluginAsync {
   /** The operator behind the request, from their own credentials. */
-  function operatorOf(request: FastifyRequest): string {
-    const header = request.headers[OPERATOR_HEADER]
-    const value = typeof header === 'string' ? header : undefined
-    const colon = value?.indexOf(':') ?? -1
-    if (value === undefined || colon <= 0 || value.length > 400 || !deps.operatorAuth(value.slice(0, colon), value.slice(colon + 1)))
-      throw new HttpError(401, 'operator_credentials_required', `changing a refund run needs the operator's own credentials in the ${OPERATOR_HEADER} header (name:token)`)
-    return value.slice(0, colon)
-  }
+  const refused = `changing a refund run needs the operator's own credentials in the ${OPERATOR_HEADER} header (name:token)`
+  const operatorOf = (request: FastifyRequest): string => operatorOfRequest(request, deps.operatorAuth, { missing: refused, notAnAccount: refused })
 
   const run = <T>(fn: () => T): T => {
     try {

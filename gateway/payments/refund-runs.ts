@@ -33,6 +33,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
 import { checkCustomerInfo } from '../../portal-api/index.js'
+import { checkOperatorName } from '../four-eyes/operator-credentials.js'
 import type { Ledger } from '../ledger/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { CardRefundError, type CardRefundService, type RefundRequestState } from './refunds.js'
@@ -154,8 +155,6 @@ export interface RefundRunsDeps {
   afterExecute?: () => void
 }
 
-const MAX_OPERATOR_LENGTH = 64
-const PRINTABLE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
 const MAX_NOTE_LENGTH = 300
 
 interface RunRow {
@@ -192,11 +191,7 @@ interface PayoutDataRow {
   email: string | null
 }
 
-function checkOperator(operator: unknown): string {
-  if (typeof operator !== 'string' || operator.length > MAX_OPERATOR_LENGTH || !PRINTABLE.test(operator))
-    throw new RefundRunError('invalid_operator', `the operator must be named by 1..${MAX_OPERATOR_LENGTH} printable characters`)
-  return operator
-}
+const checkOperator = (operator: unknown): string => checkOperatorName(operator, (message) => new RefundRunError('invalid_operator', message))
 
 function checkLimit(name: string, value: unknown, max: number): number | null {
   if (value === undefined || value === null) return null

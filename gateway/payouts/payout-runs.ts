@@ -37,6 +37,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
 import { checkCustomerInfo } from '../../portal-api/index.js'
+import { checkOperatorName } from '../four-eyes/operator-credentials.js'
 import { LedgerRefusalError, accountIds, type Ledger } from '../ledger/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { endToEndId, randomSuffix } from './end-to-end-id.js'
@@ -195,8 +196,6 @@ export interface PayoutRunsDeps {
 /** The account payouts go to: money on its way to the guests' banks. */
 export const PAYOUT_ACCOUNT_REF = 'sepa'
 export const DONATION_ACCOUNT_REF = 'event'
-const MAX_OPERATOR_LENGTH = 64
-const PRINTABLE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
 
 /** A guest's donation is booked once, whatever happens to the run it came with. */
 export const donationRef = (uid: string) => `payout-donation:${uid}`
@@ -242,11 +241,7 @@ interface CandidateRow {
   donate_all: number
 }
 
-function checkOperator(operator: unknown): string {
-  if (typeof operator !== 'string' || operator.length > MAX_OPERATOR_LENGTH || !PRINTABLE.test(operator))
-    throw new PayoutRunError('invalid_operator', `the operator must be named by 1..${MAX_OPERATOR_LENGTH} printable characters`)
-  return operator
-}
+const checkOperator = (operator: unknown): string => checkOperatorName(operator, (message) => new PayoutRunError('invalid_operator', message))
 
 function checkLimit(name: string, value: unknown): number | null {
   if (value === undefined || value === null) return null

@@ -4,13 +4,14 @@
 // `Wristpay-Operator: <name>:<token>` header (an operator account of the
 // config, as for MQTT). The operator's name recorded with each step comes from
 // those credentials, never from the body.
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
+import { OPERATOR_HEADER, operatorOfRequest } from '../four-eyes/operator-credentials.js'
 import { HttpError, errorResponses } from '../http.js'
 import { PayoutRunError, type CreatedPayoutRun, type PayoutRun, type PayoutRunSummary, type PayoutRuns } from './payout-runs.js'
 
-export const OPERATOR_HEADER = 'wristpay-operator'
+// Where they were first: other modules and tests import them from here.
+export { OPERATOR_HEADER, operatorAccountsAuth } from '../four-eyes/operator-credentials.js'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
 const State = Type.Union([Type.Literal('created'), Type.Literal('approved'), Type.Literal('exported'), Type.Literal('cancelled')])
@@ -97,16 +98,6 @@ export interface PayoutsAdminDeps {
   renderFiles?: (run: PayoutRun) => Record<string, string>
 }
 
-/** operatorAuth over the config's operator accounts: hashes first, so the comparison is constant-time whatever the lengths. */
-export function operatorAccountsAuth(operators: ReadonlyArray<{ name: string; token: string }>): (name: string, token: string) => boolean {
-  const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest()
-  const byName = new Map(operators.map((op) => [op.name, sha256(op.token)]))
-  return (name, token) => {
-    const expected = byName.get(name)
-    return expected !== undefined && timingSafeEqual(sha256(token), expected)
-  }
-}
-
 /** The payout run errors as HTTP answers; each type with its status is in ERRORS.md. */
 function asHttp(err: unknown): never {
   if (!(err instanceof PayoutRunError)) throw err
@@ -136,17 +127,11 @@ function asHttp(err: unknown): never {
 
 export function payoutsAdmin(deps: PayoutsAdminDeps): FastifyPluginAsync {
   /** The operator behind the request, from their own credentials. */
-  function operatorOf(request: FastifyRequest): string {
-    const header = request.headers[OPERATOR_HEADER]
-    const value = typeof header === 'string' ? header : undefined
-    const colon = value?.indexOf(':') ?? -1
-    if (value === undefined || colon <= 0 || value.length > 400)
-      throw new HttpError(401, 'operator_credentials_required', `changing a payout run needs the operator's own credentials in the ${OPERATOR_HEADER} header (name:token)`)
-    const name = value.slice(0, colon)
-    if (!deps.operatorAuth(name, value.slice(colon + 1)))
-      throw new HttpError(401, 'operator_credentials_required', `the ${OPERATOR_HEADER} header names no operator account with that token`)
-    return name
+  const refusals = {
+    missing: `changing a payout run needs the operator's own credentials in the ${OPERATOR_HEADER} header (name:token)`,
+    notAnAccount: `the ${OPERATOR_HEADER} header names no operator account with that token`,
   }
+  const operatorOf = (request: FastifyRequest): string => operatorOfRequest(request, deps.operatorAuth, refusals)
 
   const run = <T>(fn: () => T): T => {
     try {

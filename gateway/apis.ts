@@ -16,13 +16,14 @@ import { createBankImportJobs, type PayoutReturns } from './bank/import-jobs.js'
 import { createImportQueue } from './bank/import-queue.js'
 import { createTransferCodes } from './bank/transfer-codes.js'
 import { createBearerAuth, createCardTerminalApi, createCardTerminalStore, locationsFromLedger } from './card-terminal/index.js'
+import { DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES } from './config.js'
 import type { MountedPlugin } from './http.js'
 import { disputesAdmin } from './payments/disputes-admin.js'
 import { createDisputeService, type DisputeService } from './payments/disputes.js'
 import { createOnlineTopups, OnlineTopupError, type OnlineTopups } from './payments/online-topups.js'
 import type { PaymentProvider } from './payments/provider.js'
 import { cardRefundsAdmin, portalCardRefunds } from './payments/refund-http.js'
-import { createReconciliation } from './payments/reconciliation.js'
+import { createReconciliation, type Reconciliation } from './payments/reconciliation.js'
 import { reconciliationAdmin } from './payments/reconciliation-admin.js'
 import { createCardRefunds, type CardRefundService } from './payments/refunds.js'
 import { createRefundRuns } from './payments/refund-runs.js'
@@ -256,9 +257,12 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     })
     adminPlugins.push(refundRunsAdmin({ runs: refundRuns, operatorAuth }))
   }
-  // Provider payout reconciliation (README "Reading the reconciliation report"): on demand, POST /admin/reconciliation/run or `wristpay-gateway reconcile provider`.
+  // Provider payout reconciliation (README "Reading the reconciliation report"): on demand, POST /admin/reconciliation/run or `wristpay-gateway reconcile provider`,
+  // and every payments.stancer.reconcileIntervalMinutes from where the last run left off (0: only on demand).
+  let reconciliation: Reconciliation | undefined
+  const reconcileIntervalMinutes = payments.stancer?.reconcileIntervalMinutes ?? DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES
   if (payments.stancer) {
-    const reconciliation = createReconciliation({
+    reconciliation = createReconciliation({
       db,
       ledger,
       client: createStancerClient({ secretKey: payments.stancer.secretKey, ...(payments.stancer.baseUrl ? { baseUrl: payments.stancer.baseUrl } : {}) }),
@@ -305,6 +309,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
   let refundRecovery: { stop(): Promise<void> } | undefined
   let sepaCheckWorker: { stop(): Promise<void> } | undefined
   let disputePolling: { stop(): Promise<void> } | undefined
+  let payoutReconciling: { stop(): Promise<void> } | undefined
   const timers: NodeJS.Timeout[] = []
   const running = new Set<Promise<unknown>>()
   const every = (intervalMs: number, what: string, run: () => Promise<unknown>) => {
@@ -329,6 +334,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       // Checks due after a stop or crash, and payout data saved before the checks were configured, are asked now, then every interval.
       if (sepaChecks) sepaCheckWorker = sepaChecks.start(SEPA_CHECK_INTERVAL_MS)
       if (disputes) disputePolling = disputes.startPolling(DISPUTE_POLL_INTERVAL_MS)
+      if (reconciliation && reconcileIntervalMinutes > 0) payoutReconciling = reconciliation.startPeriodic(reconcileIntervalMinutes * 60_000)
       if (usersReconcile) every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile)
       if (cardSweep) every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep)
     },
@@ -338,6 +344,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       await refundRecovery?.stop()
       await sepaCheckWorker?.stop()
       await disputePolling?.stop()
+      await payoutReconciling?.stop()
       await bankQueue.stop()
       await Promise.all(running)
     },

@@ -3,7 +3,7 @@
 // secrets masked (--print-config), both read from the GatewayConfig schema.
 import { describeConfigSchema, maskSecrets, renderConfigTable } from '../device-protocol/config-reference.js'
 import { DEFAULT_BROKER_LIMITS } from './broker.js'
-import { DEFAULT_CONFIG, ENV_VARS, GatewayConfig } from './config.js'
+import { DEFAULT_CONFIG, DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES, ENV_VARS, GatewayConfig } from './config.js'
 import { DEFAULT_HTTP_LIMITS } from './http.js'
 
 /** The defaults as the gateway applies them: the config's own and the broker's and HTTP server's limits. */
@@ -12,6 +12,8 @@ function effectiveDefaults(): Record<string, unknown> {
     ...DEFAULT_CONFIG,
     mqtt: { ...DEFAULT_CONFIG.mqtt, ...DEFAULT_BROKER_LIMITS },
     http: { ...DEFAULT_CONFIG.http, ...DEFAULT_HTTP_LIMITS },
+    // Stancer is absent unless configured; its interval's default applies when it is.
+    payments: { ...DEFAULT_CONFIG.payments, stancer: { reconcileIntervalMinutes: DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES } },
   }
 }
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, DEFAULT_CONFIG, ENV_VARS, configFromEnv, loadConfig, parseOperatorsEnv, resolveConfig } from './config.js'
+import { ConfigError, DEFAULT_CONFIG, DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES, ENV_VARS, configFromEnv, loadConfig, parseOperatorsEnv, resolveConfig } from './config.js'
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-config-'))
@@ -162,4 +162,16 @@ t.test('the bank import slugs: absent by default (derived from the event), set f
   }
   t.throws(() => loadConfig({ env: { WRISTPAY_GATEWAY_BANK_EVENT_SLUG: 'Summer 2026' } }), { name: 'ConfigError', message: /bank\.eventSlug must be 1 to 50 .*got "Summer 2026"/ })
   t.throws(() => resolveConfig({ bank: { organizerSlug: 'ok', other: 'x' } } as never), /invalid gateway config: \/bank/, 'no unknown keys')
+})
+
+t.test('payments.stancer.reconcileIntervalMinutes: absent by default (60 applies), 0 for on demand only, an integer of at most 1440', async (t) => {
+  const stancer = (extra: object) => resolveConfig({ payments: { ...DEFAULT_CONFIG.payments, stancer: { secretKey: 'stest_0123456789', ...extra } } })
+  t.equal(stancer({}).payments.stancer!.reconcileIntervalMinutes, undefined, 'the gateway applies its default')
+  t.equal(DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES, 60)
+  t.equal(stancer({ reconcileIntervalMinutes: 0 }).payments.stancer!.reconcileIntervalMinutes, 0)
+  t.equal(stancer({ reconcileIntervalMinutes: 1440 }).payments.stancer!.reconcileIntervalMinutes, 1440)
+  t.throws(() => stancer({ reconcileIntervalMinutes: 1441 }), /invalid gateway config: \/payments\/stancer\/reconcileIntervalMinutes/)
+  t.throws(() => stancer({ reconcileIntervalMinutes: -1 }), /\/payments\/stancer\/reconcileIntervalMinutes/)
+  t.throws(() => stancer({ reconcileIntervalMinutes: 1.5 }), /\/payments\/stancer\/reconcileIntervalMinutes/)
+  t.throws(() => stancer({ reconcileIntervalMinutes: '60' }), /\/payments\/stancer\/reconcileIntervalMinutes/)
 })

@@ -115,6 +115,13 @@ export const PaymentsConfig = Type.Object(
         {
           baseUrl: Type.Optional(Url('the Stancer API (default https://api.stancer.com)')),
           secretKey: Secret('Stancer secret API key (sent as the Basic user; webhooks are unsigned, so there is no webhook secret)'),
+          reconcileIntervalMinutes: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 1440,
+              description: "how often the gateway reconciles Stancer's payouts with the ledger (from where the last run left off), minutes; 0: only on demand (POST /admin/reconciliation/run, `wristpay-gateway reconcile provider`)",
+            }),
+          ),
         },
         { additionalProperties: false, description: 'Stancer (API v2): online top-up with its hosted payment page, and refunds to the card; absent: not offered' },
       ),
@@ -225,6 +232,9 @@ export const GatewayConfig = Type.Object(
 export type GatewayConfig = Static<typeof GatewayConfig>
 
 const validateConfig = createValidator(GatewayConfig)
+
+/** payments.stancer.reconcileIntervalMinutes when the config does not say: hourly, so a payout is booked the hour it is paid. */
+export const DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES = 60
 
 export const DEFAULT_CONFIG: GatewayConfig = {
   mqtt: { host: '127.0.0.1', port: 1883 },

@@ -458,3 +458,70 @@ t.test('wristpay-gateway reconcile provider runs it on the gateway over HTTP and
   t.match(JSON.parse(out.join('')), { clean: false, mode: 'since' })
   w.assertSound(t)
 })
+
+t.test('the gateway reconciles every payments.stancer.reconcileIntervalMinutes from where the last run left off, and stops with it; 0: only on demand', async (t) => {
+  // The gateway's timers are recorded as it starts (and still run for real): the one this setting adds is found by its
+  // interval and run by hand, so no test waits minutes or depends on when a timer fires.
+  const scheduled: Array<{ intervalMs: number; run: () => void; timer: NodeJS.Timeout }> = []
+  const cleared = new Set<unknown>()
+  const realSetInterval = globalThis.setInterval
+  const realClearInterval = globalThis.clearInterval
+  globalThis.setInterval = ((run: () => void, intervalMs: number, ...rest: unknown[]) => {
+    const timer = (realSetInterval as (...args: unknown[]) => NodeJS.Timeout)(run, intervalMs, ...rest)
+    scheduled.push({ intervalMs, run, timer })
+    return timer
+  }) as typeof setInterval
+  globalThis.clearInterval = ((timer: NodeJS.Timeout) => {
+    cleared.add(timer)
+    realClearInterval(timer)
+  }) as typeof clearInterval
+  t.teardown(() => {
+    globalThis.setInterval = realSetInterval
+    globalThis.clearInterval = realClearInterval
+  })
+  const sim = await startSim(t)
+  const startGateway = async (reconcileIntervalMinutes: number) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wristpay-reconcile-periodic-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const eventFile = join(dir, 'event.json')
+    writeFileSync(eventFile, JSON.stringify(EVENT))
+    const config = resolveConfig({
+      mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      dataDir: join(dir, 'data'),
+      eventFile,
+      adminToken: ADMIN_TOKEN,
+      payments: { stancer: { secretKey: TEST_SECRET_KEY, baseUrl: sim.baseUrl, reconcileIntervalMinutes } },
+    })
+    const gateway = await createGateway({ config, logger: pino({ level: 'silent' }) })
+    t.teardown(() => gateway.stop()) // stop() is idempotent: the test stops one itself
+    const from = scheduled.length
+    await gateway.start()
+    const intervals = scheduled.slice(from)
+    const report = () =>
+      fetch(`http://127.0.0.1:${gateway.httpAddress!.port}/admin/reconciliation`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))
+    return { gateway, intervals, report }
+  }
+
+  const onDemand = await startGateway(0)
+  const hourly = await startGateway(7)
+  const minutes7 = hourly.intervals.filter((s) => s.intervalMs === 7 * 60_000)
+  t.equal(minutes7.length, 1, 'one timer every 7 minutes')
+  t.same(
+    onDemand.intervals.map((s) => s.intervalMs).sort(),
+    hourly.intervals.filter((s) => s !== minutes7[0]).map((s) => s.intervalMs).sort(),
+    '0: the same timers without it',
+  )
+
+  t.equal((await hourly.report()).status, 404, 'no run before the timer fires')
+  minutes7[0]!.run()
+  let stored = await hourly.report()
+  for (let i = 0; i < 200 && stored.status !== 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    stored = await hourly.report()
+  }
+  t.match(stored, { status: 200, body: { provider: 'stancer', mode: 'since', clean: true } }, 'the timer runs the reconciliation from where the last run left off')
+
+  await hourly.gateway.stop()
+  t.ok(cleared.has(minutes7[0]!.timer), 'stopping the gateway stops it')
+})

@@ -4,8 +4,8 @@
 // one process that writes the ledger, and who acts is the operator whose
 // credentials are in WRISTPAY_OPERATOR (name:token), never an argument.
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig, type GatewayConfig } from '../config.js'
-import { adminHttpTransport, centsOfEuros, OPERATOR_ENV, PayoutUsageError, type AdminTransport } from '../payouts/payout-command.js'
+import { askGateway, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, runActionRequest, type OperatorCommandIo } from '../admin-command.js'
+import { centsOfEuros, PayoutUsageError } from '../payouts/payout-command.js'
 
 export const REFUND_RUN_USAGE = `  refund-run create [--max-count N] [--max-sum EUROS]
   refund-run list
@@ -81,13 +81,7 @@ export function parseRefundRunArgs(args: readonly string[]): RefundRunCommand {
   return command
 }
 
-export interface RefundRunCommandIo {
-  stdout: (text: string) => void
-  stderr: (text: string) => void
-  transport?: (baseUrl: string, adminToken: string, operator: string) => AdminTransport
-}
-
-const euros = (cents: number) => `${Math.trunc(cents / 100)}.${String(Math.abs(cents) % 100).padStart(2, '0')}`
+export type RefundRunCommandIo = OperatorCommandIo
 
 interface RunJson {
   id: number
@@ -108,52 +102,12 @@ function runLine(run: RunJson): string {
 
 /** Runs `refund-run ...` (the arguments after it); resolves with the exit code: 0 done, 1 refused or unreachable, 2 usage or config. */
 export async function runRefundRunCommand(args: readonly string[], env: NodeJS.ProcessEnv, io: RefundRunCommandIo): Promise<number> {
-  let command: RefundRunCommand
-  try {
-    command = parseRefundRunArgs(args)
-  } catch (err) {
-    if (!(err instanceof RefundRunUsageError)) throw err
-    io.stderr(`wristpay-gateway: ${err.message}\n\nUsage:\n${REFUND_RUN_USAGE}`)
-    return 2
-  }
-  let config: GatewayConfig
-  const operator = env[OPERATOR_ENV]
-  try {
-    config = loadConfig({ file: command.configFile, env, overrides: {} })
-    if (config.adminToken === undefined) throw new ConfigError('no admin token: set "adminToken" in the config file or WRISTPAY_GATEWAY_ADMIN_TOKEN')
-    if (operator === undefined || !/^[^:\s]+:\S+$/.test(operator)) throw new ConfigError(`no operator: set ${OPERATOR_ENV}=name:token (an operator account of the gateway's config)`)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    io.stderr(`wristpay-gateway: ${err.message}\n`)
-    return 2
-  }
-  const listenHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
-  const baseUrl = command.url ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${config.http.port}`
-  const transport = (io.transport ?? adminHttpTransport)(baseUrl, config.adminToken, operator)
-  const request = (() => {
-    switch (command.action) {
-      case 'create':
-        return { method: 'POST' as const, path: '/refund-runs', body: { ...(command.maxCount ? { maxCount: command.maxCount } : {}), ...(command.maxSum ? { maxSum: command.maxSum } : {}) } }
-      case 'list':
-        return { method: 'GET' as const, path: '/refund-runs' }
-      case 'show':
-        return { method: 'GET' as const, path: `/refund-runs/${command.runId}` }
-      default:
-        return { method: 'POST' as const, path: `/refund-runs/${command.runId}/${command.action}` }
-    }
-  })()
-  let answer: { status: number; json: unknown }
-  try {
-    answer = await transport(request)
-  } catch (err) {
-    io.stderr(`wristpay-gateway: the gateway at ${baseUrl} cannot be reached: ${(err as Error).message}\n`)
-    return 1
-  }
-  if (answer.status >= 400) {
-    const body = answer.json as { type?: string; message?: string }
-    io.stderr(`wristpay-gateway: refused (${answer.status} ${body.type ?? 'error'}): ${body.message ?? ''}\n`)
-    return 1
-  }
+  const command = parseOrUsage(() => parseRefundRunArgs(args), RefundRunUsageError, REFUND_RUN_USAGE, io)
+  if (command === 2) return 2
+  const target = operatorTarget(command, env, io)
+  if (target === 2) return 2
+  const answer = await askGateway(target, runActionRequest('/refund-runs', command), io)
+  if (answer === 1) return 1
   if (command.action === 'list') {
     for (const run of answer.json as RunJson[]) io.stdout(runLine(run))
     if ((answer.json as RunJson[]).length === 0) io.stdout('no refund runs\n')

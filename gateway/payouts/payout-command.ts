@@ -6,11 +6,10 @@
 // someone else by typing a name, and the token stays out of `ps`.
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig, type GatewayConfig } from '../config.js'
-import { OPERATOR_HEADER } from './payouts-admin.js'
-import { jsonHttpTransport, type JsonTransport } from '../json-http-client.js'
+import { askGateway, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, runActionRequest, type OperatorCommandIo } from '../admin-command.js'
 
-export const OPERATOR_ENV = 'WRISTPAY_OPERATOR'
+// Where they were first: other modules and tests import them from here.
+export { adminHttpTransport, OPERATOR_ENV, type AdminTransport } from '../admin-command.js'
 
 export const PAYOUT_USAGE = `  payout create [--max-count N] [--max-sum EUROS]
   payout list
@@ -92,21 +91,7 @@ export function parsePayoutArgs(args: readonly string[]): PayoutCommand {
   return command
 }
 
-/** How the command reaches the admin API: a real HTTP client, or app.inject in tests. */
-export type AdminTransport = JsonTransport
-
-export function adminHttpTransport(baseUrl: string, adminToken: string, operator: string): AdminTransport {
-  const transport = jsonHttpTransport(baseUrl, { authorization: `Bearer ${adminToken}`, [OPERATOR_HEADER]: operator }, 60_000)
-  return (request) => transport({ ...request, path: `/admin${request.path}` })
-}
-
-export interface PayoutCommandIo {
-  stdout: (text: string) => void
-  stderr: (text: string) => void
-  transport?: (baseUrl: string, adminToken: string, operator: string) => AdminTransport
-}
-
-const euros = (cents: number) => `${Math.trunc(cents / 100)}.${String(Math.abs(cents) % 100).padStart(2, '0')}`
+export type PayoutCommandIo = OperatorCommandIo
 
 interface RunJson {
   id: number
@@ -125,52 +110,12 @@ function runLine(run: RunJson): string {
 
 /** Runs `payout ...` (the arguments after it); resolves with the exit code: 0 done, 1 refused or unreachable, 2 usage or config. */
 export async function runPayoutCommand(args: readonly string[], env: NodeJS.ProcessEnv, io: PayoutCommandIo): Promise<number> {
-  let command: PayoutCommand
-  try {
-    command = parsePayoutArgs(args)
-  } catch (err) {
-    if (!(err instanceof PayoutUsageError)) throw err
-    io.stderr(`wristpay-gateway: ${err.message}\n\nUsage:\n${PAYOUT_USAGE}`)
-    return 2
-  }
-  let config: GatewayConfig
-  const operator = env[OPERATOR_ENV]
-  try {
-    config = loadConfig({ file: command.configFile, env, overrides: {} })
-    if (config.adminToken === undefined) throw new ConfigError('no admin token: set "adminToken" in the config file or WRISTPAY_GATEWAY_ADMIN_TOKEN')
-    if (operator === undefined || !/^[^:\s]+:\S+$/.test(operator)) throw new ConfigError(`no operator: set ${OPERATOR_ENV}=name:token (an operator account of the gateway's config)`)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    io.stderr(`wristpay-gateway: ${err.message}\n`)
-    return 2
-  }
-  const listenHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
-  const baseUrl = command.url ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${config.http.port}`
-  const transport = (io.transport ?? adminHttpTransport)(baseUrl, config.adminToken, operator)
-  const request = (() => {
-    switch (command.action) {
-      case 'create':
-        return { method: 'POST' as const, path: '/payout-runs', body: { ...(command.maxCount ? { maxCount: command.maxCount } : {}), ...(command.maxSum ? { maxSum: command.maxSum } : {}) } }
-      case 'list':
-        return { method: 'GET' as const, path: '/payout-runs' }
-      case 'show':
-        return { method: 'GET' as const, path: `/payout-runs/${command.runId}` }
-      default:
-        return { method: 'POST' as const, path: `/payout-runs/${command.runId}/${command.action}` }
-    }
-  })()
-  let answer: { status: number; json: unknown }
-  try {
-    answer = await transport(request)
-  } catch (err) {
-    io.stderr(`wristpay-gateway: the gateway at ${baseUrl} cannot be reached: ${(err as Error).message}\n`)
-    return 1
-  }
-  if (answer.status >= 400) {
-    const body = answer.json as { type?: string; message?: string }
-    io.stderr(`wristpay-gateway: refused (${answer.status} ${body.type ?? 'error'}): ${body.message ?? ''}\n`)
-    return 1
-  }
+  const command = parseOrUsage(() => parsePayoutArgs(args), PayoutUsageError, PAYOUT_USAGE, io)
+  if (command === 2) return 2
+  const target = operatorTarget(command, env, io)
+  if (target === 2) return 2
+  const answer = await askGateway(target, runActionRequest('/payout-runs', command), io)
+  if (answer === 1) return 1
   if (command.action === 'list') {
     for (const run of answer.json as RunJson[]) io.stdout(runLine(run))
     if ((answer.json as RunJson[]).length === 0) io.stdout('no payout runs\n')

@@ -174,4 +174,11 @@ t.test('payments.stancer.reconcileIntervalMinutes: absent by default (60 applies
   t.throws(() => stancer({ reconcileIntervalMinutes: -1 }), /\/payments\/stancer\/reconcileIntervalMinutes/)
   t.throws(() => stancer({ reconcileIntervalMinutes: 1.5 }), /\/payments\/stancer\/reconcileIntervalMinutes/)
   t.throws(() => stancer({ reconcileIntervalMinutes: '60' }), /\/payments\/stancer\/reconcileIntervalMinutes/)
+
+  // The secret key from the environment, the interval from the file: both apply.
+  const dir = tempDir(t)
+  const file = join(dir, 'gateway.json')
+  writeFileSync(file, JSON.stringify({ payments: { stancer: { secretKey: 'stest_file_0123456', baseUrl: 'https://stancer.example', reconcileIntervalMinutes: 0 } } }))
+  const merged = loadConfig({ file, env: { WRISTPAY_GATEWAY_STANCER_SECRET_KEY: 'stest_env_0123456' }, overrides: {} })
+  t.same(merged.payments.stancer, { secretKey: 'stest_env_0123456', baseUrl: 'https://stancer.example', reconcileIntervalMinutes: 0 })
 })

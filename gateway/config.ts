@@ -450,7 +450,12 @@ export function resolveConfig(...layers: readonly ConfigLayer[]): GatewayConfig 
     merged = { ...merged, ...dropUndefined(rest) }
     for (const [key, part] of [['mqtt', mqtt], ['http', http], ['portal', portal], ['payments', payments], ['bank', bank]] as const) {
       if (part === undefined) continue
-      merged[key] = isPlainObject(part) ? { ...(merged[key] as object), ...dropUndefined(part) } : part
+      const before = merged[key] as Record<string, unknown>
+      merged[key] = isPlainObject(part) ? { ...before, ...dropUndefined(part) } : part
+      // Stancer's settings merge per key too: a key from the environment must not drop the file's reconcileIntervalMinutes (or baseUrl).
+      if (key === 'payments' && isPlainObject(part) && isPlainObject(part.stancer) && isPlainObject(before?.stancer)) {
+        ;(merged.payments as Record<string, unknown>).stancer = { ...before.stancer, ...dropUndefined(part.stancer) }
+      }
     }
   }
   checkBankSlugs(merged.bank)

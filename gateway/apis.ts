@@ -97,7 +97,8 @@ export interface GatewayApisOptions {
 
 /** The organizer and event slug of the bank import jobs API unless the config names them (bank.organizerSlug, bank.eventSlug): the event's name, lower case, words joined by '-'. */
 export function slugOfEventName(name: string): string {
-  return name.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'event'
+  // Accents go with their letter (Ü is U and a combining mark): the mark is dropped, not made a '-'.
+  return name.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'event'
 }
 
 /** `Authorization: Token <admin token>` (constant-time); no admin token, no access. */

@@ -10,6 +10,7 @@ import pino from 'pino'
 import { createGateway } from '../app.js'
 import { resolveConfig, type ConfigLayer } from '../config.js'
 import { runBankCommand } from './statements/import-command.js'
+import { slugOfEventName } from '../apis.js'
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123'
 
@@ -88,4 +89,11 @@ t.test('only the organizer configured: the event slug stays the derived one', as
   const imported = await g.importStatement()
   t.equal(imported.code, 0, imported.stderr)
   t.match(await g.api('GET', 'festival-org'), { body: { count: 2, results: [{ event: 'test-fest' }, { event: 'test-fest' }] } })
+})
+
+t.test('the derived slug spells accented letters without their accent', async (t) => {
+  t.equal(slugOfEventName('Über Fest 2026'), 'uber-fest-2026')
+  t.equal(slugOfEventName('  Fête de la Musique!  '), 'fete-de-la-musique')
+  t.equal(slugOfEventName('Summer Beats'), 'summer-beats')
+  t.equal(slugOfEventName('***'), 'event', 'nothing left: a fixed slug')
 })

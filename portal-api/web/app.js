@@ -297,6 +297,8 @@ async function askCardRefund(event) {
       await loadAccount()
       if (made?.state === 'refused') showError('Your card refund was refused; the money is on your wristband again (the reason is below).')
       else showNotice(`${formatMoney(made?.amount)} ${made?.state === 'refunded' ? 'went back to your card.' : 'is on its way to your card.'}`)
+      // Everything went back: the form (and the button that had focus) is hidden; keyboard focus goes to the section's list.
+      if ($('card-refund-form').hidden) $('card-refunds').focus()
     } catch (err) {
       if (isSessionEnded(err)) return sessionEnded()
       showError(`Nothing was refunded: ${err.message}`)

@@ -331,5 +331,17 @@ t.test('the guest portal in headless Chromium against a real gateway and kiosks'
     t.same(refundGateway.ledger.checkInvariants(), [])
   })
 
+  await t.test('all the rest back to the card: the form goes away and keyboard focus moves to the named list of refunds', async (t) => {
+    await refundPage.getByRole('button', { name: 'Refund to my card' }).click()
+    await refundPage.getByRole('status').filter({ hasText: '€17.50 is on its way to your card.' }).waitFor()
+    t.equal(await refundPage.locator('#balance').textContent(), '€0.00')
+    t.equal(await refundPage.getByRole('button', { name: 'Refund to my card' }).count(), 0, 'nothing is left to ask for')
+    const list = refundPage.getByRole('list', { name: 'Your refunds to the card' })
+    t.equal(await list.getByRole('listitem').count(), 3)
+    t.equal(await inPage<string | null>(refundPage, 'document.activeElement && document.activeElement.id'), 'card-refunds', 'focus is on the list, not lost with the hidden button')
+    t.equal(refundGateway.ledger.balanceOf(REFUND_GUEST), 0)
+    t.same(refundGateway.ledger.checkInvariants(), [])
+  })
+
   t.same(pageErrors, [], 'no script errors on the page')
 })

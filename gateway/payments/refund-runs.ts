@@ -34,6 +34,7 @@ import type { Clock } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
 import { checkCustomerInfo } from '../../portal-api/index.js'
 import { checkOperatorName } from '../four-eyes/operator-credentials.js'
+import { createRunSteps } from '../four-eyes/run-steps.js'
 import type { Ledger } from '../ledger/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { CardRefundError, type CardRefundService, type RefundRequestState } from './refunds.js'
@@ -255,12 +256,7 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
     ),
     closeItem: db.prepare(`UPDATE card_refund_run_items SET open = 0 WHERE run_id = ? AND uid = ?`),
     setOutcome: db.prepare(`UPDATE card_refund_run_items SET refund_id = ?, booked = ?, note = ?, executed_at = ? WHERE run_id = ? AND uid = ? AND executed_at IS NULL`),
-    events: db.prepare<[number], RefundRunEvent>(`SELECT action, operator, at, detail FROM card_refund_run_events WHERE run_id = ? ORDER BY id`),
-    insertEvent: db.prepare(`INSERT INTO card_refund_run_events (run_id, action, operator, at, detail) VALUES (?, ?, ?, ?, ?)`),
-    approve: db.prepare(`UPDATE card_refund_runs SET state = 'approved', approved_by = ?, approved_at = ? WHERE id = ? AND state = 'created'`),
-    cancel: db.prepare(`UPDATE card_refund_runs SET state = 'cancelled', cancelled_by = ?, cancelled_at = ? WHERE id = ? AND state IN ('created', 'approved')`),
     executed: db.prepare(`UPDATE card_refund_runs SET state = 'executed', executed_by = ?, executed_at = ? WHERE id = ? AND state = 'approved'`),
-    closeItems: db.prepare(`UPDATE card_refund_run_items SET open = 0 WHERE run_id = ?`),
   }
 
   function runRow(id: number): RunRow {
@@ -294,11 +290,23 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
       else progress[item.refundState]++
       progress.refusedCents += item.refusedCents
     }
-    return { ...summaryOf(row), progress, items, events: q.events.all(row.id) }
+    return { ...summaryOf(row), progress, items, events: steps.events(row.id) }
   }
 
-  const event = (runId: number, action: RefundRunEvent['action'], operator: string, detail: string | null = null) =>
-    q.insertEvent.run(runId, action, operator, clock.now(), detail)
+  const steps = createRunSteps<RefundRun, RefundRunEvent['action']>({
+    db,
+    clock,
+    log,
+    tables: { runs: 'card_refund_runs', items: 'card_refund_run_items', events: 'card_refund_run_events' },
+    kind: 'refund run',
+    doneState: 'executed',
+    checkOperator,
+    runRow,
+    get,
+    refuse: (why, message) =>
+      new RefundRunError(why === 'not_approvable' ? 'refund_run_not_approvable' : why === 'not_cancellable' ? 'refund_run_not_cancellable' : 'approver_is_creator', message),
+  })
+  const { event } = steps
 
   /** Whether the guest registered payout data a payout run would pay to: then the balance is theirs, not ours. */
   function hasPayoutData(uid: string, countries: readonly string[] | null): boolean {
@@ -342,43 +350,6 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
     return run
   }
 
-  const approveTx = db.transaction((id: number, operator: string) => {
-    const row = runRow(id)
-    if (row.state !== 'created') throw new RefundRunError('refund_run_not_approvable', `refund run ${id} is ${row.state}: only a created run can be approved`)
-    if (row.created_by === operator) return 'creator' as const
-    q.approve.run(operator, clock.now(), id)
-    event(id, 'approved', operator)
-    return 'approved' as const
-  })
-
-  function approve(id: number, operator: string): RefundRun {
-    const who = checkOperator(operator)
-    if (approveTx.immediate(id, who) === 'creator') {
-      // The refusal is an operator action too: whoever reads the run sees the attempt.
-      event(id, 'refused', who, 'approve by the creator')
-      log.warn({ run: id, operator: who }, 'refund run: the creator tried to approve it')
-      throw new RefundRunError('approver_is_creator', `refund run ${id} was created by ${who}: another operator must approve it`)
-    }
-    log.info({ run: id, operator: who }, 'refund run approved')
-    return get(id)
-  }
-
-  const cancelTx = db.transaction((id: number, operator: string) => {
-    const row = runRow(id)
-    if (row.state !== 'created' && row.state !== 'approved')
-      throw new RefundRunError('refund_run_not_cancellable', `refund run ${id} is ${row.state}: only a run not yet executed can be cancelled`)
-    q.cancel.run(operator, clock.now(), id)
-    q.closeItems.run(id)
-    event(id, 'cancelled', operator)
-  })
-
-  function cancel(id: number, operator: string): RefundRun {
-    const who = checkOperator(operator)
-    cancelTx.immediate(id, who)
-    log.info({ run: id, operator: who }, 'refund run cancelled: its wristbands spend again')
-    return get(id)
-  }
-
   /** One item's refund, inside the execution's transaction: what was booked, or why nothing or less was. */
   function executeItem(item: ItemRow, operator: string): { refundId: string | null; booked: number | null; note: string | null } {
     // Closed first: the open item holds the wristband against refunds too (in_refund_run), and it is this run's now.
@@ -417,7 +388,7 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
       if (outcome.note !== null) noted++
     }
     q.executed.run(operator, now, id)
-    q.closeItems.run(id)
+    steps.closeItems(id)
     event(id, 'executed', operator, JSON.stringify({ booked, noted }))
     return { replay: false, booked, noted }
   })
@@ -438,5 +409,5 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
     return { run, replay: outcome.replay }
   }
 
-  return { create, list: () => q.runs.all().map(summaryOf), get, approve, cancel, execute }
+  return { create, list: () => q.runs.all().map(summaryOf), get, approve: steps.approve, cancel: steps.cancel, execute }
 }

@@ -38,6 +38,7 @@ import type { Clock } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
 import { checkCustomerInfo } from '../../portal-api/index.js'
 import { checkOperatorName } from '../four-eyes/operator-credentials.js'
+import { createRunSteps } from '../four-eyes/run-steps.js'
 import { LedgerRefusalError, accountIds, type Ledger } from '../ledger/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { endToEndId, randomSuffix } from './end-to-end-id.js'
@@ -311,14 +312,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     run: db.prepare<[number], RunRow>(`SELECT * FROM payout_runs WHERE id = ?`),
     runs: db.prepare<[], RunRow>(`SELECT * FROM payout_runs ORDER BY id DESC`),
     items: db.prepare<[number], ItemRow>(`SELECT * FROM payout_run_items WHERE run_id = ? ORDER BY rowid`),
-    events: db.prepare<[number], { action: PayoutRunEvent['action']; operator: string; at: number; detail: string | null }>(
-      `SELECT action, operator, at, detail FROM payout_run_events WHERE run_id = ? ORDER BY id`,
-    ),
-    insertEvent: db.prepare(`INSERT INTO payout_run_events (run_id, action, operator, at, detail) VALUES (?, ?, ?, ?, ?)`),
-    approve: db.prepare(`UPDATE payout_runs SET state = 'approved', approved_by = ?, approved_at = ? WHERE id = ? AND state = 'created'`),
-    cancel: db.prepare(`UPDATE payout_runs SET state = 'cancelled', cancelled_by = ?, cancelled_at = ? WHERE id = ? AND state IN ('created', 'approved')`),
     exported: db.prepare(`UPDATE payout_runs SET state = 'exported', exported_by = ?, exported_at = ? WHERE id = ? AND state = 'approved'`),
-    closeItems: db.prepare(`UPDATE payout_run_items SET open = 0 WHERE run_id = ?`),
     setPayoutBooking: db.prepare(`UPDATE payout_run_items SET payout_booking = ?, payout_receipt = ? WHERE run_id = ? AND uid = ?`),
   }
 
@@ -343,12 +337,24 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
         payoutBooking: i.payout_booking,
         ...(i.sepa_check === null ? {} : { sepaCheck: i.sepa_check }),
       })),
-      events: q.events.all(row.id),
+      events: steps.events(row.id),
     }
   }
 
-  const event = (runId: number, action: PayoutRunEvent['action'], operator: string, detail: string | null = null) =>
-    q.insertEvent.run(runId, action, operator, clock.now(), detail)
+  const steps = createRunSteps<PayoutRun, PayoutRunEvent['action']>({
+    db,
+    clock,
+    log,
+    tables: { runs: 'payout_runs', items: 'payout_run_items', events: 'payout_run_events' },
+    kind: 'payout run',
+    doneState: 'exported',
+    checkOperator,
+    runRow,
+    get,
+    refuse: (why, message) =>
+      new PayoutRunError(why === 'not_approvable' ? 'payout_run_not_approvable' : why === 'not_cancellable' ? 'payout_run_not_cancellable' : 'approver_is_creator', message),
+  })
+  const { event } = steps
 
   const createTx = db.transaction((operator: string, maxCount: number | null, maxSum: number | null, requireSepaCheck: boolean, skipped: SkippedGuest[]): number => {
     const now = clock.now()
@@ -435,42 +441,6 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     return { ...run, skipped }
   }
 
-  const approveTx = db.transaction((id: number, operator: string) => {
-    const row = runRow(id)
-    if (row.state !== 'created') throw new PayoutRunError('payout_run_not_approvable', `payout run ${id} is ${row.state}: only a created run can be approved`)
-    if (row.created_by === operator) return 'creator' as const
-    q.approve.run(operator, clock.now(), id)
-    event(id, 'approved', operator)
-    return 'approved' as const
-  })
-
-  function approve(id: number, operator: string): PayoutRun {
-    const who = checkOperator(operator)
-    if (approveTx.immediate(id, who) === 'creator') {
-      // The refusal is an operator action too: whoever reads the run sees the attempt.
-      event(id, 'refused', who, 'approve by the creator')
-      log.warn({ run: id, operator: who }, 'payout run: the creator tried to approve it')
-      throw new PayoutRunError('approver_is_creator', `payout run ${id} was created by ${who}: another operator must approve it`)
-    }
-    log.info({ run: id, operator: who }, 'payout run approved')
-    return get(id)
-  }
-
-  const cancelTx = db.transaction((id: number, operator: string) => {
-    const row = runRow(id)
-    if (row.state !== 'created' && row.state !== 'approved') throw new PayoutRunError('payout_run_not_cancellable', `payout run ${id} is ${row.state}: only a run not yet exported can be cancelled`)
-    q.cancel.run(operator, clock.now(), id)
-    q.closeItems.run(id)
-    event(id, 'cancelled', operator)
-  })
-
-  function cancel(id: number, operator: string): PayoutRun {
-    const who = checkOperator(operator)
-    cancelTx.immediate(id, who)
-    log.info({ run: id, operator: who }, 'payout run cancelled: its wristbands spend again')
-    return get(id)
-  }
-
   /** The run's files, rendered inside the export's transaction; a failure becomes the refusal that rolls it back. */
   function renderInside(id: number, render: RenderPayoutFiles, replay: boolean): Record<string, string> {
     const run = get(id)
@@ -512,7 +482,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
       q.setPayoutBooking.run(booked.id, record?.receiptId ?? booked.receiptId, id, item.uid)
     }
     q.exported.run(operator, clock.now(), id)
-    q.closeItems.run(id)
+    steps.closeItems(id)
     event(id, 'exported', operator)
     // Last, before the commit: files that cannot be written take back every booking above.
     return { replay: false, ...(render === undefined ? {} : { files: renderInside(id, render, false) }) }
@@ -540,8 +510,8 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     create,
     list: () => q.runs.all().map(summaryOf),
     get,
-    approve,
-    cancel,
+    approve: steps.approve,
+    cancel: steps.cancel,
     export: exportRun,
   }
 }

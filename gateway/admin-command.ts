@@ -2,6 +2,7 @@
 // usage error, finding the running gateway from the config, the operator from
 // WRISTPAY_OPERATOR, and one request to its admin API with its failures said
 // on stderr. Each command keeps its own arguments, requests and printing.
+import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js'
 import { OPERATOR_HEADER } from './four-eyes/operator-credentials.js'
 import { jsonHttpTransport, type JsonTransport } from './json-http-client.js'
@@ -29,6 +30,70 @@ export interface OperatorCommandIo extends CommandOutput {
 
 /** Euros with cents for the command's lines (1234.50). */
 export const euros = (cents: number) => `${Math.trunc(cents / 100)}.${String(Math.abs(cents) % 100).padStart(2, '0')}`
+
+/** Euros as the finance team writes them (1234.50) to cents; refuses anything else (1e3, 12,34, -1) with the command's usage error. */
+export function centsOfEurosOr(text: string, usageError: (message: string) => Error): number {
+  const m = /^(\d{1,12})(?:\.(\d{1,2}))?$/.exec(text)
+  if (m === null) throw usageError(`--max-sum must be an amount in euros like 1500 or 1500.50, got ${JSON.stringify(text)}`)
+  const cents = Number(m[1]) * 100 + Number((m[2] ?? '0').padEnd(2, '0'))
+  if (cents <= 0) throw usageError('--max-sum must be above zero')
+  return cents
+}
+
+/** What every run command is told: ACTION [RUN] [--max-count N] [--max-sum EUROS] [--config FILE] [--url URL]. */
+export interface RunCommandArgs<Action extends string> {
+  action: Action
+  runId?: number
+  maxCount?: number
+  /** Cents. */
+  maxSum?: number
+  configFile?: string
+  url?: string
+}
+
+/**
+ * A run command's arguments: one of `actions`, the run's number unless it is create or list, the limits of create,
+ * the config and URL; `options` are the command's own (string options), checked by `checkOwn` before the limits.
+ * Every refusal is the command's own usage error.
+ */
+export function parseRunArgs<Action extends string>(
+  args: readonly string[],
+  actions: readonly Action[],
+  usageError: (message: string) => Error,
+  own: { options?: Record<string, { type: 'string' }>; check?: (action: Action, values: Record<string, string | undefined>) => void } = {},
+): { command: RunCommandArgs<Action>; values: Record<string, string | undefined> } {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: true,
+      options: { 'max-count': { type: 'string' }, 'max-sum': { type: 'string' }, ...own.options, config: { type: 'string' }, url: { type: 'string' } },
+    })
+  } catch (err) {
+    throw usageError((err as Error).message)
+  }
+  const [action, run, ...rest] = parsed.positionals
+  if (action === undefined || !(actions as readonly string[]).includes(action)) throw usageError(`the action must be one of ${actions.join(', ')}`)
+  const command: RunCommandArgs<Action> = { action: action as Action }
+  const needsRun = action !== 'create' && action !== 'list'
+  if (rest.length > 0 || (!needsRun && run !== undefined)) throw usageError('too many arguments')
+  if (needsRun) {
+    if (run === undefined || !/^[1-9]\d{0,14}$/.test(run)) throw usageError(`${action} needs the run's number`)
+    command.runId = Number(run)
+  }
+  const values = parsed.values as Record<string, string | undefined>
+  if (action !== 'create' && (values['max-count'] !== undefined || values['max-sum'] !== undefined)) throw usageError('--max-count and --max-sum belong to create')
+  own.check?.(action as Action, values)
+  if (values['max-count'] !== undefined) {
+    if (!/^[1-9]\d{0,5}$/.test(values['max-count'])) throw usageError('--max-count must be a whole number from 1 to 999999')
+    command.maxCount = Number(values['max-count'])
+  }
+  if (values['max-sum'] !== undefined) command.maxSum = centsOfEurosOr(values['max-sum'], usageError)
+  if (values.config !== undefined) command.configFile = values.config
+  if (values.url !== undefined) command.url = values.url
+  return { command, values }
+}
 
 /** The command's arguments, or exit code 2 after the message and the usage; errors that are not usage errors are thrown on. */
 export function parseOrUsage<C>(parse: () => C, usageError: abstract new (...args: never[]) => Error, usage: string, io: CommandOutput): C | 2 {

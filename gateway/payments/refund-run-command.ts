@@ -3,9 +3,7 @@
 // payout runs (gateway/payouts/payout-command.ts): every step goes through the
 // one process that writes the ledger, and who acts is the operator whose
 // credentials are in WRISTPAY_OPERATOR (name:token), never an argument.
-import { parseArgs } from 'node:util'
-import { askGateway, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, runActionRequest, type OperatorCommandIo } from '../admin-command.js'
-import { centsOfEuros, PayoutUsageError } from '../payouts/payout-command.js'
+import { askGateway, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, parseRunArgs, runActionRequest, type OperatorCommandIo } from '../admin-command.js'
 
 export const REFUND_RUN_USAGE = `  refund-run create [--max-count N] [--max-sum EUROS]
   refund-run list
@@ -42,43 +40,7 @@ export class RefundRunUsageError extends Error {
 }
 
 export function parseRefundRunArgs(args: readonly string[]): RefundRunCommand {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: true,
-      options: { 'max-count': { type: 'string' }, 'max-sum': { type: 'string' }, config: { type: 'string' }, url: { type: 'string' } },
-    })
-  } catch (err) {
-    throw new RefundRunUsageError((err as Error).message)
-  }
-  const [action, run, ...rest] = parsed.positionals
-  if (action === undefined || !(ACTIONS as readonly string[]).includes(action)) throw new RefundRunUsageError(`the action must be one of ${ACTIONS.join(', ')}`)
-  const command: RefundRunCommand = { action: action as Action }
-  const needsRun = action !== 'create' && action !== 'list'
-  if (rest.length > 0 || (!needsRun && run !== undefined)) throw new RefundRunUsageError('too many arguments')
-  if (needsRun) {
-    if (run === undefined || !/^[1-9]\d{0,14}$/.test(run)) throw new RefundRunUsageError(`${action} needs the run's number`)
-    command.runId = Number(run)
-  }
-  const { values } = parsed
-  if (action !== 'create' && (values['max-count'] !== undefined || values['max-sum'] !== undefined)) throw new RefundRunUsageError('--max-count and --max-sum belong to create')
-  if (values['max-count'] !== undefined) {
-    if (!/^[1-9]\d{0,5}$/.test(values['max-count'])) throw new RefundRunUsageError('--max-count must be a whole number from 1 to 999999')
-    command.maxCount = Number(values['max-count'])
-  }
-  if (values['max-sum'] !== undefined) {
-    try {
-      command.maxSum = centsOfEuros(values['max-sum'])
-    } catch (err) {
-      if (err instanceof PayoutUsageError) throw new RefundRunUsageError(err.message)
-      throw err
-    }
-  }
-  if (values.config !== undefined) command.configFile = values.config
-  if (values.url !== undefined) command.url = values.url
-  return command
+  return parseRunArgs(args, ACTIONS, (message) => new RefundRunUsageError(message)).command
 }
 
 export type RefundRunCommandIo = OperatorCommandIo

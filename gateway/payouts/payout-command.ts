@@ -5,8 +5,7 @@
 // account of the gateway's config): never an argument, so nobody approves as
 // someone else by typing a name, and the token stays out of `ps`.
 import { writeFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
-import { askGateway, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, runActionRequest, type OperatorCommandIo } from '../admin-command.js'
+import { askGateway, centsOfEurosOr, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, parseRunArgs, runActionRequest, type OperatorCommandIo } from '../admin-command.js'
 
 // Where they were first: other modules and tests import them from here.
 export { adminHttpTransport, OPERATOR_ENV, type AdminTransport } from '../admin-command.js'
@@ -48,47 +47,16 @@ export class PayoutUsageError extends Error {
 }
 
 /** Euros as the finance team writes them (1234.50) to cents; refuses anything else (1e3, 12,34, -1). */
-export function centsOfEuros(text: string): number {
-  const m = /^(\d{1,12})(?:\.(\d{1,2}))?$/.exec(text)
-  if (m === null) throw new PayoutUsageError(`--max-sum must be an amount in euros like 1500 or 1500.50, got ${JSON.stringify(text)}`)
-  const cents = Number(m[1]) * 100 + Number((m[2] ?? '0').padEnd(2, '0'))
-  if (cents <= 0) throw new PayoutUsageError('--max-sum must be above zero')
-  return cents
-}
+export const centsOfEuros = (text: string): number => centsOfEurosOr(text, (message) => new PayoutUsageError(message))
 
 export function parsePayoutArgs(args: readonly string[]): PayoutCommand {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: true,
-      options: { 'max-count': { type: 'string' }, 'max-sum': { type: 'string' }, out: { type: 'string' }, config: { type: 'string' }, url: { type: 'string' } },
-    })
-  } catch (err) {
-    throw new PayoutUsageError((err as Error).message)
-  }
-  const [action, run, ...rest] = parsed.positionals
-  if (action === undefined || !(ACTIONS as readonly string[]).includes(action)) throw new PayoutUsageError(`the action must be one of ${ACTIONS.join(', ')}`)
-  const command: PayoutCommand = { action: action as Action }
-  const needsRun = action !== 'create' && action !== 'list'
-  if (rest.length > 0 || (!needsRun && run !== undefined)) throw new PayoutUsageError('too many arguments')
-  if (needsRun) {
-    if (run === undefined || !/^[1-9]\d{0,14}$/.test(run)) throw new PayoutUsageError(`${action} needs the run's number`)
-    command.runId = Number(run)
-  }
-  const { values } = parsed
-  if (action !== 'create' && (values['max-count'] !== undefined || values['max-sum'] !== undefined)) throw new PayoutUsageError('--max-count and --max-sum belong to create')
-  if (action !== 'export' && values.out !== undefined) throw new PayoutUsageError('--out belongs to export')
-  if (values['max-count'] !== undefined) {
-    if (!/^[1-9]\d{0,5}$/.test(values['max-count'])) throw new PayoutUsageError('--max-count must be a whole number from 1 to 999999')
-    command.maxCount = Number(values['max-count'])
-  }
-  if (values['max-sum'] !== undefined) command.maxSum = centsOfEuros(values['max-sum'])
-  if (values.out !== undefined) command.out = values.out
-  if (values.config !== undefined) command.configFile = values.config
-  if (values.url !== undefined) command.url = values.url
-  return command
+  const { command, values } = parseRunArgs(args, ACTIONS, (message) => new PayoutUsageError(message), {
+    options: { out: { type: 'string' } },
+    check: (action, own) => {
+      if (action !== 'export' && own.out !== undefined) throw new PayoutUsageError('--out belongs to export')
+    },
+  })
+  return values.out === undefined ? command : { ...command, out: values.out }
 }
 
 export type PayoutCommandIo = OperatorCommandIo

@@ -7,9 +7,9 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { HttpError, errorResponses } from '../http.js'
 import { OPERATOR_HEADER, operatorOfRequest } from '../four-eyes/operator-credentials.js'
+import { CreateLimitFields, Nullable, RunEventsBody, RunParams, runAsHttp } from '../four-eyes/run-schemas.js'
 import { RefundRunError, type RefundRun, type RefundRunSummary, type RefundRuns } from './refund-runs.js'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
 const State = Type.Union(['created', 'approved', 'executed', 'cancelled'].map((s) => Type.Literal(s)))
 const RefundState = Type.Union(['pending', 'refunded', 'partly_refused', 'refused'].map((s) => Type.Literal(s)))
 
@@ -54,20 +54,15 @@ export const RefundRunBody = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    events: Type.Array(
-      Type.Object({ action: Type.String(), operator: Type.String(), at: Type.Integer(), detail: Nullable(Type.String()) }, { additionalProperties: false }),
-    ),
+    events: RunEventsBody,
   },
   { additionalProperties: false },
 )
 const ExecuteBody = Type.Object({ run: RefundRunBody, replay: Type.Boolean() }, { additionalProperties: false })
 
-const RunParams = Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,14}$' }) }, { additionalProperties: false })
 const CreateBody = Type.Object(
   {
-    maxCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-    /** Cents. */
-    maxSum: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 })),
+    ...CreateLimitFields,
   },
   { additionalProperties: false },
 )
@@ -106,13 +101,7 @@ export function refundRunsAdmin(deps: RefundRunsAdminDeps): FastifyPluginAsync {
   const refused = `changing a refund run needs the operator's own credentials in the ${OPERATOR_HEADER} header (name:token)`
   const operatorOf = (request: FastifyRequest): string => operatorOfRequest(request, deps.operatorAuth, { missing: refused, notAnAccount: refused })
 
-  const run = <T>(fn: () => T): T => {
-    try {
-      return fn()
-    } catch (err) {
-      return asHttp(err)
-    }
-  }
+  const run = runAsHttp(asHttp)
 
   return async (scope) => {
     scope.get('/refund-runs', { schema: { response: { 200: Type.Array(RefundRunSummaryBody), ...errorResponses } } }, async (): Promise<RefundRunSummary[]> => deps.runs.list())

@@ -7,13 +7,13 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { OPERATOR_HEADER, operatorOfRequest } from '../four-eyes/operator-credentials.js'
+import { CreateLimitFields, Nullable, RunEventsBody, RunParams, runAsHttp } from '../four-eyes/run-schemas.js'
 import { HttpError, errorResponses } from '../http.js'
 import { PayoutRunError, type CreatedPayoutRun, type PayoutRun, type PayoutRunSummary, type PayoutRuns } from './payout-runs.js'
 
 // Where they were first: other modules and tests import them from here.
 export { OPERATOR_HEADER, operatorAccountsAuth } from '../four-eyes/operator-credentials.js'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
 const State = Type.Union([Type.Literal('created'), Type.Literal('approved'), Type.Literal('exported'), Type.Literal('cancelled')])
 
 const SummaryFields = {
@@ -54,9 +54,7 @@ export const PayoutRunBody = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    events: Type.Array(
-      Type.Object({ action: Type.String(), operator: Type.String(), at: Type.Integer(), detail: Nullable(Type.String()) }, { additionalProperties: false }),
-    ),
+    events: RunEventsBody,
   },
   { additionalProperties: false },
 )
@@ -78,12 +76,9 @@ const ExportBody = Type.Object(
   { additionalProperties: false },
 )
 
-const RunParams = Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,14}$' }) }, { additionalProperties: false })
 const CreateBody = Type.Object(
   {
-    maxCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-    /** Cents. */
-    maxSum: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 })),
+    ...CreateLimitFields,
     /** Leave out guests whose SEPA check is not answered yet (by default they are in, flagged). */
     requireSepaCheck: Type.Optional(Type.Boolean()),
   },
@@ -133,13 +128,7 @@ export function payoutsAdmin(deps: PayoutsAdminDeps): FastifyPluginAsync {
   }
   const operatorOf = (request: FastifyRequest): string => operatorOfRequest(request, deps.operatorAuth, refusals)
 
-  const run = <T>(fn: () => T): T => {
-    try {
-      return fn()
-    } catch (err) {
-      return asHttp(err)
-    }
-  }
+  const run = runAsHttp(asHttp)
 
   return async (scope) => {
     scope.get('/payout-runs', { schema: { response: { 200: Type.Array(PayoutRunSummaryBody), ...errorResponses } } }, async (): Promise<PayoutRunSummary[]> => deps.runs.list())

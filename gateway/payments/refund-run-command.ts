@@ -3,7 +3,7 @@
 // payout runs (gateway/payouts/payout-command.ts): every step goes through the
 // one process that writes the ledger, and who acts is the operator whose
 // credentials are in WRISTPAY_OPERATOR (name:token), never an argument.
-import { askGateway, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, parseRunArgs, runActionRequest, type OperatorCommandIo } from '../admin-command.js'
+import { askGateway, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, parseRunArgs, runActionRequest, type OperatorCommandIo, type RunCommandArgs } from '../admin-command.js'
 
 export const REFUND_RUN_USAGE = `  refund-run create [--max-count N] [--max-sum EUROS]
   refund-run list
@@ -25,15 +25,7 @@ export const REFUND_RUN_USAGE = `  refund-run create [--max-count N] [--max-sum 
 const ACTIONS = ['create', 'list', 'show', 'approve', 'cancel', 'execute'] as const
 type Action = (typeof ACTIONS)[number]
 
-export interface RefundRunCommand {
-  action: Action
-  runId?: number
-  maxCount?: number
-  /** Cents. */
-  maxSum?: number
-  configFile?: string
-  url?: string
-}
+export type RefundRunCommand = RunCommandArgs<Action>
 
 export class RefundRunUsageError extends Error {
   override name = 'RefundRunUsageError'

@@ -5,7 +5,7 @@
 // account of the gateway's config): never an argument, so nobody approves as
 // someone else by typing a name, and the token stays out of `ps`.
 import { writeFileSync } from 'node:fs'
-import { askGateway, centsOfEurosOr, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, parseRunArgs, runActionRequest, type OperatorCommandIo } from '../admin-command.js'
+import { askGateway, centsOfEurosOr, euros, OPERATOR_ENV, operatorTarget, parseOrUsage, parseRunArgs, runActionRequest, type OperatorCommandIo, type RunCommandArgs } from '../admin-command.js'
 
 // Where they were first: other modules and tests import them from here.
 export { adminHttpTransport, OPERATOR_ENV, type AdminTransport } from '../admin-command.js'
@@ -31,15 +31,8 @@ export const PAYOUT_USAGE = `  payout create [--max-count N] [--max-sum EUROS]
 const ACTIONS = ['create', 'list', 'show', 'approve', 'cancel', 'export'] as const
 type Action = (typeof ACTIONS)[number]
 
-export interface PayoutCommand {
-  action: Action
-  runId?: number
-  maxCount?: number
-  /** Cents. */
-  maxSum?: number
+export interface PayoutCommand extends RunCommandArgs<Action> {
   out?: string
-  configFile?: string
-  url?: string
 }
 
 export class PayoutUsageError extends Error {

@@ -30,3 +30,21 @@ export const runAsHttp =
       return asHttp(err)
     }
   }
+
+/** A run summary's first fields (who made and approved it, when), before the kind's last step's `…By`/`…At`. */
+export const runSummaryHead = <S extends Parameters<typeof Type.Union>[0][number]>(state: S) => ({
+  id: Type.Integer(),
+  state,
+  createdBy: Type.String(),
+  createdAt: Type.Integer(),
+  approvedBy: Nullable(Type.String()),
+  approvedAt: Nullable(Type.Integer()),
+})
+
+/** A run summary's fields after the last step's: who cancelled it, when, and the limits it was made with. */
+export const RunSummaryTail = {
+  cancelledBy: Nullable(Type.String()),
+  cancelledAt: Nullable(Type.Integer()),
+  maxCount: Nullable(Type.Integer()),
+  maxSum: Nullable(Type.Integer()),
+}

@@ -7,25 +7,17 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { HttpError, errorResponses } from '../http.js'
 import { OPERATOR_HEADER, operatorOfRequest } from '../four-eyes/operator-credentials.js'
-import { CreateLimitFields, Nullable, RunEventsBody, RunParams, runAsHttp } from '../four-eyes/run-schemas.js'
+import { CreateLimitFields, Nullable, RunEventsBody, RunParams, RunSummaryTail, runAsHttp, runSummaryHead } from '../four-eyes/run-schemas.js'
 import { RefundRunError, type RefundRun, type RefundRunSummary, type RefundRuns } from './refund-runs.js'
 
 const State = Type.Union(['created', 'approved', 'executed', 'cancelled'].map((s) => Type.Literal(s)))
 const RefundState = Type.Union(['pending', 'refunded', 'partly_refused', 'refused'].map((s) => Type.Literal(s)))
 
 const SummaryFields = {
-  id: Type.Integer(),
-  state: State,
-  createdBy: Type.String(),
-  createdAt: Type.Integer(),
-  approvedBy: Nullable(Type.String()),
-  approvedAt: Nullable(Type.Integer()),
+  ...runSummaryHead(State),
   executedBy: Nullable(Type.String()),
   executedAt: Nullable(Type.Integer()),
-  cancelledBy: Nullable(Type.String()),
-  cancelledAt: Nullable(Type.Integer()),
-  maxCount: Nullable(Type.Integer()),
-  maxSum: Nullable(Type.Integer()),
+  ...RunSummaryTail,
   itemCount: Type.Integer(),
   itemSum: Type.Integer(),
   bookedCount: Type.Integer(),

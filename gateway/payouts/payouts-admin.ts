@@ -7,7 +7,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { OPERATOR_HEADER, operatorOfRequest } from '../four-eyes/operator-credentials.js'
-import { CreateLimitFields, Nullable, RunEventsBody, RunParams, runAsHttp } from '../four-eyes/run-schemas.js'
+import { CreateLimitFields, Nullable, RunEventsBody, RunParams, RunSummaryTail, runAsHttp, runSummaryHead } from '../four-eyes/run-schemas.js'
 import { HttpError, errorResponses } from '../http.js'
 import { PayoutRunError, type CreatedPayoutRun, type PayoutRun, type PayoutRunSummary, type PayoutRuns } from './payout-runs.js'
 
@@ -17,18 +17,10 @@ export { OPERATOR_HEADER, operatorAccountsAuth } from '../four-eyes/operator-cre
 const State = Type.Union([Type.Literal('created'), Type.Literal('approved'), Type.Literal('exported'), Type.Literal('cancelled')])
 
 const SummaryFields = {
-  id: Type.Integer(),
-  state: State,
-  createdBy: Type.String(),
-  createdAt: Type.Integer(),
-  approvedBy: Nullable(Type.String()),
-  approvedAt: Nullable(Type.Integer()),
+  ...runSummaryHead(State),
   exportedBy: Nullable(Type.String()),
   exportedAt: Nullable(Type.Integer()),
-  cancelledBy: Nullable(Type.String()),
-  cancelledAt: Nullable(Type.Integer()),
-  maxCount: Nullable(Type.Integer()),
-  maxSum: Nullable(Type.Integer()),
+  ...RunSummaryTail,
   payoutCount: Type.Integer(),
   payoutSum: Type.Integer(),
   donationSum: Type.Integer(),

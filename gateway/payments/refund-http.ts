@@ -8,7 +8,7 @@ import { MAX_AMOUNT_CENTS, TagUid } from '../../device-protocol/index.js'
 import { PortalError, type CardRefundPortalService, type PortalCardRefund } from '../../portal-api/index.js'
 import { HttpError, errorResponses } from '../http.js'
 // The operator's own credentials, as the payout runs take them: `Wristpay-Operator: name:token`.
-import { OPERATOR_HEADER } from '../payouts/payouts-admin.js'
+import { OPERATOR_HEADER, operatorOfRequest } from '../four-eyes/operator-credentials.js'
 import { CardRefundError, type CardRefundService, type RefundRequestView } from './refunds.js'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
@@ -73,14 +73,8 @@ function adminError(err: unknown): never {
 }
 
 export function cardRefundsAdmin(deps: { refunds: CardRefundService; operatorAuth(name: string, token: string): boolean }): FastifyPluginAsync {
-  function operatorOf(request: FastifyRequest): string {
-    const header = request.headers[OPERATOR_HEADER]
-    const value = typeof header === 'string' ? header : undefined
-    const colon = value?.indexOf(':') ?? -1
-    if (value === undefined || colon <= 0 || value.length > 400 || !deps.operatorAuth(value.slice(0, colon), value.slice(colon + 1)))
-      throw new HttpError(401, 'operator_credentials_required', `a refund to the card needs the operator's own credentials in the ${OPERATOR_HEADER} header (name:token)`)
-    return value.slice(0, colon)
-  }
+  const refusal = `a refund to the card needs the operator's own credentials in the ${OPERATOR_HEADER} header (name:token)`
+  const operatorOf = (request: FastifyRequest): string => operatorOfRequest(request, deps.operatorAuth, { missing: refusal, notAnAccount: refusal })
 
   return async (scope) => {
     scope.get<{ Params: Static<typeof WristbandParams> }>(

@@ -514,6 +514,13 @@ t.test('the gateway reconciles every payments.stancer.reconcileIntervalMinutes f
   )
 
   t.equal((await hourly.report()).status, 404, 'no run before the timer fires')
+  // Only the admin token reads or runs it: without it, or with another, 401 and nothing is run.
+  const adminBase = `http://127.0.0.1:${hourly.gateway.httpAddress!.port}/admin/reconciliation`
+  for (const headers of [{}, { authorization: 'Bearer not-the-admin-token' }] as Array<Record<string, string>>) {
+    t.equal((await fetch(adminBase, { headers })).status, 401, 'reading the report needs the admin token')
+    t.equal((await fetch(`${adminBase}/run`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{}' })).status, 401, 'running it needs the admin token')
+  }
+  t.equal((await hourly.report()).status, 404, 'and nothing was run')
   minutes7[0]!.run()
   let stored = await hourly.report()
   for (let i = 0; i < 200 && stored.status !== 200; i++) {

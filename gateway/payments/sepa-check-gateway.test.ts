@@ -70,6 +70,9 @@ async function gatewayWith(t: Test, stancer: boolean) {
     }
     throw new Error('the check never settled')
   }
+  // A guest's check is theirs alone: no session, no answer.
+  t.equal((await call(base, 'GET', '/customer/payout_check', {})).status, 401, 'the check needs a portal session')
+  t.equal((await call(base, 'GET', '/customer/payout_check', { token: 'not.a.token' })).status, 401)
   const createRun = async (body: object = {}) => {
     const res = await fetch(`${httpBase}/admin/payout-runs`, {
       method: 'POST',

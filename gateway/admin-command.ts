@@ -128,9 +128,14 @@ export function operatorTarget(where: { configFile?: string; url?: string }, env
     io.stderr(`wristpay-gateway: ${err.message}\n`)
     return 2
   }
-  const listenHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
-  const baseUrl = where.url ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${config.http.port}`
+  const baseUrl = where.url ?? gatewayBaseUrl(config)
   return { baseUrl, transport: (io.transport ?? adminHttpTransport)(baseUrl, config.adminToken, operator) }
+}
+
+/** Where a command on this machine reaches the gateway of a config: its HTTP listener, loopback for a wildcard address. */
+export function gatewayBaseUrl(config: Pick<GatewayConfig, 'http'>): string {
+  const listenHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
+  return `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${config.http.port}`
 }
 
 /** The request of a run command's action: create (with its limits), list, show RUN, or any other action on RUN. */

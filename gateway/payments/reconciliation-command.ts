@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type GatewayConfig } from '../config.js'
 import { jsonHttpTransport, type JsonTransport } from '../json-http-client.js'
+import { askGateway, gatewayBaseUrl } from '../admin-command.js'
 import type { ReconciliationReport } from './reconciliation.js'
 
 export const RECONCILE_USAGE = `  reconcile provider [--since] [--show] [--json] [--config FILE] [--url URL]
@@ -108,21 +109,10 @@ export async function runReconcileCommand(args: readonly string[], env: NodeJS.P
     io.stderr(`wristpay-gateway: ${err.message}\n`)
     return 2
   }
-  const listenHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
-  const baseUrl = command.url ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${config.http.port}`
-  const transport = (io.transport ?? adminTransport)(baseUrl, config.adminToken)
-  let answer: { status: number; json: unknown }
-  try {
-    answer = await transport(command.show ? { method: 'GET', path: '/reconciliation' } : { method: 'POST', path: '/reconciliation/run', body: { mode: command.mode } })
-  } catch (err) {
-    io.stderr(`wristpay-gateway: the gateway at ${baseUrl} cannot be reached: ${(err as Error).message}\n`)
-    return 1
-  }
-  if (answer.status >= 400) {
-    const body = answer.json as { type?: string; message?: string }
-    io.stderr(`wristpay-gateway: refused (${answer.status} ${body.type ?? 'error'}): ${body.message ?? ''}\n`)
-    return 1
-  }
+  const baseUrl = command.url ?? gatewayBaseUrl(config)
+  const target = { baseUrl, transport: (io.transport ?? adminTransport)(baseUrl, config.adminToken) }
+  const answer = await askGateway(target, command.show ? { method: 'GET', path: '/reconciliation' } : { method: 'POST', path: '/reconciliation/run', body: { mode: command.mode } }, io)
+  if (answer === 1) return 1
   const report = answer.json as ReconciliationReport
   io.stdout(command.json ? `${JSON.stringify(report, null, 2)}\n` : reportSummary(report))
   return report.clean ? 0 : 3

@@ -12,6 +12,7 @@ import { ConfigError, loadConfig, type GatewayConfig } from '../../config.js'
 import { EventSetupError, loadEventSetup } from '../../event-setup.js'
 import { STATEMENT_FORMATS, CSV_DATE_FORMATS, checkStatementSize, parseStatement, StatementFormatError, type CsvColumnMapping, type CsvDateFormat, type CsvStatementOptions, type ParsedStatement, type StatementFormat, type StatementTransaction } from './index.js'
 import { jsonHttpTransport, type JsonTransport } from '../../json-http-client.js'
+import { gatewayBaseUrl } from '../../admin-command.js'
 
 export const BANK_IMPORT_USAGE = `  bank import FILE [--format camt053|mt940|csv] [--csv-columns MAPPING] [CSV options]
                    [--config FILE] [--url URL] [--organizer SLUG] [--wait-seconds N]
@@ -310,8 +311,7 @@ export async function runBankCommand(args: readonly string[], env: NodeJS.Proces
     io.stderr(`wristpay-gateway: ${command.file}: the statement has no transactions; no job created\n`)
     return 1
   }
-  const listenHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
-  const baseUrl = command.url ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${config.http.port}`
+  const baseUrl = command.url ?? gatewayBaseUrl(config)
   const transport = (io.transport ?? httpTransport)(baseUrl, config.adminToken)
   try {
     const { job, finished } = await submitStatementJob({ transport, organizer, event, transactions: sent, waitMs: command.waitMs })

@@ -6,22 +6,15 @@
 // came from the provider). Tests choose how the next events arrive: once,
 // twice (a duplicate delivery) or never (a lost webhook). Deliveries run one
 // after another; flush() waits for them.
+import { createWebhookDeliveries, sendsIn, type WebhookDelivery, type WebhookMode } from '../webhook-delivery.js'
 
-export type WebhookMode = 'once' | 'twice' | 'none'
+export type { WebhookDelivery, WebhookMode }
 
 export interface WebhookEvent {
   id: string
   type: string
   created: number
   data: unknown
-}
-
-export interface WebhookDelivery {
-  eventId: string
-  type: string
-  /** HTTP status of the endpoint's answer, or 0 when it could not be reached. */
-  status: number
-  error?: string
 }
 
 export interface WebhookSenderOptions {
@@ -31,37 +24,21 @@ export interface WebhookSenderOptions {
 }
 
 export function createWebhookSender(options: WebhookSenderOptions) {
-  const doFetch = options.fetch ?? fetch
   const timeoutMs = options.timeoutMs ?? 5_000
   let url = options.url
   let mode: WebhookMode = 'once'
   /** How many more events the mode applies to before it goes back to `once` (Infinity: until changed). */
   let modeLeft = Number.POSITIVE_INFINITY
-  let queue: Promise<void> = Promise.resolve()
-  const deliveries: WebhookDelivery[] = []
   const events: WebhookEvent[] = []
+  const sender = createWebhookDeliveries({ fetch: options.fetch, timeoutMs })
 
-  async function sendOnce(event: WebhookEvent, target: string): Promise<void> {
-    const delivery: WebhookDelivery = { eventId: event.id, type: event.type, status: 0 }
-    try {
-      const response = await doFetch(target, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'provider-sim webhooks' },
-        body: JSON.stringify(event),
-        signal: AbortSignal.timeout(timeoutMs),
-      })
-      delivery.status = response.status
-      await response.arrayBuffer() // drain, so the connection is reused and closed cleanly
-    } catch (err) {
-      delivery.error = (err as Error).message
-    }
-    deliveries.push(delivery)
-  }
-
-  function enqueue(event: WebhookEvent, times: number): void {
-    const target = url
-    if (target === undefined) return
-    for (let i = 0; i < times; i += 1) queue = queue.then(() => sendOnce(event, target))
+  function enqueue(event: WebhookEvent, times: number): Promise<void> {
+    return sender.enqueue(url, times, () => ({
+      eventId: event.id,
+      type: event.type,
+      body: JSON.stringify(event),
+      headers: { 'content-type': 'application/json', 'user-agent': 'provider-sim webhooks' },
+    }))
   }
 
   return {
@@ -73,14 +50,13 @@ export function createWebhookSender(options: WebhookSenderOptions) {
         modeLeft -= 1
         if (modeLeft === 0) mode = 'once'
       }
-      enqueue(event, current === 'none' ? 0 : current === 'twice' ? 2 : 1)
+      void enqueue(event, sendsIn(current))
     },
     /** Sends a recorded event again now, whatever the mode. */
     resend(eventId: string): Promise<void> {
       const event = events.find((e) => e.id === eventId)
       if (!event) throw new Error(`provider-sim: no such event ${eventId}`)
-      enqueue(event, 1)
-      return queue
+      return enqueue(event, 1)
     },
     setUrl(next: string | undefined): void {
       url = next
@@ -90,10 +66,8 @@ export function createWebhookSender(options: WebhookSenderOptions) {
       mode = next
       modeLeft = count ?? Number.POSITIVE_INFINITY
     },
-    flush(): Promise<void> {
-      return queue
-    },
-    deliveries: (): WebhookDelivery[] => [...deliveries],
+    flush: sender.flush,
+    deliveries: sender.deliveries,
     events: (type?: string): WebhookEvent[] => events.filter((e) => type === undefined || e.type === type),
   }
 }

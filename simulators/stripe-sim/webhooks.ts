@@ -5,16 +5,9 @@
 // receiver must also poll). Deliveries run one after another; flush() waits.
 import { createHmac } from 'node:crypto'
 import type { StripeEvent } from './state.js'
+import { createWebhookDeliveries, sendsIn, type WebhookDelivery, type WebhookMode } from '../webhook-delivery.js'
 
-export type WebhookMode = 'once' | 'twice' | 'none'
-
-export interface WebhookDelivery {
-  eventId: string
-  type: string
-  /** HTTP status of the endpoint's answer, or 0 when it could not be reached. */
-  status: number
-  error?: string
-}
+export type { WebhookDelivery, WebhookMode }
 
 export interface WebhookSenderOptions {
   secret: string
@@ -31,50 +24,35 @@ export function signPayload(secret: string, payload: string, timestampSeconds: n
 }
 
 export function createWebhookSender(options: WebhookSenderOptions) {
-  const doFetch = options.fetch ?? fetch
   const timeoutMs = options.timeoutMs ?? 10_000
   let url = options.url
   let mode: WebhookMode = options.mode ?? 'once'
-  let queue: Promise<void> = Promise.resolve()
-  const deliveries: WebhookDelivery[] = []
+  const sender = createWebhookDeliveries({ fetch: options.fetch, timeoutMs })
 
-  async function sendOnce(event: StripeEvent, target: string): Promise<void> {
-    const payload = JSON.stringify(event, null, 2)
-    const delivery: WebhookDelivery = { eventId: event.id, type: event.type, status: 0 }
-    try {
-      const response = await doFetch(target, {
-        method: 'POST',
+  function enqueue(event: StripeEvent, times: number): Promise<void> {
+    return sender.enqueue(url, times, () => {
+      const body = JSON.stringify(event, null, 2)
+      return {
+        eventId: event.id,
+        type: event.type,
+        body,
         headers: {
           'content-type': 'application/json; charset=utf-8',
           'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
-          'stripe-signature': signPayload(options.secret, payload, options.nowSeconds()),
+          'stripe-signature': signPayload(options.secret, body, options.nowSeconds()),
         },
-        body: payload,
-        signal: AbortSignal.timeout(timeoutMs),
-      })
-      delivery.status = response.status
-      await response.arrayBuffer() // drain, so the connection is reused and closed cleanly
-    } catch (err) {
-      delivery.error = (err as Error).message
-    }
-    deliveries.push(delivery)
-  }
-
-  function enqueue(event: StripeEvent, times: number): void {
-    const target = url
-    if (target === undefined) return
-    for (let i = 0; i < times; i += 1) queue = queue.then(() => sendOnce(event, target))
+      }
+    })
   }
 
   return {
     /** Called for every new event: sends it according to the mode. */
     deliver(event: StripeEvent): void {
-      enqueue(event, mode === 'none' ? 0 : mode === 'twice' ? 2 : 1)
+      void enqueue(event, sendsIn(mode))
     },
     /** Sends an event again (Stripe's "resend" in the dashboard), whatever the mode. */
     resend(event: StripeEvent): Promise<void> {
-      enqueue(event, 1)
-      return queue
+      return enqueue(event, 1)
     },
     setUrl(next: string | undefined): void {
       url = next
@@ -83,12 +61,8 @@ export function createWebhookSender(options: WebhookSenderOptions) {
       mode = next
     },
     /** Resolves when every delivery queued so far has been answered (or failed). */
-    flush(): Promise<void> {
-      return queue
-    },
-    deliveries(): WebhookDelivery[] {
-      return [...deliveries]
-    },
+    flush: sender.flush,
+    deliveries: sender.deliveries,
   }
 }
 

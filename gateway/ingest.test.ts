@@ -2,7 +2,7 @@ import { verify as cryptoVerify } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { canonicalBytes, createValidator, AlertEvent as AlertEventSchema, BookedEvent as BookedEventSchema, validateReply, type AlertEvent, type BookedEvent, type Envelope, type ReplyMessage } from '../device-protocol/index.js'
-import { createIngest, type IngestDeps } from './ingest.js'
+import { createIngest, type IngestDeps, type IngestObservation } from './ingest.js'
 import { createLedger } from './ledger/ledger.js'
 import { openLedgerDatabase } from './ledger/db.js'
 import { SigningKiosk, UID, fixedClock, makeKioskKeys, makeWorld, silentLogger, testSetup, type TestWorld } from './ledger/testing/test-helpers.js'
@@ -372,4 +372,43 @@ t.test('a full queue drops new messages instead of growing', async (t) => {
   held.finish(1)
   await h.ingest.drain()
   t.equal(h.world.ledger.balanceOf(UID.alice), 3)
+})
+
+t.test('the observer hears every answer (with its queueing time), every commit and every drop; a throwing observer changes nothing', async (t) => {
+  const observations: IngestObservation[] = []
+  let monotonic = 0
+  const held = heldVerify()
+  const world = makeWorld()
+  const h = harness(t, world, {
+    verify: held.verify,
+    maxQueued: 3,
+    monotonicNowMs: () => (monotonic += 7),
+    observe(o) {
+      observations.push(o)
+      throw new Error('observer bug')
+    },
+  })
+  const topup = h.k.cash.topup(UID.alice, 2000)
+  h.send('cash-1', topup)
+  h.send('bar-1', h.k.bar.sale(UID.alice, [beer]))
+  h.send('bar-1', { tx: { id: '0190a3f0-0000-7000-8000-000000000001', seq: 9 } })
+  h.send('cash-1', h.k.cash.topup(UID.alice, 1))
+  t.same(observations, [{ kind: 'dropped', kioskId: 'cash-1' }], 'the fourth message finds the queue full')
+  world.clock.advance(40)
+  held.finish(0)
+  held.finish(1)
+  await h.ingest.drain()
+  h.send('cash-1', topup)
+  held.finish(2)
+  await h.ingest.drain()
+  t.same(observations.slice(1), [
+    { kind: 'committed', size: 2, commitMs: 7 },
+    { kind: 'answered', kioskId: 'cash-1', txType: 'topup_cash', offline: false, status: 'accepted', replay: false, queuedMs: 40 },
+    { kind: 'answered', kioskId: 'bar-1', txType: 'sale', offline: false, status: 'accepted', replay: false, queuedMs: 40 },
+    { kind: 'answered', kioskId: 'bar-1', offline: false, status: 'rejected', reason: 'invalid_transaction', replay: false, queuedMs: 40 },
+    { kind: 'committed', size: 1, commitMs: 7 },
+    { kind: 'answered', kioskId: 'cash-1', txType: 'topup_cash', offline: false, status: 'accepted', replay: true, queuedMs: 0 },
+  ])
+  t.equal(h.world.ledger.balanceOf(UID.alice), 1550, 'the observer threw every time; ingest booked and answered all the same')
+  t.equal(h.replies.length, 4)
 })

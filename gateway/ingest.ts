@@ -19,6 +19,7 @@ import {
   type Envelope,
   type RejectReason,
   type ReplyMessage,
+  type Transaction,
   type TxResult,
 } from '../device-protocol/index.js'
 import type { PinAttempt, PinAttemptLimiter, PinAttemptRefusal } from '../portal-api/index.js'
@@ -26,6 +27,19 @@ import type { Ledger, Outcome } from './ledger/index.js'
 import type { Registry } from './registry/index.js'
 
 export type EventKind = 'booked' | 'alert'
+
+/**
+ * What ingest did, for whoever watches it (metrics, the fleet view). Observers
+ * are called synchronously; a throw is logged and never reaches ingest.
+ */
+export type IngestObservation =
+  /** A transaction was answered: `queuedMs` from its arrival to its answer, so queueing counts. */
+  | { kind: 'answered'; kioskId: string; txType?: Transaction['type']; offline: boolean; status: 'accepted' | 'rejected'; reason?: RejectReason; replay: boolean; queuedMs: number }
+  /** One SQLite transaction of `size` envelopes; `commitMs` measured on a monotonic clock. */
+  | { kind: 'committed'; size: number; commitMs: number }
+  | { kind: 'commit_failed'; size: number }
+  /** Dropped unanswered because the queue was full (the kiosk sends it again). */
+  | { kind: 'dropped'; kioskId: string }
 
 export interface IngestDeps {
   ledger: Pick<Ledger, 'applyBatch'> & { registry: Pick<Registry, 'kioskPublicKey'> }
@@ -48,6 +62,10 @@ export interface IngestDeps {
   pinAttempts?: PinAttemptLimiter
   /** A committed batch changed what kiosk configs hold (blocklist, wristband variants). */
   onConfigsChanged?: () => void
+  /** Told of every answer, commit and drop (IngestObservation). */
+  observe?: (observation: IngestObservation) => void
+  /** Monotonic milliseconds for commit durations; performance.now by default. */
+  monotonicNowMs?: () => number
 }
 
 export interface IngestCounters {
@@ -84,10 +102,11 @@ export interface Ingest {
 
 type Entry =
   /** Refused before the ledger: the reply is known at arrival. */
-  | { kind: 'reply'; kioskId: string; reply: TxResult }
+  | { kind: 'reply'; kioskId: string; reply: TxResult; receivedAt: number; txType?: Transaction['type']; offline?: boolean }
   | {
       kind: 'verify'
       kioskId: string
+      receivedAt: number
       envelope: Envelope
       settled: boolean
       ok: boolean
@@ -177,6 +196,30 @@ export function createIngest(deps: IngestDeps): Ingest {
   }
 
   const reply = (kioskId: string, message: ReplyMessage) => guarded('reply', kioskId, () => deps.publishReply(kioskId, message))
+  const monotonicNowMs = deps.monotonicNowMs ?? (() => performance.now())
+
+  function observe(observation: IngestObservation): void {
+    if (deps.observe === undefined) return
+    try {
+      deps.observe(observation)
+    } catch (err) {
+      logger.error({ err, observation: observation.kind }, 'ingest observer failed')
+    }
+  }
+
+  /** Tells the observer of an answer to a transaction (a gap is not an answer). */
+  function observeAnswer(entry: { kioskId: string; receivedAt: number }, result: TxResult, tx: { type?: Transaction['type']; offline?: boolean } | undefined, replay: boolean): void {
+    observe({
+      kind: 'answered',
+      kioskId: entry.kioskId,
+      ...(tx?.type === undefined ? {} : { txType: tx.type }),
+      offline: tx?.offline === true,
+      status: result.status,
+      ...(result.reason === undefined ? {} : { reason: result.reason }),
+      replay,
+      queuedMs: Math.max(0, clock.now() - entry.receivedAt),
+    })
+  }
 
   function alert(kind: string, message: string, kioskId?: string): void {
     const event: AlertEvent = { kind, message: message.slice(0, 1024), at: clock.now() }
@@ -204,8 +247,10 @@ export function createIngest(deps: IngestDeps): Ingest {
       if (queue.length >= maxQueued) {
         counters.dropped++
         logger.warn({ kiosk, queued: queue.length }, 'ingest queue full; message dropped, the kiosk will send it again')
+        observe({ kind: 'dropped', kioskId: kioskIdFromTopic })
         return
       }
+      const receivedAt = clock.now()
       const parsed = parseJson(payload, validateEnvelope)
       if (!parsed.ok) {
         counters.malformed++
@@ -213,7 +258,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         const address = salvageIdSeq(payload)
         if (address !== undefined) {
           counters.rejected++
-          enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(address.id, address.seq, 'invalid_transaction') })
+          enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(address.id, address.seq, 'invalid_transaction'), receivedAt })
         }
         return
       }
@@ -224,7 +269,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         counters.rejected++
         logger.warn({ kiosk, claimed: tx.kiosk, id: tx.id }, 'envelope names another kiosk than the one that published it')
         alert('kiosk_mismatch', `kiosk ${kiosk} published a transaction of kiosk ${tx.kiosk} (id ${tx.id})`, kioskIdFromTopic)
-        enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'invalid_transaction') })
+        enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'invalid_transaction'), receivedAt, txType: tx.type, offline: tx.offline === true })
         return
       }
       const key = ledger.registry.kioskPublicKey(tx.kiosk)
@@ -232,10 +277,10 @@ export function createIngest(deps: IngestDeps): Ingest {
         counters.unknownKiosk++
         counters.rejected++
         logger.warn({ kiosk, id: tx.id }, 'transaction from an unknown or not enrolled kiosk')
-        enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'unknown_kiosk') })
+        enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'unknown_kiosk'), receivedAt, txType: tx.type, offline: tx.offline === true })
         return
       }
-      const entry: Entry = { kind: 'verify', kioskId: kioskIdFromTopic, envelope, settled: false, ok: false }
+      const entry: Entry = { kind: 'verify', kioskId: kioskIdFromTopic, receivedAt, envelope, settled: false, ok: false }
       enqueue(entry)
       const settle = (ok: boolean) => {
         entry.ok = ok
@@ -309,6 +354,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     else if (result.status === 'accepted') counters.accepted++
     else counters.rejected++
     reply(kioskId, result)
+    observeAnswer(entry, result, tx, outcome.replay === true)
     if (!outcome.recorded) return
     // The kiosk's cursor moved: a later gap at the same seq is a new one.
     resendAsked.delete(kioskId)
@@ -362,6 +408,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     const toLedger = batch.filter((e): e is Extract<Entry, { kind: 'verify' }> => e.kind === 'verify' && e.ok)
     let outcomes: Outcome[] | undefined
     if (toLedger.length > 0) {
+      const commitStartMs = monotonicNowMs()
       try {
         outcomes = ledger.applyBatch(
           toLedger.map((e) => ({ envelope: e.envelope, ...(e.pin === undefined ? {} : { pin: e.pin }), ...(e.pinRefused === undefined ? {} : { pinRefused: true as const }) })),
@@ -369,6 +416,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         // Dropped as soon as the ledger had it.
         for (const e of toLedger) delete e.pin
         counters.batches++
+        observe({ kind: 'committed', size: toLedger.length, commitMs: monotonicNowMs() - commitStartMs })
       } catch (err) {
         // Rolled back as a whole. No answers: each kiosk keeps the envelope in its outbox and sends it again.
         // No PIN of the batch was found wrong on record: the resent envelopes count again.
@@ -378,6 +426,7 @@ export function createIngest(deps: IngestDeps): Ingest {
           delete e.pin
         }
         counters.commitErrors++
+        observe({ kind: 'commit_failed', size: toLedger.length })
         logger.error({ err, size: toLedger.length }, 'ledger commit failed; batch not answered')
         alert('commit_failed', `a batch of ${toLedger.length} transactions could not be committed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
       }
@@ -387,12 +436,15 @@ export function createIngest(deps: IngestDeps): Ingest {
     for (const entry of batch) {
       if (entry.kind === 'reply') {
         reply(entry.kioskId, entry.reply)
+        observeAnswer(entry, entry.reply, { ...(entry.txType === undefined ? {} : { type: entry.txType }), ...(entry.offline ? { offline: true } : {}) }, false)
       } else if (!entry.ok) {
         counters.badSignature++
         counters.rejected++
         const { tx } = entry.envelope
         logger.warn({ kiosk: entry.kioskId, id: tx.id, seq: tx.seq }, 'bad signature')
-        reply(entry.kioskId, refusal(tx.id, tx.seq, 'bad_signature'))
+        const refused = refusal(tx.id, tx.seq, 'bad_signature')
+        reply(entry.kioskId, refused)
+        observeAnswer(entry, refused, tx, false)
         alert('bad_signature', `kiosk ${entry.kioskId} seq ${tx.seq} (id ${tx.id}): signature does not verify`, entry.kioskId)
       } else {
         const outcome = outcomes?.[next++]

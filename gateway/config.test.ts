@@ -96,6 +96,7 @@ t.test('operators from the environment', async (t) => {
     { name: 'night', token: 'token-of-night' },
   ])
   t.same(parseOperatorsEnv('ops:a:b:c-token-12'), [{ name: 'ops', token: 'a:b:c-token-12' }], 'a token may contain colons')
+  t.same(parseOperatorsEnv('night:token-of-night:admin'), [{ name: 'night', token: 'token-of-night', roles: ['admin'] }], 'a trailing :admin is the role, not part of the token')
   t.throws(() => parseOperatorsEnv('ops'), ConfigError)
   t.throws(() => parseOperatorsEnv(':token-without-name'), ConfigError)
   const config = loadConfig({ env: { WRISTPAY_GATEWAY_OPERATORS: 'ops:token-of-ops-1' } })

@@ -13,6 +13,8 @@ export const OperatorAccount = Type.Object(
     /** The MQTT username is `operator:{name}`, so that no operator name can collide with a kiosk id. */
     name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'MQTT username operator:{name}' }),
     token: Type.String({ minLength: 12, maxLength: 256, secret: true, description: 'MQTT password of the operator' }),
+    /** Without a role an account only reads; `admin` may also command kiosks and act in the operator console. */
+    roles: Type.Optional(Type.Array(Type.Literal('admin'), { maxItems: 1, uniqueItems: true, description: "'admin': may send kiosks commands and act in the operator console; default: read only" })),
   },
   { additionalProperties: false },
 )
@@ -286,7 +288,7 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   dataDir: `${ENV_PREFIX}DATA_DIR`,
   eventFile: `${ENV_PREFIX}EVENT_FILE`,
   adminToken: `${ENV_PREFIX}ADMIN_TOKEN`,
-  operators: `${ENV_PREFIX}OPERATORS (name:token,...)`,
+  operators: `${ENV_PREFIX}OPERATORS (name:token or name:token:admin,...)`,
   maxPacketBytes: `${ENV_PREFIX}MAX_PACKET_BYTES`,
   maxBatch: `${ENV_PREFIX}MAX_BATCH`,
   logLevel: `${ENV_PREFIX}LOG_LEVEL`,
@@ -335,9 +337,12 @@ export function parseOperatorsEnv(raw: string): OperatorAccount[] {
     .map((entry, i) => {
       const colon = entry.indexOf(':')
       if (colon <= 0 || colon === entry.length - 1) {
-        throw new ConfigError(`${ENV_PREFIX}OPERATORS entry ${i + 1} must look like name:token`)
+        throw new ConfigError(`${ENV_PREFIX}OPERATORS entry ${i + 1} must look like name:token or name:token:admin`)
       }
-      return { name: entry.slice(0, colon), token: entry.slice(colon + 1) }
+      // ':admin' at the end is the role, never part of the token (a token ending so belongs in the config file).
+      const rest = entry.slice(colon + 1)
+      if (rest.endsWith(':admin')) return { name: entry.slice(0, colon), token: rest.slice(0, -':admin'.length), roles: ['admin' as const] }
+      return { name: entry.slice(0, colon), token: rest }
     })
 }
 

@@ -192,14 +192,62 @@ export const ReplyMessage = Type.Union([TxResult, ResendRequest, BalanceAnswer, 
 export type ReplyMessage = Static<typeof ReplyMessage>
 export const validateReply = createValidator(ReplyMessage)
 
+/** How a reader or card terminal is doing, as its kiosk sees it. */
+export const DeviceHealth = Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('down'), Type.Literal('unknown')])
+export type DeviceHealth = Static<typeof DeviceHealth>
+
+/** A kiosk's reader or card terminal: which kind it is and whether it answers. */
+export const DeviceStatus = Type.Object(
+  {
+    kind: Type.String({ maxLength: 64 }),
+    health: DeviceHealth,
+    detail: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+)
+export type DeviceStatus = Static<typeof DeviceStatus>
+
+/** Time from a tap to the answer shown, over the last minute (ms). */
+export const TapToAnswerStats = Type.Object(
+  {
+    count: Type.Integer({ minimum: 0 }),
+    p50: Type.Integer({ minimum: 0 }),
+    p99: Type.Integer({ minimum: 0 }),
+    max: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type TapToAnswerStats = Static<typeof TapToAnswerStats>
+
+/** Lifecycle statuses of a kiosk on its state topic: `lost` is its will (the connection died without a goodbye). */
+export const KIOSK_LIFECYCLE_STATUSES = ['online', 'offline', 'lost'] as const
+
+/**
+ * `kiosk/{id}/state` (retained, QoS 1), Sparkplug style: a birth (`online`) on
+ * every connection, republished while connected, a will (`lost`) registered
+ * with the same `bdSeq`, `offline` on a clean stop. A `lost` whose bdSeq is
+ * lower than the latest birth's is a stale death (the broker noticed an old
+ * connection after the kiosk reconnected): every consumer ignores it.
+ */
 export const KioskState = Type.Object(
   {
     kiosk: KioskId,
     status: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('lost')]),
     at: Type.Integer({ minimum: 0 }),
+    /** Birth/death sequence: one more on every connection the kiosk makes, persisted so it never goes back. Absent from older kiosks. */
+    bdSeq: Type.Optional(Type.Integer({ minimum: 0 })),
     version: Type.Optional(Type.String({ maxLength: 64 })),
+    /** The config version the kiosk runs (KioskConfig.version). */
+    configVersion: Type.Optional(Type.Integer({ minimum: 0 })),
     outboxDepth: Type.Optional(Type.Integer({ minimum: 0 })),
-    reader: Type.Optional(Type.String({ maxLength: 128 })),
+    /** A string from older kiosks (the reader's kind only). */
+    reader: Type.Optional(Type.Union([DeviceStatus, Type.String({ maxLength: 128 })])),
+    terminal: Type.Optional(DeviceStatus),
+    /** Sales made while the gateway was unreachable and not yet answered. */
+    offline: Type.Optional(
+      Type.Object({ sales: Type.Integer({ minimum: 0 }), cents: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+    ),
+    tapToAnswerMs: Type.Optional(TapToAnswerStats),
     counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 }))),
     /** Whether the kiosk's chain matches what the gateway booked (daemon/chain-guard.ts): `recovery_required` waits for an operator, `not_enrolled` for its key to be enrolled. */
     chain: Type.Optional(
@@ -252,11 +300,79 @@ export type KioskConfig = Static<typeof KioskConfig>
 export const MAX_CONFIG_PAYLOAD_BYTES = 4 * 1024 * 1024
 export const validateKioskConfig = createValidator(KioskConfig)
 
+/** Fleet totals the gateway publishes in its state (all integers). */
+export const FleetTotals = Type.Object(
+  {
+    kiosksOnline: Type.Integer({ minimum: 0 }),
+    kiosksTotal: Type.Integer({ minimum: 0 }),
+    /** Answers since the gateway started. */
+    accepted: Type.Integer({ minimum: 0 }),
+    rejected: Type.Integer({ minimum: 0 }),
+    salesCents: Type.Integer(),
+    topupsCents: Type.Integer(),
+    /** Sales kiosks report as made offline and not yet answered. */
+    offlineSales: Type.Integer({ minimum: 0 }),
+    openDebtsCents: Type.Integer({ minimum: 0 }),
+    alertsLastHour: Type.Integer({ minimum: 0 }),
+    salesPerMin: Type.Integer({ minimum: 0 }),
+    tapToAnswerP99Ms: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type FleetTotals = Static<typeof FleetTotals>
+
+export const FLEET_ROW_STATUSES = ['online', 'offline', 'lost', 'never_seen'] as const
+
+/** One kiosk as operators see it: the gateway builds it (gateway/fleet/), monitor and console only render it. */
+export const FleetRow = Type.Object(
+  {
+    kiosk: KioskId,
+    booth: Type.String({ maxLength: 64 }),
+    status: Type.Enum(FLEET_ROW_STATUSES),
+    /** When the status last changed (ms since the epoch). */
+    since: Type.Optional(Type.Integer({ minimum: 0 })),
+    lastSeenAt: Type.Optional(Type.Integer({ minimum: 0 })),
+    version: Type.Optional(Type.String({ maxLength: 64 })),
+    configVersion: Type.Optional(Type.Integer({ minimum: 0 })),
+    reader: Type.Optional(DeviceStatus),
+    terminal: Type.Optional(DeviceStatus),
+    outboxDepth: Type.Optional(Type.Integer({ minimum: 0 })),
+    salesPerMin: Type.Integer({ minimum: 0 }),
+    refusalsPerMin: Type.Integer({ minimum: 0 }),
+    offlineSales: Type.Integer({ minimum: 0 }),
+    /** The kiosk's chain check (KioskState.chain.status). */
+    chain: Type.Optional(Type.String({ maxLength: 32 })),
+    tapToAnswerMs: Type.Optional(Type.Object({ p50: Type.Integer({ minimum: 0 }), p99: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })),
+    /** 0 = fine, higher = worse; the fleet is sorted by it, descending. */
+    severity: Type.Integer({ minimum: 0 }),
+    /** Short human reasons ("lost 2 min ago", "reader down", "outbox 37 and growing", "refusals 12/min"). */
+    problems: Type.Array(Type.String({ maxLength: 128 }), { maxItems: 16 }),
+  },
+  { additionalProperties: false },
+)
+export type FleetRow = Static<typeof FleetRow>
+
+/** The fleet of a large festival does not fit the 64 KiB of other payloads. */
+export const MAX_GATEWAY_STATE_PAYLOAD_BYTES = 2 * 1024 * 1024
+
+/**
+ * `gateway/state` (retained, QoS 1): published at start, every few seconds and
+ * soon after a kiosk's status changes; `offline` on a clean stop (and as the
+ * gateway's own broker cannot deliver its will, a consumer that loses its
+ * connection should treat the retained state as stale).
+ */
 export const GatewayState = Type.Object(
   {
     status: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
     at: Type.Integer({ minimum: 0 }),
     version: Type.Optional(Type.String({ maxLength: 64 })),
+    /** One more on every start, persisted. */
+    bdSeq: Type.Optional(Type.Integer({ minimum: 0 })),
+    startedAt: Type.Optional(Type.Integer({ minimum: 0 })),
+    counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Integer())),
+    totals: Type.Optional(FleetTotals),
+    /** Sorted worst first: severity descending, then kiosk id. */
+    fleet: Type.Optional(Type.Array(FleetRow, { maxItems: 10_000 })),
   },
   { additionalProperties: false },
 )
@@ -290,3 +406,73 @@ export const AlertEvent = Type.Object(
   { additionalProperties: false },
 )
 export type AlertEvent = Static<typeof AlertEvent>
+
+// ---------------------------------------------------------------------------
+// Remote commands (README "Remote commands"): an admin operator, through the
+// gateway, asks one kiosk to do something on `kiosk/{id}/cmd`; the kiosk answers
+// on `kiosk/{id}/cmd/answer` with the command's id as correlation id.
+
+export const KIOSK_COMMANDS = ['lock', 'unlock', 'report_state', 'reload_config'] as const
+export type KioskCommandName = (typeof KIOSK_COMMANDS)[number]
+
+/** The longest a command may stay valid (expiresAt - issuedAt); kiosks remember command ids at least this long. */
+export const MAX_COMMAND_LIFETIME_MS = 10 * 60_000
+/** Commands and answers are small; anything bigger is refused before parsing. */
+export const MAX_COMMAND_PAYLOAD_BYTES = 16 * 1024
+
+export const KioskCommand = Type.Object(
+  {
+    v: Type.Literal(1),
+    /** Correlation id: the answer carries it; a kiosk runs a given id at most once. */
+    id: Uuid,
+    /** The kiosk it is meant for: a kiosk refuses a command naming another (a copy on the wrong topic). */
+    kiosk: KioskId,
+    command: Type.Enum(KIOSK_COMMANDS),
+    /** The operator who sent it (shown on a locked kiosk's screen, logged). */
+    by: Type.String({ minLength: 1, maxLength: 64 }),
+    /** lock: why, shown on the kiosk's screen. */
+    reason: Type.Optional(Type.String({ maxLength: 200 })),
+    issuedAt: Type.Integer({ minimum: 0 }),
+    /** ms since the epoch, by the sender's clock; a kiosk whose clock is past it answers `expired` and does nothing. */
+    expiresAt: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type KioskCommand = Static<typeof KioskCommand>
+export const validateKioskCommand = createValidator(KioskCommand)
+
+export const COMMAND_ANSWER_STATUSES = ['done', 'refused', 'expired', 'duplicate'] as const
+export type CommandAnswerStatus = (typeof COMMAND_ANSWER_STATUSES)[number]
+
+export const CommandAnswer = Type.Object(
+  {
+    v: Type.Literal(1),
+    /** The command's id. */
+    id: Uuid,
+    kiosk: KioskId,
+    command: Type.Optional(Type.Enum(KIOSK_COMMANDS)),
+    /** done: it ran; refused: invalid or not possible (message says why); expired: arrived after expiresAt, not run; duplicate: ran before (see first). */
+    status: Type.Enum(COMMAND_ANSWER_STATUSES),
+    /** When the kiosk answered (its clock). */
+    at: Type.Integer({ minimum: 0 }),
+    message: Type.Optional(Type.String({ maxLength: 256 })),
+    /** Whether the kiosk is locked after the command. */
+    locked: Type.Optional(Type.Boolean()),
+    /** duplicate: the answer the kiosk gave when the command first arrived. */
+    first: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Union([Type.Literal('done'), Type.Literal('refused'), Type.Literal('expired')]),
+          at: Type.Integer({ minimum: 0 }),
+          message: Type.Optional(Type.String({ maxLength: 256 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** report_state: the state the kiosk just published. */
+    state: Type.Optional(KioskState),
+  },
+  { additionalProperties: false },
+)
+export type CommandAnswer = Static<typeof CommandAnswer>
+export const validateCommandAnswer = createValidator(CommandAnswer)

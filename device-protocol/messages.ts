@@ -320,6 +320,8 @@ export const FleetTotals = Type.Object(
   { additionalProperties: false },
 )
 export type FleetTotals = Static<typeof FleetTotals>
+/** The contract's name for FleetTotals. */
+export type Totals = FleetTotals
 
 export const FLEET_ROW_STATUSES = ['online', 'offline', 'lost', 'never_seen'] as const
 

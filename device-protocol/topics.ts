@@ -11,12 +11,17 @@ export const topics = {
   kioskConfig: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/config`,
   /** Kiosk -> gateway questions (balance checks); answered on the kiosk's reply topic. */
   kioskQuery: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/query`,
+  /** Operator -> kiosk remote commands (KioskCommand, QoS 1, never retained): only admin operators and the gateway publish here. */
+  kioskCmd: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/cmd`,
+  /** Kiosk -> operators: the kiosk's answers to its commands (CommandAnswer, QoS 1), read by the gateway and admin operators. */
+  kioskCmdAnswer: (kioskId: string) => `${TOPIC_ROOT}/kiosk/${kioskId}/cmd/answer`,
   gatewayState: `${TOPIC_ROOT}/gateway/state`,
   event: (kind: string) => `${TOPIC_ROOT}/events/${kind}`,
   /** Subscription filters. */
   allKioskTx: `${TOPIC_ROOT}/kiosk/+/tx`,
   allKioskState: `${TOPIC_ROOT}/kiosk/+/state`,
   allKioskQuery: `${TOPIC_ROOT}/kiosk/+/query`,
+  allKioskCmdAnswers: `${TOPIC_ROOT}/kiosk/+/cmd/answer`,
   allEvents: `${TOPIC_ROOT}/events/#`,
 } as const
 

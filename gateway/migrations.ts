@@ -22,6 +22,7 @@ import { RECONCILIATION_DDL } from './payments/reconciliation-schema.js'
 import { addSepaChecks } from './payments/sepa-check-schema.js'
 import { addCardPaymentRef, addExpenseAccountKind, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
 import { addRetirementColumns } from './registry/retirement.js'
+import { addKioskEnrollment } from './registry/enrollment.js'
 import { runMigrations, type Migration, type SchemaVersionStore } from './migration-runner.js'
 
 // gateway/sun/tag-check.ts
@@ -255,6 +256,7 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
     rebuildsTables: true,
   },
   { version: 20, reason: 'refund runs: the balances of guests without payout data back to their cards after the event, with four eyes, their items and every operator action', up: exec(REFUND_RUNS_DDL) },
+  { version: 21, reason: 'kiosks made through the admin API and enrolled by one-time registration codes (kiosks.origin, kiosks.token_source, kiosk_registration_codes)', up: addKioskEnrollment },
 ]
 
 /** The schema version this build writes and understands. */

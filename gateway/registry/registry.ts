@@ -28,6 +28,7 @@ import { applyBookingEffects } from './booking-effects.js'
 import { loadGatewayKeys, type GatewayKeys } from './gateway-keys.js'
 import { createKioskConfigBuilder } from './kiosk-config.js'
 import { enrollKioskKeyByAdmin, importKioskKeys, logKeyChange, type KeyChange } from './kiosk-keys.js'
+import { createKioskEnrollment, type NewKiosk, type Redemption } from './enrollment.js'
 import { importOperations } from './operations-import.js'
 import { MIN_PIN_SECRET_BYTES, PIN_SECRET_BYTES, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
 import { hashToken, tokenMatches } from './secrets.js'
@@ -71,6 +72,15 @@ export interface Registry extends RegistryFacts {
   enrollKiosk(kioskId: string, publicKeyBase64Url: string): void
   /** Retired kiosks and wristbands, and the operator's switch for them (the admin API). */
   readonly retirement: RetirementControls
+  /** A kiosk made through the admin API (enrollment.ts: a reload does not retire it); its config version is set. Throws EnrollmentError. */
+  createKiosk(kiosk: NewKiosk): void
+  /** A one-time registration code for a kiosk that takes part (an earlier unspent one stops working). Throws EnrollmentError. */
+  issueRegistrationCode(kioskId: string, nowMs: number, ttlMs: number): { code: string; expiresAt: number }
+  /**
+   * Spends a registration code: the key is enrolled (as through the admin API) and a fresh MQTT token replaces the
+   * kiosk's; a wrong, spent or expired code changes nothing. Throws (changing nothing) on a malformed key.
+   */
+  redeemRegistrationCode(code: string, publicKeyBase64Url: string, nowMs: number): Redemption
   /** MQTT authentication of a kiosk: constant-time comparison of token hashes. */
   kioskAuth(kioskId: string, token: string): boolean
   kioskPublicKey(kioskId: string): KeyObject | undefined
@@ -167,7 +177,9 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
       VALUES (@id, @booth, @tokenHash, @publicKey, @saleAllowed, @topupAllowed, @genesis)
       ON CONFLICT(id) DO UPDATE SET
         booth = excluded.booth,
-        token_hash = excluded.token_hash,
+        -- A token handed out by an enrollment stays (the Pi has no other); a kiosk made through the admin API becomes the file's.
+        token_hash = CASE WHEN kiosks.token_source IS NULL THEN excluded.token_hash ELSE kiosks.token_hash END,
+        origin = NULL,
         public_key = COALESCE(excluded.public_key, kiosks.public_key),
         sale_allowed = excluded.sale_allowed,
         topup_allowed = excluded.topup_allowed`),
@@ -205,6 +217,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
   }
 
   const keyCache = new Map<string, KeyObject>()
+  const enrollment = createKioskEnrollment(db, openAccount)
   const retirementControls = createRetirementControls(db)
   const retirement: RetirementControls = {
     ...retirementControls,
@@ -366,6 +379,36 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     logKeyChange(logger, change)
   }
 
+  /** The key as an Ed25519 KeyObject; throws when it is not one. */
+  function parseEnrollmentKey(publicKeyBase64Url: string): KeyObject {
+    let key: KeyObject
+    try {
+      key = publicKeyFromBase64Url(publicKeyBase64Url)
+    } catch {
+      throw new Error('the public key is not a base64url Ed25519 key')
+    }
+    if (key.asymmetricKeyType !== 'ed25519') throw new Error('the public key is not Ed25519')
+    return key
+  }
+
+  function createKiosk(kiosk: NewKiosk): void {
+    db.transaction(() => {
+      enrollment.createKiosk(kiosk)
+      refreshConfigVersions()
+    }).immediate()
+    logger.info({ kiosk: kiosk.id, booth: kiosk.booth, profile: kiosk.profile }, `kiosk ${kiosk.id} made through the admin API (booth ${kiosk.booth}); it takes part until an operator disables it`)
+  }
+
+  function redeemRegistrationCode(code: string, publicKeyBase64Url: string, nowMs: number): Redemption {
+    const key = parseEnrollmentKey(publicKeyBase64Url)
+    const redeemed = enrollment.redeem(code, publicKeyBase64Url, nowMs)
+    if (!redeemed.ok) return redeemed
+    keyCache.set(redeemed.kioskId, key)
+    logKeyChange(logger, redeemed.keyChange)
+    logger.warn({ kiosk: redeemed.kioskId }, `kiosk ${redeemed.kioskId} enrolled with a registration code: a new MQTT token was handed out; the previous token no longer logs in`)
+    return redeemed
+  }
+
   function kioskAuth(kioskId: string, token: string): boolean {
     const row = q.kiosk.get(kioskId)
     // Unknown kiosk: compare against a hash that cannot match, so both paths cost the same.
@@ -466,6 +509,9 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     },
     importEventSetup,
     enrollKiosk,
+    createKiosk,
+    issueRegistrationCode: (kioskId, nowMs, ttlMs) => enrollment.issueCode(kioskId, nowMs, ttlMs),
+    redeemRegistrationCode,
     retirement,
     kioskAuth,
     kioskPublicKey,

@@ -62,10 +62,11 @@ export function addRetirementColumns(db: Database.Database): void {
 
 /** Which kiosks of the set-up come with another token than the stored one. Call before the kiosks are upserted. */
 export function kiosksWithNewToken(db: Database.Database, setup: EventSetup): string[] {
-  const stored = db.prepare<[string], { token_hash: string }>(`SELECT token_hash FROM kiosks WHERE id = ?`)
+  const stored = db.prepare<[string], { token_hash: string; token_source: string | null }>(`SELECT token_hash, token_source FROM kiosks WHERE id = ?`)
   return setup.kiosks.filter((k) => {
     const row = stored.get(k.id)
-    return row !== undefined && !tokenMatches(k.token, row.token_hash)
+    // An enrolled token stays whatever the file says (registry/enrollment.ts).
+    return row !== undefined && row.token_source === null && !tokenMatches(k.token, row.token_hash)
   }).map((k) => k.id)
 }
 
@@ -77,7 +78,10 @@ export function applySetupRetirement(db: Database.Database, setup: EventSetup, k
     .all(kioskIds)
     .map((r) => r.id)
   const kiosksRetired = db
-    .prepare<[string], { id: string }>(`UPDATE kiosks SET retired = 'removed_from_setup' WHERE retired IS NULL AND id NOT IN (SELECT value FROM json_each(?)) RETURNING id`)
+    // Kiosks an operator made through the admin API were never in the file: absence does not retire them (registry/enrollment.ts).
+    .prepare<[string], { id: string }>(
+      `UPDATE kiosks SET retired = 'removed_from_setup' WHERE retired IS NULL AND origin IS NULL AND id NOT IN (SELECT value FROM json_each(?)) RETURNING id`,
+    )
     .all(kioskIds)
     .map((r) => r.id)
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { publicKeyFromBase64Url, topics, type KioskConfig } from '../device-protocol/index.js'
+import { publicKeyFromBase64Url, topics, validateKioskState, type KioskConfig } from '../device-protocol/index.js'
 import { loadConfig, type KioskDaemonConfig } from './config.js'
 import { createKioskDaemon } from './app.js'
 import { startTestBroker } from './testing/broker.js'
@@ -66,6 +66,11 @@ t.test('the daemon end to end: retained config, sale over the local API, state, 
   // The state message follows changes (throttled) and carries the counters.
   const states = () => observer.json(topics.kioskState(KIOSK)) as Array<{ status: string; counters?: Record<string, number> }>
   await waitUntil(() => states().some((s) => s.status === 'online' && s.counters?.accepted === 1), 'state with counters', 2000)
+  // The birth carries the lifecycle details (C1): bdSeq, config version, reader health, offline totals, tap-to-answer times.
+  const lifecycle = () => (states() as Array<Record<string, unknown> & { tapToAnswerMs?: { count: number } }>).find((s) => s.status === 'online' && s.tapToAnswerMs?.count === 1)
+  await waitUntil(() => lifecycle() !== undefined, 'state with the tap-to-answer time of the sale', 2000)
+  t.match(lifecycle(), { bdSeq: 0, configVersion: 1, reader: { health: 'ok' }, offline: { sales: 0, cents: 0 }, outboxDepth: 0, tapToAnswerMs: { count: 1 } })
+  t.ok(validateKioskState(lifecycle()).ok, 'the state message validates against the schema')
 
   // A newer config is applied live; an older one is not.
   await responder.publishRaw(topics.kioskConfig(KIOSK), JSON.stringify({ ...catalog, version: 2, products: [{ id: 'fries', name: 'Fries', price: 400 }] }), true)

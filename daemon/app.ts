@@ -3,12 +3,14 @@
 // use this; each part stays testable on its own.
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Clock, Product, TillProfile, CashRegisterRef } from '../device-protocol/index.js'
+import type { Clock, Product, TillProfile, CashRegisterRef, DeviceStatus } from '../device-protocol/index.js'
 import { ConfigError, type KioskDaemonConfig } from './config.js'
 import { loadOrCreateKeys } from './keys.js'
 import { createOutbox, type Outbox } from './outbox.js'
 import { createLocalConfigStore, type LocalConfigStore } from './local-config.js'
 import { createMqttLink, type LinkCounters, type MqttLink, type StateDetails } from './mqtt-link.js'
+import { createBirthSequence } from './birth-seq.js'
+import { createTapLatencyWindow } from './tap-latency.js'
 import { createKiosk, type Kiosk, type KioskCounters, type LastSaleInfo } from './kiosk.js'
 import type { ChainState } from './chain-guard.js'
 import { effectiveProfile } from './profile.js'
@@ -95,6 +97,11 @@ export interface CreateKioskDaemonOptions {
   terminal?: PaymentTerminal
   /** Test seams of the card top-up flow (a crash between the terminal's answer and the outbox). */
   cardHooks?: CardTopUpHooks
+}
+
+/** A reader's or terminal's status as the state message carries it: connected is ok, anything else down. */
+function deviceStatus(kind: string, connected: boolean): DeviceStatus {
+  return connected ? { kind: kind.slice(0, 64), health: 'ok' } : { kind: kind.slice(0, 64), health: 'down', detail: 'disconnected' }
 }
 
 /** Integer counters under a prefix, as the state message's schema takes them (non-negative integers, short keys). */
@@ -184,6 +191,18 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     outbox,
     backoff: { initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs },
     stateDetails: () => stateDetails(),
+    birthSequence: createBirthSequence(outbox.database),
+  })
+  // Tap to answer: the entry is stored right after the tap, so its age when the answer arrives is what
+  // the guest waited. Registered before the kiosk's own listener, which removes the entry from the outbox.
+  // Answers that come after the reply timeout (the till showed "pending") are no tap-to-answer times.
+  const tapLatency = createTapLatencyWindow({ now: () => clock.now() })
+  link.onReply((reply) => {
+    if (reply.kind !== 'result') return
+    const entry = outbox.get(reply.id)
+    if (!entry) return
+    const waitedMs = clock.now() - entry.createdAt
+    if (waitedMs >= 0 && waitedMs <= config.replyTimeoutMs) tapLatency.record(waitedMs)
   })
   const kiosk = createKiosk({
     kioskId: config.kioskId,
@@ -211,12 +230,20 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     const readerStatus = reader.status()
     const details: StateDetails = {
       outboxDepth: outbox.depth(),
-      reader: `${readerStatus.kind}:${readerStatus.connected ? 'connected' : 'disconnected'}`.slice(0, 128),
+      reader: deviceStatus(readerStatus.kind, readerStatus.connected),
+      tapToAnswerMs: tapLatency.stats(),
       // The reader's own counters (frames, CRC errors, discarded bytes, reconnects, ...) beside the kiosk's,
       // so that an operator sees a flaky reader or cable from the fleet view.
       counters: { ...(kioskRef ? counters() : {}), ...prefixedCounters('reader_', readerStatus.counters), ...(terminal ? prefixedCounters('terminal_', terminal.status().counters) : {}) },
     }
     if (options.version) details.version = options.version.slice(0, 64)
+    if (terminal) details.terminal = deviceStatus(terminal.kind, terminal.status().connected)
+    const configVersion = localConfig.current()?.version
+    if (configVersion !== undefined) details.configVersion = configVersion
+    if (kioskRef) {
+      const offline = kioskRef.offlineTotals()
+      details.offline = { sales: offline.count, cents: Math.max(0, offline.kioskCents) }
+    }
     // The kiosk's own alert of a damaged outbox, beside the gateway's (events/alert kiosk_chain_behind).
     if (kioskRef) {
       const chain = kioskRef.chainState()

@@ -103,7 +103,7 @@ export const DEFAULTS = {
   outboxMaxEntries: 1000,
   replyTimeoutMs: 5_000,
   tapTimeoutMs: 30_000,
-  stateIntervalMs: 30_000,
+  stateIntervalMs: 10_000,
   feedbackDurationMs: 1_500,
   reconnectInitialDelayMs: 500,
   reconnectMaxDelayMs: 30_000,

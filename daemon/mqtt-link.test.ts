@@ -6,6 +6,7 @@ import { pino } from 'pino'
 import { signTransaction, topics, type KioskConfig, type ReplyMessage } from '../device-protocol/index.js'
 import { createOutbox } from './outbox.js'
 import { createMqttLink, reconnectDelayMs } from './mqtt-link.js'
+import { createBirthSequence } from './birth-seq.js'
 import { startTestBroker } from './testing/broker.js'
 import { startResponder } from './testing/responder.js'
 import { startObserver } from './testing/observer.js'
@@ -176,4 +177,36 @@ t.test('configs larger than the 64 KiB payload limit (staff, variants, blocklist
   await waitUntil(() => configs.length === 1, 'the big config')
   t.equal(configs[0]!.tagVariants!.length, 6_000)
   t.equal(link.counters().malformedConfigs, 0)
+})
+
+t.test('every connection has a bdSeq one above the last: its birth, its will and its clean offline carry it, and it survives a restart of the kiosk', async (t) => {
+  const broker = await startTestBroker(credentials)
+  t.teardown(() => broker.stop())
+  const observer = await startObserver(broker.url, 'gateway', credentials.gateway, topics.kioskState(KIOSK))
+  t.teardown(() => observer.stop())
+  const path = join(t.testdir(), 'o.sqlite')
+  const outbox = createOutbox({ path, maxEntries: 10, clock })
+  const states = () => observer.json(topics.kioskState(KIOSK)) as Array<{ status: string; bdSeq?: number }>
+  const link = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: fastBackoff, birthSequence: createBirthSequence(outbox.database) })
+  link.start()
+  await waitUntil(() => states().some((s) => s.status === 'online'), 'first birth')
+  t.match(states().find((s) => s.status === 'online'), { status: 'online', bdSeq: 0 })
+
+  t.ok(broker.dropClient(`kiosk-${KIOSK}`), 'connection cut without DISCONNECT')
+  await waitUntil(() => states().some((s) => s.status === 'lost'), 'the will')
+  t.match(states().find((s) => s.status === 'lost'), { status: 'lost', bdSeq: 0 }, 'the will carries the bdSeq of its birth')
+  await waitUntil(() => states().some((s) => s.status === 'online' && s.bdSeq === 1), 'the second birth')
+  await link.stop()
+  await waitUntil(() => states().at(-1)?.status === 'offline', 'offline')
+  t.match(states().at(-1), { status: 'offline', bdSeq: 1 }, 'a clean stop carries the bdSeq of the connection it ends')
+  outbox.close()
+
+  // The kiosk starts again on the same database: the sequence goes on, it never goes back.
+  const reopened = createOutbox({ path, maxEntries: 10, clock })
+  t.teardown(() => reopened.close())
+  const again = createMqttLink({ url: broker.url, kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox: reopened, backoff: fastBackoff, birthSequence: createBirthSequence(reopened.database) })
+  again.start()
+  t.teardown(() => again.stop())
+  await waitUntil(() => states().some((s) => s.status === 'online' && s.bdSeq === 2), 'the birth after the restart')
+  t.equal(states().filter((s) => s.status === 'online' && s.bdSeq !== undefined && s.bdSeq < 2).length, 2, 'earlier births kept their numbers')
 })

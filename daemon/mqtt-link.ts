@@ -2,7 +2,9 @@
 //
 // Persistent session (clean: false, clientId kiosk-{id}) so replies queued by
 // the broker while the kiosk was away are delivered when it comes back; QoS 1
-// both ways; a retained `lost` will on the state topic. After every (re)connect
+// both ways; a retained `lost` will on the state topic (Sparkplug style: each
+// connection has a bdSeq, one more than the last, that its birth, its will and
+// its clean `offline` carry, so a stale death can be told). After every (re)connect
 // it subscribes to its reply and config topics, announces `online` (retained)
 // and sends every unanswered outbox entry again in seq order: the outbox, not
 // mqtt.js's in-memory queue, is what survives a crash, and the gateway answers
@@ -59,6 +61,11 @@ export interface MqttLinkOptions {
   outbox: Pick<Outbox, 'pending'>
   /** Called whenever a state message is published. */
   stateDetails?: () => StateDetails
+  /**
+   * Gives the bdSeq of each new connection (daemon/birth-seq.ts keeps it in the
+   * outbox database); without it the link counts from 0 in memory.
+   */
+  birthSequence?: { next(): number }
   backoff?: Partial<BackoffOptions>
   connectTimeoutMs?: number
   keepaliveSeconds?: number
@@ -121,7 +128,18 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
   let connection = 0
   let sendGate: () => boolean = () => true
 
-  const willPayload = (): Buffer => Buffer.from(JSON.stringify({ kiosk: kioskId, status: 'lost', at: clock.now() } satisfies KioskState))
+  // The bdSeq of the connection being made or held: its birth, its will and its clean `offline` carry the same number.
+  let bdSeq = -1
+  function takeBdSeq(): void {
+    try {
+      bdSeq = options.birthSequence ? options.birthSequence.next() : bdSeq + 1
+    } catch (err) {
+      // A full or broken disk must not keep the kiosk off the broker: go on counting in memory.
+      logger.error({ err }, 'storing the bdSeq failed')
+      bdSeq += 1
+    }
+  }
+  const willPayload = (): Buffer => Buffer.from(JSON.stringify({ kiosk: kioskId, status: 'lost', at: clock.now(), bdSeq } satisfies KioskState))
 
   function setReady(value: boolean): void {
     if (ready === value) return
@@ -152,11 +170,11 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
     } catch (err) {
       logger.error({ err }, 'state details failed')
     }
-    const state: KioskState = { ...details, kiosk: kioskId, status, at: clock.now() }
+    const state: KioskState = { ...details, kiosk: kioskId, status, at: clock.now(), bdSeq }
     const checked = validateKioskState(state)
     if (!checked.ok) {
       logger.error({ error: checked.error }, 'state message does not match the schema; sending the bare status')
-      return { kiosk: kioskId, status, at: state.at }
+      return { kiosk: kioskId, status, at: state.at, bdSeq }
     }
     return state
   }
@@ -249,7 +267,8 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
       reconnectTimer = undefined
       if (stopping || !client) return
       counters.reconnectAttempts += 1
-      // The will was built at the first connect; refresh its timestamp.
+      // A new connection: a new bdSeq, and the will (built at the first connect) carries it.
+      takeBdSeq()
       if (client.options.will) client.options.will.payload = willPayload()
       client.reconnect()
     }, delayMs)
@@ -260,6 +279,7 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
     start() {
       if (client) return
       stopping = false
+      takeBdSeq()
       client = mqtt.connect(url, {
         clientId: `kiosk-${kioskId}`,
         username: kioskId,

@@ -71,6 +71,8 @@ export interface Gateway {
   stop(): Promise<void>
   /** The bound addresses (real ports when 0 was configured); null before start(). */
   readonly mqttAddress: { host: string; port: number } | null
+  /** The MQTT-over-WebSocket listener's address (config mqtt.websocket); null when off or before start(). */
+  readonly mqttWebSocketAddress: { host: string; port: number } | null
   readonly httpAddress: { host: string; port: number } | null
   /** (Re)publishes the retained `kiosk/{id}/config` of the given kiosks, or all. */
   publishKioskConfigs(kioskIds?: readonly string[]): Promise<void>
@@ -358,6 +360,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     get mqttAddress() {
       return broker.address()
     },
+    get mqttWebSocketAddress() {
+      return broker.webSocketAddress()
+    },
     get httpAddress() {
       return http.address()
     },
@@ -371,9 +376,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         await publishKioskConfigs()
         await publish(topics.gatewayState, gatewayState('online'), { qos: 1, retain: true })
         const mqtt = await broker.listen(config.mqtt.host, config.mqtt.port)
+        const mqttWebSocket = config.mqtt.websocket ? await broker.listenWebSocket(config.mqtt.websocket.host, config.mqtt.websocket.port) : null
         const httpAddress = await http.listen(config.http.host, config.http.port)
         apis.start()
-        log.info({ mqtt, http: httpAddress }, 'gateway started')
+        log.info({ mqtt, ...(mqttWebSocket ? { mqttWebSocket } : {}), http: httpAddress }, 'gateway started')
       } catch (err) {
         await stop()
         throw err

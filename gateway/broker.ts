@@ -2,9 +2,12 @@
 // DESIGN.md. The gateway does not connect to it as a client: it publishes
 // in-process and receives kiosk transactions through the `published` hook, so
 // no network hop and no extra credentials sit between the broker and the ledger.
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http'
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
+import { createWebSocketStream, WebSocketServer } from 'ws'
 import { parseJson, systemClock, topics, TOPIC_ROOT, validateKioskState, type AlertEvent, type Clock } from '../device-protocol/index.js'
 import { createConnectionAdmission } from './connection-admission.js'
 import { createLoginThrottle } from './login-throttle.js'
@@ -128,7 +131,14 @@ export interface Broker {
   listen(host: string, port: number): Promise<{ host: string; port: number }>
   /** The bound address, null before listen(). */
   address(): { host: string; port: number } | null
-  /** Stops accepting new TCP connections; connected clients stay (used first in a graceful stop). */
+  /**
+   * Starts the MQTT-over-WebSocket listener (path WEBSOCKET_PATH) for the same broker: the same
+   * authentication, client-id rules, connection admission and ACLs as TCP. Port 0 picks a free port.
+   */
+  listenWebSocket(host: string, port: number): Promise<{ host: string; port: number }>
+  /** The WebSocket listener's bound address, null before listenWebSocket(). */
+  webSocketAddress(): { host: string; port: number } | null
+  /** Stops accepting new TCP and WebSocket connections; connected clients stay (used first in a graceful stop). */
   stopAccepting(): void
   /** Publishes in-process, bypassing the ACLs (the gateway is trusted). */
   publish(topic: string, payload: Buffer | string, options: PublishOptions): Promise<void>
@@ -140,6 +150,15 @@ export interface Broker {
 }
 
 export const DEFAULT_MAX_PACKET_BYTES = 64 * 1024 + 512
+
+/** Where MQTT over WebSocket is served on its listener (what browsers' MQTT clients use by convention). */
+export const WEBSOCKET_PATH = '/mqtt'
+
+/** Who is at the other end of a connection: a TCP socket has these itself; a WebSocket stream borrows its request's socket. */
+interface ConnectionPeer {
+  remoteAddress?: string | undefined
+  encrypted?: boolean
+}
 
 // ---------------------------------------------------------------------------
 // ACLs: pure functions, so they can be tested without sockets.
@@ -346,8 +365,10 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     forgetAfterMs: limits.loginFailureMemoryMs,
     maxTrackedAddresses: limits.loginTrackedAddresses,
   })
-  const admission = createConnectionAdmission<Socket>(limits)
+  // Keyed by the stream aedes reads (the TCP socket itself, or a WebSocket's stream).
+  const admission = createConnectionAdmission<Duplex>(limits)
   const addressOf = new WeakMap<object, string>()
+  const peerOf = new WeakMap<object, ConnectionPeer>()
   // The live session of each kiosk id: a second connection with the same kiosk
   // id (whatever its clientId) replaces the first, as aedes does for a clientId.
   const kioskSessions = new Map<string, Client>()
@@ -440,7 +461,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         alert('mqtt_client_id_refused', `${describeAccount(principal)} tried to connect as client id ${clientId} (${refusal}); refused`, principal.role === 'kiosk' ? principal.kioskId : undefined)
         return done(authError('identifier rejected', 2), false)
       }
-      if (!admission.authenticated(client.conn as Socket, principal.role === 'kiosk' ? 'kiosk' : 'other')) {
+      if (!admission.authenticated(client.conn, principal.role === 'kiosk' ? 'kiosk' : 'other')) {
         // Operators may not take the last slots that let a kiosk's new connection in.
         counts.connectionsRefused++
         log.warn({ ...describe(principal), address }, 'mqtt connection refused: operator connections at their limit')
@@ -453,7 +474,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         if (clientIdHolders.get(heldId)?.client === client) clientIdHolders.delete(heldId)
       })
       if (principal.role === 'kiosk') {
-        const conn = client.conn as Socket & { encrypted?: boolean }
+        const conn = peerOf.get(client.conn) ?? {}
         if (isCleartextRemote(conn, options.isLoopback)) {
           counts.cleartextKioskLogins++
           log.warn(
@@ -546,15 +567,19 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   // Persistence errors surface as 'error' on the broker; an unhandled one would crash the process.
   ;(aedes as unknown as NodeJS.EventEmitter).on('error', (err: unknown) => log.error({ err }, 'mqtt broker error'))
 
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((socket) => {
-    socket.on('error', () => {}) // aedes reports errors through the client; avoid an unhandled 'error'.
-    const address = sourceAddressKey(socket.remoteAddress)
-    const admitted = admission.admit(socket, address)
+  const sockets = new Set<Duplex>()
+  /**
+   * One new connection of either listener: admitted (or refused) against the shared limits, then
+   * handed to aedes with the packet-size guard. `conn` is what aedes reads, `peer` who sent it.
+   */
+  function acceptConnection(conn: Duplex, peer: ConnectionPeer, request?: IncomingMessage): void {
+    conn.on('error', () => {}) // aedes reports errors through the client; avoid an unhandled 'error'.
+    const address = sourceAddressKey(peer.remoteAddress)
+    const admitted = admission.admit(conn, address)
     if (!admitted.admitted) {
       counts.connectionsRefused++
       log.debug({ address, reason: admitted.reason }, 'mqtt connection refused: no room')
-      socket.destroy()
+      conn.destroy()
       return
     }
     if (admitted.evict) {
@@ -562,33 +587,57 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       log.debug({ address: addressOf.get(admitted.evict) }, 'mqtt connection closed before CONNECT to make room')
       admitted.evict.destroy()
     }
-    addressOf.set(socket, address)
+    addressOf.set(conn, address)
+    peerOf.set(conn, peer)
+    sockets.add(conn)
+    conn.on('close', () => {
+      sockets.delete(conn)
+      admission.closed(conn)
+    })
+    aedes.handle(conn, request)
+    // aedes reads with 'readable' + read(); a 'data' listener added after it does not
+    // switch the stream to flowing mode but sees every chunk read(), before aedes parses it.
+    const guard = createFrameSizeGuard(maxPacketBytes)
+    conn.on('data', (chunk: Buffer) => {
+      const problem = guard.push(chunk)
+      if (problem && !conn.destroyed) {
+        counts.oversizedPackets++
+        log.warn({ remoteAddress: peer.remoteAddress, problem }, 'mqtt connection closed: packet too large')
+        conn.destroy()
+      }
+    })
+  }
+
+  const server: Server = createServer((socket) => {
     // Replies are small and latency-bound: without this, Nagle holds one back
     // until the kiosk's delayed ACK (~40 ms) whenever a packet is unacknowledged.
     socket.setNoDelay(true)
-    sockets.add(socket)
-    socket.on('close', () => {
-      sockets.delete(socket)
-      admission.closed(socket)
-    })
-    aedes.handle(socket)
-    // aedes reads with 'readable' + read(); a 'data' listener added after it does not
-    // switch the socket to flowing mode but sees every chunk read(), before aedes parses it.
-    const guard = createFrameSizeGuard(maxPacketBytes)
-    socket.on('data', (chunk: Buffer) => {
-      const problem = guard.push(chunk)
-      if (problem && !socket.destroyed) {
-        counts.oversizedPackets++
-        log.warn({ remoteAddress: socket.remoteAddress, problem }, 'mqtt connection closed: packet too large')
-        socket.destroy()
-      }
-    })
+    acceptConnection(socket, socket)
   })
   // The admission above keeps the count; this is a backstop with room for sockets still closing.
   server.maxConnections = limits.maxConnections + 64
   server.on('error', (err) => log.error({ err }, 'mqtt listener error'))
 
+  // MQTT over WebSocket (browsers: the operator console). Only the upgrade on WEBSOCKET_PATH is served;
+  // every other request gets 404. Its connections go through acceptConnection like TCP ones.
+  const webServer = createHttpServer((_request, response) => {
+    response.writeHead(404).end()
+  })
+  // A client has as long to finish its upgrade request as a TCP client has to send CONNECT.
+  webServer.headersTimeout = limits.connectTimeoutMs
+  webServer.requestTimeout = limits.connectTimeoutMs
+  webServer.maxConnections = limits.maxConnections + 64
+  webServer.on('error', (err) => log.error({ err }, 'mqtt websocket listener error'))
+  // A WebSocket message carries at most one MQTT packet in practice; the frame guard checks the packets themselves.
+  const webSockets = new WebSocketServer({ server: webServer, path: WEBSOCKET_PATH, maxPayload: maxPacketBytes + 16 })
+  webSockets.on('error', (err) => log.error({ err }, 'mqtt websocket listener error'))
+  webSockets.on('connection', (ws, request) => {
+    request.socket.setNoDelay(true)
+    acceptConnection(createWebSocketStream(ws), request.socket, request)
+  })
+
   let bound: { host: string; port: number } | null = null
+  let webBound: { host: string; port: number } | null = null
   let closed: Promise<void> | null = null
 
   return {
@@ -606,9 +655,24 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       })
     },
     address: () => bound,
+    listenWebSocket(host, port) {
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error) => reject(err)
+        webServer.once('error', onError)
+        webServer.listen(port, host, () => {
+          webServer.off('error', onError)
+          const addr = webServer.address() as AddressInfo
+          webBound = { host: addr.address, port: addr.port }
+          log.info({ ...webBound, path: WEBSOCKET_PATH }, 'mqtt websocket listener listening')
+          resolve(webBound)
+        })
+      })
+    },
+    webSocketAddress: () => webBound,
     stopAccepting() {
       // close() stops accepting at once; its callback would wait for every connection to end, which is not wanted here.
       if (server.listening) server.close()
+      if (webServer.listening) webServer.close()
     },
     publish(topic, payload, { qos, retain = false }) {
       const packet: PublishPacket = { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain, dup: false }
@@ -625,6 +689,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     close() {
       closed ??= new Promise<void>((resolve) => {
         if (server.listening) server.close()
+        if (webServer.listening) webServer.close()
+        webSockets.close()
         aedes.close(() => {
           // aedes closed its clients; destroy anything still half-open (e.g. never sent CONNECT).
           for (const socket of sockets) socket.destroy()

@@ -164,6 +164,19 @@ export const GatewayConfig = Type.Object(
         loginBlockMaxMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'the longest block' })),
         loginFailureMemoryMs: Type.Optional(Type.Integer({ minimum: 1_000, maximum: 7 * 86_400_000, description: 'an address is forgotten after this long without a failure' })),
         loginTrackedAddresses: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'addresses remembered for login throttling at once' })),
+        websocket: Type.Optional(
+          Type.Object(
+            {
+              host: Type.String({ minLength: 1, maxLength: 255, description: 'address the MQTT-over-WebSocket listener listens on (127.0.0.1: this machine only)' }),
+              port: Type.Integer({ minimum: 0, maximum: 65535, description: 'MQTT-over-WebSocket port (0 picks a free one); served on the path /mqtt' }),
+            },
+            {
+              additionalProperties: false,
+              description:
+                'a second listener of the same broker for MQTT over WebSocket (the operator console in the browser), with the same logins, limits and ACLs as TCP; off when absent',
+            },
+          ),
+        ),
       },
       { additionalProperties: false, description: 'the MQTT broker the kiosks connect to' },
     ),

@@ -1,7 +1,7 @@
 // The gateway daemon wired together: ledger (SQLite) + ingest + embedded MQTT
 // broker + HTTP API. This module only connects the parts and owns their
 // lifecycle; each part does its one job in its own module.
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
@@ -9,6 +9,8 @@ import type { Logger } from 'pino'
 import { systemClock, topics, type AlertEvent, type Clock, type GatewayState } from '../device-protocol/index.js'
 import { createGatewayApis } from './apis.js'
 import { createBroker, type Broker, type Principal } from './broker.js'
+import { kioskCommandsAdmin } from './commands/admin-route.js'
+import { createKioskCommands, type KioskCommands } from './commands/index.js'
 import type { GatewayConfig } from './config.js'
 import { ensurePrivateDataDir } from './data-dir.js'
 import { loadEventSetup } from './event-setup.js'
@@ -77,6 +79,8 @@ export interface Gateway {
   /** (Re)publishes the retained `kiosk/{id}/config` of the given kiosks, or all. */
   publishKioskConfigs(kioskIds?: readonly string[]): Promise<void>
   stats(): StatsReply
+  /** Sends kiosks remote commands (lock, unlock, report_state, reload_config) and waits for their answers (README "Remote commands"). */
+  readonly kioskCommands: KioskCommands
 }
 
 function sha256(text: string): Buffer {
@@ -178,13 +182,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   })
 
   const operators = new Map(config.operators.map((op) => [op.name, sha256(op.token)]))
+  // Admin operators may also send kiosks commands and read their answers (the broker's ACLs).
+  const adminOperators = new Set(config.operators.filter((op) => op.roles?.includes('admin')).map((op) => op.name))
   function authenticate(username: string | undefined, password: string | undefined): Principal | null {
     if (username === undefined || password === undefined) return null
     if (username.startsWith(OPERATOR_USERNAME_PREFIX)) {
       const name = username.slice(OPERATOR_USERNAME_PREFIX.length)
       const expected = operators.get(name)
       // Hash first so the comparison is constant-time whatever the lengths.
-      return expected && timingSafeEqual(sha256(password), expected) ? { role: 'operator', name } : null
+      return expected && timingSafeEqual(sha256(password), expected) ? { role: 'operator', name, ...(adminOperators.has(name) ? { admin: true } : {}) } : null
     }
     return ledger.registry.kioskAuth(username, password) ? { role: 'kiosk', kioskId: username } : null
   }
@@ -211,6 +217,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     onKioskQuery: (kioskId, payload) => {
       if (!stopping) queries.handle(kioskId, payload)
     },
+    onKioskCommandAnswer: (kioskId, payload) => kioskCommands.handleAnswer(kioskId, payload),
+  })
+  // The gateway's own sender of kiosk commands (also the console's and the admin route's); broker is assigned before any send.
+  const kioskCommands: KioskCommands = createKioskCommands({
+    publish: (topic, payload) => broker.publish(topic, payload, { qos: 1 }),
+    clock,
+    newId: randomUUID,
+    logger: log.child({ component: 'kiosk-commands' }),
   })
   try {
     broker = await brokerReady
@@ -289,6 +303,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         },
       }),
       ...apis.adminPlugins,
+      kioskCommandsAdmin({
+        commands: kioskCommands,
+        kioskExists: (kioskId) => ledger.registry.kioskIds().includes(kioskId),
+        operatorAuth: operatorAccountsAuth(config.operators),
+        adminOperatorAuth: operatorAccountsAuth(config.operators.filter((op) => op.roles?.includes('admin'))),
+      }),
     ],
     plugins: [...apis.plugins, ...extraPlugins],
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
@@ -346,6 +366,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       if (started) await publish(topics.gatewayState, gatewayState('offline'), { qos: 1, retain: true })
       await Promise.allSettled([...pendingPublishes])
+      kioskCommands.close()
       await broker.close()
       await http.close()
       await apis.stop()
@@ -368,6 +389,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     },
     publishKioskConfigs,
     stats,
+    kioskCommands,
     async start() {
       if (started || stopping) throw new Error('gateway already started or stopped')
       started = true

@@ -602,3 +602,104 @@ t.test('operators cannot fill the slots that let a kiosk in', async (t) => {
   t.ok(k1.connected && k2.connected, 'both kiosks got in')
   t.equal(h.broker.counters().connectionsRefused, 1, 'only the sixth operator was refused')
 })
+
+// ---------------------------------------------------------------------------
+// Remote commands (README "Remote commands"): only admin operators (and the gateway) command kiosks.
+
+const ADMIN: Principal = { role: 'operator', name: 'root', admin: true }
+
+t.test('ACL of remote commands: admin operators send commands and read answers, kiosks only their own', async (t) => {
+  const k1: Principal = { role: 'kiosk', kioskId: 'k1' }
+  const readOnly: Principal = { role: 'operator', name: 'ops' }
+  t.ok(mayPublish(ADMIN, topics.kioskCmd('k1')))
+  t.ok(mayPublish(ADMIN, topics.kioskCmd('k2')), 'any kiosk')
+  t.notOk(mayPublish(ADMIN, topics.kioskCmdAnswer('k1')), 'an admin cannot forge answers')
+  t.notOk(mayPublish(ADMIN, topics.kioskTx('k1')))
+  t.notOk(mayPublish(ADMIN, topics.kioskConfig('k1')))
+  t.notOk(mayPublish(ADMIN, 'wristpay/v1/kiosk/k1/cmd/x'))
+  t.ok(maySubscribe(ADMIN, topics.allKioskCmdAnswers))
+  t.ok(maySubscribe(ADMIN, topics.kioskCmdAnswer('k1')))
+  t.ok(maySubscribe(ADMIN, topics.allKioskState), 'and everything a read-only operator reads')
+  t.notOk(maySubscribe(ADMIN, 'wristpay/v1/kiosk/#'))
+  t.notOk(maySubscribe(ADMIN, topics.allKioskTx))
+
+  t.notOk(mayPublish(readOnly, topics.kioskCmd('k1')), 'a read-only operator sends no command')
+  t.notOk(maySubscribe(readOnly, topics.allKioskCmdAnswers), 'nor reads answers')
+  t.notOk(maySubscribe(readOnly, topics.kioskCmdAnswer('k1')))
+  t.notOk(mayPublish({ role: 'operator', name: 'x', admin: false }, topics.kioskCmd('k1')))
+
+  t.ok(maySubscribe(k1, topics.kioskCmd('k1')), 'a kiosk reads its own commands')
+  t.notOk(maySubscribe(k1, topics.kioskCmd('k2')))
+  t.notOk(maySubscribe(k1, 'wristpay/v1/kiosk/+/cmd'))
+  t.ok(mayPublish(k1, topics.kioskCmdAnswer('k1')), 'and answers them')
+  t.notOk(mayPublish(k1, topics.kioskCmdAnswer('k2')))
+  t.notOk(mayPublish(k1, topics.kioskCmd('k1')), 'a kiosk cannot command itself')
+  t.notOk(mayPublish(k1, topics.kioskCmd('k2')), 'nor another kiosk')
+  t.notOk(maySubscribe(k1, topics.kioskCmdAnswer('k1')))
+
+  t.ok(mayPublish({ role: 'gateway' }, topics.kioskCmd('k1')))
+})
+
+t.test('over sockets: a stranger, a read-only operator and another kiosk cannot send a command; an admin can, in their own name only', async (t) => {
+  const answers: Array<{ kioskId: string; payload: string }> = []
+  const accounts: Record<string, { password: string; principal: Principal }> = { ...ACCOUNTS, 'operator:root': { password: 'root-token-123', principal: ADMIN } }
+  const broker = await createBroker({
+    authenticate: (username, password) => {
+      const account = username === undefined ? undefined : accounts[username]
+      return account && account.password === password ? account.principal : null
+    },
+    logger,
+    onKioskCommandAnswer: (kioskId, payload) => answers.push({ kioskId, payload: payload.toString('utf8') }),
+  })
+  const { port } = await broker.listen('127.0.0.1', 0)
+  t.teardown(() => broker.close())
+  const command = (by: string) => JSON.stringify({ v: 1, id: '0190a3f1-0000-7000-8000-000000000001', kiosk: 'k1', command: 'lock', by, issuedAt: 1, expiresAt: 2 })
+
+  const k1 = await connectClient(t, port, { username: 'k1', password: 'token-k1' })
+  t.same(await subscribeGranted(k1, topics.kioskCmd('k1')), [1])
+  const received: string[] = []
+  k1.on('message', (topic, payload) => received.push(`${topic} ${payload.toString('utf8')}`))
+
+  t.ok((await refusedConnect(port, { username: 'stranger', password: 'guess' })) instanceof Error, 'a stranger is not even let in')
+
+  const ops = await connectClient(t, port, { username: 'operator:ops', password: 'ops-token-123' })
+  const opsGone = closed(ops)
+  ops.publish(topics.kioskCmd('k1'), command('ops'), { qos: 1 })
+  await opsGone
+  t.same(await subscribeGranted(await connectClient(t, port, { username: 'operator:ops', password: 'ops-token-123', clientId: 'operator-ops/2' }), topics.allKioskCmdAnswers), [128], 'a read-only operator reads no answers')
+
+  const k2 = await connectClient(t, port, { username: 'k2', password: 'token-k2' })
+  const k2Gone = closed(k2)
+  k2.publish(topics.kioskCmd('k1'), command('k2'), { qos: 1 })
+  await k2Gone
+  t.equal(broker.counters().deniedPublishes, 2)
+
+  const admin = await connectClient(t, port, { username: 'operator:root', password: 'root-token-123' })
+  t.same(await subscribeGranted(admin, topics.allKioskCmdAnswers), [1])
+  await admin.publishAsync(topics.kioskCmd('k1'), command('root'), { qos: 1, retain: true })
+  await waitFor(() => received.length === 1, 'the admin command at the kiosk')
+  t.same(received, [`${topics.kioskCmd('k1')} ${command('root')}`], 'only the admin\'s command reached the kiosk')
+
+  // The answer reaches the gateway's hook and the admin.
+  const answerAtAdmin = nextMessage(admin)
+  const answer = JSON.stringify({ v: 1, id: '0190a3f1-0000-7000-8000-000000000001', kiosk: 'k1', status: 'done', at: 3 })
+  await k1.publishAsync(topics.kioskCmdAnswer('k1'), answer, { qos: 1 })
+  t.same(await answerAtAdmin, { topic: topics.kioskCmdAnswer('k1'), payload: answer, retain: false })
+  await waitFor(() => answers.length === 1, 'the answer at the hook')
+  t.same(answers, [{ kioskId: 'k1', payload: answer }])
+
+  // An admin cannot send a command in another operator's name (nor a malformed one).
+  const adminGone = closed(admin)
+  admin.publish(topics.kioskCmd('k1'), command('ops'), { qos: 1 })
+  await adminGone
+  t.equal(broker.counters().deniedPublishes, 3)
+  t.equal(received.length, 1, 'nothing more reached the kiosk')
+
+  // The command was not retained: a new session of the kiosk gets nothing.
+  const k1Again = await connectClient(t, port, { username: 'k1', password: 'token-k1', clientId: 'kiosk-k1/2' })
+  const late: string[] = []
+  k1Again.on('message', (topic) => late.push(topic))
+  await k1Again.subscribeAsync(topics.kioskCmd('k1'), { qos: 1 })
+  await k1Again.subscribeAsync(topics.kioskCmd('k1'), { qos: 1 }) // a round trip after the retained message would have come
+  t.same(late, [], 'no retained command')
+})

@@ -8,12 +8,13 @@ import type { Duplex } from 'node:stream'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
 import { createWebSocketStream, WebSocketServer } from 'ws'
-import { parseJson, systemClock, topics, TOPIC_ROOT, validateKioskState, type AlertEvent, type Clock } from '../device-protocol/index.js'
+import { MAX_COMMAND_PAYLOAD_BYTES, parseJson, systemClock, topics, TOPIC_ROOT, validateKioskCommand, validateKioskState, type AlertEvent, type Clock } from '../device-protocol/index.js'
 import { createConnectionAdmission } from './connection-admission.js'
 import { createLoginThrottle } from './login-throttle.js'
 import { sourceAddressKey } from './source-address.js'
 
-export type Principal = { role: 'kiosk'; kioskId: string } | { role: 'operator'; name: string } | { role: 'gateway' }
+/** An operator with `admin` (config operators[].roles: ['admin']) may also send kiosks commands and read their answers. */
+export type Principal = { role: 'kiosk'; kioskId: string } | { role: 'operator'; name: string; admin?: boolean } | { role: 'gateway' }
 
 export interface BrokerOptions {
   /** Decides who a connecting client is; null refuses it. A throw refuses it as "server unavailable". */
@@ -23,6 +24,8 @@ export interface BrokerOptions {
   onKioskTx?: (kioskId: string, payload: Buffer) => void
   /** Called for every message a kiosk publishes on its own `kiosk/{id}/query` topic (balance checks). */
   onKioskQuery?: (kioskId: string, payload: Buffer) => void
+  /** Called for every message a kiosk publishes on its own `kiosk/{id}/cmd/answer` topic (answers to remote commands). */
+  onKioskCommandAnswer?: (kioskId: string, payload: Buffer) => void
   /** Largest MQTT packet (remaining length) accepted from a client; the connection is closed beyond it. */
   maxPacketBytes?: number
   /** Connection and login limits; DEFAULT_BROKER_LIMITS for what is not given. */
@@ -164,6 +167,9 @@ interface ConnectionPeer {
 // ACLs: pure functions, so they can be tested without sockets.
 
 const OPERATOR_SUBSCRIBE_FILTERS = [topics.allKioskState, topics.gatewayState, topics.allEvents]
+/** Admin operators also read the kiosks' answers to commands. */
+const ADMIN_SUBSCRIBE_FILTERS = [...OPERATOR_SUBSCRIBE_FILTERS, topics.allKioskCmdAnswers]
+const ALL_KIOSK_CMD = `${TOPIC_ROOT}/kiosk/+/cmd`
 
 /**
  * True when every topic that `filter` matches is also matched by `allowed`
@@ -190,9 +196,15 @@ export function filterWithin(filter: string, allowed: string): boolean {
 export function mayPublish(principal: Principal, topic: string): boolean {
   switch (principal.role) {
     case 'kiosk':
-      return topic === topics.kioskTx(principal.kioskId) || topic === topics.kioskState(principal.kioskId) || topic === topics.kioskQuery(principal.kioskId)
+      return (
+        topic === topics.kioskTx(principal.kioskId) ||
+        topic === topics.kioskState(principal.kioskId) ||
+        topic === topics.kioskQuery(principal.kioskId) ||
+        topic === topics.kioskCmdAnswer(principal.kioskId)
+      )
     case 'operator':
-      return false
+      // Read-only operators publish nothing; admins only commands (any kiosk's cmd topic).
+      return principal.admin === true && filterWithin(topic, ALL_KIOSK_CMD)
     case 'gateway':
       return topic.startsWith(`${TOPIC_ROOT}/`)
   }
@@ -202,9 +214,9 @@ export function mayPublish(principal: Principal, topic: string): boolean {
 export function maySubscribe(principal: Principal, filter: string): boolean {
   switch (principal.role) {
     case 'kiosk':
-      return filter === topics.kioskReply(principal.kioskId) || filter === topics.kioskConfig(principal.kioskId)
+      return filter === topics.kioskReply(principal.kioskId) || filter === topics.kioskConfig(principal.kioskId) || filter === topics.kioskCmd(principal.kioskId)
     case 'operator':
-      return OPERATOR_SUBSCRIBE_FILTERS.some((allowed) => filterWithin(filter, allowed))
+      return (principal.admin === true ? ADMIN_SUBSCRIBE_FILTERS : OPERATOR_SUBSCRIBE_FILTERS).some((allowed) => filterWithin(filter, allowed))
     case 'gateway':
       return filterWithin(filter, `${TOPIC_ROOT}/#`)
   }
@@ -509,6 +521,17 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       }
       // A retained transaction or question would be kept by the broker for nobody: strip the flag.
       if (principal?.role === 'kiosk' && (packet.topic === topics.kioskTx(principal.kioskId) || packet.topic === topics.kioskQuery(principal.kioskId))) packet.retain = false
+      if (principal?.role === 'operator') {
+        // The kiosk shows and logs who sent a command: an admin may send commands only in their own name.
+        const command = parseJson(packet.payload, validateKioskCommand, MAX_COMMAND_PAYLOAD_BYTES)
+        if (!command.ok || command.value.by !== principal.name) {
+          counts.deniedPublishes++
+          log.warn({ clientId: client?.id, ...describe(principal), topic: packet.topic.slice(0, 256), error: command.ok ? 'by names another operator' : command.error }, 'mqtt publish denied: not a command in the operator\'s own name')
+          return done(new Error('publish not authorized'))
+        }
+      }
+      // A retained command would be delivered again to every new session, a retained answer kept for nobody.
+      if (filterWithin(packet.topic, ALL_KIOSK_CMD) || filterWithin(packet.topic, topics.allKioskCmdAnswers)) packet.retain = false
       done(null)
     },
 
@@ -533,6 +556,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
             options.onKioskTx?.(principal.kioskId, Buffer.from(packet.payload))
           } else if (packet.topic === topics.kioskQuery(principal.kioskId)) {
             options.onKioskQuery?.(principal.kioskId, Buffer.from(packet.payload))
+          } else if (packet.topic === topics.kioskCmdAnswer(principal.kioskId)) {
+            options.onKioskCommandAnswer?.(principal.kioskId, Buffer.from(packet.payload))
           } else if (packet.topic === topics.kioskState(principal.kioskId) && packet.payload.length > 0) {
             // Not blocked (a kiosk that cannot report state must still sell), but counted.
             const state = parseJson(packet.payload, validateKioskState)

@@ -17,6 +17,7 @@ import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
 import { createKioskQueries } from './kiosk-queries.js'
+import { DEFAULT_REGISTRATION_CODE_TTL_MS, kioskEnrollmentAdmin, kioskEnrollmentApi, type KioskEnrollmentDeps } from './kiosk-enrollment.js'
 import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from './pin-attempts.js'
 import { operationsAdmin } from './operations-admin.js'
 import { createPayoutRuns } from './payouts/payout-runs.js'
@@ -266,6 +267,18 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     publishKioskConfigs: (ids) => publishKioskConfigs(ids),
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
+  // Kiosks made by operators and enrolled with one-time registration codes (README "Enrolling a kiosk with a registration code").
+  const enrollment: KioskEnrollmentDeps = {
+    registry: ledger.registry,
+    clock,
+    logger: log,
+    codeTtlMs: config.enrollment?.codeTtlMs ?? DEFAULT_REGISTRATION_CODE_TTL_MS,
+    ...(config.enrollment?.gatewayUrl === undefined ? {} : { gatewayUrl: config.enrollment.gatewayUrl }),
+    ...(config.enrollment?.mqttUrl === undefined ? {} : { mqttUrl: config.enrollment.mqttUrl }),
+    mqttListener: () => ({ host: config.mqtt.host, port: broker.address()?.port ?? config.mqtt.port }),
+    publishKioskConfigs: (ids) => publishKioskConfigs(ids),
+    endKioskSessions: (retired, newToken) => endKioskSessions(retired, newToken),
+  }
 
   const { host: _httpHost, port: _httpPort, ...httpLimits } = config.http
   const http: HttpServer = createHttpServer({
@@ -303,6 +316,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         },
       }),
       ...apis.adminPlugins,
+      kioskEnrollmentAdmin(enrollment),
       kioskCommandsAdmin({
         commands: kioskCommands,
         kioskExists: (kioskId) => ledger.registry.kioskIds().includes(kioskId),
@@ -310,7 +324,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         adminOperatorAuth: operatorAccountsAuth(config.operators.filter((op) => op.roles?.includes('admin'))),
       }),
     ],
-    plugins: [...apis.plugins, ...extraPlugins],
+    plugins: [...apis.plugins, ...extraPlugins, { plugin: kioskEnrollmentApi(enrollment), prefix: '' }],
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
   })
 

@@ -223,6 +223,23 @@ export const GatewayConfig = Type.Object(
     payments: PaymentsConfig,
     /** The slugs of the bank import jobs API; derived from the event's name when absent (gateway/apis.ts bankImportSlugs). */
     bank: Type.Optional(BankConfig),
+    /** Kiosks enrolled with one-time registration codes (gateway/kiosk-enrollment.ts, README "Enrolling a kiosk with a registration code"). */
+    enrollment: Type.Optional(
+      Type.Object(
+        {
+          codeTtlMs: Type.Optional(Type.Integer({ minimum: 60_000, maximum: 30 * 86_400_000, description: 'how long a registration code works after it is issued (default 24 hours)' })),
+          gatewayUrl: Type.Optional(Url('the gateway as kiosks reach its HTTP, e.g. http://10.0.0.1:8080, for the enroll command and its QR code; default the address the request for the code came to')),
+          mqttUrl: Type.Optional(
+            Type.String({
+              pattern: '^(mqtts?|wss?)://[^\\s]+$',
+              maxLength: 2048,
+              description: 'the broker as kiosks reach it, handed out at enrollment, e.g. mqtt://10.0.0.1:1883; default mqtt:// with mqtt.host (for 0.0.0.0 the host the kiosk enrolled through) and the MQTT port',
+            }),
+          ),
+        },
+        { additionalProperties: false, description: 'enrolling kiosks with one-time registration codes' },
+      ),
+    ),
     /** Wrong-PIN limits shared by the portal login, the wristband link and the tag switch (defaults: DEFAULT_PIN_ATTEMPT_LIMITS, README "PIN guessing"). */
     pinAttempts: Type.Optional(
       Type.Object(

@@ -1,0 +1,196 @@
+// Enrollment by registration code over real sockets: an operator makes a kiosk
+// (or asks for a new code for one of the file) and gets a code with its
+// command line and QR code; POST /enroll spends the code for MQTT credentials
+// that log in; a code works once and not after it expires; wrong codes change
+// nothing and are throttled per address; re-enrolling a kiosk ends its live
+// connection and revokes its old token and key; a reload keeps it all.
+import t, { type Test } from 'tap'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt, { type MqttClient } from 'mqtt'
+import { pino } from 'pino'
+import { v7 as uuidv7 } from 'uuid'
+import { GENESIS_HASH, publicKeyToBase64Url, signTransaction, topics, validateReply, type ReplyMessage } from '../device-protocol/index.js'
+import { createGateway, type Gateway } from './app.js'
+import { resolveConfig } from './config.js'
+
+const ADMIN_TOKEN = 'admin-token-for-enrollment-tests'
+const BAR1_FILE_TOKEN = 'token-bar-1-0123456789'
+const UID = '04A1B2C3D4E5F6'
+const DAY_MS = 24 * 3_600_000
+const CODE = /^[A-HJ-NP-Z2-9]{4}(-[A-HJ-NP-Z2-9]{4}){3}$/
+
+const EVENT = {
+  event: { name: 'Enroll Fest', currency: 'EUR' },
+  booths: [{ id: 'bar', name: 'Bar' }],
+  products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
+  kiosks: [{ id: 'bar-1', booth: 'bar', token: BAR1_FILE_TOKEN, saleAllowed: true, topupAllowed: false }],
+  wristbands: [{ uid: UID, pin: 'ENRXLL2345' }],
+}
+
+interface World {
+  gateway: Gateway
+  http: string
+  mqttUrl: string
+  clock: { now(): number; advance(ms: number): void }
+}
+
+async function startWorld(t: Test): Promise<World> {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-enroll-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'event.json'), JSON.stringify(EVENT))
+  let nowMs = Date.now()
+  const clock = { now: () => nowMs, advance: (ms: number) => void (nowMs += ms) }
+  const config = resolveConfig({
+    mqtt: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    dataDir: join(dir, 'data'),
+    eventFile: join(dir, 'event.json'),
+    adminToken: ADMIN_TOKEN,
+    logLevel: 'silent',
+  })
+  const gateway = await createGateway({ config, logger: pino({ level: 'silent' }), clock })
+  t.teardown(() => gateway.stop())
+  await gateway.start()
+  return { gateway, http: `http://127.0.0.1:${gateway.httpAddress!.port}`, mqttUrl: `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`, clock }
+}
+
+async function post(url: string, body: unknown, admin = true): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(admin ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {}) },
+    body: JSON.stringify(body),
+  })
+  return { status: res.status, body: await res.json(), headers: res.headers }
+}
+
+function newKey(): { privateKey: KeyObject; publicKey: string } {
+  const pair = generateKeyPairSync('ed25519')
+  return { privateKey: pair.privateKey, publicKey: publicKeyToBase64Url(pair.publicKey) }
+}
+
+async function login(t: Test, url: string, username: string, password: string): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000 })
+  t.teardown(() => client.endAsync(true))
+  return client
+}
+
+async function loginRefused(url: string, username: string, password: string): Promise<boolean> {
+  try {
+    const client = await mqtt.connectAsync(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000 })
+    await client.endAsync(true)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/** Publishes one sale signed with `privateKey` as the kiosk's first and resolves with the gateway's reply. */
+async function firstSale(client: MqttClient, kioskId: string, privateKey: KeyObject): Promise<ReplyMessage> {
+  const replies: ReplyMessage[] = []
+  client.on('message', (topic, payload) => {
+    const reply = validateReply(JSON.parse(payload.toString('utf8')))
+    if (topic === topics.kioskReply(kioskId) && reply.ok) replies.push(reply.value)
+  })
+  await client.subscribeAsync(topics.kioskReply(kioskId), { qos: 1 })
+  const envelope = signTransaction(
+    { v: 1, id: uuidv7(), kiosk: kioskId, seq: 1, prev: GENESIS_HASH, type: 'sale', tag: { uid: UID, type: 'ntag215' }, lines: [{ product: 'beer', qty: 1, unitPrice: 450 }], amount: 450, at: Date.now() },
+    privateKey,
+  )
+  await client.publishAsync(topics.kioskTx(kioskId), JSON.stringify(envelope), { qos: 1 })
+  for (let i = 0; i < 500 && !replies.some((r) => r.kind === 'result'); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  const reply = replies.find((r) => r.kind === 'result')
+  if (reply === undefined) throw new Error('no reply to the sale')
+  return reply
+}
+
+t.test('an operator makes a kiosk and gets a code; the kiosk spends it once for MQTT credentials that log in; a reload keeps the kiosk', async (t) => {
+  const w = await startWorld(t)
+  t.equal((await post(`${w.http}/admin/kiosks`, { id: 'bar-2', booth: 'bar', saleAllowed: true }, false)).status, 401, 'behind the admin token')
+
+  const made = await post(`${w.http}/admin/kiosks`, { id: 'bar-2', booth: 'bar', saleAllowed: true })
+  t.equal(made.status, 201)
+  t.match(made.body, { kioskId: 'bar-2', booth: 'bar', code: CODE, expiresAt: w.clock.now() + DAY_MS })
+  t.equal(made.body.enrollCommand, `wristpay-kiosk enroll --gateway ${w.http} --code ${made.body.code}`, 'the command names this gateway and the code')
+  t.match(made.body.qr.svg, /^<svg[^>]*>/)
+  t.match(made.body.qr.dataUrl, /^data:image\/png;base64,/)
+  t.match(await post(`${w.http}/admin/kiosks`, { id: 'bar-2', booth: 'bar', saleAllowed: true }), { status: 409, body: { type: 'kiosk_exists' } })
+  t.match(await post(`${w.http}/admin/kiosks`, { id: 'bar-3', booth: 'nowhere', saleAllowed: true }), { status: 400, body: { type: 'unknown_booth' } })
+  t.match(await post(`${w.http}/admin/kiosks`, { id: 'bar-3', booth: 'bar' }), { status: 400, body: { type: 'invalid_request' } }, 'a kiosk that may do nothing')
+
+  const key = newKey()
+  const wrong = await post(`${w.http}/enroll`, { code: 'ABCD-EFGH-JKLM-NPQR', publicKey: key.publicKey }, false)
+  t.match(wrong, { status: 401, body: { type: 'invalid_registration_code' } })
+  t.equal(w.gateway.ledger.registry.kioskPublicKey('bar-2'), undefined, 'a wrong code enrolls nothing')
+
+  const enrolled = await post(`${w.http}/enroll`, { code: made.body.code.toLowerCase(), publicKey: key.publicKey }, false)
+  t.equal(enrolled.status, 200)
+  t.match(enrolled.body, { kioskId: 'bar-2', booth: 'bar', mqtt: { url: w.mqttUrl, username: 'bar-2', token: /^[A-Za-z0-9_-]{43}$/ }, gatewayKey: /^[A-Za-z0-9_-]{43}$/ })
+  const kiosk = await login(t, enrolled.body.mqtt.url, enrolled.body.mqtt.username, enrolled.body.mqtt.token)
+  t.match(await firstSale(kiosk, 'bar-2', key.privateKey), { status: 'rejected', reason: 'insufficient_balance' }, 'its signature is good: the sale reaches the rules')
+
+  const again = await post(`${w.http}/enroll`, { code: made.body.code, publicKey: newKey().publicKey }, false)
+  t.match(again, { status: 410, body: { type: 'registration_code_used' } }, 'a code works once')
+  t.notOk(await loginRefused(w.mqttUrl, 'bar-2', enrolled.body.mqtt.token), 'the spent code changed nothing: the token still logs in')
+
+  const reload = await fetch(`${w.http}/admin/event/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.match(await reload.json(), { kiosksRetired: [] }, 'a reload does not retire a kiosk the file never listed')
+  t.notOk(await loginRefused(w.mqttUrl, 'bar-2', enrolled.body.mqtt.token), 'and it still logs in')
+})
+
+t.test("a new code for a kiosk of the file (a replaced Pi): its live connection ends, its old token and key are revoked, a reload keeps the new ones", async (t) => {
+  const w = await startWorld(t)
+  const old = newKey()
+  const put = await fetch(`${w.http}/admin/kiosks/bar-1/public-key`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ publicKey: old.publicKey }),
+  })
+  t.equal(put.status, 200)
+  const oldPi = await login(t, w.mqttUrl, 'bar-1', BAR1_FILE_TOKEN)
+  const closed = new Promise<void>((resolve) => oldPi.once('close', () => resolve()))
+
+  const noBody = await fetch(`${w.http}/admin/kiosks/bar-1/registration-code`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.equal(noBody.status, 200, 'asked for without a body')
+  const issued = await post(`${w.http}/admin/kiosks/bar-1/registration-code`, { gatewayUrl: 'http://10.0.0.1:8080' })
+  t.match(issued, { status: 200, body: { kioskId: 'bar-1', code: CODE, enrollCommand: /^wristpay-kiosk enroll --gateway http:\/\/10\.0\.0\.1:8080 --code / } })
+  t.match(await post(`${w.http}/admin/kiosks/nope-1/registration-code`, {}), { status: 404, body: { type: 'unknown_kiosk' } })
+  t.match(await post(`${w.http}/enroll`, { code: ((await noBody.json()) as { code: string }).code, publicKey: newKey().publicKey }, false), { status: 401 }, 'the newer code replaced the earlier one')
+
+  const fresh = newKey()
+  const enrolled = await post(`${w.http}/enroll`, { code: issued.body.code, publicKey: fresh.publicKey }, false)
+  t.equal(enrolled.status, 200)
+  await closed
+  t.pass("the old Pi's connection was ended")
+  t.ok(await loginRefused(w.mqttUrl, 'bar-1', BAR1_FILE_TOKEN), 'the old token no longer logs in')
+  const newPi = await login(t, w.mqttUrl, 'bar-1', enrolled.body.mqtt.token)
+  t.match(await firstSale(newPi, 'bar-1', old.privateKey), { status: 'rejected', reason: 'bad_signature' }, "the old key's transactions are refused")
+
+  await fetch(`${w.http}/admin/event/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.ok(await loginRefused(w.mqttUrl, 'bar-1', BAR1_FILE_TOKEN), "a reload does not bring the file's token back")
+  t.notOk(await loginRefused(w.mqttUrl, 'bar-1', enrolled.body.mqtt.token), 'the enrolled token still logs in')
+})
+
+t.test('a code expires; wrong codes are throttled per address, and a throttled request changes nothing', async (t) => {
+  const w = await startWorld(t)
+  const expiring = await post(`${w.http}/admin/kiosks`, { id: 'bar-2', booth: 'bar', saleAllowed: true })
+  w.clock.advance(DAY_MS)
+  t.match(await post(`${w.http}/enroll`, { code: expiring.body.code, publicKey: newKey().publicKey }, false), { status: 410, body: { type: 'registration_code_expired' } })
+  t.equal(w.gateway.ledger.registry.kioskPublicKey('bar-2'), undefined, 'an expired code enrolls nothing')
+
+  const issued = await post(`${w.http}/admin/kiosks/bar-2/registration-code`, {})
+  // The expired code was the first failure; three more wrong codes, and the fifth starts the block.
+  for (let i = 0; i < 3; i++) t.equal((await post(`${w.http}/enroll`, { code: 'ABCD-EFGH-JKLM-NPQR', publicKey: newKey().publicKey }, false)).status, 401)
+  const fifth = await post(`${w.http}/enroll`, { code: 'ABCD-EFGH-JKLM-NPQR', publicKey: newKey().publicKey }, false)
+  t.equal(fifth.status, 401, 'the failure that starts the block is still answered as wrong')
+  const throttled = await post(`${w.http}/enroll`, { code: issued.body.code, publicKey: newKey().publicKey }, false)
+  t.match(throttled, { status: 429, body: { type: 'rate_limited' } }, 'a blocked address is not even checked')
+  t.ok(Number(throttled.headers.get('retry-after')) >= 1)
+  t.equal(w.gateway.ledger.registry.kioskPublicKey('bar-2'), undefined, 'the throttled request enrolled nothing')
+
+  w.clock.advance(61_000)
+  const key = newKey()
+  t.equal((await post(`${w.http}/enroll`, { code: issued.body.code, publicKey: key.publicKey }, false)).status, 200, 'once the block is over the right code works')
+})

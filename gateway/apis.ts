@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync } from 'fastify'
 import type Stripe from 'stripe'
 import { PortalError, type TopupService } from '../portal-api/backend.js'
+import type { PortalLoginOutcome } from '../portal-api/plugin.js'
 import { portalWeb } from '../portal-api/web-plugin.js'
 import type { GatewayParts } from './app.js'
 import { bankAdmin } from './bank/bank-admin.js'
@@ -93,6 +94,8 @@ export interface GatewayApisOptions {
   payoutReturns?: PayoutReturns
   /** Republishes the retained configs of these kiosks (a dispute's block goes onto every kiosk's signed blocklist at once). */
   publishKioskConfigs?: (kioskIds: readonly string[]) => Promise<void>
+  /** Told how every portal login ended (the gateway's metrics). */
+  observePortalLogin?: (outcome: PortalLoginOutcome) => void
 }
 
 /** The organizer and event slug of the bank import jobs API unless the config names them (bank.organizerSlug, bank.eventSlug): the event's name, lower case, words joined by '-'. */
@@ -200,6 +203,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       ...(cardRefunds ? { cardRefunds: portalCardRefunds(cardRefunds) } : {}),
       ...(sepaChecks ? { payoutCheck: portalPayoutCheck(sepaChecks) } : {}),
       prefix: config.portal.prefix,
+      ...(options.observePortalLogin ? { observeLogin: options.observePortalLogin } : {}),
       topups: asPortalTopups(topups),
       eventConfig: {
         allowedCountryCodes: config.portal.allowedCountryCodes,

@@ -17,10 +17,13 @@ import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
 import { createKioskQueries } from './kiosk-queries.js'
+import { createGatewayMetrics, openDebtTotals } from './metrics/collectors.js'
+import { metricsMount } from './metrics/route.js'
 import { DEFAULT_REGISTRATION_CODE_TTL_MS, kioskEnrollmentAdmin, kioskEnrollmentApi, type KioskEnrollmentDeps } from './kiosk-enrollment.js'
 import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from './pin-attempts.js'
 import { operationsAdmin } from './operations-admin.js'
 import { createPayoutRuns } from './payouts/payout-runs.js'
+import { openTopupCounts } from './payments/open-topups.js'
 import { sepaCheckOf } from './payments/sepa-checks.js'
 import { operatorAccountsAuth, payoutsAdmin } from './payouts/payouts-admin.js'
 import { renderPayoutFiles } from './payouts/payout-files.js'
@@ -155,6 +158,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const pinAttemptLimits = { ...config.pinAttempts, ...deps.pinAttemptLimits }
   const pinAttempts = createPinAttempts({ clock, logger: log, limits: pinAttemptLimits })
+  // This gateway's own metrics registry (GET /metrics): its gauges read these parts on every scrape.
+  const metrics = createGatewayMetrics({
+    broker: () => broker.counters(),
+    openDebts: () => openDebtTotals(ledger.debts()),
+    openTopups: openTopupCounts(db),
+  })
   const ingest = createIngest({
     ledger,
     logger: log.child({ component: 'ingest' }),
@@ -162,6 +171,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     maxBatch: config.maxBatch,
     unsealPin: (jwe) => ledger.registry.unsealPin(jwe),
     pinAttempts,
+    observe: metrics.observeIngest,
     onConfigsChanged: () => void publishKioskConfigs(ledger.registry.refreshKioskConfigs()),
     publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
     publishEvent: (kind, payload) => {
@@ -265,6 +275,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // A returned transfer finds its payout and invalidates the guest's payout data (gateway/payouts/).
     payoutReturns: createPayoutReturns({ db, clock }),
     publishKioskConfigs: (ids) => publishKioskConfigs(ids),
+    observePortalLogin: metrics.observePortalLogin,
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
   // Kiosks made by operators and enrolled with one-time registration codes (README "Enrolling a kiosk with a registration code").
@@ -324,7 +335,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         adminOperatorAuth: operatorAccountsAuth(config.operators.filter((op) => op.roles?.includes('admin'))),
       }),
     ],
-    plugins: [...apis.plugins, ...extraPlugins, { plugin: kioskEnrollmentApi(enrollment), prefix: '' }],
+    plugins: [...apis.plugins, ...extraPlugins, { plugin: kioskEnrollmentApi(enrollment), prefix: '' }, metricsMount({ registry: metrics.registry, ...(config.metrics?.token === undefined ? {} : { token: config.metrics.token }) })],
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
   })
 

@@ -36,6 +36,7 @@ t.test('every environment variable the reference names lands on its key', async 
     logLevel: { raw: 'warn', value: 'warn' },
     'portal.publicBaseUrl': { raw: 'https://pay.example.org', value: 'https://pay.example.org' },
     pinSecretFile: { raw: '/etc/wristpay/pin-secret', value: '/etc/wristpay/pin-secret' },
+    'metrics.token': { raw: 'metrics-token-0123456789', value: 'metrics-token-0123456789' },
     'payments.sumup.apiKey': { raw: 'sumup-key-0123', value: 'sumup-key-0123' },
     'payments.sumup.baseUrl': { raw: 'https://sumup.example', value: 'https://sumup.example' },
     'payments.sumup.merchantCode': { raw: 'M123', value: 'M123' },

@@ -254,6 +254,17 @@ export const GatewayConfig = Type.Object(
         { additionalProperties: false, description: 'wrong-PIN limits of the portal login, the wristband link and the tag switch' },
       ),
     ),
+    /** GET /metrics (README "Metrics"): with a token any address may scrape with it, without one only this machine. */
+    metrics: Type.Optional(
+      Type.Object(
+        {
+          token: Type.Optional(
+            Type.String({ minLength: 16, maxLength: 256, secret: true, description: 'bearer token a Prometheus scrape of /metrics presents; without one /metrics answers only requests from this machine (loopback)' }),
+          ),
+        },
+        { additionalProperties: false, description: 'the Prometheus metrics at GET /metrics' },
+      ),
+    ),
     /** File holding the secret that keys the PIN lookup hashes; without it the secret is kept in the database. */
     pinSecretFile: Type.Optional(
       Type.String({ minLength: 1, description: 'file (mode 0600) holding the secret that keys the PIN lookup hashes; without it the secret is generated and kept in the database' }),
@@ -324,6 +335,7 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   logLevel: `${ENV_PREFIX}LOG_LEVEL`,
   'portal.publicBaseUrl': `${ENV_PREFIX}PUBLIC_BASE_URL`,
   pinSecretFile: `${ENV_PREFIX}PIN_SECRET_FILE`,
+  'metrics.token': `${ENV_PREFIX}METRICS_TOKEN`,
   'payments.sumup.apiKey': `${ENV_PREFIX}SUMUP_API_KEY`,
   'payments.sumup.baseUrl': `${ENV_PREFIX}SUMUP_BASE_URL`,
   'payments.sumup.merchantCode': `${ENV_PREFIX}SUMUP_MERCHANT_CODE`,
@@ -403,6 +415,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
   if (publicBaseUrl !== undefined) layer.portal = { publicBaseUrl }
   const pinSecretFile = envString(env, 'PIN_SECRET_FILE')
   if (pinSecretFile !== undefined) layer.pinSecretFile = pinSecretFile
+  const metricsToken = envString(env, 'METRICS_TOKEN')
+  if (metricsToken !== undefined) layer.metrics = { token: metricsToken }
   // Payment provider credentials are secrets: the environment is the usual place for them.
   const payments: Partial<PaymentsConfig> = {}
   const sumupKey = envString(env, 'SUMUP_API_KEY')

@@ -21,6 +21,7 @@ import {
   type PortalBlob,
   type PortalConfig,
   type PortalCustomer,
+  type PortalLoginOutcome,
   type PortalOrder,
   type PortalOrderLine,
   type PortalOrderType,
@@ -433,6 +434,8 @@ export interface PortalMountOptions {
   bankTransfer?: (uid: string) => PortalBankTransfer | undefined
   cardRefunds?: CardRefundPortalService
   payoutCheck?: PayoutCheckPortalService
+  /** Told how every login ended (the gateway's metrics). */
+  observeLogin?: (outcome: PortalLoginOutcome) => void
 }
 
 /** The portal API as one of the gateway's HTTP plugins (for createGateway's `httpPlugins`). */
@@ -452,6 +455,7 @@ export function portalMount(
       pinAttempts: parts.pinAttempts,
       ...(options.tokenTtlS === undefined ? {} : { tokenTtlS: options.tokenTtlS }),
       ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+      ...(options.observeLogin === undefined ? {} : { observeLogin: options.observeLogin }),
     },
   }
 }

@@ -80,6 +80,25 @@ export interface PortalApiOptions {
   rateLimit?: Partial<LoginRateLimit>
   /** The gateway's one limiter of PIN guessing (shared with the other places that check PINs). */
   pinAttempts: PinAttemptLimiter
+  /** Told how every login ended (the gateway's metrics count them); a throw is logged, never answered. */
+  observeLogin?: (outcome: PortalLoginOutcome) => void
+}
+
+/**
+ * How a login ended: success, an unknown PIN, `throttled` (too many attempts
+ * from the address, or too many wrong PINs), a blocked wristband, a body that
+ * breaks the schema, or anything else (`error`).
+ */
+export type PortalLoginOutcome = 'success' | 'invalid_pin' | 'throttled' | 'wristband_blocked' | 'invalid_request' | 'error'
+
+/** The outcome of a login by its answer's status: each refusal of the route has its own status. */
+function loginOutcome(statusCode: number): PortalLoginOutcome {
+  if (statusCode === 200) return 'success'
+  if (statusCode === 404) return 'invalid_pin'
+  if (statusCode === 429) return 'throttled'
+  if (statusCode === 403) return 'wristband_blocked'
+  if (statusCode === 422) return 'invalid_request'
+  return 'error'
 }
 
 const errorResponses = {
@@ -214,6 +233,15 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
       config: {
         // Counted on arrival (onRequest), before the body is even parsed: every attempt counts.
         rateLimit: { max: limits.perIpMax, timeWindow: limits.perIpWindowMs },
+      },
+      // Every answer of this route, also the rate limiter's and the schema's, after it was sent.
+      onResponse: async (_request, reply) => {
+        if (options.observeLogin === undefined) return
+        try {
+          options.observeLogin(loginOutcome(reply.statusCode))
+        } catch (err) {
+          log.error({ err }, 'portal login observer failed')
+        }
       },
     },
     async (request, reply) => {

@@ -12,12 +12,39 @@ import { parsePain001 } from '../bank-sim/pain001.js'
 import { DEMO_BANK_TOPUP_CENTS, DEMO_RETURN_SHARE, type BankRoundTripSummary, type PayoutRunSummary } from './demo-payouts.js'
 import { demoProviderSound, DEMO_CARD_GUESTS, type ProviderReconciliationSummary } from './demo-provider.js'
 import { runDemo } from './demo.js'
+import { main as monitorMain } from '../../gateway/monitor/bin.js'
+import type { MonitorSnapshot } from '../../gateway/monitor/render.js'
+
+/**
+ * While the demo runs: the monitor command it printed, run in-process with --once --json until every kiosk is
+ * online in the gateway's fleet rows (bounded), and its last snapshot.
+ */
+async function monitorTheDemo(lines: readonly string[], kiosks: number): Promise<{ command: string; code: number; stderr: string; snapshot: MonitorSnapshot | null }> {
+  const command = lines.find((l) => l.startsWith('fleet monitor: ')) ?? ''
+  const m = /^fleet monitor: WRISTPAY_MONITOR_TOKEN=(\S+) npm run --silent monitor -- (.+)$/.exec(command)
+  if (m === null) return { command, code: -1, stderr: 'no monitor command printed', snapshot: null }
+  let last = { command, code: -1, stderr: '', snapshot: null as MonitorSnapshot | null }
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const out: string[] = []
+    const err: string[] = []
+    const code = await monitorMain([...m[2]!.split(' '), '--once', '--json'], { env: { WRISTPAY_MONITOR_TOKEN: m[1] }, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } })
+    last = { command, code, stderr: err.join(''), snapshot: code === 0 ? (JSON.parse(out.join('')) as MonitorSnapshot) : null }
+    if (last.snapshot !== null && last.snapshot.fleet.filter((r) => r.status === 'online').length >= kiosks) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return last
+}
 
 t.test('a short demo run: booths sell, the top-up station and the cash desk run cash shifts, nothing is lost', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'wristpay-demo-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const lines: string[] = []
-  const summary = await runDemo({ durationS: 5, kiosks: 4, guests: 12, readers: ['serial', 'ble'], mqttPort: 0, httpPort: 0, dataDir }, (line) => lines.push(line))
+  let monitored: Awaited<ReturnType<typeof monitorTheDemo>> | undefined
+  const summary = await runDemo({ durationS: 5, kiosks: 4, guests: 12, readers: ['serial', 'ble'], mqttPort: 0, httpPort: 0, dataDir }, (line) => lines.push(line), {
+    whileRunning: async () => {
+      monitored = await monitorTheDemo(lines, 4)
+    },
+  })
   t.match(summary, { lost: 0, duplicates: 0, ledgerBalanced: true, errors: 0 })
   t.ok((summary.accepted as number) > 0, 'sales were accepted')
   const revenue = summary.revenueByBooth as Record<string, number>
@@ -35,6 +62,16 @@ t.test('a short demo run: booths sell, the top-up station and the cash desk run 
   t.equal(summary.imbalance, -50, 'and the difference went to the imbalance account')
   t.ok(lines.some((l) => /bar-1 \(serial reader\), food-1 \(ble reader\), topup-1 \(serial reader\), cashdesk-1 \(ble reader\)/.test(l)), 'the kiosks got the reader kinds asked for, in turn')
   t.ok(lines.some((l) => /tx\/s .* accepted \d+ .* latency p50 .* outbox \d+ .* kiosks online 4\/4/.test(l)), 'a status line was printed')
+  t.ok(lines.some((l) => /^operator console: http:\/\/127\.0\.0\.1:\d+\/console\/$/.test(l)), "the console's URL was printed")
+  // The monitor command the demo printed, run while the demo ran: every demo kiosk online in the gateway's fleet.
+  t.match(monitored?.command, /^fleet monitor: WRISTPAY_MONITOR_TOKEN=\S+ npm run --silent monitor -- --url mqtt:\/\/127\.0\.0\.1:\d+ --operator ops-watch$/)
+  t.equal(monitored?.code, 0, monitored?.stderr ?? '')
+  t.match(monitored?.snapshot, { gateway: { status: 'online' }, monitor: { operator: 'ops-watch', connected: true } })
+  t.same(
+    monitored?.snapshot?.fleet.map((r) => [r.kiosk, r.status]).sort(),
+    ['bar-1', 'cashdesk-1', 'food-1', 'topup-1'].map((k) => [k, 'online']),
+    'wristpay-monitor --once --json lists every demo kiosk online',
+  )
 
   // After the event: the payout run of the guests who registered a bank account, and the bank statement's round trip,
   // checked against the files the demo wrote and the gateway's database.

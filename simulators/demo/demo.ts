@@ -83,7 +83,12 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
 
-export async function runDemo(options: DemoOptions, out: (line: string) => void = console.log): Promise<Record<string, unknown>> {
+/** Test hooks: whileRunning runs once the demo has printed how to reach it; the sales go on until it and --duration are both done. */
+export interface DemoHooks {
+  whileRunning?: () => Promise<void>
+}
+
+export async function runDemo(options: DemoOptions, out: (line: string) => void = console.log, hooks: DemoHooks = {}): Promise<Record<string, unknown>> {
   rmSync(options.dataDir, { recursive: true, force: true })
   mkdirSync(options.dataDir, { recursive: true })
   // Logs go to a file: the terminal shows the status line.
@@ -98,6 +103,8 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   // The finance team: two operators, so that a payout run has four eyes (made fresh for every run, like the PINs).
   const adminToken = randomBytes(24).toString('base64url')
   const [creator, approver] = ['ops-anna', 'ops-ben'].map((name) => ({ name, token: randomBytes(24).toString('base64url') })) as [{ name: string; token: string }, { name: string; token: string }]
+  // Whoever watches the fleet (wristpay-monitor, the console): a read-only operator account.
+  const watcher = { name: 'ops-watch', token: randomBytes(24).toString('base64url') }
 
   // Online payments go to simulated providers on loopback; the portal tops up through the payments provider
   // simulator (stancer), which also refunds to the card, raises disputes and pays out for the card side below.
@@ -112,7 +119,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
         dataDir: join(options.dataDir, 'gateway'),
         eventFile,
         adminToken,
-        operators: [creator, approver],
+        operators: [creator, approver, watcher],
         portal: { ...DEFAULT_CONFIG.portal, testModeMessage: 'Demo: payments go to a simulated provider; no real money moves.', salesTax: { name: 'VAT', rateBasisPoints: 1900 } },
         payments: { ...DEFAULT_CONFIG.payments, ...paymentSims.payments },
       },
@@ -189,10 +196,17 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     out(`demo PINs: ${setup.wristbands.slice(0, 3).map((w) => w.pin).join('  ')} (online top-ups pay at a simulated provider)`)
     out(`kiosk screens: ${runtimes.map((r) => `http://127.0.0.1:${r.daemon.apiAddress()?.port}/ui/`).join('  ')}; supervisor PIN ${supervisor.pin}`)
     out(`kiosks: ${runtimes.map((r) => `${r.spec.id} (${r.simulatedReader.kind} reader)`).join(', ')}; ${guests.length} guests; log: ${logFile}`)
+    out(`operator console: ${httpBase}/console/`)
+    // The token goes by environment variable, never as an argument (ps would show it); the terminal only, like the PINs.
+    out(`fleet monitor: WRISTPAY_MONITOR_TOKEN=${watcher.token} npm run --silent monitor -- --url ${mqttUrl} --operator ${watcher.name}`)
     out(options.durationS ? `running for ${options.durationS} s` : 'press Ctrl-C to stop')
 
     const loops = runtimes.map((k) => runTill(k, ctx))
     const ticker = setInterval(() => out(statusLine()), 1_000)
+    const watched = hooks.whileRunning?.().then(
+      () => null,
+      (err: unknown) => err,
+    )
     await new Promise<void>((done) => {
       const finish = () => {
         process.off('SIGINT', finish)
@@ -203,6 +217,8 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       process.once('SIGTERM', finish)
       if (options.durationS) setTimeout(finish, options.durationS * 1_000).unref()
     })
+    const hookFailure = await watched
+    if (hookFailure) throw hookFailure
     stopping = true
     clearInterval(ticker)
     out('stopping: finishing open sales, closing the cash shifts and emptying the outboxes ...')

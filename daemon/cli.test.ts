@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { main, parseCli, type CliDeps } from './cli.js'
 import { KEY_FILE_NAME } from './keys.js'
+import { startNotifyReceiver } from '../device-protocol/testing/notify-receiver.js'
 import { startTestBroker } from './testing/broker.js'
 import { waitUntil } from './testing/wait.js'
 
@@ -49,14 +50,16 @@ t.test('wristpay-kiosk --help, bad flags, --print-public-key', async (t) => {
   t.match(noId.stderr, /no kiosk id/)
 })
 
-t.test('wristpay-kiosk runs until SIGTERM and then stops cleanly', async (t) => {
+t.test('wristpay-kiosk runs until SIGTERM and then stops cleanly, telling systemd when it is ready and stopping', async (t) => {
   const broker = await startTestBroker({ 'bar-1': 'kiosk-token' })
   t.teardown(() => broker.stop())
+  const systemd = await startNotifyReceiver()
+  t.teardown(() => systemd.close())
   const dataDir = join(t.testdir(), 'kiosk')
   const child = spawn(
     process.execPath,
     [...process.execArgv, bin, '--kiosk-id', 'bar-1', '--data-dir', dataDir, '--mqtt-url', broker.url, '--reader', 'serial:/dev/wristpay-no-such-port', '--api-port', '0'],
-    { env: { PATH: process.env.PATH ?? '', WRISTPAY_KIOSK_TOKEN: 'kiosk-token' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { PATH: process.env.PATH ?? '', WRISTPAY_KIOSK_TOKEN: 'kiosk-token', NOTIFY_SOCKET: systemd.path, WATCHDOG_USEC: '200000' }, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL')
@@ -66,9 +69,12 @@ t.test('wristpay-kiosk runs until SIGTERM and then stops cleanly', async (t) => 
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   await waitUntil(() => out.includes('connected to the gateway broker'), 'the daemon online', 6000, 10)
   t.notMatch(out, /kiosk-token/, 'the token is never logged')
+  await systemd.waitFor('WATCHDOG=1')
   child.kill('SIGTERM')
   t.equal(await exited, 0)
   t.match(out, /kiosk daemon stopped/)
+  await systemd.waitFor('STOPPING=1')
+  t.match(systemd.received(), /^READY=1(WATCHDOG=1)+STOPPING=1/, 'ready once serving, pings while healthy, stopping on SIGTERM')
 })
 
 t.test('--print-public-key prints the key the service signs with, and says which file it is', async (t) => {

@@ -4,6 +4,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { systemClock } from '../device-protocol/index.js'
+import { createSystemdService } from '../device-protocol/service-notify.js'
 import { ConfigError, defaultDataDir, loadConfig, redactConfig, type KioskConfigFile } from './config.js'
 import { InsecureKeyFileError, KeyFileError, loadOrCreateKeys } from './keys.js'
 import { SERVICE_DATA_DIR, SERVICE_USER, keyLocation, keyLocationNotice } from './key-location.js'
@@ -165,6 +166,22 @@ export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Pr
     logger.info({ config: redactConfig(config) }, 'starting')
     const daemon = await createKioskDaemon({ config, logger, clock: systemClock })
     await daemon.start()
+    // Under systemd (Type=notify, WatchdogSec=): ready once the link is started and the local API
+    // listens (not when the gateway answers: a kiosk sells offline too); pings only while the local
+    // API is up and the outbox database answers, so a hung kiosk is restarted.
+    const systemdLog = logger.child({ module: 'systemd' })
+    const systemd = await createSystemdService({
+      env: deps.env,
+      pid: process.pid,
+      healthy: () => {
+        if (daemon.apiAddress() === undefined) return false
+        daemon.outbox.depth()
+        return true
+      },
+      log: { info: (message) => systemdLog.info(message), warn: (message) => systemdLog.warn(message), error: (message) => systemdLog.error(message) },
+      importSdNotify: () => import('sd-notify' as string),
+    })
+    systemd.ready()
     await new Promise<void>((resolve) => {
       let signals = 0
       const onSignal = (signal: NodeJS.Signals) => {
@@ -174,6 +191,7 @@ export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Pr
           process.exit(1)
         }
         logger.info({ signal }, 'stopping')
+        systemd.stopping()
         daemon.stop().then(resolve, (err: Error) => {
           logger.error({ err: err.message }, 'stop failed')
           resolve()

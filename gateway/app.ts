@@ -83,6 +83,8 @@ export interface Gateway {
   /** (Re)publishes the retained `kiosk/{id}/config` of the given kiosks, or all. */
   publishKioskConfigs(kioskIds?: readonly string[]): Promise<void>
   stats(): StatsReply
+  /** What /healthz reports: the MQTT listener is up (and not stopping) and the ledger database answers. */
+  health(): { mqtt: boolean; db: boolean }
   /** Sends kiosks remote commands (lock, unlock, report_state, reload_config) and waits for their answers (README "Remote commands"). */
   readonly kioskCommands: KioskCommands
 }
@@ -252,6 +254,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
   }
 
+  function health(): { mqtt: boolean; db: boolean } {
+    return { mqtt: broker.address() !== null && !stopping, db: dbHealthy() }
+  }
+
   function stats(): StatsReply {
     const ledgerStats = ledger.stats()
     return {
@@ -296,7 +302,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger: log,
     limits: httpLimits,
     adminToken: config.adminToken,
-    health: () => ({ mqtt: broker.address() !== null && !stopping, db: dbHealthy() }),
+    health,
     kioskExists: (kioskId) => ledger.registry.kioskIds().includes(kioskId),
     enrollKiosk: (kioskId, key) => ledger.registry.enrollKiosk(kioskId, key),
     stats,
@@ -414,6 +420,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     },
     publishKioskConfigs,
     stats,
+    health,
     kioskCommands,
     async start() {
       if (started || stopping) throw new Error('gateway already started or stopped')

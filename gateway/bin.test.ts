@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import { configForCommand, demoEventFile, parseCli, UsageError, USAGE } from './bin.js'
 import { createGateway } from './app.js'
 import { ConfigError, DEFAULT_CONFIG, ENV_VARS } from './config.js'
+import { startNotifyReceiver } from '../device-protocol/testing/notify-receiver.js'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 
@@ -129,22 +130,33 @@ t.test('the daemon starts, prints its addresses, serves, and stops cleanly on SI
       wristbands: [],
     }),
   )
+  // systemd's side of Type=notify: the gateway says READY=1, pings the watchdog, and says STOPPING=1 on SIGTERM.
+  const systemd = await startNotifyReceiver()
+  t.teardown(() => systemd.close())
   let health: unknown
   let healthError: unknown
-  const run = await runCli(['--data-dir', join(dir, 'data'), '--event', eventFile, '--mqtt-port', '0', '--http-port', '0'], (line, child) => {
-    const match = /listening: mqtt:\/\/127\.0\.0\.1:(\d+) http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
-    if (!match) return
-    fetch(`http://127.0.0.1:${match[2]}/healthz`)
-      .then((res) => res.json())
-      .then(
-        (body) => (health = body),
-        (err: unknown) => (healthError = err),
-      )
-      .finally(() => child.kill('SIGTERM'))
-  })
+  const run = await runCli(
+    ['--data-dir', join(dir, 'data'), '--event', eventFile, '--mqtt-port', '0', '--http-port', '0'],
+    (line, child) => {
+      const match = /listening: mqtt:\/\/127\.0\.0\.1:(\d+) http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
+      if (!match) return
+      fetch(`http://127.0.0.1:${match[2]}/healthz`)
+        .then((res) => res.json())
+        .then(
+          (body) => (health = body),
+          (err: unknown) => (healthError = err),
+        )
+        .then(() => systemd.waitFor('WATCHDOG=1'))
+        .catch((err: unknown) => (healthError ??= err))
+        .finally(() => child.kill('SIGTERM'))
+    },
+    { NOTIFY_SOCKET: systemd.path, WATCHDOG_USEC: '200000' },
+  )
   t.equal(healthError, undefined)
   t.same(health, { status: 'ok', mqtt: 'up', db: 'up' })
   t.equal(run.code, 0, run.stderr)
+  await systemd.waitFor('STOPPING=1')
+  t.match(systemd.received(), /^READY=1(WATCHDOG=1)+STOPPING=1/, 'ready once listening, pings while healthy, stopping on SIGTERM')
   t.match(run.stdout, /gateway stopped/)
   t.notMatch(run.stdout, /token-bar-1/, 'no kiosk token in the logs')
 })

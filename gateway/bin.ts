@@ -4,6 +4,7 @@
 import { existsSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { createSystemdService } from '../device-protocol/service-notify.js'
 import { createGateway, type Gateway } from './app.js'
 import { ConfigError, ENV_VARS, loadConfig, type ConfigLayer, type GatewayConfig } from './config.js'
 import { gatewayConfigReference, printableGatewayConfig } from './config-reference.js'
@@ -182,6 +183,20 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   const mqtt = gateway.mqttAddress!
   const http = gateway.httpAddress!
   logger.info({ mqtt, http }, `listening: mqtt://${mqtt.host}:${mqtt.port} http://${http.host}:${http.port}`)
+  // Under systemd (Type=notify, WatchdogSec=): ready now that broker and HTTP listen; pings only while
+  // the broker listens and the ledger database answers, so a hung gateway is restarted.
+  const systemdLog = logger.child({ component: 'systemd' })
+  const systemd = await createSystemdService({
+    env,
+    pid: process.pid,
+    healthy: () => {
+      const health = gateway.health()
+      return health.mqtt && health.db
+    },
+    log: { info: (message) => systemdLog.info(message), warn: (message) => systemdLog.warn(message), error: (message) => systemdLog.error(message) },
+    importSdNotify: () => import('sd-notify' as string),
+  })
+  systemd.ready()
 
   return new Promise<number>((resolve) => {
     let signalled = false
@@ -193,6 +208,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
       }
       signalled = true
       logger.info({ signal }, 'stopping')
+      systemd.stopping()
       gateway.stop().then(
         () => resolve(0),
         (err: unknown) => {

@@ -30,6 +30,15 @@ for (const unit of units) {
     t.ok(d.get('User')?.[0] && d.get('User')?.[0] !== 'root', 'does not run as root')
     t.equal(d.get('CapabilityBoundingSet')?.[0], '', 'no capabilities')
   })
+
+  t.test(`${unit.split('/').pop()} waits for the daemon's READY=1 and restarts it when its watchdog pings stop`, async (t) => {
+    const d = directives(unit)
+    t.same(d.get('Type'), ['notify'])
+    t.same(d.get('NotifyAccess'), ['main'], 'only the daemon itself may notify')
+    t.same(d.get('WatchdogSec'), ['30'])
+    // node must be the main process (no shell in between), or its notifications would be refused.
+    t.match(d.get('ExecStart')?.[0], /^\/usr\/bin\/node /)
+  })
 }
 
 const analyze = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => existsSync(p))

@@ -110,8 +110,15 @@ t.test('the fleet gives kiosks by status, outbox depths and the kiosks\' tap-to-
     { kiosk: 'cash-1', status: 'online', outboxDepth: 2, tapToAnswerMs: { p50: 220, p99: 1_400 } },
     { kiosk: 'food-1', status: 'never_seen' },
   ]
-  const metrics = createGatewayMetrics({ fleet: () => rows })
+  let snapshots = 0
+  const metrics = createGatewayMetrics({
+    fleet: () => {
+      snapshots++
+      return rows
+    },
+  })
   let s = await scrape(metrics)
+  t.equal(snapshots, 1, 'one fleet snapshot serves the three kiosk gauges of a scrape')
   t.equal(sampleValue(s, 'wristpay_kiosks', { status: 'online' }), 2)
   t.equal(sampleValue(s, 'wristpay_kiosks', { status: 'lost' }), 1)
   t.equal(sampleValue(s, 'wristpay_kiosks', { status: 'never_seen' }), 1)
@@ -124,7 +131,9 @@ t.test('the fleet gives kiosks by status, outbox depths and the kiosks\' tap-to-
   t.equal(metricTypes(await metrics.registry.metrics()).get('wristpay_kiosk_tap_to_answer_seconds'), 'gauge')
 
   rows = [{ kiosk: 'bar-1', status: 'offline' }]
+  const taken = snapshots
   s = await scrape(metrics)
+  t.equal(snapshots, taken + 1, 'and the next scrape takes a fresh one')
   t.equal(sampleValue(s, 'wristpay_kiosks', { status: 'online' }), 0)
   t.equal(sampleValue(s, 'wristpay_kiosk_outbox_transactions', { kiosk: 'bar-2' }), undefined, 'a kiosk gone from the fleet leaves no stale series')
   t.equal(sampleValue(s, 'wristpay_kiosk_tap_to_answer_seconds', { kiosk: 'bar-1', quantile: '0.5' }), undefined)

@@ -101,6 +101,22 @@ function counterReadOnScrape(registry: Registry, name: string, help: string, rea
   })
 }
 
+/**
+ * `read`, called at most once per scrape: the registry calls every metric's
+ * collect in one synchronous pass, so the fleet's snapshot is built once for
+ * its three gauges and forgotten before the next scrape.
+ */
+function oncePerScrape<T>(read: () => T): () => T {
+  let cached: { value: T } | undefined
+  return () => {
+    if (cached === undefined) {
+      cached = { value: read() }
+      queueMicrotask(() => (cached = undefined))
+    }
+    return cached.value
+  }
+}
+
 export function createMetricsRegistry(sources: MetricsSources = {}): MetricsRegistry {
   const registry = new Registry()
   const registers = [registry]
@@ -221,6 +237,7 @@ export function createMetricsRegistry(sources: MetricsSources = {}): MetricsRegi
   }
 
   if (fleet) {
+    const rows = oncePerScrape(fleet)
     new Gauge({
       name: 'wristpay_kiosks',
       help: 'Kiosks of the event set-up by status: online, offline (stopped cleanly), lost (its connection died), never_seen.',
@@ -229,7 +246,7 @@ export function createMetricsRegistry(sources: MetricsSources = {}): MetricsRegi
       collect() {
         this.reset()
         const counts = new Map<string, number>(KIOSK_STATUSES.map((s) => [s, 0]))
-        for (const row of fleet()) counts.set(row.status, (counts.get(row.status) ?? 0) + 1)
+        for (const row of rows()) counts.set(row.status, (counts.get(row.status) ?? 0) + 1)
         for (const [status, n] of counts) this.set({ status }, n)
       },
     })
@@ -240,7 +257,7 @@ export function createMetricsRegistry(sources: MetricsSources = {}): MetricsRegi
       registers,
       collect() {
         this.reset()
-        for (const row of fleet()) if (row.outboxDepth !== undefined) this.set({ kiosk: row.kiosk }, row.outboxDepth)
+        for (const row of rows()) if (row.outboxDepth !== undefined) this.set({ kiosk: row.kiosk }, row.outboxDepth)
       },
     })
     new Gauge({
@@ -250,7 +267,7 @@ export function createMetricsRegistry(sources: MetricsSources = {}): MetricsRegi
       registers,
       collect() {
         this.reset()
-        for (const row of fleet()) {
+        for (const row of rows()) {
           if (row.tapToAnswerMs === undefined) continue
           this.set({ kiosk: row.kiosk, quantile: '0.5' }, row.tapToAnswerMs.p50 / MS_PER_SECOND)
           this.set({ kiosk: row.kiosk, quantile: '0.99' }, row.tapToAnswerMs.p99 / MS_PER_SECOND)

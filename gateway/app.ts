@@ -16,6 +16,8 @@ import { ensurePrivateDataDir } from './data-dir.js'
 import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
+import type { BookedEvent } from '../device-protocol/index.js'
+import { createFleetTracker, DEFAULT_GATEWAY_STATE_INTERVAL_MS, openDebtCents, STATUS_CHANGE_DEBOUNCE_MS, takeGatewayBdSeq, type FleetSnapshot } from './fleet/index.js'
 import { createKioskQueries } from './kiosk-queries.js'
 import { createGatewayMetrics, openDebtTotals } from './metrics/collectors.js'
 import { metricsMount } from './metrics/route.js'
@@ -71,6 +73,8 @@ export interface GatewayCounters {
 
 export interface Gateway {
   readonly ledger: Ledger
+  /** The fleet as gateway/state publishes it (gateway/fleet/): rows worst first, and totals. */
+  readonly fleet: { snapshot(): FleetSnapshot }
   /** Broker and HTTP listening, retained configs and `gateway/state` online published. */
   start(): Promise<void>
   /** Graceful: stop accepting, drain ingest, publish offline, close broker, HTTP and DB. Idempotent. */
@@ -102,6 +106,8 @@ function integerCounters(value: unknown): Record<string, number> {
 }
 
 const EVENT_KIND = /^[a-z0-9_-]{1,32}$/
+const ALERT_TOPIC = topics.event('alert')
+const BOOKED_TOPIC = topics.event('booked')
 
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config } = deps
@@ -149,6 +155,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   /** Publishes and never rejects: a failed publish is counted and logged, the caller goes on. */
   function publish(topic: string, payload: unknown, options: { qos: 0 | 1; retain?: boolean }): Promise<void> {
+    // Every event and alert of the gateway passes here: the fleet's totals count them.
+    if (topic === ALERT_TOPIC) fleet.alert()
+    else if (topic === BOOKED_TOPIC) fleet.booked(payload as BookedEvent)
     const p = broker.publish(topic, JSON.stringify(payload), options).catch((err: unknown) => {
       counts.publishErrors++
       log.error({ err, topic }, 'mqtt publish failed')
@@ -166,6 +175,26 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     openDebts: () => openDebtTotals(ledger.debts()),
     openTopups: openTopupCounts(db),
   })
+  // The fleet view (gateway/fleet/): kiosk states from the broker, answers from ingest, the kiosks of the registry.
+  // Booth names come from the kiosks' configs, built once per kiosk until configs are published again.
+  const booths = new Map<string, string>()
+  function boothOf(kioskId: string): string {
+    let booth = booths.get(kioskId)
+    if (booth === undefined) {
+      try {
+        booth = ledger.registry.kioskConfig(kioskId).booth
+      } catch {
+        booth = ''
+      }
+      booths.set(kioskId, booth)
+    }
+    return booth
+  }
+  const fleet = createFleetTracker({
+    now: () => clock.now(),
+    kiosks: () => ledger.registry.kioskIds().map((id) => ({ id, booth: boothOf(id) })),
+    openDebtsCents: () => openDebtCents(ledger.debts()),
+  })
   const ingest = createIngest({
     ledger,
     logger: log.child({ component: 'ingest' }),
@@ -173,7 +202,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     maxBatch: config.maxBatch,
     unsealPin: (jwe) => ledger.registry.unsealPin(jwe),
     pinAttempts,
-    observe: metrics.observeIngest,
+    observe: (observation) => {
+      metrics.observeIngest(observation)
+      fleet.observe(observation)
+    },
     onConfigsChanged: () => void publishKioskConfigs(ledger.registry.refreshKioskConfigs()),
     publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
     publishEvent: (kind, payload) => {
@@ -227,6 +259,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         log.error({ err, kioskId }, 'ingest refused a message')
       }
     },
+    onKioskState(kioskId, state) {
+      const outcome = fleet.kioskState(kioskId, state)
+      if (outcome === 'stale') log.info({ kioskId, status: state.status, bdSeq: state.bdSeq }, 'stale kiosk death ignored: the kiosk has connected again since')
+    },
+    isStaleKioskState: (kioskId, state) => fleet.isStale(kioskId, state),
     onKioskQuery: (kioskId, payload) => {
       if (!stopping) queries.handle(kioskId, payload)
     },
@@ -346,6 +383,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   })
 
   async function publishKioskConfigs(kioskIds: readonly string[] = ledger.registry.kioskIds()): Promise<void> {
+    // A changed config may name another booth.
+    booths.clear()
     await Promise.all(
       kioskIds.map((kioskId) => {
         try {
@@ -377,9 +416,50 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     )
   }
 
-  function gatewayState(status: GatewayState['status']): GatewayState {
-    return { status, at: clock.now() }
+  // gateway/state (contract C2): at start, every monitoring.stateIntervalMs, soon after a kiosk's status changes, offline on stop.
+  const stateIntervalMs = config.monitoring?.stateIntervalMs ?? DEFAULT_GATEWAY_STATE_INTERVAL_MS
+  let bdSeq: number | undefined
+  let startedAt: number | undefined
+  let stateTimer: NodeJS.Timeout | undefined
+  let stateSoonTimer: NodeJS.Timeout | undefined
+
+  /** Integer counters of the gateway, the broker and ingest, under prefixes (keys of at most 64 characters). */
+  function stateCounters(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [prefix, values] of [['', counts], ['broker_', broker.counters()], ['ingest_', ingest.counters()]] as const) {
+      for (const [key, value] of Object.entries(integerCounters(values))) out[`${prefix}${key}`.slice(0, 64)] = value
+    }
+    return out
   }
+
+  function gatewayState(status: GatewayState['status']): GatewayState {
+    const state: GatewayState = { status, at: clock.now(), version: GATEWAY_VERSION }
+    if (bdSeq !== undefined) state.bdSeq = bdSeq
+    if (startedAt !== undefined) state.startedAt = startedAt
+    if (status === 'offline') return state
+    const { rows, totals } = fleet.snapshot()
+    return { ...state, counters: stateCounters(), totals, fleet: rows }
+  }
+
+  function publishGatewayState(): Promise<void> {
+    let state: GatewayState
+    try {
+      state = gatewayState('online')
+    } catch (err) {
+      // The database went away under us (stopping): the next period tries again.
+      log.error({ err }, 'gateway state not built')
+      return Promise.resolve()
+    }
+    return publish(topics.gatewayState, state, { qos: 1, retain: true })
+  }
+
+  fleet.onStatusChange(() => {
+    if (!started || stopping || stateSoonTimer) return
+    stateSoonTimer = setTimeout(() => {
+      stateSoonTimer = undefined
+      if (!stopping) void publishGatewayState()
+    }, STATUS_CHANGE_DEBOUNCE_MS)
+  })
 
   let started = false
   let stopped: Promise<void> | null = null
@@ -395,6 +475,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       } catch (err) {
         log.error({ err }, 'ingest drain failed')
       }
+      clearInterval(stateTimer)
+      clearTimeout(stateSoonTimer)
       if (started) await publish(topics.gatewayState, gatewayState('offline'), { qos: 1, retain: true })
       await Promise.allSettled([...pendingPublishes])
       kioskCommands.close()
@@ -409,6 +491,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   return {
     ledger,
+    fleet: { snapshot: () => fleet.snapshot() },
     get mqttAddress() {
       return broker.address()
     },
@@ -428,7 +511,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       try {
         // Retained before the listener opens: the first kiosk to connect already finds its config.
         await publishKioskConfigs()
-        await publish(topics.gatewayState, gatewayState('online'), { qos: 1, retain: true })
+        bdSeq = takeGatewayBdSeq(db)
+        startedAt = clock.now()
+        await publishGatewayState()
+        stateTimer = setInterval(() => void publishGatewayState(), stateIntervalMs)
         const mqtt = await broker.listen(config.mqtt.host, config.mqtt.port)
         const mqttWebSocket = config.mqtt.websocket ? await broker.listenWebSocket(config.mqtt.websocket.host, config.mqtt.websocket.port) : null
         const httpAddress = await http.listen(config.http.host, config.http.port)

@@ -9,6 +9,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket } from '
 import type { Logger } from 'pino'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { MAX_COMMAND_PAYLOAD_BYTES, parseJson, systemClock, topics, TOPIC_ROOT, validateKioskCommand, validateKioskState, type AlertEvent, type Clock } from '../device-protocol/index.js'
+import type { KioskState } from '../device-protocol/index.js'
 import { createConnectionAdmission } from './connection-admission.js'
 import { createLoginThrottle } from './login-throttle.js'
 import { sourceAddressKey } from './source-address.js'
@@ -24,6 +25,10 @@ export interface BrokerOptions {
   onKioskTx?: (kioskId: string, payload: Buffer) => void
   /** Called for every message a kiosk publishes on its own `kiosk/{id}/query` topic (balance checks). */
   onKioskQuery?: (kioskId: string, payload: Buffer) => void
+  /** Called with every valid state a kiosk publishes on its own `kiosk/{id}/state` topic, its will (`lost`) included. */
+  onKioskState?: (kioskId: string, state: KioskState) => void
+  /** Whether a kiosk's state is a stale death (gateway/fleet): it is still delivered, but does not replace the retained state. */
+  isStaleKioskState?: (kioskId: string, state: KioskState) => boolean
   /** Called for every message a kiosk publishes on its own `kiosk/{id}/cmd/answer` topic (answers to remote commands). */
   onKioskCommandAnswer?: (kioskId: string, payload: Buffer) => void
   /** Largest MQTT packet (remaining length) accepted from a client; the connection is closed beyond it. */
@@ -521,6 +526,12 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       }
       // A retained transaction or question would be kept by the broker for nobody: strip the flag.
       if (principal?.role === 'kiosk' && (packet.topic === topics.kioskTx(principal.kioskId) || packet.topic === topics.kioskQuery(principal.kioskId))) packet.retain = false
+      // The will of a connection older than the kiosk's latest birth (noticed late, after a fast reconnect)
+      // must not replace the live birth as the retained state that consumers find when they subscribe.
+      if (principal?.role === 'kiosk' && options.isStaleKioskState && packet.topic === topics.kioskState(principal.kioskId) && packet.payload.length > 0) {
+        const state = parseJson(packet.payload, validateKioskState)
+        if (state.ok && state.value.kiosk === principal.kioskId && options.isStaleKioskState(principal.kioskId, state.value)) packet.retain = false
+      }
       if (principal?.role === 'operator') {
         // The kiosk shows and logs who sent a command: an admin may send commands only in their own name.
         const command = parseJson(packet.payload, validateKioskCommand, MAX_COMMAND_PAYLOAD_BYTES)
@@ -564,7 +575,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
             if (!state.ok || state.value.kiosk !== principal.kioskId) {
               counts.invalidKioskStates++
               log.warn({ kioskId: principal.kioskId, error: state.ok ? 'kiosk field differs from topic' : state.error }, 'invalid kiosk state payload')
-            }
+            } else options.onKioskState?.(principal.kioskId, state.value)
           }
         } catch (err) {
           counts.kioskTxHandlerErrors++

@@ -265,6 +265,17 @@ export const GatewayConfig = Type.Object(
         { additionalProperties: false, description: 'the Prometheus metrics at GET /metrics' },
       ),
     ),
+    /** gateway/state for operators (README "MQTT topics"): how often the gateway publishes its counters and the fleet. */
+    monitoring: Type.Optional(
+      Type.Object(
+        {
+          stateIntervalMs: Type.Optional(
+            Type.Integer({ minimum: 500, maximum: 3_600_000, description: 'period of the retained gateway/state message with counters, totals and the fleet (default 5000); it also goes out soon after a kiosk comes or goes' }),
+          ),
+        },
+        { additionalProperties: false, description: 'the live view of the fleet on MQTT (gateway/state)' },
+      ),
+    ),
     /** File holding the secret that keys the PIN lookup hashes; without it the secret is kept in the database. */
     pinSecretFile: Type.Optional(
       Type.String({ minLength: 1, description: 'file (mode 0600) holding the secret that keys the PIN lookup hashes; without it the secret is generated and kept in the database' }),

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { validateGatewayState, type KioskState } from '../../device-protocol/index.js'
 import type { IngestObservation } from '../ingest.js'
-import { createFleetTracker, shortDuration } from './tracker.js'
+import { createFleetTracker, openDebtCents, shortDuration } from './tracker.js'
 
 const T0 = 1_750_000_000_000
 
@@ -147,4 +147,23 @@ t.test('a kiosk removed from the registry has no row; a failing debt source leav
 
 t.test('short durations', async (t) => {
   t.same([shortDuration(0), shortDuration(59_999), shortDuration(120_000), shortDuration(7_200_000)], ['0 s', '59 s', '2 min', '2 h'])
+})
+
+t.test('isStale tells a stale death before it is applied, without applying anything', async (t) => {
+  const { fleet, row } = world()
+  t.equal(fleet.isStale('bar-1', death('bar-1', 0)), false, 'nothing known yet')
+  fleet.kioskState('bar-1', birth('bar-1', 2))
+  t.equal(fleet.isStale('bar-1', death('bar-1', 1)), true)
+  t.equal(fleet.isStale('bar-1', death('bar-1', 2)), false)
+  t.equal(fleet.isStale('bar-1', death('bar-2', 1)), false, 'another kiosk in the payload is not judged here')
+  t.equal(row('bar-1').status, 'online')
+})
+
+t.test('open debt cents count each wristband once, as far below zero as it is now', async (t) => {
+  t.equal(openDebtCents([
+    { uid: 'A', balanceNow: -300, open: true },
+    { uid: 'A', balanceNow: -300, open: true },
+    { uid: 'B', balanceNow: -50, open: true },
+    { uid: 'C', balanceNow: 0, open: false },
+  ]), 350)
 })

@@ -51,6 +51,8 @@ export type KioskStateOutcome = 'applied' | 'stale' | 'ignored'
 export interface FleetTracker {
   /** A validated state from the kiosk's own state topic (its will too). */
   kioskState(kioskId: string, state: KioskState): KioskStateOutcome
+  /** Whether kioskState would discard this state as stale (the broker then keeps it from replacing the retained state). */
+  isStale(kioskId: string, state: KioskState): boolean
   /** Ingest's observation of an answer (IngestDeps.observe); other kinds are ignored. */
   observe(observation: IngestObservation): void
   /** A booked event (money totals since the gateway started). */
@@ -77,6 +79,15 @@ interface KioskEntry {
 
 const MINUTE_MS = 60_000
 const HOUR_MS = 3_600_000
+
+/** Cents owed by wristbands with an open debt (a wristband counts once, at how far it is below zero now). */
+export function openDebtCents(debts: readonly { uid: string; balanceNow: number; open: boolean }[]): number {
+  const owed = new Map<string, number>()
+  for (const debt of debts) if (debt.open) owed.set(debt.uid, Math.max(0, -debt.balanceNow))
+  let cents = 0
+  for (const value of owed.values()) cents += value
+  return cents
+}
 
 /** "12 s", "3 min", "2 h": how long ago, short. */
 export function shortDuration(ms: number): string {
@@ -268,6 +279,10 @@ export function createFleetTracker(options: FleetTrackerOptions): FleetTracker {
 
   return {
     kioskState,
+    isStale: (kioskId, state) => {
+      const e = entries.get(kioskId)
+      return e !== undefined && state.kiosk === kioskId && isStale(e, state)
+    },
     observe,
     booked,
     alert: () => {

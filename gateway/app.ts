@@ -25,6 +25,7 @@ import { DEFAULT_REGISTRATION_CODE_TTL_MS, kioskEnrollmentAdmin, kioskEnrollment
 import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } from './pin-attempts.js'
 import { operationsAdmin } from './operations-admin.js'
 import { createPayoutRuns } from './payouts/payout-runs.js'
+import { operatorConsole } from './console/plugin.js'
 import { openTopupCounts } from './payments/open-topups.js'
 import { sepaCheckOf } from './payments/sepa-checks.js'
 import { operatorAccountsAuth, payoutsAdmin } from './payouts/payouts-admin.js'
@@ -321,6 +322,19 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     observePortalLogin: metrics.observePortalLogin,
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
+  // The operator console (README "The operator console"): the page, fed over the broker's WebSocket
+  // listener, and its API under /console/api/ with the operators' own credentials.
+  const consoleMount: MountedPlugin = {
+    prefix: '/console',
+    throttleCredentials: 'operator console',
+    plugin: operatorConsole({
+      operators: config.operators,
+      ledger,
+      publishKioskConfigs: (ids) => publishKioskConfigs(ids),
+      sendKioskCommand: (request) => kioskCommands.send(request),
+      mqttWebSocket: () => broker.webSocketAddress(),
+    }),
+  }
   // Kiosks made by operators and enrolled with one-time registration codes (README "Enrolling a kiosk with a registration code").
   const enrollment: KioskEnrollmentDeps = {
     registry: ledger.registry,
@@ -378,7 +392,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         adminOperatorAuth: operatorAccountsAuth(config.operators.filter((op) => op.roles?.includes('admin'))),
       }),
     ],
-    plugins: [...apis.plugins, ...extraPlugins, { plugin: kioskEnrollmentApi(enrollment), prefix: '' }, metricsMount({ registry: metrics.registry, ...(config.metrics?.token === undefined ? {} : { token: config.metrics.token }) })],
+    plugins: [...apis.plugins, ...extraPlugins, consoleMount, { plugin: kioskEnrollmentApi(enrollment), prefix: '' }, metricsMount({ registry: metrics.registry, ...(config.metrics?.token === undefined ? {} : { token: config.metrics.token }) })],
     docs: { title: 'wristpay gateway', version: GATEWAY_VERSION, portalPrefix: config.portal.prefix },
   })
 

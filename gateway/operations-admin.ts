@@ -72,6 +72,23 @@ export interface OperationsAdminDeps {
   endKioskSessions?: (retired: readonly string[], newToken?: readonly string[]) => Promise<void>
 }
 
+/**
+ * Blocks or unblocks a wristband and sends every kiosk its new blocklist at once (also the operator
+ * console's button); 404 unknown_tag when the ledger does not know the wristband.
+ */
+export async function setWristbandBlocked(
+  deps: { ledger: Pick<Ledger, 'wristband'> & { registry: Pick<Registry, 'setWristbandBlocked' | 'refreshKioskConfigs'> }; publishKioskConfigs(kioskIds: readonly string[]): Promise<void> },
+  uid: string,
+  blocked: boolean,
+): Promise<{ uid: string; blocked: boolean; kiosksUpdated: number }> {
+  if (deps.ledger.wristband(uid) === undefined) throw new HttpError(404, 'unknown_tag', `wristband ${uid} is not in the ledger`)
+  deps.ledger.registry.setWristbandBlocked(uid, blocked)
+  // Every kiosk's blocklist changes: the retained configs go out now, so offline tills know too.
+  const changed = deps.ledger.registry.refreshKioskConfigs()
+  await deps.publishKioskConfigs(changed)
+  return { uid, blocked, kiosksUpdated: changed.length }
+}
+
 export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
   return async (scope) => {
     scope.get('/shifts', { schema: { response: { 200: Type.Array(ShiftReportBody), ...errorResponses } } }, async () => deps.ledger.shiftReports())
@@ -191,14 +208,9 @@ export function operationsAdmin(deps: OperationsAdminDeps): FastifyPluginAsync {
       '/wristbands/:uid/blocked',
       { schema: { params: WristbandParams, body: BlockBody, response: { 200: Type.Object({ uid: Type.String(), blocked: Type.Boolean(), kiosksUpdated: Type.Integer() }), ...errorResponses } } },
       async (request) => {
-        const { uid } = request.params
-        if (deps.ledger.wristband(uid) === undefined) throw new HttpError(404, 'unknown_tag', `wristband ${uid} is not in the ledger`)
-        deps.ledger.registry.setWristbandBlocked(uid, request.body.blocked)
-        // Every kiosk's blocklist changes: the retained configs go out now, so offline tills know too.
-        const changed = deps.ledger.registry.refreshKioskConfigs()
-        await deps.publishKioskConfigs(changed)
-        request.log.info({ uid, blocked: request.body.blocked, kiosks: changed.length }, 'wristband block set by an operator')
-        return { uid, blocked: request.body.blocked, kiosksUpdated: changed.length }
+        const result = await setWristbandBlocked(deps, request.params.uid, request.body.blocked)
+        request.log.info({ uid: result.uid, blocked: result.blocked, kiosks: result.kiosksUpdated }, 'wristband block set by an operator')
+        return result
       },
     )
   }

@@ -35,6 +35,7 @@ Runs a gateway and simulated kiosks selling to simulated guests.
   --readers LIST      reader types, given to the kiosks in turn: serial, ble, pcsc (default serial;
                       pcsc needs pcscd and vsmartcard-vpcd, and is for one kiosk)
   --mqtt-port PORT    MQTT broker port on 127.0.0.1 (default 1883; 0 picks a free one)
+  --mqtt-ws-port PORT MQTT over WebSocket for the operator console, on 127.0.0.1 (default 8083; 0 picks a free one)
   --http-port PORT    HTTP port on 127.0.0.1 (default 8080; 0 picks a free one)
   --data-dir DIR      where the ledger, kiosk outboxes and the log go (default data/demo; wiped at start)
   --help              this text`
@@ -45,6 +46,8 @@ interface DemoOptions {
   readers: SimulatedReaderKind[]
   guests: number
   mqttPort: number
+  /** The broker's WebSocket listener (the operator console); a free port when absent. */
+  mqttWebSocketPort?: number
   httpPort: number
   dataDir: string
 }
@@ -58,6 +61,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
       guests: { type: 'string', default: '40' },
       readers: { type: 'string', default: 'serial' },
       'mqtt-port': { type: 'string', default: '1883' },
+      'mqtt-ws-port': { type: 'string', default: '8083' },
       'http-port': { type: 'string', default: '8080' },
       'data-dir': { type: 'string', default: 'data/demo' },
       help: { type: 'boolean', default: false },
@@ -76,6 +80,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
     readers: parseReaderKinds(values.readers),
     guests: int('guests', values.guests, 1, 5_000),
     mqttPort: int('mqtt-port', values['mqtt-port'], 0, 65_535),
+    mqttWebSocketPort: int('mqtt-ws-port', values['mqtt-ws-port'], 0, 65_535),
     httpPort: int('http-port', values['http-port'], 0, 65_535),
     dataDir: resolve(values['data-dir']),
   }
@@ -114,7 +119,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     gateway = await createGateway({
       config: {
         ...DEFAULT_CONFIG,
-        mqtt: { host: '127.0.0.1', port: options.mqttPort },
+        mqtt: { host: '127.0.0.1', port: options.mqttPort, websocket: { host: '127.0.0.1', port: options.mqttWebSocketPort ?? 0 } },
         http: { host: '127.0.0.1', port: options.httpPort },
         dataDir: join(options.dataDir, 'gateway'),
         eventFile,

@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Clock, Product, TillProfile, CashRegisterRef, DeviceStatus } from '../device-protocol/index.js'
-import { ConfigError, type KioskDaemonConfig } from './config.js'
+import { ConfigError, readMqttCa, type KioskDaemonConfig } from './config.js'
 import { loadOrCreateKeys } from './keys.js'
 import { createOutbox, type Outbox } from './outbox.js'
 import { createLocalConfigStore, type LocalConfigStore } from './local-config.js'
@@ -159,6 +159,8 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
   const { config, logger, clock } = options
   if (!config.token) throw new ConfigError(`no MQTT token for kiosk ${config.kioskId}: set WRISTPAY_KIOSK_TOKEN or token in the config file`)
   const token = config.token
+  // Read before anything is opened: an unreadable caFile is a config error, not a kiosk that never connects.
+  const mqttCa = readMqttCa(config)
 
   const keys = loadOrCreateKeys({ dataDir: config.dataDir, logger: logger.child({ module: 'keys' }), onInsecure: config.repairKeyPermissions ? 'repair' : 'refuse' })
   const outbox = createOutbox({ path: join(config.dataDir, OUTBOX_FILE_NAME), maxEntries: config.outboxMaxEntries, clock, kioskId: config.kioskId })
@@ -184,6 +186,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
   let kioskRef: Kiosk | undefined
   const link = createMqttLink({
     url: config.mqttUrl,
+    ...(mqttCa === undefined ? {} : { ca: mqttCa }),
     kioskId: config.kioskId,
     token,
     logger: logger.child({ module: 'mqtt' }),

@@ -31,6 +31,8 @@ export interface KioskDaemonConfig {
   /** MQTT password from enrollment. A secret: never log it (see redactConfig). */
   token?: string
   mqttUrl: string
+  /** CA certificates (PEM file) the gateway's TLS certificate must chain to (mqtts:// and wss:// only); the system's CAs when absent. */
+  caFile?: string
   dataDir: string
   reader: ReaderSpec
   /** The card terminal for card top-ups; none when undefined (card top-ups are refused). */
@@ -67,6 +69,14 @@ export const KioskConfigFile = Type.Object(
     kioskId: Type.Optional(Type.String({ pattern: (KioskId as { pattern?: string }).pattern!, description: "this kiosk's id, as in the event set-up (e.g. bar-1); required" })),
     token: Type.Optional(Type.String({ minLength: 1, maxLength: 512, secret: true, description: "the kiosk's MQTT password from the event set-up" })),
     mqttUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "the gateway's broker, e.g. mqtt://gateway:1883 (the gateway's mqtt.host must listen on that network)" })),
+    caFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description:
+          "CA certificate (PEM file) that the gateway's TLS certificate must chain to, with an mqtts:// (or wss://) mqttUrl whose host name the certificate names; default: the system's CAs. A certificate that does not verify is refused, never fallen back to clear text",
+      }),
+    ),
     dataDir: Type.Optional(
       Type.String({ minLength: 1, maxLength: 4096, description: 'key, outbox and config of this kiosk (default ./data/kiosk-{kioskId}; the systemd unit sets /var/lib/wristpay-kiosk)' }),
     ),
@@ -120,6 +130,7 @@ export const ENV_VARS = {
   kioskId: 'WRISTPAY_KIOSK_ID',
   token: 'WRISTPAY_KIOSK_TOKEN',
   mqttUrl: 'WRISTPAY_MQTT_URL',
+  caFile: 'WRISTPAY_MQTT_CA_FILE',
   dataDir: 'WRISTPAY_DATA_DIR',
   reader: 'WRISTPAY_READER',
   terminal: 'WRISTPAY_TERMINAL',
@@ -245,9 +256,13 @@ export function loadConfig(options: LoadConfigOptions = {}): KioskDaemonConfig {
   }
   if (merged.token !== undefined) config.token = merged.token
   if (merged.gatewayKey !== undefined) config.gatewayKey = merged.gatewayKey
+  if (merged.caFile !== undefined) config.caFile = merged.caFile
   const terminal = merged.terminal === undefined ? undefined : parseTerminalSpec(merged.terminal)
   if (terminal !== undefined) config.terminal = terminal
   if (!/^(mqtts?|wss?|tcp|tls):\/\/./.test(config.mqttUrl)) throw new ConfigError(`mqttUrl ${JSON.stringify(config.mqttUrl.slice(0, 100))} must start with mqtt://, mqtts://, ws:// or wss://`)
+  if (config.caFile !== undefined && !/^(mqtts|wss|tls):\/\//.test(config.mqttUrl)) {
+    throw new ConfigError(`caFile is for a TLS broker URL (mqtts:// or wss://), but mqttUrl ${JSON.stringify(config.mqttUrl.slice(0, 100))} is clear text: use the gateway's mqtts:// address`)
+  }
   if (config.reconnectMaxDelayMs < config.reconnectInitialDelayMs) throw new ConfigError('reconnectMaxDelayMs must not be below reconnectInitialDelayMs')
   return config
 }
@@ -260,4 +275,17 @@ function dropUndefined<T extends object>(value: T): Partial<T> {
 export function redactConfig(config: KioskDaemonConfig): Omit<KioskDaemonConfig, 'token'> & { token?: string } {
   const redacted = { ...config, terminalPassword: '[redacted]' }
   return config.token === undefined ? redacted : { ...redacted, token: '[redacted]' }
+}
+
+/** The PEM of caFile, for the MQTT link; a ConfigError naming the file when it cannot be read or holds no certificate. */
+export function readMqttCa(config: Pick<KioskDaemonConfig, 'caFile'>): Buffer | undefined {
+  if (config.caFile === undefined) return undefined
+  let pem: Buffer
+  try {
+    pem = readFileSync(config.caFile)
+  } catch (err) {
+    throw new ConfigError(`caFile ${config.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`caFile ${config.caFile} holds no PEM certificate`)
+  return pem
 }

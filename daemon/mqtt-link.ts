@@ -54,6 +54,8 @@ export interface LinkCounters {
 
 export interface MqttLinkOptions {
   url: string
+  /** CA certificates (PEM) the broker's certificate must chain to, for mqtts:// and wss:// URLs; the system's CAs without. */
+  ca?: Buffer | string
   kioskId: string
   token: string
   logger: Logger
@@ -290,6 +292,9 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
         connectTimeout: options.connectTimeoutMs ?? 10_000,
         keepalive: options.keepaliveSeconds ?? 30,
         will: { topic: stateTopic, payload: willPayload(), qos: 1, retain: true },
+        // mqtts:// and wss:// verify the broker's certificate and host name; a failure is an error and a retry over TLS, never clear text.
+        rejectUnauthorized: true,
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
       })
       client.on('connect', () => {
         void onConnect()
@@ -301,8 +306,15 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
         scheduleReconnect()
       })
       client.on('error', (err) => {
+        const code = (err as { code?: unknown }).code
+        const tlsProblem = describeTlsFailure(err)
+        if (tlsProblem) {
+          // Nothing was sent: the token goes only to a broker whose certificate verifies.
+          logger.error({ err: err.message, code, url }, `TLS connection to the gateway refused: ${tlsProblem}; not connected (never falls back to clear text), retrying`)
+          return
+        }
         // Refused credentials, unreachable broker, protocol errors: logged, then the backoff retries.
-        logger.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'mqtt error')
+        logger.warn({ err: err.message, code }, 'mqtt error')
       })
     },
 
@@ -361,6 +373,19 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
     onConfig: (listener) => void configListeners.push(listener),
     onReadyChange: (listener) => void readyListeners.push(listener),
   }
+}
+
+/** What went wrong, in an operator's words, when `err` is a failed TLS verification or handshake; null for other errors. */
+export function describeTlsFailure(err: Error): string | null {
+  const raw = (err as { code?: unknown }).code
+  const code = typeof raw === 'string' ? raw : ''
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `its certificate does not name the host of the broker URL (${err.message})`
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return `its certificate is outside its validity period (${code})`
+  if (/SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|CERT_REJECTED/.test(code) || err.message === 'TLS not authorized') {
+    return `its certificate does not chain to a trusted CA (${code || err.message}): check caFile`
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') return `the broker did not answer with TLS (${code}): is mqtt.tls set on the gateway, and is this its TLS port?`
+  return null
 }
 
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {

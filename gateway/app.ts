@@ -16,6 +16,7 @@ import { ensurePrivateDataDir } from './data-dir.js'
 import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
+import { readTlsCredentials } from './tls-credentials.js'
 import type { BookedEvent } from '../device-protocol/index.js'
 import { createFleetTracker, DEFAULT_GATEWAY_STATE_INTERVAL_MS, openDebtCents, STATUS_CHANGE_DEBOUNCE_MS, takeGatewayBdSeq, type FleetSnapshot } from './fleet/index.js'
 import { createKioskQueries } from './kiosk-queries.js'
@@ -120,6 +121,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   if (eventFile === undefined) throw new Error('no event set-up: set eventFile (--event FILE, WRISTPAY_GATEWAY_EVENT_FILE)')
   // Validate the set-up before creating anything on disk: a typo must not leave a half-made data dir.
   const setup = loadEventSetup(eventFile)
+  // The MQTT certificate too: a missing file or a key of another certificate stops the start here.
+  const mqttTls = config.mqtt.tls ? readTlsCredentials(config.mqtt.tls) : undefined
   // 0700, or a refusal when it is open to others (it holds the secrets).
   ensurePrivateDataDir(config.dataDir)
   const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
@@ -245,6 +248,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     authenticate,
     logger: log.child({ component: 'broker' }),
     maxPacketBytes: config.maxPacketBytes,
+    ...(mqttTls ? { tls: mqttTls } : {}),
     // The connection and login limits among the mqtt settings (host and port are ignored there).
     limits: config.mqtt,
     onKioskTx(kioskId, payload) {

@@ -182,7 +182,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   }
   const mqtt = gateway.mqttAddress!
   const http = gateway.httpAddress!
-  logger.info({ mqtt, http }, `listening: mqtt://${mqtt.host}:${mqtt.port} http://${http.host}:${http.port}`)
+  logger.info({ mqtt, http }, `listening: ${config.mqtt.tls ? 'mqtts' : 'mqtt'}://${mqtt.host}:${mqtt.port} http://${http.host}:${http.port}`)
   // Under systemd (Type=notify, WatchdogSec=): ready now that broker and HTTP listen; pings only while
   // the broker listens and the ledger database answers, so a hung gateway is restarted.
   const systemdLog = logger.child({ component: 'systemd' })

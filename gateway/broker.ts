@@ -2,9 +2,11 @@
 // DESIGN.md. The gateway does not connect to it as a client: it publishes
 // in-process and receives kiosk transactions through the `published` hook, so
 // no network hop and no extra credentials sit between the broker and the ledger.
-import { createServer as createHttpServer, type IncomingMessage } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { createSecureContext, TLSSocket } from 'node:tls'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
 import { createWebSocketStream, WebSocketServer } from 'ws'
@@ -39,6 +41,8 @@ export interface BrokerOptions {
   clock?: Clock
   /** Whether a remote address is this machine (isLoopbackAddress by default; tests stand in for a festival network). */
   isLoopback?: (remoteAddress: string | undefined) => boolean
+  /** Certificate and key (PEM; ca: intermediates sent along): every listener then speaks only TLS. Plain MQTT without. */
+  tls?: { cert: Buffer | string; key: Buffer | string; ca?: Buffer | string }
 }
 
 export interface BrokerLimits {
@@ -123,6 +127,8 @@ export interface BrokerCounters {
   connectTimeouts: number
   /** Kiosk logins without TLS from another machine (each also logged as a warning). */
   cleartextKioskLogins: number
+  /** Connections to a TLS listener whose handshake failed (e.g. a client without TLS). */
+  tlsHandshakeFailures: number
   kioskTxReceived: number
   kioskTxHandlerErrors: number
   invalidKioskStates: number
@@ -335,9 +341,10 @@ export function isLoopbackAddress(remoteAddress: string | undefined): boolean {
 
 /**
  * A kiosk's MQTT password and its transactions cross the network in clear text
- * when it connects without TLS from another machine: the gateway has no TLS
- * listener, so the network itself (a private festival network, a VPN such as
- * WireGuard, or a TLS-terminating proxy on the gateway) must protect it.
+ * when it connects without TLS from another machine: unless the gateway has a
+ * certificate (config mqtt.tls), the network itself (a private festival
+ * network, a VPN such as WireGuard, or a TLS-terminating proxy on the gateway)
+ * must protect it.
  */
 export function isCleartextRemote(socket: { remoteAddress?: string | undefined; encrypted?: boolean }, isLoopback: (address: string | undefined) => boolean = isLoopbackAddress): boolean {
   return socket.encrypted !== true && !isLoopback(socket.remoteAddress)
@@ -402,6 +409,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     connectionsEvicted: 0,
     connectTimeouts: 0,
     cleartextKioskLogins: 0,
+    tlsHandshakeFailures: 0,
     kioskTxReceived: 0,
     kioskTxHandlerErrors: 0,
     invalidKioskStates: 0,
@@ -496,7 +504,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
           counts.cleartextKioskLogins++
           log.warn(
             { kioskId: principal.kioskId, remoteAddress: conn.remoteAddress },
-            `kiosk ${principal.kioskId} connected in clear text from ${conn.remoteAddress ?? 'an unknown address'}: its token and transactions are readable on that network; keep MQTT on a private network or a VPN`,
+            `kiosk ${principal.kioskId} connected in clear text from ${conn.remoteAddress ?? 'an unknown address'}: its token and transactions are readable on that network; keep MQTT on a private network or a VPN, or give the gateway a certificate (mqtt.tls) and the kiosk an mqtts:// URL`,
           )
         }
         const previous = kioskSessions.get(principal.kioskId)
@@ -644,11 +652,26 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     })
   }
 
+  // Made once: a bad certificate or key fails here, when the broker is made, not at the first kiosk.
+  const secureContext = options.tls ? createSecureContext(options.tls) : undefined
+
   const server: Server = createServer((socket) => {
     // Replies are small and latency-bound: without this, Nagle holds one back
     // until the kiosk's delayed ACK (~40 ms) whenever a packet is unacknowledged.
     socket.setNoDelay(true)
-    acceptConnection(socket, socket)
+    if (!secureContext) return acceptConnection(socket, socket)
+    // TLS over the accepted socket rather than a tls.Server: the connection counts against the
+    // limits from its first byte, as a plain one does, and one that never finishes its handshake
+    // is closed by the CONNECT timeout like a silent one.
+    const secure = new TLSSocket(socket, { isServer: true, secureContext })
+    let established = false
+    secure.once('secure', () => (established = true))
+    secure.on('error', (err) => {
+      if (established) return
+      counts.tlsHandshakeFailures++
+      log.debug({ remoteAddress: socket.remoteAddress, err: err.message }, 'mqtt tls handshake failed')
+    })
+    acceptConnection(secure, { remoteAddress: socket.remoteAddress, encrypted: true })
   })
   // The admission above keeps the count; this is a backstop with room for sockets still closing.
   server.maxConnections = limits.maxConnections + 64
@@ -656,9 +679,9 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
 
   // MQTT over WebSocket (browsers: the operator console). Only the upgrade on WEBSOCKET_PATH is served;
   // every other request gets 404. Its connections go through acceptConnection like TCP ones.
-  const webServer = createHttpServer((_request, response) => {
-    response.writeHead(404).end()
-  })
+  const notFound = (_request: IncomingMessage, response: ServerResponse) => void response.writeHead(404).end()
+  // With a certificate, wss:// only (an HTTPS server under the WebSocket server), with the same one as TCP.
+  const webServer = options.tls ? createHttpsServer({ ...options.tls, handshakeTimeout: limits.connectTimeoutMs }, notFound) : createHttpServer(notFound)
   // A client has as long to finish its upgrade request as a TCP client has to send CONNECT.
   webServer.headersTimeout = limits.connectTimeoutMs
   webServer.requestTimeout = limits.connectTimeoutMs

@@ -152,9 +152,23 @@ export const GatewayConfig = Type.Object(
           minLength: 1,
           maxLength: 255,
           description:
-            "address the MQTT broker listens on: 127.0.0.1 serves this machine only; kiosks on the festival network need the gateway's address there (or 0.0.0.0). Plain MQTT, no TLS: keep it on a private network",
+            "address the MQTT broker listens on: 127.0.0.1 serves this machine only; kiosks on the festival network need the gateway's address there (or 0.0.0.0). Without mqtt.tls it is plain MQTT: keep it on a private network",
         }),
         port: Type.Integer({ minimum: 0, maximum: 65535, description: 'MQTT port (0 picks a free one)' }),
+        tls: Type.Optional(
+          Type.Object(
+            {
+              certFile: Type.String({ minLength: 1, maxLength: 4096, description: "the gateway's certificate (PEM); its names must include the host name or address kiosks connect to" }),
+              keyFile: Type.String({ minLength: 1, maxLength: 4096, description: "the certificate's private key (PEM; keep it 0600, readable by the gateway's user only)" }),
+              caFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'intermediate CA certificates (PEM) sent along with the certificate, when certFile holds only the certificate itself' })),
+            },
+            {
+              additionalProperties: false,
+              description:
+                'MQTT over TLS: with it every MQTT listener (TCP and WebSocket) speaks only TLS (mqtts://, wss://), with the same logins, limits and ACLs; kiosks use an mqtts:// mqttUrl and their caFile. Relative paths in a config file are relative to the file',
+            },
+          ),
+        ),
         maxConnections: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_000_000, description: 'open MQTT connections at most, of every kind' })),
         reservedKioskConnections: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'of maxConnections, kept for authenticated kiosks' })),
         maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_000_000, description: 'connections before login plus operator connections per address (IPv6: per /64); kiosks do not count' })),
@@ -481,6 +495,15 @@ export function readConfigFile(path: string): ConfigLayer {
   for (const key of ['dataDir', 'eventFile'] as const) {
     const p = layer[key]
     if (typeof p === 'string' && p.length > 0 && !isAbsolute(p)) layer[key] = resolve(base, p)
+  }
+  // The TLS files of mqtt.tls, like the paths above.
+  if (isPlainObject(layer.mqtt) && isPlainObject(layer.mqtt.tls)) {
+    const tls = { ...layer.mqtt.tls }
+    for (const key of ['certFile', 'keyFile', 'caFile'] as const) {
+      const p = tls[key]
+      if (typeof p === 'string' && p.length > 0 && !isAbsolute(p)) tls[key] = resolve(base, p)
+    }
+    layer.mqtt = { ...layer.mqtt, tls }
   }
   return layer as ConfigLayer
 }

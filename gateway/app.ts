@@ -178,6 +178,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     broker: () => broker.counters(),
     openDebts: () => openDebtTotals(ledger.debts()),
     openTopups: openTopupCounts(db),
+    // Declared below; read only when scraped, after the gateway is built.
+    fleet: () => fleet.snapshot().rows,
   })
   // The fleet view (gateway/fleet/): kiosk states from the broker, answers from ingest, the kiosks of the registry.
   // Booth names come from the kiosks' configs, built once per kiosk until configs are published again.

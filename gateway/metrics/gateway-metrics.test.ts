@@ -218,3 +218,25 @@ t.test('with metrics.token the scrape needs it; two gateways in one process coun
   t.equal(sampleValue(other.samples, 'wristpay_mqtt_clients_connected'), 0, 'its own broker: nobody connected')
   t.equal(sampleValue(mine.samples, 'wristpay_mqtt_clients_connected'), 1)
 })
+
+t.test("the kiosks' own reports reach the kiosk metrics through the fleet view", async (t) => {
+  const h = await startGateway(t)
+  const bar = new TestKiosk('bar-1')
+  await bar.join(t, h)
+  const before = await scrape(h)
+  t.equal(sampleValue(before.samples, 'wristpay_kiosks', { status: 'never_seen' }), 2, 'both kiosks of the set-up, none reported yet')
+  t.equal(sampleValue(before.samples, 'wristpay_kiosks', { status: 'online' }), 0)
+
+  // The kiosk's birth, as the daemon publishes it (retained): its outbox and its tap-to-answer times of the last minute.
+  const state = { kiosk: 'bar-1', status: 'online', at: Date.now(), bdSeq: 1, outboxDepth: 3, tapToAnswerMs: { count: 40, p50: 240, p99: 1_250, max: 1_900 } }
+  await bar.client.publishAsync(topics.kioskState('bar-1'), JSON.stringify(state), { qos: 1, retain: true })
+  await waitFor(() => h.gateway.fleet.snapshot().rows.some((r) => r.kiosk === 'bar-1' && r.status === 'online'), 'the fleet sees bar-1 online')
+
+  const s = (await scrape(h)).samples
+  t.equal(sampleValue(s, 'wristpay_kiosks', { status: 'online' }), 1)
+  t.equal(sampleValue(s, 'wristpay_kiosks', { status: 'never_seen' }), 1, 'cash-1 never connected')
+  t.equal(sampleValue(s, 'wristpay_kiosk_outbox_transactions', { kiosk: 'bar-1' }), 3)
+  t.equal(sampleValue(s, 'wristpay_kiosk_tap_to_answer_seconds', { kiosk: 'bar-1', quantile: '0.5' }), 0.24)
+  t.equal(sampleValue(s, 'wristpay_kiosk_tap_to_answer_seconds', { kiosk: 'bar-1', quantile: '0.99' }), 1.25)
+  t.equal(sampleValue(s, 'wristpay_kiosk_outbox_transactions', { kiosk: 'cash-1' }), undefined, 'no report, no number')
+})

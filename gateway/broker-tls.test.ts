@@ -79,6 +79,24 @@ t.test('a client that trusts another CA refuses the certificate and never logs i
   t.equal(broker.counters().connectedClients, 0)
 })
 
+t.test('a client checks the host name: a certificate for another name is refused even from the trusted CA', async (t) => {
+  const named = await makeTestCertificates(dir, 'named', { dnsNames: ['gateway.festival.lan'], ips: [] })
+  const broker = await createBroker({ authenticate, logger: pino({ level: 'silent' }), tls: readTlsCredentials({ certFile: named.certFile, keyFile: named.keyFile }) })
+  t.teardown(() => broker.close())
+  const { port } = await broker.listen('127.0.0.1', 0)
+  const error = await mqtt
+    .connectAsync(`mqtts://127.0.0.1:${port}`, { username: 'bar-1', password: TOKEN, ca: named.ca, rejectUnauthorized: true, reconnectPeriod: 0, connectTimeout: 10_000 })
+    .then(
+      async (client) => {
+        await client.endAsync(true)
+        return null
+      },
+      (err: Error & { code?: string }) => err,
+    )
+  t.equal(error?.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
+  t.equal(broker.counters().authFailures, 0, 'no login reached the broker')
+})
+
 t.test('a client without TLS gets no MQTT session on the TLS listener; the failed handshake is counted', async (t) => {
   const { broker, port } = await tlsBroker(t)
   // What an mqtt:// client sends first: a CONNECT packet, in clear text.

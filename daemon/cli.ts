@@ -9,9 +9,11 @@ import { ConfigError, defaultDataDir, loadConfig, redactConfig, type KioskConfig
 import { InsecureKeyFileError, KeyFileError, loadOrCreateKeys } from './keys.js'
 import { SERVICE_DATA_DIR, SERVICE_USER, keyLocation, keyLocationNotice } from './key-location.js'
 import { createKioskDaemon } from './app.js'
+import { runEnrollCommand } from './enroll.js'
 import { kioskConfigReference, printableKioskConfig } from './config-reference.js'
 
 export const USAGE = `Usage: wristpay-kiosk [options]
+       wristpay-kiosk enroll --gateway URL --code CODE [--data-dir DIR]
 
 Runs a wristpay kiosk: reads wristbands, signs transactions, keeps them in a
 durable outbox and sends them to the gateway over MQTT.
@@ -32,6 +34,10 @@ Options:
   --print-config-reference
                         print every setting (Markdown, as CONFIGURATION.md), exit
   --help                this text
+
+enroll spends a registration code from the operator: it sends this kiosk's public
+key to the gateway and stores the MQTT credentials it gets in enrollment.json in
+the data folder (0600); the daemon reads them from there (wristpay-kiosk enroll --help).
 
 The MQTT token comes from $WRISTPAY_KIOSK_TOKEN or "token" in the config file.
 With an mqtts:// URL the gateway's certificate must chain to $WRISTPAY_MQTT_CA_FILE
@@ -141,6 +147,7 @@ function printPublicKey(config: ReturnType<typeof loadConfig>, deps: CliDeps): n
 /** Runs the daemon until SIGINT/SIGTERM; resolves with the process exit code. */
 export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Promise<number> {
   const deps: CliDeps = { ...processDeps(), ...overrides }
+  if (argv[0] === 'enroll') return runEnrollCommand(argv.slice(1), deps)
   let cli: CliOptions
   try {
     cli = parseCli(argv)

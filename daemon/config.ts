@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import Type, { type Static } from 'typebox'
 import { KioskId, createValidator } from '../device-protocol/index.js'
 import { normaliseBleAddress } from './reader/ble-reader.js'
+import { ENROLLMENT_FILE_NAME, EnrollmentFileError, readEnrollmentFile } from './enrollment-file.js'
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
@@ -231,7 +232,9 @@ export function loadConfig(options: LoadConfigOptions = {}): KioskDaemonConfig {
   const file = filePath ? checkLayer(readConfigFile(filePath), `config file ${filePath}`) : {}
   const fromEnvironment = checkLayer(fromEnv(env), 'environment')
   const overrides = checkLayer(dropUndefined({ ...options.overrides }), 'command line')
-  const merged: KioskConfigFile = { ...file, ...fromEnvironment, ...overrides }
+  const layered: KioskConfigFile = { ...file, ...fromEnvironment, ...overrides }
+  // What `wristpay-kiosk enroll` stored is the lowest layer: anything set elsewhere wins.
+  const merged: KioskConfigFile = { ...enrolledLayer(layered), ...layered }
 
   const kioskId = merged.kioskId
   if (!kioskId) throw new ConfigError(`no kiosk id: set ${ENV_VARS.kioskId}, --kiosk-id or kioskId in the config file`)
@@ -265,6 +268,23 @@ export function loadConfig(options: LoadConfigOptions = {}): KioskDaemonConfig {
   }
   if (config.reconnectMaxDelayMs < config.reconnectInitialDelayMs) throw new ConfigError('reconnectMaxDelayMs must not be below reconnectInitialDelayMs')
   return config
+}
+
+/** The settings of the data folder's enrollment.json (enrollment-file.ts), if the kiosk was enrolled with a registration code. */
+function enrolledLayer(layered: KioskConfigFile): KioskConfigFile {
+  const dataDir = layered.dataDir ?? (layered.kioskId === undefined ? undefined : defaultDataDir(layered.kioskId))
+  if (dataDir === undefined) return {}
+  let enrolled
+  try {
+    enrolled = readEnrollmentFile(dataDir)
+  } catch (err) {
+    if (err instanceof EnrollmentFileError) throw new ConfigError(err.message)
+    throw err
+  }
+  if (enrolled === undefined) return {}
+  if (layered.kioskId !== undefined && layered.kioskId !== enrolled.kioskId)
+    throw new ConfigError(`the kiosk id is ${layered.kioskId}, but ${join(dataDir, ENROLLMENT_FILE_NAME)} enrolled this data folder as ${enrolled.kioskId}: set one kiosk id, or enroll again`)
+  return { kioskId: enrolled.kioskId, mqttUrl: enrolled.mqttUrl, token: enrolled.token, ...(enrolled.gatewayKey === undefined ? {} : { gatewayKey: enrolled.gatewayKey }) }
 }
 
 function dropUndefined<T extends object>(value: T): Partial<T> {

@@ -33,7 +33,7 @@ export interface LiveMonitor {
 /** The screen for a terminal of `rows` lines: as many fleet rows as fit. */
 export function screenForTerminal(state: MonitorState, ctx: Omit<RenderContext, 'maxFleetRows'>, rows: number): string {
   const full = renderScreen(state, ctx)
-  const fleet = state.gateway?.fleet?.length ?? 0
+  const fleet = (state.gateway?.fleet ?? state.lastFleet?.fleet)?.length ?? 0
   const lineCount = full.split('\n').length
   if (lineCount < rows || fleet === 0) return full
   // One line more than the overflow: it says how many kiosks are not shown.

@@ -54,6 +54,17 @@ t.test('a gateway that says it stops opens the gap then; the connection dropping
   t.same(back.lastGap, { from: T0 + 1_000, to: T0 + 4_000 })
 })
 
+t.test("the last fleet rows stay known when the gateway's offline state carries none", async (t) => {
+  const published = online(T0)
+  const s = run([
+    { kind: 'connected', at: T0 },
+    { kind: 'gateway_state', state: published, at: T0 + 10 },
+    { kind: 'gateway_state', state: { status: 'offline', at: T0 + 1_000 }, at: T0 + 1_000 },
+  ])
+  t.same(s.gateway, { status: 'offline', at: T0 + 1_000 }, 'the state as published')
+  t.same(s.lastFleet, { fleet: published.fleet, totals: published.totals, receivedAt: T0 + 10 })
+})
+
 t.test('a state that stops coming opens a gap from the last one heard, noticed by the tick', async (t) => {
   const up = run([{ kind: 'connected', at: T0 }, { kind: 'gateway_state', state: online(T0), at: T0 + 100 }])
   t.equal(run([{ kind: 'tick', at: T0 + 20_100 }], up).unreachable, null, 'not yet older than staleAfterMs')

@@ -34,6 +34,11 @@ export interface MonitorState {
   /** The latest valid gateway state and when it arrived. */
   readonly gateway: GatewayState | null
   readonly gatewayReceivedAt: number | null
+  /**
+   * The latest fleet rows and totals the gateway published, and when they arrived: kept while the gateway is
+   * gone (its `offline` state carries none), so that the operator still sees the last picture.
+   */
+  readonly lastFleet: { fleet: NonNullable<GatewayState['fleet']>; totals: GatewayState['totals']; receivedAt: number } | null
   /** Whether a gateway state arrived on the current connection (the retained one comes first). */
   readonly stateOnThisConnection: boolean
   /** Newest first, at most options.alertCapacity. */
@@ -67,6 +72,7 @@ export function initialMonitorState(startedAt: number, options: Partial<MonitorM
     connections: 0,
     gateway: null,
     gatewayReceivedAt: null,
+    lastFleet: null,
     stateOnThisConnection: false,
     alerts: [],
     alertsReceived: 0,
@@ -100,7 +106,13 @@ function apply(s: MonitorState, e: MonitorEvent): MonitorState {
     case 'disconnected':
       return s.connected ? { ...s, connected: false, disconnectedAt: e.at } : s
     case 'gateway_state':
-      return { ...s, gateway: e.state, gatewayReceivedAt: e.at, stateOnThisConnection: true }
+      return {
+        ...s,
+        gateway: e.state,
+        gatewayReceivedAt: e.at,
+        stateOnThisConnection: true,
+        lastFleet: e.state.fleet === undefined ? s.lastFleet : { fleet: e.state.fleet, totals: e.state.totals, receivedAt: e.at },
+      }
     case 'alert':
       return { ...s, alerts: [e.alert, ...s.alerts].slice(0, s.options.alertCapacity), alertsReceived: s.alertsReceived + 1 }
     case 'invalid_payload':

@@ -91,6 +91,15 @@ t.test('against one gateway', async (t) => {
     t.equal(lines.length, 1, 'one line of JSON')
     const snapshot = JSON.parse(lines[0]!) as MonitorSnapshot
     t.match(snapshot, { gateway: { status: 'online' }, monitor: { url, operator: 'ops', connected: true, connections: 1, unreachable: null, invalidPayloads: { count: 0 } } })
+    t.same(
+      snapshot.fleet.map((r) => [r.kiosk, r.status]),
+      [
+        ['bar-1', 'never_seen'],
+        ['cash-1', 'never_seen'],
+      ],
+      "the kiosks of the event set-up, as the gateway published them",
+    )
+    t.match(snapshot.totals, { kiosksOnline: 0, kiosksTotal: 2 })
     t.notMatch(c.stdout() + c.stderr(), OPERATOR_TOKEN, 'the token is not printed')
   })
 
@@ -141,6 +150,10 @@ t.test('the live monitor shows a gateway restart on the same port as a gap, then
   t.teardown(() => stop.abort())
   await waitFor(() => /^gateway online/m.test(c.lastFrame()), 'the gateway online on screen')
   t.notMatch(c.lastFrame(), /UNREACHABLE|last gap/)
+  const bdSeqOf = (frame: string) => Number(/^gateway online \(.*bdSeq (\d+)/m.exec(frame)?.[1])
+  const firstBdSeq = bdSeqOf(c.lastFrame())
+  t.ok(Number.isInteger(firstBdSeq), 'the gateway birth sequence is on screen')
+  t.match(c.lastFrame(), /^bar-1 /m, 'and the fleet')
 
   await first.gateway.stop()
   await waitFor(() => /^GATEWAY UNREACHABLE since \d\d:\d\d:\d\d/m.test(c.lastFrame()), 'the gap on screen')
@@ -149,6 +162,7 @@ t.test('the live monitor shows a gateway restart on the same port as a gap, then
   await waitFor(() => /^last gap: \d\d:\d\d:\d\d to \d\d:\d\d:\d\d/m.test(c.lastFrame()) && /^gateway online/m.test(c.lastFrame()), 'the gap closed by a fresh state')
   t.notMatch(c.lastFrame(), /UNREACHABLE/)
   t.match(c.lastFrame(), /gaps since the monitor started: 1$/m)
+  t.equal(bdSeqOf(c.lastFrame()), firstBdSeq + 1, "the restarted gateway's state: its next birth")
 
   stop.abort()
   t.equal(await running, EXIT_OK, 'Ctrl-C ends the live monitor with 0')

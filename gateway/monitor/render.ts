@@ -4,7 +4,7 @@
 // first); the monitor never re-sorts or judges them.
 import Table from 'cli-table3'
 import { euros } from '../admin-command.js'
-import type { FleetRow } from './contract.js'
+import type { FleetRow, GatewayState } from './contract.js'
 import type { MonitorState, UnreachableReason } from './model.js'
 
 export interface RenderContext {
@@ -121,7 +121,8 @@ function statusLines(state: MonitorState, ctx: RenderContext, at: (ms: number) =
   const g = state.gateway
   if (state.unreachable !== null) {
     const u = state.unreachable
-    lines.push(`GATEWAY UNREACHABLE since ${at(u.since)} (${shortDuration(ctx.now - u.since)}): ${REASON_TEXT[u.reason]}; the table below is from ${state.gatewayReceivedAt === null ? 'nothing' : at(state.gatewayReceivedAt)}`)
+    const picture = state.lastFleet === null ? '' : `; the table below is from ${at(state.lastFleet.receivedAt)}`
+    lines.push(`GATEWAY UNREACHABLE since ${at(u.since)} (${shortDuration(ctx.now - u.since)}): ${REASON_TEXT[u.reason]}${picture}`)
   } else if (!state.everUp) {
     lines.push(state.connected ? `connected, waiting for the gateway's state since ${at(state.connectedAt ?? state.startedAt)}` : `connecting to ${ctx.url} since ${at(state.startedAt)} ...`)
   } else if (g !== null) {
@@ -132,8 +133,14 @@ function statusLines(state: MonitorState, ctx: RenderContext, at: (ms: number) =
   return lines
 }
 
+/** The fleet rows and totals to show: the gateway's latest, or while it is unreachable the last it published. */
+function shownFleet(state: MonitorState): Pick<GatewayState, 'fleet' | 'totals'> {
+  if (state.gateway?.fleet !== undefined) return state.gateway
+  return state.unreachable !== null && state.lastFleet !== null ? state.lastFleet : {}
+}
+
 function totalsLines(state: MonitorState): string[] {
-  const t = state.gateway?.totals
+  const t = shownFleet(state).totals
   if (t === undefined) return []
   return [
     `kiosks online ${t.kiosksOnline}/${t.kiosksTotal}  accepted ${t.accepted}  rejected ${t.rejected}  sales ${euros(t.salesCents)}  top-ups ${euros(t.topupsCents)}  open debts ${euros(t.openDebtsCents)}`,
@@ -152,7 +159,7 @@ export function renderScreen(state: MonitorState, ctx: RenderContext): string {
   const at = ctx.timeOfDay ?? localTimeOfDay
   const lines: string[] = [`wristpay-monitor  ${ctx.url} as ${ctx.operator}  ${at(ctx.now)}`, ...statusLines(state, ctx, at)]
   lines.push(...totalsLines(state))
-  const fleet = state.gateway?.fleet
+  const fleet = shownFleet(state).fleet
   if (fleet !== undefined) {
     const shown = ctx.maxFleetRows === undefined ? fleet : fleet.slice(0, Math.max(0, ctx.maxFleetRows))
     lines.push('', renderFleetTable(shown, ctx.now, width))
@@ -161,7 +168,7 @@ export function renderScreen(state: MonitorState, ctx: RenderContext): string {
       const withProblems = hidden.filter((r) => r.severity > 0).length
       lines.push(`... and ${hidden.length} more kiosks (${withProblems === 0 ? 'all fine' : `${withProblems} with problems`}): enlarge the window to see them`)
     }
-  } else if (state.gateway !== null) {
+  } else if (state.gateway !== null && state.unreachable === null) {
     lines.push('', 'the gateway publishes no fleet rows (an older gateway?)')
   }
   const alerts = state.alerts.slice(0, ctx.maxAlerts ?? 8)

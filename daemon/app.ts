@@ -7,7 +7,9 @@ import type { Clock, Product, TillProfile, CashRegisterRef, DeviceStatus } from 
 import { ConfigError, readMqttCa, type KioskDaemonConfig } from './config.js'
 import { loadOrCreateKeys } from './keys.js'
 import { createOutbox, type Outbox } from './outbox.js'
-import { createLocalConfigStore, type LocalConfigStore } from './local-config.js'
+import { createLocalConfigStore, type ApplyResult, type LocalConfigStore } from './local-config.js'
+import { createRemoteCommandStore } from './remote-command-store.js'
+import { createRemoteCommands, lockMessage, type RemoteCommands } from './remote-commands.js'
 import { createMqttLink, type LinkCounters, type MqttLink, type StateDetails } from './mqtt-link.js'
 import { createBirthSequence } from './birth-seq.js'
 import { createTapLatencyWindow } from './tap-latency.js'
@@ -25,6 +27,8 @@ export const OUTBOX_FILE_NAME = 'outbox.sqlite'
 export const LOCAL_CONFIG_FILE_NAME = 'kiosk-config.json'
 /** The state message is sent on change, but not more often than this. */
 const STATE_MIN_INTERVAL_MS = 1_000
+/** A remote reload_config waits this long for the retained config to arrive and be applied. */
+const CONFIG_RELOAD_WAIT_MS = 3_000
 
 export interface KioskDaemonStatus {
   kiosk: string
@@ -66,6 +70,8 @@ export interface KioskDaemonStatus {
   counters: KioskCounters & LinkCounters & { blocklistRejected: number; gatewayKeyMismatches: number }
   config: { version: number; booth: string; saleAllowed: boolean; topupAllowed: boolean; products: Array<{ id: string; name: string; price: number }> } | null
   publicKey: string
+  /** An operator locked this kiosk (remote command lock): every operation is refused with 'locked' and this message until unlocked. */
+  lock: { by: string; reason?: string; at: number; message: string } | null
 }
 
 export interface KioskDaemon {
@@ -76,6 +82,8 @@ export interface KioskDaemon {
   readonly reader: Reader
   readonly terminal: PaymentTerminal | undefined
   readonly publicKeyBase64Url: string
+  /** The handler of remote commands on the kiosk's cmd topic (lock, unlock, report_state, reload_config). */
+  readonly remoteCommands: RemoteCommands
   /** Opens the reader, starts connecting (does not wait for the broker) and starts the local API. */
   start(): Promise<void>
   /** Ends the current operation, announces offline, closes everything. Safe to call twice. */
@@ -207,7 +215,24 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     const waitedMs = clock.now() - entry.createdAt
     if (waitedMs >= 0 && waitedMs <= config.replyTimeoutMs) tapLatency.record(waitedMs)
   })
+  // Remote commands (lock, unlock, report_state, reload_config): the lock and the ids already run live in the outbox database.
+  const configWaiters: Array<(result: ApplyResult) => void> = []
+  const remoteCommands = createRemoteCommands({
+    kioskId: config.kioskId,
+    clock,
+    logger: logger.child({ module: 'commands' }),
+    store: createRemoteCommandStore(outbox.database),
+    publishAnswer: (answer) => link.publishCommandAnswer(answer),
+    reportState: () => publishStateNow(),
+    reloadConfig,
+    changed: () => stateChanged(),
+  })
+  link.onCommand((payload) => void remoteCommands.handle(payload))
   const kiosk = createKiosk({
+    lockedMessage: () => {
+      const lock = remoteCommands.lock()
+      return lock ? lockMessage(lock) : null
+    },
     kioskId: config.kioskId,
     reader,
     outbox,
@@ -300,6 +325,33 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
           }
         : null,
       publicKey: keys.publicKeyBase64Url,
+      lock: lockStatus(),
+    }
+  }
+
+  function lockStatus(): KioskDaemonStatus['lock'] {
+    const lock = remoteCommands.lock()
+    return lock ? { by: lock.by, ...(lock.reason ? { reason: lock.reason } : {}), at: lock.at, message: lockMessage(lock) } : null
+  }
+
+  /** reload_config: the broker sends the retained config again on a new subscription; it is applied when newer. */
+  async function reloadConfig(): Promise<string> {
+    let timer: NodeJS.Timeout | undefined
+    let waiter: ((result: ApplyResult) => void) | undefined
+    const arrived = new Promise<ApplyResult | undefined>((resolve) => {
+      waiter = resolve
+      configWaiters.push(resolve)
+      timer = setTimeout(() => resolve(undefined), CONFIG_RELOAD_WAIT_MS)
+    })
+    try {
+      if (!(await link.refetchConfig())) return 'not connected to the gateway: config not fetched'
+      const result = await arrived
+      if (result === undefined) return 'no retained config arrived from the gateway'
+      return result.applied ? `config version ${localConfig.current()?.version ?? '?'} applied` : `config version ${localConfig.current()?.version ?? '?'} kept (${result.detail})`
+    } finally {
+      clearTimeout(timer)
+      const at = waiter ? configWaiters.indexOf(waiter) : -1
+      if (at >= 0) configWaiters.splice(at, 1)
     }
   }
 
@@ -327,6 +379,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       .apply(candidate)
       .then((result) => {
         if (!result.applied) logger.info({ reason: result.reason, detail: result.detail }, 'config from the gateway not applied')
+        for (const waiter of configWaiters.splice(0)) waiter(result)
       })
       .catch((err: Error) => logger.error({ err: err.message }, 'storing the config failed'))
   })
@@ -363,6 +416,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     reader,
     terminal,
     publicKeyBase64Url: keys.publicKeyBase64Url,
+    remoteCommands,
     status,
     apiAddress: () => apiAddress,
 

@@ -55,6 +55,8 @@ export const KIOSK_ERROR_TYPES = [
   'no_chain_recovery',
   // The gateway has no key for this kiosk, or another one: enroll it (chain-guard.ts).
   'not_enrolled',
+  // An operator locked this kiosk with a remote command (remote-commands.ts): everything is refused until unlocked.
+  'locked',
 ] as const
 export type KioskErrorType = (typeof KIOSK_ERROR_TYPES)[number]
 

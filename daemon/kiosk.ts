@@ -43,6 +43,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
     replyTimeoutMs: options.replyTimeoutMs,
     tapTimeoutMs: options.tapTimeoutMs,
     feedbackDurationMs: options.feedbackDurationMs ?? 1_500,
+    lockedMessage: options.lockedMessage ?? (() => null),
   })
   const sales = createSaleOperations(core)
   const { cardCounters, ...topUps } = createTopUpOperations(core, { terminal: options.terminal, cardPaymentTimeoutMs: options.cardPaymentTimeoutMs, cardHooks: options.cardHooks })

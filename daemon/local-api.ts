@@ -155,6 +155,7 @@ const STATUS_OF: Record<KioskErrorType, number> = {
   chain_recovery_required: 409,
   no_chain_recovery: 409,
   not_enrolled: 409,
+  locked: 423,
 }
 
 /**

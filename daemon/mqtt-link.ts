@@ -16,7 +16,7 @@
 // client.reconnect() with an exponential, jittered backoff instead.
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
-import type { Clock, Envelope, KioskConfig, KioskQuery, KioskState, ReplyMessage } from '../device-protocol/index.js'
+import type { Clock, CommandAnswer, Envelope, KioskConfig, KioskQuery, KioskState, ReplyMessage } from '../device-protocol/index.js'
 import { MAX_CONFIG_PAYLOAD_BYTES, parseJson, topics, validateKioskConfig, validateKioskState, validateReply } from '../device-protocol/index.js'
 import type { Outbox } from './outbox.js'
 
@@ -99,10 +99,16 @@ export interface MqttLink {
   resendPending(fromSeq?: number): number
   /** Publishes the retained `online` state now (no-op while offline). */
   publishState(): void
+  /** Publishes the answer to a remote command on the kiosk's cmd/answer topic (QoS 1) when ready. Returns whether it went out now. */
+  publishCommandAnswer(answer: CommandAnswer): boolean
+  /** Subscribes to the config topic again, so the broker delivers the retained config once more (remote reload_config). False while offline. */
+  refetchConfig(): Promise<boolean>
   counters(): LinkCounters
   onReply(listener: (reply: ReplyMessage) => void): void
   onConfig(listener: (config: KioskConfig) => void): void
   onReadyChange(listener: (ready: boolean) => void): void
+  /** Raw payloads on the kiosk's own cmd topic: the command handler (remote-commands.ts) validates them. */
+  onCommand(listener: (payload: Buffer) => void): void
 }
 
 export function createMqttLink(options: MqttLinkOptions): MqttLink {
@@ -115,11 +121,14 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
   const stateTopic = topics.kioskState(kioskId)
   const txTopic = topics.kioskTx(kioskId)
   const queryTopic = topics.kioskQuery(kioskId)
+  const cmdTopic = topics.kioskCmd(kioskId)
+  const cmdAnswerTopic = topics.kioskCmdAnswer(kioskId)
 
   const counters: LinkCounters = { connects: 0, reconnectAttempts: 0, malformedReplies: 0, malformedConfigs: 0, txPublished: 0, txResent: 0, queriesPublished: 0, publishErrors: 0 }
   const replyListeners: Array<(reply: ReplyMessage) => void> = []
   const configListeners: Array<(config: KioskConfig) => void> = []
   const readyListeners: Array<(ready: boolean) => void> = []
+  const commandListeners: Array<(payload: Buffer) => void> = []
 
   let client: MqttClient | undefined
   let ready = false
@@ -232,6 +241,16 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
       }
       return
     }
+    if (topic === cmdTopic) {
+      for (const listener of commandListeners) {
+        try {
+          listener(payload)
+        } catch (err) {
+          logger.error({ err }, 'command listener failed')
+        }
+      }
+      return
+    }
     logger.debug({ topic }, 'message on an unexpected topic ignored')
   }
 
@@ -246,7 +265,7 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
     attempt = 0
     counters.connects += 1
     try {
-      const grants = await c.subscribeAsync({ [replyTopic]: { qos: 1 }, [configTopic]: { qos: 1 } })
+      const grants = await c.subscribeAsync({ [replyTopic]: { qos: 1 }, [configTopic]: { qos: 1 }, [cmdTopic]: { qos: 1 } })
       const refused = grants.filter((g) => g.qos > 2)
       if (refused.length > 0) logger.error({ topics: refused.map((g) => g.topic) }, 'broker refused a subscription: replies or config will not arrive (check the kiosk ACL)')
     } catch (err) {
@@ -368,10 +387,29 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
       sendGate = gate
     },
     publishState,
+    publishCommandAnswer(answer) {
+      if (!ready || !client) return false
+      publish(cmdAnswerTopic, JSON.stringify(answer), false, `answer to command ${answer.id}`)
+      return true
+    },
+    async refetchConfig() {
+      const c = client
+      if (!ready || !c) return false
+      try {
+        // MQTT sends a topic's retained message on every new subscription, not on a repeated one: unsubscribe first.
+        await c.unsubscribeAsync(configTopic)
+        await c.subscribeAsync(configTopic, { qos: 1 })
+        return true
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'config subscription not renewed')
+        return false
+      }
+    },
     counters: () => ({ ...counters }),
     onReply: (listener) => void replyListeners.push(listener),
     onConfig: (listener) => void configListeners.push(listener),
     onReadyChange: (listener) => void readyListeners.push(listener),
+    onCommand: (listener) => void commandListeners.push(listener),
   }
 }
 

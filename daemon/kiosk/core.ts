@@ -45,7 +45,7 @@ export type CoreCounters = Omit<KioskCounters, keyof CardCounters | 'malformedRe
 export type SentOutcome = Outcome & { status: 'accepted' | 'rejected' | 'pending' }
 
 /** The kiosk's own options, with kiosk.ts's defaults filled in, plus the staff sessions it shares with the staff module. */
-export type KioskCoreOptions = Required<Pick<KioskOptions, 'kioskId' | 'reader' | 'outbox' | 'link' | 'privateKey' | 'clock' | 'logger' | 'catalog' | 'localState' | 'newId' | 'replyTimeoutMs' | 'tapTimeoutMs' | 'feedbackDurationMs'>> & {
+export type KioskCoreOptions = Required<Pick<KioskOptions, 'kioskId' | 'reader' | 'outbox' | 'link' | 'privateKey' | 'clock' | 'logger' | 'catalog' | 'localState' | 'newId' | 'replyTimeoutMs' | 'tapTimeoutMs' | 'feedbackDurationMs' | 'lockedMessage'>> & {
   sessions: StaffSessions
 }
 
@@ -61,8 +61,11 @@ export interface KioskCore {
   readonly sessions: StaffSessions
   readonly newId: () => string
 
-  /** One operation at a time: the lock every operation (and card recovery) takes. Refuses 'busy' and 'stopped'. */
-  exclusive<T>(operation: () => Promise<T>): Promise<T>
+  /**
+   * One operation at a time: the lock every operation (and card recovery) takes. Refuses 'busy' and 'stopped', and
+   * 'locked' while an operator has locked the kiosk, unless evenWhenLocked (settling card payments already taken).
+   */
+  exclusive<T>(operation: () => Promise<T>, options?: { evenWhenLocked?: boolean }): Promise<T>
   isBusy(): boolean
   isStopped(): boolean
 
@@ -409,8 +412,10 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
     return sendAndAwait(append(prepared, tag), prepared.amount)
   }
 
-  async function exclusive<T>(operation: () => Promise<T>): Promise<T> {
+  async function exclusive<T>(operation: () => Promise<T>, exclusiveOptions: { evenWhenLocked?: boolean } = {}): Promise<T> {
     if (stopped) refuse('stopped', 'the kiosk is stopping')
+    const locked = exclusiveOptions.evenWhenLocked ? null : options.lockedMessage()
+    if (locked !== null) refuse('locked', locked)
     if (busy) refuse('busy', 'another operation is in progress at this kiosk')
     busy = true
     try {

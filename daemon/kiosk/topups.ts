@@ -164,7 +164,8 @@ export function createTopUpOperations(core: KioskCore, options: TopUpOptions): T
 
   async function recoverCardPayments(): Promise<void> {
     if (core.isStopped() || core.isBusy() || card.unresolvedCount() === 0) return
-    await core.exclusive(() => card.recover())
+    // A locked kiosk still settles card payments the guest has already made.
+    await core.exclusive(() => card.recover(), { evenWhenLocked: true })
   }
 
   return { topUp, cardTopUp, resolveCardPayment, recoverCardPayments, cashOut, checkBalance, cardCounters: () => card.counters() }

@@ -119,6 +119,8 @@ export interface KioskOptions {
   cardPaymentTimeoutMs?: number
   /** Test seams of the card top-up (see CardTopUpHooks). */
   cardHooks?: CardTopUpHooks
+  /** The message of the remote lock in force (remote-commands.ts), null when unlocked: while locked every operation is refused with 'locked'. */
+  lockedMessage?: () => string | null
 }
 
 export interface Kiosk {

@@ -79,6 +79,7 @@ export const ERRORS = {
   chain_recovery_required: 'Sales are stopped: the transaction store is behind the gateway. A supervisor must confirm the recovery.',
   no_chain_recovery: 'There is no recovery to confirm.',
   not_enrolled: 'This kiosk is not enrolled at the gateway: nothing can be sold until an operator enrolls it.',
+  locked: 'This kiosk is locked by an operator: nothing can be sold until an operator unlocks it.',
   stopped: 'The kiosk is shutting down.',
   bad_request: 'The kiosk refused the request.',
   internal: 'The kiosk had an internal error.',

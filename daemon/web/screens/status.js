@@ -1,7 +1,8 @@
 // The top bar and the banners above everything: where this kiosk is, the
 // gateway, reader, terminal and queue, who is logged in, and the banners for
 // offline, a service that does not answer, an outbox behind the gateway (with
-// the supervisor's Confirm recovery) and a kiosk the gateway does not know.
+// the supervisor's Confirm recovery), a kiosk the gateway does not know and a
+// kiosk an operator locked (GET /state `lock`).
 import { OPERATION_TIMEOUT_MS, api, asApiError } from '../lib/api.js'
 import { showError, showNotice } from '../lib/dialogs.js'
 import { $ } from '../lib/dom.js'
@@ -40,6 +41,10 @@ function render() {
   const unenrolled = enrollment?.status === 'not_enrolled' || enrollment?.status === 'other_key'
   $('enroll-banner').hidden = !unenrolled || ui.serviceDown
   if (unenrolled) $('enroll-text').textContent = enrollmentText(s.kiosk, enrollment)
+  // Locked by an operator's remote command: every operation is refused until an operator unlocks it.
+  const lock = s?.lock
+  $('lock-banner').hidden = !lock || ui.serviceDown
+  if (lock) $('lock-text').textContent = typeof lock.message === 'string' ? lock.message : 'An operator locked this kiosk. Nothing can be sold until an operator unlocks it.'
   document.body.classList.toggle('is-offline', offline || ui.serviceDown)
   if (offline) {
     const depth = Number.isInteger(s?.outboxDepth) ? s.outboxDepth : 0
@@ -49,7 +54,7 @@ function render() {
   $('booth-name').textContent = s.config?.booth ?? s.kiosk ?? 'wristpay'
   const p = profile()
   $('profile-name').textContent = [s.kiosk, p && p.name !== s.config?.booth ? p.name : ''].filter(Boolean).join(' · ')
-  setChip('status-gateway', ui.serviceDown ? 'Kiosk ?' : offline ? 'Offline' : unenrolled ? 'Not enrolled' : 'Online', ui.serviceDown || offline || unenrolled ? 'bad' : 'ok')
+  setChip('status-gateway', ui.serviceDown ? 'Kiosk ?' : offline ? 'Offline' : unenrolled ? 'Not enrolled' : lock ? 'Locked' : 'Online', ui.serviceDown || offline || unenrolled || lock ? 'bad' : 'ok')
   const reader = s.reader ?? {}
   setChip('status-reader', reader.connected ? 'Reader ok' : 'No reader', reader.connected ? 'ok' : 'bad')
   $('status-reader').title = String(reader.kind ?? '')

@@ -56,6 +56,8 @@ const CONTENT_SECURITY_POLICY = [
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self' ws: wss:",
+  // mqtt.js keeps its keep-alive timers in a worker made from a blob, so that a background tab stays connected.
+  "worker-src blob:",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",

@@ -223,7 +223,17 @@ interface PortalFixture {
   page: Page
 }
 
-/** A subtest with a fresh fake server and browser; afterwards the page must have had no script errors. */
+/**
+ * One browser for the whole file (starting Chromium is the slow part); each
+ * subtest gets a fresh fake server (its own origin, so its own storage), no
+ * cookies (they are shared across ports) and a new page, which must have had no
+ * script errors afterwards.
+ */
+let sharedBrowser: Promise<HeadlessBrowser> | undefined
+t.teardown(async () => {
+  if (sharedBrowser !== undefined) await (await sharedBrowser).close()
+})
+
 function portalTest(t: Test, name: string, body: (t: Test, fixture: PortalFixture) => Promise<void>) {
   return t.test(name, async (t) => {
     const fixture = await setUp(t)
@@ -239,12 +249,14 @@ async function setUp(t: Test): Promise<PortalFixture> {
   const app = await fakeServer(state)
   const address = app.server.address()
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
-  const browser = await launchHeadlessChromium()
+  sharedBrowser ??= launchHeadlessChromium()
+  const browser = await sharedBrowser
+  await browser.context.clearCookies()
+  const page = await browser.context.newPage()
   t.teardown(async () => {
-    await browser.close()
+    await page.close()
     await app.close()
   })
-  const page = await browser.context.newPage()
   return { state, base, browser, page }
 }
 

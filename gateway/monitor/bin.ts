@@ -49,7 +49,6 @@ export async function main(argv: readonly string[], io: MonitorIo): Promise<numb
 async function once(options: MonitorOptions, io: MonitorIo): Promise<number> {
   const now = io.now ?? Date.now
   let state: MonitorState = initialMonitorState(now())
-  let lastConnectError: string | null = null
   type Outcome = { kind: 'state' } | { kind: 'fatal'; message: string } | { kind: 'timeout' }
   let finish: (outcome: Outcome) => void = () => undefined
   const settled = new Promise<Outcome>((resolve) => {
@@ -60,6 +59,7 @@ async function once(options: MonitorOptions, io: MonitorIo): Promise<number> {
     url: options.url,
     operator: options.operator,
     token: options.token,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
     now,
     reconnectPeriodMs: io.reconnectPeriodMs ?? 500,
     connectTimeoutMs: Math.min(5_000, options.waitMs),
@@ -69,9 +69,6 @@ async function once(options: MonitorOptions, io: MonitorIo): Promise<number> {
       if (event.kind === 'gateway_state') finish({ kind: 'state' })
     },
     onFatal: (message) => finish({ kind: 'fatal', message }),
-    onConnectError: (message) => {
-      lastConnectError = message
-    },
   })
   const outcome = await settled
   // The picture as it was when the state arrived: closing the connection is the monitor's doing, not a gap.
@@ -83,7 +80,7 @@ async function once(options: MonitorOptions, io: MonitorIo): Promise<number> {
     return EXIT_REFUSED
   }
   if (outcome.kind === 'timeout') {
-    const why = seen.invalidPayloads.count > 0 ? `${seen.invalidPayloads.count} invalid payloads, the last: ${seen.invalidPayloads.last!.error}` : seen.connections > 0 ? 'connected, but the gateway published no state' : `could not connect${lastConnectError === null ? '' : `: ${lastConnectError}`}`
+    const why = seen.invalidPayloads.count > 0 ? `${seen.invalidPayloads.count} invalid payloads, the last: ${seen.invalidPayloads.last!.error}` : seen.connections > 0 ? 'connected, but the gateway published no state' : `could not connect${seen.lastConnectError === null ? '' : `: ${seen.lastConnectError.error}`}`
     io.stderr.write(`wristpay-monitor: no gateway state from ${options.url} within ${options.waitMs} ms (${why})\n`)
     return EXIT_USAGE_OR_NOTHING
   }
@@ -102,6 +99,7 @@ async function live(options: MonitorOptions, io: MonitorIo): Promise<number> {
       url: options.url,
       operator: options.operator,
       token: options.token,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
       now,
       reconnectPeriodMs: io.reconnectPeriodMs,
       connect: io.connect,

@@ -74,6 +74,12 @@ t.test('a state that stops coming opens a gap from the last one heard, noticed b
   t.same(back.lastGap, { from: T0 + 100, to: T0 + 30_000 })
 })
 
+t.test('a failed connection attempt is kept until the next connection', async (t) => {
+  const failed = run([{ kind: 'connect_failed', error: 'connect ECONNREFUSED 127.0.0.1:1883', at: T0 + 5 }])
+  t.same(failed.lastConnectError, { error: 'connect ECONNREFUSED 127.0.0.1:1883', at: T0 + 5 })
+  t.equal(run([{ kind: 'connected', at: T0 + 9 }], failed).lastConnectError, null)
+})
+
 t.test('alerts: newest first, at most alertCapacity, all counted', async (t) => {
   const alerts = [1, 2, 3, 4, 5].map((n): MonitorEvent => ({ kind: 'alert', alert: { kind: 'chain_break', message: `alert ${n}`, at: T0 + n }, at: T0 + n }))
   const s = run(alerts)

@@ -29,6 +29,8 @@ export interface MonitorState {
   /** When the current connection (or the last one) was made. */
   readonly connectedAt: number | null
   readonly disconnectedAt: number | null
+  /** Why the last connection attempt failed (unreachable, a certificate refused); cleared on connecting. */
+  readonly lastConnectError: { error: string; at: number } | null
   /** Connections made, the first included. */
   readonly connections: number
   /** The latest valid gateway state and when it arrived. */
@@ -56,6 +58,8 @@ export interface MonitorState {
 export type MonitorEvent =
   | { kind: 'connected'; at: number }
   | { kind: 'disconnected'; at: number }
+  /** A connection attempt failed; the source tries again. */
+  | { kind: 'connect_failed'; error: string; at: number }
   | { kind: 'gateway_state'; state: GatewayState; at: number }
   | { kind: 'alert'; alert: AlertEvent; at: number }
   | { kind: 'invalid_payload'; topic: string; error: string; at: number }
@@ -69,6 +73,7 @@ export function initialMonitorState(startedAt: number, options: Partial<MonitorM
     connected: false,
     connectedAt: null,
     disconnectedAt: null,
+    lastConnectError: null,
     connections: 0,
     gateway: null,
     gatewayReceivedAt: null,
@@ -102,9 +107,11 @@ export function monitorReduce(state: MonitorState, event: MonitorEvent): Monitor
 function apply(s: MonitorState, e: MonitorEvent): MonitorState {
   switch (e.kind) {
     case 'connected':
-      return { ...s, connected: true, connectedAt: e.at, connections: s.connections + 1, stateOnThisConnection: false }
+      return { ...s, connected: true, connectedAt: e.at, connections: s.connections + 1, stateOnThisConnection: false, lastConnectError: null }
     case 'disconnected':
       return s.connected ? { ...s, connected: false, disconnectedAt: e.at } : s
+    case 'connect_failed':
+      return { ...s, lastConnectError: { error: e.error, at: e.at } }
     case 'gateway_state':
       return {
         ...s,

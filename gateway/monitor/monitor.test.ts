@@ -6,6 +6,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
+import { makeTestCertificates } from '../../device-protocol/testing/test-certificates.js'
 import { createGateway, OPERATOR_USERNAME_PREFIX as GATEWAY_OPERATOR_PREFIX, type Gateway } from '../app.js'
 import { resolveConfig, type GatewayConfig } from '../config.js'
 import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE_OR_NOTHING, main } from './bin.js'
@@ -27,11 +28,11 @@ const EVENT = {
   wristbands: [],
 }
 
-function gatewayConfig(dir: string, mqttPort = 0): GatewayConfig {
+function gatewayConfig(dir: string, mqttPort = 0, tls?: { certFile: string; keyFile: string }): GatewayConfig {
   const eventFile = join(dir, 'event.json')
   writeFileSync(eventFile, JSON.stringify(EVENT))
   return resolveConfig({
-    mqtt: { host: '127.0.0.1', port: mqttPort },
+    mqtt: { host: '127.0.0.1', port: mqttPort, ...(tls === undefined ? {} : { tls }) },
     http: { host: '127.0.0.1', port: 0 },
     dataDir: join(dir, 'data'),
     eventFile,
@@ -40,8 +41,8 @@ function gatewayConfig(dir: string, mqttPort = 0): GatewayConfig {
   })
 }
 
-async function startGateway(t: Test, dir: string, mqttPort = 0): Promise<{ gateway: Gateway; url: string; port: number }> {
-  const gateway = await createGateway({ config: gatewayConfig(dir, mqttPort), logger: pino({ level: 'silent' }) })
+async function startGateway(t: Test, dir: string, mqttPort = 0, tls?: { certFile: string; keyFile: string }): Promise<{ gateway: Gateway; url: string; port: number }> {
+  const gateway = await createGateway({ config: gatewayConfig(dir, mqttPort, tls), logger: pino({ level: 'silent' }) })
   t.teardown(() => gateway.stop())
   await gateway.start()
   const port = gateway.mqttAddress!.port
@@ -133,6 +134,20 @@ t.test('--once with no gateway to reach exits 2 after --wait-ms, saying so', asy
   t.equal(code, EXIT_USAGE_OR_NOTHING)
   t.match(c.stderr(), new RegExp(`^wristpay-monitor: no gateway state from mqtt://127\\.0\\.0\\.1:${port} within 300 ms \\(could not connect`))
   t.equal(c.stdout(), '')
+})
+
+t.test('over TLS the monitor verifies the gateway against the CA it is given, and never connects otherwise', async (t) => {
+  const dir = tempDir(t)
+  const certs = await makeTestCertificates(dir, 'gateway')
+  const { port } = await startGateway(t, dir, 0, { certFile: certs.certFile, keyFile: certs.keyFile })
+  const env = { WRISTPAY_MONITOR_TOKEN: OPERATOR_TOKEN }
+  const trusted = captured()
+  t.equal(await main(['--url', `mqtts://localhost:${port}`, '--ca-file', certs.caFile, '--operator', 'ops', '--once', '--json'], { env, ...trusted.io }), EXIT_OK, trusted.stderr())
+  t.match(JSON.parse(trusted.stdout()), { gateway: { status: 'online' }, monitor: { url: `mqtts://localhost:${port}` } })
+  const untrusted = captured()
+  t.equal(await main(['--url', `mqtts://localhost:${port}`, '--operator', 'ops', '--once', '--json', '--wait-ms', '1500'], { env, ...untrusted.io }), EXIT_USAGE_OR_NOTHING)
+  t.match(untrusted.stderr(), /could not connect: .*certificate/, "a certificate the system's CAs do not vouch for is refused, saying so")
+  t.equal(untrusted.stdout(), '')
 })
 
 t.test('a usage error exits 2 with the usage', async (t) => {

@@ -26,6 +26,7 @@ t.test("a wildcard listener of the gateway's config is reached on loopback", asy
   t.equal(gatewayMqttUrl({ mqtt: { host: '::', port: 1883 } }), 'mqtt://127.0.0.1:1883')
   t.equal(gatewayMqttUrl({ mqtt: { host: '10.1.2.3', port: 8883 } }), 'mqtt://10.1.2.3:8883')
   t.equal(gatewayMqttUrl({ mqtt: { host: 'fd00::1', port: 1883 } }), 'mqtt://[fd00::1]:1883')
+  t.equal(gatewayMqttUrl({ mqtt: { host: '0.0.0.0', port: 8883, tls: { certFile: 'c.pem', keyFile: 'k.pem' } } }), 'mqtts://127.0.0.1:8883', 'TLS when the config has a certificate')
 })
 
 t.test('the token is never an argument, and the refusal does not repeat it', async (t) => {
@@ -62,6 +63,8 @@ t.test('wrong arguments are refused with a reason', async (t) => {
     [['--operator', 'ops', '--once', '--wait-ms', '0'], /--wait-ms must be a number/],
     [['--operator', 'ops', '--url', 'http://127.0.0.1:8080/'], /--url must look like mqtt:\/\/HOST:PORT/],
     [['--operator', 'ops', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--operator', 'ops', '--ca-file', '/etc/hosts'], /--ca-file goes with an mqtts:\/\/ URL/],
+    [['--operator', 'ops', '--url', 'mqtts://127.0.0.1:8883', '--ca-file', '/nonexistent/ca.pem'], /cannot read --ca-file \/nonexistent\/ca\.pem: ENOENT/],
   ]
   for (const [args, message] of refusals) t.throws(() => parseMonitorArgs(args, env), message, args.join(' '))
 })

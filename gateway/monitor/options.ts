@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, type GatewayConfig } from '../config.js'
 
 export const MONITOR_TOKEN_ENV = 'WRISTPAY_MONITOR_TOKEN'
 
-export const MONITOR_USAGE = `Usage: wristpay-monitor --operator NAME [--url mqtt://HOST:PORT] [--token-file FILE] [--once [--json] [--wait-ms MS]]
+export const MONITOR_USAGE = `Usage: wristpay-monitor --operator NAME [--url mqtt://HOST:PORT] [--ca-file FILE] [--token-file FILE] [--once [--json] [--wait-ms MS]]
 
 A live view of the fleet from the gateway's MQTT broker: every kiosk worst first,
 the latest alerts and the event's totals. It keeps running while the gateway
@@ -16,8 +16,10 @@ restarts and shows the gap.
 
 Options:
   --operator NAME    an operator account of the gateway's config (MQTT username operator:NAME)
-  --url URL          the broker, mqtt://HOST:PORT (default: the MQTT listener of the
-                     gateway's config, else mqtt://127.0.0.1:1883)
+  --url URL          the broker, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS) (default: the
+                     MQTT listener of the gateway's config, else mqtt://127.0.0.1:1883)
+  --ca-file FILE     with mqtts://: the CA certificate (PEM) the gateway's certificate must
+                     chain to (default: the system's CAs); the host name is checked too
   --config FILE      the gateway's config file to find the broker in (also WRISTPAY_GATEWAY_CONFIG)
   --token-file FILE  a file holding the operator's token, readable by its owner only (chmod 600);
                      without it the token comes from ${MONITOR_TOKEN_ENV}
@@ -41,12 +43,14 @@ export interface MonitorOptions {
   once: boolean
   json: boolean
   waitMs: number
+  /** PEM: the CA the gateway's certificate must chain to (mqtts:// only). */
+  ca?: string
 }
 
-/** Where a monitor on this machine reaches the broker of a gateway config: its MQTT listener, loopback for a wildcard address. */
-export function gatewayMqttUrl(config: Pick<GatewayConfig, 'mqtt'>): string {
+/** Where a monitor on this machine reaches the broker of a gateway config: its MQTT listener (mqtts:// with mqtt.tls), loopback for a wildcard address. */
+export function gatewayMqttUrl(config: { mqtt: Pick<GatewayConfig['mqtt'], 'host' | 'port' | 'tls'> }): string {
   const host = config.mqtt.host === '0.0.0.0' || config.mqtt.host === '::' ? '127.0.0.1' : config.mqtt.host
-  return `mqtt://${host.includes(':') ? `[${host}]` : host}:${config.mqtt.port}`
+  return `${config.mqtt.tls === undefined ? 'mqtt' : 'mqtts'}://${host.includes(':') ? `[${host}]` : host}:${config.mqtt.port}`
 }
 
 /** The token of a token file: its first line; refused when others may read the file. */
@@ -82,6 +86,7 @@ export function parseMonitorArgs(args: readonly string[], env: NodeJS.ProcessEnv
         url: { type: 'string' },
         config: { type: 'string' },
         'token-file': { type: 'string' },
+        'ca-file': { type: 'string' },
         once: { type: 'boolean' },
         json: { type: 'boolean' },
         'wait-ms': { type: 'string' },
@@ -104,6 +109,15 @@ export function parseMonitorArgs(args: readonly string[], env: NodeJS.ProcessEnv
   }
   const url = values.url ?? urlFromConfig(values.config, env)
   if (!/^mqtts?:\/\/[^/\s]+\/?$/.test(url)) throw new MonitorUsageError(`--url must look like mqtt://HOST:PORT, got ${JSON.stringify(url)}`)
+  let ca: string | undefined
+  if (values['ca-file'] !== undefined) {
+    if (!url.startsWith('mqtts://')) throw new MonitorUsageError('--ca-file goes with an mqtts:// URL (TLS); the monitor never falls back to clear text')
+    try {
+      ca = readFileSync(values['ca-file'], 'utf8')
+    } catch (err) {
+      throw new MonitorUsageError(`cannot read --ca-file ${values['ca-file']}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+  }
   let token: string
   if (values['token-file'] !== undefined) token = readTokenFile(values['token-file'])
   else {
@@ -111,7 +125,7 @@ export function parseMonitorArgs(args: readonly string[], env: NodeJS.ProcessEnv
     if (!fromEnv) throw new MonitorUsageError(`no token: set ${MONITOR_TOKEN_ENV} or use --token-file FILE (the operator's token from the gateway's config)`)
     token = fromEnv
   }
-  return { url, operator, token, once: values.once === true, json: values.json === true, waitMs }
+  return { url, operator, token, once: values.once === true, json: values.json === true, waitMs, ...(ca === undefined ? {} : { ca }) }
 }
 
 function urlFromConfig(file: string | undefined, env: NodeJS.ProcessEnv): string {

@@ -102,6 +102,8 @@ t.test('while the gateway is unreachable the screen says since when and why; aft
   t.same(monitorSnapshot(stopped, CTX).fleet, [], 'the JSON keeps to what was published')
   const waiting = renderScreen(initialMonitorState(FIXTURE_NOW), { ...CTX, width: 140 })
   t.match(waiting, /^connecting to mqtt:\/\/127\.0\.0\.1:1883 since 22:30:00 \.\.\.$/m)
+  const refused = monitorReduce(initialMonitorState(FIXTURE_NOW), { kind: 'connect_failed', error: 'self-signed certificate in certificate chain', at: FIXTURE_NOW + 1_000 })
+  t.match(renderScreen(refused, { ...CTX, width: 140 }), /^last connection attempt at 22:30:01: self-signed certificate in certificate chain$/m)
 })
 
 t.test('the JSON snapshot: gateway facts, totals, fleet rows as published, alerts and the connection facts', async (t) => {

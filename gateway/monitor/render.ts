@@ -129,6 +129,7 @@ function statusLines(state: MonitorState, ctx: RenderContext, at: (ms: number) =
     const facts = [g.version === undefined ? null : `version ${g.version}`, g.bdSeq === undefined ? null : `bdSeq ${g.bdSeq}`, g.startedAt === undefined ? null : `up since ${at(g.startedAt)}`].filter((f) => f !== null)
     lines.push(`gateway ${g.status}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}, state of ${at(g.at)}`)
   }
+  if (!state.connected && state.lastConnectError !== null) lines.push(`last connection attempt at ${at(state.lastConnectError.at)}: ${state.lastConnectError.error}`)
   if (state.lastGap !== null) lines.push(`last gap: ${at(state.lastGap.from)} to ${at(state.lastGap.to)} (${shortDuration(state.lastGap.to - state.lastGap.from)}); gaps since the monitor started: ${state.gaps}`)
   return lines
 }

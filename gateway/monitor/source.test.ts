@@ -57,6 +57,22 @@ t.test('it logs in as operator:NAME under its own client id and subscribes to th
   t.same(w.events.slice(1), [{ kind: 'disconnected', at: 1001 }], 'one disconnection per connection')
 })
 
+t.test('over mqtts:// the certificate is always verified, against the CA given', async (t) => {
+  let options: IClientOptions | undefined
+  const connect = (_url: string, o: IClientOptions) => {
+    options = o
+    return new FakeClient() as unknown as MqttClient
+  }
+  const base = { operator: 'ops', token: 'operator-token-0123', onEvent: () => undefined, onFatal: () => undefined, connect }
+  createMonitorSource({ ...base, url: 'mqtts://gateway.local:8883', ca: 'PEM' })
+  t.match(options, { rejectUnauthorized: true, ca: 'PEM' })
+  createMonitorSource({ ...base, url: 'mqtts://gateway.local:8883' })
+  t.match(options, { rejectUnauthorized: true })
+  t.notOk(options && 'ca' in options, "the system's CAs")
+  createMonitorSource({ ...base, url: 'mqtt://127.0.0.1:1883' })
+  t.notOk(options && 'rejectUnauthorized' in options, 'nothing of TLS on a clear-text URL')
+})
+
 t.test('payloads: valid ones become model events, invalid ones are counted, none throws', async (t) => {
   const w = world()
   w.client.emit('connect')
@@ -86,6 +102,11 @@ t.test('a refused login or subscription stops the source; other errors leave it 
   busy.client.emit('error', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1883'), { code: 'ECONNREFUSED' }))
   t.same(busy.fatal, [])
   t.equal(busy.client.ended, false)
+  t.same(
+    busy.events.map((e) => e.kind === 'connect_failed' && e.error),
+    ['Connection refused: Server unavailable', 'connect ECONNREFUSED 127.0.0.1:1883'],
+    'each failed attempt is told to the model',
+  )
 
   const notOperator = world()
   notOperator.client.refuseSubscription = true

@@ -20,6 +20,8 @@ export interface MonitorSourceOptions {
   url: string
   operator: string
   token: string
+  /** With mqtts://: the CA (PEM) the gateway's certificate must chain to; the system's CAs without. */
+  ca?: string
   /** Between reconnection attempts. */
   reconnectPeriodMs?: number
   connectTimeoutMs?: number
@@ -27,8 +29,6 @@ export interface MonitorSourceOptions {
   onEvent: (event: MonitorEvent) => void
   /** The broker refused the login or the subscription: the source has stopped. */
   onFatal: (message: string) => void
-  /** A connection attempt failed (unreachable, refused for now); the source keeps trying. */
-  onConnectError?: (message: string) => void
   connect?: (url: string, options: IClientOptions) => MqttClient
 }
 
@@ -57,6 +57,8 @@ export function createMonitorSource(options: MonitorSourceOptions): MonitorSourc
     connectTimeout: options.connectTimeoutMs ?? 5_000,
     // "Server unavailable" (connection limits) is worth retrying; the final refusals end the client below.
     reconnectOnConnackError: true,
+    // mqtts://: the gateway's certificate and host name are always verified.
+    ...(options.url.startsWith('mqtts://') ? { rejectUnauthorized: true, ...(options.ca === undefined ? {} : { ca: options.ca }) } : {}),
   })
   let stopped = false
   let connected = false
@@ -83,7 +85,7 @@ export function createMonitorSource(options: MonitorSourceOptions): MonitorSourc
   client.on('error', (err) => {
     const code = (err as { code?: unknown }).code
     if (typeof code === 'number' && FINAL_CONNACK[code] !== undefined) return fatal(FINAL_CONNACK[code])
-    options.onConnectError?.(err.message)
+    options.onEvent({ kind: 'connect_failed', error: err.message, at: now() })
   })
   client.on('message', (topic, payload) => {
     const at = now()

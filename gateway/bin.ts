@@ -14,6 +14,7 @@ import { BANK_IMPORT_USAGE, runBankCommand } from './bank/statements/import-comm
 import { RECONCILE_USAGE, runReconcileCommand } from './payments/reconciliation-command.js'
 import { REFUND_RUN_USAGE, runRefundRunCommand } from './payments/refund-run-command.js'
 import { KIOSK_REMOTE_COMMAND_USAGE, runKioskRemoteCommand } from './commands/kiosk-command-cli.js'
+import { KIOSK_USAGE, runKioskCommand } from './kiosk-command.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway bank import FILE [options]
@@ -21,6 +22,7 @@ export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway refund-run create|list|show|approve|cancel|execute [RUN] [options]
        wristpay-gateway reconcile provider [options]
        wristpay-gateway kiosk-command KIOSK lock|unlock|report_state|reload_config [options]
+       wristpay-gateway kiosk add|code ID [options]
 
 The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
 
@@ -43,7 +45,7 @@ ${environmentHelp()}
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 
 Commands (to a running gateway):
-${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${REFUND_RUN_USAGE}${RECONCILE_USAGE}${KIOSK_REMOTE_COMMAND_USAGE}`
+${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${REFUND_RUN_USAGE}${RECONCILE_USAGE}${KIOSK_REMOTE_COMMAND_USAGE}${KIOSK_USAGE}`
 
 /** The environment variables of ENV_VARS, wrapped: the help cannot miss one. */
 function environmentHelp(): string {
@@ -142,6 +144,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   if (args[0] === 'bank') return runBankCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'payout') return runPayoutCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'refund-run') return runRefundRunCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
+  if (args[0] === 'kiosk') return runKioskCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'kiosk-command') return runKioskRemoteCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'reconcile') return runReconcileCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   let command: CliCommand

@@ -227,7 +227,7 @@ export const GatewayConfig = Type.Object(
     ),
     /** Bearer token of the admin HTTP API; without one the admin API answers 503. */
     adminToken: Type.Optional(Type.String({ minLength: 16, maxLength: 256, secret: true, description: 'bearer token of the admin HTTP API (/admin); without one it answers 503' })),
-    operators: Type.Array(OperatorAccount, { maxItems: 100, description: 'MQTT operator accounts: read kiosk states, gateway state and events, never publish' }),
+    operators: Type.Array(OperatorAccount, { maxItems: 100, description: 'MQTT operator accounts: read kiosk states, gateway state and events; only those with the admin role publish, and only kiosk commands' }),
     /** Largest MQTT packet accepted from a client, bytes. */
     maxPacketBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, description: 'largest MQTT packet accepted from a client, bytes; the connection is closed beyond it' }),
     /** Largest number of envelopes ingest commits in one SQLite transaction; ingest's default when absent. */

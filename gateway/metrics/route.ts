@@ -23,14 +23,28 @@ export interface MetricsRouteOptions {
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest()
 
+/** The addresses a proxy header names: X-Forwarded-For's list, Forwarded's `for=`, X-Real-IP. */
+function forwardedAddresses(headers: FastifyRequest['headers']): string[] {
+  const text = (name: string) => {
+    const value = headers[name]
+    return Array.isArray(value) ? value.join(',') : (value ?? '')
+  }
+  const addresses = text('x-forwarded-for').split(',')
+  for (const m of text('forwarded').matchAll(/for="?\[?([^;,"\]]*)/gi)) addresses.push(m[1]!)
+  addresses.push(text('x-real-ip'))
+  return addresses.map((a) => a.trim()).filter((a) => a !== '')
+}
+
 /**
  * Whether a request comes from this machine: its TCP peer is a loopback
- * address and so is the client a trusted proxy names (request.ip follows
- * X-Forwarded-For only from http.trustedProxies). Both, so that a proxy on
- * this machine does not make every client it forwards local.
+ * address, so is the client a trusted proxy names (request.ip follows
+ * X-Forwarded-For only from http.trustedProxies), and so is every address a
+ * proxy header names at all. The last one because the usual set-up is a TLS
+ * reverse proxy on this machine: when nobody listed it in http.trustedProxies,
+ * it still says whom it forwards, and a guest is not made local by it.
  */
-export function fromThisMachine(request: Pick<FastifyRequest, 'ip' | 'socket'>): boolean {
-  return isLoopbackAddress(request.socket.remoteAddress) && isLoopbackAddress(request.ip)
+export function fromThisMachine(request: Pick<FastifyRequest, 'ip' | 'socket' | 'headers'>): boolean {
+  return isLoopbackAddress(request.socket.remoteAddress) && isLoopbackAddress(request.ip) && forwardedAddresses(request.headers).every(isLoopbackAddress)
 }
 
 /** Throws the refusal a scrape gets, or returns when it may read the metrics. */

@@ -37,7 +37,7 @@ interface World {
   clock: { now(): number; advance(ms: number): void }
 }
 
-async function startWorld(t: Test): Promise<World> {
+async function startWorld(t: Test, logLines?: string[]): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-enroll-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'event.json'), JSON.stringify(EVENT))
@@ -51,7 +51,8 @@ async function startWorld(t: Test): Promise<World> {
     adminToken: ADMIN_TOKEN,
     logLevel: 'silent',
   })
-  const gateway = await createGateway({ config, logger: pino({ level: 'silent' }), clock })
+  const logger = logLines === undefined ? pino({ level: 'silent' }) : pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) })
+  const gateway = await createGateway({ config, logger, clock })
   t.teardown(() => gateway.stop())
   await gateway.start()
   return { gateway, http: `http://127.0.0.1:${gateway.httpAddress!.port}`, mqttUrl: `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`, clock }
@@ -193,4 +194,17 @@ t.test('a code expires; wrong codes are throttled per address, and a throttled r
   w.clock.advance(61_000)
   const key = newKey()
   t.equal((await post(`${w.http}/enroll`, { code: issued.body.code, publicKey: key.publicKey }, false)).status, 200, 'once the block is over the right code works')
+})
+
+t.test('neither the code nor the token reaches the log', async (t) => {
+  const lines: string[] = []
+  const w = await startWorld(t, lines)
+  const made = await post(`${w.http}/admin/kiosks`, { id: 'bar-2', booth: 'bar', saleAllowed: true })
+  await post(`${w.http}/enroll`, { code: 'ABCD-EFGH-JKLM-NPQR', publicKey: newKey().publicKey }, false)
+  const enrolled = await post(`${w.http}/enroll`, { code: made.body.code, publicKey: newKey().publicKey }, false)
+  t.equal(enrolled.status, 200)
+  const log = lines.join('')
+  t.match(log, /registration code issued for kiosk bar-2/, 'the log says what happened')
+  t.match(log, /kiosk bar-2 enrolled by registration code/)
+  for (const secret of [made.body.code, made.body.code.replace(/-/g, ''), 'ABCD-EFGH-JKLM-NPQR', enrolled.body.mqtt.token]) t.notOk(log.includes(secret), 'a secret is not in the log')
 })

@@ -86,6 +86,7 @@ function fakeState() {
     counters: {},
     chain: { status: 'intact' } as { status: string; damage?: Record<string, unknown> },
     enrollment: { status: 'enrolled', publicKey: KIOSK_KEY, keyFile: '/var/lib/wristpay-kiosk/kiosk-ed25519.pem' } as { status: string; publicKey: string; keyFile: string; todo?: string },
+    lock: null as null | { by: string; reason?: string; at: number; message: string },
   }
 }
 
@@ -179,6 +180,8 @@ async function fakeApi(): Promise<Fake> {
     requireStaff(['cashier', 'supervisor'])
     // As the kiosk does: refused before the tap while the gateway does not know its key.
     if (state.enrollment.status !== 'enrolled') throw new FakeError(409, 'not_enrolled', `this kiosk is not enrolled: ${state.enrollment.todo ?? ''}`)
+    // As the kiosk does while an operator has locked it (remote command lock).
+    if (state.lock) throw new FakeError(423, 'locked', state.lock.message)
     let total = 0
     for (const line of request.body.lines) {
       const p = state.products.find((x) => x.id === line.product)
@@ -450,6 +453,30 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
     t.equal(await id(page, 'result-title').textContent(), 'REFUSED')
     t.match(await id(page, 'result-text').textContent(), /not enrolled.*Nothing was charged/)
     t.equal(await id(page, 'result-amount').textContent(), 'Nothing charged (total 2.00)')
+  })
+
+  await kioskTest('a kiosk locked by an operator says who and why, refuses the sale, and sells again once unlocked', (s) => {
+    s.lock = { by: 'root', reason: 'cash count', at: 1, message: 'This kiosk was locked by operator root (cash count): nothing can be sold or booked until an operator unlocks it.' }
+  }, async (t, { fake, page }) => {
+    await id(page, 'lock-banner').waitFor()
+    t.match(await id(page, 'lock-banner').textContent(), /KIOSK LOCKED.*locked by operator root \(cash count\)/s)
+    t.equal(await id(page, 'status-gateway').textContent(), 'Locked', 'not "Online"')
+    t.equal(await id(page, 'status-gateway').getAttribute('data-state'), 'bad')
+    await id(page, 'product-water').click()
+    await id(page, 'cart-pay').click()
+    await id(page, 'error').waitFor()
+    t.equal(await id(page, 'error-type').textContent(), 'locked')
+    t.match(await id(page, 'error-title').textContent(), /locked by an operator/)
+    t.match(await id(page, 'error-message').textContent(), /operator root \(cash count\)/)
+    await id(page, 'error-done').click()
+
+    fake.state.lock = null
+    await id(page, 'lock-banner').waitFor({ state: 'hidden', timeout: 3_000 })
+    t.equal(await id(page, 'status-gateway').textContent(), 'Online')
+    await id(page, 'cart-pay').click()
+    await fake.tap(GUEST)
+    await id(page, 'result').waitFor()
+    t.equal(await id(page, 'result').getAttribute('data-status'), 'accepted')
   })
 
   await kioskTest('the offline banner comes and goes with the state', () => {}, async (t, { fake, page }) => {

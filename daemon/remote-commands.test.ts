@@ -179,6 +179,10 @@ t.test('over MQTT: the daemon answers on its cmd/answer topic, survives garbage 
   await daemon.start()
   t.match(daemon.status().lock, { by: 'root', reason: 'audit' }, 'still locked after a restart')
   await t.rejects(daemon.kiosk.sale([{ product: 'fries', qty: 1 }]), { name: 'KioskError', type: 'locked' })
+  // The touchscreen's local API answers the refusal as 423 with the lock's message.
+  const sale = await fetch(`http://127.0.0.1:${daemon.apiAddress()!.port}/sale`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ lines: [{ product: 'fries', qty: 1 }] }) })
+  t.equal(sale.status, 423)
+  t.match(await sale.json(), { type: 'locked', message: /locked by operator root \(audit\)/ })
   await waitUntil(() => daemon.status().connected, 'the kiosk connected again', 1000, 10)
   const report = command('report_state')
   await gateway.publishAsync(topics.kioskCmd(KIOSK), JSON.stringify(report), { qos: 1 })

@@ -3,8 +3,8 @@
 // MQTT client that announces itself like the kiosk daemon (a retained birth,
 // a `lost` will with the same bdSeq). The operator logs in, sees the kiosk
 // online, the kiosk's connection is cut (it shows lost) and comes back (online
-// again) while the page stays open; an admin's block button reaches the ledger;
-// and when the gateway goes away the page says the picture is no longer live.
+// again) while the page stays open; an admin's block button reaches the ledger
+// and the lock button reaches the kiosk as a command in the admin's name; and when the gateway goes away the page says the picture is no longer live.
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -35,6 +35,9 @@ function kioskState(status: KioskState['status'], bdSeq: number): KioskState {
   }
 }
 
+/** The commands the test kiosk received, in order. */
+const commandsSeen: Array<{ command: string; by: string }> = []
+
 /** A kiosk's MQTT session as the daemon opens it: the will says lost, the retained birth says online, with this connection's bdSeq. */
 async function connectKiosk(t: Test, mqttUrl: string, token: string, bdSeq: number): Promise<MqttClient> {
   const client = await mqtt.connectAsync(mqttUrl, {
@@ -46,11 +49,21 @@ async function connectKiosk(t: Test, mqttUrl: string, token: string, bdSeq: numb
     will: { topic: topics.kioskState('bar-1'), payload: Buffer.from(JSON.stringify(kioskState('lost', bdSeq))), qos: 1, retain: true },
   })
   t.teardown(() => client.endAsync(true))
+  // Remote commands as the daemon answers them: by the command's id, on its own answer topic.
+  client.on('message', (topic, payload) => {
+    if (topic !== topics.kioskCmd('bar-1')) return
+    const command = JSON.parse(payload.toString('utf8')) as { id: string; command: string; by: string }
+    commandsSeen.push({ command: command.command, by: command.by })
+    const answer = { v: 1, id: command.id, kiosk: 'bar-1', command: command.command, status: 'done', at: Date.now(), locked: command.command === 'lock' }
+    void client.publishAsync(topics.kioskCmdAnswer('bar-1'), JSON.stringify(answer), { qos: 1 })
+  })
+  await client.subscribeAsync(topics.kioskCmd('bar-1'), { qos: 1 })
   await client.publishAsync(topics.kioskState('bar-1'), JSON.stringify(kioskState('online', bdSeq)), { qos: 1, retain: true })
   return client
 }
 
-t.test('the operator console in headless Chromium: the fleet live, a kiosk lost and back, a wristband blocked', { skip }, async (t) => {
+
+t.test('the operator console in headless Chromium: the fleet live, a kiosk lost and back, a wristband blocked, a kiosk locked', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-console-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const kioskToken = randomBytes(24).toString('base64url')
@@ -112,6 +125,11 @@ t.test('the operator console in headless Chromium: the fleet live, a kiosk lost 
   await page.locator('#block-button').click()
   await page.locator('#action-result', { hasText: 'blocked' }).waitFor()
   t.equal(gateway.ledger.wristband(GUEST)?.blocked, true, 'the ledger has it blocked')
+  // The admin locks the kiosk from its row: the command goes out in the operator's name and the kiosk's answer is shown.
+  await row('online').locator('button[data-action="lock"]').click()
+  await page.locator('#action-result', { hasText: 'answered lock: done' }).waitFor()
+  t.same(commandsSeen, [{ command: 'lock', by: 'boss' }], 'the kiosk got one lock, from boss')
+
   t.ok((await page.locator('#chart-sales canvas').count()) > 0 && (await page.locator('#chart-latency canvas').count()) > 0, 'both charts are drawn')
   t.same(consoleErrors, [], 'no console errors while the gateway was up')
 

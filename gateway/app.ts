@@ -349,7 +349,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     codeTtlMs: config.enrollment?.codeTtlMs ?? DEFAULT_REGISTRATION_CODE_TTL_MS,
     ...(config.enrollment?.gatewayUrl === undefined ? {} : { gatewayUrl: config.enrollment.gatewayUrl }),
     ...(config.enrollment?.mqttUrl === undefined ? {} : { mqttUrl: config.enrollment.mqttUrl }),
-    mqttListener: () => ({ host: config.mqtt.host, port: broker.address()?.port ?? config.mqtt.port }),
+    mqttListener: () => ({ host: config.mqtt.host, port: broker.address()?.port ?? config.mqtt.port, tls: config.mqtt.tls !== undefined }),
     publishKioskConfigs: (ids) => publishKioskConfigs(ids),
     endKioskSessions: (retired, newToken) => endKioskSessions(retired, newToken),
   }

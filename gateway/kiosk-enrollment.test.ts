@@ -15,6 +15,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { GENESIS_HASH, publicKeyToBase64Url, signTransaction, topics, validateReply, type ReplyMessage } from '../device-protocol/index.js'
 import { createGateway, type Gateway } from './app.js'
 import { resolveConfig } from './config.js'
+import { brokerUrlFor } from './kiosk-enrollment.js'
 
 const ADMIN_TOKEN = 'admin-token-for-enrollment-tests'
 const BAR1_FILE_TOKEN = 'token-bar-1-0123456789'
@@ -207,4 +208,10 @@ t.test('neither the code nor the token reaches the log', async (t) => {
   t.match(log, /registration code issued for kiosk bar-2/, 'the log says what happened')
   t.match(log, /kiosk bar-2 enrolled by registration code/)
   for (const secret of [made.body.code, made.body.code.replace(/-/g, ''), 'ABCD-EFGH-JKLM-NPQR', enrolled.body.mqtt.token]) t.notOk(log.includes(secret), 'a secret is not in the log')
+})
+
+t.test('the broker handed out: the listener\'s host, or for every address the host the kiosk enrolled through; mqtts:// with TLS', async (t) => {
+  t.equal(brokerUrlFor({ host: '10.0.0.1', port: 1883 }, 'gateway.local'), 'mqtt://10.0.0.1:1883')
+  t.equal(brokerUrlFor({ host: '0.0.0.0', port: 1883 }, 'gateway.local'), 'mqtt://gateway.local:1883')
+  t.equal(brokerUrlFor({ host: '::', port: 8883, tls: true }, 'fd00::1'), 'mqtts://[fd00::1]:8883')
 })

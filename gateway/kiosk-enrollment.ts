@@ -117,16 +117,28 @@ export interface KioskEnrollmentDeps {
   gatewayUrl?: string
   /** enrollment.mqttUrl: the broker as kiosks reach it. */
   mqttUrl?: string
-  /** The MQTT listener (its real port once bound) and the configured host. */
-  mqttListener(): { host: string; port: number }
+  /** The MQTT listener (its real port once bound), the configured host, and whether it speaks TLS (mqtt.tls). */
+  mqttListener(): MqttListener
   publishKioskConfigs(kioskIds: readonly string[]): Promise<void>
   /** Closes the kiosk's live MQTT connection (made with the token it no longer has). */
   endKioskSessions(retired: readonly string[], newToken: readonly string[]): Promise<void>
   throttle?: Partial<LoginThrottleLimits>
 }
 
+export interface MqttListener {
+  host: string
+  port: number
+  tls?: boolean
+}
+
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]'])
 const bracketed = (host: string) => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host)
+
+/** The broker as a kiosk reaches it: a listener on every address at the host the kiosk reached the gateway's HTTP at; mqtts:// with TLS. */
+export function brokerUrlFor(listener: MqttListener, requestHostname: string): string {
+  const host = WILDCARD_HOSTS.has(listener.host) ? requestHostname : listener.host
+  return `${listener.tls ? 'mqtts' : 'mqtt'}://${bracketed(host)}:${listener.port}`
+}
 
 /** The command an operator runs on the Pi; the code is quoted for the shell though it needs no quotes. */
 export function enrollCommandLine(gatewayUrl: string, code: string): string {
@@ -207,11 +219,7 @@ export function kioskEnrollmentApi(deps: KioskEnrollmentDeps): FastifyPluginAsyn
   const log = deps.logger.child({ component: 'enrollment' })
 
   function mqttUrl(request: FastifyRequest): string {
-    if (deps.mqttUrl !== undefined) return deps.mqttUrl
-    const listener = deps.mqttListener()
-    // A broker on every address is reached at the host the kiosk reached us at.
-    const host = WILDCARD_HOSTS.has(listener.host) ? request.hostname : listener.host
-    return `mqtt://${bracketed(host)}:${listener.port}`
+    return deps.mqttUrl ?? brokerUrlFor(deps.mqttListener(), request.hostname)
   }
 
   return async (scope) => {

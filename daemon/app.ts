@@ -272,6 +272,11 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       const offline = kioskRef.offlineTotals()
       details.offline = { sales: offline.count, cents: Math.max(0, offline.kioskCents) }
     }
+    // Operators see a locked kiosk in the fleet, with who locked it and why.
+    const lock = remoteCommands.lock()
+    if (lock) {
+      details.lock = { by: lock.by.slice(0, 64) || 'operator', ...(lock.reason ? { reason: lock.reason.slice(0, 200) } : {}), at: Math.max(0, Math.trunc(lock.at)) }
+    }
     // The kiosk's own alert of a damaged outbox, beside the gateway's (events/alert kiosk_chain_behind).
     if (kioskRef) {
       const chain = kioskRef.chainState()

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import mqtt from 'mqtt'
 import { pino } from 'pino'
-import { MAX_COMMAND_LIFETIME_MS, topics, type CommandAnswer, type KioskCommand } from '../device-protocol/index.js'
+import { MAX_COMMAND_LIFETIME_MS, topics, type CommandAnswer, type KioskCommand, type KioskState } from '../device-protocol/index.js'
 import { loadConfig } from './config.js'
 import { createKioskDaemon } from './app.js'
 import { createRemoteCommandStore } from './remote-command-store.js'
@@ -149,10 +149,12 @@ t.test('over MQTT: the daemon answers on its cmd/answer topic, survives garbage 
   const clock = { now: () => Date.now() }
   let daemon = await createKioskDaemon({ config, logger, clock })
   const observer = await startObserver(broker.url, 'gateway', credentials.gateway, topics.kioskCmdAnswer(KIOSK))
+  const states = await startObserver(broker.url, 'gateway', credentials.gateway, topics.kioskState(KIOSK))
   const gateway = await mqtt.connectAsync(broker.url, { username: 'gateway', password: credentials.gateway, reconnectPeriod: 0 })
   t.teardown(async () => {
     await gateway.endAsync(true)
     await observer.stop()
+    await states.stop()
     await daemon.stop()
     await broker.stop()
     rmSync(dir, { recursive: true, force: true })
@@ -173,6 +175,9 @@ t.test('over MQTT: the daemon answers on its cmd/answer topic, survives garbage 
   t.match(answers().find((a) => a.id === lock.id), { status: 'done', locked: true })
   t.equal(answers().length, 2, 'garbage and oversized commands get no answer')
   t.match(daemon.status().lock, { by: 'root', reason: 'audit', message: /locked by operator root \(audit\)/ })
+  // Operators see it in the state message (the fleet view).
+  const lockedState = () => (states.json(topics.kioskState(KIOSK)) as KioskState[]).some((s) => s.lock?.by === 'root' && s.lock.reason === 'audit')
+  await waitUntil(lockedState, 'a state message with the lock', 1000, 10)
 
   await daemon.stop()
   daemon = await createKioskDaemon({ config, logger, clock })

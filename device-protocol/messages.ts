@@ -248,6 +248,10 @@ export const KioskState = Type.Object(
       Type.Object({ sales: Type.Integer({ minimum: 0 }), cents: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
     ),
     tapToAnswerMs: Type.Optional(TapToAnswerStats),
+    /** An operator locked the kiosk with a remote command (README "Remote commands"): it refuses every operation until unlocked. Absent when unlocked. */
+    lock: Type.Optional(
+      Type.Object({ by: Type.String({ minLength: 1, maxLength: 64 }), reason: Type.Optional(Type.String({ maxLength: 200 })), at: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+    ),
     counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 }))),
     /** Whether the kiosk's chain matches what the gateway booked (daemon/chain-guard.ts): `recovery_required` waits for an operator, `not_enrolled` for its key to be enrolled. */
     chain: Type.Optional(

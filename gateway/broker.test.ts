@@ -643,12 +643,13 @@ t.test('ACL of remote commands: admin operators send commands and read answers, 
 t.test('over sockets: a stranger, a read-only operator and another kiosk cannot send a command; an admin can, in their own name only', async (t) => {
   const answers: Array<{ kioskId: string; payload: string }> = []
   const accounts: Record<string, { password: string; principal: Principal }> = { ...ACCOUNTS, 'operator:root': { password: 'root-token-123', principal: ADMIN } }
+  const logged: Array<Record<string, unknown>> = []
   const broker = await createBroker({
     authenticate: (username, password) => {
       const account = username === undefined ? undefined : accounts[username]
       return account && account.password === password ? account.principal : null
     },
-    logger,
+    logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) }),
     onKioskCommandAnswer: (kioskId, payload) => answers.push({ kioskId, payload: payload.toString('utf8') }),
   })
   const { port } = await broker.listen('127.0.0.1', 0)
@@ -679,6 +680,7 @@ t.test('over sockets: a stranger, a read-only operator and another kiosk cannot 
   await admin.publishAsync(topics.kioskCmd('k1'), command('root'), { qos: 1, retain: true })
   await waitFor(() => received.length === 1, 'the admin command at the kiosk')
   t.same(received, [`${topics.kioskCmd('k1')} ${command('root')}`], 'only the admin\'s command reached the kiosk')
+  t.ok(logged.some((l) => l.operator === 'root' && l.command === 'lock' && l.kiosk === 'k1'), 'the command is logged with who sent it')
 
   // The answer reaches the gateway's hook and the admin.
   const answerAtAdmin = nextMessage(admin)

@@ -548,6 +548,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
           log.warn({ clientId: client?.id, ...describe(principal), topic: packet.topic.slice(0, 256), error: command.ok ? 'by names another operator' : command.error }, 'mqtt publish denied: not a command in the operator\'s own name')
           return done(new Error('publish not authorized'))
         }
+        // Commands sent past the gateway's own sender are logged here, with who sent them; the gateway logs the answer.
+        log.info({ operator: principal.name, topic: packet.topic, commandId: command.value.id, command: command.value.command, kiosk: command.value.kiosk }, `kiosk command ${command.value.command} to ${command.value.kiosk} sent over MQTT by operator ${principal.name}`)
       }
       // A retained command would be delivered again to every new session, a retained answer kept for nobody.
       if (filterWithin(packet.topic, ALL_KIOSK_CMD) || filterWithin(packet.topic, topics.allKioskCmdAnswers)) packet.retain = false

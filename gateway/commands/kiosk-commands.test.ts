@@ -72,6 +72,7 @@ t.test('answers from another kiosk, with unknown ids or malformed are ignored', 
   w.commands.handleAnswer('bar-1', answerTo({ ...command, id: ID.replace(/1$/, '9') }))
   w.commands.handleAnswer('bar-1', answerTo(command, { status: 'refused', message: 'nope' }))
   t.match(await sent, { status: 'refused', message: 'nope' })
+  t.ok(w.lines.some((l) => l.commandId === ID.replace(/1$/, '9') && l.status === 'done'), 'an answer nobody waits for (an operator\'s own MQTT command) is still logged')
 })
 
 t.test('a command that cannot be published rejects; the timeout is capped at the longest lifetime', async (t) => {

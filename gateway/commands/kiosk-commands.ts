@@ -127,7 +127,8 @@ export function createKioskCommands(deps: KioskCommandsDeps): KioskCommands {
       const entry = waiting.get(answer.id)
       // An answer to a command this gateway did not send (or one that timed out, or from another kiosk) changes nothing.
       if (!entry || entry.kioskId !== kioskId || answer.kiosk !== kioskId) {
-        log.debug({ kioskId, commandId: answer.id, status: answer.status }, 'kiosk command answer without a waiting command')
+        // An admin operator's own MQTT command (the broker logged who sent it), or an answer after the timeout: logged, nothing else.
+        log.info({ kioskId, commandId: answer.id, command: answer.command, status: answer.status, ...(answer.message ? { answerMessage: answer.message } : {}) }, `kiosk ${kioskId} answered command ${answer.id}: ${answer.status} (no send of this gateway waits for it)`)
         return
       }
       finish(answer.id, answer)

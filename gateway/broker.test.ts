@@ -246,6 +246,11 @@ t.test('a kiosk tx on its own topic reaches the handler; retain is stripped', as
   t.equal(state.retain, true, 'state stays retained')
   t.equal(h.broker.counters().invalidKioskStates, 0)
   t.equal(h.broker.counters().kioskTxReceived, 1)
+  t.equal(h.broker.counters().messagesFromClients, 2, 'the tx and the state')
+  const before = h.broker.counters().messagesFromGateway
+  await h.broker.publish(topics.gatewayState, '{}', { qos: 1 })
+  t.equal(h.broker.counters().messagesFromGateway, before + 1, 'an in-process publish counts as the gateway\'s')
+  t.equal(h.broker.counters().messagesFromClients, 2)
 })
 
 t.test('a kiosk publishing under another kiosk is denied and disconnected; nothing reaches ingest', async (t) => {

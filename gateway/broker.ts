@@ -130,6 +130,10 @@ export interface BrokerCounters {
   /** Connections to a TLS listener whose handshake failed (e.g. a client without TLS). */
   tlsHandshakeFailures: number
   kioskTxReceived: number
+  /** Messages clients published that the ACL let through (every topic, $SYS aside). */
+  messagesFromClients: number
+  /** Messages the gateway published in-process (replies, configs, states, events). */
+  messagesFromGateway: number
   kioskTxHandlerErrors: number
   invalidKioskStates: number
   clientErrors: number
@@ -411,6 +415,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     cleartextKioskLogins: 0,
     tlsHandshakeFailures: 0,
     kioskTxReceived: 0,
+    messagesFromClients: 0,
+    messagesFromGateway: 0,
     kioskTxHandlerErrors: 0,
     invalidKioskStates: 0,
     clientErrors: 0,
@@ -569,6 +575,11 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
 
     published(packet, client, done) {
       // Called for in-process publishes too (client null): only kiosk messages matter here.
+      // aedes' own $SYS heartbeats are not messages of ours.
+      if (!packet.topic.startsWith('$')) {
+        if (client) counts.messagesFromClients++
+        else counts.messagesFromGateway++
+      }
       const principal = client ? principals.get(client) : undefined
       if (principal?.role === 'kiosk') {
         try {

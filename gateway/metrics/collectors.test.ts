@@ -63,6 +63,8 @@ t.test('broker, debts and pending top-ups are read when scraped, never cached', 
     connectedClients: 3,
     pendingConnections: 1,
     kioskTxReceived: 10,
+    messagesFromClients: 25,
+    messagesFromGateway: 40,
     authFailures: 2,
     authThrottled: 0,
     deniedPublishes: 1,
@@ -81,6 +83,8 @@ t.test('broker, debts and pending top-ups are read when scraped, never cached', 
   t.equal(sampleValue(s, 'wristpay_mqtt_clients_connected'), 3)
   t.equal(sampleValue(s, 'wristpay_mqtt_connections_pending'), 1)
   t.equal(sampleValue(s, 'wristpay_mqtt_kiosk_transactions_received_total'), 10)
+  t.equal(sampleValue(s, 'wristpay_mqtt_messages_received_total'), 25)
+  t.equal(sampleValue(s, 'wristpay_mqtt_messages_published_total'), 40)
   t.equal(sampleValue(s, 'wristpay_mqtt_login_failures_total'), 2)
   t.equal(sampleValue(s, 'wristpay_mqtt_publishes_denied_total'), 1)
   t.equal(sampleValue(s, 'wristpay_open_debts'), 0)

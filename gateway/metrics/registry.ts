@@ -26,6 +26,8 @@ export interface BrokerMetricsCounters {
   connectedClients: number
   pendingConnections: number
   kioskTxReceived: number
+  messagesFromClients: number
+  messagesFromGateway: number
   authFailures: number
   authThrottled: number
   deniedPublishes: number
@@ -55,6 +57,8 @@ export const KIOSK_STATUSES = ['online', 'offline', 'lost', 'never_seen'] as con
 /** Counters of the broker and the metric each becomes (read on scrape). */
 const BROKER_COUNTERS: ReadonlyArray<{ key: keyof BrokerMetricsCounters; name: string; help: string }> = [
   { key: 'kioskTxReceived', name: 'wristpay_mqtt_kiosk_transactions_received_total', help: 'Transaction messages kiosks published on their tx topic (before ingest checks them).' },
+  { key: 'messagesFromClients', name: 'wristpay_mqtt_messages_received_total', help: 'Messages MQTT clients (kiosks, operators) published that the ACL let through, on every topic.' },
+  { key: 'messagesFromGateway', name: 'wristpay_mqtt_messages_published_total', help: 'Messages the gateway published on its broker: replies, configs, states and events.' },
   { key: 'authFailures', name: 'wristpay_mqtt_login_failures_total', help: 'MQTT logins refused for wrong or missing credentials (throttled ones included).' },
   { key: 'authThrottled', name: 'wristpay_mqtt_logins_throttled_total', help: 'MQTT logins refused unchecked because their address is blocked after failed logins.' },
   { key: 'deniedPublishes', name: 'wristpay_mqtt_publishes_denied_total', help: 'Publishes the ACL refused (the client is disconnected).' },

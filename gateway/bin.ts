@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // wristpay-gateway: the gateway daemon's command line. Configuration comes from
 // defaults < config file < WRISTPAY_GATEWAY_* environment < these flags.
-import { existsSync, realpathSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createSystemdService } from '../device-protocol/service-notify.js'
@@ -15,6 +15,7 @@ import { RECONCILE_USAGE, runReconcileCommand } from './payments/reconciliation-
 import { REFUND_RUN_USAGE, runRefundRunCommand } from './payments/refund-run-command.js'
 import { KIOSK_REMOTE_COMMAND_USAGE, runKioskRemoteCommand } from './commands/kiosk-command-cli.js'
 import { KIOSK_USAGE, runKioskCommand } from './kiosk-command.js'
+import { isEntryPoint } from './entry-point.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway bank import FILE [options]
@@ -228,17 +229,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   })
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1]
-  if (!script) return false
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code

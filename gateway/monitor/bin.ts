@@ -2,14 +2,13 @@
 // wristpay-monitor: the operators' live terminal view of the fleet, from the
 // gateway's MQTT broker with an operator account (read only). `--once` prints
 // one snapshot (text, or JSON for scripts) and exits.
-import { realpathSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { startLiveMonitor, type LiveScreenStream } from './live.js'
 import { initialMonitorState, monitorReduce, type MonitorEvent, type MonitorState } from './model.js'
 import { MONITOR_USAGE, MonitorUsageError, parseMonitorArgs, type MonitorOptions } from './options.js'
 import { monitorSnapshot, renderScreen } from './render.js'
 import { createMonitorSource } from './source.js'
+import { isEntryPoint } from '../entry-point.js'
 
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1
@@ -124,17 +123,7 @@ async function live(options: MonitorOptions, io: MonitorIo): Promise<number> {
   return EXIT_OK
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1]
-  if (!script) return false
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   const stop = new AbortController()
   process.once('SIGINT', () => stop.abort())
   process.once('SIGTERM', () => stop.abort())

@@ -219,6 +219,13 @@ export const TapToAnswerStats = Type.Object(
 )
 export type TapToAnswerStats = Static<typeof TapToAnswerStats>
 
+/** An operator's lock of a kiosk (remote command `lock`): who, why, when (ms since the epoch, the kiosk's clock). */
+export const KioskLock = Type.Object(
+  { by: Type.String({ minLength: 1, maxLength: 64 }), reason: Type.Optional(Type.String({ maxLength: 200 })), at: Type.Integer({ minimum: 0 }) },
+  { additionalProperties: false },
+)
+export type KioskLock = Static<typeof KioskLock>
+
 /** Lifecycle statuses of a kiosk on its state topic: `lost` is its will (the connection died without a goodbye). */
 export const KIOSK_LIFECYCLE_STATUSES = ['online', 'offline', 'lost'] as const
 
@@ -249,9 +256,7 @@ export const KioskState = Type.Object(
     ),
     tapToAnswerMs: Type.Optional(TapToAnswerStats),
     /** An operator locked the kiosk with a remote command (README "Remote commands"): it refuses every operation until unlocked. Absent when unlocked. */
-    lock: Type.Optional(
-      Type.Object({ by: Type.String({ minLength: 1, maxLength: 64 }), reason: Type.Optional(Type.String({ maxLength: 200 })), at: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
-    ),
+    lock: Type.Optional(KioskLock),
     counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 }))),
     /** Whether the kiosk's chain matches what the gateway booked (daemon/chain-guard.ts): `recovery_required` waits for an operator, `not_enrolled` for its key to be enrolled. */
     chain: Type.Optional(
@@ -349,6 +354,8 @@ export const FleetRow = Type.Object(
     /** The kiosk's chain check (KioskState.chain.status). */
     chain: Type.Optional(Type.String({ maxLength: 32 })),
     tapToAnswerMs: Type.Optional(Type.Object({ p50: Type.Integer({ minimum: 0 }), p99: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })),
+    /** The kiosk is locked by an operator (KioskState.lock); absent when unlocked. */
+    lock: Type.Optional(KioskLock),
     /** 0 = fine, higher = worse; the fleet is sorted by it, descending. */
     severity: Type.Integer({ minimum: 0 }),
     /** Short human reasons ("lost 2 min ago", "reader down", "outbox 37 and growing", "refusals 12/min"). */

@@ -127,6 +127,29 @@ t.test('rates per minute and totals from observations, booked events and alerts;
   t.match(fleet.snapshot().totals, { salesPerMin: 0, alertsLastHour: 0, accepted: 3 }, 'rates and the alert hour move on; totals since start stay')
 })
 
+t.test('a kiosk locked by an operator carries the lock and a problem, sorting above healthy and never seen kiosks, below stopped and lost ones', async (t) => {
+  const ids = ['fine', 'locked', 'new', 'stopped', 'gone']
+  const { clock, fleet, row } = world(ids.map((id) => ({ id, booth: 'Bar' })))
+  const lock = { by: 'ops', reason: 'cash count', at: T0 - 5_000 }
+  for (const id of ['fine', 'locked', 'stopped', 'gone']) fleet.kioskState(id, birth(id, 1))
+  fleet.kioskState('locked', birth('locked', 1, { lock }))
+  fleet.kioskState('stopped', death('stopped', 1, 'offline'))
+  fleet.kioskState('gone', death('gone', 1))
+  clock.ms += 30_000
+  t.match(row('locked'), { status: 'online', lock, problems: ['locked by ops (cash count)'] })
+  t.notOk('lock' in row('fine'), 'an unlocked kiosk has no lock field')
+  const snap = fleet.snapshot()
+  t.same(snap.rows.map((r) => r.kiosk), ['gone', 'stopped', 'locked', 'new', 'fine'])
+  t.ok(validateGatewayState({ status: 'online', at: T0, fleet: snap.rows, totals: snap.totals }).ok, 'the row with its lock fits the schema')
+  fleet.kioskState('locked', birth('locked', 1, { lock: { by: 'ops', at: T0 } }))
+  t.same(row('locked').problems, ['locked by ops'], 'without a reason, just who')
+  fleet.kioskState('locked', death('locked', 1))
+  t.same(row('locked').problems, ['lost 0 s ago', 'locked by ops'], 'a lost kiosk stays locked: its restart keeps the lock')
+  fleet.kioskState('locked', birth('locked', 2))
+  t.match(row('locked'), { severity: 0, problems: [] }, 'unlocked: the state no longer has the lock')
+  t.notOk('lock' in row('locked'))
+})
+
 t.test('rows sort worst first, then by kiosk id, and the snapshot fits the GatewayState schema', async (t) => {
   const { fleet } = world()
   fleet.kioskState('food-1', birth('food-1', 0))

@@ -78,6 +78,8 @@ interface KioskEntry {
 }
 
 const MINUTE_MS = 60_000
+/** A locked kiosk's weight: above healthy (0) and never connected (5), below stopped (10) and lost (100). */
+const LOCKED_SEVERITY = 8
 const HOUR_MS = 3_600_000
 
 /** Cents owed by wristbands with an open debt (a wristband counts once, at how far it is below zero now). */
@@ -216,6 +218,7 @@ export function createFleetTracker(options: FleetTrackerOptions): FleetTracker {
     if (state?.outboxDepth !== undefined) r.outboxDepth = state.outboxDepth
     if (state?.chain) r.chain = state.chain.status
     if (state?.tapToAnswerMs && state.tapToAnswerMs.count > 0) r.tapToAnswerMs = { p50: state.tapToAnswerMs.p50, p99: state.tapToAnswerMs.p99 }
+    if (state?.lock) r.lock = state.lock
 
     const problems: Array<[number, string]> = []
     const since = e?.since ?? at
@@ -223,6 +226,9 @@ export function createFleetTracker(options: FleetTrackerOptions): FleetTracker {
     else if (status === 'lost') problems.push([100, `lost ${shortDuration(at - since)} ago`])
     else if (status === 'offline') problems.push([10, `stopped ${shortDuration(at - since)} ago`])
     else if (e?.lastStateAt !== undefined && at - e.lastStateAt >= limits.silentAfterMs) problems.push([60, `silent for ${shortDuration(at - e.lastStateAt)}`])
+    // A lock is an operator's choice, not a fault: above a healthy kiosk (the till sells nothing), below a stopped or lost one.
+    // A lost or stopped kiosk stays locked (the lock survives a restart), so its last word on it still holds.
+    if (r.lock) problems.push([LOCKED_SEVERITY, `locked by ${r.lock.by}${r.lock.reason ? ` (${r.lock.reason})` : ''}`])
     if (r.chain === 'recovery_required') problems.push([90, 'chain needs recovery'])
     else if (r.chain === 'not_enrolled') problems.push([90, 'not enrolled'])
     // What a lost or stopped kiosk last said of its devices is history, not news.

@@ -3,6 +3,8 @@ import { initialMonitorState, monitorReduce, type MonitorEvent, type MonitorStat
 import { MIN_SCREEN_WIDTH, monitorSnapshot, renderFleetTable, renderScreen, shortDuration } from './render.js'
 import { screenForTerminal } from './live.js'
 import { FIXTURE_NOW, fixtureGatewayState, fleetRow } from './testing/fleet-fixtures.js'
+import { validateGatewayState } from './contract.js'
+import { createFleetTracker } from '../fleet/tracker.js'
 
 const utc = (ms: number) => new Date(ms).toISOString().slice(11, 19)
 const CTX = { now: FIXTURE_NOW, url: 'mqtt://127.0.0.1:1883', operator: 'ops', timeOfDay: utc }
@@ -38,6 +40,18 @@ t.test('a row shows its kiosk, booth, state, age, devices, outbox, rates, offlin
   t.match(table[2], /^kiosk-015\s+booth-3\s+online\s+2s\s+serial down\s+zvt\s+0\s+1\s+0\s+0\s+reader down$/)
   const never = renderFleetTable([{ ...fleetRow(1), status: 'never_seen', lastSeenAt: undefined, reader: undefined, terminal: undefined, outboxDepth: undefined }], FIXTURE_NOW, 140).split('\n')
   t.match(never[1], /^kiosk-001\s+booth-1\s+never seen\s+-\s+-\s+-\s+-\s/)
+})
+
+t.test("a kiosk locked by an operator shows who locked it and why among its problems, as the gateway's fleet view publishes it", async (t) => {
+  const fleet = createFleetTracker({ now: () => FIXTURE_NOW, kiosks: () => [{ id: 'kiosk-001', booth: 'Bar' }, { id: 'kiosk-002', booth: 'Bar' }] })
+  for (const id of ['kiosk-001', 'kiosk-002']) fleet.kioskState(id, { kiosk: id, status: 'online', at: FIXTURE_NOW, bdSeq: 1 })
+  fleet.kioskState('kiosk-002', { kiosk: 'kiosk-002', status: 'online', at: FIXTURE_NOW, bdSeq: 1, lock: { by: 'ops', reason: 'cash count', at: FIXTURE_NOW } })
+  const { rows, totals } = fleet.snapshot()
+  const published = validateGatewayState(JSON.parse(JSON.stringify({ status: 'online', at: FIXTURE_NOW, fleet: rows, totals })))
+  if (!published.ok) return t.fail(`the monitor refuses the gateway's state: ${published.error}`)
+  const table = renderFleetTable(published.value.fleet!, FIXTURE_NOW, 140).split('\n')
+  t.match(table[1], /^kiosk-002\s+Bar\s+online\s.*\slocked by ops \(cash count\)$/, 'the locked kiosk first, its lock among its problems')
+  t.match(table[2], /^kiosk-001\s+Bar\s+online\s.*\s0\s*$/, 'the unlocked one after it, without problems')
 })
 
 t.test('long texts are cut to their column, not wrapped', async (t) => {

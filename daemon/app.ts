@@ -3,7 +3,7 @@
 // use this; each part stays testable on its own.
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Clock, Product, TillProfile, CashRegisterRef, DeviceStatus } from '../device-protocol/index.js'
+import type { Clock, Product, TillProfile, CashRegisterRef, DeviceStatus, KioskState } from '../device-protocol/index.js'
 import { ConfigError, readMqttCa, type KioskDaemonConfig } from './config.js'
 import { loadOrCreateKeys } from './keys.js'
 import { createOutbox, type Outbox } from './outbox.js'
@@ -373,10 +373,10 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       publishStateNow()
     }, waitMs)
   }
-  function publishStateNow(): void {
-    if (stopped) return
+  function publishStateNow(): KioskState | null {
+    if (stopped) return null
     lastStateAt = Date.now()
-    link.publishState()
+    return link.publishState()
   }
 
   link.onConfig((candidate) => {

@@ -97,8 +97,8 @@ export interface MqttLink {
   setSendGate(gate: () => boolean): void
   /** Publishes every unanswered outbox entry from `fromSeq` on, in seq order. Returns how many. */
   resendPending(fromSeq?: number): number
-  /** Publishes the retained `online` state now (no-op while offline). */
-  publishState(): void
+  /** Publishes the retained `online` state now and returns it; null (nothing sent) while offline. */
+  publishState(): KioskState | null
   /** Publishes the answer to a remote command on the kiosk's cmd/answer topic (QoS 1) when ready. Returns whether it went out now. */
   publishCommandAnswer(answer: CommandAnswer): boolean
   /** Subscribes to the config topic again, so the broker delivers the retained config once more (remote reload_config). False while offline. */
@@ -190,9 +190,11 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
     return state
   }
 
-  function publishState(): void {
-    if (!ready || !client) return
-    publish(stateTopic, JSON.stringify(stateMessage('online')), true, 'state')
+  function publishState(): KioskState | null {
+    if (!ready || !client) return null
+    const state = stateMessage('online')
+    publish(stateTopic, JSON.stringify(state), true, 'state')
+    return state
   }
 
   function resendPending(fromSeq = 1): number {

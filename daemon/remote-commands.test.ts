@@ -2,10 +2,11 @@ import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import Database from 'better-sqlite3'
 import mqtt from 'mqtt'
 import { pino } from 'pino'
-import { MAX_COMMAND_LIFETIME_MS, topics, type CommandAnswer, type KioskCommand, type KioskState } from '../device-protocol/index.js'
+import { MAX_COMMAND_LIFETIME_MS, MAX_COMMAND_PAYLOAD_BYTES, topics, validateCommandAnswer, type CommandAnswer, type KioskCommand, type KioskState } from '../device-protocol/index.js'
 import { loadConfig } from './config.js'
 import { createKioskDaemon } from './app.js'
 import { createRemoteCommandStore } from './remote-command-store.js'
@@ -27,6 +28,7 @@ function openDb(path: string): Database.Database {
 
 function world(t: Test, path = ':memory:') {
   let now = 1_000_000
+  let published: KioskState | null = { kiosk: KIOSK, status: 'online', at: now, bdSeq: 2, outboxDepth: 0 }
   const answers: CommandAnswer[] = []
   const calls: string[] = []
   const db = openDb(path)
@@ -37,14 +39,14 @@ function world(t: Test, path = ':memory:') {
     logger,
     store: createRemoteCommandStore(db),
     publishAnswer: (answer) => (answers.push(answer), true),
-    reportState: () => void calls.push('state'),
+    reportState: () => (calls.push('state'), published),
     reloadConfig: async () => (calls.push('reload'), 'config version 3 applied'),
     changed: () => void calls.push('changed'),
   }
   const commands = createRemoteCommands(deps)
   const command = (name: KioskCommand['command'], over: Partial<KioskCommand> = {}): KioskCommand => ({ v: 1, id: newId(), kiosk: KIOSK, command: name, by: 'root', issuedAt: now, expiresAt: now + 10_000, ...over })
   const send = (value: unknown) => commands.handle(Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)))
-  return { commands, answers, calls, command, send, advance: (ms: number) => (now += ms), now: () => now }
+  return { commands, answers, calls, command, send, advance: (ms: number) => (now += ms), now: () => now, publishes: (state: KioskState | null) => (published = state) }
 }
 
 t.test('lock, unlock, report_state and reload_config run and answer with the command id', async (t) => {
@@ -65,6 +67,36 @@ t.test('lock, unlock, report_state and reload_config run and answer with the com
   await w.send(reload)
   t.match(w.answers.at(-1), { id: reload.id, status: 'done', message: 'config version 3 applied' })
   t.same(w.calls.filter((c) => c !== 'changed'), ['state', 'reload'])
+})
+
+t.test('report_state answers with the state it just published, kept within the answer size the sender accepts', async (t) => {
+  const w = world(t)
+  const state: KioskState = { kiosk: KIOSK, status: 'online', at: w.now(), bdSeq: 4, configVersion: 7, outboxDepth: 3, lock: { by: 'root', at: w.now() }, counters: { sales: 12 } }
+  w.publishes(state)
+  const report = w.command('report_state')
+  await w.send(report)
+  t.same(w.answers.at(-1)?.state, state, 'the answer carries the published state')
+  t.ok(validateCommandAnswer(w.answers.at(-1)).ok)
+
+  // Counters are the one unbounded part of a state: too many and they are left out of the answer, the rest stays.
+  const counters = Object.fromEntries(Array.from({ length: 2_000 }, (_, i) => [`counter-${i}`, i]))
+  w.publishes({ ...state, counters })
+  const big = w.command('report_state')
+  await w.send(big)
+  const answer = w.answers.at(-1)!
+  t.match(answer, { id: big.id, status: 'done', state: { kiosk: KIOSK, bdSeq: 4, configVersion: 7, outboxDepth: 3, lock: { by: 'root' } } })
+  t.notOk(answer.state && 'counters' in answer.state, 'without its counters')
+  t.ok(Buffer.byteLength(JSON.stringify(answer)) <= MAX_COMMAND_PAYLOAD_BYTES, 'within the sender\'s payload limit')
+  t.ok(validateCommandAnswer(answer).ok)
+
+  w.publishes(null)
+  const offline = w.command('report_state')
+  await w.send(offline)
+  t.notOk('state' in w.answers.at(-1)!, 'no state when none went out')
+  for (const name of ['lock', 'unlock', 'reload_config'] as const) {
+    await w.send(w.command(name))
+    t.notOk('state' in w.answers.at(-1)!, `${name} answers without a state`)
+  }
 })
 
 t.test('a command is never run twice: a repeat answers duplicate with the first answer, also after a restart', async (t) => {
@@ -193,4 +225,10 @@ t.test('over MQTT: the daemon answers on its cmd/answer topic, survives garbage 
   await gateway.publishAsync(topics.kioskCmd(KIOSK), JSON.stringify(report), { qos: 1 })
   await waitUntil(() => answers().some((a) => a.id === report.id), 'the answer to report_state', 1000, 10)
   t.match(answers().find((a) => a.id === report.id), { status: 'done', locked: true })
+  // The answer carries the state the kiosk just published on its state topic (retained: the observer saw it too).
+  const reported = answers().find((a) => a.id === report.id)!.state
+  t.match(reported, { kiosk: KIOSK, status: 'online', lock: { by: 'root', reason: 'audit' } })
+  const publishedAsReported = () => (states.json(topics.kioskState(KIOSK)) as KioskState[]).some((s) => isDeepStrictEqual(s, reported))
+  await waitUntil(publishedAsReported, 'the reported state, as it is, on the state topic', 1000, 10)
+  t.ok(publishedAsReported(), 'the same state as published')
 })

@@ -11,7 +11,7 @@
 // lock / unlock set or clear the remote lock (kept in the outbox database, so
 // it survives a restart): while locked the kiosk refuses every operation with
 // 'locked' and the lock's message on its screen and in GET /state.
-// report_state publishes the state message now; reload_config subscribes to the
+// report_state publishes the state message now and answers with it; reload_config subscribes to the
 // retained config again and applies it if it is newer.
 import type { Logger } from 'pino'
 import {
@@ -24,6 +24,7 @@ import {
   type Clock,
   type CommandAnswer,
   type KioskCommand,
+  type KioskState,
 } from '../device-protocol/index.js'
 import type { FirstAnswer, RemoteCommandStore, RemoteLock } from './remote-command-store.js'
 
@@ -43,8 +44,8 @@ export interface RemoteCommandsDeps {
   store: RemoteCommandStore
   /** Publishes an answer on the kiosk's cmd/answer topic; false when offline (the sender then times out). */
   publishAnswer(answer: CommandAnswer): boolean
-  /** Publishes the state message now. */
-  reportState(): void
+  /** Publishes the state message now and returns it (the report_state answer carries it); null when it could not go out. */
+  reportState(): KioskState | null
   /** Fetches the retained config again and applies it when newer; resolves with what happened, in words. */
   reloadConfig(): Promise<string>
   /** The lock changed: the state message and the screen show it. */
@@ -85,6 +86,7 @@ export function createRemoteCommands(deps: RemoteCommandsDeps): RemoteCommands {
       ...extra,
     }
     if (message.message !== undefined) message.message = message.message.slice(0, 256)
+    fitState(message)
     if (!deps.publishAnswer(message)) log.warn({ commandId: id, status }, 'command answer not sent: not connected')
   }
 
@@ -120,8 +122,8 @@ export function createRemoteCommands(deps: RemoteCommandsDeps): RemoteCommands {
       case 'report_state': {
         const first = done('state published')
         store.record(command.id, first, keepUntil)
-        deps.reportState()
-        answer(command.id, command.command, 'done', { message: first.message })
+        const state = deps.reportState()
+        answer(command.id, command.command, 'done', { message: first.message, ...(state ? { state } : {}) })
         return
       }
       case 'reload_config': {
@@ -195,6 +197,21 @@ export function createRemoteCommands(deps: RemoteCommandsDeps): RemoteCommands {
     lock: () => store.lock(),
     counters: () => ({ ...counts }),
   }
+}
+
+/**
+ * Keeps an answer carrying a state within MAX_COMMAND_PAYLOAD_BYTES, which the
+ * sender enforces: without the counters first, then without the state (the
+ * state topic has it all the same), saying so.
+ */
+function fitState(answer: CommandAnswer): void {
+  const fits = () => Buffer.byteLength(JSON.stringify(answer)) <= MAX_COMMAND_PAYLOAD_BYTES
+  if (answer.state === undefined || fits()) return
+  const { counters: _counters, ...withoutCounters } = answer.state
+  answer.state = withoutCounters
+  if (fits()) return
+  delete answer.state
+  answer.message = `${answer.message ?? ''} (too large for the answer: see the kiosk's state topic)`.trim().slice(0, 256)
 }
 
 /** The id of a command that fails its schema, when it has a usable one (to say why it was refused). */

@@ -328,19 +328,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     observePortalLogin: metrics.observePortalLogin,
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
-  // The operator console (README "The operator console"): the page, fed over the broker's WebSocket
-  // listener, and its API under /console/api/ with the operators' own credentials.
-  const consoleMount: MountedPlugin = {
-    prefix: '/console',
-    throttleCredentials: 'operator console',
-    plugin: operatorConsole({
-      operators: config.operators,
-      ledger,
-      publishKioskConfigs: (ids) => publishKioskConfigs(ids),
-      sendKioskCommand: (request) => kioskCommands.send(request),
-      mqttWebSocket: () => broker.webSocketAddress(),
-    }),
-  }
   // Kiosks made by operators and enrolled with one-time registration codes (README "Enrolling a kiosk with a registration code").
   const enrollment: KioskEnrollmentDeps = {
     registry: ledger.registry,
@@ -352,6 +339,24 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     mqttListener: () => ({ host: config.mqtt.host, port: broker.address()?.port ?? config.mqtt.port, tls: config.mqtt.tls !== undefined }),
     publishKioskConfigs: (ids) => publishKioskConfigs(ids),
     endKioskSessions: (retired, newToken) => endKioskSessions(retired, newToken),
+  }
+  // The operator console (README "The operator console"): the page, fed over the broker's WebSocket
+  // listener, and its API under /console/api/ with the operators' own credentials.
+  const consoleMount: MountedPlugin = {
+    prefix: '/console',
+    throttleCredentials: 'operator console',
+    plugin: operatorConsole({
+      operators: config.operators,
+      ledger,
+      publishKioskConfigs: (ids) => publishKioskConfigs(ids),
+      sendKioskCommand: (request) => kioskCommands.send(request),
+      // With mqtt.tls the WebSocket listener speaks wss only: the page must be told so.
+      mqttWebSocket: () => {
+        const listener = broker.webSocketAddress()
+        return listener === null ? null : { port: listener.port, tls: config.mqtt.tls !== undefined }
+      },
+      enrollment,
+    }),
   }
 
   const { host: _httpHost, port: _httpPort, ...httpLimits } = config.http

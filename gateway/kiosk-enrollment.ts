@@ -151,45 +151,52 @@ export async function enrollmentQr(commandLine: string): Promise<{ svg: string; 
   return { svg, dataUrl }
 }
 
+/**
+ * A new one-time code for a kiosk that exists, as the admin API and the console answer it; the
+ * code itself never reaches the log. 404 unknown_kiosk for a kiosk that does not take part.
+ */
+export async function issueRegistrationCodeReply(deps: KioskEnrollmentDeps, request: FastifyRequest, kioskId: string, gatewayUrl: string | undefined): Promise<RegistrationCodeReply> {
+  const kiosk = deps.registry.kiosk(kioskId)
+  let issued: { code: string; expiresAt: number }
+  try {
+    if (kiosk === undefined) throw new EnrollmentError('unknown_kiosk', `kiosk '${kioskId}' does not take part`)
+    issued = deps.registry.issueRegistrationCode(kioskId, deps.clock.now(), deps.codeTtlMs)
+  } catch (err) {
+    if (err instanceof EnrollmentError) throw new HttpError(404, 'unknown_kiosk', err.message)
+    throw err
+  }
+  const base = gatewayUrl ?? deps.gatewayUrl ?? `${request.protocol}://${request.host}`
+  const enrollCommand = enrollCommandLine(base, issued.code)
+  // The code itself never reaches the log.
+  request.log.info({ kioskId, expiresAt: issued.expiresAt }, `registration code issued for kiosk ${kioskId}`)
+  return { kioskId, booth: kiosk!.booth, code: issued.code, expiresAt: issued.expiresAt, enrollCommand, qr: await enrollmentQr(enrollCommand) }
+}
+
+/** Makes a kiosk (its config retained before it can log in) and answers its first code; HttpErrors for what the operator got wrong. */
+export async function createKioskWithCode(deps: KioskEnrollmentDeps, request: FastifyRequest, body: NewKioskBody): Promise<RegistrationCodeReply> {
+  const { id, booth, profile, saleAllowed = false, topupAllowed = false, gatewayUrl } = body
+  if (profile === undefined && !saleAllowed && !topupAllowed) throw new HttpError(400, 'invalid_request', 'a kiosk needs a till profile or saleAllowed/topupAllowed')
+  try {
+    deps.registry.createKiosk({ id, booth, saleAllowed, topupAllowed, ...(profile === undefined ? {} : { profile }) })
+  } catch (err) {
+    if (!(err instanceof EnrollmentError)) throw err
+    if (err.kind === 'kiosk_exists') throw new HttpError(409, 'kiosk_exists', err.message)
+    if (err.kind === 'unknown_booth') throw new HttpError(400, 'unknown_booth', err.message)
+    if (err.kind === 'unknown_profile') throw new HttpError(400, 'unknown_profile', err.message)
+    throw err
+  }
+  // Retained before the kiosk can log in: it finds its config on connect.
+  await deps.publishKioskConfigs([id])
+  return issueRegistrationCodeReply(deps, request, id, gatewayUrl)
+}
+
 /** POST /admin/kiosks and POST /admin/kiosks/{id}/registration-code (registered inside /admin). */
 export function kioskEnrollmentAdmin(deps: KioskEnrollmentDeps): FastifyPluginAsync {
-  async function codeReply(request: FastifyRequest, kioskId: string, gatewayUrl: string | undefined): Promise<RegistrationCodeReply> {
-    const kiosk = deps.registry.kiosk(kioskId)
-    let issued: { code: string; expiresAt: number }
-    try {
-      if (kiosk === undefined) throw new EnrollmentError('unknown_kiosk', `kiosk '${kioskId}' does not take part`)
-      issued = deps.registry.issueRegistrationCode(kioskId, deps.clock.now(), deps.codeTtlMs)
-    } catch (err) {
-      if (err instanceof EnrollmentError) throw new HttpError(404, 'unknown_kiosk', err.message)
-      throw err
-    }
-    const base = gatewayUrl ?? deps.gatewayUrl ?? `${request.protocol}://${request.host}`
-    const enrollCommand = enrollCommandLine(base, issued.code)
-    // The code itself never reaches the log.
-    request.log.info({ kioskId, expiresAt: issued.expiresAt }, `registration code issued for kiosk ${kioskId}`)
-    return { kioskId, booth: kiosk!.booth, code: issued.code, expiresAt: issued.expiresAt, enrollCommand, qr: await enrollmentQr(enrollCommand) }
-  }
-
   return async (scope) => {
     scope.post<{ Body: NewKioskBody }>(
       '/kiosks',
       { schema: { body: NewKioskBody, response: { 201: RegistrationCodeReply, 409: ErrorBody, ...errorResponses } } },
-      async (request, reply) => {
-        const { id, booth, profile, saleAllowed = false, topupAllowed = false, gatewayUrl } = request.body
-        if (profile === undefined && !saleAllowed && !topupAllowed) throw new HttpError(400, 'invalid_request', 'a kiosk needs a till profile or saleAllowed/topupAllowed')
-        try {
-          deps.registry.createKiosk({ id, booth, saleAllowed, topupAllowed, ...(profile === undefined ? {} : { profile }) })
-        } catch (err) {
-          if (!(err instanceof EnrollmentError)) throw err
-          if (err.kind === 'kiosk_exists') throw new HttpError(409, 'kiosk_exists', err.message)
-          if (err.kind === 'unknown_booth') throw new HttpError(400, 'unknown_booth', err.message)
-          if (err.kind === 'unknown_profile') throw new HttpError(400, 'unknown_profile', err.message)
-          throw err
-        }
-        // Retained before the kiosk can log in: it finds its config on connect.
-        await deps.publishKioskConfigs([id])
-        return reply.code(201).send(await codeReply(request, id, gatewayUrl))
-      },
+      async (request, reply) => reply.code(201).send(await createKioskWithCode(deps, request, request.body)),
     )
 
     scope.post<{ Params: { id: string }; Body: Static<typeof CodeRequestBody> }>(
@@ -201,7 +208,7 @@ export function kioskEnrollmentAdmin(deps: KioskEnrollmentDeps): FastifyPluginAs
           request.body ??= {}
         },
       },
-      async (request) => codeReply(request, request.params.id, request.body.gatewayUrl),
+      async (request) => issueRegistrationCodeReply(deps, request, request.params.id, request.body.gatewayUrl),
     )
   }
 }

@@ -3,12 +3,14 @@
 // read for every operator account and actions for admin accounts only.
 import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pino } from 'pino'
 import type { KioskCommandResult, SendKioskCommand } from '../commands/index.js'
 import { createHttpServer } from '../http.js'
+import { kioskEnrollmentApi, type KioskEnrollmentDeps } from '../kiosk-enrollment.js'
 import { makeWorld, UID } from '../ledger/testing/test-helpers.js'
 import { operatorConsole, type OperatorConsoleDeps } from './plugin.js'
 import { defaultConsoleWebDir, loadConsoleFiles } from './static-files.js'
@@ -31,6 +33,8 @@ interface Harness {
   published: Array<readonly string[] | 'all'>
   commands: SendKioskCommand[]
   logs: Array<Record<string, unknown>>
+  /** Lines the server logged, as written (to check that no code reaches them). */
+  logText: string[]
 }
 
 async function start(t: Test, extra: Partial<OperatorConsoleDeps> = {}): Promise<Harness> {
@@ -38,7 +42,18 @@ async function start(t: Test, extra: Partial<OperatorConsoleDeps> = {}): Promise
   const published: Harness['published'] = []
   const commands: SendKioskCommand[] = []
   const logs: Array<Record<string, unknown>> = []
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+  const logText: string[] = []
+  const logger = pino({ level: 'info' }, { write: (line: string) => void (logText.push(line), logs.push(JSON.parse(line))) })
+  // Enrollment over the test world's registry: the console makes kiosks and codes, POST /enroll spends them.
+  const enrollment: KioskEnrollmentDeps = {
+    registry: world.ledger.registry,
+    clock: world.clock,
+    logger,
+    codeTtlMs: 3_600_000,
+    mqttListener: () => ({ host: '127.0.0.1', port: 1883 }),
+    publishKioskConfigs: async (ids) => void published.push(ids),
+    endKioskSessions: async () => undefined,
+  }
   const server = createHttpServer({
     logger,
     health: () => ({ mqtt: true, db: true }),
@@ -65,9 +80,11 @@ async function start(t: Test, extra: Partial<OperatorConsoleDeps> = {}): Promise
             commands.push(request)
             return { v: 1, id: '01936f0e-7c00-7000-8000-0000000000aa', kiosk: request.kioskId, command: request.command, status: 'done', at: 5, locked: request.command === 'lock' }
           },
+          enrollment,
           ...extra,
         }),
       },
+      { prefix: '', plugin: kioskEnrollmentApi(enrollment) },
     ],
   })
   t.teardown(async () => {
@@ -82,7 +99,7 @@ async function start(t: Test, extra: Partial<OperatorConsoleDeps> = {}): Promise
     } catch {}
     return { status: response.statusCode, body: parsed, headers: response.headers }
   }
-  return { inject, world, published, commands, logs }
+  return { inject, world, published, commands, logs, logText }
 }
 
 t.test('the page, its script and style and the two browser bundles are served under /console/', async (t) => {
@@ -144,6 +161,8 @@ t.test('a read-only operator may not act: 403 operator_not_admin and nothing cha
     await h.inject('PUT', `/console/api/wristbands/${UID.alice}/blocked`, READ_ONLY, { blocked: true }),
     await h.inject('POST', '/console/api/event/push', READ_ONLY),
     await h.inject('POST', '/console/api/kiosks/bar-1/lock', READ_ONLY, {}),
+    await h.inject('POST', '/console/api/kiosks', READ_ONLY, { id: 'bar-9', booth: 'bar', saleAllowed: true }),
+    await h.inject('POST', '/console/api/kiosks/bar-1/registration-code', READ_ONLY, {}),
   ]
   for (const answer of attempts) {
     t.equal(answer.status, 403)
@@ -152,6 +171,7 @@ t.test('a read-only operator may not act: 403 operator_not_admin and nothing cha
   t.equal(h.world.ledger.wristband(UID.alice)?.blocked, false)
   t.same(h.published, [])
   t.same(h.commands, [])
+  t.equal(h.world.ledger.registry.kiosk('bar-9'), undefined, 'no kiosk made')
 })
 
 t.test('an admin blocks and unblocks a wristband: the ledger and every kiosk config change, logged with the name', async (t) => {
@@ -196,6 +216,49 @@ t.test("an admin locks and unlocks a kiosk through the gateway's command sender,
   t.equal(unknown.body.type, 'unknown_kiosk')
   t.equal((await h.inject('POST', '/console/api/kiosks/bar-1/reboot', ADMIN, {})).status, 400, 'only lock and unlock')
   t.equal(h.commands.length, 2)
+})
+
+const CODE = /^[A-HJ-NP-Z2-9]{4}(-[A-HJ-NP-Z2-9]{4}){3}$/
+const publicKey = () => generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!
+
+t.test('enrollment from the console needs an operator account: 401 without one', async (t) => {
+  const h = await start(t)
+  t.equal((await h.inject('POST', '/console/api/kiosks', {}, { id: 'bar-9', booth: 'bar', saleAllowed: true })).status, 401)
+  t.equal((await h.inject('POST', '/console/api/kiosks/bar-1/registration-code', { 'wristpay-operator': 'boss:wrong' }, {})).status, 401)
+  t.equal(h.world.ledger.registry.kiosk('bar-9'), undefined, 'no kiosk made')
+})
+
+t.test('an admin makes a kiosk from the console: its code, command line and QR code, the code works once with POST /enroll, logged with the name and never the code', async (t) => {
+  const h = await start(t)
+  const made = await h.inject('POST', '/console/api/kiosks', ADMIN, { id: 'bar-9', booth: 'bar', saleAllowed: true })
+  t.equal(made.status, 201)
+  t.match(made.body, { kioskId: 'bar-9', booth: 'bar', code: CODE, expiresAt: h.world.clock.now() + 3_600_000, enrollCommand: /^wristpay-kiosk enroll --gateway http:\/\/\S+ --code [A-Z0-9-]+$/ })
+  t.ok(made.body.enrollCommand.endsWith(made.body.code), 'the command line carries the code')
+  t.match(made.body.qr, { svg: /^<svg/, dataUrl: /^data:image\/png;base64,/ })
+  t.same(h.published, [['bar-9']], "the new kiosk's config is retained before it logs in")
+  t.match(h.logs.find((l) => l.msg === 'console: kiosk made by an operator, registration code issued'), { operator: 'boss', kioskId: 'bar-9' })
+  t.notOk(h.logText.some((line) => line.includes(made.body.code)), 'the code is in no log line')
+
+  const enroll = { code: made.body.code, publicKey: publicKey() }
+  const enrolled = await h.inject('POST', '/enroll', {}, enroll)
+  t.equal(enrolled.status, 200)
+  t.match(enrolled.body, { kioskId: 'bar-9', booth: 'bar', mqtt: { username: 'bar-9' } })
+  t.match(await h.inject('POST', '/enroll', {}, { ...enroll, publicKey: publicKey() }), { status: 410, body: { type: 'registration_code_used' } }, 'the code works once')
+
+  t.match(await h.inject('POST', '/console/api/kiosks', ADMIN, { id: 'bar-9', booth: 'bar', saleAllowed: true }), { status: 409, body: { type: 'kiosk_exists' } })
+  t.match(await h.inject('POST', '/console/api/kiosks', ADMIN, { id: 'bar-8', booth: 'nowhere', saleAllowed: true }), { status: 400, body: { type: 'unknown_booth' } })
+})
+
+t.test('an admin asks the console for a new code for a kiosk that exists (a replaced Pi); an unknown kiosk is 404', async (t) => {
+  const h = await start(t)
+  const issued = await h.inject('POST', '/console/api/kiosks/bar-1/registration-code', ADMIN, {})
+  t.equal(issued.status, 200)
+  t.match(issued.body, { kioskId: 'bar-1', booth: 'bar', code: CODE, qr: { svg: /<svg/, dataUrl: /^data:image\/png;base64,/ } })
+  t.match(h.logs.find((l) => l.msg === 'console: registration code issued by an operator'), { operator: 'boss', kioskId: 'bar-1' })
+  t.notOk(h.logText.some((line) => line.includes(issued.body.code)), 'the code is in no log line')
+  const enrolled = await h.inject('POST', '/enroll', {}, { code: issued.body.code, publicKey: publicKey() })
+  t.match(enrolled, { status: 200, body: { kioskId: 'bar-1' } })
+  t.match(await h.inject('POST', '/console/api/kiosks/nope-1/registration-code', ADMIN, {}), { status: 404, body: { type: 'unknown_kiosk' } })
 })
 
 t.test('lock and unlock answer 503 commands_unavailable without a sender, 504 when the kiosk does not answer', async (t) => {

@@ -7,8 +7,9 @@
 // operator's own account, under the broker's ACLs. The API authenticates every
 // request with the operator's own credentials (`Wristpay-Operator: name:token`,
 // no admin token): any operator account may read open debts and cash shift
-// reports, only accounts with the admin role may act, and every action is
-// logged with the operator's name.
+// reports, only accounts with the admin role may act (including making kiosks
+// and their registration codes), and every action is logged with the
+// operator's name.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { CommandAnswer, KioskId, TagUid } from '../../device-protocol/index.js'
@@ -17,6 +18,7 @@ import { operatorAccountsAuth, operatorOfRequest } from '../four-eyes/operator-c
 import { ErrorBody, HttpError, errorResponses } from '../http.js'
 import type { Ledger } from '../ledger/index.js'
 import { DebtBody, setWristbandBlocked, ShiftReportBody } from '../operations-admin.js'
+import { createKioskWithCode, issueRegistrationCodeReply, NewKioskBody, RegistrationCodeReply, type KioskEnrollmentDeps } from '../kiosk-enrollment.js'
 import type { Registry } from '../registry/index.js'
 import { loadConsoleFiles, type ServedFile } from './static-files.js'
 
@@ -36,6 +38,8 @@ export interface OperatorConsoleDeps {
   sendKioskCommand?: (request: SendKioskCommand) => Promise<KioskCommandResult>
   /** The MQTT-over-WebSocket listener as the page must reach it, or null when it is off. */
   mqttWebSocket(): { port: number; tls?: boolean } | null
+  /** Kiosk enrollment by registration code (gateway/kiosk-enrollment.ts); without it the console cannot make kiosks or codes. */
+  enrollment?: KioskEnrollmentDeps
   /** How long lock and unlock wait for the kiosk's answer. */
   commandTimeoutMs?: number
   /** Folder of the page's own files (tests); web/ next to this module by default. */
@@ -89,10 +93,13 @@ const BlockBody = Type.Object({ blocked: Type.Boolean() }, { additionalPropertie
 const BlockReply = Type.Object({ uid: Type.String(), blocked: Type.Boolean(), kiosksUpdated: Type.Integer() }, { additionalProperties: false })
 const PushReply = Type.Object({ kiosks: Type.Integer() }, { additionalProperties: false })
 const KioskCommandParams = Type.Object({ id: KioskId, command: Type.Union([Type.Literal('lock'), Type.Literal('unlock')]) }, { additionalProperties: false })
+const KioskParams = Type.Object({ id: KioskId }, { additionalProperties: false })
+const CodeBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()])
 const LockBody = Type.Union([Type.Object({ reason: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }), Type.Null()])
 
 /** Errors the API answers besides the shared ones (schemas for the OpenAPI document). */
 const apiErrors = { 403: ErrorBody, 504: ErrorBody, ...errorResponses }
+const enrollmentErrors = { 403: ErrorBody, 409: ErrorBody, ...errorResponses }
 
 export function operatorConsole(deps: OperatorConsoleDeps): FastifyPluginAsync {
   const files = loadConsoleFiles(deps.webDir)
@@ -168,6 +175,27 @@ export function operatorConsole(deps: OperatorConsoleDeps): FastifyPluginAsync {
       request.log.info({ operator, kiosks }, 'console: event set-up pushed to every kiosk again by an operator')
       return { kiosks }
     })
+
+    const enrollment = deps.enrollment
+    if (enrollment !== undefined) {
+      // Enrollment as the admin API does it (the same functions), in the operator's name. The code goes to the page only, never to the log.
+      scope.post<{ Body: NewKioskBody }>('/api/kiosks', { schema: { body: NewKioskBody, response: { 201: RegistrationCodeReply, ...enrollmentErrors } } }, async (request, reply) => {
+        const operator = adminOf(request, 'make kiosks')
+        const answer = await createKioskWithCode(enrollment, request, request.body)
+        request.log.info({ operator, kioskId: answer.kioskId, booth: answer.booth, expiresAt: answer.expiresAt }, 'console: kiosk made by an operator, registration code issued')
+        return reply.code(201).send(answer)
+      })
+      scope.post<{ Params: Static<typeof KioskParams> }>(
+        '/api/kiosks/:id/registration-code',
+        { schema: { params: KioskParams, body: CodeBody, response: { 200: RegistrationCodeReply, ...enrollmentErrors } } },
+        async (request) => {
+          const operator = adminOf(request, 'issue registration codes')
+          const answer = await issueRegistrationCodeReply(enrollment, request, request.params.id, undefined)
+          request.log.info({ operator, kioskId: answer.kioskId, expiresAt: answer.expiresAt }, 'console: registration code issued by an operator')
+          return answer
+        },
+      )
+    }
 
     scope.post<{ Params: Static<typeof KioskCommandParams>; Body: Static<typeof LockBody> }>(
       '/api/kiosks/:id/:command',

@@ -103,4 +103,9 @@ t.test('kiosks and operators over TLS', async (t) => {
     t.ok(parsed.ok, 'a valid gateway state')
     t.equal(parsed.ok && parsed.value.status, 'online')
   })
+
+  await t.test("the operator console's config.json tells the page to connect with wss://, the only scheme the listener speaks", async (t) => {
+    const answer = await fetch(`http://127.0.0.1:${gateway.httpAddress!.port}/console/config.json`)
+    t.same(await answer.json(), { mqtt: { port: gateway.mqttWebSocketAddress!.port, path: WEBSOCKET_PATH, tls: true } })
+  })
 })

@@ -29,6 +29,7 @@ t.test('every kiosk setting is described, and the token and terminal password ar
   const rows = describeConfigSchema(KioskConfigFile)
   for (const row of rows) t.ok(row.description.length > 0, `${row.key} has a description`)
   t.same(rows.filter((r) => r.secret).map((r) => r.key), ['token', 'terminalPassword'])
+  t.match(rows.find((r) => r.key === 'token')?.description, /event set-up.*enrollment\.json.*wristpay-kiosk enroll/, 'the token may come from enrollment by code too')
 })
 
 t.test('wristpay-kiosk --print-config prints the effective config with the secrets masked; --print-config-reference the table', async (t) => {

@@ -68,7 +68,7 @@ export const KioskConfigFile = Type.Object(
   {
     // Descriptions and `secret` marks make the reference in CONFIGURATION.md (--print-config-reference) and mask --print-config.
     kioskId: Type.Optional(Type.String({ pattern: (KioskId as { pattern?: string }).pattern!, description: "this kiosk's id, as in the event set-up (e.g. bar-1); required" })),
-    token: Type.Optional(Type.String({ minLength: 1, maxLength: 512, secret: true, description: "the kiosk's MQTT password from the event set-up" })),
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 512, secret: true, description: "the kiosk's MQTT password: from the event set-up, or from enrollment.json in the data folder, which wristpay-kiosk enroll writes (set here, it wins over that file)" })),
     mqttUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "the gateway's broker, e.g. mqtt://gateway:1883 (the gateway's mqtt.host must listen on that network)" })),
     caFile: Type.Optional(
       Type.String({

@@ -4,7 +4,8 @@
 // a `lost` will with the same bdSeq). The operator logs in, sees the kiosk
 // online, the kiosk's connection is cut (it shows lost) and comes back (online
 // again) while the page stays open; an admin's block button reaches the ledger
-// and the lock button reaches the kiosk as a command in the admin's name; and when the gateway goes away the page says the picture is no longer live.
+// and the lock button reaches the kiosk as a command in the admin's name; the enrollment panel makes a kiosk
+// and shows its registration code and QR image; and when the gateway goes away the page says the picture is no longer live.
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -63,7 +64,7 @@ async function connectKiosk(t: Test, mqttUrl: string, token: string, bdSeq: numb
 }
 
 
-t.test('the operator console in headless Chromium: the fleet live, a kiosk lost and back, a wristband blocked, a kiosk locked', { skip }, async (t) => {
+t.test('the operator console in headless Chromium: the fleet live, a kiosk lost and back, a wristband blocked, a kiosk locked, a kiosk enrolled', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-console-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const kioskToken = randomBytes(24).toString('base64url')
@@ -129,6 +130,21 @@ t.test('the operator console in headless Chromium: the fleet live, a kiosk lost 
   await row('online').locator('button[data-action="lock"]').click()
   await page.locator('#action-result', { hasText: 'answered lock: done' }).waitFor()
   t.same(commandsSeen, [{ command: 'lock', by: 'boss' }], 'the kiosk got one lock, from boss')
+
+  // The admin makes a new kiosk in the enrollment panel: its code, the command line and the QR code are shown.
+  await page.locator('#enroll-id').fill('bar-2')
+  await page.locator('#enroll-booth').fill('bar')
+  await page.locator('#enroll-sale').check()
+  await page.locator('#enroll-create').click()
+  await page.locator('#enroll-result').waitFor({ state: 'visible' })
+  const code = (await page.locator('#enroll-code').textContent()) ?? ''
+  t.match(code, /^[A-HJ-NP-Z2-9]{4}(-[A-HJ-NP-Z2-9]{4}){3}$/, 'the registration code is shown')
+  t.equal(await page.locator('#enroll-command').textContent(), `wristpay-kiosk enroll --gateway http://127.0.0.1:${gateway.httpAddress!.port} --code ${code}`)
+  t.match(await page.locator('#enroll-kiosk').textContent(), /^bar-2 \(booth bar\)$/)
+  // A QR image the browser decoded: the page's content security policy let the data: URL through.
+  await page.waitForFunction('document.getElementById("enroll-qr").complete && document.getElementById("enroll-qr").naturalWidth > 0')
+  t.match(await page.locator('#enroll-qr').getAttribute('src'), /^data:image\/png;base64,/, 'the QR code is shown as an image')
+  t.equal(gateway.ledger.registry.kiosk('bar-2')?.booth, 'bar', 'the kiosk exists in the gateway')
 
   t.ok((await page.locator('#chart-sales canvas').count()) > 0 && (await page.locator('#chart-latency canvas').count()) > 0, 'both charts are drawn')
   t.same(consoleErrors, [], 'no console errors while the gateway was up')

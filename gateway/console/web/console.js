@@ -119,6 +119,7 @@
   $('logout').addEventListener('click', () => {
     sessionStorage.removeItem(STORAGE_KEY)
     credentials = null
+    hideEnrollment()
     showLogin('')
   })
 
@@ -379,6 +380,56 @@
     const answer = await act(command + ' of ' + kiosk, 'POST', 'kiosks/' + encodeURIComponent(kiosk) + '/' + command, {})
     if (answer) result('Kiosk ' + kiosk + ' answered ' + command + ': ' + answer.status + (answer.message ? ' (' + answer.message + ')' : ''), answer.status !== 'done')
   }
+
+  // --- enrolling a kiosk (admin) -------------------------------------------------
+  // The code is shown once, here: the gateway keeps only its hash. The QR code (the
+  // enroll command line) is the PNG data URL the gateway made, shown as an image
+  // (the page's policy allows img-src data:), so no markup from the network is inserted.
+
+  function showEnrollment(answer) {
+    $('enroll-error').hidden = true
+    $('enroll-kiosk').textContent = answer.kioskId + ' (booth ' + answer.booth + ')'
+    $('enroll-code').textContent = answer.code
+    $('enroll-expires').textContent = new Date(answer.expiresAt).toLocaleString([], { hour12: false })
+    $('enroll-command').textContent = answer.enrollCommand
+    const qr = answer.qr && typeof answer.qr.dataUrl === 'string' && answer.qr.dataUrl.startsWith('data:image/png;base64,') ? answer.qr.dataUrl : ''
+    $('enroll-qr').hidden = !qr
+    if (qr) $('enroll-qr').src = qr
+    $('enroll-result').hidden = false
+  }
+
+  function hideEnrollment() {
+    $('enroll-result').hidden = true
+    $('enroll-qr').removeAttribute('src')
+    $('enroll-code').textContent = ''
+    $('enroll-command').textContent = ''
+  }
+
+  async function enroll(path, body) {
+    hideEnrollment()
+    $('enroll-error').hidden = true
+    try {
+      showEnrollment(await api('POST', path, body))
+    } catch (err) {
+      $('enroll-error').textContent = 'No registration code: ' + err.message + (err.type ? ' (' + err.type + ')' : '')
+      $('enroll-error').hidden = false
+    }
+  }
+
+  $('enroll-new-form').addEventListener('submit', (event) => {
+    event.preventDefault()
+    const body = { id: $('enroll-id').value.trim(), booth: $('enroll-booth').value.trim() }
+    const profile = $('enroll-profile').value.trim()
+    if (profile) body.profile = profile
+    if ($('enroll-sale').checked) body.saleAllowed = true
+    if ($('enroll-topup').checked) body.topupAllowed = true
+    enroll('kiosks', body)
+  })
+
+  $('enroll-code-form').addEventListener('submit', (event) => {
+    event.preventDefault()
+    enroll('kiosks/' + encodeURIComponent($('enroll-existing-id').value.trim()) + '/registration-code', {})
+  })
 
   $('refresh-reads').addEventListener('click', loadReads)
 

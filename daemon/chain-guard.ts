@@ -117,8 +117,10 @@ export interface ChainGuard {
 export function enrollmentTodo(kioskId: string, reason: EnrollmentProblem['reason'], publicKey: string): string {
   const what = reason === 'not_enrolled' ? `the gateway has no public key for kiosk ${kioskId}` : `the gateway checks kiosk ${kioskId}'s signatures with another public key than the one this kiosk signs with`
   return (
-    `${what}: enroll ${publicKey} (PUT /admin/kiosks/${kioskId}/public-key {"publicKey":"${publicKey}"} with the admin token, ` +
-    `or publicKey in the event file); the kiosk notices by itself, nothing is sold until then`
+    `${what}: enroll it with a registration code (wristpay-gateway kiosk code ${kioskId}, then on this kiosk ` +
+    `wristpay-kiosk enroll --gateway URL --code CODE and restart it) or enroll ${publicKey} ` +
+    `(PUT /admin/kiosks/${kioskId}/public-key {"publicKey":"${publicKey}"} with the admin token, or publicKey in the event file; ` +
+    `the kiosk notices by itself); nothing is sold until then`
   )
 }
 

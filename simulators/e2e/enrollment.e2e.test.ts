@@ -86,11 +86,12 @@ t.test('a kiosk used before enrollment sells once enrolled: refused before the t
     const state = (await (await fetch(`${api}/state`)).json()) as { enrollment: { status: string; publicKey: string; keyFile: string; todo: string }; chain: { status: string } }
     t.match(state.enrollment, { status: reason, publicKey: daemon.publicKeyBase64Url, keyFile: join(dataDir(kiosk), 'kiosk-ed25519.pem') }, `${kiosk}: GET /state says ${reason}, with the key to enroll and its file`)
     t.match(state.enrollment.todo, new RegExp(`PUT /admin/kiosks/${kiosk}/public-key.*${daemon.publicKeyBase64Url}`), 'and what to do')
+    t.match(state.enrollment.todo, `registration code (wristpay-gateway kiosk code ${kiosk}, then on this kiosk wristpay-kiosk enroll --gateway URL --code CODE`, 'also by registration code')
     t.equal(state.chain.status, 'not_enrolled')
     const received = gateway.stats().ingest.received ?? 0
     const refused = await post(`${api}/sale`, { lines: [{ product: 'beer', qty: 1 }] })
     t.equal(refused.status, 409)
-    t.match(await refused.json(), { type: 'not_enrolled', message: /not enrolled.*PUT \/admin\/kiosks/ })
+    t.match(await refused.json(), { type: 'not_enrolled', message: /not enrolled.*wristpay-kiosk enroll --gateway URL --code CODE.*PUT \/admin\/kiosks/ })
     await t.rejects(tapAndAwait(daemon.kiosk.sale([{ product: 'beer', qty: 1 }]), reader, GUEST), { name: 'KioskError', type: 'not_enrolled', message: /not enrolled/ }, 'a tap finds no sale waiting')
     t.equal(reader.listenerCount('tag'), 0, 'refused before the tap')
     t.equal(gateway.stats().ingest.received ?? 0, received, 'nothing was sent')

@@ -429,6 +429,7 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
     await id(page, 'enroll-banner').waitFor()
     t.match(await id(page, 'enroll-banner').textContent(), /NOT ENROLLED.*Kiosk bar-1 is not enrolled.*Nothing can be sold/s)
     t.match(await id(page, 'enroll-text').textContent(), KIOSK_KEY, 'the key to enroll is on the screen')
+    t.match(await id(page, 'enroll-text').textContent(), 'registration code (wristpay-gateway kiosk code bar-1, then wristpay-kiosk enroll --gateway URL --code CODE here)', 'and enrollment by registration code')
     t.equal(await id(page, 'status-gateway').textContent(), 'Not enrolled', 'not "Online"')
     t.equal(await id(page, 'status-gateway').getAttribute('data-state'), 'bad')
     await id(page, 'product-water').click()

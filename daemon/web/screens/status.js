@@ -20,7 +20,7 @@ function enrollmentText(kiosk, enrollment) {
   const what = enrollment.status === 'other_key'
     ? `The gateway has another key for kiosk ${kiosk ?? '?'} than the one it signs with.`
     : `Kiosk ${kiosk ?? '?'} is not enrolled at the gateway.`
-  return `${what} Nothing can be sold. An operator must enroll its public key ${key} (see GET /state on the kiosk); the kiosk goes on by itself.`
+  return `${what} Nothing can be sold. An operator must enroll it with a registration code (wristpay-gateway kiosk code ${kiosk ?? 'ID'}, then wristpay-kiosk enroll --gateway URL --code CODE here) or its public key ${key} (see GET /state on the kiosk).`
 }
 
 function render() {

@@ -35,14 +35,25 @@ async function monitorTheDemo(lines: readonly string[], kiosks: number): Promise
   return last
 }
 
+/** While the demo runs: the console login it printed, asked of the console's whoami with the operator's own credentials. */
+async function whoAmIInTheConsole(lines: readonly string[]): Promise<{ status: number; body: unknown; token?: string }> {
+  const url = /^operator console: (\S+)$/.exec(lines.find((l) => l.startsWith('operator console: ')) ?? '')?.[1]
+  const login = /^console login: operator (\S+) token (\S+) \(admin: may act and enroll kiosks; ops-watch only reads\)$/.exec(lines.find((l) => l.startsWith('console login: ')) ?? '')
+  if (url === undefined || login === null) return { status: -1, body: 'no console URL or login printed' }
+  const answer = await fetch(`${url}api/whoami`, { headers: { 'wristpay-operator': `${login[1]}:${login[2]}` } })
+  return { status: answer.status, body: await answer.json(), token: login[2]! }
+}
+
 t.test('a short demo run: booths sell, the top-up station and the cash desk run cash shifts, nothing is lost', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'wristpay-demo-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const lines: string[] = []
   let monitored: Awaited<ReturnType<typeof monitorTheDemo>> | undefined
+  let consoleLogin: Awaited<ReturnType<typeof whoAmIInTheConsole>> | undefined
   const summary = await runDemo({ durationS: 5, kiosks: 4, guests: 12, readers: ['serial', 'ble'], mqttPort: 0, httpPort: 0, dataDir }, (line) => lines.push(line), {
     whileRunning: async () => {
       monitored = await monitorTheDemo(lines, 4)
+      consoleLogin = await whoAmIInTheConsole(lines)
     },
   })
   t.match(summary, { lost: 0, duplicates: 0, ledgerBalanced: true, errors: 0 })
@@ -63,6 +74,9 @@ t.test('a short demo run: booths sell, the top-up station and the cash desk run 
   t.ok(lines.some((l) => /bar-1 \(serial reader\), food-1 \(ble reader\), topup-1 \(serial reader\), cashdesk-1 \(ble reader\)/.test(l)), 'the kiosks got the reader kinds asked for, in turn')
   t.ok(lines.some((l) => /tx\/s .* accepted \d+ .* latency p50 .* outbox \d+ .* kiosks online 4\/4/.test(l)), 'a status line was printed')
   t.ok(lines.some((l) => /^operator console: http:\/\/127\.0\.0\.1:\d+\/console\/$/.test(l)), "the console's URL was printed")
+  // The console account the demo printed is an admin one: its buttons work in the demo.
+  t.match(consoleLogin, { status: 200, body: { name: 'ops-admin', admin: true } }, 'the printed console login is an admin operator account')
+  t.notOk(readFileSync(join(dataDir, 'demo.log'), 'utf8').includes(consoleLogin?.token ?? 'no token printed'), "the admin's token is not in the log file")
   // The monitor command the demo printed, run while the demo ran: every demo kiosk online in the gateway's fleet.
   t.match(monitored?.command, /^fleet monitor: WRISTPAY_MONITOR_TOKEN=\S+ npm run --silent monitor -- --url mqtt:\/\/127\.0\.0\.1:\d+ --operator ops-watch$/)
   t.equal(monitored?.code, 0, monitored?.stderr ?? '')

@@ -110,6 +110,8 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   const [creator, approver] = ['ops-anna', 'ops-ben'].map((name) => ({ name, token: randomBytes(24).toString('base64url') })) as [{ name: string; token: string }, { name: string; token: string }]
   // Whoever watches the fleet (wristpay-monitor, the console): a read-only operator account.
   const watcher = { name: 'ops-watch', token: randomBytes(24).toString('base64url') }
+  // Whoever presses the console's buttons (block a wristband, lock a kiosk, enroll a kiosk): an admin operator account.
+  const consoleAdmin = { name: 'ops-admin', token: randomBytes(24).toString('base64url'), roles: ['admin' as const] }
 
   // Online payments go to simulated providers on loopback; the portal tops up through the payments provider
   // simulator (stancer), which also refunds to the card, raises disputes and pays out for the card side below.
@@ -124,7 +126,7 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
         dataDir: join(options.dataDir, 'gateway'),
         eventFile,
         adminToken,
-        operators: [creator, approver, watcher],
+        operators: [creator, approver, watcher, consoleAdmin],
         portal: { ...DEFAULT_CONFIG.portal, testModeMessage: 'Demo: payments go to a simulated provider; no real money moves.', salesTax: { name: 'VAT', rateBasisPoints: 1900 } },
         payments: { ...DEFAULT_CONFIG.payments, ...paymentSims.payments },
       },
@@ -202,6 +204,8 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     out(`kiosk screens: ${runtimes.map((r) => `http://127.0.0.1:${r.daemon.apiAddress()?.port}/ui/`).join('  ')}; supervisor PIN ${supervisor.pin}`)
     out(`kiosks: ${runtimes.map((r) => `${r.spec.id} (${r.simulatedReader.kind} reader)`).join(', ')}; ${guests.length} guests; log: ${logFile}`)
     out(`operator console: ${httpBase}/console/`)
+    // The admin's token, like the monitor's, goes to the terminal only, never to the log file.
+    out(`console login: operator ${consoleAdmin.name} token ${consoleAdmin.token} (admin: may act and enroll kiosks; ${watcher.name} only reads)`)
     // The token goes by environment variable, never as an argument (ps would show it); the terminal only, like the PINs.
     out(`fleet monitor: WRISTPAY_MONITOR_TOKEN=${watcher.token} npm run --silent monitor -- --url ${mqttUrl} --operator ${watcher.name}`)
     out(options.durationS ? `running for ${options.durationS} s` : 'press Ctrl-C to stop')

@@ -12,7 +12,7 @@ function batch(w: TestWorld) {
 }
 
 /** Opens a copy of a backup as the gateway would after a restore (on a scratch copy: the backup stays untouched). */
-function openRestored(t: Tap.Test, file: string) {
+function openRestored(t: { teardown(fn: () => void): void }, file: string) {
   const restored = join(`${file}.restored`)
   copyFileSync(file, restored)
   const db = openLedgerDatabase(restored)

@@ -11,7 +11,7 @@
 // and only then renamed to its final, sortable name. Anything that fails
 // removes the temporary file: a backup folder holds whole, checked backups
 // only.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 
@@ -97,12 +97,14 @@ function removeTemporary(path: string): void {
 /** Writes one checked backup of `db` into `dir`; throws BackupError (and leaves no file behind) when anything fails. */
 export async function backupDatabase(options: BackupOptions): Promise<BackupResult> {
   const pagesPerStep = options.pagesPerStep ?? DEFAULT_PAGES_PER_STEP
-  const name = backupFileName(options.now)
-  const file = join(options.dir, name)
-  const temporary = `${file}${TEMPORARY_SUFFIX}`
+  let file = ''
+  let temporary = ''
   let created = false
   try {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 })
+    // Two backups in one millisecond: the later one takes the next free name, never the earlier one's.
+    for (let at = options.now; file === '' || existsSync(file); at++) file = join(options.dir, backupFileName(at))
+    temporary = `${file}${TEMPORARY_SUFFIX}`
     // Created empty with 0600 before SQLite writes a page into it: the copy holds secrets.
     closeSync(openSync(temporary, 'wx', 0o600))
     created = true

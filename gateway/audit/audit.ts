@@ -6,6 +6,8 @@
 // consistent snapshot.
 import Database from 'better-sqlite3'
 import { auditBookings } from './bookings.js'
+import { auditDebts, auditDeposits } from './deposits-debts.js'
+import { auditExternalBookings } from './external-bookings.js'
 import type { AuditFinding } from './findings.js'
 import { auditKioskChain, type StoredKiosk, type StoredTransaction } from './kiosk-chains.js'
 
@@ -48,7 +50,7 @@ export function auditLedgerDatabase(source: AuditSource): AuditResult {
   const db = 'db' in source ? source.db : openLedgerReadOnly(source.path)
   try {
     const run = db.transaction((): AuditResult => {
-      const findings = [...auditKioskChains(db), ...auditBookings(db)]
+      const findings = [...auditKioskChains(db), ...auditBookings(db), ...auditDeposits(db), ...auditDebts(db), ...auditExternalBookings(db)]
       const checked: AuditCounts = {
         kiosks: count(db, 'kiosks'),
         transactions: count(db, 'transactions'),

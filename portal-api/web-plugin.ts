@@ -5,11 +5,11 @@
 // The page is a handful of small fixed files, so they are read once at start
 // and served from memory by an allow-list: no path from the request ever
 // reaches the file system, which rules out path traversal by construction.
-import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
+import { sendServedFile, servedFile, type ServedFile } from './served-file.js'
 
 export interface PortalWebOptions {
   /** Where the portal API is mounted, as the browser sees it (an absolute path). Default `/api`. */
@@ -47,12 +47,6 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ')
 
-interface ServedFile {
-  body: Buffer
-  contentType: string
-  etag: string
-}
-
 /** `web/` next to this module (source tree, or dist when the build copied it), else the source tree seen from dist/. */
 export function defaultWebDir(): string {
   const here = dirname(fileURLToPath(import.meta.url))
@@ -69,27 +63,9 @@ function loadFiles(webDir: string, apiBase: string): Map<string, ServedFile> {
       if (!html.includes(API_BASE_MARKER)) throw new Error(`${name} in ${webDir} has no ${API_BASE_MARKER} marker`)
       body = Buffer.from(html.replaceAll(API_BASE_MARKER, apiBase), 'utf8')
     }
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`
-    files.set(name, { body, contentType, etag })
+    files.set(name, servedFile(body, contentType))
   }
   return files
-}
-
-function send(request: FastifyRequest, reply: FastifyReply, file: ServedFile): FastifyReply {
-  reply
-    .header('content-security-policy', CONTENT_SECURITY_POLICY)
-    .header('x-content-type-options', 'nosniff')
-    // Receipt links carry the order's unguessable id in the query: never leak it to another site.
-    .header('referrer-policy', 'no-referrer')
-    .header('x-frame-options', 'DENY')
-    // Small files: revalidate every time (cheap 304s), so a new release is seen at once.
-    .header('cache-control', 'no-cache')
-    .header('etag', file.etag)
-  const ifNoneMatch = request.headers['if-none-match']
-  if (typeof ifNoneMatch === 'string' && ifNoneMatch.split(',').some((tag) => tag.trim() === file.etag)) {
-    return reply.code(304).send()
-  }
-  return reply.type(file.contentType).send(file.body)
 }
 
 export const portalWeb: FastifyPluginAsync<PortalWebOptions> = async (scope, options) => {
@@ -105,9 +81,9 @@ export const portalWeb: FastifyPluginAsync<PortalWebOptions> = async (scope, opt
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : ''
     return reply.redirect(`${request.url.split('?')[0]}/${query}`, 301)
   })
-  scope.get('/', { ...hidden, prefixTrailingSlash: 'slash' }, async (request, reply) => send(request, reply, files.get('index.html')!))
+  scope.get('/', { ...hidden, prefixTrailingSlash: 'slash' }, async (request, reply) => sendServedFile(request, reply, CONTENT_SECURITY_POLICY, files.get('index.html')!))
   for (const name of Object.keys(FILES)) {
     if (name === 'index.html') continue
-    scope.get(`/${name}`, hidden, async (request, reply) => send(request, reply, files.get(name)!))
+    scope.get(`/${name}`, hidden, async (request, reply) => sendServedFile(request, reply, CONTENT_SECURITY_POLICY, files.get(name)!))
   }
 }

@@ -10,7 +10,8 @@
 // reports, only accounts with the admin role may act (including making kiosks
 // and their registration codes), and every action is logged with the
 // operator's name.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { sendServedFile } from '../../portal-api/index.js'
 import Type, { type Static } from 'typebox'
 import { CommandAnswer, KioskId, TagUid } from '../../device-protocol/index.js'
 import type { KioskCommandResult, SendKioskCommand } from '../commands/index.js'
@@ -20,7 +21,7 @@ import type { Ledger } from '../ledger/index.js'
 import { DebtBody, setWristbandBlocked, ShiftReportBody } from '../operations-admin.js'
 import { createKioskWithCode, issueRegistrationCodeReply, NewKioskBody, RegistrationCodeReply, type KioskEnrollmentDeps } from '../kiosk-enrollment.js'
 import type { Registry } from '../registry/index.js'
-import { loadConsoleFiles, type ServedFile } from './static-files.js'
+import { loadConsoleFiles } from './static-files.js'
 
 export interface ConsoleOperator {
   name: string
@@ -66,19 +67,6 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join('; ')
-
-function send(request: FastifyRequest, reply: FastifyReply, file: ServedFile): FastifyReply {
-  reply
-    .header('content-security-policy', CONTENT_SECURITY_POLICY)
-    .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
-    .header('x-frame-options', 'DENY')
-    .header('cache-control', 'no-cache')
-    .header('etag', file.etag)
-  const ifNoneMatch = request.headers['if-none-match']
-  if (typeof ifNoneMatch === 'string' && ifNoneMatch.split(',').some((tag) => tag.trim() === file.etag)) return reply.code(304).send()
-  return reply.type(file.contentType).send(file.body)
-}
 
 const ConsoleConfig = Type.Object(
   {
@@ -133,9 +121,9 @@ export function operatorConsole(deps: OperatorConsoleDeps): FastifyPluginAsync {
     const hidden = { schema: { hide: true } }
     // `/console` without the slash would make the page's relative URLs resolve against `/`.
     scope.get('', hidden, async (request, reply) => reply.redirect(`${request.url.split('?')[0]}/`, 301))
-    scope.get('/', { ...hidden, prefixTrailingSlash: 'slash' }, async (request, reply) => send(request, reply, files.get('index.html')!))
+    scope.get('/', { ...hidden, prefixTrailingSlash: 'slash' }, async (request, reply) => sendServedFile(request, reply, CONTENT_SECURITY_POLICY, files.get('index.html')!))
     for (const name of files.keys()) {
-      if (name !== 'index.html') scope.get(`/${name}`, hidden, async (request, reply) => send(request, reply, files.get(name)!))
+      if (name !== 'index.html') scope.get(`/${name}`, hidden, async (request, reply) => sendServedFile(request, reply, CONTENT_SECURITY_POLICY, files.get(name)!))
     }
 
     scope.get('/config.json', { schema: { response: { 200: ConsoleConfig } } }, async (_request, reply) => {

@@ -3,17 +3,13 @@
 // node_modules (mqtt.js for MQTT over WebSocket, uPlot for the charts). They
 // are read once at start and served from memory by an allow-list, so no path
 // from a request ever reaches the file system.
-import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { servedFile, type ServedFile } from '../../portal-api/index.js'
 
-export interface ServedFile {
-  body: Buffer
-  contentType: string
-  etag: string
-}
+export type { ServedFile }
 
 const HTML = 'text/html; charset=utf-8'
 const JS = 'text/javascript; charset=utf-8'
@@ -41,15 +37,11 @@ export function defaultConsoleWebDir(): string {
   return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? candidates[0]!
 }
 
-function served(body: Buffer, contentType: string): ServedFile {
-  return { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` }
-}
-
 /** Every file of the console by its path under the prefix (`index.html`, `vendor/mqtt.min.js`, …). Throws when one is missing. */
 export function loadConsoleFiles(webDir: string = defaultConsoleWebDir()): Map<string, ServedFile> {
   const files = new Map<string, ServedFile>()
-  for (const [name, contentType] of Object.entries(OWN_FILES)) files.set(name, served(readFileSync(join(webDir, name)), contentType))
+  for (const [name, contentType] of Object.entries(OWN_FILES)) files.set(name, servedFile(readFileSync(join(webDir, name)), contentType))
   const require = createRequire(import.meta.url)
-  for (const [name, { specifier, contentType }] of Object.entries(VENDOR_FILES)) files.set(name, served(readFileSync(require.resolve(specifier)), contentType))
+  for (const [name, { specifier, contentType }] of Object.entries(VENDOR_FILES)) files.set(name, servedFile(readFileSync(require.resolve(specifier)), contentType))
   return files
 }

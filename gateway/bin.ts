@@ -15,6 +15,7 @@ import { RECONCILE_USAGE, runReconcileCommand } from './payments/reconciliation-
 import { REFUND_RUN_USAGE, runRefundRunCommand } from './payments/refund-run-command.js'
 import { KIOSK_REMOTE_COMMAND_USAGE, runKioskRemoteCommand } from './commands/kiosk-command-cli.js'
 import { KIOSK_USAGE, runKioskCommand } from './kiosk-command.js'
+import { AUDIT_USAGE, runAuditCommand } from './audit/audit-command.js'
 import { isEntryPoint } from './entry-point.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
@@ -24,6 +25,7 @@ export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway reconcile provider [options]
        wristpay-gateway kiosk-command KIOSK lock|unlock|report_state|reload_config [options]
        wristpay-gateway kiosk add|code ID [options]
+       wristpay-gateway audit [--db FILE] [--json]
 
 The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
 
@@ -46,7 +48,9 @@ ${environmentHelp()}
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 
 Commands (to a running gateway):
-${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${REFUND_RUN_USAGE}${RECONCILE_USAGE}${KIOSK_REMOTE_COMMAND_USAGE}${KIOSK_USAGE}`
+${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${REFUND_RUN_USAGE}${RECONCILE_USAGE}${KIOSK_REMOTE_COMMAND_USAGE}${KIOSK_USAGE}
+Commands on the ledger file (read-only, safe while the gateway runs):
+${AUDIT_USAGE}`
 
 /** The environment variables of ENV_VARS, wrapped: the help cannot miss one. */
 function environmentHelp(): string {
@@ -147,6 +151,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   if (args[0] === 'refund-run') return runRefundRunCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'kiosk') return runKioskCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'kiosk-command') return runKioskRemoteCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
+  if (args[0] === 'audit') return runAuditCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'reconcile') return runReconcileCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   let command: CliCommand
   try {

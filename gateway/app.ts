@@ -33,6 +33,8 @@ import { operatorAccountsAuth, payoutsAdmin } from './payouts/payouts-admin.js'
 import { renderPayoutFiles } from './payouts/payout-files.js'
 import { createPayoutReturns } from './payouts/payout-returns.js'
 import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js'
+import { backupsAdmin } from './backup/admin-route.js'
+import { createBackupSchedule, createBackups, DEFAULT_BACKUP_KEEP, ledgerAuditCheck, type Backups, type IntervalTimers } from './backup/backups.js'
 
 /** MQTT usernames of operators start with this; kiosk ids cannot contain ':'. */
 export const OPERATOR_USERNAME_PREFIX = 'operator:'
@@ -51,6 +53,8 @@ export interface GatewayDeps {
   httpPlugins?: readonly MountedPlugin[] | ((parts: GatewayParts) => readonly MountedPlugin[])
   /** Limits of PIN guessing; default DEFAULT_PIN_ATTEMPT_LIMITS (tests lower them). */
   pinAttemptLimits?: Partial<PinAttemptLimits>
+  /** The timers of the backup schedule (config backup.intervalMinutes); default the real ones (tests pass a fake clock's). */
+  backupTimers?: IntervalTimers
 }
 
 /** What an HTTP plugin of the gateway may build on. */
@@ -93,6 +97,8 @@ export interface Gateway {
   health(): { mqtt: boolean; db: boolean }
   /** Sends kiosks remote commands (lock, unlock, report_state, reload_config) and waits for their answers (README "Remote commands"). */
   readonly kioskCommands: KioskCommands
+  /** Backups of the ledger database (config backup, README "Backups and restore"); undefined when backup.dir is not set. */
+  readonly backups: Backups | undefined
 }
 
 function sha256(text: string): Buffer {
@@ -223,6 +229,20 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       return publish(topics.event(kind), payload, { qos: kind === 'booked' ? 0 : 1 })
     },
   })
+
+  // Online backups (gateway/backup/): each checked with the ledger audit; a failed one is an operator alert.
+  const backups = config.backup
+    ? createBackups({
+        db,
+        dir: config.backup.dir,
+        keep: config.backup.keep ?? DEFAULT_BACKUP_KEEP,
+        clock,
+        logger: log.child({ component: 'backup' }),
+        check: ledgerAuditCheck,
+        alert: (kind, message) => void publish(ALERT_TOPIC, { kind, message: message.slice(0, 1024), at: clock.now() } satisfies AlertEvent, { qos: 1 }),
+      })
+    : undefined
+  const backupSchedule = backups && config.backup?.intervalMinutes ? createBackupSchedule(backups, config.backup.intervalMinutes * 60_000, deps.backupTimers) : undefined
 
   const queries = createKioskQueries({
     ledger,
@@ -396,6 +416,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }),
       ...apis.adminPlugins,
       kioskEnrollmentAdmin(enrollment),
+      backupsAdmin({ backups }),
       kioskCommandsAdmin({
         commands: kioskCommands,
         kioskExists: (kioskId) => ledger.registry.kioskIds().includes(kioskId),
@@ -502,6 +523,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       clearInterval(stateTimer)
       clearTimeout(stateSoonTimer)
+      // A backup still copying finishes (or fails) before the database closes under it.
+      backupSchedule?.stop()
+      await backups?.idle()
       if (started) await publish(topics.gatewayState, gatewayState('offline'), { qos: 1, retain: true })
       await Promise.allSettled([...pendingPublishes])
       kioskCommands.close()
@@ -530,6 +554,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     stats,
     health,
     kioskCommands,
+    backups,
     async start() {
       if (started || stopping) throw new Error('gateway already started or stopped')
       started = true
@@ -544,6 +569,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         const mqttWebSocket = config.mqtt.websocket ? await broker.listenWebSocket(config.mqtt.websocket.host, config.mqtt.websocket.port) : null
         const httpAddress = await http.listen(config.http.host, config.http.port)
         apis.start()
+        backupSchedule?.start()
         log.info({ mqtt, ...(mqttWebSocket ? { mqttWebSocket } : {}), http: httpAddress }, 'gateway started')
       } catch (err) {
         await stop()

@@ -16,6 +16,8 @@ import { REFUND_RUN_USAGE, runRefundRunCommand } from './payments/refund-run-com
 import { KIOSK_REMOTE_COMMAND_USAGE, runKioskRemoteCommand } from './commands/kiosk-command-cli.js'
 import { KIOSK_USAGE, runKioskCommand } from './kiosk-command.js'
 import { AUDIT_USAGE, runAuditCommand } from './audit/audit-command.js'
+import { BACKUP_USAGE, runBackupCommand } from './backup/backup-command.js'
+import { ledgerAuditCheck } from './backup/backups.js'
 import { isEntryPoint } from './entry-point.js'
 
 export const USAGE = `Usage: wristpay-gateway [options]
@@ -26,6 +28,7 @@ export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway kiosk-command KIOSK lock|unlock|report_state|reload_config [options]
        wristpay-gateway kiosk add|code ID [options]
        wristpay-gateway audit [--db FILE] [--json]
+       wristpay-gateway backup [options]
 
 The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
 
@@ -48,7 +51,7 @@ ${environmentHelp()}
 Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 
 Commands (to a running gateway):
-${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${REFUND_RUN_USAGE}${RECONCILE_USAGE}${KIOSK_REMOTE_COMMAND_USAGE}${KIOSK_USAGE}
+${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${REFUND_RUN_USAGE}${RECONCILE_USAGE}${KIOSK_REMOTE_COMMAND_USAGE}${KIOSK_USAGE}${BACKUP_USAGE}
 Commands on the ledger file (read-only, safe while the gateway runs):
 ${AUDIT_USAGE}`
 
@@ -151,6 +154,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   if (args[0] === 'refund-run') return runRefundRunCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'kiosk') return runKioskCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'kiosk-command') return runKioskRemoteCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
+  if (args[0] === 'backup') return runBackupCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text), check: ledgerAuditCheck })
   if (args[0] === 'audit') return runAuditCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   if (args[0] === 'reconcile') return runReconcileCommand(args.slice(1), env, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) })
   let command: CliCommand

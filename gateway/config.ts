@@ -290,6 +290,17 @@ export const GatewayConfig = Type.Object(
         { additionalProperties: false, description: 'the live view of the fleet on MQTT (gateway/state)' },
       ),
     ),
+    /** Online backups of the ledger database (gateway/backup/, README "Backups and restore"); off without it. */
+    backup: Type.Optional(
+      Type.Object(
+        {
+          dir: Type.String({ minLength: 1, description: 'folder the backups are written to (made 0700 when missing; each backup 0600, named gateway-{UTC time}.sqlite); relative to the config file' }),
+          intervalMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 24 * 60, description: 'a backup every this many minutes while the gateway runs; without it backups are taken only on demand (POST /admin/backups, wristpay-gateway backup)' })),
+          keep: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'how many of the newest backups are kept; older ones are deleted after each backup (default 24)' })),
+        },
+        { additionalProperties: false, description: 'online backups of the ledger database (off by default)' },
+      ),
+    ),
     /** File holding the secret that keys the PIN lookup hashes; without it the secret is kept in the database. */
     pinSecretFile: Type.Optional(
       Type.String({ minLength: 1, description: 'file (mode 0600) holding the secret that keys the PIN lookup hashes; without it the secret is generated and kept in the database' }),
@@ -495,6 +506,9 @@ export function readConfigFile(path: string): ConfigLayer {
   for (const key of ['dataDir', 'eventFile'] as const) {
     const p = layer[key]
     if (typeof p === 'string' && p.length > 0 && !isAbsolute(p)) layer[key] = resolve(base, p)
+  }
+  if (isPlainObject(layer.backup) && typeof layer.backup.dir === 'string' && layer.backup.dir.length > 0 && !isAbsolute(layer.backup.dir)) {
+    layer.backup = { ...layer.backup, dir: resolve(base, layer.backup.dir) }
   }
   // The TLS files of mqtt.tls, like the paths above.
   if (isPlainObject(layer.mqtt) && isPlainObject(layer.mqtt.tls)) {

@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
+import { auditLedgerDatabase } from '../audit/audit.js'
 import { BackupError, backupDatabase, pruneBackups, type BackupCheck, type BackupResult } from './backup.js'
 
 export interface BackupsDeps {
@@ -104,3 +105,9 @@ export function createBackupSchedule(backups: Pick<Backups, 'run'>, intervalMs: 
     },
   }
 }
+
+/** backup.keep when the config does not say: a day of hourly backups. */
+export const DEFAULT_BACKUP_KEEP = 24
+
+/** The check every backup passes before it is kept: the ledger audit (gateway/audit/) on the read-only copy. */
+export const ledgerAuditCheck: BackupCheck = (copy) => auditLedgerDatabase({ db: copy }).findings.map((f) => `${f.code}: ${f.message}`)

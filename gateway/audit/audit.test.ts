@@ -138,14 +138,36 @@ const DAMAGES: Array<{ name: string; damage: (file: AuditedLedgerFile) => void; 
     damage: ({ path }) => damage(path, `UPDATE online_topups SET booking_id = 'no-such-booking' WHERE id = 'topup-1'`),
     expect: ['external_reference_missing'],
   },
+  {
+    name: 'a bank statement line naming a booking ref that does not exist',
+    damage: ({ path }) =>
+      damage(
+        path,
+        `INSERT INTO bank_import_transactions (job_id, idx, state, checksum, payer, reference, amount, date, iban, bic, uid, booking_ref)
+         VALUES (1, 0, 'valid', 'c', 'Alice', 'WP-ALICE', '10.00', '2026-07-01', 'DE00', 'BIC', 'u', 'bank:no-such-ref')`,
+      ),
+    expect: ['external_reference_missing'],
+  },
+  {
+    name: 'a bank statement line naming the online top-up booking by its ref',
+    damage: ({ path }) =>
+      damage(
+        path,
+        `INSERT INTO bank_import_transactions (job_id, idx, state, checksum, payer, reference, amount, date, iban, bic, uid, booking_ref)
+         VALUES (1, 0, 'valid', 'c', 'Alice', 'WP-ALICE', '15.00', '2026-07-01', 'DE00', 'BIC', 'u', 'sumup:checkout-1')`,
+      ),
+    expect: [],
+    not: ['external_reference_missing'],
+  },
 ]
 
-for (const { name, damage: doDamage, expect } of DAMAGES) {
+for (const { name, damage: doDamage, expect, not = [] } of DAMAGES) {
   t.test(`found: ${name}`, async (t) => {
     const file = ledgerFile(t)
     doDamage(file)
     const found = codes(file.path)
     for (const code of expect) t.ok(found.includes(code), `${code} among ${found.join(', ')}`)
+    for (const code of not) t.notOk(found.includes(code), `no ${code}`)
   })
 }
 

@@ -12,14 +12,21 @@ interface BookingReference {
   /** SQL for the row's id as the finding names it. */
   idSql: string
   bookingColumn: string
+  /** Whether the column holds the booking's id or its ref (the caller's idempotency key). */
+  names: 'id' | 'ref'
   what: string
 }
 
 const REFERENCES: readonly BookingReference[] = [
-  { table: 'online_topups', object: 'online_topup', idSql: 'id', bookingColumn: 'booking_id', what: 'online top-up' },
-  { table: 'card_refund_parts', object: 'refund_part', idSql: 'id', bookingColumn: 'booking_id', what: 'refund part' },
-  { table: 'payout_run_items', object: 'payout_item', idSql: `run_id || ':' || uid`, bookingColumn: 'payout_booking', what: 'payout' },
-  { table: 'payout_run_items', object: 'payout_item', idSql: `run_id || ':' || uid`, bookingColumn: 'donation_booking', what: 'payout donation' },
+  { table: 'online_topups', object: 'online_topup', idSql: 'id', bookingColumn: 'booking_id', names: 'id', what: 'online top-up' },
+  { table: 'card_refund_parts', object: 'refund_part', idSql: 'id', bookingColumn: 'booking_id', names: 'id', what: 'refund part' },
+  { table: 'payout_run_items', object: 'payout_item', idSql: `run_id || ':' || uid`, bookingColumn: 'payout_booking', names: 'id', what: 'payout' },
+  { table: 'payout_run_items', object: 'payout_item', idSql: `run_id || ':' || uid`, bookingColumn: 'donation_booking', names: 'id', what: 'payout donation' },
+  { table: 'provider_payouts', object: 'provider_payout', idSql: `provider || ':' || id`, bookingColumn: 'booking_id', names: 'id', what: 'provider payout' },
+  { table: 'disputes', object: 'dispute', idSql: `provider || ':' || id`, bookingColumn: 'booking_id', names: 'id', what: 'dispute' },
+  { table: 'disputes', object: 'dispute', idSql: `provider || ':' || id`, bookingColumn: 'reversal_booking_id', names: 'id', what: 'dispute reversal' },
+  { table: 'users_api_payments', object: 'users_api_payment', idSql: 'seq', bookingColumn: 'booking_id', names: 'id', what: 'users-API payment' },
+  { table: 'bank_import_transactions', object: 'bank_transaction', idSql: `job_id || ':' || idx`, bookingColumn: 'booking_ref', names: 'ref', what: 'bank statement line' },
 ]
 
 function tableExists(db: Database.Database, table: string): boolean {
@@ -50,16 +57,19 @@ export function auditExternalBookings(db: Database.Database): AuditFinding[] {
     if (!tableExists(db, ref.table)) continue
     for (const r of db
       .prepare<[], { row_id: string; booking: string; known: number }>(
-        `SELECT ${ref.idSql} AS row_id, ${ref.bookingColumn} AS booking, EXISTS (SELECT 1 FROM external_bookings e WHERE e.id = x.${ref.bookingColumn}) AS known
+        `SELECT ${ref.idSql} AS row_id, ${ref.bookingColumn} AS booking, EXISTS (SELECT 1 FROM external_bookings e WHERE e.${ref.names} = x.${ref.bookingColumn}) AS known
          FROM ${ref.table} x WHERE ${ref.bookingColumn} IS NOT NULL`,
       )
       .all()) {
       const label = `${ref.what} ${r.row_id}`
-      if (r.known !== 1) findings.push(finding('external_reference_missing', { kind: ref.object, id: String(r.row_id) }, `${label} names booking ${r.booking}, which does not exist`))
-      claims.set(r.booking, [...(claims.get(r.booking) ?? []), label])
+      if (r.known !== 1) findings.push(finding('external_reference_missing', { kind: ref.object, id: String(r.row_id) }, `${label} names booking ${ref.names} ${r.booking}, which does not exist`))
+      const key = `${ref.names}:${r.booking}`
+      claims.set(key, [...(claims.get(key) ?? []), label])
     }
   }
-  for (const [booking, by] of claims)
+  for (const [key, by] of claims) {
+    const booking = key.slice(key.indexOf(':') + 1)
     if (by.length > 1) findings.push(finding('external_reference_duplicate', { kind: 'external_booking', id: booking }, `booking ${booking} is claimed by ${by.length} records: ${by.join(', ')}`))
+  }
   return findings
 }

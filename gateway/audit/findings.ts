@@ -29,15 +29,30 @@ export const AUDIT_FINDING_CODES = {
   debt_exceeds_sale: "a debt's shortfall is larger than the sale that caused it",
   external_amount_differs: "an external booking's recorded amount is not what its postings move",
   external_id_reused: "an external booking's id or receipt is also a kiosk transaction's",
-  external_reference_missing: 'a record that says it was booked (a paid online top-up, a refund part, a payout) names a booking that does not exist',
-  external_reference_duplicate: 'two records (online top-ups, refund parts, payout items) name the same booking: money booked once, claimed twice',
+  external_reference_missing:
+    'a record that says it was booked (a paid online top-up, a refund part, a payout or its donation, a provider payout, a dispute or its reversal, a users-API payment, a bank statement line) names a booking that does not exist',
+  external_reference_duplicate: 'two such records name the same booking: money booked once, claimed twice',
 } as const
 
 export type AuditFindingCode = keyof typeof AUDIT_FINDING_CODES
 
 /** What a finding is about: a kiosk transaction, a kiosk, an account, a booking (either kind), an external booking, a debt or a record of another table. */
 export interface AuditObject {
-  kind: 'transaction' | 'kiosk' | 'account' | 'booking' | 'external_booking' | 'debt' | 'ledger' | 'online_topup' | 'refund_part' | 'payout_item'
+  kind:
+    | 'transaction'
+    | 'kiosk'
+    | 'account'
+    | 'booking'
+    | 'external_booking'
+    | 'debt'
+    | 'ledger'
+    | 'online_topup'
+    | 'refund_part'
+    | 'payout_item'
+    | 'provider_payout'
+    | 'dispute'
+    | 'users_api_payment'
+    | 'bank_transaction'
   id: string
 }
 

@@ -1,9 +1,9 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { fixedClock, makeWorld, silentLogger } from '../ledger/testing/test-helpers.js'
-import { backupFileName } from './backup.js'
-import { createBackupSchedule, createBackups, type IntervalTimers } from './backups.js'
+import { UID, fixedClock, makeWorld, silentLogger, verified } from '../ledger/testing/test-helpers.js'
+import { backupFileName, listBackups } from './backup.js'
+import { createBackupSchedule, createBackups, ledgerAuditCheck, type IntervalTimers } from './backups.js'
 
 function fakeTimers() {
   const intervals = new Map<number, { fn: () => void; ms: number }>()
@@ -87,4 +87,21 @@ t.test('the schedule runs a backup each interval between start and stop, never t
   finish!()
   schedule.stop()
   t.equal(intervals.size, 0, 'stop clears the timer')
+})
+
+t.test('a copy of books that do not add up fails the ledger audit: not kept, alerted with the finding', async (t) => {
+  const root = t.testdir()
+  const w = makeWorld(join(root, 'gateway.sqlite'))
+  t.teardown(() => w.close())
+  w.ledger.applyBatch([verified(w.kiosks.cash.topup(UID.alice, 1_000))])
+  const dir = join(root, 'backups')
+  const alerts: string[] = []
+  const backups = createBackups({ db: w.db, dir, keep: 2, clock: fixedClock(), logger: silentLogger, alert: (_kind, message) => alerts.push(message), check: ledgerAuditCheck })
+  await backups.run('requested')
+  t.equal(listBackups(dir).length, 1, 'sound books are backed up')
+  // A damaged disk or a stray hand: one balance no longer equals its postings.
+  w.db.prepare("UPDATE accounts SET balance = balance + 1 WHERE kind = 'customer'").run()
+  await t.rejects(backups.run('requested'), { name: 'BackupError', findings: [/^balance_differs_from_postings: /] })
+  t.equal(listBackups(dir).length, 1, 'the unsound copy is not kept')
+  t.match(alerts, [/failed its check: balance_differs_from_postings/])
 })

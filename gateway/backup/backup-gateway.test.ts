@@ -9,7 +9,7 @@ import mqtt from 'mqtt'
 import { pino } from 'pino'
 import { topics, type AlertEvent } from '../../device-protocol/index.js'
 import { createGateway, DB_FILE_NAME } from '../app.js'
-import { resolveConfig, type GatewayConfig } from '../config.js'
+import { loadConfig, resolveConfig, type GatewayConfig } from '../config.js'
 import { testSetup } from '../ledger/testing/test-helpers.js'
 import { listBackups } from './backup.js'
 import { runBackupCommand } from './backup-command.js'
@@ -129,4 +129,11 @@ t.test('wristpay-gateway backup asks the running gateway, or copies a stopped on
   t.equal(missing.code, 1)
   t.match(missing.stderr, /cannot open/)
   t.same(readdirSync(root).includes('nothing.sqlite'), false, 'a wrong path is not created')
+})
+
+t.test('a relative backup.dir in the config file is taken relative to that file', async (t) => {
+  const root = t.testdir()
+  const file = join(root, 'gateway.json')
+  writeFileSync(file, JSON.stringify({ backup: { dir: 'backups', intervalMinutes: 60 } }))
+  t.same(loadConfig({ file, env: {} }).backup, { dir: join(root, 'backups'), intervalMinutes: 60 })
 })

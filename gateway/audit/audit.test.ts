@@ -8,7 +8,7 @@ import { canonicalBytes, envelopeHash, type Envelope } from '../../device-protoc
 import { openLedgerDatabase } from '../ledger/db.js'
 import { SigningKiosk, makeKioskKeys } from '../ledger/testing/test-helpers.js'
 import { auditLedgerDatabase } from './audit.js'
-import type { AuditFindingCode } from './findings.js'
+import { AUDIT_FINDING_CODES, type AuditFindingCode } from './findings.js'
 import { writeAuditedLedger, type AuditedLedgerFile } from './testing/audited-ledger.js'
 
 /** A fresh clean ledger file for one test. */
@@ -159,7 +159,47 @@ const DAMAGES: Array<{ name: string; damage: (file: AuditedLedgerFile) => void; 
     expect: [],
     not: ['external_reference_missing'],
   },
+  {
+    name: "a kiosk's key removed",
+    damage: ({ path }) => damage(path, `UPDATE kiosks SET public_key = NULL WHERE id = 'bar-1'`),
+    expect: ['signature_no_key'],
+  },
+  {
+    name: 'a stored envelope overwritten with garbage',
+    damage: ({ path, ids }) => damage(path, `UPDATE transactions SET envelope = '{"tx":1}' WHERE id = ?`, ids.beerWithCup),
+    expect: ['envelope_hash_mismatch', 'envelope_unreadable'],
+  },
+  {
+    name: 'a posting moved to a rejected transaction',
+    damage: ({ path, ids }) => damage(path, `UPDATE postings SET tx_id = ? WHERE id = (SELECT MIN(id) FROM postings WHERE tx_id = ?)`, ids.rejectedSale, ids.secondBarSale),
+    expect: ['booking_unbalanced', 'rejected_with_postings'],
+  },
+  {
+    name: 'a posting naming an account that does not exist',
+    damage: ({ path, ids }) => damage(path, `UPDATE postings SET account = 'revenue:nowhere' WHERE id = (SELECT MIN(id) FROM postings WHERE tx_id = ?)`, ids.secondBarSale),
+    expect: ['posting_account_missing'],
+  },
+  {
+    name: 'a deposit account below zero',
+    damage: ({ path }) => damage(path, `UPDATE accounts SET balance = -200 WHERE kind = 'deposit'`),
+    expect: ['deposit_negative'],
+  },
+  {
+    name: "an external booking given a kiosk transaction's receipt",
+    damage: ({ path, ids }) => damage(path, `UPDATE external_bookings SET receipt_id = (SELECT receipt_id FROM transactions WHERE id = ?) WHERE id = ?`, ids.aliceTopup, ids.onlineTopup),
+    expect: ['external_id_reused'],
+  },
+  {
+    name: "an external booking's postings deleted",
+    damage: ({ path, ids }) => damage(path, `DELETE FROM postings WHERE tx_id = ?`, ids.onlineTopup),
+    expect: ['booking_missing_postings'],
+  },
 ]
+
+t.test('every finding code is made by some damage below', async (t) => {
+  const made = new Set([...DAMAGES.flatMap((d) => d.expect), 'signature_key_changed'])
+  t.same(Object.keys(AUDIT_FINDING_CODES).filter((code) => !made.has(code as AuditFindingCode)), [])
+})
 
 for (const { name, damage: doDamage, expect, not = [] } of DAMAGES) {
   t.test(`found: ${name}`, async (t) => {

@@ -27,12 +27,14 @@ export interface StoredTransaction {
 const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex')
 
 function parseEnvelope(text: string): Envelope | undefined {
+  let value: unknown
   try {
-    const value: unknown = JSON.parse(text)
-    return validateEnvelope(value) ? (value as Envelope) : undefined
+    value = JSON.parse(text)
   } catch {
     return undefined
   }
+  const checked = validateEnvelope(value)
+  return checked.ok ? checked.value : undefined
 }
 
 function importKey(publicKey: string | null): KeyObject | undefined {

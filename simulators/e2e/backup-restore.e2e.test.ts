@@ -96,7 +96,9 @@ t.test('a restored backup under a running kiosk: nothing doubled; what the kiosk
   t.equal(kiosk.daemon.outbox.head().nextSeq, 5)
 
   // The next transaction is seq 5: the gateway holds it behind the gap at seq 3 and alerts.
-  await tapAndAwait(kiosk.daemon.kiosk.topUp(TOPUP), kiosk.reader, GUEST).catch((err: unknown) => err)
+  const held = await tapAndAwait(kiosk.daemon.kiosk.topUp(TOPUP), kiosk.reader, GUEST)
+  t.match(held, { status: 'pending', seq: 5 }, 'the cashier sees it pending: no answer comes')
+  t.equal(kiosk.daemon.outbox.depth(), 1, 'it stays in the outbox, unanswered')
   await waitUntil(() => alerts.some((a) => a.kind === 'gap' && a.kiosk === 'bar-1'), 'the gateway\'s gap alert', 4_000, 5)
   t.match(alerts.find((a) => a.kind === 'gap'), { message: /kiosk bar-1 sent seq 5 while seq 3 is missing/ })
   t.equal(gateway.ledger.kioskCursor('bar-1')!.nextSeq, 3, 'nothing booked past the gap')

@@ -86,7 +86,8 @@ function orderView(order: FakeOrder, id: number) {
 
 /** The fake API: the seed's paths and bodies, errors as `{type, id, message}`. */
 async function fakeServer(state: FakeState): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false })
+  // The shared browser keeps its keep-alive connections to a subtest's server after the page closes: close them with it.
+  const app = Fastify({ logger: false, forceCloseConnections: true })
   const fail = (reply: FastifyReply, status: number, type: string, message: string) => reply.code(status).send({ type, id: 'req-1', message })
   const authed = (request: FastifyRequest, reply: FastifyReply): boolean => {
     const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1]

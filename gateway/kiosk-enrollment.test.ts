@@ -215,3 +215,36 @@ t.test('the broker handed out: the listener\'s host, or for every address the ho
   t.equal(brokerUrlFor({ host: '0.0.0.0', port: 1883 }, 'gateway.local'), 'mqtt://gateway.local:1883')
   t.equal(brokerUrlFor({ host: '::', port: 8883, tls: true }, 'fd00::1'), 'mqtts://[fd00::1]:8883')
 })
+
+t.test('hostile bodies to POST /enroll are refused with a clear error, spend no code and change no kiosk', async (t) => {
+  const w = await startWorld(t)
+  const made = await post(`${w.http}/admin/kiosks/bar-1/registration-code`, {})
+  t.equal(made.status, 200)
+  const raw = async (body: string, contentType = 'application/json') => {
+    const res = await fetch(`${w.http}/enroll`, { method: 'POST', headers: { 'content-type': contentType }, body })
+    return { status: res.status, body: (await res.json()) as { type?: string; message?: string } }
+  }
+  const key = newKey()
+  const cases: Array<[string, string, string?]> = [
+    ['not JSON', '{"code": '],
+    ['an array', '[]'],
+    ['no code', JSON.stringify({ publicKey: key.publicKey })],
+    ['no key', JSON.stringify({ code: made.body.code })],
+    ['a key one character short', JSON.stringify({ code: made.body.code, publicKey: key.publicKey.slice(1) })],
+    ['a key of the wrong shape', JSON.stringify({ code: made.body.code, publicKey: '<script>' })],
+    ['a huge code', JSON.stringify({ code: 'A'.repeat(100_000), publicKey: key.publicKey })],
+    ['the code as a number', JSON.stringify({ code: 1234, publicKey: key.publicKey })],
+    ['a form body', `code=${made.body.code}&publicKey=${key.publicKey}`, 'application/x-www-form-urlencoded'],
+  ]
+  for (const [what, body, contentType] of cases) {
+    const answer = await raw(body, contentType)
+    t.ok(answer.status >= 400 && answer.status < 500, `${what}: refused (${answer.status})`)
+    t.type(answer.body.type, 'string', `${what}: a named error`)
+    t.notMatch(JSON.stringify(answer.body), made.body.code, `${what}: the code is not quoted back`)
+  }
+  t.equal(w.gateway.ledger.registry.kioskPublicKey('bar-1'), undefined, 'no key was enrolled')
+  t.notOk(await loginRefused(w.mqttUrl, 'bar-1', BAR1_FILE_TOKEN), "the kiosk's token is unchanged")
+  const enrolled = await post(`${w.http}/enroll`, { code: made.body.code, publicKey: key.publicKey }, false)
+  t.equal(enrolled.status, 200, 'the code was not spent by any of it')
+  t.equal(w.gateway.ledger.registry.kioskPublicKey('bar-1') === undefined, false)
+})

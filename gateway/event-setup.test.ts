@@ -55,6 +55,7 @@ const mutations: Mutation[] = [
   ['kiosk id in upper case', (s) => (s.kiosks[0]!.id = 'BAR-1'), /kiosks\/0\/id/],
   ['flag missing', (s) => delete (s.kiosks[0] as Partial<EventSetup['kiosks'][number]>).saleAllowed, /saleAllowed|kiosks\/0/],
   ['public key of the wrong length', (s) => (s.kiosks[0]!.publicKey = 'abc'), /kiosks\/0\/publicKey/],
+  ['all-zero public key (small order)', (s) => (s.kiosks[0]!.publicKey = 'A'.repeat(43)), /kiosks\/0 publicKey: the public key is a weak Ed25519 key/],
   ['lower-case uid', (s) => (s.wristbands[0]!.uid = '04a1b2c3d4e5f6'), /wristbands\/0\/uid/],
   ['PIN of digits only, too short', (s) => (s.wristbands[0]!.pin = '2345'), /wristbands\/0\/pin/],
   ['PIN with a look-alike O', (s) => (s.wristbands[0]!.pin = 'ABCDEFGO'), /wristbands\/0\/pin/],

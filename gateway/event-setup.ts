@@ -18,8 +18,8 @@ import {
   TagUid,
   Variant,
   createValidator,
-  publicKeyFromBase64Url,
 } from '../device-protocol/index.js'
+import { parseKioskPublicKey } from './registry/kiosk-public-key.js'
 import { PIN_PATTERN, normalisePin, randomPin } from './registry/pins.js'
 
 /** A random portal PIN in the set-up's format (10 symbols of A-Z and 2-9 without I and O: 50 bits). */
@@ -273,9 +273,9 @@ export function parseEventSetup(value: unknown): EventSetup {
     tokens.add(k.token)
     if (k.publicKey !== undefined) {
       try {
-        publicKeyFromBase64Url(k.publicKey)
-      } catch {
-        problems.push(`/kiosks/${i} publicKey is not an Ed25519 public key`)
+        parseKioskPublicKey(k.publicKey)
+      } catch (err) {
+        problems.push(`/kiosks/${i} publicKey: ${(err as Error).message}`)
       }
     }
   })

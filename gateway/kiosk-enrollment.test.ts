@@ -248,3 +248,31 @@ t.test('hostile bodies to POST /enroll are refused with a clear error, spend no 
   t.equal(enrolled.status, 200, 'the code was not spent by any of it')
   t.equal(w.gateway.ledger.registry.kioskPublicKey('bar-1') === undefined, false)
 })
+
+t.test('a weak key (all zero, the identity, small order) is refused by POST /enroll and by PUT /admin/kiosks/:id/public-key: no code spent, no key enrolled', async (t) => {
+  const w = await startWorld(t)
+  const made = await post(`${w.http}/admin/kiosks/bar-1/registration-code`, {})
+  t.equal(made.status, 200)
+  const weak = [
+    ['all zero', Buffer.alloc(32).toString('base64url')],
+    ['the identity', Buffer.from('01'.padEnd(64, '0'), 'hex').toString('base64url')],
+    ['an order-8 point', Buffer.from('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', 'hex').toString('base64url')],
+  ]
+  for (const [what, publicKey] of weak) {
+    const enroll = await post(`${w.http}/enroll`, { code: made.body.code, publicKey }, false)
+    t.equal(enroll.status, 400, `/enroll, ${what}`)
+    t.equal(enroll.body.type, 'invalid_public_key', `/enroll, ${what}`)
+    t.match(enroll.body.message, /weak Ed25519 key|canonical/, `/enroll, ${what}: says why`)
+    const put = await fetch(`${w.http}/admin/kiosks/bar-1/public-key`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ publicKey }),
+    })
+    t.equal(put.status, 400, `PUT, ${what}`)
+    t.equal(((await put.json()) as { type: string }).type, 'invalid_public_key', `PUT, ${what}`)
+  }
+  t.equal(w.gateway.ledger.registry.kioskPublicKey('bar-1'), undefined, 'no key was enrolled')
+  const key = newKey()
+  const enrolled = await post(`${w.http}/enroll`, { code: made.body.code, publicKey: key.publicKey }, false)
+  t.equal(enrolled.status, 200, 'the code was not spent by the weak keys')
+})

@@ -29,6 +29,7 @@ import { loadGatewayKeys, type GatewayKeys } from './gateway-keys.js'
 import { createKioskConfigBuilder } from './kiosk-config.js'
 import { enrollKioskKeyByAdmin, importKioskKeys, logKeyChange, type KeyChange } from './kiosk-keys.js'
 import { createKioskEnrollment, type NewKiosk, type Redemption } from './enrollment.js'
+import { parseKioskPublicKey } from './kiosk-public-key.js'
 import { importOperations } from './operations-import.js'
 import { MIN_PIN_SECRET_BYTES, PIN_SECRET_BYTES, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
 import { hashToken, tokenMatches } from './secrets.js'
@@ -369,26 +370,13 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     if (q.kiosk.get(kioskId) === undefined) throw new Error(`unknown kiosk '${kioskId}'`)
     let key: KeyObject
     try {
-      key = publicKeyFromBase64Url(publicKeyBase64Url)
-    } catch {
-      throw new Error(`kiosk '${kioskId}': public key is not a base64url Ed25519 key`)
+      key = parseKioskPublicKey(publicKeyBase64Url)
+    } catch (err) {
+      throw new Error(`kiosk '${kioskId}': ${(err as Error).message}`)
     }
-    if (key.asymmetricKeyType !== 'ed25519') throw new Error(`kiosk '${kioskId}': public key is not Ed25519`)
     const change = enrollKioskKeyByAdmin(db, kioskId, publicKeyBase64Url)
     keyCache.set(kioskId, key)
     logKeyChange(logger, change)
-  }
-
-  /** The key as an Ed25519 KeyObject; throws when it is not one. */
-  function parseEnrollmentKey(publicKeyBase64Url: string): KeyObject {
-    let key: KeyObject
-    try {
-      key = publicKeyFromBase64Url(publicKeyBase64Url)
-    } catch {
-      throw new Error('the public key is not a base64url Ed25519 key')
-    }
-    if (key.asymmetricKeyType !== 'ed25519') throw new Error('the public key is not Ed25519')
-    return key
   }
 
   function createKiosk(kiosk: NewKiosk): void {
@@ -400,7 +388,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
   }
 
   function redeemRegistrationCode(code: string, publicKeyBase64Url: string, nowMs: number): Redemption {
-    const key = parseEnrollmentKey(publicKeyBase64Url)
+    const key = parseKioskPublicKey(publicKeyBase64Url)
     const redeemed = enrollment.redeem(code, publicKeyBase64Url, nowMs)
     if (!redeemed.ok) return redeemed
     keyCache.set(redeemed.kioskId, key)

@@ -132,3 +132,9 @@ t.test('a file that is no CAMT.053 statement is refused as a whole', async (t) =
   t.throws(() => parseCamt053('<Document><Other/></Document>'), { name: 'StatementFormatError', message: /no Document\/BkToCstmrStmt\/Stmt/ })
   t.throws(() => parseCamt053('<Document><BkToCstmrStmt><Stmt></BkToCstmrStmt></Document>'), { name: 'StatementFormatError', message: /not well-formed/ })
 })
+
+t.test('XML the validator passes but the parser refuses (a quote missing in the declaration) is a StatementFormatError, found by fuzzing', async (t) => {
+  const broken = SAMPLE.replace('<?xml version="1.0"', '<?xml version="1.0 ')
+  t.not(broken, SAMPLE, 'the sample has the declaration to break')
+  t.throws(() => parseCamt053(broken), { name: 'StatementFormatError', message: /not well-formed/ })
+})

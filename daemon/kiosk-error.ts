@@ -57,6 +57,8 @@ export const KIOSK_ERROR_TYPES = [
   'not_enrolled',
   // An operator locked this kiosk with a remote command (remote-commands.ts): everything is refused until unlocked.
   'locked',
+  // The outbox's disk or database cannot take a write (full, I/O error, locked): nothing was stored; the next attempt tries again.
+  'storage_failed',
 ] as const
 export type KioskErrorType = (typeof KIOSK_ERROR_TYPES)[number]
 

@@ -71,6 +71,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
     }),
     onChange: (listener) => core.onChange(listener),
     chainState: () => core.chainState(),
+    storageFault: () => core.storageFault(),
     confirmChainRecovery: () => core.confirmChainRecovery(),
     stop: () => core.stop(),
   }

@@ -156,6 +156,7 @@ const STATUS_OF: Record<KioskErrorType, number> = {
   no_chain_recovery: 409,
   not_enrolled: 409,
   locked: 423,
+  storage_failed: 503,
 }
 
 /**

@@ -15,6 +15,7 @@ import type { Clock, Envelope, TxResult } from '../device-protocol/index.js'
 import { GENESIS_HASH, envelopeHash } from '../device-protocol/index.js'
 import { UNRECORDED_REASONS, planRebase, type ChainDamageReport, type GatewayHead } from './chain-check.js'
 import { migrateKioskDatabase } from './migrations.js'
+import { isStorageFull, storageFaultCode } from '../device-protocol/storage-fault.js'
 
 export class OutboxFullError extends Error {
   override readonly name = 'OutboxFullError'
@@ -35,6 +36,22 @@ export class OutboxDamagedError extends Error {
         'Keep the file for inspection, move it and its -wal/-shm files aside, then start again: ' +
         'the kiosk checks its chain with the gateway and waits for an operator to confirm (POST /recovery/confirm)',
     )
+  }
+}
+
+/**
+ * The outbox's database could not take a write (disk full, I/O error, locked
+ * past the busy timeout): the SQLite transaction rolled back, nothing changed.
+ * It passes once the disk takes writes again; the next write simply tries.
+ */
+export class OutboxStorageError extends Error {
+  override readonly name = 'OutboxStorageError'
+  constructor(
+    /** SQLite's (or the file system's) code: SQLITE_FULL, SQLITE_IOERR_WRITE, SQLITE_BUSY, ENOSPC, ... */
+    readonly code: string,
+    cause: unknown,
+  ) {
+    super(`outbox storage ${isStorageFull(code) ? 'full' : 'failed'} (${code}): nothing was stored`, { cause })
   }
 }
 
@@ -333,9 +350,9 @@ export function createOutbox(options: OutboxOptions): Outbox {
   return {
     maxEntries,
     // immediate: take the write lock before reading the head, so two writers can never read the same head.
-    append: (buildTx, within) => appendTx.immediate(buildTx, within),
+    append: (buildTx, within) => storageGuarded(() => appendTx.immediate(buildTx, within)),
     database: db,
-    markAnswered: (id, result) => markTx.immediate(id, result),
+    markAnswered: (id, result) => storageGuarded(() => markTx.immediate(id, result)),
     pending(opts = {}) {
       const fromSeq = opts.fromSeq ?? 1
       const limit = opts.limit ?? -1 // SQLite: a negative LIMIT means no limit
@@ -377,6 +394,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
       closed = true
       db.close()
     },
+  }
+}
+
+/** Runs a write; a storage fault comes out as an OutboxStorageError (better-sqlite3 has rolled the transaction back). */
+function storageGuarded<T>(write: () => T): T {
+  try {
+    return write()
+  } catch (err) {
+    const code = storageFaultCode(err)
+    throw code === undefined ? err : new OutboxStorageError(code, err)
   }
 }
 

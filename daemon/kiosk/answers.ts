@@ -4,7 +4,7 @@
 // answers count); one this kiosk cannot place changes nothing.
 import type { Logger } from 'pino'
 import type { BalanceAnswer, ReplyMessage, Transaction, TxResult } from '../../device-protocol/index.js'
-import type { Outbox } from '../outbox.js'
+import { OutboxStorageError, type Outbox } from '../outbox.js'
 import { KioskError } from '../kiosk-error.js'
 import type { ChainGuard } from '../chain-guard.js'
 import { isUnrecordedRefusal } from '../chain-check.js'
@@ -24,6 +24,8 @@ export interface AnswersOptions {
   accepted(tx: Transaction): void
   /** What stop() ends while an answer is awaited. */
   setAbort(abort: ((reason: 'stopped') => void) | undefined): void
+  /** An answer could not be recorded (the outbox's storage failed): its entry stays pending. */
+  storageFailed(err: OutboxStorageError): void
 }
 
 export interface Answers {
@@ -36,7 +38,7 @@ export interface Answers {
 }
 
 export function createAnswers(options: AnswersOptions): Answers {
-  const { outbox, link, chain, logger, newId, replyTimeoutMs, tally, changed, accepted, setAbort } = options
+  const { outbox, link, chain, logger, newId, replyTimeoutMs, tally, changed, accepted, setAbort, storageFailed } = options
   /** Operations waiting for the answer to their transaction id. */
   const waiters = new Map<string, (result: TxResult) => void>()
   /** Balance checks waiting for their answer, by requestId. */
@@ -81,7 +83,15 @@ export function createAnswers(options: AnswersOptions): Answers {
       chain.onSeqConflict(result.id)
       return
     }
-    const marked = outbox.markAnswered(result.id, result)
+    let marked: ReturnType<Outbox['markAnswered']>
+    try {
+      marked = outbox.markAnswered(result.id, result)
+    } catch (err) {
+      // Not recorded: the entry stays pending, is sent again and answered again once the outbox takes writes.
+      if (!(err instanceof OutboxStorageError)) throw err
+      storageFailed(err)
+      return
+    }
     if (marked.outcome === 'unknown') {
       tally('unknownReplies')
       logger.warn({ id: result.id, seq: result.seq }, 'answer for a transaction this kiosk does not know')

@@ -13,7 +13,8 @@ import { MAX_AMOUNT_CENTS, publicKeyToBase64Url, signTransaction, validateEnvelo
 import { createValidator } from '../../device-protocol/index.js'
 import type { Reader, ReaderFeedback, TagInfo } from '../reader/reader.js'
 import type { Outbox, OutboxEntry } from '../outbox.js'
-import { OutboxFullError } from '../outbox.js'
+import { OutboxFullError, OutboxStorageError } from '../outbox.js'
+import { isStorageFull } from '../../device-protocol/storage-fault.js'
 import type { CatalogSource, KioskLocalState, OpenShift } from '../local-config.js'
 import { KioskError, type Checked, type KioskErrorType } from '../kiosk-error.js'
 import { authorizeStaff, authorizeSupervisor, type StaffSessions } from '../staff-session.js'
@@ -43,6 +44,16 @@ export interface Prepared {
 export type CoreCounters = Omit<KioskCounters, keyof CardCounters | 'malformedReplies' | 'outboxDepth'>
 
 export type SentOutcome = Outcome & { status: 'accepted' | 'rejected' | 'pending' }
+
+/** The outbox's storage while a write of it fails (disk full, I/O error, locked), from the first failure of the episode. */
+export interface StorageFault {
+  /** SQLite's or the file system's code of the latest failure: SQLITE_FULL, SQLITE_IOERR_WRITE, SQLITE_BUSY, ENOSPC, ... */
+  code: string
+  /** Clock time of the episode's first failure, Unix ms. */
+  since: number
+  /** Answers of the gateway that could not be recorded in this episode (their entries stay pending). */
+  unrecordedAnswers: number
+}
 
 /** The kiosk's own options, with kiosk.ts's defaults filled in, plus the staff sessions it shares with the staff module. */
 export type KioskCoreOptions = Required<Pick<KioskOptions, 'kioskId' | 'reader' | 'outbox' | 'link' | 'privateKey' | 'clock' | 'logger' | 'catalog' | 'localState' | 'newId' | 'replyTimeoutMs' | 'tapTimeoutMs' | 'feedbackDurationMs' | 'lockedMessage'>> & {
@@ -118,6 +129,8 @@ export interface KioskCore {
   changed(): void
   onChange(listener: () => void): void
   chainState(): ChainState
+  /** The outbox's storage fault while writes fail, undefined while they work. */
+  storageFault(): StorageFault | undefined
   /** An operator confirms a damaged outbox; a supervisor's session is needed where the event has staff. */
   confirmChainRecovery(): Promise<ChainRecovery>
   stop(): void
@@ -184,6 +197,8 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
   let abortTap: (() => void) | undefined
   /** The last write caused by an accepted answer (the shift state), awaited before an operation reports. */
   let stateWrite: Promise<void> = Promise.resolve()
+  /** Set while writes to the outbox fail: one episode, logged once, ended by the next write that works. */
+  let storageFault: StorageFault | undefined
 
   function changed(): void {
     for (const listener of listeners) {
@@ -220,6 +235,29 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
   })
   if (link.isReady()) chain.onReady()
 
+  /** A write of the outbox failed: the episode's first failure is logged and shown in the state; later ones only update the code. */
+  function storageFailed(err: OutboxStorageError, what: 'append' | 'answer'): void {
+    if (storageFault === undefined) {
+      storageFault = { code: err.code, since: clock.now(), unrecordedAnswers: 0 }
+      logger.error({ err, code: err.code, what }, 'the outbox cannot be written: new transactions are refused until it can; nothing stored is lost')
+    } else storageFault.code = err.code
+    if (what === 'answer') storageFault.unrecordedAnswers += 1
+    changed()
+  }
+
+  /**
+   * A transaction was stored: the episode is over (a recorded answer does not end it: it may fit where a
+   * transaction does not). Entries whose answers could not be recorded are sent again, so the gateway answers them again.
+   */
+  function storageWorks(): void {
+    if (storageFault === undefined) return
+    const { code, since, unrecordedAnswers } = storageFault
+    storageFault = undefined
+    logger.info({ code, failingForMs: clock.now() - since, unrecordedAnswers }, 'the outbox can be written again')
+    if (unrecordedAnswers > 0) link.resendPending()
+    changed()
+  }
+
   const answers = createAnswers({
     outbox,
     link,
@@ -230,6 +268,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
     tally: (counter) => void (counts[counter] += 1),
     changed,
     accepted,
+    storageFailed: (err) => storageFailed(err, 'answer'),
     setAbort: (abort) => void (abortCurrent = abort),
   })
 
@@ -364,8 +403,15 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
         feedback('rejected')
         refuse('outbox_full', err.message)
       }
+      if (err instanceof OutboxStorageError) {
+        // Nothing was stored, so nothing may be shown as paid (nor a card charged after this).
+        storageFailed(err, 'append')
+        feedback('rejected')
+        refuse('storage_failed', `${isStorageFull(err.code) ? 'Storage full' : 'Storage error'}: this till cannot record sales. Call a supervisor. (${err.code})`)
+      }
       throw err
     }
+    storageWorks()
     if (prepared.type === 'sale' || prepared.type === 'return') counts.sales += 1
     else if (prepared.type === 'topup_cash' || prepared.type === 'topup_card') counts.topups += 1
     else counts.otherTransactions += 1
@@ -493,6 +539,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
     changed,
     onChange: (listener) => void listeners.push(listener),
     chainState: () => chain.state(),
+    storageFault: () => (storageFault === undefined ? undefined : { ...storageFault }),
     confirmChainRecovery,
     stop() {
       stopped = true

@@ -13,6 +13,7 @@ import type { CatalogSource, KioskLocalState, OpenShift } from '../local-config.
 import type { SaleLine, TicketLine } from '../cart.js'
 import type { StaffSession } from '../staff-session.js'
 import type { ChainRecovery, ChainState } from '../chain-guard.js'
+import type { StorageFault } from './core.js'
 
 export interface Outcome {
   /**
@@ -161,6 +162,8 @@ export interface Kiosk {
   onChange(listener: () => void): void
   /** Whether the outbox's chain matches what the gateway booked (chain-guard.ts). */
   chainState(): ChainState
+  /** While writes to the outbox fail (disk full, I/O error, locked): since when and the latest code; undefined while they work. */
+  storageFault(): StorageFault | undefined
   /**
    * An operator confirms a damaged outbox (chain_recovery_required): it goes on
    * from the gateway's head and sends what it still holds. A supervisor's

@@ -7,7 +7,7 @@
 import type { Test } from 'tap'
 import { join } from 'node:path'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import type { Clock, KioskConfig } from '../../device-protocol/index.js'
 import { createOutbox, type Outbox } from '../outbox.js'
 import { createMqttLink, type MqttLink } from '../mqtt-link.js'
@@ -51,6 +51,8 @@ export interface KioskStart {
   cardHooks?: CardTopUpHooks | undefined
   /** What to wait for before the kiosk is handed out: 'link' (default), 'chain' (the gateway confirmed the chain too), 'nothing'. */
   waitFor?: 'link' | 'chain' | 'nothing'
+  /** Wraps the outbox the kiosk and its link are given (fault injection: a write that fails). */
+  wrapOutbox?: ((outbox: Outbox) => Outbox) | undefined
 }
 
 export interface KioskWorldOptions extends KioskStart {
@@ -62,6 +64,8 @@ export interface KioskWorldOptions extends KioskStart {
   tapTimeoutMs?: number
   maxEntries?: number
   terminal?: FakeTerminal
+  /** The kiosk's logger (silent when omitted). */
+  logger?: Logger
 }
 
 export interface KioskWorld extends KioskParts {
@@ -80,9 +84,10 @@ export interface KioskWorld extends KioskParts {
   restart(options?: KioskStart): Promise<KioskParts>
 }
 
-const logger = pino({ level: 'silent' })
+const silentLogger = pino({ level: 'silent' })
 
 export async function startKioskWorld(t: Test, options: KioskWorldOptions = {}): Promise<KioskWorld> {
+  const logger = options.logger ?? silentLogger
   const kioskId = options.kioskId ?? 'bar-1'
   const clock = options.clock ?? { now: () => Date.now() }
   const dir = t.testdir()
@@ -95,7 +100,8 @@ export async function startKioskWorld(t: Test, options: KioskWorldOptions = {}):
   await terminal?.open()
 
   async function start(startOptions: KioskStart = {}): Promise<KioskParts> {
-    const outbox = createOutbox({ path: join(dir, 'outbox.sqlite'), maxEntries: options.maxEntries ?? 100, clock })
+    const stored = createOutbox({ path: join(dir, 'outbox.sqlite'), maxEntries: options.maxEntries ?? 100, clock })
+    const outbox = startOptions.wrapOutbox ? startOptions.wrapOutbox(stored) : stored
     const link = createMqttLink({ url: broker.url, kioskId, token: WORLD_KIOSK_TOKEN, logger, clock, outbox, backoff: { initialDelayMs: 10, maxDelayMs: 100 } })
     const config = await createLocalConfigStore({ path: join(dir, 'config.json'), kioskId, clock, logger })
     if (options.config && !config.current()) await config.apply(options.config)

@@ -50,6 +50,7 @@ export const ERRORS = {
   reader_unavailable: 'The wristband reader is not working.',
   terminal_unavailable: 'The card terminal is not working.',
   outbox_full: 'The kiosk\'s queue is full: it cannot take more until the gateway answers.',
+  storage_failed: 'This till cannot record sales: its storage is full or failing. Nothing was booked. Call a supervisor.',
   no_config: 'The kiosk has no configuration from the gateway yet.',
   empty_cart: 'The cart is empty.',
   unknown_product: 'A product is not known.',

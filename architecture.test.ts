@@ -35,7 +35,8 @@ const ENTRY_POINTS: Record<string, readonly Area[]> = { 'simulators/bin.ts': ['d
 /** `path` is relative to the repository, with forward slashes; undefined: not in any folder of the table. */
 function areaOf(path: string): Area | undefined {
   const [top, second] = path.split('/')
-  if (top === 'simulators') return second === 'demo' ? 'demo' : second === 'e2e' ? 'e2e' : 'device-simulators'
+  // simulators/load/ is the benchmark's load generator: it drives the whole system as the demo's bench does.
+  if (top === 'simulators') return second === 'demo' || second === 'load' ? 'demo' : second === 'e2e' ? 'e2e' : 'device-simulators'
   return (TOP_FOLDERS as readonly string[]).includes(top ?? '') ? (top as Area) : undefined
 }
 
@@ -116,6 +117,9 @@ t.test('the rules, case by case', async (t) => {
     ['simulators/bin.ts', 'gateway/app.js', false],
     ['simulators/demo/demo.ts', 'gateway/app.js', true],
     ['simulators/demo/demo.ts', 'simulators/e2e/kiosk-harness.js', true],
+    ['simulators/load/generator.ts', 'simulators/demo/kiosk-fleet.js', true],
+    ['simulators/bin.ts', 'simulators/load/cli.js', true],
+    ['gateway/app.ts', 'simulators/load/generator.js', false],
     ['simulators/e2e/kiosk-harness.ts', 'daemon/config.js', true],
     ['gateway/app.ts', 'simulators/e2e/kiosk-harness.js', false],
     ['daemon/app.ts', 'simulators/demo/demo-event.js', false],

@@ -4,13 +4,19 @@
 // a socat pty pair, say) so that a real `wristpay-kiosk --reader serial:...`
 // can be driven, tapping wristbands when a person says so (reader-cli.ts) or on
 // a timer; `tap` sends a tap to a running reader; `demo` and `bench` run the
-// demo and the benchmarks; `bank statement` plays the bank of a payout run
-// (bank-sim/cli.ts).
+// demo and the benchmarks, `load` the benchmark's load generator; `bank
+// statement` plays the bank of a payout run (bank-sim/cli.ts).
 import { createInterface } from 'node:readline'
 import { TAG_TYPES } from '../device-protocol/index.js'
 import { attachFirmwareToSerialPort } from './reader-firmware.js'
 import { BANK_USAGE, runBankCommand } from './bank-sim/cli.js'
 import { COMMANDS_HELP, DEFAULT_UID, createTapper, keyCommand, parseReaderArgs, parseTapCommand, sendControlCommand, startControlSocket, type TapCommand } from './reader-cli.js'
+
+// Only the usage text: the generator itself is loaded when `load` runs.
+const LOAD_USAGE = `  load --mqtt URL --fleet FILE [options]
+      The load generator that npm run bench runs in its own process: one MQTT
+      connection per kiosk, sales signed ahead and offered open loop at fixed
+      rates (wristpay-sim load --help for its options).`
 
 export const USAGE = `Usage: wristpay-sim <command> [options]
 
@@ -44,6 +50,7 @@ Commands:
 ${BANK_USAGE}
   demo [options]     the demo (same as npm start; --help for its options)
   bench [options]    the benchmarks (same as npm run bench)
+${LOAD_USAGE}
   --help             this text
 `
 
@@ -124,6 +131,10 @@ async function main(argv: string[]): Promise<number> {
       process.argv = [process.argv[0]!, 'simulators/demo/demo.ts', ...rest]
       await import('./demo/demo.js')
       return new Promise(() => {}) // demo.ts exits the process itself
+    case 'load': {
+      const { runLoadCommand } = await import('./load/cli.js')
+      return runLoadCommand(rest)
+    }
     case 'bench':
       process.argv = [process.argv[0]!, 'simulators/demo/bench.ts', ...rest]
       await import('./demo/bench.js')

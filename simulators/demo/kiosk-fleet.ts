@@ -40,6 +40,14 @@ export interface FleetKiosk {
   readonly kioskId: string
   connect(): Promise<void>
   send(type: TransactionType, tagUid: string, lines: Line[], amount: number): Promise<SendOutcome>
+  /**
+   * Signs the next transaction of this kiosk's chain without sending it, stamped
+   * `atMs` (default now): a load generator signs a phase's sales ahead so that
+   * signing does not limit what it offers. Send them with sendSigned, in order.
+   */
+  sign(type: TransactionType, tagUid: string, lines: Line[], amount: number, atMs?: number): Envelope
+  /** Publishes an envelope made by sign() and resolves with the gateway's answer. */
+  sendSigned(envelope: Envelope): Promise<SendOutcome>
   inFlight(): number
   close(): Promise<void>
 }
@@ -80,6 +88,32 @@ export function createFleetKiosk(options: FleetKioskOptions): FleetKiosk {
     pending.resolve({ result: reply, latencyMs: clock.now() - pending.sentAtMs })
   }
 
+  function sign(type: TransactionType, tagUid: string, lines: Line[], amount: number, atMs?: number): Envelope {
+    const tx = {
+      v: 1 as const,
+      id: uuidv7(),
+      kiosk: kioskId,
+      seq: nextSeq,
+      prev: lastHash,
+      type,
+      tag: { uid: tagUid, type: 'ntag215' },
+      lines,
+      amount,
+      at: atMs ?? clock.now(),
+    }
+    const envelope = signTransaction(tx, options.privateKey)
+    nextSeq += 1
+    lastHash = envelopeHash(envelope)
+    return envelope
+  }
+
+  function sendSigned(envelope: Envelope): Promise<SendOutcome> {
+    return new Promise<SendOutcome>((resolve) => {
+      pendingById.set(envelope.tx.id, { envelope, sentAtMs: clock.now(), resolve })
+      publish(envelope)
+    })
+  }
+
   return {
     kioskId,
     async connect() {
@@ -95,27 +129,9 @@ export function createFleetKiosk(options: FleetKioskOptions): FleetKiosk {
       })
       await client.subscribeAsync(topics.kioskReply(kioskId), { qos: 1 })
     },
-    send(type, tagUid, lines, amount) {
-      const tx = {
-        v: 1 as const,
-        id: uuidv7(),
-        kiosk: kioskId,
-        seq: nextSeq,
-        prev: lastHash,
-        type,
-        tag: { uid: tagUid, type: 'ntag215' },
-        lines,
-        amount,
-        at: clock.now(),
-      }
-      const envelope = signTransaction(tx, options.privateKey)
-      nextSeq += 1
-      lastHash = envelopeHash(envelope)
-      return new Promise<SendOutcome>((resolve) => {
-        pendingById.set(tx.id, { envelope, sentAtMs: clock.now(), resolve })
-        publish(envelope)
-      })
-    },
+    send: (type, tagUid, lines, amount) => sendSigned(sign(type, tagUid, lines, amount)),
+    sign,
+    sendSigned,
     inFlight: () => pendingById.size,
     async close() {
       await client?.endAsync()

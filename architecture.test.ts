@@ -35,6 +35,8 @@ const ENTRY_POINTS: Record<string, readonly Area[]> = { 'simulators/bin.ts': ['d
 /** `path` is relative to the repository, with forward slashes; undefined: not in any folder of the table. */
 function areaOf(path: string): Area | undefined {
   const [top, second] = path.split('/')
+  // simulators/sim/ runs the real kiosk core, ingest and ledger together in one process on a simulated clock.
+  if (top === 'simulators' && second === 'sim') return 'e2e'
   // simulators/load/ is the benchmark's load generator: it drives the whole system as the demo's bench does.
   if (top === 'simulators') return second === 'demo' || second === 'load' ? 'demo' : second === 'e2e' ? 'e2e' : 'device-simulators'
   return (TOP_FOLDERS as readonly string[]).includes(top ?? '') ? (top as Area) : undefined
@@ -121,6 +123,8 @@ t.test('the rules, case by case', async (t) => {
     ['simulators/bin.ts', 'simulators/load/cli.js', true],
     ['gateway/app.ts', 'simulators/load/generator.js', false],
     ['simulators/e2e/kiosk-harness.ts', 'daemon/config.js', true],
+    ['simulators/sim/simulation.ts', 'gateway/ingest.js', true],
+    ['gateway/ingest.ts', 'simulators/sim/scheduler.js', false],
     ['gateway/app.ts', 'simulators/e2e/kiosk-harness.js', false],
     ['daemon/app.ts', 'simulators/demo/demo-event.js', false],
     ['gateway/bin.ts', 'package.json', false],

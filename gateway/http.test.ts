@@ -167,3 +167,27 @@ t.test('plugins mount under their prefix (the portal-api hook)', async (t) => {
   const f = await start(t, { plugins: [{ plugin: portal, prefix: '/portal', options: { greeting: 'guest' } }] })
   t.same(await get(`${f.base}/portal/hello`, null), { status: 200, body: { hello: 'guest' } })
 })
+
+t.test("errors of node's HTTP parser (headers too large, bytes that are not HTTP) answer the catalogue's {type, id, message}, found by fuzzing", async (t) => {
+  const fake = await start(t)
+  const long = await fetch(`${fake.base}/healthz?q=${'x'.repeat(20_000)}`)
+  t.equal(long.status, 431)
+  const body = (await long.json()) as { type: unknown; id: unknown; message: unknown }
+  t.equal(body.type, 'headers_too_large')
+  t.type(body.id, 'string')
+  t.type(body.message, 'string')
+
+  const { createConnection } = await import('node:net')
+  const port = Number(new URL(fake.base).port)
+  const received = await new Promise<string>((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write('NOT HTTP AT ALL\r\n\r\n'))
+    let text = ''
+    socket.on('data', (chunk) => (text += chunk.toString('utf8')))
+    socket.on('close', () => resolve(text))
+    socket.on('error', reject)
+  })
+  t.match(received, /^HTTP\/1\.1 400 /)
+  const answer = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as { type: unknown; id: unknown }
+  t.equal(answer.type, 'malformed_http')
+  t.type(answer.id, 'string')
+})

@@ -4,7 +4,9 @@
 // document can later be generated from the same schemas. Other APIs (the
 // customer portal) mount as fastify plugins through `plugins`.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
 import Type, { type Static } from 'typebox'
 import type { Logger } from 'pino'
@@ -225,6 +227,25 @@ function sendError(reply: FastifyReply, request: FastifyRequest, statusCode: num
   return sendApiError(request, reply, { status: statusCode, type, message })
 }
 
+/**
+ * Errors of node's HTTP parser, before fastify has a request: a request line and headers above node's
+ * limit (431), a client too slow (408), bytes that are not HTTP (400). fastify's own handler answers
+ * these with a body of another shape; here they get the catalogue's {type, id, message} like every
+ * other error (the id is new: no request id exists yet). Found by the HTTP fuzzer (simulators/fuzz/).
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, type, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'the request line and headers are larger than allowed']
+        : [400, 'malformed_http', 'the request is not valid HTTP']
+  const body = JSON.stringify({ type, id: randomUUID(), message })
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`)
+  socket.destroy(err)
+}
+
 const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 500: ErrorBody, 503: ErrorBody }
 
 export function createHttpServer(deps: HttpDeps): HttpServer {
@@ -243,6 +264,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     genReqId: () => randomUUID(),
+    clientErrorHandler: answerClientError,
     // request.ip (every per-address limit) is the client's only behind a proxy named here.
     trustProxy: limits.trustedProxies && limits.trustedProxies.length > 0 ? limits.trustedProxies : false,
     // Reject unknown properties instead of silently dropping them (fastify's default strips them).

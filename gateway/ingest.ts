@@ -22,6 +22,7 @@ import {
   type Transaction,
   type TxResult,
 } from '../device-protocol/index.js'
+import { storageFaultCode } from '../device-protocol/storage-fault.js'
 import type { PinAttempt, PinAttemptLimiter, PinAttemptRefusal } from '../portal-api/index.js'
 import type { Ledger, Outcome } from './ledger/index.js'
 import type { Registry } from './registry/index.js'
@@ -42,7 +43,8 @@ export type IngestObservation =
   | { kind: 'dropped'; kioskId: string }
 
 export interface IngestDeps {
-  ledger: Pick<Ledger, 'applyBatch'> & { registry: Pick<Registry, 'kioskPublicKey'> }
+  /** kioskCursor, when given, tells which kiosks still miss bookings after a storage fault (otherwise they are asked again from their first unbooked seq). */
+  ledger: Pick<Ledger, 'applyBatch'> & Partial<Pick<Ledger, 'kioskCursor'>> & { registry: Pick<Registry, 'kioskPublicKey'> }
   logger: Logger
   clock: Clock
   /** Publishes on the kiosk's reply topic. May return a promise; a failure is logged, never thrown. */
@@ -54,6 +56,11 @@ export interface IngestDeps {
   maxQueued?: number
   /** A kiosk that still has not filled a gap after this long is asked again. */
   resendRepeatMs?: number
+  /**
+   * While commits fail with a storage fault (disk full, I/O error, database locked), how often the kiosks
+   * whose transactions were not booked are asked to send them again; 5 s by default.
+   */
+  storageRetryMs?: number
   /** Signature check; tests replace it to control when checks finish. */
   verify?: (envelope: Envelope, publicKey: KeyObject) => Promise<boolean>
   /** Opens a tag switch's sealed PIN (the ledger's gateway key); without it tag switches find no PIN. */
@@ -98,6 +105,8 @@ export interface Ingest {
   /** Resolves once everything submitted so far has been committed and answered. */
   drain(): Promise<void>
   counters(): IngestCounters
+  /** While commits fail with a storage fault: its latest code and since when (clock ms); undefined while they work. */
+  storageFault(): { code: string; since: number } | undefined
 }
 
 type Entry =
@@ -181,6 +190,13 @@ export function createIngest(deps: IngestDeps): Ingest {
   let drainWaiters: Array<() => void> = []
   /** Last resend request per kiosk, so a burst past one gap asks once. */
   const resendAsked = new Map<string, { fromSeq: number; atMs: number }>()
+  const storageRetryMs = Math.max(1, deps.storageRetryMs ?? 5_000)
+  /**
+   * Set while commits fail with a storage fault: one episode, alerted once. `unbooked` holds, per kiosk,
+   * the lowest and highest seq of its transactions in failed batches (they were not answered: the kiosk keeps them).
+   */
+  let storageFault: { code: string; since: number; unbooked: Map<string, { fromSeq: number; toSeq: number }> } | undefined
+  let storageRetryTimer: NodeJS.Timeout | undefined
 
   function guarded(what: string, kioskId: string, send: () => void | Promise<unknown>): void {
     const fail = (err: unknown) => {
@@ -225,6 +241,59 @@ export function createIngest(deps: IngestDeps): Ingest {
     const event: AlertEvent = { kind, message: message.slice(0, 1024), at: clock.now() }
     if (kioskId !== undefined && KIOSK_ID.test(kioskId)) event.kiosk = kioskId
     guarded('alert', kioskId ?? '', () => deps.publishEvent('alert', event))
+  }
+
+  /** A batch rolled back on a storage fault: the episode's first one is logged and alerted; the kiosks are asked again later. */
+  function storageFailed(code: string, failed: ReadonlyArray<Extract<Entry, { kind: 'verify' }>>, err: unknown): void {
+    if (storageFault === undefined) {
+      storageFault = { code, since: clock.now(), unbooked: new Map() }
+      logger.error({ err, code, size: failed.length }, 'the ledger database cannot be written: nothing is booked or answered until it can (the kiosks keep their transactions)')
+      alert('storage_failed', `the ledger database cannot be written (${code}): transactions are neither booked nor answered, the kiosks keep them; free space on the gateway's disk, booking resumes by itself`)
+    } else storageFault.code = code
+    for (const { kioskId, envelope } of failed) {
+      const seq = envelope.tx.seq
+      const known = storageFault.unbooked.get(kioskId)
+      storageFault.unbooked.set(kioskId, known === undefined ? { fromSeq: seq, toSeq: seq } : { fromSeq: Math.min(known.fromSeq, seq), toSeq: Math.max(known.toSeq, seq) })
+    }
+    scheduleStorageRetry()
+  }
+
+  function scheduleStorageRetry(): void {
+    if (storageRetryTimer !== undefined) return
+    storageRetryTimer = setTimeout(() => {
+      storageRetryTimer = undefined
+      if (storageFault === undefined) return
+      // The resends are the retry: their commit ends the episode or fails again. Asked again until one works.
+      askUnbookedAgain(storageFault.unbooked)
+      scheduleStorageRetry()
+    }, storageRetryMs)
+    storageRetryTimer.unref()
+  }
+
+  /** Asks each kiosk with transactions of failed batches to send them again, from the first its cursor has not passed. */
+  function askUnbookedAgain(unbooked: Map<string, { fromSeq: number; toSeq: number }>): void {
+    for (const [kioskId, { fromSeq, toSeq }] of unbooked) {
+      const cursor = ledger.kioskCursor?.(kioskId)?.nextSeq
+      if (cursor !== undefined && cursor > toSeq) {
+        unbooked.delete(kioskId)
+        continue
+      }
+      counters.resendRequests++
+      reply(kioskId, { kind: 'resend', fromSeq: cursor ?? fromSeq })
+    }
+  }
+
+  /** A batch committed: a storage episode is over, and what its failed batches held is asked for again. */
+  function storageWorks(): void {
+    if (storageFault === undefined) return
+    const { code, since, unbooked } = storageFault
+    storageFault = undefined
+    clearTimeout(storageRetryTimer)
+    storageRetryTimer = undefined
+    const failingMs = Math.max(0, clock.now() - since)
+    logger.info({ code, failingMs }, 'the ledger database can be written again')
+    alert('storage_recovered', `the ledger database takes writes again after ${Math.round(failingMs / 1000)} s (${code}): booking resumed`)
+    askUnbookedAgain(unbooked)
   }
 
   function scheduleFlush(): void {
@@ -417,6 +486,8 @@ export function createIngest(deps: IngestDeps): Ingest {
         for (const e of toLedger) delete e.pin
         counters.batches++
         observe({ kind: 'committed', size: toLedger.length, commitMs: monotonicNowMs() - commitStartMs })
+        // Only a batch that wrote something shows the disk takes writes again (gaps and replays write nothing).
+        if (outcomes.some((o) => o.kind === 'result' && o.recorded)) storageWorks()
       } catch (err) {
         // Rolled back as a whole. No answers: each kiosk keeps the envelope in its outbox and sends it again.
         // No PIN of the batch was found wrong on record: the resent envelopes count again.
@@ -427,8 +498,12 @@ export function createIngest(deps: IngestDeps): Ingest {
         }
         counters.commitErrors++
         observe({ kind: 'commit_failed', size: toLedger.length })
-        logger.error({ err, size: toLedger.length }, 'ledger commit failed; batch not answered')
-        alert('commit_failed', `a batch of ${toLedger.length} transactions could not be committed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+        const code = storageFaultCode(err)
+        if (code !== undefined) storageFailed(code, toLedger, err)
+        else {
+          logger.error({ err, size: toLedger.length }, 'ledger commit failed; batch not answered')
+          alert('commit_failed', `a batch of ${toLedger.length} transactions could not be committed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+        }
       }
     }
     let next = 0
@@ -465,5 +540,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     return new Promise((resolve) => drainWaiters.push(resolve))
   }
 
-  return { submit, drain, counters: () => ({ ...counters }) }
+  return {
+    submit,
+    drain,
+    counters: () => ({ ...counters }),
+    storageFault: () => (storageFault === undefined ? undefined : { code: storageFault.code, since: storageFault.since }),
+  }
 }

@@ -6,6 +6,10 @@
 // as options. It lives in portal-api because both the gateway and the portal
 // may import it (the gateway may import portal-api, not the other way).
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { storageFaultCode } from '../device-protocol/storage-fault.js'
+
+/** How long a client is told to wait after storage_unavailable: freeing disk space takes an operator a while. */
+export const STORAGE_RETRY_AFTER_S = 30
 
 /** An error as the client sees it. */
 export interface ApiErrorAnswer {
@@ -50,6 +54,13 @@ export function apiErrorHandler(options: ApiErrorHandlerOptions) {
     if (error.validation) {
       const { status, type, detail } = options.validation
       return sendApiError(request, reply, { status, type, message: error.message, ...(detail ? { detail: detail(error) } : {}) }, bearer)
+    }
+    // The database cannot take a write (disk full, I/O error, locked): nothing was stored, and it passes. Not a bug.
+    const storage = storageFaultCode(error)
+    if (storage !== undefined) {
+      request.log.error({ err: error, code: storage }, 'the database cannot be written; request refused')
+      reply.header('retry-after', String(STORAGE_RETRY_AFTER_S))
+      return sendApiError(request, reply, { status: 503, type: 'storage_unavailable', message: `the gateway cannot store anything right now (${storage}); nothing was changed, try again later` }, bearer)
     }
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {

@@ -171,7 +171,13 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
   const mqttCa = readMqttCa(config)
 
   const keys = loadOrCreateKeys({ dataDir: config.dataDir, logger: logger.child({ module: 'keys' }), onInsecure: config.repairKeyPermissions ? 'repair' : 'refuse' })
-  const outbox = createOutbox({ path: join(config.dataDir, OUTBOX_FILE_NAME), maxEntries: config.outboxMaxEntries, clock, kioskId: config.kioskId })
+  const outbox = createOutbox({
+    path: join(config.dataDir, OUTBOX_FILE_NAME),
+    maxEntries: config.outboxMaxEntries,
+    clock,
+    kioskId: config.kioskId,
+    keepAnswered: { count: config.keepAnsweredCount, maxAgeMs: config.keepAnsweredHours * 3_600_000, maxBytes: config.keepAnsweredMaxBytes },
+  })
   let reader: Reader
   let terminal: PaymentTerminal | undefined
   let localConfig: LocalConfigStore
@@ -284,7 +290,10 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
         ? { status: chain.status, reason: chain.damage.reason, localNextSeq: chain.damage.localNextSeq, gatewayNextSeq: chain.damage.gatewayNextSeq }
         : chain.enrollment
           ? { status: chain.status, reason: chain.enrollment.reason }
-          : { status: chain.status }
+          : chain.problem
+            ? // A restored gateway lacks seqs from gatewayNextSeq on that this kiosk no longer keeps (the range: local status, log).
+              { status: chain.status, reason: chain.problem.reason, localNextSeq: outbox.head().nextSeq, gatewayNextSeq: chain.problem.gatewayNextSeq }
+            : { status: chain.status }
     }
     return details
   }

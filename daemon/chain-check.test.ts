@@ -2,7 +2,7 @@ import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import { GENESIS_HASH, envelopeHash, signTransaction, type Envelope } from '../device-protocol/index.js'
-import { assessChain, assessEnrollment, isUnrecordedRefusal, planRebase, type ChainEntry } from './chain-check.js'
+import { assessChain, assessEnrollment, isUnrecordedRefusal, planGatewayResend, planRebase, type ChainEntry } from './chain-check.js'
 
 const { privateKey } = generateKeyPairSync('ed25519')
 
@@ -77,4 +77,29 @@ t.test('which refusals are unrecorded, and what a chain answer says about enroll
   t.equal(assessEnrollment(mine, null), 'not_enrolled')
   t.equal(assessEnrollment(mine, 'B'.repeat(43)), 'other_key')
   t.equal(assessEnrollment(mine, undefined), 'unknown', 'an older gateway does not say')
+})
+
+t.test('a gateway behind (restored from a backup) is sent everything from its head on, kept answered envelopes first, in order and unchanged', async (t) => {
+  const c = chain(7)
+  // Answered 1..5 (kept from seq 2 on), 6 and 7 unanswered; the restored gateway ends after seq 2.
+  const kept = c.slice(1, 5)
+  const pending = c.slice(5)
+  const head = headAfter(c, 7)
+  t.same(assessChain(head, gatewayAfter(c, 2), pending, (seq) => seq <= 5), { kind: 'gateway_behind', gatewayNextSeq: 3 }, 'the check says where the gateway ends')
+  const plan = planGatewayResend(3, head.nextSeq, kept, pending, gatewayAfter(c, 2).lastHash)
+  t.same(plan, { kind: 'resend', entries: c.slice(2, 7) }, 'seqs 3, 4, 5 as kept, then 6 and 7: the same envelopes, nothing signed again')
+  t.same(planGatewayResend(4, head.nextSeq, [...kept].reverse(), pending), { kind: 'resend', entries: c.slice(3, 7) }, 'a resend request from seq 4 (no hash to check): from there on, in seq order')
+  t.same(planGatewayResend(8, head.nextSeq, kept, pending), { kind: 'resend', entries: [] }, 'nothing this kiosk made')
+  t.same(planGatewayResend(6, head.nextSeq, kept, pending), { kind: 'resend', entries: c.slice(5, 7) }, 'only unanswered ones: the usual resend')
+})
+
+t.test('a gateway behind what the kiosk still keeps: the missing seqs are named, nothing of the range is sent', async (t) => {
+  const c = chain(7)
+  const head = headAfter(c, 7)
+  // Kept from seq 5 on only (older ones pruned); the gateway ends after seq 2.
+  t.same(planGatewayResend(3, head.nextSeq, c.slice(4, 5), c.slice(5), gatewayAfter(c, 2).lastHash), { kind: 'unrecoverable', why: 'pruned', missingFromSeq: 3, missingToSeq: 4 })
+  t.same(planGatewayResend(3, head.nextSeq, [], [], gatewayAfter(c, 2).lastHash), { kind: 'unrecoverable', why: 'pruned', missingFromSeq: 3, missingToSeq: 7 }, 'nothing kept at all')
+  t.same(planGatewayResend(3, head.nextSeq, [c[2]!, c[4]!], [c[5]!, c[6]!]), { kind: 'unrecoverable', why: 'pruned', missingFromSeq: 4, missingToSeq: 4 }, 'a hole')
+  const other = chain(7)
+  t.same(planGatewayResend(3, head.nextSeq, c.slice(2, 5), c.slice(5), gatewayAfter(other, 2).lastHash), { kind: 'unrecoverable', why: 'not_chained', missingFromSeq: 3, missingToSeq: 7 }, 'kept envelopes that do not chain from the gateway\'s last one are never sent')
 })

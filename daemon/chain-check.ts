@@ -163,3 +163,49 @@ export function assessChain(
   if (missing === 0 && voided > 0) return { kind: 're_anchor', gatewayNextSeq: gateway.nextSeq, voided }
   return damaged(missing > 0 ? 'entries_missing' : 'diverged', missing)
 }
+
+/**
+ * What to send a gateway that lacks seqs this kiosk has answers for (a gateway
+ * restored from a backup): every envelope from its head on, answered ones as
+ * the outbox kept them and unanswered ones, in seq order and unchanged, so the
+ * gateway books them exactly as they were. 'unrecoverable' when a seq in that
+ * range is neither kept nor unanswered (pruned from the kept window), or when
+ * the envelopes do not chain from the gateway's last hash: nothing of the range
+ * is sent then (it would only wait behind the gap, or be booked as a chain
+ * break), and an operator must act.
+ */
+export type GatewayResendPlan =
+  | { kind: 'resend'; entries: ChainEntry[] }
+  | {
+      kind: 'unrecoverable'
+      /** pruned: seqs no longer kept here; not_chained: what is kept does not chain from the gateway's last envelope. */
+      why: 'pruned' | 'not_chained'
+      /** The seqs the gateway lacks that this kiosk cannot send, first and last (inclusive). */
+      missingFromSeq: number
+      missingToSeq: number
+    }
+
+/**
+ * `fromSeq`: the gateway's head (ChainAnswer.nextSeq, or a ResendRequest's
+ * fromSeq); `kept`: answered envelopes the outbox kept, `pending`: unanswered
+ * entries (both in any order); `gatewayLastHash`: the gateway's last hash when
+ * known (a chain answer), checked against the first envelope's prev.
+ */
+export function planGatewayResend(fromSeq: number, localNextSeq: number, kept: readonly ChainEntry[], pending: readonly ChainEntry[], gatewayLastHash?: string): GatewayResendPlan {
+  const bySeq = new Map<number, ChainEntry>()
+  for (const entry of [...kept, ...pending]) if (entry.seq >= fromSeq && entry.seq < localNextSeq) bySeq.set(entry.seq, entry)
+  const entries: ChainEntry[] = []
+  let prev = gatewayLastHash
+  for (let seq = fromSeq; seq < localNextSeq; seq++) {
+    const entry = bySeq.get(seq)
+    if (entry === undefined) {
+      let last = seq
+      while (last + 1 < localNextSeq && !bySeq.has(last + 1)) last += 1
+      return { kind: 'unrecoverable', why: 'pruned', missingFromSeq: seq, missingToSeq: last }
+    }
+    if (prev !== undefined && entry.envelope.tx.prev !== prev) return { kind: 'unrecoverable', why: 'not_chained', missingFromSeq: fromSeq, missingToSeq: localNextSeq - 1 }
+    prev = envelopeHash(entry.envelope)
+    entries.push(entry)
+  }
+  return { kind: 'resend', entries }
+}

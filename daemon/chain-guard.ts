@@ -22,9 +22,19 @@
 // before this check) voids its seq; the kiosk asks again, and once enrolled
 // re-anchors on the gateway's head by itself when nothing but void or
 // unanswered seqs lie between (chain-check.ts 're_anchor').
+//
+// A gateway restored from a backup lacks what it answered after the backup:
+// its head is below seqs this kiosk has answers for ('gateway_behind' at the
+// check, or a ResendRequest for an answered seq). The kiosk sends it the
+// answered envelopes the outbox kept, from its head on, then the unanswered
+// ones, in seq order and unchanged (same id, seq, prev and signature): the
+// gateway books them as they were and the chain goes on. Their answers change
+// nothing here (answers.ts: the first answer stands). When the outbox no longer
+// keeps them all, nothing of that range is sent: the state names the missing
+// seqs ('gateway_behind_unrecoverable') and an operator must act.
 import type { Logger } from 'pino'
 import type { ChainAnswer, Clock } from '../device-protocol/index.js'
-import { assessChain, assessEnrollment, type ChainDamageReport, type GatewayHead } from './chain-check.js'
+import { assessChain, assessEnrollment, planGatewayResend, type ChainDamageReport, type GatewayHead } from './chain-check.js'
 import { KioskError, ok, refusal, type Checked } from './kiosk-error.js'
 import type { MqttLink } from './mqtt-link.js'
 import type { Outbox, RebaseResult, Resign } from './outbox.js'
@@ -43,12 +53,33 @@ export interface EnrollmentProblem {
   todo: string
 }
 
+/**
+ * The gateway lacks envelopes this kiosk answered (restored from a backup) and
+ * this kiosk no longer keeps them all: its next transactions wait behind the
+ * gap at the gateway. The chain stays 'intact' (nothing here is damaged).
+ */
+export interface GatewayBehindProblem {
+  reason: 'gateway_behind_unrecoverable'
+  /** pruned: older than the kept window (keepAnswered*); not_chained: what is kept does not chain from the gateway's last envelope. */
+  why: 'pruned' | 'not_chained'
+  gatewayNextSeq: number
+  /** The seqs the gateway lacks that this kiosk cannot send (inclusive). */
+  missingFromSeq: number
+  missingToSeq: number
+  /** Kiosk clock, Unix ms. */
+  detectedAt: number
+  /** What to do, in words. */
+  todo: string
+}
+
 export interface ChainState {
   status: ChainStatus
   /** recovery_required: what was found. */
   damage?: ChainDamageReport
   /** not_enrolled: what the gateway said. */
   enrollment?: EnrollmentProblem
+  /** The gateway lacks answered envelopes this kiosk no longer keeps. */
+  problem?: GatewayBehindProblem
 }
 
 /** What an operator's confirmation did. */
@@ -67,7 +98,7 @@ export interface ChainRecovery {
 }
 
 export interface ChainGuardOptions {
-  outbox: Pick<Outbox, 'head' | 'pending' | 'answeredSeq' | 'voidedSeq' | 'rebase' | 'requeue' | 'chainDamage' | 'setChainDamage'>
+  outbox: Pick<Outbox, 'head' | 'pending' | 'keptAnswered' | 'answeredSeq' | 'voidedSeq' | 'rebase' | 'requeue' | 'chainDamage' | 'setChainDamage'>
   link: Pick<MqttLink, 'publishQuery' | 'publishTx' | 'resendPending' | 'isReady'>
   /** Signs an entry's transaction again on another seq/prev (same id and content). */
   resign: Resign
@@ -110,6 +141,12 @@ export interface ChainGuard {
    * is sent until the gateway has said again where the chain goes on.
    */
   onUnrecordedRefusal(seq: number, reason: string): void
+  /**
+   * The gateway asks for everything from `fromSeq` on (a gap). When that seq
+   * was answered here (a restored gateway), the kept answered envelopes go out
+   * with the unanswered ones; otherwise the unanswered ones. Returns how many.
+   */
+  onResendRequest(fromSeq: number): number
   stop(): void
 }
 
@@ -181,6 +218,42 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
     return link.resendPending()
   }
 
+  /**
+   * Sends the gateway everything from `fromSeq` on: kept answered envelopes and
+   * unanswered entries, in seq order, unchanged. Returns how many went out, or
+   * undefined when they are not all kept (the state's problem says which).
+   */
+  function resendToGateway(fromSeq: number, gatewayLastHash?: string): number | undefined {
+    const head = outbox.head()
+    const unanswered = outbox.pending()
+    const plan = planGatewayResend(fromSeq, head.nextSeq, outbox.keptAnswered({ fromSeq }), unanswered, gatewayLastHash)
+    if (plan.kind === 'unrecoverable') {
+      const { why, missingFromSeq, missingToSeq } = plan
+      const todo =
+        `the gateway lacks seqs ${missingFromSeq}..${missingToSeq} of kiosk ${kioskId}, which it answered before (a restore from an older backup?), ` +
+        (why === 'pruned' ? 'and this kiosk no longer keeps them (older than its keepAnswered window)' : 'and the envelopes kept here do not chain from the gateway\'s last one') +
+        `: this kiosk's transactions wait behind the gap; take it out of service, replace it with a kiosk with a new id and book the missing sales from the till's records`
+      const known = state.problem
+      if (known?.missingFromSeq !== missingFromSeq || known.missingToSeq !== missingToSeq || known.why !== why) {
+        logger.error({ gatewayNextSeq: fromSeq, missingFromSeq, missingToSeq, why, localNextSeq: head.nextSeq }, `gateway_behind_unrecoverable: ${todo}`)
+      }
+      setState({ ...state, problem: { reason: 'gateway_behind_unrecoverable', why, gatewayNextSeq: fromSeq, missingFromSeq, missingToSeq, detectedAt: clock.now(), todo } })
+      return undefined
+    }
+    // Unanswered entries below the gateway's head first (it answers them by id), then the plan: each seq once, in order.
+    let sent = 0
+    for (const entry of [...unanswered.filter((e) => e.seq < fromSeq), ...plan.entries]) if (link.publishTx(entry.envelope)) sent += 1
+    const unansweredSeqs = new Set(unanswered.map((e) => e.seq))
+    const answered = plan.entries.filter((e) => !unansweredSeqs.has(e.seq)).length
+    logger.warn({ gatewayNextSeq: fromSeq, answered, unanswered: plan.entries.length - answered, sent }, 'the gateway lacks transactions this kiosk answered (restored from a backup?): sent again as they were signed')
+    if (state.problem) {
+      const solved: ChainState = { ...state }
+      delete solved.problem
+      setState(solved)
+    }
+    return sent
+  }
+
   function notEnrolled(reason: EnrollmentProblem['reason'], gatewayKey: string | null | undefined): void {
     const enrollment: EnrollmentProblem = { reason, publicKey, todo: enrollmentTodo(kioskId, reason, publicKey) }
     if (reason === 'other_key' && typeof gatewayKey === 'string') enrollment.gatewayKey = gatewayKey
@@ -212,12 +285,9 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
       const result = outbox.rebase(gateway, options.resign)
       logger.warn({ gatewayNextSeq: gateway.nextSeq, voided: found.voided, resigned: result.resigned.length, nextSeq: result.head.nextSeq }, 'seqs refused unrecorded (not enrolled or another key) are void: the chain goes on from the gateway\'s head')
     }
-    if (found.kind === 'gateway_behind') {
-      // Not this outbox's damage: the gateway lost what it answered; it asks for a resend and alerts.
-      logger.error({ gatewayNextSeq: found.gatewayNextSeq }, 'the gateway is behind answers this kiosk recorded')
-    }
     setState({ status: 'intact' })
-    const sent = sendAll()
+    // Not this outbox's damage: the gateway lost what it answered (a restored backup). What is kept goes again, as it was.
+    const sent = (found.kind === 'gateway_behind' ? resendToGateway(found.gatewayNextSeq, gateway.lastHash) : undefined) ?? sendAll()
     logger.info({ nextSeq: outbox.head().nextSeq, gatewayNextSeq: answer.nextSeq, sent }, 'chain checked with the gateway')
   }
 
@@ -335,6 +405,15 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
       if (state.status === 'recovery_required') return
       if (state.status === 'intact') setState({ status: 'unchecked' })
       if (link.isReady()) void runCheck()
+    },
+
+    onResendRequest(fromSeq) {
+      const head = outbox.head()
+      const unanswered = outbox.pending({ fromSeq, limit: 1 })[0]?.seq === fromSeq
+      // A seq this kiosk signed and holds no more as unanswered: answered, so the gateway lost its answer.
+      if (fromSeq >= head.nextSeq || unanswered || state.status !== 'intact') return link.resendPending(fromSeq)
+      // Not all kept: what follows the missing seqs would only wait behind the gap again (the gateway has alerted).
+      return resendToGateway(fromSeq) ?? 0
     },
 
     stop() {

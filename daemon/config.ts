@@ -45,6 +45,12 @@ export interface KioskDaemonConfig {
   /** Local HTTP API port on 127.0.0.1; 0 picks a free one. */
   apiPort: number
   outboxMaxEntries: number
+  /** Answered envelopes kept for a gateway restored from a backup: at least this many newest ones... */
+  keepAnsweredCount: number
+  /** ...or all answered within this many hours, whichever keeps more... */
+  keepAnsweredHours: number
+  /** ...but never more than this many bytes of them (oldest dropped first). */
+  keepAnsweredMaxBytes: number
   replyTimeoutMs: number
   tapTimeoutMs: number
   /** Period of the state message (it is also sent on every change). */
@@ -87,6 +93,17 @@ export const KioskConfigFile = Type.Object(
     terminalCurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 999, description: 'ISO 4217 numeric currency of card payments (978 = EUR)' })),
     apiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'port of the local API and touchscreen page on 127.0.0.1 (0 picks a free one)' })),
     outboxMaxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'unanswered transactions kept at most; beyond, new sales are refused' })),
+    keepAnsweredCount: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10_000_000,
+        description: 'answered transactions kept (as signed) so that a gateway restored from a backup can be sent what it lost: at least this many newest ones, or all of keepAnsweredHours, whichever keeps more',
+      }),
+    ),
+    keepAnsweredHours: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 366, description: 'answered transactions of the last this many hours are kept too (see keepAnsweredCount)' })),
+    keepAnsweredMaxBytes: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 2 ** 40, description: 'upper bound of the bytes the kept answered transactions take on disk; beyond, the oldest go first (an envelope is about 500 bytes)' }),
+    ),
     replyTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000, description: "how long a sale waits for the gateway's answer before it says pending" })),
     tapTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000, description: 'how long an operation waits for a wristband tap' })),
     stateIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, description: 'period of the state message to the gateway (also sent on every change)' })),
@@ -112,6 +129,10 @@ export const DEFAULTS = {
   reader: 'serial:/dev/ttyUSB0@115200',
   apiPort: 8090,
   outboxMaxEntries: 1000,
+  // About a week of a busy till, in at most 64 MiB of the SD card.
+  keepAnsweredCount: 10_000,
+  keepAnsweredHours: 7 * 24,
+  keepAnsweredMaxBytes: 64 * 1024 * 1024,
   replyTimeoutMs: 5_000,
   tapTimeoutMs: 30_000,
   stateIntervalMs: 10_000,
@@ -245,6 +266,9 @@ export function loadConfig(options: LoadConfigOptions = {}): KioskDaemonConfig {
     reader: parseReaderSpec(merged.reader ?? DEFAULTS.reader),
     apiPort: merged.apiPort ?? DEFAULTS.apiPort,
     outboxMaxEntries: merged.outboxMaxEntries ?? DEFAULTS.outboxMaxEntries,
+    keepAnsweredCount: merged.keepAnsweredCount ?? DEFAULTS.keepAnsweredCount,
+    keepAnsweredHours: merged.keepAnsweredHours ?? DEFAULTS.keepAnsweredHours,
+    keepAnsweredMaxBytes: merged.keepAnsweredMaxBytes ?? DEFAULTS.keepAnsweredMaxBytes,
     replyTimeoutMs: merged.replyTimeoutMs ?? DEFAULTS.replyTimeoutMs,
     tapTimeoutMs: merged.tapTimeoutMs ?? DEFAULTS.tapTimeoutMs,
     stateIntervalMs: merged.stateIntervalMs ?? DEFAULTS.stateIntervalMs,

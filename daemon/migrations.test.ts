@@ -86,6 +86,7 @@ function layout(db: Database.Database) {
   return {
     tables: Object.fromEntries(tableNames(db).map((name) => [name, db.prepare(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)`).all(name)])),
     indexes: db.prepare(`SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all(),
+    triggers: db.prepare(`SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`).all(),
   }
 }
 
@@ -120,7 +121,7 @@ t.test('a fresh file reaches the latest version; running again changes nothing',
   const db = open()
   migrateKioskDatabase(db)
   t.equal(version(db), KIOSK_SCHEMA_VERSION)
-  t.same(tableNames(db), ['answered', 'card_payments', 'chain', 'last_sale', 'meta', 'pending'])
+  t.same(tableNames(db), ['answered', 'answered_envelopes', 'answered_envelopes_total', 'card_payments', 'chain', 'last_sale', 'meta', 'pending'])
   seedOutboxRows(db)
   const schema = schemaOf(db)
   const before = rows(db)
@@ -143,7 +144,10 @@ t.test('a file as the code before the migration list made it (version 1) is adop
   const before = rows(db)
   migrateKioskDatabase(db)
   t.equal(version(db), KIOSK_SCHEMA_VERSION)
-  t.same(rows(db), before, 'rows intact')
+  const after = rows(db)
+  for (const table of Object.keys(before)) t.same(after[table], before[table], `${table} intact`)
+  t.same(after.answered_envelopes, [], 'no answered envelope kept yet: the old file deleted them')
+  t.same(after.answered_envelopes_total, [{ one: 1, count: 0, bytes: 0 }])
   t.same(layout(db), layout(fresh), 'the layout of a fresh file')
 
   // The same through the outbox, on a file: its entries are still there.
@@ -235,4 +239,28 @@ t.test('a failing step rolls back: nothing half-applied, the version stays at th
   t.throws(() => migrateKioskDatabase(partly, 'test', [KIOSK_MIGRATIONS[0]!, failing(2)]), /stays at version 1: boom/)
   t.equal(version(partly), 1, 'the step before is committed, whole')
   t.same(tableNames(partly), ['answered', 'chain', 'meta', 'pending'])
+})
+
+t.test('an outbox file from before answered envelopes were kept (version 3) upgrades: its entries stay, and answers from then on keep their envelopes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-kiosk-migrations-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'outbox.sqlite')
+  const file = new Database(path)
+  migrateKioskDatabase(file, 'test', KIOSK_MIGRATIONS.slice(0, 3))
+  seedOutboxRows(file)
+  file.close()
+
+  const outbox = createOutbox({ path, maxEntries: 10, clock, kioskId: 'bar-1' })
+  t.teardown(() => outbox.close())
+  t.equal(version(outbox.database), KIOSK_SCHEMA_VERSION)
+  t.match(outbox.answered('tx-1'), { status: 'accepted', balance: 650 }, 'the old history stands')
+  t.same(outbox.keptAnswered(), [], 'what the old file deleted is not there')
+  t.same(outbox.keptTotals(), { count: 0, bytes: 0, firstSeq: undefined })
+  outbox.markAnswered('tx-2', { status: 'accepted', balance: 300 })
+  t.same(
+    outbox.keptAnswered().map((e) => [e.seq, e.id, JSON.stringify(e.envelope)]),
+    [[2, 'tx-2', '{"tx":{"seq":2}}']],
+    'the pending entry, answered after the upgrade, is kept as it was stored',
+  )
+  t.same(outbox.keptTotals(), { count: 1, bytes: '{"tx":{"seq":2}}'.length, firstSeq: 2 })
 })

@@ -89,6 +89,35 @@ export const KIOSK_MIGRATIONS: readonly KioskMigration[] = [
         );
         CREATE INDEX IF NOT EXISTS card_payments_by_state ON card_payments(state);`),
   },
+  {
+    version: 4,
+    reason: 'answered envelopes kept for a while (bytes as signed, with their answer), so a gateway restored from a backup can be sent what it lost',
+    // The totals row is kept by triggers, so every delete (pruning, a rebase) counts, and pruning never scans the table.
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE answered_envelopes (
+          seq INTEGER PRIMARY KEY,
+          id TEXT NOT NULL UNIQUE,
+          envelope TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          answered_at INTEGER NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+          balance INTEGER,
+          reason TEXT
+        );
+        CREATE TABLE answered_envelopes_total (
+          one INTEGER PRIMARY KEY CHECK (one = 1),
+          count INTEGER NOT NULL,
+          bytes INTEGER NOT NULL
+        );
+        INSERT INTO answered_envelopes_total (one, count, bytes) VALUES (1, 0, 0);
+        CREATE TRIGGER answered_envelopes_added AFTER INSERT ON answered_envelopes BEGIN
+          UPDATE answered_envelopes_total SET count = count + 1, bytes = bytes + length(CAST(NEW.envelope AS BLOB)) WHERE one = 1;
+        END;
+        CREATE TRIGGER answered_envelopes_removed AFTER DELETE ON answered_envelopes BEGIN
+          UPDATE answered_envelopes_total SET count = count - 1, bytes = bytes - length(CAST(OLD.envelope AS BLOB)) WHERE one = 1;
+        END;`),
+  },
 ]
 
 /** The user_version this build writes and understands. */

@@ -7,6 +7,11 @@
 // neither skip a seq nor reuse one, and `prev` is always the hash of the
 // envelope that really came before.
 //
+// An answered envelope is kept for a while after its answer (KeepAnswered: a
+// count and an age, whichever keeps more, within a byte budget), exactly as
+// signed: a gateway restored from a backup lacks what it answered after the
+// backup, and the kiosk sends it those envelopes again (chain-guard.ts).
+//
 // SQLite cannot tell an emptied or rolled-back file from a new one; the chain
 // check against the gateway (chain-guard.ts) does, and rebase() goes on from
 // the gateway's head. A file SQLite itself finds corrupt is refused at open.
@@ -134,6 +139,14 @@ export interface Outbox {
   head(): ChainHead
   /** The recorded answer of a transaction, while it is within the history bound. */
   answered(id: string): AnsweredRecord | undefined
+  /**
+   * Answered envelopes still kept (OutboxOptions.keepAnswered), in seq order,
+   * optionally from `fromSeq` on: byte for byte as signed and sent, for a
+   * gateway restored from a backup that lacks them. Never signed again.
+   */
+  keptAnswered(options?: { fromSeq?: number; limit?: number }): OutboxEntry[]
+  /** How many answered envelopes are kept, their bytes, and the lowest kept seq (undefined when none). */
+  keptTotals(): { count: number; bytes: number; firstSeq: number | undefined }
   /** Whether an answer the gateway recorded too is recorded for `seq` (within the history bound). */
   answeredSeq(seq: number): boolean
   /**
@@ -176,7 +189,25 @@ export interface OutboxOptions {
   historySize?: number
   /** When given, the database is bound to this kiosk: opening it for another kiosk fails. */
   kioskId?: string
+  /** How long answered envelopes are kept (default DEFAULT_KEEP_ANSWERED). */
+  keepAnswered?: KeepAnswered
 }
+
+/**
+ * The window of answered envelopes the outbox keeps, so that a gateway restored
+ * from a backup can be sent what it answered after the backup. An envelope goes
+ * only when it is beyond the newest `count` AND older than `maxAgeMs` (whichever
+ * keeps more), or when the kept envelopes exceed `maxBytes` (oldest first): a
+ * Pi's SD card never fills with them. Zeros keep none.
+ */
+export interface KeepAnswered {
+  count: number
+  maxAgeMs: number
+  maxBytes: number
+}
+
+/** 10,000 envelopes or 7 days, whichever keeps more, at most 64 MiB (an envelope is about 500 bytes). */
+export const DEFAULT_KEEP_ANSWERED: KeepAnswered = { count: 10_000, maxAgeMs: 7 * 24 * 3_600_000, maxBytes: 64 * 1024 * 1024 }
 
 interface EntryRow {
   seq: number
@@ -210,6 +241,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const historySize = options.historySize ?? 10_000
   if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`)
   if (!Number.isInteger(historySize) || historySize < 0) throw new RangeError(`historySize must be a non-negative integer, got ${historySize}`)
+  const keep = options.keepAnswered ?? DEFAULT_KEEP_ANSWERED
+  for (const [name, value] of Object.entries(keep)) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`keepAnswered.${name} must be a non-negative integer, got ${value}`)
+  }
 
   let db: Database.Database
   try {
@@ -255,6 +290,17 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const insertAnswered = db.prepare('INSERT INTO answered (id, seq, status, balance, reason, answered_at) VALUES (?, ?, ?, ?, ?, ?)')
   const selectAnswered = db.prepare('SELECT id, seq, status, balance, reason, answered_at FROM answered WHERE id = ?')
   const pruneAnswered = db.prepare('DELETE FROM answered WHERE n <= (SELECT max(n) FROM answered) - ?')
+  // Answered envelopes kept for a restored gateway: copied from pending as stored, so the bytes never change.
+  const keepEnvelope = db.prepare(`INSERT INTO answered_envelopes (seq, id, envelope, created_at, answered_at, status, balance, reason)
+    SELECT seq, id, envelope, created_at, ?, ?, ?, ? FROM pending WHERE id = ?`)
+  const dropKeptAt = db.prepare('DELETE FROM answered_envelopes WHERE seq = ? OR id = ?')
+  const dropKeptFrom = db.prepare('DELETE FROM answered_envelopes WHERE seq >= ?')
+  const dropKeptSeq = db.prepare('DELETE FROM answered_envelopes WHERE seq = ?')
+  const selectKeptTotals = db.prepare('SELECT count, bytes FROM answered_envelopes_total WHERE one = 1')
+  const selectOldestKept = db.prepare('SELECT seq, answered_at FROM answered_envelopes ORDER BY seq LIMIT 1')
+  const selectKeptFrom = db.prepare('SELECT seq, id, envelope, created_at FROM answered_envelopes WHERE seq >= ? ORDER BY seq LIMIT ?')
+  const selectKeptSeq = db.prepare('SELECT 1 FROM answered_envelopes WHERE seq = ?')
+  const selectKeptAnswer = db.prepare('SELECT id, seq, status, balance, reason, answered_at FROM answered_envelopes WHERE id = ?')
   const selectLastSale = db.prepare('SELECT id, seq, type, amount, at, tag, cancelled FROM last_sale WHERE one = 1')
   // Answers may come out of order (late answers): the highest seq is the last sale.
   const upsertLastSale = db.prepare(`INSERT INTO last_sale (one, id, seq, type, amount, at, tag, cancelled) VALUES (1, ?, ?, ?, ?, ?, ?, 0)
@@ -269,6 +315,24 @@ export function createOutbox(options: OutboxOptions): Outbox {
     FROM pending WHERE json_extract(envelope, '$.tx.offline') = 1`)
 
   const depth = (): number => (countPending.get() as { n: number }).n
+  const answeredSeq = (seq: number): boolean => selectAnsweredSeq.get(seq) !== undefined || selectKeptSeq.get(seq) !== undefined
+  // A kept envelope carries its answer: a duplicate answer is told from an unknown one while either is there.
+  const answerOf = (id: string): AnsweredRow | undefined => (selectAnswered.get(id) ?? selectKeptAnswer.get(id)) as AnsweredRow | undefined
+
+  /** Drops the oldest kept envelopes beyond the window (KeepAnswered); one row at a time, usually none or one. */
+  function pruneKept(): void {
+    const cutoff = clock.now() - keep.maxAgeMs
+    for (;;) {
+      const totals = selectKeptTotals.get() as { count: number; bytes: number }
+      const oldest = selectOldestKept.get() as { seq: number; answered_at: number } | undefined
+      if (oldest === undefined) return
+      const beyondWindow = totals.count > keep.count && oldest.answered_at < cutoff
+      if (!beyondWindow && totals.bytes <= keep.maxBytes) return
+      dropKeptSeq.run(oldest.seq)
+    }
+  }
+  // Settings may have shrunk since the last run.
+  db.transaction(pruneKept).immediate()
   const head = (): ChainHead => selectHead.get() as ChainHead
 
   const appendTx = db.transaction((buildTx: (seq: number, prev: string) => Envelope, within?: (entry: OutboxEntry) => void): OutboxEntry => {
@@ -302,6 +366,8 @@ export function createOutbox(options: OutboxOptions): Outbox {
     const plan = planRebase(gateway, pendingNow)
     // Delete first: the new seqs may be held by rows that move too.
     for (const { entry } of plan.resign) deletePending.run(entry.id)
+    // Kept envelopes from the gateway's head on are not what it holds (the chain goes on from there without them).
+    dropKeptFrom.run(gateway.nextSeq)
     let prev = plan.lastKeptHash
     const resigned: RebaseResult['resigned'] = []
     for (const { entry, seq } of plan.resign) {
@@ -334,10 +400,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const markTx = db.transaction((id: string, result: Pick<TxResult, 'status' | 'balance' | 'reason'>): MarkAnsweredResult => {
     const row = selectPendingById.get(id) as EntryRow | undefined
     if (!row) {
-      const earlier = selectAnswered.get(id) as AnsweredRow | undefined
+      const earlier = answerOf(id)
       return earlier ? { outcome: 'duplicate', record: toRecord(earlier) } : { outcome: 'unknown' }
     }
     const answeredAt = clock.now()
+    // Kept only when the gateway recorded it: a seq refused unrecorded is void and goes to another envelope.
+    if (!(UNRECORDED_REASONS as readonly string[]).includes(result.status === 'rejected' ? (result.reason ?? '') : '')) {
+      dropKeptAt.run(row.seq, id)
+      keepEnvelope.run(answeredAt, result.status, result.balance ?? null, result.reason ?? null, id)
+      pruneKept()
+    }
     deletePending.run(id)
     insertAnswered.run(id, row.seq, result.status, result.balance ?? null, result.reason ?? null, answeredAt)
     pruneAnswered.run(historySize)
@@ -369,8 +441,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
       const row = selectAnswered.get(id) as AnsweredRow | undefined
       return row ? toRecord(row) : undefined
     },
-    answeredSeq: (seq) => selectAnsweredSeq.get(seq) !== undefined,
-    voidedSeq: (seq) => selectVoidedSeq.get(seq) !== undefined && selectAnsweredSeq.get(seq) === undefined,
+    keptAnswered(opts = {}) {
+      return (selectKeptFrom.all(opts.fromSeq ?? 1, opts.limit ?? -1) as EntryRow[]).map(toEntry)
+    },
+    keptTotals() {
+      const totals = selectKeptTotals.get() as { count: number; bytes: number }
+      const oldest = selectOldestKept.get() as { seq: number } | undefined
+      return { count: totals.count, bytes: totals.bytes, firstSeq: oldest?.seq }
+    },
+    answeredSeq,
+    voidedSeq: (seq) => selectVoidedSeq.get(seq) !== undefined && !answeredSeq(seq),
     rebase: (gateway, resign) => rebaseTx.immediate(gateway, resign),
     requeue: (id, resign) => requeueTx.immediate(id, resign),
     chainDamage() {

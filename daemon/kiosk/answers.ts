@@ -99,10 +99,16 @@ export function createAnswers(options: AnswersOptions): Answers {
       return
     }
     if (marked.outcome === 'duplicate') {
-      if (marked.record.status !== result.status) {
+      // The screen and the history keep the first answer. A different one means the gateway's books now say
+      // something else (a restored gateway booked a resent envelope another way): an operator must look.
+      const first = marked.record
+      const fields = { id: result.id, seq: first.seq, first: { status: first.status, reason: first.reason, balance: first.balance }, now: { status: result.status, reason: result.reason, balance: result.balance } }
+      if (first.status !== result.status || (first.reason ?? null) !== (result.reason ?? null)) {
         tally('conflictingReplies')
-        logger.error({ id: result.id, first: marked.record.status, now: result.status }, 'gateway answered one transaction twice differently; the first answer stands')
+        logger.error(fields, 'gateway answered one transaction twice differently (its books now say something else); the first answer stands')
         changed()
+      } else if (first.balance !== undefined && result.balance !== undefined && first.balance !== result.balance) {
+        logger.warn(fields, 'gateway answered one transaction again with another balance (booked again after a restore, in another order); the first answer stands')
       }
       return
     }
@@ -169,7 +175,8 @@ export function createAnswers(options: AnswersOptions): Answers {
       // Those seqs were answered here: the gateway has lost what it had answered. Say so loudly.
       logger.error({ fromSeq: reply.fromSeq, firstPending: first.seq }, 'gateway asks for transactions it already answered')
     }
-    const count = link.resendPending(reply.fromSeq)
+    // The chain guard decides: answered seqs (a restored gateway) go again from the kept envelopes.
+    const count = chain.onResendRequest(reply.fromSeq)
     logger.info({ fromSeq: reply.fromSeq, count }, 'resend requested by the gateway')
     changed()
   }

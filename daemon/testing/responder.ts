@@ -34,6 +34,11 @@ export interface Responder {
   /** While true, answers are kept back until releaseHeld() (a slow gateway). */
   holdReplies: boolean
   releaseHeld(): void
+  /**
+   * Forgets what it booked of `kiosk` from `nextSeq` on and expects that seq
+   * next, as a gateway restored from a backup taken before it.
+   */
+  restoreTo(kiosk: string, nextSeq: number): void
   stop(): Promise<void>
 }
 
@@ -51,6 +56,8 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   const problems: string[] = []
   const resendRequests: number[] = []
   const chains = new Map<string, { expectedSeq: number; lastHash: string }>()
+  /** What it booked per kiosk, in seq order (restoreTo goes back in it). */
+  const booked = new Map<string, Array<{ seq: number; id: string; hash: string }>>()
 
   const client: MqttClient = mqtt.connect(options.url, {
     username: options.username,
@@ -89,6 +96,12 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     holdReplies: false,
     releaseHeld() {
       for (const [kiosk, message] of held.splice(0)) send(kiosk, message)
+    },
+    restoreTo(kiosk, nextSeq) {
+      const kept = (booked.get(kiosk) ?? []).filter((b) => b.seq < nextSeq)
+      for (const lost of (booked.get(kiosk) ?? []).filter((b) => b.seq >= nextSeq)) answered.delete(lost.id)
+      booked.set(kiosk, kept)
+      chains.set(kiosk, { expectedSeq: nextSeq, lastHash: kept.at(-1)?.hash ?? GENESIS_HASH })
     },
     async stop() {
       await client.endAsync(true)
@@ -155,6 +168,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     if (!decision) return
     chain.expectedSeq += 1
     chain.lastHash = envelopeHash(envelope)
+    booked.set(tx.kiosk, [...(booked.get(tx.kiosk) ?? []), { seq: tx.seq, id: tx.id, hash: chain.lastHash }])
     const result: TxResult = { ...decision, kind: 'result', id: tx.id, seq: tx.seq }
     answered.set(tx.id, result)
     reply(tx.kiosk, result)

@@ -283,6 +283,9 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     if (lock) {
       details.lock = { by: lock.by.slice(0, 64) || 'operator', ...(lock.reason ? { reason: lock.reason.slice(0, 200) } : {}), at: Math.max(0, Math.trunc(lock.at)) }
     }
+    // Operators see a till whose outbox cannot be written (it refuses every sale) in the fleet.
+    const storage = kioskRef?.storageFault()
+    if (storage) details.storage = { status: 'failed', code: storage.code.slice(0, 64), since: Math.max(0, Math.trunc(storage.since)) }
     // The kiosk's own alert of a damaged outbox, beside the gateway's (events/alert kiosk_chain_behind).
     if (kioskRef) {
       const chain = kioskRef.chainState()

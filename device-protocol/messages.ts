@@ -257,6 +257,19 @@ export const KioskState = Type.Object(
     tapToAnswerMs: Type.Optional(TapToAnswerStats),
     /** An operator locked the kiosk with a remote command (README "Remote commands"): it refuses every operation until unlocked. Absent when unlocked. */
     lock: Type.Optional(KioskLock),
+    /** The kiosk's outbox cannot be written (disk full, I/O error, locked): it refuses new transactions with storage_failed. Absent while it works. */
+    storage: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Literal('failed'),
+          /** SQLite's or the file system's code of the latest failure (SQLITE_FULL, SQLITE_IOERR_WRITE, ENOSPC, ...). */
+          code: Type.String({ maxLength: 64 }),
+          /** When writes began to fail (kiosk clock, ms since the epoch). */
+          since: Type.Integer({ minimum: 0 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 }))),
     /** Whether the kiosk's chain matches what the gateway booked (daemon/chain-guard.ts): `recovery_required` waits for an operator, `not_enrolled` for its key to be enrolled. */
     chain: Type.Optional(

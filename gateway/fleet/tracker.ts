@@ -230,6 +230,8 @@ export function createFleetTracker(options: FleetTrackerOptions): FleetTracker {
     // A lost or stopped kiosk stays locked (the lock survives a restart), so its last word on it still holds.
     if (r.lock) problems.push([LOCKED_SEVERITY, `locked by ${r.lock.by}${r.lock.reason ? ` (${r.lock.reason})` : ''}`])
     if (r.chain === 'recovery_required') problems.push([90, 'chain needs recovery'])
+    // The till refuses every sale until its disk takes writes again: as bad as a dead reader, worse than a slow gateway.
+    if (status === 'online' && state?.storage) problems.push([80, `storage failing (${state.storage.code}): sales refused`])
     else if (r.chain === 'not_enrolled') problems.push([90, 'not enrolled'])
     // What a lost or stopped kiosk last said of its devices is history, not news.
     if (status === 'online') {

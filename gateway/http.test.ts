@@ -191,3 +191,17 @@ t.test("errors of node's HTTP parser (headers too large, bytes that are not HTTP
   t.equal(answer.type, 'malformed_http')
   t.type(answer.id, 'string')
 })
+
+t.test("a URL the router cannot take (a path parameter above its length limit, a bad percent-encoding) answers the catalogue's shape without quoting the URL, found by fuzzing", async (t) => {
+  const fake = await start(t)
+  const long = await put(`${fake.base}/admin/kiosks/${'k'.repeat(150)}/public-key`, { publicKey: newPublicKey() })
+  t.equal(long.status, 414)
+  t.equal(long.body.type, 'max_param_length')
+  t.type(long.body.id, 'string')
+  t.notMatch(long.body.message, /kkkk/, 'the URL is not quoted')
+  const bad = await put(`${fake.base}/admin/kiosks/%zz/public-key`, { publicKey: newPublicKey() })
+  t.equal(bad.status, 400)
+  t.equal(bad.body.type, 'bad_url')
+  t.type(bad.body.id, 'string')
+  t.equal(fake.enrolled.size, 0, 'nothing enrolled')
+})

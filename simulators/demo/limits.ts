@@ -1,11 +1,16 @@
 // The ceilings an end-to-end figure is compared against, measured in the same
 // run on the same machine: how fast this machine verifies Ed25519 signatures,
 // and how many QoS 1 request/answer round trips the embedded broker carries
-// without any ledger behind it.
+// without any ledger behind it, and how many commits/s SQLite makes with the
+// ledger's settings.
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Aedes } from 'aedes'
-import mqtt from 'mqtt'
+import mqtt, { type MqttClient } from 'mqtt'
+import { openLedgerDatabase } from '../../gateway/ledger/db.js'
 
 /** Synchronous verifies of 64-byte messages on one core, per second. */
 export function measureVerifiesPerSec(durationMs: number): number {
@@ -40,42 +45,106 @@ export async function measureAsyncVerifiesPerSec(durationMs: number, window = 25
 
 /**
  * QoS 1 round trips per second through a bare aedes broker on loopback: a
- * client publishes a 200-byte request, a responder subscribed to it publishes
- * an answer, the client receives it; `window` requests are kept in flight,
- * as the kiosks of the end-to-end benchmark do.
+ * client publishes a request of `payloadBytes` (default 200), a responder
+ * subscribed to it publishes an answer, the client receives it; `window`
+ * requests are kept in flight in all, spread over `connections` requesting
+ * clients (default 1), so that it can be measured with as many connections and
+ * as large a payload as the sales of the end-to-end benchmark.
  */
-export async function measureBrokerRoundTripsPerSec(durationMs: number, window = 256): Promise<number> {
+export async function measureBrokerRoundTripsPerSec(durationMs: number, window = 256, options: { connections?: number; payloadBytes?: number } = {}): Promise<number> {
+  const connections = Math.max(1, options.connections ?? 1)
   const broker = await Aedes.createBroker()
   const server: Server = createServer(broker.handle)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const requester = await mqtt.connectAsync(url, { clientId: 'limit-requester' })
+  const requesters: MqttClient[] = []
   const responder = await mqtt.connectAsync(url, { clientId: 'limit-responder' })
   try {
-    responder.on('message', (_topic, payload) => responder.publish('bench/answer', payload, { qos: 1 }))
-    await responder.subscribeAsync('bench/request', { qos: 1 })
-    await requester.subscribeAsync('bench/answer', { qos: 1 })
-    const body = randomBytes(200)
+    // Connected a few at a time, as the load generator does.
+    for (let i = 0; i < connections; i += 16) {
+      const chunk = Array.from({ length: Math.min(16, connections - i) }, (_, j) => mqtt.connectAsync(url, { clientId: `limit-requester-${i + j}` }))
+      requesters.push(...(await Promise.all(chunk)))
+    }
+    responder.on('message', (topic, payload) => responder.publish(`bench/answer/${topic.slice('bench/request/'.length)}`, payload, { qos: 1 }))
+    await responder.subscribeAsync('bench/request/+', { qos: 1 })
+    await Promise.all(requesters.map((r, i) => r.subscribeAsync(`bench/answer/${i}`, { qos: 1 })))
+    const body = randomBytes(options.payloadBytes ?? 200)
     let answered = 0
     let sent = 0
     const start = performance.now()
     await new Promise<void>((resolve) => {
-      const sendOne = () => {
-        sent += 1
-        requester.publish('bench/request', body, { qos: 1 })
-      }
-      requester.on('message', () => {
-        answered += 1
-        if (performance.now() - start < durationMs) sendOne()
-        else if (answered === sent) resolve()
+      requesters.forEach((requester, i) => {
+        const sendOne = () => {
+          sent += 1
+          requester.publish(`bench/request/${i}`, body, { qos: 1 })
+        }
+        requester.on('message', () => {
+          answered += 1
+          if (performance.now() - start < durationMs) sendOne()
+          else if (answered === sent) resolve()
+        })
+        // The window spread over the connections, at least one each.
+        const share = Math.max(1, Math.floor(window / connections) + (i < window % connections ? 1 : 0))
+        for (let k = 0; k < share; k++) sendOne()
       })
-      for (let i = 0; i < window; i++) sendOne()
     })
     return Math.round((answered * 1000) / (performance.now() - start))
   } finally {
-    await requester.endAsync()
+    await Promise.all(requesters.map((r) => r.endAsync()))
     await responder.endAsync()
     await new Promise<void>((resolve) => broker.close(() => resolve()))
     await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+/**
+ * Commits per second of SQLite as the ledger commits: a file in a temp folder
+ * opened with the gateway's settings (WAL, synchronous=FULL, foreign keys),
+ * one IMMEDIATE transaction per batch, and per sale about what a booking
+ * writes (a transaction row with its envelope, two postings, two balances).
+ * `batchSize` sales per commit: ingest commits whatever has arrived together,
+ * one to maxBatch (512) at a time.
+ */
+export function measureSqliteCommitsPerSec(batchSize: number, durationMs: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-sqlite-limit-'))
+  const db = openLedgerDatabase(join(dir, 'limit.sqlite'))
+  try {
+    db.exec(`
+      CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
+      CREATE TABLE transactions (id TEXT PRIMARY KEY, kiosk TEXT NOT NULL, seq INTEGER NOT NULL, envelope TEXT NOT NULL, UNIQUE (kiosk, seq));
+      CREATE TABLE postings (id INTEGER PRIMARY KEY, tx TEXT NOT NULL REFERENCES transactions(id), account INTEGER NOT NULL REFERENCES accounts(id), amount INTEGER NOT NULL);
+    `)
+    const accounts = 1000
+    const addAccount = db.prepare('INSERT INTO accounts (id, balance) VALUES (?, 0)')
+    db.transaction(() => {
+      for (let i = 1; i <= accounts + 1; i++) addAccount.run(i)
+    })()
+    const addTx = db.prepare('INSERT INTO transactions (id, kiosk, seq, envelope) VALUES (?, ?, ?, ?)')
+    const addPosting = db.prepare('INSERT INTO postings (tx, account, amount) VALUES (?, ?, ?)')
+    const move = db.prepare('UPDATE accounts SET balance = balance + ? WHERE id = ?')
+    const envelope = randomBytes(330).toString('base64') // about a signed sale's JSON
+    let seq = 0
+    const commit = db.transaction((n: number) => {
+      for (let i = 0; i < n; i++) {
+        seq += 1
+        const id = `tx-${seq}`
+        const guest = 2 + (seq % accounts)
+        addTx.run(id, 'bench-1', seq, envelope)
+        addPosting.run(id, guest, -450)
+        addPosting.run(id, 1, 450)
+        move.run(-450, guest)
+        move.run(450, 1)
+      }
+    })
+    const start = performance.now()
+    let commits = 0
+    while (performance.now() - start < durationMs) {
+      commit.immediate(batchSize)
+      commits += 1
+    }
+    return Math.round((commits * 1000) / (performance.now() - start))
+  } finally {
+    db.close()
+    rmSync(dir, { recursive: true, force: true })
   }
 }

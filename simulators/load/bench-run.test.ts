@@ -1,0 +1,47 @@
+// The honest benchmark, tiny: the real gateway and two load generators as
+// processes of their own, a handful of sales. Only the shape of its JSON and
+// the books are checked, never a rate or a latency.
+import t from 'tap'
+import { runEndToEndBench } from './bench-run.js'
+
+t.test('the end-to-end bench runs and reports every field as JSON', async (t) => {
+  const lines: string[] = []
+  const result = await runEndToEndBench(
+    {
+      kiosks: 4,
+      wristbands: 8,
+      ratesPerSec: [20],
+      phaseMs: 500,
+      drainMs: 20_000,
+      capacity: { p99LimitMs: 50, maxPhases: 1, phaseMs: 500 },
+      nullRatePerSec: 100,
+      nullPhaseMs: 300,
+      limitMs: 50,
+      sqliteBatchSizes: [1, 8],
+    },
+    (line) => lines.push(line),
+  )
+  const json = JSON.parse(JSON.stringify(result)) as Record<string, any>
+  for (const key of ['e2eSalesPerSec', 'closedLoopCapacityPerSec']) t.type(json[key], 'number', key)
+  t.same(Object.keys(json.latencyMs).sort(), ['atOfferedPerSec', 'max', 'p50', 'p99'])
+  t.equal(json.openLoop.length, 1, 'one open-loop row per offered rate')
+  t.same(Object.keys(json.openLoop[0]).filter((k) => ['offeredPerSec', 'achievedPerSec', 'p50', 'p99', 'p999', 'max', 'unanswered'].includes(k)).sort(), [
+    'achievedPerSec',
+    'max',
+    'offeredPerSec',
+    'p50',
+    'p99',
+    'p999',
+    'unanswered',
+  ])
+  t.equal(json.openLoop[0].offeredPerSec, 20)
+  for (const key of ['ed25519VerifiesPerSec', 'ed25519VerifiesPerSecPool', 'brokerQos1RoundTripsPerSec']) t.type(json.limits[key], 'number', `limits.${key}`)
+  t.same(Object.keys(json.limits.sqliteCommitsPerSec).sort(), ['1', '8'], 'SQLite commits/s per batch size')
+  t.type(json.generator.idleShare, 'number')
+  t.type(json.generator.maxRatePerSec, 'number')
+  t.equal(json.ledgerBalanced, true, 'the books balance')
+  t.equal(json.invariantViolations, 0)
+  t.equal(json.salesBooked, json.sales, 'every sale answered accepted is booked, once')
+  t.ok(lines.some((l) => l.startsWith('load: open loop')), 'the generator process reported its phase')
+  t.ok(lines.some((l) => l.startsWith('null gateway: ')), 'and its phase against the null gateway')
+})

@@ -1,0 +1,229 @@
+// The honest end-to-end benchmark: the real gateway in its own process, the
+// load generator (`wristpay-sim load`) in another, speaking MQTT between them
+// like kiosks on their own Pis; in the same run the limits of this machine,
+// each measured the way the gateway uses it, and the generator's own ceiling
+// against the null gateway. Returns the fields of the bench's JSON line.
+import { spawn } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
+import pino from 'pino'
+import { systemClock } from '../../device-protocol/index.js'
+import { DB_FILE_NAME } from '../../gateway/app.js'
+import { createLedger } from '../../gateway/ledger/index.js'
+import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
+import { createFleetKiosk } from '../demo/kiosk-fleet.js'
+import { measureAsyncVerifiesPerSec, measureBrokerRoundTripsPerSec, measureSqliteCommitsPerSec, measureVerifiesPerSec } from '../demo/limits.js'
+import type { LoadReport } from './cli.js'
+import { createLoadEvent, LOAD_PRODUCT, writeJsonPrivately } from './load-event.js'
+import { startNullGateway } from './null-gateway.js'
+
+const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
+
+export interface EndToEndBenchOptions {
+  kiosks: number
+  wristbands: number
+  ratesPerSec: number[]
+  phaseMs: number
+  drainMs: number
+  capacity: { p99LimitMs: number; maxPhases: number; phaseMs: number }
+  /** The rate offered to the null gateway: far above what the real gateway takes. */
+  nullRatePerSec: number
+  nullPhaseMs: number
+  /** How long each limit is measured. */
+  limitMs: number
+  /** Sales per commit at which SQLite is measured. */
+  sqliteBatchSizes: number[]
+}
+
+export const FULL_BENCH: EndToEndBenchOptions = {
+  kiosks: 200,
+  wristbands: 1000,
+  ratesPerSec: [100, 500, 1000, 2000],
+  phaseMs: 10_000,
+  drainMs: 5_000,
+  capacity: { p99LimitMs: 50, maxPhases: 6, phaseMs: 5_000 },
+  nullRatePerSec: 10_000,
+  nullPhaseMs: 3_000,
+  limitMs: 1_500,
+  sqliteBatchSizes: [1, 16, 128, 512],
+}
+
+/** `npm run bench -- --quick`: the same steps, short and fewer, for a smoke check in under a minute. */
+export const QUICK_BENCH: EndToEndBenchOptions = {
+  kiosks: 50,
+  wristbands: 200,
+  ratesPerSec: [100, 500],
+  phaseMs: 2_000,
+  drainMs: 2_000,
+  capacity: { p99LimitMs: 50, maxPhases: 2, phaseMs: 1_500 },
+  nullRatePerSec: 3_000,
+  nullPhaseMs: 1_000,
+  limitMs: 300,
+  sqliteBatchSizes: [1, 64, 512],
+}
+
+/** Top-up per wristband before the sales (one transaction's most is 100,000.00): over 10,000 beers each, more than any run sells. */
+const FUND_CENTS = 5_000_000
+
+/** Runs `wristpay-sim load` in its own process; its lines go to `log`, its last line is its report. */
+export function runLoadProcess(args: string[], log: (line: string) => void): Promise<LoadReport> {
+  const child = spawn(process.execPath, ['--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'simulators/bin.ts'), 'load', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let last = ''
+  let errors = ''
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.startsWith('{')) last = line
+    else log(`load: ${line}`)
+  })
+  child.stderr!.on('data', (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-4_000)))
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (code) => {
+      if (code !== 0 || last === '') reject(new Error(`wristpay-sim load exited with ${code}: ${errors}`))
+      else resolve(JSON.parse(last) as LoadReport)
+    })
+  })
+}
+
+/** The size of a signed sale as it goes over MQTT, so the broker's limit is measured with the same payload. */
+function saleEnvelopeBytes(): number {
+  const kiosk = createFleetKiosk({ kioskId: 'load-100', token: 'unused', privateKey: generateKeyPairSync('ed25519').privateKey, mqttUrl: 'mqtt://127.0.0.1:1', clock: systemClock })
+  const envelope = kiosk.sign('sale', '04000000000001', [{ product: LOAD_PRODUCT.id, qty: 1, unitPrice: LOAD_PRODUCT.price }], LOAD_PRODUCT.price)
+  return Buffer.byteLength(JSON.stringify(envelope))
+}
+
+export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line: string) => void): Promise<Record<string, unknown>> {
+  const verifiesPerSec = measureVerifiesPerSec(options.limitMs)
+  log(`limit: Ed25519 verifies/s, one core, synchronous: ${verifiesPerSec}`)
+  const poolVerifiesPerSec = await measureAsyncVerifiesPerSec(options.limitMs)
+  log(`limit: Ed25519 verifies/s, libuv thread pool (as ingest verifies): ${poolVerifiesPerSec}`)
+  const payloadBytes = saleEnvelopeBytes()
+  const roundTripsPerSec = await measureBrokerRoundTripsPerSec(options.limitMs * 2, options.kiosks * 4, { connections: options.kiosks, payloadBytes })
+  log(`limit: broker QoS 1 request/answer round trips/s (${options.kiosks} connections, ${payloadBytes}-byte payload): ${roundTripsPerSec}`)
+  const sqliteCommitsPerSec: Record<string, number> = {}
+  for (const size of options.sqliteBatchSizes) {
+    sqliteCommitsPerSec[String(size)] = measureSqliteCommitsPerSec(size, options.limitMs)
+    log(`limit: SQLite commits/s of ${size} sale(s) each, WAL + synchronous=FULL: ${sqliteCommitsPerSec[String(size)]} (${sqliteCommitsPerSec[String(size)]! * size} sales/s)`)
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-bench-'))
+  try {
+    const { setup, fleet } = createLoadEvent({ kiosks: options.kiosks, wristbands: options.wristbands })
+    const eventFile = join(dir, 'event.json')
+    const fleetFile = join(dir, 'fleet.json')
+    writeJsonPrivately(eventFile, setup)
+    writeJsonPrivately(fleetFile, fleet)
+    const common = ['--fleet', fleetFile, '--kiosks', String(options.kiosks), '--drain-seconds', String(options.drainMs / 1000)]
+
+    // The generator's own ceiling: a gateway that answers at once and does nothing else.
+    const nullGateway = await startNullGateway()
+    let nullReport: LoadReport
+    try {
+      nullReport = await runLoadProcess(['--mqtt', nullGateway.url, ...common, '--rates', String(options.nullRatePerSec), '--seconds', String(options.nullPhaseMs / 1000)], (l) =>
+        log(`null gateway: ${l}`),
+      )
+    } finally {
+      await nullGateway.close()
+    }
+    const maxRatePerSec = nullReport.openLoop[0]?.achievedPerSec ?? 0
+
+    const port = await freePort()
+    const gateway = await startGatewayProcess(['--event', eventFile, '--data-dir', join(dir, 'gateway'), '--mqtt-port', String(port), '--http-port', '0'])
+    let report: LoadReport
+    try {
+      const capacity = options.capacity
+      report = await runLoadProcess(
+        [
+          '--mqtt',
+          `mqtt://127.0.0.1:${port}`,
+          ...common,
+          '--fund-cents',
+          String(FUND_CENTS),
+          '--rates',
+          options.ratesPerSec.join(','),
+          '--seconds',
+          String(options.phaseMs / 1000),
+          '--capacity',
+          '--p99-ms',
+          String(capacity.p99LimitMs),
+          '--capacity-phases',
+          String(capacity.maxPhases),
+          '--capacity-seconds',
+          String(capacity.phaseMs / 1000),
+        ],
+        log,
+      )
+    } finally {
+      gateway.kill('SIGTERM')
+      await exited(gateway)
+    }
+    const books = checkBooks(join(dir, 'gateway', DB_FILE_NAME))
+    const phases = [...report.openLoop, ...(report.capacity?.phases ?? [])]
+    const acceptedSales = phases.reduce((n, p) => n + p.accepted, 0)
+    log(`books: ${books.salesBooked} sales booked (${acceptedSales} answered accepted in the measured phases), balanced: ${books.ledgerBalanced}, invariant violations: ${books.invariantViolations}`)
+
+    // Today's keys: the most booked per second in any phase, and the latency at 500/s offered (the issue's reference load).
+    const reference = report.openLoop.find((p) => p.offeredPerSec === 500) ?? report.openLoop[0]
+    const openLoop = report.openLoop.map(({ offeredPerSec, achievedPerSec, p50, p99, p999, max, unanswered, rejected, sendLagMaxMs, generatorIdleShare }) => ({
+      offeredPerSec,
+      achievedPerSec,
+      p50,
+      p99,
+      p999,
+      max,
+      unanswered,
+      rejected,
+      sendLagMaxMs,
+      generatorIdleShare,
+    }))
+    return {
+      e2eSalesPerSec: Math.max(0, ...phases.map((p) => p.achievedPerSec)),
+      latencyMs: { p50: reference?.p50 ?? 0, p99: reference?.p99 ?? 0, max: reference?.max ?? 0, atOfferedPerSec: reference?.offeredPerSec ?? 0 },
+      openLoop,
+      closedLoopCapacityPerSec: report.capacity?.capacityPerSec ?? 0,
+      capacityP99LimitMs: options.capacity.p99LimitMs,
+      capacitySearch: (report.capacity?.phases ?? []).map((p) => ({ offeredPerSec: p.offeredPerSec, achievedPerSec: p.achievedPerSec, p99: p.p99, unanswered: p.unanswered })),
+      limits: {
+        ed25519VerifiesPerSec: verifiesPerSec,
+        ed25519VerifiesPerSecPool: poolVerifiesPerSec,
+        brokerQos1RoundTripsPerSec: roundTripsPerSec,
+        brokerConnections: options.kiosks,
+        brokerPayloadBytes: payloadBytes,
+        sqliteCommitsPerSec,
+      },
+      generator: {
+        maxRatePerSec,
+        maxRateOfferedPerSec: options.nullRatePerSec,
+        idleShare: report.generator.idleShareMin,
+        sendLagMaxMs: report.generator.sendLagMaxMs,
+      },
+      kiosks: report.kiosks,
+      sales: acceptedSales,
+      salesBooked: books.salesBooked,
+      ledgerBalanced: books.ledgerBalanced,
+      invariantViolations: books.invariantViolations,
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** After the gateway stopped: what its ledger file holds and whether it balances. */
+function checkBooks(path: string): { salesBooked: number; ledgerBalanced: boolean; invariantViolations: number } {
+  const db = new Database(path)
+  try {
+    const ledger = createLedger({ db, clock: systemClock, logger: pino({ level: 'silent' }) })
+    const { n } = db.prepare("SELECT count(*) AS n FROM transactions WHERE type = 'sale' AND status = 'accepted'").get() as { n: number }
+    const violations = ledger.checkInvariants()
+    return { salesBooked: n, ledgerBalanced: ledger.sumOfAllBalances() === 0, invariantViolations: violations.length }
+  } finally {
+    db.close()
+  }
+}

@@ -74,6 +74,7 @@ t.test('sales with guests polling the portal: booked once, balanced, each guest 
     },
     ledger: { expectedAccepted: GUESTS + 2 * SALES_PER_PHASE, accepted: GUESTS + 2 * SALES_PER_PHASE, missing: 0, balanced: true, invariantViolations: 0 },
   })
+  t.match(summary.portalAlone, { requests: Number, requestsPerSec: Number, latencyMs: { p50: Number, p95: Number, p99: Number, max: Number }, statuses: Object, retriedAfterClose: Number })
   for (const phase of [summary.baseline, summary.withPortal]) {
     t.match(phase, {
       offeredSalesPerSec: Number,
@@ -90,8 +91,9 @@ t.test('sales with guests polling the portal: booked once, balanced, each guest 
     })
   }
   t.ok(summary.portal.polls > 0 && summary.portal.okPolls === summary.portal.polls, 'every refresh answered with the guest\'s own data')
-  t.equal(summary.portal.requests, 2 * summary.portal.polls, 'a refresh asks for the customer and the orders')
-  t.same(summary.portal.statuses, { 200: summary.portal.requests }, 'every portal request answered 200')
+  t.equal(summary.portalAlone.requests + summary.portal.requests, 2 * summary.portal.polls, 'a refresh asks for the customer and the orders')
+  t.same(summary.portalAlone.statuses, { 200: summary.portalAlone.requests }, 'every portal request answered 200 with no sales running')
+  t.same(summary.portal.statuses, { 200: summary.portal.requests }, 'every portal request answered 200 while the sales run')
   for (const check of summary.checks.filter((c) => c.kind === 'correctness')) t.ok(check.pass, `${check.name}: ${check.detail}`)
   const report = portalLoadReport(summary)
   t.equal(report.filter((line) => /^(PASS|FAIL) /.test(line)).length, summary.checks.length, 'one PASS/FAIL line per check')
@@ -120,6 +122,7 @@ t.test('the checks fail on lost sales, foreign data and rates below the baseline
     phaseSeconds: 1,
     baseline: phase,
     withPortal: phase,
+    portalAlone: { requests: 8, requestsPerSec: 8, latencyMs: { p50: 1, p95: 2, p99: 3, max: 4 }, statuses: { 200: 8 }, retriedAfterClose: 0 },
     portal: { logins: 2, polls: 4, okPolls: 4, requests: 8, requestsPerSec: 8, latencyMs: { p50: 1, p95: 2, p99: 3, max: 4 }, statuses: { 200: 8 }, retriedAfterClose: 0, foreignRecords: 0, finalViewMismatches: 0 },
     ledger: { expectedAccepted: 202, accepted: 202, missing: 0, balanced: true, invariantViolations: 0 },
   }
@@ -135,4 +138,6 @@ t.test('the checks fail on lost sales, foreign data and rates below the baseline
     ['baseline reaches 95% of the offered rate', "under portal load ingest keeps 95% of the baseline's rate"],
   )
   t.same(failed({ ...good, portal: { ...good.portal, latencyMs: { p50: 1, p95: 2, p99: 1001, max: 1002 } } }), ['portal p99 within the poll interval'])
+  t.same(failed({ ...good, portal: { ...good.portal, requestsPerSec: 7 } }), ['with the sales the portal keeps 90% of its request rate alone'])
+  t.same(failed({ ...good, portalAlone: { ...good.portalAlone, statuses: { 200: 7, 503: 1 } } }), ["every portal request answered 200 with the guest's own data"], 'refusals with no sales running count too')
 })

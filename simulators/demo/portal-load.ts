@@ -2,10 +2,10 @@
 // fixed offered rate while guests poll the portal. A real gateway in this
 // process (SQLite file, HTTP on loopback, the embedded MQTT broker), kiosks as
 // MQTT clients that sign their sales, guests as HTTP clients with keep-alive.
-// Two phases of the same length and the same offered rate: a baseline with
-// nobody on the portal, then the same sales with every guest logged in and
-// refreshing their account view. The baseline is the limit the second phase
-// is compared against, measured in the same run on the same machine.
+// Three phases of the same length: the sales alone (the baseline), the guests
+// alone (logged in, refreshing their account view), then the same sales while
+// the guests refresh. The first two are the limits the third is compared
+// against, measured in the same run on the same machine.
 //
 // The sales are paced open-loop: sale i is due at start + i / rate whatever
 // the gateway answered so far, so a slow gateway shows as lag and latency,
@@ -33,6 +33,8 @@ const DEFAULT_DRAIN_MS = 30_000
 export const MIN_BASELINE_SHARE_OF_OFFERED = 0.95
 /** The share of the baseline's achieved rate the sales must keep while guests poll the portal. */
 export const MIN_RATE_SHARE_UNDER_PORTAL = 0.95
+/** The share of the portal's request rate alone that it must keep while the sales run (guests wait for each answer). */
+export const MIN_PORTAL_RATE_SHARE_UNDER_SALES = 0.9
 
 export interface PortalLoadOptions {
   /** Sales offered per second, over all kiosks together. */
@@ -40,7 +42,7 @@ export interface PortalLoadOptions {
   /** Guests polling the portal, each with a wristband of their own; the sales go to their wristbands. */
   guests: number
   kiosks: number
-  /** Length of each phase (baseline, then with the portal pollers). */
+  /** Length of each phase (sales alone, guests alone, both). */
   phaseMs: number
   /** Each guest refreshes the account view this long after the previous refresh was answered. */
   pollIntervalMs: number
@@ -97,6 +99,17 @@ export interface SalesPhase {
   cpuPercent: number
 }
 
+/** The portal's figures of one phase. */
+export interface PortalPhase {
+  requests: number
+  requestsPerSec: number
+  latencyMs: LatencySummary
+  /** Requests by status; where no answer came, by the socket error's code (ECONNRESET, ...). */
+  statuses: Record<string, number>
+  /** Requests sent again after the server closed their idle keep-alive connection under them (as a browser does). */
+  retriedAfterClose: number
+}
+
 export interface PortalLoadSummary {
   scenario: 'portal-load'
   targetSalesPerSec: number
@@ -106,18 +119,14 @@ export interface PortalLoadSummary {
   phaseSeconds: number
   baseline: SalesPhase
   withPortal: SalesPhase
-  portal: {
+  /** The guests refreshing with no sales running. */
+  portalAlone: PortalPhase
+  /** The guests refreshing while the sales of `withPortal` run; polls count both phases. */
+  portal: PortalPhase & {
     logins: number
     polls: number
     /** Refreshes answered 200 with the guest's own data only. */
     okPolls: number
-    requests: number
-    requestsPerSec: number
-    latencyMs: LatencySummary
-    /** Requests by status; where no answer came, by the socket error's code (ECONNRESET, ...). */
-    statuses: Record<string, number>
-    /** Requests sent again after the server closed their idle keep-alive connection under them (as a browser does). */
-    retriedAfterClose: number
     /** Customers and orders answered to a guest that named another wristband (must be 0). */
     foreignRecords: number
     /** Guests whose last refresh, after every sale was answered, did not list exactly their orders in the ledger. */
@@ -181,6 +190,21 @@ async function settleWithin<T>(promises: readonly Promise<T>[], deadlineMs: numb
   clearTimeout(timer)
 }
 
+function portalPhase(requests: readonly GuestRequest[], seconds: number): PortalPhase {
+  const statuses: Record<string, number> = {}
+  for (const r of requests) {
+    const key = r.status === 0 ? (r.error ?? 'no answer') : String(r.status)
+    statuses[key] = (statuses[key] ?? 0) + 1
+  }
+  return {
+    requests: requests.length,
+    requestsPerSec: Math.round(requests.length / Math.max(0.001, seconds)),
+    latencyMs: latencySummary(requests.map((r) => r.latencyMs)),
+    statuses,
+    retriedAfterClose: requests.filter((r) => r.retried).length,
+  }
+}
+
 /** Guest i's own loopback address (Linux: all of 127/8 is loopback); elsewhere all guests share 127.0.0.1. */
 function guestAddress(index: number): string | undefined {
   if (process.platform !== 'linux') return undefined
@@ -227,6 +251,7 @@ export async function runPortalLoad(options: PortalLoadOptions): Promise<PortalL
   )
   const records: GuestRecord[] = guests.map((g) => ({ uid: g.uid, polls: 0, okPolls: 0, foreignRecords: 0, finalOrderIds: undefined }))
   const answeredSales: Array<{ id: string; uid: string; status: string }> = []
+  const aloneRequests: GuestRequest[] = []
   const portalRequests: GuestRequest[] = []
   let nextSale = 0
 
@@ -294,23 +319,29 @@ export async function runPortalLoad(options: PortalLoadOptions): Promise<PortalL
       logins += 1
     }
     let polling = true
+    // A refresh counts in the phase it was asked in, also when it is answered after.
+    let phaseRequests = aloneRequests
     const pollers = guests.map(async (guest, i) => {
       // Spread the first refreshes over one interval, so the guests do not all ask at once.
       await sleep(Math.random() * pollIntervalMs)
       while (polling) {
-        // A refresh still under way when the sales stop counts: it was asked during the phase.
+        const counted = phaseRequests
         const poll = await guest.poll()
-        portalRequests.push(...poll.requests)
+        counted.push(...poll.requests)
         records[i]!.polls += 1
         if (poll.ok) records[i]!.okPolls += 1
         records[i]!.foreignRecords += poll.foreignRecords
         if (polling) await sleep(pollIntervalMs)
       }
     })
+    const aloneStartMs = performance.now()
+    await sleep(phaseMs)
+    const aloneSeconds = (performance.now() - aloneStartMs) / 1000
+    phaseRequests = portalRequests
     const withPortal = await salesPhase()
     polling = false
     await Promise.all(pollers)
-    const portalSeconds = Math.max(0.001, (withPortal.endMs - withPortal.startMs) / 1000)
+    const portalSeconds = (withPortal.endMs - withPortal.startMs) / 1000
 
     // A last refresh after every sale was answered: it must list exactly the guest's orders in the ledger.
     let finalViewMismatches = 0
@@ -326,11 +357,6 @@ export async function runPortalLoad(options: PortalLoadOptions): Promise<PortalL
     const missing = acceptedSales.filter((s) => gateway.ledger.transaction(s.id)?.status !== 'accepted').length
     const violations = gateway.ledger.checkInvariants()
     for (const v of violations) console.error(`invariant violated: ${v}`)
-    const statuses: Record<string, number> = {}
-    for (const r of portalRequests) {
-      const key = r.status === 0 ? (r.error ?? 'no answer') : String(r.status)
-      statuses[key] = (statuses[key] ?? 0) + 1
-    }
     const polls = records.reduce((sum, r) => sum + r.polls, 0)
     const summary: Omit<PortalLoadSummary, 'checks'> = {
       scenario: 'portal-load',
@@ -341,15 +367,12 @@ export async function runPortalLoad(options: PortalLoadOptions): Promise<PortalL
       phaseSeconds: phaseMs / 1000,
       baseline: baseline.phase,
       withPortal: withPortal.phase,
+      portalAlone: portalPhase(aloneRequests, aloneSeconds),
       portal: {
+        ...portalPhase(portalRequests, portalSeconds),
         logins,
         polls,
         okPolls: records.reduce((sum, r) => sum + r.okPolls, 0),
-        requests: portalRequests.length,
-        requestsPerSec: Math.round(portalRequests.length / portalSeconds),
-        latencyMs: latencySummary(portalRequests.map((r) => r.latencyMs)),
-        statuses,
-        retriedAfterClose: portalRequests.filter((r) => r.retried).length,
         foreignRecords: records.reduce((sum, r) => sum + r.foreignRecords, 0),
         finalViewMismatches,
       },
@@ -376,7 +399,8 @@ export function portalLoadChecks(s: Omit<PortalLoadSummary, 'checks'>): BenchChe
   const sent = s.baseline.sent + s.withPortal.sent
   const unanswered = s.baseline.unanswered + s.withPortal.unanswered
   const refused = s.baseline.refused + s.withPortal.refused
-  const nonOk = Object.entries(s.portal.statuses).reduce((sum, [status, n]) => (status === '200' ? sum : sum + n), 0)
+  const notOk = (statuses: Record<string, number>) => Object.entries(statuses).reduce((sum, [status, n]) => (status === '200' ? sum : sum + n), 0)
+  const nonOk = notOk(s.portalAlone.statuses) + notOk(s.portal.statuses)
   const share = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 10 : 0)
   return [
     {
@@ -395,7 +419,7 @@ export function portalLoadChecks(s: Omit<PortalLoadSummary, 'checks'>): BenchChe
       name: 'every portal request answered 200 with the guest\'s own data',
       kind: 'correctness',
       pass: nonOk === 0 && s.portal.foreignRecords === 0 && s.portal.finalViewMismatches === 0 && s.portal.polls > 0,
-      detail: `${s.portal.requests} requests, ${nonOk} not 200, ${s.portal.foreignRecords} foreign records, ${s.portal.finalViewMismatches} final views unlike the ledger`,
+      detail: `${s.portalAlone.requests + s.portal.requests} requests, ${nonOk} not 200, ${s.portal.foreignRecords} foreign records, ${s.portal.finalViewMismatches} final views unlike the ledger`,
     },
     {
       name: `baseline reaches ${MIN_BASELINE_SHARE_OF_OFFERED * 100}% of the offered rate`,
@@ -413,7 +437,13 @@ export function portalLoadChecks(s: Omit<PortalLoadSummary, 'checks'>): BenchChe
       name: 'portal p99 within the poll interval',
       kind: 'rate',
       pass: s.portal.latencyMs.p99 <= s.pollIntervalMs,
-      detail: `p99 ${s.portal.latencyMs.p99} ms, guests refresh every ${s.pollIntervalMs} ms`,
+      detail: `p99 ${s.portal.latencyMs.p99} ms with the sales (${s.portalAlone.latencyMs.p99} ms alone), guests refresh every ${s.pollIntervalMs} ms`,
+    },
+    {
+      name: `with the sales the portal keeps ${MIN_PORTAL_RATE_SHARE_UNDER_SALES * 100}% of its request rate alone`,
+      kind: 'rate',
+      pass: s.portal.requestsPerSec >= MIN_PORTAL_RATE_SHARE_UNDER_SALES * s.portalAlone.requestsPerSec,
+      detail: `${s.portal.requestsPerSec} against ${s.portalAlone.requestsPerSec} requests/s (${share(s.portal.requestsPerSec, s.portalAlone.requestsPerSec)}%)`,
     },
   ]
 }
@@ -424,15 +454,16 @@ export function portalLoadReport(s: PortalLoadSummary): string[] {
     `portal load, ${name}: offered ${p.offeredSalesPerSec} sales/s, achieved ${p.achievedSalesPerSec} sales/s ` +
     `(${p.answered} of ${p.sent} answered), latency ms p50 ${p.latencyMs.p50} p95 ${p.latencyMs.p95} p99 ${p.latencyMs.p99} max ${p.latencyMs.max}, ` +
     `pacer lag max ${p.maxSendLagMs} ms, event loop delay ms p99 ${p.eventLoopDelayMs.p99} max ${p.eventLoopDelayMs.max}, CPU ${p.cpuPercent}%`
-  const statuses = Object.entries(s.portal.statuses)
-    .map(([status, n]) => `${status}: ${n}`)
-    .join(', ')
+  const portal = (name: string, p: PortalPhase) =>
+    `portal load, ${name}: ${p.requests} requests (${p.requestsPerSec}/s), ` +
+    `latency ms p50 ${p.latencyMs.p50} p95 ${p.latencyMs.p95} p99 ${p.latencyMs.p99} max ${p.latencyMs.max}, ` +
+    `by status ${Object.entries(p.statuses).map(([status, n]) => `${status}: ${n}`).join(', ') || 'none'}` +
+    (p.retriedAfterClose > 0 ? `, ${p.retriedAfterClose} sent again after a keep-alive close` : '')
   return [
-    phase('baseline (no guests)', s.baseline),
-    phase(`with ${s.guests} guests polling`, s.withPortal),
-    `portal: ${s.portal.logins} logins, ${s.portal.polls} refreshes every ${s.pollIntervalMs} ms, ${s.portal.requests} requests (${s.portal.requestsPerSec}/s), ` +
-      `latency ms p50 ${s.portal.latencyMs.p50} p95 ${s.portal.latencyMs.p95} p99 ${s.portal.latencyMs.p99} max ${s.portal.latencyMs.max}, by status ${statuses || 'none'}` +
-      (s.portal.retriedAfterClose > 0 ? `, ${s.portal.retriedAfterClose} sent again after a keep-alive close` : ''),
+    phase('sales alone (baseline)', s.baseline),
+    portal(`${s.guests} guests alone (${s.portal.logins} logged in, refreshing every ${s.pollIntervalMs} ms)`, s.portalAlone),
+    phase(`sales with ${s.guests} guests refreshing`, s.withPortal),
+    portal('guests with the sales', s.portal),
     ...s.checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`),
   ]
 }

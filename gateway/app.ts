@@ -14,7 +14,7 @@ import { createKioskCommands, type KioskCommands } from './commands/index.js'
 import type { GatewayConfig } from './config.js'
 import { ensurePrivateDataDir } from './data-dir.js'
 import { loadEventSetup } from './event-setup.js'
-import { createHttpServer, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
+import { createHttpServer, type GatewayHealth, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
 import { readTlsCredentials } from './tls-credentials.js'
 import type { BookedEvent } from '../device-protocol/index.js'
@@ -94,7 +94,7 @@ export interface Gateway {
   publishKioskConfigs(kioskIds?: readonly string[]): Promise<void>
   stats(): StatsReply
   /** What /healthz reports: the MQTT listener is up (and not stopping) and the ledger database answers. */
-  health(): { mqtt: boolean; db: boolean }
+  health(): GatewayHealth
   /** Sends kiosks remote commands (lock, unlock, report_state, reload_config) and waits for their answers (README "Remote commands"). */
   readonly kioskCommands: KioskCommands
   /** Backups of the ledger database (config backup, README "Backups and restore"); undefined when backup.dir is not set. */
@@ -318,8 +318,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
   }
 
-  function health(): { mqtt: boolean; db: boolean } {
-    return { mqtt: broker.address() !== null && !stopping, db: dbHealthy() }
+  function health(): GatewayHealth {
+    // A database that answers reads may still refuse writes (a full disk): ingest knows, and says so until a batch commits again.
+    const storage = ingest.storageFault()
+    return { mqtt: broker.address() !== null && !stopping, db: dbHealthy(), ...(storage === undefined ? {} : { storage }) }
   }
 
   function stats(): StatsReply {

@@ -3,8 +3,8 @@
 // at fixed rates, latency from each sale's intended send time, and the highest
 // rate sustained with p99 under 50 ms), and in the same run the ceilings this
 // machine puts on them (../load/bench-run.ts). Then the portal-load scenario
-// (portal-load.ts): sales at a fixed offered rate, first alone, then while
-// guests poll the portal. Prints readable lines, then one JSON object as the
+// (portal-load.ts): sales at a fixed offered rate alone, guests polling the
+// portal alone, then both. Prints readable lines, then one JSON object as the
 // last line.
 import { parseArgs } from 'node:util'
 import { FULL_BENCH, QUICK_BENCH, runEndToEndBench } from '../load/bench-run.js'
@@ -43,7 +43,7 @@ if (args.help) {
   --kiosks             portal load: simulated kiosks publishing at once (default 8)
   --portal-rate       portal load: sales offered per second, paced (default 500)
   --portal-guests     portal load: guests logged in to the portal, polling (default 200)
-  --portal-seconds    portal load: length of each phase, baseline and with the guests (default 20; --quick 3)
+  --portal-seconds    portal load: length of each phase: sales alone, guests alone, both (default 20; --quick 3)
   --portal-poll-ms    portal load: each guest refreshes this long after the last refresh was answered (default 2000)`)
   process.exit(0)
 }

@@ -411,7 +411,8 @@ export function createChainGuard(options: ChainGuardOptions): ChainGuard {
       const head = outbox.head()
       const unanswered = outbox.pending({ fromSeq, limit: 1 })[0]?.seq === fromSeq
       // A seq this kiosk signed and holds no more as unanswered: answered, so the gateway lost its answer.
-      if (fromSeq >= head.nextSeq || unanswered || state.status !== 'intact') return link.resendPending(fromSeq)
+      // (A void seq, refused unrecorded, is the re-anchoring's business: the usual resend.)
+      if (fromSeq >= head.nextSeq || unanswered || state.status !== 'intact' || outbox.voidedSeq(fromSeq)) return link.resendPending(fromSeq)
       // Not all kept: what follows the missing seqs would only wait behind the gap again (the gateway has alerted).
       return resendToGateway(fromSeq) ?? 0
     },

@@ -6,7 +6,7 @@
 // named as missing and nothing of the range is sent. The responder plays the
 // gateway (restoreTo forgets what it booked from a seq on).
 import t, { type Test } from 'tap'
-import type { Envelope, KioskConfig } from '../device-protocol/index.js'
+import { topics, type Envelope, type KioskConfig } from '../device-protocol/index.js'
 import { startKioskWorld, type KioskWorld } from './testing/kiosk-world.js'
 import { waitUntil } from './testing/wait.js'
 
@@ -92,4 +92,16 @@ t.test('when the kiosk no longer keeps what the gateway lacks, it names the miss
   t.notOk(responder.received.slice(4).some((e) => e.tx.seq === 4), 'seq 4 is not sent on its own: it would only wait behind the gap')
   t.equal(outbox.depth(), 1)
   t.match(kiosk.chainState().problem, { missingFromSeq: 3, missingToSeq: 3 }, 'the resend request finds the same')
+})
+
+t.test('a resend request for a void seq (refused unrecorded) is not taken for a lost answer', async (t) => {
+  const world = await rig(t)
+  const { responder, outbox } = world
+  responder.policy = () => ({ status: 'rejected', reason: 'unknown_kiosk' })
+  t.match(await sell(world), { status: 'rejected', seq: 1 })
+  t.equal(outbox.voidedSeq(1), true)
+  await waitUntil(() => world.kiosk.chainState().status === 'intact', 'the chain checked again after the refusal')
+  await responder.publishRaw(topics.kioskReply(KIOSK), JSON.stringify({ kind: 'resend', fromSeq: 1 }))
+  await waitUntil(() => world.kiosk.counters().resendRequests === 1, 'the request handled')
+  t.equal(world.kiosk.chainState().problem, undefined, 'no gateway_behind_unrecoverable: nothing answered is missing')
 })

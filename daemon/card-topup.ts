@@ -17,6 +17,8 @@ import type { Logger } from 'pino'
 import { CardPayment, createValidator, type CardPayment as CardPaymentValue } from '../device-protocol/index.js'
 import type { CardPaymentRecord, CardPaymentResolution, CardPaymentStore } from './card-payments.js'
 import type { OutboxEntry } from './outbox.js'
+import { storageFaultCode } from '../device-protocol/storage-fault.js'
+import { KioskError, storageFailedMessage } from './kiosk-error.js'
 import type { TagInfo } from './reader/reader.js'
 import type { CardPaymentResult, PaymentTerminal } from './terminal/terminal.js'
 
@@ -252,7 +254,17 @@ export function createCardTopUp(options: CardTopUpOptions): CardTopUp {
     if (!terminal) throw new Error('no card terminal')
     const tag = await steps.waitForTag()
     const terminalId = terminal.status().terminalId
-    const record = payments.open({ id: newId(), uid: tag.uid, tagType: tag.type, amount: amountCents, ...(terminalId ? { terminalId } : {}) })
+    let record: CardPaymentRecord
+    try {
+      record = payments.open({ id: newId(), uid: tag.uid, tagType: tag.type, amount: amountCents, ...(terminalId ? { terminalId } : {}) })
+    } catch (err) {
+      // The record must be on disk before the card is charged: without it, no payment is taken.
+      const code = storageFaultCode(err)
+      if (code === undefined) throw err
+      logger.error({ err, code }, 'card payment record not stored: card top-up refused before the card was charged')
+      steps.feedback('rejected')
+      throw new KioskError('storage_failed', storageFailedMessage(code))
+    }
     counts.cardTopUps += 1
     inProgress = record.id
     steps.changed()

@@ -1,5 +1,6 @@
 // The refusals of the kiosk flow, by name: the cashier screen shows them, the
 // local API maps each to an HTTP status, tests assert on them.
+import { isStorageFull } from '../device-protocol/storage-fault.js'
 export const KIOSK_ERROR_TYPES = [
   'busy',
   'no_config',
@@ -71,6 +72,11 @@ export class KioskError extends Error {
   ) {
     super(message)
   }
+}
+
+/** What the cashier reads when the outbox's disk cannot take a write (storage_failed): nothing was stored or charged. */
+export function storageFailedMessage(code: string): string {
+  return `${isStorageFull(code) ? 'Storage full' : 'Storage error'}: this till cannot record sales. Call a supervisor. (${code})`
 }
 
 /** What the pure checks (cart, staff, offline caps) return instead of throwing. */

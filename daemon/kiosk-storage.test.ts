@@ -11,6 +11,7 @@ import { OutboxStorageError, type Outbox } from './outbox.js'
 import type { KioskErrorType } from './kiosk.js'
 import { startKioskWorld, type KioskWorld, type KioskWorldOptions } from './testing/kiosk-world.js'
 import { waitUntil } from './testing/wait.js'
+import { FakeTerminal } from './testing/fake-terminal.js'
 
 const KIOSK = 'bar-1'
 const TAG = { uid: '04A1B2C3D4E5F6', type: 'ntag215' }
@@ -139,4 +140,32 @@ t.test('an answer that cannot be recorded: the entry stays pending, and is sent 
   t.equal(kiosk.storageFault(), undefined)
   t.ok(responder.received.filter((e) => e.tx.id === first.id).length >= 2, 'the first was sent again')
   t.same(responder.problems, [])
+})
+
+t.test('a card top-up on a really full disk is refused before the card is charged; with space back it works', async (t) => {
+  const world = await rig(t, { terminal: new FakeTerminal() })
+  const { outbox, kiosk, reader, terminal } = world
+  const db = outbox.database
+  db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`)
+  // Fill every page the card payment record needs, with closed records of shrinking size, until nothing fits.
+  const filler = db.prepare(`INSERT INTO card_payments (id, uid, tag_type, amount, started_at, state, closed_at, note) VALUES (?, 'F1', 't', 1, 0, 'declined', 0, ?)`)
+  let n = 0
+  for (const size of [1_000, 200, 40, 0]) {
+    for (let i = 0; i < 1_000; i++) {
+      try {
+        filler.run(`filler-${n++}`, 'x'.repeat(size))
+      } catch (err) {
+        t.equal((err as { code?: string }).code, 'SQLITE_FULL')
+        break
+      }
+    }
+  }
+  await refusedAs(t, Promise.all([kiosk.cardTopUp(2_000), reader.tapWhenReady(TAG)]), 'storage_failed', /^Storage full: this till cannot record sales\. Call a supervisor\. \(SQLITE_FULL\)$/)
+  t.same(terminal!.payCalls, [], 'the card was not charged')
+  t.equal(reader.feedbacks.at(-1)?.led, 'red')
+
+  db.pragma('max_page_count = 1073741823')
+  const [outcome] = await Promise.all([kiosk.cardTopUp(2_000), reader.tapWhenReady(TAG)])
+  t.match(outcome, { status: 'accepted' })
+  t.same(terminal!.payCalls, [2_000])
 })

@@ -14,9 +14,8 @@ import { createValidator } from '../../device-protocol/index.js'
 import type { Reader, ReaderFeedback, TagInfo } from '../reader/reader.js'
 import type { Outbox, OutboxEntry } from '../outbox.js'
 import { OutboxFullError, OutboxStorageError } from '../outbox.js'
-import { isStorageFull } from '../../device-protocol/storage-fault.js'
 import type { CatalogSource, KioskLocalState, OpenShift } from '../local-config.js'
-import { KioskError, type Checked, type KioskErrorType } from '../kiosk-error.js'
+import { KioskError, storageFailedMessage, type Checked, type KioskErrorType } from '../kiosk-error.js'
 import { authorizeStaff, authorizeSupervisor, type StaffSessions } from '../staff-session.js'
 import { isBlocked } from '../blocklist.js'
 import { createChainGuard, type ChainRecovery, type ChainState } from '../chain-guard.js'
@@ -407,7 +406,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
         // Nothing was stored, so nothing may be shown as paid (nor a card charged after this).
         storageFailed(err, 'append')
         feedback('rejected')
-        refuse('storage_failed', `${isStorageFull(err.code) ? 'Storage full' : 'Storage error'}: this till cannot record sales. Call a supervisor. (${err.code})`)
+        refuse('storage_failed', storageFailedMessage(err.code))
       }
       throw err
     }

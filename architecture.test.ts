@@ -35,6 +35,8 @@ const ENTRY_POINTS: Record<string, readonly Area[]> = { 'simulators/bin.ts': ['d
 /** `path` is relative to the repository, with forward slashes; undefined: not in any folder of the table. */
 function areaOf(path: string): Area | undefined {
   const [top, second] = path.split('/')
+  // simulators/chaos/ runs the real gateway and kiosk processes against each other, as the end-to-end tests do.
+  if (top === 'simulators' && second === 'chaos') return 'e2e'
   // simulators/sim/ runs the real kiosk core, ingest and ledger together in one process on a simulated clock.
   if (top === 'simulators' && second === 'sim') return 'e2e'
   // simulators/load/ is the benchmark's load generator: it drives the whole system as the demo's bench does.
@@ -123,6 +125,8 @@ t.test('the rules, case by case', async (t) => {
     ['simulators/bin.ts', 'simulators/load/cli.js', true],
     ['gateway/app.ts', 'simulators/load/generator.js', false],
     ['simulators/e2e/kiosk-harness.ts', 'daemon/config.js', true],
+    ['simulators/chaos/chaos-run.ts', 'gateway/audit/audit.js', true],
+    ['daemon/outbox.ts', 'simulators/chaos/fault-proxy.js', false],
     ['simulators/sim/simulation.ts', 'gateway/ingest.js', true],
     ['gateway/ingest.ts', 'simulators/sim/scheduler.js', false],
     ['gateway/app.ts', 'simulators/e2e/kiosk-harness.js', false],

@@ -11,6 +11,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPlug
 import Type, { type Static } from 'typebox'
 import type { Logger } from 'pino'
 import { KioskId } from '../device-protocol/index.js'
+import { storageFaultCode } from '../device-protocol/storage-fault.js'
 import { apiErrorHandler, sendApiError, type ApiErrorAnswer } from '../portal-api/http-errors.js'
 import { throttleFailedCredentials } from './credential-throttle.js'
 import { registerDocs, type DocsOptions } from './docs.js'
@@ -332,6 +333,8 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
         try {
           deps.enrollKiosk(id, request.body.publicKey)
         } catch (err) {
+          // A database that cannot take the write is not a bad key: the error handler answers storage_unavailable.
+          if (storageFaultCode(err) !== undefined) throw err
           // The kiosk exists (checked above), so a refusal here is about the key.
           throw new HttpError(400, 'invalid_public_key', (err as Error).message)
         }

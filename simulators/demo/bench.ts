@@ -40,7 +40,7 @@ if (args.help) {
   --p99-ms            end to end: the capacity search's p99 limit (default ${FULL_BENCH.capacity.p99LimitMs})
   --capacity-phases   end to end: phases the capacity search may use (default ${FULL_BENCH.capacity.maxPhases})
   --capacity-seconds  end to end: length of each capacity phase (default ${FULL_BENCH.capacity.phaseMs / 1000})
-  --kiosks             portal load: simulated kiosks publishing at once (default 8)
+  --kiosks            portal load: simulated kiosks publishing at once (default 8)
   --portal-rate       portal load: sales offered per second, paced (default 500)
   --portal-guests     portal load: guests logged in to the portal, polling (default 200)
   --portal-seconds    portal load: length of each phase: sales alone, guests alone, both (default 20; --quick 3)

@@ -15,8 +15,9 @@ export interface NullGateway {
 }
 
 export async function startNullGateway(): Promise<NullGateway> {
-  // Its message queue is not what is measured: wide enough that answers never wait in it.
-  const broker = await Aedes.createBroker({ concurrency: 10_000 })
+  // Its message queue is not what is measured: so wide that nothing ever waits in it (a message
+  // that waits is released from inside the previous one's delivery, and a long queue overflows the stack).
+  const broker = await Aedes.createBroker({ concurrency: 1_000_000 })
   const server: Server = createServer(broker.handle)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   let answered = 0

@@ -59,6 +59,8 @@ export interface ChaosSummary {
   kills: { gateway: number; kiosk: number }
   proxyFaults: Record<string, number>
   clockOffsetsMs: number[]
+  /** Operations a kiosk did not answer within a minute (the kiosk was restarted). */
+  hungOperations: number
   lost: number
   doubled: number
   /** Answers a kiosk holds that differ from the ledger's (late answers to pending ones included). */
@@ -191,6 +193,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   const proxyCounts: Record<string, number> = {}
   let stopping = false
   let nextN = 1
+  let hung = 0
 
   const runner: Runner = options.tsNode ? tsNodeRunner : compiledRunner(join(dir, 'build'))
   const kioskOptions = (i: number) => ({
@@ -244,7 +247,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       if (reply === 'hung') {
         log(`kiosk ${i + 1}: operation ${n} hung; restarting the kiosk`)
         // Its reply would come out of order now: a hung kiosk is killed and started again.
-        await kiosk.kill()
+        hung += 1
+        await restartKiosk(i).catch((err: Error) => log(`kiosk ${i + 1} did not start again: ${err.message}`))
       } else if (reply !== DIED) {
         if (reply.type === 'outcome') {
           op.status = reply.status
@@ -384,6 +388,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       kills,
       proxyFaults: proxyCounts,
       clockOffsetsMs: offsets,
+      hungOperations: hung,
       drained,
       longestTimeWithoutAnswersMs: longestSilence(intervals, answerTimes),
     })
@@ -498,6 +503,7 @@ function judge(input: { dbPath: string; ops: Operation[]; lateAnswers: Map<strin
       kills: { gateway: 0, kiosk: 0 },
       proxyFaults: {},
       clockOffsetsMs: [],
+      hungOperations: 0,
       lost,
       doubled,
       disagreeing,

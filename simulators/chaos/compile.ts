@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
-/** The source folders the gateway and the kiosk daemon (and the chaos kiosk) are made of. */
-const FOLDERS = ['device-protocol', 'daemon', 'gateway', 'portal-api', 'simulators']
+/** The source folders the gateway and the kiosk daemon (and the chaos kiosk with the harness it uses) are made of. */
+const FOLDERS = ['device-protocol', 'daemon', 'gateway', 'portal-api', 'simulators/chaos', 'simulators/e2e']
 
 const COMPILER_OPTIONS: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,

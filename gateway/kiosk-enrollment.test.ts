@@ -276,3 +276,20 @@ t.test('a weak key (all zero, the identity, small order) is refused by POST /enr
   const enrolled = await post(`${w.http}/enroll`, { code: made.body.code, publicKey: key.publicKey }, false)
   t.equal(enrolled.status, 200, 'the code was not spent by the weak keys')
 })
+
+t.test('POST /enroll on a database that cannot take the write answers 503 storage_unavailable, not a bad key, and the code works once the disk is back', async (t) => {
+  const w = await startWorld(t)
+  const made = await post(`${w.http}/admin/kiosks/bar-1/registration-code`, {})
+  const registry = w.gateway.ledger.registry
+  const redeem = registry.redeemRegistrationCode
+  registry.redeemRegistrationCode = () => {
+    throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })
+  }
+  const key = newKey()
+  const full = await post(`${w.http}/enroll`, { code: made.body.code, publicKey: key.publicKey }, false)
+  t.equal(full.status, 503)
+  t.equal(full.body.type, 'storage_unavailable')
+  registry.redeemRegistrationCode = redeem
+  const enrolled = await post(`${w.http}/enroll`, { code: made.body.code, publicKey: key.publicKey }, false)
+  t.equal(enrolled.status, 200, 'the code was not spent by the failed write')
+})

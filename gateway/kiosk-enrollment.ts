@@ -20,6 +20,7 @@ import { KioskId, type Clock } from '../device-protocol/index.js'
 import { ErrorBody, HttpError, errorResponses } from './http.js'
 import { createLoginThrottle, type LoginThrottleLimits } from './login-throttle.js'
 import { EnrollmentError } from './registry/enrollment.js'
+import { KioskKeyError } from './registry/kiosk-public-key.js'
 import type { Registry } from './registry/index.js'
 import { sourceAddressKey } from './source-address.js'
 
@@ -245,7 +246,9 @@ export function kioskEnrollmentApi(deps: KioskEnrollmentDeps): FastifyPluginAsyn
         try {
           redeemed = deps.registry.redeemRegistrationCode(request.body.code, request.body.publicKey, deps.clock.now())
         } catch (err) {
-          throw new HttpError(400, 'invalid_public_key', (err as Error).message)
+          // Only the key can be at fault here; a database that cannot take the write is answered as storage_unavailable.
+          if (!(err instanceof KioskKeyError)) throw err
+          throw new HttpError(400, 'invalid_public_key', err.message)
         }
         if (!redeemed.ok) {
           const blockedMs = throttle.recordFailure(address, deps.clock.now())

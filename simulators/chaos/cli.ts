@@ -60,6 +60,8 @@ try {
   process.exit(2)
 }
 
+// Ctrl-C or a kill: exit through process.exit, so that runChaos's exit hook kills the gateway and the kiosks with us.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
 const summary = await runChaos(options)
 process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
 process.exitCode = chaosPassed(summary) ? 0 : 1

@@ -36,6 +36,15 @@ interface ExternalOrderRow {
   seq: number
 }
 
+interface LineItemRow {
+  tx_id: string
+  product: string
+  name: string
+  qty: number
+  unit_price: number
+  tax_rate: number
+}
+
 export const RECEIPT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 /** A guest's orders are bounded by what a festival allows; this keeps a runaway list from a bad import finite. */
 export const MAX_ORDERS_LISTED = 10_000
@@ -53,16 +62,29 @@ export function createOrderReads(db: Database.Database): OrderReads {
       `SELECT ${extColumns} FROM external_bookings WHERE customer = ? ORDER BY booked_at DESC, rowid DESC LIMIT ${MAX_ORDERS_LISTED}`,
     ),
     txByReceipt: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE receipt_id = ?`),
-    txById: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE id = ?`),
     extByReceipt: db.prepare<[string], ExternalOrderRow>(`SELECT ${extColumns} FROM external_bookings WHERE receipt_id = ?`),
-    lineItems: db.prepare<[string], { product: string; name: string; qty: number; unit_price: number; tax_rate: number }>(
-      `SELECT product, name, qty, unit_price, tax_rate FROM line_items WHERE tx_id = ? ORDER BY line_no`,
+    // One query for the line items of a whole page of orders (a JSON list of ids), not one per order:
+    // the portal lists every order of a guest on each refresh.
+    lineItemsOf: db.prepare<[string], LineItemRow>(
+      `SELECT tx_id, product, name, qty, unit_price, tax_rate FROM line_items WHERE tx_id IN (SELECT value FROM json_each(?)) ORDER BY tx_id, line_no`,
     ),
+    txOfIds: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE id IN (SELECT value FROM json_each(?))`),
   }
 
-  function linesOf(row: TxOrderRow): OrderLine[] {
+  /** The line items of the given transactions, by transaction id (a transaction without any is absent). */
+  function lineItemsByTx(txIds: readonly string[]): Map<string, LineItemRow[]> {
+    const byTx = new Map<string, LineItemRow[]>()
+    if (txIds.length === 0) return byTx
+    for (const item of q.lineItemsOf.all(JSON.stringify(txIds))) {
+      const items = byTx.get(item.tx_id)
+      if (items === undefined) byTx.set(item.tx_id, [item])
+      else items.push(item)
+    }
+    return byTx
+  }
+
+  function linesOf(row: TxOrderRow, items: readonly LineItemRow[] = []): OrderLine[] {
     // Booked line items keep the tax rate of their day.
-    const items = q.lineItems.all(row.id)
     if (items.length > 0)
       return items.map((i) => ({
         product: i.product,
@@ -81,15 +103,34 @@ export function createOrderReads(db: Database.Database): OrderReads {
     }))
   }
 
-  /** What a cancel took back: the sale its envelope names (a cancel carries no lines of its own). */
-  function cancelledOrder(row: TxOrderRow): CustomerOrder['cancels'] {
+  /** The transaction a cancel names in its envelope (a cancel carries no lines of its own). */
+  function cancelRef(row: TxOrderRow): string | undefined {
     const ref = (JSON.parse(row.envelope) as Envelope).tx.ref
-    const target = typeof ref === 'string' ? q.txById.get(ref) : undefined
-    return target === undefined ? undefined : { receiptId: target.receipt_id, kind: target.type, lines: linesOf(target) }
+    return typeof ref === 'string' ? ref : undefined
   }
 
-  function fromTx(row: TxOrderRow): CustomerOrder {
-    const cancels = row.type === 'cancel' ? cancelledOrder(row) : undefined
+  /**
+   * Kiosk transactions as orders, with three queries however many there are: the sales their
+   * cancels took back, then the line items of all of them and of those sales.
+   */
+  function fromTxRows(rows: readonly TxOrderRow[]): CustomerOrder[] {
+    const refs = new Map<TxOrderRow, string>()
+    for (const row of rows) {
+      const ref = row.type === 'cancel' ? cancelRef(row) : undefined
+      if (ref !== undefined) refs.set(row, ref)
+    }
+    const targets = new Map<string, TxOrderRow>()
+    if (refs.size > 0) for (const target of q.txOfIds.all(JSON.stringify([...new Set(refs.values())]))) targets.set(target.id, target)
+    const items = lineItemsByTx([...new Set([...rows.map((row) => row.id), ...targets.keys()])])
+    return rows.map((row) => {
+      const ref = refs.get(row)
+      const target = ref === undefined ? undefined : targets.get(ref)
+      const cancels = target === undefined ? undefined : { receiptId: target.receipt_id, kind: target.type, lines: linesOf(target, items.get(target.id)) }
+      return fromTx(row, items.get(row.id), cancels)
+    })
+  }
+
+  function fromTx(row: TxOrderRow, items: readonly LineItemRow[] | undefined, cancels: CustomerOrder['cancels']): CustomerOrder {
     return {
       id: row.id,
       receiptId: row.receipt_id,
@@ -98,7 +139,7 @@ export function createOrderReads(db: Database.Database): OrderReads {
       bookedAt: row.booked_at,
       kiosk: row.kiosk,
       booth: row.booth,
-      lines: linesOf(row),
+      lines: linesOf(row, items),
       ...(cancels === undefined ? {} : { cancels }),
     }
   }
@@ -109,7 +150,8 @@ export function createOrderReads(db: Database.Database): OrderReads {
 
   function customerOrders(uid: string): CustomerOrder[] {
     if (typeof uid !== 'string' || uid.length === 0) return []
-    const kioskOrders = q.txOfTag.all(uid).map((row) => ({ order: fromTx(row), seq: row.seq, external: 0 }))
+    const txRows = q.txOfTag.all(uid)
+    const kioskOrders = fromTxRows(txRows).map((order, i) => ({ order, seq: txRows[i]!.seq, external: 0 }))
     const externalOrders = q.extOfCustomer.all(uid).map((row) => ({ order: fromExternal(row), seq: row.seq, external: 1 }))
     // Newest first; equal times keep the order of insertion (newest first), external bookings before kiosk ones.
     return [...kioskOrders, ...externalOrders]
@@ -122,7 +164,7 @@ export function createOrderReads(db: Database.Database): OrderReads {
     // Only well-formed ids reach the database; the comparison is an exact match on a random UUID.
     if (typeof receiptId !== 'string' || !RECEIPT_ID.test(receiptId)) return undefined
     const tx = q.txByReceipt.get(receiptId)
-    if (tx !== undefined) return { ...fromTx(tx), customerUid: tx.tag }
+    if (tx !== undefined) return { ...fromTxRows([tx])[0]!, customerUid: tx.tag }
     const ext = q.extByReceipt.get(receiptId)
     if (ext !== undefined) return { ...fromExternal(ext), customerUid: ext.customer }
     return undefined

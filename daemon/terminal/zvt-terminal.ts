@@ -76,6 +76,7 @@ export const ZVT_TERMINAL_COUNTERS = [
   'recoveries',
   'recovered',
   'intermediate',
+  'skippedBmps', // bitmaps unknown to us, passed over by their length: the message is still whole
 ] as const
 export type ZvtTerminalCounter = (typeof ZVT_TERMINAL_COUNTERS)[number]
 
@@ -112,6 +113,8 @@ interface Enquiry {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+const abortText = (resultCode: number | undefined): string => (resultCode === undefined ? 'aborted without a result code' : zvtResultText(resultCode))
 
 export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
   const {
@@ -204,6 +207,11 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       trouble('status-info-partial', message.info.parseError, 'status information only partly readable')
       if (exchange) exchange.garbled = true
     }
+    if (message.kind === 'statusInformation' && message.info.skippedTags) {
+      // Not garbled: every bitmap was read or passed over by its own length.
+      counters.skippedBmps += message.info.skippedTags.length
+      trouble('unknown-bmps', message.info.skippedTags.map((tag) => `0x${tag.toString(16).padStart(2, '0')}`), 'status information with bitmaps unknown to us, passed over')
+    }
     // Every terminal command gets our ACK APDU, print lines included.
     reply({ kind: 'ack' })
     if (message.kind === 'intermediateStatus') {
@@ -290,7 +298,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     const outcome = await runExchange({ kind: 'statusEnquiry', password }, commandTimeoutMs)
     if (outcome.kind === 'refused') throw new Error(`status enquiry refused: ${zvtResultText(outcome.code)}`)
     if (outcome.kind === 'lost') throw new Error(`status enquiry unanswered: ${outcome.reason}`)
-    if (outcome.final.kind === 'abort') throw new Error(`status enquiry aborted: ${zvtResultText(outcome.final.resultCode)}`)
+    if (outcome.final.kind === 'abort') throw new Error(`status enquiry aborted: ${abortText(outcome.final.resultCode)}`)
     const infos = outcome.messages.flatMap((m) => (m.kind === 'statusInformation' ? [m.info] : []))
     return { last: infos.at(-1) ?? null, terminalStatus: outcome.final.terminalStatus, garbled: outcome.garbled }
   }
@@ -335,7 +343,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
         return
       }
       counters.registrationFailures++
-      const why = outcome.kind === 'refused' ? zvtResultText(outcome.code) : outcome.kind === 'lost' ? outcome.reason : zvtResultText((outcome.final as Extract<ZvtMessage, { kind: 'abort' }>).resultCode)
+      const why = outcome.kind === 'refused' ? zvtResultText(outcome.code) : outcome.kind === 'lost' ? outcome.reason : abortText((outcome.final as Extract<ZvtMessage, { kind: 'abort' }>).resultCode)
       logger.warn({ why, retryInMs: reconnectDelayMs }, 'registration at the terminal failed')
       safeEmit('terminalError', new Error(`registration at the terminal failed: ${why}`))
       setTimeout(() => {
@@ -465,6 +473,12 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     const final = outcome.final
     if (final.kind === 'abort') {
       if (info?.resultCode === 0) return recover(p, 'approval followed by an abort')
+      if (final.resultCode === undefined) {
+        // 06 1E 00: the terminal ended the payment without saying why. An abort
+        // all the same; a status information before it may still tell why.
+        if (info?.resultCode !== undefined) return resultFromInfo(info, p.amountCents, '')
+        return { ...resultFromInfo(info ?? {}, p.amountCents, ''), status: 'aborted', message: 'aborted by the terminal without a result code' }
+      }
       const result = info ? resultFromInfo({ ...info, resultCode: final.resultCode }, p.amountCents, '') : resultFromInfo({ resultCode: final.resultCode }, p.amountCents, '')
       return result
     }

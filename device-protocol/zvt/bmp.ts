@@ -1,7 +1,16 @@
 // ZVT bitmaps (BMP): a one-byte tag followed by a value whose length the tag
 // fixes (or an LLVAR/LLLVAR/TLV length prefix gives). Pure.
-// Unknown tags cannot be skipped (their length is unknown), so the table lists
-// every bitmap of the ZVT specification's bitmap list a terminal may send.
+// The table lists every bitmap of the ZVT specification's bitmap list a
+// terminal may send. Terminals send others too (vendor and newer bitmaps, e.g.
+// display images). A bitmap's number does not tell its length class in ZVT (22
+// is LLVAR, 24 LLLVAR, 27 fixed: the spec fixes each tag's format in its bitmap
+// list, there is no numbering rule), so an unknown tag is skipped only when its
+// value carries its own length: an LLVAR (F0-F9 F0-F9) or LLLVAR (three F0-F9
+// bytes) prefix, the spec's only self-describing forms besides BMP 06's TLV
+// (section "Bitmaps", FxFy length encoding). Both readings are tried, and a
+// reading counts only if the rest of the message then decodes to its last byte;
+// an unknown tag no reading or more than one reading fits (e.g. a fixed-length
+// one) leaves the message undecodable from there.
 import { decodeVarLength, encodeVarLength } from './bcd.js'
 
 export type BmpFormat =
@@ -65,10 +74,28 @@ export interface BmpField {
   value: Buffer
 }
 
+/** An unknown bitmap passed over by its LLVAR/LLLVAR length (see the top of this file). */
+export interface SkippedBmp {
+  tag: number
+  /** Where its tag byte was. */
+  offset: number
+  format: 'llvar' | 'lllvar'
+  /** Tag, length prefix and value. */
+  bytes: number
+}
+
 export type DecodeBmpsResult =
-  | { ok: true; fields: BmpField[] }
+  /** `skipped` is there only when unknown bitmaps were passed over. */
+  | { ok: true; fields: BmpField[]; skipped?: SkippedBmp[] }
   /** `fields` holds what was read before the problem. */
   | { ok: false; fields: BmpField[]; error: 'unknown-bmp' | 'truncated' | 'bad-length'; detail: string }
+
+/**
+ * How many unknown tags one decode may try readings for: bounds the work (each
+ * try decodes the rest of the message twice at most) and the recursion on
+ * hostile input. Real terminals send a handful.
+ */
+export const MAX_UNKNOWN_BMP_TRIES = 32
 
 function tlvLength(bytes: Buffer, offset: number): { length: number; headerBytes: number } | null {
   const first = bytes[offset]
@@ -82,13 +109,17 @@ function tlvLength(bytes: Buffer, offset: number): { length: number; headerBytes
 /** Reads BMP fields from `offset` to the end of `data`. Never throws on input. */
 export function decodeBmps(data: Uint8Array, offset = 0): DecodeBmpsResult {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  return decodeBmpsFrom(bytes, offset, { unknownTries: 0 })
+}
+
+function decodeBmpsFrom(bytes: Buffer, offset: number, budget: { unknownTries: number }): DecodeBmpsResult {
   const fields: BmpField[] = []
   let i = offset
   while (i < bytes.length) {
     const tag = bytes[i]!
     const format = BMP_FORMATS.get(tag)
     const hexTag = `0x${tag.toString(16).padStart(2, '0')}`
-    if (!format) return { ok: false, fields, error: 'unknown-bmp', detail: `unknown BMP ${hexTag} at offset ${i}` }
+    if (!format) return skipUnknownBmp(bytes, i, fields, budget)
     i++
     let length: number
     if (format.type === 'fixed') length = format.bytes
@@ -109,6 +140,24 @@ export function decodeBmps(data: Uint8Array, offset = 0): DecodeBmpsResult {
     i += length
   }
   return { ok: true, fields }
+}
+
+/** An unknown tag at `at`: skipped if exactly one of its LLVAR/LLLVAR readings lets the rest decode to the end. */
+function skipUnknownBmp(bytes: Buffer, at: number, before: BmpField[], budget: { unknownTries: number }): DecodeBmpsResult {
+  const tag = bytes[at]!
+  const fail = (why: string): DecodeBmpsResult => ({ ok: false, fields: before, error: 'unknown-bmp', detail: `unknown BMP 0x${tag.toString(16).padStart(2, '0')} at offset ${at}: ${why}` })
+  if (++budget.unknownTries > MAX_UNKNOWN_BMP_TRIES) return fail(`more than ${MAX_UNKNOWN_BMP_TRIES} unknown BMPs`)
+  const readings: { skipped: SkippedBmp; rest: Extract<DecodeBmpsResult, { ok: true }> }[] = []
+  for (const digits of [2, 3] as const) {
+    const length = decodeVarLength(bytes, at + 1, digits)
+    if (length === null || at + 1 + digits + length > bytes.length) continue
+    const rest = decodeBmpsFrom(bytes, at + 1 + digits + length, budget)
+    if (rest.ok) readings.push({ skipped: { tag, offset: at, format: digits === 2 ? 'llvar' : 'lllvar', bytes: 1 + digits + length }, rest })
+  }
+  if (readings.length === 0) return fail(budget.unknownTries > MAX_UNKNOWN_BMP_TRIES ? `more than ${MAX_UNKNOWN_BMP_TRIES} unknown BMPs` : 'its length cannot be told')
+  if (readings.length > 1) return fail('it reads both as LLVAR and as LLLVAR')
+  const { skipped, rest } = readings[0]!
+  return { ok: true, fields: [...before, ...rest.fields], skipped: [skipped, ...(rest.skipped ?? [])] }
 }
 
 /** Encodes one BMP field, checking the value against the tag's format. */

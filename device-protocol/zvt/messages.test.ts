@@ -1,10 +1,10 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { ZVT_VECTORS } from './vectors.js'
+import { ZVT_DECODE_VECTORS, ZVT_UNKNOWN_BMPS, ZVT_VECTORS } from './vectors.js'
 import { decodeZvtMessage, encodeZvtMessage, type ZvtMessage } from './messages.js'
 import { decodeBcd, decodeMaskedPan, encodeAmount, encodeBcd, encodeMaskedPan, decodeVarLength, encodeVarLength, ZVT_MAX_AMOUNT_CENTS } from './bcd.js'
 import { decodeApdu, encodeApdu } from './apdu.js'
-import { decodeBmps, encodeBmp } from './bmp.js'
+import { MAX_UNKNOWN_BMP_TRIES, decodeBmps, encodeBmp } from './bmp.js'
 import { zvtIntermediateText, zvtResultText } from './codes.js'
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex')
@@ -63,7 +63,6 @@ t.test('malformed APDUs and messages are errors, never exceptions', async (t) =>
     ['06 30 02 12 34', 'malformed', 'reversal with a short password'],
     ['06 30 06 12 34 56 87 0A 17', 'malformed', 'receipt not BCD'],
     ['04 FF 00', 'malformed', 'intermediate status without status'],
-    ['06 1E 00', 'malformed', 'abort without result code'],
     ['04 0F 04 0B 00 0A 42', 'malformed', 'trace number not BCD'],
     ['04 0F 04 22 F0 F1 AB', 'malformed', 'masked PAN with a nibble A'],
     ['06 0F 03 F0 F0 F5', 'malformed', 'enquiry completion cut short'],
@@ -86,6 +85,38 @@ t.test('a status information with an unknown or broken BMP keeps what came befor
   const card = decodeZvtMessage(hex('04 0F 05 27 00 0E 28 12'))
   t.ok(card.ok && card.message.kind === 'statusInformation' && card.message.info.otherTags?.[0] === 0x0e, 'expiry date is skipped, not kept')
   t.notOk(card.ok && JSON.stringify(card.message).includes('2812'))
+})
+
+t.test('decode-only vectors: unknown bitmaps passed over by their length, NUL-padded card names', async (t) => {
+  for (const v of ZVT_DECODE_VECTORS) t.same(decodeZvtMessage(v.apdu), { ok: true, message: v.message }, v.name)
+})
+
+t.test('abort without a result code (06 1E 00) is an abort, not a malformed message', async (t) => {
+  t.same(decodeZvtMessage(hex('06 1E 00')), { ok: true, message: { kind: 'abort' } })
+  t.same(encodeZvtMessage({ kind: 'abort' }), hex('06 1E 00'))
+})
+
+t.test('unknown bitmaps after a whole status information: every known field kept, the unknown tags listed', async (t) => {
+  const approved = ZVT_VECTORS.find((v) => v.name === 'status information 04 0F: approved')!
+  const data = Buffer.concat([approved.apdu.subarray(3), ZVT_UNKNOWN_BMPS])
+  const d = decodeZvtMessage(encodeApdu(0x04, 0x0f, data))
+  t.ok(d.ok && d.message.kind === 'statusInformation')
+  if (d.ok && d.message.kind === 'statusInformation' && approved.message.kind === 'statusInformation') {
+    t.same(d.message.info, { ...approved.message.info, skippedTags: [0x70, 0xfd] })
+  }
+})
+
+t.test('an unknown bitmap whose length could be read two ways, or too many of them, leaves the message undecodable', async (t) => {
+  // 77 F0 F1 F2 ...: as LLVAR 1 byte (F2) then 12 bytes of bitmaps; as LLLVAR the 12 bytes themselves. Both fit.
+  const ambiguous = decodeBmps(hex('77 F0 F1 F2  27 00  0B 00 00 42  0C 14 30 05  19 00'))
+  t.match(ambiguous, { ok: false, error: 'unknown-bmp', detail: /both as LLVAR and as LLLVAR/ })
+  const some = decodeBmps(Buffer.concat([Buffer.from('77F0F0'.repeat(10), 'hex'), hex('27 00')]))
+  t.match(some, { ok: true, fields: [{ tag: 0x27 }] })
+  t.equal(some.ok && some.skipped?.length, 10)
+  const many = decodeBmps(Buffer.concat([Buffer.from('77F0F0'.repeat(MAX_UNKNOWN_BMP_TRIES + 1), 'hex'), hex('27 00')]))
+  t.match(many, { ok: false, error: 'unknown-bmp', detail: /more than 32 unknown BMPs/ })
+  const command = decodeZvtMessage(hex('06 01 0B  04 00 00 00 00 10 00  77 F0 F1 AA'))
+  t.same(command, { ok: true, message: { kind: 'authorisation', amountCents: 1000 } }, 'commands pass over unknown bitmaps too')
 })
 
 t.test('encoders refuse values our own code must not produce', async (t) => {

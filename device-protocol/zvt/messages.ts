@@ -34,6 +34,8 @@ export interface ZvtStatusInformation {
   cardName?: string
   /** Other BMPs the terminal sent (tag → value), kept for logs of unusual terminals. */
   otherTags?: number[]
+  /** BMPs missing from our table that were passed over by their LLVAR/LLLVAR length (see bmp.ts); the other fields are whole. */
+  skippedTags?: number[]
   /** Set when the BMPs could not all be read; fields before the problem are kept. */
   parseError?: string
 }
@@ -57,7 +59,8 @@ export type ZvtMessage =
       softwareVersion?: string
       terminalStatus?: number
     }
-  | { kind: 'abort'; resultCode: number }
+  /** 06 1E. Some terminals abort without a result code (06 1E 00): still an abort. */
+  | { kind: 'abort'; resultCode?: number }
   /** Any other command (print line 06 D1, ...): answered with ACK or NAK by the receiver, otherwise ignored. */
   | { kind: 'other'; cls: number; instr: number; data: Buffer }
 
@@ -186,6 +189,7 @@ export function encodeZvtMessage(message: ZvtMessage): Buffer {
       return encodeApdu(...HEADER.completion, Buffer.concat(parts))
     }
     case 'abort':
+      if (message.resultCode === undefined) return encodeApdu(...HEADER.abort)
       assertByte('resultCode', message.resultCode)
       return encodeApdu(...HEADER.abort, Buffer.of(message.resultCode))
     case 'other':
@@ -252,7 +256,7 @@ function readStatusInformation(fields: BmpField[]): FieldResult<ZvtStatusInforma
           info.cardType = f.value[0]!
           break
         case BMP.cardName:
-          info.cardName = f.value.toString('latin1')
+          info.cardName = f.value.toString('latin1').replace(/\0+$/, '') // some terminals pad the name with NULs
           break
         default:
           // Expiry date, track data and the like are card data: not kept.
@@ -358,6 +362,7 @@ export function decodeZvtMessage(bytes: Uint8Array): DecodeZvtResult {
       if (!read.ok) return malformed(cls, instr, read.detail)
       const info = read.value
       if (!bmps.ok) info.parseError = bmps.detail
+      else if (bmps.skipped) info.skippedTags = bmps.skipped.map((s) => s.tag)
       return { ok: true, message: { kind: 'statusInformation', info } }
     }
     case 0x060f: {
@@ -385,7 +390,7 @@ export function decodeZvtMessage(bytes: Uint8Array): DecodeZvtResult {
       return { ok: true, message }
     }
     case 0x061e:
-      if (data.length < 1) return malformed(cls, instr, 'abort without a result code')
+      if (data.length < 1) return { ok: true, message: { kind: 'abort' } }
       return { ok: true, message: { kind: 'abort', resultCode: data[0]! } }
     default:
       return { ok: true, message: { kind: 'other', cls, instr, data: Buffer.from(data) } }

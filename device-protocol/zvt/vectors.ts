@@ -186,6 +186,16 @@ export const ZVT_VECTORS: readonly ZvtVector[] = [
     wire: hexBytes(`10 02  06 1E 01 6C  10 03  C9 F2 // CRC 0xF2C9`),
   },
   {
+    name: 'abort 06 1E without a result code (as some terminals send it)',
+    direction: 'terminal-to-ecr',
+    message: { kind: 'abort' },
+    apdu: hexBytes(`
+      06 1E  // abort
+      00     // 0 bytes: no result code
+    `),
+    wire: hexBytes(`10 02  06 1E 00  10 03  8F EC // CRC 0xEC8F`),
+  },
+  {
     name: 'ECR abort 06 B0',
     direction: 'ecr-to-terminal',
     message: { kind: 'ecrAbort' },
@@ -214,6 +224,70 @@ export const ZVT_VECTORS: readonly ZvtVector[] = [
       12 34 56  // password
     `),
     wire: hexBytes(`10 02  05 01 03 12 34 56  10 03  E0 43 // CRC 0x43E0`),
+  },
+]
+
+/**
+ * Bitmaps missing from our BMP table, as terminals with a display send them
+ * (display images and vendor data). Each carries an LLVAR or LLLVAR length, so
+ * a decoder can pass over them (see bmp.ts). The simulator appends them to its
+ * status information when told to.
+ */
+export const ZVT_UNKNOWN_BMPS: Buffer = hexBytes(`
+  70 F0 F4     // BMP 70 (unknown to us), LLVAR: 4 bytes
+  01 02 03 04  //   its value, passed over
+  FD F0 F0 F3  // BMP FD (unknown to us), LLLVAR: 3 bytes
+  41 42 43     //   its value, passed over
+`)
+
+/**
+ * Messages terminals send that a decoder must read although they cannot be
+ * encoded by us (unknown tags are passed over, not kept): decode-only.
+ */
+export interface ZvtDecodeVector {
+  name: string
+  apdu: Buffer
+  message: ZvtMessage
+}
+
+export const ZVT_DECODE_VECTORS: readonly ZvtDecodeVector[] = [
+  {
+    name: 'status information 04 0F: approved, with unknown LLVAR and LLLVAR bitmaps between the known ones',
+    message: { kind: 'statusInformation', info: { resultCode: 0, amountCents: 1000, traceNumber: '000042', receiptNumber: '0017', skippedTags: [0x70, 0x75, 0xfd] } },
+    apdu: hexBytes(`
+      04 0F                 // status information
+      23                    // 35 bytes of data
+      27 00                 // BMP 27 result code 00: success
+      70 F0 F4 01 02 03 04  // BMP 70 (unknown), LLVAR: 4 bytes, passed over
+      04 00 00 00 00 10 00  // BMP 04 amount 10.00
+      75 F0 F2 AA BB        // BMP 75 (unknown), LLVAR: 2 bytes, passed over
+      0B 00 00 42           // BMP 0B trace number 000042
+      FD F0 F0 F3 41 42 43  // BMP FD (unknown), LLLVAR: 3 bytes, passed over
+                            //   (read as LLVAR it would be 0 bytes, then BMP F3 with no valid length: no fit)
+      87 00 17              // BMP 87 receipt number 0017
+    `),
+  },
+  {
+    name: 'status information 04 0F: an unknown bitmap without a length prefix stops the reading; the result code before it is kept',
+    message: { kind: 'statusInformation', info: { resultCode: 0, parseError: 'unknown BMP 0x71 at offset 2: its length cannot be told' } },
+    apdu: hexBytes(`
+      04 0F        // status information
+      09           // 9 bytes
+      27 00        // BMP 27 result code 00
+      71 01 02     // BMP 71 (unknown), followed by no Fx length: its length cannot be told
+      0B 00 00 42  // BMP 0B trace number 000042 (not reached)
+    `),
+  },
+  {
+    name: 'status information 04 0F with a card name padded with NUL bytes',
+    message: { kind: 'statusInformation', info: { resultCode: 0, cardName: 'VISA' } },
+    apdu: hexBytes(`
+      04 0F              // status information
+      0B                 // 11 bytes
+      27 00              // BMP 27 result code 00
+      8B F0 F6           // BMP 8B card name, LLVAR: 6 bytes
+      56 49 53 41 00 00  //   "VISA" and two NULs, trimmed
+    `),
   },
 ]
 

@@ -1,6 +1,7 @@
 // The simulated ZVT terminal on its own, driven byte by byte with the vectors.
 import t from 'tap'
 import {
+  ZVT_UNKNOWN_BMPS,
   ZVT_VECTORS,
   createZvtDeframer,
   decodeZvtMessage,
@@ -139,4 +140,21 @@ t.test('busy: a second authorisation is refused with 84 9C', async (t) => {
   await until(() => messages.some((m) => m.kind === 'abort'))
   t.match(messages.at(-1), { kind: 'abort', resultCode: 0x6c })
   t.equal(sim.journal.length, 0)
+})
+
+t.test('told to, the status information carries unknown bitmaps, and a payment can end in an abort without a result code', async (t) => {
+  const { sim, wire, messages, until } = rig({ firstTrace: 42, firstReceipt: 17, misbehave: { unknownBmpsInStatus: true } })
+  sim.receive(vector('registration').wire)
+  await until(() => sim.registered)
+  sim.receive(vector('authorisation').wire)
+  await until(() => messages.some((m) => m.kind === 'completion' && m.terminalId === undefined))
+  const info = messages.find((m) => m.kind === 'statusInformation')
+  t.match(info, { kind: 'statusInformation', info: { resultCode: 0, amountCents: 1000, traceNumber: '000042', receiptNumber: '0017', skippedTags: [0x70, 0xfd] } })
+  t.ok(wire.some((w) => w.includes(ZVT_UNKNOWN_BMPS)), 'the unknown bitmaps of the vectors went out')
+  messages.length = 0
+  sim.queueBehaviours({ kind: 'abortWithoutCode' })
+  sim.receive(vector('authorisation').wire)
+  await until(() => messages.some((m) => m.kind === 'abort'))
+  t.ok(wire.some((w) => w.equals(vector('abort 06 1E without a result code').wire)), 'the abort vector byte for byte')
+  t.equal(sim.journal.length, 1, 'nothing journaled for the abort')
 })

@@ -14,8 +14,11 @@ import {
   ZVT_NAK,
   ZVT_RESULT,
   ZVT_TERMINAL_READY,
+  ZVT_UNKNOWN_BMPS,
   createZvtDeframer,
+  decodeApdu,
   decodeZvtMessage,
+  encodeApdu,
   encodeZvtFrame,
   encodeZvtMessage,
   type ZvtMessage,
@@ -37,6 +40,8 @@ export type ZvtPaymentBehaviour =
   | { kind: 'disconnect'; approved: boolean }
   /** Acknowledges the frame, then ignores everything until unmute(). */
   | { kind: 'mute' }
+  /** Acknowledges, then aborts with 06 1E 00: no result code, as some terminals do (nothing journaled). */
+  | { kind: 'abortWithoutCode' }
 
 export interface ZvtTerminalMisbehaviour {
   /** Answer this many good frames from the ECR with NAK (the ECR must repeat them). */
@@ -49,6 +54,8 @@ export interface ZvtTerminalMisbehaviour {
   chunkBytes?: number
   /** Report this amount in status information instead of the real one (a confused terminal). */
   reportAmountCents?: number
+  /** Append bitmaps the ECR does not know (ZVT_UNKNOWN_BMPS: LLVAR and LLLVAR ones) to every status information. */
+  unknownBmpsInStatus?: boolean
 }
 
 export interface ZvtSimTransaction {
@@ -199,9 +206,9 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
     transmit(p)
   }
 
-  /** Sends one APDU as a frame; resolves true once the ECR acknowledged it with 06. */
-  function sendApdu(message: ZvtMessage): Promise<boolean> {
-    const frame = encodeZvtFrame(encodeZvtMessage(message))
+  /** Sends one APDU (a message, or its bytes) as a frame; resolves true once the ECR acknowledged it with 06. */
+  function sendApdu(message: ZvtMessage | Buffer): Promise<boolean> {
+    const frame = encodeZvtFrame(Buffer.isBuffer(message) ? message : encodeZvtMessage(message))
     const epoch = linkEpoch
     const run = () =>
       new Promise<boolean>((resolve) => {
@@ -231,7 +238,7 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
   }
 
   /** A terminal command: the frame, then the ECR's ACK APDU (80 00 00). */
-  async function command(message: ZvtMessage): Promise<boolean> {
+  async function command(message: ZvtMessage | Buffer): Promise<boolean> {
     const acked = waitForEcrAck()
     if (!(await sendApdu(message))) {
       ecrAckWaiter?.(null)
@@ -239,6 +246,15 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
     }
     const answer = await acked
     return answer?.kind === 'ack'
+  }
+
+  /** A status information, with unknown bitmaps appended when misbehaving so (our encoder cannot write those). */
+  function statusInformation(info: ZvtStatusInformation): ZvtMessage | Buffer {
+    const message: ZvtMessage = { kind: 'statusInformation', info }
+    if (!sim.misbehave.unknownBmpsInStatus) return message
+    const decoded = decodeApdu(encodeZvtMessage(message))
+    if (!decoded.ok) return message // our own encoding always decodes
+    return encodeApdu(0x04, 0x0f, Buffer.concat([decoded.apdu.data, ZVT_UNKNOWN_BMPS]))
   }
 
   function journalise(kind: ZvtSimTransaction['kind'], amountCents: number, resultCode: number): ZvtSimTransaction {
@@ -269,7 +285,7 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
 
   async function approve(amountCents: number): Promise<void> {
     const t = journalise('payment', amountCents, ZVT_RESULT.success)
-    if (!(await command({ kind: 'statusInformation', info: t.info }))) return
+    if (!(await command(statusInformation(t.info)))) return
     await command({ kind: 'completion' })
   }
 
@@ -294,7 +310,7 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
         case 'decline': {
           if (behaviour.resultCode >= 0x01 && behaviour.resultCode <= 0x63) {
             const t = journalise('payment', amountCents, behaviour.resultCode)
-            if (!(await command({ kind: 'statusInformation', info: t.info }))) return
+            if (!(await command(statusInformation(t.info)))) return
           }
           await command({ kind: 'abort', resultCode: behaviour.resultCode })
           return
@@ -312,6 +328,9 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
           if (behaviour.outcome === 'approved') journalise('payment', amountCents, ZVT_RESULT.success)
           else if (behaviour.outcome === 'declined') journalise('payment', amountCents, ZVT_RESULT.declined)
           // 'stuck': stays busy (the finally below leaves it so) until reset().
+          return
+        case 'abortWithoutCode':
+          await command({ kind: 'abort' })
           return
         case 'disconnect':
           if (behaviour.approved) journalise('payment', amountCents, ZVT_RESULT.success)
@@ -333,7 +352,7 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
       if (original.reversed) return void (await command({ kind: 'abort', resultCode: ZVT_RESULT.alreadyReversed }))
       original.reversed = true
       const t = journalise('reversal', original.amountCents, ZVT_RESULT.success)
-      if (!(await command({ kind: 'statusInformation', info: t.info }))) return
+      if (!(await command(statusInformation(t.info)))) return
       await command({ kind: 'completion' })
     } finally {
       busy = false
@@ -357,7 +376,7 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
         if (message.password !== password) return void (await sendApdu({ kind: 'nak', code: ZVT_RESULT.functionNotPossible }))
         if (!(await sendApdu({ kind: 'ack' }))) return
         const last = journal.at(-1)
-        if (last && !(await command({ kind: 'statusInformation', info: last.info }))) return
+        if (last && !(await command(statusInformation(last.info)))) return
         await command({ kind: 'completion', softwareVersion: 'WP-SIM 1.0', terminalStatus: busy ? ZVT_RESULT.pleaseWait : ZVT_TERMINAL_READY })
         return
       }

@@ -160,6 +160,24 @@ t.test('abort() sends the ECR abort; the terminal ends the payment with 0x6C', a
   t.equal(sim.journal.length, 0)
 })
 
+t.test('bitmaps unknown to us in the status information: the payment is approved with its numbers, not unknown', async (t) => {
+  const { terminal } = await setup(t, { firstTrace: 42, firstReceipt: 17, misbehave: { unknownBmpsInStatus: true } })
+  t.match(await terminal.pay(1000), { status: 'approved', resultCode: 0, traceNumber: '000042', receiptNumber: '0017', cardType: 'girocard' })
+  // The second payment's status enquiry reads the journal's status information, unknown bitmaps and all.
+  t.match(await terminal.pay(1000), { status: 'approved', traceNumber: '000043', receiptNumber: '0018' })
+  t.match(terminal.status().counters, { approved: 2, unknown: 0, recoveries: 0, malformed: 0 })
+  t.ok(terminal.status().counters.skippedBmps! > 0, 'the unknown bitmaps are counted')
+})
+
+t.test('an abort without a result code (06 1E 00) ends the payment as aborted, without the payment timeout and recovery', async (t) => {
+  // Timeouts far beyond the test's own: without the abort being understood the payment would not end.
+  const { sim, terminal } = await setup(t, {}, { paymentTimeoutMs: 600_000, recoveryTimeoutMs: 600_000 })
+  sim.queueBehaviours({ kind: 'abortWithoutCode' })
+  t.match(await terminal.pay(700), { status: 'aborted', amountCents: 700, message: /without a result code/ })
+  t.match(terminal.status().counters, { aborted: 1, paymentTimeouts: 0, recoveries: 0, malformed: 0 })
+  t.match(await terminal.pay(700), { status: 'approved' }, 'the terminal takes the next payment')
+})
+
 t.test('presenting the card after waiting approves', async (t) => {
   const { sim, terminal } = await setup(t)
   sim.queueBehaviours({ kind: 'waitForCard' })

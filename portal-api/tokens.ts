@@ -5,8 +5,9 @@
 // token can be revoked (logout) before it expires: the signature proves we
 // issued it; the session row proves it is still wanted.
 import { randomUUID } from 'node:crypto'
-import { SignJWT, jwtVerify, errors } from 'jose'
+import { SignJWT, jwtVerify, errors, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import type { Clock } from '../device-protocol/index.js'
+import { createVerifiedTokenCache } from './verified-tokens.js'
 
 export const TOKEN_ISSUER = 'wristpay-gateway'
 export const TOKEN_AUDIENCE = 'wristpay-portal'
@@ -42,13 +43,22 @@ export interface BearerTokenOptions {
   audience: string
   /** How the key is called in the error of a too short one (the caller's option name). */
   secretName: string
+  /**
+   * Remember successful verifications by the exact token string (bounded, LRU), so a token used
+   * again skips jose's HMAC on the thread pool; expiry is still checked against the clock at each use.
+   * Absent: every use is verified by jose.
+   */
+  verifiedCache?: { maxEntries?: number; maxAgeMs?: number }
+  /** jose's jwtVerify; tests pass a counting wrapper. */
+  verifyJwt?: (token: string, key: Uint8Array, options: JWTVerifyOptions) => Promise<{ payload: JWTPayload }>
 }
 
-export function createBearerTokens({ secret, clock, ttlS, issuer, audience, secretName }: BearerTokenOptions): BearerTokens {
+export function createBearerTokens({ secret, clock, ttlS, issuer, audience, secretName, verifiedCache, verifyJwt = jwtVerify }: BearerTokenOptions): BearerTokens {
   // A copy: a caller zeroing or reusing its buffer must not change our key.
   const key = typeof secret === 'string' ? new TextEncoder().encode(secret) : new Uint8Array(secret)
   if (key.byteLength < MIN_SECRET_BYTES) throw new Error(`${secretName} must have at least ${MIN_SECRET_BYTES} bytes`)
   if (!Number.isInteger(ttlS) || ttlS < 1) throw new Error('token ttl must be a positive whole number of seconds')
+  const verified = verifiedCache === undefined ? undefined : createVerifiedTokenCache<BearerClaims>({ clock, ...verifiedCache })
 
   return {
     async issue(subject) {
@@ -66,8 +76,11 @@ export function createBearerTokens({ secret, clock, ttlS, issuer, audience, secr
       return { token, jti, issuedAtMs: nowS * 1000, expiresAtMs: (nowS + ttlS) * 1000 }
     },
     async verify(token) {
+      const cached = verified?.lookup(token)
+      if (cached?.kind === 'valid') return { ok: true, claims: cached.claims }
+      if (cached?.kind === 'expired') return { ok: false, reason: 'expired' }
       try {
-        const { payload } = await jwtVerify(token, key, {
+        const { payload } = await verifyJwt(token, key, {
           algorithms: ['HS256'],
           issuer,
           audience,
@@ -75,7 +88,10 @@ export function createBearerTokens({ secret, clock, ttlS, issuer, audience, secr
           currentDate: new Date(clock.now()),
         })
         if (typeof payload.sub !== 'string' || payload.sub.length === 0 || typeof payload.jti !== 'string') return { ok: false, reason: 'invalid' }
-        return { ok: true, claims: { subject: payload.sub, jti: payload.jti } }
+        const claims = { subject: payload.sub, jti: payload.jti }
+        // A token with a not-before time is never remembered: only expiry is checked again on a hit.
+        if (payload.nbf === undefined && typeof payload.exp === 'number') verified?.remember(token, claims, payload.exp * 1000)
+        return { ok: true, claims }
       } catch (err) {
         // Only jose's refusals are an invalid token; anything else is a bug and must surface.
         if (!(err instanceof errors.JOSEError)) throw err
@@ -99,8 +115,33 @@ export interface PortalTokens {
   verify(token: string): Promise<VerifyResult>
 }
 
-export function createPortalTokens({ secret, clock, ttlS }: { secret: Uint8Array; clock: Clock; ttlS: number }): PortalTokens {
-  const tokens = createBearerTokens({ secret, clock, ttlS, issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE, secretName: 'portal token secret' })
+/**
+ * Guests poll the portal every few seconds with the same token: verifications are remembered (see
+ * verified-tokens.ts); the plugin still checks the session (logout) and the wristband (blocked) per request.
+ */
+export function createPortalTokens({
+  secret,
+  clock,
+  ttlS,
+  verifiedCache = {},
+  verifyJwt,
+}: {
+  secret: Uint8Array
+  clock: Clock
+  ttlS: number
+  verifiedCache?: BearerTokenOptions['verifiedCache']
+  verifyJwt?: BearerTokenOptions['verifyJwt']
+}): PortalTokens {
+  const tokens = createBearerTokens({
+    secret,
+    clock,
+    ttlS,
+    issuer: TOKEN_ISSUER,
+    audience: TOKEN_AUDIENCE,
+    secretName: 'portal token secret',
+    verifiedCache,
+    ...(verifyJwt === undefined ? {} : { verifyJwt }),
+  })
   return {
     issue: (uid) => tokens.issue(uid),
     async verify(token) {

@@ -263,15 +263,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
 
   // A kiosk's restart runs beside the schedule (a start takes seconds); a second kill of it waits for the first restart.
   const restarts: Array<Promise<void> | undefined> = kioskIds.map(() => undefined)
-  async function restartKiosk(i: number): Promise<void> {
-    await restarts[i]
+  function restartKiosk(i: number): Promise<void> {
+    // Registered at once, so that whoever waits for the restarts (the drain) waits for this one too.
+    const previous = restarts[i]
     const restart = (async () => {
+      await previous?.catch(() => undefined)
       await kiosks[i]?.kill()
       kiosks[i] = undefined
       kiosks[i] = await startKioskProcess(runner, kioskOptions(i))
     })()
     restarts[i] = restart
-    await restart
+    return restart
   }
 
   async function applyFault(fault: Fault): Promise<void> {
@@ -361,7 +363,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     let depths: number[] = []
     while (Date.now() < drainUntil) {
       depths = await Promise.all(kiosks.map(async (k) => {
-        const reply = await k!.request({ op: 'status' })
+        if (!k) return -1
+        const reply = await k.request({ op: 'status' })
         return reply !== DIED && reply.type === 'status' ? reply.depth : -1
       }))
       if (depths.every((d) => d === 0)) break
@@ -374,7 +377,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     const lateAnswers = new Map<string, string>()
     for (const [i, kiosk] of kiosks.entries()) {
       const ids = ops.filter((o) => o.kiosk === i && (o.status === 'pending' || o.status === 'offline')).map((o) => o.id!)
-      const reply = await kiosk!.request({ op: 'answers', ids })
+      if (!kiosk) continue
+      const reply = await kiosk.request({ op: 'answers', ids })
       if (reply !== DIED && reply.type === 'answers') for (const [id, status] of Object.entries(reply.answers)) lateAnswers.set(id, status)
     }
     await teardown()

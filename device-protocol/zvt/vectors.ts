@@ -294,3 +294,49 @@ export const ZVT_DECODE_VECTORS: readonly ZvtDecodeVector[] = [
 /** The single-byte transport acknowledgements. */
 export const ZVT_ACK_BYTE = Buffer.of(0x06)
 export const ZVT_NAK_BYTE = Buffer.of(0x15)
+
+// ---- ZVT over TCP (port 20007) ----
+// On TCP the wire form of each vector above is its `apdu` alone: no DLE/STX, no
+// CRC, no ACK/NAK bytes. These are the stream-level vectors a splitter must cut.
+
+export interface ZvtTcpStreamVector {
+  name: string
+  /** The bytes on the TCP stream. */
+  stream: Buffer
+  /** The APDUs in it, in order. */
+  apdus: Buffer[]
+}
+
+export const ZVT_TCP_STREAM_VECTORS: readonly ZvtTcpStreamVector[] = [
+  {
+    name: 'ACK APDU then intermediate status back to back',
+    stream: hexBytes(`
+      80 00 00     // ACK APDU: class 80, no data
+      04 FF 01 0A  // intermediate status, 1 byte: 0A insert card
+    `),
+    apdus: [hexBytes(`80 00 00`), hexBytes(`04 FF 01 0A`)],
+  },
+  {
+    name: 'extended length: FF then 2 bytes low byte first (300 bytes of data), then a completion',
+    stream: Buffer.concat([
+      hexBytes(`
+        06 D1        // print text block (the kind of APDU that runs long)
+        FF 2C 01     // extended length: 0x012C = 300 bytes of data
+      `),
+      Buffer.alloc(300, 0x41), // 300 data bytes ("AAAA...")
+      hexBytes(`06 0F 00 // completion, no data`),
+    ]),
+    apdus: [Buffer.concat([hexBytes(`06 D1 FF 2C 01`), Buffer.alloc(300, 0x41)]), hexBytes(`06 0F 00`)],
+  },
+  {
+    name: 'extended length announcing zero bytes',
+    stream: hexBytes(`06 0F  FF 00 00 // completion with an extended length of 0`),
+    apdus: [hexBytes(`06 0F FF 00 00`)],
+  },
+]
+
+/** A header announcing more than the default 4096-byte bound: the splitter refuses it. */
+export const ZVT_TCP_OVERLONG_HEADER: Buffer = hexBytes(`
+  06 D1     // print text block
+  FF 00 F0  // extended length 0xF000 = 61,440 bytes of data
+`)

@@ -39,6 +39,8 @@ function areaOf(path: string): Area | undefined {
   if (top === 'simulators' && second === 'chaos') return 'e2e'
   // simulators/sim/ runs the real kiosk core, ingest and ledger together in one process on a simulated clock.
   if (top === 'simulators' && second === 'sim') return 'e2e'
+  // simulators/fuzz/ feeds hostile input into the real codecs, gateway, ledger and importers, as the end-to-end tests do.
+  if (top === 'simulators' && second === 'fuzz') return 'e2e'
   // simulators/load/ is the benchmark's load generator: it drives the whole system as the demo's bench does.
   if (top === 'simulators') return second === 'demo' || second === 'load' ? 'demo' : second === 'e2e' ? 'e2e' : 'device-simulators'
   return (TOP_FOLDERS as readonly string[]).includes(top ?? '') ? (top as Area) : undefined
@@ -125,6 +127,8 @@ t.test('the rules, case by case', async (t) => {
     ['simulators/bin.ts', 'simulators/load/cli.js', true],
     ['gateway/app.ts', 'simulators/load/generator.js', false],
     ['simulators/e2e/kiosk-harness.ts', 'daemon/config.js', true],
+    ['simulators/fuzz/targets/http-routes.ts', 'gateway/app.js', true],
+    ['gateway/app.ts', 'simulators/fuzz/harness.js', false],
     ['simulators/chaos/chaos-run.ts', 'gateway/audit/audit.js', true],
     ['daemon/outbox.ts', 'simulators/chaos/fault-proxy.js', false],
     ['simulators/sim/simulation.ts', 'gateway/ingest.js', true],

@@ -26,6 +26,7 @@ import { storageFaultCode } from '../device-protocol/storage-fault.js'
 import type { PinAttempt, PinAttemptLimiter, PinAttemptRefusal } from '../portal-api/index.js'
 import type { Ledger, Outcome } from './ledger/index.js'
 import type { Registry } from './registry/index.js'
+import { createConcurrencyLimit, threadPoolSize } from './verify-limit.js'
 
 export type EventKind = 'booked' | 'alert'
 
@@ -63,6 +64,12 @@ export interface IngestDeps {
   storageRetryMs?: number
   /** Signature check; tests replace it to control when checks finish. */
   verify?: (envelope: Envelope, publicKey: KeyObject) => Promise<boolean>
+  /**
+   * Signature checks running at once; the others wait in ingest's queue. By default one less than
+   * libuv's thread pool for the built-in check (it runs there, beside the portal's token checks),
+   * and unlimited for a replaced `verify`.
+   */
+  maxVerifiesInFlight?: number
   /** Opens a tag switch's sealed PIN (the ledger's gateway key); without it tag switches find no PIN. */
   unsealPin?: (jwe: string) => Promise<string | undefined>
   /** The gateway's one limiter of PIN guessing; the kiosk is the source. Required with unsealPin. */
@@ -163,7 +170,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   const maxBatch = Math.max(1, deps.maxBatch ?? 512)
   const maxQueued = Math.max(1, deps.maxQueued ?? 50_000)
   const resendRepeatMs = deps.resendRepeatMs ?? 10_000
-  const verify = deps.verify ?? verifyEnvelopeAsync
+  const verifyLimit = createConcurrencyLimit(deps.maxVerifiesInFlight ?? (deps.verify === undefined ? Math.max(1, threadPoolSize() - 1) : Number.MAX_SAFE_INTEGER))
+  const verifyUnlimited = deps.verify ?? verifyEnvelopeAsync
+  const verify = (envelope: Envelope, key: KeyObject) => verifyLimit.run(() => verifyUnlimited(envelope, key))
   const pinAttempts = deps.pinAttempts
   if (deps.unsealPin !== undefined && pinAttempts === undefined) throw new Error('unsealPin needs pinAttempts: every PIN check is limited')
 

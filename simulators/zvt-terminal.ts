@@ -1,12 +1,14 @@
-// A ZVT card terminal (the "PT") on a serial line, built on the same codecs as
+// A ZVT card terminal (the "PT") on a serial line or on TCP, built on the same codecs as
 // the daemon's adapter (device-protocol/zvt). Tests and the demo use it in
 // place of a real terminal, attached to serialport's MockBinding (in-process)
-// or to one end of a socat pty pair. Each payment follows a behaviour the test
+// or to one end of a socat pty pair, or listening on TCP like a LAN terminal
+// (transport 'tcp': bare APDUs, no framing or ACK bytes). Each payment follows a behaviour the test
 // sets: approve, decline with a real result code, wait for a card, time out,
 // lose the line after the authorisation, or go mute. Its journal (the last
 // transaction) answers status enquiries, which is how an ECR recovers an
 // outcome it did not hear.
 import { EventEmitter } from 'node:events'
+import { createServer, type Socket } from 'node:net'
 import {
   ZVT_ACK,
   ZVT_CURRENCY_EUR,
@@ -15,6 +17,7 @@ import {
   ZVT_RESULT,
   ZVT_TERMINAL_READY,
   ZVT_UNKNOWN_BMPS,
+  createZvtApduSplitter,
   createZvtDeframer,
   decodeApdu,
   decodeZvtMessage,
@@ -97,6 +100,8 @@ export interface ZvtTerminalSimulatorOptions {
   misbehave?: ZvtTerminalMisbehaviour
   /** The terminal's clock, for the time and date in status information. */
   now?: () => Date
+  /** 'serial' (default): DLE/STX frames with CRC and ACK/NAK bytes; 'tcp': bare APDUs back to back, as on port 20007. */
+  transport?: 'serial' | 'tcp'
 }
 
 /**
@@ -156,7 +161,9 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
   const received: ZvtMessage[] = []
   const queue: ZvtPaymentBehaviour[] = []
   let write: ((bytes: Buffer) => void) | null = null
+  const tcp = options.transport === 'tcp'
   let deframer = createZvtDeframer()
+  let splitter = createZvtApduSplitter()
   let pending: PendingSend | null = null
   let sendChain: Promise<unknown> = Promise.resolve()
   let ecrAckWaiter: ((m: ZvtMessage | null) => void) | null = null
@@ -208,12 +215,18 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
 
   /** Sends one APDU (a message, or its bytes) as a frame; resolves true once the ECR acknowledged it with 06. */
   function sendApdu(message: ZvtMessage | Buffer): Promise<boolean> {
-    const frame = encodeZvtFrame(Buffer.isBuffer(message) ? message : encodeZvtMessage(message))
+    const apdu = Buffer.isBuffer(message) ? message : encodeZvtMessage(message)
+    const frame = encodeZvtFrame(apdu)
     const epoch = linkEpoch
     const run = () =>
       new Promise<boolean>((resolve) => {
         if (epoch !== linkEpoch || !write) return resolve(false)
         counters.framesSent++
+        if (tcp) {
+          // TCP delivers or the connection fails: the APDU alone, nothing to wait for.
+          writeWire(apdu)
+          return resolve(true)
+        }
         const p: PendingSend = { resolve, frame, attempts: 1, timer: setTimeout(() => {}, 0) }
         pending = p
         transmit(p)
@@ -407,13 +420,13 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
 
   function onFrame(apdu: Buffer): void {
     counters.framesReceived++
-    if ((sim.misbehave.nakFrames ?? 0) > 0) {
+    if (!tcp && (sim.misbehave.nakFrames ?? 0) > 0) {
       sim.misbehave.nakFrames!--
       counters.naksSent++
       write?.(Buffer.of(ZVT_NAK))
       return
     }
-    write?.(Buffer.of(ZVT_ACK))
+    if (!tcp) write?.(Buffer.of(ZVT_ACK))
     const decoded = decodeZvtMessage(apdu)
     if (!decoded.ok) {
       counters.malformed++
@@ -429,6 +442,7 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
   function linkDropped(): void {
     linkEpoch++
     deframer = createZvtDeframer()
+    splitter = createZvtApduSplitter()
     if (pending) {
       clearTimeout(pending.timer)
       const p = pending
@@ -459,6 +473,20 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
     receive(chunk: Uint8Array) {
       if (muted) {
         counters.ignoredWhileMute += chunk.length
+        return
+      }
+      if (tcp) {
+        let apdus: Buffer[]
+        try {
+          apdus = splitter.push(chunk)
+        } catch (err) {
+          // The stream is out of step for good: a real terminal would drop the connection.
+          counters.badFrames++
+          sim.emit('ecrError', (err as Error).message)
+          sim.dropLink()
+          return
+        }
+        for (const apdu of apdus) onFrame(apdu)
         return
       }
       const r = deframer.push(chunk)
@@ -584,6 +612,74 @@ export async function attachZvtTerminalToSerialPort(options: { path: string; bau
         terminal.attach(null)
         if (!port.isOpen) return resolve()
         port.close(() => resolve())
+      }),
+  }
+}
+
+// ---- attachment (c): listening on TCP like a LAN terminal (port 20007) ----
+
+export interface TcpZvtTerminalListener {
+  /** The port it listens on (the real one when 0 was asked for). */
+  readonly port: number
+  readonly host: string
+  terminal: ZvtTerminalSimulator
+  /** Connections accepted so far. */
+  readonly connections: number
+  /** Cuts the current connection (as a LAN cable pulled or a terminal reset); the ECR reconnects. */
+  cut(): void
+  close(): Promise<void>
+}
+
+/**
+ * Runs a simulated terminal made with transport 'tcp' on a TCP port. One ECR at
+ * a time, as a real terminal: a new connection replaces the old one. The
+ * 'disconnect' behaviour cuts the connection.
+ */
+export async function listenZvtTerminalOnTcp(options: { terminal: ZvtTerminalSimulator; host?: string; port?: number }): Promise<TcpZvtTerminalListener> {
+  const { terminal, host = '127.0.0.1' } = options
+  let current: Socket | null = null
+  let connections = 0
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    connections++
+    sockets.add(socket)
+    current?.destroy()
+    current = socket
+    socket.setNoDelay(true)
+    const write = (bytes: Buffer) => void socket.write(bytes)
+    terminal.attach(write)
+    socket.on('data', (chunk: Buffer) => {
+      if (current === socket) terminal.receive(chunk)
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      sockets.delete(socket)
+      if (current === socket) {
+        current = null
+        terminal.attach(null)
+      }
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, host, () => resolve())
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  const cut = () => current?.destroy()
+  terminal.dropLink = cut
+  return {
+    port,
+    host,
+    terminal,
+    get connections() {
+      return connections
+    },
+    cut,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
       }),
   }
 }

@@ -1,5 +1,6 @@
-// Card terminal adapter for ZVT terminals on a serial line (the kiosk is the
-// ECR). open() registers (06 00); pay() checks the terminal's journal with a
+// Card terminal adapter for ZVT terminals on a serial line or, with `tcp`, on
+// the LAN (ZVT over TCP, port 20007; the kiosk is the ECR). The transport is
+// chosen once here; everything below the link and the connection is the same. open() registers (06 00); pay() checks the terminal's journal with a
 // status enquiry (05 01), sends the authorisation (06 01), forwards the
 // intermediate statuses (04 FF) and takes the result from the status
 // information (04 0F) and completion (06 0F) or abort (06 1E).
@@ -14,6 +15,7 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import {
   ZVT_MAX_AMOUNT_CENTS,
+  ZVT_TCP_DEFAULT_PORT,
   ZVT_TERMINAL_READY,
   decodeZvtMessage,
   encodeZvtMessage,
@@ -26,12 +28,16 @@ import {
 import { createSerialConnection, type SerialBinding } from '../serial-connection.js'
 import type { CardPaymentResult, PaymentTerminal, TerminalStatus } from './terminal.js'
 import { ZVT_LINK_COUNTERS, ZvtSendError, createZvtLink, type ZvtLink } from './zvt-link.js'
+import { createZvtTcpLink } from './zvt-tcp-link.js'
+import { createTcpConnection } from './tcp-connection.js'
 
 export type { SerialBinding } from '../serial-connection.js'
 
 export interface ZvtTerminalOptions {
-  /** e.g. /dev/ttyUSB0 */
-  path: string
+  /** e.g. /dev/ttyUSB0; not used with `tcp`. */
+  path?: string
+  /** ZVT over TCP instead of the serial line: the terminal's address on the LAN. */
+  tcp?: { host: string; port?: number; connectTimeoutMs?: number }
   /** ZVT serial lines run at 9600 baud by default. */
   baudRate?: number
   binding?: SerialBinding
@@ -118,7 +124,6 @@ const abortText = (resultCode: number | undefined): string => (resultCode === un
 
 export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
   const {
-    path,
     baudRate = 9_600,
     password,
     currency,
@@ -130,6 +135,8 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     reconnectDelayMs = 2_000,
     configByte = 0x08,
   } = options
+  const path = options.tcp ? `${options.tcp.host}:${options.tcp.port ?? ZVT_TCP_DEFAULT_PORT}` : options.path
+  if (!path) throw new RangeError('a ZVT terminal needs a serial port path or a tcp address')
   if (!/^[0-9]{6}$/.test(password)) throw new RangeError('the ZVT password must be 6 digits')
   if (!Number.isInteger(currency) || currency < 1 || currency > 999) throw new RangeError(`currency must be an ISO 4217 numeric code, got ${currency}`)
   const logger = parentLogger.child({ terminal: 'zvt', path })
@@ -170,13 +177,21 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     }
   }
 
-  const link: ZvtLink = createZvtLink({
-    write: (bytes) => connection.write(bytes),
-    onApdu: handleApdu,
-    onTrouble: (kind, detail) => trouble(kind, detail, 'trouble on the terminal line'),
-    counters,
-    ackTimeoutMs,
-  })
+  const link: ZvtLink = options.tcp
+    ? createZvtTcpLink({
+        write: (bytes) => tcpConnection!.write(bytes),
+        onApdu: handleApdu,
+        onTrouble: (kind, detail) => trouble(kind, detail, 'trouble on the terminal connection'),
+        onStreamBroken: (reason) => tcpConnection!.drop(reason),
+        counters,
+      })
+    : createZvtLink({
+        write: (bytes) => connection.write(bytes),
+        onApdu: handleApdu,
+        onTrouble: (kind, detail) => trouble(kind, detail, 'trouble on the terminal line'),
+        counters,
+        ackTimeoutMs,
+      })
 
   function reply(message: ZvtMessage): void {
     link.send(encodeZvtMessage(message)).catch((err: Error) => logger.debug({ err: err.message }, 'our acknowledgement APDU was not acknowledged'))
@@ -355,20 +370,13 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     return registering
   }
 
-  const connection = createSerialConnection({
-    path,
-    baudRate,
-    binding: options.binding,
-    logger,
-    reconnectDelayMs,
-    what: 'terminal',
-    counters,
+  const connectionEvents = {
     onOpen() {
       warned.clear()
       link.reset('port reopened')
       void register()
     },
-    onData(chunk) {
+    onData(chunk: Buffer) {
       try {
         link.receive(chunk)
       } catch (err) {
@@ -382,9 +390,27 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       link.reset('connection lost')
       exchange?.lost('connection lost')
     },
-    emitError: (err) => safeEmit('terminalError', err),
+    emitError: (err: Error) => safeEmit('terminalError', err),
     emitStatus: () => safeEmit('status', status()),
-  })
+  }
+  const tcpConnection = options.tcp
+    ? createTcpConnection({
+        host: options.tcp.host,
+        port: options.tcp.port ?? ZVT_TCP_DEFAULT_PORT,
+        connectTimeoutMs: options.tcp.connectTimeoutMs ?? 5_000,
+        reconnectDelayMs,
+        logger,
+        counters,
+        ...connectionEvents,
+      })
+    : null
+  const connection: {
+    readonly port: object | null
+    readonly isOpen: boolean
+    open(): Promise<void>
+    close(detached?: () => void): Promise<boolean>
+    write(bytes: Buffer): unknown
+  } = tcpConnection ?? createSerialConnection({ path, baudRate, binding: options.binding, logger, reconnectDelayMs, what: 'terminal', counters, ...connectionEvents })
 
   // ---- payments ----
 

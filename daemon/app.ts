@@ -155,8 +155,7 @@ async function terminalFromConfig(config: KioskDaemonConfig, logger: Logger): Pr
   // Loaded lazily: serialport's native binding is needed only on kiosks that use it.
   const { createZvtTerminal } = await import('./terminal/zvt-terminal.js')
   return createZvtTerminal({
-    path: spec.path,
-    baudRate: spec.baudRate,
+    ...(spec.kind === 'zvt-tcp' ? { tcp: { host: spec.host, port: spec.port } } : { path: spec.path, baudRate: spec.baudRate }),
     password: config.terminalPassword,
     currency: config.terminalCurrency,
     logger: logger.child({ module: 'terminal' }),

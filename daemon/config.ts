@@ -24,6 +24,8 @@ export type ReaderSpec =
 export type TerminalSpec =
   /** A ZVT card terminal on a serial port (ECR interface). */
   | { kind: 'zvt'; path: string; baudRate: number }
+  /** A ZVT card terminal on the LAN: bare APDUs over TCP (port 20007 by default). */
+  | { kind: 'zvt-tcp'; host: string; port: number }
   /** An in-process terminal (daemon/terminal/memory-terminal.ts) the embedding program drives (demo, simulators). */
   | { kind: 'memory' }
 
@@ -88,7 +90,7 @@ export const KioskConfigFile = Type.Object(
       Type.String({ minLength: 1, maxLength: 4096, description: 'key, outbox and config of this kiosk (default ./data/kiosk-{kioskId}; the systemd unit sets /var/lib/wristpay-kiosk)' }),
     ),
     reader: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'the NFC reader: serial:/dev/ttyACM0@115200, pcsc[:NAME], ble:AA:BB:CC:DD:EE:FF[,...] or memory' })),
-    terminal: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'the card terminal for card top-ups: zvt:/dev/ttyUSB1@9600, memory or none (default none)' })),
+    terminal: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'the card terminal for card top-ups: zvt:/dev/ttyUSB1@9600 (ZVT on a serial line), zvt-tcp:192.168.1.50[:20007] (ZVT on the LAN, port 20007 by default), memory or none (default none)' })),
     terminalPassword: Type.Optional(Type.String({ pattern: '^[0-9]{6}$', secret: true, description: "the ZVT terminal's 6-digit ECR password (set the terminal's own; the default is the factory one)" })),
     terminalCurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 999, description: 'ISO 4217 numeric currency of card payments (978 = EUR)' })),
     apiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'port of the local API and touchscreen page on 127.0.0.1 (0 picks a free one)' })),
@@ -187,7 +189,7 @@ export function parseReaderSpec(spec: string): ReaderSpec {
   throw new ConfigError(`reader: ${JSON.stringify(spec.slice(0, 100))} is not a reader spec; use serial:/dev/ttyUSB0@115200, pcsc, pcsc:ACR122, ble:AA:BB:CC:DD:EE:FF or memory`)
 }
 
-/** `zvt:/dev/ttyUSB1@9600` (baud rate optional, default 9600), `memory`, or `none`. */
+/** `zvt:/dev/ttyUSB1@9600` (baud rate optional, default 9600), `zvt-tcp:HOST[:PORT]` (port default 20007; an IPv6 address in brackets), `memory`, or `none`. */
 export function parseTerminalSpec(spec: string): TerminalSpec | undefined {
   if (spec === 'none') return undefined
   if (spec === 'memory') return { kind: 'memory' }
@@ -197,7 +199,13 @@ export function parseTerminalSpec(spec: string): TerminalSpec | undefined {
     if (baudRate < 50) throw new ConfigError(`terminal: baud rate ${baudRate} is too low`)
     return { kind: 'zvt', path: zvt[1]!, baudRate }
   }
-  throw new ConfigError(`terminal: ${JSON.stringify(spec.slice(0, 100))} is not a terminal spec; use zvt:/dev/ttyUSB1@9600, memory or none`)
+  const zvtTcp = /^zvt-tcp:(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?))(?::(\d{1,5}))?$/.exec(spec)
+  if (zvtTcp) {
+    const port = zvtTcp[3] === undefined ? 20007 : Number(zvtTcp[3])
+    if (port < 1 || port > 65535) throw new ConfigError(`terminal: port ${port} is not a TCP port`)
+    return { kind: 'zvt-tcp', host: zvtTcp[1] ?? zvtTcp[2]!, port }
+  }
+  throw new ConfigError(`terminal: ${JSON.stringify(spec.slice(0, 100))} is not a terminal spec; use zvt:/dev/ttyUSB1@9600, zvt-tcp:192.168.1.50:20007, memory or none`)
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -5,7 +5,7 @@ import t from 'tap'
 import { canonicalBytes, type Envelope, type ReplyMessage } from '../device-protocol/index.js'
 import { createIngest } from './ingest.js'
 import { UID, makeWorld, silentLogger } from './ledger/testing/test-helpers.js'
-import { createConcurrencyLimit, threadPoolSize } from './verify-limit.js'
+import { createConcurrencyLimit } from './verify-limit.js'
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -48,12 +48,6 @@ t.test('a concurrency limit starts at most max tasks, the rest in arrival order'
   )
   t.equal(await one.run(() => Promise.resolve('next')), 'next')
   t.throws(() => createConcurrencyLimit(0))
-})
-
-t.test('the thread pool size comes from UV_THREADPOOL_SIZE, 4 by default', async (t) => {
-  t.equal(threadPoolSize({}), 4)
-  t.equal(threadPoolSize({ UV_THREADPOOL_SIZE: '8' }), 8)
-  t.equal(threadPoolSize({ UV_THREADPOOL_SIZE: 'x' }), 4)
 })
 
 t.test('ingest runs at most maxVerifiesInFlight signature checks at once and books every envelope in order', async (t) => {

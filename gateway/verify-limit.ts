@@ -2,7 +2,7 @@
 // order. Ingest's Ed25519 checks run on libuv's thread pool (4 threads unless
 // UV_THREADPOOL_SIZE says otherwise), which the portal's token checks, file
 // system calls and DNS share: handing it thousands of checks at once makes
-// everything else wait behind them. Waiting here keeps one thread free.
+// everything else wait behind all of them.
 
 export interface ConcurrencyLimit {
   run<T>(task: () => Promise<T>): Promise<T>
@@ -54,10 +54,4 @@ export function createConcurrencyLimit(max: number): ConcurrencyLimit {
       return waiting.length
     },
   }
-}
-
-/** libuv's thread pool size as this process got it. */
-export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
-  const configured = Number(env.UV_THREADPOOL_SIZE)
-  return Number.isInteger(configured) && configured >= 1 ? Math.min(configured, 1024) : 4
 }

@@ -10,6 +10,7 @@
 // Pure: no clock, no I/O; the XML is built with fast-xml-parser's builder.
 import { XMLBuilder } from 'fast-xml-parser'
 import { decimalStringFromCents } from '../../device-protocol/money.js'
+import { seededRandom } from '../seeded-random.js'
 import { parsePain001, type Pain001Order, type Pain001Transfer } from './pain001.js'
 
 export interface StatementOptions {
@@ -75,18 +76,6 @@ const REASON_CODES = Object.keys(RETURN_REASONS) as ReturnReasonCode[]
 /** Refused options (a share outside 0..1, a negative seed ...). */
 export class StatementOptionsError extends Error {
   override name = 'StatementOptionsError'
-}
-
-/** mulberry32: a small seeded generator, enough to pick returns reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let x = state
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function addDays(date: string, days: number): string {

@@ -24,6 +24,8 @@ import { DB_FILE_NAME } from '../../gateway/app.js'
 import { auditLedgerDatabase } from '../../gateway/audit/audit.js'
 import type { EventSetup } from '../../gateway/event-setup.js'
 import { exited, freePort } from '../../gateway/testing/gateway-process.js'
+// The fault schedule comes from a seeded generator, so a seed names one run.
+import { seededRandom } from '../seeded-random.js'
 import { compileForChaos } from './compile.js'
 import { startFaultProxy, type FaultMode, type FaultProxy } from './fault-proxy.js'
 import { CHAOS_PRODUCT } from './kiosk-protocol.js'
@@ -75,18 +77,6 @@ export interface ChaosSummary {
   examples: string[]
   /** Where the ledger and outboxes are, when kept. */
   dir?: string
-}
-
-/** A small seeded generator (mulberry32): the fault schedule comes from it. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let x = state
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296
-  }
 }
 
 type Fault =

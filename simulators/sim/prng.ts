@@ -1,6 +1,8 @@
 // A small seeded pseudo-random generator for the simulation (mulberry32:
 // 32 bits of state, good enough to pick faults and delays, and the same
 // numbers for the same seed on every machine). Not for anything secret.
+// The generator itself is the one the chaos run and the bank simulator use.
+import { seededRandom } from '../seeded-random.js'
 
 export interface Prng {
   /** A float in [0, 1). */
@@ -27,15 +29,8 @@ function hash32(text: string): number {
 }
 
 export function createPrng(seed: number | string): Prng {
-  let state = typeof seed === 'number' ? seed >>> 0 : hash32(seed)
+  const next = seededRandom(typeof seed === 'number' ? seed : hash32(seed))
   const origin = String(seed)
-  function next(): number {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
   const int = (n: number) => Math.floor(next() * n)
   return {
     next,

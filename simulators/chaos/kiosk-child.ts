@@ -19,29 +19,27 @@
 import { createInterface } from 'node:readline'
 import pino from 'pino'
 import { createKioskDaemon } from '../../daemon/app.js'
-import { DEFAULTS } from '../../daemon/config.js'
 import { KioskError } from '../../daemon/kiosk.js'
 import { createMemoryReader } from '../../daemon/reader/memory-reader.js'
-import { tapAndAwait } from '../e2e/kiosk-harness.js'
+import { kioskDaemonConfig, tapAndAwait } from '../e2e/kiosk-harness.js'
 import { CHAOS_PRODUCT, type KioskChildOptions, type KioskReply, type KioskRequest } from './kiosk-protocol.js'
 
 const options = JSON.parse(process.argv[2] ?? '{}') as KioskChildOptions
 const reader = createMemoryReader()
 const daemon = await createKioskDaemon({
-  config: {
-    ...DEFAULTS,
+  config: kioskDaemonConfig({
     kioskId: options.kioskId,
     token: options.token,
     mqttUrl: options.mqttUrl,
     dataDir: options.dataDir,
-    reader: { kind: 'memory' },
-    apiPort: 0,
-    replyTimeoutMs: options.replyTimeoutMs,
-    tapTimeoutMs: 10_000,
-    reconnectInitialDelayMs: 100,
-    reconnectMaxDelayMs: 1_000,
-    feedbackDurationMs: 10,
-  },
+    overrides: {
+      replyTimeoutMs: options.replyTimeoutMs,
+      tapTimeoutMs: 10_000,
+      reconnectInitialDelayMs: 100,
+      reconnectMaxDelayMs: 1_000,
+      feedbackDurationMs: 10,
+    },
+  }),
   logger: pino({ level: 'silent' }),
   clock: { now: () => Date.now() + options.clockOffsetMs },
   reader,

@@ -16,9 +16,17 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-/** Starts `wristpay-gateway` with `args` (and `env` added); resolves once it listens, rejects if it exits or takes over 60 s. */
-export function startGatewayProcess(args: string[], env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'gateway/bin.ts'), ...args], {
+export interface GatewayProcessOptions {
+  /** node's arguments that run the gateway's entry point. Default: gateway/bin.ts through ts-node (the chaos run passes a transpiled copy). */
+  entryArgs?: string[]
+  /** Default: 60 s. */
+  startTimeoutMs?: number
+}
+
+/** Starts `wristpay-gateway` with `args` (and `env` added); resolves once it listens, rejects if it exits or takes over `startTimeoutMs`. */
+export function startGatewayProcess(args: string[], env: Record<string, string> = {}, options: GatewayProcessOptions = {}): Promise<ChildProcess> {
+  const { entryArgs = ['--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'gateway/bin.ts')], startTimeoutMs = 60_000 } = options
+  const child = spawn(process.execPath, [...entryArgs, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, WRISTPAY_GATEWAY_LOG_LEVEL: 'info', ...env },
@@ -27,13 +35,14 @@ export function startGatewayProcess(args: string[], env: Record<string, string> 
     let output = ''
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`gateway did not start within 60 s:\n${output}`))
-    }, 60_000)
+      reject(new Error(`gateway did not start within ${startTimeoutMs} ms:\n${output}`))
+    }, startTimeoutMs)
     const onData = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-8_000)
       if (output.includes('listening: mqtt://')) {
         clearTimeout(timer)
         child.stdout!.off('data', onData)
+        // Its log is not read, but must flow: a full pipe would block the gateway.
         child.stdout!.resume()
         resolve(child)
       }

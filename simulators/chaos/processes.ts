@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { startGatewayProcess } from '../../gateway/testing/gateway-process.js'
 import type { KioskChildOptions, KioskReply, KioskRequest } from './kiosk-protocol.js'
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
@@ -17,38 +18,11 @@ export const tsNodeRunner: Runner = { args: (entry) => ['--loader', 'ts-node/esm
 export const compiledRunner = (outDir: string): Runner => ({ args: (entry) => [join(outDir, `${entry}.js`)] })
 
 /**
- * Starts `wristpay-gateway` (as gateway/testing/gateway-process.ts does, with
- * a runner); resolves once it listens, rejects if it exits or takes over `startTimeoutMs`.
+ * Starts `wristpay-gateway` as the gateway's process tests do, through the
+ * runner; resolves once it listens, rejects if it exits or takes over `startTimeoutMs`.
  */
 export function startGatewayChild(runner: Runner, args: string[], env: Record<string, string>, startTimeoutMs = 90_000): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...runner.args('gateway/bin'), ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRISTPAY_GATEWAY_LOG_LEVEL: 'info', ...env },
-  })
-  return new Promise((resolve, reject) => {
-    let output = ''
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`gateway did not start within ${startTimeoutMs} ms:\n${output}`))
-    }, startTimeoutMs)
-    const onData = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-8_000)
-      if (output.includes('listening: mqtt://')) {
-        clearTimeout(timer)
-        child.stdout!.off('data', onData)
-        // Its log is not read, but must flow: a full pipe would block the gateway.
-        child.stdout!.resume()
-        resolve(child)
-      }
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8_000)))
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`gateway exited early (${code ?? signal}):\n${output}`))
-    })
-  })
+  return startGatewayProcess(args, env, { entryArgs: runner.args('gateway/bin'), startTimeoutMs })
 }
 
 /** A kiosk process that died (or was killed) before it answered. */

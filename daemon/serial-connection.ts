@@ -4,11 +4,13 @@
 // unplugging and close their port the same way, from one copy of the code:
 // open() opens the port (the OS binding is loaded lazily, tests inject
 // MockBinding); a failed open or a port that closes on its own is reopened
-// every reconnectDelayMs until close(). The first failure of a streak is
+// every reconnectDelayMs until close() (the retry plumbing is
+// reconnecting-connection.ts, shared with the TCP connection). The first failure of a streak is
 // logged at warn, later ones at debug. What travels on the line is the
 // caller's business (onOpen, onData, onLost).
 import { SerialPortStream } from '@serialport/stream'
 import type { Logger } from 'pino'
+import { createReconnectingConnection } from './reconnecting-connection.js'
 
 /** A serialport binding: the OS one by default, MockBinding (or a wrapper of it) in tests. */
 export type SerialBinding = ConstructorParameters<typeof SerialPortStream>[0]['binding']
@@ -72,36 +74,11 @@ function closePort(p: SerialPortStream): Promise<void> {
 export function createSerialConnection(options: SerialConnectionOptions): SerialConnection {
   const { path, baudRate, logger, reconnectDelayMs, what, counters } = options
 
-  let wanted = false // between open() and close()
-  let port: SerialPortStream | null = null
-  let reconnectTimer: NodeJS.Timeout | null = null
-  let attempt: Promise<void> | null = null
-  let lost = false // the port was open once and went away
-  let openFailing = false // open attempts are failing; report the streak once
-
-  function scheduleReconnect(): void {
-    if (!wanted || reconnectTimer) return
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null
-      void startAttempt()
-    }, reconnectDelayMs)
-  }
-
-  function startAttempt(): Promise<void> {
-    if (!attempt) {
-      attempt = tryOpen().finally(() => {
-        attempt = null
-      })
-    }
-    return attempt
-  }
-
-  async function tryOpen(): Promise<void> {
-    if (!wanted || port) return
-    let p: SerialPortStream
-    try {
+  const connection = createReconnectingConnection<SerialPortStream>({
+    counters,
+    async connect() {
       const binding = options.binding ?? (await defaultBinding())
-      p = new SerialPortStream({ binding, path, baudRate, autoOpen: false })
+      const p = new SerialPortStream({ binding, path, baudRate, autoOpen: false })
       // Registered before open: an 'error' event without a listener would crash the process.
       p.on('error', (err: Error) => {
         counters.errors++
@@ -109,70 +86,43 @@ export function createSerialConnection(options: SerialConnectionOptions): Serial
         options.emitError(err)
       })
       await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())))
-    } catch (err) {
-      counters.openFailures++
-      const message = err instanceof Error ? err.message : String(err)
-      if (!openFailing) {
-        openFailing = true
+      return p
+    },
+    release: closePort,
+    retryDelayMs: () => reconnectDelayMs,
+    failed(message, failuresInARow) {
+      if (failuresInARow === 1) {
         logger.warn({ err: message, retryInMs: reconnectDelayMs }, `cannot open the ${what} port; retrying`)
         options.emitError(new Error(`cannot open ${what} port ${path}: ${message}`))
       } else {
         logger.debug({ err: message }, `${what} port still cannot be opened`)
       }
-      scheduleReconnect()
-      return
-    }
-    if (!wanted) {
-      await closePort(p) // close() was called while we were opening
-      return
-    }
-    port = p
-    openFailing = false
-    if (lost) counters.reconnects++
-    p.on('data', (chunk: Buffer) => options.onData(chunk))
-    p.on('close', (err: Error | null) => onClose(p, err))
-    logger.info(`${what} port open`)
-    options.onOpen(p)
-  }
-
-  function onClose(p: SerialPortStream, err: Error | null): void {
-    if (p !== port) return // a port we let go of on purpose
-    port = null
-    lost = true
-    options.onLost(err)
-    logger.warn({ err: err?.message }, `${what} port closed; reopening`)
-    options.emitError(new Error(`${what} port ${path} closed${err ? `: ${err.message}` : ''}`))
-    options.emitStatus()
-    scheduleReconnect()
-  }
+    },
+    attach(p, lost) {
+      p.on('data', (chunk: Buffer) => options.onData(chunk))
+      p.on('close', (err: Error | null) => lost(err))
+      logger.info(`${what} port open`)
+      options.onOpen(p)
+    },
+    lost(err) {
+      options.onLost(err)
+      logger.warn({ err: err?.message }, `${what} port closed; reopening`)
+      options.emitError(new Error(`${what} port ${path} closed${err ? `: ${err.message}` : ''}`))
+      options.emitStatus()
+    },
+  })
 
   return {
     get port() {
-      return port
+      return connection.current
     },
     get isOpen() {
-      return port !== null
+      return connection.current !== null
     },
-    async open() {
-      if (wanted) return
-      wanted = true
-      await startAttempt()
-    },
-    async close(detached) {
-      wanted = false
-      lost = false
-      openFailing = false
-      if (reconnectTimer) clearTimeout(reconnectTimer)
-      reconnectTimer = null
-      await attempt
-      const p = port
-      port = null
-      detached?.()
-      if (p) await closePort(p)
-      return p !== null
-    },
+    open: () => connection.open(),
+    close: (detached) => connection.close(detached),
     write(bytes) {
-      port?.write(bytes, (err) => {
+      connection.current?.write(bytes, (err) => {
         if (err) {
           counters.errors++
           logger.warn({ err: err.message }, `write to the ${what} failed`)

@@ -5,9 +5,11 @@
 // failed attempt in a row up to 16 times that (a terminal being rebooted is not
 // hammered; one that comes back is reached soon). The first failure of a streak
 // is logged at warn, later ones at debug. What travels on it is the caller's
-// business (onOpen, onData, onLost).
+// business (onOpen, onData, onLost). The retry plumbing is
+// ../reconnecting-connection.ts, shared with the serial connection.
 import { Socket } from 'node:net'
 import type { Logger } from 'pino'
+import { createReconnectingConnection } from '../reconnecting-connection.js'
 import type { SerialConnectionCounter } from '../serial-connection.js'
 
 export interface TcpConnectionOptions {
@@ -49,28 +51,6 @@ export interface TcpConnection {
 export function createTcpConnection(options: TcpConnectionOptions): TcpConnection {
   const { host, port: tcpPort, connectTimeoutMs, reconnectDelayMs, logger, counters } = options
   const where = `${host}:${tcpPort}`
-  let wanted = false
-  let socket: Socket | null = null
-  let reconnectTimer: NodeJS.Timeout | null = null
-  let attempt: Promise<void> | null = null
-  let lost = false
-  let failuresInARow = 0
-
-  function scheduleReconnect(): void {
-    if (!wanted || reconnectTimer) return
-    const delayMs = reconnectDelayMs * 2 ** Math.min(Math.max(0, failuresInARow - 1), 4)
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null
-      void startAttempt()
-    }, delayMs)
-  }
-
-  function startAttempt(): Promise<void> {
-    attempt ??= tryConnect().finally(() => {
-      attempt = null
-    })
-    return attempt
-  }
 
   function connectOnce(): Promise<Socket> {
     return new Promise((resolve, reject) => {
@@ -92,80 +72,52 @@ export function createTcpConnection(options: TcpConnectionOptions): TcpConnectio
     })
   }
 
-  async function tryConnect(): Promise<void> {
-    if (!wanted || socket) return
-    let s: Socket
-    try {
-      s = await connectOnce()
-    } catch (err) {
-      counters.openFailures++
-      failuresInARow++
-      const message = err instanceof Error ? err.message : String(err)
+  async function release(s: Socket): Promise<void> {
+    const closed = new Promise<void>((resolve) => s.once('close', () => resolve()))
+    s.destroy()
+    await closed
+  }
+
+  const connection = createReconnectingConnection<Socket>({
+    counters,
+    connect: connectOnce,
+    release,
+    retryDelayMs: (failuresInARow) => reconnectDelayMs * 2 ** Math.min(Math.max(0, failuresInARow - 1), 4),
+    failed(message, failuresInARow) {
       if (failuresInARow === 1) {
         logger.warn({ err: message, retryInMs: reconnectDelayMs }, 'cannot connect to the terminal; retrying')
         options.emitError(new Error(`cannot connect to terminal ${where}: ${message}`))
       } else logger.debug({ err: message }, 'terminal still cannot be reached')
-      scheduleReconnect()
-      return
-    }
-    if (!wanted) {
-      s.destroy() // close() was called while we were connecting
-      return
-    }
-    socket = s
-    failuresInARow = 0
-    if (lost) counters.reconnects++
-    s.setNoDelay(true)
-    s.setKeepAlive(true, 10_000) // a terminal that vanishes from the LAN is noticed without traffic
-    s.on('data', (chunk: Buffer) => options.onData(chunk))
-    // Registered before anything can fail: an 'error' without a listener would crash the process.
-    s.on('error', (err) => logger.debug({ err: err.message }, 'terminal connection error'))
-    s.on('close', () => onClose(s, null))
-    logger.info({ where }, 'terminal connected')
-    options.onOpen()
-  }
-
-  function onClose(s: Socket, err: Error | null): void {
-    if (s !== socket) return // a socket we let go of on purpose
-    socket = null
-    lost = true
-    options.onLost(err)
-    logger.warn({ err: err?.message }, 'terminal connection closed; reconnecting')
-    options.emitError(new Error(`terminal connection ${where} closed${err ? `: ${err.message}` : ''}`))
-    options.emitStatus()
-    scheduleReconnect()
-  }
+    },
+    attach(s, lost) {
+      s.setNoDelay(true)
+      s.setKeepAlive(true, 10_000) // a terminal that vanishes from the LAN is noticed without traffic
+      s.on('data', (chunk: Buffer) => options.onData(chunk))
+      // Registered before anything can fail: an 'error' without a listener would crash the process.
+      s.on('error', (err) => logger.debug({ err: err.message }, 'terminal connection error'))
+      s.on('close', () => lost(null))
+      logger.info({ where }, 'terminal connected')
+      options.onOpen()
+    },
+    lost(err) {
+      options.onLost(err)
+      logger.warn({ err: err?.message }, 'terminal connection closed; reconnecting')
+      options.emitError(new Error(`terminal connection ${where} closed${err ? `: ${err.message}` : ''}`))
+      options.emitStatus()
+    },
+  })
 
   return {
     get port() {
-      return socket
+      return connection.current
     },
     get isOpen() {
-      return socket !== null
+      return connection.current !== null
     },
-    async open() {
-      if (wanted) return
-      wanted = true
-      await startAttempt()
-    },
-    async close(detached) {
-      wanted = false
-      lost = false
-      failuresInARow = 0
-      if (reconnectTimer) clearTimeout(reconnectTimer)
-      reconnectTimer = null
-      await attempt
-      const s = socket
-      socket = null
-      detached?.()
-      if (s) {
-        const closed = new Promise<void>((resolve) => s.once('close', () => resolve()))
-        s.destroy()
-        await closed
-      }
-      return s !== null
-    },
+    open: () => connection.open(),
+    close: (detached) => connection.close(detached),
     write(bytes) {
+      const socket = connection.current
       if (!socket) return false
       socket.write(bytes, (err) => {
         if (err) {
@@ -176,9 +128,9 @@ export function createTcpConnection(options: TcpConnectionOptions): TcpConnectio
       return true
     },
     drop(reason) {
-      const s = socket
+      const s = connection.current
       if (!s) return
-      onClose(s, new Error(reason))
+      connection.lose(s, new Error(reason))
       s.destroy()
     },
   }

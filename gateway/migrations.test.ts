@@ -224,3 +224,17 @@ t.test('migration 19 lets the accounts table take expense accounts and keeps eve
   t.same(db.pragma('foreign_key_check'), [], 'postings still point at their accounts')
   t.equal(db.pragma('foreign_keys', { simple: true }), 1)
 })
+
+t.test('the key-history step (22) adds kiosk_key_history and seeds it with each kiosk\'s current key from seq 1', async (t) => {
+  const db = open()
+  runUpTo(db, 21)
+  seedLedgerRows(db)
+  db.exec(`INSERT INTO kiosks (id, booth, token_hash, public_key, sale_allowed, topup_allowed, next_seq, last_hash) VALUES ('food-1', 'food', 'h2', NULL, 1, 0, 1, 'genesis')`)
+  t.notOk(tableNames(db).includes('kiosk_key_history'))
+  migrateGatewayDatabase(db)
+  t.ok(tableNames(db).includes('kiosk_key_history'))
+  // bar-1 is at next_seq 3, but nothing kept its earlier keys: the seeded key counts from seq 1, marked as seeded; a kiosk without a key gets no row.
+  t.same(db.prepare(`SELECT kiosk_id, public_key, from_seq, source FROM kiosk_key_history ORDER BY id`).all(), [{ kiosk_id: 'bar-1', public_key: 'k', from_seq: 1, source: 'migration' }])
+  GATEWAY_MIGRATIONS.find((m) => m.version === 22)!.up(db)
+  t.equal(db.prepare(`SELECT COUNT(*) AS n FROM kiosk_key_history`).pluck().get(), 1, 'the step run again seeds nothing twice')
+})

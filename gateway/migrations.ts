@@ -23,6 +23,7 @@ import { addSepaChecks } from './payments/sepa-check-schema.js'
 import { addCardPaymentRef, addExpenseAccountKind, addOfflineCounting, addTransactionColumns, LEDGER_V1_DDL, ledgerVersion2 } from './ledger/schema.js'
 import { addRetirementColumns } from './registry/retirement.js'
 import { addKioskEnrollment } from './registry/enrollment.js'
+import { addKioskKeyHistory } from './registry/kiosk-keys.js'
 import { runMigrations, type Migration, type SchemaVersionStore } from './migration-runner.js'
 
 // gateway/sun/tag-check.ts
@@ -257,6 +258,11 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
   },
   { version: 20, reason: 'refund runs: the balances of guests without payout data back to their cards after the event, with four eyes, their items and every operator action', up: exec(REFUND_RUNS_DDL) },
   { version: 21, reason: 'kiosks made through the admin API and enrolled by one-time registration codes (kiosks.origin, kiosks.token_source, kiosk_registration_codes)', up: addKioskEnrollment },
+  {
+    version: 22,
+    reason: "each kiosk's key history (kiosk_key_history: key, from which seq, when, from where) for the audit; seeded with every kiosk's current key from seq 1, since the keys it replaced were never kept",
+    up: (db) => addKioskKeyHistory(db),
+  },
 ]
 
 /** The schema version this build writes and understands. */

@@ -9,7 +9,7 @@ import { auditBookings } from './bookings.js'
 import { auditDebts, auditDeposits } from './deposits-debts.js'
 import { auditExternalBookings } from './external-bookings.js'
 import type { AuditFinding } from './findings.js'
-import { auditKioskChain, type StoredKiosk, type StoredTransaction } from './kiosk-chains.js'
+import { auditKioskChain, type KeyPeriod, type StoredKiosk, type StoredTransaction } from './kiosk-chains.js'
 
 export interface AuditCounts {
   kiosks: number
@@ -35,8 +35,14 @@ export function openLedgerReadOnly(path: string): Database.Database {
 function auditKioskChains(db: Database.Database): AuditFinding[] {
   const kiosks = db.prepare<[], { id: string; public_key: string | null; next_seq: number; last_hash: string }>(`SELECT id, public_key, next_seq, last_hash FROM kiosks ORDER BY id`).all()
   const byKiosk = db.prepare<[string], StoredTransaction>(`SELECT id, kiosk, seq, type, tag, amount, hash, envelope FROM transactions WHERE kiosk = ? ORDER BY seq`)
+  // A file from before migration 22 (audited without migrating) has no history: the current key alone.
+  const hasHistory = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kiosk_key_history'`).get() !== undefined
+  const history = hasHistory
+    ? db.prepare<[string], { public_key: string; from_seq: number; source: string }>(`SELECT public_key, from_seq, source FROM kiosk_key_history WHERE kiosk_id = ? ORDER BY from_seq, id`)
+    : undefined
   return kiosks.flatMap((k) => {
-    const kiosk: StoredKiosk = { id: k.id, publicKey: k.public_key, nextSeq: k.next_seq, lastHash: k.last_hash }
+    const keyHistory: KeyPeriod[] = (history?.all(k.id) ?? []).map((h) => ({ publicKey: h.public_key, fromSeq: h.from_seq, seeded: h.source === 'migration' }))
+    const kiosk: StoredKiosk = { id: k.id, publicKey: k.public_key, nextSeq: k.next_seq, lastHash: k.last_hash, keyHistory }
     return auditKioskChain(kiosk, byKiosk.all(k.id))
   })
 }

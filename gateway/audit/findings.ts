@@ -5,9 +5,10 @@
 
 /** Every finding code, with what it means (README's "Auditing the books" lists them). */
 export const AUDIT_FINDING_CODES = {
-  signature_invalid: "a stored envelope's signature does not verify against its kiosk's key, and the kiosk signed something after it that does",
+  signature_invalid:
+    "a stored envelope's signature does not verify against the key its kiosk's key history names for its seq (or, where the history cannot tell, the kiosk signed something before it that verifies, or its chain is broken)",
   signature_key_changed:
-    "a stored envelope does not verify against its kiosk's current key but its chain is intact and nothing the kiosk signed before it verifies either: signed with a key replaced since (the gateway keeps no key history)",
+    "a stored envelope does not verify and the kiosk's key history cannot tell which key was current for its seq (it is older than the history: a database upgraded to key history after the key was replaced), but its chain is intact and nothing the kiosk signed before it verifies either: signed with a key replaced before the history began",
   signature_no_key: 'a kiosk has stored envelopes but no key to check them against',
   envelope_unreadable: 'a stored envelope is not a valid signed transaction',
   envelope_hash_mismatch: "a transaction's stored hash is not the SHA-256 of its stored envelope",

@@ -150,7 +150,7 @@ export function createKioskEnrollment(db: Database.Database, openAccount: (id: s
     if (kiosk === undefined || kiosk.retired !== null) return { ok: false, refused: 'kiosk_retired' }
     const token = randomBytes(TOKEN_BYTES).toString('base64url')
     q.setToken.run(hashToken(token), kiosk.id)
-    const keyChange = enrollKioskKeyByAdmin(db, kiosk.id, publicKey)
+    const keyChange = enrollKioskKeyByAdmin(db, kiosk.id, publicKey, { source: 'registration_code', nowMs })
     q.spend.run(nowMs, codeHash)
     return { ok: true, kioskId: kiosk.id, booth: kiosk.booth, token, keyChange }
   })

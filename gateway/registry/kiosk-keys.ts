@@ -8,6 +8,11 @@
 // again. A file key replaces an earlier file key (the organiser edited it).
 // Every change is logged with the keys' fingerprints (public keys are not
 // secret, but a fingerprint is what a person compares).
+//
+// Every change is also kept, in the same SQLite transaction, in
+// kiosk_key_history with the kiosk's next sequence number at that moment: the
+// audit checks each stored envelope against the key that was current for its
+// seq, so a kiosk re-enrolled with a new key keeps an auditable past.
 import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
@@ -15,6 +20,46 @@ import type { EventSetup } from '../event-setup.js'
 
 /** Where a kiosk's stored key came from. */
 export type KeySource = 'event_setup' | 'admin'
+
+/**
+ * Where a key in the history came from: the event set-up, the admin API, a
+ * registration code, or 'migration': the key a kiosk had when the history
+ * began (migration 22), recorded from seq 1 though earlier keys may have signed
+ * the oldest envelopes (nothing kept them).
+ */
+export type KeyHistorySource = 'event_setup' | 'admin' | 'registration_code' | 'migration'
+
+/**
+ * Migration 22 of the gateway database: kiosk_key_history, seeded with every
+ * kiosk's current key from seq 1 (the keys it replaced were never stored).
+ */
+export function addKioskKeyHistory(db: Database.Database, nowMs: number = Date.now()): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS kiosk_key_history (
+      id INTEGER PRIMARY KEY,
+      kiosk_id TEXT NOT NULL REFERENCES kiosks(id),
+      public_key TEXT NOT NULL,
+      -- The kiosk's next_seq when the key became current: it signs seq from_seq on.
+      from_seq INTEGER NOT NULL CHECK (from_seq >= 1),
+      set_at INTEGER NOT NULL,
+      source TEXT NOT NULL CHECK (source IN ('event_setup', 'admin', 'registration_code', 'migration'))
+    ) STRICT;
+    CREATE INDEX IF NOT EXISTS kiosk_key_history_by_kiosk ON kiosk_key_history(kiosk_id, from_seq);
+  `)
+  db.prepare(
+    `INSERT INTO kiosk_key_history (kiosk_id, public_key, from_seq, set_at, source)
+     SELECT id, public_key, 1, ?, 'migration' FROM kiosks
+     WHERE public_key IS NOT NULL AND id NOT IN (SELECT kiosk_id FROM kiosk_key_history)`,
+  ).run(nowMs)
+}
+
+/** Records that `publicKey` is the kiosk's key from its next seq on; call in the transaction that stores the key. */
+function recordKeyChange(db: Database.Database, kioskId: string, publicKey: string, source: Exclude<KeyHistorySource, 'migration'>, nowMs: number): void {
+  db.prepare(
+    `INSERT INTO kiosk_key_history (kiosk_id, public_key, from_seq, set_at, source)
+     SELECT id, ?, next_seq, ?, ? FROM kiosks WHERE id = ?`,
+  ).run(publicKey, nowMs, source, kioskId)
+}
 
 /** `sha256:` and the first 16 hex digits of SHA-256 over the base64url text of the key. */
 export function keyFingerprint(publicKeyBase64Url: string): string {
@@ -55,7 +100,7 @@ export interface KeyChange {
 }
 
 /** Applies the set-up's kiosk keys inside the import's SQLite transaction; returns what changed (logged after commit). */
-export function importKioskKeys(db: Database.Database, setup: EventSetup): KeyChange[] {
+export function importKioskKeys(db: Database.Database, setup: EventSetup, nowMs: number = Date.now()): KeyChange[] {
   const stored = db.prepare<[string], { public_key: string | null; key_source: KeySource | null }>(`SELECT public_key, key_source FROM kiosks WHERE id = ?`)
   const setKey = db.prepare(`UPDATE kiosks SET public_key = ?, key_source = 'event_setup' WHERE id = ?`)
   const adopt = db.prepare(`UPDATE kiosks SET key_source = 'event_setup' WHERE id = ?`)
@@ -70,10 +115,12 @@ export function importKioskKeys(db: Database.Database, setup: EventSetup): KeyCh
         break
       case 'enroll':
         setKey.run(k.publicKey!, k.id)
+        recordKeyChange(db, k.id, k.publicKey!, 'event_setup', nowMs)
         changes.push({ kiosk: k.id, change: 'enrolled', source: 'event_setup', fingerprint: keyFingerprint(k.publicKey!) })
         break
       case 'replace':
         setKey.run(k.publicKey!, k.id)
+        recordKeyChange(db, k.id, k.publicKey!, 'event_setup', nowMs)
         changes.push({ kiosk: k.id, change: 'replaced', source: 'event_setup', fingerprint: keyFingerprint(k.publicKey!), previousFingerprint: keyFingerprint(row.public_key!) })
         break
       case 'conflict_admin_key_kept':
@@ -88,11 +135,25 @@ export function importKioskKeys(db: Database.Database, setup: EventSetup): KeyCh
   return changes
 }
 
-/** Stores a key sent through the admin API; returns the change to log. */
-export function enrollKioskKeyByAdmin(db: Database.Database, kioskId: string, publicKeyBase64Url: string): KeyChange {
-  const row = db.prepare<[string], { public_key: string | null }>(`SELECT public_key FROM kiosks WHERE id = ?`).get(kioskId)
-  db.prepare(`UPDATE kiosks SET public_key = ?, key_source = 'admin' WHERE id = ?`).run(publicKeyBase64Url, kioskId)
-  const previous = row?.public_key ?? null
+/**
+ * Stores a key sent through the admin API (`source`: 'registration_code' when a
+ * code was redeemed for it) and its history row, in one transaction (a savepoint
+ * inside the caller's); returns the change to log.
+ */
+export function enrollKioskKeyByAdmin(
+  db: Database.Database,
+  kioskId: string,
+  publicKeyBase64Url: string,
+  { source = 'admin', nowMs = Date.now() }: { source?: 'admin' | 'registration_code'; nowMs?: number } = {},
+): KeyChange {
+  const previous = db.transaction(() => {
+    const row = db.prepare<[string], { public_key: string | null }>(`SELECT public_key FROM kiosks WHERE id = ?`).get(kioskId)
+    db.prepare(`UPDATE kiosks SET public_key = ?, key_source = 'admin' WHERE id = ?`).run(publicKeyBase64Url, kioskId)
+    const stored = row?.public_key ?? null
+    // The same key sent again starts no new period.
+    if (row !== undefined && stored !== publicKeyBase64Url) recordKeyChange(db, kioskId, publicKeyBase64Url, source, nowMs)
+    return stored
+  }).immediate()
   return {
     kiosk: kioskId,
     change: previous === null ? 'enrolled' : 'replaced',

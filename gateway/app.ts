@@ -33,6 +33,7 @@ import { operatorAccountsAuth, payoutsAdmin } from './payouts/payouts-admin.js'
 import { renderPayoutFiles } from './payouts/payout-files.js'
 import { createPayoutReturns } from './payouts/payout-returns.js'
 import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js'
+import { kioskListAdmin } from './fleet/kiosk-list-route.js'
 import { backupsAdmin } from './backup/admin-route.js'
 import { createBackupSchedule, createBackups, DEFAULT_BACKUP_KEEP, ledgerAuditCheck, type Backups, type IntervalTimers } from './backup/backups.js'
 
@@ -419,6 +420,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       ...apis.adminPlugins,
       kioskEnrollmentAdmin(enrollment),
       backupsAdmin({ backups }),
+      kioskListAdmin({ fleetRows: () => fleet.snapshot().rows, kioskPublicKey: (kioskId) => ledger.registry.kioskPublicKey(kioskId) }),
       kioskCommandsAdmin({
         commands: kioskCommands,
         kioskExists: (kioskId) => ledger.registry.kioskIds().includes(kioskId),

@@ -2,7 +2,7 @@
 // usage error, finding the running gateway from the config, the operator from
 // WRISTPAY_OPERATOR, and one request to its admin API with its failures said
 // on stderr. Each command keeps its own arguments, requests and printing.
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js'
 import { OPERATOR_HEADER } from './four-eyes/operator-credentials.js'
 import { jsonHttpTransport, type JsonTransport } from './json-http-client.js'
@@ -93,6 +93,18 @@ export function parseRunArgs<Action extends string>(
   if (values.config !== undefined) command.configFile = values.config
   if (values.url !== undefined) command.url = values.url
   return { command, values }
+}
+
+/**
+ * The flags of a command that takes no positionals (node:util parseArgs, strict): an unknown flag or
+ * a missing value is the command's own usage error, so every command refuses the same way.
+ */
+export function parseFlags<const O extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: O, usageError: (message: string) => Error) {
+  try {
+    return parseArgs({ args: [...args], strict: true, allowPositionals: false, options }).values
+  } catch (err) {
+    throw usageError((err as Error).message)
+  }
 }
 
 /** The command's arguments, or exit code 2 after the message and the usage; errors that are not usage errors are thrown on. */

@@ -3,8 +3,7 @@
 // each finding. It only reads, so it is safe next to a running gateway.
 // Exit codes: 0 the books add up, 1 findings, 2 usage or a file it cannot read.
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
-import { parseOrUsage, type CommandOutput } from '../admin-command.js'
+import { parseFlags, parseOrUsage, type CommandOutput } from '../admin-command.js'
 import { DB_FILE_NAME } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { auditLedgerDatabase, type AuditResult } from './audit.js'
@@ -28,17 +27,7 @@ export interface AuditCommand {
 }
 
 export function parseAuditArgs(args: readonly string[]): AuditCommand {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: { db: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } },
-    }))
-  } catch (err) {
-    throw new AuditUsageError((err as Error).message)
-  }
+  const values = parseFlags(args, { db: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, (message) => new AuditUsageError(message))
   if (values.db !== undefined && values.config !== undefined) throw new AuditUsageError('--db names the file itself: --config only says where to find it')
   return { json: values.json === true, ...(values.db === undefined ? {} : { db: values.db }), ...(values.config === undefined ? {} : { configFile: values.config }) }
 }

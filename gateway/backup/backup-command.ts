@@ -2,9 +2,8 @@
 // (POST /admin/backups with the admin token of its config, as `kiosk` does),
 // or, with --offline, copies a stopped gateway's database file itself with the
 // same checked, all-or-nothing backup.
-import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
-import { askGateway, gatewayBaseUrl, parseOrUsage, type CommandOutput, type OperatorTarget } from '../admin-command.js'
+import { askGateway, gatewayBaseUrl, parseFlags, parseOrUsage, type CommandOutput, type OperatorTarget } from '../admin-command.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { jsonHttpTransport } from '../json-http-client.js'
 import { backupDatabase, type BackupCheck } from './backup.js'
@@ -23,17 +22,11 @@ export class BackupUsageError extends Error {
 export type BackupCommand = { offline: false; configFile?: string; url?: string } | { offline: true; db: string; to: string }
 
 export function parseBackupArgs(args: readonly string[]): BackupCommand {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: { offline: { type: 'boolean' }, db: { type: 'string' }, to: { type: 'string' }, config: { type: 'string' }, url: { type: 'string' } },
-    }))
-  } catch (err) {
-    throw new BackupUsageError((err as Error).message)
-  }
+  const values = parseFlags(
+    args,
+    { offline: { type: 'boolean' }, db: { type: 'string' }, to: { type: 'string' }, config: { type: 'string' }, url: { type: 'string' } },
+    (message) => new BackupUsageError(message),
+  )
   if (values.offline) {
     if (values.config !== undefined || values.url !== undefined) throw new BackupUsageError('--offline works on the file: --config and --url belong to a backup by the running gateway')
     if (values.db === undefined || values.to === undefined) throw new BackupUsageError('--offline needs --db FILE and --to DIR')

@@ -19,6 +19,8 @@ const birth: KioskState = {
 
 t.test('a kiosk birth with bdSeq, devices, offline totals and tap-to-answer stats validates', async (t) => {
   t.same(validateKioskState(birth), { ok: true, value: birth })
+  const failing = { ...birth, storage: { status: 'failed' as const, code: 'SQLITE_FULL', since: 1 } }
+  t.same(validateKioskState(failing), { ok: true, value: failing }, 'a storage fault validates')
 })
 
 t.test('older kiosk states (reader as a string, no bdSeq) still validate', async (t) => {
@@ -34,6 +36,10 @@ t.test('kiosk states with wrong shapes are refused', async (t) => {
     ['extra key', { ...birth, extra: 1 }],
     ['offline totals without cents', { ...birth, offline: { sales: 1 } }],
     ['tap stats negative', { ...birth, tapToAnswerMs: { count: 1, p50: -1, p99: 1, max: 1 } }],
+    ['storage with another status', { ...birth, storage: { status: 'ok', code: 'SQLITE_FULL', since: 1 } }],
+    ['storage code over 64 characters', { ...birth, storage: { status: 'failed', code: 'X'.repeat(65), since: 1 } }],
+    ['storage with an extra key', { ...birth, storage: { status: 'failed', code: 'SQLITE_FULL', since: 1, path: '/etc' } }],
+    ['storage without since', { ...birth, storage: { status: 'failed', code: 'SQLITE_FULL' } }],
   ]
   for (const [name, value] of bad) t.notOk(validateKioskState(value).ok, name)
 })

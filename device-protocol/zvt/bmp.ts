@@ -45,6 +45,7 @@ export const BMP = {
   additionalText: 0x3c,
   password: 0x3d,
   currency: 0x49,
+  individualTotals: 0x60,
   receiptNumber: 0x87,
   turnoverNumber: 0x88,
   cardType: 0x8a,

@@ -31,7 +31,9 @@ t.test('round trips beyond the vectors', async (t) => {
     { kind: 'completion', resultCode: 0, statusByte: 0x40, terminalId: '12345678' },
     { kind: 'completion', softwareVersion: '', terminalStatus: 0x9c },
     { kind: 'abort', resultCode: 0x64 },
-    { kind: 'other', cls: 0x06, instr: 0xd1, data: Buffer.from('print me') },
+    { kind: 'other', cls: 0x06, instr: 0xd3, data: Buffer.from('print me') },
+    { kind: 'printLine', attribute: 0xff, text: '' },
+    { kind: 'statusInformation', info: { resultCode: 0, totals: { receiptFrom: '0001', receiptTo: '9999', cardTypes: [{ cardType: 'other', count: 99, amountCents: 999_999_999_999 }] } } },
   ]
   for (const m of messages) t.same(decodeZvtMessage(encodeZvtMessage(m)), { ok: true, message: m }, m.kind)
 })
@@ -67,6 +69,12 @@ t.test('malformed APDUs and messages are errors, never exceptions', async (t) =>
     ['04 0F 04 22 F0 F1 AB', 'malformed', 'masked PAN with a nibble A'],
     ['06 0F 03 F0 F0 F5', 'malformed', 'enquiry completion cut short'],
     ['06 0F 02 29 52', 'malformed', 'terminal id truncated'],
+    ['06 20 00', 'malformed', 'repeat receipt without a password'],
+    ['06 20 04 12 34 56 00', 'malformed', 'repeat receipt with a byte after the password'],
+    ['06 50 03 12 34 5A', 'malformed', 'end of day with a password not BCD'],
+    ['06 D1 00', 'malformed', 'print line without its attribute'],
+    ['04 0F 07 60 F0 F0 F3 00 17 00', 'malformed', 'individual totals of 3 bytes, not 53'],
+    [`04 0F 39 60 F0 F5 F3 00 17 00 19 0A ${'00 '.repeat(48)}`, 'malformed', 'individual totals with a count not BCD'],
   ]
   for (const [bytes, error, what] of cases) {
     const d = decodeZvtMessage(hex(bytes))

@@ -1,9 +1,9 @@
 // ZVT application messages (the commands this project uses) ⇄ APDUs. Pure.
 //
 // ECR → terminal: registration 06 00, authorisation 06 01, reversal 06 30,
-// status enquiry 05 01, ECR abort 06 B0.
+// repeat receipt 06 20, end of day 06 50, status enquiry 05 01, ECR abort 06 B0.
 // Terminal → ECR: intermediate status 04 FF, status information 04 0F,
-// completion 06 0F, abort 06 1E.
+// print line 06 D1, completion 06 0F, abort 06 1E.
 // Both ways: ACK APDU 80 00 00, NAK APDU 84 xx 00 (xx = error code).
 // Every command is answered with 80 00 00 (or 84 xx 00) by the other side.
 import { decodeAmount, decodeBcd, decodeMaskedPan, decodeVarLength, encodeAmount, encodeBcd, encodeMaskedPan, encodeVarLength } from './bcd.js'
@@ -32,6 +32,8 @@ export interface ZvtStatusInformation {
   turnoverNumber?: string
   cardType?: number
   cardName?: string
+  /** BMP 60, individual totals: what an end of day (06 50) booked, per card type. */
+  totals?: ZvtIndividualTotals
   /** Other BMPs the terminal sent (tag → value), kept for logs of unusual terminals. */
   otherTags?: number[]
   /** BMPs missing from our table that were passed over by their LLVAR/LLLVAR length (see bmp.ts); the other fields are whole. */
@@ -40,10 +42,74 @@ export interface ZvtStatusInformation {
   parseError?: string
 }
 
+/**
+ * BMP 60 "individual totals" (LLLVAR), as the ZVT specification PA00P015 lays
+ * it out in its bitmap list: receipt number of the first and of the last
+ * transaction (2 bytes BCD each), then seven blocks of count (1 byte BCD) and
+ * amount (6 bytes BCD) in this order: girocard (ec-cash), JCB,
+ * Eurocard/Mastercard, American Express, Visa, Diners, remaining cards; 53
+ * bytes in all. A trace of a real end of day carries exactly this (60 F0 F5 F3,
+ * then 01 70 01 72 03 00 00 00 00 30 00 and six empty blocks).
+ */
+export interface ZvtIndividualTotals {
+  /** 4 digits: receipt number of the first transaction the totals count. */
+  receiptFrom: string
+  /** 4 digits: of the last one. */
+  receiptTo: string
+  cardTypes: ZvtCardTypeTotal[]
+}
+
+export const ZVT_TOTALS_CARD_TYPES = ['girocard', 'jcb', 'mastercard', 'amex', 'visa', 'diners', 'other'] as const
+export type ZvtTotalsCardType = (typeof ZVT_TOTALS_CARD_TYPES)[number]
+
+export interface ZvtCardTypeTotal {
+  cardType: ZvtTotalsCardType
+  /** 0-99: the count is 1 byte of BCD. */
+  count: number
+  amountCents: number
+}
+
+/** BMP 60's value length: 2 + 2 + 7 × (1 + 6). */
+export const ZVT_INDIVIDUAL_TOTALS_BYTES = 53
+
+export function encodeIndividualTotals(totals: ZvtIndividualTotals): Buffer {
+  const parts = [encodeBcd(totals.receiptFrom, 2), encodeBcd(totals.receiptTo, 2)]
+  for (const cardType of ZVT_TOTALS_CARD_TYPES) {
+    const t = totals.cardTypes.find((c) => c.cardType === cardType)
+    const count = t?.count ?? 0
+    if (!Number.isInteger(count) || count < 0 || count > 99) throw new RangeError(`a card type's count must be 0..99, got ${count}`)
+    parts.push(encodeBcd(String(count), 1), encodeAmount(t?.amountCents ?? 0))
+  }
+  return Buffer.concat(parts)
+}
+
+/** Reads BMP 60's value; null when it is not 53 bytes of BCD. Card types with count 0 and amount 0 are left out. */
+export function decodeIndividualTotals(value: Uint8Array): ZvtIndividualTotals | null {
+  if (value.length !== ZVT_INDIVIDUAL_TOTALS_BYTES) return null
+  const receiptFrom = decodeBcd(value.subarray(0, 2))
+  const receiptTo = decodeBcd(value.subarray(2, 4))
+  if (receiptFrom === null || receiptTo === null) return null
+  const cardTypes: ZvtCardTypeTotal[] = []
+  for (let i = 0; i < ZVT_TOTALS_CARD_TYPES.length; i++) {
+    const at = 4 + i * 7
+    const count = decodeBcd(value.subarray(at, at + 1))
+    const amountCents = decodeAmount(value.subarray(at + 1, at + 7))
+    if (count === null || amountCents === null) return null
+    if (Number(count) !== 0 || amountCents !== 0) cardTypes.push({ cardType: ZVT_TOTALS_CARD_TYPES[i]!, count: Number(count), amountCents })
+  }
+  return { receiptFrom, receiptTo, cardTypes }
+}
+
 export type ZvtMessage =
   | { kind: 'registration'; password: string; configByte: number; currency?: number; serviceByte?: number }
   | { kind: 'authorisation'; amountCents: number; currency?: number; paymentType?: number }
   | { kind: 'reversal'; password: string; receiptNumber?: string }
+  /** 06 20: the terminal sends its last receipt again (status information, print lines, completion). */
+  | { kind: 'repeatReceipt'; password: string }
+  /** 06 50: the terminal closes its day with the host and reports the totals (BMP 60). */
+  | { kind: 'endOfDay'; password: string }
+  /** 06 D1: one line of a receipt; attribute byte, then the text. */
+  | { kind: 'printLine'; attribute: number; text: string }
   | { kind: 'statusEnquiry'; password: string; serviceByte?: number }
   | { kind: 'ecrAbort' }
   | { kind: 'ack' }
@@ -74,6 +140,9 @@ const HEADER = {
   registration: [0x06, 0x00],
   authorisation: [0x06, 0x01],
   reversal: [0x06, 0x30],
+  repeatReceipt: [0x06, 0x20],
+  endOfDay: [0x06, 0x50],
+  printLine: [0x06, 0xd1],
   statusEnquiry: [0x05, 0x01],
   ecrAbort: [0x06, 0xb0],
   intermediateStatus: [0x04, 0xff],
@@ -116,6 +185,7 @@ function encodeStatusInformation(info: ZvtStatusInformation): Buffer {
   add(BMP.turnoverNumber, info.turnoverNumber === undefined ? undefined : encodeBcd(info.turnoverNumber, 3))
   add(BMP.cardType, info.cardType === undefined ? undefined : Buffer.of(info.cardType))
   add(BMP.cardName, info.cardName === undefined ? undefined : Buffer.from(info.cardName, 'latin1'))
+  add(BMP.individualTotals, info.totals === undefined ? undefined : encodeIndividualTotals(info.totals))
   return Buffer.concat(parts)
 }
 
@@ -146,6 +216,15 @@ export function encodeZvtMessage(message: ZvtMessage): Buffer {
       if (message.receiptNumber !== undefined) parts.push(encodeBmp(BMP.receiptNumber, encodeBcd(message.receiptNumber, 2)))
       return encodeApdu(...HEADER.reversal, Buffer.concat(parts))
     }
+    case 'repeatReceipt':
+      // PA00P015 "Repeat Receipt": the password is the only data (3 bytes BCD).
+      return encodeApdu(...HEADER.repeatReceipt, passwordBytes(message.password))
+    case 'endOfDay':
+      // PA00P015 "End-of-Day": the password is the only data (3 bytes BCD).
+      return encodeApdu(...HEADER.endOfDay, passwordBytes(message.password))
+    case 'printLine':
+      assertByte('attribute', message.attribute)
+      return encodeApdu(...HEADER.printLine, Buffer.concat([Buffer.of(message.attribute), Buffer.from(message.text, 'latin1')]))
     case 'statusEnquiry': {
       const parts = [passwordBytes(message.password)]
       if (message.serviceByte !== undefined) {
@@ -258,6 +337,12 @@ function readStatusInformation(fields: BmpField[]): FieldResult<ZvtStatusInforma
         case BMP.cardName:
           info.cardName = f.value.toString('latin1').replace(/\0+$/, '') // some terminals pad the name with NULs
           break
+        case BMP.individualTotals: {
+          const totals = decodeIndividualTotals(f.value)
+          if (totals === null) throw new Error(`individual totals (BMP 60) are not ${ZVT_INDIVIDUAL_TOTALS_BYTES} bytes of BCD`)
+          info.totals = totals
+          break
+        }
         default:
           // Expiry date, track data and the like are card data: not kept.
           otherTags.push(f.tag)
@@ -338,6 +423,16 @@ export function decodeZvtMessage(bytes: Uint8Array): DecodeZvtResult {
       }
       return { ok: true, message }
     }
+    case 0x0620:
+    case 0x0650: {
+      const password = readPassword(data)
+      const name = key === 0x0620 ? 'repeat receipt' : 'end of day'
+      if (password === null || data.length !== 3) return malformed(cls, instr, `${name} takes a 3-byte BCD password and nothing else`)
+      return { ok: true, message: { kind: key === 0x0620 ? 'repeatReceipt' : 'endOfDay', password } }
+    }
+    case 0x06d1:
+      if (data.length < 1) return malformed(cls, instr, 'print line without its attribute byte')
+      return { ok: true, message: { kind: 'printLine', attribute: data[0]!, text: data.subarray(1).toString('latin1') } }
     case 0x0501: {
       const password = readPassword(data)
       if (password === null) return malformed(cls, instr, 'status enquiry needs a 3-byte BCD password')

@@ -225,6 +225,122 @@ export const ZVT_VECTORS: readonly ZvtVector[] = [
     `),
     wire: hexBytes(`10 02  05 01 03 12 34 56  10 03  E0 43 // CRC 0x43E0`),
   },
+  // ---- repeat receipt, end of day and their answers (PA00P015: "Repeat
+  // Receipt" 06 20 and "End-of-Day" 06 50 take the password alone; the
+  // terminal answers with status information, print lines and a completion, or
+  // an abort with its result code; BMP 60's layout is in messages.ts) ----
+  {
+    name: 'repeat receipt 06 20',
+    direction: 'ecr-to-terminal',
+    message: { kind: 'repeatReceipt', password: '123456' },
+    apdu: hexBytes(`
+      06 20     // repeat receipt
+      03        // 3 bytes
+      12 34 56  // password, 3 bytes BCD
+    `),
+    wire: hexBytes(`10 02  06 20 03 12 34 56  10 03  C5 6A // CRC 0x6AC5`),
+  },
+  {
+    name: 'end of day 06 50',
+    direction: 'ecr-to-terminal',
+    message: { kind: 'endOfDay', password: '123456' },
+    apdu: hexBytes(`
+      06 50     // end of day
+      03        // 3 bytes
+      12 34 56  // password, 3 bytes BCD
+    `),
+    wire: hexBytes(`10 02  06 50 03 12 34 56  10 03  C4 AF // CRC 0xAFC4`),
+  },
+  {
+    name: 'print line 06 D1 (part of a repeated receipt)',
+    direction: 'terminal-to-ecr',
+    message: { kind: 'printLine', attribute: 0x00, text: 'BETRAG EUR 10,00' },
+    apdu: hexBytes(`
+      06 D1                    // print line
+      11                       // 17 bytes
+      00                       // attribute byte 00: no special formatting
+      42 45 54 52 41 47 20 45  // "BETRAG E"
+      55 52 20 31 30 2C 30 30  // "UR 10,00"
+    `),
+    wire: hexBytes(`10 02  06 D1 11 00 42 45 54 52 41 47 20 45 55 52 20 31 30 2C 30 30  10 03  CE 53 // CRC 0x53CE`),
+  },
+  {
+    name: 'status information 04 0F of an end of day: total and individual totals (BMP 60)',
+    direction: 'terminal-to-ecr',
+    message: {
+      kind: 'statusInformation',
+      info: {
+        resultCode: 0,
+        amountCents: 4500,
+        traceNumber: '000044',
+        time: '221500',
+        date: '0715',
+        terminalId: '52000123',
+        totals: {
+          receiptFrom: '0017',
+          receiptTo: '0019',
+          cardTypes: [
+            { cardType: 'girocard', count: 2, amountCents: 3500 },
+            { cardType: 'visa', count: 1, amountCents: 1000 },
+          ],
+        },
+      },
+    },
+    apdu: hexBytes(`
+      04 0F                 // status information
+      52                    // 82 bytes
+      27 00                 // BMP 27 result code 00: the day is closed
+      04 00 00 00 00 45 00  // BMP 04 amount: the total, 45.00
+      0B 00 00 44           // BMP 0B trace number 000044
+      0C 22 15 00           // BMP 0C time 22:15:00
+      0D 07 15              // BMP 0D date 07-15
+      29 52 00 01 23        // BMP 29 terminal id 52000123
+      60 F0 F5 F3           // BMP 60 individual totals, LLLVAR: 53 bytes
+      00 17                 //   receipt number of the first transaction: 0017
+      00 19                 //   of the last: 0019
+      02 00 00 00 00 35 00  //   girocard: 2 payments, 35.00
+      00 00 00 00 00 00 00  //   JCB: none
+      00 00 00 00 00 00 00  //   Eurocard/Mastercard: none
+      00 00 00 00 00 00 00  //   American Express: none
+      01 00 00 00 00 10 00  //   Visa: 1 payment, 10.00
+      00 00 00 00 00 00 00  //   Diners: none
+      00 00 00 00 00 00 00  //   remaining cards: none
+    `),
+    wire: hexBytes(`
+      10 02                                      // DLE STX
+      04 0F 52 27 00 04 00 00 00 00 45 00 0B 00 00 44 0C 22 15 00 0D 07 15 29 52 00 01 23
+      60 F0 F5 F3 00 17 00 19 02 00 00 00 00 35 00
+      00 00 00 00 00 00 00  00 00 00 00 00 00 00  00 00 00 00 00 00 00
+      01 00 00 00 00
+      10 10                                      // Visa's 0x10, doubled
+      00
+      00 00 00 00 00 00 00  00 00 00 00 00 00 00
+      10 03                                      // DLE ETX
+      C8 81                                      // CRC 0x81C8
+    `),
+  },
+  {
+    name: 'abort 06 1E B5: reversal not possible (no such receipt)',
+    direction: 'terminal-to-ecr',
+    message: { kind: 'abort', resultCode: 0xb5 },
+    apdu: hexBytes(`
+      06 1E  // abort
+      01     // 1 byte
+      B5     // result code B5: reversal not possible
+    `),
+    wire: hexBytes(`10 02  06 1E 01 B5  10 03  EA 7A // CRC 0x7AEA`),
+  },
+  {
+    name: 'abort 06 1E 77: end of day not possible',
+    direction: 'terminal-to-ecr',
+    message: { kind: 'abort', resultCode: 0x77 },
+    apdu: hexBytes(`
+      06 1E  // abort
+      01     // 1 byte
+      77     // result code 77: end-of-day batch not possible
+    `),
+    wire: hexBytes(`10 02  06 1E 01 77  10 03  F0 83 // CRC 0x83F0`),
+  },
 ]
 
 /**

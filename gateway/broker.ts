@@ -377,6 +377,9 @@ function describeAccount(principal: Principal): string {
   return 'the gateway account'
 }
 
+/** aedes' `concurrency`: so many that no delivery ever waits for another's slot (see createBroker). */
+export const BROKER_DELIVERIES_IN_FLIGHT = 1_000_000
+
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const log = options.logger
   const maxPacketBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES
@@ -440,6 +443,12 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   }
 
   const aedes: Aedes = await Aedes.createBroker({
+    // Deliveries in flight at once. aedes' default of 100 held every message past the 100th in a queue
+    // that each delivery released only two turns of the event loop later: under overload the broker
+    // passed about 50 messages per turn, answers and kiosk sales alike, so throughput fell as turns grew
+    // longer, and one client that stopped reading held slots of everyone. Memory stays bounded by ingest's
+    // own queue (maxQueued) and by drainTimeout for a client that does not read.
+    concurrency: BROKER_DELIVERIES_IN_FLIGHT,
     connectTimeout: limits.connectTimeoutMs,
     // A client that stops reading must not stall delivery to every other one.
     drainTimeout: 30_000,

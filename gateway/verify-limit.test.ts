@@ -50,6 +50,27 @@ t.test('a concurrency limit starts at most max tasks, the rest in arrival order'
   t.throws(() => createConcurrencyLimit(0))
 })
 
+t.test('a long queue of waiting tasks is started in arrival order, every one, however far it grew', async (t) => {
+  // Past a thousand waiting, the limit compacts its queue: order and counts must survive that.
+  const limit = createConcurrencyLimit(3)
+  const count = 5_000
+  const started: number[] = []
+  const results = Array.from({ length: count }, (_, i) =>
+    limit.run(async () => {
+      started.push(i)
+      await turn()
+      return i
+    }),
+  )
+  t.equal(limit.waiting, count - 3)
+  t.same(await Promise.all(results), Array.from({ length: count }, (_, i) => i))
+  t.same(started, Array.from({ length: count }, (_, i) => i), 'started in arrival order')
+  t.equal(limit.waiting, 0)
+  t.equal(limit.inFlight, 0)
+  // And it goes on working after it drained.
+  t.equal(await limit.run(() => Promise.resolve('after')), 'after')
+})
+
 t.test('ingest runs at most maxVerifiesInFlight signature checks at once and books every envelope in order', async (t) => {
   const world = makeWorld()
   t.teardown(world.close)

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util'
 import { createLoadGenerator, findCapacity, sustained, type CapacitySearch, type PhaseResult } from './generator.js'
 import { readLoadFleetFile, type LoadFleetFile } from './load-event.js'
+import type { ThroughputSeries } from './throughput.js'
 
 export const LOAD_USAGE = `  load --mqtt URL --fleet FILE [options]
       The load generator (npm run bench starts it): one MQTT connection per kiosk
@@ -45,6 +46,8 @@ export interface LoadReport {
     /** The latest it sent any sale after its intended time, ms. */
     sendLagMaxMs: number
   }
+  /** Sales due and answered per second over the run's phases, the gaps between them included. */
+  throughput: ThroughputSeries
 }
 
 export function describePhase(p: PhaseResult): string {
@@ -95,6 +98,7 @@ export async function runLoad(options: LoadRunOptions, log: (line: string) => vo
         idleShareMin: all.length === 0 ? 1 : Math.min(...all.map((p) => p.generatorIdleShare)),
         sendLagMaxMs: all.length === 0 ? 0 : Math.max(...all.map((p) => p.sendLagMaxMs)),
       },
+      throughput: generator.throughput(),
     }
   } finally {
     await generator.close()

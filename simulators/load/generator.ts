@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks'
 import { systemClock, type Envelope } from '../../device-protocol/index.js'
 import { createFleetKiosk, type FleetKiosk, type SendOutcome } from '../demo/kiosk-fleet.js'
 import { createLatencyRecorder, type LatencySummary } from './latency.js'
+import { createThroughputRecorder, type ThroughputSeries } from './throughput.js'
 import { fleetPrivateKey, type LoadFleetFile } from './load-event.js'
 
 export interface PhaseOptions {
@@ -48,6 +49,8 @@ export interface LoadGenerator {
   runPhase(options: PhaseOptions): Promise<PhaseResult>
   /** Waits (at most `timeoutMs`) until no kiosk has a sale in flight; resolves with how many still are. */
   settle(timeoutMs: number): Promise<number>
+  /** Sales due and answers received per second since the first phase started, over every phase so far. */
+  throughput(): ThroughputSeries
   close(): Promise<void>
 }
 
@@ -70,6 +73,9 @@ export function createLoadGenerator(options: { fleet: LoadFleetFile; mqttUrl: st
     .slice(0, count)
     .map((k) => createFleetKiosk({ kioskId: k.id, token: k.token, privateKey: fleetPrivateKey(k.privateKey), mqttUrl: options.mqttUrl, clock: systemClock }))
   const lines = [{ product: fleet.product.id, qty: 1, unitPrice: fleet.product.price }]
+  const throughput = createThroughputRecorder()
+  /** performance.now() when the first phase started: second 0 of the throughput series. */
+  let runStartMs: number | undefined
 
   function plan(ratePerSec: number, durationMs: number): PlannedSale[] {
     const total = Math.max(1, Math.round((ratePerSec * durationMs) / 1000))
@@ -110,7 +116,10 @@ export function createLoadGenerator(options: { fleet: LoadFleetFile; mqttUrl: st
 
       const t0 = performance.now()
       const elu0 = performance.eventLoopUtilization()
+      const runStart = (runStartMs ??= t0)
+      for (const sale of sales) throughput.offered(t0 - runStart + sale.dueMs)
       const onAnswer = (sale: PlannedSale, outcome: SendOutcome) => {
+        throughput.answered(performance.now() - runStart)
         if (!open) return // a late answer to an earlier phase
         const nowMs = performance.now() - t0
         latency.record(nowMs - sale.dueMs)
@@ -163,6 +172,7 @@ export function createLoadGenerator(options: { fleet: LoadFleetFile; mqttUrl: st
       while (inFlight() > 0 && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 50))
       return inFlight()
     },
+    throughput: () => throughput.series(),
     async close() {
       await Promise.all(kiosks.map((k) => k.close()))
     },

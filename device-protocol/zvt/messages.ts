@@ -9,6 +9,7 @@
 import { decodeAmount, decodeBcd, decodeMaskedPan, decodeVarLength, encodeAmount, encodeBcd, encodeMaskedPan, encodeVarLength } from './bcd.js'
 import { decodeApdu, encodeApdu } from './apdu.js'
 import { BMP, decodeBmps, encodeBmp, type BmpField } from './bmp.js'
+import { decodeZvtTlv, encodeZvtTlv, readZvtTlvFields, zvtTlvFromFields, type ZvtTlvFields } from './tlv.js'
 
 /** The fields of a status information (04 0F) that this project reads. Card data beyond the masked PAN is not kept. */
 export interface ZvtStatusInformation {
@@ -34,6 +35,22 @@ export interface ZvtStatusInformation {
   cardName?: string
   /** BMP 60, individual totals: what an end of day (06 50) booked, per card type. */
   totals?: ZvtIndividualTotals
+  /** From the TLV container (BMP 06, tlv.ts): 1F12, e.g. 'chip', 'contactless'. */
+  cardTechnology?: string
+  /** 1F10 cardholder authentication, e.g. 'online_pin', 'signature', 'none'. */
+  cardholderVerification?: string
+  /** 43 application-ID (inside 60 application), upper-case hex. */
+  aid?: string
+  /** 1F2B trace number in long format: digits. */
+  longReceiptNumber?: string
+  /** 1F16 extended error code (upper-case hex), sent with result code FF. */
+  extendedErrorCode?: string
+  /** 1F17 extended error text (control characters removed, bounded), sent with result code FF. */
+  extendedErrorText?: string
+  /** Tags of the TLV container this project does not read, for logs. */
+  otherTlvTags?: number[]
+  /** Set when the TLV container's inside could not be read: the bitmaps around it are whole, so the result code still counts. */
+  tlvError?: string
   /** Other BMPs the terminal sent (tag → value), kept for logs of unusual terminals. */
   otherTags?: number[]
   /** BMPs missing from our table that were passed over by their LLVAR/LLLVAR length (see bmp.ts); the other fields are whole. */
@@ -114,7 +131,12 @@ export type ZvtMessage =
   | { kind: 'ecrAbort' }
   | { kind: 'ack' }
   | { kind: 'nak'; code: number }
-  | { kind: 'intermediateStatus'; status: number; timeoutS?: number }
+  /**
+   * 04 FF: status byte, timeout, and (status FF: "text in the TLV container")
+   * a TLV container whose display texts (24 ⊃ 07) are `text`, lines joined by
+   * ' / ', control characters removed. `tlvError`: the container was unreadable.
+   */
+  | { kind: 'intermediateStatus'; status: number; timeoutS?: number; text?: string; tlvError?: string }
   | { kind: 'statusInformation'; info: ZvtStatusInformation }
   | {
       kind: 'completion'
@@ -185,6 +207,8 @@ function encodeStatusInformation(info: ZvtStatusInformation): Buffer {
   add(BMP.turnoverNumber, info.turnoverNumber === undefined ? undefined : encodeBcd(info.turnoverNumber, 3))
   add(BMP.cardType, info.cardType === undefined ? undefined : Buffer.of(info.cardType))
   add(BMP.cardName, info.cardName === undefined ? undefined : Buffer.from(info.cardName, 'latin1'))
+  const tlv = encodeZvtTlv(zvtTlvFromFields(tlvFieldsOf(info)))
+  add(BMP.tlv, tlv.length > 0 ? tlv : undefined)
   add(BMP.individualTotals, info.totals === undefined ? undefined : encodeIndividualTotals(info.totals))
   return Buffer.concat(parts)
 }
@@ -244,7 +268,10 @@ export function encodeZvtMessage(message: ZvtMessage): Buffer {
       assertByte('status', message.status)
       const data = message.timeoutS === undefined ? Buffer.of(message.status) : Buffer.of(message.status, message.timeoutS)
       if (message.timeoutS !== undefined) assertByte('timeoutS', message.timeoutS)
-      return encodeApdu(...HEADER.intermediateStatus, data)
+      if (message.text === undefined) return encodeApdu(...HEADER.intermediateStatus, data)
+      // The container follows the timeout byte, so a text needs one.
+      if (message.timeoutS === undefined) throw new RangeError('an intermediate status with text needs timeoutS')
+      return encodeApdu(...HEADER.intermediateStatus, Buffer.concat([data, encodeBmp(BMP.tlv, encodeZvtTlv(zvtTlvFromFields({ displayText: message.text })))]))
     }
     case 'statusInformation':
       return encodeApdu(...HEADER.statusInformation, encodeStatusInformation(message.info))
@@ -277,6 +304,28 @@ export function encodeZvtMessage(message: ZvtMessage): Buffer {
 }
 
 type FieldResult<T> = { ok: true; value: T } | { ok: false; detail: string }
+
+const TLV_INFO_FIELDS = ['cardTechnology', 'cardholderVerification', 'aid', 'longReceiptNumber', 'extendedErrorCode', 'extendedErrorText'] as const
+
+function tlvFieldsOf(info: ZvtStatusInformation): ZvtTlvFields {
+  const fields: ZvtTlvFields = {}
+  for (const name of TLV_INFO_FIELDS) if (info[name] !== undefined) fields[name] = info[name]
+  return fields
+}
+
+/** BMP 06 of a status information: the fields this project keeps, or why the container could not be read. */
+function readStatusTlv(info: ZvtStatusInformation, value: Buffer): void {
+  const decoded = decodeZvtTlv(value)
+  if (!decoded.ok) {
+    info.tlvError = `TLV container: ${decoded.detail}`
+    return
+  }
+  const fields = readZvtTlvFields(decoded.nodes)
+  for (const name of TLV_INFO_FIELDS) if (fields[name] !== undefined) info[name] = fields[name]
+  // Display text in a status information is what the terminal showed; the result code says the outcome.
+  const other = [...(fields.otherTags ?? []), ...(fields.displayText !== undefined ? [0x24] : [])]
+  if (other.length > 0) info.otherTlvTags = other
+}
 
 function readStatusInformation(fields: BmpField[]): FieldResult<ZvtStatusInformation> {
   const info: ZvtStatusInformation = {}
@@ -343,6 +392,9 @@ function readStatusInformation(fields: BmpField[]): FieldResult<ZvtStatusInforma
           info.totals = totals
           break
         }
+        case BMP.tlv:
+          readStatusTlv(info, f.value)
+          break
         default:
           // Expiry date, track data and the like are card data: not kept.
           otherTags.push(f.tag)
@@ -447,8 +499,20 @@ export function decodeZvtMessage(bytes: Uint8Array): DecodeZvtResult {
       return { ok: true, message: { kind: 'ecrAbort' } }
     case 0x04ff: {
       if (data.length < 1) return malformed(cls, instr, 'intermediate status without its status byte')
-      const message: ZvtMessage = { kind: 'intermediateStatus', status: data[0]! }
+      const message: Extract<ZvtMessage, { kind: 'intermediateStatus' }> = { kind: 'intermediateStatus', status: data[0]! }
       if (data.length >= 2) message.timeoutS = data[1]!
+      if (data.length > 2) {
+        // After the timeout: bitmaps, of which BMP 06 holds the display text.
+        const bmps = decodeBmps(data, 2)
+        const container = bmps.fields.find((f) => f.tag === BMP.tlv)
+        const decoded = container ? decodeZvtTlv(container.value) : null
+        if (!bmps.ok) message.tlvError = bmps.detail
+        else if (decoded && !decoded.ok) message.tlvError = `TLV container: ${decoded.detail}`
+        if (decoded?.ok) {
+          const text = readZvtTlvFields(decoded.nodes).displayText
+          if (text !== undefined) message.text = text
+        }
+      }
       return { ok: true, message }
     }
     case 0x040f: {

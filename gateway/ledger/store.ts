@@ -3,9 +3,9 @@
 // - LedgerStore: the money and its history (accounts and balances, postings,
 //   kiosk transactions and each kiosk's chain cursor, line items, cash shifts,
 //   debts, external bookings). sqlite-store.ts keeps it in the gateway's SQLite
-//   file; memory-store.ts keeps it in memory (tests and simulation). Both pass
-//   the one contract suite in store-contract.ts, as every aedes persistence
-//   passes the same suite; a PostgreSQL store is a third implementation later.
+//   file; memory-store.ts keeps it in memory (tests and simulation);
+//   pg-store.ts keeps it in PostgreSQL. All three pass the one contract suite
+//   in store-contract.ts, as every aedes persistence passes the same suite.
 // - RegistryFacts: who is who (kiosks and what their tills may do, wristbands
 //   and their PINs, products, staff, registers, the event's rules), kept by
 //   the registry (gateway/registry/).

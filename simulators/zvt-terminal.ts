@@ -6,7 +6,9 @@
 // sets: approve, decline with a real result code, wait for a card, time out,
 // lose the line after the authorisation, or go mute. Its journal (the last
 // transaction) answers status enquiries, which is how an ECR recovers an
-// outcome it did not hear.
+// outcome it did not hear, and repeat receipts (06 20); it reverses its own
+// approved payments by receipt number (06 30) once, and its end of day (06 50)
+// reports the totals of the payments since the last one, reversed ones left out.
 import { EventEmitter } from 'node:events'
 import { createServer, type Socket } from 'node:net'
 import {
@@ -17,6 +19,7 @@ import {
   ZVT_RESULT,
   ZVT_TERMINAL_READY,
   ZVT_UNKNOWN_BMPS,
+  ZVT_TOTALS_CARD_TYPES,
   createZvtApduSplitter,
   createZvtDeframer,
   decodeApdu,
@@ -24,22 +27,21 @@ import {
   encodeApdu,
   encodeZvtFrame,
   encodeZvtMessage,
+  type ZvtCardTypeTotal,
   type ZvtMessage,
   type ZvtStatusInformation,
+  type ZvtTotalsCardType,
 } from '../device-protocol/zvt/index.js'
 import { createMockSerialDevice, type MockBindingInterface } from './mock-serial-device.js'
 
 
 export type ZvtPaymentBehaviour =
   /** Approves, after sending these intermediate status codes (e.g. 0x0A insert card). */
-  | { kind: 'approve'; intermediate?: Array<number | string> }
-  /**
-   * Declines: codes 0x01-0x63 come from the authorisation host (journaled with a trace number, status information, then abort); others (0x64 card not readable, 0x6C aborted) only abort.
-   * With errorDetail (result code FF "system error" as real terminals send it) the status information carries the extended error code and text in its TLV container (1F16, 1F17), whatever the code.
-   */
-  | { kind: 'decline'; resultCode: number; errorDetail?: { code?: string; text?: string } }
-  /** Shows "insert card" (or `text`, as an intermediate status FF with a TLV display text) and waits for presentCard() (approves) or an ECR abort (aborts with 0x6C). */
-  | { kind: 'waitForCard'; text?: string }
+  | { kind: 'approve'; intermediate?: number[] }
+  /** Declines: codes 0x01-0x63 come from the authorisation host (journaled with a trace number, status information, then abort); others (0x64 card not readable, 0x6C aborted) only abort. */
+  | { kind: 'decline'; resultCode: number }
+  /** Shows "insert card" and waits for presentCard() (approves) or an ECR abort (aborts with 0x6C). */
+  | { kind: 'waitForCard' }
   /** Acknowledges the authorisation and never sends its result. 'stuck' stays busy until reset(). */
   | { kind: 'timeout'; outcome: 'approved' | 'declined' | 'stuck' }
   /** The line is lost right after the authorisation was acknowledged, the payment approved at the terminal or not. */
@@ -62,10 +64,19 @@ export interface ZvtTerminalMisbehaviour {
   reportAmountCents?: number
   /** Append bitmaps the ECR does not know (ZVT_UNKNOWN_BMPS: LLVAR and LLLVAR ones) to every status information. */
   unknownBmpsInStatus?: boolean
+  /**
+   * Answer status enquiries with the completion alone, without the last
+   * transaction (as terminals do whose enquiry reports no journal): with a
+   * payment whose answer is dropped (behaviour timeout/disconnect), only a
+   * repeat receipt (06 20) tells the ECR the outcome.
+   */
+  enquiryWithoutTransaction?: boolean
+  /** Answer the next end of day with an abort with this result code (e.g. 0x77 end of day not possible), once. */
+  failEndOfDay?: number
 }
 
 export interface ZvtSimTransaction {
-  kind: 'payment' | 'reversal'
+  kind: 'payment' | 'reversal' | 'endOfDay'
   amountCents: number
   resultCode: number
   traceNumber: string
@@ -97,13 +108,6 @@ export interface ZvtTerminalSimulatorOptions {
   firstReceipt?: number
   maskedPan?: string
   cardName?: string
-  /**
-   * What approved payments' status information carries in its TLV container
-   * (BMP 06): card technology (1F12), cardholder verification (1F10), the AID
-   * (60 ⊃ 43); with longReceiptNumber the trace number in long format (1F2B,
-   * '000000' + the trace number). Without it there is no container.
-   */
-  cardData?: { cardTechnology?: string; cardholderVerification?: string; aid?: string; longReceiptNumber?: boolean }
   /** How long to wait for the ECR's ACK byte before repeating a frame, and for its ACK APDU. */
   ackTimeoutMs?: number
   behaviour?: ZvtPaymentBehaviour
@@ -184,6 +188,8 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
   // A card (or an ECR abort) that came before the terminal started waiting for it.
   let earlyCardOutcome: 'card' | 'abort' | null = null
   let linkEpoch = 0 // bumps when the line drops: flows of an old line stop
+  /** Where the current day starts in the journal: an end of day totals what follows. */
+  let dayStart = 0
 
   const sim = new EventEmitter() as ZvtTerminalSimulator
   sim.misbehave = { ...options.misbehave }
@@ -297,7 +303,6 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
       time: `${pad(now.getHours(), 2)}${pad(now.getMinutes(), 2)}${pad(now.getSeconds(), 2)}`,
       date: `${pad(now.getMonth() + 1, 2)}${pad(now.getDate(), 2)}`,
       ...(resultCode === 0 ? { maskedPan, cardType: 5, cardName } : {}),
-      ...(resultCode === 0 && kind === 'payment' ? approvedCardData(t.traceNumber) : {}),
       terminalId,
       currency,
       receiptNumber: t.receiptNumber,
@@ -306,21 +311,6 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
     sim.emit('transaction', t)
     return t
   }
-
-  function approvedCardData(traceNumber: string): Partial<ZvtStatusInformation> {
-    const data = options.cardData
-    if (!data) return {}
-    return {
-      ...(data.cardTechnology ? { cardTechnology: data.cardTechnology } : {}),
-      ...(data.cardholderVerification ? { cardholderVerification: data.cardholderVerification } : {}),
-      ...(data.aid ? { aid: data.aid } : {}),
-      ...(data.longReceiptNumber ? { longReceiptNumber: `000000${traceNumber}` } : {}),
-    }
-  }
-
-  /** An intermediate status: a code, or (a string) status FF with the text in a TLV container. */
-  const intermediate = (status: number | string): ZvtMessage =>
-    typeof status === 'string' ? { kind: 'intermediateStatus', status: 0xff, timeoutS: 30, text: status } : { kind: 'intermediateStatus', status }
 
   async function approve(amountCents: number): Promise<void> {
     const t = journalise('payment', amountCents, ZVT_RESULT.success)
@@ -343,22 +333,19 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
       }
       switch (behaviour.kind) {
         case 'approve':
-          for (const status of behaviour.intermediate ?? []) if (!(await command(intermediate(status)))) return
+          for (const status of behaviour.intermediate ?? []) if (!(await command({ kind: 'intermediateStatus', status }))) return
           await approve(amountCents)
           return
         case 'decline': {
-          if ((behaviour.resultCode >= 0x01 && behaviour.resultCode <= 0x63) || behaviour.errorDetail) {
+          if (behaviour.resultCode >= 0x01 && behaviour.resultCode <= 0x63) {
             const t = journalise('payment', amountCents, behaviour.resultCode)
-            const { code, text } = behaviour.errorDetail ?? {}
-            if (code !== undefined) t.info.extendedErrorCode = code
-            if (text !== undefined) t.info.extendedErrorText = text
             if (!(await command(statusInformation(t.info)))) return
           }
           await command({ kind: 'abort', resultCode: behaviour.resultCode })
           return
         }
         case 'waitForCard': {
-          if (!(await command(intermediate(behaviour.text ?? 0x0a)))) return
+          if (!(await command({ kind: 'intermediateStatus', status: 0x0a }))) return
           const outcome = earlyCardOutcome ?? (await new Promise<'card' | 'abort'>((resolve) => (cardWaiter = resolve)))
           earlyCardOutcome = null
           cardWaiter = null
@@ -389,11 +376,78 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
     busy = true
     try {
       if (!(await sendApdu({ kind: 'ack' }))) return
-      const original = journal.find((t) => t.kind === 'payment' && t.resultCode === 0 && t.receiptNumber === receiptNumber)
+      // Only payments of the current day: after an end of day they are settled with the host.
+      const original = journal.slice(dayStart).find((t) => t.kind === 'payment' && t.resultCode === 0 && t.receiptNumber === receiptNumber)
       if (!original) return void (await command({ kind: 'abort', resultCode: ZVT_RESULT.reversalNotPossible }))
       if (original.reversed) return void (await command({ kind: 'abort', resultCode: ZVT_RESULT.alreadyReversed }))
       original.reversed = true
       const t = journalise('reversal', original.amountCents, ZVT_RESULT.success)
+      if (!(await command(statusInformation(t.info)))) return
+      await command({ kind: 'completion' })
+    } finally {
+      busy = false
+    }
+  }
+
+  async function repeatReceipt(): Promise<void> {
+    busy = true
+    try {
+      if (!(await sendApdu({ kind: 'ack' }))) return
+      const last = journal.at(-1)
+      // Without a transaction there is no receipt to repeat: the completion alone.
+      if (last) {
+        if (!(await command(statusInformation(last.info)))) return
+        const euros = `${Math.floor(last.amountCents / 100)},${String(last.amountCents % 100).padStart(2, '0')}`
+        for (const text of [`BELEG-NR. ${last.receiptNumber}  TRACE ${last.traceNumber}`, `BETRAG EUR ${euros}`, last.resultCode === 0 ? 'ZAHLUNG ERFOLGT' : 'ABGELEHNT']) {
+          if (!(await command({ kind: 'printLine', attribute: 0x00, text }))) return
+        }
+      }
+      await command({ kind: 'completion' })
+    } finally {
+      busy = false
+    }
+  }
+
+  function totalsCardType(t: ZvtSimTransaction): ZvtTotalsCardType {
+    const name = (t.info.cardName ?? '').toLowerCase()
+    return (ZVT_TOTALS_CARD_TYPES as readonly string[]).includes(name) ? (name as ZvtTotalsCardType) : 'other'
+  }
+
+  async function endOfDay(): Promise<void> {
+    busy = true
+    try {
+      if (!(await sendApdu({ kind: 'ack' }))) return
+      if (sim.misbehave.failEndOfDay !== undefined) {
+        const resultCode = sim.misbehave.failEndOfDay
+        delete sim.misbehave.failEndOfDay
+        await command({ kind: 'abort', resultCode })
+        return
+      }
+      const booked = journal.slice(dayStart).filter((t) => t.kind === 'payment' && t.resultCode === 0 && !t.reversed)
+      const byType = new Map<ZvtTotalsCardType, ZvtCardTypeTotal>()
+      for (const t of booked) {
+        const cardType = totalsCardType(t)
+        const total = byType.get(cardType) ?? { cardType, count: 0, amountCents: 0 }
+        total.count = Math.min(99, total.count + 1) // BMP 60 counts in one BCD byte
+        total.amountCents += t.amountCents
+        byType.set(cardType, total)
+      }
+      const totalCents = booked.reduce((a, t) => a + t.amountCents, 0)
+      const t = journalise('endOfDay', totalCents, ZVT_RESULT.success)
+      t.info = {
+        resultCode: 0,
+        amountCents: totalCents,
+        traceNumber: t.traceNumber,
+        ...(t.info.time ? { time: t.info.time } : {}),
+        ...(t.info.date ? { date: t.info.date } : {}),
+        terminalId,
+        totals: {
+          receiptFrom: booked[0]?.receiptNumber ?? t.receiptNumber,
+          receiptTo: booked.at(-1)?.receiptNumber ?? t.receiptNumber,
+          cardTypes: ZVT_TOTALS_CARD_TYPES.flatMap((c) => (byType.has(c) ? [byType.get(c)!] : [])),
+        },
+      }
+      dayStart = journal.length
       if (!(await command(statusInformation(t.info)))) return
       await command({ kind: 'completion' })
     } finally {
@@ -417,7 +471,7 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
       case 'statusEnquiry': {
         if (message.password !== password) return void (await sendApdu({ kind: 'nak', code: ZVT_RESULT.functionNotPossible }))
         if (!(await sendApdu({ kind: 'ack' }))) return
-        const last = journal.at(-1)
+        const last = sim.misbehave.enquiryWithoutTransaction ? undefined : journal.at(-1)
         if (last && !(await command(statusInformation(last.info)))) return
         await command({ kind: 'completion', softwareVersion: 'WP-SIM 1.0', terminalStatus: busy ? ZVT_RESULT.pleaseWait : ZVT_TERMINAL_READY })
         return
@@ -435,6 +489,12 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
         if (message.password !== password) return void (await sendApdu({ kind: 'nak', code: ZVT_RESULT.functionNotPossible }))
         if (busy) return void (await sendApdu({ kind: 'nak', code: ZVT_RESULT.pleaseWait }))
         await reverse(message.receiptNumber)
+        return
+      case 'repeatReceipt':
+      case 'endOfDay':
+        if (message.password !== password) return void (await sendApdu({ kind: 'nak', code: ZVT_RESULT.functionNotPossible }))
+        if (busy) return void (await sendApdu({ kind: 'nak', code: ZVT_RESULT.pleaseWait }))
+        await (message.kind === 'repeatReceipt' ? repeatReceipt() : endOfDay())
         return
       case 'ecrAbort':
         await sendApdu({ kind: 'ack' })
@@ -465,7 +525,12 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
     }
     received.push(decoded.message)
     sim.emit('command', decoded.message)
-    handleMessage(decoded.message).catch((err: unknown) => sim.emit('ecrError', String(err)))
+    const handle = () => handleMessage(decoded.message).catch((err: unknown) => sim.emit('ecrError', String(err)))
+    // The ECR's ACK APDU settles our command at once; a command that came in the
+    // same chunk (TCP) waits until the flow that ACK ends has finished, as a
+    // terminal reads the next command only after it is done with the last.
+    if (decoded.message.kind === 'ack' || decoded.message.kind === 'nak') void handle()
+    else setImmediate(() => void handle())
   }
 
   function linkDropped(): void {

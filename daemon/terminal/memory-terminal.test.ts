@@ -34,3 +34,18 @@ t.test('hold: waits for release or abort; one payment at a time; fail rejects', 
   terminal.connected = false
   await t.rejects(terminal.pay(100), /not connected/)
 })
+
+t.test('reverse finds the approved payment by receipt number once; end of day totals the day without reversed payments', async (t) => {
+  const terminal = createMemoryTerminal({ firstTrace: 5 })
+  const first = await terminal.pay(1000)
+  await terminal.pay(250)
+  t.match(await terminal.reverse(first.receiptNumber!, 1000), { status: 'reversed', receiptNumber: '0005', amountCents: 1000 })
+  t.match(await terminal.reverse(first.receiptNumber!, 1000), { status: 'declined', resultCode: 0xb4 })
+  t.match(await terminal.reverse('0999', 5), { status: 'declined', resultCode: 0xb5 })
+  terminal.scriptReversals('unknown')
+  t.match(await terminal.reverse('0006', 250), { status: 'unknown' })
+  t.equal(terminal.reversals.length, 4)
+  t.same(await terminal.endOfDay(), { ok: true, totals: { totalCents: 250, count: 1, cardTypes: [{ cardType: 'other', count: 1, amountCents: 250 }], terminalId: '29001234' } })
+  terminal.failEndOfDay = 'host unreachable'
+  t.same(await terminal.endOfDay(), { ok: false, reason: 'host unreachable' })
+})

@@ -1,8 +1,10 @@
 // An in-process PaymentTerminal for tests of the kiosk flow: each payment
 // follows a scripted outcome (approve, decline, abort, unknown, or hold until
-// the test releases it or abort() is called). No I/O.
+// the test releases it or abort() is called). Reversals find the approved
+// payment by receipt number (once); end of day totals the approved payments
+// not reversed since the last one. No I/O.
 import { EventEmitter } from 'node:events'
-import type { CardPaymentResult, PaymentTerminal, TerminalStatus } from './terminal.js'
+import type { CardPaymentResult, EndOfDayResult, PaymentTerminal, ReversalResult, TerminalStatus } from './terminal.js'
 
 export type MemoryTerminalStep =
   | { kind: 'approve' }
@@ -23,6 +25,12 @@ export interface MemoryTerminal extends PaymentTerminal {
   /** Finishes a held payment as approved. */
   release(): void
   connected: boolean
+  /** Outcomes for the next reversals, in order; when empty a reversal follows the journal (reversed once, then 0xB4 already reversed). */
+  scriptReversals(...outcomes: ('reversed' | 'declined' | 'unknown')[]): void
+  /** Every reverse() call with its result. */
+  readonly reversals: readonly ReversalResult[]
+  /** When set, the next end of day fails with this reason. */
+  failEndOfDay: string | undefined
 }
 
 export function createMemoryTerminal(options: { terminalId?: string; firstTrace?: number } = {}): MemoryTerminal {
@@ -35,6 +43,11 @@ export function createMemoryTerminal(options: { terminalId?: string; firstTrace?
   let held: ((how: 'release' | 'abort') => void) | null = null
   /** What the terminal really did with the last payment (the kiosk may have heard 'unknown'). */
   let journalLast: CardPaymentResult | null = null
+  const reversalScript: ('reversed' | 'declined' | 'unknown')[] = []
+  const reversals: ReversalResult[] = []
+  const reversedReceipts = new Set<string>()
+  /** Approved payments since the last end of day. */
+  let day: CardPaymentResult[] = []
 
   const terminal = new EventEmitter() as MemoryTerminal
   terminal.connected = true
@@ -59,7 +72,38 @@ export function createMemoryTerminal(options: { terminalId?: string; firstTrace?
   return Object.assign(terminal, {
     kind: 'memory' as const,
     payments,
+    reversals,
+    failEndOfDay: undefined,
     status,
+    scriptReversals(...outcomes: ('reversed' | 'declined' | 'unknown')[]) {
+      reversalScript.push(...outcomes)
+    },
+    async reverse(receiptNumber: string, amountCents: number): Promise<ReversalResult> {
+      const original = day.find((p) => p.receiptNumber === receiptNumber)
+      const scripted = reversalScript.shift()
+      let result: ReversalResult
+      if (scripted === 'unknown') result = { status: 'unknown', receiptNumber, amountCents, message: 'reversal outcome not heard (memory terminal script)' }
+      else if (scripted === 'declined') result = { status: 'declined', receiptNumber, amountCents, resultCode: 0xb5, message: 'reversal not possible (memory terminal script)' }
+      else if (!original) result = { status: 'declined', receiptNumber, amountCents, resultCode: 0xb5, message: 'no such receipt' }
+      else if (reversedReceipts.has(receiptNumber)) result = { status: 'declined', receiptNumber, amountCents, resultCode: 0xb4, message: 'already reversed' }
+      else {
+        reversedReceipts.add(receiptNumber)
+        result = { status: 'reversed', receiptNumber, amountCents: original.amountCents, resultCode: 0, traceNumber: String(trace++).padStart(6, '0') }
+      }
+      reversals.push(result)
+      return result
+    },
+    async endOfDay(): Promise<EndOfDayResult> {
+      if (terminal.failEndOfDay !== undefined) {
+        const reason = terminal.failEndOfDay
+        terminal.failEndOfDay = undefined
+        return { ok: false, reason }
+      }
+      const counted = day.filter((p) => !reversedReceipts.has(p.receiptNumber ?? ''))
+      day = []
+      const totalCents = counted.reduce((a, p) => a + p.amountCents, 0)
+      return { ok: true, totals: { totalCents, count: counted.length, cardTypes: counted.length > 0 ? [{ cardType: 'other', count: counted.length, amountCents: totalCents }] : [], terminalId } }
+    },
     script(...more: MemoryTerminalStep[]) {
       steps.push(...more)
     },
@@ -103,6 +147,7 @@ export function createMemoryTerminal(options: { terminalId?: string; firstTrace?
           }
         }
         if (result.traceNumber) journalLast = result
+        if (result.status === 'approved') day.push(result)
         counters[result.status as 'approved' | 'declined' | 'aborted']++
         payments.push({ amountCents, result })
         return result

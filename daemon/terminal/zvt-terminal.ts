@@ -10,7 +10,13 @@
 // last transaction. It answers 'approved' only if that transaction is new since
 // the enquiry made just before this payment, has this payment's amount and the
 // result code 00; 'aborted' only if the terminal is idle and its journal has no
-// new transaction; 'unknown' otherwise. It never guesses.
+// new transaction; 'unknown' otherwise. It never guesses. Terminals whose status
+// enquiry does not carry the last transaction are asked for a repeat receipt
+// (06 20) instead, judged by the same rules against the last trace number this
+// adapter knew before the payment.
+//
+// reverse() sends a reversal (06 30) by receipt number; endOfDay() closes the
+// terminal's day (06 50) and reads its totals (BMP 60).
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import {
@@ -26,7 +32,7 @@ import {
   type ZvtStatusInformation,
 } from '../../device-protocol/zvt/index.js'
 import { createSerialConnection, type SerialBinding } from '../serial-connection.js'
-import type { CardPaymentResult, PaymentTerminal, TerminalStatus } from './terminal.js'
+import type { CardPaymentResult, EndOfDayResult, PaymentTerminal, ReversalResult, TerminalStatus } from './terminal.js'
 import { ZVT_LINK_COUNTERS, ZvtSendError, createZvtLink, type ZvtLink } from './zvt-link.js'
 import { createZvtTcpLink } from './zvt-tcp-link.js'
 import { createTcpConnection } from './tcp-connection.js'
@@ -81,6 +87,12 @@ export const ZVT_TERMINAL_COUNTERS = [
   'paymentTimeouts',
   'recoveries',
   'recovered',
+  'repeatReceipts', // repeat receipts (06 20) asked for while recovering
+  'recoveredByReceipt', // outcomes only the repeated receipt told
+  'reversals',
+  'reversed',
+  'endOfDays',
+  'endOfDayFailures',
   'intermediate',
   'skippedBmps', // bitmaps unknown to us, passed over by their length: the message is still whole
 ] as const
@@ -108,8 +120,16 @@ interface Exchange {
 
 interface PendingPayment {
   amountCents: number
-  /** The trace number of the terminal's last transaction before this payment; null: it had none. */
+  /** The trace number of the terminal's last transaction before this payment; null: it had none (or, when not baselineKnown, none we know of). */
   baselineTrace: string | null
+  /** Whether baselineTrace is known: the status enquiry before the payment told it, or this adapter saw the terminal's last trace itself. */
+  baselineKnown: boolean
+}
+
+interface RepeatedReceipt {
+  last: ZvtStatusInformation | null
+  lines: string[]
+  garbled: boolean
 }
 
 interface Enquiry {
@@ -149,6 +169,8 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
   let busy = false
   let exchange: Exchange | null = null
   let unresolved: PendingPayment | null = null
+  /** The newest trace number this adapter heard from the terminal (payments, reversals, journals): the baseline for a repeat receipt. */
+  let lastSeenTrace: string | undefined
   const commandAckWaiters: ((m: Extract<ZvtMessage, { kind: 'ack' | 'nak' }>) => void)[] = []
   const readyWaiters = new Set<() => void>()
   // Each kind of line trouble is logged at warn once per connection, then at debug.
@@ -222,10 +244,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       trouble('status-info-partial', message.info.parseError, 'status information only partly readable')
       if (exchange) exchange.garbled = true
     }
-    if (message.kind === 'statusInformation' && message.info.tlvError) {
-      // Not garbled: the bitmaps around the container are whole, the result code counts; only the container's extras are lost.
-      trouble('status-info-tlv', message.info.tlvError, 'status information with an unreadable TLV container')
-    }
+    if (message.kind === 'statusInformation' && !message.info.parseError && message.info.traceNumber !== undefined) lastSeenTrace = message.info.traceNumber
     if (message.kind === 'statusInformation' && message.info.skippedTags) {
       // Not garbled: every bitmap was read or passed over by its own length.
       counters.skippedBmps += message.info.skippedTags.length
@@ -235,12 +254,10 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     reply({ kind: 'ack' })
     if (message.kind === 'intermediateStatus') {
       counters.intermediate++
-      if (message.tlvError) trouble('intermediate-tlv', message.tlvError, 'intermediate status with an unreadable TLV container')
-      // Status FF: the terminal's own text (already cleaned of control characters and bounded by the codec).
-      safeEmit('intermediate', message.text ?? zvtIntermediateText(message.status))
+      safeEmit('intermediate', zvtIntermediateText(message.status))
     }
     if (exchange) exchange.onMessage(message)
-    else if (message.kind !== 'other') {
+    else if (message.kind !== 'other' && message.kind !== 'printLine') {
       counters.unexpected++
       trouble('unexpected', { kind: message.kind }, 'message from the terminal outside any exchange')
     }
@@ -322,6 +339,18 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     if (outcome.final.kind === 'abort') throw new Error(`status enquiry aborted: ${abortText(outcome.final.resultCode)}`)
     const infos = outcome.messages.flatMap((m) => (m.kind === 'statusInformation' ? [m.info] : []))
     return { last: infos.at(-1) ?? null, terminalStatus: outcome.final.terminalStatus, garbled: outcome.garbled }
+  }
+
+  /** 06 20: the terminal's last receipt again. Throws when the terminal refuses, aborts or does not answer. */
+  async function repeatReceipt(): Promise<RepeatedReceipt> {
+    counters.repeatReceipts++
+    const outcome = await runExchange({ kind: 'repeatReceipt', password }, commandTimeoutMs)
+    if (outcome.kind === 'refused') throw new Error(`repeat receipt refused: ${zvtResultText(outcome.code)}`)
+    if (outcome.kind === 'lost') throw new Error(`repeat receipt unanswered: ${outcome.reason}`)
+    if (outcome.final.kind === 'abort') throw new Error(`repeat receipt aborted: ${abortText(outcome.final.resultCode)}`)
+    const infos = outcome.messages.flatMap((m) => (m.kind === 'statusInformation' ? [m.info] : []))
+    const lines = outcome.messages.flatMap((m) => (m.kind === 'printLine' ? [m.text] : []))
+    return { last: infos.at(-1) ?? null, lines, garbled: outcome.garbled }
   }
 
   // ---- port and registration ----
@@ -422,8 +451,6 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
 
   function resultFromInfo(info: ZvtStatusInformation, amountCents: number, via: string): CardPaymentResult {
     const code = info.resultCode
-    // The error details behind result code FF ("system error"): what the terminal says went wrong.
-    const errorDetail = code === 0xff ? [info.extendedErrorCode === undefined ? '' : `code ${info.extendedErrorCode}`, info.extendedErrorText ?? ''].filter(Boolean).join(': ') : ''
     const statusOf = (): CardPaymentResult['status'] => (code === 0 ? 'approved' : code !== undefined && isAbortCode(code) ? 'aborted' : code !== undefined ? 'declined' : 'unknown')
     return {
       status: statusOf(),
@@ -434,12 +461,7 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       ...(info.terminalId || terminalId ? { terminalId: info.terminalId ?? terminalId } : {}),
       ...(info.maskedPan ? { maskedPan: info.maskedPan } : {}),
       ...(info.cardName || info.cardType !== undefined ? { cardType: info.cardName ?? `zvt-card-type-${info.cardType}` } : {}),
-      ...(info.cardTechnology ? { cardTechnology: info.cardTechnology } : {}),
-      ...(info.cardholderVerification ? { cardholderVerification: info.cardholderVerification } : {}),
-      ...(info.aid ? { aid: info.aid } : {}),
-      ...(info.longReceiptNumber ? { longReceiptNumber: info.longReceiptNumber } : {}),
-      ...(errorDetail ? { errorDetail } : {}),
-      message: code !== undefined ? `${zvtResultText(code)}${errorDetail ? ` (${errorDetail})` : ''}${via}` : `no result code${via}`,
+      message: code !== undefined ? `${zvtResultText(code)}${via}` : `no result code${via}`,
     }
   }
 
@@ -447,8 +469,12 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     return { status: 'unknown', amountCents, message: `outcome could not be learnt: ${why}` }
   }
 
-  /** What the terminal's journal says about this payment; null: ask again (the terminal is still busy). */
-  function judge(p: PendingPayment, enquiry: Enquiry): CardPaymentResult | null {
+  /**
+   * What the terminal's journal says about this payment; null: ask again (the
+   * terminal is still busy); 'ask-receipt': idle, but the enquiry carried no
+   * transaction at all, so only a repeat receipt can tell.
+   */
+  function judge(p: PendingPayment, enquiry: Enquiry): CardPaymentResult | null | 'ask-receipt' {
     const last = enquiry.last
     if (enquiry.garbled || last?.parseError) return unknown(p.amountCents, 'the terminal journal could not be read')
     if (last && last.traceNumber !== undefined && last.traceNumber !== p.baselineTrace) {
@@ -457,9 +483,41 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       return unknown(p.amountCents, `the terminal's last transaction (trace ${last.traceNumber}) is not this payment`)
     }
     if (enquiry.terminalStatus !== ZVT_TERMINAL_READY) return null
-    if (last && last.traceNumber === undefined) return unknown(p.amountCents, 'the terminal journal has no trace numbers')
+    if (!last) return 'ask-receipt'
+    if (last.traceNumber === undefined) return unknown(p.amountCents, 'the terminal journal has no trace numbers')
     // Idle, and the journal ends where it ended before this payment: it did not happen.
     return { status: 'aborted', amountCents: p.amountCents, message: 'the terminal is idle and has no record of this payment (recovered by status enquiry)' }
+  }
+
+  /**
+   * What the repeated receipt says about this payment, by judge()'s rules; null
+   * when it cannot be proven either way. Called only when the terminal is idle.
+   */
+  function judgeReceipt(p: PendingPayment, receipt: RepeatedReceipt): CardPaymentResult | null {
+    const last = receipt.last
+    if (receipt.garbled || last?.parseError) return null
+    if (!last) {
+      // No receipt at all: the terminal has no transaction, so not this one either,
+      // unless it had one before this payment (then it was reset: nobody can tell).
+      return p.baselineTrace === null ? { status: 'aborted', amountCents: p.amountCents, message: 'the terminal is idle and has no receipt at all (recovered by repeat receipt)' } : null
+    }
+    if (last.traceNumber === undefined || !p.baselineKnown) return null
+    if (last.traceNumber === p.baselineTrace) {
+      return { status: 'aborted', amountCents: p.amountCents, message: 'the terminal is idle and its last receipt is from before this payment (recovered by repeat receipt)' }
+    }
+    const same = last.amountCents === p.amountCents && (last.currency === undefined || last.currency === currency) && last.resultCode !== undefined
+    return same ? resultFromInfo(last, p.amountCents, ' (recovered by repeat receipt)') : null
+  }
+
+  async function askReceipt(p: PendingPayment): Promise<CardPaymentResult | null> {
+    try {
+      const verdict = judgeReceipt(p, await repeatReceipt())
+      if (verdict) counters.recoveredByReceipt++
+      return verdict
+    } catch (err) {
+      logger.warn({ why: (err as Error).message }, 'repeat receipt did not tell the outcome either')
+      return null
+    }
   }
 
   async function recover(p: PendingPayment, why: string): Promise<CardPaymentResult> {
@@ -473,7 +531,9 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
         break
       }
       try {
-        const verdict = judge(p, await statusEnquiry())
+        const judged = judge(p, await statusEnquiry())
+        // The status enquiry cannot tell: the repeated receipt may.
+        const verdict = judged === 'ask-receipt' || judged?.status === 'unknown' ? ((await askReceipt(p)) ?? (judged === 'ask-receipt' ? unknown(p.amountCents, 'neither the status enquiry nor the repeated receipt tells this payment') : judged)) : judged
         if (verdict) {
           if (verdict.status !== 'unknown') counters.recovered++
           return verdict
@@ -570,7 +630,8 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
         if (before.garbled || before.last?.parseError) throw new Error('card terminal journal unreadable; no payment was started')
         if (before.terminalStatus !== ZVT_TERMINAL_READY) throw new Error(`card terminal not ready (status ${before.terminalStatus}); no payment was started`)
         if (before.last && before.last.traceNumber === undefined) throw new Error('card terminal journal has no trace numbers; no payment was started')
-        const p: PendingPayment = { amountCents, baselineTrace: before.last?.traceNumber ?? null }
+        const baselineTrace = before.last?.traceNumber ?? lastSeenTrace ?? null
+        const p: PendingPayment = { amountCents, baselineTrace, baselineKnown: before.last !== null || lastSeenTrace !== undefined }
         counters.payments++
         unresolved = p
         const result = count(await authorise(p, payOptions.timeoutMs ?? paymentTimeoutMs))
@@ -598,6 +659,77 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
         return resultFromInfo(enquiry.last, enquiry.last.amountCents ?? 0, ' (last transaction in the terminal journal)')
       } finally {
         busy = false
+      }
+    },
+    async reverse(receiptNumber: string, amountCents: number): Promise<ReversalResult> {
+      if (!/^[0-9]{1,4}$/.test(receiptNumber)) throw new RangeError(`a ZVT receipt number is 1-4 digits, got ${JSON.stringify(receiptNumber)}`)
+      const receipt = receiptNumber.padStart(4, '0')
+      if (busy) throw new Error('the card terminal is busy')
+      busy = true
+      safeEmit('status', status())
+      const result = (r: ReversalResult): ReversalResult => {
+        if (r.status === 'reversed') counters.reversed++
+        logger.info({ status: r.status, receiptNumber: receipt, amountCents, resultCode: r.resultCode }, 'reversal finished')
+        return r
+      }
+      try {
+        if (!(await waitReady(commandTimeoutMs))) return result({ status: 'declined', receiptNumber: receipt, amountCents, message: 'card terminal not connected; no reversal was started' })
+        counters.reversals++
+        const outcome = await runExchange({ kind: 'reversal', password, receiptNumber: receipt }, paymentTimeoutMs)
+        if (outcome.kind === 'refused') return result({ status: 'declined', receiptNumber: receipt, amountCents, resultCode: outcome.code, message: zvtResultText(outcome.code) })
+        if (outcome.kind === 'lost') return result({ status: 'unknown', receiptNumber: receipt, amountCents, message: `reversal outcome not heard: ${outcome.reason}` })
+        const info = outcome.messages.flatMap((m) => (m.kind === 'statusInformation' ? [m.info] : [])).at(-1)
+        if (outcome.garbled) return result({ status: 'unknown', receiptNumber: receipt, amountCents, message: 'garbled answer to the reversal' })
+        if (outcome.final.kind === 'abort') {
+          const code = outcome.final.resultCode ?? info?.resultCode
+          return result({ status: 'declined', receiptNumber: receipt, amountCents, ...(code !== undefined ? { resultCode: code } : {}), message: abortText(code) })
+        }
+        if (info?.resultCode === undefined) return result({ status: 'unknown', receiptNumber: receipt, amountCents, message: 'the terminal completed the reversal without a result code' })
+        const traced = info.traceNumber !== undefined ? { traceNumber: info.traceNumber } : {}
+        if (info.resultCode !== 0) return result({ status: 'declined', receiptNumber: receipt, amountCents, resultCode: info.resultCode, ...traced, message: zvtResultText(info.resultCode) })
+        return result({ status: 'reversed', receiptNumber: receipt, amountCents: info.amountCents ?? amountCents, resultCode: 0, ...traced, message: zvtResultText(0) })
+      } finally {
+        busy = false
+        safeEmit('status', status())
+      }
+    },
+    async endOfDay(): Promise<EndOfDayResult> {
+      if (busy) return { ok: false, reason: 'the card terminal is busy' }
+      busy = true
+      safeEmit('status', status())
+      const failed = (reason: string, resultCode?: number): EndOfDayResult => {
+        counters.endOfDayFailures++
+        logger.warn({ reason, resultCode }, 'end of day at the terminal failed')
+        return { ok: false, reason, ...(resultCode !== undefined ? { resultCode } : {}) }
+      }
+      try {
+        if (!(await waitReady(commandTimeoutMs))) return failed('card terminal not connected')
+        counters.endOfDays++
+        const outcome = await runExchange({ kind: 'endOfDay', password }, paymentTimeoutMs)
+        if (outcome.kind === 'refused') return failed(`the terminal refused the end of day: ${zvtResultText(outcome.code)}`, outcome.code)
+        if (outcome.kind === 'lost') return failed(`no answer to the end of day: ${outcome.reason}`)
+        if (outcome.garbled) return failed('garbled answer to the end of day')
+        const info = outcome.messages.flatMap((m) => (m.kind === 'statusInformation' ? [m.info] : [])).at(-1)
+        if (outcome.final.kind === 'abort') return failed(`the terminal aborted the end of day: ${abortText(outcome.final.resultCode)}`, outcome.final.resultCode)
+        if (!info) return failed('the terminal closed its day without reporting totals')
+        if (info.resultCode !== undefined && info.resultCode !== 0) return failed(`the terminal's end of day failed: ${zvtResultText(info.resultCode)}`, info.resultCode)
+        const cardTypes = (info.totals?.cardTypes ?? []).map((c) => ({ cardType: c.cardType, count: c.count, amountCents: c.amountCents }))
+        const sum = cardTypes.reduce((a, c) => a + c.amountCents, 0)
+        if (info.amountCents === undefined && !info.totals) return failed('the terminal reported neither a total nor individual totals')
+        const totals = {
+          totalCents: info.amountCents ?? sum,
+          count: cardTypes.reduce((a, c) => a + c.count, 0),
+          cardTypes,
+          ...(info.totals ? { receiptFrom: info.totals.receiptFrom, receiptTo: info.totals.receiptTo } : {}),
+          ...(info.terminalId ?? terminalId ? { terminalId: info.terminalId ?? terminalId } : {}),
+          ...(info.traceNumber ? { traceNumber: info.traceNumber } : {}),
+        }
+        if (info.totals && info.amountCents !== undefined && sum !== info.amountCents) logger.warn({ totalCents: info.amountCents, sumCents: sum }, 'the terminal total differs from the sum of its individual totals')
+        logger.info({ totalCents: totals.totalCents, count: totals.count }, 'end of day at the terminal')
+        return { ok: true, totals }
+      } finally {
+        busy = false
+        safeEmit('status', status())
       }
     },
     async abort(): Promise<void> {

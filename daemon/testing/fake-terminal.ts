@@ -2,7 +2,7 @@
 // what recoverLast() tells), and that remembers its last transaction the way
 // a real terminal's journal does.
 import { EventEmitter } from 'node:events'
-import type { CardPaymentResult, PaymentTerminal, TerminalStatus } from '../terminal/terminal.js'
+import type { CardPaymentResult, EndOfDayResult, PaymentTerminal, ReversalResult, TerminalStatus } from '../terminal/terminal.js'
 
 export type PayScript = (amountCents: number, terminal: FakeTerminal) => CardPaymentResult | Promise<CardPaymentResult>
 
@@ -45,6 +45,22 @@ export class FakeTerminal extends EventEmitter implements PaymentTerminal {
     this.recoverCalls += 1
     if (this.recoverAnswer instanceof Error) throw this.recoverAnswer
     return this.recoverAnswer !== undefined ? this.recoverAnswer : this.last
+  }
+
+  /** Every reverse() call. */
+  readonly reverseCalls: { receiptNumber: string; amountCents: number }[] = []
+  /** What reverse() answers; by default the terminal reverses it. */
+  onReverse: (receiptNumber: string, amountCents: number) => ReversalResult | Promise<ReversalResult> = (receiptNumber, amountCents) => ({ status: 'reversed', receiptNumber, amountCents, resultCode: 0 })
+  /** What endOfDay() answers. */
+  endOfDayAnswer: EndOfDayResult = { ok: true, totals: { totalCents: 0, count: 0, cardTypes: [] } }
+
+  async reverse(receiptNumber: string, amountCents: number): Promise<ReversalResult> {
+    this.reverseCalls.push({ receiptNumber, amountCents })
+    return this.onReverse(receiptNumber, amountCents)
+  }
+
+  async endOfDay(): Promise<EndOfDayResult> {
+    return this.endOfDayAnswer
   }
 
   async abort(): Promise<void> {

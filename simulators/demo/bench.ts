@@ -6,9 +6,11 @@
 // (portal-load.ts): sales at a fixed offered rate alone, guests polling the
 // portal alone, then both. Prints readable lines, then one JSON object as the
 // last line.
+import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { FULL_BENCH, QUICK_BENCH, runEndToEndBench } from '../load/bench-run.js'
 import { portalLoadReport, runPortalLoad } from './portal-load.js'
+import { DEFAULT_REPORT_FILE, writeBenchReport } from '../load/report-file.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -26,6 +28,7 @@ const { values: args } = parseArgs({
     'portal-guests': { type: 'string', default: '200' },
     'portal-seconds': { type: 'string' },
     'portal-poll-ms': { type: 'string', default: '2000' },
+    report: { type: 'string', default: DEFAULT_REPORT_FILE },
     help: { type: 'boolean', default: false },
   },
 })
@@ -44,7 +47,8 @@ if (args.help) {
   --portal-rate       portal load: sales offered per second, paced (default 500)
   --portal-guests     portal load: guests logged in to the portal, polling (default 200)
   --portal-seconds    portal load: length of each phase: sales alone, guests alone, both (default 20; --quick 3)
-  --portal-poll-ms    portal load: each guest refreshes this long after the last refresh was answered (default 2000)`)
+  --portal-poll-ms    portal load: each guest refreshes this long after the last refresh was answered (default 2000)
+  --report PATH       also write the results as an HTML page with figures to PATH (default ${DEFAULT_REPORT_FILE} in the current folder)`)
   process.exit(0)
 }
 const kioskCount = Number(args.kiosks)
@@ -75,19 +79,41 @@ if (only !== undefined && only !== 'e2e' && only !== 'portal-load') {
   console.error(`--only: e2e or portal-load, not ${only}`)
   process.exit(2)
 }
-const report: Record<string, unknown> = only === 'portal-load' ? {} : await endToEndScenario()
+const startedAt = new Date()
+const loadAverageAtStart = loadavg()
+const partSeconds: Record<string, number> = {}
+/** Runs one part of the bench and notes how long it took, for the report. */
+async function timed<T>(part: string, run: () => Promise<T>): Promise<T> {
+  const start = performance.now()
+  try {
+    return await run()
+  } finally {
+    partSeconds[part] = (performance.now() - start) / 1000
+  }
+}
+const report: Record<string, unknown> = only === 'portal-load' ? {} : await timed('end to end', endToEndScenario)
 if (only !== 'e2e') {
-  const portalLoad = await runPortalLoad({
+  const portalLoad = await timed('portal load', () => runPortalLoad({
     salesPerSec: Number(args['portal-rate']),
     guests: Number(args['portal-guests']),
     kiosks: kioskCount,
     phaseMs: Number(args['portal-seconds'] ?? (args.quick ? 3 : 20)) * 1000,
     pollIntervalMs: Number(args['portal-poll-ms']),
-  })
+  }))
   for (const line of portalLoadReport(portalLoad)) console.log(line)
   report.portalLoad = portalLoad
   // Lost or doubled sales, unbalanced books or a guest shown someone else's data fail the run;
   // rates below the baseline's are this machine's figures and only print FAIL.
   if (portalLoad.checks.some((c) => c.kind === 'correctness' && !c.pass)) process.exitCode = 1
 }
+// The page a person opens; the JSON line below stays the machine-readable result, and the last line.
+const reportPath = writeBenchReport(args.report, report, {
+  argv: process.argv.slice(2),
+  options: args,
+  preset: only === 'portal-load' ? undefined : args.quick ? QUICK_BENCH : FULL_BENCH,
+  startedAt,
+  partSeconds,
+  loadAverageAtStart,
+})
+console.log(`report: ${reportPath} (open it in a browser)`)
 console.log(JSON.stringify(report))

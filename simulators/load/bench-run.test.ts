@@ -3,6 +3,7 @@
 // the books are checked, never a rate or a latency.
 import t from 'tap'
 import { runEndToEndBench } from './bench-run.js'
+import { escapeHtml, jsonFigures, renderBenchReport } from './report.js'
 
 t.test('the end-to-end bench runs and reports every field as JSON', async (t) => {
   const lines: string[] = []
@@ -43,6 +44,20 @@ t.test('the end-to-end bench runs and reports every field as JSON', async (t) =>
   t.equal(json.invariantViolations, 0)
   t.equal(json.salesBooked, json.salesOffered, 'every sale offered is booked, once')
   t.equal(json.salesAnsweredInPhases, json.salesOffered, 'and answered within its phase (a generous drain)')
+  const { offeredPerSec, achievedPerSec } = json.throughputOverTime as { offeredPerSec: number[]; achievedPerSec: number[] }
+  t.equal(offeredPerSec.length, achievedPerSec.length, 'throughput over time: one value per second in each series')
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0)
+  t.equal(sum(offeredPerSec), json.salesOffered, 'every sale offered to the real gateway is in the offered series')
+  t.equal(sum(achievedPerSec), json.salesAnsweredInPhases, 'every answer in the achieved series')
+  // The report page of this very result: a point per offered rate and per second, every figure of the JSON line named.
+  const html = renderBenchReport({ results: json, settings: {} })
+  t.match(html, `data-series="p99" data-points="${json.openLoop.length}"`, 'the latency figure has a point per offered rate')
+  t.match(html, `data-series="achieved" data-points="${achievedPerSec.length}"`, 'the throughput figure a point per second')
+  t.same(
+    jsonFigures(json).filter(([key, value]) => !html.includes(`<td>${escapeHtml(key)}</td><td>${escapeHtml(value)}</td>`)),
+    [],
+    'every figure of the JSON line is on the page',
+  )
   t.ok(lines.some((l) => l.startsWith('load: open loop')), 'the generator process reported its phase')
   t.ok(lines.some((l) => l.startsWith('null gateway: ')), 'and its phase against the null gateway')
 })

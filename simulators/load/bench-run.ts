@@ -194,6 +194,8 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       closedLoopCapacityPerSec: report.capacity?.capacityPerSec ?? 0,
       capacityP99LimitMs: options.capacity.p99LimitMs,
       capacitySearch: (report.capacity?.phases ?? []).map((p) => ({ offeredPerSec: p.offeredPerSec, achievedPerSec: p.achievedPerSec, p99: p.p99, unanswered: p.unanswered })),
+      /** Sales due and answered per second against the real gateway, from its first phase to its last answer: the report's throughput over time. */
+      throughputOverTime: report.throughput,
       limits: {
         ed25519VerifiesPerSec: verifiesPerSec,
         ed25519VerifiesPerSecPool: poolVerifiesPerSec,

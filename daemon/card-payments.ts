@@ -31,7 +31,7 @@ export interface CardPaymentRecord {
   payment?: CardPayment
   resultCode?: number
   resolution?: CardPaymentResolution
-  /** Why it is unresolved (for the operator), never card data. */
+  /** Why it is unresolved, or a refused payment's error details from the terminal (for the operator), never card data. */
   note?: string
 }
 
@@ -47,7 +47,7 @@ export interface CardPaymentStore {
   get(id: string): CardPaymentRecord | undefined
   markUnresolved(id: string, note: string): void
   /** Closes an open record without a booking. Throws CardPaymentStateError if it is not open. */
-  closeUnbooked(id: string, state: 'declined' | 'aborted' | 'not_charged', resolution: CardPaymentResolution, resultCode?: number): void
+  closeUnbooked(id: string, state: 'declined' | 'aborted' | 'not_charged', resolution: CardPaymentResolution, resultCode?: number, note?: string): void
   /**
    * Closes an open record as booked by outbox transaction `txId`. Call it inside
    * the outbox append's SQLite transaction (Outbox.append's `within`): if it
@@ -97,7 +97,7 @@ export function createCardPaymentStore({ db, clock }: { db: Database.Database; c
     openRecords: db.prepare(`SELECT * FROM card_payments WHERE state IN ('open', 'unresolved') ORDER BY started_at, rowid`),
     markUnresolved: db.prepare(`UPDATE card_payments SET state = 'unresolved', note = ? WHERE id = ? AND state IN ('open', 'unresolved')`),
     closeUnbooked: db.prepare(
-      `UPDATE card_payments SET state = ?, closed_at = ?, resolution = ?, result_code = ?, note = NULL WHERE id = ? AND state IN ('open', 'unresolved')`,
+      `UPDATE card_payments SET state = ?, closed_at = ?, resolution = ?, result_code = ?, note = ? WHERE id = ? AND state IN ('open', 'unresolved')`,
     ),
     markBooked: db.prepare(
       `UPDATE card_payments SET state = 'booked', closed_at = ?, tx_id = ?, payment_ref = ?, payment = ?, resolution = ?, note = NULL
@@ -124,8 +124,8 @@ export function createCardPaymentStore({ db, clock }: { db: Database.Database; c
     markUnresolved(id, note) {
       if (q.markUnresolved.run(note.slice(0, 500), id).changes !== 1) throw new CardPaymentStateError(`card payment ${id} is not open`)
     },
-    closeUnbooked(id, state, resolution, resultCode) {
-      if (q.closeUnbooked.run(state, clock.now(), resolution, resultCode ?? null, id).changes !== 1) throw new CardPaymentStateError(`card payment ${id} is not open`)
+    closeUnbooked(id, state, resolution, resultCode, note) {
+      if (q.closeUnbooked.run(state, clock.now(), resolution, resultCode ?? null, note ?? null, id).changes !== 1) throw new CardPaymentStateError(`card payment ${id} is not open`)
     },
     markBooked(id, txId, payment, resolution) {
       const changes = q.markBooked.run(clock.now(), txId, cardPaymentRef(payment), JSON.stringify(payment), resolution, id).changes

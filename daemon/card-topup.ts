@@ -143,6 +143,11 @@ export function paymentReference(result: CardPaymentResult): CardPaymentValue | 
   const payment: CardPaymentValue = { ...core }
   if (result.maskedPan !== undefined && validateCardPayment({ ...core, maskedPan: result.maskedPan }).ok) payment.maskedPan = result.maskedPan
   if (result.cardType !== undefined && validateCardPayment({ ...core, cardType: result.cardType }).ok) payment.cardType = result.cardType
+  // What the terminal's TLV container told, each kept only if it passes on its own.
+  for (const name of ['cardTechnology', 'cardholderVerification', 'aid', 'longReceiptNumber'] as const) {
+    const value = result[name]
+    if (value !== undefined && validateCardPayment({ ...core, [name]: value }).ok) payment[name] = value
+  }
   return payment
 }
 
@@ -286,7 +291,8 @@ export function createCardTopUp(options: CardTopUpOptions): CardTopUp {
 
       const base = { amount: amountCents, cardPaymentId: record.id, ...(result.resultCode === undefined ? {} : { resultCode: result.resultCode }), ...(result.message ? { message: result.message.slice(0, 200) } : {}) }
       if (result.status === 'declined' || result.status === 'aborted') {
-        payments.closeUnbooked(record.id, result.status, 'terminal', result.resultCode)
+        // The terminal's error details (result code FF) stay with the record, for the operator.
+        payments.closeUnbooked(record.id, result.status, 'terminal', result.resultCode, result.errorDetail)
         if (result.status === 'declined') counts.cardDeclined += 1
         else counts.cardAborted += 1
         steps.feedback('rejected')

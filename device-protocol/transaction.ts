@@ -102,6 +102,15 @@ export const CardPayment = Type.Object(
     traceNumber: TerminalReference,
     maskedPan: Type.Optional(Type.String({ minLength: 4, maxLength: 32, pattern: '^[0-9]{0,6}[*Xx]{3,}[0-9]{0,4}$' })),
     cardType: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[\\x20-\\x7E]+$' })),
+    // What the terminal's TLV container told (ZVT 1F12, 1F10, 43, 1F2B); optional, so kiosks that do not send them still book.
+    /** e.g. chip, contactless, magnetic_stripe. */
+    cardTechnology: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9_]+$' })),
+    /** e.g. online_pin, signature, none. */
+    cardholderVerification: Type.Optional(Type.String({ minLength: 1, maxLength: 40, pattern: '^[a-z0-9_]+$' })),
+    /** The card application's AID: 5-16 bytes, upper-case hex. */
+    aid: Type.Optional(Type.String({ minLength: 10, maxLength: 32, pattern: '^([0-9A-F]{2})+$' })),
+    /** The terminal's trace number in long format: digits. */
+    longReceiptNumber: Type.Optional(Type.String({ minLength: 1, maxLength: 20, pattern: '^[0-9]+$' })),
   },
   { additionalProperties: false },
 )

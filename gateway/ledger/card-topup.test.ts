@@ -199,3 +199,30 @@ t.test('a ledger database from before card top-ups gets the column and index whe
   t.ok(w.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'transactions_by_payment_ref'`).get(), 'unique index back')
   t.equal(w.ledger.balanceOf(UID.alice), 100, 'history kept')
 })
+
+t.test("the terminal's card details (technology, cardholder verification, AID, long trace number) are kept with the booking; hostile values are refused and book nothing", async (t) => {
+  const w = makeWorld()
+  t.teardown(w.close)
+  const details = { cardTechnology: 'contactless', cardholderVerification: 'online_pin', aid: 'A0000000041010', longReceiptNumber: '000000000042' }
+  const booked = cardTopup(w.kiosks.cash, UID.alice, 2000, payment(details))
+  t.match(apply(w, booked)[0], { status: 'accepted', balance: 2000 })
+  t.match(w.ledger.transaction(booked.tx.id)!.envelope.tx.payment, details, 'the stored envelope keeps them')
+  const hostile: Array<[string, Partial<CardPayment>]> = [
+    ['card technology with a control character', { cardTechnology: 'chip\u001b[2J' }],
+    ['card technology with markup', { cardTechnology: '<script>' }],
+    ['cardholder verification too long', { cardholderVerification: 'a'.repeat(41) }],
+    ['an AID that is not hex bytes', { aid: 'A00000000G' }],
+    ['an AID of an odd number of digits', { aid: 'A000000004101' }],
+    ['an AID longer than 16 bytes', { aid: 'A0'.repeat(17) }],
+    ['a long trace number with letters', { longReceiptNumber: '12ab' }],
+    ['a long trace number of 21 digits', { longReceiptNumber: '1'.repeat(21) }],
+    ['an unknown extra field', { pan: '4761739001010119' } as Partial<CardPayment>],
+  ]
+  for (const [name, over] of hostile) {
+    const envelope = cardTopup(w.kiosks.cash, UID.alice, 500, payment(over))
+    t.match(apply(w, envelope)[0], { status: 'rejected', reason: 'invalid_transaction', booked: false }, name)
+    t.same(w.ledger.transaction(envelope.tx.id)?.postings ?? [], [], `${name}: nothing booked`)
+  }
+  t.equal(w.ledger.balanceOf(UID.alice), 2000, 'the balance is what the good top-up made it')
+  t.same(w.ledger.checkInvariants(), [])
+})

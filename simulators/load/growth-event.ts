@@ -3,10 +3,12 @@
 // wristbands of the history the ledger filler writes: more tills at the same
 // bar, many more guests, and a cup deposit that goes with every filled beer.
 // The empty and the filled ledger run on this same set-up, so the postings are
-// the only difference between them.
+// the only difference between them. A real kiosk daemon (the chaos run's
+// kiosk process) may take part too, selling its free-price item.
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { publicKeyToBase64Url } from '../../device-protocol/index.js'
 import { randomPin, type EventSetup } from '../../gateway/event-setup.js'
+import { CHAOS_PRODUCT } from '../chaos/kiosk-protocol.js'
 import { createLoadEvent, LOAD_PRODUCT, type LoadFleetFile } from './load-event.js'
 
 export const CUP_DEPOSIT = { id: 'cup', price: 100 }
@@ -21,7 +23,14 @@ export interface GrowthEvent {
   pins: Map<string, string>
 }
 
-export function createGrowthEvent(options: { kiosks: number; wristbands: number; fillKiosks: number; fillWristbands: number }): GrowthEvent {
+export function createGrowthEvent(options: {
+  kiosks: number
+  wristbands: number
+  fillKiosks: number
+  fillWristbands: number
+  /** Kiosk daemons that take part with keys of their own. */
+  tills?: Array<{ id: string; token: string; publicKey: string }>
+}): GrowthEvent {
   const { setup: load, fleet } = createLoadEvent({ kiosks: options.kiosks, wristbands: options.wristbands })
   const fillKiosks = Array.from({ length: options.fillKiosks }, (_, i) => {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519')
@@ -32,9 +41,14 @@ export function createGrowthEvent(options: { kiosks: number; wristbands: number;
   const booth = load.booths[0]!.id
   const setup: EventSetup = {
     ...load,
-    products: [...load.products, { id: CUP_DEPOSIT.id, name: 'Cup deposit', price: CUP_DEPOSIT.price, booth, kind: 'deposit' }],
+    products: [
+      ...load.products,
+      { id: CUP_DEPOSIT.id, name: 'Cup deposit', price: CUP_DEPOSIT.price, booth, kind: 'deposit' },
+      { id: CHAOS_PRODUCT, name: 'Anything', price: 0, booth, fixedPrice: false },
+    ],
     kiosks: [
       ...load.kiosks,
+      ...(options.tills ?? []).map((k) => ({ id: k.id, booth, token: k.token, publicKey: k.publicKey, saleAllowed: true, topupAllowed: true })),
       ...fillKiosks.map((k) => ({ id: k.id, booth, token: k.token, publicKey: publicKeyToBase64Url(k.publicKey), saleAllowed: true, topupAllowed: true })),
     ],
     wristbands: [...load.wristbands, ...fillWristbands.map((uid) => ({ uid, pin: randomPin() }))],

@@ -31,7 +31,7 @@ export interface LedgerFillOptions {
   wristbands: readonly string[]
   /** The cart every sale sells (products of the kiosks' booth, at their catalog prices). */
   cart: ReadonlyArray<{ product: string; qty: number }>
-  /** About how many postings to write (the result says how many it wrote). */
+  /** At least this many postings (the result says how many it wrote: whole histories of wristbands). */
   postings: number
   /** The history is stamped over `spanMs` before `endAtMs` (kiosk clock and booking time alike). */
   endAtMs?: number
@@ -111,7 +111,7 @@ export async function fillLedger(options: LedgerFillOptions): Promise<LedgerFill
 
   // A top-up (2 postings) and `sales` carts per wristband; fewer wristbands when the target is small.
   const wristbandCount = Math.max(1, Math.min(options.wristbands.length, Math.floor(options.postings / (2 + postingsPerSale))))
-  const salesPerWristband = Math.max(1, Math.round((options.postings / wristbandCount - 2) / postingsPerSale))
+  const salesPerWristband = Math.max(1, Math.ceil((options.postings / wristbandCount - 2) / postingsPerSale))
   const topupAmount = salesPerWristband * saleAmount
   const uids = options.wristbands.slice(0, wristbandCount)
   const balances = new Map<string, number>()

@@ -1,0 +1,386 @@
+// The growth bench (`npm run bench`'s growth part): what a long event does to
+// the gateway and to a kiosk, each against its own baseline in the same run.
+// 1. Ingest: the same offered load, once against an empty ledger and once
+//    against one with millions of postings written by the ledger filler
+//    (ledger-filler.ts), each time the real gateway in its own process.
+// 2. The portal: GET /api/customer of a real logged-in wristband with
+//    autocannon against the filled gateway; the same against a bare fastify
+//    route answering the same JSON; and the portal again while the load
+//    generator offers sales at a fixed rate.
+// 3. A real kiosk daemon's resident memory (till-child.ts: the daemon alone in
+//    its own process, from plain JavaScript as an installed kiosk runs) at its
+//    start and after many sales to the empty-ledger gateway.
+// Returns the fields of the bench JSON line's `growth` object.
+import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Fastify from 'fastify'
+import ts from 'typescript'
+import { loadOrCreateKeys } from '../../daemon/keys.js'
+import { systemClock } from '../../device-protocol/index.js'
+import { DB_FILE_NAME } from '../../gateway/app.js'
+import { createLedger, openLedgerDatabase } from '../../gateway/ledger/index.js'
+import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
+import { compileForChaos } from '../chaos/compile.js'
+import { DIED, startKioskProcess, type KioskProcess, type Runner } from '../chaos/processes.js'
+import pino from 'pino'
+import { runLoadProcess } from './bench-run.js'
+import { createGrowthEvent, type GrowthEvent } from './growth-event.js'
+import { fillLedger, type LedgerFill } from './ledger-filler.js'
+import { writeJsonPrivately, type LoadFleetFile } from './load-event.js'
+
+export interface GrowthBenchOptions {
+  /** Postings the filled ledger holds before the measurement. */
+  postings: number
+  fillKiosks: number
+  fillWristbands: number
+  /** The load generator's kiosks (each of its two runs on a gateway has its own) and wristbands. */
+  kiosks: number
+  wristbands: number
+  /** Ingest: the rate offered to both ledgers (above what the gateway takes, so that the answers per second are its rate). */
+  ingestOfferedPerSec: number
+  ingestSeconds: number
+  ingestDrainSeconds: number
+  /** The portal: autocannon's connections and seconds per measurement, and the sales/s offered during the third. */
+  portalConnections: number
+  portalSeconds: number
+  portalIngestPerSec: number
+  /** Sales the kiosk daemon makes before its memory is read again. */
+  kioskSales: number
+}
+
+export const FULL_GROWTH: GrowthBenchOptions = {
+  postings: 10_000_000,
+  fillKiosks: 100,
+  fillWristbands: 100_000,
+  kiosks: 100,
+  wristbands: 1_000,
+  ingestOfferedPerSec: 4_000,
+  ingestSeconds: 8,
+  ingestDrainSeconds: 30,
+  portalConnections: 10,
+  portalSeconds: 10,
+  portalIngestPerSec: 500,
+  kioskSales: 10_000,
+}
+
+/** `npm run bench -- --quick`: each part, small. */
+export const QUICK_GROWTH: GrowthBenchOptions = {
+  postings: 100_000,
+  fillKiosks: 20,
+  fillWristbands: 2_000,
+  kiosks: 20,
+  wristbands: 200,
+  ingestOfferedPerSec: 1_000,
+  ingestSeconds: 2,
+  ingestDrainSeconds: 10,
+  portalConnections: 10,
+  portalSeconds: 2,
+  portalIngestPerSec: 500,
+  kioskSales: 1_000,
+}
+
+export interface GrowthReport {
+  /** Postings in the filled ledger before the measurement, and how long the filler took to write them. */
+  postings: number
+  fillTransactions: number
+  fillMs: number
+  ingestOfferedPerSec: number
+  /** Sales answered per second, the same load offered to each ledger. */
+  ingestEmptySalesPerSec: number
+  ingestFilledSalesPerSec: number
+  ingestFilledToEmpty: number
+  /** GET /api/customer requests/s on the filled gateway; the bare fastify route; the portal while ingest runs. */
+  portalCustomerRequestsPerSec: number
+  portalBareRequestsPerSec: number
+  portalCustomerWithIngestRequestsPerSec: number
+  portalCustomerToBare: number
+  portalWithIngestToBare: number
+  /** Answers other than 2xx and connection errors over the three measurements (0 when all is well). */
+  portalFailedRequests: number
+  portalIngestOfferedPerSec: number
+  portalIngestAchievedPerSec: number
+  portalConnections: number
+  portalSeconds: number
+  /** The kiosk daemon's resident memory, MB, once it started and after `kioskSales` sales. */
+  kioskSales: number
+  kioskSalesAccepted: number
+  kioskRssStartMb: number
+  kioskRssAfterMb: number
+  ms: number
+}
+
+/** What autocannon (CommonJS, without types) gives back here. */
+interface AutocannonResult {
+  requests: { average: number; total: number }
+  latency: { p99: number }
+  non2xx: number
+  errors: number
+  timeouts: number
+}
+type Autocannon = (options: { url: string; connections: number; duration: number; headers?: Record<string, string> }) => Promise<AutocannonResult>
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
+
+const round = (n: number, places = 0) => Math.round(n * 10 ** places) / 10 ** places
+const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 3) : 0)
+
+/** Resident memory of a process, MB (Linux: /proc/PID/status). */
+export function residentMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'))
+  if (line === undefined) throw new Error(`no VmRSS for process ${pid}`)
+  return round(Number(line.replace(/\D+/g, '')) / 1024, 1)
+}
+
+/**
+ * The sources as plain JavaScript in `build` (the chaos run's transpiled copy, and the till beside it):
+ * a kiosk's memory without the TypeScript compiler in it, and quick starts. Returns how to start the till.
+ */
+function buildForGrowth(build: string): { modules: number; till: Runner; gatewayEntry: string } {
+  const modules = compileForChaos(build)
+  const source = join(dirname(fileURLToPath(import.meta.url)), 'till-child.ts')
+  const output = ts.transpileModule(readFileSync(source, 'utf8'), {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, esModuleInterop: true, isolatedModules: true },
+    fileName: source,
+  })
+  const tillEntry = join(build, 'simulators/load/till-child.js')
+  mkdirSync(dirname(tillEntry), { recursive: true })
+  writeFileSync(tillEntry, output.outputText)
+  return { modules: modules + 1, till: { args: () => [tillEntry] }, gatewayEntry: join(build, 'gateway/bin.js') }
+}
+
+/** A gateway data folder with the event imported and `postings` written by the filler. */
+async function writeFilledLedger(dataDir: string, event: GrowthEvent, postings: number): Promise<LedgerFill> {
+  mkdirSync(dataDir, { mode: 0o700, recursive: true })
+  const db = openLedgerDatabase(join(dataDir, DB_FILE_NAME))
+  try {
+    const ledger = createLedger({ db, clock: systemClock, logger: pino({ level: 'silent' }) })
+    ledger.registry.importEventSetup(event.setup)
+    return await fillLedger({ db, kiosks: event.fill.kiosks, wristbands: event.fill.wristbands, cart: event.fill.cart, postings })
+  } finally {
+    db.close()
+  }
+}
+
+interface RunningGateway {
+  mqttUrl: string
+  httpUrl: string
+  child: ChildProcess
+  stop(): Promise<void>
+}
+
+async function startGateway(entry: string, eventFile: string, dataDir: string): Promise<RunningGateway> {
+  const [mqttPort, httpPort] = [await freePort(), await freePort()]
+  const child = await startGatewayProcess(['--event', eventFile, '--data-dir', dataDir, '--mqtt-port', String(mqttPort), '--http-port', String(httpPort)], {}, { entryArgs: [entry], startTimeoutMs: 180_000 })
+  return {
+    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    child,
+    async stop() {
+      child.kill('SIGTERM')
+      await exited(child)
+    },
+  }
+}
+
+/** Logs in as a guest the way the portal page does; returns the bearer token. */
+async function portalLogin(httpUrl: string, pin: string): Promise<string> {
+  const response = await fetch(`${httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin }) })
+  const body = (await response.json()) as { access_token?: unknown }
+  if (response.status !== 200 || typeof body.access_token !== 'string') throw new Error(`portal login answered ${response.status}: ${JSON.stringify(body)}`)
+  return body.access_token
+}
+
+/** A fastify server with one route answering `body` (the bare baseline of a portal route). */
+async function startBareRoute(path: string, body: unknown): Promise<{ url: string; close(): Promise<void> }> {
+  const app = Fastify({ logger: false })
+  app.get(path, async () => body)
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { url: `${address}${path}`, close: () => app.close() }
+}
+
+/** The load generator's fleet for one run: its own kiosks (a kiosk's chain starts once per gateway), all the wristbands. */
+function fleetShare(fleet: LoadFleetFile, from: number, count: number): LoadFleetFile {
+  return { ...fleet, kiosks: fleet.kiosks.slice(from, from + count) }
+}
+
+/** `count` sales of the kiosk daemon, one at a time as at a till, a few queued; returns how many were accepted. */
+async function sellAtKiosk(kiosk: KioskProcess, uids: readonly string[], count: number): Promise<number> {
+  // A started daemon sells once it is connected and has its config from the gateway.
+  for (let waitedMs = 0; ; waitedMs += 200) {
+    const reply = await kiosk.request({ op: 'topup', n: 0, uid: uids[0]!, amount: 5_000_000 })
+    if (reply !== DIED && reply.type === 'outcome' && reply.status === 'accepted') break
+    if (reply === DIED || reply.type !== 'refused' || waitedMs > 60_000) throw new Error(`the kiosk daemon's first top-up failed: ${JSON.stringify(reply)}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  for (const [n, uid] of uids.entries()) {
+    if (n === 0) continue
+    const reply = await kiosk.request({ op: 'topup', n, uid, amount: 5_000_000 })
+    if (reply === DIED || reply.type !== 'outcome' || reply.status !== 'accepted') throw new Error(`kiosk top-up of ${uid} failed: ${JSON.stringify(reply)}`)
+  }
+  let accepted = 0
+  const QUEUED = 32
+  for (let i = 0; i < count; i += QUEUED) {
+    const replies = await Promise.all(
+      Array.from({ length: Math.min(QUEUED, count - i) }, (_, j) => kiosk.request({ op: 'sale', n: uids.length + i + j, uid: uids[(i + j) % uids.length]!, unitPrice: 100 })),
+    )
+    for (const reply of replies) {
+      if (reply === DIED) throw new Error('the kiosk daemon died during the growth bench')
+      if (reply.type === 'outcome' && reply.status === 'accepted') accepted += 1
+    }
+  }
+  return accepted
+}
+
+export async function runGrowthBench(options: GrowthBenchOptions, log: (line: string) => void): Promise<GrowthReport> {
+  const started = performance.now()
+  const dir = mkdtempSync(join(tmpdir(), 'wristpay-growth-'))
+  try {
+    const { modules, till: tillRunner, gatewayEntry } = buildForGrowth(join(dir, 'build'))
+    log(`growth: transpiled ${modules} modules for the gateway and the kiosk daemon`)
+    const tillDir = join(dir, 'till-1')
+    mkdirSync(tillDir, { mode: 0o700 })
+    const till = { id: 'till-1', token: randomBytes(24).toString('base64url'), publicKey: loadOrCreateKeys({ dataDir: tillDir }).publicKeyBase64Url }
+    // Twice the load kiosks: the ingest measurement and the portal's background sales each need chains of their own.
+    const event = createGrowthEvent({ kiosks: 2 * options.kiosks, wristbands: options.wristbands, fillKiosks: options.fillKiosks, fillWristbands: options.fillWristbands, tills: [till] })
+    const eventFile = join(dir, 'event.json')
+    writeJsonPrivately(eventFile, event.setup)
+    const ingestFleet = join(dir, 'fleet-ingest.json')
+    const backgroundFleet = join(dir, 'fleet-background.json')
+    writeJsonPrivately(ingestFleet, fleetShare(event.fleet, 0, options.kiosks))
+    writeJsonPrivately(backgroundFleet, fleetShare(event.fleet, options.kiosks, options.kiosks))
+    const ingestArgs = (mqttUrl: string) => [
+      '--mqtt',
+      mqttUrl,
+      '--fleet',
+      ingestFleet,
+      '--fund-cents',
+      '5000000',
+      '--rates',
+      String(options.ingestOfferedPerSec),
+      '--seconds',
+      String(options.ingestSeconds),
+      '--drain-seconds',
+      String(options.ingestDrainSeconds),
+    ]
+
+    // The empty ledger: ingest, then the kiosk daemon's sales.
+    const empty = await startGateway(gatewayEntry, eventFile, join(dir, 'empty'))
+    let ingestEmpty: number
+    let kioskRssStartMb: number
+    let kioskRssAfterMb: number
+    let kioskSalesAccepted: number
+    try {
+      const emptyIngest = await runLoadProcess(ingestArgs(empty.mqttUrl), (l) => log(`growth, empty ledger: ${l}`))
+      ingestEmpty = emptyIngest.openLoop[0]?.achievedPerSec ?? 0
+      const kiosk = await startKioskProcess(tillRunner, { kioskId: till.id, token: till.token, mqttUrl: empty.mqttUrl, dataDir: tillDir, clockOffsetMs: 0, replyTimeoutMs: 10_000 })
+      try {
+        kioskRssStartMb = residentMb(kiosk.child.pid!)
+        kioskSalesAccepted = await sellAtKiosk(kiosk, event.fleet.wristbands.slice(0, 50), options.kioskSales)
+        kioskRssAfterMb = residentMb(kiosk.child.pid!)
+      } finally {
+        await kiosk.kill()
+      }
+      log(`growth: kiosk daemon resident memory ${kioskRssStartMb} MB at start, ${kioskRssAfterMb} MB after ${options.kioskSales} sales (${kioskSalesAccepted} accepted)`)
+    } finally {
+      await empty.stop()
+    }
+
+    const fill = await writeFilledLedger(join(dir, 'filled'), event, options.postings)
+    log(`growth: the filler wrote ${fill.postings} postings (${fill.transactions} signed transactions) in ${round(fill.ms / 1000, 1)} s`)
+
+    const filled = await startGateway(gatewayEntry, eventFile, join(dir, 'filled'))
+    try {
+      const filledIngest = await runLoadProcess(ingestArgs(filled.mqttUrl), (l) => log(`growth, filled ledger: ${l}`))
+      const ingestFilled = filledIngest.openLoop[0]?.achievedPerSec ?? 0
+      log(`growth: ingest ${ingestEmpty} sales/s on the empty ledger, ${ingestFilled} sales/s with ${fill.postings} postings (${options.ingestOfferedPerSec}/s offered to each)`)
+
+      // The portal: a wristband of the load generator's, with history now.
+      const uid = event.fleet.wristbands[0]!
+      const token = await portalLogin(filled.httpUrl, event.pins.get(uid)!)
+      const customerUrl = `${filled.httpUrl}/api/customer`
+      const headers = { authorization: `Bearer ${token}` }
+      const sample = await fetch(customerUrl, { headers })
+      if (sample.status !== 200) throw new Error(`GET /api/customer answered ${sample.status}`)
+      const body = (await sample.json()) as unknown
+      const measure = (url: string, withHeaders?: Record<string, string>) =>
+        autocannon({ url, connections: options.portalConnections, duration: options.portalSeconds, ...(withHeaders === undefined ? {} : { headers: withHeaders }) })
+      const customer = await measure(customerUrl, headers)
+      const bare = await startBareRoute('/api/customer', body)
+      let bareResult: AutocannonResult
+      try {
+        bareResult = await measure(bare.url)
+      } finally {
+        await bare.close()
+      }
+      // Sales at a fixed rate from kiosks of their own; the portal is measured while the second phase runs.
+      let startPortal: () => void = () => {}
+      const backgroundStarted = new Promise<void>((resolve) => (startPortal = resolve))
+      const background = runLoadProcess(
+        [
+          '--mqtt',
+          filled.mqttUrl,
+          '--fleet',
+          backgroundFleet,
+          '--fund-cents',
+          '5000000',
+          '--rates',
+          `${options.portalIngestPerSec},${options.portalIngestPerSec}`,
+          '--seconds',
+          String(options.portalSeconds + 1),
+          '--drain-seconds',
+          '5',
+        ],
+        (l) => {
+          log(`growth, sales beside the portal: ${l}`)
+          if (l.includes('open loop')) startPortal()
+        },
+      )
+      await Promise.race([backgroundStarted, background])
+      const withIngest = await measure(customerUrl, headers)
+      const backgroundReport = await background
+      const during = backgroundReport.openLoop[1] ?? backgroundReport.openLoop[0]
+      const results = [customer, bareResult, withIngest]
+      const report: GrowthReport = {
+        postings: fill.postings,
+        fillTransactions: fill.transactions,
+        fillMs: fill.ms,
+        ingestOfferedPerSec: options.ingestOfferedPerSec,
+        ingestEmptySalesPerSec: ingestEmpty,
+        ingestFilledSalesPerSec: ingestFilled,
+        ingestFilledToEmpty: ratio(ingestFilled, ingestEmpty),
+        portalCustomerRequestsPerSec: round(customer.requests.average),
+        portalBareRequestsPerSec: round(bareResult.requests.average),
+        portalCustomerWithIngestRequestsPerSec: round(withIngest.requests.average),
+        portalCustomerToBare: ratio(customer.requests.average, bareResult.requests.average),
+        portalWithIngestToBare: ratio(withIngest.requests.average, bareResult.requests.average),
+        portalFailedRequests: results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0),
+        portalIngestOfferedPerSec: options.portalIngestPerSec,
+        portalIngestAchievedPerSec: during?.achievedPerSec ?? 0,
+        portalConnections: options.portalConnections,
+        portalSeconds: options.portalSeconds,
+        kioskSales: options.kioskSales,
+        kioskSalesAccepted,
+        kioskRssStartMb,
+        kioskRssAfterMb,
+        ms: 0,
+      }
+      log(
+        `growth: portal GET /api/customer ${report.portalCustomerRequestsPerSec} requests/s, bare fastify route ${report.portalBareRequestsPerSec}/s ` +
+          `(ratio ${report.portalCustomerToBare}), with ${options.portalIngestPerSec} sales/s offered ${report.portalCustomerWithIngestRequestsPerSec}/s (ratio ${report.portalWithIngestToBare}; ` +
+          `sales achieved ${report.portalIngestAchievedPerSec}/s), ${report.portalFailedRequests} failed requests`,
+      )
+      report.ms = Math.round(performance.now() - started)
+      return report
+    } finally {
+      await filled.stop()
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

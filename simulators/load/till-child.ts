@@ -1,0 +1,85 @@
+// The growth bench's till: a real kiosk daemon (memory reader) in its own
+// process, driven over stdin and answering on stdout in the chaos run's kiosk
+// protocol (../chaos/kiosk-protocol.ts: topup, sale, status). Unlike the
+// chaos run's kiosk it loads nothing but the daemon, so that its resident
+// memory is the daemon's: the chaos kiosk's harness brings the gateway's
+// modules along.
+//
+// argv[2]: { kioskId, token, mqttUrl, dataDir } as JSON.
+import { createInterface } from 'node:readline'
+import pino from 'pino'
+import { createKioskDaemon } from '../../daemon/app.js'
+import { systemClock } from '../../device-protocol/index.js'
+import { DEFAULTS } from '../../daemon/config.js'
+import { KioskError, type Outcome } from '../../daemon/kiosk.js'
+import { createMemoryReader } from '../../daemon/reader/memory-reader.js'
+import { CHAOS_PRODUCT, type KioskChildOptions, type KioskReply, type KioskRequest } from '../chaos/kiosk-protocol.js'
+
+const options = JSON.parse(process.argv[2] ?? '{}') as Pick<KioskChildOptions, 'kioskId' | 'token' | 'mqttUrl' | 'dataDir'>
+const reader = createMemoryReader()
+const daemon = await createKioskDaemon({
+  config: {
+    ...DEFAULTS,
+    kioskId: options.kioskId,
+    token: options.token,
+    mqttUrl: options.mqttUrl,
+    dataDir: options.dataDir,
+    reader: { kind: 'memory' },
+    apiPort: 0,
+    tapTimeoutMs: 10_000,
+    feedbackDurationMs: 10,
+  },
+  logger: pino({ level: 'silent' }),
+  clock: systemClock,
+  reader,
+})
+await daemon.start()
+
+const send = (reply: KioskReply) => process.stdout.write(`${JSON.stringify(reply)}\n`)
+
+/** The guest taps once the kiosk listens for a tag, and takes the wristband away when the answer is shown. */
+async function tap(operation: Promise<Outcome>, uid: string): Promise<Outcome> {
+  let settled = false
+  operation.then(
+    () => void (settled = true),
+    () => void (settled = true),
+  )
+  for (let waitedMs = 0; !settled && reader.listenerCount('tag') === 0 && waitedMs < 10_000; waitedMs += 1) await new Promise((done) => setTimeout(done, 1))
+  if (settled) return operation
+  reader.present(uid, 'ntag215')
+  try {
+    return await operation
+  } finally {
+    reader.remove()
+  }
+}
+
+async function handle(request: KioskRequest): Promise<void> {
+  if (request.op === 'status') {
+    const status = daemon.status()
+    send({ type: 'status', depth: daemon.outbox.depth(), connected: status.connected, chain: status.chain.status })
+    return
+  }
+  if (request.op === 'answers') {
+    send({ type: 'answers', answers: {} })
+    return
+  }
+  const operation = request.op === 'topup' ? daemon.kiosk.topUp(request.amount) : daemon.kiosk.sale([{ product: CHAOS_PRODUCT, qty: 1, unitPrice: request.unitPrice }])
+  try {
+    const outcome = await tap(operation, request.uid)
+    send({ type: 'outcome', n: request.n, status: outcome.status, id: outcome.id, seq: outcome.seq, amount: outcome.amount, ...(outcome.reason === undefined ? {} : { reason: outcome.reason }) })
+  } catch (err) {
+    send({ type: 'refused', n: request.n, error: err instanceof KioskError ? err.type : String((err as Error).message ?? err) })
+  }
+}
+
+// One operation at a time, in order, as at a real till.
+let queue = Promise.resolve()
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === '') return
+  const request = JSON.parse(line) as KioskRequest
+  queue = queue.then(() => handle(request))
+})
+// The parent went away: a till nobody drives is of no use.
+process.stdin.on('end', () => process.kill(process.pid, 'SIGKILL'))
+send({ type: 'ready' })

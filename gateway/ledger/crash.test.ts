@@ -5,13 +5,17 @@
 // - the kiosks send the same envelopes again and get exactly the answers a
 //   batch that never crashed gives, booked once, with the invariants holding.
 // The end-to-end crash test (simulators/e2e/crash.test.ts) kills a real
-// gateway process under load; this one reaches every step of a batch.
+// gateway process under load; this one reaches every step of a batch. Where
+// PostgreSQL 15 is installed it runs against the PostgreSQL store too (a
+// private server, a database per run, reopened through a new connection).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { GENESIS_HASH, envelopeHash, type Envelope } from '../../device-protocol/index.js'
 import type { LedgerStore } from './store.js'
+import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { createPgLedgerStore } from './pg-store.js'
 import { STORE_KINDS, UID, makeWorld, verified, type StoreKind, type TestWorld } from './testing/test-helpers.js'
 import type { Outcome } from './types.js'
 
@@ -77,11 +81,22 @@ interface Run {
   close(): void
 }
 
-function start(store: StoreKind, failAt: number): Run {
+const postgres = postgresInstalled() ? await startPostgresServer() : undefined
+if (postgres !== undefined) {
+  t.teardown(() => postgres.stop())
+  postgres.createDatabase('crash_template')
+  createPgLedgerStore({ url: postgres.url('crash_template') }).close()
+}
+let pgDatabases = 0
+
+function start(store: StoreKind | 'postgres', failAt: number): Run {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-crash-'))
-  const path = store === 'sqlite' ? join(dir, 'ledger.db') : ':memory:'
+  // On PostgreSQL the registry stays in a SQLite file (it is not on PostgreSQL yet) and the money in a database of its own.
+  const path = store === 'memory' ? ':memory:' : join(dir, 'ledger.db')
+  const url = store === 'postgres' ? postgres!.createDatabase(`crash_${++pgDatabases}`, 'crash_template') : ''
+  const storeOf = () => (store === 'postgres' ? createPgLedgerStore({ url }) : store)
   const fault = { failAt, writes: 0 }
-  const world = makeWorld(path, store, faultyStore(fault))
+  const world = makeWorld(path, storeOf(), faultyStore(fault))
   // Money on alice before the batch: a committed state the crash must not touch.
   const warmUp = world.ledger.applyBatch([verified(world.kiosks.cash.topup(UID.alice, 2_000))])
   if (warmUp[0]?.kind !== 'result' || !warmUp[0].booked) throw new Error('warm-up top-up was not booked')
@@ -91,7 +106,7 @@ function start(store: StoreKind, failAt: number): Run {
     reopen() {
       // A restart: the same file under a new ledger, the kiosks keep their chains (their outboxes).
       world.close()
-      const again = makeWorld(path, store)
+      const again = makeWorld(path, storeOf())
       again.kiosks.bar = world.kiosks.bar
       again.kiosks.cash = world.kiosks.cash
       again.kiosks.food = world.kiosks.food
@@ -105,7 +120,7 @@ function start(store: StoreKind, failAt: number): Run {
   }
 }
 
-for (const store of STORE_KINDS) {
+for (const store of [...STORE_KINDS, ...(postgres === undefined ? [] : (['postgres'] as const))]) {
   t.test(`${store} store: a crash at any write of a batch leaves nothing of it, and the resend books it once`, async (t) => {
     // The run without a crash: its answers, its end state, and how many writes it makes.
     const reference = start(store, 0)
@@ -130,8 +145,8 @@ for (const store of STORE_KINDS) {
       t.throws(() => run.world.ledger.applyBatch(batchK.map(verified)), /power cut/, `write ${k} of ${writes} fails`)
       t.same(snapshot(run.world), before, `crash at write ${k}: nothing of the batch is left`)
       t.same(run.world.ledger.checkInvariants(), [], `crash at write ${k}: invariants hold`)
-      const world = store === 'sqlite' ? run.reopen() : run.world
-      if (store === 'sqlite') t.same(snapshot(world), before, `crash at write ${k}: the file holds the state before the batch`)
+      const world = store === 'memory' ? run.world : run.reopen()
+      if (store !== 'memory') t.same(snapshot(world), before, `crash at write ${k}: the database holds the state before the batch`)
       const resent = answers(world.ledger.applyBatch(batchK.map(verified)))
       t.same(resent, expected, `crash at write ${k}: the resend gets the answers of a batch that never crashed`)
       t.same(snapshot(world), expectedState, `crash at write ${k}: booked once`)

@@ -158,12 +158,28 @@ export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'memory']
  * shift reports) are SQLite queries and see nothing of the store here.
  */
 export function createMemoryLedger({ db, clock, logger = silentLogger, wrapStore }: { db: ReturnType<typeof openLedgerDatabase>; clock: Clock; logger?: typeof silentLogger; wrapStore?: (store: LedgerStore) => LedgerStore }): Ledger {
+  return createLedgerOverStore({ db, clock, logger, store: createMemoryLedgerStore(), ...(wrapStore === undefined ? {} : { wrapStore }) })
+}
+
+/** As createMemoryLedger, over any store that keeps its own cursors (the memory store, the PostgreSQL store). */
+export function createLedgerOverStore({
+  db,
+  clock,
+  logger = silentLogger,
+  store: money,
+  wrapStore,
+}: {
+  db: ReturnType<typeof openLedgerDatabase>
+  clock: Clock
+  logger?: typeof silentLogger
+  store: LedgerStore
+  wrapStore?: (store: LedgerStore) => LedgerStore
+}): Ledger {
   migrateGatewayDatabase(db)
   db.pragma('foreign_keys = OFF')
-  const memory = createMemoryLedgerStore()
   // One batch spans both: the registry's side of a booking (vouchers, new wristbands, SUN counters) rolls back with the store's.
   const registryTransaction = db.transaction((fn: () => unknown) => fn())
-  const spanning: LedgerStore = { ...memory, batch: (fn) => registryTransaction.immediate(() => memory.batch(fn)) as ReturnType<typeof fn> }
+  const spanning: LedgerStore = { ...money, batch: (fn) => registryTransaction.immediate(() => money.batch(fn)) as ReturnType<typeof fn> }
   const store = wrapStore === undefined ? spanning : wrapStore(spanning)
   const registry = createRegistry({
     db,
@@ -178,15 +194,24 @@ export function createMemoryLedger({ db, clock, logger = silentLogger, wrapStore
   return createLedgerOn({ store, registry, clock, logger, reads: createOperationReads(db) })
 }
 
-/** A ledger on `path` (default in memory) with testSetup imported and the three kiosks enrolled; `store` says where the money is kept. */
-export function makeWorld(path = ':memory:', store: StoreKind = 'sqlite', wrapStore?: (store: LedgerStore) => LedgerStore): TestWorld {
+/**
+ * A ledger on `path` (default in memory) with testSetup imported and the three kiosks enrolled; `store` says where the
+ * money is kept: a kind, or a store of its own (such as a PostgreSQL store; closed with the world).
+ */
+export function makeWorld(path = ':memory:', store: StoreKind | (LedgerStore & { close(): void }) = 'sqlite', wrapStore?: (store: LedgerStore) => LedgerStore): TestWorld {
   const db = openLedgerDatabase(path)
   const clock = fixedClock()
   const wrap = wrapStore === undefined ? {} : { wrapStore }
-  const ledger = store === 'sqlite' ? createLedger({ db, clock, logger: silentLogger, ...wrap }) : createMemoryLedger({ db, clock, ...wrap })
+  const ledger =
+    store === 'sqlite'
+      ? createLedger({ db, clock, logger: silentLogger, ...wrap })
+      : store === 'memory'
+        ? createMemoryLedger({ db, clock, ...wrap })
+        : createLedgerOverStore({ db, clock, store, ...wrap })
   const kiosks = { bar: new SigningKiosk('bar-1'), cash: new SigningKiosk('cash-1'), food: new SigningKiosk('food-1') }
   ledger.registry.importEventSetup(testSetup({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys, 'food-1': kiosks.food.keys }))
-  return { db, ledger, kiosks, clock, close: () => db.close() }
+  const closeStore = typeof store === 'object' ? () => store.close() : () => {}
+  return { db, ledger, kiosks, clock, close: () => (db.close(), closeStore()) }
 }
 
 export const verified = (envelope: Envelope) => ({ envelope })

@@ -121,7 +121,7 @@ t.test('a fresh file reaches the latest version; running again changes nothing',
   const db = open()
   migrateKioskDatabase(db)
   t.equal(version(db), KIOSK_SCHEMA_VERSION)
-  t.same(tableNames(db), ['answered', 'answered_envelopes', 'answered_envelopes_total', 'card_payments', 'chain', 'last_sale', 'meta', 'pending'])
+  t.same(tableNames(db), ['answered', 'answered_envelopes', 'answered_envelopes_total', 'card_payments', 'card_reversals', 'chain', 'last_sale', 'meta', 'pending'])
   seedOutboxRows(db)
   const schema = schemaOf(db)
   const before = rows(db)

@@ -118,6 +118,26 @@ export const KIOSK_MIGRATIONS: readonly KioskMigration[] = [
           UPDATE answered_envelopes_total SET count = count - 1, bytes = bytes - length(CAST(OLD.envelope AS BLOB)) WHERE one = 1;
         END;`),
   },
+  {
+    version: 5,
+    reason: 'card reversals: a paid card top-up the gateway refused is reversed at the terminal once, and what the terminal answered is kept',
+    // One row per refused topup_card (its transaction id), written before the terminal is asked: a restart never reverses twice.
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE card_reversals (
+          tx_id TEXT PRIMARY KEY,
+          receipt_number TEXT NOT NULL,
+          terminal_id TEXT,
+          amount INTEGER NOT NULL,
+          refusal TEXT NOT NULL,
+          state TEXT NOT NULL CHECK (state IN ('pending', 'reversed', 'declined', 'unknown', 'failed')),
+          result_code INTEGER,
+          note TEXT,
+          started_at INTEGER NOT NULL,
+          closed_at INTEGER,
+          CHECK ((state = 'pending') = (closed_at IS NULL))
+        );`),
+  },
 ]
 
 /** The user_version this build writes and understands. */

@@ -26,6 +26,8 @@ export interface AnswersOptions {
   setAbort(abort: ((reason: 'stopped') => void) | undefined): void
   /** An answer could not be recorded (the outbox's storage failed): its entry stays pending. */
   storageFailed(err: OutboxStorageError): void
+  /** The gateway refused a topup_card whose card payment the terminal had approved (first answer only). */
+  cardTopUpRefused?(tx: Transaction, reason: string): void
 }
 
 export interface Answers {
@@ -38,7 +40,7 @@ export interface Answers {
 }
 
 export function createAnswers(options: AnswersOptions): Answers {
-  const { outbox, link, chain, logger, newId, replyTimeoutMs, tally, changed, accepted, setAbort, storageFailed } = options
+  const { outbox, link, chain, logger, newId, replyTimeoutMs, tally, changed, accepted, setAbort, storageFailed, cardTopUpRefused } = options
   /** Operations waiting for the answer to their transaction id. */
   const waiters = new Map<string, (result: TxResult) => void>()
   /** Balance checks waiting for their answer, by requestId. */
@@ -121,7 +123,8 @@ export function createAnswers(options: AnswersOptions): Answers {
     if (result.status === 'rejected' && tx.type === 'topup_card') {
       tally('cardTopUpsRefused')
       // The card was charged and the gateway booked nothing: the guest must get the money back at the terminal.
-      logger.error({ id: result.id, seq: marked.entry.seq, reason: result.reason, amount: tx.amount }, 'gateway refused a paid card top-up: refund it at the terminal')
+      logger.error({ id: result.id, seq: marked.entry.seq, reason: result.reason, amount: tx.amount }, 'gateway refused a paid card top-up: reversing it at the terminal')
+      cardTopUpRefused?.(tx, result.reason ?? 'rejected')
     }
     if (result.debt) logger.warn({ id: result.id, seq: marked.entry.seq, uid: tx.tag.uid }, 'an offline sale left a debt on the wristband')
     // Recorded as refused (the cashier sees the refusal, it is never sent again), but the gateway's cursor did not move.

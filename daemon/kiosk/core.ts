@@ -122,6 +122,8 @@ export interface KioskCore {
    * answer is reported only once the promise it returns has settled.
    */
   onAccepted(handler: (tx: Transaction) => Promise<void> | void): void
+  /** Called when the gateway refuses a topup_card the terminal had approved (its first answer, late ones too). */
+  onCardTopUpRefused(handler: (tx: Transaction, reason: string) => void): void
 
   count(counter: keyof CoreCounters): void
   counters(): CoreCounters
@@ -189,6 +191,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
   }
   const listeners: Array<() => void> = []
   const acceptedHandlers: Array<(tx: Transaction) => Promise<void> | void> = []
+  const cardRefusedHandlers: Array<(tx: Transaction, reason: string) => void> = []
   let busy = false
   let stopped = false
   let abortCurrent: ((reason: 'stopped') => void) | undefined
@@ -269,6 +272,9 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
     accepted,
     storageFailed: (err) => storageFailed(err, 'answer'),
     setAbort: (abort) => void (abortCurrent = abort),
+    cardTopUpRefused: (tx, reason) => {
+      for (const handler of cardRefusedHandlers) handler(tx, reason)
+    },
   })
 
   function refuse(type: KioskErrorType, message: string): never {
@@ -531,6 +537,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
       abortCurrent = abort
     },
     onAccepted: (handler) => void acceptedHandlers.push(handler),
+    onCardTopUpRefused: (handler) => void cardRefusedHandlers.push(handler),
     count(counter) {
       counts[counter] += 1
     },

@@ -4,6 +4,7 @@
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
 import type { PaymentTerminal } from '../terminal/terminal.js'
 import { createCardPaymentStore } from '../card-payments.js'
+import { createCardReversals, type CardReversalCounters } from '../card-reversals.js'
 import { CardResolveError, createCardTopUp, type CardCounters, type CardResolution, type CardTopUpHooks, type CardTopUpOutcome } from '../card-topup.js'
 import { authorizeStaff, authorizeSupervisor } from '../staff-session.js'
 import { effectiveProfile } from '../profile.js'
@@ -17,7 +18,7 @@ export interface TopUpOperations {
   recoverCardPayments(): Promise<void>
   cashOut(): Promise<Outcome>
   checkBalance(): Promise<BalanceInfo>
-  cardCounters(): CardCounters
+  cardCounters(): CardCounters & CardReversalCounters
 }
 
 export interface TopUpOptions {
@@ -127,6 +128,19 @@ export function createTopUpOperations(core: KioskCore, options: TopUpOptions): T
     },
   })
 
+  // A paid card top-up the gateway refuses is reversed at the terminal, once (card-reversals.ts).
+  const reversals = createCardReversals({ db: outbox.database, clock, terminal: options.terminal, logger: logger.child({ part: 'card-reversal' }), changed: core.changed })
+  reversals.recover()
+  core.onCardTopUpRefused((tx, reason) => void reversals.refused(tx, reason))
+
+  /** What the cashier reads about a refused top-up: whether the card payment went back. */
+  async function withReversal(outcome: CardTopUpOutcome): Promise<CardTopUpOutcome> {
+    if (outcome.status !== 'rejected' || outcome.id === undefined) return outcome
+    const reversal = await reversals.settled(outcome.id)
+    if (reversal?.state === 'reversed') return { ...outcome, message: 'refused, card payment reversed' }
+    return { ...outcome, message: `refused, card payment NOT reversed (${reversal?.state ?? 'not started'}): a supervisor must refund it` }
+  }
+
   async function cardTopUp(amountCents: number): Promise<CardTopUpOutcome> {
     return core.exclusive(async () => {
       const config = core.requireConfig()
@@ -142,7 +156,7 @@ export function createTopUpOperations(core: KioskCore, options: TopUpOptions): T
       await core.requireChain()
       cardStaff = staff
       try {
-        return await card.take(amountCents)
+        return await withReversal(await card.take(amountCents))
       } finally {
         cardStaff = undefined
       }
@@ -168,5 +182,5 @@ export function createTopUpOperations(core: KioskCore, options: TopUpOptions): T
     await core.exclusive(() => card.recover(), { evenWhenLocked: true })
   }
 
-  return { topUp, cardTopUp, resolveCardPayment, recoverCardPayments, cashOut, checkBalance, cardCounters: () => card.counters() }
+  return { topUp, cardTopUp, resolveCardPayment, recoverCardPayments, cashOut, checkBalance, cardCounters: () => ({ ...card.counters(), ...reversals.counters() }) }
 }

@@ -1,0 +1,152 @@
+// Reversing a card top-up the gateway refused after the terminal had approved
+// it (a blocked wristband, a duplicate payment, any refusal): the guest's card
+// was charged and the ledger booked nothing, so the kiosk asks the terminal to
+// reverse the payment by its receipt number.
+//
+// Exactly once: the row (keyed by the topup_card's id) is written, fsynced,
+// before the terminal is asked; a refusal answered again (a resend, a restart)
+// finds the row and does nothing. A row still 'pending' after a restart is a
+// reversal whose answer was lost: it is not sent again (the terminal may have
+// booked it), it becomes 'unknown', an alert for a supervisor like a declined
+// or failed one. The counts go out with the kiosk's counters in its state.
+import type Database from 'better-sqlite3'
+import type { Logger } from 'pino'
+import type { Clock, Transaction } from '../device-protocol/index.js'
+import { migrateKioskDatabase } from './migrations.js'
+import type { PaymentTerminal, ReversalResult } from './terminal/terminal.js'
+
+export type CardReversalState = 'pending' | 'reversed' | 'declined' | 'unknown' | 'failed'
+
+export interface CardReversalRecord {
+  txId: string
+  receiptNumber: string
+  terminalId?: string
+  amount: number
+  /** The gateway's reason for refusing the top-up. */
+  refusal: string
+  state: CardReversalState
+  resultCode?: number
+  note?: string
+  startedAt: number
+  closedAt?: number
+}
+
+export interface CardReversalCounters {
+  /** Refused card top-ups the terminal reversed. */
+  cardReversed: number
+  /** Refused card top-ups not (known to be) reversed: declined, failed, unknown or in progress. A supervisor must refund them. */
+  cardReversalAlerts: number
+}
+
+export interface CardReversals {
+  /** The gateway refused this topup_card: reverse its payment (once). Resolves with the record when the terminal has answered. */
+  refused(tx: Transaction, reason: string): Promise<CardReversalRecord | undefined>
+  /** The reversal of this transaction, once started (awaits one in progress). */
+  settled(txId: string): Promise<CardReversalRecord | undefined>
+  get(txId: string): CardReversalRecord | undefined
+  /** Rows left 'pending' by a crash become 'unknown' (never sent again). Call once at start. */
+  recover(): void
+  counters(): CardReversalCounters
+}
+
+interface Row {
+  tx_id: string
+  receipt_number: string
+  terminal_id: string | null
+  amount: number
+  refusal: string
+  state: CardReversalState
+  result_code: number | null
+  note: string | null
+  started_at: number
+  closed_at: number | null
+}
+
+function toRecord(row: Row): CardReversalRecord {
+  return {
+    txId: row.tx_id,
+    receiptNumber: row.receipt_number,
+    ...(row.terminal_id !== null ? { terminalId: row.terminal_id } : {}),
+    amount: row.amount,
+    refusal: row.refusal,
+    state: row.state,
+    ...(row.result_code !== null ? { resultCode: row.result_code } : {}),
+    ...(row.note !== null ? { note: row.note } : {}),
+    startedAt: row.started_at,
+    ...(row.closed_at !== null ? { closedAt: row.closed_at } : {}),
+  }
+}
+
+export function createCardReversals(options: { db: Database.Database; clock: Clock; terminal: PaymentTerminal | undefined; logger: Logger; changed(): void }): CardReversals {
+  const { db, clock, terminal, logger, changed } = options
+  migrateKioskDatabase(db)
+  const q = {
+    insert: db.prepare(
+      `INSERT OR IGNORE INTO card_reversals (tx_id, receipt_number, terminal_id, amount, refusal, state, started_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
+    ),
+    close: db.prepare(`UPDATE card_reversals SET state = ?, result_code = ?, note = ?, closed_at = ? WHERE tx_id = ? AND state = 'pending'`),
+    get: db.prepare(`SELECT * FROM card_reversals WHERE tx_id = ?`),
+    pending: db.prepare(`SELECT tx_id FROM card_reversals WHERE state = 'pending'`),
+    counts: db.prepare(`SELECT state, count(*) AS n FROM card_reversals GROUP BY state`),
+  }
+  const inFlight = new Map<string, Promise<CardReversalRecord | undefined>>()
+
+  const get = (txId: string) => {
+    const row = q.get.get(txId) as Row | undefined
+    return row ? toRecord(row) : undefined
+  }
+
+  function close(txId: string, state: Exclude<CardReversalState, 'pending'>, resultCode: number | undefined, note: string | undefined): CardReversalRecord | undefined {
+    q.close.run(state, resultCode ?? null, note?.slice(0, 300) ?? null, clock.now(), txId)
+    const record = get(txId)
+    if (state === 'reversed') logger.info({ id: txId, receiptNumber: record?.receiptNumber, amount: record?.amount }, 'refused card top-up reversed at the terminal')
+    else logger.error({ id: txId, state, resultCode, note, amount: record?.amount }, 'refused card top-up NOT reversed at the terminal: a supervisor must refund it')
+    changed()
+    return record
+  }
+
+  async function reverse(tx: Transaction, reason: string): Promise<CardReversalRecord | undefined> {
+    const payment = tx.payment
+    if (!payment) return undefined
+    // Written before the terminal is asked: a second refusal of the same id, or a restart, never reverses twice.
+    if (q.insert.run(tx.id, payment.receiptNumber, payment.terminalId, tx.amount, reason.slice(0, 100), clock.now()).changes !== 1) return get(tx.id)
+    changed()
+    if (!terminal) return close(tx.id, 'failed', undefined, 'no card terminal at this kiosk')
+    let result: ReversalResult
+    try {
+      result = await terminal.reverse(payment.receiptNumber, tx.amount)
+    } catch (err) {
+      // Refused before anything was sent (a receipt number the terminal cannot take, a busy terminal).
+      return close(tx.id, 'failed', undefined, (err as Error).message)
+    }
+    return close(tx.id, result.status, result.resultCode, result.message)
+  }
+
+  return {
+    refused(tx, reason) {
+      const existing = inFlight.get(tx.id)
+      if (existing) return existing
+      const running = reverse(tx, reason).catch((err: Error) => {
+        logger.error({ err: err.message, id: tx.id }, 'recording the reversal of a refused card top-up failed')
+        return undefined
+      })
+      inFlight.set(tx.id, running)
+      void running.finally(() => inFlight.delete(tx.id))
+      return running
+    },
+    async settled(txId) {
+      return (await inFlight.get(txId)) ?? get(txId)
+    },
+    get,
+    recover() {
+      for (const { tx_id } of q.pending.all() as { tx_id: string }[]) {
+        if (inFlight.has(tx_id)) continue
+        close(tx_id, 'unknown', undefined, 'the kiosk stopped while the terminal was reversing it: not sent again')
+      }
+    },
+    counters() {
+      const by = new Map((q.counts.all() as { state: CardReversalState; n: number }[]).map((r) => [r.state, r.n]))
+      return { cardReversed: by.get('reversed') ?? 0, cardReversalAlerts: (by.get('declined') ?? 0) + (by.get('unknown') ?? 0) + (by.get('failed') ?? 0) + (by.get('pending') ?? 0) }
+    },
+  }
+}

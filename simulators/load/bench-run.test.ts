@@ -58,6 +58,13 @@ t.test('the end-to-end bench runs and reports every field as JSON', async (t) =>
     [],
     'every figure of the JSON line is on the page',
   )
+  for (const name of ['capacityPerSec', 'capacityPerVerifyOneCore', 'p99At500Ms']) {
+    const verdict = json.targets[name] as Record<string, unknown>
+    t.type(verdict.met, 'boolean', `targets.${name}.met`)
+    t.type(verdict.value, 'number', `targets.${name}.value`)
+    if (verdict.met === false) t.type(verdict.limitedBy, 'string', `targets.${name}: what stops it`)
+  }
+  t.type(json.gatewayCpu.cores, 'number')
   t.ok(lines.some((l) => l.startsWith('load: open loop')), 'the generator process reported its phase')
   t.ok(lines.some((l) => l.startsWith('null gateway: ')), 'and its phase against the null gateway')
 })

@@ -10,6 +10,7 @@ import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { FULL_BENCH, QUICK_BENCH, runEndToEndBench } from '../load/bench-run.js'
 import { portalLoadReport, runPortalLoad } from './portal-load.js'
+import { FULL_GROWTH, QUICK_GROWTH, runGrowthBench } from '../load/growth.js'
 import { DEFAULT_REPORT_FILE, writeBenchReport } from '../load/report-file.js'
 
 const { values: args } = parseArgs({
@@ -25,6 +26,7 @@ const { values: args } = parseArgs({
     'capacity-seconds': { type: 'string' },
     only: { type: 'string' },
     profile: { type: 'string' },
+    'growth-postings': { type: 'string' },
     'portal-rate': { type: 'string', default: '500' },
     'portal-guests': { type: 'string', default: '200' },
     'portal-seconds': { type: 'string' },
@@ -34,9 +36,9 @@ const { values: args } = parseArgs({
   },
 })
 if (args.help) {
-  console.log(`usage: npm run bench -- [--quick] [--only e2e|portal-load] [--rates R,R,...] [--load-kiosks N] [--seconds S] [--portal-...]
+  console.log(`usage: npm run bench -- [--quick] [--only e2e|portal-load|growth] [--rates R,R,...] [--load-kiosks N] [--seconds S] [--portal-...]
   --quick             a smoke check in under a minute: short phases, fewer rates, fewer kiosks
-  --only              run one scenario: e2e (the limits and sales end to end) or portal-load (default both)
+  --only              run one scenario: e2e (the limits and sales end to end), portal-load or growth (default all three)
   --rates             end to end: sales/s offered open loop, one phase each (default ${FULL_BENCH.ratesPerSec.join(',')})
   --load-kiosks       end to end: kiosks of the load generator, one MQTT connection each (default ${FULL_BENCH.kiosks})
   --wristbands        end to end: guests the sales go to (default ${FULL_BENCH.wristbands})
@@ -45,6 +47,7 @@ if (args.help) {
   --capacity-phases   end to end: phases the capacity search may use (default ${FULL_BENCH.capacity.maxPhases})
   --capacity-seconds  end to end: length of each capacity phase (default ${FULL_BENCH.capacity.phaseMs / 1000})
   --profile DIR       end to end: run the gateway with node --cpu-prof and write its .cpuprofile to DIR (read it with npm run profile-summary)
+  --growth-postings   growth: postings in the filled ledger (default ${FULL_GROWTH.postings}; --quick ${QUICK_GROWTH.postings})
   --kiosks            portal load: simulated kiosks publishing at once (default 8)
   --portal-rate       portal load: sales offered per second, paced (default 500)
   --portal-guests     portal load: guests logged in to the portal, polling (default 200)
@@ -78,8 +81,8 @@ async function endToEndScenario(): Promise<Record<string, unknown>> {
 }
 
 const only = args.only
-if (only !== undefined && only !== 'e2e' && only !== 'portal-load') {
-  console.error(`--only: e2e or portal-load, not ${only}`)
+if (only !== undefined && only !== 'e2e' && only !== 'portal-load' && only !== 'growth') {
+  console.error(`--only: e2e, portal-load or growth, not ${only}`)
   process.exit(2)
 }
 const startedAt = new Date()
@@ -94,8 +97,8 @@ async function timed<T>(part: string, run: () => Promise<T>): Promise<T> {
     partSeconds[part] = (performance.now() - start) / 1000
   }
 }
-const report: Record<string, unknown> = only === 'portal-load' ? {} : await timed('end to end', endToEndScenario)
-if (only !== 'e2e') {
+const report: Record<string, unknown> = only === 'portal-load' || only === 'growth' ? {} : await timed('end to end', endToEndScenario)
+if (only === undefined || only === 'portal-load') {
   const portalLoad = await timed('portal load', () => runPortalLoad({
     salesPerSec: Number(args['portal-rate']),
     guests: Number(args['portal-guests']),
@@ -108,6 +111,11 @@ if (only !== 'e2e') {
   // Lost or doubled sales, unbalanced books or a guest shown someone else's data fail the run;
   // rates below the baseline's are this machine's figures and only print FAIL.
   if (portalLoad.checks.some((c) => c.kind === 'correctness' && !c.pass)) process.exitCode = 1
+}
+if (only === undefined || only === 'growth') {
+  // Ingest on an empty and on a filled ledger, the portal against a bare route, a kiosk daemon's memory (../load/growth.ts).
+  const growth = args.quick ? QUICK_GROWTH : FULL_GROWTH
+  report.growth = await runGrowthBench({ ...growth, postings: Number(args['growth-postings'] ?? growth.postings) }, (line) => console.log(line))
 }
 // The page a person opens; the JSON line below stays the machine-readable result, and the last line.
 const reportPath = writeBenchReport(args.report, report, {

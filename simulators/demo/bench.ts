@@ -25,10 +25,9 @@ const { values: args } = parseArgs({
     'capacity-phases': { type: 'string' },
     'capacity-seconds': { type: 'string' },
     only: { type: 'string' },
-    profile: { type: 'string' },
     'growth-postings': { type: 'string' },
     'portal-rate': { type: 'string', default: '500' },
-    'portal-guests': { type: 'string', default: '200' },
+    'portal-guests': { type: 'string' },
     'portal-seconds': { type: 'string' },
     'portal-poll-ms': { type: 'string', default: '2000' },
     report: { type: 'string', default: DEFAULT_REPORT_FILE },
@@ -46,12 +45,11 @@ if (args.help) {
   --p99-ms            end to end: the capacity search's p99 limit (default ${FULL_BENCH.capacity.p99LimitMs})
   --capacity-phases   end to end: phases the capacity search may use (default ${FULL_BENCH.capacity.maxPhases})
   --capacity-seconds  end to end: length of each capacity phase (default ${FULL_BENCH.capacity.phaseMs / 1000})
-  --profile DIR       end to end: run the gateway with node --cpu-prof and write its .cpuprofile to DIR (read it with npm run profile-summary)
   --growth-postings   growth: postings in the filled ledger (default ${FULL_GROWTH.postings}; --quick ${QUICK_GROWTH.postings})
   --kiosks            portal load: simulated kiosks publishing at once (default 8)
   --portal-rate       portal load: sales offered per second, paced (default 500)
-  --portal-guests     portal load: guests logged in to the portal, polling (default 200)
-  --portal-seconds    portal load: length of each phase: sales alone, guests alone, both (default 20; --quick 3)
+  --portal-guests     portal load: guests logged in to the portal, polling (default 200; --quick 50)
+  --portal-seconds    portal load: length of each phase: sales alone, guests alone, both (default 20; --quick 2)
   --portal-poll-ms    portal load: each guest refreshes this long after the last refresh was answered (default 2000)
   --report PATH       also write the results as an HTML page with figures to PATH (default ${DEFAULT_REPORT_FILE} in the current folder)`)
   process.exit(0)
@@ -74,7 +72,6 @@ async function endToEndScenario(): Promise<Record<string, unknown>> {
         maxPhases: number(args['capacity-phases'], base.capacity.maxPhases),
         phaseMs: number(args['capacity-seconds'], base.capacity.phaseMs / 1000) * 1000,
       },
-      ...(args.profile === undefined ? {} : { profileDir: args.profile }),
     },
     (line) => console.log(line),
   )
@@ -101,9 +98,9 @@ const report: Record<string, unknown> = only === 'portal-load' || only === 'grow
 if (only === undefined || only === 'portal-load') {
   const portalLoad = await timed('portal load', () => runPortalLoad({
     salesPerSec: Number(args['portal-rate']),
-    guests: Number(args['portal-guests']),
+    guests: Number(args['portal-guests'] ?? (args.quick ? 50 : 200)),
     kiosks: kioskCount,
-    phaseMs: Number(args['portal-seconds'] ?? (args.quick ? 3 : 20)) * 1000,
+    phaseMs: Number(args['portal-seconds'] ?? (args.quick ? 2 : 20)) * 1000,
     pollIntervalMs: Number(args['portal-poll-ms']),
   }))
   for (const line of portalLoadReport(portalLoad)) console.log(line)

@@ -299,6 +299,7 @@ aside{position:sticky;top:12px;background:#f8f9fa;padding:8px 14px;border-radius
 figure{margin:0 0 18px}figcaption{font-size:13px;color:#495057}
 table{border-collapse:collapse;margin:6px 0 12px}td,th{border-bottom:1px solid #dee2e6;padding:3px 10px;text-align:right}
 th{background:#f1f3f5}td:first-child,th:first-child{text-align:left}
+table.settings td{text-align:left}table.settings td:first-child,table.figures td:first-child{white-space:nowrap}table.figures td{text-align:left}
 table.pairs thead{display:none}table.pairs td:last-child{font-variant-numeric:tabular-nums}
 svg{max-width:100%;height:auto;font:11px system-ui,sans-serif}
 svg .plot{fill:#fff;stroke:#adb5bd}svg .grid{stroke:#f1f3f5}svg .tick{fill:#495057}svg .axis{fill:#212529;font-size:12px}

@@ -25,6 +25,7 @@ const { values: args } = parseArgs({
     'capacity-phases': { type: 'string' },
     'capacity-seconds': { type: 'string' },
     only: { type: 'string' },
+    profile: { type: 'string' },
     'growth-postings': { type: 'string' },
     'portal-rate': { type: 'string', default: '500' },
     'portal-guests': { type: 'string' },
@@ -45,6 +46,7 @@ if (args.help) {
   --p99-ms            end to end: the capacity search's p99 limit (default ${FULL_BENCH.capacity.p99LimitMs})
   --capacity-phases   end to end: phases the capacity search may use (default ${FULL_BENCH.capacity.maxPhases})
   --capacity-seconds  end to end: length of each capacity phase (default ${FULL_BENCH.capacity.phaseMs / 1000})
+  --profile DIR       end to end: run the gateway with node --cpu-prof and write its .cpuprofile to DIR (read it with npm run profile-summary)
   --growth-postings   growth: postings in the filled ledger (default ${FULL_GROWTH.postings}; --quick ${QUICK_GROWTH.postings})
   --kiosks            portal load: simulated kiosks publishing at once (default 8)
   --portal-rate       portal load: sales offered per second, paced (default 500)
@@ -72,6 +74,7 @@ async function endToEndScenario(): Promise<Record<string, unknown>> {
         maxPhases: number(args['capacity-phases'], base.capacity.maxPhases),
         phaseMs: number(args['capacity-seconds'], base.capacity.phaseMs / 1000) * 1000,
       },
+      ...(args.profile === undefined ? {} : { profileDir: args.profile }),
     },
     (line) => console.log(line),
   )

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +21,7 @@ import { measureAsyncVerifiesPerSec, measureBrokerRoundTripsPerSec, measureSqlit
 import type { LoadReport } from './cli.js'
 import { createLoadEvent, LOAD_PRODUCT, writeJsonPrivately } from './load-event.js'
 import { startNullGateway } from './null-gateway.js'
+import { cpuMs, judgeTargets, type Ceiling } from './targets.js'
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
 
@@ -38,6 +39,8 @@ export interface EndToEndBenchOptions {
   limitMs: number
   /** Sales per commit at which SQLite is measured. */
   sqliteBatchSizes: number[]
+  /** When set, the gateway runs with `node --cpu-prof` and writes its .cpuprofile here when it stops. */
+  profileDir?: string
 }
 
 export const FULL_BENCH: EndToEndBenchOptions = {
@@ -135,7 +138,14 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     const maxRatePerSec = nullReport.openLoop[0]?.achievedPerSec ?? 0
 
     const port = await freePort()
-    const gateway = await startGatewayProcess(['--event', eventFile, '--data-dir', join(dir, 'gateway'), '--mqtt-port', String(port), '--http-port', '0'])
+    const profiling = options.profileDir === undefined ? {} : { entryArgs: ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'gateway/bin.ts')] }
+    const gateway = await startGatewayProcess(['--event', eventFile, '--data-dir', join(dir, 'gateway'), '--mqtt-port', String(port), '--http-port', '0'], {}, profiling)
+    // The gateway's CPU from listening to its last answer: its main thread (where ingest, the ledger and
+    // the broker run) and the whole process (the verifies on the thread pool too). Read while it runs.
+    const pid = gateway.pid ?? 0
+    const cpuAtStart = { main: cpuMs(pid, pid), process: cpuMs(pid) }
+    let cpuAtEnd = cpuAtStart
+    const cpuSampler = setInterval(() => (cpuAtEnd = { main: cpuMs(pid, pid) ?? cpuAtEnd.main, process: cpuMs(pid) ?? cpuAtEnd.process }), 250)
     let report: LoadReport
     try {
       const capacity = options.capacity
@@ -161,6 +171,8 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
         log,
       )
     } finally {
+      clearInterval(cpuSampler)
+      cpuAtEnd = { main: cpuMs(pid, pid) ?? cpuAtEnd.main, process: cpuMs(pid) ?? cpuAtEnd.process }
       gateway.kill('SIGTERM')
       await exited(gateway)
     }
@@ -175,6 +187,29 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
 
     // Today's keys: the most booked per second in any phase, and the latency at 500/s offered (the issue's reference load).
     const reference = report.openLoop.find((p) => p.offeredPerSec === 500) ?? report.openLoop[0]
+    const perSale = (start: number | undefined, end: number | undefined) =>
+      start === undefined || end === undefined || books.salesBooked === 0 ? undefined : Math.round(((end - start) * 1000) / books.salesBooked)
+    const gatewayCpu = { mainThreadUsPerSale: perSale(cpuAtStart.main, cpuAtEnd.main), processUsPerSale: perSale(cpuAtStart.process, cpuAtEnd.process), cores: availableParallelism() }
+    const ceilings: Ceiling[] = [
+      { resource: 'load generator and broker (against the null gateway)', perSec: maxRatePerSec },
+      { resource: 'broker QoS 1 round trips (bare aedes)', perSec: roundTripsPerSec },
+      { resource: 'Ed25519 verifies on the thread pool', perSec: poolVerifiesPerSec },
+      { resource: 'SQLite commits (best batch size)', perSec: Math.max(...Object.entries(sqliteCommitsPerSec).map(([size, n]) => Number(size) * n)) },
+      ...(gatewayCpu.mainThreadUsPerSale ? [{ resource: 'gateway main thread (one core: its CPU per sale)', perSec: 1e6 / gatewayCpu.mainThreadUsPerSale }] : []),
+      ...(gatewayCpu.processUsPerSale ? [{ resource: `the machine's ${gatewayCpu.cores} cores for the gateway alone (its CPU per sale, verifies included)`, perSec: (gatewayCpu.cores * 1e6) / gatewayCpu.processUsPerSale }] : []),
+    ]
+    const at500 = report.openLoop.find((p) => p.offeredPerSec === 500)
+    const targets = judgeTargets({
+      capacityPerSec: report.capacity?.capacityPerSec ?? 0,
+      p99At500Ms: at500?.p99,
+      verifiesPerSecOneCore: verifiesPerSec,
+      ceilings,
+      ...(gatewayCpu.mainThreadUsPerSale === undefined ? {} : { mainThreadShareAt500: (gatewayCpu.mainThreadUsPerSale * 500) / 1e6 }),
+      ...(sqliteCommitsPerSec['1'] ? { commitMsOneSale: 1000 / sqliteCommitsPerSec['1'] } : {}),
+    })
+    log(`gateway CPU per sale booked: main thread ${gatewayCpu.mainThreadUsPerSale ?? '?'} µs, whole process ${gatewayCpu.processUsPerSale ?? '?'} µs`)
+    for (const [name, verdict] of Object.entries(targets))
+      log(`target ${name}: ${verdict.met ? 'met' : 'NOT met'}, ${verdict.value} (target ${verdict.target})${verdict.met ? '' : `; limited by ${verdict.limitedBy}: ${verdict.limit}`}`)
     const openLoop = report.openLoop.map(({ offeredPerSec, achievedPerSec, p50, p99, p999, max, unanswered, rejected, sendLagMaxMs, generatorIdleShare }) => ({
       offeredPerSec,
       achievedPerSec,
@@ -216,6 +251,10 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       /** Answered accepted within their phase's drain time. */
       salesAnsweredInPhases: acceptedSales,
       salesBooked: books.salesBooked,
+      /** The gateway's CPU per sale booked over the run (µs): its main thread, and the process with the thread pool. */
+      gatewayCpu,
+      /** Issue 17's targets: met or not, the value, and for one not met the ceiling that stops it (targets.ts). */
+      targets,
       ledgerBalanced: books.ledgerBalanced,
       invariantViolations: books.invariantViolations,
     }

@@ -115,7 +115,7 @@ if (only === undefined || only === 'portal-load') {
 if (only === undefined || only === 'growth') {
   // Ingest on an empty and on a filled ledger, the portal against a bare route, a kiosk daemon's memory (../load/growth.ts).
   const growth = args.quick ? QUICK_GROWTH : FULL_GROWTH
-  report.growth = await runGrowthBench({ ...growth, postings: Number(args['growth-postings'] ?? growth.postings) }, (line) => console.log(line))
+  report.growth = await timed('growth', () => runGrowthBench({ ...growth, postings: Number(args['growth-postings'] ?? growth.postings) }, (line) => console.log(line)))
 }
 // The page a person opens; the JSON line below stays the machine-readable result, and the last line.
 const reportPath = writeBenchReport(args.report, report, {

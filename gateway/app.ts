@@ -8,7 +8,8 @@ import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import { systemClock, topics, type AlertEvent, type Clock, type GatewayState } from '../device-protocol/index.js'
 import { createGatewayApis } from './apis.js'
-import { createBroker, type Broker, type Principal } from './broker.js'
+import { createBroker, type Broker, type BrokerOptions, type Principal } from './broker.js'
+import { connectExternalMessaging, externalMessagingSettings, kioskCredentialsOf, type ExternalMessaging } from './external-messaging.js'
 import { kioskCommandsAdmin } from './commands/admin-route.js'
 import { createKioskCommands, type KioskCommands } from './commands/index.js'
 import type { GatewayConfig } from './config.js'
@@ -130,6 +131,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const setup = loadEventSetup(eventFile)
   // The MQTT certificate too: a missing file or a key of another certificate stops the start here.
   const mqttTls = config.mqtt.tls ? readTlsCredentials(config.mqtt.tls) : undefined
+  // An external broker (mqtt.url): its secrets are read here, so a missing or exposed one stops the start before anything is made.
+  const externalMqtt = externalMessagingSettings(config.mqtt)
   // 0700, or a refusal when it is open to others (it holds the secrets).
   ensurePrivateDataDir(config.dataDir)
   const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
@@ -267,7 +270,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     return ledger.registry.kioskAuth(username, password) ? { role: 'kiosk', kioskId: username } : null
   }
 
-  const brokerReady = createBroker({
+  const brokerOptions: BrokerOptions = {
     authenticate,
     logger: log.child({ component: 'broker' }),
     maxPacketBytes: config.maxPacketBytes,
@@ -296,7 +299,22 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       if (!stopping) queries.handle(kioskId, payload)
     },
     onKioskCommandAnswer: (kioskId, payload) => kioskCommands.handleAnswer(kioskId, payload),
-  })
+  }
+  // The plain kiosk tokens at hand for an external broker's logins (the registry keeps hashes only): the event set-up's.
+  let setupTokens: ReadonlyMap<string, string> = new Map(setup.kiosks.map((k) => [k.id, k.token]))
+  let external: ExternalMessaging | undefined
+  const brokerReady: Promise<Broker> = externalMqtt
+    ? connectExternalMessaging({
+        settings: externalMqtt,
+        brokerOptions,
+        kiosks: () => kioskCredentialsOf(db),
+        alert: (kind, message) => void publish(ALERT_TOPIC, { kind, message: message.slice(0, 1024), at: clock.now() } satisfies AlertEvent, { qos: 1 }),
+        logger: log.child({ component: 'broker' }),
+      }).then((messaging) => {
+        external = messaging
+        return messaging.broker
+      })
+    : createBroker(brokerOptions)
   // The gateway's own sender of kiosk commands (also the console's and the admin route's); broker is assigned before any send.
   const kioskCommands: KioskCommands = createKioskCommands({
     publish: (topic, payload) => broker.publish(topic, payload, { qos: 1 }),
@@ -358,10 +376,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger: log,
     codeTtlMs: config.enrollment?.codeTtlMs ?? DEFAULT_REGISTRATION_CODE_TTL_MS,
     ...(config.enrollment?.gatewayUrl === undefined ? {} : { gatewayUrl: config.enrollment.gatewayUrl }),
-    ...(config.enrollment?.mqttUrl === undefined ? {} : { mqttUrl: config.enrollment.mqttUrl }),
+    // With an external broker kiosks are sent to it (unless enrollment.mqttUrl says how they reach it).
+    ...((config.enrollment?.mqttUrl ?? config.mqtt.url) === undefined ? {} : { mqttUrl: (config.enrollment?.mqttUrl ?? config.mqtt.url)! }),
     mqttListener: () => ({ host: config.mqtt.host, port: broker.address()?.port ?? config.mqtt.port, tls: config.mqtt.tls !== undefined }),
     publishKioskConfigs: (ids) => publishKioskConfigs(ids),
     endKioskSessions: (retired, newToken) => endKioskSessions(retired, newToken),
+    // The new token goes to the external broker's login of the kiosk (the registry keeps only its hash).
+    kioskEnrolled: async (kioskId, token) => void (await external?.provisionKiosks(new Map([...setupTokens, [kioskId, token]]))),
   }
   // The operator console (README "The operator console"): the page, fed over the broker's WebSocket
   // listener, and its API under /console/api/ with the operators' own credentials.
@@ -395,7 +416,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       operationsAdmin({
         ledger,
         publishKioskConfigs: (ids) => publishKioskConfigs(ids),
-        reloadEventSetup: () => ledger.registry.importEventSetup(loadEventSetup(eventFile)),
+        reloadEventSetup: () => {
+          const reloaded = loadEventSetup(eventFile)
+          const summary = ledger.registry.importEventSetup(reloaded)
+          setupTokens = new Map(reloaded.kiosks.map((k) => [k.id, k.token]))
+          return summary
+        },
         endKioskSessions,
       }),
       // Payout runs: four eyes, so the operator's own credentials name who acts (README "Paying guests back").
@@ -455,6 +481,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
    */
   async function endKioskSessions(retired: readonly string[], newToken: readonly string[] = []): Promise<void> {
     for (const kioskId of [...retired, ...newToken]) broker.disconnectKiosk(kioskId)
+    // An external broker: retired kiosks' logins deleted, changed tokens set (the broker closes those connections).
+    if (external && retired.length + newToken.length > 0) await external.provisionKiosks(setupTokens)
     // An empty retained message deletes the retained one (MQTT 3.1.1, 3.3.1.3); publish() would send JSON "".
     await Promise.all(
       retired.map((kioskId) =>
@@ -563,6 +591,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       if (started || stopping) throw new Error('gateway already started or stopped')
       started = true
       try {
+        // An external broker gets every kiosk's login first; a failure stops the start (it is in the log).
+        if (external && !(await external.provisionKiosks(setupTokens))) throw new Error('provisioning the kiosks\' logins in the external mqtt broker failed (see the log)')
         // Retained before the listener opens: the first kiosk to connect already finds its config.
         await publishKioskConfigs()
         bdSeq = takeGatewayBdSeq(db)

@@ -40,6 +40,10 @@ Options:
   --demo             import the demo festival instead (published tokens and PINs:
                      never in production)
   --mqtt-port PORT   MQTT listener port, 0 picks a free one (default 1883)
+  --mqtt-url URL     use an external Mosquitto 2 (dynamic security plugin) instead of
+                     the embedded broker (also WRISTPAY_GATEWAY_MQTT_URL); passwords
+                     from WRISTPAY_GATEWAY_MQTT_PASSWORD and
+                     WRISTPAY_GATEWAY_MQTT_DYNSEC_PASSWORD or 0600 files (mqtt.external)
   --http-port PORT   HTTP listener port, 0 picks a free one (default 8080)
   --print-config     print the effective config (secrets masked) and exit
   --print-config-reference
@@ -98,6 +102,7 @@ export function parseCli(args: readonly string[]): CliCommand {
         'data-dir': { type: 'string' },
         event: { type: 'string' },
         'mqtt-port': { type: 'string' },
+        'mqtt-url': { type: 'string' },
         'http-port': { type: 'string' },
         demo: { type: 'boolean' },
         'print-config': { type: 'boolean' },
@@ -116,6 +121,7 @@ export function parseCli(args: readonly string[]): CliCommand {
   if (values.event !== undefined) overrides.eventFile = values.event
   const mqttPort = parsePort('--mqtt-port', values['mqtt-port'])
   if (mqttPort !== undefined) overrides.mqtt = { port: mqttPort }
+  if (values['mqtt-url'] !== undefined) overrides.mqtt = { ...overrides.mqtt, url: values['mqtt-url'] }
   const httpPort = parsePort('--http-port', values['http-port'])
   if (httpPort !== undefined) overrides.http = { port: httpPort }
   return { kind: values['print-config'] ? 'print-config' : 'run', configFile: values.config, overrides, ...(values.demo ? { demo: true as const } : {}) }

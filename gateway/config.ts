@@ -191,6 +191,27 @@ export const GatewayConfig = Type.Object(
             },
           ),
         ),
+        url: Type.Optional(
+          Type.String({
+            pattern: '^mqtts?://[^\\s]+$',
+            maxLength: 2048,
+            description:
+              'an external MQTT broker (Mosquitto 2 with its dynamic security plugin) instead of the embedded one, e.g. mqtt://127.0.0.1:1883 (also --mqtt-url, WRISTPAY_GATEWAY_MQTT_URL): the gateway connects to it as a client and provisions the kiosks\' logins and ACLs there; host, port, tls, websocket and the login limits above are then the broker\'s own settings. Off (the embedded broker) when absent',
+          }),
+        ),
+        external: Type.Optional(
+          Type.Object(
+            {
+              username: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "the gateway's own account at the external broker (made and kept by the gateway through the plugin); default wristpay-gateway" })),
+              clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "the gateway's fixed client id (its persistent session); default wristpay-gateway" })),
+              credentialFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: "file (0600) holding the password of the gateway's account; or WRISTPAY_GATEWAY_MQTT_PASSWORD" })),
+              caFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'CA certificate (PEM) that signed the broker\'s certificate, for an mqtts:// url' })),
+              dynsecAdminUsername: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'the dynamic security admin made by mosquitto_ctrl dynsec init; default admin' })),
+              dynsecAdminCredentialFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: "file (0600) holding the dynamic security admin's password; or WRISTPAY_GATEWAY_MQTT_DYNSEC_PASSWORD" })),
+            },
+            { additionalProperties: false, description: 'how the gateway logs in to the external broker of mqtt.url (secrets only in 0600 files or the environment). Relative paths in a config file are relative to the file' },
+          ),
+        ),
       },
       { additionalProperties: false, description: 'the MQTT broker the kiosks connect to' },
     ),
@@ -360,6 +381,7 @@ export const ENV_PREFIX = 'WRISTPAY_GATEWAY_'
 export const ENV_VARS: Readonly<Record<string, string>> = {
   'mqtt.host': `${ENV_PREFIX}MQTT_HOST`,
   'mqtt.port': `${ENV_PREFIX}MQTT_PORT`,
+  'mqtt.url': `${ENV_PREFIX}MQTT_URL`,
   'http.host': `${ENV_PREFIX}HTTP_HOST`,
   'http.port': `${ENV_PREFIX}HTTP_PORT`,
   dataDir: `${ENV_PREFIX}DATA_DIR`,
@@ -430,6 +452,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
   const mqttHost = envString(env, 'MQTT_HOST')
   const mqttPort = envPort(env, 'MQTT_PORT')
   if (mqttHost !== undefined || mqttPort !== undefined) layer.mqtt = { host: mqttHost, port: mqttPort }
+  const mqttUrl = envString(env, 'MQTT_URL')
+  if (mqttUrl !== undefined) layer.mqtt = { ...layer.mqtt, url: mqttUrl }
   const httpHost = envString(env, 'HTTP_HOST')
   const httpPort = envPort(env, 'HTTP_PORT')
   if (httpHost !== undefined || httpPort !== undefined) layer.http = { host: httpHost, port: httpPort }
@@ -518,6 +542,15 @@ export function readConfigFile(path: string): ConfigLayer {
       if (typeof p === 'string' && p.length > 0 && !isAbsolute(p)) tls[key] = resolve(base, p)
     }
     layer.mqtt = { ...layer.mqtt, tls }
+  }
+  // The files of mqtt.external (the external broker's password, CA and dynsec admin password), likewise.
+  if (isPlainObject(layer.mqtt) && isPlainObject(layer.mqtt.external)) {
+    const external = { ...layer.mqtt.external }
+    for (const key of ['credentialFile', 'caFile', 'dynsecAdminCredentialFile'] as const) {
+      const p = external[key]
+      if (typeof p === 'string' && p.length > 0 && !isAbsolute(p)) external[key] = resolve(base, p)
+    }
+    layer.mqtt = { ...layer.mqtt, external }
   }
   return layer as ConfigLayer
 }

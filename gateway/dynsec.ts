@@ -123,6 +123,8 @@ export interface KioskCredential {
   /** SHA-256 (hex) of its MQTT token. */
   tokenHash: string
   retired: boolean
+  /** Made through the admin API and not enrolled yet: nobody has its token, and that is expected (no alarm). */
+  awaitingEnrollment?: boolean
 }
 
 export interface ProvisionReport {
@@ -132,6 +134,8 @@ export interface ProvisionReport {
   deleted: string[]
   /** Kiosks whose token is not at hand and whose broker client does not match it: they cannot log in until they get a new token. */
   unknownToken: string[]
+  /** Kiosks waiting for their registration code: no login works until it is redeemed. */
+  awaitingEnrollment: string[]
 }
 
 export interface BrokerProvisioner {
@@ -179,7 +183,7 @@ export function createBrokerProvisioner(transport: DynsecTransport): BrokerProvi
     },
 
     async provisionKiosks(kiosks, tokens) {
-      const report: ProvisionReport = { changed: [], deleted: [], unknownToken: [] }
+      const report: ProvisionReport = { changed: [], deleted: [], unknownToken: [], awaitingEnrollment: [] }
       const active = kiosks.filter((k) => !k.retired)
       // One batch asks for every role (made if missing) and every client as the plugin has it.
       const lookups = await run(
@@ -203,7 +207,7 @@ export function createBrokerProvisioner(transport: DynsecTransport): BrokerProvi
         const password = usable ? token : randomBytes(32).toString('base64url')
         const description = usable ? fingerprint : UNKNOWN_TOKEN_DESCRIPTION
         if (!usable) {
-          report.unknownToken.push(k.id)
+          ;(k.awaitingEnrollment === true ? report.awaitingEnrollment : report.unknownToken).push(k.id)
           // Already locked out at an earlier start: nothing to change (and no kick).
           if (client?.textdescription === UNKNOWN_TOKEN_DESCRIPTION) continue
         } else report.changed.push(k.id)

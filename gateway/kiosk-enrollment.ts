@@ -123,6 +123,8 @@ export interface KioskEnrollmentDeps {
   publishKioskConfigs(kioskIds: readonly string[]): Promise<void>
   /** Closes the kiosk's live MQTT connection (made with the token it no longer has). */
   endKioskSessions(retired: readonly string[], newToken: readonly string[]): Promise<void>
+  /** Called with a redeemed code's fresh token, before the old sessions end (an external broker's login gets it). */
+  kioskEnrolled?(kioskId: string, token: string): Promise<void>
   throttle?: Partial<LoginThrottleLimits>
 }
 
@@ -256,6 +258,7 @@ export function kioskEnrollmentApi(deps: KioskEnrollmentDeps): FastifyPluginAsyn
           const refusal = REFUSALS[redeemed.refused]
           throw new HttpError(refusal.status, refusal.type, refusal.message)
         }
+        await deps.kioskEnrolled?.(redeemed.kioskId, redeemed.token)
         // The connection made with the old token (the replaced Pi, or a thief) ends now.
         await deps.endKioskSessions([], [redeemed.kioskId])
         log.info({ kioskId: redeemed.kioskId, address }, `kiosk ${redeemed.kioskId} enrolled by registration code`)

@@ -1,0 +1,59 @@
+// The external broker's settings: secrets from the environment or files only their owner reads,
+// never echoed; the embedded broker when mqtt.url is absent; the --mqtt-url flag.
+import t from 'tap'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseCli } from './bin.js'
+import { DEFAULT_CONFIG } from './config.js'
+import { DYNSEC_PASSWORD_ENV, externalMessagingSettings, GATEWAY_PASSWORD_ENV, readSecret } from './external-messaging.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'wristpay-external-settings-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+const file = (name: string, content: string, mode: number) => {
+  const path = join(dir, name)
+  writeFileSync(path, content, { mode })
+  chmodSync(path, mode)
+  return path
+}
+
+t.test('without mqtt.url the embedded broker is used', async (t) => {
+  t.equal(externalMessagingSettings(DEFAULT_CONFIG.mqtt, {}), undefined)
+})
+
+t.test('with mqtt.url: the passwords from the environment, defaults for the accounts', async (t) => {
+  const settings = externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [GATEWAY_PASSWORD_ENV]: 'gw-secret', [DYNSEC_PASSWORD_ENV]: 'admin-secret' })
+  t.same(settings, {
+    broker: { url: 'mqtt://10.0.0.5:1883', username: 'wristpay-gateway', password: 'gw-secret', clientId: 'wristpay-gateway' },
+    admin: { username: 'admin', password: 'admin-secret', clientId: 'wristpay-gateway/dynsec' },
+  })
+})
+
+t.test('a secret file must be readable by its owner only; its content never appears in an error', async (t) => {
+  const good = file('good', 'file-secret\n', 0o600)
+  t.equal(readSecret('the test secret', 'UNSET_VAR', good, {}), 'file-secret', 'the trailing newline is dropped')
+  const open = file('open', 'exposed-secret\n', 0o644)
+  t.throws(() => readSecret('the test secret', 'UNSET_VAR', open, {}), /may be read by others \(mode 644\); chmod 600/)
+  try {
+    readSecret('the test secret', 'UNSET_VAR', open, {})
+  } catch (err) {
+    t.notMatch((err as Error).message, /exposed-secret/)
+  }
+  t.throws(() => readSecret('the test secret', 'UNSET_VAR', undefined, {}), /set UNSET_VAR or give a 0600 file/)
+  t.throws(() => readSecret('the test secret', 'UNSET_VAR', join(dir, 'missing'), {}), /cannot read .*ENOENT/)
+  t.equal(readSecret('the test secret', 'SET_VAR', open, { SET_VAR: 'from-env' }), 'from-env', 'the environment wins')
+})
+
+t.test('mqtt.url without a password for the gateway or the admin stops the start', async (t) => {
+  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [DYNSEC_PASSWORD_ENV]: 'x' }), new RegExp(GATEWAY_PASSWORD_ENV))
+  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [GATEWAY_PASSWORD_ENV]: 'x' }), new RegExp(DYNSEC_PASSWORD_ENV))
+})
+
+t.test('a CA file with a plain mqtt:// url is refused', async (t) => {
+  const ca = file('ca.pem', '-----BEGIN CERTIFICATE-----\n', 0o644)
+  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883', external: { caFile: ca } }, { [GATEWAY_PASSWORD_ENV]: 'x', [DYNSEC_PASSWORD_ENV]: 'y' }), /not mqtts/)
+})
+
+t.test('--mqtt-url sets mqtt.url beside --mqtt-port', async (t) => {
+  t.match(parseCli(['--mqtt-url', 'mqtt://10.0.0.5:1883', '--mqtt-port', '0']), { kind: 'run', overrides: { mqtt: { port: 0, url: 'mqtt://10.0.0.5:1883' } } })
+})

@@ -1,0 +1,133 @@
+// The external broker put together for the gateway (config mqtt.url): its
+// secrets read from the environment or 0600 files, the dynamic security
+// admin's connection, the gateway's own account provisioned before it logs in,
+// the messaging adapter (external-broker.ts), and the kiosks provisioned from
+// the registry whenever they change. A provisioning that fails or leaves a
+// kiosk without a working login is an error in the log and an operator alert.
+import { readFileSync, statSync } from 'node:fs'
+import type Database from 'better-sqlite3'
+import type { Logger } from 'pino'
+import type { Broker, BrokerOptions } from './broker.js'
+import type { GatewayConfig } from './config.js'
+import { connectDynsecClient, type DynsecClient } from './dynsec-client.js'
+import { createBrokerProvisioner, type KioskCredential } from './dynsec.js'
+import { createExternalBroker, type ExternalBrokerSettings } from './external-broker.js'
+
+export const DEFAULT_GATEWAY_MQTT_USERNAME = 'wristpay-gateway'
+export const DEFAULT_GATEWAY_MQTT_CLIENT_ID = 'wristpay-gateway'
+export const DEFAULT_DYNSEC_ADMIN_USERNAME = 'admin'
+export const GATEWAY_PASSWORD_ENV = 'WRISTPAY_GATEWAY_MQTT_PASSWORD'
+export const DYNSEC_PASSWORD_ENV = 'WRISTPAY_GATEWAY_MQTT_DYNSEC_PASSWORD'
+
+export interface ExternalMessagingSettings {
+  broker: ExternalBrokerSettings
+  admin: { username: string; password: string; clientId: string }
+}
+
+/** A secret from the environment, else from a file that only its owner may read; the secret itself never appears in an error. */
+export function readSecret(what: string, envName: string, file: string | undefined, env: NodeJS.ProcessEnv): string {
+  const fromEnv = env[envName]
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  if (file === undefined) throw new Error(`${what}: set ${envName} or give a 0600 file`)
+  let mode: number
+  try {
+    mode = statSync(file).mode
+  } catch (err) {
+    throw new Error(`${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  if ((mode & 0o077) !== 0) throw new Error(`${what}: ${file} may be read by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`)
+  const secret = readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+  if (secret.length === 0) throw new Error(`${what}: ${file} is empty`)
+  return secret
+}
+
+/** The settings of config mqtt.url, or undefined for the embedded broker. Throws on a missing or exposed secret. */
+export function externalMessagingSettings(mqtt: GatewayConfig['mqtt'], env: NodeJS.ProcessEnv = process.env): ExternalMessagingSettings | undefined {
+  if (mqtt.url === undefined) return undefined
+  const external = mqtt.external ?? {}
+  const clientId = external.clientId ?? DEFAULT_GATEWAY_MQTT_CLIENT_ID
+  const ca = external.caFile === undefined ? undefined : readFileSync(external.caFile)
+  if (ca !== undefined && !mqtt.url.startsWith('mqtts://')) throw new Error('mqtt.external.caFile is set but mqtt.url is not mqtts://: the connection would not be encrypted')
+  return {
+    broker: {
+      url: mqtt.url,
+      username: external.username ?? DEFAULT_GATEWAY_MQTT_USERNAME,
+      password: readSecret("the gateway's password at the external broker", GATEWAY_PASSWORD_ENV, external.credentialFile, env),
+      clientId,
+      ...(ca === undefined ? {} : { connectOptions: { ca } }),
+    },
+    admin: {
+      username: external.dynsecAdminUsername ?? DEFAULT_DYNSEC_ADMIN_USERNAME,
+      password: readSecret("the dynamic security admin's password", DYNSEC_PASSWORD_ENV, external.dynsecAdminCredentialFile, env),
+      // Beside the gateway's own id, never equal to it (that would take its session over).
+      clientId: `${clientId}/dynsec`,
+    },
+  }
+}
+
+/** Every kiosk the registry has (retired ones too: their clients must go), as the provisioning needs them. */
+export function kioskCredentialsOf(db: Database.Database): KioskCredential[] {
+  return db
+    .prepare<[], { id: string; token_hash: string; retired: string | number | null; origin: string | null; token_source: string | null }>(`SELECT id, token_hash, retired, origin, token_source FROM kiosks ORDER BY id`)
+    .all()
+    .map((row) => ({ id: row.id, tokenHash: row.token_hash, retired: row.retired !== null, awaitingEnrollment: row.origin === 'admin' && row.token_source === null }))
+}
+
+export interface ExternalMessaging {
+  broker: Broker
+  /**
+   * Brings the broker's kiosk clients in line with the registry; `tokens` are the plain tokens at hand
+   * (the event set-up's, a just redeemed code's). Never throws: a failure is logged and alerted; resolves false then.
+   */
+  provisionKiosks(tokens: ReadonlyMap<string, string>): Promise<boolean>
+}
+
+export interface ExternalMessagingDeps {
+  settings: ExternalMessagingSettings
+  brokerOptions: BrokerOptions
+  kiosks: () => KioskCredential[]
+  alert: (kind: string, message: string) => void
+  logger: Logger
+}
+
+export async function connectExternalMessaging(deps: ExternalMessagingDeps): Promise<ExternalMessaging> {
+  const { settings, logger } = deps
+  const { username, password, clientId, connectOptions } = settings.broker
+  const admin: DynsecClient = await connectDynsecClient({ url: settings.broker.url, ...settings.admin, ...(connectOptions ? { connectOptions } : {}) })
+  const provisioner = createBrokerProvisioner(admin)
+  try {
+    // Before the gateway logs in: on a fresh broker its account exists only once this is done.
+    await provisioner.provisionGateway({ username, password, clientId })
+  } catch (err) {
+    await admin.close()
+    throw err
+  }
+  const inner = createExternalBroker(deps.brokerOptions, settings.broker)
+  const broker: Broker = {
+    ...inner,
+    async close() {
+      await inner.close()
+      await admin.close()
+    },
+  }
+
+  async function provisionKiosks(tokens: ReadonlyMap<string, string>): Promise<boolean> {
+    try {
+      const report = await provisioner.provisionKiosks(deps.kiosks(), tokens)
+      if (report.changed.length > 0 || report.deleted.length > 0) logger.info({ changed: report.changed, retired: report.deleted }, 'kiosk logins provisioned in the external mqtt broker')
+      if (report.unknownToken.length > 0) {
+        const message = `kiosks ${report.unknownToken.join(', ')} cannot log in to the external broker: their token is not at hand (enrolled by a registration code before the broker had it); issue each a new registration code`
+        logger.error({ kiosks: report.unknownToken }, message)
+        deps.alert('mqtt_kiosk_login_missing', message)
+      }
+      return true
+    } catch (err) {
+      const message = `provisioning kiosk logins in the external broker failed: ${(err as Error).message}`
+      logger.error({ err }, message)
+      deps.alert('mqtt_provisioning_failed', message)
+      return false
+    }
+  }
+
+  return { broker, provisionKiosks }
+}

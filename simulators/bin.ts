@@ -5,11 +5,13 @@
 // can be driven, tapping wristbands when a person says so (reader-cli.ts) or on
 // a timer; `tap` sends a tap to a running reader; `demo` and `bench` run the
 // demo and the benchmarks, `load` the benchmark's load generator; `bank
-// statement` plays the bank of a payout run (bank-sim/cli.ts).
+// statement` plays the bank of a payout run (bank-sim/cli.ts); `zvt` plays a
+// ZVT card terminal on TCP or a serial device (zvt-cli.ts).
 import { createInterface } from 'node:readline'
 import { TAG_TYPES } from '../device-protocol/index.js'
 import { attachFirmwareToSerialPort } from './reader-firmware.js'
 import { BANK_USAGE, runBankCommand } from './bank-sim/cli.js'
+import { ZVT_USAGE, runZvtCommand } from './zvt-cli.js'
 import { COMMANDS_HELP, DEFAULT_UID, createTapper, keyCommand, parseReaderArgs, parseTapCommand, sendControlCommand, startControlSocket, type TapCommand } from './reader-cli.js'
 
 // Only the usage text: the generator itself is loaded when `load` runs.
@@ -48,6 +50,7 @@ Commands:
       Taps a wristband at the reader listening on SOCKET (any UID, or the N-th
       of its --uids; without one the next of them) and prints what it did.
 ${BANK_USAGE}
+${ZVT_USAGE}
   demo [options]     the demo (same as npm start; --help for its options)
   bench [options]    the benchmarks (same as npm run bench)
 ${LOAD_USAGE}
@@ -127,6 +130,8 @@ async function main(argv: string[]): Promise<number> {
       return runTap(rest)
     case 'bank':
       return runBankCommand(rest)
+    case 'zvt':
+      return runZvtCommand(rest)
     case 'demo':
       process.argv = [process.argv[0]!, 'simulators/demo/demo.ts', ...rest]
       await import('./demo/demo.js')

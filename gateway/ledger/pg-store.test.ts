@@ -8,13 +8,24 @@ import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { GENESIS_HASH } from '../../device-protocol/index.js'
 import { SchemaTooNewError } from '../migration-runner.js'
-import { openPgConnection, PgUnavailableError, type PgConnection } from '../postgres/connection.js'
+import { openPgConnection, PG_NATIVE_MISSING, pgNativeFrom, PgUnavailableError, type PgConnection } from '../postgres/connection.js'
 import { PG_SCHEMA_VERSION } from '../postgres/migrations.js'
 import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
 import { createPgLedgerStore, type PgLedgerStore, type PgLedgerStoreOptions } from './pg-store.js'
 import { storeContract } from './testing/store-contract.js'
 import { accountIds, type PostingRecord } from './types.js'
 import type { StoredExternalBooking } from './store.js'
+
+t.test('without pg-native (an install without libpq) the PostgreSQL store is refused with what to do', async (t) => {
+  t.throws(
+    () =>
+      pgNativeFrom(() => {
+        throw new Error("Cannot find module 'pg-native'\nRequire stack: ...")
+      }),
+    { message: `${PG_NATIVE_MISSING} (Cannot find module 'pg-native')` },
+  )
+  t.match(PG_NATIVE_MISSING, /install libpq-dev .*then run npm install again/)
+})
 
 if (!postgresInstalled()) {
   t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
@@ -25,12 +36,15 @@ if (!postgresInstalled()) {
   // The template is migrated once; every test's database is a copy of it.
   createPgLedgerStore({ url: server.url('ledger_template') }).close()
   let databases = 0
-  const freshDatabase = (): string => server.createDatabase(`ledger_${++databases}`, 'ledger_template')
+  const freshName = () => `ledger_${++databases}`
+  const freshDatabase = (name = freshName()): string => server.createDatabase(name, 'ledger_template')
   const freshStore = (url = freshDatabase(), options: Partial<PgLedgerStoreOptions> = {}): PgLedgerStore => createPgLedgerStore({ url, ...options })
 
   storeContract(t, 'postgres store', () => {
-    const store = freshStore()
-    return { store, close: () => store.close() }
+    const name = freshName()
+    const store = freshStore(freshDatabase(name))
+    // Dropped after each test: a database costs a few MB of the memory-backed folder.
+    return { store, close: () => (store.close(), server.dropDatabase(name)) }
   })
 
   /** A plain connection beside the store's, for what a test does behind its back. */

@@ -45,13 +45,17 @@ let nativeClientClass: NativeClientClass | undefined
 
 /** pg-native's Client, loaded on first use; a clear error when it is not installed. */
 function loadPgNative(): NativeClientClass {
-  if (nativeClientClass !== undefined) return nativeClientClass
-  try {
-    nativeClientClass = createRequire(import.meta.url)('pg-native') as NativeClientClass
-  } catch (error) {
-    throw new Error(`${PG_NATIVE_MISSING} (${(error as Error).message.split('\n')[0]})`, { cause: error })
-  }
+  nativeClientClass ??= pgNativeFrom(() => createRequire(import.meta.url)('pg-native'))
   return nativeClientClass
+}
+
+/** What `load` gives, as pg-native's Client; PG_NATIVE_MISSING (with the loader's reason) when it throws. Exported for its test. */
+export function pgNativeFrom(load: () => unknown): NativeClientClass {
+  try {
+    return load() as NativeClientClass
+  } catch (error) {
+    throw new Error(`${PG_NATIVE_MISSING} (${firstLine(error)})`, { cause: error })
+  }
 }
 
 const OID = { int2: 21, int4: 23, int8: 20, numeric: 1700, bool: 16 } as const

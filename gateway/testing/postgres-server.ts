@@ -31,6 +31,8 @@ export interface PostgresServer {
   url(database?: string): string
   /** Creates a database, as a copy of `template` if given; returns its URL. */
   createDatabase(name: string, template?: string): string
+  /** Drops a database, ending any session still on it. */
+  dropDatabase(name: string): void
   /** Kills the server the hard way (no shutdown, as a crash or a pulled cable would), keeping its data. */
   kill(): Promise<void>
   /** Starts the server again on the same port and data, after kill(); resolves when it accepts connections. */
@@ -95,6 +97,12 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
     const launch = async (): Promise<void> => {
       child = await launchPostgres({ data, folder, port, user, startTimeoutMs })
     }
+    // A test process that ends without stop() (an uncaught error, process.exit) leaves no server and no folder behind.
+    const leftBehind = () => {
+      child?.kill('SIGQUIT')
+      rmSync(folder, { recursive: true, force: true })
+    }
+    process.once('exit', leftBehind)
     await launch()
 
     let admin: PgConnection | undefined
@@ -117,6 +125,11 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
         admin.query(`CREATE DATABASE ${name}${template === undefined ? '' : ` TEMPLATE ${template}`}`)
         return url(name)
       },
+      dropDatabase(name) {
+        if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain database name: ${name}`)
+        admin ??= openPgConnection({ url: url() })
+        admin.query(`DROP DATABASE ${name} WITH (FORCE)`)
+      },
       kill: killHard,
       async restart() {
         if (child !== undefined) throw new Error('the server is running')
@@ -126,6 +139,7 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
         admin?.close()
         await killHard()
         rmSync(folder, { recursive: true, force: true })
+        process.off('exit', leftBehind)
       },
     }
   } catch (error) {

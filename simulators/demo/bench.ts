@@ -121,7 +121,8 @@ if (only === undefined || only === 'growth') {
 const reportPath = writeBenchReport(args.report, report, {
   argv: process.argv.slice(2),
   options: args,
-  preset: only === 'portal-load' ? undefined : args.quick ? QUICK_BENCH : FULL_BENCH,
+  // The end-to-end part's durations and sizes, when it ran.
+  preset: only === undefined || only === 'e2e' ? (args.quick ? QUICK_BENCH : FULL_BENCH) : undefined,
   startedAt,
   partSeconds,
   loadAverageAtStart,

@@ -2,6 +2,8 @@ import t from 'tap'
 import { createPublicKey, generateKeyPairSync, sign } from 'node:crypto'
 import {
   canonicalBytes,
+  canonicalEnvelopeBytes,
+  canonicalText,
   envelopeHash,
   linesTotal,
   publicKeyFromBase64Url,
@@ -59,6 +61,21 @@ t.test('any change to a signed transaction breaks the signature', async (t) => {
   t.notOk(verifyEnvelope(envelope, otherKey), 'another kiosk key does not verify it')
   const badSig = { ...envelope, sig: Buffer.alloc(64, 7).toString('base64') }
   t.notOk(await verifyEnvelopeAsync(badSig, publicKey))
+})
+
+t.test('an envelope canonicalised from its transaction\'s canonical text is byte for byte canonicalBytes(envelope)', async (t) => {
+  const envelope = signTransaction(SALE_VECTOR.tx, key)
+  const txText = canonicalText(envelope.tx)
+  t.equal(txText, canonicalBytes(envelope.tx).toString('utf8'))
+  t.same(canonicalEnvelopeBytes(envelope, txText), canonicalBytes(envelope))
+  t.equal(canonicalEnvelopeBytes(envelope, txText).toString('hex'), canonicalBytes(envelope).toString('hex'))
+  // Keys in any order, non-ASCII text and numbers that JCS writes its own way.
+  const odd = { amount: 1e21, tag: { uid: '04A1B2', type: 'ntag215' }, note: 'Bier \u00fc \u2028 "quoted" \\ \ud83c\udf7a', zero: -0 }
+  const oddEnvelope = { tx: odd, sig: envelope.sig } as unknown as Envelope
+  t.same(canonicalEnvelopeBytes(oddEnvelope, canonicalText(odd as never)), canonicalBytes(oddEnvelope))
+  t.same(canonicalEnvelopeBytes(envelope), canonicalBytes(envelope), 'without the text: canonicalBytes itself')
+  t.ok(await verifyEnvelopeAsync(envelope, publicKey, txText), 'the signature check takes the text too')
+  t.notOk(await verifyEnvelopeAsync(envelope, publicKey, canonicalText({ ...envelope.tx, amount: envelope.tx.amount + 1 })), 'and checks the text it is given')
 })
 
 t.test('the hash chain: prev names the previous envelope', async (t) => {

@@ -173,6 +173,23 @@ export function canonicalBytes(value: unknown): Buffer {
   return Buffer.from(text, 'utf8')
 }
 
+/** RFC 8785 (JCS) text of a transaction: what its signature covers. */
+export function canonicalText(tx: Transaction): string {
+  const text = canonicalize(tx)
+  if (text === undefined) throw new TypeError('value has no canonical JSON form')
+  return text
+}
+
+/**
+ * canonicalBytes(envelope), from the transaction's canonical text when the caller has it already (ingest
+ * made it for the signature check): an envelope is exactly { sig, tx }, and JCS writes "sig" before "tx"
+ * and a string as JSON.stringify does, so only the transaction needs canonicalising, once.
+ */
+export function canonicalEnvelopeBytes(envelope: Envelope, txText?: string): Buffer {
+  if (txText === undefined) return canonicalBytes(envelope)
+  return Buffer.from(`{"sig":${JSON.stringify(envelope.sig)},"tx":${txText}}`, 'utf8')
+}
+
 /** Hash of an envelope, the `prev` of the kiosk's next transaction: SHA-256 hex of its canonical bytes. */
 export function envelopeHash(envelope: Envelope): string {
   return createHash('sha256').update(canonicalBytes(envelope)).digest('hex')
@@ -186,9 +203,9 @@ export function verifyEnvelope(envelope: Envelope, publicKey: KeyObject): boolea
   return verify(null, canonicalBytes(envelope.tx), publicKey, Buffer.from(envelope.sig, 'base64'))
 }
 
-/** Same check on libuv's thread pool, so that verifies spread over the cores. */
-export function verifyEnvelopeAsync(envelope: Envelope, publicKey: KeyObject): Promise<boolean> {
-  const data = canonicalBytes(envelope.tx)
+/** Same check on libuv's thread pool, so that verifies spread over the cores; `txText`: canonicalText(envelope.tx) if already made. */
+export function verifyEnvelopeAsync(envelope: Envelope, publicKey: KeyObject, txText?: string): Promise<boolean> {
+  const data = txText === undefined ? canonicalBytes(envelope.tx) : Buffer.from(txText, 'utf8')
   return new Promise((resolve) => {
     verify(null, data, publicKey, Buffer.from(envelope.sig, 'base64'), (err, ok) => resolve(!err && ok))
   })

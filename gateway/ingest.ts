@@ -10,6 +10,7 @@ import type { KeyObject } from 'node:crypto'
 import type { Logger } from 'pino'
 import {
   MAX_PAYLOAD_BYTES,
+  canonicalText,
   parseJson,
   validateEnvelope,
   verifyEnvelopeAsync,
@@ -132,6 +133,8 @@ type Entry =
       kioskId: string
       receivedAt: number
       envelope: Envelope
+      /** canonicalText(envelope.tx): made once, for the signature check and for the ledger's hash. */
+      txText: string
       settled: boolean
       ok: boolean
       pin?: string
@@ -179,8 +182,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   const maxQueued = Math.max(1, deps.maxQueued ?? 50_000)
   const resendRepeatMs = deps.resendRepeatMs ?? 10_000
   const verifyLimit = createConcurrencyLimit(deps.maxVerifiesInFlight ?? (deps.verify === undefined ? DEFAULT_MAX_VERIFIES_IN_FLIGHT : Number.MAX_SAFE_INTEGER))
-  const verifyUnlimited = deps.verify ?? verifyEnvelopeAsync
-  const verify = (envelope: Envelope, key: KeyObject) => verifyLimit.run(() => verifyUnlimited(envelope, key))
+  const replacedVerify = deps.verify
+  const verify = (envelope: Envelope, key: KeyObject, txText: string) =>
+    verifyLimit.run(() => (replacedVerify === undefined ? verifyEnvelopeAsync(envelope, key, txText) : replacedVerify(envelope, key)))
   const pinAttempts = deps.pinAttempts
   if (deps.unsealPin !== undefined && pinAttempts === undefined) throw new Error('unsealPin needs pinAttempts: every PIN check is limited')
 
@@ -366,7 +370,8 @@ export function createIngest(deps: IngestDeps): Ingest {
         enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'unknown_kiosk'), receivedAt, txType: tx.type, offline: tx.offline === true })
         return
       }
-      const entry: Entry = { kind: 'verify', kioskId: kioskIdFromTopic, receivedAt, envelope, settled: false, ok: false }
+      const txText = canonicalText(tx)
+      const entry: Entry = { kind: 'verify', kioskId: kioskIdFromTopic, receivedAt, envelope, txText, settled: false, ok: false }
       enqueue(entry)
       const settle = (ok: boolean) => {
         entry.ok = ok
@@ -375,7 +380,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       const sealedPin = tx.sealedPin
       const unseal = deps.unsealPin
-      verify(envelope, key)
+      verify(envelope, key, txText)
         .then(async (ok) => {
           // The PIN is opened only for a genuine envelope, kept in memory for the ledger, never stored or logged.
           if (ok && sealedPin !== undefined && unseal !== undefined && pinAttempts !== undefined) {
@@ -497,7 +502,12 @@ export function createIngest(deps: IngestDeps): Ingest {
       const commitStartMs = monotonicNowMs()
       try {
         outcomes = ledger.applyBatch(
-          toLedger.map((e) => ({ envelope: e.envelope, ...(e.pin === undefined ? {} : { pin: e.pin }), ...(e.pinRefused === undefined ? {} : { pinRefused: true as const }) })),
+          toLedger.map((e) => ({
+            envelope: e.envelope,
+            txText: e.txText,
+            ...(e.pin === undefined ? {} : { pin: e.pin }),
+            ...(e.pinRefused === undefined ? {} : { pinRefused: true as const }),
+          })),
         )
         // Dropped as soon as the ledger had it.
         for (const e of toLedger) delete e.pin

@@ -17,7 +17,7 @@
 // the same answer (TigerBeetle's deterministic state machine).
 import { createHash } from 'node:crypto'
 import {
-  canonicalBytes,
+  canonicalEnvelopeBytes,
   cardPaymentRef,
   validateEnvelope,
   type Envelope,
@@ -105,6 +105,8 @@ export interface ApplyInput {
   pin?: string
   /** tag_switch: the PIN limiter refused, the PIN was not opened. */
   pinRefused?: true
+  /** canonicalText(envelope.tx) if the caller made it already (VerifiedEnvelope.txText). */
+  txText?: string
   /** The gateway's clock, read once for this envelope: time checks, cap window and booked_at agree. */
   now: number
   /** A fresh receipt id for an accepted transaction (random: one receipt tells nothing of another). */
@@ -243,7 +245,7 @@ export function applyEnvelope(facts: LedgerFacts, input: ApplyInput): Applied {
   if (!validateEnvelope(envelope).ok) return unrecorded(envelope, 'invalid_transaction')
   const { tx } = envelope
   // Same bytes as envelopeHash(envelope), computed once: they are hashed and stored.
-  const canonical = canonicalBytes(envelope)
+  const canonical = canonicalEnvelopeBytes(envelope, input.txText)
   const hash = createHash('sha256').update(canonical).digest('hex')
 
   if (facts.isExternalBooking(tx.id))

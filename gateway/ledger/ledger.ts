@@ -165,11 +165,12 @@ export function createLedgerOn({ store, registry, clock, logger, reads, newId = 
     store.commitTransaction(write)
   }
 
-  function applyOne({ envelope, pin, pinRefused }: VerifiedEnvelope): Outcome {
+  function applyOne({ envelope, pin, pinRefused, txText }: VerifiedEnvelope): Outcome {
     const applied = applyEnvelope(facts, {
       envelope,
       ...(pin === undefined ? {} : { pin }),
       ...(pinRefused === true ? { pinRefused } : {}),
+      ...(txText === undefined ? {} : { txText }),
       now: clock.now(),
       newReceiptId: newId,
     })

@@ -12,6 +12,8 @@ export interface VerifiedEnvelope {
   pin?: string
   /** tag_switch: the PIN limiter (gateway/pin-attempts.ts) refused this kiosk, so the PIN was not opened. */
   pinRefused?: true
+  /** canonicalText(envelope.tx), when the caller made it for the signature check: the ledger then does not canonicalise again. */
+  txText?: string
 }
 
 export type Outcome =

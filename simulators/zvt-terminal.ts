@@ -37,11 +37,14 @@ import { createMockSerialDevice, type MockBindingInterface } from './mock-serial
 
 export type ZvtPaymentBehaviour =
   /** Approves, after sending these intermediate status codes (e.g. 0x0A insert card). */
-  | { kind: 'approve'; intermediate?: number[] }
-  /** Declines: codes 0x01-0x63 come from the authorisation host (journaled with a trace number, status information, then abort); others (0x64 card not readable, 0x6C aborted) only abort. */
-  | { kind: 'decline'; resultCode: number }
-  /** Shows "insert card" and waits for presentCard() (approves) or an ECR abort (aborts with 0x6C). */
-  | { kind: 'waitForCard' }
+  | { kind: 'approve'; intermediate?: Array<number | string> }
+  /**
+   * Declines: codes 0x01-0x63 come from the authorisation host (journaled with a trace number, status information, then abort); others (0x64 card not readable, 0x6C aborted) only abort.
+   * With errorDetail (result code FF "system error" as real terminals send it) the status information carries the extended error code and text in its TLV container (1F16, 1F17), whatever the code.
+   */
+  | { kind: 'decline'; resultCode: number; errorDetail?: { code?: string; text?: string } }
+  /** Shows "insert card" (or `text`, as an intermediate status FF with a TLV display text) and waits for presentCard() (approves) or an ECR abort (aborts with 0x6C). */
+  | { kind: 'waitForCard'; text?: string }
   /** Acknowledges the authorisation and never sends its result. 'stuck' stays busy until reset(). */
   | { kind: 'timeout'; outcome: 'approved' | 'declined' | 'stuck' }
   /** The line is lost right after the authorisation was acknowledged, the payment approved at the terminal or not. */
@@ -108,6 +111,13 @@ export interface ZvtTerminalSimulatorOptions {
   firstReceipt?: number
   maskedPan?: string
   cardName?: string
+  /**
+   * What approved payments' status information carries in its TLV container
+   * (BMP 06): card technology (1F12), cardholder verification (1F10), the AID
+   * (60 ⊃ 43); with longReceiptNumber the trace number in long format (1F2B,
+   * '000000' + the trace number). Without it there is no container.
+   */
+  cardData?: { cardTechnology?: string; cardholderVerification?: string; aid?: string; longReceiptNumber?: boolean }
   /** How long to wait for the ECR's ACK byte before repeating a frame, and for its ACK APDU. */
   ackTimeoutMs?: number
   behaviour?: ZvtPaymentBehaviour
@@ -303,6 +313,7 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
       time: `${pad(now.getHours(), 2)}${pad(now.getMinutes(), 2)}${pad(now.getSeconds(), 2)}`,
       date: `${pad(now.getMonth() + 1, 2)}${pad(now.getDate(), 2)}`,
       ...(resultCode === 0 ? { maskedPan, cardType: 5, cardName } : {}),
+      ...(resultCode === 0 && kind === 'payment' ? approvedCardData(t.traceNumber) : {}),
       terminalId,
       currency,
       receiptNumber: t.receiptNumber,
@@ -311,6 +322,21 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
     sim.emit('transaction', t)
     return t
   }
+
+  function approvedCardData(traceNumber: string): Partial<ZvtStatusInformation> {
+    const data = options.cardData
+    if (!data) return {}
+    return {
+      ...(data.cardTechnology ? { cardTechnology: data.cardTechnology } : {}),
+      ...(data.cardholderVerification ? { cardholderVerification: data.cardholderVerification } : {}),
+      ...(data.aid ? { aid: data.aid } : {}),
+      ...(data.longReceiptNumber ? { longReceiptNumber: `000000${traceNumber}` } : {}),
+    }
+  }
+
+  /** An intermediate status: a code, or (a string) status FF with the text in a TLV container. */
+  const intermediate = (status: number | string): ZvtMessage =>
+    typeof status === 'string' ? { kind: 'intermediateStatus', status: 0xff, timeoutS: 30, text: status } : { kind: 'intermediateStatus', status }
 
   async function approve(amountCents: number): Promise<void> {
     const t = journalise('payment', amountCents, ZVT_RESULT.success)
@@ -333,19 +359,22 @@ export function createZvtTerminalSimulator(options: ZvtTerminalSimulatorOptions 
       }
       switch (behaviour.kind) {
         case 'approve':
-          for (const status of behaviour.intermediate ?? []) if (!(await command({ kind: 'intermediateStatus', status }))) return
+          for (const status of behaviour.intermediate ?? []) if (!(await command(intermediate(status)))) return
           await approve(amountCents)
           return
         case 'decline': {
-          if (behaviour.resultCode >= 0x01 && behaviour.resultCode <= 0x63) {
+          if ((behaviour.resultCode >= 0x01 && behaviour.resultCode <= 0x63) || behaviour.errorDetail) {
             const t = journalise('payment', amountCents, behaviour.resultCode)
+            const { code, text } = behaviour.errorDetail ?? {}
+            if (code !== undefined) t.info.extendedErrorCode = code
+            if (text !== undefined) t.info.extendedErrorText = text
             if (!(await command(statusInformation(t.info)))) return
           }
           await command({ kind: 'abort', resultCode: behaviour.resultCode })
           return
         }
         case 'waitForCard': {
-          if (!(await command({ kind: 'intermediateStatus', status: 0x0a }))) return
+          if (!(await command(intermediate(behaviour.text ?? 0x0a)))) return
           const outcome = earlyCardOutcome ?? (await new Promise<'card' | 'abort'>((resolve) => (cardWaiter = resolve)))
           earlyCardOutcome = null
           cardWaiter = null

@@ -20,6 +20,16 @@ export interface CardPaymentResult {
   /** Masked PAN only (e.g. ************1234); never the full card number. */
   maskedPan?: string
   cardType?: string
+  /** From the terminal's TLV container (ZVT 1F12): 'chip', 'contactless', 'magnetic_stripe'. */
+  cardTechnology?: string
+  /** How the cardholder was verified (ZVT 1F10): 'online_pin', 'signature', 'none', ... */
+  cardholderVerification?: string
+  /** The card application's AID, upper-case hex (ZVT 43). */
+  aid?: string
+  /** The terminal's long-format trace number (ZVT 1F2B), digits. */
+  longReceiptNumber?: string
+  /** With result code FF: the terminal's extended error code and text (ZVT 1F16, 1F17), cleaned and bounded. */
+  errorDetail?: string
   message?: string
 }
 

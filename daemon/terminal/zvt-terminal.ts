@@ -245,6 +245,10 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       if (exchange) exchange.garbled = true
     }
     if (message.kind === 'statusInformation' && !message.info.parseError && message.info.traceNumber !== undefined) lastSeenTrace = message.info.traceNumber
+    if (message.kind === 'statusInformation' && message.info.tlvError) {
+      // Not garbled: the bitmaps around the container are whole, the result code counts; only the container's extras are lost.
+      trouble('status-info-tlv', message.info.tlvError, 'status information with an unreadable TLV container')
+    }
     if (message.kind === 'statusInformation' && message.info.skippedTags) {
       // Not garbled: every bitmap was read or passed over by its own length.
       counters.skippedBmps += message.info.skippedTags.length
@@ -254,7 +258,9 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
     reply({ kind: 'ack' })
     if (message.kind === 'intermediateStatus') {
       counters.intermediate++
-      safeEmit('intermediate', zvtIntermediateText(message.status))
+      if (message.tlvError) trouble('intermediate-tlv', message.tlvError, 'intermediate status with an unreadable TLV container')
+      // Status FF: the terminal's own text (already cleaned of control characters and bounded by the codec).
+      safeEmit('intermediate', message.text ?? zvtIntermediateText(message.status))
     }
     if (exchange) exchange.onMessage(message)
     else if (message.kind !== 'other' && message.kind !== 'printLine') {
@@ -451,6 +457,8 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
 
   function resultFromInfo(info: ZvtStatusInformation, amountCents: number, via: string): CardPaymentResult {
     const code = info.resultCode
+    // The error details behind result code FF ("system error"): what the terminal says went wrong.
+    const errorDetail = code === 0xff ? [info.extendedErrorCode === undefined ? '' : `code ${info.extendedErrorCode}`, info.extendedErrorText ?? ''].filter(Boolean).join(': ') : ''
     const statusOf = (): CardPaymentResult['status'] => (code === 0 ? 'approved' : code !== undefined && isAbortCode(code) ? 'aborted' : code !== undefined ? 'declined' : 'unknown')
     return {
       status: statusOf(),
@@ -461,7 +469,12 @@ export function createZvtTerminal(options: ZvtTerminalOptions): ZvtTerminal {
       ...(info.terminalId || terminalId ? { terminalId: info.terminalId ?? terminalId } : {}),
       ...(info.maskedPan ? { maskedPan: info.maskedPan } : {}),
       ...(info.cardName || info.cardType !== undefined ? { cardType: info.cardName ?? `zvt-card-type-${info.cardType}` } : {}),
-      message: code !== undefined ? `${zvtResultText(code)}${via}` : `no result code${via}`,
+      ...(info.cardTechnology ? { cardTechnology: info.cardTechnology } : {}),
+      ...(info.cardholderVerification ? { cardholderVerification: info.cardholderVerification } : {}),
+      ...(info.aid ? { aid: info.aid } : {}),
+      ...(info.longReceiptNumber ? { longReceiptNumber: info.longReceiptNumber } : {}),
+      ...(errorDetail ? { errorDetail } : {}),
+      message: code !== undefined ? `${zvtResultText(code)}${errorDetail ? ` (${errorDetail})` : ''}${via}` : `no result code${via}`,
     }
   }
 

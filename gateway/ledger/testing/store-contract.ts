@@ -768,6 +768,26 @@ export function storeContract(t: Test, name: string, makeStore: () => StoreUnder
     ])
   })
 
+  test("customerOrders and receipt: a wristband's accepted orders newest first, and one order by its receipt id", (t) => {
+    const w = makeWorld(t, makeStore)
+    const topUp = book(w, w.bar.topup(UID.alice, 5_000))
+    const sale = book(w, w.bar.sale(UID.alice, [{ ...beer, qty: 2 }]), { now: NOW_MS + 10 })
+    t.match(resultOf(w.apply(w.bar.sale(UID.carol, [beer]))), { status: 'rejected' })
+    const orders = w.store.customerOrders(UID.alice)
+    t.strictSame(
+      orders.map((o) => [o.kind, o.amount, o.receiptId, o.bookedAt]),
+      [
+        ['sale', 900, sale.row.receiptId, NOW_MS + 10],
+        ['topup_cash', 5_000, topUp.row.receiptId, NOW_MS],
+      ],
+    )
+    t.strictSame(orders[0]!.lines, [{ product: 'beer', name: 'beer', qty: 2, unitPrice: 450, taxRate: 1900 }], 'lines as booked, with their tax rate')
+    t.strictSame(w.store.customerOrders(UID.carol), [], 'a refused sale is no order')
+    t.match(w.store.receipt(sale.row.receiptId!), { id: sale.row.id, receiptId: sale.row.receiptId, customerUid: UID.alice, kind: 'sale', amount: 900, kiosk: 'bar-1', booth: 'bar' })
+    t.equal(w.store.receipt(randomUUID()), undefined)
+    t.equal(w.store.receipt('not-a-receipt-id'), undefined)
+  })
+
   test('a nested batch that throws undoes its own writes only, like a savepoint', (t) => {
     const { store, close } = makeStore()
     t.teardown(close)

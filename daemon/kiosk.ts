@@ -47,7 +47,7 @@ export function createKiosk(options: KioskOptions): Kiosk {
   })
   const sales = createSaleOperations(core)
   const { cardCounters, ...topUps } = createTopUpOperations(core, { terminal: options.terminal, cardPaymentTimeoutMs: options.cardPaymentTimeoutMs, cardHooks: options.cardHooks })
-  const shifts = createShiftOperations(core)
+  const shifts = createShiftOperations(core, { terminal: options.terminal })
   const tickets = createTicketOperations(core)
   const staff = createStaffOperations(core)
 

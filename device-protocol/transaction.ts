@@ -122,6 +122,44 @@ export function cardPaymentRef(payment: Pick<CardPayment, 'terminalId' | 'receip
   return JSON.stringify([payment.terminalId, payment.receiptNumber, payment.traceNumber])
 }
 
+/**
+ * shift_close only: what the kiosk's card terminal reported at its end of day
+ * (ZVT 06 50), or why it could not. Informational: the gateway keeps it with
+ * the shift's envelope and books nothing from it. Bounded: at most 16 card
+ * types, counts up to 1,000,000, cents as everywhere.
+ */
+export const TerminalTotals = Type.Union([
+  Type.Object(
+    {
+      status: Type.Literal('ok'),
+      terminalId: Type.Optional(TerminalReference),
+      totalCents: Cents,
+      count: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+      cardTypes: Type.Array(
+        Type.Object(
+          {
+            cardType: Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9_]+$' }),
+            count: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+            amountCents: Cents,
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 16 },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      status: Type.Literal('missing'),
+      /** Why the terminal gave no totals (printable text). */
+      reason: Type.String({ minLength: 1, maxLength: 200, pattern: '^[\\x20-\\x7E]+$' }),
+    },
+    { additionalProperties: false },
+  ),
+])
+export type TerminalTotals = Static<typeof TerminalTotals>
+
 export const Transaction = Type.Object(
   {
     v: Type.Literal(1),
@@ -143,6 +181,8 @@ export const Transaction = Type.Object(
     ref: Type.Optional(Uuid),
     /** shift_open, shift_close: the cash register. */
     register: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' })),
+    /** shift_close: the card terminal's totals from its end of day, or why they are missing. */
+    terminalTotals: Type.Optional(TerminalTotals),
     /** ticket: cents of `amount` that go onto the new wristband. */
     topup: Type.Optional(Cents),
     /** tag_switch: the guest's portal PIN, encrypted to the gateway (JWE compact, ECDH-ES with X25519). */

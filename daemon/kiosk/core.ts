@@ -8,7 +8,7 @@
 // built on this contract only.
 import { createPublicKey } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { BalanceAnswer, CardPayment, Clock, Envelope, KioskConfig, Line, TillProfile, Transaction, TransactionType } from '../../device-protocol/index.js'
+import type { BalanceAnswer, CardPayment, Clock, Envelope, KioskConfig, Line, TerminalTotals, TillProfile, Transaction, TransactionType } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS, publicKeyToBase64Url, signTransaction, validateEnvelope, TagSun, TagUid } from '../../device-protocol/index.js'
 import { createValidator } from '../../device-protocol/index.js'
 import type { Reader, ReaderFeedback, TagInfo } from '../reader/reader.js'
@@ -37,6 +37,7 @@ export interface Prepared {
   topup?: number
   sealedPin?: string
   offline?: true
+  terminalTotals?: TerminalTotals
 }
 
 /** The counters the core and the operations keep (the card flow and the link keep their own). */
@@ -388,6 +389,7 @@ export function createKioskCore(options: KioskCoreOptions): KioskCore {
     if (prepared.staff !== undefined) tx.staff = prepared.staff
     if (prepared.ref !== undefined) tx.ref = prepared.ref
     if (prepared.register !== undefined) tx.register = prepared.register
+    if (prepared.terminalTotals !== undefined) tx.terminalTotals = prepared.terminalTotals
     if (prepared.topup !== undefined) tx.topup = prepared.topup
     if (prepared.sealedPin !== undefined) tx.sealedPin = prepared.sealedPin
     if (prepared.offline) tx.offline = true

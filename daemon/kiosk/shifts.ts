@@ -1,9 +1,13 @@
 // Cash register shifts: opened with a float and closed with the counted cash,
 // booked on the logged-in staff member's wristband. The open shift is kept in
-// the local state once the gateway accepts it (late answers too).
-import type { Transaction } from '../../device-protocol/index.js'
+// the local state once the gateway accepts it (late answers too). Closing a
+// shift at a kiosk with a ZVT card terminal first closes the terminal's day
+// (06 50) and signs its totals into the shift_close; a terminal that fails
+// does not hold the close up: the shift_close says the totals are missing and why.
+import type { TerminalTotals, Transaction } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
 import type { TagInfo } from '../reader/reader.js'
+import type { EndOfDayResult, PaymentTerminal } from '../terminal/terminal.js'
 import type { OpenShift } from '../local-config.js'
 import { validAmount, type KioskCore } from './core.js'
 import type { Outcome } from './types.js'
@@ -14,8 +18,40 @@ export interface ShiftOperations {
   shift(): OpenShift | null
 }
 
-export function createShiftOperations(core: KioskCore): ShiftOperations {
+const printable = (text: string, max: number) => text.replace(/[^\x20-\x7E]/g, '?').slice(0, max) || '?'
+const MAX_TOTAL_COUNT = 1_000_000
+
+/** The terminal's end of day as the shift_close carries it, within the bounds the gateway checks. */
+export function terminalTotalsOf(day: EndOfDayResult): TerminalTotals {
+  if (!day.ok) return { status: 'missing', reason: printable(day.reason, 200) }
+  const { totals } = day
+  const cardTypes = totals.cardTypes.slice(0, 16).map((c) => ({ cardType: c.cardType.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 32) || 'other', count: c.count, amountCents: c.amountCents }))
+  const amounts = [totals.totalCents, ...cardTypes.map((c) => c.amountCents)]
+  const counts = [totals.count, ...cardTypes.map((c) => c.count)]
+  if (amounts.some((a) => !validAmount(a, 0)) || counts.some((n) => !Number.isInteger(n) || n < 0 || n > MAX_TOTAL_COUNT)) {
+    return { status: 'missing', reason: 'the terminal reported totals beyond what a shift report holds' }
+  }
+  return {
+    status: 'ok',
+    ...(totals.terminalId !== undefined && /^[A-Za-z0-9._:-]{1,64}$/.test(totals.terminalId) ? { terminalId: totals.terminalId } : {}),
+    totalCents: totals.totalCents,
+    count: totals.count,
+    cardTypes,
+  }
+}
+
+export function createShiftOperations(core: KioskCore, options: { terminal?: PaymentTerminal | undefined } = {}): ShiftOperations {
   const { localState, logger, sessions } = core
+  const { terminal } = options
+
+  /** The ZVT terminal's end of day; never throws, never holds the shift close up. */
+  async function terminalEndOfDay(): Promise<TerminalTotals | undefined> {
+    if (!terminal || terminal.kind !== 'zvt') return undefined
+    const day = await terminal.endOfDay().catch((err: Error): EndOfDayResult => ({ ok: false, reason: err.message }))
+    const totals = terminalTotalsOf(day)
+    if (totals.status === 'missing') logger.warn({ reason: totals.reason }, 'shift closed without the card terminal\'s totals')
+    return totals
+  }
 
   /** The gateway accepted a shift transaction: the open shift changes (the core reports once this is stored). */
   core.onAccepted((tx: Transaction) => {
@@ -63,7 +99,8 @@ export function createShiftOperations(core: KioskCore): ShiftOperations {
       core.requireOutboxRoom()
       await core.requireChain()
       const tag = await shiftTag()
-      return core.sendAndAwait(core.append({ type: 'shift_close', lines: [], amount: countedCents, register: open.register, staff }, tag), countedCents)
+      const terminalTotals = await terminalEndOfDay()
+      return core.sendAndAwait(core.append({ type: 'shift_close', lines: [], amount: countedCents, register: open.register, staff, ...(terminalTotals ? { terminalTotals } : {}) }, tag), countedCents)
     })
   }
 

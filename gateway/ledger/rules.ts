@@ -235,6 +235,7 @@ function misplacedField(tx: Transaction): boolean {
   if ((tx.type === 'topup_card') !== (tx.payment !== undefined)) return true
   if ((tx.type === 'cancel') !== (tx.ref !== undefined)) return true
   if ((tx.type === 'shift_open' || tx.type === 'shift_close') !== (tx.register !== undefined)) return true
+  if (tx.terminalTotals !== undefined && tx.type !== 'shift_close') return true
   if (tx.type !== 'ticket' && tx.topup !== undefined) return true
   if ((tx.type === 'tag_switch') !== (tx.sealedPin !== undefined)) return true
   if (tx.offline && tx.type !== 'sale' && tx.type !== 'return') return true

@@ -21,6 +21,7 @@ import type { OpenShift } from './local-config.js'
 import { createLocalApi, type LocalApi } from './local-api.js'
 import type { Reader, ReaderStatus } from './reader/reader.js'
 import type { PaymentTerminal, TerminalStatus } from './terminal/terminal.js'
+import { createTerminalDisplay } from './terminal/terminal-display.js'
 import type { CardTopUpHooks } from './card-topup.js'
 
 export const OUTBOX_FILE_NAME = 'outbox.sqlite'
@@ -67,6 +68,12 @@ export interface KioskDaemonStatus {
   reader: ReaderStatus
   /** The card terminal, null when none is configured. */
   terminal: TerminalStatus | null
+  /**
+   * What the card terminal shows the guest during a card payment ("Karte
+   * vorhalten"), from the terminal and so untrusted: control characters
+   * removed, at most 160 characters; the page shows it as text. null otherwise.
+   */
+  terminalText: string | null
   counters: KioskCounters & LinkCounters & { blocklistRejected: number; gatewayKeyMismatches: number }
   config: { version: number; booth: string; saleAllowed: boolean; topupAllowed: boolean; products: Array<{ id: string; name: string; price: number }> } | null
   publicKey: string
@@ -194,6 +201,9 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     outbox.close()
     throw err
   }
+
+  // What the terminal shows the guest during a card payment, for GET /state (the page polls it every second).
+  const terminalDisplay = terminal ? createTerminalDisplay(terminal) : undefined
 
   // The link asks for state details, which need the kiosk: resolved lazily.
   let kioskRef: Kiosk | undefined
@@ -330,6 +340,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
       enrollment: enrollment(chain),
       reader: reader.status(),
       terminal: terminal ? terminal.status() : null,
+      terminalText: terminalDisplay?.text() ?? null,
       counters: counters(),
       config: current
         ? {
@@ -484,6 +495,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
         reader.off('readerError', onReaderError)
         terminal?.off('status', onTerminalStatus)
         terminal?.off('terminalError', onTerminalError)
+        terminalDisplay?.close()
         logger.info({ kiosk: config.kioskId }, 'kiosk daemon stopped')
       })()
       return stopping

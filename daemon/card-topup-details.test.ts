@@ -2,7 +2,7 @@
 // approval's card details go into the signed topup_card (each only if it
 // passes the schema on its own), a refusal's error details (result code FF)
 // stay with the kiosk's card payment record.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { KioskConfig } from '../device-protocol/index.js'
 import { FakeTerminal } from './testing/fake-terminal.js'
 import { startKioskWorld } from './testing/kiosk-world.js'
@@ -11,7 +11,7 @@ const KIOSK = 'topup-1'
 const TAG = { uid: '04A1B2C3D4E5F6', type: 'ntag215' }
 const catalog: KioskConfig = { kiosk: KIOSK, booth: 'Top-up', version: 1, products: [], topupAllowed: true, saleAllowed: false }
 
-async function rig(t: Parameters<Parameters<typeof t.test>[1]>[0], terminal: FakeTerminal) {
+async function rig(t: Test, terminal: FakeTerminal) {
   const world = await startKioskWorld(t, { kioskId: KIOSK, config: catalog, terminal })
   world.responder.policy = () => ({ status: 'accepted', balance: 2_000 })
   return world

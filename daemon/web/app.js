@@ -16,7 +16,7 @@
 // `{init(), render(can), keys?(), leave?()}` with its own state.
 import { anyOverlayOpen, initDialogs } from './lib/dialogs.js'
 import { $ } from './lib/dom.js'
-import { initOperation } from './lib/operation.js'
+import { initOperation, renderTerminalText } from './lib/operation.js'
 import { initResult } from './lib/result.js'
 import { allowed, pollState, setPageRenderer, staffRequired, ui } from './lib/state.js'
 import { balanceScreen } from './screens/balance.js'
@@ -92,6 +92,7 @@ function render() {
   if (!ui.state) $('loading-text').textContent = ui.serviceDown ? 'Waiting for the kiosk service…' : 'Starting…'
   else if (!ui.state.config) $('loading-text').textContent = 'Waiting for the configuration from the gateway…'
   for (const screen of Object.values(SCREENS)) screen.render(can)
+  renderTerminalText()
 }
 
 /** Which keypad the physical keyboard feeds: the price pad when it is open, else the screen's own (none under a dialog). */

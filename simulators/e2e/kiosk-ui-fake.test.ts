@@ -87,6 +87,8 @@ function fakeState() {
     chain: { status: 'intact' } as { status: string; damage?: Record<string, unknown> },
     enrollment: { status: 'enrolled', publicKey: KIOSK_KEY, keyFile: '/var/lib/wristpay-kiosk/kiosk-ed25519.pem' } as { status: string; publicKey: string; keyFile: string; todo?: string },
     lock: null as null | { by: string; reason?: string; at: number; message: string },
+    /** What the card terminal shows the guest during a card payment (the daemon's GET /state terminalText). */
+    terminalText: null as null | string,
   }
 }
 
@@ -208,6 +210,15 @@ async function fakeApi(): Promise<Fake> {
     const balance = (fake.balances.get(uid) ?? 0) + request.body.amount
     fake.balances.set(uid, balance)
     return outcome(request.body.amount, { balance })
+  })
+
+  // A card top-up: the tap stands for the whole payment at the terminal (the test sets terminalText meanwhile).
+  app.post<{ Body: { amount: number } }>('/topup/card', async (request) => {
+    requireStaff(['topup', 'supervisor'])
+    const uid = await waitTap('/topup/card')
+    const balance = (fake.balances.get(uid) ?? 0) + request.body.amount
+    fake.balances.set(uid, balance)
+    return { ...outcome(request.body.amount, { balance }), cardPaymentId: 'card-1', payment: { terminalId: '52000123', receiptNumber: '0017', traceNumber: '000042' } }
   })
 
   app.post<{ Body: { lines: Array<{ product: string; qty: number }>; topup: number } }>('/ticket', async (request) => {
@@ -567,6 +578,27 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
     await id(page, 'screen-login').waitFor()
     t.same(fake.posts('/staff/logout'), [{}])
     t.equal(await id(page, 'logout').isVisible(), false)
+  })
+
+  await kioskTest("during a card top-up the terminal's own text shows on the busy dialog, as text, and goes when the payment ends", () => {}, async (t, { fake, page }) => {
+    await id(page, 'tab-topup').click()
+    await id(page, 'topup-quick-2000').click()
+    await page.waitForFunction('!document.querySelector(\'[data-testid="topup-card"]\').disabled')
+    await id(page, 'topup-card').click()
+    await until('the card top-up to wait', () => fake.tapWait?.path === '/topup/card')
+    t.equal(await id(page, 'terminal-text').isVisible(), false, 'no text before the terminal shows one')
+    fake.state.terminalText = 'Karte vorhalten <img src=x data-testid=injected>'
+    await id(page, 'terminal-text').waitFor({ state: 'visible', timeout: 5_000 })
+    t.equal(await id(page, 'terminal-text').textContent(), 'Karte vorhalten <img src=x data-testid=injected>', 'shown as it came, as text')
+    t.equal(await id(page, 'injected').count(), 0, 'no element made from the text')
+    fake.state.terminalText = 'Bitte PIN eingeben'
+    for (let i = 0; i < 100 && (await id(page, 'terminal-text').textContent()) !== 'Bitte PIN eingeben'; i++) await sleep(50)
+    t.equal(await id(page, 'terminal-text').textContent(), 'Bitte PIN eingeben', 'the next text replaces it')
+    fake.state.terminalText = null
+    await fake.tap(GUEST)
+    await id(page, 'result').waitFor()
+    t.equal(await id(page, 'terminal-text').isVisible(), false, 'gone with the payment')
+    t.same(fake.posts('/topup/card'), [{ amount: 2000 }])
   })
 
   await kioskTest('each role sees only what it may do', (s) => { s.staffRequired = true }, async (t, { fake, page }) => {

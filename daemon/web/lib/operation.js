@@ -48,6 +48,17 @@ export async function runOperation(op) {
   }
 }
 
+/**
+ * What the card terminal shows the guest (GET /state terminalText) while an
+ * operation waits: set as text, never as HTML, since it comes from the terminal.
+ */
+export function renderTerminalText() {
+  const text = typeof ui.state?.terminalText === 'string' ? ui.state.terminalText : ''
+  const el = $('terminal-text')
+  if (el.textContent !== text) el.textContent = text
+  el.hidden = text === '' || $('overlay-busy').hidden
+}
+
 async function abortTap() {
   ui.abortRequested = true
   btn('tap-cancel').disabled = true

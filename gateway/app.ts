@@ -310,6 +310,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         kiosks: () => kioskCredentialsOf(db),
         alert: (kind, message) => void publish(ALERT_TOPIC, { kind, message: message.slice(0, 1024), at: clock.now() } satisfies AlertEvent, { qos: 1 }),
         logger: log.child({ component: 'broker' }),
+        // A kiosk's tx is acknowledged to the broker only once its batch is committed: a killed gateway loses none.
+        kioskTxSettled: () => ingest.settled(),
       }).then((messaging) => {
         external = messaging
         return messaging.broker

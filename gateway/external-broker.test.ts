@@ -126,4 +126,49 @@ if (!mosquittoAvailable()) {
     t.type(outcome, DynsecError)
     t.match((outcome as Error).message, /not-admin.*admin/)
   })
+
+  await t.test('tx messages received but not committed are redelivered to the next adapter with the same client id and booked once', async (t) => {
+    const account = { username: 'acks-gateway', password: 'acks-gateway-password-0123456789', clientId: 'acks-gateway' }
+    await provisioner.provisionGateway(account)
+    const k2 = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k2', username: 'k2', password: tokens.k2, reconnectPeriod: 0 })
+    k2.on('error', () => {})
+    t.teardown(() => k2.endAsync(true))
+    /** Waits (bounded) until `received` holds `marker`, then returns what came before it. */
+    const until = async (received: string[], marker: string): Promise<string[]> => {
+      for (let i = 0; i < 1_000 && !received.includes(marker); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      if (!received.includes(marker)) throw new Error(`${marker} never arrived; got ${JSON.stringify(received)}`)
+      return received.slice(0, received.indexOf(marker))
+    }
+    const adapter = (onTx: (payload: string) => void, kioskTxSettled: () => Promise<void>) =>
+      createExternalBroker({ logger, onKioskTx: (_kioskId, payload) => onTx(payload.toString('utf8')), kioskTxSettled }, { url: server.url, ...account })
+
+    // The first adapter's ledger never commits: the messages are handed over, their acks wait.
+    const uncommitted: string[] = []
+    const first = adapter((p) => uncommitted.push(p), () => new Promise<void>(() => {}))
+    await first.listen('ignored', 0)
+    for (const n of [1, 2, 3]) await k2.publishAsync(topics.kioskTx('k2'), `tx-${n}`, { qos: 1 })
+    t.same(await until(uncommitted, 'tx-3'), ['tx-1', 'tx-2'], 'handed over at once, before any commit')
+    await first.close()
+
+    // The next one (same client id) gets them again and commits: each is booked once.
+    const booked = new Map<string, number>()
+    const delivered: string[] = []
+    const book = (p: string) => {
+      delivered.push(p)
+      booked.set(p, (booked.get(p) ?? 0) + 1)
+    }
+    const second = adapter(book, () => Promise.resolve())
+    await second.listen('ignored', 0)
+    await k2.publishAsync(topics.kioskTx('k2'), 'marker-1', { qos: 1 })
+    t.same(await until(delivered, 'marker-1'), ['tx-1', 'tx-2', 'tx-3'], 'redelivered from the persistent session')
+    await second.close()
+
+    // Acknowledged once committed: a third adapter gets nothing again.
+    const third = adapter(book, () => Promise.resolve())
+    await third.listen('ignored', 0)
+    await k2.publishAsync(topics.kioskTx('k2'), 'marker-2', { qos: 1 })
+    t.same(await until(delivered, 'marker-2'), ['tx-1', 'tx-2', 'tx-3', 'marker-1'], 'nothing delivered twice')
+    await third.close()
+    t.same([...booked.values()], [1, 1, 1, 1, 1], 'each booked exactly once')
+  })
 }

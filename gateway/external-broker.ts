@@ -29,7 +29,14 @@ export interface ExternalBrokerSettings {
   connectTimeoutMs?: number
 }
 
-export type ExternalBrokerOptions = Pick<BrokerOptions, 'logger' | 'onKioskTx' | 'onKioskQuery' | 'onKioskState' | 'onKioskCommandAnswer'>
+export type ExternalBrokerOptions = Pick<BrokerOptions, 'logger' | 'onKioskTx' | 'onKioskQuery' | 'onKioskState' | 'onKioskCommandAnswer'> & {
+  /**
+   * Resolves once every kiosk tx handed to onKioskTx so far is committed (or given up: the kiosk sends it
+   * again); ingest's settled(). With it, a tx message's PUBACK waits for that (holdTxAcksUntilSettled);
+   * without it, every message is acknowledged as soon as it is handed over.
+   */
+  kioskTxSettled?: () => Promise<void>
+}
 
 /** The kiosk messages the gateway reads (QoS 1). */
 export const GATEWAY_SUBSCRIPTIONS = [topics.allKioskTx, topics.allKioskState, topics.allKioskQuery, topics.allKioskCmdAnswers]
@@ -57,6 +64,10 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
   const address = { host: target.hostname, port: Number(target.port || (target.protocol === 'mqtts:' ? 8883 : 1883)) }
   let connected = false
   let closed: Promise<void> | null = null
+  /** Counts lost connections: a held PUBACK belongs to the connection its message came on. */
+  let connection = 0
+  /** Cleared by stopAccepting(): tx messages after it are left unacknowledged (app drops them while stopping). */
+  let accepting = true
 
   // Made now (so publish() works before listen(): retained configs go out first), connected at once.
   const client: MqttClient = mqtt.connect(settings.url, {
@@ -75,6 +86,7 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
     log.info({ url: settings.url, clientId: settings.clientId, sessionPresent: connack.sessionPresent }, 'connected to the external mqtt broker')
   })
   client.on('close', () => {
+    connection++
     if (connected) log.warn({ url: settings.url }, 'connection to the external mqtt broker lost; reconnecting')
     connected = false
   })
@@ -84,7 +96,9 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
     log.error({ err: err.message, url: settings.url }, 'external mqtt broker connection error')
   })
 
-  client.on('message', (topic, payload) => {
+  const heldTxAcks = options.kioskTxSettled === undefined ? undefined : holdTxAcksUntilSettled(client, options.kioskTxSettled, () => connection, () => accepting)
+
+  client.on('message', (topic, payload, packet) => {
     const parsed = kioskTopic(topic)
     if (parsed === undefined) return
     counts.messagesFromClients++
@@ -92,7 +106,12 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
     try {
       if (kind === 'tx') {
         counts.kioskTxReceived++
-        options.onKioskTx?.(kioskId, Buffer.from(payload))
+        try {
+          options.onKioskTx?.(kioskId, Buffer.from(payload))
+        } finally {
+          // After the hand-over, so that what ingest settles includes this message.
+          heldTxAcks?.hold(packet)
+        }
       } else if (kind === 'query') options.onKioskQuery?.(kioskId, Buffer.from(payload))
       else if (kind === 'cmd/answer') options.onKioskCommandAnswer?.(kioskId, Buffer.from(payload))
       else if (payload.length > 0) {
@@ -144,6 +163,8 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
     webSocketAddress: () => null,
     stopAccepting() {
       // Kiosks connect to the broker, not to us; ingest stops taking messages itself while stopping.
+      // The tx messages it drops from now on stay unacknowledged: the broker redelivers them to the next gateway.
+      accepting = false
     },
     publish(topic, payload, { qos, retain = false }) {
       counts.messagesFromGateway++
@@ -180,6 +201,52 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
         if (!client.disconnected) await client.endAsync(true)
       })()
       return closed
+    },
+  }
+}
+
+/**
+ * A kiosk's tx message is acknowledged to the broker only once ingest has committed the batch that holds
+ * it. mqtt.js acknowledges a QoS 1 message as soon as its handler returns, so a gateway killed between
+ * that and the commit would lose it: the broker took it as delivered and the persistent session would
+ * not give it again. mqtt.js reads incoming packets one at a time (lib/handlers/publish.js: emit
+ * 'message', then handleMessage(packet, cb), whose callback sends the PUBACK through
+ * client._sendPacket and only then takes the next packet), so delaying handleMessage would let one
+ * message through per commit. Instead the PUBACK of a held tx packet is kept back in _sendPacket while
+ * mqtt.js goes on at once; it is sent when ingest's settled() resolves, and only on the connection the
+ * message came on: after a reconnect the broker redelivers what was not acknowledged (persistent
+ * session), and ingest answers a transaction id it already booked again without booking it twice.
+ * A batch whose commit failed is acknowledged too: ingest answers nothing and the kiosk sends it again
+ * from its outbox, while an unacknowledged message would hold one of the broker's in-flight slots
+ * (Mosquitto's max_inflight_messages) until the next reconnect.
+ * Checked against mqtt.js 5.16.0 (node_modules/mqtt/package.json): the private _sendPacket and the
+ * order emit -> handleMessage -> puback in handlePublish. If either changes, external-broker.test.ts
+ * ('received but not committed ... redelivered') fails.
+ * Only tx messages are held: states, queries and command answers change no ledger; a lost state is
+ * replaced by the kiosk's next one, a lost query or command answer is asked or sent again by its
+ * timeout, so they keep the immediate PUBACK (Mosquitto takes PUBACKs in any order, by packet id).
+ */
+function holdTxAcksUntilSettled(client: MqttClient, settled: () => Promise<void>, connection: () => number, accepting: () => boolean): { hold(packet: { qos: number; messageId?: number }): void } {
+  type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void
+  const target = client as unknown as { _sendPacket: SendPacket }
+  const sendPacket = target._sendPacket
+  if (typeof sendPacket !== 'function') throw new Error('mqtt.js has no _sendPacket: holding PUBACKs until the commit needs the version this was checked against (5.16.0)')
+  /** Packet ids whose PUBACK mqtt.js is about to send, with what it waits for (undefined: never sent). */
+  const held = new Map<number, { settled: Promise<void> | undefined; connection: number }>()
+  target._sendPacket = function (packet, cb, cbStorePut, noStore) {
+    const hold = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined
+    if (hold === undefined) return sendPacket.call(client, packet, cb, cbStorePut, noStore)
+    held.delete(packet.messageId!)
+    // mqtt.js goes on with the next packet now; the PUBACK follows the commit.
+    cb?.()
+    void hold.settled?.then(() => {
+      if (hold.connection === connection() && client.connected) sendPacket.call(client, packet, undefined, undefined, true)
+    })
+  }
+  return {
+    hold(packet) {
+      if (packet.qos !== 1 || packet.messageId === undefined) return
+      held.set(packet.messageId, { settled: accepting() ? settled() : undefined, connection: connection() })
     },
   }
 }

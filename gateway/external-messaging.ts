@@ -88,6 +88,8 @@ export interface ExternalMessagingDeps {
   kiosks: () => KioskCredential[]
   alert: (kind: string, message: string) => void
   logger: Logger
+  /** Ingest's settled(): a kiosk's tx is acknowledged to the broker only once it is committed (external-broker.ts). */
+  kioskTxSettled?: () => Promise<void>
 }
 
 export async function connectExternalMessaging(deps: ExternalMessagingDeps): Promise<ExternalMessaging> {
@@ -102,7 +104,7 @@ export async function connectExternalMessaging(deps: ExternalMessagingDeps): Pro
     await admin.close()
     throw err
   }
-  const inner = createExternalBroker(deps.brokerOptions, settings.broker)
+  const inner = createExternalBroker({ ...deps.brokerOptions, ...(deps.kioskTxSettled ? { kioskTxSettled: deps.kioskTxSettled } : {}) }, settings.broker)
   const broker: Broker = {
     ...inner,
     async close() {

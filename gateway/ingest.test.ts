@@ -412,3 +412,31 @@ t.test('the observer hears every answer (with its queueing time), every commit a
   t.equal(h.world.ledger.balanceOf(UID.alice), 1550, 'the observer threw every time; ingest booked and answered all the same')
   t.equal(h.replies.length, 4)
 })
+
+t.test('settled() resolves once the batch holding the messages before it is committed, without waiting for later ones', async (t) => {
+  const held = heldVerify()
+  const h = harness(t, makeWorld(), { verify: held.verify })
+  const seen: string[] = []
+  const note = (what: string) => () => void seen.push(`${what} at nextSeq ${h.world.ledger.kioskCursor('cash-1')?.nextSeq}`)
+  void h.ingest.settled().then(note('nothing submitted'))
+  h.send('cash-1', h.k.cash.topup(UID.alice, 100))
+  void h.ingest.settled().then(note('first'))
+  h.send('cash-1', h.k.cash.topup(UID.alice, 200))
+  void h.ingest.settled().then(note('second'))
+  void h.ingest.drain().then(note('drain'))
+  held.finish(0)
+  await turn()
+  await turn()
+  t.same(seen, ['nothing submitted at nextSeq 1', 'first at nextSeq 2'], "the first one's commit settles it; the second is still being checked")
+  held.finish(1)
+  await h.ingest.drain()
+  t.same(seen.slice(2).sort(), ['drain at nextSeq 3', 'second at nextSeq 3'])
+
+  // A failed commit settles its messages too: nothing is answered and the kiosk sends them again.
+  h.world.db.exec(`CREATE TRIGGER fail_777 BEFORE INSERT ON postings WHEN NEW.amount = 777 BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+  h.send('cash-1', h.k.cash.topup(UID.alice, 777))
+  const failed = h.ingest.settled().then(() => 'settled')
+  held.finish(2)
+  t.equal(await failed, 'settled')
+  t.equal(h.ingest.counters().commitErrors, 1)
+})

@@ -120,6 +120,13 @@ export interface Ingest {
   submit(kioskIdFromTopic: string, payload: Uint8Array | string): void
   /** Resolves once everything submitted so far has been committed and answered. */
   drain(): Promise<void>
+  /**
+   * Resolves once every message submitted before this call is done with: its batch committed and
+   * answered, refused, or given up (commit failed, queue full: the kiosk sends it again). Unlike
+   * drain() it does not wait for messages submitted later, so it settles batch by batch under load
+   * (the external broker acknowledges a kiosk's message only then).
+   */
+  settled(): Promise<void>
   counters(): IngestCounters
   /** While commits fail with a storage fault: its latest code and since when (clock ms); undefined while they work. */
   storageFault(): { code: string; since: number } | undefined
@@ -209,6 +216,8 @@ export function createIngest(deps: IngestDeps): Ingest {
   let configsChanged = false
   let flushScheduled = false
   let drainWaiters: Array<() => void> = []
+  /** settled() waiters, by the queue entry that was last when they asked: resolved when its batch is done. */
+  const settledWaiters = new Map<Entry, Array<() => void>>()
   /** Last resend request per kiosk, so a burst past one gap asks once. */
   const resendAsked = new Map<string, { fromSeq: number; atMs: number }>()
   const storageRetryMs = Math.max(1, deps.storageRetryMs ?? 5_000)
@@ -496,6 +505,23 @@ export function createIngest(deps: IngestDeps): Ingest {
   }
 
   function commitAndAnswer(batch: Entry[]): void {
+    try {
+      commitAndAnswerBatch(batch)
+    } finally {
+      if (settledWaiters.size > 0) resolveSettledWaiters(batch)
+    }
+  }
+
+  function resolveSettledWaiters(batch: Entry[]): void {
+    for (const entry of batch) {
+      const waiters = settledWaiters.get(entry)
+      if (waiters === undefined) continue
+      settledWaiters.delete(entry)
+      for (const resolve of waiters) resolve()
+    }
+  }
+
+  function commitAndAnswerBatch(batch: Entry[]): void {
     const toLedger = batch.filter((e): e is Extract<Entry, { kind: 'verify' }> => e.kind === 'verify' && e.ok)
     let outcomes: Outcome[] | undefined
     if (toLedger.length > 0) {
@@ -567,9 +593,21 @@ export function createIngest(deps: IngestDeps): Ingest {
     return new Promise((resolve) => drainWaiters.push(resolve))
   }
 
+  function settled(): Promise<void> {
+    // The queue is a FIFO left only from its head: once its last entry's batch is done, so is everything before it.
+    const last = queue.at(-1)
+    if (last === undefined) return Promise.resolve()
+    return new Promise((resolve) => {
+      const waiters = settledWaiters.get(last)
+      if (waiters === undefined) settledWaiters.set(last, [resolve])
+      else waiters.push(resolve)
+    })
+  }
+
   return {
     submit,
     drain,
+    settled,
     counters: () => ({ ...counters }),
     storageFault: () => (storageFault === undefined ? undefined : { code: storageFault.code, since: storageFault.since }),
   }

@@ -383,8 +383,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     mqttListener: () => ({ host: config.mqtt.host, port: broker.address()?.port ?? config.mqtt.port, tls: config.mqtt.tls !== undefined }),
     publishKioskConfigs: (ids) => publishKioskConfigs(ids),
     endKioskSessions: (retired, newToken) => endKioskSessions(retired, newToken),
-    // The new token goes to the external broker's login of the kiosk (the registry keeps only its hash).
-    kioskEnrolled: async (kioskId, token) => void (await external?.provisionKiosks(new Map([...setupTokens, [kioskId, token]]))),
+    // The new token goes to the external broker's login of the kiosk before the code is spent (the registry keeps only its hash).
+    ...(externalMqtt ? { provisionKioskLogin: (kioskId: string, token: string) => external?.provisionKioskLogin(kioskId, token, setupTokens) ?? Promise.resolve(false) } : {}),
   }
   // The operator console (README "The operator console"): the page, fed over the broker's WebSocket
   // listener, and its API under /console/api/ with the operators' own credentials.

@@ -12,6 +12,7 @@ import type { GatewayConfig } from './config.js'
 import { connectDynsecClient, type DynsecClient } from './dynsec-client.js'
 import { createBrokerProvisioner, type KioskCredential } from './dynsec.js'
 import { createExternalBroker, type ExternalBrokerSettings } from './external-broker.js'
+import { hashToken } from './registry/secrets.js'
 
 export const DEFAULT_GATEWAY_MQTT_USERNAME = 'wristpay-gateway'
 export const DEFAULT_GATEWAY_MQTT_CLIENT_ID = 'wristpay-gateway'
@@ -80,6 +81,11 @@ export interface ExternalMessaging {
    * (the event set-up's, a just redeemed code's). Never throws: a failure is logged and alerted; resolves false then.
    */
   provisionKiosks(tokens: ReadonlyMap<string, string>): Promise<boolean>
+  /**
+   * provisionKiosks with `kioskId`'s login set to `token` before the registry has it (an enrollment by
+   * registration code, whose code is spent only once this resolved true). Never throws.
+   */
+  provisionKioskLogin(kioskId: string, token: string, tokens: ReadonlyMap<string, string>): Promise<boolean>
 }
 
 export interface ExternalMessagingDeps {
@@ -113,9 +119,10 @@ export async function connectExternalMessaging(deps: ExternalMessagingDeps): Pro
     },
   }
 
-  async function provisionKiosks(tokens: ReadonlyMap<string, string>): Promise<boolean> {
+  async function provisionKiosks(tokens: ReadonlyMap<string, string>, enrolling?: { kioskId: string; token: string }): Promise<boolean> {
     try {
-      const report = await provisioner.provisionKiosks(deps.kiosks(), tokens)
+      const kiosks = deps.kiosks().map((k) => (k.id === enrolling?.kioskId ? { ...k, tokenHash: hashToken(enrolling.token), awaitingEnrollment: false } : k))
+      const report = await provisioner.provisionKiosks(kiosks, enrolling === undefined ? tokens : new Map([...tokens, [enrolling.kioskId, enrolling.token]]))
       if (report.changed.length > 0 || report.deleted.length > 0) logger.info({ changed: report.changed, retired: report.deleted }, 'kiosk logins provisioned in the external mqtt broker')
       if (report.unknownToken.length > 0) {
         const message = `kiosks ${report.unknownToken.join(', ')} cannot log in to the external broker: their token is not at hand (enrolled by a registration code before the broker had it); issue each a new registration code`
@@ -131,5 +138,9 @@ export async function connectExternalMessaging(deps: ExternalMessagingDeps): Pro
     }
   }
 
-  return { broker, provisionKiosks }
+  return {
+    broker,
+    provisionKiosks: (tokens) => provisionKiosks(tokens),
+    provisionKioskLogin: (kioskId, token, tokens) => provisionKiosks(tokens, { kioskId, token }),
+  }
 }

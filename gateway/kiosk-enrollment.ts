@@ -12,15 +12,15 @@
 // The registry (registry/enrollment.ts) does the bookkeeping; this module
 // speaks HTTP, and ends the kiosk's live MQTT connection after an enrollment
 // (its old token no longer logs in; the new Pi logs in with the new one).
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
 import Type, { type Static } from 'typebox'
 import type { Logger } from 'pino'
 import { KioskId, type Clock } from '../device-protocol/index.js'
 import { ErrorBody, HttpError, errorResponses } from './http.js'
 import { createLoginThrottle, type LoginThrottleLimits } from './login-throttle.js'
-import { EnrollmentError } from './registry/enrollment.js'
-import { KioskKeyError } from './registry/kiosk-public-key.js'
+import { EnrollmentError, newKioskToken } from './registry/enrollment.js'
+import { KioskKeyError, parseKioskPublicKey } from './registry/kiosk-public-key.js'
 import type { Registry } from './registry/index.js'
 import { sourceAddressKey } from './source-address.js'
 
@@ -109,7 +109,7 @@ export const EnrollReply = Type.Object(
 export type EnrollReply = Static<typeof EnrollReply>
 
 export interface KioskEnrollmentDeps {
-  registry: Pick<Registry, 'createKiosk' | 'issueRegistrationCode' | 'redeemRegistrationCode' | 'kiosk'> & { gatewayKeys: Pick<Registry['gatewayKeys'], 'signingPublicKey'> }
+  registry: Pick<Registry, 'createKiosk' | 'issueRegistrationCode' | 'redeemRegistrationCode' | 'checkRegistrationCode' | 'kiosk'> & { gatewayKeys: Pick<Registry['gatewayKeys'], 'signingPublicKey'> }
   clock: Clock
   logger: Logger
   /** How long a code works (enrollment.codeTtlMs). */
@@ -123,8 +123,13 @@ export interface KioskEnrollmentDeps {
   publishKioskConfigs(kioskIds: readonly string[]): Promise<void>
   /** Closes the kiosk's live MQTT connection (made with the token it no longer has). */
   endKioskSessions(retired: readonly string[], newToken: readonly string[]): Promise<void>
-  /** Called with a redeemed code's fresh token, before the old sessions end (an external broker's login gets it). */
+  /** Called with a redeemed code's fresh token, before the old sessions end. */
   kioskEnrolled?(kioskId: string, token: string): Promise<void>
+  /**
+   * An external broker: gives the kiosk's login the token its enrollment will hand out, before the code is
+   * spent; false when that failed (the enrollment is then refused as broker_provisioning_failed, changing nothing).
+   */
+  provisionKioskLogin?(kioskId: string, token: string): Promise<boolean>
   throttle?: Partial<LoginThrottleLimits>
 }
 
@@ -216,6 +221,9 @@ export function kioskEnrollmentAdmin(deps: KioskEnrollmentDeps): FastifyPluginAs
   }
 }
 
+/** Retry-After of broker_provisioning_failed: the broker may be back by then (it is alerted). */
+export const BROKER_PROVISIONING_RETRY_AFTER_S = 30
+
 const REFUSALS = {
   invalid: { status: 401, type: 'invalid_registration_code', message: 'this registration code is not known: check what was typed, or ask the operator for a new one' },
   used: { status: 410, type: 'registration_code_used', message: 'this registration code was used already: ask the operator for a new one' },
@@ -232,6 +240,30 @@ export function kioskEnrollmentApi(deps: KioskEnrollmentDeps): FastifyPluginAsyn
     return deps.mqttUrl ?? brokerUrlFor(deps.mqttListener(), request.hostname)
   }
 
+  /** One enrollment's broker provisioning at a time: two of the same kiosk must not race to its login. */
+  let provisioning: Promise<unknown> = Promise.resolve()
+
+  /**
+   * With an external broker the kiosk's login gets the new token before the code is spent: if the broker
+   * cannot take it, the kiosk would get a token that does not log in, so the enrollment is refused with
+   * nothing changed and the same code works on a retry. Undefined (redeem refuses the code as usual) for a
+   * code that would be refused; throws KioskKeyError for a bad key before the broker is asked.
+   */
+  async function provisionFirst(code: string, publicKey: string, reply: FastifyReply): Promise<string | undefined> {
+    parseKioskPublicKey(publicKey)
+    const checked = deps.registry.checkRegistrationCode(code, deps.clock.now())
+    if (!checked.ok) return undefined
+    const token = newKioskToken()
+    const done = provisioning.then(() => deps.provisionKioskLogin!(checked.kioskId, token))
+    provisioning = done.catch(() => undefined)
+    if (!(await done.catch(() => false))) {
+      log.error({ kioskId: checked.kioskId }, `enrollment of kiosk ${checked.kioskId} refused: its login could not be provisioned in the external mqtt broker; the registration code still works`)
+      reply.header('retry-after', String(BROKER_PROVISIONING_RETRY_AFTER_S))
+      throw new HttpError(503, 'broker_provisioning_failed', `the MQTT broker could not take this kiosk's login; nothing was changed and the registration code still works: retry in ${BROKER_PROVISIONING_RETRY_AFTER_S} s`)
+    }
+    return token
+  }
+
   return async (scope) => {
     scope.post<{ Body: EnrollBody }>(
       '/enroll',
@@ -246,7 +278,8 @@ export function kioskEnrollmentApi(deps: KioskEnrollmentDeps): FastifyPluginAsyn
         }
         let redeemed
         try {
-          redeemed = deps.registry.redeemRegistrationCode(request.body.code, request.body.publicKey, deps.clock.now())
+          const token = deps.provisionKioskLogin === undefined ? undefined : await provisionFirst(request.body.code, request.body.publicKey, reply)
+          redeemed = deps.registry.redeemRegistrationCode(request.body.code, request.body.publicKey, deps.clock.now(), token)
         } catch (err) {
           // Only the key can be at fault here; a database that cannot take the write is answered as storage_unavailable.
           if (!(err instanceof KioskKeyError)) throw err

@@ -98,9 +98,19 @@ export interface KioskEnrollment {
   createKiosk(kiosk: NewKiosk): void
   /** A new code for a kiosk that takes part; an earlier unspent code of it stops working. Throws EnrollmentError. */
   issueCode(kioskId: string, nowMs: number, ttlMs: number): { code: string; expiresAt: number }
-  /** Spends the code and enrolls the key with a fresh token, or refuses and changes nothing. The key must be checked before. */
-  redeem(typedCode: string, publicKeyBase64Url: string, nowMs: number): Redemption
+  /**
+   * Spends the code and enrolls the key with a fresh token (or `token`, made by newKioskToken() and handed to an
+   * external broker first), or refuses and changes nothing. The key must be checked before.
+   */
+  redeem(typedCode: string, publicKeyBase64Url: string, nowMs: number, token?: string): Redemption
+  /** Whose code this is, or why redeem() would refuse it now; changes nothing (spends nothing, counts nothing). */
+  check(typedCode: string, nowMs: number): CodeCheck
 }
+
+export type CodeCheck = { ok: true; kioskId: string } | Extract<Redemption, { ok: false }>
+
+/** A kiosk's MQTT token as redeem() makes it. */
+export const newKioskToken = (): string => randomBytes(TOKEN_BYTES).toString('base64url')
 
 export function createKioskEnrollment(db: Database.Database, openAccount: (id: string, kind: AccountKind, ref: string) => void): KioskEnrollment {
   const q = {
@@ -141,14 +151,21 @@ export function createKioskEnrollment(db: Database.Database, openAccount: (id: s
     q.insertCode.run(hashToken(code), kioskId, nowMs, nowMs + ttlMs)
   })
 
-  const redeemTx = db.transaction((codeHash: string, publicKey: string, nowMs: number): Redemption => {
+  function checkCode(codeHash: string, nowMs: number): { ok: true; kiosk: { id: string; booth: string } } | Extract<Redemption, { ok: false }> {
     const row = q.code.get(codeHash)
     if (row === undefined) return { ok: false, refused: 'invalid' }
     if (row.used_at !== null) return { ok: false, refused: 'used' }
     if (nowMs >= row.expires_at) return { ok: false, refused: 'expired' }
     const kiosk = q.kiosk.get(row.kiosk)
     if (kiosk === undefined || kiosk.retired !== null) return { ok: false, refused: 'kiosk_retired' }
-    const token = randomBytes(TOKEN_BYTES).toString('base64url')
+    return { ok: true, kiosk }
+  }
+
+  const redeemTx = db.transaction((codeHash: string, publicKey: string, nowMs: number, givenToken: string | undefined): Redemption => {
+    const checked = checkCode(codeHash, nowMs)
+    if (!checked.ok) return checked
+    const { kiosk } = checked
+    const token = givenToken ?? newKioskToken()
     q.setToken.run(hashToken(token), kiosk.id)
     const keyChange = enrollKioskKeyByAdmin(db, kiosk.id, publicKey, { source: 'registration_code', nowMs })
     q.spend.run(nowMs, codeHash)
@@ -162,10 +179,16 @@ export function createKioskEnrollment(db: Database.Database, openAccount: (id: s
       issueTx.immediate(kioskId, normaliseRegistrationCode(code)!, nowMs, ttlMs)
       return { code, expiresAt: nowMs + ttlMs }
     },
-    redeem(typedCode, publicKey, nowMs) {
+    redeem(typedCode, publicKey, nowMs, token) {
       const code = normaliseRegistrationCode(typedCode)
       if (code === undefined) return { ok: false, refused: 'invalid' }
-      return redeemTx.immediate(hashToken(code), publicKey, nowMs)
+      return redeemTx.immediate(hashToken(code), publicKey, nowMs, token)
+    },
+    check(typedCode, nowMs) {
+      const code = normaliseRegistrationCode(typedCode)
+      if (code === undefined) return { ok: false, refused: 'invalid' }
+      const checked = checkCode(hashToken(code), nowMs)
+      return checked.ok ? { ok: true, kioskId: checked.kiosk.id } : checked
     },
   }
 }

@@ -28,7 +28,7 @@ import { applyBookingEffects } from './booking-effects.js'
 import { loadGatewayKeys, type GatewayKeys } from './gateway-keys.js'
 import { createKioskConfigBuilder } from './kiosk-config.js'
 import { enrollKioskKeyByAdmin, importKioskKeys, logKeyChange, type KeyChange } from './kiosk-keys.js'
-import { createKioskEnrollment, type NewKiosk, type Redemption } from './enrollment.js'
+import { createKioskEnrollment, type CodeCheck, type NewKiosk, type Redemption } from './enrollment.js'
 import { parseKioskPublicKey } from './kiosk-public-key.js'
 import { importOperations } from './operations-import.js'
 import { MIN_PIN_SECRET_BYTES, PIN_SECRET_BYTES, lookupsEqual, pinLookup, pinSecretFingerprint } from './pins.js'
@@ -81,7 +81,9 @@ export interface Registry extends RegistryFacts {
    * Spends a registration code: the key is enrolled (as through the admin API) and a fresh MQTT token replaces the
    * kiosk's; a wrong, spent or expired code changes nothing. Throws (changing nothing) on a malformed key.
    */
-  redeemRegistrationCode(code: string, publicKeyBase64Url: string, nowMs: number): Redemption
+  redeemRegistrationCode(code: string, publicKeyBase64Url: string, nowMs: number, token?: string): Redemption
+  /** Whose registration code this is, or why it would be refused now; changes nothing. */
+  checkRegistrationCode(code: string, nowMs: number): CodeCheck
   /** MQTT authentication of a kiosk: constant-time comparison of token hashes. */
   kioskAuth(kioskId: string, token: string): boolean
   kioskPublicKey(kioskId: string): KeyObject | undefined
@@ -387,9 +389,9 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     logger.info({ kiosk: kiosk.id, booth: kiosk.booth, profile: kiosk.profile }, `kiosk ${kiosk.id} made through the admin API (booth ${kiosk.booth}); it takes part until an operator disables it`)
   }
 
-  function redeemRegistrationCode(code: string, publicKeyBase64Url: string, nowMs: number): Redemption {
+  function redeemRegistrationCode(code: string, publicKeyBase64Url: string, nowMs: number, token?: string): Redemption {
     const key = parseKioskPublicKey(publicKeyBase64Url)
-    const redeemed = enrollment.redeem(code, publicKeyBase64Url, nowMs)
+    const redeemed = enrollment.redeem(code, publicKeyBase64Url, nowMs, token)
     if (!redeemed.ok) return redeemed
     keyCache.set(redeemed.kioskId, key)
     logKeyChange(logger, redeemed.keyChange)
@@ -500,6 +502,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     createKiosk,
     issueRegistrationCode: (kioskId, nowMs, ttlMs) => enrollment.issueCode(kioskId, nowMs, ttlMs),
     redeemRegistrationCode,
+    checkRegistrationCode: (code, nowMs) => enrollment.check(code, nowMs),
     retirement,
     kioskAuth,
     kioskPublicKey,

@@ -2,14 +2,15 @@ import t, { type Test } from 'tap'
 import pino from 'pino'
 import { publicKeyFromBase64Url, verifyBlocklist } from '../device-protocol/index.js'
 import { createHttpServer } from './http.js'
-import { operationsAdmin } from './operations-admin.js'
+import { operationsAdmin, type OperationsAdminDeps } from './operations-admin.js'
+import { makeOpsWorld, applyOne, STAFF, type StaffedKiosk } from './ledger/testing/operations-fixtures.js'
 import { makeWorld, testSetup, UID } from './ledger/testing/test-helpers.js'
 import { EventSetupError } from './event-setup.js'
 import type { ImportSummary } from './registry/index.js'
 
 const ADMIN_TOKEN = 'admin-token-0123456789'
 
-async function start(t: Test, reloadEventSetup?: () => ImportSummary) {
+async function start(t: Test, reloadEventSetup?: () => ImportSummary, ledger?: OperationsAdminDeps['ledger']) {
   const world = makeWorld()
   const published: string[][] = []
   const server = createHttpServer({
@@ -21,7 +22,7 @@ async function start(t: Test, reloadEventSetup?: () => ImportSummary) {
     stats: () => {
       throw new Error('not used')
     },
-    adminPlugins: [operationsAdmin({ ledger: world.ledger, publishKioskConfigs: async (ids) => void published.push([...ids]), ...(reloadEventSetup ? { reloadEventSetup } : {}) })],
+    adminPlugins: [operationsAdmin({ ledger: ledger ?? world.ledger, publishKioskConfigs: async (ids) => void published.push([...ids]), ...(reloadEventSetup ? { reloadEventSetup } : {}) })],
   })
   const { port } = await server.listen('127.0.0.1', 0)
   t.teardown(async () => {
@@ -112,4 +113,28 @@ t.test('shift and debt lists are served (empty before any shift)', async (t) => 
   t.same(await shifts.json(), [])
   const debts = await h.call('GET', '/debts')
   t.same(await debts.json(), [])
+})
+
+t.test("GET /shifts shows the card terminal's totals of a close, that they are missing and why, and a difference to the card top-ups booked", async (t) => {
+  const ops = makeOpsWorld()
+  t.teardown(ops.close)
+  const h = await start(t, undefined, ops.ledger)
+  const cash: StaffedKiosk = ops.kiosks.cash
+  const book = (e: Parameters<typeof applyOne>[1]) => t.match(applyOne(ops.ledger, e), { status: 'accepted' })
+  const shift = (counted: number, over: object) => {
+    const opened = cash.next({ type: 'shift_open', uid: STAFF.topup, amount: 0 }, { register: 'drawer-1' })
+    book(opened)
+    book(cash.next({ type: 'shift_close', uid: STAFF.topup, amount: counted }, { register: 'drawer-1', ...over }))
+    return opened.tx.id
+  }
+  const totals = { status: 'ok' as const, terminalId: '52000123', totalCents: 2_500, count: 1, cardTypes: [{ cardType: 'visa', count: 1, amountCents: 2_500 }] }
+  const withTotals = shift(0, { terminalTotals: totals })
+  const missing = shift(0, { terminalTotals: { status: 'missing', reason: 'terminal busy' } })
+  const res = await h.call('GET', '/shifts')
+  t.equal(res.status, 200)
+  const reports = (await res.json()) as Array<{ id: string }>
+  t.match(reports.find((r) => r.id === withTotals), { cardTopups: { count: 0, cents: 0 }, terminalTotals: totals, cardDifference: 2_500, counted: 0, difference: 0 })
+  t.match(reports.find((r) => r.id === missing), { terminalTotals: { status: 'missing', reason: 'terminal busy' }, cardDifference: null })
+  const one = await h.call('GET', `/shifts/${withTotals}`)
+  t.match(await one.json(), { terminalTotals: { status: 'ok', totalCents: 2_500, cardTypes: [{ cardType: 'visa', count: 1, amountCents: 2_500 }] }, cardDifference: 2_500 })
 })

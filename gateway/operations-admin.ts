@@ -4,7 +4,7 @@
 // blocklist at once), and the gateway's public keys for installing kiosks.
 import type { FastifyPluginAsync } from 'fastify'
 import Type, { type Static } from 'typebox'
-import { KioskId, TagUid } from '../device-protocol/index.js'
+import { KioskId, TagUid, TerminalTotals } from '../device-protocol/index.js'
 import { HttpError, errorResponses } from './http.js'
 import { EventSetupError } from './event-setup.js'
 import type { Ledger } from './ledger/index.js'
@@ -30,6 +30,12 @@ export const ShiftReportBody = Type.Object(
     expected: Type.Integer(),
     counted: Nullable(Type.Integer()),
     difference: Nullable(Type.Integer()),
+    /** Card top-ups booked at the kiosk during the shift. */
+    cardTopups: Movement,
+    /** The card terminal's end-of-day totals signed into the close, or that they are missing and why; null while open or without a terminal. */
+    terminalTotals: Nullable(TerminalTotals),
+    /** The terminal's total minus the card top-ups booked; null without the terminal's totals. */
+    cardDifference: Nullable(Type.Integer()),
   },
   { additionalProperties: false },
 )

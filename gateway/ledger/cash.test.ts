@@ -102,6 +102,9 @@ t.test('a shift: float, cash top-ups, cash-outs and tickets through the drawer, 
     expected,
     counted: 18_250,
     difference: -50,
+    cardTopups: { count: 0, cents: 0 },
+    terminalTotals: null,
+    cardDifference: null,
   })
   t.same(w.ledger.shiftReports(), [report])
 

@@ -1,7 +1,8 @@
 // The reads the tills and operators need of bookings: a wristband's balance view, shift reports
 // with their close-out figures, and the debts offline sales left.
 import type Database from 'better-sqlite3'
-import type { HistoryEntry, WristbandView } from '../../device-protocol/index.js'
+import { Value } from 'typebox/value'
+import { TerminalTotals, type HistoryEntry, type WristbandView } from '../../device-protocol/index.js'
 import { accountIds } from './types.js'
 
 export type BalanceView = WristbandView
@@ -28,6 +29,12 @@ export interface ShiftReport {
   expected: number
   counted: number | null
   difference: number | null
+  /** The card top-ups the gateway booked for this kiosk during the shift. */
+  cardTopups: CashMovement
+  /** What the card terminal's end of day reported at the close (or that it is missing and why); null while open or when the kiosk sent none. */
+  terminalTotals: TerminalTotals | null
+  /** The terminal's total minus the card top-ups booked: not zero when they disagree; null without the terminal's totals. */
+  cardDifference: number | null
 }
 
 export interface DebtRecord {
@@ -55,6 +62,7 @@ interface ShiftRow {
   difference: number | null
   open_rowid: number
   close_rowid: number | null
+  close_envelope: string | null
 }
 
 export interface OperationReads {
@@ -72,7 +80,8 @@ export function createOperationReads(db: Database.Database): OperationReads {
   const shiftSelect = `
     SELECT s.*, r.name AS register_name, m.name AS staff_name,
       (SELECT rowid FROM transactions WHERE id = s.id) AS open_rowid,
-      (SELECT rowid FROM transactions WHERE id = s.closed_by) AS close_rowid
+      (SELECT rowid FROM transactions WHERE id = s.closed_by) AS close_rowid,
+      (SELECT envelope FROM transactions WHERE id = s.closed_by) AS close_envelope
     FROM shifts s JOIN cash_registers r ON r.id = s.register LEFT JOIN staff m ON m.uid = s.staff`
   const q = {
     wristband: db.prepare<[string], { uid: string; blocked: number; vouchers: number; variant: string | null; balance: number; account: string }>(
@@ -88,13 +97,28 @@ export function createOperationReads(db: Database.Database): OperationReads {
       SELECT t.type, COUNT(*) AS n, SUM(ABS(p.amount)) AS cents FROM postings p JOIN transactions t ON t.id = p.tx_id
       WHERE p.account = ? AND t.kiosk = ? AND t.rowid > ? AND t.rowid < ? AND t.type IN ('topup_cash', 'cashout', 'ticket')
       GROUP BY t.type`),
+    cardTopups: db.prepare<[string, number, number], { n: number; cents: number | null }>(`
+      SELECT COUNT(*) AS n, SUM(amount) AS cents FROM transactions
+      WHERE kiosk = ? AND rowid > ? AND rowid < ? AND type = 'topup_card' AND status = 'accepted'`),
     balance: db.prepare<[string], { balance: number }>(`SELECT balance FROM accounts WHERE id = ?`),
     debts: db.prepare<[], { tx_id: string; uid: string; kiosk: string; shortfall: number; booked_at: number; balance: number }>(`
       SELECT d.*, a.balance FROM debts d JOIN wristbands w ON w.uid = d.uid JOIN accounts a ON a.id = w.account
       ORDER BY d.booked_at DESC LIMIT ${MAX_DEBTS_LISTED}`),
   }
 
+  // The totals were checked against the schema when the close was booked; they
+  // are read from its stored envelope (the ledger keeps no other copy) and
+  // checked again, so a report never shows something of another shape.
+  function terminalTotalsOf(envelope: string | null): TerminalTotals | null {
+    if (envelope === null) return null
+    const totals: unknown = (JSON.parse(envelope) as { tx?: { terminalTotals?: unknown } }).tx?.terminalTotals
+    return totals !== undefined && Value.Check(TerminalTotals, totals) ? totals : null
+  }
+
   function report(row: ShiftRow): ShiftReport {
+    const card = q.cardTopups.get(row.kiosk, row.open_rowid, row.close_rowid ?? Number.MAX_SAFE_INTEGER)
+    const cardTopups = { count: card?.n ?? 0, cents: card?.cents ?? 0 }
+    const terminalTotals = terminalTotalsOf(row.close_envelope)
     const byType = new Map(q.movements.all(accountIds.register(row.register), row.kiosk, row.open_rowid, row.close_rowid ?? Number.MAX_SAFE_INTEGER).map((m) => [m.type, m]))
     const movement = (type: string): CashMovement => ({ count: byType.get(type)?.n ?? 0, cents: byType.get(type)?.cents ?? 0 })
     return {
@@ -113,6 +137,9 @@ export function createOperationReads(db: Database.Database): OperationReads {
       expected: row.expected ?? -(q.balance.get(accountIds.register(row.register))?.balance ?? 0),
       counted: row.counted,
       difference: row.difference,
+      cardTopups,
+      terminalTotals,
+      cardDifference: terminalTotals?.status === 'ok' ? terminalTotals.totalCents - cardTopups.cents : null,
     }
   }
 

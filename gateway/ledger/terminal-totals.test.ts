@@ -62,3 +62,48 @@ t.test('hostile terminal totals, or totals on another transaction, are refused w
   t.equal(w.ledger.balanceOf(OPS_UID.alice), 1_000)
   t.match(book(t, w, close(cash, 'drawer-1', 1_000, { terminalTotals: GOOD })), { status: 'accepted' }, 'the shift is still open and closes')
 })
+
+t.test("the shift report shows the terminal's totals next to the card top-ups booked, or that they are missing and why", async (t) => {
+  const w = world(t)
+  fund(w, OPS_UID.alice, 1_000)
+  const { cash } = w.kiosks
+  let receipt = 0
+  const cardTopup = (cents: number) => {
+    receipt += 1
+    return cash.next({ type: 'topup_card', uid: OPS_UID.alice, amount: cents }, { payment: { terminalId: '52000123', receiptNumber: String(receipt), traceNumber: String(receipt).padStart(6, '0'), cardType: 'girocard' } })
+  }
+
+  // Totals that agree: 3,500 + 1,000 booked, the terminal says 4,500.
+  const first = open(cash, 'drawer-1', 1_000)
+  t.match(book(t, w, first), { status: 'accepted' })
+  t.match(w.ledger.shiftReport(first.tx.id), { terminalTotals: null, cardDifference: null, cardTopups: { count: 0, cents: 0 } }, 'an open shift has no totals yet')
+  t.match(book(t, w, cardTopup(3_500)), { status: 'accepted' })
+  t.match(book(t, w, cardTopup(1_000)), { status: 'accepted' })
+  t.match(book(t, w, close(cash, 'drawer-1', 1_000, { terminalTotals: GOOD })), { status: 'accepted' })
+  t.match(w.ledger.shiftReport(first.tx.id), { cardTopups: { count: 2, cents: 4_500 }, terminalTotals: GOOD, cardDifference: 0, difference: 0 })
+
+  // The terminal took 500 more than the gateway booked (a refused top-up not reversed): a difference.
+  const second = open(cash, 'drawer-1', 0)
+  t.match(book(t, w, second), { status: 'accepted' })
+  t.match(book(t, w, cardTopup(4_000)), { status: 'accepted' })
+  t.match(book(t, w, close(cash, 'drawer-1', 0, { terminalTotals: GOOD })), { status: 'accepted' })
+  t.match(w.ledger.shiftReport(second.tx.id), { cardTopups: { count: 1, cents: 4_000 }, terminalTotals: { status: 'ok', totalCents: 4_500 }, cardDifference: 500 })
+
+  // Missing totals: the reason, and no difference claimed.
+  const third = open(cash, 'drawer-1', 0)
+  t.match(book(t, w, third), { status: 'accepted' })
+  t.match(book(t, w, cardTopup(700)), { status: 'accepted' })
+  const reason = 'the terminal aborted the end of day'
+  t.match(book(t, w, close(cash, 'drawer-1', 0, { terminalTotals: { status: 'missing', reason } })), { status: 'accepted' })
+  t.same(pick(w.ledger.shiftReport(third.tx.id)), { cardTopups: { count: 1, cents: 700 }, terminalTotals: { status: 'missing', reason }, cardDifference: null })
+
+  // A kiosk without a terminal sends none: null, as before.
+  const fourth = open(cash, 'drawer-1', 0)
+  t.match(book(t, w, fourth), { status: 'accepted' })
+  t.match(book(t, w, close(cash, 'drawer-1', 0)), { status: 'accepted' })
+  t.same(pick(w.ledger.shiftReport(fourth.tx.id)), { cardTopups: { count: 0, cents: 0 }, terminalTotals: null, cardDifference: null })
+  t.same(w.ledger.shiftReports().map((r) => r.id), [fourth, third, second, first].map((e) => e.tx.id))
+})
+
+const pick = (r: { cardTopups: unknown; terminalTotals: unknown; cardDifference: unknown } | undefined) =>
+  r === undefined ? undefined : { cardTopups: r.cardTopups, terminalTotals: r.terminalTotals, cardDifference: r.cardDifference }

@@ -321,6 +321,15 @@
     }
   }
 
+  // The card terminal's end of day as the kiosk signed it into the close:
+  // the total and each card type, or that it is missing and why (as text).
+  function terminalTotalsText(totals) {
+    if (totals === null) return ''
+    if (totals.status === 'missing') return `missing: ${totals.reason}`
+    const types = totals.cardTypes.map((c) => `${c.cardType} ${c.count} · ${euros(c.amountCents)}`).join(', ')
+    return `${totals.count} · ${euros(totals.totalCents)}${types === '' ? '' : ` (${types})`}`
+  }
+
   async function loadReads() {
     try {
       const [debts, shifts] = await Promise.all([api('GET', 'debts'), api('GET', 'shifts')])
@@ -335,6 +344,9 @@
         [euros(s.expected), true],
         [s.counted === null ? '' : euros(s.counted), true],
         [s.difference === null ? '' : euros(s.difference), true],
+        [s.cardTopups.count === 0 ? '' : `${s.cardTopups.count} · ${euros(s.cardTopups.cents)}`, true],
+        [terminalTotalsText(s.terminalTotals)],
+        [s.cardDifference === null ? '' : euros(s.cardDifference), true],
       ])
     } catch (err) {
       if (err.status === 401) showLogin('Your operator credentials are no longer accepted.')

@@ -99,7 +99,7 @@ interface Fake {
   balances: Map<string, number>
   requests: Array<{ method: string; url: string; body: unknown }>
   /** What the next operation's gateway answer is, instead of the normal booking. */
-  next: { status?: 'pending' | 'offline' | 'rejected'; reason?: string; error?: FakeError } | null
+  next: { status?: 'pending' | 'offline' | 'rejected'; reason?: string; message?: string; error?: FakeError } | null
   tapWait: TapWait | null
   /** Waits until the page waits for a tap, then taps this wristband. */
   tap(uid: string): Promise<void>
@@ -158,7 +158,7 @@ async function fakeApi(): Promise<Fake> {
     const next = fake.next
     fake.next = null
     if (next?.error) throw next.error
-    if (next?.status) return { ...outcome(amount), status: next.status, ...(next.reason === undefined ? {} : { reason: next.reason }) }
+    if (next?.status) return { ...outcome(amount), status: next.status, ...(next.reason === undefined ? {} : { reason: next.reason }), ...(next.message === undefined ? {} : { message: next.message }) }
     return null
   }
   const requireStaff = (roles: Role[]) => {
@@ -216,6 +216,8 @@ async function fakeApi(): Promise<Fake> {
   app.post<{ Body: { amount: number } }>('/topup/card', async (request) => {
     requireStaff(['topup', 'supervisor'])
     const uid = await waitTap('/topup/card')
+    const overridden = override(request.body.amount)
+    if (overridden) return overridden
     const balance = (fake.balances.get(uid) ?? 0) + request.body.amount
     fake.balances.set(uid, balance)
     return { ...outcome(request.body.amount, { balance }), cardPaymentId: 'card-1', payment: { terminalId: '52000123', receiptNumber: '0017', traceNumber: '000042' } }
@@ -599,6 +601,29 @@ t.test('the kiosk page against a fake local API', { skip }, async (t) => {
     await id(page, 'result').waitFor()
     t.equal(await id(page, 'terminal-text').isVisible(), false, 'gone with the payment')
     t.same(fake.posts('/topup/card'), [{ amount: 2000 }])
+  })
+
+  await kioskTest('a card top-up the gateway refused tells the cashier whether the card payment was reversed, as text', () => {}, async (t, { fake, page }) => {
+    await id(page, 'tab-topup').click()
+    const cardTopUp = async () => {
+      await id(page, 'topup-quick-2000').click()
+      await page.waitForFunction('!document.querySelector(\'[data-testid="topup-card"]\').disabled')
+      await id(page, 'topup-card').click()
+      await until('the card top-up to wait', () => fake.tapWait?.path === '/topup/card')
+      await fake.tap(GUEST)
+      await id(page, 'result').waitFor()
+    }
+    fake.next = { status: 'rejected', reason: 'tag_blocked', message: 'refused, card payment reversed' }
+    await cardTopUp()
+    t.equal(await id(page, 'result-title').textContent(), 'REFUSED')
+    t.match(await id(page, 'result-text').textContent(), /blocked.*refused, card payment reversed/)
+    await id(page, 'result-done').click()
+    await id(page, 'result').waitFor({ state: 'hidden' })
+    fake.next = { status: 'rejected', reason: 'duplicate_payment', message: 'refused, card payment NOT reversed (declined): a supervisor must refund it <b data-testid=injected>' }
+    await cardTopUp()
+    t.match(await id(page, 'result-text').textContent(), /NOT reversed \(declined\): a supervisor must refund it <b data-testid=injected>/, 'the message as text')
+    t.equal(await id(page, 'injected').count(), 0, 'no element made from it')
+    t.same(fake.posts('/topup/card'), [{ amount: 2000 }, { amount: 2000 }])
   })
 
   await kioskTest('each role sees only what it may do', (s) => { s.staffRequired = true }, async (t, { fake, page }) => {

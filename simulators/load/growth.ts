@@ -70,18 +70,18 @@ export const FULL_GROWTH: GrowthBenchOptions = {
 
 /** `npm run bench -- --quick`: each part, small. */
 export const QUICK_GROWTH: GrowthBenchOptions = {
-  postings: 100_000,
-  fillKiosks: 20,
-  fillWristbands: 2_000,
-  kiosks: 20,
-  wristbands: 200,
-  ingestOfferedPerSec: 1_000,
-  ingestSeconds: 2,
+  postings: 20_000,
+  fillKiosks: 10,
+  fillWristbands: 500,
+  kiosks: 10,
+  wristbands: 100,
+  ingestOfferedPerSec: 500,
+  ingestSeconds: 1,
   ingestDrainSeconds: 10,
   portalConnections: 10,
-  portalSeconds: 2,
-  portalIngestPerSec: 500,
-  kioskSales: 1_000,
+  portalSeconds: 1,
+  portalIngestPerSec: 200,
+  kioskSales: 300,
 }
 
 export interface GrowthReport {

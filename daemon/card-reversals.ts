@@ -9,6 +9,13 @@
 // reversal whose answer was lost: it is not sent again (the terminal may have
 // booked it), it becomes 'unknown', an alert for a supervisor like a declined
 // or failed one. The counts go out with the kiosk's counters in its state.
+//
+// A terminal busy with another payment refuses the reversal before anything is
+// sent: that one is tried again once the terminal is free (its 'status' event
+// says not busy, or after retryDelayMs), at most maxAttempts times, each try
+// noted on the pending row. The row stays 'pending' meanwhile and only this
+// one call runs it, so one payment never has two reversals in flight; an
+// 'unknown' answer (the terminal may have booked it) is never tried again.
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import type { Clock, Transaction } from '../device-protocol/index.js'
@@ -77,14 +84,44 @@ function toRecord(row: Row): CardReversalRecord {
   }
 }
 
-export function createCardReversals(options: { db: Database.Database; clock: Clock; terminal: PaymentTerminal | undefined; logger: Logger; changed(): void }): CardReversals {
+export interface CardReversalOptions {
+  db: Database.Database
+  clock: Clock
+  terminal: PaymentTerminal | undefined
+  logger: Logger
+  changed(): void
+  /** Tries of a reversal the terminal refused because it was busy (default 5). */
+  maxAttempts?: number
+  /** The longest wait for the terminal to say it is free before the next try (default 2 s). */
+  retryDelayMs?: number
+}
+
+/** Resolves when the terminal reports itself not busy, or after delayMs, whichever is first. */
+function untilFree(terminal: PaymentTerminal, delayMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      terminal.off('status', onStatus)
+      resolve()
+    }
+    const onStatus = (status: { busy?: boolean }) => void (status.busy ? undefined : done())
+    const timer = setTimeout(done, delayMs)
+    terminal.on('status', onStatus)
+    if (!terminal.status().busy) done()
+  })
+}
+
+export function createCardReversals(options: CardReversalOptions): CardReversals {
   const { db, clock, terminal, logger, changed } = options
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 5)
+  const retryDelayMs = options.retryDelayMs ?? 2_000
   migrateKioskDatabase(db)
   const q = {
     insert: db.prepare(
       `INSERT OR IGNORE INTO card_reversals (tx_id, receipt_number, terminal_id, amount, refusal, state, started_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
     ),
     close: db.prepare(`UPDATE card_reversals SET state = ?, result_code = ?, note = ?, closed_at = ? WHERE tx_id = ? AND state = 'pending'`),
+    note: db.prepare(`UPDATE card_reversals SET note = ? WHERE tx_id = ? AND state = 'pending'`),
     get: db.prepare(`SELECT * FROM card_reversals WHERE tx_id = ?`),
     pending: db.prepare(`SELECT tx_id FROM card_reversals WHERE state = 'pending'`),
     counts: db.prepare(`SELECT state, count(*) AS n FROM card_reversals GROUP BY state`),
@@ -113,13 +150,26 @@ export function createCardReversals(options: { db: Database.Database; clock: Clo
     changed()
     if (!terminal) return close(tx.id, 'failed', undefined, 'no card terminal at this kiosk')
     let result: ReversalResult
-    try {
-      result = await terminal.reverse(payment.receiptNumber, tx.amount)
-    } catch (err) {
-      // Refused before anything was sent (a receipt number the terminal cannot take, a busy terminal).
-      return close(tx.id, 'failed', undefined, (err as Error).message)
+    let attempt = 1
+    for (;;) {
+      try {
+        result = await terminal.reverse(payment.receiptNumber, tx.amount)
+        break
+      } catch (err) {
+        // Refused before anything was sent: a receipt number the terminal cannot take fails at
+        // once; a terminal busy with another payment (it says so in its status) is tried again.
+        const message = (err as Error).message
+        const busy = terminal.status().busy
+        if (!busy) return close(tx.id, 'failed', undefined, message)
+        if (attempt >= maxAttempts) return close(tx.id, 'failed', undefined, `${message}: gave up after ${attempt} tries`)
+        q.note.run(`try ${attempt} of ${maxAttempts}: ${message}; trying again when it is free`.slice(0, 300), tx.id)
+        logger.warn({ id: tx.id, attempt, maxAttempts }, 'card terminal busy: the reversal is tried again when it is free')
+        await untilFree(terminal, retryDelayMs)
+        attempt += 1
+      }
     }
-    return close(tx.id, result.status, result.resultCode, result.message)
+    const tries = attempt > 1 ? ` (try ${attempt}: the terminal was busy before)` : ''
+    return close(tx.id, result.status, result.resultCode, result.message === undefined && tries === '' ? undefined : `${result.message ?? result.status}${tries}`)
   }
 
   return {

@@ -9,6 +9,8 @@ export type PayScript = (amountCents: number, terminal: FakeTerminal) => CardPay
 export class FakeTerminal extends EventEmitter implements PaymentTerminal {
   readonly kind = 'memory' as const
   connected = false
+  /** What status() says of a payment in progress (tests set it; setBusy() also tells 'status' listeners). */
+  busy = false
   readonly terminalId: string
   readonly payCalls: number[] = []
   recoverCalls = 0
@@ -63,12 +65,17 @@ export class FakeTerminal extends EventEmitter implements PaymentTerminal {
     return this.endOfDayAnswer
   }
 
+  setBusy(busy: boolean): void {
+    this.busy = busy
+    this.emit('status', this.status())
+  }
+
   async abort(): Promise<void> {
     this.abortCalls += 1
   }
 
   status(): TerminalStatus {
-    return { kind: 'memory', connected: this.connected, busy: false, terminalId: this.terminalId, counters: { payments: this.payCalls.length } }
+    return { kind: 'memory', connected: this.connected, busy: this.busy, terminalId: this.terminalId, counters: { payments: this.payCalls.length } }
   }
 
   /** A new approved transaction in the journal (next trace and receipt number). */

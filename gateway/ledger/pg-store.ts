@@ -30,41 +30,10 @@ import type { RecordedTransaction, TransactionWrite } from './core.js'
 import { orderReadsOver, MAX_ORDERS_LISTED, type ExternalOrderRow, type LineItemRow, type TxOrderRow } from './orders.js'
 import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
 import type { CancelTarget, SideEffect } from './rules.js'
-import type { LedgerStore, StoredExternalBooking } from './store.js'
+import type { LedgerStore } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
+import { externalOf, MAX_VIOLATIONS_PER_CHECK, type ExternalRow, type TxRow } from './store-rows.js'
 
-interface TxRow {
-  id: string
-  kiosk: string
-  seq: number
-  type: string
-  tag: string
-  amount: number
-  status: 'accepted' | 'rejected'
-  reason: string | null
-  balance_after: number | null
-  hash: string
-  envelope: string
-  booked_at: number
-  booth: string
-  receipt_id: string | null
-  cancelled_by: string | null
-  result_extras: string | null
-}
-
-interface ExternalRow {
-  id: string
-  ref: string
-  kind: string
-  amount: number
-  customer: string | null
-  meta: string
-  content_hash: string
-  receipt_id: string
-  booked_at: number
-}
-
-const MAX_VIOLATIONS_PER_CHECK = 20
 
 const TX_COLUMNS = `id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, cancelled_by, result_extras`
 const EXTERNAL_COLUMNS = `id, ref, kind, amount, customer, meta, content_hash, receipt_id, booked_at`
@@ -116,21 +85,6 @@ const SQL = {
   ordersLineItemsOf: `SELECT tx_id, product, name, qty, unit_price, tax_rate FROM line_items WHERE tx_id IN (SELECT json_array_elements_text($1::json)) ORDER BY tx_id COLLATE "C", line_no`,
   ordersTxOfIds: `SELECT ${ORDER_TX_COLUMNS} FROM transactions WHERE id IN (SELECT json_array_elements_text($1::json))`,
 } as const
-
-const externalOf = (row: ExternalRow | undefined): StoredExternalBooking | undefined =>
-  row === undefined
-    ? undefined
-    : {
-        id: row.id,
-        ref: row.ref,
-        kind: row.kind,
-        amount: row.amount,
-        customer: row.customer,
-        meta: row.meta,
-        contentHash: row.content_hash,
-        receiptId: row.receipt_id,
-        bookedAt: row.booked_at,
-      }
 
 const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === 'function'
 

@@ -11,56 +11,9 @@ import type { RecordedTransaction, TransactionWrite } from './core.js'
 import type { CancelTarget, SideEffect } from './rules.js'
 import { createOrderReads } from './orders.js'
 import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
-import type { LedgerStore, StoredExternalBooking } from './store.js'
+import type { LedgerStore } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
-
-interface TxRow {
-  id: string
-  kiosk: string
-  seq: number
-  type: string
-  tag: string
-  amount: number
-  status: 'accepted' | 'rejected'
-  reason: string | null
-  balance_after: number | null
-  hash: string
-  envelope: string
-  booked_at: number
-  booth: string
-  receipt_id: string | null
-  cancelled_by: string | null
-  result_extras: string | null
-}
-
-interface ExternalRow {
-  id: string
-  ref: string
-  kind: string
-  amount: number
-  customer: string | null
-  meta: string
-  content_hash: string
-  receipt_id: string
-  booked_at: number
-}
-
-const MAX_VIOLATIONS_PER_CHECK = 20
-
-const externalOf = (row: ExternalRow | undefined): StoredExternalBooking | undefined =>
-  row === undefined
-    ? undefined
-    : {
-        id: row.id,
-        ref: row.ref,
-        kind: row.kind,
-        amount: row.amount,
-        customer: row.customer,
-        meta: row.meta,
-        contentHash: row.content_hash,
-        receiptId: row.receipt_id,
-        bookedAt: row.booked_at,
-      }
+import { externalOf, MAX_VIOLATIONS_PER_CHECK, type ExternalRow, type TxRow } from './store-rows.js'
 
 /** The store over an open ledger database (db.ts opens it, the migrations give it its tables). */
 export function createSqliteLedgerStore(db: Database.Database): LedgerStore {

@@ -190,7 +190,11 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
     putBlob: db.prepare(`INSERT INTO portal_blobs (id, content_type, data) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET content_type = excluded.content_type, data = excluded.data`),
   }
 
+  // Read first: the row exists for every guest after their first request, and an INSERT
+  // (even one that changes nothing) is a write transaction on the ledger's database per request.
   function customerRow(uid: string): CustomerRow {
+    const existing = q.customer.get(uid)
+    if (existing !== undefined) return existing
     q.ensureCustomer.run(uid)
     return q.customer.get(uid)!
   }

@@ -10,7 +10,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { Logger } from 'pino'
 import type { Static } from 'typebox'
 import { centsFromDecimal, type Clock } from '../device-protocol/index.js'
-import { PortalError, type PortalBackend, type PortalCardRefund } from './backend.js'
+import { PortalError, type PortalBackend, type PortalCardRefund, type PortalCustomer } from './backend.js'
 import { checkCustomerInfo } from './customer-info.js'
 import { apiErrorHandler, sendApiError } from './http-errors.js'
 import { retryAfterSeconds, type PinAttemptLimiter } from './pin-attempts.js'
@@ -169,6 +169,9 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
   const tokens = createPortalTokens({ secret: options.authSecret, clock, ttlS: options.tokenTtlS ?? DEFAULT_TOKEN_TTL_S })
   // Who a request is authenticated as; a WeakMap so the request type stays untouched.
   const authOf = new WeakMap<FastifyRequest, TokenClaims>()
+  // The customer the auth hook read (to check it is known and not blocked): a read-only route answers
+  // from it instead of reading the same rows again a moment later in the same request.
+  const customerOf = new WeakMap<FastifyRequest, PortalCustomer>()
 
   app.setErrorHandler(
     apiErrorHandler({
@@ -208,6 +211,7 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
     if (customer === undefined) throw new PortalError(401, 'unauthorized', 'the wristband of this session is unknown')
     if (customer.blocked) throw new PortalError(403, 'wristband_blocked', 'this wristband is blocked; please ask at the info point')
     authOf.set(request, verified.claims)
+    customerOf.set(request, customer)
   }
 
   function auth(request: FastifyRequest): TokenClaims {
@@ -285,7 +289,8 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
     '/customer',
     { schema: { tags: ['base'], summary: 'Obtain customer', operationId: 'get_customer', security: bearer, response: { 200: Customer, ...errorResponses } }, onRequest: authenticate },
     async (request) => {
-      const customer = await knownCustomer(auth(request).uid)
+      const uid = auth(request).uid
+      const customer = customerOf.get(request) ?? (await knownCustomer(uid))
       return customerView(customer, (await backend.config()).nodeId)
     },
   )

@@ -27,6 +27,7 @@ import { createLedger, openLedgerDatabase } from '../../gateway/ledger/index.js'
 import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
 import { compileForChaos } from '../chaos/compile.js'
 import { DIED, startKioskProcess, type KioskProcess, type Runner } from '../chaos/processes.js'
+import { KIOSK_NODE_FLAGS } from './kiosk-node-flags.js'
 import pino from 'pino'
 import { runLoadProcess } from './bench-run.js'
 import { createGrowthEvent, type GrowthEvent } from './growth-event.js'
@@ -151,7 +152,8 @@ function buildForGrowth(build: string): { modules: number; till: Runner; gateway
   const tillEntry = join(build, 'simulators/load/till-child.js')
   mkdirSync(dirname(tillEntry), { recursive: true })
   writeFileSync(tillEntry, output.outputText)
-  return { modules: modules + 1, till: { args: () => [tillEntry] }, gatewayEntry: join(build, 'gateway/bin.js') }
+  // The till runs with the kiosk unit's V8 flags: its memory is the installed daemon's.
+  return { modules: modules + 1, till: { args: () => [...KIOSK_NODE_FLAGS, tillEntry] }, gatewayEntry: join(build, 'gateway/bin.js') }
 }
 
 /** A gateway data folder with the event imported and `postings` written by the filler. */

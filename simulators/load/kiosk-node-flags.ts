@@ -1,0 +1,12 @@
+// The V8 flags the kiosk daemon runs with on a Pi (systemd/wristpay-kiosk.service
+// ExecStart), so that the growth bench's till measures the memory of the daemon
+// as installed. Measured with till-child.ts from the transpiled build, at start:
+// - --max-semi-space-size=1: V8's young generation is two semi-spaces of up to
+//   16 MB each, touched and kept resident once sales allocate; a kiosk books one
+//   sale at a time, so small, more frequent scavenges cost nothing a guest
+//   notices and save about 15-20 MB.
+// - --optimize-for-size: V8 favours smaller heaps and code over peak speed
+//   (a few MB more); the kiosk's work is I/O and native crypto, not hot loops.
+// --lite-mode would save about 15 MB more but turns the optimizing compiler
+// off altogether: left out.
+export const KIOSK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size']

@@ -3,13 +3,14 @@
 // other's data, sessions across a restart, payout details and donations,
 // receipts, top-up ownership, and that secrets stay out of the log.
 import t from 'tap'
+import pino from 'pino'
 import type { PortalError } from '../portal-api/index.js'
 import { logCapture } from '../portal-api/testing/helpers.js'
 import { AUTHENTICATED_ROUTES, call, login } from '../portal-api/testing/helpers.js'
 import { openLedgerDatabase } from './ledger/index.js'
-import { orderIntegerId, portalAuthSecret, productIntegerId } from './portal-backend.js'
+import { createPortalBackend, orderIntegerId, portalAuthSecret, productIntegerId } from './portal-backend.js'
 import { migrateGatewayDatabase } from './migrations.js'
-import { PIN, UID, reopenBackend, startPortalWorld } from './testing/portal-world.js'
+import { EVENT_CONFIG, PIN, UID, reopenBackend, startPortalWorld } from './testing/portal-world.js'
 
 const IBAN = 'DE89370400440532013000'
 
@@ -246,4 +247,13 @@ t.test('the backend opens on an existing gateway database', async (t) => {
   t.teardown(() => db.close())
   migrateGatewayDatabase(db)
   t.same(db.prepare(`SELECT COUNT(*) AS n FROM portal_customers`).get(), { n: 0 }, 'no guest has logged in yet')
+})
+
+t.test("nodeId() is config()'s node id, the configured one or 1", async (t) => {
+  const w = await startPortalWorld(t)
+  t.equal(w.backend.nodeId?.(), (await w.backend.config()).nodeId)
+  t.equal(w.backend.nodeId?.(), 1, 'none configured')
+  const configured = createPortalBackend({ db: w.world.db, ledger: w.ledger, clock: w.world.clock, logger: pino({ level: 'silent' }), eventConfig: { ...EVENT_CONFIG, nodeId: 7 }, topups: w.topups })
+  t.equal(configured.nodeId?.(), 7)
+  t.equal((await configured.config()).nodeId, 7)
 })

@@ -385,6 +385,8 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
     ...(deps.payoutCheck ? { payoutCheck: deps.payoutCheck } : {}),
 
     config,
+    // The configured node id: config() without its three reads of the event set-up.
+    nodeId: () => ev.nodeId ?? 1,
 
     receipt(receiptId) {
       if (!UUID.test(receiptId)) return undefined

@@ -216,6 +216,11 @@ export interface PortalBackend {
   /** Whether the holder name matches the IBAN (the provider's SEPA check); absent when the event has no such check. */
   payoutCheck?: PayoutCheckPortalService
   config(): Awaitable<PortalConfig>
+  /**
+   * config().nodeId alone, for the routes that need nothing else of the config (the account view a guest
+   * polls): config() reads the event's name, currency and texts each time. Absent: config() is asked.
+   */
+  nodeId?(): Awaitable<number>
   /** undefined for an unknown or malformed id: the caller answers 404 either way. */
   receipt(receiptId: string): Awaitable<PortalReceipt | undefined>
   blob(blobId: string): Awaitable<PortalBlob | undefined>

@@ -221,6 +221,8 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
     return claims
   }
 
+  const nodeIdOf = async () => (backend.nodeId === undefined ? (await backend.config()).nodeId : backend.nodeId())
+
   async function knownCustomer(uid: string) {
     const customer = await backend.customer(uid)
     if (customer === undefined) throw new PortalError(404, 'unknown_customer', 'no such customer')
@@ -291,7 +293,7 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
     async (request) => {
       const uid = auth(request).uid
       const customer = customerOf.get(request) ?? (await knownCustomer(uid))
-      return customerView(customer, (await backend.config()).nodeId)
+      return customerView(customer, await nodeIdOf())
     },
   )
 
@@ -300,7 +302,7 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
     { schema: { tags: ['base'], summary: 'Obtain customer orders', operationId: 'get_orders', security: bearer, response: { 200: OrdersWithBon, ...errorResponses } }, onRequest: authenticate },
     async (request) => {
       const customer = await knownCustomer(auth(request).uid)
-      const { nodeId } = await backend.config()
+      const nodeId = await nodeIdOf()
       return (await backend.orders(customer.uid)).map((o) => orderView(o, customer, nodeId))
     },
   )

@@ -6,14 +6,14 @@
 // modules along.
 //
 // argv[2]: { kioskId, token, mqttUrl, dataDir } as JSON.
-import { createInterface } from 'node:readline'
 import pino from 'pino'
 import { createKioskDaemon } from '../../daemon/app.js'
 import { systemClock } from '../../device-protocol/index.js'
 import { DEFAULTS } from '../../daemon/config.js'
-import { KioskError, type Outcome } from '../../daemon/kiosk.js'
+import type { Outcome } from '../../daemon/kiosk.js'
 import { createMemoryReader } from '../../daemon/reader/memory-reader.js'
-import { CHAOS_PRODUCT, type KioskChildOptions, type KioskReply, type KioskRequest } from '../chaos/kiosk-protocol.js'
+import { serveKioskChildRequests } from '../chaos/kiosk-child-loop.js'
+import type { KioskChildOptions } from '../chaos/kiosk-protocol.js'
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Pick<KioskChildOptions, 'kioskId' | 'token' | 'mqttUrl' | 'dataDir'>
 const reader = createMemoryReader()
@@ -35,7 +35,6 @@ const daemon = await createKioskDaemon({
 })
 await daemon.start()
 
-const send = (reply: KioskReply) => process.stdout.write(`${JSON.stringify(reply)}\n`)
 
 /** The guest taps once the kiosk listens for a tag, and takes the wristband away when the answer is shown. */
 async function tap(operation: Promise<Outcome>, uid: string): Promise<Outcome> {
@@ -54,32 +53,4 @@ async function tap(operation: Promise<Outcome>, uid: string): Promise<Outcome> {
   }
 }
 
-async function handle(request: KioskRequest): Promise<void> {
-  if (request.op === 'status') {
-    const status = daemon.status()
-    send({ type: 'status', depth: daemon.outbox.depth(), connected: status.connected, chain: status.chain.status })
-    return
-  }
-  if (request.op === 'answers') {
-    send({ type: 'answers', answers: {} })
-    return
-  }
-  const operation = request.op === 'topup' ? daemon.kiosk.topUp(request.amount) : daemon.kiosk.sale([{ product: CHAOS_PRODUCT, qty: 1, unitPrice: request.unitPrice }])
-  try {
-    const outcome = await tap(operation, request.uid)
-    send({ type: 'outcome', n: request.n, status: outcome.status, id: outcome.id, seq: outcome.seq, amount: outcome.amount, ...(outcome.reason === undefined ? {} : { reason: outcome.reason }) })
-  } catch (err) {
-    send({ type: 'refused', n: request.n, error: err instanceof KioskError ? err.type : String((err as Error).message ?? err) })
-  }
-}
-
-// One operation at a time, in order, as at a real till.
-let queue = Promise.resolve()
-createInterface({ input: process.stdin }).on('line', (line) => {
-  if (line.trim() === '') return
-  const request = JSON.parse(line) as KioskRequest
-  queue = queue.then(() => handle(request))
-})
-// The parent went away: a till nobody drives is of no use.
-process.stdin.on('end', () => process.kill(process.pid, 'SIGKILL'))
-send({ type: 'ready' })
+serveKioskChildRequests({ daemon, tap: tap })

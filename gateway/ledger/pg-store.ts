@@ -32,7 +32,7 @@ import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
 import type { CancelTarget, SideEffect } from './rules.js'
 import type { LedgerStore } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
-import { externalOf, MAX_VIOLATIONS_PER_CHECK, type ExternalRow, type TxRow } from './store-rows.js'
+import { assertBalancedPostings, externalOf, MAX_VIOLATIONS_PER_CHECK, transactionRowValues, type ExternalRow, type TxRow } from './store-rows.js'
 
 
 const TX_COLUMNS = `id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, cancelled_by, result_extras`
@@ -246,31 +246,8 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
 
   function writeTransaction(write: TransactionWrite): void {
     const { row, decision } = write
-    if (decision.status === 'accepted') {
-      const sum = decision.postings.reduce((s, p) => s + p.amount, 0)
-      // The core never decides this; the store refuses it all the same rather than book unbalanced.
-      if (sum !== 0) throw new Error(`unbalanced postings for ${row.id}: they sum to ${sum}`)
-    }
-    exec('insertTx', [
-      row.id,
-      row.kiosk,
-      row.seq,
-      row.type,
-      row.tag,
-      row.amount,
-      row.status,
-      row.reason,
-      row.balanceAfter,
-      row.hash,
-      row.envelope,
-      row.bookedAt,
-      row.booth,
-      row.receiptId,
-      row.paymentRef,
-      row.staff,
-      row.resultExtras,
-      row.offline,
-    ])
+    assertBalancedPostings(write)
+    exec('insertTx', transactionRowValues(row, (offline) => offline))
     if (decision.status === 'accepted') {
       writePostings(row.id, decision.postings)
       applyEffects(write, decision.effects)

@@ -13,7 +13,7 @@ import { createOrderReads } from './orders.js'
 import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
 import type { LedgerStore } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
-import { externalOf, MAX_VIOLATIONS_PER_CHECK, type ExternalRow, type TxRow } from './store-rows.js'
+import { assertBalancedPostings, externalOf, MAX_VIOLATIONS_PER_CHECK, transactionRowValues, type ExternalRow, type TxRow } from './store-rows.js'
 
 /** The store over an open ledger database (db.ts opens it, the migrations give it its tables). */
 export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
@@ -127,31 +127,8 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
 
   function writeTransaction(write: TransactionWrite): void {
     const { row, decision } = write
-    if (decision.status === 'accepted') {
-      const sum = decision.postings.reduce((s, p) => s + p.amount, 0)
-      // The core never decides this; the store refuses it all the same rather than book unbalanced.
-      if (sum !== 0) throw new Error(`unbalanced postings for ${row.id}: they sum to ${sum}`)
-    }
-    q.insertTx.run(
-      row.id,
-      row.kiosk,
-      row.seq,
-      row.type,
-      row.tag,
-      row.amount,
-      row.status,
-      row.reason,
-      row.balanceAfter,
-      row.hash,
-      row.envelope,
-      row.bookedAt,
-      row.booth,
-      row.receiptId,
-      row.paymentRef,
-      row.staff,
-      row.resultExtras,
-      row.offline ? 1 : 0,
-    )
+    assertBalancedPostings(write)
+    q.insertTx.run(...transactionRowValues(row, (offline) => (offline ? 1 : 0)))
     if (decision.status === 'accepted') {
       writePostings(row.id, decision.postings)
       applyEffects(write, decision.effects)

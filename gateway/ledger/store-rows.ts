@@ -1,6 +1,7 @@
 // The rows both SQL stores (sqlite-store.ts, pg-store.ts) read from their
 // transactions and external_bookings tables, and how a row becomes a booking:
 // the tables have the same columns on both databases.
+import type { TransactionRow, TransactionWrite } from './core.js'
 import type { StoredExternalBooking } from './store.js'
 
 export interface TxRow {
@@ -51,3 +52,40 @@ export const externalOf = (row: ExternalRow | undefined): StoredExternalBooking 
         receiptId: row.receipt_id,
         bookedAt: row.booked_at,
       }
+
+/**
+ * A recorded transaction's row as the values of the stores' INSERT INTO
+ * transactions (id, kiosk, seq, type, tag, amount, status, reason,
+ * balance_after, hash, envelope, booked_at, booth, receipt_id, payment_ref,
+ * staff, result_extras, offline), in that order; each store binds `offline`
+ * as its database wants it (SQLite 1/0, PostgreSQL a boolean).
+ */
+export function transactionRowValues<Offline>(row: TransactionRow, offline: (value: boolean) => Offline) {
+  return [
+    row.id,
+    row.kiosk,
+    row.seq,
+    row.type,
+    row.tag,
+    row.amount,
+    row.status,
+    row.reason,
+    row.balanceAfter,
+    row.hash,
+    row.envelope,
+    row.bookedAt,
+    row.booth,
+    row.receiptId,
+    row.paymentRef,
+    row.staff,
+    row.resultExtras,
+    offline(row.offline),
+  ] as const
+}
+
+/** The store refuses a booking whose postings do not sum to zero, though the core never decides one. */
+export function assertBalancedPostings({ row, decision }: TransactionWrite): void {
+  if (decision.status !== 'accepted') return
+  const sum = decision.postings.reduce((s, p) => s + p.amount, 0)
+  if (sum !== 0) throw new Error(`unbalanced postings for ${row.id}: they sum to ${sum}`)
+}

@@ -23,7 +23,7 @@
 // UPDATE's check stays as the backstop. (An advisory lock per kiosk would do
 // the same without a row; the row lock needs no key scheme and is released
 // with the transaction.)
-import { GENESIS_HASH, taxOfGross, type RejectReason } from '../../device-protocol/index.js'
+import { GENESIS_HASH, taxOfGross } from '../../device-protocol/index.js'
 import { openPgConnection, PgUnavailableError, type PgConnection, type PgConnectionOptions, type PgParam } from '../postgres/connection.js'
 import { migratePgDatabase } from '../postgres/migrations.js'
 import type { RecordedTransaction, TransactionWrite } from './core.js'
@@ -32,7 +32,7 @@ import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
 import type { CancelTarget, SideEffect } from './rules.js'
 import type { LedgerStore } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
-import { assertBalancedPostings, externalOf, MAX_VIOLATIONS_PER_CHECK, transactionRowValues, type ExternalRow, type TxRow } from './store-rows.js'
+import { assertBalancedPostings, externalOf, fieldsOf, MAX_VIOLATIONS_PER_CHECK, recordedOf, transactionRowValues, type ExternalRow, type TxRow } from './store-rows.js'
 
 
 const TX_COLUMNS = `id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, cancelled_by, result_extras`
@@ -262,21 +262,8 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
 
   function recorded(id: string): RecordedTransaction | undefined {
     const row = one<TxRow>('txById', [id])
-    if (row === undefined) return undefined
-    return {
-      id: row.id,
-      kiosk: row.kiosk,
-      seq: row.seq,
-      status: row.status,
-      reason: row.reason as RejectReason | null,
-      balanceAfter: row.balance_after,
-      resultExtras: row.result_extras,
-      hash: row.hash,
-    }
+    return row === undefined ? undefined : recordedOf(row)
   }
-
-  /** A row in the shape records.ts builds from. */
-  const fieldsOf = (row: TxRow) => ({ ...row, balanceAfter: row.balance_after, bookedAt: row.booked_at, receiptId: row.receipt_id, resultExtras: row.result_extras })
 
   function cancelTarget(id: string): CancelTarget | undefined {
     const row = one<TxRow>('txById', [id])

@@ -6,14 +6,14 @@
 // enrols kiosks; the store only moves their cursors).
 import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
-import { GENESIS_HASH, taxOfGross, type RejectReason } from '../../device-protocol/index.js'
+import { GENESIS_HASH, taxOfGross } from '../../device-protocol/index.js'
 import type { RecordedTransaction, TransactionWrite } from './core.js'
 import type { CancelTarget, SideEffect } from './rules.js'
 import { createOrderReads } from './orders.js'
 import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
 import type { LedgerStore } from './store.js'
 import type { AccountKind, LedgerStats, PostingRecord, TransactionRecord } from './types.js'
-import { assertBalancedPostings, externalOf, MAX_VIOLATIONS_PER_CHECK, transactionRowValues, type ExternalRow, type TxRow } from './store-rows.js'
+import { assertBalancedPostings, externalOf, fieldsOf, MAX_VIOLATIONS_PER_CHECK, recordedOf, transactionRowValues, type ExternalRow, type TxRow } from './store-rows.js'
 
 /** The store over an open ledger database (db.ts opens it, the migrations give it its tables). */
 export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
@@ -144,21 +144,8 @@ export function createSqliteLedgerStore(db: Database.Database): LedgerStore {
 
   function recorded(id: string): RecordedTransaction | undefined {
     const row = q.txById.get(id)
-    if (row === undefined) return undefined
-    return {
-      id: row.id,
-      kiosk: row.kiosk,
-      seq: row.seq,
-      status: row.status,
-      reason: row.reason as RejectReason | null,
-      balanceAfter: row.balance_after,
-      resultExtras: row.result_extras,
-      hash: row.hash,
-    }
+    return row === undefined ? undefined : recordedOf(row)
   }
-
-  /** A row in the shape records.ts builds from. */
-  const fieldsOf = (row: TxRow) => ({ ...row, balanceAfter: row.balance_after, bookedAt: row.booked_at, receiptId: row.receipt_id, resultExtras: row.result_extras })
 
   function cancelTarget(id: string): CancelTarget | undefined {
     const row = q.txById.get(id)

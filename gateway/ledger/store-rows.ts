@@ -1,7 +1,8 @@
 // The rows both SQL stores (sqlite-store.ts, pg-store.ts) read from their
 // transactions and external_bookings tables, and how a row becomes a booking:
 // the tables have the same columns on both databases.
-import type { TransactionRow, TransactionWrite } from './core.js'
+import type { RejectReason } from '../../device-protocol/index.js'
+import type { RecordedTransaction, TransactionRow, TransactionWrite } from './core.js'
 import type { StoredExternalBooking } from './store.js'
 
 export interface TxRow {
@@ -89,3 +90,18 @@ export function assertBalancedPostings({ row, decision }: TransactionWrite): voi
   const sum = decision.postings.reduce((s, p) => s + p.amount, 0)
   if (sum !== 0) throw new Error(`unbalanced postings for ${row.id}: they sum to ${sum}`)
 }
+
+/** A transaction row as the core reads it back (what it needs to answer a resend). */
+export const recordedOf = (row: TxRow): RecordedTransaction => ({
+  id: row.id,
+  kiosk: row.kiosk,
+  seq: row.seq,
+  status: row.status,
+  reason: row.reason as RejectReason | null,
+  balanceAfter: row.balance_after,
+  resultExtras: row.result_extras,
+  hash: row.hash,
+})
+
+/** A row in the shape records.ts builds from. */
+export const fieldsOf = (row: TxRow) => ({ ...row, balanceAfter: row.balance_after, bookedAt: row.booked_at, receiptId: row.receipt_id, resultExtras: row.result_extras })

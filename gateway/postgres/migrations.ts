@@ -7,7 +7,7 @@
 // advisory lock, so gateways starting at once migrate one after the other.
 //
 // So far only the ledger store's tables are here (what LedgerStore in
-// ledger/store.ts keeps). Not yet on PostgreSQL, and so still only in the
+// ledger/store.ts keeps), and the job leases (lease.ts). Not yet on PostgreSQL, and so still only in the
 // SQLite schema: the registry's tables (meta, booths, products, kiosks with
 // their tokens and keys, kiosk_key_history, kiosk_registration_codes,
 // wristbands, till_profiles, staff, cash_registers, tag_sun_counters), the
@@ -158,8 +158,23 @@ CREATE TABLE debts (
 CREATE INDEX debts_by_uid ON debts (uid);
 `
 
+/**
+ * Version 2: the leases of the jobs that run once across the cluster
+ * (postgres/lease.ts). expires_at is compared with the database's clock only.
+ */
+const JOB_LEASES_V2 = `
+CREATE TABLE job_leases (
+  name text PRIMARY KEY,
+  holder text NOT NULL,
+  -- The fencing token: grows on every takeover, never goes back.
+  token bigint NOT NULL CHECK (token >= 1),
+  expires_at timestamptz NOT NULL
+);
+`
+
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, reason: "the ledger store's tables: accounts, kiosk cursors, transactions, external bookings, postings, line items, shifts, debts", sql: LEDGER_V1 },
+  { version: 2, reason: 'job leases: background jobs run by one gateway of several at a time, with a fencing token', sql: JOB_LEASES_V2 },
 ]
 
 /** The schema version this build writes and understands. */

@@ -15,7 +15,7 @@
 import { createRequire } from 'node:module'
 
 /** What a query parameter may be; numbers must be safe integers (money is integer cents). */
-export type PgParam = string | number | boolean | null
+export type PgParam = string | number | boolean | null | Buffer
 
 /** The part of pg-native's Client this module uses. */
 interface NativeClient {
@@ -26,6 +26,8 @@ interface NativeClient {
   end(): void
   /** 'I' idle, 'T' in a transaction, 'E' in a failed transaction; null: the connection is gone (libpq's UNKNOWN) or busy. */
   getTransactionStatus(): 'I' | 'T' | 'E' | null
+  /** The libpq handle: cmdTuples is the row count of the last statement's command tag ('' when it has none). */
+  pq?: { cmdTuples(): string }
 }
 
 type NativeClientClass = new (config: { types: { getTypeParser(oid: number): (text: string) => unknown } }) => NativeClient
@@ -58,7 +60,7 @@ export function pgNativeFrom(load: () => unknown): NativeClientClass {
   }
 }
 
-const OID = { int2: 21, int4: 23, int8: 20, numeric: 1700, bool: 16 } as const
+const OID = { int2: 21, int4: 23, int8: 20, numeric: 1700, bool: 16, bytea: 17 } as const
 
 /** A whole number from PostgreSQL's text form, refused unless JavaScript holds it exactly. */
 export function safeIntegerOf(text: string): number {
@@ -82,6 +84,9 @@ const TYPES = {
         return safeIntegerOf
       case OID.bool:
         return (text: string) => text === 't'
+      case OID.bytea:
+        // The server's hex output form (bytea_output = hex, its default): \x0a1b...
+        return (text: string) => Buffer.from(text.slice(2), 'hex')
       default:
         return (text: string) => text
     }
@@ -95,6 +100,7 @@ function paramText(value: PgParam): string | null {
     return String(value)
   }
   if (typeof value === 'boolean') return value ? 'true' : 'false'
+  if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`
   return value
 }
 
@@ -157,6 +163,8 @@ export interface PgConnection {
   readonly generation: number
   /** 'I' idle, 'T' in a transaction, 'E' in a transaction a failed statement aborted; null without a connection. */
   transactionStatus(): 'I' | 'T' | 'E' | null
+  /** The rows the last statement inserted, updated or deleted (0 for statements that change none). */
+  lastRowCount(): number
   /** Drops the connection (the next query makes a new one). */
   drop(): void
   close(): void
@@ -251,6 +259,10 @@ export function openPgConnection(options: PgConnectionOptions): PgConnection {
       return generation
     },
     transactionStatus: () => client?.getTransactionStatus() ?? null,
+    lastRowCount: () => {
+      const tuples = client?.pq?.cmdTuples() ?? ''
+      return tuples === '' ? 0 : safeIntegerOf(tuples)
+    },
     drop,
     close() {
       drop()

@@ -1,0 +1,145 @@
+// The gateway's SqlDatabase (gateway/sql/database.ts) over one PostgreSQL
+// connection: the modules that keep the registry, payouts, bank jobs and
+// provider records prepare, run and wrap transactions exactly as they do on
+// better-sqlite3, and this maps each call onto libpq. It rewrites only the
+// placeholders (placeholders.ts); the statements themselves must be portable.
+//
+// Transactions. One SQLite connection is its file's only writer, and the
+// modules rely on it: a transaction reads, decides and writes, and nothing
+// can change in between. Several gateways on one PostgreSQL database would
+// break that, so a transaction called plainly or `immediate` takes a writer
+// lock (a transaction-scoped advisory lock) that every gateway's such
+// transactions take: they run one at a time across the cluster, as on
+// SQLite. `deferred` takes no lock and reads one snapshot (REPEATABLE READ).
+// Nested calls are savepoints, as in better-sqlite3.
+import { createHash } from 'node:crypto'
+import type { SqlDatabase, SqlRunResult, SqlStatement, SqlTransaction } from '../sql/database.js'
+import type { PgConnection, PgParam } from './connection.js'
+import { bindSlots, translatePlaceholders, type TranslatedStatement } from './placeholders.js'
+
+/** The advisory lock (two-int form, first half 'writ') that orders writing transactions across gateways. */
+export const WRITER_LOCK_SQL = `SELECT pg_advisory_xact_lock(${0x77_72_69_74}, 0)`
+
+const LAST_INSERT_ROWID =
+  'lastInsertRowid is SQLite only: on PostgreSQL the statement must say `RETURNING id` and be read with get(), which both engines run'
+
+/** A value better-sqlite3 would bind, as a PostgreSQL parameter; what it would refuse is refused here too. */
+function paramOf(value: unknown, statement: string): PgParam {
+  if (value === undefined) throw new RangeError(`a parameter of the statement is undefined (better-sqlite3 refuses it too): ${statement}`)
+  if (value === null || typeof value === 'string' || Buffer.isBuffer(value)) return value
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new RangeError(`${value} is not a safe integer: the PostgreSQL store binds whole numbers only (money is integer cents): ${statement}`)
+    return value
+  }
+  if (typeof value === 'bigint') {
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw new RangeError(`${value} is beyond a safe integer: ${statement}`)
+    return Number(value)
+  }
+  throw new TypeError(`a ${typeof value} cannot be bound (better-sqlite3 binds numbers, bigints, strings, Buffers and null): ${statement}`)
+}
+
+export interface PgSqlDatabase extends SqlDatabase {
+  /** The connection underneath (for what only PostgreSQL has, such as the ledger store's own statements). */
+  readonly connection: PgConnection
+}
+
+/** A SqlDatabase on `connection`; it does not own the connection (close that yourself). */
+export function createPgSqlDatabase(connection: PgConnection): PgSqlDatabase {
+  const statementNames = new Map<string, string>()
+  let depth = 0
+
+  function execute(translated: TranslatedStatement, source: string, args: readonly unknown[]): Array<Record<string, unknown>> {
+    const params = bindSlots(translated, args).map((value) => paramOf(value, source))
+    let name = statementNames.get(translated.text)
+    if (name === undefined) {
+      // Named by its text, so that two databases on one connection never give one name to different statements.
+      name = `wp_sql_${createHash('sha256').update(translated.text).digest('hex').slice(0, 24)}`
+      statementNames.set(translated.text, name)
+    }
+    return connection.run(name, translated.text, params)
+  }
+
+  function prepare(source: string): SqlStatement<unknown[], unknown> {
+    const translated = translatePlaceholders(source)
+    return {
+      run(...args: unknown[]): SqlRunResult {
+        execute(translated, source, args)
+        const changes = connection.lastRowCount()
+        return {
+          changes,
+          get lastInsertRowid(): number {
+            throw new Error(LAST_INSERT_ROWID)
+          },
+        }
+      },
+      get: (...args: unknown[]) => execute(translated, source, args)[0],
+      all: (...args: unknown[]) => execute(translated, source, args),
+      iterate: (...args: unknown[]) => execute(translated, source, args)[Symbol.iterator](),
+    }
+  }
+
+  type Mode = 'writer' | 'snapshot'
+  /** The connection the transaction began on; after it broke, the server has rolled back, and a ROLLBACK would open a new connection. */
+  let generation = -1
+  const stillOpen = (): boolean => connection.connected && connection.generation === generation
+  function runInTransaction<R>(mode: Mode, body: () => R): R {
+    if (depth > 0) {
+      const savepoint = `wp_sp_${depth}`
+      connection.query(`SAVEPOINT ${savepoint}`)
+      depth += 1
+      try {
+        const result = body()
+        connection.query(`RELEASE SAVEPOINT ${savepoint}`)
+        return result
+      } catch (error) {
+        if (stillOpen()) quietly(() => connection.query(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`))
+        throw error
+      } finally {
+        depth -= 1
+      }
+    }
+    connection.query(mode === 'writer' ? 'BEGIN ISOLATION LEVEL READ COMMITTED' : 'BEGIN ISOLATION LEVEL REPEATABLE READ')
+    generation = connection.generation
+    depth = 1
+    try {
+      if (mode === 'writer') connection.query(WRITER_LOCK_SQL)
+      const result = body()
+      if (isThenable(result)) throw new TypeError('a transaction function must not return a promise (the transaction would end before it settles)')
+      connection.query('COMMIT')
+      return result
+    } catch (error) {
+      if (stillOpen()) quietly(() => connection.query('ROLLBACK'))
+      throw error
+    } finally {
+      depth = 0
+    }
+  }
+
+  const database: PgSqlDatabase = {
+    connection,
+    prepare: prepare as PgSqlDatabase['prepare'],
+    transaction<F extends (...params: any[]) => unknown>(fn: F): SqlTransaction<F> {
+      const call = (mode: Mode) => (...params: unknown[]) => runInTransaction(mode, () => fn(...params)) as ReturnType<F>
+      return Object.assign(call('writer'), { immediate: call('writer'), deferred: call('snapshot') })
+    },
+    exec(source: string) {
+      connection.query(source)
+      return database
+    },
+    get inTransaction() {
+      return depth > 0
+    },
+  }
+  return database
+}
+
+const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === 'function'
+
+/** A rollback after a failure: if it fails too (the connection broke), the first error is the one to report. */
+function quietly(action: () => void): void {
+  try {
+    action()
+  } catch {
+    // the connection drops itself when it broke; the caller rethrows the original error
+  }
+}

@@ -203,7 +203,21 @@ export const GatewayConfig = Type.Object(
           Type.Object(
             {
               username: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "the gateway's own account at the external broker (made and kept by the gateway through the plugin); default wristpay-gateway" })),
-              clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "the gateway's fixed client id (its persistent session); default wristpay-gateway" })),
+              clientId: Type.Optional(
+                Type.String({
+                  minLength: 1,
+                  maxLength: 128,
+                  description:
+                    "this gateway's own client id (its persistent session: what it had not acknowledged is handed to it again under this id after a restart); unique per gateway and the same at every start. Default wristpay-gateway-{host}-{hash of the absolute dataDir}; set it on machines cloned with the same name and folder",
+                }),
+              ),
+              shareGroup: Type.Optional(
+                Type.String({
+                  pattern: '^[A-Za-z0-9_.-]{1,64}$',
+                  description:
+                    "the shared subscription ($share/{group}/...) through which the gateways of one cluster split the kiosks' transactions and queries (each goes to one of them); kiosk states and command answers reach every gateway. The same in every gateway of a cluster; default wristpay-gateways",
+                }),
+              ),
               credentialFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: "file (0600) holding the password of the gateway's account; or WRISTPAY_GATEWAY_MQTT_PASSWORD" })),
               caFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'CA certificate (PEM) that signed the broker\'s certificate, for an mqtts:// url' })),
               dynsecAdminUsername: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'the dynamic security admin made by mosquitto_ctrl dynsec init; default admin' })),

@@ -70,12 +70,17 @@ export function kioskAcls(kioskId: string): Acl[] {
   ]
 }
 
-/** The gateway's own account: everything under the topic root, nothing else (not $CONTROL). */
+/**
+ * The gateway's own account: everything under the topic root, nothing else (not $CONTROL). Mosquitto checks a
+ * shared subscription's filter as written, `$share/{group}/...` included, so the share groups' filters under the
+ * topic root are granted too (external-broker.ts gatewaySubscriptions).
+ */
 export function gatewayAcls(): Acl[] {
   const all = `${TOPIC_ROOT}/#`
   return [
     { acltype: 'publishClientSend', topic: all, allow: true },
     { acltype: 'subscribePattern', topic: all, allow: true },
+    { acltype: 'subscribePattern', topic: `$share/+/${all}`, allow: true },
     { acltype: 'publishClientReceive', topic: all, allow: true },
   ]
 }
@@ -95,6 +100,7 @@ const ALREADY_SO: Readonly<Record<string, string>> = {
   createClient: 'Client already exists',
   deleteClient: 'Client not found',
   deleteRole: 'Role not found',
+  addRoleACL: 'ACL with this topic already exists',
   // Not an error here: the answer is that there is no such client yet.
   getClient: 'Client not found',
 }
@@ -104,6 +110,8 @@ export function checkResponses(commands: readonly DynsecCommand[], responses: re
   if (responses.length !== commands.length) throw new DynsecError(`dynamic security answered ${responses.length} of ${commands.length} commands`)
   responses.forEach((response, i) => {
     const command = commands[i]!
+    // What the broker sent is not trusted to have the plugin's shape.
+    if (typeof response !== 'object' || response === null || (response.error !== undefined && typeof response.error !== 'string')) throw new DynsecError(`dynamic security sent a malformed answer to ${command.command}`)
     if (response.command !== command.command) throw new DynsecError(`dynamic security answered ${response.command} for ${command.command}`)
     if (response.error !== undefined && ALREADY_SO[command.command] !== response.error) {
       const subject = command.username ?? command.rolename ?? ''
@@ -139,8 +147,11 @@ export interface ProvisionReport {
 }
 
 export interface BrokerProvisioner {
-  /** Default ACL access, the gateway's role and client (password `gatewayPassword`). Throws DynsecError. */
-  provisionGateway(gateway: { username: string; password: string; clientId: string }): Promise<void>
+  /**
+   * Default ACL access, the gateway's role and client. The client is bound to no client id: every gateway of a
+   * cluster logs in with it under its own id (mqtt.external.clientId). Throws DynsecError.
+   */
+  provisionGateway(gateway: { username: string; password: string }): Promise<void>
   /**
    * Brings the kiosks' clients in line with `kiosks`. `tokens`: the plain tokens at hand (kiosk id → token);
    * one is used only when its hash is the registry's. Throws DynsecError on any refusal.
@@ -154,8 +165,18 @@ interface ClientInfo {
   roles?: Array<{ rolename: string }>
 }
 
-function inLine(client: ClientInfo, description: string, clientId: string, rolename: string): boolean {
-  return client.textdescription === description && client.clientid === clientId && (client.roles ?? []).some((r) => r.rolename === rolename)
+/** Whether a client as the plugin has it matches; `clientId` undefined: bound to no client id. Anything malformed does not match. */
+function inLine(client: ClientInfo, description: string, clientId: string | undefined, rolename: string): boolean {
+  const boundTo = typeof client.clientid === 'string' && client.clientid !== '' ? client.clientid : undefined
+  return client.textdescription === description && boundTo === clientId && Array.isArray(client.roles) && client.roles.some((r) => r?.rolename === rolename)
+}
+
+/** The client of a getClient answer, or undefined ("Client not found", or an answer without one). */
+function clientOf(answer: DynsecResponse | undefined): ClientInfo | undefined {
+  const data = answer?.data
+  if (typeof data !== 'object' || data === null) return undefined
+  const client = (data as { client?: unknown }).client
+  return typeof client === 'object' && client !== null ? (client as ClientInfo) : undefined
 }
 
 export function createBrokerProvisioner(transport: DynsecTransport): BrokerProvisioner {
@@ -167,19 +188,23 @@ export function createBrokerProvisioner(transport: DynsecTransport): BrokerProvi
   }
 
   return {
-    async provisionGateway({ username, password, clientId }) {
+    async provisionGateway({ username, password }) {
       const description = credentialFingerprint(hashToken(password))
       const roles = [{ rolename: GATEWAY_ROLE }]
-      const [, , found] = await run([
+      const acls = gatewayAcls()
+      const answers = await run([
         { command: 'setDefaultACLAccess', acls: DEFAULT_ACL_ACCESS },
-        { command: 'createRole', rolename: GATEWAY_ROLE, acls: gatewayAcls() },
+        { command: 'createRole', rolename: GATEWAY_ROLE, acls },
+        // A role made by an earlier version keeps its ACLs: each is added if it is missing ("already exists" otherwise).
+        ...acls.map((acl) => ({ command: 'addRoleACL', rolename: GATEWAY_ROLE, ...acl })),
         { command: 'getClient', username },
       ])
-      const client = (found?.data as { client?: ClientInfo } | undefined)?.client
-      const fields = { username, password, clientid: clientId, roles, textdescription: description }
+      const client = clientOf(answers[answers.length - 1])
+      // An empty clientid takes away a binding an earlier version made (one gateway, one id).
+      const fields = { username, password, clientid: '', roles, textdescription: description }
       if (client === undefined) await run([{ command: 'createClient', ...fields }])
-      // Changed only when it differs: modifying a client kicks it (another gateway sharing the account).
-      else if (!inLine(client, description, clientId, GATEWAY_ROLE)) await run([{ command: 'modifyClient', ...fields }])
+      // Changed only when it differs: modifying a client kicks it (the other gateways sharing the account).
+      else if (!inLine(client, description, undefined, GATEWAY_ROLE)) await run([{ command: 'modifyClient', ...fields }])
     },
 
     async provisionKiosks(kiosks, tokens) {
@@ -193,7 +218,7 @@ export function createBrokerProvisioner(transport: DynsecTransport): BrokerProvi
         ]),
       )
       const existing = new Map<string, ClientInfo | undefined>()
-      active.forEach((k, i) => existing.set(k.id, (lookups[2 * i + 1]?.data as { client?: ClientInfo } | undefined)?.client))
+      active.forEach((k, i) => existing.set(k.id, clientOf(lookups[2 * i + 1])))
 
       const changes: DynsecCommand[] = []
       for (const k of active) {

@@ -2,7 +2,7 @@
 // rules the gateway provisions into its dynamic security plugin (dynsec.ts), and
 // the gateway's side as a client (external-broker.ts). The shared broker ACL
 // cases run here as they run against the embedded aedes (broker-acl.test.ts).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import mqtt from 'mqtt'
 import { pino } from 'pino'
 import { topics } from '../device-protocol/index.js'
@@ -139,8 +139,9 @@ if (!mosquittoAvailable()) {
       if (!received.includes(marker)) throw new Error(`${marker} never arrived; got ${JSON.stringify(received)}`)
       return received.slice(0, received.indexOf(marker))
     }
+    // A group of its own: the ACL cases' gateway (default group) is still connected and would take every other message.
     const adapter = (onTx: (payload: string) => void, kioskTxSettled: () => Promise<void>) =>
-      createExternalBroker({ logger, onKioskTx: (_kioskId, payload) => onTx(payload.toString('utf8')), kioskTxSettled }, { url: server.url, ...account })
+      createExternalBroker({ logger, onKioskTx: (_kioskId, payload) => onTx(payload.toString('utf8')), kioskTxSettled }, { url: server.url, ...account, shareGroup: 'acks' })
 
     // The first adapter's ledger never commits: the messages are handed over, their acks wait.
     const uncommitted: string[] = []
@@ -170,5 +171,115 @@ if (!mosquittoAvailable()) {
     t.same(await until(delivered, 'marker-2'), ['tx-1', 'tx-2', 'tx-3', 'marker-1'], 'nothing delivered twice')
     await third.close()
     t.same([...booked.values()], [1, 1, 1, 1, 1], 'each booked exactly once')
+  })
+
+  /** Waits (bounded) until `done()`; throws with `what` otherwise. No timing is asserted. */
+  const eventually = async (done: () => boolean, what: () => string): Promise<void> => {
+    for (let i = 0; i < 1_000 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    if (!done()) throw new Error(`gave up waiting: ${what()}`)
+  }
+  const shareAccount = { username: 'share-gateways', password: 'share-gateways-password-0123456789' }
+  // Made in the first test that needs it: the root test ends (and its teardowns stop the broker) when no subtest is pending.
+  let shareAccountReady: Promise<void> | undefined
+  const provisionShareAccount = () => (shareAccountReady ??= provisioner.provisionGateway(shareAccount))
+  /** One gateway of the share group `group`; `booked` counts what it committed, `seen` everything it was handed. */
+  const member = (group: string, clientId: string, commits = true) => {
+    const seen: string[] = []
+    const broker = createExternalBroker(
+      { logger, onKioskTx: (_kioskId, payload) => seen.push(payload.toString('utf8')), kioskTxSettled: commits ? () => Promise.resolve() : () => new Promise<void>(() => {}) },
+      { url: server.url, ...shareAccount, clientId, shareGroup: group },
+    )
+    return { broker, seen }
+  }
+  const kioskK2 = async (t: Test) => {
+    const k2 = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k2', username: 'k2', password: tokens.k2, reconnectPeriod: 0 })
+    k2.on('error', () => {})
+    t.teardown(() => k2.endAsync(true))
+    return k2
+  }
+
+  await t.test('the gateway account is bound to no client id: an earlier binding is taken away, and gateways log in under ids of their own', async (t) => {
+    const account = { username: 'bound-gateway', password: 'bound-gateway-password-0123456789' }
+    const [made] = await admin.run([{ command: 'createClient', username: account.username, password: account.password, clientid: 'the-old-fixed-id' }])
+    t.equal(made?.error, undefined)
+    await provisioner.provisionGateway(account)
+    const [answer] = await admin.run([{ command: 'getClient', username: account.username }])
+    t.notOk((answer?.data as { client: { clientid?: string } }).client.clientid, 'no client id binding left')
+    for (const clientId of ['gateway-a', 'gateway-b']) {
+      const c = await mqtt.connectAsync(server.url, { clientId, ...account, reconnectPeriod: 0 })
+      t.ok(c.connected, `logs in as ${clientId}`)
+      await c.endAsync()
+    }
+  })
+
+  await t.test('two gateways in one share group: each of a kiosk\'s transactions reaches exactly one of them', async (t) => {
+    await provisionShareAccount()
+    const a = member('two', 'two-a')
+    const b = member('two', 'two-b')
+    await a.broker.listen('ignored', 0)
+    await b.broker.listen('ignored', 0)
+    t.teardown(() => Promise.all([a.broker.close(), b.broker.close()]))
+    const k2 = await kioskK2(t)
+    const sent = Array.from({ length: 20 }, (_, i) => `shared-${i}`)
+    for (const payload of sent) await k2.publishAsync(topics.kioskTx('k2'), payload, { qos: 1 })
+    await eventually(() => a.seen.length + b.seen.length >= sent.length, () => `a ${JSON.stringify(a.seen)} b ${JSON.stringify(b.seen)}`)
+    t.same([...a.seen, ...b.seen].sort(), [...sent].sort(), 'every transaction once, none twice')
+    t.ok(a.seen.length > 0 && b.seen.length > 0, 'both gateways took a share')
+  })
+
+  await t.test('a gateway that goes away without acknowledging gets its messages again when it comes back under its client id; the other gateway does not get them meanwhile', async (t) => {
+    await provisionShareAccount()
+    const away = member('away', 'away-a', false)
+    const stays = member('away', 'away-b')
+    await away.broker.listen('ignored', 0)
+    await stays.broker.listen('ignored', 0)
+    t.teardown(() => stays.broker.close())
+    const k2 = await kioskK2(t)
+    const first = Array.from({ length: 6 }, (_, i) => `away-tx-${i}`)
+    for (const payload of first) await k2.publishAsync(topics.kioskTx('k2'), payload, { qos: 1 })
+    await eventually(() => away.seen.length + stays.seen.length >= first.length, () => `away ${JSON.stringify(away.seen)} stays ${JSON.stringify(stays.seen)}`)
+    const held = [...away.seen]
+    t.ok(held.length > 0, 'the gateway that never commits was handed some')
+    await away.broker.close()
+
+    // While it is away, Mosquitto 2.0.11 keeps its unacknowledged messages in its session, and goes on
+    // handing it its turn of the new ones: the gateway that stays gets none of either.
+    const more = Array.from({ length: 4 }, (_, i) => `away-more-${i}`)
+    for (const payload of more) await k2.publishAsync(topics.kioskTx('k2'), payload, { qos: 1 })
+    await eventually(() => stays.seen.filter((p) => p.startsWith('away-more-')).length >= 1, () => `stays ${JSON.stringify(stays.seen)}`)
+    t.same(stays.seen.filter((p) => held.includes(p)), [], 'the departed gateway\'s unacknowledged messages are not handed to the other one')
+
+    const back = member('away', 'away-a')
+    await back.broker.listen('ignored', 0)
+    t.teardown(() => back.broker.close())
+    const everything = [...first, ...more]
+    await eventually(() => everything.every((p) => stays.seen.includes(p) || back.seen.includes(p)), () => `stays ${JSON.stringify(stays.seen)} back ${JSON.stringify(back.seen)}`)
+    t.same(back.seen.filter((p) => held.includes(p)).sort(), [...held].sort(), 'its unacknowledged messages came back to it')
+    const booked = [...stays.seen, ...back.seen]
+    t.same([...booked].sort(), [...everything].sort(), 'every transaction reached a committing gateway exactly once')
+  })
+
+  await t.test('replies, configs and commands published by any gateway of the group reach the kiosk', async (t) => {
+    await provisionShareAccount()
+    const a = member('pub', 'pub-a')
+    const b = member('pub', 'pub-b')
+    await a.broker.listen('ignored', 0)
+    await b.broker.listen('ignored', 0)
+    t.teardown(() => Promise.all([a.broker.close(), b.broker.close()]))
+    const k2 = await kioskK2(t)
+    const got: string[] = []
+    k2.on('message', (topic, payload) => got.push(`${topic} ${payload.toString('utf8')}`))
+    await k2.subscribeAsync([topics.kioskReply('k2'), topics.kioskConfig('k2'), topics.kioskCmd('k2')], { qos: 1 })
+    const expected: string[] = []
+    for (const [name, gateway] of [['a', a], ['b', b]] as const) {
+      for (const topic of [topics.kioskReply('k2'), topics.kioskConfig('k2'), topics.kioskCmd('k2')]) {
+        await gateway.broker.publish(topic, `{"from":"${name}"}`, { qos: 1 })
+        expected.push(`${topic} {"from":"${name}"}`)
+      }
+    }
+    // The retained config of the ACL cases comes first; only what these gateways sent counts.
+    const sentHere = () => got.filter((m) => m.includes('"from"'))
+    await eventually(() => sentHere().length >= expected.length, () => JSON.stringify(got))
+    t.same(sentHere().sort(), [...expected].sort())
   })
 }

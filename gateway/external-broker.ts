@@ -3,9 +3,12 @@
 // aedes (broker.ts), so that ingest, the fleet view and the commands do not
 // know which one they have. The differences:
 //  - the gateway is a client of the broker: one mqtt.js connection with a
-//    persistent session (clean: false, a fixed client id) and QoS 1
-//    subscriptions, so what kiosks send while the gateway restarts waits in the
-//    broker and is delivered when it is back;
+//    persistent session (clean: false, a client id of its own that stays the
+//    same across restarts) and QoS 1 subscriptions, so what kiosks send while
+//    the gateway restarts waits in the broker and is delivered when it is back;
+//  - several gateways may share one broker: transactions and queries reach
+//    one gateway of the share group each (gatewaySubscriptions), while kiosk
+//    states and command answers reach every gateway;
 //  - who may connect and which topics each may use is the broker's job, fed by
 //    the gateway through dynsec.ts; the kiosk id of a message is the one in its
 //    topic, which the broker's ACLs let only that kiosk publish on;
@@ -21,8 +24,10 @@ export interface ExternalBrokerSettings {
   /** The gateway's own account at the broker. */
   username: string
   password: string
-  /** Fixed: the persistent session is found again under it after a restart. */
+  /** This gateway's own, the same at every start: the persistent session is found again under it after a restart. */
   clientId: string
+  /** The shared-subscription group of the gateways that split the kiosks' transactions; default DEFAULT_SHARE_GROUP. */
+  shareGroup?: string
   /** More mqtt.js options (a CA for mqtts://). */
   connectOptions?: IClientOptions
   /** Bound on the first connection; default 10 s. */
@@ -38,8 +43,29 @@ export type ExternalBrokerOptions = Pick<BrokerOptions, 'logger' | 'onKioskTx' |
   kioskTxSettled?: () => Promise<void>
 }
 
-/** The kiosk messages the gateway reads (QoS 1). */
-export const GATEWAY_SUBSCRIPTIONS = [topics.allKioskTx, topics.allKioskState, topics.allKioskQuery, topics.allKioskCmdAnswers]
+export const DEFAULT_SHARE_GROUP = 'wristpay-gateways'
+
+/**
+ * The kiosk messages a gateway reads (QoS 1). Transactions and queries go through the shared subscription of
+ * `shareGroup`: the broker hands each one to a single gateway of the group, any of which can book or answer it
+ * (they share the ledger's database). Kiosk states and command answers are read by every gateway: each keeps
+ * its own fleet view (its gateway/state and its metrics show the whole fleet, and the retained states are
+ * what a gateway starting up learns the fleet from), and a command's answer is awaited only by the gateway
+ * that sent it (the others log it and go on).
+ */
+export function gatewaySubscriptions(shareGroup: string = DEFAULT_SHARE_GROUP): string[] {
+  return [`$share/${shareGroup}/${topics.allKioskTx}`, topics.allKioskState, `$share/${shareGroup}/${topics.allKioskQuery}`, topics.allKioskCmdAnswers]
+}
+
+/**
+ * Unshared subscriptions to what is now shared: a persistent session made before the gateways shared the broker
+ * (or by a gateway without a share group) keeps them, and would then give this gateway every transaction as
+ * well as its share.
+ */
+const UNSHARED_FILTERS = [topics.allKioskTx, topics.allKioskQuery]
+
+/** A share group name: one topic level without wildcards. */
+export const SHARE_GROUP_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
 
 const KIOSK_TOPIC = new RegExp(`^${TOPIC_ROOT.replace(/\//g, '\\/')}\\/kiosk\\/([^/]+)\\/(tx|state|query|cmd\\/answer)$`)
 
@@ -60,6 +86,9 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
     invalidKioskStates: 0,
     clientErrors: 0,
   }
+  const shareGroup = settings.shareGroup ?? DEFAULT_SHARE_GROUP
+  if (!SHARE_GROUP_PATTERN.test(shareGroup)) throw new Error(`invalid mqtt share group ${JSON.stringify(shareGroup)}: letters, digits, '_', '.', '-' only`)
+  const subscriptions = gatewaySubscriptions(shareGroup)
   const target = new URL(settings.url)
   const address = { host: target.hostname, port: Number(target.port || (target.protocol === 'mqtts:' ? 8883 : 1883)) }
   let connected = false
@@ -150,10 +179,16 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
   return {
     async listen() {
       await firstConnection()
-      const granted = await client.subscribeAsync(GATEWAY_SUBSCRIPTIONS, { qos: 1 })
+      await client.unsubscribeAsync(UNSHARED_FILTERS)
+      // mqtt.js rejects a SUBACK with a refusal in it; the refused filters are in its packet.
+      const granted = await client.subscribeAsync(subscriptions, { qos: 1 }).catch((err: unknown) => {
+        const codes = (err as { packet?: { granted?: number[] } }).packet?.granted
+        if (!Array.isArray(codes)) throw err
+        return subscriptions.map((topic, i) => ({ topic, qos: codes[i] ?? 128 }))
+      })
       const refused = granted.filter((g) => g.qos === 128)
       if (refused.length > 0) throw new Error(`the external mqtt broker refused the gateway's subscriptions ${refused.map((g) => g.topic).join(', ')}: is its account provisioned with its role?`)
-      log.info({ url: settings.url, subscriptions: GATEWAY_SUBSCRIPTIONS }, 'reading kiosk messages from the external mqtt broker')
+      log.info({ url: settings.url, clientId: settings.clientId, subscriptions }, 'reading kiosk messages from the external mqtt broker')
       return address
     },
     address: () => (connected || client.connected ? address : null),

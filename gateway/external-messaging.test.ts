@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseCli } from './bin.js'
 import { DEFAULT_CONFIG } from './config.js'
-import { DYNSEC_PASSWORD_ENV, externalMessagingSettings, GATEWAY_PASSWORD_ENV, readSecret } from './external-messaging.js'
+import { defaultGatewayClientId, DYNSEC_PASSWORD_ENV, externalMessagingSettings, GATEWAY_PASSWORD_ENV, readSecret } from './external-messaging.js'
 
+const gateway = { dataDir: '/srv/wristpay', hostname: 'gw1' }
 const dir = mkdtempSync(join(tmpdir(), 'wristpay-external-settings-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const file = (name: string, content: string, mode: number) => {
@@ -18,15 +19,27 @@ const file = (name: string, content: string, mode: number) => {
 }
 
 t.test('without mqtt.url the embedded broker is used', async (t) => {
-  t.equal(externalMessagingSettings(DEFAULT_CONFIG.mqtt, {}), undefined)
+  t.equal(externalMessagingSettings(DEFAULT_CONFIG.mqtt, {}, gateway), undefined)
 })
 
 t.test('with mqtt.url: the passwords from the environment, defaults for the accounts', async (t) => {
-  const settings = externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [GATEWAY_PASSWORD_ENV]: 'gw-secret', [DYNSEC_PASSWORD_ENV]: 'admin-secret' })
+  const settings = externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [GATEWAY_PASSWORD_ENV]: 'gw-secret', [DYNSEC_PASSWORD_ENV]: 'admin-secret' }, gateway)
   t.same(settings, {
-    broker: { url: 'mqtt://10.0.0.5:1883', username: 'wristpay-gateway', password: 'gw-secret', clientId: 'wristpay-gateway' },
-    admin: { username: 'admin', password: 'admin-secret', clientId: 'wristpay-gateway/dynsec' },
+    broker: { url: 'mqtt://10.0.0.5:1883', username: 'wristpay-gateway', password: 'gw-secret', clientId: defaultGatewayClientId('gw1', '/srv/wristpay') },
+    admin: { username: 'admin', password: 'admin-secret', clientId: `${defaultGatewayClientId('gw1', '/srv/wristpay')}/dynsec` },
   })
+})
+
+t.test('the default client id is the same at every start, and differs between machines and between data folders', async (t) => {
+  const id = defaultGatewayClientId('gw1', '/srv/wristpay')
+  t.match(id, /^wristpay-gateway-gw1-[0-9a-f]{12}$/)
+  t.equal(defaultGatewayClientId('gw1', '/srv/wristpay/'), id, 'the same folder spelled differently')
+  t.not(defaultGatewayClientId('gw2', '/srv/wristpay'), id, 'another machine')
+  t.not(defaultGatewayClientId('gw1', '/srv/wristpay-2'), id, 'a second gateway on the same machine')
+  t.match(defaultGatewayClientId('a b/c#', '/x'), /^wristpay-gateway-a_b_c_-/, 'no topic or wildcard characters from the host name')
+  const env = { [GATEWAY_PASSWORD_ENV]: 'x', [DYNSEC_PASSWORD_ENV]: 'y' }
+  const configured = externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883', external: { clientId: 'gateway-east', shareGroup: 'festival-2026' } }, env, gateway)
+  t.match(configured?.broker, { clientId: 'gateway-east', shareGroup: 'festival-2026' }, 'mqtt.external.clientId and shareGroup win')
 })
 
 t.test('a secret file must be readable by its owner only; its content never appears in an error', async (t) => {
@@ -45,13 +58,13 @@ t.test('a secret file must be readable by its owner only; its content never appe
 })
 
 t.test('mqtt.url without a password for the gateway or the admin stops the start', async (t) => {
-  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [DYNSEC_PASSWORD_ENV]: 'x' }), new RegExp(GATEWAY_PASSWORD_ENV))
-  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [GATEWAY_PASSWORD_ENV]: 'x' }), new RegExp(DYNSEC_PASSWORD_ENV))
+  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [DYNSEC_PASSWORD_ENV]: 'x' }, gateway), new RegExp(GATEWAY_PASSWORD_ENV))
+  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, { [GATEWAY_PASSWORD_ENV]: 'x' }, gateway), new RegExp(DYNSEC_PASSWORD_ENV))
 })
 
 t.test('a CA file with a plain mqtt:// url is refused', async (t) => {
   const ca = file('ca.pem', '-----BEGIN CERTIFICATE-----\n', 0o644)
-  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883', external: { caFile: ca } }, { [GATEWAY_PASSWORD_ENV]: 'x', [DYNSEC_PASSWORD_ENV]: 'y' }), /not mqtts/)
+  t.throws(() => externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883', external: { caFile: ca } }, { [GATEWAY_PASSWORD_ENV]: 'x', [DYNSEC_PASSWORD_ENV]: 'y' }, gateway), /not mqtts/)
 })
 
 t.test('--mqtt-url sets mqtt.url beside --mqtt-port', async (t) => {

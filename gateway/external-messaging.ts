@@ -4,7 +4,10 @@
 // the messaging adapter (external-broker.ts), and the kiosks provisioned from
 // the registry whenever they change. A provisioning that fails or leaves a
 // kiosk without a working login is an error in the log and an operator alert.
+import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
+import { hostname as machineName } from 'node:os'
+import { resolve } from 'node:path'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import type { Broker, BrokerOptions } from './broker.js'
@@ -15,7 +18,6 @@ import { createExternalBroker, type ExternalBrokerSettings } from './external-br
 import { hashToken } from './registry/secrets.js'
 
 export const DEFAULT_GATEWAY_MQTT_USERNAME = 'wristpay-gateway'
-export const DEFAULT_GATEWAY_MQTT_CLIENT_ID = 'wristpay-gateway'
 export const DEFAULT_DYNSEC_ADMIN_USERNAME = 'admin'
 export const GATEWAY_PASSWORD_ENV = 'WRISTPAY_GATEWAY_MQTT_PASSWORD'
 export const DYNSEC_PASSWORD_ENV = 'WRISTPAY_GATEWAY_MQTT_DYNSEC_PASSWORD'
@@ -42,11 +44,31 @@ export function readSecret(what: string, envName: string, file: string | undefin
   return secret
 }
 
+/**
+ * The gateway's client id when mqtt.external.clientId is not set: `wristpay-gateway-{host}-{hash}` of the
+ * machine's name and the gateway's data folder (absolute path). Both stay the same across restarts, so a
+ * gateway finds its persistent session (and what it had not acknowledged) again; two gateways on one machine
+ * have different data folders. Machines cloned with the same name and folder need mqtt.external.clientId.
+ */
+export function defaultGatewayClientId(host: string, dataDir: string): string {
+  const folder = createHash('sha256').update(resolve(dataDir), 'utf8').digest('hex').slice(0, 12)
+  const name = host.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64) || 'host'
+  return `wristpay-gateway-${name}-${folder}`
+}
+
+/** What else of the gateway the external broker needs. */
+export interface GatewayIdentity {
+  /** The gateway's data folder (config dataDir); with the machine's name, the default client id. */
+  dataDir: string
+  /** The machine's name; os.hostname() by default. */
+  hostname?: string
+}
+
 /** The settings of config mqtt.url, or undefined for the embedded broker. Throws on a missing or exposed secret. */
-export function externalMessagingSettings(mqtt: GatewayConfig['mqtt'], env: NodeJS.ProcessEnv = process.env): ExternalMessagingSettings | undefined {
+export function externalMessagingSettings(mqtt: GatewayConfig['mqtt'], env: NodeJS.ProcessEnv, gateway: GatewayIdentity): ExternalMessagingSettings | undefined {
   if (mqtt.url === undefined) return undefined
   const external = mqtt.external ?? {}
-  const clientId = external.clientId ?? DEFAULT_GATEWAY_MQTT_CLIENT_ID
+  const clientId = external.clientId ?? defaultGatewayClientId(gateway.hostname ?? machineName(), gateway.dataDir)
   const ca = external.caFile === undefined ? undefined : readFileSync(external.caFile)
   if (ca !== undefined && !mqtt.url.startsWith('mqtts://')) throw new Error('mqtt.external.caFile is set but mqtt.url is not mqtts://: the connection would not be encrypted')
   return {
@@ -55,6 +77,7 @@ export function externalMessagingSettings(mqtt: GatewayConfig['mqtt'], env: Node
       username: external.username ?? DEFAULT_GATEWAY_MQTT_USERNAME,
       password: readSecret("the gateway's password at the external broker", GATEWAY_PASSWORD_ENV, external.credentialFile, env),
       clientId,
+      ...(external.shareGroup === undefined ? {} : { shareGroup: external.shareGroup }),
       ...(ca === undefined ? {} : { connectOptions: { ca } }),
     },
     admin: {
@@ -100,12 +123,12 @@ export interface ExternalMessagingDeps {
 
 export async function connectExternalMessaging(deps: ExternalMessagingDeps): Promise<ExternalMessaging> {
   const { settings, logger } = deps
-  const { username, password, clientId, connectOptions } = settings.broker
+  const { username, password, connectOptions } = settings.broker
   const admin: DynsecClient = await connectDynsecClient({ url: settings.broker.url, ...settings.admin, ...(connectOptions ? { connectOptions } : {}) })
   const provisioner = createBrokerProvisioner(admin)
   try {
     // Before the gateway logs in: on a fresh broker its account exists only once this is done.
-    await provisioner.provisionGateway({ username, password, clientId })
+    await provisioner.provisionGateway({ username, password })
   } catch (err) {
     await admin.close()
     throw err

@@ -259,6 +259,19 @@ if (!mosquittoAvailable()) {
     t.same([...booked].sort(), [...everything].sort(), 'every transaction reached a committing gateway exactly once')
   })
 
+  await t.test('a gateway is handed more than Mosquitto\'s default 20 transactions before it acknowledges any (the harness raises max_inflight_messages)', async (t) => {
+    await provisionShareAccount()
+    const holding = member('inflight', 'inflight-a', false)
+    await holding.broker.listen('ignored', 0)
+    t.teardown(() => holding.broker.close())
+    const k2 = await kioskK2(t)
+    const sent = Array.from({ length: 60 }, (_, i) => `inflight-${i}`)
+    for (const payload of sent) await k2.publishAsync(topics.kioskTx('k2'), payload, { qos: 1 })
+    // With Mosquitto's default the broker stops at 20 and this gives up (the rest waits queued for acknowledgements).
+    await eventually(() => holding.seen.length >= sent.length, () => `${holding.seen.length} of ${sent.length} handed over without an acknowledgement`)
+    t.same(holding.seen, sent, 'all 60 handed over unacknowledged, in order')
+  })
+
   await t.test('replies, configs and commands published by any gateway of the group reach the kiosk', async (t) => {
     await provisionShareAccount()
     const a = member('pub', 'pub-a')

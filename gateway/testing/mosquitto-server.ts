@@ -107,6 +107,11 @@ export async function startMosquitto(options: MosquittoServerOptions = {}): Prom
       `plugin_opt_config_file ${dynsecFile}`,
       'persistence true',
       `persistence_location ${dir}/`,
+      // As README's mosquitto.conf: the gateway holds a whole batch unacknowledged until it is committed
+      // (external-broker.ts), and Mosquitto's default of 20 messages in flight per client would cap the batch
+      // at 20; what waits beyond the in-flight window is queued, up to max_queued_messages (default 1000).
+      'max_inflight_messages 1000',
+      'max_queued_messages 100000',
       `log_dest file ${logFile}`,
       'log_type error',
       'log_type warning',

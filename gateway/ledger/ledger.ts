@@ -124,6 +124,9 @@ export function createLedger({ db, clock, logger, pinSecret, wrapStore }: Ledger
   return createLedgerOn({ store, registry, clock, logger, reads })
 }
 
+/** How often a batch that lost a race with another gateway's (store.isConflict) is run in all before its error stands. */
+const MAX_BATCH_ATTEMPTS = 5
+
 export function createLedgerOn({ store, registry, clock, logger, reads, newId = randomUUID }: LedgerParts): Ledger {
   const external = createExternalBookings({
     store,
@@ -181,11 +184,22 @@ export function createLedgerOn({ store, registry, clock, logger, reads, newId = 
 
   function applyBatch(items: readonly VerifiedEnvelope[]): Outcome[] {
     if (items.length === 0) return []
-    try {
-      return store.batch(() => items.map(applyOne))
-    } catch (err) {
-      chainsStarted.clear()
-      throw err
+    const kiosks = store.lockKiosks === undefined ? [] : items.map((item) => item.envelope.tx.kiosk)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return store.batch(() => {
+          store.lockKiosks?.(kiosks)
+          return items.map(applyOne)
+        })
+      } catch (err) {
+        chainsStarted.clear()
+        // Another gateway's batch won a race on the same database: nothing of this one was written, and run again it decides on what the other committed.
+        if (attempt < MAX_BATCH_ATTEMPTS && store.isConflict?.(err) === true) {
+          logger.warn({ attempt, err: String(err) }, 'batch lost a race with another gateway on the same database; running it again')
+          continue
+        }
+        throw err
+      }
     }
   }
 

@@ -16,15 +16,28 @@
 // and fails unless exactly that row moved; (kiosk, seq) and the transaction id
 // are unique. So two writers can never both book a seq: under READ COMMITTED
 // the second UPDATE waits for the first transaction and then finds the cursor
-// moved. Several gateways at once (issue 18, point 2) build on this: a batch
-// takes the cursor rows of its kiosks with SELECT ... FOR UPDATE (ordered by
-// kiosk id, so two batches never deadlock) before the core reads them, so the
-// core decides on a cursor no other gateway can move until this commit; the
-// UPDATE's check stays as the backstop. (An advisory lock per kiosk would do
-// the same without a row; the row lock needs no key scheme and is released
-// with the transaction.)
+// moved.
+//
+// Several gateways on one database give the result of one (issue 18):
+// - lockKiosks: the ledger names a batch's kiosks before the core reads
+//   anything, and the batch takes a transaction-scoped advisory lock per
+//   kiosk, in ascending key order (two batches never wait on each other's
+//   kiosks in a cycle). Under READ COMMITTED every statement after it sees
+//   what the previous holder committed, so the second gateway handed a
+//   kiosk's envelopes decides on the first one's cursor, and a transaction
+//   delivered to both is booked once and answered as a resend by the other.
+//   An advisory lock rather than the cursor row's: a kiosk's first batch has
+//   no row to lock yet.
+// - What the core decides on and other kiosks can change too, a wristband's
+//   and the deposit accounts' balances, is read FOR UPDATE inside a batch.
+// - What the unique keys hold (a transaction id, a card payment, a register's
+//   open shift) needs no lock: a batch that loses the race fails with a
+//   unique violation, and isConflict tells the ledger to run it again, when
+//   it sees the winner's commit. A deadlock (accounts locked in the order the
+//   envelopes name them) fails one batch the same way.
+import { createHash } from 'node:crypto'
 import { GENESIS_HASH, taxOfGross } from '../../device-protocol/index.js'
-import { openPgConnection, PgUnavailableError, type PgConnection, type PgConnectionOptions, type PgParam } from '../postgres/connection.js'
+import { openPgConnection, PgUnavailableError, sqlStateOf, type PgConnection, type PgConnectionOptions, type PgParam } from '../postgres/connection.js'
 import { migratePgDatabase } from '../postgres/migrations.js'
 import type { RecordedTransaction, TransactionWrite } from './core.js'
 import { orderReadsOver, MAX_ORDERS_LISTED, type ExternalOrderRow, type LineItemRow, type TxOrderRow } from './orders.js'
@@ -46,7 +59,10 @@ const ORDER_EXT_COLUMNS = `id, receipt_id, kind, amount, booked_at, customer, wr
 const SQL = {
   ensureAccount: `INSERT INTO accounts (id, kind, ref) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
   account: `SELECT kind, balance FROM accounts WHERE id = $1`,
+  accountForUpdate: `SELECT kind, balance FROM accounts WHERE id = $1 FOR UPDATE`,
   depositAccounts: `SELECT id AS account, balance FROM accounts WHERE kind = 'deposit' ORDER BY id COLLATE "C"`,
+  depositAccountsForUpdate: `SELECT id AS account, balance FROM accounts WHERE kind = 'deposit' ORDER BY id COLLATE "C" FOR UPDATE`,
+  lockKiosk: `SELECT pg_advisory_xact_lock(${0x77_6b_69_6f}, $1::int4)`,
   offlineSpent: `SELECT COALESCE(SUM(amount), 0) AS kiosk_cents, COALESCE(SUM(amount) FILTER (WHERE tag = $3), 0) AS tag_cents FROM transactions
     WHERE kiosk = $1 AND offline AND status = 'accepted' AND type = 'sale' AND booked_at > $2`,
   cursor: `SELECT next_seq, last_hash FROM kiosk_cursors WHERE kiosk = $1`,
@@ -88,7 +104,21 @@ const SQL = {
 
 const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === 'function'
 
+/**
+ * SQLSTATEs of a batch that lost to another writer's concurrent batch: a
+ * deadlock, a serialization failure, a unique key the other wrote first.
+ * Run again, the batch sees the other's commit and decides on it.
+ */
+const CONFLICT_STATES: ReadonlySet<string> = new Set(['40P01', '40001', '23505'])
+
+/** The advisory lock key (second half of the two-int key) of a kiosk: 32 bits of the SHA-256 of its id. Two kiosks may share a key; they then wait for each other, nothing worse. */
+export function kioskLockKey(kioskId: string): number {
+  return createHash('sha256').update(kioskId).digest().readInt32BE(0)
+}
+
 export interface PgLedgerStore extends LedgerStore {
+  lockKiosks(kioskIds: readonly string[]): void
+  isConflict(error: unknown): boolean
   /** Ends the connection; the store is unusable after. */
   close(): void
 }
@@ -359,8 +389,17 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
     txOfIds: (txIdsJson) => exec<TxOrderRow>('ordersTxOfIds', [txIdsJson]),
   })
 
+  /** Holds the kiosks' chains until the batch ends; keys in ascending order, each once. */
+  function lockKiosks(kioskIds: readonly string[]): void {
+    if (depth === 0) throw new Error('lockKiosks locks for a batch: call it inside one')
+    const keys = [...new Set(kioskIds.filter((id) => typeof id === 'string').map(kioskLockKey))].sort((a, b) => a - b)
+    for (const key of keys) exec('lockKiosk', [key])
+  }
+
   return {
     batch,
+    lockKiosks,
+    isConflict: (error) => CONFLICT_STATES.has(sqlStateOf(error) ?? ''),
     customerOrders: orders.customerOrders,
     receipt: orders.receipt,
     cursor(kioskId) {
@@ -369,12 +408,13 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
     },
     recorded,
     isExternalBooking: (id) => one('externalExists', [id]) !== undefined,
-    account: (id) => (typeof id === 'string' ? one<{ kind: string; balance: number }>('account', [id]) : undefined),
+    // Inside a batch the core decides on the balance: no other writer may change it before this commit.
+    account: (id) => (typeof id === 'string' ? one<{ kind: string; balance: number }>(depth > 0 ? 'accountForUpdate' : 'account', [id]) : undefined),
     offlineSpent(kioskId, sinceMs, uid) {
       const row = one<{ kiosk_cents: number; tag_cents: number }>('offlineSpent', [kioskId, sinceMs, uid])!
       return { tagCents: row.tag_cents, kioskCents: row.kiosk_cents }
     },
-    depositAccounts: () => exec<{ account: string; balance: number }>('depositAccounts', []),
+    depositAccounts: () => exec<{ account: string; balance: number }>(depth > 0 ? 'depositAccountsForUpdate' : 'depositAccounts', []),
     cardPaymentBooked: (ref) => one('paymentRefBooked', [ref]) !== undefined,
     openShift: (kioskId) => one<{ id: string; register: string }>('openShift', [kioskId]),
     registerBusy: (register) => one('registerBusy', [register]) !== undefined,

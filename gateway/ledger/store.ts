@@ -50,6 +50,15 @@ export interface LedgerStore {
    * joins the outer batch.
    */
   batch<T>(fn: () => T): T
+  /**
+   * Only a store several gateways write at once (pg-store.ts): inside a batch,
+   * before anything is read, holds these kiosks' chains until the batch ends,
+   * so another writer's batch of the same kiosk waits and then sees this one's
+   * commit. Stores with one writer leave it out.
+   */
+  lockKiosks?(kioskIds: readonly string[]): void
+  /** Only a store several gateways write at once: whether a batch failed with this error because another writer's batch won (a deadlock, a unique key it wrote first), so that running it again decides on the winner's commit. */
+  isConflict?(error: unknown): boolean
 
   // --- What the core reads (money and history) ---
   /** Where a kiosk's chain stands; undefined before the kiosk is known to the store. */

@@ -26,11 +26,20 @@ interface NativeClient {
   end(): void
   /** 'I' idle, 'T' in a transaction, 'E' in a failed transaction; null: the connection is gone (libpq's UNKNOWN) or busy. */
   getTransactionStatus(): 'I' | 'T' | 'E' | null
-  /** The libpq handle: cmdTuples is the row count of the last statement's command tag ('' when it has none). */
-  pq?: { cmdTuples(): string }
+  /** The libpq handle: the fields of the last result's error (its SQLSTATE), which pg-native's synchronous calls leave out of the Error they throw. */
+  pq?: { resultErrorFields(): Record<string, string> | null | undefined; cmdTuples(): string }
 }
 
 type NativeClientClass = new (config: { types: { getTypeParser(oid: number): (text: string) => unknown } }) => NativeClient
+
+/**
+ * The SQLSTATE of an error a statement got from the server ('40P01' a
+ * deadlock, '23505' a unique key taken, ...); undefined for other errors.
+ */
+export function sqlStateOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
 
 /** The database cannot be reached, or the connection broke: nothing of the current batch was written. */
 export class PgUnavailableError extends Error {
@@ -209,8 +218,10 @@ export function openPgConnection(options: PgConnectionOptions): PgConnection {
     return fresh
   }
 
-  /** After an error: a connection libpq no longer knows the state of is dropped, and the error says so. */
+  /** After an error: a connection libpq no longer knows the state of is dropped, and the error says so; a server's error carries its SQLSTATE as `code`. */
   function failed(error: unknown): never {
+    const sqlState = client?.pq?.resultErrorFields()?.sqlState
+    if (sqlState !== undefined && error instanceof Error && !('code' in error)) Object.assign(error, { code: sqlState })
     if (client !== undefined && client.getTransactionStatus() === null) {
       drop()
       throw new PgUnavailableError(`the connection to PostgreSQL at ${where} broke: ${firstLine(error)}`, { cause: error })

@@ -161,6 +161,8 @@ function launchPostgres(o: { data: string; folder: string; port: number; user: {
     max_connections: '40',
     shared_buffers: '32MB',
     logging_collector: 'off',
+    // Gateways booking at once may deadlock on account rows; the server finds it after this long (default 1 s) and fails one batch, which runs again.
+    deadlock_timeout: '100ms',
   }
   const args = ['-D', o.data, ...Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`])]
   const child = spawn(join(POSTGRES_BIN, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: o.folder, ...(o.user ?? {}) })

@@ -12,7 +12,8 @@
 // The ledger's steps live in ledger/schema.ts and ledger/retirement.ts; the
 // other modules' tables are defined here (those modules import only
 // migrateGatewayDatabase from here, and call it when they are made).
-import type Database from 'better-sqlite3'
+import Database from 'better-sqlite3'
+import type { SqlDatabase } from './sql/database.js'
 import { PAYOUT_RUNS_DDL } from './payouts/schema.js'
 import { BANK_IMPORT_DDL } from './bank/import-schema.js'
 import { CARD_REFUNDS_DDL } from './payments/refund-schema.js'
@@ -308,6 +309,10 @@ export function gatewayTooNewMessage(found: number, known: number): string {
  * from a newer build (SchemaTooNewError) without touching it. Idempotent and
  * cheap when up to date, so every module's factory calls it.
  */
-export function migrateGatewayDatabase(db: Database.Database): void {
+export function migrateGatewayDatabase(db: SqlDatabase): void {
+  // The modules take any SqlDatabase; these steps are SQLite's DDL. (The
+  // ledger's tables have their PostgreSQL schema in postgres/migrations.ts;
+  // the other modules' tables do not have one yet.)
+  if (!(db instanceof Database)) throw new Error('the gateway schema beyond the ledger exists only for SQLite so far: the registry, payouts, bank and provider modules cannot run on PostgreSQL yet')
   runMigrations(db, { migrations: GATEWAY_MIGRATIONS, versions: gatewaySchemaVersion, tooNewMessage: gatewayTooNewMessage })
 }

@@ -4,7 +4,7 @@
 // payout details, checkouts, blobs). The ledger stays the only writer of
 // money; this module only records what the guest tells us for the payout run.
 import { createHash, randomUUID } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from './sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../device-protocol/index.js'
 import {
@@ -65,7 +65,7 @@ export interface PortalEventConfig {
 }
 
 export interface PortalBackendDeps {
-  db: Database.Database
+  db: SqlDatabase
   ledger: PortalLedger
   clock: Clock
   logger: Logger
@@ -90,7 +90,7 @@ export interface GatewayPortalBackend extends PortalBackend {
  * The HS256 key of portal tokens: the configured one, else one generated once
  * and kept in the database, so sessions survive a restart.
  */
-export function portalAuthSecret(db: Database.Database, configured?: Uint8Array): Uint8Array {
+export function portalAuthSecret(db: SqlDatabase, configured?: Uint8Array): Uint8Array {
   if (configured !== undefined) return configured
   return new Uint8Array(createSecretStore(db, 'portal_meta').bytes('auth_secret', 32))
 }
@@ -446,7 +446,7 @@ export interface PortalMountOptions {
 
 /** The portal API as one of the gateway's HTTP plugins (for createGateway's `httpPlugins`). */
 export function portalMount(
-  parts: { ledger: PortalLedger; db: Database.Database; clock: Clock; logger: Logger; pinAttempts: PinAttemptLimiter },
+  parts: { ledger: PortalLedger; db: SqlDatabase; clock: Clock; logger: Logger; pinAttempts: PinAttemptLimiter },
   options: PortalMountOptions,
 ): MountedPlugin {
   const backend = createPortalBackend({ db: parts.db, ledger: parts.ledger, clock: parts.clock, logger: parts.logger, eventConfig: options.eventConfig, topups: options.topups, ...(options.bankTransfer ? { bankTransfer: options.bankTransfer } : {}), ...(options.cardRefunds ? { cardRefunds: options.cardRefunds } : {}), ...(options.payoutCheck ? { payoutCheck: options.payoutCheck } : {}) })

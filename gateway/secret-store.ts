@@ -5,7 +5,7 @@
 // in (an existing database must find its secrets where it put them); this
 // module is the only code that reads or writes them.
 import { randomBytes } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from './sql/database.js'
 import { migrateGatewayDatabase } from './migrations.js'
 
 /**
@@ -32,7 +32,7 @@ export interface SecretStore {
   forget(name: string): void
 }
 
-export function createSecretStore(db: Database.Database, table: SecretTable): SecretStore {
+export function createSecretStore(db: SqlDatabase, table: SecretTable): SecretStore {
   const { keyColumn, blob } = TABLES[table]
   migrateGatewayDatabase(db)
   const select = db.prepare<[string], { value: string | Buffer }>(`SELECT value FROM ${table} WHERE ${keyColumn} = ?`)

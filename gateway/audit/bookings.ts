@@ -1,10 +1,10 @@
 // Double entry, recomputed: every booking's postings sum to zero, every
 // account's balance is the sum of its postings, all balances sum to zero, and
 // every posting belongs to a booking and an account that exist.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { finding, type AuditFinding } from './findings.js'
 
-export function auditBookings(db: Database.Database): AuditFinding[] {
+export function auditBookings(db: SqlDatabase): AuditFinding[] {
   const findings: AuditFinding[] = []
   for (const r of db.prepare<[], { tx_id: string; s: number; n: number }>(`SELECT tx_id, SUM(amount) AS s, COUNT(*) AS n FROM postings GROUP BY tx_id HAVING s != 0`).all())
     findings.push(finding('booking_unbalanced', { kind: 'booking', id: r.tx_id }, `booking ${r.tx_id}: its ${r.n} postings sum to ${r.s} cents, not 0`))

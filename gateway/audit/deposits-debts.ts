@@ -2,10 +2,10 @@
 // and out of deposit accounts exactly what its deposit lines say, no deposit
 // account is below zero, a customer account is below zero only with a debt,
 // and every debt comes from an accepted offline sale no smaller than it.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { finding, type AuditFinding } from './findings.js'
 
-export function auditDeposits(db: Database.Database): AuditFinding[] {
+export function auditDeposits(db: SqlDatabase): AuditFinding[] {
   const findings: AuditFinding[] = []
   for (const r of db.prepare<[], { id: string; balance: number }>(`SELECT id, balance FROM accounts WHERE kind = 'deposit' AND balance < 0`).all())
     findings.push(finding('deposit_negative', { kind: 'account', id: r.id }, `deposit account ${r.id} is at ${r.balance} cents: more deposits paid back than taken`))
@@ -21,7 +21,7 @@ export function auditDeposits(db: Database.Database): AuditFinding[] {
   return findings
 }
 
-export function auditDebts(db: Database.Database): AuditFinding[] {
+export function auditDebts(db: SqlDatabase): AuditFinding[] {
   const findings: AuditFinding[] = []
   for (const r of db
     .prepare<[], { id: string; ref: string; balance: number }>(

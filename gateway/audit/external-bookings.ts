@@ -2,7 +2,7 @@
 // records and shares no id with a kiosk transaction, and every record that
 // says it booked money (a paid online top-up, a refund part, a payout or its
 // donation) names a booking that exists, no booking named by two of them.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { finding, type AuditFinding, type AuditObject } from './findings.js'
 
 /** A table whose rows name the external booking that moved their money. */
@@ -29,11 +29,11 @@ const REFERENCES: readonly BookingReference[] = [
   { table: 'bank_import_transactions', object: 'bank_transaction', idSql: `job_id || ':' || idx`, bookingColumn: 'booking_ref', names: 'ref', what: 'bank statement line' },
 ]
 
-function tableExists(db: Database.Database, table: string): boolean {
+function tableExists(db: SqlDatabase, table: string): boolean {
   return db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined
 }
 
-export function auditExternalBookings(db: Database.Database): AuditFinding[] {
+export function auditExternalBookings(db: SqlDatabase): AuditFinding[] {
   const findings: AuditFinding[] = []
   for (const r of db
     .prepare<[], { id: string; ref: string; amount: number; n: number; moved: number }>(

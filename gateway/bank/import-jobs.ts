@@ -12,7 +12,7 @@
 //   money goes from the payout clearing account back to the guest, whose payout
 //   data the payout module marks invalid, and an operator is alerted;
 // - anything else is `nomatch`, for an operator to match or discard (the admin API).
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { HttpError } from '../http.js'
@@ -70,7 +70,7 @@ export interface PayoutReturns {
 export type BankLedger = Pick<Ledger, 'ensureAccount' | 'bookExternal' | 'externalBookingByRef' | 'wristband'>
 
 export interface BankImportJobsDeps {
-  db: Database.Database
+  db: SqlDatabase
   ledger: BankLedger
   transferCodes: TransferCodes
   payouts?: PayoutReturns

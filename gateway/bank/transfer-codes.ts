@@ -1,7 +1,7 @@
 // The transfer code of each wristband, kept in bank_transfer_codes: drawn at
 // random the first time a guest (or the users API) asks for it, unique, and
 // never changed, so a reference printed or sent once keeps working.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Clock } from '../../device-protocol/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { newTransferCode, transferReferenceOf } from './transfer-reference.js'
@@ -20,7 +20,7 @@ export interface TransferCodes {
   uidOfCode(code: string): string | undefined
 }
 
-export function createTransferCodes({ db, clock, drawCode = newTransferCode }: { db: Database.Database; clock: Clock; drawCode?: () => string }): TransferCodes {
+export function createTransferCodes({ db, clock, drawCode = newTransferCode }: { db: SqlDatabase; clock: Clock; drawCode?: () => string }): TransferCodes {
   migrateGatewayDatabase(db)
   const q = {
     byUid: db.prepare<[string], { code: string }>(`SELECT code FROM bank_transfer_codes WHERE uid = ?`),

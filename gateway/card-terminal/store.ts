@@ -4,7 +4,7 @@
 // the money itself; a payment row only records which ledger refs it booked, so
 // every step can be repeated after a crash without booking twice. The tables
 // are made by the gateway database's migrations (gateway/migrations.ts).
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 
 export type PaymentState = 'creating' | 'open' | 'succeeded' | 'failed'
@@ -92,7 +92,7 @@ export interface CardTerminalStore {
   unsettledPayments(limit: number): PaymentRow[]
 }
 
-export function createCardTerminalStore(db: Database.Database): CardTerminalStore {
+export function createCardTerminalStore(db: SqlDatabase): CardTerminalStore {
   // The card_* tables come from the gateway database's migrations.
   migrateGatewayDatabase(db)
   const q = {

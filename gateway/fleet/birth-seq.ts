@@ -1,11 +1,11 @@
 // The gateway's own birth/death sequence (bdSeq of gateway/state): one more on
 // every start, kept in the gateway database's meta table so it never goes back.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 
 const META_KEY = 'gateway_bd_seq'
 
 /** Takes the bdSeq of this start: 0 the first time, then one more each time. */
-export function takeGatewayBdSeq(db: Database.Database): number {
+export function takeGatewayBdSeq(db: SqlDatabase): number {
   return db.transaction((): number => {
     const row = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(META_KEY)
     const last = row === undefined ? NaN : Number(row.value)

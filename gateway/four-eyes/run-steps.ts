@@ -4,7 +4,7 @@
 // creator, and cancellation before the run's last step, which closes its items
 // so the wristbands spend again. What a run holds, how it is made and its last
 // step (export, execute) stay the run kind's own.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 
@@ -19,7 +19,7 @@ export interface RunEvent<Action extends string> {
 }
 
 export interface RunStepsDeps<Run> {
-  db: Database.Database
+  db: SqlDatabase
   clock: Clock
   log: Logger
   /** The run kind's tables (constants of the code, never input): runs with state, approved_by/at, cancelled_by/at; items with run_id and open; events. */

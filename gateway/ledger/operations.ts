@@ -1,6 +1,6 @@
 // The reads the tills and operators need of bookings: a wristband's balance view, shift reports
 // with their close-out figures, and the debts offline sales left.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { Value } from 'typebox/value'
 import { TerminalTotals, type HistoryEntry, type WristbandView } from '../../device-protocol/index.js'
 import { accountIds } from './types.js'
@@ -76,7 +76,7 @@ const RECENT_ENTRIES = 10
 const MAX_SHIFTS_LISTED = 1_000
 const MAX_DEBTS_LISTED = 10_000
 
-export function createOperationReads(db: Database.Database): OperationReads {
+export function createOperationReads(db: SqlDatabase): OperationReads {
   const shiftSelect = `
     SELECT s.*, r.name AS register_name, m.name AS staff_name,
       (SELECT rowid FROM transactions WHERE id = s.id) AS open_rowid,

@@ -3,7 +3,7 @@
 // booked; the ledger shows the catalog's current names), and single receipts
 // found by their random receipt id. Read-only. orderReadsOver builds the
 // orders from any store's rows (the PostgreSQL store gives its own queries).
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Envelope } from '../../device-protocol/index.js'
 import type { CustomerOrder, OrderLine, Receipt } from './types.js'
 
@@ -63,7 +63,7 @@ export interface OrderQueries {
   txOfIds(txIdsJson: string): TxOrderRow[]
 }
 
-export function createOrderReads(db: Database.Database): OrderReads {
+export function createOrderReads(db: SqlDatabase): OrderReads {
   const txColumns = `id, receipt_id, type, tag, amount, booked_at, kiosk, booth, envelope, rowid AS seq`
   // customer_delta: what the booking did to the guest's balance (a refund takes money off, its reversal puts it back).
   const extColumns = `id, receipt_id, kind, amount, booked_at, customer, rowid AS seq,

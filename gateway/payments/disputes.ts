@@ -40,7 +40,7 @@
 // dispute was open cannot be told apart from the dispute's: the wristband has
 // one blocked flag; README says to block again after a won dispute if needed).
 // Lost keeps booking, debt and block. A dispute without a status is open.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { LedgerRefusalError, accountIds, type Ledger } from '../ledger/index.js'
@@ -115,7 +115,7 @@ export type DisputeClient = Pick<StancerClient, 'getDispute' | 'listDisputes' | 
 
 export interface DisputeServiceDeps {
   /** The ledger's own connection: row, booking and block share one SQLite transaction. */
-  db: Database.Database
+  db: SqlDatabase
   ledger: Pick<Ledger, 'ensureAccount' | 'bookExternal' | 'balanceOf'> & {
     registry: Pick<Registry, 'wristbandBlocked' | 'setWristbandBlocked' | 'refreshKioskConfigs'>
   }

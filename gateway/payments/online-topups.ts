@@ -10,7 +10,7 @@
 // ref (`{provider}:{providerCheckoutId}`) is a second lock: a confirmation that
 // arrives twice, concurrently or after a crash books nothing more.
 import { randomUUID } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Logger } from 'pino'
 import Type from 'typebox'
@@ -99,7 +99,7 @@ export class OnlineTopupError extends Error {
 
 export interface OnlineTopupsDeps {
   /** The ledger's own connection: the booking and the row update share one SQLite transaction. */
-  db: Database.Database
+  db: SqlDatabase
   ledger: TopupLedger
   providers: Record<string, PaymentProvider>
   defaultProvider: string

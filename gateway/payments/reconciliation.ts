@@ -28,7 +28,7 @@
 // (migration 19 added the kind): its balance is minus what the provider kept.
 //
 // Money is integer cents; the provider's API uses integer cents too.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import type { Ledger } from '../ledger/index.js'
@@ -139,7 +139,7 @@ export interface ReconciliationAlert {
 
 export interface ReconciliationDeps {
   /** The ledger's own connection: a payout's booking, row and items share one SQLite transaction. */
-  db: Database.Database
+  db: SqlDatabase
   ledger: Pick<Ledger, 'ensureAccount' | 'bookExternal'>
   client: ReconciliationClient
   /** The provider's name: our top-ups' `provider`, the clearing account's ref. */
@@ -203,7 +203,7 @@ interface DisputeRow {
   debt: number
 }
 
-const tableExists = (db: Database.Database, name: string) => db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined
+const tableExists = (db: SqlDatabase, name: string) => db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined
 
 export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
   const { db, ledger, client, provider, clock, logger } = deps

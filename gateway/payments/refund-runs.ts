@@ -28,7 +28,7 @@
 //          since, in a payout run since, nothing left) gets nothing and a
 //          note. Executing again books nothing (each item once).
 // Every step is a row in card_refund_run_events: who, when, what.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
@@ -145,7 +145,7 @@ export interface RefundRuns {
 
 export interface RefundRunsDeps {
   /** The ledger's own connection: the run's state and every refund's booking share one SQLite transaction. */
-  db: Database.Database
+  db: SqlDatabase
   ledger: Pick<Ledger, 'wristband'>
   refunds: Pick<CardRefundService, 'refundable' | 'book' | 'get'>
   clock: Clock

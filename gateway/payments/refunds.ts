@@ -28,7 +28,7 @@
 // anyone: the run pays the same balance to the bank account. Once booked, the
 // money is off the balance, so nothing else (sales, payout runs) can take it.
 import { randomUUID } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { createKeyedLock } from '../keyed-lock.js'
@@ -146,7 +146,7 @@ export interface CardRefundService {
 
 export interface CardRefundDeps {
   /** The ledger's own connection: request, parts and bookings share one SQLite transaction. */
-  db: Database.Database
+  db: SqlDatabase
   ledger: Pick<Ledger, 'wristband' | 'ensureAccount' | 'bookExternal'> & { registry: Pick<Registry, 'wristband'> }
   providers: Record<string, PaymentProvider>
   /** The event's currency (ISO 4217): only top-ups in it are refunded. */

@@ -3,7 +3,7 @@
 // IBAN or the holder's name, only a fingerprint of the pair that was checked,
 // so a result is never read for data it was not asked about. Payout run items
 // keep the state their guest's check had when the run was made.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 
 export const SEPA_CHECKS_DDL = `
 CREATE TABLE IF NOT EXISTS sepa_checks (
@@ -34,7 +34,7 @@ CREATE INDEX IF NOT EXISTS sepa_checks_due ON sepa_checks(next_attempt_at) WHERE
  * a database that has it already (one that says an older version): the column
  * is added only where it is missing.
  */
-export function addSepaChecks(db: Database.Database): void {
+export function addSepaChecks(db: SqlDatabase): void {
   db.exec(SEPA_CHECKS_DDL)
   const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('payout_run_items')`).all()
   if (!columns.some((c) => c.name === 'sepa_check')) db.exec(`ALTER TABLE payout_run_items ADD COLUMN sepa_check TEXT`)

@@ -18,7 +18,7 @@
 // The name and IBAN are personal data: the log names the guest's wristband,
 // the check id and at most a masked IBAN (maskIban), never the name.
 import { createHash } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase, SqlStatement } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import type { PayoutCheckPortalService } from '../../portal-api/index.js'
@@ -64,7 +64,7 @@ export interface SepaChecks {
 }
 
 export interface SepaChecksDeps {
-  db: Database.Database
+  db: SqlDatabase
   client: Pick<StancerClient, 'createSepaCheck' | 'getSepaCheck'>
   clock: Clock
   logger: Logger
@@ -85,9 +85,9 @@ export function payeeFingerprint(payee: SepaPayee): string {
 }
 
 /** Reads a check's state for the payout runs and the portal without a provider client (the table only). */
-export function sepaCheckOf(db: Database.Database): (uid: string, payee: SepaPayee) => SepaCheckStatus | undefined {
+export function sepaCheckOf(db: SqlDatabase): (uid: string, payee: SepaPayee) => SepaCheckStatus | undefined {
   // Prepared at the first read: the caller may build this before the database is migrated.
-  let get: Database.Statement<[string], CheckRow> | undefined
+  let get: SqlStatement<[string], CheckRow> | undefined
   return (uid, payee) => {
     get ??= db.prepare<[string], CheckRow>(`SELECT * FROM sepa_checks WHERE uid = ?`)
     const row = get.get(uid)

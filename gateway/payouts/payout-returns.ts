@@ -3,7 +3,7 @@
 // end-to-end id names, and once the return is booked, mark the payout returned
 // and the guest's payout data invalid, so no later run sends money to that
 // account again and the portal asks the guest for new data.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Clock } from '../../device-protocol/index.js'
 import { accountIds } from '../ledger/index.js'
 import { isEndToEndId } from './end-to-end-id.js'
@@ -23,7 +23,7 @@ export interface PayoutReturnsPort {
   markPayoutReturned(endToEndId: string, info: { amountCents: number; checksum: string }): void
 }
 
-export function createPayoutReturns({ db, clock }: { db: Database.Database; clock: Clock }): PayoutReturnsPort {
+export function createPayoutReturns({ db, clock }: { db: SqlDatabase; clock: Clock }): PayoutReturnsPort {
   const q = {
     // Only a payout that was booked (its run exported) can come back.
     exported: db.prepare<[string], { run_id: number; uid: string; amount: number }>(`

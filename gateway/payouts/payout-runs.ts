@@ -32,7 +32,7 @@
 // SQLite store joins them as savepoints, so a refusal anywhere rolls back the
 // run and every booking of it. Over the in-memory store this atomicity does not
 // hold; payout runs are for the SQLite ledger.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { MAX_AMOUNT_CENTS } from '../../device-protocol/index.js'
@@ -177,7 +177,7 @@ export interface PayoutRuns {
 }
 
 export interface PayoutRunsDeps {
-  db: Database.Database
+  db: SqlDatabase
   ledger: Pick<Ledger, 'wristband' | 'ensureAccount' | 'bookExternal' | 'externalBookingByRef'>
   clock: Clock
   logger: Logger

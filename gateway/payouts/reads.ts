@@ -1,7 +1,7 @@
 // What the portal reads of payout runs: whether a guest is in one (and since
 // when, or when it was paid), and the payouts booked for them. Plain queries on
 // the payout tables of the gateway database.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 
 export interface GuestPayoutInfo {
   inPayoutRun: boolean
@@ -23,7 +23,7 @@ export interface PayoutReads {
   payoutTransactions(uid: string): GuestPayout[]
 }
 
-export function createPayoutReads(db: Database.Database): PayoutReads {
+export function createPayoutReads(db: SqlDatabase): PayoutReads {
   const q = {
     // The newest run the guest is in that is open or paid; a cancelled run is as if it never was, and so is a
     // payout the bank sent back: the money is on the wristband again and the portal must ask for new payout data.

@@ -2,7 +2,7 @@
 // tag switch brings in, the one a tag switch replaces, vouchers used or given
 // back. Runs in the batch's SQLite transaction, before the store writes the
 // booking (a new wristband's account exists by then: the ledger opens it).
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Transaction } from '../../device-protocol/index.js'
 import type { SideEffect } from '../ledger/rules.js'
 import { accountIds } from '../ledger/types.js'
@@ -21,7 +21,7 @@ export interface EffectContext {
  * back. The accounts of new wristbands exist already (the ledger opens them).
  * The store writes the rest (sqlite-store.ts); core.ts derives the alerts.
  */
-export function applyBookingEffects(db: Database.Database, ctx: EffectContext): void {
+export function applyBookingEffects(db: SqlDatabase, ctx: EffectContext): void {
   for (const effect of ctx.effects) {
     switch (effect.kind) {
       case 'register_wristband': {

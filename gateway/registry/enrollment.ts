@@ -17,7 +17,7 @@
 // Codes are secrets: 16 symbols of the PIN alphabet (no 0/O, 1/I), 80 bits,
 // stored only as SHA-256 hashes, like kiosk tokens.
 import { randomBytes, randomInt } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { GENESIS_HASH } from '../../device-protocol/index.js'
 import { accountIds, type AccountKind } from '../ledger/types.js'
 import { enrollKioskKeyByAdmin, type KeyChange } from './kiosk-keys.js'
@@ -36,7 +36,7 @@ const TOKEN_BYTES = 32
  * Migration 21 of the gateway database: where an admin-made kiosk and an
  * enrolled token are marked, and the registration codes.
  */
-export function addKioskEnrollment(db: Database.Database): void {
+export function addKioskEnrollment(db: SqlDatabase): void {
   const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('kiosks')`).all().map((c) => c.name)
   // NULL: the event set-up's (as every kiosk was before).
   if (!columns.includes('origin')) db.exec(`ALTER TABLE kiosks ADD COLUMN origin TEXT CHECK (origin IN ('admin'))`)
@@ -112,7 +112,7 @@ export type CodeCheck = { ok: true; kioskId: string } | Extract<Redemption, { ok
 /** A kiosk's MQTT token as redeem() makes it. */
 export const newKioskToken = (): string => randomBytes(TOKEN_BYTES).toString('base64url')
 
-export function createKioskEnrollment(db: Database.Database, openAccount: (id: string, kind: AccountKind, ref: string) => void): KioskEnrollment {
+export function createKioskEnrollment(db: SqlDatabase, openAccount: (id: string, kind: AccountKind, ref: string) => void): KioskEnrollment {
   const q = {
     kiosk: db.prepare<[string], { id: string; booth: string; retired: string | null }>(`SELECT id, booth, retired FROM kiosks WHERE id = ?`),
     booth: db.prepare<[string], { id: string }>(`SELECT id FROM booths WHERE id = ?`),

@@ -3,7 +3,7 @@
 // an Ed25519 key that signs the blocklist the kiosks enforce offline, and an
 // X25519 key that guests' PINs are sealed to for a tag switch (JWE ECDH-ES).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { compactDecrypt } from 'jose'
 import { createSecretStore, type SecretStore } from '../secret-store.js'
 
@@ -33,7 +33,7 @@ const publicX = (key: KeyObject): string => {
   return jwk.x
 }
 
-export function loadGatewayKeys(db: Database.Database): GatewayKeys {
+export function loadGatewayKeys(db: SqlDatabase): GatewayKeys {
   const secrets = createSecretStore(db, 'meta')
   const signingKey = loadOrCreate(secrets, 'gateway_signing_key', 'ed25519')
   const sealKey = loadOrCreate(secrets, 'gateway_pin_seal_key', 'x25519')

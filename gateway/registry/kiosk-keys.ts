@@ -14,7 +14,7 @@
 // audit checks each stored envelope against the key that was current for its
 // seq, so a kiosk re-enrolled with a new key keeps an auditable past.
 import { createHash } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { EventSetup } from '../event-setup.js'
 
@@ -33,7 +33,7 @@ export type KeyHistorySource = 'event_setup' | 'admin' | 'registration_code' | '
  * Migration 22 of the gateway database: kiosk_key_history, seeded with every
  * kiosk's current key from seq 1 (the keys it replaced were never stored).
  */
-export function addKioskKeyHistory(db: Database.Database, nowMs: number = Date.now()): void {
+export function addKioskKeyHistory(db: SqlDatabase, nowMs: number = Date.now()): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS kiosk_key_history (
       id INTEGER PRIMARY KEY,
@@ -54,7 +54,7 @@ export function addKioskKeyHistory(db: Database.Database, nowMs: number = Date.n
 }
 
 /** Records that `publicKey` is the kiosk's key from its next seq on; call in the transaction that stores the key. */
-function recordKeyChange(db: Database.Database, kioskId: string, publicKey: string, source: Exclude<KeyHistorySource, 'migration'>, nowMs: number): void {
+function recordKeyChange(db: SqlDatabase, kioskId: string, publicKey: string, source: Exclude<KeyHistorySource, 'migration'>, nowMs: number): void {
   db.prepare(
     `INSERT INTO kiosk_key_history (kiosk_id, public_key, from_seq, set_at, source)
      SELECT id, ?, next_seq, ?, ? FROM kiosks WHERE id = ?`,
@@ -100,7 +100,7 @@ export interface KeyChange {
 }
 
 /** Applies the set-up's kiosk keys inside the import's SQLite transaction; returns what changed (logged after commit). */
-export function importKioskKeys(db: Database.Database, setup: EventSetup, nowMs: number = Date.now()): KeyChange[] {
+export function importKioskKeys(db: SqlDatabase, setup: EventSetup, nowMs: number = Date.now()): KeyChange[] {
   const stored = db.prepare<[string], { public_key: string | null; key_source: KeySource | null }>(`SELECT public_key, key_source FROM kiosks WHERE id = ?`)
   const setKey = db.prepare(`UPDATE kiosks SET public_key = ?, key_source = 'event_setup' WHERE id = ?`)
   const adopt = db.prepare(`UPDATE kiosks SET key_source = 'event_setup' WHERE id = ?`)
@@ -141,7 +141,7 @@ export function importKioskKeys(db: Database.Database, setup: EventSetup, nowMs:
  * inside the caller's); returns the change to log.
  */
 export function enrollKioskKeyByAdmin(
-  db: Database.Database,
+  db: SqlDatabase,
   kioskId: string,
   publicKeyBase64Url: string,
   { source = 'admin', nowMs = Date.now() }: { source?: 'admin' | 'registration_code'; nowMs?: number } = {},

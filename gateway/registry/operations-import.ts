@@ -3,12 +3,12 @@
 // offline policy, and the accounts a catalog books to (deposits, vouchers,
 // the vault and the imbalance account, opened in the ledger's store). Runs
 // inside the import's SQLite transaction.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { staffPinHash, verifyStaffPin } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
 import { accountIds, type AccountKind } from '../ledger/types.js'
 
-export function importOperations(db: Database.Database, setup: EventSetup, openAccount: (id: string, kind: AccountKind, ref: string) => void): void {
+export function importOperations(db: SqlDatabase, setup: EventSetup, openAccount: (id: string, kind: AccountKind, ref: string) => void): void {
   const setMeta = db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`)
 
   for (const booth of setup.booths) openAccount(accountIds.deposit(booth.id), 'deposit', booth.id)

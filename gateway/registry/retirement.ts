@@ -11,7 +11,7 @@
 // Putting it back into the file (or enabling it again) restores it as it was.
 // Wristbands sold at a till (ticket sale) or moved by a tag switch were never in
 // the file: they are not retired for being absent from it.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { EventSetup } from '../event-setup.js'
 import { tokenMatches } from './secrets.js'
@@ -43,7 +43,7 @@ export interface RetiredWristband {
  * those a ticket sale or a tag switch made. The runner's transaction keeps the
  * columns and their filling together.
  */
-export function addRetirementColumns(db: Database.Database): void {
+export function addRetirementColumns(db: SqlDatabase): void {
   const kioskColumns = (db.prepare(`SELECT name FROM pragma_table_info('kiosks')`).all() as Array<{ name: string }>).map((c) => c.name)
   const bandColumns = (db.prepare(`SELECT name FROM pragma_table_info('wristbands')`).all() as Array<{ name: string }>).map((c) => c.name)
   if (!kioskColumns.includes('retired')) db.exec(`ALTER TABLE kiosks ADD COLUMN retired TEXT CHECK (retired IN ('removed_from_setup', 'disabled_by_admin'))`)
@@ -61,7 +61,7 @@ export function addRetirementColumns(db: Database.Database): void {
 }
 
 /** Which kiosks of the set-up come with another token than the stored one. Call before the kiosks are upserted. */
-export function kiosksWithNewToken(db: Database.Database, setup: EventSetup): string[] {
+export function kiosksWithNewToken(db: SqlDatabase, setup: EventSetup): string[] {
   const stored = db.prepare<[string], { token_hash: string; token_source: string | null }>(`SELECT token_hash, token_source FROM kiosks WHERE id = ?`)
   return setup.kiosks.filter((k) => {
     const row = stored.get(k.id)
@@ -71,7 +71,7 @@ export function kiosksWithNewToken(db: Database.Database, setup: EventSetup): st
 }
 
 /** Retires what the set-up no longer lists and restores what it lists again; inside the import's SQLite transaction, after the upserts. */
-export function applySetupRetirement(db: Database.Database, setup: EventSetup, kiosksWithNewTokenIds: string[]): SetupRetirement {
+export function applySetupRetirement(db: SqlDatabase, setup: EventSetup, kiosksWithNewTokenIds: string[]): SetupRetirement {
   const kioskIds = JSON.stringify(setup.kiosks.map((k) => k.id))
   const kiosksRestored = db
     .prepare<[string], { id: string }>(`UPDATE kiosks SET retired = NULL WHERE retired = 'removed_from_setup' AND id IN (SELECT value FROM json_each(?)) RETURNING id`)
@@ -129,7 +129,7 @@ export function logImportRetirement(logger: Logger, r: SetupRetirement): void {
 }
 
 /** Operator actions and views on retirement (the admin API). */
-export function createRetirementControls(db: Database.Database) {
+export function createRetirementControls(db: SqlDatabase) {
   const kiosk = db.prepare<[string], { retired: RetiredReason | null }>(`SELECT retired FROM kiosks WHERE id = ?`)
   const band = db.prepare<[string], { retired: RetiredReason | null; blocked: number; blocked_before_retired: number | null }>(
     `SELECT retired, blocked, blocked_before_retired FROM wristbands WHERE uid = ?`,

@@ -9,7 +9,7 @@
 // in memory only (a copy of the database alone cannot forge a wristband). The
 // policy without keys is kept in the database, so a ledger opened without an
 // import fails closed: a required SUN cannot be checked and is refused.
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { RejectReason, Transaction } from '../../device-protocol/index.js'
 import type { EventSetup } from '../event-setup.js'
@@ -65,7 +65,7 @@ interface Keys {
   perTag: Map<string, Buffer>
 }
 
-export function createTagCheck({ db, logger }: { db: Database.Database; logger: Logger }): TagCheck {
+export function createTagCheck({ db, logger }: { db: SqlDatabase; logger: Logger }): TagCheck {
   // tag_sun_counters (and the ledger's meta) come from the gateway database's migrations.
   migrateGatewayDatabase(db)
   const q = {

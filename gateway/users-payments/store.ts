@@ -3,7 +3,7 @@
 // happen in one SQLite transaction). Money is integer cents. The tables are
 // made by the gateway database's migrations (gateway/migrations.ts).
 import { randomBytes } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 
 /** Our status of a payment row before Stripe gave it an intent. */
@@ -111,7 +111,7 @@ function isUniqueViolation(err: unknown, column: string): boolean {
 }
 
 export interface UsersStore {
-  readonly db: Database.Database
+  readonly db: SqlDatabase
   /** A new user id: 24 hex digits (the seed's ids look like MongoDB ObjectIds). */
   newUserId(): string
   /** Throws EmailTakenError. */
@@ -143,7 +143,7 @@ export interface UsersStore {
   markPaymentBooked(intentId: string, bookingId: string, bookedTo: string, at: number): void
 }
 
-export function createUsersStore(db: Database.Database): UsersStore {
+export function createUsersStore(db: SqlDatabase): UsersStore {
   // users_api_* come from the gateway database's migrations.
   migrateGatewayDatabase(db)
   const q = {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { GENESIS_HASH } from '../../device-protocol/index.js'
 import { SchemaTooNewError } from '../migration-runner.js'
-import { openPgConnection, PG_NATIVE_MISSING, pgNativeFrom, PgUnavailableError, type PgConnection } from '../postgres/connection.js'
+import { openPgConnection, PG_NATIVE_MISSING, pgNativeFrom, PgUnavailableError, sqlStateOf, type PgConnection } from '../postgres/connection.js'
 import { PG_SCHEMA_VERSION } from '../postgres/migrations.js'
 import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
 import { createPgLedgerStore, type PgLedgerStore, type PgLedgerStoreOptions } from './pg-store.js'
@@ -195,6 +195,26 @@ if (!postgresInstalled()) {
     topUp(store, UID, 400)
     t.equal(store.account(customer)?.balance, 1_400)
     t.strictSame(store.checkInvariants(), [])
+  })
+
+  t.test("a batch that lost to another writer says so (isConflict: run it again); a timeout or a plain error does not", async (t) => {
+    const url = freshDatabase()
+    const store = freshStore(url, { statementTimeoutMs: 300 })
+    t.teardown(() => store.close())
+    const booked = topUp(store, UID, 1_000)
+    // What a second gateway booking the same payment meets: the unique key the first one wrote.
+    const duplicate = thrown(() => store.batch(() => store.commitExternal({ ...booked, id: randomUUID(), receiptId: randomUUID() }, topUpPostings(UID, 1_000))))
+    t.equal(sqlStateOf(duplicate), '23505', "the server's SQLSTATE is kept on the error")
+    t.ok(store.isConflict(duplicate))
+    const other = sideConnection(t, url)
+    other.query('BEGIN')
+    other.query('SELECT balance FROM accounts WHERE id = $1 FOR UPDATE', [customer])
+    const timeout = thrown(() => topUp(store, UID, 500))
+    other.query('ROLLBACK')
+    t.equal(sqlStateOf(timeout), '57014')
+    t.notOk(store.isConflict(timeout), 'a lock held too long is not a lost race')
+    t.notOk(store.isConflict(new Error('deadlock detected')), 'nor an error without a SQLSTATE')
+    t.throws(() => store.lockKiosks(['bar-1']), /inside one/, 'kiosks are locked for a batch only')
   })
 
   t.test('a caught write error inside a batch fails the batch rather than commit it in part', async (t) => {

@@ -132,7 +132,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // The MQTT certificate too: a missing file or a key of another certificate stops the start here.
   const mqttTls = config.mqtt.tls ? readTlsCredentials(config.mqtt.tls) : undefined
   // An external broker (mqtt.url): its secrets are read here, so a missing or exposed one stops the start before anything is made.
-  const externalMqtt = externalMessagingSettings(config.mqtt, process.env, { dataDir: config.dataDir })
+  const externalMqtt = externalMessagingSettings(config.mqtt, process.env, { dataDir: config.dataDir, operators: config.operators })
   // 0700, or a refusal when it is open to others (it holds the secrets).
   ensurePrivateDataDir(config.dataDir)
   const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))

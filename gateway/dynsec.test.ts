@@ -2,8 +2,8 @@
 // (broker.ts mayPublish/maySubscribe), and every answer of the plugin is checked.
 import t from 'tap'
 import { topics, TOPIC_ROOT } from '../device-protocol/index.js'
-import { mayPublish, maySubscribe } from './broker.js'
-import { checkResponses, createBrokerProvisioner, credentialFingerprint, DynsecError, gatewayAcls, kioskAcls, kioskRoleName, type DynsecCommand, type DynsecResponse } from './dynsec.js'
+import { filterWithin, mayPublish, maySubscribe } from './broker.js'
+import { checkResponses, createBrokerProvisioner, credentialFingerprint, DynsecError, gatewayAcls, kioskAcls, kioskRoleName, operatorAcls, type DynsecCommand, type DynsecResponse } from './dynsec.js'
 import { hashToken } from './registry/secrets.js'
 
 const TOPICS = (id: string) => [
@@ -72,4 +72,42 @@ t.test('a token whose hash is not the registry\'s is never set', async (t) => {
   const report = await provisioner.provisionKiosks([{ id: 'k1', tokenHash: hashToken('the-enrolled-token-0123'), retired: false }], new Map([['k1', 'the-event-files-old-token']]))
   t.same(report.unknownToken, ['k1'])
   t.not(sent.find((c) => c.command === 'createClient')?.password, 'the-event-files-old-token')
+})
+
+t.test('an operator\'s role grants what the embedded broker lets an operator read, and no publishing', async (t) => {
+  for (const admin of [false, true]) {
+    const acls = operatorAcls(admin)
+    const operator = { role: 'operator' as const, name: 'o', ...(admin ? { admin: true } : {}) }
+    const covers = (acltype: string, topic: string) => acls.some((a) => a.acltype === acltype && a.allow && filterWithin(topic, a.topic))
+    for (const topic of EVERY_TOPIC) {
+      t.equal(covers('subscribePattern', topic), maySubscribe(operator, topic), `${admin ? 'admin' : 'reader'} subscribe ${topic}`)
+      t.equal(covers('publishClientReceive', topic), maySubscribe(operator, topic), `${admin ? 'admin' : 'reader'} receive ${topic}`)
+    }
+    t.notOk(acls.some((a) => a.acltype === 'publishClientSend'), 'publishes nothing (not even an admin: Mosquitto cannot check a command\'s by)')
+  }
+})
+
+t.test('a malformed answer of the plugin is a DynsecError, never a TypeError', async (t) => {
+  const answering = (answer: (c: DynsecCommand) => unknown) =>
+    createBrokerProvisioner({
+      async run(commands) {
+        return commands.map((c) => answer(c) as DynsecResponse)
+      },
+    })
+  const token = 'token-of-k1-0123456789'
+  const kiosks = [{ id: 'k1', tokenHash: hashToken(token), retired: false }]
+  const operators = [{ name: 'o', token: 'token-of-o-0123456789', admin: false }]
+  await t.rejects(answering(() => null).provisionKiosks(kiosks, new Map([['k1', token]])), DynsecError, 'null answers')
+  await t.rejects(answering((c) => ({ command: c.command, error: 42 })).provisionGateway({ username: 'g', password: 'gateway-password-0123' }), DynsecError, 'an error that is not a string')
+  await t.rejects(answering((c) => (c.command === 'listClients' ? { command: c.command, data: { clients: 'all of them' } } : { command: c.command })).provisionOperators(operators), DynsecError, 'a client list that is no list')
+  // A client with roles that are no list is taken as not in line: it is set again, nothing throws.
+  const sent: string[] = []
+  const odd = createBrokerProvisioner({
+    async run(commands) {
+      sent.push(...commands.map((c) => c.command))
+      return commands.map((c) => (c.command === 'getClient' ? { command: c.command, data: { client: { roles: 'admin', textdescription: 7 } } } : c.command === 'listClients' ? { command: c.command, data: { clients: [] } } : { command: c.command }))
+    },
+  })
+  t.same(await odd.provisionOperators(operators), { changed: ['o'], deleted: [] })
+  t.ok(sent.includes('modifyClient'))
 })

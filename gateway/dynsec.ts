@@ -7,6 +7,12 @@
 //    subscribes to and receives only its own reply, config and cmd;
 //  - the gateway's own account publishes and reads everything under the topic
 //    root; everyone else gets nothing (the default ACL access denies);
+//  - operator accounts (config operators, username operator:{name}) read the
+//    kiosks' states, the gateway's state and the events; admins also the
+//    kiosks' command answers. Unlike the embedded broker, which lets an admin
+//    publish a command only in its own name (it reads the payload's `by`) and
+//    strips its retain flag, Mosquitto's ACLs see topics only: an admin sends
+//    commands through the gateway (console, admin API, CLI), not over MQTT;
 //  - anonymous clients are refused by mosquitto.conf (allow_anonymous false);
 //  - a retired kiosk's client is deleted, a kiosk with a new token gets the new
 //    password (the plugin kicks a client it modifies or deletes).
@@ -51,6 +57,10 @@ export const DEFAULT_ACL_ACCESS: ReadonlyArray<{ acltype: 'publishClientSend' | 
 ]
 
 export const GATEWAY_ROLE = 'wristpay-gateway'
+export const OPERATOR_ROLE = 'wristpay-operator'
+export const ADMIN_OPERATOR_ROLE = 'wristpay-operator-admin'
+/** An operator's MQTT username (gateway/app.ts OPERATOR_USERNAME_PREFIX): no kiosk id has a colon. */
+export const OPERATOR_USERNAME_PREFIX = 'operator:'
 export const KIOSK_ROLE_PREFIX = 'wristpay-kiosk-'
 /** textdescription of a client whose token the gateway could not set (its password is a random one nobody has). */
 export const UNKNOWN_TOKEN_DESCRIPTION = 'wristpay:token-unknown'
@@ -83,6 +93,22 @@ export function gatewayAcls(): Acl[] {
     { acltype: 'subscribePattern', topic: `$share/+/${all}`, allow: true },
     { acltype: 'publishClientReceive', topic: all, allow: true },
   ]
+}
+
+/**
+ * What an operator reads (broker.ts maySubscribe for operators): kiosk states, the gateway's state, the events;
+ * an admin also the kiosks' command answers. Nothing to publish (see the head of this file).
+ */
+export function operatorAcls(admin: boolean): Acl[] {
+  const reads = [topics.allKioskState, topics.gatewayState, topics.allEvents, ...(admin ? [topics.allKioskCmdAnswers] : [])]
+  return [...reads.map((topic) => ({ acltype: 'subscribePattern' as const, topic, allow: true })), ...reads.map((topic) => ({ acltype: 'publishClientReceive' as const, topic, allow: true }))]
+}
+
+/** An operator account of the gateway's config, as the provisioning needs it. */
+export interface OperatorLogin {
+  name: string
+  token: string
+  admin: boolean
 }
 
 /** What a client's textdescription holds for the token whose SHA-256 (hex, as the registry keeps it) is `tokenHash`. */
@@ -146,6 +172,13 @@ export interface ProvisionReport {
   awaitingEnrollment: string[]
 }
 
+export interface OperatorReport {
+  /** Operator clients made or changed (each kicked if connected). */
+  changed: string[]
+  /** Operator clients the broker had that the config no longer names: deleted. */
+  deleted: string[]
+}
+
 export interface BrokerProvisioner {
   /**
    * Default ACL access, the gateway's role and client. The client is bound to no client id: every gateway of a
@@ -157,6 +190,12 @@ export interface BrokerProvisioner {
    * one is used only when its hash is the registry's. Throws DynsecError on any refusal.
    */
   provisionKiosks(kiosks: readonly KioskCredential[], tokens: ReadonlyMap<string, string>): Promise<ProvisionReport>
+  /**
+   * The operator clients (username operator:{name}, bound to no client id: the monitor and the console pick
+   * ids of their own) in line with `operators`: made, changed when the token or the admin role differs,
+   * deleted when the config no longer names them. Throws DynsecError on any refusal or malformed answer.
+   */
+  provisionOperators(operators: readonly OperatorLogin[]): Promise<OperatorReport>
 }
 
 interface ClientInfo {
@@ -188,6 +227,38 @@ export function createBrokerProvisioner(transport: DynsecTransport): BrokerProvi
   }
 
   return {
+    async provisionOperators(operators) {
+      const report: OperatorReport = { changed: [], deleted: [] }
+      const [, , listed, ...found] = await run([
+        { command: 'createRole', rolename: OPERATOR_ROLE, acls: operatorAcls(false) },
+        { command: 'createRole', rolename: ADMIN_OPERATOR_ROLE, acls: operatorAcls(true) },
+        { command: 'listClients', verbose: false, count: -1 },
+        ...operators.map((op) => ({ command: 'getClient', username: `${OPERATOR_USERNAME_PREFIX}${op.name}` })),
+      ])
+      const names = (listed?.data as { clients?: unknown } | undefined)?.clients
+      if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) throw new DynsecError('dynamic security sent a malformed answer to listClients')
+      const wanted = new Set(operators.map((op) => `${OPERATOR_USERNAME_PREFIX}${op.name}`))
+      const changes: DynsecCommand[] = []
+      operators.forEach((op, i) => {
+        const username = `${OPERATOR_USERNAME_PREFIX}${op.name}`
+        const rolename = op.admin ? ADMIN_OPERATOR_ROLE : OPERATOR_ROLE
+        const description = credentialFingerprint(hashToken(op.token))
+        const client = clientOf(found[i])
+        // One role only: an admin made read-only loses the admin role.
+        if (client !== undefined && inLine(client, description, undefined, rolename) && client.roles!.length === 1) return
+        const fields = { username, password: op.token, clientid: '', roles: [{ rolename }], textdescription: description }
+        changes.push(client === undefined ? { command: 'createClient', ...fields } : { command: 'modifyClient', ...fields })
+        report.changed.push(op.name)
+      })
+      for (const username of names as string[]) {
+        if (!username.startsWith(OPERATOR_USERNAME_PREFIX) || wanted.has(username)) continue
+        changes.push({ command: 'deleteClient', username })
+        report.deleted.push(username.slice(OPERATOR_USERNAME_PREFIX.length))
+      }
+      await run(changes)
+      return report
+    },
+
     async provisionGateway({ username, password }) {
       const description = credentialFingerprint(hashToken(password))
       const roles = [{ rolename: GATEWAY_ROLE }]

@@ -10,7 +10,7 @@ import { connectDynsecClient, type DynsecClient } from './dynsec-client.js'
 import { createBrokerProvisioner, DynsecError, kioskRoleName, UNKNOWN_TOKEN_DESCRIPTION, type KioskCredential } from './dynsec.js'
 import { createExternalBroker } from './external-broker.js'
 import { hashToken } from './registry/secrets.js'
-import { ACL_KIOSKS, runBrokerAclCases, type AclKiosk, type AclWorld } from './testing/broker-acl-cases.js'
+import { ACL_KIOSKS, ACL_OPERATORS, runBrokerAclCases, type AclKiosk, type AclWorld } from './testing/broker-acl-cases.js'
 import { mosquittoAvailable, startMosquitto } from './testing/mosquitto-server.js'
 
 if (!mosquittoAvailable()) {
@@ -29,6 +29,11 @@ if (!mosquittoAvailable()) {
   const credentials = new Map<string, KioskCredential>(ACL_KIOSKS.map((k) => [k, { id: k, tokenHash: hashToken(tokens[k]), retired: false }]))
   const tokenMap = () => new Map(Object.entries(tokens))
   const first = await provisioner.provisionKiosks([...credentials.values()], tokenMap())
+  const operatorLogins = [
+    { ...ACL_OPERATORS.reader, admin: false },
+    { ...ACL_OPERATORS.admin, admin: true },
+  ]
+  const operatorsFirst = await provisioner.provisionOperators(operatorLogins)
 
   const received: AclWorld['received'] = []
   const broker = createExternalBroker(
@@ -56,6 +61,10 @@ if (!mosquittoAvailable()) {
 
   await t.test('the first provisioning makes every kiosk\'s client', async (t) => {
     t.same(first, { changed: [...ACL_KIOSKS], deleted: [], unknownToken: [], awaitingEnrollment: [] })
+  })
+
+  await t.test('the first provisioning makes both operators\' clients', async (t) => {
+    t.same(operatorsFirst, { changed: [ACL_OPERATORS.reader.name, ACL_OPERATORS.admin.name], deleted: [] })
   })
 
   await t.test('the shared broker ACL cases', async (t) => runBrokerAclCases(t, () => world))
@@ -87,6 +96,57 @@ if (!mosquittoAvailable()) {
       () => 'refused',
     )
     t.equal(withOld, 'refused', 'the old token no longer logs in')
+  })
+
+  await t.test('operators: provisioning again kicks nobody; a new token or role is set, an operator the config drops is deleted; an admin\'s command over MQTT does not reach the kiosk', async (t) => {
+    const connectAs = (op: { name: string; token: string }, suffix: string) =>
+      mqtt.connectAsync(server.url, { clientId: `operator-${op.name}/${suffix}`, username: `operator:${op.name}`, password: op.token, reconnectPeriod: 0 })
+    const loginOutcome = (op: { name: string; token: string }) =>
+      connectAs(op, 'try').then(
+        (c) => c.endAsync().then(() => 'accepted'),
+        () => 'refused',
+      )
+    const reader = await connectAs(ACL_OPERATORS.reader, 'stays')
+    reader.on('error', () => {})
+    t.teardown(() => reader.endAsync(true))
+    t.same(await provisioner.provisionOperators(operatorLogins), { changed: [], deleted: [] }, 'nothing changed')
+    await reader.subscribeAsync(topics.gatewayState, { qos: 1 })
+    t.ok(reader.connected, 'the connected operator was not kicked')
+
+    // The admin made read-only, with a new token; the reader dropped from the config.
+    const newAdmin = { name: ACL_OPERATORS.admin.name, token: 'a-new-token-of-the-admin-0123' }
+    const readerGone = new Promise<void>((resolve) => reader.once('close', () => resolve()))
+    t.same(await provisioner.provisionOperators([{ ...newAdmin, admin: false }]), { changed: [newAdmin.name], deleted: [ACL_OPERATORS.reader.name] })
+    await readerGone
+    t.equal(await loginOutcome(ACL_OPERATORS.reader), 'refused', 'the dropped operator no longer logs in')
+    t.equal(await loginOutcome(ACL_OPERATORS.admin), 'refused', 'the old token no longer logs in')
+    const demoted = await connectAs(newAdmin, 'demoted')
+    demoted.on('error', () => {})
+    t.teardown(() => demoted.endAsync(true))
+    t.same(
+      await demoted.subscribeAsync(topics.allKioskCmdAnswers, { qos: 1 }).then(
+        (g) => g.map((x) => x.qos),
+        (err: unknown) => (err as { packet: { granted: number[] } }).packet.granted,
+      ),
+      [128],
+      'read-only now: no command answers',
+    )
+
+    // Back to the config of the ACL cases; an admin's command published over MQTT is dropped by Mosquitto.
+    await provisioner.provisionOperators(operatorLogins)
+    const admin = await connectAs(ACL_OPERATORS.admin, 'commands')
+    admin.on('error', () => {})
+    t.teardown(() => admin.endAsync(true))
+    const k2 = await mqtt.connectAsync(server.url, { clientId: 'kiosk-k2', username: 'k2', password: tokens.k2, reconnectPeriod: 0 })
+    k2.on('error', () => {})
+    t.teardown(() => k2.endAsync(true))
+    const atKiosk: string[] = []
+    k2.on('message', (_topic, payload) => atKiosk.push(payload.toString('utf8')))
+    await k2.subscribeAsync(topics.kioskCmd('k2'), { qos: 1 })
+    await admin.publishAsync(topics.kioskCmd('k2'), JSON.stringify({ v: 1, id: 'admin-over-mqtt', kiosk: 'k2', command: 'lock', by: ACL_OPERATORS.admin.name, issuedAt: 1, expiresAt: 4_102_444_800_000 }), { qos: 1 })
+    await broker.publish(topics.kioskCmd('k2'), '{"barrier":"from the gateway"}', { qos: 1 })
+    for (let i = 0; i < 1_000 && !atKiosk.some((m) => m.includes('barrier')); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    t.same(atKiosk, ['{"barrier":"from the gateway"}'], 'only the gateway\'s own command arrived')
   })
 
   await t.test('a kiosk must use its own client id', async (t) => {

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseCli } from './bin.js'
 import { DEFAULT_CONFIG } from './config.js'
-import { defaultGatewayClientId, DYNSEC_PASSWORD_ENV, externalMessagingSettings, GATEWAY_PASSWORD_ENV, readSecret } from './external-messaging.js'
+import type { Logger } from 'pino'
+import { DynsecError } from './dynsec.js'
+import { defaultGatewayClientId, DYNSEC_PASSWORD_ENV, externalMessagingSettings, GATEWAY_PASSWORD_ENV, provisionOperatorLogins, readSecret } from './external-messaging.js'
 
 const gateway = { dataDir: '/srv/wristpay', hostname: 'gw1' }
 const dir = mkdtempSync(join(tmpdir(), 'wristpay-external-settings-'))
@@ -27,6 +29,7 @@ t.test('with mqtt.url: the passwords from the environment, defaults for the acco
   t.same(settings, {
     broker: { url: 'mqtt://10.0.0.5:1883', username: 'wristpay-gateway', password: 'gw-secret', clientId: defaultGatewayClientId('gw1', '/srv/wristpay') },
     admin: { username: 'admin', password: 'admin-secret', clientId: `${defaultGatewayClientId('gw1', '/srv/wristpay')}/dynsec` },
+    operators: [],
   })
 })
 
@@ -69,4 +72,32 @@ t.test('a CA file with a plain mqtt:// url is refused', async (t) => {
 
 t.test('--mqtt-url sets mqtt.url beside --mqtt-port', async (t) => {
   t.match(parseCli(['--mqtt-url', 'mqtt://10.0.0.5:1883', '--mqtt-port', '0']), { kind: 'run', overrides: { mqtt: { port: 0, url: 'mqtt://10.0.0.5:1883' } } })
+})
+
+t.test('the config\'s operators are the logins to provision, admins with their role', async (t) => {
+  const env = { [GATEWAY_PASSWORD_ENV]: 'x', [DYNSEC_PASSWORD_ENV]: 'y' }
+  const settings = externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, env, {
+    ...gateway,
+    operators: [
+      { name: 'watch', token: 'token-of-watch-0123' },
+      { name: 'root', token: 'token-of-root-01234', roles: ['admin'] },
+    ],
+  })
+  t.same(settings?.operators, [
+    { name: 'watch', token: 'token-of-watch-0123', admin: false },
+    { name: 'root', token: 'token-of-root-01234', admin: true },
+  ])
+})
+
+t.test('operator logins refused by the plugin, or answered with garbage, are an alert and an error in the log, never a throw', async (t) => {
+  for (const failure of [new DynsecError('dynamic security refused createClient operator:watch: Internal error'), new TypeError("Cannot read properties of null (reading 'command')")]) {
+    const alerts: Array<[string, string]> = []
+    const errors: string[] = []
+    const logger = { info: () => {}, error: (_fields: unknown, message: string) => void errors.push(message) } as unknown as Logger
+    const ok = await provisionOperatorLogins({ provisionOperators: () => Promise.reject(failure) }, [{ name: 'watch', token: 'token-of-watch-0123', admin: false }], { logger, alert: (kind, message) => void alerts.push([kind, message]) })
+    t.equal(ok, false)
+    t.same(alerts.map(([kind]) => kind), ['mqtt_provisioning_failed'])
+    t.match(alerts[0]![1], failure.message)
+    t.equal(errors.length, 1)
+  }
 })

@@ -11,9 +11,9 @@ import { resolve } from 'node:path'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import type { Broker, BrokerOptions } from './broker.js'
-import type { GatewayConfig } from './config.js'
+import type { GatewayConfig, OperatorAccount } from './config.js'
 import { connectDynsecClient, type DynsecClient } from './dynsec-client.js'
-import { createBrokerProvisioner, type KioskCredential } from './dynsec.js'
+import { createBrokerProvisioner, type BrokerProvisioner, type KioskCredential, type OperatorLogin } from './dynsec.js'
 import { createExternalBroker, type ExternalBrokerSettings } from './external-broker.js'
 import { hashToken } from './registry/secrets.js'
 
@@ -25,6 +25,8 @@ export const DYNSEC_PASSWORD_ENV = 'WRISTPAY_GATEWAY_MQTT_DYNSEC_PASSWORD'
 export interface ExternalMessagingSettings {
   broker: ExternalBrokerSettings
   admin: { username: string; password: string; clientId: string }
+  /** The operator accounts of the config (monitor, console), provisioned as the broker's operator clients. */
+  operators: OperatorLogin[]
 }
 
 /** A secret from the environment, else from a file that only its owner may read; the secret itself never appears in an error. */
@@ -62,6 +64,8 @@ export interface GatewayIdentity {
   dataDir: string
   /** The machine's name; os.hostname() by default. */
   hostname?: string
+  /** config operators: their logins are made in the broker too. */
+  operators?: readonly OperatorAccount[]
 }
 
 /** The settings of config mqtt.url, or undefined for the embedded broker. Throws on a missing or exposed secret. */
@@ -86,6 +90,7 @@ export function externalMessagingSettings(mqtt: GatewayConfig['mqtt'], env: Node
       // Beside the gateway's own id, never equal to it (that would take its session over).
       clientId: `${clientId}/dynsec`,
     },
+    operators: (gateway.operators ?? []).map((op) => ({ name: op.name, token: op.token, admin: op.roles?.includes('admin') === true })),
   }
 }
 
@@ -136,6 +141,12 @@ export async function connectExternalMessaging(deps: ExternalMessagingDeps): Pro
   const inner = createExternalBroker({ ...deps.brokerOptions, ...(deps.kioskTxSettled ? { kioskTxSettled: deps.kioskTxSettled } : {}) }, settings.broker)
   const broker: Broker = {
     ...inner,
+    async listen(host, port) {
+      const address = await inner.listen(host, port)
+      // Here, not before: an alert needs the gateway's broker, which it has once it listens.
+      await provisionOperatorLogins(provisioner, settings.operators, deps)
+      return address
+    },
     async close() {
       await inner.close()
       await admin.close()
@@ -165,5 +176,23 @@ export async function connectExternalMessaging(deps: ExternalMessagingDeps): Pro
     broker,
     provisionKiosks: (tokens) => provisionKiosks(tokens),
     provisionKioskLogin: (kioskId, token, tokens) => provisionKiosks(tokens, { kioskId, token }),
+  }
+}
+
+/**
+ * The operators' logins in the broker as the config has them. Never throws: a refusal or a malformed answer of
+ * the plugin is an error in the log and an operator alert (the gateway goes on; the operators' accounts are
+ * as the broker had them). Resolves false then.
+ */
+export async function provisionOperatorLogins(provisioner: Pick<BrokerProvisioner, 'provisionOperators'>, operators: readonly OperatorLogin[], deps: Pick<ExternalMessagingDeps, 'logger' | 'alert'>): Promise<boolean> {
+  try {
+    const report = await provisioner.provisionOperators(operators)
+    if (report.changed.length > 0 || report.deleted.length > 0) deps.logger.info({ changed: report.changed, removed: report.deleted }, 'operator logins provisioned in the external mqtt broker')
+    return true
+  } catch (err) {
+    const message = `provisioning operator logins in the external broker failed: ${(err as Error).message}`
+    deps.logger.error({ err }, message)
+    deps.alert('mqtt_provisioning_failed', message)
+    return false
   }
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqttClient from 'mqtt'
 import pino from 'pino'
-import { publicKeyToBase64Url, systemClock } from '../../device-protocol/index.js'
+import { publicKeyToBase64Url, systemClock, topics } from '../../device-protocol/index.js'
 import { createKioskDaemon } from '../../daemon/app.js'
 import { createMemoryReader } from '../../daemon/reader/memory-reader.js'
 import { waitUntil } from '../../daemon/testing/wait.js'
@@ -64,7 +64,8 @@ if (!mosquittoAvailable()) {
       kiosks: [{ id: 'bar-1', booth: 'bar', token, saleAllowed: true, topupAllowed: true }],
       wristbands: [{ uid: GUEST, pin: 'GUEST2345' }],
     }
-    const start = () => startLoopbackGateway({ dir, setup, logger: silent, config: { mqtt, adminToken: ADMIN_TOKEN } })
+    const watcher = { name: 'watch', token: randomBytes(18).toString('base64url') }
+    const start = () => startLoopbackGateway({ dir, setup, logger: silent, config: { mqtt, adminToken: ADMIN_TOKEN, operators: [watcher] } })
     let gateway: Gateway | undefined = await start()
     t.teardown(() => gateway?.stop())
 
@@ -85,6 +86,16 @@ if (!mosquittoAvailable()) {
     const sale = await tapAndAwait(kiosk.kiosk.sale([{ product: 'beer', qty: 1 }]), reader, GUEST)
     t.match(sale, { status: 'accepted', balance: 4_550, amount: 450 })
     t.equal(gateway.ledger.balanceOf(GUEST), 4_550)
+
+    // The config's operator logs in at the broker as the monitor does and reads the gateway's retained state.
+    const monitor = await mqttClient.connectAsync(server.url, { clientId: `operator-${watcher.name}/monitor-e2e`, username: `operator:${watcher.name}`, password: watcher.token, reconnectPeriod: 0, connectTimeout: 5_000 })
+    t.teardown(() => monitor.endAsync(true))
+    const gatewayStates: string[] = []
+    monitor.on('message', (topic, payload) => topic === topics.gatewayState && gatewayStates.push(payload.toString('utf8')))
+    await monitor.subscribeAsync(topics.gatewayState, { qos: 1 })
+    await waitUntil(() => gatewayStates.length > 0, 'the gateway state at the operator', 1_000, 20)
+    t.match(JSON.parse(gatewayStates[0]!), { status: 'online' }, 'the operator reads the gateway state through mosquitto')
+    await monitor.endAsync()
 
     // The gateway goes away; the kiosk stays logged in at the broker and sells on.
     await gateway.stop()

@@ -15,6 +15,7 @@ import { storageFaultCode } from '../device-protocol/storage-fault.js'
 import { apiErrorHandler, sendApiError, type ApiErrorAnswer } from '../portal-api/http-errors.js'
 import { throttleFailedCredentials } from './credential-throttle.js'
 import { registerDocs, type DocsOptions } from './docs.js'
+import { OneLinePerRequestLog } from './http-log.js'
 
 // ---------------------------------------------------------------------------
 // Schemas (exported: the OpenAPI generator and clients use them).
@@ -260,8 +261,9 @@ const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: Er
 
 export function createHttpServer(deps: HttpDeps): HttpServer {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits }
+  const httpLogger = deps.logger.child({ component: 'http' }, { serializers: { req: serializeRequest } }) as FastifyBaseLogger
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'http' }, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
+    loggerInstance: httpLogger,
     bodyLimit: deps.bodyLimitBytes ?? 64 * 1024,
     // Slow clients (a body at 1 byte/s, header lines trickling in) are answered 408 and cut.
     // node checks these deadlines every connectionsCheckingInterval (30 s by default): often enough here.
@@ -274,6 +276,8 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     genReqId: () => randomUUID(),
+    // One log line per request, on completion (gateway/http-log.ts), instead of fastify's two.
+    logController: new OneLinePerRequestLog(httpLogger),
     clientErrorHandler: answerClientError,
     // A URL the router cannot take (a path parameter above its length limit, a bad percent-encoding) never reaches a
     // route or the error handler: answered here in the catalogue's shape, without quoting the URL (found by fuzzing).

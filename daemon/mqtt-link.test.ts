@@ -1,6 +1,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { v7 as uuidv7 } from 'uuid'
 import { pino } from 'pino'
 import { signTransaction, topics, type KioskConfig, type ReplyMessage } from '../device-protocol/index.js'
@@ -37,6 +38,17 @@ t.test('reconnect delay doubles per attempt, is capped and jittered within ±20%
   t.equal(reconnectDelayMs(0, opts, 0), 400)
   t.ok(reconnectDelayMs(0, opts, 1) < 600)
   t.equal(reconnectDelayMs(-3, opts), 500)
+})
+
+t.test('the link writes message ids without the cache of 65,536 Buffers mqtt-packet builds (megabytes a kiosk does not need)', async (t) => {
+  // mqtt-packet as mqtt.js itself loads it; the cache is process-wide and built on the first packet unless turned off.
+  const mqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt'))('mqtt-packet') as { writeToStream: { cacheNumbers: boolean } }
+  const outbox = fillOutbox(join(t.testdir(), 'o.sqlite'), 0)
+  t.teardown(() => outbox.close())
+  const link = createMqttLink({ url: 'mqtt://127.0.0.1:1', kioskId: KIOSK, token: credentials[KIOSK], logger, clock, outbox, backoff: fastBackoff, stateDetails: () => ({ outboxDepth: outbox.depth() }) })
+  link.start()
+  t.teardown(() => link.stop())
+  t.equal(mqttPacket.writeToStream.cacheNumbers, false)
 })
 
 t.test('on connect: subscribes, announces online (retained) and resends pending entries in seq order', async (t) => {

@@ -310,6 +310,10 @@ export function createMqttLink(options: MqttLinkOptions): MqttLink {
         clean: false,
         protocolVersion: 4,
         reconnectPeriod: 0,
+        // mqtt-packet otherwise builds, on the first packet, a cache of 65,536 two-byte
+        // Buffers for message ids: about 7 MB of heap that a kiosk (a few packets a
+        // second) never needs; ids are then written into a fresh 2-byte Buffer each.
+        writeCache: false,
         connectTimeout: options.connectTimeoutMs ?? 10_000,
         keepalive: options.keepaliveSeconds ?? 30,
         will: { topic: stateTopic, payload: willPayload(), qos: 1, retain: true },

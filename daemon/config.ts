@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Type, { type Static } from 'typebox'
 import { KioskId, createValidator } from '../device-protocol/index.js'
-import { normaliseBleAddress } from './reader/ble-reader.js'
+import { normaliseBleAddress } from './reader/ble-address.js'
 import { ENROLLMENT_FILE_NAME, EnrollmentFileError, readEnrollmentFile } from './enrollment-file.js'
 
 export class ConfigError extends Error {

@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { createFramedReaderLink, type FramedReaderLink } from './framed-link.js'
+import { normaliseBleAddress } from './ble-address.js'
 import type { Reader, ReaderDeviceInfo, ReaderFeedback, ReaderStatus } from './reader.js'
 
 /** Nordic UART Service and its characteristics, as noble spells UUIDs. */
@@ -100,13 +101,7 @@ export interface BleReader extends Reader {
   readonly addresses: readonly string[]
 }
 
-const MAC_ADDRESS = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/
-
-/** 'AA:BB:CC:DD:EE:FF' → 'aa:bb:cc:dd:ee:ff' (noble's spelling); null if it is not a MAC address. */
-export function normaliseBleAddress(address: string): string | null {
-  const lower = typeof address === 'string' ? address.trim().toLowerCase() : ''
-  return MAC_ADDRESS.test(lower) ? lower : null
-}
+export { normaliseBleAddress }
 
 async function defaultLoadNoble(): Promise<NobleLike> {
   // The package is an optional dependency and opens the HCI socket on import.

@@ -7,7 +7,9 @@
 // The text comes from the terminal and is untrusted: it is cleaned again here
 // (control characters removed, bounded), whatever the adapter did, and the
 // page renders it as text.
-import { cleanTerminalText } from '../../device-protocol/zvt/index.js'
+// From tlv.ts itself, not zvt/index.js: the ZVT protocol (and its test vectors) stays unloaded
+// on a kiosk without a card terminal.
+import { cleanTerminalText } from '../../device-protocol/zvt/tlv.js'
 import type { PaymentTerminal, TerminalStatus } from './terminal.js'
 
 /** The longest text the kiosk shows. */

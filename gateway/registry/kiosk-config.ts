@@ -41,6 +41,19 @@ export interface KioskConfigBuilder {
   build(kiosk: KioskConfigRow, version: number): KioskConfig
   /** Hash of a config without its version: tells whether it changed. */
   contentHash(kiosk: KioskConfigRow): string
+  /**
+   * Forgets the catalog, till profiles and staff flag kept in memory for the booking path. The registry calls it
+   * after every write of products, till_profiles or the staff list (the event set-up import), so the next sale reads them anew.
+   */
+  forget(): void
+}
+
+/** Ids of one booth's catalog kept in memory at most (a real catalog has tens). */
+const MAX_CACHED_PRODUCTS_PER_BOOTH = 10_000
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const field of Object.values(value)) if (typeof field === 'object' && field !== null) deepFreeze(field as object)
+  return Object.freeze(value)
 }
 
 const toFacts = (row: ProductRow): ProductFacts => ({
@@ -83,9 +96,42 @@ export function createKioskConfigBuilder(db: Database.Database, keys: GatewayKey
     setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
   }
 
+  // What every sale reads and only an import changes, kept until forget(): a sale read its products twice (price,
+  // voucher) and the staff flag once, each a statement, about a tenth of ingest's CPU per sale. Values are frozen: shared.
+  /** Facts by booth, then product id; null: the booth does not sell it. */
+  const products = new Map<string, Map<string, ProductFacts | null>>()
+  const profiles = new Map<string, StoredProfile | null>()
+  let staffRequired: boolean | undefined
+
+  function storedProfile(id: string): StoredProfile | undefined {
+    let profile = profiles.get(id)
+    if (profile === undefined) {
+      const stored = q.profile.get(id)
+      profile = stored === undefined ? null : deepFreeze(JSON.parse(stored.spec) as StoredProfile)
+      profiles.set(id, profile)
+    }
+    return profile ?? undefined
+  }
+
+  function product(booth: string, id: string): ProductFacts | undefined {
+    let ofBooth = products.get(booth)
+    if (ofBooth === undefined) {
+      ofBooth = new Map()
+      products.set(booth, ofBooth)
+    }
+    let facts = ofBooth.get(id)
+    if (facts === undefined) {
+      const row = q.product.get(booth, id)
+      facts = row === undefined ? null : deepFreeze(toFacts(row))
+      // Bounded: only ids some kiosk sent for a booth, and a kiosk's signature came first; a flood of made-up ids stops being cached.
+      if (ofBooth.size < MAX_CACHED_PRODUCTS_PER_BOOTH) ofBooth.set(id, facts)
+    }
+    return facts ?? undefined
+  }
+
   function profileOf(kiosk: KioskConfigRow): StoredProfile {
-    const stored = kiosk.profile === null ? undefined : q.profile.get(kiosk.profile)
-    if (stored !== undefined) return JSON.parse(stored.spec) as StoredProfile
+    const stored = kiosk.profile === null ? undefined : storedProfile(kiosk.profile)
+    if (stored !== undefined) return stored
     // A kiosk without a profile does what its two flags say, as before profiles existed.
     const topup = kiosk.topup_allowed === 1
     return {
@@ -103,7 +149,8 @@ export function createKioskConfigBuilder(db: Database.Database, keys: GatewayKey
   }
 
   function staffRoles(): ((uid: string) => readonly StaffRole[] | undefined) | undefined {
-    if (q.meta.get('staff_required')?.value !== '1') return undefined
+    staffRequired ??= q.meta.get('staff_required')?.value === '1'
+    if (!staffRequired) return undefined
     return (uid) => {
       const row = q.staffByUid.get(uid)
       return row === undefined ? undefined : (JSON.parse(row.roles) as StaffRole[])
@@ -167,15 +214,17 @@ export function createKioskConfigBuilder(db: Database.Database, keys: GatewayKey
 
   return {
     profileOf,
-    product: (booth, id) => {
-      const row = q.product.get(booth, id)
-      return row === undefined ? undefined : toFacts(row)
-    },
+    product,
     staffRoles,
     build: (kiosk, version) => {
       const { kiosk: id, booth, ...rest } = content(kiosk)
       return { kiosk: id, booth, version, ...rest }
     },
     contentHash: (kiosk) => createHash('sha256').update(canonicalBytes(content(kiosk))).digest('hex'),
+    forget() {
+      products.clear()
+      profiles.clear()
+      staffRequired = undefined
+    },
   }
 }

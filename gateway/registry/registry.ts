@@ -19,7 +19,7 @@ import {
 } from '../../device-protocol/index.js'
 import { DEFAULT_TRANSACTION_TIME, type EventSetup, type PortalBankAccount, type PortalTranslationTexts, type TransactionTime } from '../event-setup.js'
 import type { OfflineRules } from '../ledger/rules.js'
-import type { RegistryFacts } from '../ledger/store.js'
+import type { RegisteredKiosk, RegistryFacts } from '../ledger/store.js'
 import { accountIds, type AccountKind } from '../ledger/types.js'
 import { applySetupRetirement, createRetirementControls, kiosksWithNewToken, logImportRetirement, type RetirementControls, type SetupRetirement } from './retirement.js'
 import { createSecretStore } from '../secret-store.js'
@@ -220,12 +220,27 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
   }
 
   const keyCache = new Map<string, KeyObject>()
+  /**
+   * Enrolled, not retired kiosks as the rules see them (booth, profile), read once: every sale asked for its kiosk's
+   * row. Only the registry writes what they hold (import, createKiosk, disabling), and each of those forgets them all.
+   */
+  const kioskFactsCache = new Map<string, RegisteredKiosk>()
+  /** After a write of kiosks, products, till profiles or staff: the next booking reads them from the database. */
+  function forgetBookingFacts(): void {
+    kioskFactsCache.clear()
+    configs.forget()
+  }
   const enrollment = createKioskEnrollment(db, openAccount)
   const retirementControls = createRetirementControls(db)
   const retirement: RetirementControls = {
     ...retirementControls,
     setKioskDisabled(kioskId, disabled) {
-      const known = retirementControls.setKioskDisabled(kioskId, disabled)
+      let known: boolean
+      try {
+        known = retirementControls.setKioskDisabled(kioskId, disabled)
+      } finally {
+        forgetBookingFacts()
+      }
       keyCache.delete(kioskId)
       if (known) logger.warn({ kiosk: kioskId, disabled }, disabled ? `kiosk ${kioskId} disabled by an operator` : `kiosk ${kioskId} enabled again by an operator`)
       return known
@@ -354,7 +369,13 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
       if (lookup === undefined) throw new Error(`/wristbands/${i} PIN is not 8-32 characters of A-Z and 2-9 without I and O`)
       pinLookups.set(w.uid, lookup)
     }
-    const summary = importTx.immediate(setup, pinLookups)
+    let summary: ImportSummary
+    try {
+      summary = importTx.immediate(setup, pinLookups)
+    } finally {
+      // Also after a refused import: what it read on the way into the caches may be of its rolled-back writes.
+      forgetBookingFacts()
+    }
     tagCheck.activate(setup)
     keyCache.clear()
     offlineRulesCache = undefined
@@ -382,10 +403,14 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
   }
 
   function createKiosk(kiosk: NewKiosk): void {
-    db.transaction(() => {
-      enrollment.createKiosk(kiosk)
-      refreshConfigVersions()
-    }).immediate()
+    try {
+      db.transaction(() => {
+        enrollment.createKiosk(kiosk)
+        refreshConfigVersions()
+      }).immediate()
+    } finally {
+      forgetBookingFacts()
+    }
     logger.info({ kiosk: kiosk.id, booth: kiosk.booth, profile: kiosk.profile }, `kiosk ${kiosk.id} made through the admin API (booth ${kiosk.booth}); it takes part until an operator disables it`)
   }
 
@@ -470,8 +495,13 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
 
   return {
     kiosk(id) {
+      const cached = kioskFactsCache.get(id)
+      if (cached !== undefined) return cached
       const kiosk = q.kiosk.get(id)
-      return kiosk === undefined ? undefined : { id: kiosk.id, booth: kiosk.booth, profile: configs.profileOf(kiosk) }
+      if (kiosk === undefined) return undefined
+      const facts: RegisteredKiosk = Object.freeze({ id: kiosk.id, booth: kiosk.booth, profile: configs.profileOf(kiosk) })
+      kioskFactsCache.set(id, facts)
+      return facts
     },
     wristband(uid) {
       const band = q.wristband.get(uid)

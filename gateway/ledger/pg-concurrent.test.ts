@@ -34,6 +34,9 @@ if (!postgresInstalled()) {
   server.createDatabase('concurrent_template')
   createPgLedgerStore({ url: server.url('concurrent_template') }).close()
   let databases = 0
+  // Two gateway processes for the whole file, each given the data of one test after the other.
+  const gatewayA = startGateway(t)
+  const gatewayB = startGateway(t)
   const freshDatabase = () => server.createDatabase(`concurrent_${++databases}`, 'concurrent_template')
   const side = (t: Test, url: string): PgConnection => {
     const conn = openPgConnection({ url })
@@ -59,8 +62,9 @@ if (!postgresInstalled()) {
     }
     const both = all.filter((e) => toA.includes(e) && toB.includes(e)).map((e) => e.tx.id)
     t.ok(both.length > 10, `${both.length} envelopes are delivered to both gateways`)
-    const gateways = [toA, toB].map((stream) => startGateway(t, { url: shared, publicKeys, batches: batchesOf(stream, 8, random) }))
-    const results = await bookTogether(gateways)
+    gatewayA.load({ url: shared, publicKeys, batches: batchesOf(toA, 8, random) })
+    gatewayB.load({ url: shared, publicKeys, batches: batchesOf(toB, 8, random) })
+    const results = await bookTogether([gatewayA, gatewayB])
     for (const r of results) if (r.kind === 'failed') return t.fail(`a gateway failed: ${r.message}`)
     const [a, b] = results as Array<Extract<GatewayChildMessage, { kind: 'done' }>>
     t.comment(`conflicts retried: gateway A ${a!.conflictRetries}, gateway B ${b!.conflictRetries}; batch rounds ${a!.rounds} and ${b!.rounds}`)
@@ -100,8 +104,9 @@ if (!postgresInstalled()) {
     t.teardown(() => rmSync(folder, { recursive: true, force: true }))
     const resumeFile = join(folder, 'resume')
     // Gateway A has decided bar-1's sale and stops before writing it; gateway B then gets bar-2's sale.
-    const a = startGateway(t, { url: shared, publicKeys, batches: [[first]], pauseAt: { batch: 1, writes: 1, resumeFile } })
-    const b = startGateway(t, { url: `${shared}?application_name=wristpay-second`, publicKeys, batches: [[second]] })
+    const [a, b] = [gatewayA, gatewayB]
+    a.load({ url: shared, publicKeys, batches: [[first]], pauseAt: { batch: 1, writes: 1, resumeFile } })
+    b.load({ url: `${shared}?application_name=wristpay-second`, publicKeys, batches: [[second]] })
     await a.next('ready')
     await b.next('ready')
     a.send({ kind: 'go' })

@@ -99,13 +99,15 @@ export function bookAlone(url: string, publicKeys: Record<string, string>, batch
 export interface RunningGateway {
   child: ChildProcess
   send(command: GatewayChildCommand): void
+  /** Gives it (again: a child serves several tests, as its start costs seconds of CPU) the data of a run; it answers 'ready'. */
+  load(data: GatewayChildData): void
   /** The next message of the given kind, or a 'failed' one. */
   next(kind: GatewayChildMessage['kind']): Promise<GatewayChildMessage>
   exited: Promise<void>
 }
 
-/** A gateway in a child process with the test's TypeScript loader, given its data; ends with the test. */
-export function startGateway(t: Test, data: GatewayChildData): RunningGateway {
+/** A gateway in a child process with the test's TypeScript loader, given its data if there is; ends with the test `t`. */
+export function startGateway(t: Test, data?: GatewayChildData): RunningGateway {
   const child = fork(fileURLToPath(new URL('./pg-gateway-child.ts', import.meta.url)), [], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const inbox: GatewayChildMessage[] = []
   const waiting: Array<() => void> = []
@@ -125,8 +127,9 @@ export function startGateway(t: Test, data: GatewayChildData): RunningGateway {
       await new Promise<void>((resolve) => waiting.push(resolve))
     }
   }
-  child.send({ kind: 'data', data } satisfies GatewayChildCommand)
-  return { child, send: (command) => child.send(command), next, exited }
+  const load = (data: GatewayChildData) => child.send({ kind: 'data', data } satisfies GatewayChildCommand)
+  if (data !== undefined) load(data)
+  return { child, send: (command) => child.send(command), load, next, exited }
 }
 
 /** Starts the gateways, waits until all are ready, then lets them book at once; resolves to their last messages. */

@@ -6,12 +6,14 @@
 // (portal-load.ts): sales at a fixed offered rate alone, guests polling the
 // portal alone, then both. Prints readable lines, then one JSON object as the
 // last line.
+import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { FULL_BENCH, QUICK_BENCH, runEndToEndBench } from '../load/bench-run.js'
 import { portalLoadReport, runPortalLoad } from './portal-load.js'
 import { FULL_GROWTH, QUICK_GROWTH, runGrowthBench } from '../load/growth.js'
 import { DEFAULT_REPORT_FILE, writeBenchReport } from '../load/report-file.js'
+import { benchCacheDir, defaultBenchCacheDir } from '../load/bench-build.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +34,7 @@ const { values: args } = parseArgs({
     'portal-seconds': { type: 'string' },
     'portal-poll-ms': { type: 'string', default: '2000' },
     report: { type: 'string', default: DEFAULT_REPORT_FILE },
+    cache: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -53,10 +56,14 @@ if (args.help) {
   --portal-guests     portal load: guests logged in to the portal, polling (default 200; --quick 50)
   --portal-seconds    portal load: length of each phase: sales alone, guests alone, both (default 20; --quick 2)
   --portal-poll-ms    portal load: each guest refreshes this long after the last refresh was answered (default 2000)
-  --report PATH       also write the results as an HTML page with figures to PATH (default ${DEFAULT_REPORT_FILE} in the current folder)`)
+  --report PATH       also write the results as an HTML page with figures to PATH (default ${DEFAULT_REPORT_FILE} in the current folder)
+  --cache DIR|off     where the bench keeps its transpiled build and the growth part's filled ledger between runs
+                      (default $WRISTPAY_BENCH_CACHE, else ${defaultBenchCacheDir()}); off: keep nothing, fill every time`)
   process.exit(0)
 }
 const kioskCount = Number(args.kiosks)
+// The children and bench-build.ts read the cache folder from here.
+if (args.cache !== undefined) process.env.WRISTPAY_BENCH_CACHE = args.cache
 
 /** The limits of this machine, then signed sales end to end: prints its lines, returns its JSON fields. */
 async function endToEndScenario(): Promise<Record<string, unknown>> {
@@ -88,13 +95,27 @@ if (only !== undefined && only !== 'e2e' && only !== 'portal-load' && only !== '
 const startedAt = new Date()
 const loadAverageAtStart = loadavg()
 const partSeconds: Record<string, number> = {}
-/** Runs one part of the bench and notes how long it took, for the report. */
+const partCpuSeconds: Record<string, number> = {}
+/** CPU ms of this process and of its children that have exited (Linux: /proc/self/stat utime, stime, cutime, cstime in 10 ms ticks). */
+function cpuWithChildrenMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return fields.slice(11, 15).reduce((sum, f) => sum + Number(f), 0) * 10
+  } catch {
+    return undefined
+  }
+}
+/** Runs one part of the bench and notes how long it took and the CPU it used, for the report. */
 async function timed<T>(part: string, run: () => Promise<T>): Promise<T> {
   const start = performance.now()
+  const cpuStart = cpuWithChildrenMs()
   try {
     return await run()
   } finally {
     partSeconds[part] = (performance.now() - start) / 1000
+    const cpuEnd = cpuWithChildrenMs()
+    if (cpuStart !== undefined && cpuEnd !== undefined) partCpuSeconds[part] = (cpuEnd - cpuStart) / 1000
   }
 }
 const report: Record<string, unknown> = only === 'portal-load' || only === 'growth' ? {} : await timed('end to end', endToEndScenario)
@@ -115,7 +136,10 @@ if (only === undefined || only === 'portal-load') {
 if (only === undefined || only === 'growth') {
   // Ingest on an empty and on a filled ledger, the portal against a bare route, a kiosk daemon's memory (../load/growth.ts).
   const growth = args.quick ? QUICK_GROWTH : FULL_GROWTH
-  report.growth = await timed('growth', () => runGrowthBench({ ...growth, postings: Number(args['growth-postings'] ?? growth.postings) }, (line) => console.log(line)))
+  const fillCacheDir = benchCacheDir()
+  report.growth = await timed('growth', () =>
+    runGrowthBench({ ...growth, postings: Number(args['growth-postings'] ?? growth.postings), ...(fillCacheDir === undefined ? {} : { fillCacheDir }) }, (line) => console.log(line)),
+  )
 }
 // The page a person opens; the JSON line below stays the machine-readable result, and the last line.
 const reportPath = writeBenchReport(args.report, report, {
@@ -125,6 +149,7 @@ const reportPath = writeBenchReport(args.report, report, {
   preset: only === undefined || only === 'e2e' ? (args.quick ? QUICK_BENCH : FULL_BENCH) : undefined,
   startedAt,
   partSeconds,
+  partCpuSeconds,
   loadAverageAtStart,
 })
 console.log(`report: ${reportPath} (open it in a browser)`)

@@ -20,6 +20,7 @@ import { createFleetKiosk } from '../demo/kiosk-fleet.js'
 import { measureAsyncVerifiesPerSec, measureBrokerRoundTripsPerSec, measureSqliteCommitsPerSec, measureVerifiesPerSec } from '../demo/limits.js'
 import type { LoadReport } from './cli.js'
 import { createLoadEvent, LOAD_PRODUCT, writeJsonPrivately } from './load-event.js'
+import { benchBuild } from './bench-build.js'
 import { startNullGateway } from './null-gateway.js'
 import { cpuMs, judgeTargets, type Ceiling } from './targets.js'
 
@@ -73,9 +74,9 @@ export const QUICK_BENCH: EndToEndBenchOptions = {
 /** Top-up per wristband before the sales (one transaction's most is 100,000.00): over 10,000 beers each, more than any run sells. */
 const FUND_CENTS = 5_000_000
 
-/** Runs `wristpay-sim load` in its own process; its lines go to `log`, its last line is its report. */
+/** Runs `wristpay-sim load` in its own process (from the bench's transpiled build); its lines go to `log`, its last line is its report. */
 export function runLoadProcess(args: string[], log: (line: string) => void): Promise<LoadReport> {
-  const child = spawn(process.execPath, ['--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'simulators/bin.ts'), 'load', ...args], {
+  const child = spawn(process.execPath, [...benchBuild().loadArgs, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -138,8 +139,10 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     const maxRatePerSec = nullReport.openLoop[0]?.achievedPerSec ?? 0
 
     const port = await freePort()
-    const profiling = options.profileDir === undefined ? {} : { entryArgs: ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'gateway/bin.ts')] }
-    const gateway = await startGatewayProcess(['--event', eventFile, '--data-dir', join(dir, 'gateway'), '--mqtt-port', String(port), '--http-port', '0'], {}, profiling)
+    // From the bench's transpiled build (no TypeScript compiled at its start); profiled through ts-node as before.
+    const entryArgs =
+      options.profileDir === undefined ? benchBuild().gatewayArgs : ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--loader', 'ts-node/esm', '--no-warnings', join(ROOT, 'gateway/bin.ts')]
+    const gateway = await startGatewayProcess(['--event', eventFile, '--data-dir', join(dir, 'gateway'), '--mqtt-port', String(port), '--http-port', '0'], {}, { entryArgs })
     // The gateway's CPU from listening to its last answer: its main thread (where ingest, the ledger and
     // the broker run) and the whole process (the verifies on the thread pool too). Read while it runs.
     const pid = gateway.pid ?? 0

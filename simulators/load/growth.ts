@@ -12,26 +12,17 @@
 //    start and after many sales to the empty-ledger gateway.
 // Returns the fields of the bench JSON line's `growth` object.
 import type { ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import Fastify from 'fastify'
-import ts from 'typescript'
-import { loadOrCreateKeys } from '../../daemon/keys.js'
-import { systemClock } from '../../device-protocol/index.js'
-import { DB_FILE_NAME } from '../../gateway/app.js'
-import { createLedger, openLedgerDatabase } from '../../gateway/ledger/index.js'
 import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
-import { compileForChaos } from '../chaos/compile.js'
 import { DIED, startKioskProcess, type KioskProcess, type Runner } from '../chaos/processes.js'
 import { KIOSK_NODE_FLAGS } from './kiosk-node-flags.js'
-import pino from 'pino'
+import { benchBuild } from './bench-build.js'
 import { runLoadProcess } from './bench-run.js'
-import { createGrowthEvent, type GrowthEvent } from './growth-event.js'
-import { fillLedger, type LedgerFill } from './ledger-filler.js'
+import { prepareGrowthLedger } from './fill-cache.js'
 import { writeJsonPrivately, type LoadFleetFile } from './load-event.js'
 
 export interface GrowthBenchOptions {
@@ -52,6 +43,8 @@ export interface GrowthBenchOptions {
   portalIngestPerSec: number
   /** Sales the kiosk daemon makes before its memory is read again. */
   kioskSales: number
+  /** Where the filled ledger is stored for later runs and found again (fill-cache.ts); undefined: always fill. */
+  fillCacheDir?: string
 }
 
 export const FULL_GROWTH: GrowthBenchOptions = {
@@ -90,6 +83,9 @@ export interface GrowthReport {
   postings: number
   fillTransactions: number
   fillMs: number
+  /** Whether the filled ledger was a stored one (copied and checked, `fillCopyMs`) rather than filled in this run (`fillMs` is then the run that filled it). */
+  fillReused: boolean
+  fillCopyMs: number
   ingestOfferedPerSec: number
   /** Sales answered per second, the same load offered to each ledger. */
   ingestEmptySalesPerSec: number
@@ -139,34 +135,13 @@ export function residentMb(pid: number): number {
 }
 
 /**
- * The sources as plain JavaScript in `build` (the chaos run's transpiled copy, and the till beside it):
+ * The sources as plain JavaScript (the bench's one transpiled build, bench-build.ts, the till in it):
  * a kiosk's memory without the TypeScript compiler in it, and quick starts. Returns how to start the till.
  */
-function buildForGrowth(build: string): { modules: number; till: Runner; gatewayEntry: string } {
-  const modules = compileForChaos(build)
-  const source = join(dirname(fileURLToPath(import.meta.url)), 'till-child.ts')
-  const output = ts.transpileModule(readFileSync(source, 'utf8'), {
-    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, esModuleInterop: true, isolatedModules: true },
-    fileName: source,
-  })
-  const tillEntry = join(build, 'simulators/load/till-child.js')
-  mkdirSync(dirname(tillEntry), { recursive: true })
-  writeFileSync(tillEntry, output.outputText)
+function buildForGrowth(): { modules: number; reused: boolean; till: Runner; gatewayEntry: string } {
+  const build = benchBuild()
   // The till runs with the kiosk unit's V8 flags: its memory is the installed daemon's.
-  return { modules: modules + 1, till: { args: () => [...KIOSK_NODE_FLAGS, tillEntry] }, gatewayEntry: join(build, 'gateway/bin.js') }
-}
-
-/** A gateway data folder with the event imported and `postings` written by the filler. */
-async function writeFilledLedger(dataDir: string, event: GrowthEvent, postings: number): Promise<LedgerFill> {
-  mkdirSync(dataDir, { mode: 0o700, recursive: true })
-  const db = openLedgerDatabase(join(dataDir, DB_FILE_NAME))
-  try {
-    const ledger = createLedger({ db, clock: systemClock, logger: pino({ level: 'silent' }) })
-    ledger.registry.importEventSetup(event.setup)
-    return await fillLedger({ db, kiosks: event.fill.kiosks, wristbands: event.fill.wristbands, cart: event.fill.cart, postings })
-  } finally {
-    db.close()
-  }
+  return { modules: build.modules, reused: build.reused, till: { args: () => [...KIOSK_NODE_FLAGS, build.tillEntry] }, gatewayEntry: build.gatewayArgs[0]! }
 }
 
 interface RunningGateway {
@@ -253,13 +228,24 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
   const started = performance.now()
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-growth-'))
   try {
-    const { modules, till: tillRunner, gatewayEntry } = buildForGrowth(join(dir, 'build'))
-    log(`growth: transpiled ${modules} modules for the gateway and the kiosk daemon`)
+    const { modules, reused: buildReused, till: tillRunner, gatewayEntry } = buildForGrowth()
+    log(`growth: the gateway and the kiosk daemon run from the bench's transpiled build (${buildReused ? 'stored by an earlier run' : `${modules} modules, made in this run`})`)
     const tillDir = join(dir, 'till-1')
-    mkdirSync(tillDir, { mode: 0o700 })
-    const till = { id: 'till-1', token: randomBytes(24).toString('base64url'), publicKey: loadOrCreateKeys({ dataDir: tillDir }).publicKeyBase64Url }
+    // The event and the filled ledger, from the cache when a whole one of this filler, schema and size is there.
     // Twice the load kiosks: the ingest measurement and the portal's background sales each need chains of their own.
-    const event = createGrowthEvent({ kiosks: 2 * options.kiosks, wristbands: options.wristbands, fillKiosks: options.fillKiosks, fillWristbands: options.fillWristbands, tills: [till] })
+    const { event, till, fill, reused: fillReused, copyMs: fillCopyMs } = await prepareGrowthLedger({
+      postings: options.postings,
+      shape: { kiosks: 2 * options.kiosks, wristbands: options.wristbands, fillKiosks: options.fillKiosks, fillWristbands: options.fillWristbands },
+      tillDir,
+      dataDir: join(dir, 'filled'),
+      ...(options.fillCacheDir === undefined ? {} : { cacheDir: options.fillCacheDir }),
+      log,
+    })
+    log(
+      fillReused
+        ? `growth: the stored ledger of ${fill.postings} postings (${fill.transactions} signed transactions; the filler took ${round(fill.ms / 1000, 1)} s when it wrote it) copied and checked in ${round(fillCopyMs / 1000, 1)} s`
+        : `growth: the filler wrote ${fill.postings} postings (${fill.transactions} signed transactions) in ${round(fill.ms / 1000, 1)} s`,
+    )
     const eventFile = join(dir, 'event.json')
     writeJsonPrivately(eventFile, event.setup)
     const ingestFleet = join(dir, 'fleet-ingest.json')
@@ -302,9 +288,6 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
     } finally {
       await empty.stop()
     }
-
-    const fill = await writeFilledLedger(join(dir, 'filled'), event, options.postings)
-    log(`growth: the filler wrote ${fill.postings} postings (${fill.transactions} signed transactions) in ${round(fill.ms / 1000, 1)} s`)
 
     const filled = await startGateway(gatewayEntry, eventFile, join(dir, 'filled'))
     try {
@@ -362,6 +345,8 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
         postings: fill.postings,
         fillTransactions: fill.transactions,
         fillMs: fill.ms,
+        fillReused,
+        fillCopyMs,
         ingestOfferedPerSec: options.ingestOfferedPerSec,
         ingestEmptySalesPerSec: ingestEmpty,
         ingestFilledSalesPerSec: ingestFilled,

@@ -19,6 +19,8 @@ export interface BenchReportRun {
   startedAt: Date
   /** Seconds each part of the run took, in order. */
   partSeconds: Record<string, number>
+  /** CPU seconds each part used, the bench's own and its finished child processes': on a shared machine, where the time went. */
+  partCpuSeconds?: Record<string, number>
   /** The load average when the run started: a busy machine explains slow figures. */
   loadAverageAtStart: number[]
 }
@@ -32,6 +34,7 @@ export function writeBenchReport(path: string, results: Record<string, unknown>,
     started: run.startedAt.toISOString(),
     'duration s': round1((finishedAt.getTime() - run.startedAt.getTime()) / 1000),
     ...Object.fromEntries(Object.entries(run.partSeconds).map(([part, seconds]) => [`part: ${part}, s`, round1(seconds)])),
+    ...Object.fromEntries(Object.entries(run.partCpuSeconds ?? {}).map(([part, seconds]) => [`part: ${part}, CPU s`, round1(seconds)])),
     machine: `${availableParallelism()} × ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}, ${process.platform}`,
     'load average at start (1, 5, 15 min)': run.loadAverageAtStart.map((n) => n.toFixed(2)).join(', '),
     'load average at the end (1, 5, 15 min)': loadavg().map((n) => n.toFixed(2)).join(', '),

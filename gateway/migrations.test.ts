@@ -239,7 +239,7 @@ t.test('the key-history step (22) adds kiosk_key_history and seeds it with each 
   t.equal(db.prepare(`SELECT COUNT(*) AS n FROM kiosk_key_history`).pluck().get(), 1, 'the step run again seeds nothing twice')
 })
 
-t.test('the modules take any SqlDatabase, but their schema exists for SQLite only: another engine is refused before anything runs', async (t) => {
+t.test('the modules take any SqlDatabase, but an engine that is neither SQLite nor the PostgreSQL store is refused before anything runs', async (t) => {
   const statements: string[] = []
   const notSqlite = {
     prepare: (sql: string) => (statements.push(sql), { run: () => ({ changes: 0, lastInsertRowid: 0 }), get: () => undefined, all: () => [], iterate: () => [][Symbol.iterator]() }),
@@ -247,6 +247,6 @@ t.test('the modules take any SqlDatabase, but their schema exists for SQLite onl
     exec: () => notSqlite,
     inTransaction: false,
   }
-  t.throws(() => migrateGatewayDatabase(notSqlite as never), { message: /exists only for SQLite so far/ })
+  t.throws(() => migrateGatewayDatabase(notSqlite as never), { message: /neither SQLite \(better-sqlite3\) nor the PostgreSQL store/ })
   t.same(statements, [], 'not one statement was sent to it')
 })

@@ -14,6 +14,8 @@
 // migrateGatewayDatabase from here, and call it when they are made).
 import Database from 'better-sqlite3'
 import type { SqlDatabase } from './sql/database.js'
+import { migratePgDatabase } from './postgres/migrations.js'
+import { pgConnectionOf } from './postgres/sql-database.js'
 import { PAYOUT_RUNS_DDL } from './payouts/schema.js'
 import { BANK_IMPORT_DDL } from './bank/import-schema.js'
 import { CARD_REFUNDS_DDL } from './payments/refund-schema.js'
@@ -310,9 +312,13 @@ export function gatewayTooNewMessage(found: number, known: number): string {
  * cheap when up to date, so every module's factory calls it.
  */
 export function migrateGatewayDatabase(db: SqlDatabase): void {
-  // The modules take any SqlDatabase; these steps are SQLite's DDL. (The
-  // ledger's tables have their PostgreSQL schema in postgres/migrations.ts;
-  // the other modules' tables do not have one yet.)
-  if (!(db instanceof Database)) throw new Error('the gateway schema beyond the ledger exists only for SQLite so far: the registry, payouts, bank and provider modules cannot run on PostgreSQL yet')
+  // The modules take any SqlDatabase: on PostgreSQL its own steps
+  // (postgres/migrations.ts), which the schema parity test keeps in step.
+  const pg = pgConnectionOf(db)
+  if (pg !== undefined) {
+    migratePgDatabase(pg)
+    return
+  }
+  if (!(db instanceof Database)) throw new Error('the gateway database is neither SQLite (better-sqlite3) nor the PostgreSQL store')
   runMigrations(db, { migrations: GATEWAY_MIGRATIONS, versions: gatewaySchemaVersion, tooNewMessage: gatewayTooNewMessage })
 }

@@ -6,18 +6,15 @@
 // is refused and left untouched. Every step's transaction first takes an
 // advisory lock, so gateways starting at once migrate one after the other.
 //
-// So far only the ledger store's tables are here (what LedgerStore in
-// ledger/store.ts keeps), and the job leases (lease.ts). Not yet on PostgreSQL, and so still only in the
-// SQLite schema: the registry's tables (meta, booths, products, kiosks with
-// their tokens and keys, kiosk_key_history, kiosk_registration_codes,
-// wristbands, till_profiles, staff, cash_registers, tag_sun_counters), the
-// gateway's secrets, the portal's, online top-ups, the card-terminal and
-// users-and-payments APIs, payout runs, bank import jobs, card refunds and
-// refund runs, disputes, SEPA checks and provider reconciliation. Until the
-// registry moves here, the ledger tables name registry rows without foreign
-// keys (kiosks: the store's own kiosk_cursors; wristbands, cash registers).
+// Step 1 holds the ledger store's tables (what LedgerStore in
+// ledger/store.ts keeps), step 2 the job leases (lease.ts), step 3 every other
+// table of the gateway (gateway-schema.ts, the SQLite schema's at version 22;
+// schema-parity.test.ts holds the two engines to the same columns). The
+// ledger tables of step 1 name registry rows without foreign keys (kiosks:
+// the store's own kiosk_cursors; wristbands, cash registers), as they came first.
 import { SchemaTooNewError } from '../migration-runner.js'
 import type { PgConnection } from './connection.js'
+import { GATEWAY_TABLES_V1 } from './gateway-schema.js'
 
 export interface PgMigration {
   /** Strictly increasing from 1: the schema version after this step. */
@@ -175,6 +172,7 @@ CREATE TABLE job_leases (
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, reason: "the ledger store's tables: accounts, kiosk cursors, transactions, external bookings, postings, line items, shifts, debts", sql: LEDGER_V1 },
   { version: 2, reason: 'job leases: background jobs run by one gateway of several at a time, with a fencing token', sql: JOB_LEASES_V2 },
+  { version: 3, reason: "the gateway's other tables: registry, secrets, portal, payments, payouts, bank jobs, refunds, disputes, reconciliation", sql: GATEWAY_TABLES_V1 },
 ]
 
 /** The schema version this build writes and understands. */

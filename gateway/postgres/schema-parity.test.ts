@@ -1,5 +1,5 @@
 // The gateway's tables on SQLite (gateway/migrations.ts) and on PostgreSQL
-// (postgres/migrations.ts with gateway-schema.ts) hold the same columns, with
+// (postgres/migrations.ts, whose step 3 is gateway-schema.ts) hold the same columns, with
 // the same NOT NULL and primary keys, except for the differences written down
 // below with their reasons. A SQLite migration that adds or changes a column
 // fails this test until PostgreSQL has the same.
@@ -8,8 +8,9 @@ import t from 'tap'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
 import { openPgConnection } from './connection.js'
-import { GATEWAY_TABLES_V1 } from './gateway-schema.js'
-import { migratePgDatabase } from './migrations.js'
+import { migratePgDatabase, PG_SCHEMA_VERSION } from './migrations.js'
+import { createSecretStore } from '../secret-store.js'
+import { createPgSqlDatabase } from './sql-database.js'
 
 interface Column {
   notNull: boolean
@@ -63,7 +64,6 @@ if (!postgresInstalled()) {
     const conn = openPgConnection({ url: server.createDatabase('parity') })
     t.teardown(() => conn.close())
     migratePgDatabase(conn)
-    conn.query(GATEWAY_TABLES_V1)
     const postgres: Schema = new Map()
     const rows = conn.query<{ table_name: string; column_name: string; is_nullable: string; pk: boolean }>(
       `SELECT c.table_name, c.column_name, c.is_nullable,
@@ -96,5 +96,17 @@ if (!postgresInstalled()) {
     t.same(differences, [], 'no difference beyond the listed ones')
     for (const key of Object.keys(ONLY_SQLITE)) t.ok(inSqlite.has(key) && !inPostgres.has(key), `${key} is still a difference (else take it off the list)`)
     for (const key of Object.keys(ONLY_POSTGRES)) t.ok(inPostgres.has(key) && !inSqlite.has(key), `${key} is still a difference (else take it off the list)`)
+  })
+
+  t.test("a module on the PostgreSQL store migrates it through migrateGatewayDatabase, as on SQLite, and keeps what it wrote", async (t) => {
+    const conn = openPgConnection({ url: server.createDatabase('modules') })
+    t.teardown(() => conn.close())
+    const db = createPgSqlDatabase(conn)
+    // Every module's factory calls migrateGatewayDatabase; on this store it runs the PostgreSQL steps.
+    const secrets = createSecretStore(db, 'gateway_secrets')
+    t.same(conn.query<{ version: number }>('SELECT version FROM schema_version'), [{ version: PG_SCHEMA_VERSION }])
+    const made = secrets.bytes('pin_secret', 32)
+    t.equal(made.length, 32)
+    t.same(createSecretStore(db, 'gateway_secrets').bytes('pin_secret', 32), made, 'read back, not made again')
   })
 }

@@ -38,6 +38,13 @@ function paramOf(value: unknown, statement: string): PgParam {
   throw new TypeError(`a ${typeof value} cannot be bound (better-sqlite3 binds numbers, bigints, strings, Buffers and null): ${statement}`)
 }
 
+/** Tells a PostgreSQL facade from better-sqlite3 without importing either into the caller's module. */
+export function pgConnectionOf(db: SqlDatabase): PgConnection | undefined {
+  const connection = (db as Partial<PgSqlDatabase>).connection
+  return connection !== undefined && (db as { [PG_FACADE]?: true })[PG_FACADE] === true ? connection : undefined
+}
+const PG_FACADE = Symbol('wristpay PostgreSQL SqlDatabase')
+
 export interface PgSqlDatabase extends SqlDatabase {
   /** The connection underneath (for what only PostgreSQL has, such as the ledger store's own statements). */
   readonly connection: PgConnection
@@ -115,7 +122,8 @@ export function createPgSqlDatabase(connection: PgConnection): PgSqlDatabase {
     }
   }
 
-  const database: PgSqlDatabase = {
+  const database: PgSqlDatabase & { [PG_FACADE]: true } = {
+    [PG_FACADE]: true,
     connection,
     prepare: prepare as PgSqlDatabase['prepare'],
     transaction<F extends (...params: any[]) => unknown>(fn: F): SqlTransaction<F> {

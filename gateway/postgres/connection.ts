@@ -69,7 +69,7 @@ export function pgNativeFrom(load: () => unknown): NativeClientClass {
   }
 }
 
-const OID = { int2: 21, int4: 23, int8: 20, numeric: 1700, bool: 16, bytea: 17 } as const
+const OID = { int2: 21, int4: 23, int8: 20, numeric: 1700, bool: 16, bytea: 17, float4: 700, float8: 701 } as const
 
 /** A whole number from PostgreSQL's text form, refused unless JavaScript holds it exactly. */
 export function safeIntegerOf(text: string): number {
@@ -93,6 +93,10 @@ const TYPES = {
         return safeIntegerOf
       case OID.bool:
         return (text: string) => text === 't'
+      case OID.float4:
+      case OID.float8:
+        // Not money (that is bigint cents): a provider's score, for instance.
+        return Number
       case OID.bytea:
         // The server's hex output form (bytea_output = hex, its default): \x0a1b...
         return (text: string) => Buffer.from(text.slice(2), 'hex')

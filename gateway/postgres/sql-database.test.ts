@@ -85,12 +85,22 @@ if (!postgresInstalled()) {
     const { url } = fresh()
     const db = createPgSqlDatabase(connect(t, url))
     const insert = db.prepare<[string, unknown]>('INSERT INTO items (name, cents) VALUES (?, ?)')
-    t.throws(() => insert.run('float', 4.5), { name: 'RangeError', message: /4.5 is not a safe integer/ })
-    t.throws(() => insert.run('huge', 2 ** 60), { name: 'RangeError' })
+    t.throws(() => insert.run('float', 4.5), /invalid input syntax for type bigint: "4.5"/, 'a fraction of a cent: the bigint column refuses it')
+    t.throws(() => insert.run('huge', 2 ** 60), { name: 'RangeError', message: /beyond a safe integer/ })
+    t.throws(() => insert.run('nan', Number.NaN), { name: 'RangeError', message: /cannot be stored/ })
     t.throws(() => insert.run('bigint', 2n ** 60n), { name: 'RangeError', message: /beyond a safe integer/ })
     t.throws(() => insert.run('bool', true), { name: 'TypeError', message: /a boolean cannot be bound/ })
     t.equal(insert.run('bigint ok', 12n).changes, 1, 'a bigint within range is a number')
     t.same(db.prepare<[], { name: string }>('SELECT name FROM items').all(), [{ name: 'bigint ok' }])
+  })
+
+  t.test('a fraction is stored in a double precision column and read back as a number (a provider score, not money)', async (t) => {
+    const { url } = fresh()
+    const connection = connect(t, url)
+    connection.query('CREATE TABLE scores (id text PRIMARY KEY, score double precision)')
+    const db = createPgSqlDatabase(connection)
+    db.prepare<[string, number]>('INSERT INTO scores (id, score) VALUES (?, ?)').run('a', 0.875)
+    t.same(db.prepare<[string], { score: number }>('SELECT score FROM scores WHERE id = ?').get('a'), { score: 0.875 })
   })
 
   t.test('a transaction function that returns a promise is refused and rolled back', async (t) => {

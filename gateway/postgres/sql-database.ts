@@ -28,8 +28,10 @@ function paramOf(value: unknown, statement: string): PgParam {
   if (value === undefined) throw new RangeError(`a parameter of the statement is undefined (better-sqlite3 refuses it too): ${statement}`)
   if (value === null || typeof value === 'string' || Buffer.isBuffer(value)) return value
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new RangeError(`${value} is not a safe integer: the PostgreSQL store binds whole numbers only (money is integer cents): ${statement}`)
-    return value
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) throw new RangeError(`${value} is beyond a safe integer: ${statement}`)
+    if (!Number.isFinite(value)) throw new RangeError(`${value} cannot be stored: ${statement}`)
+    // A fraction goes as text: a double precision column takes it, a bigint (money) column refuses it, as it must.
+    return Number.isInteger(value) ? value : String(value)
   }
   if (typeof value === 'bigint') {
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw new RangeError(`${value} is beyond a safe integer: ${statement}`)

@@ -1,0 +1,49 @@
+// The databases a module's tests run on: SQLite always, and PostgreSQL (the
+// SqlDatabase facade over a private server on loopback) where its binaries
+// are installed, so that one test body holds both engines to the same
+// behaviour. The server starts once per test file, on first use; every
+// open() is a fresh database, dropped when the test ends.
+import type { Test } from 'tap'
+import { openLedgerDatabase } from '../ledger/index.js'
+import { openPgConnection } from '../postgres/connection.js'
+import { createPgSqlDatabase } from '../postgres/sql-database.js'
+import type { SqlDatabase } from '../sql/database.js'
+import { postgresInstalled, startPostgresServer, type PostgresServer } from './postgres-server.js'
+
+export interface SqlEngine {
+  readonly name: 'sqlite' | 'postgres'
+  /** A fresh, empty database, closed (and on PostgreSQL dropped) when `t` ends. */
+  open(t: Test): SqlDatabase
+}
+
+/** SQLite, and PostgreSQL when installed (a comment says when it is not). The file's server stops when `file` ends. */
+export async function sqlEngines(file: Test): Promise<SqlEngine[]> {
+  const sqlite: SqlEngine = {
+    name: 'sqlite',
+    open(t) {
+      const db = openLedgerDatabase(':memory:')
+      t.teardown(() => db.close())
+      return db
+    },
+  }
+  if (!postgresInstalled()) {
+    file.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): SQLite only; CI installs them')
+    return [sqlite]
+  }
+  const server: PostgresServer = await startPostgresServer()
+  file.teardown(() => server.stop())
+  let databases = 0
+  const postgres: SqlEngine = {
+    name: 'postgres',
+    open(t) {
+      const name = `engine_${++databases}`
+      const connection = openPgConnection({ url: server.createDatabase(name) })
+      t.teardown(() => {
+        connection.close()
+        server.dropDatabase(name)
+      })
+      return createPgSqlDatabase(connection)
+    },
+  }
+  return [sqlite, postgres]
+}

@@ -118,6 +118,15 @@ t.test('a truncated ledger or an entry without its description is not used', asy
   t.ok(existsSync(join(root, 'four', 'filled', DB_FILE_NAME)))
 })
 
+t.test('a cache folder that cannot be written costs a fill, not the run', async (t) => {
+  const root = t.testdir({ 'not-a-folder': 'a file where the cache folder should be' })
+  const log: string[] = []
+  const result = await prepare(root, 'one', join(root, 'not-a-folder'), SHAPE, log)
+  t.equal(result.reused, false)
+  t.ok(log.some((l) => l.includes('could not be stored')), 'it says so')
+  t.equal(ledgerRows(join(root, 'one', 'filled')).postings, result.fill.postings, 'the run has its filled ledger')
+})
+
 t.test('without a cache folder it always fills and stores nothing', async (t) => {
   const root = t.testdir()
   const result = await prepareGrowthLedger({ postings: POSTINGS, shape: SHAPE, tillDir: join(root, 'till'), dataDir: join(root, 'filled') })

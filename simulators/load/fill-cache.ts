@@ -254,8 +254,13 @@ export async function prepareGrowthLedger(options: GrowthLedgerOptions): Promise
   const fill = await writeFilledLedger(options.dataDir, event, options.postings)
   const filled: GrowthLedger = { event, till, fill, reused: false, copyMs: 0 }
   if (options.cacheDir !== undefined) {
-    const stored = await store(options.cacheDir, key, filled, tillKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), options.dataDir)
-    log(`growth: the filled ledger is stored in ${stored} for the next runs`)
+    // A cache that cannot be written (full disk, another bench storing the same entry) costs the next run a fill, not this run.
+    try {
+      const stored = await store(options.cacheDir, key, filled, tillKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), options.dataDir)
+      log(`growth: the filled ledger is stored in ${stored} for the next runs`)
+    } catch (err) {
+      log(`growth: the filled ledger could not be stored in ${options.cacheDir} (${(err as Error).message}); the next run fills again`)
+    }
   }
   return filled
 }

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url'
 import { generateKeyPairSync } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import { GENESIS_HASH, envelopeHash, signTransaction, type Envelope } from '../device-protocol/index.js'
-import { OutboxFullError, createOutbox } from './outbox.js'
+import Database from 'better-sqlite3'
+import { OUTBOX_PAGE_CACHE_KIB, OutboxFullError, createOutbox } from './outbox.js'
 
 const { privateKey } = generateKeyPairSync('ed25519')
 const clock = { now: () => 1_700_000_000_000 }
@@ -31,6 +32,18 @@ t.test('append numbers from 1 and chains each envelope to the previous one', asy
   t.equal(outbox.depth(), 2)
   t.same(outbox.pending().map((e) => e.seq), [1, 2])
   t.same(outbox.pending({ fromSeq: 2 }).map((e) => e.seq), [2])
+})
+
+t.test("the outbox's SQLite page cache is SQLite's 2 MB, not better-sqlite3's 16 MB, from the moment it opens", async (t) => {
+  const path = join(t.testdir(), 'o.sqlite')
+  const outbox = createOutbox({ path, maxEntries: 10, clock })
+  t.teardown(() => outbox.close())
+  t.equal(outbox.database.pragma('cache_size', { simple: true }), -OUTBOX_PAGE_CACHE_KIB)
+  t.equal(OUTBOX_PAGE_CACHE_KIB, 2000)
+  // better-sqlite3's own default, which the outbox would otherwise have.
+  const plain = new Database(join(t.testdir(), 'plain.sqlite'))
+  t.teardown(() => plain.close())
+  t.equal(plain.pragma('cache_size', { simple: true }), -16000)
 })
 
 t.test('entries, seq and prev survive close and reopen with no gap', async (t) => {

@@ -150,6 +150,8 @@ export function orderIntegerId(receiptId: string): number {
   return integerId(`order\u0000${receiptId}`)
 }
 
+type Nullable<T> = { [K in keyof T]: T[K] | null }
+
 interface CustomerRow {
   id: number
   uid: string
@@ -178,9 +180,13 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
         donate_all = 0, has_entered_info = 1, updated_at = @now WHERE uid = @uid`),
     setDonateAll: db.prepare(`UPDATE portal_customers SET donate_all = 1, has_entered_info = 1, updated_at = ? WHERE uid = ?`),
     insertSession: db.prepare(`INSERT INTO portal_sessions (jti, uid, created_at, expires_at) VALUES (?, ?, ?, ?)`),
-    session: db.prepare<[string], { uid: string; expires_at: number; revoked_at: number | null }>(
-      `SELECT uid, expires_at, revoked_at FROM portal_sessions WHERE jti = ?`,
+    session: db.prepare<[string], { session_uid: string; expires_at: number; revoked_at: number | null }>(
+      `SELECT uid AS session_uid, expires_at, revoked_at FROM portal_sessions WHERE jti = ?`,
     ),
+    // The session and its guest's portal row (columns null while the row is missing).
+    sessionWithCustomer: db.prepare<[string], { session_uid: string; expires_at: number; revoked_at: number | null } & Nullable<CustomerRow>>(`
+      SELECT s.uid AS session_uid, s.expires_at, s.revoked_at, c.id, c.uid, c.iban, c.account_name, c.email, c.donation_cents, c.donate_all, c.has_entered_info
+      FROM portal_sessions s LEFT JOIN portal_customers c ON c.uid = s.uid WHERE s.jti = ?`),
     revokeSession: db.prepare(`UPDATE portal_sessions SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL`),
     purgeSessions: db.prepare(`DELETE FROM portal_sessions WHERE expires_at < ?`),
     insertCheckout: db.prepare(`INSERT INTO portal_checkouts (order_uuid, uid, checkout_id, amount, created_at) VALUES (?, ?, ?, ?, ?)`),
@@ -227,7 +233,10 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
   function customer(uid: string): PortalCustomer | undefined {
     const band = ledger.wristband(uid)
     if (band === undefined) return undefined
-    const row = customerRow(uid)
+    return customerOf(band, customerRow(uid))
+  }
+
+  function customerOf(band: { uid: string; balance: number; blocked: boolean }, row: CustomerRow): PortalCustomer {
     return {
       id: row.id,
       uid: band.uid,
@@ -240,6 +249,26 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
       donateAll: row.donate_all === 1,
       hasEnteredInfo: row.has_entered_info === 1,
     }
+  }
+
+  // The check of every authenticated portal request: the session and the guest's portal row in one statement,
+  // then the ledger's wristband and balance, all in one read transaction instead of one per statement (the
+  // locks are taken once), which halves their cost.
+  const sessionCustomer = db.transaction((jti: string, uid: string, nowMs: number): PortalCustomer | undefined | 'session_ended' => {
+    const found = q.sessionWithCustomer.get(jti)
+    if (found === undefined || !isActive(found, uid, nowMs)) return 'session_ended'
+    const band = ledger.wristband(uid)
+    if (band === undefined) return undefined
+    return customerOf(band, found.id === null ? customerRow(uid) : (found as CustomerRow))
+  })
+
+  function isActive(session: { session_uid: string; expires_at: number; revoked_at: number | null }, uid: string, nowMs: number): boolean {
+    return session.session_uid === uid && session.revoked_at === null && session.expires_at > nowMs
+  }
+
+  function sessionActive(jti: string, uid: string, nowMs: number): boolean {
+    const s = q.session.get(jti)
+    return s !== undefined && isActive(s, uid, nowMs)
   }
 
   function toPortalOrder(order: CustomerOrder): PortalOrder {
@@ -327,10 +356,8 @@ export function createPortalBackend(deps: PortalBackendDeps): GatewayPortalBacke
       // Keep the table small: sessions expired a day ago can go (a revoked one stays revoked by expiry anyway).
       q.purgeSessions.run(clock.now() - 24 * 60 * 60_000)
     },
-    sessionActive(jti, uid, nowMs) {
-      const s = q.session.get(jti)
-      return s !== undefined && s.uid === uid && s.revoked_at === null && s.expires_at > nowMs
-    },
+    sessionActive,
+    sessionCustomer: (jti, uid, nowMs) => sessionCustomer(jti, uid, nowMs),
     revokeSession(jti, nowMs) {
       q.revokeSession.run(nowMs, jti)
     },

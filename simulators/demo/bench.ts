@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { FULL_BENCH, QUICK_BENCH, runEndToEndBench } from '../load/bench-run.js'
 import { portalLoadReport, runPortalLoad } from './portal-load.js'
 import { FULL_GROWTH, QUICK_GROWTH, runGrowthBench } from '../load/growth.js'
+import { judgeGrowthTargets } from '../load/targets.js'
 import { DEFAULT_REPORT_FILE, writeBenchReport } from '../load/report-file.js'
 import { benchCacheDir, defaultBenchCacheDir } from '../load/bench-build.js'
 
@@ -137,9 +138,15 @@ if (only === undefined || only === 'growth') {
   // Ingest on an empty and on a filled ledger, the portal against a bare route, a kiosk daemon's memory (../load/growth.ts).
   const growth = args.quick ? QUICK_GROWTH : FULL_GROWTH
   const fillCacheDir = benchCacheDir()
-  report.growth = await timed('growth', () =>
+  const growthReport = await timed('growth', () =>
     runGrowthBench({ ...growth, postings: Number(args['growth-postings'] ?? growth.postings), ...(fillCacheDir === undefined ? {} : { fillCacheDir }) }, (line) => console.log(line)),
   )
+  report.growth = growthReport
+  // Beside the end-to-end part's targets (bench-run.ts), in the same key and the same form.
+  const growthTargets = judgeGrowthTargets(growthReport)
+  for (const [name, verdict] of Object.entries(growthTargets))
+    console.log(`target ${name}: ${verdict.met ? 'met' : 'NOT met'}, ${verdict.value} (target ${verdict.target})${verdict.met ? '' : `; limited by ${verdict.limitedBy}: ${verdict.limit}`}`)
+  report.targets = { ...(report.targets as object | undefined), ...growthTargets }
 }
 // The page a person opens; the JSON line below stays the machine-readable result, and the last line.
 const reportPath = writeBenchReport(args.report, report, {

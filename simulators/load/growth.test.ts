@@ -4,6 +4,7 @@
 // and reports every field as a number is checked, never a rate.
 import t from 'tap'
 import { runGrowthBench } from './growth.js'
+import { judgeGrowthTargets } from './targets.js'
 
 t.test('the growth bench runs and reports every field as a number', async (t) => {
   const lines: string[] = []
@@ -46,4 +47,9 @@ t.test('the growth bench runs and reports every field as a number', async (t) =>
   t.equal(json.kioskSalesAccepted, 20, 'every sale of the kiosk daemon was accepted')
   t.equal(json.portalFailedRequests, 0, 'the portal answered every request 200')
   t.ok(lines.some((l) => l.startsWith('growth, filled ledger: load: open loop')), 'the generator ran against the filled ledger')
+  // The bench judges the growth targets from this result (targets.ts): each verdict says met or not, and what stops one that is not.
+  for (const [name, verdict] of Object.entries(judgeGrowthTargets(result))) {
+    t.type(verdict.met, 'boolean', `${name}.met`)
+    if (!verdict.met) t.type(verdict.limitedBy, 'string', `${name}: what stops it`)
+  }
 })

@@ -1,7 +1,7 @@
 // The bench's verdict on issue 17's targets: met or not, and for one not met
 // the ceiling of this run that stops it.
 import t from 'tap'
-import { cpuMs, judgeTargets, lowestCeiling, TARGETS } from './targets.js'
+import { cpuMs, GROWTH_TARGETS, judgeGrowthTargets, judgeTargets, lowestCeiling, TARGETS } from './targets.js'
 
 const ceilings = [
   { resource: 'load generator', perSec: 9_000 },
@@ -54,4 +54,20 @@ t.test('CPU time of this process and of its main thread, read from /proc', { ski
   const main = cpuMs(process.pid, process.pid)
   t.ok(main !== undefined && main <= whole! + 10, 'the main thread used no more than the process')
   t.equal(cpuMs(-1), undefined, 'a process that does not exist: undefined')
+})
+
+t.test('growth targets: met ones carry no limit; one not met names what stops it, with its number', async (t) => {
+  const good = { ingestFilledToEmpty: 0.996, ingestFilledSalesPerSec: 2957, portalCustomerToBare: 0.613, portalCustomerRequestsPerSec: 10383, portalBareRequestsPerSec: 16925, kioskRssStartMb: 77.7, kioskRssAfterMb: 79.9, kioskSales: 10_000 }
+  const met = judgeGrowthTargets(good)
+  t.same(met, {
+    ingestFilledToEmpty: { met: true, value: 0.996, target: GROWTH_TARGETS.ingestFilledToEmpty },
+    portalCustomerToBare: { met: true, value: 0.613, target: GROWTH_TARGETS.portalCustomerToBare },
+    kioskRssAfterMb: { met: true, value: 79.9, target: GROWTH_TARGETS.kioskRssAfterMb },
+  })
+  const short = judgeGrowthTargets({ ...good, ingestFilledToEmpty: 0.85, ingestFilledSalesPerSec: 2500, portalCustomerToBare: 0.3, portalCustomerRequestsPerSec: 5000, kioskRssAfterMb: 88.2 })
+  t.match(short.ingestFilledToEmpty, { met: false, limit: 2500, limitedBy: /filled ledger/ })
+  t.match(short.portalCustomerToBare, { met: false, limit: 5000, limitedBy: /bare route 16925\/s/ })
+  t.match(short.kioskRssAfterMb, { met: false, limit: 10.5, limitedBy: /growth during 10000 sales/ }, 'started under the target: the sales made the difference')
+  t.match(judgeGrowthTargets({ ...good, kioskRssStartMb: 85, kioskRssAfterMb: 86 }).kioskRssAfterMb, { met: false, limit: 85, limitedBy: /before its first sale/ })
+  t.equal(judgeGrowthTargets({ ...good, kioskRssAfterMb: 80 }).kioskRssAfterMb.met, false, 'under 80 MB means under')
 })

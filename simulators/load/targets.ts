@@ -10,6 +10,9 @@ import { readFileSync } from 'node:fs'
 /** The issue's targets: capacity with p99 under 50 ms, as sales/s and against the one-core verify limit; p99 at 500/s offered. */
 export const TARGETS = { capacityPerSec: 5_000, capacityPerVerifyOneCore: 0.5, p99At500Ms: 15 } as const
 
+/** The growth part's targets: ingest on a filled ledger against an empty one, the portal route against a bare one, a kiosk's memory after its sales. */
+export const GROWTH_TARGETS = { ingestFilledToEmpty: 0.9, portalCustomerToBare: 0.5, kioskRssAfterMb: 80 } as const
+
 export interface Ceiling {
   resource: string
   perSec: number
@@ -70,6 +73,54 @@ export function judgeTargets(input: TargetInput): Record<'capacityPerSec' | 'cap
       ...(ratioMet ? {} : capacityLimit(input.verifiesPerSecOneCore * TARGETS.capacityPerVerifyOneCore)),
     },
     p99At500Ms: { met: p99Met, value: p99 ?? 0, target: TARGETS.p99At500Ms, ...(p99Met ? {} : p99Limit()) },
+  }
+}
+
+/** What judgeGrowthTargets reads of the growth part's result (growth.ts). */
+export interface GrowthFigures {
+  ingestFilledToEmpty: number
+  ingestFilledSalesPerSec: number
+  portalCustomerToBare: number
+  portalCustomerRequestsPerSec: number
+  portalBareRequestsPerSec: number
+  kioskRssStartMb: number
+  kioskRssAfterMb: number
+  kioskSales: number
+}
+
+/**
+ * The growth targets; for one not met, what stops it, with its number: the
+ * filled ledger's rate, the portal route's own rate (the bare route's is the
+ * framework's), or the daemon's memory before its first sale (what Node and
+ * its libraries take).
+ */
+export function judgeGrowthTargets(g: GrowthFigures): Record<keyof typeof GROWTH_TARGETS, TargetVerdict> {
+  const ingestMet = g.ingestFilledToEmpty >= GROWTH_TARGETS.ingestFilledToEmpty
+  const portalMet = g.portalCustomerToBare >= GROWTH_TARGETS.portalCustomerToBare
+  const kioskMet = g.kioskRssAfterMb < GROWTH_TARGETS.kioskRssAfterMb
+  return {
+    ingestFilledToEmpty: {
+      met: ingestMet,
+      value: g.ingestFilledToEmpty,
+      target: GROWTH_TARGETS.ingestFilledToEmpty,
+      ...(ingestMet ? {} : { limit: g.ingestFilledSalesPerSec, limitedBy: 'ingest on the filled ledger (sales/s)' }),
+    },
+    portalCustomerToBare: {
+      met: portalMet,
+      value: g.portalCustomerToBare,
+      target: GROWTH_TARGETS.portalCustomerToBare,
+      ...(portalMet ? {} : { limit: g.portalCustomerRequestsPerSec, limitedBy: `the portal route's own work per request (requests/s; the bare route ${g.portalBareRequestsPerSec}/s)` }),
+    },
+    kioskRssAfterMb: {
+      met: kioskMet,
+      value: g.kioskRssAfterMb,
+      target: GROWTH_TARGETS.kioskRssAfterMb,
+      ...(kioskMet
+        ? {}
+        : g.kioskRssStartMb >= GROWTH_TARGETS.kioskRssAfterMb
+          ? { limit: g.kioskRssStartMb, limitedBy: 'the daemon before its first sale: Node and its libraries (MB)' }
+          : { limit: Math.round((g.kioskRssAfterMb - g.kioskRssStartMb) * 10) / 10, limitedBy: `growth during ${g.kioskSales} sales (MB)` }),
+    },
   }
 }
 

@@ -148,7 +148,8 @@ export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
   const { db, ledger, transferCodes, payouts, clock, logger, currency } = deps
   migrateGatewayDatabase(db)
   const q = {
-    insertJob: db.prepare<[string | null, number, string]>(`INSERT INTO bank_import_jobs (event, created_at, state, created_by) VALUES (?, ?, 'pending', ?)`),
+    // RETURNING id rather than lastInsertRowid: both engines run it (gateway/sql/database.ts).
+    insertJob: db.prepare<[string | null, number, string], { id: number }>(`INSERT INTO bank_import_jobs (event, created_at, state, created_by) VALUES (?, ?, 'pending', ?) RETURNING id`),
     insertTx: db.prepare(
       `INSERT INTO bank_import_transactions (job_id, idx, state, checksum, payer, reference, amount, amount_cents, currency, date, iban, bic, external_id, problem)
        VALUES (@job, @idx, 'imported', @checksum, @payer, @reference, @amount, @amountCents, @currency, @date, @iban, @bic, @externalId, @problem)`,
@@ -396,7 +397,7 @@ export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
     create({ event, transactions, createdBy }) {
       const checked = transactions.map((t) => checkBankTransaction(t, currency))
       return db.transaction(() => {
-        const id = Number(q.insertJob.run(event, clock.now(), createdBy).lastInsertRowid)
+        const id = q.insertJob.get(event, clock.now(), createdBy)!.id
         checked.forEach((t, idx) => q.insertTx.run({ job: id, idx, ...t }))
         return id
       }).immediate()

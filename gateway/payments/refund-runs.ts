@@ -236,9 +236,9 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
          AND NOT EXISTS (SELECT 1 FROM payout_run_items p WHERE p.uid = t.uid AND p.open = 1)
        GROUP BY t.uid ORDER BY MIN(t.rowid)`),
     payoutData: db.prepare<[string], PayoutDataRow>(`SELECT iban, account_name, email FROM portal_customers WHERE uid = ? AND has_entered_info = 1`),
-    insertRun: db.prepare(`
+    insertRun: db.prepare<{ operator: string; at: number; maxCount: number | null; maxSum: number | null }, { id: number }>(`
       INSERT INTO card_refund_runs (state, created_by, created_at, max_count, max_sum, item_count, item_sum)
-      VALUES ('created', @operator, @at, @maxCount, @maxSum, 0, 0)`),
+      VALUES ('created', @operator, @at, @maxCount, @maxSum, 0, 0) RETURNING id`),
     setTotals: db.prepare(`UPDATE card_refund_runs SET item_count = ?, item_sum = ? WHERE id = ?`),
     insertItem: db.prepare(`INSERT INTO card_refund_run_items (run_id, uid, amount) VALUES (?, ?, ?)`),
     run: db.prepare<[number], RunRow>(`
@@ -316,7 +316,7 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
   }
 
   const createTx = db.transaction((operator: string, maxCount: number | null, maxSum: number | null): number => {
-    const runId = Number(q.insertRun.run({ operator, at: clock.now(), maxCount, maxSum }).lastInsertRowid)
+    const runId = q.insertRun.get({ operator, at: clock.now(), maxCount, maxSum })!.id
     const countries = deps.allowedCountryCodes()
     let count = 0
     let sum = 0

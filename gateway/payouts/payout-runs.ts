@@ -302,9 +302,9 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
       SELECT c.uid, c.iban, c.account_name, c.email, c.donation_cents, c.donate_all FROM portal_customers c
        WHERE c.has_entered_info = 1 AND NOT EXISTS (SELECT 1 FROM payout_run_items i WHERE i.uid = c.uid AND i.open = 1)
        ORDER BY c.id`),
-    insertRun: db.prepare(`
+    insertRun: db.prepare<{ operator: string; at: number; maxCount: number | null; maxSum: number | null }, { id: number }>(`
       INSERT INTO payout_runs (state, created_by, created_at, max_count, max_sum, payout_count, payout_sum, donation_sum)
-      VALUES ('created', @operator, @at, @maxCount, @maxSum, 0, 0, 0)`),
+      VALUES ('created', @operator, @at, @maxCount, @maxSum, 0, 0, 0) RETURNING id`),
     setTotals: db.prepare(`UPDATE payout_runs SET payout_count = ?, payout_sum = ?, donation_sum = ? WHERE id = ?`),
     insertItem: db.prepare(`
       INSERT INTO payout_run_items (run_id, uid, end_to_end_id, iban, account_name, email, amount, donation, donation_booking, sepa_check)
@@ -358,7 +358,7 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
 
   const createTx = db.transaction((operator: string, maxCount: number | null, maxSum: number | null, requireSepaCheck: boolean, skipped: SkippedGuest[]): number => {
     const now = clock.now()
-    const runId = Number(q.insertRun.run({ operator, at: now, maxCount, maxSum }).lastInsertRowid)
+    const runId = q.insertRun.get({ operator, at: now, maxCount, maxSum })!.id
     const countries = allowedCountryCodes()
     const donationAccount = ledger.ensureAccount('donation', DONATION_ACCOUNT_REF)
     let count = 0

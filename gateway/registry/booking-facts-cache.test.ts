@@ -96,3 +96,19 @@ t.test('the facts handed out are shared and frozen: a caller cannot change what 
   t.equal(w.ledger.registry.product('bar', 'beer')?.price, 450)
   t.ok(Object.isFrozen(w.ledger.registry.kiosk('bar-1')))
 })
+
+t.test("a changed till profile reaches the kiosk's pushed config in the same import, not only the next sale", async (t) => {
+  const w = worldAfterOneSale(t)
+  const profile = { id: 'beer-only', name: 'Beer only', sale: true, topupCash: false, topupCard: false, cashout: false, ticketSale: false, tagSwitch: false, cashRegister: false, cancelWindowMs: 0 }
+  const withProfile = (products: string[]) =>
+    setupOf(w, (s) => ({ ...s, tillProfiles: [{ ...profile, products }], kiosks: s.kiosks.map((k) => (k.id === 'bar-1' ? { ...k, profile: 'beer-only' } : k)) }))
+  w.ledger.registry.importEventSetup(withProfile(['beer']))
+  // A sale reads the profile into memory; the next import changes it.
+  t.match(book(w, w.kiosks.bar.sale(UID.alice, [beer])), { status: 'accepted' })
+  const before = w.ledger.registry.kioskConfig('bar-1')
+  t.same(before.products.map((p) => p.id), ['beer'])
+  w.ledger.registry.importEventSetup(withProfile(['beer', 'water']))
+  const after = w.ledger.registry.kioskConfig('bar-1')
+  t.same(after.products.map((p) => p.id).sort(), ['beer', 'water'], 'the config lists what the new profile sells')
+  t.ok(after.version > before.version, 'and has a new version, so the kiosk is sent it')
+})

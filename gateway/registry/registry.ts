@@ -348,6 +348,8 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     importOperations(db, setup, openAccount)
     const retirement = applySetupRetirement(db, setup, newTokens)
     const keyChanges = importKioskKeys(db, setup)
+    // The configs are built from the profiles and products just written, not from those a sale left in memory.
+    forgetBookingFacts()
     const configChanged = refreshConfigVersions()
     tagCheck.storePolicy(setup)
     return {

@@ -5,10 +5,12 @@
 // connection per gateway process (postgres/connection.ts, pg-native; every
 // wait bounded). A batch is one database transaction, BEGIN ... COMMIT, and
 // ROLLBACK when its function throws; a nested batch is a savepoint inside the
-// outer one, as on SQLite. A batch that meets a dead database throws, and
-// nothing of it is written: the server never saw a COMMIT, or (the connection
-// broke during the COMMIT itself) the error says the outcome is unknown, and
-// the kiosks' resends are answered from the record if it was written. The
+// outer one, as on SQLite. The transaction is the connection's
+// (postgres/transactions.ts), shared with the SqlDatabase facade on it, so the
+// registry's writes and the store's nest either way in one transaction. A
+// batch that meets a dead database throws, and nothing of it is written: the
+// server never saw a COMMIT, or (the connection broke during the COMMIT
+// itself) the error says the outcome is unknown, and the kiosks' resends are answered from the record if it was written. The
 // next batch connects again.
 //
 // Per-kiosk order is enforced by the database as well as by the core: a
@@ -37,8 +39,9 @@
 //   envelopes name them) fails one batch the same way.
 import { createHash } from 'node:crypto'
 import { GENESIS_HASH, taxOfGross } from '../../device-protocol/index.js'
-import { openPgConnection, PgUnavailableError, sqlStateOf, type PgConnection, type PgConnectionOptions, type PgParam } from '../postgres/connection.js'
+import { openPgConnection, sqlStateOf, type PgConnection, type PgConnectionOptions, type PgParam } from '../postgres/connection.js'
 import { migratePgDatabase } from '../postgres/migrations.js'
+import { pgTransactionsOf } from '../postgres/transactions.js'
 import type { RecordedTransaction, TransactionWrite } from './core.js'
 import { orderReadsOver, MAX_ORDERS_LISTED, type ExternalOrderRow, type LineItemRow, type TxOrderRow } from './orders.js'
 import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
@@ -102,8 +105,6 @@ const SQL = {
   ordersTxOfIds: `SELECT ${ORDER_TX_COLUMNS} FROM transactions WHERE id IN (SELECT json_array_elements_text($1::json))`,
 } as const
 
-const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === 'function'
-
 /**
  * SQLSTATEs of a batch that lost to another writer's concurrent batch: a
  * deadlock, a serialization failure, a unique key the other wrote first.
@@ -142,88 +143,21 @@ export function createPgLedgerStore(options: PgLedgerStoreOptions): PgLedgerStor
 
 /** The store over an open connection to a migrated database (the connection is the store's from now on). */
 export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
-  /** How deep the running batches nest; 0 outside a batch. */
-  let depth = 0
-  /** The connection a running batch began on: a reconnect midway must not carry its writes on outside it. */
-  let batchConnection = -1
+  // The connection's one transaction (postgres/transactions.ts), shared with the SqlDatabase facade on it: a batch
+  // inside a facade transaction (an import, an admin booking) is a savepoint of it, and the registry's writes
+  // through the facade inside a batch join the batch's transaction.
+  const transactions = pgTransactionsOf(conn)
+  const BATCH = { begin: 'BEGIN', noun: 'batch' } as const
 
   function exec<R>(name: keyof typeof SQL, params: readonly PgParam[]): R[] {
-    if (depth > 0 && conn.generation !== batchConnection)
-      throw new PgUnavailableError('the connection to PostgreSQL broke during this batch: nothing of it was written')
+    transactions.assertIntact()
     return conn.run<R>(name, SQL[name], params)
   }
   const one = <R>(name: keyof typeof SQL, params: readonly PgParam[]): R | undefined => exec<R>(name, params)[0]
 
-  function rollback(): void {
-    if (!conn.connected) return
-    try {
-      conn.query('ROLLBACK')
-    } catch {
-      // The server ends a transaction whose connection it loses; a connection that cannot roll back is dropped.
-      conn.drop()
-    }
-  }
-
-  function batch<T>(fn: () => T): T {
-    if (depth > 0) return nestedBatch(fn)
-    conn.query('BEGIN')
-    batchConnection = conn.generation
-    depth = 1
-    let result: T
-    try {
-      result = fn()
-      if (isThenable(result)) throw new TypeError('a store batch is synchronous: its function returned a promise')
-    } catch (error) {
-      depth = 0
-      rollback()
-      throw error
-    }
-    depth = 0
-    if (conn.generation !== batchConnection || conn.transactionStatus() !== 'T') {
-      // COMMIT would end an aborted transaction as a silent ROLLBACK: a failed write whose error was caught fails the batch.
-      rollback()
-      throw new Error('a statement of this batch failed (its error was caught inside the batch): nothing of the batch was written')
-    }
-    try {
-      conn.query('COMMIT')
-    } catch (error) {
-      if (error instanceof PgUnavailableError)
-        throw new PgUnavailableError(`${error.message} (during COMMIT: the batch is either all written or not at all; resent transactions are answered from the record)`, {
-          cause: error,
-        })
-      throw error
-    }
-    return result
-  }
-
-  /** A batch inside a batch: a savepoint, so a throw undoes its own writes and the outer batch goes on (as better-sqlite3 does). */
-  function nestedBatch<T>(fn: () => T): T {
-    const savepoint = `batch_${depth}`
-    exec0(`SAVEPOINT ${savepoint}`)
-    depth += 1
-    let result: T
-    try {
-      result = fn()
-      if (isThenable(result)) throw new TypeError('a store batch is synchronous: its function returned a promise')
-    } catch (error) {
-      depth -= 1
-      if (conn.connected && conn.generation === batchConnection) conn.query(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`)
-      throw error
-    }
-    depth -= 1
-    if (conn.transactionStatus() === 'E') {
-      conn.query(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`)
-      throw new Error('a statement of this inner batch failed (its error was caught inside it): nothing of the inner batch was kept')
-    }
-    exec0(`RELEASE SAVEPOINT ${savepoint}`)
-    return result
-  }
-
-  /** A statement without parameters inside the running batch. */
-  function exec0(text: string): void {
-    if (conn.generation !== batchConnection) throw new PgUnavailableError('the connection to PostgreSQL broke during this batch: nothing of it was written')
-    conn.query(text)
-  }
+  const batch = <T>(fn: () => T): T => transactions.run(BATCH, fn)
+  /** Whether a batch (or a facade transaction) is open on the connection. */
+  const inTransaction = (): boolean => transactions.depth > 0
 
   /**
    * Writes outside a batch are a batch of their own, so each write is atomic.
@@ -231,7 +165,7 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
    * in one transaction slow PostgreSQL down): a write that fails there fails
    * the whole batch, even if its error is caught, never part of it.
    */
-  const inBatch = (fn: () => void): void => (depth > 0 ? fn() : batch(fn))
+  const inBatch = (fn: () => void): void => (inTransaction() ? fn() : batch(fn))
 
   const postings = (id: string): PostingRecord[] => exec<PostingRecord>('postingsOf', [id])
 
@@ -391,7 +325,7 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
 
   /** Holds the kiosks' chains until the batch ends; keys in ascending order, each once. */
   function lockKiosks(kioskIds: readonly string[]): void {
-    if (depth === 0) throw new Error('lockKiosks locks for a batch: call it inside one')
+    if (!inTransaction()) throw new Error('lockKiosks locks for a batch: call it inside one')
     const keys = [...new Set(kioskIds.filter((id) => typeof id === 'string').map(kioskLockKey))].sort((a, b) => a - b)
     for (const key of keys) exec('lockKiosk', [key])
   }
@@ -409,12 +343,12 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
     recorded,
     isExternalBooking: (id) => one('externalExists', [id]) !== undefined,
     // Inside a batch the core decides on the balance: no other writer may change it before this commit.
-    account: (id) => (typeof id === 'string' ? one<{ kind: string; balance: number }>(depth > 0 ? 'accountForUpdate' : 'account', [id]) : undefined),
+    account: (id) => (typeof id === 'string' ? one<{ kind: string; balance: number }>(inTransaction() ? 'accountForUpdate' : 'account', [id]) : undefined),
     offlineSpent(kioskId, sinceMs, uid) {
       const row = one<{ kiosk_cents: number; tag_cents: number }>('offlineSpent', [kioskId, sinceMs, uid])!
       return { tagCents: row.tag_cents, kioskCents: row.kiosk_cents }
     },
-    depositAccounts: () => exec<{ account: string; balance: number }>(depth > 0 ? 'depositAccountsForUpdate' : 'depositAccounts', []),
+    depositAccounts: () => exec<{ account: string; balance: number }>(inTransaction() ? 'depositAccountsForUpdate' : 'depositAccounts', []),
     cardPaymentBooked: (ref) => one('paymentRefBooked', [ref]) !== undefined,
     openShift: (kioskId) => one<{ id: string; register: string }>('openShift', [kioskId]),
     registerBusy: (register) => one('registerBusy', [register]) !== undefined,

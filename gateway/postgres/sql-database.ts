@@ -11,11 +11,13 @@
 // lock (a transaction-scoped advisory lock) that every gateway's such
 // transactions take: they run one at a time across the cluster, as on
 // SQLite. `deferred` takes no lock and reads one snapshot (REPEATABLE READ).
-// Nested calls are savepoints, as in better-sqlite3.
+// Nested calls are savepoints, as in better-sqlite3; the transaction is the
+// connection's (transactions.ts), shared with the ledger store on it.
 import { createHash } from 'node:crypto'
 import type { SqlDatabase, SqlRunResult, SqlStatement, SqlTransaction } from '../sql/database.js'
 import type { PgConnection, PgParam } from './connection.js'
 import { bindSlots, translatePlaceholders, type TranslatedStatement } from './placeholders.js'
+import { pgTransactionsOf } from './transactions.js'
 
 /** The advisory lock (two-int form, first half 'writ') that orders writing transactions across gateways. */
 export const WRITER_LOCK_SQL = `SELECT pg_advisory_xact_lock(${0x77_72_69_74}, 0)`
@@ -55,10 +57,14 @@ export interface PgSqlDatabase extends SqlDatabase {
 /** A SqlDatabase on `connection`; it does not own the connection (close that yourself). */
 export function createPgSqlDatabase(connection: PgConnection): PgSqlDatabase {
   const statementNames = new Map<string, string>()
-  let depth = 0
+  // Shared with the ledger store on the same connection (transactions.ts): a facade transaction inside a store
+  // batch, or a batch inside a facade transaction, is a savepoint of the one transaction.
+  const transactions = pgTransactionsOf(connection)
 
   function execute(translated: TranslatedStatement, source: string, args: readonly unknown[]): Array<Record<string, unknown>> {
     const params = bindSlots(translated, args).map((value) => paramOf(value, source))
+    // Inside a transaction whose connection broke, a statement must not run on the next connection, outside it.
+    transactions.assertIntact()
     let name = statementNames.get(translated.text)
     if (name === undefined) {
       // Named by its text, so that two databases on one connection never give one name to different statements.
@@ -88,41 +94,9 @@ export function createPgSqlDatabase(connection: PgConnection): PgSqlDatabase {
   }
 
   type Mode = 'writer' | 'snapshot'
-  /** The connection the transaction began on; after it broke, the server has rolled back, and a ROLLBACK would open a new connection. */
-  let generation = -1
-  const stillOpen = (): boolean => connection.connected && connection.generation === generation
-  function runInTransaction<R>(mode: Mode, body: () => R): R {
-    if (depth > 0) {
-      const savepoint = `wp_sp_${depth}`
-      connection.query(`SAVEPOINT ${savepoint}`)
-      depth += 1
-      try {
-        const result = body()
-        connection.query(`RELEASE SAVEPOINT ${savepoint}`)
-        return result
-      } catch (error) {
-        if (stillOpen()) quietly(() => connection.query(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`))
-        throw error
-      } finally {
-        depth -= 1
-      }
-    }
-    connection.query(mode === 'writer' ? 'BEGIN ISOLATION LEVEL READ COMMITTED' : 'BEGIN ISOLATION LEVEL REPEATABLE READ')
-    generation = connection.generation
-    depth = 1
-    try {
-      if (mode === 'writer') connection.query(WRITER_LOCK_SQL)
-      const result = body()
-      if (isThenable(result)) throw new TypeError('a transaction function must not return a promise (the transaction would end before it settles)')
-      connection.query('COMMIT')
-      return result
-    } catch (error) {
-      if (stillOpen()) quietly(() => connection.query('ROLLBACK'))
-      throw error
-    } finally {
-      depth = 0
-    }
-  }
+  const writer = { begin: 'BEGIN ISOLATION LEVEL READ COMMITTED', afterBegin: () => void connection.query(WRITER_LOCK_SQL), noun: 'transaction' }
+  const snapshot = { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ', noun: 'transaction' }
+  const runInTransaction = <R>(mode: Mode, body: () => R): R => transactions.run(mode === 'writer' ? writer : snapshot, body)
 
   const database: PgSqlDatabase & { [PG_FACADE]: true } = {
     [PG_FACADE]: true,
@@ -137,19 +111,9 @@ export function createPgSqlDatabase(connection: PgConnection): PgSqlDatabase {
       return database
     },
     get inTransaction() {
-      return depth > 0
+      return transactions.depth > 0
     },
   }
   return database
 }
 
-const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === 'function'
-
-/** A rollback after a failure: if it fails too (the connection broke), the first error is the one to report. */
-function quietly(action: () => void): void {
-  try {
-    action()
-  } catch {
-    // the connection drops itself when it broke; the caller rethrows the original error
-  }
-}

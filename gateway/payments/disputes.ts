@@ -278,7 +278,7 @@ export function createDisputeService(deps: DisputeServiceDeps): DisputeService {
     setPollMark: db.prepare(`INSERT INTO dispute_polls (provider, created_since, polled_at) VALUES (?, ?, ?)
                              ON CONFLICT(provider) DO UPDATE SET created_since = excluded.created_since, polled_at = excluded.polled_at`),
     earliestTopup: db.prepare<[string], { at: number | null }>(`SELECT MIN(created_at) AS at FROM online_topups WHERE provider = ?`),
-    all: db.prepare<[number], Row>(`SELECT * FROM disputes ORDER BY created_at DESC, rowid DESC LIMIT ?`),
+    all: db.prepare<[number], Row>(`SELECT * FROM disputes ORDER BY created_at DESC, provider DESC, id DESC LIMIT ?`),
   }
 
   function raiseAlert(row: Row, reason: DisputeAlert['reason']): void {

@@ -222,7 +222,7 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
      VALUES (@provider, @id, @currency, @status, @date, @payments, @refunds, @disputes, @fees, @fees_vat, @net, @booking_id, @booked_at)`,
   )
   const insertItem = db.prepare(
-    `INSERT OR IGNORE INTO provider_payout_items (provider, kind, id, payout_id, amount, created) VALUES (?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO provider_payout_items (provider, kind, id, payout_id, amount, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   )
   const itemPayout = db.prepare<[string, string, string], { payout_id: string }>(`SELECT payout_id FROM provider_payout_items WHERE provider = ? AND kind = ? AND id = ?`)
   const topupById = db.prepare<[string, string], TopupRow>(

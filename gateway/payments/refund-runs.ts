@@ -222,6 +222,9 @@ const summaryOf = (row: RunRow): RefundRunSummary => ({
 
 const euros = (cents: number) => `${Math.trunc(cents / 100)}.${String(cents % 100).padStart(2, '0')}`
 
+/** A run item's guest's first paid top-up (candidates' order), for ORDER BY: the item table has no key of its own that keeps it. */
+const FIRST_TOPUP = `(SELECT MIN(t.created_at) FROM online_topups t WHERE t.uid = i.uid AND t.status = 'paid' AND t.provider_checkout_id IS NOT NULL)`
+
 export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
   const { db, ledger, refunds, clock } = deps
   migrateGatewayDatabase(db)
@@ -229,12 +232,13 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
 
   const q = {
     // Guests with a paid online top-up, in the order of their first one; those held by an open run of either kind are left out.
+    // (Every ORDER BY here ends in a unique key, so SQLite and PostgreSQL list alike.)
     candidates: db.prepare<[], { uid: string }>(`
       SELECT t.uid FROM online_topups t
        WHERE t.status = 'paid' AND t.provider_checkout_id IS NOT NULL
          AND NOT EXISTS (SELECT 1 FROM card_refund_run_items r WHERE r.uid = t.uid AND r.open = 1)
          AND NOT EXISTS (SELECT 1 FROM payout_run_items p WHERE p.uid = t.uid AND p.open = 1)
-       GROUP BY t.uid ORDER BY MIN(t.rowid)`),
+       GROUP BY t.uid ORDER BY MIN(t.created_at), t.uid`),
     payoutData: db.prepare<[string], PayoutDataRow>(`SELECT iban, account_name, email FROM portal_customers WHERE uid = ? AND has_entered_info = 1`),
     insertRun: db.prepare<{ operator: string; at: number; maxCount: number | null; maxSum: number | null }, { id: number }>(`
       INSERT INTO card_refund_runs (state, created_by, created_at, max_count, max_sum, item_count, item_sum)
@@ -249,10 +253,11 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
       SELECT r.*, (SELECT COUNT(*) FROM card_refund_run_items i WHERE i.run_id = r.id AND i.refund_id IS NOT NULL) AS booked_count,
              (SELECT COALESCE(SUM(i.booked), 0) FROM card_refund_run_items i WHERE i.run_id = r.id) AS booked_sum
         FROM card_refund_runs r ORDER BY r.id DESC`),
-    items: db.prepare<[number], ItemRow>(`SELECT run_id, uid, amount, refund_id, booked, note FROM card_refund_run_items WHERE run_id = ? ORDER BY rowid`),
+    // In the order of the guests' first paid top-up, as candidates listed them when the run was made.
+    items: db.prepare<[number], ItemRow>(`SELECT run_id, uid, amount, refund_id, booked, note FROM card_refund_run_items i WHERE run_id = ? ORDER BY ${FIRST_TOPUP}, uid`),
     // Each item once: only one neither booked nor noted is taken, and the write says so.
     itemsToExecute: db.prepare<[number], ItemRow>(
-      `SELECT run_id, uid, amount, refund_id, booked, note FROM card_refund_run_items WHERE run_id = ? AND executed_at IS NULL ORDER BY rowid`,
+      `SELECT run_id, uid, amount, refund_id, booked, note FROM card_refund_run_items i WHERE run_id = ? AND executed_at IS NULL ORDER BY ${FIRST_TOPUP}, uid`,
     ),
     closeItem: db.prepare(`UPDATE card_refund_run_items SET open = 0 WHERE run_id = ? AND uid = ?`),
     setOutcome: db.prepare(`UPDATE card_refund_run_items SET refund_id = ?, booked = ?, note = ?, executed_at = ? WHERE run_id = ? AND uid = ? AND executed_at IS NULL`),

@@ -239,23 +239,26 @@ export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
              + COALESCE((SELECT SUM(d.amount) FROM disputes d WHERE d.topup_id = t.id AND d.state IN ('open', 'lost')), 0) AS taken
         FROM online_topups t
        WHERE t.uid = ? AND t.status = 'paid' AND t.currency = ? AND t.provider_checkout_id IS NOT NULL
-       ORDER BY t.created_at DESC, t.rowid DESC`),
+       ORDER BY t.created_at DESC, t.id DESC`),
     insertRequest: db.prepare(`INSERT INTO card_refunds (id, uid, amount, currency, requested_by, via, created_at)
                                VALUES (@id, @uid, @amount, @currency, @requestedBy, @via, @now)`),
     insertPart: db.prepare(`
       INSERT INTO card_refund_parts (id, refund_id, topup_id, provider, provider_checkout_id, uid, amount, currency, state, booking_id, created_at, updated_at)
       VALUES (@id, @refundId, @topupId, @provider, @checkoutId, @uid, @amount, @currency, 'booked', @bookingId, @now, @now)`),
     request: db.prepare<[string], RequestRow>(`SELECT * FROM card_refunds WHERE id = ?`),
-    requestsOf: db.prepare<[string], RequestRow>(`SELECT * FROM card_refunds WHERE uid = ? ORDER BY created_at DESC, rowid DESC`),
-    parts: db.prepare<[string], PartRow>(`SELECT * FROM card_refund_parts WHERE refund_id = ? ORDER BY rowid`),
+    requestsOf: db.prepare<[string], RequestRow>(`SELECT * FROM card_refunds WHERE uid = ? ORDER BY created_at DESC, id DESC`),
+    // In the order they were made: a refund splits over the top-ups newest first (q.topups).
+    parts: db.prepare<[string], PartRow>(`
+      SELECT p.* FROM card_refund_parts p LEFT JOIN online_topups t ON t.id = p.topup_id
+       WHERE p.refund_id = ? ORDER BY COALESCE(t.created_at, 0) DESC, p.topup_id DESC, p.id`),
     part: db.prepare<[string], PartRow>(`SELECT * FROM card_refund_parts WHERE id = ?`),
     sendingOfPayment: db.prepare<[string, string], PartRow>(
-      `SELECT * FROM card_refund_parts WHERE provider = ? AND provider_checkout_id = ? AND state = 'sending' ORDER BY rowid`,
+      `SELECT * FROM card_refund_parts WHERE provider = ? AND provider_checkout_id = ? AND state = 'sending' ORDER BY created_at, id`,
     ),
     linkedOfPayment: db.prepare<[string, string], { provider_refund_id: string }>(
       `SELECT provider_refund_id FROM card_refund_parts WHERE provider = ? AND provider_checkout_id = ? AND provider_refund_id IS NOT NULL`,
     ),
-    open: db.prepare<[number], PartRow>(`SELECT * FROM card_refund_parts WHERE state IN ('booked', 'sending', 'sent') ORDER BY updated_at, rowid LIMIT ?`),
+    open: db.prepare<[number], PartRow>(`SELECT * FROM card_refund_parts WHERE state IN ('booked', 'sending', 'sent') ORDER BY updated_at, id LIMIT ?`),
     setSending: db.prepare(`UPDATE card_refund_parts SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'booked'`),
     backToBooked: db.prepare(`UPDATE card_refund_parts SET state = 'booked', updated_at = ? WHERE id = ? AND state = 'sending'`),
     // Only a part in flight or pending takes news: a finished one stays as it ended.

@@ -311,7 +311,8 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
       VALUES (@runId, @uid, @endToEndId, @iban, @accountName, @email, @amount, @donation, @donationBooking, @sepaCheck)`),
     run: db.prepare<[number], RunRow>(`SELECT * FROM payout_runs WHERE id = ?`),
     runs: db.prepare<[], RunRow>(`SELECT * FROM payout_runs ORDER BY id DESC`),
-    items: db.prepare<[number], ItemRow>(`SELECT * FROM payout_run_items WHERE run_id = ? ORDER BY rowid`),
+    // In the order they were made (candidates: by portal_customers.id); the bank files list them so.
+    items: db.prepare<[number], ItemRow>(`SELECT i.* FROM payout_run_items i WHERE run_id = ? ORDER BY (SELECT c.id FROM portal_customers c WHERE c.uid = i.uid), uid`),
     exported: db.prepare(`UPDATE payout_runs SET state = 'exported', exported_by = ?, exported_at = ? WHERE id = ? AND state = 'approved'`),
     setPayoutBooking: db.prepare(`UPDATE payout_run_items SET payout_booking = ?, payout_receipt = ? WHERE run_id = ? AND uid = ?`),
   }

@@ -70,27 +70,51 @@ export function kiosksWithNewToken(db: SqlDatabase, setup: EventSetup): string[]
   }).map((k) => k.id)
 }
 
-/** Retires what the set-up no longer lists and restores what it lists again; inside the import's SQLite transaction, after the upserts. */
+/** Rows of one multi-row insert into setup_ids: two parameters each, well under SQLite's oldest limit of 999. */
+const SETUP_IDS_PER_INSERT = 400
+
+/**
+ * Puts the set-up's kiosk ids and wristband uids into a temporary table of
+ * this connection (emptied first), for the statements below to read: SQLite's
+ * json_each, which took the lists as one JSON parameter, has no PostgreSQL
+ * twin, while a temporary table and multi-row inserts are the same on both.
+ */
+function stageSetupIds(db: SqlDatabase, setup: EventSetup): void {
+  db.exec(`CREATE TEMP TABLE IF NOT EXISTS setup_ids (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id))`)
+  db.exec(`DELETE FROM setup_ids`)
+  const rows: Array<[string, string]> = [...setup.kiosks.map((k): [string, string] => ['kiosk', k.id]), ...setup.wristbands.map((w): [string, string] => ['wristband', w.uid])]
+  for (let start = 0; start < rows.length; start += SETUP_IDS_PER_INSERT) {
+    const chunk = rows.slice(start, start + SETUP_IDS_PER_INSERT)
+    db.prepare(`INSERT INTO setup_ids (kind, id) VALUES ${chunk.map(() => '(?, ?)').join(', ')} ON CONFLICT DO NOTHING`).run(...chunk.flat())
+  }
+}
+
+const SETUP_KIOSKS = `(SELECT id FROM setup_ids WHERE kind = 'kiosk')`
+const SETUP_WRISTBANDS = `(SELECT id FROM setup_ids WHERE kind = 'wristband')`
+
+/** Retires what the set-up no longer lists and restores what it lists again; inside the import's transaction, after the upserts. */
 export function applySetupRetirement(db: SqlDatabase, setup: EventSetup, kiosksWithNewTokenIds: string[]): SetupRetirement {
-  const kioskIds = JSON.stringify(setup.kiosks.map((k) => k.id))
+  stageSetupIds(db, setup)
+  const retirement = retireAndRestore(db, setup, kiosksWithNewTokenIds)
+  // Not kept beyond the import (a set-up may list tens of thousands of wristbands); a failed import's rollback takes them too.
+  db.exec(`DELETE FROM setup_ids`)
+  return retirement
+}
+
+function retireAndRestore(db: SqlDatabase, setup: EventSetup, kiosksWithNewTokenIds: string[]): SetupRetirement {
   const kiosksRestored = db
-    .prepare<[string], { id: string }>(`UPDATE kiosks SET retired = NULL WHERE retired = 'removed_from_setup' AND id IN (SELECT value FROM json_each(?)) RETURNING id`)
-    .all(kioskIds)
+    .prepare<[], { id: string }>(`UPDATE kiosks SET retired = NULL WHERE retired = 'removed_from_setup' AND id IN ${SETUP_KIOSKS} RETURNING id`)
+    .all()
     .map((r) => r.id)
   const kiosksRetired = db
     // Kiosks an operator made through the admin API were never in the file: absence does not retire them (registry/enrollment.ts).
-    .prepare<[string], { id: string }>(
-      `UPDATE kiosks SET retired = 'removed_from_setup' WHERE retired IS NULL AND origin IS NULL AND id NOT IN (SELECT value FROM json_each(?)) RETURNING id`,
-    )
-    .all(kioskIds)
+    .prepare<[], { id: string }>(`UPDATE kiosks SET retired = 'removed_from_setup' WHERE retired IS NULL AND origin IS NULL AND id NOT IN ${SETUP_KIOSKS} RETURNING id`)
+    .all()
     .map((r) => r.id)
 
-  const uids = JSON.stringify(setup.wristbands.map((w) => w.uid))
-  db.prepare(`UPDATE wristbands SET in_setup = 1 WHERE in_setup = 0 AND uid IN (SELECT value FROM json_each(?))`).run(uids)
+  db.prepare(`UPDATE wristbands SET in_setup = 1 WHERE in_setup = 0 AND uid IN ${SETUP_WRISTBANDS}`).run()
   const fileBlocked = new Map(setup.wristbands.map((w) => [w.uid, w.blocked]))
-  const back = db
-    .prepare<[string], { uid: string }>(`SELECT uid FROM wristbands WHERE retired = 'removed_from_setup' AND uid IN (SELECT value FROM json_each(?))`)
-    .all(uids)
+  const back = db.prepare<[], { uid: string }>(`SELECT uid FROM wristbands WHERE retired = 'removed_from_setup' AND uid IN ${SETUP_WRISTBANDS}`).all()
   // A wristband a tag switch replaced stays blocked whatever the file says.
   const restore = db.prepare(
     `UPDATE wristbands SET retired = NULL, blocked = CASE WHEN replaced_by IS NULL THEN COALESCE(?, blocked_before_retired, 0) ELSE 1 END, blocked_before_retired = NULL WHERE uid = ?`,
@@ -99,12 +123,12 @@ export function applySetupRetirement(db: SqlDatabase, setup: EventSetup, kiosksW
     const blocked = fileBlocked.get(uid)
     restore.run(blocked === undefined ? null : blocked ? 1 : 0, uid)
   }
-  const retiring = `FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.in_setup = 1 AND w.retired IS NULL AND w.uid NOT IN (SELECT value FROM json_each(?))`
-  const owed = db.prepare<[string], { n: number; cents: number | null }>(`SELECT COUNT(*) AS n, SUM(a.balance) AS cents ${retiring}`).get(uids)!
+  const retiring = `FROM wristbands w JOIN accounts a ON a.id = w.account WHERE w.in_setup = 1 AND w.retired IS NULL AND w.uid NOT IN ${SETUP_WRISTBANDS}`
+  const owed = db.prepare<[], { n: number; cents: number | null }>(`SELECT COUNT(*) AS n, SUM(a.balance) AS cents ${retiring}`).get()!
   db.prepare(
     `UPDATE wristbands SET retired = 'removed_from_setup', blocked_before_retired = blocked, blocked = 1
      WHERE uid IN (SELECT w.uid ${retiring})`,
-  ).run(uids)
+  ).run()
   return {
     kiosksRetired,
     kiosksRestored,

@@ -15,6 +15,7 @@ import { bankImportApi } from './bank/bank-import-plugin.js'
 import { bankTransferDetails } from './bank/bank-transfer-details.js'
 import { createBankImportJobs, type PayoutReturns } from './bank/import-jobs.js'
 import { createImportQueue } from './bank/import-queue.js'
+import { createLeaseKeeper, runWhileLeased, soleLeases, type IntervalTimers, type LeaseFor } from './cluster-jobs.js'
 import { createTransferCodes } from './bank/transfer-codes.js'
 import { createBearerAuth, createCardTerminalApi, createCardTerminalStore, locationsFromLedger } from './card-terminal/index.js'
 import { DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES } from './config.js'
@@ -50,6 +51,11 @@ const DISPUTE_POLL_INTERVAL_MS = 5 * 60_000
 const CARD_SWEEP_INTERVAL_MS = 60_000
 /** SEPA checks of payout data that are due (queued, pending at the provider, or unknown after a failure) are looked at this often. */
 const SEPA_CHECK_INTERVAL_MS = 60_000
+/**
+ * With several gateways (leaseFor given): a gateway without a job's lease asks for it this often, and the bank
+ * import's holder looks for jobs uploaded through another gateway this often.
+ */
+const JOB_LEASE_POLL_MS = 10_000
 export const USERS_API_PREFIX = '/users-api'
 export const PORTAL_PAGE_PREFIX = '/portal'
 
@@ -96,6 +102,13 @@ export interface GatewayApisOptions {
   publishKioskConfigs?: (kioskIds: readonly string[]) => Promise<void>
   /** Told how every portal login ended (the gateway's metrics). */
   observePortalLogin?: (outcome: PortalLoginOutcome) => void
+  /**
+   * The lease of each background job (postgres/lease.ts pgLeases), when several gateways share one PostgreSQL
+   * database: a job runs only on the gateway holding its lease. Default: this gateway is the only one (soleLease).
+   */
+  leaseFor?: LeaseFor
+  /** The background jobs' lease renewals and polls (tests give fake ones). */
+  jobTimers?: IntervalTimers
 }
 
 /** The organizer and event slug of the bank import jobs API unless the config names them (bank.organizerSlug, bank.eventSlug): the event's name, lower case, words joined by '-'. */
@@ -233,7 +246,18 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     currency,
     ...(options.alert ? { alert: options.alert } : {}),
   })
-  const bankQueue = createImportQueue({ jobs: bankJobs, logger: logger.child({ component: 'bank-import' }) })
+  // Background jobs run once across the cluster: each on the gateway holding its lease (cluster-jobs.ts); alone, this gateway holds all.
+  const clustered = options.leaseFor !== undefined
+  const leaseFor = options.leaseFor ?? soleLeases
+  const keeperOf = (job: string) => createLeaseKeeper({ lease: leaseFor(job), logger, ...(options.jobTimers ? { timers: options.jobTimers } : {}) })
+  // Uploads through another gateway's HTTP kick only that gateway's queue: the holder polls (alone, a kick is enough).
+  const bankQueue = createImportQueue({
+    jobs: bankJobs,
+    logger: logger.child({ component: 'bank-import' }),
+    lease: keeperOf('bank-import'),
+    ...(clustered ? { pollMs: JOB_LEASE_POLL_MS } : {}),
+    ...(options.jobTimers ? { timers: options.jobTimers } : {}),
+  })
   const derivedSlug = slugOfEventName(ledger.registry.event()?.name ?? 'event')
   const organizer = config.bank?.organizerSlug ?? derivedSlug
   const event = config.bank?.eventSlug ?? derivedSlug
@@ -310,22 +334,30 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     plugins.push({ plugin: cardTerminal.plugin, prefix: '', throttleCredentials: 'card-terminal' })
   }
 
-  let reconciling: { stop(): Promise<void> } | undefined
-  let refundRecovery: { stop(): Promise<void> } | undefined
-  let sepaCheckWorker: { stop(): Promise<void> } | undefined
-  let disputePolling: { stop(): Promise<void> } | undefined
-  let payoutReconciling: { stop(): Promise<void> } | undefined
-  const timers: NodeJS.Timeout[] = []
-  const running = new Set<Promise<unknown>>()
-  const every = (intervalMs: number, what: string, run: () => Promise<unknown>) => {
+  /** run() every intervalMs until stop(), which waits for the runs in progress. */
+  const every = (intervalMs: number, what: string, run: () => Promise<unknown>) => (): { stop(): Promise<void> } => {
+    const running = new Set<Promise<unknown>>()
     const timer = setInterval(() => {
       const p = run().catch((err: unknown) => logger.error({ err }, `${what} failed`))
       running.add(p)
       void p.finally(() => running.delete(p))
     }, intervalMs)
     timer.unref()
-    timers.push(timer)
+    return {
+      async stop() {
+        clearInterval(timer)
+        await Promise.all(running)
+      },
+    }
   }
+  /**
+   * The periodic jobs and their leases. Each talks to a payment provider or books from what it finds, so running
+   * it on every gateway would at best repeat every request (SEPA checks cost money per check) and at worst send
+   * a refund or book a dispute's loss twice where a provider's idempotency does not cover it: one gateway runs each.
+   */
+  const leasedJobs: Array<{ stop(): Promise<void> }> = []
+  const runLeased = (job: string, start: () => { stop(): Promise<void> }) =>
+    leasedJobs.push(runWhileLeased({ keeper: keeperOf(job), start, pollMs: JOB_LEASE_POLL_MS, logger, ...(options.jobTimers ? { timers: options.jobTimers } : {}) }))
 
   return {
     plugins,
@@ -333,25 +365,20 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
     start() {
       // Jobs uploaded before a restart (or running when the gateway stopped) go on.
       bankQueue.kick()
-      if (topups) reconciling = topups.startReconciling(RECONCILE_INTERVAL_MS)
+      if (topups) runLeased('online-topups', () => topups.startReconciling(RECONCILE_INTERVAL_MS))
       // Parts a stop or crash left open are settled now, then every interval.
-      if (cardRefunds) refundRecovery = cardRefunds.startRecovering(REFUND_RECOVERY_INTERVAL_MS)
+      if (cardRefunds) runLeased('card-refund-recovery', () => cardRefunds.startRecovering(REFUND_RECOVERY_INTERVAL_MS))
       // Checks due after a stop or crash, and payout data saved before the checks were configured, are asked now, then every interval.
-      if (sepaChecks) sepaCheckWorker = sepaChecks.start(SEPA_CHECK_INTERVAL_MS)
-      if (disputes) disputePolling = disputes.startPolling(DISPUTE_POLL_INTERVAL_MS)
-      if (reconciliation && reconcileIntervalMinutes > 0) payoutReconciling = reconciliation.startPeriodic(reconcileIntervalMinutes * 60_000)
-      if (usersReconcile) every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile)
-      if (cardSweep) every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep)
+      if (sepaChecks) runLeased('sepa-checks', () => sepaChecks.start(SEPA_CHECK_INTERVAL_MS))
+      if (disputes) runLeased('disputes', () => disputes.startPolling(DISPUTE_POLL_INTERVAL_MS))
+      if (reconciliation && reconcileIntervalMinutes > 0) runLeased('reconciliation', () => reconciliation!.startPeriodic(reconcileIntervalMinutes * 60_000))
+      if (usersReconcile) runLeased('users-payments', every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile))
+      if (cardSweep) runLeased('card-sweep', every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep))
     },
     async stop() {
-      for (const t of timers.splice(0)) clearInterval(t)
-      await reconciling?.stop()
-      await refundRecovery?.stop()
-      await sepaCheckWorker?.stop()
-      await disputePolling?.stop()
-      await payoutReconciling?.stop()
+      // Each stops its worker (waiting for a run in progress) and releases its lease.
+      await Promise.all(leasedJobs.splice(0).map((job) => job.stop()))
       await bankQueue.stop()
-      await Promise.all(running)
     },
   }
 }

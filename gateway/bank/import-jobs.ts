@@ -15,6 +15,7 @@
 import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
+import { LeaseLostError, type JobFence } from '../cluster-jobs.js'
 import { HttpError } from '../http.js'
 import { LedgerRefusalError, type Ledger } from '../ledger/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
@@ -89,8 +90,11 @@ export interface BankImportJobs {
   list(filter: { event?: string; state?: string; offset: number; limit: number }): { count: number; jobs: JobView[] }
   /** Ids of the jobs not finished yet, oldest first (after a restart too). */
   openJobs(): number[]
-  /** Decides the job's next undecided transactions (up to DECISIONS_PER_COMMIT); false when none was left (the job is then completed). */
-  processNext(jobId: number): boolean
+  /**
+   * Decides the job's next undecided transactions (up to DECISIONS_PER_COMMIT); false when none was left (the job is then completed).
+   * With `fence` (the bank import's lease, several gateways), it is checked in the deciding transaction: false there throws LeaseLostError, nothing written.
+   */
+  processNext(jobId: number, fence?: JobFence): boolean
   matchByOperator(jobId: number, idx: number, uid: string, operator: string): TransactionView
   discardByOperator(jobId: number, idx: number, comment: string, operator: string): TransactionView
 }
@@ -322,7 +326,9 @@ export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
    * transaction (one disk sync for all of them): a stop before the commit
    * leaves all of them undecided and unbooked, after it all decided and booked.
    */
-  const decideBatch = db.transaction((jobId: number) => {
+  const decideBatch = db.transaction((jobId: number, fence: JobFence | undefined) => {
+    // First, in this transaction: a gateway that lost the lease decides nothing (another one goes on from here).
+    if (fence !== undefined && !fence(db)) throw new LeaseLostError('the bank import')
     const alerts: Array<{ idx: number; alert: string }> = []
     let last: number | undefined
     for (let n = 0; n < DECISIONS_PER_COMMIT; n++) {
@@ -345,11 +351,11 @@ export function createBankImportJobs(deps: BankImportJobsDeps): BankImportJobs {
   /** Per job, the index before which every transaction is decided (in this process; after a restart the search starts at 0 once). */
   const searchFrom = new Map<number, number>()
 
-  function processNext(jobId: number): boolean {
+  function processNext(jobId: number, fence?: JobFence): boolean {
     const job = q.job.get(jobId)
     if (job === undefined || (job.state !== 'pending' && job.state !== 'running')) return false
     if (job.state === 'pending') q.setJobState.run('running', jobId)
-    const { last, alerts } = decideBatch.immediate(jobId)
+    const { last, alerts } = decideBatch.immediate(jobId, fence)
     if (last === undefined) {
       searchFrom.delete(jobId)
       q.setJobState.run('completed', jobId)

@@ -3,7 +3,17 @@
 // running when the gateway died) is picked up again at start. Between two
 // transactions it yields to the event loop, so a large job never holds up the
 // kiosks' bookings.
+//
+// With several gateways on one database (issue 18) the queue runs on the one
+// that holds the 'bank-import' lease (cluster-jobs.ts): it works only while
+// it holds it, checks it in each transaction that decides (so a gateway that
+// lost it commits nothing more), and polls the open jobs every pollMs, since
+// a job may have been uploaded through another gateway's HTTP. The others ask
+// for the lease at the same pace and take over, at the first undecided
+// transaction, once the holder's lease has expired. On SQLite the lease is
+// always held and an upload kicks the queue, so no polling is needed.
 import type { Logger } from 'pino'
+import { LeaseLostError, systemTimers, type IntervalTimers, type LeaseKeeper } from '../cluster-jobs.js'
 import type { BankImportJobs } from './import-jobs.js'
 
 export interface ImportQueue {
@@ -11,22 +21,36 @@ export interface ImportQueue {
   kick(): void
   /** Resolves once no job is open (tests, shutdown). */
   drained(): Promise<void>
-  /** Stops after the transaction in progress. */
+  /** Stops after the transaction in progress (and releases the lease). */
   stop(): Promise<void>
 }
 
-export function createImportQueue({ jobs, logger }: { jobs: BankImportJobs; logger: Logger }): ImportQueue {
+export interface ImportQueueDeps {
+  jobs: Pick<BankImportJobs, 'openJobs' | 'processNext'>
+  logger: Logger
+  /** The 'bank-import' lease; without it this gateway is the only one (SQLite). */
+  lease?: LeaseKeeper
+  /** Looks for open jobs (and asks for the lease) this often; without it only kick() starts work. */
+  pollMs?: number
+  timers?: IntervalTimers
+}
+
+export function createImportQueue({ jobs, logger, lease, pollMs, timers = systemTimers }: ImportQueueDeps): ImportQueue {
   let running: Promise<void> | undefined
   let again = false
   let stopped = false
   const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve))
 
   async function work(): Promise<void> {
+    const holding = lease?.hold()
+    // Another gateway holds it: it polls the open jobs, this one too (for a takeover).
+    if (lease !== undefined && holding === undefined) return
+    const stillHeld = () => lease === undefined || lease.current()?.token === holding!.token
     do {
       again = false
       for (const jobId of jobs.openJobs()) {
-        while (!stopped && jobs.processNext(jobId)) await nextTick()
-        if (stopped) return
+        while (!stopped && stillHeld() && jobs.processNext(jobId, lease?.fence)) await nextTick()
+        if (stopped || !stillHeld()) return
       }
     } while (again && !stopped)
   }
@@ -40,11 +64,16 @@ export function createImportQueue({ jobs, logger }: { jobs: BankImportJobs; logg
     // Never inside the caller's turn: the upload is answered before its job starts.
     running = nextTick()
       .then(work)
-      .catch((err: unknown) => logger.error({ err }, 'bank import queue failed'))
+      .catch((err: unknown) => {
+        if (err instanceof LeaseLostError) logger.warn({ err }, 'bank import queue stopped: the lease was lost; the gateway holding it goes on')
+        else logger.error({ err }, 'bank import queue failed')
+      })
       .finally(() => {
         running = undefined
       })
   }
+
+  const poll = pollMs === undefined ? undefined : timers.setInterval(kick, pollMs)
 
   return {
     kick,
@@ -53,7 +82,9 @@ export function createImportQueue({ jobs, logger }: { jobs: BankImportJobs; logg
     },
     async stop() {
       stopped = true
+      if (poll !== undefined) timers.clearInterval(poll)
       await running
+      lease?.release()
     },
   }
 }

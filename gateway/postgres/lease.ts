@@ -17,7 +17,9 @@
 // same interface and always holds.
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
+import type { SqlDatabase } from '../sql/database.js'
 import type { PgConnection } from './connection.js'
+import { pgConnectionOf } from './sql-database.js'
 
 /** The lease as its holder holds it. */
 export interface LeaseHolding {
@@ -32,6 +34,8 @@ export interface JobLease {
   readonly name: string
   /** Who asks: unique per gateway process. */
   readonly holder: string
+  /** How long a holding lasts without renewal (Infinity: it never lapses). */
+  readonly ttlMs: number
   /**
    * Takes the lease if it is free or expired (a new token), or extends it if
    * this holder holds it (the same token). undefined: another holder holds it.
@@ -39,8 +43,14 @@ export interface JobLease {
   acquire(): LeaseHolding | undefined
   /** Extends the lease this holder holds with `holding`'s token; undefined if it has lapsed or been taken over (stop the job). */
   renew(holding: LeaseHolding): LeaseHolding | undefined
-  /** Whether the lease is still held with this token: check it in the job's own transaction before it writes. */
-  holds(holding: LeaseHolding): boolean
+  /**
+   * Whether the lease is still held with this token. Check it in the job's own
+   * transaction before it writes, by handing that transaction's database as
+   * `within`: on PostgreSQL the check then runs on that connection and keeps
+   * the lease row share-locked until the transaction ends, so a takeover
+   * waits for its commit and nothing of a former holder commits after it.
+   */
+  holds(holding: LeaseHolding, within?: SqlDatabase): boolean
   /** Ends the holding now, so another gateway need not wait for the expiry; nothing if it has lapsed already. */
   release(holding: LeaseHolding): void
 }
@@ -75,6 +85,8 @@ const SQL = {
   renew: `UPDATE job_leases SET expires_at = clock_timestamp() + $4 * interval '1 millisecond'
     WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > clock_timestamp() RETURNING token, ${EXPIRES_AT_MS}`,
   holds: `SELECT 1 AS one FROM job_leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > clock_timestamp()`,
+  // In the job's transaction: a takeover (an UPDATE of this row) waits until that transaction ends.
+  holdsWithin: `SELECT 1 AS one FROM job_leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > clock_timestamp() FOR SHARE`,
   // The row stays, so the next taker's token is higher still.
   release: `UPDATE job_leases SET expires_at = clock_timestamp() WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > clock_timestamp()`,
 } as const
@@ -93,13 +105,25 @@ export function createPgLease({ conn, name, holder = defaultLeaseHolder(), ttlMs
   return {
     name,
     holder,
+    ttlMs,
     acquire: () => holdingOf(conn.run('leaseAcquire', SQL.acquire, [name, holder, ttlMs])),
     renew: (holding) => holdingOf(conn.run('leaseRenew', SQL.renew, [name, holder, holding.token, ttlMs])),
-    holds: (holding) => conn.run('leaseHolds', SQL.holds, [name, holder, holding.token]).length === 1,
+    holds(holding, within) {
+      if (within === undefined) return conn.run('leaseHolds', SQL.holds, [name, holder, holding.token]).length === 1
+      const jobConn = pgConnectionOf(within)
+      if (jobConn === undefined) throw new TypeError(`the job lease ${name} is in PostgreSQL; the job's database is not`)
+      if (!within.inTransaction) throw new Error(`the job lease ${name} is checked within the job's transaction, and none is open`)
+      return jobConn.run('leaseHoldsWithin', SQL.holdsWithin, [name, holder, holding.token]).length === 1
+    },
     release(holding) {
       conn.run('leaseRelease', SQL.release, [name, holder, holding.token])
     },
   }
+}
+
+/** The leases of this gateway process on `conn` (its own connection for leases, see PgLeaseOptions): the gateway's leaseFor. */
+export function pgLeases(conn: PgConnection, { ttlMs, holder = defaultLeaseHolder() }: { ttlMs: number; holder?: string }): (name: string) => JobLease {
+  return (name) => createPgLease({ conn, name, holder, ttlMs })
 }
 
 /** The single gateway's lease (SQLite, no other gateway): always held, with one token that never changes. */
@@ -107,5 +131,5 @@ export function soleLease(name: string, holder = 'this-gateway'): JobLease {
   checkedOptions(name, holder, 1_000)
   // A far expiry: the sole holder never has to renew in time.
   const holding = (): LeaseHolding => ({ token: 1, expiresAtMs: Number.MAX_SAFE_INTEGER })
-  return { name, holder, acquire: holding, renew: holding, holds: () => true, release: () => {} }
+  return { name, holder, ttlMs: Infinity, acquire: holding, renew: holding, holds: () => true, release: () => {} }
 }

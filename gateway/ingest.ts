@@ -28,6 +28,7 @@ import type { PinAttempt, PinAttemptLimiter, PinAttemptRefusal } from '../portal
 import type { Ledger, Outcome } from './ledger/index.js'
 import type { Registry } from './registry/index.js'
 import { createConcurrencyLimit } from './verify-limit.js'
+import { sharedVerifyPool, type SignatureCheck, type VerifyPool } from './verify-pool.js'
 
 /**
  * Enough checks in flight that the pool stays busy while the event loop is slow to hand it the next
@@ -71,12 +72,17 @@ export interface IngestDeps {
    * whose transactions were not booked are asked to send them again; 5 s by default.
    */
   storageRetryMs?: number
-  /** Signature check; tests replace it to control when checks finish. */
+  /** Signature check, one envelope at a time; tests replace it to control when checks finish. Without it the checks run on `verifyPool`. */
   verify?: (envelope: Envelope, publicKey: KeyObject) => Promise<boolean>
   /**
-   * Signature checks handed to libuv's thread pool at once (the built-in check runs there, beside
-   * the portal's token checks); the others wait in ingest's queue. By default DEFAULT_MAX_VERIFIES_IN_FLIGHT
-   * for the built-in check and unlimited for a replaced `verify`.
+   * Where the built-in checks run: the envelopes that arrived in one turn of the event loop go to its
+   * worker threads as one batch. The process's shared pool (verify-pool.ts) by default.
+   */
+  verifyPool?: VerifyPool
+  /**
+   * Signature checks handed to libuv's thread pool at once (beside the portal's token checks): a replaced
+   * `verify` (unlimited by default), and the built-in check when a batch's pool thread failed and its
+   * envelopes are checked there instead (DEFAULT_MAX_VERIFIES_IN_FLIGHT by default); the others wait in ingest's queue.
    */
   maxVerifiesInFlight?: number
   /** Opens a tag switch's sealed PIN (the ledger's gateway key); without it tag switches find no PIN. */
@@ -151,6 +157,13 @@ type Entry =
       pinRefused?: { reason: PinAttemptRefusal; retryAfterMs: number }
     }
 
+type VerifyEntry = Extract<Entry, { kind: 'verify' }>
+
+/** An envelope waiting for its signature check on the pool. */
+interface PoolCheck extends SignatureCheck {
+  entry: VerifyEntry
+}
+
 const KIOSK_ID = /^[a-z0-9][a-z0-9-]{0,31}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -192,6 +205,11 @@ export function createIngest(deps: IngestDeps): Ingest {
   const replacedVerify = deps.verify
   const verify = (envelope: Envelope, key: KeyObject, txText: string) =>
     verifyLimit.run(() => (replacedVerify === undefined ? verifyEnvelopeAsync(envelope, key, txText) : replacedVerify(envelope, key)))
+  /** The pool of the built-in check, taken on first use (a replaced verify never starts it). */
+  let verifyPool = deps.verifyPool
+  /** Envelopes of this turn of the event loop waiting to go to the pool as one batch. */
+  let toCheck: PoolCheck[] = []
+  let checkScheduled = false
   const pinAttempts = deps.pinAttempts
   if (deps.unsealPin !== undefined && pinAttempts === undefined) throw new Error('unsealPin needs pinAttempts: every PIN check is limited')
 
@@ -380,41 +398,84 @@ export function createIngest(deps: IngestDeps): Ingest {
         return
       }
       const txText = canonicalText(tx)
-      const entry: Entry = { kind: 'verify', kioskId: kioskIdFromTopic, receivedAt, envelope, txText, settled: false, ok: false }
+      const entry: VerifyEntry = { kind: 'verify', kioskId: kioskIdFromTopic, receivedAt, envelope, txText, settled: false, ok: false }
       enqueue(entry)
-      const settle = (ok: boolean) => {
-        entry.ok = ok
-        entry.settled = true
-        scheduleFlush()
-      }
-      const sealedPin = tx.sealedPin
-      const unseal = deps.unsealPin
-      verify(envelope, key, txText)
-        .then(async (ok) => {
-          // The PIN is opened only for a genuine envelope, kept in memory for the ledger, never stored or logged.
-          if (ok && sealedPin !== undefined && unseal !== undefined && pinAttempts !== undefined) {
-            const attempt = pinAttempts.attempt({ kiosk: kioskIdFromTopic })
-            if (!attempt.allowed) {
-              entry.pinRefused = { reason: attempt.reason, retryAfterMs: attempt.retryAfterMs }
-            } else {
-              const pin = await unseal(sealedPin).catch(() => undefined)
-              if (pin === undefined) attempt.refund()
-              else {
-                entry.pin = pin
-                entry.pinAttempt = attempt
-              }
-            }
-          }
-          return ok
-        })
-        .then(settle, (err: unknown) => {
-          logger.error({ err, kiosk }, 'signature check failed to run')
-          settle(false)
-        })
+      if (replacedVerify === undefined) {
+        toCheck.push({ entry, key, text: txText, sig: envelope.sig })
+        scheduleChecks()
+      } else
+        verify(envelope, key, txText).then(
+          (ok) => checked(entry, ok),
+          (err: unknown) => checkFailed(entry, err),
+        )
     } catch (err) {
       // Defensive: nothing above should throw, and a daemon must never die of one message.
       logger.error({ err, kiosk: printableKiosk(String(kioskIdFromTopic)) }, 'ingest submit failed')
     }
+  }
+
+  function settle(entry: VerifyEntry, ok: boolean): void {
+    entry.ok = ok
+    entry.settled = true
+    scheduleFlush()
+  }
+
+  /** A signature checked: a genuine tag switch's PIN is opened first, the others are settled at once. */
+  function checked(entry: VerifyEntry, ok: boolean): void {
+    const sealedPin = entry.envelope.tx.sealedPin
+    const unseal = deps.unsealPin
+    if (!ok || sealedPin === undefined || unseal === undefined || pinAttempts === undefined) return settle(entry, ok)
+    // The PIN is opened only for a genuine envelope, kept in memory for the ledger, never stored or logged.
+    const attempt = pinAttempts.attempt({ kiosk: entry.kioskId })
+    if (!attempt.allowed) {
+      entry.pinRefused = { reason: attempt.reason, retryAfterMs: attempt.retryAfterMs }
+      return settle(entry, ok)
+    }
+    unseal(sealedPin)
+      .catch(() => undefined)
+      .then((pin) => {
+        if (pin === undefined) attempt.refund()
+        else {
+          entry.pin = pin
+          entry.pinAttempt = attempt
+        }
+        settle(entry, ok)
+      })
+      .catch((err: unknown) => checkFailed(entry, err))
+  }
+
+  function checkFailed(entry: VerifyEntry, err: unknown): void {
+    logger.error({ err, kiosk: printableKiosk(entry.kioskId) }, 'signature check failed to run')
+    settle(entry, false)
+  }
+
+  function scheduleChecks(): void {
+    if (checkScheduled) return
+    checkScheduled = true
+    // setImmediate, as for the flush: the messages of this turn of the event loop go to the pool together.
+    setImmediate(sendChecks)
+  }
+
+  function sendChecks(): void {
+    checkScheduled = false
+    const checks = toCheck
+    toCheck = []
+    if (checks.length === 0) return
+    verifyPool ??= sharedVerifyPool()
+    verifyPool.verify(checks).then(
+      (results) => {
+        for (let i = 0; i < checks.length; i++) checked(checks[i]!.entry, results[i] === true)
+      },
+      (err: unknown) => {
+        // A thread failed: these envelopes are checked on libuv's pool instead, one by one, as before the threads.
+        logger.warn({ err, size: checks.length }, 'signature check thread failed; checking its batch on the thread pool')
+        for (const { entry, key, text } of checks)
+          verify(entry.envelope, key, text).then(
+            (ok) => checked(entry, ok),
+            (error: unknown) => checkFailed(entry, error),
+          )
+      },
+    )
   }
 
   function takeSettledBatch(): Entry[] {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { SqlDatabase } from '../sql/database.js'
 import { migrateGatewayDatabase } from '../migrations.js'
+import { sqlStateOf } from '../postgres/connection.js'
 
 /** Our status of a payment row before Stripe gave it an intent. */
 export const CREATING_STATUS = 'creating'
@@ -106,9 +107,13 @@ export class EmailTakenError extends Error {
   }
 }
 
+/** A unique key on `column` was broken: SQLite's code and its message naming the column, or PostgreSQL's SQLSTATE and its message naming the constraint (users_api_users_email_key). */
 function isUniqueViolation(err: unknown, column: string): boolean {
-  return err instanceof Error && (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && err.message.includes(column)
+  if (!(err instanceof Error)) return false
+  const code = (err as { code?: unknown }).code
+  return (code === 'SQLITE_CONSTRAINT_UNIQUE' || sqlStateOf(err) === PG_UNIQUE_VIOLATION) && err.message.includes(column)
 }
+const PG_UNIQUE_VIOLATION = '23505'
 
 export interface UsersStore {
   readonly db: SqlDatabase
@@ -162,7 +167,7 @@ export function createUsersStore(db: SqlDatabase): UsersStore {
     deleteUser: db.prepare(`UPDATE users_api_users SET deleted_at = ?, email = NULL, password_hash = '' WHERE id = ? AND deleted_at IS NULL`),
     linkedUidOf: db.prepare<[string], { linked_uid: string | null }>(`SELECT linked_uid FROM users_api_users WHERE id = ?`),
     openPayments: db.prepare<[number], PaymentDbRow>(
-      `SELECT * FROM users_api_payments WHERE intent_id IS NOT NULL AND booking_id IS NULL AND status != 'canceled' ORDER BY updated_at LIMIT ?`,
+      `SELECT * FROM users_api_payments WHERE intent_id IS NOT NULL AND booking_id IS NULL AND status != 'canceled' ORDER BY updated_at, seq LIMIT ?`,
     ),
     paymentByCuid: db.prepare<[string, string], PaymentDbRow>(`SELECT * FROM users_api_payments WHERE user_id = ? AND cuid = ?`),
     paymentByIntent: db.prepare<[string], PaymentDbRow>(`SELECT * FROM users_api_payments WHERE intent_id = ?`),

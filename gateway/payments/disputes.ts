@@ -271,7 +271,7 @@ export function createDisputeService(deps: DisputeServiceDeps): DisputeService {
     // Open ones may be resolved; one that came before we knew its top-up was paid may match now.
     openToCheck: db.prepare<[string, number], Row>(
       `SELECT * FROM disputes WHERE provider = ? AND (state = 'open' OR (state = 'unmatched' AND unmatched_reason = 'topup_not_paid'))
-        ORDER BY checked_at, created_at LIMIT ?`,
+        ORDER BY checked_at, created_at, id LIMIT ?`,
     ),
     forget: db.prepare(`DELETE FROM disputes WHERE provider = ? AND id = ?`),
     pollMark: db.prepare<[string], { created_since: number }>(`SELECT created_since FROM dispute_polls WHERE provider = ?`),

@@ -224,10 +224,10 @@ export function createOnlineTopups(deps: OnlineTopupsDeps): OnlineTopups {
       `SELECT COUNT(*) AS n FROM online_topups WHERE uid = ? AND status IN ('creating', 'pending') AND created_at >= ?`,
     ),
     pending: db.prepare<[number, number], Row>(
-      `SELECT * FROM online_topups WHERE status = 'pending' AND created_at >= ? ORDER BY checked_at, created_at LIMIT ?`,
+      `SELECT * FROM online_topups WHERE status = 'pending' AND created_at >= ? ORDER BY checked_at, created_at, id LIMIT ?`,
     ),
     staleCreating: db.prepare<[number], Row>(`SELECT * FROM online_topups WHERE status = 'creating' AND created_at < ?`),
-    attention: db.prepare<[], Row>(`SELECT * FROM online_topups WHERE status = 'attention' ORDER BY updated_at`),
+    attention: db.prepare<[], Row>(`SELECT * FROM online_topups WHERE status = 'attention' ORDER BY updated_at, id`),
   }
 
   function raiseAlert(row: Row, reason: string): void {

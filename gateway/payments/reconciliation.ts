@@ -236,13 +236,13 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
     `SELECT t.id, t.provider_checkout_id, t.uid, t.amount, t.status, t.created_at FROM online_topups t
      WHERE t.provider = ? AND t.status = 'paid' AND t.created_at < ?
        AND NOT EXISTS (SELECT 1 FROM provider_payout_items i WHERE i.provider = ? AND i.kind = 'payment' AND i.id = t.id)
-     ORDER BY t.created_at LIMIT 1000`,
+     ORDER BY t.created_at, t.id LIMIT 1000`,
   )
   const partsOutsidePayouts = db.prepare<[string, number, string], PartRow>(
     `SELECT p.id, p.provider_refund_id, p.uid, p.amount, p.state, p.created_at FROM card_refund_parts p
      WHERE p.provider = ? AND p.state IN ('sent', 'succeeded') AND p.created_at < ?
        AND NOT EXISTS (SELECT 1 FROM provider_payout_items i WHERE i.provider = ? AND i.kind = 'refund' AND i.id = p.provider_refund_id)
-     ORDER BY p.created_at LIMIT 1000`,
+     ORDER BY p.created_at, p.id LIMIT 1000`,
   )
 
   function disputeRow(id: string): DisputeRow | undefined {

@@ -23,9 +23,12 @@ export function composeLedgerFacts(registry: RegistryFacts, store: LedgerStore):
     depositAccounts: () => store.depositAccounts(),
     maxReturnQty: (booth, productId) => registry.maxReturnQty(booth, productId),
     wristband(uid) {
+      // The balance first: inside a batch on PostgreSQL it is read FOR UPDATE, so a payout run on another gateway
+      // that holds the row is waited for, and the facts read next see its open payout item (in_payout_run).
+      const balance = store.account(accountIds.customer(uid))?.balance ?? 0
       const band = registry.wristband(uid)
       if (band === undefined) return undefined
-      return { ...band, balance: store.account(accountIds.customer(uid))?.balance ?? 0 }
+      return { ...band, balance }
     },
     product: (booth, productId) => registry.product(booth, productId),
     cardPaymentBooked: (ref) => store.cardPaymentBooked(ref),

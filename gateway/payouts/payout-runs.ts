@@ -31,7 +31,9 @@
 // The transactions are the gateway database's (better-sqlite3): the ledger's
 // SQLite store joins them as savepoints, so a refusal anywhere rolls back the
 // run and every booking of it. Over the in-memory store this atomicity does not
-// hold; payout runs are for the SQLite ledger.
+// hold; payout runs are for the SQLite ledger. On PostgreSQL, where other
+// gateways' kiosk batches book without the facade's writer lock, create and
+// export first lock the balances they decide on (balance-locks.ts).
 import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
@@ -41,6 +43,7 @@ import { checkOperatorName } from '../four-eyes/operator-credentials.js'
 import { createRunSteps } from '../four-eyes/run-steps.js'
 import { LedgerRefusalError, accountIds, type Ledger } from '../ledger/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
+import { balanceLocks } from './balance-locks.js'
 import { endToEndId, randomSuffix } from './end-to-end-id.js'
 import { payeeProblem as bankFilePayeeProblem } from './payout-files.js'
 
@@ -295,6 +298,7 @@ function unrenderable(err: unknown, items: readonly ItemRow[], problemOf: (item:
 export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCodes, newSuffix = randomSuffix, payeeProblem = bankFilePayeeProblem, sepaCheck }: PayoutRunsDeps): PayoutRuns {
   migrateGatewayDatabase(db)
   const log = logger.child({ component: 'payout-runs' })
+  const locks = balanceLocks(db)
 
   const q = {
     // Guests who told the portal anything, in the order they did; a wristband in an open run is left out.
@@ -365,7 +369,10 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     let count = 0
     let sum = 0
     let donations = 0
-    for (const c of q.candidates.all()) {
+    const candidates = q.candidates.all()
+    // Before any balance is read: no sale on another gateway changes one until this run is committed.
+    locks.lockCustomers(candidates.map((c) => c.uid))
+    for (const c of candidates) {
       const band = ledger.wristband(c.uid)
       if (band === undefined || band.blocked || band.balance <= 0) continue
       // A donation is booked once: a guest in a cancelled run donated already.
@@ -461,7 +468,10 @@ export function createPayoutRuns({ db, ledger, clock, logger, allowedCountryCode
     }
     if (row.state !== 'approved') throw new PayoutRunError('payout_run_not_exportable', `payout run ${id} is ${row.state}: only an approved run can be exported`)
     const payoutAccount = ledger.ensureAccount('payout', PAYOUT_ACCOUNT_REF)
-    for (const item of q.items.all(id)) {
+    const items = q.items.all(id)
+    // Each payout takes its item's amount from a balance that cannot change until the export is committed.
+    locks.lockCustomers(items.map((item) => item.uid))
+    for (const item of items) {
       let booked
       try {
         booked = ledger.bookExternal({

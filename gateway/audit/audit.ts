@@ -5,6 +5,8 @@
 // transaction, so a running gateway (WAL) keeps writing and the audit sees one
 // consistent snapshot.
 import Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
+import { dialectOf } from '../sql/dialect.js'
 import { auditBookings } from './bookings.js'
 import { auditDebts, auditDeposits } from './deposits-debts.js'
 import { auditExternalBookings } from './external-bookings.js'
@@ -25,18 +27,25 @@ export interface AuditResult {
   checked: AuditCounts
 }
 
-export type AuditSource = { db: Database.Database } | { path: string }
+/** A connection you hold (SQLite or the PostgreSQL SqlDatabase), or a SQLite file's path. */
+export type AuditSource = { db: SqlDatabase } | { path: string }
 
 /** Opens a ledger file for reading only; throws (SQLite's error) when it cannot be read. */
 export function openLedgerReadOnly(path: string): Database.Database {
   return new Database(path, { readonly: true, fileMustExist: true })
 }
 
-function auditKioskChains(db: Database.Database): AuditFinding[] {
-  const kiosks = db.prepare<[], { id: string; public_key: string | null; next_seq: number; last_hash: string }>(`SELECT id, public_key, next_seq, last_hash FROM kiosks ORDER BY id`).all()
+function auditKioskChains(db: SqlDatabase): AuditFinding[] {
+  const dialect = dialectOf(db)
+  // The chain cursor: the kiosk's row on SQLite, the ledger store's kiosk_cursors on PostgreSQL (sql/dialect.ts).
+  const kiosks = db
+    .prepare<[], { id: string; public_key: string | null; next_seq: number; last_hash: string }>(
+      `SELECT k.id, k.public_key, ${dialect.kioskNextSeq('k')} AS next_seq, ${dialect.kioskLastHash('k')} AS last_hash FROM kiosks k ORDER BY k.id`,
+    )
+    .all()
   const byKiosk = db.prepare<[string], StoredTransaction>(`SELECT id, kiosk, seq, type, tag, amount, hash, envelope FROM transactions WHERE kiosk = ? ORDER BY seq`)
   // A file from before migration 22 (audited without migrating) has no history: the current key alone.
-  const hasHistory = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kiosk_key_history'`).get() !== undefined
+  const hasHistory = dialect.tableExists(db, 'kiosk_key_history')
   const history = hasHistory
     ? db.prepare<[string], { public_key: string; from_seq: number; source: string }>(`SELECT public_key, from_seq, source FROM kiosk_key_history WHERE kiosk_id = ? ORDER BY from_seq, id`)
     : undefined
@@ -47,29 +56,34 @@ function auditKioskChains(db: Database.Database): AuditFinding[] {
   })
 }
 
-function count(db: Database.Database, table: string): number {
+function count(db: SqlDatabase, table: string): number {
   return db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n
 }
 
 /** Audits a ledger database: a connection you hold (only read), or a file opened read-only for the audit and closed after. */
 export function auditLedgerDatabase(source: AuditSource): AuditResult {
-  const db = 'db' in source ? source.db : openLedgerReadOnly(source.path)
+  if ('db' in source) return auditOpenDatabase(source.db)
+  const db = openLedgerReadOnly(source.path)
   try {
-    const run = db.transaction((): AuditResult => {
-      const findings = [...auditKioskChains(db), ...auditBookings(db), ...auditDeposits(db), ...auditDebts(db), ...auditExternalBookings(db)]
-      const checked: AuditCounts = {
-        kiosks: count(db, 'kiosks'),
-        transactions: count(db, 'transactions'),
-        postings: count(db, 'postings'),
-        accounts: count(db, 'accounts'),
-        externalBookings: count(db, 'external_bookings'),
-        debts: count(db, 'debts'),
-      }
-      return { findings, checked }
-    })
-    // DEFERRED: a read transaction, one snapshot for every check.
-    return run.deferred()
+    return auditOpenDatabase(db)
   } finally {
-    if (!('db' in source)) db.close()
+    db.close()
   }
+}
+
+/** Every check in one read transaction (DEFERRED: one snapshot; on PostgreSQL a REPEATABLE READ one without the writer lock). */
+function auditOpenDatabase(db: SqlDatabase): AuditResult {
+  const run = db.transaction((): AuditResult => {
+    const findings = [...auditKioskChains(db), ...auditBookings(db), ...auditDeposits(db), ...auditDebts(db), ...auditExternalBookings(db)]
+    const checked: AuditCounts = {
+      kiosks: count(db, 'kiosks'),
+      transactions: count(db, 'transactions'),
+      postings: count(db, 'postings'),
+      accounts: count(db, 'accounts'),
+      externalBookings: count(db, 'external_bookings'),
+      debts: count(db, 'debts'),
+    }
+    return { findings, checked }
+  })
+  return run.deferred()
 }

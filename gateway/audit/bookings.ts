@@ -4,9 +4,11 @@
 import type { SqlDatabase } from '../sql/database.js'
 import { finding, type AuditFinding } from './findings.js'
 
+// Portable SQL: HAVING and WHERE name the expressions, since PostgreSQL takes an output column's alias only in ORDER BY.
+
 export function auditBookings(db: SqlDatabase): AuditFinding[] {
   const findings: AuditFinding[] = []
-  for (const r of db.prepare<[], { tx_id: string; s: number; n: number }>(`SELECT tx_id, SUM(amount) AS s, COUNT(*) AS n FROM postings GROUP BY tx_id HAVING s != 0`).all())
+  for (const r of db.prepare<[], { tx_id: string; s: number; n: number }>(`SELECT tx_id, SUM(amount) AS s, COUNT(*) AS n FROM postings GROUP BY tx_id HAVING SUM(amount) <> 0`).all())
     findings.push(finding('booking_unbalanced', { kind: 'booking', id: r.tx_id }, `booking ${r.tx_id}: its ${r.n} postings sum to ${r.s} cents, not 0`))
   for (const r of db
     .prepare<[], { tx_id: string; n: number }>(
@@ -21,7 +23,7 @@ export function auditBookings(db: SqlDatabase): AuditFinding[] {
   for (const r of db
     .prepare<[], { id: string; status: string; n: number }>(
       `SELECT t.id, t.status, COUNT(p.id) AS n FROM transactions t LEFT JOIN postings p ON p.tx_id = t.id GROUP BY t.id
-       HAVING (t.status = 'accepted' AND n < 2) OR (t.status = 'rejected' AND n > 0)`,
+       HAVING (t.status = 'accepted' AND COUNT(p.id) < 2) OR (t.status = 'rejected' AND COUNT(p.id) > 0)`,
     )
     .all()) {
     if (r.status === 'accepted') findings.push(finding('booking_missing_postings', { kind: 'transaction', id: r.id }, `accepted transaction ${r.id} has ${r.n} postings (a booking has at least two)`))
@@ -29,7 +31,7 @@ export function auditBookings(db: SqlDatabase): AuditFinding[] {
   }
   for (const r of db
     .prepare<[], { id: string; balance: number; s: number }>(
-      `SELECT a.id, a.balance, COALESCE(SUM(p.amount), 0) AS s FROM accounts a LEFT JOIN postings p ON p.account = a.id GROUP BY a.id HAVING a.balance != s`,
+      `SELECT a.id, a.balance, COALESCE(SUM(p.amount), 0) AS s FROM accounts a LEFT JOIN postings p ON p.account = a.id GROUP BY a.id HAVING a.balance <> COALESCE(SUM(p.amount), 0)`,
     )
     .all())
     findings.push(finding('balance_differs_from_postings', { kind: 'account', id: r.id }, `account ${r.id}: balance ${r.balance} cents, but its postings sum to ${r.s}`))

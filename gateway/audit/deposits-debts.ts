@@ -11,10 +11,13 @@ export function auditDeposits(db: SqlDatabase): AuditFinding[] {
     findings.push(finding('deposit_negative', { kind: 'account', id: r.id }, `deposit account ${r.id} is at ${r.balance} cents: more deposits paid back than taken`))
   for (const r of db
     .prepare<[], { id: string; lines: number; posted: number }>(
-      `SELECT t.id,
-              (SELECT COALESCE(SUM(li.total), 0) FROM line_items li WHERE li.tx_id = t.id AND li.kind = 'deposit') AS lines,
-              (SELECT COALESCE(SUM(p.amount), 0) FROM postings p JOIN accounts a ON a.id = p.account WHERE p.tx_id = t.id AND a.kind = 'deposit') AS posted
-       FROM transactions t WHERE t.status = 'accepted' AND lines != posted`,
+      // A derived table: PostgreSQL's WHERE cannot name the select list's aliases.
+      `SELECT id, lines, posted FROM (
+         SELECT t.id,
+                (SELECT COALESCE(SUM(li.total), 0) FROM line_items li WHERE li.tx_id = t.id AND li.kind = 'deposit') AS lines,
+                (SELECT COALESCE(SUM(p.amount), 0) FROM postings p JOIN accounts a ON a.id = p.account WHERE p.tx_id = t.id AND a.kind = 'deposit') AS posted
+         FROM transactions t WHERE t.status = 'accepted') x
+       WHERE lines <> posted`,
     )
     .all())
     findings.push(finding('deposit_postings_differ_from_lines', { kind: 'transaction', id: r.id }, `transaction ${r.id}: its deposit lines come to ${r.lines} cents, but it posted ${r.posted} to deposit accounts`))
@@ -31,7 +34,9 @@ export function auditDebts(db: SqlDatabase): AuditFinding[] {
     findings.push(finding('debt_missing', { kind: 'account', id: r.id }, `wristband ${r.ref} is at ${r.balance} cents without a debt: only an offline sale may take it below zero, and that is flagged`))
   for (const r of db
     .prepare<[], { tx_id: string; kiosk: string; shortfall: number; status: string | null; offline: number | null; tx_kiosk: string | null; amount: number | null }>(
-      `SELECT d.tx_id, d.kiosk, d.shortfall, t.status, t.offline, t.kiosk AS tx_kiosk, t.amount FROM debts d LEFT JOIN transactions t ON t.id = d.tx_id`,
+      // offline as 1/0 on both engines (a boolean on PostgreSQL), NULL without a transaction.
+      `SELECT d.tx_id, d.kiosk, d.shortfall, t.status, CASE WHEN t.offline IS NULL THEN NULL WHEN t.offline THEN 1 ELSE 0 END AS offline, t.kiosk AS tx_kiosk, t.amount
+       FROM debts d LEFT JOIN transactions t ON t.id = d.tx_id`,
     )
     .all()) {
     const debt = { kind: 'debt' as const, id: r.tx_id }

@@ -3,6 +3,7 @@
 // says it booked money (a paid online top-up, a refund part, a payout or its
 // donation) names a booking that exists, no booking named by two of them.
 import type { SqlDatabase } from '../sql/database.js'
+import { dialectOf } from '../sql/dialect.js'
 import { finding, type AuditFinding, type AuditObject } from './findings.js'
 
 /** A table whose rows name the external booking that moved their money. */
@@ -29,16 +30,14 @@ const REFERENCES: readonly BookingReference[] = [
   { table: 'bank_import_transactions', object: 'bank_transaction', idSql: `job_id || ':' || idx`, bookingColumn: 'booking_ref', names: 'ref', what: 'bank statement line' },
 ]
 
-function tableExists(db: SqlDatabase, table: string): boolean {
-  return db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined
-}
-
 export function auditExternalBookings(db: SqlDatabase): AuditFinding[] {
   const findings: AuditFinding[] = []
+  const dialect = dialectOf(db)
   for (const r of db
     .prepare<[], { id: string; ref: string; amount: number; n: number; moved: number }>(
       `SELECT e.id, e.ref, e.amount, COUNT(p.id) AS n, COALESCE(SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END), 0) AS moved
-       FROM external_bookings e LEFT JOIN postings p ON p.tx_id = e.id GROUP BY e.id HAVING n < 2 OR moved != e.amount`,
+       FROM external_bookings e LEFT JOIN postings p ON p.tx_id = e.id GROUP BY e.id
+       HAVING COUNT(p.id) < 2 OR COALESCE(SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END), 0) <> e.amount`,
     )
     .all()) {
     const booking = { kind: 'external_booking' as const, id: r.id }
@@ -54,10 +53,10 @@ export function auditExternalBookings(db: SqlDatabase): AuditFinding[] {
   // Who claims which booking, over every referencing table: a booking claimed twice is money counted twice.
   const claims = new Map<string, string[]>()
   for (const ref of REFERENCES) {
-    if (!tableExists(db, ref.table)) continue
+    if (!dialect.tableExists(db, ref.table)) continue
     for (const r of db
       .prepare<[], { row_id: string; booking: string; known: number }>(
-        `SELECT ${ref.idSql} AS row_id, ${ref.bookingColumn} AS booking, EXISTS (SELECT 1 FROM external_bookings e WHERE e.${ref.names} = x.${ref.bookingColumn}) AS known
+        `SELECT ${ref.idSql} AS row_id, ${ref.bookingColumn} AS booking, CASE WHEN EXISTS (SELECT 1 FROM external_bookings e WHERE e.${ref.names} = x.${ref.bookingColumn}) THEN 1 ELSE 0 END AS known
          FROM ${ref.table} x WHERE ${ref.bookingColumn} IS NOT NULL`,
       )
       .all()) {

@@ -5,13 +5,15 @@
 // history); the ledger writes what it decided through both in one store batch
 // with the kiosk's sequence cursor, so a crash can never book without
 // advancing the cursor or the reverse. createLedger puts it together on the
-// gateway's SQLite file; createLedgerOn takes any store and registry (the
-// in-memory store in tests and simulation).
+// gateway's database, SQLite or PostgreSQL; createLedgerOn takes any store and
+// registry (the in-memory store in tests and simulation).
 import { randomUUID } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
+import { pgConnectionOf } from '../postgres/sql-database.js'
+import type { SqlDatabase } from '../sql/database.js'
 import { createRegistry, type Registry } from '../registry/registry.js'
 import { applyEnvelope, type TransactionWrite } from './core.js'
 import { configureLedgerConnection } from './db.js'
@@ -19,6 +21,7 @@ import { createExternalBookings } from './external.js'
 import { composeLedgerFacts } from './facts.js'
 import { createOperationReads, type BalanceView, type DebtRecord, type OperationReads, type ShiftReport } from './operations.js'
 import { CARD_TERMINAL_CLEARING } from './rules.js'
+import { pgLedgerStoreOn } from './pg-store.js'
 import { createSqliteLedgerStore } from './sqlite-store.js'
 import type { LedgerStore } from './store.js'
 import {
@@ -39,7 +42,8 @@ import {
 } from './types.js'
 
 export interface LedgerDeps {
-  db: Database.Database
+  /** The gateway's database: a better-sqlite3 Database, or the PostgreSQL SqlDatabase (postgres/sql-database.ts). */
+  db: SqlDatabase
   clock: Clock
   logger: Logger
   /**
@@ -103,12 +107,14 @@ export interface LedgerParts {
   newId?: () => string
 }
 
-/** The ledger on the gateway's SQLite file: the SQLite store and the registry share the database and its transactions. */
+/**
+ * The ledger on the gateway's database: the store (SQLite's, or PostgreSQL's on the facade's connection) and the
+ * registry share the database and its transactions, so a batch's registry writes and an import's bookings are each
+ * one transaction (on PostgreSQL through the connection's shared transaction state, postgres/transactions.ts).
+ */
 export function createLedger({ db, clock, logger, pinSecret, wrapStore }: LedgerDeps): Ledger {
-  configureLedgerConnection(db)
-  migrateGatewayDatabase(db)
-  const sqlite = createSqliteLedgerStore(db)
-  const store = wrapStore === undefined ? sqlite : wrapStore(sqlite)
+  const money = ledgerStoreOn(db)
+  const store = wrapStore === undefined ? money : wrapStore(money)
   const registry = createRegistry({
     db,
     logger,
@@ -122,6 +128,19 @@ export function createLedger({ db, clock, logger, pinSecret, wrapStore }: Ledger
   })
   const reads: LedgerReads = createOperationReads(db)
   return createLedgerOn({ store, registry, clock, logger, reads })
+}
+
+/** The store on the gateway's database, its schema brought to this build's version first. */
+function ledgerStoreOn(db: SqlDatabase): LedgerStore {
+  const pg = pgConnectionOf(db)
+  if (pg !== undefined) {
+    migrateGatewayDatabase(db)
+    return pgLedgerStoreOn(pg)
+  }
+  if (!(db instanceof Database)) throw new Error('the gateway database is neither SQLite (better-sqlite3) nor the PostgreSQL SqlDatabase')
+  configureLedgerConnection(db)
+  migrateGatewayDatabase(db)
+  return createSqliteLedgerStore(db)
 }
 
 /** How often a batch that lost a race with another gateway's (store.isConflict) is run in all before its error stands. */

@@ -1,6 +1,7 @@
 // The reads the tills and operators need of bookings: a wristband's balance view, shift reports
 // with their close-out figures, and the debts offline sales left.
 import type { SqlDatabase } from '../sql/database.js'
+import { dialectOf } from '../sql/dialect.js'
 import { Value } from 'typebox/value'
 import { TerminalTotals, type HistoryEntry, type WristbandView } from '../../device-protocol/index.js'
 import { accountIds } from './types.js'
@@ -60,8 +61,8 @@ interface ShiftRow {
   counted: number | null
   expected: number | null
   difference: number | null
-  open_rowid: number
-  close_rowid: number | null
+  open_seq: number
+  close_seq: number | null
   close_envelope: string | null
 }
 
@@ -77,11 +78,14 @@ const MAX_SHIFTS_LISTED = 1_000
 const MAX_DEBTS_LISTED = 10_000
 
 export function createOperationReads(db: SqlDatabase): OperationReads {
+  // A shift's id is its opening transaction's, closed_by its closing one's. What happened during it is what its
+  // kiosk booked between the two: between their seqs, the kiosk's own order, the same on both engines.
   const shiftSelect = `
     SELECT s.*, r.name AS register_name, m.name AS staff_name,
-      (SELECT rowid FROM transactions WHERE id = s.id) AS open_rowid,
-      (SELECT rowid FROM transactions WHERE id = s.closed_by) AS close_rowid,
-      (SELECT envelope FROM transactions WHERE id = s.closed_by) AS close_envelope
+      (SELECT seq FROM transactions WHERE id = s.id) AS open_seq,
+      (SELECT seq FROM transactions WHERE id = s.closed_by) AS close_seq,
+      (SELECT envelope FROM transactions WHERE id = s.closed_by) AS close_envelope,
+      (SELECT ${dialectOf(db).transactionsWritten} FROM transactions WHERE id = s.id) AS opened_written
     FROM shifts s JOIN cash_registers r ON r.id = s.register LEFT JOIN staff m ON m.uid = s.staff`
   const q = {
     wristband: db.prepare<[string], { uid: string; blocked: number; vouchers: number; variant: string | null; balance: number; account: string }>(
@@ -91,15 +95,16 @@ export function createOperationReads(db: SqlDatabase): OperationReads {
       SELECT p.amount, COALESCE(t.booked_at, e.booked_at) AS at, COALESCE(t.type, e.kind) AS type, t.booth
       FROM postings p LEFT JOIN transactions t ON t.id = p.tx_id LEFT JOIN external_bookings e ON e.id = p.tx_id
       WHERE p.account = ? ORDER BY p.id DESC LIMIT ${RECENT_ENTRIES}`),
-    shifts: db.prepare<[], ShiftRow>(`${shiftSelect} ORDER BY s.opened_at DESC, s.rowid DESC LIMIT ${MAX_SHIFTS_LISTED}`),
+    // Shifts opened at the same time: the one opened last first (its opening transaction written last).
+    shifts: db.prepare<[], ShiftRow>(`${shiftSelect} ORDER BY s.opened_at DESC, opened_written DESC LIMIT ${MAX_SHIFTS_LISTED}`),
     shift: db.prepare<[string], ShiftRow>(`${shiftSelect} WHERE s.id = ?`),
     movements: db.prepare<[string, string, number, number], { type: string; n: number; cents: number }>(`
       SELECT t.type, COUNT(*) AS n, SUM(ABS(p.amount)) AS cents FROM postings p JOIN transactions t ON t.id = p.tx_id
-      WHERE p.account = ? AND t.kiosk = ? AND t.rowid > ? AND t.rowid < ? AND t.type IN ('topup_cash', 'cashout', 'ticket')
+      WHERE p.account = ? AND t.kiosk = ? AND t.seq > ? AND t.seq < ? AND t.type IN ('topup_cash', 'cashout', 'ticket')
       GROUP BY t.type`),
     cardTopups: db.prepare<[string, number, number], { n: number; cents: number | null }>(`
       SELECT COUNT(*) AS n, SUM(amount) AS cents FROM transactions
-      WHERE kiosk = ? AND rowid > ? AND rowid < ? AND type = 'topup_card' AND status = 'accepted'`),
+      WHERE kiosk = ? AND seq > ? AND seq < ? AND type = 'topup_card' AND status = 'accepted'`),
     balance: db.prepare<[string], { balance: number }>(`SELECT balance FROM accounts WHERE id = ?`),
     debts: db.prepare<[], { tx_id: string; uid: string; kiosk: string; shortfall: number; booked_at: number; balance: number }>(`
       SELECT d.*, a.balance FROM debts d JOIN wristbands w ON w.uid = d.uid JOIN accounts a ON a.id = w.account
@@ -116,10 +121,10 @@ export function createOperationReads(db: SqlDatabase): OperationReads {
   }
 
   function report(row: ShiftRow): ShiftReport {
-    const card = q.cardTopups.get(row.kiosk, row.open_rowid, row.close_rowid ?? Number.MAX_SAFE_INTEGER)
+    const card = q.cardTopups.get(row.kiosk, row.open_seq, row.close_seq ?? Number.MAX_SAFE_INTEGER)
     const cardTopups = { count: card?.n ?? 0, cents: card?.cents ?? 0 }
     const terminalTotals = terminalTotalsOf(row.close_envelope)
-    const byType = new Map(q.movements.all(accountIds.register(row.register), row.kiosk, row.open_rowid, row.close_rowid ?? Number.MAX_SAFE_INTEGER).map((m) => [m.type, m]))
+    const byType = new Map(q.movements.all(accountIds.register(row.register), row.kiosk, row.open_seq, row.close_seq ?? Number.MAX_SAFE_INTEGER).map((m) => [m.type, m]))
     const movement = (type: string): CashMovement => ({ count: byType.get(type)?.n ?? 0, cents: byType.get(type)?.cents ?? 0 })
     return {
       id: row.id,

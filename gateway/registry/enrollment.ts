@@ -18,7 +18,7 @@
 // stored only as SHA-256 hashes, like kiosk tokens.
 import { randomBytes, randomInt } from 'node:crypto'
 import type { SqlDatabase } from '../sql/database.js'
-import { GENESIS_HASH } from '../../device-protocol/index.js'
+import { dialectOf } from '../sql/dialect.js'
 import { accountIds, type AccountKind } from '../ledger/types.js'
 import { enrollKioskKeyByAdmin, type KeyChange } from './kiosk-keys.js'
 import { PIN_ALPHABET } from './pins.js'
@@ -113,13 +113,15 @@ export type CodeCheck = { ok: true; kioskId: string } | Extract<Redemption, { ok
 export const newKioskToken = (): string => randomBytes(TOKEN_BYTES).toString('base64url')
 
 export function createKioskEnrollment(db: SqlDatabase, openAccount: (id: string, kind: AccountKind, ref: string) => void): KioskEnrollment {
+  // The chain starts at genesis: on the kiosk's row on SQLite, at its first booking in the store's cursor on PostgreSQL.
+  const chain = dialectOf(db).kioskChainInsert
   const q = {
     kiosk: db.prepare<[string], { id: string; booth: string; retired: string | null }>(`SELECT id, booth, retired FROM kiosks WHERE id = ?`),
     booth: db.prepare<[string], { id: string }>(`SELECT id FROM booths WHERE id = ?`),
     profile: db.prepare<[string], { id: string }>(`SELECT id FROM till_profiles WHERE id = ?`),
     insertKiosk: db.prepare(`
-      INSERT INTO kiosks (id, booth, token_hash, public_key, sale_allowed, topup_allowed, last_hash, profile, origin)
-      VALUES (@id, @booth, @tokenHash, NULL, @saleAllowed, @topupAllowed, @genesis, @profile, 'admin')`),
+      INSERT INTO kiosks (id, booth, token_hash, public_key, sale_allowed, topup_allowed, profile, origin${chain.columns})
+      VALUES (@id, @booth, @tokenHash, NULL, @saleAllowed, @topupAllowed, @profile, 'admin'${chain.values})`),
     dropUnspent: db.prepare(`DELETE FROM kiosk_registration_codes WHERE kiosk = ? AND used_at IS NULL`),
     insertCode: db.prepare(`INSERT INTO kiosk_registration_codes (code_hash, kiosk, created_at, expires_at) VALUES (?, ?, ?, ?)`),
     code: db.prepare<[string], { kiosk: string; expires_at: number; used_at: number | null }>(`SELECT kiosk, expires_at, used_at FROM kiosk_registration_codes WHERE code_hash = ?`),
@@ -138,7 +140,6 @@ export function createKioskEnrollment(db: SqlDatabase, openAccount: (id: string,
       tokenHash: hashToken(randomBytes(TOKEN_BYTES).toString('base64url')),
       saleAllowed: k.saleAllowed ? 1 : 0,
       topupAllowed: k.topupAllowed ? 1 : 0,
-      genesis: GENESIS_HASH,
       profile: k.profile ?? null,
     })
     openAccount(accountIds.cash(k.id), 'cash', k.id)

@@ -3,7 +3,7 @@
 // in, the cash registers, the restricted wristbands, the offline policy and
 // the blocklist signed with the gateway's key.
 import { createHash } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from '../sql/database.js'
 import { canonicalBytes, signBlocklist, type Blocklist, type KioskConfig, type OfflinePolicy, type Product, type StaffRole } from '../../device-protocol/index.js'
 import type { GatewayKeys } from './gateway-keys.js'
 import type { ProductFacts, ProfileFacts } from '../ledger/rules.js'
@@ -80,7 +80,7 @@ function toConfigProduct(p: ProductFacts): Product {
   return product
 }
 
-export function createKioskConfigBuilder(db: Database.Database, keys: GatewayKeys): KioskConfigBuilder {
+export function createKioskConfigBuilder(db: SqlDatabase, keys: GatewayKeys): KioskConfigBuilder {
   const q = {
     boothProducts: db.prepare<[string], ProductRow>(`SELECT * FROM products WHERE booth = ? ORDER BY id`),
     product: db.prepare<[string, string], ProductRow>(`SELECT * FROM products WHERE booth = ? AND id = ?`),

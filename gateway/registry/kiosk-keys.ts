@@ -15,6 +15,7 @@
 // seq, so a kiosk re-enrolled with a new key keeps an auditable past.
 import { createHash } from 'node:crypto'
 import type { SqlDatabase } from '../sql/database.js'
+import { dialectOf } from '../sql/dialect.js'
 import type { Logger } from 'pino'
 import type { EventSetup } from '../event-setup.js'
 
@@ -55,9 +56,10 @@ export function addKioskKeyHistory(db: SqlDatabase, nowMs: number = Date.now()):
 
 /** Records that `publicKey` is the kiosk's key from its next seq on; call in the transaction that stores the key. */
 function recordKeyChange(db: SqlDatabase, kioskId: string, publicKey: string, source: Exclude<KeyHistorySource, 'migration'>, nowMs: number): void {
+  // The kiosk's next seq: on its row on SQLite, in the ledger store's cursor on PostgreSQL (sql/dialect.ts).
   db.prepare(
     `INSERT INTO kiosk_key_history (kiosk_id, public_key, from_seq, set_at, source)
-     SELECT id, ?, next_seq, ?, ? FROM kiosks WHERE id = ?`,
+     SELECT id, ?, ${dialectOf(db).kioskNextSeq('kiosks')}, ?, ? FROM kiosks WHERE id = ?`,
   ).run(publicKey, nowMs, source, kioskId)
 }
 

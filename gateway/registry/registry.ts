@@ -7,12 +7,10 @@
 // the same batch. The money is not here: accounts are opened through
 // `openAccount`, balances come from the ledger's store.
 import type { KeyObject } from 'node:crypto'
-import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import {
   DEFAULT_MAX_RETURN_QTY,
   DEFAULT_OFFLINE_CAP_WINDOW_MS,
-  GENESIS_HASH,
   publicKeyFromBase64Url,
   type KioskConfig,
   type OfflinePolicy,
@@ -23,6 +21,8 @@ import type { RegisteredKiosk, RegistryFacts } from '../ledger/store.js'
 import { accountIds, type AccountKind } from '../ledger/types.js'
 import { applySetupRetirement, createRetirementControls, kiosksWithNewToken, logImportRetirement, type RetirementControls, type SetupRetirement } from './retirement.js'
 import { createSecretStore } from '../secret-store.js'
+import type { SqlDatabase } from '../sql/database.js'
+import { dialectOf } from '../sql/dialect.js'
 import { createTagCheck } from '../sun/tag-check.js'
 import { applyBookingEffects } from './booking-effects.js'
 import { loadGatewayKeys, type GatewayKeys } from './gateway-keys.js'
@@ -36,7 +36,7 @@ import { hashToken, tokenMatches } from './secrets.js'
 import { ticketPin } from './ticket-pin.js'
 
 export interface RegistryDeps {
-  db: Database.Database
+  db: SqlDatabase
   logger: Logger
   /**
    * Key of the PIN lookups (HMAC-SHA256), at least 16 bytes; keep it outside
@@ -117,8 +117,6 @@ interface KioskRow {
   public_key: string | null
   sale_allowed: number
   topup_allowed: number
-  next_seq: number
-  last_hash: string
   config_version: number
   config_hash: string
   profile: string | null
@@ -129,7 +127,7 @@ interface KioskRow {
  * database (generated on first use). Refuses a key other than the one the
  * stored lookups were made with, which would lock every guest out.
  */
-function resolvePinSecret(db: Database.Database, configured: Buffer | undefined): Buffer {
+function resolvePinSecret(db: SqlDatabase, configured: Buffer | undefined): Buffer {
   if (configured !== undefined && (!Buffer.isBuffer(configured) || configured.length < MIN_PIN_SECRET_BYTES))
     throw new Error(`pinSecret must be a Buffer of at least ${MIN_PIN_SECRET_BYTES} bytes`)
   const get = (key: string) => (db.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string } | undefined)?.value
@@ -165,6 +163,9 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
   const tagCheck = createTagCheck({ db, logger })
   const keys = loadGatewayKeys(db)
   const configs = createKioskConfigBuilder(db, keys)
+  const dialect = dialectOf(db)
+  // SQLite keeps the kiosk's chain cursor on its row, starting at genesis; on PostgreSQL it is the store's (sql/dialect.ts).
+  const chain = dialect.kioskChainInsert
 
   const q = {
     meta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
@@ -176,8 +177,8 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
       VALUES (@booth, @id, @name, @price, @kind, @fixedPrice, @taxRate, @voucherEligible, @restrictions, @ticketVariant, @maxReturnQty)`),
     maxReturnQty: db.prepare<[string, string], { max_return_qty: number | null }>(`SELECT max_return_qty FROM products WHERE booth = ? AND id = ?`),
     upsertKiosk: db.prepare(`
-      INSERT INTO kiosks (id, booth, token_hash, public_key, sale_allowed, topup_allowed, last_hash)
-      VALUES (@id, @booth, @tokenHash, @publicKey, @saleAllowed, @topupAllowed, @genesis)
+      INSERT INTO kiosks (id, booth, token_hash, public_key, sale_allowed, topup_allowed${chain.columns})
+      VALUES (@id, @booth, @tokenHash, @publicKey, @saleAllowed, @topupAllowed${chain.values})
       ON CONFLICT(id) DO UPDATE SET
         booth = excluded.booth,
         -- A token handed out by an enrollment stays (the Pi has no other); a kiosk made through the admin API becomes the file's.
@@ -320,7 +321,6 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
         publicKey: null,
         saleAllowed: k.saleAllowed ? 1 : 0,
         topupAllowed: k.topupAllowed ? 1 : 0,
-        genesis: GENESIS_HASH,
       })
       openAccount(accountIds.cash(k.id), 'cash', k.id)
     }
@@ -340,7 +340,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
         })
       } catch (err) {
         // Within one set-up parseEventSetup refuses duplicates; this is a wristband imported earlier and not in this file.
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        if (dialect.isUniqueViolation(err))
           throw new Error(`wristband ${w.uid}: its PIN is already the PIN of another wristband in the ledger`)
         throw err
       }

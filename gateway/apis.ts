@@ -15,7 +15,7 @@ import { bankImportApi } from './bank/bank-import-plugin.js'
 import { bankTransferDetails } from './bank/bank-transfer-details.js'
 import { createBankImportJobs, type PayoutReturns } from './bank/import-jobs.js'
 import { createImportQueue } from './bank/import-queue.js'
-import { createLeaseKeeper, runWhileLeased, soleLeases, type IntervalTimers, type LeaseFor } from './cluster-jobs.js'
+import { createLeaseKeeper, runWhileLeased, soleLeases, type IntervalTimers, type JobFence, type LeaseFor } from './cluster-jobs.js'
 import { createTransferCodes } from './bank/transfer-codes.js'
 import { createBearerAuth, createCardTerminalApi, createCardTerminalStore, locationsFromLedger } from './card-terminal/index.js'
 import { DEFAULT_STANCER_RECONCILE_INTERVAL_MINUTES } from './config.js'
@@ -356,8 +356,12 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
    * a refund or book a dispute's loss twice where a provider's idempotency does not cover it: one gateway runs each.
    */
   const leasedJobs: Array<{ stop(): Promise<void> }> = []
-  const runLeased = (job: string, start: () => { stop(): Promise<void> }) =>
-    leasedJobs.push(runWhileLeased({ keeper: keeperOf(job), start, pollMs: JOB_LEASE_POLL_MS, logger, ...(options.jobTimers ? { timers: options.jobTimers } : {}) }))
+  const runLeased = (job: string, start: (fence: JobFence | undefined) => { stop(): Promise<void> }) => {
+    // Alone, this gateway runs every job, as it always did: no lease to ask for, no poll.
+    if (!clustered) return void leasedJobs.push(start(undefined))
+    const keeper = keeperOf(job)
+    leasedJobs.push(runWhileLeased({ keeper, start: () => start(keeper.fence), pollMs: JOB_LEASE_POLL_MS, logger, ...(options.jobTimers ? { timers: options.jobTimers } : {}) }))
+  }
 
   return {
     plugins,
@@ -371,7 +375,7 @@ export function createGatewayApis(parts: GatewayParts, options: GatewayApisOptio
       // Checks due after a stop or crash, and payout data saved before the checks were configured, are asked now, then every interval.
       if (sepaChecks) runLeased('sepa-checks', () => sepaChecks.start(SEPA_CHECK_INTERVAL_MS))
       if (disputes) runLeased('disputes', () => disputes.startPolling(DISPUTE_POLL_INTERVAL_MS))
-      if (reconciliation && reconcileIntervalMinutes > 0) runLeased('reconciliation', () => reconciliation!.startPeriodic(reconcileIntervalMinutes * 60_000))
+      if (reconciliation && reconcileIntervalMinutes > 0) runLeased('reconciliation', (fence) => reconciliation!.startPeriodic(reconcileIntervalMinutes * 60_000, fence ? { fence } : {}))
       if (usersReconcile) runLeased('users-payments', every(RECONCILE_INTERVAL_MS, 'users-api reconciliation', usersReconcile))
       if (cardSweep) runLeased('card-sweep', every(CARD_SWEEP_INTERVAL_MS, 'card payment sweep', cardSweep))
     },

@@ -354,6 +354,26 @@ t.test('a 500 mid-run books nothing and leaves the previous report; the next run
   w.assertSound(t)
 })
 
+t.test('a run whose gateway lost the reconciliation lease (several gateways) books nothing and stores no report; the holder’s run books once', async (t) => {
+  const w = await world(t)
+  await w.topUp(0, 10)
+  const [payout] = w.sim.controls.settleNow()
+  const bookings = w.bookingCount()
+  const asked: string[] = []
+  // The fence as cluster-jobs.ts's keeper gives it: asked in the writing transaction, on the job's database.
+  const lost = (db: unknown) => (asked.push(db === w.db ? 'in the gateway database' : 'elsewhere'), false)
+  await t.rejects(w.reconciliation.run({ mode: 'since', fence: lost }), { name: 'LeaseLostError' })
+  t.same(asked, ['in the gateway database'], 'asked once, before the payout’s booking, then the run ended')
+  t.equal(w.bookingCount(), bookings, 'nothing booked')
+  t.equal(w.reconciliation.latest(), undefined, 'no report stored')
+  t.same(w.alerts, [])
+
+  const held = await w.reconciliation.run({ mode: 'since', fence: () => true })
+  t.equal(held.payouts[0]!.booking, 'booked')
+  t.ok(w.ledger.externalBookingByRef(payoutRef('stancer', payout!.id)))
+  w.assertSound(t)
+})
+
 t.test('hostile but well-formed answers are reported, never thrown, and book only what the provider paid', async (t) => {
   const w = await world(t)
   const { orderId } = w.bookForeignTopup(0, 1500, 0)

@@ -32,6 +32,7 @@ import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import type { Ledger } from '../ledger/index.js'
+import { LeaseLostError, type JobFence } from '../cluster-jobs.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { ProviderError } from './provider.js'
 import { listAll, type StancerClient, type StancerDispute, type StancerPayment, type StancerPayout, type StancerRefund } from './stancer-client.js'
@@ -155,11 +156,15 @@ export interface ReconciliationDeps {
 
 export interface Reconciliation {
   /** One run; a ProviderError when the provider failed (nothing booked, the previous report stays). Runs do not overlap: a second call waits for the first's result. */
-  run(options?: { mode?: 'all' | 'since' }): Promise<ReconciliationReport>
+  run(options?: { mode?: 'all' | 'since'; fence?: JobFence }): Promise<ReconciliationReport>
   /** The latest stored report, or undefined before the first completed run. */
   latest(): ReconciliationReport | undefined
-  /** run() every intervalMs (unref'd timer, failures logged) until stop(), which waits for a run in progress. */
-  startPeriodic(intervalMs: number): { stop(): Promise<void> }
+  /**
+   * run() every intervalMs (unref'd timer, failures logged) until stop(), which waits for a run in progress.
+   * With `fence` (the 'reconciliation' lease, several gateways: cluster-jobs.ts), each payout's booking and the
+   * report are written only if it still holds, checked in their own transaction; a run that finds it lost ends there.
+   */
+  startPeriodic(intervalMs: number, options?: { fence?: JobFence }): { stop(): Promise<void> }
 }
 
 export const payoutRef = (provider: string, payoutId: string) => `provider-payout:${provider}:${payoutId}`
@@ -370,7 +375,8 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
   }
 
   /** Books a paid payout with its row and items: one SQLite transaction. */
-  const bookPayout = db.transaction((f: FetchedPayout, net: number, items: Array<{ kind: ItemKind; id: string; amount: number; created: number | null }>) => {
+  const bookPayout = db.transaction((f: FetchedPayout, net: number, items: Array<{ kind: ItemKind; id: string; amount: number; created: number | null }>, fence: JobFence | undefined) => {
+    if (fence !== undefined && !fence(db)) throw new LeaseLostError('the provider payout reconciliation')
     const p = f.payout
     const settled = p.payments.amount - p.refunds.amount - p.disputes.amount
     const fees = p.fees + p.fees_vat
@@ -406,7 +412,13 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
     for (const item of items) insertItem.run(provider, item.kind, item.id, p.id, item.amount, item.created)
   })
 
-  async function runOnce(mode: 'all' | 'since'): Promise<ReconciliationReport> {
+  /** The report, stored in a transaction of its own when a fence says whether this gateway may still write it. */
+  const storeReport = db.transaction((report: ReconciliationReport, fence: JobFence | undefined) => {
+    if (fence !== undefined && !fence(db)) throw new LeaseLostError('the provider payout reconciliation')
+    writeReport.run(provider, JSON.stringify(report), report.ranAt)
+  })
+
+  async function runOnce(mode: 'all' | 'since', fence?: JobFence): Promise<ReconciliationReport> {
     const since = mode === 'since' ? (latest()?.resumeFrom ?? null) : null
     // Phase 1: the provider. A failure here ends the run before anything is written.
     const fetched = await fetchAll(since === null ? null : `${since}T00:00:00Z`)
@@ -450,12 +462,13 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
         report.amountDifferences.push({ kind: 'payout', id: p.id, payoutId: p.id, provider: net, ledger: 0, what: `currency ${p.currency}, the event's is ${currency}: not booked` })
       } else {
         try {
-          bookPayout(f, net, items)
+          bookPayout(f, net, items, fence)
           booking = 'booked'
           report.booked.payouts += 1
           report.booked.net += net
           report.booked.fees += p.fees + p.fees_vat
         } catch (err) {
+          if (err instanceof LeaseLostError) throw err
           // A payout the ledger refuses (amounts beyond its bounds ...): reported, the rest goes on.
           log.error({ err, payout: p.id }, 'provider payout not booked')
           booking = 'refused'
@@ -497,7 +510,7 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
     // After the payouts: a dispute lost and taken from one is no longer open.
     report.openDisputes = openDisputes()
     report.clean = report.missingInLedger.length === 0 && report.missingAtProvider.length === 0 && report.amountDifferences.length === 0
-    writeReport.run(provider, JSON.stringify(report), report.ranAt)
+    storeReport(report, fence)
     log.info({ payouts: report.payouts.length, booked: report.booked, matched: report.matched.length, openDisputes: report.openDisputes.length, clean: report.clean }, 'provider payouts reconciled')
     if (!report.clean) {
       deps.alert?.({
@@ -510,9 +523,9 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
   }
 
   let inFlight: Promise<ReconciliationReport> | undefined
-  function run(options: { mode?: 'all' | 'since' } = {}): Promise<ReconciliationReport> {
+  function run(options: { mode?: 'all' | 'since'; fence?: JobFence } = {}): Promise<ReconciliationReport> {
     if (inFlight) return inFlight
-    const p = runOnce(options.mode ?? 'all').catch((err: unknown) => {
+    const p = runOnce(options.mode ?? 'all', options.fence).catch((err: unknown) => {
       if (err instanceof ProviderError || err instanceof RangeError) log.warn({ err }, 'provider payouts not reconciled: the provider failed; the previous report stays')
       throw err instanceof RangeError ? new ProviderError(`stancer answered something we cannot page through: ${err.message}`) : err
     })
@@ -527,10 +540,12 @@ export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
   return {
     run,
     latest,
-    startPeriodic(intervalMs) {
+    startPeriodic(intervalMs, options = {}) {
       let running: Promise<unknown> = Promise.resolve()
       const timer = setInterval(() => {
-        running = run({ mode: 'since' }).catch((err: unknown) => log.error({ err }, 'periodic reconciliation failed'))
+        running = run({ mode: 'since', ...(options.fence ? { fence: options.fence } : {}) }).catch((err: unknown) =>
+          err instanceof LeaseLostError ? log.warn({ err }, 'periodic reconciliation stopped: the lease was lost') : log.error({ err }, 'periodic reconciliation failed'),
+        )
       }, intervalMs)
       timer.unref()
       return {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createMemoryReader } from './memory-reader.js'
+import { createMemoryReader, DEFAULT_FEEDBACK_LOG_LIMIT } from './memory-reader.js'
 import type { ReaderStatus, TagInfo } from './reader.js'
 
 t.test('open connects; present and remove emit tag and tagGone with an upper-case uid', async (t) => {
@@ -41,6 +41,20 @@ t.test('feedback is logged; it can be made to fail; a closed reader refuses it',
   await reader.close()
   await t.rejects(reader.feedback({ led: 'off', beep: 'none', durationMs: 0 }), /not connected/)
   t.equal(reader.feedbackLog.length, 2)
+})
+
+t.test('the feedback log keeps the last feedbackLogLimit feedbacks, so a reader that sells for hours does not grow', async (t) => {
+  const reader = createMemoryReader({ connected: true, feedbackLogLimit: 3 })
+  for (let durationMs = 1; durationMs <= 10; durationMs++) await reader.feedback({ led: 'green', beep: 'short', durationMs })
+  t.same(
+    reader.feedbackLog.map((f) => f.durationMs),
+    [8, 9, 10],
+  )
+  const byDefault = createMemoryReader({ connected: true })
+  for (let i = 0; i < DEFAULT_FEEDBACK_LOG_LIMIT + 5; i++) await byDefault.feedback({ led: 'green', beep: 'short', durationMs: i })
+  t.equal(byDefault.feedbackLog.length, DEFAULT_FEEDBACK_LOG_LIMIT)
+  t.equal(byDefault.feedbackLog.at(-1)!.durationMs, DEFAULT_FEEDBACK_LOG_LIMIT + 4)
+  t.throws(() => createMemoryReader({ feedbackLogLimit: -1 }), RangeError)
 })
 
 t.test('bad uids and a disconnected reader are refused', async (t) => {

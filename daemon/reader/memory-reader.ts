@@ -5,7 +5,7 @@ import { normaliseUid } from '../../device-protocol/index.js'
 import type { Reader, ReaderDeviceInfo, ReaderFeedback, ReaderStatus, TagInfo } from './reader.js'
 
 export interface MemoryReader extends Reader {
-  /** Every feedback the kiosk sent, in order (acknowledged or not). */
+  /** The feedback the kiosk sent, in order (acknowledged or not): the last `feedbackLogLimit` of them. */
   readonly feedbackLog: ReaderFeedback[]
   /** The tag in the field, if any. */
   readonly currentTag: TagInfo | null
@@ -25,7 +25,15 @@ export interface MemoryReaderOptions {
   device?: ReaderDeviceInfo
   /** Whether the reader counts as connected before open(). Default false: open() connects it. */
   connected?: boolean
+  /**
+   * How many feedbacks feedbackLog keeps (the oldest go first), default 1,000: the
+   * demo and the growth bench's till sell for hours through this reader, and a log
+   * of every feedback would grow the daemon's heap with every sale.
+   */
+  feedbackLogLimit?: number
 }
+
+export const DEFAULT_FEEDBACK_LOG_LIMIT = 1_000
 
 export function createMemoryReader(options: MemoryReaderOptions = {}): MemoryReader {
   const device: ReaderDeviceInfo = options.device ?? { model: 'memory', firmware: '0', serial: 'MEM0001' }
@@ -33,6 +41,8 @@ export function createMemoryReader(options: MemoryReaderOptions = {}): MemoryRea
   let currentTag: TagInfo | null = null
   const counters = { tags: 0, feedbacks: 0 }
   const feedbackLog: ReaderFeedback[] = []
+  const feedbackLogLimit = options.feedbackLogLimit ?? DEFAULT_FEEDBACK_LOG_LIMIT
+  if (!Number.isSafeInteger(feedbackLogLimit) || feedbackLogLimit < 0) throw new RangeError(`feedbackLogLimit must be a non-negative integer, got ${feedbackLogLimit}`)
   const reader = new EventEmitter() as MemoryReader
 
   function status(): ReaderStatus {
@@ -63,6 +73,7 @@ export function createMemoryReader(options: MemoryReaderOptions = {}): MemoryRea
     async feedback(feedback: ReaderFeedback) {
       if (!connected) throw new Error('reader not connected')
       feedbackLog.push({ ...feedback })
+      if (feedbackLog.length > feedbackLogLimit) feedbackLog.splice(0, feedbackLog.length - feedbackLogLimit)
       counters.feedbacks++
       if (reader.failFeedbackWith) throw reader.failFeedbackWith
     },

@@ -1,9 +1,22 @@
 import t from 'tap'
 import Type from 'typebox'
+import { Compile } from 'typebox/compile'
 import { createValidator, parseJson, MAX_PAYLOAD_BYTES } from './validate.js'
 import { validateReply, validateKioskConfig } from './messages.js'
 
 const validatePoint = createValidator(Type.Object({ x: Type.Integer() }, { additionalProperties: false }))
+
+t.test('a validator compiles its schema on its first use, once', async (t) => {
+  const compiled: unknown[] = []
+  const validate = createValidator(Type.Object({ x: Type.Integer() }), (schema) => {
+    compiled.push(schema)
+    return Compile(schema)
+  })
+  t.equal(compiled.length, 0, 'not compiled when created (a program loads many validators and uses few)')
+  t.same(validate({ x: 1 }), { ok: true, value: { x: 1 } })
+  t.equal(validate({ x: 'one' }).ok, false)
+  t.equal(compiled.length, 1)
+})
 
 t.test('parseJson returns the typed value for a valid payload', async (t) => {
   t.same(parseJson(Buffer.from('{"x":3}'), validatePoint), { ok: true, value: { x: 3 } })

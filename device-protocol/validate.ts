@@ -13,9 +13,22 @@ export interface Validator<T> {
 /** Largest JSON payload accepted on any MQTT topic; bigger ones are refused before parsing. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024
 
-export function createValidator<S extends TSchema>(schema: S): Validator<Static<S>> {
-  const compiled = Compile(schema)
+/** What createValidator needs of a compiled schema (TypeBox's Validator). */
+export interface CompiledSchema {
+  Check(value: unknown): boolean
+  Errors(value: unknown): Array<{ instancePath: string; message: string }>
+}
+
+/**
+ * A validator of `schema`, compiled on its first use rather than when the module
+ * that declares it loads: every program loads device-protocol's validators, but
+ * uses few of them (the kiosk daemon never the gateway's), and each compiled one
+ * is generated code kept in the heap. `compile` is TypeBox's (a seam for tests).
+ */
+export function createValidator<S extends TSchema>(schema: S, compile: (schema: S) => CompiledSchema = (s) => Compile(s)): Validator<Static<S>> {
+  let compiled: CompiledSchema | undefined
   return (value: unknown) => {
+    compiled ??= compile(schema)
     if (compiled.Check(value)) return { ok: true, value: value as Static<S> }
     const first = compiled.Errors(value).slice(0, 3)
     const error = first.map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ') || 'invalid'

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import t from 'tap'
 import { pino } from 'pino'
 import { KioskError, type BalanceInfo, type Outcome, type SaleLine, type TicketSale } from './kiosk.js'
@@ -326,4 +327,22 @@ t.test('issue 5 refusals map to HTTP statuses', async (t) => {
     t.equal(res.status, status, err.type)
     t.match(res.body, { type: err.type, message: err.message })
   }
+})
+
+t.test('bodies are checked by TypeBox, not ajv: ajv is never loaded, and a refusal names the field', async (t) => {
+  const { post, calls } = await startApi(t)
+  const res = await post('/sale', JSON.stringify({ lines: [{ product: 'beer', qty: '2' }] }))
+  t.equal(res.status, 400)
+  t.match(res.body, { type: 'bad_request', message: /^invalid request: body\/lines\/0\/qty / }, 'a validation error, worded by fastify from the first TypeBox error')
+  t.same(calls, [])
+  // fastify requires ajv (through its default validator compiler, and fast-json-stringify's for response schemas) only for its default compilers.
+  const loaded = Object.keys(createRequire(import.meta.url).cache).filter((path) => /[\\/]node_modules[\\/](ajv|ajv-formats|@fastify[\\/]ajv-compiler|@fastify[\\/]fast-json-stringify-compiler)[\\/]/.test(path))
+  t.same(loaded, [], 'about 3 MB of the daemon\'s memory')
+})
+
+t.test('a route with a response schema fails at start instead of being sent unchecked', async (t) => {
+  const api = createLocalApi({ kiosk: {} as Parameters<typeof createLocalApi>[0]['kiosk'], state: () => ({}), logger, port: 0 })
+  t.teardown(() => api.stop())
+  api.app.get('/typed', { schema: { response: { 200: { type: 'object', properties: { a: { type: 'integer' } } } } } }, async () => ({ a: 1 }))
+  await t.rejects(api.start(), /no response schemas \(GET \/typed declares one\)/)
 })

@@ -141,3 +141,31 @@ for (const engine of engines) {
     t.same(w.problems(), { invariants: [], audit: [] }, 'every envelope checks against the key current for its seq')
   })
 }
+
+const postgres = engines.find((engine) => engine.name === 'postgres')
+if (postgres?.openShared !== undefined) {
+  t.test("postgres: two gateways on one database: one's import or kiosk change reaches the other's cached registry at its next batch", async (t) => {
+    const [dbA, dbB] = postgres.openShared!(t, 2)
+    const clock = fixedClock()
+    const gatewayA = createLedger({ db: dbA!, clock, logger: silentLogger })
+    const kiosks = { bar: new StaffedKiosk('bar-1', STAFF.cashier), desk: new StaffedKiosk('desk-1', STAFF.supervisor), food: new StaffedKiosk('food-1', STAFF.supervisor) }
+    const setup = opsSetup({ 'bar-1': kiosks.bar.keys, 'desk-1': kiosks.desk.keys, 'food-1': kiosks.food.keys })
+    gatewayA.registry.importEventSetup(setup)
+    const gatewayB = createLedger({ db: dbB!, clock, logger: silentLogger })
+    // B reads the bar's kiosk, profile and products into memory.
+    t.match(applyAll(gatewayB, kiosks.desk.topup(UID.alice, 5_000), kiosks.bar.cart(UID.alice, [L.beer()]), kiosks.food.cart(UID.alice, [{ product: 'fries', qty: 1, unitPrice: 350 }])), [
+      { status: 'accepted' },
+      { status: 'accepted', balance: 4_550 },
+      { status: 'accepted' },
+    ])
+
+    // A raises the beer's price and disables food-1.
+    gatewayA.registry.importEventSetup({ ...setup, products: setup.products.map((p) => (p.id === 'beer' ? { ...p, price: 500 } : p)) })
+    t.equal(gatewayA.registry.retirement.setKioskDisabled('food-1', true), true)
+
+    const [beer] = applyAll(gatewayB, kiosks.bar.cart(UID.alice, [{ ...L.beer(), unitPrice: 500 }]))
+    t.match(beer, { status: 'accepted', balance: 3_700 }, "B sells at A's new price")
+    t.match(applyAll(gatewayB, kiosks.food.cart(UID.alice, [{ product: 'fries', qty: 1, unitPrice: 350 }])), [{ status: 'rejected', reason: 'unknown_kiosk' }], 'and refuses the kiosk A disabled')
+    t.same(gatewayB.checkInvariants(), [])
+  })
+}

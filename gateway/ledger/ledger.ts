@@ -208,6 +208,8 @@ export function createLedgerOn({ store, registry, clock, logger, reads, newId = 
       try {
         return store.batch(() => {
           store.lockKiosks?.(kiosks)
+          // Another gateway's import or kiosk change on the same database: decide on it, not on what this one cached.
+          registry.forgetIfChangedElsewhere()
           return items.map(applyOne)
         })
       } catch (err) {

@@ -27,6 +27,7 @@ import { createTagCheck } from '../sun/tag-check.js'
 import { applyBookingEffects } from './booking-effects.js'
 import { loadGatewayKeys, type GatewayKeys } from './gateway-keys.js'
 import { createKioskConfigBuilder } from './kiosk-config.js'
+import { createRegistryVersion } from './registry-version.js'
 import { enrollKioskKeyByAdmin, importKioskKeys, logKeyChange, type KeyChange } from './kiosk-keys.js'
 import { createKioskEnrollment, type CodeCheck, type NewKiosk, type Redemption } from './enrollment.js'
 import { parseKioskPublicKey } from './kiosk-public-key.js'
@@ -108,6 +109,11 @@ export interface Registry extends RegistryFacts {
   /** The gateway's key for tag-switch PINs: ingest opens sealedPin with it before the ledger sees the envelope. */
   unsealPin(jwe: string): Promise<string | undefined>
   readonly gatewayKeys: Pick<GatewayKeys, 'signingPublicKey' | 'sealPublicKey'>
+  /**
+   * Once per ledger batch: on PostgreSQL, forgets what this registry keeps in memory if another gateway changed it
+   * since (registry-version.ts); on SQLite, where one gateway owns the file, nothing.
+   */
+  forgetIfChangedElsewhere(): void
 }
 
 interface KioskRow {
@@ -231,6 +237,15 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     kioskFactsCache.clear()
     configs.forget()
   }
+  // Several gateways on one PostgreSQL database: their writes of what is cached here bump a version the others compare.
+  const sharedVersion = dialect.engine === 'postgres' ? createRegistryVersion(db) : undefined
+  function forgetIfChangedElsewhere(): void {
+    if (sharedVersion?.changedElsewhere() !== true) return
+    forgetBookingFacts()
+    keyCache.clear()
+    offlineRulesCache = undefined
+    timeLimitsCache = undefined
+  }
   const enrollment = createKioskEnrollment(db, openAccount)
   const retirementControls = createRetirementControls(db)
   const retirement: RetirementControls = {
@@ -239,6 +254,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
       let known: boolean
       try {
         known = retirementControls.setKioskDisabled(kioskId, disabled)
+        sharedVersion?.bump()
       } finally {
         forgetBookingFacts()
       }
@@ -352,6 +368,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     forgetBookingFacts()
     const configChanged = refreshConfigVersions()
     tagCheck.storePolicy(setup)
+    sharedVersion?.bump()
     return {
       booths: setup.booths.length,
       products: setup.products.length,
@@ -400,6 +417,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
       throw new Error(`kiosk '${kioskId}': ${(err as Error).message}`)
     }
     const change = enrollKioskKeyByAdmin(db, kioskId, publicKeyBase64Url)
+    sharedVersion?.bump()
     keyCache.set(kioskId, key)
     logKeyChange(logger, change)
   }
@@ -409,6 +427,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
       db.transaction(() => {
         enrollment.createKiosk(kiosk)
         refreshConfigVersions()
+        sharedVersion?.bump()
       }).immediate()
     } finally {
       forgetBookingFacts()
@@ -420,6 +439,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     const key = parseKioskPublicKey(publicKeyBase64Url)
     const redeemed = enrollment.redeem(code, publicKeyBase64Url, nowMs, token)
     if (!redeemed.ok) return redeemed
+    sharedVersion?.bump()
     keyCache.set(redeemed.kioskId, key)
     logKeyChange(logger, redeemed.keyChange)
     logger.warn({ kiosk: redeemed.kioskId }, `kiosk ${redeemed.kioskId} enrolled with a registration code: a new MQTT token was handed out; the previous token no longer logs in`)
@@ -549,5 +569,6 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     refreshKioskConfigs: () => db.transaction(refreshConfigVersions).immediate(),
     unsealPin: keys.unsealPin,
     gatewayKeys: { signingPublicKey: keys.signingPublicKey, sealPublicKey: keys.sealPublicKey },
+    forgetIfChangedElsewhere,
   }
 }

@@ -14,6 +14,8 @@ export interface SqlEngine {
   readonly name: 'sqlite' | 'postgres'
   /** A fresh, empty database, closed (and on PostgreSQL dropped) when `t` ends. */
   open(t: Test): SqlDatabase
+  /** PostgreSQL only: `count` connections to one fresh database, as several gateways have (closed and dropped when `t` ends). */
+  openShared?(t: Test, count: number): SqlDatabase[]
 }
 
 /** SQLite, and PostgreSQL when installed (a comment says when it is not). The file's server stops when `file` ends. */
@@ -43,6 +45,16 @@ export async function sqlEngines(file: Test): Promise<SqlEngine[]> {
         server.dropDatabase(name)
       })
       return createPgSqlDatabase(connection)
+    },
+    openShared(t, count) {
+      const name = `engine_${++databases}`
+      const url = server.createDatabase(name)
+      const connections = Array.from({ length: count }, () => openPgConnection({ url }))
+      t.teardown(() => {
+        for (const connection of connections) connection.close()
+        server.dropDatabase(name)
+      })
+      return connections.map(createPgSqlDatabase)
     },
   }
   return [sqlite, postgres]

@@ -37,6 +37,7 @@ import { checkOperatorName } from '../four-eyes/operator-credentials.js'
 import { createRunSteps } from '../four-eyes/run-steps.js'
 import type { Ledger } from '../ledger/index.js'
 import { migrateGatewayDatabase } from '../migrations.js'
+import { balanceLocks } from '../payouts/balance-locks.js'
 import { CardRefundError, type CardRefundService, type RefundRequestState } from './refunds.js'
 
 export type RefundRunState = 'created' | 'approved' | 'executed' | 'cancelled'
@@ -229,6 +230,8 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
   const { db, ledger, refunds, clock } = deps
   migrateGatewayDatabase(db)
   const log = deps.logger.child({ component: 'refund-runs' })
+  // On PostgreSQL other gateways' kiosk batches book without the writer lock: the balances decided on are locked first (balance-locks.ts).
+  const locks = balanceLocks(db)
 
   const q = {
     // Guests with a paid online top-up, in the order of their first one; those held by an open run of either kind are left out.
@@ -325,7 +328,9 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
     const countries = deps.allowedCountryCodes()
     let count = 0
     let sum = 0
-    for (const { uid } of q.candidates.all()) {
+    const candidates = q.candidates.all()
+    locks.lockCustomers(candidates.map((c) => c.uid))
+    for (const { uid } of candidates) {
       if (maxCount !== null && count >= maxCount) break
       const band = ledger.wristband(uid)
       // A blocked wristband (lost, or a top-up disputed) is an operator's to look at, by hand.
@@ -386,7 +391,9 @@ export function createRefundRuns(deps: RefundRunsDeps): RefundRuns {
     const now = clock.now()
     let booked = 0
     let noted = 0
-    for (const item of q.itemsToExecute.all(id)) {
+    const items = q.itemsToExecute.all(id)
+    locks.lockCustomers(items.map((item) => item.uid))
+    for (const item of items) {
       const outcome = executeItem(item, operator)
       if (q.setOutcome.run(outcome.refundId, outcome.booked, outcome.note, now, id, item.uid).changes !== 1) throw new Error(`refund run ${id}: item ${item.uid} was executed twice`)
       if (outcome.refundId !== null) booked++

@@ -3,8 +3,8 @@
 // lifecycle; each part does its one job in its own module.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from './sql/database.js'
+import { openGatewayStorage, DB_FILE_NAME } from './storage.js'
 import type { Logger } from 'pino'
 import { systemClock, topics, type AlertEvent, type Clock, type GatewayState } from '../device-protocol/index.js'
 import { createGatewayApis } from './apis.js'
@@ -33,7 +33,7 @@ import { sepaCheckOf } from './payments/sepa-checks.js'
 import { operatorAccountsAuth, payoutsAdmin } from './payouts/payouts-admin.js'
 import { renderPayoutFiles } from './payouts/payout-files.js'
 import { createPayoutReturns } from './payouts/payout-returns.js'
-import { createLedger, openLedgerDatabase, type Ledger } from './ledger/index.js'
+import { createLedger, type Ledger } from './ledger/index.js'
 import { kioskListAdmin } from './fleet/kiosk-list-route.js'
 import { backupsAdmin } from './backup/admin-route.js'
 import { createBackupSchedule, createBackups, DEFAULT_BACKUP_KEEP, ledgerAuditCheck, type Backups, type IntervalTimers } from './backup/backups.js'
@@ -41,7 +41,7 @@ import { createBackupSchedule, createBackups, DEFAULT_BACKUP_KEEP, ledgerAuditCh
 /** MQTT usernames of operators start with this; kiosk ids cannot contain ':'. */
 export const OPERATOR_USERNAME_PREFIX = 'operator:'
 
-export const DB_FILE_NAME = 'gateway.sqlite'
+export { DB_FILE_NAME }
 export const GATEWAY_VERSION = '0.1.0'
 
 export interface GatewayDeps {
@@ -62,7 +62,7 @@ export interface GatewayDeps {
 /** What an HTTP plugin of the gateway may build on. */
 export interface GatewayParts {
   ledger: Ledger
-  db: Database.Database
+  db: SqlDatabase
   /** The one limiter of PIN guessing: portal login, wristband link and tag switch all count here. */
   pinAttempts: GatewayPinAttempts
   config: GatewayConfig
@@ -124,6 +124,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const log = deps.logger
   const clock = deps.clock ?? systemClock
 
+  // Online backups copy the SQLite file; PostgreSQL has its own (README "Scaling out").
+  if (config.store !== undefined && config.backup !== undefined)
+    throw new Error('backup copies the SQLite file: with store (PostgreSQL) back up with PostgreSQL\'s own tools (pg_basebackup, a streaming replica) and remove backup from the config')
   // The demo's set-up is no default: a gateway without one would run an event nobody wrote.
   const eventFile = config.eventFile
   if (eventFile === undefined) throw new Error('no event set-up: set eventFile (--event FILE, WRISTPAY_GATEWAY_EVENT_FILE)')
@@ -135,7 +138,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const externalMqtt = externalMessagingSettings(config.mqtt, process.env, { dataDir: config.dataDir, operators: config.operators })
   // 0700, or a refusal when it is open to others (it holds the secrets).
   ensurePrivateDataDir(config.dataDir)
-  const db: Database.Database = openLedgerDatabase(join(config.dataDir, DB_FILE_NAME))
+  const storage = openGatewayStorage({ dataDir: config.dataDir, store: config.store })
+  const { db } = storage
+  log.info({ store: storage.engine, where: storage.where }, 'ledger database opened')
   let ledger: Ledger
   try {
     const pinSecret = config.pinSecretFile ? readFileSync(config.pinSecretFile) : undefined
@@ -157,7 +162,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       'event set-up imported',
     )
   } catch (err) {
-    db.close()
+    storage.close()
     throw err
   }
 
@@ -237,7 +242,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // Online backups (gateway/backup/): each checked with the ledger audit; a failed one is an operator alert.
   const backups = config.backup
     ? createBackups({
-        db,
+        // Refused with a store at the start (above): backups are of the SQLite file.
+        db: storage.sqlite!,
         dir: config.backup.dir,
         keep: config.backup.keep ?? DEFAULT_BACKUP_KEEP,
         clock,
@@ -327,22 +333,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   try {
     broker = await brokerReady
   } catch (err) {
-    db.close()
+    storage.close()
     throw err
-  }
-
-  function dbHealthy(): boolean {
-    try {
-      return db.open && db.prepare('SELECT 1 AS one').get() !== undefined
-    } catch {
-      return false
-    }
   }
 
   function health(): GatewayHealth {
     // A database that answers reads may still refuse writes (a full disk): ingest knows, and says so until a batch commits again.
-    const storage = ingest.storageFault()
-    return { mqtt: broker.address() !== null && !stopping, db: dbHealthy(), ...(storage === undefined ? {} : { storage }) }
+    const storageFault = ingest.storageFault()
+    return { mqtt: broker.address() !== null && !stopping, db: storage.healthy(), ...(storageFault === undefined ? {} : { storage: storageFault }) }
   }
 
   function stats(): StatsReply {
@@ -369,6 +367,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     payoutReturns: createPayoutReturns({ db, clock }),
     publishKioskConfigs: (ids) => publishKioskConfigs(ids),
     observePortalLogin: metrics.observePortalLogin,
+    // With PostgreSQL other gateways may share the database: each background job runs where its lease is held.
+    ...(storage.leaseFor === undefined ? {} : { leaseFor: storage.leaseFor }),
   })
   const extraPlugins = typeof deps.httpPlugins === 'function' ? deps.httpPlugins(parts) : (deps.httpPlugins ?? [])
   // Kiosks made by operators and enrolled with one-time registration codes (README "Enrolling a kiosk with a registration code").
@@ -566,7 +566,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       await broker.close()
       await http.close()
       await apis.stop()
-      db.close()
+      storage.close()
       log.info('gateway stopped')
     })()
     return stopped

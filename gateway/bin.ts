@@ -45,6 +45,9 @@ Options:
                      from WRISTPAY_GATEWAY_MQTT_PASSWORD and
                      WRISTPAY_GATEWAY_MQTT_DYNSEC_PASSWORD or 0600 files (mqtt.external)
   --http-port PORT   HTTP listener port, 0 picks a free one (default 8080)
+  --store URL        keep the ledger in PostgreSQL (postgres://user@host:port/db, the
+                     password in a 0600 passfile) instead of the SQLite file in the
+                     data dir (also WRISTPAY_GATEWAY_STORE); gateways may share it
   --print-config     print the effective config (secrets masked) and exit
   --print-config-reference
                      print every setting (Markdown, as CONFIGURATION.md) and exit
@@ -104,6 +107,7 @@ export function parseCli(args: readonly string[]): CliCommand {
         'mqtt-port': { type: 'string' },
         'mqtt-url': { type: 'string' },
         'http-port': { type: 'string' },
+        store: { type: 'string' },
         demo: { type: 'boolean' },
         'print-config': { type: 'boolean' },
         'print-config-reference': { type: 'boolean' },
@@ -122,6 +126,7 @@ export function parseCli(args: readonly string[]): CliCommand {
   const mqttPort = parsePort('--mqtt-port', values['mqtt-port'])
   if (mqttPort !== undefined) overrides.mqtt = { port: mqttPort }
   if (values['mqtt-url'] !== undefined) overrides.mqtt = { ...overrides.mqtt, url: values['mqtt-url'] }
+  if (values.store !== undefined) overrides.store = values.store
   const httpPort = parsePort('--http-port', values['http-port'])
   if (httpPort !== undefined) overrides.http = { port: httpPort }
   return { kind: values['print-config'] ? 'print-config' : 'run', configFile: values.config, overrides, ...(values.demo ? { demo: true as const } : {}) }

@@ -26,6 +26,7 @@ t.test('every environment variable the reference names lands on its key', async 
     'mqtt.host': { raw: '10.0.0.2', value: '10.0.0.2' },
     'mqtt.port': { raw: '1999', value: 1999 },
     'mqtt.url': { raw: 'mqtt://10.0.0.5:1883', value: 'mqtt://10.0.0.5:1883' },
+    store: { raw: 'postgres://wristpay@10.0.0.6:5432/wristpay', value: 'postgres://wristpay@10.0.0.6:5432/wristpay' },
     'http.host': { raw: '10.0.0.3', value: '10.0.0.3' },
     'http.port': { raw: '9999', value: 9999 },
     dataDir: { raw: '/var/lib/x', value: '/var/lib/x' },

@@ -250,6 +250,19 @@ export const GatewayConfig = Type.Object(
       },
       { additionalProperties: false, description: 'the HTTP server' },
     ),
+    /**
+     * Where the ledger and every other table live: the SQLite file in dataDir
+     * when absent (one gateway), or a PostgreSQL database that several
+     * gateways share (gateway/storage.ts says what it accepts).
+     */
+    store: Type.Optional(
+      Type.String({
+        pattern: '^postgres(ql)?://[^\\s]+$',
+        maxLength: 2048,
+        description:
+          'a PostgreSQL 15 database for the ledger and every other table instead of the SQLite file in dataDir, e.g. postgres://wristpay@db.example:5432/wristpay (also --store, WRISTPAY_GATEWAY_STORE); several gateways may share it. The password is never in the URL: libpq reads it from a passfile of mode 0600 (~/.pgpass, PGPASSFILE or passfile= in the URL). The SQLite file (gateway.sqlite in dataDir) when absent',
+      }),
+    ),
     /** Holds the SQLite ledger (gateway.sqlite). */
     dataDir: Type.String({ minLength: 1, description: 'folder of the ledger database (gateway.sqlite); made 0700. Relative paths in a config file are relative to the file' }),
     /**
@@ -396,6 +409,7 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   'mqtt.host': `${ENV_PREFIX}MQTT_HOST`,
   'mqtt.port': `${ENV_PREFIX}MQTT_PORT`,
   'mqtt.url': `${ENV_PREFIX}MQTT_URL`,
+  store: `${ENV_PREFIX}STORE`,
   'http.host': `${ENV_PREFIX}HTTP_HOST`,
   'http.port': `${ENV_PREFIX}HTTP_PORT`,
   dataDir: `${ENV_PREFIX}DATA_DIR`,
@@ -471,6 +485,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
   const httpHost = envString(env, 'HTTP_HOST')
   const httpPort = envPort(env, 'HTTP_PORT')
   if (httpHost !== undefined || httpPort !== undefined) layer.http = { host: httpHost, port: httpPort }
+  const store = envString(env, 'STORE')
+  if (store !== undefined) layer.store = store
   const dataDir = envString(env, 'DATA_DIR')
   if (dataDir !== undefined) layer.dataDir = dataDir
   const eventFile = envString(env, 'EVENT_FILE')

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import { hostname as machineName } from 'node:os'
 import { resolve } from 'node:path'
-import type Database from 'better-sqlite3'
+import type { SqlDatabase } from './sql/database.js'
 import type { Logger } from 'pino'
 import type { Broker, BrokerOptions } from './broker.js'
 import type { GatewayConfig, OperatorAccount } from './config.js'
@@ -95,7 +95,7 @@ export function externalMessagingSettings(mqtt: GatewayConfig['mqtt'], env: Node
 }
 
 /** Every kiosk the registry has (retired ones too: their clients must go), as the provisioning needs them. */
-export function kioskCredentialsOf(db: Database.Database): KioskCredential[] {
+export function kioskCredentialsOf(db: SqlDatabase): KioskCredential[] {
   return db
     .prepare<[], { id: string; token_hash: string; retired: string | number | null; origin: string | null; token_source: string | null }>(`SELECT id, token_hash, retired, origin, token_source FROM kiosks ORDER BY id`)
     .all()

@@ -44,7 +44,8 @@ t.test('a full ledger disk under a real gateway and kiosk: nothing answered unbo
     logger: silent,
     clock: systemClock,
     httpPlugins: (parts) => {
-      ledgerDb = parts.db
+      // The gateway runs on its SQLite file here (no store): parts.db is the better-sqlite3 connection.
+      ledgerDb = parts.db as Database.Database
       return []
     },
   })

@@ -94,7 +94,7 @@ export interface Ledger {
   debts(): DebtRecord[]
 }
 
-/** What the tills and operators read of bookings besides the store's own reads (SQLite queries today). */
+/** What the tills and operators read of bookings besides the store's own reads (SQL both engines run, operations.ts). */
 export type LedgerReads = OperationReads
 
 export interface LedgerParts {

@@ -10,8 +10,8 @@
 // registry's writes and the store's nest either way in one transaction. A
 // batch that meets a dead database throws, and nothing of it is written: the
 // server never saw a COMMIT, or (the connection broke during the COMMIT
-// itself) the error says the outcome is unknown, and the kiosks' resends are answered from the record if it was written. The
-// next batch connects again.
+// itself) the error says the outcome is unknown, and the kiosks' resends are
+// answered from the record if it was written. The next batch connects again.
 //
 // Per-kiosk order is enforced by the database as well as by the core: a
 // booking moves the kiosk's cursor with UPDATE ... WHERE next_seq = <its seq>

@@ -74,6 +74,19 @@ for (const engine of engines) {
     t.same(w.problems(), { invariants: [], audit: [] })
   })
 
+  t.test(`${engine.name}: a wristband whose balance a refund run is paying back is refused at the till`, async (t) => {
+    const w = world(t, engine)
+    const { desk, bar } = w.kiosks
+    t.match(applyOne(w.ledger, desk.topup(UID.alice, 2_000)), { status: 'accepted' })
+    // An open item of a refund run (gateway/payments/refund-runs.ts), as the run writes it.
+    const run = w.db
+      .prepare<[number], { id: number }>(`INSERT INTO card_refund_runs (state, created_by, created_at, item_count, item_sum) VALUES ('created', 'anna', ?, 1, 2000) RETURNING id`)
+      .get(w.clock.now())!
+    w.db.prepare<[number, string]>('INSERT INTO card_refund_run_items (run_id, uid, amount) VALUES (?, ?, 2000)').run(run.id, UID.alice)
+    t.match(applyOne(w.ledger, bar.cart(UID.alice, [L.water()])), { status: 'rejected', reason: 'in_payout_run' })
+    t.equal(w.ledger.balanceOf(UID.alice), 2_000, 'nothing spent')
+  })
+
   t.test(`${engine.name}: the registry's writes inside a batch are kept with it and undone with it`, async (t) => {
     let failOn: string | undefined
     const w = world(t, engine, (store) => ({

@@ -49,6 +49,20 @@ export function pgConnectionOf(db: SqlDatabase): PgConnection | undefined {
 }
 const PG_FACADE = Symbol('wristpay PostgreSQL SqlDatabase')
 
+/**
+ * SQLite has no booleans: a comparison or EXISTS in a select list is 1 or 0,
+ * and the modules test for `=== 1`. PostgreSQL answers true or false, which
+ * would make every such test false; so the facade answers as SQLite does.
+ */
+function withoutBooleans(rows: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  for (const row of rows) {
+    for (const key in row) {
+      if (typeof row[key] === 'boolean') row[key] = row[key] ? 1 : 0
+    }
+  }
+  return rows
+}
+
 export interface PgSqlDatabase extends SqlDatabase {
   /** The connection underneath (for what only PostgreSQL has, such as the ledger store's own statements). */
   readonly connection: PgConnection
@@ -71,7 +85,7 @@ export function createPgSqlDatabase(connection: PgConnection): PgSqlDatabase {
       name = `wp_sql_${createHash('sha256').update(translated.text).digest('hex').slice(0, 24)}`
       statementNames.set(translated.text, name)
     }
-    return connection.run(name, translated.text, params)
+    return withoutBooleans(connection.run(name, translated.text, params))
   }
 
   function prepare(source: string): SqlStatement<unknown[], unknown> {

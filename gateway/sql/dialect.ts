@@ -53,7 +53,7 @@ const postgres: SqlDialect = {
   kioskChainInsert: { columns: '', values: '' },
   transactionsWritten: 'written',
   isUniqueViolation: (error) => sqlStateOf(error) === '23505',
-  tableExists: (db, table) => db.prepare<[string], { found: boolean }>(`SELECT to_regclass(?) IS NOT NULL AS found`).get(table)?.found === true,
+  tableExists: (db, table) => db.prepare<[string], { found: number }>(`SELECT to_regclass(?) IS NOT NULL AS found`).get(table)?.found === 1,
 }
 
 /** The dialect of `db`: PostgreSQL for the PostgreSQL SqlDatabase, SQLite for better-sqlite3. */

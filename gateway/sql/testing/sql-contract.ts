@@ -47,6 +47,16 @@ export function sqlContract(t: Test, engine: string, open: () => SqlContractSubj
     t.same(db.prepare<[], { name: string }>('SELECT name FROM items ORDER BY name').all(), [{ name: 'B' }, { name: 'a' }], 'upper case sorts first, as bytes do')
   })
 
+  withDb('a comparison or EXISTS in the select list is 1 or 0, as SQLite answers it', (db, t) => {
+    db.prepare<[string, number]>('INSERT INTO items (name, cents) VALUES (?, ?)').run('beer', 450)
+    const row = db
+      .prepare<[string, string], { found: number; missing: number; cheap: number }>(
+        'SELECT EXISTS (SELECT 1 FROM items WHERE name = ?) AS found, EXISTS (SELECT 1 FROM items WHERE name = ?) OR 1 = 2 AS missing, cents < 500 AS cheap FROM items',
+      )
+      .get('beer', 'water')
+    t.same(row, { found: 1, missing: 0, cheap: 1 })
+  })
+
   withDb('bytes go in and come out as Buffers', (db, t) => {
     const bytes = Buffer.from([0, 1, 0xfe, 0xff, 0x5c, 0x78])
     db.prepare<[string, number, Buffer]>('INSERT INTO items (name, cents, data) VALUES (?, ?, ?)').run('blob', 0, bytes)

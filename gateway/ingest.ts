@@ -55,7 +55,7 @@ export type IngestObservation =
 
 export interface IngestDeps {
   /** kioskCursor, when given, tells which kiosks still miss bookings after a storage fault (otherwise they are asked again from their first unbooked seq). */
-  ledger: Pick<Ledger, 'applyBatch'> & Partial<Pick<Ledger, 'kioskCursor'>> & { registry: Pick<Registry, 'kioskPublicKey'> }
+  ledger: Pick<Ledger, 'applyBatch'> & Partial<Pick<Ledger, 'kioskCursor'>> & { registry: Pick<Registry, 'kioskPublicKey'> & Partial<Pick<Registry, 'forgetIfChangedElsewhere'>> }
   logger: Logger
   clock: Clock
   /** Publishes on the kiosk's reply topic. May return a promise; a failure is logged, never thrown. */
@@ -389,6 +389,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'invalid_transaction'), receivedAt, txType: tx.type, offline: tx.offline === true })
         return
       }
+      registryFreshThisTurn()
       const key = ledger.registry.kioskPublicKey(tx.kiosk)
       if (key === undefined) {
         counters.unknownKiosk++
@@ -412,6 +413,22 @@ export function createIngest(deps: IngestDeps): Ingest {
       // Defensive: nothing above should throw, and a daemon must never die of one message.
       logger.error({ err, kiosk: printableKiosk(String(kioskIdFromTopic)) }, 'ingest submit failed')
     }
+  }
+
+  /**
+   * Several gateways on one PostgreSQL database: a kiosk key enrolled through
+   * another one must rule the signature checks here too, so the registry
+   * compares its version once per turn of the event loop before the first
+   * key is read (a query on PostgreSQL; nothing on SQLite).
+   */
+  let registryCheckedThisTurn = false
+  function registryFreshThisTurn(): void {
+    if (registryCheckedThisTurn || ledger.registry.forgetIfChangedElsewhere === undefined) return
+    registryCheckedThisTurn = true
+    setImmediate(() => {
+      registryCheckedThisTurn = false
+    })
+    ledger.registry.forgetIfChangedElsewhere()
   }
 
   function settle(entry: VerifyEntry, ok: boolean): void {

@@ -57,11 +57,18 @@ async function signingThread(): Promise<void> {
     if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new TypeError(`the filler writes integers only, not ${value}`)
     return JSON.stringify(value)
   }
-  /** RFC 9562 UUIDv7: 48 bits of Unix ms, version 7, 74 random bits with the variant. */
-  const random = Buffer.alloc(10)
+  /** RFC 9562 UUIDv7: 48 bits of Unix ms, version 7, 74 random bits with the variant. Random bytes from a pool: one system call per 4,096 ids. */
+  const POOL_IDS = 4_096
+  const random = Buffer.alloc(10 * POOL_IDS)
+  let pooled = POOL_IDS
   const uuidv7 = (ms: number): string => {
-    randomFillSync(random)
-    const hex = ms.toString(16).padStart(12, '0') + '7' + random.toString('hex').slice(0, 3) + ((random[2]! & 0x3f) | 0x80).toString(16).padStart(2, '0') + random.toString('hex').slice(6, 20)
+    if (pooled === POOL_IDS) {
+      randomFillSync(random)
+      pooled = 0
+    }
+    const at = 10 * pooled++
+    random[at + 2] = (random[at + 2]! & 0x3f) | 0x80
+    const hex = ms.toString(16).padStart(12, '0') + '7' + random.toString('hex', at, at + 10).slice(0, 3) + random.toString('hex', at + 2, at + 10)
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`
   }
 
@@ -75,8 +82,11 @@ async function signingThread(): Promise<void> {
     const plan: Array<[uid: string, sale: boolean]> = []
     for (const [uid] of c.wristbands) plan.push([uid, false])
     for (let s = 0; s < data.salesPerWristband; s++) for (const [uid] of c.wristbands) plan.push([uid, true])
-    return { ...c, key: createPrivateKey({ key: Buffer.from(c.privateKey), format: 'der', type: 'pkcs8' }), balances: new Map(c.wristbands), plan }
+    return { ...c, kioskJson: JSON.stringify(c.id), key: createPrivateKey({ key: Buffer.from(c.privateKey), format: 'der', type: 'pkcs8' }), balances: new Map(c.wristbands), plan }
   })
+  const linesJson = canonical(data.lines)
+  // The written-out form below holds integers as JSON writes them, as RFC 8785 does for safe integers.
+  if (![data.saleAmount, data.topupAmount].every(Number.isSafeInteger)) throw new TypeError('the filler writes integers only')
   const longest = Math.max(0, ...chains.map((c) => c.plan.length))
   let rows: FilledRow[] = []
   const post = async () => {
@@ -95,15 +105,18 @@ async function signingThread(): Promise<void> {
       const [uid, sale] = step
       const amount = sale ? data.saleAmount : data.topupAmount
       const type = sale ? 'sale' : 'topup_cash'
-      const tx = { v: 1, id: uuidv7(at), kiosk: chain.id, seq: chain.nextSeq, prev: chain.lastHash, type, tag: { uid, type: 'ntag215' }, lines: sale ? data.lines : [], amount, at }
-      const signed = canonical(tx)
+      const id = uuidv7(at)
+      // canonical({ v: 1, id, kiosk, seq, prev, type, tag: { uid, type: 'ntag215' }, lines, amount, at }), its keys in RFC 8785's order, written out.
+      const signed =
+        `{"amount":${amount},"at":${at},"id":${JSON.stringify(id)},"kiosk":${chain.kioskJson},"lines":${sale ? linesJson : '[]'},` +
+        `"prev":${JSON.stringify(chain.lastHash)},"seq":${chain.nextSeq},"tag":{"type":"ntag215","uid":${JSON.stringify(uid)}},"type":"${type}","v":1}`
       const signature = sign(null, Buffer.from(signed, 'utf8'), chain.key).toString('base64')
       // { sig, tx }: its two keys in order, the transaction as it was signed.
       const envelope = `{"sig":${JSON.stringify(signature)},"tx":${signed}}`
       const hash = createHash('sha256').update(envelope, 'utf8').digest('hex')
       const balanceAfter = chain.balances.get(uid)! + (sale ? -amount : amount)
       chain.balances.set(uid, balanceAfter)
-      rows.push([tx.id, chain.id, tx.seq, type, uid, amount, balanceAfter, hash, envelope, at])
+      rows.push([id, chain.id, chain.nextSeq, type, uid, amount, balanceAfter, hash, envelope, at])
       chain.nextSeq += 1
       chain.lastHash = hash
       if (rows.length >= data.batch) await post()

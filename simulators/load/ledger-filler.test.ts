@@ -61,6 +61,10 @@ t.test('the filler writes a history that audits clean and is what the ledger wri
   compare('line items', `SELECT * FROM line_items ORDER BY tx_id, line_no`)
   compare('accounts and balances', `SELECT id, kind, ref, balance FROM accounts ORDER BY id`)
   compare('kiosk cursors', `SELECT id, next_seq, last_hash FROM kiosks ORDER BY id`)
+  // The filler builds some indexes after the rows: the file ends with the same tables and indexes, and whole.
+  compare('the schema: tables and indexes with their definitions', `SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name`)
+  t.same(rows(filled.db, `PRAGMA integrity_check`), [{ integrity_check: 'ok' }], 'SQLite finds the filled file whole, its indexes matching its rows')
+  t.equal(filled.db.pragma('journal_mode', { simple: true }), 'wal', 'the file is left in the ledger\'s journal mode')
 })
 
 t.test('a target smaller than one wristband\'s history still writes a whole one', async (t) => {

@@ -2,7 +2,7 @@
 // this run's and its file is whole; filled anew when the key differs or the
 // stored file is damaged; and what is reused audits clean with the event it
 // came with.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
@@ -96,6 +96,51 @@ t.test('a damaged stored ledger is not trusted: removed, and the filler runs', a
   const third = await prepare(root, 'three', cacheDir)
   t.equal(third.reused, true, 'the new entry is whole and used')
   t.same(third.till, second.till)
+})
+
+t.test('an unchanged stored ledger is copied as it is; one that is another file is checked through its digest first', async (t) => {
+  const root = t.testdir()
+  const cacheDir = join(root, 'cache')
+  await prepare(root, 'one', cacheDir)
+  const file = join(cacheDir, entries(cacheDir)[0]!, 'ledger.sqlite')
+  const log: string[] = []
+  t.equal((await prepare(root, 'two', cacheDir, SHAPE, log)).reused, true)
+  t.ok(log.some((l) => l.includes('unchanged') && l.includes('without reading its digest')), 'the file stored: copied without its digest read')
+  t.equal(readFileSync(join(root, 'two', 'filled', DB_FILE_NAME)).compare(readFileSync(file)), 0, 'the copy is the stored file')
+  t.equal(statSync(join(root, 'two', 'filled', DB_FILE_NAME)).mode & 0o777, 0o600, 'readable by its owner only')
+
+  // The same bytes in another file, as a cache folder restored from elsewhere: the digest decides, then it is the stored file.
+  copyFileSync(file, `${file}.restored`)
+  renameSync(`${file}.restored`, file)
+  const restoredLog: string[] = []
+  t.equal((await prepare(root, 'three', cacheDir, SHAPE, restoredLog)).reused, true, 'the same bytes: reused')
+  t.ok(restoredLog.some((l) => l.includes('read through SHA-256 and matches')), 'after reading its copy through the digest')
+  const againLog: string[] = []
+  t.equal((await prepare(root, 'four', cacheDir, SHAPE, againLog)).reused, true)
+  t.ok(againLog.some((l) => l.includes('without reading its digest')), 'and the next run copies it as it is')
+})
+
+t.test('a stored ledger written to and given back its times is still found damaged', async (t) => {
+  const root = t.testdir()
+  const cacheDir = join(root, 'cache')
+  await prepare(root, 'one', cacheDir)
+  const file = join(cacheDir, entries(cacheDir)[0]!, 'ledger.sqlite')
+  const { atime, mtime } = statSync(file)
+  // The file system stamps times from a coarse clock (a few ms): a write and a reset in the very tick the entry
+  // was stored would leave the change time as it was. Any write that comes later shows; this one comes later.
+  const probe = join(root, 'clock-probe')
+  for (let tries = 0; tries < 200; tries++) {
+    writeFileSync(probe, String(tries))
+    if (statSync(probe, { bigint: true }).ctimeNs > statSync(file, { bigint: true }).ctimeNs) break
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  const bytes = readFileSync(file)
+  bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff
+  writeFileSync(file, bytes)
+  utimesSync(file, atime, mtime)
+  const log: string[] = []
+  t.equal((await prepare(root, 'two', cacheDir, SHAPE, log)).reused, false, 'its change time gave it away: the digest was read, and differs')
+  t.ok(log.some((l) => l.includes('damaged')))
 })
 
 t.test('a truncated ledger or an entry without its description is not used', async (t) => {

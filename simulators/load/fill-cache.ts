@@ -8,16 +8,24 @@
 // - an entry is used only for the same key: the filler's version (a digest of
 //   the sources that decide what it writes), the gateway's schema version, the
 //   postings asked for and the event's shape; any other key fills anew;
-// - the ledger file is copied through SHA-256 and compared with the digest
-//   (and length) stored when it was written; a copy that differs is thrown
-//   away with the entry, and the filler runs;
+// - the stored file is copied only when it is unchanged since it was stored:
+//   when it is still the same file (device, inode) with the length, change time
+//   and modification time recorded then, it is copied as it is; else (a cache
+//   folder restored or copied from elsewhere, a file written to) the copy is
+//   read through SHA-256 and compared with the digest and length stored when it
+//   was written, and one that differs is thrown away with the entry and the
+//   filler runs. Reading 5.5 GB through SHA-256 on every run cost about as long
+//   as the copy itself. The file's times are a proof that no process wrote to it
+//   (store() sets its modification time to a fixed one, which a write replaces
+//   with the present, and the change time cannot be set back from user space);
+//   they are no proof against the disk itself changing a bit under the file
+//   system, which the digest would find: a damaged page of a benchmark's
+//   fixture would show as a SQLite error or a wrong figure, not as lost money;
 // - an entry is written to a staging folder and renamed into place with its
 //   description written last, so one cut short is never found.
 import { createHash, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto'
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
 import pino from 'pino'
@@ -78,6 +86,8 @@ interface EntryDescription {
   /** The ledger file's SHA-256 (hex) and length. */
   sha256: string
   bytes: number
+  /** The stored file as the file system saw it once stored and checked (absent: check the digest). */
+  identity?: FileIdentity
   fill: LedgerFill
   event: StoredEvent
   till: { id: string; token: string; privateKeyPem: string }
@@ -110,19 +120,60 @@ function entryDir(cacheDir: string, key: FillCacheKey): string {
   return join(cacheDir, `ledger-${createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 24)}`)
 }
 
-/** Copies `from` to `to` through SHA-256; returns the digest and the length. */
-async function copyWithDigest(from: string, to: string): Promise<{ sha256: string; bytes: number }> {
+/** Copies `from` to `to` (the kernel copies, no bytes through this process), readable by its owner only. */
+function copyPrivately(from: string, to: string): void {
+  copyFileSync(from, to)
+  chmodSync(to, 0o600)
+}
+
+/** A file's SHA-256 and length, read in large blocks. */
+function digestOf(path: string): { sha256: string; bytes: number } {
   const hash = createHash('sha256')
+  const block = Buffer.allocUnsafe(8 << 20)
+  const fd = openSync(path, 'r')
   let bytes = 0
-  const tee = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk)
-      bytes += chunk.length
-      done(null, chunk)
-    },
-  })
-  await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), tee, createWriteStream(to, { mode: 0o600 }))
+  try {
+    for (let n = readSync(fd, block, 0, block.length, null); n > 0; n = readSync(fd, block, 0, block.length, null)) {
+      hash.update(block.subarray(0, n))
+      bytes += n
+    }
+  } finally {
+    closeSync(fd)
+  }
   return { sha256: hash.digest('hex'), bytes }
+}
+
+/** Which file it is and when it last changed, to the nanosecond (decimal strings: JSON has no bigint). */
+interface FileIdentity {
+  dev: string
+  ino: string
+  size: string
+  mtimeNs: string
+  ctimeNs: string
+}
+
+function identityOf(path: string): FileIdentity {
+  const { dev, ino, size, mtimeNs, ctimeNs } = statSync(path, { bigint: true })
+  return { dev: String(dev), ino: String(ino), size: String(size), mtimeNs: String(mtimeNs), ctimeNs: String(ctimeNs) }
+}
+
+/**
+ * A stored file's modification time: fixed, so that any later write (which sets it to the present) shows,
+ * however soon after storing it came (the file system's clock may not have moved on yet).
+ */
+const STORED_MTIME = new Date('2000-01-01T00:00:00Z')
+
+/** Marks a stored file with STORED_MTIME; returns its identity from then on. */
+function markStored(path: string): FileIdentity {
+  utimesSync(path, STORED_MTIME, STORED_MTIME)
+  return identityOf(path)
+}
+
+/** Replaces an entry's description by writing another file and renaming it over (never a description cut short). */
+function rewriteDescription(dir: string, description: EntryDescription): void {
+  const temporary = join(dir, `${DESCRIPTION}.${process.pid}.tmp`)
+  writeFileSync(temporary, JSON.stringify(description), { mode: 0o600 })
+  renameSync(temporary, join(dir, DESCRIPTION))
 }
 
 function readDescription(dir: string): EntryDescription | undefined {
@@ -182,10 +233,15 @@ async function reuse(cacheDir: string, key: FillCacheKey, options: GrowthLedgerO
     return undefined
   }
   const started = performance.now()
+  const stored = join(dir, LEDGER)
   const target = join(options.dataDir, DB_FILE_NAME)
+  let unchanged = false
   let copied: { sha256: string; bytes: number } | undefined
   try {
-    copied = await copyWithDigest(join(dir, LEDGER), target)
+    unchanged = description.identity !== undefined && isDeepStrictEqual(identityOf(stored), description.identity)
+    copyPrivately(stored, target)
+    // Unchanged since it was stored: the copy is the file that was checked then. Else the copy is read through the digest.
+    copied = unchanged ? { sha256: description.sha256, bytes: statSync(target).size } : digestOf(target)
   } catch (err) {
     log(`growth: the stored ledger in ${dir} could not be read (${(err as Error).message}): the filler runs`)
   }
@@ -194,6 +250,16 @@ async function reuse(cacheDir: string, key: FillCacheKey, options: GrowthLedgerO
     rmSync(target, { force: true })
     rmSync(dir, { recursive: true, force: true })
     return undefined
+  }
+  if (unchanged) log(`growth: the stored ledger in ${dir} is the file stored then, unchanged (same file, length and times): copied without reading its digest`)
+  else {
+    log(`growth: the stored ledger in ${dir} was not the file stored then (restored, copied or touched): its copy was read through SHA-256 and matches`)
+    // Its digest matched: from now on this file is the one stored.
+    try {
+      rewriteDescription(dir, { ...description, identity: markStored(stored) })
+    } catch (err) {
+      log(`growth: could not note the stored ledger as checked (${(err as Error).message}); the next run checks its digest again`)
+    }
   }
   const event = eventOf(description.event)
   const tillKey = join(options.tillDir, KEY_FILE_NAME)
@@ -209,11 +275,13 @@ async function store(cacheDir: string, key: FillCacheKey, filled: GrowthLedger, 
   const staging = mkdtempSync(join(cacheDir, 'staging-ledger-'))
   const dir = entryDir(cacheDir, key)
   try {
-    const { sha256, bytes } = await copyWithDigest(join(dataDir, DB_FILE_NAME), join(staging, LEDGER))
+    copyPrivately(join(dataDir, DB_FILE_NAME), join(staging, LEDGER))
+    const { sha256, bytes } = digestOf(join(staging, LEDGER))
     const description: EntryDescription = {
       key,
       sha256,
       bytes,
+      identity: markStored(join(staging, LEDGER)),
       fill: filled.fill,
       event: storedEvent(filled.event),
       till: { id: filled.till.id, token: filled.till.token, privateKeyPem: tillKeyPem },

@@ -145,6 +145,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   try {
     const pinSecret = config.pinSecretFile ? readFileSync(config.pinSecretFile) : undefined
     ledger = createLedger({ db, clock, logger: log.child({ component: 'ledger' }), ...(pinSecret ? { pinSecret } : {}) })
+    for (const advisory of storage.advisories()) log.warn({ store: storage.engine }, advisory)
     const summary = ledger.registry.importEventSetup(setup)
     const { retirement } = summary
     log.info(

@@ -10,6 +10,8 @@ import { parseCli } from './bin.js'
 import { loadConfig, DEFAULT_CONFIG } from './config.js'
 import { checkedStoreUrl, DB_FILE_NAME, openGatewayStorage, StorageConfigError } from './storage.js'
 import { createGateway } from './app.js'
+import { openPgConnection } from './postgres/connection.js'
+import { passfileUrl, postgresInstalled, startPostgresServer } from './testing/postgres-server.js'
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-storage-'))
@@ -86,4 +88,27 @@ t.test('a gateway with a store and backup of the SQLite file is refused before a
     /backup copies the SQLite file/,
   )
   t.notOk(existsSync(join(dataDir, DB_FILE_NAME)), 'no SQLite file was made')
+})
+
+t.test('on PostgreSQL: the tables are there after the first open, and a database that sorts text by a language is pointed out', { skip: postgresInstalled() ? false : 'PostgreSQL 15 server binaries not installed (CI installs them)' }, async (t) => {
+  const dir = tempDir(t)
+  const server = await startPostgresServer()
+  t.teardown(() => server.stop())
+  const bytes = openGatewayStorage({ dataDir: dir, store: passfileUrl(server.createDatabase('bytes'), dir) })
+  t.teardown(() => bytes.close())
+  t.equal(bytes.engine, 'postgres')
+  t.equal(bytes.sqlite, undefined)
+  t.type(bytes.leaseFor, 'function', 'background jobs take leases: other gateways may share the database')
+  t.notMatch(bytes.where, /:[^:@/]+@/, 'where names no password')
+  t.equal(bytes.healthy(), true)
+  t.same(bytes.advisories(), [], 'C collation: text sorts by bytes, as on SQLite')
+
+  const admin = openPgConnection({ url: server.url() })
+  t.teardown(() => admin.close())
+  admin.query(`CREATE DATABASE german TEMPLATE template0 LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'de-DE'`)
+  const german = openGatewayStorage({ dataDir: dir, store: passfileUrl(server.url('german'), dir) })
+  t.teardown(() => german.close())
+  t.match(german.advisories(), [/sorts text by the locale "ICU de-DE".*--locale=C/])
+  german.close()
+  t.equal(german.healthy(), false, 'closed')
 })

@@ -37,6 +37,12 @@ export interface GatewayStorage {
   readonly where: string
   /** Whether the database answers a read now. */
   healthy(): boolean
+  /**
+   * What an operator should fix that does not stop the gateway (logged as
+   * warnings at the start): a PostgreSQL database whose text sorts by a
+   * language's rules instead of by bytes, as SQLite and the tests sort.
+   */
+  advisories(): string[]
   close(): void
 }
 
@@ -102,9 +108,13 @@ function sqliteStorage(file: string): GatewayStorage {
         return false
       }
     },
+    advisories: () => [],
     close: () => db.close(),
   }
 }
+
+/** libc collations that compare UTF-8 text by bytes (code points), as SQLite does. */
+const BYTE_ORDER_COLLATIONS = new Set(['C', 'POSIX', 'C.UTF-8', 'C.utf8'])
 
 function postgresStorage(connection: PgConnection, leaseConnection: PgConnection, where: string): GatewayStorage {
   const db = createPgSqlDatabase(connection)
@@ -123,6 +133,17 @@ function postgresStorage(connection: PgConnection, leaseConnection: PgConnection
       } catch {
         return false
       }
+    },
+    advisories() {
+      const [row] = connection.query<{ provider: string; collation: string; icu: string | null }>(
+        'SELECT datlocprovider AS provider, datcollate AS collation, daticulocale AS icu FROM pg_database WHERE datname = current_database()',
+      )
+      const locale = row === undefined ? 'unknown' : row.provider === 'i' ? `ICU ${row.icu ?? ''}` : row.collation
+      return row !== undefined && row.provider === 'c' && BYTE_ORDER_COLLATIONS.has(row.collation)
+        ? []
+        : [
+            `the database sorts text by the locale ${JSON.stringify(locale)}, not by bytes: lists sorted by kiosk id or uid come out in another order than on SQLite. Create it with the C collation (createdb --locale=C --template=template0)`,
+          ]
     },
     close() {
       if (closed) return

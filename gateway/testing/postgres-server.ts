@@ -191,3 +191,16 @@ function launchPostgres(o: { data: string; folder: string; port: number; user: {
     child.once('exit', onExit)
   })
 }
+
+/**
+ * `url` without its password, which goes into a passfile of mode 0600 in
+ * `dir` that the URL names: how an operator hands the gateway its store.
+ */
+export function passfileUrl(url: string, dir: string): string {
+  const parsed = new URL(url)
+  const passfile = join(dir, `pgpass-${parsed.pathname.slice(1)}`)
+  writeFileSync(passfile, `${parsed.hostname}:${parsed.port}:${parsed.pathname.slice(1)}:${parsed.username}:${decodeURIComponent(parsed.password)}\n`, { mode: 0o600 })
+  parsed.password = ''
+  parsed.searchParams.set('passfile', passfile)
+  return parsed.toString()
+}

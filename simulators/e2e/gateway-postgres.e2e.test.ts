@@ -16,23 +16,13 @@ import { createMemoryReader } from '../../daemon/reader/memory-reader.js'
 import { waitUntil } from '../../daemon/testing/wait.js'
 import { createGateway, DB_FILE_NAME, type Gateway } from '../../gateway/app.js'
 import { DEFAULT_CONFIG, type GatewayConfig } from '../../gateway/config.js'
-import { postgresInstalled, startPostgresServer } from '../../gateway/testing/postgres-server.js'
+import { passfileUrl, postgresInstalled, startPostgresServer } from '../../gateway/testing/postgres-server.js'
 import { kioskDaemonConfig, tapAndAwait } from './kiosk-harness.js'
 
 const silent = pino({ level: 'silent' })
 const GUEST = '04A1B2C3D4E5F6'
 const PIN = 'GUEST2345'
 const KIOSK = 'bar-1'
-
-/** The server's URL without its password, which goes into a passfile of mode 0600 as libpq reads it. */
-function storeUrlWithPassfile(url: string, dir: string): string {
-  const parsed = new URL(url)
-  const passfile = join(dir, 'pgpass')
-  writeFileSync(passfile, `${parsed.hostname}:${parsed.port}:${parsed.pathname.slice(1)}:${parsed.username}:${decodeURIComponent(parsed.password)}\n`, { mode: 0o600 })
-  parsed.password = ''
-  parsed.searchParams.set('passfile', passfile)
-  return parsed.toString()
-}
 
 t.test('a gateway on PostgreSQL books a kiosk\'s sales, shows them on the portal and finds them again after a restart', { skip: postgresInstalled() ? false : 'PostgreSQL 15 server binaries not installed (CI installs them)' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-gateway-pg-'))
@@ -41,7 +31,7 @@ t.test('a gateway on PostgreSQL books a kiosk\'s sales, shows them on the portal
     await server.stop()
     rmSync(dir, { recursive: true, force: true })
   })
-  const store = storeUrlWithPassfile(server.createDatabase('wristpay'), dir)
+  const store = passfileUrl(server.createDatabase('wristpay'), dir)
   t.notMatch(store, /:[^:@/]+@/, 'the store URL carries no password')
 
   const kioskToken = randomBytes(24).toString('base64url')

@@ -15,15 +15,13 @@ import { systemClock } from '../../device-protocol/index.js'
 import { PORTAL_PAGE_PREFIX, slugOfEventName } from '../../gateway/apis.js'
 import { createGateway, type Gateway } from '../../gateway/app.js'
 import { DEFAULT_CONFIG } from '../../gateway/config.js'
-import { createKioskDaemon } from '../../daemon/app.js'
-import { demoEvent, demoKiosks, randomTagUid } from './demo-event.js'
-import { kioskDaemonConfig } from '../e2e/kiosk-harness.js'
-import { closeTill, runTill, type DemoGuest, type RecordedOperation, type TillContext, type TillRuntime } from './demo-tills.js'
+import { demoEvent, demoKiosks } from './demo-event.js'
+import type { TillRuntime } from './demo-tills.js'
+import { runDemoTills, startDemoKiosks, summariseDemo, type DemoHooks } from './demo-fleet.js'
 import { startPaymentSimulators } from './payment-sims.js'
-import { createSimulatedReader, lazyPcscStack, parseReaderKinds, type SimulatedReaderKind } from './demo-readers.js'
+import { lazyPcscStack, parseReaderKinds, type SimulatedReaderKind } from './demo-readers.js'
 import { demoPayoutsSound, runDemoPayouts, type BankRoundTripSummary, type DemoPayouts } from './demo-payouts.js'
 import { demoProviderSound, runDemoProvider, type ProviderReconciliationSummary } from './demo-provider.js'
-import { percentile } from './stats.js'
 
 const USAGE = `usage: npm start -- [options]
 
@@ -86,12 +84,7 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
-
-/** Test hooks: whileRunning runs once the demo has printed how to reach it; the sales go on until it and --duration are both done. */
-export interface DemoHooks {
-  whileRunning?: () => Promise<void>
-}
+export type { DemoHooks }
 
 export async function runDemo(options: DemoOptions, out: (line: string) => void = console.log, hooks: DemoHooks = {}): Promise<Record<string, unknown>> {
   rmSync(options.dataDir, { recursive: true, force: true })
@@ -140,69 +133,30 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   const runtimes: TillRuntime[] = []
   const closers: Array<() => Promise<void>> = []
   const pcscStack = lazyPcscStack()
-  let stopping = false
-  const recorded: RecordedOperation[] = []
-  const errors: string[] = []
-  const refusals: Record<string, number> = {}
   try {
     await gateway.start()
     const httpBase = `http://127.0.0.1:${gateway.httpAddress!.port}`
     paymentSims.connect(httpBase)
     const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`
 
-    for (const spec of specs) {
-      const kioskLogger = logger.child({ service: 'kiosk', kiosk: spec.id })
-      const index = runtimes.length
-      const simulatedReader = await createSimulatedReader(options.readers[index % options.readers.length]!, { kioskId: spec.id, index, logger: kioskLogger, pcsc: pcscStack.get })
-      closers.push(() => simulatedReader.close())
-      const reader = simulatedReader.reader
-      const config = kioskDaemonConfig({
-        kioskId: spec.id,
-        token: spec.token,
-        mqttUrl,
-        dataDir: join(options.dataDir, `kiosk-${spec.id}`),
-        overrides: { stateIntervalMs: 5_000, feedbackDurationMs: 300, tapTimeoutMs: 10_000 },
-      })
-      const daemon = await createKioskDaemon({ config, logger: kioskLogger, clock: systemClock, reader })
-      // Enrollment: the gateway learns the key the kiosk made on its first start.
-      gateway.ledger.registry.enrollKiosk(spec.id, daemon.publicKeyBase64Url)
-      await daemon.start()
-      runtimes.push({ spec, daemon, simulatedReader })
-    }
-
-    // Guests with a wristband from the pre-sale, and blank wristbands for those who buy a ticket at the gate.
-    const guests: DemoGuest[] = setup.wristbands.map((w) => ({ uid: w.uid, knownBalance: 0, cups: 0 }))
-    const ctx: TillContext = {
-      guests,
-      freshWristbands: Array.from({ length: Math.ceil(options.guests / 2) }, () => randomTagUid()),
-      recorded,
-      refusals,
-      errors,
+    await startDemoKiosks({
+      specs,
+      readers: options.readers,
+      mqttUrl,
+      dataDir: options.dataDir,
       logger,
-      isStopping: () => stopping,
-    }
-    const startMs = performance.now()
-
-    const statusLine = (): string => {
-      const now = performance.now()
-      const lastSecond = recorded.filter((r) => now - r.atMs <= 1_000).length
-      const recent = recorded.filter((r) => now - r.atMs <= 10_000).map((r) => r.latencyMs)
-      const accepted = recorded.filter((r) => r.outcome.status === 'accepted').length
-      const rejected = recorded.filter((r) => r.outcome.status === 'rejected').length
-      const outbox = runtimes.reduce((sum, r) => sum + r.daemon.outbox.depth(), 0)
-      const online = runtimes.filter((r) => r.daemon.status().connected).length
-      return (
-        `${((now - startMs) / 1000).toFixed(0).padStart(4)}s  ${lastSecond} tx/s  accepted ${accepted}  rejected ${rejected}  ` +
-        `latency p50 ${percentile(recent, 50)} ms p99 ${percentile(recent, 99)} ms  outbox ${outbox}  kiosks online ${online}/${runtimes.length}`
-      )
-    }
+      pcsc: pcscStack.get,
+      enroll: (id, key) => gateway.ledger.registry.enrollKiosk(id, key),
+      runtimes,
+      closers,
+    })
 
     out(`wristpay demo: gateway mqtt://127.0.0.1:${gateway.mqttAddress!.port} ${httpBase}/healthz`)
     out(`guest portal: ${httpBase}${PORTAL_PAGE_PREFIX}/   API docs: ${httpBase}/docs`)
     // PINs go to the terminal only, never to the log file.
     out(`demo PINs: ${setup.wristbands.slice(0, 3).map((w) => w.pin).join('  ')} (online top-ups pay at a simulated provider)`)
     out(`kiosk screens: ${runtimes.map((r) => `http://127.0.0.1:${r.daemon.apiAddress()?.port}/ui/`).join('  ')}; supervisor PIN ${supervisor.pin}`)
-    out(`kiosks: ${runtimes.map((r) => `${r.spec.id} (${r.simulatedReader.kind} reader)`).join(', ')}; ${guests.length} guests; log: ${logFile}`)
+    out(`kiosks: ${runtimes.map((r) => `${r.spec.id} (${r.simulatedReader.kind} reader)`).join(', ')}; ${setup.wristbands.length} guests; log: ${logFile}`)
     out(`operator console: ${httpBase}/console/`)
     // The admin's token, like the monitor's, goes to the terminal only, never to the log file.
     out(`console login: operator ${consoleAdmin.name} token ${consoleAdmin.token} (admin: may act and enroll kiosks; ${watcher.name} only reads)`)
@@ -210,35 +164,18 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     out(`fleet monitor: WRISTPAY_MONITOR_TOKEN=${watcher.token} npm run --silent monitor -- --url ${mqttUrl} --operator ${watcher.name}`)
     out(options.durationS ? `running for ${options.durationS} s` : 'press Ctrl-C to stop')
 
-    const loops = runtimes.map((k) => runTill(k, ctx))
-    const ticker = setInterval(() => out(statusLine()), 1_000)
-    const watched = hooks.whileRunning?.().then(
-      () => null,
-      (err: unknown) => err,
-    )
-    await new Promise<void>((done) => {
-      const finish = () => {
-        process.off('SIGINT', finish)
-        process.off('SIGTERM', finish)
-        done()
-      }
-      process.once('SIGINT', finish)
-      process.once('SIGTERM', finish)
-      if (options.durationS) setTimeout(finish, options.durationS * 1_000).unref()
+    // Guests with a wristband from the pre-sale, and blank wristbands for those who buy a ticket at the gate.
+    const tills = await runDemoTills({
+      runtimes,
+      wristbandUids: setup.wristbands.map((w) => w.uid),
+      freshWristbands: Math.ceil(options.guests / 2),
+      durationS: options.durationS,
+      ledger: gateway.ledger,
+      logger,
+      out,
+      hooks,
     })
-    const hookFailure = await watched
-    if (hookFailure) throw hookFailure
-    stopping = true
-    clearInterval(ticker)
-    out('stopping: finishing open sales, closing the cash shifts and emptying the outboxes ...')
-    await Promise.all(loops)
-    const closeOuts = await Promise.all(runtimes.map((k) => closeTill(k, ctx, gateway.ledger)))
-    if (closeOuts.some((c) => c !== undefined && c.status !== 'accepted')) errors.push('a cash shift did not close')
-    // Every transaction a kiosk still holds is answered before the summary is taken.
-    for (let i = 0; i < 200 && runtimes.some((r) => r.daemon.outbox.depth() > 0); i++) await sleep(50)
-    for (const r of runtimes) await r.daemon.stop()
-
-    const summary = summarise(gateway, runtimes, recorded, errors, refusals)
+    const summary = summariseDemo(gateway.ledger, runtimes, tills)
 
     // After the event: guests who registered a bank account are paid back, and the bank's statement comes in.
     out('paying guests back: a payout run, the bank files, the bank statement ...')
@@ -276,58 +213,12 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       providerReconciliation: card.providerReconciliation,
     }
   } finally {
-    stopping = true
     for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
     await gateway.stop()
     await paymentSims.close()
     for (const close of closers) await close().catch(() => undefined)
     await pcscStack.stop()
     logger.flush()
-  }
-}
-
-function summarise(gateway: Gateway, runtimes: TillRuntime[], recorded: RecordedOperation[], errors: string[], refusals: Record<string, number>): Record<string, unknown> {
-  const ledger = gateway.ledger
-  const stats = ledger.stats()
-  // Accepted offline counts as shown accepted: the guest got the goods.
-  const shownAccepted = recorded.filter((r) => r.outcome.status === 'accepted' || r.outcome.status === 'offline')
-  // Accepted on a kiosk screen but not accepted in the ledger: money that went missing.
-  const lost = shownAccepted.filter((r) => ledger.transaction(r.outcome.id)?.status !== 'accepted').length
-  // Answers that came after the kiosk had shown "pending".
-  const pending = recorded.filter((r) => r.outcome.status === 'pending')
-  const lateAccepted = pending.filter((r) => runtimes.find((k) => k.spec.id === r.kioskId)?.daemon.outbox.answered(r.outcome.id)?.status === 'accepted').length
-  // Every transaction the kiosks created has one id; the ledger must hold no more than that.
-  const created = new Set(recorded.map((r) => r.outcome.id)).size
-  const duplicates = Math.max(0, stats.accepted + stats.rejected - created)
-  const violations = ledger.checkInvariants()
-  const latencies = recorded.map((r) => r.latencyMs)
-  return {
-    transactions: recorded.length,
-    accepted: shownAccepted.length,
-    rejected: recorded.filter((r) => r.outcome.status === 'rejected').length,
-    pending: pending.length,
-    lateAccepted,
-    lost,
-    duplicates,
-    ledgerBalanced: ledger.sumOfAllBalances() === 0 && violations.length === 0,
-    invariantViolations: violations,
-    ledger: { accepted: stats.accepted, rejected: stats.rejected, rejectedByReason: stats.rejectedByReason },
-    revenueByBooth: stats.revenueByBooth,
-    depositsByBooth: stats.depositsByBooth,
-    // Each register's shifts: the float, cash in and out, and the close-out (counted, expected, difference).
-    cashByRegister: Object.fromEntries(
-      ledger.shiftReports().map((r) => [
-        r.register,
-        { float: r.float, cashTopups: r.cashTopups.cents, cashouts: r.cashouts.cents, tickets: r.tickets.cents, expected: r.expected, counted: r.counted, difference: r.difference, closed: r.closedAt !== null },
-      ]),
-    ),
-    vault: -(ledger.accountBalance('vault:event') ?? 0),
-    imbalance: ledger.accountBalance('imbalance:event') ?? 0,
-    openDebts: stats.openDebts,
-    refusals,
-    customerBalances: stats.customerBalances,
-    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
-    errors: errors.length,
   }
 }
 

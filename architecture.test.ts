@@ -41,8 +41,9 @@ function areaOf(path: string): Area | undefined {
   if (top === 'simulators' && second === 'sim') return 'e2e'
   // simulators/fuzz/ feeds hostile input into the real codecs, gateway, ledger and importers, as the end-to-end tests do.
   if (top === 'simulators' && second === 'fuzz') return 'e2e'
-  // simulators/load/ is the benchmark's load generator: it drives the whole system as the demo's bench does.
-  if (top === 'simulators') return second === 'demo' || second === 'load' ? 'demo' : second === 'e2e' ? 'e2e' : 'device-simulators'
+  // simulators/load/ is the benchmark's load generator: it drives the whole system as the demo's bench does;
+  // simulators/cluster/ runs the demo's fleet against gateways on PostgreSQL and Mosquitto.
+  if (top === 'simulators') return second === 'demo' || second === 'load' || second === 'cluster' ? 'demo' : second === 'e2e' ? 'e2e' : 'device-simulators'
   return (TOP_FOLDERS as readonly string[]).includes(top ?? '') ? (top as Area) : undefined
 }
 

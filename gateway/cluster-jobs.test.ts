@@ -6,23 +6,12 @@
 // bank/import-queue-cluster.test.ts.)
 import pino from 'pino'
 import t from 'tap'
-import { createLeaseKeeper, runWhileLeased, soleLeases, type IntervalTimers } from './cluster-jobs.js'
+import { createLeaseKeeper, runWhileLeased, soleLeases } from './cluster-jobs.js'
 import type { JobLease, LeaseHolding } from './postgres/lease.js'
+import { fakeIntervalTimers } from './testing/fake-interval-timers.js'
 
 const silent = pino({ level: 'silent' })
 
-function fakeTimers() {
-  const intervals = new Map<number, { fn: () => void; ms: number }>()
-  let next = 1
-  const timers: IntervalTimers = {
-    setInterval: (fn, ms) => {
-      intervals.set(next, { fn, ms })
-      return next++
-    },
-    clearInterval: (handle) => void intervals.delete(handle as number),
-  }
-  return { timers, intervals, fire: (ms: number) => [...intervals.values()].filter((i) => i.ms === ms).forEach((i) => i.fn()) }
-}
 
 /** A lease another gateway may hold (`otherHolds`), whose renewals the test lets fail. */
 function scriptedLease(ttlMs = 30_000) {
@@ -54,7 +43,7 @@ function scriptedLease(ttlMs = 30_000) {
 }
 
 t.test('the keeper renews at a third of the lease, drops it when a renewal fails, and releases it', async (t) => {
-  const fake = fakeTimers()
+  const fake = fakeIntervalTimers()
   const { lease, calls, state } = scriptedLease(30_000)
   const keeper = createLeaseKeeper({ lease, logger: silent, timers: fake.timers })
   let lapses = 0
@@ -93,7 +82,7 @@ t.test('the keeper renews at a third of the lease, drops it when a renewal fails
 })
 
 t.test('runWhileLeased starts the worker when the lease is got, stops it when it lapses, and releases at stop', async (t) => {
-  const fake = fakeTimers()
+  const fake = fakeIntervalTimers()
   const { lease, calls, state } = scriptedLease(30_000)
   const keeper = createLeaseKeeper({ lease, logger: silent, timers: fake.timers })
   const events: string[] = []
@@ -131,7 +120,7 @@ t.test('runWhileLeased starts the worker when the lease is got, stops it when it
 })
 
 t.test('with the sole lease (SQLite) the worker starts at once and nothing is ever renewed', async (t) => {
-  const fake = fakeTimers()
+  const fake = fakeIntervalTimers()
   const keeper = createLeaseKeeper({ lease: soleLeases('disputes'), logger: silent, timers: fake.timers })
   let started = 0
   const leased = runWhileLeased({ keeper, pollMs: 5_000, logger: silent, timers: fake.timers, start: () => (started++, { stop: async () => {} }) })

@@ -17,6 +17,7 @@
 import type { Logger } from 'pino'
 import { soleLease, type JobLease, type LeaseHolding } from './postgres/lease.js'
 import type { SqlDatabase } from './sql/database.js'
+import type { IntervalTimers } from './interval-timers.js'
 
 /** The lease of the job `name` ('bank-import', 'reconciliation', ...): the gateway's leaseFor dependency. */
 export type LeaseFor = (name: string) => JobLease
@@ -24,12 +25,9 @@ export type LeaseFor = (name: string) => JobLease
 /** The single gateway's leases: always held. */
 export const soleLeases: LeaseFor = (name) => soleLease(name)
 
-/** Timer functions (globalThis's by default, unref'd; a fake's in tests). */
-export interface IntervalTimers {
-  setInterval(fn: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
+export type { IntervalTimers }
 
+/** globalThis's timers, unref'd: a lease's renewal alone does not keep the process running. */
 export const systemTimers: IntervalTimers = {
   setInterval: (fn, ms) => setInterval(fn, ms).unref(),
   clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),

@@ -3,20 +3,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { UID, fixedClock, makeWorld, silentLogger, verified } from '../ledger/testing/test-helpers.js'
 import { backupFileName, listBackups } from './backup.js'
-import { createBackupSchedule, createBackups, ledgerAuditCheck, type IntervalTimers } from './backups.js'
-
-function fakeTimers() {
-  const intervals = new Map<number, { fn: () => void; ms: number }>()
-  let next = 1
-  const timers: IntervalTimers = {
-    setInterval: (fn, ms) => {
-      intervals.set(next, { fn, ms })
-      return next++
-    },
-    clearInterval: (handle) => void intervals.delete(handle as number),
-  }
-  return { timers, intervals, fire: () => [...intervals.values()].forEach((i) => i.fn()) }
-}
+import { createBackupSchedule, createBackups, ledgerAuditCheck } from './backups.js'
+import { fakeIntervalTimers } from '../testing/fake-interval-timers.js'
 
 t.test('each backup is pruned to `keep`, logged, and a failure is alerted and kept from the folder', async (t) => {
   const root = t.testdir()
@@ -60,7 +48,7 @@ t.test('two requests at once run one after the other, each with its own file', a
 })
 
 t.test('the schedule runs a backup each interval between start and stop, never two at once', async (t) => {
-  const { timers, intervals, fire } = fakeTimers()
+  const { timers, intervals, fire } = fakeIntervalTimers()
   let runs = 0
   let finish: (() => void) | undefined
   const schedule = createBackupSchedule(

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import { auditLedgerDatabase } from '../audit/audit.js'
 import { BackupError, backupDatabase, pruneBackups, type BackupCheck, type BackupResult } from './backup.js'
+import type { IntervalTimers } from '../interval-timers.js'
 
 export interface BackupsDeps {
   db: Database.Database
@@ -65,11 +66,7 @@ export function createBackups(deps: BackupsDeps): Backups {
   }
 }
 
-/** Timer functions (globalThis's by default; a fake clock's in tests). */
-export interface IntervalTimers {
-  setInterval(fn: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
+export type { IntervalTimers }
 
 const systemTimers: IntervalTimers = {
   setInterval: (fn, ms) => setInterval(fn, ms),

@@ -18,6 +18,7 @@ import { createBankImportJobs, DECISIONS_PER_COMMIT, type BankLedger, type BankI
 import { createImportQueue } from './import-queue.js'
 import { createTransferCodes } from './transfer-codes.js'
 import type { SqlDatabase } from '../sql/database.js'
+import { fakeIntervalTimers } from '../testing/fake-interval-timers.js'
 
 const silent = pino({ level: 'silent' })
 const clock = { now: () => Date.UTC(2026, 6, 1, 12) }
@@ -30,19 +31,6 @@ const noLedger = new Proxy({} as BankLedger, {
   },
 })
 
-/** Interval timers that fire only when the test says so. */
-function fakeTimers() {
-  const intervals = new Map<number, { fn: () => void; ms: number }>()
-  let next = 1
-  const timers: IntervalTimers = {
-    setInterval: (fn, ms) => {
-      intervals.set(next, { fn, ms })
-      return next++
-    },
-    clearInterval: (handle) => void intervals.delete(handle as number),
-  }
-  return { timers, intervals, fire: (ms: number) => [...intervals.values()].filter((i) => i.ms === ms).forEach((i) => i.fn()) }
-}
 
 /** One gateway's bank import on `db`, with the queue counting the decisions it committed. */
 function bankImport(db: SqlDatabase, queueDeps: { lease?: ReturnType<typeof createLeaseKeeper>; pollMs?: number; timers?: IntervalTimers }) {
@@ -67,7 +55,7 @@ const statesOf = (jobs: BankImportJobs, id: number) => jobs.job(id)!.transaction
 t.test('on SQLite the sole lease holds, and a poll picks up a job nobody kicked', async (t) => {
   const db = openLedgerDatabase(':memory:')
   t.teardown(() => db.close())
-  const fake = fakeTimers()
+  const fake = fakeIntervalTimers()
   const keeper = createLeaseKeeper({ lease: soleLeases('bank-import'), logger: silent, timers: fake.timers })
   const g = bankImport(db, { lease: keeper, pollMs: POLL_MS, timers: fake.timers })
   const id = g.jobs.create({ event: null, transactions: transfers(3), createdBy: 'admin' })
@@ -103,7 +91,7 @@ if (!postgresInstalled()) {
       const conn = open()
       const leaseConn = open()
       const db = createPgSqlDatabase(conn)
-      const fake = fakeTimers()
+      const fake = fakeIntervalTimers()
       const keeper = createLeaseKeeper({ lease: createPgLease({ conn: leaseConn, name: 'bank-import', holder, ttlMs: 30_000 }), logger: silent, timers: fake.timers })
       const g = bankImport(db, { lease: keeper, pollMs: POLL_MS, timers: fake.timers })
       /** Dies: its timers never fire again, its connections are gone; its lease stays until the expiry. */

@@ -200,11 +200,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // The fleet view (gateway/fleet/): kiosk states from the broker, answers from ingest, the kiosks of the registry.
   // Booth names come from the kiosks' configs, built once per kiosk until configs are published again.
   const booths = new Map<string, string>()
-  function boothOf(kioskId: string): string {
+  function boothOf(kioskId: string, pass?: Map<string, unknown>): string {
     let booth = booths.get(kioskId)
     if (booth === undefined) {
       try {
-        booth = ledger.registry.kioskConfig(kioskId).booth
+        booth = ledger.registry.kioskConfig(kioskId, pass).booth
       } catch {
         booth = ''
       }
@@ -214,7 +214,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   }
   const fleet = createFleetTracker({
     now: () => clock.now(),
-    kiosks: () => ledger.registry.kioskIds().map((id) => ({ id, booth: boothOf(id) })),
+    // One pass over all kiosks: their configs' common part (the blocklist, tag variants: scans of the wristbands) read once.
+    kiosks: () => {
+      const pass = new Map<string, unknown>()
+      return ledger.registry.kioskIds().map((id) => ({ id, booth: boothOf(id, pass) }))
+    },
     openDebtsCents: () => openDebtCents(ledger.debts()),
   })
   const ingest = createIngest({
@@ -464,10 +468,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   async function publishKioskConfigs(kioskIds: readonly string[] = ledger.registry.kioskIds()): Promise<void> {
     // A changed config may name another booth.
     booths.clear()
+    // Built in one synchronous loop: what every config holds alike (blocklist, tag variants) is read once.
+    const pass = new Map<string, unknown>()
     await Promise.all(
       kioskIds.map((kioskId) => {
         try {
-          return publish(topics.kioskConfig(kioskId), ledger.registry.kioskConfig(kioskId), { qos: 1, retain: true })
+          return publish(topics.kioskConfig(kioskId), ledger.registry.kioskConfig(kioskId, pass), { qos: 1, retain: true })
         } catch (err) {
           counts.configPublishErrors++
           log.error({ err, kioskId }, 'kiosk config not published')

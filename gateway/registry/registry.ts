@@ -88,8 +88,8 @@ export interface Registry extends RegistryFacts {
   /** MQTT authentication of a kiosk: constant-time comparison of token hashes. */
   kioskAuth(kioskId: string, token: string): boolean
   kioskPublicKey(kioskId: string): KeyObject | undefined
-  /** The retained config message of a kiosk. Throws on an unknown kiosk. */
-  kioskConfig(kioskId: string): KioskConfig
+  /** The retained config message of a kiosk. Throws on an unknown kiosk. Calls sharing a `pass` read what every config holds alike once (kiosk-config.ts). */
+  kioskConfig(kioskId: string, pass?: Map<string, unknown>): KioskConfig
   kioskIds(): string[]
   /** Whether `pin` is the wristband's PIN (case-insensitive; spaces and hyphens ignored). */
   verifyPin(uid: string, pin: string): boolean
@@ -288,8 +288,9 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
   /** Bumps the config version of every kiosk whose config content changed; returns their ids. */
   function refreshConfigVersions(): string[] {
     const changed: string[] = []
+    const pass = new Map<string, unknown>()
     for (const kiosk of q.kiosks.all()) {
-      const hash = configs.contentHash(kiosk)
+      const hash = configs.contentHash(kiosk, pass)
       if (hash !== kiosk.config_hash) {
         q.setKioskConfigVersion.run(kiosk.config_version + 1, hash, kiosk.id)
         changed.push(kiosk.id)
@@ -467,10 +468,10 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     }
   }
 
-  function kioskConfig(kioskId: string): KioskConfig {
+  function kioskConfig(kioskId: string, pass?: Map<string, unknown>): KioskConfig {
     const kiosk = q.kiosk.get(kioskId)
     if (kiosk === undefined) throw new Error(`unknown kiosk '${kioskId}'`)
-    return configs.build(kiosk, kiosk.config_version)
+    return configs.build(kiosk, kiosk.config_version, pass)
   }
 
   function verifyPin(uid: string, pin: string): boolean {

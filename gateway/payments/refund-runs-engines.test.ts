@@ -4,39 +4,20 @@
 import t from 'tap'
 import { fixedClock, silentLogger } from '../ledger/testing/test-helpers.js'
 import { migrateGatewayDatabase } from '../migrations.js'
-import type { SqlDatabase } from '../sql/database.js'
 import { sqlEngines } from '../testing/sql-engines.js'
 import type { PaymentProvider } from './provider.js'
 import { createRefundRuns } from './refund-runs.js'
-import { createCardRefunds, type CardRefundDeps } from './refunds.js'
+import { createCardRefunds } from './refunds.js'
+import { countingLedger, paidTopup } from './testing/counting-ledger.js'
 
 const engines = await sqlEngines(t)
-
-/** The ledger's part refunds and runs ask: wristbands with the balances given, bookings counted. */
-function countingLedger(balances: Record<string, number>): CardRefundDeps['ledger'] & { bookings: number } {
-  const ledger = {
-    bookings: 0,
-    wristband: (uid: string) => (uid in balances ? { balance: balances[uid], blocked: false } : undefined),
-    ensureAccount: (kind: string, ref: string) => `${kind}:${ref}`,
-    bookExternal: () => ({ id: `booking-${++ledger.bookings}` }),
-    registry: { wristband: () => ({ inPayoutRun: false }) },
-  }
-  return ledger as unknown as CardRefundDeps['ledger'] & { bookings: number }
-}
-
-function paidTopup(db: SqlDatabase, id: string, uid: string, amount: number, at: number): void {
-  db.prepare(
-    `INSERT INTO online_topups (id, provider, provider_checkout_id, uid, amount, currency, status, booking_id, created_at, updated_at)
-     VALUES (?, 'sim', ?, ?, ?, 'EUR', 'paid', ?, ?, ?)`,
-  ).run(id, `chk-${id}`, uid, amount, `topup-booking-${id}`, at, at)
-}
 
 for (const engine of engines) {
   t.test(`${engine.name}: a run lists its guests in the order of their first top-up, is approved by another operator and books each once`, async (t) => {
     const db = engine.open(t)
     migrateGatewayDatabase(db)
     const clock = fixedClock(10_000)
-    const ledger = countingLedger({ '04A1': 700, '04B2': 400, '04C3': 250, '04D4': 0 })
+    const ledger = countingLedger((uid) => ({ '04A1': 700, '04B2': 400, '04C3': 250, '04D4': 0 })[uid])
     const provider = { name: 'sim', refunds: {} } as unknown as PaymentProvider
     const refunds = createCardRefunds({ db, ledger, providers: { sim: provider }, currency: 'EUR', clock, logger: silentLogger })
     const runs = createRefundRuns({ db, ledger, refunds, clock, logger: silentLogger, allowedCountryCodes: () => null })

@@ -4,31 +4,12 @@
 import t from 'tap'
 import { fixedClock, silentLogger } from '../ledger/testing/test-helpers.js'
 import { migrateGatewayDatabase } from '../migrations.js'
-import type { SqlDatabase } from '../sql/database.js'
 import { sqlEngines } from '../testing/sql-engines.js'
 import type { PaymentProvider } from './provider.js'
-import { createCardRefunds, type CardRefundDeps } from './refunds.js'
+import { createCardRefunds } from './refunds.js'
+import { countingLedger, paidTopup } from './testing/counting-ledger.js'
 
 const engines = await sqlEngines(t)
-
-/** The ledger's part the refund service asks: a wristband with `balance` cents, bookings counted (refund-world.ts has the real one). */
-function countingLedger(balance: number): CardRefundDeps['ledger'] & { bookings: number } {
-  const ledger = {
-    bookings: 0,
-    wristband: () => ({ balance, blocked: false }),
-    ensureAccount: (kind: string, ref: string) => `${kind}:${ref}`,
-    bookExternal: () => ({ id: `booking-${++ledger.bookings}` }),
-    registry: { wristband: () => ({ inPayoutRun: false }) },
-  }
-  return ledger as unknown as CardRefundDeps['ledger'] & { bookings: number }
-}
-
-function paidTopup(db: SqlDatabase, id: string, uid: string, amount: number, at: number): void {
-  db.prepare(
-    `INSERT INTO online_topups (id, provider, provider_checkout_id, uid, amount, currency, status, booking_id, created_at, updated_at)
-     VALUES (?, 'sim', ?, ?, ?, 'EUR', 'paid', ?, ?, ?)`,
-  ).run(id, `chk-${id}`, uid, amount, `topup-booking-${id}`, at, at)
-}
 
 for (const engine of engines) {
   t.test(`${engine.name}: a refund splits over the guest's top-ups newest first and lists its parts so`, async (t) => {
@@ -38,7 +19,7 @@ for (const engine of engines) {
     // Ids that sort in the order they are made, as UUIDs made at the same millisecond do not.
     let ids = 0
     const newId = () => `id-${String(++ids).padStart(3, '0')}`
-    const ledger = countingLedger(1_700)
+    const ledger = countingLedger(() => 1_700)
     const provider = { name: 'sim', refunds: {} } as unknown as PaymentProvider
     const refunds = createCardRefunds({ db, ledger, providers: { sim: provider }, currency: 'EUR', clock, logger: silentLogger, newId })
     paidTopup(db, 'tp-old', '04A1', 500, 1_000)

@@ -30,7 +30,8 @@ export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway audit [--db FILE] [--json]
        wristpay-gateway backup [options]
 
-The wristpay gateway: embedded MQTT broker, ledger (SQLite) and HTTP API.
+The wristpay gateway: MQTT broker (embedded, or an external Mosquitto), ledger (SQLite, or
+PostgreSQL with --store) and HTTP API.
 
 Options:
   --config FILE      JSON config file (also WRISTPAY_GATEWAY_CONFIG)

@@ -174,12 +174,17 @@ t.test('a part the provider refuses puts its money back and is listed in the run
   w.runs.execute(run.id, 'ben')
   w.provider.failNext('refuse')
   await w.refunds.recover()
+  // The parts were booked at the same time, so which one the loop sends first (and the provider refuses) is not fixed.
   const after = w.runs.get(run.id)
-  t.match(after.progress, { refunded: 1, refused: 1, refusedCents: 1000 })
-  t.match(after.items.find((i) => i.uid === UID.alice), { refundState: 'refused', refusedCents: 1000, refusedReasons: ['the card account is closed'] })
-  t.equal(w.balance(UID.alice), 1000, 'booked back onto the wristband')
-  t.equal(w.balance(UID.bob), 0)
-  t.equal(sale(w, UID.alice)?.status, 'accepted', 'and it can be spent (or refunded by hand)')
+  const refused = after.items.find((i) => i.refundState === 'refused')
+  const refunded = after.items.find((i) => i.refundState === 'refunded')
+  t.ok(refused !== undefined && refunded !== undefined, 'one part refused, the other refunded')
+  const cents = { [UID.alice]: 1000, [UID.bob]: 700 }
+  t.match(after.progress, { refunded: 1, refused: 1, refusedCents: cents[refused!.uid] })
+  t.match(refused, { refusedCents: cents[refused!.uid], refusedReasons: ['the card account is closed'] })
+  t.equal(w.balance(refused!.uid), cents[refused!.uid], 'booked back onto the wristband')
+  t.equal(w.balance(refunded!.uid), 0)
+  t.equal(sale(w, refused!.uid)?.status, 'accepted', 'and it can be spent (or refunded by hand)')
   w.assertSound(t)
 })
 

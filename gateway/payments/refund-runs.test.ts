@@ -179,7 +179,7 @@ t.test('a part the provider refuses puts its money back and is listed in the run
   const refused = after.items.find((i) => i.refundState === 'refused')
   const refunded = after.items.find((i) => i.refundState === 'refunded')
   t.ok(refused !== undefined && refunded !== undefined, 'one part refused, the other refunded')
-  const cents = { [UID.alice]: 1000, [UID.bob]: 700 }
+  const cents: Record<string, number> = { [UID.alice]: 1000, [UID.bob]: 700 }
   t.match(after.progress, { refunded: 1, refused: 1, refusedCents: cents[refused!.uid] })
   t.match(refused, { refusedCents: cents[refused!.uid], refusedReasons: ['the card account is closed'] })
   t.equal(w.balance(refused!.uid), cents[refused!.uid], 'booked back onto the wristband')

@@ -11,7 +11,7 @@
 //    its own process, from plain JavaScript as an installed kiosk runs) at its
 //    start and after many sales to the empty-ledger gateway.
 // Returns the fields of the bench JSON line's `growth` object.
-import type { ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -246,6 +246,11 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
         ? `growth: the stored ledger of ${fill.postings} postings (${fill.transactions} signed transactions; the filler took ${round(fill.ms / 1000, 1)} s when it wrote it) copied and checked in ${round(fillCopyMs / 1000, 1)} s`
         : `growth: the filler wrote ${fill.postings} postings (${fill.transactions} signed transactions) in ${round(fill.ms / 1000, 1)} s`,
     )
+    // The fill or the copy left gigabytes of dirty pages that the kernel writes back for a minute or more;
+    // measured meanwhile, the first gateway (the empty ledger's ingest, the portal) would compete with that.
+    const syncStartMs = performance.now()
+    spawnSync('sync', { stdio: 'ignore' })
+    log(`growth: waited ${round((performance.now() - syncStartMs) / 1000, 1)} s for the filled ledger's writes to reach the disk before measuring`)
     const eventFile = join(dir, 'event.json')
     writeJsonPrivately(eventFile, event.setup)
     const ingestFleet = join(dir, 'fleet-ingest.json')

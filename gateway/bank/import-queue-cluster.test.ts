@@ -13,7 +13,7 @@ import { openPgConnection, sqlStateOf, type PgConnection } from '../postgres/con
 import { createPgLease } from '../postgres/lease.js'
 import { createPgSqlDatabase } from '../postgres/sql-database.js'
 import { openLedgerDatabase } from '../ledger/index.js'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { createBankImportJobs, DECISIONS_PER_COMMIT, type BankLedger, type BankImportJobs } from './import-jobs.js'
 import { createImportQueue } from './import-queue.js'
 import { createTransferCodes } from './transfer-codes.js'
@@ -68,16 +68,13 @@ t.test('on SQLite the sole lease holds, and a poll picks up a job nobody kicked'
   t.equal(fake.intervals.size, 0, 'stop ends the poll')
 })
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
-  let databases = 0
+const pg = await postgresForFile(t)
+if (pg !== undefined) {
+  const { freshDatabase } = pg
 
   /** A database shared by the gateways, and a side connection to it (the test's own, for what a dead gateway or an operator would do). */
   function cluster(t: Test) {
-    const url = server.createDatabase(`bank_cluster_${++databases}`)
+    const url = freshDatabase('bank_cluster').url
     const opened: PgConnection[] = []
     const open = () => {
       const conn = openPgConnection({ url })

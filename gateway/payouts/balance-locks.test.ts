@@ -15,7 +15,7 @@ import { openLedgerDatabase } from '../ledger/index.js'
 import { openPgConnection, sqlStateOf, type PgConnection } from '../postgres/connection.js'
 import { migratePgDatabase } from '../postgres/migrations.js'
 import { createPgSqlDatabase } from '../postgres/sql-database.js'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { balanceLocks } from './balance-locks.js'
 
 const ALICE = '04A1B2C3D4E5F6'
@@ -28,16 +28,13 @@ t.test('on SQLite the locks are nothing (its single writer keeps every balance s
   t.doesNotThrow(() => db.transaction(() => locks.lockCustomers([ALICE]))())
 })
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
-  let databases = 0
+const pg = await postgresForFile(t)
+if (pg !== undefined) {
+  const { freshDatabase } = pg
 
   /** The payout run's gateway (the facade) and another gateway's ledger connection, on one database with two guests' balances. */
   function twoGateways(t: Test) {
-    const url = server.createDatabase(`balance_locks_${++databases}`)
+    const url = freshDatabase('balance_locks').url
     const runConn = openPgConnection({ url })
     const other = openPgConnection({ url })
     t.teardown(() => [runConn, other].forEach((c) => c.close()))

@@ -4,7 +4,7 @@
 // that always holds. Expiry is reached by moving a lease's expiry into the
 // past from a side connection, never by waiting.
 import t, { type Test } from 'tap'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { openPgConnection, type PgConnection } from './connection.js'
 import { createPgLease, soleLease } from './lease.js'
 import { migratePgDatabase } from './migrations.js'
@@ -20,16 +20,13 @@ t.test('the single gateway (SQLite) holds every lease, always with the same toke
   t.throws(() => soleLease('Not A Name'), /lease name/)
 })
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
-  let databases = 0
+const pg = await postgresForFile(t)
+if (pg !== undefined) {
+  const { freshDatabase } = pg
 
   /** A migrated database and `n` connections to it, closed after the test. */
   function connections(t: Test, n: number): PgConnection[] {
-    const url = server.createDatabase(`lease_${++databases}`)
+    const url = freshDatabase('lease').url
     const conns = Array.from({ length: n }, () => openPgConnection({ url }))
     t.teardown(() => conns.forEach((c) => c.close()))
     migratePgDatabase(conns[0]!)

@@ -4,21 +4,16 @@
 // writing transactions take. One private server for the file, one database per test.
 import t, { type Test } from 'tap'
 import { sqlContract } from '../sql/testing/sql-contract.js'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { openPgConnection, type PgConnection } from './connection.js'
 import { createPgSqlDatabase, WRITER_LOCK_SQL } from './sql-database.js'
 
 const ITEMS_DDL = 'CREATE TABLE items (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name TEXT NOT NULL UNIQUE, cents BIGINT NOT NULL, data BYTEA)'
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
-  let databases = 0
+const pg = await postgresForFile(t)
+if (pg !== undefined) {
   const fresh = (): { url: string; name: string } => {
-    const name = `sql_${++databases}`
-    const url = server.createDatabase(name)
+    const { name, url } = pg.freshDatabase('sql')
     const setup = openPgConnection({ url })
     setup.query(ITEMS_DDL)
     setup.close()
@@ -33,7 +28,7 @@ if (!postgresInstalled()) {
   sqlContract(t, 'postgres', () => {
     const { url, name } = fresh()
     const connection = openPgConnection({ url })
-    return { db: createPgSqlDatabase(connection), close: () => (connection.close(), server.dropDatabase(name)) }
+    return { db: createPgSqlDatabase(connection), close: () => (connection.close(), pg.server.dropDatabase(name)) }
   })
 
   t.test('a writing transaction holds the writer lock until it ends; a deferred one does not take it', async (t) => {

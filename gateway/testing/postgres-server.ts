@@ -204,3 +204,31 @@ export function passfileUrl(url: string, dir: string): string {
   parsed.searchParams.set('passfile', passfile)
   return parsed.toString()
 }
+
+/** A test file's own server (postgresForFile). */
+export interface FilePostgres {
+  readonly server: PostgresServer
+  /** Creates a database named `{prefix}_{n}`, n counting up in this file. */
+  freshDatabase(prefix: string): { name: string; url: string }
+}
+
+/**
+ * The test file's own server, started now and stopped when `file` ends; undefined,
+ * with a comment saying why, where the PostgreSQL 15 binaries are not installed.
+ */
+export async function postgresForFile(file: { comment(message: string): void; teardown(fn: () => unknown): void }): Promise<FilePostgres | undefined> {
+  if (!postgresInstalled()) {
+    file.comment(`PostgreSQL 15 server binaries not found (${POSTGRES_BIN}): skipped; CI installs them`)
+    return undefined
+  }
+  const server = await startPostgresServer()
+  file.teardown(() => server.stop())
+  let databases = 0
+  return {
+    server,
+    freshDatabase(prefix) {
+      const name = `${prefix}_${++databases}`
+      return { name, url: server.createDatabase(name) }
+    },
+  }
+}

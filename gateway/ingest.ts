@@ -419,7 +419,7 @@ export function createIngest(deps: IngestDeps): Ingest {
    * Several gateways on one PostgreSQL database: a kiosk key enrolled through
    * another one must rule the signature checks here too, so the registry
    * compares its version once per turn of the event loop before the first
-   * key is read (a query on PostgreSQL; nothing on SQLite).
+   * key is read (a query on PostgreSQL; on SQLite the registry has no such check and nothing is scheduled).
    */
   let registryCheckedThisTurn = false
   function registryFreshThisTurn(): void {

@@ -209,7 +209,7 @@ export function createLedgerOn({ store, registry, clock, logger, reads, newId = 
         return store.batch(() => {
           store.lockKiosks?.(kiosks)
           // Another gateway's import or kiosk change on the same database: decide on it, not on what this one cached.
-          registry.forgetIfChangedElsewhere()
+          registry.forgetIfChangedElsewhere?.()
           return items.map(applyOne)
         })
       } catch (err) {

@@ -110,10 +110,11 @@ export interface Registry extends RegistryFacts {
   unsealPin(jwe: string): Promise<string | undefined>
   readonly gatewayKeys: Pick<GatewayKeys, 'signingPublicKey' | 'sealPublicKey'>
   /**
-   * Once per ledger batch: on PostgreSQL, forgets what this registry keeps in memory if another gateway changed it
-   * since (registry-version.ts); on SQLite, where one gateway owns the file, nothing.
+   * On PostgreSQL, where other gateways may share the database: forgets what this registry keeps in memory if
+   * another gateway changed it since (registry-version.ts); the ledger calls it once per batch, ingest once per
+   * turn before it reads kiosk keys. Absent on SQLite, where one gateway owns the file and there is nothing to ask.
    */
-  forgetIfChangedElsewhere(): void
+  forgetIfChangedElsewhere?: () => void
 }
 
 interface KioskRow {
@@ -570,6 +571,6 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
     refreshKioskConfigs: () => db.transaction(refreshConfigVersions).immediate(),
     unsealPin: keys.unsealPin,
     gatewayKeys: { signingPublicKey: keys.signingPublicKey, sealPublicKey: keys.sealPublicKey },
-    forgetIfChangedElsewhere,
+    ...(sharedVersion === undefined ? {} : { forgetIfChangedElsewhere }),
   }
 }

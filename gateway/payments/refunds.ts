@@ -27,7 +27,7 @@
 // has looked at it may. A wristband in an open payout run is refused for
 // anyone: the run pays the same balance to the bank account. Once booked, the
 // money is off the balance, so nothing else (sales, payout runs) can take it.
-import { randomUUID } from 'node:crypto'
+import { v7 as uuidv7 } from 'uuid'
 import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
@@ -222,7 +222,8 @@ const errorSummary = (err: unknown) => ({ name: (err as Error)?.name, message: S
 export function createCardRefunds(deps: CardRefundDeps): CardRefundService {
   const { db, ledger, providers, clock, currency } = deps
   const log = deps.logger.child({ component: 'card-refunds' })
-  const newId = deps.newId ?? randomUUID
+  // Time-ordered ids: two requests of one guest in the same millisecond still list newest first.
+  const newId = deps.newId ?? (() => uuidv7())
   const recoverBatch = deps.recoverBatch ?? 100
   const attemptsBeforeAlert = deps.attemptsBeforeAlert ?? 5
   migrateGatewayDatabase(db)

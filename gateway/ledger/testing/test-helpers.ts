@@ -22,6 +22,8 @@ import { createMemoryLedgerStore } from '../memory-store.js'
 import { createOperationReads } from '../operations.js'
 import type { ProductFacts } from '../rules.js'
 import type { LedgerStore } from '../store.js'
+import type { SqlDatabase } from '../../sql/database.js'
+import type { WorldDatabase } from '../../testing/world-engines.js'
 import { accountIds } from '../types.js'
 
 export const silentLogger = pino({ level: 'silent' })
@@ -138,8 +140,8 @@ export function testSetup(keys: Partial<Record<string, KioskKeys>> = {}): EventS
   }
 }
 
-export interface TestWorld {
-  db: ReturnType<typeof openLedgerDatabase>
+export interface TestWorld<Db extends SqlDatabase = ReturnType<typeof openLedgerDatabase>> {
+  db: Db
   ledger: Ledger
   kiosks: { bar: SigningKiosk; cash: SigningKiosk; food: SigningKiosk }
   clock: ReturnType<typeof fixedClock>
@@ -197,21 +199,42 @@ export function createLedgerOverStore({
 /**
  * A ledger on `path` (default in memory) with testSetup imported and the three kiosks enrolled; `store` says where the
  * money is kept: a kind, or a store of its own (such as a PostgreSQL store; closed with the world).
+ * Given a database of a test engine (gateway/testing/world-engines.ts) instead of a path, the ledger is the gateway's
+ * own on that database, SQLite or PostgreSQL, and closing the world closes only its connection.
  */
-export function makeWorld(path = ':memory:', store: StoreKind | (LedgerStore & { close(): void }) = 'sqlite', wrapStore?: (store: LedgerStore) => LedgerStore): TestWorld {
-  const db = openLedgerDatabase(path)
+export function makeWorld(path?: string, store?: StoreKind | (LedgerStore & { close(): void }), wrapStore?: (store: LedgerStore) => LedgerStore): TestWorld
+export function makeWorld(database: WorldDatabase, store?: 'sqlite', wrapStore?: (store: LedgerStore) => LedgerStore): TestWorld<SqlDatabase>
+export function makeWorld(
+  where: string | WorldDatabase = ':memory:',
+  store: StoreKind | (LedgerStore & { close(): void }) = 'sqlite',
+  wrapStore?: (store: LedgerStore) => LedgerStore,
+): TestWorld<SqlDatabase> {
   const clock = fixedClock()
   const wrap = wrapStore === undefined ? {} : { wrapStore }
-  const ledger =
-    store === 'sqlite'
-      ? createLedger({ db, clock, logger: silentLogger, ...wrap })
-      : store === 'memory'
-        ? createMemoryLedger({ db, clock, ...wrap })
-        : createLedgerOverStore({ db, clock, store, ...wrap })
+  let db: SqlDatabase
+  let ledger: Ledger
+  let close: () => void
+  if (typeof where === 'string') {
+    const sqlite = openLedgerDatabase(where)
+    db = sqlite
+    ledger =
+      store === 'sqlite'
+        ? createLedger({ db: sqlite, clock, logger: silentLogger, ...wrap })
+        : store === 'memory'
+          ? createMemoryLedger({ db: sqlite, clock, ...wrap })
+          : createLedgerOverStore({ db: sqlite, clock, store, ...wrap })
+    const closeStore = typeof store === 'object' ? () => store.close() : () => {}
+    close = () => (sqlite.close(), closeStore())
+  } else {
+    if (store !== 'sqlite') throw new Error("a world on an engine's database keeps its money in that database's own store")
+    const connection = where.connect()
+    db = connection.db
+    ledger = createLedger({ db, clock, logger: silentLogger, ...wrap })
+    close = () => connection.close()
+  }
   const kiosks = { bar: new SigningKiosk('bar-1'), cash: new SigningKiosk('cash-1'), food: new SigningKiosk('food-1') }
   ledger.registry.importEventSetup(testSetup({ 'bar-1': kiosks.bar.keys, 'cash-1': kiosks.cash.keys, 'food-1': kiosks.food.keys }))
-  const closeStore = typeof store === 'object' ? () => store.close() : () => {}
-  return { db, ledger, kiosks, clock, close: () => (db.close(), closeStore()) }
+  return { db, ledger, kiosks, clock, close }
 }
 
 export const verified = (envelope: Envelope) => ({ envelope })

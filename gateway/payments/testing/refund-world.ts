@@ -1,27 +1,28 @@
-// A world for the refund tests: the real ledger in a real SQLite file, online
-// top-ups through the fake refunding provider (booked by the real online
-// top-up module), and the refund service on the same database. reopen()
-// closes the database and builds everything on it again, as after a crash;
-// the provider (its checkouts and refunds) lives on, as a real one would.
-// Test code only.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+// A world for the refund tests: the real ledger in a real SQLite file (or a
+// PostgreSQL database: options.engine, gateway/testing/world-engines.ts),
+// online top-ups through the fake refunding provider (booked by the real
+// online top-up module), and the refund service on the same database.
+// reopen() closes the database and builds everything on it again, as after a
+// crash; the provider (its checkouts and refunds) lives on, as a real one
+// would. Test code only.
 import pino from 'pino'
 import type { Test } from 'tap'
 import { makeWorld, verified, type TestWorld } from '../../ledger/testing/test-helpers.js'
+import type { SqlDatabase } from '../../sql/database.js'
+import { sqliteWorlds, type WorldDatabase, type WorldEngine } from '../../testing/world-engines.js'
 import { createOnlineTopups, type OnlineTopups } from '../online-topups.js'
 import type { PaymentProvider } from '../provider.js'
 import { createCardRefunds, type CardRefundAlert, type CardRefundService } from '../refunds.js'
 import { createFakeRefundProvider, type FakeRefundProvider } from './fake-refund-provider.js'
 
 export interface RefundWorld {
-  world: TestWorld
+  world: TestWorld<SqlDatabase>
   provider: FakeRefundProvider
   topups: OnlineTopups
   refunds: CardRefundService
   alerts: CardRefundAlert[]
-  dbPath: string
+  /** The world's database (SQLite or PostgreSQL), which reopen() connects to again. */
+  database: WorldDatabase
   /** A paid online top-up of `cents`, booked; returns its provider checkout id. The clock moves on a minute. */
   topUpOnline(uid: string, cents: number): Promise<string>
   /** Books a sale of `qty` beers (450 each) at bar-1. */
@@ -34,24 +35,23 @@ export interface RefundWorld {
   assertSound(t: Test): void
 }
 
-export async function startRefundWorld(t: Test, options: { otherProviders?: Record<string, PaymentProvider> } = {}): Promise<RefundWorld> {
-  const dir = mkdtempSync(join(tmpdir(), 'wristpay-refunds-'))
-  const dbPath = join(dir, 'gateway.sqlite')
+export async function startRefundWorld(t: Test, options: { otherProviders?: Record<string, PaymentProvider>; engine?: WorldEngine } = {}): Promise<RefundWorld> {
+  const database = (options.engine ?? sqliteWorlds).database(t)
   const provider = createFakeRefundProvider()
   const providers: Record<string, PaymentProvider> = { [provider.name]: provider, ...options.otherProviders }
   const logger = pino({ level: 'silent' })
   const alerts: CardRefundAlert[] = []
 
-  const build = (world: TestWorld) => ({
+  const build = (world: TestWorld<SqlDatabase>) => ({
     topups: createOnlineTopups({ db: world.db, ledger: world.ledger, providers, defaultProvider: provider.name, currency: 'EUR', clock: world.clock, logger, returnUrlBase: 'http://127.0.0.1:9/portal/' }),
     refunds: createCardRefunds({ db: world.db, ledger: world.ledger, providers, currency: 'EUR', clock: world.clock, logger, alert: (a) => alerts.push(a) }),
   })
 
-  const w = { world: makeWorld(dbPath) } as RefundWorld
+  const w = { world: makeWorld(database) } as RefundWorld
   Object.assign(w, build(w.world), {
     provider,
     alerts,
-    dbPath,
+    database,
     async topUpOnline(uid: string, cents: number) {
       w.world.clock.advance(60_000)
       const { checkoutId, providerCheckoutId } = await w.topups.createCheckout({ uid, amountCents: cents })
@@ -69,7 +69,7 @@ export async function startRefundWorld(t: Test, options: { otherProviders?: Reco
     reopen() {
       const now = w.world.clock.now()
       w.world.close()
-      w.world = makeWorld(dbPath)
+      w.world = makeWorld(database)
       w.world.clock.advance(now - w.world.clock.now())
       Object.assign(w, build(w.world))
     },
@@ -78,9 +78,6 @@ export async function startRefundWorld(t: Test, options: { otherProviders?: Reco
       t.equal(w.world.ledger.sumOfAllBalances(), 0, 'all balances sum to 0')
     },
   })
-  t.teardown(() => {
-    w.world.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  t.teardown(() => w.world.close())
   return w
 }

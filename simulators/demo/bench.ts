@@ -2,7 +2,8 @@
 // and the load generator in processes of their own, sales offered open loop
 // at fixed rates, latency from each sale's intended send time, and the highest
 // rate sustained with p99 under 50 ms), and in the same run the ceilings this
-// machine puts on them (../load/bench-run.ts). Then the portal-load scenario
+// machine puts on them (../load/bench-run.ts); the same against a gateway on
+// PostgreSQL, shorter (../load/postgres-bench.ts). Then the portal-load scenario
 // (portal-load.ts): sales at a fixed offered rate alone, guests polling the
 // portal alone, then both. Prints readable lines, then one JSON object as the
 // last line.
@@ -10,6 +11,7 @@ import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { FULL_BENCH, QUICK_BENCH, runEndToEndBench } from '../load/bench-run.js'
+import { FULL_POSTGRES_BENCH, QUICK_POSTGRES_BENCH, runPostgresBench, storeComparisonLines } from '../load/postgres-bench.js'
 import { portalLoadReport, runPortalLoad } from './portal-load.js'
 import { FULL_GROWTH, QUICK_GROWTH, runGrowthBench } from '../load/growth.js'
 import { judgeGrowthTargets } from '../load/targets.js'
@@ -40,9 +42,10 @@ const { values: args } = parseArgs({
   },
 })
 if (args.help) {
-  console.log(`usage: npm run bench -- [--quick] [--only e2e|portal-load|growth] [--rates R,R,...] [--load-kiosks N] [--seconds S] [--portal-...]
+  console.log(`usage: npm run bench -- [--quick] [--only e2e|postgres|portal-load|growth] [--rates R,R,...] [--load-kiosks N] [--seconds S] [--portal-...]
   --quick             a smoke check in under a minute: short phases, fewer rates, fewer kiosks
-  --only              run one scenario: e2e (the limits and sales end to end), portal-load or growth (default all three)
+  --only              run one scenario: e2e (the limits and sales end to end), postgres (the same on a PostgreSQL store, shorter),
+                      portal-load or growth (default all four; postgres is skipped, saying why, without PostgreSQL 15's binaries)
   --rates             end to end: sales/s offered open loop, one phase each (default ${FULL_BENCH.ratesPerSec.join(',')})
   --load-kiosks       end to end: kiosks of the load generator, one MQTT connection each (default ${FULL_BENCH.kiosks})
   --wristbands        end to end: guests the sales go to (default ${FULL_BENCH.wristbands})
@@ -89,8 +92,8 @@ async function endToEndScenario(): Promise<Record<string, unknown>> {
 }
 
 const only = args.only
-if (only !== undefined && only !== 'e2e' && only !== 'portal-load' && only !== 'growth') {
-  console.error(`--only: e2e, portal-load or growth, not ${only}`)
+if (only !== undefined && only !== 'e2e' && only !== 'postgres' && only !== 'portal-load' && only !== 'growth') {
+  console.error(`--only: e2e, postgres, portal-load or growth, not ${only}`)
   process.exit(2)
 }
 const startedAt = new Date()
@@ -119,7 +122,26 @@ async function timed<T>(part: string, run: () => Promise<T>): Promise<T> {
     if (cpuStart !== undefined && cpuEnd !== undefined) partCpuSeconds[part] = (cpuEnd - cpuStart) / 1000
   }
 }
-const report: Record<string, unknown> = only === 'portal-load' || only === 'growth' ? {} : await timed('end to end', endToEndScenario)
+const report: Record<string, unknown> = only === undefined || only === 'e2e' ? await timed('end to end', endToEndScenario) : {}
+if (only === undefined || only === 'postgres') {
+  // The same load against one gateway on a PostgreSQL store, beside the SQLite figures above (skipped, saying why, without PostgreSQL).
+  const base = args.quick ? QUICK_POSTGRES_BENCH : FULL_POSTGRES_BENCH
+  const postgres = await timed('postgres', () =>
+    runPostgresBench(
+      {
+        ...base,
+        kiosks: args['load-kiosks'] === undefined ? base.kiosks : Number(args['load-kiosks']),
+        wristbands: args.wristbands === undefined ? base.wristbands : Number(args.wristbands),
+        capacity: { ...base.capacity, p99LimitMs: args['p99-ms'] === undefined ? base.capacity.p99LimitMs : Number(args['p99-ms']) },
+      },
+      (line) => console.log(line),
+    ),
+  )
+  report.postgres = postgres
+  for (const line of storeComparisonLines(report, postgres)) console.log(line)
+  // Books that do not balance on PostgreSQL fail the run (a sale still unanswered when the generator stops may be unbooked, as in the SQLite part).
+  if (postgres.skipped === undefined && (postgres.ledgerBalanced !== true || postgres.invariantViolations !== 0)) process.exitCode = 1
+}
 if (only === undefined || only === 'portal-load') {
   const portalLoad = await timed('portal load', () => runPortalLoad({
     salesPerSec: Number(args['portal-rate']),
@@ -153,7 +175,7 @@ const reportPath = writeBenchReport(args.report, report, {
   argv: process.argv.slice(2),
   options: args,
   // The end-to-end part's durations and sizes, when it ran.
-  preset: only === undefined || only === 'e2e' ? (args.quick ? QUICK_BENCH : FULL_BENCH) : undefined,
+  preset: only === undefined || only === 'e2e' ? (args.quick ? QUICK_BENCH : FULL_BENCH) : only === 'postgres' ? (args.quick ? QUICK_POSTGRES_BENCH : FULL_POSTGRES_BENCH) : undefined,
   startedAt,
   partSeconds,
   partCpuSeconds,

@@ -72,7 +72,7 @@ export const QUICK_BENCH: EndToEndBenchOptions = {
 }
 
 /** Top-up per wristband before the sales (one transaction's most is 100,000.00): over 10,000 beers each, more than any run sells. */
-const FUND_CENTS = 5_000_000
+export const FUND_CENTS = 5_000_000
 
 /** Runs `wristpay-sim load` in its own process (from the bench's transpiled build); its lines go to `log`, its last line is its report. */
 export function runLoadProcess(args: string[], log: (line: string) => void): Promise<LoadReport> {

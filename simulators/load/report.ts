@@ -52,6 +52,18 @@ interface ResultsView {
   salesBooked?: number
   ledgerBalanced?: boolean
   invariantViolations?: number
+  /** The same load against a gateway on PostgreSQL (postgres-bench.ts), or why it was skipped. */
+  postgres?: {
+    skipped?: string
+    closedLoopCapacityPerSec?: number
+    capacityP99LimitMs?: number
+    e2eSalesPerSec?: number
+    latencyMs?: { p50: number; p99: number; max: number; atOfferedPerSec?: number }
+    limits?: { postgresCommitsPerSec?: Record<string, number> }
+    salesOffered?: number
+    salesBooked?: number
+    ledgerBalanced?: boolean
+  }
 }
 
 /** Text or an attribute value, safe inside markup. */
@@ -260,6 +272,34 @@ function table(headers: string[], rows: Array<Array<string | number | undefined>
   )
 }
 
+/** The best sales/s a store's commits carry, over the batch sizes measured. */
+const bestCommitSales = (commits: Record<string, number> | undefined): number | undefined =>
+  commits === undefined || Object.keys(commits).length === 0 ? undefined : Math.max(...Object.entries(commits).map(([size, n]) => Number(size) * n))
+
+/** SQLite's and PostgreSQL's figures of the same run in one table; a sentence when the PostgreSQL part was skipped. */
+function storesTable(r: ResultsView): string {
+  const pg = r.postgres
+  if (pg === undefined) return ''
+  if (pg.skipped !== undefined) return `<p class="empty" id="stores">PostgreSQL store: skipped in this run: ${escapeHtml(pg.skipped)}</p>`
+  const row = (name: string, f: Omit<NonNullable<ResultsView['postgres']>, 'limits'>, commits: Record<string, number> | undefined) => [
+    name,
+    f.closedLoopCapacityPerSec,
+    f.latencyMs?.p99,
+    f.latencyMs?.atOfferedPerSec,
+    f.e2eSalesPerSec,
+    bestCommitSales(commits),
+    f.salesOffered === undefined ? undefined : `${number(f.salesBooked)} of ${number(f.salesOffered)}, ${f.ledgerBalanced ? 'balanced' : 'NOT balanced'}`,
+  ]
+  const rows = [
+    ...(r.closedLoopCapacityPerSec === undefined ? [] : [row('SQLite', r, r.limits?.sqliteCommitsPerSec)]),
+    row('PostgreSQL', pg, pg.limits?.postgresCommitsPerSec),
+  ]
+  return (
+    `<h2 id="stores">The two stores, same run</h2>` +
+    table([`store`, `capacity (p99 < ${number(pg.capacityP99LimitMs ?? r.capacityP99LimitMs)} ms) sales/s`, 'p99 ms', 'at offered/s', 'most answered/s', 'commit limit sales/s', 'sales booked'], rows, 'stores')
+  )
+}
+
 function limitsPanel(r: ResultsView): string {
   const l = r.limits
   const rows: Array<[string, string]> = []
@@ -268,6 +308,8 @@ function limitsPanel(r: ResultsView): string {
     rows.push([`broker QoS 1 round trips/s (${number(l.brokerConnections)} connections, ${number(l.brokerPayloadBytes)} bytes)`, number(l.brokerQos1RoundTripsPerSec)])
     for (const [size, commits] of Object.entries(l.sqliteCommitsPerSec ?? {})) rows.push([`SQLite commits/s of ${size} sale(s)`, `${number(commits)} (${number(commits * Number(size))} sales/s)`])
   }
+  for (const [size, commits] of Object.entries(r.postgres?.limits?.postgresCommitsPerSec ?? {}))
+    rows.push([`PostgreSQL commits/s of ${size} sale(s)`, `${number(commits)} (${number(commits * Number(size))} sales/s)`])
   if (r.generator !== undefined) {
     rows.push(['generator against the null gateway, sales/s', number(r.generator.maxRatePerSec)])
     rows.push(['generator idle share, least in a phase', number(r.generator.idleShare, 3)])
@@ -324,6 +366,7 @@ ${table(['offered/s', 'achieved/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'u
 <figure>${achievedFigure(r)}<figcaption>Answers per second against sales offered per second; on the dashed diagonal the gateway kept up. Limits in sales/s are drawn where they fall inside the plot.</figcaption></figure>
 ${table(['capacity search offered/s', 'achieved/s', 'p99 ms', 'unanswered'], capacityRows)}
 <figure>${throughputFigure(r)}<figcaption>Sales due (offered) and answers received (achieved) in each second of the run against the real gateway: the open-loop phases, then the capacity search; answers after a phase show a queue draining.</figcaption></figure>
+${storesTable(r)}
 </main>${limitsPanel(r)}</div>
 <h2>Settings of this run</h2>
 ${table(['setting', 'value'], settingRows, 'settings')}

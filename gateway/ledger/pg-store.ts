@@ -112,6 +112,9 @@ const SQL = {
  */
 const CONFLICT_STATES: ReadonlySet<string> = new Set(['40P01', '40001', '23505'])
 
+/** A batch's error that means it lost a race with another writer: run it again (the store's isConflict). */
+export const isBatchConflict = (error: unknown): boolean => CONFLICT_STATES.has(sqlStateOf(error) ?? '')
+
 /** The advisory lock key (second half of the two-int key) of a kiosk: 32 bits of the SHA-256 of its id. Two kiosks may share a key; they then wait for each other, nothing worse. */
 export function kioskLockKey(kioskId: string): number {
   return createHash('sha256').update(kioskId).digest().readInt32BE(0)
@@ -333,7 +336,7 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
   return {
     batch,
     lockKiosks,
-    isConflict: (error) => CONFLICT_STATES.has(sqlStateOf(error) ?? ''),
+    isConflict: isBatchConflict,
     customerOrders: orders.customerOrders,
     receipt: orders.receipt,
     cursor(kioskId) {

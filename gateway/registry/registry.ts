@@ -243,6 +243,7 @@ export function createRegistry({ db, logger, pinSecret: configuredPinSecret, ope
   function forgetIfChangedElsewhere(): void {
     if (sharedVersion?.changedElsewhere() !== true) return
     forgetBookingFacts()
+    tagCheck.followStored()
     keyCache.clear()
     offlineRulesCache = undefined
     timeLimitsCache = undefined

@@ -9,6 +9,15 @@
 // in memory only (a copy of the database alone cannot forge a wristband). The
 // policy without keys is kept in the database, so a ledger opened without an
 // import fails closed: a required SUN cannot be checked and is refused.
+//
+// Several gateways on one PostgreSQL database each hold the keys of the set-up
+// they imported. When another gateway imports a set-up, this one takes the
+// stored policy at once (followStored) and keeps its keys only if the stored
+// digest of the set-up's keys says they are the same keys: otherwise it drops
+// them and refuses secure taps until the set-up is imported here too, rather
+// than check wristbands against keys the event no longer uses.
+import { createHash } from 'node:crypto'
+import canonicalize from 'canonicalize'
 import type { SqlDatabase } from '../sql/database.js'
 import type { Logger } from 'pino'
 import type { RejectReason, Transaction } from '../../device-protocol/index.js'
@@ -39,6 +48,26 @@ export interface TagCheck {
   record(uid: string, counter: number): void
   lastCounter(uid: string): number | undefined
   policy(): StoredTagPolicy | undefined
+  /**
+   * Another gateway on the same database changed the registry: take the stored policy, and drop this
+   * gateway's keys unless the stored set-up carries the same ones. True when anything changed here.
+   */
+  followStored(): boolean
+}
+
+/** Another gateway recorded this SUN counter (or a higher one) after this batch checked it. */
+export class TagCounterRaceError extends Error {
+  /** SQLSTATE serialization_failure: the PostgreSQL store's isConflict runs the batch again. */
+  readonly code = '40001'
+  constructor(uid: string, counter: number) {
+    super(`SUN read counter ${counter} of wristband ${uid} was recorded by a concurrent batch`)
+    this.name = 'TagCounterRaceError'
+  }
+}
+
+/** What the database keeps: the policy, and a digest of the set-up's SUN keys (never the keys). */
+interface PolicyRecord extends StoredTagPolicy {
+  keysDigest?: string
 }
 
 /**
@@ -73,19 +102,35 @@ export function createTagCheck({ db, logger }: { db: SqlDatabase; logger: Logger
     setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
     deleteMeta: db.prepare(`DELETE FROM meta WHERE key = ?`),
     counter: db.prepare<[string], { last_counter: number }>(`SELECT last_counter FROM tag_sun_counters WHERE uid = ?`),
+    // Moves the counter forward only; no row changed means another writer got there first (see record()).
+    // Portable: PostgreSQL has no two-argument MAX and wants the old row named by its table.
     record: db.prepare(`
       INSERT INTO tag_sun_counters (uid, last_counter) VALUES (?, ?)
-      ON CONFLICT(uid) DO UPDATE SET last_counter = MAX(last_counter, excluded.last_counter)`),
+      ON CONFLICT(uid) DO UPDATE SET last_counter = excluded.last_counter
+      WHERE excluded.last_counter > tag_sun_counters.last_counter`),
   }
 
-  const stored = q.meta.get(POLICY_META_KEY)?.value
-  let policy: StoredTagPolicy | undefined = stored === undefined ? undefined : (JSON.parse(stored) as StoredTagPolicy)
+  const readStored = (): PolicyRecord | undefined => {
+    const stored = q.meta.get(POLICY_META_KEY)?.value
+    return stored === undefined ? undefined : (JSON.parse(stored) as PolicyRecord)
+  }
+  const initial = readStored()
+  let policy: StoredTagPolicy | undefined = initial === undefined ? undefined : { acceptedTypes: initial.acceptedTypes, requireSun: initial.requireSun }
   let keys: Keys | undefined
+  /** The digest of the keys in memory (undefined: none loaded). */
+  let activeDigest: string | undefined
   let warnedNoKeys = false
 
   function policyOf(setup: EventSetup): StoredTagPolicy | undefined {
     const p = setup.tagPolicy
     return p === undefined ? undefined : { acceptedTypes: [...p.acceptedTypes], requireSun: p.requireSun }
+  }
+
+  function recordOf(setup: EventSetup): PolicyRecord | undefined {
+    const next = policyOf(setup)
+    if (next === undefined) return undefined
+    const digest = keysDigest(setup)
+    return digest === undefined ? next : { ...next, keysDigest: digest }
   }
 
   function lastCounter(uid: string): number | undefined {
@@ -131,12 +176,13 @@ export function createTagCheck({ db, logger }: { db: SqlDatabase; logger: Logger
 
   return {
     storePolicy(setup) {
-      const next = policyOf(setup)
+      const next = recordOf(setup)
       if (next === undefined) q.deleteMeta.run(POLICY_META_KEY)
       else q.setMeta.run(POLICY_META_KEY, JSON.stringify(next))
     },
     activate(setup) {
       policy = policyOf(setup)
+      activeDigest = keysDigest(setup)
       const sun = setup.tagPolicy?.sun
       if (sun === undefined) {
         keys = undefined
@@ -153,9 +199,45 @@ export function createTagCheck({ db, logger }: { db: SqlDatabase; logger: Logger
     },
     check,
     record(uid, counter) {
-      q.record.run(uid, counter)
+      // check() saw a lower counter in this transaction. On SQLite nothing can write in between; on PostgreSQL
+      // another gateway may have booked the same SUN (a cloned tag at another till) and committed since: then
+      // this batch must not book it too. A serialization failure makes the ledger run the batch again, and
+      // then check() sees that counter and refuses the replay.
+      if (q.record.run(uid, counter).changes === 0) throw new TagCounterRaceError(uid, counter)
     },
     lastCounter,
     policy: () => (policy === undefined ? undefined : { acceptedTypes: [...policy.acceptedTypes], requireSun: policy.requireSun }),
+    followStored() {
+      const stored = readStored()
+      const next = stored === undefined ? undefined : { acceptedTypes: stored.acceptedTypes, requireSun: stored.requireSun }
+      const policyChanged = JSON.stringify(next) !== JSON.stringify(policy)
+      const keysStale = activeDigest !== undefined && stored?.keysDigest !== activeDigest
+      if (!policyChanged && !keysStale) return false
+      policy = next
+      if (keysStale) {
+        keys = undefined
+        activeDigest = undefined
+        warnedNoKeys = true // the error below says it once
+        logger.error(
+          'another gateway imported an event set-up with other SUN keys: this gateway dropped its keys and refuses secure wristbands until the set-up is imported here too',
+        )
+      } else logger.warn({ policy }, 'tag policy taken from an event set-up imported on another gateway')
+      return true
+    },
   }
+}
+
+/**
+ * A digest of the set-up's SUN keys, to tell whether two gateways hold the same keys without storing them:
+ * SHA-256 over the canonical JSON of the keys, which are 128-bit random AES keys (no guessing them back).
+ */
+export function keysDigest(setup: EventSetup): string | undefined {
+  const sun = setup.tagPolicy?.sun
+  if (sun === undefined) return undefined
+  const perTag = setup.wristbands
+    .filter((w) => w.sunFileReadKey !== undefined)
+    .map((w) => [w.uid, w.sunFileReadKey!.toLowerCase()])
+    .sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0))
+  const material = canonicalize({ meta: sun.metaReadKey.toLowerCase(), file: sun.fileReadKey?.toLowerCase() ?? null, perTag })!
+  return createHash('sha256').update('wristpay sun keys v1\0').update(material).digest('hex')
 }

@@ -14,7 +14,7 @@
 //    topic, which the broker's ACLs let only that kiosk publish on;
 //  - there are no listeners here: listen() connects and subscribes, and the
 //    login limits, client-id rules and packet bounds are the broker's settings.
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, type ISubscriptionMap, type MqttClient } from 'mqtt'
 import { parseJson, topics, TOPIC_ROOT, validateKioskState } from '../device-protocol/index.js'
 import type { Broker, BrokerCounters, BrokerOptions } from './broker.js'
 
@@ -110,9 +110,24 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
     connectTimeout: settings.connectTimeoutMs ?? 10_000,
     resubscribe: true,
   })
+  /** Set once listen() subscribed: a reconnect from then on subscribes again (below). */
+  let subscribed = false
   client.on('connect', (connack) => {
     connected = true
     log.info({ url: settings.url, clientId: settings.clientId, sessionPresent: connack.sessionPresent }, 'connected to the external mqtt broker')
+    // Mosquitto 2.0.11 restores a persistent session from its persistence file after a restart (the
+    // CONNACK says sessionPresent) but not the session's shared subscriptions: mqtt.js, trusting the
+    // flag, does not subscribe again, and the gateway would never get another transaction. Subscribing
+    // again is harmless where the broker did keep them (the same filter replaces its subscription), so
+    // it is done on every reconnect that found a session; without one, mqtt.js subscribes again itself.
+    // `resubscribe: true`: mqtt.js otherwise drops filters it holds as subscribed already and sends nothing.
+    if (subscribed && connack.sessionPresent) {
+      const again = { ...Object.fromEntries(subscriptions.map((filter) => [filter, { qos: 1 }])), resubscribe: true } as ISubscriptionMap
+      client.subscribeAsync(again).then(
+        () => log.info({ url: settings.url, subscriptions }, 'subscribed again after reconnecting to the external mqtt broker'),
+        (err: unknown) => log.error({ err: (err as Error).message, url: settings.url }, 'subscribing again after a reconnect failed: the next reconnect tries again'),
+      )
+    }
   })
   client.on('close', () => {
     connection++
@@ -188,6 +203,7 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
       })
       const refused = granted.filter((g) => g.qos === 128)
       if (refused.length > 0) throw new Error(`the external mqtt broker refused the gateway's subscriptions ${refused.map((g) => g.topic).join(', ')}: is its account provisioned with its role?`)
+      subscribed = true
       log.info({ url: settings.url, clientId: settings.clientId, subscriptions }, 'reading kiosk messages from the external mqtt broker')
       return address
     },

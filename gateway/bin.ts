@@ -27,7 +27,7 @@ export const USAGE = `Usage: wristpay-gateway [options]
        wristpay-gateway reconcile provider [options]
        wristpay-gateway kiosk-command KIOSK lock|unlock|report_state|reload_config [options]
        wristpay-gateway kiosk add|code ID [options]
-       wristpay-gateway audit [--db FILE] [--json]
+       wristpay-gateway audit [--db FILE | --store URL] [--json]
        wristpay-gateway backup [options]
 
 The wristpay gateway: MQTT broker (embedded, or an external Mosquitto), ledger (SQLite, or
@@ -60,7 +60,7 @@ Logs are JSON lines (pino) on stdout. SIGINT or SIGTERM stops cleanly.
 
 Commands (to a running gateway):
 ${BANK_IMPORT_USAGE}${PAYOUT_USAGE}${REFUND_RUN_USAGE}${RECONCILE_USAGE}${KIOSK_REMOTE_COMMAND_USAGE}${KIOSK_USAGE}${BACKUP_USAGE}
-Commands on the ledger file (read-only, safe while the gateway runs):
+Commands on the ledger database (read-only, safe while gateways run):
 ${AUDIT_USAGE}`
 
 /** The environment variables of ENV_VARS, wrapped: the help cannot miss one. */

@@ -68,7 +68,7 @@ t.test('usage errors and unreadable files exit 2', async (t) => {
   const dir = t.testdir({ 'notes.txt': 'not a database', 'empty.db': '' })
   const usage = run(['--frobnicate'])
   t.equal(usage.code, 2)
-  t.match(usage.stderr, /Usage:\n {2}audit \[--db FILE\]/)
+  t.match(usage.stderr, /Usage:\n {2}audit \[--db FILE \| --store URL\]/)
   t.equal(run(['--db', 'x', '--config', 'y']).code, 2)
   for (const file of ['notes.txt', 'missing.db', 'empty.db']) {
     const r = run(['--db', join(dir, file)])
@@ -79,7 +79,7 @@ t.test('usage errors and unreadable files exit 2', async (t) => {
 })
 
 t.test('the gateway binary dispatches audit and lists it in its usage', async (t) => {
-  t.match(USAGE, /wristpay-gateway audit \[--db FILE\] \[--json\]/)
-  t.match(USAGE, /\n {2}audit \[--db FILE\]/)
+  t.match(USAGE, /wristpay-gateway audit \[--db FILE \| --store URL\] \[--json\]/)
+  t.match(USAGE, /\n {2}audit \[--db FILE \| --store URL\]/)
   t.equal(await main(['audit', '--db', join(t.testdir(), 'missing.db')], {}), 2)
 })

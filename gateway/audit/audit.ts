@@ -1,11 +1,15 @@
 // The audit: recomputes from what the gateway's database stores whatever can
 // be recomputed (signatures, chains, double entry, deposits, debts, external
 // bookings against their references) and reports what does not add up. It
-// only reads: the file is opened read-only and every check runs in one read
-// transaction, so a running gateway (WAL) keeps writing and the audit sees one
+// only reads: the file is opened read-only (a PostgreSQL store through a
+// session the server keeps read-only) and every check runs in one read
+// transaction, so running gateways keep writing and the audit sees one
 // consistent snapshot.
 import Database from 'better-sqlite3'
+import { openPgConnection, redactedUrl } from '../postgres/connection.js'
+import { createPgSqlDatabase } from '../postgres/sql-database.js'
 import type { SqlDatabase } from '../sql/database.js'
+import { checkedStoreUrl } from '../storage.js'
 import { dialectOf } from '../sql/dialect.js'
 import { auditBookings } from './bookings.js'
 import { auditDebts, auditDeposits } from './deposits-debts.js'
@@ -27,12 +31,55 @@ export interface AuditResult {
   checked: AuditCounts
 }
 
-/** A connection you hold (SQLite or the PostgreSQL SqlDatabase), or a SQLite file's path. */
-export type AuditSource = { db: SqlDatabase } | { path: string }
+/**
+ * A connection you hold (SQLite or the PostgreSQL SqlDatabase), a SQLite
+ * file's path, or a PostgreSQL store's URL (as config `store` takes it: no
+ * password in it; `env` is where libpq finds PGPASSFILE, default process.env).
+ */
+export type AuditSource = { db: SqlDatabase } | { path: string } | { store: string; env?: NodeJS.ProcessEnv }
 
 /** Opens a ledger file for reading only; throws (SQLite's error) when it cannot be read. */
 export function openLedgerReadOnly(path: string): Database.Database {
   return new Database(path, { readonly: true, fileMustExist: true })
+}
+
+function fileReadOnly(path: string): { db: SqlDatabase; check(): void; close(): void } {
+  const db = openLedgerReadOnly(path)
+  return { db, check() {}, close: () => db.close() }
+}
+
+/**
+ * The audit reads every row of a large event in one snapshot and verifies
+ * signatures between statements: more than the gateway's 10 s per statement
+ * and 30 s idle in a transaction, which bound a booking, not a read-only scan.
+ */
+const STORE_AUDIT_STATEMENT_TIMEOUT_MS = 15 * 60_000
+const STORE_AUDIT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 15 * 60_000
+
+/**
+ * Opens a PostgreSQL store for reading only; the URL is checked as the
+ * gateway checks it (StorageConfigError). The session is read-only on the
+ * server (SET SESSION CHARACTERISTICS), so no statement through it can write,
+ * whatever it is; a connection the audit lost and made again would not be, so
+ * the audit fails then instead (`check()`). Close with close().
+ */
+export function openStoreReadOnly(store: string, env: NodeJS.ProcessEnv = process.env): { db: SqlDatabase; check(): void; close(): void } {
+  const url = checkedStoreUrl(store, env)
+  const connection = openPgConnection({ url, statementTimeoutMs: STORE_AUDIT_STATEMENT_TIMEOUT_MS, idleInTransactionTimeoutMs: STORE_AUDIT_IDLE_IN_TRANSACTION_TIMEOUT_MS })
+  try {
+    connection.query('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY')
+  } catch (error) {
+    connection.close()
+    throw error
+  }
+  const generation = connection.generation
+  return {
+    db: createPgSqlDatabase(connection),
+    check() {
+      if (connection.generation !== generation) throw new Error(`the connection to ${redactedUrl(url)} was lost and made again during the audit: run it again`)
+    },
+    close: () => connection.close(),
+  }
 }
 
 function auditKioskChains(db: SqlDatabase): AuditFinding[] {
@@ -60,14 +107,16 @@ function count(db: SqlDatabase, table: string): number {
   return db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n
 }
 
-/** Audits a ledger database: a connection you hold (only read), or a file opened read-only for the audit and closed after. */
+/** Audits a ledger database: a connection you hold (only read), or a file or store opened read-only for the audit and closed after. */
 export function auditLedgerDatabase(source: AuditSource): AuditResult {
   if ('db' in source) return auditOpenDatabase(source.db)
-  const db = openLedgerReadOnly(source.path)
+  const opened = 'store' in source ? openStoreReadOnly(source.store, source.env) : fileReadOnly(source.path)
   try {
-    return auditOpenDatabase(db)
+    const result = auditOpenDatabase(opened.db)
+    opened.check()
+    return result
   } finally {
-    db.close()
+    opened.close()
   }
 }
 

@@ -1,25 +1,46 @@
-// Test code only: a gateway ledger file filled with real signed traffic of
-// every kind the audit checks (cash top-ups, sales with deposits and a cup
+// Test code only: a gateway ledger filled with real signed traffic of every
+// kind the audit checks (cash top-ups, sales with deposits and a cup
 // returned, a rejected sale, an offline sale that leaves a debt, an online
-// top-up as an external booking with its online_topups record), then closed,
-// so a test can damage the file with plain SQL and audit it.
+// top-up as an external booking with its online_topups record): a SQLite file
+// written and closed, or any database the caller holds (PostgreSQL), so a test
+// can damage it with plain SQL and audit it.
 import { join } from 'node:path'
 import { openLedgerDatabase } from '../../ledger/db.js'
+import type { SqlDatabase } from '../../sql/database.js'
 import { createLedger } from '../../ledger/ledger.js'
 import { L, OPS_UID, STAFF, StaffedKiosk, opsSetup } from '../../ledger/testing/operations-fixtures.js'
 import { fixedClock, silentLogger } from '../../ledger/testing/test-helpers.js'
 import { accountIds } from '../../ledger/types.js'
 
+/** Ids of the audited ledger's transactions, by what they are. */
+export interface AuditedLedgerIds {
+  aliceTopup: string
+  beerWithCup: string
+  cupReturn: string
+  rejectedSale: string
+  offlineSale: string
+  secondBarSale: string
+  onlineTopup: string
+}
+
 export interface AuditedLedgerFile {
   path: string
-  /** Ids of transactions in it, by what they are. */
-  ids: { aliceTopup: string; beerWithCup: string; cupReturn: string; rejectedSale: string; offlineSale: string; secondBarSale: string; onlineTopup: string }
+  ids: AuditedLedgerIds
 }
 
 /** Writes the ledger into `dir`/ledger.db and closes it. */
 export function writeAuditedLedger(dir: string): AuditedLedgerFile {
   const path = join(dir, 'ledger.db')
   const db = openLedgerDatabase(path)
+  try {
+    return { path, ids: fillAuditedLedger(db) }
+  } finally {
+    db.close()
+  }
+}
+
+/** Books the traffic into `db` (an empty database: the ledger migrates it); the caller keeps and closes it. */
+export function fillAuditedLedger(db: SqlDatabase): AuditedLedgerIds {
   const clock = fixedClock()
   const ledger = createLedger({ db, clock, logger: silentLogger })
   const bar = new StaffedKiosk('bar-1', STAFF.cashier)
@@ -54,6 +75,5 @@ export function writeAuditedLedger(dir: string): AuditedLedgerFile {
   ).run(OPS_UID.alice, onlineTopup)
   const invariants = ledger.checkInvariants()
   if (invariants.length > 0) throw new Error(`the test ledger is not clean: ${invariants.join('; ')}`)
-  db.close()
-  return { path, ids: { aliceTopup, beerWithCup, cupReturn, rejectedSale, offlineSale, secondBarSale, onlineTopup } }
+  return { aliceTopup, beerWithCup, cupReturn, rejectedSale, offlineSale, secondBarSale, onlineTopup }
 }

@@ -2,7 +2,6 @@
 import { userInfo } from 'node:os'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
 import { systemClock } from '../device-protocol/index.js'
 import { createSystemdService } from '../device-protocol/service-notify.js'
 import { ConfigError, defaultDataDir, loadConfig, redactConfig, type KioskConfigFile } from './config.js'
@@ -11,6 +10,9 @@ import { SERVICE_DATA_DIR, SERVICE_USER, keyLocation, keyLocationNotice } from '
 import { createKioskDaemon } from './app.js'
 import { runEnrollCommand } from './enroll.js'
 import { kioskConfigReference, printableKioskConfig } from './config-reference.js'
+import { requirePackage } from './require-package.js'
+
+const { pino } = requirePackage('pino') as typeof import('pino')
 
 export const USAGE = `Usage: wristpay-kiosk [options]
        wristpay-kiosk enroll --gateway URL --code CODE [--data-dir DIR]

@@ -5,24 +5,27 @@
 // `{type, id, message}` with `id` the request id, which is also in the log
 // lines of that request.
 import { randomUUID } from 'node:crypto'
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifySchemaCompiler,
-  type FastifySchemaValidationError,
-  type FastifySerializerCompiler,
-  type FastifyServerOptions,
+import type {
+  FastifyBaseLogger,
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifySchemaCompiler,
+  FastifySchemaValidationError,
+  FastifySerializerCompiler,
+  FastifyServerOptions,
 } from 'fastify'
 import Type, { type TSchema } from 'typebox'
-import { Compile } from 'typebox/compile'
+import { Compile } from 'typebox/schema'
 import type { Logger } from 'pino'
 import { MAX_AMOUNT_CENTS, MAX_LINES, STAFF_PIN_PATTERN } from '../device-protocol/index.js'
 import type { KioskErrorType, Kiosk, Outcome, SaleLine, TicketSale } from './kiosk.js'
 import type { CardResolution, CardTopUpOutcome } from './card-topup.js'
 import { KioskError } from './kiosk.js'
 import { webUiPlugin } from './web-ui.js'
+import { requirePackage } from './require-package.js'
+
+const { fastify: Fastify } = requirePackage('fastify') as typeof import('fastify')
 
 export type LocalApiKiosk = Pick<
   Kiosk,
@@ -184,7 +187,8 @@ const statusOfOutcome = (outcome: Outcome): number => (outcome.status === 'pendi
 const statusOfCardOutcome = (outcome: CardTopUpOutcome): number => (outcome.status === 'pending' || outcome.status === 'unresolved' ? 202 : 200)
 
 /**
- * fastify's validator compiler for the routes' body schemas: TypeBox's, compiled on a route's first
+ * fastify's validator compiler for the routes' body schemas: TypeBox's JSON Schema validator (typebox/schema,
+ * as device-protocol/validate.ts says why), compiled on a route's first
  * request. A refusal carries TypeBox's first errors in ajv's shape, so that fastify words it as usual
  * ("body/lines/0/qty must be ...") and marks it as a validation error.
  */
@@ -194,7 +198,7 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
     compiled ??= Compile(schema)
     if (compiled.Check(data)) return true
     const error: FastifySchemaValidationError[] = compiled
-      .Errors(data)
+      .Errors(data)[1]
       .slice(0, 3)
       .map((e) => ({ keyword: e.keyword, instancePath: e.instancePath, schemaPath: e.schemaPath, params: { ...e.params }, message: e.message }))
     return { error }

@@ -14,11 +14,14 @@
 // mqtt.js only knows a fixed reconnectPeriod (a setInterval), so its own
 // reconnect is off (reconnectPeriod: 0) and this module schedules
 // client.reconnect() with an exponential, jittered backoff instead.
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
 import type { Clock, CommandAnswer, Envelope, KioskConfig, KioskQuery, KioskState, ReplyMessage } from '../device-protocol/index.js'
 import { MAX_CONFIG_PAYLOAD_BYTES, parseJson, topics, validateKioskConfig, validateKioskState, validateReply } from '../device-protocol/index.js'
 import type { Outbox } from './outbox.js'
+import { requirePackage } from './require-package.js'
+
+const mqtt = requirePackage('mqtt') as typeof import('mqtt')
 
 export interface BackoffOptions {
   initialDelayMs: number

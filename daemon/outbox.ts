@@ -15,12 +15,15 @@
 // SQLite cannot tell an emptied or rolled-back file from a new one; the chain
 // check against the gateway (chain-guard.ts) does, and rebase() goes on from
 // the gateway's head. A file SQLite itself finds corrupt is refused at open.
-import Database from 'better-sqlite3'
+import type BetterSqlite3 from 'better-sqlite3'
 import type { Clock, Envelope, TxResult } from '../device-protocol/index.js'
 import { GENESIS_HASH, envelopeHash } from '../device-protocol/index.js'
 import { UNRECORDED_REASONS, planRebase, type ChainDamageReport, type GatewayHead } from './chain-check.js'
 import { migrateKioskDatabase } from './migrations.js'
 import { isStorageFull, storageFaultCode } from '../device-protocol/storage-fault.js'
+import { requirePackage } from './require-package.js'
+
+const Database = requirePackage('better-sqlite3') as typeof BetterSqlite3
 
 export class OutboxFullError extends Error {
   override readonly name = 'OutboxFullError'
@@ -176,7 +179,7 @@ export interface Outbox {
   offlineTotals(uid?: string): OfflineTotals
   readonly maxEntries: number
   /** The SQLite connection, for stores whose writes must commit together with an append (daemon/card-payments.ts). */
-  readonly database: Database.Database
+  readonly database: BetterSqlite3.Database
   close(): void
 }
 
@@ -249,7 +252,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`keepAnswered.${name} must be a non-negative integer, got ${value}`)
   }
 
-  let db: Database.Database
+  let db: BetterSqlite3.Database
   try {
     db = new Database(path)
   } catch (err) {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import Type from 'typebox'
-import { Compile } from 'typebox/compile'
+import { Compile } from 'typebox/schema'
 import { createValidator, parseJson, MAX_PAYLOAD_BYTES } from './validate.js'
 import { validateReply, validateKioskConfig } from './messages.js'
 

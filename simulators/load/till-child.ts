@@ -6,7 +6,6 @@
 // modules along.
 //
 // argv[2]: { kioskId, token, mqttUrl, dataDir } as JSON.
-import pino from 'pino'
 import { createKioskDaemon } from '../../daemon/app.js'
 import { systemClock } from '../../device-protocol/index.js'
 import { DEFAULTS } from '../../daemon/config.js'
@@ -14,6 +13,10 @@ import type { Outcome } from '../../daemon/kiosk.js'
 import { createMemoryReader } from '../../daemon/reader/memory-reader.js'
 import { serveKioskChildRequests } from '../chaos/kiosk-child-loop.js'
 import type { KioskChildOptions } from '../chaos/kiosk-protocol.js'
+import { requirePackage } from '../../daemon/require-package.js'
+
+// pino is CommonJS: required as the daemon's command line requires it (daemon/require-package.ts).
+const { pino } = requirePackage('pino') as typeof import('pino')
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Pick<KioskChildOptions, 'kioskId' | 'token' | 'mqttUrl' | 'dataDir'>
 const reader = createMemoryReader()

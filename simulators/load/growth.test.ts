@@ -19,7 +19,10 @@ t.test('the growth bench runs and reports every field as a number', async (t) =>
       ingestSeconds: 0.5,
       ingestDrainSeconds: 20,
       portalConnections: 2,
-      portalSeconds: 1,
+      portalWarmupSeconds: 0.5,
+      portalRounds: 2,
+      portalRoundSeconds: 0.5,
+      portalIngestRounds: 1,
       portalIngestPerSec: 20,
       kioskSales: 20,
     },
@@ -37,6 +40,10 @@ t.test('the growth bench runs and reports every field as a number', async (t) =>
     'portalCustomerWithIngestRequestsPerSec',
     'portalCustomerToBare',
     'portalWithIngestToBare',
+    'portalCustomerCpuMicrosPerRequest',
+    'portalBareCpuMicrosPerRequest',
+    'portalWithIngestCpuMicrosPerRequest',
+    'portalCpuRatio',
     'portalIngestAchievedPerSec',
     'kioskRssStartMb',
     'kioskRssAfterMb',
@@ -46,6 +53,9 @@ t.test('the growth bench runs and reports every field as a number', async (t) =>
   t.ok((json.postings as number) >= 300, 'the filled ledger holds the postings asked for')
   t.equal(json.kioskSalesAccepted, 20, 'every sale of the kiosk daemon was accepted')
   t.equal(json.portalFailedRequests, 0, 'the portal answered every request 200')
+  t.equal((json.portalRoundRatios as unknown[]).length, 2, 'a ratio for each round of the portal against the bare route')
+  t.equal((json.portalWithIngestRoundRatios as unknown[]).length, 1, 'a ratio for each run of the portal beside the sales')
+  t.ok(lines.some((l) => l.startsWith('growth, portal round 2 of 2: portal ')), 'each round is printed')
   t.ok(lines.some((l) => l.startsWith('growth, filled ledger: load: open loop')), 'the generator ran against the filled ledger')
   // The bench judges the growth targets from this result (targets.ts): each verdict says met or not, and what stops one that is not.
   for (const [name, verdict] of Object.entries(judgeGrowthTargets(result))) {

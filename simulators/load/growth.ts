@@ -4,25 +4,27 @@
 //    against one with millions of postings written by the ledger filler
 //    (ledger-filler.ts), each time the real gateway in its own process.
 // 2. The portal: GET /api/customer of a real logged-in wristband with
-//    autocannon against the filled gateway; the same against a bare fastify
-//    route answering the same JSON; and the portal again while the load
-//    generator offers sales at a fixed rate.
+//    autocannon against the filled gateway, and the same against a bare
+//    fastify route answering the same JSON from the gateway's own HTTP server
+//    in a process of its own (bare-route-server.ts), alternately in short
+//    rounds after a warm-up (portal-rounds.ts); then the portal again, in
+//    rounds, while the load generator offers sales at a fixed rate.
 // 3. A real kiosk daemon's resident memory (till-child.ts: the daemon alone in
 //    its own process, from plain JavaScript as an installed kiosk runs) at its
 //    start and after many sales to the empty-ledger gateway.
 // Returns the fields of the bench JSON line's `growth` object.
 import { spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Fastify from 'fastify'
 import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
 import { DIED, startKioskProcess, type KioskProcess, type Runner } from '../chaos/processes.js'
 import { KIOSK_NODE_FLAGS } from './kiosk-node-flags.js'
 import { benchBuild } from './bench-build.js'
 import { runLoadProcess } from './bench-run.js'
 import { prepareGrowthLedger } from './fill-cache.js'
+import { BARE_ROUTE_PATH, BARE_ROUTE_PREFIX } from './bare-route-server.js'
+import { measureRounds, measureTarget, median, startBareRouteProcess, summariseRatio, type Round, type RoundTarget } from './portal-rounds.js'
 import { writeJsonPrivately, type LoadFleetFile } from './load-event.js'
 
 export interface GrowthBenchOptions {
@@ -37,9 +39,16 @@ export interface GrowthBenchOptions {
   ingestOfferedPerSec: number
   ingestSeconds: number
   ingestDrainSeconds: number
-  /** The portal: autocannon's connections and seconds per measurement, and the sales/s offered during the third. */
+  /**
+   * The portal: autocannon's connections; each route warmed up this long, then this many rounds of one
+   * run of each route (alternating which runs first), each this long; then this many runs of the portal
+   * while sales are offered at `portalIngestPerSec`.
+   */
   portalConnections: number
-  portalSeconds: number
+  portalWarmupSeconds: number
+  portalRounds: number
+  portalRoundSeconds: number
+  portalIngestRounds: number
   portalIngestPerSec: number
   /** Sales the kiosk daemon makes before its memory is read again. */
   kioskSales: number
@@ -57,7 +66,10 @@ export const FULL_GROWTH: GrowthBenchOptions = {
   ingestSeconds: 4,
   ingestDrainSeconds: 30,
   portalConnections: 10,
-  portalSeconds: 10,
+  portalWarmupSeconds: 2,
+  portalRounds: 5,
+  portalRoundSeconds: 2,
+  portalIngestRounds: 3,
   portalIngestPerSec: 500,
   kioskSales: 10_000,
 }
@@ -73,7 +85,10 @@ export const QUICK_GROWTH: GrowthBenchOptions = {
   ingestSeconds: 1,
   ingestDrainSeconds: 10,
   portalConnections: 10,
-  portalSeconds: 1,
+  portalWarmupSeconds: 1,
+  portalRounds: 1,
+  portalRoundSeconds: 1,
+  portalIngestRounds: 1,
   portalIngestPerSec: 200,
   kioskSales: 300,
 }
@@ -91,18 +106,28 @@ export interface GrowthReport {
   ingestEmptySalesPerSec: number
   ingestFilledSalesPerSec: number
   ingestFilledToEmpty: number
-  /** GET /api/customer requests/s on the filled gateway; the bare fastify route; the portal while ingest runs. */
+  /** GET /api/customer requests/s on the filled gateway; the bare fastify route; the portal while ingest runs (each the median of its rounds). */
   portalCustomerRequestsPerSec: number
   portalBareRequestsPerSec: number
   portalCustomerWithIngestRequestsPerSec: number
+  /** The median of the rounds' portal-to-bare ratios; with ingest: the median of its rounds' rates over the bare route's median. */
   portalCustomerToBare: number
   portalWithIngestToBare: number
+  /** Each round's ratio, in order (the scatter of the measurement). */
+  portalRoundRatios: number[]
+  portalWithIngestRoundRatios: number[]
+  /** The server processes' CPU time per request, µs (medians of the rounds), and bare over portal. */
+  portalCustomerCpuMicrosPerRequest: number
+  portalBareCpuMicrosPerRequest: number
+  portalWithIngestCpuMicrosPerRequest: number
+  portalCpuRatio: number
   /** Answers other than 2xx and connection errors over the three measurements (0 when all is well). */
   portalFailedRequests: number
   portalIngestOfferedPerSec: number
   portalIngestAchievedPerSec: number
   portalConnections: number
-  portalSeconds: number
+  portalRounds: number
+  portalRoundSeconds: number
   /** The kiosk daemon's resident memory, MB, once it started and after `kioskSales` sales. */
   kioskSales: number
   kioskSalesAccepted: number
@@ -110,17 +135,6 @@ export interface GrowthReport {
   kioskRssAfterMb: number
   ms: number
 }
-
-/** What autocannon (CommonJS, without types) gives back here. */
-interface AutocannonResult {
-  requests: { average: number; total: number }
-  latency: { p99: number }
-  non2xx: number
-  errors: number
-  timeouts: number
-}
-type Autocannon = (options: { url: string; connections: number; duration: number; headers?: Record<string, string> }) => Promise<AutocannonResult>
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
 
 const round = (n: number, places = 0) => Math.round(n * 10 ** places) / 10 ** places
 const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 3) : 0)
@@ -138,10 +152,16 @@ export function residentMb(pid: number): number {
  * The sources as plain JavaScript (the bench's one transpiled build, bench-build.ts, the till in it):
  * a kiosk's memory without the TypeScript compiler in it, and quick starts. Returns how to start the till.
  */
-function buildForGrowth(): { modules: number; reused: boolean; till: Runner; gatewayEntry: string } {
+function buildForGrowth(): { modules: number; reused: boolean; till: Runner; gatewayEntry: string; bareRouteEntry: string } {
   const build = benchBuild()
   // The till runs with the kiosk unit's V8 flags: its memory is the installed daemon's.
-  return { modules: build.modules, reused: build.reused, till: { args: () => [...KIOSK_NODE_FLAGS, build.tillEntry] }, gatewayEntry: build.gatewayArgs[0]! }
+  return {
+    modules: build.modules,
+    reused: build.reused,
+    till: { args: () => [...KIOSK_NODE_FLAGS, build.tillEntry] },
+    gatewayEntry: build.gatewayArgs[0]!,
+    bareRouteEntry: join(build.dir, 'simulators/load/bare-route-server.js'),
+  }
 }
 
 interface RunningGateway {
@@ -171,14 +191,6 @@ async function portalLogin(httpUrl: string, pin: string): Promise<string> {
   const body = (await response.json()) as { access_token?: unknown }
   if (response.status !== 200 || typeof body.access_token !== 'string') throw new Error(`portal login answered ${response.status}: ${JSON.stringify(body)}`)
   return body.access_token
-}
-
-/** A fastify server with one route answering `body` (the bare baseline of a portal route). */
-async function startBareRoute(path: string, body: unknown): Promise<{ url: string; close(): Promise<void> }> {
-  const app = Fastify({ logger: false })
-  app.get(path, async () => body)
-  const address = await app.listen({ host: '127.0.0.1', port: 0 })
-  return { url: `${address}${path}`, close: () => app.close() }
 }
 
 /** The load generator's fleet for one run: its own kiosks (a kiosk's chain starts once per gateway), all the wristbands. */
@@ -228,7 +240,7 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
   const started = performance.now()
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-growth-'))
   try {
-    const { modules, reused: buildReused, till: tillRunner, gatewayEntry } = buildForGrowth()
+    const { modules, reused: buildReused, till: tillRunner, gatewayEntry, bareRouteEntry } = buildForGrowth()
     log(`growth: the gateway and the kiosk daemon run from the bench's transpiled build (${buildReused ? 'stored by an earlier run' : `${modules} modules, made in this run`})`)
     const tillDir = join(dir, 'till-1')
     // The event and the filled ledger, from the cache when a whole one of this filler, schema and size is there.
@@ -308,16 +320,26 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
       const sample = await fetch(customerUrl, { headers })
       if (sample.status !== 200) throw new Error(`GET /api/customer answered ${sample.status}`)
       const body = (await sample.json()) as unknown
-      const measure = (url: string, withHeaders?: Record<string, string>) =>
-        autocannon({ url, connections: options.portalConnections, duration: options.portalSeconds, ...(withHeaders === undefined ? {} : { headers: withHeaders }) })
-      const customer = await measure(customerUrl, headers)
-      const bare = await startBareRoute('/api/customer', body)
-      let bareResult: AutocannonResult
+      const bodyFile = join(dir, 'bare-body.json')
+      writeJsonPrivately(bodyFile, body)
+      const bare = await startBareRouteProcess([bareRouteEntry], bodyFile)
+      const portalTarget: RoundTarget = { name: 'portal', url: customerUrl, pid: filled.child.pid!, headers }
+      const bareTarget: RoundTarget = { name: 'bare', url: `${bare.baseUrl}${BARE_ROUTE_PREFIX}${BARE_ROUTE_PATH}`, pid: bare.child.pid! }
+      const roundLine = (r: Round) =>
+        `portal ${Math.round(r.portal!.requestsPerSec)}/s (${r.portal!.cpuMicrosPerRequest} µs CPU a request), bare ${Math.round(r.bare!.requestsPerSec)}/s (${r.bare!.cpuMicrosPerRequest} µs), ratio ${ratio(r.portal!.requestsPerSec, r.bare!.requestsPerSec)}`
+      let quiet: Awaited<ReturnType<typeof measureRounds>>
       try {
-        bareResult = await measure(bare.url)
+        quiet = await measureRounds([portalTarget, bareTarget], {
+          connections: options.portalConnections,
+          warmupSeconds: options.portalWarmupSeconds,
+          rounds: options.portalRounds,
+          roundSeconds: options.portalRoundSeconds,
+          onRound: (r, i) => log(`growth, portal round ${i + 1} of ${options.portalRounds}: ${roundLine(r)}`),
+        })
       } finally {
-        await bare.close()
+        await bare.stop()
       }
+      const portal = summariseRatio(quiet.rounds, 'portal', 'bare')
       // Sales at a fixed rate from kiosks of their own; the portal is measured while the second phase runs.
       let startPortal: () => void = () => {}
       const backgroundStarted = new Promise<void>((resolve) => (startPortal = resolve))
@@ -332,7 +354,8 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
           '--rates',
           `${options.portalIngestPerSec},${options.portalIngestPerSec}`,
           '--seconds',
-          String(options.portalSeconds + 1),
+          // Each run's autocannon process starts in well under a second; the phase outlasts the runs.
+          String(options.portalIngestRounds * (options.portalRoundSeconds + 1) + 1),
           '--drain-seconds',
           '5',
         ],
@@ -342,10 +365,15 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
         },
       )
       await Promise.race([backgroundStarted, background])
-      const withIngest = await measure(customerUrl, headers)
+      const withIngestRuns = []
+      for (let i = 0; i < options.portalIngestRounds; i++) {
+        const run = await measureTarget(portalTarget, options.portalConnections, options.portalRoundSeconds)
+        withIngestRuns.push(run)
+        log(`growth, portal with sales, run ${i + 1} of ${options.portalIngestRounds}: ${Math.round(run.requestsPerSec)}/s (${run.cpuMicrosPerRequest} µs CPU a request), ratio to the bare route's median ${ratio(run.requestsPerSec, portal.baseRequestsPerSec)}`)
+      }
       const backgroundReport = await background
       const during = backgroundReport.openLoop[1] ?? backgroundReport.openLoop[0]
-      const results = [customer, bareResult, withIngest]
+      const withIngestPerSec = median(withIngestRuns.map((r) => r.requestsPerSec))
       const report: GrowthReport = {
         postings: fill.postings,
         fillTransactions: fill.transactions,
@@ -356,16 +384,23 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
         ingestEmptySalesPerSec: ingestEmpty,
         ingestFilledSalesPerSec: ingestFilled,
         ingestFilledToEmpty: ratio(ingestFilled, ingestEmpty),
-        portalCustomerRequestsPerSec: round(customer.requests.average),
-        portalBareRequestsPerSec: round(bareResult.requests.average),
-        portalCustomerWithIngestRequestsPerSec: round(withIngest.requests.average),
-        portalCustomerToBare: ratio(customer.requests.average, bareResult.requests.average),
-        portalWithIngestToBare: ratio(withIngest.requests.average, bareResult.requests.average),
-        portalFailedRequests: results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0),
+        portalCustomerRequestsPerSec: portal.requestsPerSec,
+        portalBareRequestsPerSec: portal.baseRequestsPerSec,
+        portalCustomerWithIngestRequestsPerSec: round(withIngestPerSec),
+        portalCustomerToBare: portal.ratio,
+        portalWithIngestToBare: ratio(withIngestPerSec, portal.baseRequestsPerSec),
+        portalRoundRatios: portal.roundRatios,
+        portalWithIngestRoundRatios: withIngestRuns.map((r) => ratio(r.requestsPerSec, portal.baseRequestsPerSec)),
+        portalCustomerCpuMicrosPerRequest: portal.cpuMicrosPerRequest,
+        portalBareCpuMicrosPerRequest: portal.baseCpuMicrosPerRequest,
+        portalWithIngestCpuMicrosPerRequest: median(withIngestRuns.map((r) => r.cpuMicrosPerRequest)),
+        portalCpuRatio: portal.cpuRatio,
+        portalFailedRequests: quiet.failed + withIngestRuns.reduce((n, r) => n + r.failed, 0),
         portalIngestOfferedPerSec: options.portalIngestPerSec,
         portalIngestAchievedPerSec: during?.achievedPerSec ?? 0,
         portalConnections: options.portalConnections,
-        portalSeconds: options.portalSeconds,
+        portalRounds: options.portalRounds,
+        portalRoundSeconds: options.portalRoundSeconds,
         kioskSales: options.kioskSales,
         kioskSalesAccepted,
         kioskRssStartMb,
@@ -374,7 +409,9 @@ export async function runGrowthBench(options: GrowthBenchOptions, log: (line: st
       }
       log(
         `growth: portal GET /api/customer ${report.portalCustomerRequestsPerSec} requests/s, bare fastify route ${report.portalBareRequestsPerSec}/s ` +
-          `(ratio ${report.portalCustomerToBare}), with ${options.portalIngestPerSec} sales/s offered ${report.portalCustomerWithIngestRequestsPerSec}/s (ratio ${report.portalWithIngestToBare}; ` +
+          `(medians of ${options.portalRounds} rounds of ${options.portalRoundSeconds} s; ratio ${report.portalCustomerToBare}, the rounds' ${report.portalRoundRatios.join(', ')}; ` +
+          `CPU a request ${report.portalCustomerCpuMicrosPerRequest} µs against ${report.portalBareCpuMicrosPerRequest} µs, ratio ${report.portalCpuRatio}), ` +
+          `with ${options.portalIngestPerSec} sales/s offered ${report.portalCustomerWithIngestRequestsPerSec}/s (ratio ${report.portalWithIngestToBare}; ` +
           `sales achieved ${report.portalIngestAchievedPerSec}/s), ${report.portalFailedRequests} failed requests`,
       )
       report.ms = Math.round(performance.now() - started)

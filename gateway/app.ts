@@ -37,6 +37,7 @@ import { createLedger, type Ledger } from './ledger/index.js'
 import { kioskListAdmin } from './fleet/kiosk-list-route.js'
 import { backupsAdmin } from './backup/admin-route.js'
 import { createBackupSchedule, createBackups, DEFAULT_BACKUP_KEEP, ledgerAuditCheck, type Backups, type IntervalTimers } from './backup/backups.js'
+import { storeBackupAdvice } from './backup/store-backups.js'
 
 /** MQTT usernames of operators start with this; kiosk ids cannot contain ':'. */
 export const OPERATOR_USERNAME_PREFIX = 'operator:'
@@ -124,9 +125,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const log = deps.logger
   const clock = deps.clock ?? systemClock
 
-  // Online backups copy the SQLite file; PostgreSQL has its own (README "Scaling out").
-  if (config.store !== undefined && config.backup !== undefined)
-    throw new Error('backup copies the SQLite file: with store (PostgreSQL) back up with PostgreSQL\'s own tools (pg_basebackup, a streaming replica) and remove backup from the config')
+  // Online backups copy the SQLite file; PostgreSQL has its own tools (README "Backups and restore"), which the refusal names.
+  if (config.store !== undefined && config.backup !== undefined) throw new Error(`${storeBackupAdvice(config.store)}\nRemove "backup" from the config: it is for the SQLite file.`)
   // The demo's set-up is no default: a gateway without one would run an event nobody wrote.
   const eventFile = config.eventFile
   if (eventFile === undefined) throw new Error('no event set-up: set eventFile (--event FILE, WRISTPAY_GATEWAY_EVENT_FILE)')
@@ -452,7 +452,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }),
       ...apis.adminPlugins,
       kioskEnrollmentAdmin(enrollment),
-      backupsAdmin({ backups }),
+      backupsAdmin({ backups, store: config.store }),
       kioskListAdmin({ fleetRows: () => fleet.snapshot().rows, kioskPublicKey: (kioskId) => ledger.registry.kioskPublicKey(kioskId) }),
       kioskCommandsAdmin({
         commands: kioskCommands,

@@ -5,6 +5,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import Type from 'typebox'
 import { ErrorBody, HttpError, errorResponses } from '../http.js'
 import type { Backups } from './backups.js'
+import { storeBackupAdvice } from './store-backups.js'
 
 export const BackupReply = Type.Object(
   {
@@ -19,11 +20,15 @@ export const BackupReply = Type.Object(
 export interface BackupsAdminDeps {
   /** Undefined when the config names no backup folder. */
   backups: Pick<Backups, 'run'> | undefined
+  /** The PostgreSQL store the ledger is in (config store): the refusal then says what to run instead. */
+  store?: string | undefined
 }
 
 export function backupsAdmin(deps: BackupsAdminDeps): FastifyPluginAsync {
   return async (scope) => {
     scope.post('/backups', { schema: { response: { 200: BackupReply, 409: ErrorBody, ...errorResponses } } }, async () => {
+      // With a store, backup.dir would stop the gateway's start: the answer points to PostgreSQL's tools instead.
+      if (deps.backups === undefined && deps.store !== undefined) throw new HttpError(409, 'backups_not_configured', storeBackupAdvice(deps.store))
       if (deps.backups === undefined) throw new HttpError(409, 'backups_not_configured', 'no backup folder is configured: set backup.dir in the gateway\'s config')
       try {
         return await deps.backups.run('requested')

@@ -7,12 +7,14 @@ import { askGateway, gatewayBaseUrl, parseFlags, parseOrUsage, type CommandOutpu
 import { ConfigError, loadConfig } from '../config.js'
 import { jsonHttpTransport } from '../json-http-client.js'
 import { backupDatabase, type BackupCheck } from './backup.js'
+import { storeBackupAdvice } from './store-backups.js'
 
 export const BACKUP_USAGE = `  backup [--config FILE] [--url URL]
   backup --offline --db FILE --to DIR
       A checked backup of the ledger database: the running gateway writes it into
       its backup.dir (the file, its size and pages are printed); --offline copies
-      the database FILE of a stopped gateway into DIR instead.
+      the database FILE of a stopped gateway into DIR instead. The SQLite file
+      only: with a PostgreSQL store it is refused and says what to run instead.
 `
 
 export class BackupUsageError extends Error {
@@ -48,6 +50,8 @@ export interface BackupCommandIo extends CommandOutput {
 function adminTarget(command: { configFile?: string; url?: string }, env: NodeJS.ProcessEnv, io: BackupCommandIo): OperatorTarget | 2 {
   try {
     const config = loadConfig({ file: command.configFile, env, overrides: {} })
+    // The gateway would answer 409; the operator learns what to run instead without asking it.
+    if (config.store !== undefined) throw new ConfigError(storeBackupAdvice(config.store))
     if (config.adminToken === undefined) throw new ConfigError('no admin token: set "adminToken" in the config file or WRISTPAY_GATEWAY_ADMIN_TOKEN')
     const baseUrl = command.url ?? gatewayBaseUrl(config)
     const transport = io.transport?.(baseUrl, config.adminToken) ?? jsonHttpTransport(baseUrl, { authorization: `Bearer ${config.adminToken}` }, 10 * 60_000)
@@ -74,6 +78,10 @@ export async function runBackupCommand(args: readonly string[], env: NodeJS.Proc
 }
 
 async function offlineBackup(command: { db: string; to: string }, io: BackupCommandIo): Promise<number> {
+  if (/^postgres(ql)?:\/\//i.test(command.db)) {
+    io.stderr(`wristpay-gateway: ${storeBackupAdvice(command.db)}\n`)
+    return 2
+  }
   let source: Database.Database
   try {
     // Read-only: a stopped gateway's file is copied, never changed (nor created when the path is wrong).

@@ -48,7 +48,7 @@ export interface PostgresServerOptions {
   folderIn?: string
 }
 
-function defaultFolderIn(): string {
+export function defaultFolderIn(): string {
   try {
     accessSync('/dev/shm', constants.W_OK)
     return '/dev/shm'
@@ -60,7 +60,7 @@ function defaultFolderIn(): string {
 const SUPERUSER = 'wristpay'
 
 /** uid and gid to run PostgreSQL as: the `postgres` user under root, else nothing to change. */
-function runAs(): { uid: number; gid: number } | undefined {
+export function runAs(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined
   const id = (flag: string) => {
     const out = spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' })

@@ -85,14 +85,16 @@ function storeUrlWithPassfile(url: string, passfile: string): string {
   return parsed.toString()
 }
 
-interface ClusterGateway {
+export interface ClusterGateway {
   name: string
   child: ChildProcess
   httpBase: string
+  /** Its command line (config, data folder, HTTP port): a restart uses the same. */
+  args: string[]
 }
 
 /** Transactions this gateway answered (booked accepted or rejected), from its own wristpay_transactions_total; a resend it answered again is not counted. */
-async function answeredBy(gateway: ClusterGateway): Promise<{ alive: boolean; answered: number | null }> {
+export async function answeredBy(gateway: ClusterGateway): Promise<{ alive: boolean; answered: number | null }> {
   const alive = gateway.child.exitCode === null && gateway.child.signalCode === null
   try {
     const health = await fetch(`${gateway.httpBase}/healthz`, { signal: AbortSignal.timeout(5_000) })
@@ -115,10 +117,39 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-export async function runCluster(options: ClusterOptions, out: (line: string) => void = console.log): Promise<Record<string, unknown>> {
+export type ClusterSetupOptions = Pick<ClusterOptions, 'kiosks' | 'guests' | 'gatewayArgs'> & {
+  /** The folder's name starts with this (default wristpay-cluster-). */
+  dirPrefix?: string
+}
+
+/** A running cluster: the servers, the two gateways, the enrolled kiosks (not selling yet) and the script's own ledger on the database. */
+export interface Cluster {
+  dir: string
+  logger: Logger
+  postgres: PostgresServer
+  mosquitto: MosquittoServer
+  gateways: ClusterGateway[]
+  /** The script's view of the books: the same database, as a third member of the cluster. */
+  ledger: Ledger
+  runtimes: TillRuntime[]
+  setup: ReturnType<typeof demoEvent>['setup']
+  elapsedS(): string
+  /** SIGKILL, as a machine that dies; resolves once the process is gone. */
+  killGateway(name: string): Promise<void>
+  /** Starts a stopped or killed gateway again with its command line; resolves once it listens. */
+  startGateway(name: string): Promise<void>
+  /** Stops everything that runs and removes the folder; safe to call more than once. */
+  teardown(): Promise<void>
+}
+
+/**
+ * Starts PostgreSQL, Mosquitto, two gateways and the kiosks (enrolled,
+ * connected, not selling). On a failure stops what it started and throws.
+ */
+export async function startCluster(options: ClusterSetupOptions, out: (line: string) => void = console.log): Promise<Cluster> {
   const unavailable = clusterUnavailable()
   if (unavailable !== undefined) throw new Error(unavailable)
-  const dir = mkdtempSync(join(tmpdir(), 'wristpay-cluster-'))
+  const dir = mkdtempSync(join(tmpdir(), options.dirPrefix ?? 'wristpay-cluster-'))
   // Logs go to a file: the terminal shows the status line.
   const logFile = join(dir, 'cluster.log')
   const logger: Logger = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true }))
@@ -132,10 +163,35 @@ export async function runCluster(options: ClusterOptions, out: (line: string) =>
   const runtimes: TillRuntime[] = []
   const closers: Array<() => Promise<void>> = []
   const pcscStack = lazyPcscStack()
+  let gatewayArgs: string[] = []
+  let torn: Promise<void> | undefined
+  // Should this process end before the teardown (an uncaught error, process.exit), the gateways go with it
+  // (the PostgreSQL starter does the same for its server).
+  const killGateways = () => gateways.forEach((g) => g.child.kill('SIGKILL'))
+  process.once('exit', killGateways)
+  const teardown = () =>
+    (torn ??= (async () => {
+      process.off('exit', killGateways)
+      for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
+      for (const close of closers) await close().catch(() => undefined)
+      await pcscStack.stop()
+      await Promise.all(gateways.map((g) => stopProcess(g.child)))
+      out(`cluster: gateways stopped (${elapsedS()} s)`)
+      ledger?.close()
+      await mosquitto?.remove()
+      await postgres?.stop()
+      logger.flush()
+      rmSync(dir, { recursive: true, force: true })
+      out(`cluster: PostgreSQL and Mosquitto stopped, ${dir} removed (${elapsedS()} s)`)
+    })())
+  const gateway = (name: string) => {
+    const found = gateways.find((g) => g.name === name)
+    if (found === undefined) throw new Error(`no gateway ${name}`)
+    return found
+  }
   try {
     // The servers start while the gateway's build is transpiled (synchronously: their start-up waits meanwhile).
     const servers = Promise.allSettled([startPostgresServer(), startMosquitto()])
-    let gatewayArgs: string[] = []
     let buildFailure: unknown
     try {
       gatewayArgs = options.gatewayArgs ?? benchBuild().gatewayArgs
@@ -146,7 +202,7 @@ export async function runCluster(options: ClusterOptions, out: (line: string) =>
     const [pg, broker] = await servers
     if (pg.status === 'fulfilled') postgres = pg.value
     if (broker.status === 'fulfilled') mosquitto = broker.value
-    // Thrown once the servers are known, so that the finally below stops them.
+    // Thrown once the servers are known, so that the teardown below stops them.
     if (buildFailure !== undefined) throw buildFailure
     if (pg.status === 'rejected') throw pg.reason
     if (broker.status === 'rejected') throw broker.reason
@@ -178,17 +234,13 @@ export async function runCluster(options: ClusterOptions, out: (line: string) =>
     // Both at once: the migrations take an advisory lock, so one migrates and the other finds it done.
     const names = ['gateway-a', 'gateway-b']
     const ports = await Promise.all(names.map(() => freePort()))
-    const started = await Promise.allSettled(
-      names.map((name, i) =>
-        startGatewayProcess(['--config', configFile, '--data-dir', join(dir, name), '--http-port', String(ports[i])], {}, { entryArgs: gatewayArgs, startTimeoutMs: 120_000 }),
-      ),
-    )
-    started.forEach((s, i) => s.status === 'fulfilled' && gateways.push({ name: names[i]!, child: s.value, httpBase: `http://127.0.0.1:${ports[i]}` }))
+    const args = names.map((name, i) => ['--config', configFile, '--data-dir', join(dir, name), '--http-port', String(ports[i])])
+    const started = await Promise.allSettled(args.map((a) => startGatewayProcess(a, {}, { entryArgs: gatewayArgs, startTimeoutMs: 120_000 })))
+    started.forEach((s, i) => s.status === 'fulfilled' && gateways.push({ name: names[i]!, child: s.value, httpBase: `http://127.0.0.1:${ports[i]}`, args: args[i]! }))
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected')
     if (failed) throw failed.reason
     out(`cluster: ${gateways.map((g) => `${g.name} ${g.httpBase}`).join(', ')} on one database and one broker (${elapsedS()} s)`)
 
-    // The script's own view of the books: the same database, as a third member of the cluster.
     const connection = openPgConnection({ url: store })
     const db = createPgSqlDatabase(connection)
     ledger = Object.assign(createLedger({ db, clock: systemClock, logger: logger.child({ service: 'cluster-ledger' }) }), { close: () => connection.close() })
@@ -206,34 +258,55 @@ export async function runCluster(options: ClusterOptions, out: (line: string) =>
       runtimes,
       closers,
     })
-    out(`kiosks: ${runtimes.map((r) => r.spec.id).join(', ')} on ${mosquitto!.url}; ${setup.wristbands.length} guests; running for ${options.durationS} s (${elapsedS()} s)`)
-
-    const tills = await runDemoTills({
+    out(`kiosks: ${runtimes.map((r) => r.spec.id).join(', ')} on ${mosquitto!.url}; ${setup.wristbands.length} guests (${elapsedS()} s)`)
+    return {
+      dir,
+      logger,
+      postgres: postgres!,
+      mosquitto: mosquitto!,
+      gateways,
+      ledger: books,
       runtimes,
-      wristbandUids: setup.wristbands.map((w) => w.uid),
+      setup,
+      elapsedS,
+      async killGateway(name) {
+        const g = gateway(name)
+        g.child.kill('SIGKILL')
+        await exited(g.child)
+      },
+      async startGateway(name) {
+        const g = gateway(name)
+        if (g.child.exitCode === null && g.child.signalCode === null) throw new Error(`${name} is running`)
+        g.child = await startGatewayProcess(g.args, {}, { entryArgs: gatewayArgs, startTimeoutMs: 120_000 })
+      },
+      teardown,
+    }
+  } catch (err) {
+    await teardown()
+    throw err
+  }
+}
+
+export async function runCluster(options: ClusterOptions, out: (line: string) => void = console.log): Promise<Record<string, unknown>> {
+  const cluster = await startCluster(options, out)
+  try {
+    out(`cluster: running for ${options.durationS} s (${cluster.elapsedS()} s)`)
+    const tills = await runDemoTills({
+      runtimes: cluster.runtimes,
+      wristbandUids: cluster.setup.wristbands.map((w) => w.uid),
       freshWristbands: Math.ceil(options.guests / 2),
       durationS: options.durationS,
-      ledger: books,
-      logger,
+      ledger: cluster.ledger,
+      logger: cluster.logger,
       out,
     })
-    const summary = summariseDemo(books, runtimes, tills)
-    out(`cluster: sales stopped, outboxes empty (${elapsedS()} s)`)
+    const summary = summariseDemo(cluster.ledger, cluster.runtimes, tills)
+    out(`cluster: sales stopped, outboxes empty (${cluster.elapsedS()} s)`)
     const byGateway: Record<string, { alive: boolean; answered: number | null }> = {}
-    for (const g of gateways) byGateway[g.name] = await answeredBy(g)
+    for (const g of cluster.gateways) byGateway[g.name] = await answeredBy(g)
     return { ...summary, gateways: byGateway }
   } finally {
-    for (const r of runtimes) await r.daemon.stop().catch(() => undefined)
-    for (const close of closers) await close().catch(() => undefined)
-    await pcscStack.stop()
-    await Promise.all(gateways.map((g) => stopProcess(g.child)))
-    out(`cluster: gateways stopped (${elapsedS()} s)`)
-    ledger?.close()
-    await mosquitto?.remove()
-    await postgres?.stop()
-    logger.flush()
-    rmSync(dir, { recursive: true, force: true })
-    out(`cluster: PostgreSQL and Mosquitto stopped, ${dir} removed (${elapsedS()} s)`)
+    await cluster.teardown()
   }
 }
 

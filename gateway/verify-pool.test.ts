@@ -7,7 +7,7 @@ import t from 'tap'
 import type { ReplyMessage } from '../device-protocol/index.js'
 import { createIngest } from './ingest.js'
 import { UID, makeWorld, silentLogger } from './ledger/testing/test-helpers.js'
-import { createVerifyPool, type SignatureCheck, type VerifyPool } from './verify-pool.js'
+import { createVerifyPool, defaultVerifyThreads, type SignatureCheck, type VerifyPool } from './verify-pool.js'
 
 function keyPair() {
   return generateKeyPairSync('ed25519')
@@ -19,7 +19,7 @@ t.test('the pool answers each check as crypto.verify does, in order, across keys
   const a = keyPair()
   const b = keyPair()
   const checks: SignatureCheck[] = []
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 80; i++) {
     const text = JSON.stringify({ i, note: 'Bier \u00fc \ud83c\udf7a' })
     const signer = i % 2 === 0 ? a : b
     const sig = sign(null, Buffer.from(text, 'utf8'), signer.privateKey).toString('base64')
@@ -32,10 +32,30 @@ t.test('the pool answers each check as crypto.verify does, in order, across keys
   }
   const expected = checks.map((c) => cryptoVerify(null, Buffer.from(c.text, 'utf8'), c.key, Buffer.from(c.sig, 'base64')))
   t.same(await pool.verify(checks), expected, 'above the split size: both threads, answers in order')
-  t.equal(expected.filter(Boolean).length, 8, 'only the untouched ones verify')
+  t.equal(expected.filter(Boolean).length, 16, 'only the untouched ones verify')
   t.equal(pool.threads, 2)
   t.same(await pool.verify(checks.slice(0, 3)), expected.slice(0, 3), 'a small batch, with keys the threads already hold')
   t.same(await pool.verify([]), [])
+})
+
+t.test('a thread holds a bounded number of keys: past the bound it forgets them and is sent again what it needs', async (t) => {
+  const pool = createVerifyPool({ threads: 1, maxKeysPerThread: 2 })
+  t.teardown(() => pool.close())
+  // Four kiosks' keys, as a registry hands out new KeyObjects after its cache is forgotten.
+  const kiosks = Array.from({ length: 4 }, () => keyPair())
+  const checkOf = (pair: ReturnType<typeof keyPair>, text: string): SignatureCheck => ({ key: pair.publicKey, text, sig: sign(null, Buffer.from(text), pair.privateKey).toString('base64') })
+  for (let round = 0; round < 3; round++)
+    for (const [i, pair] of kiosks.entries()) {
+      const good = checkOf(pair, `sale ${round} ${i}`)
+      t.same(await pool.verify([good, { ...good, text: 'changed' }]), [true, false], `round ${round}, key ${i}: verified with a key sent again after the thread forgot`)
+      t.ok(pool.keysHeld <= 2, `the thread holds ${pool.keysHeld} keys`)
+    }
+  const many = kiosks.map((pair, i) => checkOf(pair, `one batch ${i}`))
+  t.same(await pool.verify(many), [true, true, true, true], 'a batch with more keys than the bound gets them all')
+})
+
+t.test('one thread per core but the main thread\'s, at least one, at most four', async (t) => {
+  t.same([1, 2, 3, 8, 64].map((cores) => defaultVerifyThreads(cores)), [1, 1, 2, 4, 4])
 })
 
 t.test('a thread that dies fails its batch, and the next batch gets a new thread', async (t) => {

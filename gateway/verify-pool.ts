@@ -8,6 +8,12 @@
 // a thread that loaded the TypeScript loader would take seconds to start.
 // A thread that dies fails the batches it held (the caller checks those another
 // way) and is started again for the next batch.
+//
+// Each thread keeps the kiosk keys it was sent, by a number; a key's encoded
+// form is made from the KeyObject when a thread lacks it, not kept here. A
+// thread holds at most `maxKeysPerThread` keys: past that, the next batch tells
+// it to forget them all and sends again the keys that batch needs, so keys the
+// registry has replaced (re-enrolment, its cache forgotten) do not pile up.
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { KeyObject } from 'node:crypto'
@@ -29,11 +35,19 @@ export interface VerifyPool {
   close(): Promise<void>
 }
 
-/** Batches larger than this are split across the threads, so that a big batch is checked in parallel. */
-const SPLIT_ABOVE = 16
+/**
+ * Batches larger than this are split across the threads (with more than one), so that a big batch is checked
+ * in parallel. Each part costs a message each way and a wake-up of a thread: smaller batches go whole.
+ */
+const SPLIT_ABOVE = 64
+
+/** A fleet has a few hundred kiosks; a thread holding more keys than this forgets them all (see above). */
+const MAX_KEYS_PER_THREAD = 1024
 
 interface Request {
   id: number
+  /** Set: drop every key held before taking `keys` (the thread held too many). */
+  forget: boolean
   /** [key id, SPKI DER] of keys this thread has not been sent yet. */
   keys: Array<[number, Uint8Array]>
   keyIds: Int32Array
@@ -53,6 +67,7 @@ function verifyThread(): void {
   const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads')
   const keys = new Map<number, KeyObject>()
   parentPort!.on('message', (request: Request) => {
+    if (request.forget) keys.clear()
     for (const [id, der] of request.keys) keys.set(id, createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' }))
     const ok = new Uint8Array(request.texts.length)
     for (let i = 0; i < ok.length; i++) {
@@ -69,11 +84,12 @@ function verifyThread(): void {
 const THREAD_SOURCE = `(${verifyThread.toString()})()`
 
 /**
- * One fewer than the cores (the main thread has the other), at least two (a batch split in two is answered
- * sooner, and on a machine shared with other work two threads are scheduled more often than one), at most four.
+ * One fewer than the cores (the main thread has the other), at least one, at most four. On two cores that is
+ * one thread: a second one only split batches into more messages (measured: the same main-thread CPU per sale,
+ * more for the whole process), while one thread checks far more signatures per second than the main thread books.
  */
-export function defaultVerifyThreads(): number {
-  return Math.max(2, Math.min(4, availableParallelism() - 1))
+export function defaultVerifyThreads(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(4, cores - 1))
 }
 
 interface Thread {
@@ -83,11 +99,20 @@ interface Thread {
   pending: Map<number, { resolve(ok: Uint8Array): void; reject(err: Error): void }>
 }
 
-export function createVerifyPool(options: { threads?: number; /** What the threads run; tests give one that fails. */ threadSource?: string } = {}): VerifyPool {
+export interface VerifyPoolOptions {
+  threads?: number
+  /** What the threads run; tests give one that fails. */
+  threadSource?: string
+  /** Keys a thread holds before it is told to forget them (MAX_KEYS_PER_THREAD). */
+  maxKeysPerThread?: number
+}
+
+export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool & { /** The most keys any running thread holds now. */ readonly keysHeld: number } {
   const size = Math.max(1, Math.floor(options.threads ?? defaultVerifyThreads()))
+  const maxKeys = Math.max(1, Math.floor(options.maxKeysPerThread ?? MAX_KEYS_PER_THREAD))
   const threads: Array<Thread | undefined> = new Array(size).fill(undefined)
+  // Weak: a key the registry no longer holds is forgotten here too.
   const keyIds = new WeakMap<KeyObject, number>()
-  const keyDer = new Map<number, Uint8Array>()
   let nextKeyId = 1
   let nextRequestId = 1
   let turn = 0
@@ -98,7 +123,6 @@ export function createVerifyPool(options: { threads?: number; /** What the threa
     if (id === undefined) {
       id = nextKeyId++
       keyIds.set(key, id)
-      keyDer.set(id, new Uint8Array(key.export({ format: 'der', type: 'spki' })))
     }
     return id
   }
@@ -130,12 +154,14 @@ export function createVerifyPool(options: { threads?: number; /** What the threa
     const slot = turn++ % size
     const thread = threads[slot] ?? start(slot)
     const count = to - from
-    const request: Request = { id: nextRequestId++, keys: [], keyIds: new Int32Array(count), texts: new Array(count), sigs: new Array(count) }
+    const forget = thread.keys.size >= maxKeys
+    if (forget) thread.keys.clear()
+    const request: Request = { id: nextRequestId++, forget, keys: [], keyIds: new Int32Array(count), texts: new Array(count), sigs: new Array(count) }
     for (let i = 0; i < count; i++) {
       const check = checks[from + i]!
       const keyId = keyIdOf(check.key)
       if (!thread.keys.has(keyId)) {
-        request.keys.push([keyId, keyDer.get(keyId)!])
+        request.keys.push([keyId, new Uint8Array(check.key.export({ format: 'der', type: 'spki' }))])
         thread.keys.add(keyId)
       }
       request.keyIds[i] = keyId
@@ -164,6 +190,9 @@ export function createVerifyPool(options: { threads?: number; /** What the threa
     },
     get threads() {
       return threads.filter((t) => t !== undefined).length
+    },
+    get keysHeld() {
+      return Math.max(0, ...threads.map((t) => t?.keys.size ?? 0))
     },
     async close() {
       closed = true

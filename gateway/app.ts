@@ -169,7 +169,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const counts: GatewayCounters = { txSubmitted: 0, txDroppedWhileStopping: 0, ingestSubmitErrors: 0, publishErrors: 0, configPublishErrors: 0 }
   let stopping = false
-  const pendingPublishes = new Set<Promise<void>>()
+  /** Publishes begun and not finished, and who waits for none to be left (stop). */
+  let publishing = 0
+  let publishesDone: Array<() => void> = []
   // Assigned right below; publish() is only called once the broker exists.
   let broker: Broker
 
@@ -178,13 +180,27 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // Every event and alert of the gateway passes here: the fleet's totals count them.
     if (topic === ALERT_TOPIC) fleet.alert()
     else if (topic === BOOKED_TOPIC) fleet.booked(payload as BookedEvent)
-    const p = broker.publish(topic, JSON.stringify(payload), options).catch((err: unknown) => {
+    const sent = broker.publish(topic, JSON.stringify(payload), options)
+    publishing++
+    // One promise after the broker's (every sale publishes twice): failures are counted and logged here, never rejected.
+    return sent.then(published, (err: unknown) => {
       counts.publishErrors++
       log.error({ err, topic }, 'mqtt publish failed')
+      published()
     })
-    pendingPublishes.add(p)
-    void p.finally(() => pendingPublishes.delete(p))
-    return p
+  }
+
+  function published(): void {
+    publishing--
+    if (publishing > 0) return
+    const waiters = publishesDone
+    publishesDone = []
+    for (const wake of waiters) wake()
+  }
+
+  /** Resolves once every publish begun so far (and any begun meanwhile) has finished. */
+  function publishesIdle(): Promise<void> {
+    return publishing === 0 ? Promise.resolve() : new Promise((resolve) => publishesDone.push(resolve))
   }
 
   const pinAttemptLimits = { ...config.pinAttempts, ...deps.pinAttemptLimits }
@@ -233,14 +249,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       fleet.observe(observation)
     },
     onConfigsChanged: () => void publishKioskConfigs(ledger.registry.refreshKioskConfigs()),
-    publishReply: (kioskId, message) => publish(topics.kioskReply(kioskId), message, { qos: 1 }),
+    // publish() never rejects (it counts and logs a failure): nothing is returned, so ingest chains no catch of its own on each.
+    publishReply: (kioskId, message) => void publish(topics.kioskReply(kioskId), message, { qos: 1 }),
     publishEvent: (kind, payload) => {
       if (!EVENT_KIND.test(kind)) {
         log.error({ kind: String(kind).slice(0, 64) }, 'event kind is not a topic level; not published')
-        return Promise.resolve()
+        return
       }
       // Booked events are many and informational: QoS 0. Alerts must arrive: QoS 1.
-      return publish(topics.event(kind), payload, { qos: kind === 'booked' ? 0 : 1 })
+      void publish(topics.event(kind), payload, { qos: kind === 'booked' ? 0 : 1 })
     },
   })
 
@@ -568,7 +585,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       backupSchedule?.stop()
       await backups?.idle()
       if (started) await publish(topics.gatewayState, gatewayState('offline'), { qos: 1, retain: true })
-      await Promise.allSettled([...pendingPublishes])
+      await publishesIdle()
       kioskCommands.close()
       await broker.close()
       await http.close()

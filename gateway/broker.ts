@@ -537,6 +537,12 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       // client is null only for the will of a client that is already gone: that
       // will was authorized when it was stored with the client's own principal.
       const principal = client ? principals.get(client) : undefined
+      // Every sale passes here: a kiosk's own transaction topic is allowed and never retained, and none of the
+      // checks below concern it (they are of other topics and roles), so it is answered at once.
+      if (principal?.role === 'kiosk' && packet.topic === topics.kioskTx(principal.kioskId)) {
+        packet.retain = false
+        return done(null)
+      }
       if (client && (!principal || !mayPublish(principal, packet.topic))) {
         counts.deniedPublishes++
         log.warn({ clientId: client.id, ...describe(principal), topic: packet.topic.slice(0, 256) }, 'mqtt publish denied')

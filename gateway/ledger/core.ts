@@ -31,7 +31,9 @@ import {
   decide,
   type CancelTarget,
   type Decision,
+  type DecisionInputs,
   type DepositAccountFacts,
+  type KioskFacts,
   type OfflineRules,
   type OfflineSpent,
   type ProductFacts,
@@ -207,36 +209,76 @@ export function changesKioskConfigs(effects: readonly SideEffect[]): boolean {
   )
 }
 
+/**
+ * What decide() reads for one transaction, over the ledger's facts. Its methods live on the class: the object
+ * literal it replaces made a dozen closures for every sale, garbage the gateway's profile showed.
+ */
+class RuleInputs implements DecisionInputs {
+  readonly tx: Transaction
+  readonly kiosk: KioskFacts
+  readonly now: number
+  readonly timeLimits: TimeLimits
+  readonly offlinePolicy: OfflineRules
+  readonly wristband: WristbandFacts | undefined
+  readonly staffRoles: ((uid: string) => readonly StaffRole[] | undefined) | undefined
+  readonly pinRefused: boolean
+
+  constructor(
+    private readonly facts: LedgerFacts,
+    kiosk: KioskState,
+    private readonly input: ApplyInput,
+  ) {
+    this.tx = input.envelope.tx
+    this.kiosk = { id: kiosk.id, booth: kiosk.booth, profile: kiosk.profile }
+    this.now = input.now
+    // Read in the order they always were (the wristband's balance may take a row lock on PostgreSQL).
+    this.offlinePolicy = facts.offlineRules()
+    this.staffRoles = facts.staffRoles()
+    this.timeLimits = facts.timeLimits()
+    this.wristband = facts.wristband(this.tx.tag.uid)
+    this.pinRefused = input.pinRefused === true
+  }
+
+  offlineSpent(): OfflineSpent {
+    return this.facts.offlineSpent(this.kiosk.id, this.now - this.offlinePolicy.capWindowMs, this.tx.tag.uid)
+  }
+  depositAccounts(): readonly DepositAccountFacts[] {
+    return this.facts.depositAccounts()
+  }
+  maxReturnQty(booth: string, productId: string): number {
+    return this.facts.maxReturnQty(booth, productId)
+  }
+  product(booth: string, productId: string): ProductFacts | undefined {
+    return this.facts.product(booth, productId)
+  }
+  cardPaymentBooked(ref: string): boolean {
+    return this.facts.cardPaymentBooked(ref)
+  }
+  openShift(): ShiftFacts | undefined {
+    return this.facts.openShift(this.kiosk.id)
+  }
+  registerExists(register: string): boolean {
+    return this.facts.registerExists(register)
+  }
+  registerBusy(register: string): boolean {
+    return this.facts.registerBusy(register)
+  }
+  accountBalance(account: string): number {
+    return this.facts.accountBalance(account)
+  }
+  cancelTarget(id: string): CancelTarget | undefined {
+    return this.facts.cancelTarget(id)
+  }
+  wristbandByPin(): { uid: string; facts: WristbandFacts } | undefined {
+    const pin = this.input.pin
+    const uid = pin === undefined ? undefined : this.facts.wristbandByPin(pin)
+    const found = uid === undefined ? undefined : this.facts.wristband(uid)
+    return uid === undefined || found === undefined ? undefined : { uid, facts: found }
+  }
+}
+
 function decideRules(facts: LedgerFacts, kiosk: KioskState, input: ApplyInput): Decision {
-  const { tx } = input.envelope
-  const { now } = input
-  const offlinePolicy = facts.offlineRules()
-  const staffRoles = facts.staffRoles()
-  return decide({
-    tx,
-    kiosk: { id: kiosk.id, booth: kiosk.booth, profile: kiosk.profile },
-    now,
-    timeLimits: facts.timeLimits(),
-    offlinePolicy,
-    offlineSpent: () => facts.offlineSpent(kiosk.id, now - offlinePolicy.capWindowMs, tx.tag.uid),
-    depositAccounts: () => facts.depositAccounts(),
-    maxReturnQty: (booth, productId) => facts.maxReturnQty(booth, productId),
-    wristband: facts.wristband(tx.tag.uid),
-    product: (booth, productId) => facts.product(booth, productId),
-    cardPaymentBooked: (ref) => facts.cardPaymentBooked(ref),
-    ...(staffRoles === undefined ? {} : { staffRoles }),
-    openShift: () => facts.openShift(kiosk.id),
-    registerExists: (register) => facts.registerExists(register),
-    registerBusy: (register) => facts.registerBusy(register),
-    accountBalance: (account) => facts.accountBalance(account),
-    cancelTarget: (id) => facts.cancelTarget(id),
-    ...(input.pinRefused === true ? { pinRefused: true } : {}),
-    wristbandByPin: () => {
-      const uid = input.pin === undefined ? undefined : facts.wristbandByPin(input.pin)
-      const found = uid === undefined ? undefined : facts.wristband(uid)
-      return uid === undefined || found === undefined ? undefined : { uid, facts: found }
-    },
-  })
+  return decide(new RuleInputs(facts, kiosk, input))
 }
 
 /** Applies one signature-verified envelope to what the facts say; see the order of checks above. */

@@ -480,6 +480,8 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
         const steps: Array<[string, () => Promise<void> | void]> = [
           ['api', () => api.stop()],
           ['mqtt', () => link.stop()],
+          // A config applied just now is in force before its file is written: a restart must find it.
+          ['config', () => localConfig.settled()],
           ['reader', () => (started ? reader.close() : undefined)],
           ['terminal', () => (started ? terminal?.close() : undefined)],
           ['outbox', () => outbox.close()],

@@ -42,6 +42,18 @@ t.test('the applied config survives a restart; the file is human-readable JSON',
   t.equal(again.appliedAt(), clock.now())
 })
 
+t.test('settled() waits for the writes begun so far: a config in force is on disk once the daemon has stopped', async (t) => {
+  const path = join(t.testdir(), 'config.json')
+  const store = await createLocalConfigStore({ path, kioskId: 'bar-1', clock, logger })
+  await store.apply(base)
+  // Applied from an MQTT message, whose handler nobody awaits: in force at once, written a moment later.
+  const applying = store.apply({ ...base, version: 3 })
+  t.equal(store.current()?.version, 3, 'in force before the write')
+  await store.settled()
+  t.match(JSON.parse(readFileSync(path, 'utf8')), { kioskConfig: { version: 3 } }, 'on disk once settled')
+  t.same(await applying, { applied: true, version: 3 })
+})
+
 t.test('a corrupt or foreign file does not stop the kiosk; a corrupt one is kept aside', async (t) => {
   const dir = t.testdir()
   const path = join(dir, 'config.json')

@@ -62,6 +62,8 @@ export interface LocalConfigStore extends CatalogSource, KioskLocalState {
    * the current one; persists it before resolving.
    */
   apply(candidate: unknown): Promise<ApplyResult>
+  /** Resolves once every write begun so far is on disk (or failed): the daemon's stop waits for it. */
+  settled(): Promise<void>
   onChange(listener: (config: KioskConfig) => void): void
 }
 
@@ -181,6 +183,7 @@ export async function createLocalConfigStore(options: LocalConfigOptions): Promi
       return { applied: true, version: copy.version }
     },
 
+    settled: () => writes,
     onChange: (listener) => void listeners.push(listener),
   }
 }

@@ -29,6 +29,7 @@
 //
 // Money is integer cents; the provider's API uses integer cents too.
 import type { SqlDatabase } from '../sql/database.js'
+import { dialectOf } from '../sql/dialect.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../../device-protocol/index.js'
 import type { Ledger } from '../ledger/index.js'
@@ -208,7 +209,8 @@ interface DisputeRow {
   debt: number
 }
 
-const tableExists = (db: SqlDatabase, name: string) => db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined
+// Asked of the engine's own catalogue (SQLite's sqlite_master, PostgreSQL's to_regclass): the reconciliation runs on either.
+const tableExists = (db: SqlDatabase, name: string) => dialectOf(db).tableExists(db, name)
 
 export function createReconciliation(deps: ReconciliationDeps): Reconciliation {
   const { db, ledger, client, provider, clock, logger } = deps

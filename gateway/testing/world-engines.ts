@@ -15,7 +15,7 @@ import { migrateGatewayDatabase } from '../migrations.js'
 import { openPgConnection } from '../postgres/connection.js'
 import { createPgSqlDatabase } from '../postgres/sql-database.js'
 import type { SqlDatabase } from '../sql/database.js'
-import { postgresForFile } from './postgres-server.js'
+import { passfileUrl, postgresForFile } from './postgres-server.js'
 
 export type EngineName = 'sqlite' | 'postgres'
 
@@ -30,6 +30,11 @@ export interface WorldDatabase {
   readonly engine: EngineName
   /** A new connection to this database (closed by the caller). */
   connect(): WorldConnection
+  /**
+   * What a whole gateway's config `store` says to run on this database, its password in a passfile in `dir`;
+   * undefined on SQLite, where a gateway keeps its own file in its data folder.
+   */
+  gatewayStore(dir: string): string | undefined
 }
 
 export interface WorldEngine {
@@ -51,6 +56,7 @@ export const sqliteWorlds: WorldEngine = {
         const db = openLedgerDatabase(path)
         return { db, close: () => db.close() }
       },
+      gatewayStore: () => undefined,
     }
   },
 }
@@ -82,6 +88,7 @@ export async function worldEngines(file: Test): Promise<WorldEngine[]> {
             const pg = openPgConnection({ url })
             return { db: createPgSqlDatabase(pg), close: () => pg.close() }
           },
+          gatewayStore: (dir) => passfileUrl(url, dir),
         }
       },
     },

@@ -1,9 +1,11 @@
-// What the portal shows a guest, read from the SQLite store: their accepted
+// What the portal shows a guest, read from the ledger's database (SQLite or
+// PostgreSQL: both stores read through createOrderReads): their accepted
 // kiosk transactions and external bookings as orders with line items (names as
 // booked; the ledger shows the catalog's current names), and single receipts
 // found by their random receipt id. Read-only. orderReadsOver builds the
-// orders from any store's rows (the PostgreSQL store gives its own queries).
+// orders from the rows (the in-memory store gives its own).
 import type { SqlDatabase } from '../sql/database.js'
+import { dialectOf } from '../sql/dialect.js'
 import type { Envelope } from '../../device-protocol/index.js'
 import type { CustomerOrder, OrderLine, Receipt } from './types.js'
 
@@ -64,25 +66,30 @@ export interface OrderQueries {
 }
 
 export function createOrderReads(db: SqlDatabase): OrderReads {
-  const txColumns = `id, receipt_id, type, tag, amount, booked_at, kiosk, booth, envelope, rowid AS seq`
+  // The order of writing and the JSON list are said per engine (sql/dialect.ts); the rest is the same SQL on both.
+  const dialect = dialectOf(db)
+  const txWritten = dialect.transactionsWritten
+  const extWritten = dialect.externalBookingsWritten
+  const txColumns = `id, receipt_id, type, tag, amount, booked_at, kiosk, booth, envelope, ${txWritten} AS seq`
   // customer_delta: what the booking did to the guest's balance (a refund takes money off, its reversal puts it back).
-  const extColumns = `id, receipt_id, kind, amount, booked_at, customer, rowid AS seq,
+  const extColumns = `id, receipt_id, kind, amount, booked_at, customer, ${extWritten} AS seq,
     (SELECT COALESCE(SUM(p.amount), 0) FROM postings p WHERE p.tx_id = external_bookings.id AND p.account = 'customer:' || external_bookings.customer) AS customer_delta`
   const q = {
     txOfTag: db.prepare<[string], TxOrderRow>(
-      `SELECT ${txColumns} FROM transactions WHERE tag = ? AND status = 'accepted' ORDER BY booked_at DESC, rowid DESC LIMIT ${MAX_ORDERS_LISTED}`,
+      `SELECT ${txColumns} FROM transactions WHERE tag = ? AND status = 'accepted' ORDER BY booked_at DESC, ${txWritten} DESC LIMIT ${MAX_ORDERS_LISTED}`,
     ),
     extOfCustomer: db.prepare<[string], ExternalOrderRow>(
-      `SELECT ${extColumns} FROM external_bookings WHERE customer = ? ORDER BY booked_at DESC, rowid DESC LIMIT ${MAX_ORDERS_LISTED}`,
+      `SELECT ${extColumns} FROM external_bookings WHERE customer = ? ORDER BY booked_at DESC, ${extWritten} DESC LIMIT ${MAX_ORDERS_LISTED}`,
     ),
     txByReceipt: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE receipt_id = ?`),
     extByReceipt: db.prepare<[string], ExternalOrderRow>(`SELECT ${extColumns} FROM external_bookings WHERE receipt_id = ?`),
     // One query for the line items of a whole page of orders (a JSON list of ids), not one per order:
-    // the portal lists every order of a guest on each refresh.
+    // the portal lists every order of a guest on each refresh. Only line_no's order matters (they are grouped by tx_id),
+    // so tx_id's collation does not.
     lineItemsOf: db.prepare<[string], LineItemRow>(
-      `SELECT tx_id, product, name, qty, unit_price, tax_rate FROM line_items WHERE tx_id IN (SELECT value FROM json_each(?)) ORDER BY tx_id, line_no`,
+      `SELECT tx_id, product, name, qty, unit_price, tax_rate FROM line_items WHERE tx_id IN (${dialect.jsonTextList('?')}) ORDER BY tx_id, line_no`,
     ),
-    txOfIds: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE id IN (SELECT value FROM json_each(?))`),
+    txOfIds: db.prepare<[string], TxOrderRow>(`SELECT ${txColumns} FROM transactions WHERE id IN (${dialect.jsonTextList('?')})`),
   }
   return orderReadsOver({
     txOfTag: (uid) => q.txOfTag.all(uid),
@@ -94,7 +101,7 @@ export function createOrderReads(db: SqlDatabase): OrderReads {
   })
 }
 
-/** Orders and receipts from a store's rows (createOrderReads: SQLite's). */
+/** Orders and receipts from a store's rows (createOrderReads: the database's). */
 export function orderReadsOver(q: OrderQueries): OrderReads {
 
   /** The line items of the given transactions, by transaction id (a transaction without any is absent). */

@@ -41,9 +41,10 @@ import { createHash } from 'node:crypto'
 import { GENESIS_HASH, taxOfGross } from '../../device-protocol/index.js'
 import { openPgConnection, sqlStateOf, type PgConnection, type PgConnectionOptions, type PgParam } from '../postgres/connection.js'
 import { migratePgDatabase } from '../postgres/migrations.js'
+import { createPgSqlDatabase } from '../postgres/sql-database.js'
 import { pgTransactionsOf } from '../postgres/transactions.js'
 import type { RecordedTransaction, TransactionWrite } from './core.js'
-import { orderReadsOver, MAX_ORDERS_LISTED, type ExternalOrderRow, type LineItemRow, type TxOrderRow } from './orders.js'
+import { createOrderReads } from './orders.js'
 import { cancelTargetOf, ledgerStats, transactionRecord } from './records.js'
 import type { CancelTarget, SideEffect } from './rules.js'
 import type { LedgerStore } from './store.js'
@@ -53,10 +54,6 @@ import { assertBalancedPostings, externalOf, fieldsOf, MAX_VIOLATIONS_PER_CHECK,
 
 const TX_COLUMNS = `id, kiosk, seq, type, tag, amount, status, reason, balance_after, hash, envelope, booked_at, booth, receipt_id, cancelled_by, result_extras`
 const EXTERNAL_COLUMNS = `id, ref, kind, amount, customer, meta, content_hash, receipt_id, booked_at`
-const ORDER_TX_COLUMNS = `id, receipt_id, type, tag, amount, booked_at, kiosk, booth, envelope, written AS seq`
-// customer_delta: what the booking did to the guest's balance (as orders.ts's SQLite query).
-const ORDER_EXT_COLUMNS = `id, receipt_id, kind, amount, booked_at, customer, written AS seq,
-  (SELECT COALESCE(SUM(p.amount), 0) FROM postings p WHERE p.tx_id = e.id AND p.account = 'customer:' || e.customer) AS customer_delta`
 
 /** The store's statements, each prepared on the connection on first use. Text is compared byte-wise (COLLATE "C"), as the other stores sort ids. */
 const SQL = {
@@ -96,13 +93,6 @@ const SQL = {
   externalByRef: `SELECT ${EXTERNAL_COLUMNS} FROM external_bookings WHERE ref = $1`,
   externalById: `SELECT ${EXTERNAL_COLUMNS} FROM external_bookings WHERE id = $1`,
   insertExternal: `INSERT INTO external_bookings (id, ref, kind, amount, customer, meta, content_hash, receipt_id, booked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-  // Orders (orders.ts builds them from these rows).
-  ordersTxOfTag: `SELECT ${ORDER_TX_COLUMNS} FROM transactions WHERE tag = $1 AND status = 'accepted' ORDER BY booked_at DESC, written DESC LIMIT ${MAX_ORDERS_LISTED}`,
-  ordersExtOfCustomer: `SELECT ${ORDER_EXT_COLUMNS} FROM external_bookings e WHERE customer = $1 ORDER BY booked_at DESC, written DESC LIMIT ${MAX_ORDERS_LISTED}`,
-  ordersTxByReceipt: `SELECT ${ORDER_TX_COLUMNS} FROM transactions WHERE receipt_id = $1`,
-  ordersExtByReceipt: `SELECT ${ORDER_EXT_COLUMNS} FROM external_bookings e WHERE receipt_id = $1`,
-  ordersLineItemsOf: `SELECT tx_id, product, name, qty, unit_price, tax_rate FROM line_items WHERE tx_id IN (SELECT json_array_elements_text($1::json)) ORDER BY tx_id COLLATE "C", line_no`,
-  ordersTxOfIds: `SELECT ${ORDER_TX_COLUMNS} FROM transactions WHERE id IN (SELECT json_array_elements_text($1::json))`,
 } as const
 
 /**
@@ -317,14 +307,8 @@ export function pgLedgerStoreOn(conn: PgConnection): PgLedgerStore {
     return violations
   }
 
-  const orders = orderReadsOver({
-    txOfTag: (uid) => exec<TxOrderRow>('ordersTxOfTag', [uid]),
-    extOfCustomer: (uid) => exec<ExternalOrderRow>('ordersExtOfCustomer', [uid]),
-    txByReceipt: (receiptId) => one<TxOrderRow>('ordersTxByReceipt', [receiptId]),
-    extByReceipt: (receiptId) => one<ExternalOrderRow>('ordersExtByReceipt', [receiptId]),
-    lineItemsOf: (txIdsJson) => exec<LineItemRow>('ordersLineItemsOf', [txIdsJson]),
-    txOfIds: (txIdsJson) => exec<TxOrderRow>('ordersTxOfIds', [txIdsJson]),
-  })
+  // The same reads as the SQLite store's (orders.ts), through the SQL facade on this connection: its statements join an open batch as the store's do.
+  const orders = createOrderReads(createPgSqlDatabase(conn))
 
   /** Holds the kiosks' chains until the batch ends; keys in ascending order, each once. */
   function lockKiosks(kioskIds: readonly string[]): void {

@@ -7,8 +7,10 @@
 //   ledger store's kiosk_cursors row, the only one a booking moves, made at
 //   the kiosk's first booking (postgres/migrations.ts). A kiosk without one
 //   stands at genesis: next seq 1, last hash GENESIS_HASH.
-// - The order rows of transactions were written in: SQLite's rowid, the
-//   `written` identity column on PostgreSQL.
+// - The order rows of transactions and external bookings were written in:
+//   SQLite's rowid, the `written` identity column on PostgreSQL.
+// - A JSON list parameter as rows: SQLite's json_each, PostgreSQL's
+//   json_array_elements_text.
 // - How a broken unique key and a table's existence are told.
 import { GENESIS_HASH } from '../../device-protocol/index.js'
 import { sqlStateOf } from '../postgres/connection.js'
@@ -25,6 +27,10 @@ export interface SqlDialect {
   readonly kioskChainInsert: { readonly columns: string; readonly values: string }
   /** The column of transactions that orders them as they were written. */
   readonly transactionsWritten: string
+  /** The column of external_bookings that orders them as they were written. */
+  readonly externalBookingsWritten: string
+  /** A subquery (without its parentheses) of one text column: the elements of the JSON list of strings `param` (a placeholder). */
+  jsonTextList(param: string): string
   /** Whether `error` is a unique key (or primary key) the statement would have broken. */
   isUniqueViolation(error: unknown): boolean
   /** Whether the database has this table (an old file audited without migrating may not). */
@@ -39,6 +45,8 @@ const sqlite: SqlDialect = {
   kioskLastHash: (kiosk) => `${kiosk}.last_hash`,
   kioskChainInsert: { columns: ', last_hash', values: `, ${GENESIS_LITERAL}` },
   transactionsWritten: 'rowid',
+  externalBookingsWritten: 'rowid',
+  jsonTextList: (param) => `SELECT value FROM json_each(${param})`,
   isUniqueViolation: (error) => {
     const code = (error as { code?: unknown } | null)?.code
     return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
@@ -52,6 +60,8 @@ const postgres: SqlDialect = {
   kioskLastHash: (kiosk) => `COALESCE((SELECT c.last_hash FROM kiosk_cursors c WHERE c.kiosk = ${kiosk}.id), ${GENESIS_LITERAL})`,
   kioskChainInsert: { columns: '', values: '' },
   transactionsWritten: 'written',
+  externalBookingsWritten: 'written',
+  jsonTextList: (param) => `SELECT json_array_elements_text(CAST(${param} AS json))`,
   isUniqueViolation: (error) => sqlStateOf(error) === '23505',
   tableExists: (db, table) => db.prepare<[string], { found: number }>(`SELECT to_regclass(?) IS NOT NULL AS found`).get(table)?.found === 1,
 }

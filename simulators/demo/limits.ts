@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { Aedes } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
 import { openLedgerDatabase } from '../../gateway/ledger/db.js'
+import { createVerifyPool } from '../../gateway/verify-pool.js'
 
 /** Synchronous verifies of 64-byte messages on one core, per second. */
 export function measureVerifiesPerSec(durationMs: number): number {
@@ -24,6 +25,33 @@ export function measureVerifiesPerSec(durationMs: number): number {
     count += 100
   }
   return Math.round((count * 1000) / (performance.now() - start))
+}
+
+/**
+ * Verifies per second on the gateway's signature-check threads (gateway/verify-pool.ts, as many threads as
+ * the gateway starts), sent as ingest sends them: batches of `batch`, two in flight so a thread never waits.
+ */
+export async function measureVerifyThreadsPerSec(durationMs: number, batch = 64): Promise<{ perSec: number; threads: number }> {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  const text = randomBytes(48).toString('base64')
+  const check = { key: publicKey, text, sig: sign(null, Buffer.from(text, 'utf8'), privateKey).toString('base64') }
+  const checks = Array.from({ length: batch }, () => check)
+  const pool = createVerifyPool()
+  try {
+    await pool.verify(checks) // the threads start outside the measured time
+    const start = performance.now()
+    let count = 0
+    const sender = async (): Promise<void> => {
+      while (performance.now() - start < durationMs) {
+        await pool.verify(checks)
+        count += batch
+      }
+    }
+    await Promise.all([sender(), sender()])
+    return { perSec: Math.round((count * 1000) / (performance.now() - start)), threads: pool.threads }
+  } finally {
+    await pool.close()
+  }
 }
 
 /** Verifies per second with the callback API, which spreads them over libuv's thread pool. */

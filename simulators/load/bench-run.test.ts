@@ -36,7 +36,15 @@ t.test('the end-to-end bench runs and reports every field as JSON', async (t) =>
     'unanswered',
   ])
   t.equal(json.openLoop[0].offeredPerSec, 20)
-  for (const key of ['ed25519VerifiesPerSec', 'ed25519VerifiesPerSecPool', 'brokerQos1RoundTripsPerSec']) t.type(json.limits[key], 'number', `limits.${key}`)
+  for (const key of ['ed25519VerifiesPerSec', 'ed25519VerifiesPerSecPool', 'ed25519VerifiesPerSecVerifyThreads', 'verifyThreads', 'brokerQos1RoundTripsPerSec']) t.type(json.limits[key], 'number', `limits.${key}`)
+  const ceilings = json.ceilings as Array<{ resource: string; perSec: number }>
+  t.ok(ceilings.length >= 4, 'the ceilings of the run: generator, broker, verify threads, SQLite (and the gateway\'s CPU)')
+  t.same(
+    ceilings.map((c) => c.perSec),
+    [...ceilings.map((c) => c.perSec)].sort((a, b) => a - b),
+    'lowest first',
+  )
+  t.ok(ceilings.some((c) => /signature-check thread/.test(c.resource)), 'the verify threads are one of them')
   t.same(Object.keys(json.limits.sqliteCommitsPerSec).sort(), ['1', '8'], 'SQLite commits/s per batch size')
   t.type(json.generator.idleShare, 'number')
   t.type(json.generator.maxRatePerSec, 'number')

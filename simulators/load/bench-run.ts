@@ -17,12 +17,12 @@ import { DB_FILE_NAME } from '../../gateway/app.js'
 import { createLedger } from '../../gateway/ledger/index.js'
 import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
 import { createFleetKiosk } from '../demo/kiosk-fleet.js'
-import { measureAsyncVerifiesPerSec, measureBrokerRoundTripsPerSec, measureSqliteCommitsPerSec, measureVerifiesPerSec } from '../demo/limits.js'
+import { measureAsyncVerifiesPerSec, measureBrokerRoundTripsPerSec, measureSqliteCommitsPerSec, measureVerifiesPerSec, measureVerifyThreadsPerSec } from '../demo/limits.js'
 import type { LoadReport } from './cli.js'
 import { createLoadEvent, LOAD_PRODUCT, writeJsonPrivately } from './load-event.js'
 import { benchBuild } from './bench-build.js'
 import { startNullGateway } from './null-gateway.js'
-import { cpuMs, judgeTargets, type Ceiling } from './targets.js'
+import { cpuMs, describeCeilings, judgeTargets, rankCeilings, type Ceiling } from './targets.js'
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
 
@@ -107,7 +107,9 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
   const verifiesPerSec = measureVerifiesPerSec(options.limitMs)
   log(`limit: Ed25519 verifies/s, one core, synchronous: ${verifiesPerSec}`)
   const poolVerifiesPerSec = await measureAsyncVerifiesPerSec(options.limitMs)
-  log(`limit: Ed25519 verifies/s, libuv thread pool (as ingest verifies): ${poolVerifiesPerSec}`)
+  log(`limit: Ed25519 verifies/s, libuv thread pool (where ingest checks a batch whose thread failed): ${poolVerifiesPerSec}`)
+  const verifyThreads = await measureVerifyThreadsPerSec(options.limitMs)
+  log(`limit: Ed25519 verifies/s, the gateway's ${verifyThreads.threads} signature-check thread(s) (as ingest verifies): ${verifyThreads.perSec}`)
   const payloadBytes = saleEnvelopeBytes()
   const roundTripsPerSec = await measureBrokerRoundTripsPerSec(options.limitMs * 2, options.kiosks * 4, { connections: options.kiosks, payloadBytes })
   log(`limit: broker QoS 1 request/answer round trips/s (${options.kiosks} connections, ${payloadBytes}-byte payload): ${roundTripsPerSec}`)
@@ -196,10 +198,12 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     const ceilings: Ceiling[] = [
       { resource: 'load generator and broker (against the null gateway)', perSec: maxRatePerSec },
       { resource: 'broker QoS 1 round trips (bare aedes)', perSec: roundTripsPerSec },
-      { resource: 'Ed25519 verifies on the thread pool', perSec: poolVerifiesPerSec },
+      { resource: `Ed25519 verifies on the gateway's ${verifyThreads.threads} signature-check thread(s)`, perSec: verifyThreads.perSec },
       { resource: 'SQLite commits (best batch size)', perSec: Math.max(...Object.entries(sqliteCommitsPerSec).map(([size, n]) => Number(size) * n)) },
-      ...(gatewayCpu.mainThreadUsPerSale ? [{ resource: 'gateway main thread (one core: its CPU per sale)', perSec: 1e6 / gatewayCpu.mainThreadUsPerSale }] : []),
-      ...(gatewayCpu.processUsPerSale ? [{ resource: `the machine's ${gatewayCpu.cores} cores for the gateway alone (its CPU per sale, verifies included)`, perSec: (gatewayCpu.cores * 1e6) / gatewayCpu.processUsPerSale }] : []),
+      ...(gatewayCpu.mainThreadUsPerSale ? [{ resource: `gateway main thread (one core at ${gatewayCpu.mainThreadUsPerSale} µs a sale)`, perSec: 1e6 / gatewayCpu.mainThreadUsPerSale }] : []),
+      ...(gatewayCpu.processUsPerSale
+        ? [{ resource: `the machine's ${gatewayCpu.cores} cores for the gateway alone (${gatewayCpu.processUsPerSale} µs a sale, verifies included)`, perSec: (gatewayCpu.cores * 1e6) / gatewayCpu.processUsPerSale }]
+        : []),
     ]
     const at500 = report.openLoop.find((p) => p.offeredPerSec === 500)
     const targets = judgeTargets({
@@ -211,6 +215,7 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       ...(sqliteCommitsPerSec['1'] ? { commitMsOneSale: 1000 / sqliteCommitsPerSec['1'] } : {}),
     })
     log(`gateway CPU per sale booked: main thread ${gatewayCpu.mainThreadUsPerSale ?? '?'} µs, whole process ${gatewayCpu.processUsPerSale ?? '?'} µs`)
+    log(describeCeilings(ceilings))
     for (const [name, verdict] of Object.entries(targets))
       log(`target ${name}: ${verdict.met ? 'met' : 'NOT met'}, ${verdict.value} (target ${verdict.target})${verdict.met ? '' : `; limited by ${verdict.limitedBy}: ${verdict.limit}`}`)
     const openLoop = report.openLoop.map(({ offeredPerSec, achievedPerSec, p50, p99, p999, max, unanswered, rejected, sendLagMaxMs, generatorIdleShare }) => ({
@@ -237,6 +242,8 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       limits: {
         ed25519VerifiesPerSec: verifiesPerSec,
         ed25519VerifiesPerSecPool: poolVerifiesPerSec,
+        ed25519VerifiesPerSecVerifyThreads: verifyThreads.perSec,
+        verifyThreads: verifyThreads.threads,
         brokerQos1RoundTripsPerSec: roundTripsPerSec,
         brokerConnections: options.kiosks,
         brokerPayloadBytes: payloadBytes,
@@ -256,6 +263,8 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       salesBooked: books.salesBooked,
       /** The gateway's CPU per sale booked over the run (µs): its main thread, and the process with the thread pool. */
       gatewayCpu,
+      // What stops capacity first, and how far the next limits are (sales/s each, this run).
+      ceilings: rankCeilings(ceilings),
       /** Issue 17's targets: met or not, the value, and for one not met the ceiling that stops it (targets.ts). */
       targets,
       ledgerBalanced: books.ledgerBalanced,

@@ -42,6 +42,8 @@ interface ResultsView {
   limits?: {
     ed25519VerifiesPerSec?: number
     ed25519VerifiesPerSecPool?: number
+    ed25519VerifiesPerSecVerifyThreads?: number
+    verifyThreads?: number
     brokerQos1RoundTripsPerSec?: number
     brokerConnections?: number
     brokerPayloadBytes?: number
@@ -305,6 +307,8 @@ function limitsPanel(r: ResultsView): string {
   const rows: Array<[string, string]> = []
   if (l !== undefined) {
     rows.push(['Ed25519 verifies/s, one core', number(l.ed25519VerifiesPerSec)], ['Ed25519 verifies/s, thread pool', number(l.ed25519VerifiesPerSecPool)])
+    if (l.ed25519VerifiesPerSecVerifyThreads !== undefined)
+      rows.push([`Ed25519 verifies/s, the gateway's ${number(l.verifyThreads)} signature-check thread(s)`, number(l.ed25519VerifiesPerSecVerifyThreads)])
     rows.push([`broker QoS 1 round trips/s (${number(l.brokerConnections)} connections, ${number(l.brokerPayloadBytes)} bytes)`, number(l.brokerQos1RoundTripsPerSec)])
     for (const [size, commits] of Object.entries(l.sqliteCommitsPerSec ?? {})) rows.push([`SQLite commits/s of ${size} sale(s)`, `${number(commits)} (${number(commits * Number(size))} sales/s)`])
   }

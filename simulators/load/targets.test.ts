@@ -1,7 +1,7 @@
 // The bench's verdict on issue 17's targets: met or not, and for one not met
 // the ceiling of this run that stops it.
 import t from 'tap'
-import { cpuMs, GROWTH_TARGETS, judgeGrowthTargets, judgeTargets, lowestCeiling, TARGETS } from './targets.js'
+import { cpuMs, describeCeilings, GROWTH_TARGETS, judgeGrowthTargets, judgeTargets, lowestCeiling, rankCeilings, TARGETS } from './targets.js'
 
 const ceilings = [
   { resource: 'load generator', perSec: 9_000 },
@@ -21,6 +21,19 @@ t.test('a capacity short of the target names the lowest ceiling that stops it, w
   const verdict = judgeTargets({ capacityPerSec: 2_000, p99At500Ms: 8, verifiesPerSecOneCore: 12_000, ceilings })
   t.same(verdict.capacityPerSec, { met: false, value: 2_000, target: 5_000, limit: 2_400, limitedBy: 'gateway main thread' })
   t.same(verdict.capacityPerVerifyOneCore, { met: false, value: 0.167, target: 0.5, limit: 2_400, limitedBy: 'gateway main thread' })
+})
+
+t.test('every ceiling is listed lowest first with its rate, so the line says what stops capacity and what comes next', async (t) => {
+  const withUnmeasured = [...ceilings, { resource: 'not measured here', perSec: 0 }, { resource: 'main thread at 347 µs a sale', perSec: 1e6 / 347 }]
+  t.same(
+    rankCeilings(withUnmeasured).map((c) => c.perSec),
+    [2_400, 2_882, 7_500, 9_000, 100_000],
+  )
+  t.equal(
+    describeCeilings(withUnmeasured),
+    'ceilings, lowest first (sales/s): gateway main thread 2,400; main thread at 347 µs a sale 2,882; broker 7,500; load generator 9,000; SQLite 100,000',
+  )
+  t.equal(describeCeilings([]), 'ceilings, lowest first (sales/s): none measured')
 })
 
 t.test('a capacity short of the target with every ceiling above it was stopped by latency', async (t) => {

@@ -44,6 +44,20 @@ export function lowestCeiling(ceilings: readonly Ceiling[]): Ceiling | undefined
   return ceilings.filter((c) => Number.isFinite(c.perSec) && c.perSec > 0).reduce<Ceiling | undefined>((low, c) => (low === undefined || c.perSec < low.perSec ? c : low), undefined)
 }
 
+/** Every measured ceiling, lowest first (rounded): what stops capacity first, and how far the next ones are. */
+export function rankCeilings(ceilings: readonly Ceiling[]): Ceiling[] {
+  return ceilings
+    .filter((c) => Number.isFinite(c.perSec) && c.perSec > 0)
+    .map((c) => ({ resource: c.resource, perSec: Math.round(c.perSec) }))
+    .sort((a, b) => a.perSec - b.perSec)
+}
+
+/** The bench's line: `ceilings, lowest first (sales/s): gateway main thread (...) 2,882; ...`. */
+export function describeCeilings(ceilings: readonly Ceiling[]): string {
+  const ranked = rankCeilings(ceilings)
+  return `ceilings, lowest first (sales/s): ${ranked.length === 0 ? 'none measured' : ranked.map((c) => `${c.resource} ${c.perSec.toLocaleString('en-US')}`).join('; ')}`
+}
+
 export function judgeTargets(input: TargetInput): Record<'capacityPerSec' | 'capacityPerVerifyOneCore' | 'p99At500Ms', TargetVerdict> {
   const low = lowestCeiling(input.ceilings)
   // A capacity below the target with every ceiling above it was stopped by latency (p99 over 50 ms) first.

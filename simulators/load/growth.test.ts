@@ -42,7 +42,6 @@ t.test('the growth bench runs and reports every field as a number', async (t) =>
     'portalWithIngestToBare',
     'portalCustomerCpuMicrosPerRequest',
     'portalBareCpuMicrosPerRequest',
-    'portalWithIngestCpuMicrosPerRequest',
     'portalCpuRatio',
     'portalIngestAchievedPerSec',
     'kioskRssStartMb',

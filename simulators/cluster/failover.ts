@@ -18,6 +18,23 @@
 // hash) and the ledger balances (the store's invariant checks, the same for
 // every store). The phases run one after the other on the same books, so
 // each phase's checks cover everything booked so far.
+//
+// What it found (Mosquitto 2.0.11, the gateways' persistent sessions, MQTT 3.1.1):
+//  - gateway-kill: the survivor does not take over. Mosquitto keeps the dead
+//    gateway's session in the share group: the messages it held unacknowledged
+//    stay there, and it goes on getting its turn of new ones; a kiosk's chain
+//    stops at the first of its transactions that went there (the survivor asks
+//    for the gap to be resent, and half of the resends go to the dead session
+//    again). With gateway-a down for 40 s no till was answered at all; sales
+//    resumed once it was back (answeredWhileDown is false, answeredAgainMs is
+//    about its restart time). An MQTT 5 session expiry would end the dead
+//    member's turn (tried with mosquitto and mqtt.js alone: after the expiry
+//    the survivor gets every message) but the broker drops what that session
+//    held, so the kiosks' outboxes would have to resend it: not done yet.
+//  - broker-restart: Mosquitto restores the gateways' sessions but not their
+//    shared subscriptions; the gateway now subscribes again (external-broker.ts).
+//  - postgres-restart: the gateways' batches fail while the server is down,
+//    and are asked again from the kiosks after the ingest's storage retry.
 import { parseArgs } from 'node:util'
 import { runTill, closeTill, type RecordedOperation, type TillContext, type DemoGuest } from '../demo/demo-tills.js'
 import { randomTagUid } from '../demo/demo-event.js'

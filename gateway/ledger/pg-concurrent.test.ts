@@ -17,7 +17,7 @@
 import t, { type Test } from 'tap'
 import type { Envelope } from '../../device-protocol/index.js'
 import { openPgConnection, type PgConnection } from '../postgres/connection.js'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { createPgLedgerStore } from './pg-store.js'
 import type { GatewayChildMessage } from './testing/pg-gateway-child.js'
 import { UID } from './testing/test-helpers.js'
@@ -26,18 +26,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { batchesOf, bookAlone, bookTogether, ledgerRows, scenario, seeded, signingKiosks, startGateway, statusOnly } from './testing/pg-gateways.js'
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
+const pg = await postgresForFile(t)
+if (pg !== undefined) {
+  const { server } = pg
   server.createDatabase('concurrent_template')
   createPgLedgerStore({ url: server.url('concurrent_template') }).close()
-  let databases = 0
   // Two gateway processes for the whole file, each given the data of one test after the other.
   const gatewayA = startGateway(t)
   const gatewayB = startGateway(t)
-  const freshDatabase = () => server.createDatabase(`concurrent_${++databases}`, 'concurrent_template')
+  const freshDatabase = () => pg.freshDatabase('concurrent', 'concurrent_template').url
   const side = (t: Test, url: string): PgConnection => {
     const conn = openPgConnection({ url })
     t.teardown(() => conn.close())

@@ -6,20 +6,17 @@
 import t, { type Test } from 'tap'
 import type { Envelope } from '../../device-protocol/index.js'
 import { openPgConnection, type PgConnection } from '../postgres/connection.js'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { createPgLedgerStore, kioskLockKey } from './pg-store.js'
 import type { GatewayChildMessage } from './testing/pg-gateway-child.js'
 import { batchesOf, bookAlone, bookTogether, ledgerRows, scenario, seeded, startGateway, statusOnly } from './testing/pg-gateways.js'
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
+const pg = await postgresForFile(t)
+if (pg !== undefined) {
+  const { server } = pg
   server.createDatabase('kill_template')
   createPgLedgerStore({ url: server.url('kill_template') }).close()
-  let databases = 0
-  const freshDatabase = () => server.createDatabase(`kill_${++databases}`, 'kill_template')
+  const freshDatabase = () => pg.freshDatabase('kill', 'kill_template').url
   const side = (t: Test, url: string): PgConnection => {
     const conn = openPgConnection({ url })
     t.teardown(() => conn.close())

@@ -10,7 +10,7 @@ import { GENESIS_HASH } from '../../device-protocol/index.js'
 import { SchemaTooNewError } from '../migration-runner.js'
 import { openPgConnection, PG_NATIVE_MISSING, pgNativeFrom, PgUnavailableError, sqlStateOf, type PgConnection } from '../postgres/connection.js'
 import { PG_SCHEMA_VERSION } from '../postgres/migrations.js'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { createPgLedgerStore, type PgLedgerStore, type PgLedgerStoreOptions } from './pg-store.js'
 import { storeContract } from './testing/store-contract.js'
 import { accountIds, type PostingRecord } from './types.js'
@@ -27,22 +27,18 @@ t.test('without pg-native (an install without libpq) the PostgreSQL store is ref
   t.match(PG_NATIVE_MISSING, /install libpq-dev .*then run npm install again/)
 })
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
+const pg = await postgresForFile(t)
+if (pg !== undefined) {
+  const { server } = pg
   server.createDatabase('ledger_template')
   // The template is migrated once; every test's database is a copy of it.
   createPgLedgerStore({ url: server.url('ledger_template') }).close()
-  let databases = 0
-  const freshName = () => `ledger_${++databases}`
-  const freshDatabase = (name = freshName()): string => server.createDatabase(name, 'ledger_template')
+  const freshDatabase = (): string => pg.freshDatabase('ledger', 'ledger_template').url
   const freshStore = (url = freshDatabase(), options: Partial<PgLedgerStoreOptions> = {}): PgLedgerStore => createPgLedgerStore({ url, ...options })
 
   storeContract(t, 'postgres store', () => {
-    const name = freshName()
-    const store = freshStore(freshDatabase(name))
+    const { name, url } = pg.freshDatabase('ledger', 'ledger_template')
+    const store = freshStore(url)
     // Dropped after each test: a database costs a few MB of the memory-backed folder.
     return { store, close: () => (store.close(), server.dropDatabase(name)) }
   })

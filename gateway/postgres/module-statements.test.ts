@@ -23,17 +23,15 @@ import { createPayoutRuns } from '../payouts/payout-runs.js'
 import { createPayoutReads } from '../payouts/reads.js'
 import { createRetirementControls } from '../registry/retirement.js'
 import type { SqlDatabase } from '../sql/database.js'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { createUsersStore } from '../users-payments/store.js'
 import { openPgConnection } from './connection.js'
 import { translatePlaceholders } from './placeholders.js'
 import { createPgSqlDatabase } from './sql-database.js'
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
+const filePostgres = await postgresForFile(t)
+if (filePostgres !== undefined) {
+  const { server } = filePostgres
 
   t.test('PostgreSQL parses and plans every statement the modules prepare', async (t) => {
     const connection = openPgConnection({ url: server.createDatabase('statements') })

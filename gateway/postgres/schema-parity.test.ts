@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { migrateGatewayDatabase } from '../migrations.js'
-import { postgresInstalled, startPostgresServer } from '../testing/postgres-server.js'
+import { postgresForFile } from '../testing/postgres-server.js'
 import { openPgConnection } from './connection.js'
 import { migratePgDatabase, PG_SCHEMA_VERSION } from './migrations.js'
 import { createSecretStore } from '../secret-store.js'
@@ -54,11 +54,9 @@ function sqliteSchema(): Schema {
   }
 }
 
-if (!postgresInstalled()) {
-  t.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): skipped; CI installs them')
-} else {
-  const server = await startPostgresServer()
-  t.teardown(() => server.stop())
+const pg = await postgresForFile(t)
+if (pg !== undefined) {
+  const { server } = pg
 
   t.test('every table has the same columns, NOT NULL and primary keys on SQLite and on PostgreSQL, but for the listed differences', async (t) => {
     const conn = openPgConnection({ url: server.createDatabase('parity') })

@@ -208,8 +208,8 @@ export function passfileUrl(url: string, dir: string): string {
 /** A test file's own server (postgresForFile). */
 export interface FilePostgres {
   readonly server: PostgresServer
-  /** Creates a database named `{prefix}_{n}`, n counting up in this file. */
-  freshDatabase(prefix: string): { name: string; url: string }
+  /** Creates a database named `{prefix}_{n}`, n counting up in this file: empty, or a copy of `template` (a database of this server). */
+  freshDatabase(prefix: string, template?: string): { name: string; url: string }
 }
 
 /**
@@ -226,9 +226,9 @@ export async function postgresForFile(file: { comment(message: string): void; te
   let databases = 0
   return {
     server,
-    freshDatabase(prefix) {
+    freshDatabase(prefix, template) {
       const name = `${prefix}_${++databases}`
-      return { name, url: server.createDatabase(name) }
+      return { name, url: server.createDatabase(name, template) }
     },
   }
 }

@@ -4,10 +4,10 @@
 import t from 'tap'
 import type Database from 'better-sqlite3'
 import type { Envelope } from '../../device-protocol/index.js'
-import { L, OPS_UID, applyOne, fund, opsWorld, type OpsWorld } from './testing/operations-fixtures.js'
+import { OPS_UID, opsWorld } from './testing/operations-fixtures.js'
+import { busyGuest } from './testing/busy-guest.js'
 import { createOrderReads } from './orders.js'
 import type { CustomerOrder, OrderLine } from './types.js'
-import { accountIds } from './types.js'
 
 interface TxRow {
   id: string
@@ -56,42 +56,6 @@ function referenceOrders(db: Database.Database, uid: string): CustomerOrder[] {
     return { order: { id: row.id, receiptId: row.receipt_id, kind: row.kind, amount: row.amount, bookedAt: row.booked_at, lines: [], customerDelta: delta } as CustomerOrder, seq: row.seq, external: 1 }
   })
   return [...kiosk, ...external].sort((a, b) => b.order.bookedAt - a.order.bookedAt || b.external - a.external || b.seq - a.seq).map((e) => e.order)
-}
-
-/** A guest's festival: top-ups, sales with deposits and discounts, returns, cancels, online top-ups and refunds, some refused. */
-function busyGuest(w: OpsWorld, uid: string, rounds: number): void {
-  fund(w, uid, 100_000)
-  const clearing = w.ledger.ensureAccount('clearing', 'sumup')
-  for (let i = 0; i < rounds; i++) {
-    // Some orders share a booking time: the tie order must hold too.
-    if (i % 3 !== 0) w.clock.advance(1_000)
-    applyOne(w.ledger, w.kiosks.bar.cart(uid, [L.beer(1 + (i % 3)), L.cup(), L.happy()]))
-    applyOne(w.ledger, w.kiosks.bar.cart(uid, [L.cup(-1)]))
-    const sale = w.kiosks.bar.cart(uid, [L.water(2)])
-    applyOne(w.ledger, sale)
-    if (i % 2 === 0) applyOne(w.ledger, w.kiosks.bar.next({ type: 'cancel', uid, amount: sale.tx.amount }, { ref: sale.tx.id }))
-    applyOne(w.ledger, w.kiosks.cash.topup(uid, 500))
-    applyOne(w.ledger, w.kiosks.bar.cart(uid, [L.beer(1_000)])) // refused: too little money, no order
-    w.ledger.bookExternal({
-      ref: `sumup:${uid}:${i}`,
-      kind: 'topup_online',
-      customerUid: uid,
-      postings: [
-        { account: clearing, amount: -700 },
-        { account: accountIds.customer(uid), amount: 700 },
-      ],
-    })
-    if (i % 4 === 1)
-      w.ledger.bookExternal({
-        ref: `refund:${uid}:${i}`,
-        kind: 'refund',
-        customerUid: uid,
-        postings: [
-          { account: accountIds.customer(uid), amount: -300 },
-          { account: clearing, amount: 300 },
-        ],
-      })
-  }
 }
 
 /** The database with every statement run (all, get, iterate, run) counted. */

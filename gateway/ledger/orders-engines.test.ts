@@ -10,9 +10,10 @@ import t, { type Test } from 'tap'
 import { sqlEngines, type SqlEngine } from '../testing/sql-engines.js'
 import { createLedger } from './ledger.js'
 import { createOrderReads } from './orders.js'
-import { applyOne, L, OPS_UID, opsSetup, STAFF, StaffedKiosk } from './testing/operations-fixtures.js'
+import { busyGuest } from './testing/busy-guest.js'
+import { OPS_UID, opsSetup, STAFF, StaffedKiosk } from './testing/operations-fixtures.js'
 import { fixedClock, silentLogger } from './testing/test-helpers.js'
-import { accountIds, type CustomerOrder } from './types.js'
+import type { CustomerOrder } from './types.js'
 
 const engines = await sqlEngines(t)
 
@@ -26,40 +27,10 @@ function festival(t: Test, engine: SqlEngine) {
   const cash = new StaffedKiosk('cash-1', STAFF.topup)
   const food = new StaffedKiosk('food-1', STAFF.supervisor)
   ledger.registry.importEventSetup(opsSetup({ 'bar-1': bar.keys, 'desk-1': desk.keys, 'cash-1': cash.keys, 'food-1': food.keys }))
-  const clearing = ledger.ensureAccount('clearing', 'sumup')
-  for (const uid of [OPS_UID.alice, OPS_UID.bob]) applyOne(ledger, desk.topup(uid, 50_000))
-  for (let i = 0; i < 6; i++) {
-    for (const uid of [OPS_UID.alice, OPS_UID.bob]) {
-      // Some orders share a booking time: the tie order must be the same on both engines.
-      if (i % 3 !== 0) clock.advance(1_000)
-      applyOne(ledger, bar.cart(uid, [L.beer(1 + (i % 3)), L.cup(), L.happy()]))
-      applyOne(ledger, bar.cart(uid, [L.cup(-1)]))
-      const sale = bar.cart(uid, [L.water(2)])
-      applyOne(ledger, sale)
-      if (i % 2 === 0) applyOne(ledger, bar.next({ type: 'cancel', uid, amount: sale.tx.amount }, { ref: sale.tx.id }))
-      applyOne(ledger, cash.topup(uid, 500))
-      applyOne(ledger, bar.cart(uid, [L.beer(1_000)])) // refused: too little money, no order
-      ledger.bookExternal({
-        ref: `sumup:${uid}:${i}`,
-        kind: 'topup_online',
-        customerUid: uid,
-        postings: [
-          { account: clearing, amount: -700 },
-          { account: accountIds.customer(uid), amount: 700 },
-        ],
-      })
-      if (i % 4 === 1)
-        ledger.bookExternal({
-          ref: `refund:${uid}:${i}`,
-          kind: 'refund',
-          customerUid: uid,
-          postings: [
-            { account: accountIds.customer(uid), amount: -300 },
-            { account: clearing, amount: 300 },
-          ],
-        })
-    }
-  }
+  // Twelve rounds of alice's, three of bob's: some of them at one booking time, where the tie order must be the same on both engines.
+  const w = { ledger, clock, kiosks: { bar, desk, cash, food } }
+  busyGuest(w, OPS_UID.alice, 12)
+  busyGuest(w, OPS_UID.bob, 3)
   return { reads: createOrderReads(db), ledger }
 }
 

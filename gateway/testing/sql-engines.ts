@@ -8,7 +8,7 @@ import { openLedgerDatabase } from '../ledger/index.js'
 import { openPgConnection } from '../postgres/connection.js'
 import { createPgSqlDatabase } from '../postgres/sql-database.js'
 import type { SqlDatabase } from '../sql/database.js'
-import { postgresInstalled, startPostgresServer, type PostgresServer } from './postgres-server.js'
+import { postgresForFile } from './postgres-server.js'
 
 export interface SqlEngine {
   readonly name: 'sqlite' | 'postgres'
@@ -28,18 +28,15 @@ export async function sqlEngines(file: Test): Promise<SqlEngine[]> {
       return db
     },
   }
-  if (!postgresInstalled()) {
-    file.comment('PostgreSQL 15 server binaries not found (/usr/lib/postgresql/15/bin): SQLite only; CI installs them')
-    return [sqlite]
-  }
-  const server: PostgresServer = await startPostgresServer()
-  file.teardown(() => server.stop())
-  let databases = 0
+  // Without the binaries it says so in a comment, and the tests run on SQLite only.
+  const pg = await postgresForFile(file)
+  if (pg === undefined) return [sqlite]
+  const { server } = pg
   const postgres: SqlEngine = {
     name: 'postgres',
     open(t) {
-      const name = `engine_${++databases}`
-      const connection = openPgConnection({ url: server.createDatabase(name) })
+      const { name, url } = pg.freshDatabase('engine')
+      const connection = openPgConnection({ url })
       t.teardown(() => {
         connection.close()
         server.dropDatabase(name)
@@ -47,8 +44,7 @@ export async function sqlEngines(file: Test): Promise<SqlEngine[]> {
       return createPgSqlDatabase(connection)
     },
     openShared(t, count) {
-      const name = `engine_${++databases}`
-      const url = server.createDatabase(name)
+      const { name, url } = pg.freshDatabase('engine')
       const connections = Array.from({ length: count }, () => openPgConnection({ url }))
       t.teardown(() => {
         for (const connection of connections) connection.close()

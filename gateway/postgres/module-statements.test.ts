@@ -1,5 +1,5 @@
 // Every statement the payments, payouts, bank, users and retirement modules
-// prepare when they are made is one PostgreSQL accepts: each module is built
+// and the ledger's registry prepare when they are made is one PostgreSQL accepts: each module is built
 // on the PostgreSQL SqlDatabase (which only rewrites placeholders), and each
 // statement it prepared is parsed and planned by the server (PREPARE), which
 // finds what only SQLite knows (rowid, json_each, INSERT OR IGNORE) and
@@ -21,6 +21,7 @@ import { createSepaChecks, sepaCheckOf } from '../payments/sepa-checks.js'
 import { createPayoutReturns } from '../payouts/payout-returns.js'
 import { createPayoutRuns } from '../payouts/payout-runs.js'
 import { createPayoutReads } from '../payouts/reads.js'
+import { createLedger } from '../ledger/ledger.js'
 import { createRetirementControls } from '../registry/retirement.js'
 import type { SqlDatabase } from '../sql/database.js'
 import { postgresForFile } from '../testing/postgres-server.js'
@@ -59,6 +60,8 @@ if (filePostgres !== undefined) {
     createPayoutReads(db)
     createBankImportJobs({ db, ledger: unused, transferCodes: createTransferCodes({ db, clock }), clock, logger, currency: 'EUR' })
     createUsersStore(db)
+    // The ledger's registry (kiosks, wristbands, PINs, the tag policy and SUN counters) prepares through the facade too.
+    createLedger({ db, clock, logger })
     const retirement = createRetirementControls(db)
     t.same(retirement.retiredKiosks(), [])
     t.same(retirement.retiredWristbands(), [])

@@ -1,17 +1,16 @@
 // Refunds to the card through the SumUp adapter against the SumUp simulator
-// over real HTTP: the real ledger in a SQLite file, online top-ups booked by
-// online-topups.ts, and the refund service (refunds.ts) with its recovery.
+// over real HTTP: the real ledger (one body per engine: a SQLite file and a
+// PostgreSQL database), online top-ups booked by online-topups.ts, and the
+// refund service (refunds.ts) with its recovery.
 // SumUp takes no idempotency key and names no refund in its 204, so the
 // adapter tells its refund by reading the transaction before and after, and a
 // lost answer is settled by recovery. Hostile answers are ProviderErrors.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { startSumUpSim } from '../../simulators/sumup-sim.js'
 import { makeWorld, UID } from '../ledger/testing/test-helpers.js'
+import { worldEngines, type WorldEngine } from '../testing/world-engines.js'
 import { createOnlineTopups } from './online-topups.js'
 import { ProviderError, RefundRefusedError } from './provider.js'
 import { createCardRefunds } from './refunds.js'
@@ -27,15 +26,11 @@ function capturingLogger() {
   return { logger, logs }
 }
 
-async function refundWorld(t: Test) {
+async function refundWorld(t: Test, { engine }: { engine: WorldEngine }) {
   const sim = await startSumUpSim({ apiKey: API_KEY, merchantCode: 'MSIM0001', webhookMode: 'never' })
   t.teardown(() => sim.close())
-  const dir = mkdtempSync(join(tmpdir(), 'wristpay-sumup-refunds-'))
-  const world = makeWorld(join(dir, 'gateway.sqlite'))
-  t.teardown(() => {
-    world.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const world = makeWorld(engine.database(t))
+  t.teardown(() => world.close())
   const { logger, logs } = capturingLogger()
   // A short timeout: a lost answer hangs until the simulator closes.
   const sumup = createSumUpProvider({ apiKey: API_KEY, merchantCode: 'MSIM0001', baseUrl: sim.baseUrl, logger, timeoutMs: 1_000 })
@@ -67,77 +62,82 @@ async function refundWorld(t: Test) {
 }
 const w = (events: Array<{ id: number; amount: number; status: string }>) => events.map((e) => ({ id: String(e.id), cents: Math.round(e.amount * 100), status: e.status }))
 
-t.test('a partial refund is split over two top-ups newest first; pending ones are polled to the end', async (t) => {
-  const h = await refundWorld(t)
-  const start = h.balance(UID.alice)
-  const older = await h.topUp(UID.alice, 1000)
-  const newer = await h.topUp(UID.alice, 2050)
-  h.sim.control.holdRefunds(true)
-  const asked = await h.refunds.request({ uid: UID.alice, amountCents: 2550, by: operator })
-  t.same(asked.parts.map((p) => [p.amountCents, p.state]), [[2050, 'sent'], [500, 'sent']], 'newest first, each no more than its top-up')
-  t.same(h.refundsAt(newer).map((r) => [r.cents, r.status]), [[2050, 'PENDING']], 'the decimal at SumUp is our cents')
-  t.same(h.refundsAt(older).map((r) => [r.cents, r.status]), [[500, 'PENDING']])
-  t.same(asked.parts.map((p) => p.providerRefundId), [h.refundsAt(newer)[0]!.id, h.refundsAt(older)[0]!.id], 'each part knows its SumUp refund')
-  t.equal(h.balance(UID.alice), start + 500)
-  for (const r of [...h.refundsAt(newer), ...h.refundsAt(older)]) h.sim.control.settleRefund(Number(r.id), 'REFUNDED')
-  await h.refunds.recover()
-  t.match(h.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded' }, { state: 'succeeded' }] })
-  t.equal(h.sim.control.requestCounts.refund, 2, 'no refund sent twice')
-  h.assertSound(t)
-})
+const engines = await worldEngines(t)
 
-t.test('a refund the card\'s bank refuses puts the money back and says why; so does a 409', async (t) => {
-  const h = await refundWorld(t)
-  const start = h.balance(UID.alice)
-  const checkout = await h.topUp(UID.alice, 1500)
-  h.sim.control.failNextRefunds(1)
-  const asked = await h.refunds.request({ uid: UID.alice, amountCents: 1000, by: operator })
-  t.match(asked, { state: 'refused', parts: [{ state: 'refused', reason: SUMUP_REFUND_REASONS.failed, providerRefundId: h.refundsAt(checkout)[0]!.id }] })
-  t.equal(h.balance(UID.alice), start + 1500, 'the money is back on the wristband')
+for (const engine of engines) {
+  t.test(`${engine.name}: a partial refund is split over two top-ups newest first; pending ones are polled to the end`, async (t) => {
+    const h = await refundWorld(t, { engine })
+    const start = h.balance(UID.alice)
+    const older = await h.topUp(UID.alice, 1000)
+    const newer = await h.topUp(UID.alice, 2050)
+    h.sim.control.holdRefunds(true)
+    const asked = await h.refunds.request({ uid: UID.alice, amountCents: 2550, by: operator })
+    t.same(asked.parts.map((p) => [p.amountCents, p.state]), [[2050, 'sent'], [500, 'sent']], 'newest first, each no more than its top-up')
+    t.same(h.refundsAt(newer).map((r) => [r.cents, r.status]), [[2050, 'PENDING']], 'the decimal at SumUp is our cents')
+    t.same(h.refundsAt(older).map((r) => [r.cents, r.status]), [[500, 'PENDING']])
+    t.same(asked.parts.map((p) => p.providerRefundId), [h.refundsAt(newer)[0]!.id, h.refundsAt(older)[0]!.id], 'each part knows its SumUp refund')
+    t.equal(h.balance(UID.alice), start + 500)
+    for (const r of [...h.refundsAt(newer), ...h.refundsAt(older)]) h.sim.control.settleRefund(Number(r.id), 'REFUNDED')
+    await h.refunds.recover()
+    t.match(h.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded' }, { state: 'succeeded' }] })
+    t.equal(h.sim.control.requestCounts.refund, 2, 'no refund sent twice')
+    h.assertSound(t)
+  })
 
-  // Refunded in SumUp's dashboard meanwhile: SumUp answers 409 and refunds nothing.
-  const txn = h.sim.control.checkout(checkout)!.transactions[0]!.id
-  const dashboard = await fetch(`${h.sim.baseUrl}/v0.1/me/refund/${txn}`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, body: '{}' })
-  t.equal(dashboard.status, 204)
-  const again = await h.refunds.request({ uid: UID.alice, amountCents: 1000, by: operator })
-  t.match(again, { state: 'refused', parts: [{ state: 'refused', reason: SUMUP_REFUND_REASONS.notRefundable, providerRefundId: null }] })
-  t.equal(h.balance(UID.alice), start + 1500)
-  h.assertSound(t)
-})
+  t.test(`${engine.name}: a refund the card's bank refuses puts the money back and says why; so does a 409`, async (t) => {
+    const h = await refundWorld(t, { engine })
+    const start = h.balance(UID.alice)
+    const checkout = await h.topUp(UID.alice, 1500)
+    h.sim.control.failNextRefunds(1)
+    const asked = await h.refunds.request({ uid: UID.alice, amountCents: 1000, by: operator })
+    t.match(asked, { state: 'refused', parts: [{ state: 'refused', reason: SUMUP_REFUND_REASONS.failed, providerRefundId: h.refundsAt(checkout)[0]!.id }] })
+    t.equal(h.balance(UID.alice), start + 1500, 'the money is back on the wristband')
 
-t.test('a lost answer after SumUp made the refund: asked about, adopted, never refunded twice', async (t) => {
-  const h = await refundWorld(t)
-  const start = h.balance(UID.alice)
-  const checkout = await h.topUp(UID.alice, 1000)
-  h.sim.control.loseNextRefundAnswers(1)
-  const asked = await h.refunds.request({ uid: UID.alice, amountCents: 800, by: operator })
-  t.match(asked, { state: 'pending', parts: [{ state: 'sending', providerRefundId: null }] }, 'the outcome is unknown')
-  t.same(h.refundsAt(checkout).map((r) => [r.cents, r.status]), [[800, 'REFUNDED']], 'SumUp made it')
-  await h.refunds.recover()
-  t.match(h.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: h.refundsAt(checkout)[0]!.id }] }, 'adopted')
-  await h.refunds.recover()
-  t.equal(h.sim.control.requestCounts.refund, 1, 'never sent again')
-  t.equal(h.refundsAt(checkout).length, 1)
-  t.equal(h.balance(UID.alice), start + 200)
-  h.assertSound(t)
-})
+    // Refunded in SumUp's dashboard meanwhile: SumUp answers 409 and refunds nothing.
+    const txn = h.sim.control.checkout(checkout)!.transactions[0]!.id
+    const dashboard = await fetch(`${h.sim.baseUrl}/v0.1/me/refund/${txn}`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, body: '{}' })
+    t.equal(dashboard.status, 204)
+    const again = await h.refunds.request({ uid: UID.alice, amountCents: 1000, by: operator })
+    t.match(again, { state: 'refused', parts: [{ state: 'refused', reason: SUMUP_REFUND_REASONS.notRefundable, providerRefundId: null }] })
+    t.equal(h.balance(UID.alice), start + 1500)
+    h.assertSound(t)
+  })
 
-t.test('a 503 before SumUp did anything: asked about, not found, sent again once', async (t) => {
-  const h = await refundWorld(t)
-  const checkout = await h.topUp(UID.alice, 1000)
-  h.sim.control.failNextRefundRequests(1)
-  const asked = await h.refunds.request({ uid: UID.alice, amountCents: 600, by: operator })
-  t.match(asked, { state: 'pending', parts: [{ state: 'sending' }] })
-  t.equal(h.refundsAt(checkout).length, 0)
-  await h.refunds.recover()
-  t.same(h.refundsAt(checkout).map((r) => r.cents), [600], 'one refund')
-  t.match(h.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: h.refundsAt(checkout)[0]!.id }] })
-  t.equal(h.sim.control.requestCounts.refund, 2)
-  h.assertSound(t)
-})
+  t.test(`${engine.name}: a lost answer after SumUp made the refund: asked about, adopted, never refunded twice`, async (t) => {
+    const h = await refundWorld(t, { engine })
+    const start = h.balance(UID.alice)
+    const checkout = await h.topUp(UID.alice, 1000)
+    h.sim.control.loseNextRefundAnswers(1)
+    const asked = await h.refunds.request({ uid: UID.alice, amountCents: 800, by: operator })
+    t.match(asked, { state: 'pending', parts: [{ state: 'sending', providerRefundId: null }] }, 'the outcome is unknown')
+    t.same(h.refundsAt(checkout).map((r) => [r.cents, r.status]), [[800, 'REFUNDED']], 'SumUp made it')
+    await h.refunds.recover()
+    t.match(h.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: h.refundsAt(checkout)[0]!.id }] }, 'adopted')
+    await h.refunds.recover()
+    t.equal(h.sim.control.requestCounts.refund, 1, 'never sent again')
+    t.equal(h.refundsAt(checkout).length, 1)
+    t.equal(h.balance(UID.alice), start + 200)
+    h.assertSound(t)
+  })
+
+  t.test(`${engine.name}: a 503 before SumUp did anything: asked about, not found, sent again once`, async (t) => {
+    const h = await refundWorld(t, { engine })
+    const checkout = await h.topUp(UID.alice, 1000)
+    h.sim.control.failNextRefundRequests(1)
+    const asked = await h.refunds.request({ uid: UID.alice, amountCents: 600, by: operator })
+    t.match(asked, { state: 'pending', parts: [{ state: 'sending' }] })
+    t.equal(h.refundsAt(checkout).length, 0)
+    await h.refunds.recover()
+    t.same(h.refundsAt(checkout).map((r) => r.cents), [600], 'one refund')
+    t.match(h.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: h.refundsAt(checkout)[0]!.id }] })
+    t.equal(h.sim.control.requestCounts.refund, 2)
+    h.assertSound(t)
+  })
+}
 
 // ---------------------------------------------------------------------------
 // Hostile answers, through the adapter's fetch: a paid checkout of txn-1 in EUR, and what `transaction` says.
+// No ledger here: the adapter alone, so once, not per engine.
 
 const CHECKOUT = { id: 'co-1', status: 'PAID', amount: 10, currency: 'EUR', checkout_reference: 'r', transactions: [{ id: 'txn-1', status: 'SUCCESSFUL', amount: 10, currency: 'EUR' }] }
 const REFUND_EVENT = { id: 9001, transaction_id: 'txn-1', type: 'REFUND', status: 'REFUNDED', amount: 5 }

@@ -1,20 +1,18 @@
 // Refunds to the card through the Stripe adapter against the Stripe simulator
-// over real HTTP: the real ledger in a SQLite file, online top-ups booked by
-// online-topups.ts, and the refund service (refunds.ts) with its recovery.
+// over real HTTP: the real ledger (one body per engine: a SQLite file and a
+// PostgreSQL database), online top-ups booked by online-topups.ts, and the refund service (refunds.ts) with its recovery.
 // Partial, refused (at once, later, or by a 400), a timeout after Stripe made
 // the refund (replayed by its Idempotency-Key, or adopted by recovery), a 500
 // before, and answers from a hostile server that must never be trusted.
-import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { startStripeSim } from '../../simulators/stripe-sim/index.js'
 import { TEST_API_KEY } from '../../simulators/stripe-sim/testing/sim-client.js'
 import { makeWorld, UID } from '../ledger/testing/test-helpers.js'
+import { worldEngines, type WorldEngine } from '../testing/world-engines.js'
 import { createOnlineTopups } from './online-topups.js'
 import { ProviderError, RefundRefusedError, type CardRefunds } from './provider.js'
 import { createCardRefunds } from './refunds.js'
@@ -31,15 +29,11 @@ function capturingLogger() {
   return { logger, logs }
 }
 
-async function refundWorld(t: Test, options: { maxNetworkRetries?: number } = {}) {
+async function refundWorld(t: Test, options: { engine: WorldEngine; maxNetworkRetries?: number }) {
   const sim = await startStripeSim({ apiKey: TEST_API_KEY })
   t.teardown(() => sim.close())
-  const dir = mkdtempSync(join(tmpdir(), 'wristpay-stripe-refunds-'))
-  const world = makeWorld(join(dir, 'gateway.sqlite'))
-  t.teardown(() => {
-    world.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const world = makeWorld(options.engine.database(t))
+  t.teardown(() => world.close())
   const { logger, logs } = capturingLogger()
   // Short timeouts: the simulator's injected hangs last until it closes.
   const stripe = createStripeClient({ apiKey: sim.apiKey, baseUrl: sim.baseUrl, maxNetworkRetries: options.maxNetworkRetries ?? 0, timeoutMs: 1_000 })
@@ -75,135 +69,140 @@ async function refundWorld(t: Test, options: { maxNetworkRetries?: number } = {}
   }
 }
 
-t.test('a partial refund is split over two top-ups newest first, pending until Stripe pays it out', async (t) => {
-  const w = await refundWorld(t)
-  const start = w.balance(UID.alice)
-  const older = await w.topUp(UID.alice, 1000)
-  const newer = await w.topUp(UID.alice, 2000)
-  w.sim.control.holdRefunds(true)
-  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 2500, by: operator })
-  t.match(asked, { state: 'pending', amountCents: 2500 })
-  t.same(asked.parts.map((p) => [p.amountCents, p.state]), [[2000, 'sent'], [500, 'sent']], 'newest first, each no more than its top-up')
-  const atNewer = await w.refundsAt(newer)
-  const atOlder = await w.refundsAt(older)
-  t.same(atNewer.map((r) => [r.amount, r.status, r.currency]), [[2000, 'pending', 'eur']], 'in cents, as ours')
-  t.same(atOlder.map((r) => [r.amount, r.status]), [[500, 'pending']])
-  t.same(asked.parts.map((p) => p.providerRefundId), [atNewer[0]!.id, atOlder[0]!.id], 'each part knows its Stripe refund')
-  t.same(w.refundPosts().map((r) => r.idempotencyKey), asked.parts.map((p) => `wristpay-refund-${p.id}.1`), 'each refund sent with its own Idempotency-Key')
-  t.equal(w.balance(UID.alice), start + 500)
+const engines = await worldEngines(t)
 
-  await w.refunds.recover()
-  t.equal(w.refunds.get(asked.id)!.state, 'pending', 'still pending at Stripe')
-  w.sim.control.settleRefund(atNewer[0]!.id, 'succeeded')
-  w.sim.control.settleRefund(atOlder[0]!.id, 'succeeded')
-  await w.refunds.recover()
-  t.match(w.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded' }, { state: 'succeeded' }] })
-  t.equal(w.refundPosts().length, 2, 'no refund sent twice')
-  t.equal(w.balance(UID.alice), start + 500)
-  w.assertSound(t)
-})
+for (const engine of engines) {
+  t.test(`${engine.name}: a partial refund is split over two top-ups newest first, pending until Stripe pays it out`, async (t) => {
+    const w = await refundWorld(t, { engine })
+    const start = w.balance(UID.alice)
+    const older = await w.topUp(UID.alice, 1000)
+    const newer = await w.topUp(UID.alice, 2000)
+    w.sim.control.holdRefunds(true)
+    const asked = await w.refunds.request({ uid: UID.alice, amountCents: 2500, by: operator })
+    t.match(asked, { state: 'pending', amountCents: 2500 })
+    t.same(asked.parts.map((p) => [p.amountCents, p.state]), [[2000, 'sent'], [500, 'sent']], 'newest first, each no more than its top-up')
+    const atNewer = await w.refundsAt(newer)
+    const atOlder = await w.refundsAt(older)
+    t.same(atNewer.map((r) => [r.amount, r.status, r.currency]), [[2000, 'pending', 'eur']], 'in cents, as ours')
+    t.same(atOlder.map((r) => [r.amount, r.status]), [[500, 'pending']])
+    t.same(asked.parts.map((p) => p.providerRefundId), [atNewer[0]!.id, atOlder[0]!.id], 'each part knows its Stripe refund')
+    t.same(w.refundPosts().map((r) => r.idempotencyKey), asked.parts.map((p) => `wristpay-refund-${p.id}.1`), 'each refund sent with its own Idempotency-Key')
+    t.equal(w.balance(UID.alice), start + 500)
 
-t.test('a card refund Stripe makes at once is succeeded at once', async (t) => {
-  const w = await refundWorld(t)
-  const session = await w.topUp(UID.alice, 1200)
-  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 1200, by: operator })
-  t.match(asked, { state: 'refunded', parts: [{ state: 'succeeded', amountCents: 1200 }] })
-  t.same((await w.refundsAt(session)).map((r) => [r.amount, r.status]), [[1200, 'succeeded']])
-  w.assertSound(t)
-})
+    await w.refunds.recover()
+    t.equal(w.refunds.get(asked.id)!.state, 'pending', 'still pending at Stripe')
+    w.sim.control.settleRefund(atNewer[0]!.id, 'succeeded')
+    w.sim.control.settleRefund(atOlder[0]!.id, 'succeeded')
+    await w.refunds.recover()
+    t.match(w.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded' }, { state: 'succeeded' }] })
+    t.equal(w.refundPosts().length, 2, 'no refund sent twice')
+    t.equal(w.balance(UID.alice), start + 500)
+    w.assertSound(t)
+  })
 
-t.test('a refund that fails at the card\'s bank puts the money back and says why', async (t) => {
-  const w = await refundWorld(t)
-  const start = w.balance(UID.alice)
-  const session = await w.topUp(UID.alice, 1500)
-  w.sim.control.failNextRefunds(1, 'expired_or_canceled_card')
-  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 1000, by: operator })
-  t.match(asked, { state: 'refused', parts: [{ state: 'refused', reason: STRIPE_REFUND_REASONS.cardGone }] })
-  t.equal(w.balance(UID.alice), start + 1500, 'the money is back on the wristband')
-  const held = await w.refundsAt(session)
-  t.same(held.map((r) => r.status), ['failed'])
-  t.equal(w.refunds.get(asked.id)!.parts[0]!.providerRefundId, held[0]!.id, 'the failed refund is linked to its part')
+  t.test(`${engine.name}: a card refund Stripe makes at once is succeeded at once`, async (t) => {
+    const w = await refundWorld(t, { engine })
+    const session = await w.topUp(UID.alice, 1200)
+    const asked = await w.refunds.request({ uid: UID.alice, amountCents: 1200, by: operator })
+    t.match(asked, { state: 'refunded', parts: [{ state: 'succeeded', amountCents: 1200 }] })
+    t.same((await w.refundsAt(session)).map((r) => [r.amount, r.status]), [[1200, 'succeeded']])
+    w.assertSound(t)
+  })
 
-  // Pending first, failing later: the recovery's poll books it back.
-  w.sim.control.holdRefunds(true)
-  const later = await w.refunds.request({ uid: UID.alice, amountCents: 700, by: operator })
-  t.match(later, { state: 'pending', parts: [{ state: 'sent' }] })
-  w.sim.control.settleRefund(later.parts[0]!.providerRefundId!, 'failed', 'insufficient_funds')
-  await w.refunds.recover()
-  t.match(w.refunds.get(later.id), { state: 'refused', parts: [{ state: 'refused', reason: STRIPE_REFUND_REASONS.bankRefused }] })
-  t.equal(w.balance(UID.alice), start + 1500)
-  w.assertSound(t)
-})
+  t.test(`${engine.name}: a refund that fails at the card's bank puts the money back and says why`, async (t) => {
+    const w = await refundWorld(t, { engine })
+    const start = w.balance(UID.alice)
+    const session = await w.topUp(UID.alice, 1500)
+    w.sim.control.failNextRefunds(1, 'expired_or_canceled_card')
+    const asked = await w.refunds.request({ uid: UID.alice, amountCents: 1000, by: operator })
+    t.match(asked, { state: 'refused', parts: [{ state: 'refused', reason: STRIPE_REFUND_REASONS.cardGone }] })
+    t.equal(w.balance(UID.alice), start + 1500, 'the money is back on the wristband')
+    const held = await w.refundsAt(session)
+    t.same(held.map((r) => r.status), ['failed'])
+    t.equal(w.refunds.get(asked.id)!.parts[0]!.providerRefundId, held[0]!.id, 'the failed refund is linked to its part')
 
-t.test('Stripe refusing the refund with a 400 (already refunded outside wristpay) puts the money back', async (t) => {
-  const w = await refundWorld(t)
-  const start = w.balance(UID.alice)
-  const session = await w.topUp(UID.alice, 900)
-  // Someone refunded the whole payment in Stripe's dashboard; our balance still shows it.
-  await w.stripe.refunds.create({ payment_intent: w.sim.control.object(session)!.payment_intent as string })
-  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 900, by: operator })
-  t.match(asked, { state: 'refused', parts: [{ state: 'refused', reason: STRIPE_REFUND_REASONS.alreadyRefunded, providerRefundId: null }] })
-  t.equal(w.balance(UID.alice), start + 900, 'the money is back on the wristband')
-  t.same(w.refundPosts().map((r) => r.statusCode), [200, 400])
-  w.assertSound(t)
-})
+    // Pending first, failing later: the recovery's poll books it back.
+    w.sim.control.holdRefunds(true)
+    const later = await w.refunds.request({ uid: UID.alice, amountCents: 700, by: operator })
+    t.match(later, { state: 'pending', parts: [{ state: 'sent' }] })
+    w.sim.control.settleRefund(later.parts[0]!.providerRefundId!, 'failed', 'insufficient_funds')
+    await w.refunds.recover()
+    t.match(w.refunds.get(later.id), { state: 'refused', parts: [{ state: 'refused', reason: STRIPE_REFUND_REASONS.bankRefused }] })
+    t.equal(w.balance(UID.alice), start + 1500)
+    w.assertSound(t)
+  })
 
-t.test('a timeout after Stripe made the refund: the package\'s retry replays it by its Idempotency-Key', async (t) => {
-  const w = await refundWorld(t, { maxNetworkRetries: 1 })
-  const start = w.balance(UID.alice)
-  const session = await w.topUp(UID.alice, 1000)
-  w.sim.control.hangNextRequests(1, { when: 'after', method: 'POST', path: '/v1/refunds' })
-  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 800, by: operator })
-  const held = await w.refundsAt(session)
-  t.same(held.map((r) => [r.amount, r.status]), [[800, 'succeeded']], 'one refund at Stripe')
-  t.match(asked, { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: held[0]!.id }] })
-  // The hung request is logged only when its hang ends: the one logged is the retry, replayed.
-  t.match(w.refundPosts(), [{ replayed: true, idempotencyKey: `wristpay-refund-${asked.parts[0]!.id}.1` }])
-  t.equal(w.balance(UID.alice), start + 200)
-  w.assertSound(t)
-})
+  t.test(`${engine.name}: Stripe refusing the refund with a 400 (already refunded outside wristpay) puts the money back`, async (t) => {
+    const w = await refundWorld(t, { engine })
+    const start = w.balance(UID.alice)
+    const session = await w.topUp(UID.alice, 900)
+    // Someone refunded the whole payment in Stripe's dashboard; our balance still shows it.
+    await w.stripe.refunds.create({ payment_intent: w.sim.control.object(session)!.payment_intent as string })
+    const asked = await w.refunds.request({ uid: UID.alice, amountCents: 900, by: operator })
+    t.match(asked, { state: 'refused', parts: [{ state: 'refused', reason: STRIPE_REFUND_REASONS.alreadyRefunded, providerRefundId: null }] })
+    t.equal(w.balance(UID.alice), start + 900, 'the money is back on the wristband')
+    t.same(w.refundPosts().map((r) => r.statusCode), [200, 400])
+    w.assertSound(t)
+  })
 
-t.test('a timeout after Stripe made the refund, no retry: recovery asks, adopts it, never refunds twice', async (t) => {
-  const w = await refundWorld(t)
-  const start = w.balance(UID.alice)
-  const session = await w.topUp(UID.alice, 1000)
-  w.sim.control.holdRefunds(true)
-  w.sim.control.hangNextRequests(1, { when: 'after', method: 'POST', path: '/v1/refunds' })
-  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 800, by: operator })
-  t.match(asked, { state: 'pending', parts: [{ state: 'sending', providerRefundId: null }] }, 'the outcome is unknown')
-  t.equal(w.balance(UID.alice), start + 200, 'booked before the call')
-  const held = await w.refundsAt(session)
-  t.same(held.map((r) => [r.amount, r.status]), [[800, 'pending']], 'Stripe made it')
+  t.test(`${engine.name}: a timeout after Stripe made the refund: the package's retry replays it by its Idempotency-Key`, async (t) => {
+    const w = await refundWorld(t, { engine, maxNetworkRetries: 1 })
+    const start = w.balance(UID.alice)
+    const session = await w.topUp(UID.alice, 1000)
+    w.sim.control.hangNextRequests(1, { when: 'after', method: 'POST', path: '/v1/refunds' })
+    const asked = await w.refunds.request({ uid: UID.alice, amountCents: 800, by: operator })
+    const held = await w.refundsAt(session)
+    t.same(held.map((r) => [r.amount, r.status]), [[800, 'succeeded']], 'one refund at Stripe')
+    t.match(asked, { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: held[0]!.id }] })
+    // The hung request is logged only when its hang ends: the one logged is the retry, replayed.
+    t.match(w.refundPosts(), [{ replayed: true, idempotencyKey: `wristpay-refund-${asked.parts[0]!.id}.1` }])
+    t.equal(w.balance(UID.alice), start + 200)
+    w.assertSound(t)
+  })
 
-  await w.refunds.recover()
-  t.match(w.refunds.get(asked.id), { state: 'pending', parts: [{ state: 'sent', providerRefundId: held[0]!.id }] }, 'adopted')
-  await w.refunds.recover()
-  t.same(w.refundPosts(), [], 'never sent again')
-  t.equal((await w.refundsAt(session)).length, 1, 'one refund at Stripe')
-  w.sim.control.settleRefund(held[0]!.id, 'succeeded')
-  await w.refunds.recover()
-  t.match(w.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded' }] })
-  t.equal(w.balance(UID.alice), start + 200)
-  w.assertSound(t)
-})
+  t.test(`${engine.name}: a timeout after Stripe made the refund, no retry: recovery asks, adopts it, never refunds twice`, async (t) => {
+    const w = await refundWorld(t, { engine })
+    const start = w.balance(UID.alice)
+    const session = await w.topUp(UID.alice, 1000)
+    w.sim.control.holdRefunds(true)
+    w.sim.control.hangNextRequests(1, { when: 'after', method: 'POST', path: '/v1/refunds' })
+    const asked = await w.refunds.request({ uid: UID.alice, amountCents: 800, by: operator })
+    t.match(asked, { state: 'pending', parts: [{ state: 'sending', providerRefundId: null }] }, 'the outcome is unknown')
+    t.equal(w.balance(UID.alice), start + 200, 'booked before the call')
+    const held = await w.refundsAt(session)
+    t.same(held.map((r) => [r.amount, r.status]), [[800, 'pending']], 'Stripe made it')
 
-t.test('a 500 before Stripe did anything: asked about, not found, sent again once', async (t) => {
-  const w = await refundWorld(t)
-  const session = await w.topUp(UID.alice, 1000)
-  w.sim.control.failNextRequests(1, { when: 'before', method: 'POST', path: '/v1/refunds' })
-  const asked = await w.refunds.request({ uid: UID.alice, amountCents: 600, by: operator })
-  t.match(asked, { state: 'pending', parts: [{ state: 'sending' }] })
-  t.equal((await w.refundsAt(session)).length, 0)
-  await w.refunds.recover()
-  const held = await w.refundsAt(session)
-  t.same(held.map((r) => r.amount), [600], 'one refund')
-  t.match(w.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: held[0]!.id }] })
-  t.same(w.refundPosts().map((r) => [r.statusCode, r.idempotencyKey]), [[500, `wristpay-refund-${asked.parts[0]!.id}.1`], [200, `wristpay-refund-${asked.parts[0]!.id}.2`]], 'the second attempt has its own key')
-  w.assertSound(t)
-})
+    await w.refunds.recover()
+    t.match(w.refunds.get(asked.id), { state: 'pending', parts: [{ state: 'sent', providerRefundId: held[0]!.id }] }, 'adopted')
+    await w.refunds.recover()
+    t.same(w.refundPosts(), [], 'never sent again')
+    t.equal((await w.refundsAt(session)).length, 1, 'one refund at Stripe')
+    w.sim.control.settleRefund(held[0]!.id, 'succeeded')
+    await w.refunds.recover()
+    t.match(w.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded' }] })
+    t.equal(w.balance(UID.alice), start + 200)
+    w.assertSound(t)
+  })
+
+  t.test(`${engine.name}: a 500 before Stripe did anything: asked about, not found, sent again once`, async (t) => {
+    const w = await refundWorld(t, { engine })
+    const session = await w.topUp(UID.alice, 1000)
+    w.sim.control.failNextRequests(1, { when: 'before', method: 'POST', path: '/v1/refunds' })
+    const asked = await w.refunds.request({ uid: UID.alice, amountCents: 600, by: operator })
+    t.match(asked, { state: 'pending', parts: [{ state: 'sending' }] })
+    t.equal((await w.refundsAt(session)).length, 0)
+    await w.refunds.recover()
+    const held = await w.refundsAt(session)
+    t.same(held.map((r) => r.amount), [600], 'one refund')
+    t.match(w.refunds.get(asked.id), { state: 'refunded', parts: [{ state: 'succeeded', providerRefundId: held[0]!.id }] })
+    t.same(w.refundPosts().map((r) => [r.statusCode, r.idempotencyKey]), [[500, `wristpay-refund-${asked.parts[0]!.id}.1`], [200, `wristpay-refund-${asked.parts[0]!.id}.2`]], 'the second attempt has its own key')
+    w.assertSound(t)
+  })
+}
 
 // ---------------------------------------------------------------------------
 // A hostile server: a paid session of pi_good in EUR, and whatever `refundAnswer` says for refunds.
+// The adapter alone, no ledger: so once, not per engine.
 
 const SESSION = 'cs_test_hostile0001'
 const GOOD_REFUND = { id: 're_good0001', object: 'refund', amount: 500, currency: 'eur', payment_intent: 'pi_good0001', status: 'succeeded' }

@@ -30,6 +30,7 @@ import { lazyPcscStack } from '../demo/demo-readers.js'
 import { runDemoTills, startDemoKiosks, summariseDemo } from '../demo/demo-fleet.js'
 import type { TillRuntime } from '../demo/demo-tills.js'
 import { benchBuild } from '../load/bench-build.js'
+import { runAsProgram } from '../script-main.js'
 
 const USAGE = `usage: npm run cluster -- [options]
 
@@ -316,35 +317,18 @@ export function clusterSound(summary: Record<string, unknown>): boolean {
   return summary.lost === 0 && summary.duplicates === 0 && summary.ledgerBalanced === true && gateways.length === 2 && gateways.every((g) => g.alive)
 }
 
-async function main(): Promise<number> {
-  let options: ClusterOptions | 'help'
-  try {
-    options = parseOptions(process.argv.slice(2))
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`)
-    return 2
-  }
-  if (options === 'help') {
-    console.log(USAGE)
-    return 0
-  }
-  const unavailable = clusterUnavailable()
-  if (unavailable !== undefined) {
-    console.error(`cluster: ${unavailable}`)
-    return 2
-  }
-  const summary = await runCluster(options)
-  console.log(JSON.stringify(summary))
-  return clusterSound(summary) ? 0 : 1
-}
-
 // Run only as a program, not when a test imports runCluster.
-if (process.argv[1]?.endsWith('simulators/cluster/cluster.ts')) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(`cluster failed: ${(err as Error)?.stack ?? String(err)}`)
-      process.exit(1)
+runAsProgram(
+  {
+    name: 'cluster',
+    usage: USAGE,
+    parse: parseOptions,
+    unavailable: clusterUnavailable,
+    async run(options) {
+      const summary = await runCluster(options)
+      console.log(JSON.stringify(summary))
+      return clusterSound(summary) ? 0 : 1
     },
-  )
-}
+  },
+  process.argv[1]?.endsWith('simulators/cluster/cluster.ts') === true,
+)

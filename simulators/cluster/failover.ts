@@ -40,6 +40,7 @@ import { runTill, closeTill, type RecordedOperation, type TillContext, type Demo
 import { randomTagUid } from '../demo/demo-event.js'
 import { percentile } from '../demo/stats.js'
 import { answeredBy, clusterUnavailable, startCluster, type Cluster } from './cluster.js'
+import { runAsProgram } from '../script-main.js'
 
 const USAGE = `usage: npm run failover -- [options]
 
@@ -343,36 +344,19 @@ function parseOptions(argv: string[]): FailoverOptions | 'help' {
   }
 }
 
-async function main(): Promise<number> {
-  let options: FailoverOptions | 'help'
-  try {
-    options = parseOptions(process.argv.slice(2))
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`)
-    return 2
-  }
-  if (options === 'help') {
-    console.log(USAGE)
-    return 0
-  }
-  const unavailable = clusterUnavailable()
-  if (unavailable !== undefined) {
-    console.error(`failover: ${unavailable}`)
-    return 2
-  }
-  // Progress on stderr; stdout is the JSON summary alone.
-  const summary = await runFailover(options, (line) => console.error(line))
-  console.log(JSON.stringify(summary, null, 2))
-  return failoverSound(summary) ? 0 : 1
-}
-
 // Run only as a program, not when a test imports runFailover.
-if (process.argv[1]?.endsWith('simulators/cluster/failover.ts')) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(`failover failed: ${(err as Error)?.stack ?? String(err)}`)
-      process.exit(1)
+runAsProgram(
+  {
+    name: 'failover',
+    usage: USAGE,
+    parse: parseOptions,
+    unavailable: clusterUnavailable,
+    async run(options) {
+      // Progress on stderr; stdout is the JSON summary alone.
+      const summary = await runFailover(options, (line) => console.error(line))
+      console.log(JSON.stringify(summary, null, 2))
+      return failoverSound(summary) ? 0 : 1
     },
-  )
-}
+  },
+  process.argv[1]?.endsWith('simulators/cluster/failover.ts') === true,
+)

@@ -22,6 +22,7 @@ import { startPaymentSimulators } from './payment-sims.js'
 import { lazyPcscStack, parseReaderKinds, type SimulatedReaderKind } from './demo-readers.js'
 import { demoPayoutsSound, runDemoPayouts, type BankRoundTripSummary, type DemoPayouts } from './demo-payouts.js'
 import { demoProviderSound, runDemoProvider, type ProviderReconciliationSummary } from './demo-provider.js'
+import { runAsProgram } from '../script-main.js'
 
 const USAGE = `usage: npm start -- [options]
 
@@ -222,32 +223,19 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
   }
 }
 
-async function main(): Promise<number> {
-  let options: DemoOptions | 'help'
-  try {
-    options = parseOptions(process.argv.slice(2))
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`)
-    return 2
-  }
-  if (options === 'help') {
-    console.log(USAGE)
-    return 0
-  }
-  const summary = await runDemo(options)
-  console.log(JSON.stringify(summary))
-  const payoutsSound = demoPayoutsSound(summary.payoutRun as DemoPayouts['payoutRun'], summary.bankRoundTrip as BankRoundTripSummary | undefined)
-  const cardSideSound = demoProviderSound(summary.providerReconciliation as ProviderReconciliationSummary | { skipped: string })
-  return summary.lost === 0 && summary.duplicates === 0 && summary.ledgerBalanced && payoutsSound && cardSideSound ? 0 : 1
-}
-
 // Run only as a program, not when a test imports runDemo.
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('simulators/demo/demo.ts')) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(`demo failed: ${(err as Error)?.stack ?? String(err)}`)
-      process.exit(1)
+runAsProgram(
+  {
+    name: 'demo',
+    usage: USAGE,
+    parse: parseOptions,
+    async run(options) {
+      const summary = await runDemo(options)
+      console.log(JSON.stringify(summary))
+      const payoutsSound = demoPayoutsSound(summary.payoutRun as DemoPayouts['payoutRun'], summary.bankRoundTrip as BankRoundTripSummary | undefined)
+      const cardSideSound = demoProviderSound(summary.providerReconciliation as ProviderReconciliationSummary | { skipped: string })
+      return summary.lost === 0 && summary.duplicates === 0 && summary.ledgerBalanced && payoutsSound && cardSideSound ? 0 : 1
     },
-  )
-}
+  },
+  import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('simulators/demo/demo.ts') === true,
+)

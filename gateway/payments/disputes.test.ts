@@ -88,7 +88,7 @@ async function disputeWorld(t: Test, options: { engine: WorldEngine; simClock?: 
     clearing: () => world.ledger.accountBalance('clearing:stancer') ?? 0,
     blocked: (uid: string) => world.ledger.registry.wristbandBlocked(uid),
     onBlocklist: (uid: string) => world.ledger.registry.kioskConfig('bar-1').blocklist!.uids.includes(uid),
-    disputeBookings: () => world.db.prepare<[], { ref: string; amount: number }>(`SELECT ref, amount FROM external_bookings WHERE ref LIKE 'dispute%' ORDER BY ${dialectOf(world.db).transactionsWritten}`).all(),
+    disputeBookings: () => world.db.prepare<[], { ref: string; amount: number }>(`SELECT ref, amount FROM external_bookings WHERE ref LIKE 'dispute%' ORDER BY ${dialectOf(world.db).externalBookingsWritten}`).all(),
     post: (body: string, contentType = 'application/json') => fetch(webhookUrl, { method: 'POST', headers: { 'content-type': contentType }, body }),
     assertSound(t: Test) {
       t.same(world.ledger.checkInvariants(), [], 'ledger invariants hold')

@@ -11,6 +11,7 @@ import { createLocalConfigStore, type ApplyResult, type LocalConfigStore } from 
 import { createRemoteCommandStore } from './remote-command-store.js'
 import { createRemoteCommands, lockMessage, type RemoteCommands } from './remote-commands.js'
 import { createMqttLink, type LinkCounters, type MqttLink, type StateDetails } from './mqtt-link.js'
+import { createUnansweredNudge } from './unanswered-nudge.js'
 import { createBirthSequence } from './birth-seq.js'
 import { createTapLatencyWindow } from './tap-latency.js'
 import { createKiosk, type Kiosk, type KioskCounters, type LastSaleInfo } from './kiosk.js'
@@ -219,6 +220,8 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
     stateDetails: () => stateDetails(),
     birthSequence: createBirthSequence(outbox.database),
   })
+  // The oldest transaction the gateway leaves unanswered is sent again (a gateway that died may hold it at the broker).
+  const unansweredNudge = createUnansweredNudge({ outbox, link, clock, logger: logger.child({ module: 'mqtt' }) })
   // Tap to answer: the entry is stored right after the tap, so its age when the answer arrives is what
   // the guest waited. Registered before the kiosk's own listener, which removes the entry from the outbox.
   // Answers that come after the reply timeout (the till showed "pending") are no tap-to-answer times.
@@ -466,6 +469,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
         recoverCardPayments()
       }
       link.start()
+      unansweredNudge.start()
       apiAddress = await api.start()
       stateTimer = setInterval(publishStateNow, config.stateIntervalMs)
       logger.info({ kiosk: config.kioskId, api: apiAddress, mqtt: config.mqttUrl, outboxDepth: outbox.depth() }, 'kiosk daemon started')
@@ -476,6 +480,7 @@ export async function createKioskDaemon(options: CreateKioskDaemonOptions): Prom
         stopped = true
         clearInterval(stateTimer)
         clearTimeout(throttleTimer)
+        unansweredNudge.stop()
         kiosk.stop()
         const steps: Array<[string, () => Promise<void> | void]> = [
           ['api', () => api.stop()],

@@ -218,6 +218,14 @@ export const GatewayConfig = Type.Object(
                     "the shared subscription ($share/{group}/...) through which the gateways of one cluster split the kiosks' transactions and queries (each goes to one of them); kiosk states and command answers reach every gateway. The same in every gateway of a cluster; default wristpay-gateways",
                 }),
               ),
+              sessionExpirySeconds: Type.Optional(
+                Type.Integer({
+                  minimum: 1,
+                  maximum: 3600,
+                  description:
+                    "how long the broker keeps this gateway's session after its connection is lost: a gateway back within it gets what the broker held for it; one away longer leaves the share group, and the other gateways take all the kiosks' transactions (kiosks send again what the dropped session held). Default 20",
+                }),
+              ),
               credentialFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: "file (0600) holding the password of the gateway's account; or WRISTPAY_GATEWAY_MQTT_PASSWORD" })),
               caFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'CA certificate (PEM) that signed the broker\'s certificate, for an mqtts:// url' })),
               dynsecAdminUsername: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'the dynamic security admin made by mosquitto_ctrl dynsec init; default admin' })),

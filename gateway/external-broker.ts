@@ -2,10 +2,17 @@
 // dynamic security plugin), behind the same Broker interface as the embedded
 // aedes (broker.ts), so that ingest, the fleet view and the commands do not
 // know which one they have. The differences:
-//  - the gateway is a client of the broker: one mqtt.js connection with a
-//    persistent session (clean: false, a client id of its own that stays the
-//    same across restarts) and QoS 1 subscriptions, so what kiosks send while
-//    the gateway restarts waits in the broker and is delivered when it is back;
+//  - the gateway is a client of the broker: one mqtt.js connection (MQTT 5)
+//    with a session that outlives a restart (clean: false, a client id of its
+//    own that stays the same across restarts) and QoS 1 subscriptions, so what
+//    kiosks send while the gateway restarts waits in the broker and is
+//    delivered when it is back. The session expires SESSION_EXPIRY_S after the
+//    connection is lost: a gateway that does not come back leaves the share
+//    group then, and the other gateways get all the kiosks' transactions (the
+//    broker drops what the dead session held; kiosks send their oldest
+//    unanswered transaction again, daemon/unanswered-nudge.ts, and then what
+//    the gateway asks for at the gap). A short keepalive makes the broker see
+//    a gateway whose machine vanished within KEEPALIVE_S × 1.5;
 //  - several gateways may share one broker: transactions and queries reach
 //    one gateway of the share group each (gatewaySubscriptions), while kiosk
 //    states and command answers reach every gateway;
@@ -32,7 +39,17 @@ export interface ExternalBrokerSettings {
   connectOptions?: IClientOptions
   /** Bound on the first connection; default 10 s. */
   connectTimeoutMs?: number
+  /** How long the broker keeps this gateway's session after its connection is lost; default SESSION_EXPIRY_S. */
+  sessionExpiryS?: number
 }
+
+/**
+ * A restarted gateway (systemd restarts it within seconds) finds its session and what it held; one that stays
+ * away longer leaves the share group, so the others take all the kiosks' transactions.
+ */
+export const SESSION_EXPIRY_S = 20
+/** MQTT keepalive: the broker drops a connection silent for 1.5 times this, so a vanished machine is noticed. */
+export const KEEPALIVE_S = 5
 
 export type ExternalBrokerOptions = Pick<BrokerOptions, 'logger' | 'onKioskTx' | 'onKioskQuery' | 'onKioskState' | 'onKioskCommandAnswer'> & {
   /**
@@ -105,7 +122,9 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
     password: settings.password,
     clientId: settings.clientId,
     clean: false,
-    protocolVersion: 4,
+    protocolVersion: 5,
+    properties: { sessionExpiryInterval: settings.sessionExpiryS ?? SESSION_EXPIRY_S },
+    keepalive: KEEPALIVE_S,
     reconnectPeriod: 1_000,
     connectTimeout: settings.connectTimeoutMs ?? 10_000,
     resubscribe: true,
@@ -201,7 +220,8 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
         if (!Array.isArray(codes)) throw err
         return subscriptions.map((topic, i) => ({ topic, qos: codes[i] ?? 128 }))
       })
-      const refused = granted.filter((g) => g.qos === 128)
+      // MQTT 5 refuses with a reason code of 0x80 or more (0x87: not authorized), 3.1.1 with 0x80.
+      const refused = granted.filter((g) => g.qos >= 0x80)
       if (refused.length > 0) throw new Error(`the external mqtt broker refused the gateway's subscriptions ${refused.map((g) => g.topic).join(', ')}: is its account provisioned with its role?`)
       subscribed = true
       log.info({ url: settings.url, clientId: settings.clientId, subscriptions }, 'reading kiosk messages from the external mqtt broker')

@@ -41,8 +41,9 @@ t.test('the default client id is the same at every start, and differs between ma
   t.not(defaultGatewayClientId('gw1', '/srv/wristpay-2'), id, 'a second gateway on the same machine')
   t.match(defaultGatewayClientId('a b/c#', '/x'), /^wristpay-gateway-a_b_c_-/, 'no topic or wildcard characters from the host name')
   const env = { [GATEWAY_PASSWORD_ENV]: 'x', [DYNSEC_PASSWORD_ENV]: 'y' }
-  const configured = externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883', external: { clientId: 'gateway-east', shareGroup: 'festival-2026' } }, env, gateway)
-  t.match(configured?.broker, { clientId: 'gateway-east', shareGroup: 'festival-2026' }, 'mqtt.external.clientId and shareGroup win')
+  const configured = externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883', external: { clientId: 'gateway-east', shareGroup: 'festival-2026', sessionExpirySeconds: 45 } }, env, gateway)
+  t.match(configured?.broker, { clientId: 'gateway-east', shareGroup: 'festival-2026', sessionExpiryS: 45 }, 'mqtt.external.clientId, shareGroup and sessionExpirySeconds win')
+  t.equal(externalMessagingSettings({ ...DEFAULT_CONFIG.mqtt, url: 'mqtt://10.0.0.5:1883' }, env, gateway)?.broker.sessionExpiryS, undefined, 'unset: the broker connection uses SESSION_EXPIRY_S')
 })
 
 t.test('a secret file must be readable by its owner only; its content never appears in an error', async (t) => {

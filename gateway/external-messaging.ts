@@ -82,6 +82,7 @@ export function externalMessagingSettings(mqtt: GatewayConfig['mqtt'], env: Node
       password: readSecret("the gateway's password at the external broker", GATEWAY_PASSWORD_ENV, external.credentialFile, env),
       clientId,
       ...(external.shareGroup === undefined ? {} : { shareGroup: external.shareGroup }),
+      ...(external.sessionExpirySeconds === undefined ? {} : { sessionExpiryS: external.sessionExpirySeconds }),
       ...(ca === undefined ? {} : { connectOptions: { ca } }),
     },
     admin: {

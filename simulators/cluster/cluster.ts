@@ -121,6 +121,8 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 export type ClusterSetupOptions = Pick<ClusterOptions, 'kiosks' | 'guests' | 'gatewayArgs'> & {
   /** The folder's name starts with this (default wristpay-cluster-). */
   dirPrefix?: string
+  /** The gateways' mqtt.external.sessionExpirySeconds (default: the gateway's own default). */
+  gatewaySessionExpiryS?: number
 }
 
 /** A running cluster: the servers, the two gateways, the enrolled kiosks (not selling yet) and the script's own ledger on the database. */
@@ -226,7 +228,15 @@ export async function startCluster(options: ClusterSetupOptions, out: (line: str
       JSON.stringify({
         eventFile,
         http: { host: '127.0.0.1' },
-        mqtt: { url: mosquitto!.url, external: { credentialFile: gatewayPasswordFile, dynsecAdminUsername: mosquitto!.admin.username, dynsecAdminCredentialFile: adminPasswordFile } },
+        mqtt: {
+          url: mosquitto!.url,
+          external: {
+            credentialFile: gatewayPasswordFile,
+            dynsecAdminUsername: mosquitto!.admin.username,
+            dynsecAdminCredentialFile: adminPasswordFile,
+            ...(options.gatewaySessionExpiryS === undefined ? {} : { sessionExpirySeconds: options.gatewaySessionExpiryS }),
+          },
+        },
         store,
       }),
       { mode: 0o600 },

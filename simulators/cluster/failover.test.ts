@@ -1,6 +1,7 @@
 // `npm run failover` in its short form: two gateways on a private PostgreSQL
-// and Mosquitto, the demo's tills selling, then gateway-a killed (SIGKILL) and
-// started again, Mosquitto restarted, PostgreSQL restarted. After each fault
+// and Mosquitto, the demo's tills selling, then gateway-a killed (SIGKILL),
+// gateway-b taking over once gateway-a's session expired, gateway-a started
+// again, Mosquitto restarted, PostgreSQL restarted. After each fault
 // the tills are answered again (within the run's bound: the time is printed,
 // never asserted), and nothing is lost or doubled, every kiosk's chain is
 // complete and the books balance. Nothing of the run is left in the temp folder.
@@ -21,13 +22,18 @@ t.test('a gateway killed, the broker and the database restarted under load: ever
   // runFailover stops everything itself; this is for a run the test's timeout cuts short.
   t.teardown(() => cluster?.teardown())
   const lines: string[] = []
-  const summary = await runFailover({ warmS: 1, downS: 1, afterS: 1, recoverTimeoutS: 120, drainTimeoutS: 120, kiosks: 4, guests: 12, onStarted: (c) => (cluster = c) }, (line) => lines.push(line))
+  // gateway-a stays down well past its session's expiry: the survivor must take over while it is away.
+  const summary = await runFailover(
+    { warmS: 1, downS: 15, afterS: 1, recoverTimeoutS: 120, drainTimeoutS: 120, kiosks: 4, guests: 12, gatewaySessionExpiryS: 2, onStarted: (c) => (cluster = c) },
+    (line) => lines.push(line),
+  )
   t.same(summary.phases.map((p) => p.phase), [...PHASES], 'all three faults, in order')
   for (const p of summary.phases) {
     t.match(p, { recovered: true, lost: 0, duplicates: 0, chainsComplete: true, ledgerBalanced: true, invariantViolations: [], errors: [] }, `${p.phase}: ${JSON.stringify({ answeredAgainMs: p.answeredAgainMs, chains: p.chains })}`)
     t.type(p.answeredAgainMs, 'number', `${p.phase}: every till had a sale it made after the fault answered`)
     t.ok(p.operations.accepted > 0, `${p.phase}: sales were accepted`)
   }
+  t.equal(summary.phases[0]!.answeredWhileDown, true, 'gateway-b answered every till while gateway-a was down (its session expired)')
   t.equal(summary.phases[0]!.rejoined, true, 'the restarted gateway-a answered sales again')
   t.same(Object.values(summary.gateways).map((g) => g.alive), [true, true], 'both gateways alive at the end')
   t.equal(failoverSound(summary), true, 'the exit code would be 0')

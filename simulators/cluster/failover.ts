@@ -19,18 +19,17 @@
 // every store). The phases run one after the other on the same books, so
 // each phase's checks cover everything booked so far.
 //
-// What it found (Mosquitto 2.0.11, the gateways' persistent sessions, MQTT 3.1.1):
-//  - gateway-kill: the survivor does not take over. Mosquitto keeps the dead
-//    gateway's session in the share group: the messages it held unacknowledged
-//    stay there, and it goes on getting its turn of new ones; a kiosk's chain
-//    stops at the first of its transactions that went there (the survivor asks
-//    for the gap to be resent, and half of the resends go to the dead session
-//    again). With gateway-a down for 40 s no till was answered at all; sales
-//    resumed once it was back (answeredWhileDown is false, answeredAgainMs is
-//    about its restart time). An MQTT 5 session expiry would end the dead
-//    member's turn (tried with mosquitto and mqtt.js alone: after the expiry
-//    the survivor gets every message) but the broker drops what that session
-//    held, so the kiosks' outboxes would have to resend it: not done yet.
+// What it found (Mosquitto 2.0.11):
+//  - gateway-kill: with the gateways' sessions persistent (MQTT 3.1.1) the
+//    survivor did not take over: Mosquitto kept the dead gateway's session in
+//    the share group, with the messages it held and its turn of new ones, and
+//    a kiosk's chain stopped at the first of its transactions that went there.
+//    The gateways' sessions now expire (MQTT 5, mqtt.external.
+//    sessionExpirySeconds, default 20 s): a gateway down longer leaves the
+//    share group, the survivor gets every new transaction, asks for the gaps,
+//    and the kiosks send their oldest unanswered transaction again
+//    (daemon/unanswered-nudge.ts), so what the dropped session held is booked
+//    too. A gateway back within the expiry finds its session as before.
 //  - broker-restart: Mosquitto restores the gateways' sessions but not their
 //    shared subscriptions; the gateway now subscribes again (external-broker.ts).
 //  - postgres-restart: the gateways' batches fail while the server is down,
@@ -70,6 +69,8 @@ export interface FailoverOptions {
   kiosks: number
   guests: number
   gatewayArgs?: string[]
+  /** The gateways' session expiry at the broker (default the gateway's): a gateway down longer leaves the share group. */
+  gatewaySessionExpiryS?: number
   /** Called with the cluster once it runs (a test registers its teardown: it is stopped even if the run is cut short). */
   onStarted?: (cluster: Cluster) => void
 }
@@ -206,7 +207,7 @@ function checkBooks(cluster: Cluster, recorded: readonly RecordedOperation[]): P
 export async function runFailover(options: FailoverOptions, out: (line: string) => void = console.log): Promise<FailoverSummary> {
   const startedMs = performance.now()
   let ticker: NodeJS.Timeout | undefined
-  const cluster = await startCluster({ kiosks: options.kiosks, guests: options.guests, dirPrefix: 'wristpay-failover-', ...(options.gatewayArgs ? { gatewayArgs: options.gatewayArgs } : {}) }, out)
+  const cluster = await startCluster({ kiosks: options.kiosks, guests: options.guests, dirPrefix: 'wristpay-failover-', ...(options.gatewayArgs ? { gatewayArgs: options.gatewayArgs } : {}), ...(options.gatewaySessionExpiryS === undefined ? {} : { gatewaySessionExpiryS: options.gatewaySessionExpiryS }) }, out)
   try {
     options.onStarted?.(cluster)
     const { runtimes } = cluster

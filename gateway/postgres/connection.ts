@@ -150,8 +150,16 @@ export function conninfoOf(options: PgConnectionOptions): string {
     keepalives_count: '3',
     application_name: 'wristpay-gateway',
   }
-  for (const [key, value] of Object.entries(defaults)) if (!url.searchParams.has(key)) url.searchParams.set(key, value)
-  return url.toString()
+  // Appended to the URL as written: URLSearchParams would write the whole query again form-encoded (a space as
+  // '+'), which libpq does not decode, so `options=-c%20statement_timeout%3D5000` would reach it as '-c+...'.
+  const missing = Object.entries(defaults)
+    .filter(([key]) => !url.searchParams.has(key))
+    .map(([key, value]) => `${key}=${encodeURIComponent(value)}`)
+  if (missing.length === 0) return options.url
+  const hashAt = options.url.indexOf('#')
+  const [base, hash] = hashAt < 0 ? [options.url, ''] : [options.url.slice(0, hashAt), options.url.slice(hashAt)]
+  const joiner = !base.includes('?') ? '?' : base.endsWith('?') || base.endsWith('&') ? '' : '&'
+  return `${base}${joiner}${missing.join('&')}${hash}`
 }
 
 /** The URL without its password, for messages and logs. */

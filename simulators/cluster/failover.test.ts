@@ -24,12 +24,12 @@ t.test('a gateway killed, the broker and the database restarted under load: ever
   const lines: string[] = []
   // gateway-a stays down well past its session's expiry: the survivor must take over while it is away.
   const summary = await runFailover(
-    { warmS: 1, downS: 15, afterS: 1, recoverTimeoutS: 120, drainTimeoutS: 120, kiosks: 4, guests: 12, gatewaySessionExpiryS: 2, onStarted: (c) => (cluster = c) },
+    { warmS: 1, downS: 1, gatewayDownS: 15, afterS: 1, recoverTimeoutS: 120, drainTimeoutS: 120, kiosks: 4, guests: 12, gatewaySessionExpiryS: 2, onStarted: (c) => (cluster = c) },
     (line) => lines.push(line),
   )
   t.same(summary.phases.map((p) => p.phase), [...PHASES], 'all three faults, in order')
   for (const p of summary.phases) {
-    t.match(p, { recovered: true, lost: 0, duplicates: 0, chainsComplete: true, ledgerBalanced: true, invariantViolations: [], errors: [] }, `${p.phase}: ${JSON.stringify({ answeredAgainMs: p.answeredAgainMs, chains: p.chains })}`)
+    t.match(p, { recovered: true, lost: 0, duplicates: 0, chainsComplete: true, ledgerBalanced: true, invariantViolations: [], errors: [] }, `${p.phase}: ${JSON.stringify({ answeredAgainMs: p.answeredAgainMs, chains: p.chains, lostDetails: p.lostDetails })}`)
     t.type(p.answeredAgainMs, 'number', `${p.phase}: every till had a sale it made after the fault answered`)
     t.ok(p.operations.accepted > 0, `${p.phase}: sales were accepted`)
   }

@@ -61,6 +61,8 @@ balanced). Exit code 0 only if every phase recovered and every check holds.
 export interface FailoverOptions {
   warmS: number
   downS: number
+  /** How long gateway-a stays down (default downS): past its session's expiry, the other gateway takes over. */
+  gatewayDownS?: number
   afterS: number
   /** Bound on the wait until every till is answered again; a phase that takes longer has not recovered. */
   recoverTimeoutS: number
@@ -89,6 +91,8 @@ export interface ChainCheck {
 
 export interface PhaseChecks {
   lost: number
+  /** The first lost ones: what the till showed, and what the ledger holds (missing, or rejected and why). */
+  lostDetails?: Array<{ id: string; kiosk: string; shown: string; ledger: string; reason?: string }>
   duplicates: number
   chainsComplete: boolean
   chains: Record<string, ChainCheck>
@@ -183,7 +187,12 @@ function booksReachable(cluster: Cluster): boolean {
 function checkBooks(cluster: Cluster, recorded: readonly RecordedOperation[]): PhaseChecks {
   const { ledger, runtimes } = cluster
   const shownAccepted = recorded.filter((r) => r.outcome.status === 'accepted' || r.outcome.status === 'offline')
-  const lost = shownAccepted.filter((r) => ledger.transaction(r.outcome.id)?.status !== 'accepted').length
+  const lostOnes = shownAccepted.filter((r) => ledger.transaction(r.outcome.id)?.status !== 'accepted')
+  const lost = lostOnes.length
+  const lostDetails = lostOnes.slice(0, 10).map((r) => {
+    const booked = ledger.transaction(r.outcome.id)
+    return { id: r.outcome.id, kiosk: r.kioskId, shown: r.outcome.status, ledger: booked?.status ?? 'missing', ...(booked?.reason === undefined ? {} : { reason: booked.reason }) }
+  })
   const stats = ledger.stats()
   const created = new Set(recorded.map((r) => r.outcome.id)).size
   const chains: Record<string, ChainCheck> = {}
@@ -195,6 +204,7 @@ function checkBooks(cluster: Cluster, recorded: readonly RecordedOperation[]): P
   const violations = ledger.checkInvariants()
   return {
     lost,
+    ...(lost === 0 ? {} : { lostDetails }),
     // The ledger holds no more transactions than the tills made (each has one id).
     duplicates: Math.max(0, stats.accepted + stats.rejected - created),
     chainsComplete: Object.values(chains).every((c) => c.outbox === 0 && c.gatewayNextSeq === c.kioskNextSeq && c.sameHash),
@@ -257,8 +267,9 @@ export async function runFailover(options: FailoverOptions, out: (line: string) 
       if (phase === 'gateway-kill') {
         await cluster.killGateway('gateway-a')
         // While gateway-a is down, only the survivor can answer.
-        answeredWhileDown = await recoveredWithin(options.downS * 1_000)
-        await sleep(Math.max(0, faultMs + options.downS * 1_000 - performance.now()))
+        const gatewayDownMs = (options.gatewayDownS ?? options.downS) * 1_000
+        answeredWhileDown = await recoveredWithin(gatewayDownMs)
+        await sleep(Math.max(0, faultMs + gatewayDownMs - performance.now()))
         const restartMs = performance.now()
         await cluster.startGateway('gateway-a')
         out(`failover: gateway-a started again (${cluster.elapsedS()} s)`)

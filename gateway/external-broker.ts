@@ -50,6 +50,8 @@ export interface ExternalBrokerSettings {
 export const SESSION_EXPIRY_S = 20
 /** MQTT keepalive: the broker drops a connection silent for 1.5 times this, so a vanished machine is noticed. */
 export const KEEPALIVE_S = 5
+/** The most transactions the broker hands the gateway before it acknowledges any (README: max_inflight_messages). */
+export const RECEIVE_MAXIMUM = 1_000
 
 export type ExternalBrokerOptions = Pick<BrokerOptions, 'logger' | 'onKioskTx' | 'onKioskQuery' | 'onKioskState' | 'onKioskCommandAnswer'> & {
   /**
@@ -123,7 +125,10 @@ export function createExternalBroker(options: ExternalBrokerOptions, settings: E
     clientId: settings.clientId,
     clean: false,
     protocolVersion: 5,
-    properties: { sessionExpiryInterval: settings.sessionExpiryS ?? SESSION_EXPIRY_S },
+    // Receive Maximum: with MQTT 5 the broker keeps at most this many QoS 1 messages unacknowledged at the
+    // gateway (the spec's default is 65,535); the gateway acknowledges a transaction only once it is committed,
+    // so this is also the largest batch, as Mosquitto's max_inflight_messages was for 3.1.1.
+    properties: { sessionExpiryInterval: settings.sessionExpiryS ?? SESSION_EXPIRY_S, receiveMaximum: RECEIVE_MAXIMUM },
     keepalive: KEEPALIVE_S,
     reconnectPeriod: 1_000,
     connectTimeout: settings.connectTimeoutMs ?? 10_000,

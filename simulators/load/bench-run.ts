@@ -72,6 +72,51 @@ export const QUICK_BENCH: EndToEndBenchOptions = {
 }
 
 /** Top-up per wristband before the sales (one transaction's most is 100,000.00): over 10,000 beers each, more than any run sells. */
+/** The load generator's arguments for the bench's measured run: open-loop phases at `ratesPerSec`, then the capacity search. */
+export function measuredRunArgs(o: {
+  mqttUrl: string
+  fleetFile: string
+  kiosks: number
+  drainMs: number
+  ratesPerSec: readonly number[]
+  phaseMs: number
+  capacity: { p99LimitMs: number; maxPhases: number; phaseMs: number }
+}): string[] {
+  return [
+    '--mqtt', o.mqttUrl,
+    '--fleet', o.fleetFile,
+    '--kiosks', String(o.kiosks),
+    '--drain-seconds', String(o.drainMs / 1000),
+    '--fund-cents', String(FUND_CENTS),
+    '--rates', o.ratesPerSec.join(','),
+    '--seconds', String(o.phaseMs / 1000),
+    '--capacity',
+    '--p99-ms', String(o.capacity.p99LimitMs),
+    '--capacity-phases', String(o.capacity.maxPhases),
+    '--capacity-seconds', String(o.capacity.phaseMs / 1000),
+  ]
+}
+
+/**
+ * A gateway process's CPU (main thread and whole process) from now until stop(), sampled every 250 ms so
+ * that a process gone at the end still counts; perSale() divides it by the sales booked, in µs.
+ */
+export function gatewayCpuMeter(pid: number): { stop(): void; perSale(salesBooked: number): { mainThreadUsPerSale: number | undefined; processUsPerSale: number | undefined; cores: number } } {
+  const atStart = { main: cpuMs(pid, pid), process: cpuMs(pid) }
+  let atEnd = atStart
+  const sample = () => (atEnd = { main: cpuMs(pid, pid) ?? atEnd.main, process: cpuMs(pid) ?? atEnd.process })
+  const sampler = setInterval(sample, 250)
+  const us = (start: number | undefined, end: number | undefined, sales: number) =>
+    start === undefined || end === undefined || sales === 0 ? undefined : Math.round(((end - start) * 1000) / sales)
+  return {
+    stop() {
+      clearInterval(sampler)
+      sample()
+    },
+    perSale: (sales) => ({ mainThreadUsPerSale: us(atStart.main, atEnd.main, sales), processUsPerSale: us(atStart.process, atEnd.process, sales), cores: availableParallelism() }),
+  }
+}
+
 export const FUND_CENTS = 5_000_000
 
 /** Runs `wristpay-sim load` in its own process (from the bench's transpiled build); its lines go to `log`, its last line is its report. */
@@ -148,36 +193,15 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     // The gateway's CPU from listening to its last answer: its main thread (where ingest, the ledger and
     // the broker run) and the whole process (the verifies on the thread pool too). Read while it runs.
     const pid = gateway.pid ?? 0
-    const cpuAtStart = { main: cpuMs(pid, pid), process: cpuMs(pid) }
-    let cpuAtEnd = cpuAtStart
-    const cpuSampler = setInterval(() => (cpuAtEnd = { main: cpuMs(pid, pid) ?? cpuAtEnd.main, process: cpuMs(pid) ?? cpuAtEnd.process }), 250)
+    const cpu = gatewayCpuMeter(pid)
     let report: LoadReport
     try {
-      const capacity = options.capacity
       report = await runLoadProcess(
-        [
-          '--mqtt',
-          `mqtt://127.0.0.1:${port}`,
-          ...common,
-          '--fund-cents',
-          String(FUND_CENTS),
-          '--rates',
-          options.ratesPerSec.join(','),
-          '--seconds',
-          String(options.phaseMs / 1000),
-          '--capacity',
-          '--p99-ms',
-          String(capacity.p99LimitMs),
-          '--capacity-phases',
-          String(capacity.maxPhases),
-          '--capacity-seconds',
-          String(capacity.phaseMs / 1000),
-        ],
+        measuredRunArgs({ mqttUrl: `mqtt://127.0.0.1:${port}`, fleetFile, kiosks: options.kiosks, drainMs: options.drainMs, ratesPerSec: options.ratesPerSec, phaseMs: options.phaseMs, capacity: options.capacity }),
         log,
       )
     } finally {
-      clearInterval(cpuSampler)
-      cpuAtEnd = { main: cpuMs(pid, pid) ?? cpuAtEnd.main, process: cpuMs(pid) ?? cpuAtEnd.process }
+      cpu.stop()
       gateway.kill('SIGTERM')
       await exited(gateway)
     }
@@ -192,9 +216,7 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
 
     // Today's keys: the most booked per second in any phase, and the latency at 500/s offered (the issue's reference load).
     const reference = report.openLoop.find((p) => p.offeredPerSec === 500) ?? report.openLoop[0]
-    const perSale = (start: number | undefined, end: number | undefined) =>
-      start === undefined || end === undefined || books.salesBooked === 0 ? undefined : Math.round(((end - start) * 1000) / books.salesBooked)
-    const gatewayCpu = { mainThreadUsPerSale: perSale(cpuAtStart.main, cpuAtEnd.main), processUsPerSale: perSale(cpuAtStart.process, cpuAtEnd.process), cores: availableParallelism() }
+    const gatewayCpu = cpu.perSale(books.salesBooked)
     const ceilings: Ceiling[] = [
       { resource: 'load generator and broker (against the null gateway)', perSec: maxRatePerSec },
       { resource: 'broker QoS 1 round trips (bare aedes)', perSec: roundTripsPerSec },

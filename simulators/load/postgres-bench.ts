@@ -16,7 +16,7 @@
 // missing.
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import pino from 'pino'
@@ -27,10 +27,9 @@ import { createPgSqlDatabase } from '../../gateway/postgres/sql-database.js'
 import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
 import { passfileUrl, POSTGRES_BIN, postgresInstalled, startPostgresServer, type PostgresServer } from '../../gateway/testing/postgres-server.js'
 import { benchBuild } from './bench-build.js'
-import { FUND_CENTS, runLoadProcess } from './bench-run.js'
+import { gatewayCpuMeter, measuredRunArgs, runLoadProcess } from './bench-run.js'
 import type { LoadReport } from './cli.js'
 import { createLoadEvent, writeJsonPrivately } from './load-event.js'
-import { cpuMs } from './targets.js'
 
 export interface PostgresBenchOptions {
   kiosks: number
@@ -180,41 +179,15 @@ export async function runPostgresBench(options: PostgresBenchOptions, log: (line
     )
     log(`postgres: gateway on the PostgreSQL store listening after ${((performance.now() - startMs) / 1000).toFixed(1)} s (migrations and the event set-up included)`)
     const pid = gateway.pid ?? 0
-    const cpuAtStart = { main: cpuMs(pid, pid), process: cpuMs(pid) }
-    let cpuAtEnd = cpuAtStart
-    const cpuSampler = setInterval(() => (cpuAtEnd = { main: cpuMs(pid, pid) ?? cpuAtEnd.main, process: cpuMs(pid) ?? cpuAtEnd.process }), 250)
+    const cpu = gatewayCpuMeter(pid)
     let report: LoadReport
     try {
-      const { p99LimitMs, maxPhases, phaseMs } = options.capacity
       report = await runLoadProcess(
-        [
-          '--mqtt',
-          `mqtt://127.0.0.1:${port}`,
-          '--fleet',
-          fleetFile,
-          '--kiosks',
-          String(options.kiosks),
-          '--drain-seconds',
-          String(options.drainMs / 1000),
-          '--fund-cents',
-          String(FUND_CENTS),
-          '--rates',
-          options.ratesPerSec.join(','),
-          '--seconds',
-          String(options.phaseMs / 1000),
-          '--capacity',
-          '--p99-ms',
-          String(p99LimitMs),
-          '--capacity-phases',
-          String(maxPhases),
-          '--capacity-seconds',
-          String(phaseMs / 1000),
-        ],
+        measuredRunArgs({ mqttUrl: `mqtt://127.0.0.1:${port}`, fleetFile, kiosks: options.kiosks, drainMs: options.drainMs, ratesPerSec: options.ratesPerSec, phaseMs: options.phaseMs, capacity: options.capacity }),
         (line) => log(`postgres: ${line}`),
       )
     } finally {
-      clearInterval(cpuSampler)
-      cpuAtEnd = { main: cpuMs(pid, pid) ?? cpuAtEnd.main, process: cpuMs(pid) ?? cpuAtEnd.process }
+      cpu.stop()
       gateway.kill('SIGTERM')
       await exited(gateway)
     }
@@ -227,10 +200,8 @@ export async function runPostgresBench(options: PostgresBenchOptions, log: (line
         `balanced: ${books.ledgerBalanced}, invariant violations: ${books.invariantViolations}`,
     )
     const reference = report.openLoop.find((p) => p.offeredPerSec === 500) ?? report.openLoop[0]
-    const perSale = (start: number | undefined, end: number | undefined) =>
-      start === undefined || end === undefined || books.salesBooked === 0 ? undefined : Math.round(((end - start) * 1000) / books.salesBooked)
     // The main thread waits for the server without using CPU (pg-native blocks in libpq): its CPU per sale is not its time per sale.
-    const gatewayCpu = { mainThreadUsPerSale: perSale(cpuAtStart.main, cpuAtEnd.main), processUsPerSale: perSale(cpuAtStart.process, cpuAtEnd.process), cores: availableParallelism() }
+    const gatewayCpu = cpu.perSale(books.salesBooked)
     return {
       e2eSalesPerSec: Math.max(0, ...phases.map((p) => p.achievedPerSec)),
       latencyMs: { p50: reference?.p50 ?? 0, p99: reference?.p99 ?? 0, max: reference?.max ?? 0, atOfferedPerSec: reference?.offeredPerSec ?? 0 },

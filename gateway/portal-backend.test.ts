@@ -1,8 +1,8 @@
-// The portal on the gateway's real backend (ledger + SQLite file) over real
-// HTTP: what guests see of the ledger, that two guests never reach each
+// The portal on the gateway's real backend (ledger + SQLite file, and the
+// whole-flow tests on PostgreSQL too: one body per engine) over real HTTP: what guests see of the ledger, that two guests never reach each
 // other's data, sessions across a restart, payout details and donations,
 // receipts, top-up ownership, and that secrets stay out of the log.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import pino from 'pino'
 import type { PortalError } from '../portal-api/index.js'
 import { logCapture } from '../portal-api/testing/helpers.js'
@@ -11,6 +11,7 @@ import { openLedgerDatabase } from './ledger/index.js'
 import { createPortalBackend, orderIntegerId, portalAuthSecret, productIntegerId } from './portal-backend.js'
 import { migrateGatewayDatabase } from './migrations.js'
 import { EVENT_CONFIG, PIN, UID, reopenBackend, startPortalWorld } from './testing/portal-world.js'
+import { worldEngines, type WorldEngine } from './testing/world-engines.js'
 
 const IBAN = 'DE89370400440532013000'
 
@@ -24,8 +25,14 @@ function statusOf(fn: () => unknown): number | undefined {
   }
 }
 
-t.test('the customer and orders come from the ledger, in the seed terms', async (t) => {
-  const w = await startPortalWorld(t)
+const engines = await worldEngines(t)
+/** The test once per engine (world-engines.ts), its name prefixed with the engine's. */
+function onEveryEngine(name: string, body: (t: Test, engine: WorldEngine) => Promise<void>): void {
+  for (const engine of engines) t.test(`${engine.name}: ${name}`, (t) => body(t, engine))
+}
+
+onEveryEngine('the customer and orders come from the ledger, in the seed terms', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   const token = await login(w.base, PIN.alice)
   const customer = (await call(w.base, 'GET', '/customer', { token })).body
   t.match(customer, { user_tag_uid_hex: UID.alice, balance: 21, type: 'private', user_tag_pin: null, donation: 0, has_entered_info: false })
@@ -52,10 +59,11 @@ t.test('the customer and orders come from the ledger, in the seed terms', async 
   const idsBefore = new Map(orders.map((o: any) => [o.uuid, o.id]))
   for (const o of after) if (idsBefore.has(o.uuid)) t.equal(o.id, idsBefore.get(o.uuid), 'earlier orders keep their ids')
   t.equal(new Set(after.map((o: any) => o.id)).size, 4, 'ids are distinct')
+  t.same(w.ledger.checkInvariants(), [], 'the ledger balances')
 })
 
-t.test('PINs as the ledger compares them; a blocked wristband cannot log in', async (t) => {
-  const w = await startPortalWorld(t)
+onEveryEngine('PINs as the ledger compares them; a blocked wristband cannot log in', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   for (const pin of [PIN.alice, PIN.alice.toLowerCase(), `${PIN.alice.slice(0, 4)}-${PIN.alice.slice(4)}`, ` ${PIN.alice.slice(0, 5)} ${PIN.alice.slice(5)}`])
     t.equal((await call(w.base, 'POST', '/auth/login', { body: { pin } })).status, 200, pin)
   for (const pin of [PIN.alice.slice(0, -1), `${PIN.alice}A`, 'ALCE2345A0', '12345678'])
@@ -65,8 +73,8 @@ t.test('PINs as the ledger compares them; a blocked wristband cannot log in', as
   t.equal(blocked.body.type, 'wristband_blocked')
 })
 
-t.test('two guests: no route lets one read or change the other', async (t) => {
-  const w = await startPortalWorld(t)
+onEveryEngine('two guests: no route lets one read or change the other', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   const alice = await login(w.base, PIN.alice)
   const bob = await login(w.base, PIN.bob)
   const aliceOrders = (await call(w.base, 'GET', '/orders_with_bon', { token: alice })).body.map((o: any) => o.uuid)
@@ -95,8 +103,8 @@ t.test('two guests: no route lets one read or change the other', async (t) => {
   t.equal(w.ledger.balanceOf(UID.bob), 50)
 })
 
-t.test('payout details: checked, stored, the donation within the balance at the time', async (t) => {
-  const w = await startPortalWorld(t)
+onEveryEngine('payout details: checked, stored, the donation within the balance at the time', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   const token = await login(w.base, PIN.alice)
   const info = { iban: 'de89 3704 0044 0532 0130 00', account_name: ' Alice Example ', email: 'alice@example.org' }
   const above = await call(w.base, 'POST', '/customer_info', { token, body: { ...info, donation: 21.01 } })
@@ -132,8 +140,8 @@ t.test('payout details: checked, stored, the donation within the balance at the 
   t.same(w.ledger.checkInvariants(), [])
 })
 
-t.test('receipts: every order has one, public by its random id only', async (t) => {
-  const w = await startPortalWorld(t)
+onEveryEngine('receipts: every order has one, public by its random id only', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   const token = await login(w.base, PIN.alice)
   const orders = (await call(w.base, 'GET', '/orders_with_bon', { token })).body
   for (const order of orders) {
@@ -152,8 +160,8 @@ t.test('receipts: every order has one, public by its random id only', async (t) 
     t.equal((await call(w.base, 'GET', `/bon/${id}`)).status, 404, id)
 })
 
-t.test('sessions live in the database: a restart keeps them, logout ends them for good', async (t) => {
-  const w = await startPortalWorld(t, { tokenTtlS: 3600 })
+onEveryEngine('sessions live in the database: a restart keeps them, logout ends them for good', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t), tokenTtlS: 3600 })
   const token = await login(w.base, PIN.alice)
   const [, payload] = token.split('.') as [string, string]
   const { jti } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
@@ -185,8 +193,8 @@ t.test('expired token on the real backend', async (t) => {
   t.equal(res.body.type, 'token_expired')
 })
 
-t.test('online top-up: the checkout is the guest\'s; provider failures are a clear 502', async (t) => {
-  const w = await startPortalWorld(t)
+onEveryEngine('online top-up: the checkout is the guest\'s; provider failures are a clear 502', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   const token = await login(w.base, PIN.alice)
   const created = await call(w.base, 'POST', '/sumup/create-checkout', { token, body: { amount: 19.99 } })
   t.equal(created.status, 200)
@@ -205,10 +213,11 @@ t.test('online top-up: the checkout is the guest\'s; provider failures are a cle
   }
   t.same(w.world.db.prepare(`SELECT COUNT(*) AS n FROM portal_checkouts`).get(), { n: 1 }, 'a failed create leaves no checkout row')
   t.equal(w.ledger.balanceOf(UID.alice), 2100, 'the portal itself books nothing')
+  t.same(w.ledger.checkInvariants(), [])
 })
 
-t.test('top-up refused for a wristband blocked after login', async (t) => {
-  const w = await startPortalWorld(t)
+onEveryEngine('top-up refused for a wristband blocked after login', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   const token = await login(w.base, PIN.alice)
   w.ledger.registry.setWristbandBlocked(UID.alice, true)
   const res = await call(w.base, 'POST', '/sumup/create-checkout', { token, body: { amount: 5 } })
@@ -243,7 +252,7 @@ t.test('no PIN, token or IBAN in the log', async (t) => {
 
 t.test('the backend opens on an existing gateway database', async (t) => {
   const w = await startPortalWorld(t)
-  const db = openLedgerDatabase(w.dbPath)
+  const db = openLedgerDatabase(w.dbPath!)
   t.teardown(() => db.close())
   migrateGatewayDatabase(db)
   t.same(db.prepare(`SELECT COUNT(*) AS n FROM portal_customers`).get(), { n: 0 }, 'no guest has logged in yet')

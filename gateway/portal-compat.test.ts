@@ -1,7 +1,8 @@
 // The portal API as an existing portal front end uses it (issue 9): bodies
-// with fields we do not know, cancels and pay-outs signed as the reference
-// server signs them, the status of an unknown PIN at login, and the texts of
-// the FAQ and terms pages from the event set-up.
+// with fields we do not know (on SQLite and on PostgreSQL), cancels and
+// pay-outs signed as the reference server signs them, the status of an
+// unknown PIN at login, and the texts of the FAQ and terms pages from the
+// event set-up.
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { Ajv2020 } from 'ajv/dist/2020.js'
@@ -14,6 +15,7 @@ import { EventSetupError, parseEventSetup } from './event-setup.js'
 import { testSetup } from './ledger/testing/test-helpers.js'
 import { createPortalBackend, orderIntegerId } from './portal-backend.js'
 import { EVENT_CONFIG, PIN, startPortalWorld } from './testing/portal-world.js'
+import { worldEngines } from './testing/world-engines.js'
 
 const spec = JSON.parse(readFileSync(new URL('../portal-api/customer-portal-openapi.json', import.meta.url), 'utf8')) as {
   paths: Record<string, Record<string, { responses: Record<string, unknown> }>>
@@ -28,45 +30,47 @@ function conformanceValidator(component: string) {
   return ajv.compile({ $ref: `openapi#/components/schemas/${component}` })
 }
 
-t.test('unknown fields in a request body are ignored on every portal route; the known ones are still validated', async (t) => {
-  const w = await startPortalWorld(t)
-  // What the existing front end sends to register for a payout.
-  const frontEndBody = { iban: 'DE89370400440532013000', account_name: 'Alice A', email: 'alice@example.org', donation: 1.5, privacy_policy: true }
+for (const engine of await worldEngines(t)) {
+  t.test(`${engine.name}: unknown fields in a request body are ignored on every portal route; the known ones are still validated`, async (t) => {
+    const w = await startPortalWorld(t, { database: engine.database(t) })
+    // What the existing front end sends to register for a payout.
+    const frontEndBody = { iban: 'DE89370400440532013000', account_name: 'Alice A', email: 'alice@example.org', donation: 1.5, privacy_policy: true }
 
-  const loggedIn = await call(w.base, 'POST', '/auth/login', { body: { pin: PIN.alice, node_id: 1, remember_me: true } })
-  t.equal(loggedIn.status, 200, 'login with an unknown field')
-  const token = loggedIn.body.access_token as string
+    const loggedIn = await call(w.base, 'POST', '/auth/login', { body: { pin: PIN.alice, node_id: 1, remember_me: true } })
+    t.equal(loggedIn.status, 200, 'login with an unknown field')
+    const token = loggedIn.body.access_token as string
 
-  const registered = await call(w.base, 'POST', '/customer_info', { token, body: frontEndBody })
-  t.equal(registered.status, 204, 'customer_info with privacy_policy')
-  const customer = (await call(w.base, 'GET', '/customer', { token })).body
-  t.match(customer, { iban: 'DE89370400440532013000', account_name: 'Alice A', email: 'alice@example.org', donation: 1.5, has_entered_info: true })
-  t.notOk('privacy_policy' in customer, 'an unknown field is not stored or echoed')
+    const registered = await call(w.base, 'POST', '/customer_info', { token, body: frontEndBody })
+    t.equal(registered.status, 204, 'customer_info with privacy_policy')
+    const customer = (await call(w.base, 'GET', '/customer', { token })).body
+    t.match(customer, { iban: 'DE89370400440532013000', account_name: 'Alice A', email: 'alice@example.org', donation: 1.5, has_entered_info: true })
+    t.notOk('privacy_policy' in customer, 'an unknown field is not stored or echoed')
 
-  const checkout = await call(w.base, 'POST', '/sumup/create-checkout', { token, body: { amount: 12.5, currency: 'EUR' } })
-  t.equal(checkout.status, 200, 'create-checkout with an unknown field')
-  t.equal(w.topups.created.at(-1)?.amountCents, 1250)
-  t.equal((await call(w.base, 'POST', '/sumup/check-checkout', { token, body: { order_uuid: checkout.body.order_uuid, poll: 1 } })).status, 200, 'check-checkout by order_uuid with an unknown field')
-  t.equal((await call(w.base, 'POST', '/sumup/check-checkout', { token, body: { checkout_id: checkout.body.checkout_id, poll: 1 } })).status, 200, 'check-checkout by checkout_id with an unknown field')
-  t.equal((await call(w.base, 'GET', '/config?base_url=https%3A%2F%2Fportal.example&lang=de')).status, 200, 'config with an unknown query parameter')
+    const checkout = await call(w.base, 'POST', '/sumup/create-checkout', { token, body: { amount: 12.5, currency: 'EUR' } })
+    t.equal(checkout.status, 200, 'create-checkout with an unknown field')
+    t.equal(w.topups.created.at(-1)?.amountCents, 1250)
+    t.equal((await call(w.base, 'POST', '/sumup/check-checkout', { token, body: { order_uuid: checkout.body.order_uuid, poll: 1 } })).status, 200, 'check-checkout by order_uuid with an unknown field')
+    t.equal((await call(w.base, 'POST', '/sumup/check-checkout', { token, body: { checkout_id: checkout.body.checkout_id, poll: 1 } })).status, 200, 'check-checkout by checkout_id with an unknown field')
+    t.equal((await call(w.base, 'GET', '/config?base_url=https%3A%2F%2Fportal.example&lang=de')).status, 200, 'config with an unknown query parameter')
 
-  // Known fields beside unknown ones are checked as before, and a refusal stores nothing.
-  const refused: [string, unknown, string, string[]][] = [
-    ['bad IBAN', { ...frontEndBody, iban: 'DE00370400440532013000', account_name: 'Mallory' }, '/customer_info', ['body', 'iban']],
-    ['donation as a string', { ...frontEndBody, donation: '1', account_name: 'Mallory' }, '/customer_info', ['body', 'donation']],
-    ['missing email', { iban: frontEndBody.iban, account_name: 'Mallory', privacy_policy: true }, '/customer_info', ['body', 'email']],
-    ['amount as a string', { amount: '12.50', currency: 'EUR' }, '/sumup/create-checkout', ['body', 'amount']],
-    ['a malformed order_uuid beside a checkout_id', { order_uuid: 'x', checkout_id: checkout.body.checkout_id }, '/sumup/check-checkout', ['body']],
-  ]
-  for (const [name, body, path, loc] of refused) {
-    const res = await call(w.base, 'POST', path, { token, body })
-    t.equal(res.status, 422, name)
-    t.ok(res.body.detail.some((d: { loc: unknown[] }) => loc.every((part, i) => d.loc[i] === part)), `${name}: detail names ${loc.join('.')}`)
-  }
-  t.equal((await call(w.base, 'POST', '/auth/login', { body: { pin: 12345678, remember_me: true } })).status, 422, 'login: a PIN that is no string')
-  t.equal((await call(w.base, 'GET', '/customer', { token })).body.account_name, 'Alice A', 'nothing refused was stored')
-  t.equal(w.topups.created.length, 1, 'no checkout was created by a refused body')
-})
+    // Known fields beside unknown ones are checked as before, and a refusal stores nothing.
+    const refused: [string, unknown, string, string[]][] = [
+      ['bad IBAN', { ...frontEndBody, iban: 'DE00370400440532013000', account_name: 'Mallory' }, '/customer_info', ['body', 'iban']],
+      ['donation as a string', { ...frontEndBody, donation: '1', account_name: 'Mallory' }, '/customer_info', ['body', 'donation']],
+      ['missing email', { iban: frontEndBody.iban, account_name: 'Mallory', privacy_policy: true }, '/customer_info', ['body', 'email']],
+      ['amount as a string', { amount: '12.50', currency: 'EUR' }, '/sumup/create-checkout', ['body', 'amount']],
+      ['a malformed order_uuid beside a checkout_id', { order_uuid: 'x', checkout_id: checkout.body.checkout_id }, '/sumup/check-checkout', ['body']],
+    ]
+    for (const [name, body, path, loc] of refused) {
+      const res = await call(w.base, 'POST', path, { token, body })
+      t.equal(res.status, 422, name)
+      t.ok(res.body.detail.some((d: { loc: unknown[] }) => loc.every((part, i) => d.loc[i] === part)), `${name}: detail names ${loc.join('.')}`)
+    }
+    t.equal((await call(w.base, 'POST', '/auth/login', { body: { pin: 12345678, remember_me: true } })).status, 422, 'login: a PIN that is no string')
+    t.equal((await call(w.base, 'GET', '/customer', { token })).body.account_name, 'Alice A', 'nothing refused was stored')
+    t.equal(w.topups.created.length, 1, 'no checkout was created by a refused body')
+  })
+}
 
 t.test('a wrong PIN at login answers 404, the status the OpenAPI file gives login, with the {type, id, message} body', async (t) => {
   const w = await startPortalWorld(t)

@@ -1,4 +1,5 @@
-// A gateway-side world for the portal tests: a real SQLite file, the real
+// A gateway-side world for the portal tests: a real SQLite file (or a
+// database of a test engine, world-engines.ts: SQLite or PostgreSQL), the real
 // ledger with the ledger tests' small set-up, some booked sales and top-ups,
 // the portal backend, and the gateway's own HTTP server with the portal
 // mounted under /api on 127.0.0.1:0. Test code only.
@@ -15,6 +16,8 @@ import { createPinAttempts, type GatewayPinAttempts, type PinAttemptLimits } fro
 import { accountIds, type Ledger } from '../ledger/index.js'
 import { PIN, UID, makeWorld, verified, type TestWorld } from '../ledger/testing/test-helpers.js'
 import { createPortalBackend, portalMount, type GatewayPortalBackend, type PortalEventConfig } from '../portal-backend.js'
+import type { SqlDatabase } from '../sql/database.js'
+import type { WorldDatabase } from './world-engines.js'
 
 export { PIN, UID }
 
@@ -26,13 +29,14 @@ export const EVENT_CONFIG: PortalEventConfig = {
 }
 
 export interface PortalWorld {
-  world: TestWorld
+  world: TestWorld<SqlDatabase>
   ledger: Ledger
   backend: GatewayPortalBackend
   topups: FakeTopups
   /** Base URL of the portal API, with the /api prefix. */
   base: string
-  dbPath: string
+  /** The SQLite file, when the world made its own (undefined on an engine's database). */
+  dbPath: string | undefined
   /** Books a sale of `qty` beers (450 each) for `uid` at bar-1. */
   sellBeer(uid: string, qty: number): void
   topUpCash(uid: string, cents: number): void
@@ -57,14 +61,16 @@ export async function startPortalWorld(
     eventConfig?: PortalEventConfig
     pinAttemptLimits?: Partial<PinAttemptLimits>
     /** The bank transfer details of a guest; built on the world's ledger and database. */
-    bankTransfer?: (world: TestWorld) => (uid: string) => PortalBankTransfer | undefined
+    bankTransfer?: (world: TestWorld<SqlDatabase>) => (uid: string) => PortalBankTransfer | undefined
     /** SEPA checks of payout data; built on the world's database. */
-    payoutCheck?: (world: TestWorld) => PayoutCheckPortalService
+    payoutCheck?: (world: TestWorld<SqlDatabase>) => PayoutCheckPortalService
+    /** The database to run on (world-engines.ts); default a SQLite file of the world's own. */
+    database?: WorldDatabase
   } = {},
 ): Promise<PortalWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-portal-'))
-  const dbPath = join(dir, 'gateway.sqlite')
-  const world = makeWorld(dbPath)
+  const dbPath = options.database === undefined ? join(dir, 'gateway.sqlite') : undefined
+  const world: TestWorld<SqlDatabase> = dbPath === undefined ? makeWorld(options.database!) : makeWorld(dbPath)
   const { ledger } = world
   const topups = fakeTopups()
   const logger = options.logger ?? pino({ level: 'silent' })

@@ -129,7 +129,8 @@ t.test('blocked and restricted wristbands: red after the tap, nothing signed; re
 
 t.test('offline: sales within the per-wristband and kiosk caps, caps from the outbox after a restart', async (t) => {
   const offline = { allowed: true, perTagCapCents: 1_000, kioskTotalCapCents: 1_500 }
-  const r = await rig(t, { offline, products: [{ id: 'x', name: 'X', price: 100 }, { id: 'cup', name: 'Cup', price: 200, kind: 'deposit' }] })
+  const products = [{ id: 'x', name: 'X', price: 100 }, { id: 'cup', name: 'Cup', price: 200, kind: 'deposit' as const }]
+  const r = await rig(t, { offline, products })
   await r.broker.stop()
   await waitUntil(() => !r.link.isReady(), 'link down')
   const sell = (kiosk: Kiosk, reader: FakeReader, qty: number, tag = GUEST) => tapped(reader, kiosk.sale([{ product: 'x', qty }]), tag)
@@ -162,6 +163,14 @@ t.test('offline: sales within the per-wristband and kiosk caps, caps from the ou
   await waitUntil(() => again.outbox.depth() === 0, 'the offline sales booked')
   t.same(r.responder.received.map((e) => [e.tx.seq, e.tx.offline]), [[1, true], [2, true], [3, true], [4, true]])
   t.same(again.kiosk.offlineTotals(), { kioskCents: 0, count: 0 })
+
+  // A second outage within the hour: the gateway still counts the sales it booked offline, so the kiosk does too.
+  await again.config.apply({ ...base, version: 6, offline, products })
+  await r.broker.stop()
+  await waitUntil(() => !again.link.isReady(), 'link down again')
+  await t.rejects(sell(again.kiosk, again.reader, 1, MINOR), { type: 'offline_limit', message: /at most 1500 cents in 60 min \(1500 already\)/ }, 'the kiosk cap is still used')
+  r.clock.advance(3_600_000)
+  t.match(await sell(again.kiosk, again.reader, 1, MINOR), { status: 'offline', amount: 100 }, 'once the window has passed the caps are free again')
 })
 
 t.test('cancel the last sale: within the window, once, without a tap; survives a restart', async (t) => {

@@ -121,7 +121,7 @@ t.test('a fresh file reaches the latest version; running again changes nothing',
   const db = open()
   migrateKioskDatabase(db)
   t.equal(version(db), KIOSK_SCHEMA_VERSION)
-  t.same(tableNames(db), ['answered', 'answered_envelopes', 'answered_envelopes_total', 'card_payments', 'card_reversals', 'chain', 'last_sale', 'meta', 'pending'])
+  t.same(tableNames(db), ['answered', 'answered_envelopes', 'answered_envelopes_total', 'card_payments', 'card_reversals', 'chain', 'last_sale', 'meta', 'offline_booked', 'pending'])
   seedOutboxRows(db)
   const schema = schemaOf(db)
   const before = rows(db)
@@ -181,6 +181,23 @@ t.test('a file at every earlier version upgrades with its rows intact and ends a
     for (const table of Object.keys(before)) t.same(after[table], before[table], `from version ${at}: ${table} intact`)
     t.same(layout(db), layout(fresh), `from version ${at}: the layout of a fresh file`)
   }
+})
+
+t.test('step 6 counts the accepted offline sales among the kept envelopes as booked, and nothing else', async (t) => {
+  const db = open()
+  migrateKioskDatabase(db, 'test', KIOSK_MIGRATIONS.slice(0, 5))
+  const envelope = (type: string, offline: boolean, uid: string, amount: number) => JSON.stringify({ tx: { type, offline, tag: { uid }, amount } })
+  const keep = db.prepare('INSERT INTO answered_envelopes (seq, id, envelope, created_at, answered_at, status) VALUES (?, ?, ?, 1, ?, ?)')
+  keep.run(1, 'off-sale', envelope('sale', true, '04A1', 700), 50, 'accepted')
+  keep.run(2, 'off-refused', envelope('sale', true, '04A1', 900), 60, 'rejected')
+  keep.run(3, 'off-return', envelope('return', true, '04A1', 200), 70, 'accepted')
+  keep.run(4, 'online-sale', envelope('sale', false, '04A1', 300), 80, 'accepted')
+  keep.run(5, 'off-other', envelope('sale', true, '04B2', 400), 90, 'accepted')
+  migrateKioskDatabase(db)
+  t.same(db.prepare('SELECT id, uid, amount, answered_at FROM offline_booked ORDER BY id').all(), [
+    { id: 'off-other', uid: '04B2', amount: 400, answered_at: 90 },
+    { id: 'off-sale', uid: '04A1', amount: 700, answered_at: 50 },
+  ])
 })
 
 t.test('a file from a newer daemon is refused and left untouched', async (t) => {

@@ -138,6 +138,23 @@ export const KIOSK_MIGRATIONS: readonly KioskMigration[] = [
           CHECK ((state = 'pending') = (closed_at IS NULL))
         );`),
   },
+  {
+    version: 6,
+    reason: 'offline sales the gateway booked, with when its answer came, so the kiosk counts its offline caps over the same window as the gateway',
+    // Filled from the kept envelopes, so a kiosk updated between two outages still counts what it sold in the first.
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE offline_booked (
+          id TEXT PRIMARY KEY,
+          uid TEXT NOT NULL,
+          amount INTEGER NOT NULL CHECK (amount >= 0),
+          answered_at INTEGER NOT NULL
+        );
+        CREATE INDEX offline_booked_by_answer ON offline_booked(answered_at);
+        INSERT INTO offline_booked (id, uid, amount, answered_at)
+          SELECT id, json_extract(envelope, '$.tx.tag.uid'), json_extract(envelope, '$.tx.amount'), answered_at FROM answered_envelopes
+          WHERE status = 'accepted' AND json_extract(envelope, '$.tx.offline') = 1 AND json_extract(envelope, '$.tx.type') = 'sale';`),
+  },
 ]
 
 /** The user_version this build writes and understands. */

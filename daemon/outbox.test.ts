@@ -146,6 +146,48 @@ t.test('a process killed right after appending loses nothing, and the next seq f
   t.equal(next.envelope.tx.prev, envelopeHash(pending[2]!.envelope))
 })
 
+t.test('offline exposure: unanswered offline sales and booked ones answered within the window, across a reopen', async (t) => {
+  const { generateKeyPairSync } = await import('node:crypto')
+  const { signTransaction } = await import('../device-protocol/index.js')
+  const { v7 } = await import('uuid')
+  const key = generateKeyPairSync('ed25519').privateKey
+  const path = join(t.testdir(), 'o.sqlite')
+  let nowMs = 10_000
+  const clockAt = { now: () => nowMs }
+  let outbox = createOutbox({ path, maxEntries: 100, clock: clockAt })
+  const add = (type: 'sale' | 'return', uid: string, amount: number, offline: boolean) =>
+    outbox.append((seq, prev) => signTransaction({ v: 1, id: v7(), kiosk: 'bar-1', seq, prev, type, tag: { uid, type: 'ntag215' }, lines: [], amount, at: nowMs, ...(offline ? { offline: true } : {}) }, key))
+  const A = '04000000000001'
+  const B = '04000000000002'
+  const booked = add('sale', A, 500, true)
+  const refused = add('sale', A, 900, true)
+  const online = add('sale', A, 300, false)
+  const returned = add('return', A, 200, true)
+  const otherTag = add('sale', B, 400, true)
+  t.same(outbox.offlineExposure(A, 0), { tagCents: 1_400, kioskCents: 1_800 }, 'unanswered offline sales count')
+  nowMs = 20_000
+  outbox.markAnswered(booked.id, { status: 'accepted' })
+  outbox.markAnswered(refused.id, { status: 'rejected', reason: 'offline_limit_exceeded' })
+  outbox.markAnswered(online.id, { status: 'accepted' })
+  outbox.markAnswered(returned.id, { status: 'accepted' })
+  nowMs = 30_000
+  outbox.markAnswered(otherTag.id, { status: 'accepted' })
+  t.same(outbox.offlineTotals(A), { tagCents: 0, kioskCents: 0, count: 0 }, 'nothing is unanswered any more')
+  t.same(outbox.offlineExposure(A, 19_999), { tagCents: 500, kioskCents: 900 }, 'booked offline sales answered within the window still count; refused ones, returns and online sales do not')
+  outbox.close()
+
+  outbox = createOutbox({ path, maxEntries: 100, clock: clockAt })
+  t.teardown(() => outbox.close())
+  t.same(outbox.offlineExposure(A, 19_999), { tagCents: 500, kioskCents: 900 }, 'and after a reopen')
+  t.same(outbox.offlineExposure(A, 20_000), { tagCents: 0, kioskCents: 400 }, 'a sale answered before the window leaves it')
+  t.same(outbox.offlineExposure(B, 30_000), { tagCents: 0, kioskCents: 0 })
+  const again = add('sale', B, 100, true)
+  t.same(outbox.offlineExposure(B, 20_000), { tagCents: 500, kioskCents: 500 }, 'unanswered and booked add up')
+  outbox.markAnswered(again.id, { status: 'accepted' })
+  outbox.markAnswered(again.id, { status: 'accepted' })
+  t.same(outbox.offlineExposure(B, 20_000), { tagCents: 500, kioskCents: 500 }, 'a duplicate answer counts once')
+})
+
 t.test('last accepted sale and offline totals come from the outbox and survive a reopen', async (t) => {
   const { generateKeyPairSync } = await import('node:crypto')
   const { signTransaction } = await import('../device-protocol/index.js')

@@ -17,7 +17,7 @@
 // the gateway's head. A file SQLite itself finds corrupt is refused at open.
 import type BetterSqlite3 from 'better-sqlite3'
 import type { Clock, Envelope, TxResult } from '../device-protocol/index.js'
-import { GENESIS_HASH, envelopeHash } from '../device-protocol/index.js'
+import { GENESIS_HASH, MAX_OFFLINE_CAP_WINDOW_MS, envelopeHash } from '../device-protocol/index.js'
 import { UNRECORDED_REASONS, planRebase, type ChainDamageReport, type GatewayHead } from './chain-check.js'
 import { migrateKioskDatabase } from './migrations.js'
 import { isStorageFull, storageFaultCode } from '../device-protocol/storage-fault.js'
@@ -177,6 +177,16 @@ export interface Outbox {
   lastSale(): LastSale | undefined
   /** What unanswered offline sales add up to, for the wristband `uid` and for the whole kiosk. */
   offlineTotals(uid?: string): OfflineTotals
+  /**
+   * What the offline caps count for `uid` and for the kiosk: unanswered
+   * offline sales, and offline sales the gateway booked whose answer came
+   * after `sinceMs` (this kiosk's clock). The gateway counts the offline
+   * sales it booked within its cap window; its answer comes after its
+   * booking, so this count holds at least what the gateway's does and a
+   * sale the till hands out offline is never one the gateway then refuses
+   * as beyond the cap.
+   */
+  offlineExposure(uid: string, sinceMs: number): { tagCents: number; kioskCents: number }
   readonly maxEntries: number
   /** The SQLite connection, for stores whose writes must commit together with an append (daemon/card-payments.ts). */
   readonly database: BetterSqlite3.Database
@@ -325,6 +335,12 @@ export function createOutbox(options: OutboxOptions): Outbox {
       coalesce(sum(CASE WHEN json_extract(envelope, '$.tx.type') = 'sale' AND json_extract(envelope, '$.tx.tag.uid') = ? THEN json_extract(envelope, '$.tx.amount') ELSE 0 END), 0) AS tagCents,
       count(*) AS count
     FROM pending WHERE json_extract(envelope, '$.tx.offline') = 1`)
+  const insertOfflineBooked = db.prepare('INSERT INTO offline_booked (id, uid, amount, answered_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
+  const pruneOfflineBooked = db.prepare('DELETE FROM offline_booked WHERE answered_at < ?')
+  const sumOfflineBooked = db.prepare(`SELECT
+      coalesce(sum(amount), 0) AS kioskCents,
+      coalesce(sum(CASE WHEN uid = ? THEN amount ELSE 0 END), 0) AS tagCents
+    FROM offline_booked WHERE answered_at > ?`)
 
   const depth = (): number => (countPending.get() as { n: number }).n
   const answeredSeq = (seq: number): boolean => selectAnsweredSeq.get(seq) !== undefined || selectKeptSeq.get(seq) !== undefined
@@ -409,6 +425,13 @@ export function createOutbox(options: OutboxOptions): Outbox {
     } else if (tx.type === 'cancel' && tx.ref !== undefined) cancelLastSale.run(tx.ref)
   }
 
+  function trackOfflineBooked({ tx }: Envelope, answeredAt: number): void {
+    if (tx.type !== 'sale' || tx.offline !== true) return
+    insertOfflineBooked.run(tx.id, tx.tag.uid, tx.amount, answeredAt)
+    // Older than the longest window a policy may name counts under no policy.
+    pruneOfflineBooked.run(answeredAt - MAX_OFFLINE_CAP_WINDOW_MS)
+  }
+
   const markTx = db.transaction((id: string, result: Pick<TxResult, 'status' | 'balance' | 'reason'>): MarkAnsweredResult => {
     const row = selectPendingById.get(id) as EntryRow | undefined
     if (!row) {
@@ -425,7 +448,11 @@ export function createOutbox(options: OutboxOptions): Outbox {
     deletePending.run(id)
     insertAnswered.run(id, row.seq, result.status, result.balance ?? null, result.reason ?? null, answeredAt)
     pruneAnswered.run(historySize)
-    if (result.status === 'accepted') trackLastSale(JSON.parse(row.envelope) as Envelope)
+    if (result.status === 'accepted') {
+      const envelope = JSON.parse(row.envelope) as Envelope
+      trackLastSale(envelope)
+      trackOfflineBooked(envelope, answeredAt)
+    }
     const record = toRecord({ id, seq: row.seq, status: result.status, balance: result.balance ?? null, reason: result.reason ?? null, answered_at: answeredAt })
     return { outcome: 'recorded', entry: toEntry(row), record }
   })
@@ -480,6 +507,11 @@ export function createOutbox(options: OutboxOptions): Outbox {
     },
     offlineTotals(uid) {
       return sumOffline.get(uid ?? null) as OfflineTotals
+    },
+    offlineExposure(uid, sinceMs) {
+      const unanswered = sumOffline.get(uid) as OfflineTotals
+      const booked = sumOfflineBooked.get(uid, sinceMs) as { kioskCents: number; tagCents: number }
+      return { tagCents: unanswered.tagCents + booked.tagCents, kioskCents: unanswered.kioskCents + booked.kioskCents }
     },
     close() {
       if (closed) return

@@ -118,21 +118,26 @@ export const StaffMember = Type.Object(
 )
 export type StaffMember = Static<typeof StaffMember>
 
+/** The longest cap window a policy may name: a week. */
+export const MAX_OFFLINE_CAP_WINDOW_MS = 7 * 24 * 3_600_000
+
 export const OfflinePolicy = Type.Object(
   {
     /** Whether the kiosk may accept sales while the gateway is unreachable. */
     allowed: Type.Boolean(),
     /** Most a single wristband may spend at this kiosk while offline, cents. */
     perTagCapCents: Type.Integer({ minimum: 0, maximum: MAX_PRICE_CENTS }),
-    /** Most this kiosk may accept offline in total until the gateway answers again, cents. */
+    /** Most this kiosk may accept offline in total within the cap window, cents. */
     kioskTotalCapCents: Type.Integer({ minimum: 0, maximum: 100 * MAX_PRICE_CENTS }),
     /**
      * The gateway counts both caps itself, over the offline sales it booked
      * from the kiosk within this many milliseconds of its own clock (default
      * DEFAULT_OFFLINE_CAP_WINDOW_MS): a kiosk can claim an outage, but it
-     * cannot make the gateway's clock run faster.
+     * cannot make the gateway's clock run faster. The kiosk counts over the
+     * same window (its unanswered offline sales and those booked whose answer
+     * came within it), so it never hands out goods the gateway then refuses.
      */
-    capWindowMs: Type.Optional(Type.Integer({ minimum: 60_000, maximum: 7 * 24 * 3_600_000 })),
+    capWindowMs: Type.Optional(Type.Integer({ minimum: 60_000, maximum: MAX_OFFLINE_CAP_WINDOW_MS })),
   },
   { additionalProperties: false },
 )
@@ -140,6 +145,7 @@ export type OfflinePolicy = Static<typeof OfflinePolicy>
 
 /** The window the gateway counts offline caps over when the policy names none: one hour. */
 export const DEFAULT_OFFLINE_CAP_WINDOW_MS = 3_600_000
+
 
 export const Blocklist = Type.Object(
   {

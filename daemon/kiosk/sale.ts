@@ -4,7 +4,7 @@
 import type { KioskCore, Prepared } from './core.js'
 import type { LastSaleInfo, Outcome } from './types.js'
 import { priceCart, restrictedProducts, type SaleLine } from '../cart.js'
-import { checkOfflineSale } from '../offline.js'
+import { checkOfflineSale, offlineCapWindowMs } from '../offline.js'
 import { effectiveProfile } from '../profile.js'
 
 export interface SaleOperations {
@@ -34,8 +34,9 @@ export function createSaleOperations(core: KioskCore): SaleOperations {
       const prepared: Prepared = { ...cart, staff }
       if (link.isReady()) return core.sendAndAwait(core.append(prepared, tag), cart.amount)
 
-      // Offline at tap time: accept within the caps, from what the outbox still holds unanswered.
-      const allowed = checkOfflineSale(now.offline, cart.type, cart.amount, outbox.offlineTotals(tag.uid))
+      // Offline at tap time: accept within the caps, counted over the gateway's window (offline.ts).
+      const windowMs = offlineCapWindowMs(now.offline)
+      const allowed = checkOfflineSale(now.offline, cart.type, cart.amount, outbox.offlineExposure(tag.uid, clock.now() - windowMs))
       if (!allowed.ok) core.refuseAfterTap(allowed.type, allowed.message)
       const entry = core.append({ ...prepared, offline: true }, tag)
       core.count('offlineSales')

@@ -11,7 +11,7 @@ import { openLedgerDatabase } from './ledger/index.js'
 import { createPortalBackend, orderIntegerId, portalAuthSecret, productIntegerId } from './portal-backend.js'
 import { migrateGatewayDatabase } from './migrations.js'
 import { EVENT_CONFIG, PIN, UID, reopenBackend, startPortalWorld } from './testing/portal-world.js'
-import { worldEngines, type WorldEngine } from './testing/world-engines.js'
+import { testOnEngines, worldEngines, type WorldEngine } from './testing/world-engines.js'
 
 const IBAN = 'DE89370400440532013000'
 
@@ -26,10 +26,7 @@ function statusOf(fn: () => unknown): number | undefined {
 }
 
 const engines = await worldEngines(t)
-/** The test once per engine (world-engines.ts), its name prefixed with the engine's. */
-function onEveryEngine(name: string, body: (t: Test, engine: WorldEngine) => Promise<void>): void {
-  for (const engine of engines) t.test(`${engine.name}: ${name}`, (t) => body(t, engine))
-}
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
 
 onEveryEngine('the customer and orders come from the ledger, in the seed terms', async (t, engine) => {
   const w = await startPortalWorld(t, { database: engine.database(t) })

@@ -1,10 +1,15 @@
 // Card payments through real HTTP against the Stripe simulator and a real
-// SQLite ledger: balance part and card part each booked exactly once, nothing
-// lost or doubled when the card fails, retries and replays book nothing new.
+// ledger, on SQLite and on PostgreSQL (one body per engine): balance part and
+// card part each booked exactly once, nothing lost or doubled when the card
+// fails, retries and replays book nothing new.
 import t, { type Test } from 'tap'
 import { accountIds } from '../ledger/index.js'
 import { ledgerRefs } from './payments.js'
 import { OPEN_TIMEOUT_MS, TOKEN, UID, registerBarReader, startHarness, type Harness } from './testing/harness.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
+
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
 
 const V1 = '/api/stripe/v1'
 const HOLD = 'clearing:card-hold'
@@ -25,8 +30,8 @@ function checkLedger(t: Test, h: Harness) {
   t.same(h.world.ledger.checkInvariants(), [], 'ledger invariants hold')
 }
 
-t.test('card-only payment: Open until Stripe says succeeded, then booked once', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('card-only payment: Open until Stripe says succeeded, then booked once', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const created = await h.call(`${V1}/payment_intent/`, { cart: '123', amount: '56.78' })
   t.equal(created.status, 200)
   t.match(created.body, { stripe_payment_intent_id: /^pi_/, stripe_publishable_api_key: h.sim.publishableKey, client_secret: /_secret_/ })
@@ -59,8 +64,8 @@ t.test('card-only payment: Open until Stripe says succeeded, then booked once', 
   checkLedger(t, h)
 })
 
-t.test('terminal payment with part from the wristband balance', async (t) => {
-  const h = await startHarness(t, { initialAliceCents: 5000 })
+onEveryEngine('terminal payment with part from the wristband balance', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t), initialAliceCents: 5000 })
   const reader = await registerBarReader(h)
   const created = await h.call(`${V1}/payment_intent/`, { cart: 'c-1', amount: '10.00', account_balance_payment_amount: '12.34', payment_type: 'terminal', user: UID.alice })
   t.equal(created.status, 200)
@@ -86,8 +91,8 @@ t.test('terminal payment with part from the wristband balance', async (t) => {
   checkLedger(t, h)
 })
 
-t.test('a declined card books nothing and gives the balance part back, once', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a declined card books nothing and gives the balance part back, once', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const reader = await registerBarReader(h)
   const created = await h.call(`${V1}/payment_intent/`, { cart: 'c-2', amount: '20.00', account_balance_payment_amount: '5.00', payment_type: 'terminal', user: UID.alice })
   const piId = created.body.stripe_payment_intent_id
@@ -120,8 +125,8 @@ t.test('a declined card books nothing and gives the balance part back, once', as
   checkLedger(t, h)
 })
 
-t.test('a declined card without a balance part books nothing at all', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a declined card without a balance part books nothing at all', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const created = await h.call(`${V1}/payment_intent/`, { cart: 9, amount: '3.50' })
   await t.rejects(h.stripe.paymentIntents.confirm(created.body.stripe_payment_intent_id, { payment_method: 'pm_card_chargeDeclinedInsufficientFunds' }))
   const res = await status(h, 9)
@@ -131,8 +136,8 @@ t.test('a declined card without a balance part books nothing at all', async (t) 
   checkLedger(t, h)
 })
 
-t.test('the same request again answers the same intent and books once, even all at once', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('the same request again answers the same intent and books once, even all at once', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const body = { cart: 'c-3', amount: '4.00', account_balance_payment_amount: '6.00', user: UID.alice }
   const answers = await Promise.all(Array.from({ length: 6 }, () => h.call(`${V1}/payment_intent/`, body)))
   for (const a of answers) t.equal(a.status, 200)
@@ -158,8 +163,8 @@ t.test('the same request again answers the same intent and books once, even all 
   checkLedger(t, h)
 })
 
-t.test('carts are scoped to the caller', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('carts are scoped to the caller', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   await h.call(`${V1}/payment_intent/`, { cart: 'shared-id', amount: '1.00' })
   const food = await status(h, 'shared-id', TOKEN.food)
   t.equal(food.status, 422, "another kiosk does not see the bar's cart")
@@ -172,8 +177,8 @@ t.test('carts are scoped to the caller', async (t) => {
   t.equal((await status(h, 'never-started')).status, 422)
 })
 
-t.test('refusals of the balance part book nothing and create nothing at Stripe', async (t) => {
-  const h = await startHarness(t, { initialAliceCents: 1000 })
+onEveryEngine('refusals of the balance part book nothing and create nothing at Stripe', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t), initialAliceCents: 1000 })
   const cases: Array<[Record<string, unknown>, number, string]> = [
     [{ cart: 'r1', amount: '1.00', account_balance_payment_amount: '10.01', user: UID.alice }, 422, 'insufficient_balance'],
     [{ cart: 'r2', amount: '1.00', account_balance_payment_amount: '1.00', user: UID.blocked }, 422, 'user_blocked'],
@@ -196,8 +201,8 @@ t.test('refusals of the balance part book nothing and create nothing at Stripe',
   checkLedger(t, h)
 })
 
-t.test('hostile payment bodies get a clear 4xx and change nothing', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('hostile payment bodies get a clear 4xx and change nothing', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const bad: unknown[] = [
     {},
     { cart: 'h', amount: '-1.00' },
@@ -235,8 +240,8 @@ t.test('hostile payment bodies get a clear 4xx and change nothing', async (t) =>
   checkLedger(t, h)
 })
 
-t.test('Stripe failing to create the intent gives the balance part back', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('Stripe failing to create the intent gives the balance part back', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   h.sim.control.failNextRequests(1, { when: 'before' })
   const res = await h.call(`${V1}/payment_intent/`, { cart: 'f1', amount: '2.00', account_balance_payment_amount: '3.00', user: UID.alice })
   t.equal(res.status, 502)
@@ -251,8 +256,8 @@ t.test('Stripe failing to create the intent gives the balance part back', async 
   checkLedger(t, h)
 })
 
-t.test('Stripe failing while polling answers 502 and changes nothing', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('Stripe failing while polling answers 502 and changes nothing', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const created = await h.call(`${V1}/payment_intent/`, { cart: 'p1', amount: '2.00', account_balance_payment_amount: '1.00', user: UID.alice })
   await h.stripe.paymentIntents.confirm(created.body.stripe_payment_intent_id, { payment_method: 'pm_card_visa' })
   h.sim.control.failNextRequests(1)
@@ -264,8 +269,8 @@ t.test('Stripe failing while polling answers 502 and changes nothing', async (t)
   checkLedger(t, h)
 })
 
-t.test('an open payment that is never paid expires: cancelled at Stripe, balance back', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('an open payment that is never paid expires: cancelled at Stripe, balance back', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const created = await h.call(`${V1}/payment_intent/`, { cart: 'e1', amount: '2.00', account_balance_payment_amount: '1.50', user: UID.alice })
   const other = await h.call(`${V1}/payment_intent/`, { cart: 'e2', amount: '2.00', account_balance_payment_amount: '1.00', user: UID.alice })
   t.equal(h.balance(ALICE), 4750)
@@ -285,8 +290,8 @@ t.test('an open payment that is never paid expires: cancelled at Stripe, balance
   checkLedger(t, h)
 })
 
-t.test('a payment interrupted before its intent existed is settled without inventing money', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a payment interrupted before its intent existed is settled without inventing money', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   // As if the gateway stopped right after taking the balance part (a) or before (b).
   const insert = (cart: string) =>
     h.store.insertPayment({ id: `00000000-0000-4000-8000-00000000000${cart === 'a' ? 1 : 2}`, owner: 'kiosk:bar-1', cart, location: 'bar', currency: 'EUR', cardCents: 100, balanceCents: 700, wristband: UID.alice, paymentType: 'card', at: h.world.clock.now() })
@@ -303,8 +308,8 @@ t.test('a payment interrupted before its intent existed is settled without inven
   checkLedger(t, h)
 })
 
-t.test('a retried request resumes an interrupted payment instead of taking the balance twice', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a retried request resumes an interrupted payment instead of taking the balance twice', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const row = h.store.insertPayment({ id: '00000000-0000-4000-8000-000000000003', owner: 'kiosk:bar-1', cart: 'resume', location: 'bar', currency: 'EUR', cardCents: 250, balanceCents: 400, wristband: UID.alice, paymentType: 'card', at: h.world.clock.now() })
   h.world.ledger.bookExternal({ ref: ledgerRefs.balance(row.id), kind: 'card_payment', postings: [{ account: ALICE, amount: -400 }, { account: h.world.ledger.ensureAccount('clearing', 'card-hold'), amount: 400 }], customerUid: UID.alice })
   const res = await h.call(`${V1}/payment_intent/`, { cart: 'resume', amount: '2.50', account_balance_payment_amount: '4.00', user: UID.alice })
@@ -316,8 +321,8 @@ t.test('a retried request resumes an interrupted payment instead of taking the b
   checkLedger(t, h)
 })
 
-t.test('an intent whose amount differs at Stripe is not booked', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('an intent whose amount differs at Stripe is not booked', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const created = await h.call(`${V1}/payment_intent/`, { cart: 'm1', amount: '2.00' })
   const piId = created.body.stripe_payment_intent_id
   await h.stripe.paymentIntents.update(piId, { amount: 100 })
@@ -328,8 +333,8 @@ t.test('an intent whose amount differs at Stripe is not booked', async (t) => {
   t.equal(h.bookings(), 0)
 })
 
-t.test('stored cards: setup intent and store payment method', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('stored cards: setup intent and store payment method', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const si = await h.call(`${V1}/setup_intent/`, { user: UID.alice, colletion_method: 'terminal' })
   t.equal(si.status, 200)
   t.match(si.body, { stripe_setup_intent_id: /^seti_/, stripe_publishable_api_key: h.sim.publishableKey, client_secret: /_secret_/ })

@@ -6,10 +6,15 @@
 // Ids are adapted only where the document's cannot exist in our data (its
 // location "123", user "123", terminal "tmr_123"); each adapted request is
 // named. Every status seen must be listed for its operation in /docs/json,
-// and every operation carries its bearer security there.
-import t from 'tap'
+// and every operation carries its bearer security there. The replay runs on
+// SQLite and on PostgreSQL.
+import t, { type Test } from 'tap'
 import { testSetup } from '../ledger/testing/test-helpers.js'
 import { TOKEN, UID, startHarness, type Harness } from './testing/harness.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
+
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
 
 const V1 = '/api/stripe/v1'
 /** A wristband whose UID is all decimal digits, so the document's numeric `user` (234510) can name one: 23451000. */
@@ -44,8 +49,8 @@ function client(h: Harness, seen: Sent[]) {
 const withAccept = { 'Content-Type': 'application/json', Accept: 'application/json', Authorization: `Bearer ${TOKEN.bar}` }
 const withoutAccept = { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN.bar}` }
 
-t.test('every example request of the card-terminal document gets the documented answer', async (t) => {
-  const h = await startHarness(t, { docs: true })
+onEveryEngine('every example request of the card-terminal document gets the documented answer', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t), docs: true })
   // The document's numeric user id needs a wristband whose UID reads as that number.
   const setup = testSetup({ 'bar-1': h.world.kiosks.bar.keys, 'cash-1': h.world.kiosks.cash.keys, 'food-1': h.world.kiosks.food.keys })
   h.world.ledger.registry.importEventSetup({ ...setup, wristbands: [...setup.wristbands, { uid: NUMERIC_UID, pin: 'NUMR2345AB' }] })

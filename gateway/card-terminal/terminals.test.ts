@@ -1,9 +1,14 @@
 // The terminal registry, configuration and connection tokens through real HTTP
-// against the Stripe simulator.
-import t from 'tap'
+// against the Stripe simulator; the registry's whole flow on SQLite and on
+// PostgreSQL (one body per engine).
+import t, { type Test } from 'tap'
 import { silentLogger } from '../ledger/testing/test-helpers.js'
 import { TOKEN, registerBarReader, startHarness } from './testing/harness.js'
 import { locationsFromLedger } from './types.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
+
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
 
 const V1 = '/api/stripe/v1'
 
@@ -23,8 +28,8 @@ t.test('every endpoint refuses a missing, unknown or malformed bearer token', as
   t.equal(h.sim.control.requests().length, 0, 'nothing reached Stripe')
 })
 
-t.test('register, list, relabel and deregister a terminal', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('register, list, relabel and deregister a terminal', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   h.sim.control.addRegistrationCode('donkey-gecko-inspired')
   const reg = await h.call(`${V1}/register_terminal/`, { location: 'bar', registration_code: 'donkey-gecko-inspired', label: 'Front Desk' })
   t.equal(reg.status, 204)
@@ -56,8 +61,8 @@ t.test('register, list, relabel and deregister a terminal', async (t) => {
   t.equal(again.body.type, 'unknown_terminal')
 })
 
-t.test('a registration code works once, a wrong one is refused and can be retried', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a registration code works once, a wrong one is refused and can be retried', async (t, engine) => {
+  const h = await startHarness(t, { database: engine.database(t) })
   const first = await h.call(`${V1}/register_terminal/`, { location: 'bar', registration_code: 'simulated-wpe', label: 'One' })
   t.equal(first.status, 204)
   // The simulator would register simulated-wpe again; the registry refuses a code used before.

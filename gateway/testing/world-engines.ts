@@ -94,3 +94,8 @@ export async function worldEngines(file: Test): Promise<WorldEngine[]> {
     },
   ]
 }
+
+/** Registers `body` as one test of `file` per engine, each named `{engine}: {name}`. */
+export function testOnEngines(file: Test, engines: readonly WorldEngine[], name: string, body: (t: Test, engine: WorldEngine) => Promise<void>): void {
+  for (const engine of engines) file.test(`${engine.name}: ${name}`, (t) => body(t, engine))
+}

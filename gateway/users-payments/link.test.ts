@@ -1,11 +1,16 @@
 // POST /user/{id}/wristband over HTTP: the user proves the wristband with its
-// PIN, the prepaid balance moves onto it once, and later prepayments go there.
-import t from 'tap'
+// PIN, the prepaid balance moves onto it once, and later prepayments go there;
+// on SQLite and on PostgreSQL (one body per engine).
+import t, { type Test } from 'tap'
 import { PIN, UID } from '../ledger/testing/test-helpers.js'
 import { startHarness } from './testing/harness.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
 
-t.test('linking moves the prepaid balance once; later payments go straight to the wristband', async (t) => {
-  const h = await startHarness(t)
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
+
+onEveryEngine('linking moves the prepaid balance once; later payments go straight to the wristband', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   await h.prepay(a.token, 'cuid-before-link-1', 1500)
   await h.prepay(a.token, 'cuid-before-link-2', 500)
@@ -34,8 +39,8 @@ t.test('linking moves the prepaid balance once; later payments go straight to th
   t.same(h.world.ledger.checkInvariants(), [])
 })
 
-t.test('a wrong PIN, another user or a taken wristband changes nothing', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a wrong PIN, another user or a taken wristband changes nothing', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const b = await h.register('b@example.org')
   await h.prepay(b.token, 'cuid-b-prepaid-01', 900)
@@ -69,8 +74,8 @@ t.test('a wrong PIN, another user or a taken wristband changes nothing', async (
   t.same(h.world.ledger.checkInvariants(), [])
 })
 
-t.test('a payment for a user whose wristband was blocked since is kept on the prepaid account', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a payment for a user whose wristband was blocked since is kept on the prepaid account', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   t.equal((await h.api('POST', `/user/${a.userId}/wristband`, { uid: UID.bob, pin: PIN.bob }, a.token)).status, 201)
   h.world.ledger.registry.setWristbandBlocked(UID.bob, true)

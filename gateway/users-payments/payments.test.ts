@@ -1,8 +1,12 @@
-// Payments of the users API against the Stripe simulator and a real SQLite ledger:
-// the cuid idempotency key, confirm and booking exactly once, declines, and
+// Payments of the users API against the Stripe simulator and a real ledger (on
+// SQLite and on PostgreSQL, one body per engine): the cuid idempotency key, confirm and booking exactly once, declines, and
 // that a user never reaches another user's payments.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startHarness, type Harness } from './testing/harness.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
+
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
 
 const STRIPE_CLEARING = 'clearing:stripe'
 
@@ -14,8 +18,8 @@ function intentCreates(h: Harness): number {
   return h.sim.control.requests().filter((r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.statusCode === 200 && !r.replayed).length
 }
 
-t.test('POST /payment creates one intent per cuid; the same cuid returns the same payment', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('POST /payment creates one intent per cuid; the same cuid returns the same payment', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const created = await h.api('POST', '/payment', { cuid: 'cjld2cjxh0000qzrmn831i7rn' }, a.token)
   t.equal(created.status, 201)
@@ -49,8 +53,8 @@ t.test('POST /payment creates one intent per cuid; the same cuid returns the sam
   t.notOk('clientSecret' in list.body[0], 'the list does not repeat client secrets')
 })
 
-t.test('the same cuid sent concurrently: one intent, one booking', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('the same cuid sent concurrently: one intent, one booking', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const replies = await Promise.all(Array.from({ length: 6 }, () => h.api('POST', '/payment', { cuid: 'cuid-concurrent-01' }, a.token)))
   t.same(
@@ -74,8 +78,8 @@ t.test('the same cuid sent concurrently: one intent, one booking', async (t) => 
   t.same(h.world.ledger.checkInvariants(), [])
 })
 
-t.test('two users may use the same cuid: their payments stay apart', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('two users may use the same cuid: their payments stay apart', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const b = await h.register('b@example.org')
   const pa = await h.api('POST', '/payment', { cuid: 'cuid-shared-by-both' }, a.token)
@@ -86,8 +90,8 @@ t.test('two users may use the same cuid: their payments stay apart', async (t) =
   t.equal(pb.body.amount, 700)
 })
 
-t.test('confirm books exactly once, to prepaid:{userId}', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('confirm books exactly once, to prepaid:{userId}', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const created = await h.api('POST', '/payment', { cuid: 'cuid-confirm-0001', amount: 2500 }, a.token)
   const body = { cuid: 'cuid-confirm-0001', paymentId: created.body.id, paymentMethodId: 'pm_card_visa' }
@@ -111,8 +115,8 @@ t.test('confirm books exactly once, to prepaid:{userId}', async (t) => {
   t.same(h.world.ledger.checkInvariants(), [])
 })
 
-t.test('a declined card books nothing; another card then succeeds', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a declined card books nothing; another card then succeeds', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const created = await h.api('POST', '/payment', { cuid: 'cuid-decline-001' }, a.token)
   const declined = await h.api('POST', '/payment/confirm', { cuid: 'cuid-decline-001', paymentId: created.body.id, paymentMethodId: 'pm_card_chargeDeclined' }, a.token)
@@ -134,8 +138,8 @@ t.test('a declined card books nothing; another card then succeeds', async (t) =>
   t.same(h.world.ledger.checkInvariants(), [])
 })
 
-t.test('a user never reads or confirms another user\'s payments', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a user never reads or confirms another user\'s payments', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const b = await h.register('b@example.org')
   const pb = await h.api('POST', '/payment', { cuid: 'cuid-of-b-000001' }, b.token)
@@ -155,8 +159,8 @@ t.test('a user never reads or confirms another user\'s payments', async (t) => {
   t.equal(prepaid(h, b.userId) ?? 0, 0)
 })
 
-t.test('confirm with a cuid of another payment is refused', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('confirm with a cuid of another payment is refused', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const p1 = await h.api('POST', '/payment', { cuid: 'cuid-first-00001' }, a.token)
   await h.api('POST', '/payment', { cuid: 'cuid-second-0001' }, a.token)
@@ -167,8 +171,8 @@ t.test('confirm with a cuid of another payment is refused', async (t) => {
   t.equal(prepaid(h, a.userId) ?? 0, 0)
 })
 
-t.test('hostile payment bodies get a clear 4xx and change nothing', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('hostile payment bodies get a clear 4xx and change nothing', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const bad: Array<[string, unknown, number]> = [
     ['no cuid', {}, 400],
@@ -200,9 +204,9 @@ t.test('hostile payment bodies get a clear 4xx and change nothing', async (t) =>
   t.same(h.world.ledger.checkInvariants(), [])
 })
 
-t.test('Stripe answer lost: a clear 502, nothing booked; the same cuid later gives the same single intent', async (t) => {
+onEveryEngine('Stripe answer lost: a clear 502, nothing booked; the same cuid later gives the same single intent', async (t, engine) => {
   // No automatic retries by the package: this is the answer lost for good (or our process dying), not a blip.
-  const h = await startHarness(t, {}, { maxNetworkRetries: 0 })
+  const h = await startHarness(t, {}, { maxNetworkRetries: 0 }, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   await h.api('POST', '/payment', { cuid: 'cuid-first-for-customer' }, a.token)
   // The intent is created at Stripe but the answer never reaches us.
@@ -232,8 +236,8 @@ t.test('Stripe answer lost: a clear 502, nothing booked; the same cuid later giv
   t.same(h.world.ledger.checkInvariants(), [])
 })
 
-t.test('a payment confirmed by the client at Stripe (Stripe.js) is booked by GET /payment/{id} or reconcilePending, once', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a payment confirmed by the client at Stripe (Stripe.js) is booked by GET /payment/{id} or reconcilePending, once', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const p1 = await h.api('POST', '/payment', { cuid: 'cuid-client-side1', amount: 1200 }, a.token)
   const p2 = await h.api('POST', '/payment', { cuid: 'cuid-client-side2', amount: 800 }, a.token)

@@ -5,8 +5,13 @@
 // payment intent and payment method ids, and a second user's email, which the
 // document reuses); each adaptation is named. Every status seen must be listed
 // for its operation in /docs/json, and every operation states its security.
-import t from 'tap'
+// The replay runs on SQLite and on PostgreSQL.
+import t, { type Test } from 'tap'
 import { PREFIX, startHarness } from './testing/harness.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
+
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
 
 interface Sent {
   method: string
@@ -25,8 +30,8 @@ const CONFIRM_PAYMENT = '{\n"cuid": "cjld2cjxh0000qzrmn831i7rn",\n"paymentId": "
 const USER_FIELDS = ['customerId', 'email', 'userId', 'userName']
 const PAYMENT_FIELDS = ['amount', 'currency', 'id', 'paymentMethod', 'status']
 
-t.test('every example request of the users and payments document gets the documented answer', async (t) => {
-  const h = await startHarness(t, {}, {}, { docs: true })
+onEveryEngine('every example request of the users and payments document gets the documented answer', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { docs: true, database: engine.database(t) })
   const seen: Sent[] = []
   async function send(method: string, path: string, route: string, headers: Record<string, string>, body?: string): Promise<Sent> {
     const res = await fetch(`${h.origin}${PREFIX}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) })

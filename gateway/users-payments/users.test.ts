@@ -1,15 +1,20 @@
-// Users, login and tokens of the users and payments API over real HTTP.
+// Users, login and tokens of the users and payments API over real HTTP; the
+// tests that store users run on SQLite and on PostgreSQL (one body per engine).
 import { SignJWT } from 'jose'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { openLedgerDatabase } from '../ledger/index.js'
 import { createUsersStore } from './store.js'
 import { migrateGatewayDatabase } from '../migrations.js'
 import { JWT_SECRET, startHarness } from './testing/harness.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
+
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
 
 const PASSWORD = 'correct horse battery'
 
-t.test('register, login and the seed status codes', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('register, login and the seed status codes', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const reg = await h.api('POST', '/user/register', { userName: 'Alan Turing', email: 'ATuring@Example.org', password: PASSWORD })
   t.equal(reg.status, 201)
   t.type(reg.body.access_token, 'string')
@@ -48,8 +53,8 @@ t.test('passwords are stored as salted scrypt hashes, never in clear', async (t)
   t.not(hashA, hashB, 'same password, different salt')
 })
 
-t.test('hostile bodies get a clear 400 and create nothing', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('hostile bodies get a clear 400 and create nothing', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const bad: Array<[string, unknown]> = [
     ['missing password', { userName: 'x', email: 'x@example.org' }],
     ['extra field', { userName: 'x', email: 'x@example.org', password: PASSWORD, role: 'admin' }],
@@ -122,8 +127,8 @@ t.test('an unauthenticated request is refused before its body is looked at', asy
   t.equal(res.status, 401)
 })
 
-t.test('a user reads and changes only their own account and the accounts they created', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('a user reads and changes only their own account and the accounts they created', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const a = await h.register('a@example.org')
   const b = await h.register('b@example.org')
 
@@ -201,8 +206,8 @@ t.test('POST /user creates another account that can log in', async (t) => {
   t.equal((await h.api('POST', '/user', { userName: 'G', email: 'g2@example.org', password: PASSWORD })).status, 401, 'needs a token')
 })
 
-t.test('DELETE /user/{id}: refused while money is prepaid; afterwards the token stops working', async (t) => {
-  const h = await startHarness(t)
+onEveryEngine('DELETE /user/{id}: refused while money is prepaid; afterwards the token stops working', async (t, engine) => {
+  const h = await startHarness(t, {}, {}, { database: engine.database(t) })
   const rich = await h.register('rich@example.org')
   await h.prepay(rich.token, 'cuid-rich-000001', 1500)
   const refused = await h.api('DELETE', `/user/${rich.userId}`, undefined, rich.token)

@@ -1,5 +1,7 @@
 // A card-terminal API on a real gateway HTTP server (127.0.0.1, port 0), a real
-// SQLite ledger with the ledger's test set-up, and the Stripe simulator. Test code only.
+// SQLite ledger (or the ledger on a database of a test engine, world-engines.ts:
+// SQLite or PostgreSQL) with the ledger's test set-up, and the Stripe
+// simulator. Test code only.
 import type { Test } from 'tap'
 import type Stripe from 'stripe'
 import { startStripeSim, type StripeSim } from '../../../simulators/stripe-sim/index.js'
@@ -9,6 +11,8 @@ import { makeWorld, silentLogger, verified, UID, type TestWorld } from '../../le
 import { createCardTerminalApi, type CardTerminalApi } from '../plugin.js'
 import { createCardTerminalStore, type CardTerminalStore } from '../store.js'
 import { locationsFromLedger, type CardPrincipal } from '../types.js'
+import type { SqlDatabase } from '../../sql/database.js'
+import type { WorldDatabase } from '../../testing/world-engines.js'
 
 export { UID }
 
@@ -28,7 +32,7 @@ const principals: Record<string, CardPrincipal> = {
 export const OPEN_TIMEOUT_MS = 10 * 60_000
 
 export interface Harness {
-  world: TestWorld
+  world: TestWorld<SqlDatabase>
   store: CardTerminalStore
   sim: StripeSim
   /** A Stripe client of the test itself (plays the terminal SDK / Stripe.js side). */
@@ -42,8 +46,8 @@ export interface Harness {
   bookings(): number
 }
 
-export async function startHarness(t: Test, options: { initialAliceCents?: number; docs?: boolean } = {}): Promise<Harness> {
-  const world = makeWorld()
+export async function startHarness(t: Test, options: { initialAliceCents?: number; docs?: boolean; /** The database to run on; default SQLite in memory. */ database?: WorldDatabase } = {}): Promise<Harness> {
+  const world: TestWorld<SqlDatabase> = options.database === undefined ? makeWorld() : makeWorld(options.database)
   t.teardown(() => world.close())
   // Alice gets money on her wristband the ordinary way: a cash top-up at the cash desk.
   const alice = options.initialAliceCents ?? 5000

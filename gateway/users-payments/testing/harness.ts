@@ -1,6 +1,7 @@
 // Test harness of the users and payments API: the gateway's real HTTP server
 // (its error handler and ajv settings) with the plugin mounted, a real SQLite
-// ledger and the Stripe simulator. Test code only.
+// ledger (or the ledger on a database of a test engine, world-engines.ts:
+// SQLite or PostgreSQL) and the Stripe simulator. Test code only.
 import type { Test } from 'tap'
 import { createHttpServer, type StatsReply } from '../../http.js'
 import { makeWorld, silentLogger, type TestWorld } from '../../ledger/testing/test-helpers.js'
@@ -9,6 +10,8 @@ import { createStripeClient } from '../../payments/stripe-client.js'
 import { startStripeSim, type StripeSim } from '../../../simulators/stripe-sim/index.js'
 import { createPaymentsService, usersPaymentsPlugin, type PaymentsService, type UsersPaymentsOptions } from '../plugin.js'
 import { createUsersStore, type UsersStore } from '../store.js'
+import type { SqlDatabase } from '../../sql/database.js'
+import type { WorldDatabase } from '../../testing/world-engines.js'
 
 export const JWT_SECRET = 'test-secret-of-the-users-api-0123456789abcdef'
 export const PREFIX = '/users-api'
@@ -20,7 +23,7 @@ export interface ApiReply {
 }
 
 export interface Harness {
-  world: TestWorld
+  world: TestWorld<SqlDatabase>
   store: UsersStore
   sim: StripeSim
   stripe: ReturnType<typeof createStripeClient>
@@ -39,10 +42,10 @@ export async function startHarness(
   t: Test,
   overrides: Partial<UsersPaymentsOptions> = {},
   stripeOptions: { maxNetworkRetries?: number } = {},
-  server: { docs?: boolean } = {},
+  server: { docs?: boolean; /** The database to run on; default SQLite in memory. */ database?: WorldDatabase } = {},
 ): Promise<Harness> {
   const sim = await startStripeSim({ apiKey: STRIPE_KEY })
-  const world = makeWorld()
+  const world: TestWorld<SqlDatabase> = server.database === undefined ? makeWorld() : makeWorld(server.database)
   const stripe = createStripeClient({ apiKey: STRIPE_KEY, baseUrl: sim.baseUrl, ...stripeOptions })
   const store = createUsersStore(world.db)
   const options: UsersPaymentsOptions = {

@@ -140,7 +140,7 @@ export const DEFAULTS = {
   stateIntervalMs: 10_000,
   feedbackDurationMs: 1_500,
   reconnectInitialDelayMs: 500,
-  reconnectMaxDelayMs: 30_000,
+  reconnectMaxDelayMs: 10_000,
   repairKeyPermissions: false,
   serialAckTimeoutMs: 1_000,
   serialReconnectDelayMs: 2_000,

@@ -6,7 +6,8 @@ import { v7 as uuidv7 } from 'uuid'
 import { pino } from 'pino'
 import { signTransaction, topics, type KioskConfig, type ReplyMessage } from '../device-protocol/index.js'
 import { createOutbox } from './outbox.js'
-import { createMqttLink, reconnectDelayMs } from './mqtt-link.js'
+import { createMqttLink, DEFAULT_BACKOFF, reconnectDelayMs } from './mqtt-link.js'
+import { loadConfig } from './config.js'
 import { createBirthSequence } from './birth-seq.js'
 import { startTestBroker } from './testing/broker.js'
 import { startResponder } from './testing/responder.js'
@@ -38,6 +39,12 @@ t.test('reconnect delay doubles per attempt, is capped and jittered within ±20%
   t.equal(reconnectDelayMs(0, opts, 0), 400)
   t.ok(reconnectDelayMs(0, opts, 1) < 600)
   t.equal(reconnectDelayMs(-3, opts), 500)
+})
+
+t.test('by default a kiosk tries again at least every 12 s however long the outage, so it is back soon after the broker', async (t) => {
+  const longest = Math.max(...[5, 10, 30, 1000].flatMap((attempt) => [0, 0.5, 0.999999].map((r) => reconnectDelayMs(attempt, DEFAULT_BACKOFF, r))))
+  t.ok(longest <= 12_000, `longest wait ${longest} ms`)
+  t.equal(loadConfig({ env: { WRISTPAY_KIOSK_ID: 'bar-1', WRISTPAY_KIOSK_TOKEN: 'tok' } }).reconnectMaxDelayMs, DEFAULT_BACKOFF.maxDelayMs, 'the daemon\'s config has the same default')
 })
 
 t.test('the link writes message ids without the cache of 65,536 Buffers mqtt-packet builds (megabytes a kiosk does not need)', async (t) => {

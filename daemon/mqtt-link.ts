@@ -28,7 +28,11 @@ export interface BackoffOptions {
   maxDelayMs: number
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialDelayMs: 500, maxDelayMs: 30_000 }
+// At most 10 s between tries: a till cut off by a broker restart is selling
+// offline under its caps until it is back, so it should not sleep half a minute
+// after the broker returned; a thousand kiosks trying every 10 s (jittered) are
+// a hundred connects a second, which a broker takes easily.
+export const DEFAULT_BACKOFF: BackoffOptions = { initialDelayMs: 500, maxDelayMs: 10_000 }
 
 /**
  * Delay before reconnect attempt `attempt` (0 = the first after a loss):

@@ -1,14 +1,18 @@
 // Bank import jobs through the seed's API (app.inject) with the queue, the
 // matching and the operator's admin routes; hostile inputs make a transaction
 // invalid or the request 400, never the job `error`, never a crash.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { UID } from '../ledger/testing/test-helpers.js'
 import { API_TOKEN, bankWorld, JOBS_PATH, ORGANIZER } from './testing/bank-world.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
+
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
 
 const tx = (amount: string, reference: string, more: Record<string, unknown> = {}) => ({ payer: 'Alice Guest', reference, amount, date: '2026-07-01', ...more })
 
-t.test('a transfer with a wristband\'s reference books a bank top-up once; payer and reference are forgotten', async (t) => {
-  const w = await bankWorld(t)
+onEveryEngine('a transfer with a wristband\'s reference books a bank top-up once; payer and reference are forgotten', async (t, engine) => {
+  const w = await bankWorld(t, { database: engine.database(t) })
   const ref = w.codes.referenceOf(UID.alice)
   const before = w.balance(UID.alice)
   const job = await w.run([tx('23.50', `GUTSCHRIFT\r\n${ref.display}\r\nEREF: NOTPROVIDED`, { iban: 'DE02120300000000202051', unknown_field: 1 })])
@@ -29,8 +33,8 @@ t.test('a transfer with a wristband\'s reference books a bank top-up once; payer
   t.equal(w.balance(UID.alice), before + 2350)
 })
 
-t.test('a typo in the reference, a reference of nobody, a debit: nomatch, nothing booked', async (t) => {
-  const w = await bankWorld(t)
+onEveryEngine('a typo in the reference, a reference of nobody, a debit: nomatch, nothing booked', async (t, engine) => {
+  const w = await bankWorld(t, { database: engine.database(t) })
   const ref = w.codes.referenceOf(UID.alice).compact
   const typo = ref.slice(0, 6) + (ref[6] === 'A' ? 'B' : 'A') + ref.slice(7)
   const job = await w.run([tx('10.00', typo), tx('10.00', 'RF18539007547034'), tx('-5.00', ref), tx('11.00', 'just some text')])
@@ -39,8 +43,8 @@ t.test('a typo in the reference, a reference of nobody, a debit: nomatch, nothin
   t.equal(w.account('clearing:bank'), 0)
 })
 
-t.test('hostile amounts, dates and currencies make a transaction invalid, never the job error', async (t) => {
-  const w = await bankWorld(t)
+onEveryEngine('hostile amounts, dates and currencies make a transaction invalid, never the job error', async (t, engine) => {
+  const w = await bankWorld(t, { database: engine.database(t) })
   const ref = w.codes.referenceOf(UID.bob).display
   const bad = ['1e3', '-0.00', '0.00', '12,34', '1.234', ' ', '+5.00', '1,000.00', 'NaN', 'Infinity', '0x10', '10000000.01', '١٢٫٣٤']
   const job = await w.run([
@@ -63,8 +67,8 @@ t.test('hostile amounts, dates and currencies make a transaction invalid, never 
   t.equal(w.balance(UID.bob), 500, 'only the valid one is booked')
 })
 
-t.test('a returned payout goes back to the guest, marks the payout and alerts; once', async (t) => {
-  const w = await bankWorld(t)
+onEveryEngine('a returned payout goes back to the guest, marks the payout and alerts; once', async (t, engine) => {
+  const w = await bankWorld(t, { database: engine.database(t) })
   // A payout of 30.00 was booked earlier by the payout module: customer -> payout:sepa.
   const payout = w.world.ledger.ensureAccount('payout', 'sepa')
   w.world.ledger.bookExternal({ ref: 'prep:alice', kind: 'prepayment', postings: [{ account: w.world.ledger.ensureAccount('clearing', 'test'), amount: -3000 }, { account: `customer:${UID.alice}`, amount: 3000 }] })
@@ -86,8 +90,8 @@ t.test('a returned payout goes back to the guest, marks the payout and alerts; o
   t.ok(w.logs.some((l) => l.includes('came back')), 'logged')
 })
 
-t.test('a debit naming an exported payout with its amount is that payout leaving: valid, nothing booked; another amount or payout is nomatch', async (t) => {
-  const w = await bankWorld(t)
+onEveryEngine('a debit naming an exported payout with its amount is that payout leaving: valid, nothing booked; another amount or payout is nomatch', async (t, engine) => {
+  const w = await bankWorld(t, { database: engine.database(t) })
   const payout = w.world.ledger.ensureAccount('payout', 'sepa')
   w.world.ledger.bookExternal({ ref: 'prep:alice', kind: 'prepayment', postings: [{ account: w.world.ledger.ensureAccount('clearing', 'test'), amount: -3000 }, { account: `customer:${UID.alice}`, amount: 3000 }] })
   w.world.ledger.bookExternal({ ref: 'payout:alice', kind: 'payout', postings: [{ account: `customer:${UID.alice}`, amount: -3000 }, { account: payout, amount: 3000 }] })
@@ -108,8 +112,8 @@ t.test('a debit naming an exported payout with its amount is that payout leaving
   t.same(w.world.ledger.checkInvariants(), [])
 })
 
-t.test('an operator matches a nomatch transaction to a wristband or discards it', async (t) => {
-  const w = await bankWorld(t)
+onEveryEngine('an operator matches a nomatch transaction to a wristband or discards it', async (t, engine) => {
+  const w = await bankWorld(t, { database: engine.database(t) })
   const job = await w.run([tx('12.00', 'for my band please'), tx('13.00', 'not for us'), tx('1e3', 'bad'), tx('-4.00', 'a debit')])
   const admin = (url: string, payload: unknown) =>
     w.http.app.inject({ method: 'POST', url: `/admin/bank/import-jobs/${job.id}/transactions/${url}`, headers: { authorization: `Bearer ${API_TOKEN}` }, payload: payload as object })
@@ -134,8 +138,8 @@ t.test('an operator matches a nomatch transaction to a wristband or discards it'
   t.equal(reference.json().reference, w.codes.referenceOf(UID.alice).compact)
 })
 
-t.test('the API as the seed has it: auth, organizer, list, filters, pages, 404', async (t) => {
-  const w = await bankWorld(t)
+onEveryEngine('the API as the seed has it: auth, organizer, list, filters, pages, 404', async (t, engine) => {
+  const w = await bankWorld(t, { database: engine.database(t) })
   const get = (url: string, authorization: string | null = `Token ${API_TOKEN}`) =>
     w.http.app.inject({ method: 'GET', url, headers: authorization !== null ? { authorization } : {} })
   t.equal((await get(JOBS_PATH, null)).statusCode, 401)
@@ -178,8 +182,8 @@ t.test('the API as the seed has it: auth, organizer, list, filters, pages, 404',
   t.equal((await get(`${JOBS_PATH}abc/`)).statusCode, 404)
 })
 
-t.test('bad uploads are 400 and store nothing; 50 MB is refused unread', async (t) => {
-  const w = await bankWorld(t)
+onEveryEngine('bad uploads are 400 and store nothing; 50 MB is refused unread', async (t, engine) => {
+  const w = await bankWorld(t, { database: engine.database(t) })
   for (const body of [[], 'x', null, { transactions: [] }, { transactions: 'x' }, { transactions: [1] }, { transactions: [null] }, { event: 'other', transactions: [tx('1.00', 'x')] }, { event: 5, transactions: [tx('1.00', 'x')] }])
     t.equal((await w.upload(body)).statusCode, 400, JSON.stringify(body))
   const notJson = await w.http.app.inject({ method: 'POST', url: JOBS_PATH, headers: { authorization: `Token ${API_TOKEN}`, 'content-type': 'application/json' }, payload: '{"transactions": [' })

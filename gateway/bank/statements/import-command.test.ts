@@ -1,13 +1,14 @@
 // `wristpay-gateway bank import`: the statement file becomes a job of the bank
 // import jobs API (here the gateway's routes through app.inject), the result is
 // printed per transaction, and the same statement imported twice books nothing
-// the second time.
+// the second time (on SQLite and on PostgreSQL).
 import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { UID } from '../../ledger/testing/test-helpers.js'
 import { API_TOKEN, bankWorld, ORGANIZER, type BankWorld } from '../testing/bank-world.js'
+import { worldEngines } from '../../testing/world-engines.js'
 import { jobTransactionsOf, parseBankArgs, parseCsvColumns, runBankCommand, type ApiTransport } from './import-command.js'
 import { camt053, creditEntry, OWN_IBAN } from './testing/camt053-builder.js'
 import type { ParsedStatement } from './types.js'
@@ -78,44 +79,46 @@ function bookPayoutToBob(w: BankWorld): void {
 
 const CSV_ARGS = ['--csv-columns', 'date=Datum,amount=Betrag,payer=Name,reference=Zweck,endToEndId=E2E', '--csv-decimal-comma', '--csv-date-format', 'DD.MM.YYYY']
 
-for (const format of ['camt053', 'mt940', 'csv'] as const) {
-  t.test(`${format}: a job through the API, printed per transaction; imported twice, the second books nothing`, async (t) => {
-    const w = await bankWorld(t)
-    bookPayoutToBob(w)
-    const dir = tempDir(t)
-    const texts = statements(w)
-    const file = join(dir, `statement.${format}`)
-    writeFileSync(file, format === 'camt053' ? texts.camt : format === 'mt940' ? texts.mt940 : texts.csv)
-    const aliceBefore = w.balance(UID.alice)
-    const bobBefore = w.balance(UID.bob)
-    // Detected from the content, except CSV, which needs its mapping.
-    const args = ['import', file, '--organizer', ORGANIZER, ...(format === 'csv' ? CSV_ARGS : [])]
+for (const engine of await worldEngines(t)) {
+    for (const format of ['camt053', 'mt940', 'csv'] as const) {
+    t.test(`${engine.name}: ${format}: a job through the API, printed per transaction; imported twice, the second books nothing`, async (t) => {
+      const w = await bankWorld(t, { database: engine.database(t) })
+      bookPayoutToBob(w)
+      const dir = tempDir(t)
+      const texts = statements(w)
+      const file = join(dir, `statement.${format}`)
+      writeFileSync(file, format === 'camt053' ? texts.camt : format === 'mt940' ? texts.mt940 : texts.csv)
+      const aliceBefore = w.balance(UID.alice)
+      const bobBefore = w.balance(UID.bob)
+      // Detected from the content, except CSV, which needs its mapping.
+      const args = ['import', file, '--organizer', ORGANIZER, ...(format === 'csv' ? CSV_ARGS : [])]
 
-    const first = await run(w, args)
-    t.equal(first.stderr, '')
-    t.equal(first.code, 0)
-    const lines = first.stdout.trimEnd().split('\n')
-    t.match(lines[0], new RegExp(`^${format} statement.*: 3 entries, bank import job \\d+ completed$`))
-    t.match(lines[1], /^#0 valid +25\.00 EUR 2026-07-05 "Anna Beispiel" "Aufladung RF\w+" -> RF\w+$/)
-    t.match(lines[2], /^#1 nomatch +40\.00 EUR 2026-07-05 "Ben Muster" ""$/)
-    t.match(lines[3], /^#2 valid +12\.50 EUR 2026-07-06 "Bob Gast" "Auszahlung Festivalguthaben" e2e=WPPAYOUT-R1-0003 /)
-    if (format !== 'csv') t.match(lines[3], /return=AC04/)
-    t.equal(w.balance(UID.alice), aliceBefore + 2500, 'the top-up is booked')
-    t.equal(w.balance(UID.bob), bobBefore + 1250, 'the returned payout is back on the guest')
+      const first = await run(w, args)
+      t.equal(first.stderr, '')
+      t.equal(first.code, 0)
+      const lines = first.stdout.trimEnd().split('\n')
+      t.match(lines[0], new RegExp(`^${format} statement.*: 3 entries, bank import job \\d+ completed$`))
+      t.match(lines[1], /^#0 valid +25\.00 EUR 2026-07-05 "Anna Beispiel" "Aufladung RF\w+" -> RF\w+$/)
+      t.match(lines[2], /^#1 nomatch +40\.00 EUR 2026-07-05 "Ben Muster" ""$/)
+      t.match(lines[3], /^#2 valid +12\.50 EUR 2026-07-06 "Bob Gast" "Auszahlung Festivalguthaben" e2e=WPPAYOUT-R1-0003 /)
+      if (format !== 'csv') t.match(lines[3], /return=AC04/)
+      t.equal(w.balance(UID.alice), aliceBefore + 2500, 'the top-up is booked')
+      t.equal(w.balance(UID.bob), bobBefore + 1250, 'the returned payout is back on the guest')
 
-    const second = await run(w, args)
-    t.equal(second.code, 0)
-    t.same(
-      second.stdout
-        .trimEnd()
-        .split('\n')
-        .slice(1)
-        .map((line) => line.split(/ +/)[1]),
-      ['already', 'already', 'already'],
-    )
-    t.equal(w.balance(UID.alice), aliceBefore + 2500, 'nothing booked twice')
-    t.equal(w.balance(UID.bob), bobBefore + 1250)
-  })
+      const second = await run(w, args)
+      t.equal(second.code, 0)
+      t.same(
+        second.stdout
+          .trimEnd()
+          .split('\n')
+          .slice(1)
+          .map((line) => line.split(/ +/)[1]),
+        ['already', 'already', 'already'],
+      )
+      t.equal(w.balance(UID.alice), aliceBefore + 2500, 'nothing booked twice')
+      t.equal(w.balance(UID.bob), bobBefore + 1250)
+    })
+  }
 }
 
 t.test('an entry the parser cannot read goes into the job as invalid, in its place', async (t) => {

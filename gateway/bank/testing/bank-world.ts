@@ -1,5 +1,5 @@
-// A gateway's bank import in one process for tests: a SQLite ledger with the
-// test event, the import jobs and queue, the pretix-style API and the admin
+// A gateway's bank import in one process for tests: a SQLite ledger (or the
+// ledger on a database of a test engine, world-engines.ts) with the test event, the import jobs and queue, the pretix-style API and the admin
 // routes on the gateway's HTTP server (app.inject), and a fake payout module.
 import { Writable } from 'node:stream'
 import pino from 'pino'
@@ -11,6 +11,8 @@ import { bankImportApi } from '../bank-import-plugin.js'
 import { createBankImportJobs, type BankImportJobs, type PayoutReturns, type ReturnedPayout } from '../import-jobs.js'
 import { createImportQueue, type ImportQueue } from '../import-queue.js'
 import { createTransferCodes, type TransferCodes } from '../transfer-codes.js'
+import type { SqlDatabase } from '../../sql/database.js'
+import type { WorldDatabase } from '../../testing/world-engines.js'
 
 export const API_TOKEN = 'bank-api-token-0123456789abcdef'
 export const ORGANIZER = 'test-fest'
@@ -33,7 +35,7 @@ export function fakePayouts(): FakePayouts {
 }
 
 export interface BankWorld {
-  world: TestWorld
+  world: TestWorld<SqlDatabase>
   codes: TransferCodes
   jobs: BankImportJobs
   queue: ImportQueue
@@ -49,8 +51,11 @@ export interface BankWorld {
   account(id: string): number
 }
 
-export async function bankWorld(t: Test, options: { path?: string; wrapJobs?: (jobs: BankImportJobs) => BankImportJobs } = {}): Promise<BankWorld> {
-  const world = makeWorld(options.path)
+export async function bankWorld(
+  t: Test,
+  options: { path?: string; /** The database to run on instead of `path` (world-engines.ts). */ database?: WorldDatabase; wrapJobs?: (jobs: BankImportJobs) => BankImportJobs } = {},
+): Promise<BankWorld> {
+  const world: TestWorld<SqlDatabase> = options.database === undefined ? makeWorld(options.path) : makeWorld(options.database)
   const logs: string[] = []
   const logger = pino({ level: 'debug' }, new Writable({ write: (chunk: Buffer, _e, done) => (logs.push(chunk.toString('utf8')), done()) }))
   const alerts: Array<{ kind: string; message: string }> = []

@@ -1,7 +1,7 @@
 // `wristpay-gateway refund-run ...` against a gateway's admin routes over HTTP
 // (in-process, port 0): the operator comes from WRISTPAY_OPERATOR, four eyes
 // hold across two operators' shells, hostile arguments are usage errors that
-// send nothing.
+// send nothing; on SQLite and on PostgreSQL (one body per engine).
 import t, { type Test } from 'tap'
 import { createHttpServer } from '../http.js'
 import { UID, silentLogger } from '../ledger/testing/test-helpers.js'
@@ -11,13 +11,15 @@ import { parseRefundRunArgs, runRefundRunCommand, RefundRunUsageError } from './
 import { createRefundRuns } from './refund-runs.js'
 import { refundRunsAdmin } from './refund-runs-admin.js'
 import { startRefundWorld } from './testing/refund-world.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
 
+const engines = await worldEngines(t)
 const ADMIN_TOKEN = 'admin-token-0123456789'
 const ANNA = 'anna:anna-token-0123456789'
 const BEN = 'ben:ben-token-0123456789'
 
-async function start(t: Test) {
-  const w = await startRefundWorld(t)
+async function start(t: Test, engine: WorldEngine) {
+  const w = await startRefundWorld(t, { engine })
   const runs = createRefundRuns({ db: w.world.db, ledger: w.world.ledger, refunds: w.refunds, clock: w.world.clock, logger: silentLogger, allowedCountryCodes: () => null })
   const server = createHttpServer({
     logger: silentLogger,
@@ -53,8 +55,8 @@ async function start(t: Test) {
   return { w, as, sent: () => sent }
 }
 
-t.test('a whole run from two operators\' shells', async (t) => {
-  const h = await start(t)
+testOnEngines(t, engines, 'a whole run from two operators\' shells', async (t, engine) => {
+  const h = await start(t, engine)
   await h.w.topUpOnline(UID.alice, 2550)
   await h.w.topUpOnline(UID.bob, 1000)
   h.w.sellBeer(UID.bob, 1)
@@ -79,8 +81,8 @@ t.test('a whole run from two operators\' shells', async (t) => {
   h.w.assertSound(t)
 })
 
-t.test('hostile arguments and environments are refused before anything is sent', async (t) => {
-  const h = await start(t)
+testOnEngines(t, engines, 'hostile arguments and environments are refused before anything is sent', async (t, engine) => {
+  const h = await start(t, engine)
   for (const args of [[], ['pay'], ['approve'], ['approve', '0'], ['approve', '1e3'], ['execute', '-1'], ['approve', '1', '2'], ['list', '1'], ['create', '--max-count', '0'], ['create', '--max-count', '1e3'], ['create', '--max-sum', '1e3'], ['create', '--max-sum', '-5'], ['execute', '1', '--max-count', '3'], ['create', '--operator', 'ben']]) {
     t.throws(() => parseRefundRunArgs(args), RefundRunUsageError, JSON.stringify(args))
     t.equal((await h.as(ANNA, ...args)).code, 2, `exit 2: ${JSON.stringify(args)}`)

@@ -1,6 +1,7 @@
 // `wristpay-gateway payout ...` against a gateway's admin routes over HTTP:
 // the operator comes from WRISTPAY_OPERATOR, four eyes hold across two
-// operators' shells, hostile arguments are usage errors that send nothing.
+// operators' shells, hostile arguments are usage errors that send nothing; on
+// SQLite and on PostgreSQL (one body per engine).
 import t, { type Test } from 'tap'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,11 +13,13 @@ import { centsOfEuros, parsePayoutArgs, runPayoutCommand, PayoutUsageError } fro
 import { renderPayoutFiles } from './payout-files.js'
 import { createPayoutRuns, type RenderPayoutFiles } from './payout-runs.js'
 import { operatorAccountsAuth, payoutsAdmin } from './payouts-admin.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
 
+const engines = await worldEngines(t)
 const ADMIN_TOKEN = 'admin-token-0123456789'
 
-async function start(t: Test, renderFiles?: RenderPayoutFiles) {
-  const world = makeWorld()
+async function start(t: Test, engine: WorldEngine, renderFiles?: RenderPayoutFiles) {
+  const world = makeWorld(engine.database(t))
   world.ledger.ensureAccount('clearing', 'sumup')
   world.ledger.bookExternal({ ref: 'setup:alice', kind: 'topup_online', postings: [{ account: accountIds.clearing('sumup'), amount: -2550 }, { account: accountIds.customer(UID.alice), amount: 2550 }] })
   world.db.prepare(`INSERT INTO portal_customers (uid, iban, account_name, email, has_entered_info) VALUES (?, 'DE89370400440532013000', 'Alice', 'a@example.org', 1)`).run(UID.alice)
@@ -49,8 +52,8 @@ async function start(t: Test, renderFiles?: RenderPayoutFiles) {
   return { world, as, dir }
 }
 
-t.test('a whole run from two operators\' shells', async (t) => {
-  const h = await start(t)
+testOnEngines(t, engines, 'a whole run from two operators\' shells', async (t, engine) => {
+  const h = await start(t, engine)
   const anna = 'anna:anna-token-0123456789'
   const ben = 'ben:ben-token-0123456789'
   const created = await h.as(anna, 'create', '--max-sum', '100.50')
@@ -74,8 +77,8 @@ t.test('a whole run from two operators\' shells', async (t) => {
   t.same(h.world.ledger.checkInvariants(), [])
 })
 
-t.test('hostile arguments and environments are refused before anything is sent', async (t) => {
-  const h = await start(t)
+testOnEngines(t, engines, 'hostile arguments and environments are refused before anything is sent', async (t, engine) => {
+  const h = await start(t, engine)
   for (const args of [[], ['pay'], ['approve'], ['approve', '0'], ['approve', '1e3'], ['approve', '1', '2'], ['list', '1'], ['create', '--max-count', '0'], ['create', '--max-sum', '1e3'], ['create', '--max-sum', '12,34'], ['create', '--max-sum', '-5'], ['approve', '1', '--max-count', '3'], ['create', '--operator', 'ben']]) {
     const r = await h.as('anna:anna-token-0123456789', ...args)
     t.equal(r.code, 2, `usage: ${args.join(' ')}`)
@@ -89,8 +92,8 @@ t.test('hostile arguments and environments are refused before anything is sent',
   t.same(parsePayoutArgs(['create', '--max-count', '10']), { action: 'create', maxCount: 10 })
 })
 
-t.test('create names who it left out; an export whose files cannot be written books nothing and writes no file', async (t) => {
-  const h = await start(t, (run) => renderPayoutFiles(run, { debtor: { holder: 'Test Fest e.V.', iban: 'DE02120300000000202051' }, eventName: 'Test Fest' }))
+testOnEngines(t, engines, 'create names who it left out; an export whose files cannot be written books nothing and writes no file', async (t, engine) => {
+  const h = await start(t, engine, (run) => renderPayoutFiles(run, { debtor: { holder: 'Test Fest e.V.', iban: 'DE02120300000000202051' }, eventName: 'Test Fest' }))
   const anna = 'anna:anna-token-0123456789'
   const ben = 'ben:ben-token-0123456789'
   h.world.ledger.bookExternal({ ref: 'setup:bob', kind: 'topup_online', postings: [{ account: accountIds.clearing('sumup'), amount: -1000 }, { account: accountIds.customer(UID.bob), amount: 1000 }] })

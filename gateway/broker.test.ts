@@ -710,3 +710,61 @@ t.test('over sockets: a stranger, a read-only operator and another kiosk cannot 
   await k1Again.subscribeAsync(topics.kioskCmd('k1'), { qos: 1 }) // a round trip after the retained message would have come
   t.same(late, [], 'no retained command')
 })
+
+t.test("a kiosk transaction's PUBACK waits for the gateway's answer to the kiosk and leaves with it", async (t) => {
+  const received: string[] = []
+  // A hold far longer than the test: only the answer can release the PUBACK.
+  const broker = await createBroker({ authenticate, logger, ackHoldMs: 600_000, onKioskTx: (_kioskId, payload) => received.push(payload.toString('utf8')) })
+  const { port } = await broker.listen('127.0.0.1', 0)
+  t.teardown(() => broker.close())
+  const kiosk = await connectClient(t, port, { username: 'k1', password: 'token-k1', clientId: 'kiosk-k1' })
+  await kiosk.subscribeAsync(topics.kioskReply('k1'), { qos: 1 })
+  const answers: string[] = []
+  kiosk.on('message', (_topic, payload) => answers.push(payload.toString('utf8')))
+  let acknowledged = false
+  const acknowledgement = kiosk.publishAsync(topics.kioskTx('k1'), '{"tx":1}', { qos: 1 }).then(() => (acknowledged = true))
+  while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  // Whatever aedes does with the PUBACK happens within a few turns of the event loop; give it many.
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(acknowledged, false, 'no PUBACK before the answer')
+  await broker.publish(topics.kioskReply('k1'), '{"answer":1}', { qos: 1 })
+  await acknowledgement
+  while (answers.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.same(answers, ['{"answer":1}'])
+  t.same(received, ['{"tx":1}'])
+})
+
+t.test('a kiosk transaction that gets no answer is still acknowledged; another kiosk is not held by it', async (t) => {
+  const broker = await createBroker({ authenticate, logger, ackHoldMs: 20, onKioskTx: () => {} })
+  const { port } = await broker.listen('127.0.0.1', 0)
+  t.teardown(() => broker.close())
+  const k1 = await connectClient(t, port, { username: 'k1', password: 'token-k1', clientId: 'kiosk-k1' })
+  const k2 = await connectClient(t, port, { username: 'k2', password: 'token-k2', clientId: 'kiosk-k2' })
+  await k2.subscribeAsync(topics.kioskReply('k2'), { qos: 1 })
+  const answers: string[] = []
+  k2.on('message', (_topic, payload) => answers.push(payload.toString('utf8')))
+  // k1's transaction is never answered (a refusal without an id, a drop): its PUBACK goes out after the hold.
+  await k1.publishAsync(topics.kioskTx('k1'), '{"tx":1}', { qos: 1 })
+  await k1.publishAsync(topics.kioskTx('k1'), '{"tx":2}', { qos: 1 })
+  await broker.publish(topics.kioskReply('k2'), '{"answer":"k2"}', { qos: 1 })
+  while (answers.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.same(answers, ['{"answer":"k2"}'])
+})
+
+t.test('a kiosk that connects again while its old connection holds a PUBACK gets its transactions acknowledged', async (t) => {
+  const received: string[] = []
+  const broker = await createBroker({ authenticate, logger, ackHoldMs: 600_000, onKioskTx: (_kioskId, payload) => received.push(payload.toString('utf8')) })
+  const { port } = await broker.listen('127.0.0.1', 0)
+  t.teardown(() => broker.close())
+  const first = await connectClient(t, port, { username: 'k1', password: 'token-k1', clientId: 'kiosk-k1' })
+  void first.publishAsync(topics.kioskTx('k1'), '{"tx":1}', { qos: 1 }).catch(() => {})
+  while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  const second = await connectClient(t, port, { username: 'k1', password: 'token-k1', clientId: 'kiosk-k1' })
+  await second.subscribeAsync(topics.kioskReply('k1'), { qos: 1 })
+  const acknowledgement = second.publishAsync(topics.kioskTx('k1'), '{"tx":2}', { qos: 1 })
+  while (received.length < 2) await new Promise((resolve) => setTimeout(resolve, 5))
+  await broker.publish(topics.kioskReply('k1'), '{"answer":2}', { qos: 1 })
+  await acknowledgement
+  t.same(received, ['{"tx":1}', '{"tx":2}'])
+})

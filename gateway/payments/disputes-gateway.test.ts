@@ -1,5 +1,6 @@
-// Disputes through the whole gateway, in-process: the gateway (SQLite file,
-// MQTT and HTTP on 127.0.0.1:0) configured with the stancer provider pointing
+// Disputes through the whole gateway, in-process: the gateway (its SQLite
+// file, or a PostgreSQL database as its `store`: one body per engine; MQTT and
+// HTTP on 127.0.0.1:0) configured with the stancer provider pointing
 // at the provider simulator over real HTTP. A guest tops up on the portal,
 // the provider raises a dispute and posts its webhooks to the gateway: the
 // kiosk's retained config (MQTT) carries the wristband on its signed
@@ -12,6 +13,7 @@ import mqtt from 'mqtt'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { DEFAULT_CONFIG } from '../config.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
 import type { EventSetup } from '../event-setup.js'
 import { startLoopbackGateway } from '../../simulators/e2e/kiosk-harness.js'
 import { startSim, TEST_SECRET_KEY } from '../../simulators/provider-sim/testing/sim-client.js'
@@ -38,14 +40,15 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
   throw new Error(`gave up waiting for ${what}`)
 }
 
-async function start(t: Test) {
+async function start(t: Test, engine: WorldEngine) {
   const sim = await startSim(t)
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-disputes-gw-'))
+  const store = engine.database(t).gatewayStore(dir)
   const gateway = await startLoopbackGateway({
     dir,
     setup,
     logger: pino({ level: 'silent' }),
-    config: { adminToken: ADMIN_TOKEN, payments: { ...DEFAULT_CONFIG.payments, stancer: { secretKey: TEST_SECRET_KEY, baseUrl: sim.baseUrl } } },
+    config: { adminToken: ADMIN_TOKEN, payments: { ...DEFAULT_CONFIG.payments, stancer: { secretKey: TEST_SECRET_KEY, baseUrl: sim.baseUrl } }, ...(store === undefined ? {} : { store }) },
   })
   t.teardown(async () => {
     await gateway.stop()
@@ -61,8 +64,8 @@ async function start(t: Test) {
   return { sim, gateway, json, admin, base }
 }
 
-t.test('a dispute on a portal top-up blocks the wristband on every kiosk at once, shows in the admin API, and a won one gives it all back', async (t) => {
-  const { sim, gateway, json, admin } = await start(t)
+testOnEngines(t, await worldEngines(t), 'a dispute on a portal top-up blocks the wristband on every kiosk at once, shows in the admin API, and a won one gives it all back', async (t, engine) => {
+  const { sim, gateway, json, admin } = await start(t, engine)
 
   // The bar kiosk's MQTT session: its retained config is what it enforces offline.
   const kiosk = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.mqttAddress!.port}`, { username: 'bar-1', password: KIOSK_TOKEN, reconnectPeriod: 0, connectTimeout: 5000 })

@@ -1,17 +1,22 @@
 // What a guest sees of payout runs on the portal, over HTTP on the gateway's
 // backend: payout_info says in_payout_run with the run's date, and
 // get_payout_transactions lists the guest's payouts in the fields the vendored
-// OpenAPI names (PayoutTransaction), and nobody else's.
-import t from 'tap'
+// OpenAPI names (PayoutTransaction), and nobody else's. On SQLite and on
+// PostgreSQL (one body per engine).
+import t, { type Test } from 'tap'
 import { call, login } from '../../portal-api/testing/helpers.js'
 import { orderIntegerId } from '../portal-backend.js'
 import { PIN, startPortalWorld } from '../testing/portal-world.js'
 import { silentLogger } from '../ledger/testing/test-helpers.js'
 import { createPayoutReturns } from './payout-returns.js'
 import { createPayoutRuns } from './payout-runs.js'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
 
-t.test('payout_info and get_payout_transactions follow the run', async (t) => {
-  const w = await startPortalWorld(t)
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
+
+onEveryEngine('payout_info and get_payout_transactions follow the run', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   const token = await login(w.base, PIN.alice)
   const bobToken = await login(w.base, PIN.bob)
   const info = { iban: 'DE89370400440532013000', account_name: 'Alice Example', email: 'alice@example.org' }
@@ -44,8 +49,8 @@ t.test('payout_info and get_payout_transactions follow the run', async (t) => {
   t.same(w.ledger.checkInvariants(), [])
 })
 
-t.test('a payout the bank sent back is no payout: the guest is in no run and the portal asks for new data', async (t) => {
-  const w = await startPortalWorld(t)
+onEveryEngine('a payout the bank sent back is no payout: the guest is in no run and the portal asks for new data', async (t, engine) => {
+  const w = await startPortalWorld(t, { database: engine.database(t) })
   const token = await login(w.base, PIN.alice)
   t.equal((await call(w.base, 'POST', '/customer_info', { token, body: { iban: 'DE89370400440532013000', account_name: 'Alice Example', email: 'alice@example.org' } })).status, 204)
   const runs = createPayoutRuns({ db: w.world.db, ledger: w.ledger, clock: w.world.clock, logger: silentLogger, allowedCountryCodes: () => ['DE'] })

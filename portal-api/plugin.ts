@@ -162,16 +162,22 @@ function amountToCents(field: string, amount: number): number {
   return result.cents
 }
 
+/** The request slot the auth hook fills (see portalApi). */
+const AUTHENTICATED = Symbol('portal authentication')
+type AuthenticatedRequest = FastifyRequest & { [AUTHENTICATED]?: { claims: TokenClaims; customer: PortalCustomer } | null }
+
 export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: FastifyInstance, options: PortalApiOptions) => {
   const { backend, clock } = options
   const log = options.logger.child({ component: 'portal-api' })
   const limits: LoginRateLimit = { ...DEFAULT_LOGIN_RATE_LIMIT, ...options.rateLimit }
   const tokens = createPortalTokens({ secret: options.authSecret, clock, ttlS: options.tokenTtlS ?? DEFAULT_TOKEN_TTL_S })
-  // Who a request is authenticated as; a WeakMap so the request type stays untouched.
-  const authOf = new WeakMap<FastifyRequest, TokenClaims>()
-  // The customer the auth hook read (to check it is known and not blocked): a read-only route answers
-  // from it instead of reading the same rows again a moment later in the same request.
-  const customerOf = new WeakMap<FastifyRequest, PortalCustomer>()
+  // Who a request is authenticated as, and the customer the auth hook read (to check it is known and not
+  // blocked): a read-only route answers from it instead of reading the same rows again a moment later in the
+  // same request. A slot under a symbol of this module, declared on this plugin's requests (fastify sets it
+  // to null in each), so the request type stays untouched. It was two WeakMaps keyed by the request: at
+  // portal polling rates each entry is garbage a moment later, and the garbage collector walks weak
+  // tables' entries on every scavenge.
+  app.decorateRequest(AUTHENTICATED as unknown as string, null)
 
   app.setErrorHandler(
     apiErrorHandler({
@@ -213,12 +219,11 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
     if (customer === 'session_ended') throw new PortalError(401, 'session_ended', 'the session has ended; log in again')
     if (customer === undefined) throw new PortalError(401, 'unauthorized', 'the wristband of this session is unknown')
     if (customer.blocked) throw new PortalError(403, 'wristband_blocked', 'this wristband is blocked; please ask at the info point')
-    authOf.set(request, verified.claims)
-    customerOf.set(request, customer)
+    ;(request as AuthenticatedRequest)[AUTHENTICATED] = { claims: verified.claims, customer }
   }
 
   function auth(request: FastifyRequest): TokenClaims {
-    const claims = authOf.get(request)
+    const claims = (request as AuthenticatedRequest)[AUTHENTICATED]?.claims
     // Unreachable when a route has the onRequest hook; a guard against a route that forgot it.
     if (claims === undefined) throw new PortalError(401, 'unauthorized', 'not authenticated')
     return claims
@@ -295,7 +300,7 @@ export const portalApi: FastifyPluginAsync<PortalApiOptions> = async (app: Fasti
     { schema: { tags: ['base'], summary: 'Obtain customer', operationId: 'get_customer', security: bearer, response: { 200: Customer, ...errorResponses } }, onRequest: authenticate },
     async (request) => {
       const uid = auth(request).uid
-      const customer = customerOf.get(request) ?? (await knownCustomer(uid))
+      const customer = (request as AuthenticatedRequest)[AUTHENTICATED]?.customer ?? (await knownCustomer(uid))
       return customerView(customer, await nodeIdOf())
     },
   )

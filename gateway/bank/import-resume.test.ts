@@ -1,13 +1,11 @@
 // A gateway that stops in the middle of a bank import job: the job is picked up
 // again from the database, and no transaction is booked twice or lost. Tested
-// in-process (the gateway's file closed mid-job and opened again), not with a
-// killed child process.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+// in-process (the gateway's database closed mid-job and opened again), not
+// with a killed child process; on SQLite and on PostgreSQL (one body per engine).
 import pino from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { makeWorld, UID } from '../ledger/testing/test-helpers.js'
+import { testOnEngines, worldEngines, type WorldDatabase, type WorldEngine } from '../testing/world-engines.js'
 import { createBankImportJobs, DECISIONS_PER_COMMIT, type BankLedger } from './import-jobs.js'
 import { createImportQueue } from './import-queue.js'
 import { createTransferCodes } from './transfer-codes.js'
@@ -15,19 +13,19 @@ import { createTransferCodes } from './transfer-codes.js'
 const silent = pino({ level: 'silent' })
 const tx = (amount: string, reference: string, date = '2026-07-01') => ({ payer: 'Guest', reference, amount, date })
 
-function open(path: string, ledgerWrap: (l: BankLedger) => BankLedger = (l) => l) {
-  const world = makeWorld(path)
+const engines = await worldEngines(t)
+const onEveryEngine = (name: string, body: (t: Test, engine: WorldEngine) => Promise<void>) => testOnEngines(t, engines, name, body)
+
+function open(database: WorldDatabase, ledgerWrap: (l: BankLedger) => BankLedger = (l) => l) {
+  const world = makeWorld(database)
   const codes = createTransferCodes({ db: world.db, clock: world.clock })
   const jobs = createBankImportJobs({ db: world.db, ledger: ledgerWrap(world.ledger), transferCodes: codes, clock: world.clock, logger: silent, currency: 'EUR' })
   return { world, codes, jobs, queue: createImportQueue({ jobs, logger: silent }) }
 }
 
-t.test('a job stopped half-way goes on after a restart, booking each transfer once', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bank-resume-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const path = join(dir, 'gateway.db')
-
-  let g = open(path)
+onEveryEngine('a job stopped half-way goes on after a restart, booking each transfer once', async (t, engine) => {
+  const database = engine.database(t)
+  let g = open(database)
   const alice = g.codes.referenceOf(UID.alice).display
   const bob = g.codes.referenceOf(UID.bob).display
   // Twice as many as one commit decides; every fourth names nobody.
@@ -42,7 +40,7 @@ t.test('a job stopped half-way goes on after a restart, booking each transfer on
   t.equal(g.jobs.job(id)!.transactions.filter((x) => x.state === 'imported').length, DECISIONS_PER_COMMIT, 'half are still undecided')
   g.world.close() // the gateway stops here, with the job running
 
-  g = open(path)
+  g = open(database)
   t.same(g.jobs.openJobs(), [id], 'found again at start')
   g.queue.kick()
   await g.queue.drained()
@@ -56,8 +54,8 @@ t.test('a job stopped half-way goes on after a restart, booking each transfer on
   g.world.close()
 })
 
-t.test('a booking already made for a transaction still undecided (a stop between the two) is not made again', async (t) => {
-  const g = open(':memory:')
+onEveryEngine('a booking already made for a transaction still undecided (a stop between the two) is not made again', async (t, engine) => {
+  const g = open(engine.database(t))
   t.teardown(() => g.world.close())
   const alice = g.codes.referenceOf(UID.alice).display
   const id = g.jobs.create({ event: null, transactions: [tx('10.00', alice)], createdBy: 'admin' })
@@ -78,9 +76,9 @@ t.test('a booking already made for a transaction still undecided (a stop between
   t.same(g.world.ledger.checkInvariants(), [])
 })
 
-t.test('a failure in the middle of a decision leaves no booking and no claimed checksum', async (t) => {
+onEveryEngine('a failure in the middle of a decision leaves no booking and no claimed checksum', async (t, engine) => {
   let fail = true
-  const g = open(':memory:', (ledger) => ({
+  const g = open(engine.database(t), (ledger) => ({
     ...ledger,
     ensureAccount: ledger.ensureAccount,
     wristband: ledger.wristband,

@@ -2,14 +2,16 @@
 // and the provider simulator over HTTP: the guest's save on the portal starts
 // the check in the background, the portal tells the guest to correct a
 // mismatch, and the payout run the operator creates at /admin/payout-runs
-// leaves them out with the reason. Without the stancer provider nothing is
-// checked.
+// leaves them out with the reason; on the gateway's SQLite file and with a
+// PostgreSQL database as its `store` (one body per engine). Without the
+// stancer provider nothing is checked.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
+import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
 import { startSim, TEST_SECRET_KEY } from '../../simulators/provider-sim/testing/sim-client.js'
 import { call, login } from '../../portal-api/testing/helpers.js'
 import { createGateway } from '../app.js'
@@ -31,10 +33,11 @@ const EVENT = {
   ],
 }
 
-async function gatewayWith(t: Test, stancer: boolean) {
+async function gatewayWith(t: Test, stancer: boolean, engine?: WorldEngine) {
   const sim = await startSim(t)
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-sepa-gw-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const store = engine?.database(t).gatewayStore(dir)
   const eventFile = join(dir, 'event.json')
   writeFileSync(eventFile, JSON.stringify(EVENT))
   const config = resolveConfig({
@@ -46,6 +49,7 @@ async function gatewayWith(t: Test, stancer: boolean) {
     operators: [{ name: 'anna', token: 'anna-token-0123456789' }],
     logLevel: 'debug',
     ...(stancer ? { payments: { stancer: { secretKey: TEST_SECRET_KEY, baseUrl: sim.baseUrl } } } : {}),
+    ...(store === undefined ? {} : { store }),
   })
   const logs: string[] = []
   const logger = pino({ level: 'debug' }, new Writable({ write(chunk: Buffer, _enc, done) { logs.push(chunk.toString('utf8')); done() } }))
@@ -84,8 +88,8 @@ async function gatewayWith(t: Test, stancer: boolean) {
   return { sim, gateway, logs, save, settledCheck, createRun }
 }
 
-t.test('with the stancer provider: a mismatch is shown to the guest and left out of the payout run', async (t) => {
-  const g = await gatewayWith(t, true)
+testOnEngines(t, await worldEngines(t), 'with the stancer provider: a mismatch is shown to the guest and left out of the payout run', async (t, engine) => {
+  const g = await gatewayWith(t, true, engine)
   g.sim.controls.mismatchNextChecks(1)
   t.equal(await g.save(ALICE, 'Alice Wrongname', 'DE89370400440532013000'), 204)
   t.match(await g.settledCheck(ALICE), { status: 200, body: { state: 'needs_correction', message: /correct the account holder name or the IBAN/ } })

@@ -194,6 +194,40 @@ t.test('a signed top-up and sale over real MQTT are accepted and booked', async 
   t.notOk('sig' in booked, 'no signature in operator events')
 })
 
+t.test('with no operator connected a sale makes no booked event; an operator who connects gets the next one', async (t) => {
+  const h = await startGateway(t)
+  const cash = new TestKiosk('cash-1')
+  const bar = new TestKiosk('bar-1')
+  await cash.enroll(h)
+  await bar.enroll(h)
+  await cash.connect(t, h)
+  await bar.connect(t, h)
+  const topup = cash.sign('topup_cash', 2000)
+  t.match(await cash.send(topup), { status: 'accepted' })
+  // The answer is the only message the gateway makes for a sale: nobody could read a booked event. (The
+  // gateway's state is published now and then too: the fewest messages around one sale is what counts.)
+  let fewest = Number.POSITIVE_INFINITY
+  const unpublished: string[] = []
+  const fromGateway = () => h.gateway.stats().broker.messagesFromGateway ?? 0
+  for (let i = 0; i < 3 && fewest > 1; i++) {
+    const before = fromGateway()
+    const sale = bar.sign('sale', 450, [{ product: 'beer', qty: 1, unitPrice: 450 }])
+    t.match(await bar.send(sale), { status: 'accepted' })
+    unpublished.push(sale.tx.id)
+    fewest = Math.min(fewest, fromGateway() - before)
+  }
+  t.equal(fewest, 1, 'the answer alone')
+
+  const operator = await connect(t, h.mqttUrl, 'operator:ops', OPERATOR_TOKEN)
+  const events: Array<{ topic: string; body: any }> = []
+  operator.on('message', (topic, payload) => events.push({ topic, body: JSON.parse(payload.toString('utf8')) }))
+  await operator.subscribeAsync(topics.event('booked'), { qos: 1 })
+  const second = bar.sign('sale', 450, [{ product: 'beer', qty: 1, unitPrice: 450 }])
+  t.match(await bar.send(second), { status: 'accepted' })
+  await waitFor(() => events.some((e) => e.body.id === second.tx.id), 'booked event of the sale after the operator came')
+  t.notOk(events.some((e) => unpublished.includes(e.body.id)), 'the earlier ones were never published')
+})
+
 t.test('a kiosk publishing under another kiosk is refused; the ledger is unchanged', async (t) => {
   const h = await startGateway(t)
   const cash = new TestKiosk('cash-1')

@@ -180,6 +180,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // Every event and alert of the gateway passes here: the fleet's totals count them.
     if (topic === ALERT_TOPIC) fleet.alert()
     else if (topic === BOOKED_TOPIC) fleet.booked(payload as BookedEvent)
+    // Every sale publishes a booked event at QoS 0, which no broker keeps for anyone: with no operator
+    // connected it would reach nobody, so it is not made (its JSON, its buffer, aedes' publish).
+    if (options.qos === 0 && options.retain !== true && broker.mayHaveReaders?.(topic) === false) return Promise.resolve()
     const sent = broker.publish(topic, JSON.stringify(payload), options)
     publishing++
     // One promise after the broker's (every sale publishes twice): failures are counted and logged here, never rejected.

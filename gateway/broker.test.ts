@@ -768,3 +768,16 @@ t.test('a kiosk that connects again while its old connection holds a PUBACK gets
   await acknowledgement
   t.same(received, ['{"tx":1}', '{"tx":2}'])
 })
+
+t.test('mayHaveReaders: events have readers only while an operator is connected; kiosk topics always may', async (t) => {
+  const { broker, port } = await startBroker(t)
+  await connectClient(t, port, { username: 'k1', password: 'token-k1', clientId: 'kiosk-k1' })
+  t.equal(broker.mayHaveReaders?.(topics.event('booked')), false, 'a kiosk cannot read events')
+  t.equal(broker.mayHaveReaders?.(topics.kioskReply('k1')), true)
+  t.equal(broker.mayHaveReaders?.(topics.kioskConfig('k2')), true, 'kiosk topics are never ruled out')
+  const operator = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, username: 'operator:ops', password: 'ops-token-123', clientId: 'operator-ops' })
+  t.equal(broker.mayHaveReaders?.(topics.event('booked')), true, 'an operator may subscribe to events')
+  await operator.endAsync(true)
+  while (broker.mayHaveReaders?.(topics.event('booked')) !== false) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.pass('none once the operator has left')
+})

@@ -141,7 +141,7 @@ export interface BrokerCounters {
   kioskTxReceived: number
   /** Messages clients published that the ACL let through (every topic, $SYS aside). */
   messagesFromClients: number
-  /** Messages the gateway published in-process (replies, configs, states, events). */
+  /** Messages the gateway published in-process (replies, configs, states, events; not a QoS 0 event that no connected client could read, which is not made). */
   messagesFromGateway: number
   kioskTxHandlerErrors: number
   invalidKioskStates: number
@@ -169,6 +169,12 @@ export interface Broker {
   stopAccepting(): void
   /** Publishes in-process, bypassing the ACLs (the gateway is trusted). */
   publish(topic: string, payload: Buffer | string, options: PublishOptions): Promise<void>
+  /**
+   * False only when no client connected now could read `topic`: outside the kiosks' own topics only operators
+   * (and a gateway account) may subscribe, so with none connected a QoS 0 message there reaches nobody and
+   * need not be made. A broker that cannot tell leaves it out.
+   */
+  mayHaveReaders?(topic: string): boolean
   counters(): BrokerCounters
   /** Closes a kiosk's live connection (it was retired, or its token changed); false when it has none. */
   disconnectKiosk(kioskId: string): boolean
@@ -194,6 +200,8 @@ const OPERATOR_SUBSCRIBE_FILTERS = [topics.allKioskState, topics.gatewayState, t
 /** Admin operators also read the kiosks' answers to commands. */
 const ADMIN_SUBSCRIBE_FILTERS = [...OPERATOR_SUBSCRIBE_FILTERS, topics.allKioskCmdAnswers]
 const ALL_KIOSK_CMD = `${TOPIC_ROOT}/kiosk/+/cmd`
+/** Every topic a kiosk may subscribe to lies under this (maySubscribe). */
+const KIOSK_TOPIC_PREFIX = `${TOPIC_ROOT}/kiosk/`
 
 /**
  * True when every topic that `filter` matches is also matched by `allowed`
@@ -412,6 +420,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   // The live session of each kiosk id: a second connection with the same kiosk
   // id (whatever its clientId) replaces the first, as aedes does for a clientId.
   const kioskSessions = new Map<string, Client>()
+  /** Connected clients that are not kiosks: the only ones the ACLs let read anything outside kiosk topics. */
+  let nonKioskClients = 0
   const counts = {
     authFailures: 0,
     deniedPublishes: 0,
@@ -575,6 +585,9 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
           previous.close()
         }
         kioskSessions.set(principal.kioskId, client)
+      } else {
+        nonKioskClients++
+        client.conn.once('close', () => nonKioskClients--)
       }
       done(null, true)
     },
@@ -823,6 +836,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         }),
       )
     },
+    mayHaveReaders: (topic) => nonKioskClients > 0 || topic.startsWith(KIOSK_TOPIC_PREFIX),
     counters: () => ({ connectedClients: aedes.connectedClients ?? 0, pendingConnections: admission.counts().pending, ...counts }),
     disconnectKiosk(kioskId) {
       const client = kioskSessions.get(kioskId)

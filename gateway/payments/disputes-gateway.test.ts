@@ -6,17 +6,11 @@
 // kiosk's retained config (MQTT) carries the wristband on its signed
 // blocklist at once, the portal refuses the guest, the admin API lists the
 // dispute, and a won dispute gives everything back.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
-import pino from 'pino'
 import t, { type Test } from 'tap'
-import { DEFAULT_CONFIG } from '../config.js'
 import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-engines.js'
 import type { EventSetup } from '../event-setup.js'
-import { startLoopbackGateway } from '../../simulators/e2e/kiosk-harness.js'
-import { startSim, TEST_SECRET_KEY } from '../../simulators/provider-sim/testing/sim-client.js'
+import { startStancerGateway } from './testing/stancer-gateway.js'
 import { topics, type KioskConfig } from '../../device-protocol/index.js'
 
 const GUEST = '04D15B0E000001'
@@ -41,27 +35,9 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
 }
 
 async function start(t: Test, engine: WorldEngine) {
-  const sim = await startSim(t)
-  const dir = mkdtempSync(join(tmpdir(), 'wristpay-disputes-gw-'))
-  const store = engine.database(t).gatewayStore(dir)
-  const gateway = await startLoopbackGateway({
-    dir,
-    setup,
-    logger: pino({ level: 'silent' }),
-    config: { adminToken: ADMIN_TOKEN, payments: { ...DEFAULT_CONFIG.payments, stancer: { secretKey: TEST_SECRET_KEY, baseUrl: sim.baseUrl } }, ...(store === undefined ? {} : { store }) },
-  })
-  t.teardown(async () => {
-    await gateway.stop()
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const base = `http://127.0.0.1:${gateway.httpAddress!.port}`
-  sim.controls.setWebhookUrl(`${base}/payments/webhooks/stancer`)
-  const json = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(base + path, { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
-    return { status: res.status, body: (await res.json()) as any }
-  }
-  const admin = (path: string) => json('GET', path, undefined, { authorization: `Bearer ${ADMIN_TOKEN}` })
-  return { sim, gateway, json, admin, base }
+  const world = await startStancerGateway(t, engine, { setup, dirPrefix: 'wristpay-disputes-gw-', config: { adminToken: ADMIN_TOKEN } })
+  const admin = (path: string) => world.json('GET', path, undefined, { authorization: `Bearer ${ADMIN_TOKEN}` })
+  return { ...world, admin }
 }
 
 testOnEngines(t, await worldEngines(t), 'a dispute on a portal top-up blocks the wristband on every kiosk at once, shows in the admin API, and a won one gives it all back', async (t, engine) => {

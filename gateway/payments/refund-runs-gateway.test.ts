@@ -6,15 +6,9 @@
 // operators create, approve and execute a run at /admin/refund-runs; the
 // execution answers with the refunds booked and the gateway's refund service
 // sends them to the provider in the background.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import pino from 'pino'
 import t from 'tap'
-import { DEFAULT_CONFIG } from '../config.js'
 import type { EventSetup } from '../event-setup.js'
-import { startLoopbackGateway } from '../../simulators/e2e/kiosk-harness.js'
-import { startSim, TEST_SECRET_KEY } from '../../simulators/provider-sim/testing/sim-client.js'
+import { startStancerGateway } from './testing/stancer-gateway.js'
 import { worldEngines } from '../testing/world-engines.js'
 
 const GUESTS = [
@@ -44,31 +38,11 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
 
 for (const engine of await worldEngines(t)) {
   t.test(`${engine.name}: two operators run a refund run on the gateway; the refunds reach the provider in the background`, async (t) => {
-    const sim = await startSim(t)
-    const dir = mkdtempSync(join(tmpdir(), 'wristpay-refund-runs-gw-'))
-    const store = engine.database(t).gatewayStore(dir)
-    const gateway = await startLoopbackGateway({
-      dir,
+    const { sim, gateway, json } = await startStancerGateway(t, engine, {
       setup,
-      logger: pino({ level: 'silent' }),
-      config: {
-        adminToken: ADMIN_TOKEN,
-        operators: [ANNA, BEN].map((account) => ({ name: account.split(':')[0]!, token: account.split(':')[1]! })),
-        payments: { ...DEFAULT_CONFIG.payments, stancer: { secretKey: TEST_SECRET_KEY, baseUrl: sim.baseUrl } },
-        ...(store === undefined ? {} : { store }),
-      },
+      dirPrefix: 'wristpay-refund-runs-gw-',
+      config: { adminToken: ADMIN_TOKEN, operators: [ANNA, BEN].map((account) => ({ name: account.split(':')[0]!, token: account.split(':')[1]! })) },
     })
-    t.teardown(async () => {
-      await gateway.stop()
-      rmSync(dir, { recursive: true, force: true })
-    })
-    const base = `http://127.0.0.1:${gateway.httpAddress!.port}`
-    sim.controls.setWebhookUrl(`${base}/payments/webhooks/stancer`)
-    const json = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-      const res = await fetch(base + path, { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
-      const text = await res.text()
-      return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as any }
-    }
     const admin = (method: string, path: string, operator?: string, body?: unknown) =>
       json(method, `/admin${path}`, body, { authorization: `Bearer ${ADMIN_TOKEN}`, ...(operator ? { 'wristpay-operator': operator } : {}) })
 

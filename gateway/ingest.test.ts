@@ -157,6 +157,9 @@ t.test('malformed payloads are counted, answered when addressable, and change no
     ['__proto__ at the top', JSON.stringify(good).replace('{"tx":', '{"__proto__":{"polluted":true},"tx":'), true],
     ['__proto__ inside tx', JSON.stringify(good).replace('{"tx":{', '{"tx":{"__proto__":{"polluted":true},'), true],
     ['constructor.prototype', JSON.stringify({ ...good, constructor: { prototype: { polluted: true } } }), true],
+    // JSON.stringify writes a lone surrogate as the escape \ud800, which JSON.parse reads back as one.
+    ['a lone surrogate in a line\'s product', withTx({ lines: [{ ...beer, product: 'beer\ud800' }] }), true],
+    ['a lone surrogate in the tag type', withTx({ tag: { ...good.tx.tag, type: '\udfff' } }), true],
   ]
   for (const [, payload] of cases) t.doesNotThrow(() => h.ingest.submit('cash-1', payload))
   await h.ingest.drain()

@@ -381,6 +381,16 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       const envelope = parsed.value
       const { tx } = envelope
+      const txText = canonicalTextOrUndefined(tx)
+      if (txText === undefined) {
+        // JSON can carry a lone surrogate (\ud800) in a free string (a line's product, the tag's type), which has
+        // no canonical form (RFC 8785): no kiosk could have signed it. Malformed, and answered like the others.
+        counters.malformed++
+        counters.rejected++
+        logger.warn({ kiosk, id: tx.id }, 'malformed transaction envelope: a string that is not well-formed Unicode')
+        enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'invalid_transaction'), receivedAt })
+        return
+      }
       if (tx.kiosk !== kioskIdFromTopic) {
         counters.kioskMismatch++
         counters.rejected++
@@ -398,7 +408,6 @@ export function createIngest(deps: IngestDeps): Ingest {
         enqueue({ kind: 'reply', kioskId: kioskIdFromTopic, reply: refusal(tx.id, tx.seq, 'unknown_kiosk'), receivedAt, txType: tx.type, offline: tx.offline === true })
         return
       }
-      const txText = canonicalText(tx)
       const entry: VerifyEntry = { kind: 'verify', kioskId: kioskIdFromTopic, receivedAt, envelope, txText, settled: false, ok: false }
       enqueue(entry)
       if (replacedVerify === undefined) {
@@ -688,5 +697,14 @@ export function createIngest(deps: IngestDeps): Ingest {
     settled,
     counters: () => ({ ...counters }),
     storageFault: () => (storageFault === undefined ? undefined : { code: storageFault.code, since: storageFault.since }),
+  }
+}
+
+/** The transaction's canonical text, or undefined where it has none (a string that is not well-formed Unicode). */
+function canonicalTextOrUndefined(tx: Transaction): string | undefined {
+  try {
+    return canonicalText(tx)
+  } catch {
+    return undefined
   }
 }

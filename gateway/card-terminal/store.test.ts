@@ -34,6 +34,19 @@ for (const engine of engines) {
     t.equal(store.terminal('tmr_2'), undefined)
   })
 
+  t.test(`${engine.name}: a location's or a wristband's Stripe id stored by another gateway first is kept, not refused`, async (t) => {
+    const db = engine.open(t)
+    const first = createCardTerminalStore(db)
+    const other = createCardTerminalStore(db)
+    t.equal(first.saveLocation('bar', 'tml_1'), 'tml_1')
+    t.equal(other.saveLocation('bar', 'tml_1'), 'tml_1', 'the same id again (Stripe\'s idempotency key) is no error')
+    t.equal(other.saveLocation('bar', 'tml_2'), 'tml_1', 'the first stored is kept')
+    t.equal(first.saveCustomer('04A1B2C3D4E5F6', 'cus_1'), 'cus_1')
+    t.equal(other.saveCustomer('04A1B2C3D4E5F6', 'cus_1'), 'cus_1')
+    t.equal(other.saveCustomer('04A1B2C3D4E5F6', 'cus_2'), 'cus_1')
+    t.equal(first.stripeCustomerOf('04A1B2C3D4E5F6'), 'cus_1')
+  })
+
   t.test(`${engine.name}: payment state moves forward only`, async (t) => {
     const db = engine.open(t)
     const store = createCardTerminalStore(db)

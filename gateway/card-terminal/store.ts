@@ -63,7 +63,11 @@ export interface CardTerminalStore {
   stripeLocationOf(location: string): string | undefined
   /** The wristpay location of a Stripe location id (tml_...), if it is one of ours. */
   locationOfStripeLocation(stripeLocationId: string): string | undefined
-  saveLocation(location: string, stripeLocationId: string): void
+  /**
+   * Stores a location's Stripe id unless one is stored already (another gateway got there first) and returns the
+   * stored one: with Stripe's idempotency key both asked for the same, and the first stored is the one kept.
+   */
+  saveLocation(location: string, stripeLocationId: string): string
   // Registration codes and terminals
   /** Reserves a code (by hash) for one registration; false if it is used or being used. */
   reserveRegistrationCode(codeHash: string, at: number): boolean
@@ -76,7 +80,8 @@ export interface CardTerminalStore {
   deleteTerminal(terminalId: string): void
   // Customers and cards
   stripeCustomerOf(user: string): string | undefined
-  saveCustomer(user: string, stripeCustomerId: string): void
+  /** Like saveLocation: the customer stored first is kept and returned. */
+  saveCustomer(user: string, stripeCustomerId: string): string
   bankcardByPaymentMethod(paymentMethod: string): BankcardRow | undefined
   insertBankcard(card: Omit<BankcardRow, 'id'>): BankcardRow
   // Payments
@@ -98,7 +103,7 @@ export function createCardTerminalStore(db: SqlDatabase): CardTerminalStore {
   const q = {
     location: db.prepare<[string], { stripe_location_id: string }>(`SELECT stripe_location_id FROM card_locations WHERE location = ?`),
     locationOfStripe: db.prepare<[string], { location: string }>(`SELECT location FROM card_locations WHERE stripe_location_id = ?`),
-    saveLocation: db.prepare(`INSERT INTO card_locations (location, stripe_location_id) VALUES (?, ?)`),
+    saveLocation: db.prepare(`INSERT INTO card_locations (location, stripe_location_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
     code: db.prepare<[string], { state: string }>(`SELECT state FROM card_registration_codes WHERE code_hash = ?`),
     reserveCode: db.prepare(`INSERT INTO card_registration_codes (code_hash, state, at) VALUES (?, 'pending', ?) ON CONFLICT(code_hash) DO NOTHING`),
     releaseCode: db.prepare(`DELETE FROM card_registration_codes WHERE code_hash = ? AND state = 'pending'`),
@@ -111,7 +116,7 @@ export function createCardTerminalStore(db: SqlDatabase): CardTerminalStore {
     setLabel: db.prepare(`UPDATE card_terminals SET label = ? WHERE terminal_id = ?`),
     deleteTerminal: db.prepare(`DELETE FROM card_terminals WHERE terminal_id = ?`),
     customer: db.prepare<[string], { stripe_customer_id: string }>(`SELECT stripe_customer_id FROM card_customers WHERE "user" = ?`),
-    saveCustomer: db.prepare(`INSERT INTO card_customers ("user", stripe_customer_id) VALUES (?, ?)`),
+    saveCustomer: db.prepare(`INSERT INTO card_customers ("user", stripe_customer_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
     bankcardByPm: db.prepare<[string], BankcardRow>(`SELECT * FROM card_bankcards WHERE payment_method = ?`),
     insertBankcard: db.prepare<[string, string, string, number], BankcardRow>(
       `INSERT INTO card_bankcards (payment_method, "user", partner, created_at) VALUES (?, ?, ?, ?) RETURNING *`,
@@ -144,7 +149,10 @@ export function createCardTerminalStore(db: SqlDatabase): CardTerminalStore {
   return {
     stripeLocationOf: (location) => q.location.get(location)?.stripe_location_id,
     locationOfStripeLocation: (id) => q.locationOfStripe.get(id)?.location,
-    saveLocation: (location, id) => void q.saveLocation.run(location, id),
+    saveLocation(location, id) {
+      q.saveLocation.run(location, id)
+      return q.location.get(location)!.stripe_location_id
+    },
     reserveRegistrationCode: (codeHash, at) => q.reserveCode.run(codeHash, at).changes === 1,
     releaseRegistrationCode: (codeHash) => void q.releaseCode.run(codeHash),
     completeRegistration: (codeHash, terminal) => completeRegistration.immediate(codeHash, terminal),
@@ -153,7 +161,10 @@ export function createCardTerminalStore(db: SqlDatabase): CardTerminalStore {
     setTerminalLabel: (id, label) => void q.setLabel.run(label, id),
     deleteTerminal: (id) => void q.deleteTerminal.run(id),
     stripeCustomerOf: (user) => q.customer.get(user)?.stripe_customer_id,
-    saveCustomer: (user, id) => void q.saveCustomer.run(user, id),
+    saveCustomer(user, id) {
+      q.saveCustomer.run(user, id)
+      return q.customer.get(user)!.stripe_customer_id
+    },
     bankcardByPaymentMethod: (pm) => q.bankcardByPm.get(pm),
     insertBankcard: (c) => q.insertBankcard.get(c.payment_method, c.user, c.partner, c.created_at)!,
     latestPayment: (owner, cart) => q.latestPayment.get(owner, cart),

@@ -46,8 +46,8 @@ export function createStoredCards(deps: StoredCardsDeps): StoredCards {
         log.warn({ ...describeStripeError(err) }, 'Stripe customer not created')
         throw providerFailure('customer', err)
       }
-      store.saveCustomer(user, customer.id)
-      return customer.id
+      // Another gateway may have stored this wristband's customer meanwhile: the stored one is used.
+      return store.saveCustomer(user, customer.id)
     })
   }
 

@@ -41,9 +41,10 @@ export function createStripeLocations(deps: { store: CardTerminalStore; stripe: 
           deps.logger.warn({ location, ...describeStripeError(err) }, 'Stripe terminal location not created')
           throw providerFailure('terminal location', err)
         }
-        deps.store.saveLocation(location, created.id)
-        deps.logger.info({ location, stripeLocation: created.id }, 'Stripe terminal location created')
-        return created.id
+        // Another gateway may have stored this location meanwhile: the stored one is used.
+        const stored = deps.store.saveLocation(location, created.id)
+        deps.logger.info({ location, stripeLocation: stored }, 'Stripe terminal location created')
+        return stored
       })
     },
   }

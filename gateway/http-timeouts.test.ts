@@ -4,7 +4,7 @@
 // (200 bytes at most), and the tests assert that the server closed the
 // connection before the sender was done, not how fast.
 import t, { type Test } from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +12,7 @@ import { pino } from 'pino'
 import { createGateway } from './app.js'
 import { ConfigError, resolveConfig } from './config.js'
 import { createHttpServer } from './http.js'
+import { loopbackGatewayConfig } from './testing/loopback-config.js'
 
 const ADMIN_TOKEN = 'admin-token-0123456789'
 const MAX_BYTES = 200
@@ -101,14 +102,8 @@ t.test('a body sent a byte at a time is cut with 408; nothing is enrolled', asyn
 t.test('the gateway takes its timeouts from config.http', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-timeouts-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify({ event: { name: 'Slow Fest', currency: 'EUR' }, booths: [], products: [], kiosks: [], wristbands: [] }), { mode: 0o600 })
-  const config = resolveConfig({
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0, headersTimeoutMs: 300, requestTimeoutMs: 300 },
-    dataDir: join(dir, 'data'),
-    eventFile,
-    logLevel: 'silent',
+  const config = loopbackGatewayConfig(dir, { event: { name: 'Slow Fest', currency: 'EUR' }, booths: [], products: [], kiosks: [], wristbands: [] }, {
+    http: { headersTimeoutMs: 300, requestTimeoutMs: 300 },
   })
   const gateway = await createGateway({ config, logger: pino({ level: 'silent' }) })
   t.teardown(() => gateway.stop())

@@ -9,26 +9,20 @@ import mqtt from 'mqtt'
 import { pino } from 'pino'
 import { topics, type AlertEvent } from '../../device-protocol/index.js'
 import { createGateway, DB_FILE_NAME } from '../app.js'
-import { loadConfig, resolveConfig, type GatewayConfig } from '../config.js'
+import { loadConfig, type GatewayConfig } from '../config.js'
 import { testSetup } from '../ledger/testing/test-helpers.js'
 import { listBackups } from './backup.js'
 import { runBackupCommand } from './backup-command.js'
 import type { IntervalTimers } from './backups.js'
+import { loopbackGatewayConfig } from '../testing/loopback-config.js'
 
 const ADMIN_TOKEN = 'admin-token-0123456789'
 const OPERATOR_TOKEN = 'ops-token-0123456789'
 
 async function startGateway(t: Test, root: string, backup: GatewayConfig['backup'] | undefined, timers?: IntervalTimers) {
-  const eventFile = join(root, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(testSetup()), { mode: 0o600 })
-  const config = resolveConfig({
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir: join(root, 'data'),
-    eventFile,
+  const config = loopbackGatewayConfig(root, testSetup(), {
     adminToken: ADMIN_TOKEN,
     operators: [{ name: 'ops', token: OPERATOR_TOKEN }],
-    logLevel: 'silent',
     ...(backup ? { backup } : {}),
   })
   const gateway = await createGateway({ config, logger: pino({ level: 'silent' }), ...(timers ? { backupTimers: timers } : {}) })

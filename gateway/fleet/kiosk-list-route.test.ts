@@ -2,13 +2,13 @@
 // the fleet view, with whether its key is enrolled; behind the admin token.
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { publicKeyToBase64Url } from '../../device-protocol/index.js'
 import { createGateway } from '../app.js'
-import { resolveConfig } from '../config.js'
+import { loopbackGatewayConfig } from '../testing/loopback-config.js'
 import { keyFingerprint } from '../registry/kiosk-keys.js'
 
 const ADMIN_TOKEN = 'admin-token-for-the-kiosk-list'
@@ -17,27 +17,17 @@ t.test('GET /admin/kiosks lists every kiosk with its fleet status and whether it
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-kiosk-list-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const key = publicKeyToBase64Url(generateKeyPairSync('ed25519').publicKey)
-  writeFileSync(
-    join(dir, 'event.json'),
-    JSON.stringify({
-      event: { name: 'List Fest', currency: 'EUR' },
-      booths: [{ id: 'bar', name: 'Bar' }],
-      products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
-      kiosks: [
-        { id: 'bar-1', booth: 'bar', token: 'token-bar-1-0123456789', publicKey: key, saleAllowed: true, topupAllowed: false },
-        { id: 'bar-2', booth: 'bar', token: 'token-bar-2-0123456789', saleAllowed: true, topupAllowed: false },
-      ],
-      wristbands: [{ uid: '04A1B2C3D4E5F6', pin: 'LSTQRW2345' }],
-    }),
-  )
-  const config = resolveConfig({
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir: join(dir, 'data'),
-    eventFile: join(dir, 'event.json'),
-    adminToken: ADMIN_TOKEN,
-    logLevel: 'silent',
-  })
+  const event = {
+    event: { name: 'List Fest', currency: 'EUR' },
+    booths: [{ id: 'bar', name: 'Bar' }],
+    products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
+    kiosks: [
+      { id: 'bar-1', booth: 'bar', token: 'token-bar-1-0123456789', publicKey: key, saleAllowed: true, topupAllowed: false },
+      { id: 'bar-2', booth: 'bar', token: 'token-bar-2-0123456789', saleAllowed: true, topupAllowed: false },
+    ],
+    wristbands: [{ uid: '04A1B2C3D4E5F6', pin: 'LSTQRW2345' }],
+  }
+  const config = loopbackGatewayConfig(dir, event, { adminToken: ADMIN_TOKEN })
   const gateway = await createGateway({ config, logger: pino({ level: 'silent' }) })
   t.teardown(() => gateway.stop())
   await gateway.start()

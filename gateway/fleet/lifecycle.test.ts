@@ -2,7 +2,7 @@
 // MQTT clients with their wills (as the kiosk daemon's link makes them), an
 // operator reading the retained gateway/state and kiosk states.
 import t, { type Test } from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -10,7 +10,8 @@ import { pino } from 'pino'
 import { v7 as uuidv7 } from 'uuid'
 import { MAX_GATEWAY_STATE_PAYLOAD_BYTES, parseJson, topics, validateGatewayState, validateKioskState, type FleetRow, type GatewayState, type KioskState } from '../../device-protocol/index.js'
 import { createGateway, OPERATOR_USERNAME_PREFIX, type Gateway } from '../app.js'
-import { resolveConfig, type GatewayConfig } from '../config.js'
+import type { GatewayConfig } from '../config.js'
+import { loopbackGatewayConfig } from '../testing/loopback-config.js'
 
 const OPERATOR = { name: 'ops', token: 'operator-token-0123' }
 const KIOSKS = ['k-dies', 'k-silent', 'k-stale', 'k-stops', 'k-hostile', 'k-other', 'k-never'] as const
@@ -30,16 +31,9 @@ function tempDir(t: Test): string {
 }
 
 function gatewayConfig(dir: string): GatewayConfig {
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(EVENT))
-  return resolveConfig({
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir: join(dir, 'data'),
-    eventFile,
+  return loopbackGatewayConfig(dir, EVENT, {
     adminToken: 'admin-token-for-tests-0123',
     operators: [OPERATOR],
-    logLevel: 'silent',
     monitoring: { stateIntervalMs: 500 },
   })
 }

@@ -4,7 +4,7 @@
 // gateways in one process count apart; no secret or wristband leaks out.
 import t, { type Test } from 'tap'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -12,8 +12,9 @@ import { pino } from 'pino'
 import { v7 as uuidv7 } from 'uuid'
 import { GENESIS_HASH, envelopeHash, publicKeyToBase64Url, signTransaction, topics, validateReply, type Envelope, type Line, type ReplyMessage, type Transaction } from '../../device-protocol/index.js'
 import { createGateway, type Gateway } from '../app.js'
-import { resolveConfig, type GatewayConfig } from '../config.js'
+import type { GatewayConfig } from '../config.js'
 import { counterValue, parseExposition, sampleValue, type Sample } from './testing/exposition.js'
+import { loopbackGatewayConfig } from '../testing/loopback-config.js'
 
 const ADMIN_TOKEN = 'admin-token-for-metrics-0123'
 const OPERATOR_TOKEN = 'operator-token-metrics-0123'
@@ -46,16 +47,9 @@ interface Harness {
 async function startGateway(t: Test, extra: Partial<GatewayConfig> = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-metrics-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(EVENT))
-  const config = resolveConfig({
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir: join(dir, 'data'),
-    eventFile,
+  const config = loopbackGatewayConfig(dir, EVENT, {
     adminToken: ADMIN_TOKEN,
     operators: [{ name: 'ops', token: OPERATOR_TOKEN }],
-    logLevel: 'silent',
     ...extra,
   })
   const gateway = await createGateway({ config, logger: pino({ level: 'silent' }) })

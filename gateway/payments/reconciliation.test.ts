@@ -5,7 +5,7 @@
 // reconciliation matches every payout item to a ledger booking, books each
 // payout once and reports what does not match.
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -16,13 +16,13 @@ import t, { type Test } from 'tap'
 import { api, startSim, TEST_SECRET_KEY } from '../../simulators/provider-sim/testing/sim-client.js'
 import { call, login } from '../../portal-api/testing/helpers.js'
 import { createGateway, type GatewayParts } from '../app.js'
-import { resolveConfig } from '../config.js'
 import { worldEngines, type WorldEngine } from '../testing/world-engines.js'
 import { createDisputeService } from './disputes.js'
 import { runReconcileCommand } from './reconciliation-command.js'
 import { ProviderError } from './provider.js'
 import { createReconciliation, FEES_ACCOUNT_REF, payoutRef, type ReconciliationAlert, type ReconciliationClient } from './reconciliation.js'
 import { createStancerClient, type StancerPage } from './stancer-client.js'
+import { loopbackGatewayConfig } from '../testing/loopback-config.js'
 
 const GUESTS = [
   { uid: '04A1B2C3D4E5F6', pin: 'RECNX23456' },
@@ -48,13 +48,7 @@ async function world(t: Test, { engine }: { engine: WorldEngine }) {
   const sim = await startSim(t)
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-reconcile-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(EVENT))
-  const config = resolveConfig({
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir: join(dir, 'data'),
-    eventFile,
+  const config = loopbackGatewayConfig(dir, EVENT, {
     ...storeOf(engine, t, dir),
     adminToken: ADMIN_TOKEN,
     logLevel: 'info',
@@ -514,14 +508,9 @@ for (const engine of engines) {
     const startGateway = async (reconcileIntervalMinutes: number) => {
       const dir = mkdtempSync(join(tmpdir(), 'wristpay-reconcile-periodic-'))
       t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-      const eventFile = join(dir, 'event.json')
-      writeFileSync(eventFile, JSON.stringify(EVENT))
-      const config = resolveConfig({
-        mqtt: { host: '127.0.0.1', port: 0 },
-        http: { host: '127.0.0.1', port: 0 },
-        dataDir: join(dir, 'data'),
-        eventFile,
+      const config = loopbackGatewayConfig(dir, EVENT, {
         adminToken: ADMIN_TOKEN,
+        logLevel: 'info',
         payments: { stancer: { secretKey: TEST_SECRET_KEY, baseUrl: sim.baseUrl, reconcileIntervalMinutes } },
       })
       const gateway = await createGateway({ config, logger: pino({ level: 'silent' }) })

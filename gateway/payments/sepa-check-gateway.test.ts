@@ -5,7 +5,7 @@
 // leaves them out with the reason; on the gateway's SQLite file and with a
 // PostgreSQL database as its `store` (one body per engine). Without the
 // stancer provider nothing is checked.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -15,8 +15,8 @@ import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-
 import { startSim, TEST_SECRET_KEY } from '../../simulators/provider-sim/testing/sim-client.js'
 import { call, login } from '../../portal-api/testing/helpers.js'
 import { createGateway } from '../app.js'
-import { resolveConfig } from '../config.js'
 import { accountIds } from '../ledger/index.js'
+import { loopbackGatewayConfig } from '../testing/loopback-config.js'
 
 const ALICE = '04A1B2C3D4E5F6'
 const BOB = '04B1B2C3D4E5F6'
@@ -38,13 +38,7 @@ async function gatewayWith(t: Test, stancer: boolean, engine?: WorldEngine) {
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-sepa-gw-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const store = engine?.database(t).gatewayStore(dir)
-  const eventFile = join(dir, 'event.json')
-  writeFileSync(eventFile, JSON.stringify(EVENT))
-  const config = resolveConfig({
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir: join(dir, 'data'),
-    eventFile,
+  const config = loopbackGatewayConfig(dir, EVENT, {
     adminToken: ADMIN_TOKEN,
     operators: [{ name: 'anna', token: 'anna-token-0123456789' }],
     logLevel: 'debug',

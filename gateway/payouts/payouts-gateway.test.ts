@@ -5,12 +5,12 @@
 // wired with the config's operator accounts. Once per engine: the gateway's
 // own SQLite file, and a PostgreSQL database as the config's `store`.
 import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import { createGateway } from '../app.js'
-import { resolveConfig } from '../config.js'
+import { loopbackGatewayConfig } from '../testing/loopback-config.js'
 import { accountIds } from '../ledger/index.js'
 import { runPayoutCommand } from './payout-command.js'
 import { worldEngines } from '../testing/world-engines.js'
@@ -24,29 +24,20 @@ for (const engine of await worldEngines(t)) {
     const dir = mkdtempSync(join(tmpdir(), 'wristpay-payouts-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     const store = engine.database(t).gatewayStore(dir)
-    const eventFile = join(dir, 'event.json')
-    writeFileSync(
-      eventFile,
-      JSON.stringify({
-        event: { name: 'Test Fest', currency: 'EUR' },
-        booths: [{ id: 'bar', name: 'Bar' }],
-        products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
-        kiosks: [{ id: 'bar-1', booth: 'bar', token: 'token-bar-1-0123456789', saleAllowed: true, topupAllowed: false }],
-        wristbands: [{ uid: UID, pin: PIN }],
-        portal: { bankAccount: { holder: 'Test Fest e.V.', iban: 'DE02120300000000202051', bic: 'BYLADEM1001' } },
-      }),
-    )
-    const config = resolveConfig({
-      mqtt: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      dataDir: join(dir, 'data'),
-      eventFile,
+    const event = {
+      event: { name: 'Test Fest', currency: 'EUR' },
+      booths: [{ id: 'bar', name: 'Bar' }],
+      products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
+      kiosks: [{ id: 'bar-1', booth: 'bar', token: 'token-bar-1-0123456789', saleAllowed: true, topupAllowed: false }],
+      wristbands: [{ uid: UID, pin: PIN }],
+      portal: { bankAccount: { holder: 'Test Fest e.V.', iban: 'DE02120300000000202051', bic: 'BYLADEM1001' } },
+    }
+    const config = loopbackGatewayConfig(dir, event, {
       adminToken: ADMIN_TOKEN,
       operators: [
         { name: 'anna', token: 'anna-token-0123456789' },
         { name: 'ben', token: 'ben-token-0123456789' },
       ],
-      logLevel: 'silent',
       ...(store === undefined ? {} : { store }),
     })
     const gateway = await createGateway({ config, logger: pino({ level: 'silent' }) })

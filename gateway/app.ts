@@ -17,6 +17,7 @@ import { ensurePrivateDataDir } from './data-dir.js'
 import { loadEventSetup } from './event-setup.js'
 import { createHttpServer, type GatewayHealth, type HttpServer, type MountedPlugin, type StatsReply } from './http.js'
 import { createIngest } from './ingest.js'
+import { createWalSync } from './sql/wal-sync.js'
 import { readTlsCredentials } from './tls-credentials.js'
 import type { BookedEvent } from '../device-protocol/index.js'
 import { createFleetTracker, DEFAULT_GATEWAY_STATE_INTERVAL_MS, openDebtCents, STATUS_CHANGE_DEBOUNCE_MS, takeGatewayBdSeq, type FleetSnapshot } from './fleet/index.js'
@@ -240,11 +241,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     },
     openDebtsCents: () => openDebtCents(ledger.debts()),
   })
+  // Group commit on the SQLite file: the main thread does not wait for the disk, the answers do.
+  const ledgerSync = storage.sqlite === undefined ? undefined : createWalSync(storage.sqlite)
   const ingest = createIngest({
     ledger,
     logger: log.child({ component: 'ingest' }),
     clock,
     maxBatch: config.maxBatch,
+    ...(ledgerSync === undefined ? {} : { durability: ledgerSync }),
     unsealPin: (jwe) => ledger.registry.unsealPin(jwe),
     pinAttempts,
     observe: (observation) => {
@@ -594,6 +598,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       await http.close()
       await apis.stop()
       storage.close()
+      ledgerSync?.close()
       log.info('gateway stopped')
     })()
     return stopped

@@ -27,6 +27,7 @@ import { storageFaultCode } from '../device-protocol/storage-fault.js'
 import type { PinAttempt, PinAttemptLimiter, PinAttemptRefusal } from '../portal-api/index.js'
 import type { Ledger, Outcome } from './ledger/index.js'
 import type { Registry } from './registry/index.js'
+import type { DeferredSync } from './sql/wal-sync.js'
 import { createConcurrencyLimit } from './verify-limit.js'
 import { sharedVerifyPool, type SignatureCheck, type VerifyPool } from './verify-pool.js'
 
@@ -49,6 +50,8 @@ export type IngestObservation =
   | { kind: 'answered'; kioskId: string; txType?: Transaction['type']; offline: boolean; status: 'accepted' | 'rejected'; reason?: RejectReason; replay: boolean; queuedMs: number }
   /** One SQLite transaction of `size` envelopes; `commitMs` measured on a monotonic clock. */
   | { kind: 'committed'; size: number; commitMs: number }
+  /** A committed batch is on disk (group commit): `waitMs` from its commit to the sync that put it there, on a monotonic clock. */
+  | { kind: 'synced'; size: number; waitMs: number }
   | { kind: 'commit_failed'; size: number }
   /** Dropped unanswered because the queue was full (the kiosk sends it again). */
   | { kind: 'dropped'; kioskId: string }
@@ -95,6 +98,12 @@ export interface IngestDeps {
   observe?: (observation: IngestObservation) => void
   /** Monotonic milliseconds for commit durations; performance.now by default. */
   monotonicNowMs?: () => number
+  /**
+   * Group commit (gateway/sql/wal-sync.ts): batches commit without waiting for the disk, and each is
+   * answered once a later sync of the ledger's log has put it there, so the main thread books the next
+   * batches meanwhile. Without it every commit waits for the disk itself (PostgreSQL, tests in memory).
+   */
+  durability?: Pick<DeferredSync, 'withoutWaiting' | 'whenDurable'>
 }
 
 export interface IngestCounters {
@@ -245,6 +254,12 @@ export function createIngest(deps: IngestDeps): Ingest {
    */
   let storageFault: { code: string; since: number; unbooked: Map<string, { fromSeq: number; toSeq: number }> } | undefined
   let storageRetryTimer: NodeJS.Timeout | undefined
+  /** Committed batches waiting for the sync that puts them on disk (group commit) before they are answered. */
+  let awaitingDisk = 0
+  /** The last entry of the newest batch awaiting disk: what settled() waits for when the queue is empty. */
+  let lastAwaitingDisk: Entry | undefined
+  /** A sync of the ledger failed: what was committed since cannot be vouched for, so nothing is answered until a restart. */
+  let durabilityFailed = false
 
   function guarded(what: string, kioskId: string, send: () => void | Promise<unknown>): void {
     const fail = (err: unknown) => {
@@ -333,7 +348,7 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   /** A batch committed: a storage episode is over, and what its failed batches held is asked for again. */
   function storageWorks(): void {
-    if (storageFault === undefined) return
+    if (storageFault === undefined || durabilityFailed) return
     const { code, since, unbooked } = storageFault
     storageFault = undefined
     clearTimeout(storageRetryTimer)
@@ -586,17 +601,56 @@ export function createIngest(deps: IngestDeps): Ingest {
       if (head.kind === 'reply' || head.settled) scheduleFlush()
       return
     }
-    const waiters = drainWaiters
-    drainWaiters = []
-    for (const resolve of waiters) resolve()
+    if (awaitingDisk === 0) resolveDrainWaiters()
   }
 
   function commitAndAnswer(batch: Entry[]): void {
-    try {
-      commitAndAnswerBatch(batch)
-    } finally {
-      if (settledWaiters.size > 0) resolveSettledWaiters(batch)
+    const committed = commitBatch(batch)
+    const durability = deps.durability
+    // A batch of refusals alone is answered at once, unless answers of earlier batches still wait.
+    if (durability === undefined || (committed.toLedger.length === 0 && awaitingDisk === 0)) {
+      answerBatch(batch, committed.outcomes)
+      return
     }
+    // Answered once on disk. Batches leave the queue in order and syncs call back in order, so each
+    // kiosk still hears its answers in the order of its sequence.
+    awaitingDisk++
+    lastAwaitingDisk = batch.at(-1)
+    const committedAtMs = monotonicNowMs()
+    durability.whenDurable((err) => {
+      awaitingDisk--
+      if (err === undefined && committed.toLedger.length > 0) observe({ kind: 'synced', size: committed.toLedger.length, waitMs: monotonicNowMs() - committedAtMs })
+      if (lastAwaitingDisk === batch.at(-1)) lastAwaitingDisk = undefined
+      try {
+        if (err === undefined) answerBatch(batch, committed.outcomes)
+        else {
+          durabilityLost(err, committed.toLedger)
+          // What did not depend on the commit (refusals, resend requests) is still answered.
+          answerBatch(batch, undefined)
+        }
+      } catch (answerErr) {
+        // Called from the sync's callback: a throw would stop the answers of the batches after this one.
+        logger.error({ err: answerErr, size: batch.length }, 'answering a batch failed')
+      } finally {
+        if (queue.length === 0 && awaitingDisk === 0 && !flushScheduled) resolveDrainWaiters()
+      }
+    })
+  }
+
+  /** The sync that was to put a committed batch on disk failed: nothing it booked is answered, now or later, until a restart. */
+  function durabilityLost(err: Error, toLedger: ReadonlyArray<Extract<Entry, { kind: 'verify' }>>): void {
+    counters.commitErrors++
+    observe({ kind: 'commit_failed', size: toLedger.length })
+    for (const e of toLedger) {
+      e.pinAttempt?.refund()
+      delete e.pinAttempt
+    }
+    if (!durabilityFailed) {
+      durabilityFailed = true
+      logger.fatal({ err, size: toLedger.length }, 'the ledger could not be synced to disk: nothing is answered until the gateway restarts (the kiosks keep their transactions)')
+      alert('storage_failed', `the ledger could not be synced to disk (${syncErrorCode(err)}): transactions are no longer answered, the kiosks keep them; check the gateway's disk and restart the gateway`)
+    }
+    storageFault ??= { code: syncErrorCode(err), since: clock.now(), unbooked: new Map() }
   }
 
   function resolveSettledWaiters(batch: Entry[]): void {
@@ -608,44 +662,56 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
   }
 
-  function commitAndAnswerBatch(batch: Entry[]): void {
+  /** Commits the batch's verified envelopes (none on a failed commit: nothing is answered, the kiosks send again). */
+  function commitBatch(batch: Entry[]): { toLedger: Array<Extract<Entry, { kind: 'verify' }>>; outcomes: Outcome[] | undefined } {
     const toLedger = batch.filter((e): e is Extract<Entry, { kind: 'verify' }> => e.kind === 'verify' && e.ok)
-    let outcomes: Outcome[] | undefined
-    if (toLedger.length > 0) {
-      const commitStartMs = monotonicNowMs()
-      try {
-        outcomes = ledger.applyBatch(
-          toLedger.map((e) => ({
-            envelope: e.envelope,
-            txText: e.txText,
-            ...(e.pin === undefined ? {} : { pin: e.pin }),
-            ...(e.pinRefused === undefined ? {} : { pinRefused: true as const }),
-          })),
-        )
-        // Dropped as soon as the ledger had it.
-        for (const e of toLedger) delete e.pin
-        counters.batches++
-        observe({ kind: 'committed', size: toLedger.length, commitMs: monotonicNowMs() - commitStartMs })
-        // Only a batch that wrote something shows the disk takes writes again (gaps and replays write nothing).
-        if (outcomes.some((o) => o.kind === 'result' && o.recorded)) storageWorks()
-      } catch (err) {
-        // Rolled back as a whole. No answers: each kiosk keeps the envelope in its outbox and sends it again.
-        // No PIN of the batch was found wrong on record: the resent envelopes count again.
-        for (const e of toLedger) {
-          e.pinAttempt?.refund()
-          delete e.pinAttempt
-          delete e.pin
-        }
-        counters.commitErrors++
-        observe({ kind: 'commit_failed', size: toLedger.length })
-        const code = storageFaultCode(err)
-        if (code !== undefined) storageFailed(code, toLedger, err)
-        else {
-          logger.error({ err, size: toLedger.length }, 'ledger commit failed; batch not answered')
-          alert('commit_failed', `a batch of ${toLedger.length} transactions could not be committed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
-        }
+    if (toLedger.length === 0) return { toLedger, outcomes: undefined }
+    const commitStartMs = monotonicNowMs()
+    try {
+      const items = toLedger.map((e) => ({
+        envelope: e.envelope,
+        txText: e.txText,
+        ...(e.pin === undefined ? {} : { pin: e.pin }),
+        ...(e.pinRefused === undefined ? {} : { pinRefused: true as const }),
+      }))
+      const outcomes = deps.durability === undefined ? ledger.applyBatch(items) : deps.durability.withoutWaiting(() => ledger.applyBatch(items))
+      // Dropped as soon as the ledger had it.
+      for (const e of toLedger) delete e.pin
+      counters.batches++
+      observe({ kind: 'committed', size: toLedger.length, commitMs: monotonicNowMs() - commitStartMs })
+      // Only a batch that wrote something shows the disk takes writes again (gaps and replays write nothing).
+      if (outcomes.some((o) => o.kind === 'result' && o.recorded)) storageWorks()
+      return { toLedger, outcomes }
+    } catch (err) {
+      // Rolled back as a whole. No answers: each kiosk keeps the envelope in its outbox and sends it again.
+      // No PIN of the batch was found wrong on record: the resent envelopes count again.
+      for (const e of toLedger) {
+        e.pinAttempt?.refund()
+        delete e.pinAttempt
+        delete e.pin
       }
+      counters.commitErrors++
+      observe({ kind: 'commit_failed', size: toLedger.length })
+      const code = storageFaultCode(err)
+      if (code !== undefined) storageFailed(code, toLedger, err)
+      else {
+        logger.error({ err, size: toLedger.length }, 'ledger commit failed; batch not answered')
+        alert('commit_failed', `a batch of ${toLedger.length} transactions could not be committed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+      }
+      return { toLedger, outcomes: undefined }
     }
+  }
+
+  /** Answers a batch in its order: refusals and resend requests, and the ledger's outcomes where it has them. */
+  function answerBatch(batch: Entry[], outcomes: Outcome[] | undefined): void {
+    try {
+      answerEntries(batch, outcomes)
+    } finally {
+      if (settledWaiters.size > 0) resolveSettledWaiters(batch)
+    }
+  }
+
+  function answerEntries(batch: Entry[], outcomes: Outcome[] | undefined): void {
     let next = 0
     configsChanged = false
     for (const entry of batch) {
@@ -675,14 +741,20 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
   }
 
+  function resolveDrainWaiters(): void {
+    const waiters = drainWaiters
+    drainWaiters = []
+    for (const resolve of waiters) resolve()
+  }
+
   function drain(): Promise<void> {
-    if (queue.length === 0 && !flushScheduled) return Promise.resolve()
+    if (queue.length === 0 && !flushScheduled && awaitingDisk === 0) return Promise.resolve()
     return new Promise((resolve) => drainWaiters.push(resolve))
   }
 
   function settled(): Promise<void> {
     // The queue is a FIFO left only from its head: once its last entry's batch is done, so is everything before it.
-    const last = queue.at(-1)
+    const last = queue.at(-1) ?? lastAwaitingDisk
     if (last === undefined) return Promise.resolve()
     return new Promise((resolve) => {
       const waiters = settledWaiters.get(last)
@@ -698,6 +770,12 @@ export function createIngest(deps: IngestDeps): Ingest {
     counters: () => ({ ...counters }),
     storageFault: () => (storageFault === undefined ? undefined : { code: storageFault.code, since: storageFault.since }),
   }
+}
+
+/** The errno code of a failed sync (EIO, ENOSPC), as operators search for it. */
+function syncErrorCode(err: Error): string {
+  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code ?? (err as NodeJS.ErrnoException).code
+  return typeof code === 'string' ? code : 'sync_failed'
 }
 
 /** The transaction's canonical text, or undefined where it has none (a string that is not well-formed Unicode). */

@@ -5,7 +5,9 @@ import { ensurePrivateFile, tightenIfPresent } from '../data-dir.js'
 /**
  * WAL so readers (HTTP, portal) never block the writer; synchronous=FULL so a
  * committed booking survives a power cut (the kiosk is told "accepted" only
- * after the commit); foreign keys on so a posting can never name a missing account.
+ * after the commit; ingest's batches commit without waiting and are answered
+ * after one sync of the log off the main thread, gateway/sql/wal-sync.ts);
+ * foreign keys on so a posting can never name a missing account.
  */
 export function configureLedgerConnection(db: Database.Database): void {
   db.pragma('journal_mode = WAL')

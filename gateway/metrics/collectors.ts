@@ -37,6 +37,9 @@ export function ingestCollector(events: EventMetrics): (observation: IngestObser
         events.batchTransactions.observe(o.size)
         events.commitSeconds.observe(o.commitMs / MS_PER_SECOND)
         return
+      case 'synced':
+        events.syncWaitSeconds.observe(o.waitMs / MS_PER_SECOND)
+        return
       case 'commit_failed':
         events.commitFailures.inc()
         return

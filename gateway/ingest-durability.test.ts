@@ -1,0 +1,178 @@
+// Ingest with group commit (gateway/sql/wal-sync.ts): a batch commits without
+// waiting for the disk and is answered only once a sync has put it there; a
+// failed sync leaves everything it should have covered unanswered, says so
+// once, and stays failed until a restart. The sync is a stand-in the test
+// holds, fails or lets go; the ledger is a real SQLite file.
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/index.js'
+import { createIngest, type IngestDeps, type IngestObservation } from './ingest.js'
+import { UID, makeWorld, silentLogger } from './ledger/testing/test-helpers.js'
+import { createWalSync } from './sql/wal-sync.js'
+
+/** A sync the test answers: each whenDurable waits in `held` until it is let go or failed. */
+function heldSync() {
+  const held: Array<(err: Error | undefined) => void> = []
+  let deferred = 0
+  return {
+    held,
+    deferredBatches: () => deferred,
+    durability: {
+      withoutWaiting<T>(fn: () => T): T {
+        deferred++
+        return fn()
+      },
+      whenDurable(done: (err: Error | undefined) => void) {
+        held.push(done)
+      },
+    } satisfies NonNullable<IngestDeps['durability']>,
+  }
+}
+
+function harness(t: Test, durability: NonNullable<IngestDeps['durability']>) {
+  const world = makeWorld(join(t.testdir(), 'gateway.sqlite'))
+  t.teardown(world.close)
+  const replies: Array<{ kioskId: string; message: ReplyMessage }> = []
+  const alerts: AlertEvent[] = []
+  const observations: IngestObservation[] = []
+  const ingest = createIngest({
+    ledger: world.ledger,
+    logger: silentLogger,
+    clock: world.clock,
+    durability,
+    publishReply: (kioskId, message) => void replies.push({ kioskId, message }),
+    publishEvent: (kind, payload) => void (kind === 'alert' && alerts.push(payload as AlertEvent)),
+    observe: (o) => void observations.push(o),
+  })
+  const submit = (kioskId: string, envelope: Envelope) => ingest.submit(kioskId, Buffer.from(JSON.stringify(envelope)))
+  const resultOf = (id: string) => replies.filter((r) => r.message.kind === 'result' && r.message.id === id).map((r) => r.message)
+  return { world, ingest, replies, alerts, observations, submit, resultOf, k: world.kiosks }
+}
+
+/** Turns of the event loop (bounded) until `done`: signature checks run on a worker thread. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 2))
+  if (!done()) throw new Error(`timed out waiting for ${what}`)
+}
+
+t.test('a committed batch is answered only once the sync calls back; drain and settled wait for it, and answers keep their order', async (t) => {
+  const sync = heldSync()
+  const h = harness(t, sync.durability)
+  const first = h.k.cash.topup(UID.alice, 5_000)
+  h.submit('cash-1', first)
+  await until(() => sync.held.length === 1, 'the first batch committed')
+  t.ok(h.world.ledger.transaction(first.tx.id), 'booked in the ledger')
+  t.equal(sync.deferredBatches(), 1, 'committed without waiting for the disk')
+  t.same(h.resultOf(first.tx.id), [], 'not answered before it is on disk')
+
+  let drained = false
+  let settled = false
+  void h.ingest.drain().then(() => (drained = true))
+  void h.ingest.settled().then(() => (settled = true))
+  const second = h.k.cash.topup(UID.bob, 2_000)
+  h.submit('cash-1', second)
+  await until(() => sync.held.length === 2, 'the second batch committed while the first waits')
+  t.same(h.replies, [], 'nothing answered')
+  t.notOk(drained, 'drain waits for the disk')
+  t.notOk(settled, 'settled waits for the disk')
+
+  sync.held[0]!(undefined)
+  t.match(h.resultOf(first.tx.id), [{ status: 'accepted' }], 'answered once its sync called back')
+  t.same(h.resultOf(second.tx.id), [], 'the second still waits for its own')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.ok(settled, 'settled: everything submitted before it asked is answered')
+  t.notOk(drained, 'drain still waits for the second')
+
+  sync.held[1]!(undefined)
+  t.match(h.resultOf(second.tx.id), [{ status: 'accepted' }])
+  await h.ingest.drain()
+  t.same(
+    h.replies.map((r) => (r.message.kind === 'result' ? r.message.seq : undefined)),
+    [first.tx.seq, second.tx.seq],
+    'in the kiosk sequence',
+  )
+  t.match(
+    h.observations.filter((o) => o.kind === 'synced'),
+    [{ kind: 'synced', size: 1 }, { kind: 'synced', size: 1 }],
+    'each batch reported on disk',
+  )
+})
+
+t.test('a refusal that follows a batch waiting for the disk is answered after it', async (t) => {
+  const sync = heldSync()
+  const h = harness(t, sync.durability)
+  const sale = h.k.cash.topup(UID.alice, 5_000)
+  h.submit('cash-1', sale)
+  await until(() => sync.held.length === 1, 'the batch committed')
+  const forged = h.k.food.topup(UID.bob, 1_000)
+  forged.tx.amount = 9_999
+  h.submit('food-1', forged)
+  await until(() => sync.held.length === 2, 'the refusal queued behind the batch')
+  t.same(h.replies, [], 'the refusal waits behind the batch on its way to disk')
+  sync.held[0]!(undefined)
+  sync.held[1]!(undefined)
+  t.match(
+    h.replies.map((r) => r.message),
+    [
+      { kind: 'result', id: sale.tx.id, status: 'accepted' },
+      { kind: 'result', id: forged.tx.id, status: 'rejected', reason: 'bad_signature' },
+    ],
+  )
+})
+
+t.test('a failed sync: nothing it covered is answered, one alert asking for a restart, and the fault stays until then', async (t) => {
+  const eio = new Error("syncing the ledger's write-ahead log failed: EIO", { cause: Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }) })
+  let syncs = 0
+  const h = harness(t, {
+    withoutWaiting: (fn) => fn(),
+    whenDurable: (done) => {
+      syncs++
+      setImmediate(() => done(eio))
+    },
+  })
+  const topup = h.k.cash.topup(UID.alice, 5_000)
+  h.submit('cash-1', topup)
+  await until(() => h.alerts.length > 0, 'the alert')
+  await h.ingest.drain()
+  t.same(h.resultOf(topup.tx.id), [], 'not answered: the kiosk keeps it')
+  t.match(h.alerts, [{ kind: 'storage_failed', message: /synced to disk \(EIO\).*restart the gateway/ }])
+  t.match(h.ingest.storageFault(), { code: 'EIO' })
+  t.equal(h.ingest.counters().commitErrors, 1)
+  t.match(h.observations.filter((o) => o.kind === 'commit_failed'), [{ size: 1 }])
+
+  // A later batch commits (the ledger takes writes) but cannot be vouched for either: no answer, the fault stays.
+  const next = h.k.cash.topup(UID.bob, 1_000)
+  h.submit('cash-1', next)
+  await until(() => syncs === 2, 'the next batch committed')
+  await h.ingest.drain()
+  t.same(h.resultOf(next.tx.id), [])
+  t.match(h.ingest.storageFault(), { code: 'EIO' }, 'a commit that works does not end it')
+  // The kiosk sends the first again: answered from the record would vouch for what may not be on disk.
+  h.submit('cash-1', topup)
+  await until(() => syncs === 3, 'the resend looked up')
+  await h.ingest.drain()
+  t.same(h.resultOf(topup.tx.id), [], 'a replay is not answered either')
+  t.equal(h.alerts.length, 1, 'alerted once')
+})
+
+t.test('with the real sync on the ledger file: answered after it, and every other commit still waits for the disk', async (t) => {
+  const world = makeWorld(join(t.testdir(), 'gateway.sqlite'))
+  t.teardown(world.close)
+  const sync = createWalSync(world.db)!
+  const replies: ReplyMessage[] = []
+  const ingest = createIngest({
+    ledger: world.ledger,
+    logger: silentLogger,
+    clock: world.clock,
+    durability: sync,
+    publishReply: (_kioskId, message) => void replies.push(message),
+    publishEvent: () => {},
+  })
+  const envelopes = [world.kiosks.cash.topup(UID.alice, 5_000), world.kiosks.cash.topup(UID.bob, 3_000)]
+  for (const e of envelopes) ingest.submit('cash-1', Buffer.from(JSON.stringify(e)))
+  await until(() => replies.length === 2, 'both answered')
+  await ingest.drain()
+  t.match(replies, [{ status: 'accepted' }, { status: 'accepted' }])
+  t.ok(sync.syncs() >= 1, 'after a sync of the log')
+  t.equal(world.db.pragma('synchronous', { simple: true }), 2, 'the connection is back to synchronous=FULL for every other writer')
+})

@@ -55,12 +55,18 @@ async function until(done: () => boolean, what: string): Promise<void> {
   if (!done()) throw new Error(`timed out waiting for ${what}`)
 }
 
-t.test('a committed batch is answered only once the sync calls back; drain and settled wait for it, and answers keep their order', async (t) => {
+/** A harness on a held sync with one top-up committed and waiting for the disk. */
+async function oneBatchWaiting(t: Test) {
   const sync = heldSync()
   const h = harness(t, sync.durability)
-  const first = h.k.cash.topup(UID.alice, 5_000)
-  h.submit('cash-1', first)
+  const topup = h.k.cash.topup(UID.alice, 5_000)
+  h.submit('cash-1', topup)
   await until(() => sync.held.length === 1, 'the first batch committed')
+  return { sync, h, topup }
+}
+
+t.test('a committed batch is answered only once the sync calls back; drain and settled wait for it, and answers keep their order', async (t) => {
+  const { sync, h, topup: first } = await oneBatchWaiting(t)
   t.ok(h.world.ledger.transaction(first.tx.id), 'booked in the ledger')
   t.equal(sync.deferredBatches(), 1, 'committed without waiting for the disk')
   t.same(h.resultOf(first.tx.id), [], 'not answered before it is on disk')
@@ -99,11 +105,7 @@ t.test('a committed batch is answered only once the sync calls back; drain and s
 })
 
 t.test('a refusal that follows a batch waiting for the disk is answered after it', async (t) => {
-  const sync = heldSync()
-  const h = harness(t, sync.durability)
-  const sale = h.k.cash.topup(UID.alice, 5_000)
-  h.submit('cash-1', sale)
-  await until(() => sync.held.length === 1, 'the batch committed')
+  const { sync, h, topup: sale } = await oneBatchWaiting(t)
   const forged = h.k.food.topup(UID.bob, 1_000)
   forged.tx.amount = 9_999
   h.submit('food-1', forged)

@@ -160,8 +160,8 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
   log(`limit: broker QoS 1 request/answer round trips/s (${options.kiosks} connections, ${payloadBytes}-byte payload): ${roundTripsPerSec}`)
   const sqliteCommitsPerSec: Record<string, number> = {}
   for (const size of options.sqliteBatchSizes) {
-    sqliteCommitsPerSec[String(size)] = measureSqliteCommitsPerSec(size, options.limitMs)
-    log(`limit: SQLite commits/s of ${size} sale(s) each, WAL + synchronous=FULL: ${sqliteCommitsPerSec[String(size)]} (${sqliteCommitsPerSec[String(size)]! * size} sales/s)`)
+    sqliteCommitsPerSec[String(size)] = await measureSqliteCommitsPerSec(size, options.limitMs)
+    log(`limit: SQLite commits/s of ${size} sale(s) each, WAL, group commit (on disk when counted): ${sqliteCommitsPerSec[String(size)]} (${sqliteCommitsPerSec[String(size)]! * size} sales/s)`)
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'wristpay-bench-'))

@@ -73,6 +73,11 @@ t.test('the end-to-end bench runs and reports every field as JSON', async (t) =>
     if (verdict.met === false) t.type(verdict.limitedBy, 'string', `targets.${name}: what stops it`)
   }
   t.type(json.gatewayCpu.cores, 'number')
+  // The gateway's CPU in the seconds it answered most, lined up with the generator's clock.
+  t.type(json.throughputOverTime.startedAtEpochMs, 'number', 'the series says when its second 0 began')
+  t.type(json.gatewayCpu.busiest?.mainThreadUsPerSale, 'number', 'main thread µs a sale in the busiest seconds')
+  t.ok(json.gatewayCpu.busiest.answeredPerSec > 0 && json.gatewayCpu.busiest.seconds >= 1)
+  t.ok(lines.some((l) => /busiest seconds \(\d+ answers\/s\) main thread \d+ µs/.test(l)), 'and printed')
   t.ok(lines.some((l) => l.startsWith('load: open loop')), 'the generator process reported its phase')
   t.ok(lines.some((l) => l.startsWith('null gateway: ')), 'and its phase against the null gateway')
 })

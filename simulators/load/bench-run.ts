@@ -22,6 +22,7 @@ import type { LoadReport } from './cli.js'
 import { createLoadEvent, LOAD_PRODUCT, writeJsonPrivately } from './load-event.js'
 import { benchBuild } from './bench-build.js'
 import { startNullGateway } from './null-gateway.js'
+import { busiestSecondsCpu, type CpuSample } from './busiest-seconds.js'
 import { cpuMs, describeCeilings, judgeTargets, rankCeilings, type Ceiling } from './targets.js'
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
@@ -99,12 +100,22 @@ export function measuredRunArgs(o: {
 
 /**
  * A gateway process's CPU (main thread and whole process) from now until stop(), sampled every 250 ms so
- * that a process gone at the end still counts; perSale() divides it by the sales booked, in µs.
+ * that a process gone at the end still counts; perSale() divides it by the sales booked, in µs, and
+ * samples() gives the series (for the busiest seconds, busiest-seconds.ts).
  */
-export function gatewayCpuMeter(pid: number): { stop(): void; perSale(salesBooked: number): { mainThreadUsPerSale: number | undefined; processUsPerSale: number | undefined; cores: number } } {
+export function gatewayCpuMeter(pid: number): {
+  stop(): void
+  perSale(salesBooked: number): { mainThreadUsPerSale: number | undefined; processUsPerSale: number | undefined; cores: number }
+  samples(): CpuSample[]
+} {
   const atStart = { main: cpuMs(pid, pid), process: cpuMs(pid) }
   let atEnd = atStart
-  const sample = () => (atEnd = { main: cpuMs(pid, pid) ?? atEnd.main, process: cpuMs(pid) ?? atEnd.process })
+  const series: CpuSample[] = []
+  const sample = () => {
+    atEnd = { main: cpuMs(pid, pid) ?? atEnd.main, process: cpuMs(pid) ?? atEnd.process }
+    if (atEnd.main !== undefined && atEnd.process !== undefined) series.push({ atEpochMs: Date.now(), mainMs: atEnd.main, processMs: atEnd.process })
+  }
+  sample()
   const sampler = setInterval(sample, 250)
   const us = (start: number | undefined, end: number | undefined, sales: number) =>
     start === undefined || end === undefined || sales === 0 ? undefined : Math.round(((end - start) * 1000) / sales)
@@ -114,6 +125,7 @@ export function gatewayCpuMeter(pid: number): { stop(): void; perSale(salesBooke
       sample()
     },
     perSale: (sales) => ({ mainThreadUsPerSale: us(atStart.main, atEnd.main, sales), processUsPerSale: us(atStart.process, atEnd.process, sales), cores: availableParallelism() }),
+    samples: () => [...series],
   }
 }
 
@@ -216,16 +228,19 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
 
     // Today's keys: the most booked per second in any phase, and the latency at 500/s offered (the issue's reference load).
     const reference = report.openLoop.find((p) => p.offeredPerSec === 500) ?? report.openLoop[0]
-    const gatewayCpu = cpu.perSale(books.salesBooked)
+    const busiest = busiestSecondsCpu(cpu.samples(), report.throughput)
+    const gatewayCpu = { ...cpu.perSale(books.salesBooked), ...(busiest === undefined ? {} : { busiest }) }
+    // The ceilings of the gateway's own CPU from its busiest seconds, where batches are as big as at capacity; the run's average otherwise.
+    const mainUs = gatewayCpu.busiest?.mainThreadUsPerSale ?? gatewayCpu.mainThreadUsPerSale
+    const processUs = gatewayCpu.busiest?.processUsPerSale ?? gatewayCpu.processUsPerSale
+    const when = gatewayCpu.busiest ? ` in its ${gatewayCpu.busiest.seconds} busiest seconds, ${gatewayCpu.busiest.answeredPerSec} answers/s` : ''
     const ceilings: Ceiling[] = [
       { resource: 'load generator and broker (against the null gateway)', perSec: maxRatePerSec },
       { resource: 'broker QoS 1 round trips (bare aedes)', perSec: roundTripsPerSec },
       { resource: `Ed25519 verifies on the gateway's ${verifyThreads.threads} signature-check thread(s)`, perSec: verifyThreads.perSec },
       { resource: 'SQLite commits (best batch size)', perSec: Math.max(...Object.entries(sqliteCommitsPerSec).map(([size, n]) => Number(size) * n)) },
-      ...(gatewayCpu.mainThreadUsPerSale ? [{ resource: `gateway main thread (one core at ${gatewayCpu.mainThreadUsPerSale} µs a sale)`, perSec: 1e6 / gatewayCpu.mainThreadUsPerSale }] : []),
-      ...(gatewayCpu.processUsPerSale
-        ? [{ resource: `the machine's ${gatewayCpu.cores} cores for the gateway alone (${gatewayCpu.processUsPerSale} µs a sale, verifies included)`, perSec: (gatewayCpu.cores * 1e6) / gatewayCpu.processUsPerSale }]
-        : []),
+      ...(mainUs ? [{ resource: `gateway main thread (one core at ${mainUs} µs a sale${when})`, perSec: 1e6 / mainUs }] : []),
+      ...(processUs ? [{ resource: `the machine's ${gatewayCpu.cores} cores for the gateway alone (${processUs} µs a sale${when}, verifies included)`, perSec: (gatewayCpu.cores * 1e6) / processUs }] : []),
     ]
     const at500 = report.openLoop.find((p) => p.offeredPerSec === 500)
     const targets = judgeTargets({
@@ -236,7 +251,12 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       ...(gatewayCpu.mainThreadUsPerSale === undefined ? {} : { mainThreadShareAt500: (gatewayCpu.mainThreadUsPerSale * 500) / 1e6 }),
       ...(sqliteCommitsPerSec['1'] ? { commitMsOneSale: 1000 / sqliteCommitsPerSec['1'] } : {}),
     })
-    log(`gateway CPU per sale booked: main thread ${gatewayCpu.mainThreadUsPerSale ?? '?'} µs, whole process ${gatewayCpu.processUsPerSale ?? '?'} µs`)
+    log(
+      `gateway CPU per sale booked: main thread ${gatewayCpu.mainThreadUsPerSale ?? '?'} µs, whole process ${gatewayCpu.processUsPerSale ?? '?'} µs over the run` +
+        (gatewayCpu.busiest
+          ? `; in its ${gatewayCpu.busiest.seconds} busiest seconds (${gatewayCpu.busiest.answeredPerSec} answers/s) main thread ${gatewayCpu.busiest.mainThreadUsPerSale} µs, whole process ${gatewayCpu.busiest.processUsPerSale} µs`
+          : ''),
+    )
     log(describeCeilings(ceilings))
     for (const [name, verdict] of Object.entries(targets))
       log(`target ${name}: ${verdict.met ? 'met' : 'NOT met'}, ${verdict.value} (target ${verdict.target})${verdict.met ? '' : `; limited by ${verdict.limitedBy}: ${verdict.limit}`}`)

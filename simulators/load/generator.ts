@@ -116,6 +116,7 @@ export function createLoadGenerator(options: { fleet: LoadFleetFile; mqttUrl: st
 
       const t0 = performance.now()
       const elu0 = performance.eventLoopUtilization()
+      if (runStartMs === undefined) throughput.started(Date.now())
       const runStart = (runStartMs ??= t0)
       for (const sale of sales) throughput.offered(t0 - runStart + sale.dueMs)
       const onAnswer = (sale: PlannedSale, outcome: SendOutcome) => {

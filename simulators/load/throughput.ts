@@ -13,9 +13,13 @@ export interface ThroughputSeries {
   offeredPerSec: number[]
   /** Answers received in each second; as long as offeredPerSec. */
   achievedPerSec: number[]
+  /** Wall-clock time (Date.now()) of second 0, once a phase started: other processes' figures line up with it. */
+  startedAtEpochMs?: number
 }
 
 export interface ThroughputRecorder {
+  /** The run's first phase began at this wall-clock time (Date.now()); second 0 starts then. */
+  started(epochMs: number): void
   /** A sale due `atMs` after the run's start. */
   offered(atMs: number): void
   /** An answer received `atMs` after the run's start. */
@@ -29,6 +33,7 @@ const INTERVAL_MS = 1000
 export function createThroughputRecorder(): ThroughputRecorder {
   const offered: number[] = []
   const achieved: number[] = []
+  let startedAtEpochMs: number | undefined
   const add = (counts: number[], atMs: number) => {
     // A time before the start would be a clock step; it counts in the first second.
     const bucket = Math.max(0, Math.floor(atMs / INTERVAL_MS))
@@ -36,12 +41,13 @@ export function createThroughputRecorder(): ThroughputRecorder {
     counts[bucket]! += 1
   }
   return {
+    started: (epochMs) => void (startedAtEpochMs ??= epochMs),
     offered: (atMs) => add(offered, atMs),
     answered: (atMs) => add(achieved, atMs),
     series() {
       const length = Math.max(offered.length, achieved.length)
       const filled = (counts: number[]) => Array.from({ length }, (_, i) => counts[i] ?? 0)
-      return { intervalMs: INTERVAL_MS, offeredPerSec: filled(offered), achievedPerSec: filled(achieved) }
+      return { intervalMs: INTERVAL_MS, offeredPerSec: filled(offered), achievedPerSec: filled(achieved), ...(startedAtEpochMs === undefined ? {} : { startedAtEpochMs }) }
     },
   }
 }

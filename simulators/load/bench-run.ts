@@ -65,7 +65,7 @@ export const QUICK_BENCH: EndToEndBenchOptions = {
   ratesPerSec: [100, 500],
   phaseMs: 1_000,
   drainMs: 2_000,
-  capacity: { p99LimitMs: 50, maxPhases: 2, phaseMs: 1_000 },
+  capacity: { p99LimitMs: 50, maxPhases: 1, phaseMs: 1_000 },
   nullRatePerSec: 3_000,
   nullPhaseMs: 500,
   limitMs: 200,

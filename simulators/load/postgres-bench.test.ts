@@ -50,6 +50,7 @@ t.test('the PostgreSQL part runs the generator against a gateway on PostgreSQL a
   t.equal(json.salesBooked, json.salesOffered, 'every sale offered is booked on PostgreSQL, once')
   t.equal(json.salesAnsweredInPhases, json.salesOffered, 'and answered within its phase (a generous drain)')
   t.type(json.gatewayCpu.cores, 'number')
+  t.type(json.gatewayCpu.busiest?.mainThreadUsPerSale, 'number', 'its CPU in the seconds it answered most, as for SQLite')
   t.ok(lines.some((l) => l.startsWith('postgres: load: open loop')), 'the generator process reported its phase')
   t.ok(lines.some((l) => l.startsWith('limit: PostgreSQL commits/s of 8 sale(s)')), 'and the commit limit its line')
   t.same(leftovers().filter((name) => !before.has(name)), [], 'the server and the run left nothing in the temp folder')

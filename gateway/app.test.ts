@@ -1,26 +1,13 @@
 import t, { type Test } from 'tap'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect as netConnect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import mqtt, { type MqttClient } from 'mqtt'
+import mqtt from 'mqtt'
 import { pino } from 'pino'
-import { v7 as uuidv7 } from 'uuid'
-import {
-  GENESIS_HASH,
-  envelopeHash,
-  publicKeyToBase64Url,
-  signTransaction,
-  topics,
-  validateKioskConfig,
-  validateReply,
-  type Envelope,
-  type Line,
-  type ReplyMessage,
-  type Transaction,
-} from '../device-protocol/index.js'
+import { topics, validateKioskConfig } from '../device-protocol/index.js'
 import { createGateway, type Gateway } from './app.js'
+import { MqttTestKiosk, connectClient, waitFor } from './testing/mqtt-test-kiosk.js'
 import { resolveConfig, type GatewayConfig } from './config.js'
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123'
@@ -82,69 +69,12 @@ async function startGateway(t: Test, dir = tempDir(t), extra: Partial<GatewayCon
   return { gateway, config, dir, mqttUrl: `mqtt://127.0.0.1:${m.port}`, httpBase: `http://127.0.0.1:${h.port}` }
 }
 
-async function connect(t: Test, url: string, username: string, password: string): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000 })
-  t.teardown(() => client.endAsync(true))
-  return client
-}
+const connect = connectClient
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
-}
-
-/** A kiosk as the test drives it: its key, its chain, its MQTT session and the replies it got. */
-class TestKiosk {
-  readonly privateKey: KeyObject
-  readonly publicKey: string
-  seq = 0
-  prev = GENESIS_HASH
-  replies: ReplyMessage[] = []
-  client!: MqttClient
-
-  constructor(readonly id: KioskName) {
-    const pair = generateKeyPairSync('ed25519')
-    this.privateKey = pair.privateKey
-    this.publicKey = publicKeyToBase64Url(pair.publicKey)
-  }
-
-  async enroll(h: Harness): Promise<void> {
-    const res = await fetch(`${h.httpBase}/admin/kiosks/${this.id}/public-key`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ publicKey: this.publicKey }),
-    })
-    if (res.status !== 200) throw new Error(`enroll failed: ${res.status} ${await res.text()}`)
-  }
-
-  async connect(t: Test, h: Harness): Promise<void> {
-    this.client = await connect(t, h.mqttUrl, this.id, KIOSK_TOKENS[this.id])
-    this.client.on('message', (topic, payload) => {
-      if (topic !== topics.kioskReply(this.id)) return
-      const reply = validateReply(JSON.parse(payload.toString('utf8')))
-      if (reply.ok) this.replies.push(reply.value)
-    })
-    await this.client.subscribeAsync(topics.kioskReply(this.id), { qos: 1 })
-  }
-
-  sign(type: Transaction['type'], amount: number, lines: Line[] = []): Envelope {
-    const tx: Transaction = { v: 1, id: uuidv7(), kiosk: this.id, seq: this.seq + 1, prev: this.prev, type, tag: { uid: UID, type: 'ntag215' }, lines, amount, at: Date.now() }
-    const envelope = signTransaction(tx, this.privateKey)
-    this.seq = tx.seq
-    this.prev = envelopeHash(envelope)
-    return envelope
-  }
-
-  /** Publishes an envelope and resolves with the gateway's reply to it. */
-  async send(envelope: Envelope): Promise<ReplyMessage> {
-    const before = this.replies.length
-    await this.client.publishAsync(topics.kioskTx(this.id), JSON.stringify(envelope), { qos: 1 })
-    const mine = () => this.replies.slice(before).find((r) => r.kind === 'result' && r.id === envelope.tx.id)
-    await waitFor(() => mine() !== undefined, `reply to ${envelope.tx.id}`)
-    return mine()!
+/** A kiosk of this file's event: its token, and the one wristband its transactions are for. */
+class TestKiosk extends MqttTestKiosk {
+  constructor(id: KioskName) {
+    super(id, { adminToken: ADMIN_TOKEN, kioskToken: KIOSK_TOKENS[id], uid: UID })
   }
 }
 

@@ -5,26 +5,13 @@
 // Operators can do the same without editing the file (admin API). A real
 // gateway (broker, ledger, HTTP) on loopback, driven as kiosks and guests do.
 import t, { type Test } from 'tap'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import mqtt, { type MqttClient } from 'mqtt'
+import mqtt from 'mqtt'
 import { pino } from 'pino'
-import { v7 as uuidv7 } from 'uuid'
-import {
-  GENESIS_HASH,
-  envelopeHash,
-  publicKeyToBase64Url,
-  signTransaction,
-  topics,
-  validateReply,
-  type Envelope,
-  type Line,
-  type ReplyMessage,
-  type Transaction,
-} from '../device-protocol/index.js'
 import { createGateway, type Gateway } from './app.js'
+import { MqttTestKiosk, waitFor } from './testing/mqtt-test-kiosk.js'
 import { resolveConfig } from './config.js'
 import { startLoopbackGateway } from '../simulators/e2e/kiosk-harness.js'
 
@@ -65,14 +52,6 @@ async function startGateway(t: Test): Promise<Harness> {
   return { gateway, eventFile: join(dir, 'event.json'), mqttUrl: `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`, httpBase: `http://127.0.0.1:${gateway.httpAddress!.port}` }
 }
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
-}
-
 async function admin(h: Harness, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${h.httpBase}/admin${path}`, {
     method,
@@ -92,54 +71,10 @@ async function portalCustomer(h: Harness, token: string): Promise<number> {
   return (await fetch(`${h.httpBase}/api/customer`, { headers: { authorization: `Bearer ${token}` } })).status
 }
 
-/** A kiosk as the test drives it: its key, its chain, its MQTT session and the replies it got. */
-class TestKiosk {
-  readonly privateKey: KeyObject
-  readonly publicKey: string
-  seq = 0
-  prev = GENESIS_HASH
-  replies: ReplyMessage[] = []
-  client?: MqttClient
-  closed = false
-
-  constructor(readonly id: KioskName) {
-    const pair = generateKeyPairSync('ed25519')
-    this.privateKey = pair.privateKey
-    this.publicKey = publicKeyToBase64Url(pair.publicKey)
-  }
-
-  async enroll(h: Harness): Promise<number> {
-    return (await admin(h, 'PUT', `/kiosks/${this.id}/public-key`, { publicKey: this.publicKey })).status
-  }
-
-  async connect(t: Test, h: Harness): Promise<void> {
-    const client = await mqtt.connectAsync(h.mqttUrl, { username: this.id, password: TOKENS[this.id], reconnectPeriod: 0, connectTimeout: 5000 })
-    t.teardown(() => client.endAsync(true))
-    this.client = client
-    this.closed = false
-    client.on('close', () => (this.closed = true))
-    client.on('message', (topic, payload) => {
-      if (topic !== topics.kioskReply(this.id)) return
-      const reply = validateReply(JSON.parse(payload.toString('utf8')))
-      if (reply.ok) this.replies.push(reply.value)
-    })
-    await client.subscribeAsync(topics.kioskReply(this.id), { qos: 1 })
-  }
-
-  sign(type: Transaction['type'], uid: string, amount: number, lines: Line[] = []): Envelope {
-    const tx: Transaction = { v: 1, id: uuidv7(), kiosk: this.id, seq: this.seq + 1, prev: this.prev, type, tag: { uid, type: 'ntag215' }, lines, amount, at: Date.now() }
-    const envelope = signTransaction(tx, this.privateKey)
-    this.seq = tx.seq
-    this.prev = envelopeHash(envelope)
-    return envelope
-  }
-
-  async send(envelope: Envelope): Promise<ReplyMessage> {
-    const before = this.replies.length
-    await this.client!.publishAsync(topics.kioskTx(this.id), JSON.stringify(envelope), { qos: 1 })
-    const mine = () => this.replies.slice(before).find((r) => r.kind === 'result' && r.id === envelope.tx.id)
-    await waitFor(() => mine() !== undefined, `reply to ${envelope.tx.id}`)
-    return mine()!
+/** A kiosk of this file's event; its transactions are for the guest. */
+class TestKiosk extends MqttTestKiosk {
+  constructor(id: KioskName) {
+    super(id, { adminToken: ADMIN_TOKEN, kioskToken: TOKENS[id], uid: GUEST.uid })
   }
 }
 
@@ -158,11 +93,11 @@ t.test('a kiosk and a wristband removed from the event set-up are retired by a r
   const h = await startGateway(t)
   const bar = new TestKiosk('bar-1')
   const cash = new TestKiosk('cash-1')
-  t.equal(await bar.enroll(h), 200)
-  t.equal(await cash.enroll(h), 200)
+  t.equal((await bar.enrollAnswer(h)).status, 200)
+  t.equal((await cash.enrollAnswer(h)).status, 200)
   await bar.connect(t, h)
   await cash.connect(t, h)
-  t.match(await cash.send(cash.sign('topup_cash', GUEST.uid, 2000)), { status: 'accepted', balance: 2000 })
+  t.match(await cash.send(cash.sign('topup_cash', 2000)), { status: 'accepted', balance: 2000 })
   const session = await portalLogin(h, GUEST.pin)
   t.equal(session.status, 200, 'the guest logs in before')
   t.equal(await portalCustomer(h, session.token!), 200)
@@ -177,14 +112,14 @@ t.test('a kiosk and a wristband removed from the event set-up are retired by a r
   t.match(await tryLogin(h, 'cash-1'), /Bad username or password|Not authorized/i, 'its token logs in no more')
   t.equal(await tryLogin(h, 'bar-1'), 'connected', 'the kiosk still in the file logs in')
   await bar.connect(t, h) // that login took the bar's session over
-  t.equal(await cash.enroll(h), 404, 'no enrolment of a retired kiosk')
+  t.equal((await cash.enrollAnswer(h)).status, 404, 'no enrolment of a retired kiosk')
   t.throws(() => h.gateway.ledger.registry.kioskConfig('cash-1'), /unknown kiosk/, 'no config for it')
   t.notOk(h.gateway.ledger.registry.kioskIds().includes('cash-1'))
 
   // The retired wristband: no portal login, the open session ends, no payment; its money is still there.
   t.not((await portalLogin(h, GUEST.pin)).status, 200, 'its PIN logs in no more')
   t.not(await portalCustomer(h, session.token!), 200, 'an open portal session shows nothing any more')
-  t.match(await bar.send(bar.sign('sale', GUEST.uid, 450, [{ product: 'beer', qty: 1, unitPrice: 450 }])), { status: 'rejected' }, 'it cannot pay')
+  t.match(await bar.send(bar.sign('sale', 450, [{ product: 'beer', qty: 1, unitPrice: 450 }])), { status: 'rejected' }, 'it cannot pay')
   t.equal(h.gateway.ledger.accountBalance('customer:' + GUEST.uid), 2000, 'its balance stays in its account')
   t.equal(h.gateway.ledger.sumOfAllBalances(), 0)
   t.same(h.gateway.ledger.checkInvariants(), [])
@@ -198,14 +133,14 @@ t.test('a kiosk and a wristband removed from the event set-up are retired by a r
   t.match(back.body, { kiosksRetired: [], wristbandsRetired: 0 })
   t.equal(await tryLogin(h, 'cash-1'), 'connected', 'back in the file: the kiosk logs in again')
   t.equal((await portalLogin(h, GUEST.pin)).status, 200, 'and the PIN logs in again')
-  t.match(await bar.send(bar.sign('sale', GUEST.uid, 450, [{ product: 'beer', qty: 1, unitPrice: 450 }])), { status: 'accepted', balance: 1550 }, 'and the wristband pays')
+  t.match(await bar.send(bar.sign('sale', 450, [{ product: 'beer', qty: 1, unitPrice: 450 }])), { status: 'accepted', balance: 1550 }, 'and the wristband pays')
   t.same((await admin(h, 'GET', '/retired')).body, { kiosks: [], wristbands: [] })
 })
 
 t.test('operators disable a kiosk and a wristband through the admin API; a reload keeps them disabled', async (t) => {
   const h = await startGateway(t)
   const bar = new TestKiosk('bar-1')
-  t.equal(await bar.enroll(h), 200)
+  t.equal((await bar.enrollAnswer(h)).status, 200)
   await bar.connect(t, h)
 
   t.match(await admin(h, 'PUT', '/kiosks/bar-1/disabled', { disabled: true }), { status: 200, body: { kiosk: 'bar-1', disabled: true } })

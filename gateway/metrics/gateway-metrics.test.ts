@@ -3,18 +3,16 @@
 // exactly what was booked and refused; a token gateway wants its token; two
 // gateways in one process count apart; no secret or wristband leaks out.
 import t, { type Test } from 'tap'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import mqtt, { type MqttClient } from 'mqtt'
 import { pino } from 'pino'
-import { v7 as uuidv7 } from 'uuid'
-import { GENESIS_HASH, envelopeHash, publicKeyToBase64Url, signTransaction, topics, validateReply, type Envelope, type Line, type ReplyMessage, type Transaction } from '../../device-protocol/index.js'
+import { topics } from '../../device-protocol/index.js'
 import { createGateway, type Gateway } from '../app.js'
 import type { GatewayConfig } from '../config.js'
 import { counterValue, parseExposition, sampleValue, type Sample } from './testing/exposition.js'
 import { loopbackGatewayConfig } from '../testing/loopback-config.js'
+import { MqttTestKiosk, waitFor } from '../testing/mqtt-test-kiosk.js'
 
 const ADMIN_TOKEN = 'admin-token-for-metrics-0123'
 const OPERATOR_TOKEN = 'operator-token-metrics-0123'
@@ -58,59 +56,10 @@ async function startGateway(t: Test, extra: Partial<GatewayConfig> = {}): Promis
   return { gateway, mqttUrl: `mqtt://127.0.0.1:${gateway.mqttAddress!.port}`, httpBase: `http://127.0.0.1:${gateway.httpAddress!.port}` }
 }
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
-}
-
-/** A kiosk as the test drives it: its key, its chain, its MQTT session and the replies it got. */
-class TestKiosk {
-  readonly privateKey: KeyObject
-  readonly publicKey: string
-  seq = 0
-  prev = GENESIS_HASH
-  replies: ReplyMessage[] = []
-  client!: MqttClient
-
-  constructor(readonly id: KioskName) {
-    const pair = generateKeyPairSync('ed25519')
-    this.privateKey = pair.privateKey
-    this.publicKey = publicKeyToBase64Url(pair.publicKey)
-  }
-
-  async join(t: Test, h: Harness): Promise<void> {
-    const res = await fetch(`${h.httpBase}/admin/kiosks/${this.id}/public-key`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ publicKey: this.publicKey }),
-    })
-    if (res.status !== 200) throw new Error(`enroll failed: ${res.status}`)
-    this.client = await mqtt.connectAsync(h.mqttUrl, { username: this.id, password: KIOSK_TOKENS[this.id], reconnectPeriod: 0, connectTimeout: 5000 })
-    t.teardown(() => this.client.endAsync(true))
-    this.client.on('message', (topic, payload) => {
-      const reply = validateReply(JSON.parse(payload.toString('utf8')))
-      if (topic === topics.kioskReply(this.id) && reply.ok) this.replies.push(reply.value)
-    })
-    await this.client.subscribeAsync(topics.kioskReply(this.id), { qos: 1 })
-  }
-
-  sign(type: Transaction['type'], amount: number, lines: Line[] = []): Envelope {
-    const tx: Transaction = { v: 1, id: uuidv7(), kiosk: this.id, seq: this.seq + 1, prev: this.prev, type, tag: { uid: UID, type: 'ntag215' }, lines, amount, at: Date.now() }
-    const envelope = signTransaction(tx, this.privateKey)
-    this.seq = tx.seq
-    this.prev = envelopeHash(envelope)
-    return envelope
-  }
-
-  async send(envelope: Envelope): Promise<ReplyMessage> {
-    const before = this.replies.length
-    await this.client.publishAsync(topics.kioskTx(this.id), JSON.stringify(envelope), { qos: 1 })
-    const mine = () => this.replies.slice(before).find((r) => r.kind === 'result' && r.id === envelope.tx.id)
-    await waitFor(() => mine() !== undefined, `reply to ${envelope.tx.id}`)
-    return mine()!
+/** A kiosk of this file's event: its token, and the one wristband its transactions are for. */
+class TestKiosk extends MqttTestKiosk {
+  constructor(id: KioskName) {
+    super(id, { adminToken: ADMIN_TOKEN, kioskToken: KIOSK_TOKENS[id], uid: UID })
   }
 }
 

@@ -607,8 +607,10 @@ export function createIngest(deps: IngestDeps): Ingest {
   function commitAndAnswer(batch: Entry[]): void {
     const committed = commitBatch(batch)
     const durability = deps.durability
-    // A batch of refusals alone is answered at once, unless answers of earlier batches still wait.
-    if (durability === undefined || (committed.toLedger.length === 0 && awaitingDisk === 0)) {
+    // Only a commit that went through has something to put on disk (a failed one was counted and alerted already).
+    const wrote = committed.outcomes !== undefined
+    // A batch that wrote nothing is answered at once, unless answers of earlier batches still wait.
+    if (durability === undefined || (!wrote && awaitingDisk === 0)) {
       answerBatch(batch, committed.outcomes)
       return
     }
@@ -619,10 +621,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     const committedAtMs = monotonicNowMs()
     durability.whenDurable((err) => {
       awaitingDisk--
-      if (err === undefined && committed.toLedger.length > 0) observe({ kind: 'synced', size: committed.toLedger.length, waitMs: monotonicNowMs() - committedAtMs })
+      if (err === undefined && wrote) observe({ kind: 'synced', size: committed.toLedger.length, waitMs: monotonicNowMs() - committedAtMs })
       if (lastAwaitingDisk === batch.at(-1)) lastAwaitingDisk = undefined
       try {
-        if (err === undefined) answerBatch(batch, committed.outcomes)
+        if (err === undefined || !wrote) answerBatch(batch, committed.outcomes)
         else {
           durabilityLost(err, committed.toLedger)
           // What did not depend on the commit (refusals, resend requests) is still answered.

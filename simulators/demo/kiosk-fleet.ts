@@ -124,6 +124,11 @@ export function createFleetKiosk(options: FleetKioskOptions): FleetKiosk {
         clean: true,
         reconnectPeriod: 500,
       })
+      // Like the kiosk daemon (daemon/mqtt-link.ts): a sale is one small packet that waits for its answer,
+      // so it goes out at once instead of waiting behind Nagle for the broker's delayed ACK.
+      const noDelay = () => (client as unknown as { stream?: { setNoDelay?: (on: boolean) => void } } | undefined)?.stream?.setNoDelay?.(true)
+      noDelay()
+      client.on('connect', noDelay)
       client.on('message', (topic, payload) => {
         if (topic === topics.kioskReply(kioskId)) onReply(payload)
       })

@@ -2,7 +2,7 @@
 // processes of their own, a handful of sales. Only the shape of its JSON and
 // the books are checked, never a rate or a latency.
 import t from 'tap'
-import { runEndToEndBench } from './bench-run.js'
+import { capacityCpu, runEndToEndBench } from './bench-run.js'
 import { escapeHtml, jsonFigures, renderBenchReport } from './report.js'
 
 t.test('the end-to-end bench runs and reports every field as JSON', async (t) => {
@@ -78,6 +78,51 @@ t.test('the end-to-end bench runs and reports every field as JSON', async (t) =>
   t.type(json.gatewayCpu.busiest?.mainThreadUsPerSale, 'number', 'main thread µs a sale in the busiest seconds')
   t.ok(json.gatewayCpu.busiest.answeredPerSec > 0 && json.gatewayCpu.busiest.seconds >= 1)
   t.ok(lines.some((l) => /busiest seconds \(\d+ answers\/s\) main thread \d+ µs/.test(l)), 'and printed')
+  // The generator's CPU, measured beside the gateway's: both share this machine's cores.
+  t.type(json.generatorCpu.processUsPerSale, 'number', "the generator's CPU per sale offered, over the run")
+  t.type(json.generatorCpu.busiest?.processUsPerSale, 'number', 'and in the busiest seconds')
+  t.equal(json.generatorCpu.busiest.seconds, json.gatewayCpu.busiest.seconds, 'the same seconds as the gateway')
+  const shared = ceilings.find((c) => /shared by the gateway and the load generator/.test(c.resource))
+  t.ok(shared, 'a ceiling for the cores the gateway and the generator share')
+  t.ok(shared!.perSec < ceilings.find((c) => /for the gateway alone/.test(c.resource))!.perSec, 'below the gateway alone')
   t.ok(lines.some((l) => l.startsWith('load: open loop')), 'the generator process reported its phase')
   t.ok(lines.some((l) => l.startsWith('null gateway: ')), 'and its phase against the null gateway')
+})
+
+t.test('the CPU at the capacity found: the gateway and the generator in the seconds offered at that rate, and the machine they share', async (t) => {
+  const START = 1_700_000_000_000
+  const throughput = { intervalMs: 1000, startedAtEpochMs: START, offeredPerSec: [2_000, 2_000, 3_000, 3_000], achievedPerSec: [2_000, 2_000, 2_900, 2_950] }
+  /** A sample at each second's start, the CPU growing by the given ms in each second (main thread, process). */
+  const samplesOf = (perSecond: Array<[number, number]>) =>
+    perSecond.reduce((samples, [main, proc], i) => [...samples, { atEpochMs: START + (i + 1) * 1000, mainMs: samples.at(-1)!.mainMs + main, processMs: samples.at(-1)!.processMs + proc }], [
+      { atEpochMs: START, mainMs: 0, processMs: 0 },
+    ])
+  const gateway = samplesOf([
+    [700, 1_100],
+    [740, 1_140],
+    [950, 1_500],
+    [960, 1_520],
+  ])
+  const generator = samplesOf([
+    [300, 500],
+    [300, 540],
+    [450, 700],
+    [450, 720],
+  ])
+  t.same(capacityCpu({ capacity: { capacityPerSec: 2_000, phases: [] } as never, throughput }, gateway, generator, 2), {
+    offeredPerSec: 2_000,
+    seconds: 2,
+    gatewayMainThreadShare: 0.72,
+    gatewayProcessShare: 1.12,
+    generatorProcessShare: 0.52,
+    machineShare: 0.82,
+  })
+  t.same(capacityCpu({ capacity: { capacityPerSec: 2_000, phases: [] } as never, throughput }, gateway, [], 2), {
+    offeredPerSec: 2_000,
+    seconds: 2,
+    gatewayMainThreadShare: 0.72,
+    gatewayProcessShare: 1.12,
+  }, "without the generator's samples: the gateway's only")
+  t.equal(capacityCpu({ throughput }, gateway, generator, 2), undefined, 'no capacity search')
+  t.equal(capacityCpu({ capacity: { capacityPerSec: 0, phases: [] } as never, throughput }, gateway, generator, 2), undefined, 'no rate sustained')
 })

@@ -22,7 +22,7 @@ import type { LoadReport } from './cli.js'
 import { createLoadEvent, LOAD_PRODUCT, writeJsonPrivately } from './load-event.js'
 import { benchBuild } from './bench-build.js'
 import { startNullGateway } from './null-gateway.js'
-import { busiestSecondsCpu, type CpuSample } from './busiest-seconds.js'
+import { busiestSecondsCpu, cpuAtOfferedRate, type CpuSample } from './busiest-seconds.js'
 import { cpuMs, describeCeilings, judgeTargets, rankCeilings, type Ceiling } from './targets.js'
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
@@ -99,11 +99,11 @@ export function measuredRunArgs(o: {
 }
 
 /**
- * A gateway process's CPU (main thread and whole process) from now until stop(), sampled every 250 ms so
- * that a process gone at the end still counts; perSale() divides it by the sales booked, in µs, and
- * samples() gives the series (for the busiest seconds, busiest-seconds.ts).
+ * A process's CPU (main thread and whole process: the gateway's, the load generator's) from now until
+ * stop(), sampled every 250 ms so that a process gone at the end still counts; perSale() divides it by
+ * the sales booked, in µs, and samples() gives the series (for the busiest seconds, busiest-seconds.ts).
  */
-export function gatewayCpuMeter(pid: number): {
+export function processCpuMeter(pid: number): {
   stop(): void
   perSale(salesBooked: number): { mainThreadUsPerSale: number | undefined; processUsPerSale: number | undefined; cores: number }
   samples(): CpuSample[]
@@ -131,12 +131,16 @@ export function gatewayCpuMeter(pid: number): {
 
 export const FUND_CENTS = 5_000_000
 
-/** Runs `wristpay-sim load` in its own process (from the bench's transpiled build); its lines go to `log`, its last line is its report. */
-export function runLoadProcess(args: string[], log: (line: string) => void): Promise<LoadReport> {
+/**
+ * Runs `wristpay-sim load` in its own process (from the bench's transpiled build); its lines go to `log`, its
+ * last line is its report. `onSpawn` gets its pid once it runs (to measure its CPU).
+ */
+export function runLoadProcess(args: string[], log: (line: string) => void, onSpawn?: (pid: number) => void): Promise<LoadReport> {
   const child = spawn(process.execPath, [...benchBuild().loadArgs, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  if (child.pid !== undefined) onSpawn?.(child.pid)
   let last = ''
   let errors = ''
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -205,14 +209,18 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     // The gateway's CPU from listening to its last answer: its main thread (where ingest, the ledger and
     // the broker run) and the whole process (the verifies on the thread pool too). Read while it runs.
     const pid = gateway.pid ?? 0
-    const cpu = gatewayCpuMeter(pid)
+    const cpu = processCpuMeter(pid)
+    // The generator's CPU too: on this machine it shares the cores with the gateway.
+    let generatorCpu: ReturnType<typeof processCpuMeter> | undefined
     let report: LoadReport
     try {
       report = await runLoadProcess(
         measuredRunArgs({ mqttUrl: `mqtt://127.0.0.1:${port}`, fleetFile, kiosks: options.kiosks, drainMs: options.drainMs, ratesPerSec: options.ratesPerSec, phaseMs: options.phaseMs, capacity: options.capacity }),
         log,
+        (generatorPid) => (generatorCpu = processCpuMeter(generatorPid)),
       )
     } finally {
+      generatorCpu?.stop()
       cpu.stop()
       gateway.kill('SIGTERM')
       await exited(gateway)
@@ -230,10 +238,19 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     const reference = report.openLoop.find((p) => p.offeredPerSec === 500) ?? report.openLoop[0]
     const busiest = busiestSecondsCpu(cpu.samples(), report.throughput)
     const gatewayCpu = { ...cpu.perSale(books.salesBooked), ...(busiest === undefined ? {} : { busiest }) }
+    // The generator in the same seconds (the busiest are picked from the same series, so they are the same seconds).
+    const generatorSamples = generatorCpu?.samples() ?? []
+    const generatorBusiest = busiestSecondsCpu(generatorSamples, report.throughput)
+    const generatorCpuPerSale = {
+      processUsPerSale: generatorCpu?.perSale(offeredSales).processUsPerSale,
+      ...(generatorBusiest === undefined ? {} : { busiest: { seconds: generatorBusiest.seconds, answeredPerSec: generatorBusiest.answeredPerSec, processUsPerSale: generatorBusiest.processUsPerSale } }),
+    }
     // The ceilings of the gateway's own CPU from its busiest seconds, where batches are as big as at capacity; the run's average otherwise.
     const mainUs = gatewayCpu.busiest?.mainThreadUsPerSale ?? gatewayCpu.mainThreadUsPerSale
     const processUs = gatewayCpu.busiest?.processUsPerSale ?? gatewayCpu.processUsPerSale
     const when = gatewayCpu.busiest ? ` in its ${gatewayCpu.busiest.seconds} busiest seconds, ${gatewayCpu.busiest.answeredPerSec} answers/s` : ''
+    const sharedUs = gatewayCpu.busiest && generatorBusiest ? { gateway: gatewayCpu.busiest.processUsPerSale, generator: generatorBusiest.processUsPerSale } : undefined
+    const cpuAtCapacity = capacityCpu(report, cpu.samples(), generatorSamples, gatewayCpu.cores)
     const ceilings: Ceiling[] = [
       { resource: 'load generator and broker (against the null gateway)', perSec: maxRatePerSec },
       { resource: 'broker QoS 1 round trips (bare aedes)', perSec: roundTripsPerSec },
@@ -241,6 +258,15 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       { resource: 'SQLite commits (best batch size)', perSec: Math.max(...Object.entries(sqliteCommitsPerSec).map(([size, n]) => Number(size) * n)) },
       ...(mainUs ? [{ resource: `gateway main thread (one core at ${mainUs} µs a sale${when})`, perSec: 1e6 / mainUs }] : []),
       ...(processUs ? [{ resource: `the machine's ${gatewayCpu.cores} cores for the gateway alone (${processUs} µs a sale${when}, verifies included)`, perSec: (gatewayCpu.cores * 1e6) / processUs }] : []),
+      // What this machine carries as the bench runs it: the generator's kiosks take their share of the same cores.
+      ...(sharedUs
+        ? [
+            {
+              resource: `the machine's ${gatewayCpu.cores} cores shared by the gateway and the load generator (${sharedUs.gateway} + ${sharedUs.generator} µs a sale${when})`,
+              perSec: (gatewayCpu.cores * 1e6) / (sharedUs.gateway + sharedUs.generator),
+            },
+          ]
+        : []),
     ]
     const at500 = report.openLoop.find((p) => p.offeredPerSec === 500)
     const targets = judgeTargets({
@@ -250,6 +276,15 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       ceilings,
       ...(gatewayCpu.mainThreadUsPerSale === undefined ? {} : { mainThreadShareAt500: (gatewayCpu.mainThreadUsPerSale * 500) / 1e6 }),
       ...(sqliteCommitsPerSec['1'] ? { commitMsOneSale: 1000 / sqliteCommitsPerSec['1'] } : {}),
+      ...(cpuAtCapacity === undefined
+        ? {}
+        : {
+            atCapacity: {
+              offeredPerSec: cpuAtCapacity.offeredPerSec,
+              mainThreadShare: cpuAtCapacity.gatewayMainThreadShare,
+              ...(cpuAtCapacity.machineShare === undefined ? {} : { machineShare: cpuAtCapacity.machineShare }),
+            },
+          }),
     })
     log(
       `gateway CPU per sale booked: main thread ${gatewayCpu.mainThreadUsPerSale ?? '?'} µs, whole process ${gatewayCpu.processUsPerSale ?? '?'} µs over the run` +
@@ -258,6 +293,13 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
           : ''),
     )
     log(describeCeilings(ceilings))
+    if (cpuAtCapacity !== undefined)
+      log(
+        `at capacity (${cpuAtCapacity.offeredPerSec}/s offered, ${cpuAtCapacity.seconds} s): the gateway's main thread ${Math.round(cpuAtCapacity.gatewayMainThreadShare * 100)}% of a core, ` +
+          `the gateway ${cpuAtCapacity.gatewayProcessShare} cores` +
+          (cpuAtCapacity.generatorProcessShare === undefined ? '' : ` and the generator ${cpuAtCapacity.generatorProcessShare}`) +
+          (cpuAtCapacity.machineShare === undefined ? '' : `: ${Math.round(cpuAtCapacity.machineShare * 100)}% of the machine's ${gatewayCpu.cores} cores`),
+      )
     for (const [name, verdict] of Object.entries(targets))
       log(`target ${name}: ${verdict.met ? 'met' : 'NOT met'}, ${verdict.value} (target ${verdict.target})${verdict.met ? '' : `; limited by ${verdict.limitedBy}: ${verdict.limit}`}`)
     const openLoop = report.openLoop.map(({ offeredPerSec, achievedPerSec, p50, p99, p999, max, unanswered, rejected, sendLagMaxMs, generatorIdleShare }) => ({
@@ -305,6 +347,10 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       salesBooked: books.salesBooked,
       /** The gateway's CPU per sale booked over the run (µs): its main thread, and the process with the thread pool. */
       gatewayCpu,
+      /** The load generator's CPU per sale offered (µs), over the run (signing ahead included) and in the gateway's busiest seconds. */
+      generatorCpu: generatorCpuPerSale,
+      /** How busy the gateway and the generator were at the capacity found: shares of a core, and of the machine. */
+      ...(cpuAtCapacity === undefined ? {} : { cpuAtCapacity }),
       // What stops capacity first, and how far the next limits are (sales/s each, this run).
       ceilings: rankCeilings(ceilings),
       /** Issue 17's targets: met or not, the value, and for one not met the ceiling that stops it (targets.ts). */
@@ -314,6 +360,33 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The CPU of the gateway (main thread, process) and of the generator in the seconds offered at the capacity
+ * found, and both together as a share of the machine: near 1, the machine was full; well below, the p99 limit
+ * was reached by queueing inside the gateway while cores were still free.
+ */
+export function capacityCpu(
+  report: Pick<LoadReport, 'capacity' | 'throughput'>,
+  gatewaySamples: readonly CpuSample[],
+  generatorSamples: readonly CpuSample[],
+  cores: number,
+): { offeredPerSec: number; seconds: number; gatewayMainThreadShare: number; gatewayProcessShare: number; generatorProcessShare?: number; machineShare?: number } | undefined {
+  const rate = report.capacity?.capacityPerSec
+  if (rate === undefined || rate <= 0) return undefined
+  const gateway = cpuAtOfferedRate(gatewaySamples, report.throughput, rate)
+  if (gateway === undefined) return undefined
+  const generator = cpuAtOfferedRate(generatorSamples, report.throughput, rate)
+  return {
+    offeredPerSec: rate,
+    seconds: gateway.seconds,
+    gatewayMainThreadShare: gateway.mainThreadShare,
+    gatewayProcessShare: gateway.processShare,
+    ...(generator === undefined
+      ? {}
+      : { generatorProcessShare: generator.processShare, machineShare: Math.round(((gateway.processShare + generator.processShare) / cores) * 1000) / 1000 }),
   }
 }
 

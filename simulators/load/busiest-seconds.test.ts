@@ -2,7 +2,7 @@
 // seconds they span, the seconds with the most answers taken, and nothing
 // claimed where the series has no start or the samples do not cover it.
 import t from 'tap'
-import { busiestSecondsCpu, cpuPerSecond, type CpuSample } from './busiest-seconds.js'
+import { busiestSecondsCpu, cpuAtOfferedRate, cpuPerSecond, type CpuSample } from './busiest-seconds.js'
 
 const START = 1_700_000_000_000
 /** Samples every 500 ms from START, the CPU growing by the given ms in each half second (main thread, process). */
@@ -51,4 +51,26 @@ t.test('nothing is claimed without a start, samples, answers, or seconds the sam
     { seconds: 1, answeredPerSec: 100, mainThreadUsPerSale: 2_000, processUsPerSale: 2_000 },
     'only the second the samples cover',
   )
+})
+
+t.test('the CPU at one offered rate: the seconds offered at it, as shares of a core, its partial first and last seconds left out', async (t) => {
+  // Seconds 0-3: 1,000/s offered in seconds 1 and 2 only whole; second 0 and 3 are the phase's edges.
+  const series = { intervalMs: 1000, startedAtEpochMs: START, offeredPerSec: [400, 1_000, 1_005, 600, 2_000], achievedPerSec: [380, 990, 1_010, 620, 1_900] }
+  const samples = samplesOf([
+    [100, 150],
+    [100, 150],
+    [300, 500],
+    [400, 700],
+    [250, 400],
+    [250, 400],
+    [200, 300],
+    [200, 300],
+    [450, 900],
+    [450, 900],
+  ])
+  t.same(cpuAtOfferedRate(samples, series, 1_000), { offeredPerSec: 1_000, seconds: 2, answeredPerSec: 1_000, mainThreadShare: 0.6, processShare: 1 })
+  t.same(cpuAtOfferedRate(samples, series, 2_000), { offeredPerSec: 2_000, seconds: 1, answeredPerSec: 1_900, mainThreadShare: 0.9, processShare: 1.8 })
+  t.equal(cpuAtOfferedRate(samples, series, 3_000), undefined, 'a rate not offered')
+  t.equal(cpuAtOfferedRate(samples.slice(0, 3), series, 2_000), undefined, 'seconds the samples do not cover')
+  t.equal(cpuAtOfferedRate(samples, { ...series, startedAtEpochMs: undefined }, 1_000), undefined, 'no start time')
 })

@@ -4,10 +4,13 @@
 // ones (big batches): the run's average can say a core carries 2,000 sales/s
 // while the same gateway answered 3,900 in a second of the same run. What a
 // core carries when the gateway is at its busiest is the ceiling to judge
-// capacity by; the run's average stays beside it.
+// capacity by; the run's average stays beside it. The same samples, taken of
+// the load generator's process, give its CPU in the same seconds (the two
+// share the machine), and the seconds at one offered rate say how busy both
+// were there.
 import type { ThroughputSeries } from './throughput.js'
 
-/** The gateway's CPU as sampled during the run: wall-clock time (Date.now()) and cumulative CPU ms. */
+/** A process's CPU (the gateway's, the generator's) as sampled during the run: wall-clock time (Date.now()) and cumulative CPU ms. */
 export interface CpuSample {
   atEpochMs: number
   mainMs: number
@@ -49,20 +52,26 @@ export function cpuPerSecond(samples: readonly CpuSample[], series: Pick<Through
   return buckets
 }
 
-/** CPU per answer in the `count` seconds with the most answers; undefined without a start time, samples or answers. */
-export function busiestSecondsCpu(samples: readonly CpuSample[], series: Pick<ThroughputSeries, 'intervalMs' | 'startedAtEpochMs' | 'achievedPerSec'>, count = 5): BusiestSecondsCpu | undefined {
-  if (series.startedAtEpochMs === undefined || samples.length < 2) return undefined
-  const cpu = cpuPerSecond(samples, series)
-  // Only seconds the samples cover whole: a second before the first sample or after the last has no CPU in it.
+type Series = Pick<ThroughputSeries, 'intervalMs' | 'startedAtEpochMs' | 'achievedPerSec'>
+
+/** The seconds of the series with answers that the samples cover whole (a second before the first sample or after the last has no CPU in it). */
+function coveredSeconds(samples: readonly CpuSample[], series: Series): Array<{ answered: number; i: number }> {
+  if (series.startedAtEpochMs === undefined || samples.length < 2) return []
   const coveredFrom = samples[0]!.atEpochMs
   const coveredTo = samples.at(-1)!.atEpochMs
-  const seconds = series.achievedPerSec
+  return series.achievedPerSec
     .map((answered, i) => ({ answered, i, from: series.startedAtEpochMs! + i * series.intervalMs }))
     .filter((s) => s.answered > 0 && s.from >= coveredFrom && s.from + series.intervalMs <= coveredTo)
+}
+
+/** CPU per answer in the `count` seconds with the most answers; undefined without a start time, samples or answers. */
+export function busiestSecondsCpu(samples: readonly CpuSample[], series: Series, count = 5): BusiestSecondsCpu | undefined {
+  const seconds = coveredSeconds(samples, series)
     .sort((a, b) => b.answered - a.answered || a.i - b.i)
     .slice(0, count)
   const answered = seconds.reduce((n, s) => n + s.answered, 0)
   if (answered === 0) return undefined
+  const cpu = cpuPerSecond(samples, series)
   const mainMs = seconds.reduce((n, s) => n + cpu[s.i]!.mainMs, 0)
   const processMs = seconds.reduce((n, s) => n + cpu[s.i]!.processMs, 0)
   return {
@@ -70,5 +79,37 @@ export function busiestSecondsCpu(samples: readonly CpuSample[], series: Pick<Th
     answeredPerSec: Math.round(answered / seconds.length),
     mainThreadUsPerSale: Math.round((mainMs * 1000) / answered),
     processUsPerSale: Math.round((processMs * 1000) / answered),
+  }
+}
+
+/** How busy a process was while one rate was offered: its CPU as a share of one core, over the seconds offered at that rate. */
+export interface CpuAtRate {
+  offeredPerSec: number
+  seconds: number
+  answeredPerSec: number
+  /** CPU of the main thread a second, as a share of one core (1: always running). */
+  mainThreadShare: number
+  /** CPU of the whole process a second, as a share of one core (2: two cores' worth). */
+  processShare: number
+}
+
+/**
+ * The CPU in the seconds where `ratePerSec` was offered (within 1%, so a phase's
+ * first and last seconds, only partly in it, are left out); undefined where no
+ * such second was covered. Capacity is where p99 passes its limit: how busy the
+ * gateway and the generator were there tells whether the machine was full or the
+ * gateway's own queueing stopped it.
+ */
+export function cpuAtOfferedRate(samples: readonly CpuSample[], series: Series & Pick<ThroughputSeries, 'offeredPerSec'>, ratePerSec: number): CpuAtRate | undefined {
+  const seconds = coveredSeconds(samples, series).filter((s) => Math.abs((series.offeredPerSec[s.i] ?? 0) - ratePerSec) <= ratePerSec * 0.01)
+  if (seconds.length === 0) return undefined
+  const cpu = cpuPerSecond(samples, series)
+  const share = (ms: number) => Math.round((ms / (seconds.length * series.intervalMs)) * 1000) / 1000
+  return {
+    offeredPerSec: ratePerSec,
+    seconds: seconds.length,
+    answeredPerSec: Math.round(seconds.reduce((n, s) => n + s.answered, 0) / seconds.length),
+    mainThreadShare: share(seconds.reduce((n, s) => n + cpu[s.i]!.mainMs, 0)),
+    processShare: share(seconds.reduce((n, s) => n + cpu[s.i]!.processMs, 0)),
   }
 }

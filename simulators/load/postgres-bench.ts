@@ -27,7 +27,7 @@ import { createPgSqlDatabase } from '../../gateway/postgres/sql-database.js'
 import { exited, freePort, startGatewayProcess } from '../../gateway/testing/gateway-process.js'
 import { passfileUrl, POSTGRES_BIN, postgresInstalled, startPostgresServer, type PostgresServer } from '../../gateway/testing/postgres-server.js'
 import { benchBuild } from './bench-build.js'
-import { gatewayCpuMeter, measuredRunArgs, runLoadProcess } from './bench-run.js'
+import { measuredRunArgs, processCpuMeter, runLoadProcess } from './bench-run.js'
 import { busiestSecondsCpu } from './busiest-seconds.js'
 import type { LoadReport } from './cli.js'
 import { createLoadEvent, writeJsonPrivately } from './load-event.js'
@@ -180,7 +180,7 @@ export async function runPostgresBench(options: PostgresBenchOptions, log: (line
     )
     log(`postgres: gateway on the PostgreSQL store listening after ${((performance.now() - startMs) / 1000).toFixed(1)} s (migrations and the event set-up included)`)
     const pid = gateway.pid ?? 0
-    const cpu = gatewayCpuMeter(pid)
+    const cpu = processCpuMeter(pid)
     let report: LoadReport
     try {
       report = await runLoadProcess(

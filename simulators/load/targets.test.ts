@@ -41,6 +41,17 @@ t.test('a capacity short of the target with every ceiling above it was stopped b
   t.equal(verdict.capacityPerSec.met, false)
   t.match(verdict.capacityPerSec.limitedBy, /^p99 over 50 ms before any measured ceiling \(lowest: broker\)/)
   t.equal(verdict.capacityPerSec.limit, 7_500)
+  // With how busy the gateway and the machine were where p99 passed its limit.
+  const busy = judgeTargets({
+    capacityPerSec: 3_000,
+    p99At500Ms: 8,
+    verifiesPerSecOneCore: 12_000,
+    ceilings: ceilings.filter((c) => c.perSec > 6_000),
+    atCapacity: { offeredPerSec: 3_000, mainThreadShare: 0.734, machineShare: 0.651 },
+  })
+  t.equal(busy.capacityPerSec.limitedBy, "p99 over 50 ms before any measured ceiling (lowest: broker); at capacity (3,000/s offered) the gateway's main thread was 73% busy, the machine 65%")
+  const gatewayOnly = judgeTargets({ capacityPerSec: 3_000, p99At500Ms: 8, verifiesPerSecOneCore: 12_000, ceilings: ceilings.filter((c) => c.perSec > 6_000), atCapacity: { offeredPerSec: 3_000, mainThreadShare: 0.5 } })
+  t.match(gatewayOnly.capacityPerSec.limitedBy, /main thread was 50% busy$/, "without the generator's CPU, the gateway's alone")
 })
 
 t.test('a p99 over 15 ms at 500/s names the gateway main thread when it is busy, else the commit time', async (t) => {

@@ -37,6 +37,8 @@ export interface TargetInput {
   mainThreadShareAt500?: number
   /** One commit of one sale on SQLite with the ledger's settings, ms (what a lone sale waits for at least). */
   commitMsOneSale?: number
+  /** How busy the gateway's main thread (share of one core) and the machine (gateway and generator, share of all cores) were at the capacity found. */
+  atCapacity?: { offeredPerSec: number; mainThreadShare: number; machineShare?: number }
 }
 
 /** The lowest ceiling: what stops throughput first. */
@@ -64,7 +66,7 @@ export function judgeTargets(input: TargetInput): Record<'capacityPerSec' | 'cap
   const capacityLimit = (needed: number): Pick<TargetVerdict, 'limit' | 'limitedBy'> =>
     low !== undefined && low.perSec < needed * 1.05
       ? { limit: Math.round(low.perSec), limitedBy: low.resource }
-      : { limit: Math.round(low?.perSec ?? 0), limitedBy: `p99 over 50 ms before any measured ceiling (lowest: ${low?.resource ?? 'none'})` }
+      : { limit: Math.round(low?.perSec ?? 0), limitedBy: `p99 over 50 ms before any measured ceiling (lowest: ${low?.resource ?? 'none'})${busyAtCapacity(input.atCapacity)}` }
   const ratio = input.verifiesPerSecOneCore > 0 ? Math.round((input.capacityPerSec / input.verifiesPerSecOneCore) * 1000) / 1000 : 0
   const capacityMet = input.capacityPerSec >= TARGETS.capacityPerSec
   const ratioMet = ratio >= TARGETS.capacityPerVerifyOneCore
@@ -88,6 +90,13 @@ export function judgeTargets(input: TargetInput): Record<'capacityPerSec' | 'cap
     },
     p99At500Ms: { met: p99Met, value: p99 ?? 0, target: TARGETS.p99At500Ms, ...(p99Met ? {} : p99Limit()) },
   }
+}
+
+/** `; at capacity (2,125/s offered) the gateway's main thread was 73% busy, the machine 65%`: how near saturation p99 passed its limit. */
+function busyAtCapacity(at: TargetInput['atCapacity']): string {
+  if (at === undefined) return ''
+  const percent = (share: number) => `${Math.round(share * 100)}%`
+  return `; at capacity (${at.offeredPerSec.toLocaleString('en-US')}/s offered) the gateway's main thread was ${percent(at.mainThreadShare)} busy` + (at.machineShare === undefined ? '' : `, the machine ${percent(at.machineShare)}`)
 }
 
 /** What judgeGrowthTargets reads of the growth part's result (growth.ts). */

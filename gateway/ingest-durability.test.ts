@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/index.js'
 import { createIngest, type IngestDeps, type IngestObservation } from './ingest.js'
+import type { LedgerStore } from './ledger/store.js'
 import { UID, makeWorld, silentLogger } from './ledger/testing/test-helpers.js'
 import { createWalSync } from './sql/wal-sync.js'
 
@@ -29,8 +30,19 @@ function heldSync() {
   }
 }
 
-function harness(t: Test, durability: NonNullable<IngestDeps['durability']>) {
-  const world = makeWorld(join(t.testdir(), 'gateway.sqlite'))
+/** The SQLite store, made to fail with `fault.code` on every booking while it is set (what better-sqlite3 throws). */
+function failingStore(fault: { code?: string }) {
+  return (store: LedgerStore): LedgerStore => ({
+    ...store,
+    commitTransaction(write) {
+      if (fault.code !== undefined) throw Object.assign(new Error(`injected ${fault.code}`), { code: fault.code })
+      store.commitTransaction(write)
+    },
+  })
+}
+
+function harness(t: Test, durability: NonNullable<IngestDeps['durability']>, fault?: { code?: string }) {
+  const world = makeWorld(join(t.testdir(), 'gateway.sqlite'), 'sqlite', fault === undefined ? undefined : failingStore(fault))
   t.teardown(world.close)
   const replies: Array<{ kioskId: string; message: ReplyMessage }> = []
   const alerts: AlertEvent[] = []
@@ -43,6 +55,8 @@ function harness(t: Test, durability: NonNullable<IngestDeps['durability']>) {
     publishReply: (kioskId, message) => void replies.push({ kioskId, message }),
     publishEvent: (kind, payload) => void (kind === 'alert' && alerts.push(payload as AlertEvent)),
     observe: (o) => void observations.push(o),
+    // The kiosks of a failed commit are asked again from a timer (unref'd): not within these tests.
+    storageRetryMs: 60_000,
   })
   const submit = (kioskId: string, envelope: Envelope) => ingest.submit(kioskId, Buffer.from(JSON.stringify(envelope)))
   const resultOf = (id: string) => replies.filter((r) => r.message.kind === 'result' && r.message.id === id).map((r) => r.message)
@@ -155,6 +169,60 @@ t.test('a failed sync: nothing it covered is answered, one alert asking for a re
   await h.ingest.drain()
   t.same(h.resultOf(topup.tx.id), [], 'a replay is not answered either')
   t.equal(h.alerts.length, 1, 'alerted once')
+})
+
+/** A batch committed and waiting for the disk, then one whose commit fails behind it (the store refuses it). */
+async function failedCommitBehindWaitingBatch(t: Test) {
+  const sync = heldSync()
+  const fault: { code?: string } = {}
+  const h = harness(t, sync.durability, fault)
+  const first = h.k.cash.topup(UID.alice, 5_000)
+  h.submit('cash-1', first)
+  await until(() => sync.held.length === 1, 'the first batch committed')
+  fault.code = 'SQLITE_IOERR_WRITE'
+  const second = h.k.food.topup(UID.bob, 2_000)
+  h.submit('food-1', second)
+  // It booked nothing, but its answers (none here) keep their place behind the first batch's.
+  await until(() => sync.held.length === 2, 'the failed batch queued behind the first')
+  t.equal(h.ingest.counters().commitErrors, 1, 'the failed commit is counted')
+  t.match(h.alerts, [{ kind: 'storage_failed', message: /cannot be written \(SQLITE_IOERR_WRITE\)/ }])
+  t.notOk(h.world.ledger.transaction(second.tx.id), 'not booked')
+  return { sync, h, first, second }
+}
+
+t.test('a batch whose commit failed waits only for the answers before it: it is not reported on disk', async (t) => {
+  const { sync, h, first, second } = await failedCommitBehindWaitingBatch(t)
+  sync.held[0]!(undefined)
+  sync.held[1]!(undefined)
+  t.match(h.resultOf(first.tx.id), [{ status: 'accepted' }])
+  t.same(h.resultOf(second.tx.id), [], 'the failed one is not answered: its kiosk sends it again')
+  t.same(
+    h.observations.filter((o) => o.kind === 'synced').map((o) => (o as { size: number }).size),
+    [1],
+    'only the batch that wrote is reported synced',
+  )
+  t.equal(h.ingest.counters().commitErrors, 1)
+})
+
+t.test('a sync that fails after a failed commit counts and alerts only what it was to cover', async (t) => {
+  const { sync, h, first, second } = await failedCommitBehindWaitingBatch(t)
+  const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+  sync.held[0]!(eio)
+  sync.held[1]!(eio)
+  t.same(h.resultOf(first.tx.id), [], 'the committed batch is not vouched for')
+  t.same(h.resultOf(second.tx.id), [])
+  t.equal(h.ingest.counters().commitErrors, 2, 'the failed commit once, the failed sync of the first batch once: not the failed commit again')
+  t.same(
+    h.observations.filter((o) => o.kind === 'commit_failed').map((o) => (o as { size: number }).size),
+    [1, 1],
+  )
+  t.same(h.observations.filter((o) => o.kind === 'synced'), [])
+  t.same(
+    h.alerts.map((a) => a.kind),
+    ['storage_failed', 'storage_failed'],
+    'the failed commit, then the failed sync asking for a restart: once each',
+  )
+  t.match(h.alerts[1], { message: /could not be synced to disk \(EIO\)/ })
 })
 
 t.test('with the real sync on the ledger file: answered after it, and every other commit still waits for the disk', async (t) => {

@@ -14,6 +14,9 @@ import { topics } from '../device-protocol/index.js'
 import { createBroker, type Principal } from './broker.js'
 import { loadConfig } from './config.js'
 import { readTlsCredentials } from './tls-credentials.js'
+import { waitFor as waitForPolls } from './testing/wait.js'
+
+const waitFor = (condition: () => boolean | Promise<boolean>, what: string) => waitForPolls(condition, what, { polls: 1000 })
 
 const TOKEN = 'token-bar-1-0123456789'
 const authenticate = (username: string | undefined, password: string | undefined): Principal | null =>
@@ -135,10 +138,3 @@ t.test('mqtt.tls in a config file: paths relative to the file, certFile and keyF
   t.throws(() => loadConfig({ file, env: {} }), /invalid gateway config: .*keyFile/)
 })
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}

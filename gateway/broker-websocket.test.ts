@@ -6,6 +6,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { pino } from 'pino'
 import { topics } from '../device-protocol/index.js'
 import { createBroker, WEBSOCKET_PATH, type Broker, type Principal } from './broker.js'
+import { waitFor } from './testing/wait.js'
 
 const logger = pino({ level: 'silent' })
 
@@ -42,14 +43,6 @@ async function connectWs(t: Test, url: string, options: IClientOptions): Promise
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
   t.teardown(() => client.endAsync(true))
   return client
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
 }
 
 /** The QoS the broker granted per filter; mqtt.js turns a SUBACK with 0x80 into an error carrying the packet. */

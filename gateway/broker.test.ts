@@ -15,6 +15,7 @@ import {
   type BrokerLimits,
   type Principal,
 } from './broker.js'
+import { waitFor } from './testing/wait.js'
 
 const logger = pino({ level: 'silent' })
 
@@ -101,15 +102,6 @@ function idleSocket(port: number, localAddress: string): Promise<Socket> {
     socket.once('connect', () => resolve(socket))
     socket.once('close', () => resolve(socket))
   })
-}
-
-/** Polls a condition a bounded number of times (handlers run asynchronously after the PUBACK). */
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
 }
 
 /** The QoS the broker granted per filter; mqtt.js turns a SUBACK with 0x80 into an error carrying the packet. */

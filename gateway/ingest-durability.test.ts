@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/index.js'
+import { waitFor } from './testing/wait.js'
 import { createIngest, type IngestDeps, type IngestObservation } from './ingest.js'
 import type { LedgerStore } from './ledger/store.js'
 import { UID, makeWorld, silentLogger } from './ledger/testing/test-helpers.js'
@@ -64,10 +65,7 @@ function harness(t: Test, durability: NonNullable<IngestDeps['durability']>, fau
 }
 
 /** Turns of the event loop (bounded) until `done`: signature checks run on a worker thread. */
-async function until(done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 2))
-  if (!done()) throw new Error(`timed out waiting for ${what}`)
-}
+const until = (done: () => boolean, what: string) => waitFor(done, what, { polls: 1000, pollMs: 2 })
 
 /** A harness on a held sync with one top-up committed and waiting for the disk. */
 async function oneBatchWaiting(t: Test) {

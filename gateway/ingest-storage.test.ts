@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/index.js'
+import { waitFor } from './testing/wait.js'
 import { createIngest, type IngestDeps } from './ingest.js'
 import type { LedgerStore } from './ledger/store.js'
 import { UID, makeWorld, silentLogger, type TestWorld } from './ledger/testing/test-helpers.js'
@@ -33,10 +34,7 @@ function harness(t: Test, world: TestWorld, opts: Partial<IngestDeps> = {}) {
 }
 
 /** Polls (bounded) until `done`; what is waited for is a resend request sent from a timer. */
-async function until(done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5))
-  if (!done()) throw new Error(`timed out waiting for ${what}`)
-}
+const until = (done: () => boolean, what: string) => waitFor(done, what, { polls: 500, pollMs: 5 })
 
 t.test('a really full ledger disk (SQLite max_page_count on the file): nothing booked, nothing answered, one alert; booked exactly once after space is back', async (t) => {
   const world = makeWorld(join(t.testdir(), 'gateway.sqlite'))

@@ -12,6 +12,9 @@ import { MAX_GATEWAY_STATE_PAYLOAD_BYTES, parseJson, topics, validateGatewayStat
 import { createGateway, OPERATOR_USERNAME_PREFIX, type Gateway } from '../app.js'
 import type { GatewayConfig } from '../config.js'
 import { loopbackGatewayConfig } from '../testing/loopback-config.js'
+import { waitFor as waitForPolls } from '../testing/wait.js'
+
+const waitFor = (condition: () => boolean | Promise<boolean>, what: string) => waitForPolls(condition, what, { polls: 1000 })
 
 const OPERATOR = { name: 'ops', token: 'operator-token-0123' }
 const KIOSKS = ['k-dies', 'k-silent', 'k-stale', 'k-stops', 'k-hostile', 'k-other', 'k-never'] as const
@@ -36,14 +39,6 @@ function gatewayConfig(dir: string): GatewayConfig {
     operators: [OPERATOR],
     monitoring: { stateIntervalMs: 500 },
   })
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 /** An operator's view: every gateway/state and kiosk state, each checked against its schema. */

@@ -12,6 +12,9 @@ import { resolveConfig, type GatewayConfig } from '../config.js'
 import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE_OR_NOTHING, main } from './bin.js'
 import type { MonitorSnapshot } from './render.js'
 import { OPERATOR_USERNAME_PREFIX } from './source.js'
+import { waitFor as waitForPolls } from '../testing/wait.js'
+
+const waitFor = (condition: () => boolean | Promise<boolean>, what: string) => waitForPolls(condition, what, { polls: 1000 })
 
 const OPERATOR_TOKEN = 'operator-token-for-monitor-0123'
 const EVENT = {
@@ -66,14 +69,6 @@ function captured(columns = 140, rows = 60) {
     /** The live screen as it is now: log-update's last frame without its escape codes. */
     lastFrame: () => (out.at(-1) ?? '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''),
   }
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
 }
 
 t.test("the monitor logs in as the gateway's operators do", async (t) => {

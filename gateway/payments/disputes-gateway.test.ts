@@ -12,6 +12,7 @@ import { testOnEngines, worldEngines, type WorldEngine } from '../testing/world-
 import type { EventSetup } from '../event-setup.js'
 import { startStancerGateway } from './testing/stancer-gateway.js'
 import { topics, type KioskConfig } from '../../device-protocol/index.js'
+import { waitFor } from '../testing/wait.js'
 
 const GUEST = '04D15B0E000001'
 const PIN = 'DSPTGUEST22'
@@ -24,14 +25,6 @@ const setup: EventSetup = {
   products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
   kiosks: [{ id: 'bar-1', booth: 'bar', token: KIOSK_TOKEN, saleAllowed: true, topupAllowed: false }],
   wristbands: [{ uid: GUEST, pin: PIN }],
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
 }
 
 async function start(t: Test, engine: WorldEngine) {

@@ -10,6 +10,9 @@ import t from 'tap'
 import type { EventSetup } from '../event-setup.js'
 import { startStancerGateway } from './testing/stancer-gateway.js'
 import { worldEngines } from '../testing/world-engines.js'
+import { waitFor as waitForPolls } from '../testing/wait.js'
+
+const waitFor = (condition: () => boolean | Promise<boolean>, what: string) => waitForPolls(condition, what, { polls: 3000 })
 
 const GUESTS = [
   { uid: '04AEF00D000001', pin: 'RFNDAAAA22' },
@@ -25,15 +28,6 @@ const setup: EventSetup = {
   products: [{ id: 'beer', name: 'Beer', price: 450, booth: 'bar' }],
   kiosks: [{ id: 'bar-1', booth: 'bar', token: 'token-of-bar-1-for-the-refund-run-test', saleAllowed: true, topupAllowed: false }],
   wristbands: GUESTS,
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  // Bounded: a loaded machine may take a while to send one refund; a lost one still ends the test.
-  for (let i = 0; i < 3000; i++) {
-    if (await condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
 }
 
 for (const engine of await worldEngines(t)) {

@@ -7,6 +7,7 @@
 import type { Test } from 'tap'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { topics } from '../../device-protocol/index.js'
+import { waitFor } from './wait.js'
 
 /** Kiosks of every world: k3 is the one revoked by the last case. */
 export const ACL_KIOSKS = ['k1', 'k2', 'k3'] as const
@@ -70,14 +71,6 @@ async function granted(client: MqttClient, filters: string[]): Promise<number[]>
     if (!packet?.granted) throw err
     return packet.granted
   }
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
 }
 
 const REFUSED = [4, 5] // bad username or password (aedes), not authorized (Mosquitto)

@@ -7,6 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { Test } from 'tap'
 import { v7 as uuidv7 } from 'uuid'
 import { GENESIS_HASH, envelopeHash, publicKeyToBase64Url, signTransaction, topics, validateReply, type Envelope, type Line, type ReplyMessage, type Transaction } from '../../device-protocol/index.js'
+import { waitFor } from './wait.js'
 
 /** Where the gateway under test listens. */
 export interface GatewayUnderTest {
@@ -14,14 +15,8 @@ export interface GatewayUnderTest {
   httpBase: string
 }
 
-/** Polls (bounded: 5 s) until `condition` holds; what is waited for comes over a socket. */
-export async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`gave up waiting for ${what}`)
-}
+/** Polls (bounded) until a condition holds: what is waited for comes over a socket. */
+export { waitFor }
 
 /** An MQTT client of the test, ended when the test ends. */
 export async function connectClient(t: Test, url: string, username: string, password: string): Promise<MqttClient> {

@@ -3,14 +3,9 @@ import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { Socket } from 'node:net'
 import { systemClock } from '../../device-protocol/index.js'
+import { waitFor } from '../../gateway/testing/wait.js'
 import { startNullGateway } from '../load/null-gateway.js'
 import { createFleetKiosk } from './kiosk-fleet.js'
-
-/** Waits until `done()` holds, polling every 10 ms, for at most `timeoutMs`. */
-async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
-  for (let waited = 0; waited < timeoutMs && !done(); waited += 10) await new Promise((resolve) => setTimeout(resolve, 10))
-  return done()
-}
 
 t.test('its socket sends at once (no Nagle), like the kiosk daemon, also after it connects again', async (t) => {
   const nullGateway = await startNullGateway()
@@ -37,7 +32,8 @@ t.test('its socket sends at once (no Nagle), like the kiosk daemon, also after i
 
   // The connection drops; the kiosk connects again on a new socket, which must send at once too.
   first!.destroy()
-  t.ok(await until(() => kioskSockets().length === 1, 5_000), 'the new connection has Nagle off')
+  await waitFor(() => kioskSockets().length === 1, 'the new connection', { polls: 500 })
+  t.equal(kioskSockets().length, 1, 'the new connection has Nagle off')
   t.not(kioskSockets()[0], first, 'on a new socket')
   // And it still works: a sale is answered over it.
   const outcome = await kiosk.send('sale', '04000000000001', [{ product: 'beer', qty: 1, unitPrice: 450 }], 450)

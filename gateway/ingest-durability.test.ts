@@ -8,8 +8,7 @@ import t, { type Test } from 'tap'
 import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/index.js'
 import { waitFor } from './testing/wait.js'
 import { createIngest, type IngestDeps, type IngestObservation } from './ingest.js'
-import type { LedgerStore } from './ledger/store.js'
-import { UID, makeWorld, silentLogger } from './ledger/testing/test-helpers.js'
+import { UID, failingStore, makeWorld, silentLogger } from './ledger/testing/test-helpers.js'
 import { createWalSync } from './sql/wal-sync.js'
 
 /** A sync the test answers: each whenDurable waits in `held` until it is let go or failed. */
@@ -29,17 +28,6 @@ function heldSync() {
       },
     } satisfies NonNullable<IngestDeps['durability']>,
   }
-}
-
-/** The SQLite store, made to fail with `fault.code` on every booking while it is set (what better-sqlite3 throws). */
-function failingStore(fault: { code?: string }) {
-  return (store: LedgerStore): LedgerStore => ({
-    ...store,
-    commitTransaction(write) {
-      if (fault.code !== undefined) throw Object.assign(new Error(`injected ${fault.code}`), { code: fault.code })
-      store.commitTransaction(write)
-    },
-  })
 }
 
 function harness(t: Test, durability: NonNullable<IngestDeps['durability']>, fault?: { code?: string }) {

@@ -8,8 +8,7 @@ import t, { type Test } from 'tap'
 import type { AlertEvent, Envelope, ReplyMessage } from '../device-protocol/index.js'
 import { waitFor } from './testing/wait.js'
 import { createIngest, type IngestDeps } from './ingest.js'
-import type { LedgerStore } from './ledger/store.js'
-import { UID, makeWorld, silentLogger, type TestWorld } from './ledger/testing/test-helpers.js'
+import { UID, failingStore, makeWorld, silentLogger, type TestWorld } from './ledger/testing/test-helpers.js'
 
 function harness(t: Test, world: TestWorld, opts: Partial<IngestDeps> = {}) {
   t.teardown(world.close)
@@ -81,17 +80,6 @@ t.test('a really full ledger disk (SQLite max_page_count on the file): nothing b
   t.equal(world.ledger.balanceOf(UID.alice), 5_000 - 450 * (booked.length + 1))
   t.same(world.ledger.checkInvariants(), [])
 })
-
-/** The SQLite store, made to fail with `fault.code` on every booking while it is set (what better-sqlite3 throws). */
-function failingStore(fault: { code?: string }) {
-  return (store: LedgerStore): LedgerStore => ({
-    ...store,
-    commitTransaction(write) {
-      if (fault.code !== undefined) throw Object.assign(new Error(`injected ${fault.code}`), { code: fault.code })
-      store.commitTransaction(write)
-    },
-  })
-}
 
 t.test('SQLITE_BUSY and SQLITE_IOERR: one alert per episode, no false answer, the kiosks asked again until it works', async (t) => {
   const fault: { code?: string } = { code: 'SQLITE_BUSY' }

@@ -28,6 +28,17 @@ import { accountIds } from '../types.js'
 
 export const silentLogger = pino({ level: 'silent' })
 
+/** For makeWorld's wrapStore: the store fails with `fault.code` on every booking while it is set (as better-sqlite3 throws). */
+export function failingStore(fault: { code?: string }) {
+  return (store: LedgerStore): LedgerStore => ({
+    ...store,
+    commitTransaction(write) {
+      if (fault.code !== undefined) throw Object.assign(new Error(`injected ${fault.code}`), { code: fault.code })
+      store.commitTransaction(write)
+    },
+  })
+}
+
 export function fixedClock(startMs = 1_750_000_000_000): Clock & { advance(ms: number): void } {
   let now = startMs
   return { now: () => now, advance: (ms) => void (now += ms) }

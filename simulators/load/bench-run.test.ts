@@ -15,6 +15,7 @@ t.test('the end-to-end bench runs and reports every field as JSON', async (t) =>
       phaseMs: 500,
       drainMs: 20_000,
       capacity: { p99LimitMs: 50, maxPhases: 1, phaseMs: 500 },
+      saturate: true,
       nullRatePerSec: 100,
       nullPhaseMs: 300,
       limitMs: 50,
@@ -46,6 +47,11 @@ t.test('the end-to-end bench runs and reports every field as JSON', async (t) =>
   )
   t.ok(ceilings.some((c) => /signature-check thread/.test(c.resource)), 'the verify threads are one of them')
   t.same(Object.keys(json.limits.sqliteCommitsPerSec).sort(), ['1', '8'], 'SQLite commits/s per batch size')
+  // The saturation phase: twice the highest rate offered before it, unless a phase had a backlog already.
+  const before = [...json.openLoop, ...json.capacitySearch] as Array<{ offeredPerSec: number; achievedPerSec: number; p50: number }>
+  const backlogBefore = before.some((p) => p.achievedPerSec < 0.9 * p.offeredPerSec || p.p50 >= 50)
+  if (backlogBefore) t.equal(json.saturation, undefined, 'no saturation phase after a backlog')
+  else t.equal(json.saturation?.offeredPerSec, 2 * Math.max(...before.map((p) => p.offeredPerSec)), 'the saturation phase at twice the highest rate offered')
   t.type(json.generator.idleShare, 'number')
   t.type(json.generator.maxRatePerSec, 'number')
   t.equal(json.ledgerBalanced, true, 'the books balance')

@@ -41,6 +41,8 @@ export interface EndToEndBenchOptions {
   limitMs: number
   /** Sales per commit at which SQLite is measured. */
   sqliteBatchSizes: number[]
+  /** After the search, a phase at twice the highest rate offered unless one had a backlog already: the gateway's busiest seconds, and the ceilings from them, are then those of a gateway with a backlog. */
+  saturate?: boolean
   /** When set, the gateway runs with `node --cpu-prof` and writes its .cpuprofile here when it stops. */
   profileDir?: string
 }
@@ -52,6 +54,7 @@ export const FULL_BENCH: EndToEndBenchOptions = {
   phaseMs: 10_000,
   drainMs: 5_000,
   capacity: { p99LimitMs: 50, maxPhases: 6, phaseMs: 5_000 },
+  saturate: true,
   nullRatePerSec: 10_000,
   nullPhaseMs: 2_000,
   limitMs: 1_500,
@@ -82,6 +85,7 @@ export function measuredRunArgs(o: {
   ratesPerSec: readonly number[]
   phaseMs: number
   capacity: { p99LimitMs: number; maxPhases: number; phaseMs: number }
+  saturate?: boolean
 }): string[] {
   return [
     '--mqtt', o.mqttUrl,
@@ -95,6 +99,7 @@ export function measuredRunArgs(o: {
     '--p99-ms', String(o.capacity.p99LimitMs),
     '--capacity-phases', String(o.capacity.maxPhases),
     '--capacity-seconds', String(o.capacity.phaseMs / 1000),
+    ...(o.saturate ? ['--saturate'] : []),
   ]
 }
 
@@ -215,7 +220,16 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     let report: LoadReport
     try {
       report = await runLoadProcess(
-        measuredRunArgs({ mqttUrl: `mqtt://127.0.0.1:${port}`, fleetFile, kiosks: options.kiosks, drainMs: options.drainMs, ratesPerSec: options.ratesPerSec, phaseMs: options.phaseMs, capacity: options.capacity }),
+        measuredRunArgs({
+          mqttUrl: `mqtt://127.0.0.1:${port}`,
+          fleetFile,
+          kiosks: options.kiosks,
+          drainMs: options.drainMs,
+          ratesPerSec: options.ratesPerSec,
+          phaseMs: options.phaseMs,
+          capacity: options.capacity,
+          saturate: options.saturate === true,
+        }),
         log,
         (generatorPid) => (generatorCpu = processCpuMeter(generatorPid)),
       )
@@ -226,7 +240,7 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       await exited(gateway)
     }
     const books = checkBooks(join(dir, 'gateway', DB_FILE_NAME))
-    const phases = [...report.openLoop, ...(report.capacity?.phases ?? [])]
+    const phases = [...report.openLoop, ...(report.capacity?.phases ?? []), ...(report.saturation === undefined ? [] : [report.saturation])]
     const acceptedSales = phases.reduce((n, p) => n + p.accepted, 0)
     const offeredSales = phases.reduce((n, p) => n + p.sales, 0)
     log(
@@ -320,7 +334,11 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
       openLoop,
       closedLoopCapacityPerSec: report.capacity?.capacityPerSec ?? 0,
       capacityP99LimitMs: options.capacity.p99LimitMs,
-      capacitySearch: (report.capacity?.phases ?? []).map((p) => ({ offeredPerSec: p.offeredPerSec, achievedPerSec: p.achievedPerSec, p99: p.p99, unanswered: p.unanswered })),
+      capacitySearch: (report.capacity?.phases ?? []).map((p) => ({ offeredPerSec: p.offeredPerSec, achievedPerSec: p.achievedPerSec, p50: p.p50, p99: p.p99, unanswered: p.unanswered })),
+      /** The phase at twice the highest rate offered, when no earlier one had a backlog: the most the gateway answers with a queue. */
+      ...(report.saturation === undefined
+        ? {}
+        : { saturation: { offeredPerSec: report.saturation.offeredPerSec, achievedPerSec: report.saturation.achievedPerSec, p50: report.saturation.p50, p99: report.saturation.p99, unanswered: report.saturation.unanswered } }),
       /** Sales due and answered per second against the real gateway, from its first phase to its last answer: the report's throughput over time. */
       throughputOverTime: report.throughput,
       limits: {

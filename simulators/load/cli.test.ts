@@ -23,6 +23,8 @@ t.test('wristpay-sim load reads its options, with the defaults of the issue', as
   t.equal(given.phaseMs, 500)
   t.equal(given.kiosks, 1)
   t.same(given.capacity, { p99LimitMs: 20, maxPhases: 6, phaseMs: 5_000 })
+  t.equal(given.saturate, undefined, 'no saturation phase unless asked')
+  t.equal(parseLoadArgs(['--mqtt', 'mqtt://h:1', '--fleet', fleetFile, '--capacity', '--saturate']).saturate, true)
 
   t.throws(() => parseLoadArgs(['--fleet', fleetFile]), /--mqtt URL and --fleet FILE/)
   t.throws(() => parseLoadArgs(['--mqtt', 'mqtt://h:1', '--fleet', fleetFile, '--rates', '100,fast']), /--rates must be a positive number/)

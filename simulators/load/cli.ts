@@ -4,7 +4,7 @@
 // with p99 under a limit, and prints a line per phase, then one JSON object as
 // the last line (what `npm run bench` reads).
 import { parseArgs } from 'node:util'
-import { createLoadGenerator, findCapacity, sustained, type CapacitySearch, type PhaseResult } from './generator.js'
+import { createLoadGenerator, findCapacity, saturationRate, sustained, type CapacitySearch, type PhaseResult } from './generator.js'
 import { readLoadFleetFile, type LoadFleetFile } from './load-event.js'
 import type { ThroughputSeries } from './throughput.js'
 
@@ -21,7 +21,10 @@ export const LOAD_USAGE = `  load --mqtt URL --fleet FILE [options]
       --capacity             then search the highest rate with p99 under --p99-ms
       --p99-ms N             the capacity search's limit (default 50)
       --capacity-phases N    at most N phases for the search (default 6)
-      --capacity-seconds S   length of each search phase (default 5)`
+      --capacity-seconds S   length of each search phase (default 5)
+      --saturate             then, unless a phase had a backlog already (fell behind, or its median
+                             over --p99-ms), one phase as long as a search phase at twice the highest
+                             rate offered: the gateway with a backlog`
 
 export interface LoadRunOptions {
   mqttUrl: string
@@ -32,6 +35,8 @@ export interface LoadRunOptions {
   drainMs: number
   fundCents: number
   capacity?: { p99LimitMs: number; maxPhases: number; phaseMs: number }
+  /** After the search: one phase of the search's length at twice the highest rate offered, unless one had a backlog already. */
+  saturate?: boolean
   /** Most a phase waits for the previous one's stragglers before it starts. */
   settleMs?: number
 }
@@ -40,6 +45,8 @@ export interface LoadReport {
   kiosks: number
   openLoop: PhaseResult[]
   capacity?: CapacitySearch & { p99LimitMs: number }
+  /** The phase that saturated the gateway (--saturate), when one ran. */
+  saturation?: PhaseResult
   generator: {
     /** The least idle the generator's event loop was in any phase (1 = always idle). */
     idleShareMin: number
@@ -89,11 +96,15 @@ export async function runLoad(options: LoadRunOptions, log: (line: string) => vo
       capacity = { ...search, p99LimitMs }
       log(`capacity: ${search.capacityPerSec} sales/s with p99 under ${p99LimitMs} ms (${search.phases.length} search phases)`)
     }
-    const all = [...openLoop, ...(capacity?.phases ?? [])]
+    let saturation: PhaseResult | undefined
+    const rate = options.saturate ? saturationRate([...openLoop, ...(capacity?.phases ?? [])], options.capacity?.p99LimitMs ?? 50) : undefined
+    if (rate !== undefined) saturation = await phase(rate, options.capacity?.phaseMs ?? options.phaseMs, 'saturation')
+    const all = [...openLoop, ...(capacity?.phases ?? []), ...(saturation === undefined ? [] : [saturation])]
     return {
       kiosks: generator.kiosks,
       openLoop,
       ...(capacity === undefined ? {} : { capacity }),
+      ...(saturation === undefined ? {} : { saturation }),
       generator: {
         idleShareMin: all.length === 0 ? 1 : Math.min(...all.map((p) => p.generatorIdleShare)),
         sendLagMaxMs: all.length === 0 ? 0 : Math.max(...all.map((p) => p.sendLagMaxMs)),
@@ -127,6 +138,7 @@ export function parseLoadArgs(argv: string[]): LoadRunOptions {
       'p99-ms': { type: 'string' },
       'capacity-phases': { type: 'string' },
       'capacity-seconds': { type: 'string' },
+      saturate: { type: 'boolean', default: false },
     },
   })
   if (values.mqtt === undefined || values.fleet === undefined) throw new TypeError('load needs --mqtt URL and --fleet FILE')
@@ -148,6 +160,7 @@ export function parseLoadArgs(argv: string[]): LoadRunOptions {
           },
         }
       : {}),
+    ...(values.saturate ? { saturate: true } : {}),
   }
 }
 

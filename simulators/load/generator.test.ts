@@ -11,7 +11,7 @@ import pino from 'pino'
 import { envelopeHash, GENESIS_HASH, publicKeyFromBase64Url, verifyEnvelope, type Envelope } from '../../device-protocol/index.js'
 import { DB_FILE_NAME } from '../../gateway/app.js'
 import { startLoopbackGateway } from '../e2e/kiosk-harness.js'
-import { createLoadGenerator, findCapacity, sustained, type PhaseResult } from './generator.js'
+import { createLoadGenerator, findCapacity, saturationRate, sustained, type PhaseResult } from './generator.js'
 import { createLoadEvent } from './load-event.js'
 import { startNullGateway } from './null-gateway.js'
 
@@ -113,4 +113,10 @@ t.test('the capacity search doubles, then bisects, within its phases', async (t)
 
   t.notOk(sustained({ ...fake(100), unanswered: 1 }, 50), 'an unanswered sale is not sustained')
   t.notOk(sustained({ ...fake(100), achievedPerSec: 90 }, 50), 'falling behind the offered rate is not sustained')
+
+  // The saturation phase: twice the highest rate offered, unless a phase already had a backlog.
+  t.equal(saturationRate([fake(500), fake(1000), fake(750)], 50), 2000, 'every phase kept up: twice the highest')
+  t.equal(saturationRate([fake(1000), fake(1600)], 50), undefined, '1,600 offered, 1,300 answered: that phase had a backlog')
+  t.equal(saturationRate([fake(500), { ...fake(1000), p50: 80 }], 50), undefined, 'a median over the limit: a queue grew all phase long')
+  t.equal(saturationRate([], 50), undefined, 'no phase: nothing to double')
 })

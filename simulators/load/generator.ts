@@ -185,6 +185,17 @@ export function sustained(phase: PhaseResult, p99LimitMs: number): boolean {
   return phase.unanswered === 0 && phase.achievedPerSec >= 0.95 * phase.offeredPerSec && phase.p99 < p99LimitMs
 }
 
+/**
+ * The rate of a phase that saturates the gateway, so that it is measured with a backlog (its busiest seconds,
+ * where its CPU per sale is what a fully loaded gateway pays): twice the highest rate offered so far; undefined
+ * when a phase had a backlog already: it fell behind (answered under 90% of its offered rate) or its median
+ * sale waited `backlogMs` or more (a queue that grew all phase long).
+ */
+export function saturationRate(phases: readonly PhaseResult[], backlogMs: number): number | undefined {
+  if (phases.length === 0 || phases.some((p) => p.achievedPerSec < 0.9 * p.offeredPerSec || p.p50 >= backlogMs)) return undefined
+  return 2 * Math.max(...phases.map((p) => p.offeredPerSec))
+}
+
 export interface CapacitySearch {
   /** The highest offered rate sustained (0: none was). */
   capacityPerSec: number

@@ -210,7 +210,7 @@ export async function runPostgresBench(options: PostgresBenchOptions, log: (line
       openLoop: report.openLoop.map(({ offeredPerSec, achievedPerSec, p50, p99, p999, max, unanswered, rejected }) => ({ offeredPerSec, achievedPerSec, p50, p99, p999, max, unanswered, rejected })),
       closedLoopCapacityPerSec: report.capacity?.capacityPerSec ?? 0,
       capacityP99LimitMs: options.capacity.p99LimitMs,
-      capacitySearch: (report.capacity?.phases ?? []).map((p) => ({ offeredPerSec: p.offeredPerSec, achievedPerSec: p.achievedPerSec, p99: p.p99, unanswered: p.unanswered })),
+      capacitySearch: (report.capacity?.phases ?? []).map((p) => ({ offeredPerSec: p.offeredPerSec, achievedPerSec: p.achievedPerSec, p50: p.p50, p99: p.p99, unanswered: p.unanswered })),
       limits: { postgresCommitsPerSec },
       kiosks: report.kiosks,
       salesOffered: offeredSales,

@@ -250,7 +250,8 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
 
     // Today's keys: the most booked per second in any phase, and the latency at 500/s offered (the issue's reference load).
     const reference = report.openLoop.find((p) => p.offeredPerSec === 500) ?? report.openLoop[0]
-    const busiest = busiestSecondsCpu(cpu.samples(), report.throughput)
+    const gatewaySamples = cpu.samples()
+    const busiest = busiestSecondsCpu(gatewaySamples, report.throughput)
     const gatewayCpu = { ...cpu.perSale(books.salesBooked), ...(busiest === undefined ? {} : { busiest }) }
     // The generator in the same seconds (the busiest are picked from the same series, so they are the same seconds).
     const generatorSamples = generatorCpu?.samples() ?? []
@@ -264,7 +265,7 @@ export async function runEndToEndBench(options: EndToEndBenchOptions, log: (line
     const processUs = gatewayCpu.busiest?.processUsPerSale ?? gatewayCpu.processUsPerSale
     const when = gatewayCpu.busiest ? ` in its ${gatewayCpu.busiest.seconds} busiest seconds, ${gatewayCpu.busiest.answeredPerSec} answers/s` : ''
     const sharedUs = gatewayCpu.busiest && generatorBusiest ? { gateway: gatewayCpu.busiest.processUsPerSale, generator: generatorBusiest.processUsPerSale } : undefined
-    const cpuAtCapacity = capacityCpu(report, cpu.samples(), generatorSamples, gatewayCpu.cores)
+    const cpuAtCapacity = capacityCpu(report, gatewaySamples, generatorSamples, gatewayCpu.cores)
     const ceilings: Ceiling[] = [
       { resource: 'load generator and broker (against the null gateway)', perSec: maxRatePerSec },
       { resource: 'broker QoS 1 round trips (bare aedes)', perSec: roundTripsPerSec },

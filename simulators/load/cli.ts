@@ -96,10 +96,10 @@ export async function runLoad(options: LoadRunOptions, log: (line: string) => vo
       capacity = { ...search, p99LimitMs }
       log(`capacity: ${search.capacityPerSec} sales/s with p99 under ${p99LimitMs} ms (${search.phases.length} search phases)`)
     }
-    let saturation: PhaseResult | undefined
-    const rate = options.saturate ? saturationRate([...openLoop, ...(capacity?.phases ?? [])], options.capacity?.p99LimitMs ?? 50) : undefined
-    if (rate !== undefined) saturation = await phase(rate, options.capacity?.phaseMs ?? options.phaseMs, 'saturation')
-    const all = [...openLoop, ...(capacity?.phases ?? []), ...(saturation === undefined ? [] : [saturation])]
+    const all = [...openLoop, ...(capacity?.phases ?? [])]
+    const rate = options.saturate ? saturationRate(all, options.capacity?.p99LimitMs ?? 50) : undefined
+    const saturation = rate === undefined ? undefined : await phase(rate, options.capacity?.phaseMs ?? options.phaseMs, 'saturation')
+    if (saturation !== undefined) all.push(saturation)
     return {
       kiosks: generator.kiosks,
       openLoop,
